@@ -1,0 +1,73 @@
+/* al.h: types shared by every airlock module: result codes, a growable byte
+ * buffer, the finding categories and actions.  Pure: no I/O, no hooks. */
+#ifndef AL_H
+#define AL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define AL_API __attribute__((visibility("hidden")))
+#define AL_EXPORT __attribute__((visibility("default")))
+
+typedef enum {
+    AL_OK = 0,
+    AL_ENOMEM,   /* allocation failed */
+    AL_EINVAL,   /* bad argument */
+    AL_EPARSE,   /* malformed input (JSON, HTTP, rules file) */
+    AL_ELIMIT,   /* a cap was hit (size, nesting, match limit) */
+    AL_EIO,      /* file or descriptor error */
+    AL_ERULES,   /* rule pack failed validation */
+    AL_EMODEL,   /* model file refused (wrong scheme, corrupt) */
+    AL_EBLOCKED, /* the request was blocked by policy */
+    AL_ECODE_COUNT
+} al_code;
+
+/* Static string naming the code; never NULL. */
+AL_API const char *al_strerror(al_code c);
+
+/* Growable byte buffer.  Zero-initialise ({0}) before first use; release
+ * with al_buf_free.  data is always NUL-terminated when len > 0 or after
+ * any successful append, so it may be used as a C string when it holds text. */
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} al_buf;
+
+AL_API al_code al_buf_reserve(al_buf *b, size_t extra);
+AL_API al_code al_buf_append(al_buf *b, const void *p, size_t n);
+AL_API al_code al_buf_puts(al_buf *b, const char *s);
+AL_API al_code al_buf_printf(al_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Removes the first n bytes (n <= len). */
+AL_API void al_buf_consume(al_buf *b, size_t n);
+AL_API void al_buf_reset(al_buf *b); /* len = 0, keeps memory */
+AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
+
+typedef enum {
+    AL_CAT_INJECTION = 0,
+    AL_CAT_JAILBREAK,
+    AL_CAT_SECRET,
+    AL_CAT_PII,
+    AL_CAT_UNSAFE_OUTPUT,
+    AL_CAT_SANITIZE, /* control chars, invisible unicode, oversize */
+    AL_CAT_COUNT
+} al_category;
+
+/* "injection", "jailbreak", "secret", "pii", "unsafe_output", "sanitize". */
+AL_API const char *al_category_name(al_category c);
+/* Returns 0 and sets *out, or -1 for an unknown name. */
+AL_API int al_category_parse(const char *name, al_category *out);
+
+typedef enum {
+    AL_ACT_ALLOW = 0, /* do nothing, not even record */
+    AL_ACT_FLAG,      /* record in the audit log / findings only */
+    AL_ACT_REDACT,    /* replace the matched text with <ENTITY> */
+    AL_ACT_BLOCK      /* refuse the whole request */
+} al_action;
+
+AL_API const char *al_action_name(al_action a);
+AL_API int al_action_parse(const char *name, al_action *out);
+
+typedef enum { AL_AS_PROMPT = 0, AL_AS_COMPLETION = 1 } al_direction;
+
+#endif

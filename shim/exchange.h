@@ -1,0 +1,102 @@
+/* exchange.h: one LLM exchange, and one HTTP/1.1 connection made of them.
+ * Pure: bytes in, bytes out.  The transport hooks (OpenSSL, GnuTLS, plain
+ * sockets, libcurl) feed it and serve back what it returns; it never calls a
+ * hooked function and never touches a descriptor except the audit log's. */
+#ifndef AL_EXCHANGE_H
+#define AL_EXCHANGE_H
+
+#include "al.h"
+#include "engine.h"
+
+typedef enum { AL_MODE_ENFORCE = 0, AL_MODE_MONITOR } al_mode;
+typedef enum { AL_FAIL_CLOSED = 0, AL_FAIL_OPEN } al_failmode;
+
+/* Process-wide context: engine, policy, mode, audit sink.  Built once by the
+ * shim's init from the environment (AIRLOCK_RULES, AIRLOCK_MODE, AIRLOCK_FAIL,
+ * AIRLOCK_AUDIT, AIRLOCK_LLM_HOSTS) or by tests directly. */
+typedef struct {
+    al_engine *engine; /* may be NULL when rules failed to load: then fail mode decides */
+    al_policy policy;
+    al_mode mode;
+    al_failmode fail;
+    int audit_fd;      /* -1: no audit log */
+    size_t max_body;   /* largest LLM request/response body buffered (default 16 MiB) */
+    const char *exe;   /* program name for audit records */
+} al_ctx;
+
+/* Fills ctx from the environment.  Never fails hard: an engine that cannot be
+ * loaded leaves ctx->engine NULL and writes one "airlock: ..." line to
+ * errbuf.  Free with al_ctx_free. */
+AL_API al_code al_ctx_from_env(al_ctx *ctx, char *errbuf, size_t errlen);
+AL_API void al_ctx_free(al_ctx *ctx);
+
+/* ---- Message level: used by the libcurl layer (bodies already de-framed)
+ * and internally by the connection level. ---- */
+
+typedef enum {
+    AL_REQ_PASS = 0, /* not an LLM call: leave alone, stop looking */
+    AL_REQ_ALLOW,    /* LLM call, body unchanged */
+    AL_REQ_REWRITE,  /* LLM call, send v->body instead (redacted) */
+    AL_REQ_BLOCK     /* do not send; serve v->status / v->body to the host */
+} al_req_kind;
+
+typedef struct {
+    al_req_kind kind;
+    int status;               /* for BLOCK: HTTP status of the synthesized reply */
+    al_buf body;              /* REWRITE: new request body; BLOCK: reply body */
+    const char *content_type; /* BLOCK: reply content type (static) */
+} al_req_verdict;
+
+typedef struct al_exchange al_exchange;
+
+/* transport: "openssl", "gnutls", "curl", "socket" (for the audit log).
+ * Free with al_exchange_free, which writes the exchange's audit line. */
+AL_API al_exchange *al_exchange_new(const al_ctx *ctx, const char *transport);
+AL_API void al_exchange_free(al_exchange *x);
+
+/* Recognises and screens one request.  host may be NULL.  Fills v (zero it
+ * first; release with al_req_verdict_free). */
+AL_API al_code al_exchange_request(al_exchange *x, const char *method, const char *host,
+                                   const char *path, const char *content_type,
+                                   const char *body, size_t len, al_req_verdict *v);
+AL_API void al_req_verdict_free(al_req_verdict *v);
+
+/* The response to the request, body already de-framed and decoded.
+ * body() appends to to_host what the host may see now (JSON is held until
+ * complete; SSE/NDJSON is released event by event); end() releases the rest.
+ * A body that cannot be parsed is released or cut off per ctx->fail. */
+AL_API al_code al_exchange_response_begin(al_exchange *x, int status, const char *content_type);
+AL_API al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host);
+AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
+
+/* ---- Connection level: raw HTTP/1.1 plaintext of one connection (OpenSSL,
+ * GnuTLS, plain sockets).  Several requests per connection, Content-Length and
+ * chunked framing, keep-alive. ---- */
+
+typedef struct al_conn al_conn;
+
+/* host: SNI or peer name, may be NULL.  Free with al_conn_free. */
+AL_API al_conn *al_conn_new(const al_ctx *ctx, const char *transport, const char *host);
+AL_API void al_conn_free(al_conn *c);
+
+/* The host wrote buf.  Appends to to_server what must be sent now (possibly
+ * nothing while a request is held for screening).  When a request is blocked,
+ * nothing of it is sent and the synthesized reply becomes readable through
+ * al_conn_in with len 0 / al_conn_pending.  Returns AL_OK, or an error when
+ * the stream is broken and ctx->fail is closed (the hook then fails the write). */
+AL_API al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server);
+
+/* The server sent buf (len 0 with eof=1 at end of stream).  Appends to to_host
+ * what the host may read now. */
+AL_API al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host);
+
+/* 1 when the connection has been judged not to carry LLM traffic: the hook
+ * may stop calling al_conn_out/al_conn_in and pass bytes straight through. */
+AL_API int al_conn_passthrough(const al_conn *c);
+
+/* 1 when a request was blocked and its synthesized reply is waiting: the
+ * hook must serve it (al_conn_in(c, NULL, 0, 0, out) hands it over) without
+ * reading from the server. */
+AL_API int al_conn_has_reply(const al_conn *c);
+
+#endif

@@ -1,0 +1,35 @@
+/* Unit tests for util.c: the byte buffer and name tables. */
+#include "al.h"
+#include "testing.h"
+
+TEST(buf_append_should_grow_and_stay_nul_terminated)
+{
+    al_buf b = {0};
+    for (int i = 0; i < 1000; i++) CHECK(al_buf_append(&b, "ab", 2) == AL_OK);
+    CHECK_EQ_INT(b.len, 2000);
+    CHECK_EQ_INT(b.data[b.len], 0);
+    al_buf_consume(&b, 1998);
+    CHECK_STR(b.data, "ab");
+    al_buf_free(&b);
+    CHECK(b.data == NULL && b.len == 0);
+}
+
+TEST(buf_printf_should_format_like_printf)
+{
+    al_buf b = {0};
+    CHECK(al_buf_printf(&b, "%s=%d", "n", 42) == AL_OK);
+    CHECK_STR(b.data, "n=42");
+    al_buf_free(&b);
+}
+
+TEST(category_and_action_names_should_round_trip)
+{
+    for (int c = 0; c < AL_CAT_COUNT; c++) {
+        al_category back;
+        CHECK(al_category_parse(al_category_name((al_category)c), &back) == 0 && back == (al_category)c);
+    }
+    al_action a;
+    CHECK(al_action_parse("redact", &a) == 0 && a == AL_ACT_REDACT);
+    CHECK(al_action_parse("explode", &a) == -1);
+    CHECK_STR(al_strerror(AL_EPARSE), "malformed input");
+}
