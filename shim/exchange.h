@@ -24,10 +24,11 @@ typedef struct {
     const char *exe;   /* program name for audit records */
 } al_ctx;
 
-/* Fills ctx from the environment.  Never fails hard: an engine that cannot be
- * loaded leaves ctx->engine NULL and writes one "airlock: ..." line to
- * errbuf.  Free with al_ctx_free. */
-AL_API al_code al_ctx_from_env(al_ctx *ctx, char *errbuf, size_t errlen);
+/* Fills ctx from the environment; default_rules is used when AIRLOCK_RULES is
+ * unset (the shim passes the rules/ directory found beside itself).  Never
+ * fails hard: an engine that cannot be loaded leaves ctx->engine NULL and
+ * writes one "airlock: ..." line to errbuf.  Free with al_ctx_free. */
+AL_API al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, size_t errlen);
 AL_API void al_ctx_free(al_ctx *ctx);
 
 /* ---- Message level: used by the libcurl layer (bodies already de-framed)
