@@ -1,0 +1,37 @@
+/* hook.h: what every transport hook (hook_*.c) shares: the process-wide
+ * context, lazy lookup of the real functions, the re-entrancy guard and
+ * diagnostics.  Only hook_*.c include this; pure modules never do. */
+#ifndef AL_HOOK_H
+#define AL_HOOK_H
+
+#include "exchange.h"
+
+/* The process context, initialised once on first use (pthread_once, with
+ * al_in_hook set so init calls no hooked function).  Never NULL;
+ * ctx->engine is NULL when the rules could not be loaded (then ctx->fail
+ * decides).  Reset safely in a forked child. */
+AL_API const al_ctx *al_hook_ctx(void);
+
+/* Resolves the real function: dlsym(RTLD_NEXT, sym), then, when that fails
+ * (a library loaded with a private dlopen, as Python's _ssl does), each of the
+ * NULL-terminated sonames with dlopen(RTLD_NOLOAD) + dlsym.  Returns NULL
+ * when not found or when the lookup yields self (our own wrapper). */
+AL_API void *al_hook_real(const char *sym, void *self, const char *const *sonames);
+
+/* Non-zero while the current thread is inside a hook or in init: hooks seeing
+ * it set call the real function and do nothing else. */
+extern __thread int al_in_hook;
+
+/* Non-zero while the current thread is inside a libcurl call handled by the
+ * curl layer: the OpenSSL, GnuTLS and socket layers pass through so a
+ * transfer is never processed twice. */
+extern __thread int al_in_curl;
+
+/* One diagnostic line on stderr, prefixed "airlock: ", only when
+ * AIRLOCK_DEBUG is set.  Never pass prompt or completion text. */
+AL_API void al_hook_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr, prefixed "airlock: ", always (refusals, load errors). */
+AL_API void al_hook_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
