@@ -1,0 +1,176 @@
+"""mocklib.py: shared helpers for the Python integration tests.
+
+    from mocklib import Mock, Results, B, SHIM, AIRLOCK, shim_env, run
+    with Mock() as m:                     # starts examples/mock_llm.py
+        m.url("/v1/chat/completions")     # https://localhost:<tls>/v1/...
+        m.url("/api/chat", tls=False)     # http://127.0.0.1:<http>/api/chat
+        m.ca, m.log, m.requests()         # cert path, log path, parsed log lines
+    r = Results(); r.check("name", cond, "why"); r.finish()  # "N passed, N failed"
+
+B comes from the environment (default build); clients that must run under the
+shim run as child processes (run(..., env=shim_env())) because LD_PRELOAD only
+takes effect at exec.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+B = os.environ.get("B") or "build"
+if not os.path.isabs(B):
+    B = os.path.join(ROOT, B)
+SHIM = os.path.join(B, "libairlock.so")
+AIRLOCK = os.path.join(B, "airlock")
+PY = "/usr/bin/python3"
+MOCK = os.path.join(ROOT, "examples", "mock_llm.py")
+
+CLEAN_TEXT = ("Photosynthesis converts light energy into chemical energy stored in glucose. "
+              "Plants release oxygen as a by-product.")
+PII_TEXT = ("Sure. Reach John Smith at john.smith@example.com or +1 415-555-0132. "
+            "Card 4111 1111 1111 1111, SSN 536-22-1234, IBAN GB82 WEST 1234 5698 7654 32, "
+            "host 10.20.30.40.")
+# The values PII_TEXT plants; none may survive scrubbing.
+PII_VALUES = ["John Smith", "john.smith@example.com", "415-555-0132", "4111 1111 1111 1111",
+              "536-22-1234", "GB82 WEST 1234 5698 7654 32", "10.20.30.40"]
+
+
+class Mock:
+    """Context manager running the mock server for the duration of a with
+    block.  Attributes: tls_port, http_port, ca, log, dir."""
+
+    def __init__(self, certdir=None):
+        self.certdir = certdir or os.environ.get("MOCK_CERTDIR") or os.path.join(B, "mock-certs")
+        self.proc = None
+
+    def __enter__(self):
+        self.dir = tempfile.mkdtemp(prefix="airlock-mock.")
+        self.log = os.path.join(self.dir, "requests.log")
+        ports = os.path.join(self.dir, "ports")
+        self._out = open(os.path.join(self.dir, "stdout"), "w")
+        self.proc = subprocess.Popen([PY, MOCK, "--portfile", ports, "--log", self.log,
+                                      "--certdir", self.certdir],
+                                     stdout=self._out, stderr=subprocess.STDOUT)
+        deadline = time.time() + 10
+        while not os.path.exists(ports):
+            if self.proc.poll() is not None or time.time() > deadline:
+                self.__exit__(None, None, None)
+                raise RuntimeError("mock server did not start")
+            time.sleep(0.05)
+        with open(ports) as f:
+            p = json.load(f)
+        self.tls_port, self.http_port = p["tls"], p["http"]
+        self.ca = os.path.join(self.certdir, "cert.pem")
+        return self
+
+    def __exit__(self, *exc):
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+        self._out.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+        return False
+
+    def url(self, path, tls=True, host="localhost"):
+        if tls:
+            return "https://%s:%d%s" % (host, self.tls_port, path)
+        return "http://127.0.0.1:%d%s" % (self.http_port, path)
+
+    def log_text(self):
+        try:
+            with open(self.log, encoding="utf-8") as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def requests(self):
+        """The requests logged so far, parsed: dicts with proto, tls, method,
+        path, headers, body."""
+        return [json.loads(l) for l in self.log_text().splitlines() if l.strip()]
+
+    def env(self, **extra):
+        """Environment for a child client that trusts the mock's certificate."""
+        e = dict(os.environ)
+        e.update(SSL_CERT_FILE=self.ca, REQUESTS_CA_BUNDLE=self.ca, CURL_CA_BUNDLE=self.ca)
+        e.update({k: str(v) for k, v in extra.items()})
+        return e
+
+
+def shim_env(base=None, **extra):
+    """base (default os.environ) plus LD_PRELOAD=SHIM and extra variables,
+    e.g. shim_env(m.env(), AIRLOCK_AUDIT=path)."""
+    e = dict(base if base is not None else os.environ)
+    e["LD_PRELOAD"] = SHIM + ((" " + e["LD_PRELOAD"]) if e.get("LD_PRELOAD") else "")
+    e.update({k: str(v) for k, v in extra.items()})
+    return e
+
+
+def run(cmd, env=None, input=None, timeout=30):
+    """Runs cmd (a list) and returns CompletedProcess with text stdout/stderr;
+    a timeout becomes returncode -9 with 'TIMEOUT' in stderr, never a hang."""
+    try:
+        return subprocess.run(cmd, env=env, input=input, capture_output=True, text=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode("utf-8", "replace") if isinstance(e.stdout, bytes) else (
+            e.stdout or "")
+        return subprocess.CompletedProcess(cmd, -9, out, "TIMEOUT after %ss" % timeout)
+
+
+def run_python(code, env=None, timeout=30):
+    """Runs a Python snippet in a child /usr/bin/python3 (so LD_PRELOAD in env
+    applies to it)."""
+    return run([PY, "-c", code], env=env, timeout=timeout)
+
+
+def assemble_sse_openai(text):
+    """Joins the content deltas of an OpenAI chat SSE stream; returns
+    (text, saw_done)."""
+    out, done = [], False
+    for line in text.splitlines():
+        if not line.startswith("data: "):
+            continue
+        data = line[6:]
+        if data == "[DONE]":
+            done = True
+            continue
+        obj = json.loads(data)
+        for ch in obj.get("choices", []):
+            c = ch.get("delta", {}).get("content")
+            if c:
+                out.append(c)
+    return "".join(out), done
+
+
+class Results:
+    """ok/fail counters; finish() prints "N passed, N failed" and exits."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def ok(self, name):
+        self.passed += 1
+        print("ok   " + name, flush=True)
+
+    def fail(self, name, why=""):
+        self.failed += 1
+        print("FAIL %s: %s" % (name, why), flush=True)
+
+    def check(self, name, cond, why=""):
+        if cond:
+            self.ok(name)
+        else:
+            self.fail(name, why)
+        return bool(cond)
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        sys.exit(1 if self.failed else 0)
