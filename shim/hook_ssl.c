@@ -1,0 +1,635 @@
+/* hook_ssl.c: the OpenSSL transport.  Turns SSL_write/SSL_read (and the _ex,
+ * peek and pending calls) of one SSL* into plaintext for the exchange and
+ * serves back what it returns, to blocking and non-blocking callers alike.
+ * Knows no HTTP.  Never holds a lock across real I/O, never sends a blocked
+ * request, and once a connection is judged not to be an LLM call every call
+ * is one table lookup plus the real function. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/ssl.h>
+
+#include "hook.h"
+
+/* ---- the real functions: one table, resolved lazily ---- */
+
+typedef int (*SSL_write_t)(SSL *, const void *, int);
+typedef int (*SSL_write_ex_t)(SSL *, const void *, size_t, size_t *);
+typedef int (*SSL_read_t)(SSL *, void *, int);
+typedef int (*SSL_read_ex_t)(SSL *, void *, size_t, size_t *);
+typedef int (*SSL_peek_t)(SSL *, void *, int);
+typedef int (*SSL_peek_ex_t)(SSL *, void *, size_t, size_t *);
+typedef int (*SSL_pending_t)(const SSL *);
+typedef int (*SSL_has_pending_t)(const SSL *);
+typedef int (*SSL_get_error_t)(const SSL *, int);
+typedef void (*SSL_free_t)(SSL *);
+typedef int (*SSL_shutdown_t)(SSL *);
+typedef int (*SSL_CTX_set_alpn_protos_t)(SSL_CTX *, const unsigned char *, unsigned int);
+typedef int (*SSL_set_alpn_protos_t)(SSL *, const unsigned char *, unsigned int);
+
+enum {
+    R_SSL_write,
+    R_SSL_write_ex,
+    R_SSL_read,
+    R_SSL_read_ex,
+    R_SSL_peek,
+    R_SSL_peek_ex,
+    R_SSL_pending,
+    R_SSL_has_pending,
+    R_SSL_get_error,
+    R_SSL_free,
+    R_SSL_shutdown,
+    R_SSL_CTX_set_alpn_protos,
+    R_SSL_set_alpn_protos,
+    R_COUNT
+};
+
+static struct {
+    const char *name;
+    void *self;
+    void *fn;
+} real_tab[R_COUNT] = {
+    [R_SSL_write] = {"SSL_write", (void *)SSL_write, NULL},
+    [R_SSL_write_ex] = {"SSL_write_ex", (void *)SSL_write_ex, NULL},
+    [R_SSL_read] = {"SSL_read", (void *)SSL_read, NULL},
+    [R_SSL_read_ex] = {"SSL_read_ex", (void *)SSL_read_ex, NULL},
+    [R_SSL_peek] = {"SSL_peek", (void *)SSL_peek, NULL},
+    [R_SSL_peek_ex] = {"SSL_peek_ex", (void *)SSL_peek_ex, NULL},
+    [R_SSL_pending] = {"SSL_pending", (void *)SSL_pending, NULL},
+    [R_SSL_has_pending] = {"SSL_has_pending", (void *)SSL_has_pending, NULL},
+    [R_SSL_get_error] = {"SSL_get_error", (void *)SSL_get_error, NULL},
+    [R_SSL_free] = {"SSL_free", (void *)SSL_free, NULL},
+    [R_SSL_shutdown] = {"SSL_shutdown", (void *)SSL_shutdown, NULL},
+    [R_SSL_CTX_set_alpn_protos] = {"SSL_CTX_set_alpn_protos", (void *)SSL_CTX_set_alpn_protos,
+                                   NULL},
+    [R_SSL_set_alpn_protos] = {"SSL_set_alpn_protos", (void *)SSL_set_alpn_protos, NULL},
+};
+
+static const char *const ssl_sonames[] = {"libssl.so.3", "libssl.so.1.1", "libssl.so", NULL};
+
+static void *real_get(int i)
+{
+    void *p = __atomic_load_n(&real_tab[i].fn, __ATOMIC_ACQUIRE);
+    if (p) return p;
+    p = al_hook_real(real_tab[i].name, real_tab[i].self, ssl_sonames);
+    if (p) __atomic_store_n(&real_tab[i].fn, p, __ATOMIC_RELEASE);
+    return p;
+}
+
+#define REAL(name) ((name##_t)real_get(R_##name))
+
+/* ---- per-SSL* state ---- */
+
+#define RBUF_SIZE 16384
+#define NBUCKETS 1024
+
+typedef struct sst {
+    struct sst *next;
+    const SSL *ssl;
+    int pass;      /* not an LLM connection: real calls only (once buffers drain) */
+    al_conn *conn; /* NULL when pass */
+    al_buf in;     /* bytes for the host, from in_off on */
+    size_t in_off;
+    al_buf out; /* bytes for the server not yet sent, from out_off on */
+    size_t out_off;
+    size_t wpend;  /* host bytes of a write that returned a retryable error */
+    int rd_end;    /* 0, or the SSL error to report once in is drained */
+    int rd_errno;  /* errno that goes with rd_end == SSL_ERROR_SYSCALL */
+    int eof_given; /* al_conn_in was told about the end of the stream */
+    int wr_broken; /* the exchange refused the stream: writes fail */
+    int last_err;  /* SSL_get_error answer for our synthesized return, -1 none */
+    int last_ret;  /* the return value it belongs to */
+    char *rbuf;
+} sst;
+
+static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+static sst *buckets[NBUCKETS];
+static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
+
+static void tab_atfork_child(void)
+{
+    pthread_mutex_init(&tab_lock, NULL);
+}
+
+static void tab_init(void)
+{
+    pthread_atfork(NULL, NULL, tab_atfork_child);
+}
+
+static size_t hash_ptr(const void *p)
+{
+    uintptr_t v = (uintptr_t)p;
+    v ^= v >> 17;
+    v *= 0x9E3779B97F4A7C15ull;
+    return (size_t)(v >> 32) % NBUCKETS;
+}
+
+static sst *st_find(const SSL *s)
+{
+    sst *t;
+    pthread_mutex_lock(&tab_lock);
+    for (t = buckets[hash_ptr(s)]; t && t->ssl != s; t = t->next) {
+    }
+    pthread_mutex_unlock(&tab_lock);
+    return t;
+}
+
+/* Creates the state of a client connection on its first write. */
+static sst *st_create(SSL *s)
+{
+    pthread_once(&tab_once, tab_init);
+    sst *t = calloc(1, sizeof *t);
+    if (!t) return NULL;
+    t->ssl = s;
+    t->last_err = -1;
+    if (SSL_is_server(s)) {
+        t->pass = 1;
+    } else {
+        const char *host = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
+        t->conn = al_conn_new(al_hook_ctx(), "openssl", host);
+        if (!t->conn || al_conn_passthrough(t->conn)) t->pass = 1;
+    }
+    pthread_mutex_lock(&tab_lock);
+    size_t h = hash_ptr(s);
+    sst *old = buckets[h];
+    while (old && old->ssl != s) old = old->next;
+    if (old) { /* another thread raced us on the same SSL*: keep theirs */
+        pthread_mutex_unlock(&tab_lock);
+        al_conn_free(t->conn);
+        free(t);
+        return old;
+    }
+    t->next = buckets[h];
+    buckets[h] = t;
+    pthread_mutex_unlock(&tab_lock);
+    al_hook_debug("ssl %p: %s", (void *)s, t->pass ? "pass-through" : "watching");
+    return t;
+}
+
+static void st_remove(const SSL *s)
+{
+    pthread_mutex_lock(&tab_lock);
+    sst **pp = &buckets[hash_ptr(s)];
+    while (*pp && (*pp)->ssl != s) pp = &(*pp)->next;
+    sst *t = *pp;
+    if (t) *pp = t->next;
+    pthread_mutex_unlock(&tab_lock);
+    if (!t) return;
+    al_conn_free(t->conn);
+    al_buf_free(&t->in);
+    al_buf_free(&t->out);
+    free(t->rbuf);
+    free(t);
+}
+
+static size_t in_avail(const sst *t)
+{
+    return t->in.len - t->in_off;
+}
+
+static size_t out_avail(const sst *t)
+{
+    return t->out.len - t->out_off;
+}
+
+/* Nothing of ours is buffered: the real calls alone can serve the host. */
+static int st_is_pass(const sst *t)
+{
+    return t->pass && !in_avail(t) && !out_avail(t) && !t->rd_end;
+}
+
+static void in_compact(sst *t)
+{
+    if (t->in_off == t->in.len) {
+        al_buf_reset(&t->in);
+        t->in_off = 0;
+    } else if (t->in_off > 65536 && t->in_off > t->in.len / 2) {
+        al_buf_consume(&t->in, t->in_off);
+        t->in_off = 0;
+    }
+}
+
+static void check_pass(sst *t)
+{
+    if (!t->pass && t->conn && al_conn_passthrough(t->conn)) {
+        t->pass = 1;
+        al_hook_debug("ssl %p: judged pass-through", (void *)t->ssl);
+    }
+}
+
+/* The exchange broke the stream (fail closed): serve what it released, then
+ * report a reset connection. */
+static void cut_off(sst *t, al_code c)
+{
+    al_hook_debug("ssl %p: response cut off: %s", (void *)t->ssl, al_strerror(c));
+    t->rd_end = SSL_ERROR_SYSCALL;
+    t->rd_errno = ECONNRESET;
+}
+
+static void pull_reply(sst *t)
+{
+    if (t->conn && !t->pass && al_conn_has_reply(t->conn)) {
+        al_code c = al_conn_in(t->conn, NULL, 0, 0, &t->in);
+        if (c != AL_OK) cut_off(t, c);
+    }
+}
+
+/* Makes bytes available in t->in (or records the end of the stream in
+ * t->rd_end).  Returns 1 when the host can be served from t's state, 0 when
+ * the real read's failure stands: *rret is its return value and the real
+ * SSL_get_error explains it (WANT_READ on a non-blocking SSL, or an error
+ * with nothing held). */
+static int fill(SSL *s, sst *t, int *rret)
+{
+    SSL_read_ex_t rd = REAL(SSL_read_ex);
+    SSL_get_error_t ge = REAL(SSL_get_error);
+    for (;;) {
+        if (in_avail(t) || t->rd_end) return 1;
+        pull_reply(t);
+        if (in_avail(t) || t->rd_end) return 1;
+        if (!rd || !ge) {
+            t->rd_end = SSL_ERROR_SYSCALL;
+            t->rd_errno = ENOSYS;
+            return 1;
+        }
+        if (!t->rbuf && !(t->rbuf = malloc(RBUF_SIZE))) {
+            t->rd_end = SSL_ERROR_SYSCALL;
+            t->rd_errno = ENOMEM;
+            return 1;
+        }
+        size_t n = 0;
+        int r = rd(s, t->rbuf, RBUF_SIZE, &n);
+        if (r > 0) {
+            if (t->pass) {
+                al_buf_append(&t->in, t->rbuf, n);
+                continue;
+            }
+            al_code c = al_conn_in(t->conn, t->rbuf, n, 0, &t->in);
+            if (c != AL_OK) cut_off(t, c);
+            check_pass(t);
+            continue; /* the exchange may have swallowed it all: read on */
+        }
+        int e = ge(s, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
+            e == SSL_ERROR_WANT_X509_LOOKUP || e == SSL_ERROR_WANT_ASYNC ||
+            e == SSL_ERROR_WANT_ASYNC_JOB || e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+            *rret = r;
+            return 0;
+        }
+        /* End of stream: orderly (ZERO_RETURN) or not.  The exchange may
+         * release what it held. */
+        if (!t->eof_given && !t->pass) {
+            t->eof_given = 1;
+            al_code c = al_conn_in(t->conn, NULL, 0, 1, &t->in);
+            if (c != AL_OK) cut_off(t, c);
+        }
+        if (!in_avail(t) && !t->rd_end) {
+            *rret = r;
+            return 0;
+        }
+        if (!t->rd_end) {
+            t->rd_end = e == SSL_ERROR_ZERO_RETURN ? e : SSL_ERROR_SYSCALL;
+            t->rd_errno = e == SSL_ERROR_ZERO_RETURN ? 0 : ECONNRESET;
+        }
+        return 1;
+    }
+}
+
+/* Serves up to num bytes from t->in.  Returns 1 with *got > 0, or 0 at the
+ * recorded end of stream with t->last_err set. */
+static int serve(sst *t, void *buf, size_t num, size_t *got, int peek)
+{
+    size_t n = in_avail(t);
+    if (n) {
+        if (n > num) n = num;
+        memcpy(buf, t->in.data + t->in_off, n);
+        if (!peek) {
+            t->in_off += n;
+            in_compact(t);
+        }
+        *got = n;
+        t->last_err = -1;
+        return 1;
+    }
+    *got = 0;
+    t->last_err = t->rd_end;
+    if (t->rd_end == SSL_ERROR_SYSCALL) errno = t->rd_errno;
+    return 0;
+}
+
+/* The read path shared by SSL_read/_ex and SSL_peek/_ex.  Returns 1 with
+ * *got bytes, 0 with t->last_err set (synthesized end), or -1 when the
+ * real call's result stands (*rret). */
+static int do_read(SSL *s, sst *t, void *buf, size_t num, size_t *got, int peek, int *rret)
+{
+    t->last_err = -1;
+    if (!fill(s, t, rret)) return -1;
+    return serve(t, buf, num, got, peek);
+}
+
+/* Sends t->out to the server.  Returns 1 when all is sent, else 0 with the
+ * real return value in *rret (retryable errors leave the rest for the
+ * host's retry). */
+static int flush_out(SSL *s, sst *t, int *rret)
+{
+    SSL_write_ex_t wr = REAL(SSL_write_ex);
+    if (!wr) {
+        *rret = -1;
+        errno = ENOSYS;
+        return 0;
+    }
+    while (out_avail(t)) {
+        size_t n = 0;
+        int r = wr(s, t->out.data + t->out_off, out_avail(t), &n);
+        if (r <= 0) {
+            *rret = r;
+            return 0;
+        }
+        t->out_off += n; /* partial writes (SSL_MODE_ENABLE_PARTIAL_WRITE) loop */
+    }
+    al_buf_reset(&t->out);
+    t->out_off = 0;
+    return 1;
+}
+
+/* The write path.  Returns 1 with *written = num (everything consumed), 0
+ * with t->last_err set (broken stream), or -1 when the real call's result
+ * stands (*rret; the host retries with the same buffer). */
+static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written, int *rret)
+{
+    t->last_err = -1;
+    if (t->wr_broken) {
+        t->last_err = SSL_ERROR_SYSCALL;
+        errno = ECONNRESET;
+        return 0;
+    }
+    if (t->wpend) { /* the retry of a write whose bytes the exchange took */
+        if (!flush_out(s, t, rret)) return -1;
+        *written = t->wpend;
+        t->wpend = 0;
+        return 1;
+    }
+    if (out_avail(t) && !flush_out(s, t, rret)) return -1;
+    if (t->pass) {
+        al_buf_append(&t->out, buf, num);
+    } else {
+        al_code c = al_conn_out(t->conn, buf, num, &t->out);
+        if (c != AL_OK) {
+            al_hook_debug("ssl %p: request refused: %s", (void *)s, al_strerror(c));
+            al_buf_reset(&t->out);
+            t->out_off = 0;
+            t->wr_broken = 1;
+            t->last_err = SSL_ERROR_SYSCALL;
+            errno = ECONNRESET;
+            return 0;
+        }
+        check_pass(t);
+    }
+    if (out_avail(t) && !flush_out(s, t, rret)) {
+        t->wpend = num;
+        return -1;
+    }
+    *written = num;
+    return 1;
+}
+
+/* Common prologue: the state of s when the shim must act on it, else NULL
+ * (the caller makes the real call). */
+static sst *managed(const SSL *s, int create)
+{
+    if (al_in_hook || al_in_curl || !s) return NULL;
+    sst *t = st_find(s);
+    if (!t && create) {
+        al_in_hook++;
+        t = st_create((SSL *)s);
+        al_in_hook--;
+    }
+    if (!t || st_is_pass(t)) return NULL;
+    return t;
+}
+
+/* ---- the hooks ---- */
+
+AL_EXPORT int SSL_write(SSL *s, const void *buf, int num)
+{
+    sst *t = num > 0 ? managed(s, 1) : NULL;
+    if (!t) {
+        SSL_write_t f = REAL(SSL_write);
+        if (!f) return errno = ENOSYS, -1;
+        return f(s, buf, num);
+    }
+    al_in_hook++;
+    size_t w = 0;
+    int rret = -1;
+    int r = do_write(s, t, buf, (size_t)num, &w, &rret);
+    int ret = r > 0 ? (int)w : r == 0 ? -1 : rret;
+    if (r == 0) t->last_ret = ret;
+    al_in_hook--;
+    return ret;
+}
+
+AL_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
+{
+    sst *t = num > 0 ? managed(s, 1) : NULL;
+    if (!t) {
+        SSL_write_ex_t f = REAL(SSL_write_ex);
+        if (!f) return errno = ENOSYS, 0;
+        return f(s, buf, num, written);
+    }
+    al_in_hook++;
+    size_t w = 0;
+    int rret = 0;
+    int r = do_write(s, t, buf, num, &w, &rret);
+    if (written) *written = r > 0 ? w : 0;
+    int ret = r > 0 ? 1 : 0;
+    if (r == 0) t->last_ret = ret;
+    al_in_hook--;
+    return ret;
+}
+
+/* int-returning reads: bytes, or 0 (orderly end) / -1 (error). */
+static int read_int(SSL *s, void *buf, int num, int peek)
+{
+    sst *t = num > 0 ? managed(s, 0) : NULL;
+    if (!t) {
+        SSL_read_t f = peek ? (SSL_read_t)REAL(SSL_peek) : REAL(SSL_read);
+        if (!f) return errno = ENOSYS, -1;
+        return f(s, buf, num);
+    }
+    al_in_hook++;
+    size_t got = 0;
+    int rret = -1;
+    int r = do_read(s, t, buf, (size_t)num, &got, peek, &rret);
+    int ret = r > 0 ? (int)got : r < 0 ? rret : t->last_err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    if (r == 0) t->last_ret = ret;
+    al_in_hook--;
+    return ret;
+}
+
+static int read_ex(SSL *s, void *buf, size_t num, size_t *readbytes, int peek)
+{
+    sst *t = num > 0 ? managed(s, 0) : NULL;
+    if (!t) {
+        SSL_read_ex_t f = peek ? (SSL_read_ex_t)REAL(SSL_peek_ex) : REAL(SSL_read_ex);
+        if (!f) return errno = ENOSYS, 0;
+        return f(s, buf, num, readbytes);
+    }
+    al_in_hook++;
+    size_t got = 0;
+    int rret = 0;
+    int r = do_read(s, t, buf, num, &got, peek, &rret);
+    if (readbytes) *readbytes = r > 0 ? got : 0;
+    int ret = r > 0 ? 1 : r < 0 ? rret : 0;
+    if (r == 0) t->last_ret = 0;
+    al_in_hook--;
+    return ret;
+}
+
+AL_EXPORT int SSL_read(SSL *s, void *buf, int num)
+{
+    return read_int(s, buf, num, 0);
+}
+
+AL_EXPORT int SSL_peek(SSL *s, void *buf, int num)
+{
+    return read_int(s, buf, num, 1);
+}
+
+AL_EXPORT int SSL_read_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    return read_ex(s, buf, num, readbytes, 0);
+}
+
+AL_EXPORT int SSL_peek_ex(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    return read_ex(s, buf, num, readbytes, 1);
+}
+
+/* Bytes the host can read without waiting: the shim's own count first, so a
+ * host that polls the socket only when nothing is pending never waits for
+ * bytes the shim already holds. */
+static int held_count(const SSL *s)
+{
+    sst *t = managed(s, 0);
+    if (!t) return 0;
+    al_in_hook++;
+    pull_reply(t);
+    size_t n = in_avail(t);
+    if (!n && t->rd_end && t->last_err < 0) n = 1; /* an end not yet reported */
+    al_in_hook--;
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+AL_EXPORT int SSL_pending(const SSL *s)
+{
+    int held = held_count(s);
+    SSL_pending_t f = REAL(SSL_pending);
+    int real = f ? f(s) : 0;
+    if (held > INT32_MAX - real) return INT32_MAX;
+    return held + real;
+}
+
+AL_EXPORT int SSL_has_pending(const SSL *s)
+{
+    if (held_count(s) > 0) return 1;
+    SSL_has_pending_t f = REAL(SSL_has_pending);
+    return f ? f(s) : 0;
+}
+
+AL_EXPORT int SSL_get_error(const SSL *s, int ret)
+{
+    if (!al_in_hook && !al_in_curl && s) {
+        sst *t = st_find(s);
+        if (t && t->last_err >= 0 && ret == t->last_ret) return t->last_err;
+    }
+    SSL_get_error_t f = REAL(SSL_get_error);
+    return f ? f(s, ret) : SSL_ERROR_SYSCALL;
+}
+
+AL_EXPORT int SSL_shutdown(SSL *s)
+{
+    if (!al_in_hook && !al_in_curl && s) {
+        sst *t = st_find(s);
+        if (t) t->last_err = -1;
+    }
+    SSL_shutdown_t f = REAL(SSL_shutdown);
+    if (!f) return errno = ENOSYS, -1;
+    return f(s);
+}
+
+AL_EXPORT void SSL_free(SSL *s)
+{
+    if (s) {
+        al_in_hook++;
+        st_remove(s);
+        al_in_hook--;
+    }
+    SSL_free_t f = REAL(SSL_free);
+    if (f) f(s);
+}
+
+/* ---- ALPN: offer http/1.1 alone where the host offers it with h2, so the
+ * exchange sees HTTP/1.1.  Lists without http/1.1 are left alone. ---- */
+
+/* Writes into out (capacity >= len) the list without h2/h3 entries when it
+ * holds http/1.1; returns the new length, or 0 to keep the list as is. */
+static unsigned alpn_h1_only(const unsigned char *p, unsigned len, unsigned char *out)
+{
+    int has_h1 = 0, drop = 0;
+    for (unsigned i = 0; i < len;) {
+        unsigned n = p[i];
+        if (n == 0 || i + 1 + n > len) return 0; /* malformed: not ours to fix */
+        if (n == 8 && memcmp(p + i + 1, "http/1.1", 8) == 0) has_h1 = 1;
+        if ((n == 2 && (memcmp(p + i + 1, "h2", 2) == 0 || memcmp(p + i + 1, "h3", 2) == 0)) ||
+            (n == 3 && memcmp(p + i + 1, "h2c", 3) == 0))
+            drop = 1;
+        i += 1 + n;
+    }
+    if (!has_h1 || !drop) return 0;
+    unsigned o = 0;
+    for (unsigned i = 0; i < len;) {
+        unsigned n = p[i];
+        int is_h2 =
+            (n == 2 && (memcmp(p + i + 1, "h2", 2) == 0 || memcmp(p + i + 1, "h3", 2) == 0)) ||
+            (n == 3 && memcmp(p + i + 1, "h2c", 3) == 0);
+        if (!is_h2) {
+            memcpy(out + o, p + i, 1 + n);
+            o += 1 + n;
+        }
+        i += 1 + n;
+    }
+    return o;
+}
+
+AL_EXPORT int SSL_CTX_set_alpn_protos(SSL_CTX *c, const unsigned char *protos, unsigned int len)
+{
+    SSL_CTX_set_alpn_protos_t f = REAL(SSL_CTX_set_alpn_protos);
+    if (!f) return 1; /* 1 is this function's failure value */
+    unsigned char tmp[256];
+    if (!al_in_hook && !al_in_curl && protos && len > 0 && len <= sizeof tmp) {
+        unsigned n = alpn_h1_only(protos, len, tmp);
+        if (n) {
+            al_hook_debug("ALPN offer reduced to http/1.1");
+            return f(c, tmp, n);
+        }
+    }
+    return f(c, protos, len);
+}
+
+AL_EXPORT int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned int len)
+{
+    SSL_set_alpn_protos_t f = REAL(SSL_set_alpn_protos);
+    if (!f) return 1;
+    unsigned char tmp[256];
+    if (!al_in_hook && !al_in_curl && protos && len > 0 && len <= sizeof tmp) {
+        unsigned n = alpn_h1_only(protos, len, tmp);
+        if (n) {
+            al_hook_debug("ALPN offer reduced to http/1.1");
+            return f(s, tmp, n);
+        }
+    }
+    return f(s, protos, len);
+}
