@@ -200,9 +200,7 @@ def classify(method, path):
 def scenarios_of(req):
     names = req.headers.get("x-mock-scenario", "")
     if not names:
-        m = SCENARIO_TOKEN.search(req.body[:1 << 20] if len(req.body) > (1 << 20) else req.body)
-        if m is None and len(req.body) > (1 << 20):
-            m = SCENARIO_TOKEN.search(req.body)
+        m = SCENARIO_TOKEN.search(req.body)
         names = m.group(1).decode() if m else ""
     return [n for n in re.split(r"[+,\s]+", names.strip().lower()) if n]
 
@@ -524,10 +522,11 @@ def download_parts(n):
         n -= k
 
 
-def log_request(req, peer_port):
+def log_request(req, conn_id):
     if LOG_FILE is None:
         return
-    line = jdump({"proto": req.proto, "tls": req.tls, "method": req.method, "path": req.target,
+    line = jdump({"proto": req.proto, "tls": req.tls, "conn": conn_id, "method": req.method,
+                  "path": req.target,
                   "headers": req.headers, "body": req.body.decode("utf-8", "replace")
                   if len(req.body) <= (8 << 20) else "<%d bytes>" % len(req.body)})
     with LOG_LOCK:
@@ -639,7 +638,7 @@ def write_h1_response(sock, req, resp, keep_alive):
     return keep_alive
 
 
-def serve_h1(sock, tls, port):
+def serve_h1(sock, tls, conn_id):
     proto = "http/1.1"
     rf = sock.makefile("rb", buffering=65536)
     try:
@@ -653,7 +652,7 @@ def serve_h1(sock, tls, port):
                 return
             if req is None:
                 return
-            log_request(req, port)
+            log_request(req, conn_id)
             conn_hdr = req.headers.get("connection", "").lower()
             keep = req.version == "HTTP/1.1" and "close" not in conn_hdr
             if req.version == "HTTP/1.0" and "keep-alive" in conn_hdr:
@@ -725,7 +724,7 @@ class H2Sender:
         return "more"
 
 
-def serve_h2(sock, port):
+def serve_h2(sock, conn_id):
     conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
         client_side=False, header_encoding="utf-8"))
     conn.local_settings = h2.settings.Settings(client=False, initial_values={
@@ -792,7 +791,7 @@ def serve_h2(sock, port):
                     headers["host"] = hdrs[":authority"]
                 req = Request("h2", True, hdrs.get(":method", "GET"), hdrs.get(":path", "/"),
                               headers, bytes(body))
-                log_request(req, port)
+                log_request(req, conn_id)
                 resp = handle(req)
                 rh = [(":status", str(resp.status)), ("server", "mock-llm")] + resp.headers
                 if resp.length is not None:
@@ -812,19 +811,19 @@ def serve_h2(sock, port):
 # Listeners, certificate, main
 
 
-def serve_conn(raw, tls_ctx, port):
+def serve_conn(raw, tls_ctx, conn_id):
     try:
         raw.settimeout(IDLE_TIMEOUT)
         raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if tls_ctx is None:
-            serve_h1(raw, False, port)
+            serve_h1(raw, False, conn_id)
             return
         sock = tls_ctx.wrap_socket(raw, server_side=True)
         try:
             if sock.selected_alpn_protocol() == "h2" and HAVE_H2:
-                serve_h2(sock, port)
+                serve_h2(sock, conn_id)
             else:
-                serve_h1(sock, True, port)
+                serve_h1(sock, True, conn_id)
         finally:
             try:
                 sock.close()
@@ -839,14 +838,19 @@ def serve_conn(raw, tls_ctx, port):
             pass
 
 
+CONN_IDS = iter(range(1, 1 << 62))
+CONN_LOCK = threading.Lock()
+
+
 def accept_loop(lsock, tls_ctx):
-    port = lsock.getsockname()[1]
     while True:
         try:
             c, _ = lsock.accept()
         except OSError:
             return
-        threading.Thread(target=serve_conn, args=(c, tls_ctx, port), daemon=True).start()
+        with CONN_LOCK:
+            conn_id = next(CONN_IDS)
+        threading.Thread(target=serve_conn, args=(c, tls_ctx, conn_id), daemon=True).start()
 
 
 def ensure_cert(certdir):
