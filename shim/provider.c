@@ -1,0 +1,176 @@
+/* provider.c: the provider table (recognising an LLM call by method and
+ * path on any host) and helpers the provider files share.  Pure; never
+ * looks at a text's content, only at where texts are. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "provider.h"
+
+const char *al_role_name(al_role r)
+{
+    static const char *const n[] = {"user", "tool", "system", "assistant"};
+    return (unsigned)r < 4 ? n[r] : "user";
+}
+
+al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
+{
+    if (!cJSON_IsString(node) || !node->valuestring) return AL_OK;
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        al_text_ref *v = realloc(t->v, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        t->v = v;
+        t->cap = cap;
+    }
+    t->v[t->n].node = node;
+    t->v[t->n].role = role;
+    t->n++;
+    return AL_OK;
+}
+
+static al_code push_all(al_texts *t, cJSON *node, al_role role, int depth)
+{
+    if (!node || depth > 64) return AL_OK;
+    if (cJSON_IsString(node)) return al_texts_push(t, node, role);
+    if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
+        for (cJSON *c = node->child; c; c = c->next) {
+            al_code r = push_all(t, c, role, depth + 1);
+            if (r != AL_OK) return r;
+        }
+    }
+    return AL_OK;
+}
+
+al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role)
+{
+    return push_all(t, node, role, 0);
+}
+
+void al_texts_free(al_texts *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
+}
+
+cJSON *al_json_get(const cJSON *obj, const char *key)
+{
+    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+}
+
+const char *al_json_str(const cJSON *obj, const char *key)
+{
+    cJSON *v = al_json_get(obj, key);
+    return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+int al_json_int(const cJSON *obj, const char *key, int dflt)
+{
+    cJSON *v = al_json_get(obj, key);
+    return cJSON_IsNumber(v) ? v->valueint : dflt;
+}
+
+al_code al_json_print(const cJSON *root, al_buf *out)
+{
+    char *s = cJSON_PrintUnformatted(root);
+    if (!s) return AL_ENOMEM;
+    al_code r = al_buf_puts(out, s);
+    cJSON_free(s);
+    return r;
+}
+
+al_code al_json_emit(cJSON *doc, al_buf *out)
+{
+    if (!doc) return AL_ENOMEM;
+    al_code r = al_json_print(doc, out);
+    cJSON_Delete(doc);
+    return r;
+}
+
+static int ends_with(const char *s, size_t n, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+static const char *find_in(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (memcmp(s + i, needle, k) == 0) return s + i;
+    return NULL;
+}
+
+const al_provider *al_provider_match(const char *method, size_t mlen, const char *path, size_t plen,
+                                     al_api *api)
+{
+    if (!method || mlen != 4 || memcmp(method, "POST", 4) != 0 || !path) return NULL;
+    const char *q = memchr(path, '?', plen);
+    if (q) plen = (size_t)(q - path);
+    while (plen > 1 && path[plen - 1] == '/') plen--;
+    if (ends_with(path, plen, "/chat/completions")) {
+        *api = AL_API_CHAT;
+        return &al_provider_openai;
+    }
+    if (ends_with(path, plen, "/completions")) {
+        *api = AL_API_COMPLETIONS;
+        return &al_provider_openai;
+    }
+    if (ends_with(path, plen, "/responses")) {
+        *api = AL_API_RESPONSES;
+        return &al_provider_openai;
+    }
+    if (ends_with(path, plen, "/messages")) {
+        *api = AL_API_MESSAGES;
+        return &al_provider_anthropic;
+    }
+    if (find_in(path, plen, "models/")) {
+        if (ends_with(path, plen, ":streamGenerateContent")) {
+            *api = AL_API_GEMINI_STREAM;
+            return &al_provider_gemini;
+        }
+        if (ends_with(path, plen, ":generateContent")) {
+            *api = AL_API_GEMINI;
+            return &al_provider_gemini;
+        }
+    }
+    if (ends_with(path, plen, "/api/chat")) {
+        *api = AL_API_OLLAMA_CHAT;
+        return &al_provider_ollama;
+    }
+    if (ends_with(path, plen, "/api/generate")) {
+        *api = AL_API_OLLAMA_GEN;
+        return &al_provider_ollama;
+    }
+    return NULL;
+}
+
+static void copy_printable(const char *s, size_t n, char *out, size_t cap)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < n && j + 1 < cap; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f) continue;
+        out[j++] = (char)c;
+    }
+    out[j] = '\0';
+}
+
+void al_provider_model(const cJSON *root, const char *path, size_t plen, char *out, size_t cap)
+{
+    if (!cap) return;
+    out[0] = '\0';
+    const char *m = al_json_str(root, "model");
+    if (m) {
+        copy_printable(m, strlen(m), out, cap);
+        return;
+    }
+    if (!path) return;
+    const char *q = memchr(path, '?', plen);
+    if (q) plen = (size_t)(q - path);
+    const char *s = find_in(path, plen, "models/");
+    if (!s) return;
+    s += 7;
+    const char *e = memchr(s, ':', plen - (size_t)(s - path));
+    if (!e) e = path + plen;
+    copy_printable(s, (size_t)(e - s), out, cap);
+}

@@ -1,0 +1,118 @@
+/* provider.h: the LLM APIs airlock understands, as one small table.  Each
+ * provider knows its paths, where the prompt and completion texts sit in its
+ * JSON (whole and streamed), its token usage and its error shape.  Pure:
+ * works on parsed cJSON trees; knows nothing of HTTP framing or rules. */
+#ifndef AL_PROVIDER_H
+#define AL_PROVIDER_H
+
+#include <cjson/cJSON.h>
+
+#include "al.h"
+
+/* Which API of a provider a request targets. */
+typedef enum {
+    AL_API_CHAT = 1,      /* OpenAI /chat/completions (also Azure, compatible servers) */
+    AL_API_COMPLETIONS,   /* OpenAI legacy /completions */
+    AL_API_RESPONSES,     /* OpenAI /responses */
+    AL_API_MESSAGES,      /* Anthropic /v1/messages */
+    AL_API_GEMINI,        /* Gemini models/M:generateContent */
+    AL_API_GEMINI_STREAM, /* Gemini models/M:streamGenerateContent */
+    AL_API_OLLAMA_CHAT,   /* Ollama /api/chat */
+    AL_API_OLLAMA_GEN     /* Ollama /api/generate */
+} al_api;
+
+/* Who speaks a text; decides which rules apply (system and assistant texts
+ * are screened for secrets and PII only, never blocked as injection). */
+typedef enum { AL_ROLE_USER = 0, AL_ROLE_TOOL, AL_ROLE_SYSTEM, AL_ROLE_ASSISTANT } al_role;
+
+AL_API const char *al_role_name(al_role r);
+
+/* A text inside a parsed JSON document: node is a cJSON string owned by the
+ * document. */
+typedef struct {
+    cJSON *node;
+    al_role role;
+} al_text_ref;
+
+typedef struct {
+    al_text_ref *v;
+    size_t n, cap;
+} al_texts;
+
+AL_API al_code al_texts_push(al_texts *t, cJSON *node, al_role role);
+/* Pushes every string value under node (objects and arrays, depth-capped). */
+AL_API al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role);
+AL_API void al_texts_free(al_texts *t);
+
+typedef struct {
+    long long input, output, total; /* -1 when not reported */
+} al_usage;
+
+/* What the exchange offers a provider while it walks one stream event.  A
+ * "key" names one stream of text (a choice, a content block, a candidate);
+ * each key has its own scrubber. */
+typedef struct al_stream_io al_stream_io;
+struct al_stream_io {
+    /* node (a string) is the next delta of key: replaced by the text that may
+     * be released now. */
+    al_code (*delta)(al_stream_io *io, int key, cJSON *node, const cJSON *event);
+    /* key ends: its held text is released, appended to node when node is
+     * non-NULL, else in an extra event emitted before the current one. */
+    al_code (*end)(al_stream_io *io, int key, cJSON *node);
+    /* the stream ends: every key's held text goes out before this event. */
+    al_code (*end_all)(al_stream_io *io);
+    /* node holds a complete text (a "done" event): scrub it whole. */
+    al_code (*whole)(al_stream_io *io, cJSON *node);
+};
+
+typedef struct {
+    const char *name; /* "openai", "anthropic", "gemini", "ollama" */
+    /* 1 when the parsed request body has this API's shape. */
+    int (*shape)(al_api api, const cJSON *root);
+    /* Prompt texts of a request body, with roles. */
+    al_code (*prompts)(al_api api, cJSON *root, al_texts *out);
+    /* Completion texts of a whole (non-streamed) reply. */
+    al_code (*completions)(al_api api, cJSON *root, al_texts *out);
+    /* Token usage of a whole reply or of one stream event (fields it finds
+     * are set, others left alone). */
+    void (*usage)(al_api api, const cJSON *root, al_usage *u);
+    /* One stream event (SSE data or NDJSON line): reports deltas and ends
+     * through io.  event_name: the SSE "event:" field or NULL. */
+    al_code (*stream_event)(al_api api, const char *event_name, cJSON *ev, al_stream_io *io);
+    /* A delta event for key carrying text, shaped like tmpl (an earlier
+     * event of the same stream, used for ids and model).  Caller frees the
+     * result with cJSON_Delete; NULL on allocation failure. */
+    cJSON *(*delta_event)(al_api api, const cJSON *tmpl, int key, const char *text);
+    /* The provider's error body (JSON) for an HTTP status and message. */
+    al_code (*error)(al_buf *out, int status, const char *message);
+    /* 1 when the request asks for a streamed reply. */
+    int (*wants_stream)(al_api api, const cJSON *root);
+} al_provider;
+
+AL_API extern const al_provider al_provider_openai;
+AL_API extern const al_provider al_provider_anthropic;
+AL_API extern const al_provider al_provider_gemini;
+AL_API extern const al_provider al_provider_ollama;
+
+/* Recognises an LLM API call by method and path (query string ignored) on
+ * any host.  Returns the provider and sets *api, or NULL when the request is
+ * not one.  The body's shape is checked separately with p->shape. */
+AL_API const al_provider *al_provider_match(const char *method, size_t mlen, const char *path,
+                                            size_t plen, al_api *api);
+
+/* The model named by the request: the body's "model" string, else (Gemini)
+ * the path segment after "models/".  Writes at most cap-1 bytes to out
+ * (printable ASCII only); empty when unknown. */
+AL_API void al_provider_model(const cJSON *root, const char *path, size_t plen, char *out,
+                              size_t cap);
+
+/* Helpers shared by the provider files. */
+AL_API cJSON *al_json_get(const cJSON *obj, const char *key); /* case-sensitive */
+AL_API const char *al_json_str(const cJSON *obj, const char *key);
+AL_API int al_json_int(const cJSON *obj, const char *key, int dflt);
+/* Prints root unformatted into out; AL_ENOMEM on failure. */
+AL_API al_code al_json_print(const cJSON *root, al_buf *out);
+/* Standard error body helper: writes the printed doc then deletes it. */
+AL_API al_code al_json_emit(cJSON *doc, al_buf *out);
+
+#endif

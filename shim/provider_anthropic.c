@@ -1,0 +1,149 @@
+/* provider_anthropic.c: the Anthropic Messages API (/v1/messages): system,
+ * message content blocks, tool results, text and tool_use replies, and the
+ * message_start .. message_stop event stream.  Never reads the texts. */
+#include <string.h>
+
+#include "provider.h"
+
+static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
+{
+    if (cJSON_IsString(content)) return al_texts_push(t, content, role);
+    cJSON *b;
+    cJSON_ArrayForEach(b, content)
+    {
+        const char *type = al_json_str(b, "type");
+        al_code r = AL_OK;
+        if (type && !strcmp(type, "tool_result")) {
+            r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
+        } else if (type && !strcmp(type, "tool_use")) {
+            r = al_texts_push_all(t, al_json_get(b, "input"), AL_ROLE_ASSISTANT);
+        } else if (type && !strcmp(type, "document")) {
+            cJSON *src = al_json_get(b, "source");
+            const char *st = al_json_str(src, "type");
+            if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
+        } else {
+            r = al_texts_push(t, al_json_get(b, "text"), role);
+        }
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code prompts(al_api api, cJSON *root, al_texts *t)
+{
+    al_code r = push_blocks(t, al_json_get(root, "system"), AL_ROLE_SYSTEM);
+    if (r != AL_OK) return r;
+    cJSON *m;
+    cJSON_ArrayForEach(m, al_json_get(root, "messages"))
+    {
+        const char *role = al_json_str(m, "role");
+        al_role ro = role && !strcmp(role, "assistant") ? AL_ROLE_ASSISTANT : AL_ROLE_USER;
+        if ((r = push_blocks(t, al_json_get(m, "content"), ro)) != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code completions(al_api api, cJSON *root, al_texts *t)
+{
+    return push_blocks(t, al_json_get(root, "content"), AL_ROLE_ASSISTANT);
+}
+
+static void set_ll(long long *dst, const cJSON *obj, const char *key)
+{
+    cJSON *v = al_json_get(obj, key);
+    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
+}
+
+static void usage(al_api api, const cJSON *root, al_usage *u)
+{
+    const cJSON *us = al_json_get(root, "usage");
+    if (!us) us = al_json_get(al_json_get(root, "message"), "usage");
+    if (!cJSON_IsObject(us)) return;
+    set_ll(&u->input, us, "input_tokens");
+    set_ll(&u->output, us, "output_tokens");
+    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+}
+
+static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
+{
+    const char *type = al_json_str(ev, "type");
+    if (!type) return AL_OK;
+    int i = al_json_int(ev, "index", 0);
+    if (i < 0 || i > 100000) i = 0;
+    if (!strcmp(type, "content_block_delta")) {
+        cJSON *d = al_json_get(ev, "delta");
+        cJSON *node = al_json_get(d, "text");
+        if (!node) node = al_json_get(d, "partial_json");
+        if (!node) node = al_json_get(d, "thinking");
+        return cJSON_IsString(node) ? io->delta(io, i, node, ev) : AL_OK;
+    }
+    if (!strcmp(type, "content_block_start")) {
+        cJSON *node = al_json_get(al_json_get(ev, "content_block"), "text");
+        return cJSON_IsString(node) && node->valuestring[0] ? io->whole(io, node) : AL_OK;
+    }
+    if (!strcmp(type, "content_block_stop")) return io->end(io, i, NULL);
+    if (!strcmp(type, "message_delta") || !strcmp(type, "message_stop")) return io->end_all(io);
+    return AL_OK;
+}
+
+static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
+{
+    cJSON *ev = cJSON_CreateObject();
+    const cJSON *td = al_json_get(tmpl, "delta");
+    const char *dtype = al_json_str(td, "type");
+    const char *field = "text";
+    if (dtype && !strcmp(dtype, "input_json_delta")) field = "partial_json";
+    if (dtype && !strcmp(dtype, "thinking_delta")) field = "thinking";
+    cJSON *d = ev ? cJSON_CreateObject() : NULL;
+    if (!d || !cJSON_AddStringToObject(ev, "type", "content_block_delta") ||
+        !cJSON_AddNumberToObject(ev, "index", key)) {
+        cJSON_Delete(d);
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    cJSON_AddItemToObject(ev, "delta", d);
+    if (!cJSON_AddStringToObject(d, "type", dtype ? dtype : "text_delta") ||
+        !cJSON_AddStringToObject(d, field, text)) {
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static al_code error_body(al_buf *out, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *e = NULL;
+    if (doc && cJSON_AddStringToObject(doc, "type", "error"))
+        e = cJSON_AddObjectToObject(doc, "error");
+    if (!e ||
+        !cJSON_AddStringToObject(e, "type",
+                                 status >= 500 ? "api_error" : "invalid_request_error") ||
+        !cJSON_AddStringToObject(e, "message", message)) {
+        cJSON_Delete(doc);
+        return AL_ENOMEM;
+    }
+    return al_json_emit(doc, out);
+}
+
+static int shape(al_api api, const cJSON *root)
+{
+    return cJSON_IsObject(root) && cJSON_IsArray(al_json_get(root, "messages"));
+}
+
+static int wants_stream(al_api api, const cJSON *root)
+{
+    return cJSON_IsTrue(al_json_get(root, "stream"));
+}
+
+const al_provider al_provider_anthropic = {
+    .name = "anthropic",
+    .shape = shape,
+    .prompts = prompts,
+    .completions = completions,
+    .usage = usage,
+    .stream_event = stream_event,
+    .delta_event = delta_event,
+    .error = error_body,
+    .wants_stream = wants_stream,
+};

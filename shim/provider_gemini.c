@@ -1,0 +1,179 @@
+/* provider_gemini.c: Google Gemini generateContent / streamGenerateContent
+ * (SSE with alt=sse, else a JSON array): contents, systemInstruction,
+ * function responses, candidate parts.  Never reads the texts. */
+#include <string.h>
+
+#include "provider.h"
+
+static al_code push_parts(al_texts *t, cJSON *content, al_role role)
+{
+    cJSON *p;
+    cJSON_ArrayForEach(p, al_json_get(content, "parts"))
+    {
+        al_code r = al_texts_push(t, al_json_get(p, "text"), role);
+        if (r == AL_OK) {
+            cJSON *fr = al_json_get(p, "functionResponse");
+            if (!fr) fr = al_json_get(p, "function_response");
+            r = al_texts_push_all(t, al_json_get(fr, "response"), AL_ROLE_TOOL);
+        }
+        if (r == AL_OK) {
+            cJSON *fc = al_json_get(p, "functionCall");
+            if (!fc) fc = al_json_get(p, "function_call");
+            r = al_texts_push_all(t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
+        }
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code prompts(al_api api, cJSON *root, al_texts *t)
+{
+    cJSON *si = al_json_get(root, "systemInstruction");
+    if (!si) si = al_json_get(root, "system_instruction");
+    al_code r = push_parts(t, si, AL_ROLE_SYSTEM);
+    if (r != AL_OK) return r;
+    cJSON *c;
+    cJSON_ArrayForEach(c, al_json_get(root, "contents"))
+    {
+        const char *role = al_json_str(c, "role");
+        al_role ro = role && !strcmp(role, "model") ? AL_ROLE_ASSISTANT : AL_ROLE_USER;
+        if ((r = push_parts(t, c, ro)) != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code one_reply(cJSON *root, al_texts *t)
+{
+    cJSON *c;
+    cJSON_ArrayForEach(c, al_json_get(root, "candidates"))
+    {
+        al_code r = push_parts(t, al_json_get(c, "content"), AL_ROLE_ASSISTANT);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code completions(al_api api, cJSON *root, al_texts *t)
+{
+    if (!cJSON_IsArray(root)) return one_reply(root, t);
+    cJSON *r1;
+    cJSON_ArrayForEach(r1, root)
+    {
+        al_code r = one_reply(r1, t);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static void set_ll(long long *dst, const cJSON *obj, const char *key)
+{
+    cJSON *v = al_json_get(obj, key);
+    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
+}
+
+static void usage(al_api api, const cJSON *root, al_usage *u)
+{
+    if (cJSON_IsArray(root)) {
+        cJSON *x;
+        cJSON_ArrayForEach(x, root) usage(api, x, u);
+        return;
+    }
+    const cJSON *us = al_json_get(root, "usageMetadata");
+    if (!cJSON_IsObject(us)) return;
+    set_ll(&u->input, us, "promptTokenCount");
+    set_ll(&u->output, us, "candidatesTokenCount");
+    set_ll(&u->total, us, "totalTokenCount");
+}
+
+static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
+{
+    cJSON *c;
+    int pos = 0;
+    cJSON_ArrayForEach(c, al_json_get(ev, "candidates"))
+    {
+        int i = al_json_int(c, "index", pos++);
+        if (i < 0 || i > 100000) i = 0;
+        cJSON *p, *last = NULL;
+        al_code r;
+        cJSON_ArrayForEach(p, al_json_get(al_json_get(c, "content"), "parts"))
+        {
+            cJSON *node = al_json_get(p, "text");
+            if (cJSON_IsString(node)) {
+                if ((r = io->delta(io, i, node, ev)) != AL_OK) return r;
+                last = node;
+            }
+            cJSON *fc = al_json_get(p, "functionCall");
+            al_texts t = {0};
+            r = al_texts_push_all(&t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
+            for (size_t k = 0; r == AL_OK && k < t.n; k++) r = io->whole(io, t.v[k].node);
+            al_texts_free(&t);
+            if (r != AL_OK) return r;
+        }
+        if (al_json_get(c, "finishReason") && (r = io->end(io, i, last)) != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
+{
+    cJSON *ev = cJSON_CreateObject();
+    cJSON *cands = ev ? cJSON_AddArrayToObject(ev, "candidates") : NULL;
+    cJSON *c = cJSON_CreateObject();
+    if (!cands || !c) {
+        cJSON_Delete(c);
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    cJSON_AddItemToArray(cands, c);
+    cJSON *content = cJSON_AddObjectToObject(c, "content");
+    cJSON *parts = content ? cJSON_AddArrayToObject(content, "parts") : NULL;
+    cJSON *p = cJSON_CreateObject();
+    if (parts && p)
+        cJSON_AddItemToArray(parts, p);
+    else
+        cJSON_Delete(p);
+    if (!parts || !p || !cJSON_AddStringToObject(p, "text", text) ||
+        !cJSON_AddStringToObject(content, "role", "model") ||
+        !cJSON_AddNumberToObject(c, "index", key)) {
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    const char *mv = al_json_str(tmpl, "modelVersion");
+    if (mv) cJSON_AddStringToObject(ev, "modelVersion", mv);
+    return ev;
+}
+
+static al_code error_body(al_buf *out, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *e = doc ? cJSON_AddObjectToObject(doc, "error") : NULL;
+    if (!e || !cJSON_AddNumberToObject(e, "code", status) ||
+        !cJSON_AddStringToObject(e, "message", message) ||
+        !cJSON_AddStringToObject(e, "status", status >= 500 ? "UNAVAILABLE" : "INVALID_ARGUMENT")) {
+        cJSON_Delete(doc);
+        return AL_ENOMEM;
+    }
+    return al_json_emit(doc, out);
+}
+
+static int shape(al_api api, const cJSON *root)
+{
+    return cJSON_IsObject(root) && cJSON_IsArray(al_json_get(root, "contents"));
+}
+
+static int wants_stream(al_api api, const cJSON *root)
+{
+    return api == AL_API_GEMINI_STREAM;
+}
+
+const al_provider al_provider_gemini = {
+    .name = "gemini",
+    .shape = shape,
+    .prompts = prompts,
+    .completions = completions,
+    .usage = usage,
+    .stream_event = stream_event,
+    .delta_event = delta_event,
+    .error = error_body,
+    .wants_stream = wants_stream,
+};

@@ -1,0 +1,137 @@
+/* provider_ollama.c: Ollama /api/chat and /api/generate, whole replies and
+ * NDJSON streams ending in done:true.  Never reads the texts. */
+#include <string.h>
+
+#include "provider.h"
+
+static al_role role_of(const char *r)
+{
+    if (!r) return AL_ROLE_USER;
+    if (!strcmp(r, "system")) return AL_ROLE_SYSTEM;
+    if (!strcmp(r, "assistant")) return AL_ROLE_ASSISTANT;
+    if (!strcmp(r, "tool")) return AL_ROLE_TOOL;
+    return AL_ROLE_USER;
+}
+
+static al_code prompts(al_api api, cJSON *root, al_texts *t)
+{
+    al_code r;
+    if (api == AL_API_OLLAMA_GEN) {
+        if ((r = al_texts_push(t, al_json_get(root, "system"), AL_ROLE_SYSTEM)) != AL_OK) return r;
+        return al_texts_push(t, al_json_get(root, "prompt"), AL_ROLE_USER);
+    }
+    cJSON *m;
+    cJSON_ArrayForEach(m, al_json_get(root, "messages"))
+    {
+        al_role ro = role_of(al_json_str(m, "role"));
+        if ((r = al_texts_push(t, al_json_get(m, "content"), ro)) != AL_OK) return r;
+        cJSON *tc;
+        cJSON_ArrayForEach(tc, al_json_get(m, "tool_calls"))
+        {
+            r = al_texts_push_all(t, al_json_get(al_json_get(tc, "function"), "arguments"), ro);
+            if (r != AL_OK) return r;
+        }
+    }
+    return AL_OK;
+}
+
+static al_code completions(al_api api, cJSON *root, al_texts *t)
+{
+    cJSON *msg = al_json_get(root, "message");
+    al_code r = al_texts_push(t, al_json_get(msg, "content"), AL_ROLE_ASSISTANT);
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(root, "response"), AL_ROLE_ASSISTANT);
+    cJSON *tc;
+    cJSON_ArrayForEach(tc, al_json_get(msg, "tool_calls"))
+    {
+        if (r == AL_OK)
+            r = al_texts_push_all(t, al_json_get(al_json_get(tc, "function"), "arguments"),
+                                  AL_ROLE_ASSISTANT);
+    }
+    return r;
+}
+
+static void usage(al_api api, const cJSON *root, al_usage *u)
+{
+    cJSON *a = al_json_get(root, "prompt_eval_count"), *b = al_json_get(root, "eval_count");
+    if (cJSON_IsNumber(a)) u->input = (long long)a->valuedouble;
+    if (cJSON_IsNumber(b)) u->output = (long long)b->valuedouble;
+    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+}
+
+static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
+{
+    cJSON *node = api == AL_API_OLLAMA_GEN ? al_json_get(ev, "response")
+                                           : al_json_get(al_json_get(ev, "message"), "content");
+    al_code r = AL_OK;
+    if (cJSON_IsString(node) && (r = io->delta(io, 0, node, ev)) != AL_OK) return r;
+    al_texts t = {0};
+    cJSON *tc;
+    cJSON_ArrayForEach(tc, al_json_get(al_json_get(ev, "message"), "tool_calls"))
+    {
+        if (r == AL_OK)
+            r = al_texts_push_all(&t, al_json_get(al_json_get(tc, "function"), "arguments"),
+                                  AL_ROLE_ASSISTANT);
+    }
+    for (size_t k = 0; r == AL_OK && k < t.n; k++) r = io->whole(io, t.v[k].node);
+    al_texts_free(&t);
+    if (r == AL_OK && cJSON_IsTrue(al_json_get(ev, "done")))
+        r = io->end(io, 0, cJSON_IsString(node) ? node : NULL);
+    return r;
+}
+
+static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
+{
+    cJSON *ev = cJSON_CreateObject();
+    if (!ev) return NULL;
+    const char *model = al_json_str(tmpl, "model"), *at = al_json_str(tmpl, "created_at");
+    int ok = 1;
+    if (model) ok = ok && cJSON_AddStringToObject(ev, "model", model);
+    if (at) ok = ok && cJSON_AddStringToObject(ev, "created_at", at);
+    if (api == AL_API_OLLAMA_GEN) {
+        ok = ok && cJSON_AddStringToObject(ev, "response", text);
+    } else {
+        cJSON *m = cJSON_AddObjectToObject(ev, "message");
+        ok = ok && m && cJSON_AddStringToObject(m, "role", "assistant") &&
+             cJSON_AddStringToObject(m, "content", text);
+    }
+    ok = ok && cJSON_AddFalseToObject(ev, "done");
+    if (!ok) {
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static al_code error_body(al_buf *out, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc || !cJSON_AddStringToObject(doc, "error", message)) {
+        cJSON_Delete(doc);
+        return AL_ENOMEM;
+    }
+    return al_json_emit(doc, out);
+}
+
+static int shape(al_api api, const cJSON *root)
+{
+    if (!cJSON_IsObject(root)) return 0;
+    if (api == AL_API_OLLAMA_CHAT) return cJSON_IsArray(al_json_get(root, "messages"));
+    return al_json_get(root, "prompt") != NULL || al_json_get(root, "model") != NULL;
+}
+
+static int wants_stream(al_api api, const cJSON *root)
+{
+    return !cJSON_IsFalse(al_json_get(root, "stream"));
+}
+
+const al_provider al_provider_ollama = {
+    .name = "ollama",
+    .shape = shape,
+    .prompts = prompts,
+    .completions = completions,
+    .usage = usage,
+    .stream_event = stream_event,
+    .delta_event = delta_event,
+    .error = error_body,
+    .wants_stream = wants_stream,
+};

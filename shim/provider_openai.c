@@ -1,0 +1,349 @@
+/* provider_openai.c: OpenAI chat completions, legacy completions and the
+ * Responses API (also Azure OpenAI and OpenAI-compatible servers).  Knows
+ * where texts sit in requests, replies and stream chunks; never reads them. */
+#include <string.h>
+
+#include "provider.h"
+
+/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..62 tool
+ * call arguments, 63 refusal (chat) or function call arguments (Responses). */
+#define KEY(i, slot) ((i)*64 + (slot))
+
+static al_role role_of(const char *r)
+{
+    if (!r) return AL_ROLE_USER;
+    if (!strcmp(r, "system") || !strcmp(r, "developer")) return AL_ROLE_SYSTEM;
+    if (!strcmp(r, "assistant")) return AL_ROLE_ASSISTANT;
+    if (!strcmp(r, "tool") || !strcmp(r, "function")) return AL_ROLE_TOOL;
+    return AL_ROLE_USER;
+}
+
+/* content: a string, or an array of parts with "text" (text, input_text,
+ * output_text parts); tool outputs may nest further. */
+static al_code push_content(al_texts *t, cJSON *content, al_role role)
+{
+    if (cJSON_IsString(content)) return al_texts_push(t, content, role);
+    if (!cJSON_IsArray(content)) return AL_OK;
+    cJSON *part;
+    cJSON_ArrayForEach(part, content)
+    {
+        al_code r = AL_OK;
+        if (cJSON_IsString(part))
+            r = al_texts_push(t, part, role);
+        else
+            r = al_texts_push(t, al_json_get(part, "text"), role);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code push_tool_calls(al_texts *t, cJSON *msg, al_role role)
+{
+    cJSON *tc;
+    cJSON_ArrayForEach(tc, al_json_get(msg, "tool_calls"))
+    {
+        al_code r = al_texts_push(t, al_json_get(al_json_get(tc, "function"), "arguments"), role);
+        if (r != AL_OK) return r;
+    }
+    return al_texts_push(t, al_json_get(al_json_get(msg, "function_call"), "arguments"), role);
+}
+
+static al_code responses_item(al_texts *t, cJSON *item, al_role dflt)
+{
+    al_code r;
+    const char *type = al_json_str(item, "type");
+    if (cJSON_IsString(item)) return al_texts_push(t, item, dflt);
+    if (type && !strcmp(type, "function_call_output"))
+        return cJSON_IsString(al_json_get(item, "output"))
+                   ? al_texts_push(t, al_json_get(item, "output"), AL_ROLE_TOOL)
+                   : push_content(t, al_json_get(item, "output"), AL_ROLE_TOOL);
+    if (type && !strcmp(type, "function_call"))
+        return al_texts_push(t, al_json_get(item, "arguments"), AL_ROLE_ASSISTANT);
+    const char *role = al_json_str(item, "role");
+    al_role ro = role ? role_of(role) : dflt;
+    if ((r = push_content(t, al_json_get(item, "content"), ro)) != AL_OK) return r;
+    return AL_OK;
+}
+
+static al_code prompts(al_api api, cJSON *root, al_texts *t)
+{
+    al_code r;
+    cJSON *m;
+    switch (api) {
+    case AL_API_CHAT:
+        cJSON_ArrayForEach(m, al_json_get(root, "messages"))
+        {
+            al_role ro = role_of(al_json_str(m, "role"));
+            if ((r = push_content(t, al_json_get(m, "content"), ro)) != AL_OK) return r;
+            if ((r = push_tool_calls(t, m, ro)) != AL_OK) return r;
+        }
+        return AL_OK;
+    case AL_API_COMPLETIONS:
+        if ((r = push_content(t, al_json_get(root, "prompt"), AL_ROLE_USER)) != AL_OK) return r;
+        return al_texts_push(t, al_json_get(root, "suffix"), AL_ROLE_USER);
+    case AL_API_RESPONSES: {
+        if ((r = al_texts_push(t, al_json_get(root, "instructions"), AL_ROLE_SYSTEM)) != AL_OK)
+            return r;
+        cJSON *in = al_json_get(root, "input");
+        if (cJSON_IsString(in)) return al_texts_push(t, in, AL_ROLE_USER);
+        cJSON_ArrayForEach(m, in)
+        {
+            if ((r = responses_item(t, m, AL_ROLE_USER)) != AL_OK) return r;
+        }
+        return AL_OK;
+    }
+    default:
+        return AL_OK;
+    }
+}
+
+static al_code responses_output(cJSON *resp, al_texts *t)
+{
+    al_code r;
+    cJSON *item;
+    cJSON_ArrayForEach(item, al_json_get(resp, "output"))
+    {
+        if ((r = responses_item(t, item, AL_ROLE_ASSISTANT)) != AL_OK) return r;
+        if ((r = push_content(t, al_json_get(item, "summary"), AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
+    }
+    return al_texts_push(t, al_json_get(resp, "output_text"), AL_ROLE_ASSISTANT);
+}
+
+static al_code completions(al_api api, cJSON *root, al_texts *t)
+{
+    al_code r;
+    cJSON *c;
+    if (api == AL_API_RESPONSES) return responses_output(root, t);
+    cJSON_ArrayForEach(c, al_json_get(root, "choices"))
+    {
+        if ((r = al_texts_push(t, al_json_get(c, "text"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
+        cJSON *msg = al_json_get(c, "message");
+        if ((r = push_content(t, al_json_get(msg, "content"), AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
+        if ((r = al_texts_push(t, al_json_get(msg, "refusal"), AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
+        if ((r = push_tool_calls(t, msg, AL_ROLE_ASSISTANT)) != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static void set_ll(long long *dst, const cJSON *obj, const char *key)
+{
+    cJSON *v = al_json_get(obj, key);
+    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
+}
+
+static void usage(al_api api, const cJSON *root, al_usage *u)
+{
+    const cJSON *resp = al_json_get(root, "response");
+    const cJSON *us = al_json_get(root, "usage");
+    if (!cJSON_IsObject(us) && resp) us = al_json_get(resp, "usage");
+    if (!cJSON_IsObject(us)) return;
+    set_ll(&u->input, us, "prompt_tokens");
+    set_ll(&u->output, us, "completion_tokens");
+    set_ll(&u->input, us, "input_tokens");
+    set_ll(&u->output, us, "output_tokens");
+    set_ll(&u->total, us, "total_tokens");
+}
+
+static al_code end_range(al_stream_io *io, int lo, int n)
+{
+    for (int k = lo; k < lo + n; k++) {
+        al_code r = io->end(io, k, NULL);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
+{
+    al_code r;
+    cJSON *c;
+    int pos = 0;
+    cJSON_ArrayForEach(c, al_json_get(ev, "choices"))
+    {
+        int i = al_json_int(c, "index", pos++);
+        if (i < 0 || i > 1000) i = 0;
+        cJSON *node = NULL;
+        if (api == AL_API_COMPLETIONS) {
+            node = al_json_get(c, "text");
+        } else {
+            cJSON *d = al_json_get(c, "delta");
+            node = al_json_get(d, "content");
+            cJSON *ref = al_json_get(d, "refusal");
+            if (cJSON_IsString(ref) && (r = io->delta(io, KEY(i, 63), ref, ev)) != AL_OK) return r;
+            cJSON *tc;
+            int tpos = 0;
+            cJSON_ArrayForEach(tc, al_json_get(d, "tool_calls"))
+            {
+                int j = al_json_int(tc, "index", tpos++);
+                if (j < 0 || j > 61) j = 61;
+                cJSON *a = al_json_get(al_json_get(tc, "function"), "arguments");
+                if (cJSON_IsString(a) && (r = io->delta(io, KEY(i, 1 + j), a, ev)) != AL_OK)
+                    return r;
+            }
+        }
+        if (cJSON_IsString(node) && (r = io->delta(io, KEY(i, 0), node, ev)) != AL_OK) return r;
+        cJSON *fr = al_json_get(c, "finish_reason");
+        if (fr && !cJSON_IsNull(fr)) {
+            if ((r = io->end(io, KEY(i, 0), cJSON_IsString(node) ? node : NULL)) != AL_OK) return r;
+            if ((r = end_range(io, KEY(i, 1), 63)) != AL_OK) return r;
+        }
+    }
+    return AL_OK;
+}
+
+static al_code whole_all(al_stream_io *io, al_texts *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        al_code r = io->whole(io, t->v[i].node);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+static al_code responses_event(cJSON *ev, al_stream_io *io)
+{
+    const char *type = al_json_str(ev, "type");
+    if (!type) return AL_OK;
+    int o = al_json_int(ev, "output_index", 0), ci = al_json_int(ev, "content_index", 0);
+    if (o < 0 || o > 100000) o = 0;
+    if (ci < 0 || ci > 62) ci = 62;
+    al_code r = AL_OK;
+    al_texts t = {0};
+    if (!strcmp(type, "response.output_text.delta") || !strcmp(type, "response.refusal.delta")) {
+        r = io->delta(io, KEY(o, ci), al_json_get(ev, "delta"), ev);
+    } else if (!strcmp(type, "response.function_call_arguments.delta")) {
+        r = io->delta(io, KEY(o, 63), al_json_get(ev, "delta"), ev);
+    } else if (!strcmp(type, "response.output_text.done") ||
+               !strcmp(type, "response.refusal.done")) {
+        if ((r = io->end(io, KEY(o, ci), NULL)) == AL_OK) {
+            r = al_texts_push(&t, al_json_get(ev, "text"), AL_ROLE_ASSISTANT);
+            if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "refusal"), AL_ROLE_ASSISTANT);
+        }
+    } else if (!strcmp(type, "response.function_call_arguments.done")) {
+        if ((r = io->end(io, KEY(o, 63), NULL)) == AL_OK)
+            r = al_texts_push(&t, al_json_get(ev, "arguments"), AL_ROLE_ASSISTANT);
+    } else if (!strcmp(type, "response.content_part.done")) {
+        if ((r = io->end(io, KEY(o, ci), NULL)) == AL_OK)
+            r = push_content(&t, al_json_get(ev, "part"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK)
+            r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "text"), AL_ROLE_ASSISTANT);
+    } else if (!strcmp(type, "response.output_item.done")) {
+        if ((r = end_range(io, KEY(o, 0), 64)) == AL_OK)
+            r = responses_item(&t, al_json_get(ev, "item"), AL_ROLE_ASSISTANT);
+    } else if (!strcmp(type, "response.completed") || !strcmp(type, "response.incomplete") ||
+               !strcmp(type, "response.failed") || !strcmp(type, "response.done")) {
+        if ((r = io->end_all(io)) == AL_OK) r = responses_output(al_json_get(ev, "response"), &t);
+    }
+    if (r == AL_OK) r = whole_all(io, &t);
+    al_texts_free(&t);
+    return r;
+}
+
+static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
+{
+    if (api == AL_API_RESPONSES) return responses_event(ev, io);
+    return chat_event(api, ev, io);
+}
+
+static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
+{
+    cJSON *ev = cJSON_Duplicate(tmpl, 1);
+    if (!ev) return NULL;
+    if (api == AL_API_RESPONSES) {
+        const char *type = (key % 64 == 63) ? "response.function_call_arguments.delta"
+                                            : "response.output_text.delta";
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "type");
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "delta");
+        if (!cJSON_AddStringToObject(ev, "type", type) ||
+            !cJSON_AddStringToObject(ev, "delta", text)) {
+            cJSON_Delete(ev);
+            return NULL;
+        }
+        return ev;
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, "usage");
+    cJSON_DeleteItemFromObjectCaseSensitive(ev, "choices");
+    cJSON *choices = cJSON_AddArrayToObject(ev, "choices");
+    cJSON *c = cJSON_CreateObject();
+    if (!choices || !c) {
+        cJSON_Delete(c);
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    cJSON_AddItemToArray(choices, c);
+    int i = key / 64, slot = key % 64;
+    int ok = cJSON_AddNumberToObject(c, "index", i) != NULL;
+    if (api == AL_API_COMPLETIONS) {
+        ok = ok && cJSON_AddStringToObject(c, "text", text);
+    } else {
+        cJSON *d = cJSON_AddObjectToObject(c, "delta");
+        if (slot == 0) {
+            ok = ok && d && cJSON_AddStringToObject(d, "content", text);
+        } else if (slot == 63) {
+            ok = ok && d && cJSON_AddStringToObject(d, "refusal", text);
+        } else {
+            cJSON *tcs = d ? cJSON_AddArrayToObject(d, "tool_calls") : NULL;
+            cJSON *tc = cJSON_CreateObject();
+            if (tcs && tc)
+                cJSON_AddItemToArray(tcs, tc);
+            else
+                cJSON_Delete(tc);
+            cJSON *f = (tcs && tc && cJSON_AddNumberToObject(tc, "index", slot - 1))
+                           ? cJSON_AddObjectToObject(tc, "function")
+                           : NULL;
+            ok = ok && f && cJSON_AddStringToObject(f, "arguments", text);
+        }
+    }
+    ok = ok && cJSON_AddNullToObject(c, "finish_reason");
+    if (!ok) {
+        cJSON_Delete(ev);
+        return NULL;
+    }
+    return ev;
+}
+
+static al_code error_body(al_buf *out, int status, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    cJSON *e = doc ? cJSON_AddObjectToObject(doc, "error") : NULL;
+    if (!e || !cJSON_AddStringToObject(e, "message", message) ||
+        !cJSON_AddStringToObject(e, "type",
+                                 status >= 500 ? "server_error" : "invalid_request_error") ||
+        !cJSON_AddNullToObject(e, "param") ||
+        !cJSON_AddStringToObject(e, "code",
+                                 status >= 500 ? "airlock_unscreened" : "airlock_blocked")) {
+        cJSON_Delete(doc);
+        return AL_ENOMEM;
+    }
+    return al_json_emit(doc, out);
+}
+
+static int shape(al_api api, const cJSON *root)
+{
+    if (!cJSON_IsObject(root)) return 0;
+    if (api == AL_API_CHAT) return cJSON_IsArray(al_json_get(root, "messages"));
+    if (api == AL_API_COMPLETIONS) return al_json_get(root, "prompt") != NULL;
+    if (api == AL_API_RESPONSES)
+        return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL;
+    return 0;
+}
+
+static int wants_stream(al_api api, const cJSON *root)
+{
+    return cJSON_IsTrue(al_json_get(root, "stream"));
+}
+
+const al_provider al_provider_openai = {
+    .name = "openai",
+    .shape = shape,
+    .prompts = prompts,
+    .completions = completions,
+    .usage = usage,
+    .stream_event = stream_event,
+    .delta_event = delta_event,
+    .error = error_body,
+    .wants_stream = wants_stream,
+};

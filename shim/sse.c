@@ -1,0 +1,131 @@
+/* sse.c: Server-Sent Events and NDJSON framing for streamed completions.
+ * Finds event boundaries and reassembles multi-line data; never interprets
+ * the JSON inside.  Bounded by AL_SSE_MAX_EVENT per event. */
+#include <string.h>
+
+#include "sse.h"
+
+/* End of the event (just past the blank line) or 0.  A blank line is "\n"
+ * directly after a line end. */
+static size_t event_end(const char *buf, size_t len, size_t from)
+{
+    for (size_t i = from; i < len; i++) {
+        if (buf[i] != '\n') continue;
+        if (i == 0) return 1; /* stray blank line */
+        if (buf[i - 1] == '\n') return i + 1;
+        if (buf[i - 1] == '\r' && (i == 1 || buf[i - 2] == '\n')) return i + 1;
+    }
+    return 0;
+}
+
+long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
+{
+    memset(ev, 0, sizeof *ev);
+    size_t from = last_len > 2 ? last_len - 2 : 0;
+    size_t end = event_end(buf, len, from);
+    if (!end) return len > AL_SSE_MAX_EVENT ? -1 : -2;
+    if (end > AL_SSE_MAX_EVENT) return -1;
+    ev->raw_len = end;
+    size_t p = 0;
+    int first_data = 1;
+    while (p < end) {
+        const char *nl = memchr(buf + p, '\n', end - p);
+        size_t le = (size_t)(nl - buf), ve = le;
+        if (ve > p && buf[ve - 1] == '\r') {
+            ve--;
+            ev->crlf = 1;
+        }
+        if (ve == p || buf[p] == ':') { /* blank or comment */
+            p = le + 1;
+            continue;
+        }
+        const char *colon = memchr(buf + p, ':', ve - p);
+        size_t nend = colon ? (size_t)(colon - buf) : ve;
+        size_t v = colon ? nend + 1 : ve;
+        if (v < ve && buf[v] == ' ') v++;
+        size_t nlen = nend - p;
+        if (nlen == 4 && memcmp(buf + p, "data", 4) == 0) {
+            if (!first_data && al_buf_append(data, "\n", 1) != AL_OK) return -1;
+            if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -1;
+            first_data = 0;
+            ev->has_data = 1;
+        } else if (nlen == 5 && memcmp(buf + p, "event", 5) == 0) {
+            ev->event = buf + v;
+            ev->event_len = ve - v;
+        } else if (nlen == 2 && memcmp(buf + p, "id", 2) == 0) {
+            ev->id = buf + v;
+            ev->id_len = ve - v;
+        }
+        p = le + 1;
+    }
+    return (long)end;
+}
+
+static al_code put_data_lines(al_buf *out, const char *d, size_t n, const char *eol)
+{
+    size_t s = 0;
+    for (;;) {
+        const char *nl = memchr(d + s, '\n', n - s);
+        size_t e = nl ? (size_t)(nl - d) : n;
+        if (al_buf_append(out, "data: ", 6) || al_buf_append(out, d + s, e - s) ||
+            al_buf_puts(out, eol))
+            return AL_ENOMEM;
+        if (!nl) return AL_OK;
+        s = e + 1;
+    }
+}
+
+al_code al_sse_rewrite(const char *raw, size_t raw_len, const char *data, size_t dlen, al_buf *out)
+{
+    int done = 0;
+    size_t p = 0;
+    const char *eol = "\n";
+    while (p < raw_len) {
+        const char *nl = memchr(raw + p, '\n', raw_len - p);
+        size_t le = nl ? (size_t)(nl - raw) + 1 : raw_len;
+        size_t ve = nl ? le - 1 : le;
+        if (ve > p && raw[ve - 1] == '\r') {
+            ve--;
+            eol = "\r\n";
+        }
+        int is_data =
+            ve - p >= 4 && memcmp(raw + p, "data", 4) == 0 && (ve - p == 4 || raw[p + 4] == ':');
+        if (is_data) {
+            if (!done && put_data_lines(out, data, dlen, eol) != AL_OK) return AL_ENOMEM;
+            done = 1;
+        } else if (ve == p && p + (le - p) == raw_len) {
+            /* the final blank line: add data if there was none */
+            if (!done && put_data_lines(out, data, dlen, eol) != AL_OK) return AL_ENOMEM;
+            done = 1;
+            if (al_buf_append(out, raw + p, le - p) != AL_OK) return AL_ENOMEM;
+        } else if (al_buf_append(out, raw + p, le - p) != AL_OK) {
+            return AL_ENOMEM;
+        }
+        p = le;
+    }
+    return AL_OK;
+}
+
+al_code al_sse_write(al_buf *out, const char *event, size_t event_len, const char *data,
+                     size_t dlen, int crlf)
+{
+    const char *eol = crlf ? "\r\n" : "\n";
+    if (event) {
+        if (al_buf_append(out, "event: ", 7) || al_buf_append(out, event, event_len) ||
+            al_buf_puts(out, eol))
+            return AL_ENOMEM;
+    }
+    if (put_data_lines(out, data, dlen, eol) != AL_OK) return AL_ENOMEM;
+    return al_buf_puts(out, eol);
+}
+
+long al_ndjson_next(const char *buf, size_t len, size_t last_len, size_t *line_len)
+{
+    size_t from = last_len;
+    const char *nl = from < len ? memchr(buf + from, '\n', len - from) : NULL;
+    if (!nl) return len > AL_SSE_MAX_EVENT ? -1 : -2;
+    size_t e = (size_t)(nl - buf);
+    if (e + 1 > AL_SSE_MAX_EVENT) return -1;
+    *line_len = (e > 0 && buf[e - 1] == '\r') ? e - 1 : e;
+    return (long)(e + 1);
+}
