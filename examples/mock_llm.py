@@ -651,7 +651,7 @@ def serve_h1(sock, tls, conn_id):
                              b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
                 return
             if req is None:
-                return
+                return True
             log_request(req, conn_id)
             conn_hdr = req.headers.get("connection", "").lower()
             keep = req.version == "HTTP/1.1" and "close" not in conn_hdr
@@ -662,7 +662,7 @@ def serve_h1(sock, tls, conn_id):
                 keep = False  # HTTP/1.0 has no chunked: a close-delimited body
                 resp = _h10(resp)
             if not write_h1_response(sock, req, resp, keep):
-                return
+                return resp.fault is None
     finally:
         try:
             rf.close()
@@ -823,7 +823,9 @@ def serve_conn(raw, tls_ctx, conn_id):
             if sock.selected_alpn_protocol() == "h2" and HAVE_H2:
                 serve_h2(sock, conn_id)
             else:
-                serve_h1(sock, True, conn_id)
+                if serve_h1(sock, True, conn_id):
+                    sock.settimeout(2)
+                    sock.unwrap()  # orderly close: send close_notify
         finally:
             try:
                 sock.close()
