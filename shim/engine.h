@@ -53,6 +53,7 @@ typedef struct {
     int blocked;          /* policy blocks this text (prompts only) */
     al_buf text;          /* the text after redaction (== input when nothing redacted) */
     int changed;          /* text differs from the input */
+    int limit_hit;        /* a rule hit a PCRE2 match/depth/heap limit and was skipped */
 } al_result;
 
 /* Scans text (any bytes; invalid UTF-8 never crashes, it is matched as

@@ -1,0 +1,243 @@
+/* cli_scan.c: `airlock scan` (JSON lines in, one verdict line out per input
+ * line) and `airlock check-rules` (validate packs and run their examples).
+ * All JSON goes through cJSON; diagnostics never echo scanned text. */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "engine.h"
+#include "rules.h"
+
+static int scan_usage(void)
+{
+    fprintf(stderr, "usage: airlock scan [--as prompt|completion] [--rules PATH] [FILE]\n");
+    return 2;
+}
+
+static double round6(double x)
+{
+    return round(x * 1e6) / 1e6;
+}
+
+static void put_json(cJSON *o)
+{
+    char *s = cJSON_PrintUnformatted(o);
+    if (s) {
+        fputs(s, stdout);
+        cJSON_free(s);
+    } else {
+        fputs("{\"error\":\"out of memory\"}", stdout);
+    }
+    fputc('\n', stdout);
+}
+
+static void put_error(const char *msg)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o) {
+        fputs("{\"error\":\"out of memory\"}\n", stdout);
+        return;
+    }
+    cJSON_AddStringToObject(o, "error", msg);
+    put_json(o);
+    cJSON_Delete(o);
+}
+
+/* One input line -> one output line.  Returns 0, or 1 for an error line. */
+static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
+                     size_t len, al_result *res)
+{
+    cJSON *in = cJSON_ParseWithLength(line, len);
+    if (!in || !cJSON_IsObject(in)) {
+        put_error(in ? "input line is not a JSON object" : "input line is not valid JSON");
+        cJSON_Delete(in);
+        return 1;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "text");
+    if (!cJSON_IsString(t) || !t->valuestring) {
+        put_error("input object has no string field \"text\"");
+        cJSON_Delete(in);
+        return 1;
+    }
+    const char *text = t->valuestring;
+    al_code c = al_engine_scan(e, p, dir, text, strlen(text), res);
+    if (c != AL_OK) {
+        put_error(al_strerror(c));
+        cJSON_Delete(in);
+        return 1;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON *fa = o ? cJSON_AddArrayToObject(o, "findings") : NULL;
+    int ok = o && fa;
+    ok = ok && cJSON_AddBoolToObject(o, "blocked", res->blocked);
+    ok = ok && cJSON_AddNumberToObject(o, "score", round6(res->score));
+    ok = ok && cJSON_AddNumberToObject(o, "model_score", round6(res->model_score));
+    for (size_t i = 0; ok && i < res->n; i++) {
+        const al_finding *f = &res->findings[i];
+        cJSON *fo = cJSON_CreateObject();
+        if (!fo) {
+            ok = 0;
+            break;
+        }
+        cJSON_AddItemToArray(fa, fo);
+        ok = cJSON_AddStringToObject(fo, "rule", f->rule) &&
+             cJSON_AddStringToObject(fo, "category", al_category_name(f->category)) &&
+             (f->entity ? cJSON_AddStringToObject(fo, "entity", f->entity)
+                        : cJSON_AddNullToObject(fo, "entity")) &&
+             cJSON_AddNumberToObject(fo, "start", (double)f->start) &&
+             cJSON_AddNumberToObject(fo, "end", (double)f->end) &&
+             cJSON_AddStringToObject(fo, "action", al_action_name(f->action));
+    }
+    ok = ok && cJSON_AddStringToObject(o, "text", res->text.data ? res->text.data : "");
+    if (ok) {
+        /* keep the contract's key order: blocked, score, findings, text */
+        cJSON_DetachItemViaPointer(o, fa);
+        cJSON *txt = cJSON_DetachItemFromObjectCaseSensitive(o, "text");
+        cJSON_AddItemToObject(o, "findings", fa);
+        cJSON_AddItemToObject(o, "text", txt);
+        put_json(o);
+    } else {
+        put_error("out of memory");
+    }
+    cJSON_Delete(o);
+    cJSON_Delete(in);
+    return ok ? 0 : 1;
+}
+
+int al_cli_scan(int argc, char **argv)
+{
+    const char *rules = NULL, *file = NULL;
+    al_direction dir = AL_AS_PROMPT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = NULL;
+        if (!strcmp(a, "--as") || !strcmp(a, "--rules")) {
+            if (i + 1 >= argc) return scan_usage();
+            v = argv[++i];
+        } else if (!strncmp(a, "--as=", 5) || !strncmp(a, "--rules=", 8)) {
+            v = strchr(a, '=') + 1;
+        }
+        if (v && !strncmp(a, "--as", 4)) {
+            if (!strcmp(v, "prompt"))
+                dir = AL_AS_PROMPT;
+            else if (!strcmp(v, "completion"))
+                dir = AL_AS_COMPLETION;
+            else
+                return scan_usage();
+        } else if (v) {
+            rules = v;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            scan_usage();
+            return 0;
+        } else if (a[0] == '-' && a[1]) {
+            return scan_usage();
+        } else if (!file) {
+            file = a;
+        } else {
+            return scan_usage();
+        }
+    }
+    if (!rules) rules = al_engine_default_rules();
+    al_engine *e = NULL;
+    char err[512];
+    al_code c = al_engine_new(rules, &e, err, sizeof err);
+    if (c != AL_OK) {
+        fprintf(stderr, "airlock scan: %s\n", err[0] ? err : al_strerror(c));
+        return 2;
+    }
+    FILE *in = stdin;
+    if (file && strcmp(file, "-") != 0) {
+        in = fopen(file, "rb");
+        if (!in) {
+            perror(file);
+            al_engine_free(e);
+            return 2;
+        }
+    }
+    static char obuf[1 << 16];
+    setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
+    al_policy p;
+    al_policy_default(&p);
+    al_result res = {0};
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int status = 0;
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n') len--;
+        if (len && line[len - 1] == '\r') len--;
+        if (scan_line(e, &p, dir, line, len, &res)) status = 1;
+    }
+    free(line);
+    al_result_free(&res);
+    if (in != stdin) fclose(in);
+    fflush(stdout);
+    al_engine_free(e);
+    return status;
+}
+
+/* ---- check-rules ---- */
+
+static void show_example(char *dst, size_t n, const char *ex)
+{
+    size_t l = strlen(ex);
+    snprintf(dst, n, "%.60s%s", ex, l > 60 ? "..." : "");
+    for (char *c = dst; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = ' ';
+}
+
+int al_cli_check_rules(int argc, char **argv)
+{
+    al_engine *e = al_engine_alloc();
+    if (!e) {
+        fprintf(stderr, "airlock check-rules: out of memory\n");
+        return 2;
+    }
+    al_rules_errs errs = {.keep_going = 1};
+    if (argc < 2) {
+        al_rules_load_path(e, al_engine_default_rules(), &errs);
+    } else {
+        for (int i = 1; i < argc; i++) al_rules_load_path(e, argv[i], &errs);
+    }
+    al_rules_finish(e, &errs);
+    size_t checked = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        char rerr[128], ex[80];
+        for (size_t k = 0; k < r->n_match; k++) {
+            int got = al_rule_test(e, i, r->ex_match[k], strlen(r->ex_match[k]), rerr, sizeof rerr);
+            show_example(ex, sizeof ex, r->ex_match[k]);
+            if (got < 0)
+                al_rules_err(&errs, r->file, r->id, "match example \"%s\": %s", ex, rerr);
+            else if (!got)
+                al_rules_err(&errs, r->file, r->id, "match example \"%s\" is not found", ex);
+        }
+        for (size_t k = 0; k < r->n_nomatch; k++) {
+            int got =
+                al_rule_test(e, i, r->ex_nomatch[k], strlen(r->ex_nomatch[k]), rerr, sizeof rerr);
+            show_example(ex, sizeof ex, r->ex_nomatch[k]);
+            if (got < 0)
+                al_rules_err(&errs, r->file, r->id, "no_match example \"%s\": %s", ex, rerr);
+            else if (got)
+                al_rules_err(&errs, r->file, r->id, "no_match example \"%s\" is found", ex);
+        }
+        checked += r->n_match + r->n_nomatch;
+    }
+    int status = 0;
+    if (errs.count) {
+        fputs(errs.msgs.data ? errs.msgs.data : "", stdout);
+        printf("%zu problem%s in %zu rules, %zu files\n", errs.count, errs.count == 1 ? "" : "s",
+               e->n, e->nfiles);
+        status = 1;
+    } else {
+        printf("ok: %zu rules in %zu files\n", e->n, e->nfiles);
+        (void)checked;
+    }
+    al_buf_free(&errs.msgs);
+    al_engine_free(e);
+    return status;
+}

@@ -1,0 +1,567 @@
+/* engine.c: runs the loaded rules over a text and turns matches into
+ * findings, a score, a verdict and scrubbed text.  Pure and thread-safe: all
+ * mutable state lives in the per-scan matcher; never prints matched text. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "normalize.h"
+#include "rules.h"
+
+__attribute__((weak)) double al_model_score(const al_model *m, const char *text, size_t len);
+__attribute__((weak)) double al_model_combine(const al_model *m, double rules_score, double p,
+                                              double threshold);
+
+#define DET_MARGIN 16 /* a detector span this close to the end may still grow */
+
+void al_policy_default(al_policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->prompt[AL_CAT_INJECTION] = AL_ACT_BLOCK;
+    p->prompt[AL_CAT_JAILBREAK] = AL_ACT_BLOCK;
+    p->prompt[AL_CAT_SECRET] = AL_ACT_REDACT;
+    p->prompt[AL_CAT_PII] = AL_ACT_FLAG;
+    p->prompt[AL_CAT_SANITIZE] = AL_ACT_REDACT;
+    p->prompt[AL_CAT_UNSAFE_OUTPUT] = AL_ACT_ALLOW;
+    p->completion[AL_CAT_INJECTION] = AL_ACT_ALLOW;
+    p->completion[AL_CAT_JAILBREAK] = AL_ACT_ALLOW;
+    p->completion[AL_CAT_SECRET] = AL_ACT_REDACT;
+    p->completion[AL_CAT_PII] = AL_ACT_REDACT;
+    p->completion[AL_CAT_SANITIZE] = AL_ACT_ALLOW;
+    p->completion[AL_CAT_UNSAFE_OUTPUT] = AL_ACT_FLAG;
+    p->block_threshold = 1.0;
+    p->model_threshold = 0.0;
+    p->max_prompt_bytes = 1u << 20;
+    p->placeholder_fmt = NULL;
+}
+
+al_code al_engine_new(const char *path, al_engine **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (err && errlen) err[0] = '\0';
+    al_engine *e = al_engine_alloc();
+    if (!e) {
+        if (err && errlen) snprintf(err, errlen, "%s: -: out of memory", path ? path : "(rules)");
+        return AL_ENOMEM;
+    }
+    al_rules_errs errs = {0};
+    al_code c = al_rules_load_path(e, path, &errs);
+    if (c == AL_OK && errs.count == 0 && e->n == 0) {
+        al_rules_err(&errs, path, NULL, "no rules");
+        c = AL_ERULES;
+    }
+    if (c == AL_OK && errs.count == 0) c = al_rules_finish(e, &errs);
+    if (c == AL_OK && errs.count) c = AL_ERULES;
+    if (c != AL_OK) {
+        if (err && errlen) {
+            const char *m = errs.msgs.data ? errs.msgs.data : al_strerror(c);
+            size_t l = strcspn(m, "\n");
+            snprintf(err, errlen, "%.*s", (int)l, m);
+        }
+        al_buf_free(&errs.msgs);
+        al_engine_free(e);
+        return c;
+    }
+    al_buf_free(&errs.msgs);
+    *out = e;
+    return AL_OK;
+}
+
+/* ---- default rules directory ---- */
+
+static char default_rules[4096];
+static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+
+static int is_dir(const char *p)
+{
+    struct stat st;
+    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* Path of the object (the .so or the executable) holding this code, found
+ * in /proc/self/maps, so the shim and the CLI both find rules/ beside them. */
+static int self_object(char *buf, size_t len)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f) return -1;
+    uintptr_t me = (uintptr_t)&self_object;
+    char line[4600];
+    int found = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int off = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &off) < 2 || !off) continue;
+        if (me < lo || me >= hi) continue;
+        char *path = line + off;
+        path[strcspn(path, "\n")] = '\0';
+        if (path[0] == '/') {
+            snprintf(buf, len, "%s", path);
+            found = 0;
+        }
+        break;
+    }
+    fclose(f);
+    return found;
+}
+
+static void find_default_rules(void)
+{
+    const char *env = getenv("AIRLOCK_RULES");
+    if (env && *env && strlen(env) < sizeof default_rules) {
+        memcpy(default_rules, env, strlen(env) + 1);
+        return;
+    }
+    char obj[4096];
+    if (self_object(obj, sizeof obj) == 0) {
+        char *slash = strrchr(obj, '/');
+        if (slash) {
+            *slash = '\0';
+            if (snprintf(default_rules, sizeof default_rules, "%s/../rules", obj) <
+                    (int)sizeof default_rules &&
+                is_dir(default_rules))
+                return;
+        }
+    }
+#ifdef AL_PREFIX
+    snprintf(default_rules, sizeof default_rules, "%s/share/airlock/rules", AL_PREFIX);
+#else
+    snprintf(default_rules, sizeof default_rules, "/usr/local/share/airlock/rules");
+#endif
+}
+
+const char *al_engine_default_rules(void)
+{
+    pthread_once(&default_once, find_default_rules);
+    return default_rules;
+}
+
+/* ---- matcher ---- */
+
+al_code al_matcher_init(al_matcher *m, const al_engine *e)
+{
+    memset(m, 0, sizeof *m);
+    m->e = e;
+    m->md = pcre2_match_data_create(e->max_caps + 1, NULL);
+    m->mctx = e->mctx ? pcre2_match_context_copy(e->mctx) : pcre2_match_context_create(NULL);
+    if (!m->md || !m->mctx) {
+        al_matcher_free(m);
+        return AL_ENOMEM;
+    }
+    return AL_OK;
+}
+
+void al_matcher_free(al_matcher *m)
+{
+    if (m->md) pcre2_match_data_free(m->md);
+    if (m->mctx) pcre2_match_context_free(m->mctx);
+    if (m->stack) pcre2_jit_stack_free(m->stack);
+    memset(m, 0, sizeof *m);
+}
+
+/* One match attempt with the matcher's limits; grows the JIT stack once. */
+static int do_match(al_matcher *m, const pcre2_code *re, const char *s, size_t len, size_t from,
+                    uint32_t opts)
+{
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->stack) {
+        m->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+        if (m->stack) {
+            pcre2_jit_stack_assign(m->mctx, NULL, m->stack);
+            rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts, m->md, m->mctx);
+        }
+    }
+    return rc;
+}
+
+static al_code cands_push(al_cands *c, size_t start, size_t end, size_t mend, uint32_t rule, int ok)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 32;
+        al_cand *v = realloc(c->v, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        c->v = v;
+        c->cap = cap;
+    }
+    c->v[c->n++] = (al_cand){start, end, mend, rule, ok};
+    return AL_OK;
+}
+
+static inline int is_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
+}
+
+static inline unsigned char lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* 1 when one of the rule's context words occurs (caseless, whole word)
+ * within its window around [start, end) of text. */
+static int has_context(const al_rule *r, const char *text, size_t len, size_t start, size_t end)
+{
+    size_t lo = start > r->ctx_window ? start - r->ctx_window : 0;
+    size_t hi = end + r->ctx_window < len ? end + r->ctx_window : len;
+    const unsigned char *t = (const unsigned char *)text;
+    for (size_t i = lo; i < hi; i++) {
+        if (i > 0 && is_word(t[i - 1]) && is_word(t[i])) continue; /* not a word start */
+        for (size_t w = 0; w < r->nctx; w++) {
+            size_t wl = r->ctxlen[w];
+            if (i + wl > hi) continue;
+            const unsigned char *cw = (const unsigned char *)r->ctx[w];
+            size_t k = 0;
+            while (k < wl && lower(t[i + k]) == cw[k]) k++;
+            if (k < wl) continue;
+            if (i + wl < len && is_word(t[i + wl]) && is_word(cw[wl - 1])) continue;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Orig offset of subject byte i (maps normalised offsets back). */
+static inline size_t to_orig(const al_subject *sub, size_t i)
+{
+    return sub->map ? sub->map[i] : i;
+}
+
+/* Orig end offset for a subject end offset e > start (covers the whole
+ * character that produced subject byte e-1). */
+static size_t to_orig_end(const al_subject *sub, size_t e)
+{
+    if (!sub->map || e == 0) return e;
+    size_t p = sub->map[e - 1], lim = sub->map[e];
+    const unsigned char *t = (const unsigned char *)sub->orig;
+    if (p >= sub->orig_len) return sub->orig_len;
+    size_t n = t[p] < 0x80 ? 1 : t[p] >= 0xF0 ? 4 : t[p] >= 0xE0 ? 3 : t[p] >= 0xC0 ? 2 : 1;
+    size_t q = p + n;
+    if (q > lim && lim > p) q = lim;
+    return q > sub->orig_len ? sub->orig_len : q;
+}
+
+/* Decides whether a match [s, e) of rule r is a finding. */
+static int accept_match(const al_rule *r, const al_subject *sub, size_t vs, size_t ve, size_t os,
+                        size_t oe, double conf)
+{
+    if (r->validator && !r->validator(sub->s + vs, ve - vs)) return 0;
+    if (conf >= 0.5) return 1;
+    if (r->nctx && conf + r->ctx_boost >= 0.5 && has_context(r, sub->orig, sub->orig_len, os, oe))
+        return 1;
+    return 0;
+}
+
+static inline size_t next_char(const char *s, size_t len, size_t i)
+{
+    i++;
+    while (i < len && ((unsigned char)s[i] & 0xC0) == 0x80) i++;
+    return i;
+}
+
+static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
+                         size_t *hold)
+{
+    const al_rule *r = &m->e->rules[ri];
+    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
+    while (pos <= sub->len) {
+        int rc = do_match(m, r->re, sub->s, sub->len, pos, opts);
+        if (rc == PCRE2_ERROR_NOMATCH) break;
+        PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+        if (rc == PCRE2_ERROR_PARTIAL) {
+            size_t h = to_orig(sub, ov[0]);
+            if (h < *hold) *hold = h;
+            break;
+        }
+        if (rc < 0) { /* match/depth/heap limit or another failure: abandon the rule */
+            m->limit_hit = 1;
+            break;
+        }
+        size_t ms = ov[0], me = ov[1];
+        size_t vs = ms, ve = me;
+        if (r->value_group && (uint32_t)rc > (uint32_t)r->value_group &&
+            ov[2 * r->value_group] != PCRE2_UNSET) {
+            vs = ov[2 * r->value_group];
+            ve = ov[2 * r->value_group + 1];
+        }
+        if (ve > vs) {
+            size_t os = to_orig(sub, vs), oe = to_orig_end(sub, ve);
+            if (sub->partial && r->nctx && oe + r->ctx_window > sub->orig_len) {
+                /* the context after the match has not arrived yet */
+                size_t h = to_orig(sub, ms);
+                if (h < *hold) *hold = h;
+                break;
+            }
+            int ok = accept_match(r, sub, vs, ve, os, oe, r->confidence);
+            if (ok || sub->keep_rejected) {
+                if (cands_push(out, os, oe, to_orig_end(sub, me > ms ? me : ve), ri, ok) != AL_OK)
+                    return AL_ENOMEM;
+            }
+        }
+        pos = me > ms ? me : next_char(sub->s, sub->len, me);
+    }
+    return AL_OK;
+}
+
+static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
+                            size_t *hold)
+{
+    const al_rule *r = &m->e->rules[ri];
+    al_spans sp = {0};
+    al_code c = r->det->scan(r->det_state, sub->orig, sub->orig_len, &sp);
+    if (c == AL_ENOMEM) {
+        al_spans_free(&sp);
+        return c;
+    }
+    for (size_t i = 0; i < sp.n; i++) {
+        size_t s = sp.v[i].start, e = sp.v[i].end;
+        if (e > sub->orig_len) e = sub->orig_len;
+        if (s >= e || s < sub->from) continue;
+        if (sub->rule_from && s < sub->rule_from[ri]) continue;
+        if (sub->partial &&
+            (e + DET_MARGIN > sub->orig_len || (r->nctx && e + r->ctx_window > sub->orig_len))) {
+            if (s < *hold) *hold = s;
+            continue;
+        }
+        double conf = sp.v[i].confidence * r->confidence;
+        int ok = conf >= 0.5 || (r->nctx && conf + r->ctx_boost >= 0.5 &&
+                                 has_context(r, sub->orig, sub->orig_len, s, e));
+        if (ok || sub->keep_rejected) {
+            if (cands_push(out, s, e, e, ri, ok) != AL_OK) {
+                al_spans_free(&sp);
+                return AL_ENOMEM;
+            }
+        }
+    }
+    al_spans_free(&sp);
+    return AL_OK;
+}
+
+al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold)
+{
+    const al_engine *e = m->e;
+    *hold = sub->orig_len;
+    for (uint32_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        if (sub->active && !sub->active[i]) continue;
+        al_code c;
+        if (r->det) {
+            if (sub->normalized) continue; /* detectors read the text as received */
+            c = run_detector(m, sub, i, out, hold);
+        } else {
+            if (r->normalized != sub->normalized) continue;
+            c = run_regex(m, sub, i, out, hold);
+        }
+        if (c != AL_OK) return c;
+    }
+    return AL_OK;
+}
+
+al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir)
+{
+    if (r->has_action) return r->action;
+    return dir == AL_AS_PROMPT ? p->prompt[r->cat] : p->completion[r->cat];
+}
+
+/* ---- whole-text scan ---- */
+
+static int cmp_finding(const void *a, const void *b)
+{
+    const al_finding *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    if (x->end != y->end) return x->end > y->end ? -1 : 1;
+    return strcmp(x->rule, y->rule);
+}
+
+static al_code push_finding(al_result *r, const al_finding *f)
+{
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 16;
+        al_finding *v = realloc(r->findings, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        r->findings = v;
+        r->cap = cap;
+    }
+    r->findings[r->n++] = *f;
+    return AL_OK;
+}
+
+/* Moves start back and end forward to UTF-8 character boundaries. */
+static void snap_utf8(const char *t, size_t len, size_t *s, size_t *e)
+{
+    while (*s > 0 && *s < len && ((unsigned char)t[*s] & 0xC0) == 0x80) (*s)--;
+    while (*e < len && ((unsigned char)t[*e] & 0xC0) == 0x80) (*e)++;
+}
+
+/* Runs the rules active in dir over text (raw and normalised passes) and
+ * appends candidates.  Shared by the whole-text scan and the stream. */
+static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, const char *text,
+                       size_t len, const unsigned char *active, int any_norm, al_cands *cands)
+{
+    al_subject sub = {
+        .orig = text, .orig_len = len, .s = text, .len = len, .active = active, .prefilter = 1};
+    size_t hold;
+    al_code c = al_rules_run(m, &sub, cands, &hold);
+    if (c != AL_OK || !any_norm) return c;
+    al_buf nb = {0};
+    size_t *map = NULL;
+    c = al_normalize(text, len, &nb, &map, NULL);
+    if (c == AL_OK) {
+        sub.s = nb.data ? nb.data : "";
+        sub.len = nb.len;
+        sub.map = map;
+        sub.normalized = 1;
+        c = al_rules_run(m, &sub, cands, &hold);
+    }
+    free(map);
+    al_buf_free(&nb);
+    return c;
+}
+
+/* Marks the rules to run in dir (action not ALLOW, applies to dir). */
+static unsigned char *active_rules(const al_engine *e, const al_policy *p, al_direction dir,
+                                   int *any_norm)
+{
+    unsigned char *a = calloc(e->n ? e->n : 1, 1);
+    if (!a) return NULL;
+    unsigned bit = dir == AL_AS_PROMPT ? AL_DIR_PROMPT_BIT : AL_DIR_COMPLETION_BIT;
+    *any_norm = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        a[i] = (r->applies & bit) && al_rule_action(r, p, dir) != AL_ACT_ALLOW;
+        if (a[i] && r->normalized && !r->det) *any_norm = 1;
+    }
+    return a;
+}
+
+static const char oversize_rule[] = "sanitize.oversize";
+
+al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
+                       size_t len, al_result *out)
+{
+    al_policy dflt;
+    if (!p) {
+        al_policy_default(&dflt);
+        p = &dflt;
+    }
+    if (!e || !out || (!text && len)) return AL_EINVAL;
+    if (!text) text = "";
+    al_buf keep = out->text;
+    al_finding *kf = out->findings;
+    size_t kcap = out->cap;
+    memset(out, 0, sizeof *out);
+    out->text = keep;
+    out->findings = kf;
+    out->cap = kcap;
+    al_buf_reset(&out->text);
+
+    int any_norm = 0;
+    unsigned char *active = active_rules(e, p, dir, &any_norm);
+    if (!active) return AL_ENOMEM;
+    al_matcher m;
+    al_cands cands = {0};
+    al_code c = al_matcher_init(&m, e);
+    if (c == AL_OK) c = collect(&m, p, dir, text, len, active, any_norm, &cands);
+    out->limit_hit = m.limit_hit;
+    al_matcher_free(&m);
+    free(active);
+    for (size_t i = 0; c == AL_OK && i < cands.n; i++) {
+        const al_rule *r = &e->rules[cands.v[i].rule];
+        al_finding f = {.rule = r->id,
+                        .category = r->cat,
+                        .entity = r->entity,
+                        .start = cands.v[i].start,
+                        .end = cands.v[i].end,
+                        .action = al_rule_action(r, p, dir)};
+        if (r->cat == AL_CAT_INJECTION || r->cat == AL_CAT_JAILBREAK) f.weight = r->weight;
+        snap_utf8(text, len, &f.start, &f.end);
+        c = push_finding(out, &f);
+    }
+    free(cands.v);
+    if (c == AL_OK && dir == AL_AS_PROMPT && p->max_prompt_bytes && len > p->max_prompt_bytes &&
+        p->prompt[AL_CAT_SANITIZE] != AL_ACT_ALLOW) {
+        size_t s = p->max_prompt_bytes, end = len;
+        snap_utf8(text, len, &s, &end);
+        al_finding f = {.rule = oversize_rule,
+                        .category = AL_CAT_SANITIZE,
+                        .start = s,
+                        .end = len,
+                        .action = p->prompt[AL_CAT_SANITIZE]};
+        c = push_finding(out, &f);
+    }
+    if (c != AL_OK) goto fail;
+    if (out->n > 1) qsort(out->findings, out->n, sizeof *out->findings, cmp_finding);
+
+    /* score: each injection/jailbreak rule counts once */
+    int scored = 0, block_hint = 0, other_block = 0;
+    for (size_t i = 0; i < out->n; i++) {
+        al_finding *f = &out->findings[i];
+        if (f->category == AL_CAT_INJECTION || f->category == AL_CAT_JAILBREAK) {
+            if (f->action == AL_ACT_BLOCK) block_hint = 1;
+            int seen = 0;
+            for (size_t j = 0; j < i && !seen; j++) seen = out->findings[j].rule == f->rule;
+            if (!seen) out->score += f->weight;
+            scored = 1;
+        } else if (f->action == AL_ACT_BLOCK) {
+            other_block = 1;
+        }
+    }
+    (void)scored;
+    al_action inj =
+        dir == AL_AS_PROMPT ? p->prompt[AL_CAT_INJECTION] : p->completion[AL_CAT_INJECTION];
+    if (e->model && al_model_score && dir == AL_AS_PROMPT && inj != AL_ACT_ALLOW) {
+        double prob = al_model_score(e->model, text, len);
+        out->model_score = prob;
+        if (al_model_combine)
+            out->score = al_model_combine(e->model, out->score, prob, p->model_threshold);
+        if (inj == AL_ACT_BLOCK) block_hint = 1;
+    }
+    out->blocked = other_block || (block_hint && out->score >= p->block_threshold);
+
+    c = al_scrub_apply(e, p, text, len, out->findings, out->n, &out->text, &out->changed);
+    if (c != AL_OK) goto fail;
+    return AL_OK;
+fail:
+    al_result_free(out);
+    return c;
+}
+
+void al_result_free(al_result *r)
+{
+    if (!r) return;
+    free(r->findings);
+    al_buf_free(&r->text);
+    memset(r, 0, sizeof *r);
+}
+
+/* ---- one rule alone (check-rules examples) ---- */
+
+int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, char *err,
+                 size_t errlen)
+{
+    if (rule >= e->n) return -1;
+    unsigned char *active = calloc(e->n, 1);
+    if (!active) return -1;
+    active[rule] = 1;
+    const al_rule *r = &e->rules[rule];
+    al_matcher m;
+    al_cands cands = {0};
+    al_code c = al_matcher_init(&m, e);
+    if (c == AL_OK) {
+        al_policy p;
+        al_policy_default(&p);
+        c = collect(&m, &p, AL_AS_PROMPT, text, len, active, r->normalized && !r->det, &cands);
+    }
+    int limit = m.limit_hit;
+    al_matcher_free(&m);
+    free(active);
+    size_t n = cands.n;
+    free(cands.v);
+    if (c != AL_OK || limit) {
+        if (err && errlen) snprintf(err, errlen, "%s", limit ? "match limit hit" : al_strerror(c));
+        return -1;
+    }
+    return n > 0;
+}

@@ -1,0 +1,191 @@
+/* normalize.c: the one folding of text that injection/jailbreak rules and
+ * the classifier match against (invisible characters dropped, homoglyphs and
+ * fullwidth forms folded, lowercased, whitespace collapsed), with a map back
+ * to input offsets.  Pure; never reads past len, never fails on bad UTF-8. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "normalize.h"
+
+enum { K_COPY = 0, K_SPACE = 1, K_DROP = 2 };
+
+/* ASCII: lowercase letters, whitespace to K_SPACE, other C0 controls dropped. */
+static unsigned char ascii_kind[128], ascii_low[128];
+
+static void init_tables(void)
+{
+    for (int c = 0; c < 128; c++) {
+        ascii_low[c] = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        ascii_kind[c] = K_COPY;
+        if (c < 0x20 || c == 0x7f) ascii_kind[c] = K_DROP;
+        if (c == ' ' || (c >= '\t' && c <= '\r')) ascii_kind[c] = K_SPACE;
+    }
+}
+
+static inline int is_invisible(uint32_t cp)
+{
+    return cp == 0x00AD || cp == 0x034F || cp == 0x061C || cp == 0x115F || cp == 0x1160 ||
+           cp == 0x17B4 || cp == 0x17B5 || cp == 0x180E || (cp >= 0x200B && cp <= 0x200F) ||
+           (cp >= 0x202A && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x206F) || cp == 0x3164 ||
+           cp == 0xFEFF || cp == 0xFFA0 || (cp >= 0xFE00 && cp <= 0xFE0F) ||
+           (cp >= 0xE0000 && cp <= 0xE007F) || (cp >= 0xE0100 && cp <= 0xE01EF) ||
+           (cp >= 0x1D173 && cp <= 0x1D17A);
+}
+
+static inline int is_space(uint32_t cp)
+{
+    return cp == 0x85 || cp == 0xA0 || cp == 0x1680 || (cp >= 0x2000 && cp <= 0x200A) ||
+           cp == 0x2028 || cp == 0x2029 || cp == 0x202F || cp == 0x205F || cp == 0x3000;
+}
+
+/* Cyrillic and Greek letters that look like ASCII letters (lowercase result). */
+static int homoglyph(uint32_t cp)
+{
+    static const struct {
+        uint16_t cp;
+        char c;
+    } t[] = {
+        {0x0391, 'a'}, {0x0392, 'b'}, {0x0395, 'e'}, {0x0396, 'z'}, {0x0397, 'h'}, {0x0399, 'i'},
+        {0x039A, 'k'}, {0x039C, 'm'}, {0x039D, 'n'}, {0x039F, 'o'}, {0x03A1, 'p'}, {0x03A4, 't'},
+        {0x03A5, 'y'}, {0x03A7, 'x'}, {0x03B1, 'a'}, {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'},
+        {0x03BD, 'v'}, {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03C7, 'x'},
+        {0x0405, 's'}, {0x0406, 'i'}, {0x0408, 'j'}, {0x0410, 'a'}, {0x0412, 'b'}, {0x0415, 'e'},
+        {0x041A, 'k'}, {0x041C, 'm'}, {0x041D, 'h'}, {0x041E, 'o'}, {0x0420, 'p'}, {0x0421, 'c'},
+        {0x0422, 't'}, {0x0423, 'y'}, {0x0425, 'x'}, {0x0430, 'a'}, {0x0435, 'e'}, {0x043E, 'o'},
+        {0x0440, 'p'}, {0x0441, 'c'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0455, 's'}, {0x0456, 'i'},
+        {0x0458, 'j'}, {0x04BB, 'h'}, {0x0501, 'd'}, {0x051B, 'q'}, {0x051D, 'w'}, {0x0261, 'g'},
+        {0x0269, 'i'}, {0x026A, 'i'}, {0x1D00, 'a'}, {0x0432, 'b'}, {0x043A, 'k'}, {0x043C, 'm'},
+        {0x043D, 'h'}, {0x0442, 't'},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].cp == cp) return t[i].c;
+    return 0;
+}
+
+/* ASCII letter/digit a code point stands for, or 0. */
+static int fold_ascii(uint32_t cp)
+{
+    if (cp >= 0xFF01 && cp <= 0xFF5E) { /* fullwidth forms */
+        int c = (int)(cp - 0xFF01 + 0x21);
+        return (c >= 'A' && c <= 'Z') ? c + 32 : c;
+    }
+    if (cp >= 0x1D400 && cp <= 0x1D6A3) { /* mathematical alphanumeric letters */
+        int k = (int)((cp - 0x1D400) % 52);
+        return k < 26 ? 'a' + k : 'a' + (k - 26);
+    }
+    if (cp >= 0x1D7CE && cp <= 0x1D7FF) return '0' + (int)((cp - 0x1D7CE) % 10);
+    if (cp >= 0x24B6 && cp <= 0x24CF) return 'a' + (int)(cp - 0x24B6);    /* circled capitals */
+    if (cp >= 0x24D0 && cp <= 0x24E9) return 'a' + (int)(cp - 0x24D0);    /* circled small */
+    if (cp >= 0x1F130 && cp <= 0x1F149) return 'a' + (int)(cp - 0x1F130); /* squared */
+    if (cp >= 0x1F170 && cp <= 0x1F189) return 'a' + (int)(cp - 0x1F170); /* neg. squared */
+    if (cp >= 0x1F1E6 && cp <= 0x1F1FF) return 'a' + (int)(cp - 0x1F1E6); /* regional ind. */
+    if (cp >= 0x0370 && cp <= 0x052F) return homoglyph(cp);
+    if (cp == 0x0261 || cp == 0x0269 || cp == 0x026A || cp == 0x1D00) return homoglyph(cp);
+    return 0;
+}
+
+/* Decodes one UTF-8 character at s (n bytes available); returns its length,
+ * or 0 when the byte does not start a valid sequence. */
+static size_t decode(const unsigned char *s, size_t n, uint32_t *cp)
+{
+    unsigned char c = s[0];
+    if (c < 0xC2 || c > 0xF4) return 0;
+    if (c < 0xE0) {
+        if (n < 2 || (s[1] & 0xC0) != 0x80) return 0;
+        *cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+        return 2;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0;
+        if (c == 0xED && s[1] > 0x9F) return 0;
+        *cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        return 3;
+    }
+    if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80) return 0;
+    if (c == 0xF0 && s[1] < 0x90) return 0;
+    if (c == 0xF4 && s[1] > 0x8F) return 0;
+    *cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+          ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+    return 4;
+}
+
+al_code al_normalize(const char *in, size_t len, al_buf *out, size_t **map, size_t *n_invisible)
+{
+    static int ready;
+    if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
+        init_tables(); /* idempotent; racing initialisers write the same bytes */
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    if (map) *map = NULL;
+    if (n_invisible) *n_invisible = 0;
+    if (!out || (!in && len)) return AL_EINVAL;
+    if (len > SIZE_MAX / sizeof(size_t) - 2) return AL_ENOMEM;
+    if (al_buf_reserve(out, len) != AL_OK) return AL_ENOMEM;
+    size_t *m = NULL;
+    size_t base = out->len;
+    if (map) {
+        m = malloc((len + 1) * sizeof *m);
+        if (!m) return AL_ENOMEM;
+    }
+    const unsigned char *s = (const unsigned char *)in;
+    unsigned char *o = (unsigned char *)out->data + base;
+    size_t k = 0, inv = 0;
+    int space = 0;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            unsigned char kind = ascii_kind[c];
+            if (kind == K_COPY) {
+                if (m) m[k] = i;
+                o[k++] = ascii_low[c];
+                space = 0;
+            } else if (kind == K_SPACE && !space) {
+                if (m) m[k] = i;
+                o[k++] = ' ';
+                space = 1;
+            }
+            i++;
+            continue;
+        }
+        uint32_t cp = 0;
+        size_t n = decode(s + i, len - i, &cp);
+        if (n == 0 || is_space(cp)) { /* invalid byte or Unicode space */
+            if (!space) {
+                if (m) m[k] = i;
+                o[k++] = ' ';
+                space = 1;
+            }
+            i += n ? n : 1;
+            continue;
+        }
+        if (is_invisible(cp)) {
+            inv++;
+            i += n;
+            continue;
+        }
+        int a = fold_ascii(cp);
+        if (a) {
+            if (m) m[k] = i;
+            o[k++] = (unsigned char)a;
+        } else if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) { /* Latin-1 capitals */
+            cp += 0x20;
+            if (m) m[k] = m[k + 1] = i;
+            o[k++] = (unsigned char)(0xC0 | (cp >> 6));
+            o[k++] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+            for (size_t j = 0; j < n; j++) {
+                if (m) m[k] = i;
+                o[k++] = s[i + j];
+            }
+        }
+        space = 0;
+        i += n;
+    }
+    if (m) m[k] = len;
+    out->len = base + k;
+    out->data[out->len] = '\0';
+    if (map) *map = m;
+    if (n_invisible) *n_invisible = inv;
+    return AL_OK;
+}

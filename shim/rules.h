@@ -1,0 +1,165 @@
+/* rules.h: the engine's internal view of a loaded rule pack: compiled rules,
+ * the literal prefilter and the per-scan matcher.  Shared by engine.c,
+ * rules.c and scrub.c only; callers outside the engine use engine.h. */
+#ifndef AL_RULES_H
+#define AL_RULES_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "al.h"
+#include "detector.h"
+#include "engine.h"
+#include "model.h"
+#include "validate.h"
+
+#define AL_DIR_PROMPT_BIT 1u
+#define AL_DIR_COMPLETION_BIT 2u
+
+/* Literal prefilter of one rule: every match contains at least one of these
+ * (lowercased ASCII) strings, or, for classes, one byte of `bytes`. */
+typedef struct {
+    char **lit;
+    size_t *litlen;
+    size_t n;
+    uint8_t bytes[32]; /* bitmap of single bytes, used when byteset is set */
+    int byteset;
+} al_prefilter;
+
+typedef struct {
+    char *id;
+    char *file; /* pack file the rule came from (for messages) */
+    al_category cat;
+    char *entity; /* NULL when the rule has none */
+    char *pattern;
+    pcre2_code *re;
+    int value_group; /* capture number of (?<value>...), 0 when absent */
+    uint32_t lookbehind;
+    al_validator_fn validator;
+    const al_detector_ops *det;
+    void *det_state;
+    unsigned applies; /* AL_DIR_*_BIT */
+    double weight, confidence, ctx_boost;
+    size_t ctx_window;
+    char **ctx; /* context words, lowercased */
+    size_t *ctxlen;
+    size_t nctx;
+    int has_action;
+    al_action action;
+    int normalized;
+    char **ex_match, **ex_nomatch;
+    size_t n_match, n_nomatch;
+    al_prefilter pf; /* pf.n == 0 && !pf.byteset: no prefilter, always run */
+    int always;
+} al_rule;
+
+typedef struct al_litset al_litset;
+
+struct al_engine {
+    al_rule *rules;
+    size_t n, cap;
+    al_model *model;
+    pcre2_match_context *mctx;
+    uint32_t max_lookbehind;
+    uint32_t max_caps;
+    size_t max_ctx_window;
+    int has_detectors;
+    al_litset *lits; /* multi-literal prefilter over every rule (NULL: run all) */
+    size_t nfiles;
+};
+
+/* Error sink for loading: collects "file: rule: reason" lines. */
+typedef struct {
+    al_buf msgs;    /* one message per line */
+    size_t count;   /* number of messages */
+    int keep_going; /* continue after the first error (check-rules) */
+} al_rules_errs;
+
+AL_API void al_rules_err(al_rules_errs *errs, const char *file, const char *rule, const char *fmt,
+                         ...) __attribute__((format(printf, 4, 5)));
+
+/* An empty engine; free with al_engine_free. NULL on allocation failure. */
+AL_API al_engine *al_engine_alloc(void);
+/* Loads a pack file or a directory of *.json into e.  Errors go to errs;
+ * returns AL_OK only when none were recorded.  nfiles counts files seen. */
+AL_API al_code al_rules_load_path(al_engine *e, const char *path, al_rules_errs *errs);
+/* Builds the prefilter and match context after every pack is loaded. */
+AL_API al_code al_rules_finish(al_engine *e, al_rules_errs *errs);
+AL_API void al_rule_free(al_rule *r);
+
+/* Literal prefilter over all rules: marks in `hit` (one byte per rule) the
+ * rules whose literals occur in text. */
+AL_API al_code al_litset_build(al_engine *e);
+AL_API void al_litset_free(al_litset *ls);
+/* Calls fn(rule_index, position) for every prefilter hit, in text order. */
+typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
+AL_API void al_litset_scan(const al_litset *ls, const char *text, size_t len, al_lit_hit_fn fn,
+                           void *ud);
+/* Derives a rule's prefilter from its pattern; leaves pf empty when unsure. */
+AL_API void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf);
+AL_API void al_prefilter_free(al_prefilter *pf);
+
+/* A candidate match of one rule, before merging.  ok: accepted as a finding
+ * (validator, confidence and context passed); rejected matches are kept only
+ * when the caller asks, so a stream resumes each rule where it stopped. */
+typedef struct {
+    size_t start, end; /* reported span (the "value" group when present) */
+    size_t mend;       /* end of the whole match (where the rule resumes) */
+    uint32_t rule;
+    int ok;
+} al_cand;
+
+typedef struct {
+    al_cand *v;
+    size_t n, cap;
+} al_cands;
+
+/* Per-scan matcher state: match data, match context copy, JIT stack. */
+typedef struct {
+    const al_engine *e;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *stack;
+    int limit_hit;
+} al_matcher;
+
+AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
+AL_API void al_matcher_free(al_matcher *m);
+
+typedef struct {
+    const char *orig; /* the text as received (context words, detectors) */
+    size_t orig_len;
+    const char *s; /* subject: orig, or its normalised form */
+    size_t len;
+    const size_t *map;           /* normalised byte -> orig offset; NULL when s == orig */
+    int normalized;              /* run the rules with "normalized": true (else the others) */
+    size_t from;                 /* first start offset in s */
+    const size_t *rule_from;     /* per rule: first start offset in s, or NULL */
+    int partial;                 /* stream mode: hold back what could still match */
+    int prefilter;               /* whole-text mode: skip rules whose literals are absent */
+    int keep_rejected;           /* also report matches the validator/confidence rejected */
+    const unsigned char *active; /* per rule: run it (1) or not (0) */
+} al_subject;
+
+/* Runs the active rules over sub->s, starting matches at or after sub->from.
+ * Candidates are appended to out with offsets into sub->orig (mapped back
+ * when normalised).  With sub->partial, matches that reach the end of the
+ * subject are not reported and *hold receives the earliest orig offset from
+ * which text must be held back (orig_len when none).  AL_OK or AL_ENOMEM;
+ * a rule that hits a match limit is abandoned for this text (m->limit_hit). */
+AL_API al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold);
+
+/* Runs one rule alone over text (examples in check-rules); 1 when it yields
+ * a finding, 0 when not, -1 on a matcher error (message in err). */
+AL_API int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, char *err,
+                        size_t errlen);
+
+/* Action for a rule in a direction under policy p. */
+AL_API al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir);
+
+/* Replaces REDACT candidates (sorted by start) in text, merging overlaps;
+ * appends to out.  Returns AL_OK or AL_ENOMEM. */
+AL_API al_code al_scrub_apply(const al_engine *e, const al_policy *p, const char *text, size_t len,
+                              const al_finding *f, size_t n, al_buf *out, int *changed);
+
+#endif

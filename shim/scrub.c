@@ -1,0 +1,299 @@
+/* scrub.c: replaces redacted findings with placeholders (overlaps merged)
+ * and scrubs completion text that arrives in deltas, holding back only what
+ * could still start a match.  Never emits a partial UTF-8 character it was
+ * not given, never logs text. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "normalize.h"
+#include "rules.h"
+
+#define STREAM_CAP 256 /* most bytes a stream holds back for a possible match */
+#define DET_TAIL 32    /* detectors may still change their mind about the last words */
+
+static al_code put_placeholder(const al_policy *p, const al_finding *f, al_buf *out)
+{
+    if (f->category == AL_CAT_SANITIZE) return AL_OK; /* removed, not replaced */
+    char name[80];
+    if (f->entity) {
+        snprintf(name, sizeof name, "%s", f->entity);
+    } else {
+        const char *c = al_category_name(f->category);
+        size_t i = 0;
+        for (; c[i] && i + 1 < sizeof name; i++)
+            name[i] = (c[i] >= 'a' && c[i] <= 'z') ? (char)(c[i] - 32) : c[i];
+        name[i] = '\0';
+    }
+    const char *fmt = p && p->placeholder_fmt ? p->placeholder_fmt : "<%s>";
+    const char *s = strstr(fmt, "%s");
+    if (!s) return al_buf_puts(out, fmt);
+    if (al_buf_append(out, fmt, (size_t)(s - fmt)) != AL_OK) return AL_ENOMEM;
+    if (al_buf_puts(out, name) != AL_OK) return AL_ENOMEM;
+    return al_buf_puts(out, s + 2);
+}
+
+al_code al_scrub_apply(const al_engine *e, const al_policy *p, const char *text, size_t len,
+                       const al_finding *f, size_t n, al_buf *out, int *changed)
+{
+    (void)e;
+    size_t pos = 0;
+    int ch = 0;
+    if (al_buf_reserve(out, len) != AL_OK) return AL_ENOMEM;
+    for (size_t i = 0; i < n;) {
+        if (f[i].action != AL_ACT_REDACT || f[i].end <= pos || f[i].start >= len) {
+            i++;
+            continue;
+        }
+        size_t gs = f[i].start < pos ? pos : f[i].start, ge = f[i].end;
+        size_t best = i;
+        size_t j = i + 1;
+        for (; j < n && f[j].start < ge; j++) {
+            if (f[j].action != AL_ACT_REDACT) continue;
+            if (f[j].end > ge) ge = f[j].end;
+            int better =
+                (f[best].category == AL_CAT_SANITIZE && f[j].category != AL_CAT_SANITIZE) ||
+                (f[j].category != AL_CAT_SANITIZE &&
+                 f[j].end - f[j].start > f[best].end - f[best].start);
+            if (better) best = j;
+        }
+        if (ge > len) ge = len;
+        if (al_buf_append(out, text + pos, gs - pos) != AL_OK) return AL_ENOMEM;
+        if (put_placeholder(p, &f[best], out) != AL_OK) return AL_ENOMEM;
+        pos = ge;
+        ch = 1;
+        i = j;
+    }
+    if (al_buf_append(out, text + pos, len - pos) != AL_OK) return AL_ENOMEM;
+    if (changed) *changed = ch;
+    return AL_OK;
+}
+
+/* ---- streaming ---- */
+
+struct al_stream_scrub {
+    const al_engine *e;
+    al_policy p;
+    unsigned char *active;
+    int any_norm, any_det;
+    al_buf win;     /* left context (already released) + pending text */
+    size_t ctx_len; /* bytes of win already released */
+    size_t base;    /* stream offset of win.data[0] */
+    size_t keep;    /* left context to retain */
+    size_t *resume; /* per rule: stream offset where its next match may start */
+    size_t *rfrom;  /* scratch: resume in subject coordinates */
+    al_finding *f;
+    size_t nf, capf;
+    al_matcher m;
+    al_code err; /* sticky */
+};
+
+al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
+{
+    if (!e) return NULL;
+    al_stream_scrub *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->e = e;
+    if (p)
+        s->p = *p;
+    else
+        al_policy_default(&s->p);
+    size_t n = e->n ? e->n : 1;
+    s->active = calloc(n, 1);
+    s->resume = calloc(n, sizeof *s->resume);
+    s->rfrom = calloc(n, sizeof *s->rfrom);
+    if (!s->active || !s->resume || !s->rfrom || al_matcher_init(&s->m, e) != AL_OK) {
+        al_stream_scrub_free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        s->active[i] = (r->applies & AL_DIR_COMPLETION_BIT) &&
+                       al_rule_action(r, &s->p, AL_AS_COMPLETION) != AL_ACT_ALLOW;
+        if (s->active[i] && r->normalized && !r->det) s->any_norm = 1;
+        if (s->active[i] && r->det) s->any_det = 1;
+    }
+    s->keep = 128;
+    if (e->max_lookbehind + 16 > s->keep) s->keep = e->max_lookbehind + 16;
+    if (e->max_ctx_window + 16 > s->keep) s->keep = e->max_ctx_window + 16;
+    return s;
+}
+
+void al_stream_scrub_free(al_stream_scrub *s)
+{
+    if (!s) return;
+    free(s->active);
+    free(s->resume);
+    free(s->rfrom);
+    free(s->f);
+    al_buf_free(&s->win);
+    al_matcher_free(&s->m);
+    free(s);
+}
+
+const al_finding *al_stream_scrub_findings(const al_stream_scrub *s, size_t *n)
+{
+    *n = s ? s->nf : 0;
+    return s ? s->f : NULL;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const al_cand *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    if (x->end != y->end) return x->end > y->end ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+    const al_finding *x = a, *y = b;
+    if (x->start != y->start) return x->start < y->start ? -1 : 1;
+    if (x->end != y->end) return x->end > y->end ? -1 : 1;
+    return strcmp(x->rule, y->rule);
+}
+
+/* First i with map[i] >= x (map is non-decreasing, n+1 entries). */
+static size_t lower_bound(const size_t *map, size_t n, size_t x)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (map[mid] < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static void set_rule_from(al_stream_scrub *s, const size_t *map, size_t n)
+{
+    for (size_t i = 0; i < s->e->n; i++) {
+        size_t r = s->resume[i] > s->base ? s->resume[i] - s->base : 0;
+        s->rfrom[i] = map ? lower_bound(map, n, r) : r;
+    }
+}
+
+static al_code process(al_stream_scrub *s, int final, al_buf *out)
+{
+    const al_engine *e = s->e;
+    const char *w = s->win.data ? s->win.data : "";
+    size_t len = s->win.len;
+    if (len == s->ctx_len) return AL_OK;
+    al_cands cands = {0};
+    size_t hold = len, h2 = len;
+    al_subject sub = {.orig = w,
+                      .orig_len = len,
+                      .s = w,
+                      .len = len,
+                      .from = s->ctx_len,
+                      .rule_from = s->rfrom,
+                      .partial = !final,
+                      .keep_rejected = 1,
+                      .active = s->active};
+    set_rule_from(s, NULL, 0);
+    s->m.limit_hit = 0;
+    al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
+    if (c == AL_OK && s->any_norm) {
+        al_buf nb = {0};
+        size_t *map = NULL;
+        c = al_normalize(w, len, &nb, &map, NULL);
+        if (c == AL_OK) {
+            sub.s = nb.data ? nb.data : "";
+            sub.len = nb.len;
+            sub.map = map;
+            sub.normalized = 1;
+            sub.from = lower_bound(map, nb.len, s->ctx_len);
+            set_rule_from(s, map, nb.len);
+            c = al_rules_run(&s->m, &sub, &cands, &h2);
+            if (h2 < hold) hold = h2;
+        }
+        free(map);
+        al_buf_free(&nb);
+    }
+    if (c != AL_OK) {
+        free(cands.v);
+        return c;
+    }
+    if (!final && s->any_det) {
+        /* a detector may still change its verdict on the last words */
+        size_t t = len > DET_TAIL ? len - DET_TAIL : 0;
+        while (t > s->ctx_len && t < len && w[t - 1] != ' ' && w[t - 1] != '\n') t--;
+        if (t < hold) hold = t;
+    }
+    size_t rel = final ? len : hold;
+    if (!final && len - rel > STREAM_CAP) rel = len - STREAM_CAP;
+    if (rel < s->ctx_len) rel = s->ctx_len;
+    while (rel > s->ctx_len && rel < len && ((unsigned char)w[rel] & 0xC0) == 0x80) rel--;
+    if (cands.n > 1) qsort(cands.v, cands.n, sizeof *cands.v, cmp_cand);
+    for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++)
+        if (cands.v[i].ok && cands.v[i].end > rel) rel = cands.v[i].end;
+    /* findings released now, in the whole-text scan's order */
+    size_t first = s->nf;
+    for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++) {
+        const al_cand *cd = &cands.v[i];
+        size_t *res = &s->resume[cd->rule];
+        if (s->base + cd->mend > *res) *res = s->base + cd->mend;
+        if (!cd->ok) continue;
+        if (s->nf == s->capf) {
+            size_t cap = s->capf ? s->capf * 2 : 16;
+            al_finding *v = realloc(s->f, cap * sizeof *v);
+            if (!v) {
+                free(cands.v);
+                return AL_ENOMEM;
+            }
+            s->f = v;
+            s->capf = cap;
+        }
+        const al_rule *r = &e->rules[cd->rule];
+        s->f[s->nf++] = (al_finding){
+            .rule = r->id,
+            .category = r->cat,
+            .entity = r->entity,
+            .start = cd->start,
+            .end = cd->end,
+            .weight = (r->cat == AL_CAT_INJECTION || r->cat == AL_CAT_JAILBREAK) ? r->weight : 0,
+            .action = al_rule_action(r, &s->p, AL_AS_COMPLETION)};
+    }
+    free(cands.v);
+    size_t nnew = s->nf - first;
+    al_finding *nf = s->f + first;
+    if (nnew > 1) qsort(nf, nnew, sizeof *nf, cmp_finding);
+    /* local offsets for the scrubber, then stream offsets for the record */
+    for (size_t i = 0; i < nnew; i++) {
+        nf[i].start = nf[i].start < s->ctx_len ? 0 : nf[i].start - s->ctx_len;
+        nf[i].end -= s->ctx_len;
+    }
+    c = al_scrub_apply(e, &s->p, w + s->ctx_len, rel - s->ctx_len, nf, nnew, out, NULL);
+    for (size_t i = 0; i < nnew; i++) {
+        nf[i].start += s->ctx_len + s->base;
+        nf[i].end += s->ctx_len + s->base;
+    }
+    if (c != AL_OK) return c;
+    size_t drop = rel > s->keep ? rel - s->keep : 0;
+    al_buf_consume(&s->win, drop);
+    s->base += drop;
+    s->ctx_len = rel - drop;
+    return AL_OK;
+}
+
+al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out)
+{
+    if (!s || !out || (!delta && len)) return AL_EINVAL;
+    if (s->err) return s->err;
+    if (!len) return AL_OK;
+    al_code c = al_buf_append(&s->win, delta, len);
+    if (c == AL_OK) c = process(s, 0, out);
+    if (c != AL_OK) s->err = c;
+    return c;
+}
+
+al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
+{
+    if (!s || !out) return AL_EINVAL;
+    if (s->err) return s->err;
+    al_code c = process(s, 1, out);
+    if (c != AL_OK) s->err = c;
+    return c;
+}
