@@ -95,13 +95,15 @@ typedef struct sst {
     size_t in_off;
     al_buf out; /* bytes for the server not yet sent, from out_off on */
     size_t out_off;
-    size_t wpend;  /* host bytes of a write that returned a retryable error */
-    int rd_end;    /* 0, or the SSL error to report once in is drained */
-    int rd_errno;  /* errno that goes with rd_end == SSL_ERROR_SYSCALL */
-    int eof_given; /* al_conn_in was told about the end of the stream */
-    int wr_broken; /* the exchange refused the stream: writes fail */
-    int last_err;  /* SSL_get_error answer for our synthesized return, -1 none */
-    int last_ret;  /* the return value it belongs to */
+    size_t wpend;    /* host bytes of a write that returned a retryable error */
+    int rd_end;      /* 0, or the SSL error to report once in is drained */
+    int rd_errno;    /* errno that goes with rd_end == SSL_ERROR_SYSCALL */
+    int rd_soft;     /* rd_end is the end after a synthesized reply: a write clears it */
+    int after_reply; /* a synthesized reply was served and nothing sent since */
+    int eof_given;   /* al_conn_in was told about the end of the stream */
+    int wr_broken;   /* the exchange refused the stream: writes fail */
+    int last_err;    /* SSL_get_error answer for our synthesized return, -1 none */
+    int last_ret;    /* the return value it belongs to */
     char *rbuf;
 } sst;
 
@@ -234,6 +236,7 @@ static void pull_reply(sst *t)
     if (t->conn && !t->pass && al_conn_has_reply(t->conn)) {
         al_code c = al_conn_in(t->conn, NULL, 0, 0, &t->in);
         if (c != AL_OK) cut_off(t, c);
+        t->after_reply = 1;
     }
 }
 
@@ -250,6 +253,14 @@ static int fill(SSL *s, sst *t, int *rret)
         if (in_avail(t) || t->rd_end) return 1;
         pull_reply(t);
         if (in_avail(t) || t->rd_end) return 1;
+        if (t->after_reply) {
+            /* The server owes nothing (the request was never sent): a host
+             * reading on would wait forever.  Report the end, as a server
+             * closing after an error reply would. */
+            t->rd_end = SSL_ERROR_ZERO_RETURN;
+            t->rd_soft = 1;
+            return 1;
+        }
         if (!rd || !ge) {
             t->rd_end = SSL_ERROR_SYSCALL;
             t->rd_errno = ENOSYS;
@@ -349,6 +360,7 @@ static int flush_out(SSL *s, sst *t, int *rret)
             return 0;
         }
         t->out_off += n; /* partial writes (SSL_MODE_ENABLE_PARTIAL_WRITE) loop */
+        t->after_reply = 0;
     }
     al_buf_reset(&t->out);
     t->out_off = 0;
@@ -361,6 +373,10 @@ static int flush_out(SSL *s, sst *t, int *rret)
 static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written, int *rret)
 {
     t->last_err = -1;
+    if (t->rd_soft) { /* the host goes on after a synthesized reply */
+        t->rd_soft = 0;
+        t->rd_end = 0;
+    }
     if (t->wr_broken) {
         t->last_err = SSL_ERROR_SYSCALL;
         errno = ECONNRESET;
