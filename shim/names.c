@@ -1,0 +1,1051 @@
+/* names.c: gazetteer detectors for PERSON, LOCATION and street addresses
+ * (detector.h).  Judges a name by what stands next to it (titles, "my name
+ * is", a following surname, "lives in") rather than by a list hit alone.
+ * Pure: reads its word lists once at load, allocates nothing while scanning
+ * except the output spans, and runs in time linear in the text. */
+#include "detector.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- word lists: one open-addressing hash set of lowercase keys -------- */
+
+enum {
+    F_GIVEN = 1 << 0,
+    F_SUR = 1 << 1,
+    F_PLACE = 1 << 2,   /* whole key is a place ("paris", "new york") */
+    F_COMMON = 1 << 3,  /* ordinary English word */
+    F_HEAD = 1 << 4,    /* first word of a multi-word place */
+    F_STREET = 1 << 5,  /* street type after the name: "Main Street" */
+    F_PREFIX = 1 << 6,  /* street type before the name: "Rue de la Paix" */
+    F_UNIT = 1 << 7,    /* "Apt", "Suite" */
+    F_TITLE = 1 << 8,   /* "Mr", "Dr" */
+    F_ORG = 1 << 9,     /* "Inc", "University": the run is not a person */
+    F_NOTNAME = 1 << 10 /* "May", "Monday", "Python": never a lone name */
+};
+
+#define KEYMAX 48    /* longest key looked up, bytes */
+#define PLACEWORDS 6 /* longest multi-word place, words */
+#define SUFMAX 8
+
+typedef struct {
+    uint32_t hash, off;
+    uint16_t len, flags;
+} lex_ent;
+
+typedef struct {
+    uint32_t *slot; /* 0 = empty, else index + 1 into ent */
+    size_t mask;
+    lex_ent *ent;
+    size_t nent, capent;
+    char *pool;
+    size_t npool, cappool;
+    char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
+    size_t nsuffix;
+    int tier; /* person/location: 0 all, 1 strong evidence only, 2 weak only */
+} lex;
+
+static uint32_t fnv(const char *s, size_t n)
+{
+    uint32_t h = 2166136261u;
+    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int lex_grow(lex *x)
+{
+    size_t cap = x->mask ? (x->mask + 1) * 2 : 1024;
+    uint32_t *slot = calloc(cap, sizeof *slot);
+    if (!slot) return -1;
+    for (size_t i = 0; i < x->nent; i++) {
+        size_t j = x->ent[i].hash & (cap - 1);
+        while (slot[j]) j = (j + 1) & (cap - 1);
+        slot[j] = (uint32_t)(i + 1);
+    }
+    free(x->slot);
+    x->slot = slot;
+    x->mask = cap - 1;
+    return 0;
+}
+
+static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
+{
+    if (!x->mask) return NULL;
+    uint32_t h = fnv(k, n);
+    for (size_t j = h & x->mask; x->slot[j]; j = (j + 1) & x->mask) {
+        const lex_ent *e = &x->ent[x->slot[j] - 1];
+        if (e->hash == h && e->len == n && memcmp(x->pool + e->off, k, n) == 0) return e;
+    }
+    return NULL;
+}
+
+static unsigned lex_flags(const lex *x, const char *k, size_t n)
+{
+    const lex_ent *e = lex_get(x, k, n);
+    return e ? e->flags : 0;
+}
+
+static int lex_add(lex *x, const char *k, size_t n, unsigned flags)
+{
+    if (n == 0 || n > KEYMAX) return 0;
+    lex_ent *old = (lex_ent *)lex_get(x, k, n);
+    if (old) {
+        old->flags |= (uint16_t)flags;
+        return 0;
+    }
+    if ((x->nent + 1) * 2 > x->mask + 1 && lex_grow(x)) return -1;
+    if (x->nent == x->capent) {
+        size_t c = x->capent ? x->capent * 2 : 1024;
+        lex_ent *e = realloc(x->ent, c * sizeof *e);
+        if (!e) return -1;
+        x->ent = e;
+        x->capent = c;
+    }
+    if (x->npool + n > x->cappool) {
+        size_t c = x->cappool ? x->cappool * 2 : 65536;
+        while (c < x->npool + n) c *= 2;
+        char *p = realloc(x->pool, c);
+        if (!p) return -1;
+        x->pool = p;
+        x->cappool = c;
+    }
+    memcpy(x->pool + x->npool, k, n);
+    lex_ent *e = &x->ent[x->nent];
+    e->hash = fnv(k, n);
+    e->off = (uint32_t)x->npool;
+    e->len = (uint16_t)n;
+    e->flags = (uint16_t)flags;
+    x->npool += n;
+    size_t j = e->hash & x->mask;
+    while (x->slot[j]) j = (j + 1) & x->mask;
+    x->slot[j] = (uint32_t)(++x->nent);
+    return 0;
+}
+
+static void lex_free(lex *x)
+{
+    if (!x) return;
+    free(x->slot);
+    free(x->ent);
+    free(x->pool);
+    free(x);
+}
+
+static const struct {
+    const char *kind;
+    unsigned flag;
+} form_kinds[] = {{"title", F_TITLE}, {"street", F_STREET}, {"prefix", F_PREFIX},
+                  {"unit", F_UNIT},   {"org", F_ORG},       {"notname", F_NOTNAME}};
+
+/* Adds every line of a list file.  flags 0: a forms file ("kind word"). */
+static al_code load_list(lex *x, const char *dir, const char *name, unsigned flags, char *err,
+                         size_t errlen)
+{
+    char path[4096];
+    if (name[0] == '/')
+        snprintf(path, sizeof path, "%s", name);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir ? dir : ".", name);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "cannot open word list %s", path);
+        return AL_EIO;
+    }
+    char line[256];
+    al_code rc = AL_OK;
+    while (fgets(line, sizeof line, f)) {
+        size_t n = strcspn(line, "\r\n");
+        line[n] = 0;
+        if (n == 0 || line[0] == '#') continue;
+        char *w = line;
+        unsigned fl = flags;
+        if (!flags) {
+            char *sp = strchr(line, ' ');
+            if (!sp) continue;
+            *sp = 0;
+            w = sp + 1;
+            for (size_t i = 0; i < sizeof form_kinds / sizeof form_kinds[0]; i++)
+                if (strcmp(line, form_kinds[i].kind) == 0) fl = form_kinds[i].flag;
+            if (strcmp(line, "suffix") == 0) {
+                if (x->nsuffix < 16 && strlen(w) <= SUFMAX) strcpy(x->suffix[x->nsuffix++], w);
+                continue;
+            }
+            if (!fl) continue;
+            n = strlen(w);
+        }
+        if (lex_add(x, w, n, fl)) {
+            rc = AL_ENOMEM;
+            break;
+        }
+        const char *sp = memchr(w, ' ', n);
+        if ((fl & F_PLACE) && sp && lex_add(x, w, (size_t)(sp - w), F_HEAD)) {
+            rc = AL_ENOMEM;
+            break;
+        }
+    }
+    fclose(f);
+    if (rc) snprintf(err, errlen, "out of memory loading %s", path);
+    return rc;
+}
+
+static al_code names_load(const char *rules_dir, const char *params, void **state, char *err,
+                          size_t errlen)
+{
+    static const struct {
+        const char *key, *def;
+        unsigned flag;
+    } files[] = {{"given", "data/given_names.txt", F_GIVEN},
+                 {"surnames", "data/surnames.txt", F_SUR},
+                 {"places", "data/places.txt", F_PLACE},
+                 {"common", "data/common_words.txt", F_COMMON},
+                 {"forms", "data/forms.txt", 0}};
+    *state = NULL;
+    cJSON *p = params ? cJSON_Parse(params) : NULL;
+    if (params && !cJSON_IsObject(p)) {
+        cJSON_Delete(p);
+        snprintf(err, errlen, "params must be a JSON object");
+        return AL_EPARSE;
+    }
+    lex *x = calloc(1, sizeof *x);
+    if (!x || lex_grow(x)) {
+        free(x);
+        cJSON_Delete(p);
+        snprintf(err, errlen, "out of memory");
+        return AL_ENOMEM;
+    }
+    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(p, "evidence");
+    if (cJSON_IsString(tier)) {
+        if (strcmp(tier->valuestring, "strong") == 0)
+            x->tier = 1;
+        else if (strcmp(tier->valuestring, "weak") == 0)
+            x->tier = 2;
+        else if (strcmp(tier->valuestring, "any") != 0) {
+            snprintf(err, errlen, "params.evidence must be strong, weak or any");
+            cJSON_Delete(p);
+            lex_free(x);
+            return AL_EPARSE;
+        }
+    }
+    al_code rc = AL_OK;
+    for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == AL_OK; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, files[i].key);
+        rc = load_list(x, rules_dir, cJSON_IsString(v) ? v->valuestring : files[i].def,
+                       files[i].flag, err, errlen);
+    }
+    cJSON_Delete(p);
+    if (rc) {
+        lex_free(x);
+        return rc;
+    }
+    *state = x;
+    return AL_OK;
+}
+
+static void names_free(void *state)
+{
+    lex_free(state);
+}
+
+/* ---- tokens ------------------------------------------------------------ */
+
+enum { T_WORD = 1, T_NUM, T_PUNCT };
+enum { C_LOWER = 0, C_CAP, C_ALLCAP };
+
+typedef struct {
+    size_t s, e;
+    uint8_t type, cap;
+    uint8_t nl;    /* a line break in the space before the token */
+    uint8_t space; /* any space before the token */
+    uint8_t klen;  /* 0: key too long or not a word */
+    uint8_t looked;
+    uint16_t flags; /* lexicon flags (after lookup) */
+    char key[KEYMAX];
+} tok;
+
+#define RING 32
+typedef struct {
+    const lex *x;
+    const unsigned char *t;
+    size_t len, pos;
+    tok ring[RING];
+    size_t head, n; /* ring[head] is the current token, n buffered */
+    size_t hist;    /* tokens consumed so far, for look-behind */
+} stream;
+
+/* Decodes one UTF-8 code point at t[i]; returns its length (1 for bad bytes,
+ * which then decode as U+FFFD). */
+static size_t u8dec(const unsigned char *t, size_t len, size_t i, uint32_t *cp)
+{
+    unsigned c = t[i];
+    size_t n = c < 0x80                ? 1
+               : c >= 0xc2 && c < 0xe0 ? 2
+               : c >= 0xe0 && c < 0xf0 ? 3
+               : c >= 0xf0 && c < 0xf5 ? 4
+                                       : 0;
+    if (n == 0 || i + n > len) {
+        *cp = 0xfffd;
+        return 1;
+    }
+    uint32_t v = n == 1 ? c : n == 2 ? c & 0x1f : n == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k < n; k++) {
+        if ((t[i + k] & 0xc0) != 0x80) {
+            *cp = 0xfffd;
+            return 1;
+        }
+        v = (v << 6) | (t[i + k] & 0x3f);
+    }
+    *cp = v;
+    return n;
+}
+
+static int cp_letter(uint32_t c)
+{
+    if (c < 0x80) return (c | 0x20) >= 'a' && (c | 0x20) <= 'z';
+    if (c < 0xc0) return c == 0xaa || c == 0xb5 || c == 0xba;
+    if (c == 0xd7 || c == 0xf7) return 0;
+    if (c >= 0x2000 && c < 0x2070) return 0; /* general punctuation */
+    if (c >= 0x3000 && c < 0x3040) return 0; /* CJK punctuation */
+    if (c == 0xfffd || c == 0xfeff) return 0;
+    return 1;
+}
+
+/* Upper-case test and lowercase mapping for Latin-1, Latin Extended-A,
+ * Greek and Cyrillic; other scripts have no case here. */
+static int cp_upper(uint32_t c)
+{
+    if (c < 0x80) return c >= 'A' && c <= 'Z';
+    if (c >= 0xc0 && c <= 0xde) return c != 0xd7;
+    if (c >= 0x100 && c <= 0x137) return !(c & 1);
+    if (c >= 0x139 && c <= 0x148) return c & 1;
+    if (c >= 0x14a && c <= 0x177) return !(c & 1);
+    if (c == 0x178 || c == 0x179 || c == 0x17b || c == 0x17d) return 1;
+    if (c >= 0x391 && c <= 0x3a9) return 1;
+    if (c >= 0x400 && c <= 0x42f) return 1;
+    return 0;
+}
+
+static uint32_t cp_lower(uint32_t c)
+{
+    if (!cp_upper(c)) return c;
+    if (c < 0x80 || (c >= 0xc0 && c <= 0xde) || (c >= 0x391 && c <= 0x3a9)) return c + 0x20;
+    if (c >= 0x400 && c <= 0x40f) return c + 0x50;
+    if (c >= 0x410 && c <= 0x42f) return c + 0x20;
+    if (c == 0x178) return 0xff;
+    return c + 1;
+}
+
+static size_t u8enc(uint32_t c, char *o)
+{
+    if (c < 0x80) {
+        o[0] = (char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (char)(0xc0 | (c >> 6));
+        o[1] = (char)(0x80 | (c & 0x3f));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (char)(0xe0 | (c >> 12));
+        o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
+        o[2] = (char)(0x80 | (c & 0x3f));
+        return 3;
+    }
+    o[0] = (char)(0xf0 | (c >> 18));
+    o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
+    o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
+    o[3] = (char)(0x80 | (c & 0x3f));
+    return 4;
+}
+
+static int is_alpha(unsigned c)
+{
+    return (unsigned)((c | 0x20) - 'a') < 26u;
+}
+
+/* Reads the token at st->pos into *k.  Returns 0 at the end of the text. */
+static int lex_next(stream *st, tok *k)
+{
+    const unsigned char *t = st->t;
+    size_t i = st->pos, len = st->len;
+    k->nl = k->space = 0;
+    while (i < len && t[i] < 0x80 &&
+           (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r' || t[i] == '\f' ||
+            t[i] == '\v')) {
+        if (t[i] == '\n') k->nl = 1;
+        k->space = 1;
+        i++;
+    }
+    if (i >= len) {
+        st->pos = len;
+        return 0;
+    }
+    k->s = i;
+    k->klen = 0;
+    k->looked = 0;
+    k->flags = 0;
+    k->cap = C_LOWER;
+    uint32_t c;
+    size_t n = t[i] < 0x80 ? (c = t[i], 1) : u8dec(t, len, i, &c);
+    if (c >= '0' && c <= '9') {
+        k->type = T_NUM;
+        while (i < len && ((t[i] >= '0' && t[i] <= '9') || is_alpha(t[i]) ||
+                           (t[i] == '-' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9')))
+            i++;
+        k->e = i;
+        st->pos = i;
+        return 1;
+    }
+    if (!cp_letter(c)) {
+        k->type = T_PUNCT;
+        k->e = i + n;
+        k->key[0] = (char)(c < 0x80 ? c : 0);
+        st->pos = i + n;
+        return 1;
+    }
+    k->type = T_WORD;
+    size_t kl = 0;
+    int upper = 0, letters = 0, keyok = 1;
+    while (i < len) {
+        n = t[i] < 0x80 ? (c = t[i], 1) : u8dec(t, len, i, &c);
+        if (!cp_letter(c)) {
+            /* keep hyphenated and O'Brien-style words whole */
+            if ((c == '-' || c == '\'') && letters && i + 1 < len && t[i + 1] < 0x80 &&
+                is_alpha(t[i + 1]) &&
+                !(c == '\'' && (t[i + 1] == 's' || t[i + 1] == 't') &&
+                  (i + 2 >= len || !is_alpha(t[i + 2])))) {
+                if (keyok && kl < KEYMAX) k->key[kl++] = (char)c;
+                i++;
+                continue;
+            }
+            break;
+        }
+        if (cp_upper(c)) {
+            upper++;
+            if (letters == 0) k->cap = C_CAP;
+        }
+        letters++;
+        if (keyok) {
+            char b[4];
+            size_t m = u8enc(cp_lower(c), b);
+            if (kl + m <= KEYMAX) {
+                memcpy(k->key + kl, b, m);
+                kl += m;
+            } else
+                keyok = 0;
+        }
+        i += n;
+    }
+    if (k->cap == C_CAP && upper == letters && letters >= 2) k->cap = C_ALLCAP;
+    k->klen = keyok ? (uint8_t)kl : 0;
+    k->e = i;
+    st->pos = i;
+    return 1;
+}
+
+/* Token k positions ahead of the current one (0 = current), or NULL. */
+static tok *peek(stream *st, size_t k)
+{
+    if (k >= RING - 8) return NULL;
+    while (st->n <= k) {
+        tok *slot = &st->ring[(st->head + st->n) % RING];
+        if (!lex_next(st, slot)) return NULL;
+        st->n++;
+    }
+    return &st->ring[(st->head + k) % RING];
+}
+
+/* Token k positions behind the current one (1 = previous), or NULL.  The
+ * ring keeps the last few consumed tokens. */
+static tok *back(stream *st, size_t k)
+{
+    if (k == 0 || k > 6 || k > st->hist) return NULL;
+    return &st->ring[(st->head + RING - k) % RING];
+}
+
+static void advance(stream *st, size_t k)
+{
+    while (k-- && st->n) {
+        st->head = (st->head + 1) % RING;
+        st->n--;
+        st->hist++;
+    }
+}
+
+static unsigned flags_of(const stream *st, tok *k)
+{
+    if (!k || k->type != T_WORD || !k->klen) return 0;
+    if (!k->looked) {
+        k->flags = (uint16_t)lex_flags(st->x, k->key, k->klen);
+        k->looked = 1;
+    }
+    return k->flags;
+}
+
+static int key_is(const tok *k, const char *w)
+{
+    return k && k->type == T_WORD && k->klen == strlen(w) && memcmp(k->key, w, k->klen) == 0;
+}
+
+static int key_in(const tok *k, const char *const *list)
+{
+    for (; *list; list++)
+        if (key_is(k, *list)) return 1;
+    return 0;
+}
+
+static int punct_is(const tok *k, char c)
+{
+    return k && k->type == T_PUNCT && k->key[0] == c;
+}
+
+/* Ordinary English word: in the stem list, directly or after dropping a
+ * common inflection. */
+static int is_common(const stream *st, tok *k)
+{
+    unsigned f = flags_of(st, k);
+    if (f & F_COMMON) return 1;
+    if (f & (F_GIVEN | F_SUR)) return 0; /* "James" is not "jam" + "es" */
+    static const char *const suf[] = {"s", "es", "ed", "ing", "ly", "er", NULL};
+    for (size_t i = 0; suf[i]; i++) {
+        size_t sl = strlen(suf[i]);
+        if (k->klen > sl + 2 && memcmp(k->key + k->klen - sl, suf[i], sl) == 0) {
+            if (lex_flags(st->x, k->key, k->klen - sl) & F_COMMON) return 1;
+            char tmp[KEYMAX + 1];
+            memcpy(tmp, k->key, k->klen - sl);
+            tmp[k->klen - sl] = 'e';
+            if (lex_flags(st->x, tmp, k->klen - sl + 1) & F_COMMON) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Start of a sentence: nothing, or . ! ? : or a line break before it. */
+static int sentence_start(stream *st, tok *cur)
+{
+    tok *p = back(st, 1);
+    if (!p || cur->nl) return 1;
+    if (p->type == T_PUNCT && strchr(".!?:\"(*#>-", p->key[0]) && p->key[0]) return 1;
+    return p->type == T_PUNCT && p->key[0] == 0; /* typographic quote or dash */
+}
+
+/* Appends a span, growing out->v with realloc as al_spans_push does (the
+ * caller releases it with al_spans_free). */
+static al_code push(al_spans *out, size_t s, size_t e, double conf)
+{
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        al_span *v = realloc(out->v, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        out->v = v;
+        out->cap = cap;
+    }
+    out->v[out->n++] = (al_span){s, e, conf};
+    return AL_OK;
+}
+
+static int has_suffix(const lex *x, const tok *k);
+static size_t place_match(stream *st, size_t *e);
+
+/* ---- PERSON ------------------------------------------------------------ */
+
+static const char *const name_intro[] = {"named",  "called", "dear",      "hi",        "hello",
+                                         "hey",    "thanks", "sincerely", "regards",   "cheers",
+                                         "signed", "cc",     "attn",      "attention", NULL};
+static const char *const name_is[] = {"name", "names", "i'm", "im", "am", NULL};
+static const char *const said[] = {"says",  "said",   "asks", "asked", "told", "tells", "starring",
+                                   "thank", "thanks", "ask",  "call",  "meet", "met",   NULL};
+static const char *const determiners[] = {"the",   "a",   "an",   "this",  "that", "these", "those",
+                                          "some",  "any", "each", "every", "no",   "our",   "your",
+                                          "their", "its", "new",  "nice",  "old",  "my",    NULL};
+static const char *const place_preps[] = {"in",     "near",       "visit",   "visited", "across",
+                                          "around", "throughout", "outside", "inside",  NULL};
+static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
+                                        "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
+                                        "ter", "ten", "dos", "das", "y",   "st",  NULL};
+
+/* Name-like capitalised word: a given name or surname, or a capitalised
+ * word that is not ordinary English. */
+static int surname_like(stream *st, tok *k)
+{
+    if (!k || k->type != T_WORD || k->cap != C_CAP || !k->klen) return 0;
+    unsigned f = flags_of(st, k);
+    if (f & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX)) return 0;
+    if (is_common(st, k)) return 0;
+    return 1;
+}
+
+/* A listed name that is not also an ordinary word, in any case. */
+static int plain_name(stream *st, tok *k, unsigned want)
+{
+    if (!k || k->type != T_WORD || !k->klen || k->cap == C_ALLCAP) return 0;
+    unsigned f = flags_of(st, k);
+    return (f & want) && !(f & (F_NOTNAME | F_ORG | F_TITLE | F_STREET | F_UNIT)) &&
+           !is_common(st, k);
+}
+
+static al_code emit(const lex *x, al_spans *out, size_t s, size_t e, int strong)
+{
+    if (x->tier == 1 && !strong) return AL_OK;
+    if (x->tier == 2 && strong) return AL_OK;
+    return push(out, s, e, strong ? 0.85 : 0.6);
+}
+
+/* Words introducing a name just before token 0: "my name is", "Dear",
+ * "named", "Hi". */
+static int introduced(stream *st)
+{
+    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    return key_in(p1, name_intro) ||
+           ((key_is(p1, "is") || key_is(p1, "was")) && key_in(p2, name_is)) ||
+           (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
+           (punct_is(p1, ',') && key_in(p2, name_intro)) ||
+           (punct_is(p1, ':') && key_is(p2, "name")) || (punct_is(p1, ':') && key_is(p3, "name")) ||
+           ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
+}
+
+/* Part of an address or a place name rather than a person: a number or a
+ * street word before it, a number after it, a street ending, "in" before. */
+static int address_like(stream *st, size_t n)
+{
+    tok *cur = peek(st, 0), *p1 = back(st, 1), *last = peek(st, n - 1), *nx = peek(st, n);
+    if (p1 && !cur->nl && (p1->type == T_NUM || (flags_of(st, p1) & F_PREFIX))) return 1;
+    if (p1 && punct_is(p1, '.') && (flags_of(st, back(st, 2)) & F_PREFIX)) return 1;
+    if (nx && !nx->nl && nx->type == T_NUM) return 1;
+    if (last && has_suffix(st->x, last)) return 1;
+    if (key_in(p1, place_preps) && (flags_of(st, cur) & (F_PLACE | F_HEAD))) return 1;
+    size_t e;
+    return place_match(st, &e) > 1;
+}
+
+/* "Eklund, Warren and Bailey": a listed name next to another one. */
+static int in_name_list(stream *st)
+{
+    tok *p1 = back(st, 1), *p2 = back(st, 2), *n1 = peek(st, 1), *n2 = peek(st, 2);
+    if ((punct_is(p1, ',') || key_is(p1, "and") || key_is(p1, "&")) &&
+        plain_name(st, p2, F_GIVEN | F_SUR) && p2->cap == C_CAP)
+        return 1;
+    if ((punct_is(n1, ',') || key_is(n1, "and")) && plain_name(st, n2, F_GIVEN | F_SUR) &&
+        n2->cap == C_CAP)
+        return 1;
+    return 0;
+}
+
+static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    if (!state || (!text && len)) return AL_EINVAL;
+    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
+    al_code rc = AL_OK;
+    tok *cur;
+    while (rc == AL_OK && (cur = peek(&st, 0))) {
+        if (cur->type != T_WORD || !cur->klen) {
+            advance(&st, 1);
+            continue;
+        }
+        unsigned f = flags_of(&st, cur);
+        size_t used = 1;
+        /* title + name: "Dr. Rodney Radolič", "Mr Smith", "mr. larry lombardo" */
+        if ((f & F_TITLE) && cur->cap != C_ALLCAP) {
+            size_t j = 1;
+            int dot = punct_is(peek(&st, j), '.');
+            if (dot) j++;
+            tok *a = peek(&st, j);
+            int plain_title = key_is(cur, "mr") || key_is(cur, "mrs") || key_is(cur, "ms") ||
+                              key_is(cur, "dr") || key_is(cur, "miss") || key_is(cur, "prof") ||
+                              key_is(cur, "mister") || key_is(cur, "mx");
+            int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
+                     !(flags_of(&st, a) & (F_ORG | F_NOTNAME | F_TITLE));
+            if (ok && a->cap == C_CAP)
+                ok = (plain_title && cur->cap == C_CAP) || !is_common(&st, a);
+            else if (ok)
+                ok = plain_title && (dot || cur->cap == C_CAP) &&
+                     plain_name(&st, a, F_GIVEN | F_SUR);
+            if (ok && cur->cap == C_LOWER && !dot) ok = 0;
+            if (ok) {
+                size_t e = a->e, k = j + 1;
+                tok *b;
+                while (k < j + 3 && (b = peek(&st, k)) && !b->nl &&
+                       (a->cap == C_CAP
+                            ? surname_like(&st, b)
+                            : plain_name(&st, b, F_GIVEN | F_SUR) ||
+                                  (b->cap == C_LOWER && !is_common(&st, b) && k == j + 1))) {
+                    e = b->e;
+                    k++;
+                }
+                rc = emit(st.x, out, cur->s, e, 1);
+                advance(&st, k);
+                continue;
+            }
+        }
+        if (cur->cap == C_LOWER) {
+            /* lowercase text: "my name is john", "named him joshua", "david lange" */
+            if (plain_name(&st, cur, F_GIVEN | F_SUR)) {
+                tok *b = peek(&st, 1);
+                int full = (f & F_GIVEN) && b && !b->nl && plain_name(&st, b, F_SUR | F_GIVEN) &&
+                           b->cap == C_LOWER;
+                if (introduced(&st)) {
+                    rc = emit(st.x, out, cur->s, full ? b->e : cur->e, 1);
+                    used = full ? 2 : 1;
+                } else if (full && (flags_of(&st, b) & F_SUR) && !address_like(&st, 2)) {
+                    rc = emit(st.x, out, cur->s, b->e, 0);
+                    used = 2;
+                }
+            }
+            advance(&st, used);
+            continue;
+        }
+        if (cur->cap != C_CAP) {
+            advance(&st, 1);
+            continue;
+        }
+        /* a run of name-like words starting with a given name or surname */
+        if ((f & (F_GIVEN | F_SUR)) && !(f & (F_NOTNAME | F_ORG))) {
+            int given = (f & F_GIVEN) != 0;
+            int ambiguous = is_common(&st, cur);
+            size_t n = 1, e = cur->e;
+            int surname = 0;
+            for (size_t k = 1; k < 4; k++) {
+                tok *b = peek(&st, k);
+                if (!b || b->nl) break;
+                /* initials ("John F. Kennedy") and particles ("van Dijk") */
+                if (b->type == T_WORD && b->cap == C_CAP && b->e - b->s == 1 &&
+                    punct_is(peek(&st, k + 1), '.')) {
+                    k++;
+                    continue;
+                }
+                if (b->type == T_WORD && b->cap == C_LOWER && key_in(b, particles)) {
+                    tok *c = peek(&st, k + 1);
+                    if (c && surname_like(&st, c)) continue;
+                    break;
+                }
+                if (!surname_like(&st, b)) break;
+                unsigned bf = flags_of(&st, b);
+                if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
+                surname = 1;
+                e = b->e;
+                n = k + 1;
+            }
+            tok *nx = peek(&st, n), *p1 = back(&st, 1);
+            int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
+                            (flags_of(&st, nx) & (F_ORG | F_STREET));
+            int lone_ok = !ambiguous && !key_in(p1, determiners);
+            if (org_after || address_like(&st, n)) {
+                /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
+            } else if (surname && given &&
+                       (!ambiguous || !sentence_start(&st, cur) ||
+                        (flags_of(&st, peek(&st, 1)) & F_SUR))) {
+                rc = emit(st.x, out, cur->s, e, 1);
+            } else if (surname && !given && !ambiguous && !sentence_start(&st, cur) &&
+                       (flags_of(&st, peek(&st, n - 1)) & F_SUR)) {
+                rc = emit(st.x, out, cur->s, e, 0);
+            } else if (introduced(&st) && !ambiguous) {
+                rc = emit(st.x, out, cur->s, e, 1);
+            } else if (!surname && lone_ok && (given || in_name_list(&st))) {
+                rc = emit(st.x, out, cur->s, e, 0);
+            } else if (!surname && lone_ok && key_in(p1, said) && !sentence_start(&st, cur)) {
+                rc = emit(st.x, out, cur->s, e, 0);
+            }
+            used = n;
+        } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(&st, cur) &&
+                   !address_like(&st, 1)) {
+            /* unknown capitalised word: a name only when introduced as one */
+            tok *p1 = back(&st, 1), *nx = peek(&st, 1);
+            int greet = key_in(p1, name_intro) && nx &&
+                        (punct_is(nx, ',') || punct_is(nx, '!') || punct_is(nx, '.'));
+            int intro = introduced(&st) && !key_in(p1, name_intro);
+            int weak = key_in(p1, said) && !sentence_start(&st, cur);
+            if (intro || greet || key_is(p1, "named") || key_is(p1, "dear") || weak) {
+                size_t e = cur->e, k = 1;
+                tok *b;
+                while (k < 3 && (b = peek(&st, k)) && !b->nl && surname_like(&st, b)) {
+                    e = b->e;
+                    k++;
+                }
+                rc = emit(st.x, out, cur->s, e, !weak || k > 1);
+                used = k;
+            }
+        }
+        advance(&st, used);
+    }
+    return rc;
+}
+
+/* ---- LOCATION ---------------------------------------------------------- */
+
+static const char *const at_place[] = {"in",      "at",      "from",       "to",      "near",
+                                       "visit",   "visited", "visiting",   "across",  "around",
+                                       "outside", "inside",  "throughout", "towards", "toward",
+                                       "via",     "into",    "of",         "between", NULL};
+static const char *const home_verbs[] = {"live",    "lives",   "living", "lived",     "born",
+                                         "reside",  "resides", "moved",  "moving",    "based",
+                                         "located", "grew",    "raised", "relocated", NULL};
+
+/* Longest place starting at token 0: returns the number of tokens (0: none)
+ * and sets *e to its end. */
+static size_t place_match(stream *st, size_t *e)
+{
+    tok *a = peek(st, 0);
+    unsigned f = flags_of(st, a);
+    if (!(f & (F_PLACE | F_HEAD))) return 0;
+    size_t best = (f & F_PLACE) ? 1 : 0;
+    *e = a->e;
+    if (!(f & F_HEAD)) return best;
+    char key[KEYMAX];
+    size_t kl = a->klen;
+    memcpy(key, a->key, kl);
+    for (size_t k = 1; k < PLACEWORDS; k++) {
+        tok *b = peek(st, k);
+        if (!b || b->nl || b->type != T_WORD || !b->klen || kl + 1 + b->klen > KEYMAX) break;
+        key[kl++] = ' ';
+        memcpy(key + kl, b->key, b->klen);
+        kl += b->klen;
+        if (lex_flags(st->x, key, kl) & F_PLACE) {
+            best = k + 1;
+            *e = b->e;
+        }
+    }
+    return best;
+}
+
+static al_code location_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    if (!state || (!text && len)) return AL_EINVAL;
+    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
+    const lex *x = state;
+    al_code rc = AL_OK;
+    tok *cur;
+    while (rc == AL_OK && (cur = peek(&st, 0))) {
+        if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
+            advance(&st, 1);
+            continue;
+        }
+        size_t e, n = place_match(&st, &e);
+        if (!n) {
+            advance(&st, 1);
+            continue;
+        }
+        unsigned f = flags_of(&st, cur);
+        tok *p1 = back(&st, 1), *p2 = back(&st, 2), *p3 = back(&st, 3);
+        tok *nx = peek(&st, n), *nx2 = peek(&st, n + 1);
+        /* part of a longer proper noun ("New York Times", "Paris Hilton") */
+        int longer = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
+                     !(flags_of(&st, nx) & F_PLACE);
+        int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
+                        !sentence_start(&st, p1) && !(flags_of(&st, p1) & F_PLACE);
+        int prep = key_in(p1, at_place);
+        int home =
+            prep && (key_in(p2, home_verbs) || (key_is(p2, "up") && key_in(p3, home_verbs)) ||
+                     (key_is(p1, "from") &&
+                      (key_is(p2, "am") || key_is(p2, "i'm") || key_is(p2, "is") ||
+                       key_is(p2, "are") || key_is(p2, "come") || key_is(p2, "comes"))));
+        int comma_place =
+            punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(&st, nx2) & F_PLACE);
+        int after_place_comma =
+            punct_is(p1, ',') && p2 && (flags_of(&st, p2) & F_PLACE) && p2->cap != C_LOWER;
+        int ambiguous =
+            is_common(&st, cur) || (f & (F_NOTNAME | F_ORG)) || (n == 1 && (f & (F_GIVEN | F_SUR)));
+        if (n > 1) ambiguous = 0;
+        int strong = 0, weak = 0;
+        if (longer && !(prep && !ambiguous)) {
+            /* skip */
+        } else if (home && !(is_common(&st, cur) && cur->cap != C_ALLCAP && n == 1 &&
+                             sentence_start(&st, cur))) {
+            strong = 1;
+        } else if (comma_place || after_place_comma) {
+            weak = !after_cap;
+        } else if (prep && (!ambiguous || !is_common(&st, cur))) {
+            weak = 1;
+        } else if (!ambiguous && !after_cap) {
+            weak = 1;
+        }
+        if (strong && x->tier != 2)
+            rc = push(out, cur->s, e, 0.85);
+        else if (weak && x->tier != 1)
+            rc = push(out, cur->s, e, 0.6);
+        advance(&st, n);
+    }
+    return rc;
+}
+
+/* ---- street addresses -------------------------------------------------- */
+
+static int has_suffix(const lex *x, const tok *k)
+{
+    for (size_t i = 0; i < x->nsuffix; i++) {
+        size_t sl = strlen(x->suffix[i]);
+        if (k->klen > sl + 1 && memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0) return 1;
+    }
+    return 0;
+}
+
+static int is_zip(const stream *st, const tok *k)
+{
+    if (!k || k->type != T_NUM) return 0;
+    size_t n = k->e - k->s;
+    const unsigned char *p = st->t + k->s;
+    for (size_t i = 0; i < n; i++)
+        if (!((p[i] >= '0' && p[i] <= '9') || p[i] == '-')) return 0;
+    return n == 5 || n == 10 || n == 4;
+}
+
+/* Matches an address element at token 0; returns tokens used, sets *e. */
+static size_t address_at(stream *st, size_t *e)
+{
+    const lex *x = st->x;
+    tok *a = peek(st, 0);
+    if (!a) return 0;
+    /* "123 Main Street", "12B rue de Rivoli", "8 wressle road" */
+    if (a->type == T_NUM && a->e - a->s <= 8) {
+        size_t k = 1, words = 0;
+        tok *b;
+        while ((b = peek(st, k)) && b->type == T_WORD && !b->nl && words < 5) {
+            unsigned bf = flags_of(st, b);
+            if ((bf & F_STREET) && words > 0) {
+                *e = b->e;
+                k++;
+                if (punct_is(peek(st, k), '.')) *e = peek(st, k++)->e;
+                return k;
+            }
+            if ((bf & F_PREFIX) && words == 0 && (b->cap == C_CAP || b->klen > 2)) {
+                /* "12 Rue du Koweit": the name follows, up to 4 words */
+                size_t j = k + 1, end = 0;
+                tok *c;
+                while ((c = peek(st, j)) && !c->nl && j < k + 5 &&
+                       (c->type == T_WORD || punct_is(c, '.'))) {
+                    if (c->type == T_WORD && c->cap != C_LOWER) end = j;
+                    j++;
+                }
+                if (end) {
+                    *e = peek(st, end)->e;
+                    return end + 1;
+                }
+            }
+            if (has_suffix(x, b)) {
+                *e = b->e;
+                return k + 1;
+            }
+            if (b->cap == C_LOWER && is_common(st, b) && !(bf & (F_PLACE | F_SUR | F_GIVEN)) &&
+                words == 0 && b->cap == C_LOWER)
+                return 0;
+            words++;
+            k++;
+        }
+        return 0;
+    }
+    if (a->type != T_WORD || !a->klen) return 0;
+    unsigned f = flags_of(st, a);
+    /* "Corellistraat 178", "Strandalléen 61" */
+    if (a->cap != C_LOWER && has_suffix(x, a) && !is_common(st, a)) {
+        tok *b = peek(st, 1);
+        if (b && b->type == T_NUM && !b->nl) {
+            *e = b->e;
+            return 2;
+        }
+    }
+    /* "Apt 4B", "Suite 865", "Apt. 068", "Unit #3" */
+    if ((f & F_UNIT) && (a->cap != C_LOWER || key_is(a, "apt") || key_is(a, "suite"))) {
+        size_t k = 1;
+        if (punct_is(peek(st, k), '.')) k++;
+        if (punct_is(peek(st, k), '#')) k++;
+        tok *b = peek(st, k);
+        if (b && b->type == T_NUM && !b->nl && b->e - b->s <= 6) {
+            *e = b->e;
+            return k + 1;
+        }
+    }
+    /* "PO Box 123", "P.O. Box 123" */
+    if (key_is(a, "po") || key_is(a, "p")) {
+        size_t k = 1;
+        while (k < 4 && (punct_is(peek(st, k), '.') || key_is(peek(st, k), "o"))) k++;
+        if (key_is(peek(st, k), "box")) {
+            tok *b = peek(st, k + 1);
+            if (b && b->type == T_NUM) {
+                *e = b->e;
+                return k + 2;
+            }
+        }
+    }
+    /* "Rue de Rivoli", "Calle Mayor 5": a prefix street type, capitalised,
+     * followed by a capitalised name. */
+    if ((f & F_PREFIX) && a->cap == C_CAP && a->klen > 2 && !is_common(st, a)) {
+        size_t j = 1, end = 0;
+        tok *c;
+        while ((c = peek(st, j)) && !c->nl && j < 5 && c->type == T_WORD) {
+            if (c->cap != C_LOWER) end = j;
+            j++;
+        }
+        if (end) {
+            tok *z = peek(st, end + 1);
+            if (z && z->type == T_NUM && !z->nl) end++;
+            *e = peek(st, end)->e;
+            return end + 1;
+        }
+    }
+    /* "CA 94105", "Texas 75001" */
+    if ((a->cap == C_ALLCAP && a->klen == 2) || (a->cap == C_CAP && (f & F_PLACE))) {
+        tok *b = peek(st, 1);
+        if (is_zip(st, b) && !b->nl && (a->klen == 2 ? 1 : b->e - b->s >= 4)) {
+            *e = b->e;
+            return 2;
+        }
+    }
+    return 0;
+}
+
+static al_code address_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    if (!state || (!text && len)) return AL_EINVAL;
+    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
+    al_code rc = AL_OK;
+    tok *cur;
+    size_t block_end = 0; /* line end after the last element found */
+    int block_lines = 0;
+    while (rc == AL_OK && (cur = peek(&st, 0))) {
+        size_t e, n = address_at(&st, &e);
+        if (n) {
+            rc = push(out, cur->s, e, 0.85);
+            advance(&st, n);
+            block_lines = 3;
+            block_end = e;
+            continue;
+        }
+        /* inside an address block the short lines that follow a street line
+         * are the city, region, country: "Harpelunde", "Cape Verde 01683" */
+        if (block_lines > 0 && cur->nl && cur->type == T_WORD && cur->cap != C_LOWER) {
+            size_t k = 0, e2 = cur->e, words = 0;
+            tok *b;
+            int ok = 1;
+            while ((b = peek(&st, k)) && (k == 0 || !b->nl) && k < 8) {
+                if (b->type == T_WORD) {
+                    if (b->cap == C_LOWER && !key_in(b, particles) && !key_is(b, "nad") &&
+                        !key_is(b, "of") && !key_is(b, "on"))
+                        ok = 0;
+                    words++;
+                } else if (!(b->type == T_NUM || punct_is(b, ','))) {
+                    ok = 0;
+                }
+                e2 = b->e;
+                k++;
+            }
+            if (b && !b->nl) ok = 0; /* the line goes on: prose, not an address */
+            if (ok && words) {
+                rc = push(out, cur->s, e2, 0.8);
+                advance(&st, k);
+                block_lines--;
+                continue;
+            }
+            block_lines = 0;
+        }
+        if (cur->nl && cur->s > block_end) block_lines = block_lines > 0 ? block_lines - 1 : 0;
+        advance(&st, 1);
+    }
+    return rc;
+}
+
+AL_API const al_detector_ops al_detector_person = {"person", names_load, person_scan, names_free};
+AL_API const al_detector_ops al_detector_location = {"location", names_load, location_scan,
+                                                     names_free};
+AL_API const al_detector_ops al_detector_address = {"address", names_load, address_scan,
+                                                    names_free};
