@@ -1,0 +1,140 @@
+#!/bin/sh
+# tools/bench_2_shim.sh (part of make bench): what the shim costs a client.
+#  1. CPU time added per LLM exchange (4 KB prompt, 2 KB completion, whole
+#     and streamed): a libcurl client runs N sequential exchanges against the
+#     local mock with and without the shim; the client's own user+sys time is
+#     measured at two values of N so process start-up (rule loading) cancels
+#     out.  Target: <= 100 us added per exchange.
+#  2. A large HTTPS download that is not an LLM call (curl, 200 MB) with and
+#     without the shim: throughput ratio.  Target: >= 95%.
+# Needs B (build dir); prints its numbers, exits 0 (numbers are reported,
+# not asserted, so a slow machine does not fail the build).
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+. "$ROOT/tests/integration/lib.sh"
+CLIENT=$B/ex/client_libcurl
+if [ ! -f "$SHIM" ] || [ ! -x "$CLIENT" ]; then
+    echo "bench_2_shim: $SHIM or $CLIENT missing (make all examples)" >&2
+    exit 1
+fi
+start_mock
+export SHIM CLIENT CA TLS_PORT MOCK_DIR
+/usr/bin/python3 - <<'EOF'
+import json, os, statistics, subprocess, sys, time
+
+SHIM, CLIENT, CA = os.environ["SHIM"], os.environ["CLIENT"], os.environ["CA"]
+PORT, W = os.environ["TLS_PORT"], os.environ["MOCK_DIR"]
+URL = "https://localhost:%s" % PORT
+AUDIT = os.path.join(W, "bench-audit.jsonl")
+SENTENCES = [
+    "Summarise the following notes on soil preparation for a small vegetable garden.",
+    "Compost improves drainage in clay soil and helps sandy soil hold water.",
+    "Raised beds warm up earlier in spring and are easier on the back.",
+    "Tomatoes prefer full sun, steady watering and a stake or cage for support.",
+    "Mulch keeps weeds down and reduces evaporation during hot weeks.",
+    "Rotate crop families each year to limit pests and soil-borne disease.",
+    "Beans fix nitrogen, so leafy greens often do well in the bed the year after.",
+]
+prompt, i = [], 0
+while sum(len(s) + 1 for s in prompt) < 4096:
+    prompt.append(SENTENCES[i % len(SENTENCES)])
+    i += 1
+prompt = " ".join(prompt)[:4096]
+for stream in (False, True):
+    body = {"model": "gpt-4o-mini", "stream": stream,
+            "messages": [{"role": "system", "content": "You are a helpful gardening assistant."},
+                         {"role": "user", "content": prompt}]}
+    with open(os.path.join(W, "req-%d.json" % stream), "w") as f:
+        json.dump(body, f)
+
+base_env = dict(os.environ)
+base_env.pop("LD_PRELOAD", None)
+shim_env = dict(base_env, LD_PRELOAD=SHIM, AIRLOCK_AUDIT=AUDIT)
+
+
+def run(cmd, env):
+    """(client user+sys seconds, wall seconds, stderr) of one child."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    err = p.stderr.read().decode("utf-8", "replace")
+    _, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError("%s failed (%d): %s" % (os.path.basename(cmd[0]), p.returncode,
+                                                   err.strip()[-300:]))
+    return ru.ru_utime + ru.ru_stime, wall, err
+
+
+def exchanges(n, stream, env):
+    cmd = [CLIENT, "--http1.1", "--cacert", CA, "--repeat", str(n), "-o", "/dev/null",
+           "-H", "X-Mock-Scenario: medium", "-d", "@" + os.path.join(W, "req-%d.json" % stream),
+           URL + "/v1/chat/completions"]
+    cpu, wall, err = run(cmd, env)
+    if "200" not in err.splitlines()[-1]:
+        raise RuntimeError("unexpected reply: " + err.strip()[-200:])
+    return cpu
+
+
+def per_exchange(stream, env, n1, n2, reps):
+    """Median over reps of the marginal client CPU per exchange, and the
+    start-up cost (CPU at n1 minus n1 marginal exchanges), in seconds."""
+    per, start = [], []
+    for _ in range(reps):
+        c1, c2 = exchanges(n1, stream, env), exchanges(n2, stream, env)
+        m = (c2 - c1) / (n2 - n1)
+        per.append(m)
+        start.append(c1 - n1 * m)
+    return statistics.median(per), statistics.median(start)
+
+
+print("== shim: client CPU per LLM exchange (libcurl client, HTTP/1.1 over TLS, "
+      "4 KB prompt, 2 KB completion)")
+results = []
+ok_all = True
+try:
+    for stream, (n1, n2) in ((False, (20, 420)), (True, (10, 90))):
+        exchanges(3, stream, shim_env)  # warm the page cache and the mock
+        lines_before = sum(1 for _ in open(AUDIT)) if os.path.exists(AUDIT) else 0
+        plain, plain_start = per_exchange(stream, base_env, n1, n2, 3)
+        shim, shim_start = per_exchange(stream, shim_env, n1, n2, 3)
+        seen = (sum(1 for _ in open(AUDIT)) if os.path.exists(AUDIT) else 0) - lines_before
+        added = (shim - plain) * 1e6
+        good = added <= 100
+        ok_all &= good
+        label = "streamed (SSE)" if stream else "whole JSON"
+        print("  %-15s without %7.1f us   with %7.1f us   added %7.1f us   (target <= 100 us: %s)"
+              % (label, plain * 1e6, shim * 1e6, added, "met" if good else "NOT met"))
+        print("  %-15s shim start-up once per process: %.1f ms; audit lines written: %d"
+              % ("", (shim_start - plain_start) * 1e3, seen))
+        if seen == 0:
+            print("  %-15s WARNING: the audit log stayed empty, so the shim did not see these "
+                  "exchanges" % "")
+except RuntimeError as e:
+    print("  FAILED: %s" % e)
+    ok_all = False
+
+print("== shim: large HTTPS download that is not an LLM call (curl --http1.1, 200 MB)")
+n = 200000000
+cmd = ["curl", "-sS", "--http1.1", "--cacert", CA, "-o", "/dev/null", "-w", "%{size_download}",
+       URL + "/download?bytes=%d" % n]
+try:
+    best = {"without": None, "with": None}
+    cpus = {"without": [], "with": []}
+    for _ in range(5):
+        for name, env in (("without", base_env), ("with", shim_env)):
+            cpu, wall, _ = run(cmd, env)
+            cpus[name].append(cpu)
+            best[name] = wall if best[name] is None else min(best[name], wall)
+    tp = {k: n / v / 1e6 for k, v in best.items()}
+    ratio = tp["with"] / tp["without"] * 100
+    print("  without %7.0f MB/s   with %7.0f MB/s   ratio %.1f%%   (target >= 95%%: %s)"
+          % (tp["without"], tp["with"], ratio, "met" if ratio >= 95 else "NOT met"))
+    print("  curl CPU for 200 MB: without %.0f ms, with %.0f ms (median of 5)"
+          % (statistics.median(cpus["without"]) * 1e3, statistics.median(cpus["with"]) * 1e3))
+    print("  (best of 5 runs each; the server is the bundled Python mock, which bounds both)")
+except RuntimeError as e:
+    print("  FAILED: %s" % e)
+EOF
+rc=$?
+stop_mock
+exit $rc
