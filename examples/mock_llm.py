@@ -12,7 +12,10 @@ deployments), Anthropic messages, Gemini generateContent and
 streamGenerateContent, and Ollama /api/chat and /api/generate, whole or
 streamed, in each provider's own shapes.  The reply text is chosen by a
 scenario: header X-Mock-Scenario, or the first token mock:<name> in the request
-body (names may be joined with '+', e.g. mock:pii+slow).  It never lets a
+body (names may be joined with '+', e.g. mock:pii+slow).  Text: clean (default),
+pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, malformed-json,
+close-mid-stream, truncated-chunk, slow (50 ms between events), burst (an
+HTTP/1.1 stream written in one go, for steady benchmarks).  It never lets a
 misbehaving client stop it.
 """
 import argparse
@@ -58,7 +61,8 @@ BIG_TEXT = _big_text()
 MEDIUM_TEXT = " ".join([CLEAN_TEXT] * 17)  # about 2 KB of clean text
 
 TEXT_SCENARIOS = ("clean", "pii", "echo", "big", "medium")
-FAULT_SCENARIOS = ("html-error", "malformed-json", "close-mid-stream", "truncated-chunk", "slow")
+FAULT_SCENARIOS = ("html-error", "malformed-json", "close-mid-stream", "truncated-chunk", "slow",
+                   "burst")
 SCENARIO_TOKEN = re.compile(rb"mock:([a-z][a-z0-9+,-]*)")
 CREATED = 1700000000
 MAX_HEADER = 64 * 1024
@@ -118,6 +122,7 @@ class Response:
         self.status, self.ctype, self.parts = status, ctype, parts
         self.length, self.fault, self.trunc = length, fault, trunc
         self.headers = [("content-type", ctype)]
+        self.burst = False  # HTTP/1.1: send all parts in one write
 
 
 def whole(status, ctype, body):
@@ -500,6 +505,8 @@ def _handle(req):
         resp = Response(200, ctype, events)
     if "slow" in names:
         resp.parts = with_sleeps(resp.parts, SLOW_DELAY)
+    elif "burst" in names:
+        resp.burst = True
     if ctype.startswith("text/event-stream"):
         resp.headers.append(("cache-control", "no-cache"))
     return resp
@@ -618,7 +625,15 @@ def write_h1_response(sock, req, resp, keep_alive):
     else:
         head.append("Content-Length: %d" % resp.length)
     head.append("Connection: %s" % ("keep-alive" if keep_alive else "close"))
-    sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+    head = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+    if resp.burst:
+        out = [head]
+        for p in resp.parts:
+            out.append(b"%x\r\n" % len(p) + bytes(p) + b"\r\n" if chunked else bytes(p))
+        sock.sendall(b"".join(out))
+        resp.parts = []
+    else:
+        sock.sendall(head)
     for p in resp.parts:
         if isinstance(p, tuple):
             time.sleep(p[1])
