@@ -567,6 +567,13 @@ al_code al_rules_load_path(al_engine *e, const char *path, al_rules_errs *errs)
         al_rules_err(errs, path, NULL, "cannot open directory: %s", strerror(errno));
         return AL_EIO;
     }
+    char base[4096];
+    size_t bl = strlen(path);
+    while (bl > 1 && path[bl - 1] == '/') bl--;
+    if (bl >= sizeof base) bl = sizeof base - 1;
+    memcpy(base, path, bl);
+    base[bl] = '\0';
+    path = base;
     char **names = NULL;
     size_t n = 0, cap = 0;
     al_code rc = AL_OK;
