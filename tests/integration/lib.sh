@@ -71,8 +71,11 @@ start_mock() {
     "$PY" "$MOCK" --portfile "$MOCK_DIR/ports" --log "$MOCK_LOG" --certdir "$MOCK_CERTDIR" \
         > "$MOCK_DIR/stdout" 2>&1 &
     MOCK_PID=$!
-    trap 'stop_mock' EXIT
-    trap 'stop_mock; exit 1' INT TERM HUP
+    # Stop the mock on exit, keeping any EXIT trap the test set (which then
+    # must call stop_mock itself, or finish); signals end the script via exit.
+    trap > "$MOCK_DIR/traps"
+    grep -q ' EXIT$' "$MOCK_DIR/traps" || trap 'stop_mock' EXIT
+    grep -q ' INT$' "$MOCK_DIR/traps" || trap 'exit 1' INT TERM HUP
     i=0
     while [ ! -s "$MOCK_DIR/ports" ]; do
         i=$((i + 1))
