@@ -183,6 +183,20 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     if (len == s->ctx_len) return AL_OK;
     al_cands cands = {0};
     size_t hold = len, h2 = len;
+    /* an incomplete UTF-8 character at the end waits for its other bytes */
+    if (!final) {
+        size_t k = len, back = 0;
+        while (k > s->ctx_len && back < 3 && ((unsigned char)w[k - 1] & 0xC0) == 0x80) {
+            k--;
+            back++;
+        }
+        if (k > s->ctx_len) {
+            unsigned char c = (unsigned char)w[k - 1];
+            size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (c >= 0xC2 && c <= 0xF4 && back + 1 < need) len = k - 1;
+        }
+        if (len == s->ctx_len) return AL_OK;
+    }
     al_subject sub = {.orig = w,
                       .orig_len = len,
                       .s = w,
@@ -227,6 +241,19 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     if (rel < s->ctx_len) rel = s->ctx_len;
     while (rel > s->ctx_len && rel < len && ((unsigned char)w[rel] & 0xC0) == 0x80) rel--;
     if (cands.n > 1) qsort(cands.v, cands.n, sizeof *cands.v, cmp_cand);
+    /* A finding that crosses the release point waits whole (another rule's
+     * partial match may still merge with it), unless that would hold back
+     * far more than the cap: then it goes out whole. */
+    for (int changed = 1; changed && rel > s->ctx_len;) {
+        changed = 0;
+        for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++) {
+            if (!cands.v[i].ok || cands.v[i].end <= rel) continue;
+            if (final || len - cands.v[i].start > 4 * STREAM_CAP) continue;
+            rel = cands.v[i].start < s->ctx_len ? s->ctx_len : cands.v[i].start;
+            changed = 1;
+            break;
+        }
+    }
     for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++)
         if (cands.v[i].ok && cands.v[i].end > rel) rel = cands.v[i].end;
     /* findings released now, in the whole-text scan's order */

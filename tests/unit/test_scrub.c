@@ -1,0 +1,224 @@
+/* Unit tests for scrub.c: placeholder replacement and the streaming scrubber,
+ * which must give the whole-text answer however the text is split. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine.h"
+#include "rules.h"
+#include "testing.h"
+
+static al_engine *load(const char *path)
+{
+    al_engine *e = NULL;
+    char err[512];
+    if (al_engine_new(path, &e, err, sizeof err) != AL_OK) {
+        fprintf(stderr, "  load %s: %s\n", path, err);
+        return NULL;
+    }
+    return e;
+}
+
+static const char *const texts[] = {
+    "Sure. Reach John Smith at john.smith@example.com or +1 415-555-0132. Card 4111 1111 1111 "
+    "1111, SSN 536-22-1234, IBAN GB82 WEST 1234 5698 7654 32, host 10.20.30.40.",
+    "mail bob@example.com, ssn 536-22-1234. acct 123456 and 654321 alone; a@b.cc",
+    "\xe6\x97\xa5\xe6\x9c\xac bob@example.com\xe3\x80\x82 Z\xc3\xbcrich \xf0\x9f\x98\x80 x@y.org",
+    "id ACCT-555-0199-12 and 555-0199-12, Mr. Smith met Ms. Jones",
+    "no findings at all in this sentence, only words and 12 numbers",
+    "bob@example.com",
+    "trailing account number 123456",
+    "1536-22-12345 536-22-1234 536-22-12345",
+};
+
+static char *whole(const al_engine *e, const char *t, size_t n)
+{
+    al_result r = {0};
+    if (al_engine_scan(e, NULL, AL_AS_COMPLETION, t, n, &r) != AL_OK) return NULL;
+    char *s = strdup(r.text.data ? r.text.data : "");
+    al_result_free(&r);
+    return s;
+}
+
+/* Streams t in pieces of `step` bytes after an initial piece of `first`. */
+static char *streamed(const al_engine *e, const char *t, size_t n, size_t first, size_t step,
+                      size_t *nfind)
+{
+    al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+    if (!s) return NULL;
+    al_buf out = {0};
+    size_t pos = 0;
+    if (first > n) first = n;
+    if (al_stream_scrub_feed(s, t, first, &out) != AL_OK) goto fail;
+    pos = first;
+    while (pos < n) {
+        size_t k = n - pos < step ? n - pos : step;
+        if (al_stream_scrub_feed(s, t + pos, k, &out) != AL_OK) goto fail;
+        pos += k;
+    }
+    if (al_stream_scrub_flush(s, &out) != AL_OK) goto fail;
+    if (nfind) al_stream_scrub_findings(s, nfind);
+    al_stream_scrub_free(s);
+    if (!out.data) return strdup("");
+    return out.data;
+fail:
+    al_stream_scrub_free(s);
+    al_buf_free(&out);
+    return NULL;
+}
+
+static int check_all_splits(const al_engine *e, const char *t)
+{
+    size_t n = strlen(t);
+    char *w = whole(e, t, n);
+    int bad = 0;
+    if (!w) return 1;
+    for (size_t split = 0; split <= n && !bad; split++) {
+        char *s = streamed(e, t, n, split, n, NULL); /* two pieces */
+        if (!s || strcmp(s, w) != 0) {
+            fprintf(stderr, "  split at %zu:\n   whole:  %s\n   stream: %s\n", split, w,
+                    s ? s : "(error)");
+            bad = 1;
+        }
+        free(s);
+    }
+    for (size_t step = 1; step <= 4 && !bad; step++) {
+        char *s = streamed(e, t, n, 0, step, NULL);
+        if (!s || strcmp(s, w) != 0) {
+            fprintf(stderr, "  %zu-byte deltas:\n   whole:  %s\n   stream: %s\n", step, w,
+                    s ? s : "(error)");
+            bad = 1;
+        }
+        free(s);
+    }
+    free(w);
+    return bad;
+}
+
+TEST(stream_should_equal_whole_text_scan_at_every_split_and_in_1_byte_deltas)
+{
+    al_engine *e = load("tests/fixtures/rules/basic.json");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        CHECK(!check_all_splits(e, texts[i]));
+    al_engine_free(e);
+    e = load("tests/fixtures/rules/overlap.json");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        CHECK(!check_all_splits(e, texts[i]));
+    al_engine_free(e);
+}
+
+TEST(stream_should_equal_whole_text_scan_with_the_shipped_packs)
+{
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++)
+        CHECK(!check_all_splits(e, texts[i]));
+    al_engine_free(e);
+}
+
+TEST(stream_should_release_text_that_cannot_start_a_match_at_once)
+{
+    al_engine *e = load("tests/fixtures/rules/basic.json");
+    REQUIRE(e);
+    al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+    REQUIRE(s);
+    al_buf out = {0};
+    CHECK(al_stream_scrub_feed(s, "Hello, world. ", 14, &out) == AL_OK);
+    CHECK_STR(out.data, "Hello, world. "); /* nothing here can start a match */
+    CHECK(al_stream_scrub_feed(s, "Write to bob@exa", 16, &out) == AL_OK);
+    CHECK(out.len < 14 + 16); /* "bob@exa" may become an e-mail address: held */
+    CHECK(strstr(out.data, "bob") == NULL);
+    CHECK(al_stream_scrub_feed(s, "mple.com now", 12, &out) == AL_OK);
+    CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+    CHECK_STR(out.data, "Hello, world. Write to <EMAIL_ADDRESS> now");
+    size_t n = 0;
+    const al_finding *f = al_stream_scrub_findings(s, &n);
+    REQUIRE(n == 1);
+    CHECK_STR(f[0].rule, "t.email");
+    CHECK_EQ_INT(f[0].start, 23); /* offsets are relative to the whole stream */
+    CHECK_EQ_INT(f[0].end, 38);
+    al_buf_free(&out);
+    al_stream_scrub_free(s);
+    al_engine_free(e);
+}
+
+TEST(stream_hold_back_should_be_capped_so_no_rule_stalls_a_stream)
+{
+    al_engine *e = load("tests/fixtures/rules/basic.json");
+    REQUIRE(e);
+    al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+    REQUIRE(s);
+    al_buf out = {0};
+    /* an ever-growing e-mail local part keeps a partial match open */
+    size_t fed = 0;
+    for (int i = 0; i < 2000; i++) {
+        CHECK(al_stream_scrub_feed(s, "a", 1, &out) == AL_OK);
+        fed++;
+    }
+    CHECK(fed - out.len <= 256);
+    CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+    CHECK_EQ_INT(out.len, fed);
+    al_buf_free(&out);
+    al_stream_scrub_free(s);
+    al_engine_free(e);
+}
+
+TEST(stream_should_survive_invalid_utf8_split_anywhere)
+{
+    al_engine *e = load("tests/fixtures/rules/basic.json");
+    REQUIRE(e);
+    const char t[] = "\xff ok \xe2\x82 bob@example.com \xf0\x9f\x98 \xc3";
+    char *w = whole(e, t, sizeof t - 1);
+    REQUIRE(w);
+    for (size_t step = 1; step < 5; step++) {
+        char *s = streamed(e, t, sizeof t - 1, 0, step, NULL);
+        CHECK(s && strcmp(s, w) == 0);
+        free(s);
+    }
+    free(w);
+    al_engine_free(e);
+}
+
+TEST(stream_errors_should_be_reported_not_crash)
+{
+    CHECK(al_stream_scrub_new(NULL, NULL) == NULL);
+    al_buf out = {0};
+    CHECK(al_stream_scrub_feed(NULL, "x", 1, &out) == AL_EINVAL);
+    CHECK(al_stream_scrub_flush(NULL, &out) == AL_EINVAL);
+    al_stream_scrub_free(NULL);
+}
+
+TEST(scrub_apply_should_merge_overlaps_and_skip_flagged_findings)
+{
+    const char *t = "0123456789abcdef";
+    al_finding f[] = {
+        {.rule = "a",
+         .category = AL_CAT_PII,
+         .entity = "A",
+         .start = 2,
+         .end = 6,
+         .action = AL_ACT_REDACT},
+        {.rule = "b",
+         .category = AL_CAT_PII,
+         .entity = "B",
+         .start = 4,
+         .end = 10,
+         .action = AL_ACT_REDACT},
+        {.rule = "c",
+         .category = AL_CAT_PII,
+         .entity = "C",
+         .start = 11,
+         .end = 12,
+         .action = AL_ACT_FLAG},
+        {.rule = "d", .category = AL_CAT_SANITIZE, .start = 13, .end = 14, .action = AL_ACT_REDACT},
+        {.rule = "e", .category = AL_CAT_SECRET, .start = 14, .end = 16, .action = AL_ACT_REDACT},
+    };
+    al_buf out = {0};
+    int changed = 0;
+    CHECK(al_scrub_apply(NULL, NULL, t, 16, f, 5, &out, &changed) == AL_OK);
+    CHECK_STR(out.data, "01<B>abc<SECRET>");
+    CHECK(changed);
+    al_buf_free(&out);
+}
