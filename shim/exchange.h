@@ -70,6 +70,26 @@ AL_API al_code al_exchange_response_begin(al_exchange *x, int status, const char
 AL_API al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host);
 AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
 
+/* How the reply of an exchange is handled, known after response_begin. */
+typedef enum {
+    AL_RESP_PASS = 0, /* not screened: bytes go through as they come (non-LLM, error page) */
+    AL_RESP_WHOLE,    /* held until complete, then scrubbed as one JSON document */
+    AL_RESP_STREAM    /* SSE or NDJSON: scrubbed and released event by event */
+} al_resp_mode;
+
+AL_API al_resp_mode al_exchange_response_mode(const al_exchange *x);
+
+/* 1 once al_exchange_request recognised an LLM call. */
+AL_API int al_exchange_is_llm(const al_exchange *x);
+
+/* Records why screening failed (static string; the first reason wins). */
+AL_API void al_exchange_note_fail(al_exchange *x, const char *reason);
+
+/* Appends the provider-shaped JSON error body for status and message (no
+ * prompt text) to out; OpenAI's shape when the provider is unknown. */
+AL_API al_code al_exchange_error_body(const al_exchange *x, int status, const char *message,
+                                      al_buf *out);
+
 /* ---- Connection level: raw HTTP/1.1 plaintext of one connection (OpenSSL,
  * GnuTLS, plain sockets).  Several requests per connection, Content-Length and
  * chunked framing, keep-alive. ---- */

@@ -1,0 +1,707 @@
+/* conn.c: one HTTP/1.1 connection's plaintext, both directions: frames
+ * requests and responses, holds and screens LLM requests, serves blocking
+ * replies, re-frames scrubbed replies.  Non-LLM traffic passes untouched with
+ * at most its header block held.  Pure: bytes in, bytes out. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "exchange.h"
+#include "http1.h"
+#include "provider.h"
+
+#define MAX_PENDING 32 /* pipelined requests awaiting their response */
+
+enum { R_HEAD, R_PASS, R_HOLD, R_CLOSED };
+enum { S_HEAD, S_PASS, S_LLM, S_DISCARD };
+enum { OUT_RAW, OUT_CHUNKED, OUT_EOF, OUT_HOLD };
+
+typedef struct {
+    al_exchange *x; /* NULL: not an LLM call */
+    char method[16];
+} pending;
+
+struct al_conn {
+    const al_ctx *ctx;
+    const char *transport;
+    char host[256];
+    int passthrough;
+    int broken;
+    int nreq; /* requests seen */
+    /* request side */
+    int rstate;
+    int rmon;     /* monitor mode: the held request also streams to the server */
+    al_buf rhead; /* bytes of the request header not yet parsed */
+    size_t rlast;
+    al_http1_msg rmsg;
+    al_http1_body rbody;
+    al_buf rraw; /* LLM request as received (header + raw body) */
+    al_buf rdec; /* its decoded body */
+    char rmethod[16];
+    char *rtarget;
+    char rhost[256];
+    char rctype[128];
+    pending q[MAX_PENDING];
+    int qn;
+    /* response side */
+    int sstate;
+    al_buf shead;
+    size_t slast;
+    al_http1_msg smsg;
+    al_http1_body sbody;
+    int out;     /* OUT_* */
+    int monitor; /* pass raw bytes, feed the exchange a copy */
+    al_buf hold; /* OUT_HOLD: the response header */
+    al_buf dec, xout;
+    al_buf reply; /* synthesized bytes for the host */
+};
+
+al_conn *al_conn_new(const al_ctx *ctx, const char *transport, const char *host)
+{
+    if (!ctx) return NULL;
+    al_conn *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->ctx = ctx;
+    c->transport = transport;
+    if (host) snprintf(c->host, sizeof c->host, "%s", host);
+    return c;
+}
+
+void al_conn_free(al_conn *c)
+{
+    if (!c) return;
+    for (int i = 0; i < c->qn; i++) al_exchange_free(c->q[i].x);
+    al_buf_free(&c->rhead);
+    al_buf_free(&c->rraw);
+    al_buf_free(&c->rdec);
+    al_buf_free(&c->shead);
+    al_buf_free(&c->hold);
+    al_buf_free(&c->dec);
+    al_buf_free(&c->xout);
+    al_buf_free(&c->reply);
+    free(c->rtarget);
+    free(c);
+}
+
+int al_conn_passthrough(const al_conn *c)
+{
+    return c && c->passthrough;
+}
+
+int al_conn_has_reply(const al_conn *c)
+{
+    return c && c->reply.len > 0;
+}
+
+static void copy_field(char *dst, size_t cap, const char *s, size_t n)
+{
+    if (n >= cap) n = cap - 1;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+static void header_value(const al_http1_msg *m, const char *name, char *dst, size_t cap)
+{
+    int i = al_http1_find(m, name);
+    dst[0] = '\0';
+    if (i >= 0) copy_field(dst, cap, m->headers[i].value, m->headers[i].value_len);
+}
+
+static int push_pending(al_conn *c, al_exchange *x, const char *method)
+{
+    if (c->qn == MAX_PENDING) return -1;
+    c->q[c->qn].x = x;
+    snprintf(c->q[c->qn].method, sizeof c->q[c->qn].method, "%s", method);
+    c->qn++;
+    return 0;
+}
+
+static void pop_pending(al_conn *c)
+{
+    if (!c->qn) return;
+    al_exchange_free(c->q[0].x);
+    memmove(&c->q[0], &c->q[1], (size_t)(c->qn - 1) * sizeof c->q[0]);
+    c->qn--;
+}
+
+/* A synthesized reply for the host: status, provider-shaped JSON body,
+ * Connection: close. */
+static al_code synth_reply(al_buf *out, int status, const char *ctype, const char *body, size_t len)
+{
+    const char *reason = status == 400   ? "Bad Request"
+                         : status == 403 ? "Forbidden"
+                         : status == 413 ? "Payload Too Large"
+                         : status == 502 ? "Bad Gateway"
+                                         : "Error";
+    al_code r = al_buf_printf(out,
+                              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
+                              "Connection: close\r\nX-Airlock: blocked\r\n\r\n",
+                              status, reason, ctype ? ctype : "application/json", len);
+    if (r == AL_OK) r = al_buf_append(out, body, len);
+    return r;
+}
+
+/* ---- requests ---- */
+
+static int skip_header(const al_http1_header *h, const char *const *names)
+{
+    for (; *names; names++)
+        if (strlen(*names) == h->name_len && !strncasecmp(h->name, *names, h->name_len)) return 1;
+    return 0;
+}
+
+/* Writes the held request's header block without framing, encoding and
+ * expect headers, then Content-Length and Accept-Encoding: identity. */
+static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf *out)
+{
+    static const char *const drop[] = {"content-length", "transfer-encoding", "expect",
+                                       "accept-encoding", NULL};
+    const al_http1_msg *m = &c->rmsg;
+    const char *base = c->rraw.data;
+    /* request line, as sent */
+    const char *nl = memchr(m->method, '\n', (size_t)(base + m->header_len - m->method));
+    al_code r = al_buf_append(out, m->method, (size_t)(nl - m->method) + 1);
+    for (size_t i = 0; r == AL_OK && i < m->num_headers; i++) {
+        const al_http1_header *h = &m->headers[i];
+        if (skip_header(h, drop)) continue;
+        r = al_buf_append(out, h->name, h->name_len);
+        if (r == AL_OK) r = al_buf_append(out, ": ", 2);
+        if (r == AL_OK) r = al_buf_append(out, h->value, h->value_len);
+        if (r == AL_OK) r = al_buf_append(out, "\r\n", 2);
+    }
+    if (r == AL_OK)
+        r = al_buf_printf(out, "Accept-Encoding: identity\r\nContent-Length: %zu\r\n\r\n", len);
+    if (r == AL_OK) r = al_buf_append(out, body, len);
+    return r;
+}
+
+static al_code fail_conn(al_conn *c, al_code why)
+{
+    c->broken = 1;
+    if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
+        c->passthrough = 1;
+        return AL_OK;
+    }
+    return why;
+}
+
+/* Blocks the held request: nothing reaches the server; the reply waits. */
+static al_code serve_block(al_conn *c, al_exchange *x, const al_req_verdict *v)
+{
+    al_code r = synth_reply(&c->reply, v->status, v->content_type, v->body.data, v->body.len);
+    c->rstate = R_CLOSED;
+    al_exchange_free(x);
+    return r;
+}
+
+static al_code refuse(al_conn *c, int status, const char *msg)
+{
+    al_buf body = {0};
+    al_code r = al_provider_openai.error(&body, status, msg);
+    if (r == AL_OK) {
+        al_api api;
+        const al_provider *p =
+            al_provider_match(c->rmethod, strlen(c->rmethod), c->rtarget, strlen(c->rtarget), &api);
+        if (p) {
+            al_buf_reset(&body);
+            r = p->error(&body, status, msg);
+        }
+    }
+    if (r == AL_OK) r = synth_reply(&c->reply, status, "application/json", body.data, body.len);
+    al_buf_free(&body);
+    c->rstate = R_CLOSED;
+    return r;
+}
+
+/* The whole LLM request is held: screen it and forward, rewrite or block. */
+static al_code finish_request(al_conn *c, al_buf *to_server)
+{
+    al_exchange *x = al_exchange_new(c->ctx, c->transport);
+    if (!x) return fail_conn(c, AL_ENOMEM);
+    al_req_verdict v = {0};
+    const char *host = c->rhost[0] ? c->rhost : (c->host[0] ? c->host : NULL);
+    al_code r =
+        al_exchange_request(x, c->rmethod, host, c->rtarget, c->rctype[0] ? c->rctype : NULL,
+                            c->rdec.data ? c->rdec.data : "", c->rdec.len, &v);
+    if (r != AL_OK) {
+        al_exchange_free(x);
+        al_req_verdict_free(&v);
+        if (c->ctx->fail == AL_FAIL_OPEN) {
+            v.kind = AL_REQ_PASS;
+            x = NULL;
+        } else {
+            r = refuse(c, 403, "airlock: request could not be screened (AIRLOCK_FAIL=closed)");
+            goto done;
+        }
+    }
+    switch (v.kind) {
+    case AL_REQ_BLOCK:
+        r = serve_block(c, x, &v);
+        goto done;
+    case AL_REQ_PASS:
+        al_exchange_free(x);
+        x = NULL;
+        /* fall through */
+    default:
+        if (c->rmon)
+            r = AL_OK; /* already sent as it came */
+        else if (!x)
+            r = al_buf_append(to_server, c->rraw.data, c->rraw.len);
+        else if (v.kind == AL_REQ_REWRITE)
+            r = rebuild_request(c, v.body.data, v.body.len, to_server);
+        else
+            r = rebuild_request(c, c->rdec.data ? c->rdec.data : "", c->rdec.len, to_server);
+        if (r == AL_OK && push_pending(c, x, c->rmethod) != 0) {
+            al_exchange_free(x);
+            r = fail_conn(c, AL_ELIMIT);
+        }
+    }
+    c->rstate = R_HEAD;
+done:
+    al_req_verdict_free(&v);
+    al_buf_reset(&c->rraw);
+    al_buf_reset(&c->rdec);
+    return r;
+}
+
+/* Parses the header block in c->rhead.  Returns bytes of rhead used (the
+ * rest is body), 0 when more is needed, -1 on error. */
+static long request_head(al_conn *c, al_buf *to_server)
+{
+    int n = al_http1_parse_request(c->rhead.data, c->rhead.len, c->rlast, &c->rmsg);
+    if (n == -2) {
+        c->rlast = c->rhead.len;
+        return 0;
+    }
+    c->rlast = 0;
+    if (n < 0) return -1;
+    al_http1_msg *m = &c->rmsg;
+    copy_field(c->rmethod, sizeof c->rmethod, m->method, m->method_len);
+    free(c->rtarget);
+    c->rtarget = strndup(m->target, m->target_len);
+    if (!c->rtarget) return -1;
+    header_value(m, "host", c->rhost, sizeof c->rhost);
+    header_value(m, "content-type", c->rctype, sizeof c->rctype);
+    c->nreq++;
+    al_api api;
+    const al_provider *p =
+        al_provider_match(m->method, m->method_len, m->target, m->target_len, &api);
+    if (!p || m->upgrade) {
+        /* not an LLM call: the header goes out now, the body as it comes */
+        if (m->upgrade || !strcmp(c->rmethod, "CONNECT")) c->passthrough = 1;
+        if (al_buf_append(to_server, c->rhead.data, (size_t)n) != AL_OK) return -1;
+        if (push_pending(c, NULL, c->rmethod) != 0) return -1;
+        al_http1_body_init(&c->rbody, al_http1_request_body(m), (uint64_t)m->content_length, 0);
+        c->rstate = c->rbody.done ? R_HEAD : R_PASS;
+        return n;
+    }
+    al_buf_reset(&c->rraw);
+    al_buf_reset(&c->rdec);
+    if (al_buf_append(&c->rraw, c->rhead.data, (size_t)n) != AL_OK) return -1;
+    /* the parsed header must point into rraw, which outlives rhead */
+    if (al_http1_parse_request(c->rraw.data, c->rraw.len, 0, m) != n) return -1;
+    al_http1_body_init(&c->rbody, al_http1_request_body(m), (uint64_t)m->content_length,
+                       c->ctx->max_body ? c->ctx->max_body : 0);
+    c->rstate = R_HOLD;
+    c->rmon = c->ctx->mode == AL_MODE_MONITOR;
+    if (c->rmon && al_buf_append(to_server, c->rraw.data, c->rraw.len) != AL_OK) return -1;
+    /* the client waits for 100 Continue before sending the body: answer it
+     * ourselves, since nothing goes to the server before screening */
+    if (m->expect_continue && !c->rbody.done && c->ctx->mode != AL_MODE_MONITOR)
+        if (al_buf_puts(&c->reply, "HTTP/1.1 100 Continue\r\n\r\n") != AL_OK) return -1;
+    return n;
+}
+
+al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
+{
+    if (!c) return AL_EINVAL;
+    if (c->passthrough) return al_buf_append(to_server, buf, len);
+    if (c->broken) return AL_EPARSE;
+    al_code r = AL_OK;
+    while (len > 0 || (c->rstate == R_HOLD && c->rbody.done)) {
+        if (c->passthrough) return al_buf_append(to_server, buf, len);
+        switch (c->rstate) {
+        case R_CLOSED:
+            return AL_OK; /* after a block nothing more is sent */
+        case R_HEAD: {
+            size_t before = c->rhead.len;
+            if (al_buf_append(&c->rhead, buf, len) != AL_OK) return fail_conn(c, AL_ENOMEM);
+            long used = request_head(c, to_server);
+            if (used < 0) {
+                /* not HTTP/1.x we understand (h2 preface, garbage): leave it alone
+                 * unless it already looked like an LLM call */
+                al_buf_append(to_server, c->rhead.data, c->rhead.len);
+                al_buf_reset(&c->rhead);
+                if (c->nreq == 0) {
+                    c->passthrough = 1;
+                    return AL_OK;
+                }
+                return fail_conn(c, AL_EPARSE);
+            }
+            if (used == 0) return AL_OK;
+            /* bytes after the header that came from this buf */
+            size_t rest_off = (size_t)used - before;
+            al_buf_reset(&c->rhead);
+            buf += rest_off;
+            len -= rest_off;
+            if (c->passthrough) return al_buf_append(to_server, buf, len);
+            break;
+        }
+        case R_PASS: {
+            long k = al_http1_body_feed(&c->rbody, buf, len, NULL);
+            if (k < 0) {
+                al_buf_append(to_server, buf, len);
+                return fail_conn(c, AL_EPARSE);
+            }
+            if ((r = al_buf_append(to_server, buf, (size_t)k)) != AL_OK) return r;
+            buf += k;
+            len -= (size_t)k;
+            if (c->rbody.done) c->rstate = R_HEAD;
+            break;
+        }
+        case R_HOLD: {
+            if (!c->rbody.done) {
+                long k = al_http1_body_feed(&c->rbody, buf, len, &c->rdec);
+                if (k < 0) {
+                    if (c->rbody.err_code == AL_ELIMIT) {
+                        if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
+                            /* open: forward unscreened, stop looking at this connection */
+                            r = c->rmon ? AL_OK
+                                        : al_buf_append(to_server, c->rraw.data, c->rraw.len);
+                            if (r == AL_OK) r = al_buf_append(to_server, buf, len);
+                            c->passthrough = 1;
+                            return r;
+                        }
+                        return refuse(c, 413,
+                                      "airlock: request body exceeds the screening limit "
+                                      "(AIRLOCK_MAX_BODY)");
+                    }
+                    return fail_conn(c, AL_EPARSE);
+                }
+                if (al_buf_append(c->rmon ? to_server : &c->rraw, buf, (size_t)k) != AL_OK)
+                    return fail_conn(c, AL_ENOMEM);
+                buf += k;
+                len -= (size_t)k;
+            }
+            if (!c->rbody.done) return AL_OK;
+            if ((r = finish_request(c, to_server)) != AL_OK) return r;
+            break;
+        }
+        }
+    }
+    return AL_OK;
+}
+
+/* ---- responses ---- */
+
+static int is_text_type(const char *ct)
+{
+    return ct && (strcasestr(ct, "json") || strcasestr(ct, "event-stream") ||
+                  strcasestr(ct, "ndjson") || strcasestr(ct, "text/plain"));
+}
+
+/* Writes the response header without its framing headers, plus extra. */
+static al_code rebuild_response(const al_http1_msg *m, const char *extra, al_buf *out)
+{
+    static const char *const drop[] = {"content-length", "transfer-encoding", NULL};
+    al_code r = al_buf_printf(out, "HTTP/1.%d %d %.*s\r\n", m->minor_version, m->status,
+                              (int)m->reason_len, m->reason);
+    for (size_t i = 0; r == AL_OK && i < m->num_headers; i++) {
+        const al_http1_header *h = &m->headers[i];
+        if (skip_header(h, drop)) continue;
+        r = al_buf_append(out, h->name, h->name_len);
+        if (r == AL_OK) r = al_buf_append(out, ": ", 2);
+        if (r == AL_OK) r = al_buf_append(out, h->value, h->value_len);
+        if (r == AL_OK) r = al_buf_append(out, "\r\n", 2);
+    }
+    if (r == AL_OK) r = al_buf_puts(out, extra);
+    return r;
+}
+
+static al_code emit_chunk(al_conn *c, const char *p, size_t n, al_buf *to_host)
+{
+    if (!n) return AL_OK;
+    if (c->out == OUT_CHUNKED) {
+        al_code r = al_buf_printf(to_host, "%zx\r\n", n);
+        if (r == AL_OK) r = al_buf_append(to_host, p, n);
+        if (r == AL_OK) r = al_buf_append(to_host, "\r\n", 2);
+        return r;
+    }
+    return al_buf_append(to_host, p, n);
+}
+
+/* The reply could not be screened and nothing of it was sent yet: replace it
+ * with a provider-shaped error (fail closed). */
+static al_code replace_with_error(al_conn *c, al_exchange *x, const char *msg, al_buf *to_host)
+{
+    al_buf body = {0};
+    al_code r = al_exchange_error_body(x, 502, msg, &body);
+    if (r == AL_OK) r = synth_reply(to_host, 502, "application/json", body.data, body.len);
+    al_buf_free(&body);
+    al_exchange_note_fail(x, msg + 9);
+    c->sstate = S_DISCARD;
+    c->rstate = R_CLOSED;
+    pop_pending(c);
+    return r;
+}
+
+/* Completes the current response. */
+static al_code finish_response(al_conn *c, al_buf *to_host)
+{
+    al_exchange *x = c->q[0].x;
+    al_code r = AL_OK;
+    if (c->sstate == S_LLM) {
+        al_buf_reset(&c->xout);
+        al_code e = al_exchange_response_end(x, &c->xout);
+        if (c->monitor) {
+            /* raw bytes already went out */
+        } else if (c->out == OUT_HOLD) {
+            if (e != AL_OK) {
+                return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
+            }
+            const al_http1_msg *m = &c->smsg;
+            int same = m->content_length >= 0 && (size_t)m->content_length == c->xout.len;
+            if (same) {
+                r = al_buf_append(to_host, c->hold.data, c->hold.len);
+            } else {
+                char cl[64];
+                snprintf(cl, sizeof cl, "Content-Length: %zu\r\n\r\n", c->xout.len);
+                al_http1_msg hm;
+                if (al_http1_parse_response(c->hold.data, c->hold.len, 0, &hm) > 0)
+                    r = rebuild_response(&hm, cl, to_host);
+                else
+                    r = AL_EPARSE;
+            }
+            if (r == AL_OK) r = al_buf_append(to_host, c->xout.data, c->xout.len);
+        } else {
+            r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
+            if (r == AL_OK && c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
+            if (e != AL_OK && r == AL_OK) r = e;
+        }
+    }
+    al_buf_reset(&c->hold);
+    pop_pending(c);
+    c->sstate = S_HEAD;
+    return r;
+}
+
+static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
+{
+    int n = al_http1_parse_response(c->shead.data, c->shead.len, c->slast, &c->smsg);
+    *used = 0;
+    if (n == -2) {
+        c->slast = c->shead.len;
+        return AL_OK;
+    }
+    c->slast = 0;
+    if (n < 0) return AL_EPARSE;
+    *used = (size_t)n;
+    al_http1_msg *m = &c->smsg;
+    if (!c->qn) { /* a reply nobody asked for (e.g. 408 before closing): pass it */
+        c->passthrough = 1;
+        return al_buf_append(to_host, c->shead.data, c->shead.len);
+    }
+    pending *p = &c->q[0];
+    if (m->status == 101) {
+        c->passthrough = 1;
+        return al_buf_append(to_host, c->shead.data, c->shead.len);
+    }
+    if (m->status < 200) { /* 100 Continue etc.: pass, the real reply follows */
+        c->sstate = S_HEAD;
+        /* we answered 100 Continue ourselves already */
+        if (p->x && m->status == 100 && c->ctx->mode != AL_MODE_MONITOR) return AL_OK;
+        return al_buf_append(to_host, c->shead.data, (size_t)n);
+    }
+    al_body_kind kind = al_http1_response_body(m, p->method, strlen(p->method));
+    al_http1_body_init(&c->sbody, kind, (uint64_t)(m->content_length > 0 ? m->content_length : 0),
+                       0);
+    char ctype[128], cenc[64];
+    header_value(m, "content-type", ctype, sizeof ctype);
+    header_value(m, "content-encoding", cenc, sizeof cenc);
+    if (!p->x) {
+        /* not an LLM call: a first reply that cannot carry LLM JSON ends our
+         * interest in this connection */
+        if (c->nreq == 1 && c->qn == 1 && !is_text_type(ctype) && strncasecmp(ctype, "text/", 5))
+            c->passthrough = 1;
+        c->sstate = S_PASS;
+        return al_buf_append(to_host, c->shead.data, (size_t)n);
+    }
+    al_exchange *x = p->x;
+    al_exchange_response_begin(x, m->status, ctype[0] ? ctype : NULL);
+    al_resp_mode mode = al_exchange_response_mode(x);
+    c->monitor = c->ctx->mode == AL_MODE_MONITOR;
+    c->sstate = S_LLM;
+    int encoded = cenc[0] && strcasecmp(cenc, "identity") != 0 && kind != AL_BODY_NONE;
+    if (encoded && mode != AL_RESP_PASS) {
+        al_exchange_note_fail(x, "reply is content-encoded");
+        if (!c->monitor && c->ctx->fail == AL_FAIL_CLOSED)
+            return replace_with_error(c, x, "airlock: reply is compressed and cannot be screened",
+                                      to_host);
+        c->monitor = 1; /* open: pass it as it is */
+    }
+    if (c->monitor || mode == AL_RESP_PASS || kind == AL_BODY_NONE) {
+        c->out = OUT_RAW;
+        c->monitor = 1;
+        return al_buf_append(to_host, c->shead.data, (size_t)n);
+    }
+    if (mode == AL_RESP_WHOLE) {
+        c->out = OUT_HOLD;
+        al_buf_reset(&c->hold);
+        return al_buf_append(&c->hold, c->shead.data, (size_t)n);
+    }
+    if (kind == AL_BODY_EOF || m->minor_version == 0) {
+        c->out = OUT_EOF;
+        return al_buf_append(to_host, c->shead.data, (size_t)n);
+    }
+    c->out = OUT_CHUNKED;
+    return rebuild_response(m, "Transfer-Encoding: chunked\r\n\r\n", to_host);
+}
+
+static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host, long *used)
+{
+    al_exchange *x = c->q[0].x;
+    al_buf_reset(&c->dec);
+    long k = al_http1_body_feed(&c->sbody, buf, len, &c->dec);
+    *used = k;
+    if (k < 0) return AL_EPARSE;
+    if (c->monitor) {
+        al_code r = al_buf_append(to_host, buf, (size_t)k);
+        al_buf_reset(&c->xout);
+        if (c->dec.len) al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
+        return r;
+    }
+    if (!c->dec.len) return AL_OK;
+    al_buf_reset(&c->xout);
+    al_code e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
+    al_code r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    if (e != AL_OK && r == AL_OK) {
+        if (c->out == OUT_HOLD) {
+            r = replace_with_error(c, x, "airlock: reply could not be screened", to_host);
+        } else {
+            /* cut off: end the body cleanly and stop */
+            if (c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
+            c->sstate = S_DISCARD;
+            c->rstate = R_CLOSED;
+        }
+    }
+    return r;
+}
+
+/* The server closed the connection. */
+static al_code server_eof(al_conn *c, al_buf *to_host)
+{
+    if (c->sstate == S_PASS || c->sstate == S_LLM) {
+        if (al_http1_body_eof(&c->sbody) == 0) return finish_response(c, to_host);
+        /* truncated reply */
+        if (c->sstate == S_LLM && c->q[0].x) {
+            al_exchange *x = c->q[0].x;
+            al_exchange_note_fail(x, "connection closed before the end of the reply");
+            if (c->out == OUT_HOLD) {
+                if (c->ctx->fail == AL_FAIL_CLOSED) {
+                    return replace_with_error(
+                        c, x, "airlock: reply ended early and could not be screened", to_host);
+                }
+                /* open: what arrived goes through, as it would without us */
+                al_buf_reset(&c->xout);
+                al_exchange_response_end(x, &c->xout);
+                al_code r = al_buf_append(to_host, c->hold.data, c->hold.len);
+                if (r == AL_OK) r = al_buf_append(to_host, c->xout.data, c->xout.len);
+                pop_pending(c);
+                return r;
+            }
+            if (!c->monitor) {
+                /* release the scrubbed tail; leave the body unterminated so
+                 * the client sees the truncation as it would without us */
+                al_buf_reset(&c->xout);
+                al_exchange_response_end(x, &c->xout);
+                al_code r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
+                pop_pending(c);
+                return r;
+            }
+        }
+        pop_pending(c);
+    } else if (c->sstate == S_HEAD && c->shead.len) {
+        al_buf_append(to_host, c->shead.data, c->shead.len);
+        al_buf_reset(&c->shead);
+    }
+    return AL_OK;
+}
+
+al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host)
+{
+    if (!c) return AL_EINVAL;
+    if (!buf && !len && !eof) {
+        al_code r = al_buf_append(to_host, c->reply.data, c->reply.len);
+        al_buf_reset(&c->reply);
+        return r;
+    }
+    if (c->passthrough) return al_buf_append(to_host, buf, len);
+    al_code r = AL_OK;
+    while (len > 0) {
+        if (c->passthrough) return al_buf_append(to_host, buf, len);
+        switch (c->sstate) {
+        case S_DISCARD:
+            return AL_OK;
+        case S_HEAD: {
+            size_t before = c->shead.len, used;
+            if (al_buf_append(&c->shead, buf, len) != AL_OK) return AL_ENOMEM;
+            r = response_head(c, to_host, &used);
+            if (r == AL_EPARSE) {
+                /* not HTTP/1.x: pass it on unless an LLM reply was expected */
+                if (c->qn && c->q[0].x && c->ctx->fail == AL_FAIL_CLOSED &&
+                    c->ctx->mode != AL_MODE_MONITOR) {
+                    al_buf_reset(&c->shead);
+                    return replace_with_error(c, c->q[0].x, "airlock: malformed reply", to_host);
+                }
+                c->passthrough = 1;
+                r = al_buf_append(to_host, c->shead.data, c->shead.len);
+                al_buf_reset(&c->shead);
+                return r;
+            }
+            if (r != AL_OK) return r;
+            if (used == 0) return AL_OK;
+            size_t rest = used - before;
+            al_buf_reset(&c->shead);
+            buf += rest;
+            len -= rest;
+            if (c->passthrough) return al_buf_append(to_host, buf, len);
+            if (c->sstate == S_DISCARD) return AL_OK;
+            if ((c->sstate == S_PASS || c->sstate == S_LLM) && c->sbody.done)
+                if ((r = finish_response(c, to_host)) != AL_OK) return r;
+            break;
+        }
+        case S_PASS: {
+            long k = al_http1_body_feed(&c->sbody, buf, len, NULL);
+            if (k < 0) {
+                c->passthrough = 1;
+                return al_buf_append(to_host, buf, len);
+            }
+            if ((r = al_buf_append(to_host, buf, (size_t)k)) != AL_OK) return r;
+            buf += k;
+            len -= (size_t)k;
+            if (c->sbody.done && (r = finish_response(c, to_host)) != AL_OK) return r;
+            break;
+        }
+        case S_LLM: {
+            long k;
+            r = llm_body(c, buf, len, to_host, &k);
+            if (r == AL_EPARSE && k < 0) {
+                /* broken framing from the server */
+                al_exchange_note_fail(c->q[0].x, "malformed reply framing");
+                c->sstate = S_DISCARD;
+                c->rstate = R_CLOSED;
+                return c->monitor ? al_buf_append(to_host, buf, len) : AL_OK;
+            }
+            if (r != AL_OK) return r;
+            if (c->sstate == S_DISCARD) return AL_OK;
+            buf += k;
+            len -= (size_t)k;
+            if (c->sbody.done && (r = finish_response(c, to_host)) != AL_OK) return r;
+            break;
+        }
+        }
+    }
+    if (eof) return server_eof(c, to_host);
+    return AL_OK;
+}

@@ -1,0 +1,145 @@
+/* ctx.c: builds the process-wide context from the environment: rule packs,
+ * mode, fail mode, audit log, body cap and policy overrides.  Never fails
+ * hard: what cannot be loaded is reported once in errbuf and fail mode
+ * decides.  Opens exactly one descriptor (the audit log). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "exchange.h"
+
+static void note(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (!errbuf || !errlen || errbuf[0]) return; /* keep the first message */
+    snprintf(errbuf, errlen, fmt, a, b);
+}
+
+static size_t parse_size(const char *s, size_t dflt)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return dflt;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        v <<= 10;
+        break;
+    case 'm':
+    case 'M':
+        v <<= 20;
+        break;
+    case 'g':
+    case 'G':
+        v <<= 30;
+        break;
+    default:
+        break;
+    }
+    return v ? (size_t)v : dflt;
+}
+
+/* AIRLOCK_PROMPT_<CATEGORY> / AIRLOCK_COMPLETION_<CATEGORY> = allow|flag|redact|block */
+static void action_overrides(al_policy *p, char *errbuf, size_t errlen)
+{
+    for (int c = 0; c < AL_CAT_COUNT; c++) {
+        for (int dir = 0; dir < 2; dir++) {
+            char name[64];
+            const char *cat = al_category_name((al_category)c);
+            snprintf(name, sizeof name, "AIRLOCK_%s_", dir ? "COMPLETION" : "PROMPT");
+            size_t n = strlen(name);
+            for (size_t i = 0; cat[i] && n + 1 < sizeof name; i++)
+                name[n++] = (char)(cat[i] >= 'a' && cat[i] <= 'z' ? cat[i] - 32 : cat[i]);
+            name[n] = '\0';
+            const char *v = getenv(name);
+            if (!v || !*v) continue;
+            al_action a;
+            if (al_action_parse(v, &a) != 0) {
+                note(errbuf, errlen, "airlock: %s=%s is not allow|flag|redact|block", name, v);
+                continue;
+            }
+            if (dir)
+                p->completion[c] = a;
+            else
+                p->prompt[c] = a;
+        }
+    }
+}
+
+al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, size_t errlen)
+{
+    memset(ctx, 0, sizeof *ctx);
+    ctx->audit_fd = -1;
+    ctx->max_body = 16u << 20;
+    if (errbuf && errlen) errbuf[0] = '\0';
+    al_policy_default(&ctx->policy);
+    extern char *program_invocation_short_name;
+    ctx->exe = program_invocation_short_name;
+
+    const char *v = getenv("AIRLOCK_MODE");
+    if (v && *v) {
+        if (!strcasecmp(v, "monitor"))
+            ctx->mode = AL_MODE_MONITOR;
+        else if (strcasecmp(v, "enforce"))
+            note(errbuf, errlen, "airlock: AIRLOCK_MODE=%s is not enforce|monitor%s", v,
+                 "; enforcing");
+    }
+    v = getenv("AIRLOCK_FAIL");
+    if (v && *v) {
+        if (!strcasecmp(v, "open"))
+            ctx->fail = AL_FAIL_OPEN;
+        else if (strcasecmp(v, "closed"))
+            note(errbuf, errlen, "airlock: AIRLOCK_FAIL=%s is not closed|open%s", v,
+                 "; failing closed");
+    }
+    v = getenv("AIRLOCK_MAX_BODY");
+    if (v && *v) ctx->max_body = parse_size(v, ctx->max_body);
+    v = getenv("AIRLOCK_BLOCK_THRESHOLD");
+    if (v && *v) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && d > 0) ctx->policy.block_threshold = d;
+    }
+    v = getenv("AIRLOCK_MODEL_THRESHOLD");
+    if (v && *v) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && d >= 0 && d <= 1) ctx->policy.model_threshold = d;
+    }
+    action_overrides(&ctx->policy, errbuf, errlen);
+
+    v = getenv("AIRLOCK_AUDIT");
+    if (v && *v) {
+        ctx->audit_fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        if (ctx->audit_fd < 0)
+            note(errbuf, errlen, "airlock: cannot open audit log %s: %s", v, strerror(errno));
+    }
+
+    const char *rules = getenv("AIRLOCK_RULES");
+    if (!rules || !*rules) rules = default_rules;
+    if (!rules || !*rules) {
+        note(errbuf, errlen, "airlock: no rules found%s%s", "", "; LLM calls follow AIRLOCK_FAIL");
+        return AL_OK;
+    }
+    char err[400] = "";
+    al_code c = al_engine_new(rules, &ctx->engine, err, sizeof err);
+    if (c != AL_OK) {
+        ctx->engine = NULL;
+        note(errbuf, errlen, "airlock: rules not loaded: %s; LLM calls follow AIRLOCK_FAIL (%s)",
+             err[0] ? err : al_strerror(c), ctx->fail == AL_FAIL_OPEN ? "open" : "closed");
+    }
+    return AL_OK;
+}
+
+void al_ctx_free(al_ctx *ctx)
+{
+    if (!ctx) return;
+    al_engine_free(ctx->engine);
+    ctx->engine = NULL;
+    if (ctx->audit_fd >= 0) close(ctx->audit_fd);
+    ctx->audit_fd = -1;
+}

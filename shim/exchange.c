@@ -1,0 +1,655 @@
+/* exchange.c: one LLM exchange at the message level: recognise the call,
+ * screen its prompts, scrub its completion (whole or streamed), record it.
+ * Pure: bytes in, bytes out; the only descriptor it touches is the audit
+ * log's, and it never writes a prompt or completion text anywhere else. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "audit.h"
+#include "exchange.h"
+#include "provider.h"
+#include "sse.h"
+
+typedef struct {
+    int key;
+    al_stream_scrub *s;
+    cJSON *tmpl;     /* first event that carried a delta for this key */
+    char evname[64]; /* its SSE event name ("" when none) */
+} skey;
+
+struct al_exchange {
+    const al_ctx *ctx;
+    const al_provider *prov;
+    al_api api;
+    int llm;
+    al_audit_rec rec;
+    char host[128], path[256], model[128];
+    al_resp_mode mode;
+    int sse;   /* stream framing: 1 SSE, 0 NDJSON */
+    int ended; /* the stream's end event was seen */
+    int cut;   /* the reply was cut off: drop the rest */
+    int resp_begun;
+    al_buf body; /* WHOLE: the body so far; stream: bytes not yet framed */
+    size_t last_len;
+    al_buf data, tmp, pre;
+    skey *keys;
+    size_t nkeys, capkeys;
+    /* the event being processed */
+    int ev_changed;
+    const char *ev_name;
+    size_t ev_name_len;
+    al_code io_err;
+    al_stream_io io;
+};
+
+static int monitor(const al_exchange *x)
+{
+    return x->ctx->mode == AL_MODE_MONITOR;
+}
+
+static void set_fail(al_exchange *x, const char *why)
+{
+    if (!x->rec.fail) x->rec.fail = why;
+}
+
+static void record(al_exchange *x, const al_finding *f, size_t n, int completion, int changed)
+{
+    size_t end = 0; /* overlapping findings are one redaction */
+    for (size_t i = 0; i < n; i++) {
+        if (f[i].action == AL_ACT_ALLOW) continue;
+        al_audit_rule(&x->rec, f[i].rule);
+        int overlaps = i > 0 && f[i].start < end;
+        if (f[i].end > end) end = f[i].end;
+        if (f[i].action == AL_ACT_REDACT && changed && !overlaps)
+            al_audit_redaction(&x->rec, f[i].entity ? f[i].entity : al_category_name(f[i].category),
+                               completion);
+    }
+}
+
+/* ---- streaming io callbacks ---- */
+
+static skey *find_key(al_exchange *x, int key)
+{
+    for (size_t i = 0; i < x->nkeys; i++)
+        if (x->keys[i].key == key) return &x->keys[i];
+    return NULL;
+}
+
+static skey *get_key(al_exchange *x, int key, const cJSON *event)
+{
+    skey *k = find_key(x, key);
+    if (k) return k;
+    if (x->nkeys == 256) return NULL; /* cap: a stream with more texts is cut */
+    if (x->nkeys == x->capkeys) {
+        size_t cap = x->capkeys ? x->capkeys * 2 : 4;
+        skey *v = realloc(x->keys, cap * sizeof *v);
+        if (!v) return NULL;
+        x->keys = v;
+        x->capkeys = cap;
+    }
+    k = &x->keys[x->nkeys];
+    memset(k, 0, sizeof *k);
+    k->key = key;
+    k->s = al_stream_scrub_new(x->ctx->engine, &x->ctx->policy);
+    k->tmpl = event ? cJSON_Duplicate(event, 1) : NULL;
+    if (!k->s || (event && !k->tmpl)) {
+        al_stream_scrub_free(k->s);
+        cJSON_Delete(k->tmpl);
+        return NULL;
+    }
+    size_t n = x->ev_name_len < sizeof k->evname - 1 ? x->ev_name_len : 0;
+    if (x->ev_name && n) memcpy(k->evname, x->ev_name, n);
+    k->evname[n] = '\0';
+    x->nkeys++;
+    return k;
+}
+
+static al_code set_string(cJSON *node, const char *s)
+{
+    return cJSON_SetValuestring(node, s) ? AL_OK : AL_ENOMEM;
+}
+
+static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *event)
+{
+    al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    if (!cJSON_IsString(node)) return AL_OK;
+    skey *k = get_key(x, key, event);
+    if (!k) return AL_ENOMEM;
+    const char *in = node->valuestring;
+    size_t len = strlen(in);
+    al_buf_reset(&x->tmp);
+    al_code r = al_stream_scrub_feed(k->s, in, len, &x->tmp);
+    if (r != AL_OK) return r;
+    if (monitor(x)) return AL_OK;
+    const char *outs = x->tmp.data ? x->tmp.data : "";
+    if (x->tmp.len == len && memcmp(outs, in, len) == 0) return AL_OK;
+    x->ev_changed = 1;
+    return set_string(node, outs);
+}
+
+static al_code emit_event(al_exchange *x, const char *evname, cJSON *ev, al_buf *out)
+{
+    al_buf_reset(&x->data);
+    al_code r = al_json_print(ev, &x->data);
+    if (r != AL_OK) return r;
+    if (x->sse)
+        return al_sse_write(out, evname && evname[0] ? evname : NULL, evname ? strlen(evname) : 0,
+                            x->data.data, x->data.len, 0);
+    if ((r = al_buf_append(out, x->data.data, x->data.len)) != AL_OK) return r;
+    return al_buf_append(out, "\n", 1);
+}
+
+static al_code end_key(al_exchange *x, skey *k, cJSON *node)
+{
+    al_buf_reset(&x->tmp);
+    al_code r = al_stream_scrub_flush(k->s, &x->tmp);
+    if (r != AL_OK || x->tmp.len == 0 || monitor(x)) return r;
+    if (cJSON_IsString(node)) {
+        al_buf joined = {0};
+        r = al_buf_puts(&joined, node->valuestring);
+        if (r == AL_OK) r = al_buf_append(&joined, x->tmp.data, x->tmp.len);
+        if (r == AL_OK) r = set_string(node, joined.data);
+        al_buf_free(&joined);
+        x->ev_changed = 1;
+        return r;
+    }
+    if (!k->tmpl) return AL_OK;
+    cJSON *ev = x->prov->delta_event(x->api, k->tmpl, k->key, x->tmp.data);
+    if (!ev) return AL_ENOMEM;
+    r = emit_event(x, k->evname, ev, &x->pre);
+    cJSON_Delete(ev);
+    return r;
+}
+
+static al_code io_end(al_stream_io *io, int key, cJSON *node)
+{
+    al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    skey *k = find_key(x, key);
+    return k ? end_key(x, k, node) : AL_OK;
+}
+
+static al_code io_end_all(al_stream_io *io)
+{
+    al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    for (size_t i = 0; i < x->nkeys; i++) {
+        al_code r = end_key(x, &x->keys[i], NULL);
+        if (r != AL_OK) return r;
+    }
+    x->ended = 1;
+    return AL_OK;
+}
+
+/* Scans one completion text in place; sets *changed when it was rewritten. */
+static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
+{
+    if (!cJSON_IsString(node) || !node->valuestring[0]) return AL_OK;
+    al_result res = {0};
+    const char *in = node->valuestring;
+    al_code r =
+        al_engine_scan(x->ctx->engine, &x->ctx->policy, AL_AS_COMPLETION, in, strlen(in), &res);
+    if (r == AL_OK) {
+        int apply = res.changed && !monitor(x);
+        record(x, res.findings, res.n, 1, res.changed);
+        if (apply) {
+            r = set_string(node, res.text.data ? res.text.data : "");
+            *changed = 1;
+        }
+    }
+    al_result_free(&res);
+    return r;
+}
+
+static al_code io_whole(al_stream_io *io, cJSON *node)
+{
+    al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    return scrub_node(x, node, &x->ev_changed);
+}
+
+/* ---- lifecycle ---- */
+
+al_exchange *al_exchange_new(const al_ctx *ctx, const char *transport)
+{
+    if (!ctx) return NULL;
+    al_exchange *x = calloc(1, sizeof *x);
+    if (!x) return NULL;
+    x->ctx = ctx;
+    al_audit_init(&x->rec);
+    x->rec.transport = transport;
+    x->rec.exe = ctx->exe;
+    x->rec.mode = ctx->mode == AL_MODE_MONITOR ? "monitor" : "enforce";
+    x->io.delta = io_delta;
+    x->io.end = io_end;
+    x->io.end_all = io_end_all;
+    x->io.whole = io_whole;
+    return x;
+}
+
+void al_exchange_free(al_exchange *x)
+{
+    if (!x) return;
+    for (size_t i = 0; i < x->nkeys; i++) {
+        size_t n = 0;
+        const al_finding *f = al_stream_scrub_findings(x->keys[i].s, &n);
+        if (f) record(x, f, n, 1, !monitor(x));
+        al_stream_scrub_free(x->keys[i].s);
+        cJSON_Delete(x->keys[i].tmpl);
+    }
+    free(x->keys);
+    if (x->llm) al_audit_write(x->ctx->audit_fd, &x->rec);
+    al_buf_free(&x->body);
+    al_buf_free(&x->data);
+    al_buf_free(&x->tmp);
+    al_buf_free(&x->pre);
+    free(x);
+}
+
+int al_exchange_is_llm(const al_exchange *x)
+{
+    return x && x->llm;
+}
+
+void al_exchange_note_fail(al_exchange *x, const char *reason)
+{
+    if (x) set_fail(x, reason);
+}
+
+al_code al_exchange_error_body(const al_exchange *x, int status, const char *message, al_buf *out)
+{
+    const al_provider *p = x && x->prov ? x->prov : &al_provider_openai;
+    return p->error(out, status, message);
+}
+
+void al_req_verdict_free(al_req_verdict *v)
+{
+    if (!v) return;
+    al_buf_free(&v->body);
+}
+
+/* ---- requests ---- */
+
+static void copy_path(char *out, size_t cap, const char *path)
+{
+    size_t n = strcspn(path, "?#");
+    if (n >= cap) n = cap - 1;
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)path[i] > 0x20 && (unsigned char)path[i] < 0x7f) out[j++] = path[i];
+    out[j] = '\0';
+}
+
+static al_code block(al_exchange *x, al_req_verdict *v, int status, const char *msg)
+{
+    v->kind = AL_REQ_BLOCK;
+    v->status = status;
+    v->content_type = "application/json";
+    al_buf_reset(&v->body);
+    x->rec.blocked = 1;
+    x->rec.status = status;
+    return x->prov->error(&v->body, status, msg);
+}
+
+static al_code block_rules(al_exchange *x, al_req_verdict *v)
+{
+    al_buf msg = {0};
+    al_code r = al_buf_puts(&msg, "airlock: request blocked by policy (rules:");
+    for (size_t i = 0; r == AL_OK && i < x->rec.nrules; i++)
+        r = al_buf_printf(&msg, "%s%s", i ? ", " : " ", x->rec.rules[i]);
+    if (r == AL_OK) r = al_buf_puts(&msg, ")");
+    if (r == AL_OK) r = block(x, v, 400, msg.data);
+    al_buf_free(&msg);
+    return r;
+}
+
+/* Fail mode for a request that could not be screened. */
+static al_code unscreened(al_exchange *x, al_req_verdict *v, const char *why)
+{
+    set_fail(x, why);
+    if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) {
+        v->kind = AL_REQ_ALLOW;
+        return AL_OK;
+    }
+    char msg[256];
+    snprintf(msg, sizeof msg, "airlock: request refused: %s (AIRLOCK_FAIL=closed)", why);
+    return block(x, v, 403, msg);
+}
+
+static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
+{
+    al_texts t = {0};
+    al_code r = x->prov->prompts(x->api, root, &t);
+    if (r != AL_OK) {
+        al_texts_free(&t);
+        return unscreened(x, v, "out of memory");
+    }
+    al_policy quiet = x->ctx->policy;
+    quiet.prompt[AL_CAT_INJECTION] = AL_ACT_ALLOW;
+    quiet.prompt[AL_CAT_JAILBREAK] = AL_ACT_ALLOW;
+    int blocked = 0, changed = 0;
+    const char *fail = NULL;
+    for (size_t i = 0; i < t.n; i++) {
+        cJSON *node = t.v[i].node;
+        al_role role = t.v[i].role;
+        const al_policy *p =
+            role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT ? &quiet : &x->ctx->policy;
+        al_result res = {0};
+        const char *in = node->valuestring;
+        r = al_engine_scan(x->ctx->engine, p, AL_AS_PROMPT, in, strlen(in), &res);
+        if (r != AL_OK) {
+            fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";
+            al_result_free(&res);
+            break;
+        }
+        record(x, res.findings, res.n, 0, res.changed);
+        if (res.blocked) blocked = 1;
+        if (res.changed && !monitor(x)) {
+            if (set_string(node, res.text.data ? res.text.data : "") != AL_OK)
+                fail = "out of memory";
+            changed = 1;
+        }
+        al_result_free(&res);
+        if (fail) break;
+    }
+    al_texts_free(&t);
+    if (fail) return unscreened(x, v, fail);
+    if (blocked) {
+        if (monitor(x)) {
+            x->rec.would_block = 1;
+        } else {
+            return block_rules(x, v);
+        }
+    }
+    if (changed) {
+        v->kind = AL_REQ_REWRITE;
+        al_buf_reset(&v->body);
+        if (al_json_print(root, &v->body) != AL_OK) return unscreened(x, v, "out of memory");
+        return AL_OK;
+    }
+    v->kind = AL_REQ_ALLOW;
+    return AL_OK;
+}
+
+al_code al_exchange_request(al_exchange *x, const char *method, const char *host, const char *path,
+                            const char *content_type, const char *body, size_t len,
+                            al_req_verdict *v)
+{
+    if (!x || !method || !path || !v) return AL_EINVAL;
+    v->kind = AL_REQ_PASS;
+    al_api api;
+    const al_provider *p = al_provider_match(method, strlen(method), path, strlen(path), &api);
+    if (!p) return AL_OK;
+    if (!body) body = "";
+    cJSON *root = NULL;
+    int too_big = x->ctx->max_body && len > x->ctx->max_body;
+    if (!too_big) {
+        root = cJSON_ParseWithLength(body, len);
+        if (root && !p->shape(api, root)) { /* an unrelated API on a similar path */
+            cJSON_Delete(root);
+            return AL_OK;
+        }
+    }
+    x->prov = p;
+    x->api = api;
+    x->llm = 1;
+    x->rec.provider = p->name;
+    snprintf(x->host, sizeof x->host, "%s", host ? host : "");
+    copy_path(x->path, sizeof x->path, path);
+    x->rec.host = x->host[0] ? x->host : NULL;
+    x->rec.path = x->path;
+    x->rec.model = x->model;
+    al_provider_model(root, path, strlen(path), x->model, sizeof x->model);
+    x->rec.stream = root ? p->wants_stream(api, root) : api == AL_API_GEMINI_STREAM;
+    al_code r;
+    if (too_big)
+        r = unscreened(x, v, "request body exceeds AIRLOCK_MAX_BODY");
+    else if (!root)
+        r = unscreened(x, v, "request body is not valid JSON");
+    else if (!x->ctx->engine)
+        r = unscreened(x, v, "rules not loaded");
+    else
+        r = screen(x, root, v);
+    cJSON_Delete(root);
+    return r;
+}
+
+/* ---- responses ---- */
+
+static int ctype_has(const char *ct, const char *what)
+{
+    return ct && strcasestr(ct, what) != NULL;
+}
+
+al_code al_exchange_response_begin(al_exchange *x, int status, const char *content_type)
+{
+    if (!x) return AL_EINVAL;
+    x->resp_begun = 1;
+    x->rec.status = status;
+    x->mode = AL_RESP_PASS;
+    if (!x->llm) return AL_OK;
+    if (!x->ctx->engine) {
+        set_fail(x, "rules not loaded");
+        return AL_OK;
+    }
+    if (ctype_has(content_type, "text/event-stream")) {
+        x->mode = AL_RESP_STREAM;
+        x->sse = 1;
+    } else if (ctype_has(content_type, "ndjson") || ctype_has(content_type, "jsonl") ||
+               (x->prov == &al_provider_ollama && x->rec.stream && status < 300 &&
+                !ctype_has(content_type, "text/html"))) {
+        x->mode = AL_RESP_STREAM;
+        x->sse = 0;
+    } else if (status >= 300 && !ctype_has(content_type, "json")) {
+        x->mode = AL_RESP_PASS; /* an error page: no completion to scrub */
+    } else {
+        x->mode = AL_RESP_WHOLE;
+    }
+    return AL_OK;
+}
+
+al_resp_mode al_exchange_response_mode(const al_exchange *x)
+{
+    return x ? x->mode : AL_RESP_PASS;
+}
+
+/* Cuts the stream: appends an error event (SSE) so the host sees why. */
+static al_code cut_stream(al_exchange *x, const char *why, al_buf *to_host)
+{
+    set_fail(x, why);
+    if (x->ctx->fail == AL_FAIL_OPEN) {
+        /* open: what is left goes through unscreened */
+        x->mode = AL_RESP_PASS;
+        al_code r = al_buf_append(to_host, x->body.data, x->body.len);
+        al_buf_reset(&x->body);
+        return r;
+    }
+    x->cut = 1;
+    al_buf_reset(&x->body);
+    if (x->sse) {
+        al_buf b = {0};
+        char msg[200];
+        snprintf(msg, sizeof msg, "airlock: stream cut off: %s", why);
+        if (x->prov->error(&b, 502, msg) == AL_OK)
+            al_sse_write(to_host, "error", 5, b.data, b.len, 0);
+        al_buf_free(&b);
+    }
+    return AL_ELIMIT;
+}
+
+/* One stream event (SSE data or NDJSON line): scrub and re-emit. */
+static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, const char *data,
+                            size_t dlen, al_buf *to_host)
+{
+    size_t s = 0;
+    while (s < dlen && (data[s] == ' ' || data[s] == '\t' || data[s] == '\r')) s++;
+    if (s == dlen) return al_buf_append(to_host, raw, raw_len);
+    if (x->sse && dlen - s >= 6 && memcmp(data + s, "[DONE]", 6) == 0) {
+        al_buf_reset(&x->pre);
+        al_code r = io_end_all(&x->io);
+        if (r == AL_OK) r = al_buf_append(to_host, x->pre.data, x->pre.len);
+        if (r == AL_OK) r = al_buf_append(to_host, raw, raw_len);
+        return r;
+    }
+    cJSON *ev = cJSON_ParseWithLength(data, dlen);
+    if (!ev) {
+        set_fail(x, "malformed stream event");
+        if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return al_buf_append(to_host, raw, raw_len);
+        return AL_OK; /* closed: an event that cannot be screened is dropped */
+    }
+    x->ev_changed = 0;
+    al_buf_reset(&x->pre);
+    al_usage u = {x->rec.in_tokens, x->rec.out_tokens, x->rec.total_tokens};
+    x->prov->usage(x->api, ev, &u);
+    x->rec.in_tokens = u.input;
+    x->rec.out_tokens = u.output;
+    x->rec.total_tokens = u.total;
+    al_code r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
+    if (r == AL_OK && x->pre.len) r = al_buf_append(to_host, x->pre.data, x->pre.len);
+    if (r == AL_OK) {
+        if (!x->ev_changed || monitor(x)) {
+            r = al_buf_append(to_host, raw, raw_len);
+        } else {
+            al_buf_reset(&x->data);
+            r = al_json_print(ev, &x->data);
+            if (r == AL_OK && x->sse)
+                r = al_sse_rewrite(raw, raw_len, x->data.data, x->data.len, to_host);
+            else if (r == AL_OK) {
+                r = al_buf_append(to_host, x->data.data, x->data.len);
+                if (r == AL_OK) r = al_buf_append(to_host, "\n", 1);
+            }
+        }
+    }
+    cJSON_Delete(ev);
+    return r;
+}
+
+static al_code stream_feed(al_exchange *x, al_buf *to_host)
+{
+    size_t off = 0;
+    al_code r = AL_OK;
+    while (off < x->body.len && r == AL_OK) {
+        const char *b = x->body.data + off;
+        size_t n = x->body.len - off;
+        long k;
+        if (x->sse) {
+            al_sse_event ev;
+            al_buf_reset(&x->tmp);
+            al_buf data = {0};
+            k = al_sse_next(b, n, x->last_len, &ev, &data);
+            if (k > 0) {
+                x->ev_name = ev.event;
+                x->ev_name_len = ev.event_len;
+                if (!ev.has_data)
+                    r = al_buf_append(to_host, b, (size_t)k);
+                else
+                    r = stream_event(x, b, (size_t)k, data.data ? data.data : "", data.len,
+                                     to_host);
+                x->ev_name = NULL;
+                x->ev_name_len = 0;
+            }
+            al_buf_free(&data);
+        } else {
+            size_t ll = 0;
+            k = al_ndjson_next(b, n, x->last_len, &ll);
+            if (k > 0) r = stream_event(x, b, (size_t)k, b, ll, to_host);
+        }
+        if (k == -2) {
+            x->last_len = n;
+            break;
+        }
+        if (k == -1) {
+            al_buf_consume(&x->body, off);
+            return cut_stream(x, "stream event exceeds the size limit", to_host);
+        }
+        x->last_len = 0;
+        off += (size_t)k;
+    }
+    al_buf_consume(&x->body, off);
+    return r;
+}
+
+al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+{
+    if (!x) return AL_EINVAL;
+    if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
+    if (x->cut) return AL_ELIMIT;
+    if (x->mode == AL_RESP_PASS) return al_buf_append(to_host, buf, len);
+    if (x->mode == AL_RESP_WHOLE) {
+        if (x->ctx->max_body && x->body.len + len > x->ctx->max_body) {
+            set_fail(x, "reply exceeds AIRLOCK_MAX_BODY");
+            if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) {
+                x->mode = AL_RESP_PASS;
+                al_code r = al_buf_append(to_host, x->body.data, x->body.len);
+                al_buf_free(&x->body);
+                if (r == AL_OK) r = al_buf_append(to_host, buf, len);
+                return r;
+            }
+            x->cut = 1;
+            al_buf_free(&x->body);
+            return AL_ELIMIT;
+        }
+        return al_buf_append(&x->body, buf, len);
+    }
+    if (al_buf_append(&x->body, buf, len) != AL_OK) return AL_ENOMEM;
+    return stream_feed(x, to_host);
+}
+
+static al_code whole_end(al_exchange *x, al_buf *to_host)
+{
+    cJSON *root = cJSON_ParseWithLength(x->body.data ? x->body.data : "", x->body.len);
+    if (!root) {
+        set_fail(x, "reply is not valid JSON");
+        if (x->ctx->fail == AL_FAIL_OPEN || monitor(x) || x->rec.status >= 300)
+            return al_buf_append(to_host, x->body.data, x->body.len);
+        return AL_EPARSE;
+    }
+    al_usage u = {-1, -1, -1};
+    x->prov->usage(x->api, root, &u);
+    x->rec.in_tokens = u.input;
+    x->rec.out_tokens = u.output;
+    x->rec.total_tokens = u.total;
+    al_texts t = {0};
+    int changed = 0;
+    al_code r = x->prov->completions(x->api, root, &t);
+    for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
+    al_texts_free(&t);
+    if (r == AL_OK) {
+        if (changed && !monitor(x))
+            r = al_json_print(root, to_host);
+        else
+            r = al_buf_append(to_host, x->body.data, x->body.len);
+    } else {
+        set_fail(x, "completion scan failed");
+        if (x->ctx->fail == AL_FAIL_OPEN || monitor(x))
+            r = al_buf_append(to_host, x->body.data, x->body.len);
+    }
+    cJSON_Delete(root);
+    return r;
+}
+
+al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
+{
+    if (!x) return AL_EINVAL;
+    if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
+    if (x->cut) return AL_ELIMIT;
+    al_code r = AL_OK;
+    if (x->mode == AL_RESP_WHOLE) {
+        r = whole_end(x, to_host);
+    } else if (x->mode == AL_RESP_STREAM) {
+        if (x->body.len) {
+            /* a last NDJSON line without newline, or an SSE event without the
+             * blank line: frame it as complete */
+            r = al_buf_append(&x->body, "\n\n", x->sse ? 2 : 1);
+            if (r == AL_OK) r = stream_feed(x, to_host);
+        }
+        if (r == AL_OK && !x->ended) {
+            /* no end event: release what the scrubbers hold */
+            al_buf_reset(&x->pre);
+            r = io_end_all(&x->io);
+            if (r == AL_OK) r = al_buf_append(to_host, x->pre.data, x->pre.len);
+        }
+    }
+    al_buf_free(&x->body);
+    return r;
+}
