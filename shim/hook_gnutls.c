@@ -1,0 +1,276 @@
+/* hook_gnutls.c: the GnuTLS transport.  Turns gnutls_record_send/recv of one
+ * session into the plaintext of one HTTP connection for the exchange, and
+ * serves back what it releases (wget, and other GnuTLS programs).  Stands
+ * aside inside libcurl calls (the curl layer has those) and for sessions the
+ * exchange judges not to carry LLM traffic.  Never changes a GnuTLS error
+ * code it did not cause, never holds a lock across a real record call. */
+#include <errno.h>
+#include <gnutls/gnutls.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hook.h"
+
+#define HOOK AL_EXPORT
+#define RBUF_SIZE 16384
+#define SEND_WAIT_MS 30000
+
+static const char *const gnutls_sonames[] = {"libgnutls.so.30", NULL};
+
+typedef ssize_t (*send_fn)(gnutls_session_t, const void *, size_t);
+typedef ssize_t (*recv_fn)(gnutls_session_t, void *, size_t);
+typedef size_t (*pending_fn)(gnutls_session_t);
+typedef void (*deinit_fn)(gnutls_session_t);
+typedef int (*sname_fn)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int);
+typedef int (*getint_fn)(gnutls_session_t);
+
+HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
+HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n);
+HOOK size_t gnutls_record_check_pending(gnutls_session_t s);
+HOOK void gnutls_deinit(gnutls_session_t s);
+
+static void *resolve(void **slot, const char *name, void *self)
+{
+    void *p = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (!p) {
+        p = al_hook_real(name, self, gnutls_sonames);
+        __atomic_store_n(slot, p, __ATOMIC_RELEASE);
+    }
+    return p;
+}
+static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_getint;
+#define REAL_SEND() ((send_fn)resolve(&p_send, "gnutls_record_send", (void *)gnutls_record_send))
+#define REAL_RECV() ((recv_fn)resolve(&p_recv, "gnutls_record_recv", (void *)gnutls_record_recv))
+#define REAL_PENDING()                                                                             \
+    ((pending_fn)resolve(&p_pending, "gnutls_record_check_pending",                                \
+                         (void *)gnutls_record_check_pending))
+#define REAL_DEINIT() ((deinit_fn)resolve(&p_deinit, "gnutls_deinit", (void *)gnutls_deinit))
+#define REAL_SNAME() ((sname_fn)resolve(&p_sname, "gnutls_server_name_get", NULL))
+#define REAL_GETINT() ((getint_fn)resolve(&p_getint, "gnutls_transport_get_int", NULL))
+
+/* One session's state.  pass: not an LLM connection, real calls only. */
+typedef struct gconn {
+    gnutls_session_t s;
+    struct gconn *next;
+    pthread_mutex_t mu;
+    al_conn *c;
+    int pass, eof;
+    al_buf in; /* what the host may read now */
+    char rbuf[RBUF_SIZE];
+} gconn;
+
+#define NBUCKET 64
+static gconn *table[NBUCKET];
+static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
+static int nsessions; /* sessions with state; 0 makes check_pending free */
+
+static unsigned bucket(gnutls_session_t s)
+{
+    uintptr_t v = (uintptr_t)s;
+    return (unsigned)((v >> 4) ^ (v >> 12)) % NBUCKET;
+}
+
+static gconn *lookup(gnutls_session_t s)
+{
+    pthread_mutex_lock(&table_mu);
+    gconn *g = table[bucket(s)];
+    while (g && g->s != s) g = g->next;
+    pthread_mutex_unlock(&table_mu);
+    return g;
+}
+
+/* The session's state, created on its first record call. */
+static gconn *get(gnutls_session_t s)
+{
+    gconn *g = lookup(s);
+    if (g) return g;
+    g = calloc(1, sizeof *g);
+    if (!g) return NULL;
+    g->s = s;
+    pthread_mutex_init(&g->mu, NULL);
+    char host[256] = "";
+    size_t hl = sizeof host - 1;
+    unsigned type = 0;
+    sname_fn sn = REAL_SNAME();
+    if (!sn || sn(s, host, &hl, &type, 0) != 0 || type != GNUTLS_NAME_DNS) host[0] = '\0';
+    host[sizeof host - 1] = '\0';
+    al_in_hook++;
+    g->c = al_conn_new(al_hook_ctx(), "gnutls", host[0] ? host : NULL);
+    al_in_hook--;
+    if (!g->c) g->pass = 1;
+    pthread_mutex_lock(&table_mu);
+    unsigned b = bucket(s);
+    gconn *other = table[b];
+    while (other && other->s != s) other = other->next;
+    if (other) { /* another thread won the race */
+        pthread_mutex_unlock(&table_mu);
+        al_conn_free(g->c);
+        free(g);
+        return other;
+    }
+    g->next = table[b];
+    table[b] = g;
+    nsessions++;
+    pthread_mutex_unlock(&table_mu);
+    return g;
+}
+
+/* Forgets the session (its connection writes its audit line). */
+static void forget(gnutls_session_t s)
+{
+    pthread_mutex_lock(&table_mu);
+    gconn **pp = &table[bucket(s)], *g;
+    while ((g = *pp) && g->s != s) pp = &g->next;
+    if (g) {
+        *pp = g->next;
+        nsessions--;
+    }
+    pthread_mutex_unlock(&table_mu);
+    if (!g) return;
+    al_in_hook++;
+    al_conn_free(g->c);
+    al_in_hook--;
+    al_buf_free(&g->in);
+    pthread_mutex_destroy(&g->mu);
+    free(g);
+}
+
+static void wait_writable(gnutls_session_t s)
+{
+    getint_fn gi = REAL_GETINT();
+    int fd = gi ? gi(s) : -1;
+    if (fd >= 0) {
+        struct pollfd pf = {fd, POLLOUT, 0};
+        poll(&pf, 1, 100);
+    } else {
+        struct pollfd none;
+        poll(&none, 0, 10);
+    }
+}
+
+/* Sends all of p through the real record layer.  Returns 0 or a GnuTLS
+ * error code. */
+static ssize_t send_all(gnutls_session_t s, const char *p, size_t n)
+{
+    send_fn f = REAL_SEND();
+    int waited = 0;
+    while (n > 0) {
+        ssize_t w = f(s, p, n);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if ((w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) && waited < SEND_WAIT_MS) {
+            wait_writable(s);
+            waited += 100;
+            continue;
+        }
+        return w < 0 ? w : GNUTLS_E_PUSH_ERROR;
+    }
+    return 0;
+}
+
+HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
+{
+    send_fn f = REAL_SEND();
+    if (!f) return GNUTLS_E_INTERNAL_ERROR;
+    if (al_in_hook || al_in_curl || !s || !data || n == 0) return f(s, data, n);
+    gconn *g = get(s);
+    if (!g || g->pass) return f(s, data, n);
+    al_buf out = {0};
+    pthread_mutex_lock(&g->mu);
+    al_in_hook++;
+    al_code rc = al_conn_out(g->c, data, n, &out);
+    int pass = al_conn_passthrough(g->c);
+    al_in_hook--;
+    pthread_mutex_unlock(&g->mu);
+    if (rc != AL_OK) {
+        al_buf_free(&out);
+        al_hook_debug("gnutls: request stream refused: %s", al_strerror(rc));
+        return GNUTLS_E_PUSH_ERROR;
+    }
+    ssize_t sr = out.len ? send_all(s, out.data, out.len) : 0;
+    al_buf_free(&out);
+    if (sr < 0) return sr;
+    if (pass && g->in.len == 0) g->pass = 1;
+    return (ssize_t)n;
+}
+
+HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
+{
+    recv_fn f = REAL_RECV();
+    if (!f) return GNUTLS_E_INTERNAL_ERROR;
+    if (al_in_hook || al_in_curl || !s || !data || n == 0) return f(s, data, n);
+    gconn *g = lookup(s);
+    if (!g || (g->pass && g->in.len == 0)) return f(s, data, n);
+    for (;;) {
+        pthread_mutex_lock(&g->mu);
+        if (g->in.len == 0 && al_conn_has_reply(g->c)) {
+            al_in_hook++;
+            al_conn_in(g->c, NULL, 0, 0, &g->in);
+            al_in_hook--;
+        }
+        if (g->in.len > 0) {
+            size_t k = g->in.len < n ? g->in.len : n;
+            memcpy(data, g->in.data, k);
+            al_buf_consume(&g->in, k);
+            pthread_mutex_unlock(&g->mu);
+            return (ssize_t)k;
+        }
+        int eof = g->eof;
+        pthread_mutex_unlock(&g->mu);
+        if (eof) return 0;
+        ssize_t r = f(s, g->rbuf, sizeof g->rbuf);
+        if (r < 0) {
+            if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH) {
+                /* a peer that closes without close_notify: end of stream */
+                pthread_mutex_lock(&g->mu);
+                al_in_hook++;
+                al_code rc = al_conn_in(g->c, NULL, 0, 1, &g->in);
+                al_in_hook--;
+                g->eof = 1;
+                int have = g->in.len > 0;
+                pthread_mutex_unlock(&g->mu);
+                if (rc == AL_OK && have) continue;
+            }
+            return r;
+        }
+        pthread_mutex_lock(&g->mu);
+        al_in_hook++;
+        al_code rc = al_conn_in(g->c, g->rbuf, (size_t)r, r == 0, &g->in);
+        al_in_hook--;
+        if (r == 0) g->eof = 1;
+        pthread_mutex_unlock(&g->mu);
+        if (rc != AL_OK) {
+            al_hook_debug("gnutls: reply cut off: %s", al_strerror(rc));
+            return GNUTLS_E_PULL_ERROR;
+        }
+    }
+}
+
+HOOK size_t gnutls_record_check_pending(gnutls_session_t s)
+{
+    pending_fn f = REAL_PENDING();
+    size_t n = f ? f(s) : 0;
+    if (!__atomic_load_n(&nsessions, __ATOMIC_RELAXED) || al_in_hook || al_in_curl) return n;
+    gconn *g = lookup(s);
+    if (g) {
+        pthread_mutex_lock(&g->mu);
+        n += g->in.len;
+        if (g->in.len == 0 && al_conn_has_reply(g->c)) n += 1;
+        pthread_mutex_unlock(&g->mu);
+    }
+    return n;
+}
+
+/* Session addresses are reused: state ends with the session.  (Interposed
+ * only when the export map lists gnutls_deinit.) */
+HOOK void gnutls_deinit(gnutls_session_t s)
+{
+    deinit_fn f = REAL_DEINIT();
+    if (s && __atomic_load_n(&nsessions, __ATOMIC_RELAXED)) forget(s);
+    if (f) f(s);
+}
