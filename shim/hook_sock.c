@@ -1,0 +1,622 @@
+/* hook_sock.c: the plain-socket transport.  A TCP socket (AF_INET/AF_INET6,
+ * SOCK_STREAM) that the program connect()s is looked at once, on its first
+ * write: an HTTP POST goes through the exchange (plain-HTTP LLM servers such
+ * as Ollama, vLLM, llama.cpp); a TLS ClientHello written by a TLS stack
+ * airlock cannot see, naming an LLM API host, is refused or recorded per
+ * AIRLOCK_FAIL; everything else is passed through for good.  Every other
+ * descriptor costs one byte-table lookup per call: never buffered, never
+ * delayed, never a system call of ours. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "hook.h"
+#include "tls_sni.h"
+
+#define HOOK AL_EXPORT
+#define FD_CAP 65536       /* descriptors above this are never looked at */
+#define SEND_WAIT_MS 30000 /* longest wait for a full socket buffer to drain */
+#define PEEK_CAP 16384     /* bytes of a first gathered write we inspect */
+#define RBUF_SIZE 65536
+
+typedef ssize_t (*write_fn)(int, const void *, size_t);
+typedef ssize_t (*read_fn)(int, void *, size_t);
+typedef ssize_t (*send_fn)(int, const void *, size_t, int);
+typedef ssize_t (*recv_fn)(int, void *, size_t, int);
+typedef ssize_t (*sendto_fn)(int, const void *, size_t, int, const struct sockaddr *, socklen_t);
+typedef ssize_t (*recvfrom_fn)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
+typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
+typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
+typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
+typedef ssize_t (*readv_fn)(int, const struct iovec *, int);
+typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
+typedef int (*close_fn)(int);
+
+HOOK ssize_t write(int fd, const void *buf, size_t n);
+HOOK ssize_t read(int fd, void *buf, size_t n);
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags);
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags);
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+                    socklen_t al);
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *al);
+HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags);
+HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags);
+HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt);
+HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt);
+HOOK int connect(int fd, const struct sockaddr *a, socklen_t al);
+HOOK int close(int fd);
+
+/* Real functions, resolved on first use (libc is always next in line). */
+static void *real_p[12];
+enum {
+    R_WRITE,
+    R_READ,
+    R_SEND,
+    R_RECV,
+    R_SENDTO,
+    R_RECVFROM,
+    R_SENDMSG,
+    R_RECVMSG,
+    R_WRITEV,
+    R_READV,
+    R_CONNECT,
+    R_CLOSE
+};
+static const char *const real_name[12] = {"write",  "read",     "send",    "recv",
+                                          "sendto", "recvfrom", "sendmsg", "recvmsg",
+                                          "writev", "readv",    "connect", "close"};
+
+static void *real(int i, void *self)
+{
+    void *p = __atomic_load_n(&real_p[i], __ATOMIC_ACQUIRE);
+    if (!p) {
+        p = al_hook_real(real_name[i], self, NULL);
+        __atomic_store_n(&real_p[i], p, __ATOMIC_RELEASE);
+    }
+    return p;
+}
+#define REAL(i, type, self) ((type)real(i, (void *)(self)))
+
+/* Per-descriptor state.  WATCH: a connected TCP socket not written yet;
+ * TRACK: an HTTP connection the exchange handles; REFUSED: a bypassing TLS
+ * connection to an LLM host, every further write fails. */
+enum { S_NONE = 0, S_WATCH, S_TRACK, S_REFUSED };
+static unsigned char fdstate[FD_CAP];
+
+typedef struct {
+    pthread_mutex_t mu;
+    al_conn *c;
+    al_buf in; /* what the host may read now */
+    int eof;
+    char *rbuf;
+} sconn;
+static sconn *conns[FD_CAP];
+
+static inline int watched(int fd)
+{
+    return (unsigned)fd < FD_CAP && __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) != S_NONE;
+}
+
+/* fd has a state or a connection record (close and connect clear it). */
+static int known(int fd)
+{
+    return (unsigned)fd < FD_CAP && (__atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) != S_NONE ||
+                                     __atomic_load_n(&conns[fd], __ATOMIC_RELAXED) != NULL);
+}
+
+static void set_state(int fd, int s)
+{
+    __atomic_store_n(&fdstate[fd], (unsigned char)s, __ATOMIC_RELAXED);
+}
+
+/* Forgets fd: frees its connection (which writes its audit line). */
+static void forget(int fd)
+{
+    if ((unsigned)fd >= FD_CAP) return;
+    sconn *s = __atomic_exchange_n(&conns[fd], NULL, __ATOMIC_ACQ_REL);
+    set_state(fd, S_NONE);
+    if (!s) return;
+    al_in_hook++;
+    al_conn_free(s->c);
+    al_in_hook--;
+    al_buf_free(&s->in);
+    free(s->rbuf);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
+
+HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
+{
+    connect_fn f = REAL(R_CONNECT, connect_fn, connect);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int rc = f(fd, a, al);
+    if ((unsigned)fd >= FD_CAP || al_in_hook || !a) return rc;
+    int err = errno;
+    if (known(fd)) forget(fd); /* a descriptor whose close we did not see */
+    if ((a->sa_family == AF_INET || a->sa_family == AF_INET6) &&
+        (rc == 0 || err == EINPROGRESS || err == EINTR || err == EAGAIN)) {
+        int type = 0;
+        socklen_t tl = sizeof type;
+        if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM)
+            set_state(fd, S_WATCH);
+    }
+    errno = err;
+    return rc;
+}
+
+HOOK int close(int fd)
+{
+    close_fn f = REAL(R_CLOSE, close_fn, close);
+    if (known(fd)) forget(fd);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    return f(fd);
+}
+
+/* ---- the first write: what is this connection? ---- */
+
+static const char *extra_hosts(void)
+{
+    static const char *v;
+    static int done;
+    if (!__atomic_load_n(&done, __ATOMIC_ACQUIRE)) {
+        v = getenv("AIRLOCK_LLM_HOSTS");
+        __atomic_store_n(&done, 1, __ATOMIC_RELEASE);
+    }
+    return v;
+}
+
+/* 1 when the code that wrote the ClientHello is a TLS library whose records
+ * airlock reads (OpenSSL's libssl/libcrypto, GnuTLS). */
+static int tls_seen(const void *caller)
+{
+    Dl_info info;
+    if (!caller || !dladdr(caller, &info) || !info.dli_fname) return 0;
+    const char *base = strrchr(info.dli_fname, '/');
+    base = base ? base + 1 : info.dli_fname;
+    return strncmp(base, "libssl.so", 9) == 0 || strncmp(base, "libcrypto.so", 12) == 0 ||
+           strncmp(base, "libgnutls.so", 12) == 0;
+}
+
+static const char *exe_name(void)
+{
+    const al_ctx *ctx = al_hook_ctx();
+    if (ctx->exe && *ctx->exe) return ctx->exe;
+    extern char *program_invocation_short_name;
+    return program_invocation_short_name;
+}
+
+/* A TLS connection airlock cannot read, to an LLM API host.  Returns 1 when
+ * it must be refused (AIRLOCK_FAIL=closed), 0 when it may go on (recorded). */
+static int bypass(const char *host)
+{
+    const al_ctx *ctx = al_hook_ctx();
+    int refuse = ctx->fail == AL_FAIL_CLOSED && ctx->mode != AL_MODE_MONITOR;
+    al_audit_rec rec;
+    al_audit_init(&rec);
+    rec.transport = "socket";
+    rec.exe = exe_name();
+    rec.host = host;
+    rec.mode = ctx->mode == AL_MODE_MONITOR ? "monitor" : "enforce";
+    rec.fail = "tls_not_visible";
+    rec.blocked = refuse;
+    al_in_hook++;
+    al_audit_write(ctx->audit_fd, &rec);
+    al_in_hook--;
+    if (refuse)
+        al_hook_warn("refused: %s (pid %d) opened TLS to LLM API host %s with a TLS library "
+                     "airlock cannot see into, so its prompts would go unscreened "
+                     "(AIRLOCK_FAIL=open lets it through, recorded)",
+                     exe_name(), (int)getpid(), host);
+    else
+        al_hook_debug("unscreened TLS to LLM API host %s by %s (fail open)", host, exe_name());
+    return refuse;
+}
+
+static int is_post(const char *p, size_t n)
+{
+    return n >= 5 && memcmp(p, "POST ", 5) == 0;
+}
+
+/* Decides what fd is from its first bytes.  Returns the new state. */
+static int classify(int fd, const char *p, size_t n, const void *caller)
+{
+    if (al_in_curl) {
+        set_state(fd, S_NONE); /* a libcurl transfer: the curl layer has it */
+        return S_NONE;
+    }
+    if (al_tls_is_client_hello((const unsigned char *)p, n)) {
+        char host[256];
+        if (!tls_seen(caller) &&
+            al_tls_sni((const unsigned char *)p, n, host, sizeof host) == AL_SNI_FOUND &&
+            al_llm_host_match(host, extra_hosts()) && bypass(host)) {
+            set_state(fd, S_REFUSED);
+            return S_REFUSED;
+        }
+        set_state(fd, S_NONE);
+        return S_NONE;
+    }
+    if (!is_post(p, n)) {
+        set_state(fd, S_NONE);
+        return S_NONE;
+    }
+    sconn *s = calloc(1, sizeof *s);
+    if (!s) {
+        set_state(fd, S_NONE);
+        return S_NONE;
+    }
+    pthread_mutex_init(&s->mu, NULL);
+    char host[INET6_ADDRSTRLEN + 8] = "";
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+        if (ss.ss_family == AF_INET)
+            inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+        else if (ss.ss_family == AF_INET6)
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+    }
+    al_in_hook++;
+    s->c = al_conn_new(al_hook_ctx(), "socket", host[0] ? host : NULL);
+    al_in_hook--;
+    if (!s->c) {
+        pthread_mutex_destroy(&s->mu);
+        free(s);
+        set_state(fd, S_NONE);
+        return S_NONE;
+    }
+    sconn *old = __atomic_exchange_n(&conns[fd], s, __ATOMIC_ACQ_REL);
+    if (old) { /* cannot happen unless two threads raced on a fresh fd */
+        al_conn_free(old->c);
+        al_buf_free(&old->in);
+        free(old);
+    }
+    set_state(fd, S_TRACK);
+    return S_TRACK;
+}
+
+/* ---- tracked connections ---- */
+
+/* Sends all of p with the real send, waiting for room on a non-blocking
+ * socket.  Returns 0, or -1 with errno set. */
+static int send_all(int fd, const char *p, size_t n, int flags)
+{
+    send_fn f = REAL(R_SEND, send_fn, send);
+    int waited = 0;
+    while (n > 0) {
+        ssize_t w = f(fd, p, n, flags | MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR) continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && waited < SEND_WAIT_MS) {
+            struct pollfd pf = {fd, POLLOUT, 0};
+            poll(&pf, 1, 100);
+            waited += 100;
+            continue;
+        }
+        if (w == 0) errno = EPIPE;
+        return -1;
+    }
+    return 0;
+}
+
+/* The host writes n bytes on a tracked connection. */
+static ssize_t track_write(int fd, const char *p, size_t n, int flags)
+{
+    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    if (!s) {
+        errno = EBADF;
+        return -1;
+    }
+    al_buf out = {0};
+    pthread_mutex_lock(&s->mu);
+    al_in_hook++;
+    al_code rc = al_conn_out(s->c, p, n, &out);
+    int pass = al_conn_passthrough(s->c);
+    al_in_hook--;
+    pthread_mutex_unlock(&s->mu);
+    if (rc != AL_OK) {
+        al_buf_free(&out);
+        al_hook_debug("socket: request stream refused: %s", al_strerror(rc));
+        errno = ECONNRESET;
+        return -1;
+    }
+    int sr = out.len ? send_all(fd, out.data, out.len, flags & ~MSG_DONTWAIT) : 0;
+    al_buf_free(&out);
+    if (sr < 0) return -1;
+    /* not an LLM call: out of the way for good (freed at close) */
+    if (pass && s->in.len == 0) set_state(fd, S_NONE);
+    return (ssize_t)n;
+}
+
+/* Copies up to n bytes the host may read into (iov, cnt); returns the count. */
+static size_t serve(sconn *s, const struct iovec *iov, int cnt, int peek)
+{
+    size_t off = 0;
+    for (int i = 0; i < cnt && off < s->in.len; i++) {
+        size_t k = s->in.len - off;
+        if (k > iov[i].iov_len) k = iov[i].iov_len;
+        memcpy(iov[i].iov_base, s->in.data + off, k);
+        off += k;
+    }
+    if (!peek) al_buf_consume(&s->in, off);
+    return off;
+}
+
+static size_t iov_total(const struct iovec *iov, int cnt)
+{
+    size_t t = 0;
+    for (int i = 0; i < cnt; i++) t += iov[i].iov_len;
+    return t;
+}
+
+/* The host reads on a tracked connection: serve what the exchange released,
+ * reading from the server only when there is nothing. */
+static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
+{
+    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    if (!s) {
+        errno = EBADF;
+        return -1;
+    }
+    int peek = (flags & MSG_PEEK) != 0;
+    if (iov_total(iov, cnt) == 0) return 0;
+    recv_fn rf = REAL(R_RECV, recv_fn, recv);
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        if (s->in.len == 0 && al_conn_has_reply(s->c)) {
+            al_in_hook++;
+            al_conn_in(s->c, NULL, 0, 0, &s->in);
+            al_in_hook--;
+        }
+        if (s->in.len > 0) {
+            size_t k = serve(s, iov, cnt, peek);
+            pthread_mutex_unlock(&s->mu);
+            return (ssize_t)k;
+        }
+        int eof = s->eof;
+        if (!s->rbuf) s->rbuf = malloc(RBUF_SIZE);
+        char *rbuf = s->rbuf;
+        pthread_mutex_unlock(&s->mu);
+        if (eof) return 0;
+        if (!rbuf) {
+            errno = ENOMEM;
+            return -1;
+        }
+        ssize_t r = rf(fd, rbuf, RBUF_SIZE, flags & ~(MSG_PEEK | MSG_WAITALL | MSG_TRUNC));
+        if (r < 0) return -1;
+        pthread_mutex_lock(&s->mu);
+        al_in_hook++;
+        al_code rc = al_conn_in(s->c, rbuf, (size_t)r, r == 0, &s->in);
+        al_in_hook--;
+        if (r == 0) s->eof = 1;
+        pthread_mutex_unlock(&s->mu);
+        if (rc != AL_OK) {
+            al_hook_debug("socket: reply cut off: %s", al_strerror(rc));
+            errno = ECONNRESET;
+            return -1;
+        }
+    }
+}
+
+/* ---- write side entry points ---- */
+
+static ssize_t refused(void)
+{
+    errno = ECONNREFUSED;
+    return -1;
+}
+
+/* A write of n bytes at p on a watched fd.  Returns -2 when the caller should
+ * hand the call to the real function unchanged. */
+static ssize_t watched_write(int fd, const char *p, size_t n, int flags, const void *caller)
+{
+    int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
+    if (st == S_WATCH && n > 0) st = classify(fd, p, n, caller);
+    if (st == S_REFUSED) return refused();
+    if (st == S_TRACK) return track_write(fd, p, n, flags);
+    return -2;
+}
+
+/* Gathers an iovec write into one buffer (only for watched descriptors). */
+static char *gather(const struct iovec *iov, int cnt, size_t cap, size_t *len)
+{
+    size_t t = iov_total(iov, cnt);
+    if (t > cap) t = cap;
+    char *b = malloc(t ? t : 1);
+    if (!b) return NULL;
+    size_t off = 0;
+    for (int i = 0; i < cnt && off < t; i++) {
+        size_t k = iov[i].iov_len < t - off ? iov[i].iov_len : t - off;
+        memcpy(b + off, iov[i].iov_base, k);
+        off += k;
+    }
+    *len = off;
+    return b;
+}
+
+/* writev/sendmsg on a watched fd: -2 to pass through unchanged. */
+static ssize_t watched_writev(int fd, const struct iovec *iov, int cnt, int flags,
+                              const void *caller)
+{
+    int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
+    if (st == S_WATCH) {
+        size_t n;
+        char *b = gather(iov, cnt, PEEK_CAP, &n);
+        if (!b) return -2;
+        if (n > 0) st = classify(fd, b, n, caller);
+        free(b);
+    }
+    if (st == S_REFUSED) return refused();
+    if (st != S_TRACK) return -2;
+    size_t n;
+    char *b = gather(iov, cnt, (size_t)-1 / 2, &n);
+    if (!b) {
+        errno = ENOMEM;
+        return -1;
+    }
+    ssize_t r = track_write(fd, b, n, flags);
+    free(b);
+    return r;
+}
+
+HOOK ssize_t write(int fd, const void *buf, size_t n)
+{
+    write_fn f = REAL(R_WRITE, write_fn, write);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n);
+    ssize_t r = watched_write(fd, buf, n, 0, __builtin_return_address(0));
+    return r == -2 ? f(fd, buf, n) : r;
+}
+
+HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+    send_fn f = REAL(R_SEND, send_fn, send);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags);
+    ssize_t r = watched_write(fd, buf, n, flags, __builtin_return_address(0));
+    return r == -2 ? f(fd, buf, n, flags) : r;
+}
+
+HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *a,
+                    socklen_t al)
+{
+    sendto_fn f = REAL(R_SENDTO, sendto_fn, sendto);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags, a, al);
+    ssize_t r = watched_write(fd, buf, n, flags, __builtin_return_address(0));
+    return r == -2 ? f(fd, buf, n, flags, a, al) : r;
+}
+
+HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+    writev_fn f = REAL(R_WRITEV, writev_fn, writev);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook || cnt <= 0) return f(fd, iov, cnt);
+    ssize_t r = watched_writev(fd, iov, cnt, 0, __builtin_return_address(0));
+    return r == -2 ? f(fd, iov, cnt) : r;
+}
+
+HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+    sendmsg_fn f = REAL(R_SENDMSG, sendmsg_fn, sendmsg);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook || !m || m->msg_iovlen <= 0 || m->msg_controllen)
+        return f(fd, m, flags);
+    ssize_t r =
+        watched_writev(fd, m->msg_iov, (int)m->msg_iovlen, flags, __builtin_return_address(0));
+    return r == -2 ? f(fd, m, flags) : r;
+}
+
+/* ---- read side entry points ---- */
+
+/* A read on a watched fd: -2 to pass through.  A socket read before anything
+ * was written is the server speaking first: not an HTTP client, let it be. */
+static ssize_t watched_read(int fd, const struct iovec *iov, int cnt, int flags)
+{
+    int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
+    if (st == S_TRACK) return track_read(fd, iov, cnt, flags);
+    if (st == S_WATCH && !al_in_curl) set_state(fd, S_NONE);
+    return -2;
+}
+
+HOOK ssize_t read(int fd, void *buf, size_t n)
+{
+    read_fn f = REAL(R_READ, read_fn, read);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n);
+    struct iovec v = {buf, n};
+    ssize_t r = watched_read(fd, &v, 1, 0);
+    return r == -2 ? f(fd, buf, n) : r;
+}
+
+HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+    recv_fn f = REAL(R_RECV, recv_fn, recv);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags);
+    struct iovec v = {buf, n};
+    ssize_t r = watched_read(fd, &v, 1, flags);
+    return r == -2 ? f(fd, buf, n, flags) : r;
+}
+
+HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a, socklen_t *al)
+{
+    recvfrom_fn f = REAL(R_RECVFROM, recvfrom_fn, recvfrom);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags, a, al);
+    struct iovec v = {buf, n};
+    ssize_t r = watched_read(fd, &v, 1, flags);
+    if (r >= 0 && a && al) *al = 0; /* connected stream: no source address */
+    return r == -2 ? f(fd, buf, n, flags, a, al) : r;
+}
+
+HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+    readv_fn f = REAL(R_READV, readv_fn, readv);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook || cnt <= 0) return f(fd, iov, cnt);
+    ssize_t r = watched_read(fd, iov, cnt, 0);
+    return r == -2 ? f(fd, iov, cnt) : r;
+}
+
+HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+    recvmsg_fn f = REAL(R_RECVMSG, recvmsg_fn, recvmsg);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!watched(fd) || al_in_hook || !m || m->msg_iovlen <= 0) return f(fd, m, flags);
+    ssize_t r = watched_read(fd, m->msg_iov, (int)m->msg_iovlen, flags);
+    if (r >= 0) {
+        m->msg_controllen = 0;
+        m->msg_flags = 0;
+        m->msg_namelen = 0;
+    }
+    return r == -2 ? f(fd, m, flags) : r;
+}
