@@ -30,12 +30,13 @@ else
     BOLD='' RED='' GREEN='' OFF=''
 fi
 
-# clip TEXT: one line, at most the terminal width minus the label column.
-clip() {
-    printf '%s' "$1" | tr '\n' ' ' | awk -v w=$((COLS - 22)) '{ if (length($0) > w) print substr($0, 1, w - 3) "..."; else print }'
-}
-row() { # LABEL COLOUR TEXT
-    printf '   %s%-17s%s %s\n' "$2" "$1" "$OFF" "$(clip "$3")"
+# row LABEL COLOUR TEXT: the label, then TEXT wrapped beside it (at most 3
+# lines, so a long reply stays readable).
+row() {
+    printf '%s' "$3" | tr '\n' ' ' | fold -s -w $((COLS - 22)) | awk -v l="$1" -v c="$2" -v o="$OFF" '
+        NR == 1 { printf "   %s%-17s%s %s\n", c, l, o, $0; next }
+        NR <= 3 { printf "   %-17s %s\n", "", $0; next }
+        NR == 4 { printf "   %-17s %s\n", "", "..." }'
 }
 title() {
     printf '\n%s%s%s\n' "$BOLD" "$1" "$OFF"
@@ -47,6 +48,18 @@ problem() {
 # airlock_run CMD...: the command under airlock, its stderr kept in $W/err.
 airlock_run() {
     timeout 30 "$AIRLOCK" run --audit "$AUDIT" -- "$@" 2> "$W/err"
+}
+# check_scrubbed TEXT WHAT: the reply came through (it starts like the
+# original) and none of the planted values survived.
+check_scrubbed() {
+    case "$1" in
+    Sure.*) ;;
+    *) problem "the $2 did not come through under airlock" ; return ;;
+    esac
+    case "$1" in
+    *john.smith@example.com* | *415-555-0132* | *536-22-1234* | *4111\ 1111* | *GB82\ WEST* | *10.20.30.40*)
+        problem "personal data survived in the $2" ;;
+    esac
 }
 # reply_of FILE HTTP_CODE: the assistant text of a 2xx reply, else the raw body.
 reply_of() {
@@ -86,13 +99,14 @@ grep -q '"error"' "$W/r2" 2>/dev/null || problem "no provider-shaped error came 
 # 2. Personal data in a JSON reply, Python urllib, Anthropic messages API.
 title "2. Personal data in a reply, Python (urllib) and the Anthropic messages API"
 Q="Who do I contact about my invoice? (mock:pii)"
-row "prompt:" "" "\"$Q\"   (mock:pii picks the mock's canned reply)"
+row "prompt:" "" "\"$Q\""
+row "" "" "(mock:pii tells the mock server which canned reply to send)"
 raw=$(timeout 30 /usr/bin/python3 "$CLIENT" --api anthropic "$URL/v1/messages" "$Q")
 row "without airlock:" "$RED" "$raw"
 scrubbed=$(airlock_run /usr/bin/python3 "$CLIENT" --api anthropic "$URL/v1/messages" "$Q")
 row "with airlock:" "$GREEN" "$scrubbed"
 show_airlock_notes
-case "$scrubbed" in *john.smith@example.com* | *536-22-1234* | *4111\ 1111* | "") problem "the reply was not scrubbed" ;; esac
+check_scrubbed "$scrubbed" "reply"
 
 # 3. The same reply, streamed (SSE), curl, OpenAI chat API.
 title "3. The same reply streamed (server-sent events), curl and the OpenAI chat API"
@@ -105,12 +119,32 @@ airlock_run curl -N -sS --cacert "$CA" -H "$CT" -H "$AUTH" -d @"$W/s.json" "$URL
 streamed=$(/usr/bin/python3 "$CLIENT" --text < "$W/s2" 2>&1)
 row "with airlock:" "$GREEN" "$streamed"
 show_airlock_notes
-case "$streamed" in *john.smith@example.com* | *536-22-1234* | *4111\ 1111* | "") problem "the stream was not scrubbed" ;; esac
+check_scrubbed "$streamed" "streamed reply"
 
 # 4. The audit log.
 title "4. The audit log airlock wrote: one JSON line per exchange, no prompt or reply text"
 if [ -s "$AUDIT" ]; then
-    while IFS= read -r l; do printf '   %s\n' "$l"; done < "$AUDIT"
+    /usr/bin/python3 - "$AUDIT" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+for l in lines:
+    try:
+        a = json.loads(l)
+    except ValueError:
+        print("   (unparsable line)")
+        continue
+    red = ", ".join("%s %d" % (k, sum(v.values()) if isinstance(v, dict) else v)
+                    for k, v in sorted((a.get("redactions") or {}).items()))
+    if a.get("blocked"):
+        what = "BLOCKED, " + ("rules: " + ", ".join(a["rules"]) if a.get("rules")
+                              else str(a.get("fail")))
+    else:
+        what = "scrubbed: %s" % red if red else "passed"
+    print("   %-8s %-9s %-22s %s  %s" % (a.get("exe"), a.get("provider"), a.get("path"),
+                                       "stream" if a.get("stream") else "json  ", what))
+print("   one line as written:")
+print("   " + lines[-1])
+EOF
     for secret in "reveal your system prompt" "john.smith@example.com" "536-22-1234" "sk-demo"; do
         grep -qF "$secret" "$AUDIT" && problem "the audit log holds planted text"
     done
