@@ -245,6 +245,8 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         if (!tls_seen(caller) &&
             al_tls_sni((const unsigned char *)p, n, host, sizeof host) == AL_SNI_FOUND &&
             al_llm_host_match(host, extra_hosts()) && bypass(host)) {
+            /* nothing goes out, and the program's event loop sees the end at once */
+            shutdown(fd, SHUT_RDWR);
             set_state(fd, S_REFUSED);
             return S_REFUSED;
         }
@@ -548,6 +550,7 @@ static ssize_t watched_read(int fd, const struct iovec *iov, int cnt, int flags)
 {
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
     if (st == S_TRACK) return track_read(fd, iov, cnt, flags);
+    if (st == S_REFUSED) return refused();
     if (st == S_WATCH && !al_in_curl) set_state(fd, S_NONE);
     return -2;
 }
