@@ -44,7 +44,10 @@ typedef struct {
     size_t npool, cappool;
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
     size_t nsuffix;
-    int tier; /* person/location: 0 all, 1 strong evidence only, 2 weak only */
+    /* Evidence levels a scan reports (bit per level): 1 strong (a name in
+     * personal-data context, a home), 2 name (a full name or a title without
+     * such context), 4 weak (a lone first name, a place mentioned). */
+    unsigned levels;
 } lex;
 
 static uint32_t fnv(const char *s, size_t n)
@@ -216,13 +219,16 @@ static al_code names_load(const char *rules_dir, const char *params, void **stat
         return AL_ENOMEM;
     }
     const cJSON *tier = cJSON_GetObjectItemCaseSensitive(p, "evidence");
+    x->levels = 7;
     if (cJSON_IsString(tier)) {
         if (strcmp(tier->valuestring, "strong") == 0)
-            x->tier = 1;
+            x->levels = 1;
+        else if (strcmp(tier->valuestring, "name") == 0)
+            x->levels = 2;
         else if (strcmp(tier->valuestring, "weak") == 0)
-            x->tier = 2;
+            x->levels = 4;
         else if (strcmp(tier->valuestring, "any") != 0) {
-            snprintf(err, errlen, "params.evidence must be strong, weak or any");
+            snprintf(err, errlen, "params.evidence must be strong, name, weak or any");
             cJSON_Delete(p);
             lex_free(x);
             return AL_EPARSE;
@@ -531,19 +537,9 @@ static int sentence_start(stream *st, tok *cur)
     return p->type == T_PUNCT && p->key[0] == 0; /* typographic quote or dash */
 }
 
-/* Appends a span, growing out->v with realloc as al_spans_push does (the
- * caller releases it with al_spans_free). */
 static al_code push(al_spans *out, size_t s, size_t e, double conf)
 {
-    if (out->n == out->cap) {
-        size_t cap = out->cap ? out->cap * 2 : 8;
-        al_span *v = realloc(out->v, cap * sizeof *v);
-        if (!v) return AL_ENOMEM;
-        out->v = v;
-        out->cap = cap;
-    }
-    out->v[out->n++] = (al_span){s, e, conf};
-    return AL_OK;
+    return al_spans_push(out, s, e, conf);
 }
 
 static int has_suffix(const lex *x, const tok *k);
@@ -586,11 +582,35 @@ static int plain_name(stream *st, tok *k, unsigned want)
            !is_common(st, k);
 }
 
-static al_code emit(const lex *x, al_spans *out, size_t s, size_t e, int strong)
+static const char *const pii_cues[] = {
+    "email",     "e-mail",   "mail",     "phone",    "call",      "address",  "account",
+    "card",      "ssn",      "social",   "passport", "license",   "licence",  "contact",
+    "born",      "birthday", "lives",    "customer", "patient",   "client",   "beneficiary",
+    "guardian",  "iban",     "bank",     "payment",  "statement", "billing",  "shipping",
+    "ship",      "deliver",  "delivery", "moved",    "reach",     "employee", "applicant",
+    "tenant",    "dob",      "id",       "fax",      "mobile",    "tel",      "resident",
+    "insurance", "policy",   "loan",     "wire",     "transfer",  NULL};
+
+/* Personal-data words (or an '@') within 100 bytes of [s, e): the name is
+ * somebody's record, not a mention of a public figure. */
+static int near_pii(const stream *st, size_t s, size_t e)
 {
-    if (x->tier == 1 && !strong) return AL_OK;
-    if (x->tier == 2 && strong) return AL_OK;
-    return push(out, s, e, strong ? 0.85 : 0.6);
+    size_t a = s > 100 ? s - 100 : 0, b = e + 100 < st->len ? e + 100 : st->len;
+    stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
+    tok k;
+    while (lex_next(&w, &k)) {
+        if (k.type == T_PUNCT && k.key[0] == '@') return 1;
+        if (k.type == T_WORD && key_in(&k, pii_cues)) return 1;
+    }
+    return 0;
+}
+
+/* level: 1 strong, 2 name, 4 weak (see lex.levels). */
+static al_code emit(const stream *st, al_spans *out, size_t s, size_t e, int level)
+{
+    if (level == 2 && near_pii(st, s, e)) level = 1;
+    if (!(st->x->levels & (unsigned)level)) return AL_OK;
+    return push(out, s, e, level == 4 ? 0.6 : 0.85);
 }
 
 /* Words introducing a name just before token 0: "my name is", "Dear",
@@ -604,6 +624,18 @@ static int introduced(stream *st)
            (punct_is(p1, ',') && key_in(p2, name_intro)) ||
            (punct_is(p1, ':') && key_is(p2, "name")) || (punct_is(p1, ':') && key_is(p3, "name")) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
+}
+
+/* Evidence of what stands before token 0: 1 when the text introduces its
+ * own or its addressee's name ("my name is", "Dear"), 2 otherwise (a name
+ * given to someone: "named", "called", or none). */
+static int intro_level(stream *st)
+{
+    tok *p1 = back(st, 1);
+    if (!introduced(st) || key_is(p1, "named") || key_is(p1, "called") ||
+        ((key_is(p1, "him") || key_is(p1, "her")) && key_is(back(st, 2), "named")))
+        return 2;
+    return 1;
 }
 
 /* Part of an address or a place name rather than a person: a number or a
@@ -674,7 +706,7 @@ static al_code person_scan(const void *state, const char *text, size_t len, al_s
                     e = b->e;
                     k++;
                 }
-                rc = emit(st.x, out, cur->s, e, 1);
+                rc = emit(&st, out, cur->s, e, 2);
                 advance(&st, k);
                 continue;
             }
@@ -686,10 +718,11 @@ static al_code person_scan(const void *state, const char *text, size_t len, al_s
                 int full = (f & F_GIVEN) && b && !b->nl && plain_name(&st, b, F_SUR | F_GIVEN) &&
                            b->cap == C_LOWER;
                 if (introduced(&st)) {
-                    rc = emit(st.x, out, cur->s, full ? b->e : cur->e, 1);
+                    rc =
+                        emit(&st, out, cur->s, full ? b->e : cur->e, intro_level(&st) == 1 ? 1 : 2);
                     used = full ? 2 : 1;
                 } else if (full && (flags_of(&st, b) & F_SUR) && !address_like(&st, 2)) {
-                    rc = emit(st.x, out, cur->s, b->e, 0);
+                    rc = emit(&st, out, cur->s, b->e, 4);
                     used = 2;
                 }
             }
@@ -731,23 +764,27 @@ static al_code person_scan(const void *state, const char *text, size_t len, al_s
             int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
                             (flags_of(&st, nx) & (F_ORG | F_STREET));
             int lone_ok = !ambiguous && !key_in(p1, determiners);
+            int decided = 1;
             if (org_after || address_like(&st, n)) {
                 /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
             } else if (surname && given &&
                        (!ambiguous || !sentence_start(&st, cur) ||
                         (flags_of(&st, peek(&st, 1)) & F_SUR))) {
-                rc = emit(st.x, out, cur->s, e, 1);
+                rc = emit(&st, out, cur->s, e, intro_level(&st));
             } else if (surname && !given && !ambiguous && !sentence_start(&st, cur) &&
                        (flags_of(&st, peek(&st, n - 1)) & F_SUR)) {
-                rc = emit(st.x, out, cur->s, e, 0);
+                rc = emit(&st, out, cur->s, e, 4);
             } else if (introduced(&st) && !ambiguous) {
-                rc = emit(st.x, out, cur->s, e, 1);
+                rc = emit(&st, out, cur->s, e, intro_level(&st) == 1 ? 1 : 2);
             } else if (!surname && lone_ok && (given || in_name_list(&st))) {
-                rc = emit(st.x, out, cur->s, e, 0);
+                rc = emit(&st, out, cur->s, e, 4);
             } else if (!surname && lone_ok && key_in(p1, said) && !sentence_start(&st, cur)) {
-                rc = emit(st.x, out, cur->s, e, 0);
+                rc = emit(&st, out, cur->s, e, 4);
+            } else {
+                decided = 0;
             }
-            used = n;
+            /* undecided: the next word may still start a name ("Then Jennifer") */
+            used = decided ? n : 1;
         } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(&st, cur) &&
                    !address_like(&st, 1)) {
             /* unknown capitalised word: a name only when introduced as one */
@@ -763,7 +800,10 @@ static al_code person_scan(const void *state, const char *text, size_t len, al_s
                     e = b->e;
                     k++;
                 }
-                rc = emit(st.x, out, cur->s, e, !weak || k > 1);
+                rc = emit(&st, out, cur->s, e,
+                          weak                    ? (k > 1 ? 2 : 4)
+                          : intro_level(&st) == 1 ? 1
+                                                  : 2);
                 used = k;
             }
         }
@@ -860,9 +900,9 @@ static al_code location_scan(const void *state, const char *text, size_t len, al
         } else if (!ambiguous && !after_cap) {
             weak = 1;
         }
-        if (strong && x->tier != 2)
+        if (strong && (x->levels & 1))
             rc = push(out, cur->s, e, 0.85);
-        else if (weak && x->tier != 1)
+        else if (weak && (x->levels & 4))
             rc = push(out, cur->s, e, 0.6);
         advance(&st, n);
     }

