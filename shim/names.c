@@ -822,6 +822,24 @@ static const char *const home_verbs[] = {"live",    "lives",   "living", "lived"
                                          "reside",  "resides", "moved",  "moving",    "based",
                                          "located", "grew",    "raised", "relocated", NULL};
 
+/* The preposition before token 0 follows words about where someone lives or
+ * is: "lives in", "grew up in", "I'm in", "moved here from", "is from". */
+static int home_context(stream *st)
+{
+    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    if (!key_in(p1, at_place)) return 0;
+    if (key_is(p2, "here") || key_is(p2, "up")) {
+        p2 = p3;
+        p3 = back(st, 4);
+    }
+    if (key_in(p2, home_verbs)) return 1;
+    if ((key_is(p1, "in") || key_is(p1, "from")) &&
+        (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(p3, "i"))))
+        return 1;
+    return key_is(p1, "from") && (key_is(p2, "is") || key_is(p2, "are") || key_is(p2, "come") ||
+                                  key_is(p2, "comes") || key_is(p2, "hails"));
+}
+
 /* Longest place starting at token 0: returns the number of tokens (0: none)
  * and sets *e to its end. */
 static size_t place_match(stream *st, size_t *e)
@@ -862,12 +880,30 @@ static al_code location_scan(const void *state, const char *text, size_t len, al
             continue;
         }
         size_t e, n = place_match(&st, &e);
+        tok *p1 = back(&st, 1), *p2 = back(&st, 2), *p3 = back(&st, 3);
         if (!n) {
+            /* an unlisted proper noun where only a place fits: "lives in
+             * Knonau", "I'm in Loka pri Zidanem Mostu" */
+            if (key_in(p1, at_place) && home_context(&st) && !is_common(&st, cur) &&
+                !(flags_of(&st, cur) & (F_NOTNAME | F_ORG | F_TITLE)) && (x->levels & 1)) {
+                size_t k = 1, end = cur->e;
+                tok *b;
+                while (k < 6 && (b = peek(&st, k)) && !b->nl && b->type == T_WORD) {
+                    if (b->cap != C_LOWER)
+                        end = b->e;
+                    else if (!(b->klen <= 3 && peek(&st, k + 1) &&
+                               peek(&st, k + 1)->cap != C_LOWER))
+                        break;
+                    k++;
+                }
+                rc = push(out, cur->s, end, 0.85);
+                advance(&st, k);
+                continue;
+            }
             advance(&st, 1);
             continue;
         }
         unsigned f = flags_of(&st, cur);
-        tok *p1 = back(&st, 1), *p2 = back(&st, 2), *p3 = back(&st, 3);
         tok *nx = peek(&st, n), *nx2 = peek(&st, n + 1);
         /* part of a longer proper noun ("New York Times", "Paris Hilton") */
         int longer = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
@@ -1047,6 +1083,24 @@ static al_code address_scan(const void *state, const char *text, size_t len, al_
         if (n) {
             rc = push(out, cur->s, e, 0.85);
             advance(&st, n);
+            /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
+            tok *c;
+            while (rc == AL_OK && punct_is(peek(&st, 0), ',') && (c = peek(&st, 1)) && !c->nl &&
+                   c->type == T_WORD && c->cap != C_LOWER &&
+                   !(flags_of(&st, c) & (F_UNIT | F_NOTNAME))) {
+                size_t k = 2, end = c->e;
+                tok *b;
+                while (k < 7 && (b = peek(&st, k)) && !b->nl && b->type == T_WORD) {
+                    if (b->cap != C_LOWER)
+                        end = b->e;
+                    else if (!(b->klen <= 3 && peek(&st, k + 1) &&
+                               peek(&st, k + 1)->cap != C_LOWER))
+                        break;
+                    k++;
+                }
+                rc = push(out, c->s, end, 0.8);
+                advance(&st, k);
+            }
             block_lines = 3;
             block_end = e;
             continue;
