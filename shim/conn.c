@@ -36,8 +36,9 @@ struct al_conn {
     size_t rlast;
     al_http1_msg rmsg;
     al_http1_body rbody;
-    al_buf rraw; /* LLM request as received (header + raw body) */
-    al_buf rdec; /* its decoded body */
+    al_buf rraw;  /* LLM request header as received (rmsg points into it: never grown) */
+    al_buf rrawb; /* its body as received */
+    al_buf rdec;  /* its decoded body */
     char rmethod[16];
     char *rtarget;
     char rhost[256];
@@ -74,6 +75,7 @@ void al_conn_free(al_conn *c)
     for (int i = 0; i < c->qn; i++) al_exchange_free(c->q[i].x);
     al_buf_free(&c->rhead);
     al_buf_free(&c->rraw);
+    al_buf_free(&c->rrawb);
     al_buf_free(&c->rdec);
     al_buf_free(&c->shead);
     al_buf_free(&c->hold);
@@ -246,9 +248,10 @@ static al_code finish_request(al_conn *c, al_buf *to_server)
     default:
         if (c->rmon)
             r = AL_OK; /* already sent as it came */
-        else if (!x)
+        else if (!x) {
             r = al_buf_append(to_server, c->rraw.data, c->rraw.len);
-        else if (v.kind == AL_REQ_REWRITE)
+            if (r == AL_OK) r = al_buf_append(to_server, c->rrawb.data, c->rrawb.len);
+        } else if (v.kind == AL_REQ_REWRITE)
             r = rebuild_request(c, v.body.data, v.body.len, to_server);
         else
             r = rebuild_request(c, c->rdec.data ? c->rdec.data : "", c->rdec.len, to_server);
@@ -261,6 +264,7 @@ static al_code finish_request(al_conn *c, al_buf *to_server)
 done:
     al_req_verdict_free(&v);
     al_buf_reset(&c->rraw);
+    al_buf_reset(&c->rrawb);
     al_buf_reset(&c->rdec);
     return r;
 }
@@ -297,6 +301,7 @@ static long request_head(al_conn *c, al_buf *to_server)
         return n;
     }
     al_buf_reset(&c->rraw);
+    al_buf_reset(&c->rrawb);
     al_buf_reset(&c->rdec);
     if (al_buf_append(&c->rraw, c->rhead.data, (size_t)n) != AL_OK) return -1;
     /* the parsed header must point into rraw, which outlives rhead */
@@ -367,8 +372,12 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                     if (c->rbody.err_code == AL_ELIMIT) {
                         if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
                             /* open: forward unscreened, stop looking at this connection */
-                            r = c->rmon ? AL_OK
-                                        : al_buf_append(to_server, c->rraw.data, c->rraw.len);
+                            r = AL_OK;
+                            if (!c->rmon) {
+                                r = al_buf_append(to_server, c->rraw.data, c->rraw.len);
+                                if (r == AL_OK)
+                                    r = al_buf_append(to_server, c->rrawb.data, c->rrawb.len);
+                            }
                             if (r == AL_OK) r = al_buf_append(to_server, buf, len);
                             c->passthrough = 1;
                             return r;
@@ -379,7 +388,7 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                     }
                     return fail_conn(c, AL_EPARSE);
                 }
-                if (al_buf_append(c->rmon ? to_server : &c->rraw, buf, (size_t)k) != AL_OK)
+                if (al_buf_append(c->rmon ? to_server : &c->rrawb, buf, (size_t)k) != AL_OK)
                     return fail_conn(c, AL_ENOMEM);
                 buf += k;
                 len -= (size_t)k;
