@@ -15,11 +15,14 @@ scenario: header X-Mock-Scenario, or the first token mock:<name> in the request
 body (names may be joined with '+', e.g. mock:pii+slow).  Text: clean (default),
 pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, malformed-json,
 close-mid-stream, truncated-chunk, slow (50 ms between events), burst (an
-HTTP/1.1 stream written in one go, for steady benchmarks).  It never lets a
+HTTP/1.1 stream written in one go, for steady benchmarks).  Whole JSON replies
+are gzip-compressed when the client accepts gzip, as real API front ends do.
+It never lets a
 misbehaving client stop it.
 """
 import argparse
 import fcntl
+import gzip
 import json
 import os
 import re
@@ -486,6 +489,10 @@ def _handle(req):
                             fault="close")
         if "truncated-chunk" in names:
             return Response(200, "application/json", [], fault="trunc", trunc=data)
+        if accepts_gzip(req):  # as the real front ends do for whole replies
+            resp = whole(200, "application/json", gzip.compress(data, 6))
+            resp.headers += [("content-encoding", "gzip"), ("vary", "Accept-Encoding")]
+            return resp
         return whole(200, "application/json", data)
 
     if provider.startswith("ollama"):
@@ -510,6 +517,14 @@ def _handle(req):
     if ctype.startswith("text/event-stream"):
         resp.headers.append(("cache-control", "no-cache"))
     return resp
+
+
+def accepts_gzip(req):
+    for tok in req.headers.get("accept-encoding", "").lower().split(","):
+        name, _, q = tok.strip().partition(";")
+        if name.strip() == "gzip" and q.replace(" ", "") not in ("q=0", "q=0.0"):
+            return True
+    return False
 
 
 def with_sleeps(parts, delay):

@@ -267,6 +267,9 @@ def test_scenarios(m):
             time.time() - t0 >= 0.045 * (n - 1) and assemble("chat", raw)[0] == CLEAN_TEXT)
     st, _, raw = post(m, "/v1/chat/completions", dict(CHAT, stream=True), "pii+slow")
     R.check("scenarios combine (pii+slow)", assemble("chat", raw)[0] == PII_TEXT)
+    st, _, raw = post(m, "/v1/messages", dict(CHAT, stream=True), "medium+burst")
+    text, fin, _ = assemble("anthropic", raw)
+    R.check("burst: a stream written in one go still assembles", fin and len(text) > 1800)
 
 
 def test_clients(m):
@@ -284,6 +287,11 @@ def test_clients(m):
     R.check("requests Session: several requests over one keep-alive connection",
             texts == [CLEAN_TEXT] * 3 and streamed == PII_TEXT and len(conns) == 1,
             "connections %s" % conns)
+    r = s.post(m.url("/v1/chat/completions"), json=CHAT, verify=m.ca,
+               headers={"Accept-Encoding": "gzip"})
+    R.check("whole JSON replies are gzip-compressed when the client accepts gzip",
+            r.headers.get("content-encoding") == "gzip"
+            and r.json()["choices"][0]["message"]["content"] == CLEAN_TEXT)
     # chunked request body (a generator) arrives whole.
     body = json.dumps({"messages": [{"role": "user", "content": "chunked body ok"}]}).encode()
     r = s.post(m.url("/v1/chat/completions"), data=iter([body[:10], body[10:]]), verify=m.ca,
