@@ -966,6 +966,9 @@ static int is_zip(const stream *st, const tok *k)
     return n == 5 || n == 10 || n == 4;
 }
 
+static const char *const plain_streets[] = {"street",    "st",   "avenue", "ave", "road", "rd",
+                                            "boulevard", "blvd", "lane",   "ln",  NULL};
+
 /* Matches an address element at token 0; returns tokens used, sets *e. */
 static size_t address_at(stream *st, size_t *e)
 {
@@ -978,7 +981,8 @@ static size_t address_at(stream *st, size_t *e)
         tok *b;
         while ((b = peek(st, k)) && b->type == T_WORD && !b->nl && words < 5) {
             unsigned bf = flags_of(st, b);
-            if ((bf & F_STREET) && words > 0) {
+            /* a lowercase street type must be an unmistakable one ("road", not "row") */
+            if ((bf & F_STREET) && words > 0 && (b->cap != C_LOWER || key_in(b, plain_streets))) {
                 *e = b->e;
                 k++;
                 if (punct_is(peek(st, k), '.')) *e = peek(st, k++)->e;
@@ -1002,9 +1006,7 @@ static size_t address_at(stream *st, size_t *e)
                 *e = b->e;
                 return k + 1;
             }
-            if (b->cap == C_LOWER && is_common(st, b) && !(bf & (F_PLACE | F_SUR | F_GIVEN)) &&
-                words == 0 && b->cap == C_LOWER)
-                return 0;
+            if (b->cap == C_LOWER && is_common(st, b)) return 0; /* "6 red tulips" */
             words++;
             k++;
         }
