@@ -46,7 +46,7 @@ def scan(airlock, rules, texts, direction):
         cmd += ["--rules", rules]
     data = "".join(json.dumps({"text": t}) + "\n" for t in texts)
     p = subprocess.run(cmd, input=data.encode(), capture_output=True)
-    lines = p.stdout.decode("utf-8", "replace").splitlines()
+    lines = [l for l in p.stdout.decode("utf-8", "replace").split("\n") if l]
     if len(lines) != len(texts):
         raise ScanFailed("%s gave %d lines for %d inputs (exit %d): %s" %
                          (" ".join(cmd), len(lines), len(texts), p.returncode,
