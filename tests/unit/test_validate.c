@@ -96,6 +96,12 @@ TEST(iban_should_reject_bad_check_digits_lengths_and_countries)
     REJECTS("iban", "GB82");
 }
 
+TEST(iban_should_accept_all_lower_case_but_not_mixed_case)
+{
+    ACCEPTS("iban", "gb82west12345698765432");
+    REJECTS("iban", "GB82 WeST 1234 5698 7654 32");
+}
+
 TEST(ipv4_should_parse_dotted_quads_and_prefixes)
 {
     ACCEPTS("ipv4", "10.20.30.40");
@@ -175,6 +181,22 @@ TEST(phone_should_reject_invalid_codes_and_lengths)
     REJECTS("phone", "2222222222");
     REJECTS("phone", "1234567");
     REJECTS("phone", "+1 415 555 0132a");
+}
+
+TEST(phone_local_should_accept_grouped_local_numbers)
+{
+    ACCEPTS("phone_local", "785 8949");
+    ACCEPTS("phone_local", "(96) 627-277");
+    ACCEPTS("phone_local", "21 212 133 2727");
+}
+
+TEST(phone_local_should_reject_dates_short_groups_and_runs)
+{
+    REJECTS("phone_local", "2023-10-15");    /* ISO date */
+    REJECTS("phone_local", "1 2 3 4 5 6 7"); /* single digits */
+    REJECTS("phone_local", "12 34");         /* too few digits */
+    REJECTS("phone_local", "555 5555");      /* one digit repeated */
+    REJECTS("phone_local", "12-345 678");    /* mixed separators */
 }
 
 TEST(entropy_should_accept_credential_like_values)
