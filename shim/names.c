@@ -415,7 +415,23 @@ static int lex_next(stream *st, tok *k)
     size_t kl = 0;
     int upper = 0, letters = 0, keyok = 1;
     while (i < len) {
-        n = t[i] < 0x80 ? (c = t[i], 1) : u8dec(t, len, i, &c);
+        unsigned ch = t[i];
+        if (ch < 0x80 && is_alpha(ch)) { /* fast path: ASCII letter */
+            if (ch <= 'Z') {
+                upper++;
+                if (letters == 0) k->cap = C_CAP;
+            }
+            letters++;
+            if (keyok) {
+                if (kl < KEYMAX)
+                    k->key[kl++] = (char)(ch | 0x20);
+                else
+                    keyok = 0;
+            }
+            i++;
+            continue;
+        }
+        n = ch < 0x80 ? (c = ch, 1) : u8dec(t, len, i, &c);
         if (!cp_letter(c)) {
             /* keep hyphenated and O'Brien-style words whole */
             if ((c == '-' || c == '\'') && letters && i + 1 < len && t[i + 1] < 0x80 &&
@@ -669,8 +685,9 @@ static al_code person_scan(const void *state, const char *text, size_t len, al_s
     al_code rc = AL_OK;
     tok *cur;
     while (rc == AL_OK && (cur = peek(&st, 0))) {
-        if (cur->type != T_WORD || !cur->klen) {
-            advance(&st, 1);
+        if (cur->type != T_WORD || !cur->klen ||
+            (cur->cap == C_LOWER && !punct_is(peek(&st, 1), '.') && !introduced(&st))) {
+            advance(&st, 1); /* most words: no lookup at all */
             continue;
         }
         unsigned f = flags_of(&st, cur);
@@ -1010,6 +1027,9 @@ static size_t address_at(stream *st, size_t *e)
         return 0;
     }
     if (a->type != T_WORD || !a->klen) return 0;
+    if (a->cap == C_LOWER && !key_is(a, "apt") && !key_is(a, "suite") && !key_is(a, "po") &&
+        !key_is(a, "p"))
+        return 0; /* most words: no lookup at all */
     unsigned f = flags_of(st, a);
     /* "Corellistraat 178", "Strandalléen 61" */
     if (a->cap != C_LOWER && has_suffix(x, a) && !is_common(st, a)) {
