@@ -136,12 +136,43 @@ static void print_table(const al_trainset *t, const tally *per, const tally *all
     printf("\n");
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* Share of attacks scoring above the threshold that blocks at most fpr of
+ * the benign rows (the ROC operating point, pooled over sources). */
+static void print_roc(const double *pr, const int *lab, size_t n, double fpr)
+{
+    double *b = malloc((n ? n : 1) * sizeof *b);
+    if (!b) return;
+    size_t nb = 0, na = 0, hit = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] == 0) b[nb++] = pr[i];
+    qsort(b, nb, sizeof *b, cmp_desc);
+    size_t allow = (size_t)(fpr * (double)nb);
+    double thr = allow < nb ? b[allow] : 0.0;
+    for (size_t i = 0; i < n; i++)
+        if (lab[i] == 1) {
+            na++;
+            hit += pr[i] > thr;
+        }
+    printf("  at the held-out threshold blocking <= %.1f%% of benign rows: %.1f%% of attacks "
+           "(%zu/%zu)\n",
+           100 * fpr, na ? 100.0 * hit / na : 0.0, hit, na);
+    free(b);
+}
+
 static int run_cv(const al_trainset *t, const al_train_opts *o, unsigned k)
 {
     size_t n = al_trainset_rows(t), ns = al_trainset_sources(t);
     unsigned char *use = malloc(n ? n : 1);
     tally *per = calloc(ns + 1, sizeof *per), all = {0};
-    if (!use || !per) return free(use), free(per), 1;
+    double *oof = calloc(n ? n : 1, sizeof *oof);
+    int *lab = calloc(n ? n : 1, sizeof *lab);
+    if (!use || !per || !oof || !lab) return free(use), free(per), free(oof), free(lab), 1;
     FILE *dump = getenv("AIRLOCK_TRAIN_DUMP") ? fopen(getenv("AIRLOCK_TRAIN_DUMP"), "w") : NULL;
     /* folds by row position, seeded shuffle-free: row i goes to fold
      * (i * 7919) % k, which interleaves every source across folds */
@@ -157,6 +188,8 @@ static int run_cv(const al_trainset *t, const al_train_opts *o, unsigned k)
             if (use[i]) continue;
             double pr = al_trained_predict(m, t, i);
             int b = pr >= block;
+            oof[i] = pr;
+            lab[i] = al_trainset_label(t, i);
             if (dump)
                 fprintf(dump, "%s %d %.6f %.6f %zu\n",
                         al_trainset_source(t, al_trainset_row_source(t, i)),
@@ -166,12 +199,19 @@ static int run_cv(const al_trainset *t, const al_train_opts *o, unsigned k)
         }
         al_trained_free(m);
     }
-    char title[96];
+    char title[192];
     if (dump) fclose(dump);
-    snprintf(title, sizeof title, "classifier alone, %u-fold cross-validation (held-out rows):", k);
+    snprintf(title, sizeof title,
+             "classifier alone, %u-fold cross-validation (held-out rows, threshold calibrated "
+             "inside each training split for %.2g%% benign per source):",
+             k, 100 * o->target_fpr);
     print_table(t, per, &all, title);
+    print_roc(oof, lab, n, 0.01);
+    print_roc(oof, lab, n, 0.005);
     free(use);
     free(per);
+    free(oof);
+    free(lab);
     return 0;
 }
 
@@ -243,6 +283,8 @@ int al_cli_train(int argc, char **argv)
             o.balance = atoi(argv[++i]), mode = 0;
         else if (!strcmp(a, "--len-exp") && more)
             o.len_exp = strtod(argv[++i], NULL), mode = 0;
+        else if (!strcmp(a, "--l2") && more)
+            o.l2 = strtod(argv[++i], NULL), mode = 0;
         else if (!strcmp(a, "--lr") && more)
             o.lr = strtod(argv[++i], NULL), mode = 0;
         else if (a[0] == '-' && a[1] == '-') {

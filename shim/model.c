@@ -40,8 +40,8 @@ typedef struct {
     const uint8_t *lm;
     uint32_t *lm_counts;
     int c1, c2;
-    uint8_t ring[AL_LM_WINDOW];
-    unsigned rpos, rfill;
+    uint8_t ring[AL_LM_WINDOW], rlet[AL_LM_WINDOW];
+    unsigned rpos, rfill, rletters;
     uint32_t rsum, rbest;
 } fstate;
 
@@ -184,6 +184,32 @@ static double sigmoid(double z)
     return 1.0 / (1.0 + exp(-z));
 }
 
+static double logit(double p)
+{
+    if (p < 1e-12) p = 1e-12;
+    if (p > 1 - 1e-12) p = 1 - 1e-12;
+    return log(p / (1 - p));
+}
+
+/* The adversarial-suffix signal raises p toward, but never past, the middle
+ * of the assist band (log-odds halfway between assist and block): an
+ * improbable run adds weight to other signals but does not block alone. */
+static double adv_merge(double adv_t, double adv_k, double assist, double block, double p,
+                        double lm_max)
+{
+    if (!(lm_max > 0) || !(adv_k > 0)) return p;
+    double pa = sigmoid(adv_k * (lm_max - adv_t));
+    double cap = sigmoid(0.5 * (logit(assist) + logit(block)));
+    if (pa > cap) pa = cap;
+    return pa > p ? pa : p;
+}
+
+double al_model_adv_merge(double adv_t, double adv_k, double assist, double block, double p,
+                          double lm_max)
+{
+    return adv_merge(adv_t, adv_k, assist, block, p, lm_max);
+}
+
 /* Probability from a finished state (the token in progress is ended on a
  * copy, so s may continue). */
 static double fs_prob(const al_model *m, const fstate *s0)
@@ -193,13 +219,7 @@ static double fs_prob(const al_model *m, const fstate *s0)
     double z = m->bias;
     if (s.nw) z += s.sw / pow((double)s.nw, m->len_exp);
     if (s.nc) z += s.sc / pow((double)s.nc, m->len_exp);
-    double p = sigmoid(z);
-    double lmx = fs_lm_max(&s);
-    if (lmx > 0 && m->adv_k > 0) {
-        double pa = sigmoid(m->adv_k * (lmx - m->adv_t));
-        if (pa > p) p = pa;
-    }
-    return p;
+    return adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
 }
 
 /* ---- streaming: raw text is normalised in pieces that end after ASCII
@@ -587,13 +607,6 @@ void al_model_thresholds(const al_model *m, double *block, double *assist)
 {
     if (block) *block = m ? m->block : 1.0;
     if (assist) *assist = m ? m->assist : 1.0;
-}
-
-static double logit(double p)
-{
-    if (p < 1e-12) p = 1e-12;
-    if (p > 1 - 1e-12) p = 1 - 1e-12;
-    return log(p / (1 - p));
 }
 
 /* At p >= block the classifier adds 1.0 (it blocks alone at the default

@@ -89,6 +89,7 @@ AL_API void al_featvec_free(al_featvec *v);
 #define AL_LM_CLASSES 44
 #define AL_LM_SCALE 16.0
 #define AL_LM_WINDOW 40
+#define AL_LM_MIN_LETTERS 60 /* percent of letters a window needs to count */
 #define AL_LM_SIZE (AL_LM_CLASSES * AL_LM_CLASSES * AL_LM_CLASSES)
 /* Adds text's class-trigram counts (after al_normalize) to counts
  * (AL_LM_SIZE entries).  Returns AL_OK or AL_ENOMEM. */
@@ -96,5 +97,10 @@ AL_API al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts)
 /* Highest mean surprisal in bits per character of any AL_LM_WINDOW-character
  * window of text (after al_normalize) under lm; 0 for shorter text. */
 AL_API double al_model_lm_max(const uint8_t *lm, const char *text, size_t len);
+/* The classifier's probability from the linear part p and lm_max: the
+ * adversarial signal sigmoid(adv_k * (lm_max - adv_t)) raises p at most to
+ * the middle of the assist band, so alone it adds weight but never blocks. */
+AL_API double al_model_adv_merge(double adv_t, double adv_k, double assist, double block, double p,
+                                 double lm_max);
 
 #endif

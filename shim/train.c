@@ -44,7 +44,7 @@ void al_train_opts_default(al_train_opts *o)
                          .seed = 1,
                          .target_fpr = 0.005,
                          .assist_fpr = 0.03,
-                         .adv_fpr = 0.002,
+                         .adv_fpr = 0.01,
                          .calib_folds = 5,
                          .balance = 1};
 }
@@ -200,15 +200,8 @@ static double row_margin(const al_model_params *p, const row *r)
 
 static double predict(const al_model_params *p, const row *r)
 {
-    double pr = sigmoid(row_margin(p, r));
-    if (p->adv_k > 0) {
-        double lmx = al_model_lm_max(p->lm, r->text, r->len);
-        if (lmx > 0) {
-            double pa = sigmoid(p->adv_k * (lmx - p->adv_t));
-            if (pa > pr) pr = pa;
-        }
-    }
-    return pr;
+    return al_model_adv_merge(p->adv_t, p->adv_k, p->assist, p->block, sigmoid(row_margin(p, r)),
+                              al_model_lm_max(p->lm, r->text, r->len));
 }
 
 double al_trained_predict(const al_trained *m, const al_trainset *t, size_t i)
@@ -432,19 +425,15 @@ al_code al_train(const al_trainset *t, const unsigned char *use, const al_train_
             }
         qsort(bsc, nb, sizeof *bsc, cmp_double);
         size_t q = (size_t)floor((1.0 - o->adv_fpr) * (double)(nb - 1));
-        p->adv_t = bsc[q] + 0.25;
+        p->adv_t = bsc[q];
         p->adv_k = 8.0;
-        /* block/assist thresholds on the combined held-out probability */
+        /* block/assist thresholds on the held-out linear probability (the
+         * adversarial signal is capped below block, so it never blocks alone) */
         nb = 0;
         for (size_t i = 0; i < t->n; i++)
             if ((!use || use[i]) && !t->rows[i].label) {
-                double pr = oof[i];
-                if (lmx[i] > 0) {
-                    double pa = sigmoid(p->adv_k * (lmx[i] - p->adv_t));
-                    if (pa > pr) pr = pa;
-                }
                 brows[nb] = &t->rows[i];
-                bsc[nb++] = pr;
+                bsc[nb++] = oof[i];
             }
         p->block = pick_threshold(bsc, brows, nb, t->nsrc, o->target_fpr);
         p->assist = pick_threshold(bsc, brows, nb, t->nsrc, o->assist_fpr);

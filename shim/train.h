@@ -19,7 +19,7 @@ typedef struct {
     uint64_t seed;        /* shuffling seed (default 1) */
     double target_fpr;    /* benign rate the block threshold allows (default 0.005) */
     double assist_fpr;    /* benign rate the assist threshold allows (default 0.03) */
-    double adv_fpr;       /* held-out benign rate above the adversarial threshold (0.002) */
+    double adv_fpr;       /* held-out benign rate above the adversarial threshold (0.01) */
     unsigned calib_folds; /* inner folds for calibration (default 5) */
     int balance;          /* weight each (source, label) cell: 0 none, 1 sqrt, 2 equal */
 } al_train_opts;
