@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -55,9 +56,12 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt);
 HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt);
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al);
 HOOK int close(int fd);
+HOOK int poll(struct pollfd *fds, nfds_t n, int timeout);
+HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
+HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
 
 /* Real functions, resolved on first use (libc is always next in line). */
-static void *real_p[12];
+static void *real_p[15];
 enum {
     R_WRITE,
     R_READ,
@@ -70,11 +74,14 @@ enum {
     R_WRITEV,
     R_READV,
     R_CONNECT,
-    R_CLOSE
+    R_CLOSE,
+    R_POLL,
+    R_PPOLL,
+    R_SELECT
 };
-static const char *const real_name[12] = {"write",  "read",     "send",    "recv",
-                                          "sendto", "recvfrom", "sendmsg", "recvmsg",
-                                          "writev", "readv",    "connect", "close"};
+static const char *const real_name[15] = {"write",    "read",    "send",    "recv",   "sendto",
+                                          "recvfrom", "sendmsg", "recvmsg", "writev", "readv",
+                                          "connect",  "close",   "poll",    "ppoll",  "select"};
 
 static void *real(int i, void *self)
 {
@@ -101,6 +108,7 @@ typedef struct {
     char *rbuf;
 } sconn;
 static sconn *conns[FD_CAP];
+static int nconns; /* connection records alive: 0 keeps poll/select free */
 
 static inline int watched(int fd)
 {
@@ -126,6 +134,7 @@ static void forget(int fd)
     sconn *s = __atomic_exchange_n(&conns[fd], NULL, __ATOMIC_ACQ_REL);
     set_state(fd, S_NONE);
     if (!s) return;
+    __atomic_sub_fetch(&nconns, 1, __ATOMIC_RELAXED);
     al_in_hook++;
     al_conn_free(s->c);
     al_in_hook--;
@@ -282,6 +291,7 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         return S_NONE;
     }
     sconn *old = __atomic_exchange_n(&conns[fd], s, __ATOMIC_ACQ_REL);
+    if (!old) __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
     if (old) { /* cannot happen unless two threads raced on a fresh fd */
         al_conn_free(old->c);
         al_buf_free(&old->in);
@@ -622,4 +632,101 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags)
         m->msg_namelen = 0;
     }
     return r == -2 ? f(fd, m, flags) : r;
+}
+
+/* ---- readiness: bytes the shim holds for the host count as readable ----
+ * A program that waits for readability before each read (Python sockets with
+ * a timeout, urllib3, select loops) would otherwise sleep while a scrubbed
+ * reply sits here and the kernel has nothing left. */
+
+/* 1 when the host can read from tracked fd without the kernel. */
+static int held(int fd)
+{
+    if ((unsigned)fd >= FD_CAP || fdstate[fd] != S_TRACK) return 0;
+    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    if (!s) return 0;
+    pthread_mutex_lock(&s->mu);
+    int r = s->in.len > 0 || al_conn_has_reply(s->c);
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
+typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+
+/* Marks held fds readable after a zero-timeout real poll; returns the poll
+ * result, or -2 when no fd in the set holds bytes (wait for real). */
+static int poll_held(struct pollfd *fds, nfds_t n)
+{
+    int any = 0;
+    for (nfds_t i = 0; i < n && !any; i++)
+        any = (fds[i].events & (POLLIN | POLLRDNORM)) && held(fds[i].fd);
+    if (!any) return -2;
+    int r = REAL(R_POLL, poll_fn, poll)(fds, n, 0);
+    if (r < 0) return r;
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if ((fds[i].events & (POLLIN | POLLRDNORM)) && held(fds[i].fd))
+            fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+        if (fds[i].revents) count++;
+    }
+    return count;
+}
+
+HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
+{
+    poll_fn f = REAL(R_POLL, poll_fn, poll);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !fds)
+        return f(fds, n, timeout);
+    int r = poll_held(fds, n);
+    return r == -2 ? f(fds, n, timeout) : r;
+}
+
+HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+    ppoll_fn f = REAL(R_PPOLL, ppoll_fn, ppoll);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !fds)
+        return f(fds, n, ts, mask);
+    int r = poll_held(fds, n);
+    return r == -2 ? f(fds, n, ts, mask) : r;
+}
+
+HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+    select_fn f = REAL(R_SELECT, select_fn, select);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !r || n <= 0)
+        return f(n, r, w, e, tv);
+    fd_set mine;
+    FD_ZERO(&mine);
+    int any = 0;
+    for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++)
+        if (FD_ISSET(fd, r) && held(fd)) {
+            FD_SET(fd, &mine);
+            any = 1;
+        }
+    if (!any) return f(n, r, w, e, tv);
+    struct timeval zero = {0, 0};
+    int k = f(n, r, w, e, &zero);
+    if (k < 0) return k;
+    int count = 0;
+    for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++) {
+        if (FD_ISSET(fd, &mine)) FD_SET(fd, r);
+        count += FD_ISSET(fd, r) != 0;
+        count += w && FD_ISSET(fd, w) != 0;
+        count += e && FD_ISSET(fd, e) != 0;
+    }
+    return count;
 }

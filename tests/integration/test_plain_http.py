@@ -48,6 +48,11 @@ def client(mode, url, body):
                 sys.stderr.write("status %d\n" % r.status_code)
                 for line in r.iter_lines():
                     sys.stdout.write(line + "\n")
+    elif mode == "requests-timeout":  # waits for readability before each read
+        import requests
+        r = requests.post(url, data=data, headers=hdrs, timeout=5)
+        sys.stderr.write("status %d\n" % r.status_code)
+        sys.stdout.write(r.text)
     elif mode == "get":  # binary: print its length and digest
         import hashlib
         import urllib.request
@@ -103,7 +108,7 @@ def echo_server():
 
 
 def main():
-    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY, assemble_sse_openai
+    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY, SHIM, assemble_sse_openai
     # the values the default policy redacts in completions (names are left to
     # the names pack's own tests)
     values = [v for v in PII_VALUES if v != "John Smith"]
@@ -169,6 +174,19 @@ def main():
             text, done = "", False
         no_pii("openai-compatible: PII split across SSE deltas is replaced", text)
         r.check("openai-compatible: SSE ends with [DONE]", done, "cut")
+
+        # a client that polls before each read (socket timeout) and a 1 MiB
+        # reply released at once: the bytes the shim holds count as readable
+        exported = run(["nm", "-D", "--defined-only", SHIM]).stdout.split()
+        if "poll" in exported:
+            big = json.dumps({"model": "local", "messages": [
+                {"role": "user", "content": "Summarise the quarterly report. mock:big"}]})
+            p = go("requests-timeout", "/v1/chat/completions", big)
+            r.check("1 MiB reply to a client with a read timeout arrives whole and scrubbed",
+                    "status 200" in p.stderr and len(p.stdout) > 1000000 and
+                    "john.smith@example.com" not in p.stdout, p.stderr[-300:])
+        else:
+            print("skip 1 MiB reply with a read timeout: the shim does not export poll()")
 
         # injections are blocked before the server
         mark = "pq9-marker"
