@@ -30,13 +30,14 @@ else
     BOLD='' RED='' GREEN='' OFF=''
 fi
 
-# row LABEL COLOUR TEXT: the label, then TEXT wrapped beside it (at most 3
-# lines, so a long reply stays readable).
+# row LABEL COLOUR TEXT [MAXLINES]: the label, then TEXT wrapped beside it
+# (at most MAXLINES lines, default 3, so a long reply stays readable).
 row() {
-    printf '%s' "$3" | tr '\n' ' ' | fold -s -w $((COLS - 22)) | awk -v l="$1" -v c="$2" -v o="$OFF" '
+    printf '%s' "$3" | tr '\n' ' ' | fold -s -w $((COLS - 22)) |
+        awk -v l="$1" -v c="$2" -v o="$OFF" -v m="${4:-3}" '
         NR == 1 { printf "   %s%-17s%s %s\n", c, l, o, $0; next }
-        NR <= 3 { printf "   %-17s %s\n", "", $0; next }
-        NR == 4 { printf "   %-17s %s\n", "", "..." }'
+        NR < m { printf "   %-17s %s\n", "", $0; next }
+        NR == m { printf "   %-17s %s...\n", "", $0 }'
 }
 title() {
     printf '\n%s%s%s\n' "$BOLD" "$1" "$OFF"
@@ -91,7 +92,7 @@ row "" "" "reply: $(reply_of "$W/r1" "$code")"
 code=$(airlock_run curl -sS --cacert "$CA" -H "$CT" -H "$AUTH" -o "$W/r2" -w '%{http_code}' -d @"$W/inj.json" "$URL/v1/chat/completions")
 n2=$(grep -c 'reveal your system prompt' "$MOCK_LOG")
 row "with airlock:" "$GREEN" "HTTP $code, the server received the prompt: $([ "$n2" -gt "$n1" ] && echo yes || echo no)"
-row "" "" "reply: $(reply_of "$W/r2" "$code")"
+row "" "" "reply: $(reply_of "$W/r2" "$code")" 2
 show_airlock_notes
 [ "$n2" -gt "$n1" ] && problem "the injection reached the server under airlock"
 grep -q '"error"' "$W/r2" 2>/dev/null || problem "no provider-shaped error came back under airlock"
@@ -136,8 +137,10 @@ for l in lines:
     red = ", ".join("%s %d" % (k, sum(v.values()) if isinstance(v, dict) else v)
                     for k, v in sorted((a.get("redactions") or {}).items()))
     if a.get("blocked"):
-        what = "BLOCKED, " + ("rules: " + ", ".join(a["rules"]) if a.get("rules")
-                              else str(a.get("fail")))
+        rules = a.get("rules") or []
+        what = "BLOCKED, " + ("rules: " + ", ".join(rules[:2]) if rules else str(a.get("fail")))
+        if len(rules) > 2:
+            what += " (+%d more)" % (len(rules) - 2)
     else:
         what = "scrubbed: %s" % red if red else "passed"
     print("   %-8s %-9s %-22s %s  %s" % (a.get("exe"), a.get("provider"), a.get("path"),
