@@ -6,6 +6,7 @@
 #include "detector.h"
 
 #include <cjson/cJSON.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,10 +45,11 @@ typedef struct {
     size_t npool, cappool;
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
     size_t nsuffix;
-    /* Evidence levels a scan reports (bit per level): 1 strong (a name in
-     * personal-data context, a home), 2 name (a full name or a title without
-     * such context), 4 weak (a lone first name, a place mentioned). */
-    unsigned levels;
+    /* shared between the rules that load the same files (see names_load) */
+    char *sig;
+    int refs;
+    uint64_t gen;
+    void *next;
 } lex;
 
 static uint32_t fnv(const char *s, size_t n)
@@ -130,6 +132,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags)
 static void lex_free(lex *x)
 {
     if (!x) return;
+    free(x->sig);
     free(x->slot);
     free(x->ent);
     free(x->pool);
@@ -193,6 +196,21 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
     return rc;
 }
 
+/* What a rule holds: the shared word lists and the evidence levels it
+ * reports (bit per level): 1 strong (a name in personal-data context, a
+ * home, a street address), 2 name (a full name or a title without such
+ * context), 4 weak (a lone first name, a place mentioned). */
+typedef struct {
+    lex *x;
+    unsigned levels;
+} det_state;
+
+/* Word lists loaded once per set of files and shared by every rule that
+ * names them (the names pack has several rules over the same lists). */
+static pthread_mutex_t lex_lock = PTHREAD_MUTEX_INITIALIZER;
+static lex *lex_loaded;
+static uint64_t lex_gen;
+
 static al_code names_load(const char *rules_dir, const char *params, void **state, char *err,
                           size_t errlen)
 {
@@ -204,6 +222,7 @@ static al_code names_load(const char *rules_dir, const char *params, void **stat
                  {"places", "data/places.txt", F_PLACE},
                  {"common", "data/common_words.txt", F_COMMON},
                  {"forms", "data/forms.txt", 0}};
+    enum { NFILES = sizeof files / sizeof files[0] };
     *state = NULL;
     cJSON *p = params ? cJSON_Parse(params) : NULL;
     if (params && !cJSON_IsObject(p)) {
@@ -211,47 +230,92 @@ static al_code names_load(const char *rules_dir, const char *params, void **stat
         snprintf(err, errlen, "params must be a JSON object");
         return AL_EPARSE;
     }
-    lex *x = calloc(1, sizeof *x);
-    if (!x || lex_grow(x)) {
-        free(x);
+    unsigned levels = 7;
+    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(p, "evidence");
+    if (cJSON_IsString(tier)) {
+        if (strcmp(tier->valuestring, "strong") == 0)
+            levels = 1;
+        else if (strcmp(tier->valuestring, "name") == 0)
+            levels = 2;
+        else if (strcmp(tier->valuestring, "weak") == 0)
+            levels = 4;
+        else if (strcmp(tier->valuestring, "any") != 0) {
+            snprintf(err, errlen, "params.evidence must be strong, name, weak or any");
+            cJSON_Delete(p);
+            return AL_EPARSE;
+        }
+    }
+    const char *name[NFILES];
+    al_buf sig = {0};
+    al_code rc = AL_OK;
+    for (size_t i = 0; i < NFILES && rc == AL_OK; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, files[i].key);
+        name[i] = cJSON_IsString(v) ? v->valuestring : files[i].def;
+        rc = al_buf_printf(&sig, "%s/%s\n", rules_dir ? rules_dir : ".", name[i]);
+    }
+    det_state *d = rc == AL_OK ? calloc(1, sizeof *d) : NULL;
+    if (!d) {
+        al_buf_free(&sig);
         cJSON_Delete(p);
         snprintf(err, errlen, "out of memory");
         return AL_ENOMEM;
     }
-    const cJSON *tier = cJSON_GetObjectItemCaseSensitive(p, "evidence");
-    x->levels = 7;
-    if (cJSON_IsString(tier)) {
-        if (strcmp(tier->valuestring, "strong") == 0)
-            x->levels = 1;
-        else if (strcmp(tier->valuestring, "name") == 0)
-            x->levels = 2;
-        else if (strcmp(tier->valuestring, "weak") == 0)
-            x->levels = 4;
-        else if (strcmp(tier->valuestring, "any") != 0) {
-            snprintf(err, errlen, "params.evidence must be strong, name, weak or any");
-            cJSON_Delete(p);
+    d->levels = levels;
+    pthread_mutex_lock(&lex_lock);
+    for (lex *x = lex_loaded; x; x = x->next)
+        if (strcmp(x->sig, sig.data) == 0) {
+            x->refs++;
+            d->x = x;
+            break;
+        }
+    if (!d->x) {
+        lex *x = calloc(1, sizeof *x);
+        if (!x || lex_grow(x)) {
+            free(x);
+            x = NULL;
+            rc = AL_ENOMEM;
+            snprintf(err, errlen, "out of memory");
+        }
+        for (size_t i = 0; i < NFILES && rc == AL_OK; i++)
+            rc = load_list(x, rules_dir, name[i], files[i].flag, err, errlen);
+        if (rc == AL_OK) {
+            x->sig = sig.data;
+            sig.data = NULL;
+            x->refs = 1;
+            x->gen = ++lex_gen;
+            x->next = lex_loaded;
+            lex_loaded = x;
+            d->x = x;
+        } else {
             lex_free(x);
-            return AL_EPARSE;
         }
     }
-    al_code rc = AL_OK;
-    for (size_t i = 0; i < sizeof files / sizeof files[0] && rc == AL_OK; i++) {
-        const cJSON *v = cJSON_GetObjectItemCaseSensitive(p, files[i].key);
-        rc = load_list(x, rules_dir, cJSON_IsString(v) ? v->valuestring : files[i].def,
-                       files[i].flag, err, errlen);
-    }
+    pthread_mutex_unlock(&lex_lock);
+    al_buf_free(&sig);
     cJSON_Delete(p);
     if (rc) {
-        lex_free(x);
+        free(d);
         return rc;
     }
-    *state = x;
+    *state = d;
     return AL_OK;
 }
 
 static void names_free(void *state)
 {
-    lex_free(state);
+    det_state *d = state;
+    if (!d) return;
+    pthread_mutex_lock(&lex_lock);
+    if (d->x && --d->x->refs == 0) {
+        for (lex **pp = &lex_loaded; *pp; pp = (lex **)&(*pp)->next)
+            if (*pp == d->x) {
+                *pp = d->x->next;
+                break;
+            }
+        lex_free(d->x);
+    }
+    pthread_mutex_unlock(&lex_lock);
+    free(d);
 }
 
 /* ---- tokens ------------------------------------------------------------ */
@@ -508,7 +572,8 @@ static unsigned flags_of(const stream *st, tok *k)
 
 static int key_is(const tok *k, const char *w)
 {
-    return k && k->type == T_WORD && k->klen == strlen(w) && memcmp(k->key, w, k->klen) == 0;
+    return k && k->type == T_WORD && k->klen && k->key[0] == w[0] && k->klen == strlen(w) &&
+           memcmp(k->key, w, k->klen) == 0;
 }
 
 static int key_in(const tok *k, const char *const *list)
@@ -553,9 +618,31 @@ static int sentence_start(stream *st, tok *cur)
     return p->type == T_PUNCT && p->key[0] == 0; /* typographic quote or dash */
 }
 
-static al_code push(al_spans *out, size_t s, size_t e, double conf)
+/* Spans of one scan at every evidence level, before a rule picks its own. */
+typedef struct {
+    al_span *v;
+    uint8_t *lvl;
+    size_t n, cap;
+} sink;
+
+#define MAX_SPANS (1u << 22)
+
+static al_code push(sink *out, size_t s, size_t e, int level)
 {
-    return al_spans_push(out, s, e, conf);
+    if (out->n == out->cap) {
+        if (out->cap >= MAX_SPANS) return AL_ELIMIT;
+        size_t cap = out->cap ? out->cap * 2 : 64;
+        al_span *v = realloc(out->v, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        out->v = v;
+        uint8_t *l = realloc(out->lvl, cap);
+        if (!l) return AL_ENOMEM;
+        out->lvl = l;
+        out->cap = cap;
+    }
+    out->v[out->n] = (al_span){s, e, level == 4 ? 0.6 : 0.85};
+    out->lvl[out->n++] = (uint8_t)level;
+    return AL_OK;
 }
 
 static int has_suffix(const lex *x, const tok *k);
@@ -619,11 +706,10 @@ static int near_pii(const stream *st, size_t s, size_t e)
 }
 
 /* level: 1 strong, 2 name, 4 weak (see lex.levels). */
-static al_code emit(const stream *st, al_spans *out, size_t s, size_t e, int level)
+static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
 {
     if (level == 2 && near_pii(st, s, e)) level = 1;
-    if (!(st->x->levels & (unsigned)level)) return AL_OK;
-    return push(out, s, e, level == 4 ? 0.6 : 0.85);
+    return push(out, s, e, level);
 }
 
 /* Words introducing a name just before token 0: "my name is", "Dear",
@@ -678,10 +764,9 @@ static int in_name_list(stream *st)
     return 0;
 }
 
-static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
+static al_code person_raw(const lex *x, const char *text, size_t len, sink *out)
 {
-    if (!state || (!text && len)) return AL_EINVAL;
-    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
+    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
     al_code rc = AL_OK;
     tok *cur;
     while (rc == AL_OK && (cur = peek(&st, 0))) {
@@ -881,11 +966,9 @@ static size_t place_match(stream *st, size_t *e)
     return best;
 }
 
-static al_code location_scan(const void *state, const char *text, size_t len, al_spans *out)
+static al_code location_raw(const lex *x, const char *text, size_t len, sink *out)
 {
-    if (!state || (!text && len)) return AL_EINVAL;
-    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
-    const lex *x = state;
+    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
     al_code rc = AL_OK;
     tok *cur;
     while (rc == AL_OK && (cur = peek(&st, 0))) {
@@ -899,7 +982,7 @@ static al_code location_scan(const void *state, const char *text, size_t len, al
             /* an unlisted proper noun where only a place fits: "lives in
              * Knonau", "I'm in Loka pri Zidanem Mostu" */
             if (key_in(p1, at_place) && home_context(&st) && !is_common(&st, cur) &&
-                !(flags_of(&st, cur) & (F_NOTNAME | F_ORG | F_TITLE)) && (x->levels & 1)) {
+                !(flags_of(&st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
                 size_t k = 1, end = cur->e;
                 tok *b;
                 while (k < 6 && (b = peek(&st, k)) && !b->nl && b->type == T_WORD) {
@@ -910,7 +993,7 @@ static al_code location_scan(const void *state, const char *text, size_t len, al
                         break;
                     k++;
                 }
-                rc = push(out, cur->s, end, 0.85);
+                rc = push(out, cur->s, end, 1);
                 advance(&st, k);
                 continue;
             }
@@ -950,10 +1033,10 @@ static al_code location_scan(const void *state, const char *text, size_t len, al
         } else if (!ambiguous && !after_cap) {
             weak = 1;
         }
-        if (strong && (x->levels & 1))
-            rc = push(out, cur->s, e, 0.85);
-        else if (weak && (x->levels & 4))
-            rc = push(out, cur->s, e, 0.6);
+        if (strong)
+            rc = push(out, cur->s, e, 1);
+        else if (weak)
+            rc = push(out, cur->s, e, 4);
         advance(&st, n);
     }
     return rc;
@@ -1089,10 +1172,9 @@ static size_t address_at(stream *st, size_t *e)
     return 0;
 }
 
-static al_code address_scan(const void *state, const char *text, size_t len, al_spans *out)
+static al_code address_raw(const lex *x, const char *text, size_t len, sink *out)
 {
-    if (!state || (!text && len)) return AL_EINVAL;
-    stream st = {.x = state, .t = (const unsigned char *)text, .len = len};
+    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
     al_code rc = AL_OK;
     tok *cur;
     size_t block_end = 0; /* line end after the last element found */
@@ -1100,7 +1182,7 @@ static al_code address_scan(const void *state, const char *text, size_t len, al_
     while (rc == AL_OK && (cur = peek(&st, 0))) {
         size_t e, n = address_at(&st, &e);
         if (n) {
-            rc = push(out, cur->s, e, 0.85);
+            rc = push(out, cur->s, e, 1);
             advance(&st, n);
             /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
             tok *c;
@@ -1117,7 +1199,7 @@ static al_code address_scan(const void *state, const char *text, size_t len, al_
                         break;
                     k++;
                 }
-                rc = push(out, c->s, end, 0.8);
+                rc = push(out, c->s, end, 1);
                 advance(&st, k);
             }
             block_lines = 3;
@@ -1144,7 +1226,7 @@ static al_code address_scan(const void *state, const char *text, size_t len, al_
             }
             if (b && !b->nl) ok = 0; /* the line goes on: prose, not an address */
             if (ok && words) {
-                rc = push(out, cur->s, e2, 0.8);
+                rc = push(out, cur->s, e2, 1);
                 advance(&st, k);
                 block_lines--;
                 continue;
@@ -1155,6 +1237,76 @@ static al_code address_scan(const void *state, const char *text, size_t len, al_
         advance(&st, 1);
     }
     return rc;
+}
+
+/* ---- the three detectors: one scan per text, shared by their rules ---- */
+
+typedef al_code (*raw_fn)(const lex *, const char *, size_t, sink *);
+
+/* The spans of the last text each detector scanned on this thread, at every
+ * level: the names pack has several rules per detector (one per evidence
+ * level and direction) and the engine runs them over the same text. */
+typedef struct {
+    uint64_t gen, hash;
+    const char *text;
+    size_t len;
+    sink s;
+} scan_cache;
+static __thread scan_cache cache[3];
+
+static uint64_t text_hash(const char *t, size_t n)
+{
+    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, t + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdu;
+        h ^= h >> 32;
+    }
+    for (; i < n; i++) h = (h ^ (unsigned char)t[i]) * 0x100000001b3u;
+    return h;
+}
+
+static al_code run(int kind, raw_fn raw, const void *state, const char *text, size_t len,
+                   al_spans *out)
+{
+    const det_state *d = state;
+    if (!d || !d->x || (!text && len)) return AL_EINVAL;
+    if (!text) text = "";
+    scan_cache *c = &cache[kind];
+    uint64_t h = text_hash(text, len);
+    if (!(c->gen == d->x->gen && c->text == text && c->len == len && c->hash == h)) {
+        c->gen = 0;
+        c->s.n = 0;
+        al_code rc = raw(d->x, text, len, &c->s);
+        if (rc != AL_OK) return rc;
+        c->gen = d->x->gen;
+        c->text = text;
+        c->len = len;
+        c->hash = h;
+    }
+    for (size_t i = 0; i < c->s.n; i++) {
+        if (!(d->levels & c->s.lvl[i])) continue;
+        al_code rc = al_spans_push(out, c->s.v[i].start, c->s.v[i].end, c->s.v[i].confidence);
+        if (rc != AL_OK) return rc;
+    }
+    return AL_OK;
+}
+
+static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    return run(0, person_raw, state, text, len, out);
+}
+
+static al_code location_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    return run(1, location_raw, state, text, len, out);
+}
+
+static al_code address_scan(const void *state, const char *text, size_t len, al_spans *out)
+{
+    return run(2, address_raw, state, text, len, out);
 }
 
 AL_API const al_detector_ops al_detector_person = {"person", names_load, person_scan, names_free};
