@@ -16,9 +16,26 @@
 typedef struct {
     int key;
     al_stream_scrub *s;
+    al_buf rel;      /* released text not yet given to an event */
+    int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
     char evname[64]; /* its SSE event name ("" when none) */
 } skey;
+
+typedef struct {
+    int key;
+    cJSON *node;
+} cdelta;
+
+typedef struct {
+    char *raw; /* the event as received (or synthesized) */
+    size_t rawlen;
+    cJSON *ev;   /* parsed event, owned; NULL for raw-only items */
+    cJSON *node; /* its delta text, or NULL */
+    int key;
+    int changed; /* ev was changed (whole-text scrub) */
+    int empty;   /* its text was given to an earlier event */
+} qitem;
 
 struct al_exchange {
     const al_ctx *ctx;
@@ -34,14 +51,17 @@ struct al_exchange {
     int resp_begun;
     al_buf body; /* WHOLE: the body so far; stream: bytes not yet framed */
     size_t last_len;
-    al_buf data, tmp, pre;
+    al_buf data, tmp;
     skey *keys;
     size_t nkeys, capkeys;
+    qitem *q; /* events waiting for their text to settle */
+    size_t qn, qcap;
     /* the event being processed */
+    cdelta *cur;
+    size_t ncur, capcur;
     int ev_changed;
     const char *ev_name;
     size_t ev_name_len;
-    al_code io_err;
     al_stream_io io;
 };
 
@@ -69,7 +89,12 @@ static void record(al_exchange *x, const al_finding *f, size_t n, int completion
     }
 }
 
-/* ---- streaming io callbacks ---- */
+/* ---- streaming ----
+ * Events wait in a queue while their key's scrubber holds text back.  As
+ * long as the released text equals the original deltas, the original event
+ * bytes go out unchanged (a clean stream stays byte-identical); once a
+ * redaction changes the text, the affected events are re-emitted with the
+ * released text. */
 
 static skey *find_key(al_exchange *x, int key)
 {
@@ -119,66 +144,205 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
     skey *k = get_key(x, key, event);
     if (!k) return AL_ENOMEM;
     const char *in = node->valuestring;
-    size_t len = strlen(in);
-    al_buf_reset(&x->tmp);
-    al_code r = al_stream_scrub_feed(k->s, in, len, &x->tmp);
+    al_code r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
     if (r != AL_OK) return r;
-    if (monitor(x)) return AL_OK;
-    const char *outs = x->tmp.data ? x->tmp.data : "";
-    if (x->tmp.len == len && memcmp(outs, in, len) == 0) return AL_OK;
-    x->ev_changed = 1;
-    return set_string(node, outs);
-}
-
-static al_code emit_event(al_exchange *x, const char *evname, cJSON *ev, al_buf *out)
-{
-    al_buf_reset(&x->data);
-    al_code r = al_json_print(ev, &x->data);
-    if (r != AL_OK) return r;
-    if (x->sse)
-        return al_sse_write(out, evname && evname[0] ? evname : NULL, evname ? strlen(evname) : 0,
-                            x->data.data, x->data.len, 0);
-    if ((r = al_buf_append(out, x->data.data, x->data.len)) != AL_OK) return r;
-    return al_buf_append(out, "\n", 1);
-}
-
-static al_code end_key(al_exchange *x, skey *k, cJSON *node)
-{
-    al_buf_reset(&x->tmp);
-    al_code r = al_stream_scrub_flush(k->s, &x->tmp);
-    if (r != AL_OK || x->tmp.len == 0 || monitor(x)) return r;
-    if (cJSON_IsString(node)) {
-        al_buf joined = {0};
-        r = al_buf_puts(&joined, node->valuestring);
-        if (r == AL_OK) r = al_buf_append(&joined, x->tmp.data, x->tmp.len);
-        if (r == AL_OK) r = set_string(node, joined.data);
-        al_buf_free(&joined);
-        x->ev_changed = 1;
-        return r;
+    if (x->ncur == x->capcur) {
+        size_t cap = x->capcur ? x->capcur * 2 : 4;
+        cdelta *v = realloc(x->cur, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        x->cur = v;
+        x->capcur = cap;
     }
-    if (!k->tmpl) return AL_OK;
-    cJSON *ev = x->prov->delta_event(x->api, k->tmpl, k->key, x->tmp.data);
-    if (!ev) return AL_ENOMEM;
-    r = emit_event(x, k->evname, ev, &x->pre);
-    cJSON_Delete(ev);
-    return r;
+    x->cur[x->ncur].key = key;
+    x->cur[x->ncur].node = node;
+    x->ncur++;
+    return AL_OK;
+}
+
+static al_code end_key(al_exchange *x, skey *k)
+{
+    k->ended = 1;
+    return al_stream_scrub_flush(k->s, &k->rel);
 }
 
 static al_code io_end(al_stream_io *io, int key, cJSON *node)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
     skey *k = find_key(x, key);
-    return k ? end_key(x, k, node) : AL_OK;
+    return k ? end_key(x, k) : AL_OK;
 }
 
 static al_code io_end_all(al_stream_io *io)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
     for (size_t i = 0; i < x->nkeys; i++) {
-        al_code r = end_key(x, &x->keys[i], NULL);
+        al_code r = end_key(x, &x->keys[i]);
         if (r != AL_OK) return r;
     }
     x->ended = 1;
+    return AL_OK;
+}
+
+/* Writes an event: the raw bytes when text is NULL and nothing else changed,
+ * else the event rebuilt with its delta node set to text. */
+static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tlen, al_buf *out)
+{
+    int same =
+        !text || !it->node ||
+        (tlen == strlen(it->node->valuestring) && !memcmp(text, it->node->valuestring, tlen));
+    if (same && !it->changed) return al_buf_append(out, it->raw, it->rawlen);
+    if (!same) {
+        char *t = strndup(text, tlen);
+        if (!t) return AL_ENOMEM;
+        al_code r = set_string(it->node, t);
+        free(t);
+        if (r != AL_OK) return r;
+    }
+    al_buf_reset(&x->data);
+    al_code r = al_json_print(it->ev, &x->data);
+    if (r != AL_OK) return r;
+    if (x->sse) return al_sse_rewrite(it->raw, it->rawlen, x->data.data, x->data.len, out);
+    if ((r = al_buf_append(out, x->data.data, x->data.len)) != AL_OK) return r;
+    return al_buf_append(out, "\n", 1);
+}
+
+static void item_free(qitem *it)
+{
+    free(it->raw);
+    cJSON_Delete(it->ev);
+    memset(it, 0, sizeof *it);
+}
+
+static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
+                          int key, int changed)
+{
+    if (x->qn == x->qcap) {
+        size_t cap = x->qcap ? x->qcap * 2 : 16;
+        qitem *v = realloc(x->q, cap * sizeof *v);
+        if (!v) return AL_ENOMEM;
+        x->q = v;
+        x->qcap = cap;
+    }
+    qitem *it = &x->q[x->qn];
+    memset(it, 0, sizeof *it);
+    it->raw = malloc(rawlen ? rawlen : 1);
+    if (!it->raw) return AL_ENOMEM;
+    memcpy(it->raw, raw, rawlen);
+    it->rawlen = rawlen;
+    it->ev = ev;
+    it->node = node;
+    it->key = node ? key : -1;
+    it->changed = changed;
+    x->qn++;
+    return AL_OK;
+}
+
+static int queued_after(const al_exchange *x, size_t i, int key)
+{
+    for (size_t j = i + 1; j < x->qn; j++)
+        if (x->q[j].node && x->q[j].key == key) return 1;
+    return 0;
+}
+
+/* Emits every queued event whose text is settled. */
+static al_code drain(al_exchange *x, al_buf *out)
+{
+    size_t i = 0;
+    al_code r = AL_OK;
+    for (; i < x->qn && r == AL_OK; i++) {
+        qitem *it = &x->q[i];
+        if (!it->node) {
+            r = emit_item(x, it, NULL, 0, out);
+            continue;
+        }
+        skey *k = find_key(x, it->key);
+        if (it->empty || !k) {
+            r = emit_item(x, it, "", 0, out);
+            continue;
+        }
+        const char *d = it->node->valuestring;
+        size_t dl = strlen(d);
+        al_buf *R = &k->rel;
+        const char *rd = R->data ? R->data : "";
+        if (k->ended && !queued_after(x, i, it->key)) {
+            /* the last event of a finished text takes all that is left */
+            r = emit_item(x, it, rd, R->len, out);
+            al_buf_reset(R);
+        } else if (R->len >= dl && !memcmp(rd, d, dl)) {
+            r = emit_item(x, it, NULL, 0, out);
+            al_buf_consume(R, dl);
+        } else if (R->len < dl && !memcmp(d, rd, R->len)) {
+            break; /* this event's text is still held back */
+        } else {
+            /* the text changed: this event carries what was released, the
+             * other waiting events of the key give up their text */
+            r = emit_item(x, it, rd, R->len, out);
+            al_buf_reset(R);
+            for (size_t j = i + 1; j < x->qn; j++)
+                if (x->q[j].node && x->q[j].key == it->key) x->q[j].empty = 1;
+        }
+    }
+    if (!i) return r;
+    for (size_t j = 0; j < i; j++) item_free(&x->q[j]);
+    memmove(x->q, x->q + i, (x->qn - i) * sizeof *x->q);
+    x->qn -= i;
+    return r;
+}
+
+/* Released text of ended keys that no queued event can carry goes out in a
+ * new delta event. */
+static al_code synth_rest(al_exchange *x)
+{
+    for (size_t i = 0; i < x->nkeys; i++) {
+        skey *k = &x->keys[i];
+        if (!k->ended || !k->rel.len || !k->tmpl) continue;
+        cJSON *ev = x->prov->delta_event(x->api, k->tmpl, k->key, k->rel.data);
+        if (!ev) return AL_ENOMEM;
+        al_buf_reset(&x->data);
+        al_buf b = {0};
+        al_code r = al_json_print(ev, &x->data);
+        if (r == AL_OK) {
+            if (x->sse)
+                r = al_sse_write(&b, k->evname[0] ? k->evname : NULL, strlen(k->evname),
+                                 x->data.data, x->data.len, 0);
+            else if ((r = al_buf_append(&b, x->data.data, x->data.len)) == AL_OK)
+                r = al_buf_append(&b, "\n", 1);
+        }
+        cJSON_Delete(ev);
+        if (r == AL_OK) r = queue_push(x, b.data, b.len, NULL, NULL, -1, 0);
+        al_buf_free(&b);
+        if (r != AL_OK) return r;
+        al_buf_reset(&k->rel);
+    }
+    return AL_OK;
+}
+
+/* An event with texts of several keys: settle everything queued, then give
+ * each text what its key released. */
+static al_code settle_all(al_exchange *x, al_buf *out)
+{
+    for (size_t i = 0; i < x->qn; i++) {
+        qitem *it = &x->q[i];
+        if (it->node && !it->empty) {
+            skey *k = find_key(x, it->key);
+            if (k && !queued_after(x, i, it->key)) {
+                al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out);
+                al_buf_reset(&k->rel);
+                if (r != AL_OK) return r;
+                continue;
+            }
+            if (k) {
+                /* earlier events of the key carry nothing; the last takes all */
+                al_code r = emit_item(x, it, "", 0, out);
+                if (r != AL_OK) return r;
+                continue;
+            }
+        }
+        al_code r = emit_item(x, it, it->node ? "" : NULL, 0, out);
+        if (r != AL_OK) return r;
+    }
+    for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
+    x->qn = 0;
     return AL_OK;
 }
 
@@ -236,13 +400,16 @@ void al_exchange_free(al_exchange *x)
         if (f) record(x, f, n, 1, !monitor(x));
         al_stream_scrub_free(x->keys[i].s);
         cJSON_Delete(x->keys[i].tmpl);
+        al_buf_free(&x->keys[i].rel);
     }
     free(x->keys);
+    for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
+    free(x->q);
+    free(x->cur);
     if (x->llm) al_audit_write(x->ctx->audit_fd, &x->rec);
     al_buf_free(&x->body);
     al_buf_free(&x->data);
     al_buf_free(&x->tmp);
-    al_buf_free(&x->pre);
     free(x);
 }
 
@@ -460,7 +627,8 @@ static al_code cut_stream(al_exchange *x, const char *why, al_buf *to_host)
     if (x->ctx->fail == AL_FAIL_OPEN) {
         /* open: what is left goes through unscreened */
         x->mode = AL_RESP_PASS;
-        al_code r = al_buf_append(to_host, x->body.data, x->body.len);
+        al_code r = settle_all(x, to_host);
+        if (r == AL_OK) r = al_buf_append(to_host, x->body.data, x->body.len);
         al_buf_reset(&x->body);
         return r;
     }
@@ -477,50 +645,91 @@ static al_code cut_stream(al_exchange *x, const char *why, al_buf *to_host)
     return AL_ELIMIT;
 }
 
+static void reset_rel(al_exchange *x)
+{
+    for (size_t i = 0; i < x->nkeys; i++) al_buf_reset(&x->keys[i].rel);
+}
+
+/* Queues a raw event that carries no text and emits what is settled. */
+static al_code pass_raw(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
+{
+    if (!x->qn) return al_buf_append(to_host, raw, raw_len);
+    al_code r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0);
+    return r == AL_OK ? drain(x, to_host) : r;
+}
+
 /* One stream event (SSE data or NDJSON line): scrub and re-emit. */
 static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, const char *data,
                             size_t dlen, al_buf *to_host)
 {
     size_t s = 0;
+    al_code r;
     while (s < dlen && (data[s] == ' ' || data[s] == '\t' || data[s] == '\r')) s++;
-    if (s == dlen) return al_buf_append(to_host, raw, raw_len);
+    if (s == dlen) return pass_raw(x, raw, raw_len, to_host);
     if (x->sse && dlen - s >= 6 && memcmp(data + s, "[DONE]", 6) == 0) {
-        al_buf_reset(&x->pre);
-        al_code r = io_end_all(&x->io);
-        if (r == AL_OK) r = al_buf_append(to_host, x->pre.data, x->pre.len);
-        if (r == AL_OK) r = al_buf_append(to_host, raw, raw_len);
-        return r;
+        if ((r = io_end_all(&x->io)) != AL_OK) return r;
+        if (monitor(x)) {
+            reset_rel(x);
+            return pass_raw(x, raw, raw_len, to_host);
+        }
+        if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
+        if ((r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0)) != AL_OK) return r;
+        return drain(x, to_host);
     }
     cJSON *ev = cJSON_ParseWithLength(data, dlen);
     if (!ev) {
         set_fail(x, "malformed stream event");
-        if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return al_buf_append(to_host, raw, raw_len);
+        if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return pass_raw(x, raw, raw_len, to_host);
         return AL_OK; /* closed: an event that cannot be screened is dropped */
     }
     x->ev_changed = 0;
-    al_buf_reset(&x->pre);
+    x->ncur = 0;
     al_usage u = {x->rec.in_tokens, x->rec.out_tokens, x->rec.total_tokens};
     x->prov->usage(x->api, ev, &u);
     x->rec.in_tokens = u.input;
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
-    al_code r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
-    if (r == AL_OK && x->pre.len) r = al_buf_append(to_host, x->pre.data, x->pre.len);
-    if (r == AL_OK) {
-        if (!x->ev_changed || monitor(x)) {
-            r = al_buf_append(to_host, raw, raw_len);
-        } else {
-            al_buf_reset(&x->data);
-            r = al_json_print(ev, &x->data);
-            if (r == AL_OK && x->sse)
-                r = al_sse_rewrite(raw, raw_len, x->data.data, x->data.len, to_host);
-            else if (r == AL_OK) {
-                r = al_buf_append(to_host, x->data.data, x->data.len);
-                if (r == AL_OK) r = al_buf_append(to_host, "\n", 1);
-            }
-        }
+    r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
+    if (r != AL_OK || monitor(x)) {
+        cJSON_Delete(ev);
+        reset_rel(x);
+        return r != AL_OK ? r : pass_raw(x, raw, raw_len, to_host);
     }
-    cJSON_Delete(ev);
+    if (x->ncur == 1) {
+        r = queue_push(x, raw, raw_len, ev, x->cur[0].node, x->cur[0].key, x->ev_changed);
+        if (r != AL_OK) {
+            cJSON_Delete(ev);
+            return r;
+        }
+        if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
+        return drain(x, to_host);
+    }
+    if (x->ncur > 1) {
+        /* texts of several keys in one event: settle the queue, then each
+         * text takes what its key released */
+        if ((r = settle_all(x, to_host)) != AL_OK) {
+            cJSON_Delete(ev);
+            return r;
+        }
+        for (size_t i = 0; i < x->ncur && r == AL_OK; i++) {
+            skey *k = find_key(x, x->cur[i].key);
+            if (!k) continue;
+            const char *rel = k->rel.data ? k->rel.data : "";
+            if (strcmp(rel, x->cur[i].node->valuestring) != 0) {
+                r = set_string(x->cur[i].node, rel);
+                x->ev_changed = 1;
+            }
+            al_buf_reset(&k->rel);
+        }
+    } else {
+        r = drain(x, to_host);
+    }
+    if (r == AL_OK) r = synth_rest(x);
+    if (r == AL_OK)
+        r = queue_push(x, raw, raw_len, ev, NULL, -1, x->ev_changed);
+    else
+        cJSON_Delete(ev);
+    if (r == AL_OK) r = drain(x, to_host);
     return r;
 }
 
@@ -643,12 +852,12 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
             r = al_buf_append(&x->body, "\n\n", x->sse ? 2 : 1);
             if (r == AL_OK) r = stream_feed(x, to_host);
         }
-        if (r == AL_OK && !x->ended) {
-            /* no end event: release what the scrubbers hold */
-            al_buf_reset(&x->pre);
-            r = io_end_all(&x->io);
-            if (r == AL_OK) r = al_buf_append(to_host, x->pre.data, x->pre.len);
-        }
+        if (r == AL_OK && !x->ended) r = io_end_all(&x->io); /* no end event */
+        if (monitor(x)) reset_rel(x);
+        /* release what the scrubbers hold */
+        if (r == AL_OK) r = drain(x, to_host);
+        if (r == AL_OK) r = synth_rest(x);
+        if (r == AL_OK) r = settle_all(x, to_host);
     }
     al_buf_free(&x->body);
     return r;

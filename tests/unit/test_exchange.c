@@ -87,9 +87,9 @@ static char *req_json(const char *path, const char *body)
 static char *resp_json(const char *body)
 {
     al_buf b = {0};
-    al_buf_printf(&b,
-                  "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
-                  strlen(body), body);
+    al_buf_printf(
+        &b, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+        strlen(body), body);
     return b.data;
 }
 
@@ -132,7 +132,8 @@ TEST(llm_request_split_at_every_offset_reaches_the_server_whole)
 {
     al_ctx ctx = make_ctx();
     REQUIRE(ctx.engine);
-    const char *body = "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}";
+    const char *body =
+        "{\"model\": \"m\", \"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]}";
     al_buf req = {0};
     al_buf_printf(&req,
                   "POST /v1/chat/completions HTTP/1.1\r\nAccept-Encoding: identity\r\n"
@@ -154,4 +155,334 @@ TEST(llm_request_split_at_every_offset_reaches_the_server_whole)
     }
     al_buf_free(&req);
     al_ctx_free(&ctx);
+}
+
+/* ---- streams ---- */
+
+#include <cjson/cJSON.h>
+
+#include "sse.h"
+
+static const char *PII_REPLY = "Reach Ann at ann.lee@example.com or SSN 536-22-1234 today.";
+static const char *CLEAN_REPLY = "Plants release oxygen as a by-product of photosynthesis.";
+
+typedef enum { P_CHAT, P_ANTHROPIC, P_RESPONSES, P_GEMINI, P_OLLAMA } prov;
+
+static const char *path_of(prov p)
+{
+    switch (p) {
+    case P_CHAT:
+        return "/v1/chat/completions";
+    case P_ANTHROPIC:
+        return "/v1/messages";
+    case P_RESPONSES:
+        return "/v1/responses";
+    case P_GEMINI:
+        return "/v1beta/models/gemini-pro:streamGenerateContent?alt=sse";
+    default:
+        return "/api/chat";
+    }
+}
+
+static const char *req_of(prov p)
+{
+    switch (p) {
+    case P_CHAT:
+        return "{\"model\":\"m\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":"
+               "\"hi\"}]}";
+    case P_ANTHROPIC:
+        return "{\"model\":\"m\",\"max_tokens\":9,\"stream\":true,\"messages\":[{\"role\":\"user\","
+               "\"content\":\"hi\"}]}";
+    case P_RESPONSES:
+        return "{\"model\":\"m\",\"stream\":true,\"input\":\"hi\"}";
+    case P_GEMINI:
+        return "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi\"}]}]}";
+    default:
+        return "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    }
+}
+
+/* A provider-shaped stream of text split into deltas of 1..3 bytes. */
+static void make_stream(prov p, const char *text, al_buf *out)
+{
+    size_t n = strlen(text), i = 0, step = 1;
+    if (p == P_ANTHROPIC)
+        al_buf_puts(out,
+                    "event: message_start\ndata: {\"type\":\"message_start\",\"message\":"
+                    "{\"usage\":{\"input_tokens\":5}}}\n\nevent: content_block_start\ndata: "
+                    "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":"
+                    "\"text\",\"text\":\"\"}}\n\n");
+    if (p == P_CHAT)
+        al_buf_puts(out, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                         "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    while (i < n) {
+        size_t k = step < n - i ? step : n - i;
+        cJSON *s = cJSON_CreateString("");
+        char *piece = strndup(text + i, k);
+        cJSON_SetValuestring(s, piece);
+        char *js = cJSON_PrintUnformatted(s);
+        int last = i + k == n;
+        switch (p) {
+        case P_CHAT:
+            al_buf_printf(
+                out,
+                "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":%s},"
+                "\"finish_reason\":null}]}\n\n",
+                js);
+            break;
+        case P_ANTHROPIC:
+            al_buf_printf(out,
+                          "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                          "\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":%s}}\n\n",
+                          js);
+            break;
+        case P_RESPONSES:
+            al_buf_printf(out,
+                          "event: response.output_text.delta\ndata: {\"type\":\"response.output_"
+                          "text.delta\",\"item_id\":\"i1\",\"output_index\":0,\"content_index\":0,"
+                          "\"delta\":%s}\n\n",
+                          js);
+            break;
+        case P_GEMINI:
+            al_buf_printf(out,
+                          "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":%s}],\"role\":"
+                          "\"model\"},\"index\":0%s}]}\r\n\r\n",
+                          js, last ? ",\"finishReason\":\"STOP\"" : "");
+            break;
+        case P_OLLAMA:
+            al_buf_printf(out,
+                          "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":%s},"
+                          "\"done\":false}\n",
+                          js);
+            break;
+        }
+        cJSON_free(js);
+        cJSON_Delete(s);
+        free(piece);
+        i += k;
+        step = step % 3 + 1;
+    }
+    cJSON *full = cJSON_CreateString(text);
+    char *fjs = cJSON_PrintUnformatted(full);
+    switch (p) {
+    case P_CHAT:
+        al_buf_puts(out, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                         "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,"
+                         "\"completion_tokens\":7,\"total_tokens\":12}}\n\ndata: [DONE]\n\n");
+        break;
+    case P_ANTHROPIC:
+        al_buf_puts(out, "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                         "\"index\":0}\n\nevent: message_delta\ndata: {\"type\":\"message_delta\","
+                         "\"usage\":{\"output_tokens\":7}}\n\nevent: message_stop\ndata: "
+                         "{\"type\":\"message_stop\"}\n\n");
+        break;
+    case P_RESPONSES:
+        al_buf_printf(out,
+                      "event: response.output_text.done\ndata: {\"type\":\"response.output_text."
+                      "done\",\"output_index\":0,\"content_index\":0,\"text\":%s}\n\nevent: "
+                      "response.completed\ndata: {\"type\":\"response.completed\",\"response\":"
+                      "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\","
+                      "\"text\":%s}]}],\"usage\":{\"input_tokens\":5,\"output_tokens\":7}}}\n\n",
+                      fjs, fjs);
+        break;
+    case P_GEMINI:
+        break;
+    case P_OLLAMA:
+        al_buf_puts(out, "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\"},"
+                         "\"done\":true,\"prompt_eval_count\":5,\"eval_count\":7}\n");
+        break;
+    }
+    cJSON_free(fjs);
+    cJSON_Delete(full);
+}
+
+/* Concatenated delta text of an emitted stream; -1 when an event does not
+ * parse.  Full texts of done/completed events go to *full (may be NULL). */
+static int stream_text(prov p, const char *s, size_t len, al_buf *text, al_buf *full)
+{
+    size_t off = 0;
+    while (off < len) {
+        al_sse_event ev;
+        al_buf data = {0};
+        long k;
+        const char *d;
+        size_t dl;
+        if (p == P_OLLAMA) {
+            size_t ll;
+            k = al_ndjson_next(s + off, len - off, 0, &ll);
+            d = s + off;
+            dl = ll;
+        } else {
+            k = al_sse_next(s + off, len - off, 0, &ev, &data);
+            d = data.data;
+            dl = data.len;
+        }
+        if (k <= 0) {
+            al_buf_free(&data);
+            return k == -2 && off == len ? 0 : -1;
+        }
+        off += (size_t)k;
+        if (!d || !dl || (dl == 6 && !memcmp(d, "[DONE]", 6))) {
+            al_buf_free(&data);
+            continue;
+        }
+        cJSON *j = cJSON_ParseWithLength(d, dl);
+        al_buf_free(&data);
+        if (!j) return -1;
+        const cJSON *t = NULL;
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(j, "type"));
+        switch (p) {
+        case P_CHAT:
+            t = cJSON_GetObjectItem(
+                cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "choices"), 0),
+                                    "delta"),
+                "content");
+            break;
+        case P_ANTHROPIC:
+            if (type && !strcmp(type, "content_block_delta"))
+                t = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "delta"), "text");
+            break;
+        case P_RESPONSES:
+            if (type && !strcmp(type, "response.output_text.delta"))
+                t = cJSON_GetObjectItem(j, "delta");
+            if (full && type && !strcmp(type, "response.output_text.done"))
+                al_buf_puts(full, cJSON_GetStringValue(cJSON_GetObjectItem(j, "text")));
+            break;
+        case P_GEMINI:
+            t = cJSON_GetObjectItem(
+                cJSON_GetArrayItem(
+                    cJSON_GetObjectItem(
+                        cJSON_GetObjectItem(
+                            cJSON_GetArrayItem(cJSON_GetObjectItem(j, "candidates"), 0), "content"),
+                        "parts"),
+                    0),
+                "text");
+            break;
+        case P_OLLAMA:
+            t = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "message"), "content");
+            break;
+        }
+        if (cJSON_IsString(t)) al_buf_puts(text, t->valuestring);
+        cJSON_Delete(j);
+    }
+    return 0;
+}
+
+/* Feeds a stream through a message-level exchange, in pieces of `step`
+ * bytes (0: whole), optionally split once at `cut`. */
+static al_code stream_through(const al_ctx *ctx, prov p, const char *s, size_t len, size_t step,
+                              size_t cut, al_buf *out)
+{
+    al_exchange *x = al_exchange_new(ctx, "test");
+    al_req_verdict v = {0};
+    const char *body = req_of(p);
+    al_code r =
+        al_exchange_request(x, "POST", "h", path_of(p), "application/json", body, strlen(body), &v);
+    al_req_verdict_free(&v);
+    if (r != AL_OK) goto done;
+    r = al_exchange_response_begin(x, 200,
+                                   p == P_OLLAMA ? "application/x-ndjson" : "text/event-stream");
+    if (cut) {
+        r = al_exchange_response_body(x, s, cut, out);
+        if (r == AL_OK) r = al_exchange_response_body(x, s + cut, len - cut, out);
+    } else {
+        for (size_t off = 0; off < len && r == AL_OK;) {
+            size_t n = step && step < len - off ? step : len - off;
+            r = al_exchange_response_body(x, s + off, n, out);
+            off += n;
+        }
+    }
+    if (r == AL_OK) r = al_exchange_response_end(x, out);
+done:
+    al_exchange_free(x);
+    return r;
+}
+
+static void check_stream_scrubbed(int *al_failed_, prov p)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf s = {0}, out = {0}, text = {0}, full = {0};
+    make_stream(p, PII_REPLY, &s);
+    size_t steps[] = {0, 1, 7};
+    for (size_t i = 0; i < 3; i++) {
+        al_buf_reset(&out);
+        al_buf_reset(&text);
+        al_buf_reset(&full);
+        CHECK_EQ_INT(stream_through(&ctx, p, s.data, s.len, steps[i], 0, &out), AL_OK);
+        CHECK_EQ_INT(stream_text(p, out.data, out.len, &text, &full), 0);
+        REQUIRE(text.data);
+        CHECK_STR(text.data, "Reach Ann at <EMAIL_ADDRESS> or SSN <US_SSN> today.");
+        CHECK(strstr(out.data, "example.com") == NULL);
+        CHECK(strstr(out.data, "1234") == NULL);
+        if (p == P_RESPONSES) CHECK_STR(full.data, text.data);
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_buf_free(&text);
+    al_buf_free(&full);
+    al_ctx_free(&ctx);
+}
+
+static void check_stream_clean(int *al_failed_, prov p)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf s = {0}, out = {0};
+    make_stream(p, CLEAN_REPLY, &s);
+    for (size_t cut = 1; cut < s.len; cut += 1) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, p, s.data, s.len, 0, cut, &out), AL_OK);
+        if (out.len != s.len || memcmp(out.data, s.data, s.len)) {
+            CHECK(!"clean stream changed");
+            break;
+        }
+    }
+    al_buf_reset(&out);
+    CHECK_EQ_INT(stream_through(&ctx, p, s.data, s.len, 1, 0, &out), AL_OK);
+    CHECK(out.len == s.len && !memcmp(out.data, s.data, s.len));
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
+TEST(openai_stream_with_pii_spread_over_tiny_deltas_is_scrubbed)
+{
+    check_stream_scrubbed(al_failed_, P_CHAT);
+}
+TEST(anthropic_stream_with_pii_spread_over_tiny_deltas_is_scrubbed)
+{
+    check_stream_scrubbed(al_failed_, P_ANTHROPIC);
+}
+TEST(responses_stream_with_pii_is_scrubbed_in_deltas_and_done_texts)
+{
+    check_stream_scrubbed(al_failed_, P_RESPONSES);
+}
+TEST(gemini_sse_stream_with_pii_is_scrubbed)
+{
+    check_stream_scrubbed(al_failed_, P_GEMINI);
+}
+TEST(ollama_ndjson_stream_with_pii_is_scrubbed)
+{
+    check_stream_scrubbed(al_failed_, P_OLLAMA);
+}
+TEST(clean_openai_stream_is_byte_identical_at_every_split)
+{
+    check_stream_clean(al_failed_, P_CHAT);
+}
+TEST(clean_anthropic_stream_is_byte_identical_at_every_split)
+{
+    check_stream_clean(al_failed_, P_ANTHROPIC);
+}
+TEST(clean_responses_stream_is_byte_identical_at_every_split)
+{
+    check_stream_clean(al_failed_, P_RESPONSES);
+}
+TEST(clean_gemini_stream_is_byte_identical_at_every_split)
+{
+    check_stream_clean(al_failed_, P_GEMINI);
+}
+TEST(clean_ollama_stream_is_byte_identical_at_every_split)
+{
+    check_stream_clean(al_failed_, P_OLLAMA);
 }
