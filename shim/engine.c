@@ -164,12 +164,13 @@ void al_matcher_free(al_matcher *m)
 static int do_match(al_matcher *m, const pcre2_code *re, const char *s, size_t len, size_t from,
                     uint32_t opts)
 {
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts, m->md, m->mctx);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts | PCRE2_NO_UTF_CHECK, m->md, m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->stack) {
         m->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
         if (m->stack) {
             pcre2_jit_stack_assign(m->mctx, NULL, m->stack);
-            rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts, m->md, m->mctx);
+            rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts | PCRE2_NO_UTF_CHECK, m->md,
+                             m->mctx);
         }
     }
     return rc;
@@ -260,6 +261,124 @@ static inline size_t next_char(const char *s, size_t len, size_t i)
     return i;
 }
 
+/* Offsets where a rule's prefixes occur (whole-text scans). */
+typedef struct {
+    size_t *pos;    /* all hits, grouped by rule */
+    size_t *first;  /* per rule: index of its first hit in pos; first[n] = total */
+    uint32_t *rule; /* scratch: rule of each hit in text order */
+    size_t *tpos;   /* scratch: offset of each hit in text order */
+    size_t n, cap;
+    int enomem;
+} hits;
+
+static int on_hit(void *ud, uint32_t rule, size_t p)
+{
+    hits *h = ud;
+    if (h->n == h->cap) {
+        size_t cap = h->cap ? h->cap * 2 : 256;
+        uint32_t *r = realloc(h->rule, cap * sizeof *r);
+        if (r) h->rule = r;
+        size_t *t = r ? realloc(h->tpos, cap * sizeof *t) : NULL;
+        if (!r || !t) {
+            h->enomem = 1;
+            return 1;
+        }
+        h->tpos = t;
+        h->cap = cap;
+    }
+    h->rule[h->n] = rule;
+    h->tpos[h->n++] = p;
+    return 0;
+}
+
+static void hits_free(hits *h)
+{
+    free(h->pos);
+    free(h->first);
+    free(h->rule);
+    free(h->tpos);
+    memset(h, 0, sizeof *h);
+}
+
+/* One pass over the subject for every rule's prefixes, then the hits
+ * grouped by rule (each group in text order). */
+static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
+{
+    al_litset_scan(e->lits, sub->normalized, sub->s + sub->from, sub->len - sub->from, on_hit, h);
+    if (h->enomem) return AL_ENOMEM;
+    h->first = calloc(e->n + 1, sizeof *h->first);
+    h->pos = malloc((h->n ? h->n : 1) * sizeof *h->pos);
+    if (!h->first || !h->pos) return AL_ENOMEM;
+    for (size_t i = 0; i < h->n; i++) h->first[h->rule[i] + 1]++;
+    for (size_t r = 0; r < e->n; r++) h->first[r + 1] += h->first[r];
+    size_t *fill = calloc(e->n ? e->n : 1, sizeof *fill);
+    if (!fill) return AL_ENOMEM;
+    for (size_t i = 0; i < h->n; i++) {
+        uint32_t r = h->rule[i];
+        h->pos[h->first[r] + fill[r]++] = h->tpos[i] + sub->from;
+    }
+    free(fill);
+    return AL_OK;
+}
+
+/* Handles one complete match in m->md: appends the candidate.  Returns 1 to
+ * stop scanning this rule (a stream must wait for more text), 0 to go on,
+ * -1 on allocation failure; *next receives where the rule resumes. */
+static int take_match(al_matcher *m, const al_subject *sub, uint32_t ri, int rc, al_cands *out,
+                      size_t *hold, size_t *next)
+{
+    const al_rule *r = &m->e->rules[ri];
+    PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
+    size_t ms = ov[0], me = ov[1];
+    size_t vs = ms, ve = me;
+    if (r->value_group && (uint32_t)rc > (uint32_t)r->value_group &&
+        ov[2 * r->value_group] != PCRE2_UNSET) {
+        vs = ov[2 * r->value_group];
+        ve = ov[2 * r->value_group + 1];
+    }
+    *next = me > ms ? me : next_char(sub->s, sub->len, me);
+    if (ve <= vs) return 0;
+    size_t os = to_orig(sub, vs), oe = to_orig_end(sub, ve);
+    if (sub->partial && r->nctx && oe + r->ctx_window > sub->orig_len) {
+        /* the context after the match has not arrived yet */
+        size_t h = to_orig(sub, ms);
+        if (h < *hold) *hold = h;
+        return 1;
+    }
+    int ok = accept_match(r, sub, vs, ve, os, oe, r->confidence);
+    if (ok || sub->keep_rejected) {
+        if (cands_push(out, os, oe, to_orig_end(sub, me > ms ? me : ve), ri, ok) != AL_OK)
+            return -1;
+    }
+    return 0;
+}
+
+/* Tries rule ri anchored at each of its prefix hits only. */
+static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, const hits *h,
+                            al_cands *out, size_t *hold)
+{
+    const al_rule *r = &m->e->rules[ri];
+    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
+        size_t p = h->pos[k];
+        if (p < pos) continue;
+        /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
+         * interpreter would run instead), but honours the offset limit */
+        pcre2_set_offset_limit(m->mctx, p);
+        int rc = do_match(m, r->re, sub->s, sub->len, p, 0);
+        pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+        if (rc == PCRE2_ERROR_NOMATCH) continue;
+        if (rc < 0) {
+            m->limit_hit = 1;
+            break;
+        }
+        int t = take_match(m, sub, ri, rc, out, hold, &pos);
+        if (t < 0) return AL_ENOMEM;
+        if (t > 0) break;
+    }
+    return AL_OK;
+}
+
 static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
                          size_t *hold)
 {
@@ -279,28 +398,9 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
             m->limit_hit = 1;
             break;
         }
-        size_t ms = ov[0], me = ov[1];
-        size_t vs = ms, ve = me;
-        if (r->value_group && (uint32_t)rc > (uint32_t)r->value_group &&
-            ov[2 * r->value_group] != PCRE2_UNSET) {
-            vs = ov[2 * r->value_group];
-            ve = ov[2 * r->value_group + 1];
-        }
-        if (ve > vs) {
-            size_t os = to_orig(sub, vs), oe = to_orig_end(sub, ve);
-            if (sub->partial && r->nctx && oe + r->ctx_window > sub->orig_len) {
-                /* the context after the match has not arrived yet */
-                size_t h = to_orig(sub, ms);
-                if (h < *hold) *hold = h;
-                break;
-            }
-            int ok = accept_match(r, sub, vs, ve, os, oe, r->confidence);
-            if (ok || sub->keep_rejected) {
-                if (cands_push(out, os, oe, to_orig_end(sub, me > ms ? me : ve), ri, ok) != AL_OK)
-                    return AL_ENOMEM;
-            }
-        }
-        pos = me > ms ? me : next_char(sub->s, sub->len, me);
+        int t = take_match(m, sub, ri, rc, out, hold, &pos);
+        if (t < 0) return AL_ENOMEM;
+        if (t > 0) break;
     }
     return AL_OK;
 }
@@ -343,20 +443,30 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
 {
     const al_engine *e = m->e;
     *hold = sub->orig_len;
+    hits h = {0};
+    int use_hits = sub->prefilter && !sub->partial && e->lits;
+    if (use_hits && find_hits(e, sub, &h) != AL_OK) {
+        hits_free(&h);
+        return AL_ENOMEM;
+    }
+    al_code c = AL_OK;
     for (uint32_t i = 0; i < e->n; i++) {
         const al_rule *r = &e->rules[i];
         if (sub->active && !sub->active[i]) continue;
-        al_code c;
         if (r->det) {
             if (sub->normalized) continue; /* detectors read the text as received */
             c = run_detector(m, sub, i, out, hold);
         } else {
             if (r->normalized != sub->normalized) continue;
-            c = run_regex(m, sub, i, out, hold);
+            if (use_hits && r->pf.n)
+                c = run_anchored(m, sub, i, &h, out, hold);
+            else
+                c = run_regex(m, sub, i, out, hold);
         }
-        if (c != AL_OK) return c;
+        if (c != AL_OK) break;
     }
-    return AL_OK;
+    hits_free(&h);
+    return c;
 }
 
 al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir)

@@ -1,16 +1,467 @@
-/* prefilter.c: literal prefilter that lets a whole-text scan skip rules
- * whose required literals are absent.  Pure; a rule it cannot analyse is
- * always run, so the prefilter never changes what is found. */
+/* prefilter.c: the one-pass literal prefilter of whole-text scans.  From
+ * each pattern it derives the literal prefixes every match must start with
+ * (lowercased); one pass over the text finds where any rule's prefix occurs,
+ * and the engine then tries that rule anchored at those offsets only.  A
+ * pattern it cannot analyse gets no prefilter (the rule runs unanchored), so
+ * the prefilter never changes what is found.  Pure. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules.h"
 
+#define MAX_LITS 64   /* prefixes per rule */
+#define MAX_LITLEN 12 /* prefixes are cut here: long enough to be selective */
+#define MIN_LITLEN 2  /* shorter prefixes select too many offsets, unless */
+#define RARE_CHARS "<>[]{}|$#@~`^*=_\\/&%+!;" /* they hold one of these */
+
+typedef struct {
+    char s[MAX_LITLEN + 1];
+    unsigned char n;
+    unsigned char open; /* the branch was all literal so far: may grow */
+} pfx;
+
+typedef struct {
+    pfx v[MAX_LITS];
+    int n;
+    int overflow;
+} pset;
+
+typedef struct {
+    const char *p;
+    size_t i, len;
+    int bad;      /* give up: no prefilter for this pattern */
+    int caseless; /* (?i) seen or flag i: non-ASCII letters may change case */
+} parser;
+
+static unsigned char low(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+static void set_close(pset *s)
+{
+    for (int i = 0; i < s->n; i++) s->v[i].open = 0;
+}
+
+/* S := S x A for open members of S; closed members stay. */
+static void set_concat(pset *s, const pset *a)
+{
+    pset out = {.n = 0};
+    for (int i = 0; i < s->n; i++) {
+        if (!s->v[i].open) {
+            if (out.n >= MAX_LITS) goto overflow;
+            out.v[out.n++] = s->v[i];
+            continue;
+        }
+        for (int j = 0; j < a->n; j++) {
+            if (out.n >= MAX_LITS) goto overflow;
+            pfx x = s->v[i];
+            for (int k = 0; k < a->v[j].n; k++) {
+                if (x.n >= MAX_LITLEN) {
+                    x.open = 0;
+                    break;
+                }
+                x.s[x.n++] = a->v[j].s[k];
+            }
+            x.s[x.n] = '\0';
+            if (x.open) x.open = a->v[j].open;
+            out.v[out.n++] = x;
+        }
+    }
+    *s = out;
+    return;
+overflow:
+    set_close(s); /* too many combinations: keep the shorter prefixes */
+}
+
+static void set_union(pset *s, const pset *a)
+{
+    for (int j = 0; j < a->n; j++) {
+        if (s->n >= MAX_LITS) {
+            s->overflow = 1;
+            return;
+        }
+        s->v[s->n++] = a->v[j];
+    }
+}
+
+static void set_bytes(pset *a, const unsigned char *bytes, int n)
+{
+    a->n = 0;
+    for (int i = 0; i < n && i < MAX_LITS; i++) {
+        a->v[a->n].s[0] = (char)bytes[i];
+        a->v[a->n].s[1] = '\0';
+        a->v[a->n].n = 1;
+        a->v[a->n].open = 1;
+        a->n++;
+    }
+}
+
+static void parse_alt(parser *ps, pset *out);
+
+/* Skips a {n,m} quantifier at ps->i; returns the minimum, or -1 if none. */
+static int quantifier(parser *ps, int *optional)
+{
+    *optional = 0;
+    if (ps->i >= ps->len) return -1;
+    char c = ps->p[ps->i];
+    int min = -1;
+    if (c == '?' || c == '*') {
+        ps->i++;
+        *optional = 1;
+        min = 0;
+    } else if (c == '+') {
+        ps->i++;
+        min = 1;
+    } else if (c == '{') {
+        size_t j = ps->i + 1;
+        int n = 0, digits = 0;
+        while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9')
+            n = n * 10 + (ps->p[j++] - '0'), digits++;
+        if (!digits) return -1; /* a literal '{' */
+        while (j < ps->len && ps->p[j] != '}') j++;
+        if (j >= ps->len) return -1;
+        ps->i = j + 1;
+        min = n;
+        *optional = n == 0;
+    } else {
+        return -1;
+    }
+    if (ps->i < ps->len && (ps->p[ps->i] == '?' || ps->p[ps->i] == '+')) ps->i++;
+    return min;
+}
+
+/* Parses a [...] class; fills a with its bytes when small and ASCII. */
+static int parse_class(parser *ps, pset *a)
+{
+    unsigned char bytes[256];
+    int n = 0, unknown = 0;
+    ps->i++; /* '[' */
+    if (ps->i < ps->len && ps->p[ps->i] == '^') {
+        unknown = 1;
+        ps->i++;
+    }
+    int first = 1;
+    while (ps->i < ps->len) {
+        unsigned char c = (unsigned char)ps->p[ps->i];
+        if (c == ']' && !first) {
+            ps->i++;
+            break;
+        }
+        first = 0;
+        if (c == '[' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == ':') {
+            const char *end = strstr(ps->p + ps->i, ":]");
+            if (!end) {
+                ps->bad = 1;
+                return 0;
+            }
+            ps->i = (size_t)(end - ps->p) + 2;
+            unknown = 1;
+            continue;
+        }
+        unsigned char lo;
+        if (c == '\\') {
+            if (ps->i + 1 >= ps->len) {
+                ps->bad = 1;
+                return 0;
+            }
+            unsigned char e = (unsigned char)ps->p[ps->i + 1];
+            ps->i += 2;
+            if (e == 'd') {
+                for (unsigned char d = '0'; d <= '9'; d++) bytes[n++ & 255] = d;
+                continue;
+            }
+            if (e == 'x' || e == 'p' || e == 'P' || e == 'N' || (e >= 'a' && e <= 'z') ||
+                (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
+                if (e == 'n') {
+                    lo = '\n';
+                } else if (e == 't') {
+                    lo = '\t';
+                } else if (e == 'r') {
+                    lo = '\r';
+                } else {
+                    unknown = 1;
+                    if ((e == 'x' || e == 'p' || e == 'P') && ps->i < ps->len &&
+                        ps->p[ps->i] == '{') {
+                        while (ps->i < ps->len && ps->p[ps->i] != '}') ps->i++;
+                        ps->i++;
+                    }
+                    continue;
+                }
+            } else {
+                lo = e;
+            }
+        } else if (c >= 0x80) {
+            unknown = 1;
+            ps->i++;
+            continue;
+        } else {
+            lo = c;
+            ps->i++;
+        }
+        /* range? */
+        if (ps->i + 1 < ps->len && ps->p[ps->i] == '-' && ps->p[ps->i + 1] != ']') {
+            unsigned char hi = (unsigned char)ps->p[ps->i + 1];
+            if (hi == '\\' || hi >= 0x80 || hi < lo) {
+                unknown = 1;
+                ps->i += 2;
+                continue;
+            }
+            ps->i += 2;
+            for (int x = lo; x <= hi && n < 256; x++) bytes[n++] = (unsigned char)x;
+            continue;
+        }
+        if (n < 256) bytes[n++] = lo;
+    }
+    if (unknown) return 0;
+    /* lowercase and dedupe */
+    unsigned char seen[256] = {0}, u[256];
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        unsigned char l = low(bytes[i]);
+        if (!seen[l]) {
+            seen[l] = 1;
+            u[m++] = l;
+        }
+    }
+    if (m == 0 || m > 8) return 0; /* wide classes are not selective */
+    set_bytes(a, u, m);
+    return 1;
+}
+
+/* Parses one atom; returns 1 with its prefixes in a, 0 when it is
+ * zero-width (no effect), -1 when unknown (stops prefix growth). */
+static int parse_atom(parser *ps, pset *a)
+{
+    unsigned char c = (unsigned char)ps->p[ps->i];
+    a->n = 0;
+    a->overflow = 0;
+    if (c == '\\') {
+        if (ps->i + 1 >= ps->len) {
+            ps->bad = 1;
+            return -1;
+        }
+        unsigned char e = (unsigned char)ps->p[ps->i + 1];
+        ps->i += 2;
+        switch (e) {
+        case 'b':
+        case 'B':
+        case 'A':
+        case 'z':
+        case 'Z':
+        case 'G':
+            return 0;
+        case 'K':
+            ps->bad = 1;
+            return -1; /* moves the match start */
+        case 'Q':
+            ps->bad = 1;
+            return -1;
+        case 'n':
+            set_bytes(a, (const unsigned char *)"\n", 1);
+            return 1;
+        case 't':
+            set_bytes(a, (const unsigned char *)"\t", 1);
+            return 1;
+        case 'r':
+            set_bytes(a, (const unsigned char *)"\r", 1);
+            return 1;
+        case 'd':
+            set_bytes(a, (const unsigned char *)"0123456789", 10);
+            return 1;
+        case 'x':
+        case 'p':
+        case 'P':
+        case 'o':
+        case 'k':
+        case 'g':
+        case 'N':
+            if (ps->i < ps->len && (ps->p[ps->i] == '{' || ps->p[ps->i] == '<')) {
+                char close = ps->p[ps->i] == '{' ? '}' : '>';
+                while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+                ps->i++;
+            } else if (e == 'x') {
+                for (int k = 0; k < 2 && ps->i < ps->len; k++) ps->i++;
+            }
+            return -1;
+        default:
+            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))
+                return -1; /* \w \s \1 ... */
+            set_bytes(a, &e, 1);
+            return 1;
+        }
+    }
+    if (c == '[') return parse_class(ps, a) ? 1 : (ps->bad ? -1 : -1);
+    if (c == '.') {
+        ps->i++;
+        return -1;
+    }
+    if (c == '^' || c == '$') {
+        ps->i++;
+        return 0;
+    }
+    if (c == '(') {
+        ps->i++;
+        int zero = 0;
+        if (ps->i < ps->len && ps->p[ps->i] == '*') {
+            ps->bad = 1; /* (*VERB) */
+            return -1;
+        }
+        if (ps->i < ps->len && ps->p[ps->i] == '?') {
+            ps->i++;
+            char k = ps->i < ps->len ? ps->p[ps->i] : 0;
+            if (k == ':' || k == '>' || k == '|') {
+                ps->i++;
+            } else if (k == '=' || k == '!') {
+                ps->i++;
+                zero = 1;
+            } else if (k == '<' && ps->i + 1 < ps->len &&
+                       (ps->p[ps->i + 1] == '=' || ps->p[ps->i + 1] == '!')) {
+                ps->i += 2;
+                zero = 1;
+            } else if (k == '<' || k == '\'' ||
+                       (k == 'P' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == '<')) {
+                char close = k == '\'' ? '\'' : '>';
+                while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+                ps->i++;
+            } else if (k == '#') {
+                while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
+                ps->i++;
+                return 0;
+            } else {
+                /* inline options: (?i) (?s) (?m) (?-i) or (?i: ...) */
+                int neg = 0;
+                while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
+                    char f = ps->p[ps->i++];
+                    if (f == '-')
+                        neg = 1;
+                    else if (f == 'i' && !neg)
+                        ps->caseless = 1;
+                    else if (f == 'x' || f == 'n' || f == 'J' || f == 'U') {
+                        ps->bad = 1;
+                        return -1;
+                    } else if (!(f == 's' || f == 'm' || f == 'i' || f == 'u')) {
+                        ps->bad = 1;
+                        return -1;
+                    }
+                }
+                if (ps->i >= ps->len) {
+                    ps->bad = 1;
+                    return -1;
+                }
+                if (ps->p[ps->i] == ')') {
+                    ps->i++;
+                    return 0; /* option setting only */
+                }
+                ps->i++; /* ':' */
+            }
+        }
+        pset inner;
+        parse_alt(ps, &inner);
+        if (ps->i >= ps->len || ps->p[ps->i] != ')') {
+            ps->bad = 1;
+            return -1;
+        }
+        ps->i++;
+        if (zero) return 0;
+        if (inner.overflow) return -1;
+        *a = inner;
+        return 1;
+    }
+    /* a literal character (one UTF-8 sequence) */
+    if (c >= 0x80) {
+        size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+        if (ps->i + n > ps->len) n = ps->len - ps->i;
+        unsigned char buf[4];
+        memcpy(buf, ps->p + ps->i, n);
+        ps->i += n;
+        if (ps->caseless) return -1; /* its other case has other bytes */
+        a->n = 1;
+        memcpy(a->v[0].s, buf, n);
+        a->v[0].s[n] = '\0';
+        a->v[0].n = (unsigned char)n;
+        a->v[0].open = 1;
+        return 1;
+    }
+    ps->i++;
+    unsigned char l = low(c);
+    set_bytes(a, &l, 1);
+    return 1;
+}
+
+static void parse_seq(parser *ps, pset *out)
+{
+    out->n = 1;
+    out->overflow = 0;
+    out->v[0].n = 0;
+    out->v[0].s[0] = '\0';
+    out->v[0].open = 1;
+    while (ps->i < ps->len && !ps->bad) {
+        char c = ps->p[ps->i];
+        if (c == '|' || c == ')') break;
+        pset a;
+        int r = parse_atom(ps, &a);
+        if (ps->bad) return;
+        int optional = 0;
+        int min = quantifier(ps, &optional);
+        if (r == 0) continue; /* zero-width, whatever its quantifier */
+        if (r < 0 || optional) {
+            set_close(out);
+            continue;
+        }
+        set_concat(out, &a);
+        if (min > 1 || min == 1) set_close(out); /* x+ / x{n,}: one x is certain */
+    }
+}
+
+static void parse_alt(parser *ps, pset *out)
+{
+    parse_seq(ps, out);
+    while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
+        ps->i++;
+        pset b;
+        parse_seq(ps, &b);
+        set_union(out, &b);
+        if (b.overflow) out->overflow = 1;
+    }
+}
+
 void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf)
 {
-    (void)pattern;
-    (void)options;
     memset(pf, 0, sizeof *pf);
+    if (options & PCRE2_EXTENDED) return;
+    parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
+    pset s;
+    parse_alt(&ps, &s);
+    if (ps.bad || s.overflow || ps.i != ps.len || s.n <= 0 || s.n > MAX_LITS) return;
+    for (int i = 0; i < s.n; i++) {
+        if (s.v[i].n >= MIN_LITLEN) continue;
+        /* a short prefix is still selective when it holds a character prose
+         * rarely uses */
+        int rare = 0;
+        for (int k = 0; k < s.v[i].n; k++) rare |= !!strchr(RARE_CHARS, s.v[i].s[k]);
+        if (!rare) return;
+    }
+    size_t cnt = (size_t)(unsigned)s.n;
+    pf->lit = calloc(cnt, sizeof *pf->lit);
+    pf->litlen = calloc(cnt, sizeof *pf->litlen);
+    if (!pf->lit || !pf->litlen) {
+        al_prefilter_free(pf);
+        return;
+    }
+    for (int i = 0; i < s.n; i++) {
+        /* dedupe */
+        int dup = 0;
+        for (size_t j = 0; j < pf->n && !dup; j++)
+            dup = pf->litlen[j] == s.v[i].n && memcmp(pf->lit[j], s.v[i].s, s.v[i].n) == 0;
+        if (dup) continue;
+        pf->lit[pf->n] = strdup(s.v[i].s);
+        if (!pf->lit[pf->n]) {
+            al_prefilter_free(pf);
+            return;
+        }
+        pf->litlen[pf->n++] = s.v[i].n;
+    }
 }
 
 void al_prefilter_free(al_prefilter *pf)
@@ -21,22 +472,106 @@ void al_prefilter_free(al_prefilter *pf)
     memset(pf, 0, sizeof *pf);
 }
 
+/* ---- the multi-literal matcher over all rules ---- */
+
+typedef struct {
+    const char *s; /* lowercased prefix, owned by the rule */
+    uint32_t n;
+    uint32_t rule;
+    int32_t next; /* next entry in the same 2-byte bucket, -1 at end */
+} entry;
+
+typedef struct {
+    uint8_t bits[65536 / 8];
+    int32_t *head;      /* 65536 bucket heads (prefixes of 2 bytes or more) */
+    int32_t head1[256]; /* 1-byte prefixes */
+    entry *v;
+    size_t n;
+} table;
+
+struct al_litset {
+    table t[2]; /* [0] raw rules, [1] normalised rules */
+};
+
+static unsigned char lowtab[256];
+
 al_code al_litset_build(al_engine *e)
 {
-    e->lits = NULL;
+    for (int c = 0; c < 256; c++) lowtab[c] = low((unsigned char)c);
+    al_litset *ls = calloc(1, sizeof *ls);
+    if (!ls) return AL_ENOMEM;
+    for (int k = 0; k < 2; k++) {
+        table *t = &ls->t[k];
+        size_t total = 0;
+        for (size_t i = 0; i < e->n; i++)
+            if (!e->rules[i].det && e->rules[i].normalized == k) total += e->rules[i].pf.n;
+        t->head = malloc(65536 * sizeof *t->head);
+        t->v = calloc(total ? total : 1, sizeof *t->v);
+        if (!t->head || !t->v) {
+            al_litset_free(ls);
+            return AL_ENOMEM;
+        }
+        memset(t->head, 0xff, 65536 * sizeof *t->head);
+        memset(t->head1, 0xff, sizeof t->head1);
+        for (size_t i = 0; i < e->n; i++) {
+            const al_rule *r = &e->rules[i];
+            if (r->det || r->normalized != k) continue;
+            for (size_t j = 0; j < r->pf.n; j++) {
+                const unsigned char *s = (const unsigned char *)r->pf.lit[j];
+                entry *en = &t->v[t->n];
+                en->s = r->pf.lit[j];
+                en->n = (uint32_t)r->pf.litlen[j];
+                en->rule = (uint32_t)i;
+                if (en->n == 1) {
+                    en->next = t->head1[s[0]];
+                    t->head1[s[0]] = (int32_t)t->n;
+                    for (int b = 0; b < 256; b++) { /* any second byte */
+                        unsigned key = (unsigned)s[0] << 8 | (unsigned)b;
+                        t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                    }
+                } else {
+                    unsigned key = (unsigned)s[0] << 8 | s[1];
+                    en->next = t->head[key];
+                    t->head[key] = (int32_t)t->n;
+                    t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                }
+                t->n++;
+            }
+        }
+    }
+    e->lits = ls;
     return AL_OK;
 }
 
 void al_litset_free(al_litset *ls)
 {
-    (void)ls;
+    if (!ls) return;
+    for (int k = 0; k < 2; k++) {
+        free(ls->t[k].head);
+        free(ls->t[k].v);
+    }
+    free(ls);
 }
 
-void al_litset_scan(const al_litset *ls, const char *text, size_t len, al_lit_hit_fn fn, void *ud)
+void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
+                    al_lit_hit_fn fn, void *ud)
 {
-    (void)ls;
-    (void)text;
-    (void)len;
-    (void)fn;
-    (void)ud;
+    if (!ls || len == 0) return;
+    const table *t = &ls->t[normalized ? 1 : 0];
+    if (!t->n) return;
+    const unsigned char *s = (const unsigned char *)text;
+    unsigned key = lowtab[s[0]];
+    for (size_t i = 0; i < len; i++) {
+        key = ((key << 8) | (i + 1 < len ? lowtab[s[i + 1]] : 0)) & 0xffff;
+        if (!(t->bits[key >> 3] & (1u << (key & 7)))) continue;
+        for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
+            if (fn(ud, t->v[x].rule, i)) return;
+        for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) {
+            const entry *en = &t->v[x];
+            if (i + en->n > len) continue;
+            uint32_t k = 2;
+            while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
+            if (k == en->n && fn(ud, en->rule, i)) return;
+        }
+    }
 }

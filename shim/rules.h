@@ -87,14 +87,16 @@ AL_API al_code al_rules_load_path(al_engine *e, const char *path, al_rules_errs 
 AL_API al_code al_rules_finish(al_engine *e, al_rules_errs *errs);
 AL_API void al_rule_free(al_rule *r);
 
-/* Literal prefilter over all rules: marks in `hit` (one byte per rule) the
- * rules whose literals occur in text. */
+/* The multi-literal matcher over every rule's prefixes (built once per
+ * engine, read-only afterwards). */
 AL_API al_code al_litset_build(al_engine *e);
 AL_API void al_litset_free(al_litset *ls);
-/* Calls fn(rule_index, position) for every prefilter hit, in text order. */
+/* Calls fn(ud, rule, offset) for every offset of text where a prefix of a
+ * raw (normalized = 0) or normalised rule starts, in text order; stops when
+ * fn returns non-zero. */
 typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
-AL_API void al_litset_scan(const al_litset *ls, const char *text, size_t len, al_lit_hit_fn fn,
-                           void *ud);
+AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
+                           al_lit_hit_fn fn, void *ud);
 /* Derives a rule's prefilter from its pattern; leaves pf empty when unsure. */
 AL_API void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf);
 AL_API void al_prefilter_free(al_prefilter *pf);
