@@ -732,6 +732,7 @@ static const char *method_name(const handle *e)
  * BLOCKED: the reply is to be synthesized), or an error for the program. */
 static CURLcode prepare(handle *e, int multi)
 {
+    end_transfer(e); /* a transfer the program never finished (re-added handle) */
     e->state = ST_IDLE;
     e->multi = multi;
     e->began = e->host_abort = e->finished = 0;
