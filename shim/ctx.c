@@ -98,6 +98,10 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
     }
     v = getenv("AIRLOCK_MAX_BODY");
     if (v && *v) ctx->max_body = parse_size(v, ctx->max_body);
+    /* a prompt up to the body cap is screened whole rather than cut */
+    ctx->policy.max_prompt_bytes = 4u << 20;
+    v = getenv("AIRLOCK_MAX_PROMPT");
+    if (v && *v) ctx->policy.max_prompt_bytes = parse_size(v, ctx->policy.max_prompt_bytes);
     v = getenv("AIRLOCK_BLOCK_THRESHOLD");
     if (v && *v) {
         char *end;
