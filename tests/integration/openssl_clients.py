@@ -67,7 +67,7 @@ def run_httpx(jobs):
             try:
                 with c.stream("POST", j["url"], content=j["body"].encode("utf-8"),
                               headers=j.get("headers", {})) as r:
-                    body = b"".join(r.iter_raw())
+                    body = b"".join(r.iter_bytes())
                 out.append({"status": r.status_code, "body": enc(body), "error": None})
             except Exception as e:  # noqa: BLE001
                 out.append({"status": None, "body": "", "error": "%s: %s" % (type(e).__name__, e)})
@@ -87,7 +87,7 @@ def run_httpx_async(jobs):
                     async with c.stream("POST", j["url"], content=j["body"].encode("utf-8"),
                                         headers=j.get("headers", {})) as r:
                         body = b""
-                        async for part in r.aiter_raw():
+                        async for part in r.aiter_bytes():
                             body += part
                     out.append({"status": r.status_code, "body": enc(body), "error": None})
                 except Exception as e:  # noqa: BLE001

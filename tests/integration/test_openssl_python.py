@@ -228,7 +228,7 @@ def main():
                     and INJECTION[:30] not in text and BENIGN[:30] not in text)
 
         # 1 MB: a big reply with PII in the middle (whole and streamed), a 1 MB prompt.
-        big_prompt = ("The quick brown fox jumps over the lazy dog near the river bank. " * 16500)
+        big_prompt = ("The quick brown fox jumps over the lazy dog near the river bank. " * 15000)  # 975 kB, under the 1 MiB prompt cap
         jobs = [job(m, "openai", BENIGN, False, "big"), job(m, "openai", BENIGN, True, "big"),
                 job(m, "anthropic", big_prompt, False, "clean")]
         for client in ("requests", "httpx-async"):
