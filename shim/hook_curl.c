@@ -78,7 +78,7 @@ REAL(msocketall_fn, curl_multi_socket_all)
 REAL(minfo_fn, curl_multi_info_read)
 
 /* What the program asked for, per CURL*, as far as screening needs it. */
-enum { M_GET = 0, M_POST, M_PUT, M_HEAD };
+enum { M_GET = 0, M_POST, M_PUT, M_HEAD, M_FORM };
 enum { ST_IDLE = 0, ST_ACTIVE, ST_BLOCKED };
 
 typedef struct handle {
@@ -289,7 +289,7 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
     case CURLOPT_MIMEPOST:
     case CURLOPT_HTTPPOST:
         /* multipart forms are not LLM API bodies: leave such transfers alone */
-        e->method = p ? M_PUT : M_GET;
+        e->method = p ? M_FORM : M_GET;
         break;
     case CURLOPT_CUSTOMREQUEST:
         free(e->custom);
@@ -664,7 +664,7 @@ static void restore_options(handle *e)
         set_real(e->h, CURLOPT_SEEKFUNCTION, (void *)e->seekfn);
         set_real(e->h, CURLOPT_SEEKDATA, e->seekdata);
         if (e->infilesize >= 0) set_real_off(e->h, CURLOPT_INFILESIZE_LARGE, e->infilesize);
-        if (e->method == M_POST && !e->postfields)
+        if (e->method == M_POST && !e->postfields && e->postsize >= 0)
             set_real_off(e->h, CURLOPT_POSTFIELDSIZE_LARGE, e->postsize);
     }
     if (e->swapped_post) {
@@ -743,8 +743,12 @@ static CURLcode prepare(handle *e, int multi)
         e->blocked_status = 0;
         __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
     }
-    /* LLM API calls carry a request body: GET/HEAD/PUT/forms are left alone. */
-    if (e->method != M_POST || !e->url) return CURLE_OK;
+    /* LLM API calls are POSTs with a body (from POSTFIELDS, or from the read
+     * callback, also as an upload with CUSTOMREQUEST "POST"); GET, HEAD, PUT
+     * and multipart forms are left alone. */
+    if ((e->method != M_POST && e->method != M_PUT) || strcasecmp(method_name(e), "POST") != 0 ||
+        !e->url)
+        return CURLE_OK;
     char host[256];
     const char *path;
     if (!split_url(e->url, host, sizeof host, &path)) return CURLE_OK;
@@ -754,7 +758,7 @@ static CURLcode prepare(handle *e, int multi)
     const char *body;
     size_t len;
     int drained = 0;
-    if (e->postfields || e->postsize == 0) {
+    if (e->method == M_POST && (e->postfields || e->postsize == 0)) {
         body = e->postfields ? e->postfields : "";
         len = e->postsize >= 0 ? (size_t)e->postsize : strlen(body);
     } else {
@@ -823,6 +827,8 @@ static CURLcode prepare(handle *e, int multi)
             al_buf_append(&e->body, e->v.body.data ? e->v.body.data : "", e->v.body.len);
             if (e->method == M_POST && e->postsize >= 0)
                 set_real_off(e->h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)e->body.len);
+            if (e->method == M_PUT && e->infilesize >= 0)
+                set_real_off(e->h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)e->body.len);
         } else {
             e->swapped_post = 1;
             set_real(e->h, CURLOPT_POSTFIELDS, e->v.body.data ? e->v.body.data : "");
@@ -871,14 +877,34 @@ HOOK CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
     getinfo_fn real = real_curl_easy_getinfo();
     if (!real) return CURLE_FAILED_INIT;
     if (__atomic_load_n(&blocked_count, __ATOMIC_RELAXED) && p &&
-        (info == CURLINFO_RESPONSE_CODE || info == CURLINFO_CONTENT_TYPE)) {
+        (info == CURLINFO_RESPONSE_CODE || info == CURLINFO_CONTENT_TYPE ||
+         info == CURLINFO_SCHEME || info == CURLINFO_PROTOCOL || info == CURLINFO_EFFECTIVE_URL)) {
+        /* a blocked transfer never ran: answer as the synthesized reply would */
         handle *e = find(h, 0);
         if (e && e->blocked_status) {
-            if (info == CURLINFO_RESPONSE_CODE)
+            int tls = e->url && strncasecmp(e->url, "https:", 6) == 0;
+            switch (info) {
+            case CURLINFO_RESPONSE_CODE:
                 *(long *)p = e->blocked_status;
-            else
+                return CURLE_OK;
+            case CURLINFO_CONTENT_TYPE:
                 *(const char **)p = "application/json";
-            return CURLE_OK;
+                return CURLE_OK;
+            case CURLINFO_SCHEME:
+                *(const char **)p = tls ? "HTTPS" : "HTTP";
+                return CURLE_OK;
+            case CURLINFO_PROTOCOL:
+                *(long *)p = tls ? CURLPROTO_HTTPS : CURLPROTO_HTTP;
+                return CURLE_OK;
+            case CURLINFO_EFFECTIVE_URL:
+                if (e->url) {
+                    *(const char **)p = e->url;
+                    return CURLE_OK;
+                }
+                break;
+            default:
+                break;
+            }
         }
     }
     return real(h, info, p);
