@@ -330,8 +330,9 @@ typedef struct {
     uint8_t space; /* any space before the token */
     uint8_t klen;  /* 0: key too long or not a word */
     uint8_t looked;
-    uint16_t flags; /* lexicon flags (after lookup) */
-    char key[KEYMAX];
+    uint16_t flags;  /* lexicon flags (after lookup) */
+    const char *key; /* lowercase form: into the text for plain words, else kbuf */
+    char kbuf[KEYMAX];
 } tok;
 
 #define RING 32
@@ -457,6 +458,14 @@ static int lex_next(stream *st, tok *k)
     k->looked = 0;
     k->flags = 0;
     k->cap = C_LOWER;
+    if (t[i] < 0x80 && !is_alpha(t[i]) && !(t[i] >= '0' && t[i] <= '9')) {
+        k->type = T_PUNCT; /* fast path: ASCII punctuation */
+        k->kbuf[0] = (char)t[i];
+        k->key = k->kbuf;
+        k->e = i + 1;
+        st->pos = i + 1;
+        return 1;
+    }
     uint32_t c;
     size_t n = t[i] < 0x80 ? (c = t[i], 1) : u8dec(t, len, i, &c);
     if (c >= '0' && c <= '9') {
@@ -471,11 +480,25 @@ static int lex_next(stream *st, tok *k)
     if (!cp_letter(c)) {
         k->type = T_PUNCT;
         k->e = i + n;
-        k->key[0] = (char)(c < 0x80 ? c : 0);
+        k->kbuf[0] = (char)(c < 0x80 ? c : 0);
+        k->key = k->kbuf;
         st->pos = i + n;
         return 1;
     }
     k->type = T_WORD;
+    if (t[i] >= 'a' && t[i] <= 'z') {
+        /* fast path: a plain lowercase ASCII word is its own key */
+        size_t j = i + 1;
+        while (j < len && t[j] >= 'a' && t[j] <= 'z') j++;
+        if (j >= len || (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\'')) {
+            k->key = (const char *)t + i;
+            k->klen = j - i <= KEYMAX ? (uint8_t)(j - i) : 0;
+            k->e = j;
+            st->pos = j;
+            return 1;
+        }
+    }
+    k->key = k->kbuf;
     size_t kl = 0;
     int upper = 0, letters = 0, keyok = 1;
     while (i < len) {
@@ -488,7 +511,7 @@ static int lex_next(stream *st, tok *k)
             letters++;
             if (keyok) {
                 if (kl < KEYMAX)
-                    k->key[kl++] = (char)(ch | 0x20);
+                    k->kbuf[kl++] = (char)(ch | 0x20);
                 else
                     keyok = 0;
             }
@@ -502,7 +525,7 @@ static int lex_next(stream *st, tok *k)
                 is_alpha(t[i + 1]) &&
                 !(c == '\'' && (t[i + 1] == 's' || t[i + 1] == 't') &&
                   (i + 2 >= len || !is_alpha(t[i + 2])))) {
-                if (keyok && kl < KEYMAX) k->key[kl++] = (char)c;
+                if (keyok && kl < KEYMAX) k->kbuf[kl++] = (char)c;
                 i++;
                 continue;
             }
@@ -517,7 +540,7 @@ static int lex_next(stream *st, tok *k)
             char b[4];
             size_t m = u8enc(cp_lower(c), b);
             if (kl + m <= KEYMAX) {
-                memcpy(k->key + kl, b, m);
+                memcpy(k->kbuf + kl, b, m);
                 kl += m;
             } else
                 keyok = 0;
@@ -570,13 +593,13 @@ static unsigned flags_of(const stream *st, tok *k)
     return k->flags;
 }
 
-static int key_is(const tok *k, const char *w)
+static inline int key_is(const tok *k, const char *w)
 {
     return k && k->type == T_WORD && k->klen && k->key[0] == w[0] && k->klen == strlen(w) &&
            memcmp(k->key, w, k->klen) == 0;
 }
 
-static int key_in(const tok *k, const char *const *list)
+static inline int key_in(const tok *k, const char *const *list)
 {
     for (; *list; list++)
         if (key_is(k, *list)) return 1;
@@ -714,9 +737,36 @@ static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
 
 /* Words introducing a name just before token 0: "my name is", "Dear",
  * "named", "Hi". */
+static int intro_candidate(const tok *p)
+{
+    if (!p) return 0;
+    if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':';
+    if (p->type != T_WORD || p->klen < 2 || p->klen > 9) return 0;
+    switch (p->key[0]) {
+    case 'a':
+    case 'c':
+    case 'd':
+    case 'h':
+    case 'i':
+    case 'n':
+    case 'r':
+    case 's':
+    case 't':
+    case 'w':
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static int introduced(stream *st)
 {
-    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    tok *p1 = back(st, 1);
+    if (!intro_candidate(p1)) return 0;
+    if (p1->type == T_WORD && !key_in(p1, name_intro) && !key_is(p1, "is") && !key_is(p1, "was") &&
+        !key_is(p1, "as") && !key_is(p1, "am") && !key_is(p1, "him") && !key_is(p1, "her"))
+        return 0;
+    tok *p2 = back(st, 2), *p3 = back(st, 3);
     return key_in(p1, name_intro) ||
            ((key_is(p1, "is") || key_is(p1, "was")) && key_in(p2, name_is)) ||
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
