@@ -1,0 +1,242 @@
+/* Unit tests for the provider table: which calls are LLM calls, which texts
+ * of each API are prompts (and in which role) or completions, token usage,
+ * and each provider's error shape. */
+#include "provider.h"
+#include "testing.h"
+
+static const al_provider *match(const char *m, const char *path, al_api *api)
+{
+    return al_provider_match(m, strlen(m), path, strlen(path), api);
+}
+
+TEST(llm_paths_are_recognised_on_any_prefix_and_others_are_not)
+{
+    al_api api;
+    CHECK(match("POST", "/v1/chat/completions", &api) == &al_provider_openai && api == AL_API_CHAT);
+    CHECK(match("POST", "/openai/deployments/gpt4/chat/completions?api-version=2024-02-01", &api) ==
+              &al_provider_openai &&
+          api == AL_API_CHAT);
+    CHECK(match("POST", "/proxy/v1/completions", &api) == &al_provider_openai &&
+          api == AL_API_COMPLETIONS);
+    CHECK(match("POST", "/v1/responses", &api) == &al_provider_openai && api == AL_API_RESPONSES);
+    CHECK(match("POST", "/v1/messages", &api) == &al_provider_anthropic);
+    CHECK(match("POST", "/v1beta/models/gemini-1.5:generateContent?key=K", &api) ==
+              &al_provider_gemini &&
+          api == AL_API_GEMINI);
+    CHECK(match("POST", "/v1/models/g:streamGenerateContent?alt=sse", &api) ==
+              &al_provider_gemini &&
+          api == AL_API_GEMINI_STREAM);
+    CHECK(match("POST", "/api/chat", &api) == &al_provider_ollama && api == AL_API_OLLAMA_CHAT);
+    CHECK(match("POST", "/api/generate", &api) == &al_provider_ollama && api == AL_API_OLLAMA_GEN);
+    CHECK(match("GET", "/v1/chat/completions", &api) == NULL);
+    CHECK(match("POST", "/upload", &api) == NULL);
+    CHECK(match("POST", "/v1/chat/completions/extra", &api) == NULL);
+}
+
+/* Texts of a request as "role:text;" */
+static char *prompts(const al_provider *p, al_api api, const char *json)
+{
+    cJSON *root = cJSON_Parse(json);
+    al_texts t = {0};
+    al_buf b = {0};
+    al_buf_puts(&b, "");
+    if (root && p->shape(api, root) && p->prompts(api, root, &t) == AL_OK)
+        for (size_t i = 0; i < t.n; i++)
+            al_buf_printf(&b, "%s:%s;", al_role_name(t.v[i].role), t.v[i].node->valuestring);
+    al_texts_free(&t);
+    cJSON_Delete(root);
+    return b.data;
+}
+
+TEST(openai_chat_prompts_carry_roles_including_tool_results_and_parts)
+{
+    char *s = prompts(&al_provider_openai, AL_API_CHAT,
+                      "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\","
+                      "\"content\":[{\"type\":\"text\",\"text\":\"U1\"},{\"type\":\"image_url\","
+                      "\"image_url\":{\"url\":\"http://x\"}}]},{\"role\":\"assistant\",\"content\":"
+                      "null,\"tool_calls\":[{\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                      "{\"role\":\"tool\",\"content\":\"T\"},{\"role\":\"developer\",\"content\":"
+                      "\"D\"}]}");
+    CHECK_STR(s, "system:S;user:U1;assistant:{};tool:T;system:D;");
+    free(s);
+}
+
+TEST(responses_prompts_cover_instructions_input_items_and_tool_outputs)
+{
+    char *s =
+        prompts(&al_provider_openai, AL_API_RESPONSES,
+                "{\"instructions\":\"I\",\"input\":[{\"role\":\"user\",\"content\":[{\"type\":"
+                "\"input_text\",\"text\":\"U\"}]},{\"type\":\"function_call_output\","
+                "\"call_id\":\"c\",\"output\":\"O\"}]}");
+    CHECK_STR(s, "system:I;user:U;tool:O;");
+    free(s);
+    s = prompts(&al_provider_openai, AL_API_RESPONSES, "{\"model\":\"m\",\"input\":\"just text\"}");
+    CHECK_STR(s, "user:just text;");
+    free(s);
+    s = prompts(&al_provider_openai, AL_API_COMPLETIONS, "{\"prompt\":[\"a\",\"b\"]}");
+    CHECK_STR(s, "user:a;user:b;");
+    free(s);
+}
+
+TEST(anthropic_prompts_cover_system_blocks_and_tool_results)
+{
+    char *s =
+        prompts(&al_provider_anthropic, AL_API_MESSAGES,
+                "{\"system\":[{\"type\":\"text\",\"text\":\"S\"}],\"messages\":[{\"role\":"
+                "\"user\",\"content\":\"U\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+                "\"tool_use\",\"id\":\"t\",\"name\":\"n\",\"input\":{\"q\":\"Q\"}}]},{\"role\":"
+                "\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":\"t\","
+                "\"content\":[{\"type\":\"text\",\"text\":\"R\"}]}]}]}");
+    CHECK_STR(s, "system:S;user:U;assistant:Q;tool:R;");
+    free(s);
+}
+
+TEST(gemini_and_ollama_prompts_cover_system_and_function_responses)
+{
+    char *s =
+        prompts(&al_provider_gemini, AL_API_GEMINI,
+                "{\"systemInstruction\":{\"parts\":[{\"text\":\"S\"}]},\"contents\":[{\"role\":"
+                "\"user\",\"parts\":[{\"text\":\"U\"}]},{\"role\":\"user\",\"parts\":[{"
+                "\"functionResponse\":{\"name\":\"f\",\"response\":{\"r\":\"F\"}}}]}]}");
+    CHECK_STR(s, "system:S;user:U;tool:F;");
+    free(s);
+    s = prompts(&al_provider_ollama, AL_API_OLLAMA_CHAT,
+                "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":"
+                "\"tool\",\"content\":\"T\"}]}");
+    CHECK_STR(s, "system:S;tool:T;");
+    free(s);
+    s = prompts(&al_provider_ollama, AL_API_OLLAMA_GEN,
+                "{\"model\":\"m\",\"system\":\"S\",\"prompt\":\"P\"}");
+    CHECK_STR(s, "system:S;user:P;");
+    free(s);
+}
+
+TEST(bodies_of_other_shapes_on_llm_paths_are_not_llm_calls)
+{
+    cJSON *r = cJSON_Parse("{\"text\":\"hi\"}");
+    CHECK(!al_provider_openai.shape(AL_API_CHAT, r));
+    CHECK(!al_provider_anthropic.shape(AL_API_MESSAGES, r));
+    CHECK(!al_provider_gemini.shape(AL_API_GEMINI, r));
+    CHECK(!al_provider_ollama.shape(AL_API_OLLAMA_CHAT, r));
+    cJSON_Delete(r);
+}
+
+static char *completions(const al_provider *p, al_api api, const char *json)
+{
+    cJSON *root = cJSON_Parse(json);
+    al_texts t = {0};
+    al_buf b = {0};
+    al_buf_puts(&b, "");
+    if (root && p->completions(api, root, &t) == AL_OK)
+        for (size_t i = 0; i < t.n; i++) al_buf_printf(&b, "%s;", t.v[i].node->valuestring);
+    al_texts_free(&t);
+    cJSON_Delete(root);
+    return b.data;
+}
+
+TEST(completion_texts_are_found_for_every_api)
+{
+    char *s = completions(&al_provider_openai, AL_API_CHAT,
+                          "{\"choices\":[{\"message\":{\"content\":\"A\",\"tool_calls\":[{"
+                          "\"function\":{\"arguments\":\"{\\\"x\\\":1}\"}}]}},{\"message\":{"
+                          "\"content\":\"B\"}}]}");
+    CHECK_STR(s, "A;{\"x\":1};B;");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_COMPLETIONS, "{\"choices\":[{\"text\":\"T\"}]}");
+    CHECK_STR(s, "T;");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_RESPONSES,
+                    "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"output_text\","
+                    "\"text\":\"R\"}]},{\"type\":\"function_call\",\"arguments\":\"{}\"}]}");
+    CHECK_STR(s, "R;{};");
+    free(s);
+    s = completions(&al_provider_anthropic, AL_API_MESSAGES,
+                    "{\"content\":[{\"type\":\"text\",\"text\":\"A\"},{\"type\":\"tool_use\","
+                    "\"input\":{\"k\":\"V\"}}]}");
+    CHECK_STR(s, "A;V;");
+    free(s);
+    s = completions(&al_provider_gemini, AL_API_GEMINI_STREAM,
+                    "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"G1\"}]}}]},"
+                    "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"G2\"}]}}]}]");
+    CHECK_STR(s, "G1;G2;");
+    free(s);
+    s = completions(&al_provider_ollama, AL_API_OLLAMA_GEN, "{\"response\":\"O\",\"done\":true}");
+    CHECK_STR(s, "O;");
+    free(s);
+}
+
+TEST(usage_is_read_from_each_provider_shape)
+{
+    struct {
+        const al_provider *p;
+        al_api api;
+        const char *json;
+        long long in, out;
+    } cases[] = {
+        {&al_provider_openai, AL_API_CHAT,
+         "{\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}", 3, 4},
+        {&al_provider_openai, AL_API_RESPONSES,
+         "{\"type\":\"response.completed\",\"response\":{\"usage\":{\"input_tokens\":5,"
+         "\"output_tokens\":6}}}",
+         5, 6},
+        {&al_provider_anthropic, AL_API_MESSAGES,
+         "{\"usage\":{\"input_tokens\":1,\"output_tokens\":2}}", 1, 2},
+        {&al_provider_gemini, AL_API_GEMINI,
+         "{\"usageMetadata\":{\"promptTokenCount\":8,\"candidatesTokenCount\":9}}", 8, 9},
+        {&al_provider_ollama, AL_API_OLLAMA_CHAT, "{\"prompt_eval_count\":10,\"eval_count\":11}",
+         10, 11},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        cJSON *r = cJSON_Parse(cases[i].json);
+        al_usage u = {-1, -1, -1};
+        cases[i].p->usage(cases[i].api, r, &u);
+        CHECK_EQ_INT(u.input, cases[i].in);
+        CHECK_EQ_INT(u.output, cases[i].out);
+        cJSON_Delete(r);
+    }
+}
+
+TEST(error_bodies_have_each_providers_shape_and_escape_the_message)
+{
+    const char *msg = "airlock: blocked \"x\" (rules: a.b)";
+    al_buf b = {0};
+    CHECK_EQ_INT(al_provider_openai.error(&b, 400, msg), AL_OK);
+    cJSON *j = cJSON_Parse(b.data);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")),
+              msg);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "type") != NULL);
+    CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code") != NULL);
+    cJSON_Delete(j);
+    al_buf_reset(&b);
+    CHECK_EQ_INT(al_provider_anthropic.error(&b, 400, msg), AL_OK);
+    j = cJSON_Parse(b.data);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")), "error");
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")),
+              msg);
+    cJSON_Delete(j);
+    al_buf_reset(&b);
+    CHECK_EQ_INT(al_provider_gemini.error(&b, 400, msg), AL_OK);
+    j = cJSON_Parse(b.data);
+    CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code")->valueint, 400);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "status")),
+              "INVALID_ARGUMENT");
+    cJSON_Delete(j);
+    al_buf_reset(&b);
+    CHECK_EQ_INT(al_provider_ollama.error(&b, 400, msg), AL_OK);
+    j = cJSON_Parse(b.data);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "error")), msg);
+    cJSON_Delete(j);
+    al_buf_free(&b);
+}
+
+TEST(model_comes_from_the_body_or_the_gemini_path)
+{
+    char m[64];
+    cJSON *r = cJSON_Parse("{\"model\":\"gpt-4o\"}");
+    al_provider_model(r, "/v1/chat/completions", 20, m, sizeof m);
+    CHECK_STR(m, "gpt-4o");
+    cJSON_Delete(r);
+    const char *p = "/v1beta/models/gemini-1.5-pro:generateContent?key=SECRET";
+    al_provider_model(NULL, p, strlen(p), m, sizeof m);
+    CHECK_STR(m, "gemini-1.5-pro");
+}
