@@ -68,6 +68,8 @@ FAULT_SCENARIOS = ("html-error", "malformed-json", "close-mid-stream", "truncate
                    "burst")
 SCENARIO_TOKEN = re.compile(rb"mock:([a-z][a-z0-9+,-]*)")
 CREATED = 1700000000
+# A fixed Date header, so two runs of the same request give identical bytes.
+FIXED_DATE = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(CREATED))
 MAX_HEADER = 64 * 1024
 MAX_BODY = 128 * 1024 * 1024
 IDLE_TIMEOUT = 120
@@ -629,9 +631,7 @@ def read_h1_request(rf, sock, proto, tls):
 def write_h1_response(sock, req, resp, keep_alive):
     """Returns False when the connection must be closed afterwards."""
     head = ["HTTP/1.1 %d %s" % (resp.status, REASONS.get(resp.status, "Status")),
-            "Server: mock-llm", "Date: " + time.strftime("%a, %d %b %Y %H:%M:%S GMT",
-                                                           time.gmtime()),
-            "x-request-id: req_mock"]
+            "Server: mock-llm", "Date: " + FIXED_DATE, "x-request-id: req_mock"]
     for k, v in resp.headers:
         head.append("%s: %s" % (k, v))
     chunked = resp.length is None
