@@ -147,6 +147,24 @@ if cmp -s "$T/other.out" "$T/other_ref.out"; then ok "non-LLM POST passes throug
     fail "non-LLM POST passes through unchanged" "differs"
 fi
 
+# Broken replies end in a clean curl error, never a hang or a crash
+for sc in close-mid-stream malformed-json; do
+    AIRLOCK_FAIL=closed client gnutls fault_$sc -H "X-Mock-Scenario: $sc" -d "$CLEAN_BODY" "$URL"
+    rc=$?
+    if [ $rc -eq 1 ] && grep -q "curl_error=" "$T/fault_$sc.err"; then
+        ok "fail closed, $sc: the transfer ends with a curl error"
+    else
+        fail "fail closed, $sc: the transfer ends with a curl error" "rc=$rc $(cat "$T/fault_$sc.err")"
+    fi
+done
+AIRLOCK_FAIL=open client gnutls fault_open -H "X-Mock-Scenario: malformed-json" -d "$CLEAN_BODY" "$URL"
+if grep -q "status=200" "$T/fault_open.err" && [ -s "$T/fault_open.out" ]; then
+    ok "fail open, malformed JSON: the reply is passed on"
+else
+    fail "fail open, malformed JSON: the reply is passed on" "$(cat "$T/fault_open.err")"
+fi
+unset AIRLOCK_FAIL
+
 # The audit log: one line per LLM exchange, from the curl layer, no content
 n=$(grep -c '"transport":"curl"' "$AUDIT" 2>/dev/null)
 if [ "${n:-0}" -ge 14 ]; then ok "audit log records the curl exchanges ($n lines)"; else
