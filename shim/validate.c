@@ -507,12 +507,23 @@ static int v_phone_local(const char *s, size_t len)
         run = 0;
     }
     if (run < 2 || n < 7 || all_same(d, n)) return 0;
-    /* an ISO date 2023-10-15 */
-    if (n == 8 && len == 10 && s[4] == s[7] && !(s[4] >= '0' && s[4] <= '9')) {
+    /* an ISO date, 2023-10-15 or 2023-10-15 08 */
+    if (len >= 10 && s[4] == s[7] && (s[4] == '-' || s[4] == '.' || s[4] == '/')) {
         int y = prefix_num(d, 4), m = prefix_num(d + 4, 2);
         if (y >= 1900 && y <= 2099 && m >= 1 && m <= 12) return 0;
     }
+    /* the SSN layout ddd-dd-dddd is not a phone layout */
+    if (len == 11 && n == 9 && s[3] == '-' && s[6] == '-') return 0;
     return 1;
+}
+
+/* A phone number found only beside a phone word: a bare run of digits must
+ * pass v_phone; a grouped one may also be a local number (v_phone_local). */
+static int v_phone_loose(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (s[i] < '0' || s[i] > '9') return v_phone(s, len) || v_phone_local(s, len);
+    return v_phone(s, len);
 }
 
 /* ---------- secrets: entropy and placeholders ---------- */
@@ -759,6 +770,7 @@ static const struct {
     {"ip", v_ip},
     {"phone", v_phone},
     {"phone_local", v_phone_local},
+    {"phone_loose", v_phone_loose},
     {"entropy", v_entropy},
     {"jwt", v_jwt},
 };

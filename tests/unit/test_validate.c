@@ -193,10 +193,20 @@ TEST(phone_local_should_accept_grouped_local_numbers)
 TEST(phone_local_should_reject_dates_short_groups_and_runs)
 {
     REJECTS("phone_local", "2023-10-15");    /* ISO date */
+    REJECTS("phone_local", "2023-10-15 08"); /* date and hour */
+    REJECTS("phone_local", "536-22-1234");   /* the SSN layout */
     REJECTS("phone_local", "1 2 3 4 5 6 7"); /* single digits */
     REJECTS("phone_local", "12 34");         /* too few digits */
     REJECTS("phone_local", "555 5555");      /* one digit repeated */
     REJECTS("phone_local", "12-345 678");    /* mixed separators */
+}
+
+TEST(phone_loose_should_need_a_real_number_when_digits_are_bare)
+{
+    ACCEPTS("phone_loose", "2125550199");
+    ACCEPTS("phone_loose", "785 8949");
+    REJECTS("phone_loose", "1234567890"); /* NANP area code cannot start with 1 */
+    REJECTS("phone_loose", "7858949");    /* bare 7 digits: a count, not a phone */
 }
 
 TEST(entropy_should_accept_credential_like_values)
