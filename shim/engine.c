@@ -379,6 +379,23 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
     return AL_OK;
 }
 
+/* Stream mode: 1 when rule r may match from its resume point on: one of
+ * its prefixes occurs there, or the text ends in what may be a prefix. */
+static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h)
+{
+    size_t from = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++)
+        if (h->pos[k] >= from) return 1;
+    size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
+    if (t < from) t = from;
+    for (; t < sub->len; t++) {
+        unsigned char c = (unsigned char)sub->s[t];
+        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+        if (r->pf.first[c >> 3] & (1u << (c & 7))) return 1;
+    }
+    return 0;
+}
+
 static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
                          size_t *hold)
 {
@@ -444,7 +461,9 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
     const al_engine *e = m->e;
     *hold = sub->orig_len;
     hits h = {0};
-    int use_hits = sub->prefilter && !sub->partial && e->lits;
+    /* whole text: try prefixed rules at their hits only; stream: skip a
+     * prefixed rule unless a prefix occurs or may be starting at the end */
+    int use_hits = (sub->prefilter || sub->partial) && e->lits;
     if (use_hits && find_hits(e, sub, &h) != AL_OK) {
         hits_free(&h);
         return AL_ENOMEM;
@@ -458,8 +477,10 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             c = run_detector(m, sub, i, out, hold);
         } else {
             if (r->normalized != sub->normalized) continue;
-            if (use_hits && r->pf.n)
+            if (use_hits && r->pf.n && !sub->partial)
                 c = run_anchored(m, sub, i, &h, out, hold);
+            else if (use_hits && r->pf.n && !may_start(sub, r, i, &h))
+                c = AL_OK;
             else
                 c = run_regex(m, sub, i, out, hold);
         }

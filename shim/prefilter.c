@@ -461,6 +461,9 @@ void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf
             return;
         }
         pf->litlen[pf->n++] = s.v[i].n;
+        unsigned char f = (unsigned char)s.v[i].s[0];
+        pf->first[f >> 3] |= (uint8_t)(1u << (f & 7));
+        if (s.v[i].n > pf->maxlen) pf->maxlen = s.v[i].n;
     }
 }
 
@@ -481,10 +484,17 @@ typedef struct {
     int32_t next; /* next entry in the same 2-byte bucket, -1 at end */
 } entry;
 
+#define H3BITS 18
+static inline unsigned h3(unsigned a, unsigned b, unsigned c)
+{
+    return ((a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ (c * 0xC2B2AE3Du)) >> (32 - H3BITS);
+}
+
 typedef struct {
-    uint8_t bits[65536 / 8];
-    int32_t *head;      /* 65536 bucket heads (prefixes of 2 bytes or more) */
-    int32_t head1[256]; /* 1-byte prefixes */
+    uint8_t bits[65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
+    uint8_t bits3[(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
+    int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
+    int32_t head1[256];                /* 1-byte prefixes */
     entry *v;
     size_t n;
 } table;
@@ -533,7 +543,12 @@ al_code al_litset_build(al_engine *e)
                     unsigned key = (unsigned)s[0] << 8 | s[1];
                     en->next = t->head[key];
                     t->head[key] = (int32_t)t->n;
-                    t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                    if (en->n == 2) {
+                        t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                    } else {
+                        unsigned k3 = h3(s[0], s[1], s[2]);
+                        t->bits3[k3 >> 3] |= (uint8_t)(1u << (k3 & 7));
+                    }
                 }
                 t->n++;
             }
@@ -560,10 +575,14 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     const table *t = &ls->t[normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
-    unsigned key = lowtab[s[0]];
+    unsigned a = 0, b = lowtab[s[0]], c = len > 1 ? lowtab[s[1]] : 0;
     for (size_t i = 0; i < len; i++) {
-        key = ((key << 8) | (i + 1 < len ? lowtab[s[i + 1]] : 0)) & 0xffff;
-        if (!(t->bits[key >> 3] & (1u << (key & 7)))) continue;
+        a = b;
+        b = c;
+        c = i + 2 < len ? lowtab[s[i + 2]] : 0;
+        unsigned key = a << 8 | b, k3 = h3(a, b, c);
+        if (!(t->bits[key >> 3] & (1u << (key & 7))) && !(t->bits3[k3 >> 3] & (1u << (k3 & 7))))
+            continue;
         for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
             if (fn(ud, t->v[x].rule, i)) return;
         for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) {

@@ -24,6 +24,8 @@ typedef struct {
     size_t n;
     uint8_t bytes[32]; /* bitmap of single bytes, used when byteset is set */
     int byteset;
+    uint8_t first[32]; /* bitmap of the first bytes of lit[] */
+    size_t maxlen;     /* longest of lit[] */
 } al_prefilter;
 
 typedef struct {

@@ -11,6 +11,7 @@
 
 #define STREAM_CAP 256 /* most bytes a stream holds back for a possible match */
 #define DET_TAIL 32    /* detectors may still change their mind about the last words */
+#define BATCH 16       /* rescan after this many new bytes (tiny deltas cost less) */
 
 static al_code put_placeholder(const al_policy *p, const al_finding *f, al_buf *out)
 {
@@ -76,12 +77,13 @@ struct al_stream_scrub {
     al_policy p;
     unsigned char *active;
     int any_norm, any_det;
-    al_buf win;     /* left context (already released) + pending text */
-    size_t ctx_len; /* bytes of win already released */
-    size_t base;    /* stream offset of win.data[0] */
-    size_t keep;    /* left context to retain */
-    size_t *resume; /* per rule: stream offset where its next match may start */
-    size_t *rfrom;  /* scratch: resume in subject coordinates */
+    al_buf win;       /* left context (already released) + pending text */
+    size_t ctx_len;   /* bytes of win already released */
+    size_t base;      /* stream offset of win.data[0] */
+    size_t keep;      /* left context to retain */
+    size_t *resume;   /* per rule: stream offset where its next match may start */
+    size_t *rfrom;    /* scratch: resume in subject coordinates */
+    size_t unscanned; /* bytes fed since the last scan */
     al_finding *f;
     size_t nf, capf;
     al_matcher m;
@@ -311,6 +313,12 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     if (s->err) return s->err;
     if (!len) return AL_OK;
     al_code c = al_buf_append(&s->win, delta, len);
+    s->unscanned += len;
+    /* Deltas of a few bytes are batched: text waits at most BATCH bytes
+     * longer, and the output is the same. */
+    if (c == AL_OK && s->unscanned < BATCH && s->win.len - s->ctx_len < STREAM_CAP / 2)
+        return AL_OK;
+    s->unscanned = 0;
     if (c == AL_OK) c = process(s, 0, out);
     if (c != AL_OK) s->err = c;
     return c;

@@ -125,20 +125,20 @@ TEST(stream_should_release_text_that_cannot_start_a_match_at_once)
     al_stream_scrub *s = al_stream_scrub_new(e, NULL);
     REQUIRE(s);
     al_buf out = {0};
-    CHECK(al_stream_scrub_feed(s, "Hello, world. ", 14, &out) == AL_OK);
-    CHECK_STR(out.data, "Hello, world. "); /* nothing here can start a match */
+    CHECK(al_stream_scrub_feed(s, "Hello, world. All fine. ", 24, &out) == AL_OK);
+    CHECK_STR(out.data, "Hello, world. All fine. "); /* nothing here can start a match */
     CHECK(al_stream_scrub_feed(s, "Write to bob@exa", 16, &out) == AL_OK);
-    CHECK(out.len < 14 + 16); /* "bob@exa" may become an e-mail address: held */
+    CHECK(out.len < 24 + 16); /* "bob@exa" may become an e-mail address: held */
     CHECK(strstr(out.data, "bob") == NULL);
     CHECK(al_stream_scrub_feed(s, "mple.com now", 12, &out) == AL_OK);
     CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
-    CHECK_STR(out.data, "Hello, world. Write to <EMAIL_ADDRESS> now");
+    CHECK_STR(out.data, "Hello, world. All fine. Write to <EMAIL_ADDRESS> now");
     size_t n = 0;
     const al_finding *f = al_stream_scrub_findings(s, &n);
     REQUIRE(n == 1);
     CHECK_STR(f[0].rule, "t.email");
-    CHECK_EQ_INT(f[0].start, 23); /* offsets are relative to the whole stream */
-    CHECK_EQ_INT(f[0].end, 38);
+    CHECK_EQ_INT(f[0].start, 33); /* offsets are relative to the whole stream */
+    CHECK_EQ_INT(f[0].end, 48);
     al_buf_free(&out);
     al_stream_scrub_free(s);
     al_engine_free(e);
