@@ -34,6 +34,7 @@ enum {
 typedef struct {
     uint32_t hash, off;
     uint16_t len, flags;
+    uint16_t cflags; /* context-word lists the word is in (CTX_ bits) */
 } lex_ent;
 
 typedef struct {
@@ -44,6 +45,7 @@ typedef struct {
     char *pool;
     size_t npool, cappool;
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
+    size_t suffix_len[16];
     size_t nsuffix;
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
@@ -92,12 +94,13 @@ static unsigned lex_flags(const lex *x, const char *k, size_t n)
     return e ? e->flags : 0;
 }
 
-static int lex_add(lex *x, const char *k, size_t n, unsigned flags)
+static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cflags)
 {
     if (n == 0 || n > KEYMAX) return 0;
     lex_ent *old = (lex_ent *)lex_get(x, k, n);
     if (old) {
         old->flags |= (uint16_t)flags;
+        old->cflags |= (uint16_t)cflags;
         return 0;
     }
     if ((x->nent + 1) * 2 > x->mask + 1 && lex_grow(x)) return -1;
@@ -122,6 +125,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags)
     e->off = (uint32_t)x->npool;
     e->len = (uint16_t)n;
     e->flags = (uint16_t)flags;
+    e->cflags = (uint16_t)cflags;
     x->npool += n;
     size_t j = e->hash & x->mask;
     while (x->slot[j]) j = (j + 1) & x->mask;
@@ -175,18 +179,21 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
             for (size_t i = 0; i < sizeof form_kinds / sizeof form_kinds[0]; i++)
                 if (strcmp(line, form_kinds[i].kind) == 0) fl = form_kinds[i].flag;
             if (strcmp(line, "suffix") == 0) {
-                if (x->nsuffix < 16 && strlen(w) <= SUFMAX) strcpy(x->suffix[x->nsuffix++], w);
+                if (x->nsuffix < 16 && strlen(w) <= SUFMAX && strlen(w) > 0) {
+                    x->suffix_len[x->nsuffix] = strlen(w);
+                    strcpy(x->suffix[x->nsuffix++], w);
+                }
                 continue;
             }
             if (!fl) continue;
             n = strlen(w);
         }
-        if (lex_add(x, w, n, fl)) {
+        if (lex_add(x, w, n, fl, 0)) {
             rc = AL_ENOMEM;
             break;
         }
         const char *sp = memchr(w, ' ', n);
-        if ((fl & F_PLACE) && sp && lex_add(x, w, (size_t)(sp - w), F_HEAD)) {
+        if ((fl & F_PLACE) && sp && lex_add(x, w, (size_t)(sp - w), F_HEAD, 0)) {
             rc = AL_ENOMEM;
             break;
         }
@@ -195,6 +202,8 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
     if (rc) snprintf(err, errlen, "out of memory loading %s", path);
     return rc;
 }
+
+static int add_context_words(lex *x);
 
 /* What a rule holds: the shared word lists and the evidence levels it
  * reports (bit per level): 1 strong (a name in personal-data context, a
@@ -278,6 +287,10 @@ static al_code names_load(const char *rules_dir, const char *params, void **stat
         }
         for (size_t i = 0; i < NFILES && rc == AL_OK; i++)
             rc = load_list(x, rules_dir, name[i], files[i].flag, err, errlen);
+        if (rc == AL_OK && add_context_words(x)) {
+            rc = AL_ENOMEM;
+            snprintf(err, errlen, "out of memory");
+        }
         if (rc == AL_OK) {
             x->sig = sig.data;
             sig.data = NULL;
@@ -331,11 +344,12 @@ typedef struct {
     uint8_t klen;  /* 0: key too long or not a word */
     uint8_t looked;
     uint16_t flags;  /* lexicon flags (after lookup) */
+    uint16_t cflags; /* context-word lists (after lookup) */
     const char *key; /* lowercase form: into the text for plain words, else kbuf */
     char kbuf[KEYMAX];
 } tok;
 
-#define RING 32
+#define RING 64
 typedef struct {
     const lex *x;
     const unsigned char *t;
@@ -583,27 +597,47 @@ static void advance(stream *st, size_t k)
     }
 }
 
+static void look_up(const stream *st, tok *k)
+{
+    const lex_ent *e = lex_get(st->x, k->key, k->klen);
+    k->flags = e ? e->flags : 0;
+    k->cflags = e ? e->cflags : 0;
+    k->looked = 1;
+}
+
 static unsigned flags_of(const stream *st, tok *k)
 {
     if (!k || k->type != T_WORD || !k->klen) return 0;
-    if (!k->looked) {
-        k->flags = (uint16_t)lex_flags(st->x, k->key, k->klen);
-        k->looked = 1;
-    }
+    if (!k->looked) look_up(st, k);
     return k->flags;
+}
+
+/* Context-word lists, one bit each; the words are in the hash set too, so a
+ * membership test is one lookup per token whatever the list's length. */
+enum {
+    CTX_name_intro = 1 << 0,
+    CTX_name_is = 1 << 1,
+    CTX_said = 1 << 2,
+    CTX_determiners = 1 << 3,
+    CTX_place_preps = 1 << 4,
+    CTX_particles = 1 << 5,
+    CTX_at_place = 1 << 6,
+    CTX_home_verbs = 1 << 7,
+    CTX_pii_cues = 1 << 8,
+    CTX_plain_streets = 1 << 9,
+};
+
+static int in_list(const stream *st, tok *k, unsigned bit)
+{
+    if (!k || k->type != T_WORD || !k->klen) return 0;
+    if (!k->looked) look_up(st, k);
+    return (k->cflags & bit) != 0;
 }
 
 static inline int key_is(const tok *k, const char *w)
 {
     return k && k->type == T_WORD && k->klen && k->key[0] == w[0] && k->klen == strlen(w) &&
            memcmp(k->key, w, k->klen) == 0;
-}
-
-static inline int key_in(const tok *k, const char *const *list)
-{
-    for (; *list; list++)
-        if (key_is(k, *list)) return 1;
-    return 0;
 }
 
 static int punct_is(const tok *k, char c)
@@ -723,7 +757,7 @@ static int near_pii(const stream *st, size_t s, size_t e)
     tok k;
     while (lex_next(&w, &k)) {
         if (k.type == T_PUNCT && k.key[0] == '@') return 1;
-        if (k.type == T_WORD && key_in(&k, pii_cues)) return 1;
+        if (k.type == T_WORD && in_list(st, &k, CTX_pii_cues)) return 1;
     }
     return 0;
 }
@@ -737,40 +771,49 @@ static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
 
 /* Words introducing a name just before token 0: "my name is", "Dear",
  * "named", "Hi". */
+/* Could p be the word or mark just before an introduced name (see
+ * introduced)?  A switch on the length keeps this cheap for every word. */
 static int intro_candidate(const tok *p)
 {
     if (!p) return 0;
     if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':';
-    if (p->type != T_WORD || p->klen < 2 || p->klen > 9) return 0;
-    switch (p->key[0]) {
-    case 'a':
-    case 'c':
-    case 'd':
-    case 'h':
-    case 'i':
-    case 'n':
-    case 'r':
-    case 's':
-    case 't':
-    case 'w':
-        return 1;
+    if (p->type != T_WORD) return 0;
+    const char *k = p->key;
+#define IS(w) (memcmp(k, w, sizeof w - 1) == 0)
+    switch (p->klen) {
+    case 2:
+        return IS("hi") || IS("is") || IS("as") || IS("am") || IS("cc");
+    case 3:
+        return IS("hey") || IS("was") || IS("him") || IS("her");
+    case 4:
+        return IS("dear") || IS("attn");
+    case 5:
+        return IS("named") || IS("hello");
+    case 6:
+        return IS("called") || IS("thanks") || IS("cheers") || IS("signed");
+    case 7:
+        return IS("regards");
+    case 9:
+        return IS("sincerely") || IS("attention");
     default:
         return 0;
     }
+#undef IS
 }
 
 static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
     if (!intro_candidate(p1)) return 0;
-    if (p1->type == T_WORD && !key_in(p1, name_intro) && !key_is(p1, "is") && !key_is(p1, "was") &&
-        !key_is(p1, "as") && !key_is(p1, "am") && !key_is(p1, "him") && !key_is(p1, "her"))
+    if (p1->type == T_WORD && !in_list(st, p1, CTX_name_intro) && !key_is(p1, "is") &&
+        !key_is(p1, "was") && !key_is(p1, "as") && !key_is(p1, "am") && !key_is(p1, "him") &&
+        !key_is(p1, "her"))
         return 0;
     tok *p2 = back(st, 2), *p3 = back(st, 3);
-    return key_in(p1, name_intro) ||
-           ((key_is(p1, "is") || key_is(p1, "was")) && key_in(p2, name_is)) ||
+    return in_list(st, p1, CTX_name_intro) ||
+           ((key_is(p1, "is") || key_is(p1, "was")) && in_list(st, p2, CTX_name_is)) ||
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
-           (punct_is(p1, ',') && key_in(p2, name_intro)) ||
+           (punct_is(p1, ',') && in_list(st, p2, CTX_name_intro)) ||
            (punct_is(p1, ':') && key_is(p2, "name")) || (punct_is(p1, ':') && key_is(p3, "name")) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
 }
@@ -796,7 +839,7 @@ static int address_like(stream *st, size_t n)
     if (p1 && punct_is(p1, '.') && (flags_of(st, back(st, 2)) & F_PREFIX)) return 1;
     if (nx && !nx->nl && nx->type == T_NUM) return 1;
     if (last && has_suffix(st->x, last)) return 1;
-    if (key_in(p1, place_preps) && (flags_of(st, cur) & (F_PLACE | F_HEAD))) return 1;
+    if (in_list(st, p1, CTX_place_preps) && (flags_of(st, cur) & (F_PLACE | F_HEAD))) return 1;
     size_t e;
     return place_match(st, &e) > 1;
 }
@@ -814,151 +857,137 @@ static int in_name_list(stream *st)
     return 0;
 }
 
-static al_code person_raw(const lex *x, const char *text, size_t len, sink *out)
+/* One step of the person scan at token 0; returns the tokens it used. */
+static size_t person_step(stream *st, sink *out, al_code *rc)
 {
-    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
-    al_code rc = AL_OK;
-    tok *cur;
-    while (rc == AL_OK && (cur = peek(&st, 0))) {
-        if (cur->type != T_WORD || !cur->klen ||
-            (cur->cap == C_LOWER && !punct_is(peek(&st, 1), '.') && !introduced(&st))) {
-            advance(&st, 1); /* most words: no lookup at all */
-            continue;
+    tok *cur = peek(st, 0);
+    if (cur->type != T_WORD || !cur->klen ||
+        (cur->cap == C_LOWER && !punct_is(peek(st, 1), '.') && !introduced(st))) {
+        return 1; /* most words: no lookup at all */
+    }
+    unsigned f = flags_of(st, cur);
+    size_t used = 1;
+    /* title + name: "Dr. Rodney Radolič", "Mr Smith", "mr. larry lombardo" */
+    if ((f & F_TITLE) && cur->cap != C_ALLCAP) {
+        size_t j = 1;
+        int dot = punct_is(peek(st, j), '.');
+        if (dot) j++;
+        tok *a = peek(st, j);
+        int plain_title = key_is(cur, "mr") || key_is(cur, "mrs") || key_is(cur, "ms") ||
+                          key_is(cur, "dr") || key_is(cur, "miss") || key_is(cur, "prof") ||
+                          key_is(cur, "mister") || key_is(cur, "mx");
+        int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
+                 !(flags_of(st, a) & (F_ORG | F_NOTNAME | F_TITLE));
+        if (ok && a->cap == C_CAP)
+            ok = (plain_title && cur->cap == C_CAP) || !is_common(st, a);
+        else if (ok)
+            ok = plain_title && (dot || cur->cap == C_CAP) && plain_name(st, a, F_GIVEN | F_SUR);
+        if (ok && cur->cap == C_LOWER && !dot) ok = 0;
+        if (ok) {
+            size_t e = a->e, k = j + 1;
+            tok *b;
+            while (k < j + 3 && (b = peek(st, k)) && !b->nl &&
+                   (a->cap == C_CAP ? surname_like(st, b)
+                                    : plain_name(st, b, F_GIVEN | F_SUR) ||
+                                          (b->cap == C_LOWER && !is_common(st, b) && k == j + 1))) {
+                e = b->e;
+                k++;
+            }
+            *rc = emit(st, out, cur->s, e, 2);
+            return k;
         }
-        unsigned f = flags_of(&st, cur);
-        size_t used = 1;
-        /* title + name: "Dr. Rodney Radolič", "Mr Smith", "mr. larry lombardo" */
-        if ((f & F_TITLE) && cur->cap != C_ALLCAP) {
-            size_t j = 1;
-            int dot = punct_is(peek(&st, j), '.');
-            if (dot) j++;
-            tok *a = peek(&st, j);
-            int plain_title = key_is(cur, "mr") || key_is(cur, "mrs") || key_is(cur, "ms") ||
-                              key_is(cur, "dr") || key_is(cur, "miss") || key_is(cur, "prof") ||
-                              key_is(cur, "mister") || key_is(cur, "mx");
-            int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
-                     !(flags_of(&st, a) & (F_ORG | F_NOTNAME | F_TITLE));
-            if (ok && a->cap == C_CAP)
-                ok = (plain_title && cur->cap == C_CAP) || !is_common(&st, a);
-            else if (ok)
-                ok = plain_title && (dot || cur->cap == C_CAP) &&
-                     plain_name(&st, a, F_GIVEN | F_SUR);
-            if (ok && cur->cap == C_LOWER && !dot) ok = 0;
-            if (ok) {
-                size_t e = a->e, k = j + 1;
-                tok *b;
-                while (k < j + 3 && (b = peek(&st, k)) && !b->nl &&
-                       (a->cap == C_CAP
-                            ? surname_like(&st, b)
-                            : plain_name(&st, b, F_GIVEN | F_SUR) ||
-                                  (b->cap == C_LOWER && !is_common(&st, b) && k == j + 1))) {
-                    e = b->e;
-                    k++;
-                }
-                rc = emit(&st, out, cur->s, e, 2);
-                advance(&st, k);
+    }
+    if (cur->cap == C_LOWER) {
+        /* lowercase text: "my name is john", "named him joshua", "david lange" */
+        if (plain_name(st, cur, F_GIVEN | F_SUR)) {
+            tok *b = peek(st, 1);
+            int full = (f & F_GIVEN) && b && !b->nl && plain_name(st, b, F_SUR | F_GIVEN) &&
+                       b->cap == C_LOWER;
+            if (introduced(st)) {
+                *rc = emit(st, out, cur->s, full ? b->e : cur->e, intro_level(st) == 1 ? 1 : 2);
+                used = full ? 2 : 1;
+            } else if (full && (flags_of(st, b) & F_SUR) && !address_like(st, 2)) {
+                *rc = emit(st, out, cur->s, b->e, 4);
+                used = 2;
+            }
+        }
+        return used;
+    }
+    if (cur->cap != C_CAP) {
+        return 1;
+    }
+    /* a run of name-like words starting with a given name or surname */
+    if ((f & (F_GIVEN | F_SUR)) && !(f & (F_NOTNAME | F_ORG))) {
+        int given = (f & F_GIVEN) != 0;
+        int ambiguous = is_common(st, cur);
+        size_t n = 1, e = cur->e;
+        int surname = 0;
+        for (size_t k = 1; k < 4; k++) {
+            tok *b = peek(st, k);
+            if (!b || b->nl) break;
+            /* initials ("John F. Kennedy") and particles ("van Dijk") */
+            if (b->type == T_WORD && b->cap == C_CAP && b->e - b->s == 1 &&
+                punct_is(peek(st, k + 1), '.')) {
+                k++;
                 continue;
             }
-        }
-        if (cur->cap == C_LOWER) {
-            /* lowercase text: "my name is john", "named him joshua", "david lange" */
-            if (plain_name(&st, cur, F_GIVEN | F_SUR)) {
-                tok *b = peek(&st, 1);
-                int full = (f & F_GIVEN) && b && !b->nl && plain_name(&st, b, F_SUR | F_GIVEN) &&
-                           b->cap == C_LOWER;
-                if (introduced(&st)) {
-                    rc =
-                        emit(&st, out, cur->s, full ? b->e : cur->e, intro_level(&st) == 1 ? 1 : 2);
-                    used = full ? 2 : 1;
-                } else if (full && (flags_of(&st, b) & F_SUR) && !address_like(&st, 2)) {
-                    rc = emit(&st, out, cur->s, b->e, 4);
-                    used = 2;
-                }
+            if (b->type == T_WORD && b->cap == C_LOWER && in_list(st, b, CTX_particles)) {
+                tok *c = peek(st, k + 1);
+                if (c && surname_like(st, c)) continue;
+                break;
             }
-            advance(&st, used);
-            continue;
+            if (!surname_like(st, b)) break;
+            unsigned bf = flags_of(st, b);
+            if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
+            surname = 1;
+            e = b->e;
+            n = k + 1;
         }
-        if (cur->cap != C_CAP) {
-            advance(&st, 1);
-            continue;
+        tok *nx = peek(st, n), *p1 = back(st, 1);
+        int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
+                        (flags_of(st, nx) & (F_ORG | F_STREET));
+        int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners);
+        int decided = 1;
+        if (org_after || address_like(st, n)) {
+            /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
+        } else if (surname && given &&
+                   (!ambiguous || !sentence_start(st, cur) ||
+                    (flags_of(st, peek(st, 1)) & F_SUR))) {
+            *rc = emit(st, out, cur->s, e, intro_level(st));
+        } else if (surname && !given && !ambiguous && !sentence_start(st, cur) &&
+                   (flags_of(st, peek(st, n - 1)) & F_SUR)) {
+            *rc = emit(st, out, cur->s, e, 4);
+        } else if (introduced(st) && !ambiguous) {
+            *rc = emit(st, out, cur->s, e, intro_level(st) == 1 ? 1 : 2);
+        } else if (!surname && lone_ok && (given || in_name_list(st))) {
+            *rc = emit(st, out, cur->s, e, 4);
+        } else if (!surname && lone_ok && in_list(st, p1, CTX_said) && !sentence_start(st, cur)) {
+            *rc = emit(st, out, cur->s, e, 4);
+        } else {
+            decided = 0;
         }
-        /* a run of name-like words starting with a given name or surname */
-        if ((f & (F_GIVEN | F_SUR)) && !(f & (F_NOTNAME | F_ORG))) {
-            int given = (f & F_GIVEN) != 0;
-            int ambiguous = is_common(&st, cur);
-            size_t n = 1, e = cur->e;
-            int surname = 0;
-            for (size_t k = 1; k < 4; k++) {
-                tok *b = peek(&st, k);
-                if (!b || b->nl) break;
-                /* initials ("John F. Kennedy") and particles ("van Dijk") */
-                if (b->type == T_WORD && b->cap == C_CAP && b->e - b->s == 1 &&
-                    punct_is(peek(&st, k + 1), '.')) {
-                    k++;
-                    continue;
-                }
-                if (b->type == T_WORD && b->cap == C_LOWER && key_in(b, particles)) {
-                    tok *c = peek(&st, k + 1);
-                    if (c && surname_like(&st, c)) continue;
-                    break;
-                }
-                if (!surname_like(&st, b)) break;
-                unsigned bf = flags_of(&st, b);
-                if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
-                surname = 1;
+        /* undecided: the next word may still start a name ("Then Jennifer") */
+        used = decided ? n : 1;
+    } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(st, cur) &&
+               !address_like(st, 1)) {
+        /* unknown capitalised word: a name only when introduced as one */
+        tok *p1 = back(st, 1), *nx = peek(st, 1);
+        int greet = in_list(st, p1, CTX_name_intro) && nx &&
+                    (punct_is(nx, ',') || punct_is(nx, '!') || punct_is(nx, '.'));
+        int intro = introduced(st) && !in_list(st, p1, CTX_name_intro);
+        int weak = in_list(st, p1, CTX_said) && !sentence_start(st, cur);
+        if (intro || greet || key_is(p1, "named") || key_is(p1, "dear") || weak) {
+            size_t e = cur->e, k = 1;
+            tok *b;
+            while (k < 3 && (b = peek(st, k)) && !b->nl && surname_like(st, b)) {
                 e = b->e;
-                n = k + 1;
+                k++;
             }
-            tok *nx = peek(&st, n), *p1 = back(&st, 1);
-            int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
-                            (flags_of(&st, nx) & (F_ORG | F_STREET));
-            int lone_ok = !ambiguous && !key_in(p1, determiners);
-            int decided = 1;
-            if (org_after || address_like(&st, n)) {
-                /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
-            } else if (surname && given &&
-                       (!ambiguous || !sentence_start(&st, cur) ||
-                        (flags_of(&st, peek(&st, 1)) & F_SUR))) {
-                rc = emit(&st, out, cur->s, e, intro_level(&st));
-            } else if (surname && !given && !ambiguous && !sentence_start(&st, cur) &&
-                       (flags_of(&st, peek(&st, n - 1)) & F_SUR)) {
-                rc = emit(&st, out, cur->s, e, 4);
-            } else if (introduced(&st) && !ambiguous) {
-                rc = emit(&st, out, cur->s, e, intro_level(&st) == 1 ? 1 : 2);
-            } else if (!surname && lone_ok && (given || in_name_list(&st))) {
-                rc = emit(&st, out, cur->s, e, 4);
-            } else if (!surname && lone_ok && key_in(p1, said) && !sentence_start(&st, cur)) {
-                rc = emit(&st, out, cur->s, e, 4);
-            } else {
-                decided = 0;
-            }
-            /* undecided: the next word may still start a name ("Then Jennifer") */
-            used = decided ? n : 1;
-        } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(&st, cur) &&
-                   !address_like(&st, 1)) {
-            /* unknown capitalised word: a name only when introduced as one */
-            tok *p1 = back(&st, 1), *nx = peek(&st, 1);
-            int greet = key_in(p1, name_intro) && nx &&
-                        (punct_is(nx, ',') || punct_is(nx, '!') || punct_is(nx, '.'));
-            int intro = introduced(&st) && !key_in(p1, name_intro);
-            int weak = key_in(p1, said) && !sentence_start(&st, cur);
-            if (intro || greet || key_is(p1, "named") || key_is(p1, "dear") || weak) {
-                size_t e = cur->e, k = 1;
-                tok *b;
-                while (k < 3 && (b = peek(&st, k)) && !b->nl && surname_like(&st, b)) {
-                    e = b->e;
-                    k++;
-                }
-                rc = emit(&st, out, cur->s, e,
-                          weak                    ? (k > 1 ? 2 : 4)
-                          : intro_level(&st) == 1 ? 1
-                                                  : 2);
-                used = k;
-            }
+            *rc = emit(st, out, cur->s, e, weak ? (k > 1 ? 2 : 4) : intro_level(st) == 1 ? 1 : 2);
+            used = k;
         }
-        advance(&st, used);
     }
-    return rc;
+    return used;
 }
 
 /* ---- LOCATION ---------------------------------------------------------- */
@@ -976,12 +1005,12 @@ static const char *const home_verbs[] = {"live",    "lives",   "living", "lived"
 static int home_context(stream *st)
 {
     tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
-    if (!key_in(p1, at_place)) return 0;
+    if (!in_list(st, p1, CTX_at_place)) return 0;
     if (key_is(p2, "here") || key_is(p2, "up")) {
         p2 = p3;
         p3 = back(st, 4);
     }
-    if (key_in(p2, home_verbs)) return 1;
+    if (in_list(st, p2, CTX_home_verbs)) return 1;
     if ((key_is(p1, "in") || key_is(p1, "from")) &&
         (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(p3, "i"))))
         return 1;
@@ -1016,89 +1045,85 @@ static size_t place_match(stream *st, size_t *e)
     return best;
 }
 
-static al_code location_raw(const lex *x, const char *text, size_t len, sink *out)
+/* One step of the location scan at token 0; returns the tokens it used. */
+static size_t location_step(stream *st, sink *out, al_code *rc)
 {
-    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
-    al_code rc = AL_OK;
-    tok *cur;
-    while (rc == AL_OK && (cur = peek(&st, 0))) {
-        if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
-            advance(&st, 1);
-            continue;
-        }
-        size_t e, n = place_match(&st, &e);
-        tok *p1 = back(&st, 1), *p2 = back(&st, 2), *p3 = back(&st, 3);
-        if (!n) {
-            /* an unlisted proper noun where only a place fits: "lives in
-             * Knonau", "I'm in Loka pri Zidanem Mostu" */
-            if (key_in(p1, at_place) && home_context(&st) && !is_common(&st, cur) &&
-                !(flags_of(&st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
-                size_t k = 1, end = cur->e;
-                tok *b;
-                while (k < 6 && (b = peek(&st, k)) && !b->nl && b->type == T_WORD) {
-                    if (b->cap != C_LOWER)
-                        end = b->e;
-                    else if (!(b->klen <= 3 && peek(&st, k + 1) &&
-                               peek(&st, k + 1)->cap != C_LOWER))
-                        break;
-                    k++;
-                }
-                rc = push(out, cur->s, end, 1);
-                advance(&st, k);
-                continue;
-            }
-            advance(&st, 1);
-            continue;
-        }
-        unsigned f = flags_of(&st, cur);
-        tok *nx = peek(&st, n), *nx2 = peek(&st, n + 1);
-        /* part of a longer proper noun ("New York Times", "Paris Hilton") */
-        int longer = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
-                     !(flags_of(&st, nx) & F_PLACE);
-        int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
-                        !sentence_start(&st, p1) && !(flags_of(&st, p1) & F_PLACE);
-        int prep = key_in(p1, at_place);
-        int home =
-            prep && (key_in(p2, home_verbs) || (key_is(p2, "up") && key_in(p3, home_verbs)) ||
-                     (key_is(p1, "from") &&
-                      (key_is(p2, "am") || key_is(p2, "i'm") || key_is(p2, "is") ||
-                       key_is(p2, "are") || key_is(p2, "come") || key_is(p2, "comes"))));
-        int comma_place =
-            punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(&st, nx2) & F_PLACE);
-        int after_place_comma =
-            punct_is(p1, ',') && p2 && (flags_of(&st, p2) & F_PLACE) && p2->cap != C_LOWER;
-        int ambiguous =
-            is_common(&st, cur) || (f & (F_NOTNAME | F_ORG)) || (n == 1 && (f & (F_GIVEN | F_SUR)));
-        if (n > 1) ambiguous = 0;
-        int strong = 0, weak = 0;
-        if (longer && !(prep && !ambiguous)) {
-            /* skip */
-        } else if (home && !(is_common(&st, cur) && cur->cap != C_ALLCAP && n == 1 &&
-                             sentence_start(&st, cur))) {
-            strong = 1;
-        } else if (comma_place || after_place_comma) {
-            weak = !after_cap;
-        } else if (prep && (!ambiguous || !is_common(&st, cur))) {
-            weak = 1;
-        } else if (!ambiguous && !after_cap) {
-            weak = 1;
-        }
-        if (strong)
-            rc = push(out, cur->s, e, 1);
-        else if (weak)
-            rc = push(out, cur->s, e, 4);
-        advance(&st, n);
+    tok *cur = peek(st, 0);
+    if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
+        return 1;
     }
-    return rc;
+    size_t e, n = place_match(st, &e);
+    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    if (!n) {
+        /* an unlisted proper noun where only a place fits: "lives in
+         * Knonau", "I'm in Loka pri Zidanem Mostu" */
+        if (in_list(st, p1, CTX_at_place) && home_context(st) && !is_common(st, cur) &&
+            !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
+            size_t k = 1, end = cur->e;
+            tok *b;
+            while (k < 6 && (b = peek(st, k)) && !b->nl && b->type == T_WORD) {
+                if (b->cap != C_LOWER)
+                    end = b->e;
+                else if (!(b->klen <= 3 && peek(st, k + 1) && peek(st, k + 1)->cap != C_LOWER))
+                    break;
+                k++;
+            }
+            *rc = push(out, cur->s, end, 1);
+            return k;
+        }
+        return 1;
+    }
+    unsigned f = flags_of(st, cur);
+    tok *nx = peek(st, n), *nx2 = peek(st, n + 1);
+    /* part of a longer proper noun ("New York Times", "Paris Hilton") */
+    int longer =
+        nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP && !(flags_of(st, nx) & F_PLACE);
+    int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
+                    !sentence_start(st, p1) && !(flags_of(st, p1) & F_PLACE);
+    int prep = in_list(st, p1, CTX_at_place);
+    int home =
+        prep &&
+        (in_list(st, p2, CTX_home_verbs) || (key_is(p2, "up") && in_list(st, p3, CTX_home_verbs)) ||
+         (key_is(p1, "from") && (key_is(p2, "am") || key_is(p2, "i'm") || key_is(p2, "is") ||
+                                 key_is(p2, "are") || key_is(p2, "come") || key_is(p2, "comes"))));
+    int comma_place =
+        punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(st, nx2) & F_PLACE);
+    int after_place_comma =
+        punct_is(p1, ',') && p2 && (flags_of(st, p2) & F_PLACE) && p2->cap != C_LOWER;
+    int ambiguous =
+        is_common(st, cur) || (f & (F_NOTNAME | F_ORG)) || (n == 1 && (f & (F_GIVEN | F_SUR)));
+    if (n > 1) ambiguous = 0;
+    int strong = 0, weak = 0;
+    if (longer && !(prep && !ambiguous)) {
+        /* skip */
+    } else if (home &&
+               !(is_common(st, cur) && cur->cap != C_ALLCAP && n == 1 && sentence_start(st, cur))) {
+        strong = 1;
+    } else if (comma_place || after_place_comma) {
+        weak = !after_cap;
+    } else if (prep && (!ambiguous || !is_common(st, cur))) {
+        weak = 1;
+    } else if (!ambiguous && !after_cap) {
+        weak = 1;
+    }
+    if (strong)
+        *rc = push(out, cur->s, e, 1);
+    else if (weak)
+        *rc = push(out, cur->s, e, 4);
+    return n;
 }
 
 /* ---- street addresses -------------------------------------------------- */
 
 static int has_suffix(const lex *x, const tok *k)
 {
+    if (k->klen < 4) return 0;
+    char last = k->key[k->klen - 1];
     for (size_t i = 0; i < x->nsuffix; i++) {
-        size_t sl = strlen(x->suffix[i]);
-        if (k->klen > sl + 1 && memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0) return 1;
+        size_t sl = x->suffix_len[i];
+        if (x->suffix[i][sl - 1] == last && k->klen > sl + 1 &&
+            memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0)
+            return 1;
     }
     return 0;
 }
@@ -1129,7 +1154,8 @@ static size_t address_at(stream *st, size_t *e)
         while ((b = peek(st, k)) && b->type == T_WORD && !b->nl && words < 5) {
             unsigned bf = flags_of(st, b);
             /* a lowercase street type must be an unmistakable one ("road", not "row") */
-            if ((bf & F_STREET) && words > 0 && (b->cap != C_LOWER || key_in(b, plain_streets))) {
+            if ((bf & F_STREET) && words > 0 &&
+                (b->cap != C_LOWER || in_list(st, b, CTX_plain_streets))) {
                 *e = b->e;
                 k++;
                 if (punct_is(peek(st, k), '.')) *e = peek(st, k++)->e;
@@ -1160,8 +1186,9 @@ static size_t address_at(stream *st, size_t *e)
         return 0;
     }
     if (a->type != T_WORD || !a->klen) return 0;
-    if (a->cap == C_LOWER && !key_is(a, "apt") && !key_is(a, "suite") && !key_is(a, "po") &&
-        !key_is(a, "p"))
+    if (a->cap == C_LOWER &&
+        !(a->klen <= 5 && (a->key[0] == 'a' || a->key[0] == 's' || a->key[0] == 'p') &&
+          (key_is(a, "apt") || key_is(a, "suite") || key_is(a, "po") || key_is(a, "p"))))
         return 0; /* most words: no lookup at all */
     unsigned f = flags_of(st, a);
     /* "Corellistraat 178", "Strandalléen 61" */
@@ -1222,87 +1249,145 @@ static size_t address_at(stream *st, size_t *e)
     return 0;
 }
 
-static al_code address_raw(const lex *x, const char *text, size_t len, sink *out)
+/* Address blocks span lines: after a street line, the next short lines
+ * are the town, region and country. */
+typedef struct {
+    size_t end; /* end of the last element found */
+    int lines;  /* short lines still taken as part of the block */
+} addr_block;
+
+/* One step of the address scan at token 0; returns the tokens it used. */
+static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
+{
+    tok *cur = peek(st, 0);
+    size_t e, n = address_at(st, &e);
+    if (n) {
+        *rc = push(out, cur->s, e, 1);
+        /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
+        size_t o = n;
+        tok *c;
+        while (*rc == AL_OK && o + 10 < RING - 8 && punct_is(peek(st, o), ',') &&
+               (c = peek(st, o + 1)) && !c->nl && c->type == T_WORD && c->cap != C_LOWER &&
+               !(flags_of(st, c) & (F_UNIT | F_NOTNAME))) {
+            size_t k = 2, end = c->e;
+            tok *b;
+            while (k < 7 && (b = peek(st, o + k)) && !b->nl && b->type == T_WORD) {
+                if (b->cap != C_LOWER)
+                    end = b->e;
+                else if (!(b->klen <= 3 && peek(st, o + k + 1) &&
+                           peek(st, o + k + 1)->cap != C_LOWER))
+                    break;
+                k++;
+            }
+            *rc = push(out, c->s, end, 1);
+            o += k;
+        }
+        ab->lines = 3;
+        ab->end = e;
+        return o;
+    }
+    /* inside an address block the short lines that follow a street line
+     * are the city, region, country: "Harpelunde", "Cape Verde 01683" */
+    if (ab->lines > 0 && cur->nl && cur->type == T_WORD && cur->cap != C_LOWER) {
+        size_t k = 0, e2 = cur->e, words = 0;
+        tok *b;
+        int ok = 1;
+        while ((b = peek(st, k)) && (k == 0 || !b->nl) && k < 8) {
+            if (b->type == T_WORD) {
+                if (b->cap == C_LOWER && !in_list(st, b, CTX_particles) && !key_is(b, "nad") &&
+                    !key_is(b, "of") && !key_is(b, "on"))
+                    ok = 0;
+                words++;
+            } else if (!(b->type == T_NUM || punct_is(b, ','))) {
+                ok = 0;
+            }
+            e2 = b->e;
+            k++;
+        }
+        if (b && !b->nl) ok = 0; /* the line goes on: prose, not an address */
+        if (ok && words) {
+            *rc = push(out, cur->s, e2, 1);
+            ab->lines--;
+            return k;
+        }
+        ab->lines = 0;
+    }
+    if (cur->nl && cur->s > ab->end) ab->lines = ab->lines > 0 ? ab->lines - 1 : 0;
+    return 1;
+}
+
+/* The three scans in one pass over the tokens: each detector steps at the
+ * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
+static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
 {
     stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
     al_code rc = AL_OK;
+    size_t busy[3] = {0, 0, 0};
+    addr_block ab = {0, 0};
     tok *cur;
-    size_t block_end = 0; /* line end after the last element found */
-    int block_lines = 0;
     while (rc == AL_OK && (cur = peek(&st, 0))) {
-        size_t e, n = address_at(&st, &e);
-        if (n) {
-            rc = push(out, cur->s, e, 1);
-            advance(&st, n);
-            /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
-            tok *c;
-            while (rc == AL_OK && punct_is(peek(&st, 0), ',') && (c = peek(&st, 1)) && !c->nl &&
-                   c->type == T_WORD && c->cap != C_LOWER &&
-                   !(flags_of(&st, c) & (F_UNIT | F_NOTNAME))) {
-                size_t k = 2, end = c->e;
-                tok *b;
-                while (k < 7 && (b = peek(&st, k)) && !b->nl && b->type == T_WORD) {
-                    if (b->cap != C_LOWER)
-                        end = b->e;
-                    else if (!(b->klen <= 3 && peek(&st, k + 1) &&
-                               peek(&st, k + 1)->cap != C_LOWER))
-                        break;
-                    k++;
-                }
-                rc = push(out, c->s, end, 1);
-                advance(&st, k);
-            }
-            block_lines = 3;
-            block_end = e;
+        /* fast lane: punctuation and plain lowercase words start nothing
+         * unless they could be a title ("mr."), follow an introduction ("my
+         * name is john") or start a unit ("apt 4") */
+        if (cur->type == T_PUNCT ||
+            (cur->type == T_WORD && cur->cap == C_LOWER &&
+             !(cur->klen <= 5 &&
+               (cur->key[0] == 'a' || cur->key[0] == 's' || cur->key[0] == 'p')) &&
+             !punct_is(peek(&st, 1), '.') && !introduced(&st))) {
+            if (cur->s >= busy[2] && cur->nl && cur->s > ab.end && ab.lines > 0) ab.lines--;
+            advance(&st, 1);
             continue;
         }
-        /* inside an address block the short lines that follow a street line
-         * are the city, region, country: "Harpelunde", "Cape Verde 01683" */
-        if (block_lines > 0 && cur->nl && cur->type == T_WORD && cur->cap != C_LOWER) {
-            size_t k = 0, e2 = cur->e, words = 0;
-            tok *b;
-            int ok = 1;
-            while ((b = peek(&st, k)) && (k == 0 || !b->nl) && k < 8) {
-                if (b->type == T_WORD) {
-                    if (b->cap == C_LOWER && !key_in(b, particles) && !key_is(b, "nad") &&
-                        !key_is(b, "of") && !key_is(b, "on"))
-                        ok = 0;
-                    words++;
-                } else if (!(b->type == T_NUM || punct_is(b, ','))) {
-                    ok = 0;
-                }
-                e2 = b->e;
-                k++;
-            }
-            if (b && !b->nl) ok = 0; /* the line goes on: prose, not an address */
-            if (ok && words) {
-                rc = push(out, cur->s, e2, 1);
-                advance(&st, k);
-                block_lines--;
-                continue;
-            }
-            block_lines = 0;
+        for (int d = 0; d < 3 && rc == AL_OK; d++) {
+            if (cur->s < busy[d]) continue;
+            size_t used = d == 0   ? person_step(&st, &out[0], &rc)
+                          : d == 1 ? location_step(&st, &out[1], &rc)
+                                   : address_step(&st, &out[2], &rc, &ab);
+            tok *last = used ? peek(&st, used - 1) : NULL;
+            busy[d] = last ? last->e : len;
         }
-        if (cur->nl && cur->s > block_end) block_lines = block_lines > 0 ? block_lines - 1 : 0;
         advance(&st, 1);
     }
     return rc;
 }
 
+/* Adds the context-word lists to the hash set (called once per load). */
+static int add_context_words(lex *x)
+{
+    static const struct {
+        const char *const *words;
+        unsigned bit;
+    } lists[] = {
+        {name_intro, CTX_name_intro},
+        {name_is, CTX_name_is},
+        {said, CTX_said},
+        {determiners, CTX_determiners},
+        {place_preps, CTX_place_preps},
+        {particles, CTX_particles},
+        {at_place, CTX_at_place},
+        {home_verbs, CTX_home_verbs},
+        {pii_cues, CTX_pii_cues},
+        {plain_streets, CTX_plain_streets},
+    };
+    for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
+        for (const char *const *w = lists[i].words; *w; w++)
+            if (lex_add(x, *w, strlen(*w), 0, lists[i].bit)) return -1;
+    return 0;
+}
+
 /* ---- the three detectors: one scan per text, shared by their rules ---- */
 
-typedef al_code (*raw_fn)(const lex *, const char *, size_t, sink *);
-
-/* The spans of the last text each detector scanned on this thread, at every
- * level: the names pack has several rules per detector (one per evidence
- * level and direction) and the engine runs them over the same text. */
+/* The spans of the last text scanned on this thread, per detector and at
+ * every level: the names pack has several rules per detector (one per
+ * evidence level and direction) and the engine runs them over the same
+ * text, so the first rule scans for all and the others read the result. */
 typedef struct {
     uint64_t gen, hash;
     const char *text;
     size_t len;
-    sink s;
+    sink s[3];
 } scan_cache;
-static __thread scan_cache cache[3];
+static __thread scan_cache cache;
 
 static uint64_t text_hash(const char *t, size_t n)
 {
@@ -1318,27 +1403,27 @@ static uint64_t text_hash(const char *t, size_t n)
     return h;
 }
 
-static al_code run(int kind, raw_fn raw, const void *state, const char *text, size_t len,
-                   al_spans *out)
+static al_code run(int kind, const void *state, const char *text, size_t len, al_spans *out)
 {
     const det_state *d = state;
     if (!d || !d->x || (!text && len)) return AL_EINVAL;
     if (!text) text = "";
-    scan_cache *c = &cache[kind];
+    scan_cache *c = &cache;
     uint64_t h = text_hash(text, len);
     if (!(c->gen == d->x->gen && c->text == text && c->len == len && c->hash == h)) {
         c->gen = 0;
-        c->s.n = 0;
-        al_code rc = raw(d->x, text, len, &c->s);
+        for (int i = 0; i < 3; i++) c->s[i].n = 0;
+        al_code rc = names_raw(d->x, text, len, c->s);
         if (rc != AL_OK) return rc;
         c->gen = d->x->gen;
         c->text = text;
         c->len = len;
         c->hash = h;
     }
-    for (size_t i = 0; i < c->s.n; i++) {
-        if (!(d->levels & c->s.lvl[i])) continue;
-        al_code rc = al_spans_push(out, c->s.v[i].start, c->s.v[i].end, c->s.v[i].confidence);
+    const sink *s = &c->s[kind];
+    for (size_t i = 0; i < s->n; i++) {
+        if (!(d->levels & s->lvl[i])) continue;
+        al_code rc = al_spans_push(out, s->v[i].start, s->v[i].end, s->v[i].confidence);
         if (rc != AL_OK) return rc;
     }
     return AL_OK;
@@ -1346,17 +1431,17 @@ static al_code run(int kind, raw_fn raw, const void *state, const char *text, si
 
 static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
 {
-    return run(0, person_raw, state, text, len, out);
+    return run(0, state, text, len, out);
 }
 
 static al_code location_scan(const void *state, const char *text, size_t len, al_spans *out)
 {
-    return run(1, location_raw, state, text, len, out);
+    return run(1, state, text, len, out);
 }
 
 static al_code address_scan(const void *state, const char *text, size_t len, al_spans *out)
 {
-    return run(2, address_raw, state, text, len, out);
+    return run(2, state, text, len, out);
 }
 
 AL_API const al_detector_ops al_detector_person = {"person", names_load, person_scan, names_free};
