@@ -150,37 +150,3 @@ const al_ctx *al_hook_ctx(void)
     pthread_once(&ctx_once, ctx_init);
     return &ctx;
 }
-
-/* Weak stand-ins so the shim links and passes everything through until the
- * exchange module provides the real definitions (which override these). */
-__attribute__((weak)) al_code al_ctx_from_env(al_ctx *c, const char *default_rules_dir,
-                                              char *errbuf, size_t errlen)
-{
-    memset(c, 0, sizeof *c);
-    c->audit_fd = -1;
-    if (errlen) errbuf[0] = '\0';
-    return AL_OK;
-}
-__attribute__((weak)) al_conn *al_conn_new(const al_ctx *c, const char *transport, const char *host)
-{
-    return NULL;
-}
-__attribute__((weak)) void al_conn_free(al_conn *c) {}
-__attribute__((weak)) al_code al_conn_out(al_conn *c, const char *buf, size_t len,
-                                          al_buf *to_server)
-{
-    return al_buf_append(to_server, buf, len);
-}
-__attribute__((weak)) al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof,
-                                         al_buf *to_host)
-{
-    return len ? al_buf_append(to_host, buf, len) : AL_OK;
-}
-__attribute__((weak)) int al_conn_passthrough(const al_conn *c)
-{
-    return 1;
-}
-__attribute__((weak)) int al_conn_has_reply(const al_conn *c)
-{
-    return 0;
-}
