@@ -1,0 +1,105 @@
+/* Unit tests for normalize.c: the folding injection rules and the classifier
+ * match against, and its map back to input offsets. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "normalize.h"
+#include "testing.h"
+
+static char *norm(const char *in, size_t len, size_t **map, size_t *inv)
+{
+    al_buf b = {0};
+    if (al_normalize(in, len, &b, map, inv) != AL_OK) return NULL;
+    return b.data;
+}
+
+TEST(normalize_should_lowercase_and_collapse_whitespace_runs)
+{
+    char *s = norm("Ignore   ALL\n\t previous\r\nInstructions", 38, NULL, NULL);
+    CHECK_STR(s, "ignore all previous instructions");
+    free(s);
+}
+
+TEST(normalize_should_drop_zero_width_bidi_and_tag_characters_and_count_them)
+{
+    const char *t = "ig\xe2\x80\x8bno\xe2\x80\xaere\xf3\xa0\x81\x81 x\xef\xbb\xbfy";
+    size_t inv = 0;
+    char *s = norm(t, strlen(t), NULL, &inv);
+    CHECK_STR(s, "ignore xy");
+    CHECK_EQ_INT(inv, 4);
+    free(s);
+}
+
+TEST(normalize_should_fold_fullwidth_homoglyph_and_math_letters_to_ascii)
+{
+    /* fullwidth "ＩＧＮＯＲＥ", Cyrillic "іgnоrе", mathematical bold "𝐢𝐠𝐧𝐨𝐫𝐞" */
+    const char *t =
+        "\xef\xbc\xa9\xef\xbc\xa7\xef\xbc\xae\xef\xbc\xaf\xef\xbc\xb2\xef\xbc\xa5 "
+        "\xd1\x96gn\xd0\xber\xd0\xb5 "
+        "\xf0\x9d\x90\xa2\xf0\x9d\x90\xa0\xf0\x9d\x90\xa7\xf0\x9d\x90\xa8\xf0\x9d\x90\xab"
+        "\xf0\x9d\x90\x9e";
+    char *s = norm(t, strlen(t), NULL, NULL);
+    CHECK_STR(s, "ignore ignore ignore");
+    free(s);
+}
+
+TEST(normalize_should_keep_other_letters_and_lowercase_latin1_capitals)
+{
+    const char *t = "Caf\xc3\x89 \xe6\x97\xa5\xe6\x9c\xac \xc3\x9c";
+    char *s = norm(t, strlen(t), NULL, NULL);
+    CHECK_STR(s, "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xc3\xbc");
+    free(s);
+}
+
+TEST(normalize_map_should_point_each_output_byte_at_its_input_character)
+{
+    const char *t = "A\xe2\x80\x8b  \xd0\xb0Z";
+    size_t *map = NULL;
+    char *s = norm(t, strlen(t), &map, NULL);
+    REQUIRE(s && map);
+    CHECK_STR(s, "a az");
+    CHECK_EQ_INT(map[0], 0); /* a */
+    CHECK_EQ_INT(map[1], 4); /* first space of the run */
+    CHECK_EQ_INT(map[2], 6); /* Cyrillic a */
+    CHECK_EQ_INT(map[3], 8); /* z */
+    CHECK_EQ_INT(map[4], strlen(t));
+    free(map);
+    free(s);
+}
+
+TEST(normalize_should_turn_invalid_bytes_into_spaces_without_reading_past_the_end)
+{
+    const char t[] = "a\xff\xfe b\xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80" "c\xf0\x9f\x98";
+    for (size_t n = 0; n <= sizeof t - 1; n++) {
+        char *cut = malloc(n ? n : 1); /* exact-size copy: ASan sees any over-read */
+        REQUIRE(cut);
+        memcpy(cut, t, n);
+        size_t *map = NULL;
+        al_buf b = {0};
+        CHECK(al_normalize(cut, n, &b, &map, NULL) == AL_OK);
+        CHECK(b.len <= n);
+        for (size_t i = 0; i < b.len; i++) CHECK(map[i] < n && (i == 0 || map[i] >= map[i - 1]));
+        CHECK_EQ_INT(map[b.len], n);
+        free(map);
+        al_buf_free(&b);
+        free(cut);
+    }
+    char *s = norm(t, sizeof t - 1, NULL, NULL);
+    CHECK_STR(s, "a b c ");
+    free(s);
+}
+
+TEST(normalize_should_append_and_accept_empty_input)
+{
+    al_buf b = {0};
+    al_buf_puts(&b, "keep:");
+    size_t *map = NULL;
+    CHECK(al_normalize("", 0, &b, &map, NULL) == AL_OK);
+    CHECK_STR(b.data, "keep:");
+    CHECK_EQ_INT(map[0], 0);
+    free(map);
+    CHECK(al_normalize("X", 1, &b, NULL, NULL) == AL_OK);
+    CHECK_STR(b.data, "keep:x");
+    CHECK(al_normalize(NULL, 3, &b, NULL, NULL) == AL_EINVAL);
+    al_buf_free(&b);
+}
