@@ -62,7 +62,7 @@ scrubbed() {
     elif [ "$(wc -c < "$T/text")" -lt 20 ]; then
         fail "$1" "reply has no completion text"
     elif grep -Eq "$PIIRE" "$T/text"; then
-        fail "$1" "$(grep -Eo "$PIIRE" "$T/text" | wc -l) planted PII values left"
+        fail "$1" "planted PII left: $(grep -Eo "$PIIRE" "$T/text" | sort -u | tr '\n' ';')"
     else
         ok "$1"
     fi

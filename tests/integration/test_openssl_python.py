@@ -200,7 +200,7 @@ def main():
                     left = [v for v in PII_VALUES if v in after]
                     r.check(name + ": every planted PII value is replaced",
                             b["status"] == 200 and PII_TEXT in before and not left and after,
-                            "status %s, %d values left" % (b["status"], len(left)))
+                            "status %s, left: %s" % (b["status"], ", ".join(left)))
                 elif j["kind"] == "inj":
                     r.check(name + ": blocked with the provider's error shape",
                             b["status"] is not None and 400 <= b["status"] < 500
@@ -245,7 +245,8 @@ def main():
                 r.check("%s: 1 MB %s reply scrubbed and whole" % (
                     client, "streamed" if j["stream"] else "JSON"),
                     res[k]["status"] == 200 and len(t) > 1000000
-                    and not any(v in t for v in PII_VALUES), "%d chars" % len(t))
+                    and not any(v in t for v in PII_VALUES),
+                    "%d chars, left: %s" % (len(t), ", ".join(v for v in PII_VALUES if v in t)))
             seen = [q.get("body", "") for q in m.requests()[nlog:]]
             r.check("%s: 1 MB prompt arrives unchanged" % client,
                     res[2]["status"] == 200 and jobs[2]["body"] in seen,
