@@ -343,6 +343,7 @@ typedef struct {
     uint8_t space; /* any space before the token */
     uint8_t klen;  /* 0: key too long or not a word */
     uint8_t looked;
+    uint8_t mixed;   /* capitals after the first letter: "PokeAPI", "McGee" */
     uint16_t flags;  /* lexicon flags (after lookup) */
     uint16_t cflags; /* context-word lists (after lookup) */
     const char *key; /* lowercase form: into the text for plain words, else kbuf */
@@ -470,6 +471,7 @@ static int lex_next(stream *st, tok *k)
     k->s = i;
     k->klen = 0;
     k->looked = 0;
+    k->mixed = 0;
     k->flags = 0;
     k->cap = C_LOWER;
     if (t[i] < 0x80 && !is_alpha(t[i]) && !(t[i] >= '0' && t[i] <= '9')) {
@@ -562,6 +564,7 @@ static int lex_next(stream *st, tok *k)
         i += n;
     }
     if (k->cap == C_CAP && upper == letters && letters >= 2) k->cap = C_ALLCAP;
+    k->mixed = k->cap == C_CAP && upper > 1;
     k->klen = keyok ? (uint8_t)kl : 0;
     k->e = i;
     st->pos = i;
@@ -748,11 +751,11 @@ static const char *const pii_cues[] = {
     "iban",     "fax",     "tel",       "customer",  "patient", "client",    "beneficiary",
     "guardian", "billing", "statement", "applicant", "tenant",  "insurance", NULL};
 
-/* Personal-data words (or an '@') within 100 bytes of [s, e): the name is
+/* Personal-data words (or an '@') within 60 bytes of [s, e): the name is
  * somebody's record, not a mention of a public figure. */
 static int near_pii(const stream *st, size_t s, size_t e)
 {
-    size_t a = s > 100 ? s - 100 : 0, b = e + 100 < st->len ? e + 100 : st->len;
+    size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
     stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
     tok k;
     while (lex_next(&w, &k)) {
@@ -801,6 +804,23 @@ static int intro_candidate(const tok *p)
 #undef IS
 }
 
+/* The word "name" at back(st, k) labels a person's name field: it starts a
+ * line or list item, or says whose name ("Full name:", "Customer name:"),
+ * unlike "Brand Name:" or "File name:". */
+static int name_field(stream *st, size_t k)
+{
+    static const char *const whose[] = {"full",    "first",     "last",       "given",   "my",
+                                        "your",    "his",       "her",        "their",   "customer",
+                                        "patient", "client",    "contact",    "legal",   "holder",
+                                        "sender",  "recipient", "cardholder", "account", NULL};
+    tok *n = back(st, k), *w = back(st, k + 1);
+    if (!n) return 0;
+    if (!w || n->nl || w->type == T_PUNCT) return 1;
+    for (const char *const *p = whose; *p; p++)
+        if (key_is(w, *p)) return 1;
+    return 0;
+}
+
 static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
@@ -814,7 +834,8 @@ static int introduced(stream *st)
            ((key_is(p1, "is") || key_is(p1, "was")) && in_list(st, p2, CTX_name_is)) ||
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
            (punct_is(p1, ',') && in_list(st, p2, CTX_name_intro)) ||
-           (punct_is(p1, ':') && key_is(p2, "name")) || (punct_is(p1, ':') && key_is(p3, "name")) ||
+           (punct_is(p1, ':') && key_is(p2, "name") && name_field(st, 2)) ||
+           (punct_is(p1, ':') && key_is(p3, "name") && name_field(st, 3)) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
 }
 
@@ -996,9 +1017,9 @@ static const char *const at_place[] = {"in",      "at",      "from",       "to",
                                        "visit",   "visited", "visiting",   "across",  "around",
                                        "outside", "inside",  "throughout", "towards", "toward",
                                        "via",     "into",    "of",         "between", NULL};
-static const char *const home_verbs[] = {"live",    "lives",   "living", "lived",     "born",
-                                         "reside",  "resides", "moved",  "moving",    "based",
-                                         "located", "grew",    "raised", "relocated", NULL};
+static const char *const home_verbs[] = {"live",   "lives",     "living", "lived",  "born",
+                                         "reside", "resides",   "moved",  "moving", "grew",
+                                         "raised", "relocated", NULL};
 
 /* The preposition before token 0 follows words about where someone lives or
  * is: "lives in", "grew up in", "I'm in", "moved here from", "is from". */
@@ -1014,8 +1035,11 @@ static int home_context(stream *st)
     if ((key_is(p1, "in") || key_is(p1, "from")) &&
         (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(p3, "i"))))
         return 1;
-    return key_is(p1, "from") && (key_is(p2, "is") || key_is(p2, "are") || key_is(p2, "come") ||
-                                  key_is(p2, "comes") || key_is(p2, "hails"));
+    /* "she is from", "I come from"; not "tourism comes from" */
+    int person = key_is(p3, "i") || key_is(p3, "we") || key_is(p3, "you") || key_is(p3, "he") ||
+                 key_is(p3, "she") || key_is(p3, "they") || key_is(p3, "family");
+    return key_is(p1, "from") && (key_is(p2, "is") || key_is(p2, "are") || key_is(p2, "hails") ||
+                                  ((key_is(p2, "come") || key_is(p2, "comes")) && person));
 }
 
 /* Longest place starting at token 0: returns the number of tokens (0: none)
@@ -1058,7 +1082,7 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
         /* an unlisted proper noun where only a place fits: "lives in
          * Knonau", "I'm in Loka pri Zidanem Mostu" */
         if (in_list(st, p1, CTX_at_place) && home_context(st) && !is_common(st, cur) &&
-            !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
+            !cur->mixed && !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
             size_t k = 1, end = cur->e;
             tok *b;
             while (k < 6 && (b = peek(st, k)) && !b->nl && b->type == T_WORD) {
