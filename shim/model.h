@@ -98,8 +98,9 @@ AL_API al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts)
  * window of text (after al_normalize) under lm; 0 for shorter text. */
 AL_API double al_model_lm_max(const uint8_t *lm, const char *text, size_t len);
 /* The classifier's probability from the linear part p and lm_max: the
- * adversarial signal sigmoid(adv_k * (lm_max - adv_t)) raises p at most to
- * the middle of the assist band, so alone it adds weight but never blocks. */
+ * adversarial signal sigmoid(adv_k * (lm_max - adv_t)) raises p at most a
+ * third into the assist band (0.3 added to the score), so alone it adds
+ * weight but never blocks. */
 AL_API double al_model_adv_merge(double adv_t, double adv_k, double assist, double block, double p,
                                  double lm_max);
 

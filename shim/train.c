@@ -37,12 +37,13 @@ struct al_trained {
 void al_train_opts_default(al_train_opts *o)
 {
     *o = (al_train_opts){.dim_bits = 18,
-                         .len_exp = 0.5,
+                         .len_exp = 0.75,
                          .epochs = 12,
                          .lr = 0.2,
                          .l2 = 1e-5,
                          .seed = 1,
-                         .target_fpr = 0.005,
+                         .target_fpr = 0.0025,
+                         .source_fpr = 0.005,
                          .assist_fpr = 0.03,
                          .adv_fpr = 0.01,
                          .calib_folds = 5,
@@ -346,9 +347,9 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* Smallest threshold at which the share of benign scores >= it is at most
- * fpr, in every source with >= 100 benign rows and pooled. */
+ * fpr pooled, and at most src_fpr in every source with >= 100 benign rows. */
 static double pick_threshold(const double *sc, const row *const *rs, size_t n, size_t nsrc,
-                             double fpr)
+                             double fpr, double src_fpr)
 {
     double *all = malloc((n ? n : 1) * sizeof *all);
     if (!all) return 0.5;
@@ -359,7 +360,7 @@ static double pick_threshold(const double *sc, const row *const *rs, size_t n, s
             if (s == nsrc || rs[i]->src == s) all[m++] = sc[i];
         if (m == 0 || (s < nsrc && m < 100)) continue;
         qsort(all, m, sizeof *all, cmp_double);
-        size_t allow = (size_t)floor(fpr * (double)m);
+        size_t allow = (size_t)floor((s == nsrc ? fpr : src_fpr) * (double)m);
         /* blocked when score >= thr: allow at most `allow` benign at or above */
         double t = allow >= m ? 0.0 : all[m - 1 - allow];
         t = nextafter(t, 2.0);
@@ -435,8 +436,8 @@ al_code al_train(const al_trainset *t, const unsigned char *use, const al_train_
                 brows[nb] = &t->rows[i];
                 bsc[nb++] = oof[i];
             }
-        p->block = pick_threshold(bsc, brows, nb, t->nsrc, o->target_fpr);
-        p->assist = pick_threshold(bsc, brows, nb, t->nsrc, o->assist_fpr);
+        p->block = pick_threshold(bsc, brows, nb, t->nsrc, o->target_fpr, o->source_fpr);
+        p->assist = pick_threshold(bsc, brows, nb, t->nsrc, o->assist_fpr, o->assist_fpr);
         if (p->assist > p->block) p->assist = p->block;
         /* final weights and LM on every used row */
         rc = fit_lr(t, use, o, p, m->w);

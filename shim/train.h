@@ -12,12 +12,13 @@
 
 typedef struct {
     unsigned dim_bits;    /* hash space (default 18) */
-    double len_exp;       /* feature-group length normalisation (default 0.5) */
+    double len_exp;       /* feature-group length normalisation (default 0.75) */
     unsigned epochs;      /* SGD passes (default 12) */
     double lr;            /* AdaGrad step (default 0.2) */
     double l2;            /* L2 penalty per update (default 1e-5) */
     uint64_t seed;        /* shuffling seed (default 1) */
-    double target_fpr;    /* benign rate the block threshold allows (default 0.005) */
+    double target_fpr;    /* pooled benign rate the block threshold allows (default 0.0025) */
+    double source_fpr;    /* ... and in each source of >= 100 benign rows (default 0.005) */
     double assist_fpr;    /* benign rate the assist threshold allows (default 0.03) */
     double adv_fpr;       /* held-out benign rate above the adversarial threshold (0.01) */
     unsigned calib_folds; /* inner folds for calibration (default 5) */

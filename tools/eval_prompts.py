@@ -6,13 +6,15 @@ rule packs (rules + classifier) and with a copy whose injection pack names no
 model (rules only), and prints the blocked rate per file: detection rate for
 attack rows, false-positive rate for benign rows.  Then prints the
 classifier's own evidence from `airlock train`: 5-fold cross-validation and
-leave-one-source-out over the permissively licensed sources.  Prints rates
+leave-one-source-out over the permissively licensed sources (plus the
+license texts as plain benign prose, as `make train` uses them).  Prints rates
 only, never prompt text.  Stdlib only.
 
 usage: tools/eval_prompts.py --airlock build/airlock --eval ../shared/eval
        [--rules rules] [--no-train-eval]
 """
 import argparse
+import glob
 import json
 import os
 import shutil
@@ -145,7 +147,9 @@ def main():
     data = [os.path.join(pdir, s + ".jsonl") for s in TRAIN_SOURCES]
     print("\n== classifier evidence on the permissive training sources (airlock train)")
     sys.stdout.flush()
-    p = subprocess.run([a.airlock, "train", "--data"] + data + ["--cv", "5", "--loso"])
+    plain = sorted(glob.glob("/usr/share/common-licenses/*"))  # as make train uses them
+    extra = ["--lm-text"] + plain + ["--benign-text"] + plain if plain else []
+    p = subprocess.run([a.airlock, "train", "--data"] + data + extra + ["--cv", "5", "--loso"])
     if p.returncode != 0:
         print("eval_prompts: airlock train --cv failed (%d)" % p.returncode)
         return 1
