@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
+#include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -59,9 +60,12 @@ HOOK int close(int fd);
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout);
 HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
+HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
+HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m);
 
 /* Real functions, resolved on first use (libc is always next in line). */
-static void *real_p[15];
+static void *real_p[18];
 enum {
     R_WRITE,
     R_READ,
@@ -77,11 +81,15 @@ enum {
     R_CLOSE,
     R_POLL,
     R_PPOLL,
-    R_SELECT
+    R_SELECT,
+    R_EPCTL,
+    R_EPWAIT,
+    R_EPPWAIT
 };
-static const char *const real_name[15] = {"write",    "read",    "send",    "recv",   "sendto",
-                                          "recvfrom", "sendmsg", "recvmsg", "writev", "readv",
-                                          "connect",  "close",   "poll",    "ppoll",  "select"};
+static const char *const real_name[18] = {
+    "write",   "read",    "send",   "recv",      "sendto",     "recvfrom",
+    "sendmsg", "recvmsg", "writev", "readv",     "connect",    "close",
+    "poll",    "ppoll",   "select", "epoll_ctl", "epoll_wait", "epoll_pwait"};
 
 static void *real(int i, void *self)
 {
@@ -108,7 +116,45 @@ typedef struct {
     char *rbuf;
 } sconn;
 static sconn *conns[FD_CAP];
-static int nconns; /* connection records alive: 0 keeps poll/select free */
+static int nconns; /* connection records alive: 0 keeps poll/select/epoll free */
+
+/* Tracked descriptors, for epoll_wait to find the ones holding bytes. */
+#define MAX_LIVE 1024
+static int live_fds[MAX_LIVE];
+static int nlive;
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* epoll registrations of watched descriptors (epoll_ctl), so bytes held for
+ * the host can be reported to the event loop that waits for them. */
+#define EREG_MAX 4
+typedef struct {
+    int n;
+    struct {
+        int epfd;
+        uint32_t events;
+        epoll_data_t data;
+    } r[EREG_MAX];
+} eregs_t;
+static eregs_t *eregs[FD_CAP];
+static pthread_mutex_t ereg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void live_add(int fd)
+{
+    pthread_mutex_lock(&live_mu);
+    if (nlive < MAX_LIVE) live_fds[nlive++] = fd;
+    pthread_mutex_unlock(&live_mu);
+}
+
+static void live_del(int fd)
+{
+    pthread_mutex_lock(&live_mu);
+    for (int i = 0; i < nlive; i++)
+        if (live_fds[i] == fd) {
+            live_fds[i] = live_fds[--nlive];
+            break;
+        }
+    pthread_mutex_unlock(&live_mu);
+}
 
 static inline int watched(int fd)
 {
@@ -119,7 +165,8 @@ static inline int watched(int fd)
 static int known(int fd)
 {
     return (unsigned)fd < FD_CAP && (__atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) != S_NONE ||
-                                     __atomic_load_n(&conns[fd], __ATOMIC_RELAXED) != NULL);
+                                     __atomic_load_n(&conns[fd], __ATOMIC_RELAXED) != NULL ||
+                                     __atomic_load_n(&eregs[fd], __ATOMIC_RELAXED) != NULL);
 }
 
 static void set_state(int fd, int s)
@@ -133,7 +180,14 @@ static void forget(int fd)
     if ((unsigned)fd >= FD_CAP) return;
     sconn *s = __atomic_exchange_n(&conns[fd], NULL, __ATOMIC_ACQ_REL);
     set_state(fd, S_NONE);
+    if (__atomic_load_n(&eregs[fd], __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&ereg_mu);
+        free(eregs[fd]);
+        eregs[fd] = NULL;
+        pthread_mutex_unlock(&ereg_mu);
+    }
     if (!s) return;
+    live_del(fd);
     __atomic_sub_fetch(&nconns, 1, __ATOMIC_RELAXED);
     al_in_hook++;
     al_conn_free(s->c);
@@ -291,7 +345,10 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         return S_NONE;
     }
     sconn *old = __atomic_exchange_n(&conns[fd], s, __ATOMIC_ACQ_REL);
-    if (!old) __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
+    if (!old) {
+        __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
+        live_add(fd);
+    }
     if (old) { /* cannot happen unless two threads raced on a fresh fd */
         al_conn_free(old->c);
         al_buf_free(&old->in);
@@ -353,6 +410,22 @@ static ssize_t track_write(int fd, const char *p, size_t n, int flags)
     int sr = out.len ? send_all(fd, out.data, out.len, flags & ~MSG_DONTWAIT) : 0;
     al_buf_free(&out);
     if (sr < 0) return -1;
+    if (!pass) {
+        /* A final reply synthesized here (the request was blocked) means
+         * nothing more goes to the server: half-close, so the server closes
+         * too and an event loop waiting for readability wakes up for it. */
+        pthread_mutex_lock(&s->mu);
+        int final = 0;
+        if (s->in.len == 0 && al_conn_has_reply(s->c)) {
+            al_in_hook++;
+            al_conn_in(s->c, NULL, 0, 0, &s->in);
+            al_in_hook--;
+            final =
+                s->in.len >= 12 && memcmp(s->in.data, "HTTP/1.", 7) == 0 && s->in.data[9] != '1';
+        }
+        pthread_mutex_unlock(&s->mu);
+        if (final) shutdown(fd, SHUT_WR);
+    }
     /* not an LLM call: out of the way for good (freed at close) */
     if (pass && s->in.len == 0) set_state(fd, S_NONE);
     return (ssize_t)n;
@@ -729,4 +802,111 @@ HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
         count += e && FD_ISSET(fd, e) != 0;
     }
     return count;
+}
+
+/* ---- epoll: the same for event loops (libuv, asyncio) ---- */
+
+HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+    typedef int (*fn)(int, int, int, struct epoll_event *);
+    fn f = REAL(R_EPCTL, fn, epoll_ctl);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int rc = f(epfd, op, fd, ev);
+    if (rc != 0 || al_in_hook || !known(fd)) return rc;
+    int err = errno;
+    pthread_mutex_lock(&ereg_mu);
+    eregs_t *g = eregs[fd];
+    int i = 0;
+    while (g && i < g->n && g->r[i].epfd != epfd) i++;
+    if (op == EPOLL_CTL_DEL) {
+        if (g && i < g->n) g->r[i] = g->r[--g->n];
+    } else if (ev) {
+        if (!g && (g = calloc(1, sizeof *g))) __atomic_store_n(&eregs[fd], g, __ATOMIC_RELAXED);
+        if (g && (i < g->n || g->n < EREG_MAX)) {
+            if (i == g->n) g->n++;
+            g->r[i].epfd = epfd;
+            g->r[i].events = ev->events;
+            g->r[i].data = ev->data;
+        }
+    }
+    pthread_mutex_unlock(&ereg_mu);
+    errno = err;
+    return rc;
+}
+
+/* Events for tracked descriptors registered on epfd that hold bytes for the
+ * host; returns how many were put in out (at most cap). */
+static int held_events(int epfd, struct epoll_event *out, int cap)
+{
+    int n = 0;
+    pthread_mutex_lock(&live_mu);
+    for (int i = 0; i < nlive && n < cap; i++) {
+        int fd = live_fds[i];
+        if (!held(fd)) continue;
+        pthread_mutex_lock(&ereg_mu);
+        eregs_t *g = eregs[fd];
+        for (int k = 0; g && k < g->n && n < cap; k++)
+            if (g->r[k].epfd == epfd && (g->r[k].events & EPOLLIN)) {
+                out[n].events = EPOLLIN;
+                out[n].data = g->r[k].data;
+                n++;
+            }
+        pthread_mutex_unlock(&ereg_mu);
+    }
+    pthread_mutex_unlock(&live_mu);
+    return n;
+}
+
+/* Merges extra into the n events the kernel reported (room for max). */
+static int merge_events(struct epoll_event *evs, int n, int max, const struct epoll_event *extra,
+                        int nx)
+{
+    for (int i = 0; i < nx; i++) {
+        int j = 0;
+        while (j < n && evs[j].data.u64 != extra[i].data.u64) j++;
+        if (j < n)
+            evs[j].events |= EPOLLIN;
+        else if (n < max)
+            evs[n++] = extra[i];
+    }
+    return n;
+}
+
+HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
+{
+    typedef int (*fn)(int, struct epoll_event *, int, int);
+    fn f = REAL(R_EPWAIT, fn, epoll_wait);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
+        return f(epfd, evs, max, timeout);
+    struct epoll_event extra[16];
+    int nx = held_events(epfd, extra, 16);
+    if (nx == 0) return f(epfd, evs, max, timeout);
+    int n = f(epfd, evs, max, 0);
+    if (n < 0 && errno != EINTR) return n;
+    return merge_events(evs, n < 0 ? 0 : n, max, extra, nx);
+}
+
+HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m)
+{
+    typedef int (*fn)(int, struct epoll_event *, int, int, const sigset_t *);
+    fn f = REAL(R_EPPWAIT, fn, epoll_pwait);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
+        return f(epfd, evs, max, timeout, m);
+    struct epoll_event extra[16];
+    int nx = held_events(epfd, extra, 16);
+    if (nx == 0) return f(epfd, evs, max, timeout, m);
+    int n = f(epfd, evs, max, 0, m);
+    if (n < 0 && errno != EINTR) return n;
+    return merge_events(evs, n < 0 ? 0 : n, max, extra, nx);
 }

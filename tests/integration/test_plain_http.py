@@ -53,6 +53,16 @@ def client(mode, url, body):
         r = requests.post(url, data=data, headers=hdrs, timeout=5)
         sys.stderr.write("status %d\n" % r.status_code)
         sys.stdout.write(r.text)
+    elif mode == "httpx-async":  # an asyncio event loop (epoll)
+        import asyncio
+        import httpx
+
+        async def go():
+            async with httpx.AsyncClient(timeout=5) as c:
+                r = await c.post(url, content=data, headers=hdrs)
+                sys.stderr.write("status %d\n" % r.status_code)
+                sys.stdout.write(r.text)
+        asyncio.run(go())
     elif mode == "get":  # binary: print its length and digest
         import hashlib
         import urllib.request
@@ -178,15 +188,29 @@ def main():
         # a client that polls before each read (socket timeout) and a 1 MiB
         # reply released at once: the bytes the shim holds count as readable
         exported = run(["nm", "-D", "--defined-only", SHIM]).stdout.split()
+        big = json.dumps({"model": "local", "messages": [
+            {"role": "user", "content": "Summarise the quarterly report. mock:big"}]})
         if "poll" in exported:
-            big = json.dumps({"model": "local", "messages": [
-                {"role": "user", "content": "Summarise the quarterly report. mock:big"}]})
             p = go("requests-timeout", "/v1/chat/completions", big)
             r.check("1 MiB reply to a client with a read timeout arrives whole and scrubbed",
                     "status 200" in p.stderr and len(p.stdout) > 1000000 and
                     "john.smith@example.com" not in p.stdout, p.stderr[-300:])
         else:
             print("skip 1 MiB reply with a read timeout: the shim does not export poll()")
+        if "epoll_wait" in exported:
+            p = go("httpx-async", "/v1/chat/completions", big)
+            r.check("1 MiB reply to an asyncio client (epoll) arrives whole and scrubbed",
+                    "status 200" in p.stderr and len(p.stdout) > 1000000 and
+                    "john.smith@example.com" not in p.stdout, p.stderr[-300:])
+        else:
+            print("skip 1 MiB reply to an asyncio client: the shim does not export epoll_wait()")
+        p = go("httpx-async", "/api/chat", json.dumps({"model": "llama3", "stream": False, "messages": [
+            {"role": "user", "content": "Write the customer a note. mock:pii"}]}))
+        try:
+            resp = json.loads(p.stdout)["message"]["content"]
+        except (ValueError, KeyError):
+            resp = ""
+        no_pii("asyncio client (httpx async): Ollama reply scrubbed", resp)
 
         # injections are blocked before the server
         mark = "pq9-marker"
