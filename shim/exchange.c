@@ -804,6 +804,89 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
     return stream_feed(x, to_host);
 }
 
+/* Gemini's streamGenerateContent without alt=sse: a JSON array of chunks
+ * whose texts continue each other, so they are scrubbed as one stream per
+ * candidate (a value split across chunks is still found). */
+static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
+{
+    typedef struct {
+        cJSON *node;
+        char *out;
+        int key;
+    } slot;
+    slot *v = NULL;
+    size_t n = 0, cap = 0;
+    cJSON *el, *c, *part;
+    al_code r = AL_OK;
+    cJSON_ArrayForEach(el, root)
+    {
+        int pos = 0;
+        cJSON_ArrayForEach(c, al_json_get(el, "candidates"))
+        {
+            int i = al_json_int(c, "index", pos++);
+            if (i < 0 || i > 63) i = 63;
+            skey *k = get_key(x, i, NULL);
+            if (!k) r = AL_ENOMEM;
+            cJSON_ArrayForEach(part, al_json_get(al_json_get(c, "content"), "parts"))
+            {
+                cJSON *node = al_json_get(part, "text");
+                if (r != AL_OK || !cJSON_IsString(node)) continue;
+                if (n == cap) {
+                    cap = cap ? cap * 2 : 64;
+                    slot *nv = realloc(v, cap * sizeof *v);
+                    if (!nv) {
+                        r = AL_ENOMEM;
+                        continue;
+                    }
+                    v = nv;
+                }
+                const char *in = node->valuestring;
+                size_t before = k->rel.len;
+                r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
+                v[n].node = node;
+                v[n].key = i;
+                v[n].out = strndup(k->rel.data ? k->rel.data + before : "", k->rel.len - before);
+                if (!v[n].out) r = AL_ENOMEM;
+                n++;
+            }
+        }
+    }
+    /* each text keeps its original unless its candidate's released text
+     * differs from the original as a whole */
+    for (size_t ki = 0; r == AL_OK && ki < x->nkeys; ki++) {
+        skey *k = &x->keys[ki];
+        size_t last = n, before = k->rel.len;
+        if ((r = al_stream_scrub_flush(k->s, &k->rel)) != AL_OK) break;
+        al_buf orig = {0};
+        for (size_t i = 0; i < n; i++)
+            if (v[i].key == k->key) {
+                al_buf_puts(&orig, v[i].node->valuestring);
+                last = i;
+            }
+        int same =
+            orig.len == k->rel.len && (!orig.len || !memcmp(orig.data, k->rel.data, orig.len));
+        al_buf_free(&orig);
+        if (same || last == n) continue;
+        for (size_t i = 0; r == AL_OK && i < n; i++) {
+            if (v[i].key != k->key) continue;
+            if (i == last) {
+                al_buf t = {0};
+                r = al_buf_puts(&t, v[i].out);
+                if (r == AL_OK) r = al_buf_append(&t, k->rel.data + before, k->rel.len - before);
+                if (r == AL_OK) r = set_string(v[i].node, t.data ? t.data : "");
+                al_buf_free(&t);
+            } else {
+                r = set_string(v[i].node, v[i].out);
+            }
+        }
+        *changed = 1;
+    }
+    for (size_t i = 0; i < n; i++) free(v[i].out);
+    free(v);
+    reset_rel(x);
+    return r;
+}
+
 static al_code whole_end(al_exchange *x, al_buf *to_host)
 {
     cJSON *root = cJSON_ParseWithLength(x->body.data ? x->body.data : "", x->body.len);
@@ -820,7 +903,11 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     x->rec.total_tokens = u.total;
     al_texts t = {0};
     int changed = 0;
-    al_code r = x->prov->completions(x->api, root, &t);
+    al_code r;
+    if (x->api == AL_API_GEMINI_STREAM && cJSON_IsArray(root))
+        r = array_stream(x, root, &changed);
+    else
+        r = x->prov->completions(x->api, root, &t);
     for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
     al_texts_free(&t);
     if (r == AL_OK) {

@@ -1070,3 +1070,205 @@ TEST(compressed_llm_reply_is_replaced_by_an_error_when_closed)
     free(req);
     al_ctx_free(&ctx);
 }
+
+/* ---- fixtures: provider-shaped streams recorded from the bundled mock
+ * (tests/fixtures/exchange/streams.txt lists file, path, content type and
+ * the expected completion text) ---- */
+
+#define FIX "tests/fixtures/exchange/"
+
+static char *slurp(const char *name, size_t *len)
+{
+    char path[512];
+    snprintf(path, sizeof path, FIX "%s", name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    al_buf b = {0};
+    char tmp[4096];
+    size_t n;
+    while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) al_buf_append(&b, tmp, n);
+    fclose(f);
+    *len = b.len;
+    return b.data;
+}
+
+/* Appends every completion text found in one parsed event or document. */
+static void texts_of(const cJSON *j, al_buf *text, al_buf *done)
+{
+    if (cJSON_IsArray(j)) {
+        const cJSON *e;
+        cJSON_ArrayForEach(e, j) texts_of(e, text, done);
+        return;
+    }
+    const char *type = cJSON_GetStringValue(cJSON_GetObjectItem(j, "type"));
+    const cJSON *c, *p;
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "choices"))
+    {
+        const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(c, "delta"), "content");
+        if (!t) t = cJSON_GetObjectItem(c, "text");
+        if (cJSON_IsString(t)) al_buf_puts(text, t->valuestring);
+    }
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(j, "candidates"))
+    {
+        cJSON_ArrayForEach(p, cJSON_GetObjectItem(cJSON_GetObjectItem(c, "content"), "parts"))
+        {
+            const cJSON *t = cJSON_GetObjectItem(p, "text");
+            if (cJSON_IsString(t)) al_buf_puts(text, t->valuestring);
+        }
+    }
+    const cJSON *m = cJSON_GetObjectItem(j, "message");
+    if (cJSON_IsString(cJSON_GetObjectItem(m, "content")))
+        al_buf_puts(text, cJSON_GetObjectItem(m, "content")->valuestring);
+    if (cJSON_IsString(cJSON_GetObjectItem(j, "response")))
+        al_buf_puts(text, cJSON_GetObjectItem(j, "response")->valuestring);
+    if (type && !strcmp(type, "content_block_delta"))
+        al_buf_puts(text, cJSON_GetStringValue(
+                              cJSON_GetObjectItem(cJSON_GetObjectItem(j, "delta"), "text")));
+    if (type && !strcmp(type, "response.output_text.delta"))
+        al_buf_puts(text, cJSON_GetStringValue(cJSON_GetObjectItem(j, "delta")));
+    if (type && !strcmp(type, "response.output_text.done")) {
+        al_buf_puts(done, cJSON_GetStringValue(cJSON_GetObjectItem(j, "text")));
+        al_buf_puts(done, "|");
+    }
+    if (type && !strcmp(type, "response.completed")) {
+        const cJSON *it = cJSON_GetArrayItem(
+            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "response"), "output"), 0);
+        al_buf_puts(done, cJSON_GetStringValue(cJSON_GetObjectItem(
+                              cJSON_GetArrayItem(cJSON_GetObjectItem(it, "content"), 0), "text")));
+        al_buf_puts(done, "|");
+    }
+}
+
+/* Every event of out parses; returns 0 and fills text, or -1. */
+static int fixture_text(const char *ctype, const char *out, size_t len, al_buf *text, al_buf *done)
+{
+    if (strstr(ctype, "application/json")) {
+        cJSON *j = cJSON_ParseWithLength(out, len);
+        if (!j) return -1;
+        texts_of(j, text, done);
+        cJSON_Delete(j);
+        return 0;
+    }
+    int sse = strstr(ctype, "event-stream") != NULL;
+    size_t off = 0;
+    while (off < len) {
+        al_sse_event ev;
+        al_buf data = {0};
+        size_t ll = 0;
+        long k = sse ? al_sse_next(out + off, len - off, 0, &ev, &data)
+                     : al_ndjson_next(out + off, len - off, 0, &ll);
+        if (k <= 0) {
+            al_buf_free(&data);
+            return -1;
+        }
+        const char *d = sse ? data.data : out + off;
+        size_t dl = sse ? data.len : ll;
+        off += (size_t)k;
+        if (d && dl && !(dl == 6 && !memcmp(d, "[DONE]", 6))) {
+            cJSON *j = cJSON_ParseWithLength(d, dl);
+            if (!j) {
+                al_buf_free(&data);
+                return -1;
+            }
+            texts_of(j, text, done);
+            cJSON_Delete(j);
+        }
+        al_buf_free(&data);
+    }
+    return 0;
+}
+
+static al_code fixture_run(const al_ctx *ctx, const char *path, const char *ctype, const char *s,
+                           size_t len, size_t step, size_t cut, al_buf *out)
+{
+    al_exchange *x = al_exchange_new(ctx, "test");
+    al_req_verdict v = {0};
+    const char *body = strstr(path, "models/")
+                           ? "{\"contents\":[{\"parts\":[{\"text\":\"hi\"}]}]}"
+                           : "{\"model\":\"m\",\"stream\":true,\"prompt\":\"p\",\"input\":\"i\","
+                             "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    al_code r =
+        al_exchange_request(x, "POST", "h", path, "application/json", body, strlen(body), &v);
+    al_req_verdict_free(&v);
+    if (r == AL_OK) r = al_exchange_response_begin(x, 200, ctype);
+    if (cut) {
+        if (r == AL_OK) r = al_exchange_response_body(x, s, cut, out);
+        if (r == AL_OK) r = al_exchange_response_body(x, s + cut, len - cut, out);
+    } else {
+        for (size_t off = 0; off < len && r == AL_OK;) {
+            size_t n = step && step < len - off ? step : len - off;
+            r = al_exchange_response_body(x, s + off, n, out);
+            off += n;
+        }
+    }
+    if (r == AL_OK) r = al_exchange_response_end(x, out);
+    al_exchange_free(x);
+    return r;
+}
+
+TEST(every_stream_fixture_is_scrubbed_whole_byte_by_byte_and_split_at_every_offset)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    size_t mlen;
+    char *man = slurp("streams.txt", &mlen);
+    REQUIRE(man);
+    int nfix = 0;
+    for (char *line = strtok(man, "\n"); line; line = strtok(NULL, "\n")) {
+        if (line[0] == '#') continue;
+        char *name = line, *path = strchr(name, '|');
+        REQUIRE(path);
+        *path++ = '\0';
+        char *ctype = strchr(path, '|');
+        REQUIRE(ctype);
+        *ctype++ = '\0';
+        char *expect = strchr(ctype, '|');
+        REQUIRE(expect);
+        *expect++ = '\0';
+        size_t len;
+        char *s = slurp(name, &len);
+        REQUIRE(s);
+        nfix++;
+        int clean = strstr(name, "_clean") != NULL;
+        al_buf out = {0}, text = {0}, done = {0};
+        /* whole, byte by byte, then split in two: at every offset of the
+         * first event or two, then at offsets spread over the rest (every
+         * offset of every fixture costs minutes under ASan) */
+        size_t stride = len / 120 + 1;
+        for (size_t run = 0; run < 2 + len; run += run < 64 ? 1 : stride) {
+            al_buf_reset(&out);
+            al_buf_reset(&text);
+            al_buf_reset(&done);
+            size_t step = run == 1 ? 1 : 0, cut = run >= 2 ? run - 1 : 0;
+            if (cut >= len) continue;
+            al_code r = fixture_run(&ctx, path, ctype, s, len, step, cut, &out);
+            int ok = r == AL_OK && fixture_text(ctype, out.data, out.len, &text, &done) == 0 &&
+                     text.data && !strcmp(text.data, expect);
+            if (ok && done.len) {
+                /* done/completed events carry the same scrubbed text */
+                char *want = NULL;
+                size_t wl = 0;
+                FILE *mf = open_memstream(&want, &wl);
+                fprintf(mf, "%s|%s|", expect, expect);
+                fclose(mf);
+                ok = !strcmp(done.data, want);
+                free(want);
+            }
+            if (ok && clean) ok = out.len == len && !memcmp(out.data, s, len);
+            if (!ok) {
+                fprintf(stderr,
+                        "  fixture %s: run %zu (step %zu, cut %zu) failed: rc %d text \"%s\"\n",
+                        name, run, step, cut, (int)r, text.data ? text.data : "");
+                CHECK(ok);
+                break;
+            }
+        }
+        al_buf_free(&out);
+        al_buf_free(&text);
+        al_buf_free(&done);
+        free(s);
+    }
+    CHECK(nfix >= 18);
+    free(man);
+    al_ctx_free(&ctx);
+}
