@@ -746,10 +746,10 @@ static int plain_name(stream *st, tok *k, unsigned want)
 }
 
 static const char *const pii_cues[] = {
-    "email",    "e-mail",  "phone",     "address",   "account", "card",      "ssn",
-    "passport", "license", "licence",   "contact",   "born",    "birthday",  "dob",
-    "iban",     "fax",     "tel",       "customer",  "patient", "client",    "beneficiary",
-    "guardian", "billing", "statement", "applicant", "tenant",  "insurance", NULL};
+    "email",     "e-mail",    "phone",   "address",   "account",     "card",     "ssn",
+    "passport",  "license",   "licence", "contact",   "dob",         "iban",     "fax",
+    "tel",       "customer",  "patient", "client",    "beneficiary", "guardian", "billing",
+    "statement", "applicant", "tenant",  "insurance", NULL};
 
 /* Personal-data words (or an '@') within 60 bytes of [s, e): the name is
  * somebody's record, not a mention of a public figure. */
@@ -758,9 +758,12 @@ static int near_pii(const stream *st, size_t s, size_t e)
     size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
     stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
     tok k;
+    int idiom = 0; /* "into account", "on account of" */
     while (lex_next(&w, &k)) {
         if (k.type == T_PUNCT && k.key[0] == '@') return 1;
-        if (k.type == T_WORD && in_list(st, &k, CTX_pii_cues)) return 1;
+        if (k.type == T_WORD && in_list(st, &k, CTX_pii_cues) && !(idiom && key_is(&k, "account")))
+            return 1;
+        idiom = key_is(&k, "into") || key_is(&k, "on");
     }
     return 0;
 }
