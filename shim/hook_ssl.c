@@ -107,13 +107,14 @@ typedef struct sst {
     char *rbuf;
 } sst;
 
-static pthread_mutex_t tab_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Lookups (every call) take it shared; only create and SSL_free write. */
+static pthread_rwlock_t tab_lock = PTHREAD_RWLOCK_INITIALIZER;
 static sst *buckets[NBUCKETS];
 static pthread_once_t tab_once = PTHREAD_ONCE_INIT;
 
 static void tab_atfork_child(void)
 {
-    pthread_mutex_init(&tab_lock, NULL);
+    pthread_rwlock_init(&tab_lock, NULL);
 }
 
 static void tab_init(void)
@@ -132,10 +133,10 @@ static size_t hash_ptr(const void *p)
 static sst *st_find(const SSL *s)
 {
     sst *t;
-    pthread_mutex_lock(&tab_lock);
+    pthread_rwlock_rdlock(&tab_lock);
     for (t = buckets[hash_ptr(s)]; t && t->ssl != s; t = t->next) {
     }
-    pthread_mutex_unlock(&tab_lock);
+    pthread_rwlock_unlock(&tab_lock);
     return t;
 }
 
@@ -154,31 +155,31 @@ static sst *st_create(SSL *s)
         t->conn = al_conn_new(al_hook_ctx(), "openssl", host);
         if (!t->conn || al_conn_passthrough(t->conn)) t->pass = 1;
     }
-    pthread_mutex_lock(&tab_lock);
+    pthread_rwlock_wrlock(&tab_lock);
     size_t h = hash_ptr(s);
     sst *old = buckets[h];
     while (old && old->ssl != s) old = old->next;
     if (old) { /* another thread raced us on the same SSL*: keep theirs */
-        pthread_mutex_unlock(&tab_lock);
+        pthread_rwlock_unlock(&tab_lock);
         al_conn_free(t->conn);
         free(t);
         return old;
     }
     t->next = buckets[h];
     buckets[h] = t;
-    pthread_mutex_unlock(&tab_lock);
+    pthread_rwlock_unlock(&tab_lock);
     al_hook_debug("ssl %p: %s", (void *)s, t->pass ? "pass-through" : "watching");
     return t;
 }
 
 static void st_remove(const SSL *s)
 {
-    pthread_mutex_lock(&tab_lock);
+    pthread_rwlock_wrlock(&tab_lock);
     sst **pp = &buckets[hash_ptr(s)];
     while (*pp && (*pp)->ssl != s) pp = &(*pp)->next;
     sst *t = *pp;
     if (t) *pp = t->next;
-    pthread_mutex_unlock(&tab_lock);
+    pthread_rwlock_unlock(&tab_lock);
     if (!t) return;
     al_conn_free(t->conn);
     al_buf_free(&t->in);
