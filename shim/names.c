@@ -1080,7 +1080,7 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
         return 1;
     }
     size_t e, n = place_match(st, &e);
-    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    tok *p1 = back(st, 1), *p2 = back(st, 2);
     if (!n) {
         /* an unlisted proper noun where only a place fits: "lives in
          * Knonau", "I'm in Loka pri Zidanem Mostu" */
@@ -1108,11 +1108,7 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
                     !sentence_start(st, p1) && !(flags_of(st, p1) & F_PLACE);
     int prep = in_list(st, p1, CTX_at_place);
-    int home =
-        prep &&
-        (in_list(st, p2, CTX_home_verbs) || (key_is(p2, "up") && in_list(st, p3, CTX_home_verbs)) ||
-         (key_is(p1, "from") && (key_is(p2, "am") || key_is(p2, "i'm") || key_is(p2, "is") ||
-                                 key_is(p2, "are") || key_is(p2, "come") || key_is(p2, "comes"))));
+    int home = prep && home_context(st);
     int comma_place =
         punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(st, nx2) & F_PLACE);
     int after_place_comma =

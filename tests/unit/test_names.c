@@ -199,3 +199,50 @@ TEST(scan_time_is_linear_in_input_size)
     }
     free(text);
 }
+
+TEST(rules_sharing_word_lists_survive_each_others_free)
+{
+    void *a = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *b = load(&al_detector_person, "{\"evidence\":\"name\"}");
+    REQUIRE(a && b);
+    al_detector_person.free_state(a);
+    CHECK_STR(found(&al_detector_person, b, "Please forward this to Maria Gonzalez today."),
+              "Maria Gonzalez");
+    al_detector_person.free_state(b);
+}
+
+TEST(a_buffer_rewritten_in_place_is_scanned_again)
+{
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    char buf[] = "Please forward this to Maria Gonzalez today.";
+    CHECK_STR(found(&al_detector_person, st, buf), "Maria Gonzalez");
+    memcpy(buf + 23, "the next team", 13); /* same pointer, same length */
+    CHECK_STR(found(&al_detector_person, st, buf), "");
+    al_detector_person.free_state(st);
+}
+
+TEST(person_name_fields_and_personal_data_make_strong_evidence)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "Name: Ebony Moore\nPhone: 555"), "Ebony Moore");
+    CHECK_STR(found(&al_detector_person, strong, "Dear Olivia,\nthanks"), "Olivia");
+    CHECK_STR(found(&al_detector_person, strong, "Update the billing address for Maria Gonzalez."),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Brand Name: Mc Donalds"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
+    CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
+    al_detector_person.free_state(strong);
+}
+
+TEST(location_home_context_takes_unlisted_towns_but_not_products)
+{
+    void *st = load(&al_detector_location, "{\"evidence\":\"strong\"}");
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_location, st, "My friend lives in Oberwinterthal now."),
+              "Oberwinterthal");
+    CHECK_STR(found(&al_detector_location, st, "images that come from PokeAPI sprites"), "");
+    CHECK_STR(found(&al_detector_location, st, "27% of our tourism comes from Scotland"), "");
+    al_detector_location.free_state(st);
+}
