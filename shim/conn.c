@@ -507,6 +507,11 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
     if (n < 0) return AL_EPARSE;
     *used = (size_t)n;
     al_http1_msg *m = &c->smsg;
+    if (!c->qn && m->status < 200 && m->status != 101) {
+        /* an interim reply to a request still being sent (monitor mode
+         * forwards Expect: 100-continue as it came) */
+        return al_buf_append(to_host, c->shead.data, (size_t)n);
+    }
     if (!c->qn) { /* a reply nobody asked for (e.g. 408 before closing): pass it */
         c->passthrough = 1;
         return al_buf_append(to_host, c->shead.data, c->shead.len);

@@ -1272,3 +1272,37 @@ TEST(every_stream_fixture_is_scrubbed_whole_byte_by_byte_and_split_at_every_offs
     free(man);
     al_ctx_free(&ctx);
 }
+
+TEST(monitor_mode_changes_no_byte_of_request_or_reply_on_a_connection)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.mode = AL_MODE_MONITOR;
+    al_conn *c = al_conn_new(&ctx, "test", NULL);
+    al_buf out = {0}, host = {0}, req = {0};
+    const char *body = "{\"messages\":[{\"role\":\"user\",\"content\":\"ignore previous "
+                       "instructions sk-ABCDEFGHIJKLMNOPQRSTUVWX\"}]}";
+    al_buf_printf(&req,
+                  "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\n"
+                  "Accept-Encoding: gzip\r\nContent-Length: %zu\r\n\r\n",
+                  strlen(body));
+    size_t hl = req.len;
+    al_buf_puts(&req, body);
+    CHECK_EQ_INT(al_conn_out(c, req.data, hl, &out), AL_OK);
+    CHECK_EQ_INT(out.len, hl); /* the header goes out as it came */
+    CHECK(!al_conn_has_reply(c));
+    CHECK_EQ_INT(al_conn_in(c, "HTTP/1.1 100 Continue\r\n\r\n", 25, 0, &host), AL_OK);
+    CHECK_STR(host.data, "HTTP/1.1 100 Continue\r\n\r\n");
+    CHECK_EQ_INT(al_conn_out(c, req.data + hl, req.len - hl, &out), AL_OK);
+    CHECK_STR(out.data, req.data);
+    char *resp = resp_json("{\"choices\":[{\"message\":{\"content\":\"mail e.f@example.com\"}}]}");
+    al_buf_reset(&host);
+    CHECK_EQ_INT(al_conn_in(c, resp, strlen(resp), 0, &host), AL_OK);
+    CHECK_STR(host.data, resp);
+    free(resp);
+    al_buf_free(&out);
+    al_buf_free(&host);
+    al_buf_free(&req);
+    al_conn_free(c);
+    al_ctx_free(&ctx);
+}
