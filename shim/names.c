@@ -970,7 +970,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         tok *nx = peek(st, n), *p1 = back(st, 1);
         int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
                         (flags_of(st, nx) & (F_ORG | F_STREET));
-        int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners);
+        int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners) &&
+                      !((f & F_PLACE) && in_list(st, p1, CTX_at_place)); /* "from Jordan" */
         int decided = 1;
         if (org_after || address_like(st, n)) {
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
