@@ -7,6 +7,8 @@
  * descriptor costs one byte-table lookup per call: never buffered, never
  * delayed, never a system call of ours. */
 #include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -244,16 +246,50 @@ static const char *extra_hosts(void)
     return v;
 }
 
-/* 1 when the code that wrote the ClientHello is a TLS library whose records
- * airlock reads (OpenSSL's libssl/libcrypto, GnuTLS). */
+/* dl_iterate_phdr callback: stops (returns 1) at the first object other
+ * than this library whose DT_NEEDED names libssl or libgnutls. */
+static int needs_tls_lib(struct dl_phdr_info *info, size_t size, void *self_base)
+{
+    if (info->dlpi_addr == (ElfW(Addr))(uintptr_t)self_base) return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type != PT_DYNAMIC) continue;
+        const ElfW(Dyn) *d = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+        ElfW(Addr) strtab = 0;
+        for (const ElfW(Dyn) *e = d; e->d_tag != DT_NULL; e++)
+            if (e->d_tag == DT_STRTAB) strtab = e->d_un.d_ptr;
+        if (!strtab) return 0;
+        if (strtab < info->dlpi_addr) strtab += info->dlpi_addr; /* not relocated in place */
+        for (const ElfW(Dyn) *e = d; e->d_tag != DT_NULL; e++) {
+            if (e->d_tag != DT_NEEDED) continue;
+            const char *name = (const char *)(strtab + e->d_un.d_val);
+            if (strncmp(name, "libssl.so", 9) == 0 || strncmp(name, "libgnutls.so", 12) == 0)
+                return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+/* 1 when the ClientHello comes from a TLS library whose records airlock
+ * reads: written by OpenSSL (libssl/libcrypto) or GnuTLS themselves, or by a
+ * program that drives OpenSSL through memory BIOs and sends the bytes itself
+ * (Python's asyncio): then some object of the program links libssl or
+ * libgnutls (airlock's own link to OpenSSL does not count).  A program that
+ * links OpenSSL and also carries a TLS stack of its own is taken as seen: a
+ * missed refusal, never a false one. */
 static int tls_seen(const void *caller)
 {
     Dl_info info;
-    if (!caller || !dladdr(caller, &info) || !info.dli_fname) return 0;
-    const char *base = strrchr(info.dli_fname, '/');
-    base = base ? base + 1 : info.dli_fname;
-    return strncmp(base, "libssl.so", 9) == 0 || strncmp(base, "libcrypto.so", 12) == 0 ||
-           strncmp(base, "libgnutls.so", 12) == 0;
+    if (caller && dladdr(caller, &info) && info.dli_fname) {
+        const char *base = strrchr(info.dli_fname, '/');
+        base = base ? base + 1 : info.dli_fname;
+        if (strncmp(base, "libssl.so", 9) == 0 || strncmp(base, "libcrypto.so", 12) == 0 ||
+            strncmp(base, "libgnutls.so", 12) == 0)
+            return 1;
+    }
+    Dl_info me;
+    if (!dladdr((void *)tls_seen, &me)) return 0;
+    return dl_iterate_phdr(needs_tls_lib, me.dli_fbase) != 0;
 }
 
 static const char *exe_name(void)
@@ -815,7 +851,9 @@ HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
         return -1;
     }
     int rc = f(epfd, op, fd, ev);
-    if (rc != 0 || al_in_hook || !known(fd)) return rc;
+    if (rc != 0 || al_in_hook || (unsigned)fd >= FD_CAP) return rc;
+    int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
+    if (st != S_WATCH && st != S_TRACK) return rc;
     int err = errno;
     pthread_mutex_lock(&ereg_mu);
     eregs_t *g = eregs[fd];

@@ -85,4 +85,18 @@ if grep -q "<EMAIL_ADDRESS>" "$T/py.out" && ! grep -q "^airlock: refused" "$T/py
 else
     fail "Python to the listed host is screened, not refused" "$(head -c 200 "$T/py.err")"
 fi
+# Python's asyncio drives OpenSSL through memory BIOs and sends the
+# ClientHello itself: still OpenSSL, still screened, not refused
+AIRLOCK_LLM_HOSTS=localhost AIRLOCK_AUDIT=$AUDIT LD_PRELOAD=$SHIM SSL_CERT_FILE=$CA timeout 30 $PY -c '
+import asyncio, sys, httpx
+async def main():
+    async with httpx.AsyncClient(timeout=10) as c:
+        r = await c.post(sys.argv[1], json={"model": "m", "messages": [{"role": "user", "content": "hello mock:pii"}]})
+        print(r.text)
+asyncio.run(main())' "$URL" > "$T/pya.out" 2> "$T/pya.err"
+if grep -q "<EMAIL_ADDRESS>" "$T/pya.out" && ! grep -q "^airlock: refused" "$T/pya.err"; then
+    ok "Python asyncio (OpenSSL through memory BIOs) to the listed host is screened, not refused"
+else
+    fail "Python asyncio to the listed host is screened, not refused" "$(tail -c 300 "$T/pya.err")"
+fi
 finish
