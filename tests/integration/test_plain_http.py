@@ -63,6 +63,25 @@ def client(mode, url, body):
                 sys.stderr.write("status %d\n" % r.status_code)
                 sys.stdout.write(r.text)
         asyncio.run(go())
+    elif mode == "threads":  # 8 threads, each a keep-alive session of 5 calls
+        import requests
+        results = []
+
+        def worker():
+            with requests.Session() as s:
+                for k in range(5):
+                    body = json.loads(data)
+                    body["stream"] = bool(k % 2)
+                    r = s.post(url, json=body)
+                    results.append((r.status_code, r.text))
+        ts = [threading.Thread(target=worker) for _ in range(8)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        sys.stderr.write("calls %d ok %d\n" % (len(results),
+                                              sum(1 for c, _ in results if c == 200)))
+        sys.stdout.write("\n".join(t for _, t in results))
     elif mode == "get":  # binary: print its length and digest
         import hashlib
         import urllib.request
@@ -211,6 +230,12 @@ def main():
         except (ValueError, KeyError):
             resp = ""
         no_pii("asyncio client (httpx async): Ollama reply scrubbed", resp)
+
+        # 8 threads at once, keep-alive, streamed and whole
+        p = go("threads", "/api/chat", chat)
+        r.check("8 threads x 5 calls: every call answered", "calls 40 ok 40" in p.stderr,
+                p.stderr[-200:])
+        no_pii("8 threads x 5 calls: every reply scrubbed", p.stdout)
 
         # injections are blocked before the server
         mark = "pq9-marker"
