@@ -483,8 +483,34 @@ static al_code unscreened(al_exchange *x, al_req_verdict *v, const char *why)
     return block(x, v, 403, msg);
 }
 
+/* cJSON ends a string at an escaped NUL, so text after "\u0000" would go
+ * unseen: such documents cannot be screened. */
+static int has_nul_escape(const char *s, size_t n)
+{
+    for (const char *p = s; (p = memchr(p, '\\', (size_t)(s + n - p))) != NULL; p += 2) {
+        if (p + 1 >= s + n) return 0;
+        if (p[1] == 'u' && p + 6 <= s + n && !memcmp(p + 2, "0000", 4)) return 1;
+    }
+    return 0;
+}
+
+/* The server's parser may take the last of duplicate keys while cJSON takes
+ * the first: a document with duplicate keys is ambiguous and not screened. */
+static int has_dup_keys(const cJSON *o, int depth)
+{
+    if (depth > 200) return 1;
+    for (const cJSON *c = o ? o->child : NULL; c; c = c->next) {
+        if (cJSON_IsObject(o) && c->string)
+            for (const cJSON *d = c->next; d; d = d->next)
+                if (d->string && !strcmp(c->string, d->string)) return 1;
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && has_dup_keys(c, depth + 1)) return 1;
+    }
+    return 0;
+}
+
 static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
 {
+    if (has_dup_keys(root, 0)) return unscreened(x, v, "request body has duplicate JSON keys");
     al_texts t = {0};
     al_code r = x->prov->prompts(x->api, root, &t);
     if (r != AL_OK) {
@@ -573,6 +599,8 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
         r = unscreened(x, v, "request body exceeds AIRLOCK_MAX_BODY");
     else if (!root)
         r = unscreened(x, v, "request body is not valid JSON");
+    else if (has_nul_escape(body, len))
+        r = unscreened(x, v, "request body has NUL characters");
     else if (!x->ctx->engine)
         r = unscreened(x, v, "rules not loaded");
     else
@@ -676,7 +704,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         if ((r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0)) != AL_OK) return r;
         return drain(x, to_host);
     }
-    cJSON *ev = cJSON_ParseWithLength(data, dlen);
+    cJSON *ev = has_nul_escape(data, dlen) ? NULL : cJSON_ParseWithLength(data, dlen);
     if (!ev) {
         set_fail(x, "malformed stream event");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return pass_raw(x, raw, raw_len, to_host);
@@ -889,7 +917,9 @@ static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
 
 static al_code whole_end(al_exchange *x, al_buf *to_host)
 {
-    cJSON *root = cJSON_ParseWithLength(x->body.data ? x->body.data : "", x->body.len);
+    cJSON *root = has_nul_escape(x->body.data ? x->body.data : "", x->body.len)
+                      ? NULL
+                      : cJSON_ParseWithLength(x->body.data ? x->body.data : "", x->body.len);
     if (!root) {
         set_fail(x, "reply is not valid JSON");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x) || x->rec.status >= 300)
