@@ -102,6 +102,8 @@ typedef struct handle {
     void *writedata;
     curl_write_callback headerfn;
     void *headerdata;
+    curl_prereq_callback prereqfn;
+    void *prereqdata;
     /* one transfer */
     int state;
     int multi; /* prepared by curl_multi_add_handle */
@@ -185,6 +187,9 @@ static int swapped_option(const handle *e, CURLoption opt)
     case CURLOPT_HEADERFUNCTION:
     case CURLOPT_HEADERDATA:
         return 1;
+    case CURLOPT_PREREQFUNCTION:
+    case CURLOPT_PREREQDATA:
+        return e->state == ST_BLOCKED;
     case CURLOPT_READFUNCTION:
     case CURLOPT_READDATA:
     case CURLOPT_SEEKFUNCTION:
@@ -227,6 +232,8 @@ static int recorded(CURLoption opt)
     case CURLOPT_HEADERDATA:
     case CURLOPT_MIMEPOST:
     case CURLOPT_HTTPPOST:
+    case CURLOPT_PREREQFUNCTION:
+    case CURLOPT_PREREQDATA:
         return 1;
     default:
         return 0;
@@ -324,6 +331,12 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
         break;
     case CURLOPT_HEADERDATA:
         e->headerdata = p;
+        break;
+    case CURLOPT_PREREQFUNCTION:
+        e->prereqfn = (curl_prereq_callback)p;
+        break;
+    case CURLOPT_PREREQDATA:
+        e->prereqdata = p;
         break;
     default:
         break;
@@ -954,6 +967,7 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->seekfn = e->seekfn, n->seekdata = e->seekdata;
     n->writefn = e->writefn, n->writedata = e->writedata;
     n->headerfn = e->headerfn, n->headerdata = e->headerdata;
+    n->prereqfn = e->prereqfn, n->prereqdata = e->prereqdata;
     if (e->state != ST_IDLE) {
         /* duplicated mid-transfer: the copy carries our callbacks; undo that */
         n->state = ST_ACTIVE;
@@ -1002,8 +1016,8 @@ HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
         handle *e = find(h, 0);
         if (e && e->state != ST_IDLE) {
             if (e->state == ST_BLOCKED) {
-                real_curl_easy_setopt()(h, CURLOPT_PREREQFUNCTION, NULL);
-                real_curl_easy_setopt()(h, CURLOPT_PREREQDATA, NULL);
+                real_curl_easy_setopt()(h, CURLOPT_PREREQFUNCTION, e->prereqfn);
+                real_curl_easy_setopt()(h, CURLOPT_PREREQDATA, e->prereqdata);
             }
             if (!e->finished) e->host_abort = 1; /* removed before it completed */
             end_transfer(e);
