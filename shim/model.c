@@ -43,6 +43,9 @@ typedef struct {
     uint8_t ring[AL_LM_WINDOW], rlet[AL_LM_WINDOW];
     unsigned rpos, rfill, rletters;
     uint32_t rsum, rbest;
+    /* highest probability of a base64 payload decoded from the text */
+    double p_enc;
+    int depth; /* 1 while scoring a decoded payload: no further decoding */
 } fstate;
 
 static inline uint64_t mix64(uint64_t x)
@@ -220,7 +223,8 @@ static double fs_prob(const al_model *m, const fstate *s0)
     double z = m->bias;
     if (s.nw) z += s.sw / pow((double)s.nw, m->len_exp);
     if (s.nc) z += s.sc / pow((double)s.nc, m->len_exp);
-    return adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
+    double p = adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
+    return s.p_enc > p ? s.p_enc : p;
 }
 
 /* ---- streaming: raw text is normalised in pieces that end after ASCII
@@ -241,11 +245,79 @@ static int is_ascii_space(unsigned char c)
     return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
+static int feed_piece(fstate *fs, al_buf *norm, const char *raw, size_t n);
+
+/* ---- payloads hidden in base64: plausible runs are decoded and, when they
+ * decode to text, scored like a prompt of their own ---------------------- */
+
+#define B64_MIN 20          /* shortest run worth decoding (15 bytes of text) */
+#define B64_DECODE_MAX 3072 /* bytes of a run's payload looked at */
+
+static int b64_val(unsigned char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+' || c == '-') return 62;
+    if (c == '/' || c == '_') return 63;
+    return -1;
+}
+
+static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
+{
+    int upper = 0, lower = 0, digit = 0;
+    for (size_t i = 0; i < n; i++) {
+        upper |= p[i] >= 'A' && p[i] <= 'Z';
+        lower |= p[i] >= 'a' && p[i] <= 'z';
+        digit |= p[i] >= '0' && p[i] <= '9';
+    }
+    if (upper + lower + digit < 2) return; /* a long word, not base64 */
+    unsigned char out[B64_DECODE_MAX];
+    size_t o = 0, printable = 0;
+    uint32_t acc = 0;
+    int bits = 0;
+    for (size_t i = 0; i < n && o < sizeof out; i++) {
+        acc = (acc << 6) | (uint32_t)b64_val(p[i]);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            unsigned char c = (unsigned char)(acc >> bits);
+            out[o++] = c;
+            printable += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r';
+        }
+    }
+    if (o < 15 || printable * 10 < o * 9) return; /* binary, not hidden text */
+    fstate sub;
+    fs_init(&sub, fs->m, NULL, fs->m->dim_bits);
+    sub.depth = 1;
+    al_buf norm = {0};
+    if (feed_piece(&sub, &norm, (const char *)out, o) == 0) {
+        double p2 = fs_prob(fs->m, &sub);
+        if (p2 > fs->p_enc) fs->p_enc = p2;
+    }
+    al_buf_free(&norm);
+}
+
+static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (b64_val(p[i]) < 0) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && b64_val(p[j]) >= 0) j++;
+        if (j - i >= B64_MIN) score_b64_run(fs, p + i, j - i);
+        i = j;
+    }
+}
+
 /* Normalises raw[0..n) and feeds it; a piece that ended in whitespace is
  * followed by one space (the extractor folds runs), so pieces join as whole
- * text would. */
+ * text would.  Base64 runs never span pieces (pieces end at whitespace). */
 static int feed_piece(fstate *fs, al_buf *norm, const char *raw, size_t n)
 {
+    if (fs->m && !fs->depth) scan_b64(fs, (const unsigned char *)raw, n);
     al_buf_reset(norm);
     if (n && al_normalize(raw, n, norm, NULL, NULL) != AL_OK) return -1;
     fs_feed(fs, (const unsigned char *)norm->data, norm->len);
