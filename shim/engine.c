@@ -379,11 +379,45 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
     return AL_OK;
 }
 
+/* Tries rule ri only near its windowed literal: a match containing the
+ * literal at q starts in [q - lead, q]. */
+static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, const hits *h,
+                            al_cands *out, size_t *hold)
+{
+    const al_rule *r = &m->e->rules[ri];
+    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t tried = 0; /* starts below this failed already */
+    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
+        size_t q = h->pos[k];
+        if (q < pos) continue;
+        size_t start = q > r->pf.lead ? q - r->pf.lead : 0;
+        if (start < pos) start = pos;
+        if (start < tried) start = tried;
+        while (start <= q) {
+            pcre2_set_offset_limit(m->mctx, q);
+            int rc = do_match(m, r->re, sub->s, sub->len, start, 0);
+            pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+            if (rc == PCRE2_ERROR_NOMATCH) break;
+            if (rc < 0) {
+                m->limit_hit = 1;
+                return AL_OK;
+            }
+            int t = take_match(m, sub, ri, rc, out, hold, &pos);
+            if (t < 0) return AL_ENOMEM;
+            if (t > 0) return AL_OK;
+            start = pos;
+        }
+        tried = q + 1;
+    }
+    return AL_OK;
+}
+
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix. */
 static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h)
 {
     size_t from = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    if (r->pf.windowed) return 1; /* a match may start long before its literal */
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++)
         if (h->pos[k] >= from) return 1;
     size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
@@ -478,7 +512,8 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
         } else {
             if (r->normalized != sub->normalized) continue;
             if (use_hits && r->pf.n && !sub->partial)
-                c = run_anchored(m, sub, i, &h, out, hold);
+                c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
+                                   : run_anchored(m, sub, i, &h, out, hold);
             else if (use_hits && r->pf.n && !may_start(sub, r, i, &h))
                 c = AL_OK;
             else

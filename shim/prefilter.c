@@ -426,6 +426,336 @@ static void parse_alt(parser *ps, pset *out)
     }
 }
 
+/* ---- windowed literal: a selective literal every match contains, at a
+ * bounded distance from the match start ("@" of an e-mail address) ---- */
+
+#define MAX_LEAD 1024
+#define UNBOUNDED (1L << 40)
+
+typedef struct {
+    char lit[MAX_LITLEN + 1];
+    size_t n;
+    long lead;
+    int found;
+} wlit;
+
+static long walk_alt(parser *ps, long w0, wlit *out, int mandatory);
+
+static int selective(const char *s, size_t n)
+{
+    if (n >= 3) return 1;
+    for (size_t k = 0; k < n; k++)
+        if (strchr(RARE_CHARS, s[k])) return 1;
+    return 0;
+}
+
+/* Width in bytes of the class at ps->i (1 for ASCII-only, else 4). */
+static long class_width(parser *ps)
+{
+    long w = 1;
+    ps->i++;
+    if (ps->i < ps->len && ps->p[ps->i] == '^') {
+        w = 4;
+        ps->i++;
+    }
+    int first = 1;
+    while (ps->i < ps->len) {
+        unsigned char c = (unsigned char)ps->p[ps->i];
+        if (c == ']' && !first) {
+            ps->i++;
+            return w;
+        }
+        first = 0;
+        if (c == '[' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == ':') {
+            const char *end = strstr(ps->p + ps->i, ":]");
+            if (!end) break;
+            ps->i = (size_t)(end - ps->p) + 2;
+            continue;
+        }
+        if (c == '\\' && ps->i + 1 < ps->len) {
+            char e = ps->p[ps->i + 1];
+            if (strchr("DWSHVNRXpPxu", e)) w = 4;
+            ps->i += 2;
+            if ((e == 'x' || e == 'p' || e == 'P') && ps->i < ps->len && ps->p[ps->i] == '{') {
+                while (ps->i < ps->len && ps->p[ps->i] != '}') ps->i++;
+                ps->i++;
+            }
+            continue;
+        }
+        if (c >= 0x80) w = 4;
+        ps->i++;
+    }
+    ps->bad = 1;
+    return UNBOUNDED;
+}
+
+/* Walks one sequence from width w0; returns its end width (UNBOUNDED when
+ * unbounded).  When mandatory, records the first selective literal run. */
+static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
+{
+    long w = w0;
+    char run[MAX_LITLEN + 1];
+    size_t rn = 0;
+    long run_at = w0;
+#define END_RUN()                                                                                  \
+    do {                                                                                           \
+        if (mandatory && !out->found && rn && selective(run, rn) && run_at <= MAX_LEAD) {          \
+            memcpy(out->lit, run, rn);                                                             \
+            out->lit[rn] = '\0';                                                                   \
+            out->n = rn;                                                                           \
+            out->lead = run_at;                                                                    \
+            out->found = 1;                                                                        \
+        }                                                                                          \
+        rn = 0;                                                                                    \
+    } while (0)
+    while (ps->i < ps->len && !ps->bad) {
+        char c = ps->p[ps->i];
+        if (c == '|' || c == ')') break;
+        long aw = 0;
+        int zero = 0, literal = 0, group_single = 0;
+        unsigned char lb[4];
+        size_t lbn = 0;
+        size_t atom_start = ps->i;
+        if (c == '\\') {
+            if (ps->i + 1 >= ps->len) {
+                ps->bad = 1;
+                break;
+            }
+            char e = ps->p[ps->i + 1];
+            ps->i += 2;
+            if (strchr("bBAzZG", e)) {
+                zero = 1;
+            } else if (e == 'K' || e == 'Q') {
+                ps->bad = 1;
+                break;
+            } else if (strchr("dws", e)) {
+                aw = 1;
+            } else if (strchr("DWSNRXHVhv", e)) {
+                aw = 4;
+            } else if (strchr("xpPokg", e)) {
+                aw = 4;
+                if (ps->i < ps->len && (ps->p[ps->i] == '{' || ps->p[ps->i] == '<')) {
+                    char close = ps->p[ps->i] == '{' ? '}' : '>';
+                    while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+                    ps->i++;
+                } else if (e == 'x') {
+                    ps->i += 2;
+                }
+                if (e == 'k' || e == 'g') aw = UNBOUNDED; /* backreference */
+            } else if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9')) {
+                aw = (e >= '1' && e <= '9') ? UNBOUNDED : 1;
+            } else {
+                literal = 1;
+                lb[0] = (unsigned char)e;
+                lbn = 1;
+                aw = 1;
+            }
+        } else if (c == '[') {
+            aw = class_width(ps);
+        } else if (c == '.') {
+            aw = 4;
+            ps->i++;
+        } else if (c == '^' || c == '$') {
+            zero = 1;
+            ps->i++;
+        } else if (c == '(') {
+            ps->i++;
+            int look = 0;
+            if (ps->i < ps->len && ps->p[ps->i] == '*') {
+                ps->bad = 1;
+                break;
+            }
+            if (ps->i < ps->len && ps->p[ps->i] == '?') {
+                ps->i++;
+                char k = ps->i < ps->len ? ps->p[ps->i] : 0;
+                if (k == ':' || k == '>' || k == '|') {
+                    ps->i++;
+                } else if (k == '=' || k == '!') {
+                    ps->i++;
+                    look = 1;
+                } else if (k == '<' && ps->i + 1 < ps->len &&
+                           (ps->p[ps->i + 1] == '=' || ps->p[ps->i + 1] == '!')) {
+                    ps->i += 2;
+                    look = 1;
+                } else if (k == '<' || k == '\'' ||
+                           (k == 'P' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == '<')) {
+                    char close = k == '\'' ? '\'' : '>';
+                    while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+                    ps->i++;
+                } else {
+                    while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
+                        char f = ps->p[ps->i++];
+                        if (f == 'i') ps->caseless = 1;
+                        if (f == 'x' || f == '#' || f == 'R' || (f >= '0' && f <= '9')) {
+                            ps->bad = 1;
+                            break;
+                        }
+                    }
+                    if (ps->bad || ps->i >= ps->len) {
+                        ps->bad = 1;
+                        break;
+                    }
+                    if (ps->p[ps->i] == ')') {
+                        ps->i++;
+                        continue; /* option setting */
+                    }
+                    ps->i++;
+                }
+            }
+            /* a group: is it one alternative, not quantified? then walk it inline */
+            size_t save = ps->i;
+            wlit none = {0};
+            int save_ci = ps->caseless;
+            long gw = walk_alt(ps, 0, &none, 0);
+            if (ps->bad || ps->i >= ps->len || ps->p[ps->i] != ')') {
+                ps->bad = 1;
+                break;
+            }
+            ps->i++;
+            size_t after = ps->i;
+            int quant = after < ps->len && strchr("?*+{", ps->p[after]);
+            int single = 1;
+            { /* one alternative at its top level? */
+                parser q = *ps;
+                q.i = save;
+                int depth = 0;
+                for (; q.i < after - 1; q.i++) {
+                    char d = q.p[q.i];
+                    if (d == '\\') {
+                        q.i++;
+                        continue;
+                    }
+                    if (d == '[') {
+                        class_width(&q);
+                        q.i--;
+                        continue;
+                    }
+                    if (d == '(') depth++;
+                    if (d == ')') depth--;
+                    if (d == '|' && depth == 0) single = 0;
+                }
+            }
+            if (look) {
+                zero = 1;
+            } else if (single && !quant && mandatory && !out->found) {
+                END_RUN();
+                parser q = *ps;
+                q.i = save;
+                q.caseless = save_ci;
+                walk_seq(&q, w, out, 1);
+                group_single = 1;
+                aw = gw;
+            } else {
+                aw = gw;
+            }
+        } else {
+            unsigned char u = (unsigned char)c;
+            lbn = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 1;
+            if (ps->i + lbn > ps->len) lbn = ps->len - ps->i;
+            memcpy(lb, ps->p + ps->i, lbn);
+            ps->i += lbn;
+            aw = (long)lbn;
+            literal = !(u >= 0x80 && ps->caseless);
+            if (u >= 'A' && u <= 'Z') lb[0] = (unsigned char)(u + 32);
+        }
+        (void)atom_start;
+        (void)group_single;
+        /* quantifier */
+        long qmin = 1, qmax = 1;
+        if (ps->i < ps->len) {
+            char q = ps->p[ps->i];
+            if (q == '?')
+                qmin = 0, qmax = 1, ps->i++;
+            else if (q == '*')
+                qmin = 0, qmax = UNBOUNDED, ps->i++;
+            else if (q == '+')
+                qmin = 1, qmax = UNBOUNDED, ps->i++;
+            else if (q == '{') {
+                size_t j = ps->i + 1;
+                long a = 0, b = -1;
+                int digits = 0;
+                while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9')
+                    a = a * 10 + (ps->p[j++] - '0'), digits++;
+                if (digits && j < ps->len && (ps->p[j] == '}' || ps->p[j] == ',')) {
+                    if (ps->p[j] == ',') {
+                        j++;
+                        if (j < ps->len && ps->p[j] == '}') {
+                            b = UNBOUNDED;
+                        } else {
+                            b = 0;
+                            while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9')
+                                b = b * 10 + (ps->p[j++] - '0');
+                        }
+                    } else {
+                        b = a;
+                    }
+                    if (j < ps->len && ps->p[j] == '}') {
+                        ps->i = j + 1;
+                        qmin = a;
+                        qmax = b;
+                    }
+                }
+            }
+            if (qmax != 1 || qmin != 1) {
+                if (ps->i < ps->len && (ps->p[ps->i] == '?' || ps->p[ps->i] == '+')) ps->i++;
+            }
+        }
+        if (zero) continue;
+        int quantified = qmin != 1 || qmax != 1;
+        if (literal && !quantified && rn < MAX_LITLEN && lbn) {
+            if (rn == 0) run_at = w;
+            memcpy(run + rn, lb, lbn);
+            rn += lbn;
+        } else {
+            END_RUN();
+        }
+        if (aw >= UNBOUNDED || qmax >= UNBOUNDED) {
+            w = UNBOUNDED;
+        } else {
+            w += aw * qmax;
+            if (w > UNBOUNDED) w = UNBOUNDED;
+        }
+        if (w >= UNBOUNDED) mandatory = 0; /* later literals: no bound on their lead */
+    }
+    END_RUN();
+#undef END_RUN
+    return w;
+}
+
+static long walk_alt(parser *ps, long w0, wlit *out, int mandatory)
+{
+    long best = walk_seq(ps, w0, out, mandatory);
+    int alts = 0;
+    while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
+        ps->i++;
+        alts++;
+        long w = walk_seq(ps, w0, out, 0);
+        if (w > best) best = w;
+    }
+    if (alts && mandatory) out->found = 0; /* the literal was in one branch only */
+    return best;
+}
+
+static void derive_windowed(const char *pattern, uint32_t options, al_prefilter *pf)
+{
+    parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
+    wlit w = {0};
+    walk_alt(&ps, 0, &w, 1);
+    if (ps.bad || ps.i != ps.len || !w.found) return;
+    pf->lit = calloc(1, sizeof *pf->lit);
+    pf->litlen = calloc(1, sizeof *pf->litlen);
+    if (!pf->lit || !pf->litlen || !(pf->lit[0] = strdup(w.lit))) {
+        al_prefilter_free(pf);
+        return;
+    }
+    for (size_t k = 0; k < w.n; k++) pf->lit[0][k] = (char)low((unsigned char)pf->lit[0][k]);
+    pf->litlen[0] = w.n;
+    pf->n = 1;
+    pf->maxlen = w.n;
+    pf->lead = (size_t)w.lead;
+    pf->windowed = 1;
+}
+
 void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf)
 {
     memset(pf, 0, sizeof *pf);
@@ -433,14 +763,20 @@ void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf
     parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
     pset s;
     parse_alt(&ps, &s);
-    if (ps.bad || s.overflow || ps.i != ps.len || s.n <= 0 || s.n > MAX_LITS) return;
+    if (ps.bad || s.overflow || ps.i != ps.len || s.n <= 0 || s.n > MAX_LITS) {
+        derive_windowed(pattern, options, pf);
+        return;
+    }
     for (int i = 0; i < s.n; i++) {
         if (s.v[i].n >= MIN_LITLEN) continue;
         /* a short prefix is still selective when it holds a character prose
          * rarely uses */
         int rare = 0;
         for (int k = 0; k < s.v[i].n; k++) rare |= !!strchr(RARE_CHARS, s.v[i].s[k]);
-        if (!rare) return;
+        if (!rare) {
+            derive_windowed(pattern, options, pf);
+            return;
+        }
     }
     size_t cnt = (size_t)(unsigned)s.n;
     pf->lit = calloc(cnt, sizeof *pf->lit);

@@ -26,6 +26,8 @@ typedef struct {
     int byteset;
     uint8_t first[32]; /* bitmap of the first bytes of lit[] */
     size_t maxlen;     /* longest of lit[] */
+    size_t lead;       /* windowed: lit[0] starts at most lead bytes after the match start */
+    int windowed;      /* lit[0] is inside every match, not its prefix */
 } al_prefilter;
 
 typedef struct {

@@ -27,6 +27,7 @@ static const char *prefixes(const char *pattern, uint32_t opts)
         if (i) strcat(out, "|");
         strcat(out, pf.lit[i]);
     }
+    if (pf.windowed) sprintf(out + strlen(out), " within %zu", pf.lead);
     al_prefilter_free(&pf);
     return out;
 }
@@ -45,17 +46,27 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
     CHECK_STR(prefixes("<\\s*script", PCRE2_CASELESS), "<"); /* one rare character is selective */
 }
 
+TEST(a_literal_at_a_bounded_distance_from_the_start_should_give_a_window)
+{
+    CHECK_STR(prefixes("(?:abc)?def", 0), "def within 3");
+    CHECK_STR(prefixes(".abc", 0), "abc within 4"); /* '.' may be a 4-byte character */
+    CHECK_STR(prefixes("(?<![\\w.])(?<value>[a-z0-9](?:[a-z0-9._%+-]{0,62}[a-z0-9])?@[a-z]+)", 0),
+              "@ within 64");
+    CHECK_STR(prefixes("[a-z]{1,20}://x", 0), "://x within 20");
+    CHECK_STR(prefixes("(?:x|y@)z", 0), "xz|y@z"); /* a prefix set is preferred */
+    CHECK_STR(prefixes("(?:\\d+|x@)z", 0), "");    /* the literal is in one branch only */
+}
+
 TEST(patterns_without_a_certain_selective_prefix_should_get_none)
 {
     CHECK_STR(prefixes("a+b", 0), "");           /* "a": one common letter */
     CHECK_STR(prefixes("\\d{3}-\\d{2}", 0), ""); /* digits */
     CHECK_STR(prefixes("x\\Kyz", 0), "");        /* \K moves the match start */
     CHECK_STR(prefixes("abc|", 0), "");          /* empty alternative */
-    CHECK_STR(prefixes("(?:abc)?def", 0),
-              ""); /* optional first group, then "def": cut at the group */
+    CHECK_STR(prefixes("(?:ab|c)*def", 0), "");  /* unbounded lead before the literal */
     CHECK_STR(prefixes("abc def", PCRE2_EXTENDED), "");
     CHECK_STR(prefixes("(?x)abc", 0), "");
-    CHECK_STR(prefixes(".abc", 0), "");
+    CHECK_STR(prefixes(".*abc", 0), "");
     CHECK_STR(prefixes("\\w+@x", 0), "");
     CHECK_STR(prefixes("(*UTF)abc", 0), "");
 }
