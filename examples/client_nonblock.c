@@ -61,20 +61,27 @@ static char *read_file(const char *path, size_t *len)
     return p;
 }
 
-/* 1 when out holds a whole HTTP/1.1 response. */
+/* 1 when out holds a whole HTTP/1.1 response (after any 1xx interim ones). */
 static int complete(const char *out, size_t n)
 {
-    const char *e = memmem(out, n, "\r\n\r\n", 4);
-    if (!e) return 0;
-    size_t hl = (size_t)(e + 4 - out);
-    for (const char *p = out; p < e; p++) {
-        if (p != out && p[-1] != '\n') continue;
-        if (!strncasecmp(p, "content-length:", 15)) return n >= hl + strtoul(p + 15, NULL, 10);
-        if (!strncasecmp(p, "transfer-encoding:", 18))
-            return n >= hl + 5 && !memcmp(out + n - 5, "0\r\n\r\n", 5) &&
-                   (n == hl + 5 || out[n - 6] == '\n');
+    for (;;) {
+        const char *e = memmem(out, n, "\r\n\r\n", 4);
+        if (!e) return 0;
+        size_t hl = (size_t)(e + 4 - out);
+        if (n > 9 && !strncmp(out, "HTTP/1.1 1", 10)) { /* interim: the reply follows */
+            out += hl;
+            n -= hl;
+            continue;
+        }
+        for (const char *p = out; p < e; p++) {
+            if (p != out && p[-1] != '\n') continue;
+            if (!strncasecmp(p, "content-length:", 15)) return n >= hl + strtoul(p + 15, NULL, 10);
+            if (!strncasecmp(p, "transfer-encoding:", 18))
+                return n >= hl + 5 && !memcmp(out + n - 5, "0\r\n\r\n", 5) &&
+                       (n == hl + 5 || out[n - 6] == '\n');
+        }
+        return 0;
     }
-    return 0;
 }
 
 /* Waits until fd is ready for ev; 0 on timeout. */

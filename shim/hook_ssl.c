@@ -5,6 +5,7 @@
  * request, and once a connection is judged not to be an LLM call every call
  * is one table lookup plus the real function. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -95,15 +96,15 @@ typedef struct sst {
     size_t in_off;
     al_buf out; /* bytes for the server not yet sent, from out_off on */
     size_t out_off;
-    size_t wpend;    /* host bytes of a write that returned a retryable error */
-    int rd_end;      /* 0, or the SSL error to report once in is drained */
-    int rd_errno;    /* errno that goes with rd_end == SSL_ERROR_SYSCALL */
-    int rd_soft;     /* rd_end is the end after a synthesized reply: a write clears it */
-    int after_reply; /* a synthesized reply was served and nothing sent since */
-    int eof_given;   /* al_conn_in was told about the end of the stream */
-    int wr_broken;   /* the exchange refused the stream: writes fail */
-    int last_err;    /* SSL_get_error answer for our synthesized return, -1 none */
-    int last_ret;    /* the return value it belongs to */
+    size_t wpend;  /* host bytes of a write that returned a retryable error */
+    int rd_end;    /* 0, or the SSL error to report once in is drained */
+    int rd_errno;  /* errno that goes with rd_end == SSL_ERROR_SYSCALL */
+    int rd_soft;   /* rd_end is the end after a synthesized reply: a write clears it */
+    int answered;  /* the exchange answered the host itself and nothing went to the server since */
+    int eof_given; /* al_conn_in was told about the end of the stream */
+    int wr_broken; /* the exchange refused the stream: writes fail */
+    int last_err;  /* SSL_get_error answer for our synthesized return, -1 none */
+    int last_ret;  /* the return value it belongs to */
     char *rbuf;
 } sst;
 
@@ -223,6 +224,16 @@ static void check_pass(sst *t)
     }
 }
 
+/* 1 when a real read on s would wait: a blocking socket.  Memory BIOs
+ * (asyncio) and non-blocking sockets return WANT_READ instead. */
+static int host_blocks(SSL *s)
+{
+    int fd = SSL_get_rfd(s);
+    if (fd < 0) return 0;
+    int fl = fcntl(fd, F_GETFL);
+    return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
 /* The exchange broke the stream (fail closed): serve what it released, then
  * report a reset connection. */
 static void cut_off(sst *t, al_code c)
@@ -237,7 +248,6 @@ static void pull_reply(sst *t)
     if (t->conn && !t->pass && al_conn_has_reply(t->conn)) {
         al_code c = al_conn_in(t->conn, NULL, 0, 0, &t->in);
         if (c != AL_OK) cut_off(t, c);
-        t->after_reply = 1;
     }
 }
 
@@ -254,10 +264,12 @@ static int fill(SSL *s, sst *t, int *rret)
         if (in_avail(t) || t->rd_end) return 1;
         pull_reply(t);
         if (in_avail(t) || t->rd_end) return 1;
-        if (t->after_reply) {
+        if (t->answered && host_blocks(s)) {
             /* The server owes nothing (the request was never sent): a host
-             * reading on would wait forever.  Report the end, as a server
-             * closing after an error reply would. */
+             * blocking in a read would wait forever.  Report the end, as a
+             * server closing after an error reply would.  A non-blocking host
+             * gets the real WANT_READ instead: after an interim reply (100
+             * Continue) it goes on to send the body. */
             t->rd_end = SSL_ERROR_ZERO_RETURN;
             t->rd_soft = 1;
             return 1;
@@ -361,7 +373,7 @@ static int flush_out(SSL *s, sst *t, int *rret)
             return 0;
         }
         t->out_off += n; /* partial writes (SSL_MODE_ENABLE_PARTIAL_WRITE) loop */
-        t->after_reply = 0;
+        t->answered = 0;
     }
     al_buf_reset(&t->out);
     t->out_off = 0;
@@ -404,6 +416,7 @@ static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written
             return 0;
         }
         check_pass(t);
+        if (!out_avail(t) && al_conn_has_reply(t->conn)) t->answered = 1;
     }
     if (out_avail(t) && !flush_out(s, t, rret)) {
         t->wpend = num;

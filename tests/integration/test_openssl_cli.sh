@@ -191,6 +191,12 @@ for api in "" --ex; do
     fi
 done
 injection_absent "raw OpenSSL: the injection never reached the server"
+raw "$T/r6" "$(chat "$BENIGN")" -H 'X-Mock-Scenario: clean' -H 'Expect: 100-continue'
+if [ "$(cat "$T/r6.rc")" = 0 ] && grep -q '^HTTP/1.1 200' "$T/r6"; then
+    ok "raw OpenSSL: a request with Expect: 100-continue gets its real reply after the interim one"
+else
+    fail "raw OpenSSL Expect" "rc $(cat "$T/r6.rc"): $(grep '^HTTP' "$T/r6" | tr '\n' ' ')"
+fi
 NOSHIM=1 raw "$T/r40" "$(chat "$BENIGN" true)" -H 'X-Mock-Scenario: clean' --alpn http/1.1
 raw "$T/r41" "$(chat "$BENIGN" true)" -H 'X-Mock-Scenario: clean'
 # body: status line and de-chunked body of a raw HTTP/1.1 response (what a
@@ -261,6 +267,12 @@ else
     fail "non-blocking clean reply" "status line or body bytes differ"
 fi
 injection_absent "non-blocking: the injection never reached the server"
+nb "$T/n5" "$(chat "$BENIGN")" -H 'X-Mock-Scenario: clean' -H 'Expect: 100-continue'
+if grep -q '^end: complete' "$T/n5.err" && grep -q '^HTTP/1.1 200' "$T/n5"; then
+    ok "non-blocking: Expect: 100-continue, the real reply follows the interim one"
+else
+    fail "non-blocking Expect" "rc $(cat "$T/n5.rc"): $(grep '^HTTP' "$T/n5" | tr '\n' ' ')"
+fi
 
 # ---- faults: never a crash or a hang ----
 for mode in closed open; do
