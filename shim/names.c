@@ -344,6 +344,7 @@ typedef struct {
     uint8_t klen;  /* 0: key too long or not a word */
     uint8_t looked;
     uint8_t mixed;   /* capitals after the first letter: "PokeAPI", "McGee" */
+    uint8_t ocap;    /* cap as written; cap counts words of all-lowercase text as capitalised */
     uint16_t flags;  /* lexicon flags (after lookup) */
     uint16_t cflags; /* context-word lists (after lookup) */
     const char *key; /* lowercase form: into the text for plain words, else kbuf */
@@ -358,6 +359,7 @@ typedef struct {
     tok ring[RING];
     size_t head, n; /* ring[head] is the current token, n buffered */
     size_t hist;    /* tokens consumed so far, for look-behind */
+    int lower;      /* the text has no capital letters: words count as capitalised */
 } stream;
 
 /* Decodes one UTF-8 code point at t[i]; returns its length (1 for bad bytes,
@@ -472,6 +474,7 @@ static int lex_next(stream *st, tok *k)
     k->klen = 0;
     k->looked = 0;
     k->mixed = 0;
+    k->ocap = C_LOWER;
     k->flags = 0;
     k->cap = C_LOWER;
     if (t[i] < 0x80 && !is_alpha(t[i]) && !(t[i] >= '0' && t[i] <= '9')) {
@@ -509,6 +512,8 @@ static int lex_next(stream *st, tok *k)
         if (j >= len || (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\'')) {
             k->key = (const char *)t + i;
             k->klen = j - i <= KEYMAX ? (uint8_t)(j - i) : 0;
+            k->ocap = C_LOWER;
+            if (st->lower && j - i >= 2) k->cap = C_CAP;
             k->e = j;
             st->pos = j;
             return 1;
@@ -566,6 +571,8 @@ static int lex_next(stream *st, tok *k)
     if (k->cap == C_CAP && upper == letters && letters >= 2) k->cap = C_ALLCAP;
     k->mixed = k->cap == C_CAP && upper > 1;
     k->klen = keyok ? (uint8_t)kl : 0;
+    k->ocap = k->cap;
+    if (st->lower && k->cap == C_LOWER && letters >= 2) k->cap = C_CAP;
     k->e = i;
     st->pos = i;
     return 1;
@@ -654,7 +661,7 @@ static int is_common(const stream *st, tok *k)
 {
     unsigned f = flags_of(st, k);
     if (f & F_COMMON) return 1;
-    if (f & (F_GIVEN | F_SUR)) return 0; /* "James" is not "jam" + "es" */
+    if ((f & (F_GIVEN | F_SUR)) && k->ocap != C_LOWER) return 0; /* "James" is not "jam"+"es" */
     static const char *const suf[] = {"s", "es", "ed", "ing", "ly", "er", NULL};
     for (size_t i = 0; suf[i]; i++) {
         size_t sl = strlen(suf[i]);
@@ -818,7 +825,7 @@ static int name_field(stream *st, size_t k)
                                         "sender",  "recipient", "cardholder", "account", NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
-    if (!w || n->nl || w->type == T_PUNCT) return 1;
+    if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([", w->key[0]))) return 1;
     for (const char *const *p = whose; *p; p++)
         if (key_is(w, *p)) return 1;
     return 0;
@@ -975,7 +982,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int decided = 1;
         if (org_after || address_like(st, n)) {
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
-        } else if (surname && given &&
+        } else if (surname && given && !(ambiguous && st->lower) &&
                    (!ambiguous || !sentence_start(st, cur) ||
                     (flags_of(st, peek(st, 1)) & F_SUR))) {
             *rc = emit(st, out, cur->s, e, intro_level(st));
@@ -993,9 +1000,10 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         }
         /* undecided: the next word may still start a name ("Then Jennifer") */
         used = decided ? n : 1;
-    } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(st, cur) &&
+    } else if (!(f & (F_NOTNAME | F_ORG | F_TITLE)) && !is_common(st, cur) && cur->ocap == C_CAP &&
                !address_like(st, 1)) {
-        /* unknown capitalised word: a name only when introduced as one */
+        /* unknown capitalised word: a name only when introduced as one (and
+         * written with a capital: "i am easygoing" is no name) */
         tok *p1 = back(st, 1), *nx = peek(st, 1);
         int greet = in_list(st, p1, CTX_name_intro) && nx &&
                     (punct_is(nx, ',') || punct_is(nx, '!') || punct_is(nx, '.'));
@@ -1104,8 +1112,8 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     unsigned f = flags_of(st, cur);
     tok *nx = peek(st, n), *nx2 = peek(st, n + 1);
     /* part of a longer proper noun ("New York Times", "Paris Hilton") */
-    int longer =
-        nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP && !(flags_of(st, nx) & F_PLACE);
+    int longer = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
+                 !(flags_of(st, nx) & F_PLACE) && !is_common(st, nx);
     int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
                     !sentence_start(st, p1) && !(flags_of(st, p1) & F_PLACE);
     int prep = in_list(st, p1, CTX_at_place);
@@ -1179,19 +1187,19 @@ static size_t address_at(stream *st, size_t *e)
             unsigned bf = flags_of(st, b);
             /* a lowercase street type must be an unmistakable one ("road", not "row") */
             if ((bf & F_STREET) && words > 0 &&
-                (b->cap != C_LOWER || in_list(st, b, CTX_plain_streets))) {
+                (b->ocap != C_LOWER || in_list(st, b, CTX_plain_streets))) {
                 *e = b->e;
                 k++;
                 if (punct_is(peek(st, k), '.')) *e = peek(st, k++)->e;
                 return k;
             }
-            if ((bf & F_PREFIX) && words == 0 && (b->cap == C_CAP || b->klen > 2)) {
+            if ((bf & F_PREFIX) && words == 0 && (b->ocap == C_CAP || b->klen > 2)) {
                 /* "12 Rue du Koweit": the name follows, up to 4 words */
                 size_t j = k + 1, end = 0;
                 tok *c;
                 while ((c = peek(st, j)) && !c->nl && j < k + 5 &&
                        (c->type == T_WORD || punct_is(c, '.'))) {
-                    if (c->type == T_WORD && c->cap != C_LOWER) end = j;
+                    if (c->type == T_WORD && c->ocap != C_LOWER) end = j;
                     j++;
                 }
                 if (end) {
@@ -1203,20 +1211,20 @@ static size_t address_at(stream *st, size_t *e)
                 *e = b->e;
                 return k + 1;
             }
-            if (b->cap == C_LOWER && is_common(st, b)) return 0; /* "6 red tulips" */
+            if (b->ocap == C_LOWER && is_common(st, b)) return 0; /* "6 red tulips" */
             words++;
             k++;
         }
         return 0;
     }
     if (a->type != T_WORD || !a->klen) return 0;
-    if (a->cap == C_LOWER &&
+    if (a->ocap == C_LOWER &&
         !(a->klen <= 5 && (a->key[0] == 'a' || a->key[0] == 's' || a->key[0] == 'p') &&
           (key_is(a, "apt") || key_is(a, "suite") || key_is(a, "po") || key_is(a, "p"))))
         return 0; /* most words: no lookup at all */
     unsigned f = flags_of(st, a);
     /* "Corellistraat 178", "Strandalléen 61" */
-    if (a->cap != C_LOWER && has_suffix(x, a) && !is_common(st, a)) {
+    if ((a->ocap != C_LOWER || st->lower) && has_suffix(x, a) && !is_common(st, a)) {
         tok *b = peek(st, 1);
         if (b && b->type == T_NUM && !b->nl) {
             *e = b->e;
@@ -1224,7 +1232,7 @@ static size_t address_at(stream *st, size_t *e)
         }
     }
     /* "Apt 4B", "Suite 865", "Apt. 068", "Unit #3" */
-    if ((f & F_UNIT) && (a->cap != C_LOWER || key_is(a, "apt") || key_is(a, "suite"))) {
+    if ((f & F_UNIT) && (a->ocap != C_LOWER || key_is(a, "apt") || key_is(a, "suite"))) {
         size_t k = 1;
         if (punct_is(peek(st, k), '.')) k++;
         if (punct_is(peek(st, k), '#')) k++;
@@ -1248,11 +1256,11 @@ static size_t address_at(stream *st, size_t *e)
     }
     /* "Rue de Rivoli", "Calle Mayor 5": a prefix street type, capitalised,
      * followed by a capitalised name. */
-    if ((f & F_PREFIX) && a->cap == C_CAP && a->klen > 2 && !is_common(st, a)) {
+    if ((f & F_PREFIX) && a->ocap == C_CAP && a->klen > 2 && !is_common(st, a)) {
         size_t j = 1, end = 0;
         tok *c;
         while ((c = peek(st, j)) && !c->nl && j < 5 && c->type == T_WORD) {
-            if (c->cap != C_LOWER) end = j;
+            if (c->ocap != C_LOWER) end = j;
             j++;
         }
         if (end) {
@@ -1263,7 +1271,7 @@ static size_t address_at(stream *st, size_t *e)
         }
     }
     /* "CA 94105", "Texas 75001" */
-    if ((a->cap == C_ALLCAP && a->klen == 2) || (a->cap == C_CAP && (f & F_PLACE))) {
+    if ((a->ocap == C_ALLCAP && a->klen == 2) || (a->ocap == C_CAP && (f & F_PLACE))) {
         tok *b = peek(st, 1);
         if (is_zip(st, b) && !b->nl && (a->klen == 2 ? 1 : b->e - b->s >= 4)) {
             *e = b->e;
@@ -1291,15 +1299,15 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
         size_t o = n;
         tok *c;
         while (*rc == AL_OK && o + 10 < RING - 8 && punct_is(peek(st, o), ',') &&
-               (c = peek(st, o + 1)) && !c->nl && c->type == T_WORD && c->cap != C_LOWER &&
+               (c = peek(st, o + 1)) && !c->nl && c->type == T_WORD && c->ocap != C_LOWER &&
                !(flags_of(st, c) & (F_UNIT | F_NOTNAME))) {
             size_t k = 2, end = c->e;
             tok *b;
             while (k < 7 && (b = peek(st, o + k)) && !b->nl && b->type == T_WORD) {
-                if (b->cap != C_LOWER)
+                if (b->ocap != C_LOWER)
                     end = b->e;
                 else if (!(b->klen <= 3 && peek(st, o + k + 1) &&
-                           peek(st, o + k + 1)->cap != C_LOWER))
+                           peek(st, o + k + 1)->ocap != C_LOWER))
                     break;
                 k++;
             }
@@ -1344,7 +1352,11 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
  * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
 static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
 {
-    stream st = {.x = x, .t = (const unsigned char *)text, .len = len};
+    stream st = {.x = x, .t = (const unsigned char *)text, .len = len, .lower = 1};
+    /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
+     * capitalised; the common-word list and the context rules still apply */
+    for (size_t i = 0; i < len && st.lower; i++)
+        if (text[i] >= 'A' && text[i] <= 'Z') st.lower = 0;
     al_code rc = AL_OK;
     size_t busy[3] = {0, 0, 0};
     addr_block ab = {0, 0};

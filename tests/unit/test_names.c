@@ -246,3 +246,22 @@ TEST(location_home_context_takes_unlisted_towns_but_not_products)
     CHECK_STR(found(&al_detector_location, st, "27% of our tourism comes from Scotland"), "");
     al_detector_location.free_state(st);
 }
+
+TEST(all_lowercase_text_is_judged_as_if_capitalised)
+{
+    void *p = load(&al_detector_person, NULL);
+    void *l = load(&al_detector_location, NULL);
+    void *a = load(&al_detector_address, NULL);
+    REQUIRE(p && l && a);
+    CHECK_STR(found(&al_detector_person, p, "follow up with tracy wisniewska in 2 months."),
+              "tracy wisniewska");
+    CHECK_STR(found(&al_detector_person, p, "how many grams of protein do i need"), "");
+    CHECK_STR(found(&al_detector_person, p, "personality: i am easygoing and calm"), "");
+    CHECK_STR(found(&al_detector_location, l, "she moved here from switzerland"), "switzerland");
+    CHECK_STR(found(&al_detector_address, a, "it takes 1 hour to walk to the park"), "");
+    /* one capital letter anywhere and lowercase words are words again */
+    CHECK_STR(found(&al_detector_person, p, "Follow up with tracy wisniewska in 2 months."), "");
+    al_detector_person.free_state(p);
+    al_detector_location.free_state(l);
+    al_detector_address.free_state(a);
+}
