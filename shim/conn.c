@@ -31,8 +31,9 @@ struct al_conn {
     int nreq; /* requests seen */
     /* request side */
     int rstate;
-    int rmon;     /* monitor mode: the held request also streams to the server */
-    al_buf rhead; /* bytes of the request header not yet parsed */
+    int rmon;          /* monitor mode: the held request also streams to the server */
+    int want_continue; /* the held request has Expect: 100-continue */
+    al_buf rhead;      /* bytes of the request header not yet parsed */
     size_t rlast;
     al_http1_msg rmsg;
     al_http1_body rbody;
@@ -311,11 +312,19 @@ static long request_head(al_conn *c, al_buf *to_server)
     c->rstate = R_HOLD;
     c->rmon = c->ctx->mode == AL_MODE_MONITOR;
     if (c->rmon && al_buf_append(to_server, c->rraw.data, c->rraw.len) != AL_OK) return -1;
-    /* the client waits for 100 Continue before sending the body: answer it
-     * ourselves, since nothing goes to the server before screening */
-    if (m->expect_continue && !c->rbody.done && c->ctx->mode != AL_MODE_MONITOR)
-        if (al_buf_puts(&c->reply, "HTTP/1.1 100 Continue\r\n\r\n") != AL_OK) return -1;
+    c->want_continue = m->expect_continue && !c->rbody.done && !c->rmon;
     return n;
+}
+
+/* A client that sent Expect: 100-continue and no body yet waits for the
+ * interim reply: give it, since nothing reaches the server before screening.
+ * A client that sent its body at once is not waiting and gets none. */
+static al_code expect_continue(al_conn *c)
+{
+    if (c->rstate != R_HOLD || !c->want_continue) return AL_OK;
+    c->want_continue = 0;
+    if (c->rrawb.len) return AL_OK;
+    return al_buf_puts(&c->reply, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 
 al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
@@ -393,13 +402,13 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                 buf += k;
                 len -= (size_t)k;
             }
-            if (!c->rbody.done) return AL_OK;
+            if (!c->rbody.done) return expect_continue(c);
             if ((r = finish_request(c, to_server)) != AL_OK) return r;
             break;
         }
         }
     }
-    return AL_OK;
+    return expect_continue(c);
 }
 
 /* ---- responses ---- */

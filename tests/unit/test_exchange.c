@@ -871,6 +871,14 @@ TEST(expect_continue_is_answered_locally_and_not_forwarded)
     CHECK_EQ_INT(al_conn_out(c, CHAT_BODY, strlen(CHAT_BODY), &out), AL_OK);
     REQUIRE(out.data);
     CHECK(strstr(out.data, "Expect") == NULL);
+    al_conn_free(c);
+    /* a client that sends its body at once is not waiting: no interim reply */
+    c = al_conn_new(&ctx, "test", NULL);
+    al_buf_reset(&out);
+    al_buf_puts(&hdr, CHAT_BODY);
+    CHECK_EQ_INT(al_conn_out(c, hdr.data, hdr.len, &out), AL_OK);
+    CHECK(!al_conn_has_reply(c));
+    CHECK(out.len > strlen(CHAT_BODY));
     al_buf_free(&out);
     al_buf_free(&host);
     al_buf_free(&hdr);
