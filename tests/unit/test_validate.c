@@ -153,6 +153,14 @@ TEST(ipv6_should_reject_lookalikes)
     REJECTS("ipv6", "fe80::1:");
 }
 
+TEST(ip_should_accept_either_family_and_nothing_else)
+{
+    ACCEPTS("ip", "10.20.30.40");
+    ACCEPTS("ip", "2001:db8::1");
+    REJECTS("ip", "10.20.30");
+    REJECTS("ip", "hello");
+}
+
 TEST(phone_should_accept_nanp_and_international_numbers)
 {
     ACCEPTS("phone", "+1 415-555-0132");
