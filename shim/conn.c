@@ -606,6 +606,8 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
             if (c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
             c->sstate = S_DISCARD;
             c->rstate = R_CLOSED;
+            c->broken = 1; /* the host must not reuse this connection */
+            pop_pending(c);
         }
     }
     return r;
@@ -712,9 +714,15 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
             if (r == AL_EPARSE && k < 0) {
                 /* broken framing from the server */
                 al_exchange_note_fail(c->q[0].x, "malformed reply framing");
+                pop_pending(c);
+                if (c->monitor) {
+                    c->passthrough = 1;
+                    return al_buf_append(to_host, buf, len);
+                }
                 c->sstate = S_DISCARD;
                 c->rstate = R_CLOSED;
-                return c->monitor ? al_buf_append(to_host, buf, len) : AL_OK;
+                c->broken = 1;
+                return AL_OK;
             }
             if (r != AL_OK) return r;
             if (c->sstate == S_DISCARD) return AL_OK;

@@ -1341,3 +1341,23 @@ TEST(requests_that_parse_differently_elsewhere_are_not_passed_unscreened)
     al_req_verdict_free(&v);
     al_ctx_free(&ctx);
 }
+
+TEST(broken_reply_framing_mid_stream_stops_the_reply_and_the_connection)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_conn *c = al_conn_new(&ctx, "test", NULL);
+    char *req = req_json("/v1/chat/completions", req_of(P_CHAT));
+    al_buf out = {0}, host = {0};
+    CHECK_EQ_INT(al_conn_out(c, req, strlen(req), &out), AL_OK);
+    const char *resp = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: "
+                       "chunked\r\n\r\nZZ\r\ndata: {}\r\n\r\n";
+    CHECK_EQ_INT(al_conn_in(c, resp, strlen(resp), 0, &host), AL_OK);
+    CHECK(strstr(host.data, "data:") == NULL);
+    CHECK(al_conn_out(c, req, strlen(req), &out) != AL_OK); /* not reusable */
+    al_buf_free(&out);
+    al_buf_free(&host);
+    free(req);
+    al_conn_free(c);
+    al_ctx_free(&ctx);
+}
