@@ -503,6 +503,10 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
         return AL_ENOMEM;
     }
     al_code c = AL_OK;
+    /* the Kelvin sign and long s match caseless k and s */
+    int ks_seen = use_hits && !sub->normalized &&
+                  (memmem(sub->s + sub->from, sub->len - sub->from, "\xc5\xbf", 2) ||
+                   memmem(sub->s + sub->from, sub->len - sub->from, "\xe2\x84\xaa", 3));
     for (uint32_t i = 0; i < e->n; i++) {
         const al_rule *r = &e->rules[i];
         if (sub->active && !sub->active[i]) continue;
@@ -511,10 +515,10 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             c = run_detector(m, sub, i, out, hold);
         } else {
             if (r->normalized != sub->normalized) continue;
-            if (use_hits && r->pf.n && !sub->partial)
+            if (use_hits && r->pf.n && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
-            else if (use_hits && r->pf.n && !may_start(sub, r, i, &h))
+            else if (use_hits && r->pf.n && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h))
                 c = AL_OK;
             else
                 c = run_regex(m, sub, i, out, hold);

@@ -79,6 +79,8 @@ static int fold_ascii(uint32_t cp)
     if (cp >= 0x1F130 && cp <= 0x1F149) return 'a' + (int)(cp - 0x1F130); /* squared */
     if (cp >= 0x1F170 && cp <= 0x1F189) return 'a' + (int)(cp - 0x1F170); /* neg. squared */
     if (cp >= 0x1F1E6 && cp <= 0x1F1FF) return 'a' + (int)(cp - 0x1F1E6); /* regional ind. */
+    if (cp == 0x212A) return 'k'; /* Kelvin sign */
+    if (cp == 0x017F) return 's'; /* long s */
     if (cp >= 0x0370 && cp <= 0x052F) return homoglyph(cp);
     if (cp == 0x0261 || cp == 0x0269 || cp == 0x026A || cp == 0x1D00) return homoglyph(cp);
     return 0;

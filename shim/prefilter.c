@@ -31,6 +31,9 @@ typedef struct {
     size_t i, len;
     int bad;      /* give up: no prefilter for this pattern */
     int caseless; /* (?i) seen or flag i: non-ASCII letters may change case */
+    int ucp;      /* \s and \d are Unicode classes */
+    int folded;   /* subject is al_normalize()d: no Kelvin sign or long s left */
+    int ks;       /* a caseless k or s is part of a literal */
 } parser;
 
 static unsigned char low(unsigned char c)
@@ -167,8 +170,12 @@ static int parse_class(parser *ps, pset *a)
             }
             unsigned char e = (unsigned char)ps->p[ps->i + 1];
             ps->i += 2;
-            if (e == 'd') {
+            if (e == 'd' && !ps->ucp) {
                 for (unsigned char d = '0'; d <= '9'; d++) bytes[n++ & 255] = d;
+                continue;
+            }
+            if (e == 's' && !ps->ucp) {
+                for (const char *w = " \t\n\r\f\v"; *w; w++) bytes[n++ & 255] = (unsigned char)*w;
                 continue;
             }
             if (e == 'x' || e == 'p' || e == 'P' || e == 'N' || (e >= 'a' && e <= 'z') ||
@@ -224,7 +231,8 @@ static int parse_class(parser *ps, pset *a)
             u[m++] = l;
         }
     }
-    if (m == 0 || m > 8) return 0; /* wide classes are not selective */
+    if (m == 0 || m > 16) return 0; /* wide classes are not selective */
+    if (ps->caseless && !ps->folded && (seen['k'] || seen['s'])) ps->ks = 1;
     set_bytes(a, u, m);
     return 1;
 }
@@ -267,7 +275,12 @@ static int parse_atom(parser *ps, pset *a)
             set_bytes(a, (const unsigned char *)"\r", 1);
             return 1;
         case 'd':
+            if (ps->ucp) return -1;
             set_bytes(a, (const unsigned char *)"0123456789", 10);
+            return 1;
+        case 's':
+            if (ps->ucp) return -1;
+            set_bytes(a, (const unsigned char *)" \t\n\r\f\v", 6);
             return 1;
         case 'x':
         case 'p':
@@ -385,6 +398,9 @@ static int parse_atom(parser *ps, pset *a)
     }
     ps->i++;
     unsigned char l = low(c);
+    /* caseless UTF matching lets k and s match U+212A and U+017F too: the
+     * engine runs such a rule unanchored on texts holding either */
+    if (ps->caseless && !ps->folded && (l == 'k' || l == 's')) ps->ks = 1;
     set_bytes(a, &l, 1);
     return 1;
 }
@@ -410,7 +426,8 @@ static void parse_seq(parser *ps, pset *out)
             continue;
         }
         set_concat(out, &a);
-        if (min > 1 || min == 1) set_close(out); /* x+ / x{n,}: one x is certain */
+        for (int k = 1; k < min && k < 4; k++) set_concat(out, &a); /* x{3,}: xxx is certain */
+        if (min >= 1) set_close(out);
     }
 }
 
@@ -529,7 +546,7 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
                 ps->bad = 1;
                 break;
             } else if (strchr("dws", e)) {
-                aw = 1;
+                aw = ps->ucp ? 4 : 1;
             } else if (strchr("DWSNRXHVhv", e)) {
                 aw = 4;
             } else if (strchr("xpPokg", e)) {
@@ -657,6 +674,10 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
             aw = (long)lbn;
             literal = !(u >= 0x80 && ps->caseless);
             if (u >= 'A' && u <= 'Z') lb[0] = (unsigned char)(u + 32);
+            if (ps->caseless && !ps->folded && (lb[0] == 'k' || lb[0] == 's')) {
+                ps->ks = 1; /* may match U+212A / U+017F, 3 and 2 bytes */
+                aw = 3;
+            }
         }
         (void)atom_start;
         (void)group_single;
@@ -736,9 +757,13 @@ static long walk_alt(parser *ps, long w0, wlit *out, int mandatory)
     return best;
 }
 
-static void derive_windowed(const char *pattern, uint32_t options, al_prefilter *pf)
+static void derive_windowed(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
 {
-    parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
+    parser ps = {.p = pattern,
+                 .len = strlen(pattern),
+                 .caseless = !!(options & PCRE2_CASELESS),
+                 .ucp = !!(options & PCRE2_UCP),
+                 .folded = folded};
     wlit w = {0};
     walk_alt(&ps, 0, &w, 1);
     if (ps.bad || ps.i != ps.len || !w.found) return;
@@ -754,27 +779,36 @@ static void derive_windowed(const char *pattern, uint32_t options, al_prefilter 
     pf->maxlen = w.n;
     pf->lead = (size_t)w.lead;
     pf->windowed = 1;
+    pf->ks = ps.ks;
 }
 
-void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf)
+void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
 {
     memset(pf, 0, sizeof *pf);
     if (options & PCRE2_EXTENDED) return;
-    parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
+    parser ps = {.p = pattern,
+                 .len = strlen(pattern),
+                 .caseless = !!(options & PCRE2_CASELESS),
+                 .ucp = !!(options & PCRE2_UCP),
+                 .folded = folded};
     pset s;
     parse_alt(&ps, &s);
     if (ps.bad || s.overflow || ps.i != ps.len || s.n <= 0 || s.n > MAX_LITS) {
-        derive_windowed(pattern, options, pf);
+        derive_windowed(pattern, options, folded, pf);
         return;
     }
+    /* single digits are tolerated beside word prefixes ("2|two|dual"), not
+     * alone (a rule starting with \d runs better unanchored) */
+    int words = 0;
+    for (int i = 0; i < s.n; i++) words |= s.v[i].n >= 3;
     for (int i = 0; i < s.n; i++) {
         if (s.v[i].n >= MIN_LITLEN) continue;
         /* a short prefix is still selective when it holds a character prose
          * rarely uses */
-        int rare = 0;
+        int rare = words && s.v[i].n == 1 && s.v[i].s[0] >= '0' && s.v[i].s[0] <= '9';
         for (int k = 0; k < s.v[i].n; k++) rare |= !!strchr(RARE_CHARS, s.v[i].s[k]);
         if (!rare) {
-            derive_windowed(pattern, options, pf);
+            derive_windowed(pattern, options, folded, pf);
             return;
         }
     }
@@ -801,6 +835,7 @@ void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf
         pf->first[f >> 3] |= (uint8_t)(1u << (f & 7));
         if (s.v[i].n > pf->maxlen) pf->maxlen = s.v[i].n;
     }
+    pf->ks = ps.ks;
 }
 
 void al_prefilter_free(al_prefilter *pf)

@@ -192,7 +192,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     r->value_group = n > 0 ? n : 0;
     uint32_t lb = 0;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &lb) == 0) r->lookbehind = lb;
-    al_prefilter_derive(r->pattern, opt, &r->pf);
+    al_prefilter_derive(r->pattern, opt, r->normalized, &r->pf);
     r->always = r->pf.n == 0 && !r->pf.byteset;
     return AL_OK;
 }

@@ -28,6 +28,8 @@ typedef struct {
     size_t maxlen;     /* longest of lit[] */
     size_t lead;       /* windowed: lit[0] starts at most lead bytes after the match start */
     int windowed;      /* lit[0] is inside every match, not its prefix */
+    int ks;            /* a literal holds a caseless k or s, which U+212A / U+017F
+                        * also match: texts holding those run the rule unanchored */
 } al_prefilter;
 
 typedef struct {
@@ -101,8 +103,11 @@ AL_API void al_litset_free(al_litset *ls);
 typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
 AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                            al_lit_hit_fn fn, void *ud);
-/* Derives a rule's prefilter from its pattern; leaves pf empty when unsure. */
-AL_API void al_prefilter_derive(const char *pattern, uint32_t options, al_prefilter *pf);
+/* Derives a rule's prefilter from its pattern (options: PCRE2 compile
+ * options; folded: the subject is al_normalize()d); leaves pf empty when it
+ * cannot be sure every match starts with (or contains) one of the literals. */
+AL_API void al_prefilter_derive(const char *pattern, uint32_t options, int folded,
+                                al_prefilter *pf);
 AL_API void al_prefilter_free(al_prefilter *pf);
 
 /* A candidate match of one rule, before merging.  ok: accepted as a finding

@@ -12,7 +12,7 @@ static const char *prefixes(const char *pattern, uint32_t opts)
 {
     static char out[1024];
     al_prefilter pf;
-    al_prefilter_derive(pattern, opts | PCRE2_UTF, &pf);
+    al_prefilter_derive(pattern, opts | PCRE2_UTF, !!(opts & PCRE2_CASELESS), &pf);
     out[0] = '\0';
     for (size_t i = 0; i < pf.n; i++) {
         for (size_t j = i + 1; j < pf.n; j++) {
@@ -36,7 +36,7 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
 {
     CHECK_STR(prefixes("\\bIgnore (?:all )?previous", PCRE2_CASELESS), "ignore ");
     CHECK_STR(prefixes("(?:foo|bar)baz", 0), "barbaz|foobaz");
-    CHECK_STR(prefixes("(?i)AKIA[0-9A-Z]{16}", 0), "akia");
+    CHECK_STR(prefixes("(?i)AZIA[0-9A-Z]{16}", 0), "azia");
     CHECK_STR(prefixes("(?<![\\w-])(?<value>sk-[a-z]{20})", 0), "sk-");
     CHECK_STR(prefixes("ab+c", 0), "ab");
     CHECK_STR(prefixes("x[yY]z", 0), "xyz");
@@ -44,6 +44,40 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
     CHECK_STR(prefixes("caf\xc3\xa9!", PCRE2_CASELESS),
               "caf"); /* stops before a cased non-ASCII letter */
     CHECK_STR(prefixes("<\\s*script", PCRE2_CASELESS), "<"); /* one rare character is selective */
+}
+
+TEST(caseless_k_and_s_should_end_a_prefix_unless_the_text_is_normalised)
+{
+    /* caseless UTF matching lets k match the Kelvin sign and s the long s */
+    al_prefilter pf;
+    al_prefilter_derive("(?i)task", PCRE2_UTF, 0, &pf);
+    CHECK(pf.n == 1 && pf.ks);
+    al_prefilter_free(&pf);
+    al_prefilter_derive("(?i)tax", PCRE2_UTF, 0, &pf);
+    CHECK(pf.n == 1 && !pf.ks);
+    al_prefilter_free(&pf);
+    al_prefilter_derive("task", PCRE2_UTF | PCRE2_CASELESS, 1, &pf);
+    REQUIRE(pf.n == 1);
+    CHECK_STR(pf.lit[0], "task");
+    CHECK(!pf.ks);
+    al_prefilter_free(&pf);
+    /* and the engine finds "ta\u017fk" like it would without the prefilter */
+    al_engine *e = NULL;
+    char err[256];
+    FILE *f = fopen("/tmp/al_test_prefilter_ks.json", "w");
+    REQUIRE(f);
+    fputs("{\"pack\":\"t\",\"rules\":[{\"id\":\"t.task\",\"category\":\"unsafe_output\","
+          "\"pattern\":\"\\\\btask\\\\b\",\"flags\":\"i\",\"examples\":{\"match\":[\"a TASK\"]}}]}",
+          f);
+    fclose(f);
+    REQUIRE(al_engine_new("/tmp/al_test_prefilter_ks.json", &e, err, sizeof err) == AL_OK);
+    al_result r = {0};
+    const char *t = "the ta\xc5\xbfk and the TASK";
+    CHECK(al_engine_scan(e, NULL, AL_AS_COMPLETION, t, strlen(t), &r) == AL_OK);
+    CHECK_EQ_INT(r.n, 2);
+    al_result_free(&r);
+    al_engine_free(e);
+    remove("/tmp/al_test_prefilter_ks.json");
 }
 
 TEST(a_literal_at_a_bounded_distance_from_the_start_should_give_a_window)
@@ -54,7 +88,7 @@ TEST(a_literal_at_a_bounded_distance_from_the_start_should_give_a_window)
               "@ within 64");
     CHECK_STR(prefixes("[a-z]{1,20}://x", 0), "://x within 20");
     CHECK_STR(prefixes("(?:x|y@)z", 0), "xz|y@z"); /* a prefix set is preferred */
-    CHECK_STR(prefixes("(?:\\d+|x@)z", 0), "");    /* the literal is in one branch only */
+    CHECK_STR(prefixes("(?:\\w+|x@)z", 0), "");    /* the literal is in one branch only */
 }
 
 TEST(patterns_without_a_certain_selective_prefix_should_get_none)
