@@ -682,6 +682,11 @@ static void reset_rel(al_exchange *x)
 static al_code pass_raw(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
 {
     if (!x->qn) return al_buf_append(to_host, raw, raw_len);
+    if (x->qn > 1024) { /* cap the queue: give waiting events what is released */
+        al_code r = settle_all(x, to_host);
+        if (r == AL_OK) r = al_buf_append(to_host, raw, raw_len);
+        return r;
+    }
     al_code r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0);
     return r == AL_OK ? drain(x, to_host) : r;
 }

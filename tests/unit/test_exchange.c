@@ -1361,3 +1361,62 @@ TEST(broken_reply_framing_mid_stream_stops_the_reply_and_the_connection)
     al_conn_free(c);
     al_ctx_free(&ctx);
 }
+
+/* A small deterministic generator for the robustness test. */
+static unsigned rnd_state = 12345;
+static unsigned rnd(void)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return rnd_state >> 8;
+}
+
+TEST(garbage_and_mutated_traffic_never_crashes_or_grows_without_bound)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf stream = {0};
+    make_stream(P_ANTHROPIC, PII_REPLY, &stream);
+    char *req = req_json("/v1/messages", req_of(P_ANTHROPIC));
+    for (int iter = 0; iter < 300; iter++) {
+        al_conn *c = al_conn_new(&ctx, "test", NULL);
+        al_buf out = {0}, host = {0}, resp = {0};
+        /* a valid request, sometimes mutated */
+        size_t rl = strlen(req);
+        char *rq = strdup(req);
+        if (iter % 3 == 1) rq[rnd() % rl] = (char)rnd();
+        al_conn_out(c, rq, rl, &out);
+        al_buf_puts(&resp, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                           "Transfer-Encoding: chunked\r\n\r\n");
+        chunk_all(stream.data, stream.len, 1 + rnd() % 200, &resp);
+        al_buf_puts(&resp, "0\r\n\r\n");
+        for (int m = 0; m < iter % 5; m++) resp.data[rnd() % resp.len] = (char)rnd();
+        for (size_t off = 0; off < resp.len;) {
+            size_t n = 1 + rnd() % 300;
+            if (n > resp.len - off) n = resp.len - off;
+            al_conn_in(c, resp.data + off, n, 0, &host);
+            off += n;
+        }
+        al_conn_in(c, NULL, 0, 1, &host);
+        CHECK(host.len < 4 * resp.len + 4096);
+        free(rq);
+        al_buf_free(&out);
+        al_buf_free(&host);
+        al_buf_free(&resp);
+        al_conn_free(c);
+    }
+    /* pure garbage in both directions */
+    for (int iter = 0; iter < 200; iter++) {
+        al_conn *c = al_conn_new(&ctx, "test", NULL);
+        al_buf out = {0}, host = {0};
+        char g[512];
+        for (size_t i = 0; i < sizeof g; i++) g[i] = (char)rnd();
+        al_conn_out(c, g, sizeof g, &out);
+        al_conn_in(c, g, sizeof g, 1, &host);
+        al_buf_free(&out);
+        al_buf_free(&host);
+        al_conn_free(c);
+    }
+    free(req);
+    al_buf_free(&stream);
+    al_ctx_free(&ctx);
+}
