@@ -622,6 +622,10 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     x->resp_begun = 1;
     x->rec.status = status;
     x->mode = AL_RESP_PASS;
+    /* a new response (after a redirect or an auth retry) starts afresh */
+    al_buf_reset(&x->body);
+    x->last_len = 0;
+    x->cut = 0;
     if (!x->llm) return AL_OK;
     if (!x->ctx->engine) {
         set_fail(x, "rules not loaded");
