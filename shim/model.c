@@ -58,22 +58,25 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
-static const signed char lm_cls_tab[128] = {
-    ['.'] = 29, [','] = 30, ['!'] = 31, ['?'] = 31, ['\''] = 32, ['"'] = 32,  ['`'] = 32,
-    [':'] = 33, [';'] = 33, ['-'] = 34, ['('] = 35, [')'] = 35,  ['['] = 36,  [']'] = 36,
-    ['{'] = 36, ['}'] = 36, ['<'] = 37, ['>'] = 37, ['/'] = 38,  ['\\'] = 38, ['|'] = 38,
-    ['_'] = 39, ['*'] = 40, ['#'] = 40, ['@'] = 41, ['$'] = 41,  ['%'] = 41,  ['&'] = 41,
-    ['+'] = 42, ['='] = 42, ['~'] = 42, ['^'] = 42,
+/* byte -> class: space 0, letters 1-26 (case folded), digits 27, non-ASCII 28,
+ * punctuation groups 29-42, anything else 43 */
+static const uint8_t lm_cls[256] = {
+    43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
+    43, 43, 43, 43, 43, 43, 43, 43, 0,  31, 32, 40, 41, 41, 41, 32, 35, 35, 40, 42, 30, 34, 29, 38,
+    27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 33, 33, 37, 42, 37, 31, 41, 1,  2,  3,  4,  5,  6,  7,
+    8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 36, 38, 36, 42, 39,
+    32, 1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23,
+    24, 25, 26, 36, 38, 36, 42, 43, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
+    28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28, 28,
 };
 
 int al_model_lm_class(unsigned char c)
 {
-    if (c == ' ') return 0;
-    if (c >= 'a' && c <= 'z') return 1 + (c - 'a');
-    if (c >= 'A' && c <= 'Z') return 1 + (c - 'A');
-    if (c >= '0' && c <= '9') return 27;
-    if (c >= 0x80) return 28;
-    return lm_cls_tab[c] ? lm_cls_tab[c] : 43;
+    return lm_cls[c];
 }
 
 static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bits)
@@ -126,7 +129,7 @@ static inline void end_token(fstate *s)
 
 static inline void lm_step(fstate *s, unsigned char c)
 {
-    int k = al_model_lm_class(c);
+    int k = lm_cls[c];
     size_t ix = ((size_t)s->c2 * AL_LM_CLASSES + s->c1) * AL_LM_CLASSES + k;
     s->c2 = s->c1;
     s->c1 = k;
@@ -139,7 +142,7 @@ static inline void lm_step(fstate *s, unsigned char c)
         s->rfill++;
     s->ring[s->rpos] = q;
     s->rsum += q;
-    s->rpos = (s->rpos + 1) % AL_LM_WINDOW;
+    if (++s->rpos == AL_LM_WINDOW) s->rpos = 0;
     if (s->rfill == AL_LM_WINDOW && s->rsum > s->rbest) s->rbest = s->rsum;
 }
 
