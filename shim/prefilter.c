@@ -863,6 +863,7 @@ static inline unsigned h3(unsigned a, unsigned b, unsigned c)
 
 typedef struct {
     uint8_t bits[65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
+    uint8_t bitsl[65536 / 8];          /* first 2 bytes of longer prefixes */
     uint8_t bits3[(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
     int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
     int32_t head1[256];                /* 1-byte prefixes */
@@ -919,6 +920,7 @@ al_code al_litset_build(al_engine *e)
                     } else {
                         unsigned k3 = h3(s[0], s[1], s[2]);
                         t->bits3[k3 >> 3] |= (uint8_t)(1u << (k3 & 7));
+                        t->bitsl[key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
                 t->n++;
@@ -939,6 +941,24 @@ void al_litset_free(al_litset *ls)
     free(ls);
 }
 
+/* Reports the prefixes starting at offset i; 1 when fn asked to stop. */
+static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key,
+                 al_lit_hit_fn fn, void *ud)
+{
+    for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
+        if (fn(ud, t->v[x].rule, i)) return 1;
+    for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) {
+        const entry *en = &t->v[x];
+        if (i + en->n > len) continue;
+        uint32_t k = 2;
+        while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
+        if (k == en->n && fn(ud, en->rule, i)) return 1;
+    }
+    return 0;
+}
+
+#define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
+
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)
 {
@@ -946,22 +966,20 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     const table *t = &ls->t[normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
-    unsigned a = 0, b = lowtab[s[0]], c = len > 1 ? lowtab[s[1]] : 0;
-    for (size_t i = 0; i < len; i++) {
-        a = b;
-        b = c;
-        c = i + 2 < len ? lowtab[s[i + 2]] : 0;
-        unsigned key = a << 8 | b, k3 = h3(a, b, c);
-        if (!(t->bits[key >> 3] & (1u << (key & 7))) && !(t->bits3[k3 >> 3] & (1u << (k3 & 7))))
-            continue;
-        for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
-            if (fn(ud, t->v[x].rule, i)) return;
-        for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) {
-            const entry *en = &t->v[x];
-            if (i + en->n > len) continue;
-            uint32_t k = 2;
-            while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
-            if (k == en->n && fn(ud, en->rule, i)) return;
+    size_t i = 0;
+    /* the hot loop: one 2-byte lookup per offset, a 3-byte hash only when
+     * the pair starts some longer prefix */
+    for (; i + 2 < len; i++) {
+        unsigned key = (unsigned)lowtab[s[i]] << 8 | lowtab[s[i + 1]];
+        if (!BIT(t->bits, key)) {
+            if (!BIT(t->bitsl, key)) continue;
+            unsigned k3 = h3(lowtab[s[i]], lowtab[s[i + 1]], lowtab[s[i + 2]]);
+            if (!BIT(t->bits3, k3)) continue;
         }
+        if (visit(t, s, len, i, key, fn, ud)) return;
+    }
+    for (; i < len; i++) { /* the last offsets: no third byte */
+        unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
+        if ((BIT(t->bits, key) || BIT(t->bitsl, key)) && visit(t, s, len, i, key, fn, ud)) return;
     }
 }
