@@ -907,8 +907,10 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int plain_title = key_is(cur, "mr") || key_is(cur, "mrs") || key_is(cur, "ms") ||
                           key_is(cur, "dr") || key_is(cur, "miss") || key_is(cur, "prof") ||
                           key_is(cur, "mister") || key_is(cur, "mx");
+        /* "Mr. May" is a name; "Dr. Who"-style words after other titles are not */
         int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
-                 !(flags_of(st, a) & (F_ORG | F_NOTNAME | F_TITLE));
+                 !(flags_of(st, a) & (F_ORG | F_TITLE)) &&
+                 (!(flags_of(st, a) & F_NOTNAME) || (plain_title && a->cap == C_CAP));
         if (ok && a->cap == C_CAP)
             ok = (plain_title && cur->cap == C_CAP) || !is_common(st, a);
         else if (ok)
@@ -924,7 +926,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                 e = b->e;
                 k++;
             }
-            *rc = emit(st, out, cur->s, e, 2);
+            *rc = emit(st, out, cur->s, e, intro_level(st));
             return k;
         }
     }
@@ -967,8 +969,13 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                 if (c && surname_like(st, c)) continue;
                 break;
             }
-            if (!surname_like(st, b)) break;
             unsigned bf = flags_of(st, b);
+            /* a listed surname that is also a word ("John Smith", "Dan Tailor")
+             * counts right after a given name that is not one */
+            int word_surname =
+                k == 1 && given && !ambiguous && b->ocap == C_CAP && (bf & F_SUR) &&
+                !(bf & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE));
+            if (!surname_like(st, b) && !word_surname) break;
             if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
             surname = 1;
             e = b->e;
