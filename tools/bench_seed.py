@@ -34,16 +34,18 @@ def main():
         lines = [l for l in f.read().split("\n")]
     pats = [re.compile(p, re.IGNORECASE) for p in INJECTION] + [re.compile(p) for p in PII]
     total = sum(len(l.encode()) for l in lines)
-    best = None
+    best = best_cpu = None
     for _ in range(2):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n = 0
         for text in lines:
             for p in pats:
                 n += sum(1 for _ in p.finditer(text))
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
         best = dt if best is None or dt < best else best
-    print("seed_mb_s=%.2f bytes=%d matches=%d" % (total / best / 1e6, total, n))
+        best_cpu = dc if best_cpu is None or dc < best_cpu else best_cpu
+    print("seed_mb_s=%.2f seed_cpu_mb_s=%.2f bytes=%d matches=%d"
+          % (total / best / 1e6, total / best_cpu / 1e6, total, n))
 
 
 main()
