@@ -585,6 +585,12 @@ static int placeholder(const char *s, size_t len)
         icontains(s, len, "environ") || icontains(s, len, "getenv") ||
         icontains(s, len, "process.env"))
         return 1;
+    /* a colour, #976806 */
+    if (c0 == '#' && len <= 9) {
+        size_t k = 1;
+        while (k < len && hexval(s[k]) >= 0) k++;
+        if (k == len) return 1;
+    }
     /* all of one character, e.g. "********" or "00000000" */
     size_t i = 1;
     while (i < len && s[i] == s[0]) i++;
@@ -610,8 +616,8 @@ static int dotted_ident(const char *s, size_t len)
 
 /* Value of a password/secret/token assignment: 6..512 bytes, not a
  * placeholder or code reference, at least two character classes (lower,
- * upper, digit, punctuation other than _ and -), and Shannon entropy of at
- * least 2.5 bits per character. */
+ * upper, digit, punctuation other than _ and -) one of which is a digit or
+ * punctuation, and Shannon entropy of at least 2.5 bits per character. */
 static int v_entropy(const char *s, size_t len)
 {
     while (len && (s[0] == '"' || s[0] == '\'' || s[0] == '`')) s++, len--;
@@ -620,6 +626,10 @@ static int v_entropy(const char *s, size_t len)
         len--;
     if (len < 6 || len > 512) return 0;
     if (placeholder(s, len) || dotted_ident(s, len)) return 0;
+    /* a call, index or block is code ("password.encode(", "tokens[i]") */
+    for (size_t i = 0; i < len; i++)
+        if (s[i] == '(' || s[i] == ')' || s[i] == '[' || s[i] == ']' || s[i] == '{' || s[i] == '}')
+            return 0;
     int lower = 0, upper = 0, digit = 0, punct = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
@@ -634,7 +644,8 @@ static int v_entropy(const char *s, size_t len)
             punct = 1;
     }
     if (lower + upper + digit + punct < 2) return 0;
-    if (digit && !lower && !upper && !punct) return 0;
+    /* letters alone are a word or a name ("_DSAPrivateKey", "listLines") */
+    if (!digit && !punct) return 0;
     return shannon(s, len) >= 2.5;
 }
 

@@ -236,11 +236,15 @@ TEST(entropy_should_reject_placeholders_and_code_references)
     REJECTS("entropy", "your_api_key_here");
     REJECTS("entropy", "config.password");
     REJECTS("entropy", "os.environ");
-    REJECTS("entropy", "DB_PASSWORD_ENV"); /* one character class: a name */
-    REJECTS("entropy", "correcthorse");    /* lower-case word */
-    REJECTS("entropy", "12345678");        /* digits alone: counts, ids */
-    REJECTS("entropy", "ab1");             /* too short */
-    REJECTS("entropy", "aaaaaa1111");      /* low entropy */
+    REJECTS("entropy", "password.encode("); /* a call */
+    REJECTS("entropy", "tokens[i]");        /* an index */
+    REJECTS("entropy", "DB_PASSWORD_ENV");  /* one character class: a name */
+    REJECTS("entropy", "correcthorse");     /* lower-case word */
+    REJECTS("entropy", "_DSAPrivateKey");   /* a type name */
+    REJECTS("entropy", "#976806");          /* a colour */
+    REJECTS("entropy", "12345678");         /* digits alone: counts, ids */
+    REJECTS("entropy", "ab1");              /* too short */
+    REJECTS("entropy", "aaaaaa1111");       /* low entropy */
 }
 
 /* {"alg":"HS256","typ":"JWT"} . {"sub":"42","name":"Ada"} . signature */
