@@ -1420,3 +1420,42 @@ TEST(garbage_and_mutated_traffic_never_crashes_or_grows_without_bound)
     al_buf_free(&stream);
     al_ctx_free(&ctx);
 }
+
+TEST(context_reads_mode_fail_audit_caps_and_policy_from_the_environment)
+{
+    char path[] = "/tmp/al_ctx_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    close(fd);
+    setenv("AIRLOCK_RULES", PACK, 1);
+    setenv("AIRLOCK_MODE", "monitor", 1);
+    setenv("AIRLOCK_FAIL", "open", 1);
+    setenv("AIRLOCK_AUDIT", path, 1);
+    setenv("AIRLOCK_MAX_BODY", "2M", 1);
+    setenv("AIRLOCK_BLOCK_THRESHOLD", "2.5", 1);
+    setenv("AIRLOCK_PROMPT_PII", "redact", 1);
+    al_ctx c;
+    char err[256];
+    CHECK_EQ_INT(al_ctx_from_env(&c, NULL, err, sizeof err), AL_OK);
+    CHECK_STR(err, "");
+    CHECK(c.engine != NULL);
+    CHECK_EQ_INT(c.mode, AL_MODE_MONITOR);
+    CHECK_EQ_INT(c.fail, AL_FAIL_OPEN);
+    CHECK(c.audit_fd >= 0);
+    CHECK_EQ_INT(c.max_body, 2 << 20);
+    CHECK(c.policy.block_threshold == 2.5);
+    CHECK_EQ_INT(c.policy.prompt[AL_CAT_PII], AL_ACT_REDACT);
+    al_ctx_free(&c);
+    /* a broken rules path leaves no engine and says why, once */
+    setenv("AIRLOCK_RULES", "/nonexistent/rules", 1);
+    setenv("AIRLOCK_MODE", "bogus", 1);
+    CHECK_EQ_INT(al_ctx_from_env(&c, NULL, err, sizeof err), AL_OK);
+    CHECK(c.engine == NULL);
+    CHECK(strncmp(err, "airlock: ", 9) == 0);
+    al_ctx_free(&c);
+    const char *vars[] = {"AIRLOCK_RULES",     "AIRLOCK_MODE",     "AIRLOCK_FAIL",
+                          "AIRLOCK_AUDIT",     "AIRLOCK_MAX_BODY", "AIRLOCK_BLOCK_THRESHOLD",
+                          "AIRLOCK_PROMPT_PII"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+    unlink(path);
+}
