@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include "hook.h"
@@ -234,6 +235,22 @@ static int host_blocks(SSL *s)
     return fl >= 0 && !(fl & O_NONBLOCK);
 }
 
+/* The exchange answered a request itself (blocked: it never left).  A
+ * host that waits for the socket to become readable before it reads (an
+ * event loop over memory BIOs, as asyncio's) would wait forever for a server
+ * that owes nothing.  Closing the TLS session makes the server answer with
+ * its own close_notify, which wakes such a host; the reply it then reads
+ * says "Connection: close" anyway.  The host's error queue is left as it was. */
+static void close_after_reply(SSL *s)
+{
+    SSL_shutdown_t sd = REAL(SSL_shutdown);
+    if (!sd || !SSL_is_init_finished(s)) return;
+    ERR_set_mark();
+    (void)sd(s);
+    ERR_pop_to_mark();
+    al_hook_debug("ssl %p: request answered locally; TLS session closed", (void *)s);
+}
+
 /* The exchange broke the stream (fail closed): serve what it released, then
  * report a reset connection. */
 static void cut_off(sst *t, al_code c)
@@ -252,8 +269,9 @@ static void pull_reply(sst *t)
 }
 
 /* Makes bytes available in t->in (or records the end of the stream in
- * t->rd_end).  Returns 1 when the host can be served from t's state, 0 when
- * the real read's failure stands: *rret is its return value and the real
+ * t->rd_end).  Returns 1 when the host can be served from t's state, 2 when
+ * a non-blocking host must retry later (synthesized WANT_READ), 0 when the
+ * real read's failure stands: *rret is its return value and the real
  * SSL_get_error explains it (WANT_READ on a non-blocking SSL, or an error
  * with nothing held). */
 static int fill(SSL *s, sst *t, int *rret)
@@ -264,15 +282,20 @@ static int fill(SSL *s, sst *t, int *rret)
         if (in_avail(t) || t->rd_end) return 1;
         pull_reply(t);
         if (in_avail(t) || t->rd_end) return 1;
-        if (t->answered && host_blocks(s)) {
-            /* The server owes nothing (the request was never sent): a host
-             * blocking in a read would wait forever.  Report the end, as a
-             * server closing after an error reply would.  A non-blocking host
-             * gets the real WANT_READ instead: after an interim reply (100
-             * Continue) it goes on to send the body. */
-            t->rd_end = SSL_ERROR_ZERO_RETURN;
-            t->rd_soft = 1;
-            return 1;
+        if (t->answered) {
+            /* The server owes nothing (the request was never sent).  A host
+             * blocking in a read would wait forever: report the end, as a
+             * server closing after an error reply would.  A non-blocking
+             * host is told to retry (after an interim 100 Continue it goes on
+             * to send its body); the real SSL is left alone, so a server
+             * close_notify cannot turn into an error before the host has
+             * taken the reply. */
+            if (host_blocks(s)) {
+                t->rd_end = SSL_ERROR_ZERO_RETURN;
+                t->rd_soft = 1;
+                return 1;
+            }
+            return 2;
         }
         if (!rd || !ge) {
             t->rd_end = SSL_ERROR_SYSCALL;
@@ -350,7 +373,13 @@ static int serve(sst *t, void *buf, size_t num, size_t *got, int peek)
 static int do_read(SSL *s, sst *t, void *buf, size_t num, size_t *got, int peek, int *rret)
 {
     t->last_err = -1;
-    if (!fill(s, t, rret)) return -1;
+    int f = fill(s, t, rret);
+    if (f == 0) return -1;
+    if (f == 2) {
+        *got = 0;
+        t->last_err = SSL_ERROR_WANT_READ;
+        return 0;
+    }
     return serve(t, buf, num, got, peek);
 }
 
@@ -416,7 +445,17 @@ static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written
             return 0;
         }
         check_pass(t);
-        if (!out_avail(t) && al_conn_has_reply(t->conn)) t->answered = 1;
+        if (!out_avail(t) && al_conn_has_reply(t->conn) && !t->answered) {
+            t->answered = 1;
+            if (!host_blocks(s)) {
+                size_t before = t->in.len;
+                pull_reply(t);
+                /* an interim reply (100 Continue) is followed by the real one */
+                int interim =
+                    t->in.len - before >= 10 && !memcmp(t->in.data + before, "HTTP/1.1 1", 10);
+                if (!interim) close_after_reply(s);
+            }
+        }
     }
     if (out_avail(t) && !flush_out(s, t, rret)) {
         t->wpend = num;
