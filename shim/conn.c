@@ -138,9 +138,10 @@ static al_code synth_reply(al_buf *out, int status, const char *ctype, const cha
                          : status == 502 ? "Bad Gateway"
                                          : "Error";
     al_code r = al_buf_printf(out,
-                              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                              "Connection: close\r\nX-Airlock: blocked\r\n\r\n",
-                              status, reason, ctype ? ctype : "application/json", len);
+                              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                              "X-Airlock: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                              status, reason, ctype ? ctype : "application/json",
+                              status >= 500 ? "unscreened" : "blocked", len);
     if (r == AL_OK) r = al_buf_append(out, body, len);
     return r;
 }
