@@ -1327,11 +1327,18 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
     }
     /* inside an address block the short lines that follow a street line
      * are the city, region, country: "Harpelunde", "Cape Verde 01683" */
-    if (ab->lines > 0 && cur->nl && cur->type == T_WORD && cur->cap != C_LOWER) {
-        size_t k = 0, e2 = cur->e, words = 0;
+    /* list markers before a line (">Soest", "- Harpelunde") are skipped */
+    size_t m = 0;
+    tok *w = cur;
+    while (ab->lines > 0 && cur->nl && m < 4 && w && (m == 0 || !w->nl) && w->type == T_PUNCT &&
+           w->key[0] && strchr("?>-*|#", w->key[0]))
+        w = peek(st, ++m);
+    if (ab->lines > 0 && cur->nl && w && (m == 0 || !w->nl) && w->type == T_WORD &&
+        w->cap != C_LOWER) {
+        size_t k = m, e2 = w->e, words = 0;
         tok *b;
         int ok = 1;
-        while ((b = peek(st, k)) && (k == 0 || !b->nl) && k < 8) {
+        while ((b = peek(st, k)) && (k == m || !b->nl) && k < m + 8) {
             if (b->type == T_WORD) {
                 if (b->cap == C_LOWER && !in_list(st, b, CTX_particles) && !key_is(b, "nad") &&
                     !key_is(b, "of") && !key_is(b, "on"))
@@ -1345,7 +1352,7 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
         }
         if (b && !b->nl) ok = 0; /* the line goes on: prose, not an address */
         if (ok && words) {
-            *rc = push(out, cur->s, e2, 1);
+            *rc = push(out, w->s, e2, 1);
             ab->lines--;
             return k;
         }
@@ -1372,7 +1379,7 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
         /* fast lane: punctuation and plain lowercase words start nothing
          * unless they could be a title ("mr."), follow an introduction ("my
          * name is john") or start a unit ("apt 4") */
-        if (cur->type == T_PUNCT ||
+        if ((cur->type == T_PUNCT && !(cur->nl && ab.lines > 0)) ||
             (cur->type == T_WORD && cur->cap == C_LOWER &&
              !(cur->klen <= 5 &&
                (cur->key[0] == 'a' || cur->key[0] == 's' || cur->key[0] == 'p')) &&

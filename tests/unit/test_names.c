@@ -124,6 +124,10 @@ TEST(address_block_lines_after_a_street_are_places)
     REQUIRE(st);
     CHECK_STR(found(&al_detector_address, st, "5 Main Street\n Springfield\n Ohio 45501\n"),
               "5 Main Street|Springfield|Ohio 45501");
+    CHECK_STR(found(&al_detector_address, st, "> 5 Main Street\n> Suite 4\n> Springfield\n"),
+              "5 Main Street|Suite 4|Springfield");
+    CHECK_STR(found(&al_detector_address, st, "5 Main Street\n\nThen we met at the Old Mill.\n"),
+              "5 Main Street");
     al_detector_address.free_state(st);
 }
 
