@@ -1114,6 +1114,22 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
             *rc = push(out, cur->s, end, 1);
             return k;
         }
+        /* "in Seguin, which ...": an unlisted name after "in" that ends the
+         * phrase is probably a place; reported as a mention only */
+        if (key_is(p1, "in") && cur->ocap == C_CAP && !cur->mixed && !sentence_start(st, cur) &&
+            !is_common(st, cur) &&
+            !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE | F_GIVEN | F_SUR))) {
+            size_t k = 1;
+            tok *b;
+            while (k < 4 && (b = peek(st, k)) && !b->nl && b->type == T_WORD && b->ocap == C_CAP &&
+                   !is_common(st, b))
+                k++;
+            b = peek(st, k);
+            if (!b || b->nl || punct_is(b, ',') || punct_is(b, '.') || punct_is(b, ';')) {
+                *rc = push(out, cur->s, peek(st, k - 1)->e, 4);
+                return k;
+            }
+        }
         return 1;
     }
     unsigned f = flags_of(st, cur);

@@ -269,3 +269,18 @@ TEST(all_lowercase_text_is_judged_as_if_capitalised)
     al_detector_location.free_state(l);
     al_detector_address.free_state(a);
 }
+
+TEST(location_unlisted_name_ending_an_in_phrase_is_a_mention)
+{
+    void *weak = load(&al_detector_location, "{\"evidence\":\"weak\"}");
+    void *strong = load(&al_detector_location, "{\"evidence\":\"strong\"}");
+    REQUIRE(weak && strong);
+    CHECK_STR(found(&al_detector_location, weak, "The next year he worked in Oberwinterthal, then"),
+              "Oberwinterthal");
+    CHECK_STR(found(&al_detector_location, strong, "The next year he worked in Oberwinterthal."),
+              "");
+    CHECK_STR(found(&al_detector_location, weak, "It is written in Python, like the rest."), "");
+    CHECK_STR(found(&al_detector_location, weak, "Put it in Quarantine mode first"), "");
+    al_detector_location.free_state(weak);
+    al_detector_location.free_state(strong);
+}
