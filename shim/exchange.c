@@ -732,6 +732,20 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         reset_rel(x);
         return r != AL_OK ? r : pass_raw(x, raw, raw_len, to_host);
     }
+    if (x->ncur == 1 && !x->qn && !x->ev_changed) {
+        /* fast path: nothing waits and the text is released as it came */
+        skey *k = find_key(x, x->cur[0].key);
+        const char *d = x->cur[0].node->valuestring;
+        size_t dl = strlen(d);
+        if (k && k->rel.len >= dl && !memcmp(k->rel.data ? k->rel.data : "", d, dl) &&
+            (!k->ended || k->rel.len == dl)) {
+            al_buf_consume(&k->rel, dl);
+            cJSON_Delete(ev);
+            if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
+            if ((r = synth_rest(x)) != AL_OK) return r;
+            return drain(x, to_host);
+        }
+    }
     if (x->ncur == 1) {
         r = queue_push(x, raw, raw_len, ev, x->cur[0].node, x->cur[0].key, x->ev_changed);
         if (r != AL_OK) {
