@@ -4,7 +4,10 @@ process that the tests start with or without the shim preloaded.
     /usr/bin/python3 openssl_clients.py CLIENT [THREADS] < jobs.json > results.json
 
 CLIENT is urllib, requests (one Session for all jobs), httpx (one Client),
-httpx-async (one AsyncClient; its SSL* has memory BIOs, no descriptor).
+httpx-async (one AsyncClient; its SSL* has memory BIOs, no descriptor),
+asyncio (asyncio streams, as aiohttp uses them: the event loop reads the SSL
+only when the socket turns readable; one connection per job, opened a moment
+before the request so the server's session tickets are already consumed).
 jobs.json: [{"url", "body" (text), "headers": {}}...]; results.json: one
 {"status", "body" (latin-1 text of the exact bytes), "error"} per job, in
 order.  With THREADS > 1 the jobs are spread over that many threads, each
@@ -98,8 +101,56 @@ def run_httpx_async(jobs):
     return asyncio.run(main())
 
 
+def run_asyncio(jobs):
+    import asyncio
+    import ssl
+    import urllib.parse
+
+    async def one(j):
+        u = urllib.parse.urlsplit(j["url"])
+        ctx = ssl.create_default_context(cafile=CA)
+        r, w = await asyncio.open_connection(u.hostname, u.port, ssl=ctx)
+        await asyncio.sleep(0.1)
+        body = j["body"].encode("utf-8")
+        head = "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: %d\r\n" % (
+            u.path + ("?" + u.query if u.query else ""), u.netloc, len(body))
+        head += "".join("%s: %s\r\n" % kv for kv in j.get("headers", {}).items())
+        w.write(head.encode() + b"\r\n" + body)
+        await w.drain()
+        raw = await asyncio.wait_for(r.readuntil(b"\r\n\r\n"), 20)
+        lines = raw.decode("latin-1").split("\r\n")
+        status = int(lines[0].split()[1])
+        hdr = {l.split(":", 1)[0].strip().lower(): l.split(":", 1)[1].strip()
+               for l in lines[1:] if ":" in l}
+        if "content-length" in hdr:
+            data = await asyncio.wait_for(r.readexactly(int(hdr["content-length"])), 20)
+        elif hdr.get("transfer-encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                n = int((await asyncio.wait_for(r.readuntil(b"\r\n"), 20)).split(b";")[0], 16)
+                chunk = await asyncio.wait_for(r.readexactly(n + 2), 20)
+                if n == 0:
+                    break
+                data += chunk[:-2]
+        else:
+            data = await asyncio.wait_for(r.read(), 20)
+        w.close()
+        return {"status": status, "body": enc(data), "error": None}
+
+    async def main():
+        out = []
+        for j in jobs:
+            try:
+                out.append(await one(j))
+            except Exception as e:  # noqa: BLE001
+                out.append({"status": None, "body": "", "error": "%s: %s" % (type(e).__name__, e)})
+        return out
+
+    return asyncio.run(main())
+
+
 CLIENTS = {"urllib": run_urllib, "requests": run_requests, "httpx": run_httpx,
-           "httpx-async": run_httpx_async}
+           "httpx-async": run_httpx_async, "asyncio": run_asyncio}
 
 
 def main():
