@@ -1,6 +1,8 @@
 /* Unit tests for validate.c: every validator with values it must accept and
  * values it must reject.  Values are written for these tests (well-known test
  * card numbers, documentation IP ranges, the IBAN registry's examples). */
+#include <stdint.h>
+
 #include "validate.h"
 #include "testing.h"
 
@@ -285,5 +287,33 @@ TEST(validators_should_not_read_past_len)
         REQUIRE(f != NULL);
         CHECK_EQ_INT(f("", 0), 0);
         CHECK_EQ_INT(f("\xff\xfe\x00", 3), 0);
+    }
+}
+
+TEST(validators_survive_random_input_under_sanitizers)
+{
+    /* Deterministic pseudo-random strings over the bytes validators care
+     * about; ASan/UBSan turn any out-of-bounds read or overflow into a
+     * failure.  Every answer must be 0 or 1. */
+    static const char alphabet[] = "0123456789abcdefABCDEFxX:.-/ %+()[]{}$<>@=_\"'\xff\x80";
+    static const char *names[] = {"luhn",        "us_ssn",      "iban",    "ipv4",
+                                  "ipv4_public", "ipv6",        "ip",      "phone",
+                                  "phone_local", "phone_loose", "entropy", "jwt"};
+    uint32_t x = 2463534242u;
+    char buf[600];
+    for (int n = 0; n < 20000; n++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        size_t len = x % (n % 100 == 0 ? sizeof buf : 48);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+            buf[i] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+            int r = al_validator_find(names[k])(buf, len);
+            if (r != 0 && r != 1) {
+                CHECK(r == 0 || r == 1);
+                return;
+            }
+        }
     }
 }
