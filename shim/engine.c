@@ -269,11 +269,13 @@ typedef struct {
     size_t *tpos;   /* scratch: offset of each hit in text order */
     size_t n, cap;
     int enomem;
+    const unsigned char *active; /* rules to collect hits for (NULL: all) */
 } hits;
 
 static int on_hit(void *ud, uint32_t rule, size_t p)
 {
     hits *h = ud;
+    if (h->active && !h->active[rule]) return 0;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;
         uint32_t *r = realloc(h->rule, cap * sizeof *r);
@@ -304,6 +306,7 @@ static void hits_free(hits *h)
  * grouped by rule (each group in text order). */
 static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
 {
+    h->active = sub->active;
     al_litset_scan(e->lits, sub->normalized, sub->s + sub->from, sub->len - sub->from, on_hit, h);
     if (h->enomem) return AL_ENOMEM;
     h->first = calloc(e->n + 1, sizeof *h->first);
