@@ -16,15 +16,16 @@
 enum {
     F_GIVEN = 1 << 0,
     F_SUR = 1 << 1,
-    F_PLACE = 1 << 2,   /* whole key is a place ("paris", "new york") */
-    F_COMMON = 1 << 3,  /* ordinary English word */
-    F_HEAD = 1 << 4,    /* first word of a multi-word place */
-    F_STREET = 1 << 5,  /* street type after the name: "Main Street" */
-    F_PREFIX = 1 << 6,  /* street type before the name: "Rue de la Paix" */
-    F_UNIT = 1 << 7,    /* "Apt", "Suite" */
-    F_TITLE = 1 << 8,   /* "Mr", "Dr" */
-    F_ORG = 1 << 9,     /* "Inc", "University": the run is not a person */
-    F_NOTNAME = 1 << 10 /* "May", "Monday", "Python": never a lone name */
+    F_PLACE = 1 << 2,     /* whole key is a place ("paris", "new york") */
+    F_COMMON = 1 << 3,    /* ordinary English word */
+    F_HEAD = 1 << 4,      /* first word of a multi-word place */
+    F_STREET = 1 << 5,    /* street type after the name: "Main Street" */
+    F_PREFIX = 1 << 6,    /* street type before the name: "Rue de la Paix" */
+    F_UNIT = 1 << 7,      /* "Apt", "Suite" */
+    F_TITLE = 1 << 8,     /* "Mr", "Dr" */
+    F_ORG = 1 << 9,       /* "Inc", "University": the run is not a person */
+    F_NOTNAME = 1 << 10,  /* "May", "Monday", "Python": never a lone name */
+    F_PLACEHEAD = 1 << 11 /* "Saint", "San", "Port": starts a place name */
 };
 
 #define KEYMAX 48    /* longest key looked up, bytes */
@@ -146,8 +147,9 @@ static void lex_free(lex *x)
 static const struct {
     const char *kind;
     unsigned flag;
-} form_kinds[] = {{"title", F_TITLE}, {"street", F_STREET}, {"prefix", F_PREFIX},
-                  {"unit", F_UNIT},   {"org", F_ORG},       {"notname", F_NOTNAME}};
+} form_kinds[] = {{"title", F_TITLE},        {"street", F_STREET}, {"prefix", F_PREFIX},
+                  {"unit", F_UNIT},          {"org", F_ORG},       {"notname", F_NOTNAME},
+                  {"placehead", F_PLACEHEAD}};
 
 /* Adds every line of a list file.  flags 0: a forms file ("kind word"). */
 static al_code load_list(lex *x, const char *dir, const char *name, unsigned flags, char *err,
@@ -987,8 +989,9 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners) &&
                       !((f & F_PLACE) && in_list(st, p1, CTX_at_place)); /* "from Jordan" */
         int decided = 1;
-        if (org_after || address_like(st, n)) {
-            /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906" */
+        if (org_after || address_like(st, n) || ((f & F_PLACEHEAD) && surname)) {
+            /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906",
+             * "Saint Lucia", "San Luis" */
         } else if (surname && given && !(ambiguous && st->lower) &&
                    (!ambiguous || !sentence_start(st, cur) ||
                     (flags_of(st, peek(st, 1)) & F_SUR))) {
