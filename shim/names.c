@@ -1454,6 +1454,7 @@ typedef struct {
     uint64_t gen, hash;
     const char *text;
     size_t len;
+    al_code rc; /* of the scan: AL_OK or AL_ELIMIT (spans capped) */
     sink s[3];
 } scan_cache;
 static __thread scan_cache cache;
@@ -1481,21 +1482,29 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     uint64_t h = text_hash(text, len);
     if (!(c->gen == d->x->gen && c->text == text && c->len == len && c->hash == h)) {
         c->gen = 0;
-        for (int i = 0; i < 3; i++) c->s[i].n = 0;
-        al_code rc = names_raw(d->x, text, len, c->s);
-        if (rc != AL_OK) return rc;
+        for (int i = 0; i < 3; i++) {
+            if (c->s[i].cap > 65536) { /* do not keep a huge text's spans around */
+                free(c->s[i].v);
+                free(c->s[i].lvl);
+                c->s[i] = (sink){0};
+            }
+            c->s[i].n = 0;
+        }
+        c->rc = names_raw(d->x, text, len, c->s);
+        if (c->rc != AL_OK && c->rc != AL_ELIMIT) return c->rc;
         c->gen = d->x->gen;
         c->text = text;
         c->len = len;
         c->hash = h;
     }
+    /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
     const sink *s = &c->s[kind];
     for (size_t i = 0; i < s->n; i++) {
         if (!(d->levels & s->lvl[i])) continue;
         al_code rc = al_spans_push(out, s->v[i].start, s->v[i].end, s->v[i].confidence);
         if (rc != AL_OK) return rc;
     }
-    return AL_OK;
+    return c->rc;
 }
 
 static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
