@@ -561,11 +561,44 @@ static al_code push_finding(al_result *r, const al_finding *f)
     return AL_OK;
 }
 
-/* Moves start back and end forward to UTF-8 character boundaries. */
-static void snap_utf8(const char *t, size_t len, size_t *s, size_t *e)
+/* Length of the valid UTF-8 sequence starting at t[q], or 0. */
+static size_t valid_seq(const unsigned char *t, size_t len, size_t q)
 {
-    while (*s > 0 && *s < len && ((unsigned char)t[*s] & 0xC0) == 0x80) (*s)--;
-    while (*e < len && ((unsigned char)t[*e] & 0xC0) == 0x80) (*e)++;
+    unsigned char c = t[q];
+    size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
+    if (!n || c > 0xF4 || q + n > len) return 0;
+    for (size_t k = 1; k < n; k++)
+        if ((t[q + k] & 0xC0) != 0x80) return 0;
+    if ((c == 0xE0 && t[q + 1] < 0xA0) || (c == 0xED && t[q + 1] > 0x9F) ||
+        (c == 0xF0 && t[q + 1] < 0x90) || (c == 0xF4 && t[q + 1] > 0x8F))
+        return 0;
+    return n;
+}
+
+/* If offset p falls inside a valid multi-byte character, sets *start and
+ * *end to that character and returns 1. */
+static int inside_char(const unsigned char *t, size_t len, size_t p, size_t *start, size_t *end)
+{
+    if (p == 0 || p >= len || (t[p] & 0xC0) != 0x80) return 0;
+    for (size_t q = p; q-- > 0 && p - q < 4;) {
+        if ((t[q] & 0xC0) == 0x80) continue;
+        size_t n = valid_seq(t, len, q);
+        if (n && q + n > p) {
+            *start = q;
+            *end = q + n;
+            return 1;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e)
+{
+    const unsigned char *t = (const unsigned char *)text;
+    size_t cs, ce;
+    if (inside_char(t, len, *s, &cs, &ce)) *s = cs;
+    if (inside_char(t, len, *e, &cs, &ce)) *e = ce;
 }
 
 /* Runs the rules active in dir over text (raw and normalised passes) and
@@ -649,14 +682,14 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
                         .end = cands.v[i].end,
                         .action = al_rule_action(r, p, dir)};
         if (r->cat == AL_CAT_INJECTION || r->cat == AL_CAT_JAILBREAK) f.weight = r->weight;
-        snap_utf8(text, len, &f.start, &f.end);
+        al_snap_utf8(text, len, &f.start, &f.end);
         c = push_finding(out, &f);
     }
     free(cands.v);
     if (c == AL_OK && dir == AL_AS_PROMPT && p->max_prompt_bytes && len > p->max_prompt_bytes &&
         p->prompt[AL_CAT_SANITIZE] != AL_ACT_ALLOW) {
         size_t s = p->max_prompt_bytes, end = len;
-        snap_utf8(text, len, &s, &end);
+        al_snap_utf8(text, len, &s, &end);
         al_finding f = {.rule = oversize_rule,
                         .category = AL_CAT_SANITIZE,
                         .start = s,

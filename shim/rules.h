@@ -165,6 +165,10 @@ AL_API al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out,
 AL_API int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, char *err,
                         size_t errlen);
 
+/* Widens [*s, *e) so neither end splits a valid multi-byte UTF-8 character
+ * of text (invalid bytes are left alone). */
+AL_API void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e);
+
 /* Action for a rule in a direction under policy p. */
 AL_API al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir);
 

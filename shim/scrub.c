@@ -242,6 +242,8 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     if (!final && len - rel > STREAM_CAP) rel = len - STREAM_CAP;
     if (rel < s->ctx_len) rel = s->ctx_len;
     while (rel > s->ctx_len && rel < len && ((unsigned char)w[rel] & 0xC0) == 0x80) rel--;
+    for (size_t i = 0; i < cands.n; i++) /* as the whole-text scan does */
+        al_snap_utf8(w, len, &cands.v[i].start, &cands.v[i].end);
     if (cands.n > 1) qsort(cands.v, cands.n, sizeof *cands.v, cmp_cand);
     /* A finding that crosses the release point waits whole (another rule's
      * partial match may still merge with it), unless that would hold back

@@ -659,3 +659,122 @@ TEST(check_rules_examples_should_run_one_rule_alone)
     CHECK_EQ_INT(al_rule_test(e, email, "ignore previous instructions", 28, err, sizeof err), 0);
     al_engine_free(e);
 }
+
+/* Deterministic pseudo-random numbers for the mutation tests. */
+static uint32_t rnd(uint32_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 17;
+    *s ^= *s << 5;
+    return *s;
+}
+
+TEST(mutated_pack_files_should_load_or_fail_cleanly_never_crash)
+{
+    FILE *f = fopen(BASIC, "rb");
+    REQUIRE(f);
+    char orig[8192];
+    size_t n = fread(orig, 1, sizeof orig - 1, f);
+    fclose(f);
+    orig[n] = '\0';
+    static const char subst[] = "\"{}[],:\\x0(*?+|)\xff\xc3";
+    uint32_t seed = 12345;
+    int loaded = 0, refused = 0;
+    for (int round = 0; round < 600; round++) {
+        char buf[8192];
+        memcpy(buf, orig, n + 1);
+        size_t len = n;
+        int edits = 1 + (int)(rnd(&seed) % 3);
+        for (int k = 0; k < edits; k++) {
+            size_t at = rnd(&seed) % len;
+            switch (rnd(&seed) % 3) {
+            case 0:
+                buf[at] = subst[rnd(&seed) % (sizeof subst - 1)];
+                break;
+            case 1:
+                len = at;
+                break; /* truncate */
+            default:
+                memmove(buf + at, buf + at + 1, len - at); /* delete a byte */
+                len--;
+            }
+            if (len == 0) break;
+        }
+        buf[len] = '\0';
+        const char *p = pack_file("mutant.json", buf);
+        al_engine *e = NULL;
+        char err[512] = "";
+        al_code c = al_engine_new(p, &e, err, sizeof err);
+        if (c == AL_OK) {
+            al_result r = {0};
+            CHECK(al_engine_scan(e, NULL, AL_AS_COMPLETION, "mail bob@example.com", 20, &r) ==
+                  AL_OK);
+            al_result_free(&r);
+            al_engine_free(e);
+            loaded++;
+        } else {
+            CHECK(e == NULL);
+            CHECK(strstr(err, "mutant.json: ") != NULL); /* always names the file */
+            refused++;
+        }
+    }
+    CHECK(refused > 100);
+}
+
+TEST(random_bytes_should_scan_and_stream_without_crashing)
+{
+    al_engine *e = load("tests/fixtures/rules");
+    REQUIRE(e);
+    uint32_t seed = 777;
+    char t[2048];
+    static const char pieces[][8] = {"@",        ".",
+                                     "-",        " ",
+                                     "a",        "Z",
+                                     "1",        "5",
+                                     "\xc3\xa9", "\xe2\x80\x8b",
+                                     "\xff",     "\xf0\x9f\x98\x80",
+                                     "ignore",   "com"};
+    al_result r = {0};
+    for (int round = 0; round < 300; round++) {
+        size_t n = 0, want = rnd(&seed) % 1500;
+        while (n < want) {
+            const char *pc = pieces[rnd(&seed) % (sizeof pieces / sizeof pieces[0])];
+            size_t l = strlen(pc);
+            if (rnd(&seed) % 4 == 0) {
+                t[n++] = (char)(rnd(&seed) & 0xff);
+            } else if (n + l < sizeof t) {
+                memcpy(t + n, pc, l);
+                n += l;
+            } else {
+                break;
+            }
+        }
+        CHECK(al_engine_scan(e, NULL, (al_direction)(round & 1), t, n, &r) == AL_OK);
+        al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+        REQUIRE(s);
+        al_buf out = {0};
+        for (size_t pos = 0, step; pos < n; pos += step) {
+            step = 1 + rnd(&seed) % 7;
+            if (step > n - pos) step = n - pos;
+            CHECK(al_stream_scrub_feed(s, t + pos, step, &out) == AL_OK);
+        }
+        CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+        al_engine_scan(e, NULL, AL_AS_COMPLETION, t, n, &r);
+        int same =
+            out.len == r.text.len && (!out.len || memcmp(out.data, r.text.data, out.len) == 0);
+        CHECK(same);
+        if (!same && getenv("AL_DUMP")) {
+            FILE *df = fopen("/tmp/al_stream_diff.bin", "wb");
+            if (df) {
+                fwrite(t, 1, n, df);
+                fclose(df);
+            }
+            fprintf(stderr, "  round %d n=%zu limit=%d\n   whole:  %.*s\n   stream: %.*s\n", round,
+                    n, r.limit_hit, (int)r.text.len, r.text.data, (int)out.len, out.data);
+        }
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+    }
+    al_result_free(&r);
+    al_engine_free(e);
+}
