@@ -14,6 +14,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "alpn.h"
 #include "hook.h"
 
 /* ---- the real functions: one table, resolved lazily ---- */
@@ -643,43 +644,13 @@ AL_EXPORT void SSL_free(SSL *s)
 /* ---- ALPN: offer http/1.1 alone where the host offers it with h2, so the
  * exchange sees HTTP/1.1.  Lists without http/1.1 are left alone. ---- */
 
-/* Writes into out (capacity >= len) the list without h2/h3 entries when it
- * holds http/1.1; returns the new length, or 0 to keep the list as is. */
-static unsigned alpn_h1_only(const unsigned char *p, unsigned len, unsigned char *out)
-{
-    int has_h1 = 0, drop = 0;
-    for (unsigned i = 0; i < len;) {
-        unsigned n = p[i];
-        if (n == 0 || i + 1 + n > len) return 0; /* malformed: not ours to fix */
-        if (n == 8 && memcmp(p + i + 1, "http/1.1", 8) == 0) has_h1 = 1;
-        if ((n == 2 && (memcmp(p + i + 1, "h2", 2) == 0 || memcmp(p + i + 1, "h3", 2) == 0)) ||
-            (n == 3 && memcmp(p + i + 1, "h2c", 3) == 0))
-            drop = 1;
-        i += 1 + n;
-    }
-    if (!has_h1 || !drop) return 0;
-    unsigned o = 0;
-    for (unsigned i = 0; i < len;) {
-        unsigned n = p[i];
-        int is_h2 =
-            (n == 2 && (memcmp(p + i + 1, "h2", 2) == 0 || memcmp(p + i + 1, "h3", 2) == 0)) ||
-            (n == 3 && memcmp(p + i + 1, "h2c", 3) == 0);
-        if (!is_h2) {
-            memcpy(out + o, p + i, 1 + n);
-            o += 1 + n;
-        }
-        i += 1 + n;
-    }
-    return o;
-}
-
 AL_EXPORT int SSL_CTX_set_alpn_protos(SSL_CTX *c, const unsigned char *protos, unsigned int len)
 {
     SSL_CTX_set_alpn_protos_t f = REAL(SSL_CTX_set_alpn_protos);
     if (!f) return 1; /* 1 is this function's failure value */
     unsigned char tmp[256];
     if (!al_in_hook && !al_in_curl && protos && len > 0 && len <= sizeof tmp) {
-        unsigned n = alpn_h1_only(protos, len, tmp);
+        unsigned n = al_alpn_h1_only(protos, len, tmp);
         if (n) {
             al_hook_debug("ALPN offer reduced to http/1.1");
             return f(c, tmp, n);
@@ -694,7 +665,7 @@ AL_EXPORT int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned 
     if (!f) return 1;
     unsigned char tmp[256];
     if (!al_in_hook && !al_in_curl && protos && len > 0 && len <= sizeof tmp) {
-        unsigned n = alpn_h1_only(protos, len, tmp);
+        unsigned n = al_alpn_h1_only(protos, len, tmp);
         if (n) {
             al_hook_debug("ALPN offer reduced to http/1.1");
             return f(s, tmp, n);
