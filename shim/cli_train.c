@@ -318,6 +318,8 @@ int al_cli_train(int argc, char **argv)
             loso = 1, mode = 0;
         else if (!strcmp(a, "--target-fpr") && more)
             o.target_fpr = strtod(argv[++i], NULL), mode = 0;
+        else if (!strcmp(a, "--calib-folds") && more)
+            o.calib_folds = (unsigned)strtoul(argv[++i], NULL, 10), mode = 0;
         else if (!strcmp(a, "--source-fpr") && more)
             o.source_fpr = strtod(argv[++i], NULL), mode = 0;
         else if (!strcmp(a, "--epochs") && more)
