@@ -1,8 +1,10 @@
 /* names.c: gazetteer detectors for PERSON, LOCATION and street addresses
  * (detector.h).  Judges a name by what stands next to it (titles, "my name
- * is", a following surname, "lives in") rather than by a list hit alone.
- * Pure: reads its word lists once at load, allocates nothing while scanning
- * except the output spans, and runs in time linear in the text. */
+ * is", a following surname, "lives in") rather than by a list hit alone, and
+ * grades each finding (strong / name / weak) so a pack can redact the strong
+ * ones and only flag the rest.  Pure: word lists are loaded once and shared;
+ * a scan is one linear pass that allocates only the spans it reports (kept
+ * per thread for the other rules over the same text); it never logs text. */
 #include "detector.h"
 
 #include <cjson/cJSON.h>
@@ -11,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- word lists: one open-addressing hash set of lowercase keys -------- */
+/* Word lists: one open-addressing hash set of lowercase keys, each with the
+ * lists it is in (flags) and the context-word lists (cflags). */
 
 enum {
     F_GIVEN = 1 << 0,
@@ -333,7 +336,8 @@ static void names_free(void *state)
     free(d);
 }
 
-/* ---- tokens ------------------------------------------------------------ */
+/* Tokens: words, numbers and single punctuation marks, read on demand into a
+ * ring that keeps a few tokens behind the current one for context. */
 
 enum { T_WORD = 1, T_NUM, T_PUNCT };
 enum { C_LOWER = 0, C_CAP, C_ALLCAP };
@@ -717,7 +721,8 @@ static al_code push(sink *out, size_t s, size_t e, int level)
 static int has_suffix(const lex *x, const tok *k);
 static size_t place_match(stream *st, size_t *e);
 
-/* ---- PERSON ------------------------------------------------------------ */
+/* PERSON: a run of name-like capitalised words judged by its first word,
+ * what follows it and what precedes it. */
 
 static const char *const name_intro[] = {"named",  "called", "dear",      "hi",        "hello",
                                          "hey",    "thanks", "sincerely", "regards",   "cheers",
@@ -1033,7 +1038,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
     return used;
 }
 
-/* ---- LOCATION ---------------------------------------------------------- */
+/* LOCATION: listed places (longest match) judged by the preposition or
+ * verb before them; unlisted names where only a place fits. */
 
 static const char *const at_place[] = {"in",      "at",      "from",       "to",      "near",
                                        "visit",   "visited", "visiting",   "across",  "around",
@@ -1171,7 +1177,8 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     return n;
 }
 
-/* ---- street addresses -------------------------------------------------- */
+/* Street addresses: number + name + street type, European one-word
+ * streets, units, PO boxes, ZIP codes, and the lines of an address block. */
 
 static int has_suffix(const lex *x, const tok *k)
 {
@@ -1444,7 +1451,7 @@ static int add_context_words(lex *x)
     return 0;
 }
 
-/* ---- the three detectors: one scan per text, shared by their rules ---- */
+/* The three detectors share one scan per text. */
 
 /* The spans of the last text scanned on this thread, per detector and at
  * every level: the names pack has several rules per detector (one per
