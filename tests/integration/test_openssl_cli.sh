@@ -106,6 +106,13 @@ if [ $rc -eq 127 ] && grep -q "^airlock: cannot run $T/no-such-command: No such 
 else
     fail "airlock run missing command" "rc $rc: $(cat "$T/err")"
 fi
+$RUN --rules "$T/no-such-rules" -- true 2> "$T/err"
+rc=$?
+if [ $rc -ne 0 ] && grep -q "^airlock: cannot use rules $T/no-such-rules" "$T/err"; then
+    ok "airlock run refuses a rules path that does not exist"
+else
+    fail "airlock run --rules missing" "rc $rc: $(cat "$T/err")"
+fi
 $RUN --monitor --fail-open --audit rel.log -- sh -c 'echo "$LD_PRELOAD|$AIRLOCK_MODE|$AIRLOCK_FAIL|$AIRLOCK_AUDIT"' > "$T/env"
 if grep -qF "$SHIM" "$T/env" && grep -qF "|monitor|open|$(pwd)/rel.log" "$T/env"; then
     ok "airlock run preloads the shim and passes the policy in the environment"

@@ -276,6 +276,45 @@ def main():
             r.check("8 threads: every reply scrubbed", bad == 0,
                     "%d of %d bad, left: %s" % (bad, len(jobs), ", ".join(sorted(left))))
 
+        # fork() while other threads are inside the shim: the children inherit
+        # LD_PRELOAD and the parent's state, and must neither deadlock nor leak.
+        code = r"""
+import json, os, sys, threading, requests
+url, body = sys.argv[1], sys.argv[2]
+def go():
+    r = requests.post(url, data=body, headers={"content-type": "application/json",
+                      "x-mock-scenario": "pii"}, timeout=20)
+    return r.status_code, r.text
+results = []
+def worker():
+    for _ in range(3):
+        results.append(go())
+ts = [threading.Thread(target=worker) for _ in range(4)]
+for t in ts:
+    t.start()
+kids = []
+for _ in range(3):
+    pid = os.fork()
+    if pid == 0:
+        st, text = go()
+        os._exit(0 if st == 200 and "john.smith@example.com" not in text else 3)
+    kids.append(pid)
+for t in ts:
+    t.join()
+codes = [os.waitstatus_to_exitcode(os.waitpid(k, 0)[1]) for k in kids]
+ok = all(st == 200 and "john.smith@example.com" not in t for st, t in results)
+print(json.dumps({"children": codes, "threads_ok": ok, "n": len(results)}))
+"""
+        j = job(m, "openai", BENIGN, False, "pii")
+        cp = run([PY, "-c", code, j["url"], j["body"]], env=shim_env(base), timeout=40)
+        try:
+            out = json.loads(cp.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            out = None
+        r.check("fork amid threads: every child and thread gets a scrubbed reply, no deadlock",
+                out and out["children"] == [0, 0, 0] and out["threads_ok"] and out["n"] == 12,
+                "%s %s" % (out, why(cp)))
+
         # Monitor mode changes no byte: the PII reply is identical and the
         # injection reaches the server.
         jobs = [job(m, "openai", BENIGN, False, "pii"), job(m, "openai", BENIGN, True, "pii"),
