@@ -349,6 +349,7 @@ typedef struct {
     uint8_t space; /* any space before the token */
     uint8_t klen;  /* 0: key too long or not a word */
     uint8_t looked;
+    uint8_t common;  /* is_common: 0 not yet asked, 1 no, 2 yes */
     uint8_t mixed;   /* capitals after the first letter: "PokeAPI", "McGee" */
     uint8_t ocap;    /* cap as written; cap counts words of all-lowercase text as capitalised */
     uint16_t flags;  /* lexicon flags (after lookup) */
@@ -465,9 +466,7 @@ static int lex_next(stream *st, tok *k)
     const unsigned char *t = st->t;
     size_t i = st->pos, len = st->len;
     k->nl = k->space = 0;
-    while (i < len && t[i] < 0x80 &&
-           (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r' || t[i] == '\f' ||
-            t[i] == '\v')) {
+    while (i < len && (t[i] == ' ' || (t[i] >= '\t' && t[i] <= '\r'))) {
         if (t[i] == '\n') k->nl = 1;
         k->space = 1;
         i++;
@@ -478,7 +477,10 @@ static int lex_next(stream *st, tok *k)
     }
     k->s = i;
     k->klen = 0;
+    k->kbuf[0] = 0;
+    k->key = k->kbuf;
     k->looked = 0;
+    k->common = 0;
     k->mixed = 0;
     k->ocap = C_LOWER;
     k->flags = 0;
@@ -663,7 +665,7 @@ static int punct_is(const tok *k, char c)
 
 /* Ordinary English word: in the stem list, directly or after dropping a
  * common inflection. */
-static int is_common(const stream *st, tok *k)
+static int is_common_uncached(const stream *st, tok *k)
 {
     unsigned f = flags_of(st, k);
     if (f & F_COMMON) return 1;
@@ -680,6 +682,12 @@ static int is_common(const stream *st, tok *k)
         }
     }
     return 0;
+}
+
+static int is_common(const stream *st, tok *k)
+{
+    if (!k->common) k->common = (uint8_t)(1 + is_common_uncached(st, k));
+    return k->common == 2;
 }
 
 /* Start of a sentence: nothing, or . ! ? : or a line break before it. */
