@@ -493,6 +493,22 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, a
     return AL_OK;
 }
 
+/* 1 when text holds U+017F (long s) or U+212A (Kelvin sign). */
+static int has_ks(const char *text, size_t len)
+{
+    const char *p = text, *end = text + len;
+    while ((p = memchr(p, 0xC5, (size_t)(end - p))) && p + 1 < end) {
+        if ((unsigned char)p[1] == 0xBF) return 1;
+        p++;
+    }
+    p = text;
+    while ((p = memchr(p, 0xE2, (size_t)(end - p))) && p + 2 < end) {
+        if ((unsigned char)p[1] == 0x84 && (unsigned char)p[2] == 0xAA) return 1;
+        p++;
+    }
+    return 0;
+}
+
 al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold)
 {
     const al_engine *e = m->e;
@@ -507,9 +523,7 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
     }
     al_code c = AL_OK;
     /* the Kelvin sign and long s match caseless k and s */
-    int ks_seen = use_hits && !sub->normalized &&
-                  (memmem(sub->s + sub->from, sub->len - sub->from, "\xc5\xbf", 2) ||
-                   memmem(sub->s + sub->from, sub->len - sub->from, "\xe2\x84\xaa", 3));
+    int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
     for (uint32_t i = 0; i < e->n; i++) {
         const al_rule *r = &e->rules[i];
         if (sub->active && !sub->active[i]) continue;

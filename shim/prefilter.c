@@ -852,7 +852,8 @@ typedef struct {
     const char *s; /* lowercased prefix, owned by the rule */
     uint32_t n;
     uint32_t rule;
-    int32_t next; /* next entry in the same 2-byte bucket, -1 at end */
+    int32_t next;     /* next entry in the same 2-byte bucket, -1 at end */
+    unsigned char c3; /* third byte (n >= 3) */
 } entry;
 
 #define H3BITS 18
@@ -867,6 +868,8 @@ typedef struct {
     uint8_t bits3[(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
     int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
     int32_t head1[256];                /* 1-byte prefixes */
+    uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
+    entry *cv;
     entry *v;
     size_t n;
 } table;
@@ -938,9 +941,23 @@ al_code al_litset_build(al_engine *e)
                         t->bitsl[key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
+                if (en->n >= 3) en->c3 = s[2];
                 t->n++;
             }
         }
+        /* the 2-byte buckets laid out contiguously for the hot path */
+        t->start = malloc((65536 + 1) * sizeof *t->start);
+        t->cv = calloc(t->n ? t->n : 1, sizeof *t->cv);
+        if (!t->start || !t->cv) {
+            al_litset_free(ls);
+            return AL_ENOMEM;
+        }
+        uint32_t pos = 0;
+        for (unsigned key = 0; key < 65536; key++) {
+            t->start[key] = pos;
+            for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) t->cv[pos++] = t->v[x];
+        }
+        t->start[65536] = pos;
     }
     e->lits = ls;
     return AL_OK;
@@ -952,6 +969,8 @@ void al_litset_free(al_litset *ls)
     for (int k = 0; k < 2; k++) {
         free(ls->t[k].head);
         free(ls->t[k].v);
+        free(ls->t[k].start);
+        free(ls->t[k].cv);
     }
     free(ls);
 }
@@ -962,12 +981,18 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
 {
     for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
         if (fn(ud, t->v[x].rule, i)) return 1;
-    for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) {
-        const entry *en = &t->v[x];
-        if (i + en->n > len) continue;
-        uint32_t k = 2;
-        while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
-        if (k == en->n && fn(ud, en->rule, i)) return 1;
+    int c3 = i + 2 < len ? lowtab[s[i + 2]] : -1;
+    for (uint32_t x = t->start[key], end = t->start[key + 1]; x < end; x++) {
+        const entry *en = &t->cv[x];
+        if (en->n > 2) {
+            if (en->c3 != c3 || i + en->n > len) continue;
+            uint32_t k = 3;
+            while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
+            if (k < en->n) continue;
+        } else if (i + 2 > len) {
+            continue;
+        }
+        if (fn(ud, en->rule, i)) return 1;
     }
     return 0;
 }
