@@ -649,6 +649,42 @@ static int v_entropy(const char *s, size_t len)
     return shannon(s, len) >= 2.5;
 }
 
+/* The content of a string literal assigned to a credential name
+ * (password = "letmein"): 4..256 bytes without spaces; not a placeholder,
+ * code reference, a number, an upper-case constant or a CamelCase type name. */
+static int v_secret_literal(const char *s, size_t len)
+{
+    static const char *const words[] = {"required", "optional", "string", "text",    "hidden",
+                                        "bearer",   "basic",    "number", "boolean", "object"};
+    if (len < 4 || len > 256) return 0;
+    if (placeholder(s, len) || dotted_ident(s, len)) return 0;
+    for (size_t i = 0; i < sizeof words / sizeof *words; i++)
+        if (ieq(s, len, words[i])) return 0;
+    int lower = 0, upper = 0, digit = 0, punct = 0, caps_after_lower = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= ' ' || c == 0x7f || c == '(' || c == ')' || c == '[' || c == ']' || c == '{' ||
+            c == '}')
+            return 0;
+        if (islower(c))
+            lower = 1;
+        else if (isupper(c)) {
+            if (lower) caps_after_lower = 1;
+            upper = 1;
+        } else if (isdigit(c))
+            digit = 1;
+        else if (c != '_' && c != '-')
+            punct = 1;
+    }
+    if (digit && !lower && !upper && !punct) return 0; /* a number */
+    if (!digit && !punct) {
+        if (!lower) return 0; /* CONSTANT_NAME */
+        if ((isupper((unsigned char)s[0]) || s[0] == '_') && caps_after_lower)
+            return 0; /* TypeName */
+    }
+    return 1;
+}
+
 /* ---------- JWT ---------- */
 
 /* Base64url decoder that feeds decoded bytes to a small JSON shape checker:
@@ -783,6 +819,7 @@ static const struct {
     {"phone_local", v_phone_local},
     {"phone_loose", v_phone_loose},
     {"entropy", v_entropy},
+    {"secret_literal", v_secret_literal},
     {"jwt", v_jwt},
 };
 

@@ -31,6 +31,10 @@ typedef int (*al_validator_fn)(const char *s, size_t len);
  *   entropy      a credential-like value: 6-512 bytes, two character
  *                classes, >= 2.5 bits/char, not a placeholder ("changeme",
  *                "<your-key>", "${VAR}", "xxxx", "%s") or code reference
+ *   secret_literal
+ *                a quoted value assigned to a credential name: 4-256 bytes
+ *                without spaces, not a placeholder, code reference, number,
+ *                UPPER_CASE constant or CamelCase type name
  *   jwt          header.payload[.signature] whose header and payload are
  *                base64url JSON objects and the header names "alg" */
 AL_API al_validator_fn al_validator_find(const char *name);

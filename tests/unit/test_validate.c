@@ -249,6 +249,21 @@ TEST(entropy_should_reject_placeholders_and_code_references)
     REJECTS("entropy", "aaaaaa1111");       /* low entropy */
 }
 
+TEST(secret_literal_should_accept_plain_passwords_but_not_names_or_placeholders)
+{
+    ACCEPTS("secret_literal", "letmein");
+    ACCEPTS("secret_literal", "hunter2");
+    ACCEPTS("secret_literal", "s3cr3t!");
+    REJECTS("secret_literal", "changeme");
+    REJECTS("secret_literal", "<password>");
+    REJECTS("secret_literal", "string");         /* an API schema's type */
+    REJECTS("secret_literal", "DB_PASSWORD");    /* a constant's name */
+    REJECTS("secret_literal", "_DSAPrivateKey"); /* a type name */
+    REJECTS("secret_literal", "8080");           /* a number */
+    REJECTS("secret_literal", "abc");            /* too short */
+    REJECTS("secret_literal", "two words");
+}
+
 /* {"alg":"HS256","typ":"JWT"} . {"sub":"42","name":"Ada"} . signature */
 #define JWT_H "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
 #define JWT_P "eyJzdWIiOiI0MiIsIm5hbWUiOiJBZGEifQ"
@@ -296,9 +311,9 @@ TEST(validators_survive_random_input_under_sanitizers)
      * about; ASan/UBSan turn any out-of-bounds read or overflow into a
      * failure.  Every answer must be 0 or 1. */
     static const char alphabet[] = "0123456789abcdefABCDEFxX:.-/ %+()[]{}$<>@=_\"'\xff\x80";
-    static const char *names[] = {"luhn",        "us_ssn",      "iban",    "ipv4",
-                                  "ipv4_public", "ipv6",        "ip",      "phone",
-                                  "phone_local", "phone_loose", "entropy", "jwt"};
+    static const char *names[] = {
+        "luhn",  "us_ssn",      "iban",        "ipv4",    "ipv4_public",    "ipv6", "ip",
+        "phone", "phone_local", "phone_loose", "entropy", "secret_literal", "jwt"};
     uint32_t x = 2463534242u;
     char buf[600];
     for (int n = 0; n < 20000; n++) {
