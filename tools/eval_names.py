@@ -5,15 +5,16 @@ the default completion policy leaves benign text untouched.
     tools/eval_names.py --airlock build/airlock --eval ../shared/eval [--rules rules]
 
 PII: presidio-research's generated sentences (pii/presidio_research_generated_
-{small,large}.jsonl) go through `airlock scan --as prompt`; a finding counts
-as a hit when it overlaps a labelled span (gold offsets are code points,
-airlock's are UTF-8 bytes: converted).  Label policy: airlock reports street
-addresses as LOCATION, so a LOCATION finding on a span labelled ADDRESS is
-correct, not a false positive; LOCATION recall is over LOCATION labels only
-(ADDRESS recall is shown beside it).  A finding on any other label
-(ORGANIZATION, DATE_TIME, ...) or on no label is a false positive.  Numbers
-are given for all findings and for the redacted ones only (rules whose action
-is "flag" report without changing text).
+{small,large}.jsonl) go through `airlock scan`; a finding counts as a hit
+when it overlaps a labelled span (gold offsets are code points, airlock's are
+UTF-8 bytes: converted).  Label policy: airlock reports street addresses as
+LOCATION, so a LOCATION finding on a span labelled ADDRESS is correct, not a
+false positive; LOCATION recall is over LOCATION labels only (ADDRESS recall
+is shown beside it).  A finding on any other label (ORGANIZATION, DATE_TIME,
+...) or on no label is a false positive.  Two rows per entity: "all" counts
+every finding of `--as prompt` (flagged or not: detection quality), and
+"redacted" only the findings the default completion policy redacts
+(`--as completion`, action "redact": what a scrubbed answer loses).
 
 Benign: every benign row of prompts/*.jsonl goes through `airlock scan --as
 completion` with the default packs; the table shows the share whose text came
@@ -57,22 +58,7 @@ def overlaps(a, b):
     return a[0] < b[1] and b[0] < a[1]
 
 
-def flag_rules(rules_dir):
-    """Ids of rules whose action is flag (they report, never change text)."""
-    ids = set()
-    for path in glob.glob(os.path.join(rules_dir, "*.json")):
-        try:
-            with open(path, encoding="utf-8") as f:
-                pack = json.load(f)
-        except (OSError, ValueError):
-            continue
-        for r in pack.get("rules", []):
-            if r.get("action") in ("flag", "allow"):
-                ids.add(r.get("id"))
-    return ids
-
-
-def score_pii(rows, results, flagged, redacted_only):
+def score_pii(rows, results, redacted_only):
     c = collections.Counter()
     for row, res in zip(rows, results):
         offs = byte_offsets(row["text"])
@@ -81,7 +67,7 @@ def score_pii(rows, results, flagged, redacted_only):
             gold[s["entity"]].append((offs[s["start"]], offs[s["end"]]))
         pred = collections.defaultdict(list)
         for f in res.get("findings", []):
-            if redacted_only and f.get("rule") in flagged:
+            if redacted_only and f.get("action") != "redact":
                 continue
             pred[f.get("entity")].append((f["start"], f["end"]))
         for ent, ok_labels in (("PERSON", ("PERSON",)), ("LOCATION", ("LOCATION", "ADDRESS"))):
@@ -107,8 +93,6 @@ def main():
     ap.add_argument("--eval", default="../shared/eval")
     ap.add_argument("--rules", default=None, help="packs (default: airlock's own default)")
     a = ap.parse_args()
-    rules_dir = a.rules or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "rules")
-    flagged = flag_rules(rules_dir)
     ok = True
 
     print("PII names and places (presidio-research generated; hit = overlap)")
@@ -119,9 +103,11 @@ def main():
         path = os.path.join(a.eval, "pii", "presidio_research_generated_%s.jsonl" % name)
         with open(path, encoding="utf-8") as f:
             rows = [json.loads(line) for line in f if line.strip()]
-        results = scan(a.airlock, a.rules, [r["text"] for r in rows], "prompt")
+        texts = [r["text"] for r in rows]
+        results = {False: scan(a.airlock, a.rules, texts, "prompt"),
+                   True: scan(a.airlock, a.rules, texts, "completion")}
         for red in (False, True):
-            c = score_pii(rows, results, flagged, red)
+            c = score_pii(rows, results[red], red)
             total[red].update(c)
             for ent in ("PERSON", "LOCATION"):
                 print("%-8s %-9s %-9s %7.1f %7.1f %9d" % (
@@ -159,7 +145,7 @@ def main():
                 same += 1
             else:
                 for rid in sorted({f.get("rule") for f in res.get("findings", [])
-                                   if f.get("rule") not in flagged}):
+                                   if f.get("action") not in ("flag", "allow")}):
                     by[rid] += 1
         rate = pct(same, len(texts))
         ok &= rate >= 98.0
