@@ -1473,6 +1473,25 @@ typedef struct {
     sink s[3];
 } scan_cache;
 static __thread scan_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+/* Frees a finished thread's cached spans (pthread key destructor). */
+static void cache_release(void *p)
+{
+    scan_cache *c = p;
+    for (int i = 0; i < 3; i++) {
+        free(c->s[i].v);
+        free(c->s[i].lvl);
+        c->s[i] = (sink){0};
+    }
+    c->gen = 0;
+}
+
+static void cache_key_init(void)
+{
+    (void)pthread_key_create(&cache_key, cache_release);
+}
 
 static uint64_t text_hash(const char *t, size_t n)
 {
@@ -1494,6 +1513,10 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     if (!d || !d->x || (!text && len)) return AL_EINVAL;
     if (!text) text = "";
     scan_cache *c = &cache;
+    if (!c->s[0].cap && !c->s[1].cap && !c->s[2].cap) { /* first use on this thread */
+        pthread_once(&cache_once, cache_key_init);
+        (void)pthread_setspecific(cache_key, c);
+    }
     uint64_t h = text_hash(text, len);
     if (!(c->gen == d->x->gen && c->text == text && c->len == len && c->hash == h)) {
         c->gen = 0;

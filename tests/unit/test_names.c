@@ -5,6 +5,7 @@
 
 #include "detector.h"
 
+#include <pthread.h>
 #include <time.h>
 
 extern const al_detector_ops al_detector_person, al_detector_location, al_detector_address;
@@ -283,4 +284,40 @@ TEST(location_unlisted_name_ending_an_in_phrase_is_a_mention)
     CHECK_STR(found(&al_detector_location, weak, "Put it in Quarantine mode first"), "");
     al_detector_location.free_state(weak);
     al_detector_location.free_state(strong);
+}
+
+struct scan_job {
+    void *st;
+    const char *text, *want;
+    int ok;
+};
+
+static void *scan_thread(void *arg)
+{
+    struct scan_job *j = arg;
+    j->ok = 1;
+    for (int i = 0; i < 200; i++) {
+        al_spans sp = {0};
+        if (al_detector_person.scan(j->st, j->text, strlen(j->text), &sp) != AL_OK || sp.n != 1 ||
+            strncmp(j->text + sp.v[0].start, j->want, sp.v[0].end - sp.v[0].start) != 0)
+            j->ok = 0;
+        al_spans_free(&sp);
+    }
+    return NULL;
+}
+
+TEST(threads_scanning_different_texts_get_their_own_results)
+{
+    void *st = load(&al_detector_person, "{\"evidence\":\"name\"}");
+    REQUIRE(st);
+    struct scan_job jobs[4] = {
+        {st, "Please forward this to Maria Gonzalez today.", "Maria Gonzalez", 0},
+        {st, "Ask Dr. Rodney Radolic about it.", "Dr. Rodney Radolic", 0},
+        {st, "It was signed by Mr. Okonkwo.", "Mr. Okonkwo", 0},
+        {st, "We met John F. Kennedy there.", "John F. Kennedy", 0}};
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) REQUIRE(pthread_create(&t[i], NULL, scan_thread, &jobs[i]) == 0);
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) CHECK(jobs[i].ok);
+    al_detector_person.free_state(st);
 }
