@@ -86,20 +86,30 @@ void *al_hook_real(const char *sym, void *self, const char *const *sonames)
 }
 
 /* <dir of this library>/../rules when it exists, else the installed packs.
- * Static storage: lives as long as the process. */
+ * Worked out when the library is loaded, before the program can change
+ * directory (LD_PRELOAD may name the library by a relative path). */
+static char rules_dir[PATH_MAX];
+
+__attribute__((constructor)) static void find_rules_dir(void)
+{
+    Dl_info info;
+    char lib[PATH_MAX];
+    if (!dladdr((void *)find_rules_dir, &info) || !info.dli_fname || !realpath(info.dli_fname, lib))
+        return;
+    char *slash = strrchr(lib, '/');
+    if (!slash) return;
+    *slash = '\0';
+    char path[PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/../rules", lib);
+    struct stat sb;
+    if (n > 0 && (size_t)n < sizeof path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) &&
+        !realpath(path, rules_dir))
+        rules_dir[0] = '\0';
+}
+
 static const char *default_rules(void)
 {
-    static char path[PATH_MAX];
-    Dl_info info;
-    if (dladdr((void *)default_rules, &info) && info.dli_fname && strchr(info.dli_fname, '/')) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        int n = snprintf(path, sizeof path, "%.*s/../rules", (int)(slash - info.dli_fname),
-                         info.dli_fname);
-        struct stat sb;
-        if (n > 0 && (size_t)n < sizeof path && stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
-            return path;
-    }
-    return AL_PREFIX "/share/airlock/rules";
+    return rules_dir[0] ? rules_dir : AL_PREFIX "/share/airlock/rules";
 }
 
 static void atfork_child(void)
