@@ -19,9 +19,9 @@ typedef struct {
     al_policy policy;
     al_mode mode;
     al_failmode fail;
-    int audit_fd;      /* -1: no audit log */
-    size_t max_body;   /* largest LLM request/response body buffered (default 16 MiB) */
-    const char *exe;   /* program name for audit records */
+    int audit_fd;    /* -1: no audit log */
+    size_t max_body; /* largest LLM request/response body buffered (default 16 MiB) */
+    const char *exe; /* program name for audit records */
 } al_ctx;
 
 /* Fills ctx from the environment; default_rules is used when AIRLOCK_RULES is
@@ -58,8 +58,8 @@ AL_API void al_exchange_free(al_exchange *x);
 /* Recognises and screens one request.  host may be NULL.  Fills v (zero it
  * first; release with al_req_verdict_free). */
 AL_API al_code al_exchange_request(al_exchange *x, const char *method, const char *host,
-                                   const char *path, const char *content_type,
-                                   const char *body, size_t len, al_req_verdict *v);
+                                   const char *path, const char *content_type, const char *body,
+                                   size_t len, al_req_verdict *v);
 AL_API void al_req_verdict_free(al_req_verdict *v);
 
 /* The response to the request, body already de-framed and decoded.
@@ -67,7 +67,8 @@ AL_API void al_req_verdict_free(al_req_verdict *v);
  * complete; SSE/NDJSON is released event by event); end() releases the rest.
  * A body that cannot be parsed is released or cut off per ctx->fail. */
 AL_API al_code al_exchange_response_begin(al_exchange *x, int status, const char *content_type);
-AL_API al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host);
+AL_API al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len,
+                                         al_buf *to_host);
 AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
 
 /* How the reply of an exchange is handled, known after response_begin. */
