@@ -9,9 +9,11 @@
 #include "normalize.h"
 #include "rules.h"
 
-#define STREAM_CAP 256 /* most bytes a stream holds back for a possible match */
-#define DET_TAIL 32    /* detectors may still change their mind about the last words */
-#define BATCH 16       /* rescan after this many new bytes (tiny deltas cost less) */
+#define STREAM_CAP 256  /* most bytes a stream holds back for a possible match */
+#define DET_TAIL 96     /* detectors may still change their mind about the last words */
+#define BATCH 16        /* rescan after this many new bytes (tiny deltas cost less) */
+#define DET_CONTEXT 256 /* left context kept for detectors */
+#define DET_BATCH 48    /* with detectors, rescan after this many new bytes */
 
 static al_code put_placeholder(const al_policy *p, const al_finding *f, al_buf *out)
 {
@@ -115,7 +117,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
         if (s->active[i] && r->normalized && !r->det) s->any_norm = 1;
         if (s->active[i] && r->det) s->any_det = 1;
     }
-    s->keep = 128;
+    s->keep = s->any_det ? DET_CONTEXT : 128;
     if (e->max_lookbehind + 16 > s->keep) s->keep = e->max_lookbehind + 16;
     if (e->max_ctx_window + 16 > s->keep) s->keep = e->max_ctx_window + 16;
     return s;
@@ -318,7 +320,8 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     s->unscanned += len;
     /* Deltas of a few bytes are batched: text waits at most BATCH bytes
      * longer, and the output is the same. */
-    if (c == AL_OK && s->unscanned < BATCH && s->win.len - s->ctx_len < STREAM_CAP / 2)
+    if (c == AL_OK && s->unscanned < (s->any_det ? DET_BATCH : BATCH) &&
+        s->win.len - s->ctx_len < STREAM_CAP)
         return AL_OK;
     s->unscanned = 0;
     if (c == AL_OK) c = process(s, 0, out);
