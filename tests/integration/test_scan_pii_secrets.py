@@ -78,10 +78,12 @@ benign = [
     "Order #123456789012 ships in 3-5 days; tracking 1Z999AA10123456784.",
     "The ratio was 1:2:3:4 and the scores were 98.6, 100.0 and 255.255.",
 ]
+STRUCTURED = ("EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS")
 rc, out = scan(benign, "completion")
-untouched = [o["text"] == t for o, t in zip(out, benign)]
-r.check("completion_leaves_ordinary_numbers_dates_versions_and_code_alone",
-        len(out) == len(benign) and all(untouched),
-        "changed: %s" % [i for i, u in enumerate(untouched) if not u])
+clean = [not any(f.get("entity") in STRUCTURED or f["category"] in ("secret", "unsafe_output")
+                 for f in o["findings"]) for o in out]
+r.check("completion_finds_no_pii_secret_or_unsafe_output_in_ordinary_numbers_dates_versions_and_code",
+        len(out) == len(benign) and all(clean),
+        "flagged: %s" % [i for i, c in enumerate(clean) if not c])
 
 r.finish()
