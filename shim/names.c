@@ -1215,7 +1215,7 @@ static const char *const plain_streets[] = {"street",    "st",   "avenue", "ave"
                                             "boulevard", "blvd", "lane",   "ln",  NULL};
 
 /* Matches an address element at token 0; returns tokens used, sets *e. */
-static size_t address_at(stream *st, size_t *e)
+static size_t address_at(stream *st, size_t *e, int in_block)
 {
     const lex *x = st->x;
     tok *a = peek(st, 0);
@@ -1272,8 +1272,11 @@ static size_t address_at(stream *st, size_t *e)
             return 2;
         }
     }
-    /* "Apt 4B", "Suite 865", "Apt. 068", "Unit #3" */
-    if ((f & F_UNIT) && (a->ocap != C_LOWER || key_is(a, "apt") || key_is(a, "suite"))) {
+    /* "Apt 4B", "Suite 865", "Apt. 068"; "Unit #3", "Flat 4" only inside an
+     * address block (alone they are too often something else) */
+    int own_unit = key_is(a, "apt") || key_is(a, "apartment") || key_is(a, "suite");
+    if ((f & F_UNIT) && (own_unit || (in_block && a->ocap != C_LOWER)) &&
+        (a->ocap != C_LOWER || key_is(a, "apt") || key_is(a, "suite"))) {
         size_t k = 1;
         if (punct_is(peek(st, k), '.')) k++;
         if (punct_is(peek(st, k), '#')) k++;
@@ -1333,7 +1336,7 @@ typedef struct {
 static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
 {
     tok *cur = peek(st, 0);
-    size_t e, n = address_at(st, &e);
+    size_t e, n = address_at(st, &e, ab->lines > 0);
     if (n) {
         *rc = push(out, cur->s, e, 1);
         /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
