@@ -1,4 +1,4 @@
-"""test_scan_pii_secrets.py: what `airlock scan` does with the default PII,
+"""test_scan_pii_secrets.py: what `airlock scan` does with the shipped PII,
 secrets and unsafe-output packs, as a user of the CLI sees it: completions
 come back with every structured PII value replaced, prompts lose only the
 secret value (not the key name), unsafe output is reported but left as is,
@@ -8,11 +8,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mocklib import AIRLOCK, ROOT, Results  # noqa: E402
 
-RULES = os.path.join(ROOT, "rules")
+PACKS = [os.path.join(ROOT, "rules", f) for f in ("pii.json", "secrets.json", "unsafe_output.json")]
+# Only the packs under test, so a change in another pack cannot fail this test.
+RULES = tempfile.mkdtemp(prefix="airlock-pii-")
+for _p in PACKS:
+    os.symlink(_p, os.path.join(RULES, os.path.basename(_p)))
 PII_TEXT = ("Sure. Reach John Smith at john.smith@example.com or +1 415-555-0132. "
             "Card 4111 1111 1111 1111, SSN 536-22-1234, IBAN GB82 WEST 1234 5698 7654 32, "
             "host 10.20.30.40.")
@@ -28,9 +33,7 @@ def scan(texts, direction):
 
 r = Results()
 
-rc = subprocess.run([AIRLOCK, "check-rules"] + [os.path.join(RULES, f) for f in
-                    ("pii.json", "secrets.json", "unsafe_output.json")],
-                    capture_output=True, timeout=60).returncode
+rc = subprocess.run([AIRLOCK, "check-rules"] + PACKS, capture_output=True, timeout=60).returncode
 r.check("check_rules_accepts_every_example_of_the_pii_secret_and_unsafe_packs", rc == 0,
         "check-rules exit %d" % rc)
 
@@ -86,4 +89,7 @@ r.check("completion_finds_no_pii_secret_or_unsafe_output_in_ordinary_numbers_dat
         len(out) == len(benign) and all(clean),
         "flagged: %s" % [i for i, c in enumerate(clean) if not c])
 
+for _p in PACKS:
+    os.unlink(os.path.join(RULES, os.path.basename(_p)))
+os.rmdir(RULES)
 r.finish()
