@@ -33,6 +33,7 @@ typedef struct {
     const al_model *m;
     al_featvec *v;
     unsigned shift; /* 64 - dim_bits */
+    uint64_t *seen; /* bitmap of (index, group) pairs counted so far, or NULL */
     double sw, sc;
     size_t nw, nc;
     int oom;
@@ -45,7 +46,8 @@ typedef struct {
     uint32_t rsum, rbest;
     /* highest probability of a base64 payload decoded from the text */
     double p_enc;
-    int depth; /* 1 while scoring a decoded payload: no further decoding */
+    unsigned n_enc; /* payloads decoded so far (capped: bounded work per text) */
+    int depth;      /* 1 while scoring a decoded payload: no further decoding */
 } fstate;
 
 static inline uint64_t mix64(uint64_t x)
@@ -79,19 +81,34 @@ int al_model_lm_class(unsigned char c)
     return lm_cls[c];
 }
 
-static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bits)
+/* Bytes of the bitmap that makes each (feature, group) count once per text. */
+static size_t seen_bytes(unsigned dim_bits)
+{
+    return ((size_t)2 << dim_bits) / 8;
+}
+
+static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bits, uint64_t *seen)
 {
     memset(s, 0, sizeof *s);
     s->m = m;
     s->v = v;
+    s->seen = seen;
     s->shift = 64 - dim_bits;
     s->last_space = 1; /* text start behaves like a space */
     s->lm = m ? m->lm : NULL;
 }
 
+/* Counts feature h once per text (presence, not frequency: repeating a
+ * phrase a million times must not make a text look more like an attack). */
 static inline void emit(fstate *s, uint64_t h, int is_char)
 {
     uint32_t i = (uint32_t)(mix64(h) >> s->shift);
+    if (s->seen) {
+        size_t bit = ((size_t)i << 1) | (unsigned)is_char;
+        uint64_t mask = 1ULL << (bit & 63);
+        if (s->seen[bit >> 6] & mask) return;
+        s->seen[bit >> 6] |= mask;
+    }
     if (is_char)
         s->nc++;
     else
@@ -240,6 +257,7 @@ struct al_model_stream {
     fstate fs;
     al_buf pending; /* raw bytes not yet normalised */
     al_buf norm;    /* scratch */
+    uint64_t *seen; /* features counted so far (fs.seen) */
     int oom;
 };
 
@@ -255,6 +273,7 @@ static int feed_piece(fstate *fs, al_buf *norm, const char *raw, size_t n);
 
 #define B64_MIN 20          /* shortest run worth decoding (15 bytes of text) */
 #define B64_DECODE_MAX 3072 /* bytes of a run's payload looked at */
+#define B64_RUNS_MAX 32     /* payloads decoded and scored per text */
 
 static int b64_val(unsigned char c)
 {
@@ -290,8 +309,12 @@ static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
         }
     }
     if (o < 15 || printable * 10 < o * 9) return; /* binary, not hidden text */
+    if (fs->n_enc >= B64_RUNS_MAX) return;
+    fs->n_enc++;
+    uint64_t *seen = calloc(1, seen_bytes(fs->m->dim_bits));
+    if (!seen) return;
     fstate sub;
-    fs_init(&sub, fs->m, NULL, fs->m->dim_bits);
+    fs_init(&sub, fs->m, NULL, fs->m->dim_bits, seen);
     sub.depth = 1;
     al_buf norm = {0};
     if (feed_piece(&sub, &norm, (const char *)out, o) == 0) {
@@ -299,6 +322,7 @@ static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
         if (p2 > fs->p_enc) fs->p_enc = p2;
     }
     al_buf_free(&norm);
+    free(seen);
 }
 
 static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
@@ -345,7 +369,12 @@ al_model_stream *al_model_stream_new(const al_model *m)
     al_model_stream *s = calloc(1, sizeof *s);
     if (!s) return NULL;
     s->m = m;
-    fs_init(&s->fs, m, NULL, m->dim_bits);
+    s->seen = calloc(1, seen_bytes(m->dim_bits));
+    if (!s->seen) {
+        free(s);
+        return NULL;
+    }
+    fs_init(&s->fs, m, NULL, m->dim_bits, s->seen);
     return s;
 }
 
@@ -367,9 +396,18 @@ al_code al_model_stream_feed(al_model_stream *s, const char *text, size_t len)
 double al_model_stream_score(al_model_stream *s)
 {
     if (!s) return 0.0;
+    /* score a copy (state and bitmap), so the stream can be fed on */
+    size_t sb = seen_bytes(s->m->dim_bits);
+    uint64_t *seen = malloc(sb);
+    if (!seen) return 0.0;
+    memcpy(seen, s->seen, sb);
     fstate fs = s->fs;
-    if (s->pending.len && feed_piece(&fs, &s->norm, s->pending.data, s->pending.len)) return 0.0;
-    return fs_prob(s->m, &fs);
+    fs.seen = seen;
+    double p = 0.0;
+    if (!s->pending.len || !feed_piece(&fs, &s->norm, s->pending.data, s->pending.len))
+        p = fs_prob(s->m, &fs);
+    free(seen);
+    return p;
 }
 
 void al_model_stream_free(al_model_stream *s)
@@ -377,16 +415,20 @@ void al_model_stream_free(al_model_stream *s)
     if (!s) return;
     al_buf_free(&s->pending);
     al_buf_free(&s->norm);
+    free(s->seen);
     free(s);
 }
 
 double al_model_score(const al_model *m, const char *text, size_t len)
 {
     if (!m || !text) return 0.0;
+    uint64_t *seen = calloc(1, seen_bytes(m->dim_bits));
+    if (!seen) return 0.0; /* out of memory: no classifier signal, the rules still run */
     al_model_stream s = {.m = m};
-    fs_init(&s.fs, m, NULL, m->dim_bits);
+    fs_init(&s.fs, m, NULL, m->dim_bits, seen);
     double p = feed_piece(&s.fs, &s.norm, text, len) ? 0.0 : fs_prob(m, &s.fs);
     al_buf_free(&s.norm);
+    free(seen);
     return p;
 }
 
@@ -396,12 +438,15 @@ al_code al_model_extract(const char *text, size_t len, unsigned dim_bits, al_fea
 {
     if (!v || dim_bits < 10 || dim_bits > 22) return AL_EINVAL;
     v->n = v->n_word = v->n_char = 0;
+    uint64_t *seen = calloc(1, seen_bytes(dim_bits));
+    if (!seen) return AL_ENOMEM;
     fstate fs;
-    fs_init(&fs, NULL, v, dim_bits);
+    fs_init(&fs, NULL, v, dim_bits, seen);
     al_buf norm = {0};
     int bad = feed_piece(&fs, &norm, text, len);
     al_buf_free(&norm);
     end_token(&fs);
+    free(seen);
     if (bad || fs.oom) return AL_ENOMEM;
     v->n_word = fs.nw;
     v->n_char = fs.nc;
@@ -418,7 +463,7 @@ void al_featvec_free(al_featvec *v)
 al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts)
 {
     fstate fs;
-    fs_init(&fs, NULL, NULL, 18);
+    fs_init(&fs, NULL, NULL, 18, NULL);
     fs.lm_counts = counts;
     al_buf norm = {0};
     int bad = feed_piece(&fs, &norm, text, len);
@@ -429,7 +474,7 @@ al_code al_model_lm_count(const char *text, size_t len, uint32_t *counts)
 double al_model_lm_max(const uint8_t *lm, const char *text, size_t len)
 {
     fstate fs;
-    fs_init(&fs, NULL, NULL, 18);
+    fs_init(&fs, NULL, NULL, 18, NULL);
     fs.lm = lm;
     al_buf norm = {0};
     int bad = feed_piece(&fs, &norm, text, len);

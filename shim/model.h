@@ -10,7 +10,7 @@ typedef struct al_model al_model;
 
 /* Loads a model file.  A file with another feature scheme, a bad header or a
  * bad checksum is refused with AL_EMODEL and a message in err.  Free with
- * al_model_free. */
+ * al_model_free.  A loaded model is immutable and may be shared by threads. */
 AL_API al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen);
 AL_API void al_model_free(al_model *m);
 
@@ -26,7 +26,7 @@ AL_API double al_model_combine(const al_model *m, double rules_score, double p, 
 
 /* The feature scheme this build reads and writes; a model file naming
  * another scheme is refused. */
-#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v1"
+#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v2"
 #define AL_MODEL_MAGIC "airlock-model 1\n"
 
 /* The model's calibrated probability thresholds: block is the probability at
@@ -68,8 +68,8 @@ AL_API void al_model_stream_free(al_model_stream *s);
 
 /* Hashed features of one text, for training: each entry of idx is a hash
  * index in [0, 2^dim_bits), with AL_FEAT_CHAR set for a character n-gram
- * (else a word uni/bigram); a feature occurring k times appears k times.
- * n_word + n_char == n. */
+ * (else a word uni/bigram).  Features are binary: each (index, group) pair
+ * appears once however often it occurs.  n_word + n_char == n. */
 #define AL_FEAT_CHAR 0x80000000u
 typedef struct {
     uint32_t *idx;

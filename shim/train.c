@@ -37,7 +37,7 @@ struct al_trained {
 void al_train_opts_default(al_train_opts *o)
 {
     *o = (al_train_opts){.dim_bits = 18,
-                         .len_exp = 0.75,
+                         .len_exp = 0.5,
                          .epochs = 12,
                          .lr = 0.2,
                          .l2 = 1e-5,

@@ -12,7 +12,7 @@
 
 typedef struct {
     unsigned dim_bits;    /* hash space (default 18) */
-    double len_exp;       /* feature-group length normalisation (default 0.75) */
+    double len_exp;       /* feature-group length normalisation (default 0.5) */
     unsigned epochs;      /* SGD passes (default 12) */
     double lr;            /* AdaGrad step (default 0.2) */
     double l2;            /* L2 penalty per update (default 1e-5) */

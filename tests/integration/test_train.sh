@@ -15,7 +15,7 @@ if [ -s "$W/a.model" ] && cmp -s "$W/a.model" "$W/b.model"; then
 else
     fail train_twice_with_the_same_seed_writes_identical_bytes "model files differ or missing"
 fi
-head -c 200 "$W/a.model" | grep -q "^scheme airlock-hashed-ngrams-v1" &&
+head -c 200 "$W/a.model" | grep -q "^scheme airlock-hashed-ngrams-v2" &&
     ok model_header_names_its_feature_scheme ||
     fail model_header_names_its_feature_scheme "no scheme line"
 
