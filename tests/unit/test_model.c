@@ -377,6 +377,28 @@ TEST(attack_hidden_in_base64_should_be_decoded_and_flagged_and_benign_base64_pas
     al_model_free(m);
 }
 
+TEST(repeating_text_should_not_make_it_look_more_like_an_attack)
+{
+    al_model *m = NULL;
+    char err[256];
+    REQUIRE(al_model_load(SHIPPED, &m, err, sizeof err) == AL_OK);
+    double block, assist;
+    al_model_thresholds(m, &block, &assist);
+    size_t n = 1 << 20;
+    char *big = malloc(n);
+    REQUIRE(big);
+    memset(big, 'x', n);
+    CHECK(al_model_score(m, big, n) < assist);
+    const char *line = "The meeting notes list the budget, the venue and the catering order. ";
+    size_t ll = strlen(line), reps = n / ll;
+    for (size_t i = 0; i < reps; i++) memcpy(big + i * ll, line, ll);
+    double once = al_model_score(m, line, ll), many = al_model_score(m, big, reps * ll);
+    CHECK(many < block);
+    CHECK(many - once < 0.05 && once - many < 0.05);
+    free(big);
+    al_model_free(m);
+}
+
 TEST(combine_should_add_nothing_below_assist_and_block_at_the_calibrated_threshold)
 {
     al_model *m = NULL;
