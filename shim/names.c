@@ -1418,9 +1418,10 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
          * name is john") or start a unit ("apt 4") */
         if ((cur->type == T_PUNCT && !(cur->nl && ab.lines > 0)) ||
             (cur->type == T_WORD && cur->cap == C_LOWER &&
-             !(cur->klen <= 5 &&
-               (cur->key[0] == 'a' || cur->key[0] == 's' || cur->key[0] == 'p')) &&
-             !punct_is(peek(&st, 1), '.') && !introduced(&st))) {
+             !(cur->klen <= 5 && (key_is(cur, "apt") || key_is(cur, "suite") || key_is(cur, "po") ||
+                                  key_is(cur, "p"))) &&
+             !(punct_is(peek(&st, 1), '.') && (flags_of(&st, cur) & F_TITLE)) &&
+             !introduced(&st))) {
             if (cur->s >= busy[2] && cur->nl && cur->s > ab.end && ab.lines > 0) ab.lines--;
             advance(&st, 1);
             continue;
