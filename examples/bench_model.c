@@ -15,7 +15,7 @@
 static double now(void)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts); /* CPU time: steadier on a busy machine */
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
@@ -85,7 +85,8 @@ int main(int argc, char **argv)
         double dt = now() - t0;
         if (dt < best) best = dt;
     }
-    printf("classifier alone: %.2f us per KB of prompt (%zu texts, %.1f MB, best of 3; %.0f MB/s)"
+    printf("classifier alone: %.2f us per KB of prompt (%zu texts, %.1f MB, best of 3 in CPU time; "
+           "%.0f MB/s)"
            "  [target <= 20 us/KB]\n",
            best * 1e6 / (total / 1024.0), n, total / 1048576.0, total / 1048576.0 / best);
     if (sink < 0) return 1; /* keeps the scoring loop from being optimised away */

@@ -3,7 +3,7 @@
 # classifier's cost per KB of prompt (target <= 20 us/KB), and the full
 # engine's prompt-scan throughput with the classifier beside rules only, on
 # >= 8 MB of English prose cut into ~4 KB prompts.  Numbers are reported, not
-# asserted.  Needs B (build dir).
+# asserted; times are process CPU time (steadier on a shared machine).  Needs B.
 B=${B:-build}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=$B/ex/bench_model
