@@ -19,16 +19,17 @@
 enum {
     F_GIVEN = 1 << 0,
     F_SUR = 1 << 1,
-    F_PLACE = 1 << 2,     /* whole key is a place ("paris", "new york") */
-    F_COMMON = 1 << 3,    /* ordinary English word */
-    F_HEAD = 1 << 4,      /* first word of a multi-word place */
-    F_STREET = 1 << 5,    /* street type after the name: "Main Street" */
-    F_PREFIX = 1 << 6,    /* street type before the name: "Rue de la Paix" */
-    F_UNIT = 1 << 7,      /* "Apt", "Suite" */
-    F_TITLE = 1 << 8,     /* "Mr", "Dr" */
-    F_ORG = 1 << 9,       /* "Inc", "University": the run is not a person */
-    F_NOTNAME = 1 << 10,  /* "May", "Monday", "Python": never a lone name */
-    F_PLACEHEAD = 1 << 11 /* "Saint", "San", "Port": starts a place name */
+    F_PLACE = 1 << 2,      /* whole key is a place ("paris", "new york") */
+    F_COMMON = 1 << 3,     /* ordinary English word */
+    F_HEAD = 1 << 4,       /* first word of a multi-word place */
+    F_STREET = 1 << 5,     /* street type after the name: "Main Street" */
+    F_PREFIX = 1 << 6,     /* street type before the name: "Rue de la Paix" */
+    F_UNIT = 1 << 7,       /* "Apt", "Suite" */
+    F_TITLE = 1 << 8,      /* "Mr", "Dr" */
+    F_ORG = 1 << 9,        /* "Inc", "University": the run is not a person */
+    F_NOTNAME = 1 << 10,   /* "May", "Monday", "Python": never a lone name */
+    F_PLACEHEAD = 1 << 11, /* "Saint", "San", "Port": starts a place name */
+    F_BROAD = 1 << 12      /* a country, state or continent: too broad to identify */
 };
 
 #define KEYMAX 48    /* longest key looked up, bytes */
@@ -234,6 +235,7 @@ static al_code names_load(const char *rules_dir, const char *params, void **stat
     } files[] = {{"given", "data/given_names.txt", F_GIVEN},
                  {"surnames", "data/surnames.txt", F_SUR},
                  {"places", "data/places.txt", F_PLACE},
+                 {"regions", "data/regions.txt", F_PLACE | F_BROAD},
                  {"common", "data/common_words.txt", F_COMMON},
                  {"forms", "data/forms.txt", 0}};
     enum { NFILES = sizeof files / sizeof files[0] };
@@ -1079,13 +1081,15 @@ static int home_context(stream *st)
 }
 
 /* Longest place starting at token 0: returns the number of tokens (0: none)
- * and sets *e to its end. */
-static size_t place_match(stream *st, size_t *e)
+ * and sets *e to its end and *broad to whether it is a country or region. */
+static size_t place_match_broad(stream *st, size_t *e, int *broad)
 {
     tok *a = peek(st, 0);
     unsigned f = flags_of(st, a);
+    *broad = 0;
     if (!(f & (F_PLACE | F_HEAD))) return 0;
     size_t best = (f & F_PLACE) ? 1 : 0;
+    *broad = (f & F_BROAD) != 0;
     *e = a->e;
     if (!(f & F_HEAD)) return best;
     char key[KEYMAX];
@@ -1097,12 +1101,20 @@ static size_t place_match(stream *st, size_t *e)
         key[kl++] = ' ';
         memcpy(key + kl, b->key, b->klen);
         kl += b->klen;
-        if (lex_flags(st->x, key, kl) & F_PLACE) {
+        unsigned kf = lex_flags(st->x, key, kl);
+        if (kf & F_PLACE) {
             best = k + 1;
             *e = b->e;
+            *broad = (kf & F_BROAD) != 0;
         }
     }
     return best;
+}
+
+static size_t place_match(stream *st, size_t *e)
+{
+    int broad;
+    return place_match_broad(st, e, &broad);
 }
 
 /* One step of the location scan at token 0; returns the tokens it used. */
@@ -1112,7 +1124,8 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
         return 1;
     }
-    size_t e, n = place_match(st, &e);
+    int broad;
+    size_t e, n = place_match_broad(st, &e, &broad);
     tok *p1 = back(st, 1), *p2 = back(st, 2);
     if (!n) {
         /* an unlisted proper noun where only a place fits: "lives in
@@ -1170,7 +1183,9 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
         /* skip */
     } else if (home &&
                !(is_common(st, cur) && cur->cap != C_ALLCAP && n == 1 && sentence_start(st, cur))) {
-        strong = 1;
+        /* a home in a town is personal; "lived in Holland" names a country only */
+        strong = !broad;
+        weak = broad;
     } else if (comma_place || after_place_comma) {
         weak = !after_cap;
     } else if (prep && (!ambiguous || !is_common(st, cur))) {

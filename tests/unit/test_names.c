@@ -98,6 +98,8 @@ TEST(location_strong_evidence_is_a_home_not_a_mention)
     REQUIRE(strong);
     CHECK_STR(found(&al_detector_location, strong, "I was born in Nairobi."), "Nairobi");
     CHECK_STR(found(&al_detector_location, strong, "The conference is in Barcelona."), "");
+    CHECK_STR(found(&al_detector_location, strong, "I lived in Holland for a year."), "");
+    CHECK_STR(found(&al_detector_location, strong, "She lives in Rotterdam."), "Rotterdam");
     al_detector_location.free_state(strong);
 }
 
