@@ -226,7 +226,7 @@ static int has_context(const al_rule *r, const char *text, size_t len, size_t st
 /* Orig offset of subject byte i (maps normalised offsets back). */
 static inline size_t to_orig(const al_subject *sub, size_t i)
 {
-    return sub->map ? sub->map[i] : i;
+    return sub->map ? al_nmap_orig(sub->map, i) : i;
 }
 
 /* Orig end offset for a subject end offset e > start (covers the whole
@@ -234,7 +234,7 @@ static inline size_t to_orig(const al_subject *sub, size_t i)
 static size_t to_orig_end(const al_subject *sub, size_t e)
 {
     if (!sub->map || e == 0) return e;
-    size_t p = sub->map[e - 1], lim = sub->map[e];
+    size_t p = al_nmap_orig(sub->map, e - 1), lim = al_nmap_orig(sub->map, e);
     const unsigned char *t = (const unsigned char *)sub->orig;
     if (p >= sub->orig_len) return sub->orig_len;
     size_t n = t[p] < 0x80 ? 1 : t[p] >= 0xF0 ? 4 : t[p] >= 0xE0 ? 3 : t[p] >= 0xC0 ? 2 : 1;
@@ -626,16 +626,16 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
     al_code c = al_rules_run(m, &sub, cands, &hold);
     if (c != AL_OK || !any_norm) return c;
     al_buf nb = {0};
-    size_t *map = NULL;
-    c = al_normalize(text, len, &nb, &map, NULL);
+    al_nmap map = {0};
+    c = al_normalize_seg(text, len, &nb, &map, NULL);
     if (c == AL_OK) {
         sub.s = nb.data ? nb.data : "";
         sub.len = nb.len;
-        sub.map = map;
+        sub.map = &map;
         sub.normalized = 1;
         c = al_rules_run(m, &sub, cands, &hold);
     }
-    free(map);
+    al_nmap_free(&map);
     al_buf_free(&nb);
     return c;
 }

@@ -79,8 +79,8 @@ static int fold_ascii(uint32_t cp)
     if (cp >= 0x1F130 && cp <= 0x1F149) return 'a' + (int)(cp - 0x1F130); /* squared */
     if (cp >= 0x1F170 && cp <= 0x1F189) return 'a' + (int)(cp - 0x1F170); /* neg. squared */
     if (cp >= 0x1F1E6 && cp <= 0x1F1FF) return 'a' + (int)(cp - 0x1F1E6); /* regional ind. */
-    if (cp == 0x212A) return 'k'; /* Kelvin sign */
-    if (cp == 0x017F) return 's'; /* long s */
+    if (cp == 0x212A) return 'k';                                         /* Kelvin sign */
+    if (cp == 0x017F) return 's';                                         /* long s */
     if (cp >= 0x0370 && cp <= 0x052F) return homoglyph(cp);
     if (cp == 0x0261 || cp == 0x0269 || cp == 0x026A || cp == 0x1D00) return homoglyph(cp);
     return 0;
@@ -112,38 +112,66 @@ static size_t decode(const unsigned char *s, size_t n, uint32_t *cp)
     return 4;
 }
 
-al_code al_normalize(const char *in, size_t len, al_buf *out, size_t **map, size_t *n_invisible)
+/* Where output bytes come from: either a full map (one offset per output
+ * byte) or segments (a new one wherever the input offset is not the
+ * previous one plus 1). */
+typedef struct {
+    size_t *full;
+    al_nmap *seg;
+    size_t expect; /* input offset that continues the current segment */
+    int nomem;
+} sink;
+
+static inline void note_src(sink *sk, size_t k, size_t p)
+{
+    if (sk->full) sk->full[k] = p;
+    if (sk->seg && (k == 0 || p != sk->expect)) {
+        al_nmap *m = sk->seg;
+        if (m->n == m->cap) {
+            size_t cap = m->cap ? m->cap * 2 : 64;
+            al_nseg *v = realloc(m->v, cap * sizeof *v);
+            if (!v) {
+                sk->nomem = 1;
+                return;
+            }
+            m->v = v;
+            m->cap = cap;
+        }
+        m->v[m->n++] = (al_nseg){k, p};
+    }
+    sk->expect = p + 1;
+}
+
+static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size_t *n_invisible)
 {
     static int ready;
     if (!__atomic_load_n(&ready, __ATOMIC_ACQUIRE)) {
         init_tables(); /* idempotent; racing initialisers write the same bytes */
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     }
-    if (map) *map = NULL;
     if (n_invisible) *n_invisible = 0;
     if (!out || (!in && len)) return AL_EINVAL;
-    if (len > SIZE_MAX / sizeof(size_t) - 2) return AL_ENOMEM;
     if (al_buf_reserve(out, len) != AL_OK) return AL_ENOMEM;
-    size_t *m = NULL;
     size_t base = out->len;
-    if (map) {
-        m = malloc((len + 1) * sizeof *m);
-        if (!m) return AL_ENOMEM;
-    }
     const unsigned char *s = (const unsigned char *)in;
     unsigned char *o = (unsigned char *)out->data + base;
     size_t k = 0, inv = 0;
     int space = 0;
+    int track = sk->full || sk->seg;
+#define SRC(p)                                                                                     \
+    do {                                                                                           \
+        if (track) note_src(sk, k, (p));                                                           \
+    } while (0)
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
         if (c < 0x80) {
             unsigned char kind = ascii_kind[c];
             if (kind == K_COPY) {
-                if (m) m[k] = i;
+                SRC(i);
                 o[k++] = ascii_low[c];
                 space = 0;
             } else if (kind == K_SPACE && !space) {
-                if (m) m[k] = i;
+                SRC(i);
                 o[k++] = ' ';
                 space = 1;
             }
@@ -154,7 +182,7 @@ al_code al_normalize(const char *in, size_t len, al_buf *out, size_t **map, size
         size_t n = decode(s + i, len - i, &cp);
         if (n == 0 || is_space(cp)) { /* invalid byte or Unicode space */
             if (!space) {
-                if (m) m[k] = i;
+                SRC(i);
                 o[k++] = ' ';
                 space = 1;
             }
@@ -168,26 +196,94 @@ al_code al_normalize(const char *in, size_t len, al_buf *out, size_t **map, size
         }
         int a = fold_ascii(cp);
         if (a) {
-            if (m) m[k] = i;
+            SRC(i);
             o[k++] = (unsigned char)a;
         } else if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) { /* Latin-1 capitals */
             cp += 0x20;
-            if (m) m[k] = m[k + 1] = i;
+            SRC(i);
             o[k++] = (unsigned char)(0xC0 | (cp >> 6));
+            SRC(i + 1);
             o[k++] = (unsigned char)(0x80 | (cp & 0x3F));
         } else {
             for (size_t j = 0; j < n; j++) {
-                if (m) m[k] = i;
+                SRC(i + j);
                 o[k++] = s[i + j];
             }
         }
         space = 0;
         i += n;
     }
-    if (m) m[k] = len;
+#undef SRC
+    if (sk->nomem) return AL_ENOMEM;
+    if (sk->full) sk->full[k] = len;
+    if (sk->seg) {
+        sk->seg->out_len = k;
+        sk->seg->in_len = len;
+    }
     out->len = base + k;
     out->data[out->len] = '\0';
-    if (map) *map = m;
     if (n_invisible) *n_invisible = inv;
     return AL_OK;
+}
+
+al_code al_normalize(const char *in, size_t len, al_buf *out, size_t **map, size_t *n_invisible)
+{
+    if (map) *map = NULL;
+    if (len > SIZE_MAX / sizeof(size_t) - 2) return AL_ENOMEM;
+    sink sk = {0};
+    if (map && !(sk.full = malloc((len + 1) * sizeof *sk.full))) return AL_ENOMEM;
+    al_code c = norm_core(in, len, out, &sk, n_invisible);
+    if (c != AL_OK) {
+        free(sk.full);
+        return c;
+    }
+    if (map) *map = sk.full;
+    return AL_OK;
+}
+
+al_code al_normalize_seg(const char *in, size_t len, al_buf *out, al_nmap *map, size_t *n_invisible)
+{
+    map->n = 0;
+    sink sk = {.seg = map};
+    return norm_core(in, len, out, &sk, n_invisible);
+}
+
+void al_nmap_free(al_nmap *m)
+{
+    free(m->v);
+    memset(m, 0, sizeof *m);
+}
+
+/* Index of the segment holding output byte i (i < out_len). */
+static size_t seg_of(const al_nmap *m, size_t i)
+{
+    size_t lo = 0, hi = m->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->v[mid].out <= i)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+size_t al_nmap_orig(const al_nmap *m, size_t i)
+{
+    if (i >= m->out_len || m->n == 0) return m->in_len;
+    const al_nseg *g = &m->v[seg_of(m, i)];
+    return g->in + (i - g->out);
+}
+
+size_t al_nmap_lower_bound(const al_nmap *m, size_t x)
+{
+    size_t lo = 0, hi = m->out_len;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (al_nmap_orig(m, mid) < x)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }

@@ -11,6 +11,7 @@
 #include "detector.h"
 #include "engine.h"
 #include "model.h"
+#include "normalize.h"
 #include "validate.h"
 
 #define AL_DIR_PROMPT_BIT 1u
@@ -142,7 +143,7 @@ typedef struct {
     size_t orig_len;
     const char *s; /* subject: orig, or its normalised form */
     size_t len;
-    const size_t *map;           /* normalised byte -> orig offset; NULL when s == orig */
+    const al_nmap *map;          /* normalised byte -> orig offset; NULL when s == orig */
     int normalized;              /* run the rules with "normalized": true (else the others) */
     size_t from;                 /* first start offset in s */
     const size_t *rule_from;     /* per rule: first start offset in s, or NULL */

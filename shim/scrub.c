@@ -157,25 +157,11 @@ static int cmp_finding(const void *a, const void *b)
     return strcmp(x->rule, y->rule);
 }
 
-/* First i with map[i] >= x (map is non-decreasing, n+1 entries). */
-static size_t lower_bound(const size_t *map, size_t n, size_t x)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (map[mid] < x)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static void set_rule_from(al_stream_scrub *s, const size_t *map, size_t n)
+static void set_rule_from(al_stream_scrub *s, const al_nmap *map)
 {
     for (size_t i = 0; i < s->e->n; i++) {
         size_t r = s->resume[i] > s->base ? s->resume[i] - s->base : 0;
-        s->rfrom[i] = map ? lower_bound(map, n, r) : r;
+        s->rfrom[i] = map ? al_nmap_lower_bound(map, r) : r;
     }
 }
 
@@ -210,24 +196,24 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .partial = !final,
                       .keep_rejected = 1,
                       .active = s->active};
-    set_rule_from(s, NULL, 0);
+    set_rule_from(s, NULL);
     s->m.limit_hit = 0;
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
     if (c == AL_OK && s->any_norm) {
         al_buf nb = {0};
-        size_t *map = NULL;
-        c = al_normalize(w, len, &nb, &map, NULL);
+        al_nmap map = {0};
+        c = al_normalize_seg(w, len, &nb, &map, NULL);
         if (c == AL_OK) {
             sub.s = nb.data ? nb.data : "";
             sub.len = nb.len;
-            sub.map = map;
+            sub.map = &map;
             sub.normalized = 1;
-            sub.from = lower_bound(map, nb.len, s->ctx_len);
-            set_rule_from(s, map, nb.len);
+            sub.from = al_nmap_lower_bound(&map, s->ctx_len);
+            set_rule_from(s, &map);
             c = al_rules_run(&s->m, &sub, &cands, &h2);
             if (h2 < hold) hold = h2;
         }
-        free(map);
+        al_nmap_free(&map);
         al_buf_free(&nb);
     }
     if (c != AL_OK) {

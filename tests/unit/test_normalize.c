@@ -69,7 +69,8 @@ TEST(normalize_map_should_point_each_output_byte_at_its_input_character)
 
 TEST(normalize_should_turn_invalid_bytes_into_spaces_without_reading_past_the_end)
 {
-    const char t[] = "a\xff\xfe b\xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80" "c\xf0\x9f\x98";
+    const char t[] = "a\xff\xfe b\xc3 \xe2\x82 \xed\xa0\x80 \xf4\x90\x80\x80"
+                     "c\xf0\x9f\x98";
     for (size_t n = 0; n <= sizeof t - 1; n++) {
         char *cut = malloc(n ? n : 1); /* exact-size copy: ASan sees any over-read */
         REQUIRE(cut);
@@ -102,4 +103,49 @@ TEST(normalize_should_append_and_accept_empty_input)
     CHECK_STR(b.data, "keep:x");
     CHECK(al_normalize(NULL, 3, &b, NULL, NULL) == AL_EINVAL);
     al_buf_free(&b);
+}
+
+TEST(segment_map_should_agree_with_the_full_map_byte_for_byte)
+{
+    const char *texts[] = {
+        "plain ascii text",
+        "  Lead  and\t\ttrailing  \n",
+        "IGN\xe2\x80\x8bORE \xef\xbc\xa9\xef\xbc\xa7 \xd1\x96gn\xd0\xber\xd0\xb5 caf\xc3\x89 "
+        "\xe6\x97\xa5\xe6\x9c\xac \xff\xfe x\xf0\x9f\x98\x80y \xe2\x80\x83 z",
+        "",
+    };
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        const char *t = texts[k];
+        size_t len = strlen(t), *full = NULL;
+        al_buf a = {0}, b = {0};
+        al_nmap m = {0};
+        REQUIRE(al_normalize(t, len, &a, &full, NULL) == AL_OK);
+        REQUIRE(al_normalize_seg(t, len, &b, &m, NULL) == AL_OK);
+        CHECK_EQ_INT(a.len, b.len);
+        CHECK(a.len == 0 || memcmp(a.data, b.data, a.len) == 0);
+        for (size_t i = 0; i <= a.len; i++) CHECK_EQ_INT(al_nmap_orig(&m, i), full[i]);
+        for (size_t x = 0; x <= len; x++) {
+            size_t lb = 0;
+            while (lb < a.len && full[lb] < x) lb++;
+            CHECK_EQ_INT(al_nmap_lower_bound(&m, x), lb);
+        }
+        CHECK(m.n <= a.len + 1);
+        free(full);
+        al_nmap_free(&m);
+        al_buf_free(&a);
+        al_buf_free(&b);
+    }
+}
+
+TEST(segment_map_of_prose_should_stay_small)
+{
+    al_buf t = {0}, out = {0};
+    for (int i = 0; i < 2000; i++)
+        al_buf_puts(&t, "The Quick brown fox, jumps over the lazy dog.\n");
+    al_nmap m = {0};
+    REQUIRE(al_normalize_seg(t.data, t.len, &out, &m, NULL) == AL_OK);
+    CHECK_EQ_INT(m.n, 1); /* one 1:1 run: no byte dropped or folded */
+    al_nmap_free(&m);
+    al_buf_free(&out);
+    al_buf_free(&t);
 }
