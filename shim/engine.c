@@ -33,7 +33,7 @@ void al_policy_default(al_policy *p)
     p->completion[AL_CAT_UNSAFE_OUTPUT] = AL_ACT_FLAG;
     p->block_threshold = 1.0;
     p->model_threshold = 0.0;
-    p->max_prompt_bytes = 1u << 20;
+    p->max_prompt_bytes = 4u << 20; /* as the shim: a prompt up to 4 MiB is screened whole */
     p->placeholder_fmt = NULL;
 }
 
