@@ -380,12 +380,15 @@ al_model_stream *al_model_stream_new(const al_model *m)
 
 al_code al_model_stream_feed(al_model_stream *s, const char *text, size_t len)
 {
-    if (!s) return AL_EINVAL;
+    if (!s || (!text && len)) return AL_EINVAL;
     if (s->oom) return AL_ENOMEM;
+    if (len == 0) return AL_OK;
     if (al_buf_append(&s->pending, text, len) != AL_OK) return s->oom = 1, AL_ENOMEM;
     const unsigned char *p = (const unsigned char *)s->pending.data;
+    /* pending held no whitespace before this call: look only at the new bytes */
     size_t n = s->pending.len, cut = n;
-    while (cut > 0 && !is_ascii_space(p[cut - 1])) cut--;
+    while (cut > n - len && !is_ascii_space(p[cut - 1])) cut--;
+    if (cut == n - len) cut = 0;
     if (cut == 0 && n > STREAM_HOLD_MAX) cut = utf8_safe_cut(p, n);
     if (cut == 0) return AL_OK;
     if (feed_piece(&s->fs, &s->norm, s->pending.data, cut)) return s->oom = 1, AL_ENOMEM;
