@@ -1246,7 +1246,14 @@ static size_t address_at(stream *st, size_t *e, int in_block)
                 (b->ocap != C_LOWER || in_list(st, b, CTX_plain_streets))) {
                 *e = b->e;
                 k++;
-                if (punct_is(peek(st, k), '.')) *e = peek(st, k++)->e;
+                /* the dot of "St." or "Ave." belongs to it; after "Street" it ends
+                 * the sentence */
+                if (punct_is(peek(st, k), '.') && b->klen <= 4 && !key_is(b, "road") &&
+                    !key_is(b, "lane") && !key_is(b, "way") && !key_is(b, "walk") &&
+                    !key_is(b, "row") && !key_is(b, "hill") && !key_is(b, "park") &&
+                    !key_is(b, "view") && !key_is(b, "run") && !key_is(b, "loop") &&
+                    !key_is(b, "gate") && !key_is(b, "mews") && !key_is(b, "quay"))
+                    *e = peek(st, k++)->e;
                 return k;
             }
             if ((bf & F_PREFIX) && words == 0 && (b->ocap == C_CAP || b->klen > 2)) {

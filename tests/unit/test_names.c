@@ -116,6 +116,8 @@ TEST(address_forms_are_found)
               "12 Rue du Bac|Apt 4B");
     CHECK_STR(found(&al_detector_address, st, "8 wressle road suite 771"),
               "8 wressle road|suite 771");
+    CHECK_STR(found(&al_detector_address, st, "At 12 Main Street. Or 4 Elm St. nearby."),
+              "12 Main Street|4 Elm St.");
     CHECK_STR(found(&al_detector_address, st, "I have 3 apples and 2 oranges."), "");
     CHECK_STR(found(&al_detector_address, st, "Chapter 12 covers the basics."), "");
     al_detector_address.free_state(st);
