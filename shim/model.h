@@ -1,6 +1,7 @@
 /* model.h: the learned injection/jailbreak classifier (a linear model over
  * hashed n-grams plus an adversarial-suffix signal).  Pure: scoring allocates
- * nothing per token. */
+ * nothing per token (one 64 KB feature bitmap per text or stream, plus the
+ * normalised copy of the text). */
 #ifndef AL_MODEL_H
 #define AL_MODEL_H
 
@@ -14,7 +15,11 @@ typedef struct al_model al_model;
 AL_API al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen);
 AL_API void al_model_free(al_model *m);
 
-/* Probability in [0,1] that text is an injection or jailbreak attempt. */
+/* Probability in [0,1] that text is an injection or jailbreak attempt: the
+ * linear model on the normalised text, raised by the adversarial-suffix
+ * signal (capped, see al_model_adv_merge) and by the probability of any
+ * base64 run that decodes to text (up to 32 per text).  0 when m or text is
+ * NULL or memory runs out (the rules still run). */
 AL_API double al_model_score(const al_model *m, const char *text, size_t len);
 
 /* The engine's final prompt score from the rules' summed weights and the
@@ -56,9 +61,12 @@ typedef struct {
 AL_API al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen);
 
 /* Incremental scoring: text fed in any pieces gives exactly the probability
- * al_model_score gives for the concatenation.  al_model_stream_new returns
- * NULL on allocation failure; free with al_model_stream_free.  The stream
- * holds back at most a few KB of raw input (up to the last whitespace). */
+ * al_model_score gives for the concatenation (the one exception: a run of
+ * more than 4 KB without ASCII whitespace may be cut where the pieces meet).
+ * al_model_stream_new returns NULL on allocation failure; free with
+ * al_model_stream_free.  The stream holds back raw input only after its last
+ * whitespace, at most about 4 KB.  feed returns AL_OK, AL_EINVAL (NULL text
+ * with len > 0) or AL_ENOMEM (sticky). */
 typedef struct al_model_stream al_model_stream;
 AL_API al_model_stream *al_model_stream_new(const al_model *m);
 AL_API al_code al_model_stream_feed(al_model_stream *s, const char *text, size_t len);
