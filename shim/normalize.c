@@ -167,9 +167,20 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         if (c < 0x80) {
             unsigned char kind = ascii_kind[c];
             if (kind == K_COPY) {
+                /* the common case: a run of plain ASCII, mapped 1:1 */
+                size_t j = i, k0 = k;
                 SRC(i);
-                o[k++] = ascii_low[c];
+                do {
+                    o[k++] = ascii_low[s[j++]];
+                } while (j < len && s[j] < 0x80 && ascii_kind[s[j]] == K_COPY);
+                if (track) {
+                    if (sk->full)
+                        for (size_t x = k0; x < k; x++) sk->full[x] = i + (x - k0);
+                    sk->expect = j;
+                }
+                i = j;
                 space = 0;
+                continue;
             } else if (kind == K_SPACE && !space) {
                 SRC(i);
                 o[k++] = ' ';
