@@ -312,7 +312,7 @@ static int fill(SSL *s, sst *t, int *rret)
         int r = rd(s, t->rbuf, RBUF_SIZE, &n);
         if (r > 0) {
             if (t->pass) {
-                al_buf_append(&t->in, t->rbuf, n);
+                if (al_buf_append(&t->in, t->rbuf, n) != AL_OK) cut_off(t, AL_ENOMEM);
                 continue;
             }
             al_code c = al_conn_in(t->conn, t->rbuf, n, 0, &t->in);
@@ -432,30 +432,27 @@ static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written
         return 1;
     }
     if (out_avail(t) && !flush_out(s, t, rret)) return -1;
-    if (t->pass) {
-        al_buf_append(&t->out, buf, num);
-    } else {
-        al_code c = al_conn_out(t->conn, buf, num, &t->out);
-        if (c != AL_OK) {
-            al_hook_debug("ssl %p: request refused: %s", (void *)s, al_strerror(c));
-            al_buf_reset(&t->out);
-            t->out_off = 0;
-            t->wr_broken = 1;
-            t->last_err = SSL_ERROR_SYSCALL;
-            errno = ECONNRESET;
-            return 0;
-        }
-        check_pass(t);
-        if (!out_avail(t) && al_conn_has_reply(t->conn) && !t->answered) {
-            t->answered = 1;
-            if (!host_blocks(s)) {
-                size_t before = t->in.len;
-                pull_reply(t);
-                /* an interim reply (100 Continue) is followed by the real one */
-                int interim =
-                    t->in.len - before >= 10 && !memcmp(t->in.data + before, "HTTP/1.1 1", 10);
-                if (!interim) close_after_reply(s);
-            }
+    al_code c =
+        t->pass ? al_buf_append(&t->out, buf, num) : al_conn_out(t->conn, buf, num, &t->out);
+    if (c != AL_OK) {
+        al_hook_debug("ssl %p: request refused: %s", (void *)s, al_strerror(c));
+        al_buf_reset(&t->out);
+        t->out_off = 0;
+        t->wr_broken = 1;
+        t->last_err = SSL_ERROR_SYSCALL;
+        errno = ECONNRESET;
+        return 0;
+    }
+    check_pass(t);
+    if (!t->pass && !out_avail(t) && al_conn_has_reply(t->conn) && !t->answered) {
+        t->answered = 1;
+        if (!host_blocks(s)) {
+            size_t before = t->in.len;
+            pull_reply(t);
+            /* an interim reply (100 Continue) is followed by the real one */
+            int interim =
+                t->in.len - before >= 10 && !memcmp(t->in.data + before, "HTTP/1.1 1", 10);
+            if (!interim) close_after_reply(s);
         }
     }
     if (out_avail(t) && !flush_out(s, t, rret)) {
