@@ -487,6 +487,21 @@ static int lex_next(stream *st, tok *k)
     k->ocap = C_LOWER;
     k->flags = 0;
     k->cap = C_LOWER;
+    if (t[i] >= 'a' && t[i] <= 'z') {
+        /* fast path: a plain lowercase ASCII word is its own key */
+        size_t j = i + 1;
+        while (j < len && t[j] >= 'a' && t[j] <= 'z') j++;
+        k->type = T_WORD;
+        if (j >= len || (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\'')) {
+            k->key = (const char *)t + i;
+            k->klen = j - i <= KEYMAX ? (uint8_t)(j - i) : 0;
+            if (st->lower && j - i >= 2) k->cap = C_CAP;
+            k->e = j;
+            st->pos = j;
+            return 1;
+        }
+        goto word;
+    }
     if (t[i] < 0x80 && !is_alpha(t[i]) && !(t[i] >= '0' && t[i] <= '9')) {
         k->type = T_PUNCT; /* fast path: ASCII punctuation */
         k->kbuf[0] = (char)t[i];
@@ -515,20 +530,7 @@ static int lex_next(stream *st, tok *k)
         return 1;
     }
     k->type = T_WORD;
-    if (t[i] >= 'a' && t[i] <= 'z') {
-        /* fast path: a plain lowercase ASCII word is its own key */
-        size_t j = i + 1;
-        while (j < len && t[j] >= 'a' && t[j] <= 'z') j++;
-        if (j >= len || (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\'')) {
-            k->key = (const char *)t + i;
-            k->klen = j - i <= KEYMAX ? (uint8_t)(j - i) : 0;
-            k->ocap = C_LOWER;
-            if (st->lower && j - i >= 2) k->cap = C_CAP;
-            k->e = j;
-            st->pos = j;
-            return 1;
-        }
-    }
+word:
     k->key = k->kbuf;
     size_t kl = 0;
     int upper = 0, letters = 0, keyok = 1;
