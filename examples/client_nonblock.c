@@ -17,6 +17,7 @@
  *     --sndbuf N           SO_SNDBUF of the socket (default: the system's)
  *     --partial            SSL_MODE_ENABLE_PARTIAL_WRITE
  *     --no-h2              offer ALPN http/1.1 alone (default h2,http/1.1, as curl)
+ *     --peek               SSL_peek before every SSL_read; exit 5 if they disagree
  * stderr gets "writes: N retries: N" and a final "end: complete|clean close|
  * unexpected eof|error|stalled".  Exit status: 0 when the reply completed (or
  * the server closed cleanly), 2 on an unexpected EOF, 4 when the socket stayed
@@ -97,7 +98,7 @@ static int wait_fd(int fd, short ev, int ms)
 int main(int argc, char **argv)
 {
     const char *cacert = NULL, *data = NULL, *headers[MAX_HEADERS];
-    int nh = 0, read_size = 1, sndbuf = 0, partial = 0, no_h2 = 0;
+    int nh = 0, read_size = 1, sndbuf = 0, partial = 0, no_h2 = 0, peek = 0;
     const char *port = NULL, *path = "/";
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -113,6 +114,8 @@ int main(int argc, char **argv)
             sndbuf = atoi(argv[++i]);
         else if (!strcmp(a, "--partial"))
             partial = 1;
+        else if (!strcmp(a, "--peek"))
+            peek = 1;
         else if (!strcmp(a, "--no-h2"))
             no_h2 = 1;
         else if (!port)
@@ -121,8 +124,9 @@ int main(int argc, char **argv)
             path = a;
     }
     if (!port || !cacert || read_size < 1) {
-        fprintf(stderr, "usage: client_nonblock --cacert FILE [-d JSON|@FILE] [-H HDR]... "
-                        "[--read-size N] [--sndbuf N] [--partial] [--no-h2] PORT [PATH]\n");
+        fprintf(stderr,
+                "usage: client_nonblock --cacert FILE [-d JSON|@FILE] [-H HDR]... "
+                "[--read-size N] [--sndbuf N] [--partial] [--no-h2] [--peek] PORT [PATH]\n");
         return 1;
     }
     size_t blen = 0;
@@ -233,17 +237,30 @@ int main(int argc, char **argv)
 
     /* Read as curl does: poll the socket only when OpenSSL says it holds
      * nothing, one SSL_read per wakeup. */
-    char *buf = malloc((size_t)read_size);
+    char *buf = malloc((size_t)read_size), *pbuf = malloc((size_t)read_size);
     size_t n = 0, cap = 1 << 16;
     char *out = malloc(cap);
-    if (!buf || !out) return 1;
+    if (!buf || !pbuf || !out) return 1;
     for (;;) {
         if (SSL_pending(ssl) == 0 && !SSL_has_pending(ssl) && wait_fd(fd, POLLIN, 10000) == 0) {
             fwrite(out, 1, n, stdout);
             fprintf(stderr, "end: stalled\n");
             return 4;
         }
+        int pk = 0;
+        if (peek) {
+            pk = SSL_peek(ssl, pbuf, read_size);
+            if (pk <= 0) {
+                int e = SSL_get_error(ssl, pk);
+                if (e == SSL_ERROR_WANT_READ) continue;
+                pk = 0; /* the read below reports the end */
+            }
+        }
         int r = SSL_read(ssl, buf, read_size);
+        if (peek && pk > 0 && (r != pk || memcmp(buf, pbuf, (size_t)r) != 0)) {
+            fprintf(stderr, "end: peek and read disagree\n");
+            return 5;
+        }
         if (r > 0) {
             if (n + (size_t)r > cap) {
                 while (n + (size_t)r > cap) cap *= 2;

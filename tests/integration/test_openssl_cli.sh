@@ -270,6 +270,9 @@ fi
 nb "$T/n2" "$(chat "$BENIGN" true)" -H 'X-Mock-Scenario: pii'
 nb_done "non-blocking, 1-byte reads: streamed reply completes" "$T/n2"
 scrubbed "non-blocking, 1-byte reads: PII replaced in a streamed reply" "$T/n2" raw
+nb "$T/n2p" "$(chat "$BENIGN" true)" -H 'X-Mock-Scenario: pii' --peek --read-size 5
+nb_done "non-blocking, SSL_peek before each read: peeked bytes are the bytes read" "$T/n2p"
+scrubbed "non-blocking, SSL_peek before each read: PII replaced in a streamed reply" "$T/n2p" raw
 nb "$T/n3" "$(chat "$INJ")"
 nb_done "non-blocking: the block reply completes on a kept-alive connection" "$T/n3"
 head -n 1 "$T/n3" | grep -q '^HTTP/1.1 4[0-9][0-9]' && ok "non-blocking: injection answered with a 4xx" || fail "non-blocking injection" "$(head -n 1 "$T/n3")"
