@@ -63,6 +63,7 @@ HOOK CURLMcode curl_multi_perform(CURLM *m, int *running);
 HOOK CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *running);
 HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running);
 HOOK CURLMsg *curl_multi_info_read(CURLM *m, int *left);
+HOOK CURLMcode curl_multi_cleanup(CURLM *m);
 
 REAL(setopt_fn, curl_easy_setopt)
 REAL(getinfo_fn, curl_easy_getinfo)
@@ -76,6 +77,8 @@ REAL(mperform_fn, curl_multi_perform)
 REAL(msocket_fn, curl_multi_socket_action)
 REAL(msocketall_fn, curl_multi_socket_all)
 REAL(minfo_fn, curl_multi_info_read)
+typedef CURLMcode (*mcleanup_fn)(CURLM *);
+REAL(mcleanup_fn, curl_multi_cleanup)
 
 /* What the program asked for, per CURL*, as far as screening needs it. */
 enum { M_GET = 0, M_POST, M_PUT, M_HEAD, M_FORM };
@@ -927,7 +930,10 @@ HOOK void curl_easy_cleanup(CURL *h)
 {
     cleanup_fn real = real_curl_easy_cleanup();
     if (h && !al_in_hook) drop(h);
+    /* closing connections writes TLS close_notify: still libcurl's bytes */
+    al_in_curl++;
     if (real) real(h);
+    al_in_curl--;
 }
 
 HOOK void curl_easy_reset(CURL *h)
@@ -1011,7 +1017,9 @@ HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
 {
     mhandle_fn real = real_curl_multi_remove_handle();
     if (!real) return CURLM_INTERNAL_ERROR;
+    al_in_curl++;
     CURLMcode rc = real(m, h);
+    al_in_curl--;
     if (!al_in_hook && !al_in_curl) {
         handle *e = find(h, 0);
         if (e && e->state != ST_IDLE) {
@@ -1071,37 +1079,12 @@ HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running)
     return rc;
 }
 
-/* Weak stand-ins so the shim links and passes every transfer through until
- * the exchange module provides the message level (which overrides these). */
-__attribute__((weak)) al_exchange *al_exchange_new(const al_ctx *c, const char *transport)
+HOOK CURLMcode curl_multi_cleanup(CURLM *m)
 {
-    static char stand_in;
-    return (al_exchange *)&stand_in;
-}
-__attribute__((weak)) void al_exchange_free(al_exchange *x) {}
-__attribute__((weak)) al_code al_exchange_request(al_exchange *x, const char *method,
-                                                  const char *host, const char *path,
-                                                  const char *content_type, const char *body,
-                                                  size_t len, al_req_verdict *v)
-{
-    v->kind = AL_REQ_PASS;
-    return AL_OK;
-}
-__attribute__((weak)) void al_req_verdict_free(al_req_verdict *v)
-{
-    al_buf_free(&v->body);
-}
-__attribute__((weak)) al_code al_exchange_response_begin(al_exchange *x, int status,
-                                                         const char *content_type)
-{
-    return AL_OK;
-}
-__attribute__((weak)) al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len,
-                                                        al_buf *to_host)
-{
-    return al_buf_append(to_host, buf, len);
-}
-__attribute__((weak)) al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
-{
-    return AL_OK;
+    mcleanup_fn real = real_curl_multi_cleanup();
+    if (!real) return CURLM_INTERNAL_ERROR;
+    al_in_curl++;
+    CURLMcode rc = real(m);
+    al_in_curl--;
+    return rc;
 }
