@@ -647,6 +647,7 @@ enum {
     CTX_home_verbs = 1 << 7,
     CTX_pii_cues = 1 << 8,
     CTX_plain_streets = 1 << 9,
+    CTX_field_labels = 1 << 10,
 };
 
 static int in_list(const stream *st, tok *k, unsigned bit)
@@ -747,6 +748,12 @@ static const char *const determiners[] = {"the",   "a",   "an",   "this",  "that
                                           "their", "its", "new",  "nice",  "old",  "my",    NULL};
 static const char *const place_preps[] = {"in",     "near",       "visit",   "visited", "across",
                                           "around", "throughout", "outside", "inside",  NULL};
+/* Labels of fields that hold a person's name: "Customer: Ana Silva". */
+static const char *const field_labels[] = {
+    "customer", "patient",   "client",   "contact",     "employee",  "applicant",
+    "tenant",   "recipient", "sender",   "from",        "to",        "cc",
+    "attn",     "holder",    "owner",    "beneficiary", "guardian",  "cardholder",
+    "signed",   "signature", "borrower", "insured",     "passenger", NULL};
 static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
                                         "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
                                         "ter", "ten", "dos", "das", "y",   "st",  NULL};
@@ -864,6 +871,8 @@ static int introduced(stream *st)
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
            (punct_is(p1, ',') && in_list(st, p2, CTX_name_intro)) ||
            (punct_is(p1, ':') && key_is(p2, "name") && name_field(st, 2)) ||
+           (punct_is(p1, ':') && in_list(st, p2, CTX_field_labels) && name_field(st, 2) &&
+            !(flags_of(st, peek(st, 0)) & F_PLACE)) || /* "to: Berlin" */
            (punct_is(p1, ':') && key_is(p3, "name") && name_field(st, 3)) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
 }
@@ -1480,6 +1489,7 @@ static int add_context_words(lex *x)
         {home_verbs, CTX_home_verbs},
         {pii_cues, CTX_pii_cues},
         {plain_streets, CTX_plain_streets},
+        {field_labels, CTX_field_labels},
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         for (const char *const *w = lists[i].words; *w; w++)

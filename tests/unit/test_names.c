@@ -240,6 +240,9 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Update the billing address for Maria Gonzalez."),
               "Maria Gonzalez");
     CHECK_STR(found(&al_detector_person, strong, "Brand Name: Mc Donalds"), "");
+    CHECK_STR(found(&al_detector_person, strong, "From: Ana Silva\nTo: Peter Novak\n"),
+              "Ana Silva|Peter Novak");
+    CHECK_STR(found(&al_detector_person, strong, "Flight from: Paris\nto: Berlin\n"), "");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
     al_detector_person.free_state(strong);
