@@ -784,11 +784,24 @@ static const char *const pii_cues[] = {
     "tel",       "customer",  "patient", "client",    "beneficiary", "guardian", "billing",
     "statement", "applicant", "tenant",  "insurance", NULL};
 
-/* Personal-data words (or an '@') within 60 bytes of [s, e): the name is
- * somebody's record, not a mention of a public figure. */
+/* Personal-data words (or an '@') within 60 bytes of [s, e), in the same
+ * paragraph: the name is somebody's record, not a mention of a public
+ * figure. */
 static int near_pii(const stream *st, size_t s, size_t e)
 {
     size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
+    /* within the same paragraph: a blank line ends the window */
+    const unsigned char *t = st->t;
+    for (size_t i = s; i > a + 1; i--)
+        if (t[i - 1] == '\n' && t[i - 2] == '\n') {
+            a = i;
+            break;
+        }
+    for (size_t i = e; i + 1 < b; i++)
+        if (t[i] == '\n' && t[i + 1] == '\n') {
+            b = i;
+            break;
+        }
     stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
     tok k;
     int idiom = 0; /* "into account", "on account of" */

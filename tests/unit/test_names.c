@@ -245,6 +245,8 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Flight from: Paris\nto: Berlin\n"), "");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Find this person's address.\n\nRobert Frost"),
+              "");
     al_detector_person.free_state(strong);
 }
 
