@@ -686,6 +686,11 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         why = "thresholds out of range";
         goto fail;
     }
+    if (!(m->len_exp >= 0 && m->len_exp <= 2) || !(m->adv_k >= 0 && m->adv_k <= 100) ||
+        !(m->adv_t >= 0 && m->adv_t <= 32) || !(fabs(m->bias) <= 1e6)) {
+        why = "parameter out of range";
+        goto fail;
+    }
     m->dim_bits = (unsigned)dim;
     size_t bs = body_size(m->dim_bits);
     if (body != (double)bs || (size_t)(f.data + f.len - end) != bs) {
