@@ -708,8 +708,8 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
     for (size_t i = 0; i < nw; i++) {
         uint32_t u = get_le32(bp + 4 * i);
         memcpy(&m->w[i], &u, 4);
-        if (!isfinite(m->w[i])) {
-            why = "non-finite weight";
+        if (!isfinite(m->w[i]) || fabsf(m->w[i]) > 1e6f) {
+            why = "weight out of range";
             goto fail;
         }
     }
