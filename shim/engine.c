@@ -308,6 +308,21 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
 {
     h->active = sub->active;
     al_litset_scan(e->lits, sub->normalized, sub->s + sub->from, sub->len - sub->from, on_hit, h);
+    if (e->n_sc && !sub->normalized) {
+        /* start-class rules (number-like values): offsets holding one of
+         * their first bytes, not preceded by a byte their lookbehind refuses */
+        const unsigned char *t = (const unsigned char *)sub->s;
+        for (size_t i = sub->from; i < sub->len && !h->enomem; i++) {
+            unsigned char c = t[i];
+            if (!(e->sc_first[c >> 3] & (1u << (c & 7)))) continue;
+            for (size_t k = 0; k < e->n_sc; k++) {
+                const al_prefilter *pf = &e->rules[e->sc_rules[k]].pf;
+                if (!(pf->first[c >> 3] & (1u << (c & 7)))) continue;
+                if (i > 0 && (pf->notprev[t[i - 1] >> 3] & (1u << (t[i - 1] & 7)))) continue;
+                on_hit(h, e->sc_rules[k], i - sub->from);
+            }
+        }
+    }
     if (h->enomem) return AL_ENOMEM;
     h->first = calloc(e->n + 1, sizeof *h->first);
     h->pos = malloc((h->n ? h->n : 1) * sizeof *h->pos);
@@ -532,10 +547,11 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             c = run_detector(m, sub, i, out, hold);
         } else {
             if (r->normalized != sub->normalized) continue;
-            if (use_hits && r->pf.n && !sub->partial && !(r->pf.ks && ks_seen))
+            int pre = r->pf.n || r->pf.startclass;
+            if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
-            else if (use_hits && r->pf.n && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h))
+            else if (use_hits && pre && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h))
                 c = AL_OK;
             else
                 c = run_regex(m, sub, i, out, hold);

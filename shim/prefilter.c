@@ -46,9 +46,22 @@ static void set_close(pset *s)
     for (int i = 0; i < s->n; i++) s->v[i].open = 0;
 }
 
-/* S := S x A for open members of S; closed members stay. */
+/* S := S x A for open members of S; closed members stay.  Once every open
+ * member is 3 bytes or more, a wide A just closes them: longer prefixes
+ * would not be worth many more literals. */
 static void set_concat(pset *s, const pset *a)
 {
+    int open = 0;
+    size_t minlen = MAX_LITLEN;
+    for (int i = 0; i < s->n; i++) {
+        if (!s->v[i].open) continue;
+        open++;
+        if (s->v[i].n < minlen) minlen = s->v[i].n;
+    }
+    if (open && minlen >= 3 && open * a->n > 8) {
+        set_close(s);
+        return;
+    }
     pset out = {.n = 0};
     for (int i = 0; i < s->n; i++) {
         if (!s->v[i].open) {
@@ -426,7 +439,7 @@ static void parse_seq(parser *ps, pset *out)
             continue;
         }
         set_concat(out, &a);
-        for (int k = 1; k < min && k < 4; k++) set_concat(out, &a); /* x{3,}: xxx is certain */
+        for (int k = 1; k < min && k < 4 && a.n == 1; k++) set_concat(out, &a); /* -{3,}: --- */
         if (min >= 1) set_close(out);
     }
 }
@@ -836,6 +849,229 @@ void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_p
         if (s.v[i].n > pf->maxlen) pf->maxlen = s.v[i].n;
     }
     pf->ks = ps.ks;
+}
+
+/* ---- start class: number-like values behind a negative lookbehind ---- */
+
+#define SETB(m, c) ((m)[(unsigned char)(c) >> 3] |= (uint8_t)(1u << ((unsigned char)(c)&7)))
+#define HASB(m, c) ((m)[(unsigned char)(c) >> 3] & (1u << ((unsigned char)(c)&7)))
+
+/* Adds the ASCII bytes of the lookbehind body p[i..end) when it is one
+ * character or one class; returns 0 when it is something else. */
+static int lookbehind_bytes(const char *p, size_t i, size_t end, uint8_t out[32])
+{
+    uint8_t m[32] = {0};
+    if (i >= end) return 0;
+    if (p[i] != '[') {
+        if (p[i] == '\\' && i + 2 == end) {
+            char e = p[i + 1];
+            if (e == 'w' || e == 'd') {
+                for (int c = '0'; c <= '9'; c++) SETB(m, c);
+                if (e == 'w') {
+                    for (int c = 'a'; c <= 'z'; c++) SETB(m, c), SETB(m, c - 32);
+                    SETB(m, '_');
+                }
+            } else if (!((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') ||
+                         (e >= '0' && e <= '9'))) {
+                SETB(m, e);
+            } else {
+                return 0;
+            }
+        } else if (i + 1 == end && (unsigned char)p[i] < 0x80 && !strchr(".^$|()[]{}*+?", p[i])) {
+            SETB(m, p[i]);
+        } else {
+            return 0;
+        }
+        for (int k = 0; k < 32; k++) out[k] |= m[k];
+        return 1;
+    }
+    i++;
+    if (i < end && p[i] == '^') return 0; /* (?<![^...]) */
+    int first = 1;
+    while (i < end) {
+        unsigned char c = (unsigned char)p[i];
+        if (c == ']' && !first) break;
+        first = 0;
+        unsigned char lo;
+        if (c == '\\' && i + 1 < end) {
+            char e = p[i + 1];
+            i += 2;
+            if (e == 'w' || e == 'd') {
+                for (int d = '0'; d <= '9'; d++) SETB(m, d);
+                if (e == 'w') {
+                    for (int d = 'a'; d <= 'z'; d++) SETB(m, d), SETB(m, d - 32);
+                    SETB(m, '_');
+                }
+                continue;
+            }
+            if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))
+                return 0; /* \s, \x.. and friends: not worth it */
+            lo = (unsigned char)e;
+        } else if (c >= 0x80 || c == '[') {
+            return 0;
+        } else {
+            lo = c;
+            i++;
+        }
+        if (i + 1 < end && p[i] == '-' && p[i + 1] != ']') {
+            unsigned char hi = (unsigned char)p[i + 1];
+            if (hi == '\\' || hi >= 0x80 || hi < lo) return 0;
+            for (unsigned x = lo; x <= hi; x++) SETB(m, x);
+            i += 2;
+            continue;
+        }
+        SETB(m, lo);
+    }
+    if (i >= end || p[i] != ']' || i + 1 != end) return 0;
+    for (int k = 0; k < 32; k++) out[k] |= m[k];
+    return 1;
+}
+
+/* End of the group opened at p[i] == '(' (index of its ')'), or 0. */
+static size_t group_end(const char *p, size_t len, size_t i, int *alt)
+{
+    int depth = 0;
+    *alt = 0;
+    for (; i < len; i++) {
+        char c = p[i];
+        if (c == '\\') {
+            i++;
+            continue;
+        }
+        if (c == '[') {
+            i++;
+            if (i < len && p[i] == '^') i++;
+            if (i < len && p[i] == ']') i++;
+            while (i < len && p[i] != ']') {
+                if (p[i] == '\\') i++;
+                i++;
+            }
+            continue;
+        }
+        if (c == '(') depth++;
+        if (c == ')' && --depth == 0) return i;
+        if (c == '|' && depth == 1) *alt = 1;
+    }
+    return 0;
+}
+
+void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_prefilter *pf)
+{
+    size_t len = strlen(pattern), i = 0;
+    int alt;
+    /* a top-level alternation would leave the lookbehind to one branch */
+    for (size_t k = 0, depth = 0; k < len; k++) {
+        char c = pattern[k];
+        if (c == '\\') {
+            k++;
+        } else if (c == '[') {
+            size_t save = k;
+            k++;
+            if (k < len && pattern[k] == '^') k++;
+            if (k < len && pattern[k] == ']') k++;
+            while (k < len && pattern[k] != ']') {
+                if (pattern[k] == '\\') k++;
+                k++;
+            }
+            (void)save;
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            return;
+        }
+    }
+    uint8_t notprev[32] = {0};
+    int entered = 0;
+    while (i < len) {
+        if (!entered && strncmp(pattern + i, "(?<value>", 9) == 0) {
+            size_t e = group_end(pattern, len, i, &alt);
+            if (!e) return;
+            if (alt) break; /* branches: lookbehinds inside would hold for one only */
+            i += 9;
+            entered = 1;
+            continue;
+        }
+        if (strncmp(pattern + i, "(?<!", 4) == 0) {
+            size_t e = group_end(pattern, len, i, &alt);
+            if (!e) return;
+            if (!alt) lookbehind_bytes(pattern, i + 4, e, notprev); /* else: ignore it */
+            i = e + 1;
+            continue;
+        }
+        if (strncmp(pattern + i, "(?:(?<", 6) == 0) {
+            /* (?:(?<!X)|(?<=Y)...): the group surely fails where every branch
+             * does: the previous byte is in X and cannot end Y */
+            size_t e = group_end(pattern, len, i, &alt);
+            if (!e) return;
+            uint8_t fails[32];
+            memset(fails, 0xff, sizeof fails);
+            size_t a = i + 3;
+            int ok = 1;
+            while (ok && a < e) {
+                int alt2;
+                size_t ae = group_end(pattern, len, a, &alt2);
+                if (!ae || ae >= e || pattern[a] != '(' || pattern[a + 1] != '?' ||
+                    pattern[a + 2] != '<' || alt2) {
+                    ok = 0;
+                    break;
+                }
+                uint8_t m[32] = {0};
+                if (pattern[a + 3] == '!') {
+                    if (!lookbehind_bytes(pattern, a + 4, ae, m)) memset(m, 0, sizeof m);
+                } else if (pattern[a + 3] == '=') {
+                    /* the byte before the match must end Y: last atom of Y */
+                    size_t last = ae - 1;
+                    uint8_t endb[32] = {0};
+                    int got = 0;
+                    if (pattern[last] == ']') {
+                        size_t o = last;
+                        for (; o > a + 4; o--) { /* an unescaped '[' */
+                            size_t bs = 0;
+                            while (o - bs > a + 4 && pattern[o - 1 - bs] == '\\') bs++;
+                            if (pattern[o] == '[' && bs % 2 == 0) break;
+                        }
+                        got = pattern[o] == '[' && lookbehind_bytes(pattern, o, last + 1, endb);
+                    } else if (last > a + 4 && pattern[last - 1] != '\\') {
+                        got = lookbehind_bytes(pattern, last, last + 1, endb);
+                    }
+                    if (got)
+                        for (int k = 0; k < 32; k++) m[k] = (uint8_t)~endb[k];
+                } else {
+                    ok = 0;
+                    break;
+                }
+                for (int k = 0; k < 32; k++) fails[k] &= m[k];
+                a = ae + 1;
+                if (a < e && pattern[a] == '|') a++;
+            }
+            if (!ok) return;
+            for (int k = 0; k < 16; k++) notprev[k] |= fails[k]; /* ASCII bytes only */
+            i = e + 1;
+            continue;
+        }
+        if (strncmp(pattern + i, "(?<=", 4) == 0 || strncmp(pattern + i, "(?=", 3) == 0) {
+            size_t e = group_end(pattern, len, i, &alt);
+            if (!e) return;
+            i = e + 1;
+            continue;
+        }
+        break;
+    }
+    /* worth it only when a match cannot start inside a number and does not
+     * start with a letter */
+    for (int c = '0'; c <= '9'; c++)
+        if (!HASB(notprev, c)) return;
+    for (int c = 'a'; c <= 'z'; c++)
+        if (HASB(first, c) || HASB(first, c - 32)) return;
+    int any = 0;
+    for (int k = 0; k < 32; k++) any |= first[k];
+    if (!any) return;
+    memcpy(pf->first, first, 32);
+    memcpy(pf->notprev, notprev, 32);
+    pf->maxlen = 1;
+    pf->startclass = 1;
 }
 
 void al_prefilter_free(al_prefilter *pf)

@@ -193,7 +193,24 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     uint32_t lb = 0;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &lb) == 0) r->lookbehind = lb;
     al_prefilter_derive(r->pattern, opt, r->normalized, &r->pf);
-    r->always = r->pf.n == 0 && !r->pf.byteset;
+    if (r->pf.n == 0 && !r->normalized) {
+        /* no literal: maybe number-like, starting where PCRE2 says it can */
+        uint8_t first[32] = {0};
+        uint32_t type = 2, unit = 0;
+        const uint8_t *bm = NULL;
+        int known = 0;
+        pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODETYPE, &type);
+        if (type == 1 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODEUNIT, &unit) == 0 &&
+            unit < 0x80) {
+            first[unit >> 3] |= (uint8_t)(1u << (unit & 7));
+            known = 1;
+        } else if (type == 0 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTBITMAP, &bm) == 0 && bm) {
+            memcpy(first, bm, sizeof first);
+            known = 1;
+        }
+        if (known) al_prefilter_startclass(r->pattern, first, &r->pf);
+    }
+    r->always = r->pf.n == 0 && !r->pf.byteset && !r->pf.startclass;
     return AL_OK;
 }
 
@@ -644,6 +661,16 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
     }
     const char *nopf = getenv("AIRLOCK_NO_PREFILTER"); /* for measurements and tests */
     if (nopf && *nopf == '1') return AL_OK;
+    e->sc_rules = calloc(e->n ? e->n : 1, sizeof *e->sc_rules);
+    if (!e->sc_rules) {
+        al_rules_err(errs, NULL, NULL, "out of memory");
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        if (!e->rules[i].pf.startclass) continue;
+        e->sc_rules[e->n_sc++] = (uint32_t)i;
+        for (int k = 0; k < 32; k++) e->sc_first[k] |= e->rules[i].pf.first[k];
+    }
     if (al_litset_build(e) != AL_OK) {
         al_rules_err(errs, NULL, NULL, "out of memory");
         return AL_ENOMEM;
@@ -659,5 +686,6 @@ void al_engine_free(al_engine *e)
     if (e->model && al_model_free) al_model_free(e->model);
     if (e->mctx) pcre2_match_context_free(e->mctx);
     al_litset_free(e->lits);
+    free(e->sc_rules);
     free(e);
 }

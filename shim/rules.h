@@ -31,6 +31,9 @@ typedef struct {
     int windowed;      /* lit[0] is inside every match, not its prefix */
     int ks;            /* a literal holds a caseless k or s, which U+212A / U+017F
                         * also match: texts holding those run the rule unanchored */
+    int startclass;    /* no literal: a match starts at a byte of first[] that
+                        * does not follow a byte of notprev[] */
+    uint8_t notprev[32];
 } al_prefilter;
 
 typedef struct {
@@ -71,7 +74,10 @@ struct al_engine {
     uint32_t max_caps;
     size_t max_ctx_window;
     int has_detectors;
-    al_litset *lits; /* multi-literal prefilter over every rule (NULL: run all) */
+    al_litset *lits;      /* multi-literal prefilter over every rule (NULL: run all) */
+    uint8_t sc_first[32]; /* union of the start-class rules' first bytes */
+    uint32_t *sc_rules;   /* the start-class rules */
+    size_t n_sc;
     size_t nfiles;
 };
 
@@ -110,6 +116,10 @@ AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text
 AL_API void al_prefilter_derive(const char *pattern, uint32_t options, int folded,
                                 al_prefilter *pf);
 AL_API void al_prefilter_free(al_prefilter *pf);
+/* For a rule without literals: when its first bytes (PCRE2's first-code-unit
+ * bitmap) are not letters and its leading negative lookbehinds exclude
+ * digits and letters before it (number-like PII), sets pf->startclass. */
+AL_API void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_prefilter *pf);
 
 /* A candidate match of one rule, before merging.  ok: accepted as a finding
  * (validator, confidence and context passed); rejected matches are kept only

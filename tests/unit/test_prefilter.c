@@ -172,3 +172,40 @@ TEST(scans_with_and_without_the_prefilter_should_find_the_same_on_every_rule_exa
     al_engine_free(with);
     al_engine_free(without);
 }
+
+/* Start class of a pattern: 1 when derived, with notprev rendered into buf. */
+static int start_class(const char *pattern, char *buf)
+{
+    int ec;
+    PCRE2_SIZE eo;
+    pcre2_code *re =
+        pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &ec, &eo, NULL);
+    if (!re) return -1;
+    const uint8_t *bm = NULL;
+    uint32_t type = 2;
+    pcre2_pattern_info(re, PCRE2_INFO_FIRSTCODETYPE, &type);
+    if (type == 0) pcre2_pattern_info(re, PCRE2_INFO_FIRSTBITMAP, &bm);
+    al_prefilter pf;
+    memset(&pf, 0, sizeof pf);
+    if (bm) al_prefilter_startclass(pattern, bm, &pf);
+    pcre2_code_free(re);
+    size_t k = 0;
+    for (int c = 32; c < 127; c++)
+        if (pf.notprev[c >> 3] & (1u << (c & 7))) buf[k++] = (char)c;
+    buf[k] = '\0';
+    return pf.startclass;
+}
+
+TEST(number_like_patterns_should_start_only_where_their_lookbehind_allows)
+{
+    char np[128];
+    CHECK_EQ_INT(start_class("(?<![\\w.-])(?<value>\\d{3}-\\d{2}-\\d{4})", np), 1);
+    CHECK(strchr(np, '5') && strchr(np, 'x') && strchr(np, '.') && !strchr(np, ' '));
+    /* a branch that allows "\n" before the number keeps n, r and t possible */
+    CHECK_EQ_INT(start_class("(?:(?<![\\w.])|(?<=\\\\[nrt]))(?<value>\\d{3}-\\d{4})", np), 1);
+    CHECK(strchr(np, '7') && strchr(np, 'x') && !strchr(np, 'n') && !strchr(np, 't'));
+    CHECK_EQ_INT(start_class("\\d{3}-\\d{4}", np), 0);        /* may start inside a number */
+    CHECK_EQ_INT(start_class("(?<![\\w.])[a-z]+\\d", np), 0); /* starts with a letter */
+    CHECK_EQ_INT(start_class("(?<![\\w.])\\d+|x\\d", np), 0); /* lookbehind in one branch */
+    CHECK_EQ_INT(start_class("(?<value>(?<!\\d)\\d+|\\+\\d)", np), 0); /* the same, inside */
+}
