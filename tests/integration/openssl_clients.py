@@ -8,7 +8,9 @@ httpx-async (one AsyncClient; its SSL* has memory BIOs, no descriptor),
 asyncio (asyncio streams, as aiohttp uses them: the event loop reads the SSL
 only when the socket turns readable; one connection per job, opened a moment
 before the request so the server's session tickets are already consumed).
-jobs.json: [{"url", "body" (text), "headers": {}}...]; results.json: one
+jobs.json: [{"url", "body" (text), "headers": {}, "chunked": bool}...] (chunked:
+requests and httpx upload the body from a generator, Transfer-Encoding:
+chunked); results.json: one
 {"status", "body" (latin-1 text of the exact bytes), "error"} per job, in
 order.  With THREADS > 1 the jobs are spread over that many threads, each
 with its own client.  Errors are caught and reported, never raised: a crash
@@ -46,6 +48,14 @@ def run_urllib(jobs):
     return out
 
 
+def body_of(j):
+    """The request body: bytes, or a generator (a chunked upload) when asked."""
+    b = j["body"].encode("utf-8")
+    if not j.get("chunked"):
+        return b
+    return (b[i:i + 7] for i in range(0, len(b), 7))
+
+
 def run_requests(jobs):
     import requests
 
@@ -53,7 +63,7 @@ def run_requests(jobs):
     with requests.Session() as s:
         for j in jobs:
             try:
-                r = s.post(j["url"], data=j["body"].encode("utf-8"), headers=j.get("headers", {}),
+                r = s.post(j["url"], data=body_of(j), headers=j.get("headers", {}),
                            verify=CA, timeout=20)
                 out.append({"status": r.status_code, "body": enc(r.content), "error": None})
             except Exception as e:  # noqa: BLE001
@@ -68,7 +78,7 @@ def run_httpx(jobs):
     with httpx.Client(verify=CA, timeout=20) as c:
         for j in jobs:
             try:
-                with c.stream("POST", j["url"], content=j["body"].encode("utf-8"),
+                with c.stream("POST", j["url"], content=body_of(j),
                               headers=j.get("headers", {})) as r:
                     body = b"".join(r.iter_bytes())
                 out.append({"status": r.status_code, "body": enc(body), "error": None})

@@ -260,6 +260,31 @@ def main():
                     res[2]["status"] == 200 and jobs[2]["body"] in seen,
                     "status %s" % res[2]["status"])
 
+        # Chunked uploads (a generator body): screened like any other.
+        jobs = [dict(job(m, "openai", INJECTION + " chunked", False), chunked=True),
+                dict(job(m, "anthropic", BENIGN + " chunked", False, "pii"), chunked=True)]
+        for client in ("requests", "httpx"):
+            nlog = len(m.requests())
+            res, cp = run_client(client, jobs, shim_env(base))
+            if not r.check("%s: chunked uploads complete" % client, res and cp.returncode == 0,
+                           why(cp)):
+                continue
+            seen = m.requests()[nlog:]
+            r.check("%s: an injection sent as a chunked upload is blocked and never sent" % client,
+                    res[0]["status"] is not None and 400 <= res[0]["status"] < 500
+                    and error_shaped("openai", res[0]["body"])
+                    and not any("chunked" in q.get("body", "") and "developer mode" in
+                                q.get("body", "") for q in seen),
+                    "status %s" % res[0]["status"])
+            try:
+                t = completion_text("anthropic", res[1]["body"], False)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                t = ""
+            r.check("%s: a benign chunked upload arrives whole and its reply is scrubbed" % client,
+                    res[1]["status"] == 200 and t and not any(v in t for v in STRUCTURED)
+                    and any(q.get("body") == jobs[1]["body"] for q in seen),
+                    "status %s" % res[1]["status"])
+
         # 8 threads in one process, each with its own session.
         jobs = [job(m, PROVIDERS[i % len(PROVIDERS)], BENIGN, i % 2 == 1, "pii")
                 for i in range(32)]
