@@ -828,7 +828,7 @@ static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
 static int intro_candidate(const tok *p)
 {
     if (!p) return 0;
-    if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':';
+    if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':' || p->key[0] == '?';
     if (p->type != T_WORD) return 0;
     const char *k = p->key;
 #define IS(w) (memcmp(k, w, sizeof w - 1) == 0)
@@ -884,6 +884,7 @@ static int introduced(stream *st)
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
            (punct_is(p1, ',') && in_list(st, p2, CTX_name_intro)) ||
            (punct_is(p1, ':') && key_is(p2, "name") && name_field(st, 2)) ||
+           (punct_is(p1, '?') && key_is(p2, "name") && name_field(st, 2)) || /* "your name? Ana" */
            (punct_is(p1, ':') && in_list(st, p2, CTX_field_labels) && name_field(st, 2) &&
             !(flags_of(st, peek(st, 0)) & F_PLACE)) || /* "to: Berlin" */
            (punct_is(p1, ':') && key_is(p3, "name") && name_field(st, 3)) ||
@@ -950,7 +951,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                           key_is(cur, "mister") || key_is(cur, "mx");
         /* "Mr. May" is a name; "Dr. Who"-style words after other titles are not */
         int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
-                 !(flags_of(st, a) & (F_ORG | F_TITLE)) &&
+                 !(flags_of(st, a) & (F_ORG | F_TITLE | F_STREET | F_UNIT | F_PREFIX)) &&
                  (!(flags_of(st, a) & F_NOTNAME) || (plain_title && a->cap == C_CAP));
         if (ok && a->cap == C_CAP)
             ok = (plain_title && cur->cap == C_CAP) || !is_common(st, a);
@@ -1026,7 +1027,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int org_after = nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP &&
                         (flags_of(st, nx) & (F_ORG | F_STREET));
         int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners) &&
-                      !((f & F_PLACE) && in_list(st, p1, CTX_at_place)); /* "from Jordan" */
+                      !((f & F_PLACE) && in_list(st, p1, CTX_at_place)) && /* "from Jordan" */
+                      !(f & F_BROAD); /* "France", "India" alone are countries */
         int decided = 1;
         if (org_after || address_like(st, n) || ((f & F_PLACEHEAD) && surname)) {
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906",

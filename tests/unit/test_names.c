@@ -77,6 +77,8 @@ TEST(person_common_words_and_role_prompts_are_not_names)
     CHECK_STR(found(&al_detector_person, st, "May I have some Hope?"), "");
     CHECK_STR(found(&al_detector_person, st, "The Jackson Street bridge is closed."), "");
     CHECK_STR(found(&al_detector_person, st, "They went to the new Thai place."), "");
+    CHECK_STR(found(&al_detector_person, st, "Ship it to 27 President St, Apt 4."), "");
+    CHECK_STR(found(&al_detector_person, st, "It is 5 Rue Haute, 1000 Brussels, Belgium."), "");
     al_detector_person.free_state(st);
 }
 
@@ -243,6 +245,7 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "From: Ana Silva\nTo: Peter Novak\n"),
               "Ana Silva|Peter Novak");
     CHECK_STR(found(&al_detector_person, strong, "Flight from: Paris\nto: Berlin\n"), "");
+    CHECK_STR(found(&al_detector_person, strong, "What's your last name? Krylova"), "Krylova");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
     CHECK_STR(found(&al_detector_person, strong, "Find this person's address.\n\nRobert Frost"),
