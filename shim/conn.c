@@ -12,6 +12,8 @@
 #include "provider.h"
 
 #define MAX_PENDING 32 /* pipelined requests awaiting their response */
+/* A non-LLM binary reply up to this size keeps the connection watched. */
+#define SMALL_BINARY_REPLY (16u << 20)
 
 enum { R_HEAD, R_PASS, R_HOLD, R_CLOSED };
 enum { S_HEAD, S_PASS, S_LLM, S_DISCARD };
@@ -48,6 +50,7 @@ struct al_conn {
     int qn;
     /* response side */
     int sstate;
+    uint64_t spass_left; /* a binary first reply: bytes watched before passing through */
     al_buf shead;
     size_t slast;
     al_http1_msg smsg;
@@ -544,10 +547,18 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
     header_value(m, "content-type", ctype, sizeof ctype);
     header_value(m, "content-encoding", cenc, sizeof cenc);
     if (!p->x) {
-        /* not an LLM call: a first reply that cannot carry LLM JSON ends our
-         * interest in this connection */
-        if (c->nreq == 1 && c->qn == 1 && !is_text_type(ctype) && strncasecmp(ctype, "text/", 5))
-            c->passthrough = 1;
+        /* not an LLM call: a large first reply that cannot carry LLM JSON
+         * (a download) ends our interest in this connection, so it costs
+         * nothing.  A small one (a file or speech API answer) is framed, so
+         * an LLM call that follows on the kept-alive connection is screened. */
+        c->spass_left = 0;
+        if (c->nreq == 1 && c->qn == 1 && !is_text_type(ctype) && strncasecmp(ctype, "text/", 5) &&
+            kind != AL_BODY_NONE) {
+            if (kind == AL_BODY_LENGTH && (uint64_t)m->content_length > SMALL_BINARY_REPLY)
+                c->passthrough = 1;
+            else
+                c->spass_left = SMALL_BINARY_REPLY; /* chunked or until EOF: watch that much */
+        }
         c->sstate = S_PASS;
         return al_buf_append(to_host, c->shead.data, (size_t)n);
     }
@@ -706,6 +717,13 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
             if ((r = al_buf_append(to_host, buf, (size_t)k)) != AL_OK) return r;
             buf += k;
             len -= (size_t)k;
+            if (c->spass_left && !c->sbody.done) {
+                if ((uint64_t)k >= c->spass_left) { /* a large download after all */
+                    c->passthrough = 1;
+                    return al_buf_append(to_host, buf, len);
+                }
+                c->spass_left -= (uint64_t)k;
+            }
             if (c->sbody.done && (r = finish_response(c, to_host)) != AL_OK) return r;
             break;
         }

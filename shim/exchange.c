@@ -494,6 +494,52 @@ static int has_nul_escape(const char *s, size_t n)
     return 0;
 }
 
+static int hex4(const char *p)
+{
+    int v = 0;
+    for (int i = 0; i < 4; i++) {
+        int c = (unsigned char)p[i], d;
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+            d = (c | 0x20) - 'a' + 10;
+        else
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* cJSON rejects a \uD800-\uDFFF escape that is not half of a pair, which
+ * JSON encoders write for a cut emoji (Python's json.dumps does).  Returns a
+ * malloc'd copy of s with each such escape replaced by \ufffd (same length),
+ * or NULL when s has none (or on allocation failure).  Free with free(). */
+static char *mend_lone_surrogates(const char *s, size_t n)
+{
+    char *copy = NULL;
+    for (const char *p = s; (p = memchr(p, '\\', (size_t)(s + n - p))) != NULL; p += 2) {
+        if (p + 1 >= s + n) break;
+        if (p[1] != 'u' || p + 6 > s + n) continue;
+        int u = hex4(p + 2);
+        if (u < 0xD800 || u > 0xDFFF) continue;
+        if (u < 0xDC00 && p + 12 <= s + n && p[6] == '\\' && p[7] == 'u') {
+            int lo = hex4(p + 8);
+            if (lo >= 0xDC00 && lo <= 0xDFFF) { /* a valid pair: skip both */
+                p += 10;
+                continue;
+            }
+        }
+        if (!copy) {
+            copy = malloc(n ? n : 1);
+            if (!copy) return NULL;
+            memcpy(copy, s, n);
+        }
+        memcpy(copy + (p - s) + 2, "fffd", 4);
+        p += 4;
+    }
+    return copy;
+}
+
 /* The server's parser may take the last of duplicate keys while cJSON takes
  * the first: a document with duplicate keys is ambiguous and not screened. */
 static int has_dup_keys(const cJSON *o, int depth)
@@ -578,6 +624,11 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
     int too_big = x->ctx->max_body && len > x->ctx->max_body;
     if (!too_big) {
         root = cJSON_ParseWithLength(body, len);
+        if (!root) {
+            char *mended = mend_lone_surrogates(body, len);
+            if (mended) root = cJSON_ParseWithLength(mended, len);
+            free(mended);
+        }
         if (root && !p->shape(api, root)) { /* an unrelated API on a similar path */
             cJSON_Delete(root);
             return AL_OK;
