@@ -4,7 +4,7 @@
 # that has everything skips apt entirely.
 PKGS="build-essential pkg-config libpcre2-dev libcjson-dev libssl-dev libcurl4-openssl-dev \
 libcurl3-gnutls libcurl3-nss libgnutls28-dev curl wget openssl ca-certificates python3 \
-python3-requests python3-httpx python3-h2 nodejs"
+python3-requests python3-httpx python3-h2 python3-aiohttp python3-pycurl python3-urllib3 nodejs"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
