@@ -93,6 +93,10 @@ def main():
     ap.add_argument("--eval", default="../shared/eval")
     ap.add_argument("--rules", default=None, help="packs (default: airlock's own default)")
     a = ap.parse_args()
+    if not os.path.isdir(os.path.join(a.eval, "pii")):
+        sys.exit("eval_names: no evaluation data at %s (pass --eval DIR)" % a.eval)
+    if not os.access(a.airlock, os.X_OK):
+        sys.exit("eval_names: %s is not an executable airlock (run make first)" % a.airlock)
     ok = True
 
     print("PII names and places (presidio-research generated; hit = overlap)")
