@@ -814,7 +814,8 @@ static int near_pii(const stream *st, size_t s, size_t e)
     return 0;
 }
 
-/* level: 1 strong, 2 name, 4 weak (see lex.levels). */
+/* level: 1 strong, 2 name, 4 weak (see det_state.levels); a name with
+ * personal data nearby is promoted to strong. */
 static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
 {
     if (level == 2 && near_pii(st, s, e)) level = 1;
