@@ -1,8 +1,9 @@
 # tests/integration/lib.sh: shared helpers for the shell integration tests
 # (POSIX sh; source it with `. "$(dirname "$0")/lib.sh"`).
 #   start_mock   start examples/mock_llm.py in the background; sets TLS_PORT,
-#                HTTP_PORT, CA (its certificate), MOCK_LOG (JSON line per
-#                request) and MOCK_DIR (a temp dir removed by stop_mock);
+#                HTTP_PORT, CA (its certificate), MOCK_LOG (one JSON line per
+#                request; the body is a JSON string there, so grep for text
+#                without quotes or backslashes) and MOCK_DIR (a temp dir removed by stop_mock);
 #                stops it on exit.
 #   stop_mock    stop it now (idempotent).
 #   ok NAME / fail NAME WHY / finish   count results; finish prints
