@@ -97,5 +97,17 @@ r.check("check-rules prints ok: N rules in M files", rc == 0 and out.startswith(
 rc, out, err = run(["check-rules"], env={"AIRLOCK_RULES": os.path.join(ROOT, "rules")})
 r.check("the shipped packs pass check-rules", rc == 0 and out.startswith("ok: "), (rc, out[-2000:]))
 os.unlink(bad)
+
+# 5. the example pack in docs/rules.md is a working pack
+import re  # noqa: E402
+doc = open(os.path.join(ROOT, "docs", "rules.md"), encoding="utf-8").read()
+m = re.search(r"```json\n(.*?)```", doc, re.S)
+ex = os.path.join(d, "example.json")
+with open(ex, "w") as fh:
+    fh.write(m.group(1) if m else "")
+rc, out, err = run(["check-rules", ex])
+r.check("the example pack in docs/rules.md passes check-rules", rc == 0 and out.startswith("ok: 1 rules"),
+        (rc, out))
+os.unlink(ex)
 os.rmdir(d)
 r.finish()
