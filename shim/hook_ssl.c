@@ -93,7 +93,7 @@ typedef struct sst {
     struct sst *next;
     const SSL *ssl;
     int pass;      /* not an LLM connection: real calls only (once buffers drain) */
-    al_conn *conn; /* NULL when pass */
+    al_conn *conn; /* the exchange; NULL for a server-side or unwatched SSL */
     al_buf in;     /* bytes for the host, from in_off on */
     size_t in_off;
     al_buf out; /* bytes for the server not yet sent, from out_off on */
