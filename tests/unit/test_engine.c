@@ -1,5 +1,6 @@
 /* Unit tests for the engine: pack loading and its errors, findings, scores,
  * redaction, UTF-8 edge cases, size and complexity limits, thread safety. */
+#include <ftw.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +24,27 @@ __attribute__((weak)) al_validator_fn al_validator_find(const char *name);
 
 static char tmpdir[256];
 
-/* Writes text to a fresh file under a temp dir; returns its path (static). */
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static void rm_tmpdir(void)
+{
+    if (tmpdir[0]) nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes text to a fresh file under a temp dir (removed at exit); returns
+ * its path (static). */
 static const char *pack_file(const char *name, const char *text)
 {
     if (!tmpdir[0]) {
         snprintf(tmpdir, sizeof tmpdir, "/tmp/al_test_engine.XXXXXX");
         if (!mkdtemp(tmpdir)) return NULL;
+        atexit(rm_tmpdir);
     }
     static char path[512];
     snprintf(path, sizeof path, "%s/%s", tmpdir, name);
