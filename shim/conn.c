@@ -138,6 +138,7 @@ static al_code synth_reply(al_buf *out, int status, const char *ctype, const cha
     const char *reason = status == 400   ? "Bad Request"
                          : status == 403 ? "Forbidden"
                          : status == 413 ? "Payload Too Large"
+                         : status == 431 ? "Request Header Fields Too Large"
                          : status == 502 ? "Bad Gateway"
                                          : "Error";
     al_code r = al_buf_printf(out,
@@ -320,6 +321,27 @@ static long request_head(al_conn *c, al_buf *to_server)
     return n;
 }
 
+/* 1 when the request line at the start of c->rhead names an LLM call; sets
+ * c->rmethod and c->rtarget from it.  Used when the header block cannot be
+ * parsed. */
+static int llm_request_line(al_conn *c)
+{
+    const char *p = c->rhead.data, *end = p + c->rhead.len;
+    const char *nl = memchr(p, '\n', c->rhead.len);
+    if (nl) end = nl;
+    const char *sp = memchr(p, ' ', (size_t)(end - p));
+    if (!sp || sp == p) return 0;
+    const char *t = sp + 1;
+    const char *sp2 = memchr(t, ' ', (size_t)(end - t));
+    if (!sp2 || sp2 == t) return 0;
+    al_api api;
+    if (!al_provider_match(p, (size_t)(sp - p), t, (size_t)(sp2 - t), &api)) return 0;
+    copy_field(c->rmethod, sizeof c->rmethod, p, (size_t)(sp - p));
+    free(c->rtarget);
+    c->rtarget = strndup(t, (size_t)(sp2 - t));
+    return c->rtarget != NULL;
+}
+
 /* A client that sent Expect: 100-continue and no body yet waits for the
  * interim reply: give it, since nothing reaches the server before screening.
  * A client that sent its body at once is not waiting and gets none. */
@@ -346,6 +368,20 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
             size_t before = c->rhead.len;
             if (al_buf_append(&c->rhead, buf, len) != AL_OK) return fail_conn(c, AL_ENOMEM);
             long used = request_head(c, to_server);
+            if (used < 0 && llm_request_line(c)) {
+                /* an LLM call whose header block breaks the parser's caps
+                 * (too many or too long headers) is not let through unseen */
+                if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
+                    al_code e = al_buf_append(to_server, c->rhead.data, c->rhead.len);
+                    al_buf_reset(&c->rhead);
+                    c->passthrough = 1;
+                    return e;
+                }
+                al_buf_reset(&c->rhead);
+                return refuse(c, 431,
+                              "airlock: request header block exceeds the screening limits "
+                              "(AIRLOCK_FAIL=closed)");
+            }
             if (used < 0) {
                 /* not HTTP/1.x we understand (h2 preface, garbage): leave it alone
                  * unless it already looked like an LLM call */

@@ -9,7 +9,7 @@
 
 #include "al.h"
 
-#define AL_HTTP1_MAX_HEADERS 100
+#define AL_HTTP1_MAX_HEADERS 256
 #define AL_HTTP1_MAX_HEADER_BYTES (64 * 1024) /* whole header block */
 #define AL_HTTP1_MAX_LINE 16384               /* one header / chunk-size / trailer line */
 
