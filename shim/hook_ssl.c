@@ -29,6 +29,7 @@ typedef int (*SSL_pending_t)(const SSL *);
 typedef int (*SSL_has_pending_t)(const SSL *);
 typedef int (*SSL_get_error_t)(const SSL *, int);
 typedef void (*SSL_free_t)(SSL *);
+typedef int (*SSL_clear_t)(SSL *);
 typedef int (*SSL_shutdown_t)(SSL *);
 typedef int (*SSL_CTX_set_alpn_protos_t)(SSL_CTX *, const unsigned char *, unsigned int);
 typedef int (*SSL_set_alpn_protos_t)(SSL *, const unsigned char *, unsigned int);
@@ -44,6 +45,7 @@ enum {
     R_SSL_has_pending,
     R_SSL_get_error,
     R_SSL_free,
+    R_SSL_clear,
     R_SSL_shutdown,
     R_SSL_CTX_set_alpn_protos,
     R_SSL_set_alpn_protos,
@@ -65,6 +67,7 @@ static struct {
     [R_SSL_has_pending] = {"SSL_has_pending", (void *)SSL_has_pending, NULL},
     [R_SSL_get_error] = {"SSL_get_error", (void *)SSL_get_error, NULL},
     [R_SSL_free] = {"SSL_free", (void *)SSL_free, NULL},
+    [R_SSL_clear] = {"SSL_clear", (void *)SSL_clear, NULL},
     [R_SSL_shutdown] = {"SSL_shutdown", (void *)SSL_shutdown, NULL},
     [R_SSL_CTX_set_alpn_protos] = {"SSL_CTX_set_alpn_protos", (void *)SSL_CTX_set_alpn_protos,
                                    NULL},
@@ -636,6 +639,20 @@ AL_EXPORT void SSL_free(SSL *s)
     }
     SSL_free_t f = REAL(SSL_free);
     if (f) f(s);
+}
+
+/* SSL_clear readies s for a new connection: the old one's state goes, as
+ * with SSL_free. */
+AL_EXPORT int SSL_clear(SSL *s)
+{
+    if (s && st_find(s)) {
+        al_in_hook++;
+        al_hook_debug("ssl %p: cleared for a new connection", (void *)s);
+        st_remove(s);
+        al_in_hook--;
+    }
+    SSL_clear_t f = REAL(SSL_clear);
+    return f ? f(s) : 0;
 }
 
 /* ---- ALPN: offer http/1.1 alone where the host offers it with h2, so the
