@@ -18,6 +18,7 @@ typedef struct {
     char s[MAX_LITLEN + 1];
     unsigned char n;
     unsigned char open; /* the branch was all literal so far: may grow */
+    unsigned char wb;   /* a \b stands right before the first byte */
 } pfx;
 
 typedef struct {
@@ -72,6 +73,7 @@ static void set_concat(pset *s, const pset *a)
         for (int j = 0; j < a->n; j++) {
             if (out.n >= MAX_LITS) goto overflow;
             pfx x = s->v[i];
+            if (x.n == 0) x.wb = x.wb || a->v[j].wb;
             for (int k = 0; k < a->v[j].n; k++) {
                 if (x.n >= MAX_LITLEN) {
                     x.open = 0;
@@ -109,6 +111,7 @@ static void set_bytes(pset *a, const unsigned char *bytes, int n)
         a->v[a->n].s[1] = '\0';
         a->v[a->n].n = 1;
         a->v[a->n].open = 1;
+        a->v[a->n].wb = 0;
         a->n++;
     }
 }
@@ -266,6 +269,7 @@ static int parse_atom(parser *ps, pset *a)
         ps->i += 2;
         switch (e) {
         case 'b':
+            return 2; /* a word boundary: zero-width, noted by parse_seq */
         case 'B':
         case 'A':
         case 'z':
@@ -407,6 +411,7 @@ static int parse_atom(parser *ps, pset *a)
         a->v[0].s[n] = '\0';
         a->v[0].n = (unsigned char)n;
         a->v[0].open = 1;
+        a->v[0].wb = 0;
         return 1;
     }
     ps->i++;
@@ -425,6 +430,7 @@ static void parse_seq(parser *ps, pset *out)
     out->v[0].n = 0;
     out->v[0].s[0] = '\0';
     out->v[0].open = 1;
+    out->v[0].wb = 0;
     while (ps->i < ps->len && !ps->bad) {
         char c = ps->p[ps->i];
         if (c == '|' || c == ')') break;
@@ -433,7 +439,12 @@ static void parse_seq(parser *ps, pset *out)
         if (ps->bad) return;
         int optional = 0;
         int min = quantifier(ps, &optional);
-        if (r == 0) continue; /* zero-width, whatever its quantifier */
+        if (r == 2 && !optional) { /* \b before the first byte of a prefix */
+            for (int k = 0; k < out->n; k++)
+                if (out->v[k].open && out->v[k].n == 0) out->v[k].wb = 1;
+            continue;
+        }
+        if (r == 0 || r == 2) continue; /* zero-width, whatever its quantifier */
         if (r < 0 || optional) {
             set_close(out);
             continue;
@@ -828,21 +839,29 @@ void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_p
     size_t cnt = (size_t)(unsigned)s.n;
     pf->lit = calloc(cnt, sizeof *pf->lit);
     pf->litlen = calloc(cnt, sizeof *pf->litlen);
-    if (!pf->lit || !pf->litlen) {
+    pf->wb = calloc(cnt, 1);
+    if (!pf->lit || !pf->litlen || !pf->wb) {
         al_prefilter_free(pf);
         return;
     }
     for (int i = 0; i < s.n; i++) {
         /* dedupe */
+        /* a word boundary before a word character: the literal can only
+         * start a word (after a non-word byte) */
+        unsigned char c0 = (unsigned char)s.v[i].s[0];
+        int wb = s.v[i].wb && ((c0 >= 'a' && c0 <= 'z') || (c0 >= '0' && c0 <= '9') || c0 == '_');
         int dup = 0;
-        for (size_t j = 0; j < pf->n && !dup; j++)
+        for (size_t j = 0; j < pf->n && !dup; j++) {
             dup = pf->litlen[j] == s.v[i].n && memcmp(pf->lit[j], s.v[i].s, s.v[i].n) == 0;
+            if (dup && !wb) pf->wb[j] = 0; /* either way: the weaker claim */
+        }
         if (dup) continue;
         pf->lit[pf->n] = strdup(s.v[i].s);
         if (!pf->lit[pf->n]) {
             al_prefilter_free(pf);
             return;
         }
+        pf->wb[pf->n] = (unsigned char)wb;
         pf->litlen[pf->n++] = s.v[i].n;
         unsigned char f = (unsigned char)s.v[i].s[0];
         pf->first[f >> 3] |= (uint8_t)(1u << (f & 7));
@@ -1079,6 +1098,7 @@ void al_prefilter_free(al_prefilter *pf)
     for (size_t i = 0; i < pf->n; i++) free(pf->lit[i]);
     free(pf->lit);
     free(pf->litlen);
+    free(pf->wb);
     memset(pf, 0, sizeof *pf);
 }
 
@@ -1090,6 +1110,7 @@ typedef struct {
     uint32_t rule;
     int32_t next;     /* next entry in the same 2-byte bucket, -1 at end */
     unsigned char c3; /* third byte (n >= 3) */
+    unsigned char wb; /* only at a word start */
 } entry;
 
 #define H3BITS 18
@@ -1099,11 +1120,12 @@ static inline unsigned h3(unsigned a, unsigned b, unsigned c)
 }
 
 typedef struct {
-    uint8_t bits[65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
-    uint8_t bitsl[65536 / 8];          /* first 2 bytes of longer prefixes */
-    uint8_t bits3[(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
-    int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
-    int32_t head1[256];                /* 1-byte prefixes */
+    /* [0]: prefixes that may start anywhere, [1]: only at a word start */
+    uint8_t bits[2][65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
+    uint8_t bitsl[2][65536 / 8];          /* first 2 bytes of longer prefixes */
+    uint8_t bits3[2][(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
+    int32_t *head;                        /* 65536 bucket heads (prefixes of 2 bytes or more) */
+    int32_t head1[256];                   /* 1-byte prefixes */
     uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
     entry *v;
@@ -1158,23 +1180,25 @@ al_code al_litset_build(al_engine *e)
                 en->s = r->pf.lit[j];
                 en->n = (uint32_t)r->pf.litlen[j];
                 en->rule = (uint32_t)i;
+                en->wb = r->pf.wb ? r->pf.wb[j] : 0;
+                int w = en->wb;
                 if (en->n == 1) {
                     en->next = t->head1[s[0]];
                     t->head1[s[0]] = (int32_t)t->n;
                     for (int b = 0; b < 256; b++) { /* any second byte */
                         unsigned key = (unsigned)s[0] << 8 | (unsigned)b;
-                        t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                        t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 } else {
                     unsigned key = (unsigned)s[0] << 8 | s[1];
                     en->next = t->head[key];
                     t->head[key] = (int32_t)t->n;
                     if (en->n == 2) {
-                        t->bits[key >> 3] |= (uint8_t)(1u << (key & 7));
+                        t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     } else {
                         unsigned k3 = h3(s[0], s[1], s[2]);
-                        t->bits3[k3 >> 3] |= (uint8_t)(1u << (k3 & 7));
-                        t->bitsl[key >> 3] |= (uint8_t)(1u << (key & 7));
+                        t->bits3[w][k3 >> 3] |= (uint8_t)(1u << (k3 & 7));
+                        t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
                 if (en->n >= 3) en->c3 = s[2];
@@ -1211,15 +1235,24 @@ void al_litset_free(al_litset *ls)
     free(ls);
 }
 
-/* Reports the prefixes starting at offset i; 1 when fn asked to stop. */
-static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key,
+/* Word bytes for \b (ASCII; a non-ASCII byte counts as a boundary, which
+ * is the weaker claim whether or not a rule uses Unicode \w). */
+static inline int wordbyte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Reports the prefixes starting at offset i; 1 when fn asked to stop.
+ * ws: offset i starts a word (word-start-only prefixes may match). */
+static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
                  al_lit_hit_fn fn, void *ud)
 {
     for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
-        if (fn(ud, t->v[x].rule, i)) return 1;
+        if ((ws || !t->v[x].wb) && fn(ud, t->v[x].rule, i)) return 1;
     int c3 = i + 2 < len ? lowtab[s[i + 2]] : -1;
     for (uint32_t x = t->start[key], end = t->start[key + 1]; x < end; x++) {
         const entry *en = &t->cv[x];
+        if (en->wb && !ws) continue;
         if (en->n > 2) {
             if (en->c3 != c3 || i + en->n > len) continue;
             uint32_t k = 3;
@@ -1235,6 +1268,15 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
 
 #define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
+/* 1 when a prefix from bitmap set w may start at i (key: the pair at i). */
+static inline int maybe(const table *t, int w, unsigned key, const unsigned char *s, size_t i)
+{
+    if (BIT(t->bits[w], key)) return 1;
+    if (!BIT(t->bitsl[w], key)) return 0;
+    unsigned k3 = h3(lowtab[s[i]], lowtab[s[i + 1]], lowtab[s[i + 2]]);
+    return BIT(t->bits3[w], k3) != 0;
+}
+
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)
 {
@@ -1243,19 +1285,17 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
-    /* the hot loop: one 2-byte lookup per offset, a 3-byte hash only when
-     * the pair starts some longer prefix */
+    /* the hot loop: one 2-byte lookup per offset (two at a word start), a
+     * 3-byte hash only when the pair starts some longer prefix */
     for (; i + 2 < len; i++) {
         unsigned key = (unsigned)lowtab[s[i]] << 8 | lowtab[s[i + 1]];
-        if (!BIT(t->bits, key)) {
-            if (!BIT(t->bitsl, key)) continue;
-            unsigned k3 = h3(lowtab[s[i]], lowtab[s[i + 1]], lowtab[s[i + 2]]);
-            if (!BIT(t->bits3, k3)) continue;
-        }
-        if (visit(t, s, len, i, key, fn, ud)) return;
+        int ws = i == 0 || !wordbyte(s[i - 1]);
+        if (!maybe(t, 0, key, s, i) && !(ws && maybe(t, 1, key, s, i))) continue;
+        if (visit(t, s, len, i, key, ws, fn, ud)) return;
     }
     for (; i < len; i++) { /* the last offsets: no third byte */
         unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
-        if ((BIT(t->bits, key) || BIT(t->bitsl, key)) && visit(t, s, len, i, key, fn, ud)) return;
+        int ws = i == 0 || !wordbyte(s[i - 1]);
+        if (visit(t, s, len, i, key, ws, fn, ud)) return;
     }
 }

@@ -22,6 +22,7 @@
 typedef struct {
     char **lit;
     size_t *litlen;
+    unsigned char *wb; /* per literal: only at a word start (pattern has \b before it) */
     size_t n;
     uint8_t bytes[32]; /* bitmap of single bytes, used when byteset is set */
     int byteset;

@@ -196,6 +196,19 @@ static int start_class(const char *pattern, char *buf)
     return pf.startclass;
 }
 
+TEST(a_word_boundary_before_a_word_prefix_should_restrict_it_to_word_starts)
+{
+    al_prefilter pf;
+    al_prefilter_derive("\\b(?:ai|bot) rules|<sys>", PCRE2_UTF | PCRE2_CASELESS, 1, &pf);
+    REQUIRE(pf.n == 3 && pf.wb);
+    for (size_t i = 0; i < pf.n; i++) CHECK(pf.wb[i] == (pf.lit[i][0] != '<'));
+    al_prefilter_free(&pf);
+    al_prefilter_derive("(?:\\bai|bot)x", PCRE2_UTF, 0, &pf);
+    REQUIRE(pf.n == 2 && pf.wb);
+    for (size_t i = 0; i < pf.n; i++) CHECK(pf.wb[i] == (strcmp(pf.lit[i], "aix") == 0));
+    al_prefilter_free(&pf);
+}
+
 TEST(number_like_patterns_should_start_only_where_their_lookbehind_allows)
 {
     char np[128];
