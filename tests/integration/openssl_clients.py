@@ -3,7 +3,8 @@ process that the tests start with or without the shim preloaded.
 
     /usr/bin/python3 openssl_clients.py CLIENT [THREADS] < jobs.json > results.json
 
-CLIENT is urllib, requests (one Session for all jobs), httpx (one Client),
+CLIENT is urllib, requests (one Session for all jobs), httpx (one Client;
+httpx-h2: with http2=True, so it offers h2 in ALPN),
 httpx-async (one AsyncClient; its SSL* has memory BIOs, no descriptor),
 asyncio (asyncio streams, as aiohttp uses them: the event loop reads the SSL
 only when the socket turns readable; one connection per job, opened a moment
@@ -71,17 +72,18 @@ def run_requests(jobs):
     return out
 
 
-def run_httpx(jobs):
+def run_httpx(jobs, http2=False):
     import httpx
 
     out = []
-    with httpx.Client(verify=CA, timeout=20) as c:
+    with httpx.Client(verify=CA, timeout=20, http2=http2) as c:
         for j in jobs:
             try:
                 with c.stream("POST", j["url"], content=body_of(j),
                               headers=j.get("headers", {})) as r:
                     body = b"".join(r.iter_bytes())
-                out.append({"status": r.status_code, "body": enc(body), "error": None})
+                out.append({"status": r.status_code, "body": enc(body), "error": None,
+                            "http_version": r.http_version})
             except Exception as e:  # noqa: BLE001
                 out.append({"status": None, "body": "", "error": "%s: %s" % (type(e).__name__, e)})
     return out
@@ -160,7 +162,8 @@ def run_asyncio(jobs):
 
 
 CLIENTS = {"urllib": run_urllib, "requests": run_requests, "httpx": run_httpx,
-           "httpx-async": run_httpx_async, "asyncio": run_asyncio}
+           "httpx-async": run_httpx_async, "asyncio": run_asyncio,
+           "httpx-h2": lambda jobs: run_httpx(jobs, http2=True)}
 
 
 def main():

@@ -260,6 +260,26 @@ def main():
                     res[2]["status"] == 200 and jobs[2]["body"] in seen,
                     "status %s" % res[2]["status"])
 
+        # A client that offers h2 (httpx with http2=True): the offer is reduced
+        # to http/1.1, so the exchange is screened; without the shim it is h2.
+        jobs = [job(m, "openai", INJECTION + " h2", False),
+                job(m, "gemini", BENIGN, True, "pii")]
+        plain, _ = run_client("httpx-h2", jobs, base)
+        res, cp = run_client("httpx-h2", jobs, shim_env(base))
+        r.check("httpx http2=True speaks h2 to the mock without the shim",
+                plain and plain[1].get("http_version") == "HTTP/2", str(plain and plain[1]))
+        if r.check("httpx http2=True under the shim completes", res and cp.returncode == 0, why(cp)):
+            try:
+                t = completion_text("gemini", res[1]["body"], True)
+            except (ValueError, KeyError, TypeError, AttributeError):
+                t = ""
+            r.check("httpx http2=True: falls back to HTTP/1.1, injection blocked, PII scrubbed",
+                    res[1].get("http_version") == "HTTP/1.1"
+                    and res[0]["status"] is not None and 400 <= res[0]["status"] < 500
+                    and error_shaped("openai", res[0]["body"])
+                    and t and not any(v in t for v in STRUCTURED),
+                    "%s / %s" % (res[0]["status"], res[1].get("http_version")))
+
         # Chunked uploads (a generator body): screened like any other.
         jobs = [dict(job(m, "openai", INJECTION + " chunked", False), chunked=True),
                 dict(job(m, "anthropic", BENIGN + " chunked", False, "pii"), chunked=True)]
