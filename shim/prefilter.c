@@ -1124,9 +1124,10 @@ typedef struct {
     uint8_t bits[2][65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
     uint8_t bitsl[2][65536 / 8];          /* first 2 bytes of longer prefixes */
     uint8_t bits3[2][(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
-    int32_t *head;                        /* 65536 bucket heads (prefixes of 2 bytes or more) */
-    int32_t head1[256];                   /* 1-byte prefixes */
-    uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
+    uint8_t flags[65536]; /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
+    int32_t *head;        /* 65536 bucket heads (prefixes of 2 bytes or more) */
+    int32_t head1[256];   /* 1-byte prefixes */
+    uint32_t *start;      /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
     entry *v;
     size_t n;
@@ -1153,6 +1154,8 @@ static const unsigned char lowtab[256] = {
     228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245, 246,
     247, 248, 249, 250, 251, 252, 253, 254, 255,
 };
+
+#define BITW(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
 al_code al_litset_build(al_engine *e)
 {
@@ -1203,6 +1206,12 @@ al_code al_litset_build(al_engine *e)
                 }
                 if (en->n >= 3) en->c3 = s[2];
                 t->n++;
+            }
+        }
+        for (unsigned key = 0; key < 65536; key++) {
+            for (int w = 0; w < 2; w++) {
+                if (BITW(t->bits[w], key)) t->flags[key] |= (uint8_t)(w ? 4 : 1);
+                if (BITW(t->bitsl[w], key)) t->flags[key] |= (uint8_t)(w ? 8 : 2);
             }
         }
         /* the 2-byte buckets laid out contiguously for the hot path */
@@ -1268,15 +1277,6 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
 
 #define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
-/* 1 when a prefix from bitmap set w may start at i (key: the pair at i). */
-static inline int maybe(const table *t, int w, unsigned key, const unsigned char *s, size_t i)
-{
-    if (BIT(t->bits[w], key)) return 1;
-    if (!BIT(t->bitsl[w], key)) return 0;
-    unsigned k3 = h3(lowtab[s[i]], lowtab[s[i + 1]], lowtab[s[i + 2]]);
-    return BIT(t->bits3[w], k3) != 0;
-}
-
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)
 {
@@ -1289,8 +1289,15 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
      * 3-byte hash only when the pair starts some longer prefix */
     for (; i + 2 < len; i++) {
         unsigned key = (unsigned)lowtab[s[i]] << 8 | lowtab[s[i + 1]];
+        unsigned f = t->flags[key];
+        if (!f) continue;
         int ws = i == 0 || !wordbyte(s[i - 1]);
-        if (!maybe(t, 0, key, s, i) && !(ws && maybe(t, 1, key, s, i))) continue;
+        if (!ws) f &= 3;
+        if (!(f & 5)) { /* only longer prefixes: check the third byte's hash */
+            if (!f) continue;
+            unsigned k3 = h3(lowtab[s[i]], lowtab[s[i + 1]], lowtab[s[i + 2]]);
+            if (!((f & 2) && BIT(t->bits3[0], k3)) && !((f & 8) && BIT(t->bits3[1], k3))) continue;
+        }
         if (visit(t, s, len, i, key, ws, fn, ud)) return;
     }
     for (; i < len; i++) { /* the last offsets: no third byte */
