@@ -86,6 +86,14 @@ al_code al_json_emit(cJSON *doc, al_buf *out)
     return r;
 }
 
+static int hexdigit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
 static int ends_with(const char *s, size_t n, const char *suffix)
 {
     size_t k = strlen(suffix);
@@ -104,8 +112,26 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
                                      al_api *api)
 {
     if (!method || mlen != 4 || memcmp(method, "POST", 4) != 0 || !path) return NULL;
-    const char *q = memchr(path, '?', plen);
-    if (q) plen = (size_t)(q - path);
+    /* Match the path as a server routes it: without query or fragment,
+     * percent-escapes decoded (frameworks route on the decoded path), without
+     * ";params" on its last segment and trailing slashes. */
+    char dec[2048];
+    size_t n = 0;
+    for (size_t i = 0; i < plen && path[i] != '?' && path[i] != '#'; i++) {
+        int hi, lo;
+        char c = path[i];
+        if (c == '%' && i + 2 < plen && (hi = hexdigit(path[i + 1])) >= 0 &&
+            (lo = hexdigit(path[i + 2])) >= 0) {
+            c = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (n == sizeof dec) return NULL; /* no API path is this long */
+        dec[n++] = c;
+    }
+    path = dec;
+    plen = n;
+    for (size_t i = plen; i > 0 && path[i - 1] != '/'; i--)
+        if (path[i - 1] == ';') plen = i - 1;
     while (plen > 1 && path[plen - 1] == '/') plen--;
     if (ends_with(path, plen, "/chat/completions")) {
         *api = AL_API_CHAT;

@@ -138,14 +138,18 @@ if len(sys.argv) > 5:  # raw: a TLS socket, read to the end (no header-count lim
     import socket, ssl
     from urllib.parse import urlsplit
     u = urlsplit(url)
+    target = url.split("/", 3)[3]  # verbatim, escapes and all
     s = ssl.create_default_context().wrap_socket(socket.create_connection((u.hostname, u.port)),
                                                  server_hostname=u.hostname)
     b = body.encode() if isinstance(body, str) else body
-    s.sendall(b"POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (u.path.encode(), len(b)) + b)
+    s.sendall(b"POST /%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (target.encode(), len(b)) + b)
     data = b""
     while True:
-        d = s.recv(65536)
+        try:
+            d = s.recv(65536)
+        except ssl.SSLZeroReturnError:  # the end after a reply airlock answered itself
+            break
         if not d:
             break
         data += d
@@ -247,6 +251,16 @@ def main():
             R.check("an injection in a request with %s is refused (fail closed)" % what,
                     r["status"] in (400, 431) and "airlock" in r["text"], repr(r)[:200])
         R.check("those requests never reached the server", len(srv.bodies) == n0,
+                "%d reached it" % (len(srv.bodies) - n0))
+        # Frameworks route on the decoded path (Starlette, werkzeug, Go's net/http)
+        # and drop a fragment: such spellings of an LLM path are screened too.
+        n0 = len(srv.bodies)
+        for path in ("/plain/v1/chat/%63ompletions", "/plain/v1/chat%2Fcompletions",
+                     "/plain/v1/chat/completions#frag"):
+            r = post(m, base + path, inj, raw=True)
+            R.check("an injection sent to %s is blocked" % path,
+                    r["status"] == 400 and "airlock_blocked" in r["text"], repr(r)[:200])
+        R.check("escaped-path injections never reached the server", len(srv.bodies) == n0,
                 "%d reached it" % (len(srv.bodies) - n0))
         r = post(m, base + "/plain/v1/chat/completions", inj, {"X-H%d" % i: "v" for i in range(150)})
         R.check("an injection in a request with 150 header lines is blocked by the rules",

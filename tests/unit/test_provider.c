@@ -33,6 +33,23 @@ TEST(llm_paths_are_recognised_on_any_prefix_and_others_are_not)
     CHECK(match("POST", "/v1/chat/completions/extra", &api) == NULL);
 }
 
+TEST(llm_paths_are_recognised_as_servers_route_them_escaped_or_with_a_fragment)
+{
+    al_api api;
+    CHECK(match("POST", "/v1/chat/%63ompletions", &api) == &al_provider_openai &&
+          api == AL_API_CHAT);
+    CHECK(match("POST", "/v1/chat%2Fcompletions", &api) == &al_provider_openai);
+    CHECK(match("POST", "/v1/chat/completions#x", &api) == &al_provider_openai);
+    CHECK(match("POST", "/v1/chat/completions;jsessionid=1", &api) == &al_provider_openai);
+    CHECK(match("POST", "/v1beta/models/g%3AgenerateContent", &api) == &al_provider_gemini &&
+          api == AL_API_GEMINI);
+    CHECK(match("POST", "/api/%63hat/", &api) == &al_provider_ollama);
+    CHECK(match("POST", "/v1/chat/completions%", &api) == NULL);
+    CHECK(match("POST", "/v1/chat/completions%2", &api) == NULL);
+    CHECK(match("POST", "/v1/chat/completions%zz", &api) == NULL);
+    CHECK(match("POST", "/v1/chat;x/other", &api) == NULL);
+}
+
 /* Texts of a request as "role:text;" */
 static char *prompts(const al_provider *p, al_api api, const char *json)
 {
