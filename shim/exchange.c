@@ -540,6 +540,18 @@ static char *mend_lone_surrogates(const char *s, size_t n)
     return copy;
 }
 
+/* cJSON_ParseWithLength, retried with lone surrogate escapes mended. */
+static cJSON *parse_json(const char *s, size_t n)
+{
+    cJSON *root = cJSON_ParseWithLength(s, n);
+    if (!root) {
+        char *mended = mend_lone_surrogates(s, n);
+        if (mended) root = cJSON_ParseWithLength(mended, n);
+        free(mended);
+    }
+    return root;
+}
+
 /* The server's parser may take the last of duplicate keys while cJSON takes
  * the first: a document with duplicate keys is ambiguous and not screened. */
 static int has_dup_keys(const cJSON *o, int depth)
@@ -623,12 +635,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
     cJSON *root = NULL;
     int too_big = x->ctx->max_body && len > x->ctx->max_body;
     if (!too_big) {
-        root = cJSON_ParseWithLength(body, len);
-        if (!root) {
-            char *mended = mend_lone_surrogates(body, len);
-            if (mended) root = cJSON_ParseWithLength(mended, len);
-            free(mended);
-        }
+        root = parse_json(body, len);
         if (root && !p->shape(api, root)) { /* an unrelated API on a similar path */
             cJSON_Delete(root);
             return AL_OK;
@@ -764,7 +771,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         if ((r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0)) != AL_OK) return r;
         return drain(x, to_host);
     }
-    cJSON *ev = has_nul_escape(data, dlen) ? NULL : cJSON_ParseWithLength(data, dlen);
+    cJSON *ev = has_nul_escape(data, dlen) ? NULL : parse_json(data, dlen);
     if (!ev) {
         set_fail(x, "malformed stream event");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return pass_raw(x, raw, raw_len, to_host);
@@ -993,7 +1000,7 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
 {
     cJSON *root = has_nul_escape(x->body.data ? x->body.data : "", x->body.len)
                       ? NULL
-                      : cJSON_ParseWithLength(x->body.data ? x->body.data : "", x->body.len);
+                      : parse_json(x->body.data ? x->body.data : "", x->body.len);
     if (!root) {
         set_fail(x, "reply is not valid JSON");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x) || x->rec.status >= 300)
