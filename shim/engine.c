@@ -208,6 +208,7 @@ static int has_context(const al_rule *r, const char *text, size_t len, size_t st
     size_t hi = end + r->ctx_window < len ? end + r->ctx_window : len;
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = lo; i < hi; i++) {
+        if (!(r->ctxfirst[t[i] >> 3] & (1u << (t[i] & 7)))) continue;
         if (i > 0 && is_word(t[i - 1]) && is_word(t[i])) continue; /* not a word start */
         for (size_t w = 0; w < r->nctx; w++) {
             size_t wl = r->ctxlen[w];

@@ -333,6 +333,12 @@ static al_code parse_rule(al_engine *e, const cJSON *o, al_rule *r, const char *
             for (char *c = r->ctx[i]; *c; c++)
                 if (*c >= 'A' && *c <= 'Z') *c = (char)(*c + 32);
             r->ctxlen[i] = strlen(r->ctx[i]);
+            unsigned char f0 = (unsigned char)r->ctx[i][0];
+            r->ctxfirst[f0 >> 3] |= (uint8_t)(1u << (f0 & 7));
+            if (f0 >= 'a' && f0 <= 'z') {
+                unsigned char u = (unsigned char)(f0 - 32);
+                r->ctxfirst[u >> 3] |= (uint8_t)(1u << (u & 7));
+            }
             if (!r->ctxlen[i]) {
                 al_rules_err(errs, r->file, id, "\"context\" has an empty word");
                 return AL_ERULES;

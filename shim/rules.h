@@ -54,6 +54,7 @@ typedef struct {
     size_t ctx_window;
     char **ctx; /* context words, lowercased */
     size_t *ctxlen;
+    uint8_t ctxfirst[32]; /* first bytes of the context words, both cases */
     size_t nctx;
     int has_action;
     al_action action;
