@@ -118,11 +118,25 @@ class Server:
                         c.sendall(body[i:i + 1])  # one TLS record per byte
                 else:
                     c.sendall(body)
+            elif scen == "eofbody":  # no length: the body ends when the server closes
+                c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\n\r\n" + chat_json(PII_TEXT))
+            elif scen == "http10":
+                c.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" +
+                          chat_json(PII_TEXT))
+            elif scen == "chunkext":  # chunk extensions, odd sizes, a trailer
+                body = chat_json(PII_TEXT)
+                out = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" \
+                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+                for i in range(0, len(body), 7):
+                    part = body[i:i + 7]
+                    out += b"%X;ext=\"v\"\r\n" % len(part) + part + b"\r\n"
+                c.sendall(out + b"0\r\nX-Trailer: t\r\n\r\n")
             else:
                 body = chat_json(PII_TEXT)
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n" + extra +
                           b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(body) + body)
-            c.shutdown(socket.SHUT_RDWR)
+            c.unwrap()  # close_notify, as TLS servers end a connection
         except (OSError, ValueError, IndexError):
             pass
         finally:
@@ -168,6 +182,34 @@ try:
 except Exception as e:
     print(json.dumps({"status": 0, "text": "", "error": type(e).__name__}))
 '''
+
+
+AIOHTTP = r'''
+import asyncio, json, os, ssl, sys, aiohttp
+url, body = sys.argv[1], sys.argv[2]
+async def main():
+    ctx = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"])
+    async with aiohttp.ClientSession() as s:
+        async with s.post(url, data=body, headers={"Content-Type": "application/json"},
+                          ssl=ctx) as r:
+            t = b""
+            async for chunk in r.content.iter_any():
+                t += chunk
+            print(json.dumps({"status": r.status, "text": t.decode("utf-8", "replace")}))
+try:
+    asyncio.run(asyncio.wait_for(main(), 15))
+except Exception as e:
+    print(json.dumps({"status": 0, "text": "", "error": type(e).__name__}))
+'''
+
+
+def post_aiohttp(m, url, body):
+    """The same POST from aiohttp (asyncio SSL over memory BIOs)."""
+    p = run([PY, "-c", AIOHTTP, url, body], env=shim_env(m.env()), timeout=30)
+    try:
+        return json.loads(p.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"status": -1, "text": "", "error": "rc=%d %s" % (p.returncode, p.stderr[-300:])}
 
 
 def post(m, url, body, headers=None, stream=False, raw=False, **env):
@@ -232,6 +274,14 @@ def main():
         R.check("reply with a 20 KB header line, fail open: the client gets the reply",
                 r["status"] == 200 and "choices" in r["text"], repr(r)[:300])
 
+        for scen, what in (("eofbody", "reply delimited by the connection's end"),
+                           ("http10", "HTTP/1.0 reply without a length"),
+                           ("chunkext", "chunked reply with extensions and a trailer")):
+            r = post(m, base + "/%s/v1/chat/completions" % scen, chat)
+            R.check(what + ": scrubbed",
+                    r["status"] == 200 and "<EMAIL_ADDRESS>" in r["text"] and no_pii(r["text"]),
+                    repr(r)[:300])
+
         for scen, what in (("sse_crlf", "SSE with CRLF line ends and comments"),
                            ("sse_1byte", "SSE in 1-byte TLS records")):
             r = post(m, base + "/%s/v1/chat/completions" % scen, chat, stream=True)
@@ -240,6 +290,22 @@ def main():
             except ValueError as e:
                 text, done = "unparsable event: %s" % e, False
             R.check(what + ": every event parses, PII scrubbed, [DONE] kept",
+                    r["status"] == 200 and done and "<EMAIL_ADDRESS>" in text and no_pii(text),
+                    repr(text)[:300])
+
+        # aiohttp (asyncio, memory BIOs) against the same odd servers
+        for scen in ("early", "continue", "eofbody", "http10", "chunkext"):
+            r = post_aiohttp(m, base + "/%s/v1/chat/completions" % scen, chat)
+            R.check("aiohttp, %s reply: scrubbed" % scen,
+                    r["status"] == 200 and "<EMAIL_ADDRESS>" in r["text"] and no_pii(r["text"]),
+                    repr(r)[:300])
+        for scen in ("sse_crlf", "sse_1byte"):
+            r = post_aiohttp(m, base + "/%s/v1/chat/completions" % scen, chat)
+            try:
+                text, done = sse_content(r["text"])
+            except ValueError as e:
+                text, done = "unparsable event: %s" % e, False
+            R.check("aiohttp, %s: events parse, PII scrubbed, [DONE] kept" % scen,
                     r["status"] == 200 and done and "<EMAIL_ADDRESS>" in text and no_pii(text),
                     repr(text)[:300])
 
