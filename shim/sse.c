@@ -18,6 +18,11 @@ static size_t event_end(const char *buf, size_t len, size_t from)
     return 0;
 }
 
+static int has_bom(const char *s, size_t n)
+{
+    return n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3);
+}
+
 long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
 {
     memset(ev, 0, sizeof *ev);
@@ -26,7 +31,7 @@ long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
     if (!end) return len > AL_SSE_MAX_EVENT ? -1 : -2;
     if (end > AL_SSE_MAX_EVENT) return -1;
     ev->raw_len = end;
-    size_t p = 0;
+    size_t p = has_bom(buf, end) ? 3 : 0; /* a stream may open with a byte order mark */
     int first_data = 1;
     while (p < end) {
         const char *nl = memchr(buf + p, '\n', end - p);
@@ -80,6 +85,10 @@ al_code al_sse_rewrite(const char *raw, size_t raw_len, const char *data, size_t
     int done = 0;
     size_t p = 0;
     const char *eol = "\n";
+    if (has_bom(raw, raw_len)) {
+        if (al_buf_append(out, raw, 3) != AL_OK) return AL_ENOMEM;
+        p = 3;
+    }
     while (p < raw_len) {
         const char *nl = memchr(raw + p, '\n', raw_len - p);
         size_t le = nl ? (size_t)(nl - raw) + 1 : raw_len;

@@ -109,8 +109,13 @@ class Server:
                 extra = b"X-Long: " + b"v" * 20000 + b"\r\n"
             elif scen == "manyheaders":
                 extra = b"".join(b"X-H%d: %d\r\n" % (i, i) for i in range(150))
-            if scen in ("sse_crlf", "sse_1byte"):
+            if scen in ("sse_crlf", "sse_1byte", "sse_bom"):
                 body = sse_events(PII_TEXT, "\r\n" if scen == "sse_crlf" else "\n")
+                if scen == "sse_bom":  # a BOM, then a first event with all the text
+                    ev = {"id": "c1", "object": "chat.completion.chunk", "model": "m",
+                          "choices": [{"index": 0, "delta": {"content": PII_TEXT}}]}
+                    body = (b"\xef\xbb\xbfdata: " + json.dumps(ev).encode() +
+                            b"\n\ndata: [DONE]\n\n")
                 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                           b"Cache-Control: no-cache\r\nConnection: close\r\n\r\n")
                 if scen == "sse_1byte":
@@ -228,7 +233,7 @@ def no_pii(text):
 
 def sse_content(text):
     out, done = [], False
-    for line in text.replace("\r\n", "\n").split("\n"):
+    for line in text.lstrip("\ufeff").replace("\r\n", "\n").split("\n"):
         if line == "data: [DONE]":
             done = True
         elif line.startswith("data: "):
@@ -282,7 +287,8 @@ def main():
                     r["status"] == 200 and "<EMAIL_ADDRESS>" in r["text"] and no_pii(r["text"]),
                     repr(r)[:300])
 
-        for scen, what in (("sse_crlf", "SSE with CRLF line ends and comments"),
+        for scen, what in (("sse_bom", "SSE starting with a byte order mark"),
+                           ("sse_crlf", "SSE with CRLF line ends and comments"),
                            ("sse_1byte", "SSE in 1-byte TLS records")):
             r = post(m, base + "/%s/v1/chat/completions" % scen, chat, stream=True)
             try:

@@ -81,6 +81,22 @@ TEST(sse_rewrite_keeps_event_and_id_lines_and_replaces_data)
     al_buf_free(&out);
 }
 
+TEST(sse_stream_opening_with_a_byte_order_mark_still_yields_its_data)
+{
+    const char e[] = "\xef\xbb\xbf"
+                     "data: {\"a\":1}\n\n";
+    al_sse_event ev;
+    al_buf data = {0}, out = {0};
+    CHECK_EQ_INT(al_sse_next(e, sizeof e - 1, 0, &ev, &data), sizeof e - 1);
+    CHECK(ev.has_data);
+    CHECK_STR(data.data, "{\"a\":1}");
+    CHECK_EQ_INT(al_sse_rewrite(e, sizeof e - 1, "{}", 2, &out), AL_OK);
+    CHECK_STR(out.data, "\xef\xbb\xbf"
+                        "data: {}\n\n");
+    al_buf_free(&data);
+    al_buf_free(&out);
+}
+
 TEST(oversized_sse_event_is_an_error_not_a_wait)
 {
     size_t n = AL_SSE_MAX_EVENT + 2;
