@@ -5,8 +5,12 @@
 
 #include "provider.h"
 
-/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..62 tool
- * call arguments, 63 refusal (chat) or function call arguments (Responses). */
+/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..60 tool
+ * call arguments, 61 "reasoning" and 62 "reasoning_content" (the reasoning
+ * text OpenAI-compatible servers stream: OpenRouter, Groq, DeepSeek, vLLM),
+ * 63 refusal (chat) or function call arguments (Responses). */
+#define SLOT_REASONING 61
+#define SLOT_REASONING_CONTENT 62
 #define KEY(i, slot) ((i)*64 + (slot))
 
 static al_role role_of(const char *r)
@@ -123,6 +127,11 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
             return r;
         if ((r = al_texts_push(t, al_json_get(msg, "refusal"), AL_ROLE_ASSISTANT)) != AL_OK)
             return r;
+        if ((r = al_texts_push(t, al_json_get(msg, "reasoning_content"), AL_ROLE_ASSISTANT)) !=
+            AL_OK)
+            return r;
+        if ((r = al_texts_push(t, al_json_get(msg, "reasoning"), AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
         if ((r = push_tool_calls(t, msg, AL_ROLE_ASSISTANT)) != AL_OK) return r;
     }
     return AL_OK;
@@ -173,12 +182,19 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
             node = al_json_get(d, "content");
             cJSON *ref = al_json_get(d, "refusal");
             if (cJSON_IsString(ref) && (r = io->delta(io, KEY(i, 63), ref, ev)) != AL_OK) return r;
+            cJSON *rs = al_json_get(d, "reasoning");
+            if (cJSON_IsString(rs) && (r = io->delta(io, KEY(i, SLOT_REASONING), rs, ev)) != AL_OK)
+                return r;
+            rs = al_json_get(d, "reasoning_content");
+            if (cJSON_IsString(rs) &&
+                (r = io->delta(io, KEY(i, SLOT_REASONING_CONTENT), rs, ev)) != AL_OK)
+                return r;
             cJSON *tc;
             int tpos = 0;
             cJSON_ArrayForEach(tc, al_json_get(d, "tool_calls"))
             {
                 int j = al_json_int(tc, "index", tpos++);
-                if (j < 0 || j > 61) j = 61;
+                if (j < 0 || j > 59) j = 59;
                 cJSON *a = al_json_get(al_json_get(tc, "function"), "arguments");
                 if (cJSON_IsString(a) && (r = io->delta(io, KEY(i, 1 + j), a, ev)) != AL_OK)
                     return r;
@@ -284,6 +300,10 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
             ok = ok && d && cJSON_AddStringToObject(d, "content", text);
         } else if (slot == 63) {
             ok = ok && d && cJSON_AddStringToObject(d, "refusal", text);
+        } else if (slot == SLOT_REASONING) {
+            ok = ok && d && cJSON_AddStringToObject(d, "reasoning", text);
+        } else if (slot == SLOT_REASONING_CONTENT) {
+            ok = ok && d && cJSON_AddStringToObject(d, "reasoning_content", text);
         } else {
             cJSON *tcs = d ? cJSON_AddArrayToObject(d, "tool_calls") : NULL;
             cJSON *tc = cJSON_CreateObject();

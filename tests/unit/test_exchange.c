@@ -707,6 +707,49 @@ TEST(whole_replies_of_every_provider_are_scrubbed_and_clean_ones_kept_byte_for_b
     al_ctx_free(&ctx);
 }
 
+/* Reasoning text that OpenAI-compatible servers stream beside the answer
+ * (delta.reasoning_content: DeepSeek, vLLM; delta.reasoning: OpenRouter, Groq). */
+TEST(openai_compatible_reasoning_deltas_and_messages_are_scrubbed)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    const char *fields[] = {"reasoning_content", "reasoning"};
+    for (int f = 0; f < 2; f++) {
+        al_buf s = {0}, out = {0};
+        const char *t = PII_REPLY;
+        for (size_t i = 0; t[i]; i += 2)
+            al_buf_printf(&s,
+                          "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"%s\":"
+                          "\"%.*s\"},\"finish_reason\":null}]}\n\n",
+                          fields[f], t[i + 1] ? 2 : 1, t + i);
+        al_buf_printf(&s, "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"
+                          "\"ok\"},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+        for (size_t step = 1; step <= 7; step += 6) {
+            al_buf_reset(&out);
+            CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, step, 0, &out), AL_OK);
+            REQUIRE(out.data);
+            CHECK(strstr(out.data, "ann.lee") == NULL);
+            CHECK(strstr(out.data, "1234") == NULL);
+            CHECK(strstr(out.data, "EMAIL_ADDRESS") != NULL);
+            CHECK(strstr(out.data, fields[f]) != NULL);
+            CHECK(strstr(out.data, "data: [DONE]") != NULL);
+        }
+        al_buf_reset(&out);
+        al_buf_reset(&s);
+        al_buf_printf(&s, "{\"choices\":[{\"message\":{\"content\":\"ok\",\"%s\":\"%s\"}}]}",
+                      fields[f], PII_REPLY);
+        CHECK_EQ_INT(whole_through(&ctx, "/v1/chat/completions", "{\"messages\":[]}", 200,
+                                   "application/json", s.data, &out, NULL),
+                     AL_OK);
+        REQUIRE(out.data);
+        CHECK(strstr(out.data, "ann.lee") == NULL);
+        CHECK(strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
+        al_buf_free(&s);
+        al_buf_free(&out);
+    }
+    al_ctx_free(&ctx);
+}
+
 TEST(lone_surrogate_escapes_in_prompts_and_replies_are_screened_not_refused)
 {
     al_ctx ctx = make_ctx();
