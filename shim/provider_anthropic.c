@@ -21,6 +21,8 @@ static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
             cJSON *src = al_json_get(b, "source");
             const char *st = al_json_str(src, "type");
             if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
+        } else if (type && !strcmp(type, "thinking")) {
+            r = al_texts_push(t, al_json_get(b, "thinking"), role);
         } else {
             r = al_texts_push(t, al_json_get(b, "text"), role);
         }

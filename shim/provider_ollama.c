@@ -40,6 +40,9 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
     cJSON *msg = al_json_get(root, "message");
     al_code r = al_texts_push(t, al_json_get(msg, "content"), AL_ROLE_ASSISTANT);
     if (r == AL_OK) r = al_texts_push(t, al_json_get(root, "response"), AL_ROLE_ASSISTANT);
+    /* a thinking model's reasoning ("think": true) */
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(msg, "thinking"), AL_ROLE_ASSISTANT);
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(root, "thinking"), AL_ROLE_ASSISTANT);
     cJSON *tc;
     cJSON_ArrayForEach(tc, al_json_get(msg, "tool_calls"))
     {
@@ -58,11 +61,17 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
     if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
 }
 
+/* Stream keys: 0 the answer, 1 the thinking text. */
+#define KEY_THINKING 1
+
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
 {
     cJSON *node = api == AL_API_OLLAMA_GEN ? al_json_get(ev, "response")
                                            : al_json_get(al_json_get(ev, "message"), "content");
+    cJSON *think = api == AL_API_OLLAMA_GEN ? al_json_get(ev, "thinking")
+                                            : al_json_get(al_json_get(ev, "message"), "thinking");
     al_code r = AL_OK;
+    if (cJSON_IsString(think) && (r = io->delta(io, KEY_THINKING, think, ev)) != AL_OK) return r;
     if (cJSON_IsString(node) && (r = io->delta(io, 0, node, ev)) != AL_OK) return r;
     al_texts t = {0};
     cJSON *tc;
@@ -74,8 +83,10 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
     }
     for (size_t k = 0; r == AL_OK && k < t.n; k++) r = io->whole(io, t.v[k].node);
     al_texts_free(&t);
-    if (r == AL_OK && cJSON_IsTrue(al_json_get(ev, "done")))
-        r = io->end(io, 0, cJSON_IsString(node) ? node : NULL);
+    if (r == AL_OK && cJSON_IsTrue(al_json_get(ev, "done"))) {
+        r = io->end(io, KEY_THINKING, NULL);
+        if (r == AL_OK) r = io->end(io, 0, cJSON_IsString(node) ? node : NULL);
+    }
     return r;
 }
 
@@ -87,12 +98,15 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     int ok = 1;
     if (model) ok = ok && cJSON_AddStringToObject(ev, "model", model);
     if (at) ok = ok && cJSON_AddStringToObject(ev, "created_at", at);
+    int think = key == KEY_THINKING;
     if (api == AL_API_OLLAMA_GEN) {
-        ok = ok && cJSON_AddStringToObject(ev, "response", text);
+        ok = ok && cJSON_AddStringToObject(ev, "response", think ? "" : text);
+        if (think) ok = ok && cJSON_AddStringToObject(ev, "thinking", text);
     } else {
         cJSON *m = cJSON_AddObjectToObject(ev, "message");
         ok = ok && m && cJSON_AddStringToObject(m, "role", "assistant") &&
-             cJSON_AddStringToObject(m, "content", text);
+             cJSON_AddStringToObject(m, "content", think ? "" : text);
+        if (think) ok = ok && cJSON_AddStringToObject(m, "thinking", text);
     }
     ok = ok && cJSON_AddFalseToObject(ev, "done");
     if (!ok) {

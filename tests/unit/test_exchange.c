@@ -750,6 +750,62 @@ TEST(openai_compatible_reasoning_deltas_and_messages_are_scrubbed)
     al_ctx_free(&ctx);
 }
 
+TEST(thinking_text_of_ollama_and_anthropic_replies_is_scrubbed)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf s = {0}, out = {0};
+    const char *t = PII_REPLY;
+    for (size_t i = 0; t[i]; i += 2)
+        al_buf_printf(&s,
+                      "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\","
+                      "\"thinking\":\"%.*s\"},\"done\":false}\n",
+                      t[i + 1] ? 2 : 1, t + i);
+    al_buf_printf(&s, "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},"
+                      "\"done\":true}\n");
+    for (size_t step = 1; step <= 7; step += 6) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, P_OLLAMA, s.data, s.len, step, 0, &out), AL_OK);
+        REQUIRE(out.data);
+        CHECK(strstr(out.data, "EMAIL_ADDRESS") != NULL);
+        CHECK(strstr(out.data, "1234") == NULL);
+        CHECK(strstr(out.data, "\"done\":true") != NULL);
+        /* every line still parses */
+        for (char *l = out.data; *l;) {
+            char *nl = strchr(l, '\n');
+            REQUIRE(nl);
+            cJSON *j = cJSON_ParseWithLength(l, (size_t)(nl - l));
+            CHECK(j != NULL);
+            cJSON_Delete(j);
+            l = nl + 1;
+        }
+    }
+    struct {
+        const char *path, *req, *fmt;
+    } w[] = {
+        {"/api/chat", "{\"model\":\"m\",\"stream\":false,\"messages\":[]}",
+         "{\"message\":{\"role\":\"assistant\",\"content\":\"ok\",\"thinking\":\"%s\"},"
+         "\"done\":true}"},
+        {"/v1/messages", "{\"messages\":[]}",
+         "{\"content\":[{\"type\":\"thinking\",\"thinking\":\"%s\",\"signature\":\"s\"},"
+         "{\"type\":\"text\",\"text\":\"ok\"}]}"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        al_buf_reset(&s);
+        al_buf_reset(&out);
+        al_buf_printf(&s, w[i].fmt, PII_REPLY);
+        CHECK_EQ_INT(
+            whole_through(&ctx, w[i].path, w[i].req, 200, "application/json", s.data, &out, NULL),
+            AL_OK);
+        REQUIRE(out.data);
+        CHECK(strstr(out.data, "ann.lee") == NULL);
+        CHECK(strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
 TEST(lone_surrogate_escapes_in_prompts_and_replies_are_screened_not_refused)
 {
     al_ctx ctx = make_ctx();
