@@ -18,7 +18,9 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
     al_code r;
     if (api == AL_API_OLLAMA_GEN) {
         if ((r = al_texts_push(t, al_json_get(root, "system"), AL_ROLE_SYSTEM)) != AL_OK) return r;
-        return al_texts_push(t, al_json_get(root, "prompt"), AL_ROLE_USER);
+        if ((r = al_texts_push(t, al_json_get(root, "prompt"), AL_ROLE_USER)) != AL_OK) return r;
+        /* fill-in-the-middle: the model reads the text after the cursor too */
+        return al_texts_push(t, al_json_get(root, "suffix"), AL_ROLE_USER);
     }
     cJSON *m;
     cJSON_ArrayForEach(m, al_json_get(root, "messages"))
