@@ -11,6 +11,8 @@
 #include "rules.h"
 
 __attribute__((weak)) double al_model_score(const al_model *m, const char *text, size_t len);
+__attribute__((weak)) double al_model_score_normalized(const al_model *m, const char *text,
+                                                       size_t len, const char *norm, size_t nlen);
 __attribute__((weak)) double al_model_combine(const al_model *m, double rules_score, double p,
                                               double threshold);
 
@@ -633,9 +635,12 @@ void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e)
 }
 
 /* Runs the rules active in dir over text (raw and normalised passes) and
- * appends candidates.  Shared by the whole-text scan and the stream. */
+ * appends candidates.  Shared by the whole-text scan and the stream.  When
+ * norm_out is non-NULL and the normalised pass ran, the normalised text is
+ * handed over in *norm_out (caller frees); otherwise it is left empty. */
 static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, const char *text,
-                       size_t len, const unsigned char *active, int any_norm, al_cands *cands)
+                       size_t len, const unsigned char *active, int any_norm, al_cands *cands,
+                       al_buf *norm_out)
 {
     al_subject sub = {
         .orig = text, .orig_len = len, .s = text, .len = len, .active = active, .prefilter = 1};
@@ -653,7 +658,10 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
         c = al_rules_run(m, &sub, cands, &hold);
     }
     al_nmap_free(&map);
-    al_buf_free(&nb);
+    if (c == AL_OK && norm_out)
+        *norm_out = nb;
+    else
+        al_buf_free(&nb);
     return c;
 }
 
@@ -699,8 +707,9 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     if (!active) return AL_ENOMEM;
     al_matcher m;
     al_cands cands = {0};
+    al_buf norm = {0}; /* the normalised text, when the normalised pass ran */
     al_code c = al_matcher_init(&m, e);
-    if (c == AL_OK) c = collect(&m, p, dir, text, len, active, any_norm, &cands);
+    if (c == AL_OK) c = collect(&m, p, dir, text, len, active, any_norm, &cands, &norm);
     out->limit_hit = m.limit_hit;
     al_matcher_free(&m);
     free(active);
@@ -749,7 +758,10 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     al_action inj =
         dir == AL_AS_PROMPT ? p->prompt[AL_CAT_INJECTION] : p->completion[AL_CAT_INJECTION];
     if (e->model && al_model_score && dir == AL_AS_PROMPT && inj != AL_ACT_ALLOW) {
-        double prob = al_model_score(e->model, text, len);
+        double prob = any_norm && al_model_score_normalized
+                          ? al_model_score_normalized(e->model, text, len,
+                                                      norm.data ? norm.data : "", norm.len)
+                          : al_model_score(e->model, text, len);
         out->model_score = prob;
         if (al_model_combine)
             out->score = al_model_combine(e->model, out->score, prob, p->model_threshold);
@@ -757,10 +769,12 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     }
     out->blocked = other_block || (block_hint && out->score >= p->block_threshold);
 
+    al_buf_free(&norm);
     c = al_scrub_apply(e, p, text, len, out->findings, out->n, &out->text, &out->changed);
     if (c != AL_OK) goto fail;
     return AL_OK;
 fail:
+    al_buf_free(&norm);
     al_result_free(out);
     return c;
 }
@@ -789,7 +803,8 @@ int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, 
     if (c == AL_OK) {
         al_policy p;
         al_policy_default(&p);
-        c = collect(&m, &p, AL_AS_PROMPT, text, len, active, r->normalized && !r->det, &cands);
+        c = collect(&m, &p, AL_AS_PROMPT, text, len, active, r->normalized && !r->det, &cands,
+                    NULL);
     }
     int limit = m.limit_hit;
     al_matcher_free(&m);

@@ -163,8 +163,11 @@ static inline void lm_step(fstate *s, unsigned char c)
     if (s->rfill == AL_LM_WINDOW && s->rsum > s->rbest) s->rbest = s->rsum;
 }
 
-static void fs_feed(fstate *s, const unsigned char *p, size_t n)
+static void fs_feed(fstate *sp, const unsigned char *p, size_t n)
 {
+    /* work on a local copy: its fields can live in registers (through sp
+     * every feature would store and reload the sums and counters) */
+    fstate st = *sp, *s = &st;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = p[i];
         if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
@@ -195,6 +198,7 @@ static void fs_feed(fstate *s, const unsigned char *p, size_t n)
         }
         if (cls) s->tok = (s->tok ^ c) * 0x100000001b3ULL;
     }
+    *sp = st;
 }
 
 static double fs_lm_max(const fstate *s)
@@ -275,14 +279,24 @@ static int feed_piece(fstate *fs, al_buf *norm, const char *raw, size_t n);
 #define B64_DECODE_MAX 3072 /* bytes of a run's payload looked at */
 #define B64_RUNS_MAX 32     /* payloads decoded and scored per text */
 
-static int b64_val(unsigned char c)
+/* base64 digit values (both alphabets), -1 for any other byte */
+static const signed char b64_tab[256] = {
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 62, -1, 62, -1, 63,
+    52, 53, 54, 55, 56, 57, 58, 59, 60, 61, -1, -1, -1, -1, -1, -1, -1, 0,  1,  2,  3,  4,  5,  6,
+    7,  8,  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, -1, -1, -1, -1, 63,
+    -1, 26, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47, 48,
+    49, 50, 51, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+    -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
+};
+
+static inline int b64_val(unsigned char c)
 {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+' || c == '-') return 62;
-    if (c == '/' || c == '_') return 63;
-    return -1;
+    return b64_tab[c];
 }
 
 static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
@@ -325,17 +339,25 @@ static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
     free(seen);
 }
 
+/* Scores every maximal run of at least B64_MIN base64 bytes.  Skips like
+ * Boyer-Moore: i is always 0 or just after a non-base64 byte, so when the
+ * last non-base64 byte in p[i, i + B64_MIN) is at k, no long run starts
+ * before k + 1; prose is crossed in strides of about a word. */
 static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n;) {
-        if (b64_val(p[i]) < 0) {
-            i++;
+    size_t i = 0;
+    while (n - i >= B64_MIN) {
+        size_t k = i + B64_MIN;
+        while (k > i && b64_val(p[k - 1]) >= 0) k--;
+        if (k > i) {
+            i = k; /* p[k - 1] is not base64 */
             continue;
         }
-        size_t j = i;
+        size_t j = i + B64_MIN;
         while (j < n && b64_val(p[j]) >= 0) j++;
-        if (j - i >= B64_MIN) score_b64_run(fs, p + i, j - i);
-        i = j;
+        score_b64_run(fs, p + i, j - i);
+        if (j == n) break;
+        i = j + 1;
     }
 }
 
@@ -431,6 +453,26 @@ double al_model_score(const al_model *m, const char *text, size_t len)
     fs_init(&s.fs, m, NULL, m->dim_bits, seen);
     double p = feed_piece(&s.fs, &s.norm, text, len) ? 0.0 : fs_prob(m, &s.fs);
     al_buf_free(&s.norm);
+    free(seen);
+    return p;
+}
+
+double al_model_score_normalized(const al_model *m, const char *text, size_t len, const char *norm,
+                                 size_t nlen)
+{
+    if (!m || !text || (!norm && nlen)) return 0.0;
+    uint64_t *seen = calloc(1, seen_bytes(m->dim_bits));
+    if (!seen) return 0.0;
+    fstate fs;
+    fs_init(&fs, m, NULL, m->dim_bits, seen);
+    /* what feed_piece does, with the normalisation already done */
+    if (len) {
+        scan_b64(&fs, (const unsigned char *)text, len);
+        fs_feed(&fs, (const unsigned char *)norm, nlen);
+        if (is_ascii_space((unsigned char)text[len - 1]))
+            fs_feed(&fs, (const unsigned char *)" ", 1);
+    }
+    double p = fs_prob(m, &fs);
     free(seen);
     return p;
 }

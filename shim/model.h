@@ -22,6 +22,13 @@ AL_API void al_model_free(al_model *m);
  * NULL or memory runs out (the rules still run). */
 AL_API double al_model_score(const al_model *m, const char *text, size_t len);
 
+/* al_model_score for a caller that already holds al_normalize(text) in
+ * norm[0..nlen) (the engine's normalised pass): the same probability, bit
+ * for bit, without normalising again.  text is still read (base64 payloads
+ * are looked for in the raw text).  0 when m or text is NULL. */
+AL_API double al_model_score_normalized(const al_model *m, const char *text, size_t len,
+                                        const char *norm, size_t nlen);
+
 /* The engine's final prompt score from the rules' summed weights and the
  * model's probability p; the policy blocks at score >= block_threshold.
  * threshold is the policy's model_threshold (calibrated; 0 = model default). */
