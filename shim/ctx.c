@@ -4,6 +4,7 @@
  * decides.  Opens exactly one descriptor (the audit log). */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,28 +19,43 @@ static void note(char *errbuf, size_t errlen, const char *fmt, const char *a, co
     snprintf(errbuf, errlen, fmt, a, b);
 }
 
+/* "N", "Nk", "NM", "NG" (also "NKB", "NMiB"); anything else (a sign, an
+ * unknown suffix, an overflow, 0) keeps dflt. */
 static size_t parse_size(const char *s, size_t dflt)
 {
     char *end;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s < '0' || *s > '9') return dflt;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
     if (errno || end == s) return dflt;
+    int shift = 0;
     switch (*end) {
     case 'k':
     case 'K':
-        v <<= 10;
+        shift = 10;
         break;
     case 'm':
     case 'M':
-        v <<= 20;
+        shift = 20;
         break;
     case 'g':
     case 'G':
-        v <<= 30;
+        shift = 30;
+        break;
+    case '\0':
         break;
     default:
-        break;
+        return dflt;
     }
+    if (shift) {
+        end++;
+        if (*end == 'i') end++;
+        if (*end == 'B' || *end == 'b') end++;
+        if (*end) return dflt;
+    }
+    if (v > (SIZE_MAX >> shift)) return dflt;
+    v <<= shift;
     return v ? (size_t)v : dflt;
 }
 

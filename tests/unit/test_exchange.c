@@ -1625,6 +1625,24 @@ TEST(context_reads_mode_fail_audit_caps_and_policy_from_the_environment)
     CHECK(c.policy.block_threshold == 2.5);
     CHECK_EQ_INT(c.policy.prompt[AL_CAT_PII], AL_ACT_REDACT);
     al_ctx_free(&c);
+    /* sizes: suffixes with an optional "iB"/"B"; nonsense keeps the default */
+    struct {
+        const char *v;
+        size_t want;
+    } sz[] = {{"16MiB", 16u << 20}, {"64kb", 64u << 10},
+              {"1G", 1u << 30},     {"300", 300},
+              {"-1", 16u << 20},    {"1T", 16u << 20},
+              {"abc", 16u << 20},   {"99999999999999G", 16u << 20},
+              {"0", 16u << 20}};
+    setenv("AIRLOCK_RULES", "/nonexistent/rules", 1);
+    for (size_t i = 0; i < sizeof sz / sizeof *sz; i++) {
+        setenv("AIRLOCK_MAX_BODY", sz[i].v, 1);
+        CHECK_EQ_INT(al_ctx_from_env(&c, NULL, err, sizeof err), AL_OK);
+        if (c.max_body != sz[i].want) fprintf(stderr, "  AIRLOCK_MAX_BODY=%s\n", sz[i].v);
+        CHECK(c.max_body == sz[i].want);
+        al_ctx_free(&c);
+    }
+    setenv("AIRLOCK_MAX_BODY", "2M", 1);
     /* a broken rules path leaves no engine and says why, once */
     setenv("AIRLOCK_RULES", "/nonexistent/rules", 1);
     setenv("AIRLOCK_MODE", "bogus", 1);
