@@ -134,7 +134,13 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
 
     v = getenv("AIRLOCK_AUDIT");
     if (v && *v) {
-        ctx->audit_fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+        /* O_NONBLOCK: a FIFO nobody reads fails now (ENXIO) instead of
+         * hanging the host; it is cleared again for ordinary writes */
+        ctx->audit_fd = open(v, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0600);
+        if (ctx->audit_fd >= 0) {
+            int fl = fcntl(ctx->audit_fd, F_GETFL);
+            if (fl >= 0) fcntl(ctx->audit_fd, F_SETFL, fl & ~O_NONBLOCK);
+        }
         if (ctx->audit_fd < 0)
             note(errbuf, errlen, "airlock: cannot open audit log %s: %s", v, strerror(errno));
     }

@@ -127,6 +127,10 @@ code_is "rules missing: a non-LLM download is untouched" $T/a 200
 shim env AIRLOCK_AUDIT=/nonexistent/dir/audit.log $CURL $U/v1/chat/completions -H 'Content-Type: application/json' -d "$PII" > $T/a 2> $T/err
 scrubbed "unwritable AIRLOCK_AUDIT: still screening" $T/a
 check_contains "unwritable AIRLOCK_AUDIT: says so on stderr" $T/err "airlock: cannot open audit log"
+mkfifo $T/fifo
+shim env AIRLOCK_AUDIT=$T/fifo timeout 10 $CURL $U/v1/chat/completions -H 'Content-Type: application/json' -d "$PII" > $T/a 2> $T/err
+scrubbed "AIRLOCK_AUDIT naming a FIFO nobody reads: no hang, still screening" $T/a
+check_contains "AIRLOCK_AUDIT naming a FIFO nobody reads: says so on stderr" $T/err "airlock: cannot open audit log"
 shim env AIRLOCK_MODE=bogus $CURL $U/v1/chat/completions -H 'Content-Type: application/json' -d "$PII" > $T/a 2> $T/err
 scrubbed "unknown AIRLOCK_MODE: enforces" $T/a
 check_contains "unknown AIRLOCK_MODE: says so on stderr" $T/err "AIRLOCK_MODE=bogus"
