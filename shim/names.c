@@ -52,6 +52,7 @@ typedef struct {
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
     size_t suffix_len[16];
     size_t nsuffix;
+    uint8_t suffix_last[32]; /* bit set of the suffixes' last bytes */
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
     int refs;
@@ -187,6 +188,8 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
             if (strcmp(line, "suffix") == 0) {
                 if (x->nsuffix < 16 && strlen(w) <= SUFMAX && strlen(w) > 0) {
                     x->suffix_len[x->nsuffix] = strlen(w);
+                    unsigned char lb = (unsigned char)w[strlen(w) - 1];
+                    x->suffix_last[lb >> 3] |= (uint8_t)(1u << (lb & 7));
                     strcpy(x->suffix[x->nsuffix++], w);
                 }
                 continue;
@@ -357,6 +360,8 @@ typedef struct {
     uint16_t flags;  /* lexicon flags (after lookup) */
     uint16_t cflags; /* context-word lists (after lookup) */
     const char *key; /* lowercase form: into the text for plain words, else kbuf */
+    size_t pre;      /* where reading it started (the end of the token before) */
+    size_t tno;      /* its number in the text (in the ring: which token a slot holds) */
     char kbuf[KEYMAX];
 } tok;
 
@@ -368,6 +373,7 @@ typedef struct {
     tok ring[RING];
     size_t head, n; /* ring[head] is the current token, n buffered */
     size_t hist;    /* tokens consumed so far, for look-behind */
+    size_t hpos[8]; /* hpos[c % 8]: where token c starts to be read (its pre) */
     int lower;      /* the text has no capital letters: words count as capitalised */
 } stream;
 
@@ -467,6 +473,7 @@ static int lex_next(stream *st, tok *k)
 {
     const unsigned char *t = st->t;
     size_t i = st->pos, len = st->len;
+    k->pre = i;
     k->nl = k->space = 0;
     while (i < len && (t[i] == ' ' || (t[i] >= '\t' && t[i] <= '\r'))) {
         if (t[i] == '\n') k->nl = 1;
@@ -597,22 +604,34 @@ static tok *peek(stream *st, size_t k)
     while (st->n <= k) {
         tok *slot = &st->ring[(st->head + st->n) % RING];
         if (!lex_next(st, slot)) return NULL;
+        slot->tno = st->hist + st->n;
         st->n++;
     }
     return &st->ring[(st->head + k) % RING];
 }
 
 /* Token k positions behind the current one (1 = previous), or NULL.  The
- * ring keeps the last few consumed tokens. */
+ * ring keeps the last few consumed tokens; one that skip_plain passed over
+ * is read again, from where it started, when asked for. */
 static tok *back(stream *st, size_t k)
 {
     if (k == 0 || k > 6 || k > st->hist) return NULL;
-    return &st->ring[(st->head + RING - k) % RING];
+    tok *slot = &st->ring[(st->head + RING - k) % RING];
+    size_t c = st->hist - k;
+    if (slot->tno != c) {
+        size_t pos = st->pos;
+        st->pos = st->hpos[c % 8];
+        (void)lex_next(st, slot); /* the same token as before: it was read once */
+        slot->tno = c;
+        st->pos = pos;
+    }
+    return slot;
 }
 
 static void advance(stream *st, size_t k)
 {
     while (k-- && st->n) {
+        st->hpos[st->hist % 8] = st->ring[st->head].pre;
         st->head = (st->head + 1) % RING;
         st->n--;
         st->hist++;
@@ -826,14 +845,10 @@ static al_code emit(const stream *st, sink *out, size_t s, size_t e, int level)
  * "named", "Hi". */
 /* Could p be the word or mark just before an introduced name (see
  * introduced)?  A switch on the length keeps this cheap for every word. */
-static int intro_candidate(const tok *p)
+static int intro_word(const char *k, size_t klen)
 {
-    if (!p) return 0;
-    if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':' || p->key[0] == '?';
-    if (p->type != T_WORD) return 0;
-    const char *k = p->key;
 #define IS(w) (memcmp(k, w, sizeof w - 1) == 0)
-    switch (p->klen) {
+    switch (klen) {
     case 2:
         return IS("hi") || IS("is") || IS("as") || IS("am") || IS("cc");
     case 3:
@@ -852,6 +867,14 @@ static int intro_candidate(const tok *p)
         return 0;
     }
 #undef IS
+}
+
+static int intro_candidate(const tok *p)
+{
+    if (!p) return 0;
+    if (p->type == T_PUNCT) return p->key[0] == ',' || p->key[0] == ':' || p->key[0] == '?';
+    if (p->type != T_WORD) return 0;
+    return intro_word(p->key, p->klen);
 }
 
 /* The word "name" at back(st, k) labels a person's name field: it starts a
@@ -1234,6 +1257,8 @@ static int has_suffix(const lex *x, const tok *k)
 {
     if (k->klen < 4) return 0;
     char last = k->key[k->klen - 1];
+    unsigned char lb = (unsigned char)last;
+    if (!(x->suffix_last[lb >> 3] & (1u << (lb & 7)))) return 0;
     for (size_t i = 0; i < x->nsuffix; i++) {
         size_t sl = x->suffix_len[i];
         if (x->suffix[i][sl - 1] == last && k->klen > sl + 1 &&
@@ -1448,11 +1473,143 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
     return 1;
 }
 
+/* Byte classes for skip_plain: 1 white space, 2 lowercase ASCII letter, 3
+ * other ASCII punctuation or control byte, 0 what may start a finding or
+ * needs the full tokenizer (capitals, digits, non-ASCII). */
+static const uint8_t bclass[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 3,
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3,
+    3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* Skips, from st->pos, the tokens that names_raw would pass over in its fast
+ * lane without a look: lowercase ASCII words that are not a unit word
+ * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
+ * that may introduce a name ("named", ","), and ASCII punctuation.  Call only
+ * with no address block open and on text that has capitals.
+ * The last few skipped tokens are read into the ring again so that
+ * look-behind (back) sees what a token-by-token scan would. */
+/* One token as could_intro sees it: a word's key or a mark (c). */
+typedef struct {
+    const char *w;
+    size_t l;
+    int c;
+} prev_tok;
+
+static prev_tok prev_of(const tok *k)
+{
+    prev_tok p = {NULL, 0, 0};
+    if (k && k->type == T_WORD && k->klen) {
+        p.w = k->key;
+        p.l = k->klen;
+    } else if (k && k->type == T_WORD) {
+        p.w = "";
+    } else if (k && k->type == T_PUNCT) {
+        p.c = k->key[0] ? k->key[0] : 1;
+    }
+    return p;
+}
+
+static int word_eq(const prev_tok *p, const char *w)
+{
+    size_t n = strlen(w);
+    return p->w && p->l == n && memcmp(p->w, w, n) == 0;
+}
+
+static int word_in(const prev_tok *p, const char *const *list)
+{
+    for (; *list; list++)
+        if (word_eq(p, *list)) return 1;
+    return 0;
+}
+
+/* Could introduced() hold for a word after p1 and p2 (p1 just before)?  A
+ * superset of it that reads only keys (a ':' always may). */
+static int could_intro(const prev_tok *p1, const prev_tok *p2)
+{
+    if (p1->c)
+        return p1->c == ':' || (p1->c == ',' && word_in(p2, name_intro)) ||
+               (p1->c == '?' && word_eq(p2, "name"));
+    if (!p1->w || !intro_word(p1->w, p1->l)) return 0;
+    return word_in(p1, name_intro) ||
+           ((word_eq(p1, "is") || word_eq(p1, "was")) && word_in(p2, name_is)) ||
+           (word_eq(p1, "as") && word_eq(p2, "known")) || (word_eq(p1, "am") && word_eq(p2, "i")) ||
+           ((word_eq(p1, "him") || word_eq(p1, "her")) && word_eq(p2, "named"));
+}
+
+static void skip_plain(stream *st)
+{
+    if (st->n) {
+        /* tokens read ahead by a detector: dropped and read again here when
+         * the next one may start a skip (they read the same from the same
+         * place) */
+        const tok *k = &st->ring[st->head];
+        if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
+        st->pos = k->pre;
+        st->n = 0;
+    }
+    const unsigned char *t = st->t;
+    size_t len = st->len, i = st->pos, n = 0, end = i;
+    prev_tok p1 = prev_of(back(st, 1)), p2 = prev_of(back(st, 2));
+    for (;;) {
+        while (i < len && bclass[t[i]] == 1) i++;
+        if (i >= len) break;
+        unsigned c = bclass[t[i]];
+        prev_tok cur = {NULL, 0, 0};
+        if (c == 2) {
+            size_t j = i + 1;
+            while (j < len && bclass[t[j]] == 2) j++;
+            size_t wl = j - i;
+            const char *w = (const char *)t + i;
+            if (j < len) {
+                unsigned d = t[j];
+                if (bclass[d] == 0 || d == '-' || d == '\'' || d == '.') break;
+                if (bclass[d] == 1) {
+                    size_t k = j + 1;
+                    while (k < len && bclass[t[k]] == 1) k++;
+                    if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
+                }
+            }
+            if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
+                (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
+                break;
+            if (could_intro(&p1, &p2)) break;
+            cur.w = wl <= KEYMAX ? w : "";
+            cur.l = wl <= KEYMAX ? wl : 0;
+            i = j;
+        } else if (c == 3) {
+            cur.c = t[i] ? t[i] : 1;
+            i++;
+        } else {
+            break;
+        }
+        p2 = p1;
+        p1 = cur;
+        st->hpos[(st->hist + n) % 8] = end;
+        n++;
+        end = i;
+    }
+    st->hist += n;
+    st->head = (st->head + n) % RING;
+    st->pos = end;
+}
+
 /* The three scans in one pass over the tokens: each detector steps at the
  * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
 static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
 {
-    stream st = {.x = x, .t = (const unsigned char *)text, .len = len, .lower = 1};
+    stream st; /* the ring is written before it is read: not cleared */
+    st.x = x;
+    st.t = (const unsigned char *)text;
+    st.len = len;
+    st.pos = st.head = st.n = st.hist = 0;
+    st.lower = 1;
+    for (size_t i = 0; i < RING; i++) st.ring[i].tno = SIZE_MAX;
     /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
      * capitalised; the common-word list and the context rules still apply */
     for (size_t i = 0; i < len && st.lower; i++)
@@ -1461,7 +1618,9 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
     size_t busy[3] = {0, 0, 0};
     addr_block ab = {0, 0};
     tok *cur;
-    while (rc == AL_OK && (cur = peek(&st, 0))) {
+    while (rc == AL_OK) {
+        if (!st.lower && ab.lines == 0) skip_plain(&st);
+        if (!(cur = peek(&st, 0))) break;
         /* fast lane: punctuation and plain lowercase words start nothing
          * unless they could be a title ("mr."), follow an introduction ("my
          * name is john") or start a unit ("apt 4") */
@@ -1520,9 +1679,11 @@ static int add_context_words(lex *x)
  * evidence level and direction) and the engine runs them over the same
  * text, so the first rule scans for all and the others read the result. */
 typedef struct {
-    uint64_t gen, hash;
+    uint64_t gen;
     const char *text;
     size_t len;
+    char *copy; /* the text scanned: a buffer reused for new text reads apart */
+    size_t copycap;
     al_code rc; /* of the scan: AL_OK or AL_ELIMIT (spans capped) */
     sink s[3];
 } scan_cache;
@@ -1539,26 +1700,15 @@ static void cache_release(void *p)
         free(c->s[i].lvl);
         c->s[i] = (sink){0};
     }
+    free(c->copy);
+    c->copy = NULL;
+    c->copycap = 0;
     c->gen = 0;
 }
 
 static void cache_key_init(void)
 {
     (void)pthread_key_create(&cache_key, cache_release);
-}
-
-static uint64_t text_hash(const char *t, size_t n)
-{
-    uint64_t h = 0x9e3779b97f4a7c15u ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t w;
-        memcpy(&w, t + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 32;
-    }
-    for (; i < n; i++) h = (h ^ (unsigned char)t[i]) * 0x100000001b3u;
-    return h;
 }
 
 static al_code run(int kind, const void *state, const char *text, size_t len, al_spans *out)
@@ -1571,8 +1721,8 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
         pthread_once(&cache_once, cache_key_init);
         (void)pthread_setspecific(cache_key, c);
     }
-    uint64_t h = text_hash(text, len);
-    if (!(c->gen == d->x->gen && c->text == text && c->len == len && c->hash == h)) {
+    if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
+          (len == 0 || memcmp(c->copy, text, len) == 0))) {
         c->gen = 0;
         for (int i = 0; i < 3; i++) {
             if (c->s[i].cap > 65536) { /* do not keep a huge text's spans around */
@@ -1584,10 +1734,17 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
         }
         c->rc = names_raw(d->x, text, len, c->s);
         if (c->rc != AL_OK && c->rc != AL_ELIMIT) return c->rc;
-        c->gen = d->x->gen;
-        c->text = text;
-        c->len = len;
-        c->hash = h;
+        if (len > c->copycap || (c->copycap > (1u << 20) && len < c->copycap / 4)) {
+            free(c->copy);
+            c->copy = malloc(len ? len : 1);
+            c->copycap = c->copy ? (len ? len : 1) : 0;
+        }
+        if (c->copy) { /* else not kept: the next rule scans again */
+            memcpy(c->copy, text, len);
+            c->gen = d->x->gen;
+            c->text = text;
+            c->len = len;
+        }
     }
     /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
     const sink *s = &c->s[kind];
