@@ -370,7 +370,8 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
             long used = request_head(c, to_server);
             if (used < 0 && llm_request_line(c)) {
                 /* an LLM call whose header block breaks the parser's caps
-                 * (too many or too long headers) is not let through unseen */
+                 * (too many or too long headers) or rules (framing that
+                 * servers may read differently) is not let through unseen */
                 if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
                     al_code e = al_buf_append(to_server, c->rhead.data, c->rhead.len);
                     al_buf_reset(&c->rhead);
@@ -378,9 +379,12 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                     return e;
                 }
                 al_buf_reset(&c->rhead);
-                return refuse(c, 431,
-                              "airlock: request header block exceeds the screening limits "
-                              "(AIRLOCK_FAIL=closed)");
+                const char *why = c->rmsg.err ? c->rmsg.err : "malformed header";
+                char msg[200];
+                snprintf(msg, sizeof msg,
+                         "airlock: request header cannot be screened: %s (AIRLOCK_FAIL=closed)",
+                         why);
+                return refuse(c, strstr(why, "too ") ? 431 : 400, msg);
             }
             if (used < 0) {
                 /* not HTTP/1.x we understand (h2 preface, garbage): leave it alone

@@ -161,8 +161,10 @@ if len(sys.argv) > 5:  # raw: a TLS socket, read to the end (no header-count lim
     s = ssl.create_default_context().wrap_socket(socket.create_connection((u.hostname, u.port)),
                                                  server_hostname=u.hostname)
     b = body.encode() if isinstance(body, str) else body
+    extra = "".join("%s: %s\r\n" % kv for kv in hdr.items()).encode()
     s.sendall(b"POST /%s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % (target.encode(), len(b)) + b)
+              % target.encode() + extra +
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n" % len(b) + b)
     data = b""
     while True:
         try:
@@ -322,6 +324,12 @@ def main():
             r = post(m, base + "/plain/v1/chat/completions", inj, hdrs)
             R.check("an injection in a request with %s is refused (fail closed)" % what,
                     r["status"] in (400, 431) and "airlock" in r["text"], repr(r)[:200])
+        # framing a server may read differently (both Content-Length and
+        # Transfer-Encoding): refused, not passed
+        r = post(m, base + "/plain/v1/chat/completions", inj, {"Transfer-Encoding": "chunked"},
+                 raw=True)
+        R.check("an LLM request with both Content-Length and Transfer-Encoding is refused",
+                r["status"] == 400 and "airlock" in r["text"], repr(r)[:200])
         R.check("those requests never reached the server", len(srv.bodies) == n0,
                 "%d reached it" % (len(srv.bodies) - n0))
         # Frameworks route on the decoded path (Starlette, werkzeug, Go's net/http)
