@@ -163,8 +163,9 @@ static int skip_header(const al_http1_header *h, const char *const *names)
  * expect headers, then Content-Length and Accept-Encoding: identity. */
 static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf *out)
 {
-    static const char *const drop[] = {"content-length", "transfer-encoding", "expect",
-                                       "accept-encoding", NULL};
+    static const char *const drop[] = {
+        "content-length", "transfer-encoding", "expect", "accept-encoding",
+        "upgrade",        "http2-settings",    NULL};
     const al_http1_msg *m = &c->rmsg;
     const char *base = c->rraw.data;
     /* request line, as sent */
@@ -297,7 +298,9 @@ static long request_head(al_conn *c, al_buf *to_server)
     al_api api;
     const al_provider *p =
         al_provider_match(m->method, m->method_len, m->target, m->target_len, &api);
-    if (!p || m->upgrade) {
+    /* an LLM POST asking to upgrade (h2c) is screened like any other: the
+     * upgrade headers are dropped when it is forwarded, so it stays HTTP/1.1 */
+    if (!p) {
         /* not an LLM call: the header goes out now, the body as it comes */
         if (m->upgrade || !strcmp(c->rmethod, "CONNECT")) c->passthrough = 1;
         if (al_buf_append(to_server, c->rhead.data, (size_t)n) != AL_OK) return -1;

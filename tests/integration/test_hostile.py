@@ -330,6 +330,11 @@ def main():
                  raw=True)
         R.check("an LLM request with both Content-Length and Transfer-Encoding is refused",
                 r["status"] == 400 and "airlock" in r["text"], repr(r)[:200])
+        r = post(m, base + "/plain/v1/chat/completions", inj,
+                 {"Connection": "Upgrade, HTTP2-Settings", "Upgrade": "h2c",
+                  "HTTP2-Settings": "AAMAAABkAAQAoAAAAAIAAAAA"}, raw=True)
+        R.check("an LLM request asking to upgrade to h2c is still screened",
+                r["status"] == 400 and "airlock_blocked" in r["text"], repr(r)[:200])
         R.check("those requests never reached the server", len(srv.bodies) == n0,
                 "%d reached it" % (len(srv.bodies) - n0))
         # Frameworks route on the decoded path (Starlette, werkzeug, Go's net/http)
