@@ -9,7 +9,7 @@
 
 #include "rules.h"
 
-#define MAX_LITS 64   /* prefixes per rule */
+#define MAX_LITS 128  /* prefixes per rule */
 #define MAX_LITLEN 12 /* prefixes are cut here: long enough to be selective */
 #define MIN_LITLEN 2  /* shorter prefixes select too many offsets, unless */
 #define RARE_CHARS "<>[]{}|$#@~`^*=_\\/&%+!;" /* they hold one of these */
@@ -255,6 +255,35 @@ static int parse_class(parser *ps, pset *a)
 
 /* Parses one atom; returns 1 with its prefixes in a, 0 when it is
  * zero-width (no effect), -1 when unknown (stops prefix growth). */
+/* Code point of the UTF-8 sequence p[0..n) (n = its length), 0 if malformed. */
+static uint32_t utf8_cp(const unsigned char *p, size_t n)
+{
+    if (n == 2 && (p[0] & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80)
+        return (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    if (n == 3 && (p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80)
+        return (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    return 0;
+}
+
+/* Characters with no other case: CJK punctuation, kana, CJK ideographs,
+ * Hangul syllables. */
+static int caseless_none(uint32_t cp)
+{
+    return (cp >= 0x3000 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
+           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3);
+}
+
+/* The one other case of a Latin-1 letter whose PCRE2 caseless set has just
+ * two members (A-grave..thorn; not the multiplication/division signs, not
+ * A-ring (also U+212B), sharp s, y-diaeresis or micro), else 0. */
+static uint32_t latin1_other_case(uint32_t cp)
+{
+    if (cp == 0xC5 || cp == 0xE5 || cp == 0xD7 || cp == 0xF7) return 0;
+    if (cp >= 0xC0 && cp <= 0xDE) return cp + 0x20;
+    if (cp >= 0xE0 && cp <= 0xFE) return cp - 0x20;
+    return 0;
+}
+
 static int parse_atom(parser *ps, pset *a)
 {
     unsigned char c = (unsigned char)ps->p[ps->i];
@@ -405,13 +434,25 @@ static int parse_atom(parser *ps, pset *a)
         unsigned char buf[4];
         memcpy(buf, ps->p + ps->i, n);
         ps->i += n;
-        if (ps->caseless) return -1; /* its other case has other bytes */
         a->n = 1;
         memcpy(a->v[0].s, buf, n);
         a->v[0].s[n] = '\0';
         a->v[0].n = (unsigned char)n;
         a->v[0].open = 1;
         a->v[0].wb = 0;
+        if (ps->caseless) {
+            /* its other case has other bytes: only characters without case
+             * (CJK, kana, Hangul) or with exactly one other case (Latin-1
+             * letters, whose caseless set in PCRE2 has two members) */
+            uint32_t cp = utf8_cp(buf, n);
+            if (caseless_none(cp)) return 1;
+            uint32_t other = latin1_other_case(cp);
+            if (!other) return -1;
+            a->n = 2;
+            a->v[1] = a->v[0];
+            a->v[1].s[0] = (char)(0xC0 | (other >> 6));
+            a->v[1].s[1] = (char)(0x80 | (other & 0x3F));
+        }
         return 1;
     }
     ps->i++;
@@ -438,6 +479,7 @@ static void parse_seq(parser *ps, pset *out)
         int r = parse_atom(ps, &a);
         if (ps->bad) return;
         int optional = 0;
+        int maxone = ps->i < ps->len && ps->p[ps->i] == '?';
         int min = quantifier(ps, &optional);
         if (r == 2 && !optional) { /* \b before the first byte of a prefix */
             for (int k = 0; k < out->n; k++)
@@ -445,6 +487,22 @@ static void parse_seq(parser *ps, pset *out)
             continue;
         }
         if (r == 0 || r == 2) continue; /* zero-width, whatever its quantifier */
+        if (r == 1 && optional && !a.overflow) {
+            /* X? / X* / X{0,n}: prefixes without X go on as they are; a copy
+             * of the open ones takes X (and, unless X occurs at most once,
+             * stops there) */
+            pset with = {.n = 0};
+            for (int k = 0; k < out->n; k++)
+                if (out->v[k].open) with.v[with.n++] = out->v[k];
+            set_concat(&with, &a);
+            if (!maxone) set_close(&with);
+            if (out->n + with.n > MAX_LITS) {
+                set_close(out);
+                continue;
+            }
+            for (int k = 0; k < with.n; k++) out->v[out->n++] = with.v[k];
+            continue;
+        }
         if (r < 0 || optional) {
             set_close(out);
             continue;
