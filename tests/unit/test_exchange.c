@@ -764,6 +764,38 @@ TEST(injection_in_an_ollama_generate_suffix_is_blocked)
     al_ctx_free(&ctx);
 }
 
+/* Some OpenAI-compatible servers cut a UTF-8 character between two deltas
+ * (raw bytes, each event's string invalid on its own): the bytes must reach
+ * the host unchanged and in order, and PII beside them is still scrubbed. */
+TEST(utf8_character_cut_between_stream_deltas_reaches_the_host_intact)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    const char *parts[] = {"caf\xc3", "\xa9 \xf0\x9f", "\x98\x80 mail ann.lee@exa", "mple.com ok"};
+    al_buf s = {0}, out = {0}, text = {0}, full = {0};
+    for (size_t i = 0; i < 4; i++)
+        al_buf_printf(&s,
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"},"
+                      "\"finish_reason\":null}]}\n\n",
+                      parts[i]);
+    al_buf_printf(&s, "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+                      "\n\ndata: [DONE]\n\n");
+    for (size_t step = 0; step <= 1; step++) {
+        al_buf_reset(&out);
+        al_buf_reset(&text);
+        al_buf_reset(&full);
+        CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, step, 0, &out), AL_OK);
+        CHECK_EQ_INT(stream_text(P_CHAT, out.data, out.len, &text, &full), 0);
+        REQUIRE(text.data);
+        CHECK_STR(text.data, "caf\xc3\xa9 \xf0\x9f\x98\x80 mail <EMAIL_ADDRESS> ok");
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_buf_free(&text);
+    al_buf_free(&full);
+    al_ctx_free(&ctx);
+}
+
 TEST(thinking_text_of_ollama_and_anthropic_replies_is_scrubbed)
 {
     al_ctx ctx = make_ctx();
