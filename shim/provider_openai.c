@@ -11,6 +11,10 @@
  * 63 refusal (chat) or function call arguments (Responses). */
 #define SLOT_REASONING 61
 #define SLOT_REASONING_CONTENT 62
+/* Responses: content parts 0..60, 61 reasoning summary text, 62 reasoning
+ * text, 63 function call arguments. */
+#define SLOT_SUMMARY 61
+#define SLOT_REASONING_TEXT 62
 #define KEY(i, slot) ((i)*64 + (slot))
 
 static al_role role_of(const char *r)
@@ -225,13 +229,24 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
     if (!type) return AL_OK;
     int o = al_json_int(ev, "output_index", 0), ci = al_json_int(ev, "content_index", 0);
     if (o < 0 || o > 100000) o = 0;
-    if (ci < 0 || ci > 62) ci = 62;
+    if (ci < 0 || ci > 60) ci = 60;
     al_code r = AL_OK;
     al_texts t = {0};
     if (!strcmp(type, "response.output_text.delta") || !strcmp(type, "response.refusal.delta")) {
         r = io->delta(io, KEY(o, ci), al_json_get(ev, "delta"), ev);
     } else if (!strcmp(type, "response.function_call_arguments.delta")) {
         r = io->delta(io, KEY(o, 63), al_json_get(ev, "delta"), ev);
+    } else if (!strcmp(type, "response.reasoning_summary_text.delta")) {
+        r = io->delta(io, KEY(o, SLOT_SUMMARY), al_json_get(ev, "delta"), ev);
+    } else if (!strcmp(type, "response.reasoning_text.delta")) {
+        r = io->delta(io, KEY(o, SLOT_REASONING_TEXT), al_json_get(ev, "delta"), ev);
+    } else if (!strcmp(type, "response.reasoning_summary_text.done") ||
+               !strcmp(type, "response.reasoning_text.done")) {
+        int slot = type[19] == 's' ? SLOT_SUMMARY : SLOT_REASONING_TEXT;
+        if ((r = io->end(io, KEY(o, slot), NULL)) == AL_OK)
+            r = al_texts_push(&t, al_json_get(ev, "text"), AL_ROLE_ASSISTANT);
+    } else if (!strcmp(type, "response.reasoning_summary_part.done")) {
+        r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "text"), AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.output_text.done") ||
                !strcmp(type, "response.refusal.done")) {
         if ((r = io->end(io, KEY(o, ci), NULL)) == AL_OK) {
@@ -249,6 +264,9 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
     } else if (!strcmp(type, "response.output_item.done")) {
         if ((r = end_range(io, KEY(o, 0), 64)) == AL_OK)
             r = responses_item(&t, al_json_get(ev, "item"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK)
+            r = push_content(&t, al_json_get(al_json_get(ev, "item"), "summary"),
+                             AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.completed") || !strcmp(type, "response.incomplete") ||
                !strcmp(type, "response.failed") || !strcmp(type, "response.done")) {
         if ((r = io->end_all(io)) == AL_OK) r = responses_output(al_json_get(ev, "response"), &t);
@@ -269,8 +287,11 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     cJSON *ev = cJSON_Duplicate(tmpl, 1);
     if (!ev) return NULL;
     if (api == AL_API_RESPONSES) {
-        const char *type = (key % 64 == 63) ? "response.function_call_arguments.delta"
-                                            : "response.output_text.delta";
+        int slot = key % 64;
+        const char *type = slot == 63                    ? "response.function_call_arguments.delta"
+                           : slot == SLOT_SUMMARY        ? "response.reasoning_summary_text.delta"
+                           : slot == SLOT_REASONING_TEXT ? "response.reasoning_text.delta"
+                                                         : "response.output_text.delta";
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "type");
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "delta");
         if (!cJSON_AddStringToObject(ev, "type", type) ||

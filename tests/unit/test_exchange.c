@@ -717,7 +717,7 @@ TEST(openai_compatible_reasoning_deltas_and_messages_are_scrubbed)
     for (int f = 0; f < 2; f++) {
         al_buf s = {0}, out = {0};
         const char *t = PII_REPLY;
-        for (size_t i = 0; t[i]; i += 2)
+        for (size_t i = 0; i < strlen(t); i += 2)
             al_buf_printf(&s,
                           "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"%s\":"
                           "\"%.*s\"},\"finish_reason\":null}]}\n\n",
@@ -796,13 +796,53 @@ TEST(utf8_character_cut_between_stream_deltas_reaches_the_host_intact)
     al_ctx_free(&ctx);
 }
 
+TEST(responses_reasoning_summary_and_reasoning_text_are_scrubbed_and_keep_their_event_types)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    const char *kinds[] = {"reasoning_summary_text", "reasoning_text"};
+    for (int k = 0; k < 2; k++) {
+        al_buf s = {0}, out = {0};
+        const char *t = PII_REPLY;
+        size_t n = strlen(t);
+        for (size_t i = 0; i < n; i += 3)
+            al_buf_printf(&s,
+                          "event: response.%s.delta\ndata: {\"type\":\"response.%s.delta\","
+                          "\"item_id\":\"rs_1\",\"output_index\":0,\"summary_index\":0,"
+                          "\"delta\":\"%.*s\"}\n\n",
+                          kinds[k], kinds[k], (int)(n - i < 3 ? n - i : 3), t + i);
+        al_buf_printf(&s,
+                      "event: response.%s.done\ndata: {\"type\":\"response.%s.done\","
+                      "\"output_index\":0,\"text\":\"%s\"}\n\n",
+                      kinds[k], kinds[k], t);
+        al_buf_printf(&s,
+                      "event: response.output_item.done\ndata: {\"type\":"
+                      "\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":"
+                      "\"reasoning\",\"summary\":[{\"type\":\"summary_text\",\"text\":\"%s\"}]}}"
+                      "\n\n",
+                      t);
+        for (size_t step = 1; step <= 7; step += 6) {
+            al_buf_reset(&out);
+            CHECK_EQ_INT(stream_through(&ctx, P_RESPONSES, s.data, s.len, step, 0, &out), AL_OK);
+            REQUIRE(out.data);
+            CHECK(strstr(out.data, "ann.lee") == NULL);
+            CHECK(strstr(out.data, "1234") == NULL);
+            CHECK(strstr(out.data, "EMAIL_ADDRESS") != NULL);
+            CHECK(strstr(out.data, "output_text") == NULL); /* reasoning stays reasoning */
+        }
+        al_buf_free(&s);
+        al_buf_free(&out);
+    }
+    al_ctx_free(&ctx);
+}
+
 TEST(thinking_text_of_ollama_and_anthropic_replies_is_scrubbed)
 {
     al_ctx ctx = make_ctx();
     REQUIRE(ctx.engine);
     al_buf s = {0}, out = {0};
     const char *t = PII_REPLY;
-    for (size_t i = 0; t[i]; i += 2)
+    for (size_t i = 0; i < strlen(t); i += 2)
         al_buf_printf(&s,
                       "{\"model\":\"m\",\"message\":{\"role\":\"assistant\",\"content\":\"\","
                       "\"thinking\":\"%.*s\"},\"done\":false}\n",
