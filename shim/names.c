@@ -1494,19 +1494,46 @@ static const uint8_t bclass[256] = {
  * with no address block open and on text that has capitals.
  * The last few skipped tokens are read into the ring again so that
  * look-behind (back) sees what a token-by-token scan would. */
-/* One token as could_intro sees it: a word's key or a mark (c). */
+/* One token as could_intro sees it: a word's key and what it is to
+ * introduced() (kind: N a name_intro word, I "is"/"was", A "as", M "am", H
+ * "him"/"her", 0 other), or a mark (c). */
 typedef struct {
     const char *w;
     size_t l;
-    int c;
+    int c, kind;
 } prev_tok;
+
+static int intro_kind(const char *w, size_t l)
+{
+    /* first letters of the intro_word words of each length */
+#define L(c) (1u << ((c) - 'a'))
+    static const uint32_t first[10] = {0,
+                                       0,
+                                       L('h') | L('i') | L('a') | L('c'),
+                                       L('h') | L('w'),
+                                       L('d') | L('a'),
+                                       L('n') | L('h'),
+                                       L('c') | L('t') | L('s'),
+                                       L('r'),
+                                       0,
+                                       L('s') | L('a')};
+#undef L
+    if (l > 9 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
+    if (!intro_word(w, l)) return 0;
+    if (l == 2) return w[0] == 'i' ? 'I' : w[0] == 'a' ? (w[1] == 's' ? 'A' : 'M') : 'N';
+    if (l == 3 && w[0] == 'w') return 'I';
+    if (l == 3 && w[0] == 'h' && w[1] != 'e') return 'H'; /* "him" */
+    if (l == 3 && w[0] == 'h' && w[2] == 'r') return 'H'; /* "her", not "hey" */
+    return 'N';
+}
 
 static prev_tok prev_of(const tok *k)
 {
-    prev_tok p = {NULL, 0, 0};
+    prev_tok p = {NULL, 0, 0, 0};
     if (k && k->type == T_WORD && k->klen) {
         p.w = k->key;
         p.l = k->klen;
+        p.kind = intro_kind(p.w, p.l);
     } else if (k && k->type == T_WORD) {
         p.w = "";
     } else if (k && k->type == T_PUNCT) {
@@ -1515,52 +1542,73 @@ static prev_tok prev_of(const tok *k)
     return p;
 }
 
-static int word_eq(const prev_tok *p, const char *w)
-{
-    size_t n = strlen(w);
-    return p->w && p->l == n && memcmp(p->w, w, n) == 0;
-}
-
-static int word_in(const prev_tok *p, const char *const *list)
-{
-    for (; *list; list++)
-        if (word_eq(p, *list)) return 1;
-    return 0;
-}
+#define WORD_EQ(p, lit)                                                                            \
+    ((p)->w && (p)->l == sizeof lit - 1 && memcmp((p)->w, lit, sizeof lit - 1) == 0)
 
 /* Could introduced() hold for a word after p1 and p2 (p1 just before)?  A
  * superset of it that reads only keys (a ':' always may). */
 static int could_intro(const prev_tok *p1, const prev_tok *p2)
 {
     if (p1->c)
-        return p1->c == ':' || (p1->c == ',' && word_in(p2, name_intro)) ||
-               (p1->c == '?' && word_eq(p2, "name"));
-    if (!p1->w || !intro_word(p1->w, p1->l)) return 0;
-    return word_in(p1, name_intro) ||
-           ((word_eq(p1, "is") || word_eq(p1, "was")) && word_in(p2, name_is)) ||
-           (word_eq(p1, "as") && word_eq(p2, "known")) || (word_eq(p1, "am") && word_eq(p2, "i")) ||
-           ((word_eq(p1, "him") || word_eq(p1, "her")) && word_eq(p2, "named"));
+        return p1->c == ':' || (p1->c == ',' && p2->kind == 'N') ||
+               (p1->c == '?' && WORD_EQ(p2, "name"));
+    switch (p1->kind) {
+    case 'N':
+        return 1;
+    case 'I':
+        return WORD_EQ(p2, "name") || WORD_EQ(p2, "names") || WORD_EQ(p2, "i'm") ||
+               WORD_EQ(p2, "im") || WORD_EQ(p2, "am");
+    case 'A':
+        return WORD_EQ(p2, "known");
+    case 'M':
+        return WORD_EQ(p2, "i");
+    case 'H':
+        return WORD_EQ(p2, "named");
+    default:
+        return 0;
+    }
 }
 
 static void skip_plain(stream *st)
 {
-    if (st->n) {
-        /* tokens read ahead by a detector: dropped and read again here when
-         * the next one may start a skip (they read the same from the same
-         * place) */
-        const tok *k = &st->ring[st->head];
-        if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
-        st->pos = k->pre;
-        st->n = 0;
+    prev_tok p1 = prev_of(back(st, 1)), p2 = prev_of(back(st, 2));
+    /* tokens a detector read ahead: passed over one by one on the fast
+     * lane's own terms */
+    while (st->n) {
+        tok *k = &st->ring[st->head];
+        prev_tok cur = {NULL, 0, 0, 0};
+        if (k->type == T_PUNCT) {
+            cur.c = k->key[0] ? k->key[0] : 1;
+        } else if (k->type == T_WORD && k->cap == C_LOWER) {
+            if (k->klen <= 5 &&
+                (key_is(k, "apt") || key_is(k, "suite") || key_is(k, "po") || key_is(k, "p")))
+                return;
+            /* the next token is '.' (read from the text if not yet read) */
+            int dot;
+            if (st->n > 1) {
+                dot = punct_is(peek(st, 1), '.');
+            } else {
+                size_t j = k->e;
+                while (j < st->len && bclass[st->t[j]] == 1) j++;
+                dot = j < st->len && st->t[j] == '.';
+            }
+            if (dot && (flags_of(st, k) & F_TITLE)) return;
+            if (could_intro(&p1, &p2)) return;
+            cur = prev_of(k);
+        } else {
+            return;
+        }
+        advance(st, 1);
+        p2 = p1;
+        p1 = cur;
     }
     const unsigned char *t = st->t;
     size_t len = st->len, i = st->pos, n = 0, end = i;
-    prev_tok p1 = prev_of(back(st, 1)), p2 = prev_of(back(st, 2));
     for (;;) {
         while (i < len && bclass[t[i]] == 1) i++;
         if (i >= len) break;
         unsigned c = bclass[t[i]];
-        prev_tok cur = {NULL, 0, 0};
+        prev_tok cur = {NULL, 0, 0, 0};
         if (c == 2) {
             size_t j = i + 1;
             while (j < len && bclass[t[j]] == 2) j++;
@@ -1581,6 +1629,7 @@ static void skip_plain(stream *st)
             if (could_intro(&p1, &p2)) break;
             cur.w = wl <= KEYMAX ? w : "";
             cur.l = wl <= KEYMAX ? wl : 0;
+            cur.kind = intro_kind(cur.w, cur.l);
             i = j;
         } else if (c == 3) {
             cur.c = t[i] ? t[i] : 1;
