@@ -63,7 +63,9 @@ static void set_concat(pset *s, const pset *a)
         set_close(s);
         return;
     }
-    pset out = {.n = 0};
+    pset out; /* not zero-initialised: only out.v[0, out.n) is used */
+    out.n = 0;
+    out.overflow = 0;
     for (int i = 0; i < s->n; i++) {
         if (!s->v[i].open) {
             if (out.n >= MAX_LITS) goto overflow;
@@ -86,21 +88,77 @@ static void set_concat(pset *s, const pset *a)
             out.v[out.n++] = x;
         }
     }
-    *s = out;
+    memcpy(s->v, out.v, (size_t)out.n * sizeof *out.v);
+    s->n = out.n;
     return;
 overflow:
     set_close(s); /* too many combinations: keep the shorter prefixes */
 }
 
+/* Cuts every member to at most len bytes (closing it) and drops
+ * duplicates (a duplicate keeps the word-start claim only if both had it). */
+static void set_cut(pfx *v, int *n, size_t len)
+{
+    int out = 0;
+    for (int i = 0; i < *n; i++) {
+        pfx x = v[i];
+        if (x.n > len) {
+            x.n = (unsigned char)len;
+            x.s[len] = '\0';
+            x.open = 0;
+        }
+        int dup = -1;
+        for (int j = 0; j < out && dup < 0; j++)
+            if (v[j].n == x.n &&
+                (x.n == 0 || (v[j].s[0] == x.s[0] && v[j].s[x.n - 1] == x.s[x.n - 1] &&
+                              !memcmp(v[j].s, x.s, x.n))))
+                dup = j;
+        if (dup >= 0) {
+            v[dup].open = 0;
+            v[dup].wb = v[dup].wb && x.wb;
+            continue;
+        }
+        v[out++] = x;
+    }
+    *n = out;
+}
+
 static void set_union(pset *s, const pset *a)
 {
-    for (int j = 0; j < a->n; j++) {
-        if (s->n >= MAX_LITS) {
-            s->overflow = 1;
-            return;
-        }
-        s->v[s->n++] = a->v[j];
+    if (s->n + a->n <= MAX_LITS) {
+        for (int j = 0; j < a->n; j++) s->v[s->n++] = a->v[j];
+        return;
     }
+    /* too many: shorter prefixes (each still starts every match its longer
+     * form started), as long as at least 3 bytes remain */
+    pfx all[2 * MAX_LITS];
+    int n = 0;
+    for (int j = 0; j < s->n; j++) all[n++] = s->v[j];
+    for (int j = 0; j < a->n; j++) all[n++] = a->v[j];
+    /* the longest cut that fits (fewer distinct prefixes the shorter) */
+    pfx best[2 * MAX_LITS];
+    int nbest = -1;
+    size_t lo = 3, hi = MAX_LITLEN - 1;
+    while (lo <= hi) {
+        size_t mid = (lo + hi) / 2;
+        pfx t[2 * MAX_LITS];
+        int m = n;
+        memcpy(t, all, (size_t)n * sizeof *all);
+        set_cut(t, &m, mid);
+        if (m <= MAX_LITS) {
+            memcpy(best, t, (size_t)m * sizeof *t);
+            nbest = m;
+            lo = mid + 1;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    if (nbest < 0) {
+        s->overflow = 1;
+        return;
+    }
+    memcpy(s->v, best, (size_t)nbest * sizeof *best);
+    s->n = nbest;
 }
 
 static void set_bytes(pset *a, const unsigned char *bytes, int n)
@@ -265,22 +323,38 @@ static uint32_t utf8_cp(const unsigned char *p, size_t n)
     return 0;
 }
 
-/* Characters with no other case: CJK punctuation, kana, CJK ideographs,
- * Hangul syllables. */
+/* Characters with no other case: arrows and mathematical operators, CJK
+ * punctuation, kana, CJK ideographs, Hangul syllables. */
 static int caseless_none(uint32_t cp)
 {
-    return (cp >= 0x3000 && cp <= 0x30FF) || (cp >= 0x3400 && cp <= 0x4DBF) ||
-           (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7A3);
+    return (cp >= 0x2190 && cp <= 0x23FF) || (cp >= 0x3000 && cp <= 0x30FF) ||
+           (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+           (cp >= 0xAC00 && cp <= 0xD7A3);
 }
 
 /* The one other case of a Latin-1 letter whose PCRE2 caseless set has just
- * two members (A-grave..thorn; not the multiplication/division signs, not
- * A-ring (also U+212B), sharp s, y-diaeresis or micro), else 0. */
+ * two members (checked against PCRE2 for every code point of the range) (A-grave..thorn; not the
+ * multiplication/division signs, not A-ring (also U+212B), sharp s, y-diaeresis or micro), else 0.
+ */
 static uint32_t latin1_other_case(uint32_t cp)
 {
     if (cp == 0xC5 || cp == 0xE5 || cp == 0xD7 || cp == 0xF7) return 0;
     if (cp >= 0xC0 && cp <= 0xDE) return cp + 0x20;
     if (cp >= 0xE0 && cp <= 0xFE) return cp - 0x20;
+    return 0;
+}
+
+/* The same for basic Cyrillic letters; not ve, de, o, es, te, hard sign,
+ * whose caseless sets also hold the old forms U+1C80..U+1C86. */
+static uint32_t cyrillic_other_case(uint32_t cp)
+{
+    uint32_t up = cp >= 0x450 ? cp - 0x50 : cp >= 0x430 ? cp - 0x20 : cp;
+    if (up == 0x412 || up == 0x414 || up == 0x41E || up == 0x421 || up == 0x422 || up == 0x42A)
+        return 0;
+    if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
+    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+    if (cp >= 0x430 && cp <= 0x44F) return cp - 0x20;
+    if (cp >= 0x450 && cp <= 0x45F) return cp - 0x50;
     return 0;
 }
 
@@ -424,7 +498,9 @@ static int parse_atom(parser *ps, pset *a)
         ps->i++;
         if (zero) return 0;
         if (inner.overflow) return -1;
-        *a = inner;
+        a->n = inner.n;
+        a->overflow = inner.overflow;
+        memcpy(a->v, inner.v, (size_t)inner.n * sizeof *inner.v);
         return 1;
     }
     /* a literal character (one UTF-8 sequence) */
@@ -446,7 +522,7 @@ static int parse_atom(parser *ps, pset *a)
              * letters, whose caseless set in PCRE2 has two members) */
             uint32_t cp = utf8_cp(buf, n);
             if (caseless_none(cp)) return 1;
-            uint32_t other = latin1_other_case(cp);
+            uint32_t other = cp < 0x100 ? latin1_other_case(cp) : cyrillic_other_case(cp);
             if (!other) return -1;
             a->n = 2;
             a->v[1] = a->v[0];
@@ -491,7 +567,9 @@ static void parse_seq(parser *ps, pset *out)
             /* X? / X* / X{0,n}: prefixes without X go on as they are; a copy
              * of the open ones takes X (and, unless X occurs at most once,
              * stops there) */
-            pset with = {.n = 0};
+            pset with;
+            with.n = 0;
+            with.overflow = 0;
             for (int k = 0; k < out->n; k++)
                 if (out->v[k].open) with.v[with.n++] = out->v[k];
             set_concat(&with, &a);
