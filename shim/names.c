@@ -468,18 +468,30 @@ static int is_alpha(unsigned c)
     return (unsigned)((c | 0x20) - 'a') < 26u;
 }
 
+/* Byte classes for skip_plain: 1 white space, 2 lowercase ASCII letter, 3
+ * other ASCII punctuation or control byte, 0 what may start a finding or
+ * needs the full tokenizer (capitals, digits, non-ASCII). */
+static const uint8_t bclass[256] = {
+    3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
+    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 3,
+    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3,
+    3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* Reads the token at st->pos into *k.  Returns 0 at the end of the text. */
 static int lex_next(stream *st, tok *k)
 {
     const unsigned char *t = st->t;
     size_t i = st->pos, len = st->len;
     k->pre = i;
-    k->nl = k->space = 0;
-    while (i < len && (t[i] == ' ' || (t[i] >= '\t' && t[i] <= '\r'))) {
-        if (t[i] == '\n') k->nl = 1;
-        k->space = 1;
-        i++;
-    }
+    size_t ws = i;
+    while (i < len && bclass[t[i]] == 1) i++;
+    k->space = i > ws;
+    k->nl = i - ws == 1 ? t[ws] == '\n' : i > ws && memchr(t + ws, '\n', i - ws) != NULL;
     if (i >= len) {
         st->pos = len;
         return 0;
@@ -1472,20 +1484,6 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
     if (cur->nl && cur->s > ab->end) ab->lines = ab->lines > 0 ? ab->lines - 1 : 0;
     return 1;
 }
-
-/* Byte classes for skip_plain: 1 white space, 2 lowercase ASCII letter, 3
- * other ASCII punctuation or control byte, 0 what may start a finding or
- * needs the full tokenizer (capitals, digits, non-ASCII). */
-static const uint8_t bclass[256] = {
-    3, 3, 3, 3, 3, 3, 3, 3, 3, 1, 1, 1, 1, 1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3,
-    1, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3, 3,
-    3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3, 3, 3, 3, 3,
-    3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-};
 
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
