@@ -21,6 +21,10 @@ static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
             cJSON *src = al_json_get(b, "source");
             const char *st = al_json_str(src, "type");
             if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
+            if (st && !strcmp(st, "content")) r = push_blocks(t, al_json_get(src, "content"), role);
+        } else if (type && !strcmp(type, "search_result")) {
+            /* retrieved text: indirect injection arrives here, as in tool results */
+            r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
         } else if (type && !strcmp(type, "thinking")) {
             r = al_texts_push(t, al_json_get(b, "thinking"), role);
         } else {

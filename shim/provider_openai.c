@@ -61,7 +61,10 @@ static al_code responses_item(al_texts *t, cJSON *item, al_role dflt)
     al_code r;
     const char *type = al_json_str(item, "type");
     if (cJSON_IsString(item)) return al_texts_push(t, item, dflt);
-    if (type && !strcmp(type, "function_call_output"))
+    /* tool results the model reads: function_call_output and the other
+     * *_call_output items (custom tools, local shell), and MCP call results */
+    size_t tl = type ? strlen(type) : 0;
+    if (type && ((tl > 12 && !strcmp(type + tl - 12, "_call_output")) || !strcmp(type, "mcp_call")))
         return cJSON_IsString(al_json_get(item, "output"))
                    ? al_texts_push(t, al_json_get(item, "output"), AL_ROLE_TOOL)
                    : push_content(t, al_json_get(item, "output"), AL_ROLE_TOOL);
