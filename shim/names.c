@@ -1608,19 +1608,38 @@ static void skip_plain(stream *st)
         unsigned c = bclass[t[i]];
         prev_tok cur = {NULL, 0, 0, 0};
         if (c == 2) {
+            /* a lowercase word, hyphenated or with an apostrophe as lex_next
+             * joins them ("well-known", "o'clock"; "dog's" ends before the
+             * mark); capitals or non-ASCII inside: left to lex_next */
             size_t j = i + 1;
-            while (j < len && bclass[t[j]] == 2) j++;
+            int odd = 0;
+            for (;;) {
+                while (j < len && bclass[t[j]] == 2) j++;
+                if (j >= len) break;
+                unsigned d = t[j];
+                if (d >= 0x80 || is_alpha(d)) {
+                    odd = 1;
+                    break;
+                }
+                if ((d == '-' || d == '\'') && j + 1 < len && is_alpha(t[j + 1]) &&
+                    !(d == '\'' && (t[j + 1] == 's' || t[j + 1] == 't') &&
+                      (j + 2 >= len || !is_alpha(t[j + 2])))) {
+                    if (bclass[t[j + 1]] != 2) {
+                        odd = 1;
+                        break;
+                    }
+                    j += 2;
+                    continue;
+                }
+                break;
+            }
+            if (odd) break;
             size_t wl = j - i;
             const char *w = (const char *)t + i;
-            if (j < len) {
-                unsigned d = t[j];
-                if (bclass[d] == 0 || d == '-' || d == '\'' || d == '.') break;
-                if (bclass[d] == 1) {
-                    size_t k = j + 1;
-                    while (k < len && bclass[t[k]] == 1) k++;
-                    if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
-                }
-            }
+            /* before a '.', a title ("mr.") is left to the detectors */
+            size_t k = j;
+            while (k < len && bclass[t[k]] == 1) k++;
+            if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
             if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
                 (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
                 break;
