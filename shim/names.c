@@ -52,7 +52,7 @@ typedef struct {
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
     size_t suffix_len[16];
     size_t nsuffix;
-    uint8_t suffix_last[32]; /* bit set of the suffixes' last bytes */
+    uint16_t suffix_by_last[256]; /* bit i: suffix[i] ends in this byte */
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
     int refs;
@@ -189,7 +189,7 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
                 if (x->nsuffix < 16 && strlen(w) <= SUFMAX && strlen(w) > 0) {
                     x->suffix_len[x->nsuffix] = strlen(w);
                     unsigned char lb = (unsigned char)w[strlen(w) - 1];
-                    x->suffix_last[lb >> 3] |= (uint8_t)(1u << (lb & 7));
+                    x->suffix_by_last[lb] |= (uint16_t)(1u << x->nsuffix);
                     strcpy(x->suffix[x->nsuffix++], w);
                 }
                 continue;
@@ -1268,14 +1268,9 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
 static int has_suffix(const lex *x, const tok *k)
 {
     if (k->klen < 4) return 0;
-    char last = k->key[k->klen - 1];
-    unsigned char lb = (unsigned char)last;
-    if (!(x->suffix_last[lb >> 3] & (1u << (lb & 7)))) return 0;
-    for (size_t i = 0; i < x->nsuffix; i++) {
-        size_t sl = x->suffix_len[i];
-        if (x->suffix[i][sl - 1] == last && k->klen > sl + 1 &&
-            memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0)
-            return 1;
+    for (unsigned m = x->suffix_by_last[(unsigned char)k->key[k->klen - 1]]; m; m &= m - 1) {
+        size_t i = (size_t)__builtin_ctz(m), sl = x->suffix_len[i];
+        if (k->klen > sl + 1 && memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0) return 1;
     }
     return 0;
 }
@@ -1569,6 +1564,15 @@ static int could_intro(const prev_tok *p1, const prev_tok *p2)
 
 static void skip_plain(stream *st)
 {
+    /* nothing to skip when the next token is a capital, digit or non-ASCII */
+    if (st->n) {
+        const tok *k = &st->ring[st->head];
+        if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
+    } else {
+        size_t j = st->pos;
+        while (j < st->len && bclass[st->t[j]] == 1) j++;
+        if (j >= st->len || bclass[st->t[j]] == 0) return;
+    }
     prev_tok p1 = prev_of(back(st, 1)), p2 = prev_of(back(st, 2));
     /* tokens a detector read ahead: passed over one by one on the fast
      * lane's own terms */
