@@ -4,7 +4,9 @@
 Runs `airlock scan` over every prompts/*.jsonl file twice: with the default
 rule packs (rules + classifier) and with a copy whose injection pack names no
 model (rules only), and prints the blocked rate per file: detection rate for
-attack rows, false-positive rate for benign rows.  Then prints the
+attack rows, false-positive rate for benign rows.  The attack families and
+look-alikes written for airlock (tests/fixtures/injection/, not public data)
+follow as extra rows, outside the totals.  Then prints the
 classifier's own evidence from `airlock train`: 5-fold cross-validation and
 leave-one-source-out over the permissively licensed sources (plus the
 license texts as plain benign prose, as `make train` uses them).  Prints rates
@@ -116,6 +118,30 @@ def loso_engine(a, pdir, data, extra):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def own_rows(a, ronly, thr):
+    """The attack families and benign look-alikes written for airlock itself
+    (tests/fixtures/injection/, not public data, in no training set): extra
+    rows, kept out of the totals and targets above."""
+    fdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures",
+                        "injection")
+    files = sorted(f for f in os.listdir(fdir) if f.endswith(".jsonl")) if os.path.isdir(fdir) else []
+    if not files:
+        return
+    print("   -- written for airlock, not public data (tests/fixtures/injection; not in the totals):")
+    for fn in files:
+        full = scan(a.airlock, a.rules, os.path.join(fdir, fn))
+        base = scan(a.airlock, ronly, os.path.join(fdir, fn))
+        for label in ("attack", "benign"):
+            idx = [i for i, r in enumerate(full) if r[0] == label]
+            if not idx:
+                continue
+            n = len(idx)
+            print("   %-30s %-7s %-19s %-19s %-19s  (written for airlock)" % (
+                fn[:-6], label, pct(sum(base[i][1] for i in idx), n),
+                pct(sum(full[i][1] for i in idx), n),
+                pct(sum(full[i][2] >= thr for i in idx), n) if thr is not None else "-"))
+
+
 def pct(k, n):
     return "%5.1f%% (%d/%d)" % (100.0 * k / n, k, n) if n else "-"
 
@@ -163,6 +189,7 @@ def main():
                     worst_benign = (km / n, src)
                 if label == "benign" and km / n > BENIGN_CAP:
                     ok = False
+        own_rows(a, ronly, thr)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     att = tot["m"][0] / max(tot["m"][1], 1)
