@@ -610,7 +610,15 @@ word:
 }
 
 /* Token k positions ahead of the current one (0 = current), or NULL. */
-static tok *peek(stream *st, size_t k)
+static tok *peek_read(stream *st, size_t k);
+
+static inline tok *peek(stream *st, size_t k)
+{
+    if (k < st->n) return &st->ring[(st->head + k) % RING]; /* already read */
+    return peek_read(st, k);
+}
+
+static tok *peek_read(stream *st, size_t k)
 {
     if (k >= RING - 8) return NULL;
     while (st->n <= k) {
@@ -652,15 +660,16 @@ static void advance(stream *st, size_t k)
 
 static void look_up(const stream *st, tok *k)
 {
-    const lex_ent *e = lex_get(st->x, k->key, k->klen);
+    const lex_ent *e = k->type == T_WORD && k->klen ? lex_get(st->x, k->key, k->klen) : NULL;
     k->flags = e ? e->flags : 0;
     k->cflags = e ? e->cflags : 0;
     k->looked = 1;
 }
 
-static unsigned flags_of(const stream *st, tok *k)
+/* Lexicon flags of a word (0 for other tokens), looked up once. */
+static inline unsigned flags_of(const stream *st, tok *k)
 {
-    if (!k || k->type != T_WORD || !k->klen) return 0;
+    if (!k) return 0;
     if (!k->looked) look_up(st, k);
     return k->flags;
 }
@@ -681,9 +690,9 @@ enum {
     CTX_field_labels = 1 << 10,
 };
 
-static int in_list(const stream *st, tok *k, unsigned bit)
+static inline int in_list(const stream *st, tok *k, unsigned bit)
 {
-    if (!k || k->type != T_WORD || !k->klen) return 0;
+    if (!k) return 0;
     if (!k->looked) look_up(st, k);
     return (k->cflags & bit) != 0;
 }
