@@ -204,8 +204,16 @@ static al_code serve_block(al_conn *c, al_exchange *x, const al_req_verdict *v)
     return r;
 }
 
-static al_code refuse(al_conn *c, int status, const char *msg)
+/* Refuses the held request with a provider-shaped error.  why (static, or
+ * NULL when an exchange already recorded the call) goes to the audit log. */
+static al_code refuse(al_conn *c, int status, const char *msg, const char *why)
 {
+    if (why) {
+        al_exchange *x = al_exchange_new(c->ctx, c->transport);
+        const char *host = c->rhost[0] ? c->rhost : (c->host[0] ? c->host : NULL);
+        if (x) al_exchange_refused(x, c->rmethod, host, c->rtarget, status, why);
+        al_exchange_free(x);
+    }
     al_buf body = {0};
     al_code r = al_provider_openai.error(&body, status, msg);
     if (r == AL_OK) {
@@ -240,7 +248,8 @@ static al_code finish_request(al_conn *c, al_buf *to_server)
             v.kind = AL_REQ_PASS;
             x = NULL;
         } else {
-            r = refuse(c, 403, "airlock: request could not be screened (AIRLOCK_FAIL=closed)");
+            r = refuse(c, 403, "airlock: request could not be screened (AIRLOCK_FAIL=closed)",
+                       NULL);
             goto done;
         }
     }
@@ -340,6 +349,7 @@ static int llm_request_line(al_conn *c)
     al_api api;
     if (!al_provider_match(p, (size_t)(sp - p), t, (size_t)(sp2 - t), &api)) return 0;
     copy_field(c->rmethod, sizeof c->rmethod, p, (size_t)(sp - p));
+    c->rhost[0] = '\0';
     free(c->rtarget);
     c->rtarget = strndup(t, (size_t)(sp2 - t));
     return c->rtarget != NULL;
@@ -387,7 +397,7 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                 snprintf(msg, sizeof msg,
                          "airlock: request header cannot be screened: %s (AIRLOCK_FAIL=closed)",
                          why);
-                return refuse(c, strstr(why, "too ") ? 431 : 400, msg);
+                return refuse(c, strstr(why, "too ") ? 431 : 400, msg, why);
             }
             if (used < 0) {
                 /* not HTTP/1.x we understand (h2 preface, garbage): leave it alone
@@ -440,7 +450,8 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
                         }
                         return refuse(c, 413,
                                       "airlock: request body exceeds the screening limit "
-                                      "(AIRLOCK_MAX_BODY)");
+                                      "(AIRLOCK_MAX_BODY)",
+                                      "request body exceeds AIRLOCK_MAX_BODY");
                     }
                     return fail_conn(c, AL_EPARSE);
                 }

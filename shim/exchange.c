@@ -622,6 +622,37 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
     return AL_OK;
 }
 
+/* Fills the audit fields of a recognised LLM call. */
+static void set_call(al_exchange *x, const al_provider *p, al_api api, const char *host,
+                     const char *path, const cJSON *root)
+{
+    x->prov = p;
+    x->api = api;
+    x->llm = 1;
+    x->rec.provider = p->name;
+    snprintf(x->host, sizeof x->host, "%s", host ? host : "");
+    copy_path(x->path, sizeof x->path, path);
+    x->rec.host = x->host[0] ? x->host : NULL;
+    x->rec.path = x->path;
+    x->rec.model = x->model;
+    al_provider_model(root, path, strlen(path), x->model, sizeof x->model);
+}
+
+al_code al_exchange_refused(al_exchange *x, const char *method, const char *host, const char *path,
+                            int status, const char *why)
+{
+    if (!x || !method || !path || !why) return AL_EINVAL;
+    al_api api;
+    const al_provider *p = al_provider_match(method, strlen(method), path, strlen(path), &api);
+    if (!p) return AL_EINVAL;
+    set_call(x, p, api, host, path, NULL);
+    x->rec.stream = api == AL_API_GEMINI_STREAM;
+    x->rec.blocked = 1;
+    x->rec.status = status;
+    set_fail(x, why);
+    return AL_OK;
+}
+
 al_code al_exchange_request(al_exchange *x, const char *method, const char *host, const char *path,
                             const char *content_type, const char *body, size_t len,
                             al_req_verdict *v)
@@ -641,16 +672,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
             return AL_OK;
         }
     }
-    x->prov = p;
-    x->api = api;
-    x->llm = 1;
-    x->rec.provider = p->name;
-    snprintf(x->host, sizeof x->host, "%s", host ? host : "");
-    copy_path(x->path, sizeof x->path, path);
-    x->rec.host = x->host[0] ? x->host : NULL;
-    x->rec.path = x->path;
-    x->rec.model = x->model;
-    al_provider_model(root, path, strlen(path), x->model, sizeof x->model);
+    set_call(x, p, api, host, path, root);
     x->rec.stream = root ? p->wants_stream(api, root) : api == AL_API_GEMINI_STREAM;
     al_code r;
     if (too_big)

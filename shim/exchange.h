@@ -83,6 +83,14 @@ AL_API al_resp_mode al_exchange_response_mode(const al_exchange *x);
 /* 1 once al_exchange_request recognised an LLM call. */
 AL_API int al_exchange_is_llm(const al_exchange *x);
 
+/* Records an LLM call the connection refused before it could be screened
+ * (header block over the parser's caps, body over AIRLOCK_MAX_BODY): fills
+ * the audit fields from method, host and path, marks it blocked with status,
+ * and keeps why (a static string) as the reason.  al_exchange_free writes the
+ * audit line.  AL_EINVAL when method/path is not an LLM call. */
+AL_API al_code al_exchange_refused(al_exchange *x, const char *method, const char *host,
+                                   const char *path, int status, const char *why);
+
 /* Records why screening failed (static string; the first reason wins). */
 AL_API void al_exchange_note_fail(al_exchange *x, const char *reason);
 

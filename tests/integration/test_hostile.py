@@ -319,11 +319,19 @@ def main():
 
         # Requests whose header block breaks the parser's caps are not let through.
         n0 = len(srv.bodies)
+        audit = os.path.join(m.dir, "audit.log")
         for hdrs, what in (({"X-H%d" % i: "v" for i in range(300)}, "300 header lines"),
                            ({"X-Pad": "a" * 70000}, "a 70 KB header")):
-            r = post(m, base + "/plain/v1/chat/completions", inj, hdrs)
+            r = post(m, base + "/plain/v1/chat/completions", inj, hdrs, AIRLOCK_AUDIT=audit)
             R.check("an injection in a request with %s is refused (fail closed)" % what,
                     r["status"] in (400, 431) and "airlock" in r["text"], repr(r)[:200])
+        try:
+            recs = [json.loads(l) for l in open(audit)]
+        except (OSError, ValueError):
+            recs = []
+        R.check("each refusal has an audit line: blocked, with the reason",
+                len(recs) == 2 and all(x["blocked"] and x["fail"] and x["path"] ==
+                                       "/plain/v1/chat/completions" for x in recs), repr(recs)[:400])
         # framing a server may read differently (both Content-Length and
         # Transfer-Encoding): refused, not passed
         r = post(m, base + "/plain/v1/chat/completions", inj, {"Transfer-Encoding": "chunked"},
