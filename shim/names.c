@@ -521,6 +521,26 @@ static int lex_next(stream *st, tok *k)
         }
         goto word;
     }
+    if (t[i] >= 'A' && t[i] <= 'Z') {
+        /* fast path: an ASCII word starting with a capital ("Smith", "USA"),
+         * judged and keyed as the general loop below would */
+        size_t j = i + 1, upper = 1;
+        while (j < len && is_alpha(t[j])) upper += t[j++] <= 'Z';
+        if (j >= len || (t[j] < 0x80 && t[j] != '-' && t[j] != '\'')) {
+            size_t n = j - i;
+            k->type = T_WORD;
+            k->cap = upper == n && n >= 2 ? C_ALLCAP : C_CAP;
+            k->mixed = k->cap == C_CAP && upper > 1;
+            k->ocap = k->cap;
+            if (n <= KEYMAX) {
+                for (size_t m = 0; m < n; m++) k->kbuf[m] = (char)(t[i + m] | 0x20);
+                k->klen = (uint8_t)n;
+            }
+            k->e = j;
+            st->pos = j;
+            return 1;
+        }
+    }
     if (t[i] < 0x80 && !is_alpha(t[i]) && !(t[i] >= '0' && t[i] <= '9')) {
         k->type = T_PUNCT; /* fast path: ASCII punctuation */
         k->kbuf[0] = (char)t[i];
