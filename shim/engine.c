@@ -457,9 +457,14 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
     const al_rule *r = &m->e->rules[ri];
     size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
     uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
+    int found = 0;
     while (pos <= sub->len) {
         int rc = do_match(m, r->re, sub->s, sub->len, pos, opts);
-        if (rc == PCRE2_ERROR_NOMATCH) break;
+        if (rc == PCRE2_ERROR_NOMATCH) {
+            /* partial mode: no start in [pos, len) matches or may match */
+            if (sub->partial && sub->scanned && !found) sub->scanned[ri] = sub->len;
+            break;
+        }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
         if (rc == PCRE2_ERROR_PARTIAL) {
             size_t h = to_orig(sub, ov[0]);
@@ -470,6 +475,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
             m->limit_hit = 1;
             break;
         }
+        found = 1;
         int t = take_match(m, sub, ri, rc, out, hold, &pos);
         if (t < 0) return AL_ENOMEM;
         if (t > 0) break;
@@ -554,9 +560,10 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
-            else if (use_hits && pre && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h))
+            else if (use_hits && pre && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h)) {
+                if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
                 c = AL_OK;
-            else
+            } else
                 c = run_regex(m, sub, i, out, hold);
         }
         if (c != AL_OK) break;

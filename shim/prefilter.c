@@ -1191,6 +1191,11 @@ void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_pr
                     } else if (last > a + 4 && pattern[last - 1] != '\\') {
                         got = lookbehind_bytes(pattern, last, last + 1, endb);
                     }
+                    /* under a caseless flag [nrt] also ends with N, R, T: the
+                     * other case of a letter counts too (this side must not
+                     * claim too much) */
+                    for (int c = 'a'; c <= 'z'; c++)
+                        if (HASB(endb, c) || HASB(endb, c - 32)) SETB(endb, c), SETB(endb, c - 32);
                     if (got)
                         for (int k = 0; k < 32; k++) m[k] = (uint8_t)~endb[k];
                 } else {

@@ -163,6 +163,9 @@ typedef struct {
     int prefilter;               /* whole-text mode: skip rules whose literals are absent */
     int keep_rejected;           /* also report matches the validator/confidence rejected */
     const unsigned char *active; /* per rule: run it (1) or not (0) */
+    size_t *scanned; /* stream mode, out (or NULL): per rule, set to len when no match can
+                      * start in [its first start offset, len) however the text goes on
+                      * (the rule found nothing and nothing partial); else left alone */
 } al_subject;
 
 /* Runs the active rules over sub->s, starting matches at or after sub->from.

@@ -85,6 +85,7 @@ struct al_stream_scrub {
     size_t keep;      /* left context to retain */
     size_t *resume;   /* per rule: stream offset where its next match may start */
     size_t *rfrom;    /* scratch: resume in subject coordinates */
+    size_t *scanned;  /* scratch: per rule, how far the raw pass proved no match starts */
     size_t unscanned; /* bytes fed since the last scan */
     al_finding *f;
     size_t nf, capf;
@@ -106,7 +107,9 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
     s->active = calloc(n, 1);
     s->resume = calloc(n, sizeof *s->resume);
     s->rfrom = calloc(n, sizeof *s->rfrom);
-    if (!s->active || !s->resume || !s->rfrom || al_matcher_init(&s->m, e) != AL_OK) {
+    s->scanned = calloc(n, sizeof *s->scanned);
+    if (!s->active || !s->resume || !s->rfrom || !s->scanned ||
+        al_matcher_init(&s->m, e) != AL_OK) {
         al_stream_scrub_free(s);
         return NULL;
     }
@@ -129,6 +132,7 @@ void al_stream_scrub_free(al_stream_scrub *s)
     free(s->active);
     free(s->resume);
     free(s->rfrom);
+    free(s->scanned);
     free(s->f);
     al_buf_free(&s->win);
     al_matcher_free(&s->m);
@@ -195,10 +199,18 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .rule_from = s->rfrom,
                       .partial = !final,
                       .keep_rejected = 1,
-                      .active = s->active};
+                      .active = s->active,
+                      .scanned = final ? NULL : s->scanned};
     set_rule_from(s, NULL);
     s->m.limit_hit = 0;
+    memset(s->scanned, 0, e->n * sizeof *s->scanned);
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
+    /* a raw rule that found nothing in [resume, len), not even the start of
+     * a match, starts there next time: held text is not searched again */
+    for (size_t i = 0; c == AL_OK && i < e->n; i++)
+        if (s->scanned[i] && s->base + s->scanned[i] > s->resume[i])
+            s->resume[i] = s->base + s->scanned[i];
+    sub.scanned = NULL;
     if (c == AL_OK && s->any_norm) {
         al_buf nb = {0};
         al_nmap map = {0};
