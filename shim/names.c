@@ -83,13 +83,21 @@ static int lex_grow(lex *x)
     return 0;
 }
 
+/* memcmp(a, b, n) == 0 for short keys, without a call. */
+static inline int key_eq(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
 {
     if (!x->mask) return NULL;
     uint32_t h = fnv(k, n);
     for (size_t j = h & x->mask; x->slot[j]; j = (j + 1) & x->mask) {
         const lex_ent *e = &x->ent[x->slot[j] - 1];
-        if (e->hash == h && e->len == n && memcmp(x->pool + e->off, k, n) == 0) return e;
+        if (e->hash == h && e->len == n && key_eq(x->pool + e->off, k, n)) return e;
     }
     return NULL;
 }
