@@ -443,10 +443,22 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
         if (h->pos[k] >= from) return 1;
     size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
     if (t < from) t = from;
+    const unsigned char *s = (const unsigned char *)sub->s;
     for (; t < sub->len; t++) {
-        unsigned char c = (unsigned char)sub->s[t];
-        if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
-        if (r->pf.first[c >> 3] & (1u << (c & 7))) return 1;
+        unsigned char c = lower(s[t]);
+        if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
+        if (r->pf.startclass) return 1; /* no literals: the first byte is all we know */
+        /* the rest of the text must begin one of the literals */
+        size_t n = sub->len - t;
+        /* as the literal scan decides a word start (\b without UCP: ASCII) */
+        int ws = t == 0 || !(is_word(s[t - 1]) && s[t - 1] < 0x80);
+        for (size_t j = 0; j < r->pf.n; j++) {
+            if (r->pf.litlen[j] <= n || (r->pf.wb && r->pf.wb[j] && !ws)) continue;
+            const unsigned char *l = (const unsigned char *)r->pf.lit[j];
+            size_t k = 0;
+            while (k < n && lower(s[t + k]) == l[k]) k++;
+            if (k == n) return 1;
+        }
     }
     return 0;
 }
