@@ -783,7 +783,8 @@ static CURLcode prepare(handle *e, int multi)
         int d = drain_upload(e, ctx->max_body ? ctx->max_body : (16u << 20));
         if (d < 0) {
             al_buf_free(&e->body);
-            al_hook_warn("curl: could not read the request body of %s to screen it", path);
+            al_hook_warn("curl: could not read the request body of %.*s to screen it",
+                         (int)strcspn(path, "?#"), path);
             return CURLE_ABORTED_BY_CALLBACK;
         }
         drained = 1;
@@ -806,8 +807,9 @@ static CURLcode prepare(handle *e, int multi)
             e->x = NULL;
         }
         if (ctx->fail == AL_FAIL_CLOSED) {
-            al_hook_warn("curl: request to %s%s not screened (%s); refused", host, path,
-                         al_strerror(ac));
+            /* the query string may carry an API key (Gemini's ?key=): never print it */
+            al_hook_warn("curl: request to %s%.*s not screened (%s); refused", host,
+                         (int)strcspn(path, "?#"), path, al_strerror(ac));
             al_buf_free(&e->body);
             return CURLE_SEND_ERROR;
         }
