@@ -747,8 +747,9 @@ static inline int in_list(const stream *st, tok *k, unsigned bit)
 
 static inline int key_is(const tok *k, const char *w)
 {
-    return k && k->type == T_WORD && k->klen && k->key[0] == w[0] && k->klen == strlen(w) &&
-           memcmp(k->key, w, k->klen) == 0;
+    size_t n = strlen(w); /* a literal: the compare is inlined */
+    return k && k->type == T_WORD && k->klen && k->key[0] == w[0] && k->klen == n &&
+           memcmp(k->key, w, n) == 0;
 }
 
 static int punct_is(const tok *k, char c)
@@ -1553,7 +1554,7 @@ typedef struct {
     int c, kind;
 } prev_tok;
 
-static int intro_kind(const char *w, size_t l)
+static inline int intro_kind(const char *w, size_t l)
 {
     /* first letters of the intro_word words of each length */
 #define L(c) (1u << ((c) - 'a'))
