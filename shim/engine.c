@@ -374,6 +374,30 @@ static int take_match(al_matcher *m, const al_subject *sub, uint32_t ri, int rc,
     return 0;
 }
 
+/* A whole-text attempt at offset p (anchored there by the offset limit when
+ * limit is set) that looks at no more text than it needs: the subject is cut
+ * a little past p, with hard partial matching; a complete match or a
+ * failure that never reached the cut is exactly what the whole subject
+ * gives, and an attempt that reached the cut is retried on a longer cut,
+ * finally on the whole text.  So a text with many hits of a prefix costs
+ * work per hit bounded by the match, not by the rest of the text. */
+static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub, size_t p,
+                      size_t limit)
+{
+    static const size_t cut[] = {1024, 65536};
+    for (size_t k = 0; k < sizeof cut / sizeof cut[0]; k++) {
+        if (sub->len - p <= cut[k]) break;
+        pcre2_set_offset_limit(m->mctx, limit);
+        int rc = do_match(m, re, sub->s, p + cut[k], p, PCRE2_PARTIAL_HARD);
+        pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+        if (rc != PCRE2_ERROR_PARTIAL) return rc;
+    }
+    pcre2_set_offset_limit(m->mctx, limit);
+    int rc = do_match(m, re, sub->s, sub->len, p, 0);
+    pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+    return rc;
+}
+
 /* Tries rule ri anchored at each of its prefix hits only. */
 static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, const hits *h,
                             al_cands *out, size_t *hold)
@@ -385,9 +409,7 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (p < pos) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
-        pcre2_set_offset_limit(m->mctx, p);
-        int rc = do_match(m, r->re, sub->s, sub->len, p, 0);
-        pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+        int rc = match_near(m, r->re, sub, p, p);
         if (rc == PCRE2_ERROR_NOMATCH) continue;
         if (rc < 0) {
             m->limit_hit = 1;
@@ -415,9 +437,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (start < pos) start = pos;
         if (start < tried) start = tried;
         while (start <= q) {
-            pcre2_set_offset_limit(m->mctx, q);
-            int rc = do_match(m, r->re, sub->s, sub->len, start, 0);
-            pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+            int rc = match_near(m, r->re, sub, start, q);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
                 m->limit_hit = 1;

@@ -607,6 +607,60 @@ TEST(catastrophic_backtracking_rule_should_hit_the_match_limit_not_hang)
     al_engine_free(e);
 }
 
+TEST(an_attempt_at_a_prefix_hit_should_find_matches_longer_than_its_window_and_scan_1_mb_of_hits)
+{
+    /* attempts at prefix hits look at a window past the hit first; a match
+     * that runs past it must still be found whole, as the unprefiltered
+     * engine finds it */
+    const char *pack = "{\"pack\":\"t\",\"rules\":["
+                       "{\"id\":\"t.block\",\"category\":\"secret\",\"entity\":\"BLOCK\","
+                       "\"pattern\":\"BEGIN BLOCK[a-z ]{0,20000}END "
+                       "BLOCK\",\"examples\":{\"match\":[\"BEGIN BLOCK "
+                       "ab END BLOCK\"]}},"
+                       "{\"id\":\"t.aws\",\"category\":\"secret\",\"entity\":\"AWS\","
+                       "\"pattern\":\"aws [A-Z0-9]{16}\\\\b\",\"examples\":{\"match\":[\"aws "
+                       "AKIAIOSFODNN7EXAMPL\"]}}]}";
+    const char *path = pack_file("window.json", pack);
+    REQUIRE(path);
+    al_engine *with = NULL, *without = NULL;
+    char err[512];
+    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
+    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
+    al_code c = al_engine_new(path, &without, err, sizeof err);
+    unsetenv("AIRLOCK_NO_PREFILTER");
+    REQUIRE(c == AL_OK);
+    size_t lens[] = {100, 1020, 1030, 5000, 70000};
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        al_buf t = {0};
+        al_buf_puts(&t, "x BEGIN BLOCK ");
+        for (size_t i = 0; i < lens[k]; i++) al_buf_append(&t, i % 7 == 6 ? " " : "q", 1);
+        al_buf_puts(&t, " END BLOCK y");
+        al_result a = {0}, b = {0};
+        CHECK(al_engine_scan(with, NULL, AL_AS_COMPLETION, t.data, t.len, &a) == AL_OK);
+        CHECK(al_engine_scan(without, NULL, AL_AS_COMPLETION, t.data, t.len, &b) == AL_OK);
+        int want = lens[k] <= 20000;
+        CHECK_EQ_INT(a.n, want);
+        CHECK_EQ_INT(b.n, want);
+        if (want && a.n == 1) CHECK(a.findings[0].start == 2 && a.findings[0].end == t.len - 2);
+        al_result_free(&a);
+        al_result_free(&b);
+        al_buf_free(&t);
+    }
+    /* 1 MB of prefix hits ("aws " x 250000) and one real value at the end */
+    al_buf t = {0};
+    for (int i = 0; i < 250000; i++) al_buf_puts(&t, "aws ");
+    al_buf_puts(&t, "aws AKIAIOSFODNN7EXA end");
+    al_result r = {0};
+    CHECK(al_engine_scan(with, NULL, AL_AS_COMPLETION, t.data, t.len, &r) == AL_OK);
+    CHECK(!r.limit_hit);
+    CHECK_EQ_INT(r.n, 1);
+    if (r.n == 1) CHECK(r.findings[0].start == 1000000);
+    al_result_free(&r);
+    al_buf_free(&t);
+    al_engine_free(with);
+    al_engine_free(without);
+}
+
 struct thr {
     const al_engine *e;
     int ok;
