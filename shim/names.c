@@ -510,6 +510,26 @@ static const uint8_t bclass[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* End of the run of lowercase ASCII letters from t[j]: eight bytes at a
+ * time where the text allows (a carry out of a byte only reaches bytes after
+ * the first one that is not a letter, so the first such byte is exact). */
+static inline size_t lower_run(const unsigned char *t, size_t j, size_t len)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t hi = 0x8080808080808080u;
+    while (j + 8 <= len) {
+        uint64_t x;
+        memcpy(&x, t + j, 8);
+        uint64_t in = (x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x & hi;
+        uint64_t out = ~in & hi;
+        if (out) return j + ((size_t)__builtin_ctzll(out) >> 3);
+        j += 8;
+    }
+#endif
+    while (j < len && bclass[t[j]] == 2) j++;
+    return j;
+}
+
 /* Reads the token at st->pos into *k.  Returns 0 at the end of the text. */
 static int lex_next(stream *st, tok *k)
 {
@@ -536,8 +556,7 @@ static int lex_next(stream *st, tok *k)
     k->cap = C_LOWER;
     if (t[i] >= 'a' && t[i] <= 'z') {
         /* fast path: a plain lowercase ASCII word is its own key */
-        size_t j = i + 1;
-        while (j < len && t[j] >= 'a' && t[j] <= 'z') j++;
+        size_t j = lower_run(t, i + 1, len);
         k->type = T_WORD;
         if (j >= len || (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\'')) {
             k->key = (const char *)t + i;
@@ -1676,7 +1695,7 @@ static void skip_plain(stream *st)
             size_t j = i + 1;
             int odd = 0;
             for (;;) {
-                while (j < len && bclass[t[j]] == 2) j++;
+                j = lower_run(t, j, len);
                 if (j >= len) break;
                 unsigned d = t[j];
                 if (d >= 0x80 || is_alpha(d)) {
