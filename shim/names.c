@@ -1781,6 +1781,19 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
             advance(&st, 1);
             continue;
         }
+        /* a word in capitals ("TERMS", "WARRANTY") that is no place, unit or
+         * street and follows no "in"/"from": each step would pass it over
+         * (person_step judges only capitalised words, location_step needs a
+         * listed place or a preposition before it, address_at a unit, a
+         * street ending or a two-letter state) */
+        if (ab.lines == 0 && cur->type == T_WORD && cur->cap == C_ALLCAP && cur->klen &&
+            cur->klen != 2 && !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) &&
+            !has_suffix(x, cur) && !in_list(&st, back(&st, 1), CTX_at_place)) {
+            for (int d = 0; d < 3; d++)
+                if (cur->s >= busy[d]) busy[d] = cur->e;
+            advance(&st, 1);
+            continue;
+        }
         for (int d = 0; d < 3 && rc == AL_OK; d++) {
             if (cur->s < busy[d]) continue;
             size_t used = d == 0   ? person_step(&st, &out[0], &rc)
