@@ -784,9 +784,10 @@ static int is_common_uncached(const stream *st, tok *k)
     if (f & F_COMMON) return 1;
     if ((f & (F_GIVEN | F_SUR)) && k->ocap != C_LOWER) return 0; /* "James" is not "jam"+"es" */
     static const char *const suf[] = {"s", "es", "ed", "ing", "ly", "er", NULL};
+    static const uint8_t suflen[] = {1, 2, 2, 3, 2, 2};
     for (size_t i = 0; suf[i]; i++) {
-        size_t sl = strlen(suf[i]);
-        if (k->klen > sl + 2 && memcmp(k->key + k->klen - sl, suf[i], sl) == 0) {
+        size_t sl = suflen[i];
+        if (k->klen > sl + 2 && key_eq(k->key + k->klen - sl, suf[i], sl)) {
             if (lex_flags(st->x, k->key, k->klen - sl) & F_COMMON) return 1;
             char tmp[KEYMAX + 1];
             memcpy(tmp, k->key, k->klen - sl);
@@ -1347,7 +1348,7 @@ static int has_suffix(const lex *x, const tok *k)
     if (k->klen < 4) return 0;
     for (unsigned m = x->suffix_by_last[(unsigned char)k->key[k->klen - 1]]; m; m &= m - 1) {
         size_t i = (size_t)__builtin_ctz(m), sl = x->suffix_len[i];
-        if (k->klen > sl + 1 && memcmp(k->key + k->klen - sl, x->suffix[i], sl) == 0) return 1;
+        if (k->klen > sl + 1 && key_eq(k->key + k->klen - sl, x->suffix[i], sl)) return 1;
     }
     return 0;
 }
