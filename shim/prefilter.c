@@ -1298,6 +1298,16 @@ static const unsigned char lowtab[256] = {
 
 #define BITW(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
+static int cmp_entry(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    int lx = x->n > 2, ly = y->n > 2;
+    if (lx != ly) return lx - ly;
+    if (lx && x->c3 != y->c3) return x->c3 < y->c3 ? -1 : 1;
+    if (x->rule != y->rule) return x->rule < y->rule ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
 al_code al_litset_build(al_engine *e)
 {
     al_litset *ls = calloc(1, sizeof *ls);
@@ -1366,6 +1376,10 @@ al_code al_litset_build(al_engine *e)
         for (unsigned key = 0; key < 65536; key++) {
             t->start[key] = pos;
             for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) t->cv[pos++] = t->v[x];
+            /* 2-byte prefixes first, then the longer ones by third byte, so
+             * visit looks only at those whose third byte matches */
+            if (pos - t->start[key] > 1)
+                qsort(t->cv + t->start[key], pos - t->start[key], sizeof *t->cv, cmp_entry);
         }
         t->start[65536] = pos;
     }
@@ -1399,18 +1413,29 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
 {
     for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
         if ((ws || !t->v[x].wb) && fn(ud, t->v[x].rule, i)) return 1;
-    int c3 = i + 2 < len ? lowtab[s[i + 2]] : -1;
-    for (uint32_t x = t->start[key], end = t->start[key + 1]; x < end; x++) {
+    uint32_t x = t->start[key], end = t->start[key + 1];
+    for (; x < end && t->cv[x].n <= 2; x++) { /* 2-byte prefixes */
         const entry *en = &t->cv[x];
-        if (en->wb && !ws) continue;
-        if (en->n > 2) {
-            if (en->c3 != c3 || i + en->n > len) continue;
-            uint32_t k = 3;
-            while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
-            if (k < en->n) continue;
-        } else if (i + 2 > len) {
-            continue;
-        }
+        if ((en->wb && !ws) || i + 2 > len) continue;
+        if (fn(ud, en->rule, i)) return 1;
+    }
+    if (i + 2 >= len) return 0;
+    /* longer prefixes, sorted by third byte: the run with this one */
+    unsigned char c3 = lowtab[s[i + 2]];
+    uint32_t lo = x, hi = end;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->cv[mid].c3 < c3)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (x = lo; x < end && t->cv[x].c3 == c3; x++) {
+        const entry *en = &t->cv[x];
+        if ((en->wb && !ws) || i + en->n > len) continue;
+        uint32_t k = 3;
+        while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
+        if (k < en->n) continue;
         if (fn(ud, en->rule, i)) return 1;
     }
     return 0;
