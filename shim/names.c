@@ -572,17 +572,18 @@ static int lex_next(stream *st, tok *k)
         /* fast path: an ASCII word starting with a capital ("Smith", "USA"),
          * judged and keyed as the general loop below would */
         size_t j = i + 1, upper = 1;
-        while (j < len && is_alpha(t[j])) upper += t[j++] <= 'Z';
+        k->kbuf[0] = (char)(t[i] | 0x20); /* the key, lowercased as it is read */
+        for (; j < len && is_alpha(t[j]); j++) {
+            if (j - i < KEYMAX) k->kbuf[j - i] = (char)(t[j] | 0x20);
+            upper += t[j] <= 'Z';
+        }
         if (j >= len || (t[j] < 0x80 && t[j] != '-' && t[j] != '\'')) {
             size_t n = j - i;
             k->type = T_WORD;
             k->cap = upper == n && n >= 2 ? C_ALLCAP : C_CAP;
             k->mixed = k->cap == C_CAP && upper > 1;
             k->ocap = k->cap;
-            if (n <= KEYMAX) {
-                for (size_t m = 0; m < n; m++) k->kbuf[m] = (char)(t[i + m] | 0x20);
-                k->klen = (uint8_t)n;
-            }
+            if (n <= KEYMAX) k->klen = (uint8_t)n;
             k->e = j;
             st->pos = j;
             return 1;
