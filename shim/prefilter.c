@@ -208,11 +208,57 @@ static int quantifier(parser *ps, int *optional)
     return min;
 }
 
+/* Code point of the UTF-8 sequence p[0..n) (n = its length), 0 if malformed. */
+static uint32_t utf8_cp(const unsigned char *p, size_t n)
+{
+    if (n == 2 && (p[0] & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80)
+        return (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
+    if (n == 3 && (p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80)
+        return (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
+    return 0;
+}
+
+/* Characters with no other case: arrows and mathematical operators, CJK
+ * punctuation, kana, CJK ideographs, Hangul syllables. */
+static int caseless_none(uint32_t cp)
+{
+    return (cp >= 0x2190 && cp <= 0x23FF) || (cp >= 0x3000 && cp <= 0x30FF) ||
+           (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
+           (cp >= 0xAC00 && cp <= 0xD7A3);
+}
+
+/* The one other case of a Latin-1 letter whose PCRE2 caseless set has just
+ * two members (checked against PCRE2 for every code point of the range) (A-grave..thorn; not the
+ * multiplication/division signs, not A-ring (also U+212B), sharp s, y-diaeresis or micro), else 0.
+ */
+static uint32_t latin1_other_case(uint32_t cp)
+{
+    if (cp == 0xC5 || cp == 0xE5 || cp == 0xD7 || cp == 0xF7) return 0;
+    if (cp >= 0xC0 && cp <= 0xDE) return cp + 0x20;
+    if (cp >= 0xE0 && cp <= 0xFE) return cp - 0x20;
+    return 0;
+}
+
+/* The same for basic Cyrillic letters; not ve, de, o, es, te, hard sign,
+ * whose caseless sets also hold the old forms U+1C80..U+1C86. */
+static uint32_t cyrillic_other_case(uint32_t cp)
+{
+    uint32_t up = cp >= 0x450 ? cp - 0x50 : cp >= 0x430 ? cp - 0x20 : cp;
+    if (up == 0x412 || up == 0x414 || up == 0x41E || up == 0x421 || up == 0x422 || up == 0x42A)
+        return 0;
+    if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
+    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
+    if (cp >= 0x430 && cp <= 0x44F) return cp - 0x20;
+    if (cp >= 0x450 && cp <= 0x45F) return cp - 0x50;
+    return 0;
+}
+
 /* Parses a [...] class; fills a with its bytes when small and ASCII. */
 static int parse_class(parser *ps, pset *a)
 {
     unsigned char bytes[256];
-    int n = 0, unknown = 0;
+    unsigned char mb[16][4], mbn[16]; /* multi-byte members */
+    int n = 0, unknown = 0, nmb = 0;
     ps->i++; /* '[' */
     if (ps->i < ps->len && ps->p[ps->i] == '^') {
         unknown = 1;
@@ -273,8 +319,34 @@ static int parse_class(parser *ps, pset *a)
                 lo = e;
             }
         } else if (c >= 0x80) {
-            unknown = 1;
-            ps->i++;
+            /* one UTF-8 character (not part of a range): a member of its
+             * own, with its other case under a caseless flag */
+            size_t k = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 1;
+            if (k == 1 || ps->i + k > ps->len) {
+                unknown = 1;
+                ps->i++;
+                continue;
+            }
+            const unsigned char *q = (const unsigned char *)ps->p + ps->i;
+            ps->i += k;
+            uint32_t cp = utf8_cp(q, k), other = 0;
+            if (ps->i < ps->len && ps->p[ps->i] == '-') unknown = 1; /* a range */
+            if (!cp || k > 3) unknown = 1;
+            if (ps->caseless && !unknown && !caseless_none(cp)) {
+                other = cp < 0x100 ? latin1_other_case(cp) : cyrillic_other_case(cp);
+                if (!other) unknown = 1;
+            }
+            if (unknown || nmb + 2 > 16) {
+                unknown = 1;
+                continue;
+            }
+            memcpy(mb[nmb], q, k);
+            mbn[nmb++] = (unsigned char)k;
+            if (other) {
+                mb[nmb][0] = (unsigned char)(0xC0 | (other >> 6));
+                mb[nmb][1] = (unsigned char)(0x80 | (other & 0x3F));
+                mbn[nmb++] = 2;
+            }
             continue;
         } else {
             lo = c;
@@ -305,59 +377,22 @@ static int parse_class(parser *ps, pset *a)
             u[m++] = l;
         }
     }
-    if (m == 0 || m > 16) return 0; /* wide classes are not selective */
+    if (m + nmb == 0 || m + nmb > 16) return 0; /* wide classes are not selective */
     if (ps->caseless && !ps->folded && (seen['k'] || seen['s'])) ps->ks = 1;
     set_bytes(a, u, m);
+    for (int k = 0; k < nmb; k++) {
+        pfx *x = &a->v[a->n++];
+        memcpy(x->s, mb[k], mbn[k]);
+        x->s[mbn[k]] = '\0';
+        x->n = mbn[k];
+        x->open = 1;
+        x->wb = 0;
+    }
     return 1;
 }
 
 /* Parses one atom; returns 1 with its prefixes in a, 0 when it is
  * zero-width (no effect), -1 when unknown (stops prefix growth). */
-/* Code point of the UTF-8 sequence p[0..n) (n = its length), 0 if malformed. */
-static uint32_t utf8_cp(const unsigned char *p, size_t n)
-{
-    if (n == 2 && (p[0] & 0xE0) == 0xC0 && (p[1] & 0xC0) == 0x80)
-        return (uint32_t)(p[0] & 0x1F) << 6 | (p[1] & 0x3F);
-    if (n == 3 && (p[0] & 0xF0) == 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80)
-        return (uint32_t)(p[0] & 0x0F) << 12 | (uint32_t)(p[1] & 0x3F) << 6 | (p[2] & 0x3F);
-    return 0;
-}
-
-/* Characters with no other case: arrows and mathematical operators, CJK
- * punctuation, kana, CJK ideographs, Hangul syllables. */
-static int caseless_none(uint32_t cp)
-{
-    return (cp >= 0x2190 && cp <= 0x23FF) || (cp >= 0x3000 && cp <= 0x30FF) ||
-           (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x4E00 && cp <= 0x9FFF) ||
-           (cp >= 0xAC00 && cp <= 0xD7A3);
-}
-
-/* The one other case of a Latin-1 letter whose PCRE2 caseless set has just
- * two members (checked against PCRE2 for every code point of the range) (A-grave..thorn; not the
- * multiplication/division signs, not A-ring (also U+212B), sharp s, y-diaeresis or micro), else 0.
- */
-static uint32_t latin1_other_case(uint32_t cp)
-{
-    if (cp == 0xC5 || cp == 0xE5 || cp == 0xD7 || cp == 0xF7) return 0;
-    if (cp >= 0xC0 && cp <= 0xDE) return cp + 0x20;
-    if (cp >= 0xE0 && cp <= 0xFE) return cp - 0x20;
-    return 0;
-}
-
-/* The same for basic Cyrillic letters; not ve, de, o, es, te, hard sign,
- * whose caseless sets also hold the old forms U+1C80..U+1C86. */
-static uint32_t cyrillic_other_case(uint32_t cp)
-{
-    uint32_t up = cp >= 0x450 ? cp - 0x50 : cp >= 0x430 ? cp - 0x20 : cp;
-    if (up == 0x412 || up == 0x414 || up == 0x41E || up == 0x421 || up == 0x422 || up == 0x42A)
-        return 0;
-    if (cp >= 0x400 && cp <= 0x40F) return cp + 0x50;
-    if (cp >= 0x410 && cp <= 0x42F) return cp + 0x20;
-    if (cp >= 0x430 && cp <= 0x44F) return cp - 0x20;
-    if (cp >= 0x450 && cp <= 0x45F) return cp - 0x50;
-    return 0;
-}
-
 static int parse_atom(parser *ps, pset *a)
 {
     unsigned char c = (unsigned char)ps->p[ps->i];

@@ -49,6 +49,9 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
     CHECK_STR(prefixes("caf\xc3\xa9!", PCRE2_CASELESS), "caf\xc3\x89!|caf\xc3\xa9!");
     CHECK_STR(prefixes("\xe4\xbb\x8a\xe3\x81\x8b", PCRE2_CASELESS), "\xe4\xbb\x8a\xe3\x81\x8b");
     CHECK_STR(prefixes("ab\xc3\xa5x", PCRE2_CASELESS), "ab");
+    /* a class may hold UTF-8 characters (a typographic apostrophe) */
+    CHECK_STR(prefixes("i['\xe2\x80\x99]m here", 0), "i'm here|i\xe2\x80\x99m here");
+    CHECK_STR(prefixes("x[a\xc3\xa9]-y", PCRE2_CASELESS), "xa-y|x\xc3\x89-y|x\xc3\xa9-y");
     CHECK_STR(prefixes("<\\s*script", PCRE2_CASELESS),
               "<\t|<\n|<\v|<\f|<\r|< |<script"); /* one rare character is selective */
 }
