@@ -1796,6 +1796,19 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
             advance(&st, 1);
             continue;
         }
+        /* a capitalised ordinary word ("The", "Copyright") that is no name,
+         * place, title or street word: no step can use it either (each
+         * needs a listed name or place, or a word that is not ordinary) */
+        if (ab.lines == 0 && cur->type == T_WORD && cur->cap == C_CAP && cur->ocap == C_CAP &&
+            cur->klen && !key_is(cur, "po") && !key_is(cur, "p") &&
+            !(flags_of(&st, cur) &
+              (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) &&
+            is_common(&st, cur)) {
+            for (int d = 0; d < 3; d++)
+                if (cur->s >= busy[d]) busy[d] = cur->e;
+            advance(&st, 1);
+            continue;
+        }
         for (int d = 0; d < 3 && rc == AL_OK; d++) {
             if (cur->s < busy[d]) continue;
             size_t used = d == 0   ? person_step(&st, &out[0], &rc)
