@@ -1339,6 +1339,9 @@ static int cmp_entry(const void *a, const void *b)
     int lx = x->n > 2, ly = y->n > 2;
     if (lx != ly) return lx - ly;
     if (lx && x->c3 != y->c3) return x->c3 < y->c3 ? -1 : 1;
+    unsigned kx = x->n > 3 ? (unsigned char)x->s[3] + 1u : 0,
+             ky = y->n > 3 ? (unsigned char)y->s[3] + 1u : 0;
+    if (lx && kx != ky) return kx < ky ? -1 : 1;
     if (x->rule != y->rule) return x->rule < y->rule ? -1 : 1;
     return strcmp(x->s, y->s);
 }
@@ -1465,10 +1468,37 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         else
             hi = mid;
     }
-    for (x = lo; x < end && t->cv[x].c3 == c3; x++) {
+    /* within the run: 3-byte prefixes first, then by fourth byte */
+    for (x = lo; x < end && t->cv[x].c3 == c3 && t->cv[x].n == 3; x++) {
+        const entry *en = &t->cv[x];
+        if (en->wb && !ws) continue;
+        if (fn(ud, en->rule, i)) return 1;
+    }
+    if (i + 3 >= len) return 0;
+    unsigned char c4 = lowtab[s[i + 3]];
+    lo = x;
+    hi = end;
+    while (lo < hi) { /* end of the run */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->cv[mid].c3 <= c3)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    uint32_t rend = lo;
+    lo = x;
+    hi = rend;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if ((unsigned char)t->cv[mid].s[3] < c4)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (x = lo; x < rend && (unsigned char)t->cv[x].s[3] == c4; x++) {
         const entry *en = &t->cv[x];
         if ((en->wb && !ws) || i + en->n > len) continue;
-        uint32_t k = 3;
+        uint32_t k = 4;
         while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
         if (k < en->n) continue;
         if (fn(ud, en->rule, i)) return 1;
