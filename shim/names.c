@@ -1789,8 +1789,10 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
          * listed place or a preposition before it, address_at a unit, a
          * street ending or a two-letter state) */
         if (ab.lines == 0 && cur->type == T_WORD && cur->cap == C_ALLCAP && cur->klen &&
-            cur->klen != 2 && !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) &&
-            !has_suffix(x, cur) && !in_list(&st, back(&st, 1), CTX_at_place)) {
+            !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) && !has_suffix(x, cur) &&
+            !(cur->klen == 2 &&
+              (key_is(cur, "po") || (peek(&st, 1) && peek(&st, 1)->type == T_NUM))) &&
+            !(in_list(&st, back(&st, 1), CTX_at_place) && home_context(&st))) {
             for (int d = 0; d < 3; d++)
                 if (cur->s >= busy[d]) busy[d] = cur->e;
             advance(&st, 1);
