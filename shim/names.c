@@ -1652,7 +1652,10 @@ static void skip_plain(stream *st)
         while (j < st->len && bclass[st->t[j]] == 1) j++;
         if (j >= st->len || bclass[st->t[j]] == 0) return;
     }
-    prev_tok p1 = prev_of(back(st, 1)), p2 = prev_of(back(st, 2));
+    /* the token before the one before matters only after ',', '?' or a
+     * word such as "is" (see could_intro) */
+    prev_tok p1 = prev_of(back(st, 1)), p2 = {NULL, 0, 0, 0};
+    if (p1.c == ',' || p1.c == '?' || (p1.kind && p1.kind != 'N')) p2 = prev_of(back(st, 2));
     /* tokens a detector read ahead: passed over one by one on the fast
      * lane's own terms */
     while (st->n) {
