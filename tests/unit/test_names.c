@@ -318,6 +318,41 @@ static void *scan_thread(void *arg)
     return NULL;
 }
 
+/* Plain lowercase prose is passed over quickly; what stands inside it must
+ * still be seen: an introduction, a lowercase title, a unit, a name after
+ * hyphenated words, a home written in capitals. */
+TEST(names_inside_long_plain_prose_are_still_found)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *person = load(&al_detector_person, NULL);
+    void *loc = load(&al_detector_location, "{\"evidence\":\"strong\"}");
+    void *addr = load(&al_detector_address, NULL);
+    REQUIRE(strong && person && loc && addr);
+    CHECK_STR(found(&al_detector_person, strong,
+                    "The form was filled in long ago by the clerk at the desk, and the caller "
+                    "said my name is ferdinando and hung up."),
+              "ferdinando");
+    CHECK_STR(found(&al_detector_person, person,
+                    "After a long and quiet walk along the river we met mr. larry lombardo near "
+                    "the old mill."),
+              "mr. larry lombardo");
+    CHECK_STR(found(&al_detector_address, addr,
+                    "The parcel went out on monday and should reach apt 4 by the weekend."),
+              "apt 4");
+    CHECK_STR(found(&al_detector_person, person,
+                    "The well-known o'neill-style writer's friend, named Tomasz Kowalczyk, came "
+                    "by."),
+              "Tomasz Kowalczyk");
+    CHECK_STR(found(&al_detector_person, person,
+                    "IN NO EVENT SHALL THE AUTHORS BE LIABLE FOR ANY CLAIM."),
+              "");
+    CHECK_STR(found(&al_detector_location, loc, "WE BOTH LIVE IN ROTTERDAM NOW."), "ROTTERDAM");
+    al_detector_person.free_state(strong);
+    al_detector_person.free_state(person);
+    al_detector_location.free_state(loc);
+    al_detector_address.free_state(addr);
+}
+
 TEST(threads_scanning_different_texts_get_their_own_results)
 {
     void *st = load(&al_detector_person, "{\"evidence\":\"name\"}");
