@@ -22,7 +22,8 @@ FUZZ_SEEDS_fuzz_conn := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_http1 := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_sse := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_response := tests/fixtures/exchange
-FUZZ_SEEDS_fuzz_rules := tests/fixtures/rules tests/fixtures/exchange/pack.json
+FUZZ_SEEDS_fuzz_rules := tests/fixtures/rules $(B)/fuzz/seeds-fuzz_rules
+FUZZ_MAXLEN_fuzz_rules := 131072
 FUZZ_SEEDS_fuzz_sni := tests/fixtures/tls
 
 $(B)/fuzz $(B)/fuzz/obj:
@@ -33,8 +34,9 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS) | $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
 
 # fuzz_run(target, seconds): grow the corpus; stop at the first crash.
-fuzz_run = mkdir -p $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(B)/fuzz/crash-$(1)/ && \
-  $(FUZZ_ENV) $(B)/fuzz/$(1) -max_total_time=$(2) -max_len=8192 -jobs=1 -timeout=10 -rss_limit_mb=2048 \
+fuzz_run = mkdir -p $(B)/fuzz/seeds-fuzz_rules && cp rules/*.json tests/fixtures/exchange/pack.json \
+    $(B)/fuzz/seeds-fuzz_rules/ && mkdir -p $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(B)/fuzz/crash-$(1)/ && \
+  $(FUZZ_ENV) $(B)/fuzz/$(1) -max_total_time=$(2) -max_len=$(or $(FUZZ_MAXLEN_$(1)),8192) -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix=$(B)/fuzz/crash-$(1)/ -print_final_stats=1 \
     $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(FUZZ_SEEDS_$(1)) $(FUZZ_SEEDS_DEFAULT)
 
@@ -51,3 +53,11 @@ fuzz-one:
 	@$(call fuzz_run,$(T),$(S)) 2>$(B)/fuzz/log-$(T).txt || \
 	  { tail -n 40 $(B)/fuzz/log-$(T).txt; exit 1; }; \
 	  grep -E 'stat::number_of_executed_units|Done [0-9]+ runs' $(B)/fuzz/log-$(T).txt | tail -n 2
+
+# Out-of-memory torture (tests/torture/torture.c): the project's objects
+# under ASan+UBSan with malloc & co. wrapped so the N-th allocation fails;
+# run by tests/integration/test_torture.sh.
+TORTURE_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup,--wrap=strndup
+$(B)/san/torture: tests/torture/torture.c $(SAN_OBJ) $(HDRS) | $(B)/san
+	$(CC) $(BASE_CFLAGS) $(SAN) -o $@ $< $(SAN_OBJ) $(TORTURE_WRAP) $(LIBS)
+EXAMPLES += $(B)/san/torture
