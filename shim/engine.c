@@ -455,7 +455,8 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
 
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix. */
-static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h)
+static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h,
+                     const al_litset *m_lits)
 {
     size_t from = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
@@ -468,13 +469,15 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
         unsigned char c = lower(s[t]);
         if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
         if (r->pf.startclass) return 1; /* no literals: the first byte is all we know */
-        /* the rest of the text must begin one of the literals */
+        /* the rest of the text must begin one of the literals (of any
+         * rule first: one table lookup rules out most offsets) */
         size_t n = sub->len - t;
+        if (!al_litset_may_begin(m_lits, sub->normalized, s + t, n)) continue;
         /* as the literal scan decides a word start (\b without UCP: ASCII) */
         int ws = t == 0 || !(is_word(s[t - 1]) && s[t - 1] < 0x80);
         for (size_t j = 0; j < r->pf.n; j++) {
-            if (r->pf.litlen[j] <= n || (r->pf.wb && r->pf.wb[j] && !ws)) continue;
             const unsigned char *l = (const unsigned char *)r->pf.lit[j];
+            if (l[0] != c || r->pf.litlen[j] <= n || (r->pf.wb && r->pf.wb[j] && !ws)) continue;
             size_t k = 0;
             while (k < n && lower(s[t + k]) == l[k]) k++;
             if (k == n) return 1;
@@ -592,7 +595,8 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
-            else if (use_hits && pre && !(r->pf.ks && ks_seen) && !may_start(sub, r, i, &h)) {
+            else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
+                     !may_start(sub, r, i, &h, e->lits)) {
                 if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
                 c = AL_OK;
             } else

@@ -1301,6 +1301,7 @@ typedef struct {
     uint8_t bitsl[2][65536 / 8];          /* first 2 bytes of longer prefixes */
     uint8_t bits3[2][(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
     uint8_t flags[65536]; /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
+    uint8_t first[32];    /* first bytes of every prefix */
     int32_t *head;        /* 65536 bucket heads (prefixes of 2 bytes or more) */
     int32_t head1[256];   /* 1-byte prefixes */
     uint32_t *start;      /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
@@ -1402,6 +1403,7 @@ al_code al_litset_build(al_engine *e)
                 if (BITW(t->bits[w], key)) t->flags[key] |= (uint8_t)(w ? 4 : 1);
                 if (BITW(t->bitsl[w], key)) t->flags[key] |= (uint8_t)(w ? 8 : 2);
             }
+            if (t->flags[key]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
         }
         /* the 2-byte buckets laid out contiguously for the hot path */
         t->start = malloc((65536 + 1) * sizeof *t->start);
@@ -1507,6 +1509,16 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
 }
 
 #define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
+
+int al_litset_may_begin(const al_litset *ls, int normalized, const unsigned char *s, size_t n)
+{
+    if (!ls || n == 0) return 1;
+    const table *t = &ls->t[normalized ? 1 : 0];
+    unsigned c0 = lowtab[s[0]];
+    if (t->head1[c0] >= 0) return 1; /* a 1-byte prefix */
+    if (n == 1) return (t->first[c0 >> 3] >> (c0 & 7)) & 1;
+    return t->flags[c0 << 8 | lowtab[s[1]]] != 0;
+}
 
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)

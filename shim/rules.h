@@ -112,6 +112,11 @@ AL_API void al_litset_free(al_litset *ls);
 typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
 AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                            al_lit_hit_fn fn, void *ud);
+/* 0 when no prefix of any raw (normalized = 0) or normalised rule can begin
+ * with s[0..n) (n >= 1; only the first two bytes are looked at, lowercased),
+ * 1 when one may. */
+AL_API int al_litset_may_begin(const al_litset *ls, int normalized, const unsigned char *s,
+                               size_t n);
 /* Derives a rule's prefilter from its pattern (options: PCRE2 compile
  * options; folded: the subject is al_normalize()d); leaves pf empty when it
  * cannot be sure every match starts with (or contains) one of the literals. */
