@@ -583,9 +583,22 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
     al_code c = AL_OK;
     /* the Kelvin sign and long s match caseless k and s */
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
+    int fast = use_hits && !sub->partial && e->rkind;
     for (uint32_t i = 0; i < e->n; i++) {
-        const al_rule *r = &e->rules[i];
         if (sub->active && !sub->active[i]) continue;
+        if (fast) {
+            /* whole text: a prefixed rule without a hit has nothing to try */
+            unsigned k = e->rkind[i];
+            if (k & AL_RK_DET) {
+                if (sub->normalized) continue;
+            } else if (!(k & AL_RK_NORM) != !sub->normalized) {
+                continue;
+            } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) &&
+                       h.first[i] == h.first[i + 1]) {
+                continue;
+            }
+        }
+        const al_rule *r = &e->rules[i];
         if (r->det) {
             if (sub->normalized) continue; /* detectors read the text as received */
             c = run_detector(m, sub, i, out, hold);

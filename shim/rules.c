@@ -667,6 +667,17 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
     }
     const char *nopf = getenv("AIRLOCK_NO_PREFILTER"); /* for measurements and tests */
     if (nopf && *nopf == '1') return AL_OK;
+    e->rkind = calloc(e->n ? e->n : 1, 1);
+    if (!e->rkind) {
+        al_rules_err(errs, NULL, NULL, "out of memory");
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        e->rkind[i] =
+            (uint8_t)((r->det ? AL_RK_DET : 0) | (r->normalized ? AL_RK_NORM : 0) |
+                      (r->pf.n || r->pf.startclass ? AL_RK_PRE : 0) | (r->pf.ks ? AL_RK_KS : 0));
+    }
     e->sc_rules = calloc(e->n ? e->n : 1, sizeof *e->sc_rules);
     if (!e->sc_rules) {
         al_rules_err(errs, NULL, NULL, "out of memory");
@@ -693,5 +704,6 @@ void al_engine_free(al_engine *e)
     if (e->mctx) pcre2_match_context_free(e->mctx);
     al_litset_free(e->lits);
     free(e->sc_rules);
+    free(e->rkind);
     free(e);
 }

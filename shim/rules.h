@@ -81,7 +81,13 @@ struct al_engine {
     uint32_t *sc_rules;   /* the start-class rules */
     size_t n_sc;
     size_t nfiles;
+    uint8_t *rkind; /* per rule: AL_RK_* bits, so a scan can pass over most rules without
+                     * touching them (NULL: not built) */
 };
+#define AL_RK_DET 1u  /* a detector */
+#define AL_RK_NORM 2u /* runs on the normalised text */
+#define AL_RK_PRE 4u  /* has literal prefixes or a start class */
+#define AL_RK_KS 8u   /* caseless k or s in a literal (see al_prefilter.ks) */
 
 /* Error sink for loading: collects "file: rule: reason" lines. */
 typedef struct {
