@@ -59,6 +59,8 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt);
 HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt);
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al);
 HOOK int close(int fd);
+HOOK int dup2(int oldfd, int newfd);
+HOOK int dup3(int oldfd, int newfd, int flags);
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout);
 HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
@@ -67,7 +69,7 @@ HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
 HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m);
 
 /* Real functions, resolved on first use (libc is always next in line). */
-static void *real_p[18];
+static void *real_p[20];
 enum {
     R_WRITE,
     R_READ,
@@ -86,12 +88,14 @@ enum {
     R_SELECT,
     R_EPCTL,
     R_EPWAIT,
-    R_EPPWAIT
+    R_EPPWAIT,
+    R_DUP2,
+    R_DUP3
 };
-static const char *const real_name[18] = {
-    "write",   "read",    "send",   "recv",      "sendto",     "recvfrom",
-    "sendmsg", "recvmsg", "writev", "readv",     "connect",    "close",
-    "poll",    "ppoll",   "select", "epoll_ctl", "epoll_wait", "epoll_pwait"};
+static const char *const real_name[20] = {
+    "write",   "read",      "send",       "recv",        "sendto", "recvfrom", "sendmsg",
+    "recvmsg", "writev",    "readv",      "connect",     "close",  "poll",     "ppoll",
+    "select",  "epoll_ctl", "epoll_wait", "epoll_pwait", "dup2",   "dup3"};
 
 static void *real(int i, void *self)
 {
@@ -112,6 +116,7 @@ static unsigned char fdstate[FD_CAP];
 
 typedef struct {
     pthread_mutex_t mu;
+    int refs; /* the table's reference + one per call using it (conns_mu) */
     al_conn *c;
     al_buf in; /* what the host may read now */
     int eof;
@@ -119,6 +124,10 @@ typedef struct {
 } sconn;
 static sconn *conns[FD_CAP];
 static int nconns; /* connection records alive: 0 keeps poll/select/epoll free */
+/* Guards conns[] slots and refs: a thread blocked in a real recv on a record
+ * keeps it alive while another thread closes the descriptor.  Taken only for
+ * descriptors that have a record, never across real I/O. */
+static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* Tracked descriptors, for epoll_wait to find the ones holding bytes. */
 #define MAX_LIVE 1024
@@ -139,6 +148,48 @@ typedef struct {
 } eregs_t;
 static eregs_t *eregs[FD_CAP];
 static pthread_mutex_t ereg_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* A fork while another thread held one of the table locks leaves it locked
+ * in the child, which has only the forking thread: start unlocked. */
+static void sock_atfork_child(void)
+{
+    pthread_mutex_init(&conns_mu, NULL);
+    pthread_mutex_init(&live_mu, NULL);
+    pthread_mutex_init(&ereg_mu, NULL);
+}
+
+__attribute__((constructor)) static void sock_init(void)
+{
+    pthread_atfork(NULL, NULL, sock_atfork_child);
+}
+
+/* The record of fd with a reference taken, or NULL.  conn_put drops it. */
+static sconn *conn_get(int fd)
+{
+    if (!__atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE)) return NULL;
+    pthread_mutex_lock(&conns_mu);
+    sconn *s = conns[fd];
+    if (s) s->refs++;
+    pthread_mutex_unlock(&conns_mu);
+    return s;
+}
+
+/* Drops a reference; the last one frees the record (which writes its audit
+ * line). */
+static void conn_put(sconn *s)
+{
+    pthread_mutex_lock(&conns_mu);
+    int last = --s->refs == 0;
+    pthread_mutex_unlock(&conns_mu);
+    if (!last) return;
+    al_in_hook++;
+    al_conn_free(s->c);
+    al_in_hook--;
+    al_buf_free(&s->in);
+    free(s->rbuf);
+    pthread_mutex_destroy(&s->mu);
+    free(s);
+}
 
 static void live_add(int fd)
 {
@@ -180,7 +231,13 @@ static void set_state(int fd, int s)
 static void forget(int fd)
 {
     if ((unsigned)fd >= FD_CAP) return;
-    sconn *s = __atomic_exchange_n(&conns[fd], NULL, __ATOMIC_ACQ_REL);
+    sconn *s = NULL;
+    if (__atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE)) {
+        pthread_mutex_lock(&conns_mu);
+        s = conns[fd];
+        __atomic_store_n(&conns[fd], NULL, __ATOMIC_RELEASE);
+        pthread_mutex_unlock(&conns_mu);
+    }
     set_state(fd, S_NONE);
     if (__atomic_load_n(&eregs[fd], __ATOMIC_RELAXED)) {
         pthread_mutex_lock(&ereg_mu);
@@ -191,13 +248,7 @@ static void forget(int fd)
     if (!s) return;
     live_del(fd);
     __atomic_sub_fetch(&nconns, 1, __ATOMIC_RELAXED);
-    al_in_hook++;
-    al_conn_free(s->c);
-    al_in_hook--;
-    al_buf_free(&s->in);
-    free(s->rbuf);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+    conn_put(s); /* a call still using it frees it when it returns */
 }
 
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
@@ -231,6 +282,56 @@ HOOK int close(int fd)
         return -1;
     }
     return f(fd);
+}
+
+/* dup2/dup3 close newfd silently: what airlock knew about it is stale. */
+HOOK int dup2(int oldfd, int newfd)
+{
+    typedef int (*fn)(int, int);
+    fn f = REAL(R_DUP2, fn, dup2);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int rc = f(oldfd, newfd);
+    if (rc >= 0 && oldfd != newfd && known(newfd)) {
+        int e = errno;
+        forget(newfd);
+        errno = e;
+    }
+    return rc;
+}
+
+HOOK int dup3(int oldfd, int newfd, int flags)
+{
+    typedef int (*fn)(int, int, int);
+    fn f = REAL(R_DUP3, fn, dup3);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int rc = f(oldfd, newfd, flags);
+    if (rc >= 0 && known(newfd)) {
+        int e = errno;
+        forget(newfd);
+        errno = e;
+    }
+    return rc;
+}
+
+/* 1 when fd is still a TCP socket: a descriptor closed behind our back
+ * (fclose, close_range) may have been reused for a file or a pipe. */
+static int still_stream_socket(int fd)
+{
+    int e = errno, type = 0;
+    socklen_t tl = sizeof type;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    int ok = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
+             getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
+             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+    errno = e;
+    return ok;
 }
 
 /* ---- the first write: what is this connection? ---- */
@@ -335,7 +436,7 @@ static int is_post(const char *p, size_t n)
 /* Decides what fd is from its first bytes.  Returns the new state. */
 static int classify(int fd, const char *p, size_t n, const void *caller)
 {
-    if (al_in_curl) {
+    if (al_in_curl || !still_stream_socket(fd)) {
         set_state(fd, S_NONE); /* a libcurl transfer: the curl layer has it */
         return S_NONE;
     }
@@ -362,6 +463,7 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         return S_NONE;
     }
     pthread_mutex_init(&s->mu, NULL);
+    s->refs = 1;
     char host[INET6_ADDRSTRLEN + 8] = "";
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -380,15 +482,15 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         set_state(fd, S_NONE);
         return S_NONE;
     }
-    sconn *old = __atomic_exchange_n(&conns[fd], s, __ATOMIC_ACQ_REL);
+    pthread_mutex_lock(&conns_mu);
+    sconn *old = conns[fd];
+    __atomic_store_n(&conns[fd], s, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&conns_mu);
     if (!old) {
         __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
         live_add(fd);
-    }
-    if (old) { /* cannot happen unless two threads raced on a fresh fd */
-        al_conn_free(old->c);
-        al_buf_free(&old->in);
-        free(old);
+    } else { /* cannot happen unless two threads raced on a fresh fd */
+        conn_put(old);
     }
     set_state(fd, S_TRACK);
     return S_TRACK;
@@ -423,13 +525,24 @@ static int send_all(int fd, const char *p, size_t n, int flags)
 }
 
 /* The host writes n bytes on a tracked connection. */
+static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags);
+
 static ssize_t track_write(int fd, const char *p, size_t n, int flags)
 {
-    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    sconn *s = conn_get(fd);
     if (!s) {
         errno = EBADF;
         return -1;
     }
+    ssize_t r = track_write_conn(fd, s, p, n, flags);
+    int e = errno;
+    conn_put(s);
+    errno = e;
+    return r;
+}
+
+static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags)
+{
     al_buf out = {0};
     pthread_mutex_lock(&s->mu);
     al_in_hook++;
@@ -490,13 +603,24 @@ static size_t iov_total(const struct iovec *iov, int cnt)
 
 /* The host reads on a tracked connection: serve what the exchange released,
  * reading from the server only when there is nothing. */
+static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags);
+
 static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
 {
-    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    sconn *s = conn_get(fd);
     if (!s) {
         errno = EBADF;
         return -1;
     }
+    ssize_t r = track_read_conn(fd, s, iov, cnt, flags);
+    int e = errno;
+    conn_put(s);
+    errno = e;
+    return r;
+}
+
+static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags)
+{
     int peek = (flags & MSG_PEEK) != 0;
     if (iov_total(iov, cnt) == 0) return 0;
     recv_fn rf = REAL(R_RECV, recv_fn, recv);
@@ -606,7 +730,9 @@ HOOK ssize_t write(int fd, const void *buf, size_t n)
         return -1;
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n);
+    int saved = errno;
     ssize_t r = watched_write(fd, buf, n, 0, __builtin_return_address(0));
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, buf, n) : r;
 }
 
@@ -618,7 +744,9 @@ HOOK ssize_t send(int fd, const void *buf, size_t n, int flags)
         return -1;
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags);
+    int saved = errno;
     ssize_t r = watched_write(fd, buf, n, flags, __builtin_return_address(0));
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, buf, n, flags) : r;
 }
 
@@ -631,7 +759,9 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
         return -1;
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags, a, al);
+    int saved = errno;
     ssize_t r = watched_write(fd, buf, n, flags, __builtin_return_address(0));
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, buf, n, flags, a, al) : r;
 }
 
@@ -643,7 +773,9 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
         return -1;
     }
     if (!watched(fd) || al_in_hook || cnt <= 0) return f(fd, iov, cnt);
+    int saved = errno;
     ssize_t r = watched_writev(fd, iov, cnt, 0, __builtin_return_address(0));
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, iov, cnt) : r;
 }
 
@@ -656,8 +788,10 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
     }
     if (!watched(fd) || al_in_hook || !m || m->msg_iovlen <= 0 || m->msg_controllen)
         return f(fd, m, flags);
+    int saved = errno;
     ssize_t r =
         watched_writev(fd, m->msg_iov, (int)m->msg_iovlen, flags, __builtin_return_address(0));
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, m, flags) : r;
 }
 
@@ -683,7 +817,9 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n);
     struct iovec v = {buf, n};
+    int saved = errno;
     ssize_t r = watched_read(fd, &v, 1, 0);
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, buf, n) : r;
 }
 
@@ -696,7 +832,9 @@ HOOK ssize_t recv(int fd, void *buf, size_t n, int flags)
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags);
     struct iovec v = {buf, n};
+    int saved = errno;
     ssize_t r = watched_read(fd, &v, 1, flags);
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, buf, n, flags) : r;
 }
 
@@ -709,7 +847,9 @@ HOOK ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *a
     }
     if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags, a, al);
     struct iovec v = {buf, n};
+    int saved = errno;
     ssize_t r = watched_read(fd, &v, 1, flags);
+    if (r != -1) errno = saved;     /* success or pass-through: errno as the program left it */
     if (r >= 0 && a && al) *al = 0; /* connected stream: no source address */
     return r == -2 ? f(fd, buf, n, flags, a, al) : r;
 }
@@ -722,7 +862,9 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt)
         return -1;
     }
     if (!watched(fd) || al_in_hook || cnt <= 0) return f(fd, iov, cnt);
+    int saved = errno;
     ssize_t r = watched_read(fd, iov, cnt, 0);
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     return r == -2 ? f(fd, iov, cnt) : r;
 }
 
@@ -734,7 +876,9 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags)
         return -1;
     }
     if (!watched(fd) || al_in_hook || !m || m->msg_iovlen <= 0) return f(fd, m, flags);
+    int saved = errno;
     ssize_t r = watched_read(fd, m->msg_iov, (int)m->msg_iovlen, flags);
+    if (r != -1) errno = saved; /* success or pass-through: errno as the program left it */
     if (r >= 0) {
         m->msg_controllen = 0;
         m->msg_flags = 0;
@@ -752,11 +896,12 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 static int held(int fd)
 {
     if ((unsigned)fd >= FD_CAP || fdstate[fd] != S_TRACK) return 0;
-    sconn *s = __atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE);
+    sconn *s = conn_get(fd);
     if (!s) return 0;
     pthread_mutex_lock(&s->mu);
     int r = s->in.len > 0 || al_conn_has_reply(s->c);
     pthread_mutex_unlock(&s->mu);
+    conn_put(s);
     return r;
 }
 
