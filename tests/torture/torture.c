@@ -6,7 +6,9 @@
  * redacted.  Linked with -Wl,--wrap=malloc,... so only the project's own
  * calls fail, plus cJSON through cJSON_InitHooks.  PCRE2 and OpenSSL
  * allocate through their own malloc and are not failed.
- * Usage: torture [seconds budget, default 40] [operation name] */
+ * Usage: torture [seconds budget, default 40] [operation name]
+ * Env: TORTURE_SHOW=1 prints the stack of each failing allocation and saves
+ * wrong outputs under /tmp; TORTURE_FROM=N starts at allocation N. */
 #include <cjson/cJSON.h>
 #include <sanitizer/common_interface_defs.h>
 #include <sanitizer/lsan_interface.h>
@@ -323,7 +325,9 @@ int main(int argc, char **argv)
         long every = 1, dense = total < fit ? total : fit / 2;
         if (total > fit) every = (total - dense) / (fit - dense) + 1;
         long runs = 0, errors = 0, correct = 0, cut = 0, degraded = 0, bad = 0, leaks = 0;
-        for (long n = 1;; n = n < dense ? n + 1 : n + every) {
+        long from =
+            getenv("TORTURE_FROM") ? atol(getenv("TORTURE_FROM")) : 1; /* to find the next leak */
+        for (long n = from > 0 ? from : 1;; n = n < dense ? n + 1 : n + every) {
             al_buf got = {0};
             fail_at = n;
             n_alloc = 0;
