@@ -24,6 +24,7 @@ FUZZ_SEEDS_fuzz_sse := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_response := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_rules := tests/fixtures/rules $(B)/fuzz/seeds-fuzz_rules
 FUZZ_MAXLEN_fuzz_rules := 131072
+FUZZ_MAXLEN_fuzz_model := 131072
 FUZZ_SEEDS_fuzz_sni := tests/fixtures/tls
 
 $(B)/fuzz $(B)/fuzz/obj:
