@@ -21,7 +21,7 @@ FUZZ_OBJ := $(patsubst shim/%.c,$(B)/fuzz/obj/%.o,$(CORE_SRC))
 FUZZ_SEEDS_fuzz_conn := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_http1 := tests/fixtures/exchange
 FUZZ_SEEDS_fuzz_sse := tests/fixtures/exchange
-FUZZ_SEEDS_fuzz_response := tests/fixtures/exchange
+FUZZ_SEEDS_fuzz_response := tests/fixtures/exchange $(B)/fuzz/seeds-fuzz_response
 FUZZ_SEEDS_fuzz_rules := tests/fixtures/rules $(B)/fuzz/seeds-fuzz_rules
 FUZZ_MAXLEN_fuzz_rules := 131072
 FUZZ_MAXLEN_fuzz_model := 131072
@@ -36,7 +36,7 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS) | $(B)/fuzz
 
 # fuzz_run(target, seconds): grow the corpus; stop at the first crash.
 fuzz_run = mkdir -p $(B)/fuzz/seeds-fuzz_rules && cp rules/*.json tests/fixtures/exchange/pack.json \
-    $(B)/fuzz/seeds-fuzz_rules/ && mkdir -p $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(B)/fuzz/crash-$(1)/ && \
+    $(B)/fuzz/seeds-fuzz_rules/ && /usr/bin/python3 tests/fuzz/seed_response.py $(B)/fuzz/seeds-fuzz_response && mkdir -p $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(B)/fuzz/crash-$(1)/ && \
   $(FUZZ_ENV) $(B)/fuzz/$(1) -max_total_time=$(2) -max_len=$(or $(FUZZ_MAXLEN_$(1)),8192) -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix=$(B)/fuzz/crash-$(1)/ -print_final_stats=1 \
     $(B)/fuzz/corpus-$(1) tests/fuzz/corpus/$(1) $(FUZZ_SEEDS_$(1)) $(FUZZ_SEEDS_DEFAULT)
