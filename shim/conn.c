@@ -271,7 +271,9 @@ static al_code finish_request(al_conn *c, al_buf *to_server)
             r = rebuild_request(c, v.body.data, v.body.len, to_server);
         else
             r = rebuild_request(c, c->rdec.data ? c->rdec.data : "", c->rdec.len, to_server);
-        if (r == AL_OK && push_pending(c, x, c->rmethod) != 0) {
+        if (r != AL_OK) {
+            al_exchange_free(x); /* the request never went out: nothing will answer it */
+        } else if (push_pending(c, x, c->rmethod) != 0) {
             al_exchange_free(x);
             r = fail_conn(c, AL_ELIMIT);
         }
