@@ -856,11 +856,10 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         r = drain(x, to_host);
     }
     if (r == AL_OK) r = synth_rest(x);
-    if (r == AL_OK)
-        r = queue_push(x, raw, raw_len, ev, NULL, -1, x->ev_changed);
-    else
-        cJSON_Delete(ev);
-    if (r == AL_OK) r = drain(x, to_host);
+    /* the queue owns ev only once queue_push succeeded */
+    if (r == AL_OK && (r = queue_push(x, raw, raw_len, ev, NULL, -1, x->ev_changed)) == AL_OK)
+        return drain(x, to_host);
+    cJSON_Delete(ev);
     return r;
 }
 
