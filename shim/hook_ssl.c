@@ -275,9 +275,10 @@ static void pull_reply(sst *t)
 /* Makes bytes available in t->in (or records the end of the stream in
  * t->rd_end).  Returns 1 when the host can be served from t's state, 2 when
  * a non-blocking host must retry later (synthesized WANT_READ), 0 when the
- * real read's failure stands: *rret is its return value and the real
- * SSL_get_error explains it (WANT_READ on a non-blocking SSL, or an error
- * with nothing held). */
+ * real read's failure stands: *rret is what SSL_read would have returned (0
+ * for an orderly close, else -1: the real read is SSL_read_ex, whose 0 says
+ * neither) and the real SSL_get_error explains it (WANT_READ on a
+ * non-blocking SSL, or an error with nothing held). */
 static int fill(SSL *s, sst *t, int *rret)
 {
     SSL_read_ex_t rd = REAL(SSL_read_ex);
@@ -327,7 +328,7 @@ static int fill(SSL *s, sst *t, int *rret)
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
             e == SSL_ERROR_WANT_X509_LOOKUP || e == SSL_ERROR_WANT_ASYNC ||
             e == SSL_ERROR_WANT_ASYNC_JOB || e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
-            *rret = r;
+            *rret = -1;
             return 0;
         }
         /* End of stream: orderly (ZERO_RETURN) or not.  The exchange may
@@ -338,7 +339,7 @@ static int fill(SSL *s, sst *t, int *rret)
             if (c != AL_OK) cut_off(t, c);
         }
         if (!in_avail(t) && !t->rd_end) {
-            *rret = r;
+            *rret = e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
             return 0;
         }
         if (!t->rd_end) {
@@ -387,9 +388,10 @@ static int do_read(SSL *s, sst *t, void *buf, size_t num, size_t *got, int peek,
     return serve(t, buf, num, got, peek);
 }
 
-/* Sends t->out to the server.  Returns 1 when all is sent, else 0 with the
- * real return value in *rret (retryable errors leave the rest for the
- * host's retry). */
+/* Sends t->out to the server.  Returns 1 when all is sent, else 0 with
+ * what SSL_write would have returned in *rret (-1: the real call is
+ * SSL_write_ex, whose 0 would read as "nothing written"; retryable errors
+ * leave the rest for the host's retry). */
 static int flush_out(SSL *s, sst *t, int *rret)
 {
     SSL_write_ex_t wr = REAL(SSL_write_ex);
@@ -402,7 +404,7 @@ static int flush_out(SSL *s, sst *t, int *rret)
         size_t n = 0;
         int r = wr(s, t->out.data + t->out_off, out_avail(t), &n);
         if (r <= 0) {
-            *rret = r;
+            *rret = -1;
             return 0;
         }
         t->out_off += n; /* partial writes (SSL_MODE_ENABLE_PARTIAL_WRITE) loop */
@@ -552,7 +554,8 @@ static int read_ex(SSL *s, void *buf, size_t num, size_t *readbytes, int peek)
     int rret = 0;
     int r = do_read(s, t, buf, num, &got, peek, &rret);
     if (readbytes) *readbytes = r > 0 ? got : 0;
-    int ret = r > 0 ? 1 : r < 0 ? rret : 0;
+    int ret = r > 0 ? 1 : 0; /* _ex: 0 for every failure */
+    (void)rret;
     if (r == 0) t->last_ret = 0;
     al_in_hook--;
     return ret;

@@ -9,6 +9,8 @@ trap 'rm -rf "$T"; stop_mock' EXIT
 start_mock
 cc -std=gnu11 -O1 -g -D_GNU_SOURCE -o "$T/sock_edge" "$ROOT/tests/integration/edge/sock_edge.c" -lpthread ||
     { fail build "cannot compile sock_edge.c"; finish; }
+cc -std=gnu11 -O1 -g -D_GNU_SOURCE -o "$T/ssl_edge" "$ROOT/tests/integration/edge/ssl_edge.c" -lssl -lcrypto ||
+    { fail build "cannot compile ssl_edge.c"; finish; }
 
 # run NAME CMD...: ok when the command prints "ok" and exits 0 within 40 s.
 run() {
@@ -32,4 +34,17 @@ run socket_closed_by_fclose_then_reused_by_a_socket_pair_passes_bytes_unchanged 
     "$T/sock_edge" fclose-reuse "$HTTP_PORT"
 run successful_write_and_read_of_an_llm_call_leave_errno_alone \
     "$T/sock_edge" errno-kept "$HTTP_PORT"
+run nonblocking_ssl_read_that_must_wait_returns_minus_one_with_want_read \
+    "$T/ssl_edge" nonblock-returns "$TLS_PORT" "$CA"
+# an install path LD_PRELOAD cannot carry: refused, never run unscreened
+mkdir -p "$T/with space"
+cp "$AIRLOCK" "$SHIM" "$T/with space/"
+out=$("$T/with space/airlock" run -- sh -c 'echo ran' 2>&1)
+rc=$?
+if [ $rc -eq 127 ] && ! echo "$out" | grep -q '^ran$' && echo "$out" | grep -q '^airlock: .*LD_PRELOAD'; then
+    ok airlock_run_installed_under_a_path_with_a_space_refuses_instead_of_running_unscreened
+else
+    fail airlock_run_installed_under_a_path_with_a_space_refuses_instead_of_running_unscreened \
+        "exit $rc: $(echo "$out" | head -n 2 | tr '\n' ' ')"
+fi
 finish
