@@ -895,7 +895,8 @@ HOOK ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 /* 1 when the host can read from tracked fd without the kernel. */
 static int held(int fd)
 {
-    if ((unsigned)fd >= FD_CAP || fdstate[fd] != S_TRACK) return 0;
+    if ((unsigned)fd >= FD_CAP || __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) != S_TRACK)
+        return 0;
     sconn *s = conn_get(fd);
     if (!s) return 0;
     pthread_mutex_lock(&s->mu);
