@@ -121,6 +121,15 @@ int al_cli_run(int argc, char **argv)
         fprintf(stderr, "airlock: cannot find the shim library (looked for %s)\n", shim);
         return 127;
     }
+    if (strpbrk(shim, " :\t")) {
+        /* the dynamic loader splits LD_PRELOAD at spaces and colons: the
+         * program would run without airlock, unscreened */
+        fprintf(stderr,
+                "airlock: the shim's path %s holds a space or colon, which LD_PRELOAD cannot "
+                "carry; install airlock under a path without them\n",
+                shim);
+        return 127;
+    }
     if (set_preload(shim) != 0) {
         fprintf(stderr, "airlock: cannot set LD_PRELOAD: %s\n", strerror(errno));
         return 127;
