@@ -428,9 +428,30 @@ static int bypass(const char *host)
     return refuse;
 }
 
-static int is_post(const char *p, size_t n)
+/* Request methods whose first request makes a plain connection one the
+ * exchange follows (it passes non-LLM requests through and keeps watching a
+ * kept-alive connection for the LLM call that may come next). */
+static const char *const methods[] = {"GET ",    "POST ",    "PUT ", "PATCH ",
+                                      "DELETE ", "OPTIONS ", "HEAD "};
+#define HOLD_CAP 8 /* longest method token plus its space */
+
+/* 2 when p starts with a method token, a space and the first byte of a
+ * request target; 1 when the n bytes may still become that (a short first
+ * write, held until more comes); 0 when it is not an HTTP request. */
+static int http_start(const char *p, size_t n)
 {
-    return n >= 5 && memcmp(p, "POST ", 5) == 0;
+    int maybe = 0;
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        size_t k = strlen(methods[i]);
+        size_t c = n < k ? n : k;
+        if (memcmp(p, methods[i], c) != 0) continue;
+        if (n <= k) {
+            maybe = 1;
+            continue;
+        }
+        if (p[k] == '/' || p[k] == '*' || p[k] == 'h' || p[k] == 'H') return 2;
+    }
+    return maybe;
 }
 
 /* Decides what fd is from its first bytes.  Returns the new state. */
@@ -453,7 +474,7 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         set_state(fd, S_NONE);
         return S_NONE;
     }
-    if (!is_post(p, n)) {
+    if (http_start(p, n) != 2) {
         set_state(fd, S_NONE);
         return S_NONE;
     }
