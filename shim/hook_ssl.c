@@ -31,6 +31,7 @@ typedef int (*SSL_get_error_t)(const SSL *, int);
 typedef void (*SSL_free_t)(SSL *);
 typedef int (*SSL_clear_t)(SSL *);
 typedef int (*SSL_shutdown_t)(SSL *);
+typedef int (*SSL_get_shutdown_t)(const SSL *);
 typedef int (*SSL_CTX_set_alpn_protos_t)(SSL_CTX *, const unsigned char *, unsigned int);
 typedef int (*SSL_set_alpn_protos_t)(SSL *, const unsigned char *, unsigned int);
 
@@ -47,6 +48,7 @@ enum {
     R_SSL_free,
     R_SSL_clear,
     R_SSL_shutdown,
+    R_SSL_get_shutdown,
     R_SSL_CTX_set_alpn_protos,
     R_SSL_set_alpn_protos,
     R_COUNT
@@ -69,6 +71,7 @@ static struct {
     [R_SSL_free] = {"SSL_free", (void *)SSL_free, NULL},
     [R_SSL_clear] = {"SSL_clear", (void *)SSL_clear, NULL},
     [R_SSL_shutdown] = {"SSL_shutdown", (void *)SSL_shutdown, NULL},
+    [R_SSL_get_shutdown] = {"SSL_get_shutdown", (void *)SSL_get_shutdown, NULL},
     [R_SSL_CTX_set_alpn_protos] = {"SSL_CTX_set_alpn_protos", (void *)SSL_CTX_set_alpn_protos,
                                    NULL},
     [R_SSL_set_alpn_protos] = {"SSL_set_alpn_protos", (void *)SSL_set_alpn_protos, NULL},
@@ -631,6 +634,24 @@ AL_EXPORT int SSL_shutdown(SSL *s)
     SSL_shutdown_t f = REAL(SSL_shutdown);
     if (!f) return errno = ENOSYS, -1;
     return f(s);
+}
+
+/* After the end synthesized for a blocking host (its request was answered
+ * here and the server owes nothing), the session reads as closed by the
+ * peer: a host that tells an orderly end from a truncation by the shutdown
+ * state (Python's ssl module wants exactly SSL_RECEIVED_SHUTDOWN with
+ * SSL_ERROR_ZERO_RETURN, else it raises SSLZeroReturnError) sees a clean
+ * end.  A write by the host clears that end and the real state shows again. */
+AL_EXPORT int SSL_get_shutdown(const SSL *s)
+{
+    SSL_get_shutdown_t f = REAL(SSL_get_shutdown);
+    int real = f ? f(s) : 0;
+    if (!al_in_hook && !al_in_curl && s) {
+        sst *t = st_find(s);
+        if (t && t->rd_soft && t->rd_end == SSL_ERROR_ZERO_RETURN && t->last_err == t->rd_end)
+            return (real & ~SSL_SENT_SHUTDOWN) | SSL_RECEIVED_SHUTDOWN;
+    }
+    return real;
 }
 
 AL_EXPORT void SSL_free(SSL *s)
