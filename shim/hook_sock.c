@@ -1,15 +1,17 @@
 /* hook_sock.c: the plain-socket transport.  A TCP socket (AF_INET/AF_INET6,
  * SOCK_STREAM) that the program connect()s is looked at once, on its first
- * write: an HTTP POST goes through the exchange (plain-HTTP LLM servers such
- * as Ollama, vLLM, llama.cpp); a TLS ClientHello written by a TLS stack
- * airlock cannot see, naming an LLM API host, is refused or recorded per
- * AIRLOCK_FAIL; everything else is passed through for good.  Every other
+ * write: an HTTP request (any common method) goes through the exchange
+ * (plain-HTTP LLM servers such as Ollama, vLLM, llama.cpp); a first write
+ * too short to tell is held until the next; a TLS ClientHello written by a
+ * TLS stack airlock cannot see, naming an LLM API host, is refused or
+ * recorded per AIRLOCK_FAIL; everything else is passed through for good.  Every other
  * descriptor costs one byte-table lookup per call: never buffered, never
  * delayed, never a system call of ours. */
 #include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,6 +47,7 @@ typedef ssize_t (*writev_fn)(int, const struct iovec *, int);
 typedef ssize_t (*readv_fn)(int, const struct iovec *, int);
 typedef int (*connect_fn)(int, const struct sockaddr *, socklen_t);
 typedef int (*close_fn)(int);
+typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 
 HOOK ssize_t write(int fd, const void *buf, size_t n);
 HOOK ssize_t read(int fd, void *buf, size_t n);
@@ -110,8 +113,9 @@ static void *real(int i, void *self)
 
 /* Per-descriptor state.  WATCH: a connected TCP socket not written yet;
  * TRACK: an HTTP connection the exchange handles; REFUSED: a bypassing TLS
- * connection to an LLM host, every further write fails. */
-enum { S_NONE = 0, S_WATCH, S_TRACK, S_REFUSED };
+ * connection to an LLM host, every further write fails; HOLD: the first
+ * write was a few bytes that may begin a request method (held below). */
+enum { S_NONE = 0, S_WATCH, S_TRACK, S_REFUSED, S_HOLD };
 static unsigned char fdstate[FD_CAP];
 
 typedef struct {
@@ -151,8 +155,24 @@ static pthread_mutex_t ereg_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* A fork while another thread held one of the table locks leaves it locked
  * in the child, which has only the forking thread: start unlocked. */
+/* First writes too short to tell what the connection is (a prefix of a
+ * request method token, at most HOLD_CAP bytes): held here and reported as
+ * written, so nothing reaches the server before it is decided; the rest of
+ * the request decides.  A read, a wait for readability or a close sends
+ * them on first, so nothing stalls. */
+#define HOLD_CAP 8 /* longest method token plus its space */
+#define MAX_HELD 64
+static struct {
+    int fd;
+    size_t len;
+    char b[HOLD_CAP];
+} prefixes[MAX_HELD];
+static int nprefixes; /* read without the lock only as a hint (0: nothing held) */
+static pthread_mutex_t prefix_mu = PTHREAD_MUTEX_INITIALIZER;
+
 static void sock_atfork_child(void)
 {
+    pthread_mutex_init(&prefix_mu, NULL);
     pthread_mutex_init(&conns_mu, NULL);
     pthread_mutex_init(&live_mu, NULL);
     pthread_mutex_init(&ereg_mu, NULL);
@@ -227,10 +247,78 @@ static void set_state(int fd, int s)
     __atomic_store_n(&fdstate[fd], (unsigned char)s, __ATOMIC_RELAXED);
 }
 
+/* Takes the bytes held for fd into out (HOLD_CAP bytes); returns how many. */
+static size_t prefix_take(int fd, char *out)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&prefix_mu);
+    for (int i = 0; i < nprefixes; i++)
+        if (prefixes[i].fd == fd) {
+            n = prefixes[i].len;
+            memcpy(out, prefixes[i].b, n);
+            prefixes[i] = prefixes[nprefixes - 1];
+            __atomic_store_n(&nprefixes, nprefixes - 1, __ATOMIC_RELAXED);
+            break;
+        }
+    pthread_mutex_unlock(&prefix_mu);
+    return n;
+}
+
+/* Holds n (<= HOLD_CAP) bytes for fd.  Returns 0, or -1 when the table is
+ * full (the caller decides now instead). */
+static int prefix_put(int fd, const char *p, size_t n)
+{
+    int rc = -1;
+    pthread_mutex_lock(&prefix_mu);
+    if (nprefixes < MAX_HELD) {
+        prefixes[nprefixes].fd = fd;
+        prefixes[nprefixes].len = n;
+        memcpy(prefixes[nprefixes].b, p, n);
+        __atomic_store_n(&nprefixes, nprefixes + 1, __ATOMIC_RELAXED);
+        rc = 0;
+    }
+    pthread_mutex_unlock(&prefix_mu);
+    return rc;
+}
+
+static int send_all(int fd, const char *p, size_t n, int flags);
+
+/* The undecided fd is read, waited on or closed: its held bytes go to the
+ * server as they came and the connection is passed through from here on.
+ * Returns 0, or -1 with errno set when they could not be sent. */
+static int prefix_flush(int fd, int flags)
+{
+    char b[HOLD_CAP];
+    size_t n = prefix_take(fd, b);
+    set_state(fd, S_NONE);
+    if (!n) return 0;
+    al_hook_debug("socket: %zu undecided bytes sent on unscreened", n);
+    return send_all(fd, b, n, flags);
+}
+
+/* 1 when fd is undecided with bytes held. */
+static int holding(int fd)
+{
+    return (unsigned)fd < FD_CAP && __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) == S_HOLD;
+}
+
+/* The host is about to wait for fd to become readable: the server must have
+ * what was written, or both sides wait. */
+static void prefix_flush_waited(int fd)
+{
+    int e = errno;
+    (void)prefix_flush(fd, MSG_DONTWAIT);
+    errno = e;
+}
+
 /* Forgets fd: frees its connection (which writes its audit line). */
 static void forget(int fd)
 {
     if ((unsigned)fd >= FD_CAP) return;
+    if (__atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) == S_HOLD) {
+        char b[HOLD_CAP];
+        (void)prefix_take(fd, b);
+    }
     sconn *s = NULL;
     if (__atomic_load_n(&conns[fd], __ATOMIC_ACQUIRE)) {
         pthread_mutex_lock(&conns_mu);
@@ -276,6 +364,12 @@ HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
 HOOK int close(int fd)
 {
     close_fn f = REAL(R_CLOSE, close_fn, close);
+    if ((unsigned)fd < FD_CAP && !al_in_hook &&
+        __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) == S_HOLD) {
+        int e = errno;
+        (void)prefix_flush(fd, MSG_DONTWAIT); /* the server gets what was written */
+        errno = e;
+    }
     if (known(fd)) forget(fd);
     if (!f) {
         errno = ENOSYS;
@@ -433,7 +527,6 @@ static int bypass(const char *host)
  * kept-alive connection for the LLM call that may come next). */
 static const char *const methods[] = {"GET ",    "POST ",    "PUT ", "PATCH ",
                                       "DELETE ", "OPTIONS ", "HEAD "};
-#define HOLD_CAP 8 /* longest method token plus its space */
 
 /* 2 when p starts with a method token, a space and the first byte of a
  * request target; 1 when the n bytes may still become that (a short first
@@ -692,10 +785,51 @@ static ssize_t refused(void)
 
 /* A write of n bytes at p on a watched fd.  Returns -2 when the caller should
  * hand the call to the real function unchanged. */
+/* The first write(s) of n bytes at p on an undecided fd, after the bytes
+ * held for it.  Returns n, -1 with errno, or -2 when the caller should hand
+ * the call to the real function (held bytes already sent). */
+static ssize_t first_write(int fd, const char *p, size_t n, int flags, const void *caller)
+{
+    char pre[HOLD_CAP];
+    size_t k = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) == S_HOLD ? prefix_take(fd, pre) : 0;
+    const char *d = p;
+    size_t dn = n;
+    char *cat = NULL;
+    if (k) {
+        cat = malloc(k + n);
+        if (cat) {
+            memcpy(cat, pre, k);
+            memcpy(cat + k, p, n);
+            d = cat;
+            dn = k + n;
+        }
+    }
+    if (cat || !k) {
+        if (dn <= HOLD_CAP && !al_in_curl && http_start(d, dn) == 1 && prefix_put(fd, d, dn) == 0) {
+            set_state(fd, S_HOLD);
+            free(cat);
+            return (ssize_t)n;
+        }
+    }
+    int st = cat || !k ? classify(fd, d, dn, caller) : S_NONE;
+    ssize_t r = -2;
+    if (st == S_REFUSED) {
+        r = refused();
+    } else if (st == S_TRACK) {
+        r = track_write(fd, d, dn, flags);
+        if (r >= 0) r = (ssize_t)n;
+    } else {
+        set_state(fd, S_NONE);
+        if (k && send_all(fd, pre, k, flags & ~MSG_DONTWAIT) < 0) r = -1;
+    }
+    free(cat);
+    return r;
+}
+
 static ssize_t watched_write(int fd, const char *p, size_t n, int flags, const void *caller)
 {
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if (st == S_WATCH && n > 0) st = classify(fd, p, n, caller);
+    if ((st == S_WATCH || st == S_HOLD) && n > 0) return first_write(fd, p, n, flags, caller);
     if (st == S_REFUSED) return refused();
     if (st == S_TRACK) return track_write(fd, p, n, flags);
     return -2;
@@ -723,10 +857,20 @@ static ssize_t watched_writev(int fd, const struct iovec *iov, int cnt, int flag
                               const void *caller)
 {
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if (st == S_WATCH) {
-        size_t n;
-        char *b = gather(iov, cnt, PEEK_CAP, &n);
-        if (!b) return -2;
+    if (st == S_WATCH || st == S_HOLD) {
+        size_t total = iov_total(iov, cnt), n;
+        /* whole when short or after held bytes: the first write decides */
+        int whole = st == S_HOLD || total <= PEEK_CAP;
+        char *b = gather(iov, cnt, whole ? (size_t)-1 / 2 : PEEK_CAP, &n);
+        if (!b) {
+            if (st == S_HOLD && prefix_flush(fd, flags & ~MSG_DONTWAIT) < 0) return -1;
+            return -2;
+        }
+        if (whole && n > 0) {
+            ssize_t r = first_write(fd, b, n, flags, caller);
+            free(b);
+            return r;
+        }
         if (n > 0) st = classify(fd, b, n, caller);
         free(b);
     }
@@ -825,6 +969,22 @@ static ssize_t watched_read(int fd, const struct iovec *iov, int cnt, int flags)
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
     if (st == S_TRACK) return track_read(fd, iov, cnt, flags);
     if (st == S_REFUSED) return refused();
+    if (st == S_HOLD) {
+        /* a non-blocking read with nothing from the server yet: the request
+         * may still come whole, keep holding; else send the held bytes on */
+        int nb = (flags & MSG_DONTWAIT) != 0;
+        if (!nb) {
+            int fl = fcntl(fd, F_GETFL);
+            nb = fl >= 0 && (fl & O_NONBLOCK);
+        }
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (nb && REAL(R_POLL, poll_fn, poll)(&pf, 1, 0) == 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+        if (prefix_flush(fd, flags & ~MSG_DONTWAIT) < 0) return -1;
+        return -2;
+    }
     if (st == S_WATCH && !al_in_curl) set_state(fd, S_NONE);
     return -2;
 }
@@ -927,9 +1087,16 @@ static int held(int fd)
     return r;
 }
 
-typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 typedef int (*ppoll_fn)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
 typedef int (*select_fn)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+
+/* Sends on the bytes held for undecided fds polled for readability. */
+static void poll_flush(const struct pollfd *fds, nfds_t n)
+{
+    for (nfds_t i = 0; i < n; i++)
+        if ((fds[i].events & (POLLIN | POLLRDNORM)) && holding(fds[i].fd))
+            prefix_flush_waited(fds[i].fd);
+}
 
 /* Marks held fds readable after a zero-timeout real poll; returns the poll
  * result, or -2 when no fd in the set holds bytes (wait for real). */
@@ -957,6 +1124,8 @@ HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
         errno = ENOSYS;
         return -1;
     }
+    if (timeout != 0 && fds && !al_in_hook && __atomic_load_n(&nprefixes, __ATOMIC_RELAXED))
+        poll_flush(fds, n);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !fds)
         return f(fds, n, timeout);
     int r = poll_held(fds, n);
@@ -970,6 +1139,9 @@ HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const si
         errno = ENOSYS;
         return -1;
     }
+    if ((!ts || ts->tv_sec || ts->tv_nsec) && fds && !al_in_hook &&
+        __atomic_load_n(&nprefixes, __ATOMIC_RELAXED))
+        poll_flush(fds, n);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !fds)
         return f(fds, n, ts, mask);
     int r = poll_held(fds, n);
@@ -983,6 +1155,10 @@ HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
         errno = ENOSYS;
         return -1;
     }
+    if ((!tv || tv->tv_sec || tv->tv_usec) && r && !al_in_hook &&
+        __atomic_load_n(&nprefixes, __ATOMIC_RELAXED))
+        for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++)
+            if (FD_ISSET(fd, r) && holding(fd)) prefix_flush_waited(fd);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !r || n <= 0)
         return f(n, r, w, e, tv);
     fd_set mine;
@@ -1020,7 +1196,7 @@ HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     int rc = f(epfd, op, fd, ev);
     if (rc != 0 || al_in_hook || (unsigned)fd >= FD_CAP) return rc;
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if (st != S_WATCH && st != S_TRACK) return rc;
+    if (st != S_WATCH && st != S_TRACK && st != S_HOLD) return rc;
     int err = errno;
     pthread_mutex_lock(&ereg_mu);
     eregs_t *g = eregs[fd];
@@ -1040,6 +1216,26 @@ HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     pthread_mutex_unlock(&ereg_mu);
     errno = err;
     return rc;
+}
+
+/* Sends on the bytes held for undecided fds registered on epfd for
+ * readability, before a wait that may block. */
+static void epoll_flush(int epfd)
+{
+    int fds[MAX_HELD], n = 0;
+    pthread_mutex_lock(&prefix_mu);
+    for (int i = 0; i < nprefixes; i++) fds[n++] = prefixes[i].fd;
+    pthread_mutex_unlock(&prefix_mu);
+    for (int i = 0; i < n; i++) {
+        int fd = fds[i], want = 0;
+        if (!holding(fd)) continue;
+        pthread_mutex_lock(&ereg_mu);
+        eregs_t *g = eregs[fd];
+        for (int k = 0; g && k < g->n; k++)
+            if (g->r[k].epfd == epfd && (g->r[k].events & EPOLLIN)) want = 1;
+        pthread_mutex_unlock(&ereg_mu);
+        if (want) prefix_flush_waited(fd);
+    }
 }
 
 /* Events for tracked descriptors registered on epfd that hold bytes for the
@@ -1088,6 +1284,8 @@ HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
         errno = ENOSYS;
         return -1;
     }
+    if (timeout != 0 && !al_in_hook && __atomic_load_n(&nprefixes, __ATOMIC_RELAXED))
+        epoll_flush(epfd);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
         return f(epfd, evs, max, timeout);
     struct epoll_event extra[16];
@@ -1106,6 +1304,8 @@ HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, co
         errno = ENOSYS;
         return -1;
     }
+    if (timeout != 0 && !al_in_hook && __atomic_load_n(&nprefixes, __ATOMIC_RELAXED))
+        epoll_flush(epfd);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
         return f(epfd, evs, max, timeout, m);
     struct epoll_event extra[16];
