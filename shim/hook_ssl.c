@@ -6,6 +6,7 @@
  * is one table lookup plus the real function. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -242,6 +243,17 @@ static int host_blocks(SSL *s)
     return fl >= 0 && !(fl & O_NONBLOCK);
 }
 
+/* 1 when the socket under s (not a memory BIO) has something to read.
+ * After a request answered here the server owes nothing, so that is its
+ * close (the answer to close_after_reply). */
+static int peer_spoke(SSL *s)
+{
+    int fd = SSL_get_rfd(s);
+    if (fd < 0) return 0;
+    struct pollfd pf = {fd, POLLIN, 0};
+    return poll(&pf, 1, 0) > 0;
+}
+
 /* The exchange answered a request itself (blocked: it never left).  A
  * host that waits for the socket to become readable before it reads (an
  * event loop over memory BIOs, as asyncio's) would wait forever for a server
@@ -298,7 +310,10 @@ static int fill(SSL *s, sst *t, int *rret)
              * to send its body); the real SSL is left alone, so a server
              * close_notify cannot turn into an error before the host has
              * taken the reply. */
-            if (host_blocks(s)) {
+            if (host_blocks(s) || peer_spoke(s)) {
+                /* (a non-blocking socket host, e.g. one with a timeout,
+                 * would otherwise be woken by the server's close and told
+                 * to retry, over and over) */
                 t->rd_end = SSL_ERROR_ZERO_RETURN;
                 t->rd_soft = 1;
                 return 1;

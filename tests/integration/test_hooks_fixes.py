@@ -86,15 +86,15 @@ def client(mode, args):
                 break
             out += d
         sys.stdout.write(out.decode("utf-8", "replace"))
-    elif mode == "ssl-read-to-eof":  # port, ca, body
+    elif mode == "ssl-read-to-eof":  # port, ca, body, socket timeout (0: blocking)
         import ssl
-        port, ca, body = int(args[0]), args[1], args[2]
+        port, ca, body, timeout = int(args[0]), args[1], args[2], float(args[3])
         b = body.encode()
         req = (("POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
                 "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n") % len(b)).encode() + b
         ctx = ssl.create_default_context(cafile=ca)
         ctx.set_alpn_protocols(["http/1.1"])
-        raw = socket.create_connection(("localhost", port))
+        raw = socket.create_connection(("localhost", port), timeout=timeout or None)
         s = ctx.wrap_socket(raw, server_hostname="localhost")
         s.sendall(req)
         out = b""
@@ -192,13 +192,14 @@ def main():
         # 3. a blocking TLS client reading to EOF after a blocked request
         before = len(posts())
         oa = json.dumps({"model": "gpt-4o", "messages": [{"role": "user", "content": INJECTION}]})
-        p = go("ssl-read-to-eof", m.tls_port, m.ca, oa)
-        r.check("blocking ssl client: blocked request answered with an error status",
-                "status 4" in p.stderr and '"error"' in p.stdout, p.stderr[-300:])
-        r.check("blocking ssl client: reading past the reply gives a clean EOF (b'')",
-                "eof clean" in p.stderr, p.stderr[-300:])
-        r.check("blocking ssl client: injection never reaches the server",
-                len(posts()) == before, "the mock logged it")
+        for timeout, kind in ((0, "blocking"), (5, "timeout")):
+            p = go("ssl-read-to-eof", m.tls_port, m.ca, oa, timeout)
+            r.check("%s ssl client: blocked request answered with an error status" % kind,
+                    "status 4" in p.stderr and '"error"' in p.stdout, p.stderr[-300:])
+            r.check("%s ssl client: reading past the reply gives a clean EOF (b'')" % kind,
+                    "eof clean" in p.stderr, p.stderr[-300:])
+            r.check("%s ssl client: injection never reaches the server" % kind,
+                    len(posts()) == before, "the mock logged it")
     r.finish()
 
 
