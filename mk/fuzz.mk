@@ -11,10 +11,8 @@ FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -std=gnu11 -D_GNU_SOURCE -fvisibility=hidden \
   -DAL_PREFIX='"$(PREFIX)"' $(PKG_CFLAGS) -Ishim
-# UBSan is recoverable here only so tests/fuzz/ubsan.supp can silence a
-# reported finding; halt_on_error=1 still stops at every other one.
 FUZZ_SAN := -fsanitize=address,undefined
-FUZZ_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=tests/fuzz/ubsan.supp
+FUZZ_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 FUZZ_OBJ := $(patsubst shim/%.c,$(B)/fuzz/obj/%.o,$(CORE_SRC))
 
 # Seed directories per target (fixtures only; evaluation data never).

@@ -289,7 +289,7 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     }
     free(cands.v);
     size_t nnew = s->nf - first;
-    al_finding *nf = s->f + first;
+    al_finding *nf = s->f ? s->f + first : NULL; /* no finding yet: s->f may be NULL */
     if (nnew > 1) qsort(nf, nnew, sizeof *nf, cmp_finding);
     /* local offsets for the scrubber, then stream offsets for the record */
     for (size_t i = 0; i < nnew; i++) {
