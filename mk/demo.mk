@@ -1,4 +1,5 @@
 # make demo: start the bundled mock LLM API, run curl and a Python client
 # without and with airlock, show what changed (examples/demo.sh).
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory all
 	@B=$(B) sh examples/demo.sh
