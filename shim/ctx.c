@@ -1,9 +1,12 @@
 /* ctx.c: builds the process-wide context from the environment: rule packs,
  * mode, fail mode, audit log, body cap and policy overrides.  Never fails
- * hard: what cannot be loaded is reported once in errbuf and fail mode
- * decides.  Opens exactly one descriptor (the audit log). */
+ * hard: what cannot be loaded is reported once (errbuf at set-up, the warn
+ * callback for the rule packs) and fail mode decides.  The rule packs load on
+ * first need (al_ctx_engine), so a process that never calls an LLM does not
+ * pay for them.  Opens exactly one descriptor (the audit log). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +15,13 @@
 #include <unistd.h>
 
 #include "exchange.h"
+
+struct al_ctx_lazy {
+    pthread_mutex_t mu;
+    int done;          /* atomic: engine (or its failure) is final */
+    al_engine *engine; /* NULL when the packs could not be loaded */
+    char path[];       /* the resolved AIRLOCK_RULES or default */
+};
 
 static void note(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -151,14 +161,53 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
         note(errbuf, errlen, "airlock: no rules found%s%s", "", "; LLM calls follow AIRLOCK_FAIL");
         return AL_OK;
     }
-    char err[400] = "";
-    al_code c = al_engine_new(rules, &ctx->engine, err, sizeof err);
-    if (c != AL_OK) {
-        ctx->engine = NULL;
-        note(errbuf, errlen, "airlock: rules not loaded: %s; LLM calls follow AIRLOCK_FAIL (%s)",
-             err[0] ? err : al_strerror(c), ctx->fail == AL_FAIL_OPEN ? "open" : "closed");
+    size_t n = strlen(rules);
+    ctx->lazy = malloc(sizeof *ctx->lazy + n + 1);
+    if (!ctx->lazy) {
+        note(errbuf, errlen, "airlock: rules not loaded: %s%s", al_strerror(AL_ENOMEM),
+             "; LLM calls follow AIRLOCK_FAIL");
+        return AL_OK;
     }
+    pthread_mutex_init(&ctx->lazy->mu, NULL);
+    ctx->lazy->done = 0;
+    ctx->lazy->engine = NULL;
+    memcpy(ctx->lazy->path, rules, n + 1);
     return AL_OK;
+}
+
+const al_engine *al_ctx_engine(const al_ctx *ctx)
+{
+    if (!ctx) return NULL;
+    if (ctx->engine || !ctx->lazy) return ctx->engine;
+    al_ctx_lazy *l = ctx->lazy;
+    if (__atomic_load_n(&l->done, __ATOMIC_ACQUIRE)) return l->engine;
+    char line[512] = "";
+    pthread_mutex_lock(&l->mu);
+    if (!__atomic_load_n(&l->done, __ATOMIC_ACQUIRE)) {
+        char err[400] = "";
+        al_engine *e = NULL;
+        al_code c = al_engine_new(l->path, &e, err, sizeof err);
+        if (c != AL_OK) {
+            e = NULL;
+            snprintf(line, sizeof line,
+                     "airlock: rules not loaded: %s; LLM calls follow AIRLOCK_FAIL (%s)",
+                     err[0] ? err : al_strerror(c), ctx->fail == AL_FAIL_OPEN ? "open" : "closed");
+        }
+        l->engine = e;
+        __atomic_store_n(&l->done, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&l->mu);
+    /* only the loading call has a line: reported once, outside the lock */
+    if (line[0] && ctx->warn) ctx->warn(line);
+    return l->engine;
+}
+
+void al_ctx_after_fork(al_ctx *ctx)
+{
+    /* Only the forking thread survives: a mutex another thread held stays
+     * held forever in the child, and its half-built engine is abandoned. */
+    if (ctx && ctx->lazy && !__atomic_load_n(&ctx->lazy->done, __ATOMIC_ACQUIRE))
+        pthread_mutex_init(&ctx->lazy->mu, NULL);
 }
 
 void al_ctx_free(al_ctx *ctx)
@@ -166,6 +215,12 @@ void al_ctx_free(al_ctx *ctx)
     if (!ctx) return;
     al_engine_free(ctx->engine);
     ctx->engine = NULL;
+    if (ctx->lazy) {
+        al_engine_free(ctx->lazy->engine);
+        pthread_mutex_destroy(&ctx->lazy->mu);
+        free(ctx->lazy);
+        ctx->lazy = NULL;
+    }
     if (ctx->audit_fd >= 0) close(ctx->audit_fd);
     ctx->audit_fd = -1;
 }

@@ -118,7 +118,7 @@ static skey *get_key(al_exchange *x, int key, const cJSON *event)
     k = &x->keys[x->nkeys];
     memset(k, 0, sizeof *k);
     k->key = key;
-    k->s = al_stream_scrub_new(x->ctx->engine, &x->ctx->policy);
+    k->s = al_stream_scrub_new(al_ctx_engine(x->ctx), &x->ctx->policy);
     k->tmpl = event ? cJSON_Duplicate(event, 1) : NULL;
     if (!k->s || (event && !k->tmpl)) {
         al_stream_scrub_free(k->s);
@@ -352,8 +352,8 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
     if (!cJSON_IsString(node) || !node->valuestring[0]) return AL_OK;
     al_result res = {0};
     const char *in = node->valuestring;
-    al_code r =
-        al_engine_scan(x->ctx->engine, &x->ctx->policy, AL_AS_COMPLETION, in, strlen(in), &res);
+    al_code r = al_engine_scan(al_ctx_engine(x->ctx), &x->ctx->policy, AL_AS_COMPLETION, in,
+                               strlen(in), &res);
     if (r == AL_OK) {
         int apply = res.changed && !monitor(x);
         record(x, res.findings, res.n, 1, res.changed);
@@ -587,7 +587,7 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
             role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT ? &quiet : &x->ctx->policy;
         al_result res = {0};
         const char *in = node->valuestring;
-        r = al_engine_scan(x->ctx->engine, p, AL_AS_PROMPT, in, strlen(in), &res);
+        r = al_engine_scan(al_ctx_engine(x->ctx), p, AL_AS_PROMPT, in, strlen(in), &res);
         if (r != AL_OK) {
             fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";
             al_result_free(&res);
@@ -673,6 +673,8 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
         }
     }
     set_call(x, p, api, host, path, root);
+    /* first recognised LLM call of the process loads the rule packs */
+    const al_engine *engine = al_ctx_engine(x->ctx);
     x->rec.stream = root ? p->wants_stream(api, root) : api == AL_API_GEMINI_STREAM;
     al_code r;
     if (too_big)
@@ -681,7 +683,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
         r = unscreened(x, v, "request body is not valid JSON");
     else if (has_nul_escape(body, len))
         r = unscreened(x, v, "request body has NUL characters");
-    else if (!x->ctx->engine)
+    else if (!engine)
         r = unscreened(x, v, "rules not loaded");
     else
         r = screen(x, root, v);
@@ -707,7 +709,7 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     x->last_len = 0;
     x->cut = 0;
     if (!x->llm) return AL_OK;
-    if (!x->ctx->engine) {
+    if (!al_ctx_engine(x->ctx)) {
         set_fail(x, "rules not loaded");
         return AL_OK;
     }

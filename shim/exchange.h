@@ -11,25 +11,48 @@
 typedef enum { AL_MODE_ENFORCE = 0, AL_MODE_MONITOR } al_mode;
 typedef enum { AL_FAIL_CLOSED = 0, AL_FAIL_OPEN } al_failmode;
 
+/* The rule packs a context loads on first need (ctx.c; opaque). */
+typedef struct al_ctx_lazy al_ctx_lazy;
+
 /* Process-wide context: engine, policy, mode, audit sink.  Built once by the
  * shim's init from the environment (AIRLOCK_RULES, AIRLOCK_MODE, AIRLOCK_FAIL,
- * AIRLOCK_AUDIT, AIRLOCK_LLM_HOSTS) or by tests directly. */
+ * AIRLOCK_AUDIT, AIRLOCK_LLM_HOSTS) or by tests directly.  Read the engine
+ * with al_ctx_engine, never through the field. */
 typedef struct {
-    al_engine *engine; /* may be NULL when rules failed to load: then fail mode decides */
+    al_engine *engine; /* set directly by tests; NULL when loaded lazily (lazy) */
     al_policy policy;
     al_mode mode;
     al_failmode fail;
-    int audit_fd;    /* -1: no audit log */
-    size_t max_body; /* largest LLM request/response body buffered (default 16 MiB) */
-    const char *exe; /* program name for audit records */
+    int audit_fd;      /* -1: no audit log */
+    size_t max_body;   /* largest LLM request/response body buffered (default 16 MiB) */
+    const char *exe;   /* program name for audit records */
+    al_ctx_lazy *lazy; /* owned; NULL when the engine is set directly or absent */
+    /* Called once with the one "airlock: ..." line (no newline) when the
+     * lazy load fails; NULL: nothing is reported.  Pure modules never print:
+     * the shim points this at its stderr writer. */
+    void (*warn)(const char *line);
 } al_ctx;
 
 /* Fills ctx from the environment; default_rules is used when AIRLOCK_RULES is
  * unset (the shim passes the rules/ directory found beside itself).  Never
- * fails hard: an engine that cannot be loaded leaves ctx->engine NULL and
+ * fails hard.  The rule packs are not loaded here (a process that never calls
+ * an LLM should not pay for them): the resolved path is kept and
+ * al_ctx_engine loads them on first need.  A problem with the environment
  * writes one "airlock: ..." line to errbuf.  Free with al_ctx_free. */
 AL_API al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, size_t errlen);
 AL_API void al_ctx_free(al_ctx *ctx);
+
+/* The context's engine: ctx->engine when set directly, else the rule packs
+ * al_ctx_from_env found, loaded by the first call (thread-safe, once per
+ * process; later calls are one atomic load).  NULL when they cannot be
+ * loaded: then the one "airlock: rules not loaded: ..." line goes to
+ * ctx->warn, once, and ctx->fail decides.  The engine is immutable and
+ * owned by ctx.  Call it only for a recognised LLM exchange. */
+AL_API const al_engine *al_ctx_engine(const al_ctx *ctx);
+
+/* For a forked child (single-threaded): a load another thread had under way
+ * at the fork is started afresh by the child's next al_ctx_engine. */
+AL_API void al_ctx_after_fork(al_ctx *ctx);
 
 /* ---- Message level: used by the libcurl layer (bodies already de-framed)
  * and internally by the connection level. ---- */

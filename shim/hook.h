@@ -8,8 +8,9 @@
 
 /* The process context, initialised once on first use (pthread_once, with
  * al_in_hook set so init calls no hooked function).  Never NULL;
- * ctx->engine is NULL when the rules could not be loaded (then ctx->fail
- * decides).  Reset safely in a forked child. */
+ * al_ctx_engine(ctx) loads the rules at the first LLM call and is NULL
+ * when they could not be loaded (then ctx->fail decides; the one warning
+ * line is printed then).  Reset safely in a forked child. */
 AL_API const al_ctx *al_hook_ctx(void);
 
 /* Resolves the real function: dlsym(RTLD_NEXT, sym), then, when that fails

@@ -122,8 +122,19 @@ static void atfork_child(void)
         init_started = 0;
         memset(&ctx, 0, sizeof ctx);
         ctx.audit_fd = -1;
+    } else if (init_done) {
+        al_ctx_after_fork(&ctx); /* a rules load under way in another thread */
     }
     debug_on = -1;
+}
+
+/* ctx.warn: the rules-not-loaded line, at the first LLM call */
+static void warn_line(const char *line)
+{
+    const char *m = strncmp(line, "airlock: ", 9) == 0 ? line + 9 : line;
+    size_t n = strlen(m);
+    while (n > 0 && m[n - 1] == '\n') n--;
+    al_hook_warn("%.*s", (int)n, m);
 }
 
 static void ctx_init(void)
@@ -139,6 +150,7 @@ static void ctx_init(void)
     const char *rules = default_rules();
     if (al_ctx_from_env(&ctx, rules, err, sizeof err) != AL_OK && !err[0])
         snprintf(err, sizeof err, "cannot set up from the environment");
+    ctx.warn = warn_line;
     if (err[0]) {
         /* al_ctx_from_env's message may already carry the prefix. */
         const char *m = strncmp(err, "airlock: ", 9) == 0 ? err + 9 : err;
@@ -148,7 +160,7 @@ static void ctx_init(void)
     }
     al_hook_debug("initialised: rules %s, engine %s, mode %s, fail %s",
                   getenv("AIRLOCK_RULES") ? "from AIRLOCK_RULES" : rules,
-                  ctx.engine ? "loaded" : "absent",
+                  ctx.lazy ? "loaded at the first LLM call" : "absent",
                   ctx.mode == AL_MODE_MONITOR ? "monitor" : "enforce",
                   ctx.fail == AL_FAIL_OPEN ? "open" : "closed");
     __atomic_store_n(&init_done, 1, __ATOMIC_SEQ_CST);
