@@ -159,6 +159,21 @@ static int skip_header(const al_http1_header *h, const char *const *names)
     return 0;
 }
 
+/* Appends m's header lines as "Name: value\r\n", minus those named in drop. */
+static al_code append_headers(const al_http1_msg *m, const char *const *drop, al_buf *out)
+{
+    al_code r = AL_OK;
+    for (size_t i = 0; r == AL_OK && i < m->num_headers; i++) {
+        const al_http1_header *h = &m->headers[i];
+        if (skip_header(h, drop)) continue;
+        r = al_buf_append(out, h->name, h->name_len);
+        if (r == AL_OK) r = al_buf_append(out, ": ", 2);
+        if (r == AL_OK) r = al_buf_append(out, h->value, h->value_len);
+        if (r == AL_OK) r = al_buf_append(out, "\r\n", 2);
+    }
+    return r;
+}
+
 /* Writes the held request's header block without framing, encoding and
  * expect headers, then Content-Length and Accept-Encoding: identity. */
 static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf *out)
@@ -171,14 +186,7 @@ static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf 
     /* request line, as sent */
     const char *nl = memchr(m->method, '\n', (size_t)(base + m->header_len - m->method));
     al_code r = al_buf_append(out, m->method, (size_t)(nl - m->method) + 1);
-    for (size_t i = 0; r == AL_OK && i < m->num_headers; i++) {
-        const al_http1_header *h = &m->headers[i];
-        if (skip_header(h, drop)) continue;
-        r = al_buf_append(out, h->name, h->name_len);
-        if (r == AL_OK) r = al_buf_append(out, ": ", 2);
-        if (r == AL_OK) r = al_buf_append(out, h->value, h->value_len);
-        if (r == AL_OK) r = al_buf_append(out, "\r\n", 2);
-    }
+    if (r == AL_OK) r = append_headers(m, drop, out);
     if (r == AL_OK)
         r = al_buf_printf(out, "Accept-Encoding: identity\r\nContent-Length: %zu\r\n\r\n", len);
     if (r == AL_OK) r = al_buf_append(out, body, len);
@@ -485,14 +493,7 @@ static al_code rebuild_response(const al_http1_msg *m, const char *extra, al_buf
     static const char *const drop[] = {"content-length", "transfer-encoding", NULL};
     al_code r = al_buf_printf(out, "HTTP/1.%d %d %.*s\r\n", m->minor_version, m->status,
                               (int)m->reason_len, m->reason);
-    for (size_t i = 0; r == AL_OK && i < m->num_headers; i++) {
-        const al_http1_header *h = &m->headers[i];
-        if (skip_header(h, drop)) continue;
-        r = al_buf_append(out, h->name, h->name_len);
-        if (r == AL_OK) r = al_buf_append(out, ": ", 2);
-        if (r == AL_OK) r = al_buf_append(out, h->value, h->value_len);
-        if (r == AL_OK) r = al_buf_append(out, "\r\n", 2);
-    }
+    if (r == AL_OK) r = append_headers(m, drop, out);
     if (r == AL_OK) r = al_buf_puts(out, extra);
     return r;
 }

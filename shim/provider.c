@@ -86,6 +86,27 @@ al_code al_json_emit(cJSON *doc, al_buf *out)
     return r;
 }
 
+void al_json_set_ll(long long *dst, const cJSON *obj, const char *key)
+{
+    cJSON *v = al_json_get(obj, key);
+    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
+}
+
+al_code al_texts_whole(al_stream_io *io, const al_texts *t)
+{
+    for (size_t i = 0; i < t->n; i++) {
+        al_code r = io->whole(io, t->v[i].node);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+int al_wants_stream_true(al_api api, const cJSON *root)
+{
+    (void)api;
+    return cJSON_IsTrue(al_json_get(root, "stream"));
+}
+
 static int hexdigit(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';

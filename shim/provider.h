@@ -114,5 +114,12 @@ AL_API int al_json_int(const cJSON *obj, const char *key, int dflt);
 AL_API al_code al_json_print(const cJSON *root, al_buf *out);
 /* Standard error body helper: writes the printed doc then deletes it. */
 AL_API al_code al_json_emit(cJSON *doc, al_buf *out);
+/* Sets *dst to obj[key] truncated to an integer when that is a number;
+ * leaves *dst alone otherwise (usage fields a reply does not report). */
+AL_API void al_json_set_ll(long long *dst, const cJSON *obj, const char *key);
+/* Hands every text of t to io->whole in order; stops at the first error. */
+AL_API al_code al_texts_whole(al_stream_io *io, const al_texts *t);
+/* wants_stream for APIs that stream only when the body says "stream": true. */
+AL_API int al_wants_stream_true(al_api api, const cJSON *root);
 
 #endif

@@ -54,19 +54,13 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
     return push_blocks(t, al_json_get(root, "content"), AL_ROLE_ASSISTANT);
 }
 
-static void set_ll(long long *dst, const cJSON *obj, const char *key)
-{
-    cJSON *v = al_json_get(obj, key);
-    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
-}
-
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
     const cJSON *us = al_json_get(root, "usage");
     if (!us) us = al_json_get(al_json_get(root, "message"), "usage");
     if (!cJSON_IsObject(us)) return;
-    set_ll(&u->input, us, "input_tokens");
-    set_ll(&u->output, us, "output_tokens");
+    al_json_set_ll(&u->input, us, "input_tokens");
+    al_json_set_ll(&u->output, us, "output_tokens");
     if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
 }
 
@@ -137,11 +131,6 @@ static int shape(al_api api, const cJSON *root)
     return cJSON_IsObject(root) && cJSON_IsArray(al_json_get(root, "messages"));
 }
 
-static int wants_stream(al_api api, const cJSON *root)
-{
-    return cJSON_IsTrue(al_json_get(root, "stream"));
-}
-
 const al_provider al_provider_anthropic = {
     .name = "anthropic",
     .shape = shape,
@@ -151,5 +140,5 @@ const al_provider al_provider_anthropic = {
     .stream_event = stream_event,
     .delta_event = delta_event,
     .error = error_body,
-    .wants_stream = wants_stream,
+    .wants_stream = al_wants_stream_true,
 };

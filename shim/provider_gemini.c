@@ -65,12 +65,6 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
     return AL_OK;
 }
 
-static void set_ll(long long *dst, const cJSON *obj, const char *key)
-{
-    cJSON *v = al_json_get(obj, key);
-    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
-}
-
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
     if (cJSON_IsArray(root)) {
@@ -80,9 +74,9 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
     }
     const cJSON *us = al_json_get(root, "usageMetadata");
     if (!cJSON_IsObject(us)) return;
-    set_ll(&u->input, us, "promptTokenCount");
-    set_ll(&u->output, us, "candidatesTokenCount");
-    set_ll(&u->total, us, "totalTokenCount");
+    al_json_set_ll(&u->input, us, "promptTokenCount");
+    al_json_set_ll(&u->output, us, "candidatesTokenCount");
+    al_json_set_ll(&u->total, us, "totalTokenCount");
 }
 
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
@@ -105,7 +99,7 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
             cJSON *fc = al_json_get(p, "functionCall");
             al_texts t = {0};
             r = al_texts_push_all(&t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
-            for (size_t k = 0; r == AL_OK && k < t.n; k++) r = io->whole(io, t.v[k].node);
+            if (r == AL_OK) r = al_texts_whole(io, &t);
             al_texts_free(&t);
             if (r != AL_OK) return r;
         }

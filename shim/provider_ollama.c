@@ -57,9 +57,8 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
 
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
-    cJSON *a = al_json_get(root, "prompt_eval_count"), *b = al_json_get(root, "eval_count");
-    if (cJSON_IsNumber(a)) u->input = (long long)a->valuedouble;
-    if (cJSON_IsNumber(b)) u->output = (long long)b->valuedouble;
+    al_json_set_ll(&u->input, root, "prompt_eval_count");
+    al_json_set_ll(&u->output, root, "eval_count");
     if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
 }
 
@@ -83,7 +82,7 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
             r = al_texts_push_all(&t, al_json_get(al_json_get(tc, "function"), "arguments"),
                                   AL_ROLE_ASSISTANT);
     }
-    for (size_t k = 0; r == AL_OK && k < t.n; k++) r = io->whole(io, t.v[k].node);
+    if (r == AL_OK) r = al_texts_whole(io, &t);
     al_texts_free(&t);
     if (r == AL_OK && cJSON_IsTrue(al_json_get(ev, "done"))) {
         r = io->end(io, KEY_THINKING, NULL);

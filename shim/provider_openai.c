@@ -144,23 +144,17 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
     return AL_OK;
 }
 
-static void set_ll(long long *dst, const cJSON *obj, const char *key)
-{
-    cJSON *v = al_json_get(obj, key);
-    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
-}
-
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
     const cJSON *resp = al_json_get(root, "response");
     const cJSON *us = al_json_get(root, "usage");
     if (!cJSON_IsObject(us) && resp) us = al_json_get(resp, "usage");
     if (!cJSON_IsObject(us)) return;
-    set_ll(&u->input, us, "prompt_tokens");
-    set_ll(&u->output, us, "completion_tokens");
-    set_ll(&u->input, us, "input_tokens");
-    set_ll(&u->output, us, "output_tokens");
-    set_ll(&u->total, us, "total_tokens");
+    al_json_set_ll(&u->input, us, "prompt_tokens");
+    al_json_set_ll(&u->output, us, "completion_tokens");
+    al_json_set_ll(&u->input, us, "input_tokens");
+    al_json_set_ll(&u->output, us, "output_tokens");
+    al_json_set_ll(&u->total, us, "total_tokens");
 }
 
 static al_code end_range(al_stream_io *io, int lo, int n)
@@ -217,15 +211,6 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
     return AL_OK;
 }
 
-static al_code whole_all(al_stream_io *io, al_texts *t)
-{
-    for (size_t i = 0; i < t->n; i++) {
-        al_code r = io->whole(io, t->v[i].node);
-        if (r != AL_OK) return r;
-    }
-    return AL_OK;
-}
-
 static al_code responses_event(cJSON *ev, al_stream_io *io)
 {
     const char *type = al_json_str(ev, "type");
@@ -274,7 +259,7 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
                !strcmp(type, "response.failed") || !strcmp(type, "response.done")) {
         if ((r = io->end_all(io)) == AL_OK) r = responses_output(al_json_get(ev, "response"), &t);
     }
-    if (r == AL_OK) r = whole_all(io, &t);
+    if (r == AL_OK) r = al_texts_whole(io, &t);
     al_texts_free(&t);
     return r;
 }
@@ -375,11 +360,6 @@ static int shape(al_api api, const cJSON *root)
     return 0;
 }
 
-static int wants_stream(al_api api, const cJSON *root)
-{
-    return cJSON_IsTrue(al_json_get(root, "stream"));
-}
-
 const al_provider al_provider_openai = {
     .name = "openai",
     .shape = shape,
@@ -389,5 +369,5 @@ const al_provider al_provider_openai = {
     .stream_event = stream_event,
     .delta_event = delta_event,
     .error = error_body,
-    .wants_stream = wants_stream,
+    .wants_stream = al_wants_stream_true,
 };
