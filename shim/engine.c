@@ -374,6 +374,16 @@ static int take_match(al_matcher *m, const al_subject *sub, uint32_t ri, int rc,
     return 0;
 }
 
+/* do_match() with the offset limit set to limit for this one attempt. */
+static int match_limited(al_matcher *m, const pcre2_code *re, const char *s, size_t len,
+                         size_t from, size_t limit, uint32_t opts)
+{
+    pcre2_set_offset_limit(m->mctx, limit);
+    int rc = do_match(m, re, s, len, from, opts);
+    pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+    return rc;
+}
+
 /* A whole-text attempt at offset p (anchored there by the offset limit when
  * limit is set) that looks at no more text than it needs: the subject is cut
  * a little past p, with hard partial matching; a complete match or a
@@ -387,15 +397,16 @@ static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub
     static const size_t cut[] = {1024, 65536};
     for (size_t k = 0; k < sizeof cut / sizeof cut[0]; k++) {
         if (sub->len - p <= cut[k]) break;
-        pcre2_set_offset_limit(m->mctx, limit);
-        int rc = do_match(m, re, sub->s, p + cut[k], p, PCRE2_PARTIAL_HARD);
-        pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
+        int rc = match_limited(m, re, sub->s, p + cut[k], p, limit, PCRE2_PARTIAL_HARD);
         if (rc != PCRE2_ERROR_PARTIAL) return rc;
     }
-    pcre2_set_offset_limit(m->mctx, limit);
-    int rc = do_match(m, re, sub->s, sub->len, p, 0);
-    pcre2_set_offset_limit(m->mctx, PCRE2_UNSET);
-    return rc;
+    return match_limited(m, re, sub->s, sub->len, p, limit, 0);
+}
+
+/* Where rule ri resumes in sub: its own resume point when past sub->from. */
+static size_t resume_at(const al_subject *sub, uint32_t ri)
+{
+    return sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
 }
 
 /* Tries rule ri anchored at each of its prefix hits only. */
@@ -403,7 +414,7 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
                             al_cands *out, size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
-    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t pos = resume_at(sub, ri);
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
         size_t p = h->pos[k];
         if (p < pos) continue;
@@ -428,7 +439,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
                             al_cands *out, size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
-    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t pos = resume_at(sub, ri);
     size_t tried = 0; /* starts below this failed already */
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
         size_t q = h->pos[k];
@@ -458,7 +469,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
 static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h,
                      const al_litset *m_lits)
 {
-    size_t from = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t from = resume_at(sub, ri);
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++)
         if (h->pos[k] >= from) return 1;
@@ -490,7 +501,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
                          size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
-    size_t pos = sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t pos = resume_at(sub, ri);
     uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
     int found = 0;
     while (pos <= sub->len) {

@@ -391,6 +391,32 @@ static int parse_class(parser *ps, pset *a)
     return 1;
 }
 
+/* After "(?": steps over what opens a non-capturing, atomic, branch-reset
+ * or named group (0) or a lookaround (1).  Anything else (a comment, inline
+ * options) is left to the caller, ps->i on it (-1). */
+static int group_kind(parser *ps)
+{
+    char k = ps->i < ps->len ? ps->p[ps->i] : 0;
+    if (k == ':' || k == '>' || k == '|') {
+        ps->i++;
+    } else if (k == '=' || k == '!') {
+        ps->i++;
+        return 1;
+    } else if (k == '<' && ps->i + 1 < ps->len &&
+               (ps->p[ps->i + 1] == '=' || ps->p[ps->i + 1] == '!')) {
+        ps->i += 2;
+        return 1;
+    } else if (k == '<' || k == '\'' ||
+               (k == 'P' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == '<')) {
+        char close = k == '\'' ? '\'' : '>';
+        while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+        ps->i++;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
 /* Parses one atom; returns 1 with its prefixes in a, 0 when it is
  * zero-width (no effect), -1 when unknown (stops prefix growth). */
 static int parse_atom(parser *ps, pset *a)
@@ -477,26 +503,14 @@ static int parse_atom(parser *ps, pset *a)
         }
         if (ps->i < ps->len && ps->p[ps->i] == '?') {
             ps->i++;
-            char k = ps->i < ps->len ? ps->p[ps->i] : 0;
-            if (k == ':' || k == '>' || k == '|') {
-                ps->i++;
-            } else if (k == '=' || k == '!') {
-                ps->i++;
+            int kind = group_kind(ps);
+            if (kind > 0) {
                 zero = 1;
-            } else if (k == '<' && ps->i + 1 < ps->len &&
-                       (ps->p[ps->i + 1] == '=' || ps->p[ps->i + 1] == '!')) {
-                ps->i += 2;
-                zero = 1;
-            } else if (k == '<' || k == '\'' ||
-                       (k == 'P' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == '<')) {
-                char close = k == '\'' ? '\'' : '>';
-                while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
-                ps->i++;
-            } else if (k == '#') {
+            } else if (kind < 0 && ps->i < ps->len && ps->p[ps->i] == '#') {
                 while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
                 ps->i++;
                 return 0;
-            } else {
+            } else if (kind < 0) {
                 /* inline options: (?i) (?s) (?m) (?-i) or (?i: ...) */
                 int neg = 0;
                 while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
@@ -779,22 +793,10 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
             }
             if (ps->i < ps->len && ps->p[ps->i] == '?') {
                 ps->i++;
-                char k = ps->i < ps->len ? ps->p[ps->i] : 0;
-                if (k == ':' || k == '>' || k == '|') {
-                    ps->i++;
-                } else if (k == '=' || k == '!') {
-                    ps->i++;
+                int kind = group_kind(ps);
+                if (kind > 0) {
                     look = 1;
-                } else if (k == '<' && ps->i + 1 < ps->len &&
-                           (ps->p[ps->i + 1] == '=' || ps->p[ps->i + 1] == '!')) {
-                    ps->i += 2;
-                    look = 1;
-                } else if (k == '<' || k == '\'' ||
-                           (k == 'P' && ps->i + 1 < ps->len && ps->p[ps->i + 1] == '<')) {
-                    char close = k == '\'' ? '\'' : '>';
-                    while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
-                    ps->i++;
-                } else {
+                } else if (kind < 0) {
                     while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
                         char f = ps->p[ps->i++];
                         if (f == 'i') ps->caseless = 1;
