@@ -648,6 +648,11 @@ static int cmp_finding(const void *a, const void *b)
     return strcmp(x->rule, y->rule);
 }
 
+void al_findings_sort(al_finding *f, size_t n)
+{
+    if (n > 1) qsort(f, n, sizeof *f, cmp_finding);
+}
+
 static al_code push_finding(al_result *r, const al_finding *f)
 {
     if (r->n == r->cap) {
@@ -805,7 +810,7 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
         c = push_finding(out, &f);
     }
     if (c != AL_OK) goto fail;
-    if (out->n > 1) qsort(out->findings, out->n, sizeof *out->findings, cmp_finding);
+    al_findings_sort(out->findings, out->n);
 
     /* score: each injection/jailbreak rule counts once */
     int scored = 0, block_hint = 0, other_block = 0;

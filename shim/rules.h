@@ -199,6 +199,11 @@ AL_API void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e);
 /* Action for a rule in a direction under policy p. */
 AL_API al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir);
 
+/* Sorts findings by start, longer first at the same start, then rule id: the
+ * one order the whole-text scan and the streaming scrubber both report, so
+ * their results compare equal. */
+AL_API void al_findings_sort(al_finding *f, size_t n);
+
 /* Replaces REDACT candidates (sorted by start) in text, merging overlaps;
  * appends to out.  Returns AL_OK or AL_ENOMEM. */
 AL_API al_code al_scrub_apply(const al_engine *e, const al_policy *p, const char *text, size_t len,

@@ -153,14 +153,6 @@ static int cmp_cand(const void *a, const void *b)
     return x->rule < y->rule ? -1 : x->rule > y->rule;
 }
 
-static int cmp_finding(const void *a, const void *b)
-{
-    const al_finding *x = a, *y = b;
-    if (x->start != y->start) return x->start < y->start ? -1 : 1;
-    if (x->end != y->end) return x->end > y->end ? -1 : 1;
-    return strcmp(x->rule, y->rule);
-}
-
 static void set_rule_from(al_stream_scrub *s, const al_nmap *map)
 {
     for (size_t i = 0; i < s->e->n; i++) {
@@ -290,7 +282,7 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     free(cands.v);
     size_t nnew = s->nf - first;
     al_finding *nf = s->f ? s->f + first : NULL; /* no finding yet: s->f may be NULL */
-    if (nnew > 1) qsort(nf, nnew, sizeof *nf, cmp_finding);
+    al_findings_sort(nf, nnew);
     /* local offsets for the scrubber, then stream offsets for the record */
     for (size_t i = 0; i < nnew; i++) {
         nf[i].start = nf[i].start < s->ctx_len ? 0 : nf[i].start - s->ctx_len;
