@@ -33,6 +33,11 @@ typedef void (*SSL_free_t)(SSL *);
 typedef int (*SSL_clear_t)(SSL *);
 typedef int (*SSL_shutdown_t)(SSL *);
 typedef int (*SSL_get_shutdown_t)(const SSL *);
+typedef int (*SSL_do_handshake_t)(SSL *);
+typedef int (*SSL_connect_t)(SSL *);
+typedef int (*SSL_accept_t)(SSL *);
+typedef int (*SSL_read_early_data_t)(SSL *, void *, size_t, size_t *);
+typedef int (*SSL_write_early_data_t)(SSL *, const void *, size_t, size_t *);
 typedef int (*SSL_CTX_set_alpn_protos_t)(SSL_CTX *, const unsigned char *, unsigned int);
 typedef int (*SSL_set_alpn_protos_t)(SSL *, const unsigned char *, unsigned int);
 
@@ -50,6 +55,11 @@ enum {
     R_SSL_clear,
     R_SSL_shutdown,
     R_SSL_get_shutdown,
+    R_SSL_do_handshake,
+    R_SSL_connect,
+    R_SSL_accept,
+    R_SSL_read_early_data,
+    R_SSL_write_early_data,
     R_SSL_CTX_set_alpn_protos,
     R_SSL_set_alpn_protos,
     R_COUNT
@@ -73,6 +83,11 @@ static struct {
     [R_SSL_clear] = {"SSL_clear", (void *)SSL_clear, NULL},
     [R_SSL_shutdown] = {"SSL_shutdown", (void *)SSL_shutdown, NULL},
     [R_SSL_get_shutdown] = {"SSL_get_shutdown", (void *)SSL_get_shutdown, NULL},
+    [R_SSL_do_handshake] = {"SSL_do_handshake", (void *)SSL_do_handshake, NULL},
+    [R_SSL_connect] = {"SSL_connect", (void *)SSL_connect, NULL},
+    [R_SSL_accept] = {"SSL_accept", (void *)SSL_accept, NULL},
+    [R_SSL_read_early_data] = {"SSL_read_early_data", (void *)SSL_read_early_data, NULL},
+    [R_SSL_write_early_data] = {"SSL_write_early_data", (void *)SSL_write_early_data, NULL},
     [R_SSL_CTX_set_alpn_protos] = {"SSL_CTX_set_alpn_protos", (void *)SSL_CTX_set_alpn_protos,
                                    NULL},
     [R_SSL_set_alpn_protos] = {"SSL_set_alpn_protos", (void *)SSL_set_alpn_protos, NULL},
@@ -90,6 +105,31 @@ static void *real_get(int i)
 }
 
 #define REAL(name) ((name##_t)real_get(R_##name))
+
+/* ---- the SSL_get_error answer for a synthesized result ----
+ * OpenSSL's contract: SSL_get_error explains the result of the last I/O call
+ * on that SSL, made in the same thread with no other call on it in between.
+ * So the answer for a result the shim made up lives in the calling thread
+ * and names the SSL and the return value it explains; every I/O call on
+ * that SSL (each is hooked, pass-through or not, handshake included) drops
+ * it first, so a later real result is never explained by a stale answer. */
+static __thread struct {
+    const SSL *ssl;
+    int ret;
+    int err;
+} synth;
+
+static inline void synth_drop(const SSL *s)
+{
+    if (synth.ssl == s) synth.ssl = NULL;
+}
+
+static void synth_set(const SSL *s, int ret, int err)
+{
+    synth.ssl = s;
+    synth.ret = ret;
+    synth.err = err;
+}
 
 /* ---- per-SSL* state ---- */
 
@@ -112,8 +152,7 @@ typedef struct sst {
     int answered;  /* the exchange answered the host itself and nothing went to the server since */
     int eof_given; /* al_conn_in was told about the end of the stream */
     int wr_broken; /* the exchange refused the stream: writes fail */
-    int last_err;  /* SSL_get_error answer for our synthesized return, -1 none */
-    int last_ret;  /* the return value it belongs to */
+    int last_err;  /* the error of our last synthesized return, -1 none */
     char *rbuf;
 } sst;
 
@@ -505,6 +544,7 @@ static sst *managed(const SSL *s, int create)
 
 AL_EXPORT int SSL_write(SSL *s, const void *buf, int num)
 {
+    synth_drop(s);
     sst *t = num > 0 ? managed(s, 1) : NULL;
     if (!t) {
         SSL_write_t f = REAL(SSL_write);
@@ -516,13 +556,14 @@ AL_EXPORT int SSL_write(SSL *s, const void *buf, int num)
     int rret = -1;
     int r = do_write(s, t, buf, (size_t)num, &w, &rret);
     int ret = r > 0 ? (int)w : r == 0 ? -1 : rret;
-    if (r == 0) t->last_ret = ret;
+    if (r == 0) synth_set(s, ret, t->last_err);
     al_in_hook--;
     return ret;
 }
 
 AL_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 {
+    synth_drop(s);
     sst *t = num > 0 ? managed(s, 1) : NULL;
     if (!t) {
         SSL_write_ex_t f = REAL(SSL_write_ex);
@@ -535,7 +576,7 @@ AL_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
     int r = do_write(s, t, buf, num, &w, &rret);
     if (written) *written = r > 0 ? w : 0;
     int ret = r > 0 ? 1 : 0;
-    if (r == 0) t->last_ret = ret;
+    if (r == 0) synth_set(s, ret, t->last_err);
     al_in_hook--;
     return ret;
 }
@@ -543,6 +584,7 @@ AL_EXPORT int SSL_write_ex(SSL *s, const void *buf, size_t num, size_t *written)
 /* int-returning reads: bytes, or 0 (orderly end) / -1 (error). */
 static int read_int(SSL *s, void *buf, int num, int peek)
 {
+    synth_drop(s);
     sst *t = num > 0 ? managed(s, 0) : NULL;
     if (!t) {
         SSL_read_t f = peek ? (SSL_read_t)REAL(SSL_peek) : REAL(SSL_read);
@@ -554,13 +596,14 @@ static int read_int(SSL *s, void *buf, int num, int peek)
     int rret = -1;
     int r = do_read(s, t, buf, (size_t)num, &got, peek, &rret);
     int ret = r > 0 ? (int)got : r < 0 ? rret : t->last_err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
-    if (r == 0) t->last_ret = ret;
+    if (r == 0) synth_set(s, ret, t->last_err);
     al_in_hook--;
     return ret;
 }
 
 static int read_ex(SSL *s, void *buf, size_t num, size_t *readbytes, int peek)
 {
+    synth_drop(s);
     sst *t = num > 0 ? managed(s, 0) : NULL;
     if (!t) {
         SSL_read_ex_t f = peek ? (SSL_read_ex_t)REAL(SSL_peek_ex) : REAL(SSL_read_ex);
@@ -574,7 +617,7 @@ static int read_ex(SSL *s, void *buf, size_t num, size_t *readbytes, int peek)
     if (readbytes) *readbytes = r > 0 ? got : 0;
     int ret = r > 0 ? 1 : 0; /* _ex: 0 for every failure */
     (void)rret;
-    if (r == 0) t->last_ret = 0;
+    if (r == 0) synth_set(s, 0, t->last_err);
     al_in_hook--;
     return ret;
 }
@@ -632,16 +675,14 @@ AL_EXPORT int SSL_has_pending(const SSL *s)
 
 AL_EXPORT int SSL_get_error(const SSL *s, int ret)
 {
-    if (!al_in_hook && !al_in_curl && s) {
-        sst *t = st_find(s);
-        if (t && t->last_err >= 0 && ret == t->last_ret) return t->last_err;
-    }
+    if (s && synth.ssl == s && ret == synth.ret && !al_in_hook && !al_in_curl) return synth.err;
     SSL_get_error_t f = REAL(SSL_get_error);
     return f ? f(s, ret) : SSL_ERROR_SYSCALL;
 }
 
 AL_EXPORT int SSL_shutdown(SSL *s)
 {
+    synth_drop(s);
     if (!al_in_hook && !al_in_curl && s) {
         sst *t = st_find(s);
         if (t) t->last_err = -1;
@@ -663,7 +704,8 @@ AL_EXPORT int SSL_get_shutdown(const SSL *s)
     int real = f ? f(s) : 0;
     if (!al_in_hook && !al_in_curl && s) {
         sst *t = st_find(s);
-        if (t && t->rd_soft && t->rd_end == SSL_ERROR_ZERO_RETURN && t->last_err == t->rd_end)
+        if (synth.ssl == s && synth.err == SSL_ERROR_ZERO_RETURN && t && t->rd_soft &&
+            t->rd_end == SSL_ERROR_ZERO_RETURN)
             return (real & ~SSL_SENT_SHUTDOWN) | SSL_RECEIVED_SHUTDOWN;
     }
     return real;
@@ -671,6 +713,7 @@ AL_EXPORT int SSL_get_shutdown(const SSL *s)
 
 AL_EXPORT void SSL_free(SSL *s)
 {
+    synth_drop(s);
     if (s) {
         al_in_hook++;
         st_remove(s);
@@ -684,6 +727,7 @@ AL_EXPORT void SSL_free(SSL *s)
  * with SSL_free. */
 AL_EXPORT int SSL_clear(SSL *s)
 {
+    synth_drop(s);
     if (s && st_find(s)) {
         al_in_hook++;
         al_hook_debug("ssl %p: cleared for a new connection", (void *)s);
@@ -692,6 +736,43 @@ AL_EXPORT int SSL_clear(SSL *s)
     }
     SSL_clear_t f = REAL(SSL_clear);
     return f ? f(s) : 0;
+}
+
+/* The other calls SSL_get_error explains: hooked only so that a result the
+ * shim made up earlier is not taken to explain theirs. */
+AL_EXPORT int SSL_do_handshake(SSL *s)
+{
+    synth_drop(s);
+    SSL_do_handshake_t f = REAL(SSL_do_handshake);
+    return f ? f(s) : (errno = ENOSYS, -1);
+}
+
+AL_EXPORT int SSL_connect(SSL *s)
+{
+    synth_drop(s);
+    SSL_connect_t f = REAL(SSL_connect);
+    return f ? f(s) : (errno = ENOSYS, -1);
+}
+
+AL_EXPORT int SSL_accept(SSL *s)
+{
+    synth_drop(s);
+    SSL_accept_t f = REAL(SSL_accept);
+    return f ? f(s) : (errno = ENOSYS, -1);
+}
+
+AL_EXPORT int SSL_read_early_data(SSL *s, void *buf, size_t num, size_t *readbytes)
+{
+    synth_drop(s);
+    SSL_read_early_data_t f = REAL(SSL_read_early_data);
+    return f ? f(s, buf, num, readbytes) : (errno = ENOSYS, SSL_READ_EARLY_DATA_ERROR);
+}
+
+AL_EXPORT int SSL_write_early_data(SSL *s, const void *buf, size_t num, size_t *written)
+{
+    synth_drop(s);
+    SSL_write_early_data_t f = REAL(SSL_write_early_data);
+    return f ? f(s, buf, num, written) : (errno = ENOSYS, 0);
 }
 
 /* ---- ALPN: offer http/1.1 alone where the host offers it with h2, so the

@@ -36,6 +36,8 @@ run successful_write_and_read_of_an_llm_call_leave_errno_alone \
     "$T/sock_edge" errno-kept "$HTTP_PORT"
 run nonblocking_ssl_read_that_must_wait_returns_minus_one_with_want_read \
     "$T/ssl_edge" nonblock-returns "$TLS_PORT" "$CA"
+run ssl_get_error_after_a_made_up_end_explains_later_calls_with_openssls_own_answer \
+    "$T/ssl_edge" stale-error "$TLS_PORT" "$CA"
 # an install path LD_PRELOAD cannot carry: refused, never run unscreened
 mkdir -p "$T/with space"
 cp "$AIRLOCK" "$SHIM" "$T/with space/"
