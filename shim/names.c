@@ -43,7 +43,7 @@ typedef struct {
 } lex_ent;
 
 typedef struct {
-    uint32_t *slot; /* 0 = empty, else index + 1 into ent */
+    uint32_t *slot; /* 0 = empty, else SLOT_FP bits of the hash above index + 1 into ent */
     size_t mask;
     lex_ent *ent;
     size_t nent, capent;
@@ -87,6 +87,17 @@ static uint32_t key_hash(const char *s, size_t n)
     return (uint32_t)h;
 }
 
+/* A slot holds the entry's index + 1 in its low SLOT_IDX bits and the top
+ * bits of its hash above them, so a probe that misses (most of them: a word
+ * of the text is usually in no list) reads the slot array only, not the
+ * entry and its key. */
+#define SLOT_IDX 20
+#define SLOT_MAXENT ((1u << SLOT_IDX) - 2) /* entries a lexicon may hold */
+static inline uint32_t slot_of(uint32_t hash, size_t idx)
+{
+    return (hash >> SLOT_IDX) << SLOT_IDX | (uint32_t)(idx + 1);
+}
+
 static int lex_grow(lex *x)
 {
     size_t cap = x->mask ? (x->mask + 1) * 2 : 1024;
@@ -95,7 +106,7 @@ static int lex_grow(lex *x)
     for (size_t i = 0; i < x->nent; i++) {
         size_t j = x->ent[i].hash & (cap - 1);
         while (slot[j]) j = (j + 1) & (cap - 1);
-        slot[j] = (uint32_t)(i + 1);
+        slot[j] = slot_of(x->ent[i].hash, i);
     }
     free(x->slot);
     x->slot = slot;
@@ -114,9 +125,11 @@ static inline int key_eq(const char *a, const char *b, size_t n)
 static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
 {
     if (!x->mask) return NULL;
-    uint32_t h = key_hash(k, n);
-    for (size_t j = h & x->mask; x->slot[j]; j = (j + 1) & x->mask) {
-        const lex_ent *e = &x->ent[x->slot[j] - 1];
+    uint32_t h = key_hash(k, n), fp = h >> SLOT_IDX;
+    uint32_t v;
+    for (size_t j = h & x->mask; (v = x->slot[j]) != 0; j = (j + 1) & x->mask) {
+        if (v >> SLOT_IDX != fp) continue;
+        const lex_ent *e = &x->ent[(v & ((1u << SLOT_IDX) - 1)) - 1];
         if (e->hash == h && e->len == n && key_eq(x->pool + e->off, k, n)) return e;
     }
     return NULL;
@@ -137,6 +150,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
         old->cflags |= (uint16_t)cflags;
         return 0;
     }
+    if (x->nent >= SLOT_MAXENT) return -1; /* more words than a slot can index */
     if ((x->nent + 1) * 2 > x->mask + 1 && lex_grow(x)) return -1;
     if (x->nent == x->capent) {
         size_t c = x->capent ? x->capent * 2 : 1024;
@@ -163,7 +177,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
     x->npool += n;
     size_t j = e->hash & x->mask;
     while (x->slot[j]) j = (j + 1) & x->mask;
-    x->slot[j] = (uint32_t)(++x->nent);
+    x->slot[j] = slot_of(e->hash, x->nent++);
     return 0;
 }
 
@@ -236,7 +250,10 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
         }
     }
     fclose(f);
-    if (rc) snprintf(err, errlen, "out of memory loading %s", path);
+    if (rc && x->nent >= SLOT_MAXENT)
+        snprintf(err, errlen, "too many words (over %u) loading %s", SLOT_MAXENT, path);
+    else if (rc)
+        snprintf(err, errlen, "out of memory loading %s", path);
     return rc;
 }
 
