@@ -236,3 +236,114 @@ TEST(number_like_patterns_should_start_only_where_their_lookbehind_allows)
     CHECK_EQ_INT(start_class("(?<![\\w.])\\d+|x\\d", np), 0); /* lookbehind in one branch */
     CHECK_EQ_INT(start_class("(?<value>(?<!\\d)\\d+|\\+\\d)", np), 0); /* the same, inside */
 }
+
+/* ---- the literal scan against a byte-by-byte reference ---- */
+
+typedef struct {
+    uint64_t v[4096]; /* pos << 32 | rule */
+    size_t n;
+} hitlist;
+
+static int collect_hit(void *ud, uint32_t rule, size_t pos)
+{
+    hitlist *h = ud;
+    if (h->n < sizeof h->v / sizeof h->v[0]) h->v[h->n++] = (uint64_t)pos << 32 | rule;
+    return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int ascii_word(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Every (offset, rule) where one of the rule's literals starts, caseless
+ * ASCII, word-start-only literals only after a non-word byte. */
+static void reference_hits(const al_engine *e, int normalized, const unsigned char *t, size_t len,
+                           hitlist *h)
+{
+    for (size_t i = 0; i < len; i++) {
+        int ws = i == 0 || !ascii_word(t[i - 1]);
+        for (size_t r = 0; r < e->n; r++) {
+            const al_rule *ru = &e->rules[r];
+            if (ru->det || ru->normalized != normalized) continue;
+            for (size_t j = 0; j < ru->pf.n; j++) {
+                size_t n = ru->pf.litlen[j];
+                if (i + n > len || (ru->pf.wb && ru->pf.wb[j] && !ws)) continue;
+                size_t k = 0;
+                while (k < n) {
+                    unsigned char c = t[i + k];
+                    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+                    if (c != (unsigned char)ru->pf.lit[j][k]) break;
+                    k++;
+                }
+                if (k == n) collect_hit(h, (uint32_t)r, i);
+            }
+        }
+    }
+}
+
+TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_to_the_last_byte)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* texts pieced together from the literals themselves (cut anywhere),
+     * capitals, word and non-word bytes and invalid UTF-8, of every length
+     * from 0 so each end of the scan loop is crossed */
+    static const char *const glue[] = {" ", "x", "_", "9", "-", "\n", "\xc3", "\xff", "A", ""};
+    unsigned seed = 12345;
+    size_t texts = 0, mismatches = 0;
+    for (int round = 0; round < 3000; round++) {
+        unsigned char t[64];
+        size_t len = 0, want = (size_t)round % 40;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned pick = (seed >> 16) % 3;
+            const char *piece;
+            size_t pl;
+            if (pick == 0) {
+                piece = glue[(seed >> 8) % (sizeof glue / sizeof glue[0])];
+                pl = strlen(piece);
+            } else {
+                const al_rule *r = &e->rules[(seed >> 4) % e->n];
+                if (!r->pf.n) continue;
+                piece = r->pf.lit[(seed >> 10) % r->pf.n];
+                pl = strlen(piece);
+                size_t cut = (seed >> 20) % (pl + 1);
+                if (pick == 2 && cut) pl = cut; /* a literal cut short */
+            }
+            for (size_t k = 0; k < pl && len < want; k++) {
+                unsigned char c = (unsigned char)piece[k];
+                if ((seed >> (k % 24)) & 1 && c >= 'a' && c <= 'z') c = (unsigned char)(c - 32);
+                t[len++] = c;
+            }
+        }
+        for (int norm = 0; norm < 2; norm++) {
+            hitlist *got = calloc(1, sizeof *got), *ref = calloc(1, sizeof *ref);
+            REQUIRE(got && ref);
+            al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
+            reference_hits(e, norm, t, len, ref);
+            qsort(got->v, got->n, sizeof got->v[0], cmp_u64);
+            qsort(ref->v, ref->n, sizeof ref->v[0], cmp_u64);
+            if (got->n != ref->n || memcmp(got->v, ref->v, got->n * sizeof got->v[0]) != 0)
+                mismatches++;
+            texts++;
+            free(got);
+            free(ref);
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts == 6000);
+    /* the 0-, 1-, 2- and 3-byte texts and a NULL text of length 0 */
+    hitlist h = {{0}, 0};
+    al_litset_scan(e->lits, 0, NULL, 0, collect_hit, &h);
+    CHECK_EQ_INT(h.n, 0);
+    al_engine_free(e);
+}
