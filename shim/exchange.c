@@ -30,12 +30,32 @@ typedef struct {
 typedef struct {
     char *raw; /* the event as received (or synthesized) */
     size_t rawlen;
-    cJSON *ev;   /* parsed event, owned; NULL for raw-only items */
-    cJSON *node; /* its delta text, or NULL */
+    char *text; /* its delta text (a copy), or NULL: an event without one */
+    size_t tlen;
+    cJSON *ev;   /* parsed event, owned; NULL for raw-only items and for a
+                  * delta event taken through the shape (parsed if it must
+                  * be rebuilt) */
+    cJSON *node; /* the delta's node in ev */
     int key;
     int changed; /* ev was changed (whole-text scrub) */
     int empty;   /* its text was given to an earlier event */
 } qitem;
+
+/* The shape of a stream's delta events: the JSON data of an event that
+ * carried exactly one delta and nothing else, with a hole where the delta
+ * string's content was.  An event whose data is the same bytes around a
+ * different string content parses to the same tree with only that string
+ * changed (checked once with cJSON on two probes), so it reports the same
+ * single delta of the same key and its text is all that needs reading. */
+typedef struct {
+    int valid;
+    al_buf data;   /* the event's data */
+    size_t s0, s1; /* the hole: data[s0..s1) is the string's content */
+    int key;
+    char name[64]; /* SSE event name */
+    size_t name_len;
+    int builds; /* shapes built this exchange (capped) */
+} shape_t;
 
 struct al_exchange {
     const al_ctx *ctx;
@@ -52,6 +72,7 @@ struct al_exchange {
     al_buf body; /* WHOLE: the body so far; stream: bytes not yet framed */
     size_t last_len;
     al_buf data, tmp;
+    al_buf scratch, tree; /* shape probes and matches; a queued event re-parsed */
     skey *keys;
     size_t nkeys, capkeys;
     qitem *q; /* events waiting for their text to settle */
@@ -60,6 +81,8 @@ struct al_exchange {
     cdelta *cur;
     size_t ncur, capcur;
     int ev_changed;
+    int ev_other; /* end, end_all or whole calls for the event being walked */
+    shape_t shape;
     const char *ev_name;
     size_t ev_name_len;
     al_stream_io io;
@@ -168,6 +191,7 @@ static al_code end_key(al_exchange *x, skey *k)
 static al_code io_end(al_stream_io *io, int key, cJSON *node)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    x->ev_other++;
     skey *k = find_key(x, key);
     return k ? end_key(x, k) : AL_OK;
 }
@@ -175,6 +199,7 @@ static al_code io_end(al_stream_io *io, int key, cJSON *node)
 static al_code io_end_all(al_stream_io *io)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    x->ev_other++;
     for (size_t i = 0; i < x->nkeys; i++) {
         al_code r = end_key(x, &x->keys[i]);
         if (r != AL_OK) return r;
@@ -183,23 +208,101 @@ static al_code io_end_all(al_stream_io *io)
     return AL_OK;
 }
 
+/* An io that only notes what a provider reports for an event (no scrubber
+ * is fed): finds the delta node of a parsed event and checks a shape. */
+typedef struct {
+    al_stream_io io;
+    int ndelta, nother, key;
+    cJSON *node;
+} note_io;
+
+static al_code note_delta(al_stream_io *io, int key, cJSON *node, const cJSON *event)
+{
+    note_io *n = (note_io *)io;
+    if (!cJSON_IsString(node)) return AL_OK;
+    n->ndelta++;
+    n->key = key;
+    n->node = node;
+    return AL_OK;
+}
+
+static al_code note_end(al_stream_io *io, int key, cJSON *node)
+{
+    ((note_io *)io)->nother++;
+    return AL_OK;
+}
+
+static al_code note_end_all(al_stream_io *io)
+{
+    ((note_io *)io)->nother++;
+    return AL_OK;
+}
+
+static al_code note_whole(al_stream_io *io, cJSON *node)
+{
+    ((note_io *)io)->nother++;
+    return AL_OK;
+}
+
+static al_code note_event(const al_exchange *x, const char *name, cJSON *ev, note_io *n)
+{
+    memset(n, 0, sizeof *n);
+    n->io.delta = note_delta;
+    n->io.end = note_end;
+    n->io.end_all = note_end_all;
+    n->io.whole = note_whole;
+    return x->prov->stream_event(x->api, name, ev, &n->io);
+}
+
+static cJSON *parse_json(const char *s, size_t n);
+
+/* Parses a queued delta event taken through the shape, for rebuilding:
+ * sets it->ev and it->node. */
+static al_code item_tree(al_exchange *x, qitem *it)
+{
+    const char *d = it->raw, *name = NULL;
+    size_t dl = it->rawlen, name_len = 0;
+    al_buf_reset(&x->tree);
+    if (x->sse) {
+        al_sse_event se;
+        if (al_sse_next(it->raw, it->rawlen, 0, &se, &x->tree) <= 0) return AL_ENOMEM;
+        d = x->tree.data ? x->tree.data : "";
+        dl = x->tree.len;
+        name = se.event;
+        name_len = se.event_len;
+    } else if (al_ndjson_next(it->raw, it->rawlen, 0, &dl) <= 0) {
+        return AL_ENOMEM;
+    }
+    (void)name_len;
+    cJSON *ev = parse_json(d, dl);
+    if (!ev) return AL_ENOMEM; /* it parsed before: only memory can fail now */
+    note_io n;
+    if (note_event(x, name, ev, &n) != AL_OK || n.ndelta != 1) {
+        cJSON_Delete(ev);
+        return AL_ENOMEM;
+    }
+    it->ev = ev;
+    it->node = n.node;
+    return AL_OK;
+}
+
 /* Writes an event: the raw bytes when text is NULL and nothing else changed,
  * else the event rebuilt with its delta node set to text. */
 static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tlen, al_buf *out)
 {
-    int same =
-        !text || !it->node ||
-        (tlen == strlen(it->node->valuestring) && !memcmp(text, it->node->valuestring, tlen));
+    int same = !text || !it->text || (tlen == it->tlen && !memcmp(text, it->text, tlen));
     if (same && !it->changed) return al_buf_append(out, it->raw, it->rawlen);
+    al_code r;
+    if (!it->ev && (r = item_tree(x, it)) != AL_OK) return r;
     if (!same) {
         char *t = strndup(text, tlen);
         if (!t) return AL_ENOMEM;
-        al_code r = set_string(it->node, t);
+        r = set_string(it->node, t);
         free(t);
         if (r != AL_OK) return r;
     }
     al_buf_reset(&x->data);
-    al_code r = al_json_print(it->ev, &x->data);
+    r = al_json_print(it->ev, &x->data);
     if (r != AL_OK) return r;
     if (x->sse) return al_sse_rewrite(it->raw, it->rawlen, x->data.data, x->data.len, out);
     if ((r = al_buf_append(out, x->data.data, x->data.len)) != AL_OK) return r;
@@ -209,12 +312,15 @@ static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tle
 static void item_free(qitem *it)
 {
     free(it->raw);
+    free(it->text);
     cJSON_Delete(it->ev);
     memset(it, 0, sizeof *it);
 }
 
+/* Queues an event.  text (tlen bytes): its delta text for key, or NULL.
+ * ev (owned by the queue once this succeeds) and node may be NULL. */
 static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
-                          int key, int changed)
+                          const char *text, size_t tlen, int key, int changed)
 {
     if (x->qn == x->qcap) {
         size_t cap = x->qcap ? x->qcap * 2 : 16;
@@ -228,10 +334,21 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     it->raw = malloc(rawlen ? rawlen : 1);
     if (!it->raw) return AL_ENOMEM;
     memcpy(it->raw, raw, rawlen);
+    if (text) {
+        it->text = malloc(tlen + 1);
+        if (!it->text) {
+            free(it->raw);
+            it->raw = NULL;
+            return AL_ENOMEM;
+        }
+        memcpy(it->text, text, tlen);
+        it->text[tlen] = '\0';
+        it->tlen = tlen;
+    }
     it->rawlen = rawlen;
     it->ev = ev;
     it->node = node;
-    it->key = node ? key : -1;
+    it->key = text ? key : -1;
     it->changed = changed;
     x->qn++;
     return AL_OK;
@@ -240,7 +357,7 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
 static int queued_after(const al_exchange *x, size_t i, int key)
 {
     for (size_t j = i + 1; j < x->qn; j++)
-        if (x->q[j].node && x->q[j].key == key) return 1;
+        if (x->q[j].text && x->q[j].key == key) return 1;
     return 0;
 }
 
@@ -251,7 +368,7 @@ static al_code drain(al_exchange *x, al_buf *out)
     al_code r = AL_OK;
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
-        if (!it->node) {
+        if (!it->text) {
             r = emit_item(x, it, NULL, 0, out);
             continue;
         }
@@ -260,8 +377,8 @@ static al_code drain(al_exchange *x, al_buf *out)
             r = emit_item(x, it, "", 0, out);
             continue;
         }
-        const char *d = it->node->valuestring;
-        size_t dl = strlen(d);
+        const char *d = it->text;
+        size_t dl = it->tlen;
         al_buf *R = &k->rel;
         const char *rd = R->data ? R->data : "";
         if (k->ended && !queued_after(x, i, it->key)) {
@@ -279,7 +396,7 @@ static al_code drain(al_exchange *x, al_buf *out)
             r = emit_item(x, it, rd, R->len, out);
             al_buf_reset(R);
             for (size_t j = i + 1; j < x->qn; j++)
-                if (x->q[j].node && x->q[j].key == it->key) x->q[j].empty = 1;
+                if (x->q[j].text && x->q[j].key == it->key) x->q[j].empty = 1;
         }
     }
     if (!i) return r;
@@ -309,7 +426,7 @@ static al_code synth_rest(al_exchange *x)
                 r = al_buf_append(&b, "\n", 1);
         }
         cJSON_Delete(ev);
-        if (r == AL_OK) r = queue_push(x, b.data, b.len, NULL, NULL, -1, 0);
+        if (r == AL_OK) r = queue_push(x, b.data, b.len, NULL, NULL, NULL, 0, -1, 0);
         al_buf_free(&b);
         if (r != AL_OK) return r;
         al_buf_reset(&k->rel);
@@ -323,7 +440,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
 {
     for (size_t i = 0; i < x->qn; i++) {
         qitem *it = &x->q[i];
-        if (it->node && !it->empty) {
+        if (it->text && !it->empty) {
             skey *k = find_key(x, it->key);
             if (k && !queued_after(x, i, it->key)) {
                 al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out);
@@ -338,7 +455,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
                 continue;
             }
         }
-        al_code r = emit_item(x, it, it->node ? "" : NULL, 0, out);
+        al_code r = emit_item(x, it, it->text ? "" : NULL, 0, out);
         if (r != AL_OK) return r;
     }
     for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
@@ -410,6 +527,9 @@ void al_exchange_free(al_exchange *x)
     al_buf_free(&x->body);
     al_buf_free(&x->data);
     al_buf_free(&x->tmp);
+    al_buf_free(&x->scratch);
+    al_buf_free(&x->tree);
+    al_buf_free(&x->shape.data);
     free(x);
 }
 
@@ -708,6 +828,7 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     al_buf_reset(&x->body);
     x->last_len = 0;
     x->cut = 0;
+    x->shape.valid = 0;
     if (!x->llm) return AL_OK;
     if (!al_ctx_engine(x->ctx)) {
         set_fail(x, "rules not loaded");
@@ -773,8 +894,143 @@ static al_code pass_raw(al_exchange *x, const char *raw, size_t raw_len, al_buf 
         if (r == AL_OK) r = al_buf_append(to_host, raw, raw_len);
         return r;
     }
-    al_code r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0);
+    al_code r = queue_push(x, raw, raw_len, NULL, NULL, NULL, 0, -1, 0);
     return r == AL_OK ? drain(x, to_host) : r;
+}
+
+/* ---- the shape of delta events (see shape_t) ---- */
+
+static const char *const probes[2] = {"airlock-probe-a", "airlock-probe-bb"};
+
+/* 1 when the string content at data[s0..s1) is the delta of key: the data
+ * with a probe text there parses (cJSON) to an event whose only report is
+ * one delta of key holding exactly that probe text, for two probes. */
+static int shape_probe(al_exchange *x, const char *data, size_t dlen, size_t s0, size_t s1, int key)
+{
+    if (!s0 || s1 >= dlen || data[s0 - 1] != '"' || data[s1] != '"') return 0;
+    for (int i = 0; i < 2; i++) {
+        const char *pr = probes[i];
+        size_t pl = strlen(pr);
+        al_buf *b = &x->scratch;
+        al_buf_reset(b);
+        if (memmem(data, dlen, pr, pl) || al_buf_append(b, data, s0) != AL_OK ||
+            al_buf_append(b, pr, pl) != AL_OK || al_buf_append(b, data + s1, dlen - s1) != AL_OK)
+            return 0;
+        cJSON *ev = cJSON_ParseWithLength(b->data, b->len);
+        note_io n;
+        int ok = ev && note_event(x, x->ev_name, ev, &n) == AL_OK && n.ndelta == 1 && !n.nother &&
+                 n.key == key && !strcmp(n.node->valuestring, pr);
+        cJSON_Delete(ev);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+/* Takes the event just walked (exactly one delta, node of key, nothing
+ * else; parsed without mending) as the shape of the deltas that follow. */
+static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJSON *ev,
+                        const cJSON *node, int key)
+{
+    shape_t *sh = &x->shape;
+    sh->valid = 0;
+    if (sh->builds >= 8 || x->ev_name_len >= sizeof sh->name) return;
+    sh->builds++;
+    /* the event must not report usage: a later one may have changed it */
+    al_usage u1 = {-2, -2, -2}, u2 = {1, 2, 5};
+    x->prov->usage(x->api, ev, &u1);
+    x->prov->usage(x->api, ev, &u2);
+    if (u1.input != -2 || u1.output != -2 || u1.total != -2 || u2.input != 1 || u2.output != 2 ||
+        u2.total != 5)
+        return;
+    char *enc = cJSON_PrintUnformatted(node); /* where the string sits, if written alike */
+    if (!enc) return;
+    size_t el = strlen(enc);
+    const char *at = data;
+    for (int tries = 0; tries < 4 && el >= 2; tries++) {
+        at = memmem(at, dlen - (size_t)(at - data), enc, el);
+        if (!at) break;
+        size_t s0 = (size_t)(at - data) + 1, s1 = (size_t)(at - data) + el - 1;
+        if (shape_probe(x, data, dlen, s0, s1, key)) {
+            al_buf_reset(&sh->data);
+            if (al_buf_append(&sh->data, data, dlen) != AL_OK) break;
+            sh->s0 = s0;
+            sh->s1 = s1;
+            sh->key = key;
+            sh->name_len = x->ev_name ? x->ev_name_len : 0;
+            if (sh->name_len) memcpy(sh->name, x->ev_name, sh->name_len);
+            sh->valid = 1;
+            break;
+        }
+        at++;
+    }
+    cJSON_free(enc);
+}
+
+/* 1 when data is the shape's bytes around another string content: sets
+ * text and tlen to the delta text it carries (pointing into data, or into
+ * *own, a cJSON string the caller deletes). */
+static int shape_match(al_exchange *x, const char *data, size_t dlen, const char **text,
+                       size_t *tlen, cJSON **own)
+{
+    const shape_t *sh = &x->shape;
+    *own = NULL;
+    if (!sh->valid) return 0;
+    size_t pre = sh->s0, suf = sh->data.len - sh->s1;
+    size_t nl = x->ev_name ? x->ev_name_len : 0;
+    if (dlen < pre + suf || nl != sh->name_len || (nl && memcmp(x->ev_name, sh->name, nl)) ||
+        memcmp(data, sh->data.data, pre) || memcmp(data + dlen - suf, sh->data.data + sh->s1, suf))
+        return 0;
+    const char *m = data + pre;
+    size_t ml = dlen - pre - suf;
+    if (memchr(m, '\0', ml)) return 0;
+    if (!memchr(m, '\\', ml)) {
+        /* no escape: the content is the text, unless a quote ends it early */
+        if (memchr(m, '"', ml)) return 0;
+        *text = m;
+        *tlen = ml;
+        return 1;
+    }
+    if (has_nul_escape(m, ml)) return 0;
+    al_buf *b = &x->scratch;
+    al_buf_reset(b);
+    if (al_buf_append(b, "\"", 1) != AL_OK || al_buf_append(b, m, ml) != AL_OK ||
+        al_buf_append(b, "\"", 1) != AL_OK)
+        return 0;
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(b->data, b->len, &end, 0);
+    if (!cJSON_IsString(v) || end != b->data + b->len) { /* not one whole string */
+        cJSON_Delete(v);
+        return 0;
+    }
+    *own = v;
+    *text = v->valuestring;
+    *tlen = strlen(v->valuestring);
+    return 1;
+}
+
+/* A delta event of the shape: what stream_event does for one delta of the
+ * shape's key, without a tree. */
+static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
+                           size_t tlen, al_buf *to_host)
+{
+    al_code r;
+    skey *k = find_key(x, x->shape.key);
+    if (!k) return AL_ENOMEM; /* the shape's event made the key */
+    if ((r = al_stream_scrub_feed(k->s, text, tlen, &k->rel)) != AL_OK || monitor(x)) {
+        reset_rel(x);
+        return r != AL_OK ? r : pass_raw(x, raw, raw_len, to_host);
+    }
+    if (!x->qn && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
+        (!k->ended || k->rel.len == tlen)) {
+        /* nothing waits and the text is released as it came */
+        al_buf_consume(&k->rel, tlen);
+        if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
+        if ((r = synth_rest(x)) != AL_OK) return r;
+        return drain(x, to_host);
+    }
+    if ((r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0)) != AL_OK) return r;
+    if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
+    return drain(x, to_host);
 }
 
 /* One stream event (SSE data or NDJSON line): scrub and re-emit. */
@@ -792,16 +1048,30 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
             return pass_raw(x, raw, raw_len, to_host);
         }
         if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
-        if ((r = queue_push(x, raw, raw_len, NULL, NULL, -1, 0)) != AL_OK) return r;
+        if ((r = queue_push(x, raw, raw_len, NULL, NULL, NULL, 0, -1, 0)) != AL_OK) return r;
         return drain(x, to_host);
     }
-    cJSON *ev = has_nul_escape(data, dlen) ? NULL : parse_json(data, dlen);
+    const char *text;
+    size_t tlen;
+    cJSON *own;
+    if (shape_match(x, data, dlen, &text, &tlen, &own)) {
+        r = shape_event(x, raw, raw_len, text, tlen, to_host);
+        cJSON_Delete(own);
+        return r;
+    }
+    int mended = 0;
+    cJSON *ev = NULL;
+    if (!has_nul_escape(data, dlen) && !(ev = cJSON_ParseWithLength(data, dlen))) {
+        ev = parse_json(data, dlen);
+        mended = 1;
+    }
     if (!ev) {
         set_fail(x, "malformed stream event");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return pass_raw(x, raw, raw_len, to_host);
         return AL_OK; /* closed: an event that cannot be screened is dropped */
     }
     x->ev_changed = 0;
+    x->ev_other = 0;
     x->ncur = 0;
     al_usage u = {x->rec.in_tokens, x->rec.out_tokens, x->rec.total_tokens};
     x->prov->usage(x->api, ev, &u);
@@ -809,6 +1079,8 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
     r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
+    if (r == AL_OK && x->ncur == 1 && !x->ev_other && !x->ev_changed && !mended)
+        shape_build(x, data, dlen, ev, x->cur[0].node, x->cur[0].key);
     if (r != AL_OK || monitor(x)) {
         cJSON_Delete(ev);
         reset_rel(x);
@@ -829,7 +1101,9 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         }
     }
     if (x->ncur == 1) {
-        r = queue_push(x, raw, raw_len, ev, x->cur[0].node, x->cur[0].key, x->ev_changed);
+        const char *d = x->cur[0].node->valuestring;
+        r = queue_push(x, raw, raw_len, ev, x->cur[0].node, d, strlen(d), x->cur[0].key,
+                       x->ev_changed);
         if (r != AL_OK) {
             cJSON_Delete(ev);
             return r;
@@ -859,7 +1133,8 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     }
     if (r == AL_OK) r = synth_rest(x);
     /* the queue owns ev only once queue_push succeeded */
-    if (r == AL_OK && (r = queue_push(x, raw, raw_len, ev, NULL, -1, x->ev_changed)) == AL_OK)
+    if (r == AL_OK &&
+        (r = queue_push(x, raw, raw_len, ev, NULL, NULL, 0, -1, x->ev_changed)) == AL_OK)
         return drain(x, to_host);
     cJSON_Delete(ev);
     return r;
@@ -876,20 +1151,18 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
         if (x->sse) {
             al_sse_event ev;
             al_buf_reset(&x->tmp);
-            al_buf data = {0};
-            k = al_sse_next(b, n, x->last_len, &ev, &data);
+            k = al_sse_next(b, n, x->last_len, &ev, &x->tmp);
             if (k > 0) {
                 x->ev_name = ev.event;
                 x->ev_name_len = ev.event_len;
                 if (!ev.has_data)
                     r = al_buf_append(to_host, b, (size_t)k);
                 else
-                    r = stream_event(x, b, (size_t)k, data.data ? data.data : "", data.len,
+                    r = stream_event(x, b, (size_t)k, x->tmp.data ? x->tmp.data : "", x->tmp.len,
                                      to_host);
                 x->ev_name = NULL;
                 x->ev_name_len = 0;
             }
-            al_buf_free(&data);
         } else {
             size_t ll = 0;
             k = al_ndjson_next(b, n, x->last_len, &ll);

@@ -1854,3 +1854,51 @@ TEST(threads_racing_to_the_first_llm_call_share_one_engine)
     al_ctx_free(&c);
     unsetenv("AIRLOCK_RULES");
 }
+
+/* Delta events that share one shape are read without a full parse; one
+ * whose text hides PII behind JSON escapes, or whose bytes around the text
+ * match the shape but whose quotes make it another structure (a second
+ * choice), must be read as a full parse reads it. */
+TEST(stream_events_of_one_shape_are_read_through_escapes_and_structure_changes)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    static const char *const deltas[] = {
+        "Reach ", "ma", "ry.jo", "nes\\u0040exa", "mple.org", " or \\\"SSN\\\" 536-", "22-", "1234",
+        /* same bytes before and after the text, but two choices */
+        " a\"}},{\"index\":1,\"delta\":{\"content\":\"mail bob.lee@example.net now", " ok."};
+    al_buf s = {0}, out = {0};
+    al_buf_puts(&s,
+                "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                "\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for (size_t i = 0; i < sizeof deltas / sizeof deltas[0]; i++)
+        al_buf_printf(
+            &s,
+            "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}"
+            ",\"finish_reason\":null}]}\n\n",
+            deltas[i]);
+    al_buf_puts(&s, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                    "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    size_t steps[] = {0, 1, 5};
+    for (size_t i = 0; i < 3; i++) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, steps[i], 0, &out), AL_OK);
+        REQUIRE(out.data);
+        CHECK(strstr(out.data, "jones") == NULL);
+        CHECK(strstr(out.data, "mple.org") == NULL);
+        CHECK(strstr(out.data, "1234") == NULL);
+        CHECK(strstr(out.data, "bob.lee") == NULL);
+        CHECK(strstr(out.data, "example.net") == NULL);
+        CHECK(strstr(out.data, "<US_SSN>") != NULL);
+        al_buf text = {0};
+        CHECK_EQ_INT(stream_text(P_CHAT, out.data, out.len, &text, NULL), 0);
+        REQUIRE(text.data);
+        /* choice 0's text first; then choice 1's tail, released at the end */
+        static const char want[] = "Reach <EMAIL_ADDRESS> or \"SSN\" <US_SSN> a ok.";
+        CHECK(strncmp(text.data, want, sizeof want - 1) == 0);
+        al_buf_free(&text);
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
