@@ -162,6 +162,59 @@ void al_matcher_free(al_matcher *m)
     memset(m, 0, sizeof *m);
 }
 
+/* The matcher of the last whole-text scan on this thread, kept for the next
+ * scan of the same engine: match data, match context and JIT stack are then
+ * allocated once per thread, not once per scan.  busy: a scan holds it. */
+typedef struct {
+    uint64_t serial; /* engine it was made for; 0: none */
+    int busy;
+    al_matcher m;
+} matcher_cache;
+static __thread matcher_cache mcache;
+static pthread_key_t mcache_key;
+static pthread_once_t mcache_once = PTHREAD_ONCE_INIT;
+
+/* Frees a finished thread's matcher (pthread key destructor). */
+static void mcache_release(void *p)
+{
+    matcher_cache *c = p;
+    al_matcher_free(&c->m);
+    c->serial = 0;
+}
+
+static void mcache_key_init(void)
+{
+    (void)pthread_key_create(&mcache_key, mcache_release);
+}
+
+/* A matcher for e: this thread's kept one when free, else *local freshly
+ * initialised.  NULL on allocation failure.  Give it back with
+ * matcher_put. */
+static al_matcher *matcher_get(const al_engine *e, al_matcher *local)
+{
+    matcher_cache *c = &mcache;
+    if (c->busy || !e->serial) return al_matcher_init(local, e) == AL_OK ? local : NULL;
+    if (c->serial != e->serial) {
+        al_matcher_free(&c->m);
+        c->serial = 0;
+        if (al_matcher_init(&c->m, e) != AL_OK) return NULL;
+        pthread_once(&mcache_once, mcache_key_init);
+        (void)pthread_setspecific(mcache_key, c);
+        c->serial = e->serial;
+    }
+    c->busy = 1;
+    c->m.limit_hit = 0;
+    return &c->m;
+}
+
+static void matcher_put(al_matcher *m)
+{
+    if (m == &mcache.m)
+        mcache.busy = 0;
+    else
+        al_matcher_free(m);
+}
+
 /* One match attempt with the matcher's limits; grows the JIT stack once. */
 static int do_match(al_matcher *m, const pcre2_code *re, const char *s, size_t len, size_t from,
                     uint32_t opts)
@@ -777,13 +830,15 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     int any_norm = 0;
     unsigned char *active = active_rules(e, p, dir, &any_norm);
     if (!active) return AL_ENOMEM;
-    al_matcher m;
+    al_matcher local, *m = matcher_get(e, &local);
     al_cands cands = {0};
     al_buf norm = {0}; /* the normalised text, when the normalised pass ran */
-    al_code c = al_matcher_init(&m, e);
-    if (c == AL_OK) c = collect(&m, p, dir, text, len, active, any_norm, &cands, &norm);
-    out->limit_hit = m.limit_hit;
-    al_matcher_free(&m);
+    al_code c = m ? AL_OK : AL_ENOMEM;
+    if (c == AL_OK) {
+        c = collect(m, p, dir, text, len, active, any_norm, &cands, &norm);
+        out->limit_hit = m->limit_hit;
+        matcher_put(m);
+    }
     free(active);
     for (size_t i = 0; c == AL_OK && i < cands.n; i++) {
         const al_rule *r = &e->rules[cands.v[i].rule];

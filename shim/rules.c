@@ -40,7 +40,10 @@ void al_rules_err(al_rules_errs *errs, const char *file, const char *rule, const
 
 al_engine *al_engine_alloc(void)
 {
-    return calloc(1, sizeof(al_engine));
+    static uint64_t serials;
+    al_engine *e = calloc(1, sizeof(al_engine));
+    if (e) e->serial = __atomic_add_fetch(&serials, 1, __ATOMIC_RELAXED);
+    return e;
 }
 
 static void free_strv(char **v, size_t n)

@@ -81,8 +81,10 @@ struct al_engine {
     uint32_t *sc_rules;   /* the start-class rules */
     size_t n_sc;
     size_t nfiles;
-    uint8_t *rkind; /* per rule: AL_RK_* bits, so a scan can pass over most rules without
-                     * touching them (NULL: not built) */
+    uint8_t *rkind;  /* per rule: AL_RK_* bits, so a scan can pass over most rules without
+                      * touching them (NULL: not built) */
+    uint64_t serial; /* unique per engine in this process (never reused, unlike an address):
+                      * keys the per-thread matcher kept between scans */
 };
 #define AL_RK_DET 1u  /* a detector */
 #define AL_RK_NORM 2u /* runs on the normalised text */

@@ -848,3 +848,112 @@ TEST(random_bytes_should_scan_and_stream_without_crashing)
     al_result_free(&r);
     al_engine_free(e);
 }
+
+/* ---- the matcher a thread keeps between scans ---- */
+
+static const char deep_pack[] =
+    "{\"pack\":\"t\",\"version\":1,\"rules\":[{\"id\":\"t.deep\",\"category\":\"pii\","
+    "\"entity\":\"US_SSN\",\"pattern\":\"(k)(l)(m)(n)(o)(p)(?<value>\\\\d{3})\","
+    "\"examples\":{\"match\":[\"klmnop123\"]}}]}";
+static const char flat_pack[] =
+    "{\"pack\":\"t\",\"version\":1,\"rules\":[{\"id\":\"t.flat\",\"category\":\"pii\","
+    "\"entity\":\"PERSON\",\"pattern\":\"zed\",\"examples\":{\"match\":[\"zed\"]}}]}";
+
+/* 1 when e finds exactly the value group of "xx klmnop123" (offsets 9..12),
+ * which needs match data with room for 7 groups */
+static int deep_found(const al_engine *e)
+{
+    al_result r = {0};
+    const char *t = "xx klmnop123";
+    int ok = al_engine_scan(e, NULL, AL_AS_COMPLETION, t, strlen(t), &r) == AL_OK && r.n == 1 &&
+             r.findings[0].start == 9 && r.findings[0].end == 12;
+    al_result_free(&r);
+    return ok;
+}
+
+static int flat_found(const al_engine *e)
+{
+    al_result r = {0};
+    int ok = al_engine_scan(e, NULL, AL_AS_COMPLETION, "a zed", 5, &r) == AL_OK && r.n == 1 &&
+             r.findings[0].start == 2;
+    al_result_free(&r);
+    return ok;
+}
+
+struct two {
+    const al_engine *deep, *flat;
+    int ok;
+};
+
+static void *alternate(void *arg)
+{
+    struct two *w = arg;
+    w->ok = 1;
+    for (int i = 0; i < 100; i++)
+        if (!(i % 3 ? deep_found(w->deep) : flat_found(w->flat))) w->ok = 0;
+    return NULL;
+}
+
+static void *flat_then_deep(void *arg)
+{
+    struct two *w = arg;
+    w->ok =
+        flat_found(w->flat) && deep_found(w->deep) && flat_found(w->flat) && deep_found(w->deep);
+    return NULL;
+}
+
+TEST(a_thread_switching_engines_should_scan_each_with_its_own_matcher)
+{
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s", pack_file("deep.json", deep_pack));
+    snprintf(p2, sizeof p2, "%s", pack_file("flat.json", flat_pack));
+    al_engine *flat = load(p2), *deep = load(p1);
+    REQUIRE(flat && deep);
+    /* on a fresh thread the flat engine's matcher (room for no group) is
+     * made first, then the deep engine's scan must not reuse it */
+    pthread_t t1;
+    struct two seq = {deep, flat, 0};
+    pthread_create(&t1, NULL, flat_then_deep, &seq);
+    pthread_join(t1, NULL);
+    CHECK(seq.ok);
+    /* a new engine, perhaps at the freed one's address, gets a new matcher */
+    CHECK(flat_found(flat));
+    al_engine_free(deep);
+    deep = load(p1);
+    REQUIRE(deep);
+    CHECK(deep_found(deep));
+    pthread_t t[3];
+    struct two w[3];
+    for (int i = 0; i < 3; i++) {
+        w[i] = (struct two){deep, flat, 0};
+        pthread_create(&t[i], NULL, alternate, &w[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(t[i], NULL);
+        CHECK(w[i].ok);
+    }
+    al_engine_free(deep);
+    al_engine_free(flat);
+}
+
+TEST(texts_of_zero_to_three_bytes_and_invalid_utf8_should_scan_cleanly_one_after_another)
+{
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    static const char *const texts[] = {"",    "a",           "\xff",     "ab",    "\xc3",
+                                        "1 ",  "abc",         "\xe2\x80", "a\xff", "\xf0\x9f\x98",
+                                        "x@y", "\x00\x01\x02"};
+    static const size_t lens[] = {0, 1, 1, 2, 1, 2, 3, 2, 2, 3, 3, 3};
+    al_result r = {0};
+    for (int round = 0; round < 2; round++)
+        for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++)
+            for (int d = 0; d < 2; d++) {
+                al_direction dir = d ? AL_AS_COMPLETION : AL_AS_PROMPT;
+                CHECK(al_engine_scan(e, NULL, dir, texts[i], lens[i], &r) == AL_OK);
+                CHECK(r.text.len == lens[i] || r.changed);
+                CHECK(!r.blocked);
+            }
+    CHECK(al_engine_scan(e, NULL, AL_AS_PROMPT, NULL, 0, &r) == AL_OK);
+    al_result_free(&r);
+    al_engine_free(e);
+}
