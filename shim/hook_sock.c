@@ -62,6 +62,7 @@ HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt);
 HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt);
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al);
 HOOK int close(int fd);
+HOOK int shutdown(int fd, int how);
 HOOK int dup2(int oldfd, int newfd);
 HOOK int dup3(int oldfd, int newfd, int flags);
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout);
@@ -72,7 +73,7 @@ HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
 HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m);
 
 /* Real functions, resolved on first use (libc is always next in line). */
-static void *real_p[20];
+static void *real_p[21];
 enum {
     R_WRITE,
     R_READ,
@@ -93,12 +94,13 @@ enum {
     R_EPWAIT,
     R_EPPWAIT,
     R_DUP2,
-    R_DUP3
+    R_DUP3,
+    R_SHUTDOWN
 };
-static const char *const real_name[20] = {
+static const char *const real_name[21] = {
     "write",   "read",      "send",       "recv",        "sendto", "recvfrom", "sendmsg",
     "recvmsg", "writev",    "readv",      "connect",     "close",  "poll",     "ppoll",
-    "select",  "epoll_ctl", "epoll_wait", "epoll_pwait", "dup2",   "dup3"};
+    "select",  "epoll_ctl", "epoll_wait", "epoll_pwait", "dup2",   "dup3",     "shutdown"};
 
 static void *real(int i, void *self)
 {
@@ -125,6 +127,9 @@ typedef struct {
     al_buf in; /* what the host may read now */
     int eof;
     char *rbuf;
+    al_buf out; /* for the server, not yet sent (a non-blocking host's write hit a full buffer) */
+    size_t out_off; /* sent so far of out */
+    size_t wpend;   /* host bytes taken by a write that reported EAGAIN: its retry completes it */
 } sconn;
 static sconn *conns[FD_CAP];
 static int nconns; /* connection records alive: 0 keeps poll/select/epoll free */
@@ -133,10 +138,11 @@ static int nconns; /* connection records alive: 0 keeps poll/select/epoll free *
  * descriptors that have a record, never across real I/O. */
 static pthread_mutex_t conns_mu = PTHREAD_MUTEX_INITIALIZER;
 
-/* Tracked descriptors, for epoll_wait to find the ones holding bytes. */
-#define MAX_LIVE 1024
-static int live_fds[MAX_LIVE];
-static int nlive;
+/* Tracked descriptors, for epoll_wait to find the ones holding bytes.  The
+ * list grows as needed; when it cannot, live_lost is set and epoll_wait looks
+ * at every connection record instead, so readiness is never missed. */
+static int *live_fds;
+static int nlive, live_cap, live_lost;
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* epoll registrations of watched descriptors (epoll_ctl), so bytes held for
@@ -170,6 +176,27 @@ static struct {
 static int nprefixes; /* read without the lock only as a hint (0: nothing held) */
 static pthread_mutex_t prefix_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static void prefix_flush_waited(int fd);
+
+/* A fork with first-write bytes held would leave them held in both
+ * processes: whichever closed, read or wrote next would send them, perhaps
+ * both, and the server would see them twice.  They go to the server once,
+ * before the fork (unscreened, as when the host waits for a reply). */
+static void sock_atfork_prepare(void)
+{
+    if (!__atomic_load_n(&nprefixes, __ATOMIC_RELAXED) || al_in_hook) return;
+    al_in_hook++;
+    for (int guard = 0; guard < MAX_HELD; guard++) {
+        int fd = -1;
+        pthread_mutex_lock(&prefix_mu);
+        if (nprefixes) fd = prefixes[0].fd;
+        pthread_mutex_unlock(&prefix_mu);
+        if (fd < 0) break;
+        prefix_flush_waited(fd);
+    }
+    al_in_hook--;
+}
+
 static void sock_atfork_child(void)
 {
     pthread_mutex_init(&prefix_mu, NULL);
@@ -180,7 +207,7 @@ static void sock_atfork_child(void)
 
 __attribute__((constructor)) static void sock_init(void)
 {
-    pthread_atfork(NULL, NULL, sock_atfork_child);
+    pthread_atfork(sock_atfork_prepare, NULL, sock_atfork_child);
 }
 
 /* The record of fd with a reference taken, or NULL.  conn_put drops it. */
@@ -206,6 +233,7 @@ static void conn_put(sconn *s)
     al_conn_free(s->c);
     al_in_hook--;
     al_buf_free(&s->in);
+    al_buf_free(&s->out);
     free(s->rbuf);
     pthread_mutex_destroy(&s->mu);
     free(s);
@@ -214,7 +242,18 @@ static void conn_put(sconn *s)
 static void live_add(int fd)
 {
     pthread_mutex_lock(&live_mu);
-    if (nlive < MAX_LIVE) live_fds[nlive++] = fd;
+    if (nlive == live_cap) {
+        int cap = live_cap ? live_cap * 2 : 64;
+        int *p = realloc(live_fds, (size_t)cap * sizeof *p);
+        if (p) {
+            live_fds = p;
+            live_cap = cap;
+        }
+    }
+    if (nlive < live_cap)
+        live_fds[nlive++] = fd;
+    else
+        live_lost = 1;
     pthread_mutex_unlock(&live_mu);
 }
 
@@ -378,7 +417,22 @@ HOOK int close(int fd)
     return f(fd);
 }
 
-/* dup2/dup3 close newfd silently: what airlock knew about it is stale. */
+/* shutdown(SHUT_WR) says the request is complete: the server must have the
+ * bytes held from a short first write, or it waits for them forever. */
+HOOK int shutdown(int fd, int how)
+{
+    typedef int (*fn)(int, int);
+    fn f = REAL(R_SHUTDOWN, fn, shutdown);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (how != SHUT_RD && !al_in_hook && holding(fd)) prefix_flush_waited(fd);
+    return f(fd, how);
+}
+
+/* dup2/dup3 close newfd silently: what airlock knew about it is stale, and
+ * bytes held for it go to the server first, as with close. */
 HOOK int dup2(int oldfd, int newfd)
 {
     typedef int (*fn)(int, int);
@@ -387,6 +441,7 @@ HOOK int dup2(int oldfd, int newfd)
         errno = ENOSYS;
         return -1;
     }
+    if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
     int rc = f(oldfd, newfd);
     if (rc >= 0 && oldfd != newfd && known(newfd)) {
         int e = errno;
@@ -404,6 +459,7 @@ HOOK int dup3(int oldfd, int newfd, int flags)
         errno = ENOSYS;
         return -1;
     }
+    if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
     int rc = f(oldfd, newfd, flags);
     if (rc >= 0 && known(newfd)) {
         int e = errno;
@@ -638,41 +694,88 @@ static int send_all(int fd, const char *p, size_t n, int flags)
     return 0;
 }
 
-/* The host writes n bytes on a tracked connection. */
-static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags);
+/* 1 when the host asked not to wait: MSG_DONTWAIT or a non-blocking socket. */
+static int host_nonblock(int fd, int flags)
+{
+    if (flags & MSG_DONTWAIT) return 1;
+    int e = errno, fl = fcntl(fd, F_GETFL);
+    errno = e;
+    return fl >= 0 && (fl & O_NONBLOCK);
+}
 
-static ssize_t track_write(int fd, const char *p, size_t n, int flags)
+/* Sends s->out (from s->out_off) to the server.  A blocking host waits as
+ * its own write would; a non-blocking one never waits: what the socket
+ * cannot take stays in s->out.  Returns 0 when all is sent, else -1 with
+ * errno (EAGAIN: the rest is kept for the host's retry; any other error
+ * drops it). */
+static int out_flush(int fd, sconn *s, int flags, int nb)
+{
+    pthread_mutex_lock(&s->mu);
+    al_buf b = s->out;
+    size_t off = s->out_off;
+    memset(&s->out, 0, sizeof s->out);
+    s->out_off = 0;
+    pthread_mutex_unlock(&s->mu);
+    int rc = 0;
+    if (!nb) {
+        rc = send_all(fd, b.data + off, b.len - off, flags & ~MSG_DONTWAIT);
+        off = b.len;
+    } else {
+        send_fn f = REAL(R_SEND, send_fn, send);
+        while (off < b.len) {
+            ssize_t w = f(fd, b.data + off, b.len - off, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+            if (w > 0) {
+                off += (size_t)w;
+            } else if (w < 0 && errno == EINTR) {
+                continue;
+            } else {
+                if (w == 0) errno = EPIPE;
+                rc = -1;
+                break;
+            }
+        }
+    }
+    int e = errno;
+    if (rc < 0 && (e == EAGAIN || e == EWOULDBLOCK) && off < b.len) {
+        pthread_mutex_lock(&s->mu);
+        s->out = b;
+        s->out_off = off;
+        pthread_mutex_unlock(&s->mu);
+    } else {
+        al_buf_free(&b);
+    }
+    errno = e;
+    return rc;
+}
+
+/* The host writes on a tracked connection: n bytes at p go to the exchange;
+ * the host is told host_n were written (n counts bytes held from an earlier
+ * short write too).  A non-blocking host whose bytes the socket cannot take
+ * yet gets EAGAIN, as from the real call, and its retry (the same bytes, or
+ * more that start with them) sends the rest and reports them written. */
+static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags,
+                                size_t host_n);
+
+static ssize_t track_write(int fd, const char *p, size_t n, int flags, size_t host_n)
 {
     sconn *s = conn_get(fd);
     if (!s) {
         errno = EBADF;
         return -1;
     }
-    ssize_t r = track_write_conn(fd, s, p, n, flags);
+    ssize_t r = track_write_conn(fd, s, p, n, flags, host_n);
     int e = errno;
     conn_put(s);
     errno = e;
     return r;
 }
 
-static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags)
+/* After the exchange's bytes for a write have all gone out. */
+static void write_done(int fd, sconn *s)
 {
-    al_buf out = {0};
     pthread_mutex_lock(&s->mu);
-    al_in_hook++;
-    al_code rc = al_conn_out(s->c, p, n, &out);
     int pass = al_conn_passthrough(s->c);
-    al_in_hook--;
     pthread_mutex_unlock(&s->mu);
-    if (rc != AL_OK) {
-        al_buf_free(&out);
-        al_hook_debug("socket: request stream refused: %s", al_strerror(rc));
-        errno = ECONNRESET;
-        return -1;
-    }
-    int sr = out.len ? send_all(fd, out.data, out.len, flags & ~MSG_DONTWAIT) : 0;
-    al_buf_free(&out);
-    if (sr < 0) return -1;
     if (!pass) {
         /* A final reply synthesized here (the request was blocked) means
          * nothing more goes to the server: half-close, so the server closes
@@ -691,7 +794,52 @@ static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int f
     }
     /* not an LLM call: out of the way for good (freed at close) */
     if (pass && s->in.len == 0) set_state(fd, S_NONE);
-    return (ssize_t)n;
+}
+
+static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags, size_t host_n)
+{
+    int nb = host_nonblock(fd, flags);
+    pthread_mutex_lock(&s->mu);
+    size_t wpend = s->wpend;
+    pthread_mutex_unlock(&s->mu);
+    if (wpend) { /* the retry of a write whose bytes the exchange took */
+        if (out_flush(fd, s, flags, nb) < 0) return -1;
+        size_t k = wpend < host_n ? wpend : host_n;
+        pthread_mutex_lock(&s->mu);
+        s->wpend = wpend - k;
+        pthread_mutex_unlock(&s->mu);
+        if (wpend == k) write_done(fd, s);
+        return (ssize_t)k;
+    }
+    al_buf out = {0};
+    pthread_mutex_lock(&s->mu);
+    al_in_hook++;
+    al_code rc = al_conn_out(s->c, p, n, &out);
+    al_in_hook--;
+    pthread_mutex_unlock(&s->mu);
+    if (rc != AL_OK) {
+        al_buf_free(&out);
+        al_hook_debug("socket: request stream refused: %s", al_strerror(rc));
+        errno = ECONNRESET;
+        return -1;
+    }
+    if (out.len) {
+        pthread_mutex_lock(&s->mu);
+        al_buf_free(&s->out); /* (empty: nothing is pending when wpend is 0) */
+        s->out = out;
+        s->out_off = 0;
+        pthread_mutex_unlock(&s->mu);
+        if (out_flush(fd, s, flags, nb) < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+                pthread_mutex_lock(&s->mu);
+                s->wpend = host_n;
+                pthread_mutex_unlock(&s->mu);
+            }
+            return -1;
+        }
+    }
+    write_done(fd, s);
+    return (ssize_t)host_n;
 }
 
 /* Copies up to n bytes the host may read into (iov, cnt); returns the count. */
@@ -719,6 +867,46 @@ static size_t iov_total(const struct iovec *iov, int cnt)
  * reading from the server only when there is nothing. */
 static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags);
 
+/* MSG_WAITALL on a blocking socket: fill (iov, cnt) unless the stream
+ * ends or fails first (then what was read, if anything), as the kernel
+ * does.  A non-blocking read takes what there is, as the kernel does too. */
+static ssize_t read_all(int fd, sconn *s, const struct iovec *iov, int cnt, int flags)
+{
+    flags &= ~MSG_WAITALL;
+    if (host_nonblock(fd, flags)) return track_read_conn(fd, s, iov, cnt, flags);
+    struct iovec one[8], *v = cnt <= 8 ? one : malloc((size_t)cnt * sizeof *v);
+    if (!v) return track_read_conn(fd, s, iov, cnt, flags);
+    memcpy(v, iov, (size_t)cnt * sizeof *v);
+    struct iovec *cur = v;
+    int left = cnt;
+    size_t got = 0;
+    ssize_t r = 0;
+    int e = errno;
+    while (left > 0) {
+        if (cur->iov_len == 0) {
+            cur++;
+            left--;
+            continue;
+        }
+        r = track_read_conn(fd, s, cur, left, flags);
+        if (r <= 0) break;
+        got += (size_t)r;
+        for (size_t k = (size_t)r; k > 0;) { /* step past what was filled */
+            size_t t = k < cur->iov_len ? k : cur->iov_len;
+            cur->iov_base = (char *)cur->iov_base + t;
+            cur->iov_len -= t;
+            k -= t;
+            if (cur->iov_len == 0) {
+                cur++;
+                left--;
+            }
+        }
+    }
+    if (r < 0 && got) errno = e; /* the bytes read are the answer; the error comes next */
+    if (v != one) free(v);
+    return got ? (ssize_t)got : r;
+}
+
 static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
 {
     sconn *s = conn_get(fd);
@@ -726,7 +914,9 @@ static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
         errno = EBADF;
         return -1;
     }
-    ssize_t r = track_read_conn(fd, s, iov, cnt, flags);
+    ssize_t r = (flags & (MSG_WAITALL | MSG_PEEK)) == MSG_WAITALL
+                    ? read_all(fd, s, iov, cnt, flags)
+                    : track_read_conn(fd, s, iov, cnt, flags);
     int e = errno;
     conn_put(s);
     errno = e;
@@ -816,8 +1006,7 @@ static ssize_t first_write(int fd, const char *p, size_t n, int flags, const voi
     if (st == S_REFUSED) {
         r = refused();
     } else if (st == S_TRACK) {
-        r = track_write(fd, d, dn, flags);
-        if (r >= 0) r = (ssize_t)n;
+        r = track_write(fd, d, dn, flags, n);
     } else {
         set_state(fd, S_NONE);
         if (k && send_all(fd, pre, k, flags & ~MSG_DONTWAIT) < 0) r = -1;
@@ -831,7 +1020,7 @@ static ssize_t watched_write(int fd, const char *p, size_t n, int flags, const v
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
     if ((st == S_WATCH || st == S_HOLD) && n > 0) return first_write(fd, p, n, flags, caller);
     if (st == S_REFUSED) return refused();
-    if (st == S_TRACK) return track_write(fd, p, n, flags);
+    if (st == S_TRACK) return track_write(fd, p, n, flags, n);
     return -2;
 }
 
@@ -882,7 +1071,7 @@ static ssize_t watched_writev(int fd, const struct iovec *iov, int cnt, int flag
         errno = ENOMEM;
         return -1;
     }
-    ssize_t r = track_write(fd, b, n, flags);
+    ssize_t r = track_write(fd, b, n, flags, n);
     free(b);
     return r;
 }
@@ -1244,8 +1433,9 @@ static int held_events(int epfd, struct epoll_event *out, int cap)
 {
     int n = 0;
     pthread_mutex_lock(&live_mu);
-    for (int i = 0; i < nlive && n < cap; i++) {
-        int fd = live_fds[i];
+    int all = live_lost, count = all ? FD_CAP : nlive;
+    for (int i = 0; i < count && n < cap; i++) {
+        int fd = all ? i : live_fds[i];
         if (!held(fd)) continue;
         pthread_mutex_lock(&ereg_mu);
         eregs_t *g = eregs[fd];
