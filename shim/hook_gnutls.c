@@ -6,7 +6,6 @@
  * code it did not cause, never holds a lock across a real record call. */
 #include <errno.h>
 #include <gnutls/gnutls.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +14,6 @@
 
 #define HOOK AL_EXPORT
 #define RBUF_SIZE 16384
-#define SEND_WAIT_MS 30000
 
 static const char *const gnutls_sonames[] = {"libgnutls.so.30", NULL};
 
@@ -24,7 +22,6 @@ typedef ssize_t (*recv_fn)(gnutls_session_t, void *, size_t);
 typedef size_t (*pending_fn)(gnutls_session_t);
 typedef void (*deinit_fn)(gnutls_session_t);
 typedef int (*sname_fn)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int);
-typedef int (*getint_fn)(gnutls_session_t);
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n);
@@ -40,7 +37,7 @@ static void *resolve(void **slot, const char *name, void *self)
     }
     return p;
 }
-static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_getint;
+static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname;
 #define REAL_SEND() ((send_fn)resolve(&p_send, "gnutls_record_send", (void *)gnutls_record_send))
 #define REAL_RECV() ((recv_fn)resolve(&p_recv, "gnutls_record_recv", (void *)gnutls_record_recv))
 #define REAL_PENDING()                                                                             \
@@ -48,7 +45,6 @@ static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_getint;
                          (void *)gnutls_record_check_pending))
 #define REAL_DEINIT() ((deinit_fn)resolve(&p_deinit, "gnutls_deinit", (void *)gnutls_deinit))
 #define REAL_SNAME() ((sname_fn)resolve(&p_sname, "gnutls_server_name_get", NULL))
-#define REAL_GETINT() ((getint_fn)resolve(&p_getint, "gnutls_transport_get_int", NULL))
 
 /* One session's state.  pass: not an LLM connection, real calls only. */
 typedef struct gconn {
@@ -57,7 +53,10 @@ typedef struct gconn {
     pthread_mutex_t mu;
     al_conn *c;
     int pass, eof;
-    al_buf in; /* what the host may read now */
+    al_buf in;      /* what the host may read now */
+    al_buf out;     /* for the server, not yet sent: the real send said E_AGAIN */
+    size_t out_off; /* sent so far of out */
+    size_t wpend;   /* the host's byte count for the send that returned E_AGAIN */
     char rbuf[RBUF_SIZE];
 } gconn;
 
@@ -133,53 +132,61 @@ static void forget(gnutls_session_t s)
     al_conn_free(g->c);
     al_in_hook--;
     al_buf_free(&g->in);
+    al_buf_free(&g->out);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }
 
-static void wait_writable(gnutls_session_t s)
+/* Sends g->out (from g->out_off) through the real record layer, never
+ * waiting: GNUTLS_E_AGAIN and GNUTLS_E_INTERRUPTED go back to the host, as
+ * the real call would return them, with the rest kept; GnuTLS wants the
+ * interrupted real call repeated with the same data, which out_off keeps.
+ * Returns 0 when all is sent, else the GnuTLS error (others drop the rest). */
+static ssize_t out_flush(send_fn f, gconn *g)
 {
-    getint_fn gi = REAL_GETINT();
-    int fd = gi ? gi(s) : -1;
-    if (fd >= 0) {
-        struct pollfd pf = {fd, POLLOUT, 0};
-        poll(&pf, 1, 100);
-    } else {
-        struct pollfd none;
-        poll(&none, 0, 10);
-    }
-}
-
-/* Sends all of p through the real record layer.  Returns 0 or a GnuTLS
- * error code. */
-static ssize_t send_all(gnutls_session_t s, const char *p, size_t n)
-{
-    send_fn f = REAL_SEND();
-    int waited = 0;
-    while (n > 0) {
-        ssize_t w = f(s, p, n);
+    while (g->out_off < g->out.len) {
+        ssize_t w = f(g->s, g->out.data + g->out_off, g->out.len - g->out_off);
         if (w > 0) {
-            p += w;
-            n -= (size_t)w;
+            g->out_off += (size_t)w;
             continue;
         }
-        if ((w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) && waited < SEND_WAIT_MS) {
-            wait_writable(s);
-            waited += 100;
-            continue;
-        }
+        if (w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) return w;
+        al_buf_reset(&g->out);
+        g->out_off = 0;
         return w < 0 ? w : GNUTLS_E_PUSH_ERROR;
     }
+    al_buf_reset(&g->out);
+    g->out_off = 0;
     return 0;
 }
 
+/* gnutls_record_send's contract for the host: after GNUTLS_E_AGAIN or
+ * GNUTLS_E_INTERRUPTED it calls again with the same data (or NULL, 0) and
+ * gets the count of the original call.  The exchange took the host's bytes
+ * on the first call, so the retry only sends what is left of them. */
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
 {
     send_fn f = REAL_SEND();
     if (!f) return GNUTLS_E_INTERNAL_ERROR;
-    if (al_in_hook || al_in_curl || !s || !data || n == 0) return f(s, data, n);
-    gconn *g = get(s);
-    if (!g || g->pass) return f(s, data, n);
+    if (al_in_hook || al_in_curl || !s) return f(s, data, n);
+    gconn *g;
+    if (!data || n == 0) { /* a flush: ours when a send of ours is pending */
+        g = __atomic_load_n(&nsessions, __ATOMIC_RELAXED) ? lookup(s) : NULL;
+        if (!g || !g->wpend) return f(s, data, n);
+    } else {
+        g = get(s);
+        if (!g || (g->pass && !g->wpend)) return f(s, data, n);
+    }
+    if (g->wpend) { /* the retry of a send whose bytes the exchange took */
+        ssize_t r = out_flush(f, g);
+        if (r < 0) {
+            if (r != GNUTLS_E_AGAIN && r != GNUTLS_E_INTERRUPTED) g->wpend = 0;
+            return r;
+        }
+        size_t k = data && n && n < g->wpend ? n : g->wpend;
+        g->wpend -= k;
+        return (ssize_t)k;
+    }
     al_buf out = {0};
     pthread_mutex_lock(&g->mu);
     al_in_hook++;
@@ -192,9 +199,18 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
         al_hook_debug("gnutls: request stream refused: %s", al_strerror(rc));
         return GNUTLS_E_PUSH_ERROR;
     }
-    ssize_t sr = out.len ? send_all(s, out.data, out.len) : 0;
-    al_buf_free(&out);
-    if (sr < 0) return sr;
+    if (out.len) {
+        al_buf_free(&g->out);
+        g->out = out;
+        g->out_off = 0;
+        ssize_t r = out_flush(f, g);
+        if (r < 0) {
+            if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) g->wpend = n;
+            return r;
+        }
+    } else {
+        al_buf_free(&out);
+    }
     if (pass && g->in.len == 0) g->pass = 1;
     return (ssize_t)n;
 }
