@@ -16,14 +16,15 @@ static int usage(void)
             "usage: airlock train --data FILE.jsonl... [--out FILE.model] [--seed N]\n"
             "         [--lm-text FILE...] [--benign-text FILE...] [--cv K] [--loso]\n"
             "         [--target-fpr R] [--source-fpr R] [--epochs N]\n"
-            "         [--dim-bits N]\n"
+            "         [--dim-bits N] [--adv-fpr R]\n"
             "  rows: {\"text\": \"...\", \"label\": \"attack\"|\"benign\"}; each data file is one\n"
             "  source (its base name) for --loso and per-source calibration.\n"
             "  --lm-text: plain benign text for the adversarial-suffix language model.\n"
             "  --benign-text: plain benign prose, cut into ~2 KB benign rows (source\n"
             "  plain_text), so long documents are not mistaken for long jailbreaks.\n"
             "  --cv K: K-fold cross-validation (nested calibration), per-source table.\n"
-            "  --loso: train without each source in turn and test on it.\n");
+            "  --loso: train without each source in turn and test on it.\n"
+            "  --adv-fpr: held-out benign share the adversarial-suffix signal may lift.\n");
     return 2;
 }
 
@@ -332,6 +333,8 @@ int al_cli_train(int argc, char **argv)
             o.len_exp = strtod(argv[++i], NULL), mode = 0;
         else if (!strcmp(a, "--l2") && more)
             o.l2 = strtod(argv[++i], NULL), mode = 0;
+        else if (!strcmp(a, "--adv-fpr") && more)
+            o.adv_fpr = strtod(argv[++i], NULL), mode = 0;
         else if (!strcmp(a, "--lr") && more)
             o.lr = strtod(argv[++i], NULL), mode = 0;
         else if (a[0] == '-' && a[1] == '-') {

@@ -16,7 +16,8 @@
 struct al_model {
     unsigned dim_bits;
     double len_exp, bias, block, assist, target_fpr, adv_t, adv_k;
-    float *w;
+    double wscale; /* 2^-wshift: a weight is wq[i] * wscale */
+    int16_t *wq;   /* quantised weights: 512 KB at 18 bits stays in cache */
     uint8_t *lm;
 };
 
@@ -24,25 +25,26 @@ struct al_model {
 
 typedef struct {
     uint64_t cwin;     /* last 8 bytes, newest in the low byte */
-    unsigned nbytes;   /* bytes seen, capped at 8 */
+    unsigned nbytes;   /* bytes seen, capped at 5 */
     uint64_t tok;      /* FNV-1a of the token being read */
     uint64_t prev_tok; /* hash of the previous token, 0 = none */
     int tok_cls;       /* 0 none, 1 word, 2 punctuation */
     int last_space;
     /* sinks: either sums over weights, or a feature vector */
     const al_model *m;
+    const int16_t *wq; /* m's weights, or NULL */
     al_featvec *v;
     unsigned shift; /* 64 - dim_bits */
-    uint64_t *seen; /* bitmap of (index, group) pairs counted so far, or NULL */
-    double sw, sc;
+    uint64_t *seen; /* bitmap of indices counted so far, or NULL */
+    int64_t sw, sc; /* summed quantised weights (exact: the order never matters) */
     size_t nw, nc;
     int oom;
     /* character language model */
     const uint8_t *lm;
     uint32_t *lm_counts;
     int c1, c2;
-    uint8_t ring[AL_LM_WINDOW], rlet[AL_LM_WINDOW];
-    unsigned rpos, rfill, rletters;
+    uint8_t ring[AL_LM_WINDOW];
+    unsigned rpos, rfill;
     uint32_t rsum, rbest;
     /* highest probability of a base64 payload decoded from the text */
     double p_enc;
@@ -50,15 +52,26 @@ typedef struct {
     int depth;      /* 1 while scoring a decoded payload: no further decoding */
 } fstate;
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
+/* Feature hashing is one multiplication per feature: the key (the last n
+ * bytes, or a token's FNV-1a hash) times an odd constant per feature kind,
+ * whose top dim_bits bits are the index (Fibonacci hashing). */
+#define K_CHAR4 0x9e3779b97f4a7c15ULL
+#define K_CHAR5 0xc2b2ae3d27d4eb4fULL
+#define K_WORD 0xff51afd7ed558ccdULL
+#define K_BIGRAM 0xc4ceb9fe1a85ec53ULL
+
+/* token classes: 0 space, 1 word (ASCII letters, digits, _, any byte >= 0x80),
+ * 2 punctuation (every other byte) */
+static const uint8_t tok_cls[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2,
+    2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1,
+    2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+};
 
 /* byte -> class: space 0, letters 1-26 (case folded), digits 27, non-ASCII 28,
  * punctuation groups 29-42, anything else 43 */
@@ -84,7 +97,7 @@ int al_model_lm_class(unsigned char c)
 /* Bytes of the bitmap that makes each (feature, group) count once per text. */
 static size_t seen_bytes(unsigned dim_bits)
 {
-    return ((size_t)2 << dim_bits) / 8;
+    return ((size_t)1 << dim_bits) / 8;
 }
 
 static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bits, uint64_t *seen)
@@ -96,109 +109,174 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
     s->shift = 64 - dim_bits;
     s->last_space = 1; /* text start behaves like a space */
     s->lm = m ? m->lm : NULL;
+    s->wq = m ? m->wq : NULL;
 }
 
 /* Counts feature h once per text (presence, not frequency: repeating a
- * phrase a million times must not make a text look more like an attack). */
-static inline void emit(fstate *s, uint64_t h, int is_char)
+ * phrase a million times must not make a text look more like an attack).
+ * The out-of-line form: token ends at a score and training's vectors. */
+static void emit(fstate *s, uint64_t h, int is_char)
 {
-    uint32_t i = (uint32_t)(mix64(h) >> s->shift);
+    uint32_t i = (uint32_t)(h >> s->shift);
+    if (!s->v && !s->wq) return; /* language-model only pass */
     if (s->seen) {
-        size_t bit = ((size_t)i << 1) | (unsigned)is_char;
-        uint64_t mask = 1ULL << (bit & 63);
-        if (s->seen[bit >> 6] & mask) return;
-        s->seen[bit >> 6] |= mask;
+        uint64_t mask = 1ULL << (i & 63);
+        if (s->seen[i >> 6] & mask) return;
+        s->seen[i >> 6] |= mask;
     }
     if (is_char)
         s->nc++;
     else
         s->nw++;
-    if (s->v) {
-        al_featvec *v = s->v;
-        if (v->n == v->cap) {
-            size_t cap = v->cap ? v->cap * 2 : 1024;
-            uint32_t *p = realloc(v->idx, cap * sizeof *p);
-            if (!p) {
-                s->oom = 1;
-                return;
-            }
-            v->idx = p;
-            v->cap = cap;
-        }
-        v->idx[v->n++] = is_char ? (i | AL_FEAT_CHAR) : i;
-    } else if (s->m) {
+    if (!s->v) {
         if (is_char)
-            s->sc += s->m->w[i];
+            s->sc += s->wq[i];
         else
-            s->sw += s->m->w[i];
+            s->sw += s->wq[i];
+        return;
     }
+    al_featvec *v = s->v;
+    if (v->n == v->cap) {
+        size_t cap = v->cap ? v->cap * 2 : 1024;
+        uint32_t *p = realloc(v->idx, cap * sizeof *p);
+        if (!p) {
+            s->oom = 1;
+            return;
+        }
+        v->idx = p;
+        v->cap = cap;
+    }
+    v->idx[v->n++] = is_char ? (i | AL_FEAT_CHAR) : i;
 }
 
-static inline void end_token(fstate *s)
+/* The features of the token that ends: the token and the bigram with the
+ * one before it. */
+#define TOKEN_KEY(tok, cls) ((tok) ^ (uint64_t)(cls))
+#define BIGRAM_KEY(prev, t) (((prev)*0x9e3779b97f4a7c15ULL) ^ (t))
+
+static void end_token(fstate *s)
 {
     if (!s->tok_cls) return;
-    uint64_t t = s->tok ^ (uint64_t)s->tok_cls;
-    emit(s, t ^ 0x5851f42d4c957f2dULL, 0);
-    if (s->prev_tok) emit(s, (s->prev_tok * 0x9e3779b97f4a7c15ULL) ^ t ^ 0x14057b7ef767814fULL, 0);
+    uint64_t t = TOKEN_KEY(s->tok, s->tok_cls);
+    emit(s, t * K_WORD, 0);
+    if (s->prev_tok) emit(s, BIGRAM_KEY(s->prev_tok, t) * K_BIGRAM, 0);
     s->prev_tok = t | 1;
     s->tok_cls = 0;
 }
 
-static inline void lm_step(fstate *s, unsigned char c)
+enum { FEED_LM, FEED_SCORE, FEED_VEC };
+
+/* One pass over normalised bytes; mode is a constant at each call site, so
+ * each mode compiles to its own loop with the hot state in registers.
+ * FEED_SCORE counts a feature without a branch: an index already seen adds
+ * 0 to the sum and 0 to the count. */
+static inline __attribute__((always_inline)) void feed_loop(fstate *s, const unsigned char *p,
+                                                            size_t n, const int mode)
 {
-    int k = lm_cls[c];
-    size_t ix = ((size_t)s->c2 * AL_LM_CLASSES + s->c1) * AL_LM_CLASSES + k;
-    s->c2 = s->c1;
-    s->c1 = k;
-    if (s->lm_counts) s->lm_counts[ix]++;
-    if (!s->lm) return;
-    uint8_t q = s->lm[ix];
-    if (s->rfill == AL_LM_WINDOW)
-        s->rsum -= s->ring[s->rpos];
-    else
-        s->rfill++;
-    s->ring[s->rpos] = q;
-    s->rsum += q;
-    if (++s->rpos == AL_LM_WINDOW) s->rpos = 0;
-    if (s->rfill == AL_LM_WINDOW && s->rsum > s->rbest) s->rbest = s->rsum;
+    uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
+    unsigned nbytes = s->nbytes, shift = s->shift;
+    int tcls = s->tok_cls, last_space = s->last_space;
+    int64_t sw = s->sw, sc = s->sc;
+    size_t nw = s->nw, nc = s->nc;
+    uint64_t *seen = s->seen;
+    const int16_t *wq = s->wq;
+    const uint8_t *lm = s->lm;
+    unsigned c1 = (unsigned)s->c1, c2 = (unsigned)s->c2, rpos = s->rpos, rfill = s->rfill;
+    uint32_t rsum = s->rsum, rbest = s->rbest;
+#define FEAT(h, IS_CHAR)                                                                           \
+    do {                                                                                           \
+        uint32_t i_ = (uint32_t)((h) >> shift);                                                    \
+        if (mode == FEED_SCORE) {                                                                  \
+            uint64_t mask_ = 1ULL << (i_ & 63), old_ = seen[i_ >> 6];                              \
+            seen[i_ >> 6] = old_ | mask_;                                                          \
+            int64_t fresh_ = !(old_ & mask_);                                                      \
+            if (IS_CHAR) {                                                                         \
+                sc += wq[i_] & -fresh_;                                                            \
+                nc += (size_t)fresh_;                                                              \
+            } else {                                                                               \
+                sw += wq[i_] & -fresh_;                                                            \
+                nw += (size_t)fresh_;                                                              \
+            }                                                                                      \
+        } else if (mode == FEED_VEC) {                                                             \
+            emit(s, h, IS_CHAR);                                                                   \
+        }                                                                                          \
+    } while (0)
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = p[i];
+        if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
+            if (last_space) continue;
+            c = ' ';
+            last_space = 1;
+        } else {
+            last_space = 0;
+        }
+        /* character language model: class trigram surprisal over a window */
+        unsigned k = lm_cls[c];
+        size_t ix = ((size_t)c2 * AL_LM_CLASSES + c1) * AL_LM_CLASSES + k;
+        c2 = c1;
+        c1 = k;
+        if (s->lm_counts) s->lm_counts[ix]++;
+        if (lm) {
+            uint8_t q = lm[ix];
+            if (rfill == AL_LM_WINDOW)
+                rsum -= s->ring[rpos];
+            else
+                rfill++;
+            s->ring[rpos] = q;
+            rsum += q;
+            if (++rpos == AL_LM_WINDOW) rpos = 0;
+            if (rfill == AL_LM_WINDOW && rsum > rbest) rbest = rsum;
+        }
+        if (mode == FEED_LM) continue;
+        /* character 4- and 5-grams (spaces included): in cross-validation
+         * and leave-one-source-out they beat 3- and 5-grams */
+        cwin = (cwin << 8) | c;
+        if (nbytes < 5) nbytes++;
+        if (nbytes >= 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, 1);
+        if (nbytes >= 5) FEAT((cwin & 0xffffffffffULL) * K_CHAR5, 1);
+        /* word and punctuation tokens */
+        int cls = tok_cls[c];
+        if (cls != tcls) {
+            if (tcls) {
+                uint64_t t = TOKEN_KEY(tok, tcls);
+                FEAT(t * K_WORD, 0);
+                if (prev) FEAT(BIGRAM_KEY(prev, t) * K_BIGRAM, 0);
+                prev = t | 1;
+            }
+            tcls = cls;
+            tok = 0xcbf29ce484222325ULL;
+        }
+        if (cls) tok = (tok ^ c) * 0x100000001b3ULL;
+    }
+#undef FEAT
+    s->cwin = cwin;
+    s->tok = tok;
+    s->prev_tok = prev;
+    s->nbytes = nbytes;
+    s->tok_cls = tcls;
+    s->last_space = last_space;
+    if (mode == FEED_SCORE) {
+        s->sw = sw;
+        s->sc = sc;
+        s->nw = nw;
+        s->nc = nc;
+    }
+    s->c1 = (int)c1;
+    s->c2 = (int)c2;
+    s->rpos = rpos;
+    s->rfill = rfill;
+    s->rsum = rsum;
+    s->rbest = rbest;
 }
 
-static void fs_feed(fstate *sp, const unsigned char *p, size_t n)
+static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 {
-    /* work on a local copy: its fields can live in registers (through sp
-     * every feature would store and reload the sums and counters) */
-    fstate st = *sp, *s = &st;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = p[i];
-        if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
-            if (s->last_space) continue;
-            c = ' ';
-            s->last_space = 1;
-        } else {
-            s->last_space = 0;
-        }
-        lm_step(s, c);
-        /* character 3- and 5-grams (spaces included) */
-        s->cwin = (s->cwin << 8) | c;
-        if (s->nbytes < 8) s->nbytes++;
-        if (s->nbytes >= 3) emit(s, (s->cwin & 0xffffffULL) ^ (3ULL << 58), 1);
-        if (s->nbytes >= 5) emit(s, (s->cwin & 0xffffffffffULL) ^ (5ULL << 58), 1);
-        /* word and punctuation tokens */
-        int cls = c == ' ' ? 0
-                  : ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c >= 0x80 ||
-                     (c >= 'A' && c <= 'Z'))
-                      ? 1
-                      : 2;
-        if (cls != s->tok_cls) {
-            end_token(s);
-            if (cls) {
-                s->tok_cls = cls;
-                s->tok = 0xcbf29ce484222325ULL;
-            }
-        }
-        if (cls) s->tok = (s->tok ^ c) * 0x100000001b3ULL;
-    }
-    *sp = st;
+    if (s->v)
+        feed_loop(s, p, n, FEED_VEC);
+    else if (s->wq && s->seen)
+        feed_loop(s, p, n, FEED_SCORE);
+    else
+        feed_loop(s, p, n, FEED_LM);
 }
 
 static double fs_lm_max(const fstate *s)
@@ -245,8 +323,8 @@ static double fs_prob(const al_model *m, const fstate *s0)
     fstate s = *s0;
     end_token(&s);
     double z = m->bias;
-    if (s.nw) z += s.sw / pow((double)s.nw, m->len_exp);
-    if (s.nc) z += s.sc / pow((double)s.nc, m->len_exp);
+    if (s.nw) z += (double)s.sw * m->wscale / pow((double)s.nw, m->len_exp);
+    if (s.nc) z += (double)s.sc * m->wscale / pow((double)s.nc, m->len_exp);
     double p = adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
     return s.p_enc > p ? s.p_enc : p;
 }
@@ -302,27 +380,31 @@ static inline int b64_val(unsigned char c)
 static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
 {
     int upper = 0, lower = 0, digit = 0;
-    for (size_t i = 0; i < n; i++) {
+    if (n > B64_DECODE_MAX / 3 * 4) n = B64_DECODE_MAX / 3 * 4; /* what is decoded */
+    for (size_t i = 0; i < n && upper + lower + digit < 2; i++) {
         upper |= p[i] >= 'A' && p[i] <= 'Z';
         lower |= p[i] >= 'a' && p[i] <= 'z';
         digit |= p[i] >= '0' && p[i] <= '9';
     }
     if (upper + lower + digit < 2) return; /* a long word, not base64 */
     unsigned char out[B64_DECODE_MAX];
-    size_t o = 0, printable = 0;
+    /* n <= 4096 digits decode to n * 3 / 4 <= sizeof out bytes; at least 90%
+     * of them must be printable text, so stop at the first byte too many */
+    size_t omax = n * 6 / 8, o = 0, bad = 0;
+    if (omax < 15) return;
     uint32_t acc = 0;
     int bits = 0;
-    for (size_t i = 0; i < n && o < sizeof out; i++) {
+    for (size_t i = 0; i < n; i++) {
         acc = (acc << 6) | (uint32_t)b64_val(p[i]);
         bits += 6;
         if (bits >= 8) {
             bits -= 8;
             unsigned char c = (unsigned char)(acc >> bits);
             out[o++] = c;
-            printable += (c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r';
+            bad += !((c >= 0x20 && c < 0x7f) || c == '\n' || c == '\t' || c == '\r');
+            if (bad * 10 > omax) return; /* binary, not hidden text */
         }
     }
-    if (o < 15 || printable * 10 < o * 9) return; /* binary, not hidden text */
     if (fs->n_enc >= B64_RUNS_MAX) return;
     fs->n_enc++;
     uint64_t *seen = calloc(1, seen_bytes(fs->m->dim_bits));
@@ -534,22 +616,33 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *path, 
     if (err && errlen) snprintf(err, errlen, fmt, path, what);
 }
 
-static void put_le32(unsigned char *o, uint32_t v)
-{
-    o[0] = (unsigned char)v;
-    o[1] = (unsigned char)(v >> 8);
-    o[2] = (unsigned char)(v >> 16);
-    o[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t get_le32(const unsigned char *o)
-{
-    return (uint32_t)o[0] | (uint32_t)o[1] << 8 | (uint32_t)o[2] << 16 | (uint32_t)o[3] << 24;
-}
-
 static size_t body_size(unsigned dim_bits)
 {
-    return ((size_t)4 << dim_bits) + AL_LM_SIZE;
+    return ((size_t)2 << dim_bits) + AL_LM_SIZE;
+}
+
+/* Largest shift e <= AL_WSHIFT_MAX with every |w| * 2^e <= 32767. */
+static int quant_shift(const float *w, size_t n)
+{
+    double mx = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fabs(w[i]) > mx) mx = fabs(w[i]);
+    int e = AL_WSHIFT_MAX;
+    while (e > 0 && mx * ldexp(1.0, e) > 32767.0) e--;
+    return e;
+}
+
+static int16_t quant_one(float w, int e)
+{
+    double q = nearbyint((double)w * ldexp(1.0, e));
+    return (int16_t)(q > 32767 ? 32767 : q < -32767 ? -32767 : q);
+}
+
+int al_model_quantize(float *w, size_t n)
+{
+    int e = quant_shift(w, n);
+    for (size_t i = 0; i < n; i++) w[i] = (float)ldexp(quant_one(w[i], e), -e);
+    return e;
 }
 
 al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen)
@@ -558,16 +651,17 @@ al_code al_model_write(const al_model_params *p, const char *path, char *err, si
         seterr(err, errlen, "%s: %s", path, "invalid model parameters");
         return AL_EINVAL;
     }
+    size_t nw = (size_t)1 << p->dim_bits;
+    int e = quant_shift(p->w, nw);
     al_buf b = {0};
     al_code rc =
         al_buf_printf(&b,
                       "scheme %s\ndim_bits %u\nlen_exp %.17g\nbias %.17g\nblock %.17g\n"
                       "assist %.17g\ntarget_fpr %.17g\nadv_t %.17g\nadv_k %.17g\n"
-                      "lm %d %d %.17g\nnote %s\nbody %zu\n\n",
+                      "lm %d %d %.17g\nwshift %d\nnote %s\nbody %zu\n\n",
                       AL_MODEL_SCHEME, p->dim_bits, p->len_exp, p->bias, p->block, p->assist,
                       p->target_fpr, p->adv_t, p->adv_k, AL_LM_CLASSES, AL_LM_WINDOW, AL_LM_SCALE,
-                      p->note ? p->note : "-", body_size(p->dim_bits));
-    size_t nw = (size_t)1 << p->dim_bits;
+                      e, p->note ? p->note : "-", body_size(p->dim_bits));
     if (rc == AL_OK) rc = al_buf_reserve(&b, body_size(p->dim_bits));
     if (rc != AL_OK) {
         al_buf_free(&b);
@@ -575,10 +669,11 @@ al_code al_model_write(const al_model_params *p, const char *path, char *err, si
         return AL_ENOMEM;
     }
     for (size_t i = 0; i < nw; i++) {
-        uint32_t u;
-        memcpy(&u, &p->w[i], 4);
-        put_le32((unsigned char *)b.data + b.len, u);
-        b.len += 4;
+        uint16_t u = (uint16_t)quant_one(p->w[i], e);
+        unsigned char *o = (unsigned char *)b.data + b.len;
+        o[0] = (unsigned char)u;
+        o[1] = (unsigned char)(u >> 8);
+        b.len += 2;
     }
     memcpy(b.data + b.len, p->lm, AL_LM_SIZE);
     b.len += AL_LM_SIZE;
@@ -708,13 +803,14 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         why = "out of memory";
         goto fail;
     }
-    double dim, body, lmc, lmw, lms;
+    double dim, body, lmc, lmw, lms, wsh;
     char lmv[128];
     if (hdr_num(cov, hl, "dim_bits", &dim) || dim < 10 || dim > 22 || dim != (int)dim ||
         hdr_num(cov, hl, "len_exp", &m->len_exp) || hdr_num(cov, hl, "bias", &m->bias) ||
         hdr_num(cov, hl, "block", &m->block) || hdr_num(cov, hl, "assist", &m->assist) ||
         hdr_num(cov, hl, "target_fpr", &m->target_fpr) || hdr_num(cov, hl, "adv_t", &m->adv_t) ||
         hdr_num(cov, hl, "adv_k", &m->adv_k) || hdr_num(cov, hl, "body", &body) ||
+        hdr_num(cov, hl, "wshift", &wsh) || wsh < 0 || wsh > AL_WSHIFT_MAX || wsh != (int)wsh ||
         !hdr_get(cov, hl, "lm", lmv, sizeof lmv) ||
         sscanf(lmv, "%lf %lf %lf", &lmc, &lmw, &lms) != 3) {
         why = "missing or malformed header field";
@@ -740,22 +836,22 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         goto fail;
     }
     size_t nw = (size_t)1 << m->dim_bits;
-    m->w = malloc(nw * sizeof *m->w);
+    m->wscale = ldexp(1.0, -(int)wsh);
+    m->wq = malloc(nw * sizeof *m->wq);
     m->lm = malloc(AL_LM_SIZE);
-    if (!m->w || !m->lm) {
+    if (!m->wq || !m->lm) {
         why = "out of memory";
         goto fail;
     }
     const unsigned char *bp = (const unsigned char *)end;
     for (size_t i = 0; i < nw; i++) {
-        uint32_t u = get_le32(bp + 4 * i);
-        memcpy(&m->w[i], &u, 4);
-        if (!isfinite(m->w[i]) || fabsf(m->w[i]) > 1e6f) {
+        m->wq[i] = (int16_t)(uint16_t)(bp[2 * i] | bp[2 * i + 1] << 8);
+        if (m->wq[i] == INT16_MIN) {
             why = "weight out of range";
             goto fail;
         }
     }
-    memcpy(m->lm, bp + 4 * nw, AL_LM_SIZE);
+    memcpy(m->lm, bp + 2 * nw, AL_LM_SIZE);
     al_buf_free(&f);
     *out = m;
     return AL_OK;
@@ -769,7 +865,7 @@ fail:
 void al_model_free(al_model *m)
 {
     if (!m) return;
-    free(m->w);
+    free(m->wq);
     free(m->lm);
     free(m);
 }

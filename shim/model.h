@@ -1,6 +1,6 @@
 /* model.h: the learned injection/jailbreak classifier (a linear model over
  * hashed n-grams plus an adversarial-suffix signal).  Pure: scoring allocates
- * nothing per token (one 64 KB feature bitmap per text or stream, plus the
+ * nothing per token (one 32 KB feature bitmap per text or stream, plus the
  * normalised copy of the text). */
 #ifndef AL_MODEL_H
 #define AL_MODEL_H
@@ -38,7 +38,7 @@ AL_API double al_model_combine(const al_model *m, double rules_score, double p, 
 
 /* The feature scheme this build reads and writes; a model file naming
  * another scheme is refused. */
-#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v2"
+#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v3"
 #define AL_MODEL_MAGIC "airlock-model 1\n"
 
 /* The model's calibrated probability thresholds: block is the probability at
@@ -63,9 +63,17 @@ typedef struct {
 
 /* Writes p to path in the model file format (text header with the scheme
  * and a SHA-256 over everything after it, then the little-endian body).
+ * Weights are stored as int16 times 2^-wshift (wshift the largest, at most
+ * AL_WSHIFT_MAX, that fits every weight), so pass weights already through
+ * al_model_quantize for the file to score exactly what training predicted.
  * The same params always give the same bytes.  Returns AL_OK, or AL_EIO /
  * AL_EINVAL with a message in err. */
 AL_API al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen);
+
+/* Rounds w[0..n) in place to the values the model file stores and returns
+ * the shift: each weight becomes an int16 times 2^-shift. */
+#define AL_WSHIFT_MAX 24
+AL_API int al_model_quantize(float *w, size_t n);
 
 /* Incremental scoring: text fed in any pieces gives exactly the probability
  * al_model_score gives for the concatenation (the one exception: a run of
@@ -83,8 +91,9 @@ AL_API void al_model_stream_free(al_model_stream *s);
 
 /* Hashed features of one text, for training: each entry of idx is a hash
  * index in [0, 2^dim_bits), with AL_FEAT_CHAR set for a character n-gram
- * (else a word uni/bigram).  Features are binary: each (index, group) pair
- * appears once however often it occurs.  n_word + n_char == n. */
+ * (else a word uni/bigram).  Features are binary: each index appears once
+ * however often it occurs (a word and a character n-gram hashed to the same
+ * index count once, as the first).  n_word + n_char == n. */
 #define AL_FEAT_CHAR 0x80000000u
 typedef struct {
     uint32_t *idx;

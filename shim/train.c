@@ -45,7 +45,7 @@ void al_train_opts_default(al_train_opts *o)
                          .target_fpr = 0.0025,
                          .source_fpr = 0.005,
                          .assist_fpr = 0.03,
-                         .adv_fpr = 0.01,
+                         .adv_fpr = 0.0025,
                          .calib_folds = 5,
                          .balance = 1};
 }
@@ -333,6 +333,9 @@ static al_code fit_lr(const al_trainset *t, const unsigned char *use, const al_t
         }
     }
     p->bias = bias;
+    /* the weights the model file will hold: predictions and thresholds
+     * below are then exactly what the shipped file scores */
+    al_model_quantize(w, nw);
     free(g2);
     free(order);
     free(rw);

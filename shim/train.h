@@ -20,7 +20,9 @@ typedef struct {
     double target_fpr;    /* pooled benign rate the block threshold allows (default 0.0025) */
     double source_fpr;    /* ... and in each source of >= 100 benign rows (default 0.005) */
     double assist_fpr;    /* benign rate the assist threshold allows (default 0.03) */
-    double adv_fpr;       /* held-out benign rate above the adversarial threshold (0.01) */
+    double adv_fpr;       /* held-out benign rate above the adversarial threshold (default
+                           * 0.0025, the block target: the signal lifts no more benign
+                           * rows into the assist band than the classifier may block) */
     unsigned calib_folds; /* inner folds for calibration (default 5) */
     int balance;          /* weight each (source, label) cell: 0 none, 1 sqrt, 2 equal */
 } al_train_opts;
