@@ -11,10 +11,12 @@ static const struct {
     int (*fn)(int argc, char **argv);
     const char *help;
 } cmds[] = {
-    {"run", al_cli_run, "run [--rules P] [--audit F] [--monitor] [--fail-open] -- CMD [ARGS]"},
+    {"run", al_cli_run,
+     "run [--rules P] [--audit F] [--weights M] [--monitor] [--fail-open] -- CMD [ARGS]"},
     {"scan", al_cli_scan, "scan [--as prompt|completion] [--rules PATH] [FILE]"},
     {"check-rules", al_cli_check_rules, "check-rules [FILE...]"},
     {"train", al_cli_train, "train --data FILE.jsonl... --out rules/NAME.model [--seed N]"},
+    {"verify", al_cli_verify, "verify --manifest M FILE...  |  verify --print FILE..."},
 };
 
 static int usage(FILE *f)

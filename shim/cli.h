@@ -8,5 +8,6 @@ __attribute__((weak)) int al_cli_run(int argc, char **argv);          /* cli_run
 __attribute__((weak)) int al_cli_scan(int argc, char **argv);         /* cli_scan.c */
 __attribute__((weak)) int al_cli_check_rules(int argc, char **argv);  /* cli_scan.c */
 __attribute__((weak)) int al_cli_train(int argc, char **argv);        /* cli_train.c */
+__attribute__((weak)) int al_cli_verify(int argc, char **argv);       /* cli_verify.c */
 
 #endif

@@ -13,8 +13,8 @@
 
 static int run_usage(FILE *f)
 {
-    fprintf(f, "usage: airlock run [--rules PATH] [--audit FILE] [--monitor] [--fail-open] -- CMD "
-               "[ARGS...]\n");
+    fprintf(f, "usage: airlock run [--rules PATH] [--audit FILE] [--weights MANIFEST] [--monitor] "
+               "[--fail-open] -- CMD [ARGS...]\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -76,7 +76,7 @@ static int set_preload(const char *shim)
 
 int al_cli_run(int argc, char **argv)
 {
-    const char *rules = NULL, *audit = NULL;
+    const char *rules = NULL, *audit = NULL, *weights = NULL;
     int monitor = 0, fail_open = 0;
     int i = 1;
     for (; i < argc; i++) {
@@ -84,19 +84,23 @@ int al_cli_run(int argc, char **argv)
         if (!strcmp(a, "--")) {
             i++;
             break;
-        } else if (!strcmp(a, "--rules") || !strcmp(a, "--audit")) {
+        } else if (!strcmp(a, "--rules") || !strcmp(a, "--audit") || !strcmp(a, "--weights")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "airlock run: %s needs a value\n", a);
                 return run_usage(stderr);
             }
             if (a[2] == 'r')
                 rules = argv[++i];
-            else
+            else if (a[2] == 'a')
                 audit = argv[++i];
+            else
+                weights = argv[++i];
         } else if (!strncmp(a, "--rules=", 8)) {
             rules = a + 8;
         } else if (!strncmp(a, "--audit=", 8)) {
             audit = a + 8;
+        } else if (!strncmp(a, "--weights=", 10)) {
+            weights = a + 10;
         } else if (!strcmp(a, "--monitor")) {
             monitor = 1;
         } else if (!strcmp(a, "--fail-open")) {
@@ -115,7 +119,7 @@ int al_cli_run(int argc, char **argv)
         return run_usage(stderr);
     }
 
-    char shim[PATH_MAX], rbuf[PATH_MAX], abuf[PATH_MAX];
+    char shim[PATH_MAX], rbuf[PATH_MAX], abuf[PATH_MAX], wbuf[PATH_MAX];
     shim_path(shim, sizeof shim);
     if (!is_file(shim)) {
         fprintf(stderr, "airlock: cannot find the shim library (looked for %s)\n", shim);
@@ -143,6 +147,17 @@ int al_cli_run(int argc, char **argv)
         setenv("AIRLOCK_RULES", r, 1);
     }
     if (audit) setenv("AIRLOCK_AUDIT", absolute(audit, abuf, sizeof abuf), 1);
+    if (weights) {
+        /* checked here, so a typo is an error now rather than every model
+         * load refused later */
+        const char *w = realpath(weights, wbuf);
+        if (!w || !is_file(w)) {
+            fprintf(stderr, "airlock: cannot use weights manifest %s: %s\n", weights,
+                    w ? "not a regular file" : strerror(errno));
+            return 2;
+        }
+        setenv("AIRLOCK_WEIGHTS", w, 1);
+    }
     if (monitor) setenv("AIRLOCK_MODE", "monitor", 1);
     if (fail_open) setenv("AIRLOCK_FAIL", "open", 1);
 
