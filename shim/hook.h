@@ -4,6 +4,8 @@
 #ifndef AL_HOOK_H
 #define AL_HOOK_H
 
+#include <sys/socket.h>
+
 #include "exchange.h"
 
 /* The process context, initialised once on first use (pthread_once, with
@@ -34,5 +36,10 @@ AL_API void al_hook_debug(const char *fmt, ...) __attribute__((format(printf, 1,
 
 /* One line on stderr, prefixed "airlock: ", always (refusals, load errors). */
 AL_API void al_hook_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* hook_egress.c: called by the connect() hook before the real call.  1
+ * when AIRLOCK_EGRESS refuses this TCP connection (errno is then EACCES and
+ * the refusal has been reported), 0 to go ahead (errno untouched). */
+AL_API int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len);
 
 #endif

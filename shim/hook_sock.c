@@ -385,6 +385,7 @@ HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
         errno = ENOSYS;
         return -1;
     }
+    if (al_hook_egress_refused(fd, a, al)) return -1; /* AIRLOCK_EGRESS */
     int rc = f(fd, a, al);
     if ((unsigned)fd >= FD_CAP || al_in_hook || !a) return rc;
     int err = errno;
