@@ -28,15 +28,16 @@ typedef struct {
     unsigned nbytes;   /* bytes seen, capped at 5 */
     uint64_t tok;      /* FNV-1a of the token being read */
     uint64_t prev_tok; /* hash of the previous token, 0 = none */
-    int tok_cls;       /* 0 none, 1 word, 2 punctuation */
-    int last_space;
+    int tok_cls;       /* class of the last byte: 0 space (or text start), 1 word, 2 punctuation */
     /* sinks: either sums over weights, or a feature vector */
     const al_model *m;
     const int16_t *wq; /* m's weights, or NULL */
     al_featvec *v;
     unsigned shift; /* 64 - dim_bits */
     uint64_t *seen; /* bitmap of indices counted so far, or NULL */
-    int64_t sw, sc; /* summed quantised weights (exact: the order never matters) */
+    /* scoring: per group, count * ACC_COUNT + summed quantised weights
+     * (integers, so exact whatever the order); training: counts in nw, nc */
+    int64_t accw, accc;
     size_t nw, nc;
     int oom;
     /* character language model */
@@ -44,7 +45,8 @@ typedef struct {
     uint32_t *lm_counts;
     int c1, c2;
     uint8_t ring[AL_LM_WINDOW];
-    unsigned rpos, rfill;
+    unsigned rpos;
+    uint64_t lmn; /* bytes the language model has seen */
     uint32_t rsum, rbest;
     /* highest probability of a base64 payload decoded from the text */
     double p_enc;
@@ -107,9 +109,21 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
     s->v = v;
     s->seen = seen;
     s->shift = 64 - dim_bits;
-    s->last_space = 1; /* text start behaves like a space */
     s->lm = m ? m->lm : NULL;
     s->wq = m ? m->wq : NULL;
+}
+
+/* A feature adds its weight and ACC_COUNT to its group's accumulator: the
+ * sum stays within +-2^37 (32767 times at most 2^22 distinct indices), the
+ * count within 2^22, so both fit one int64 and split apart exactly. */
+#define ACC_COUNT ((int64_t)1 << 40)
+
+static void acc_split(int64_t acc, int64_t *sum, size_t *count)
+{
+    int64_t lo = acc & (ACC_COUNT - 1);
+    if (lo >= ACC_COUNT / 2) lo -= ACC_COUNT;
+    *sum = lo;
+    *count = (size_t)((acc - lo) / ACC_COUNT);
 }
 
 /* Counts feature h once per text (presence, not frequency: repeating a
@@ -124,17 +138,17 @@ static void emit(fstate *s, uint64_t h, int is_char)
         if (s->seen[i >> 6] & mask) return;
         s->seen[i >> 6] |= mask;
     }
+    if (!s->v) {
+        if (is_char)
+            s->accc += s->wq[i] + ACC_COUNT;
+        else
+            s->accw += s->wq[i] + ACC_COUNT;
+        return;
+    }
     if (is_char)
         s->nc++;
     else
         s->nw++;
-    if (!s->v) {
-        if (is_char)
-            s->sc += s->wq[i];
-        else
-            s->sw += s->wq[i];
-        return;
-    }
     al_featvec *v = s->v;
     if (v->n == v->cap) {
         size_t cap = v->cap ? v->cap * 2 : 1024;
@@ -166,87 +180,95 @@ static void end_token(fstate *s)
 
 enum { FEED_LM, FEED_SCORE, FEED_VEC };
 
+/* ASCII whitespace as a bit set over bytes 0..32: \t \n \v \f \r and space */
+#define WS_MASK                                                                                    \
+    ((1ULL << ' ') | (1ULL << '\t') | (1ULL << '\n') | (1ULL << '\v') | (1ULL << '\f') |           \
+     (1ULL << '\r'))
+
 /* One pass over normalised bytes; mode is a constant at each call site, so
  * each mode compiles to its own loop with the hot state in registers.
  * FEED_SCORE counts a feature without a branch: an index already seen adds
- * 0 to the sum and 0 to the count. */
-static inline __attribute__((always_inline)) void feed_loop(fstate *s, const unsigned char *p,
-                                                            size_t n, const int mode)
+ * 0 to its accumulator.  The language model's window needs no fill test:
+ * surprisals are >= 0, so no partial window at the start sums more than
+ * the first full one, and fs_lm_max reports 0 below a full window. */
+static inline __attribute__((always_inline)) void
+feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const unsigned shift)
 {
     uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
-    unsigned nbytes = s->nbytes, shift = s->shift;
-    int tcls = s->tok_cls, last_space = s->last_space;
-    int64_t sw = s->sw, sc = s->sc;
-    size_t nw = s->nw, nc = s->nc;
+    unsigned nbytes = s->nbytes;
+    int tcls = s->tok_cls;
+    int64_t accw = s->accw, accc = s->accc;
     uint64_t *seen = s->seen;
     const int16_t *wq = s->wq;
     const uint8_t *lm = s->lm;
-    unsigned c1 = (unsigned)s->c1, c2 = (unsigned)s->c2, rpos = s->rpos, rfill = s->rfill;
+    uint32_t *counts = s->lm_counts;
+    unsigned c1 = (unsigned)s->c1, c2 = (unsigned)s->c2, rpos = s->rpos;
     uint32_t rsum = s->rsum, rbest = s->rbest;
-#define FEAT(h, IS_CHAR)                                                                           \
+    uint64_t lmn = s->lmn;
+    uint8_t ring[AL_LM_WINDOW];
+    memcpy(ring, s->ring, sizeof ring);
+    const unsigned char *end = p + n;
+#define FEAT(h, ACC, IS_CHAR)                                                                      \
     do {                                                                                           \
         uint32_t i_ = (uint32_t)((h) >> shift);                                                    \
         if (mode == FEED_SCORE) {                                                                  \
-            uint64_t mask_ = 1ULL << (i_ & 63), old_ = seen[i_ >> 6];                              \
-            seen[i_ >> 6] = old_ | mask_;                                                          \
-            int64_t fresh_ = !(old_ & mask_);                                                      \
-            if (IS_CHAR) {                                                                         \
-                sc += wq[i_] & -fresh_;                                                            \
-                nc += (size_t)fresh_;                                                              \
-            } else {                                                                               \
-                sw += wq[i_] & -fresh_;                                                            \
-                nw += (size_t)fresh_;                                                              \
-            }                                                                                      \
-        } else if (mode == FEED_VEC) {                                                             \
+            uint64_t old_ = seen[i_ >> 6];                                                         \
+            seen[i_ >> 6] = old_ | (1ULL << (i_ & 63));                                            \
+            ACC += (wq[i_] + ACC_COUNT) & (((old_ >> (i_ & 63)) & 1) - 1);                         \
+        } else {                                                                                   \
             emit(s, h, IS_CHAR);                                                                   \
         }                                                                                          \
     } while (0)
-    for (size_t i = 0; i < n; i++) {
-        unsigned c = p[i];
-        if (c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v') {
-            if (last_space) continue;
+    for (; p < end; p++) {
+        unsigned c = *p;
+        if (c <= ' ' && ((1ULL << c) & WS_MASK)) {
+            if (!tcls) continue; /* runs of whitespace count as one space */
             c = ' ';
-            last_space = 1;
-        } else {
-            last_space = 0;
         }
         /* character language model: class trigram surprisal over a window */
-        unsigned k = lm_cls[c];
-        size_t ix = ((size_t)c2 * AL_LM_CLASSES + c1) * AL_LM_CLASSES + k;
-        c2 = c1;
-        c1 = k;
-        if (s->lm_counts) s->lm_counts[ix]++;
-        if (lm) {
-            uint8_t q = lm[ix];
-            if (rfill == AL_LM_WINDOW)
-                rsum -= s->ring[rpos];
-            else
-                rfill++;
-            s->ring[rpos] = q;
-            rsum += q;
-            if (++rpos == AL_LM_WINDOW) rpos = 0;
-            if (rfill == AL_LM_WINDOW && rsum > rbest) rbest = rsum;
+        if (mode != FEED_VEC) {
+            unsigned k = lm_cls[c];
+            size_t ix = ((size_t)c2 * AL_LM_CLASSES + c1) * AL_LM_CLASSES + k;
+            c2 = c1;
+            c1 = k;
+            if (mode == FEED_LM && counts) counts[ix]++;
+            if (mode == FEED_SCORE || lm) {
+                uint8_t q = lm[ix];
+                rsum += q - ring[rpos];
+                ring[rpos] = q;
+                rpos = rpos + 1 == AL_LM_WINDOW ? 0 : rpos + 1;
+                rbest = rsum > rbest ? rsum : rbest;
+                lmn++;
+            }
         }
-        if (mode == FEED_LM) continue;
+        int cls = tok_cls[c];
+        if (mode == FEED_LM) {
+            tcls = cls;
+            continue;
+        }
         /* character 4- and 5-grams (spaces included): in cross-validation
          * and leave-one-source-out they beat 3- and 5-grams */
         cwin = (cwin << 8) | c;
-        if (nbytes < 5) nbytes++;
-        if (nbytes >= 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, 1);
-        if (nbytes >= 5) FEAT((cwin & 0xffffffffffULL) * K_CHAR5, 1);
+        if (nbytes < 5) {
+            nbytes++;
+            if (nbytes >= 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
+            if (nbytes >= 5) FEAT((cwin & 0xffffffffffULL) * K_CHAR5, accc, 1);
+        } else {
+            FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
+            FEAT((cwin & 0xffffffffffULL) * K_CHAR5, accc, 1);
+        }
         /* word and punctuation tokens */
-        int cls = tok_cls[c];
         if (cls != tcls) {
             if (tcls) {
                 uint64_t t = TOKEN_KEY(tok, tcls);
-                FEAT(t * K_WORD, 0);
-                if (prev) FEAT(BIGRAM_KEY(prev, t) * K_BIGRAM, 0);
+                FEAT(t * K_WORD, accw, 0);
+                if (prev) FEAT(BIGRAM_KEY(prev, t) * K_BIGRAM, accw, 0);
                 prev = t | 1;
             }
             tcls = cls;
             tok = 0xcbf29ce484222325ULL;
         }
-        if (cls) tok = (tok ^ c) * 0x100000001b3ULL;
+        tok = (tok ^ c) * 0x100000001b3ULL; /* a space's hash is never used */
     }
 #undef FEAT
     s->cwin = cwin;
@@ -254,34 +276,32 @@ static inline __attribute__((always_inline)) void feed_loop(fstate *s, const uns
     s->prev_tok = prev;
     s->nbytes = nbytes;
     s->tok_cls = tcls;
-    s->last_space = last_space;
-    if (mode == FEED_SCORE) {
-        s->sw = sw;
-        s->sc = sc;
-        s->nw = nw;
-        s->nc = nc;
-    }
+    s->accw = accw;
+    s->accc = accc;
     s->c1 = (int)c1;
     s->c2 = (int)c2;
     s->rpos = rpos;
-    s->rfill = rfill;
     s->rsum = rsum;
     s->rbest = rbest;
+    s->lmn = lmn;
+    memcpy(s->ring, ring, sizeof ring);
 }
 
 static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 {
     if (s->v)
-        feed_loop(s, p, n, FEED_VEC);
+        feed_loop(s, p, n, FEED_VEC, s->shift);
+    else if (s->wq && s->seen && s->shift == 64 - 18)
+        feed_loop(s, p, n, FEED_SCORE, 64 - 18); /* the shipped size: a constant shift */
     else if (s->wq && s->seen)
-        feed_loop(s, p, n, FEED_SCORE);
+        feed_loop(s, p, n, FEED_SCORE, s->shift);
     else
-        feed_loop(s, p, n, FEED_LM);
+        feed_loop(s, p, n, FEED_LM, s->shift);
 }
 
 static double fs_lm_max(const fstate *s)
 {
-    return s->rfill == AL_LM_WINDOW ? s->rbest / (AL_LM_SCALE * AL_LM_WINDOW) : 0.0;
+    return s->lmn >= AL_LM_WINDOW ? s->rbest / (AL_LM_SCALE * AL_LM_WINDOW) : 0.0;
 }
 
 static double sigmoid(double z)
@@ -323,8 +343,12 @@ static double fs_prob(const al_model *m, const fstate *s0)
     fstate s = *s0;
     end_token(&s);
     double z = m->bias;
-    if (s.nw) z += (double)s.sw * m->wscale / pow((double)s.nw, m->len_exp);
-    if (s.nc) z += (double)s.sc * m->wscale / pow((double)s.nc, m->len_exp);
+    int64_t sw, sc;
+    size_t nw, nc;
+    acc_split(s.accw, &sw, &nw);
+    acc_split(s.accc, &sc, &nc);
+    if (nw) z += (double)sw * m->wscale / pow((double)nw, m->len_exp);
+    if (nc) z += (double)sc * m->wscale / pow((double)nc, m->len_exp);
     double p = adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
     return s.p_enc > p ? s.p_enc : p;
 }
@@ -379,14 +403,7 @@ static inline int b64_val(unsigned char c)
 
 static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
 {
-    int upper = 0, lower = 0, digit = 0;
     if (n > B64_DECODE_MAX / 3 * 4) n = B64_DECODE_MAX / 3 * 4; /* what is decoded */
-    for (size_t i = 0; i < n && upper + lower + digit < 2; i++) {
-        upper |= p[i] >= 'A' && p[i] <= 'Z';
-        lower |= p[i] >= 'a' && p[i] <= 'z';
-        digit |= p[i] >= '0' && p[i] <= '9';
-    }
-    if (upper + lower + digit < 2) return; /* a long word, not base64 */
     unsigned char out[B64_DECODE_MAX];
     /* n <= 4096 digits decode to n * 3 / 4 <= sizeof out bytes; at least 90%
      * of them must be printable text, so stop at the first byte too many */
@@ -421,23 +438,40 @@ static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
     free(seen);
 }
 
-/* Scores every maximal run of at least B64_MIN base64 bytes.  Skips like
- * Boyer-Moore: i is always 0 or just after a non-base64 byte, so when the
- * last non-base64 byte in p[i, i + B64_MIN) is at k, no long run starts
- * before k + 1; prose is crossed in strides of about a word. */
+/* base64 digit kinds: 1 upper case, 2 lower case, 4 digit, 8 + / - _,
+ * 0 not a base64 digit */
+static const uint8_t b64_kind[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 8, 0, 8, 0, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 0, 0, 0, 0, 0, 0,
+    0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 8,
+    0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/* Scores every maximal run of at least B64_MIN base64 bytes that mixes at
+ * least two of upper case, lower case and digits (a long word or a path in
+ * one case is not base64).  Skips like Boyer-Moore: i is always 0 or just
+ * after a non-base64 byte, so when the last non-base64 byte in
+ * p[i, i + B64_MIN) is at k, no long run starts before k + 1; prose is
+ * crossed in strides of about a word. */
 static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
 {
     size_t i = 0;
     while (n - i >= B64_MIN) {
         size_t k = i + B64_MIN;
-        while (k > i && b64_val(p[k - 1]) >= 0) k--;
+        while (k > i && b64_kind[p[k - 1]]) k--;
         if (k > i) {
             i = k; /* p[k - 1] is not base64 */
             continue;
         }
-        size_t j = i + B64_MIN;
-        while (j < n && b64_val(p[j]) >= 0) j++;
-        score_b64_run(fs, p + i, j - i);
+        unsigned kinds = 0;
+        size_t j = i;
+        while (j < n && b64_kind[p[j]]) kinds |= b64_kind[p[j++]];
+        kinds &= 7;
+        if (kinds & (kinds - 1)) score_b64_run(fs, p + i, j - i);
         if (j == n) break;
         i = j + 1;
     }
