@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -130,6 +131,8 @@ typedef struct {
     al_buf out; /* for the server, not yet sent (a non-blocking host's write hit a full buffer) */
     size_t out_off; /* sent so far of out */
     size_t wpend;   /* host bytes taken by a write that reported EAGAIN: its retry completes it */
+    dev_t dev;      /* the socket's identity (fstat), to notice its number reused */
+    ino_t ino;
 } sconn;
 static sconn *conns[FD_CAP];
 static int nconns; /* connection records alive: 0 keeps poll/select/epoll free */
@@ -635,6 +638,11 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
     }
     pthread_mutex_init(&s->mu, NULL);
     s->refs = 1;
+    struct stat st;
+    if (fstat(fd, &st) == 0) {
+        s->dev = st.st_dev;
+        s->ino = st.st_ino;
+    }
     char host[INET6_ADDRSTRLEN + 8] = "";
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
@@ -757,13 +765,36 @@ static int out_flush(int fd, sconn *s, int flags, int nb)
 static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags,
                                 size_t host_n);
 
-static ssize_t track_write(int fd, const char *p, size_t n, int flags, size_t host_n)
+/* 0 when fd is no longer the socket s was made for: closed past the close()
+ * hook (fclose, close_range, a raw system call) and its number reused for a
+ * file, pipe or other socket, whose bytes must not go to the exchange. */
+static int same_socket(int fd, const sconn *s)
+{
+    struct stat st;
+    int e = errno, r = fstat(fd, &st);
+    errno = e;
+    return r == 0 && st.st_dev == s->dev && st.st_ino == s->ino;
+}
+
+/* The record of tracked fd, or NULL (after forgetting a stale one) when the
+ * call must go to the real function. */
+static sconn *track_get(int fd)
 {
     sconn *s = conn_get(fd);
-    if (!s) {
-        errno = EBADF;
-        return -1;
+    if (s && !same_socket(fd, s)) {
+        al_hook_debug("socket: descriptor %d reused behind airlock's back: forgotten", fd);
+        conn_put(s);
+        forget(fd);
+        return NULL;
     }
+    if (!s) set_state(fd, S_NONE);
+    return s;
+}
+
+static ssize_t track_write(int fd, const char *p, size_t n, int flags, size_t host_n)
+{
+    sconn *s = track_get(fd);
+    if (!s) return -2;
     ssize_t r = track_write_conn(fd, s, p, n, flags, host_n);
     int e = errno;
     conn_put(s);
@@ -910,11 +941,8 @@ static ssize_t read_all(int fd, sconn *s, const struct iovec *iov, int cnt, int 
 
 static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
 {
-    sconn *s = conn_get(fd);
-    if (!s) {
-        errno = EBADF;
-        return -1;
-    }
+    sconn *s = track_get(fd);
+    if (!s) return -2;
     ssize_t r = (flags & (MSG_WAITALL | MSG_PEEK)) == MSG_WAITALL
                     ? read_all(fd, s, iov, cnt, flags)
                     : track_read_conn(fd, s, iov, cnt, flags);
@@ -1008,6 +1036,8 @@ static ssize_t first_write(int fd, const char *p, size_t n, int flags, const voi
         r = refused();
     } else if (st == S_TRACK) {
         r = track_write(fd, d, dn, flags, n);
+        if (r == -2) /* (not while the record is this fresh) */
+            r = send_all(fd, d, dn, flags & ~MSG_DONTWAIT) < 0 ? -1 : (ssize_t)n;
     } else {
         set_state(fd, S_NONE);
         if (k && send_all(fd, pre, k, flags & ~MSG_DONTWAIT) < 0) r = -1;

@@ -9,6 +9,9 @@
  *   fclose-reuse PORT       a connected socket wrapped in a FILE and closed
  *                           with fclose; its number, reused by a local socket
  *                           pair, gets an HTTP POST that arrives unchanged
+ *   fclose-reuse-tracked PORT  the same after an HTTP request and part of its
+ *                           reply went through the descriptor (so airlock
+ *                           follows the connection)
  *   errno-kept PORT         a successful write and read of an LLM call leave
  *                           errno as the program set it */
 #include <arpa/inet.h>
@@ -110,9 +113,17 @@ static int dup2_over(int port)
     return 0;
 }
 
-static int fclose_reuse(int port)
+static int fclose_reuse(int port, int tracked)
 {
     int fd = dial(port);
+    if (tracked) {
+        const char get[] = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+        char buf[16];
+        if (write(fd, get, strlen(get)) != (ssize_t)strlen(get) || read(fd, buf, sizeof buf) <= 0) {
+            printf("no reply to the GET\n");
+            return 1;
+        }
+    }
     FILE *f = fdopen(fd, "r+");
     if (!f) return 1;
     fclose(f); /* closes fd inside libc, past the close() hook */
@@ -178,8 +189,12 @@ int main(int argc, char **argv)
 {
     if (argc >= 3 && !strcmp(argv[1], "close-during-read")) return close_during_read(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "dup2-over")) return dup2_over(atoi(argv[2]));
-    if (argc >= 3 && !strcmp(argv[1], "fclose-reuse")) return fclose_reuse(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "fclose-reuse")) return fclose_reuse(atoi(argv[2]), 0);
+    if (argc >= 3 && !strcmp(argv[1], "fclose-reuse-tracked"))
+        return fclose_reuse(atoi(argv[2]), 1);
     if (argc >= 3 && !strcmp(argv[1], "errno-kept")) return errno_kept(atoi(argv[2]));
-    fprintf(stderr, "usage: sock_edge close-during-read|dup2-over|fclose-reuse|errno-kept PORT\n");
+    fprintf(stderr,
+            "usage: sock_edge "
+            "close-during-read|dup2-over|fclose-reuse|fclose-reuse-tracked|errno-kept PORT\n");
     return 2;
 }
