@@ -1,4 +1,4 @@
-/* limits.c: rate limits (token bucket) and token budgets for LLM calls,
+/* budget.c: rate limits (token bucket) and token budgets for LLM calls,
  * counted in this process or in a state file shared by processes (one text
  * line, read and rewritten under flock).  Never logs. */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "budget.h"
 
 #define STATE_MAGIC "airlock-limits 1"
 

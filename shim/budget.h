@@ -1,4 +1,4 @@
-/* limits.h: rate limits and token budgets for LLM calls.  A rate
+/* budget.h: rate limits and token budgets for LLM calls.  A rate
  * ("30/min": at most 30 calls in any minute, as a token bucket that holds
  * 30 and refills 30 per minute) and a token budget (calls are admitted
  * while the tokens the replies reported so far stay under it; the call that
@@ -6,8 +6,8 @@
  * process, or, with a state file, across every process that names the same
  * file (an agent's whole test run), under an exclusive lock.  Pure apart
  * from that file; never logs. */
-#ifndef AL_LIMITS_H
-#define AL_LIMITS_H
+#ifndef AL_BUDGET_H
+#define AL_BUDGET_H
 
 #include "al.h"
 

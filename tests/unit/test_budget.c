@@ -1,4 +1,4 @@
-/* test_limits.c: rate limits and token budgets, in memory and shared
+/* test_budget.c: rate limits and token budgets, in memory and shared
  * through a state file between independent users (processes). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,7 +6,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../shim/limits.h"
+#include "../../shim/budget.h"
 #include "testing.h"
 
 static al_limits *mk(const char *rate, const char *budget, const char *file)
