@@ -29,8 +29,9 @@ struct al_conn {
     const char *transport;
     char host[256];
     int passthrough;
-    int broken;
-    int nreq; /* requests seen */
+    int broken;         /* the stream cannot be followed any more */
+    al_code broken_why; /* what al_conn_out reports then */
+    int nreq;           /* requests seen */
     /* request side */
     int rstate;
     int rmon;          /* monitor mode: the held request also streams to the server */
@@ -196,6 +197,7 @@ static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf 
 static al_code fail_conn(al_conn *c, al_code why)
 {
     c->broken = 1;
+    c->broken_why = why;
     if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
         c->passthrough = 1;
         return AL_OK;
@@ -296,7 +298,8 @@ done:
 }
 
 /* Parses the header block in c->rhead.  Returns bytes of rhead used (the
- * rest is body), 0 when more is needed, -1 on error. */
+ * rest is body), 0 when more is needed, -1 on error, -3 when memory ran out
+ * (then nothing of the request went out). */
 static long request_head(al_conn *c, al_buf *to_server)
 {
     int n = al_http1_parse_request(c->rhead.data, c->rhead.len, c->rlast, &c->rmsg);
@@ -310,7 +313,7 @@ static long request_head(al_conn *c, al_buf *to_server)
     copy_field(c->rmethod, sizeof c->rmethod, m->method, m->method_len);
     free(c->rtarget);
     c->rtarget = strndup(m->target, m->target_len);
-    if (!c->rtarget) return -1;
+    if (!c->rtarget) return -3;
     header_value(m, "host", c->rhost, sizeof c->rhost);
     header_value(m, "content-type", c->rctype, sizeof c->rctype);
     c->nreq++;
@@ -322,7 +325,7 @@ static long request_head(al_conn *c, al_buf *to_server)
     if (!p) {
         /* not an LLM call: the header goes out now, the body as it comes */
         if (m->upgrade || !strcmp(c->rmethod, "CONNECT")) c->passthrough = 1;
-        if (al_buf_append(to_server, c->rhead.data, (size_t)n) != AL_OK) return -1;
+        if (al_buf_append(to_server, c->rhead.data, (size_t)n) != AL_OK) return -3;
         if (push_pending(c, NULL, c->rmethod) != 0) return -1;
         al_http1_body_init(&c->rbody, al_http1_request_body(m), (uint64_t)m->content_length, 0);
         c->rstate = c->rbody.done ? R_HEAD : R_PASS;
@@ -331,21 +334,21 @@ static long request_head(al_conn *c, al_buf *to_server)
     al_buf_reset(&c->rraw);
     al_buf_reset(&c->rrawb);
     al_buf_reset(&c->rdec);
-    if (al_buf_append(&c->rraw, c->rhead.data, (size_t)n) != AL_OK) return -1;
+    if (al_buf_append(&c->rraw, c->rhead.data, (size_t)n) != AL_OK) return -3;
     /* the parsed header must point into rraw, which outlives rhead */
     if (al_http1_parse_request(c->rraw.data, c->rraw.len, 0, m) != n) return -1;
     al_http1_body_init(&c->rbody, al_http1_request_body(m), (uint64_t)m->content_length,
                        c->ctx->max_body ? c->ctx->max_body : 0);
     c->rstate = R_HOLD;
     c->rmon = c->ctx->mode == AL_MODE_MONITOR;
-    if (c->rmon && al_buf_append(to_server, c->rraw.data, c->rraw.len) != AL_OK) return -1;
+    if (c->rmon && al_buf_append(to_server, c->rraw.data, c->rraw.len) != AL_OK) return -3;
     c->want_continue = m->expect_continue && !c->rbody.done && !c->rmon;
     return n;
 }
 
 /* 1 when the request line at the start of c->rhead names an LLM call; sets
- * c->rmethod and c->rtarget from it.  Used when the header block cannot be
- * parsed. */
+ * c->rmethod and c->rtarget from it; -1 when memory ran out.  Used when the
+ * header block cannot be parsed. */
 static int llm_request_line(al_conn *c)
 {
     const char *p = c->rhead.data, *end = p + c->rhead.len;
@@ -362,7 +365,7 @@ static int llm_request_line(al_conn *c)
     c->rhost[0] = '\0';
     free(c->rtarget);
     c->rtarget = strndup(t, (size_t)(sp2 - t));
-    return c->rtarget != NULL;
+    return c->rtarget ? 1 : -1;
 }
 
 /* A client that sent Expect: 100-continue and no body yet waits for the
@@ -380,7 +383,7 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
 {
     if (!c) return AL_EINVAL;
     if (c->passthrough) return al_buf_append(to_server, buf, len);
-    if (c->broken) return AL_EPARSE;
+    if (c->broken) return c->broken_why ? c->broken_why : AL_EPARSE;
     al_code r = AL_OK;
     while (len > 0 || (c->rstate == R_HOLD && c->rbody.done)) {
         if (c->passthrough) return al_buf_append(to_server, buf, len);
@@ -391,7 +394,18 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
             size_t before = c->rhead.len;
             if (al_buf_append(&c->rhead, buf, len) != AL_OK) return fail_conn(c, AL_ENOMEM);
             long used = request_head(c, to_server);
-            if (used < 0 && llm_request_line(c)) {
+            int llm = used == -1 ? llm_request_line(c) : 0;
+            if (used == -3 || llm < 0) {
+                /* out of memory: closed, the write fails; open, the request
+                 * goes out unscreened and the connection is let be */
+                al_code e = AL_OK;
+                if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR)
+                    e = al_buf_append(to_server, c->rhead.data, c->rhead.len);
+                al_buf_reset(&c->rhead);
+                al_code f = fail_conn(c, AL_ENOMEM);
+                return e != AL_OK ? e : f;
+            }
+            if (used < 0 && llm) {
                 /* an LLM call whose header block breaks the parser's caps
                  * (too many or too long headers) or rules (framing that
                  * servers may read differently) is not let through unseen */
@@ -445,6 +459,19 @@ al_code al_conn_out(al_conn *c, const char *buf, size_t len, al_buf *to_server)
             if (!c->rbody.done) {
                 long k = al_http1_body_feed(&c->rbody, buf, len, &c->rdec);
                 if (k < 0) {
+                    if (c->rbody.err_code == AL_ENOMEM) {
+                        /* open: what was held goes out unscreened */
+                        int open = c->ctx->fail == AL_FAIL_OPEN || c->rmon;
+                        al_code e = AL_OK;
+                        if (open && !c->rmon) {
+                            e = al_buf_append(to_server, c->rraw.data, c->rraw.len);
+                            if (e == AL_OK)
+                                e = al_buf_append(to_server, c->rrawb.data, c->rrawb.len);
+                        }
+                        if (e == AL_OK && open) e = al_buf_append(to_server, buf, len);
+                        al_code f = fail_conn(c, AL_ENOMEM);
+                        return e != AL_OK ? e : f;
+                    }
                     if (c->rbody.err_code == AL_ELIMIT) {
                         if (c->ctx->fail == AL_FAIL_OPEN || c->ctx->mode == AL_MODE_MONITOR) {
                             /* open: forward unscreened, stop looking at this connection */
@@ -555,8 +582,17 @@ static al_code finish_response(al_conn *c, al_buf *to_host)
             if (r == AL_OK) r = al_buf_append(to_host, c->xout.data, c->xout.len);
         } else {
             r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
-            if (r == AL_OK && c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
-            if (e != AL_OK && r == AL_OK) r = e;
+            if (e != AL_OK || r != AL_OK) {
+                /* what the scrubbers held could not all be released: no
+                 * final chunk, so the host sees the reply end early */
+                if (e == AL_ENOMEM || r == AL_ENOMEM) al_exchange_note_fail(x, "out of memory");
+                pop_pending(c);
+                c->sstate = S_DISCARD;
+                c->rstate = R_CLOSED;
+                c->broken = 1;
+                return e != AL_OK ? e : r;
+            }
+            if (c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
         }
     }
     al_buf_reset(&c->hold);
@@ -656,7 +692,7 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
     al_buf_reset(&c->dec);
     long k = al_http1_body_feed(&c->sbody, buf, len, &c->dec);
     *used = k;
-    if (k < 0) return AL_EPARSE;
+    if (k < 0) return c->sbody.err_code == AL_ENOMEM ? AL_ENOMEM : AL_EPARSE;
     if (c->monitor) {
         al_code r = al_buf_append(to_host, buf, (size_t)k);
         al_buf_reset(&c->xout);
@@ -667,19 +703,18 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
     al_buf_reset(&c->xout);
     al_code e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
     al_code r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
-    if (e != AL_OK && r == AL_OK) {
-        if (c->out == OUT_HOLD) {
-            r = replace_with_error(c, x, "airlock: reply could not be screened", to_host);
-        } else {
-            /* cut off: end the body cleanly and stop */
-            if (c->out == OUT_CHUNKED) r = al_buf_puts(to_host, "0\r\n\r\n");
-            c->sstate = S_DISCARD;
-            c->rstate = R_CLOSED;
-            c->broken = 1; /* the host must not reuse this connection */
-            pop_pending(c);
-        }
-    }
-    return r;
+    if (e == AL_OK && r == AL_OK) return AL_OK;
+    if (e == AL_ENOMEM || r == AL_ENOMEM) al_exchange_note_fail(x, "out of memory");
+    if (c->out == OUT_HOLD) /* nothing was sent yet: an error reply instead */
+        return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
+    /* cut off: what was released has gone out; the body is left unterminated
+     * and the error returned, so the host sees the reply end early instead
+     * of a complete-looking one (AIRLOCK_FAIL=closed) */
+    c->sstate = S_DISCARD;
+    c->rstate = R_CLOSED;
+    c->broken = 1; /* the host must not reuse this connection */
+    pop_pending(c);
+    return e != AL_OK ? e : r;
 }
 
 /* The server closed the connection. */
@@ -787,9 +822,10 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
         case S_LLM: {
             long k;
             r = llm_body(c, buf, len, to_host, &k);
-            if (r == AL_EPARSE && k < 0) {
-                /* broken framing from the server */
-                al_exchange_note_fail(c->q[0].x, "malformed reply framing");
+            if (k < 0) {
+                /* broken framing from the server, or no memory to decode it */
+                al_exchange_note_fail(c->q[0].x,
+                                      r == AL_ENOMEM ? "out of memory" : "malformed reply framing");
                 pop_pending(c);
                 if (c->monitor) {
                     c->passthrough = 1;
@@ -798,7 +834,7 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
                 c->sstate = S_DISCARD;
                 c->rstate = R_CLOSED;
                 c->broken = 1;
-                return AL_OK;
+                return r == AL_ENOMEM ? r : AL_OK;
             }
             if (r != AL_OK) return r;
             if (c->sstate == S_DISCARD) return AL_OK;

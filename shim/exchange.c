@@ -1176,6 +1176,10 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
             al_buf_consume(&x->body, off);
             return cut_stream(x, "stream event exceeds the size limit", to_host);
         }
+        if (k < 0) {
+            r = AL_ENOMEM;
+            break;
+        }
         x->last_len = 0;
         off += (size_t)k;
     }
@@ -1205,8 +1209,14 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
         }
         return al_buf_append(&x->body, buf, len);
     }
-    if (al_buf_append(&x->body, buf, len) != AL_OK) return AL_ENOMEM;
-    return stream_feed(x, to_host);
+    al_code r = al_buf_append(&x->body, buf, len);
+    if (r == AL_OK) r = stream_feed(x, to_host);
+    if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) {
+        /* the stream cannot go on screened: what follows is not served */
+        set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
+        x->cut = 1;
+    }
+    return r;
 }
 
 /* Gemini's streamGenerateContent without alt=sse: a JSON array of chunks

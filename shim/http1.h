@@ -94,7 +94,7 @@ typedef struct {
     int done;         /* body complete */
     const char *err;  /* static reason once broken */
     uint64_t err_pos; /* raw offset of the error */
-    al_code err_code; /* AL_EPARSE or AL_ELIMIT */
+    al_code err_code; /* AL_EPARSE, AL_ELIMIT or AL_ENOMEM */
 } al_http1_body;
 
 /* length is the Content-Length for AL_BODY_LENGTH, ignored otherwise.

@@ -10,7 +10,9 @@
 static size_t event_end(const char *buf, size_t len, size_t from)
 {
     for (size_t i = from; i < len; i++) {
-        if (buf[i] != '\n') continue;
+        const char *nl = memchr(buf + i, '\n', len - i);
+        if (!nl) return 0;
+        i = (size_t)(nl - buf);
         if (i == 0) return 1; /* stray blank line */
         if (buf[i - 1] == '\n') return i + 1;
         if (buf[i - 1] == '\r' && (i == 1 || buf[i - 2] == '\n')) return i + 1;
@@ -50,8 +52,8 @@ long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
         if (v < ve && buf[v] == ' ') v++;
         size_t nlen = nend - p;
         if (nlen == 4 && memcmp(buf + p, "data", 4) == 0) {
-            if (!first_data && al_buf_append(data, "\n", 1) != AL_OK) return -1;
-            if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -1;
+            if (!first_data && al_buf_append(data, "\n", 1) != AL_OK) return -3;
+            if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -3;
             first_data = 0;
             ev->has_data = 1;
         } else if (nlen == 5 && memcmp(buf + p, "event", 5) == 0) {

@@ -25,7 +25,7 @@ typedef struct {
  * fills ev and appends the data lines, joined with "\n", to data (reset it
  * between events).  An event with no field (only comments or blank) is still
  * returned, with has_data 0.  Returns -2 when incomplete, -1 when the event
- * exceeds AL_SSE_MAX_EVENT or data cannot be allocated. */
+ * exceeds AL_SSE_MAX_EVENT, -3 when data cannot be allocated. */
 AL_API long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
                         al_buf *data);
 

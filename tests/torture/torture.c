@@ -19,6 +19,8 @@
 
 #include "engine.h"
 #include "exchange.h"
+#include "http1.h"
+#include "sse.h"
 
 void *__real_malloc(size_t);
 void *__real_calloc(size_t, size_t);
@@ -235,6 +237,111 @@ static int op_conn(al_buf *got)
                : 0;
 }
 
+/* The delta texts a host reads from a chunked SSE or NDJSON reply (after
+ * the header), concatenated; the harness's own allocations are not failed. */
+static void host_text(const char *msg, size_t len, int sse, al_buf *text)
+{
+    paused++;
+    const char *p = memmem(msg, len, "\r\n\r\n", 4);
+    al_http1_body d;
+    al_buf body = {0}, data = {0};
+    al_http1_body_init(&d, AL_BODY_CHUNKED, 0, 0);
+    if (p) al_http1_body_feed(&d, p + 4, len - (size_t)(p + 4 - msg), &body);
+    for (size_t off = 0; off < body.len;) {
+        al_sse_event ev;
+        size_t ll = 0;
+        al_buf_reset(&data);
+        long k = sse ? al_sse_next(body.data + off, body.len - off, 0, &ev, &data)
+                     : al_ndjson_next(body.data + off, body.len - off, 0, &ll);
+        if (k <= 0) break;
+        cJSON *j = sse ? cJSON_ParseWithLength(data.data ? data.data : "", data.len)
+                       : cJSON_ParseWithLength(body.data + off, ll);
+        cJSON *t = sse ? cJSON_GetObjectItem(cJSON_GetObjectItem(j, "delta"), "text")
+                       : cJSON_GetObjectItem(cJSON_GetObjectItem(j, "message"), "content");
+        if (cJSON_IsString(t)) al_buf_puts(text, t->valuestring);
+        cJSON_Delete(j);
+        off += (size_t)k;
+    }
+    al_buf_free(&body);
+    al_buf_free(&data);
+    paused--;
+}
+
+/* A streamed reply of one provider through a connection, chunked and read
+ * in small pieces, so the stream's shape path and its rebuilt events run
+ * under failures: the text the host reads never holds the PII. */
+static int conn_stream(al_buf *got, const char *path, const char *body, const char *ctype,
+                       const char *fx_path, int sse)
+{
+    static char fx[1 << 16];
+    size_t fl = 0;
+    paused++;
+    FILE *f = fopen(fx_path, "rb");
+    if (f) {
+        fl = fread(fx, 1, sizeof fx, f);
+        fclose(f);
+    }
+    al_buf req = {0}, resp = {0}, srv = {0}, text = {0};
+    al_buf_printf(&req,
+                  "POST %s HTTP/1.1\r\nHost: api.example.com\r\n"
+                  "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                  path, strlen(body), body);
+    al_buf_printf(
+        &resp, "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n", ctype);
+    for (size_t off = 0; off < fl; off += 61) {
+        size_t n = fl - off < 61 ? fl - off : 61;
+        al_buf_printf(&resp, "%zx\r\n", n);
+        al_buf_append(&resp, fx + off, n);
+        al_buf_puts(&resp, "\r\n");
+    }
+    al_buf_puts(&resp, "0\r\n\r\n");
+    paused--;
+    int err = 0;
+    al_conn *c = al_conn_new(&ctx, "torture", "api.example.com");
+    if (!c) {
+        err = 1;
+    } else if (al_conn_out(c, req.data, req.len, &srv) != AL_OK) {
+        err = 1;
+    } else if (al_conn_has_reply(c)) {
+        err = al_conn_in(c, NULL, 0, 0, got) != AL_OK;
+    } else {
+        for (size_t off = 0; off < resp.len && !err; off += 83) {
+            size_t n = resp.len - off < 83 ? resp.len - off : 83;
+            err = al_conn_in(c, resp.data + off, n, 0, got) != AL_OK;
+        }
+        if (!err) err = al_conn_in(c, NULL, 0, 1, got) != AL_OK;
+    }
+    al_conn_free(c);
+    host_text(got->data ? got->data : "", got->len, sse, &text);
+    int leak = text.data && (strstr(text.data, "example.com") || strstr(text.data, "536-22"));
+    al_buf_free(&req);
+    al_buf_free(&resp);
+    al_buf_free(&srv);
+    al_buf_free(&text);
+    if (leak) return -1;
+    size_t h = got->len;
+    return err || (h && (memmem(got->data, h, "airlock_blocked", 15) ||
+                         memmem(got->data, h, "airlock_unscreened", 18) ||
+                         memmem(got->data, h, "X-Airlock: unscreened", 21)))
+               ? 1
+               : 0;
+}
+
+static int op_stream_anthropic(al_buf *got)
+{
+    return conn_stream(got, "/v1/messages",
+                       "{\"model\":\"m\",\"max_tokens\":9,\"stream\":true,\"messages\":"
+                       "[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                       "text/event-stream", "tests/fixtures/exchange/anthropic_pii.stream", 1);
+}
+
+static int op_stream_ollama(al_buf *got)
+{
+    return conn_stream(got, "/api/chat",
+                       "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+                       "application/x-ndjson", "tests/fixtures/exchange/ollama_chat_pii.stream", 0);
+}
+
 static const struct {
     const char *name;
     op_fn fn;
@@ -246,7 +353,9 @@ static const struct {
            {"scan_prompt", op_scan_prompt, 2, 0},
            {"scan_completion", op_scan_completion, 2, 0},
            {"stream_scrub", op_stream, 2, 0},
-           {"connection_exchange", op_conn, 3, 1}};
+           {"connection_exchange", op_conn, 3, 1},
+           {"connection_stream_anthropic", op_stream_anthropic, 2, 1},
+           {"connection_stream_ollama", op_stream_ollama, 2, 1}};
 
 /* The host's part of a connection's output (before "|server:"). */
 static size_t host_part(const al_buf *b)
@@ -260,9 +369,18 @@ static size_t host_part(const al_buf *b)
 static int is_cut(const al_buf *got, const al_buf *ref)
 {
     size_t g = host_part(got), r = host_part(ref);
-    /* a chunked reply cut off still ends with its last chunk */
-    if (g >= 5 && !memcmp(got->data + g - 5, "0\r\n\r\n", 5)) g -= 5;
     return g < r && (!g || !memcmp(got->data, ref->data, g));
+}
+
+/* 1 when the host read a cut-off chunked reply that ends with the final
+ * chunk, so it looks complete: a cut must leave the body unterminated (the
+ * hook then reports a reset) for the host to see the reply end early. */
+static int cut_looks_complete(const al_buf *got, const al_buf *ref)
+{
+    size_t g = host_part(got), r = host_part(ref);
+    if (g < 5 || memcmp(got->data + g - 5, "0\r\n\r\n", 5)) return 0;
+    g -= 5;
+    return g < r && memcmp(ref->data + g, "0\r\n\r\n", 5) && !memcmp(got->data, ref->data, g);
 }
 
 static double now(void)
@@ -310,16 +428,17 @@ int main(int argc, char **argv)
         n_alloc = 0;
         double t0 = now();
         int rc = ops[i].fn(&ref);
-        double t1 = now();
         long total = n_alloc;
-        if (rc != 0 || __lsan_do_recoverable_leak_check()) {
+        int leaked = __lsan_do_recoverable_leak_check(); /* every run pays for one */
+        double t1 = now();
+        if (rc != 0 || leaked) {
             printf("FAIL %s: does not succeed without failures (rc %d)\n", ops[i].name, rc);
             failed++;
             al_buf_free(&ref);
             continue;
         }
         /* how many failing runs fit this operation's share of the budget */
-        double per = (t1 - t0) * 1.3 + 0.002;
+        double per = (t1 - t0) + 0.001;
         long fit = (long)(budget * ops[i].share / shares / per);
         if (fit < 50) fit = 50;
         long every = 1, dense = total < fit ? total : fit / 2;
@@ -336,6 +455,7 @@ int main(int argc, char **argv)
             fail_at = 0;
             int hit = failed_one;
             runs++;
+            if (rc >= 0 && cut_looks_complete(&got, &ref)) rc = -2;
             if (rc == 1)
                 errors++;
             else if (rc == 0 && got.len == ref.len &&
@@ -348,7 +468,9 @@ int main(int argc, char **argv)
             else {
                 if (bad++ < 3) {
                     printf("  %s: allocation %ld failing: %s\n", ops[i].name, n,
-                           rc < 0 ? "PII passed or wrong state" : "wrong result with no error");
+                           rc == -2 ? "a cut-off stream ends like a complete one"
+                           : rc < 0 ? "PII passed or wrong state"
+                                    : "wrong result with no error");
                     if (getenv("TORTURE_SHOW")) { /* fixed test text only, no user data */
                         char fn[64];
                         snprintf(fn, sizeof fn, "/tmp/torture_%s_%ld", ops[i].name, n);
