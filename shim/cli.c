@@ -12,7 +12,8 @@ static const struct {
     const char *help;
 } cmds[] = {
     {"run", al_cli_run,
-     "run [--rules P] [--audit F] [--weights M] [--monitor] [--fail-open] -- CMD [ARGS]"},
+     "run [--rules P] [--audit F] [--weights M] [--egress LIST] [--monitor] [--fail-open] -- CMD "
+     "[ARGS]"},
     {"scan", al_cli_scan, "scan [--as prompt|completion] [--rules PATH] [FILE]"},
     {"check-rules", al_cli_check_rules, "check-rules [FILE...]"},
     {"train", al_cli_train, "train --data FILE.jsonl... --out rules/NAME.model [--seed N]"},
@@ -22,7 +23,8 @@ static const struct {
 static int usage(FILE *f)
 {
     fprintf(f, "usage: airlock COMMAND [ARGS]\n");
-    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) fprintf(f, "  airlock %s\n", cmds[i].help);
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
+        fprintf(f, "  airlock %s\n", cmds[i].help);
     return f == stderr ? 2 : 0;
 }
 

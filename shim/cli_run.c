@@ -13,8 +13,9 @@
 
 static int run_usage(FILE *f)
 {
-    fprintf(f, "usage: airlock run [--rules PATH] [--audit FILE] [--weights MANIFEST] [--monitor] "
-               "[--fail-open] -- CMD [ARGS...]\n");
+    fprintf(f,
+            "usage: airlock run [--rules PATH] [--audit FILE] [--weights MANIFEST] [--egress LIST] "
+            "[--monitor] [--fail-open] -- CMD [ARGS...]\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -76,7 +77,7 @@ static int set_preload(const char *shim)
 
 int al_cli_run(int argc, char **argv)
 {
-    const char *rules = NULL, *audit = NULL, *weights = NULL;
+    const char *rules = NULL, *audit = NULL, *weights = NULL, *egress = NULL;
     int monitor = 0, fail_open = 0;
     int i = 1;
     for (; i < argc; i++) {
@@ -84,7 +85,8 @@ int al_cli_run(int argc, char **argv)
         if (!strcmp(a, "--")) {
             i++;
             break;
-        } else if (!strcmp(a, "--rules") || !strcmp(a, "--audit") || !strcmp(a, "--weights")) {
+        } else if (!strcmp(a, "--rules") || !strcmp(a, "--audit") || !strcmp(a, "--weights") ||
+                   !strcmp(a, "--egress")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "airlock run: %s needs a value\n", a);
                 return run_usage(stderr);
@@ -93,14 +95,18 @@ int al_cli_run(int argc, char **argv)
                 rules = argv[++i];
             else if (a[2] == 'a')
                 audit = argv[++i];
-            else
+            else if (a[2] == 'w')
                 weights = argv[++i];
+            else
+                egress = argv[++i];
         } else if (!strncmp(a, "--rules=", 8)) {
             rules = a + 8;
         } else if (!strncmp(a, "--audit=", 8)) {
             audit = a + 8;
         } else if (!strncmp(a, "--weights=", 10)) {
             weights = a + 10;
+        } else if (!strncmp(a, "--egress=", 9)) {
+            egress = a + 9;
         } else if (!strcmp(a, "--monitor")) {
             monitor = 1;
         } else if (!strcmp(a, "--fail-open")) {
@@ -158,6 +164,7 @@ int al_cli_run(int argc, char **argv)
         }
         setenv("AIRLOCK_WEIGHTS", w, 1);
     }
+    if (egress) setenv("AIRLOCK_EGRESS", egress, 1);
     if (monitor) setenv("AIRLOCK_MODE", "monitor", 1);
     if (fail_open) setenv("AIRLOCK_FAIL", "open", 1);
 

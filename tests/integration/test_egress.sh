@@ -52,6 +52,12 @@ curl_llm broken AIRLOCK_EGRESS="api.openai.com,10.0.0.0/99"
 curl_llm broken_open AIRLOCK_EGRESS="api.openai.com,10.0.0.0/99" AIRLOCK_FAIL=open
 [ "$(cat "$T/broken_open.rc")" = 0 ] && ok "AIRLOCK_FAIL=open: a broken list limits nothing" || fail "broken open" "$(cat "$T/broken_open.err")"
 
+# airlock run --egress sets the same list
+"$AIRLOCK" run --egress api.openai.com -- curl -sS --max-time 10 --cacert "$CA" -d "$BODY" \
+    -H 'content-type: application/json' "$URL" > "$T/run.out" 2> "$T/run.err"
+[ $? = 7 ] && grep -q 'not in AIRLOCK_EGRESS' "$T/run.err" && ok "airlock run --egress limits the program's connections" ||
+    fail "run --egress" "$(cat "$T/run.err")"
+
 # Python: the error a program sees
 cat > "$T/py.py" <<'EOF'
 import socket, sys
