@@ -17,7 +17,7 @@ struct al_model {
     unsigned dim_bits;
     double len_exp, bias, block, assist, target_fpr, adv_t, adv_k;
     double wscale; /* 2^-wshift: a weight is wq[i] * wscale */
-    int16_t *wq;   /* quantised weights: 512 KB at 18 bits stays in cache */
+    int8_t *wq;    /* quantised weights: 256 KB at 18 bits stays in cache */
     uint8_t *lm;
 };
 
@@ -31,7 +31,7 @@ typedef struct {
     int tok_cls;       /* class of the last byte: 0 space (or text start), 1 word, 2 punctuation */
     /* sinks: either sums over weights, or a feature vector */
     const al_model *m;
-    const int16_t *wq; /* m's weights, or NULL */
+    const int8_t *wq; /* m's weights, or NULL */
     al_featvec *v;
     unsigned shift; /* 64 - dim_bits */
     uint64_t *seen; /* bitmap of indices counted so far, or NULL */
@@ -114,7 +114,7 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
 }
 
 /* A feature adds its weight and ACC_COUNT to its group's accumulator: the
- * sum stays within +-2^37 (32767 times at most 2^22 distinct indices), the
+ * sum stays within +-2^29 (127 times at most 2^22 distinct indices), the
  * count within 2^22, so both fit one int64 and split apart exactly. */
 #define ACC_COUNT ((int64_t)1 << 40)
 
@@ -199,7 +199,7 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     int tcls = s->tok_cls;
     int64_t accw = s->accw, accc = s->accc;
     uint64_t *seen = s->seen;
-    const int16_t *wq = s->wq;
+    const int8_t *wq = s->wq;
     const uint8_t *lm = s->lm;
     uint32_t *counts = s->lm_counts;
     unsigned c1 = (unsigned)s->c1, c2 = (unsigned)s->c2, rpos = s->rpos;
@@ -652,24 +652,24 @@ static void seterr(char *err, size_t errlen, const char *fmt, const char *path, 
 
 static size_t body_size(unsigned dim_bits)
 {
-    return ((size_t)2 << dim_bits) + AL_LM_SIZE;
+    return ((size_t)1 << dim_bits) + AL_LM_SIZE;
 }
 
-/* Largest shift e <= AL_WSHIFT_MAX with every |w| * 2^e <= 32767. */
+/* Largest shift e <= AL_WSHIFT_MAX with every |w| * 2^e <= 127. */
 static int quant_shift(const float *w, size_t n)
 {
     double mx = 0;
     for (size_t i = 0; i < n; i++)
         if (fabs(w[i]) > mx) mx = fabs(w[i]);
     int e = AL_WSHIFT_MAX;
-    while (e > 0 && mx * ldexp(1.0, e) > 32767.0) e--;
+    while (e > 0 && mx * ldexp(1.0, e) > 127.0) e--;
     return e;
 }
 
-static int16_t quant_one(float w, int e)
+static int8_t quant_one(float w, int e)
 {
     double q = nearbyint((double)w * ldexp(1.0, e));
-    return (int16_t)(q > 32767 ? 32767 : q < -32767 ? -32767 : q);
+    return (int8_t)(q > 127 ? 127 : q < -127 ? -127 : q);
 }
 
 int al_model_quantize(float *w, size_t n)
@@ -703,11 +703,7 @@ al_code al_model_write(const al_model_params *p, const char *path, char *err, si
         return AL_ENOMEM;
     }
     for (size_t i = 0; i < nw; i++) {
-        uint16_t u = (uint16_t)quant_one(p->w[i], e);
-        unsigned char *o = (unsigned char *)b.data + b.len;
-        o[0] = (unsigned char)u;
-        o[1] = (unsigned char)(u >> 8);
-        b.len += 2;
+        b.data[b.len++] = (char)(unsigned char)quant_one(p->w[i], e);
     }
     memcpy(b.data + b.len, p->lm, AL_LM_SIZE);
     b.len += AL_LM_SIZE;
@@ -879,13 +875,13 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
     }
     const unsigned char *bp = (const unsigned char *)end;
     for (size_t i = 0; i < nw; i++) {
-        m->wq[i] = (int16_t)(uint16_t)(bp[2 * i] | bp[2 * i + 1] << 8);
-        if (m->wq[i] == INT16_MIN) {
+        m->wq[i] = (int8_t)bp[i];
+        if (m->wq[i] == INT8_MIN) {
             why = "weight out of range";
             goto fail;
         }
     }
-    memcpy(m->lm, bp + 2 * nw, AL_LM_SIZE);
+    memcpy(m->lm, bp + nw, AL_LM_SIZE);
     al_buf_free(&f);
     *out = m;
     return AL_OK;

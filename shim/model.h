@@ -38,7 +38,7 @@ AL_API double al_model_combine(const al_model *m, double rules_score, double p, 
 
 /* The feature scheme this build reads and writes; a model file naming
  * another scheme is refused. */
-#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v3"
+#define AL_MODEL_SCHEME "airlock-hashed-ngrams-v4"
 #define AL_MODEL_MAGIC "airlock-model 1\n"
 
 /* The model's calibrated probability thresholds: block is the probability at
@@ -63,7 +63,7 @@ typedef struct {
 
 /* Writes p to path in the model file format (text header with the scheme
  * and a SHA-256 over everything after it, then the little-endian body).
- * Weights are stored as int16 times 2^-wshift (wshift the largest, at most
+ * Weights are stored as int8 times 2^-wshift (wshift the largest, at most
  * AL_WSHIFT_MAX, that fits every weight), so pass weights already through
  * al_model_quantize for the file to score exactly what training predicted.
  * The same params always give the same bytes.  Returns AL_OK, or AL_EIO /
@@ -71,7 +71,7 @@ typedef struct {
 AL_API al_code al_model_write(const al_model_params *p, const char *path, char *err, size_t errlen);
 
 /* Rounds w[0..n) in place to the values the model file stores and returns
- * the shift: each weight becomes an int16 times 2^-shift. */
+ * the shift: each weight becomes an int8 (-127..127) times 2^-shift. */
 #define AL_WSHIFT_MAX 24
 AL_API int al_model_quantize(float *w, size_t n);
 
