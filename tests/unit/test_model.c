@@ -143,6 +143,50 @@ TEST(training_twice_on_the_same_data_and_seed_should_write_identical_bytes)
     unlink(c);
 }
 
+/* Weights are rounded to the file's int8 steps inside training, so what
+ * training predicted for a row (and calibrated its thresholds on) is what
+ * the written file scores for the same text, bit for bit. */
+TEST(a_written_model_should_score_every_training_text_exactly_as_training_predicted)
+{
+    fixture fx;
+    REQUIRE(load_fixture(UNSEEN, &fx) == 0);
+    al_train_opts o;
+    al_train_opts_default(&o);
+    o.dim_bits = 14;
+    o.calib_folds = 3;
+    al_trainset *t = al_trainset_new(o.dim_bits);
+    REQUIRE(t);
+    for (size_t i = 0; i < fx.n; i++)
+        REQUIRE(al_trainset_add(t, fx.text[i], strlen(fx.text[i]), fx.attack[i],
+                                i % 2 ? "odd" : "even") == AL_OK);
+    const char *lm = "Plain benign English text for the character model. It has words.";
+    REQUIRE(al_trainset_add_lm_text(t, lm, strlen(lm)) == AL_OK);
+    al_trained *tm = NULL;
+    REQUIRE(al_train(t, NULL, &o, &tm) == AL_OK);
+    char path[128], err[256] = "";
+    tmpname(path, sizeof path, "exact");
+    al_model_params p = *al_trained_params(tm);
+    p.note = "unit test";
+    REQUIRE(al_model_write(&p, path, err, sizeof err) == AL_OK);
+    al_model *m = NULL;
+    REQUIRE(al_model_load(path, &m, err, sizeof err) == AL_OK);
+    size_t differ = 0, attack_high = 0, attacks = 0;
+    for (size_t i = 0; i < fx.n; i++) {
+        double want = al_trained_predict(tm, t, i);
+        double got = al_model_score(m, fx.text[i], strlen(fx.text[i]));
+        differ += got != want;
+        attacks += fx.attack[i];
+        attack_high += fx.attack[i] && got > 0.5;
+    }
+    CHECK_EQ_INT(differ, 0);
+    CHECK(attack_high * 2 > attacks); /* the model learned something to compare */
+    al_model_free(m);
+    unlink(path);
+    al_trained_free(tm);
+    al_trainset_free(t);
+    free_fixture(&fx);
+}
+
 TEST(training_should_refuse_one_class_data_and_report_unwritable_output)
 {
     al_train_opts o;
