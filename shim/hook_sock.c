@@ -128,9 +128,9 @@ typedef struct {
     al_buf in; /* what the host may read now */
     int eof;
     char *rbuf;
-    al_buf out; /* for the server, not yet sent (a non-blocking host's write hit a full buffer) */
+    al_buf out;     /* for the server, not yet sent (the host's write failed EAGAIN/EINTR) */
     size_t out_off; /* sent so far of out */
-    size_t wpend;   /* host bytes taken by a write that reported EAGAIN: its retry completes it */
+    size_t wpend;   /* host bytes that failed write took: its retry completes it */
     dev_t dev;      /* the socket's identity (fstat), to notice its number reused */
     ino_t ino;
 } sconn;
@@ -713,10 +713,11 @@ static int host_nonblock(int fd, int flags)
 }
 
 /* Sends s->out (from s->out_off) to the server.  A blocking host waits as
- * its own write would; a non-blocking one never waits: what the socket
- * cannot take stays in s->out.  Returns 0 when all is sent, else -1 with
- * errno (EAGAIN: the rest is kept for the host's retry; any other error
- * drops it). */
+ * its own write would; a non-blocking one never waits.  What the socket
+ * cannot take yet stays in s->out: a signal (EINTR, so the host's handler
+ * runs, e.g. its timeout) or a full buffer (EAGAIN: non-blocking, or a send
+ * timeout).  Returns 0 when all is sent, else -1 with errno (EAGAIN/EINTR:
+ * the rest is kept for the host's retry; any other error drops it). */
 static int out_flush(int fd, sconn *s, int flags, int nb)
 {
     pthread_mutex_lock(&s->mu);
@@ -726,26 +727,26 @@ static int out_flush(int fd, sconn *s, int flags, int nb)
     s->out_off = 0;
     pthread_mutex_unlock(&s->mu);
     int rc = 0;
-    if (!nb) {
-        rc = send_all(fd, b.data + off, b.len - off, flags & ~MSG_DONTWAIT);
-        off = b.len;
-    } else {
-        send_fn f = REAL(R_SEND, send_fn, send);
-        while (off < b.len) {
-            ssize_t w = f(fd, b.data + off, b.len - off, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
-            if (w > 0) {
-                off += (size_t)w;
-            } else if (w < 0 && errno == EINTR) {
-                continue;
-            } else {
-                if (w == 0) errno = EPIPE;
-                rc = -1;
-                break;
-            }
+    send_fn f = REAL(R_SEND, send_fn, send);
+    int sf = (nb ? flags | MSG_DONTWAIT : flags & ~MSG_DONTWAIT) | MSG_NOSIGNAL;
+    while (off < b.len) {
+        ssize_t w = f(fd, b.data + off, b.len - off, sf);
+        if (w > 0) {
+            off += (size_t)w;
+            if (nb || off == b.len) continue;
+            /* a blocking send returns short only when a signal (or a send
+             * timeout) cut it: the host's own send would have returned, so
+             * its handler runs; its retry sends the rest */
+            errno = EINTR;
+            rc = -1;
+            break;
         }
+        if (w == 0) errno = EPIPE;
+        rc = -1;
+        break;
     }
     int e = errno;
-    if (rc < 0 && (e == EAGAIN || e == EWOULDBLOCK) && off < b.len) {
+    if (rc < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR) && off < b.len) {
         pthread_mutex_lock(&s->mu);
         s->out = b;
         s->out_off = off;
@@ -835,7 +836,14 @@ static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int f
     size_t wpend = s->wpend;
     pthread_mutex_unlock(&s->mu);
     if (wpend) { /* the retry of a write whose bytes the exchange took */
-        if (out_flush(fd, s, flags, nb) < 0) return -1;
+        if (out_flush(fd, s, flags, nb) < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                pthread_mutex_lock(&s->mu);
+                s->wpend = 0; /* the connection failed: nothing is pending any more */
+                pthread_mutex_unlock(&s->mu);
+            }
+            return -1;
+        }
         size_t k = wpend < host_n ? wpend : host_n;
         pthread_mutex_lock(&s->mu);
         s->wpend = wpend - k;
@@ -862,7 +870,7 @@ static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int f
         s->out_off = 0;
         pthread_mutex_unlock(&s->mu);
         if (out_flush(fd, s, flags, nb) < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
                 pthread_mutex_lock(&s->mu);
                 s->wpend = host_n;
                 pthread_mutex_unlock(&s->mu);

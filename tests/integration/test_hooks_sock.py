@@ -99,6 +99,32 @@ def client(mode, args):
         out = read_to_eof(s)
         print(json.dumps({"slowest": slowest, "eagain": eagain, "sent": off,
                           "body": len(body), "reply": out[:12].decode("latin-1")}))
+    elif mode == "alarm-send":  # port, body bytes: a blocking send interrupted by a signal
+        import signal
+        port, size = int(args[0]), int(args[1])
+        body = json.dumps({"model": "m", "messages": [
+            {"role": "user", "content": "plants " * (size // 7)}]}).encode()
+        req = (("POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n")
+               % len(body)).encode() + body
+
+        def on_alarm(*_):
+            raise TimeoutError("alarm")
+
+        signal.signal(signal.SIGALRM, on_alarm)
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        t0 = time.time()
+        signal.alarm(1)
+        try:
+            s.sendall(req)
+            res = "sent"
+        except TimeoutError:
+            res = "timeout"
+        signal.alarm(0)
+        print(json.dumps({"result": res, "secs": time.time() - t0}))
+        s.close()
     elif mode in ("shutdown", "dup2"):  # port: a 3-byte first write, then shutdown/dup2
         port = int(args[0])
         s = socket.create_connection(("127.0.0.1", port))
@@ -200,7 +226,10 @@ def slow_reader(delay, replies):
         n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
              if l.lower().startswith(b"content-length:")][0]
         while len(body) < n:
-            body += c.recv(65536)
+            d = c.recv(65536)
+            if not d:
+                break
+            body += d
         replies.append(body)
         r = json.dumps({"id": "x", "object": "chat.completion", "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "Leaves are green."},
@@ -280,6 +309,14 @@ def main():
         r.check("the retried non-blocking send delivers the request body intact",
                 o is not None and len(replies) == 1 and len(replies[0]) == o["body"]
                 and o["reply"].startswith("HTTP/1.1 200"), (o, [len(x) for x in replies]))
+
+        # a signal during a blocking send: the program's handler runs at once
+        port = slow_reader(4.0, [])
+        o, p = go("alarm-send", port, 400000, timeout=20)
+        r.check("a signal during a blocking send of an LLM request the server is not reading "
+                "interrupts it (the program's alarm timeout fires)",
+                o is not None and o["result"] == "timeout" and o["secs"] < 3.0,
+                (o, p.stderr[-300:]))
 
         # bytes held from a short first write
         rec = Recorder()
