@@ -436,7 +436,8 @@ HOOK int shutdown(int fd, int how)
 }
 
 /* dup2/dup3 close newfd silently: what airlock knew about it is stale, and
- * bytes held for it go to the server first, as with close. */
+ * bytes held for it go to the server first, as with close.  Bytes held for
+ * oldfd go first too: the program may write the rest through the copy. */
 HOOK int dup2(int oldfd, int newfd)
 {
     typedef int (*fn)(int, int);
@@ -446,6 +447,7 @@ HOOK int dup2(int oldfd, int newfd)
         return -1;
     }
     if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
+    if (oldfd != newfd && !al_in_hook && holding(oldfd)) prefix_flush_waited(oldfd);
     int rc = f(oldfd, newfd);
     if (rc >= 0 && oldfd != newfd && known(newfd)) {
         int e = errno;
@@ -464,6 +466,7 @@ HOOK int dup3(int oldfd, int newfd, int flags)
         return -1;
     }
     if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
+    if (oldfd != newfd && !al_in_hook && holding(oldfd)) prefix_flush_waited(oldfd);
     int rc = f(oldfd, newfd, flags);
     if (rc >= 0 && known(newfd)) {
         int e = errno;

@@ -12,6 +12,9 @@
  *   fclose-reuse-tracked PORT  the same after an HTTP request and part of its
  *                           reply went through the descriptor (so airlock
  *                           follows the connection)
+ *   dup2-held PORT          a 2-byte first write (held while undecided), the
+ *                           socket copied with dup2, the rest of a GET written
+ *                           and the reply read through the copy: answered 200
  *   errno-kept PORT         a successful write and read of an LLM call leave
  *                           errno as the program set it */
 #include <arpa/inet.h>
@@ -158,6 +161,27 @@ static int fclose_reuse(int port, int tracked)
     return 0;
 }
 
+static int dup2_held(int port)
+{
+    int fd = dial(port), copy = fd + 10;
+    if (write(fd, "GE", 2) != 2) return printf("first write failed\n"), 1;
+    if (dup2(fd, copy) != copy) return perror("dup2"), 1;
+    const char rest[] = "T / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(copy, rest, strlen(rest)) != (ssize_t)strlen(rest)) return perror("write"), 1;
+    char buf[64] = "";
+    struct pollfd pf = {copy, POLLIN, 0};
+    ssize_t r = poll(&pf, 1, 5000) == 1 ? read(copy, buf, sizeof buf - 1) : -1;
+    if (r < 12 || strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 9, "200", 3) != 0) {
+        buf[r > 0 ? r : 0] = '\0';
+        printf("the server answered %.12s, not 200\n", r > 0 ? buf : "nothing");
+        return 1;
+    }
+    close(copy);
+    close(fd);
+    printf("ok\n");
+    return 0;
+}
+
 static int errno_kept(int port)
 {
     int fd = dial(port);
@@ -190,11 +214,12 @@ int main(int argc, char **argv)
     if (argc >= 3 && !strcmp(argv[1], "close-during-read")) return close_during_read(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "dup2-over")) return dup2_over(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "fclose-reuse")) return fclose_reuse(atoi(argv[2]), 0);
+    if (argc >= 3 && !strcmp(argv[1], "dup2-held")) return dup2_held(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "fclose-reuse-tracked"))
         return fclose_reuse(atoi(argv[2]), 1);
     if (argc >= 3 && !strcmp(argv[1], "errno-kept")) return errno_kept(atoi(argv[2]));
-    fprintf(stderr,
-            "usage: sock_edge "
-            "close-during-read|dup2-over|fclose-reuse|fclose-reuse-tracked|errno-kept PORT\n");
+    fprintf(stderr, "usage: sock_edge "
+                    "close-during-read|dup2-over|fclose-reuse|fclose-reuse-tracked|dup2-held|errno-"
+                    "kept PORT\n");
     return 2;
 }
