@@ -17,6 +17,7 @@ typedef struct {
     int key;
     al_stream_scrub *s;
     al_buf rel;      /* released text not yet given to an event */
+    al_buf pend;     /* delta text not yet fed to the scrubber (see flush_batch) */
     int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
     char evname[64]; /* its SSE event name ("" when none) */
@@ -166,9 +167,7 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
     if (!cJSON_IsString(node)) return AL_OK;
     skey *k = get_key(x, key, event);
     if (!k) return AL_ENOMEM;
-    const char *in = node->valuestring;
-    al_code r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
-    if (r != AL_OK) return r;
+    if (al_buf_puts(&k->pend, node->valuestring) != AL_OK) return AL_ENOMEM;
     if (x->ncur == x->capcur) {
         size_t cap = x->capcur ? x->capcur * 2 : 4;
         cdelta *v = realloc(x->cur, cap * sizeof *v);
@@ -182,10 +181,29 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
     return AL_OK;
 }
 
+/* Feeds the key's waiting delta text to its scrubber. */
+static al_code feed_key(skey *k)
+{
+    if (!k->pend.len) return AL_OK;
+    al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
+    al_buf_reset(&k->pend);
+    return r;
+}
+
+static al_code feed_all(al_exchange *x)
+{
+    for (size_t i = 0; i < x->nkeys; i++) {
+        al_code r = feed_key(&x->keys[i]);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
 static al_code end_key(al_exchange *x, skey *k)
 {
     k->ended = 1;
-    return al_stream_scrub_flush(k->s, &k->rel);
+    al_code r = feed_key(k);
+    return r != AL_OK ? r : al_stream_scrub_flush(k->s, &k->rel);
 }
 
 static al_code io_end(al_stream_io *io, int key, cJSON *node)
@@ -412,6 +430,8 @@ static al_code synth_rest(al_exchange *x)
 {
     for (size_t i = 0; i < x->nkeys; i++) {
         skey *k = &x->keys[i];
+        al_code fr = k->ended ? feed_key(k) : AL_OK;
+        if (fr != AL_OK) return fr;
         if (!k->ended || !k->rel.len || !k->tmpl) continue;
         cJSON *ev = x->prov->delta_event(x->api, k->tmpl, k->key, k->rel.data);
         if (!ev) return AL_ENOMEM;
@@ -438,6 +458,8 @@ static al_code synth_rest(al_exchange *x)
  * each text what its key released. */
 static al_code settle_all(al_exchange *x, al_buf *out)
 {
+    al_code fr = feed_all(x);
+    if (fr != AL_OK) return fr;
     for (size_t i = 0; i < x->qn; i++) {
         qitem *it = &x->q[i];
         if (it->text && !it->empty) {
@@ -518,6 +540,7 @@ void al_exchange_free(al_exchange *x)
         al_stream_scrub_free(x->keys[i].s);
         cJSON_Delete(x->keys[i].tmpl);
         al_buf_free(&x->keys[i].rel);
+        al_buf_free(&x->keys[i].pend);
     }
     free(x->keys);
     for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
@@ -885,6 +908,29 @@ static void reset_rel(al_exchange *x)
     for (size_t i = 0; i < x->nkeys; i++) al_buf_reset(&x->keys[i].rel);
 }
 
+/* Delta text waits (in skey.pend) and its events in the queue until the end
+ * of the bytes at hand (one al_exchange_response_body call), then the
+ * scrubbers are fed once per key and what they release goes out: a burst of
+ * tiny deltas costs one scrubber pass, not one per event.  The host sees the
+ * same bytes: the released text is the same, only fed in larger pieces. */
+static al_code flush_batch(al_exchange *x, al_buf *to_host)
+{
+    al_code r = feed_all(x);
+    if (r != AL_OK) return r;
+    if (monitor(x)) {
+        reset_rel(x);
+        return AL_OK;
+    }
+    if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
+    return drain(x, to_host);
+}
+
+/* Caps a batch: past 256 waiting events, flush now. */
+static al_code batch_cap(al_exchange *x, al_buf *to_host)
+{
+    return x->qn >= 256 ? flush_batch(x, to_host) : AL_OK;
+}
+
 /* Queues a raw event that carries no text and emits what is settled. */
 static al_code pass_raw(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
 {
@@ -1013,24 +1059,12 @@ static int shape_match(al_exchange *x, const char *data, size_t dlen, const char
 static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
                            size_t tlen, al_buf *to_host)
 {
-    al_code r;
     skey *k = find_key(x, x->shape.key);
     if (!k) return AL_ENOMEM; /* the shape's event made the key */
-    if ((r = al_stream_scrub_feed(k->s, text, tlen, &k->rel)) != AL_OK || monitor(x)) {
-        reset_rel(x);
-        return r != AL_OK ? r : pass_raw(x, raw, raw_len, to_host);
-    }
-    if (!x->qn && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
-        (!k->ended || k->rel.len == tlen)) {
-        /* nothing waits and the text is released as it came */
-        al_buf_consume(&k->rel, tlen);
-        if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
-        if ((r = synth_rest(x)) != AL_OK) return r;
-        return drain(x, to_host);
-    }
-    if ((r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0)) != AL_OK) return r;
-    if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
-    return drain(x, to_host);
+    if (al_buf_append(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
+    if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
+    al_code r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0);
+    return r != AL_OK ? r : batch_cap(x, to_host);
 }
 
 /* One stream event (SSE data or NDJSON line): scrub and re-emit. */
@@ -1108,6 +1142,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
             cJSON_Delete(ev);
             return r;
         }
+        if (!x->ev_other) return batch_cap(x, to_host); /* no text was released */
         if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
         return drain(x, to_host);
     }
@@ -1184,6 +1219,7 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
         off += (size_t)k;
     }
     al_buf_consume(&x->body, off);
+    if (r == AL_OK && x->mode == AL_RESP_STREAM) r = flush_batch(x, to_host);
     return r;
 }
 
