@@ -53,6 +53,7 @@ typedef struct gconn {
     pthread_mutex_t mu;
     al_conn *c;
     int pass, eof;
+    int answered;   /* the exchange gave the final reply itself; nothing went out since */
     al_buf in;      /* what the host may read now */
     al_buf out;     /* for the server, not yet sent: the real send said E_AGAIN */
     size_t out_off; /* sent so far of out */
@@ -200,6 +201,7 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
         return GNUTLS_E_PUSH_ERROR;
     }
     if (out.len) {
+        g->answered = 0;
         al_buf_free(&g->out);
         g->out = out;
         g->out_off = 0;
@@ -210,6 +212,19 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
         }
     } else {
         al_buf_free(&out);
+        /* A request answered here (blocked: it never left) is owed nothing
+         * by the server: a host reading past the answer gets the end of the
+         * stream instead of waiting for a server that will never speak.  An
+         * interim answer (100 Continue) is followed by the real one. */
+        pthread_mutex_lock(&g->mu);
+        if (!pass && g->in.len == 0 && al_conn_has_reply(g->c)) {
+            al_in_hook++;
+            al_conn_in(g->c, NULL, 0, 0, &g->in);
+            al_in_hook--;
+            g->answered =
+                g->in.len >= 12 && memcmp(g->in.data, "HTTP/1.", 7) == 0 && g->in.data[9] != '1';
+        }
+        pthread_mutex_unlock(&g->mu);
     }
     if (pass && g->in.len == 0) g->pass = 1;
     return (ssize_t)n;
@@ -236,7 +251,7 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
             pthread_mutex_unlock(&g->mu);
             return (ssize_t)k;
         }
-        int eof = g->eof;
+        int eof = g->eof || g->answered;
         pthread_mutex_unlock(&g->mu);
         if (eof) return 0;
         ssize_t r = f(s, g->rbuf, sizeof g->rbuf);

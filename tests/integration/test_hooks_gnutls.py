@@ -2,7 +2,9 @@
 host: when the socket cannot take a screened request yet, the call returns
 GNUTLS_E_AGAIN at once (it waited up to 30 s), and the host's retry, with
 the same data or with NULL, 0, completes the request, which reaches the
-server intact.
+server intact.  A blocking client that reads to the end of the stream after
+its request was blocked (answered by airlock, never sent) gets the answer and
+then the end, instead of waiting for a server that owes it nothing.
 
 The client is tests/integration/edge/gnutls_edge.c, run under the shim; the
 TLS server here waits two seconds before it reads anything.
@@ -97,6 +99,19 @@ def main():
                     o is not None and o["sent"] == o["len"] and len(bodies) == 1
                     and isinstance(bodies[0], bytes) and len(bodies[0]) == o["body"]
                     and o["reply"].startswith("HTTP/1.1 200"), why + repr(bodies)[:200])
+        before = len(m.requests())
+        p = run([exe, str(m.tls_port), m.ca, "0", "eof"], env=shim_env(m.env()), timeout=20)
+        try:
+            o = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            o = None
+        why = "%s %s" % (p.stdout[-300:], p.stderr[-300:])
+        r.check("a blocked request's client reading to the end gets the error answer "
+                "and then the end of the stream at once",
+                o is not None and o["status"].startswith("HTTP/1.1 4") and o["end"] == 0
+                and o["secs"] < 5, why)
+        r.check("the blocked request never reaches the server", len(m.requests()) == before,
+                "the mock logged it")
     shutil.rmtree(tmp, ignore_errors=True)
     r.finish()
 
