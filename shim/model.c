@@ -25,7 +25,7 @@ struct al_model {
 
 typedef struct {
     uint64_t cwin;     /* last 8 bytes, newest in the low byte */
-    unsigned nbytes;   /* bytes seen, capped at 5 */
+    unsigned nbytes;   /* bytes seen (whitespace runs as one), capped at AL_LM_WINDOW */
     uint64_t tok;      /* FNV-1a of the token being read */
     uint64_t prev_tok; /* hash of the previous token, 0 = none */
     int tok_cls;       /* class of the last byte: 0 space (or text start), 1 word, 2 punctuation */
@@ -43,10 +43,11 @@ typedef struct {
     /* character language model */
     const uint8_t *lm;
     uint32_t *lm_counts;
-    int c1, c2;
+    /* the last two classes as lm index offsets: ctx = (c2 * C + c1) * C,
+     * c1cc = c1 * C * C */
+    uint32_t ctx, c1cc;
     uint8_t ring[AL_LM_WINDOW];
     unsigned rpos;
-    uint64_t lmn; /* bytes the language model has seen */
     uint32_t rsum, rbest;
     /* highest probability of a base64 payload decoded from the text */
     double p_enc;
@@ -202,9 +203,9 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     const int8_t *wq = s->wq;
     const uint8_t *lm = s->lm;
     uint32_t *counts = s->lm_counts;
-    unsigned c1 = (unsigned)s->c1, c2 = (unsigned)s->c2, rpos = s->rpos;
+    uint32_t ctx = s->ctx, c1cc = s->c1cc;
+    unsigned rpos = s->rpos;
     uint32_t rsum = s->rsum, rbest = s->rbest;
-    uint64_t lmn = s->lmn;
     uint8_t ring[AL_LM_WINDOW];
     memcpy(ring, s->ring, sizeof ring);
     const unsigned char *end = p + n;
@@ -228,9 +229,9 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
         /* character language model: class trigram surprisal over a window */
         if (mode != FEED_VEC) {
             unsigned k = lm_cls[c];
-            size_t ix = ((size_t)c2 * AL_LM_CLASSES + c1) * AL_LM_CLASSES + k;
-            c2 = c1;
-            c1 = k;
+            size_t ix = ctx + k;
+            ctx = c1cc + k * AL_LM_CLASSES;
+            c1cc = k * AL_LM_CLASSES * AL_LM_CLASSES;
             if (mode == FEED_LM && counts) counts[ix]++;
             if (mode == FEED_SCORE || lm) {
                 uint8_t q = lm[ix];
@@ -238,10 +239,10 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
                 ring[rpos] = q;
                 rpos = rpos + 1 == AL_LM_WINDOW ? 0 : rpos + 1;
                 rbest = rsum > rbest ? rsum : rbest;
-                lmn++;
             }
         }
         int cls = tok_cls[c];
+        if (nbytes < AL_LM_WINDOW) nbytes++;
         if (mode == FEED_LM) {
             tcls = cls;
             continue;
@@ -250,7 +251,6 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
          * and leave-one-source-out they beat 3- and 5-grams */
         cwin = (cwin << 8) | c;
         if (nbytes < 5) {
-            nbytes++;
             if (nbytes >= 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
             if (nbytes >= 5) FEAT((cwin & 0xffffffffffULL) * K_CHAR5, accc, 1);
         } else {
@@ -278,12 +278,11 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     s->tok_cls = tcls;
     s->accw = accw;
     s->accc = accc;
-    s->c1 = (int)c1;
-    s->c2 = (int)c2;
+    s->ctx = ctx;
+    s->c1cc = c1cc;
     s->rpos = rpos;
     s->rsum = rsum;
     s->rbest = rbest;
-    s->lmn = lmn;
     memcpy(s->ring, ring, sizeof ring);
 }
 
@@ -301,7 +300,7 @@ static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 
 static double fs_lm_max(const fstate *s)
 {
-    return s->lmn >= AL_LM_WINDOW ? s->rbest / (AL_LM_SCALE * AL_LM_WINDOW) : 0.0;
+    return s->nbytes >= AL_LM_WINDOW ? s->rbest / (AL_LM_SCALE * AL_LM_WINDOW) : 0.0;
 }
 
 static double sigmoid(double z)
