@@ -62,7 +62,8 @@ typedef struct {
 } al_model_params;
 
 /* Writes p to path in the model file format (text header with the scheme
- * and a SHA-256 over everything after it, then the little-endian body).
+ * and a SHA-256 over everything after it, then the body: 2^dim_bits int8
+ * weights, then the language model's AL_LM_SIZE bytes).
  * Weights are stored as int8 times 2^-wshift (wshift the largest, at most
  * AL_WSHIFT_MAX, that fits every weight), so pass weights already through
  * al_model_quantize for the file to score exactly what training predicted.
