@@ -97,7 +97,7 @@ int al_model_lm_class(unsigned char c)
     return lm_cls[c];
 }
 
-/* Bytes of the bitmap that makes each (feature, group) count once per text. */
+/* Bytes of the bitmap that makes each feature index count once per text. */
 static size_t seen_bytes(unsigned dim_bits)
 {
     return ((size_t)1 << dim_bits) / 8;
@@ -250,9 +250,8 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
         /* character 4- and 5-grams (spaces included): in cross-validation
          * and leave-one-source-out they beat 3- and 5-grams */
         cwin = (cwin << 8) | c;
-        if (nbytes < 5) {
-            if (nbytes >= 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
-            if (nbytes >= 5) FEAT((cwin & 0xffffffffffULL) * K_CHAR5, accc, 1);
+        if (nbytes < 5) { /* the text's first 4 bytes: no 5-gram yet */
+            if (nbytes == 4) FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
         } else {
             FEAT((cwin & 0xffffffffULL) * K_CHAR4, accc, 1);
             FEAT((cwin & 0xffffffffffULL) * K_CHAR5, accc, 1);
