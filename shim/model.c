@@ -451,27 +451,21 @@ static const uint8_t b64_kind[256] = {
 
 /* Scores every maximal run of at least B64_MIN base64 bytes that mixes at
  * least two of upper case, lower case and digits (a long word or a path in
- * one case is not base64).  Skips like Boyer-Moore: i is always 0 or just
- * after a non-base64 byte, so when the last non-base64 byte in
- * p[i, i + B64_MIN) is at k, no long run starts before k + 1; prose is
- * crossed in strides of about a word. */
+ * one case is not base64).  One forward pass with a branch-free run length:
+ * prose never takes the branch. */
 static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
 {
-    size_t i = 0;
-    while (n - i >= B64_MIN) {
-        size_t k = i + B64_MIN;
-        while (k > i && b64_kind[p[k - 1]]) k--;
-        if (k > i) {
-            i = k; /* p[k - 1] is not base64 */
-            continue;
-        }
+    size_t run = 0; /* base64 bytes ending at p[i] */
+    for (size_t i = 0; i < n; i++) {
+        run = (run + 1) & (size_t) - (b64_kind[p[i]] != 0);
+        if (run < B64_MIN) continue;
+        size_t start = i + 1 - B64_MIN, j = start;
         unsigned kinds = 0;
-        size_t j = i;
         while (j < n && b64_kind[p[j]]) kinds |= b64_kind[p[j++]];
         kinds &= 7;
-        if (kinds & (kinds - 1)) score_b64_run(fs, p + i, j - i);
-        if (j == n) break;
-        i = j + 1;
+        if (kinds & (kinds - 1)) score_b64_run(fs, p + start, j - start);
+        i = j; /* p[j] is not base64 (or j == n) */
+        run = 0;
     }
 }
 
