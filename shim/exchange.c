@@ -28,10 +28,13 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
+/* A queued event's bytes and text are copies in the exchange's arena
+ * (x->arena), so queueing an event costs no allocation of its own. */
 typedef struct {
-    char *raw; /* the event as received (or synthesized) */
+    size_t raw_off; /* the event as received (or synthesized) */
     size_t rawlen;
-    char *text; /* its delta text (a copy), or NULL: an event without one */
+    int has_text;    /* it carries delta text of key */
+    size_t text_off; /* that text (NUL-terminated in the arena) */
     size_t tlen;
     cJSON *ev;   /* parsed event, owned; NULL for raw-only items and for a
                   * delta event taken through the shape (parsed if it must
@@ -78,6 +81,7 @@ struct al_exchange {
     size_t nkeys, capkeys;
     qitem *q; /* events waiting for their text to settle */
     size_t qn, qcap;
+    al_buf arena; /* their bytes and texts */
     /* the event being processed */
     cdelta *cur;
     size_t ncur, capcur;
@@ -278,17 +282,17 @@ static cJSON *parse_json(const char *s, size_t n);
  * sets it->ev and it->node. */
 static al_code item_tree(al_exchange *x, qitem *it)
 {
-    const char *d = it->raw, *name = NULL;
+    const char *raw = x->arena.data + it->raw_off, *d = raw, *name = NULL;
     size_t dl = it->rawlen, name_len = 0;
     al_buf_reset(&x->tree);
     if (x->sse) {
         al_sse_event se;
-        if (al_sse_next(it->raw, it->rawlen, 0, &se, &x->tree) <= 0) return AL_ENOMEM;
+        if (al_sse_next(raw, it->rawlen, 0, &se, &x->tree) <= 0) return AL_ENOMEM;
         d = x->tree.data ? x->tree.data : "";
         dl = x->tree.len;
         name = se.event;
         name_len = se.event_len;
-    } else if (al_ndjson_next(it->raw, it->rawlen, 0, &dl) <= 0) {
+    } else if (al_ndjson_next(raw, it->rawlen, 0, &dl) <= 0) {
         return AL_ENOMEM;
     }
     (void)name_len;
@@ -308,8 +312,9 @@ static al_code item_tree(al_exchange *x, qitem *it)
  * else the event rebuilt with its delta node set to text. */
 static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tlen, al_buf *out)
 {
-    int same = !text || !it->text || (tlen == it->tlen && !memcmp(text, it->text, tlen));
-    if (same && !it->changed) return al_buf_append(out, it->raw, it->rawlen);
+    const char *raw = x->arena.data + it->raw_off, *own = x->arena.data + it->text_off;
+    int same = !text || !it->has_text || (tlen == it->tlen && !memcmp(text, own, tlen));
+    if (same && !it->changed) return al_buf_append(out, raw, it->rawlen);
     al_code r;
     if (!it->ev && (r = item_tree(x, it)) != AL_OK) return r;
     if (!same) {
@@ -322,15 +327,14 @@ static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tle
     al_buf_reset(&x->data);
     r = al_json_print(it->ev, &x->data);
     if (r != AL_OK) return r;
-    if (x->sse) return al_sse_rewrite(it->raw, it->rawlen, x->data.data, x->data.len, out);
+    raw = x->arena.data + it->raw_off; /* item_tree did not move the arena */
+    if (x->sse) return al_sse_rewrite(raw, it->rawlen, x->data.data, x->data.len, out);
     if ((r = al_buf_append(out, x->data.data, x->data.len)) != AL_OK) return r;
     return al_buf_append(out, "\n", 1);
 }
 
 static void item_free(qitem *it)
 {
-    free(it->raw);
-    free(it->text);
     cJSON_Delete(it->ev);
     memset(it, 0, sizeof *it);
 }
@@ -347,23 +351,21 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
         x->q = v;
         x->qcap = cap;
     }
+    /* reserve first: a failure leaves the arena as it was */
+    size_t at = x->arena.len;
+    if (al_buf_reserve(&x->arena, rawlen + (text ? tlen + 1 : 0)) != AL_OK) return AL_ENOMEM;
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
-    it->raw = malloc(rawlen ? rawlen : 1);
-    if (!it->raw) return AL_ENOMEM;
-    memcpy(it->raw, raw, rawlen);
-    if (text) {
-        it->text = malloc(tlen + 1);
-        if (!it->text) {
-            free(it->raw);
-            it->raw = NULL;
-            return AL_ENOMEM;
-        }
-        memcpy(it->text, text, tlen);
-        it->text[tlen] = '\0';
-        it->tlen = tlen;
-    }
+    al_buf_append(&x->arena, raw, rawlen);
+    it->raw_off = at;
     it->rawlen = rawlen;
+    if (text) {
+        it->has_text = 1;
+        it->text_off = x->arena.len;
+        it->tlen = tlen;
+        al_buf_append(&x->arena, text, tlen);
+        al_buf_append(&x->arena, "", 1);
+    }
     it->ev = ev;
     it->node = node;
     it->key = text ? key : -1;
@@ -372,10 +374,27 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     return AL_OK;
 }
 
+/* Drops the arena's bytes of events no longer queued: all of it when the
+ * queue is empty, else the dead front once it outweighs the live part. */
+static void arena_trim(al_exchange *x)
+{
+    if (!x->qn) {
+        al_buf_reset(&x->arena);
+        return;
+    }
+    size_t base = x->q[0].raw_off; /* events are queued in order */
+    if (base < 4096 || base < x->arena.len - base) return;
+    al_buf_consume(&x->arena, base);
+    for (size_t i = 0; i < x->qn; i++) {
+        x->q[i].raw_off -= base;
+        if (x->q[i].has_text) x->q[i].text_off -= base;
+    }
+}
+
 static int queued_after(const al_exchange *x, size_t i, int key)
 {
     for (size_t j = i + 1; j < x->qn; j++)
-        if (x->q[j].text && x->q[j].key == key) return 1;
+        if (x->q[j].has_text && x->q[j].key == key) return 1;
     return 0;
 }
 
@@ -386,7 +405,7 @@ static al_code drain(al_exchange *x, al_buf *out)
     al_code r = AL_OK;
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
-        if (!it->text) {
+        if (!it->has_text) {
             r = emit_item(x, it, NULL, 0, out);
             continue;
         }
@@ -395,7 +414,7 @@ static al_code drain(al_exchange *x, al_buf *out)
             r = emit_item(x, it, "", 0, out);
             continue;
         }
-        const char *d = it->text;
+        const char *d = x->arena.data + it->text_off;
         size_t dl = it->tlen;
         al_buf *R = &k->rel;
         const char *rd = R->data ? R->data : "";
@@ -414,13 +433,14 @@ static al_code drain(al_exchange *x, al_buf *out)
             r = emit_item(x, it, rd, R->len, out);
             al_buf_reset(R);
             for (size_t j = i + 1; j < x->qn; j++)
-                if (x->q[j].text && x->q[j].key == it->key) x->q[j].empty = 1;
+                if (x->q[j].has_text && x->q[j].key == it->key) x->q[j].empty = 1;
         }
     }
     if (!i) return r;
     for (size_t j = 0; j < i; j++) item_free(&x->q[j]);
     memmove(x->q, x->q + i, (x->qn - i) * sizeof *x->q);
     x->qn -= i;
+    arena_trim(x);
     return r;
 }
 
@@ -462,7 +482,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
     if (fr != AL_OK) return fr;
     for (size_t i = 0; i < x->qn; i++) {
         qitem *it = &x->q[i];
-        if (it->text && !it->empty) {
+        if (it->has_text && !it->empty) {
             skey *k = find_key(x, it->key);
             if (k && !queued_after(x, i, it->key)) {
                 al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out);
@@ -477,11 +497,12 @@ static al_code settle_all(al_exchange *x, al_buf *out)
                 continue;
             }
         }
-        al_code r = emit_item(x, it, it->text ? "" : NULL, 0, out);
+        al_code r = emit_item(x, it, it->has_text ? "" : NULL, 0, out);
         if (r != AL_OK) return r;
     }
     for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
     x->qn = 0;
+    arena_trim(x);
     return AL_OK;
 }
 
@@ -545,6 +566,7 @@ void al_exchange_free(al_exchange *x)
     free(x->keys);
     for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
     free(x->q);
+    al_buf_free(&x->arena);
     free(x->cur);
     if (x->llm) al_audit_write(x->ctx->audit_fd, &x->rec);
     al_buf_free(&x->body);
