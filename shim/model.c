@@ -16,8 +16,10 @@
 struct al_model {
     unsigned dim_bits;
     double len_exp, bias, block, assist, target_fpr, adv_t, adv_k;
-    double wscale; /* 2^-wshift: a weight is wq[i] * wscale */
-    int8_t *wq;    /* quantised weights: 256 KB at 18 bits stays in cache */
+    double wscale;  /* 2^-wshift: a weight is wq[i] * wscale */
+    double la, lb;  /* logit(assist), logit(block) */
+    double adv_cap; /* highest probability the adversarial signal alone gives */
+    int8_t *wq;     /* quantised weights: 256 KB at 18 bits stays in cache */
     uint8_t *lm;
 };
 
@@ -318,12 +320,16 @@ static double logit(double p)
  * the way into the assist band (in log-odds), where the classifier adds 0.3
  * to the score: an improbable run adds weight to other signals but never
  * blocks alone, nor with a single weak rule. */
-static double adv_merge(double adv_t, double adv_k, double assist, double block, double p,
-                        double lm_max)
+static double adv_cap(double assist, double block)
+{
+    double la = logit(assist);
+    return sigmoid(la + (logit(block) - la) / 3.0);
+}
+
+static double adv_merge(double adv_t, double adv_k, double cap, double p, double lm_max)
 {
     if (!(lm_max > 0) || !(adv_k > 0)) return p;
     double pa = sigmoid(adv_k * (lm_max - adv_t));
-    double la = logit(assist), cap = sigmoid(la + (logit(block) - la) / 3.0);
     if (pa > cap) pa = cap;
     return pa > p ? pa : p;
 }
@@ -331,7 +337,7 @@ static double adv_merge(double adv_t, double adv_k, double assist, double block,
 double al_model_adv_merge(double adv_t, double adv_k, double assist, double block, double p,
                           double lm_max)
 {
-    return adv_merge(adv_t, adv_k, assist, block, p, lm_max);
+    return adv_merge(adv_t, adv_k, adv_cap(assist, block), p, lm_max);
 }
 
 /* Probability from a finished state (the token in progress is ended on a
@@ -347,7 +353,7 @@ static double fs_prob(const al_model *m, const fstate *s0)
     acc_split(s.accc, &sc, &nc);
     if (nw) z += (double)sw * m->wscale / pow((double)nw, m->len_exp);
     if (nc) z += (double)sc * m->wscale / pow((double)nc, m->len_exp);
-    double p = adv_merge(m->adv_t, m->adv_k, m->assist, m->block, sigmoid(z), fs_lm_max(&s));
+    double p = adv_merge(m->adv_t, m->adv_k, m->adv_cap, sigmoid(z), fs_lm_max(&s));
     return s.p_enc > p ? s.p_enc : p;
 }
 
@@ -852,6 +858,9 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         goto fail;
     }
     m->dim_bits = (unsigned)dim;
+    m->la = logit(m->assist);
+    m->lb = logit(m->block);
+    m->adv_cap = adv_cap(m->assist, m->block);
     size_t bs = body_size(m->dim_bits);
     if (body != (double)bs || (size_t)(f.data + f.len - end) != bs) {
         why = "body size does not match the header";
@@ -906,7 +915,7 @@ void al_model_thresholds(const al_model *m, double *block, double *assist)
 double al_model_combine(const al_model *m, double rules_score, double p, double threshold)
 {
     if (!m) return rules_score;
-    double lb = logit(m->block), la = logit(m->assist);
+    double lb = m->lb, la = m->la;
     if (threshold > 0 && threshold < 1) {
         double nb = logit(threshold);
         la += nb - lb;
