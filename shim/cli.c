@@ -12,8 +12,8 @@ static const struct {
     const char *help;
 } cmds[] = {
     {"run", al_cli_run,
-     "run [--rules P] [--audit F] [--weights M] [--egress LIST] [--monitor] [--fail-open] -- CMD "
-     "[ARGS]"},
+     "run [--policy F] [--rules P] [--audit F] [--weights M] [--egress LIST] [--monitor] "
+     "[--fail-open] -- CMD [ARGS]"},
     {"scan", al_cli_scan, "scan [--as prompt|completion] [--rules PATH] [FILE]"},
     {"check-rules", al_cli_check_rules, "check-rules [FILE...]"},
     {"train", al_cli_train, "train --data FILE.jsonl... --out rules/NAME.model [--seed N]"},

@@ -10,12 +10,13 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "policy.h"
 
 static int run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: airlock run [--rules PATH] [--audit FILE] [--weights MANIFEST] [--egress LIST] "
-            "[--monitor] [--fail-open] -- CMD [ARGS...]\n");
+            "usage: airlock run [--policy FILE] [--rules PATH] [--audit FILE] [--weights MANIFEST] "
+            "[--egress LIST] [--monitor] [--fail-open] -- CMD [ARGS...]\n");
     return f == stderr ? 2 : 0;
 }
 
@@ -77,7 +78,7 @@ static int set_preload(const char *shim)
 
 int al_cli_run(int argc, char **argv)
 {
-    const char *rules = NULL, *audit = NULL, *weights = NULL, *egress = NULL;
+    const char *rules = NULL, *audit = NULL, *weights = NULL, *egress = NULL, *policy = NULL;
     int monitor = 0, fail_open = 0;
     int i = 1;
     for (; i < argc; i++) {
@@ -86,7 +87,7 @@ int al_cli_run(int argc, char **argv)
             i++;
             break;
         } else if (!strcmp(a, "--rules") || !strcmp(a, "--audit") || !strcmp(a, "--weights") ||
-                   !strcmp(a, "--egress")) {
+                   !strcmp(a, "--egress") || !strcmp(a, "--policy")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "airlock run: %s needs a value\n", a);
                 return run_usage(stderr);
@@ -97,6 +98,8 @@ int al_cli_run(int argc, char **argv)
                 audit = argv[++i];
             else if (a[2] == 'w')
                 weights = argv[++i];
+            else if (a[2] == 'p')
+                policy = argv[++i];
             else
                 egress = argv[++i];
         } else if (!strncmp(a, "--rules=", 8)) {
@@ -107,6 +110,8 @@ int al_cli_run(int argc, char **argv)
             weights = a + 10;
         } else if (!strncmp(a, "--egress=", 9)) {
             egress = a + 9;
+        } else if (!strncmp(a, "--policy=", 9)) {
+            policy = a + 9;
         } else if (!strcmp(a, "--monitor")) {
             monitor = 1;
         } else if (!strcmp(a, "--fail-open")) {
@@ -165,6 +170,18 @@ int al_cli_run(int argc, char **argv)
         setenv("AIRLOCK_WEIGHTS", w, 1);
     }
     if (egress) setenv("AIRLOCK_EGRESS", egress, 1);
+    if (policy) {
+        /* checked here, so a broken policy stops the command before it runs */
+        al_settings st;
+        char err[600], pbuf[PATH_MAX];
+        const char *p = realpath(policy, pbuf);
+        if (al_policy_load(p ? p : policy, &st, err, sizeof err) != AL_OK) {
+            fprintf(stderr, "airlock: cannot use policy %s\n", err);
+            return 2;
+        }
+        al_settings_free(&st);
+        setenv("AIRLOCK_POLICY", p, 1);
+    }
     if (monitor) setenv("AIRLOCK_MODE", "monitor", 1);
     if (fail_open) setenv("AIRLOCK_FAIL", "open", 1);
 

@@ -155,6 +155,11 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
             note(errbuf, errlen, "airlock: cannot open audit log %s: %s", v, strerror(errno));
     }
 
+    if (getenv("AIRLOCK_POLICY_ERROR")) {
+        /* the policy file did not apply (reported when the shim loaded): no
+         * engine, so every LLM call follows AIRLOCK_FAIL */
+        return AL_OK;
+    }
     const char *rules = getenv("AIRLOCK_RULES");
     if (!rules || !*rules) rules = default_rules;
     if (!rules || !*rules) {

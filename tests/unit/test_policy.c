@@ -1,0 +1,118 @@
+/* test_policy.c: the policy file: every key becomes its AIRLOCK_* setting,
+ * and anything unknown or mistyped is an error that names the key. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../shim/policy.h"
+#include "testing.h"
+
+static al_code parse(const char *json, al_settings *s, char *err)
+{
+    return al_policy_parse(json, strlen(json), "/etc/airlock", s, err, 256);
+}
+
+TEST(every_key_becomes_its_environment_setting)
+{
+    al_settings s;
+    char err[256];
+    const char *j = "{\"mode\":\"monitor\",\"fail\":\"open\",\"audit\":\"/var/log/a.jsonl\","
+                    "\"rules\":\"packs\",\"block_threshold\":1.5,\"model_threshold\":0.9,"
+                    "\"max_body\":1048576,\"max_prompt\":65536,"
+                    "\"prompt\":{\"pii\":\"redact\",\"unsafe_output\":\"flag\"},"
+                    "\"completion\":{\"unsafe_output\":\"block\"},"
+                    "\"llm_hosts\":[\"llm.internal\",\"*.corp.example\"],"
+                    "\"egress\":[\"api.openai.com\",\"localhost\"],\"weights\":\"trusted.sha256\","
+                    "\"weights_ext\":\"gguf\",\"rate\":\"60/min\",\"budget_tokens\":200000,"
+                    "\"limits_file\":\"/tmp/l\",\"debug\":true}";
+    REQUIRE(parse(j, &s, err) == AL_OK);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_MODE"), "monitor");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_FAIL"), "open");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_AUDIT"), "/var/log/a.jsonl");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_RULES"), "/etc/airlock/packs");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_BLOCK_THRESHOLD"), "1.5");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_MODEL_THRESHOLD"), "0.9");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_MAX_BODY"), "1048576");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_PROMPT_PII"), "redact");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_PROMPT_UNSAFE_OUTPUT"), "flag");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_COMPLETION_UNSAFE_OUTPUT"), "block");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_LLM_HOSTS"), "llm.internal,*.corp.example");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_EGRESS"), "api.openai.com,localhost");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_WEIGHTS"), "/etc/airlock/trusted.sha256");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_WEIGHTS_EXT"), "gguf");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_RATE"), "60/min");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_BUDGET_TOKENS"), "200000");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_LIMITS_FILE"), "/tmp/l");
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_DEBUG"), "1");
+    CHECK(al_settings_get(&s, "AIRLOCK_NOPE") == NULL);
+    al_settings_free(&s);
+}
+
+TEST(a_typo_or_wrong_type_is_an_error_naming_the_key)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("{\"moed\":\"monitor\"}", &s, err), AL_EPARSE);
+    CHECK_STR(err, "moed: unknown key");
+    CHECK_EQ_INT(parse("{\"mode\":\"block\"}", &s, err), AL_EPARSE);
+    CHECK_STR(err, "mode: not one of the allowed values");
+    CHECK_EQ_INT(parse("{\"fail\":false}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"model_threshold\":1.5}", &s, err), AL_EPARSE);
+    CHECK(strstr(err, "model_threshold: expected a number from 0 to 1") != NULL);
+    CHECK_EQ_INT(parse("{\"max_body\":10.5}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"budget_tokens\":\"100\"}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"rate\":\"sixty a minute\"}", &s, err), AL_EPARSE);
+    CHECK(strstr(err, "rate: expected a rate") != NULL);
+    CHECK_EQ_INT(parse("{\"prompt\":{\"pi\":\"redact\"}}", &s, err), AL_EPARSE);
+    CHECK(strstr(err, "prompt.pi: not a category") != NULL);
+    CHECK_EQ_INT(parse("{\"completion\":{\"pii\":\"scrub\"}}", &s, err), AL_EPARSE);
+    CHECK_STR(err, "completion.pii: not one of the allowed values");
+    CHECK_EQ_INT(parse("{\"egress\":[]}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"egress\":[\"a.com,b.com\"]}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"mode\":\"enforce\",\"mode\":\"monitor\"}", &s, err), AL_EPARSE);
+    CHECK_STR(err, "mode: appears twice");
+    CHECK_EQ_INT(parse("{\"debug\":1}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(s.n, 0); /* nothing half-applied */
+}
+
+TEST(malformed_or_non_object_json_is_refused)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("{\"mode\":", &s, err), AL_EPARSE);
+    CHECK_STR(err, "policy: not a JSON object");
+    CHECK_EQ_INT(parse("[\"mode\"]", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse("{}", &s, err), AL_OK);
+    CHECK_EQ_INT(s.n, 0);
+}
+
+TEST(relative_paths_are_resolved_against_the_policy_files_directory)
+{
+    char dir[] = "/tmp/al_policy_XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL);
+    char path[128];
+    snprintf(path, sizeof path, "%s/policy.json", dir);
+    FILE *f = fopen(path, "w");
+    REQUIRE(f != NULL);
+    fputs("{\"weights\":\"trusted.sha256\",\"audit\":\"/abs/a.jsonl\"}", f);
+    fclose(f);
+    al_settings s;
+    char err[256], want[160];
+    REQUIRE(al_policy_load(path, &s, err, sizeof err) == AL_OK);
+    snprintf(want, sizeof want, "%s/trusted.sha256", dir);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_WEIGHTS"), want);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_AUDIT"), "/abs/a.jsonl");
+    al_settings_free(&s);
+    unlink(path);
+    rmdir(dir);
+}
+
+TEST(a_missing_file_names_the_path_and_reason)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(al_policy_load("/nonexistent/airlock.json", &s, err, sizeof err), AL_EIO);
+    CHECK(strstr(err, "/nonexistent/airlock.json: No such file") != NULL);
+}
