@@ -326,11 +326,17 @@ typedef struct {
     size_t n, cap;
     int enomem;
     const unsigned char *active; /* rules to collect hits for (NULL: all) */
+    uint32_t nrules;             /* the literal scan reports required literal k as nrules + k */
+    unsigned char *req_seen;     /* per required literal: 1 when the text holds it */
 } hits;
 
 static int on_hit(void *ud, uint32_t rule, size_t p)
 {
     hits *h = ud;
+    if (rule >= h->nrules) {
+        h->req_seen[rule - h->nrules] = 1;
+        return 0;
+    }
     if (h->active && !h->active[rule]) return 0;
     if (h->n == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 256;
@@ -355,7 +361,18 @@ static void hits_free(hits *h)
     free(h->first);
     free(h->rule);
     free(h->tpos);
+    free(h->req_seen);
     memset(h, 0, sizeof *h);
+}
+
+/* 1 when s[0..n) begins with bytes of pf->seq's classes, one each (a
+ * complete match of a start-class rule with leading classes fits there). */
+static int seq_at(const al_prefilter *pf, const unsigned char *s, size_t n)
+{
+    if (n < pf->nseq) return 0;
+    for (size_t k = 1; k < pf->nseq; k++) /* seq[0] is in first[] already */
+        if (!(pf->seq[k][s[k] >> 3] & (1u << (s[k] & 7)))) return 0;
+    return 1;
 }
 
 /* One pass over the subject for every rule's prefixes, then the hits
@@ -363,6 +380,9 @@ static void hits_free(hits *h)
 static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
 {
     h->active = sub->active;
+    h->nrules = (uint32_t)e->n;
+    h->req_seen = calloc(e->n_req ? e->n_req : 1, 1);
+    if (!h->req_seen) return AL_ENOMEM;
     al_litset_scan(e->lits, sub->normalized, sub->s + sub->from, sub->len - sub->from, on_hit, h);
     if (e->n_sc && !sub->normalized) {
         /* start-class rules (number-like values): offsets holding one of
@@ -375,6 +395,7 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
                 const al_prefilter *pf = &e->rules[e->sc_rules[k]].pf;
                 if (!(pf->first[c >> 3] & (1u << (c & 7)))) continue;
                 if (i > 0 && (pf->notprev[t[i - 1] >> 3] & (1u << (t[i - 1] & 7)))) continue;
+                if (pf->nseq && !seq_at(pf, t + i, sub->len - i)) continue;
                 on_hit(h, e->sc_rules[k], i - sub->from);
             }
         }
@@ -471,6 +492,10 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
         size_t p = h->pos[k];
         if (p < pos) continue;
+        /* PCRE2 would not start a match at this byte (a case-sensitive
+         * rule's prefix found by the caseless literal scan) */
+        unsigned char c0 = (unsigned char)sub->s[p];
+        if (r->has_start && !(r->start[c0 >> 3] & (1u << (c0 & 7)))) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
         int rc = match_near(m, r->re, sub, p, p);
@@ -530,7 +555,9 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
     if (t < from) t = from;
     const unsigned char *s = (const unsigned char *)sub->s;
     for (; t < sub->len; t++) {
-        unsigned char c = lower(s[t]);
+        /* a start class holds bytes as they are (capitals of an IBAN),
+         * literals lowercased */
+        unsigned char c = r->pf.startclass ? s[t] : lower(s[t]);
         if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
         if (r->pf.startclass) return 1; /* no literals: the first byte is all we know */
         /* the rest of the text must begin one of the literals (of any
@@ -660,6 +687,13 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
             } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) &&
                        h.first[i] == h.first[i + 1]) {
                 continue;
+            }
+            /* a literal every match contains is missing from the text */
+            const al_rule *q = &e->rules[i];
+            if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
+                size_t j = 0;
+                while (j < q->pf.nreq && !h.req_seen[q->req[j]]) j++;
+                if (j == q->pf.nreq) continue;
             }
         }
         const al_rule *r = &e->rules[i];

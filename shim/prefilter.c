@@ -667,11 +667,12 @@ typedef struct {
 
 static long walk_alt(parser *ps, long w0, wlit *out, int mandatory);
 
+/* ':' is rare in prose too, and within a few bytes of every IPv6 start */
 static int selective(const char *s, size_t n)
 {
     if (n >= 3) return 1;
     for (size_t k = 0; k < n; k++)
-        if (strchr(RARE_CHARS, s[k])) return 1;
+        if (strchr(RARE_CHARS ":", s[k])) return 1;
     return 0;
 }
 
@@ -828,6 +829,10 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
             ps->i++;
             size_t after = ps->i;
             int quant = after < ps->len && strchr("?*+{", ps->p[after]);
+            /* a group repeated at least once: its first pass is mandatory */
+            int once = after < ps->len && (ps->p[after] == '+' ||
+                                           (ps->p[after] == '{' && after + 1 < ps->len &&
+                                            ps->p[after + 1] >= '1' && ps->p[after + 1] <= '9'));
             int single = 1;
             { /* one alternative at its top level? */
                 parser q = *ps;
@@ -851,7 +856,7 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
             }
             if (look) {
                 zero = 1;
-            } else if (single && !quant && mandatory && !out->found) {
+            } else if (single && (!quant || once) && mandatory && !out->found) {
                 END_RUN();
                 parser q = *ps;
                 q.i = save;
@@ -920,7 +925,7 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
         }
         if (zero) continue;
         int quantified = qmin != 1 || qmax != 1;
-        if (literal && !quantified && rn < MAX_LITLEN && lbn) {
+        if (literal && !quantified && rn + lbn <= MAX_LITLEN && lbn) {
             if (rn == 0) run_at = w;
             memcpy(run + rn, lb, lbn);
             rn += lbn;
@@ -979,10 +984,247 @@ static void derive_windowed(const char *pattern, uint32_t options, int folded, a
     pf->ks = ps.ks;
 }
 
+/* ---- required literals: a set of strings one of which every match
+ * contains, wherever it stands ("prompt|instructions|rules" for a rule
+ * ending in one of those words) ---- */
+
+/* A set with a shorter member occurs in so many texts that looking for it
+ * costs the literal scan more than the attempts it saves (measured on
+ * English prose: 4 and 6 did worse than 5). */
+#define MIN_REQLEN 5
+#define MAX_REQ 32 /* members of a set */
+
+typedef struct {
+    char s[MAX_REQ][MAX_LITLEN + 1];
+    unsigned char n[MAX_REQ];
+    int count; /* 0: nothing required (as far as the walk can tell) */
+} rset;
+
+/* The better of two sets a match needs both of: the longer shortest member,
+ * then the fewer members. */
+static int rset_score(const rset *r)
+{
+    if (!r->count) return -1;
+    int m = MAX_LITLEN + 1;
+    for (int k = 0; k < r->count; k++)
+        if (r->n[k] < m) m = r->n[k];
+    return m * 64 - r->count;
+}
+
+static void rset_better(rset *best, const rset *c)
+{
+    if (rset_score(c) > rset_score(best)) *best = *c;
+}
+
+static void rset_run(rset *best, const char *run, size_t rn)
+{
+    if (!rn) return;
+    rset c = {.count = 1};
+    memcpy(c.s[0], run, rn);
+    c.s[0][rn] = '\0';
+    c.n[0] = (unsigned char)rn;
+    rset_better(best, &c);
+}
+
+static void req_alt(parser *ps, rset *out);
+
+/* The best set a sequence requires: its literal runs outside optional
+ * parts, and the sets of the groups it must pass through. */
+static void req_seq(parser *ps, rset *best)
+{
+    char run[MAX_LITLEN + 1];
+    size_t rn = 0;
+    best->count = 0;
+    while (ps->i < ps->len && !ps->bad) {
+        char c = ps->p[ps->i];
+        if (c == '|' || c == ')') break;
+        unsigned char lb[4];
+        size_t lbn = 0;
+        int zero = 0;
+        rset inner = {.count = 0};
+        if (c == '\\') {
+            if (ps->i + 1 >= ps->len) {
+                ps->bad = 1;
+                break;
+            }
+            char e = ps->p[ps->i + 1];
+            ps->i += 2;
+            if (strchr("bBAzZG", e)) {
+                zero = 1;
+            } else if (e == 'K' || e == 'Q' || e == 'E') {
+                ps->bad = 1;
+                break;
+            } else if (strchr("xpPokgN", e)) {
+                if (ps->i < ps->len && strchr("{<'", ps->p[ps->i])) {
+                    char close = ps->p[ps->i] == '{' ? '}' : ps->p[ps->i] == '<' ? '>' : '\'';
+                    ps->i++;
+                    while (ps->i < ps->len && ps->p[ps->i] != close) ps->i++;
+                    ps->i++;
+                } else if (e == 'x') {
+                    ps->i += 2;
+                } else if (e == 'g') { /* \g1, \g-1 */
+                    if (ps->i < ps->len && ps->p[ps->i] == '-') ps->i++;
+                    while (ps->i < ps->len && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9') ps->i++;
+                }
+            } else if (e >= '0' && e <= '9') { /* a backreference or an octal escape */
+                while (ps->i < ps->len && ps->p[ps->i] >= '0' && ps->p[ps->i] <= '9') ps->i++;
+            } else if (e == 'c') { /* \cX: a control character */
+                ps->i++;
+            } else if (!((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') ||
+                         (e >= '0' && e <= '9'))) {
+                lb[0] = (unsigned char)e;
+                lbn = 1;
+            }
+        } else if (c == '[') {
+            class_width(ps);
+        } else if (c == '.') {
+            ps->i++;
+        } else if (c == '^' || c == '$') {
+            zero = 1;
+            ps->i++;
+        } else if (c == '(') {
+            ps->i++;
+            int look = 0;
+            if (ps->i < ps->len && ps->p[ps->i] == '*') {
+                ps->bad = 1;
+                break;
+            }
+            if (ps->i < ps->len && ps->p[ps->i] == '?') {
+                ps->i++;
+                int kind = group_kind(ps);
+                if (kind > 0) {
+                    look = 1;
+                } else if (kind < 0 && ps->i < ps->len && ps->p[ps->i] == '#') {
+                    while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
+                    ps->i++;
+                    continue; /* a comment */
+                } else if (kind < 0) {
+                    while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
+                        char f = ps->p[ps->i++];
+                        if (f == 'i') ps->caseless = 1;
+                        if (!strchr("imsn-^", f)) ps->bad = 1; /* x, recursion, conditions */
+                    }
+                    if (ps->bad || ps->i >= ps->len) {
+                        ps->bad = 1;
+                        break;
+                    }
+                    if (ps->p[ps->i] == ')') {
+                        ps->i++;
+                        continue; /* option setting */
+                    }
+                    ps->i++;
+                }
+            }
+            req_alt(ps, &inner);
+            if (ps->bad || ps->i >= ps->len || ps->p[ps->i] != ')') {
+                ps->bad = 1;
+                break;
+            }
+            ps->i++;
+            if (look) {
+                zero = 1;
+                inner.count = 0; /* a lookaround consumes nothing */
+            }
+        } else {
+            unsigned char u = (unsigned char)c;
+            lbn = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 1;
+            if (ps->i + lbn > ps->len) lbn = ps->len - ps->i;
+            memcpy(lb, ps->p + ps->i, lbn);
+            ps->i += lbn;
+            if (u >= 0x80 && ps->caseless) lbn = 0; /* its other case has other bytes */
+            lb[0] = low(lb[0]);
+            if (ps->caseless && !ps->folded && (lb[0] == 'k' || lb[0] == 's')) ps->ks = 1;
+        }
+        int optional = 0;
+        int min = quantifier(ps, &optional);
+        if (zero) continue; /* consumes nothing, quantified or not: the run goes on */
+        int once = min < 0, need = min != 0;
+        if (lbn && need) {
+            if (rn + lbn > MAX_LITLEN) { /* the run is full: this starts the next one */
+                rset_run(best, run, rn);
+                rn = 0;
+            }
+            memcpy(run + rn, lb, lbn);
+            rn += lbn;
+            if (!once) { /* repeated: the run ends with its first copy */
+                rset_run(best, run, rn);
+                rn = 0;
+            }
+            continue;
+        }
+        rset_run(best, run, rn);
+        rn = 0;
+        if (need) rset_better(best, &inner);
+    }
+    rset_run(best, run, rn);
+}
+
+/* The set an alternation requires: every branch's set together, or
+ * nothing when one branch requires nothing or the union grows too big. */
+static void req_alt(parser *ps, rset *out)
+{
+    req_seq(ps, out);
+    while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
+        ps->i++;
+        rset b;
+        req_seq(ps, &b);
+        if (!out->count || !b.count || out->count + b.count > MAX_REQ) {
+            out->count = 0;
+            continue;
+        }
+        for (int k = 0; k < b.count; k++) {
+            int dup = 0;
+            for (int j = 0; j < out->count && !dup; j++) dup = !strcmp(out->s[j], b.s[k]);
+            if (dup) continue;
+            memcpy(out->s[out->count], b.s[k], sizeof b.s[k]);
+            out->n[out->count++] = b.n[k];
+        }
+    }
+}
+
+static void derive_required(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+{
+    parser ps = {.p = pattern,
+                 .len = strlen(pattern),
+                 .caseless = !!(options & PCRE2_CASELESS),
+                 .ucp = !!(options & PCRE2_UCP),
+                 .folded = folded};
+    rset r;
+    req_alt(&ps, &r);
+    if (ps.bad || ps.i != ps.len || !r.count) return;
+    for (int k = 0; k < r.count; k++)
+        if (r.n[k] < MIN_REQLEN) return;
+    pf->req = calloc((size_t)(unsigned)r.count, sizeof *pf->req);
+    pf->reqlen = calloc((size_t)(unsigned)r.count, sizeof *pf->reqlen);
+    if (!pf->req || !pf->reqlen) goto fail;
+    for (int k = 0; k < r.count; k++) {
+        if (!(pf->req[k] = strdup(r.s[k]))) goto fail;
+        pf->reqlen[k] = r.n[k];
+        pf->nreq++;
+    }
+    pf->req_ks = ps.ks;
+    return;
+fail:
+    for (size_t k = 0; k < pf->nreq; k++) free(pf->req[k]);
+    free(pf->req);
+    free(pf->reqlen);
+    pf->req = NULL;
+    pf->reqlen = NULL;
+    pf->nreq = 0;
+}
+
+static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
+
 void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
 {
     memset(pf, 0, sizeof *pf);
     if (options & PCRE2_EXTENDED) return;
+    derive_prefixes(pattern, options, folded, pf);
+    derive_required(pattern, options, folded, pf);
+}
+
+static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+{
     parser ps = {.p = pattern,
                  .len = strlen(pattern),
                  .caseless = !!(options & PCRE2_CASELESS),
@@ -1147,47 +1389,149 @@ static size_t group_end(const char *p, size_t len, size_t i, int *alt)
     return 0;
 }
 
-void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_prefilter *pf)
+#define MAX_SEQ 32 /* leading classes kept */
+#define MIN_SEQ 4  /* fewer fixed classes are too common to be worth a start class */
+
+/* 1 when the pattern sets options inline ("(?i)", "(?x:...)"). */
+static int inline_options(const char *p)
 {
-    size_t len = strlen(pattern), i = 0;
-    int alt;
-    /* a top-level alternation would leave the lookbehind to one branch */
-    for (size_t k = 0, depth = 0; k < len; k++) {
-        char c = pattern[k];
+    for (const char *q = p; (q = strstr(q, "(?")); q += 2) {
+        size_t bs = 0;
+        while (q - bs > p && q[-1 - (long)bs] == '\\') bs++;
+        if (bs % 2) continue; /* an escaped '(' */
+        if (strchr("imsxnJUu-^", q[2])) return 1;
+    }
+    return 0;
+}
+
+/* The ASCII bytes of the one-character atom at p[*i] (a literal, an escaped
+ * punctuation character, \d, \w or a [...] class of such), advancing *i;
+ * 0 for anything else. */
+static int atom_bytes(const char *p, size_t *pi, size_t end, uint8_t m[32])
+{
+    size_t i = *pi;
+    memset(m, 0, 32);
+    unsigned char c = (unsigned char)p[i];
+    if (c == '[') {
+        size_t e = i + 1;
+        if (e < end && p[e] == '^') return 0;
+        if (e < end && p[e] == ']') e++;
+        while (e < end && p[e] != ']') {
+            if (p[e] == '\\') e++;
+            if (p[e] == '[') return 0; /* [:alpha:] and friends */
+            e++;
+        }
+        if (e >= end) return 0;
+        uint8_t t[32] = {0};
+        if (!lookbehind_bytes(p, i, e + 1, t)) return 0;
+        memcpy(m, t, 32);
+        *pi = e + 1;
+        return 1;
+    }
+    if (c == '\\') {
+        if (i + 1 >= end) return 0;
+        char e = p[i + 1];
+        if (e == 'd' || e == 'w') {
+            for (int d = '0'; d <= '9'; d++) SETB(m, d);
+            if (e == 'w') {
+                for (int d = 'a'; d <= 'z'; d++) SETB(m, d), SETB(m, d - 32);
+                SETB(m, '_');
+            }
+        } else if ((unsigned char)e < 0x80 &&
+                   !((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))) {
+            SETB(m, e);
+        } else {
+            return 0;
+        }
+        *pi = i + 2;
+        return 1;
+    }
+    if (c >= 0x80 || strchr(".^$|()[]{}*+?", c)) return 0;
+    SETB(m, c);
+    *pi = i + 1;
+    return 1;
+}
+
+/* The classes every match starts with at p[i..end): one-character atoms,
+ * each repeated its minimum number of times, up to the first atom that is
+ * optional, repeated a varying number of times, or not such an atom.
+ * Returns how many were written to seq. */
+static size_t lead_seq(const char *p, size_t i, size_t end, uint8_t (*seq)[32])
+{
+    size_t n = 0;
+    while (i < end && n < MAX_SEQ) {
+        uint8_t m[32];
+        if (!atom_bytes(p, &i, end, m)) break;
+        long lo = 1, hi = 1;
+        if (i < end && (p[i] == '?' || p[i] == '*')) break;
+        if (i < end && p[i] == '+') {
+            hi = -1;
+            i++;
+        } else if (i < end && p[i] == '{') {
+            size_t j = i + 1;
+            long a = 0, b;
+            int digits = 0;
+            while (j < end && p[j] >= '0' && p[j] <= '9') a = a * 10 + (p[j++] - '0'), digits++;
+            if (!digits || a > MAX_SEQ) break;
+            b = a;
+            if (j < end && p[j] == ',') {
+                b = -1; /* {a,} or {a,b}: varying */
+                j++;
+                while (j < end && p[j] >= '0' && p[j] <= '9') j++;
+            }
+            if (j >= end || p[j] != '}') break; /* a literal '{': stop to be safe */
+            lo = a;
+            hi = b;
+            i = j + 1;
+        }
+        for (long k = 0; k < lo && n < MAX_SEQ; k++) memcpy(seq[n++], m, 32);
+        if (hi != lo) break; /* varying: what follows stands at no fixed offset */
+    }
+    return n;
+}
+
+/* End (index of the '|' or of end) of the branch starting at p[b] inside a
+ * group whose body ends at end. */
+static size_t branch_end(const char *p, size_t b, size_t end)
+{
+    int depth = 0;
+    for (size_t k = b; k < end; k++) {
+        char c = p[k];
         if (c == '\\') {
             k++;
         } else if (c == '[') {
-            size_t save = k;
             k++;
-            if (k < len && pattern[k] == '^') k++;
-            if (k < len && pattern[k] == ']') k++;
-            while (k < len && pattern[k] != ']') {
-                if (pattern[k] == '\\') k++;
+            if (k < end && p[k] == '^') k++;
+            if (k < end && p[k] == ']') k++;
+            while (k < end && p[k] != ']') {
+                if (p[k] == '\\') k++;
                 k++;
             }
-            (void)save;
         } else if (c == '(') {
             depth++;
         } else if (c == ')') {
             depth--;
         } else if (c == '|' && depth == 0) {
-            return;
+            return k;
         }
     }
-    uint8_t notprev[32] = {0};
-    int entered = 0;
-    while (i < len) {
-        if (!entered && strncmp(pattern + i, "(?<value>", 9) == 0) {
-            size_t e = group_end(pattern, len, i, &alt);
-            if (!e) return;
-            if (alt) break; /* branches: lookbehinds inside would hold for one only */
-            i += 9;
-            entered = 1;
-            continue;
-        }
+    return end;
+}
+
+/* Steps over the zero-width assertions at p[*i..end) that test the byte
+ * before the match start, adding to notprev the bytes before which every
+ * one of them fails; a lookahead there is stepped over too, its leading
+ * classes (when ASCII and fixed) given to seq.  Stops at the first other
+ * atom; 0 when the pattern is beyond this analysis. */
+static int lead_asserts(const char *pattern, size_t len, size_t *pi, size_t end,
+                        uint8_t notprev[32], uint8_t (*seq)[32], size_t *nseq)
+{
+    size_t i = *pi;
+    int alt;
+    while (i < end) {
         if (strncmp(pattern + i, "(?<!", 4) == 0) {
             size_t e = group_end(pattern, len, i, &alt);
-            if (!e) return;
+            if (!e) return 0;
             if (!alt) lookbehind_bytes(pattern, i + 4, e, notprev); /* else: ignore it */
             i = e + 1;
             continue;
@@ -1196,7 +1540,7 @@ void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_pr
             /* (?:(?<!X)|(?<=Y)...): the group surely fails where every branch
              * does: the previous byte is in X and cannot end Y */
             size_t e = group_end(pattern, len, i, &alt);
-            if (!e) return;
+            if (!e) return 0;
             uint8_t fails[32];
             memset(fails, 0xff, sizeof fails);
             size_t a = i + 3;
@@ -1243,41 +1587,138 @@ void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_pr
                 a = ae + 1;
                 if (a < e && pattern[a] == '|') a++;
             }
-            if (!ok) return;
+            if (!ok) return 0;
             for (int k = 0; k < 16; k++) notprev[k] |= fails[k]; /* ASCII bytes only */
             i = e + 1;
             continue;
         }
         if (strncmp(pattern + i, "(?<=", 4) == 0 || strncmp(pattern + i, "(?=", 3) == 0) {
             size_t e = group_end(pattern, len, i, &alt);
-            if (!e) return;
+            if (!e) return 0;
+            if (pattern[i + 2] == '=' && seq && !*nseq && !alt)
+                *nseq = lead_seq(pattern, i + 3, e, seq);
             i = e + 1;
             continue;
         }
         break;
     }
-    /* worth it only when a match cannot start inside a number and does not
-     * start with a letter */
-    for (int c = '0'; c <= '9'; c++)
-        if (!HASB(notprev, c)) return;
-    for (int c = 'a'; c <= 'z'; c++)
-        if (HASB(first, c) || HASB(first, c - 32)) return;
+    *pi = i;
+    return 1;
+}
+
+void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_t first[32],
+                             al_prefilter *pf)
+{
+    size_t len = strlen(pattern), i = 0;
+    int alt;
+    /* a top-level alternation would leave the lookbehind to one branch */
+    for (size_t k = 0, depth = 0; k < len; k++) {
+        char c = pattern[k];
+        if (c == '\\') {
+            k++;
+        } else if (c == '[') {
+            k++;
+            if (k < len && pattern[k] == '^') k++;
+            if (k < len && pattern[k] == ']') k++;
+            while (k < len && pattern[k] != ']') {
+                if (pattern[k] == '\\') k++;
+                k++;
+            }
+        } else if (c == '(') {
+            depth++;
+        } else if (c == ')') {
+            depth--;
+        } else if (c == '|' && depth == 0) {
+            return;
+        }
+    }
+    /* leading classes: only where a class means its ASCII bytes alone */
+    int plain =
+        !(options & (PCRE2_CASELESS | PCRE2_UCP | PCRE2_EXTENDED)) && !inline_options(pattern);
+    uint8_t notprev[32] = {0};
+    uint8_t seq[MAX_SEQ][32];
+    size_t nseq = 0;
+    int entered = 0;
+    while (i < len) {
+        if (!lead_asserts(pattern, len, &i, len, notprev, plain ? seq : NULL, &nseq)) return;
+        if (!entered && strncmp(pattern + i, "(?<value>", 9) == 0) {
+            size_t e = group_end(pattern, len, i, &alt);
+            if (!e) return;
+            i += 9;
+            entered = 1;
+            if (!alt) continue;
+            /* branches: a byte is refused before the match only when every
+             * branch's own assertions refuse it */
+            uint8_t all[32];
+            memset(all, 0xff, sizeof all);
+            size_t b = i;
+            while (b < e) {
+                size_t be = branch_end(pattern, b, e);
+                uint8_t np[32] = {0};
+                size_t q = b, none = 0;
+                if (!lead_asserts(pattern, len, &q, be, np, NULL, &none)) return;
+                for (int k = 0; k < 32; k++) all[k] &= np[k];
+                b = be + 1;
+            }
+            for (int k = 0; k < 32; k++) notprev[k] |= all[k];
+            i = e; /* nothing more to learn about the start */
+            break;
+        }
+        break;
+    }
+    if (plain && !nseq && i < len) nseq = lead_seq(pattern, i, len, seq);
+    uint8_t f[32];
+    memcpy(f, first, 32);
+    if (nseq)
+        for (int k = 0; k < 32; k++) f[k] &= seq[0][k];
     int any = 0;
-    for (int k = 0; k < 32; k++) any |= first[k];
+    for (int k = 0; k < 32; k++) any |= f[k];
     if (!any) return;
-    memcpy(pf->first, first, 32);
+    /* worth it when a match cannot start inside a number and does not start
+     * with a letter, or when it starts with a run of fixed classes long
+     * enough to be rare (a key, an account number) */
+    int numeric = 1;
+    for (int c = '0'; c <= '9'; c++)
+        if (!HASB(notprev, c)) numeric = 0;
+    for (int c = 'a'; c <= 'z'; c++)
+        if (HASB(f, c) || HASB(f, c - 32)) numeric = 0;
+    if (!numeric && nseq < MIN_SEQ) return;
+    memcpy(pf->first, f, 32);
     memcpy(pf->notprev, notprev, 32);
     pf->maxlen = 1;
+    if (nseq >= MIN_SEQ) {
+        pf->seq = malloc(nseq * sizeof *pf->seq);
+        if (!pf->seq) return;
+        memcpy(pf->seq, seq, nseq * sizeof *pf->seq);
+        pf->nseq = nseq;
+        pf->maxlen = nseq;
+    }
     pf->startclass = 1;
 }
 
 void al_prefilter_free(al_prefilter *pf)
 {
+    free(pf->seq);
+    for (size_t i = 0; i < pf->nreq; i++) free(pf->req[i]);
+    free(pf->req);
+    free(pf->reqlen);
     for (size_t i = 0; i < pf->n; i++) free(pf->lit[i]);
     free(pf->lit);
     free(pf->litlen);
     free(pf->wb);
     memset(pf, 0, sizeof *pf);
+}
+
+int al_prefilter_req_useful(const al_prefilter *pf)
+{
+    if (!pf->nreq) return 0;
+    for (size_t i = 0; i < pf->n; i++) {
+        int holds = 0; /* a hit of this literal already shows a member */
+        for (size_t k = 0; k < pf->nreq && !holds; k++)
+            holds = memmem(pf->lit[i], pf->litlen[i], pf->req[k], pf->reqlen[k]) != NULL;
+        if (!holds) return 1;
+    }
+    return !pf->n;
 }
 
 /* ---- the multi-literal matcher over all rules ---- */
@@ -1358,6 +1799,7 @@ al_code al_litset_build(al_engine *e)
         size_t total = 0;
         for (size_t i = 0; i < e->n; i++)
             if (!e->rules[i].det && e->rules[i].normalized == k) total += e->rules[i].pf.n;
+        for (uint32_t q = 0; q < e->n_req; q++) total += e->req_norm[q] == k;
         t->head = malloc(65536 * sizeof *t->head);
         t->v = calloc(total ? total : 1, sizeof *t->v);
         if (!t->head || !t->v) {
@@ -1366,16 +1808,20 @@ al_code al_litset_build(al_engine *e)
         }
         memset(t->head, 0xff, 65536 * sizeof *t->head);
         memset(t->head1, 0xff, sizeof t->head1);
-        for (size_t i = 0; i < e->n; i++) {
-            const al_rule *r = &e->rules[i];
-            if (r->det || r->normalized != k) continue;
-            for (size_t j = 0; j < r->pf.n; j++) {
-                const unsigned char *s = (const unsigned char *)r->pf.lit[j];
+        /* the rules' prefixes, then the required literals (reported as rule
+         * e->n + their index) */
+        for (size_t i = 0; i < e->n + e->n_req; i++) {
+            const al_rule *r = i < e->n ? &e->rules[i] : NULL;
+            if (r ? (r->det || r->normalized != k) : e->req_norm[i - e->n] != k) continue;
+            size_t nlit = r ? r->pf.n : 1;
+            for (size_t j = 0; j < nlit; j++) {
+                const char *lit = r ? r->pf.lit[j] : e->reqs[i - e->n];
+                const unsigned char *s = (const unsigned char *)lit;
                 entry *en = &t->v[t->n];
-                en->s = r->pf.lit[j];
-                en->n = (uint32_t)r->pf.litlen[j];
+                en->s = lit;
+                en->n = (uint32_t)(r ? r->pf.litlen[j] : strlen(lit));
                 en->rule = (uint32_t)i;
-                en->wb = r->pf.wb ? r->pf.wb[j] : 0;
+                en->wb = r && r->pf.wb ? r->pf.wb[j] : 0;
                 int w = en->wb;
                 if (en->n == 1) {
                     en->next = t->head1[s[0]];

@@ -66,6 +66,7 @@ void al_rule_free(al_rule *r)
     free_strv(r->ex_match, r->n_match);
     free_strv(r->ex_nomatch, r->n_nomatch);
     al_prefilter_free(&r->pf);
+    free(r->req);
     memset(r, 0, sizeof *r);
 }
 
@@ -154,6 +155,29 @@ static int get_number(const cJSON *o, const char *key, double lo, double hi, dou
     return 0;
 }
 
+/* The bytes PCRE2 itself lets a match start with (it skips every other
+ * start offset): a first-code-unit bitmap, or one ASCII first code unit
+ * with its other case (not k or s, which caseless matching extends to
+ * U+212A and U+017F). */
+static void start_bytes(al_rule *r)
+{
+    uint32_t type = 2, unit = 0;
+    const uint8_t *bm = NULL;
+    r->has_start = 0;
+    if (pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODETYPE, &type) != 0) return;
+    if (type == 0 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTBITMAP, &bm) == 0 && bm) {
+        memcpy(r->start, bm, sizeof r->start);
+        r->has_start = 1;
+    } else if (type == 1 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODEUNIT, &unit) == 0 &&
+               unit < 0x80 && !strchr("kKsS", (int)unit)) {
+        memset(r->start, 0, sizeof r->start);
+        r->start[unit >> 3] |= (uint8_t)(1u << (unit & 7));
+        uint32_t other = (unit | 0x20) >= 'a' && (unit | 0x20) <= 'z' ? unit ^ 0x20 : unit;
+        r->start[other >> 3] |= (uint8_t)(1u << (other & 7));
+        r->has_start = 1;
+    }
+}
+
 static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
 {
     uint32_t opt = PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_USE_OFFSET_LIMIT;
@@ -195,6 +219,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     r->value_group = n > 0 ? n : 0;
     uint32_t lb = 0;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &lb) == 0) r->lookbehind = lb;
+    start_bytes(r);
     al_prefilter_derive(r->pattern, opt, r->normalized, &r->pf);
     if (r->pf.n == 0 && !r->normalized) {
         /* no literal: maybe number-like, starting where PCRE2 says it can */
@@ -211,7 +236,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
             memcpy(first, bm, sizeof first);
             known = 1;
         }
-        if (known) al_prefilter_startclass(r->pattern, first, &r->pf);
+        if (known) al_prefilter_startclass(r->pattern, opt, first, &r->pf);
     }
     r->always = r->pf.n == 0 && !r->pf.byteset && !r->pf.startclass;
     return AL_OK;
@@ -691,6 +716,37 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
         e->sc_rules[e->n_sc++] = (uint32_t)i;
         for (int k = 0; k < 32; k++) e->sc_first[k] |= e->rules[i].pf.first[k];
     }
+    /* the required literals worth looking for, each distinct one once */
+    size_t total = 0;
+    for (size_t i = 0; i < e->n; i++) total += e->rules[i].pf.nreq;
+    e->reqs = calloc(total ? total : 1, sizeof *e->reqs);
+    e->req_norm = calloc(total ? total : 1, 1);
+    if (!e->reqs || !e->req_norm) {
+        al_rules_err(errs, NULL, NULL, "out of memory");
+        return AL_ENOMEM;
+    }
+    for (size_t i = 0; i < e->n; i++) {
+        al_rule *r = &e->rules[i];
+        free(r->req);
+        r->req = NULL;
+        if (r->det || !al_prefilter_req_useful(&r->pf)) continue;
+        if (!(r->req = calloc(r->pf.nreq, sizeof *r->req))) {
+            al_rules_err(errs, NULL, NULL, "out of memory");
+            return AL_ENOMEM;
+        }
+        for (size_t j = 0; j < r->pf.nreq; j++) {
+            uint32_t k = 0;
+            while (k < e->n_req && (e->req_norm[k] != (r->normalized != 0) ||
+                                    strcmp(e->reqs[k], r->pf.req[j]) != 0))
+                k++;
+            if (k == e->n_req) {
+                e->reqs[k] = r->pf.req[j];
+                e->req_norm[k] = r->normalized != 0;
+                e->n_req++;
+            }
+            r->req[j] = k;
+        }
+    }
     if (al_litset_build(e) != AL_OK) {
         al_rules_err(errs, NULL, NULL, "out of memory");
         return AL_ENOMEM;
@@ -708,5 +764,7 @@ void al_engine_free(al_engine *e)
     al_litset_free(e->lits);
     free(e->sc_rules);
     free(e->rkind);
+    free(e->reqs);
+    free(e->req_norm);
     free(e);
 }

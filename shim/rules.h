@@ -35,6 +35,12 @@ typedef struct {
     int startclass;    /* no literal: a match starts at a byte of first[] that
                         * does not follow a byte of notprev[] */
     uint8_t notprev[32];
+    uint8_t (*seq)[32]; /* startclass: a match's first nseq bytes are in these classes */
+    size_t nseq;
+    char **req;     /* literals (lowercased) one of which every match contains somewhere: */
+    size_t *reqlen; /* whole-text scans skip the rule when the text holds none */
+    size_t nreq;
+    int req_ks; /* as ks, for req */
 } al_prefilter;
 
 typedef struct {
@@ -63,6 +69,9 @@ typedef struct {
     size_t n_match, n_nomatch;
     al_prefilter pf; /* pf.n == 0 && !pf.byteset: no prefilter, always run */
     int always;
+    uint32_t *req;     /* indexes of pf.req[] in the engine's reqs[] (NULL: not used) */
+    uint8_t start[32]; /* bytes a match can start with (PCRE2's own start optimisation) */
+    int has_start;     /* start[] is known; else a match may start with any byte */
 } al_rule;
 
 typedef struct al_litset al_litset;
@@ -81,10 +90,13 @@ struct al_engine {
     uint32_t *sc_rules;   /* the start-class rules */
     size_t n_sc;
     size_t nfiles;
-    uint8_t *rkind;  /* per rule: AL_RK_* bits, so a scan can pass over most rules without
-                      * touching them (NULL: not built) */
-    uint64_t serial; /* unique per engine in this process (never reused, unlike an address):
-                      * keys the per-thread matcher kept between scans */
+    uint8_t *rkind;          /* per rule: AL_RK_* bits, so a scan can pass over most rules without
+                              * touching them (NULL: not built) */
+    uint64_t serial;         /* unique per engine in this process (never reused, unlike an address):
+                              * keys the per-thread matcher kept between scans */
+    const char **reqs;       /* distinct required literals (owned by the rules' pf.req) */
+    unsigned char *req_norm; /* per req: 1 when it belongs to normalised rules */
+    uint32_t n_req;          /* the literal scan reports req k as rule n + k */
 };
 #define AL_RK_DET 1u  /* a detector */
 #define AL_RK_NORM 2u /* runs on the normalised text */
@@ -116,7 +128,8 @@ AL_API al_code al_litset_build(al_engine *e);
 AL_API void al_litset_free(al_litset *ls);
 /* Calls fn(ud, rule, offset) for every offset of text where a prefix of a
  * raw (normalized = 0) or normalised rule starts, in text order; stops when
- * fn returns non-zero. */
+ * fn returns non-zero.  Where required literal k (e->reqs) occurs, rule is
+ * e->n + k. */
 typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
 AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                            al_lit_hit_fn fn, void *ud);
@@ -131,10 +144,17 @@ AL_API int al_litset_may_begin(const al_litset *ls, int normalized, const unsign
 AL_API void al_prefilter_derive(const char *pattern, uint32_t options, int folded,
                                 al_prefilter *pf);
 AL_API void al_prefilter_free(al_prefilter *pf);
-/* For a rule without literals: when its first bytes (PCRE2's first-code-unit
- * bitmap) are not letters and its leading negative lookbehinds exclude
- * digits and letters before it (number-like PII), sets pf->startclass. */
-AL_API void al_prefilter_startclass(const char *pattern, const uint8_t first[32], al_prefilter *pf);
+/* 1 when pf->req tells more than a prefix hit does (not every literal of pf
+ * already holds a member), 0 when not or when there is no req. */
+AL_API int al_prefilter_req_useful(const al_prefilter *pf);
+/* For a rule without literals (options: PCRE2 compile options): sets
+ * pf->startclass when its first bytes (PCRE2's first-code-unit bitmap) are
+ * not letters and its leading negative lookbehinds exclude digits and
+ * letters before it (number-like PII), or when every match starts with at
+ * least 4 fixed ASCII classes (pf->seq: "[A-Z]{2}\d\d" of an IBAN, from a
+ * leading lookahead or the pattern itself). */
+AL_API void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_t first[32],
+                                    al_prefilter *pf);
 
 /* A candidate match of one rule, before merging.  ok: accepted as a finding
  * (validator, confidence and context passed); rejected matches are kept only
