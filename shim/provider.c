@@ -89,7 +89,9 @@ al_code al_json_emit(cJSON *doc, al_buf *out)
 void al_json_set_ll(long long *dst, const cJSON *obj, const char *key)
 {
     cJSON *v = al_json_get(obj, key);
-    if (cJSON_IsNumber(v)) *dst = (long long)v->valuedouble;
+    /* a number no long long holds (1e300, or NaN) is not a count: ignored */
+    if (cJSON_IsNumber(v) && v->valuedouble > -9e15 && v->valuedouble < 9e15)
+        *dst = (long long)v->valuedouble;
 }
 
 al_code al_texts_whole(al_stream_io *io, const al_texts *t)

@@ -114,7 +114,8 @@ AL_API int al_json_int(const cJSON *obj, const char *key, int dflt);
 AL_API al_code al_json_print(const cJSON *root, al_buf *out);
 /* Standard error body helper: writes the printed doc then deletes it. */
 AL_API al_code al_json_emit(cJSON *doc, al_buf *out);
-/* Sets *dst to obj[key] truncated to an integer when that is a number;
+/* Sets *dst to obj[key] truncated to an integer when that is a number a
+ * long long holds (below 9e15 in magnitude);
  * leaves *dst alone otherwise (usage fields a reply does not report). */
 AL_API void al_json_set_ll(long long *dst, const cJSON *obj, const char *key);
 /* Hands every text of t to io->whole in order; stops at the first error. */
