@@ -14,6 +14,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "budget.h"
 #include "exchange.h"
 
 struct al_ctx_lazy {
@@ -155,6 +156,16 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
             note(errbuf, errlen, "airlock: cannot open audit log %s: %s", v, strerror(errno));
     }
 
+    /* rate limit and token budget: a value that does not parse must not
+     * quietly lift the limit, so LLM calls then follow AIRLOCK_FAIL */
+    int no_limits = 0;
+    char lerr[200];
+    ctx->limits = al_limits_new(getenv("AIRLOCK_RATE"), getenv("AIRLOCK_BUDGET_TOKENS"),
+                                getenv("AIRLOCK_LIMITS_FILE"), &no_limits, lerr, sizeof lerr);
+    if (!ctx->limits && !no_limits) {
+        note(errbuf, errlen, "airlock: %s%s", lerr, "; LLM calls follow AIRLOCK_FAIL");
+        return AL_OK;
+    }
     if (getenv("AIRLOCK_POLICY_ERROR")) {
         /* the policy file did not apply (reported when the shim loaded): no
          * engine, so every LLM call follows AIRLOCK_FAIL */
@@ -228,4 +239,6 @@ void al_ctx_free(al_ctx *ctx)
     }
     if (ctx->audit_fd >= 0) close(ctx->audit_fd);
     ctx->audit_fd = -1;
+    al_limits_free(ctx->limits);
+    ctx->limits = NULL;
 }

@@ -7,8 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "audit.h"
+#include "budget.h"
 #include "exchange.h"
 #include "provider.h"
 #include "sse.h"
@@ -66,6 +68,7 @@ struct al_exchange {
     const al_provider *prov;
     al_api api;
     int llm;
+    size_t prompt_bytes; /* prompt text screened: the token estimate when no usage is reported */
     al_audit_rec rec;
     char host[128], path[256], model[128];
     al_resp_mode mode;
@@ -568,6 +571,16 @@ void al_exchange_free(al_exchange *x)
     free(x->q);
     al_buf_free(&x->arena);
     free(x->cur);
+    if (x->llm && !x->rec.blocked && x->ctx->limits) {
+        /* tokens the reply reported; without usage, the prompt's (4 bytes a token) */
+        const al_audit_rec *r = &x->rec;
+        long long t =
+            r->total_tokens >= 0 ? r->total_tokens
+            : r->in_tokens >= 0 || r->out_tokens >= 0
+                ? (r->in_tokens > 0 ? r->in_tokens : 0) + (r->out_tokens > 0 ? r->out_tokens : 0)
+                : (long long)((x->prompt_bytes + 3) / 4);
+        al_limits_account(x->ctx->limits, t);
+    }
     if (x->llm) al_audit_write(x->ctx->audit_fd, &x->rec);
     al_buf_free(&x->body);
     al_buf_free(&x->data);
@@ -752,6 +765,7 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
             role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT ? &quiet : &x->ctx->policy;
         al_result res = {0};
         const char *in = node->valuestring;
+        x->prompt_bytes += strlen(in);
         r = al_engine_scan(al_ctx_engine(x->ctx), p, AL_AS_PROMPT, in, strlen(in), &res);
         if (r != AL_OK) {
             fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";
@@ -803,6 +817,34 @@ static void set_call(al_exchange *x, const al_provider *p, al_api api, const cha
     al_provider_model(root, path, strlen(path), x->model, sizeof x->model);
 }
 
+/* AIRLOCK_RATE / AIRLOCK_BUDGET_TOKENS: a screened call that may go out is
+ * counted, or refused with the provider's 429. */
+static al_code admit(al_exchange *x, al_req_verdict *v)
+{
+    struct al_limits *l = x->ctx->limits;
+    if (!l) return AL_OK;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts); /* shared with other processes through the state file */
+    double retry = 0;
+    al_limit_verdict lv = al_limits_admit(l, (double)ts.tv_sec + ts.tv_nsec / 1e9, &retry);
+    if (lv == AL_LIMIT_OK) return AL_OK;
+    if (lv == AL_LIMIT_ERROR) return unscreened(x, v, "the rate/budget state file cannot be used");
+    al_audit_rule(&x->rec, lv == AL_LIMIT_RATE ? "limit.rate" : "limit.budget");
+    if (monitor(x)) {
+        x->rec.would_block = 1;
+        return AL_OK;
+    }
+    char msg[200];
+    if (lv == AL_LIMIT_RATE)
+        snprintf(msg, sizeof msg, "airlock: rate limit reached (AIRLOCK_RATE); retry in %.0f s",
+                 retry < 1 ? 1 : retry + 0.5);
+    else
+        snprintf(msg, sizeof msg,
+                 "airlock: token budget spent (%lld of %lld tokens, AIRLOCK_BUDGET_TOKENS)",
+                 al_limits_tokens_used(l), al_limits_budget(l));
+    return block(x, v, 429, msg);
+}
+
 al_code al_exchange_refused(al_exchange *x, const char *method, const char *host, const char *path,
                             int status, const char *why)
 {
@@ -852,6 +894,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
         r = unscreened(x, v, "rules not loaded");
     else
         r = screen(x, root, v);
+    if (r == AL_OK && (v->kind == AL_REQ_ALLOW || v->kind == AL_REQ_REWRITE)) r = admit(x, v);
     cJSON_Delete(root);
     return r;
 }

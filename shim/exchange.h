@@ -27,6 +27,8 @@ typedef struct {
     size_t max_body;   /* largest LLM request/response body buffered (default 16 MiB) */
     const char *exe;   /* program name for audit records */
     al_ctx_lazy *lazy; /* owned; NULL when the engine is set directly or absent */
+    /* AIRLOCK_RATE / AIRLOCK_BUDGET_TOKENS (budget.h; owned); NULL: none */
+    struct al_limits *limits;
     /* Called once with the one "airlock: ..." line (no newline) when the
      * lazy load fails; NULL: nothing is reported.  Pure modules never print:
      * the shim points this at its stderr writer. */
