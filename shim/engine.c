@@ -215,6 +215,27 @@ static void matcher_put(al_matcher *m)
         al_matcher_free(m);
 }
 
+/* The code to match rule r with: its JIT-compiled copy, made on first use.
+ * Lock-free (a lock held across fork would hang a forked host): threads
+ * racing on a rule's first use each compile a copy, one is published, the
+ * others are freed.  JIT failure is not an error: the copy then runs in
+ * the interpreter, as does the original when even the copy cannot be made. */
+static const pcre2_code *rule_code(const al_rule *r)
+{
+    pcre2_code **slot =
+        (pcre2_code **)&r->jit; /* engines live on the heap, never in const memory */
+    pcre2_code *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+    if (c) return c;
+    pcre2_code *copy = pcre2_code_copy(r->re);
+    if (!copy) return r->re;
+    (void)pcre2_jit_compile(copy, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+    pcre2_code *expected = NULL;
+    if (__atomic_compare_exchange_n(slot, &expected, copy, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return copy;
+    pcre2_code_free(copy);
+    return expected;
+}
+
 /* One match attempt with the matcher's limits; grows the JIT stack once. */
 static int do_match(al_matcher *m, const pcre2_code *re, const char *s, size_t len, size_t from,
                     uint32_t opts)
@@ -498,7 +519,7 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (r->has_start && !(r->start[c0 >> 3] & (1u << (c0 & 7)))) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
-        int rc = match_near(m, r->re, sub, p, p);
+        int rc = match_near(m, rule_code(r), sub, p, p);
         if (rc == PCRE2_ERROR_NOMATCH) continue;
         if (rc < 0) {
             m->limit_hit = 1;
@@ -526,7 +547,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (start < pos) start = pos;
         if (start < tried) start = tried;
         while (start <= q) {
-            int rc = match_near(m, r->re, sub, start, q);
+            int rc = match_near(m, rule_code(r), sub, start, q);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
                 m->limit_hit = 1;
@@ -585,7 +606,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
     uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
     int found = 0;
     while (pos <= sub->len) {
-        int rc = do_match(m, r->re, sub->s, sub->len, pos, opts);
+        int rc = do_match(m, rule_code(r), sub->s, sub->len, pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
             /* partial mode: no start in [pos, len) matches or may match */
             if (sub->partial && sub->scanned && !found) sub->scanned[ri] = sub->len;

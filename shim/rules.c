@@ -60,6 +60,7 @@ void al_rule_free(al_rule *r)
     free(r->entity);
     free(r->pattern);
     if (r->re) pcre2_code_free(r->re);
+    if (r->jit) pcre2_code_free(r->jit);
     if (r->det && r->det->free_state && r->det_state) r->det->free_state(r->det_state);
     free_strv(r->ctx, r->nctx);
     free(r->ctxlen);
@@ -213,8 +214,8 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
                      (char *)msg);
         return AL_ERULES;
     }
-    /* JIT failure is not an error: the interpreter still works, just slower. */
-    (void)pcre2_jit_compile(r->re, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+    /* no JIT here: engine.c compiles a rule at its first match attempt, so
+     * loading pays nothing for the many rules a text never gets near */
     int n = pcre2_substring_number_from_name(r->re, (PCRE2_SPTR) "value");
     r->value_group = n > 0 ? n : 0;
     uint32_t lb = 0;

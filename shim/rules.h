@@ -50,6 +50,8 @@ typedef struct {
     char *entity; /* NULL when the rule has none */
     char *pattern;
     pcre2_code *re;
+    pcre2_code *jit; /* re's JIT-compiled copy, made at the rule's first match attempt
+                      * (NULL: not yet; see engine.c rule_code) */
     int value_group; /* capture number of (?<value>...), 0 when absent */
     uint32_t lookbehind;
     al_validator_fn validator;

@@ -698,6 +698,47 @@ TEST(one_engine_should_serve_several_threads_at_once)
     al_engine_free(e);
 }
 
+struct first_use {
+    const al_engine *e;
+    char text[64];
+};
+
+static void *scan_once(void *arg)
+{
+    struct first_use *f = arg;
+    al_result r = {0};
+    if (al_engine_scan(f->e, NULL, AL_AS_COMPLETION, f->text, strlen(f->text), &r) == AL_OK)
+        snprintf(f->text, sizeof f->text, "%s", r.text.data);
+    al_result_free(&r);
+    return NULL;
+}
+
+TEST(a_rule_should_be_jit_compiled_at_its_first_match_attempt_once_however_many_threads_race)
+{
+    al_engine *e = load(BASIC);
+    REQUIRE(e);
+    for (size_t i = 0; i < e->n; i++) CHECK(e->rules[i].jit == NULL); /* loading compiles none */
+    pthread_t t[6];
+    struct first_use f[6];
+    for (int i = 0; i < 6; i++) {
+        f[i].e = e;
+        snprintf(f[i].text, sizeof f[i].text, "mail bob@example.com now");
+        pthread_create(&t[i], NULL, scan_once, &f[i]);
+    }
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        CHECK_STR(f[i].text, "mail <EMAIL_ADDRESS> now");
+    }
+    size_t jitted = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        int email = strcmp(e->rules[i].id, "t.email") == 0;
+        if (email) CHECK(e->rules[i].jit != NULL);
+        jitted += e->rules[i].jit != NULL;
+    }
+    CHECK(jitted < e->n); /* rules the text never got near stay uncompiled */
+    al_engine_free(e);
+}
+
 TEST(default_policy_should_block_injection_redact_secrets_and_completion_pii)
 {
     al_policy p;
