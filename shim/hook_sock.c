@@ -885,14 +885,17 @@ static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int f
     return (ssize_t)host_n;
 }
 
-/* Copies up to n bytes the host may read into (iov, cnt); returns the count. */
-static size_t serve(sconn *s, const struct iovec *iov, int cnt, int peek)
+/* Copies up to n bytes the host may read into (iov, cnt); returns the count.
+ * MSG_TRUNC on a stream socket discards them instead (the buffer may be
+ * NULL), as the kernel does. */
+static size_t serve(sconn *s, const struct iovec *iov, int cnt, int flags)
 {
+    int peek = (flags & MSG_PEEK) != 0, discard = (flags & (MSG_TRUNC | MSG_PEEK)) == MSG_TRUNC;
     size_t off = 0;
     for (int i = 0; i < cnt && off < s->in.len; i++) {
         size_t k = s->in.len - off;
         if (k > iov[i].iov_len) k = iov[i].iov_len;
-        memcpy(iov[i].iov_base, s->in.data + off, k);
+        if (!discard) memcpy(iov[i].iov_base, s->in.data + off, k);
         off += k;
     }
     if (!peek) al_buf_consume(&s->in, off);
@@ -965,7 +968,6 @@ static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
 
 static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags)
 {
-    int peek = (flags & MSG_PEEK) != 0;
     if (iov_total(iov, cnt) == 0) return 0;
     recv_fn rf = REAL(R_RECV, recv_fn, recv);
     for (;;) {
@@ -976,7 +978,7 @@ static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cn
             al_in_hook--;
         }
         if (s->in.len > 0) {
-            size_t k = serve(s, iov, cnt, peek);
+            size_t k = serve(s, iov, cnt, flags);
             pthread_mutex_unlock(&s->mu);
             return (ssize_t)k;
         }

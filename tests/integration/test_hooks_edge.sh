@@ -36,6 +36,8 @@ run followed_socket_closed_by_fclose_then_reused_by_a_socket_pair_passes_bytes_u
     "$T/sock_edge" fclose-reuse-tracked "$HTTP_PORT"
 run undecided_first_bytes_then_dup2_reach_the_server_before_the_rest_written_through_the_copy \
     "$T/sock_edge" dup2-held "$HTTP_PORT"
+run recv_with_msg_trunc_and_no_buffer_on_a_followed_socket_discards_bytes_as_the_kernel_does \
+    "$T/sock_edge" trunc-discard "$HTTP_PORT"
 run successful_write_and_read_of_an_llm_call_leave_errno_alone \
     "$T/sock_edge" errno-kept "$HTTP_PORT"
 run nonblocking_ssl_read_that_must_wait_returns_minus_one_with_want_read \

@@ -15,6 +15,10 @@
  *   dup2-held PORT          a 2-byte first write (held while undecided), the
  *                           socket copied with dup2, the rest of a GET written
  *                           and the reply read through the copy: answered 200
+ *   trunc-discard PORT      recv(fd, NULL, n, MSG_TRUNC) on a followed
+ *                           connection discards n bytes of the reply, as the
+ *                           kernel does on a stream socket, and the rest
+ *                           reads on from there
  *   errno-kept PORT         a successful write and read of an LLM call leave
  *                           errno as the program set it */
 #include <arpa/inet.h>
@@ -182,6 +186,41 @@ static int dup2_held(int port)
     return 0;
 }
 
+/* The whole reply to GET / on a new connection (read until the end), after
+ * discarding its first `discard` bytes with MSG_TRUNC. */
+static ssize_t get_page(int port, char *buf, size_t cap, int discard)
+{
+    int fd = dial(port);
+    const char get[] = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    if (write(fd, get, strlen(get)) != (ssize_t)strlen(get)) return -1;
+    size_t got = 0;
+    if (discard) {
+        ssize_t r = recv(fd, NULL, (size_t)discard, MSG_TRUNC);
+        if (r != discard) {
+            printf("recv(NULL, %d, MSG_TRUNC) returned %zd\n", discard, r);
+            exit(1);
+        }
+    }
+    ssize_t r;
+    while (got < cap && (r = read(fd, buf + got, cap - got)) > 0) got += (size_t)r;
+    close(fd);
+    return (ssize_t)got;
+}
+
+static int trunc_discard(int port)
+{
+    static char whole[65536], rest[65536];
+    ssize_t n = get_page(port, whole, sizeof whole, 0);
+    if (n < 40) return printf("no page (%zd bytes)\n", n), 1;
+    ssize_t m = get_page(port, rest, sizeof rest, 20);
+    if (m != n - 20 || memcmp(rest, whole + 20, (size_t)m) != 0) {
+        printf("after discarding 20 bytes, %zd bytes read, not the %zd that followed\n", m, n - 20);
+        return 1;
+    }
+    printf("ok\n");
+    return 0;
+}
+
 static int errno_kept(int port)
 {
     int fd = dial(port);
@@ -215,11 +254,12 @@ int main(int argc, char **argv)
     if (argc >= 3 && !strcmp(argv[1], "dup2-over")) return dup2_over(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "fclose-reuse")) return fclose_reuse(atoi(argv[2]), 0);
     if (argc >= 3 && !strcmp(argv[1], "dup2-held")) return dup2_held(atoi(argv[2]));
+    if (argc >= 3 && !strcmp(argv[1], "trunc-discard")) return trunc_discard(atoi(argv[2]));
     if (argc >= 3 && !strcmp(argv[1], "fclose-reuse-tracked"))
         return fclose_reuse(atoi(argv[2]), 1);
     if (argc >= 3 && !strcmp(argv[1], "errno-kept")) return errno_kept(atoi(argv[2]));
     fprintf(stderr, "usage: sock_edge "
-                    "close-during-read|dup2-over|fclose-reuse|fclose-reuse-tracked|dup2-held|errno-"
-                    "kept PORT\n");
+                    "close-during-read|dup2-over|fclose-reuse|fclose-reuse-tracked|dup2-held|trunc-"
+                    "discard|errno-kept PORT\n");
     return 2;
 }
