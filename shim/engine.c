@@ -409,7 +409,19 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
         /* start-class rules (number-like values): offsets holding one of
          * their first bytes, not preceded by a byte their lookbehind refuses */
         const unsigned char *t = (const unsigned char *)sub->s;
-        for (size_t i = sub->from; i < sub->len && !h->enomem; i++) {
+        for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc <= 64; i++) {
+            /* one table lookup rules out most bytes */
+            uint64_t m = e->sc_mask[t[i]];
+            if (!m) continue;
+            if (i > 0) m &= ~e->sc_np[t[i - 1]];
+            for (; m; m &= m - 1) {
+                uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
+                const al_prefilter *pf = &e->rules[ri].pf;
+                if (pf->nseq && !seq_at(pf, t + i, sub->len - i)) continue;
+                on_hit(h, ri, i - sub->from);
+            }
+        }
+        for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc > 64; i++) {
             unsigned char c = t[i];
             if (!(e->sc_first[c >> 3] & (1u << (c & 7)))) continue;
             for (size_t k = 0; k < e->n_sc; k++) {

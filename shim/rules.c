@@ -716,6 +716,13 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
         if (!e->rules[i].pf.startclass) continue;
         e->sc_rules[e->n_sc++] = (uint32_t)i;
         for (int k = 0; k < 32; k++) e->sc_first[k] |= e->rules[i].pf.first[k];
+        if (e->n_sc > 64) continue; /* the masks hold 64 rules; engine.c then loops */
+        const al_prefilter *pf = &e->rules[i].pf;
+        for (int c = 0; c < 256; c++) {
+            uint64_t bit = (uint64_t)1 << (e->n_sc - 1);
+            if (pf->first[c >> 3] & (1u << (c & 7))) e->sc_mask[c] |= bit;
+            if (pf->notprev[c >> 3] & (1u << (c & 7))) e->sc_np[c] |= bit;
+        }
     }
     /* the required literals worth looking for, each distinct one once */
     size_t total = 0;

@@ -87,9 +87,11 @@ struct al_engine {
     uint32_t max_caps;
     size_t max_ctx_window;
     int has_detectors;
-    al_litset *lits;      /* multi-literal prefilter over every rule (NULL: run all) */
-    uint8_t sc_first[32]; /* union of the start-class rules' first bytes */
-    uint32_t *sc_rules;   /* the start-class rules */
+    al_litset *lits;       /* multi-literal prefilter over every rule (NULL: run all) */
+    uint8_t sc_first[32];  /* union of the start-class rules' first bytes */
+    uint64_t sc_mask[256]; /* per byte: bit k when start-class rule k may start with it */
+    uint64_t sc_np[256];   /* per byte: bit k when start-class rule k refuses it before */
+    uint32_t *sc_rules;    /* the start-class rules */
     size_t n_sc;
     size_t nfiles;
     uint8_t *rkind;          /* per rule: AL_RK_* bits, so a scan can pass over most rules without

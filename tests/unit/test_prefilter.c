@@ -428,6 +428,43 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
     al_engine_free(without);
 }
 
+/* More start-class rules than the engine's 64-bit masks hold: the rest run
+ * through the plain loop and still find everything. */
+TEST(start_class_rules_beyond_the_64th_should_find_what_ungated_ones_find)
+{
+    const char *path = "/tmp/al_test_prefilter_many.json";
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("{\"pack\":\"m\",\"rules\":[", f);
+    for (int i = 0; i < 70; i++)
+        fprintf(f,
+                "%s{\"id\":\"m.r%d\",\"category\":\"pii\",\"entity\":\"X\","
+                "\"pattern\":\"(?<![\\\\w.])(?<value>\\\\d{%d}-\\\\d)\","
+                "\"examples\":{\"match\":[\"%.*s-1\"]}}",
+                i ? "," : "", i, 1 + i % 7, 1 + i % 7, "1234567");
+    fputs("]}", f);
+    fclose(f);
+    al_engine *with = NULL, *without = NULL;
+    char err[512];
+    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
+    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
+    al_code c = al_engine_new(path, &without, err, sizeof err);
+    unsetenv("AIRLOCK_NO_PREFILTER");
+    remove(path);
+    REQUIRE(c == AL_OK);
+    CHECK(with->n_sc == 70);
+    const char *t = "1-2 a12-3 .123-4 x 1234567-8 99-0";
+    al_result a = {0}, b = {0};
+    CHECK(al_engine_scan(with, NULL, AL_AS_COMPLETION, t, strlen(t), &a) == AL_OK);
+    CHECK(al_engine_scan(without, NULL, AL_AS_COMPLETION, t, strlen(t), &b) == AL_OK);
+    CHECK(same_findings(&a, &b));
+    CHECK(a.n > 20);
+    al_result_free(&a);
+    al_result_free(&b);
+    al_engine_free(with);
+    al_engine_free(without);
+}
+
 static size_t last_nseq; /* pf.nseq of the last start_class() call */
 
 /* Start class of a pattern: 1 when derived, with notprev rendered into buf. */
