@@ -1495,19 +1495,23 @@ static int held_events(int epfd, struct epoll_event *out, int cap)
     return n;
 }
 
-/* Merges extra into the n events the kernel reported (room for max). */
-static int merge_events(struct epoll_event *evs, int n, int max, const struct epoll_event *extra,
-                        int nx)
+/* evs holds nx events for held bytes, then the n the kernel reported: a
+ * kernel event for a registration already there is merged into it.  Returns
+ * the count.  (Held events go first: a loop whose every wait the kernel
+ * fills to max would otherwise never see them; kernel events left out stay
+ * ready for the next wait.) */
+static int merge_events(struct epoll_event *evs, int nx, int n)
 {
-    for (int i = 0; i < nx; i++) {
-        int j = 0;
-        while (j < n && evs[j].data.u64 != extra[i].data.u64) j++;
-        if (j < n)
-            evs[j].events |= EPOLLIN;
-        else if (n < max)
-            evs[n++] = extra[i];
+    int out = nx;
+    for (int k = nx; k < nx + n; k++) {
+        int i = 0;
+        while (i < nx && evs[i].data.u64 != evs[k].data.u64) i++;
+        if (i < nx)
+            evs[i].events |= evs[k].events;
+        else
+            evs[out++] = evs[k];
     }
-    return n;
+    return out;
 }
 
 HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
@@ -1522,12 +1526,11 @@ HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout)
         epoll_flush(epfd);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
         return f(epfd, evs, max, timeout);
-    struct epoll_event extra[16];
-    int nx = held_events(epfd, extra, 16);
+    int nx = held_events(epfd, evs, max < 16 ? max : 16);
     if (nx == 0) return f(epfd, evs, max, timeout);
-    int n = f(epfd, evs, max, 0);
+    int n = max > nx ? f(epfd, evs + nx, max - nx, 0) : 0;
     if (n < 0 && errno != EINTR) return n;
-    return merge_events(evs, n < 0 ? 0 : n, max, extra, nx);
+    return merge_events(evs, nx, n < 0 ? 0 : n);
 }
 
 HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m)
@@ -1542,10 +1545,9 @@ HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, co
         epoll_flush(epfd);
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !evs || max <= 0)
         return f(epfd, evs, max, timeout, m);
-    struct epoll_event extra[16];
-    int nx = held_events(epfd, extra, 16);
+    int nx = held_events(epfd, evs, max < 16 ? max : 16);
     if (nx == 0) return f(epfd, evs, max, timeout, m);
-    int n = f(epfd, evs, max, 0, m);
+    int n = max > nx ? f(epfd, evs + nx, max - nx, 0, m) : 0;
     if (n < 0 && errno != EINTR) return n;
-    return merge_events(evs, n < 0 ? 0 : n, max, extra, nx);
+    return merge_events(evs, nx, n < 0 ? 0 : n);
 }

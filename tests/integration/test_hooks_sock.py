@@ -153,6 +153,23 @@ def client(mode, args):
         s.recv(10)
         s.close()
         print("done")
+    elif mode == "epoll-busy":  # port: held bytes vs a socket always ready, one event a wait
+        port = int(args[0])
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        time.sleep(0.3)
+        c.recv(10)  # the shim now holds the rest of the reply; the kernel has none
+        busy, other = socket.socketpair()
+        other.sendall(b"x")  # never read: busy stays readable
+        ep = select.epoll()
+        ep.register(busy.fileno(), select.EPOLLIN)
+        ep.register(c.fileno(), select.EPOLLIN)
+        waits = None
+        for i in range(5):
+            if any(fd == c.fileno() for fd, _ in ep.poll(1.0, 1)):
+                waits = i + 1
+                break
+        print(json.dumps({"waits": waits}))
     elif mode == "many-epoll":  # port, count: readiness of held bytes past 1024 connections
         port, count = int(args[0]), int(args[1])
         conns = []
@@ -338,8 +355,11 @@ def main():
         r.check("bytes held across a fork reach the server once, in order",
                 got == b"GET / HTTP/1.0\r\n\r\n", repr(got) + p.stderr[-200:])
 
-        # readiness past 1024 connections
+        # readiness past 1024 connections, and under a busy event loop
         port, rlen = page_server()
+        o, p = go("epoll-busy", port)
+        r.check("epoll with room for one event reports held bytes although another socket "
+                "is always ready", o is not None and o["waits"] == 1, (o, p.stderr[-300:]))
         o, p = go("many-epoll", port, 1100, timeout=50)
         r.check("epoll reports bytes held for the 1st of 1100 screened connections",
                 o is not None and o[0]["ready"] and o[0]["len"] == rlen, (o, p.stderr[-300:]))
