@@ -1733,21 +1733,29 @@ typedef struct {
 } entry;
 
 #define H3BITS 18
+/* Hash of the first 3 bytes (lowercased) of a prefix: one multiply of the
+ * 24-bit value the scan keeps rolling. */
+static inline unsigned h3r(unsigned r24)
+{
+    return (r24 * 0x9E3779B1u) >> (32 - H3BITS);
+}
+
 static inline unsigned h3(unsigned a, unsigned b, unsigned c)
 {
-    return ((a * 0x9E3779B1u) ^ (b * 0x85EBCA77u) ^ (c * 0xC2B2AE3Du)) >> (32 - H3BITS);
+    return h3r(a << 16 | b << 8 | c);
 }
 
 typedef struct {
     /* [0]: prefixes that may start anywhere, [1]: only at a word start */
-    uint8_t bits[2][65536 / 8];           /* first 2 bytes of 1- and 2-byte prefixes */
-    uint8_t bitsl[2][65536 / 8];          /* first 2 bytes of longer prefixes */
-    uint8_t bits3[2][(1u << H3BITS) / 8]; /* hash of the first 3 bytes of longer ones */
-    uint8_t flags[65536]; /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
-    uint8_t first[32];    /* first bytes of every prefix */
-    int32_t *head;        /* 65536 bucket heads (prefixes of 2 bytes or more) */
-    int32_t head1[256];   /* 1-byte prefixes */
-    uint32_t *start;      /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
+    uint8_t bits[2][65536 / 8];        /* first 2 bytes of 1- and 2-byte prefixes */
+    uint8_t bitsl[2][65536 / 8];       /* first 2 bytes of longer prefixes */
+    uint8_t bits3[(1u << H3BITS) / 4]; /* hash of the first 3 bytes of longer ones: 2 bits
+                                        * per hash, [0] then [1] (one load for both) */
+    uint8_t flags[65536];              /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
+    uint8_t first[32];                 /* first bytes of every prefix */
+    int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
+    int32_t head1[256];                /* 1-byte prefixes */
+    uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
     entry *v;
     size_t n;
@@ -1838,7 +1846,7 @@ al_code al_litset_build(al_engine *e)
                         t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     } else {
                         unsigned k3 = h3(s[0], s[1], s[2]);
-                        t->bits3[w][k3 >> 3] |= (uint8_t)(1u << (k3 & 7));
+                        t->bits3[k3 >> 2] |= (uint8_t)(1u << ((k3 & 3) * 2 + (unsigned)w));
                         t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
@@ -1998,15 +2006,18 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
      * longer prefixes the 3-byte hash; in prose a quarter to half of all
      * offsets pass the pair test alone, which made that branch a coin toss */
     unsigned keep = 15; /* flags that may match here: all at a word start */
+    /* the flags a pair keeps, by the hash's two bits: short ones (1, 4)
+     * always, long ones (2, 8) when the hash says so */
+    static const uint8_t lmask[4] = {5, 7, 13, 15};
+    unsigned r = len >= 3 ? (unsigned)lowtab[s[0]] << 8 | lowtab[s[1]] : 0; /* rolling bytes */
     for (; i + 2 < len; i++) {
-        unsigned a = lowtab[s[i]], b = lowtab[s[i + 1]];
-        unsigned key = a << 8 | b;
+        r = (r << 8 | lowtab[s[i + 2]]) & 0xFFFFFFu;
+        unsigned key = r >> 8;
         unsigned f = t->flags[key] & keep;
-        keep = wsmask[s[i]];
-        unsigned k3 = h3(a, b, lowtab[s[i + 2]]);
-        unsigned l0 = (unsigned)(t->bits3[0][k3 >> 3] >> (k3 & 7)) & 1u;
-        unsigned l1 = (unsigned)(t->bits3[1][k3 >> 3] >> (k3 & 7)) & 1u;
-        if (!((f & 5) | (f & (l0 << 1)) | (f & (l1 << 3)))) continue;
+        keep = wsmask[r >> 16]; /* lowercasing keeps word bytes word bytes */
+        unsigned k3 = h3r(r);
+        unsigned l = (unsigned)(t->bits3[k3 >> 2] >> ((k3 & 3) * 2)) & 3u;
+        if (!(f & lmask[l])) continue;
         if (visit(t, s, len, i, key, i == 0 || !wordbyte(s[i - 1]), fn, ud)) return;
     }
     for (; i < len; i++) { /* the last offsets: no third byte */
