@@ -71,6 +71,11 @@ for f in ("good.gguf", "evil.gguf"):
     r2 = "ok" if fp else ("EACCES" if ctypes.get_errno() == errno.EACCES else "err")
     if fp: libc.fclose(ctypes.c_void_p(fp))
     print(f, r1, r2)
+# O_PATH opens (a handle for fstat or *at calls, no reading) are not loads
+try:
+    os.close(os.open("evil.gguf", os.O_PATH)); print("o_path ok")
+except OSError as e:
+    print("o_path", e.errno)
 # writing weights is not reading them: a new file may be written
 with open("new.gguf", "wb") as fh:
     fh.write(b"freshly trained")
@@ -80,6 +85,7 @@ run LD_PRELOAD="$SHIM" AIRLOCK_WEIGHTS=manifest.sha256 $PY ways.py
 grep -qx 'good.gguf ok ok' out && grep -qx 'evil.gguf EACCES EACCES' out &&
     ok "openat and fopen are checked like open" || fail "openat/fopen" "$(cat out err)"
 grep -qx 'write ok' out && ok "a weight file opened for writing is not checked" || fail "write" "$(cat out err)"
+grep -qx 'o_path ok' out && ok "an O_PATH handle to a weight file is not a load and is not refused" || fail "O_PATH" "$(cat out err)"
 
 # a file changed after it was verified is verified again
 cat > change.py <<'EOF'
