@@ -27,6 +27,16 @@ def stream_request(scenario="slow"):
             % len(b)).encode() + b
 
 
+def raise_fd_limit(need):
+    """Raises the soft descriptor limit to at least `need` (within the hard
+    limit) for the 1100-connection check."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < need:
+        top = need if hard == resource.RLIM_INFINITY else min(need, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (top, hard))
+
+
 def read_to_eof(s):
     out = b""
     while True:
@@ -172,6 +182,7 @@ def client(mode, args):
         print(json.dumps({"waits": waits}))
     elif mode == "many-epoll":  # port, count: readiness of held bytes past 1024 connections
         port, count = int(args[0]), int(args[1])
+        raise_fd_limit(count + 64)
         conns = []
         for _ in range(count):
             c = socket.create_connection(("127.0.0.1", port))
@@ -356,6 +367,7 @@ def main():
                 got == b"GET / HTTP/1.0\r\n\r\n", repr(got) + p.stderr[-200:])
 
         # readiness past 1024 connections, and under a busy event loop
+        raise_fd_limit(1100 + 64)
         port, rlen = page_server()
         o, p = go("epoll-busy", port)
         r.check("epoll with room for one event reports held bytes although another socket "
