@@ -54,6 +54,7 @@ typedef struct gconn {
     al_conn *c;
     int pass, eof;
     int answered;   /* the exchange gave the final reply itself; nothing went out since */
+    int end_told;   /* a read past that answer has returned the end of the stream */
     al_buf in;      /* what the host may read now */
     al_buf out;     /* for the server, not yet sent: the real send said E_AGAIN */
     size_t out_off; /* sent so far of out */
@@ -202,6 +203,7 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
     }
     if (out.len) {
         g->answered = 0;
+        g->end_told = 0;
         al_buf_free(&g->out);
         g->out = out;
         g->out_off = 0;
@@ -252,6 +254,7 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
             return (ssize_t)k;
         }
         int eof = g->eof || g->answered;
+        if (g->answered) g->end_told = 1;
         pthread_mutex_unlock(&g->mu);
         if (eof) return 0;
         ssize_t r = f(s, g->rbuf, sizeof g->rbuf);
@@ -292,6 +295,10 @@ HOOK size_t gnutls_record_check_pending(gnutls_session_t s)
         pthread_mutex_lock(&g->mu);
         n += g->in.len;
         if (g->in.len == 0 && al_conn_has_reply(g->c)) n += 1;
+        /* the end after a locally answered request is news to read too: an
+         * event loop that waits for the socket when nothing is pending would
+         * wait for a server that owes nothing */
+        if (g->in.len == 0 && g->answered && !g->end_told) n += 1;
         pthread_mutex_unlock(&g->mu);
     }
     return n;
