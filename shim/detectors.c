@@ -28,6 +28,40 @@ void al_spans_free(al_spans *s)
     memset(s, 0, sizeof *s);
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+static inline uint64_t load8(const unsigned char *p)
+{
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+
+/* Length of the run from t[i] of 8-byte words that are all printable ASCII
+ * (0x20..0x7E), which no control character is, or 0: a word with a byte
+ * below 0x20 or above 0x7E stops it (the tests have no false negatives). */
+static size_t printable_run(const unsigned char *t, size_t len, size_t i)
+{
+    size_t s = i;
+    while (i + 8 <= len) {
+        uint64_t x = load8(t + i);
+        uint64_t below = (x - ONES * 0x20) & ~x & HIGHS;          /* a byte < 0x20 */
+        uint64_t above = ((x + ONES * (127 - 0x7E)) | x) & HIGHS; /* a byte > 0x7E */
+        if (below | above) break;
+        i += 8;
+    }
+    return i - s;
+}
+
+/* The same for ASCII words (no byte >= 0x80 starts an invisible character). */
+static size_t ascii_run(const unsigned char *t, size_t len, size_t i)
+{
+    size_t s = i;
+    while (i + 8 <= len && !(load8(t + i) & HIGHS)) i += 8;
+    return i - s;
+}
+
 /* C0 controls except tab, LF, CR; DEL; C1 controls (U+0080..U+009F).  Runs
  * of them form one span. */
 static al_code scan_control(const void *state, const char *text, size_t len, al_spans *out)
@@ -35,6 +69,8 @@ static al_code scan_control(const void *state, const char *text, size_t len, al_
     (void)state;
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
+        i += printable_run(t, len, i);
+        if (i >= len) break;
         size_t n = 0;
         unsigned char c = t[i];
         if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
@@ -93,6 +129,8 @@ static al_code scan_invisible(const void *state, const char *text, size_t len, a
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
         /* skip quickly to a lead byte that can start an invisible character */
+        i += ascii_run(t, len, i);
+        if (i >= len) break;
         const unsigned char c = t[i];
         if (c != 0xC2 && c != 0xD8 && c != 0xE1 && c != 0xE2 && c != 0xEF && c != 0xF3) {
             i++;

@@ -344,6 +344,51 @@ TEST(sanitize_detectors_should_report_and_remove_invisible_and_control_character
     al_engine_free(e);
 }
 
+/* Every special character (controls, DEL, C1, invisible ones) at every
+ * offset of printable and non-ASCII text, at both ends and across the
+ * 8-byte words the detectors skip whole: one span, exactly it. */
+TEST(sanitize_detectors_should_find_a_character_at_every_offset_of_a_long_printable_run)
+{
+    const al_detector_ops *ctl = al_detector_find("control_chars");
+    const al_detector_ops *inv = al_detector_find("invisible_unicode");
+    REQUIRE(ctl && inv);
+    static const char *const special[] = {"\x01",         "\x1f",     "\x7f",
+                                          "\xc2\x85",     "\x1b\x1b", "\xe2\x80\x8b",
+                                          "\xef\xbb\xbf", "\xc2\xad", "\xf3\xa0\x81\x81"};
+    static const char *const fill[] = {"abcdefgh ~!", "\xc3\xa9t\xc3\xa9 d\xc3\xa9j\xc3\xa0"};
+    size_t bad = 0;
+    for (size_t sp = 0; sp < sizeof special / sizeof special[0]; sp++) {
+        const al_detector_ops *d = sp < 5 ? ctl : inv;
+        for (size_t fi = 0; fi < 2; fi++) {
+            for (size_t len = 0; len < 40; len++) {
+                for (size_t at = 0; at <= len; at++) {
+                    char t[64];
+                    size_t n = 0, sl = strlen(special[sp]);
+                    for (size_t k = 0; k < at; k++) t[n++] = fill[fi][k % strlen(fill[fi])];
+                    if (fi == 1 && at && ((unsigned char)t[n - 1] & 0xC0) == 0xC0) t[n - 1] = 'x';
+                    memcpy(t + n, special[sp], sl);
+                    n += sl;
+                    for (size_t k = at; k < len; k++) t[n++] = fill[0][k % 11];
+                    al_spans out = {0};
+                    if (d->scan(NULL, t, n, &out) != AL_OK || out.n != 1 || out.v[0].start != at ||
+                        out.v[0].end != at + sl)
+                        bad++;
+                    al_spans_free(&out);
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    /* nothing in printable ASCII or ordinary UTF-8 text of any length */
+    const char *clean = "Plain text, caf\xc3\xa9 and na\xc3\xafve words ~ 0123456789 ok";
+    for (size_t l = 0; l <= strlen(clean); l++) {
+        al_spans out = {0};
+        CHECK(ctl->scan(NULL, clean, l, &out) == AL_OK && out.n == 0);
+        CHECK(inv->scan(NULL, clean, l, &out) == AL_OK && out.n == 0);
+        al_spans_free(&out);
+    }
+}
+
 TEST(completion_should_redact_pii_with_presidio_placeholders)
 {
     al_engine *e = load(BASIC);
