@@ -1128,7 +1128,16 @@ static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, cons
     if (!k) return AL_ENOMEM; /* the shape's event made the key */
     if (al_buf_append(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
     if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
-    al_code r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0);
+    al_code r;
+    if (!x->qn && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
+        (!k->ended || k->rel.len == tlen)) {
+        /* as stream_event: nothing waits and released text matches */
+        al_buf_consume(&k->rel, tlen);
+        if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
+        if ((r = synth_rest(x)) != AL_OK) return r;
+        return drain(x, to_host);
+    }
+    r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0);
     return r != AL_OK ? r : batch_cap(x, to_host);
 }
 
