@@ -409,16 +409,18 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
         /* start-class rules (number-like values): offsets holding one of
          * their first bytes, not preceded by a byte their lookbehind refuses */
         const unsigned char *t = (const unsigned char *)sub->s;
-        for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc <= 64; i++) {
+        const uint64_t *mask = e->sc_mask, *np = e->sc_np;
+        const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
+        for (size_t i = sub->from; i < len; i++) {
             /* one table lookup rules out most bytes */
-            uint64_t m = e->sc_mask[t[i]];
+            uint64_t m = mask[t[i]];
             if (!m) continue;
-            if (i > 0) m &= ~e->sc_np[t[i - 1]];
+            if (i > 0) m &= ~np[t[i - 1]];
             for (; m; m &= m - 1) {
                 uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
                 const al_prefilter *pf = &e->rules[ri].pf;
-                if (pf->nseq && !seq_at(pf, t + i, sub->len - i)) continue;
-                on_hit(h, ri, i - sub->from);
+                if (pf->nseq && !seq_at(pf, t + i, len - i)) continue;
+                if (on_hit(h, ri, i - sub->from)) return AL_ENOMEM;
             }
         }
         for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc > 64; i++) {
