@@ -1950,27 +1950,19 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         if (fn(ud, en->rule, i)) return 1;
     }
     if (i + 3 >= len) return 0;
+    /* then the ones with this fourth byte: one search on (third, fourth) */
     unsigned char c4 = lowtab[s[i + 3]];
     lo = x;
     hi = end;
-    while (lo < hi) { /* end of the run */
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (t->cv[mid].c3 <= c3)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    uint32_t rend = lo;
-    lo = x;
-    hi = rend;
     while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
-        if ((unsigned char)t->cv[mid].s[3] < c4)
+        const entry *en = &t->cv[mid];
+        if (en->c3 < c3 || (en->c3 == c3 && (unsigned char)en->s[3] < c4))
             lo = mid + 1;
         else
             hi = mid;
     }
-    for (x = lo; x < rend && (unsigned char)t->cv[x].s[3] == c4; x++) {
+    for (x = lo; x < end && t->cv[x].c3 == c3 && (unsigned char)t->cv[x].s[3] == c4; x++) {
         const entry *en = &t->cv[x];
         if ((en->wb && !ws) || i + en->n > len) continue;
         uint32_t k = 4;
