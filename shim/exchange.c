@@ -1264,8 +1264,8 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
             if (k > 0) {
                 x->ev_name = ev.event;
                 x->ev_name_len = ev.event_len;
-                if (!ev.has_data)
-                    r = al_buf_append(to_host, b, (size_t)k);
+                if (!ev.has_data) /* a comment or ping keeps its place */
+                    r = pass_raw(x, b, (size_t)k, to_host);
                 else
                     r = stream_event(x, b, (size_t)k, x->tmp.data ? x->tmp.data : "", x->tmp.len,
                                      to_host);

@@ -1902,3 +1902,39 @@ TEST(stream_events_of_one_shape_are_read_through_escapes_and_structure_changes)
     al_buf_free(&out);
     al_ctx_free(&ctx);
 }
+
+/* SSE comments (keep-alives) and data-less events keep their place among
+ * the data events, so a clean stream that has them is still byte-identical
+ * while the scrubber holds tiny deltas back. */
+TEST(clean_stream_with_keep_alive_comments_is_byte_identical_at_every_split)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    static const char text[] = "Plants release oxygen as a by-product of photosynthesis.";
+    al_buf s = {0}, out = {0};
+    al_buf_puts(&s,
+                "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                "\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for (size_t i = 0, n = 0; i < sizeof text - 1; n++) {
+        size_t k = 1 + n % 4;
+        if (k > sizeof text - 1 - i) k = sizeof text - 1 - i;
+        al_buf_printf(
+            &s,
+            "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%.*s\"}"
+            ",\"finish_reason\":null}]}\n\n",
+            (int)k, text + i);
+        if (n % 5 == 4) al_buf_puts(&s, n % 2 ? ": keep-alive\n\n" : "event: ping\n\n");
+        i += k;
+    }
+    al_buf_puts(&s, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                    "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    size_t steps[] = {0, 1, 3, 64};
+    for (size_t i = 0; i < 4; i++) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, steps[i], 0, &out), AL_OK);
+        CHECK(out.len == s.len && !memcmp(out.data, s.data, s.len));
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
