@@ -101,6 +101,37 @@ int al_conn_has_reply(const al_conn *c)
     return c && c->reply.len > 0;
 }
 
+uint64_t al_conn_in_direct(const al_conn *c)
+{
+    if (!c || c->reply.len) return 0;
+    if (c->passthrough) return UINT64_MAX;
+    if (c->sstate != S_PASS) return 0;
+    return al_http1_body_direct(&c->sbody);
+}
+
+static al_code finish_response(al_conn *c, al_buf *to_host);
+
+void al_conn_in_skip(al_conn *c, uint64_t n)
+{
+    if (!c || c->passthrough || c->sstate != S_PASS || !n) return;
+    uint64_t k = al_http1_body_direct(&c->sbody);
+    if (n > k) n = k;
+    al_http1_body_skip(&c->sbody, n);
+    /* as the S_PASS branch of al_conn_in does with what it passed */
+    if (c->spass_left && !c->sbody.done) {
+        if (n >= c->spass_left) { /* a large download after all */
+            c->passthrough = 1;
+            return;
+        }
+        c->spass_left -= n;
+    }
+    if (c->sbody.done) {
+        al_buf none = {0}; /* a reply that is not an LLM call adds nothing at its end */
+        finish_response(c, &none);
+        al_buf_free(&none);
+    }
+}
+
 static void copy_field(char *dst, size_t cap, const char *s, size_t n)
 {
     if (n >= cap) n = cap - 1;

@@ -149,6 +149,20 @@ AL_API al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_b
  * may stop calling al_conn_out/al_conn_in and pass bytes straight through. */
 AL_API int al_conn_passthrough(const al_conn *c);
 
+/* How many of the server's next bytes pass to the host unchanged, so the
+ * hook may read them straight into the host's buffer: the rest of the body
+ * of a reply to a request that is not an LLM call (Content-Length, the data
+ * of the current chunk, or until EOF), or UINT64_MAX once the connection
+ * passes through.  0 when the next bytes must go through al_conn_in (a
+ * header, chunk framing, an LLM reply, bytes held for the host). */
+AL_API uint64_t al_conn_in_direct(const al_conn *c);
+
+/* The hook delivered n (<= al_conn_in_direct) server bytes to the host
+ * itself: the connection counts them as read and passed, exactly as if
+ * al_conn_in had been given them (the end of the reply body may follow; a
+ * later reply on the connection is framed from the next byte). */
+AL_API void al_conn_in_skip(al_conn *c, uint64_t n);
+
 /* 1 when a request was blocked and its synthesized reply is waiting: the
  * hook must serve it (al_conn_in(c, NULL, 0, 0, out) hands it over) without
  * reading from the server. */

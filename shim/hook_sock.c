@@ -35,6 +35,7 @@
 #define SEND_WAIT_MS 30000 /* longest wait for a full socket buffer to drain */
 #define PEEK_CAP 16384     /* bytes of a first gathered write we inspect */
 #define RBUF_SIZE 65536
+#define DIRECT_MIN 4096 /* host reads this large take pass-through body bytes unbuffered */
 
 typedef ssize_t (*write_fn)(int, const void *, size_t);
 typedef ssize_t (*read_fn)(int, void *, size_t);
@@ -966,6 +967,31 @@ static ssize_t track_read(int fd, const struct iovec *iov, int cnt, int flags)
     return r;
 }
 
+/* Reads at most cap bytes from the server straight into (iov, cnt), with the
+ * real recv/recvmsg and the host's flags.  Returns what they return. */
+static ssize_t direct_read(int fd, const struct iovec *iov, int cnt, int flags, uint64_t cap)
+{
+    if (cnt == 1 || iov[0].iov_len >= cap) {
+        size_t n = iov[0].iov_len < cap ? iov[0].iov_len : (size_t)cap;
+        return REAL(R_RECV, recv_fn, recv)(fd, iov[0].iov_base, n, flags);
+    }
+    struct iovec v[16];
+    int k = 0;
+    uint64_t t = 0;
+    for (int i = 0; i < cnt && k < 16 && t < cap; i++) {
+        size_t n = iov[i].iov_len;
+        if (n > cap - t) n = (size_t)(cap - t);
+        v[k].iov_base = iov[i].iov_base;
+        v[k].iov_len = n;
+        k++;
+        t += n;
+    }
+    struct msghdr m = {0};
+    m.msg_iov = v;
+    m.msg_iovlen = (size_t)k;
+    return REAL(R_RECVMSG, recvmsg_fn, recvmsg)(fd, &m, flags);
+}
+
 static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags)
 {
     if (iov_total(iov, cnt) == 0) return 0;
@@ -983,10 +1009,41 @@ static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cn
             return (ssize_t)k;
         }
         int eof = s->eof;
-        if (!s->rbuf) s->rbuf = malloc(RBUF_SIZE);
+        /* body bytes of a reply that is not an LLM call go straight into
+         * the host's buffer: no copy, no buffering (small reads keep the
+         * buffered path: one system call per RBUF_SIZE, as before) */
+        uint64_t direct = eof || (flags & MSG_PEEK) ? 0 : al_conn_in_direct(s->c);
+        if (direct != UINT64_MAX && iov_total(iov, cnt) < DIRECT_MIN) direct = 0;
+        if (!direct && !s->rbuf) s->rbuf = malloc(RBUF_SIZE);
         char *rbuf = s->rbuf;
         pthread_mutex_unlock(&s->mu);
         if (eof) return 0;
+        if (direct) {
+            ssize_t r = direct_read(fd, iov, cnt, flags & ~MSG_WAITALL, direct);
+            if (r < 0) return -1;
+            pthread_mutex_lock(&s->mu);
+            al_in_hook++;
+            al_code rc = AL_OK;
+            if (r == 0) {
+                rc = al_conn_in(s->c, NULL, 0, 1, &s->in);
+                s->eof = 1;
+            } else {
+                al_conn_in_skip(s->c, (uint64_t)r);
+            }
+            al_in_hook--;
+            /* through for good and nothing left of ours: out of the way */
+            int gone = r > 0 && al_conn_passthrough(s->c) && s->in.len == 0 &&
+                       !al_conn_has_reply(s->c) && s->out.len == 0 && s->wpend == 0;
+            pthread_mutex_unlock(&s->mu);
+            if (gone) set_state(fd, S_NONE);
+            if (rc != AL_OK) {
+                al_hook_debug("socket: reply cut off: %s", al_strerror(rc));
+                errno = ECONNRESET;
+                return -1;
+            }
+            if (r > 0) return r;
+            continue; /* the end: serve what the exchange released for it, then 0 */
+        }
         if (!rbuf) {
             errno = ENOMEM;
             return -1;

@@ -300,6 +300,31 @@ static int hexval(char c)
     return -1;
 }
 
+uint64_t al_http1_body_direct(const al_http1_body *d)
+{
+    if (d->err || d->done || d->max) return 0;
+    if (d->kind == AL_BODY_EOF) return UINT64_MAX;
+    if (d->kind == AL_BODY_LENGTH) return d->remaining;
+    if (d->kind == AL_BODY_CHUNKED && d->state == CH_DATA) return d->remaining;
+    return 0;
+}
+
+void al_http1_body_skip(al_http1_body *d, uint64_t n)
+{
+    uint64_t k = al_http1_body_direct(d);
+    if (n > k) n = k; /* (a caller bug: never past the framing) */
+    if (!n) return;
+    d->total += n;
+    d->pos += n;
+    if (d->kind == AL_BODY_EOF) return;
+    d->remaining -= n;
+    if (d->remaining) return;
+    if (d->kind == AL_BODY_LENGTH)
+        d->done = 1;
+    else
+        d->state = CH_DATA_CR;
+}
+
 long al_http1_body_feed(al_http1_body *d, const char *buf, size_t len, al_buf *out)
 {
     if (d->err) return -1;

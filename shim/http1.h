@@ -109,6 +109,17 @@ AL_API void al_http1_body_init(al_http1_body *d, al_body_kind kind, uint64_t len
  * al_http1_body_eof() tells the decoder the connection closed: returns 0 when
  * that ends the body cleanly (AL_BODY_EOF), -1 when the body was truncated. */
 AL_API long al_http1_body_feed(al_http1_body *d, const char *buf, size_t len, al_buf *out);
+
+/* How many of the next raw bytes are payload the decoder needs no look at:
+ * the rest of a Content-Length body, of the current chunk's data, or
+ * UINT64_MAX for a body read until EOF; 0 when the next byte is framing (a
+ * chunk size line, CRLF, trailer), the body is done or broken. */
+AL_API uint64_t al_http1_body_direct(const al_http1_body *d);
+
+/* Counts n (<= al_http1_body_direct) payload bytes as consumed without
+ * seeing them, as al_http1_body_feed with out NULL would.  Only for a
+ * decoder with no payload cap (max 0). */
+AL_API void al_http1_body_skip(al_http1_body *d, uint64_t n);
 AL_API int al_http1_body_eof(al_http1_body *d);
 
 #endif
