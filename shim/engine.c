@@ -531,6 +531,9 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
          * rule's prefix found by the caseless literal scan) */
         unsigned char c0 = (unsigned char)sub->s[p];
         if (r->has_start && !(r->start[c0 >> 3] & (1u << (c0 & 7)))) continue;
+        /* nor after a byte its leading lookbehind refuses */
+        unsigned char cp = p ? (unsigned char)sub->s[p - 1] : 0;
+        if (p && r->has_notprev && (r->notprev[cp >> 3] & (1u << (cp & 7)))) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
         int rc = match_near(m, rule_code(r), sub, p, p);

@@ -1606,8 +1606,12 @@ static int lead_asserts(const char *pattern, size_t len, size_t *pi, size_t end,
     return 1;
 }
 
-void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_t first[32],
-                             al_prefilter *pf)
+/* The bytes before which no match can start (from the leading lookbehinds,
+ * inside (?<value>...) too, a byte refused by every branch of it), and the
+ * leading classes when seq is non-NULL; *pi receives where the first
+ * consuming atom stands.  0 when the pattern is beyond this analysis. */
+static int lead_info(const char *pattern, uint8_t notprev[32], uint8_t (*seq)[32], size_t *nseq,
+                     size_t *pi)
 {
     size_t len = strlen(pattern), i = 0;
     int alt;
@@ -1629,21 +1633,15 @@ void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_
         } else if (c == ')') {
             depth--;
         } else if (c == '|' && depth == 0) {
-            return;
+            return 0;
         }
     }
-    /* leading classes: only where a class means its ASCII bytes alone */
-    int plain =
-        !(options & (PCRE2_CASELESS | PCRE2_UCP | PCRE2_EXTENDED)) && !inline_options(pattern);
-    uint8_t notprev[32] = {0};
-    uint8_t seq[MAX_SEQ][32];
-    size_t nseq = 0;
     int entered = 0;
     while (i < len) {
-        if (!lead_asserts(pattern, len, &i, len, notprev, plain ? seq : NULL, &nseq)) return;
+        if (!lead_asserts(pattern, len, &i, len, notprev, seq, nseq)) return 0;
         if (!entered && strncmp(pattern + i, "(?<value>", 9) == 0) {
             size_t e = group_end(pattern, len, i, &alt);
-            if (!e) return;
+            if (!e) return 0;
             i += 9;
             entered = 1;
             if (!alt) continue;
@@ -1656,7 +1654,7 @@ void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_
                 size_t be = branch_end(pattern, b, e);
                 uint8_t np[32] = {0};
                 size_t q = b, none = 0;
-                if (!lead_asserts(pattern, len, &q, be, np, NULL, &none)) return;
+                if (!lead_asserts(pattern, len, &q, be, np, NULL, &none)) return 0;
                 for (int k = 0; k < 32; k++) all[k] &= np[k];
                 b = be + 1;
             }
@@ -1666,6 +1664,44 @@ void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_
         }
         break;
     }
+    *pi = i;
+    return 1;
+}
+
+/* 1 when the pattern sets the extended option inline ("(?x)", "(?ix:"). */
+static int inline_extended(const char *p)
+{
+    for (const char *q = p; (q = strstr(q, "(?")); q += 2)
+        for (const char *o = q + 2; *o && strchr("imsxnJUu-^", *o); o++)
+            if (*o == 'x') return 1;
+    return 0;
+}
+
+int al_prefilter_notprev(const char *pattern, uint32_t options, uint8_t notprev[32])
+{
+    memset(notprev, 0, 32);
+    size_t i, none = 0;
+    if ((options & PCRE2_EXTENDED) || inline_extended(pattern) ||
+        !lead_info(pattern, notprev, NULL, &none, &i)) {
+        memset(notprev, 0, 32);
+        return 0;
+    }
+    int any = 0;
+    for (int k = 0; k < 32; k++) any |= notprev[k];
+    return any;
+}
+
+void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_t first[32],
+                             al_prefilter *pf)
+{
+    size_t len = strlen(pattern), i = 0;
+    /* leading classes: only where a class means its ASCII bytes alone */
+    int plain =
+        !(options & (PCRE2_CASELESS | PCRE2_UCP | PCRE2_EXTENDED)) && !inline_options(pattern);
+    uint8_t notprev[32] = {0};
+    uint8_t seq[MAX_SEQ][32];
+    size_t nseq = 0;
+    if (!lead_info(pattern, notprev, plain ? seq : NULL, &nseq, &i)) return;
     if (plain && !nseq && i < len) nseq = lead_seq(pattern, i, len, seq);
     uint8_t f[32];
     memcpy(f, first, 32);

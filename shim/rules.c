@@ -221,6 +221,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     uint32_t lb = 0;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &lb) == 0) r->lookbehind = lb;
     start_bytes(r);
+    r->has_notprev = al_prefilter_notprev(r->pattern, opt, r->notprev);
     al_prefilter_derive(r->pattern, opt, r->normalized, &r->pf);
     if (r->pf.n == 0 && !r->normalized) {
         /* no literal: maybe number-like, starting where PCRE2 says it can */

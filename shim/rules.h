@@ -71,9 +71,11 @@ typedef struct {
     size_t n_match, n_nomatch;
     al_prefilter pf; /* pf.n == 0 && !pf.byteset: no prefilter, always run */
     int always;
-    uint32_t *req;     /* indexes of pf.req[] in the engine's reqs[] (NULL: not used) */
-    uint8_t start[32]; /* bytes a match can start with (PCRE2's own start optimisation) */
-    int has_start;     /* start[] is known; else a match may start with any byte */
+    uint32_t *req;       /* indexes of pf.req[] in the engine's reqs[] (NULL: not used) */
+    uint8_t start[32];   /* bytes a match can start with (PCRE2's own start optimisation) */
+    int has_start;       /* start[] is known; else a match may start with any byte */
+    uint8_t notprev[32]; /* bytes no match can follow (leading lookbehinds) */
+    int has_notprev;
 } al_rule;
 
 typedef struct al_litset al_litset;
@@ -148,6 +150,11 @@ AL_API int al_litset_may_begin(const al_litset *ls, int normalized, const unsign
 AL_API void al_prefilter_derive(const char *pattern, uint32_t options, int folded,
                                 al_prefilter *pf);
 AL_API void al_prefilter_free(al_prefilter *pf);
+/* Fills notprev with the bytes before which no match of the pattern can
+ * start, as its leading negative lookbehinds say ("(?<![\\w-])"); 1 when
+ * there is at least one, 0 when none or the pattern is beyond the analysis
+ * (a top-level alternation, the extended option). */
+AL_API int al_prefilter_notprev(const char *pattern, uint32_t options, uint8_t notprev[32]);
 /* 1 when pf->req tells more than a prefix hit does (not every literal of pf
  * already holds a member), 0 when not or when there is no req. */
 AL_API int al_prefilter_req_useful(const al_prefilter *pf);

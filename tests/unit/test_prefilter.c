@@ -369,7 +369,9 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
           "\"AB BAB12\"]}},"
           "{\"id\":\"g.reqi\",\"category\":\"unsafe_output\",\"flags\":\"i\","
           "\"pattern\":\"\\\\b(?:ab|b2)[^\\\\n]{0,6}(?:bab12+|zzzzz)\",\"examples\":{\"match\":["
-          "\"ab bab12\"]}}"
+          "\"ab bab12\"]}},"
+          "{\"id\":\"g.after\",\"category\":\"unsafe_output\","
+          "\"pattern\":\"(?<![A1:])AB[12]\",\"examples\":{\"match\":[\"AB1\"]}}"
           "]}",
           f);
     fclose(f);
@@ -384,10 +386,10 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
     for (size_t i = 0; i < with->n; i++) /* each rule gated as meant */
         CHECK(!with->rules[i].always && (with->rules[i].pf.startclass || with->rules[i].pf.n));
     CHECK(with->rules[0].pf.nseq == 4 && with->rules[2].pf.windowed && with->rules[3].req &&
-          with->rules[4].req);
+          with->rules[4].req && with->rules[5].has_notprev);
     static const char alpha[] = "AB12+-: \xff\n";
     static const char *const piece[] = {"BAB12", "AB", "B2", "1-2", "+12", "A::", "ZZZZZ"};
-    size_t na = sizeof alpha - 1, bad = 0, found = 0, per[5] = {0};
+    size_t na = sizeof alpha - 1, bad = 0, found = 0, per[6] = {0};
     al_result a = {0}, b = {0};
     unsigned seed = 99;
     for (size_t round = 0; round < 30000; round++) {
@@ -415,13 +417,13 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
                 fprintf(stderr, "  differs on: \"%.*s\"\n", (int)len, t);
             found += a.n;
             for (size_t k = 0; k < a.n; k++)
-                for (size_t r = 0; r < 5; r++)
+                for (size_t r = 0; r < 6; r++)
                     per[r] += !strcmp(a.findings[k].rule, with->rules[r].id);
         }
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(found > 5000);
-    for (int k = 0; k < 5; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
+    for (int k = 0; k < 6; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
     al_result_free(&a);
     al_result_free(&b);
     al_engine_free(with);
@@ -491,6 +493,32 @@ static int start_class(const char *pattern, char *buf)
     int sc = pf.startclass;
     al_prefilter_free(&pf);
     return sc;
+}
+
+static const char *notprev_of(const char *pattern, uint32_t opts)
+{
+    static char out[128];
+    uint8_t np[32];
+    size_t k = 0;
+    if (!al_prefilter_notprev(pattern, opts, np)) return "-";
+    for (int c = 32; c < 127; c++)
+        if (np[c >> 3] & (1u << (c & 7))) out[k++] = (char)c;
+    out[k] = '\0';
+    return out;
+}
+
+TEST(a_leading_lookbehind_should_name_the_bytes_no_match_follows)
+{
+    CHECK_STR(notprev_of("(?<![a-c0-2])(?:abc|def)", 0), "012abc");
+    CHECK_STR(notprev_of("(?<![:x])(?<value>y+)", 0), ":x");
+    CHECK_STR(notprev_of("(?:(?<![ab])|(?<=\\\\[nb]))x", 0), "a"); /* b may end a "\\b" */
+    CHECK_STR(notprev_of("(?<!a)x|y", 0), "-");                    /* a branch without it */
+    CHECK_STR(notprev_of("x(?<!a)", 0), "-");                      /* not at the start */
+    CHECK_STR(notprev_of("(?<!a|b)x", 0), "-");                    /* alternatives: ignored */
+    CHECK_STR(notprev_of("(?<![ a])x", PCRE2_EXTENDED), "-");
+    CHECK_STR(notprev_of("(?x)(?<![ a])x", 0), "-");
+    CHECK_STR(notprev_of("(?i)(?<![a])x", 0), "-"); /* an option setting first: no analysis */
+    CHECK_STR(notprev_of("(?<![a])x", PCRE2_CASELESS), "a"); /* caseless refuses more, "a" too */
 }
 
 TEST(a_value_with_branches_should_start_only_where_every_branch_lookbehind_allows)
