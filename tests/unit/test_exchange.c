@@ -1345,6 +1345,85 @@ TEST(non_llm_large_download_turns_the_connection_to_passthrough_after_its_header
     al_ctx_free(&ctx);
 }
 
+TEST(non_llm_reply_body_delivered_by_the_hook_keeps_the_next_llm_reply_framed_and_scrubbed)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_conn *c = al_conn_new(&ctx, "test", NULL);
+    al_buf out = {0}, host = {0};
+    CHECK_EQ_INT(al_conn_in_direct(c), 0); /* nothing asked yet */
+    const char *get = "GET / HTTP/1.1\r\nHost: h\r\n\r\n"
+                      "GET /big HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK_EQ_INT(al_conn_out(c, get, strlen(get), &out), AL_OK);
+    const char *r1 = "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\n";
+    CHECK_EQ_INT(al_conn_in(c, r1, strlen(r1), 0, &host), AL_OK);
+    CHECK_EQ_INT(al_conn_in_direct(c), 5);
+    al_conn_in_skip(c, 5);
+    CHECK_EQ_INT(al_conn_in_direct(c), 0); /* the next reply's header must be read */
+    const char *r2 = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     "Transfer-Encoding: chunked\r\n\r\n4\r\nab";
+    CHECK_EQ_INT(al_conn_in(c, r2, strlen(r2), 0, &host), AL_OK);
+    CHECK_EQ_INT(al_conn_in_direct(c), 2); /* the rest of the chunk */
+    al_conn_in_skip(c, 2);
+    CHECK_EQ_INT(al_conn_in_direct(c), 0); /* the chunk's CRLF */
+    const char *r2b = "\r\n3\r\n";
+    CHECK_EQ_INT(al_conn_in(c, r2b, strlen(r2b), 0, &host), AL_OK);
+    CHECK_EQ_INT(al_conn_in_direct(c), 3);
+    al_conn_in_skip(c, 3);
+    const char *r2c = "\r\n0\r\n\r\n";
+    CHECK_EQ_INT(al_conn_in(c, r2c, strlen(r2c), 0, &host), AL_OK);
+    CHECK(!al_conn_passthrough(c));
+    /* an LLM call on the same connection: its reply is screened, not passed */
+    const char *body = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    al_buf_reset(&out);
+    CHECK_EQ_INT(al_conn_out(c, req, strlen(req), &out), AL_OK);
+    CHECK(out.len > 0);
+    const char *reply = "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":"
+                        "\"mail john.smith@example.com\"}}]}";
+    char resp[512];
+    snprintf(resp, sizeof resp,
+             "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+             strlen(reply));
+    al_buf_reset(&host);
+    CHECK_EQ_INT(al_conn_in(c, resp, strlen(resp), 0, &host), AL_OK);
+    CHECK_EQ_INT(al_conn_in_direct(c), 0); /* an LLM reply body always goes through the exchange */
+    CHECK_EQ_INT(al_conn_in(c, reply, strlen(reply), 0, &host), AL_OK);
+    REQUIRE(host.data);
+    CHECK(strstr(host.data, "john.smith@example.com") == NULL);
+    CHECK(strstr(host.data, "HTTP/1.1 200") != NULL);
+    al_buf_free(&out);
+    al_buf_free(&host);
+    al_conn_free(c);
+    al_ctx_free(&ctx);
+}
+
+TEST(non_llm_body_skipped_past_the_watch_limit_turns_the_connection_to_passthrough)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_conn *c = al_conn_new(&ctx, "test", NULL);
+    al_buf out = {0}, host = {0};
+    const char *get = "GET /f HTTP/1.1\r\nHost: h\r\n\r\n";
+    CHECK_EQ_INT(al_conn_out(c, get, strlen(get), &out), AL_OK);
+    const char *r = "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n\r\n";
+    CHECK_EQ_INT(al_conn_in(c, r, strlen(r), 0, &host), AL_OK); /* until EOF */
+    CHECK(al_conn_in_direct(c) == UINT64_MAX);
+    al_conn_in_skip(c, 1000);
+    CHECK(!al_conn_passthrough(c));
+    al_conn_in_skip(c, 64u << 20);
+    CHECK(al_conn_passthrough(c)); /* as al_conn_in does with a large download */
+    CHECK(al_conn_in_direct(c) == UINT64_MAX);
+    al_buf_free(&out);
+    al_buf_free(&host);
+    al_conn_free(c);
+    al_ctx_free(&ctx);
+}
+
 TEST(compressed_llm_reply_is_replaced_by_an_error_when_closed)
 {
     al_ctx ctx = make_ctx();

@@ -194,6 +194,62 @@ TEST(content_length_body_stops_at_its_end_and_eof_body_ends_at_close)
     al_buf_free(&out);
 }
 
+TEST(chunked_body_with_its_data_skipped_unseen_keeps_the_framing_at_every_step)
+{
+    size_t len = sizeof CHUNKED - 1;
+    for (size_t step = 1; step <= len; step++) {
+        al_http1_body d;
+        al_http1_body_init(&d, AL_BODY_CHUNKED, 0, 0);
+        size_t off = 0, skipped = 0;
+        while (off < len && !d.done) {
+            size_t n = step < len - off ? step : len - off;
+            uint64_t direct = al_http1_body_direct(&d);
+            if (direct) {
+                if (n > direct) n = (size_t)direct;
+                al_http1_body_skip(&d, n);
+                skipped += n;
+                off += n;
+                continue;
+            }
+            long k = al_http1_body_feed(&d, CHUNKED + off, n, NULL);
+            if (k <= 0) break;
+            off += (size_t)k;
+        }
+        CHECK(d.done);
+        CHECK_EQ_INT(off, len - 4); /* "NEXT" is the next message */
+        /* (a feed that starts in framing reads on into the data) */
+        if (step == 1) CHECK_EQ_INT(skipped, sizeof CHUNKED_PAYLOAD - 1);
+        CHECK_EQ_INT(d.total, sizeof CHUNKED_PAYLOAD - 1);
+        CHECK_EQ_INT(al_http1_body_direct(&d), 0);
+    }
+}
+
+TEST(body_direct_counts_payload_only_and_never_for_a_capped_or_broken_body)
+{
+    al_http1_body d;
+    al_http1_body_init(&d, AL_BODY_LENGTH, 10, 0);
+    CHECK_EQ_INT(al_http1_body_direct(&d), 10);
+    al_http1_body_skip(&d, 4);
+    CHECK_EQ_INT(al_http1_body_direct(&d), 6);
+    CHECK_EQ_INT(al_http1_body_feed(&d, "abcdefNEXT", 10, NULL), 6);
+    CHECK(d.done);
+    CHECK_EQ_INT(al_http1_body_direct(&d), 0);
+    al_http1_body_init(&d, AL_BODY_EOF, 0, 0);
+    CHECK(al_http1_body_direct(&d) == UINT64_MAX);
+    al_http1_body_skip(&d, 1000);
+    CHECK_EQ_INT(al_http1_body_eof(&d), 0);
+    al_http1_body_init(&d, AL_BODY_LENGTH, 10, 5); /* a cap needs every byte counted */
+    CHECK_EQ_INT(al_http1_body_direct(&d), 0);
+    al_http1_body_init(&d, AL_BODY_CHUNKED, 0, 0);
+    CHECK_EQ_INT(al_http1_body_direct(&d), 0); /* a size line comes first */
+    CHECK_EQ_INT(al_http1_body_feed(&d, "zz", 2, NULL), -1);
+    CHECK_EQ_INT(al_http1_body_direct(&d), 0);
+    al_http1_body_init(&d, AL_BODY_LENGTH, 5, 0);
+    al_http1_body_skip(&d, 9); /* never past the body */
+    CHECK(d.done);
+    CHECK_EQ_INT(d.total, 5);
+}
+
 TEST(token_lists_match_caselessly_and_ignore_parameters)
 {
     CHECK(al_http1_has_token("keep-alive, Upgrade", 19, "upgrade"));
