@@ -906,10 +906,11 @@ static int plain_name(stream *st, tok *k, unsigned want)
 }
 
 static const char *const pii_cues[] = {
-    "email",     "e-mail",    "phone",   "address",   "account",     "card",     "ssn",
-    "passport",  "license",   "licence", "contact",   "dob",         "iban",     "fax",
-    "tel",       "customer",  "patient", "client",    "beneficiary", "guardian", "billing",
-    "statement", "applicant", "tenant",  "insurance", NULL};
+    "email",     "e-mail",    "phone",    "address",   "account",     "card",     "ssn",
+    "passport",  "license",   "licence",  "contact",   "dob",         "iban",     "fax",
+    "tel",       "customer",  "patient",  "client",    "beneficiary", "guardian", "billing",
+    "statement", "applicant", "tenant",   "insurance", "lives",       "resides",  "residing",
+    "mailing",   "zip",       "postcode", "apt",       "apartment",   NULL};
 
 /* Personal-data words (or an '@') within 60 bytes of [s, e), in the same
  * paragraph: the name is somebody's record, not a mention of a public
@@ -931,9 +932,20 @@ static int near_pii(const stream *st, size_t s, size_t e)
         }
     stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
     tok k;
-    int idiom = 0; /* "into account", "on account of" */
+    int idiom = 0;      /* "into account", "on account of" */
+    int since_num = 99; /* tokens since a house number */
     while (lex_next(&w, &k)) {
         if (k.type == T_PUNCT && k.key[0] == '@') return 1;
+        /* a street address: a house number, capitalised words, a
+         * capitalised street type ("42 Elm Street", "12 Oak Avenue"; not
+         * "36 sq ft" or "(0.5 point)") */
+        if (k.type == T_WORD && k.cap == C_CAP && since_num >= 1 && since_num <= 3 &&
+            (flags_of(st, &k) & F_STREET))
+            return 1;
+        if (k.type == T_NUM && k.e - k.s <= 5)
+            since_num = 0;
+        else if (since_num < 99)
+            since_num = k.type == T_WORD && k.cap != C_LOWER ? since_num + 1 : 99;
         if (k.type == T_WORD && in_list(st, &k, CTX_pii_cues) && !(idiom && key_is(&k, "account")))
             return 1;
         idiom = key_is(&k, "into") || key_is(&k, "on");

@@ -368,3 +368,23 @@ TEST(threads_scanning_different_texts_get_their_own_results)
     for (int i = 0; i < 4; i++) CHECK(jobs[i].ok);
     al_detector_person.free_state(st);
 }
+
+TEST(person_next_to_a_street_address_or_a_home_is_strong)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(
+        found(&al_detector_person, strong, "Maria Gonzalez lives at 42 Elm Street, Springfield."),
+        "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Send it to John Smith, 12 Oak Avenue, Portland."),
+              "John Smith");
+    CHECK_STR(found(&al_detector_person, strong, "Mail for Ana Lima: apt 4B on the second floor"),
+              "Ana Lima");
+    /* a biography, a measurement, a score: no personal record */
+    CHECK_STR(found(&al_detector_person, strong, "Robert Frost was born in San Francisco in 1874."),
+              "");
+    CHECK_STR(found(&al_detector_person, strong, "Mr Boarden tiles 36 sq ft of floor."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez scored 3 Points in the final."),
+              "");
+    al_detector_person.free_state(strong);
+}
