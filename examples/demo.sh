@@ -155,6 +155,40 @@ else
     problem "no audit log was written ($AUDIT)"
 fi
 
+# 5. Around the model calls: the egress allowlist and model weight checks.
+title "5. Around the calls: where a program may connect, which model weights it may load"
+cat > "$W/agent.py" <<'EOF'
+import socket
+try:
+    socket.create_connection(("192.0.2.1", 443), timeout=3)
+    print("connected to 192.0.2.1:443")
+except PermissionError:
+    print("refused before any packet left (PermissionError)")
+except OSError as e:
+    print("failed: %s" % e.strerror)
+EOF
+row "egress:" "" "airlock run --egress 'api.openai.com,localhost' -- python3 agent.py (it connects to 192.0.2.1)"
+out=$(timeout 30 "$AIRLOCK" run --egress 'api.openai.com,localhost' -- /usr/bin/python3 "$W/agent.py" 2> "$W/err")
+row "with airlock:" "$GREEN" "$out"
+show_airlock_notes
+case "$out" in refused*) ;; *) problem "the connection off the allowlist was not refused" ;; esac
+printf 'GGUF model weights, as published' > "$W/model.gguf"
+(cd "$W" && sha256sum model.gguf) > "$W/trusted.sha256"
+printf 'GGUF model weights, backdoored!!' > "$W/model.gguf"
+cat > "$W/load.py" <<'EOF'
+import sys
+try:
+    open(sys.argv[1], "rb").read()
+    print("loaded")
+except PermissionError:
+    print("refused: PermissionError")
+EOF
+row "weights:" "" "model.gguf changed after trusted.sha256 was written; airlock run --weights trusted.sha256 -- python3 load.py model.gguf"
+out=$(timeout 30 "$AIRLOCK" run --weights "$W/trusted.sha256" -- /usr/bin/python3 "$W/load.py" "$W/model.gguf" 2> "$W/err")
+row "with airlock:" "$GREEN" "$out"
+show_airlock_notes
+case "$out" in refused*) ;; *) problem "tampered weights were loaded" ;; esac
+
 printf '\nAll of this ran on localhost.  Try it on your own client: %s run -- <command>\n' \
     "$(basename "$AIRLOCK")"
 if [ "$PROBLEMS" -ne 0 ]; then
