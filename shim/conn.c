@@ -101,6 +101,21 @@ int al_conn_has_reply(const al_conn *c)
     return c && c->reply.len > 0;
 }
 
+uint64_t al_conn_out_direct(const al_conn *c)
+{
+    if (!c) return 0;
+    if (c->passthrough) return UINT64_MAX;
+    if (c->broken || c->rstate != R_PASS) return 0;
+    return al_http1_body_direct(&c->rbody);
+}
+
+void al_conn_out_skip(al_conn *c, uint64_t n)
+{
+    if (!c || c->passthrough || c->broken || c->rstate != R_PASS) return;
+    al_http1_body_skip(&c->rbody, n);
+    if (c->rbody.done) c->rstate = R_HEAD;
+}
+
 uint64_t al_conn_in_direct(const al_conn *c)
 {
     if (!c || c->reply.len) return 0;

@@ -149,6 +149,17 @@ AL_API al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_b
  * may stop calling al_conn_out/al_conn_in and pass bytes straight through. */
 AL_API int al_conn_passthrough(const al_conn *c);
 
+/* How many of the host's next bytes pass to the server unchanged, so the
+ * hook may send them from the host's buffer: the rest of the body of a
+ * request that is not an LLM call (Content-Length or the current chunk's
+ * data), or UINT64_MAX once the connection passes through; 0 when they must
+ * go through al_conn_out. */
+AL_API uint64_t al_conn_out_direct(const al_conn *c);
+
+/* The hook sent n (<= al_conn_out_direct) host bytes to the server itself:
+ * counted as if al_conn_out had passed them. */
+AL_API void al_conn_out_skip(al_conn *c, uint64_t n);
+
 /* How many of the server's next bytes pass to the host unchanged, so the
  * hook may read them straight into the host's buffer: the rest of the body
  * of a reply to a request that is not an LLM call (Content-Length, the data

@@ -4,7 +4,9 @@
  * (plain-HTTP LLM servers such as Ollama, vLLM, llama.cpp); a first write
  * too short to tell is held until the next; a TLS ClientHello written by a
  * TLS stack airlock cannot see, naming an LLM API host, is refused or
- * recorded per AIRLOCK_FAIL; everything else is passed through for good.  Every other
+ * recorded per AIRLOCK_FAIL; everything else is passed through for good.
+ * On a followed connection, the bodies of requests and replies that are not
+ * LLM calls go straight between the program's buffer and the socket.  Every other
  * descriptor costs one byte-table lookup per call: never buffered, never
  * delayed, never a system call of ours. */
 #include <dlfcn.h>
@@ -854,6 +856,23 @@ static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int f
         pthread_mutex_unlock(&s->mu);
         if (wpend == k) write_done(fd, s);
         return (ssize_t)k;
+    }
+    if (n == host_n) {
+        /* body bytes of a request that is not an LLM call go from the host's
+         * buffer to the server, with the host's own flags: no copy, and the
+         * kernel's answer (a short count, EAGAIN, EPIPE) is the host's */
+        pthread_mutex_lock(&s->mu);
+        uint64_t direct = s->out.len ? 0 : al_conn_out_direct(s->c);
+        pthread_mutex_unlock(&s->mu);
+        if (direct >= n) {
+            ssize_t w = REAL(R_SEND, send_fn, send)(fd, p, n, flags);
+            if (w < 0) return -1;
+            pthread_mutex_lock(&s->mu);
+            al_conn_out_skip(s->c, (uint64_t)w);
+            pthread_mutex_unlock(&s->mu);
+            write_done(fd, s);
+            return w;
+        }
     }
     al_buf out = {0};
     pthread_mutex_lock(&s->mu);

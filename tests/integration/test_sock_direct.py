@@ -152,6 +152,32 @@ def client(mode, host, port, arg):
                     if s.recv(2, socket.MSG_WAITALL) != b"\r\n":
                         raise RuntimeError("chunk framing lost")
             print("get", st, len(d), hashlib.sha256(d).hexdigest())
+    elif mode == "upload":  # raw socket: a PUT written every which way, then an LLM call
+        s = socket.create_connection((host, port))
+        n = int(arg)
+        data = body_bytes(n, seed=3)
+        s.sendall(b"PUT /upload HTTP/1.1\r\nHost: h\r\nContent-Length: %d\r\n\r\n" % n)
+        off, step = 0, 0
+        while off < n:
+            k = min((1, 70000, 5, 1 << 20, 4096)[step % 5], n - off)
+            piece = data[off:off + k]
+            kind = step % 4
+            step += 1
+            if kind == 0:
+                w = s.send(piece)
+            elif kind == 1:
+                w = os.write(s.fileno(), piece)
+            elif kind == 2:
+                w = s.sendmsg([piece[:k // 2], piece[k // 2:]])
+            else:
+                w = os.writev(s.fileno(), [piece[:1], piece[1:]])
+            off += w
+        st, hd = read_head(s)
+        print("put", st, mixed_read(s, int(hd["content-length"])).decode())
+        s.sendall(raw_request("POST", "/v1/chat/completions", chat_body(INJECTION),
+                              "Content-Type: application/json\r\n"))
+        st, hd = read_head(s)
+        print("post", st)
     elif mode == "cut":  # read until the server closes
         s = socket.create_connection((host, port))
         s.sendall(raw_request("GET", arg))
@@ -206,7 +232,7 @@ class Server:
                     hdrs[k.strip().lower()] = v.strip()
                 body = f.read(int(hdrs.get("content-length", "0")))
                 self.seen.append(line.decode("latin-1").strip() + " " +
-                                 body.decode("utf-8", "replace"))
+                                 body[:4096].decode("utf-8", "replace"))
                 method, target = line.decode("latin-1").split()[:2]
                 path, _, q = target.partition("?")
                 n = int(q.split("=")[1]) if q.startswith("n=") else 0
@@ -225,6 +251,10 @@ class Server:
                         i += 1
                     out.append(b"0\r\n\r\n")
                     c.sendall(b"".join(out))
+                elif method == "PUT":
+                    d = b"%d %s" % (len(body), hashlib.sha256(body).hexdigest().encode())
+                    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                              b"Content-Length: %d\r\n\r\n" % len(d) + d)
                 elif path == "/cut":
                     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                               b"Content-Length: %d\r\n\r\n" % n + data[:n // 2])
@@ -308,6 +338,17 @@ def main():
     r.check("after chunked and Content-Length downloads, an injection is blocked",
             len(lines) == 5 and lines[4].split()[1].startswith("4")
             and not any(INJECTION in s for s in srv.seen), lines[4:])
+
+    n_up = 20 * 1000 * 1000
+    a = run([PY, me, "client", "upload", host, port, str(n_up)], env=env, timeout=50)
+    lines = a.stdout.splitlines()
+    want = "put 200 %d %s" % (n_up, hashlib.sha256(body_bytes(n_up, seed=3)).hexdigest())
+    r.check("a 20 MB upload (send, write, sendmsg, writev) reaches the server byte-identical",
+            a.returncode == 0 and len(lines) == 2 and lines[0] == want,
+            "%r %s" % (a.stdout[:300], a.stderr[-300:]))
+    r.check("after the upload, an injection on the same connection is blocked",
+            len(lines) == 2 and lines[1].split()[1].startswith("4")
+            and sum(INJECTION in x for x in srv.seen) == 0, lines[1:])
 
     for label, e in (("without", dict(os.environ)), ("with", env)):
         p = run([PY, me, "client", "cut", host, port, "/cut?n=%d" % n], env=e, timeout=20)
