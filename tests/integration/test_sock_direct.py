@@ -1,10 +1,12 @@
-"""The socket layer passes the body of a plain-HTTP reply that is not an LLM
-call straight into the program's buffer, yet keeps following the connection:
-a large download arrives byte-identical (whatever mix of read, recv,
-MSG_PEEK, 1-byte reads, readv and recvmsg the program uses), an LLM call that
-follows on the same kept-alive connection is still screened (injection
-blocked, PII scrubbed) after Content-Length and chunked downloads, and a
-download the server cuts short ends cleanly, as it does without airlock.
+"""The socket layer passes the bodies of plain-HTTP requests and replies that
+are not LLM calls straight between the program's buffer and the socket, yet
+keeps following the connection: a large download arrives byte-identical
+(whatever mix of read, recv, MSG_PEEK, 1-byte reads, readv, recvmsg and
+MSG_WAITALL the program uses, blocking or from an asyncio loop), as does a
+large upload; an LLM call that follows on the same kept-alive connection, or
+is pipelined behind a download, is still screened (injection blocked, PII
+scrubbed) after Content-Length and chunked bodies; and a download the server
+cuts short ends cleanly, as it does without airlock.
 
 Clients run as child processes (LD_PRELOAD takes effect at exec):
 `test_sock_direct.py client MODE ARGS...` prints what the program saw.
@@ -178,6 +180,40 @@ def client(mode, host, port, arg):
                               "Content-Type: application/json\r\n"))
         st, hd = read_head(s)
         print("post", st)
+    elif mode == "pipelined":  # a download and an LLM call sent together, read in turn
+        s = socket.create_connection((host, port))
+        s.sendall(raw_request("GET", arg) +
+                  raw_request("POST", "/v1/chat/completions", chat_body("Who is the customer?"),
+                              "Content-Type: application/json\r\n"))
+        st, hd = read_head(s)
+        d = mixed_read(s, int(hd["content-length"]))
+        print("get", st, len(d), hashlib.sha256(d).hexdigest())
+        st, hd = read_head(s)
+        print("post", st, mixed_read(s, int(hd["content-length"])).decode("utf-8", "replace"))
+    elif mode == "asyncio":  # non-blocking reads from an epoll event loop
+        import asyncio
+
+        async def reply(r):
+            head = await r.readuntil(b"\r\n\r\n")
+            st = int(head.split()[1])
+            k = 0
+            for line in head.decode("latin-1").split("\r\n"):
+                if line.lower().startswith("content-length:"):
+                    k = int(line.split(":")[1])
+            return st, await r.readexactly(k)
+
+        async def go():
+            r, w = await asyncio.open_connection(host, port)
+            for path in ("/", arg):
+                w.write(raw_request("GET", path))
+                st, d = await reply(r)
+                print("get", st, len(d), hashlib.sha256(d).hexdigest())
+            w.write(raw_request("POST", "/v1/chat/completions", chat_body(INJECTION),
+                                "Content-Type: application/json\r\n"))
+            st, d = await reply(r)
+            print("post", st)
+            w.close()
+        asyncio.run(go())
     elif mode == "cut":  # read until the server closes
         s = socket.create_connection((host, port))
         s.sendall(raw_request("GET", arg))
@@ -295,6 +331,19 @@ def main():
                 a.returncode == 0 and a.stdout == b.stdout and a.stdout.startswith(str(size)),
                 "%r vs %r %s" % (a.stdout, b.stdout, a.stderr[-300:]))
 
+        a = run([PY, me, "client", "asyncio", host, port, "/download?bytes=%d" % size],
+                env=env, timeout=50)
+        b = run([PY, me, "client", "download", host, port, "/download?bytes=%d" % size],
+                env=m.env(), timeout=50)
+        lines = a.stdout.splitlines()
+        r.check("asyncio (non-blocking, epoll): the download intact, then an injection on the "
+                "same connection blocked",
+                a.returncode == 0 and len(lines) == 3
+                and lines[1].split()[2:] == b.stdout.split()
+                and lines[1].split()[1:3] == ["200", str(size)]
+                and lines[2].split()[1].startswith("4"),
+                "%r %r %s" % (a.stdout[:300], b.stdout[:100], a.stderr[-300:]))
+
         # kept-alive: large download, LLM call (PII scrubbed), download, injection (blocked)
         mark = "zq7-marker"
         before = len(m.requests())
@@ -338,6 +387,14 @@ def main():
     r.check("after chunked and Content-Length downloads, an injection is blocked",
             len(lines) == 5 and lines[4].split()[1].startswith("4")
             and not any(INJECTION in s for s in srv.seen), lines[4:])
+
+    a = run([PY, me, "client", "pipelined", host, port, "/len?n=%d" % n], env=env, timeout=50)
+    lines = a.stdout.splitlines()
+    r.check("pipelined download and LLM call: the download intact, the LLM reply after it "
+            "found and scrubbed",
+            a.returncode == 0 and len(lines) == 2 and lines[0] == want
+            and lines[1].startswith("post 200") and "john.smith" not in lines[1]
+            and "choices" in lines[1], "%r %s" % (a.stdout[:300], a.stderr[-300:]))
 
     n_up = 20 * 1000 * 1000
     a = run([PY, me, "client", "upload", host, port, str(n_up)], env=env, timeout=50)
