@@ -51,7 +51,8 @@ struct al_conn {
     int qn;
     /* response side */
     int sstate;
-    uint64_t spass_left; /* a binary first reply: bytes watched before passing through */
+    uint64_t spass_left;  /* a binary first reply: bytes watched before passing through */
+    int follow_downloads; /* al_conn_follow_downloads: a large first reply ends nothing */
     al_buf shead;
     size_t slast;
     al_http1_msg smsg;
@@ -99,6 +100,11 @@ int al_conn_passthrough(const al_conn *c)
 int al_conn_has_reply(const al_conn *c)
 {
     return c && c->reply.len > 0;
+}
+
+void al_conn_follow_downloads(al_conn *c)
+{
+    if (c) c->follow_downloads = 1;
 }
 
 uint64_t al_conn_out_direct(const al_conn *c)
@@ -691,8 +697,8 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
          * nothing.  A small one (a file or speech API answer) is framed, so
          * an LLM call that follows on the kept-alive connection is screened. */
         c->spass_left = 0;
-        if (c->nreq == 1 && c->qn == 1 && !is_text_type(ctype) && strncasecmp(ctype, "text/", 5) &&
-            kind != AL_BODY_NONE) {
+        if (!c->follow_downloads && c->nreq == 1 && c->qn == 1 && !is_text_type(ctype) &&
+            strncasecmp(ctype, "text/", 5) && kind != AL_BODY_NONE) {
             if (kind == AL_BODY_LENGTH && (uint64_t)m->content_length > SMALL_BINARY_REPLY)
                 c->passthrough = 1;
             else

@@ -149,6 +149,12 @@ AL_API al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_b
  * may stop calling al_conn_out/al_conn_in and pass bytes straight through. */
 AL_API int al_conn_passthrough(const al_conn *c);
 
+/* For a transport that moves non-LLM bodies itself at no cost
+ * (al_conn_in_direct/al_conn_out_direct): a large binary first reply (a
+ * download) no longer ends the connection's screening, so an LLM call kept
+ * alive after it is still screened.  Call before the first byte. */
+AL_API void al_conn_follow_downloads(al_conn *c);
+
 /* How many of the host's next bytes pass to the server unchanged, so the
  * hook may send them from the host's buffer: the rest of the body of a
  * request that is not an LLM call (Content-Length or the current chunk's

@@ -660,6 +660,9 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
     }
     al_in_hook++;
     s->c = al_conn_new(al_hook_ctx(), "socket", host[0] ? host : NULL);
+    /* bodies that are not LLM calls cost nothing here (direct reads and
+     * writes): a download never ends the screening of its connection */
+    if (s->c) al_conn_follow_downloads(s->c);
     al_in_hook--;
     if (!s->c) {
         pthread_mutex_destroy(&s->mu);

@@ -14,9 +14,9 @@
 #     shared machine makes single runs noisy).  Target: >= 95%.
 #  3. The same for a plain-HTTP download (200 MB from the mock's http port;
 #     curl, which its curl layer sees, and Python http.client through the
-#     socket layer: the download alone, which ends the layer's interest in
-#     the connection, and after a small request, so it is the second reply of
-#     a kept-alive connection the layer keeps following).  Target: >= 95%.
+#     socket layer, which keeps following the connection for an LLM call
+#     that may come next on it: the download alone, and after a small
+#     request).  Target: >= 95%.
 #     With valgrind installed, also the instructions the Python client runs
 #     for a 50 MB download with and without the shim (not noisy).
 # BENCH_PARTS (default 123) picks parts; BENCH_RUNS (default 7) the number of

@@ -344,6 +344,18 @@ def main():
                 and lines[2].split()[1].startswith("4"),
                 "%r %r %s" % (a.stdout[:300], b.stdout[:100], a.stderr[-300:]))
 
+        mark2 = "zq8-marker"
+        a = run([PY, me, "client", "mixed", host, port,
+                 "/download?bytes=30000000,POST clean:%s %s" % (INJECTION, mark2)],
+                env=env, timeout=50)
+        lines = a.stdout.splitlines()
+        r.check("a large download as the connection's first request does not end its "
+                "screening: the injection after it is blocked",
+                a.returncode == 0 and len(lines) == 2 and lines[0].split()[1:3] == ["200",
+                                                                                   "30000000"]
+                and lines[1].split()[1].startswith("4") and mark2 not in m.log_text(),
+                "%r %s" % (a.stdout[:300], a.stderr[-300:]))
+
         # kept-alive: large download, LLM call (PII scrubbed), download, injection (blocked)
         mark = "zq7-marker"
         before = len(m.requests())
