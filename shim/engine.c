@@ -398,13 +398,13 @@ static int seq_at(const al_prefilter *pf, const unsigned char *s, size_t n)
 
 /* One pass over the subject for every rule's prefixes, then the hits
  * grouped by rule (each group in text order). */
-static al_code find_hits(const al_engine *e, const al_subject *sub, hits *h)
+static al_code find_hits(const al_engine *e, const al_subject *sub, int table, hits *h)
 {
     h->active = sub->active;
     h->nrules = (uint32_t)e->n;
     h->req_seen = calloc(e->n_req ? e->n_req : 1, 1);
     if (!h->req_seen) return AL_ENOMEM;
-    al_litset_scan(e->lits, sub->normalized, sub->s + sub->from, sub->len - sub->from, on_hit, h);
+    al_litset_scan(e->lits, table, sub->s + sub->from, sub->len - sub->from, on_hit, h);
     if (e->n_sc && !sub->normalized) {
         /* start-class rules (number-like values): offsets holding one of
          * their first bytes, not preceded by a byte their lookbehind refuses */
@@ -697,18 +697,22 @@ static int has_ks(const char *text, size_t len)
     return 0;
 }
 
-al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold)
+/* al_rules_run(), with the literal hits taken from shared when non-NULL
+ * (a whole-text scan whose hits hold both raw and normalised rules'). */
+static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
+                         const hits *shared)
 {
     const al_engine *e = m->e;
     *hold = sub->orig_len;
-    hits h = {0};
+    hits own = {0};
     /* whole text: try prefixed rules at their hits only; stream: skip a
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;
-    if (use_hits && find_hits(e, sub, &h) != AL_OK) {
-        hits_free(&h);
+    if (use_hits && !shared && find_hits(e, sub, sub->normalized, &own) != AL_OK) {
+        hits_free(&own);
         return AL_ENOMEM;
     }
+    const hits h = shared ? *shared : own;
     al_code c = AL_OK;
     /* the Kelvin sign and long s match caseless k and s */
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
@@ -753,8 +757,22 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
         }
         if (c != AL_OK) break;
     }
-    hits_free(&h);
+    hits_free(&own);
     return c;
+}
+
+al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold)
+{
+    return rules_run(m, sub, out, hold, NULL);
+}
+
+/* 1 when a and b (n bytes each) are equal after ASCII lowercasing: the
+ * literal scan, which lowercases, then finds the same prefixes in both. */
+static int same_but_case(const unsigned char *a, const unsigned char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return 0;
+    return 1;
 }
 
 al_action al_rule_action(const al_rule *r, const al_policy *p, al_direction dir)
@@ -842,17 +860,33 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
     al_subject sub = {
         .orig = text, .orig_len = len, .s = text, .len = len, .active = active, .prefilter = 1};
     size_t hold;
-    al_code c = al_rules_run(m, &sub, cands, &hold);
-    if (c != AL_OK || !any_norm) return c;
+    if (!any_norm) return al_rules_run(m, &sub, cands, &hold);
     al_buf nb = {0};
     al_nmap map = {0};
-    c = al_normalize_seg(text, len, &nb, &map, NULL);
-    if (c == AL_OK) {
-        sub.s = nb.data ? nb.data : "";
-        sub.len = nb.len;
-        sub.map = &map;
-        sub.normalized = 1;
+    al_code c = al_normalize_seg(text, len, &nb, &map, NULL);
+    if (c == AL_OK && m->e->lits && nb.len == len &&
+        same_but_case((const unsigned char *)text, (const unsigned char *)nb.data, len)) {
+        /* the usual prompt: normalising changed only ASCII case, so one
+         * literal scan serves both passes (hits are per rule, in text order) */
+        hits h = {0};
+        c = find_hits(m->e, &sub, AL_LITSET_BOTH, &h);
+        if (c == AL_OK) c = rules_run(m, &sub, cands, &hold, &h);
+        if (c == AL_OK) {
+            sub.s = nb.data ? nb.data : "";
+            sub.map = &map;
+            sub.normalized = 1;
+            c = rules_run(m, &sub, cands, &hold, &h);
+        }
+        hits_free(&h);
+    } else if (c == AL_OK) {
         c = al_rules_run(m, &sub, cands, &hold);
+        if (c == AL_OK) {
+            sub.s = nb.data ? nb.data : "";
+            sub.len = nb.len;
+            sub.map = &map;
+            sub.normalized = 1;
+            c = al_rules_run(m, &sub, cands, &hold);
+        }
     }
     al_nmap_free(&map);
     if (c == AL_OK && norm_out)

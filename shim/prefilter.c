@@ -1798,7 +1798,7 @@ typedef struct {
 } table;
 
 struct al_litset {
-    table t[2]; /* [0] raw rules, [1] normalised rules */
+    table t[3]; /* [0] raw rules, [1] normalised rules, [2] both (AL_LITSET_BOTH) */
 };
 
 /* ASCII lowercase of every byte (a constant: engines are built concurrently) */
@@ -1838,12 +1838,13 @@ al_code al_litset_build(al_engine *e)
 {
     al_litset *ls = calloc(1, sizeof *ls);
     if (!ls) return AL_ENOMEM;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         table *t = &ls->t[k];
         size_t total = 0;
         for (size_t i = 0; i < e->n; i++)
-            if (!e->rules[i].det && e->rules[i].normalized == k) total += e->rules[i].pf.n;
-        for (uint32_t q = 0; q < e->n_req; q++) total += e->req_norm[q] == k;
+            if (!e->rules[i].det && (k == 2 || e->rules[i].normalized == k))
+                total += e->rules[i].pf.n;
+        for (uint32_t q = 0; q < e->n_req; q++) total += k == 2 || e->req_norm[q] == k;
         t->head = malloc(65536 * sizeof *t->head);
         t->v = calloc(total ? total : 1, sizeof *t->v);
         if (!t->head || !t->v) {
@@ -1856,7 +1857,9 @@ al_code al_litset_build(al_engine *e)
          * e->n + their index) */
         for (size_t i = 0; i < e->n + e->n_req; i++) {
             const al_rule *r = i < e->n ? &e->rules[i] : NULL;
-            if (r ? (r->det || r->normalized != k) : e->req_norm[i - e->n] != k) continue;
+            if (r ? (r->det || (k != 2 && r->normalized != k))
+                  : (k != 2 && e->req_norm[i - e->n] != k))
+                continue;
             size_t nlit = r ? r->pf.n : 1;
             for (size_t j = 0; j < nlit; j++) {
                 const char *lit = r ? r->pf.lit[j] : e->reqs[i - e->n];
@@ -1922,7 +1925,7 @@ al_code al_litset_build(al_engine *e)
 void al_litset_free(al_litset *ls)
 {
     if (!ls) return;
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 3; k++) {
         free(ls->t[k].head);
         free(ls->t[k].v);
         free(ls->t[k].start);
@@ -2025,7 +2028,7 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
                     al_lit_hit_fn fn, void *ud)
 {
     if (!ls || len == 0) return;
-    const table *t = &ls->t[normalized ? 1 : 0];
+    const table *t = &ls->t[normalized == AL_LITSET_BOTH ? 2 : normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;

@@ -135,7 +135,10 @@ AL_API void al_litset_free(al_litset *ls);
 /* Calls fn(ud, rule, offset) for every offset of text where a prefix of a
  * raw (normalized = 0) or normalised rule starts, in text order; stops when
  * fn returns non-zero.  Where required literal k (e->reqs) occurs, rule is
- * e->n + k. */
+ * e->n + k.  normalized = AL_LITSET_BOTH: raw and normalised rules in one
+ * pass (a text whose al_normalize()d form differs only in ASCII case gives
+ * both scans' hits at once; at one offset their order is unspecified). */
+#define AL_LITSET_BOTH 2
 typedef int (*al_lit_hit_fn)(void *ud, uint32_t rule, size_t pos);
 AL_API void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                            al_lit_hit_fn fn, void *ud);
