@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "regex_compat.h"
 #include "rules.h"
 
 /* Implemented by other modules; weak so the engine links without them.
@@ -206,8 +207,16 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     }
     int ec;
     PCRE2_SIZE eoff;
-    r->re = pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, opt, &ec, &eoff, NULL);
+    /* compiled as rewritten for the JIT (regex_compat.h); an error is
+     * reported from the pattern as written */
+    char *safe = al_regex_jit_safe(r->pattern);
+    if (!safe) return AL_ENOMEM;
+    r->re = pcre2_compile((PCRE2_SPTR)safe, PCRE2_ZERO_TERMINATED, opt, &ec, &eoff, NULL);
+    free(safe);
     if (!r->re) {
+        pcre2_code *orig =
+            pcre2_compile((PCRE2_SPTR)r->pattern, PCRE2_ZERO_TERMINATED, opt, &ec, &eoff, NULL);
+        pcre2_code_free(orig);
         PCRE2_UCHAR msg[256];
         pcre2_get_error_message(ec, msg, sizeof msg);
         al_rules_err(errs, r->file, r->id, "regex error at offset %zu: %s", (size_t)eoff,
