@@ -1768,6 +1768,36 @@ typedef struct {
     unsigned char wb; /* only at a word start */
 } entry;
 
+/* A run cv[lo .. hi) of entries whose first bytes are key (hi == 0: an
+ * empty slot). */
+typedef struct {
+    uint32_t key, lo, hi;
+} span;
+
+static inline unsigned span_slot(uint32_t key, unsigned bits)
+{
+    return (key * 0x9E3779B1u) >> (32 - bits);
+}
+
+/* The run for key, or NULL; the table always has an empty slot. */
+static inline const span *span_get(const span *tab, unsigned bits, uint32_t key)
+{
+    unsigned m = (1u << bits) - 1;
+    for (unsigned h = span_slot(key, bits);; h = (h + 1) & m) {
+        if (!tab[h].hi) return NULL;
+        if (tab[h].key == key) return &tab[h];
+    }
+}
+
+static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t hi)
+{
+    unsigned m = (1u << bits) - 1, h = span_slot(key, bits);
+    while (tab[h].hi) h = (h + 1) & m;
+    tab[h].key = key;
+    tab[h].lo = lo;
+    tab[h].hi = hi;
+}
+
 #define H3BITS 18
 /* Hash of the first 3 bytes (lowercased) of a prefix: one multiply of the
  * 24-bit value the scan keeps rolling. */
@@ -1793,6 +1823,10 @@ typedef struct {
     int32_t head1[256];                /* 1-byte prefixes */
     uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
+    /* the runs of cv sharing their first 3 bytes (3-byte prefixes) and their
+     * first 4 (longer ones), by those bytes: open addressing, 2^bits slots */
+    span *s3, *s4;
+    unsigned b3, b4;
     entry *v;
     size_t n;
 } table;
@@ -1917,6 +1951,41 @@ al_code al_litset_build(al_engine *e)
                 qsort(t->cv + t->start[key], pos - t->start[key], sizeof *t->cv, cmp_entry);
         }
         t->start[65536] = pos;
+        /* the 3- and 4-byte runs: counted, then hashed (at most half full) */
+        uint32_t nrun[2] = {0, 0};
+        for (int fill = 0; fill < 2; fill++) {
+            if (fill) {
+                t->b3 = t->b4 = 4;
+                while ((1u << t->b3) < 2 * nrun[0]) t->b3++;
+                while ((1u << t->b4) < 2 * nrun[1]) t->b4++;
+                t->s3 = calloc((size_t)1 << t->b3, sizeof *t->s3);
+                t->s4 = calloc((size_t)1 << t->b4, sizeof *t->s4);
+                if (!t->s3 || !t->s4) {
+                    al_litset_free(ls);
+                    return AL_ENOMEM;
+                }
+            }
+            for (unsigned key = 0; key < 65536; key++) {
+                uint32_t x = t->start[key], end = t->start[key + 1];
+                while (x < end && t->cv[x].n <= 2) x++;
+                while (x < end) {
+                    const entry *a = &t->cv[x];
+                    int four = a->n > 3;
+                    uint32_t y = x + 1;
+                    while (y < end && t->cv[y].c3 == a->c3 && (t->cv[y].n > 3) == four &&
+                           (!four || t->cv[y].s[3] == a->s[3]))
+                        y++;
+                    uint32_t k3 = key << 8 | a->c3;
+                    if (fill && four)
+                        span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, y);
+                    else if (fill)
+                        span_put(t->s3, t->b3, k3, x, y);
+                    else
+                        nrun[four]++;
+                    x = y;
+                }
+            }
+        }
     }
     e->lits = ls;
     return AL_OK;
@@ -1930,6 +1999,8 @@ void al_litset_free(al_litset *ls)
         free(ls->t[k].v);
         free(ls->t[k].start);
         free(ls->t[k].cv);
+        free(ls->t[k].s3);
+        free(ls->t[k].s4);
     }
     free(ls);
 }
@@ -1972,36 +2043,19 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         if (fn(ud, en->rule, i)) return 1;
     }
     if (i + 2 >= len) return 0;
-    /* longer prefixes, sorted by third byte: the run with this one */
-    unsigned char c3 = lowtab[s[i + 2]];
-    uint32_t lo = x, hi = end;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (t->cv[mid].c3 < c3)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    /* within the run: 3-byte prefixes first, then by fourth byte */
-    for (x = lo; x < end && t->cv[x].c3 == c3 && t->cv[x].n == 3; x++) {
+    /* longer prefixes: the run sharing the text's next 3 bytes (3-byte
+     * prefixes), then the run sharing its next 4 */
+    uint32_t k3 = key << 8 | lowtab[s[i + 2]];
+    const span *sp = span_get(t->s3, t->b3, k3);
+    for (x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
         const entry *en = &t->cv[x];
         if (en->wb && !ws) continue;
         if (fn(ud, en->rule, i)) return 1;
     }
     if (i + 3 >= len) return 0;
-    /* then the ones with this fourth byte: one search on (third, fourth) */
-    unsigned char c4 = lowtab[s[i + 3]];
-    lo = x;
-    hi = end;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        const entry *en = &t->cv[mid];
-        if (en->c3 < c3 || (en->c3 == c3 && (unsigned char)en->s[3] < c4))
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (x = lo; x < end && t->cv[x].c3 == c3 && (unsigned char)t->cv[x].s[3] == c4; x++) {
+    sp = span_get(t->s4, t->b4, k3 << 8 | lowtab[s[i + 3]]);
+    if (!sp) return 0;
+    for (x = sp->lo; x < sp->hi; x++) {
         const entry *en = &t->cv[x];
         if ((en->wb && !ws) || i + en->n > len) continue;
         uint32_t k = 4;
