@@ -9,16 +9,21 @@
 
 enum { K_COPY = 0, K_SPACE = 1, K_DROP = 2 };
 
-/* ASCII: lowercase letters, whitespace to K_SPACE, other C0 controls dropped. */
+/* ASCII: lowercase letters, whitespace to K_SPACE, other C0 controls
+ * dropped; ascii_low is each byte's output (whitespace: a space). */
 static unsigned char ascii_kind[128], ascii_low[128];
 
 static void init_tables(void)
 {
-    for (int c = 0; c < 128; c++) {
-        ascii_low[c] = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
-        ascii_kind[c] = K_COPY;
-        if (c < 0x20 || c == 0x7f) ascii_kind[c] = K_DROP;
-        if (c == ' ' || (c >= '\t' && c <= '\r')) ascii_kind[c] = K_SPACE;
+    for (int c = 0; c < 128; c++) { /* each byte stored once, its final value */
+        unsigned char kind = K_COPY, low = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        if (c < 0x20 || c == 0x7f) kind = K_DROP;
+        if (c == ' ' || (c >= '\t' && c <= '\r')) {
+            kind = K_SPACE;
+            low = ' ';
+        }
+        ascii_kind[c] = kind;
+        ascii_low[c] = low;
     }
 }
 
@@ -167,19 +172,25 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         if (c < 0x80) {
             unsigned char kind = ascii_kind[c];
             if (kind == K_COPY) {
-                /* the common case: a run of plain ASCII, mapped 1:1 */
+                /* the common case: a run of plain ASCII, mapped 1:1, with
+                 * single whitespace bytes (as spaces) between its words;
+                 * K_COPY + 0 and K_SPACE + 0 continue it, K_SPACE after a
+                 * space (1 + 1) and K_DROP do not */
                 size_t j = i, k0 = k;
+                unsigned sp = 0; /* the last byte was whitespace */
                 SRC(i);
                 do {
-                    o[k++] = ascii_low[s[j++]];
-                } while (j < len && s[j] < 0x80 && ascii_kind[s[j]] == K_COPY);
+                    unsigned char b = s[j++];
+                    o[k++] = ascii_low[b];
+                    sp = ascii_kind[b];
+                } while (j < len && s[j] < 0x80 && ascii_kind[s[j]] + sp <= 1);
                 if (track) {
                     if (sk->full)
                         for (size_t x = k0; x < k; x++) sk->full[x] = i + (x - k0);
                     sk->expect = j;
                 }
                 i = j;
-                space = 0;
+                space = (int)sp;
                 continue;
             } else if (kind == K_SPACE && !space) {
                 SRC(i);
