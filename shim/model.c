@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include <openssl/sha.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "model.h"
 #include "normalize.h"
@@ -455,24 +458,83 @@ static const uint8_t b64_kind[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+#ifdef __SSE2__
+/* Bit k set when p[k] (k < 16) is not a base64 digit (b64_kind 0). */
+static inline unsigned not_b64_16(const unsigned char *p)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i lo = _mm_or_si128(x, _mm_set1_epi8(0x20)); /* letters folded */
+    const __m128i dl = _mm_sub_epi8(lo, _mm_set1_epi8('a')),
+                  dd = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+    __m128i ok = _mm_cmpeq_epi8(_mm_min_epu8(dl, _mm_set1_epi8(25)), dl);          /* a-z, A-Z */
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(_mm_min_epu8(dd, _mm_set1_epi8(9)), dd)); /* 0-9 */
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(x, _mm_set1_epi8('+')));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+    ok = _mm_or_si128(ok, _mm_cmpeq_epi8(x, _mm_set1_epi8('_')));
+    return ~(unsigned)_mm_movemask_epi8(ok) & 0xFFFFu;
+}
+#endif
+
+void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
+                       void (*fn)(void *ud, size_t start, size_t end), void *ud)
+{
+    size_t run = 0; /* base64 bytes ending at p[i - 1] */
+    size_t i = 0;
+    (void)simd;
+    while (i < n) {
+#ifdef __SSE2__
+        /* 16 bytes at a time while no run can reach B64_MIN in them: only
+         * the run carried in plus the block's leading digits could (a run
+         * inside a block is shorter than 16) */
+        while (simd && i + 16 <= n) {
+            unsigned nb = not_b64_16(p + i);
+            if (!nb) {
+                if (run + 16 >= B64_MIN) break;
+                run += 16;
+            } else {
+                if (run + (unsigned)__builtin_ctz(nb) >= B64_MIN) break;
+                run = 15 - (31 - (unsigned)__builtin_clz(nb)); /* digits after the last other */
+            }
+            i += 16;
+        }
+#endif
+        /* byte by byte to the end of the block where a run may reach
+         * B64_MIN (all the way without SIMD); a branch-free run length */
+        size_t stop = simd && i + 16 <= n ? i + 16 : n;
+        for (; i < stop; i++) {
+            run = (run + 1) & (size_t) - (b64_kind[p[i]] != 0);
+            if (run < B64_MIN) continue;
+            size_t start = i + 1 - B64_MIN, j = start;
+            while (j < n && b64_kind[p[j]]) j++;
+            fn(ud, start, j);
+            i = j; /* p[j] is not base64 (or j == n) */
+            run = 0;
+        }
+    }
+}
+
+typedef struct {
+    fstate *fs;
+    const unsigned char *p;
+} b64_ctx;
+
+static void b64_found(void *ud, size_t start, size_t end)
+{
+    b64_ctx *c = ud;
+    unsigned kinds = 0;
+    for (size_t j = start; j < end; j++) kinds |= b64_kind[c->p[j]];
+    kinds &= 7;
+    if (kinds & (kinds - 1)) score_b64_run(c->fs, c->p + start, end - start);
+}
+
 /* Scores every maximal run of at least B64_MIN base64 bytes that mixes at
  * least two of upper case, lower case and digits (a long word or a path in
- * one case is not base64).  One forward pass with a branch-free run length:
- * prose never takes the branch. */
+ * one case is not base64).  Prose never reaches the callback. */
 static void scan_b64(fstate *fs, const unsigned char *p, size_t n)
 {
-    size_t run = 0; /* base64 bytes ending at p[i] */
-    for (size_t i = 0; i < n; i++) {
-        run = (run + 1) & (size_t) - (b64_kind[p[i]] != 0);
-        if (run < B64_MIN) continue;
-        size_t start = i + 1 - B64_MIN, j = start;
-        unsigned kinds = 0;
-        while (j < n && b64_kind[p[j]]) kinds |= b64_kind[p[j++]];
-        kinds &= 7;
-        if (kinds & (kinds - 1)) score_b64_run(fs, p + start, j - start);
-        i = j; /* p[j] is not base64 (or j == n) */
-        run = 0;
-    }
+    b64_ctx c = {fs, p};
+    al_model_b64_runs(p, n, 1, b64_found, &c);
 }
 
 /* Normalises raw[0..n) and feeds it; a piece that ended in whitespace is

@@ -129,4 +129,11 @@ AL_API double al_model_lm_max(const uint8_t *lm, const char *text, size_t len);
 AL_API double al_model_adv_merge(double adv_t, double adv_k, double assist, double block, double p,
                                  double lm_max);
 
+/* Calls fn(ud, start, end) for every maximal run p[start .. end) of at least
+ * 20 base64 digits (A-Z a-z 0-9 + / - _), in order: the runs the classifier
+ * decodes.  simd = 0 takes the byte-by-byte loop only (tests hold the SSE2
+ * one to it); both give the same calls. */
+AL_API void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
+                              void (*fn)(void *ud, size_t start, size_t end), void *ud);
+
 #endif

@@ -528,3 +528,55 @@ TEST(extract_should_reject_bad_dimensions_and_count_every_feature)
     for (size_t i = 0; i < v.n; i++) CHECK((v.idx[i] & ~AL_FEAT_CHAR) < (1u << 16));
     al_featvec_free(&v);
 }
+
+typedef struct {
+    size_t v[64][2];
+    size_t n;
+} b64_calls;
+
+static void b64_record(void *ud, size_t start, size_t end)
+{
+    b64_calls *c = ud;
+    if (c->n < 64) c->v[c->n][0] = start, c->v[c->n][1] = end;
+    c->n++;
+}
+
+TEST(base64_runs_found_16_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
+{
+    /* runs of base64 digits of lengths around 16 and 20, split by other
+     * bytes (a space, a dot, '=', non-ASCII, '@' and '`' beside the letter
+     * ranges), reaching either end, in texts of every length 0..120 */
+    static const unsigned char digit[] = {'A', 'z', '0', '9', '+', '/', '-', '_', 'Z', 'a'};
+    static const unsigned char other[] = {' ', '.', '=', 0xC3, 0xFF, '@', '`', '[', '{', 0x80};
+    unsigned seed = 99;
+    size_t texts = 0, runs = 0;
+    for (int round = 0; round < 3000; round++) {
+        size_t len = (size_t)round % 121;
+        unsigned char *t = malloc(len ? len : 1); /* exact size: ASan sees an overread */
+        REQUIRE(t);
+        size_t i = 0;
+        while (i < len) {
+            seed = seed * 1103515245u + 12345u;
+            size_t stretch = 1 + (seed >> 8) % 26; /* digits, then one other byte */
+            for (size_t k = 0; k < stretch && i < len; k++)
+                t[i++] = digit[(seed >> (k % 20)) % sizeof digit];
+            if (i < len) t[i++] = other[(seed >> 20) % sizeof other];
+        }
+        b64_calls a = {{{0}}, 0}, b = {{{0}}, 0};
+        al_model_b64_runs(t, len, 1, b64_record, &a);
+        al_model_b64_runs(t, len, 0, b64_record, &b);
+        CHECK_EQ_INT(a.n, b.n);
+        CHECK(memcmp(a.v, b.v, sizeof a.v) == 0);
+        runs += b.n;
+        texts++;
+        free(t);
+    }
+    CHECK(texts == 3000);
+    CHECK(runs > 100); /* the texts did hold runs */
+    /* a 20-byte run exactly at the end, after 16-byte blocks of prose */
+    const char *tail = "gardening notes, v1 QUJDREVGR0hJSktMTU5PUA";
+    b64_calls c = {{{0}}, 0};
+    al_model_b64_runs((const unsigned char *)tail, strlen(tail), 1, b64_record, &c);
+    CHECK_EQ_INT(c.n, 1);
+    CHECK_EQ_INT(c.v[0][1], strlen(tail));
+}
