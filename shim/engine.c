@@ -240,7 +240,12 @@ static const pcre2_code *rule_code(const al_rule *r)
 static int do_match(al_matcher *m, const pcre2_code *re, const char *s, size_t len, size_t from,
                     uint32_t opts)
 {
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts | PCRE2_NO_UTF_CHECK, m->md, m->mctx);
+    /* JIT code straight away (what pcre2_match calls after its checks);
+     * a rule the JIT could not compile answers BADOPTION and is
+     * interpreted */
+    int rc = pcre2_jit_match(re, (PCRE2_SPTR)s, len, from, opts, m->md, m->mctx);
+    if (rc == PCRE2_ERROR_JIT_BADOPTION)
+        rc = pcre2_match(re, (PCRE2_SPTR)s, len, from, opts | PCRE2_NO_UTF_CHECK, m->md, m->mctx);
     if (rc == PCRE2_ERROR_JIT_STACKLIMIT && !m->stack) {
         m->stack = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
         if (m->stack) {
