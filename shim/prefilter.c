@@ -1766,6 +1766,7 @@ typedef struct {
     int32_t next;     /* next entry in the same 2-byte bucket, -1 at end */
     unsigned char c3; /* third byte (n >= 3) */
     unsigned char wb; /* only at a word start */
+    uint64_t w8, m8;  /* bytes 4..11 (little-endian, as many as there are) and their mask */
 } entry;
 
 /* A run cv[lo .. hi) of entries whose first bytes are key (hi == 0: an
@@ -1924,6 +1925,10 @@ al_code al_litset_build(al_engine *e)
                     }
                 }
                 if (en->n >= 3) en->c3 = s[2];
+                for (uint32_t b = 4; b < en->n && b < 12; b++) {
+                    en->w8 |= (uint64_t)s[b] << (8 * (b - 4));
+                    en->m8 |= (uint64_t)0xff << (8 * (b - 4));
+                }
                 t->n++;
             }
         }
@@ -2029,6 +2034,17 @@ static const uint8_t wsmask[256] = {
 };
 #undef WS_ROW
 
+/* ASCII lowercase of 8 bytes at once (A-Z only, as lowtab): a byte's high
+ * bit marks it >= 'A' after adding 0x3f and > 'Z' after adding 0x25 (no
+ * carry leaves a byte: its low 7 bits are added). */
+static inline uint64_t lower8(uint64_t x)
+{
+    const uint64_t h = x & 0x7f7f7f7f7f7f7f7fULL;
+    const uint64_t up =
+        (h + 0x3f3f3f3f3f3f3f3fULL) & ~(h + 0x2525252525252525ULL) & ~x & 0x8080808080808080ULL;
+    return x | (up >> 2);
+}
+
 /* Reports the prefixes starting at offset i; 1 when fn asked to stop.
  * ws: offset i starts a word (word-start-only prefixes may match). */
 static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
@@ -2055,7 +2071,24 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
     if (i + 3 >= len) return 0;
     sp = span_get(t->s4, t->b4, k3 << 8 | lowtab[s[i + 3]]);
     if (!sp) return 0;
-    for (x = sp->lo; x < sp->hi; x++) {
+    if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
+        uint64_t w;
+        memcpy(&w, s + i + 4, 8);
+        w = lower8(w);
+        for (x = sp->lo; x < sp->hi; x++) {
+            const entry *en = &t->cv[x];
+            if ((en->wb && !ws) || ((w ^ en->w8) & en->m8)) continue;
+            if (en->n > 12) {
+                if (i + en->n > len) continue;
+                uint32_t k = 12;
+                while (k < en->n && lowtab[s[i + k]] == (unsigned char)en->s[k]) k++;
+                if (k < en->n) continue;
+            }
+            if (fn(ud, en->rule, i)) return 1;
+        }
+        return 0;
+    }
+    for (x = sp->lo; x < sp->hi; x++) { /* near the end of the text */
         const entry *en = &t->cv[x];
         if ((en->wb && !ws) || i + en->n > len) continue;
         uint32_t k = 4;

@@ -660,12 +660,14 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
     /* texts pieced together from the literals themselves (cut anywhere),
      * capitals, word and non-word bytes and invalid UTF-8, of every length
      * from 0 so each end of the scan loop is crossed */
-    static const char *const glue[] = {" ", "x", "_", "9", "-", "\n", "\xc3", "\xff", "A", ""};
+    static const char *const glue[] = {" ",    "x",    "_",    "9",    "-",    "\n", "\xc3",
+                                       "\xff", "A",    "Z",    "@",    "[",    "`",  "{",
+                                       "\xc1", "\xda", "\xfa", "\x80", "\x7f", ""};
     unsigned seed = 12345;
     size_t texts = 0, mismatches = 0;
     for (int round = 0; round < 3000; round++) {
-        unsigned char t[64];
-        size_t len = 0, want = (size_t)round % 40;
+        unsigned char t[64]; /* up to 59 bytes: past the 12 visit compares at once */
+        size_t len = 0, want = (size_t)round % 60;
         while (len < want) {
             seed = seed * 1103515245u + 12345u;
             unsigned pick = (seed >> 16) % 3;
