@@ -532,6 +532,9 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
     for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
         size_t p = h->pos[k];
         if (p < pos) continue;
+        /* two of the rule's prefixes at one offset: the attempt there failed
+         * (a match would have moved pos past it) and would fail again */
+        if (k > h->first[ri] && h->pos[k - 1] == p) continue;
         /* PCRE2 would not start a match at this byte (a case-sensitive
          * rule's prefix found by the caseless literal scan) */
         unsigned char c0 = (unsigned char)sub->s[p];
