@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "normalize.h"
 #include "rules.h"
@@ -776,9 +779,25 @@ al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t
 
 /* 1 when a and b (n bytes each) are equal after ASCII lowercasing: the
  * literal scan, which lowercases, then finds the same prefixes in both. */
+#ifdef __SSE2__
+/* 16 bytes with A-Z lowercased, as lower() does each. */
+static inline __m128i lower16(const unsigned char *p)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i d = _mm_sub_epi8(x, _mm_set1_epi8('A'));
+    const __m128i up = _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(25)), d); /* d <= 25 */
+    return _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+}
+#endif
+
 static int same_but_case(const unsigned char *a, const unsigned char *b, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
+    size_t i = 0;
+#ifdef __SSE2__
+    for (; i + 16 <= n; i += 16)
+        if (_mm_movemask_epi8(_mm_cmpeq_epi8(lower16(a + i), lower16(b + i))) != 0xFFFF) return 0;
+#endif
+    for (; i < n; i++)
         if (a[i] != b[i] && lower(a[i]) != lower(b[i])) return 0;
     return 1;
 }
