@@ -176,20 +176,33 @@ TEST(
     normalize_should_match_a_byte_at_a_time_reference_on_words_whitespace_controls_and_invalid_bytes)
 {
     /* single and doubled whitespace inside plain-ASCII runs, at either end,
-     * beside controls and invalid bytes, in texts of every length 0..40 */
+     * beside controls and invalid bytes, in texts of every length 0..40 (and
+     * 0..119 prose-like) */
     static const unsigned char alpha[] = {'a', 'Z', ' ',  ' ',  '\t', '\n',
                                           'q', '.', 0x01, 0x7f, 0xff};
+    /* prose-like: long printable runs with single spaces (normalised 16
+     * bytes at a time), the bytes beside the letter and printable ranges,
+     * and now and then a doubled space, a tab, a control or an invalid byte */
+    static const unsigned char prose[] = {'a', 'b', 'Z', 'A', '@', '[',  '`',  '{',  '~',
+                                          '!', 'y', 'e', ' ', ' ', ' ',  'k',  'M',  'o',
+                                          'r', 's', 't', 'n', 'i', 'h',  'a',  'e',  'o',
+                                          'd', 'u', 'l', 'c', 'p', '\t', 0x1f, 0x7f, 0xff};
     unsigned seed = 7;
-    for (int round = 0; round < 4000; round++) {
-        size_t len = (size_t)round % 41;
+    for (int round = 0; round < 8000; round++) {
+        int like_prose = round & 1;
+        size_t len = like_prose ? (size_t)(round / 2) % 120 : (size_t)round % 41;
         unsigned char *t = malloc(len ? len : 1); /* exact size: ASan sees an overread */
         REQUIRE(t);
         for (size_t i = 0; i < len; i++) {
             seed = seed * 1103515245u + 12345u;
-            t[i] = alpha[(seed >> 16) % sizeof alpha];
+            unsigned pick = seed >> 16;
+            if (like_prose)
+                t[i] = pick % 64 ? prose[pick % 32] : prose[32 + (pick >> 6) % 4];
+            else
+                t[i] = alpha[pick % sizeof alpha];
         }
-        char want[64];
-        size_t wmap[64], *full = NULL;
+        char want[128];
+        size_t wmap[128], *full = NULL;
         size_t wn = reference_norm(t, len, want, wmap);
         al_buf a = {0}, b = {0};
         al_nmap m = {0};
