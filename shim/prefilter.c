@@ -1856,6 +1856,18 @@ static const unsigned char lowtab[256] = {
 
 #define BITW(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
+/* Within a run sharing 4 bytes: 4-byte prefixes first, then by fifth byte
+ * (visit searches for the text's), then as cmp_entry. */
+static int cmp_fifth(const void *a, const void *b)
+{
+    const entry *x = a, *y = b;
+    unsigned kx = x->n > 4 ? (unsigned char)x->s[4] + 1u : 0,
+             ky = y->n > 4 ? (unsigned char)y->s[4] + 1u : 0;
+    if (kx != ky) return kx < ky ? -1 : 1;
+    if (x->rule != y->rule) return x->rule < y->rule ? -1 : 1;
+    return strcmp(x->s, y->s);
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     const entry *x = a, *y = b;
@@ -1981,6 +1993,8 @@ al_code al_litset_build(al_engine *e)
                            (!four || t->cv[y].s[3] == a->s[3]))
                         y++;
                     uint32_t k3 = key << 8 | a->c3;
+                    if (!fill && four && y - x > 1)
+                        qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
                     if (fill && four)
                         span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, y);
                     else if (fill)
@@ -2075,7 +2089,22 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         uint64_t w;
         memcpy(&w, s + i + 4, 8);
         w = lower8(w);
-        for (x = sp->lo; x < sp->hi; x++) {
+        for (x = sp->lo; x < sp->hi && t->cv[x].n == 4; x++) { /* 4-byte prefixes */
+            const entry *en = &t->cv[x];
+            if (en->wb && !ws) continue;
+            if (fn(ud, en->rule, i)) return 1;
+        }
+        /* longer ones: the part of the run with the text's fifth byte */
+        unsigned c5 = (unsigned)(w & 0xff);
+        uint32_t lo = x, hi = sp->hi;
+        while (lo < hi) {
+            uint32_t mid = lo + (hi - lo) / 2;
+            if ((unsigned char)t->cv[mid].s[4] < c5)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].s[4] == c5; x++) {
             const entry *en = &t->cv[x];
             if ((en->wb && !ws) || ((w ^ en->w8) & en->m8)) continue;
             if (en->n > 12) {
