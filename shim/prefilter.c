@@ -1820,9 +1820,9 @@ typedef struct {
                                         * per hash, [0] then [1] (one load for both) */
     uint8_t flags[65536];              /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
     uint8_t first[32];                 /* first bytes of every prefix */
-    int32_t *head;                     /* 65536 bucket heads (prefixes of 2 bytes or more) */
-    int32_t head1[256];                /* 1-byte prefixes */
-    uint32_t *start; /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
+    int32_t *head; /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
+    int32_t head1[256]; /* 1-byte prefixes */
+    uint32_t *start;    /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
     /* the runs of cv sharing their first 3 bytes (3-byte prefixes) and their
      * first 4 (longer ones), by those bytes: open addressing, 2^bits slots */
@@ -1968,6 +1968,8 @@ al_code al_litset_build(al_engine *e)
                 qsort(t->cv + t->start[key], pos - t->start[key], sizeof *t->cv, cmp_entry);
         }
         t->start[65536] = pos;
+        free(t->head); /* the buckets live on in cv: the lists are build-time only */
+        t->head = NULL;
         /* the 3- and 4-byte runs: counted, then hashed (at most half full) */
         uint32_t nrun[2] = {0, 0};
         for (int fill = 0; fill < 2; fill++) {
