@@ -16,6 +16,7 @@
 
 #include "budget.h"
 #include "exchange.h"
+#include "scancache.h"
 
 struct al_ctx_lazy {
     pthread_mutex_t mu;
@@ -156,6 +157,20 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
             note(errbuf, errlen, "airlock: cannot open audit log %s: %s", v, strerror(errno));
     }
 
+    /* the memo of prompt scans (AIRLOCK_SCAN_CACHE=0 turns it off, =N keeps N) */
+    v = getenv("AIRLOCK_SCAN_CACHE");
+    long entries = 256;
+    if (v && *v) {
+        char *end;
+        long n = strtol(v, &end, 10);
+        if (end != v && !*end && n >= 0 && n <= 65536)
+            entries = n;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_SCAN_CACHE=%s is not a count%s", v,
+                 "; keeping 256");
+    }
+    ctx->scache = entries ? al_scancache_new((size_t)entries, 8u << 20) : NULL;
+
     /* rate limit and token budget: a value that does not parse must not
      * quietly lift the limit, so LLM calls then follow AIRLOCK_FAIL */
     int no_limits = 0;
@@ -241,4 +256,6 @@ void al_ctx_free(al_ctx *ctx)
     ctx->audit_fd = -1;
     al_limits_free(ctx->limits);
     ctx->limits = NULL;
+    al_scancache_free(ctx->scache);
+    ctx->scache = NULL;
 }

@@ -13,6 +13,7 @@
 #include "budget.h"
 #include "exchange.h"
 #include "provider.h"
+#include "scancache.h"
 #include "sse.h"
 
 typedef struct {
@@ -766,7 +767,16 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
         al_result res = {0};
         const char *in = node->valuestring;
         x->prompt_bytes += strlen(in);
-        r = al_engine_scan(al_ctx_engine(x->ctx), p, AL_AS_PROMPT, in, strlen(in), &res);
+        /* a conversation re-sends its history: a text already screened
+         * under this policy is not scanned again */
+        const al_engine *eng = al_ctx_engine(x->ctx);
+        size_t inlen = strlen(in);
+        if (al_scancache_get(x->ctx->scache, eng, p, AL_AS_PROMPT, in, inlen, &res)) {
+            r = AL_OK;
+        } else {
+            r = al_engine_scan(eng, p, AL_AS_PROMPT, in, inlen, &res);
+            if (r == AL_OK) al_scancache_put(x->ctx->scache, eng, p, AL_AS_PROMPT, in, inlen, &res);
+        }
         if (r != AL_OK) {
             fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";
             al_result_free(&res);

@@ -29,6 +29,8 @@ typedef struct {
     al_ctx_lazy *lazy; /* owned; NULL when the engine is set directly or absent */
     /* AIRLOCK_RATE / AIRLOCK_BUDGET_TOKENS (budget.h; owned); NULL: none */
     struct al_limits *limits;
+    /* prompt scan results already seen (scancache.h; owned); NULL: none */
+    struct al_scancache *scache;
     /* Called once with the one "airlock: ..." line (no newline) when the
      * lazy load fails; NULL: nothing is reported.  Pure modules never print:
      * the shim points this at its stderr writer. */
