@@ -43,6 +43,11 @@ AL_API void al_buf_consume(al_buf *b, size_t n);
 AL_API void al_buf_reset(al_buf *b); /* len = 0, keeps memory */
 AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
 
+/* Reads the whole file at path into out (appended).  AL_EIO when it cannot
+ * be opened or read (errno kept), AL_ELIMIT when it holds more than max
+ * bytes, AL_ENOMEM; out is then left as it was. */
+AL_API al_code al_read_file(const char *path, size_t max, al_buf *out);
+
 typedef enum {
     AL_CAT_INJECTION = 0,
     AL_CAT_JAILBREAK,

@@ -50,7 +50,7 @@ static int add_str(cJSON *o, const char *k, const char *v)
     return v ? cJSON_AddStringToObject(o, k, v) != NULL : cJSON_AddNullToObject(o, k) != NULL;
 }
 
-al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
+cJSON *al_audit_begin(const char *event)
 {
     struct timeval tv;
     gettimeofday(&tv, NULL);
@@ -63,6 +63,29 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
     int ok = o != NULL;
     ok = ok && add_str(o, "time", ts);
     ok = ok && cJSON_AddNumberToObject(o, "pid", (double)getpid());
+    if (event) ok = ok && add_str(o, "event", event);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+al_code al_audit_end(cJSON *o, int ok, al_buf *out)
+{
+    char *s = ok && o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (!s) return AL_ENOMEM;
+    al_code r = al_buf_puts(out, s);
+    if (r == AL_OK) r = al_buf_append(out, "\n", 1);
+    cJSON_free(s);
+    return r;
+}
+
+al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
+{
+    cJSON *o = al_audit_begin(NULL);
+    int ok = o != NULL;
     ok = ok && add_str(o, "exe", rec->exe);
     ok = ok && add_str(o, "transport", rec->transport);
     ok = ok && add_str(o, "provider", rec->provider);
@@ -102,13 +125,7 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
     }
     ok = ok && add_str(o, "mode", rec->mode ? rec->mode : "enforce");
     ok = ok && add_str(o, "fail", rec->fail);
-    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!s) return AL_ENOMEM;
-    al_code r = al_buf_puts(out, s);
-    if (r == AL_OK) r = al_buf_append(out, "\n", 1);
-    cJSON_free(s);
-    return r;
+    return al_audit_end(o, ok, out);
 }
 
 al_code al_audit_write(int fd, const al_audit_rec *rec)

@@ -4,6 +4,8 @@
 #ifndef AL_AUDIT_H
 #define AL_AUDIT_H
 
+#include <cjson/cJSON.h>
+
 #include "al.h"
 
 #define AL_AUDIT_MAX_RULES 64
@@ -35,6 +37,15 @@ AL_API void al_audit_init(al_audit_rec *rec);
 AL_API void al_audit_rule(al_audit_rec *rec, const char *rule);
 /* Counts one redaction of entity in the prompt (completion = 0) or completion. */
 AL_API void al_audit_redaction(al_audit_rec *rec, const char *entity, int completion);
+
+/* A new audit object holding "time" (UTC, milliseconds) and "pid", then
+ * "event" when event is non-NULL (the lines that are not exchanges:
+ * "weights", "egress").  NULL when out of memory. */
+AL_API cJSON *al_audit_begin(const char *event);
+
+/* Appends o as one JSON line to out and deletes o.  ok = 0 (a field could
+ * not be added) or a failed print gives AL_ENOMEM and appends nothing. */
+AL_API al_code al_audit_end(cJSON *o, int ok, al_buf *out);
 
 /* Formats rec as one JSON object followed by "\n" (appended to out); time and
  * pid are added here.  AL_ENOMEM on allocation failure. */

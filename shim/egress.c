@@ -8,12 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 
+#include "audit.h"
 #include "egress.h"
 
 typedef enum { E_NAME, E_WILDCARD, E_NET, E_LOCALHOST } etype;
@@ -313,31 +312,16 @@ void al_egress_addr_text(const struct sockaddr *sa, socklen_t len, char *ip, siz
 al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const char *host,
                                const char *verdict, const char *mode, al_buf *out)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[96], ip[INET6_ADDRSTRLEN];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    char ip[INET6_ADDRSTRLEN];
     int port;
     al_egress_addr_text(sa, len, ip, sizeof ip, &port);
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = al_audit_begin("egress");
     int ok = o != NULL;
-    ok = ok && cJSON_AddStringToObject(o, "time", ts);
-    ok = ok && cJSON_AddNumberToObject(o, "pid", (double)getpid());
-    ok = ok && cJSON_AddStringToObject(o, "event", "egress");
     ok = ok && (host && *host ? cJSON_AddStringToObject(o, "host", host)
                               : cJSON_AddNullToObject(o, "host"));
     ok = ok && cJSON_AddStringToObject(o, "addr", ip);
     ok = ok && cJSON_AddNumberToObject(o, "port", port);
     ok = ok && cJSON_AddStringToObject(o, "verdict", verdict ? verdict : "refused");
     ok = ok && (mode ? cJSON_AddStringToObject(o, "mode", mode) : cJSON_AddNullToObject(o, "mode"));
-    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!s) return AL_ENOMEM;
-    al_code rc = al_buf_puts(out, s);
-    if (rc == AL_OK) rc = al_buf_append(out, "\n", 1);
-    free(s);
-    return rc;
+    return al_audit_end(o, ok, out);
 }

@@ -37,6 +37,10 @@ AL_API void al_hook_debug(const char *fmt, ...) __attribute__((format(printf, 1,
 /* One line on stderr, prefixed "airlock: ", always (refusals, load errors). */
 AL_API void al_hook_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* AIRLOCK_MODE=monitor and AIRLOCK_FAIL=open as read from the environment
+ * now (for hooks that decide on their own, outside the exchange). */
+AL_API void al_hook_env_modes(int *monitor, int *fail_open);
+
 /* hook_egress.c: called by the connect() hook before the real call.  1
  * when AIRLOCK_EGRESS refuses this TCP connection (errno is then EACCES and
  * the refusal has been reported), 0 to go ahead (errno untouched). */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -68,6 +69,13 @@ void al_hook_warn(const char *fmt, ...)
     va_start(ap, fmt);
     vline(fmt, ap);
     va_end(ap);
+}
+
+void al_hook_env_modes(int *monitor, int *fail_open)
+{
+    const char *m = getenv("AIRLOCK_MODE"), *f = getenv("AIRLOCK_FAIL");
+    *monitor = m && !strcasecmp(m, "monitor");
+    *fail_open = f && !strcasecmp(f, "open");
 }
 
 void *al_hook_real(const char *sym, void *self, const char *const *sonames)

@@ -30,10 +30,7 @@ static void init(void)
     const char *v = getenv("AIRLOCK_EGRESS");
     if (v && *v) {
         configured = 1;
-        const char *m = getenv("AIRLOCK_MODE");
-        monitor = m && !strcmp(m, "monitor");
-        const char *f = getenv("AIRLOCK_FAIL");
-        fail_open = f && !strcmp(f, "open");
+        al_hook_env_modes(&monitor, &fail_open);
         char err[256];
         list = al_egress_parse(v, err, sizeof err);
         if (!list)

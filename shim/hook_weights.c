@@ -35,10 +35,7 @@ static void init(void)
     const char *p = getenv("AIRLOCK_WEIGHTS");
     if (p && *p) {
         configured = 1;
-        const char *m = getenv("AIRLOCK_MODE");
-        monitor = m && !strcmp(m, "monitor");
-        const char *f = getenv("AIRLOCK_FAIL");
-        fail_open = f && !strcmp(f, "open");
+        al_hook_env_modes(&monitor, &fail_open);
         const char *e = getenv("AIRLOCK_WEIGHTS_EXT");
         exts = e && *e ? e : NULL;
         manifest = al_weights_load(p, manifest_err, sizeof manifest_err);

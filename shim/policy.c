@@ -231,30 +231,14 @@ al_code al_policy_load(const char *path, al_settings *out, char *err, size_t err
     if (err && errlen) err[0] = 0;
     memset(out, 0, sizeof *out);
     if (!path) return AL_EINVAL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return AL_EIO;
-    }
     al_buf b = {0};
-    char chunk[8192];
-    size_t got;
-    al_code r = AL_OK;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + got > MAX_POLICY_BYTES) {
-            r = AL_ELIMIT;
-            break;
-        }
-        if ((r = al_buf_append(&b, chunk, got)) != AL_OK) break;
-    }
-    if (r == AL_OK && ferror(f)) r = AL_EIO;
-    fclose(f);
+    al_code r = al_read_file(path, MAX_POLICY_BYTES, &b);
     if (r != AL_OK) {
         if (err)
             snprintf(err, errlen, "%s: %s", path,
-                     r == AL_ELIMIT ? "larger than 1 MiB"
-                     : r == AL_EIO  ? "read error"
-                                    : "out of memory");
+                     r == AL_EIO      ? strerror(errno)
+                     : r == AL_ELIMIT ? "larger than 1 MiB"
+                                      : "out of memory");
         al_buf_free(&b);
         return r;
     }

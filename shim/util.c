@@ -1,5 +1,6 @@
 /* util.c: the byte buffer and the names of codes, categories and actions.
  * Pure; allocation failure is reported, never fatal. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,4 +127,30 @@ int al_action_parse(const char *name, al_action *out)
         }
     }
     return -1;
+}
+
+al_code al_read_file(const char *path, size_t max, al_buf *out)
+{
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    if (!f) return AL_EIO;
+    size_t start = out->len;
+    char chunk[8192];
+    size_t got;
+    al_code r = AL_OK;
+    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (out->len - start + got > max) {
+            r = AL_ELIMIT;
+            break;
+        }
+        if ((r = al_buf_append(out, chunk, got)) != AL_OK) break;
+    }
+    int e = errno;
+    if (r == AL_OK && ferror(f)) r = AL_EIO;
+    fclose(f);
+    if (r != AL_OK) {
+        out->len = start;
+        if (out->data) out->data[start] = 0;
+        errno = e;
+    }
+    return r;
 }

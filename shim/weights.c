@@ -8,13 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "audit.h"
 #include "weights.h"
 
 typedef struct {
@@ -138,34 +137,15 @@ al_weights *al_weights_load(const char *path, char *err, size_t errlen)
 {
     if (err && errlen) err[0] = 0;
     if (!path) return NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        if (err) snprintf(err, errlen, "%s: %s", path, strerror(errno));
-        return NULL;
-    }
     al_buf b = {0};
-    char chunk[8192];
-    size_t got;
-    int bad = 0;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + got > (size_t)AL_WEIGHTS_MAX_ENTRIES * (AL_WEIGHTS_MAX_LINE / 16)) {
-            bad = 1;
-            break;
-        }
-        if (al_buf_append(&b, chunk, got) != AL_OK) {
-            bad = 2;
-            break;
-        }
-    }
-    if (!bad && ferror(f)) bad = 3;
-    fclose(f);
+    al_code r = al_read_file(path, (size_t)AL_WEIGHTS_MAX_ENTRIES * (AL_WEIGHTS_MAX_LINE / 16), &b);
     al_weights *w = NULL;
-    if (bad) {
+    if (r != AL_OK) {
         if (err)
             snprintf(err, errlen, "%s: %s", path,
-                     bad == 1   ? "manifest too large"
-                     : bad == 2 ? "out of memory"
-                                : "read error");
+                     r == AL_EIO      ? strerror(errno)
+                     : r == AL_ELIMIT ? "manifest too large"
+                                      : "out of memory");
     } else {
         w = al_weights_parse(b.data ? b.data : "", b.len, path, err, errlen);
     }
@@ -332,20 +312,11 @@ void al_weights_memo_clear(void)
 al_code al_weights_audit_format(const char *path, const unsigned char *digest, const char *verdict,
                                 const char *mode, const char *reason, al_buf *out)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
-    char ts[96], hex[65];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    char hex[65];
     const char *base = path ? strrchr(path, '/') : NULL;
     base = base ? base + 1 : path;
-    cJSON *o = cJSON_CreateObject();
+    cJSON *o = al_audit_begin("weights");
     int ok = o != NULL;
-    ok = ok && cJSON_AddStringToObject(o, "time", ts);
-    ok = ok && cJSON_AddNumberToObject(o, "pid", (double)getpid());
-    ok = ok && cJSON_AddStringToObject(o, "event", "weights");
     ok = ok && (base ? cJSON_AddStringToObject(o, "file", base) : cJSON_AddNullToObject(o, "file"));
     if (digest) al_weights_hex(digest, hex);
     ok = ok &&
@@ -354,11 +325,5 @@ al_code al_weights_audit_format(const char *path, const unsigned char *digest, c
     ok = ok && (mode ? cJSON_AddStringToObject(o, "mode", mode) : cJSON_AddNullToObject(o, "mode"));
     ok = ok && (reason ? cJSON_AddStringToObject(o, "reason", reason)
                        : cJSON_AddNullToObject(o, "reason"));
-    char *s = ok ? cJSON_PrintUnformatted(o) : NULL;
-    cJSON_Delete(o);
-    if (!s) return AL_ENOMEM;
-    al_code rc = al_buf_puts(out, s);
-    if (rc == AL_OK) rc = al_buf_append(out, "\n", 1);
-    free(s);
-    return rc;
+    return al_audit_end(o, ok, out);
 }

@@ -1,4 +1,7 @@
 /* Unit tests for util.c: the byte buffer and name tables. */
+#include <errno.h>
+#include <unistd.h>
+
 #include "al.h"
 #include "testing.h"
 
@@ -32,4 +35,24 @@ TEST(category_and_action_names_should_round_trip)
     CHECK(al_action_parse("redact", &a) == 0 && a == AL_ACT_REDACT);
     CHECK(al_action_parse("explode", &a) == -1);
     CHECK_STR(al_strerror(AL_EPARSE), "malformed input");
+}
+
+TEST(read_file_appends_whole_files_and_refuses_missing_or_oversize_ones)
+{
+    char path[] = "/tmp/al_util_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    REQUIRE(write(fd, "hello, file", 11) == 11);
+    close(fd);
+    al_buf b = {0};
+    REQUIRE(al_buf_puts(&b, "> ") == AL_OK);
+    CHECK_EQ_INT(al_read_file(path, 11, &b), AL_OK);
+    CHECK_STR(b.data, "> hello, file");
+    CHECK_EQ_INT(al_read_file(path, 10, &b), AL_ELIMIT); /* one byte too many */
+    CHECK_STR(b.data, "> hello, file");                  /* left as it was */
+    CHECK_EQ_INT(al_read_file("/nonexistent/airlock", 100, &b), AL_EIO);
+    CHECK_EQ_INT(errno, ENOENT);
+    CHECK_EQ_INT(al_read_file(NULL, 100, &b), AL_EIO);
+    al_buf_free(&b);
+    unlink(path);
 }
