@@ -52,7 +52,8 @@ static int wanted(const char *path, int flags)
     if (al_in_hook) return 0; /* the shim's own opens (and init's manifest read) */
     pthread_once(&once, init);
     return configured && path && (flags & O_ACCMODE) == O_RDONLY &&
-           !(flags & (O_PATH | O_DIRECTORY)) && al_weights_is_weight_name(path, exts);
+           !(flags & (O_PATH | O_DIRECTORY | O_CREAT | O_TRUNC)) &&
+           al_weights_is_weight_name(path, exts);
 }
 
 static void audit(const char *path, const unsigned char *digest, const char *verdict,
