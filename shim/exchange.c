@@ -750,6 +750,7 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
     if (has_dup_keys(root, 0)) return unscreened(x, v, "request body has duplicate JSON keys");
     al_texts t = {0};
     al_code r = x->prov->prompts(x->api, root, &t);
+    if (r == AL_OK) r = al_texts_push_tool_defs(&t, root);
     if (r != AL_OK) {
         al_texts_free(&t);
         return unscreened(x, v, "out of memory");
@@ -757,13 +758,21 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
     al_policy quiet = x->ctx->policy;
     quiet.prompt[AL_CAT_INJECTION] = AL_ACT_ALLOW;
     quiet.prompt[AL_CAT_JAILBREAK] = AL_ACT_ALLOW;
+    /* tool definitions: every finding is recorded, nothing is blocked or
+     * changed (a poisoned tool shows in the audit log; an ordinary
+     * description full of instructions never stops an agent) */
+    al_policy flag_only = x->ctx->policy;
+    for (int c = 0; c < AL_CAT_COUNT; c++)
+        if (flag_only.prompt[c] != AL_ACT_ALLOW) flag_only.prompt[c] = AL_ACT_FLAG;
     int blocked = 0, changed = 0;
     const char *fail = NULL;
     for (size_t i = 0; i < t.n; i++) {
         cJSON *node = t.v[i].node;
         al_role role = t.v[i].role;
-        const al_policy *p =
-            role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT ? &quiet : &x->ctx->policy;
+        const al_policy *p = role == AL_ROLE_TOOL_DEF ? &flag_only
+                             : role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT
+                                 ? &quiet
+                                 : &x->ctx->policy;
         al_result res = {0};
         const char *in = node->valuestring;
         x->prompt_bytes += strlen(in);

@@ -8,8 +8,8 @@
 
 const char *al_role_name(al_role r)
 {
-    static const char *const n[] = {"user", "tool", "system", "assistant"};
-    return (unsigned)r < 4 ? n[r] : "user";
+    static const char *const n[] = {"user", "tool", "system", "assistant", "tool_definition"};
+    return (unsigned)r < 5 ? n[r] : "user";
 }
 
 al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
@@ -44,6 +44,27 @@ static al_code push_all(al_texts *t, cJSON *node, al_role role, int depth)
 al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role)
 {
     return push_all(t, node, role, 0);
+}
+
+static al_code push_descriptions(al_texts *t, cJSON *node, int depth)
+{
+    if (!node || depth > 32) return AL_OK;
+    for (cJSON *c = node->child; c; c = c->next) {
+        al_code r = AL_OK;
+        if (cJSON_IsString(c) && c->string && !strcmp(c->string, "description"))
+            r = al_texts_push(t, c, AL_ROLE_TOOL_DEF);
+        else if (cJSON_IsArray(c) || cJSON_IsObject(c))
+            r = push_descriptions(t, c, depth + 1);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+al_code al_texts_push_tool_defs(al_texts *t, cJSON *root)
+{
+    al_code r = push_descriptions(t, al_json_get(root, "tools"), 0);
+    if (r == AL_OK) r = push_descriptions(t, al_json_get(root, "functions"), 0);
+    return r;
 }
 
 void al_texts_free(al_texts *t)

@@ -23,7 +23,13 @@ typedef enum {
 
 /* Who speaks a text; decides which rules apply (system and assistant texts
  * are screened for secrets and PII only, never blocked as injection). */
-typedef enum { AL_ROLE_USER = 0, AL_ROLE_TOOL, AL_ROLE_SYSTEM, AL_ROLE_ASSISTANT } al_role;
+typedef enum {
+    AL_ROLE_USER = 0,
+    AL_ROLE_TOOL,
+    AL_ROLE_SYSTEM,
+    AL_ROLE_ASSISTANT,
+    AL_ROLE_TOOL_DEF /* descriptions in tool/function definitions: screened, only ever flagged */
+} al_role;
 
 AL_API const char *al_role_name(al_role r);
 
@@ -42,6 +48,11 @@ typedef struct {
 AL_API al_code al_texts_push(al_texts *t, cJSON *node, al_role role);
 /* Pushes every string value under node (objects and arrays, depth-capped). */
 AL_API al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role);
+/* Pushes, as AL_ROLE_TOOL_DEF, every "description" string in the request's
+ * tool definitions (root "tools" and legacy "functions", any provider's
+ * shape, parameter schemas included; depth-capped): where a poisoned tool
+ * hides instructions for the model. */
+AL_API al_code al_texts_push_tool_defs(al_texts *t, cJSON *root);
 AL_API void al_texts_free(al_texts *t);
 
 typedef struct {
