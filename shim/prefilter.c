@@ -417,6 +417,52 @@ static int group_kind(parser *ps)
     return 0;
 }
 
+enum { GROUP_BODY, GROUP_DONE, GROUP_BAD };
+
+/* After a group's "(": its opening.  GROUP_BODY: ps is at the body, *look
+ * is 1 for a lookaround (zero-width); GROUP_DONE: an option setting "(?i)"
+ * or a comment "(?#...)", consumed whole; GROUP_BAD (ps->bad set): a verb,
+ * an option no walker models (x, n, J, U, ...), or a truncated group.
+ * "(?i:" turns caseless on; "(?-i)" does not. */
+static int group_open(parser *ps, int *look)
+{
+    *look = 0;
+    if (ps->i < ps->len && ps->p[ps->i] == '*') { /* (*VERB) */
+        ps->bad = 1;
+        return GROUP_BAD;
+    }
+    if (ps->i >= ps->len || ps->p[ps->i] != '?') return GROUP_BODY;
+    ps->i++;
+    int kind = group_kind(ps);
+    if (kind > 0) {
+        *look = 1;
+        return GROUP_BODY;
+    }
+    if (kind == 0) return GROUP_BODY;
+    if (ps->i < ps->len && ps->p[ps->i] == '#') {
+        while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
+        ps->i++;
+        return GROUP_DONE;
+    }
+    int neg = 0;
+    while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
+        char f = ps->p[ps->i++];
+        if (f == '-')
+            neg = 1;
+        else if (f == 'i' && !neg)
+            ps->caseless = 1;
+        else if (!(f == 's' || f == 'm' || f == 'i' || f == 'u')) {
+            ps->bad = 1;
+            return GROUP_BAD;
+        }
+    }
+    if (ps->i >= ps->len) {
+        ps->bad = 1;
+        return GROUP_BAD;
+    }
+    return ps->p[ps->i++] == ')' ? GROUP_DONE : GROUP_BODY;
+}
+
 /* Parses one atom; returns 1 with its prefixes in a, 0 when it is
  * zero-width (no effect), -1 when unknown (stops prefix growth). */
 static int parse_atom(parser *ps, pset *a)
@@ -497,47 +543,9 @@ static int parse_atom(parser *ps, pset *a)
     if (c == '(') {
         ps->i++;
         int zero = 0;
-        if (ps->i < ps->len && ps->p[ps->i] == '*') {
-            ps->bad = 1; /* (*VERB) */
-            return -1;
-        }
-        if (ps->i < ps->len && ps->p[ps->i] == '?') {
-            ps->i++;
-            int kind = group_kind(ps);
-            if (kind > 0) {
-                zero = 1;
-            } else if (kind < 0 && ps->i < ps->len && ps->p[ps->i] == '#') {
-                while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
-                ps->i++;
-                return 0;
-            } else if (kind < 0) {
-                /* inline options: (?i) (?s) (?m) (?-i) or (?i: ...) */
-                int neg = 0;
-                while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
-                    char f = ps->p[ps->i++];
-                    if (f == '-')
-                        neg = 1;
-                    else if (f == 'i' && !neg)
-                        ps->caseless = 1;
-                    else if (f == 'x' || f == 'n' || f == 'J' || f == 'U') {
-                        ps->bad = 1;
-                        return -1;
-                    } else if (!(f == 's' || f == 'm' || f == 'i' || f == 'u')) {
-                        ps->bad = 1;
-                        return -1;
-                    }
-                }
-                if (ps->i >= ps->len) {
-                    ps->bad = 1;
-                    return -1;
-                }
-                if (ps->p[ps->i] == ')') {
-                    ps->i++;
-                    return 0; /* option setting only */
-                }
-                ps->i++; /* ':' */
-            }
-        }
+        int g = group_open(ps, &zero);
+        if (g == GROUP_BAD) return -1;
+        if (g == GROUP_DONE) return 0;
         pset inner;
         parse_alt(ps, &inner);
         if (ps->i >= ps->len || ps->p[ps->i] != ')') {
@@ -788,35 +796,9 @@ static long walk_seq(parser *ps, long w0, wlit *out, int mandatory)
         } else if (c == '(') {
             ps->i++;
             int look = 0;
-            if (ps->i < ps->len && ps->p[ps->i] == '*') {
-                ps->bad = 1;
-                break;
-            }
-            if (ps->i < ps->len && ps->p[ps->i] == '?') {
-                ps->i++;
-                int kind = group_kind(ps);
-                if (kind > 0) {
-                    look = 1;
-                } else if (kind < 0) {
-                    while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
-                        char f = ps->p[ps->i++];
-                        if (f == 'i') ps->caseless = 1;
-                        if (f == 'x' || f == '#' || f == 'R' || (f >= '0' && f <= '9')) {
-                            ps->bad = 1;
-                            break;
-                        }
-                    }
-                    if (ps->bad || ps->i >= ps->len) {
-                        ps->bad = 1;
-                        break;
-                    }
-                    if (ps->p[ps->i] == ')') {
-                        ps->i++;
-                        continue; /* option setting */
-                    }
-                    ps->i++;
-                }
-            }
+            int g = group_open(ps, &look);
+            if (g == GROUP_BAD) break;
+            if (g == GROUP_DONE) continue; /* an option setting or a comment */
             /* a group: is it one alternative, not quantified? then walk it inline */
             size_t save = ps->i;
             wlit none = {0};
@@ -1085,36 +1067,9 @@ static void req_seq(parser *ps, rset *best)
         } else if (c == '(') {
             ps->i++;
             int look = 0;
-            if (ps->i < ps->len && ps->p[ps->i] == '*') {
-                ps->bad = 1;
-                break;
-            }
-            if (ps->i < ps->len && ps->p[ps->i] == '?') {
-                ps->i++;
-                int kind = group_kind(ps);
-                if (kind > 0) {
-                    look = 1;
-                } else if (kind < 0 && ps->i < ps->len && ps->p[ps->i] == '#') {
-                    while (ps->i < ps->len && ps->p[ps->i] != ')') ps->i++;
-                    ps->i++;
-                    continue; /* a comment */
-                } else if (kind < 0) {
-                    while (ps->i < ps->len && ps->p[ps->i] != ')' && ps->p[ps->i] != ':') {
-                        char f = ps->p[ps->i++];
-                        if (f == 'i') ps->caseless = 1;
-                        if (!strchr("imsn-^", f)) ps->bad = 1; /* x, recursion, conditions */
-                    }
-                    if (ps->bad || ps->i >= ps->len) {
-                        ps->bad = 1;
-                        break;
-                    }
-                    if (ps->p[ps->i] == ')') {
-                        ps->i++;
-                        continue; /* option setting */
-                    }
-                    ps->i++;
-                }
-            }
+            int g = group_open(ps, &look);
+            if (g == GROUP_BAD) break;
+            if (g == GROUP_DONE) continue; /* an option setting or a comment */
             req_alt(ps, &inner);
             if (ps->bad || ps->i >= ps->len || ps->p[ps->i] != ')') {
                 ps->bad = 1;
