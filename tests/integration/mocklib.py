@@ -14,9 +14,11 @@ takes effect at exec.
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -102,6 +104,29 @@ class Mock:
         e.update(SSL_CERT_FILE=self.ca, REQUESTS_CA_BUNDLE=self.ca, CURL_CA_BUNDLE=self.ca)
         e.update({k: str(v) for k, v in extra.items()})
         return e
+
+
+def echo_server():
+    """A local TCP echo service (not HTTP); returns its port."""
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(4)
+
+    def serve():
+        while True:
+            try:
+                c, _ = ls.accept()
+            except OSError:
+                return
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return ls.getsockname()[1]
 
 
 def shim_env(base=None, **extra):

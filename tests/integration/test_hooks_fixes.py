@@ -111,32 +111,8 @@ def client(mode, args):
         sys.stdout.write(out.decode("utf-8", "replace"))
 
 
-def echo_server():
-    """A local TCP echo service (not HTTP); returns its port."""
-    import threading
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
-
-    def serve():
-        while True:
-            try:
-                c, _ = ls.accept()
-            except OSError:
-                return
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-            c.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return ls.getsockname()[1]
-
-
 def main():
-    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY
+    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY, echo_server
     values = [v for v in PII_VALUES if v != "John Smith"]
     r = Results()
     me = os.path.abspath(__file__)

@@ -113,31 +113,8 @@ def ndjson_text(out, field):
     return text
 
 
-def echo_server():
-    """A local TCP echo service (not HTTP); returns its port."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
-
-    def serve():
-        while True:
-            try:
-                c, _ = ls.accept()
-            except OSError:
-                return
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-            c.close()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return ls.getsockname()[1]
-
-
 def main():
-    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY, SHIM, assemble_sse_openai
+    from mocklib import Mock, Results, shim_env, run, PII_VALUES, PY, SHIM, assemble_sse_openai, echo_server
     # the values the default policy redacts in completions (names are left to
     # the names pack's own tests)
     values = [v for v in PII_VALUES if v != "John Smith"]
