@@ -129,6 +129,30 @@ def echo_server():
     return ls.getsockname()[1]
 
 
+def answer_one_chat(c):
+    """Reads one HTTP request with a Content-Length body from socket c (plain
+    or TLS), answers it with a short chat completion and closes c; returns the
+    request body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += c.recv(65536)
+    head, body = data.split(b"\r\n\r\n", 1)
+    n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
+         if l.lower().startswith(b"content-length:")][0]
+    while len(body) < n:
+        d = c.recv(65536)
+        if not d:
+            break
+        body += d
+    r = json.dumps({"id": "x", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "Leaves are green."},
+         "finish_reason": "stop"}]}).encode()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+              b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(r), r))
+    c.close()
+    return body
+
+
 def shim_env(base=None, **extra):
     """base (default os.environ) plus LD_PRELOAD=SHIM and extra variables,
     e.g. shim_env(m.env(), AIRLOCK_AUDIT=path)."""

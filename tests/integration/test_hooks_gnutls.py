@@ -21,6 +21,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mocklib import answer_one_chat  # noqa: E402
 
 
 def slow_tls_server(certdir, delay, bodies):
@@ -39,24 +40,7 @@ def slow_tls_server(certdir, delay, bodies):
         try:
             c = ctx.wrap_socket(raw, server_side=True)
             time.sleep(delay)
-            data = b""
-            while b"\r\n\r\n" not in data:
-                data += c.recv(65536)
-            head, body = data.split(b"\r\n\r\n", 1)
-            n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
-                 if l.lower().startswith(b"content-length:")][0]
-            while len(body) < n:
-                d = c.recv(65536)
-                if not d:
-                    break
-                body += d
-            bodies.append(body)
-            r = json.dumps({"id": "x", "object": "chat.completion", "choices": [
-                {"index": 0, "message": {"role": "assistant", "content": "Leaves are green."},
-                 "finish_reason": "stop"}]}).encode()
-            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(r), r))
-            c.close()
+            bodies.append(answer_one_chat(c))
         except (OSError, IndexError, ValueError) as e:
             bodies.append(("error", str(e)))
         ls.close()

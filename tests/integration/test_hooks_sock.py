@@ -17,6 +17,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mocklib import answer_one_chat  # noqa: E402
 
 
 def stream_request(scenario="slow"):
@@ -247,24 +248,7 @@ def slow_reader(delay, replies):
     def serve():
         c, _ = ls.accept()
         time.sleep(delay)
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += c.recv(65536)
-        head, body = data.split(b"\r\n\r\n", 1)
-        n = [int(l.split(b":")[1]) for l in head.split(b"\r\n")
-             if l.lower().startswith(b"content-length:")][0]
-        while len(body) < n:
-            d = c.recv(65536)
-            if not d:
-                break
-            body += d
-        replies.append(body)
-        r = json.dumps({"id": "x", "object": "chat.completion", "choices": [
-            {"index": 0, "message": {"role": "assistant", "content": "Leaves are green."},
-             "finish_reason": "stop"}]}).encode()
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-                  b"Connection: close\r\n\r\n%s" % (len(r), r))
-        c.close()
+        replies.append(answer_one_chat(c))
 
     threading.Thread(target=serve, daemon=True).start()
     return ls.getsockname()[1]
