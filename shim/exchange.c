@@ -780,11 +780,13 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
          * under this policy is not scanned again */
         const al_engine *eng = al_ctx_engine(x->ctx);
         size_t inlen = strlen(in);
-        if (al_scancache_get(x->ctx->scache, eng, p, AL_AS_PROMPT, in, inlen, &res)) {
+        unsigned char key[32];
+        int keyed = x->ctx->scache && al_scancache_key(eng, p, AL_AS_PROMPT, in, inlen, key) == 0;
+        if (keyed && al_scancache_get(x->ctx->scache, key, &res)) {
             r = AL_OK;
         } else {
             r = al_engine_scan(eng, p, AL_AS_PROMPT, in, inlen, &res);
-            if (r == AL_OK) al_scancache_put(x->ctx->scache, eng, p, AL_AS_PROMPT, in, inlen, &res);
+            if (r == AL_OK && keyed) al_scancache_put(x->ctx->scache, key, &res);
         }
         if (r != AL_OK) {
             fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";

@@ -56,10 +56,10 @@ void al_scancache_free(al_scancache *c)
     free(c);
 }
 
-/* 0 and the key, or -1 (out of memory: no memo for this scan) */
-static int key_of(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
-                  size_t len, unsigned char key[32])
+int al_scancache_key(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
+                     size_t len, unsigned char key[32])
 {
+    if (!e || !p || !text || len < AL_SCANCACHE_MIN_TEXT) return -1;
     EVP_MD_CTX *s = EVP_MD_CTX_new();
     if (!s) return -1;
     unsigned char d = (unsigned char)dir;
@@ -94,12 +94,9 @@ static al_code copy_result(const al_result *r, al_result *out)
     return AL_OK;
 }
 
-int al_scancache_get(al_scancache *c, const al_engine *e, const al_policy *p, al_direction dir,
-                     const char *text, size_t len, al_result *out)
+int al_scancache_get(al_scancache *c, const unsigned char key[32], al_result *out)
 {
-    if (!c || !e || !p || len < AL_SCANCACHE_MIN_TEXT) return 0;
-    unsigned char key[32];
-    if (key_of(e, p, dir, text, len, key) != 0) return 0;
+    if (!c) return 0;
     if (pthread_mutex_trylock(&c->mu) != 0) return 0; /* busy: scan instead of waiting */
     int hit = 0;
     c->lookups++;
@@ -117,14 +114,11 @@ int al_scancache_get(al_scancache *c, const al_engine *e, const al_policy *p, al
     return hit;
 }
 
-void al_scancache_put(al_scancache *c, const al_engine *e, const al_policy *p, al_direction dir,
-                      const char *text, size_t len, const al_result *r)
+void al_scancache_put(al_scancache *c, const unsigned char key[32], const al_result *r)
 {
-    if (!c || !e || !p || !r || r->limit_hit || len < AL_SCANCACHE_MIN_TEXT) return;
+    if (!c || !r || r->limit_hit) return;
     size_t bytes = sizeof(entry) + r->n * sizeof(al_finding) + r->text.len;
     if (bytes > c->max_bytes) return;
-    unsigned char key[32];
-    if (key_of(e, p, dir, text, len, key) != 0) return;
     al_result copy;
     if (copy_result(r, &copy) != AL_OK) return;
     if (pthread_mutex_trylock(&c->mu) != 0) {

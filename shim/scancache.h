@@ -20,15 +20,18 @@ typedef struct al_scancache al_scancache;
 AL_API al_scancache *al_scancache_new(size_t entries, size_t max_bytes);
 AL_API void al_scancache_free(al_scancache *c);
 
-/* 1 and out filled (a copy: free with al_result_free) when the result of
- * this exact scan is kept; 0 otherwise (out untouched).  c may be NULL. */
-AL_API int al_scancache_get(al_scancache *c, const al_engine *e, const al_policy *p,
-                            al_direction dir, const char *text, size_t len, al_result *out);
+/* The key of a scan of text under e, p and dir, into key: 0, or -1 when
+ * the text is too short to be worth keeping (or out of memory). */
+AL_API int al_scancache_key(const al_engine *e, const al_policy *p, al_direction dir,
+                            const char *text, size_t len, unsigned char key[32]);
 
-/* Keeps a copy of r, the result of al_engine_scan(e, p, dir, text, len).
- * Results that hit a match limit are not kept.  c may be NULL. */
-AL_API void al_scancache_put(al_scancache *c, const al_engine *e, const al_policy *p,
-                             al_direction dir, const char *text, size_t len, const al_result *r);
+/* 1 and out filled (a copy: free with al_result_free) when the result for
+ * key is kept; 0 otherwise (out untouched).  c may be NULL. */
+AL_API int al_scancache_get(al_scancache *c, const unsigned char key[32], al_result *out);
+
+/* Keeps a copy of r, the result of the scan key names.  Results that hit a
+ * match limit are not kept.  c may be NULL. */
+AL_API void al_scancache_put(al_scancache *c, const unsigned char key[32], const al_result *r);
 
 /* Hits and lookups so far (tests, diagnostics). */
 AL_API void al_scancache_stats(al_scancache *c, unsigned long *hits, unsigned long *lookups);
