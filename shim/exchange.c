@@ -775,11 +775,11 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
                                  : &x->ctx->policy;
         al_result res = {0};
         const char *in = node->valuestring;
-        x->prompt_bytes += strlen(in);
+        size_t inlen = strlen(in);
+        x->prompt_bytes += inlen;
         /* a conversation re-sends its history: a text already screened
          * under this policy is not scanned again */
         const al_engine *eng = al_ctx_engine(x->ctx);
-        size_t inlen = strlen(in);
         unsigned char key[32];
         int keyed = x->ctx->scache && al_scancache_key(eng, p, AL_AS_PROMPT, in, inlen, key) == 0;
         if (keyed && al_scancache_get(x->ctx->scache, key, &res)) {
