@@ -547,6 +547,27 @@ static inline size_t lower_run(const unsigned char *t, size_t j, size_t len)
     return j;
 }
 
+/* End of the run of white space from t[i].  Most gaps are one space; long
+ * runs of spaces (indented text) are passed eight at a time. */
+static inline size_t space_run(const unsigned char *t, size_t i, size_t len)
+{
+    if (i >= len || bclass[t[i]] != 1) return i;
+    if (++i >= len || bclass[t[i]] != 1) return i;
+    for (uint64_t w; i + 8 <= len && (memcpy(&w, t + i, 8), w == 0x2020202020202020u);) i += 8;
+    while (i < len && bclass[t[i]] == 1) i++;
+    return i;
+}
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* High bit of each byte of x that is an ASCII letter, exact up to and
+ * including the first byte that is not (see lower_run). */
+static inline uint64_t letters8(uint64_t x)
+{
+    uint64_t y = x | 0x2020202020202020u;
+    return (y + 0x1f1f1f1f1f1f1f1fu) & ~(y + 0x0505050505050505u) & ~y & 0x8080808080808080u;
+}
+#endif
+
 /* Reads the token at st->pos into *k.  Returns 0 at the end of the text. */
 static int lex_next(stream *st, tok *k)
 {
@@ -554,7 +575,7 @@ static int lex_next(stream *st, tok *k)
     size_t i = st->pos, len = st->len;
     k->pre = i;
     size_t ws = i;
-    while (i < len && bclass[t[i]] == 1) i++;
+    i = space_run(t, i, len);
     k->space = i > ws;
     k->nl = i - ws == 1 ? t[ws] == '\n' : i > ws && memchr(t + ws, '\n', i - ws) != NULL;
     if (i >= len) {
@@ -588,17 +609,39 @@ static int lex_next(stream *st, tok *k)
     if (t[i] >= 'A' && t[i] <= 'Z') {
         /* fast path: an ASCII word starting with a capital ("Smith", "USA"),
          * judged and keyed as the general loop below would */
-        size_t j = i + 1, upper = 1;
-        k->kbuf[0] = (char)(t[i] | 0x20); /* the key, lowercased as it is read */
-        for (; j < len && is_alpha(t[j]); j++) {
-            if (j - i < KEYMAX) k->kbuf[j - i] = (char)(t[j] | 0x20);
-            upper += t[j] <= 'Z';
+        size_t j = i + 1;
+        int all_upper = 1, more_upper = 0; /* of the letters after the first */
+        k->kbuf[0] = (char)(t[i] | 0x20);  /* the key, lowercased as it is read */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        /* eight letters at a time while the key has room for eight more
+         * (bytes stored past the word's end lie beyond klen, unread) */
+        while (j + 8 <= len && j - i + 8 <= KEYMAX) {
+            uint64_t x, in;
+            memcpy(&x, t + j, 8);
+            in = letters8(x);
+            uint64_t out = ~in & 0x8080808080808080u;
+            size_t m = out ? (size_t)__builtin_ctzll(out) >> 3 : 8;
+            uint64_t lw = m == 8 ? in : in & ((1ull << (8 * m)) - 1);
+            uint64_t up = lw & (~x << 2); /* 0x20 clear: a capital */
+            all_upper &= up == lw;
+            more_upper |= up != 0;
+            x |= 0x2020202020202020u;
+            memcpy(k->kbuf + (j - i), &x, 8);
+            j += m;
+            if (m < 8) break;
         }
+        if (j + 8 > len || j - i + 8 > KEYMAX)
+#endif
+            for (; j < len && is_alpha(t[j]); j++) {
+                if (j - i < KEYMAX) k->kbuf[j - i] = (char)(t[j] | 0x20);
+                all_upper &= t[j] <= 'Z';
+                more_upper |= t[j] <= 'Z';
+            }
         if (j >= len || (t[j] < 0x80 && t[j] != '-' && t[j] != '\'')) {
             size_t n = j - i;
             k->type = T_WORD;
-            k->cap = upper == n && n >= 2 ? C_ALLCAP : C_CAP;
-            k->mixed = k->cap == C_CAP && upper > 1;
+            k->cap = all_upper && n >= 2 ? C_ALLCAP : C_CAP;
+            k->mixed = k->cap == C_CAP && more_upper;
             k->ocap = k->cap;
             if (n <= KEYMAX) k->klen = (uint8_t)n;
             k->e = j;
@@ -1677,8 +1720,7 @@ static void skip_plain(stream *st)
         const tok *k = &st->ring[st->head];
         if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
     } else {
-        size_t j = st->pos;
-        while (j < st->len && bclass[st->t[j]] == 1) j++;
+        size_t j = space_run(st->t, st->pos, st->len);
         if (j >= st->len || bclass[st->t[j]] == 0) return;
     }
     /* the token before the one before matters only after ',', '?' or a
@@ -1701,8 +1743,7 @@ static void skip_plain(stream *st)
             if (st->n > 1) {
                 dot = punct_is(peek(st, 1), '.');
             } else {
-                size_t j = k->e;
-                while (j < st->len && bclass[st->t[j]] == 1) j++;
+                size_t j = space_run(st->t, k->e, st->len);
                 dot = j < st->len && st->t[j] == '.';
             }
             if (dot && (flags_of(st, k) & F_TITLE)) return;
@@ -1716,9 +1757,9 @@ static void skip_plain(stream *st)
         p1 = cur;
     }
     const unsigned char *t = st->t;
-    size_t len = st->len, i = st->pos, n = 0, end = i;
+    size_t len = st->len, i = st->pos, n = 0, end = i, e;
     for (;;) {
-        while (i < len && bclass[t[i]] == 1) i++;
+        i = space_run(t, i, len);
         if (i >= len) break;
         unsigned c = bclass[t[i]];
         prev_tok cur = {NULL, 0, 0, 0};
@@ -1752,8 +1793,7 @@ static void skip_plain(stream *st)
             size_t wl = j - i;
             const char *w = (const char *)t + i;
             /* before a '.', a title ("mr.") is left to the detectors */
-            size_t k = j;
-            while (k < len && bclass[t[k]] == 1) k++;
+            size_t k = space_run(t, j, len);
             if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
             if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
                 (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
@@ -1762,10 +1802,11 @@ static void skip_plain(stream *st)
             cur.w = wl <= KEYMAX ? w : "";
             cur.l = wl <= KEYMAX ? wl : 0;
             cur.kind = intro_kind(cur.w, cur.l);
-            i = j;
+            e = j;
+            i = k; /* the space after it is passed once */
         } else if (c == 3) {
             cur.c = t[i] ? t[i] : 1;
-            i++;
+            e = ++i;
         } else {
             break;
         }
@@ -1773,7 +1814,7 @@ static void skip_plain(stream *st)
         p1 = cur;
         st->hpos[(st->hist + n) % 8] = end;
         n++;
-        end = i;
+        end = e;
     }
     st->hist += n;
     st->head = (st->head + n) % RING;
