@@ -45,9 +45,28 @@ void al_audit_redaction(al_audit_rec *rec, const char *entity, int completion)
         rec->entities[i].prompt++;
 }
 
+/* Fields are built without copies where cJSON allows: keys are string
+ * literals (cJSON_AddItemToObjectCS) and values the record's own strings
+ * (references), which outlive the object; integers go in as raw digits, so
+ * no double is formatted and read back per line.  cJSON still writes every
+ * string, escaping included. */
+static int add_item(cJSON *o, const char *k, cJSON *v)
+{
+    if (v && cJSON_AddItemToObjectCS(o, k, v)) return 1;
+    cJSON_Delete(v);
+    return 0;
+}
+
 static int add_str(cJSON *o, const char *k, const char *v)
 {
-    return v ? cJSON_AddStringToObject(o, k, v) != NULL : cJSON_AddNullToObject(o, k) != NULL;
+    return add_item(o, k, v ? cJSON_CreateStringReference(v) : cJSON_CreateNull());
+}
+
+static int add_int(cJSON *o, const char *k, long long v)
+{
+    char digits[24];
+    snprintf(digits, sizeof digits, "%lld", v);
+    return add_item(o, k, cJSON_CreateRaw(digits));
 }
 
 cJSON *al_audit_begin(const char *event)
@@ -61,9 +80,9 @@ cJSON *al_audit_begin(const char *event)
              tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
     cJSON *o = cJSON_CreateObject();
     int ok = o != NULL;
-    ok = ok && add_str(o, "time", ts);
-    ok = ok && cJSON_AddNumberToObject(o, "pid", (double)getpid());
-    if (event) ok = ok && add_str(o, "event", event);
+    ok = ok && add_item(o, "time", cJSON_CreateString(ts)); /* ts is on this stack */
+    ok = ok && add_int(o, "pid", (long long)getpid());
+    if (event) ok = ok && add_item(o, "event", cJSON_CreateString(event));
     if (!ok) {
         cJSON_Delete(o);
         return NULL;
@@ -73,13 +92,24 @@ cJSON *al_audit_begin(const char *event)
 
 al_code al_audit_end(cJSON *o, int ok, al_buf *out)
 {
-    char *s = ok && o ? cJSON_PrintUnformatted(o) : NULL;
+    if (!ok || !o) {
+        cJSON_Delete(o);
+        return AL_ENOMEM;
+    }
+    /* printed straight into out when a line fits the space reserved (cJSON
+     * wants 5 bytes to spare), else through cJSON's own buffer */
+    enum { ROOM = 1024 };
+    al_code r = al_buf_reserve(out, ROOM + 1);
+    if (r == AL_OK && cJSON_PrintPreallocated(o, out->data + out->len, ROOM, 0)) {
+        out->len += strlen(out->data + out->len);
+    } else if (r == AL_OK) {
+        out->data[out->len] = '\0'; /* whatever the failed print left */
+        char *s = cJSON_PrintUnformatted(o);
+        r = s ? al_buf_puts(out, s) : AL_ENOMEM;
+        cJSON_free(s);
+    }
     cJSON_Delete(o);
-    if (!s) return AL_ENOMEM;
-    al_code r = al_buf_puts(out, s);
-    if (r == AL_OK) r = al_buf_append(out, "\n", 1);
-    cJSON_free(s);
-    return r;
+    return r == AL_OK ? al_buf_append(out, "\n", 1) : r;
 }
 
 al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
@@ -92,36 +122,34 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
     ok = ok && add_str(o, "host", rec->host);
     ok = ok && add_str(o, "path", rec->path);
     ok = ok && add_str(o, "model", rec->model && rec->model[0] ? rec->model : NULL);
-    ok = ok && cJSON_AddBoolToObject(o, "stream", rec->stream);
-    ok = ok && (rec->status ? cJSON_AddNumberToObject(o, "status", rec->status)
-                            : cJSON_AddNullToObject(o, "status"));
-    ok = ok && cJSON_AddBoolToObject(o, "blocked", rec->blocked);
-    if (rec->would_block) ok = ok && cJSON_AddBoolToObject(o, "would_block", 1);
-    cJSON *rules = ok ? cJSON_AddArrayToObject(o, "rules") : NULL;
-    ok = ok && rules;
+    ok = ok && add_item(o, "stream", cJSON_CreateBool(rec->stream));
+    ok = ok && (rec->status ? add_int(o, "status", rec->status)
+                            : add_item(o, "status", cJSON_CreateNull()));
+    ok = ok && add_item(o, "blocked", cJSON_CreateBool(rec->blocked));
+    if (rec->would_block) ok = ok && add_item(o, "would_block", cJSON_CreateTrue());
+    cJSON *rules = ok ? cJSON_CreateArray() : NULL;
+    ok = ok && add_item(o, "rules", rules);
     for (size_t i = 0; ok && i < rec->nrules; i++) {
-        cJSON *s = cJSON_CreateString(rec->rules[i]);
+        cJSON *s = cJSON_CreateStringReference(rec->rules[i]);
         ok = s != NULL;
         if (s) cJSON_AddItemToArray(rules, s);
     }
-    cJSON *red = ok ? cJSON_AddObjectToObject(o, "redactions") : NULL;
-    ok = ok && red;
+    cJSON *red = ok ? cJSON_CreateObject() : NULL;
+    ok = ok && add_item(o, "redactions", red);
     for (size_t i = 0; ok && i < rec->nentities; i++) {
-        cJSON *e = cJSON_AddObjectToObject(red, rec->entities[i].name);
-        ok = e && cJSON_AddNumberToObject(e, "prompt", rec->entities[i].prompt) &&
-             cJSON_AddNumberToObject(e, "completion", rec->entities[i].completion);
+        cJSON *e = cJSON_CreateObject();
+        ok = add_item(red, rec->entities[i].name, e) &&
+             add_int(e, "prompt", rec->entities[i].prompt) &&
+             add_int(e, "completion", rec->entities[i].completion);
     }
     if (ok && (rec->in_tokens >= 0 || rec->out_tokens >= 0 || rec->total_tokens >= 0)) {
-        cJSON *u = cJSON_AddObjectToObject(o, "usage");
-        ok = u != NULL;
-        if (ok && rec->in_tokens >= 0)
-            ok = cJSON_AddNumberToObject(u, "input_tokens", (double)rec->in_tokens) != NULL;
-        if (ok && rec->out_tokens >= 0)
-            ok = cJSON_AddNumberToObject(u, "output_tokens", (double)rec->out_tokens) != NULL;
-        if (ok && rec->total_tokens >= 0)
-            ok = cJSON_AddNumberToObject(u, "total_tokens", (double)rec->total_tokens) != NULL;
+        cJSON *u = cJSON_CreateObject();
+        ok = add_item(o, "usage", u);
+        if (ok && rec->in_tokens >= 0) ok = add_int(u, "input_tokens", rec->in_tokens);
+        if (ok && rec->out_tokens >= 0) ok = add_int(u, "output_tokens", rec->out_tokens);
+        if (ok && rec->total_tokens >= 0) ok = add_int(u, "total_tokens", rec->total_tokens);
     } else if (ok) {
-        ok = cJSON_AddNullToObject(o, "usage") != NULL;
+        ok = add_item(o, "usage", cJSON_CreateNull());
     }
     ok = ok && add_str(o, "mode", rec->mode ? rec->mode : "enforce");
     ok = ok && add_str(o, "fail", rec->fail);
