@@ -114,9 +114,30 @@ static int lex_grow(lex *x)
     return 0;
 }
 
-/* memcmp(a, b, n) == 0 for short keys, without a call. */
+/* memcmp(a, b, n) == 0 for short keys, without a call: a word at a time,
+ * reading only bytes 0..n-1 of each (the last word overlaps, as in
+ * key_hash). */
 static inline int key_eq(const char *a, const char *b, size_t n)
 {
+    if (n >= 8) {
+        uint64_t x, y;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y) return 0;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t x0, y0, x1, y1;
+        memcpy(&x0, a, 4);
+        memcpy(&y0, b, 4);
+        memcpy(&x1, a + n - 4, 4);
+        memcpy(&y1, b + n - 4, 4);
+        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
+    }
     for (size_t i = 0; i < n; i++)
         if (a[i] != b[i]) return 0;
     return 1;
@@ -568,6 +589,49 @@ static inline uint64_t letters8(uint64_t x)
 }
 #endif
 
+/* Reads an ASCII word whose first letter t[i] is a capital: returns the end
+ * of its run of letters, stores its key (lowercase) in key[0..KEYMAX) and
+ * says whether every letter after the first is a capital and whether any
+ * is.  Bytes past the word's end may be stored too (beyond its length,
+ * unread). */
+static inline size_t cap_word(const unsigned char *t, size_t i, size_t len, char *key,
+                              int *all_upper, int *more_upper)
+{
+    size_t j = i + 1;
+    int all = 1, more = 0;
+    key[0] = (char)(t[i] | 0x20);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* eight letters at a time while the key has room for eight more */
+    while (j + 8 <= len && j - i + 8 <= KEYMAX) {
+        uint64_t x, in;
+        memcpy(&x, t + j, 8);
+        in = letters8(x);
+        uint64_t out = ~in & 0x8080808080808080u;
+        size_t m = out ? (size_t)__builtin_ctzll(out) >> 3 : 8;
+        uint64_t lw = m == 8 ? in : in & ((1ull << (8 * m)) - 1);
+        uint64_t up = lw & (~x << 2); /* 0x20 clear: a capital */
+        all &= up == lw;
+        more |= up != 0;
+        x |= 0x2020202020202020u;
+        memcpy(key + (j - i), &x, 8);
+        j += m;
+        if (m < 8) {
+            *all_upper = all;
+            *more_upper = more;
+            return j;
+        }
+    }
+#endif
+    for (; j < len && is_alpha(t[j]); j++) {
+        if (j - i < KEYMAX) key[j - i] = (char)(t[j] | 0x20);
+        all &= t[j] <= 'Z';
+        more |= t[j] <= 'Z';
+    }
+    *all_upper = all;
+    *more_upper = more;
+    return j;
+}
+
 /* Reads the token at st->pos into *k.  Returns 0 at the end of the text. */
 static int lex_next(stream *st, tok *k)
 {
@@ -609,34 +673,8 @@ static int lex_next(stream *st, tok *k)
     if (t[i] >= 'A' && t[i] <= 'Z') {
         /* fast path: an ASCII word starting with a capital ("Smith", "USA"),
          * judged and keyed as the general loop below would */
-        size_t j = i + 1;
-        int all_upper = 1, more_upper = 0; /* of the letters after the first */
-        k->kbuf[0] = (char)(t[i] | 0x20);  /* the key, lowercased as it is read */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-        /* eight letters at a time while the key has room for eight more
-         * (bytes stored past the word's end lie beyond klen, unread) */
-        while (j + 8 <= len && j - i + 8 <= KEYMAX) {
-            uint64_t x, in;
-            memcpy(&x, t + j, 8);
-            in = letters8(x);
-            uint64_t out = ~in & 0x8080808080808080u;
-            size_t m = out ? (size_t)__builtin_ctzll(out) >> 3 : 8;
-            uint64_t lw = m == 8 ? in : in & ((1ull << (8 * m)) - 1);
-            uint64_t up = lw & (~x << 2); /* 0x20 clear: a capital */
-            all_upper &= up == lw;
-            more_upper |= up != 0;
-            x |= 0x2020202020202020u;
-            memcpy(k->kbuf + (j - i), &x, 8);
-            j += m;
-            if (m < 8) break;
-        }
-        if (j + 8 > len || j - i + 8 > KEYMAX)
-#endif
-            for (; j < len && is_alpha(t[j]); j++) {
-                if (j - i < KEYMAX) k->kbuf[j - i] = (char)(t[j] | 0x20);
-                all_upper &= t[j] <= 'Z';
-                more_upper |= t[j] <= 'Z';
-            }
+        int all_upper, more_upper;
+        size_t j = cap_word(t, i, len, k->kbuf, &all_upper, &more_upper);
         if (j >= len || (t[j] < 0x80 && t[j] != '-' && t[j] != '\'')) {
             size_t n = j - i;
             k->type = T_WORD;
@@ -839,24 +877,28 @@ static int punct_is(const tok *k, char c)
 
 /* Ordinary English word: in the stem list, directly or after dropping a
  * common inflection. */
-static int is_common_uncached(const stream *st, tok *k)
+static int common_key(const lex *x, const char *key, size_t klen, unsigned f, int ocap)
 {
-    unsigned f = flags_of(st, k);
     if (f & F_COMMON) return 1;
-    if ((f & (F_GIVEN | F_SUR)) && k->ocap != C_LOWER) return 0; /* "James" is not "jam"+"es" */
+    if ((f & (F_GIVEN | F_SUR)) && ocap != C_LOWER) return 0; /* "James" is not "jam"+"es" */
     static const char *const suf[] = {"s", "es", "ed", "ing", "ly", "er", NULL};
     static const uint8_t suflen[] = {1, 2, 2, 3, 2, 2};
     for (size_t i = 0; suf[i]; i++) {
         size_t sl = suflen[i];
-        if (k->klen > sl + 2 && key_eq(k->key + k->klen - sl, suf[i], sl)) {
-            if (lex_flags(st->x, k->key, k->klen - sl) & F_COMMON) return 1;
+        if (klen > sl + 2 && key_eq(key + klen - sl, suf[i], sl)) {
+            if (lex_flags(x, key, klen - sl) & F_COMMON) return 1;
             char tmp[KEYMAX + 1];
-            memcpy(tmp, k->key, k->klen - sl);
-            tmp[k->klen - sl] = 'e';
-            if (lex_flags(st->x, tmp, k->klen - sl + 1) & F_COMMON) return 1;
+            memcpy(tmp, key, klen - sl);
+            tmp[klen - sl] = 'e';
+            if (lex_flags(x, tmp, klen - sl + 1) & F_COMMON) return 1;
         }
     }
     return 0;
+}
+
+static int is_common_uncached(const stream *st, tok *k)
+{
+    return common_key(st->x, k->key, k->klen, flags_of(st, k), k->ocap);
 }
 
 static int is_common(const stream *st, tok *k)
@@ -1339,7 +1381,7 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     }
     int broad;
     size_t e, n = place_match_broad(st, &e, &broad);
-    tok *p1 = back(st, 1), *p2 = back(st, 2);
+    tok *p1 = back(st, 1);
     if (!n) {
         /* an unlisted proper noun where only a place fits: "lives in
          * Knonau", "I'm in Loka pri Zidanem Mostu" */
@@ -1386,6 +1428,7 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
     int home = prep && home_context(st);
     int comma_place =
         punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(st, nx2) & F_PLACE);
+    tok *p2 = punct_is(p1, ',') ? back(st, 2) : NULL; /* read back only when it matters */
     int after_place_comma =
         punct_is(p1, ',') && p2 && (flags_of(st, p2) & F_PLACE) && p2->cap != C_LOWER;
     int ambiguous =
@@ -1757,7 +1800,8 @@ static void skip_plain(stream *st)
         p1 = cur;
     }
     const unsigned char *t = st->t;
-    size_t len = st->len, i = st->pos, n = 0, end = i, e;
+    size_t len = st->len, i = st->pos, n = 0, end = i, e, nkb = 0;
+    char kb[3][KEYMAX];
     for (;;) {
         i = space_run(t, i, len);
         if (i >= len) break;
@@ -1807,6 +1851,25 @@ static void skip_plain(stream *st)
         } else if (c == 3) {
             cur.c = t[i] ? t[i] : 1;
             e = ++i;
+        } else if (t[i] >= 'A' && t[i] <= 'Z') {
+            /* a capitalised ordinary word ("The", "License") that names_raw
+             * passes over without a step: judged here on the same terms */
+            char *key = kb[nkb++ % 3]; /* alive while it is cur, p1 and p2 */
+            int all_upper, more_upper;
+            size_t j = cap_word(t, i, len, key, &all_upper, &more_upper), wl = j - i;
+            if (j < len && (t[j] >= 0x80 || t[j] == '-' || t[j] == '\'')) break;
+            if ((all_upper && wl >= 2) || wl > KEYMAX || (wl == 1 && key[0] == 'p') ||
+                (wl == 2 && key[0] == 'p' && key[1] == 'o'))
+                break;
+            const lex_ent *le = lex_get(st->x, key, wl);
+            unsigned f = le ? le->flags : 0;
+            if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
+                !common_key(st->x, key, wl, f, C_CAP))
+                break;
+            cur.w = key;
+            cur.l = wl;
+            cur.kind = intro_kind(key, wl);
+            e = i = j;
         } else {
             break;
         }
