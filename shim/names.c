@@ -1681,79 +1681,88 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
  * with no address block open and on text that has capitals.
  * The last few skipped tokens are read into the ring again so that
  * look-behind (back) sees what a token-by-token scan would. */
-/* One token as could_intro sees it: a word's key and what it is to
- * introduced() (kind: N a name_intro word, I "is"/"was", A "as", M "am", H
- * "him"/"her", 0 other), or a mark (c). */
-typedef struct {
-    const char *w;
-    size_t l;
-    int c, kind;
-} prev_tok;
+/* One token as could_intro sees it, in one word: what it is as the token
+ * two before a name (IS_ bits: a name_intro word, "name", a word of
+ * name_is ("name", "names", "i'm", "im", "am"), "known", "i", "named") and
+ * what it needs of the token before it to introduce one (the same bits
+ * shifted by NEED, or NEED_ANY: ':' and name_intro words always may). */
+enum {
+    IS_INTRO = 1 << 0,
+    IS_NAME = 1 << 1,
+    IS_NAMEIS = 1 << 2,
+    IS_KNOWN = 1 << 3,
+    IS_I = 1 << 4,
+    IS_NAMED = 1 << 5,
+    IS_ANY = 1 << 6, /* every token, for NEED_ANY */
+    NEED = 8,
+    NEED_ANY = IS_ANY << NEED
+};
+typedef unsigned prev_tok;
 
-static inline int intro_kind(const char *w, size_t l)
+/* The prev_tok of a word key (lowercase). */
+static inline prev_tok word_code(const char *w, size_t l)
 {
-    /* first letters of the intro_word words of each length */
+    /* first letters of the words below, by length: most words stop here */
 #define L(c) (1u << ((c) - 'a'))
     static const uint32_t first[10] = {0,
-                                       0,
+                                       L('i'),
                                        L('h') | L('i') | L('a') | L('c'),
-                                       L('h') | L('w'),
-                                       L('d') | L('a'),
-                                       L('n') | L('h'),
+                                       L('h') | L('w') | L('i'),
+                                       L('d') | L('a') | L('n'),
+                                       L('n') | L('h') | L('k'),
                                        L('c') | L('t') | L('s'),
                                        L('r'),
                                        0,
                                        L('s') | L('a')};
 #undef L
     if (l > 9 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
-    if (!intro_word(w, l)) return 0;
-    if (l == 2) return w[0] == 'i' ? 'I' : w[0] == 'a' ? (w[1] == 's' ? 'A' : 'M') : 'N';
-    if (l == 3 && w[0] == 'w') return 'I';
-    if (l == 3 && w[0] == 'h' && w[1] != 'e') return 'H'; /* "him" */
-    if (l == 3 && w[0] == 'h' && w[2] == 'r') return 'H'; /* "her", not "hey" */
-    return 'N';
+#define IS(lit) (memcmp(w, lit, sizeof lit - 1) == 0)
+    switch (l) {
+    case 1:
+        return IS("i") ? IS_I : 0;
+    case 2:
+        if (IS("is")) return IS_NAMEIS << NEED;
+        if (IS("as")) return IS_KNOWN << NEED;
+        if (IS("am")) return IS_NAMEIS | IS_I << NEED;
+        if (IS("im")) return IS_NAMEIS;
+        return IS("hi") || IS("cc") ? IS_INTRO | NEED_ANY : 0;
+    case 3:
+        if (IS("was")) return IS_NAMEIS << NEED;
+        if (IS("him") || IS("her")) return IS_NAMED << NEED;
+        if (IS("i'm")) return IS_NAMEIS;
+        return IS("hey") ? IS_INTRO | NEED_ANY : 0;
+    case 4:
+        if (IS("name")) return IS_NAME | IS_NAMEIS;
+        return IS("dear") || IS("attn") ? IS_INTRO | NEED_ANY : 0;
+    case 5:
+        if (IS("named")) return IS_NAMED | IS_INTRO | NEED_ANY;
+        if (IS("names")) return IS_NAMEIS;
+        if (IS("known")) return IS_KNOWN;
+        return IS("hello") ? IS_INTRO | NEED_ANY : 0;
+    default:
+        return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
+    }
+#undef IS
+}
+
+/* The prev_tok of a mark: ':' may start a name, ',' after a name_intro word
+ * ("Hi, Ana") and '?' after "name". */
+static inline prev_tok mark_code(char c)
+{
+    return c == ':' ? NEED_ANY : c == ',' ? IS_INTRO << NEED : c == '?' ? IS_NAME << NEED : 0;
 }
 
 static prev_tok prev_of(const tok *k)
 {
-    prev_tok p = {NULL, 0, 0, 0};
-    if (k && k->type == T_WORD && k->klen) {
-        p.w = k->key;
-        p.l = k->klen;
-        p.kind = intro_kind(p.w, p.l);
-    } else if (k && k->type == T_WORD) {
-        p.w = "";
-    } else if (k && k->type == T_PUNCT) {
-        p.c = k->key[0] ? k->key[0] : 1;
-    }
-    return p;
+    if (k && k->type == T_WORD && k->klen) return word_code(k->key, k->klen);
+    return k && k->type == T_PUNCT ? mark_code(k->key[0]) : 0;
 }
-
-#define WORD_EQ(p, lit)                                                                            \
-    ((p)->w && (p)->l == sizeof lit - 1 && memcmp((p)->w, lit, sizeof lit - 1) == 0)
 
 /* Could introduced() hold for a word after p1 and p2 (p1 just before)?  A
  * superset of it that reads only keys (a ':' always may). */
-static int could_intro(const prev_tok *p1, const prev_tok *p2)
+static inline int could_intro(prev_tok p1, prev_tok p2)
 {
-    if (p1->c)
-        return p1->c == ':' || (p1->c == ',' && p2->kind == 'N') ||
-               (p1->c == '?' && WORD_EQ(p2, "name"));
-    switch (p1->kind) {
-    case 'N':
-        return 1;
-    case 'I':
-        return WORD_EQ(p2, "name") || WORD_EQ(p2, "names") || WORD_EQ(p2, "i'm") ||
-               WORD_EQ(p2, "im") || WORD_EQ(p2, "am");
-    case 'A':
-        return WORD_EQ(p2, "known");
-    case 'M':
-        return WORD_EQ(p2, "i");
-    case 'H':
-        return WORD_EQ(p2, "named");
-    default:
-        return 0;
-    }
+    return ((p1 >> NEED) & (p2 | IS_ANY)) != 0;
 }
 
 static void skip_plain(stream *st)
@@ -1768,15 +1777,15 @@ static void skip_plain(stream *st)
     }
     /* the token before the one before matters only after ',', '?' or a
      * word such as "is" (see could_intro) */
-    prev_tok p1 = prev_of(back(st, 1)), p2 = {NULL, 0, 0, 0};
-    if (p1.c == ',' || p1.c == '?' || (p1.kind && p1.kind != 'N')) p2 = prev_of(back(st, 2));
+    prev_tok p1 = prev_of(back(st, 1)), p2 = 0;
+    if ((p1 >> NEED) & ~IS_ANY) p2 = prev_of(back(st, 2));
     /* tokens a detector read ahead: passed over one by one on the fast
      * lane's own terms */
     while (st->n) {
         tok *k = &st->ring[st->head];
-        prev_tok cur = {NULL, 0, 0, 0};
+        prev_tok cur = 0;
         if (k->type == T_PUNCT) {
-            cur.c = k->key[0] ? k->key[0] : 1;
+            cur = prev_of(k);
         } else if (k->type == T_WORD && k->cap == C_LOWER) {
             if (k->klen <= 5 &&
                 (key_is(k, "apt") || key_is(k, "suite") || key_is(k, "po") || key_is(k, "p")))
@@ -1790,7 +1799,7 @@ static void skip_plain(stream *st)
                 dot = j < st->len && st->t[j] == '.';
             }
             if (dot && (flags_of(st, k) & F_TITLE)) return;
-            if (could_intro(&p1, &p2)) return;
+            if (could_intro(p1, p2)) return;
             cur = prev_of(k);
         } else {
             return;
@@ -1800,13 +1809,12 @@ static void skip_plain(stream *st)
         p1 = cur;
     }
     const unsigned char *t = st->t;
-    size_t len = st->len, i = st->pos, n = 0, end = i, e, nkb = 0;
-    char kb[3][KEYMAX];
+    size_t len = st->len, i = st->pos, n = 0, end = i, e;
     for (;;) {
         i = space_run(t, i, len);
         if (i >= len) break;
         unsigned c = bclass[t[i]];
-        prev_tok cur = {NULL, 0, 0, 0};
+        prev_tok cur = 0;
         if (c == 2) {
             /* a lowercase word, hyphenated or with an apostrophe as lex_next
              * joins them ("well-known", "o'clock"; "dog's" ends before the
@@ -1842,19 +1850,17 @@ static void skip_plain(stream *st)
             if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
                 (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
                 break;
-            if (could_intro(&p1, &p2)) break;
-            cur.w = wl <= KEYMAX ? w : "";
-            cur.l = wl <= KEYMAX ? wl : 0;
-            cur.kind = intro_kind(cur.w, cur.l);
+            if (could_intro(p1, p2)) break;
+            cur = wl <= KEYMAX ? word_code(w, wl) : 0;
             e = j;
             i = k; /* the space after it is passed once */
         } else if (c == 3) {
-            cur.c = t[i] ? t[i] : 1;
+            cur = mark_code((char)t[i]);
             e = ++i;
         } else if (t[i] >= 'A' && t[i] <= 'Z') {
             /* a capitalised ordinary word ("The", "License") that names_raw
              * passes over without a step: judged here on the same terms */
-            char *key = kb[nkb++ % 3]; /* alive while it is cur, p1 and p2 */
+            char key[KEYMAX];
             int all_upper, more_upper;
             size_t j = cap_word(t, i, len, key, &all_upper, &more_upper), wl = j - i;
             if (j < len && (t[j] >= 0x80 || t[j] == '-' || t[j] == '\'')) break;
@@ -1866,9 +1872,7 @@ static void skip_plain(stream *st)
             if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
                 !common_key(st->x, key, wl, f, C_CAP))
                 break;
-            cur.w = key;
-            cur.l = wl;
-            cur.kind = intro_kind(key, wl);
+            cur = word_code(key, wl);
             e = i = j;
         } else {
             break;
