@@ -21,7 +21,7 @@ enum {
     F_SUR = 1 << 1,
     F_PLACE = 1 << 2,      /* whole key is a place ("paris", "new york") */
     F_COMMON = 1 << 3,     /* ordinary English word */
-    F_HEAD = 1 << 4,       /* first word of a multi-word place */
+    F_HEAD = 1 << 4,       /* first words of a multi-word place */
     F_STREET = 1 << 5,     /* street type after the name: "Main Street" */
     F_PREFIX = 1 << 6,     /* street type before the name: "Rue de la Paix" */
     F_UNIT = 1 << 7,       /* "Apt", "Suite" */
@@ -264,11 +264,12 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
             rc = AL_ENOMEM;
             break;
         }
-        const char *sp = memchr(w, ' ', n);
-        if ((fl & F_PLACE) && sp && lex_add(x, w, (size_t)(sp - w), F_HEAD, 0)) {
-            rc = AL_ENOMEM;
-            break;
-        }
+        /* each word that starts a multi-word place, and each run of its
+         * first words ("saint vincent" of "saint vincent and the
+         * grenadines"): place_match stops where no place goes on */
+        for (size_t i = 1; (fl & F_PLACE) && i < n && rc == AL_OK; i++)
+            if (w[i] == ' ' && lex_add(x, w, i, F_HEAD, 0)) rc = AL_ENOMEM;
+        if (rc) break;
     }
     fclose(f);
     if (rc && x->nent >= SLOT_MAXENT)
@@ -1362,6 +1363,7 @@ static size_t place_match_broad(stream *st, size_t *e, int *broad)
             *e = b->e;
             *broad = (kf & F_BROAD) != 0;
         }
+        if (!(kf & F_HEAD)) break; /* no place goes on from these words */
     }
     return best;
 }
