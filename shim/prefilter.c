@@ -1754,28 +1754,40 @@ static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32
     tab[h].hi = hi;
 }
 
-#define H3BITS 18
-/* Hash of the first 3 bytes (lowercased) of a prefix: one multiply of the
- * 24-bit value the scan keeps rolling. */
-static inline unsigned h3r(unsigned r24)
+#define H3BITS 14 /* few prefixes are exactly 3 bytes long */
+#define H4BITS 16
+/* Hashes of the first 3 and the first 4 bytes (lowercased) of a prefix,
+ * from the little-endian word the scan loads at each offset: one multiply
+ * each. */
+static inline unsigned h3w(uint32_t w)
 {
-    return (r24 * 0x9E3779B1u) >> (32 - H3BITS);
+    return ((w & 0xFFFFFFu) * 0x9E3779B1u) >> (32 - H3BITS);
 }
 
-static inline unsigned h3(unsigned a, unsigned b, unsigned c)
+static inline unsigned h4w(uint32_t w)
 {
-    return h3r(a << 16 | b << 8 | c);
+    return (w * 0x9E3779B1u) >> (32 - H4BITS);
+}
+
+/* The little-endian word of bytes a, b, c, d (as a 4-byte load reads them). */
+static inline uint32_t le4(unsigned a, unsigned b, unsigned c, unsigned d)
+{
+    return (uint32_t)a | (uint32_t)b << 8 | (uint32_t)c << 16 | (uint32_t)d << 24;
 }
 
 typedef struct {
     /* [0]: prefixes that may start anywhere, [1]: only at a word start */
-    uint8_t bits[2][65536 / 8];        /* first 2 bytes of 1- and 2-byte prefixes */
-    uint8_t bitsl[2][65536 / 8];       /* first 2 bytes of longer prefixes */
-    uint8_t bits3[(1u << H3BITS) / 4]; /* hash of the first 3 bytes of longer ones: 2 bits
-                                        * per hash, [0] then [1] (one load for both) */
-    uint8_t flags[65536];              /* per pair: 1 short, 2 long ([0]); 4 short, 8 long ([1]) */
-    uint8_t first[32];                 /* first bytes of every prefix */
-    int32_t *head; /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
+    uint8_t bits[2][65536 / 8];  /* first 2 bytes of 1- and 2-byte prefixes */
+    uint8_t bitsl[2][65536 / 8]; /* first 2 bytes of longer prefixes */
+    /* hash of the first 3 bytes of 3-byte prefixes, and of the first 4 of
+     * longer ones: 2 bits per hash, [0] then [1] (one load for both) */
+    uint8_t bits3[(1u << H3BITS) / 4];
+    uint8_t bits4[(1u << H4BITS) / 4];
+    /* per pair, indexed by its little-endian 16 bits (first byte low): 1
+     * short, 2 long ([0]); 4 short, 8 long ([1]) */
+    uint8_t flags[65536];
+    uint8_t first[32]; /* first bytes of every prefix */
+    int32_t *head;     /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
     int32_t head1[256]; /* 1-byte prefixes */
     uint32_t *start;    /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
@@ -1886,8 +1898,10 @@ al_code al_litset_build(al_engine *e)
                     if (en->n == 2) {
                         t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     } else {
-                        unsigned k3 = h3(s[0], s[1], s[2]);
-                        t->bits3[k3 >> 2] |= (uint8_t)(1u << ((k3 & 3) * 2 + (unsigned)w));
+                        uint32_t lw = le4(s[0], s[1], s[2], en->n > 3 ? s[3] : 0);
+                        unsigned h = en->n == 3 ? h3w(lw) : h4w(lw);
+                        uint8_t *bits = en->n == 3 ? t->bits3 : t->bits4;
+                        bits[h >> 2] |= (uint8_t)(1u << ((h & 3) * 2 + (unsigned)w));
                         t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
@@ -1900,11 +1914,12 @@ al_code al_litset_build(al_engine *e)
             }
         }
         for (unsigned key = 0; key < 65536; key++) {
+            unsigned le = (key & 0xff) << 8 | key >> 8;
             for (int w = 0; w < 2; w++) {
-                if (BITW(t->bits[w], key)) t->flags[key] |= (uint8_t)(w ? 4 : 1);
-                if (BITW(t->bitsl[w], key)) t->flags[key] |= (uint8_t)(w ? 8 : 2);
+                if (BITW(t->bits[w], key)) t->flags[le] |= (uint8_t)(w ? 4 : 1);
+                if (BITW(t->bitsl[w], key)) t->flags[le] |= (uint8_t)(w ? 8 : 2);
             }
-            if (t->flags[key]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
+            if (t->flags[le]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
         }
         /* the 2-byte buckets laid out contiguously for the hot path */
         t->start = malloc((65536 + 1) * sizeof *t->start);
@@ -2016,32 +2031,43 @@ static inline uint64_t lower8(uint64_t x)
     return x | (up >> 2);
 }
 
-/* Reports the prefixes starting at offset i; 1 when fn asked to stop.
- * ws: offset i starts a word (word-start-only prefixes may match). */
+/* What visit looks for: prefixes of 1 or 2 bytes, of exactly 3, of 4 or
+ * more (the hot loop's tables tell which may be there). */
+#define V_SHORT 1u
+#define V_THREE 2u
+#define V_LONG 4u
+#define V_ALL 7u
+
+/* Reports the prefixes starting at offset i, of the lengths want says;
+ * 1 when fn asked to stop.  ws: offset i starts a word (word-start-only
+ * prefixes may match). */
 static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
-                 al_lit_hit_fn fn, void *ud)
+                 unsigned want, al_lit_hit_fn fn, void *ud)
 {
-    for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
-        if ((ws || !t->v[x].wb) && fn(ud, t->v[x].rule, i)) return 1;
-    uint32_t x = t->start[key], end = t->start[key + 1];
-    for (; x < end && t->cv[x].n <= 2; x++) { /* 2-byte prefixes */
-        const entry *en = &t->cv[x];
-        if ((en->wb && !ws) || i + 2 > len) continue;
-        if (fn(ud, en->rule, i)) return 1;
+    if (want & V_SHORT) {
+        for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
+            if ((ws || !t->v[x].wb) && fn(ud, t->v[x].rule, i)) return 1;
+        uint32_t x = t->start[key], end = t->start[key + 1];
+        for (; x < end && t->cv[x].n <= 2; x++) { /* 2-byte prefixes */
+            const entry *en = &t->cv[x];
+            if ((en->wb && !ws) || i + 2 > len) continue;
+            if (fn(ud, en->rule, i)) return 1;
+        }
     }
     if (i + 2 >= len) return 0;
     /* longer prefixes: the run sharing the text's next 3 bytes (3-byte
      * prefixes), then the run sharing its next 4 */
     uint32_t k3 = key << 8 | lowtab[s[i + 2]];
-    const span *sp = span_get(t->s3, t->b3, k3);
-    for (x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
+    const span *sp = want & V_THREE ? span_get(t->s3, t->b3, k3) : NULL;
+    for (uint32_t x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
         const entry *en = &t->cv[x];
         if (en->wb && !ws) continue;
         if (fn(ud, en->rule, i)) return 1;
     }
-    if (i + 3 >= len) return 0;
+    if (i + 3 >= len || !(want & V_LONG)) return 0;
     sp = span_get(t->s4, t->b4, k3 << 8 | lowtab[s[i + 3]]);
     if (!sp) return 0;
+    uint32_t x;
     if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
         uint64_t w;
         memcpy(&w, s + i + 4, 8);
@@ -2051,17 +2077,18 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
             if (en->wb && !ws) continue;
             if (fn(ud, en->rule, i)) return 1;
         }
-        /* longer ones: the part of the run with the text's fifth byte */
+        /* longer ones: the part of the run with the text's fifth byte (the
+         * low byte of w8: the entry itself, not its string, is read) */
         unsigned c5 = (unsigned)(w & 0xff);
         uint32_t lo = x, hi = sp->hi;
         while (lo < hi) {
             uint32_t mid = lo + (hi - lo) / 2;
-            if ((unsigned char)t->cv[mid].s[4] < c5)
+            if ((unsigned char)t->cv[mid].w8 < c5)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].s[4] == c5; x++) {
+        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].w8 == c5; x++) {
             const entry *en = &t->cv[x];
             if ((en->wb && !ws) || ((w ^ en->w8) & en->m8)) continue;
             if (en->n > 12) {
@@ -2094,7 +2121,24 @@ int al_litset_may_begin(const al_litset *ls, int normalized, const unsigned char
     unsigned c0 = lowtab[s[0]];
     if (t->head1[c0] >= 0) return 1; /* a 1-byte prefix */
     if (n == 1) return (t->first[c0 >> 3] >> (c0 & 7)) & 1;
-    return t->flags[c0 << 8 | lowtab[s[1]]] != 0;
+    return t->flags[c0 | (unsigned)lowtab[s[1]] << 8] != 0;
+}
+
+/* Offsets scanned per chunk: the chunk is lowercased into a buffer on the
+ * stack first (the text's last bytes are scanned by visit alone). */
+#define CHUNK 4096
+
+/* dst[0..n) = lowtab[src[0..n)] */
+static void lower_copy(unsigned char *dst, const unsigned char *src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, src + i, 8);
+        x = lower8(x);
+        memcpy(dst + i, &x, 8);
+    }
+    for (; i < n; i++) dst[i] = lowtab[src[i]];
 }
 
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
@@ -2104,29 +2148,37 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     const table *t = &ls->t[normalized == AL_LITSET_BOTH ? 2 : normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
-    size_t i = 0;
     /* the hot loop, without a branch until an offset passes every test: the
-     * pair's flags (word-start-only ones kept after a non-word byte), and for
-     * longer prefixes the 3-byte hash; in prose a quarter to half of all
-     * offsets pass the pair test alone, which made that branch a coin toss */
-    unsigned keep = 15; /* flags that may match here: all at a word start */
-    /* the flags a pair keeps, by the hash's two bits: short ones (1, 4)
-     * always, long ones (2, 8) when the hash says so */
-    static const uint8_t lmask[4] = {5, 7, 13, 15};
-    unsigned r = len >= 3 ? (unsigned)lowtab[s[0]] << 8 | lowtab[s[1]] : 0; /* rolling bytes */
-    for (; i + 2 < len; i++) {
-        r = (r << 8 | lowtab[s[i + 2]]) & 0xFFFFFFu;
-        unsigned key = r >> 8;
-        unsigned f = t->flags[key] & keep;
-        keep = wsmask[r >> 16]; /* lowercasing keeps word bytes word bytes */
-        unsigned k3 = h3r(r);
-        unsigned l = (unsigned)(t->bits3[k3 >> 2] >> ((k3 & 3) * 2)) & 3u;
-        if (!(f & lmask[l])) continue;
-        if (visit(t, s, len, i, key, i == 0 || !wordbyte(s[i - 1]), fn, ud)) return;
+     * pair's flags (word-start-only ones kept after a non-word byte), and
+     * the hash of the next 3 bytes (3-byte prefixes) or 4 (longer ones); in
+     * prose a quarter to half of all offsets pass the pair test alone, which
+     * made that branch a coin toss.  Each offset loads its 4 lowercased
+     * bytes afresh, so no offset waits for the one before. */
+    /* the long flags a hash's two bits keep: 2 ([0]) and 8 ([1]) */
+    static const uint8_t lmask[4] = {0, 2, 8, 10};
+    unsigned char buf[CHUNK + 4];
+    size_t end = len >= 3 ? len - 3 : 0; /* offsets before end have 4 bytes */
+    for (size_t base = 0; base < end; base += CHUNK) {
+        size_t n = end - base < CHUNK ? end - base : CHUNK;
+        lower_copy(buf + 1, s + base, n + 3);
+        buf[0] = base ? lowtab[s[base - 1]] : ' '; /* a non-word byte before the text */
+        for (size_t j = 0; j < n; j++) {
+            uint32_t w;
+            memcpy(&w, buf + 1 + j, 4);
+            unsigned f = t->flags[w & 0xFFFF] & wsmask[buf[j]];
+            unsigned h3 = h3w(w), h4 = h4w(w);
+            unsigned l3 = (unsigned)(t->bits3[h3 >> 2] >> ((h3 & 3) * 2)) & 3u;
+            unsigned l4 = (unsigned)(t->bits4[h4 >> 2] >> ((h4 & 3) * 2)) & 3u;
+            if (!(f & (5u | lmask[l3 | l4]))) continue;
+            unsigned want = (f & 5u ? V_SHORT : 0) | (f & lmask[l3] ? V_THREE : 0) |
+                            (f & lmask[l4] ? V_LONG : 0);
+            unsigned key = (w & 0xFF) << 8 | (w >> 8 & 0xFF);
+            if (visit(t, s, len, base + j, key, !wordbyte(buf[j]), want, fn, ud)) return;
+        }
     }
-    for (; i < len; i++) { /* the last offsets: no third byte */
+    for (size_t i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
         unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
         int ws = i == 0 || !wordbyte(s[i - 1]);
-        if (visit(t, s, len, i, key, ws, fn, ud)) return;
+        if (visit(t, s, len, i, key, ws, V_ALL, fn, ud)) return;
     }
 }

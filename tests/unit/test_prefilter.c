@@ -714,3 +714,63 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
     CHECK_EQ_INT(h.n, 0);
     al_engine_free(e);
 }
+
+TEST(the_literal_scan_should_find_prefixes_that_straddle_the_blocks_it_lowercases)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* texts of 8-10 KB (the scan lowercases 4 KB at a time) of 'q' with a
+     * rule's first literal, in capitals, starting a few bytes either side of
+     * the 4096th and 8192nd offsets and at the very end; compared with the
+     * reference in a window around each (after a space, so the window
+     * starts a word as the text does there) */
+    static unsigned char t[12288];
+    size_t windows = 0, mismatches = 0;
+    for (size_t r = 0; r < e->n; r += 3) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det || !ru->pf.n) continue;
+        const char *lit = ru->pf.lit[0];
+        size_t ll = strlen(lit), len = 8192 + 64 + r % 2048;
+        memset(t, 'q', len);
+        size_t at[3] = {4096 - ll + r % (ll + 3), 8192 - 2 + r % 5, len - ll};
+        for (int k = 0; k < 3; k++) {
+            t[at[k] - 24] = t[at[k] - 1] = ' ';
+            for (size_t j = 0; j < ll; j++) {
+                unsigned char c = (unsigned char)lit[j];
+                t[at[k] + j] = c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
+            }
+        }
+        for (int norm = 0; norm < 3; norm++) {
+            hitlist *got = calloc(1, sizeof *got);
+            REQUIRE(got);
+            al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
+            for (int k = 0; k < 3; k++) {
+                size_t lo = at[k] - 23, hi = k == 2 ? len : at[k] + 40;
+                hitlist *ref = calloc(1, sizeof *ref), *in = calloc(1, sizeof *in);
+                REQUIRE(ref && in);
+                for (int q = 0; q < 2; q++)
+                    if (norm == AL_LITSET_BOTH || norm == q)
+                        reference_hits(e, q, t + lo, hi - lo, ref);
+                for (size_t x = 0; x < ref->n; x++) ref->v[x] += (uint64_t)lo << 32;
+                for (size_t x = 0; x < got->n; x++) {
+                    size_t pos = (size_t)(got->v[x] >> 32);
+                    if (pos >= lo && pos < hi) in->v[in->n++] = got->v[x];
+                }
+                qsort(in->v, in->n, sizeof in->v[0], cmp_u64);
+                qsort(ref->v, ref->n, sizeof ref->v[0], cmp_u64);
+                if (in->n != ref->n || memcmp(in->v, ref->v, in->n * sizeof in->v[0]) != 0)
+                    mismatches++;
+                if (norm == ru->normalized) CHECK(ref->n >= 1); /* the literal itself */
+                windows++;
+                free(ref);
+                free(in);
+            }
+            free(got);
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(windows > 600);
+    al_engine_free(e);
+}
