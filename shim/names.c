@@ -1461,14 +1461,19 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
 /* Street addresses: number + name + street type, European one-word
  * streets, units, PO boxes, ZIP codes, and the lines of an address block. */
 
-static int has_suffix(const lex *x, const tok *k)
+static int key_has_suffix(const lex *x, const char *key, size_t klen)
 {
-    if (k->klen < 4) return 0;
-    for (unsigned m = x->suffix_by_last[(unsigned char)k->key[k->klen - 1]]; m; m &= m - 1) {
+    if (klen < 4) return 0;
+    for (unsigned m = x->suffix_by_last[(unsigned char)key[klen - 1]]; m; m &= m - 1) {
         size_t i = (size_t)__builtin_ctz(m), sl = x->suffix_len[i];
-        if (k->klen > sl + 1 && key_eq(k->key + k->klen - sl, x->suffix[i], sl)) return 1;
+        if (klen > sl + 1 && key_eq(key + klen - sl, x->suffix[i], sl)) return 1;
     }
     return 0;
+}
+
+static int has_suffix(const lex *x, const tok *k)
+{
+    return key_has_suffix(x, k->key, k->klen);
 }
 
 static int is_zip(const stream *st, const tok *k)
@@ -1769,18 +1774,24 @@ static inline int could_intro(prev_tok p1, prev_tok p2)
 
 static void skip_plain(stream *st)
 {
-    /* nothing to skip when the next token is a capital, digit or non-ASCII */
+    /* nothing to skip when the next token is a digit or non-ASCII, or one a
+     * detector read ahead that is no plain word or mark */
     if (st->n) {
         const tok *k = &st->ring[st->head];
         if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
     } else {
         size_t j = space_run(st->t, st->pos, st->len);
-        if (j >= st->len || bclass[st->t[j]] == 0) return;
+        if (j >= st->len || (bclass[st->t[j]] == 0 && !(st->t[j] >= 'A' && st->t[j] <= 'Z')))
+            return;
     }
     /* the token before the one before matters only after ',', '?' or a
      * word such as "is" (see could_intro) */
-    prev_tok p1 = prev_of(back(st, 1)), p2 = 0;
+    const tok *pk = back(st, 1);
+    prev_tok p1 = prev_of(pk), p2 = 0;
     if ((p1 >> NEED) & ~IS_ANY) p2 = prev_of(back(st, 2));
+    /* and the key of the token before (w1, l1 > 0 for a word) */
+    const char *w1 = pk && pk->type == T_WORD ? pk->key : NULL;
+    size_t l1 = w1 ? pk->klen : 0;
     /* tokens a detector read ahead: passed over one by one on the fast
      * lane's own terms */
     while (st->n) {
@@ -1806,12 +1817,17 @@ static void skip_plain(stream *st)
         } else {
             return;
         }
+        w1 = k->type == T_WORD ? k->key : NULL;
+        l1 = w1 ? k->klen : 0;
         advance(st, 1);
         p2 = p1;
         p1 = cur;
     }
     const unsigned char *t = st->t;
     size_t len = st->len, i = st->pos, n = 0, end = i, e;
+    char kb[2][KEYMAX];         /* keys of capitalised words: this one's and the one before's */
+    const lex_ent *stop = NULL; /* the word list entry of a capitalised word stopped at */
+    int looked = 0;
     for (;;) {
         i = space_run(t, i, len);
         if (i >= len) break;
@@ -1854,28 +1870,48 @@ static void skip_plain(stream *st)
                 break;
             if (could_intro(p1, p2)) break;
             cur = wl <= KEYMAX ? word_code(w, wl) : 0;
+            w1 = w;
+            l1 = wl <= KEYMAX ? wl : 0;
             e = j;
             i = k; /* the space after it is passed once */
         } else if (c == 3) {
             cur = mark_code((char)t[i]);
+            l1 = 0;
             e = ++i;
         } else if (t[i] >= 'A' && t[i] <= 'Z') {
-            /* a capitalised ordinary word ("The", "License") that names_raw
-             * passes over without a step: judged here on the same terms */
-            char key[KEYMAX];
+            /* a capitalised ordinary word ("The", "License") or a word in
+             * capitals ("WARRANTY") that names_raw passes over without a
+             * step: judged here on the same terms */
+            char *key = kb[n & 1];
             int all_upper, more_upper;
             size_t j = cap_word(t, i, len, key, &all_upper, &more_upper), wl = j - i;
             if (j < len && (t[j] >= 0x80 || t[j] == '-' || t[j] == '\'')) break;
-            if ((all_upper && wl >= 2) || wl > KEYMAX || (wl == 1 && key[0] == 'p') ||
+            if (wl > KEYMAX || (wl == 1 && key[0] == 'p') ||
                 (wl == 2 && key[0] == 'p' && key[1] == 'o'))
                 break;
             const lex_ent *le = lex_get(st->x, key, wl);
             unsigned f = le ? le->flags : 0;
-            if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
-                !common_key(st->x, key, wl, f, C_CAP))
+            stop = le;
+            looked = 1;
+            if (all_upper && wl >= 2) {
+                if ((f & (F_PLACE | F_HEAD | F_UNIT)) || key_has_suffix(st->x, key, wl)) break;
+                if (wl == 2) { /* "CA 94105" */
+                    size_t k = space_run(t, j, len);
+                    if (k < len && t[k] >= '0' && t[k] <= '9') break;
+                }
+                if (l1) { /* after "in", "from": maybe a home (see home_context) */
+                    const lex_ent *pe = lex_get(st->x, w1, l1);
+                    if (pe && (pe->cflags & CTX_at_place)) break;
+                }
+            } else if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
+                       !common_key(st->x, key, wl, f, C_CAP)) {
                 break;
+            }
             cur = word_code(key, wl);
+            w1 = key;
+            l1 = wl;
             e = i = j;
+            looked = 0;
         } else {
             break;
         }
@@ -1888,6 +1924,12 @@ static void skip_plain(stream *st)
     st->hist += n;
     st->head = (st->head + n) % RING;
     st->pos = end;
+    if (looked) { /* read the word stopped at with the lookup already made */
+        tok *k = peek(st, 0);
+        k->flags = stop ? stop->flags : 0;
+        k->cflags = stop ? stop->cflags : 0;
+        k->looked = 1;
+    }
 }
 
 /* The three scans in one pass over the tokens: each detector steps at the
