@@ -20,6 +20,8 @@ typedef struct {
     int key;
     al_stream_scrub *s;
     al_buf rel;      /* released text not yet given to an event */
+    size_t taken;    /* drain: bytes at the front of rel given to events so far
+                      * (dropped once, when drain ends; 0 outside drain) */
     al_buf pend;     /* delta text not yet fed to the scrubber (see flush_batch) */
     int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
@@ -83,8 +85,9 @@ struct al_exchange {
     al_buf scratch, tree; /* shape probes and matches; a queued event re-parsed */
     skey *keys;
     size_t nkeys, capkeys;
-    qitem *q; /* events waiting for their text to settle */
-    size_t qn, qcap;
+    qitem *q; /* events waiting for their text to settle: q[qh..qn) (drain
+               * takes from the front without moving the rest) */
+    size_t qh, qn, qcap;
     al_buf arena; /* their bytes and texts */
     /* the event being processed */
     cdelta *cur;
@@ -348,6 +351,12 @@ static void item_free(qitem *it)
 static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
                           const char *text, size_t tlen, int key, int changed)
 {
+    if (x->qn == x->qcap && x->qh && x->qh >= x->qcap / 2) {
+        /* half the array is free at the front: move the queue there */
+        memmove(x->q, x->q + x->qh, (x->qn - x->qh) * sizeof *x->q);
+        x->qn -= x->qh;
+        x->qh = 0;
+    }
     if (x->qn == x->qcap) {
         size_t cap = x->qcap ? x->qcap * 2 : 16;
         qitem *v = realloc(x->q, cap * sizeof *v);
@@ -360,16 +369,19 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     if (al_buf_reserve(&x->arena, rawlen + (text ? tlen + 1 : 0)) != AL_OK) return AL_ENOMEM;
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
-    al_buf_append(&x->arena, raw, rawlen);
+    char *a = x->arena.data + at;
+    if (rawlen) memcpy(a, raw, rawlen);
     it->raw_off = at;
     it->rawlen = rawlen;
     if (text) {
         it->has_text = 1;
-        it->text_off = x->arena.len;
+        it->text_off = at + rawlen;
         it->tlen = tlen;
-        al_buf_append(&x->arena, text, tlen);
-        al_buf_append(&x->arena, "", 1);
+        memcpy(a + rawlen, text, tlen);
+        a[rawlen + tlen] = '\0';
     }
+    x->arena.len = at + rawlen + (text ? tlen + 1 : 0);
+    x->arena.data[x->arena.len] = '\0';
     it->ev = ev;
     it->node = node;
     it->key = text ? key : -1;
@@ -378,18 +390,27 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     return AL_OK;
 }
 
+/* Events waiting in the queue. */
+static size_t queued(const al_exchange *x)
+{
+    return x->qn - x->qh;
+}
+
 /* Drops the arena's bytes of events no longer queued: all of it when the
- * queue is empty, else the dead front once it outweighs the live part. */
+ * queue is empty, else the dead front once it is four times the live part
+ * (a stream that always holds some text back never empties the queue; the
+ * live part moves once per four times its size in dead bytes). */
 static void arena_trim(al_exchange *x)
 {
-    if (!x->qn) {
+    if (!queued(x)) {
+        x->qh = x->qn = 0;
         al_buf_reset(&x->arena);
         return;
     }
-    size_t base = x->q[0].raw_off; /* events are queued in order */
-    if (base < 4096 || base < x->arena.len - base) return;
+    size_t base = x->q[x->qh].raw_off; /* events are queued in order */
+    if (base < 4096 || base / 4 < x->arena.len - base) return;
     al_buf_consume(&x->arena, base);
-    for (size_t i = 0; i < x->qn; i++) {
+    for (size_t i = x->qh; i < x->qn; i++) {
         x->q[i].raw_off -= base;
         if (x->q[i].has_text) x->q[i].text_off -= base;
     }
@@ -402,10 +423,22 @@ static int queued_after(const al_exchange *x, size_t i, int key)
     return 0;
 }
 
+/* Drops the released text drain gave to events: once per drain rather
+ * than once per event, since each drop moves what is left of rel. */
+static void drop_taken(al_exchange *x)
+{
+    for (size_t i = 0; i < x->nkeys; i++) {
+        skey *k = &x->keys[i];
+        if (!k->taken) continue;
+        al_buf_consume(&k->rel, k->taken);
+        k->taken = 0;
+    }
+}
+
 /* Emits every queued event whose text is settled. */
 static al_code drain(al_exchange *x, al_buf *out)
 {
-    size_t i = 0;
+    size_t i = x->qh;
     al_code r = AL_OK;
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
@@ -420,30 +453,31 @@ static al_code drain(al_exchange *x, al_buf *out)
         }
         const char *d = x->arena.data + it->text_off;
         size_t dl = it->tlen;
-        al_buf *R = &k->rel;
-        const char *rd = R->data ? R->data : "";
+        /* what is released and not yet given out: rel after k->taken */
+        const char *rd = (k->rel.data ? k->rel.data : "") + k->taken;
+        size_t rl = k->rel.len - k->taken;
         if (k->ended && !queued_after(x, i, it->key)) {
             /* the last event of a finished text takes all that is left */
-            r = emit_item(x, it, rd, R->len, out);
-            al_buf_reset(R);
-        } else if (R->len >= dl && !memcmp(rd, d, dl)) {
+            r = emit_item(x, it, rd, rl, out);
+            k->taken = k->rel.len;
+        } else if (rl >= dl && !memcmp(rd, d, dl)) {
             r = emit_item(x, it, NULL, 0, out);
-            al_buf_consume(R, dl);
-        } else if (R->len < dl && !memcmp(d, rd, R->len)) {
+            k->taken += dl;
+        } else if (rl < dl && !memcmp(d, rd, rl)) {
             break; /* this event's text is still held back */
         } else {
             /* the text changed: this event carries what was released, the
              * other waiting events of the key give up their text */
-            r = emit_item(x, it, rd, R->len, out);
-            al_buf_reset(R);
+            r = emit_item(x, it, rd, rl, out);
+            k->taken = k->rel.len;
             for (size_t j = i + 1; j < x->qn; j++)
                 if (x->q[j].has_text && x->q[j].key == it->key) x->q[j].empty = 1;
         }
     }
-    if (!i) return r;
-    for (size_t j = 0; j < i; j++) item_free(&x->q[j]);
-    memmove(x->q, x->q + i, (x->qn - i) * sizeof *x->q);
-    x->qn -= i;
+    drop_taken(x);
+    if (i == x->qh) return r;
+    for (size_t j = x->qh; j < i; j++) item_free(&x->q[j]);
+    x->qh = i;
     arena_trim(x);
     return r;
 }
@@ -484,7 +518,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
 {
     al_code fr = feed_all(x);
     if (fr != AL_OK) return fr;
-    for (size_t i = 0; i < x->qn; i++) {
+    for (size_t i = x->qh; i < x->qn; i++) {
         qitem *it = &x->q[i];
         if (it->has_text && !it->empty) {
             skey *k = find_key(x, it->key);
@@ -504,8 +538,8 @@ static al_code settle_all(al_exchange *x, al_buf *out)
         al_code r = emit_item(x, it, it->has_text ? "" : NULL, 0, out);
         if (r != AL_OK) return r;
     }
-    for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
-    x->qn = 0;
+    for (size_t i = x->qh; i < x->qn; i++) item_free(&x->q[i]);
+    x->qh = x->qn = 0;
     arena_trim(x);
     return AL_OK;
 }
@@ -568,7 +602,7 @@ void al_exchange_free(al_exchange *x)
         al_buf_free(&x->keys[i].pend);
     }
     free(x->keys);
-    for (size_t i = 0; i < x->qn; i++) item_free(&x->q[i]);
+    for (size_t i = x->qh; i < x->qn; i++) item_free(&x->q[i]);
     free(x->q);
     al_buf_free(&x->arena);
     free(x->cur);
@@ -964,20 +998,20 @@ al_resp_mode al_exchange_response_mode(const al_exchange *x)
     return x ? x->mode : AL_RESP_PASS;
 }
 
-/* Cuts the stream: appends an error event (SSE) so the host sees why. */
-static al_code cut_stream(al_exchange *x, const char *why, al_buf *to_host)
+/* Cuts the stream: appends an error event (SSE) so the host sees why.
+ * rest[0..rest_len): the bytes not framed yet (not in x->body). */
+static al_code cut_stream(al_exchange *x, const char *why, const char *rest, size_t rest_len,
+                          al_buf *to_host)
 {
     set_fail(x, why);
     if (x->ctx->fail == AL_FAIL_OPEN) {
         /* open: what is left goes through unscreened */
         x->mode = AL_RESP_PASS;
         al_code r = settle_all(x, to_host);
-        if (r == AL_OK) r = al_buf_append(to_host, x->body.data, x->body.len);
-        al_buf_reset(&x->body);
+        if (r == AL_OK) r = al_buf_append(to_host, rest, rest_len);
         return r;
     }
     x->cut = 1;
-    al_buf_reset(&x->body);
     if (x->sse) {
         al_buf b = {0};
         char msg[200];
@@ -1014,14 +1048,14 @@ static al_code flush_batch(al_exchange *x, al_buf *to_host)
 /* Caps a batch: past 256 waiting events, flush now. */
 static al_code batch_cap(al_exchange *x, al_buf *to_host)
 {
-    return x->qn >= 256 ? flush_batch(x, to_host) : AL_OK;
+    return queued(x) >= 256 ? flush_batch(x, to_host) : AL_OK;
 }
 
 /* Queues a raw event that carries no text and emits what is settled. */
 static al_code pass_raw(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
 {
-    if (!x->qn) return al_buf_append(to_host, raw, raw_len);
-    if (x->qn > 1024) { /* cap the queue: give waiting events what is released */
+    if (!queued(x)) return al_buf_append(to_host, raw, raw_len);
+    if (queued(x) > 1024) { /* cap the queue: give waiting events what is released */
         al_code r = settle_all(x, to_host);
         if (r == AL_OK) r = al_buf_append(to_host, raw, raw_len);
         return r;
@@ -1150,7 +1184,7 @@ static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, cons
     if (al_buf_append(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
     if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
     al_code r;
-    if (!x->qn && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
+    if (!queued(x) && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
         (!k->ended || k->rel.len == tlen)) {
         /* as stream_event: nothing waits and released text matches */
         al_buf_consume(&k->rel, tlen);
@@ -1215,7 +1249,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         reset_rel(x);
         return r != AL_OK ? r : pass_raw(x, raw, raw_len, to_host);
     }
-    if (x->ncur == 1 && !x->qn && !x->ev_changed) {
+    if (x->ncur == 1 && !queued(x) && !x->ev_changed) {
         /* fast path: nothing waits and the text is released as it came */
         skey *k = find_key(x, x->cur[0].key);
         const char *d = x->cur[0].node->valuestring;
@@ -1270,13 +1304,18 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     return r;
 }
 
-static al_code stream_feed(al_exchange *x, al_buf *to_host)
+/* Frames the events at the start of buf[0..len) and handles each; *used:
+ * the bytes taken (the rest is an incomplete event, or all of it when the
+ * stream was cut).  Then what the scrubbers release goes out. */
+static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *used,
+                           al_buf *to_host)
 {
     size_t off = 0;
     al_code r = AL_OK;
-    while (off < x->body.len && r == AL_OK) {
-        const char *b = x->body.data + off;
-        size_t n = x->body.len - off;
+    *used = 0;
+    while (off < len && r == AL_OK) {
+        const char *b = buf + off;
+        size_t n = len - off;
         long k;
         if (x->sse) {
             al_sse_event ev;
@@ -1303,8 +1342,8 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
             break;
         }
         if (k == -1) {
-            al_buf_consume(&x->body, off);
-            return cut_stream(x, "stream event exceeds the size limit", to_host);
+            *used = len;
+            return cut_stream(x, "stream event exceeds the size limit", b, n, to_host);
         }
         if (k < 0) {
             r = AL_ENOMEM;
@@ -1313,8 +1352,27 @@ static al_code stream_feed(al_exchange *x, al_buf *to_host)
         x->last_len = 0;
         off += (size_t)k;
     }
-    al_buf_consume(&x->body, off);
+    *used = off;
     if (r == AL_OK && x->mode == AL_RESP_STREAM) r = flush_batch(x, to_host);
+    return r;
+}
+
+/* Stream bytes: framed straight from buf when no earlier bytes wait (the
+ * usual case, a read that ends on an event boundary), else after them in
+ * x->body; an incomplete last event waits in x->body. */
+static al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+{
+    size_t used = 0;
+    al_code r;
+    if (!x->body.len) {
+        r = stream_feed(x, buf, len, &used, to_host);
+        if (r == AL_OK && used < len && x->mode == AL_RESP_STREAM)
+            r = al_buf_append(&x->body, buf + used, len - used);
+        return r;
+    }
+    if ((r = al_buf_append(&x->body, buf, len)) != AL_OK) return r;
+    r = stream_feed(x, x->body.data, x->body.len, &used, to_host);
+    al_buf_consume(&x->body, used);
     return r;
 }
 
@@ -1340,8 +1398,7 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
         }
         return al_buf_append(&x->body, buf, len);
     }
-    al_code r = al_buf_append(&x->body, buf, len);
-    if (r == AL_OK) r = stream_feed(x, to_host);
+    al_code r = stream_bytes(x, buf, len, to_host);
     if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) {
         /* the stream cannot go on screened: what follows is not served */
         set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
@@ -1484,8 +1541,7 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
         if (x->body.len) {
             /* a last NDJSON line without newline, or an SSE event without the
              * blank line: frame it as complete */
-            r = al_buf_append(&x->body, "\n\n", x->sse ? 2 : 1);
-            if (r == AL_OK) r = stream_feed(x, to_host);
+            r = stream_bytes(x, "\n\n", x->sse ? 2 : 1, to_host);
         }
         if (r == AL_OK && !x->ended) r = io_end_all(&x->io); /* no end event */
         if (monitor(x)) reset_rel(x);
