@@ -13,6 +13,9 @@
 #define MAX_LITLEN 12 /* prefixes are cut here: long enough to be selective */
 #define MIN_LITLEN 2  /* shorter prefixes select too many offsets, unless */
 #define RARE_CHARS "<>[]{}|$#@~`^*=_\\/&%+!;" /* they hold one of these */
+/* bytes al_normalize() never leaves in its output (other whitespace became
+ * a space, capitals were lowercased) */
+#define FOLDED_GONE "\t\n\v\f\r"
 
 typedef struct {
     char s[MAX_LITLEN + 1];
@@ -59,7 +62,7 @@ static void set_concat(pset *s, const pset *a)
         open++;
         if (s->v[i].n < minlen) minlen = s->v[i].n;
     }
-    if (open && minlen >= 3 && open * a->n > 8) {
+    if (open && minlen >= 3 && a->n > 1 && open * a->n > 8) {
         set_close(s);
         return;
     }
@@ -372,6 +375,7 @@ static int parse_class(parser *ps, pset *a)
     int m = 0;
     for (int i = 0; i < n; i++) {
         unsigned char l = low(bytes[i]);
+        if (ps->folded && l && strchr(FOLDED_GONE, l)) continue;
         if (!seen[l]) {
             seen[l] = 1;
             u[m++] = l;
@@ -507,6 +511,10 @@ static int parse_atom(parser *ps, pset *a)
             return 1;
         case 's':
             if (ps->ucp) return -1;
+            if (ps->folded) { /* the only whitespace left in folded text */
+                set_bytes(a, (const unsigned char *)" ", 1);
+                return 1;
+            }
             set_bytes(a, (const unsigned char *)" \t\n\r\f\v", 6);
             return 1;
         case 'x':
@@ -614,7 +622,12 @@ static void parse_seq(parser *ps, pset *out)
         int optional = 0;
         int maxone = ps->i < ps->len && ps->p[ps->i] == '?';
         int min = quantifier(ps, &optional);
-        if (r == 2 && !optional) { /* \b before the first byte of a prefix */
+        /* folded text never holds two whitespace bytes in a row: a space
+         * however quantified is one space or none ("\\s+" is " ") */
+        int space = ps->folded && r == 1 && a.n == 1 && a.v[0].n == 1 && a.v[0].s[0] == ' ';
+        if (space && optional) maxone = 1;
+        if (space && min > 1) space = 0; /* two spaces: a prefix that never occurs, as before */
+        if (r == 2 && !optional) {       /* \b before the first byte of a prefix */
             for (int k = 0; k < out->n; k++)
                 if (out->v[k].open && out->v[k].n == 0) out->v[k].wb = 1;
             continue;
@@ -643,6 +656,7 @@ static void parse_seq(parser *ps, pset *out)
             continue;
         }
         set_concat(out, &a);
+        if (space) continue; /* exactly one: the prefixes go on */
         for (int k = 1; k < min && k < 4 && a.n == 1; k++) set_concat(out, &a); /* -{3,}: --- */
         if (min >= 1) set_close(out);
     }

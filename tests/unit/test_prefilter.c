@@ -52,8 +52,37 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
     /* a class may hold UTF-8 characters (a typographic apostrophe) */
     CHECK_STR(prefixes("i['\xe2\x80\x99]m here", 0), "i'm here|i\xe2\x80\x99m here");
     CHECK_STR(prefixes("x[a\xc3\xa9]-y", PCRE2_CASELESS), "xa-y|x\xc3\x89-y|x\xc3\xa9-y");
-    CHECK_STR(prefixes("<\\s*script", PCRE2_CASELESS),
+    CHECK_STR(prefixes("<\\s*script", 0),
               "<\t|<\n|<\v|<\f|<\r|< |<script"); /* one rare character is selective */
+    /* a prefix of 3 bytes or more grows by one more literal byte however
+     * many alternatives led to it */
+    CHECK_STR(prefixes("\\b(?:debug|root|sudo|god|test|admin|dev|ops|qa) mode", 0),
+              "admin mode|debug mode|dev mode|god mode|ops mode|qa mode|root mode|sudo mode|"
+              "test mode");
+}
+
+/* The prefixes of a pattern matched against al_normalize()d text. */
+static const char *folded_prefixes(const char *pattern)
+{
+    static char out[1024];
+    al_prefilter pf;
+    al_prefilter_derive(pattern, PCRE2_UTF | PCRE2_CASELESS, 1, &pf);
+    out[0] = '\0';
+    for (size_t i = 0; i < pf.n; i++) {
+        if (i) strcat(out, "|");
+        strcat(out, pf.lit[i]);
+    }
+    al_prefilter_free(&pf);
+    return out;
+}
+
+TEST(whitespace_should_be_one_space_in_prefixes_of_normalised_rules)
+{
+    /* normalised text holds no whitespace but single spaces: \s+ is " " */
+    CHECK_STR(folded_prefixes("\\bthe\\s+password"), "the password");
+    CHECK_STR(folded_prefixes("\\bthe[ \\t]+password"), "the password");
+    CHECK_STR(folded_prefixes("<\\s*script"), "<script|< script");
+    CHECK_STR(prefixes("\\bthe\\s+password", 0), "the\t|the\n|the\v|the\f|the\r|the ");
 }
 
 TEST(caseless_k_and_s_should_end_a_prefix_unless_the_text_is_normalised)
