@@ -1706,23 +1706,9 @@ enum {
 };
 typedef unsigned prev_tok;
 
-/* The prev_tok of a word key (lowercase). */
-static inline prev_tok word_code(const char *w, size_t l)
+/* word_code of a word that passed its first-letter test. */
+static prev_tok word_code_slow(const char *w, size_t l)
 {
-    /* first letters of the words below, by length: most words stop here */
-#define L(c) (1u << ((c) - 'a'))
-    static const uint32_t first[10] = {0,
-                                       L('i'),
-                                       L('h') | L('i') | L('a') | L('c'),
-                                       L('h') | L('w') | L('i'),
-                                       L('d') | L('a') | L('n'),
-                                       L('n') | L('h') | L('k'),
-                                       L('c') | L('t') | L('s'),
-                                       L('r'),
-                                       0,
-                                       L('s') | L('a')};
-#undef L
-    if (l > 9 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
 #define IS(lit) (memcmp(w, lit, sizeof lit - 1) == 0)
     switch (l) {
     case 1:
@@ -1750,6 +1736,26 @@ static inline prev_tok word_code(const char *w, size_t l)
         return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
     }
 #undef IS
+}
+
+/* The prev_tok of a word key (lowercase). */
+static inline prev_tok word_code(const char *w, size_t l)
+{
+    /* first letters of the words below, by length: most words stop here */
+#define L(c) (1u << ((c) - 'a'))
+    static const uint32_t first[10] = {0,
+                                       L('i'),
+                                       L('h') | L('i') | L('a') | L('c'),
+                                       L('h') | L('w') | L('i'),
+                                       L('d') | L('a') | L('n'),
+                                       L('n') | L('h') | L('k'),
+                                       L('c') | L('t') | L('s'),
+                                       L('r'),
+                                       0,
+                                       L('s') | L('a')};
+#undef L
+    if (l > 9 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
+    return word_code_slow(w, l);
 }
 
 /* The prev_tok of a mark: ':' may start a name, ',' after a name_intro word
