@@ -2,6 +2,7 @@
  * and scrubs completion text that arrives in deltas, holding back only what
  * could still start a match.  Never emits a partial UTF-8 character it was
  * not given, never logs text. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +79,8 @@ struct al_stream_scrub {
     const al_engine *e;
     al_policy p;
     unsigned char *active;
+    uint32_t *act; /* indexes of the active rules: the per-rule loops of a */
+    size_t nact;   /* pass skip the rest, which the engine never reads */
     int any_norm, any_det;
     al_buf win;       /* left context (already released) + pending text */
     size_t ctx_len;   /* bytes of win already released */
@@ -105,10 +108,11 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
         al_policy_default(&s->p);
     size_t n = e->n ? e->n : 1;
     s->active = calloc(n, 1);
+    s->act = calloc(n, sizeof *s->act);
     s->resume = calloc(n, sizeof *s->resume);
     s->rfrom = calloc(n, sizeof *s->rfrom);
     s->scanned = calloc(n, sizeof *s->scanned);
-    if (!s->active || !s->resume || !s->rfrom || !s->scanned ||
+    if (!s->active || !s->act || !s->resume || !s->rfrom || !s->scanned ||
         al_matcher_init(&s->m, e) != AL_OK) {
         al_stream_scrub_free(s);
         return NULL;
@@ -117,6 +121,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
         const al_rule *r = &e->rules[i];
         s->active[i] = (r->applies & AL_DIR_COMPLETION_BIT) &&
                        al_rule_action(r, &s->p, AL_AS_COMPLETION) != AL_ACT_ALLOW;
+        if (s->active[i]) s->act[s->nact++] = (uint32_t)i;
         if (s->active[i] && r->normalized && !r->det) s->any_norm = 1;
         if (s->active[i] && r->det) s->any_det = 1;
     }
@@ -130,6 +135,7 @@ void al_stream_scrub_free(al_stream_scrub *s)
 {
     if (!s) return;
     free(s->active);
+    free(s->act);
     free(s->resume);
     free(s->rfrom);
     free(s->scanned);
@@ -155,7 +161,8 @@ static int cmp_cand(const void *a, const void *b)
 
 static void set_rule_from(al_stream_scrub *s, const al_nmap *map)
 {
-    for (size_t i = 0; i < s->e->n; i++) {
+    for (size_t j = 0; j < s->nact; j++) {
+        size_t i = s->act[j];
         size_t r = s->resume[i] > s->base ? s->resume[i] - s->base : 0;
         s->rfrom[i] = map ? al_nmap_lower_bound(map, r) : r;
     }
@@ -195,13 +202,15 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .scanned = final ? NULL : s->scanned};
     set_rule_from(s, NULL);
     s->m.limit_hit = 0;
-    memset(s->scanned, 0, e->n * sizeof *s->scanned);
+    for (size_t j = 0; j < s->nact; j++) s->scanned[s->act[j]] = 0;
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
     /* a raw rule that found nothing in [resume, len), not even the start of
      * a match, starts there next time: held text is not searched again */
-    for (size_t i = 0; c == AL_OK && i < e->n; i++)
+    for (size_t j = 0; c == AL_OK && j < s->nact; j++) {
+        size_t i = s->act[j];
         if (s->scanned[i] && s->base + s->scanned[i] > s->resume[i])
             s->resume[i] = s->base + s->scanned[i];
+    }
     sub.scanned = NULL;
     if (c == AL_OK && s->any_norm) {
         al_buf nb = {0};
