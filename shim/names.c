@@ -2001,6 +2001,22 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
             advance(&st, 1);
             continue;
         }
+        /* a word of all-lowercase text (counted as capitalised) that is no
+         * name, title or place and follows no "in"/"from": person_step
+         * judges unlisted words only when written with a capital,
+         * location_step only after such a preposition, address_at only
+         * unit words ("apt") */
+        if (st.lower && ab.lines == 0 && cur->type == T_WORD && cur->cap == C_CAP &&
+            cur->ocap == C_LOWER && cur->klen &&
+            !(flags_of(&st, cur) & (F_GIVEN | F_SUR | F_TITLE | F_PLACE | F_HEAD)) &&
+            !(cur->klen <= 5 && (key_is(cur, "apt") || key_is(cur, "suite") || key_is(cur, "po") ||
+                                 key_is(cur, "p"))) &&
+            !in_list(&st, back(&st, 1), CTX_at_place)) {
+            for (int d = 0; d < 3; d++)
+                if (cur->s >= busy[d]) busy[d] = cur->e;
+            advance(&st, 1);
+            continue;
+        }
         for (int d = 0; d < 3 && rc == AL_OK; d++) {
             if (cur->s < busy[d]) continue;
             size_t used = d == 0   ? person_step(&st, &out[0], &rc)
