@@ -121,8 +121,9 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
 
 /* A feature adds its weight and ACC_COUNT to its group's accumulator: the
  * sum stays within +-2^29 (127 times at most 2^22 distinct indices), the
- * count within 2^22, so both fit one int64 and split apart exactly. */
-#define ACC_COUNT ((int64_t)1 << 40)
+ * count within 2^22, so both fit one int64 and split apart exactly.  2^30
+ * is the smallest such unit, and it fits an add's 32-bit immediate. */
+#define ACC_COUNT ((int64_t)1 << 30)
 
 static void acc_split(int64_t acc, int64_t *sum, size_t *count)
 {
@@ -290,16 +291,208 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     memcpy(s->ring, ring, sizeof ring);
 }
 
+/* Bytes of text score_loop takes at a time: its stack holds the block's
+ * surprisals and, for a block with whitespace to fold, the folded copy. */
+#define SCORE_BLOCK 2048
+
+/* A feature's contribution to its group's accumulator: its weight and
+ * ACC_COUNT the first time index i is seen in the text, else 0. */
+static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, const int8_t *wq,
+                                                                uint32_t i)
+{
+    uint64_t old = seen[i >> 6];
+    seen[i >> 6] = old | (1ULL << (i & 63));
+    return (wq[i] + ACC_COUNT) & (int64_t)(((old >> (i & 63)) & 1) - 1);
+}
+
+/* Whether p[0..n) reaches feed_loop's byte steps unchanged: no whitespace
+ * but single spaces, and no space first when the last byte counted was a
+ * space (sp).  Normalised text always is, but for where pieces meet. */
+static int plain_spaces(const unsigned char *p, size_t n, int sp)
+{
+    size_t i = 0;
+    if (n && p[0] == ' ' && sp) return 0;
+#ifdef __SSE2__
+    for (; i + 17 <= n; i += 16) {
+        /* bytes i .. i+15 against their successors i+1 .. i+16 */
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + i)),
+                      y = _mm_loadu_si128((const __m128i *)(const void *)(p + i + 1));
+        const __m128i sp1 = _mm_set1_epi8(' '), d = _mm_sub_epi8(x, _mm_set1_epi8('\t'));
+        __m128i bad = _mm_and_si128(_mm_cmpeq_epi8(x, sp1), _mm_cmpeq_epi8(y, sp1));
+        bad = _mm_or_si128(bad, _mm_cmpeq_epi8(_mm_min_epu8(d, _mm_set1_epi8(4)), d)); /* \t-\r */
+        if (_mm_movemask_epi8(bad)) return 0;
+    }
+#endif
+    for (; i < n; i++) {
+        if (p[i] != ' ' && p[i] <= ' ' && ((1ULL << p[i]) & WS_MASK)) return 0;
+        if (p[i] == ' ' && i + 1 < n && p[i + 1] == ' ') return 0;
+    }
+    return 1;
+}
+
+/* Copies p[0..n) to out as feed_loop counts it: whitespace as a space,
+ * a run of it as one, none first when sp.  Returns the bytes written. */
+static size_t fold_spaces(const unsigned char *p, size_t n, int sp, unsigned char *out)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned c = p[i];
+        int ws = c <= ' ' && ((1ULL << c) & WS_MASK);
+        if (ws && sp) continue;
+        out[o++] = ws ? ' ' : (unsigned char)c;
+        sp = ws;
+    }
+    return o;
+}
+
+/* The language model's surprisal of each byte of p[0..n) (whitespace
+ * folded) into q[0..n). */
+static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *q)
+{
+    const uint8_t *lm = s->lm;
+    uint32_t ctx = s->ctx, c1cc = s->c1cc;
+    for (size_t j = 0; j < n; j++) {
+        unsigned k = lm_cls[p[j]];
+        uint32_t ix = ctx + k;
+        ctx = c1cc + k * AL_LM_CLASSES;
+        c1cc = k * AL_LM_CLASSES * AL_LM_CLASSES;
+        q[j] = lm[ix];
+    }
+    s->ctx = ctx;
+    s->c1cc = c1cc;
+}
+
+/* Slides the window over surprisals q[0..n), where q[-AL_LM_WINDOW..0)
+ * are the ones before: the window's sum moves by q[j] - q[j - WINDOW] at
+ * each byte, and its best is kept.  Sums are at most 40 * 255, so eight
+ * of them fit a vector of int16; a vector's eight running sums are its
+ * differences' prefix sums plus the sum before it. */
+static void lm_window(fstate *s, const uint8_t *q, size_t n)
+{
+    uint32_t rsum = s->rsum, rbest = s->rbest;
+    size_t j = 0;
+#ifdef __SSE2__
+    if (n >= 8) {
+        const __m128i zero = _mm_setzero_si128();
+        __m128i sum = _mm_set1_epi16((short)rsum), best = _mm_set1_epi16((short)rbest);
+        for (; j + 8 <= n; j += 8) {
+            __m128i in = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(q + j)),
+                                           zero),
+                    out = _mm_unpacklo_epi8(
+                        _mm_loadl_epi64((const __m128i *)(const void *)(q + j - AL_LM_WINDOW)),
+                        zero);
+            __m128i d = _mm_sub_epi16(in, out);
+            d = _mm_add_epi16(d, _mm_slli_si128(d, 2));
+            d = _mm_add_epi16(d, _mm_slli_si128(d, 4));
+            d = _mm_add_epi16(d, _mm_slli_si128(d, 8));
+            __m128i v = _mm_add_epi16(sum, d);
+            best = _mm_max_epi16(best, v);
+            sum = _mm_shufflehi_epi16(v, 0xFF);
+            sum = _mm_unpackhi_epi64(sum, sum); /* lane 7 everywhere */
+        }
+        best = _mm_max_epi16(best, _mm_srli_si128(best, 8));
+        best = _mm_max_epi16(best, _mm_srli_si128(best, 4));
+        best = _mm_max_epi16(best, _mm_srli_si128(best, 2));
+        rsum = (uint16_t)_mm_cvtsi128_si32(sum);
+        rbest = (uint16_t)_mm_cvtsi128_si32(best);
+    }
+#endif
+    for (; j < n; j++) {
+        rsum += q[j] - q[j - AL_LM_WINDOW];
+        rbest = rsum > rbest ? rsum : rbest;
+    }
+    s->rsum = rsum;
+    s->rbest = rbest;
+}
+
+/* The hashed n-gram features of p[0..n) (whitespace folded, the text's
+ * first 4 bytes already fed) into s's accumulators. */
+static inline __attribute__((always_inline)) void feat_block(fstate *s, const unsigned char *p,
+                                                             size_t n, const unsigned shift)
+{
+    uint64_t cwin = s->cwin, tok = s->tok;
+    int tcls = s->tok_cls;
+    int64_t accc = s->accc;
+    uint64_t *seen = s->seen;
+    const int8_t *wq = s->wq;
+    for (const unsigned char *end = p + n; p < end; p++) {
+        unsigned c = *p;
+        int cls = tok_cls[c];
+        cwin = (cwin << 8) | c;
+        accc += count_once(seen, wq, (uint32_t)(((cwin & 0xffffffffULL) * K_CHAR4) >> shift));
+        accc += count_once(seen, wq, (uint32_t)(((cwin & 0xffffffffffULL) * K_CHAR5) >> shift));
+        if (cls != tcls) {
+            if (tcls) {
+                uint64_t t = TOKEN_KEY(tok, tcls);
+                s->accw += count_once(seen, wq, (uint32_t)((t * K_WORD) >> shift));
+                if (s->prev_tok)
+                    s->accw += count_once(
+                        seen, wq, (uint32_t)((BIGRAM_KEY(s->prev_tok, t) * K_BIGRAM) >> shift));
+                s->prev_tok = t | 1;
+            }
+            tcls = cls;
+            tok = 0xcbf29ce484222325ULL;
+        }
+        tok = (tok ^ c) * 0x100000001b3ULL;
+    }
+    s->cwin = cwin;
+    s->tok = tok;
+    s->tok_cls = tcls;
+    s->accc = accc;
+}
+
+/* FEED_SCORE once the text has its first 4 bytes (fs_feed feeds those to
+ * feed_loop): every byte then has both character n-grams.  The same
+ * features in the same order as feed_loop (the first feature at an index
+ * decides its group), on blocks with whitespace already folded
+ * (plain_spaces, else fold_spaces), so the feature loop has one branch
+ * that depends on the text: a token ends.  The language model runs over
+ * the block first, into an array holding the last AL_LM_WINDOW surprisals
+ * before the block's: the one leaving the window is a fixed distance back. */
+static inline __attribute__((always_inline)) void score_loop(fstate *s, const unsigned char *p,
+                                                             size_t n, const unsigned shift)
+{
+    size_t counted = 0;
+    uint8_t q[AL_LM_WINDOW + SCORE_BLOCK];
+    unsigned char folded[SCORE_BLOCK];
+    for (unsigned j = 0; j < AL_LM_WINDOW; j++) /* oldest first */
+        q[j] = s->ring[(s->rpos + j) % AL_LM_WINDOW];
+    while (n) {
+        size_t len = n < SCORE_BLOCK ? n : SCORE_BLOCK, blen = len;
+        const unsigned char *b = p;
+        if (!plain_spaces(p, len, !s->tok_cls)) {
+            blen = fold_spaces(p, len, !s->tok_cls, folded);
+            b = folded;
+        }
+        p += len;
+        n -= len;
+        lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
+        lm_window(s, q + AL_LM_WINDOW, blen);
+        feat_block(s, b, blen, shift);
+        counted += blen;
+        memmove(q, q + blen, AL_LM_WINDOW);
+    }
+    s->nbytes = counted >= AL_LM_WINDOW - s->nbytes ? AL_LM_WINDOW : s->nbytes + (unsigned)counted;
+    memcpy(s->ring, q, AL_LM_WINDOW);
+    s->rpos = 0;
+}
+
 static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 {
-    if (s->v)
+    if (s->v) {
         feed_loop(s, p, n, FEED_VEC, s->shift);
-    else if (s->wq && s->seen && s->shift == 64 - 18)
-        feed_loop(s, p, n, FEED_SCORE, 64 - 18); /* the shipped size: a constant shift */
-    else if (s->wq && s->seen)
-        feed_loop(s, p, n, FEED_SCORE, s->shift);
-    else
+    } else if (s->wq && s->seen) {
+        /* the text's first 4 counted bytes (and any whitespace before them)
+         * one at a time, then the rest in score_loop */
+        for (; n && s->nbytes < 4; p++, n--) feed_loop(s, p, 1, FEED_SCORE, s->shift);
+        if (!n) return;
+        if (s->shift == 64 - 18)
+            score_loop(s, p, n, 64 - 18); /* the shipped size: a constant shift */
+        else
+            score_loop(s, p, n, s->shift);
+    } else {
         feed_loop(s, p, n, FEED_LM, s->shift);
+    }
 }
 
 static double fs_lm_max(const fstate *s)
