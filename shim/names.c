@@ -162,6 +162,12 @@ static unsigned lex_flags(const lex *x, const char *k, size_t n)
     return e ? e->flags : 0;
 }
 
+static int lex_cflags(const lex *x, const char *k, size_t n)
+{
+    const lex_ent *e = lex_get(x, k, n);
+    return e ? e->cflags : 0;
+}
+
 static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cflags)
 {
     if (n == 0 || n > KEYMAX) return 0;
@@ -1684,8 +1690,9 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
- * that may introduce a name ("named", ","), and ASCII punctuation.  Call only
- * with no address block open and on text that has capitals.
+ * that may introduce a name ("named", ","), ASCII punctuation, and the
+ * capitalised words and words of all-lowercase text the main loop passes
+ * over too.  Call only with no address block open.
  * The last few skipped tokens are read into the ring again so that
  * look-behind (back) sees what a token-by-token scan would. */
 /* One token as could_intro sees it, in one word: what it is as the token
@@ -1834,6 +1841,7 @@ static void skip_plain(stream *st)
     char kb[2][KEYMAX];         /* keys of capitalised words: this one's and the one before's */
     const lex_ent *stop = NULL; /* the word list entry of a capitalised word stopped at */
     int looked = 0;
+    int c1 = -1; /* context-word lists of the token before, -1: not looked up */
     for (;;) {
         i = space_run(t, i, len);
         if (i >= len) break;
@@ -1868,13 +1876,29 @@ static void skip_plain(stream *st)
             if (odd) break;
             size_t wl = j - i;
             const char *w = (const char *)t + i;
-            /* before a '.', a title ("mr.") is left to the detectors */
             size_t k = space_run(t, j, len);
-            if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
             if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
                 (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
                 break;
-            if (could_intro(p1, p2)) break;
+            if (st->lower && wl >= 2) {
+                /* all-lowercase text, where the word counts as capitalised:
+                 * passed over when it is no listed name, title or place and
+                 * follows no "in"/"from" (see names_raw) */
+                if (wl > KEYMAX) break;
+                const lex_ent *le = lex_get(st->x, w, wl);
+                stop = le;
+                looked = 1;
+                if (le && (le->flags & (F_GIVEN | F_SUR | F_TITLE | F_PLACE | F_HEAD))) break;
+                if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
+                if (c1 & CTX_at_place) break;
+                c1 = le ? le->cflags : 0;
+                looked = 0;
+            } else {
+                /* before a '.', a title ("mr.") is left to the detectors */
+                if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
+                if (could_intro(p1, p2)) break;
+                c1 = -1;
+            }
             cur = wl <= KEYMAX ? word_code(w, wl) : 0;
             w1 = w;
             l1 = wl <= KEYMAX ? wl : 0;
@@ -1883,6 +1907,7 @@ static void skip_plain(stream *st)
         } else if (c == 3) {
             cur = mark_code((char)t[i]);
             l1 = 0;
+            c1 = 0;
             e = ++i;
         } else if (t[i] >= 'A' && t[i] <= 'Z') {
             /* a capitalised ordinary word ("The", "License") or a word in
@@ -1905,10 +1930,9 @@ static void skip_plain(stream *st)
                     size_t k = space_run(t, j, len);
                     if (k < len && t[k] >= '0' && t[k] <= '9') break;
                 }
-                if (l1) { /* after "in", "from": maybe a home (see home_context) */
-                    const lex_ent *pe = lex_get(st->x, w1, l1);
-                    if (pe && (pe->cflags & CTX_at_place)) break;
-                }
+                /* after "in", "from": maybe a home (see home_context) */
+                if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
+                if (c1 & CTX_at_place) break;
             } else if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
                        !common_key(st->x, key, wl, f, C_CAP)) {
                 break;
@@ -1916,6 +1940,7 @@ static void skip_plain(stream *st)
             cur = word_code(key, wl);
             w1 = key;
             l1 = wl;
+            c1 = le ? le->cflags : 0;
             e = i = j;
             looked = 0;
         } else {
@@ -1958,7 +1983,7 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
     addr_block ab = {0, 0};
     tok *cur;
     while (rc == AL_OK) {
-        if (!st.lower && ab.lines == 0) skip_plain(&st);
+        if (ab.lines == 0) skip_plain(&st);
         if (!(cur = peek(&st, 0))) break;
         /* fast lane: punctuation and plain lowercase words start nothing
          * unless they could be a title ("mr."), follow an introduction ("my
