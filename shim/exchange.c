@@ -1041,7 +1041,11 @@ static al_code flush_batch(al_exchange *x, al_buf *to_host)
         reset_rel(x);
         return AL_OK;
     }
-    if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
+    if ((r = drain(x, to_host)) != AL_OK) return r;
+    /* the scrubbers were just fed, so synth_rest only ever adds events: when
+     * it adds none, a second drain would find what the first left */
+    size_t waiting = queued(x);
+    if ((r = synth_rest(x)) != AL_OK || queued(x) == waiting) return r;
     return drain(x, to_host);
 }
 
