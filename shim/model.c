@@ -300,9 +300,22 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
 static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, const int8_t *wq,
                                                                 uint32_t i)
 {
-    uint64_t old = seen[i >> 6];
-    seen[i >> 6] = old | (1ULL << (i & 63));
-    return (wq[i] + ACC_COUNT) & (int64_t)(((old >> (i & 63)) & 1) - 1);
+    uint64_t bits = seen[i >> 6];
+    int64_t unseen; /* all ones when bit i was clear */
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* bts sets the bit and leaves its old value in the carry flag, two
+     * instructions where GCC spends five shifts and masks: the loop runs
+     * this twice per byte */
+    __asm__("btsq %q2, %0\n\tcmc\n\tsbbq %1, %1"
+            : "+r"(bits), "=r"(unseen)
+            : "r"((uint64_t)i)
+            : "cc");
+#else
+    unseen = (int64_t)(((bits >> (i & 63)) & 1) - 1);
+    bits |= 1ULL << (i & 63);
+#endif
+    seen[i >> 6] = bits;
+    return (wq[i] + ACC_COUNT) & unseen;
 }
 
 /* Whether p[0..n) reaches feed_loop's byte steps unchanged: no whitespace
