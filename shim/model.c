@@ -685,39 +685,56 @@ static inline unsigned not_b64_16(const unsigned char *p)
 void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
                        void (*fn)(void *ud, size_t start, size_t end), void *ud)
 {
-    size_t run = 0; /* base64 bytes ending at p[i - 1] */
+    size_t start = 0; /* where the run of digits up to p[i] began */
     size_t i = 0;
     (void)simd;
-    while (i < n) {
 #ifdef __SSE2__
-        /* 16 bytes at a time while no run can reach B64_MIN in them: only
-         * the run carried in plus the block's leading digits could (a run
-         * inside a block is shorter than 16) */
-        while (simd && i + 16 <= n) {
-            unsigned nb = not_b64_16(p + i);
-            if (!nb) {
-                if (run + 16 >= B64_MIN) break;
-                run += 16;
-            } else {
-                if (run + (unsigned)__builtin_ctz(nb) >= B64_MIN) break;
-                run = 15 - (31 - (unsigned)__builtin_clz(nb)); /* digits after the last other */
-            }
-            i += 16;
-        }
-#endif
-        /* byte by byte to the end of the block where a run may reach
-         * B64_MIN (all the way without SIMD); a branch-free run length */
-        size_t stop = simd && i + 16 <= n ? i + 16 : n;
-        for (; i < stop; i++) {
-            run = (run + 1) & (size_t) - (b64_kind[p[i]] != 0);
-            if (run < B64_MIN) continue;
-            size_t start = i + 1 - B64_MIN, j = start;
-            while (j < n && b64_kind[p[j]]) j++;
-            fn(ud, start, j);
-            i = j; /* p[j] is not base64 (or j == n) */
-            run = 0;
-        }
+    /* 16 bytes at a time: of the runs a block's other bytes end, only the
+     * first can reach B64_MIN (it may have begun in an earlier block; the
+     * others are shorter than the block), and the digits after the last
+     * other byte begin the next run */
+    for (; simd && i + 16 <= n; i += 16) {
+        unsigned nb = not_b64_16(p + i);
+        if (!nb) continue;
+        size_t end = i + (unsigned)__builtin_ctz(nb);
+        if (end - start >= B64_MIN) fn(ud, start, end);
+        start = i + 32 - (unsigned)__builtin_clz(nb);
     }
+#endif
+    for (; i < n; i++) {
+        if (b64_kind[p[i]]) continue;
+        if (i - start >= B64_MIN) fn(ud, start, i);
+        start = i + 1;
+    }
+    if (n - start >= B64_MIN) fn(ud, start, n);
+}
+
+/* b64_kind of every byte of p[0..n) or'ed together. */
+static unsigned b64_kinds(const unsigned char *p, size_t n)
+{
+    unsigned kinds = 0;
+    size_t j = 0;
+#ifdef __SSE2__
+    if (n >= 16) {
+        /* 16 bytes at a time, the last 16 overlapping the ones before */
+        __m128i up = _mm_setzero_si128(), lo = up, dg = up;
+        for (;; j += 16) {
+            if (j + 16 > n) j = n - 16;
+            const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(p + j));
+            const __m128i du = _mm_sub_epi8(x, _mm_set1_epi8('A')),
+                          dl = _mm_sub_epi8(x, _mm_set1_epi8('a')),
+                          dd = _mm_sub_epi8(x, _mm_set1_epi8('0'));
+            up = _mm_or_si128(up, _mm_cmpeq_epi8(_mm_min_epu8(du, _mm_set1_epi8(25)), du));
+            lo = _mm_or_si128(lo, _mm_cmpeq_epi8(_mm_min_epu8(dl, _mm_set1_epi8(25)), dl));
+            dg = _mm_or_si128(dg, _mm_cmpeq_epi8(_mm_min_epu8(dd, _mm_set1_epi8(9)), dd));
+            if (j + 16 == n) break;
+        }
+        return (_mm_movemask_epi8(up) ? 1u : 0) | (_mm_movemask_epi8(lo) ? 2u : 0) |
+               (_mm_movemask_epi8(dg) ? 4u : 0);
+    }
+#endif
+    for (; j < n; j++) kinds |= b64_kind[p[j]];
+    return kinds & 7;
 }
 
 typedef struct {
@@ -728,9 +745,7 @@ typedef struct {
 static void b64_found(void *ud, size_t start, size_t end)
 {
     b64_ctx *c = ud;
-    unsigned kinds = 0;
-    for (size_t j = start; j < end; j++) kinds |= b64_kind[c->p[j]];
-    kinds &= 7;
+    unsigned kinds = b64_kinds(c->p + start, end - start);
     if (kinds & (kinds - 1)) score_b64_run(c->fs, c->p + start, end - start);
 }
 
