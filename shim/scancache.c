@@ -56,6 +56,26 @@ void al_scancache_free(al_scancache *c)
     free(c);
 }
 
+/* SHA-256 fetched from the provider once: EVP_sha256() in EVP_DigestInit_ex
+ * looks the implementation up again (a lock and a table search) per key.
+ * Lock-free, so a fork can never leave it half done: threads racing on the
+ * first fetch each make one, one is published, the others are freed. */
+static EVP_MD *sha256_md;
+
+static const EVP_MD *sha256(void)
+{
+    EVP_MD *md = __atomic_load_n(&sha256_md, __ATOMIC_ACQUIRE);
+    if (md) return md;
+    md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!md) return EVP_sha256();
+    EVP_MD *expected = NULL;
+    if (__atomic_compare_exchange_n(&sha256_md, &expected, md, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE))
+        return md; /* kept for the life of the process */
+    EVP_MD_free(md);
+    return expected;
+}
+
 int al_scancache_key(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
                      size_t len, unsigned char key[32])
 {
@@ -65,10 +85,9 @@ int al_scancache_key(const al_engine *e, const al_policy *p, al_direction dir, c
     unsigned char d = (unsigned char)dir;
     unsigned int kl = 0;
     /* policy padding may differ between copies: then a miss, never a wrong hit */
-    int ok = EVP_DigestInit_ex(s, EVP_sha256(), NULL) == 1 &&
-             EVP_DigestUpdate(s, &e, sizeof e) == 1 && EVP_DigestUpdate(s, p, sizeof *p) == 1 &&
-             EVP_DigestUpdate(s, &d, 1) == 1 && EVP_DigestUpdate(s, text, len) == 1 &&
-             EVP_DigestFinal_ex(s, key, &kl) == 1;
+    int ok = EVP_DigestInit_ex(s, sha256(), NULL) == 1 && EVP_DigestUpdate(s, &e, sizeof e) == 1 &&
+             EVP_DigestUpdate(s, p, sizeof *p) == 1 && EVP_DigestUpdate(s, &d, 1) == 1 &&
+             EVP_DigestUpdate(s, text, len) == 1 && EVP_DigestFinal_ex(s, key, &kl) == 1;
     EVP_MD_CTX_free(s);
     return ok ? 0 : -1;
 }
