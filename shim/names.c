@@ -1877,9 +1877,10 @@ static void skip_plain(stream *st)
             size_t wl = j - i;
             const char *w = (const char *)t + i;
             size_t k = space_run(t, j, len);
-            if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
-                (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
-                break;
+            if ((w[0] == 'p' || w[0] == 'a' || w[0] == 's') &&
+                ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
+                 (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0)))
+                break; /* a unit word ("apt 4", "po box") */
             if (st->lower && wl >= 2) {
                 /* all-lowercase text, where the word counts as capitalised:
                  * passed over when it is no listed name, title or place and
@@ -1963,6 +1964,24 @@ static void skip_plain(stream *st)
     }
 }
 
+/* Whether t[0..len) holds an ASCII capital, eight bytes at a time (the
+ * high bits cleared first, so no sum carries into the next byte). */
+__attribute__((noinline)) static int has_capital(const unsigned char *t, size_t len)
+{
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, t + i, 8);
+        y = x & 0x7f7f7f7f7f7f7f7fu;
+        /* a byte of 0x41..0x5a: >= 0x41, < 0x5b, and ASCII */
+        if ((y + 0x3f3f3f3f3f3f3f3fu) & ~(y + 0x2525252525252525u) & ~x & 0x8080808080808080u)
+            return 1;
+    }
+    for (; i < len; i++)
+        if (t[i] >= 'A' && t[i] <= 'Z') return 1;
+    return 0;
+}
+
 /* The three scans in one pass over the tokens: each detector steps at the
  * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
 static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
@@ -1972,12 +1991,10 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
     st.t = (const unsigned char *)text;
     st.len = len;
     st.pos = st.head = st.n = st.hist = 0;
-    st.lower = 1;
     for (size_t i = 0; i < RING; i++) st.ring[i].tno = SIZE_MAX;
     /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
      * capitalised; the common-word list and the context rules still apply */
-    for (size_t i = 0; i < len && st.lower; i++)
-        if (text[i] >= 'A' && text[i] <= 'Z') st.lower = 0;
+    st.lower = !has_capital(st.t, len);
     al_code rc = AL_OK;
     size_t busy[3] = {0, 0, 0};
     addr_block ab = {0, 0};
