@@ -1787,15 +1787,14 @@ static inline int could_intro(prev_tok p1, prev_tok p2)
 
 static void skip_plain(stream *st)
 {
-    /* nothing to skip when the next token is a digit or non-ASCII, or one a
-     * detector read ahead that is no plain word or mark */
+    /* nothing to skip when the next token is non-ASCII, or one a detector
+     * read ahead that is no plain word or mark */
     if (st->n) {
         const tok *k = &st->ring[st->head];
         if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
     } else {
         size_t j = space_run(st->t, st->pos, st->len);
-        if (j >= st->len || (bclass[st->t[j]] == 0 && !(st->t[j] >= 'A' && st->t[j] <= 'Z')))
-            return;
+        if (j >= st->len || st->t[j] >= 0x80) return;
     }
     /* the token before the one before matters only after ',', '?' or a
      * word such as "is" (see could_intro) */
@@ -1910,6 +1909,19 @@ static void skip_plain(stream *st)
             l1 = 0;
             c1 = 0;
             e = ++i;
+        } else if (t[i] >= '0' && t[i] <= '9') {
+            /* a number with no word after it on its line: only address_at
+             * looks at a number, for the words after it ("12 Elm Street") */
+            size_t j = i + 1;
+            while (j < len && ((t[j] >= '0' && t[j] <= '9') || is_alpha(t[j]) ||
+                               (t[j] == '-' && j + 1 < len && t[j + 1] >= '0' && t[j + 1] <= '9')))
+                j++;
+            size_t k = space_run(t, j, len);
+            if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j)) break;
+            cur = 0;
+            l1 = 0;
+            c1 = 0;
+            e = i = j;
         } else if (t[i] >= 'A' && t[i] <= 'Z') {
             /* a capitalised ordinary word ("The", "License") or a word in
              * capitals ("WARRANTY") that names_raw passes over without a
