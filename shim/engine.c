@@ -526,6 +526,17 @@ static size_t resume_at(const al_subject *sub, uint32_t ri)
     return sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
 }
 
+/* 0 when no match of pf's rule can start at s[p]: the text is too short
+ * there, or one of the bytes after p is not one its shape allows. */
+static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, size_t p)
+{
+    if (len - p < pf->nshape) return 0;
+    const unsigned char *t = (const unsigned char *)s + p;
+    for (size_t k = 0; k < pf->nshape; k++)
+        if (!(pf->shape[k][t[k] >> 3] & (1u << (t[k] & 7)))) return 0;
+    return 1;
+}
+
 /* Tries rule ri anchored at each of its prefix hits only. */
 static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, const hits *h,
                             al_cands *out, size_t *hold)
@@ -545,6 +556,8 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
         /* nor after a byte its leading lookbehind refuses */
         unsigned char cp = p ? (unsigned char)sub->s[p - 1] : 0;
         if (p && r->has_notprev && (r->notprev[cp >> 3] & (1u << (cp & 7)))) continue;
+        /* nor where the bytes that follow cannot begin a match */
+        if (r->pf.nshape && !shape_fits(&r->pf, sub->s, sub->len, p)) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
         int rc = match_near(m, rule_code(r), sub, p, p);

@@ -1701,8 +1701,328 @@ void al_prefilter_startclass(const char *pattern, uint32_t options, const uint8_
     pf->startclass = 1;
 }
 
+/* ---- shape: the bytes each of a match's first offsets may hold, so an
+ * anchored attempt can be ruled out without PCRE2 ---- */
+
+#define SH_K AL_SHAPE_MAX      /* offsets tracked */
+#define SH_BEYOND (1u << SH_K) /* any offset of SH_K or more */
+
+typedef struct {
+    uint8_t s[SH_K][32];
+} shapes;
+
+/* The offsets P moved on by a width in [lo, hi] (an offset of SH_K or
+ * more becomes SH_BEYOND). */
+static uint32_t sh_shift(uint32_t P, int lo, int hi)
+{
+    uint64_t x = P & (SH_BEYOND - 1), acc = 0;
+    for (int w = lo; w <= hi; w++) acc |= x << w;
+    return (uint32_t)(acc & (SH_BEYOND - 1)) | (acc >> SH_K ? SH_BEYOND : 0) | (P & SH_BEYOND);
+}
+
+/* At each offset of P: the byte class c, or (wide) any byte at the next
+ * hi offsets. */
+static void sh_mark(shapes *S, uint32_t P, const uint8_t c[32], int wide, int hi)
+{
+    for (uint32_t m = P & (SH_BEYOND - 1); m; m &= m - 1) {
+        int p = __builtin_ctz(m);
+        if (!wide) {
+            for (int k = 0; k < 32; k++) S->s[p][k] |= c[k];
+            continue;
+        }
+        for (int j = 0; j < hi && p + j < SH_K; j++) memset(S->s[p + j], 0xff, 32);
+    }
+}
+
+/* Adds the other case of each ASCII letter of c; under a caseless flag on
+ * a text that is not normalised, k and s also match 3- and 2-byte
+ * characters: then 1 (the atom is wide). */
+static int sh_case(const parser *ps, uint8_t c[32])
+{
+    if (!ps->caseless) return 0;
+    /* capitals are bytes 8..11 of the bitmap (0x41..0x5a), small letters
+     * the same bits 4 bytes on */
+    static const uint8_t letters[4] = {0xfe, 0xff, 0xff, 0x07};
+    for (int k = 0; k < 4; k++) {
+        uint8_t both = (uint8_t)((c[8 + k] | c[12 + k]) & letters[k]);
+        c[8 + k] |= both;
+        c[12 + k] |= both;
+    }
+    return !ps->folded && (HASB(c, 'k') || HASB(c, 's'));
+}
+
+/* Reads a quantifier at ps->i into [*lo, *hi] (hi -1: unbounded); none is
+ * {1}.  0 when it is beyond this walk. */
+static int sh_quant(parser *ps, long *lo, long *hi)
+{
+    *lo = *hi = 1;
+    if (ps->i >= ps->len) return 1;
+    char q = ps->p[ps->i];
+    if (q == '?' || q == '*' || q == '+') {
+        *lo = q == '+';
+        *hi = q == '?' ? 1 : -1;
+        ps->i++;
+    } else if (q == '{') {
+        size_t j = ps->i + 1;
+        long a = 0, b;
+        int digits = 0;
+        while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9' && a < 100000)
+            a = a * 10 + (ps->p[j++] - '0'), digits++;
+        if (!digits) return ps->i + 1 < ps->len && ps->p[ps->i + 1] != ','; /* a literal '{' */
+        b = a;
+        if (j < ps->len && ps->p[j] == ',') {
+            j++;
+            b = -1;
+            if (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9') {
+                b = 0;
+                while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9' && b < 100000)
+                    b = b * 10 + (ps->p[j++] - '0');
+            }
+        }
+        if (j >= ps->len || ps->p[j] != '}') return 0;
+        ps->i = j + 1;
+        *lo = a;
+        *hi = b;
+    } else {
+        return 1;
+    }
+    if (ps->i < ps->len && (ps->p[ps->i] == '?' || ps->p[ps->i] == '+')) ps->i++;
+    return *lo <= 64;
+}
+
+static uint32_t sh_alt(parser *ps, uint32_t P, shapes *S);
+
+enum { SH_ZERO, SH_CHAR, SH_GROUP };
+
+/* One atom at ps->i: SH_ZERO (consumes nothing), SH_CHAR (one character:
+ * the class c, or wide: any bytes, from wlo to whi of them), SH_GROUP
+ * (*body: where its body starts, *look: a lookaround); ps->bad when it is
+ * beyond this walk (a backreference, \K, a verb). */
+static int sh_atom(parser *ps, uint8_t c[32], int *wide, int *wlo, int *whi, size_t *body,
+                   int *look)
+{
+    unsigned char ch = (unsigned char)ps->p[ps->i];
+    memset(c, 0, 32);
+    *wide = 0;
+    *wlo = *whi = 1;
+    if (ch == '\\') {
+        if (ps->i + 1 >= ps->len) {
+            ps->bad = 1;
+            return SH_ZERO;
+        }
+        unsigned char e = (unsigned char)ps->p[ps->i + 1];
+        ps->i += 2;
+        if (strchr("bBAzZG", e)) return SH_ZERO;
+        if (strchr("KQEkg", e) || (e >= '1' && e <= '9')) {
+            ps->bad = 1; /* moves the start, quotes, or refers back */
+            return SH_ZERO;
+        }
+        if (e == 'd' || e == 'w') {
+            for (int d = '0'; d <= '9'; d++) SETB(c, d);
+            if (e == 'w') {
+                for (int d = 'a'; d <= 'z'; d++) SETB(c, d), SETB(c, d - 32);
+                SETB(c, '_');
+            }
+        } else if (e == 's') {
+            for (const char *w = " \t\n\v\f\r"; *w; w++) SETB(c, *w);
+        } else if (e == 'n' || e == 't' || e == 'r') {
+            SETB(c, e == 'n' ? '\n' : e == 't' ? '\t' : '\r');
+        } else if ((e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || e == '0') {
+            /* \D, \x41, \p{L}, \N, \R ...: any bytes of one character */
+            if (ps->i < ps->len && strchr("xpPoN", e) && ps->p[ps->i] == '{') {
+                while (ps->i < ps->len && ps->p[ps->i] != '}') ps->i++;
+                ps->i++;
+            } else if (e == 'x' || e == '0') {
+                for (int k = 0;
+                     k < 2 && ps->i < ps->len && strchr("0123456789abcdefABCDEF", ps->p[ps->i]);
+                     k++)
+                    ps->i++;
+            } else if (e == 'c') {
+                ps->i++;
+            }
+            *wide = 1;
+            *whi = e == 'R' || e == 'X' ? SH_K : 4; /* \r\n, a grapheme cluster */
+        } else if (e >= 0x80) {
+            ps->bad = 1;
+            return SH_ZERO;
+        } else {
+            SETB(c, e);
+        }
+        if (!*wide && sh_case(ps, c)) *wide = 1, *whi = 3;
+        return SH_CHAR;
+    }
+    if (ch == '[') {
+        size_t start = ps->i;
+        long w = class_width(ps);
+        if (ps->bad) return SH_ZERO;
+        if (w != 1 || !lookbehind_bytes(ps->p, start, ps->i, c)) {
+            *wide = 1; /* negated, non-ASCII or beyond lookbehind_bytes: any character */
+            *whi = 4;
+        } else if (sh_case(ps, c)) {
+            *wide = 1;
+            *whi = 3;
+        }
+        return SH_CHAR;
+    }
+    if (ch == '.') {
+        ps->i++;
+        *wide = 1;
+        *whi = 4;
+        return SH_CHAR;
+    }
+    if (ch == '^' || ch == '$') {
+        ps->i++;
+        return SH_ZERO;
+    }
+    if (ch == '(') {
+        ps->i++;
+        int g = group_open(ps, look);
+        if (g == GROUP_BAD) return SH_ZERO;
+        if (g == GROUP_DONE) return SH_ZERO; /* an option setting or a comment */
+        *body = ps->i;
+        return SH_GROUP;
+    }
+    if (ch >= 0x80) { /* one UTF-8 character: its other case may be longer */
+        size_t n = ch >= 0xF0 ? 4 : ch >= 0xE0 ? 3 : ch >= 0xC0 ? 2 : 1;
+        ps->i += n;
+        *wide = 1;
+        *whi = 4;
+        return SH_CHAR;
+    }
+    ps->i++;
+    SETB(c, ch);
+    if (sh_case(ps, c)) *wide = 1, *whi = 3;
+    return SH_CHAR;
+}
+
+/* Steps over the rest of a sequence (to its '|' or closing ')'). */
+static void sh_skip(parser *ps)
+{
+    int depth = 0;
+    while (ps->i < ps->len && !ps->bad) {
+        char c = ps->p[ps->i];
+        if (c == '\\') {
+            ps->i += 2;
+            continue;
+        }
+        if (c == '[') {
+            class_width(ps);
+            continue;
+        }
+        if ((c == ')' || c == '|') && depth == 0) return;
+        depth += c == '(' ? 1 : c == ')' ? -1 : 0;
+        ps->i++;
+    }
+    if (ps->i > ps->len) ps->i = ps->len;
+}
+
+/* Walks one sequence from the offsets P; returns the offsets where it may
+ * end, marking in S the bytes each offset may hold. */
+static uint32_t sh_seq(parser *ps, uint32_t P, shapes *S)
+{
+    uint32_t cur = P;
+    while (ps->i < ps->len && !ps->bad) {
+        char ch = ps->p[ps->i];
+        if (ch == '|' || ch == ')') break;
+        if (!(cur & ~SH_BEYOND)) { /* past the offsets tracked: nothing more to learn */
+            sh_skip(ps);
+            break;
+        }
+        uint8_t c[32];
+        int wide, wlo, whi, look = 0;
+        size_t body = 0, open_at = ps->i;
+        int kind = sh_atom(ps, c, &wide, &wlo, &whi, &body, &look);
+        if (ps->bad) break;
+        if (kind == SH_GROUP) {
+            int alt;
+            size_t close = group_end(ps->p, ps->len, open_at, &alt);
+            long lo, hi;
+            ps->i = close + 1;
+            if (!close || !sh_quant(ps, &lo, &hi)) {
+                ps->bad = 1;
+                break;
+            }
+            if (look) continue; /* zero-width, quantified or not */
+            size_t next = ps->i;
+            int ci = ps->caseless, ci_any = ci;
+            uint32_t res = lo == 0 ? cur : 0, at = cur;
+            /* each pass from where the last ended, until they end where
+             * the one before did (from then on nothing changes) or only
+             * past the offsets tracked */
+            for (long rep = 1; (hi < 0 || rep <= hi) && at; rep++) {
+                ps->i = body;
+                ps->caseless = ci;
+                uint32_t was = at;
+                at = sh_alt(ps, at, S);
+                ci_any |= ps->caseless;
+                if (ps->bad || ps->i != close) {
+                    ps->bad = 1;
+                    break;
+                }
+                if (rep >= lo) res |= at;
+                if (rep >= lo && (at == was || !(at & ~SH_BEYOND))) break;
+            }
+            ps->i = next;
+            ps->caseless = ci_any; /* an option set inside may be kept: more, not less */
+            cur = res;
+            continue;
+        }
+        long lo, hi;
+        if (!sh_quant(ps, &lo, &hi)) {
+            ps->bad = 1;
+            break;
+        }
+        if (kind == SH_ZERO) continue;
+        uint32_t res = lo == 0 ? cur : 0, at = cur;
+        for (long rep = 1; (hi < 0 || rep <= hi) && at; rep++) {
+            sh_mark(S, at, c, wide, whi);
+            at = sh_shift(at, wlo, whi);
+            if (rep >= lo) res |= at;
+            if (rep >= lo && !(at & ~SH_BEYOND)) break; /* a character is at least a byte */
+        }
+        cur = res;
+    }
+    return cur;
+}
+
+static uint32_t sh_alt(parser *ps, uint32_t P, shapes *S)
+{
+    uint32_t out = sh_seq(ps, P, S);
+    while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
+        ps->i++;
+        out |= sh_seq(ps, P, S);
+    }
+    return out;
+}
+
+void al_prefilter_shape(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+{
+    if ((options & (PCRE2_EXTENDED | PCRE2_UCP)) || inline_extended(pattern) ||
+        strstr(pattern, "\\Q"))
+        return;
+    parser ps = {.p = pattern,
+                 .len = strlen(pattern),
+                 .caseless = !!(options & PCRE2_CASELESS),
+                 .folded = folded};
+    shapes S;
+    memset(&S, 0, sizeof S);
+    uint32_t end = sh_alt(&ps, 1u, &S);
+    if (ps.bad || ps.i != ps.len || !end) return;
+    size_t m = (size_t)__builtin_ctz(end); /* the shortest match (SH_K: that or longer) */
+    while (m > 0) {                        /* up to the last offset that tells something */
+        int full = 1;
+        for (int k = 0; k < 32; k++) full &= S.s[m - 1][k] == 0xff;
+        if (!full) break;
+        m--;
+    }
+    if (!m || !(pf->shape = malloc(m * sizeof *pf->shape))) return;
+    memcpy(pf->shape, S.s, m * sizeof *pf->shape);
+    pf->nshape = m;
+}
+
 void al_prefilter_free(al_prefilter *pf)
 {
+    free(pf->shape);
     free(pf->seq);
     for (size_t i = 0; i < pf->nreq; i++) free(pf->req[i]);
     free(pf->req);

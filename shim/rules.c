@@ -249,6 +249,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
         }
         if (known) al_prefilter_startclass(r->pattern, opt, first, &r->pf);
     }
+    if (r->pf.n || r->pf.startclass) al_prefilter_shape(r->pattern, opt, r->normalized, &r->pf);
     r->always = r->pf.n == 0 && !r->pf.byteset && !r->pf.startclass;
     return AL_OK;
 }

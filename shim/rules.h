@@ -40,8 +40,11 @@ typedef struct {
     char **req;     /* literals (lowercased) one of which every match contains somewhere: */
     size_t *reqlen; /* whole-text scans skip the rule when the text holds none */
     size_t nreq;
-    int req_ks; /* as ks, for req */
+    int req_ks;           /* as ks, for req */
+    uint8_t (*shape)[32]; /* a match is at least nshape bytes long and its byte k is in */
+    size_t nshape;        /* shape[k] (NULL: nothing known) */
 } al_prefilter;
+#define AL_SHAPE_MAX 16 /* offsets al_prefilter.shape may cover */
 
 typedef struct {
     char *id;
@@ -158,6 +161,13 @@ AL_API void al_prefilter_free(al_prefilter *pf);
  * there is at least one, 0 when none or the pattern is beyond the analysis
  * (a top-level alternation, the extended option). */
 AL_API int al_prefilter_notprev(const char *pattern, uint32_t options, uint8_t notprev[32]);
+/* Sets pf->shape and pf->nshape (options: PCRE2 compile options; folded:
+ * the subject is al_normalize()d) to the bytes each of the first offsets
+ * of every match may hold, up to AL_SHAPE_MAX of them and no further than
+ * the shortest match; leaves them unset for a pattern beyond the analysis
+ * (backreferences, \K, the extended option, Unicode classes) or when
+ * nothing is learnt.  Freed by al_prefilter_free. */
+AL_API void al_prefilter_shape(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
 /* 1 when pf->req tells more than a prefix hit does (not every literal of pf
  * already holds a member), 0 when not or when there is no req. */
 AL_API int al_prefilter_req_useful(const al_prefilter *pf);

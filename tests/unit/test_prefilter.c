@@ -617,6 +617,51 @@ TEST(number_like_patterns_should_start_only_where_their_lookbehind_allows)
     CHECK_EQ_INT(start_class("(?<value>(?<!\\d)\\d+|\\+\\d)", np), 0); /* the same, inside */
 }
 
+/* The shape of a pattern as "[bytes]" per offset (printable ASCII members
+ * only, "*" for a full class), or "-" when none. */
+static const char *shape_of(const char *pattern, uint32_t opts, int folded)
+{
+    static char out[2048];
+    al_prefilter pf;
+    memset(&pf, 0, sizeof pf);
+    al_prefilter_shape(pattern, opts | PCRE2_UTF, folded, &pf);
+    strcpy(out, pf.nshape ? "" : "-");
+    for (size_t k = 0; k < pf.nshape; k++) {
+        int full = 1;
+        for (int b = 0; b < 32; b++) full &= pf.shape[k][b] == 0xff;
+        strcat(out, "[");
+        if (full) strcat(out, "*");
+        for (int c = 0x20; c < 0x7f && !full; c++)
+            if (pf.shape[k][c >> 3] & (1u << (c & 7))) strncat(out, (const char *)&c, 1);
+        strcat(out, "]");
+    }
+    al_prefilter_free(&pf);
+    return out;
+}
+
+TEST(a_shape_should_hold_every_byte_a_match_can_have_at_each_offset)
+{
+    CHECK_STR(shape_of("\\d{2}[-.]\\d", 0, 0), "[0123456789][0123456789][-.][0123456789]");
+    CHECK_STR(shape_of("ab|c", 0, 0), "[ac]"); /* no further than the shortest match */
+    CHECK_STR(shape_of("a(?:bc)*d", 0, 0), "[a][bd]");
+    CHECK_STR(shape_of("a(?:\\s|-)?b", 0, 0), "[a][ -b]");                /* and \t\n\v\f\r */
+    CHECK_STR(shape_of("(?<![\\w.])(?=\\d)1\\b\\.x", 0, 0), "[1][.][x]"); /* zero-width */
+    /* a character of 1 to 4 bytes: any byte at the 4 offsets it may cover,
+     * and the shape ends before offsets that tell nothing */
+    CHECK_STR(shape_of("x.y", 0, 0), "[x]");
+    CHECK_STR(shape_of("x\\Dyz", 0, 0), "[x]");
+    CHECK_STR(shape_of("Ab", PCRE2_CASELESS, 1), "[Aa][Bb]");
+    CHECK_STR(shape_of("a(?i)b", 0, 1), "[a][Bb]");
+    /* beyond the walk: a backreference, \K, Unicode classes */
+    CHECK_STR(shape_of("(a)\\1", 0, 0), "-");
+    CHECK_STR(shape_of("ab\\Kc", 0, 0), "-");
+    CHECK_STR(shape_of("\\d\\d", PCRE2_UCP, 0), "-");
+    /* a caseless k or s may be a 3-byte Kelvin sign or long s, unless the
+     * text is normalised */
+    CHECK_STR(shape_of("ask", PCRE2_CASELESS, 0), "[Aa]");
+    CHECK_STR(shape_of("ask", PCRE2_CASELESS, 1), "[Aa][Ss][Kk]");
+}
+
 /* ---- the literal scan against a byte-by-byte reference ---- */
 
 typedef struct {
