@@ -1692,7 +1692,8 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
  * that may introduce a name ("named", ","), ASCII punctuation, and the
  * capitalised words and words of all-lowercase text the main loop passes
- * over too.  Call only with no address block open.
+ * over too.  block: an address block is open, and a token that starts a
+ * line is left to the main loop (it may be the block's next line).
  * The last few skipped tokens are read into the ring again so that
  * look-behind (back) sees what a token-by-token scan would. */
 /* One token as could_intro sees it, in one word: what it is as the token
@@ -1785,7 +1786,7 @@ static inline int could_intro(prev_tok p1, prev_tok p2)
     return ((p1 >> NEED) & (p2 | IS_ANY)) != 0;
 }
 
-static void skip_plain(stream *st)
+static void skip_plain(stream *st, int block)
 {
     /* nothing to skip when the next token is non-ASCII, or one a detector
      * read ahead that is no plain word or mark */
@@ -1809,6 +1810,7 @@ static void skip_plain(stream *st)
     while (st->n) {
         tok *k = &st->ring[st->head];
         prev_tok cur = 0;
+        if (block && k->nl) return;
         if (k->type == T_PUNCT) {
             cur = prev_of(k);
         } else if (k->type == T_WORD && k->cap == C_LOWER) {
@@ -1843,7 +1845,7 @@ static void skip_plain(stream *st)
     int c1 = -1; /* context-word lists of the token before, -1: not looked up */
     for (;;) {
         i = space_run(t, i, len);
-        if (i >= len) break;
+        if (i >= len || (block && i > end && memchr(t + end, '\n', i - end))) break;
         unsigned c = bclass[t[i]];
         prev_tok cur = 0;
         if (c == 2) {
@@ -2012,7 +2014,7 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
     addr_block ab = {0, 0};
     tok *cur;
     while (rc == AL_OK) {
-        if (ab.lines == 0) skip_plain(&st);
+        skip_plain(&st, ab.lines > 0);
         if (!(cur = peek(&st, 0))) break;
         /* fast lane: punctuation and plain lowercase words start nothing
          * unless they could be a title ("mr."), follow an introduction ("my
@@ -2032,8 +2034,9 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
          * (person_step judges only capitalised words, location_step needs a
          * listed place or a preposition before it, address_at a unit, a
          * street ending or a two-letter state) */
-        if (ab.lines == 0 && cur->type == T_WORD && cur->cap == C_ALLCAP && cur->klen &&
-            !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) && !has_suffix(x, cur) &&
+        if ((ab.lines == 0 || !cur->nl) && cur->type == T_WORD && cur->cap == C_ALLCAP &&
+            cur->klen && !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) &&
+            !has_suffix(x, cur) &&
             !(cur->klen == 2 &&
               (key_is(cur, "po") || (peek(&st, 1) && peek(&st, 1)->type == T_NUM))) &&
             !(in_list(&st, back(&st, 1), CTX_at_place) && home_context(&st))) {
@@ -2045,8 +2048,8 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
         /* a capitalised ordinary word ("The", "Copyright") that is no name,
          * place, title or street word: no step can use it either (each
          * needs a listed name or place, or a word that is not ordinary) */
-        if (ab.lines == 0 && cur->type == T_WORD && cur->cap == C_CAP && cur->ocap == C_CAP &&
-            cur->klen && !key_is(cur, "po") && !key_is(cur, "p") &&
+        if ((ab.lines == 0 || !cur->nl) && cur->type == T_WORD && cur->cap == C_CAP &&
+            cur->ocap == C_CAP && cur->klen && !key_is(cur, "po") && !key_is(cur, "p") &&
             !(flags_of(&st, cur) &
               (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) &&
             is_common(&st, cur)) {
@@ -2060,7 +2063,7 @@ static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
          * judges unlisted words only when written with a capital,
          * location_step only after such a preposition, address_at only
          * unit words ("apt") */
-        if (st.lower && ab.lines == 0 && cur->type == T_WORD && cur->cap == C_CAP &&
+        if (st.lower && (ab.lines == 0 || !cur->nl) && cur->type == T_WORD && cur->cap == C_CAP &&
             cur->ocap == C_LOWER && cur->klen &&
             !(flags_of(&st, cur) & (F_GIVEN | F_SUR | F_TITLE | F_PLACE | F_HEAD)) &&
             !(cur->klen <= 5 && (key_is(cur, "apt") || key_is(cur, "suite") || key_is(cur, "po") ||
