@@ -25,9 +25,70 @@ static int has_bom(const char *s, size_t n)
     return n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3);
 }
 
+/* One line of an event, buf[p..ve) without its line end: fills ev and
+ * appends a data line to data (joined with "\n" after the first).  -3 when
+ * data cannot grow. */
+static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, al_buf *data,
+                 int *first_data)
+{
+    if (buf[p] == ':') return 0; /* comment */
+    const char *colon = memchr(buf + p, ':', ve - p);
+    size_t nend = colon ? (size_t)(colon - buf) : ve;
+    size_t v = colon ? nend + 1 : ve;
+    if (v < ve && buf[v] == ' ') v++;
+    size_t nlen = nend - p;
+    if (nlen == 4 && memcmp(buf + p, "data", 4) == 0) {
+        if (!*first_data && al_buf_append(data, "\n", 1) != AL_OK) return -3;
+        if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -3;
+        *first_data = 0;
+        ev->has_data = 1;
+    } else if (nlen == 5 && memcmp(buf + p, "event", 5) == 0) {
+        ev->event = buf + v;
+        ev->event_len = ve - v;
+    } else if (nlen == 2 && memcmp(buf + p, "id", 2) == 0) {
+        ev->id = buf + v;
+        ev->id_len = ve - v;
+    }
+    return 0;
+}
+
+/* The first look at an event: its lines are read as they are found, so a
+ * complete event costs one search per line instead of a search for its end
+ * and then one per line.  An incomplete one leaves data as it was and
+ * returns -2 (or -1 past the cap); the caller's next call, with last_len set,
+ * then searches for the end from where this one stopped.  Not for a stream
+ * that opens with a byte order mark (event_end does not see a blank line
+ * right after one). */
+static long next_complete(const char *buf, size_t len, al_sse_event *ev, al_buf *data)
+{
+    size_t mark = data->len, p = 0;
+    int first_data = 1;
+    while (p < len) {
+        const char *nl = memchr(buf + p, '\n', len - p);
+        if (!nl) break;
+        size_t le = (size_t)(nl - buf), ve = le;
+        if (ve > p && buf[ve - 1] == '\r') {
+            ve--;
+            ev->crlf = 1;
+        }
+        if (ve == p) { /* the blank line: the event ends here (as event_end finds) */
+            if (le + 1 > AL_SSE_MAX_EVENT) break;
+            ev->raw_len = le + 1;
+            return (long)(le + 1);
+        }
+        if (field(buf, p, ve, ev, data, &first_data) != 0) return -3;
+        p = le + 1;
+    }
+    data->len = mark;
+    if (data->data) data->data[mark] = '\0';
+    memset(ev, 0, sizeof *ev);
+    return len > AL_SSE_MAX_EVENT ? -1 : -2;
+}
+
 long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
 {
     memset(ev, 0, sizeof *ev);
+    if (!last_len && !has_bom(buf, len)) return next_complete(buf, len, ev, data);
     size_t from = last_len > 2 ? last_len - 2 : 0;
     size_t end = event_end(buf, len, from);
     if (!end) return len > AL_SSE_MAX_EVENT ? -1 : -2;
@@ -46,23 +107,7 @@ long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
             p = le + 1;
             continue;
         }
-        const char *colon = memchr(buf + p, ':', ve - p);
-        size_t nend = colon ? (size_t)(colon - buf) : ve;
-        size_t v = colon ? nend + 1 : ve;
-        if (v < ve && buf[v] == ' ') v++;
-        size_t nlen = nend - p;
-        if (nlen == 4 && memcmp(buf + p, "data", 4) == 0) {
-            if (!first_data && al_buf_append(data, "\n", 1) != AL_OK) return -3;
-            if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -3;
-            first_data = 0;
-            ev->has_data = 1;
-        } else if (nlen == 5 && memcmp(buf + p, "event", 5) == 0) {
-            ev->event = buf + v;
-            ev->event_len = ve - v;
-        } else if (nlen == 2 && memcmp(buf + p, "id", 2) == 0) {
-            ev->id = buf + v;
-            ev->id_len = ve - v;
-        }
+        if (field(buf, p, ve, ev, data, &first_data) != 0) return -3;
         p = le + 1;
     }
     return (long)end;
