@@ -194,6 +194,9 @@ enum { FEED_LM, FEED_SCORE, FEED_VEC };
 
 /* One pass over normalised bytes; mode is a constant at each call site, so
  * each mode compiles to its own loop with the hot state in registers.
+ * Training's vectors (FEED_VEC) and the language model's counts take this
+ * loop whole; scoring takes it for a text's first 4 bytes, then runs
+ * score_loop, which must count the same features in the same order.
  * FEED_SCORE counts a feature without a branch: an index already seen adds
  * 0 to its accumulator.  The language model's window needs no fill test:
  * surprisals are >= 0, so no partial window at the start sums more than
