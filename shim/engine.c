@@ -404,6 +404,17 @@ static int seq_at(const al_prefilter *pf, const unsigned char *s, size_t n)
     return 1;
 }
 
+/* 0 when no match of pf's rule can start at s[p]: the text is too short
+ * there, or one of the bytes after p is not one its shape allows. */
+static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, size_t p)
+{
+    if (len - p < pf->nshape) return 0;
+    const unsigned char *t = (const unsigned char *)s + p;
+    for (size_t k = 0; k < pf->nshape; k++)
+        if (!(pf->shape[k][t[k] >> 3] & (1u << (t[k] & 7)))) return 0;
+    return 1;
+}
+
 /* One pass over the subject for every rule's prefixes, then the hits
  * grouped by rule (each group in text order). */
 static al_code find_hits(const al_engine *e, const al_subject *sub, int table, hits *h)
@@ -428,6 +439,9 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, int table, h
                 uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
                 const al_prefilter *pf = &e->rules[ri].pf;
                 if (pf->nseq && !seq_at(pf, t + i, len - i)) continue;
+                /* whole text: no hit where the match could not go on (a
+                 * stream's text may still grow) */
+                if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
                 if (on_hit(h, ri, i - sub->from)) return AL_ENOMEM;
             }
         }
@@ -524,17 +538,6 @@ static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub
 static size_t resume_at(const al_subject *sub, uint32_t ri)
 {
     return sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
-}
-
-/* 0 when no match of pf's rule can start at s[p]: the text is too short
- * there, or one of the bytes after p is not one its shape allows. */
-static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, size_t p)
-{
-    if (len - p < pf->nshape) return 0;
-    const unsigned char *t = (const unsigned char *)s + p;
-    for (size_t k = 0; k < pf->nshape; k++)
-        if (!(pf->shape[k][t[k] >> 3] & (1u << (t[k] & 7)))) return 0;
-    return 1;
 }
 
 /* Tries rule ri anchored at each of its prefix hits only. */
@@ -756,6 +759,11 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             }
             /* a literal every match contains is missing from the text */
             const al_rule *q = &e->rules[i];
+            /* a rule without prefixes whose matches all start with one byte
+             * (a 4-byte character's first): not where the text lacks it */
+            if (!(k & (AL_RK_DET | AL_RK_PRE)) && q->start_unit >= 0 &&
+                !memchr(sub->s + sub->from, q->start_unit, sub->len - sub->from))
+                continue;
             if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
                 size_t j = 0;
                 while (j < q->pf.nreq && !h.req_seen[q->req[j]]) j++;

@@ -157,16 +157,32 @@ static int get_number(const cJSON *o, const char *key, double lo, double hi, dou
     return 0;
 }
 
+/* 1 when the pattern may turn caseless matching on inline ("(?i)",
+ * "(?si:"). */
+static int inline_caseless(const char *p)
+{
+    for (const char *q = p; (q = strstr(q, "(?")); q += 2)
+        for (const char *o = q + 2; *o && strchr("imsxnJUu-^", *o); o++)
+            if (*o == 'i') return 1;
+    return 0;
+}
+
 /* The bytes PCRE2 itself lets a match start with (it skips every other
  * start offset): a first-code-unit bitmap, or one ASCII first code unit
  * with its other case (not k or s, which caseless matching extends to
  * U+212A and U+017F). */
-static void start_bytes(al_rule *r)
+static void start_bytes(al_rule *r, uint32_t opt)
 {
     uint32_t type = 2, unit = 0;
     const uint8_t *bm = NULL;
     r->has_start = 0;
+    r->start_unit = -1;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODETYPE, &type) != 0) return;
+    /* one first byte, and no caseless matching anywhere that could give it
+     * another case: every match starts with that very byte */
+    if (type == 1 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTCODEUNIT, &unit) == 0 &&
+        unit < 256 && !(opt & PCRE2_CASELESS) && !inline_caseless(r->pattern))
+        r->start_unit = (int)unit;
     if (type == 0 && pcre2_pattern_info(r->re, PCRE2_INFO_FIRSTBITMAP, &bm) == 0 && bm) {
         memcpy(r->start, bm, sizeof r->start);
         r->has_start = 1;
@@ -229,7 +245,7 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     r->value_group = n > 0 ? n : 0;
     uint32_t lb = 0;
     if (pcre2_pattern_info(r->re, PCRE2_INFO_MAXLOOKBEHIND, &lb) == 0) r->lookbehind = lb;
-    start_bytes(r);
+    start_bytes(r, opt);
     r->has_notprev = al_prefilter_notprev(r->pattern, opt, r->notprev);
     al_prefilter_derive(r->pattern, opt, r->normalized, &r->pf);
     if (r->pf.n == 0 && !r->normalized) {

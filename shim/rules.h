@@ -77,6 +77,7 @@ typedef struct {
     uint32_t *req;       /* indexes of pf.req[] in the engine's reqs[] (NULL: not used) */
     uint8_t start[32];   /* bytes a match can start with (PCRE2's own start optimisation) */
     int has_start;       /* start[] is known; else a match may start with any byte */
+    int start_unit;      /* the one byte every match starts with, case and all (-1: none) */
     uint8_t notprev[32]; /* bytes no match can follow (leading lookbehinds) */
     int has_notprev;
 } al_rule;
