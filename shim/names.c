@@ -1687,15 +1687,6 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
     return 1;
 }
 
-/* Skips, from st->pos, the tokens that names_raw would pass over in its fast
- * lane without a look: lowercase ASCII words that are not a unit word
- * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
- * that may introduce a name ("named", ","), ASCII punctuation, and the
- * capitalised words and words of all-lowercase text the main loop passes
- * over too.  block: an address block is open, and a token that starts a
- * line is left to the main loop (it may be the block's next line).
- * The last few skipped tokens are read into the ring again so that
- * look-behind (back) sees what a token-by-token scan would. */
 /* One token as could_intro sees it, in one word: what it is as the token
  * two before a name (IS_ bits: a name_intro word, "name", a word of
  * name_is ("name", "names", "i'm", "im", "am"), "known", "i", "named") and
@@ -1786,6 +1777,16 @@ static inline int could_intro(prev_tok p1, prev_tok p2)
     return ((p1 >> NEED) & (p2 | IS_ANY)) != 0;
 }
 
+/* Skips, from st->pos, the tokens that names_raw would pass over in its fast
+ * lane without a look: lowercase ASCII words that are not a unit word
+ * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
+ * that may introduce a name ("named", ","), ASCII punctuation, numbers
+ * with no word after them on their line, and the capitalised words and
+ * words of all-lowercase text the main loop passes over too.  block: an
+ * address block is open, and a token that starts a line is left to the
+ * main loop (it may be the block's next line).
+ * The last few skipped tokens are read into the ring again so that
+ * look-behind (back) sees what a token-by-token scan would. */
 static void skip_plain(stream *st, int block)
 {
     /* nothing to skip when the next token is non-ASCII, or one a detector
