@@ -99,9 +99,12 @@ overflow:
 }
 
 /* Cuts every member to at most len bytes (closing it) and drops
- * duplicates (a duplicate keeps the word-start claim only if both had it). */
+ * duplicates (a duplicate keeps the word-start claim only if both had it);
+ * *n <= 2 * MAX_LITS. */
 static void set_cut(pfx *v, int *n, size_t len)
 {
+    int16_t slot[4 * MAX_LITS]; /* open addressing over the members kept, -1: empty */
+    memset(slot, 0xff, sizeof slot);
     int out = 0;
     for (int i = 0; i < *n; i++) {
         pfx x = v[i];
@@ -110,17 +113,23 @@ static void set_cut(pfx *v, int *n, size_t len)
             x.s[len] = '\0';
             x.open = 0;
         }
+        uint32_t h = 2166136261u; /* FNV-1a */
+        for (int k = 0; k < x.n; k++) h = (h ^ (unsigned char)x.s[k]) * 16777619u;
+        h = (h ^ x.n) % (4 * MAX_LITS);
         int dup = -1;
-        for (int j = 0; j < out && dup < 0; j++)
-            if (v[j].n == x.n &&
-                (x.n == 0 || (v[j].s[0] == x.s[0] && v[j].s[x.n - 1] == x.s[x.n - 1] &&
-                              !memcmp(v[j].s, x.s, x.n))))
-                dup = j;
+        for (; slot[h] >= 0; h = (h + 1) % (4 * MAX_LITS)) {
+            const pfx *y = &v[slot[h]];
+            if (y->n == x.n && !memcmp(y->s, x.s, x.n)) {
+                dup = slot[h];
+                break;
+            }
+        }
         if (dup >= 0) {
             v[dup].open = 0;
             v[dup].wb = v[dup].wb && x.wb;
             continue;
         }
+        slot[h] = (int16_t)out;
         v[out++] = x;
     }
     *n = out;
@@ -1037,7 +1046,8 @@ static void req_seq(parser *ps, rset *best)
         unsigned char lb[4];
         size_t lbn = 0;
         int zero = 0;
-        rset inner = {.count = 0};
+        rset inner; /* only count is read until a walk fills it */
+        inner.count = 0;
         if (c == '\\') {
             if (ps->i + 1 >= ps->len) {
                 ps->bad = 1;
