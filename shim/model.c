@@ -386,6 +386,7 @@ static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *
 static void lm_window(fstate *s, const uint8_t *q, size_t n)
 {
     uint32_t rsum = s->rsum, rbest = s->rbest;
+    const uint8_t *leaving = q - AL_LM_WINDOW; /* leaving[j]: the surprisal q[j] replaces */
     size_t j = 0;
 #ifdef __SSE2__
     if (n >= 8) {
@@ -395,8 +396,7 @@ static void lm_window(fstate *s, const uint8_t *q, size_t n)
             __m128i in = _mm_unpacklo_epi8(_mm_loadl_epi64((const __m128i *)(const void *)(q + j)),
                                            zero),
                     out = _mm_unpacklo_epi8(
-                        _mm_loadl_epi64((const __m128i *)(const void *)(q + j - AL_LM_WINDOW)),
-                        zero);
+                        _mm_loadl_epi64((const __m128i *)(const void *)(leaving + j)), zero);
             __m128i d = _mm_sub_epi16(in, out);
             d = _mm_add_epi16(d, _mm_slli_si128(d, 2));
             d = _mm_add_epi16(d, _mm_slli_si128(d, 4));
@@ -414,7 +414,7 @@ static void lm_window(fstate *s, const uint8_t *q, size_t n)
     }
 #endif
     for (; j < n; j++) {
-        rsum += q[j] - q[j - AL_LM_WINDOW];
+        rsum += q[j] - leaving[j];
         rbest = rsum > rbest ? rsum : rbest;
     }
     s->rsum = rsum;
