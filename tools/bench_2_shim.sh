@@ -19,6 +19,10 @@
 #     request).  Target: >= 95%.
 #     With valgrind installed, also the instructions the Python client runs
 #     for a 50 MB download with and without the shim (not noisy).
+#     With BENCH_IR=1 (and valgrind installed), part 1 also counts the
+#     instructions the client runs per exchange with and without the shim
+#     (callgrind, 30 minus 10 exchanges): not noisy, so a change of a few
+#     percent shows, which CPU time on a shared machine cannot resolve.
 # BENCH_PARTS (default 123) picks parts; BENCH_RUNS (default 7) the number of
 # interleaved download runs.
 # Needs B (build dir); prints its numbers, exits 0 (numbers are reported,
@@ -105,15 +109,17 @@ print("HTTP/1.1 200", file=sys.stderr)
 """
 
 
-def exchanges(client, n, stream, env):
+def exchange_cmd(client, n, stream):
     scen = "medium" + (",burst" if stream else "")
     req = os.path.join(W, "req-%d.json" % stream)
     if client == "libcurl":
-        cmd = [CLIENT, "--http1.1", "--cacert", CA, "--repeat", str(n), "-o", "/dev/null",
-               "-H", "X-Mock-Scenario: " + scen, "-d", "@" + req, URL + "/v1/chat/completions"]
-    else:
-        cmd = ["/usr/bin/python3", "-c", PYCLIENT, str(n), req, scen, PORT, CA]
-    cpu, wall, err = run(cmd, env)
+        return [CLIENT, "--http1.1", "--cacert", CA, "--repeat", str(n), "-o", "/dev/null",
+                "-H", "X-Mock-Scenario: " + scen, "-d", "@" + req, URL + "/v1/chat/completions"]
+    return ["/usr/bin/python3", "-c", PYCLIENT, str(n), req, scen, PORT, CA]
+
+
+def exchanges(client, n, stream, env):
+    cpu, wall, err = run(exchange_cmd(client, n, stream), env)
     if "200" not in err.strip().splitlines()[-1]:
         raise RuntimeError("unexpected reply: " + err.strip()[-200:])
     return cpu
@@ -171,8 +177,35 @@ def part1():
     print("   shim than without; its added figure nets that saving against the shim's own cost)")
 
 
+def part1_instructions():
+    """Client instructions per exchange (callgrind), with and without the
+    shim: the count at 30 exchanges minus the count at 10, over 20."""
+    import re
+    print("== shim: client instructions per LLM exchange (valgrind; 30 minus 10 exchanges, / 20)")
+    for client in ("libcurl", "python"):
+        for stream, memo in ((False, False), (True, False), (False, True)):
+            label = "whole, seen" if memo else "streamed" if stream else "whole JSON"
+            irs = {}
+            try:
+                for name, env in (("without", base_env), ("with", memo_env if memo else shim_env)):
+                    for n in (10, 30):
+                        cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+                        _, _, err = run(cmd + exchange_cmd(client, n, stream), env)
+                        irs[name, n] = int(re.search(r"Collected : (\d+)", err).group(1))
+            except (RuntimeError, AttributeError) as e:
+                print("  %-8s %-12s FAILED: %s" % (client, label, e))
+                continue
+            per = {k: (irs[k, 30] - irs[k, 10]) / 20 for k in ("without", "with")}
+            print("  %-8s %-12s without %6.0f K   with %6.0f K   added %6.0f K"
+                  % (client, label, per["without"] / 1e3, per["with"] / 1e3,
+                     (per["with"] - per["without"]) / 1e3))
+
+
 if "1" in PARTS:
     part1()
+    import shutil
+    if os.environ.get("BENCH_IR") == "1" and shutil.which("valgrind"):
+        part1_instructions()
 
 PYDOWNLOAD = r"""
 import http.client, ssl, sys, time
