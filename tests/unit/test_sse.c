@@ -97,6 +97,21 @@ TEST(sse_stream_opening_with_a_byte_order_mark_still_yields_its_data)
     al_buf_free(&out);
 }
 
+TEST(incomplete_sse_event_leaves_the_data_buffer_as_it_was)
+{
+    const char e[] = "event: delta\ndata: {\"a\":\ndata: 1}\n";
+    al_sse_event ev;
+    al_buf data = {0};
+    al_buf_puts(&data, "kept");
+    for (size_t n = 0; n <= sizeof e - 1; n++) {
+        CHECK_EQ_INT(al_sse_next(e, n, 0, &ev, &data), -2);
+        CHECK_EQ_INT(data.len, 4);
+        CHECK_STR(data.data, "kept");
+        CHECK(!ev.has_data && !ev.event);
+    }
+    al_buf_free(&data);
+}
+
 TEST(oversized_sse_event_is_an_error_not_a_wait)
 {
     size_t n = AL_SSE_MAX_EVENT + 2;
