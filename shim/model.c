@@ -297,6 +297,8 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
 /* Bytes of text score_loop takes at a time: its stack holds the block's
  * surprisals and, for a block with whitespace to fold, the folded copy. */
 #define SCORE_BLOCK 2048
+/* Fewer bytes than this take feed_loop (see fs_feed). */
+#define SCORE_MIN 64
 
 /* A feature's contribution to its group's accumulator: its weight and
  * ACC_COUNT the first time index i is seen in the text, else 0. */
@@ -471,8 +473,9 @@ static inline __attribute__((always_inline)) void score_loop(fstate *s, const un
     size_t counted = 0;
     uint8_t q[AL_LM_WINDOW + SCORE_BLOCK];
     unsigned char folded[SCORE_BLOCK];
-    for (unsigned j = 0; j < AL_LM_WINDOW; j++) /* oldest first */
-        q[j] = s->ring[(s->rpos + j) % AL_LM_WINDOW];
+    /* the ring from its oldest entry (rpos) on */
+    memcpy(q, s->ring + s->rpos, AL_LM_WINDOW - s->rpos);
+    memcpy(q + AL_LM_WINDOW - s->rpos, s->ring, s->rpos);
     while (n) {
         size_t len = n < SCORE_BLOCK ? n : SCORE_BLOCK, blen = len;
         const unsigned char *b = p;
@@ -499,11 +502,17 @@ static void fs_feed(fstate *s, const unsigned char *p, size_t n)
         feed_loop(s, p, n, FEED_VEC, s->shift);
     } else if (s->wq && s->seen) {
         /* the text's first 4 counted bytes (and any whitespace before them)
-         * one at a time, then the rest in score_loop */
+         * one at a time, then the rest in score_loop; a stream's pieces of a
+         * word or two cost less in feed_loop than score_loop's setup */
         for (; n && s->nbytes < 4; p++, n--) feed_loop(s, p, 1, FEED_SCORE, s->shift);
         if (!n) return;
-        if (s->shift == 64 - 18)
-            score_loop(s, p, n, 64 - 18); /* the shipped size: a constant shift */
+        int shipped = s->shift == 64 - 18; /* the shipped size: a constant shift */
+        if (n < SCORE_MIN && shipped)
+            feed_loop(s, p, n, FEED_SCORE, 64 - 18);
+        else if (n < SCORE_MIN)
+            feed_loop(s, p, n, FEED_SCORE, s->shift);
+        else if (shipped)
+            score_loop(s, p, n, 64 - 18);
         else
             score_loop(s, p, n, s->shift);
     } else {
@@ -704,12 +713,26 @@ void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
         start = i + 32 - (unsigned)__builtin_clz(nb);
     }
 #endif
-    for (; i < n; i++) {
-        if (b64_kind[p[i]]) continue;
-        if (i - start >= B64_MIN) fn(ud, start, i);
-        start = i + 1;
+    /* the rest byte by byte with a branch-free run length (short texts and
+     * a stream's pieces are mostly this loop), first ending the run carried
+     * in if it is already long enough */
+    size_t run = i - start;
+    if (run >= B64_MIN) {
+        size_t j = i;
+        while (j < n && b64_kind[p[j]]) j++;
+        fn(ud, start, j);
+        i = j;
+        run = 0;
     }
-    if (n - start >= B64_MIN) fn(ud, start, n);
+    for (; i < n; i++) {
+        run = (run + 1) & (size_t) - (b64_kind[p[i]] != 0);
+        if (run < B64_MIN) continue;
+        size_t j = i + 1;
+        while (j < n && b64_kind[p[j]]) j++;
+        fn(ud, i + 1 - run, j);
+        i = j; /* p[j] is not base64 (or j == n) */
+        run = 0;
+    }
 }
 
 /* b64_kind of every byte of p[0..n) or'ed together. */
