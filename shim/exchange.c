@@ -399,7 +399,7 @@ static size_t queued(const al_exchange *x)
 /* Drops the arena's bytes of events no longer queued: all of it when the
  * queue is empty, else the dead front once it is four times the live part
  * (a stream that always holds some text back never empties the queue; the
- * live part moves once per four times its size in dead bytes). */
+ * live part moves once per four times its size in dead bytes) or 1 MiB. */
 static void arena_trim(al_exchange *x)
 {
     if (!queued(x)) {
@@ -408,7 +408,7 @@ static void arena_trim(al_exchange *x)
         return;
     }
     size_t base = x->q[x->qh].raw_off; /* events are queued in order */
-    if (base < 4096 || base / 4 < x->arena.len - base) return;
+    if (base < 4096 || (base / 4 < x->arena.len - base && base < ((size_t)1 << 20))) return;
     al_buf_consume(&x->arena, base);
     for (size_t i = x->qh; i < x->qn; i++) {
         x->q[i].raw_off -= base;
