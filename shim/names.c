@@ -98,9 +98,9 @@ static inline uint32_t slot_of(uint32_t hash, size_t idx)
     return (hash >> SLOT_IDX) << SLOT_IDX | (uint32_t)(idx + 1);
 }
 
-static int lex_grow(lex *x)
+/* Rehashes the set into cap slots (a power of two). */
+static int lex_resize(lex *x, size_t cap)
 {
-    size_t cap = x->mask ? (x->mask + 1) * 2 : 1024;
     uint32_t *slot = calloc(cap, sizeof *slot);
     if (!slot) return -1;
     for (size_t i = 0; i < x->nent; i++) {
@@ -112,6 +112,11 @@ static int lex_grow(lex *x)
     x->slot = slot;
     x->mask = cap - 1;
     return 0;
+}
+
+static int lex_grow(lex *x)
+{
+    return lex_resize(x, x->mask ? (x->mask + 1) * 2 : 1024);
 }
 
 /* memcmp(a, b, n) == 0 for short keys, without a call: a word at a time,
@@ -168,17 +173,56 @@ static int lex_cflags(const lex *x, const char *k, size_t n)
     return e ? e->cflags : 0;
 }
 
+/* Makes room for more new entries without a rehash on the way: grows the
+ * slot array as lex_add would at each insert, and the entry and key arrays
+ * to hold them.  An estimate only: too few and lex_add grows as it goes. */
+static int lex_reserve(lex *x, size_t more, size_t bytes)
+{
+    size_t cap = x->mask ? x->mask + 1 : 1024;
+    while ((x->nent + more) * 2 > cap && cap <= SLOT_MAXENT) cap *= 2;
+    if (cap != x->mask + 1 && lex_resize(x, cap)) return -1;
+    if (x->nent + more > x->capent) {
+        size_t c = x->capent ? x->capent : 1024;
+        while (c < x->nent + more) c *= 2;
+        lex_ent *e = realloc(x->ent, c * sizeof *e);
+        if (!e) return -1;
+        x->ent = e;
+        x->capent = c;
+    }
+    if (x->npool + bytes > x->cappool) {
+        size_t c = x->cappool ? x->cappool : 65536;
+        while (c < x->npool + bytes) c *= 2;
+        char *p = realloc(x->pool, c);
+        if (!p) return -1;
+        x->pool = p;
+        x->cappool = c;
+    }
+    return 0;
+}
+
+/* Adds key k (or merges flags into its entry): the key is hashed once, and
+ * the probe that does not find it ends at the empty slot it goes in. */
 static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cflags)
 {
     if (n == 0 || n > KEYMAX) return 0;
-    lex_ent *old = (lex_ent *)lex_get(x, k, n);
-    if (old) {
-        old->flags |= (uint16_t)flags;
-        old->cflags |= (uint16_t)cflags;
-        return 0;
+    if (!x->mask && lex_grow(x)) return -1;
+    uint32_t h = key_hash(k, n), fp = h >> SLOT_IDX, v;
+    size_t j = h & x->mask;
+    for (; (v = x->slot[j]) != 0; j = (j + 1) & x->mask) {
+        if (v >> SLOT_IDX != fp) continue;
+        lex_ent *old = &x->ent[(v & ((1u << SLOT_IDX) - 1)) - 1];
+        if (old->hash == h && old->len == n && key_eq(x->pool + old->off, k, n)) {
+            old->flags |= (uint16_t)flags;
+            old->cflags |= (uint16_t)cflags;
+            return 0;
+        }
     }
     if (x->nent >= SLOT_MAXENT) return -1; /* more words than a slot can index */
-    if ((x->nent + 1) * 2 > x->mask + 1 && lex_grow(x)) return -1;
+    if ((x->nent + 1) * 2 > x->mask + 1) {
+        if (lex_grow(x)) return -1;
+        for (j = h & x->mask; x->slot[j]; j = (j + 1) & x->mask) {
+        }
+    }
     if (x->nent == x->capent) {
         size_t c = x->capent ? x->capent * 2 : 1024;
         lex_ent *e = realloc(x->ent, c * sizeof *e);
@@ -196,15 +240,13 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
     }
     memcpy(x->pool + x->npool, k, n);
     lex_ent *e = &x->ent[x->nent];
-    e->hash = key_hash(k, n);
+    e->hash = h;
     e->off = (uint32_t)x->npool;
     e->len = (uint16_t)n;
     e->flags = (uint16_t)flags;
     e->cflags = (uint16_t)cflags;
     x->npool += n;
-    size_t j = e->hash & x->mask;
-    while (x->slot[j]) j = (j + 1) & x->mask;
-    x->slot[j] = slot_of(e->hash, x->nent++);
+    x->slot[j] = slot_of(h, x->nent++);
     return 0;
 }
 
@@ -225,7 +267,75 @@ static const struct {
                   {"unit", F_UNIT},          {"org", F_ORG},       {"notname", F_NOTNAME},
                   {"placehead", F_PLACEHEAD}};
 
-/* Adds every line of a list file.  flags 0: a forms file ("kind word"). */
+#define LISTMAX (64u << 20) /* largest word list file, bytes */
+
+/* Reads the whole of f into a new buffer (one byte more, for a NUL), which
+ * the caller frees with free(); NULL when it cannot or f is over LISTMAX. */
+static char *read_all(FILE *f, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *b = malloc(cap + 1);
+    while (b) {
+        n += fread(b + n, 1, cap - n, f);
+        if (n < cap) break;
+        char *nb = cap < LISTMAX ? realloc(b, cap * 2 + 1) : NULL;
+        if (!nb) {
+            free(b);
+            return NULL;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    if (b && ferror(f)) {
+        free(b);
+        return NULL;
+    }
+    *len = n;
+    return b;
+}
+
+/* Lines in b[0..n): its line feeds, plus one. */
+static size_t count_lines(const char *b, size_t n)
+{
+    size_t c = 1, i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, b + i, 8);
+        x ^= 0x0a0a0a0a0a0a0a0au; /* a line feed is now a zero byte */
+        y = ~(((x & 0x7f7f7f7f7f7f7f7fu) + 0x7f7f7f7f7f7f7f7fu) | x) & 0x8080808080808080u;
+        c += (size_t)(((y >> 7) * 0x0101010101010101u) >> 56); /* bytes set, summed */
+    }
+#endif
+    for (; i < n; i++) c += b[i] == '\n';
+    return c;
+}
+
+/* Where the line at b ends: the first CR, LF or NUL of b[0..n), or n. */
+static size_t line_end(const char *b, size_t n)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    const uint64_t lo = 0x0101010101010101u, hi = 0x8080808080808080u;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, a, c;
+        memcpy(&x, b + i, 8);
+        a = x ^ 0x0a0a0a0a0a0a0a0au;
+        c = x ^ 0x0d0d0d0d0d0d0d0du;
+        /* the lowest byte flagged in each is exact (a borrow only runs past
+         * a zero byte), so the lowest of the three is too */
+        uint64_t z = ((x - lo) & ~x) | ((a - lo) & ~a) | ((c - lo) & ~c);
+        if (z & hi) return i + ((size_t)__builtin_ctzll(z & hi) >> 3);
+    }
+#endif
+    while (i < n && b[i] != '\r' && b[i] != '\n' && b[i] != 0) i++;
+    return i;
+}
+
+/* Adds every line of a list file.  flags 0: a forms file ("kind word").
+ * The file is read whole and cut into lines as fgets(line, 256) would cut
+ * it (a longer line goes on as the next one), each ending at its first CR,
+ * LF or NUL. */
 static al_code load_list(lex *x, const char *dir, const char *name, unsigned flags, char *err,
                          size_t errlen)
 {
@@ -239,10 +349,31 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
         snprintf(err, errlen, "cannot open word list %s", path);
         return AL_EIO;
     }
-    char line[256];
-    al_code rc = AL_OK;
-    while (fgets(line, sizeof line, f)) {
-        size_t n = strcspn(line, "\r\n");
+    size_t len = 0;
+    char *buf = read_all(f, &len);
+    fclose(f);
+    if (!buf) {
+        snprintf(err, errlen, "cannot read word list %s", path);
+        return AL_EIO;
+    }
+    /* room for a word per line, made at once rather than doubling */
+    al_code rc = lex_reserve(x, count_lines(buf, len), len) ? AL_ENOMEM : AL_OK;
+    char copy[256];
+    for (size_t p = 0; p < len && rc == AL_OK;) {
+        size_t lim = len - p < sizeof copy - 1 ? len - p : sizeof copy - 1;
+        char *line = buf + p;
+        size_t n = line_end(line, lim), take;
+        if (n < lim && line[n] == '\n') {
+            take = n + 1;
+        } else {
+            const char *nl = n < lim ? memchr(line + n, '\n', lim - n) : NULL;
+            take = nl ? (size_t)(nl - line) + 1 : lim;
+            if (!nl && p + take < len) { /* cut at 255 bytes: the rest is read next */
+                memcpy(copy, line, take);
+                line = copy;
+            }
+        }
+        p += take;
         line[n] = 0;
         if (n == 0 || line[0] == '#') continue;
         char *w = line;
@@ -275,9 +406,8 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
          * grenadines"): place_match stops where no place goes on */
         for (size_t i = 1; (fl & F_PLACE) && i < n && rc == AL_OK; i++)
             if (w[i] == ' ' && lex_add(x, w, i, F_HEAD, 0)) rc = AL_ENOMEM;
-        if (rc) break;
     }
-    fclose(f);
+    free(buf);
     if (rc && x->nent >= SLOT_MAXENT)
         snprintf(err, errlen, "too many words (over %u) loading %s", SLOT_MAXENT, path);
     else if (rc)

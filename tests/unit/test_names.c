@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 
 extern const al_detector_ops al_detector_person, al_detector_location, al_detector_address;
 
@@ -66,6 +67,34 @@ TEST(person_lone_name_needs_context_for_strong_evidence)
     CHECK_STR(found(&al_detector_person, weak, "Please forward this to Maria Gonzalez."), "");
     al_detector_person.free_state(strong);
     al_detector_person.free_state(weak);
+}
+
+/* A word list is read line by line as fgets with a 256-byte buffer reads
+ * it: CR LF endings, comments and blank lines, a last line with no line
+ * feed, and a line over 255 bytes, whose rest is read as a line of its own. */
+TEST(word_list_lines_are_read_whatever_their_ending)
+{
+    char path[] = "/tmp/test_names_givenXXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    char text[600];
+    size_t n = 0;
+    n += (size_t)sprintf(text + n, "# given names\r\nzorblax\r\n\r\n");
+    memset(text + n, 'q', 255); /* this line is cut: "quux" is read on its own */
+    n += 255;
+    n += (size_t)sprintf(text + n, "quux\nwimbrelle");
+    CHECK(write(fd, text, n) == (ssize_t)n);
+    close(fd);
+    char params[256];
+    snprintf(params, sizeof params, "{\"evidence\":\"weak\",\"given\":\"%s\"}", path);
+    void *st = load(&al_detector_person, params);
+    unlink(path);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_person, st, "Then Zorblax left the room."), "Zorblax");
+    CHECK_STR(found(&al_detector_person, st, "Then Wimbrelle left the room."), "Wimbrelle");
+    CHECK_STR(found(&al_detector_person, st, "Then Quux left the room."), "Quux");
+    CHECK_STR(found(&al_detector_person, st, "Then Natalia left the room."), "");
+    al_detector_person.free_state(st);
 }
 
 TEST(person_common_words_and_role_prompts_are_not_names)
