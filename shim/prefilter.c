@@ -2098,39 +2098,33 @@ static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32
     tab[h].hi = hi;
 }
 
-#define H3BITS 14 /* few prefixes are exactly 3 bytes long */
-#define H4BITS 16
-/* Hashes of the first 3 and the first 4 bytes (lowercased) of a prefix,
- * from the little-endian word the scan loads at each offset: one multiply
- * each. */
-static inline unsigned h3w(uint32_t w)
+#define TBITS 14 /* slots of the trigram table */
+/* The slot of the trigram whose bytes b0, b1, b2 are bits 8..31 of w (the
+ * scan loads them with the byte before, the build shifts them there),
+ * each byte ORed with 0x20: ASCII case and a few punctuation pairs share a
+ * slot, so one needs no lowercase copy of the text.  One multiply. */
+static inline unsigned tri_slot(uint32_t w)
 {
-    return ((w & 0xFFFFFFu) * 0x9E3779B1u) >> (32 - H3BITS);
-}
-
-static inline unsigned h4w(uint32_t w)
-{
-    return (w * 0x9E3779B1u) >> (32 - H4BITS);
-}
-
-/* The little-endian word of bytes a, b, c, d (as a 4-byte load reads them). */
-static inline uint32_t le4(unsigned a, unsigned b, unsigned c, unsigned d)
-{
-    return (uint32_t)a | (uint32_t)b << 8 | (uint32_t)c << 16 | (uint32_t)d << 24;
+    return (((w & 0xFFFFFF00u) | 0x20202000u) * 0x9E3779B1u) >> (32 - TBITS);
 }
 
 typedef struct {
     /* [0]: prefixes that may start anywhere, [1]: only at a word start */
     uint8_t bits[2][65536 / 8];  /* first 2 bytes of 1- and 2-byte prefixes */
     uint8_t bitsl[2][65536 / 8]; /* first 2 bytes of longer prefixes */
-    /* hash of the first 3 bytes of 3-byte prefixes, and of the first 4 of
-     * longer ones: 2 bits per hash, [0] then [1] (one load for both) */
-    uint8_t bits3[(1u << H3BITS) / 4];
-    uint8_t bits4[(1u << H4BITS) / 4];
     /* per pair, indexed by its little-endian 16 bits (first byte low): 1
      * short, 2 long ([0]); 4 short, 8 long ([1]) */
     uint8_t flags[65536];
     uint8_t first[32]; /* first bytes of every prefix */
+    /* per raw pair (little-endian, first byte low; any case): 0x40 when a
+     * 1- or 2-byte prefix may start there, 0x80 when one that only starts a
+     * word may */
+    uint8_t pshort[65536];
+    /* per trigram slot (tri_slot) of the prefixes of 3 bytes or more: bit
+     * b & 31 of the low half when one of them that may start anywhere has
+     * fourth byte b, of the high half when any of them has (all 32 bits for
+     * a 3-byte prefix) */
+    uint64_t *tri;
     int32_t *head;     /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
     int32_t head1[256]; /* 1-byte prefixes */
     uint32_t *start;    /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
@@ -2205,7 +2199,8 @@ al_code al_litset_build(al_engine *e)
         for (uint32_t q = 0; q < e->n_req; q++) total += k == 2 || e->req_norm[q] == k;
         t->head = malloc(65536 * sizeof *t->head);
         t->v = calloc(total ? total : 1, sizeof *t->v);
-        if (!t->head || !t->v) {
+        t->tri = calloc((size_t)1 << TBITS, sizeof *t->tri);
+        if (!t->head || !t->v || !t->tri) {
             al_litset_free(ls);
             return AL_ENOMEM;
         }
@@ -2242,10 +2237,10 @@ al_code al_litset_build(al_engine *e)
                     if (en->n == 2) {
                         t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     } else {
-                        uint32_t lw = le4(s[0], s[1], s[2], en->n > 3 ? s[3] : 0);
-                        unsigned h = en->n == 3 ? h3w(lw) : h4w(lw);
-                        uint8_t *bits = en->n == 3 ? t->bits3 : t->bits4;
-                        bits[h >> 2] |= (uint8_t)(1u << ((h & 3) * 2 + (unsigned)w));
+                        uint32_t lw = (uint32_t)s[0] << 8 | (uint32_t)s[1] << 16 |
+                                      (uint32_t)s[2] << 24;
+                        uint64_t m = en->n == 3 ? 0xFFFFFFFFu : 1u << (s[3] & 31);
+                        t->tri[tri_slot(lw)] |= w ? m << 32 : m | m << 32;
                         t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     }
                 }
@@ -2264,6 +2259,15 @@ al_code al_litset_build(al_engine *e)
                 if (BITW(t->bitsl[w], key)) t->flags[le] |= (uint8_t)(w ? 8 : 2);
             }
             if (t->flags[le]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
+        }
+        for (unsigned le = 0; le < 65536; le++) { /* each pair in every case */
+            unsigned f = t->flags[le] & 5, b0 = le & 0xFF, b1 = le >> 8;
+            if (!f) continue;
+            uint8_t ps = (uint8_t)((f & 1 ? 0x40 : 0) | (f & 4 ? 0x80 : 0));
+            unsigned u0 = b0 >= 'a' && b0 <= 'z' ? b0 - 32 : b0,
+                     u1 = b1 >= 'a' && b1 <= 'z' ? b1 - 32 : b1;
+            t->pshort[b0 | b1 << 8] = t->pshort[u0 | b1 << 8] = ps;
+            t->pshort[b0 | u1 << 8] = t->pshort[u0 | u1 << 8] = ps;
         }
         /* the 2-byte buckets laid out contiguously for the hot path */
         t->start = malloc((65536 + 1) * sizeof *t->start);
@@ -2336,6 +2340,7 @@ void al_litset_free(al_litset *ls)
         free(ls->t[k].cv);
         free(ls->t[k].s3);
         free(ls->t[k].s4);
+        free(ls->t[k].tri);
     }
     free(ls);
 }
@@ -2347,13 +2352,15 @@ static inline int wordbyte(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Flags of the pairs that may start after byte c: word-start-only ones (4,
- * 8) only after a non-word byte. */
+/* What the byte before an offset allows: 0x40 (short prefixes that may
+ * start anywhere, as pshort) after a word byte; after any other byte also
+ * 0x80 (those that only start a word) and 32 (the high half of a trigram
+ * slot: longer prefixes of both kinds). */
 #define WS_ROW(c)                                                                                  \
     ((((c) >= 'a' && (c) <= 'z') || ((c) >= 'A' && (c) <= 'Z') || ((c) >= '0' && (c) <= '9') ||    \
       (c) == '_')                                                                                  \
-         ? 3                                                                                       \
-         : 15)
+         ? 0x40                                                                                    \
+         : 0xE0)
 static const uint8_t wsmask[256] = {
 #define R4(c) WS_ROW(c), WS_ROW(c + 1), WS_ROW(c + 2), WS_ROW(c + 3)
 #define R16(c) R4(c), R4(c + 4), R4(c + 8), R4(c + 12)
@@ -2468,23 +2475,6 @@ int al_litset_may_begin(const al_litset *ls, int normalized, const unsigned char
     return t->flags[c0 | (unsigned)lowtab[s[1]] << 8] != 0;
 }
 
-/* Offsets scanned per chunk: the chunk is lowercased into a buffer on the
- * stack first (the text's last bytes are scanned by visit alone). */
-#define CHUNK 4096
-
-/* dst[0..n) = lowtab[src[0..n)] */
-static void lower_copy(unsigned char *dst, const unsigned char *src, size_t n)
-{
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        uint64_t x;
-        memcpy(&x, src + i, 8);
-        x = lower8(x);
-        memcpy(dst + i, &x, 8);
-    }
-    for (; i < n; i++) dst[i] = lowtab[src[i]];
-}
-
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)
 {
@@ -2492,35 +2482,35 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     const table *t = &ls->t[normalized == AL_LITSET_BOTH ? 2 : normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
-    /* the hot loop, without a branch until an offset passes every test: the
-     * pair's flags (word-start-only ones kept after a non-word byte), and
-     * the hash of the next 3 bytes (3-byte prefixes) or 4 (longer ones); in
-     * prose a quarter to half of all offsets pass the pair test alone, which
-     * made that branch a coin toss.  Each offset loads its 4 lowercased
-     * bytes afresh, so no offset waits for the one before. */
-    /* the long flags a hash's two bits keep: 2 ([0]) and 8 ([1]) */
-    static const uint8_t lmask[4] = {0, 2, 8, 10};
-    unsigned char buf[CHUNK + 4];
+    /* the hot loop, without a branch until an offset passes both tests: a
+     * 1- or 2-byte prefix may start at its pair (pshort), or a longer one
+     * with its first 3 bytes (the trigram's slot) and the low 5 bits of its
+     * fourth (a bit of the slot); the byte before says whether prefixes
+     * that only start a word count.  In prose a quarter to half of all
+     * offsets pass a pair test alone, which made that branch a coin toss.
+     * The text is read as it is: both tables take any case. */
     size_t end = len >= 3 ? len - 3 : 0; /* offsets before end have 4 bytes */
-    for (size_t base = 0; base < end; base += CHUNK) {
-        size_t n = end - base < CHUNK ? end - base : CHUNK;
-        lower_copy(buf + 1, s + base, n + 3);
-        buf[0] = base ? lowtab[s[base - 1]] : ' '; /* a non-word byte before the text */
-        for (size_t j = 0; j < n; j++) {
-            uint32_t w;
-            memcpy(&w, buf + 1 + j, 4);
-            unsigned f = t->flags[w & 0xFFFF] & wsmask[buf[j]];
-            unsigned h3 = h3w(w), h4 = h4w(w);
-            unsigned l3 = (unsigned)(t->bits3[h3 >> 2] >> ((h3 & 3) * 2)) & 3u;
-            unsigned l4 = (unsigned)(t->bits4[h4 >> 2] >> ((h4 & 3) * 2)) & 3u;
-            if (!(f & (5u | lmask[l3 | l4]))) continue;
-            unsigned want = (f & 5u ? V_SHORT : 0) | (f & lmask[l3] ? V_THREE : 0) |
-                            (f & lmask[l4] ? V_LONG : 0);
-            unsigned key = (w & 0xFF) << 8 | (w >> 8 & 0xFF);
-            if (visit(t, s, len, base + j, key, !wordbyte(buf[j]), want, fn, ud)) return;
-        }
+    size_t i = 0;
+    if (end) { /* offset 0: no byte before it (a word starts) */
+        unsigned key = (unsigned)lowtab[s[0]] << 8 | lowtab[s[1]];
+        if (visit(t, s, len, 0, key, 1, V_ALL, fn, ud)) return;
+        i = 1;
     }
-    for (size_t i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
+    const uint8_t *pshort = t->pshort;
+    const uint64_t *tri = t->tri;
+    for (; i < end; i++) {
+        uint32_t u; /* the byte before i and the 3 from i */
+        memcpy(&u, s + i - 1, 4);
+        unsigned a = wsmask[u & 0xFF];
+        unsigned sh = (s[i + 3] & 31u) | (a & 32u);
+        uint64_t m = tri[tri_slot(u)] >> sh;
+        unsigned f = pshort[u >> 8 & 0xFFFF] & a;
+        if (!((unsigned)(m & 1) | f)) continue;
+        unsigned want = (f ? V_SHORT : 0) | (m & 1 ? V_THREE | V_LONG : 0);
+        unsigned key = (unsigned)lowtab[s[i]] << 8 | lowtab[s[i + 1]];
+        if (visit(t, s, len, i, key, (a & 32u) != 0, want, fn, ud)) return;
+    }
+    for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
         unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
         int ws = i == 0 || !wordbyte(s[i - 1]);
         if (visit(t, s, len, i, key, ws, V_ALL, fn, ud)) return;
