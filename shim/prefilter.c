@@ -6,6 +6,9 @@
  * the prefilter never changes what is found.  Pure. */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "rules.h"
 
@@ -2099,13 +2102,13 @@ static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32
 }
 
 #define TBITS 14 /* slots of the trigram table */
-/* The slot of the trigram whose bytes b0, b1, b2 are bits 8..31 of w (the
- * scan loads them with the byte before, the build shifts them there),
+/* The slot of the trigram b0, b1, b2 (w: the little-endian word of b0..b3),
  * each byte ORed with 0x20: ASCII case and a few punctuation pairs share a
- * slot, so one needs no lowercase copy of the text.  One multiply. */
+ * slot, so the scan needs no lowercase copy of the text.  The multiplier's
+ * low byte is 0, so b3 falls off the top of the product: one multiply. */
 static inline unsigned tri_slot(uint32_t w)
 {
-    return (((w & 0xFFFFFF00u) | 0x20202000u) * 0x9E3779B1u) >> (32 - TBITS);
+    return ((w | 0x20202020u) * (0x9E3779B1u << 8)) >> (32 - TBITS);
 }
 
 typedef struct {
@@ -2237,8 +2240,7 @@ al_code al_litset_build(al_engine *e)
                     if (en->n == 2) {
                         t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
                     } else {
-                        uint32_t lw = (uint32_t)s[0] << 8 | (uint32_t)s[1] << 16 |
-                                      (uint32_t)s[2] << 24;
+                        uint32_t lw = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16;
                         uint64_t m = en->n == 3 ? 0xFFFFFFFFu : 1u << (s[3] & 31);
                         t->tri[tri_slot(lw)] |= w ? m << 32 : m | m << 32;
                         t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
@@ -2475,6 +2477,45 @@ int al_litset_may_begin(const al_litset *ls, int normalized, const unsigned char
     return t->flags[c0 | (unsigned)lowtab[s[1]] << 8] != 0;
 }
 
+/* Offsets per block of the hot loop. */
+#define BLK 16
+
+/* c[j] = (p[j + 3] & 31) | wsmask[p[j - 1]] for j < BLK: the fourth byte's
+ * bit in a trigram slot and the slot's half (bits 0-5: a shift count), and
+ * the short prefixes allowed after the byte before (bits 6-7). */
+static inline void block_shifts(uint8_t *c, const unsigned char *p)
+{
+#ifdef __SSE2__
+    const __m128i prev = _mm_loadu_si128((const __m128i *)(const void *)(p - 1));
+    const __m128i fourth = _mm_loadu_si128((const __m128i *)(const void *)(p + 3));
+    /* word bytes: a letter of either case, a digit, '_' */
+    const __m128i al = _mm_sub_epi8(_mm_or_si128(prev, _mm_set1_epi8(0x20)), _mm_set1_epi8('a'));
+    const __m128i dg = _mm_sub_epi8(prev, _mm_set1_epi8('0'));
+    __m128i word = _mm_cmpeq_epi8(_mm_min_epu8(al, _mm_set1_epi8(25)), al);
+    word = _mm_or_si128(word, _mm_cmpeq_epi8(_mm_min_epu8(dg, _mm_set1_epi8(9)), dg));
+    word = _mm_or_si128(word, _mm_cmpeq_epi8(prev, _mm_set1_epi8('_')));
+    __m128i x = _mm_and_si128(fourth, _mm_set1_epi8(31));
+    x = _mm_or_si128(x, _mm_set1_epi8(0x40));
+    x = _mm_or_si128(x, _mm_andnot_si128(word, _mm_set1_epi8((char)0xA0)));
+    _mm_storeu_si128((__m128i *)(void *)c, x);
+#else
+    for (int j = 0; j < BLK; j++) c[j] = (uint8_t)((p[j + 3] & 31u) | wsmask[p[j - 1]]);
+#endif
+}
+
+/* Bit j set when v[j] != 0, for j < BLK. */
+static inline unsigned block_nonzero(const uint8_t *v)
+{
+#ifdef __SSE2__
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)v);
+    return ~(unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_setzero_si128())) & 0xFFFFu;
+#else
+    unsigned m = 0;
+    for (int j = 0; j < BLK; j++) m |= (unsigned)(v[j] != 0) << j;
+    return m;
+#endif
+}
+
 void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_t len,
                     al_lit_hit_fn fn, void *ud)
 {
@@ -2498,17 +2539,44 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     }
     const uint8_t *pshort = t->pshort;
     const uint64_t *tri = t->tri;
-    for (; i < end; i++) {
-        uint32_t u; /* the byte before i and the 3 from i */
-        memcpy(&u, s + i - 1, 4);
-        unsigned a = wsmask[u & 0xFF];
-        unsigned sh = (s[i + 3] & 31u) | (a & 32u);
-        uint64_t m = tri[tri_slot(u)] >> sh;
-        unsigned f = pshort[u >> 8 & 0xFFFF] & a;
-        if (!((unsigned)(m & 1) | f)) continue;
-        unsigned want = (f ? V_SHORT : 0) | (m & 1 ? V_THREE | V_LONG : 0);
-        unsigned key = (unsigned)lowtab[s[i]] << 8 | lowtab[s[i + 1]];
-        if (visit(t, s, len, i, key, (a & 32u) != 0, want, fn, ud)) return;
+    uint8_t cb[BLK];
+    for (; i < end; i += BLK) {
+        const unsigned char *p = s + i;
+        unsigned mask;
+        if (end - i >= BLK) {
+            block_shifts(cb, p);
+            /* per offset, branch-free: cb[j] becomes its pass byte (bit 0:
+             * a longer prefix's slot bit; bits 6-7: a short prefix's) */
+#pragma GCC unroll 16
+            for (int j = 0; j < BLK; j++) {
+                uint32_t u; /* the 4 bytes from i + j */
+                uint16_t pr;
+                memcpy(&u, p + j, 4);
+                memcpy(&pr, p + j, 2);
+                unsigned c = cb[j];
+                cb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
+                                  (pshort[pr] & c));
+            }
+            mask = block_nonzero(cb);
+        } else { /* the last few offsets with 4 bytes */
+            mask = 0;
+            for (size_t j = 0; j < end - i; j++) {
+                uint32_t u;
+                memcpy(&u, p + j, 4);
+                unsigned c = (p[j + 3] & 31u) | wsmask[p[j - 1]];
+                cb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
+                                  (pshort[p[j] | p[j + 1] << 8] & c));
+                mask |= (unsigned)(cb[j] != 0) << j;
+            }
+        }
+        for (; mask; mask &= mask - 1) {
+            int j = __builtin_ctz(mask);
+            unsigned c = cb[j];
+            unsigned want = (c & 0xC0u ? V_SHORT : 0) | (c & 1u ? V_THREE | V_LONG : 0);
+            unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
+            int ws = !wordbyte(p[j - 1]);
+            if (visit(t, s, len, i + (size_t)j, key, ws, want, fn, ud)) return;
+        }
     }
     for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
         unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
