@@ -1907,6 +1907,33 @@ static inline int could_intro(prev_tok p1, prev_tok p2)
     return ((p1 >> NEED) & (p2 | IS_ANY)) != 0;
 }
 
+/* Puts the capitalised word t[s..e) that skip_plain stopped at into the
+ * ring slot for token number c (where cap_word left its key), as lex_next
+ * would read it from pre with its lookup le already made; uncommon: known
+ * to be no ordinary word (is_common asked).  Returns e. */
+static size_t cap_stop(stream *st, size_t c, size_t pre, size_t s, size_t e, int upper, int more,
+                       int uncommon, const lex_ent *le)
+{
+    const unsigned char *t = st->t;
+    tok *k = &st->ring[c % RING];
+    k->pre = pre;
+    k->s = s;
+    k->e = e;
+    k->space = s > pre;
+    k->nl = s - pre == 1 ? t[pre] == '\n' : s > pre && memchr(t + pre, '\n', s - pre) != NULL;
+    k->type = T_WORD;
+    k->cap = k->ocap = upper ? C_ALLCAP : C_CAP;
+    k->mixed = !upper && more;
+    k->klen = (uint8_t)(e - s);
+    k->key = k->kbuf;
+    k->common = (uint8_t)uncommon; /* 1: asked, no; 0: not asked yet */
+    k->flags = le ? le->flags : 0;
+    k->cflags = le ? le->cflags : 0;
+    k->looked = 1;
+    k->tno = c;
+    return e;
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -1970,15 +1997,49 @@ static void skip_plain(stream *st, int block)
     }
     const unsigned char *t = st->t;
     size_t len = st->len, i = st->pos, n = 0, end = i, e;
-    char kb[2][KEYMAX];         /* keys of capitalised words: this one's and the one before's */
-    const lex_ent *stop = NULL; /* the word list entry of a capitalised word stopped at */
+    const lex_ent *stop = NULL; /* the word list entry of a word of lowercase text stopped at */
     int looked = 0;
     int c1 = -1; /* context-word lists of the token before, -1: not looked up */
+    size_t capped = 0; /* end of a capitalised word stopped at, put in the ring */
     for (;;) {
         i = space_run(t, i, len);
         if (i >= len || (block && i > end && memchr(t + end, '\n', i - end))) break;
         unsigned c = bclass[t[i]];
         prev_tok cur = 0;
+        if (c == 2 && !st->lower && !(p1 >> NEED)) {
+            /* the common case first: plain words, each followed by one space
+             * and another lowercase word (so no '.' of a title after it and
+             * no hyphen), that are no unit word and could introduce no name
+             * (word_code 0), after a token that introduces nothing: passed
+             * as the steps below would pass them; the last is left to them */
+#define L(c) (1u << ((c) - 'a'))
+            static const uint32_t plain_stop[10] = {0,
+                                                    L('i') | L('p'),
+                                                    L('h') | L('i') | L('a') | L('c') | L('p'),
+                                                    L('h') | L('w') | L('i') | L('a'),
+                                                    L('d') | L('a') | L('n'),
+                                                    L('n') | L('h') | L('k') | L('s'),
+                                                    L('c') | L('t') | L('s'),
+                                                    L('r'),
+                                                    0,
+                                                    L('s') | L('a')};
+#undef L
+            for (;;) {
+                size_t j = lower_run(t, i + 1, len), wl = j - i;
+                if (j + 1 >= len || t[j] != ' ' || bclass[t[j + 1]] != 2 ||
+                    (wl <= 9 && (plain_stop[wl] >> (t[i] - 'a') & 1)))
+                    break;
+                p2 = p1;
+                p1 = 0;
+                w1 = (const char *)t + i;
+                l1 = wl <= KEYMAX ? wl : 0;
+                c1 = -1;
+                st->hpos[(st->hist + n) % 8] = end;
+                n++;
+                end = j;
+                i = j + 1;
+            }
+        }
         if (c == 2) {
             /* a lowercase word, hyphenated or with an apostrophe as lex_next
              * joins them ("well-known", "o'clock"; "dog's" ends before the
@@ -2059,7 +2120,7 @@ static void skip_plain(stream *st, int block)
             /* a capitalised ordinary word ("The", "License") or a word in
              * capitals ("WARRANTY") that names_raw passes over without a
              * step: judged here on the same terms */
-            char *key = kb[n & 1];
+            char *key = st->ring[(st->head + n) % RING].kbuf; /* its slot, if stopped at */
             int all_upper, more_upper;
             size_t j = cap_word(t, i, len, key, &all_upper, &more_upper), wl = j - i;
             if (j < len && (t[j] >= 0x80 || t[j] == '-' || t[j] == '\'')) break;
@@ -2068,19 +2129,26 @@ static void skip_plain(stream *st, int block)
                 break;
             const lex_ent *le = lex_get(st->x, key, wl);
             unsigned f = le ? le->flags : 0;
-            stop = le;
-            looked = 1;
+            int halt = 0; /* 1: stopped at; 2: stopped at, known to be no ordinary word */
             if (all_upper && wl >= 2) {
-                if ((f & (F_PLACE | F_HEAD | F_UNIT)) || key_has_suffix(st->x, key, wl)) break;
-                if (wl == 2) { /* "CA 94105" */
-                    size_t k = space_run(t, j, len);
-                    if (k < len && t[k] >= '0' && t[k] <= '9') break;
+                if ((f & (F_PLACE | F_HEAD | F_UNIT)) || key_has_suffix(st->x, key, wl)) {
+                    halt = 1;
+                } else if (wl == 2 && (e = space_run(t, j, len)) < len && t[e] >= '0' &&
+                           t[e] <= '9') {
+                    halt = 1; /* "CA 94105" */
+                } else {
+                    /* after "in", "from": maybe a home (see home_context) */
+                    if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
+                    halt = (c1 & CTX_at_place) != 0;
                 }
-                /* after "in", "from": maybe a home (see home_context) */
-                if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
-                if (c1 & CTX_at_place) break;
-            } else if ((f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) ||
-                       !common_key(st->x, key, wl, f, C_CAP)) {
+            } else if (f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
+                halt = 1;
+            } else if (!common_key(st->x, key, wl, f, C_CAP)) {
+                halt = 2;
+            }
+            if (halt) {
+                capped = cap_stop(st, st->hist + n, end, i, j, all_upper && wl >= 2, more_upper,
+                                  halt == 2, le);
                 break;
             }
             cur = word_code(key, wl);
@@ -2088,7 +2156,6 @@ static void skip_plain(stream *st, int block)
             l1 = wl;
             c1 = le ? le->cflags : 0;
             e = i = j;
-            looked = 0;
         } else {
             break;
         }
@@ -2101,7 +2168,10 @@ static void skip_plain(stream *st, int block)
     st->hist += n;
     st->head = (st->head + n) % RING;
     st->pos = end;
-    if (looked) { /* read the word stopped at with the lookup already made */
+    if (capped) {
+        st->n = 1;
+        st->pos = capped;
+    } else if (looked) { /* read the word stopped at with the lookup already made */
         tok *k = peek(st, 0);
         k->flags = stop ? stop->flags : 0;
         k->cflags = stop ? stop->cflags : 0;
