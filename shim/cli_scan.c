@@ -2,6 +2,7 @@
  * line) and `airlock check-rules` (validate packs and run their examples).
  * All JSON goes through cJSON; diagnostics never echo scanned text. */
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,9 +23,35 @@ static double round6(double x)
     return round(x * 1e6) / 1e6;
 }
 
-static void put_json(cJSON *o)
+/* The output line's buffer, kept across lines so printing one allocates
+ * nothing once it has grown to the longest line. */
+typedef struct {
+    char *buf;
+    size_t cap;
+} out_buf;
+
+/* Prints o and a newline with one fwrite.  hint: a guess at the printed
+ * length; a line that does not fit is printed again into a buffer twice
+ * the size (cJSON_PrintPreallocated fails rather than overflow). */
+static void put_json(cJSON *o, out_buf *ob, size_t hint)
 {
-    char *s = cJSON_PrintUnformatted(o);
+    size_t need = hint < 256 ? 256 : hint;
+    for (int tries = 0; tries < 8 && need <= INT_MAX; tries++, need *= 2) {
+        if (ob->cap < need) {
+            char *nb = realloc(ob->buf, need);
+            if (!nb) break;
+            ob->buf = nb;
+            ob->cap = need;
+        }
+        if (cJSON_PrintPreallocated(o, ob->buf, (int)ob->cap, 0)) {
+            size_t n = strlen(ob->buf); /* n < cap: the NUL's byte takes the newline */
+            ob->buf[n] = '\n';
+            fwrite(ob->buf, 1, n + 1, stdout);
+            return;
+        }
+        if (need < ob->cap) need = ob->cap;
+    }
+    char *s = cJSON_PrintUnformatted(o); /* beyond the buffer's reach (or no memory for it) */
     if (s) {
         fputs(s, stdout);
         cJSON_free(s);
@@ -34,7 +61,7 @@ static void put_json(cJSON *o)
     fputc('\n', stdout);
 }
 
-static void put_error(const char *msg)
+static void put_error(const char *msg, out_buf *ob)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o) {
@@ -42,68 +69,95 @@ static void put_error(const char *msg)
         return;
     }
     cJSON_AddStringToObject(o, "error", msg);
-    put_json(o);
+    put_json(o, ob, 2 * strlen(msg) + 32);
     cJSON_Delete(o);
+}
+
+/* Adds a constant key (never copied or freed by cJSON) to o; 1 on success,
+ * 0 (and v freed) on failure. */
+static int add(cJSON *o, const char *key, cJSON *v)
+{
+    if (v && cJSON_AddItemToObjectCS(o, key, v)) return 1;
+    cJSON_Delete(v);
+    return 0;
+}
+
+/* A string that outlives the output object (the engine's rule ids, static
+ * names, the scan result), referenced rather than copied. */
+static int add_ref(cJSON *o, const char *key, const char *s)
+{
+    return add(o, key, cJSON_CreateStringReference(s));
+}
+
+/* A number as cJSON prints it.  Integers in [0, 1e15), which "%1.15g"
+ * writes as their plain digits and reads back exactly, are handed over as
+ * those digits (cJSON_CreateRaw); others go through cJSON's own printing.
+ * Saves its sprintf + sscanf round trip on every offset of every finding. */
+static int add_number(cJSON *o, const char *key, double d)
+{
+    if (d >= 0 && d < 1e15 && d == floor(d) && !signbit(d)) {
+        char digits[24], *q = digits + sizeof digits;
+        unsigned long long u = (unsigned long long)d;
+        *--q = '\0';
+        do *--q = (char)('0' + u % 10);
+        while (u /= 10);
+        return add(o, key, cJSON_CreateRaw(q));
+    }
+    return add(o, key, cJSON_CreateNumber(d));
 }
 
 /* One input line -> one output line.  Returns 0, or 1 for an error line. */
 static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
-                     size_t len, al_result *res)
+                     size_t len, al_result *res, out_buf *ob)
 {
     cJSON *in = cJSON_ParseWithLength(line, len);
     if (!in || !cJSON_IsObject(in)) {
-        put_error(in ? "input line is not a JSON object" : "input line is not valid JSON");
+        put_error(in ? "input line is not a JSON object" : "input line is not valid JSON", ob);
         cJSON_Delete(in);
         return 1;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "text");
     if (!cJSON_IsString(t) || !t->valuestring) {
-        put_error("input object has no string field \"text\"");
+        put_error("input object has no string field \"text\"", ob);
         cJSON_Delete(in);
         return 1;
     }
     const char *text = t->valuestring;
     al_code c = al_engine_scan(e, p, dir, text, strlen(text), res);
+    cJSON_Delete(in); /* the result holds its own copy of the text */
     if (c != AL_OK) {
-        put_error(al_strerror(c));
-        cJSON_Delete(in);
+        put_error(al_strerror(c), ob);
         return 1;
     }
+    /* the contract's key order: blocked, score, model_score, findings, text */
+    const char *out_text = res->text.data ? res->text.data : "";
     cJSON *o = cJSON_CreateObject();
-    cJSON *fa = o ? cJSON_AddArrayToObject(o, "findings") : NULL;
-    int ok = o && fa;
-    ok = ok && cJSON_AddBoolToObject(o, "blocked", res->blocked);
-    ok = ok && cJSON_AddNumberToObject(o, "score", round6(res->score));
-    ok = ok && cJSON_AddNumberToObject(o, "model_score", round6(res->model_score));
+    int ok = o && add(o, "blocked", cJSON_CreateBool(res->blocked)) &&
+             add_number(o, "score", round6(res->score)) &&
+             add_number(o, "model_score", round6(res->model_score));
+    cJSON *fa = ok ? cJSON_CreateArray() : NULL;
+    ok = ok && add(o, "findings", fa);
     for (size_t i = 0; ok && i < res->n; i++) {
         const al_finding *f = &res->findings[i];
         cJSON *fo = cJSON_CreateObject();
-        if (!fo) {
+        if (!fo || !cJSON_AddItemToArray(fa, fo)) {
+            cJSON_Delete(fo);
             ok = 0;
             break;
         }
-        cJSON_AddItemToArray(fa, fo);
-        ok = cJSON_AddStringToObject(fo, "rule", f->rule) &&
-             cJSON_AddStringToObject(fo, "category", al_category_name(f->category)) &&
-             (f->entity ? cJSON_AddStringToObject(fo, "entity", f->entity)
-                        : cJSON_AddNullToObject(fo, "entity")) &&
-             cJSON_AddNumberToObject(fo, "start", (double)f->start) &&
-             cJSON_AddNumberToObject(fo, "end", (double)f->end) &&
-             cJSON_AddStringToObject(fo, "action", al_action_name(f->action));
+        ok = add_ref(fo, "rule", f->rule) &&
+             add_ref(fo, "category", al_category_name(f->category)) &&
+             (f->entity ? add_ref(fo, "entity", f->entity)
+                        : add(fo, "entity", cJSON_CreateNull())) &&
+             add_number(fo, "start", (double)f->start) && add_number(fo, "end", (double)f->end) &&
+             add_ref(fo, "action", al_action_name(f->action));
     }
-    ok = ok && cJSON_AddStringToObject(o, "text", res->text.data ? res->text.data : "");
-    if (ok) {
-        /* keep the contract's key order: blocked, score, findings, text */
-        cJSON_DetachItemViaPointer(o, fa);
-        cJSON *txt = cJSON_DetachItemFromObjectCaseSensitive(o, "text");
-        cJSON_AddItemToObject(o, "findings", fa);
-        cJSON_AddItemToObject(o, "text", txt);
-        put_json(o);
-    } else {
-        put_error("out of memory");
-    }
+    ok = ok && add_ref(o, "text", out_text);
+    if (ok)
+        put_json(o, ob, strlen(out_text) * 9 / 8 + 128 * res->n + 256);
+    else
+        put_error("out of memory", ob);
     cJSON_Delete(o);
-    cJSON_Delete(in);
     return ok ? 0 : 1;
 }
 
@@ -162,6 +216,7 @@ int al_cli_scan(int argc, char **argv)
     al_policy p;
     al_policy_default(&p);
     al_result res = {0};
+    out_buf ob = {0};
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
@@ -170,9 +225,10 @@ int al_cli_scan(int argc, char **argv)
         size_t len = (size_t)n;
         if (len && line[len - 1] == '\n') len--;
         if (len && line[len - 1] == '\r') len--;
-        if (scan_line(e, &p, dir, line, len, &res)) status = 1;
+        if (scan_line(e, &p, dir, line, len, &res, &ob)) status = 1;
     }
     free(line);
+    free(ob.buf);
     al_result_free(&res);
     if (in != stdin) fclose(in);
     fflush(stdout);
