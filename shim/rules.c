@@ -1,6 +1,7 @@
 /* rules.c: loads rule packs (JSON, via cJSON) into an engine and compiles
- * their patterns with PCRE2 JIT.  A broken pack yields "file: rule: reason"
- * messages, never a crash; nothing here prints or logs matched text. */
+ * their patterns with PCRE2 (engine.c JIT-compiles a rule at its first match
+ * attempt).  A broken pack yields "file: rule: reason" messages, never a
+ * crash; nothing here prints or logs matched text. */
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -90,6 +91,52 @@ static int find_rule(const al_engine *e, const char *id)
     return -1;
 }
 
+static uint32_t str_hash(const char *s, uint32_t h)
+{
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* Open-addressing set of indexes (UINT32_MAX: empty slot), so loading
+ * finds duplicate rule ids and shared required literals without comparing
+ * every pair.  mask + 1 slots, a power of two at least twice the entries. */
+typedef struct {
+    uint32_t *slot;
+    uint32_t mask;
+} idx_set;
+
+/* 0, or -1 when out of memory (the set is then empty: callers fall back to
+ * a linear search). */
+static int idx_set_init(idx_set *t, size_t entries)
+{
+    size_t n = 16;
+    while (n < 2 * entries) n *= 2;
+    t->slot = n <= UINT32_MAX ? malloc(n * sizeof *t->slot) : NULL;
+    t->mask = t->slot ? (uint32_t)(n - 1) : 0;
+    if (t->slot) memset(t->slot, 0xff, n * sizeof *t->slot);
+    return t->slot ? 0 : -1;
+}
+
+/* Index of the rule with this id (e->rules[0..e->n)), or -1.  ids: the
+ * set of those rules' indexes, or NULL (then searched linearly). */
+static int rule_by_id(const al_engine *e, const idx_set *ids, const char *id)
+{
+    if (!ids || !ids->slot) return find_rule(e, id);
+    for (uint32_t h = str_hash(id, 2166136261u) & ids->mask;; h = (h + 1) & ids->mask) {
+        uint32_t k = ids->slot[h];
+        if (k == UINT32_MAX) return -1;
+        if (strcmp(e->rules[k].id, id) == 0) return (int)k;
+    }
+}
+
+static void ids_add(idx_set *ids, const al_engine *e, uint32_t k)
+{
+    if (!ids || !ids->slot) return;
+    uint32_t h = str_hash(e->rules[k].id, 2166136261u) & ids->mask;
+    while (ids->slot[h] != UINT32_MAX) h = (h + 1) & ids->mask;
+    ids->slot[h] = k;
+}
+
 /* Reads an array of strings; returns 0 on success, -1 with a reason. */
 static int str_array(const cJSON *a, char ***out, size_t *n, const char **why)
 {
@@ -137,7 +184,7 @@ static const char *const rule_keys[] = {
 static int known_key(const char *k)
 {
     for (int i = 0; rule_keys[i]; i++)
-        if (strcmp(rule_keys[i], k) == 0) return 1;
+        if (rule_keys[i][0] == k[0] && strcmp(rule_keys[i], k) == 0) return 1;
     return 0;
 }
 
@@ -270,9 +317,10 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
     return AL_OK;
 }
 
-/* Parses one rule object into r (r->file set by the caller). */
-static al_code parse_rule(al_engine *e, const cJSON *o, al_rule *r, const char *dir,
-                          al_rules_errs *errs)
+/* Parses one rule object into r (r->file set by the caller); ids indexes
+ * the rules loaded so far (NULL: none, searched linearly). */
+static al_code parse_rule(al_engine *e, const idx_set *ids, const cJSON *o, al_rule *r,
+                          const char *dir, al_rules_errs *errs)
 {
     const char *why = NULL;
     const cJSON *v;
@@ -295,9 +343,9 @@ static al_code parse_rule(al_engine *e, const cJSON *o, al_rule *r, const char *
             return AL_ERULES;
         }
     }
-    if (find_rule(e, id) >= 0) {
-        al_rules_err(errs, r->file, id, "duplicate rule id (first in %s)",
-                     e->rules[find_rule(e, id)].file);
+    int first = rule_by_id(e, ids, id);
+    if (first >= 0) {
+        al_rules_err(errs, r->file, id, "duplicate rule id (first in %s)", e->rules[first].file);
         return AL_ERULES;
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "category");
@@ -601,6 +649,9 @@ static al_code load_file(al_engine *e, const char *path, al_rules_errs *errs)
             }
         }
     }
+    idx_set ids;
+    if (idx_set_init(&ids, e->n + (size_t)cJSON_GetArraySize(rules)) == 0)
+        for (size_t i = 0; i < e->n; i++) ids_add(&ids, e, (uint32_t)i);
     const cJSON *o;
     cJSON_ArrayForEach(o, rules)
     {
@@ -613,9 +664,9 @@ static al_code load_file(al_engine *e, const char *path, al_rules_errs *errs)
         al_rule *r = &e->rules[e->n];
         memset(r, 0, sizeof *r);
         r->file = strdup(path);
-        c = r->file ? parse_rule(e, o, r, dir, errs) : AL_ENOMEM;
+        c = r->file ? parse_rule(e, &ids, o, r, dir, errs) : AL_ENOMEM;
         if (c == AL_OK) {
-            e->n++;
+            ids_add(&ids, e, (uint32_t)e->n++);
             continue;
         }
         if (c == AL_ENOMEM) al_rules_err(errs, path, r->id, "out of memory");
@@ -623,6 +674,7 @@ static al_code load_file(al_engine *e, const char *path, al_rules_errs *errs)
         rc = c;
         if (!errs || !errs->keep_going) break;
     }
+    free(ids.slot);
     cJSON_Delete(root);
     return rc;
 }
@@ -760,28 +812,37 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
         al_rules_err(errs, NULL, NULL, "out of memory");
         return AL_ENOMEM;
     }
+    idx_set seen; /* e->reqs[0..n_req), by literal and normalisation */
+    if (idx_set_init(&seen, total) != 0) {
+        al_rules_err(errs, NULL, NULL, "out of memory");
+        return AL_ENOMEM;
+    }
     for (size_t i = 0; i < e->n; i++) {
         al_rule *r = &e->rules[i];
         free(r->req);
         r->req = NULL;
         if (r->det || !al_prefilter_req_useful(&r->pf)) continue;
         if (!(r->req = calloc(r->pf.nreq, sizeof *r->req))) {
+            free(seen.slot);
             al_rules_err(errs, NULL, NULL, "out of memory");
             return AL_ENOMEM;
         }
+        unsigned char norm = r->normalized != 0;
         for (size_t j = 0; j < r->pf.nreq; j++) {
-            uint32_t k = 0;
-            while (k < e->n_req && (e->req_norm[k] != (r->normalized != 0) ||
-                                    strcmp(e->reqs[k], r->pf.req[j]) != 0))
-                k++;
-            if (k == e->n_req) {
+            uint32_t h = str_hash(r->pf.req[j], 2166136261u ^ norm) & seen.mask, k;
+            while ((k = seen.slot[h]) != UINT32_MAX &&
+                   (e->req_norm[k] != norm || strcmp(e->reqs[k], r->pf.req[j]) != 0))
+                h = (h + 1) & seen.mask;
+            if (k == UINT32_MAX) {
+                k = e->n_req++;
                 e->reqs[k] = r->pf.req[j];
-                e->req_norm[k] = r->normalized != 0;
-                e->n_req++;
+                e->req_norm[k] = norm;
+                seen.slot[h] = k;
             }
             r->req[j] = k;
         }
     }
+    free(seen.slot);
     if (al_litset_build(e) != AL_OK) {
         al_rules_err(errs, NULL, NULL, "out of memory");
         return AL_ENOMEM;

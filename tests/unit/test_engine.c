@@ -1093,3 +1093,53 @@ TEST(texts_of_zero_to_three_bytes_and_invalid_utf8_should_scan_cleanly_one_after
     al_result_free(&r);
     al_engine_free(e);
 }
+
+TEST(a_duplicate_id_among_many_rules_should_name_the_file_of_the_first)
+{
+    al_buf pack = {0};
+    al_buf_puts(&pack, "{\"pack\":\"t\",\"rules\":[");
+    for (int i = 0; i < 300; i++)
+        al_buf_printf(
+            &pack, "%s{\"id\":\"r.%d\",\"category\":\"injection\",\"pattern\":\"x%d\"," RULE_OK "}",
+            i ? "," : "", i, i);
+    al_buf_puts(&pack, "]}");
+    REQUIRE(pack_file("many.json", pack.data));
+    al_buf_free(&pack);
+    al_engine *e = al_engine_alloc();
+    REQUIRE(e);
+    al_rules_errs errs = {.keep_going = 1};
+    char path[600];
+    snprintf(path, sizeof path, "%s/many.json", tmpdir);
+    CHECK(al_rules_load_path(e, path, &errs) == AL_OK);
+    CHECK(e->n == 300);
+    /* loading the same pack again: every id is a duplicate of the first load's */
+    CHECK(al_rules_load_path(e, path, &errs) == AL_ERULES);
+    CHECK(e->n == 300);
+    CHECK(errs.count == 300);
+    CHECK(errs.msgs.data && strstr(errs.msgs.data, "r.299: duplicate rule id (first in ") != NULL);
+    CHECK(al_rules_finish(e, &errs) == AL_OK);
+    al_buf_free(&errs.msgs);
+    al_engine_free(e);
+}
+
+TEST(required_literals_should_be_listed_once_per_normalisation_and_point_back_to_their_rules)
+{
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    size_t used = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        if (!r->req) continue;
+        for (size_t j = 0; j < r->pf.nreq; j++) {
+            REQUIRE(r->req[j] < e->n_req);
+            CHECK_STR(e->reqs[r->req[j]], r->pf.req[j]);
+            CHECK(e->req_norm[r->req[j]] == (r->normalized != 0));
+            used++;
+        }
+    }
+    CHECK(used > e->n_req); /* some literals are shared */
+    for (uint32_t a = 0; a < e->n_req; a++)
+        for (uint32_t b = a + 1; b < e->n_req; b++)
+            CHECK(e->req_norm[a] != e->req_norm[b] || strcmp(e->reqs[a], e->reqs[b]) != 0);
+    al_engine_free(e);
+}
