@@ -161,16 +161,42 @@ static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
     return NULL;
 }
 
-static unsigned lex_flags(const lex *x, const char *k, size_t n)
-{
-    const lex_ent *e = lex_get(x, k, n);
-    return e ? e->flags : 0;
-}
+/* A memo of lookups in front of the hash set, kept per thread across texts
+ * (scan_cache): prose asks for the same few hundred words ("The",
+ * "License", "of") again and again, and a key of up to 16 bytes is told by
+ * its length and two words, loaded as key_hash loads them, in one probe
+ * instead of a hash, a probe sequence and a compare.  Misses are kept too.
+ * Valid for one lexicon (scan_cache.memo_gen). */
+#define MEMO_BITS 9
+typedef struct {
+    uint64_t a, b;
+    const lex_ent *e;
+    size_t n; /* key length; 0: empty */
+} memo_ent;
 
-static int lex_cflags(const lex *x, const char *k, size_t n)
+static inline __attribute__((always_inline)) const lex_ent *lex_find(const lex *x, memo_ent *memo,
+                                                                  const char *k, size_t n)
 {
+    if (!memo || n == 0 || n > 16) return lex_get(x, k, n);
+    uint64_t a, b = 0;
+    if (n >= 8) {
+        memcpy(&a, k, 8);
+        memcpy(&b, k + n - 8, 8);
+    } else if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, k, 4);
+        memcpy(&hi, k + n - 4, 4);
+        a = lo | (uint64_t)hi << 32;
+    } else {
+        a = (unsigned char)k[0] | (uint64_t)(unsigned char)k[n / 2] << 8 |
+            (uint64_t)(unsigned char)k[n - 1] << 16;
+    }
+    memo_ent *m =
+        &memo[((a ^ n) * 0x9e3779b97f4a7c15u ^ b * 0xc2b2ae3d27d4eb4fu) >> (64 - MEMO_BITS)];
+    if (m->n == n && m->a == a && m->b == b) return m->e;
     const lex_ent *e = lex_get(x, k, n);
-    return e ? e->cflags : 0;
+    *m = (memo_ent){a, b, e, n};
+    return e;
 }
 
 /* Makes room for more new entries without a rehash on the way: grows the
@@ -578,7 +604,20 @@ typedef struct {
     size_t hist;    /* tokens consumed so far, for look-behind */
     size_t hpos[8]; /* hpos[c % 8]: where token c starts to be read (its pre) */
     int lower;      /* the text has no capital letters: words count as capitalised */
+    memo_ent *memo; /* lookups of this thread (lex_find), or NULL */
 } stream;
+
+static unsigned lex_flags(const stream *st, const char *k, size_t n)
+{
+    const lex_ent *e = lex_find(st->x, st->memo, k, n);
+    return e ? e->flags : 0;
+}
+
+static int lex_cflags(const stream *st, const char *k, size_t n)
+{
+    const lex_ent *e = lex_find(st->x, st->memo, k, n);
+    return e ? e->cflags : 0;
+}
 
 /* Decodes one UTF-8 code point at t[i]; returns its length (1 for bad bytes,
  * which then decode as U+FFFD). */
@@ -963,7 +1002,8 @@ static void advance(stream *st, size_t k)
 
 static void look_up(const stream *st, tok *k)
 {
-    const lex_ent *e = k->type == T_WORD && k->klen ? lex_get(st->x, k->key, k->klen) : NULL;
+    const lex_ent *e =
+        k->type == T_WORD && k->klen ? lex_find(st->x, st->memo, k->key, k->klen) : NULL;
     k->flags = e ? e->flags : 0;
     k->cflags = e ? e->cflags : 0;
     k->looked = 1;
@@ -1014,7 +1054,7 @@ static int punct_is(const tok *k, char c)
 
 /* Ordinary English word: in the stem list, directly or after dropping a
  * common inflection. */
-static int common_key(const lex *x, const char *key, size_t klen, unsigned f, int ocap)
+static int common_key(const stream *st, const char *key, size_t klen, unsigned f, int ocap)
 {
     if (f & F_COMMON) return 1;
     if ((f & (F_GIVEN | F_SUR)) && ocap != C_LOWER) return 0; /* "James" is not "jam"+"es" */
@@ -1023,11 +1063,11 @@ static int common_key(const lex *x, const char *key, size_t klen, unsigned f, in
     for (size_t i = 0; suf[i]; i++) {
         size_t sl = suflen[i];
         if (klen > sl + 2 && key_eq(key + klen - sl, suf[i], sl)) {
-            if (lex_flags(x, key, klen - sl) & F_COMMON) return 1;
+            if (lex_flags(st, key, klen - sl) & F_COMMON) return 1;
             char tmp[KEYMAX + 1];
             memcpy(tmp, key, klen - sl);
             tmp[klen - sl] = 'e';
-            if (lex_flags(x, tmp, klen - sl + 1) & F_COMMON) return 1;
+            if (lex_flags(st, tmp, klen - sl + 1) & F_COMMON) return 1;
         }
     }
     return 0;
@@ -1035,7 +1075,7 @@ static int common_key(const lex *x, const char *key, size_t klen, unsigned f, in
 
 static int is_common_uncached(const stream *st, tok *k)
 {
-    return common_key(st->x, k->key, k->klen, flags_of(st, k), k->ocap);
+    return common_key(st, k->key, k->klen, flags_of(st, k), k->ocap);
 }
 
 static int is_common(const stream *st, tok *k)
@@ -1152,7 +1192,7 @@ static int near_pii(const stream *st, size_t s, size_t e)
             b = i;
             break;
         }
-    stream w = {.x = st->x, .t = st->t, .len = b, .pos = a};
+    stream w = {.x = st->x, .t = st->t, .len = b, .pos = a, .memo = st->memo};
     tok k;
     int idiom = 0;      /* "into account", "on account of" */
     int since_num = 99; /* tokens since a house number */
@@ -1493,7 +1533,7 @@ static size_t place_match_broad(stream *st, size_t *e, int *broad)
         key[kl++] = ' ';
         memcpy(key + kl, b->key, b->klen);
         kl += b->klen;
-        unsigned kf = lex_flags(st->x, key, kl);
+        unsigned kf = lex_flags(st, key, kl);
         if (kf & F_PLACE) {
             best = k + 1;
             *e = b->e;
@@ -2079,17 +2119,17 @@ static void skip_plain(stream *st, int block)
                  * passed over when it is no listed name, title or place and
                  * follows no "in"/"from" (see names_raw) */
                 if (wl > KEYMAX) break;
-                const lex_ent *le = lex_get(st->x, w, wl);
+                const lex_ent *le = lex_find(st->x, st->memo, w, wl);
                 stop = le;
                 looked = 1;
                 if (le && (le->flags & (F_GIVEN | F_SUR | F_TITLE | F_PLACE | F_HEAD))) break;
-                if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
+                if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
                 if (c1 & CTX_at_place) break;
                 c1 = le ? le->cflags : 0;
                 looked = 0;
             } else {
                 /* before a '.', a title ("mr.") is left to the detectors */
-                if (k < len && t[k] == '.' && (lex_flags(st->x, w, wl) & F_TITLE)) break;
+                if (k < len && t[k] == '.' && (lex_flags(st, w, wl) & F_TITLE)) break;
                 if (could_intro(p1, p2)) break;
                 c1 = -1;
             }
@@ -2127,7 +2167,7 @@ static void skip_plain(stream *st, int block)
             if (wl > KEYMAX || (wl == 1 && key[0] == 'p') ||
                 (wl == 2 && key[0] == 'p' && key[1] == 'o'))
                 break;
-            const lex_ent *le = lex_get(st->x, key, wl);
+            const lex_ent *le = lex_find(st->x, st->memo, key, wl);
             unsigned f = le ? le->flags : 0;
             int halt = 0; /* 1: stopped at; 2: stopped at, known to be no ordinary word */
             if (all_upper && wl >= 2) {
@@ -2138,12 +2178,12 @@ static void skip_plain(stream *st, int block)
                     halt = 1; /* "CA 94105" */
                 } else {
                     /* after "in", "from": maybe a home (see home_context) */
-                    if (c1 < 0) c1 = l1 ? lex_cflags(st->x, w1, l1) : 0;
+                    if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
                     halt = (c1 & CTX_at_place) != 0;
                 }
             } else if (f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
                 halt = 1;
-            } else if (!common_key(st->x, key, wl, f, C_CAP)) {
+            } else if (!common_key(st, key, wl, f, C_CAP)) {
                 halt = 2;
             }
             if (halt) {
@@ -2199,10 +2239,11 @@ __attribute__((noinline)) static int has_capital(const unsigned char *t, size_t 
 
 /* The three scans in one pass over the tokens: each detector steps at the
  * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
-static al_code names_raw(const lex *x, const char *text, size_t len, sink *out)
+static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t len, sink *out)
 {
     stream st; /* the ring is written before it is read: not cleared */
     st.x = x;
+    st.memo = memo;
     st.t = (const unsigned char *)text;
     st.len = len;
     st.pos = st.head = st.n = st.hist = 0;
@@ -2327,6 +2368,8 @@ typedef struct {
     size_t copycap;
     al_code rc; /* of the scan: AL_OK or AL_ELIMIT (spans capped) */
     sink s[3];
+    memo_ent *memo;    /* 1 << MEMO_BITS lookups (lex_find), or NULL */
+    uint64_t memo_gen; /* the lexicon they were made in (0: none) */
 } scan_cache;
 static __thread scan_cache cache;
 static pthread_key_t cache_key;
@@ -2345,6 +2388,9 @@ static void cache_release(void *p)
     c->copy = NULL;
     c->copycap = 0;
     c->gen = 0;
+    free(c->memo);
+    c->memo = NULL;
+    c->memo_gen = 0;
 }
 
 static void cache_key_init(void)
@@ -2373,7 +2419,14 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
             }
             c->s[i].n = 0;
         }
-        c->rc = names_raw(d->x, text, len, c->s);
+        if (c->memo_gen != d->x->gen) { /* a memo made in another lexicon is cleared */
+            if (!c->memo) c->memo = malloc(sizeof *c->memo << MEMO_BITS);
+            if (c->memo) {
+                memset(c->memo, 0, sizeof *c->memo << MEMO_BITS);
+                c->memo_gen = d->x->gen;
+            }
+        }
+        c->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, c->s);
         if (c->rc != AL_OK && c->rc != AL_ELIMIT) return c->rc;
         if (len > c->copycap || (c->copycap > (1u << 20) && len < c->copycap / 4)) {
             free(c->copy);
