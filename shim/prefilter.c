@@ -2072,9 +2072,9 @@ typedef struct {
 } entry;
 
 /* A run cv[lo .. hi) of entries whose first bytes are key (hi == 0: an
- * empty slot). */
+ * empty slot); in a run of 4 bytes, cv[lo .. mid) are the 4-byte prefixes. */
 typedef struct {
-    uint32_t key, lo, hi;
+    uint32_t key, lo, mid, hi;
 } span;
 
 static inline unsigned span_slot(uint32_t key, unsigned bits)
@@ -2092,12 +2092,14 @@ static inline const span *span_get(const span *tab, unsigned bits, uint32_t key)
     }
 }
 
-static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t hi)
+static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid,
+                     uint32_t hi)
 {
     unsigned m = (1u << bits) - 1, h = span_slot(key, bits);
     while (tab[h].hi) h = (h + 1) & m;
     tab[h].key = key;
     tab[h].lo = lo;
+    tab[h].mid = mid;
     tab[h].hi = hi;
 }
 
@@ -2290,13 +2292,14 @@ al_code al_litset_build(al_engine *e)
         t->start[65536] = pos;
         free(t->head); /* the buckets live on in cv: the lists are build-time only */
         t->head = NULL;
-        /* the 3- and 4-byte runs: counted, then hashed (at most half full) */
+        /* the 3- and 4-byte runs: counted, then hashed (at most a quarter full:
+         * most look-ups miss, and a miss probes to an empty slot) */
         uint32_t nrun[2] = {0, 0};
         for (int fill = 0; fill < 2; fill++) {
             if (fill) {
                 t->b3 = t->b4 = 4;
-                while ((1u << t->b3) < 2 * nrun[0]) t->b3++;
-                while ((1u << t->b4) < 2 * nrun[1]) t->b4++;
+                while ((1u << t->b3) < 4 * nrun[0]) t->b3++;
+                while ((1u << t->b4) < 4 * nrun[1]) t->b4++;
                 t->s3 = calloc((size_t)1 << t->b3, sizeof *t->s3);
                 t->s4 = calloc((size_t)1 << t->b4, sizeof *t->s4);
                 if (!t->s3 || !t->s4) {
@@ -2317,10 +2320,12 @@ al_code al_litset_build(al_engine *e)
                     uint32_t k3 = key << 8 | a->c3;
                     if (!fill && four && y - x > 1)
                         qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
+                    uint32_t mid = x;
+                    while (mid < y && t->cv[mid].n == 4) mid++;
                     if (fill && four)
-                        span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, y);
+                        span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, mid, y);
                     else if (fill)
-                        span_put(t->s3, t->b3, k3, x, y);
+                        span_put(t->s3, t->b3, k3, x, y, y);
                     else
                         nrun[four]++;
                     x = y;
@@ -2425,7 +2430,7 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         uint64_t w;
         memcpy(&w, s + i + 4, 8);
         w = lower8(w);
-        for (x = sp->lo; x < sp->hi && t->cv[x].n == 4; x++) { /* 4-byte prefixes */
+        for (x = sp->lo; x < sp->mid; x++) { /* 4-byte prefixes */
             const entry *en = &t->cv[x];
             if (en->wb && !ws) continue;
             if (fn(ud, en->rule, i)) return 1;
@@ -2433,15 +2438,17 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         /* longer ones: the part of the run with the text's fifth byte (the
          * low byte of w8: the entry itself, not its string, is read) */
         unsigned c5 = (unsigned)(w & 0xff);
+        /* searched down to 4 entries, which the walk below takes as they
+         * come (w8's low byte is one its mask compares) */
         uint32_t lo = x, hi = sp->hi;
-        while (lo < hi) {
+        while (lo < hi && (unsigned char)t->cv[lo].w8 < c5 && hi - lo > 4) {
             uint32_t mid = lo + (hi - lo) / 2;
             if ((unsigned char)t->cv[mid].w8 < c5)
                 lo = mid + 1;
             else
                 hi = mid;
         }
-        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].w8 == c5; x++) {
+        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].w8 <= c5; x++) {
             const entry *en = &t->cv[x];
             if ((en->wb && !ws) || ((w ^ en->w8) & en->m8)) continue;
             if (en->n > 12) {
