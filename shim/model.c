@@ -185,6 +185,47 @@ static void end_token(fstate *s)
     s->tok_cls = 0;
 }
 
+/* The hot loop's 64-bit constants, read from memory: an x86 multiply or
+ * cmov takes a memory operand, so a constant there costs neither a register
+ * (the loop has too few) nor an instruction to load it. */
+static const uint64_t hot_k[4] = {K_CHAR4, K_CHAR5, 0x100000001b3ULL, 0};
+
+/* x * *k, with *k read by the multiply itself. */
+static inline __attribute__((always_inline)) uint64_t mul_mem(uint64_t x, const uint64_t *k)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__("imulq %1, %0" : "+r"(x) : "m"(*k));
+    return x;
+#else
+    return x * *k;
+#endif
+}
+
+/* A feature's contribution to its group's accumulator: its weight and
+ * ACC_COUNT the first time index h >> shift is seen in the text, else 0.
+ * h is the feature's hash product; the bitmap word is its top bits. */
+static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, const int8_t *wq,
+                                                                uint64_t h, const unsigned shift)
+{
+    uint64_t i = h >> shift, *word = &seen[h >> (shift + 6)], bits = *word;
+    int64_t w = wq[i] + ACC_COUNT;
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* bts sets the bit and leaves its old value in the carry flag, and cmov
+     * drops the weight of a feature seen before: two instructions where GCC
+     * spends five shifts and masks and an and; the loop runs this twice per
+     * byte */
+    __asm__("btsq %q[i], %[bits]\n\tcmovcq %[zero], %[w]"
+            : [bits] "+r"(bits), [w] "+r"(w)
+            : [i] "r"(i), [zero] "m"(hot_k[3])
+            : "cc");
+#else
+    w &= (int64_t)(((bits >> (i & 63)) & 1) - 1);
+    bits |= 1ULL << (i & 63);
+#endif
+    *word = bits;
+    return w;
+}
+
 enum { FEED_LM, FEED_SCORE, FEED_VEC };
 
 /* ASCII whitespace as a bit set over bytes 0..32: \t \n \v \f \r and space */
@@ -220,11 +261,8 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     const unsigned char *end = p + n;
 #define FEAT(h, ACC, IS_CHAR)                                                                      \
     do {                                                                                           \
-        uint32_t i_ = (uint32_t)((h) >> shift);                                                    \
         if (mode == FEED_SCORE) {                                                                  \
-            uint64_t old_ = seen[i_ >> 6];                                                         \
-            seen[i_ >> 6] = old_ | (1ULL << (i_ & 63));                                            \
-            ACC += (wq[i_] + ACC_COUNT) & (((old_ >> (i_ & 63)) & 1) - 1);                         \
+            ACC += count_once(seen, wq, (h), shift);                                               \
         } else {                                                                                   \
             emit(s, h, IS_CHAR);                                                                   \
         }                                                                                          \
@@ -300,29 +338,6 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
 /* Fewer bytes than this take feed_loop (see fs_feed). */
 #define SCORE_MIN 64
 
-/* A feature's contribution to its group's accumulator: its weight and
- * ACC_COUNT the first time index i is seen in the text, else 0. */
-static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, const int8_t *wq,
-                                                                uint32_t i)
-{
-    uint64_t bits = seen[i >> 6];
-    int64_t unseen; /* all ones when bit i was clear */
-#if defined(__x86_64__) && defined(__GNUC__)
-    /* bts sets the bit and leaves its old value in the carry flag, two
-     * instructions where GCC spends five shifts and masks: the loop runs
-     * this twice per byte */
-    __asm__("btsq %q2, %0\n\tcmc\n\tsbbq %1, %1"
-            : "+r"(bits), "=r"(unseen)
-            : "r"((uint64_t)i)
-            : "cc");
-#else
-    unseen = (int64_t)(((bits >> (i & 63)) & 1) - 1);
-    bits |= 1ULL << (i & 63);
-#endif
-    seen[i >> 6] = bits;
-    return (wq[i] + ACC_COUNT) & unseen;
-}
-
 /* Whether p[0..n) reaches feed_loop's byte steps unchanged: no whitespace
  * but single spaces, and no space first when the last byte counted was a
  * space (sp).  Normalised text always is, but for where pieces meet. */
@@ -361,23 +376,6 @@ static size_t fold_spaces(const unsigned char *p, size_t n, int sp, unsigned cha
         sp = ws;
     }
     return o;
-}
-
-/* The language model's surprisal of each byte of p[0..n) (whitespace
- * folded) into q[0..n). */
-static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *q)
-{
-    const uint8_t *lm = s->lm;
-    uint32_t ctx = s->ctx, c1cc = s->c1cc;
-    for (size_t j = 0; j < n; j++) {
-        unsigned k = lm_cls[p[j]];
-        uint32_t ix = ctx + k;
-        ctx = c1cc + k * AL_LM_CLASSES;
-        c1cc = k * AL_LM_CLASSES * AL_LM_CLASSES;
-        q[j] = lm[ix];
-    }
-    s->ctx = ctx;
-    s->c1cc = c1cc;
 }
 
 /* Slides the window over surprisals q[0..n), where q[-AL_LM_WINDOW..0)
@@ -423,40 +421,61 @@ static void lm_window(fstate *s, const uint8_t *q, size_t n)
     s->rbest = rbest;
 }
 
+/* The language model's surprisal of each byte of p[0..n) (whitespace
+ * folded) into q[0..n). */
+static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *q)
+{
+    const uint8_t *lm = s->lm;
+    uint32_t ctx = s->ctx, c1cc = s->c1cc;
+    /* a negative index counting up to 0: no end pointer to keep */
+    p += n;
+    q += n;
+    for (ptrdiff_t j = -(ptrdiff_t)n; j; j++) {
+        unsigned k = lm_cls[p[j]];
+        uint32_t ix = ctx + k;
+        ctx = c1cc + k * AL_LM_CLASSES;
+        c1cc = k * AL_LM_CLASSES * AL_LM_CLASSES;
+        q[j] = lm[ix];
+    }
+    s->ctx = ctx;
+    s->c1cc = c1cc;
+}
+
 /* The hashed n-gram features of p[0..n) (whitespace folded, the text's
  * first 4 bytes already fed) into s's accumulators. */
 static inline __attribute__((always_inline)) void feat_block(fstate *s, const unsigned char *p,
                                                              size_t n, const unsigned shift)
 {
-    uint64_t cwin = s->cwin, tok = s->tok;
+    uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
     int tcls = s->tok_cls;
-    int64_t accc = s->accc;
+    int64_t accc = s->accc, accw = s->accw;
     uint64_t *seen = s->seen;
     const int8_t *wq = s->wq;
-    for (const unsigned char *end = p + n; p < end; p++) {
-        unsigned c = *p;
+    p += n;
+    for (ptrdiff_t j = -(ptrdiff_t)n; j; j++) {
+        unsigned c = p[j];
         int cls = tok_cls[c];
         cwin = (cwin << 8) | c;
-        accc += count_once(seen, wq, (uint32_t)(((cwin & 0xffffffffULL) * K_CHAR4) >> shift));
-        accc += count_once(seen, wq, (uint32_t)(((cwin & 0xffffffffffULL) * K_CHAR5) >> shift));
+        accc += count_once(seen, wq, mul_mem(cwin & 0xffffffffULL, &hot_k[0]), shift);
+        accc += count_once(seen, wq, mul_mem(cwin & 0xffffffffffULL, &hot_k[1]), shift);
         if (cls != tcls) {
             if (tcls) {
                 uint64_t t = TOKEN_KEY(tok, tcls);
-                s->accw += count_once(seen, wq, (uint32_t)((t * K_WORD) >> shift));
-                if (s->prev_tok)
-                    s->accw += count_once(
-                        seen, wq, (uint32_t)((BIGRAM_KEY(s->prev_tok, t) * K_BIGRAM) >> shift));
-                s->prev_tok = t | 1;
+                accw += count_once(seen, wq, t * K_WORD, shift);
+                if (prev) accw += count_once(seen, wq, BIGRAM_KEY(prev, t) * K_BIGRAM, shift);
+                prev = t | 1;
             }
             tcls = cls;
             tok = 0xcbf29ce484222325ULL;
         }
-        tok = (tok ^ c) * 0x100000001b3ULL;
+        tok = mul_mem(tok ^ c, &hot_k[2]);
     }
     s->cwin = cwin;
     s->tok = tok;
+    s->prev_tok = prev;
     s->tok_cls = tcls;
     s->accc = accc;
+    s->accw = accw;
 }
 
 /* FEED_SCORE once the text has its first 4 bytes (fs_feed feeds those to
