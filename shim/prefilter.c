@@ -2263,10 +2263,9 @@ al_code al_litset_build(al_engine *e)
                 if (BITW(t->bitsl[w], key)) t->flags[le] |= (uint8_t)(w ? 8 : 2);
             }
             if (t->flags[le]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
-        }
-        for (unsigned le = 0; le < 65536; le++) { /* each pair in every case */
             unsigned f = t->flags[le] & 5, b0 = le & 0xFF, b1 = le >> 8;
             if (!f) continue;
+            /* the pair in every case */
             uint8_t ps = (uint8_t)((f & 1 ? 0x40 : 0) | (f & 4 ? 0x80 : 0));
             unsigned u0 = b0 >= 'a' && b0 <= 'z' ? b0 - 32 : b0,
                      u1 = b1 >= 'a' && b1 <= 'z' ? b1 - 32 : b1;
