@@ -159,6 +159,13 @@ al_code al_matcher_init(al_matcher *m, const al_engine *e)
 
 void al_matcher_free(al_matcher *m)
 {
+    free(m->h_pos);
+    free(m->h_beg);
+    free(m->h_cnt);
+    free(m->h_used);
+    free(m->h_rule);
+    free(m->h_tpos);
+    free(m->h_req);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -346,10 +353,17 @@ static inline size_t next_char(const char *s, size_t len, size_t i)
     return i;
 }
 
-/* Offsets where a rule's prefixes occur (whole-text scans). */
+/* Offsets where a rule's prefixes occur.  The arrays are the matcher's,
+ * kept from scan to scan (a stream pass, or the next whole-text scan on this
+ * thread, allocates nothing): find_hits fills them, hits_done clears what it
+ * set, so cnt[] and req_seen[] are all zero between scans. */
 typedef struct {
+    al_matcher *m;  /* owner of the arrays */
     size_t *pos;    /* all hits, grouped by rule */
-    size_t *first;  /* per rule: index of its first hit in pos; first[n] = total */
+    size_t *beg;    /* per rule with hits: index of its first hit in pos (else stale) */
+    uint32_t *cnt;  /* per rule: number of its hits */
+    uint32_t *used; /* the rules with hits, nused of them */
+    size_t nused;
     uint32_t *rule; /* scratch: rule of each hit in text order */
     size_t *tpos;   /* scratch: offset of each hit in text order */
     size_t n, cap;
@@ -358,6 +372,17 @@ typedef struct {
     uint32_t nrules;             /* the literal scan reports required literal k as nrules + k */
     unsigned char *req_seen;     /* per required literal: 1 when the text holds it */
 } hits;
+
+/* The index range in h->pos of rule ri's hits. */
+static inline size_t hit_lo(const hits *h, uint32_t ri)
+{
+    return h->cnt[ri] ? h->beg[ri] : 0;
+}
+
+static inline size_t hit_hi(const hits *h, uint32_t ri)
+{
+    return h->cnt[ri] ? h->beg[ri] + h->cnt[ri] : 0;
+}
 
 static int on_hit(void *ud, uint32_t rule, size_t p)
 {
@@ -372,11 +397,13 @@ static int on_hit(void *ud, uint32_t rule, size_t p)
         uint32_t *r = realloc(h->rule, cap * sizeof *r);
         if (r) h->rule = r;
         size_t *t = r ? realloc(h->tpos, cap * sizeof *t) : NULL;
-        if (!r || !t) {
+        if (t) h->tpos = t;
+        size_t *q = t ? realloc(h->pos, cap * sizeof *q) : NULL;
+        if (!q) {
             h->enomem = 1;
             return 1;
         }
-        h->tpos = t;
+        h->pos = q;
         h->cap = cap;
     }
     h->rule[h->n] = rule;
@@ -384,13 +411,27 @@ static int on_hit(void *ud, uint32_t rule, size_t p)
     return 0;
 }
 
-static void hits_free(hits *h)
+/* Hands h's arrays back to its matcher, the per-rule counts and the
+ * required literals seen cleared (only the entries this scan set); a very
+ * large hit list is freed rather than kept. */
+static void hits_done(hits *h)
 {
-    free(h->pos);
-    free(h->first);
-    free(h->rule);
-    free(h->tpos);
-    free(h->req_seen);
+    al_matcher *m = h->m;
+    if (!m) return;
+    for (size_t k = 0; k < h->nused; k++) h->cnt[h->used[k]] = 0;
+    if (h->req_seen) memset(h->req_seen, 0, m->e->n_req ? m->e->n_req : 1);
+    if (h->cap > 65536) {
+        free(h->rule);
+        free(h->tpos);
+        free(h->pos);
+        h->rule = NULL;
+        h->tpos = h->pos = NULL;
+        h->cap = 0;
+    }
+    m->h_rule = h->rule;
+    m->h_tpos = h->tpos;
+    m->h_pos = h->pos;
+    m->h_cap = h->cap;
     memset(h, 0, sizeof *h);
 }
 
@@ -417,12 +458,38 @@ static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, 
 
 /* One pass over the subject for every rule's prefixes, then the hits
  * grouped by rule (each group in text order). */
-static al_code find_hits(const al_engine *e, const al_subject *sub, int table, hits *h)
+static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *h)
 {
-    h->active = sub->active;
-    h->nrules = (uint32_t)e->n;
-    h->req_seen = calloc(e->n_req ? e->n_req : 1, 1);
-    if (!h->req_seen) return AL_ENOMEM;
+    const al_engine *e = m->e;
+    size_t nr = e->n ? e->n : 1;
+    if (!m->h_cnt) {
+        m->h_cnt = calloc(nr, sizeof *m->h_cnt);
+        m->h_beg = malloc(nr * sizeof *m->h_beg);
+        m->h_used = malloc(nr * sizeof *m->h_used);
+        m->h_req = calloc(e->n_req ? e->n_req : 1, 1);
+        if (!m->h_cnt || !m->h_beg || !m->h_used || !m->h_req) {
+            free(m->h_cnt);
+            free(m->h_beg);
+            free(m->h_used);
+            free(m->h_req);
+            m->h_cnt = NULL;
+            m->h_beg = NULL;
+            m->h_used = NULL;
+            m->h_req = NULL;
+            return AL_ENOMEM;
+        }
+    }
+    *h = (hits){.m = m,
+                .pos = m->h_pos,
+                .beg = m->h_beg,
+                .cnt = m->h_cnt,
+                .used = m->h_used,
+                .rule = m->h_rule,
+                .tpos = m->h_tpos,
+                .cap = m->h_cap,
+                .active = sub->active,
+                .nrules = (uint32_t)e->n,
+                .req_seen = m->h_req};
     al_litset_scan(e->lits, table, sub->s + sub->from, sub->len - sub->from, on_hit, h);
     if (e->n_sc && !sub->normalized) {
         /* start-class rules (number-like values): offsets holding one of
@@ -458,18 +525,17 @@ static al_code find_hits(const al_engine *e, const al_subject *sub, int table, h
         }
     }
     if (h->enomem) return AL_ENOMEM;
-    h->first = calloc(e->n + 1, sizeof *h->first);
-    h->pos = malloc((h->n ? h->n : 1) * sizeof *h->pos);
-    if (!h->first || !h->pos) return AL_ENOMEM;
-    for (size_t i = 0; i < h->n; i++) h->first[h->rule[i] + 1]++;
-    for (size_t r = 0; r < e->n; r++) h->first[r + 1] += h->first[r];
-    size_t *fill = calloc(e->n ? e->n : 1, sizeof *fill);
-    if (!fill) return AL_ENOMEM;
-    for (size_t i = 0; i < h->n; i++) {
-        uint32_t r = h->rule[i];
-        h->pos[h->first[r] + fill[r]++] = h->tpos[i] + sub->from;
+    /* grouped by rule, each group in text order: count, place the groups in
+     * the order their rules first hit, then fill them */
+    for (size_t i = 0; i < h->n; i++)
+        if (h->cnt[h->rule[i]]++ == 0) h->used[h->nused++] = h->rule[i];
+    size_t off = 0;
+    for (size_t k = 0; k < h->nused; k++) {
+        h->beg[h->used[k]] = off;
+        off += h->cnt[h->used[k]];
     }
-    free(fill);
+    for (size_t i = 0; i < h->n; i++) h->pos[h->beg[h->rule[i]]++] = h->tpos[i] + sub->from;
+    for (size_t k = 0; k < h->nused; k++) h->beg[h->used[k]] -= h->cnt[h->used[k]];
     return AL_OK;
 }
 
@@ -546,12 +612,12 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
 {
     const al_rule *r = &m->e->rules[ri];
     size_t pos = resume_at(sub, ri);
-    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
+    for (size_t k = hit_lo(h, ri), lo = k, hi = hit_hi(h, ri); k < hi; k++) {
         size_t p = h->pos[k];
         if (p < pos) continue;
         /* two of the rule's prefixes at one offset: the attempt there failed
          * (a match would have moved pos past it) and would fail again */
-        if (k > h->first[ri] && h->pos[k - 1] == p) continue;
+        if (k > lo && h->pos[k - 1] == p) continue;
         /* PCRE2 would not start a match at this byte (a case-sensitive
          * rule's prefix found by the caseless literal scan) */
         unsigned char c0 = (unsigned char)sub->s[p];
@@ -584,7 +650,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
     const al_rule *r = &m->e->rules[ri];
     size_t pos = resume_at(sub, ri);
     size_t tried = 0; /* starts below this failed already */
-    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++) {
+    for (size_t k = hit_lo(h, ri), hi = hit_hi(h, ri); k < hi; k++) {
         size_t q = h->pos[k];
         if (q < pos) continue;
         size_t start = q > r->pf.lead ? q - r->pf.lead : 0;
@@ -607,18 +673,79 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
     return AL_OK;
 }
 
+/* Stream mode: the offsets of the subject's last TAIL_SPAN bytes where a
+ * prefix of some rule may begin (al_litset_may_begin), worked out once per
+ * pass for every rule, and only as far back as a rule asks. */
+#define TAIL_SPAN 256
+typedef struct {
+    size_t base;  /* bits[] cover [base, len) */
+    size_t lo;    /* and are known for [lo, len) */
+    uint64_t bits[TAIL_SPAN / 64];
+} tail_begins;
+
+static void tail_init(tail_begins *tb, const al_subject *sub)
+{
+    tb->base = sub->len > TAIL_SPAN ? sub->len - TAIL_SPAN : 0;
+    tb->lo = sub->len;
+    memset(tb->bits, 0, sizeof tb->bits);
+}
+
+/* Makes tb known from t0 (>= tb->base) on. */
+static void tail_need(tail_begins *tb, const al_subject *sub, const al_litset *lits, size_t t0)
+{
+    const unsigned char *s = (const unsigned char *)sub->s;
+    for (size_t t = t0; t < tb->lo; t++)
+        if (al_litset_may_begin(lits, sub->normalized, s + t, sub->len - t))
+            tb->bits[(t - tb->base) >> 6] |= 1ull << ((t - tb->base) & 63);
+    if (t0 < tb->lo) tb->lo = t0;
+}
+
+/* 1 when one of rule r's literals begins at s[t] and runs past the end of
+ * the subject (first byte c, lowercased, already in pf.first). */
+static int lit_runs_off(const al_subject *sub, const al_rule *r, size_t t, unsigned char c)
+{
+    const unsigned char *s = (const unsigned char *)sub->s;
+    size_t n = sub->len - t;
+    /* as the literal scan decides a word start (\b without UCP: ASCII) */
+    int ws = t == 0 || !(is_word(s[t - 1]) && s[t - 1] < 0x80);
+    for (size_t j = 0; j < r->pf.n; j++) {
+        const unsigned char *l = (const unsigned char *)r->pf.lit[j];
+        if (l[0] != c || r->pf.litlen[j] <= n || (r->pf.wb && r->pf.wb[j] && !ws)) continue;
+        size_t k = 0;
+        while (k < n && lower(s[t + k]) == l[k]) k++;
+        if (k == n) return 1;
+    }
+    return 0;
+}
+
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix. */
 static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h,
-                     const al_litset *m_lits)
+                     const al_litset *m_lits, tail_begins *tb)
 {
     size_t from = resume_at(sub, ri);
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
-    for (size_t k = h->first[ri]; k < h->first[ri + 1]; k++)
+    for (size_t k = hit_lo(h, ri), hi = hit_hi(h, ri); k < hi; k++)
         if (h->pos[k] >= from) return 1;
     size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
     if (t < from) t = from;
     const unsigned char *s = (const unsigned char *)sub->s;
+    if (!r->pf.startclass && t >= tb->base && t < sub->len) {
+        /* only where some rule's prefix may begin */
+        tail_need(tb, sub, m_lits, t);
+        size_t i = t - tb->base;
+        for (size_t w = i >> 6; w < TAIL_SPAN / 64; w++) {
+            uint64_t b = tb->bits[w];
+            if (w == i >> 6) b &= ~0ull << (i & 63);
+            for (; b; b &= b - 1) {
+                size_t u = tb->base + w * 64 + (size_t)__builtin_ctzll(b);
+                unsigned char c = lower(s[u]);
+                if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
+                if (lit_runs_off(sub, r, u, c)) return 1;
+            }
+        }
+        return 0;
+    }
     for (; t < sub->len; t++) {
         /* a start class holds bytes as they are (capitals of an IBAN),
          * literals lowercased */
@@ -629,15 +756,7 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
          * rule first: one table lookup rules out most offsets) */
         size_t n = sub->len - t;
         if (!al_litset_may_begin(m_lits, sub->normalized, s + t, n)) continue;
-        /* as the literal scan decides a word start (\b without UCP: ASCII) */
-        int ws = t == 0 || !(is_word(s[t - 1]) && s[t - 1] < 0x80);
-        for (size_t j = 0; j < r->pf.n; j++) {
-            const unsigned char *l = (const unsigned char *)r->pf.lit[j];
-            if (l[0] != c || r->pf.litlen[j] <= n || (r->pf.wb && r->pf.wb[j] && !ws)) continue;
-            size_t k = 0;
-            while (k < n && lower(s[t + k]) == l[k]) k++;
-            if (k == n) return 1;
-        }
+        if (lit_runs_off(sub, r, t, c)) return 1;
     }
     return 0;
 }
@@ -660,6 +779,10 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
         if (rc == PCRE2_ERROR_PARTIAL) {
             size_t h = to_orig(sub, ov[0]);
             if (h < *hold) *hold = h;
+            /* hard partial matching returns at the first start that reaches
+             * the end: every start in [pos, ov[0]) failed on text that is
+             * here already, so the next pass begins at ov[0] */
+            if (sub->scanned && !found && ov[0] > pos) sub->scanned[ri] = ov[0];
             break;
         }
         if (rc < 0) { /* match/depth/heap limit or another failure: abandon the rule */
@@ -735,8 +858,8 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     /* whole text: try prefixed rules at their hits only; stream: skip a
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;
-    if (use_hits && !shared && find_hits(e, sub, sub->normalized, &own) != AL_OK) {
-        hits_free(&own);
+    if (use_hits && !shared && find_hits(m, sub, sub->normalized, &own) != AL_OK) {
+        hits_done(&own);
         return AL_ENOMEM;
     }
     const hits h = shared ? *shared : own;
@@ -744,7 +867,11 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     /* the Kelvin sign and long s match caseless k and s */
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
     int fast = use_hits && !sub->partial && e->rkind;
-    for (uint32_t i = 0; i < e->n; i++) {
+    tail_begins tb;
+    if (use_hits && sub->partial) tail_init(&tb, sub);
+    size_t nloop = sub->act ? sub->nact : e->n;
+    for (size_t j = 0; j < nloop; j++) {
+        uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
         if (sub->active && !sub->active[i]) continue;
         if (fast) {
             /* whole text: a prefixed rule without a hit has nothing to try */
@@ -754,7 +881,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             } else if (!(k & AL_RK_NORM) != !sub->normalized) {
                 continue;
             } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) &&
-                       h.first[i] == h.first[i + 1]) {
+                       !h.cnt[i]) {
                 continue;
             }
             /* a literal every match contains is missing from the text */
@@ -781,7 +908,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
             else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
-                     !may_start(sub, r, i, &h, e->lits)) {
+                     !may_start(sub, r, i, &h, e->lits, &tb)) {
                 if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
                 c = AL_OK;
             } else
@@ -789,7 +916,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         }
         if (c != AL_OK) break;
     }
-    hits_free(&own);
+    hits_done(&own);
     return c;
 }
 
@@ -917,7 +1044,7 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
         /* the usual prompt: normalising changed only ASCII case, so one
          * literal scan serves both passes (hits are per rule, in text order) */
         hits h = {0};
-        c = find_hits(m->e, &sub, AL_LITSET_BOTH, &h);
+        c = find_hits(m, &sub, AL_LITSET_BOTH, &h);
         if (c == AL_OK) c = rules_run(m, &sub, cands, &hold, &h);
         if (c == AL_OK) {
             sub.s = nb.data ? nb.data : "";
@@ -925,7 +1052,7 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
             sub.normalized = 1;
             c = rules_run(m, &sub, cands, &hold, &h);
         }
-        hits_free(&h);
+        hits_done(&h);
     } else if (c == AL_OK) {
         c = al_rules_run(m, &sub, cands, &hold);
         if (c == AL_OK) {

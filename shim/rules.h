@@ -196,13 +196,18 @@ typedef struct {
     size_t n, cap;
 } al_cands;
 
-/* Per-scan matcher state: match data, match context copy, JIT stack. */
+/* Per-scan matcher state: match data, match context copy, JIT stack, and
+ * the literal hits' arrays (engine.c find_hits), kept from scan to scan. */
 typedef struct {
     const al_engine *e;
     pcre2_match_data *md;
     pcre2_match_context *mctx;
     pcre2_jit_stack *stack;
     int limit_hit;
+    size_t *h_pos, *h_tpos, *h_beg; /* hits: h_cap of the first two, e->n of h_beg */
+    uint32_t *h_rule, *h_cnt, *h_used;
+    unsigned char *h_req; /* e->n_req; all zero between scans, as h_cnt is */
+    size_t h_cap;
 } al_matcher;
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
@@ -221,9 +226,12 @@ typedef struct {
     int prefilter;               /* whole-text mode: skip rules whose literals are absent */
     int keep_rejected;           /* also report matches the validator/confidence rejected */
     const unsigned char *active; /* per rule: run it (1) or not (0) */
-    size_t *scanned; /* stream mode, out (or NULL): per rule, set to len when no match can
-                      * start in [its first start offset, len) however the text goes on
-                      * (the rule found nothing and nothing partial); else left alone */
+    const uint32_t *act;         /* the active rules' indexes, ascending, nact of them: the
+                                  * run visits only these (NULL: every rule, as active says) */
+    size_t nact;
+    size_t *scanned; /* stream mode, out (or NULL): per rule, set to an offset k (up to len)
+                      * when no match can start in [its first start offset, k) however the
+                      * text goes on (the rule found nothing before k); else left alone */
 } al_subject;
 
 /* Runs the active rules over sub->s, starting matches at or after sub->from.

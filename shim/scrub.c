@@ -199,13 +199,16 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .partial = !final,
                       .keep_rejected = 1,
                       .active = s->active,
+                      .act = s->act,
+                      .nact = s->nact,
                       .scanned = final ? NULL : s->scanned};
     set_rule_from(s, NULL);
     s->m.limit_hit = 0;
     for (size_t j = 0; j < s->nact; j++) s->scanned[s->act[j]] = 0;
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
-    /* a raw rule that found nothing in [resume, len), not even the start of
-     * a match, starts there next time: held text is not searched again */
+    /* a raw rule that found nothing in [resume, k), not even the start of a
+     * match (k = len, or where its partial match begins), starts at k next
+     * time: held text is not searched again */
     for (size_t j = 0; c == AL_OK && j < s->nact; j++) {
         size_t i = s->act[j];
         if (s->scanned[i] && s->base + s->scanned[i] > s->resume[i])
