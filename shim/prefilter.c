@@ -2226,7 +2226,7 @@ al_code al_litset_build(al_engine *e)
                 en->s = lit;
                 en->n = (uint32_t)(r ? r->pf.litlen[j] : strlen(lit));
                 en->rule = (uint32_t)i;
-                en->wb = r && r->pf.wb ? r->pf.wb[j] : 0;
+                en->wb = r && r->pf.wb && r->pf.wb[j]; /* 0 or 1 */
                 int w = en->wb;
                 if (en->n == 1) {
                     en->next = t->head1[s[0]];
@@ -2447,9 +2447,9 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
             else
                 hi = mid;
         }
-        for (x = lo; x < sp->hi && (unsigned char)t->cv[x].w8 <= c5; x++) {
-            const entry *en = &t->cv[x];
-            if ((en->wb && !ws) || ((w ^ en->w8) & en->m8)) continue;
+        const entry *en = t->cv + lo, *const last = t->cv + sp->hi;
+        for (; en < last && (unsigned char)en->w8 <= c5; en++) {
+            if (en->wb > ws || ((w ^ en->w8) & en->m8)) continue; /* wb, ws: 0 or 1 */
             if (en->n > 12) {
                 if (i + en->n > len) continue;
                 uint32_t k = 12;
@@ -2545,14 +2545,14 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     }
     const uint8_t *pshort = t->pshort;
     const uint64_t *tri = t->tri;
-    uint8_t cb[BLK];
+    uint8_t cb[BLK], pb[BLK];
     for (; i < end; i += BLK) {
         const unsigned char *p = s + i;
         unsigned mask;
         if (end - i >= BLK) {
             block_shifts(cb, p);
-            /* per offset, branch-free: cb[j] becomes its pass byte (bit 0:
-             * a longer prefix's slot bit; bits 6-7: a short prefix's) */
+            /* per offset, branch-free: its pass byte (bit 0: a longer
+             * prefix's slot bit; bits 6-7: a short prefix's) */
 #pragma GCC unroll 16
             for (int j = 0; j < BLK; j++) {
                 uint32_t u; /* the 4 bytes from i + j */
@@ -2560,27 +2560,27 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
                 memcpy(&u, p + j, 4);
                 memcpy(&pr, p + j, 2);
                 unsigned c = cb[j];
-                cb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
+                pb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
                                   (pshort[pr] & c));
             }
-            mask = block_nonzero(cb);
+            mask = block_nonzero(pb);
         } else { /* the last few offsets with 4 bytes */
             mask = 0;
             for (size_t j = 0; j < end - i; j++) {
                 uint32_t u;
                 memcpy(&u, p + j, 4);
-                unsigned c = (p[j + 3] & 31u) | wsmask[p[j - 1]];
-                cb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
+                unsigned c = cb[j] = (uint8_t)((p[j + 3] & 31u) | wsmask[p[j - 1]]);
+                pb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
                                   (pshort[p[j] | p[j + 1] << 8] & c));
-                mask |= (unsigned)(cb[j] != 0) << j;
+                mask |= (unsigned)(pb[j] != 0) << j;
             }
         }
         for (; mask; mask &= mask - 1) {
             int j = __builtin_ctz(mask);
-            unsigned c = cb[j];
+            unsigned c = pb[j];
             unsigned want = (c & 0xC0u ? V_SHORT : 0) | (c & 1u ? V_THREE | V_LONG : 0);
             unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
-            int ws = !wordbyte(p[j - 1]);
+            int ws = (cb[j] >> 5) & 1; /* a word starts at i + j */
             if (visit(t, s, len, i + (size_t)j, key, ws, want, fn, ud)) return;
         }
     }
