@@ -2184,7 +2184,16 @@ static void skip_plain(stream *st, int block)
             } else if (f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
                 halt = 1;
             } else if (!common_key(st, key, wl, f, C_CAP)) {
-                halt = 2;
+                /* a word in no list at all ("Apache", "Licensor") is passed
+                 * over by every step unless what stands before it may
+                 * introduce a name (could_intro, a word of said) or a place
+                 * (at_place), or it may be a street ("Corellistraat 178");
+                 * inside an address block it may be a line of it */
+                if (le || block || key_has_suffix(st->x, key, wl) || could_intro(p1, p2))
+                    halt = 2;
+                else if ((c1 < 0 ? (c1 = l1 ? lex_cflags(st, w1, l1) : 0) : c1) &
+                         (CTX_said | CTX_at_place))
+                    halt = 2;
             }
             if (halt) {
                 capped = cap_stop(st, st->hist + n, end, i, j, all_upper && wl >= 2, more_upper,

@@ -382,6 +382,29 @@ TEST(names_inside_long_plain_prose_are_still_found)
     al_detector_address.free_state(addr);
 }
 
+/* Capitalised words in no list at all ("Apache", "Licensor") are passed
+ * over in plain prose; one after a word that introduces a name or a home
+ * is still judged. */
+TEST(unlisted_capitalised_words_are_judged_by_what_stands_before_them)
+{
+    void *person = load(&al_detector_person, NULL);
+    void *loc = load(&al_detector_location, "{\"evidence\":\"strong\"}");
+    REQUIRE(person && loc);
+    CHECK_STR(found(&al_detector_person, person,
+                    "The Apache Licensor grants the Zorblax Works to all, and the old keeper "
+                    "said Zorblax would call."),
+              "Zorblax");
+    CHECK_STR(found(&al_detector_person, person,
+                    "Apache and Licensor wrote the notes for the file.\nFull name: Zorblax"),
+              "Zorblax");
+    CHECK_STR(found(&al_detector_location, loc,
+                    "Apache Zorblax Works are fine, and for years now she lives in Knonau."),
+              "Knonau");
+    CHECK_STR(found(&al_detector_person, person, "Apache Zorblax Works and Licensor Notes."), "");
+    al_detector_person.free_state(person);
+    al_detector_location.free_state(loc);
+}
+
 TEST(threads_scanning_different_texts_get_their_own_results)
 {
     void *st = load(&al_detector_person, "{\"evidence\":\"name\"}");
