@@ -4,6 +4,7 @@
  * model, and writes model files for training.  Pure; never logs text. */
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@ typedef struct {
     al_featvec *v;
     unsigned shift; /* 64 - dim_bits */
     uint64_t *seen; /* bitmap of indices counted so far, or NULL */
+    /* or, for one whole text, the thread's stamps (see stamps_take): index i
+     * is counted when stamp[i] == gen; taken at the text's first feed */
+    int stamped;
+    uint8_t *stamp;
+    uint8_t gen;
     /* scoring: per group, count * ACC_COUNT + summed quantised weights
      * (integers, so exact whatever the order); training: counts in nw, nc */
     int64_t accw, accc;
@@ -119,6 +125,71 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
     s->wq = m ? m->wq : NULL;
 }
 
+/* ---- the thread's stamps: which indices the text being scored has counted.
+ * A whole text (al_model_score, each base64 payload) marks index i counted
+ * by writing its generation into stamp[i], so nothing is cleared between
+ * texts (a 32 KB bitmap zeroed per text cost more than a short prompt's
+ * features): the table is zeroed only when the 8-bit generation wraps, once
+ * per 255 texts.  One table per thread, 2^dim_bits bytes for the largest
+ * dim_bits scored on it, freed when the thread exits.  A text takes its
+ * generation at its first feed and keeps it to its score, and no other text
+ * is scored on the thread in between (its base64 payloads are scored before
+ * it is fed); a stream keeps its own bitmap, since other texts are scored
+ * between its pieces. */
+typedef struct {
+    uint8_t *st;
+    unsigned bits; /* st has 2^bits stamps */
+    uint8_t gen;   /* the generation handed out last */
+} stamp_table;
+
+static pthread_once_t stamp_once = PTHREAD_ONCE_INIT;
+static pthread_key_t stamp_key; /* frees a thread's table when it exits */
+static int stamp_key_ok;
+static __thread stamp_table *stamp_tls;
+
+static void stamp_table_free(void *p)
+{
+    stamp_table *t = p;
+    if (t == stamp_tls) stamp_tls = NULL;
+    if (t) free(t->st);
+    free(t);
+}
+
+static void stamp_key_init(void)
+{
+    stamp_key_ok = pthread_key_create(&stamp_key, stamp_table_free) == 0;
+}
+
+/* The calling thread's stamps for 2^dim_bits indices, with *gen set to a
+ * generation none of them holds; NULL when memory runs out. */
+static uint8_t *stamps_take(unsigned dim_bits, uint8_t *gen)
+{
+    stamp_table *t = stamp_tls;
+    if (!t || t->bits < dim_bits) {
+        if (!t) {
+            pthread_once(&stamp_once, stamp_key_init);
+            if (!stamp_key_ok || !(t = calloc(1, sizeof *t))) return NULL;
+            if (pthread_setspecific(stamp_key, t)) {
+                free(t);
+                return NULL;
+            }
+            stamp_tls = t;
+        }
+        uint8_t *st = calloc(1, (size_t)1 << dim_bits);
+        if (!st) return NULL;
+        free(t->st);
+        t->st = st;
+        t->bits = dim_bits;
+        t->gen = 0;
+    }
+    if (++t->gen == 0) { /* wrapped: stamps of 255 texts ago would look current */
+        memset(t->st, 0, (size_t)1 << t->bits);
+        t->gen = 1;
+    }
+    *gen = t->gen;
+    return t->st;
+}
+
 /* A feature adds its weight and ACC_COUNT to its group's accumulator: the
  * sum stays within +-2^29 (127 times at most 2^22 distinct indices), the
  * count within 2^22, so both fit one int64 and split apart exactly.  2^30
@@ -140,7 +211,10 @@ static void emit(fstate *s, uint64_t h, int is_char)
 {
     uint32_t i = (uint32_t)(h >> s->shift);
     if (!s->v && !s->wq) return; /* language-model only pass */
-    if (s->seen) {
+    if (s->stamp) {
+        if (s->stamp[i] == s->gen) return;
+        s->stamp[i] = s->gen;
+    } else if (s->seen) {
         uint64_t mask = 1ULL << (i & 63);
         if (s->seen[i >> 6] & mask) return;
         s->seen[i >> 6] |= mask;
@@ -226,7 +300,31 @@ static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, 
     return w;
 }
 
-enum { FEED_LM, FEED_SCORE, FEED_VEC };
+/* count_once with stamps: index h >> shift is counted when st[i] == gen. */
+static inline __attribute__((always_inline)) int64_t
+count_stamp(uint8_t *st, uint8_t gen, const int8_t *wq, uint64_t h, const unsigned shift)
+{
+    uint64_t i = h >> shift;
+    int64_t w = wq[i] + ACC_COUNT;
+#if defined(__x86_64__) && defined(__GNUC__)
+    /* compare and store straight to memory, and cmov: no shift or mask for
+     * a bit's word and position */
+    __asm__("cmpb %[g], %[s]\n\tmovb %[g], %[s]\n\tcmoveq %[zero], %[w]"
+            : [w] "+r"(w), [s] "+m"(st[i])
+            : [g] "q"(gen), [zero] "m"(hot_k[3])
+            : "cc");
+#else
+    w &= -(int64_t)(st[i] != gen);
+    st[i] = gen;
+#endif
+    return w;
+}
+
+/* A feature's contribution, with the stamps or the bitmap (stamped is a
+ * constant at each call site). */
+#define COUNT(h) (stamped ? count_stamp(st, gen, wq, (h), shift) : count_once(seen, wq, (h), shift))
+
+enum { FEED_LM, FEED_SCORE, FEED_STAMP, FEED_VEC };
 
 /* ASCII whitespace as a bit set over bytes 0..32: \t \n \v \f \r and space */
 #define WS_MASK                                                                                    \
@@ -249,7 +347,9 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     unsigned nbytes = s->nbytes;
     int tcls = s->tok_cls;
     int64_t accw = s->accw, accc = s->accc;
+    const int stamped = mode == FEED_STAMP, scoring = mode == FEED_SCORE || stamped;
     uint64_t *seen = s->seen;
+    uint8_t *st = s->stamp, gen = s->gen;
     const int8_t *wq = s->wq;
     const uint8_t *lm = s->lm;
     uint32_t *counts = s->lm_counts;
@@ -261,8 +361,8 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
     const unsigned char *end = p + n;
 #define FEAT(h, ACC, IS_CHAR)                                                                      \
     do {                                                                                           \
-        if (mode == FEED_SCORE) {                                                                  \
-            ACC += count_once(seen, wq, (h), shift);                                               \
+        if (scoring) {                                                                             \
+            ACC += COUNT(h);                                                                       \
         } else {                                                                                   \
             emit(s, h, IS_CHAR);                                                                   \
         }                                                                                          \
@@ -280,7 +380,7 @@ feed_loop(fstate *s, const unsigned char *p, size_t n, const int mode, const uns
             ctx = c1cc + k * AL_LM_CLASSES;
             c1cc = k * AL_LM_CLASSES * AL_LM_CLASSES;
             if (mode == FEED_LM && counts) counts[ix]++;
-            if (mode == FEED_SCORE || lm) {
+            if (scoring || lm) {
                 uint8_t q = lm[ix];
                 rsum += q - ring[rpos];
                 ring[rpos] = q;
@@ -443,26 +543,27 @@ static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *
 
 /* The hashed n-gram features of p[0..n) (whitespace folded, the text's
  * first 4 bytes already fed) into s's accumulators. */
-static inline __attribute__((always_inline)) void feat_block(fstate *s, const unsigned char *p,
-                                                             size_t n, const unsigned shift)
+static inline __attribute__((always_inline)) void
+feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const unsigned shift)
 {
     uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
     int tcls = s->tok_cls;
     int64_t accc = s->accc, accw = s->accw;
     uint64_t *seen = s->seen;
+    uint8_t *st = s->stamp, gen = s->gen;
     const int8_t *wq = s->wq;
     p += n;
     for (ptrdiff_t j = -(ptrdiff_t)n; j; j++) {
         unsigned c = p[j];
         int cls = tok_cls[c];
         cwin = (cwin << 8) | c;
-        accc += count_once(seen, wq, mul_mem(cwin & 0xffffffffULL, &hot_k[0]), shift);
-        accc += count_once(seen, wq, mul_mem(cwin & 0xffffffffffULL, &hot_k[1]), shift);
+        accc += COUNT(mul_mem(cwin & 0xffffffffULL, &hot_k[0]));
+        accc += COUNT(mul_mem(cwin & 0xffffffffffULL, &hot_k[1]));
         if (cls != tcls) {
             if (tcls) {
                 uint64_t t = TOKEN_KEY(tok, tcls);
-                accw += count_once(seen, wq, t * K_WORD, shift);
-                if (prev) accw += count_once(seen, wq, BIGRAM_KEY(prev, t) * K_BIGRAM, shift);
+                accw += COUNT(t * K_WORD);
+                if (prev) accw += COUNT(BIGRAM_KEY(prev, t) * K_BIGRAM);
                 prev = t | 1;
             }
             tcls = cls;
@@ -478,16 +579,16 @@ static inline __attribute__((always_inline)) void feat_block(fstate *s, const un
     s->accw = accw;
 }
 
-/* FEED_SCORE once the text has its first 4 bytes (fs_feed feeds those to
- * feed_loop): every byte then has both character n-grams.  The same
- * features in the same order as feed_loop (the first feature at an index
- * decides its group), on blocks with whitespace already folded
- * (plain_spaces, else fold_spaces), so the feature loop has one branch
- * that depends on the text: a token ends.  The language model runs over
+/* FEED_SCORE, or FEED_STAMP when stamped, once the text has its first 4
+ * bytes (score_feed feeds those to feed_loop): every byte then has both
+ * character n-grams.  The same features in the same order as feed_loop (the
+ * first feature at an index decides its group), on blocks with whitespace
+ * already folded (plain_spaces, else fold_spaces), so the feature loop has
+ * one branch that depends on the text: a token ends.  The language model runs over
  * the block first, into an array holding the last AL_LM_WINDOW surprisals
  * before the block's: the one leaving the window is a fixed distance back. */
-static inline __attribute__((always_inline)) void score_loop(fstate *s, const unsigned char *p,
-                                                             size_t n, const unsigned shift)
+static inline __attribute__((always_inline)) void
+score_loop(fstate *s, const unsigned char *p, size_t n, const int stamped, const unsigned shift)
 {
     size_t counted = 0;
     uint8_t q[AL_LM_WINDOW + SCORE_BLOCK];
@@ -506,7 +607,7 @@ static inline __attribute__((always_inline)) void score_loop(fstate *s, const un
         n -= len;
         lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
         lm_window(s, q + AL_LM_WINDOW, blen);
-        feat_block(s, b, blen, shift);
+        feat_block(s, b, blen, stamped, shift);
         counted += blen;
         memmove(q, q + blen, AL_LM_WINDOW);
     }
@@ -515,25 +616,40 @@ static inline __attribute__((always_inline)) void score_loop(fstate *s, const un
     s->rpos = 0;
 }
 
+/* Scoring's fs_feed, with the stamps or the bitmap: the text's first 4
+ * counted bytes (and any whitespace before them) one at a time, then the
+ * rest in score_loop; a stream's pieces of a word or two cost less in
+ * feed_loop than score_loop's setup. */
+static inline __attribute__((always_inline)) void score_feed(fstate *s, const unsigned char *p,
+                                                             size_t n, const int stamped)
+{
+    const int mode = stamped ? FEED_STAMP : FEED_SCORE;
+    for (; n && s->nbytes < 4; p++, n--) feed_loop(s, p, 1, mode, s->shift);
+    if (!n) return;
+    int shipped = s->shift == 64 - 18; /* the shipped size: a constant shift */
+    if (n < SCORE_MIN && shipped)
+        feed_loop(s, p, n, mode, 64 - 18);
+    else if (n < SCORE_MIN)
+        feed_loop(s, p, n, mode, s->shift);
+    else if (shipped)
+        score_loop(s, p, n, stamped, 64 - 18);
+    else
+        score_loop(s, p, n, stamped, s->shift);
+}
+
 static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 {
     if (s->v) {
         feed_loop(s, p, n, FEED_VEC, s->shift);
+    } else if (s->stamped) {
+        if (s->oom) return;
+        if (!s->stamp && !(s->stamp = stamps_take(64 - s->shift, &s->gen))) {
+            s->oom = 1;
+            return;
+        }
+        score_feed(s, p, n, 1);
     } else if (s->wq && s->seen) {
-        /* the text's first 4 counted bytes (and any whitespace before them)
-         * one at a time, then the rest in score_loop; a stream's pieces of a
-         * word or two cost less in feed_loop than score_loop's setup */
-        for (; n && s->nbytes < 4; p++, n--) feed_loop(s, p, 1, FEED_SCORE, s->shift);
-        if (!n) return;
-        int shipped = s->shift == 64 - 18; /* the shipped size: a constant shift */
-        if (n < SCORE_MIN && shipped)
-            feed_loop(s, p, n, FEED_SCORE, 64 - 18);
-        else if (n < SCORE_MIN)
-            feed_loop(s, p, n, FEED_SCORE, s->shift);
-        else if (shipped)
-            score_loop(s, p, n, 64 - 18);
-        else
-            score_loop(s, p, n, s->shift);
+        score_feed(s, p, n, 0);
     } else {
         feed_loop(s, p, n, FEED_LM, s->shift);
     }
@@ -668,18 +784,16 @@ static void score_b64_run(fstate *fs, const unsigned char *p, size_t n)
     }
     if (fs->n_enc >= B64_RUNS_MAX) return;
     fs->n_enc++;
-    uint64_t *seen = calloc(1, seen_bytes(fs->m->dim_bits));
-    if (!seen) return;
     fstate sub;
-    fs_init(&sub, fs->m, NULL, fs->m->dim_bits, seen);
+    fs_init(&sub, fs->m, NULL, fs->m->dim_bits, NULL);
+    sub.stamped = 1;
     sub.depth = 1;
     al_buf norm = {0};
-    if (feed_piece(&sub, &norm, (const char *)out, o) == 0) {
+    if (feed_piece(&sub, &norm, (const char *)out, o) == 0 && !sub.oom) {
         double p2 = fs_prob(fs->m, &sub);
         if (p2 > fs->p_enc) fs->p_enc = p2;
     }
     al_buf_free(&norm);
-    free(seen);
 }
 
 /* base64 digit kinds: 1 upper case, 2 lower case, 4 digit, 8 + / - _,
@@ -889,13 +1003,12 @@ void al_model_stream_free(al_model_stream *s)
 double al_model_score(const al_model *m, const char *text, size_t len)
 {
     if (!m || !text) return 0.0;
-    uint64_t *seen = calloc(1, seen_bytes(m->dim_bits));
-    if (!seen) return 0.0; /* out of memory: no classifier signal, the rules still run */
     al_model_stream s = {.m = m};
-    fs_init(&s.fs, m, NULL, m->dim_bits, seen);
-    double p = feed_piece(&s.fs, &s.norm, text, len) ? 0.0 : fs_prob(m, &s.fs);
+    fs_init(&s.fs, m, NULL, m->dim_bits, NULL);
+    s.fs.stamped = 1;
+    /* out of memory: no classifier signal, the rules still run */
+    double p = feed_piece(&s.fs, &s.norm, text, len) || s.fs.oom ? 0.0 : fs_prob(m, &s.fs);
     al_buf_free(&s.norm);
-    free(seen);
     return p;
 }
 
@@ -903,10 +1016,9 @@ double al_model_score_normalized(const al_model *m, const char *text, size_t len
                                  size_t nlen)
 {
     if (!m || !text || (!norm && nlen)) return 0.0;
-    uint64_t *seen = calloc(1, seen_bytes(m->dim_bits));
-    if (!seen) return 0.0;
     fstate fs;
-    fs_init(&fs, m, NULL, m->dim_bits, seen);
+    fs_init(&fs, m, NULL, m->dim_bits, NULL);
+    fs.stamped = 1;
     /* what feed_piece does, with the normalisation already done */
     if (len) {
         scan_b64(&fs, (const unsigned char *)text, len);
@@ -914,9 +1026,7 @@ double al_model_score_normalized(const al_model *m, const char *text, size_t len
         if (is_ascii_space((unsigned char)text[len - 1]))
             fs_feed(&fs, (const unsigned char *)" ", 1);
     }
-    double p = fs_prob(m, &fs);
-    free(seen);
-    return p;
+    return fs.oom ? 0.0 : fs_prob(m, &fs);
 }
 
 /* ---- training helpers -------------------------------------------------- */

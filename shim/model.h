@@ -1,7 +1,9 @@
 /* model.h: the learned injection/jailbreak classifier (a linear model over
  * hashed n-grams plus an adversarial-suffix signal).  Pure: scoring allocates
- * nothing per token (one 32 KB feature bitmap per text or stream, plus the
- * normalised copy of the text). */
+ * nothing per token or per text but the normalised copy of the text; a
+ * stream holds a 32 KB feature bitmap, and each thread that scores whole
+ * texts keeps one table of 2^dim_bits bytes (256 KB for the shipped model)
+ * until it exits. */
 #ifndef AL_MODEL_H
 #define AL_MODEL_H
 
