@@ -21,14 +21,20 @@ AL_API const al_ctx *al_hook_ctx(void);
  * when not found or when the lookup yields self (our own wrapper). */
 AL_API void *al_hook_real(const char *sym, void *self, const char *const *sonames);
 
+/* The shim's thread-local flags use the initial-exec TLS model: it is loaded
+ * at start-up (LD_PRELOAD), so they sit in the static TLS block and a hook
+ * reads one at a fixed offset from the thread pointer instead of calling
+ * __tls_get_addr (the -fPIC default), which every hooked call pays. */
+#define AL_TLS_IE __attribute__((tls_model("initial-exec")))
+
 /* Non-zero while the current thread is inside a hook or in init: hooks seeing
  * it set call the real function and do nothing else. */
-extern __thread int al_in_hook;
+extern __thread int al_in_hook AL_TLS_IE;
 
 /* Non-zero while the current thread is inside a libcurl call handled by the
  * curl layer: the OpenSSL, GnuTLS and socket layers pass through so a
  * transfer is never processed twice. */
-extern __thread int al_in_curl;
+extern __thread int al_in_curl AL_TLS_IE;
 
 /* One diagnostic line on stderr, prefixed "airlock: ", only when
  * AIRLOCK_DEBUG is set.  Never pass prompt or completion text. */

@@ -117,7 +117,7 @@ static __thread struct {
     const SSL *ssl;
     int ret;
     int err;
-} synth;
+} synth AL_TLS_IE; /* (hook.h) */
 
 static inline void synth_drop(const SSL *s)
 {
