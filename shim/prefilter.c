@@ -2398,8 +2398,10 @@ static inline uint64_t lower8(uint64_t x)
 /* Reports the prefixes starting at offset i, of the lengths want says;
  * 1 when fn asked to stop.  ws: offset i starts a word (word-start-only
  * prefixes may match). */
-static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
-                 unsigned want, al_lit_hit_fn fn, void *ud)
+static inline __attribute__((always_inline)) int visit_at(const table *t, const unsigned char *s,
+                                                          size_t len, size_t i, unsigned key,
+                                                          int ws, unsigned want, al_lit_hit_fn fn,
+                                                          void *ud)
 {
     if (want & V_SHORT) {
         for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
@@ -2437,10 +2439,8 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         /* longer ones: the part of the run with the text's fifth byte (the
          * low byte of w8: the entry itself, not its string, is read) */
         unsigned c5 = (unsigned)(w & 0xff);
-        /* searched down to 4 entries, which the walk below takes as they
-         * come (w8's low byte is one its mask compares) */
         uint32_t lo = x, hi = sp->hi;
-        while (lo < hi && (unsigned char)t->cv[lo].w8 < c5 && hi - lo > 4) {
+        while (lo < hi && (unsigned char)t->cv[lo].w8 < c5) { /* often done at once */
             uint32_t mid = lo + (hi - lo) / 2;
             if ((unsigned char)t->cv[mid].w8 < c5)
                 lo = mid + 1;
@@ -2448,7 +2448,7 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
                 hi = mid;
         }
         const entry *en = t->cv + lo, *const last = t->cv + sp->hi;
-        for (; en < last && (unsigned char)en->w8 <= c5; en++) {
+        for (; en < last && (unsigned char)en->w8 == c5; en++) {
             if (en->wb > ws || ((w ^ en->w8) & en->m8)) continue; /* wb, ws: 0 or 1 */
             if (en->n > 12) {
                 if (i + en->n > len) continue;
@@ -2469,6 +2469,13 @@ static int visit(const table *t, const unsigned char *s, size_t len, size_t i, u
         if (fn(ud, en->rule, i)) return 1;
     }
     return 0;
+}
+
+/* visit_at, out of line: for the offsets outside the hot loop */
+static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
+                 unsigned want, al_lit_hit_fn fn, void *ud)
+{
+    return visit_at(t, s, len, i, key, ws, want, fn, ud);
 }
 
 #define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
@@ -2581,7 +2588,7 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
             unsigned want = (c & 0xC0u ? V_SHORT : 0) | (c & 1u ? V_THREE | V_LONG : 0);
             unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
             int ws = (cb[j] >> 5) & 1; /* a word starts at i + j */
-            if (visit(t, s, len, i + (size_t)j, key, ws, want, fn, ud)) return;
+            if (visit_at(t, s, len, i + (size_t)j, key, ws, want, fn, ud)) return;
         }
     }
     for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
