@@ -53,6 +53,7 @@ typedef struct {
     size_t suffix_len[16];
     size_t nsuffix;
     uint16_t suffix_by_last[256]; /* bit i: suffix[i] ends in this byte */
+    uint32_t title_first[KEYMAX + 1]; /* bit c - 'a': a title of this length starts with c */
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
     int refs;
@@ -232,6 +233,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
 {
     if (n == 0 || n > KEYMAX) return 0;
     if (!x->mask && lex_grow(x)) return -1;
+    if ((flags & F_TITLE) && k[0] >= 'a' && k[0] <= 'z') x->title_first[n] |= 1u << (k[0] - 'a');
     uint32_t h = key_hash(k, n), fp = h >> SLOT_IDX, v;
     size_t j = h & x->mask;
     for (; (v = x->slot[j]) != 0; j = (j + 1) & x->mask) {
@@ -2046,14 +2048,15 @@ static void skip_plain(stream *st, int block)
         if (i >= len || (block && i > end && memchr(t + end, '\n', i - end))) break;
         unsigned c = bclass[t[i]];
         prev_tok cur = 0;
-        if (c == 2 && !st->lower && !(p1 >> NEED)) {
-            /* the common case first: plain words, each followed by one space
-             * and another lowercase word (so no '.' of a title after it and
-             * no hyphen), that are no unit word and could introduce no name
-             * (word_code 0), after a token that introduces nothing: passed
-             * as the steps below would pass them; the last is left to them */
+        if (c >= 2 && !st->lower && !block) {
+            /* the common case first, on the same terms as the branches below:
+             * ASCII marks, and lowercase words that end at a space or a mark
+             * other than a hyphen or an apostrophe, are no unit word, no
+             * title before a '.' (title_first rules most out) and follow
+             * no token that could introduce a name; what is left (and the
+             * first token of another kind) goes on below */
 #define L(c) (1u << ((c) - 'a'))
-            static const uint32_t plain_stop[10] = {0,
+            static const uint32_t maybe_code[10] = {0, /* word_code or a unit word */
                                                     L('i') | L('p'),
                                                     L('h') | L('i') | L('a') | L('c') | L('p'),
                                                     L('h') | L('w') | L('i') | L('a'),
@@ -2064,21 +2067,49 @@ static void skip_plain(stream *st, int block)
                                                     0,
                                                     L('s') | L('a')};
 #undef L
+            const uint32_t *title_first = st->x->title_first;
             for (;;) {
-                size_t j = lower_run(t, i + 1, len), wl = j - i;
-                if (j + 1 >= len || t[j] != ' ' || bclass[t[j + 1]] != 2 ||
-                    (wl <= 9 && (plain_stop[wl] >> (t[i] - 'a') & 1)))
-                    break;
+                size_t j, k;
+                prev_tok code = 0;
+                if (c == 3) {
+                    code = mark_code((char)t[i]);
+                    j = i + 1;
+                    k = space_run(t, j, len);
+                    l1 = 0;
+                    c1 = 0;
+                } else {
+                    j = lower_run(t, i + 1, len);
+                    if (j < len && bclass[t[j]] != 1 &&
+                        (bclass[t[j]] != 3 || t[j] == '-' || t[j] == '\''))
+                        break;
+                    if (could_intro(p1, p2)) break;
+                    size_t wl = j - i;
+                    const char *w = (const char *)t + i;
+                    if (wl <= 9 && (maybe_code[wl] >> (w[0] - 'a') & 1)) {
+                        if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
+                            (wl == 3 && memcmp(w, "apt", 3) == 0) ||
+                            (wl == 5 && memcmp(w, "suite", 5) == 0))
+                            break;
+                        code = word_code(w, wl);
+                    }
+                    k = space_run(t, j, len);
+                    if (k < len && t[k] == '.' && wl <= KEYMAX &&
+                        (title_first[wl] >> (w[0] - 'a') & 1))
+                        break;
+                    w1 = w;
+                    l1 = wl <= KEYMAX ? wl : 0;
+                    c1 = -1;
+                }
                 p2 = p1;
-                p1 = 0;
-                w1 = (const char *)t + i;
-                l1 = wl <= KEYMAX ? wl : 0;
-                c1 = -1;
+                p1 = code;
                 st->hpos[(st->hist + n) % 8] = end;
                 n++;
                 end = j;
-                i = j + 1;
+                i = k;
+                if (i >= len || (c = bclass[t[i]]) < 2) break;
             }
+            if (i >= len) break;
+            c = bclass[t[i]];
         }
         if (c == 2) {
             /* a lowercase word, hyphenated or with an apostrophe as lex_next
