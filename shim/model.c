@@ -530,6 +530,7 @@ static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *
     /* a negative index counting up to 0: no end pointer to keep */
     p += n;
     q += n;
+#pragma GCC unroll 4
     for (ptrdiff_t j = -(ptrdiff_t)n; j; j++) {
         unsigned k = lm_cls[p[j]];
         uint32_t ix = ctx + k;
