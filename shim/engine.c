@@ -166,6 +166,7 @@ void al_matcher_free(al_matcher *m)
     free(m->h_rule);
     free(m->h_tpos);
     free(m->h_req);
+    free(m->h_lit2);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -718,10 +719,35 @@ static int lit_runs_off(const al_subject *sub, const al_rule *r, size_t t, unsig
     return 0;
 }
 
+/* Bit 0..62 of a two-byte pair's hash. */
+static inline unsigned pair_bit(unsigned char a, unsigned char b)
+{
+    unsigned x = ((unsigned)a << 8 | b) * 0x9E3779B1u >> 26;
+    return x == 63 ? 62 : x;
+}
+
+/* Rule ri's literals of three bytes or more, by their first two bytes: bit
+ * pair_bit(l[0], l[1]) set for each; bit 63 marks it made.  Kept in the
+ * matcher (made at the rule's first use); all bits when that fails. */
+static uint64_t lit_pairs(al_matcher *m, const al_rule *r, uint32_t ri)
+{
+    if (!m->h_lit2) {
+        m->h_lit2 = calloc(m->e->n ? m->e->n : 1, sizeof *m->h_lit2);
+        if (!m->h_lit2) return ~0ull;
+    }
+    uint64_t b = m->h_lit2[ri];
+    if (b) return b;
+    b = 1ull << 63;
+    for (size_t j = 0; j < r->pf.n; j++)
+        if (r->pf.litlen[j] >= 3)
+            b |= 1ull << pair_bit((unsigned char)r->pf.lit[j][0], (unsigned char)r->pf.lit[j][1]);
+    return m->h_lit2[ri] = b;
+}
+
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix. */
-static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const hits *h,
-                     const al_litset *m_lits, tail_begins *tb)
+static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uint32_t ri,
+                     const hits *h, const al_litset *m_lits, tail_begins *tb)
 {
     size_t from = resume_at(sub, ri);
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
@@ -733,6 +759,9 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
     if (!r->pf.startclass && t >= tb->base && t < sub->len) {
         /* only where some rule's prefix may begin */
         tail_need(tb, sub, m_lits, t);
+        /* a literal that runs off the end from u < len - 1 has at least
+         * three bytes and begins with s[u], s[u + 1] */
+        uint64_t pairs = lit_pairs(m, r, ri);
         size_t i = t - tb->base;
         for (size_t w = i >> 6; w < TAIL_SPAN / 64; w++) {
             uint64_t b = tb->bits[w];
@@ -741,6 +770,7 @@ static int may_start(const al_subject *sub, const al_rule *r, uint32_t ri, const
                 size_t u = tb->base + w * 64 + (size_t)__builtin_ctzll(b);
                 unsigned char c = lower(s[u]);
                 if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
+                if (u + 1 < sub->len && !(pairs >> pair_bit(c, lower(s[u + 1])) & 1)) continue;
                 if (lit_runs_off(sub, r, u, c)) return 1;
             }
         }
@@ -847,6 +877,29 @@ static int has_ks(const char *text, size_t len)
     return 0;
 }
 
+/* The subject to collect literal hits from.  A stream pass reads them only
+ * in may_start, as "a hit at or past the rule's resume point": hits before
+ * every prefixed rule's resume point are not looked for.  The scan starts
+ * one byte before the lowest such point, so that the hits it finds from
+ * that point on are the ones a scan from sub->from finds (a literal scan
+ * takes its first byte for a word start). */
+static const al_subject *hits_subject(const al_engine *e, const al_subject *sub,
+                                      al_subject *cut)
+{
+    if (!sub->partial || !sub->act || !sub->rule_from || !e->rkind) return sub;
+    const unsigned want = AL_RK_PRE | (sub->normalized ? AL_RK_NORM : 0);
+    size_t lo = sub->len;
+    for (size_t j = 0; j < sub->nact && lo > sub->from + 1; j++) {
+        uint32_t i = sub->act[j];
+        if ((e->rkind[i] & (AL_RK_DET | AL_RK_NORM | AL_RK_PRE)) != want) continue;
+        if (sub->rule_from[i] < lo) lo = sub->rule_from[i];
+    }
+    if (lo <= sub->from + 1) return sub;
+    *cut = *sub;
+    cut->from = lo - 1;
+    return cut;
+}
+
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -858,7 +911,9 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     /* whole text: try prefixed rules at their hits only; stream: skip a
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;
-    if (use_hits && !shared && find_hits(m, sub, sub->normalized, &own) != AL_OK) {
+    al_subject cut;
+    if (use_hits && !shared &&
+        find_hits(m, hits_subject(e, sub, &cut), sub->normalized, &own) != AL_OK) {
         hits_done(&own);
         return AL_ENOMEM;
     }
@@ -908,7 +963,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
             else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
-                     !may_start(sub, r, i, &h, e->lits, &tb)) {
+                     !may_start(m, sub, r, i, &h, e->lits, &tb)) {
                 if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
                 c = AL_OK;
             } else

@@ -208,6 +208,7 @@ typedef struct {
     uint32_t *h_rule, *h_cnt, *h_used;
     unsigned char *h_req; /* e->n_req; all zero between scans, as h_cnt is */
     size_t h_cap;
+    uint64_t *h_lit2; /* per rule: its literals' first byte pairs (engine.c lit_pairs) */
 } al_matcher;
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
