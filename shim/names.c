@@ -53,6 +53,7 @@ typedef struct {
     size_t suffix_len[16];
     size_t nsuffix;
     uint16_t suffix_by_last[256]; /* bit i: suffix[i] ends in this byte */
+    uint64_t suffix_pen[256]; /* by last byte: bit b & 63 for the byte b before it */
     uint32_t title_first[KEYMAX + 1]; /* bit c - 'a': a title of this length starts with c */
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
@@ -233,7 +234,6 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
 {
     if (n == 0 || n > KEYMAX) return 0;
     if (!x->mask && lex_grow(x)) return -1;
-    if ((flags & F_TITLE) && k[0] >= 'a' && k[0] <= 'z') x->title_first[n] |= 1u << (k[0] - 'a');
     uint32_t h = key_hash(k, n), fp = h >> SLOT_IDX, v;
     size_t j = h & x->mask;
     for (; (v = x->slot[j]) != 0; j = (j + 1) & x->mask) {
@@ -418,12 +418,16 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
                     x->suffix_len[x->nsuffix] = strlen(w);
                     unsigned char lb = (unsigned char)w[strlen(w) - 1];
                     x->suffix_by_last[lb] |= (uint16_t)(1u << x->nsuffix);
+                    x->suffix_pen[lb] |=
+                        strlen(w) > 1 ? 1ull << ((unsigned char)w[strlen(w) - 2] & 63) : ~0ull;
                     strcpy(x->suffix[x->nsuffix++], w);
                 }
                 continue;
             }
             if (!fl) continue;
             n = strlen(w);
+            if ((fl & F_TITLE) && n && n <= KEYMAX && w[0] >= 'a' && w[0] <= 'z')
+                x->title_first[n] |= 1u << (w[0] - 'a');
         }
         if (lex_add(x, w, n, fl, 0)) {
             rc = AL_ENOMEM;
@@ -1642,7 +1646,9 @@ static size_t location_step(stream *st, sink *out, al_code *rc)
 static int key_has_suffix(const lex *x, const char *key, size_t klen)
 {
     if (klen < 4) return 0;
-    for (unsigned m = x->suffix_by_last[(unsigned char)key[klen - 1]]; m; m &= m - 1) {
+    unsigned char last = (unsigned char)key[klen - 1];
+    if (!(x->suffix_pen[last] >> ((unsigned char)key[klen - 2] & 63) & 1)) return 0;
+    for (unsigned m = x->suffix_by_last[last]; m; m &= m - 1) {
         size_t i = (size_t)__builtin_ctz(m), sl = x->suffix_len[i];
         if (klen > sl + 1 && key_eq(key + klen - sl, x->suffix[i], sl)) return 1;
     }
