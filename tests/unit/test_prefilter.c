@@ -789,13 +789,13 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
     al_engine_free(e);
 }
 
-TEST(the_literal_scan_should_find_prefixes_that_straddle_the_blocks_it_lowercases)
+TEST(the_literal_scan_should_find_prefixes_that_straddle_4_kb_boundaries)
 {
     al_engine *e = NULL;
     char err[256];
     REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
     REQUIRE(e->lits);
-    /* texts of 8-10 KB (the scan lowercases 4 KB at a time) of 'q' with a
+    /* texts of 8-10 KB of 'q' with a
      * rule's first literal, in capitals, starting a few bytes either side of
      * the 4096th and 8192nd offsets and at the very end; compared with the
      * reference in a window around each (after a space, so the window
@@ -846,5 +846,100 @@ TEST(the_literal_scan_should_find_prefixes_that_straddle_the_blocks_it_lowercase
     }
     CHECK_EQ_INT(mismatches, 0);
     CHECK(windows > 600);
+    al_engine_free(e);
+}
+
+/* 1 when scanning t (with the table of normalized) reports what the
+ * reference does. */
+static int scan_matches_reference(const al_engine *e, int normalized, const unsigned char *t,
+                                  size_t len)
+{
+    hitlist *got = calloc(1, sizeof *got), *ref = calloc(1, sizeof *ref);
+    if (!got || !ref) abort();
+    al_litset_scan(e->lits, normalized, (const char *)t, len, collect_hit, got);
+    reference_hits(e, normalized, t, len, ref);
+    qsort(got->v, got->n, sizeof got->v[0], cmp_u64);
+    qsort(ref->v, ref->n, sizeof ref->v[0], cmp_u64);
+    int same = got->n == ref->n && memcmp(got->v, ref->v, got->n * sizeof got->v[0]) == 0;
+    free(got);
+    free(ref);
+    return same;
+}
+
+TEST(the_literal_scan_should_tell_a_word_start_after_every_byte_at_every_offset_of_a_block)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* each rule's first literal, alternate letters in capitals, after 16
+     * of the 256 bytes (each byte for every 16th rule), at offsets 1 to 16 (every place in a block of the
+     * hot loop) and at the end of the text (the loop's last, partial
+     * block); word-start-only literals must be found after non-word bytes
+     * only, whichever way the byte before is classified */
+    unsigned char t[64];
+    size_t texts = 0, mismatches = 0, wb_lits = 0;
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det || !ru->pf.n) continue;
+        const char *lit = ru->pf.lit[0];
+        size_t ll = strlen(lit);
+        if (ll > 24) continue;
+        wb_lits += ru->pf.wb && ru->pf.wb[0];
+        for (unsigned b = r % 16; b < 256; b += 16) { /* each byte for 1 rule in 16 */
+            size_t at = 1 + (b + r) % 16, len = 0;
+            memset(t, 'q', sizeof t);
+            t[at - 1] = (unsigned char)b;
+            for (size_t j = 0; j < ll; j++) {
+                unsigned char c = (unsigned char)lit[j];
+                t[at + j] = (j & 1) && c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
+            }
+            len = at + ll + 20; /* the literal well inside a block */
+            mismatches += !scan_matches_reference(e, ru->normalized, t, len);
+            len = at + ll; /* the literal ends the text */
+            mismatches += !scan_matches_reference(e, ru->normalized, t, len);
+            texts += 2;
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts > 1000);
+    CHECK(wb_lits > 0);
+    al_engine_free(e);
+}
+
+TEST(the_literal_scan_should_not_take_bytes_that_differ_from_a_prefix_only_in_bit_5_for_it)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* the scan's first test ORs each byte with 0x20 (ASCII case, and also
+     * '[' and '{', '_' and DEL, control bytes and digits or punctuation):
+     * every 4th literal of each rule with one of its first 5 bytes so
+     * changed (a different one from literal to literal),
+     * after a space, in a block and at the end; only the reference's hits
+     * may be reported */
+    unsigned char t[64];
+    size_t texts = 0, mismatches = 0;
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det) continue;
+        for (size_t q = r % 4; q < ru->pf.n; q += 4) { /* a literal in 4 */
+            const char *lit = ru->pf.lit[q];
+            size_t ll = strlen(lit);
+            if (ll > 24) continue;
+            for (size_t k = (r + q) % 5; k < ll && k < 5; k += 5) { /* one byte each */
+                size_t at = 1 + (r + q) % 16;
+                memset(t, ' ', sizeof t);
+                memcpy(t + at, lit, ll);
+                t[at + k] ^= 0x20;
+                mismatches += !scan_matches_reference(e, ru->normalized, t, at + ll + 20);
+                mismatches += !scan_matches_reference(e, ru->normalized, t, at + ll);
+                texts += 2;
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts > 1000);
     al_engine_free(e);
 }
