@@ -126,16 +126,17 @@ static void fs_init(fstate *s, const al_model *m, al_featvec *v, unsigned dim_bi
 }
 
 /* ---- the thread's stamps: which indices the text being scored has counted.
- * A whole text (al_model_score, each base64 payload) marks index i counted
- * by writing its generation into stamp[i], so nothing is cleared between
- * texts (a 32 KB bitmap zeroed per text cost more than a short prompt's
- * features): the table is zeroed only when the 8-bit generation wraps, once
- * per 255 texts.  One table per thread, 2^dim_bits bytes for the largest
- * dim_bits scored on it, freed when the thread exits.  A text takes its
- * generation at its first feed and keeps it to its score, and no other text
- * is scored on the thread in between (its base64 payloads are scored before
- * it is fed); a stream keeps its own bitmap, since other texts are scored
- * between its pieces. */
+ * A whole text scored (al_model_score, each base64 payload) marks index i
+ * counted by writing its generation into stamp[i], so nothing is cleared
+ * between texts (a 32 KB bitmap zeroed per text cost more than a short
+ * prompt's features): the table is zeroed only when the 8-bit generation
+ * wraps, once per 255 texts.  One table per thread, 2^dim_bits bytes for the
+ * largest dim_bits scored on it, freed when the thread exits.  A text takes
+ * its generation at its first feed and keeps it to its score, and no other
+ * text is scored on the thread in between (its base64 payloads are scored
+ * before it is fed).  A stream keeps its own bitmap, since other texts are
+ * scored between its pieces; so does al_model_extract, which looks up no
+ * weights: there the 32 KB bitmap's cache hits beat the larger table. */
 typedef struct {
     uint8_t *st;
     unsigned bits; /* st has 2^bits stamps */
@@ -262,7 +263,7 @@ static void end_token(fstate *s)
 /* The hot loop's 64-bit constants, read from memory: an x86 multiply or
  * cmov takes a memory operand, so a constant there costs neither a register
  * (the loop has too few) nor an instruction to load it. */
-static const uint64_t hot_k[4] = {K_CHAR4, K_CHAR5, 0x100000001b3ULL, 0};
+static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL, k_zero = 0;
 
 /* x * *k, with *k read by the multiply itself. */
 static inline __attribute__((always_inline)) uint64_t mul_mem(uint64_t x, const uint64_t *k)
@@ -290,7 +291,7 @@ static inline __attribute__((always_inline)) int64_t count_once(uint64_t *seen, 
      * byte */
     __asm__("btsq %q[i], %[bits]\n\tcmovcq %[zero], %[w]"
             : [bits] "+r"(bits), [w] "+r"(w)
-            : [i] "r"(i), [zero] "m"(hot_k[3])
+            : [i] "r"(i), [zero] "m"(k_zero)
             : "cc");
 #else
     w &= (int64_t)(((bits >> (i & 63)) & 1) - 1);
@@ -311,7 +312,7 @@ count_stamp(uint8_t *st, uint8_t gen, const int8_t *wq, uint64_t h, const unsign
      * a bit's word and position */
     __asm__("cmpb %[g], %[s]\n\tmovb %[g], %[s]\n\tcmoveq %[zero], %[w]"
             : [w] "+r"(w), [s] "+m"(st[i])
-            : [g] "q"(gen), [zero] "m"(hot_k[3])
+            : [g] "q"(gen), [zero] "m"(k_zero)
             : "cc");
 #else
     w &= -(int64_t)(st[i] != gen);
@@ -558,8 +559,8 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
         unsigned c = p[j];
         int cls = tok_cls[c];
         cwin = (cwin << 8) | c;
-        accc += COUNT(mul_mem(cwin & 0xffffffffULL, &hot_k[0]));
-        accc += COUNT(mul_mem(cwin & 0xffffffffffULL, &hot_k[1]));
+        accc += COUNT(mul_mem(cwin & 0xffffffffULL, &k_char4));
+        accc += COUNT(mul_mem(cwin & 0xffffffffffULL, &k_char5));
         if (cls != tcls) {
             if (tcls) {
                 uint64_t t = TOKEN_KEY(tok, tcls);
@@ -570,7 +571,7 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
             tcls = cls;
             tok = 0xcbf29ce484222325ULL;
         }
-        tok = mul_mem(tok ^ c, &hot_k[2]);
+        tok = mul_mem(tok ^ c, &k_fnv);
     }
     s->cwin = cwin;
     s->tok = tok;
