@@ -107,6 +107,35 @@ int main(int argc, char **argv)
     printf("classifier on the engine's normalised text (what a prompt scan pays): %.2f us per KB "
            "(%.0f MB/s)\n",
            best_n * 1e6 / (total / 1024.0), total / 1048576.0 / best_n);
+    /* the shim's prompts are often a few hundred bytes, where a per-text
+     * fixed cost shows: each line's first SHORT_MAX bytes (cut after a space) */
+    enum { SHORT_MAX = 300 };
+    al_buf *snorm = calloc(n ? n : 1, sizeof *snorm);
+    size_t *slen = calloc(n ? n : 1, sizeof *slen), stotal = 0;
+    if (!snorm || !slen) return 1;
+    for (size_t i = 0; i < n; i++) {
+        size_t k = len[i] < SHORT_MAX ? len[i] : SHORT_MAX;
+        while (k < len[i] && k > 0 && line[i][k - 1] != ' ') k--;
+        if (k == 0) k = len[i] < SHORT_MAX ? len[i] : SHORT_MAX;
+        slen[i] = k;
+        stotal += k;
+        if (al_normalize(line[i], k, &snorm[i], NULL, NULL) != AL_OK) return 1;
+    }
+    double best_s = 1e9;
+    for (int rep = 0; rep < 3; rep++) {
+        double t0 = now();
+        for (size_t i = 0; i < n; i++)
+            sink += al_model_score_normalized(m, line[i], slen[i], snorm[i].data, snorm[i].len);
+        double dt = now() - t0;
+        if (dt < best_s) best_s = dt;
+    }
+    printf("classifier on short prompts (each line's first <= %d bytes, normalised): %.2f us per "
+           "KB, %.2f us per prompt\n",
+           SHORT_MAX, stotal ? best_s * 1e6 / (stotal / 1024.0) : 0.0,
+           n ? best_s * 1e6 / (double)n : 0.0);
+    for (size_t i = 0; i < n; i++) al_buf_free(&snorm[i]);
+    free(snorm);
+    free(slen);
     for (size_t i = 0; i < n; i++) al_buf_free(&norm[i]);
     free(norm);
     if (sink < 0) return 1; /* keeps the scoring loop from being optimised away */
