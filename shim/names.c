@@ -64,7 +64,7 @@ typedef struct {
 
 /* Hash of a key, a few loads per key instead of a step per byte: 8-byte
  * words, the last one overlapping; 4-byte halves for keys of 4..7 bytes. */
-static uint32_t key_hash(const char *s, size_t n)
+static inline uint32_t key_hash(const char *s, size_t n)
 {
     uint64_t h = 0x9e3779b97f4a7c15u ^ n, w;
     if (n >= 8) {
@@ -201,6 +201,31 @@ static inline __attribute__((always_inline)) const lex_ent *lex_find(const lex *
     return e;
 }
 
+/* memcpy(d, s, n) for a key (1 <= n <= KEYMAX) without a call: words, the
+ * last one overlapping, as key_eq reads them (nothing past n is touched). */
+static inline void key_copy(char *d, const char *s, size_t n)
+{
+    if (n >= 8) {
+        uint64_t w;
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&w, s + i, 8);
+            memcpy(d + i, &w, 8);
+        }
+        memcpy(&w, s + n - 8, 8);
+        memcpy(d + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        d[0] = s[0];
+        d[n / 2] = s[n / 2];
+        d[n - 1] = s[n - 1];
+    }
+}
+
 /* Makes room for more new entries without a rehash on the way: grows the
  * slot array as lex_add would at each insert, and the entry and key arrays
  * to hold them.  An estimate only: too few and lex_add grows as it goes. */
@@ -230,7 +255,8 @@ static int lex_reserve(lex *x, size_t more, size_t bytes)
 
 /* Adds key k (or merges flags into its entry): the key is hashed once, and
  * the probe that does not find it ends at the empty slot it goes in. */
-static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cflags)
+static inline __attribute__((always_inline)) int lex_add(lex *x, const char *k, size_t n,
+                                                       unsigned flags, unsigned cflags)
 {
     if (n == 0 || n > KEYMAX) return 0;
     if (!x->mask && lex_grow(x)) return -1;
@@ -266,7 +292,7 @@ static int lex_add(lex *x, const char *k, size_t n, unsigned flags, unsigned cfl
         x->pool = p;
         x->cappool = c;
     }
-    memcpy(x->pool + x->npool, k, n);
+    key_copy(x->pool + x->npool, k, n);
     lex_ent *e = &x->ent[x->nent];
     e->hash = h;
     e->off = (uint32_t)x->npool;
