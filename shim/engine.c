@@ -674,6 +674,13 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
     return AL_OK;
 }
 
+/* Bit 0..62 of a two-byte pair's hash. */
+static inline unsigned pair_bit(unsigned char a, unsigned char b)
+{
+    unsigned x = ((unsigned)a << 8 | b) * 0x9E3779B1u >> 26;
+    return x == 63 ? 62 : x;
+}
+
 /* Stream mode: the offsets of the subject's last TAIL_SPAN bytes where a
  * prefix of some rule may begin (al_litset_may_begin), worked out once per
  * pass for every rule, and only as far back as a rule asks. */
@@ -682,6 +689,8 @@ typedef struct {
     size_t base;  /* bits[] cover [base, len) */
     size_t lo;    /* and are known for [lo, len) */
     uint64_t bits[TAIL_SPAN / 64];
+    unsigned char lc[TAIL_SPAN]; /* where a bit is set: the byte there, lowercased, */
+    unsigned char pb[TAIL_SPAN]; /* and pair_bit() of it and the next (before len - 1) */
 } tail_begins;
 
 static void tail_init(tail_begins *tb, const al_subject *sub)
@@ -695,9 +704,13 @@ static void tail_init(tail_begins *tb, const al_subject *sub)
 static void tail_need(tail_begins *tb, const al_subject *sub, const al_litset *lits, size_t t0)
 {
     const unsigned char *s = (const unsigned char *)sub->s;
-    for (size_t t = t0; t < tb->lo; t++)
-        if (al_litset_may_begin(lits, sub->normalized, s + t, sub->len - t))
-            tb->bits[(t - tb->base) >> 6] |= 1ull << ((t - tb->base) & 63);
+    for (size_t t = t0; t < tb->lo; t++) {
+        if (!al_litset_may_begin(lits, sub->normalized, s + t, sub->len - t)) continue;
+        size_t k = t - tb->base;
+        tb->bits[k >> 6] |= 1ull << (k & 63);
+        tb->lc[k] = lower(s[t]);
+        if (t + 1 < sub->len) tb->pb[k] = (unsigned char)pair_bit(tb->lc[k], lower(s[t + 1]));
+    }
     if (t0 < tb->lo) tb->lo = t0;
 }
 
@@ -717,13 +730,6 @@ static int lit_runs_off(const al_subject *sub, const al_rule *r, size_t t, unsig
         if (k == n) return 1;
     }
     return 0;
-}
-
-/* Bit 0..62 of a two-byte pair's hash. */
-static inline unsigned pair_bit(unsigned char a, unsigned char b)
-{
-    unsigned x = ((unsigned)a << 8 | b) * 0x9E3779B1u >> 26;
-    return x == 63 ? 62 : x;
 }
 
 /* Rule ri's literals of three bytes or more, by their first two bytes: bit
@@ -767,10 +773,10 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
             uint64_t b = tb->bits[w];
             if (w == i >> 6) b &= ~0ull << (i & 63);
             for (; b; b &= b - 1) {
-                size_t u = tb->base + w * 64 + (size_t)__builtin_ctzll(b);
-                unsigned char c = lower(s[u]);
+                size_t k = w * 64 + (size_t)__builtin_ctzll(b), u = tb->base + k;
+                if (u + 1 < sub->len && !(pairs >> tb->pb[k] & 1)) continue;
+                unsigned char c = tb->lc[k];
                 if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
-                if (u + 1 < sub->len && !(pairs >> pair_bit(c, lower(s[u + 1])) & 1)) continue;
                 if (lit_runs_off(sub, r, u, c)) return 1;
             }
         }
