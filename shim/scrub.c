@@ -88,7 +88,8 @@ struct al_stream_scrub {
     size_t keep;      /* left context to retain */
     size_t *resume;   /* per rule: stream offset where its next match may start */
     size_t *rfrom;    /* scratch: resume in subject coordinates */
-    size_t *scanned;  /* scratch: per rule, how far the raw pass proved no match starts */
+    size_t *scanned;  /* scratch: per rule, how far the raw pass proved no match starts
+                       * (all zero between passes) */
     size_t unscanned; /* bytes fed since the last scan */
     al_finding *f;
     size_t nf, capf;
@@ -204,15 +205,15 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .scanned = final ? NULL : s->scanned};
     set_rule_from(s, NULL);
     s->m.limit_hit = 0;
-    for (size_t j = 0; j < s->nact; j++) s->scanned[s->act[j]] = 0;
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
     /* a raw rule that found nothing in [resume, k), not even the start of a
      * match (k = len, or where its partial match begins), starts at k next
      * time: held text is not searched again */
     for (size_t j = 0; c == AL_OK && j < s->nact; j++) {
         size_t i = s->act[j];
-        if (s->scanned[i] && s->base + s->scanned[i] > s->resume[i])
-            s->resume[i] = s->base + s->scanned[i];
+        if (!s->scanned[i]) continue;
+        if (s->base + s->scanned[i] > s->resume[i]) s->resume[i] = s->base + s->scanned[i];
+        s->scanned[i] = 0;
     }
     sub.scanned = NULL;
     if (c == AL_OK && s->any_norm) {
