@@ -2536,13 +2536,13 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     const table *t = &ls->t[normalized == AL_LITSET_BOTH ? 2 : normalized ? 1 : 0];
     if (!t->n) return;
     const unsigned char *s = (const unsigned char *)text;
-    /* the hot loop, without a branch until an offset passes both tests: a
-     * 1- or 2-byte prefix may start at its pair (pshort), or a longer one
-     * with its first 3 bytes (the trigram's slot) and the low 5 bits of its
-     * fourth (a bit of the slot); the byte before says whether prefixes
-     * that only start a word count.  In prose a quarter to half of all
-     * offsets pass a pair test alone, which made that branch a coin toss.
-     * The text is read as it is: both tables take any case. */
+    /* the hot loop: 16 offsets at a time without a branch, each passing
+     * when a 1- or 2-byte prefix may start at its pair (pshort) or a longer
+     * one with its first 3 bytes (the trigram's slot) and the low 5 bits of
+     * its fourth (a bit of the slot), the byte before saying whether
+     * prefixes that only start a word count; then visit() at the offsets
+     * that passed (in prose 3% for raw rules, 11% for normalised ones), in
+     * order.  The text is read as it is: both tables take any case. */
     size_t end = len >= 3 ? len - 3 : 0; /* offsets before end have 4 bytes */
     size_t i = 0;
     if (end) { /* offset 0: no byte before it (a word starts) */
