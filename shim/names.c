@@ -169,7 +169,7 @@ static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
  * its length and two words, loaded as key_hash loads them, in one probe
  * instead of a hash, a probe sequence and a compare.  Misses are kept too.
  * Valid for one lexicon (scan_cache.memo_gen). */
-#define MEMO_BITS 9
+#define MEMO_BITS 10
 typedef struct {
     uint64_t a, b;
     const lex_ent *e;
