@@ -167,6 +167,9 @@ void al_matcher_free(al_matcher *m)
     free(m->h_tpos);
     free(m->h_req);
     free(m->h_lit2);
+    free(m->t_idx);
+    free(m->t_done);
+    free(m->t_cand);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -691,12 +694,14 @@ typedef struct {
     uint64_t bits[TAIL_SPAN / 64];
     unsigned char lc[TAIL_SPAN]; /* where a bit is set: the byte there, lowercased, */
     unsigned char pb[TAIL_SPAN]; /* and pair_bit() of it and the next (before len - 1) */
+    int cand;                    /* m->t_cand: 1 made for this pass, -1 none, 0 not yet */
 } tail_begins;
 
 static void tail_init(tail_begins *tb, const al_subject *sub)
 {
     tb->base = sub->len > TAIL_SPAN ? sub->len - TAIL_SPAN : 0;
     tb->lo = sub->len;
+    tb->cand = 0;
     memset(tb->bits, 0, sizeof tb->bits);
 }
 
@@ -750,6 +755,71 @@ static uint64_t lit_pairs(al_matcher *m, const al_rule *r, uint32_t ri)
     return m->h_lit2[ri] = b;
 }
 
+/* The rules whose literals may run off the end of a stream pass's text,
+ * by their first bytes (a superset: may_start decides).  The matcher keeps
+ * an index of the rules' literals, made at the first pass: per pair_bit()
+ * value, the rules with a literal of three bytes or more that begins with
+ * such a pair; per byte, those with one of two bytes or more that begins
+ * with it.  A pass ORs the rows of its tail's offsets where a prefix may
+ * begin into m->t_cand.  Only rules looked for from the tail window (their
+ * longest literal within TAIL_SPAN, no start class, not windowed) are
+ * entered, in m->t_done.  0 when the index cannot be made. */
+#define T_ROWS (63 + 256)
+static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub, const al_litset *lits)
+{
+    const al_engine *e = m->e;
+    size_t W = (e->n + 63) / 64;
+    if (!m->t_idx) {
+        m->t_idx = calloc(T_ROWS * (W ? W : 1), sizeof *m->t_idx);
+        m->t_done = calloc(W ? W : 1, sizeof *m->t_done);
+        m->t_cand = calloc(W ? W : 1, sizeof *m->t_cand);
+        if (!m->t_idx || !m->t_done || !m->t_cand) {
+            free(m->t_idx);
+            free(m->t_done);
+            free(m->t_cand);
+            m->t_idx = m->t_done = m->t_cand = NULL;
+            return 0;
+        }
+    }
+    if (!m->t_ready) {
+        size_t n = sub->act ? sub->nact : e->n;
+        for (size_t j = 0; j < n; j++) {
+            uint32_t ri = sub->act ? sub->act[j] : (uint32_t)j;
+            const al_rule *r = &e->rules[ri];
+            if (r->det || !r->pf.n || r->pf.startclass || r->pf.windowed ||
+                r->pf.maxlen > TAIL_SPAN)
+                continue;
+            uint64_t bit = 1ull << (ri & 63);
+            for (size_t k = 0; k < r->pf.n; k++) {
+                const unsigned char *l = (const unsigned char *)r->pf.lit[k];
+                if (r->pf.litlen[k] >= 3) m->t_idx[pair_bit(l[0], l[1]) * W + (ri >> 6)] |= bit;
+                if (r->pf.litlen[k] >= 2) m->t_idx[(63 + l[0]) * W + (ri >> 6)] |= bit;
+            }
+            m->t_done[ri >> 6] |= bit;
+            if (r->pf.maxlen > m->t_maxlen) m->t_maxlen = r->pf.maxlen;
+        }
+        m->t_ready = 1;
+    }
+    size_t len = sub->len, lo = len > m->t_maxlen ? len - m->t_maxlen + 1 : 0;
+    if (lo < sub->from) lo = sub->from;
+    if (lo < tb->base) lo = tb->base;
+    memset(m->t_cand, 0, W * sizeof *m->t_cand);
+    if (lo >= len) return 1;
+    tail_need(tb, sub, lits, lo);
+    size_t i = lo - tb->base;
+    for (size_t w = i >> 6; w < TAIL_SPAN / 64; w++) {
+        uint64_t b = tb->bits[w];
+        if (w == i >> 6) b &= ~0ull << (i & 63);
+        for (; b; b &= b - 1) {
+            size_t k = w * 64 + (size_t)__builtin_ctzll(b);
+            size_t row = tb->base + k + 1 < len ? tb->pb[k] : 63u + tb->lc[k];
+            const uint64_t *rw = m->t_idx + row * W;
+            for (size_t x = 0; x < W; x++) m->t_cand[x] |= rw[x];
+        }
+    }
+    return 1;
+}
+
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix. */
 static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uint32_t ri,
@@ -759,6 +829,10 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
     for (size_t k = hit_lo(h, ri), hi = hit_hi(h, ri); k < hi; k++)
         if (h->pos[k] >= from) return 1;
+    if (!tb->cand) tb->cand = tail_cands(m, tb, sub, m_lits) ? 1 : -1;
+    if (tb->cand > 0 && (m->t_done[ri >> 6] >> (ri & 63) & 1) &&
+        !(m->t_cand[ri >> 6] >> (ri & 63) & 1))
+        return 0; /* no literal of the rule can begin in its tail */
     size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
     if (t < from) t = from;
     const unsigned char *s = (const unsigned char *)sub->s;
@@ -929,11 +1003,31 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
     int fast = use_hits && !sub->partial && e->rkind;
     tail_begins tb;
-    if (use_hits && sub->partial) tail_init(&tb, sub);
+    /* stream: a rule of the tail index (tail_cands) with no hit and no
+     * literal that may begin in the tail is passed over here, as may_start
+     * would (only its kind byte and a few bits are read) */
+    int quick = 0;
+    const unsigned norm_kind = sub->normalized ? AL_RK_NORM : 0;
+    if (use_hits && sub->partial) {
+        tail_init(&tb, sub);
+        if (e->rkind) {
+            tb.cand = tail_cands(m, &tb, sub, e->lits) ? 1 : -1;
+            quick = tb.cand > 0;
+        }
+    }
     size_t nloop = sub->act ? sub->nact : e->n;
     for (size_t j = 0; j < nloop; j++) {
         uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
         if (sub->active && !sub->active[i]) continue;
+        if (quick) {
+            unsigned k = e->rkind[i];
+            if ((k & (AL_RK_DET | AL_RK_NORM)) == norm_kind && !((k & AL_RK_KS) && ks_seen) &&
+                (m->t_done[i >> 6] >> (i & 63) & 1) && !(m->t_cand[i >> 6] >> (i & 63) & 1) &&
+                !h.cnt[i]) {
+                if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
+                continue;
+            }
+        }
         if (fast) {
             /* whole text: a prefixed rule without a hit has nothing to try */
             unsigned k = e->rkind[i];

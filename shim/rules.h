@@ -209,6 +209,10 @@ typedef struct {
     unsigned char *h_req; /* e->n_req; all zero between scans, as h_cnt is */
     size_t h_cap;
     uint64_t *h_lit2; /* per rule: its literals' first byte pairs (engine.c lit_pairs) */
+    uint64_t *t_idx, *t_done, *t_cand; /* stream passes: rules by their literals' first
+                                        * bytes (engine.c tail_cands) */
+    size_t t_maxlen;
+    int t_ready;
 } al_matcher;
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
