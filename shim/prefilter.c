@@ -2388,20 +2388,19 @@ static inline uint64_t lower8(uint64_t x)
     return x | (up >> 2);
 }
 
-/* What visit looks for: prefixes of 1 or 2 bytes, of exactly 3, of 4 or
- * more (the hot loop's tables tell which may be there). */
-#define V_SHORT 1u
-#define V_THREE 2u
-#define V_LONG 4u
-#define V_ALL 7u
+/* What visit looks for: prefixes of 1 or 2 bytes, of 3 or more (the bits
+ * of the hot loop's pass byte that tell which may be there). */
+#define V_SHORT 0xC0u
+#define V_LONGER 1u
+#define V_ALL (V_SHORT | V_LONGER)
 
 /* Reports the prefixes starting at offset i, of the lengths want says;
  * 1 when fn asked to stop.  ws: offset i starts a word (word-start-only
- * prefixes may match). */
+ * prefixes may match); four: i + 4 <= len. */
 static inline __attribute__((always_inline)) int visit_at(const table *t, const unsigned char *s,
                                                           size_t len, size_t i, unsigned key,
-                                                          int ws, unsigned want, al_lit_hit_fn fn,
-                                                          void *ud)
+                                                          int ws, unsigned want, int four,
+                                                          al_lit_hit_fn fn, void *ud)
 {
     if (want & V_SHORT) {
         for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
@@ -2413,17 +2412,17 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
             if (fn(ud, en->rule, i)) return 1;
         }
     }
-    if (i + 2 >= len) return 0;
+    if (!four && i + 2 >= len) return 0;
     /* longer prefixes: the run sharing the text's next 3 bytes (3-byte
      * prefixes), then the run sharing its next 4 */
     uint32_t k3 = key << 8 | lowtab[s[i + 2]];
-    const span *sp = want & V_THREE ? span_get(t->s3, t->b3, k3) : NULL;
+    const span *sp = want & V_LONGER ? span_get(t->s3, t->b3, k3) : NULL;
     for (uint32_t x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
         const entry *en = &t->cv[x];
         if (en->wb && !ws) continue;
         if (fn(ud, en->rule, i)) return 1;
     }
-    if (i + 3 >= len || !(want & V_LONG)) return 0;
+    if ((!four && i + 3 >= len) || !(want & V_LONGER)) return 0;
     sp = span_get(t->s4, t->b4, k3 << 8 | lowtab[s[i + 3]]);
     if (!sp) return 0;
     uint32_t x;
@@ -2475,7 +2474,7 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
 static int visit(const table *t, const unsigned char *s, size_t len, size_t i, unsigned key, int ws,
                  unsigned want, al_lit_hit_fn fn, void *ud)
 {
-    return visit_at(t, s, len, i, key, ws, want, fn, ud);
+    return visit_at(t, s, len, i, key, ws, want, 0, fn, ud);
 }
 
 #define BIT(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
@@ -2584,11 +2583,10 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
         }
         for (; mask; mask &= mask - 1) {
             int j = __builtin_ctz(mask);
-            unsigned c = pb[j];
-            unsigned want = (c & 0xC0u ? V_SHORT : 0) | (c & 1u ? V_THREE | V_LONG : 0);
+            unsigned want = pb[j]; /* V_SHORT, V_LONGER */
             unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
             int ws = (cb[j] >> 5) & 1; /* a word starts at i + j */
-            if (visit_at(t, s, len, i + (size_t)j, key, ws, want, fn, ud)) return;
+            if (visit_at(t, s, len, i + (size_t)j, key, ws, want, 1, fn, ud)) return;
         }
     }
     for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
