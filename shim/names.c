@@ -410,8 +410,12 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
         snprintf(err, errlen, "cannot read word list %s", path);
         return AL_EIO;
     }
-    /* room for a word per line, made at once rather than doubling */
-    al_code rc = lex_reserve(x, count_lines(buf, len), len) ? AL_ENOMEM : AL_OK;
+    /* room for a word per line, made at once rather than doubling (no more
+     * than a slot can index, nor more key bytes than such lines can hold) */
+    size_t lines = count_lines(buf, len);
+    if (lines > SLOT_MAXENT) lines = SLOT_MAXENT;
+    al_code rc = lex_reserve(x, lines, len < lines * KEYMAX ? len : lines * KEYMAX) ? AL_ENOMEM
+                                                                                  : AL_OK;
     char copy[256];
     for (size_t p = 0; p < len && rc == AL_OK;) {
         size_t lim = len - p < sizeof copy - 1 ? len - p : sizeof copy - 1;
