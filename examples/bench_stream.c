@@ -5,10 +5,12 @@
  * patterns at first use), with the packs in RULES and the default policy.
  * Count its instructions with callgrind --toggle-collect=measured.
  * usage: bench_stream RULES [N [FILE]]
- *        bench_stream RULES -check JSONL...  (every line's "text" streamed alone
+ *        bench_stream RULES -check|-check-all JSONL...  (every line's "text" streamed alone
  *        in 1-4 byte deltas, then each file's texts joined, up to 256 KB, in three
  *        delta patterns: one checksum per file of the bytes released by each
- *        call and the findings, to show a change leaves the stream as it was)
+ *        call and the findings, to show a change leaves the stream as it was;
+ *        -check-all flags what the default policy allows in completions, so
+ *        the injection rules and the normalised pass run too)
  * Prints numbers and checksums only, never text. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +144,7 @@ __attribute__((noinline)) static unsigned long long measured(int n, const al_eng
 
 int main(int argc, char **argv)
 {
-    if (argc > 3 && !strcmp(argv[2], "-check")) {
+    if (argc > 3 && (!strcmp(argv[2], "-check") || !strcmp(argv[2], "-check-all"))) {
         al_engine *e = NULL;
         char err[512];
         if (al_engine_new(argv[1], &e, err, sizeof err) != AL_OK) {
@@ -151,6 +153,9 @@ int main(int argc, char **argv)
         }
         al_policy p;
         al_policy_default(&p);
+        if (!strcmp(argv[2], "-check-all")) /* every rule runs on completions too */
+            for (int c = 0; c < AL_CAT_COUNT; c++)
+                if (p.completion[c] == AL_ACT_ALLOW) p.completion[c] = AL_ACT_FLAG;
         int rc = check(e, &p, argc - 3, argv + 3);
         al_engine_free(e);
         return rc;

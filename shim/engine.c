@@ -604,10 +604,26 @@ static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub
     return match_limited(m, re, sub->s, sub->len, p, limit, 0);
 }
 
+/* Rule ri's first start offset in sub as the caller keeps it (0: none). */
+static inline size_t rule_from(const al_subject *sub, uint32_t ri)
+{
+    if (sub->resume) return sub->resume[ri] > sub->resume_base ? sub->resume[ri] - sub->resume_base : 0;
+    return sub->rule_from ? sub->rule_from[ri] : 0;
+}
+
+/* Stream mode: no match of rule ri starts in [its first start offset, k)
+ * however the text goes on. */
+static inline void mark_scanned(const al_subject *sub, uint32_t ri, size_t k)
+{
+    if (sub->resume && sub->resume_base + k > sub->resume[ri]) sub->resume[ri] = sub->resume_base + k;
+    if (sub->scanned) sub->scanned[ri] = k;
+}
+
 /* Where rule ri resumes in sub: its own resume point when past sub->from. */
 static size_t resume_at(const al_subject *sub, uint32_t ri)
 {
-    return sub->rule_from && sub->rule_from[ri] > sub->from ? sub->rule_from[ri] : sub->from;
+    size_t f = rule_from(sub, ri);
+    return f > sub->from ? f : sub->from;
 }
 
 /* Tries rule ri anchored at each of its prefix hits only. */
@@ -882,7 +898,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
         int rc = do_match(m, rule_code(r), sub->s, sub->len, pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
             /* partial mode: no start in [pos, len) matches or may match */
-            if (sub->partial && sub->scanned && !found) sub->scanned[ri] = sub->len;
+            if (sub->partial && !found) mark_scanned(sub, ri, sub->len);
             break;
         }
         PCRE2_SIZE *ov = pcre2_get_ovector_pointer(m->md);
@@ -892,7 +908,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
             /* hard partial matching returns at the first start that reaches
              * the end: every start in [pos, ov[0]) failed on text that is
              * here already, so the next pass begins at ov[0] */
-            if (sub->scanned && !found && ov[0] > pos) sub->scanned[ri] = ov[0];
+            if (!found && ov[0] > pos) mark_scanned(sub, ri, ov[0]);
             break;
         }
         if (rc < 0) { /* match/depth/heap limit or another failure: abandon the rule */
@@ -921,7 +937,7 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, a
         size_t s = sp.v[i].start, e = sp.v[i].end;
         if (e > sub->orig_len) e = sub->orig_len;
         if (s >= e || s < sub->from) continue;
-        if (sub->rule_from && s < sub->rule_from[ri]) continue;
+        if (s < rule_from(sub, ri)) continue;
         if (sub->partial &&
             (e + DET_MARGIN > sub->orig_len || (r->nctx && e + r->ctx_window > sub->orig_len))) {
             if (s < *hold) *hold = s;
@@ -966,13 +982,14 @@ static int has_ks(const char *text, size_t len)
 static const al_subject *hits_subject(const al_engine *e, const al_subject *sub,
                                       al_subject *cut)
 {
-    if (!sub->partial || !sub->act || !sub->rule_from || !e->rkind) return sub;
+    if (!sub->partial || !sub->act || !(sub->rule_from || sub->resume) || !e->rkind) return sub;
     const unsigned want = AL_RK_PRE | (sub->normalized ? AL_RK_NORM : 0);
     size_t lo = sub->len;
     for (size_t j = 0; j < sub->nact && lo > sub->from + 1; j++) {
         uint32_t i = sub->act[j];
         if ((e->rkind[i] & (AL_RK_DET | AL_RK_NORM | AL_RK_PRE)) != want) continue;
-        if (sub->rule_from[i] < lo) lo = sub->rule_from[i];
+        size_t f = rule_from(sub, i);
+        if (f < lo) lo = f;
     }
     if (lo <= sub->from + 1) return sub;
     *cut = *sub;
@@ -1024,7 +1041,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             if ((k & (AL_RK_DET | AL_RK_NORM)) == norm_kind && !((k & AL_RK_KS) && ks_seen) &&
                 (m->t_done[i >> 6] >> (i & 63) & 1) && !(m->t_cand[i >> 6] >> (i & 63) & 1) &&
                 !h.cnt[i]) {
-                if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
+                mark_scanned(sub, i, sub->len); /* no prefix: no start */
                 continue;
             }
         }
@@ -1064,7 +1081,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                                    : run_anchored(m, sub, i, &h, out, hold);
             else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
                      !may_start(m, sub, r, i, &h, e->lits, &tb)) {
-                if (sub->scanned) sub->scanned[i] = sub->len; /* no prefix: no start */
+                mark_scanned(sub, i, sub->len); /* no prefix: no start */
                 c = AL_OK;
             } else
                 c = run_regex(m, sub, i, out, hold);

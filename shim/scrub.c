@@ -87,9 +87,7 @@ struct al_stream_scrub {
     size_t base;      /* stream offset of win.data[0] */
     size_t keep;      /* left context to retain */
     size_t *resume;   /* per rule: stream offset where its next match may start */
-    size_t *rfrom;    /* scratch: resume in subject coordinates */
-    size_t *scanned;  /* scratch: per rule, how far the raw pass proved no match starts
-                       * (all zero between passes) */
+    size_t *rfrom;    /* scratch: resume in normalised subject coordinates */
     size_t unscanned; /* bytes fed since the last scan */
     al_finding *f;
     size_t nf, capf;
@@ -112,8 +110,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
     s->act = calloc(n, sizeof *s->act);
     s->resume = calloc(n, sizeof *s->resume);
     s->rfrom = calloc(n, sizeof *s->rfrom);
-    s->scanned = calloc(n, sizeof *s->scanned);
-    if (!s->active || !s->act || !s->resume || !s->rfrom || !s->scanned ||
+    if (!s->active || !s->act || !s->resume || !s->rfrom ||
         al_matcher_init(&s->m, e) != AL_OK) {
         al_stream_scrub_free(s);
         return NULL;
@@ -139,7 +136,6 @@ void al_stream_scrub_free(al_stream_scrub *s)
     free(s->act);
     free(s->resume);
     free(s->rfrom);
-    free(s->scanned);
     free(s->f);
     al_buf_free(&s->win);
     al_matcher_free(&s->m);
@@ -196,26 +192,21 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .s = w,
                       .len = len,
                       .from = s->ctx_len,
-                      .rule_from = s->rfrom,
+                      .resume = s->resume,
+                      .resume_base = s->base,
                       .partial = !final,
                       .keep_rejected = 1,
                       .active = s->active,
                       .act = s->act,
-                      .nact = s->nact,
-                      .scanned = final ? NULL : s->scanned};
-    set_rule_from(s, NULL);
+                      .nact = s->nact};
     s->m.limit_hit = 0;
+    /* the raw pass reads each rule's resume point in place, and a rule that
+     * found nothing in [resume, k), not even the start of a match (k = len,
+     * or where its partial match begins), has it raised to k: held text is
+     * not searched again */
     al_code c = al_rules_run(&s->m, &sub, &cands, &hold);
-    /* a raw rule that found nothing in [resume, k), not even the start of a
-     * match (k = len, or where its partial match begins), starts at k next
-     * time: held text is not searched again */
-    for (size_t j = 0; c == AL_OK && j < s->nact; j++) {
-        size_t i = s->act[j];
-        if (!s->scanned[i]) continue;
-        if (s->base + s->scanned[i] > s->resume[i]) s->resume[i] = s->base + s->scanned[i];
-        s->scanned[i] = 0;
-    }
-    sub.scanned = NULL;
+    sub.resume = NULL;
+    sub.rule_from = s->rfrom;
     if (c == AL_OK && s->any_norm) {
         al_buf nb = {0};
         al_nmap map = {0};
