@@ -4,9 +4,11 @@
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "engine.h"
@@ -14,7 +16,8 @@
 
 static int scan_usage(void)
 {
-    fprintf(stderr, "usage: airlock scan [--as prompt|completion] [--rules PATH] [FILE]\n");
+    fprintf(stderr,
+            "usage: airlock scan [--as prompt|completion] [--rules PATH] [--jobs N] [FILE]\n");
     return 2;
 }
 
@@ -28,11 +31,28 @@ static double round6(double x)
 typedef struct {
     char *buf;
     size_t cap;
+    size_t len; /* the printed line, newline included */
+    int oom;    /* not even the error line fitted: print it from static memory */
 } out_buf;
 
-/* Prints o and a newline with one fwrite.  hint: a guess at the printed
- * length; a line that does not fit is printed again into a buffer twice
- * the size (cJSON_PrintPreallocated fails rather than overflow). */
+/* ob := s[0..n) and a newline; 0 when out of memory. */
+static int ob_set(out_buf *ob, const char *s, size_t n)
+{
+    if (ob->cap < n + 1) {
+        char *nb = realloc(ob->buf, n + 1);
+        if (!nb) return 0;
+        ob->buf = nb;
+        ob->cap = n + 1;
+    }
+    memcpy(ob->buf, s, n);
+    ob->buf[n] = '\n';
+    ob->len = n + 1;
+    return 1;
+}
+
+/* Prints o and a newline into ob (ob->len bytes; a line that does not fit
+ * is printed again into a buffer twice the size: cJSON_PrintPreallocated
+ * fails rather than overflow).  hint: a guess at the printed length. */
 static void put_json(cJSON *o, out_buf *ob, size_t hint)
 {
     size_t need = hint < 256 ? 256 : hint;
@@ -46,29 +66,26 @@ static void put_json(cJSON *o, out_buf *ob, size_t hint)
         if (cJSON_PrintPreallocated(o, ob->buf, (int)ob->cap, 0)) {
             size_t n = strlen(ob->buf); /* n < cap: the NUL's byte takes the newline */
             ob->buf[n] = '\n';
-            fwrite(ob->buf, 1, n + 1, stdout);
+            ob->len = n + 1;
             return;
         }
         if (need < ob->cap) need = ob->cap;
     }
-    char *s = cJSON_PrintUnformatted(o); /* beyond the buffer's reach (or no memory for it) */
-    if (s) {
-        fputs(s, stdout);
-        cJSON_free(s);
-    } else {
-        fputs("{\"error\":\"out of memory\"}", stdout);
-    }
-    fputc('\n', stdout);
+    /* beyond the buffer's reach (or no memory for it) */
+    char *s = cJSON_PrintUnformatted(o);
+    if (!s || !ob_set(ob, s, strlen(s))) ob->oom = 1;
+    cJSON_free(s);
 }
 
 static void put_error(const char *msg, out_buf *ob)
 {
     cJSON *o = cJSON_CreateObject();
-    if (!o) {
-        fputs("{\"error\":\"out of memory\"}\n", stdout);
+    if (!o || !cJSON_AddStringToObject(o, "error", msg)) {
+        cJSON_Delete(o);
+        ob->len = 0;
+        ob->oom = 1;
         return;
     }
-    cJSON_AddStringToObject(o, "error", msg);
     put_json(o, ob, 2 * strlen(msg) + 32);
     cJSON_Delete(o);
 }
@@ -106,10 +123,13 @@ static int add_number(cJSON *o, const char *key, double d)
     return add(o, key, cJSON_CreateNumber(d));
 }
 
-/* One input line -> one output line.  Returns 0, or 1 for an error line. */
+/* One input line -> one output line in ob.  Returns 0, or 1 for an error
+ * line. */
 static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
                      size_t len, al_result *res, out_buf *ob)
 {
+    ob->len = 0;
+    ob->oom = 0;
     cJSON *in = cJSON_ParseWithLength(line, len);
     if (!in || !cJSON_IsObject(in)) {
         put_error(in ? "input line is not a JSON object" : "input line is not valid JSON", ob);
@@ -161,17 +181,121 @@ static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, c
     return ok ? 0 : 1;
 }
 
+/* Writes a scanned line's output (or the out-of-memory error line). */
+static void emit(const char *buf, size_t len, int oom)
+{
+    if (oom)
+        fputs("{\"error\":\"out of memory\"}\n", stdout);
+    else
+        fwrite(buf, 1, len, stdout);
+}
+
+/* With more than one job, lines are scanned in batches of up to this many
+ * lines or input bytes, each batch spread over the threads and printed in
+ * input order once all its lines are done. */
+#define BATCH_LINES 256
+#define BATCH_BYTES (4u << 20)
+#define MAX_JOBS 64
+
+/* One line of a batch: its input, then its output line (both owned). */
+typedef struct {
+    char *in, *out;
+    size_t len, olen;
+    int err, oom;
+} job;
+
+typedef struct {
+    const al_engine *e;
+    const al_policy *p;
+    al_direction dir;
+    job *v;
+    size_t n;
+    size_t next; /* the next line to take, taken atomically */
+} batch;
+
+/* A thread of a batch: takes lines until none is left. */
+static void *scan_batch(void *arg)
+{
+    batch *b = arg;
+    al_result res = {0};
+    out_buf ob = {0};
+    size_t i;
+    while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
+        job *j = &b->v[i];
+        j->err = scan_line(b->e, b->p, b->dir, j->in, j->len, &res, &ob);
+        j->oom = ob.oom;
+        j->out = ob.buf; /* the line's output keeps the buffer it was printed in */
+        j->olen = ob.len;
+        ob = (out_buf){0};
+    }
+    al_result_free(&res);
+    return NULL;
+}
+
+/* Scans the lines of in on jobs threads, printing in input order.
+ * Returns 0, 1 when any line was an error line, 2 when out of memory. */
+static int scan_parallel(const al_engine *e, const al_policy *p, al_direction dir, FILE *in,
+                         int jobs)
+{
+    job *v = calloc(BATCH_LINES, sizeof *v);
+    pthread_t th[MAX_JOBS];
+    if (!v) return 2;
+    int status = 0, eof = 0;
+    while (!eof && status != 2) {
+        batch b = {.e = e, .p = p, .dir = dir, .v = v};
+        size_t bytes = 0;
+        while (b.n < BATCH_LINES && bytes < BATCH_BYTES) {
+            char *line = NULL;
+            size_t cap = 0;
+            ssize_t n = getline(&line, &cap, in);
+            if (n < 0) {
+                free(line);
+                eof = 1;
+                break;
+            }
+            size_t len = (size_t)n;
+            if (len && line[len - 1] == '\n') len--;
+            if (len && line[len - 1] == '\r') len--;
+            v[b.n++] = (job){.in = line, .len = len};
+            bytes += len;
+        }
+        int started = 0;
+        for (int t = 1; t < jobs && (size_t)t < b.n; t++, started++)
+            if (pthread_create(&th[started], NULL, scan_batch, &b) != 0) break;
+        scan_batch(&b); /* this thread too; with no thread started, alone */
+        for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+        for (size_t i = 0; i < b.n; i++) {
+            emit(v[i].out, v[i].olen, v[i].oom);
+            if (v[i].err) status = 1;
+            free(v[i].in);
+            free(v[i].out);
+        }
+    }
+    free(v);
+    return status;
+}
+
+/* Scan threads when --jobs is not given: one per online processor. */
+static int default_jobs(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_JOBS ? MAX_JOBS : (int)n;
+}
+
 int al_cli_scan(int argc, char **argv)
 {
     const char *rules = NULL, *file = NULL;
     al_direction dir = AL_AS_PROMPT;
+    int jobs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
-        if (!strcmp(a, "--as") || !strcmp(a, "--rules")) {
+        if (!strcmp(a, "--as") || !strcmp(a, "--rules") || !strcmp(a, "--jobs") ||
+            !strcmp(a, "-j")) {
             if (i + 1 >= argc) return scan_usage();
             v = argv[++i];
-        } else if (!strncmp(a, "--as=", 5) || !strncmp(a, "--rules=", 8)) {
+        } else if (!strncmp(a, "--as=", 5) || !strncmp(a, "--rules=", 8) ||
+                   !strncmp(a, "--jobs=", 7)) {
             v = strchr(a, '=') + 1;
         }
         if (v && !strncmp(a, "--as", 4)) {
@@ -181,6 +305,11 @@ int al_cli_scan(int argc, char **argv)
                 dir = AL_AS_COMPLETION;
             else
                 return scan_usage();
+        } else if (v && (!strncmp(a, "--jobs", 6) || !strcmp(a, "-j"))) {
+            char *end;
+            long n = strtol(v, &end, 10);
+            if (end == v || *end || n < 1 || n > MAX_JOBS) return scan_usage();
+            jobs = (int)n;
         } else if (v) {
             rules = v;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -194,6 +323,7 @@ int al_cli_scan(int argc, char **argv)
             return scan_usage();
         }
     }
+    if (!jobs) jobs = default_jobs();
     if (!rules) rules = al_engine_default_rules();
     al_engine *e = NULL;
     char err[512];
@@ -215,21 +345,27 @@ int al_cli_scan(int argc, char **argv)
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     al_policy p;
     al_policy_default(&p);
-    al_result res = {0};
-    out_buf ob = {0};
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
     int status = 0;
-    while ((n = getline(&line, &cap, in)) >= 0) {
-        size_t len = (size_t)n;
-        if (len && line[len - 1] == '\n') len--;
-        if (len && line[len - 1] == '\r') len--;
-        if (scan_line(e, &p, dir, line, len, &res, &ob)) status = 1;
+    if (jobs > 1) {
+        status = scan_parallel(e, &p, dir, in, jobs);
+        if (status == 2) fprintf(stderr, "airlock scan: out of memory\n");
+    } else {
+        al_result res = {0};
+        out_buf ob = {0};
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, in)) >= 0) {
+            size_t len = (size_t)n;
+            if (len && line[len - 1] == '\n') len--;
+            if (len && line[len - 1] == '\r') len--;
+            if (scan_line(e, &p, dir, line, len, &res, &ob)) status = 1;
+            emit(ob.buf, ob.len, ob.oom);
+        }
+        free(line);
+        free(ob.buf);
+        al_result_free(&res);
     }
-    free(line);
-    free(ob.buf);
-    al_result_free(&res);
     if (in != stdin) fclose(in);
     fflush(stdout);
     al_engine_free(e);
