@@ -3,6 +3,7 @@
  * Pure: bytes in, bytes out; the only descriptor it touches is the audit
  * log's, and it never writes a prompt or completion text anywhere else. */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ typedef struct {
     int key;
     int changed; /* ev was changed (whole-text scrub) */
     int empty;   /* its text was given to an earlier event */
+    uint64_t seq; /* order of queueing in the exchange (1, 2, ...) */
 } qitem;
 
 /* The shape of a stream's delta events: the JSON data of an event that
@@ -88,7 +90,16 @@ struct al_exchange {
     qitem *q; /* events waiting for their text to settle: q[qh..qn) (drain
                * takes from the front without moving the rest) */
     size_t qh, qn, qcap;
-    al_buf arena; /* their bytes and texts */
+    uint64_t qseq; /* events queued so far */
+    al_buf arena;  /* their bytes and texts */
+    /* The last drain stopped at the front event, its text not yet released:
+     * the next drain stops there too, emitting nothing, while that event is
+     * still the front one (held_seq), its key has not ended and its
+     * released text is the same (no key's text was cut since, rel_cuts, and
+     * its length is held_rel, so nothing was added either). */
+    int held;
+    uint64_t held_seq, held_cuts, rel_cuts; /* rel_cuts: consumes and resets of a rel */
+    size_t held_rel;
     /* the event being processed */
     cdelta *cur;
     size_t ncur, capcur;
@@ -369,6 +380,7 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     if (al_buf_reserve(&x->arena, rawlen + (text ? tlen + 1 : 0)) != AL_OK) return AL_ENOMEM;
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
+    it->seq = ++x->qseq;
     char *a = x->arena.data + at;
     if (rawlen) memcpy(a, raw, rawlen);
     it->raw_off = at;
@@ -431,6 +443,7 @@ static void drop_taken(al_exchange *x)
         skey *k = &x->keys[i];
         if (!k->taken) continue;
         al_buf_consume(&k->rel, k->taken);
+        x->rel_cuts++;
         k->taken = 0;
     }
 }
@@ -438,7 +451,14 @@ static void drop_taken(al_exchange *x)
 /* Emits every queued event whose text is settled. */
 static al_code drain(al_exchange *x, al_buf *out)
 {
+    if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq &&
+        x->rel_cuts == x->held_cuts) {
+        const skey *k = find_key(x, x->q[x->qh].key);
+        if (k && !k->ended && k->rel.len == x->held_rel) return AL_OK; /* as before */
+    }
+    x->held = 0;
     size_t i = x->qh;
+    int stopped = 0; /* at an event whose text is still held back */
     al_code r = AL_OK;
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
@@ -464,6 +484,7 @@ static al_code drain(al_exchange *x, al_buf *out)
             r = emit_item(x, it, NULL, 0, out);
             k->taken += dl;
         } else if (rl < dl && !memcmp(d, rd, rl)) {
+            stopped = 1;
             break; /* this event's text is still held back */
         } else {
             /* the text changed: this event carries what was released, the
@@ -475,6 +496,13 @@ static al_code drain(al_exchange *x, al_buf *out)
         }
     }
     drop_taken(x);
+    if (stopped) {
+        const skey *k = find_key(x, x->q[i].key);
+        x->held = 1;
+        x->held_seq = x->q[i].seq;
+        x->held_cuts = x->rel_cuts;
+        x->held_rel = k->rel.len;
+    }
     if (i == x->qh) return r;
     for (size_t j = x->qh; j < i; j++) item_free(&x->q[j]);
     x->qh = i;
@@ -508,6 +536,7 @@ static al_code synth_rest(al_exchange *x)
         al_buf_free(&b);
         if (r != AL_OK) return r;
         al_buf_reset(&k->rel);
+        x->rel_cuts++;
     }
     return AL_OK;
 }
@@ -525,6 +554,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
             if (k && !queued_after(x, i, it->key)) {
                 al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out);
                 al_buf_reset(&k->rel);
+                x->rel_cuts++;
                 if (r != AL_OK) return r;
                 continue;
             }
@@ -1026,6 +1056,7 @@ static al_code cut_stream(al_exchange *x, const char *why, const char *rest, siz
 static void reset_rel(al_exchange *x)
 {
     for (size_t i = 0; i < x->nkeys; i++) al_buf_reset(&x->keys[i].rel);
+    x->rel_cuts++;
 }
 
 /* Delta text waits (in skey.pend) and its events in the queue until the end
@@ -1200,6 +1231,7 @@ static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, cons
         (!k->ended || k->rel.len == tlen)) {
         /* as stream_event: nothing waits and released text matches */
         al_buf_consume(&k->rel, tlen);
+        x->rel_cuts++;
         if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
         if ((r = synth_rest(x)) != AL_OK) return r;
         return drain(x, to_host);
@@ -1269,6 +1301,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         if (k && k->rel.len >= dl && !memcmp(k->rel.data ? k->rel.data : "", d, dl) &&
             (!k->ended || k->rel.len == dl)) {
             al_buf_consume(&k->rel, dl);
+            x->rel_cuts++;
             cJSON_Delete(ev);
             if ((r = al_buf_append(to_host, raw, raw_len)) != AL_OK) return r;
             if ((r = synth_rest(x)) != AL_OK) return r;
@@ -1303,6 +1336,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
                 x->ev_changed = 1;
             }
             al_buf_reset(&k->rel);
+            x->rel_cuts++;
         }
     } else {
         r = drain(x, to_host);
