@@ -31,9 +31,9 @@ static unsigned long long fnv(const char *s, size_t n, unsigned long long h)
 
 /* one exchange: every delta, then the flush; returns the output's hash */
 __attribute__((noinline)) static unsigned long long stream_once(const al_engine *e,
-                                                                 const al_policy *p,
-                                                                 const char *text, size_t len,
-                                                                 size_t *nout, size_t *nfind)
+                                                                const al_policy *p,
+                                                                const char *text, size_t len,
+                                                                size_t *nout, size_t *nfind)
 {
     static const size_t sizes[] = {2, 1, 3, 4, 1, 2, 4, 3, 1, 4};
     al_stream_scrub *s = al_stream_scrub_new(e, p);
@@ -133,9 +133,9 @@ static int check(const al_engine *e, const al_policy *p, int nfiles, char **file
 }
 
 __attribute__((noinline)) static unsigned long long measured(int n, const al_engine *e,
-                                                              const al_policy *p,
-                                                              const char *text, size_t len,
-                                                              size_t *nout, size_t *nfind)
+                                                             const al_policy *p, const char *text,
+                                                             size_t len, size_t *nout,
+                                                             size_t *nfind)
 {
     unsigned long long h = 0;
     for (int i = 0; i < n; i++) h = stream_once(e, p, text, len, nout, nfind);

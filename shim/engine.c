@@ -607,7 +607,8 @@ static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub
 /* Rule ri's first start offset in sub as the caller keeps it (0: none). */
 static inline size_t rule_from(const al_subject *sub, uint32_t ri)
 {
-    if (sub->resume) return sub->resume[ri] > sub->resume_base ? sub->resume[ri] - sub->resume_base : 0;
+    if (sub->resume)
+        return sub->resume[ri] > sub->resume_base ? sub->resume[ri] - sub->resume_base : 0;
     return sub->rule_from ? sub->rule_from[ri] : 0;
 }
 
@@ -615,7 +616,8 @@ static inline size_t rule_from(const al_subject *sub, uint32_t ri)
  * however the text goes on. */
 static inline void mark_scanned(const al_subject *sub, uint32_t ri, size_t k)
 {
-    if (sub->resume && sub->resume_base + k > sub->resume[ri]) sub->resume[ri] = sub->resume_base + k;
+    if (sub->resume && sub->resume_base + k > sub->resume[ri])
+        sub->resume[ri] = sub->resume_base + k;
     if (sub->scanned) sub->scanned[ri] = k;
 }
 
@@ -705,8 +707,8 @@ static inline unsigned pair_bit(unsigned char a, unsigned char b)
  * pass for every rule, and only as far back as a rule asks. */
 #define TAIL_SPAN 256
 typedef struct {
-    size_t base;  /* bits[] cover [base, len) */
-    size_t lo;    /* and are known for [lo, len) */
+    size_t base; /* bits[] cover [base, len) */
+    size_t lo;   /* and are known for [lo, len) */
     uint64_t bits[TAIL_SPAN / 64];
     unsigned char lc[TAIL_SPAN]; /* where a bit is set: the byte there, lowercased, */
     unsigned char pb[TAIL_SPAN]; /* and pair_bit() of it and the next (before len - 1) */
@@ -979,8 +981,7 @@ static int has_ks(const char *text, size_t len)
  * one byte before the lowest such point, so that the hits it finds from
  * that point on are the ones a scan from sub->from finds (a literal scan
  * takes its first byte for a word start). */
-static const al_subject *hits_subject(const al_engine *e, const al_subject *sub,
-                                      al_subject *cut)
+static const al_subject *hits_subject(const al_engine *e, const al_subject *sub, al_subject *cut)
 {
     if (!sub->partial || !sub->act || !(sub->rule_from || sub->resume) || !e->rkind) return sub;
     const unsigned want = AL_RK_PRE | (sub->normalized ? AL_RK_NORM : 0);
@@ -1052,8 +1053,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 if (sub->normalized) continue;
             } else if (!(k & AL_RK_NORM) != !sub->normalized) {
                 continue;
-            } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) &&
-                       !h.cnt[i]) {
+            } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) && !h.cnt[i]) {
                 continue;
             }
             /* a literal every match contains is missing from the text */

@@ -110,8 +110,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
     s->act = calloc(n, sizeof *s->act);
     s->resume = calloc(n, sizeof *s->resume);
     s->rfrom = calloc(n, sizeof *s->rfrom);
-    if (!s->active || !s->act || !s->resume || !s->rfrom ||
-        al_matcher_init(&s->m, e) != AL_OK) {
+    if (!s->active || !s->act || !s->resume || !s->rfrom || al_matcher_init(&s->m, e) != AL_OK) {
         al_stream_scrub_free(s);
         return NULL;
     }
