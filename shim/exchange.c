@@ -47,8 +47,8 @@ typedef struct {
                   * be rebuilt) */
     cJSON *node; /* the delta's node in ev */
     int key;
-    int changed; /* ev was changed (whole-text scrub) */
-    int empty;   /* its text was given to an earlier event */
+    int changed;  /* ev was changed (whole-text scrub) */
+    int empty;    /* its text was given to an earlier event */
     uint64_t seq; /* order of queueing in the exchange (1, 2, ...) */
 } qitem;
 
@@ -451,8 +451,7 @@ static void drop_taken(al_exchange *x)
 /* Emits every queued event whose text is settled. */
 static al_code drain(al_exchange *x, al_buf *out)
 {
-    if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq &&
-        x->rel_cuts == x->held_cuts) {
+    if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq && x->rel_cuts == x->held_cuts) {
         const skey *k = find_key(x, x->q[x->qh].key);
         if (k && !k->ended && k->rel.len == x->held_rel) return AL_OK; /* as before */
     }
@@ -1365,16 +1364,16 @@ static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *
         long k;
         if (x->sse) {
             al_sse_event ev;
-            al_buf_reset(&x->tmp);
-            k = al_sse_next(b, n, x->last_len, &ev, &x->tmp);
+            if (x->tmp.len) al_buf_reset(&x->tmp);
+            /* one data line (the usual event) is read where it is */
+            k = al_sse_view(b, n, x->last_len, &ev, &x->tmp);
             if (k > 0) {
                 x->ev_name = ev.event;
                 x->ev_name_len = ev.event_len;
                 if (!ev.has_data) /* a comment or ping keeps its place */
                     r = pass_raw(x, b, (size_t)k, to_host);
                 else
-                    r = stream_event(x, b, (size_t)k, x->tmp.data ? x->tmp.data : "", x->tmp.len,
-                                     to_host);
+                    r = stream_event(x, b, (size_t)k, ev.data ? ev.data : "", ev.data_len, to_host);
                 x->ev_name = NULL;
                 x->ev_name_len = 0;
             }

@@ -25,11 +25,48 @@ static int has_bom(const char *s, size_t n)
     return n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3);
 }
 
+/* The data lines of an event being read: in data from mark on, joined
+ * with "\n"; with view set, a first line is only noted (first, flen) and
+ * copied when a second one comes. */
+typedef struct {
+    al_buf *data;
+    size_t mark;
+    int view;
+    size_t n; /* data lines so far */
+    const char *first;
+    size_t flen;
+} dlines;
+
+static int data_line(dlines *d, const char *v, size_t n)
+{
+    if (d->view && d->n == 0) {
+        d->first = v;
+        d->flen = n;
+    } else {
+        if (d->view && d->n == 1 && al_buf_append(d->data, d->first, d->flen) != AL_OK) return -3;
+        if (d->n && al_buf_append(d->data, "\n", 1) != AL_OK) return -3;
+        if (al_buf_append(d->data, v, n) != AL_OK) return -3;
+    }
+    d->n++;
+    return 0;
+}
+
+/* Points ev->data at the event's data lines. */
+static void data_done(const dlines *d, al_sse_event *ev)
+{
+    if (!d->n) return;
+    if (d->view && d->n == 1) {
+        ev->data = d->first;
+        ev->data_len = d->flen;
+    } else {
+        ev->data = d->data->data + d->mark;
+        ev->data_len = d->data->len - d->mark;
+    }
+}
+
 /* One line of an event, buf[p..ve) without its line end: fills ev and
- * appends a data line to data (joined with "\n" after the first).  -3 when
- * data cannot grow. */
-static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, al_buf *data,
-                 int *first_data)
+ * takes a data line into d.  -3 when data cannot grow. */
+static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, dlines *d)
 {
     if (buf[p] == ':') return 0; /* comment */
     const char *colon = memchr(buf + p, ':', ve - p);
@@ -38,9 +75,7 @@ static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, al_buf 
     if (v < ve && buf[v] == ' ') v++;
     size_t nlen = nend - p;
     if (nlen == 4 && memcmp(buf + p, "data", 4) == 0) {
-        if (!*first_data && al_buf_append(data, "\n", 1) != AL_OK) return -3;
-        if (al_buf_append(data, buf + v, ve - v) != AL_OK) return -3;
-        *first_data = 0;
+        if (data_line(d, buf + v, ve - v) != 0) return -3;
         ev->has_data = 1;
     } else if (nlen == 5 && memcmp(buf + p, "event", 5) == 0) {
         ev->event = buf + v;
@@ -59,10 +94,9 @@ static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, al_buf 
  * then searches for the end from where this one stopped.  Not for a stream
  * that opens with a byte order mark (event_end does not see a blank line
  * right after one). */
-static long next_complete(const char *buf, size_t len, al_sse_event *ev, al_buf *data)
+static long next_complete(const char *buf, size_t len, al_sse_event *ev, dlines *d)
 {
-    size_t mark = data->len, p = 0;
-    int first_data = 1;
+    size_t p = 0;
     while (p < len) {
         const char *nl = memchr(buf + p, '\n', len - p);
         if (!nl) break;
@@ -74,28 +108,30 @@ static long next_complete(const char *buf, size_t len, al_sse_event *ev, al_buf 
         if (ve == p) { /* the blank line: the event ends here (as event_end finds) */
             if (le + 1 > AL_SSE_MAX_EVENT) break;
             ev->raw_len = le + 1;
+            data_done(d, ev);
             return (long)(le + 1);
         }
-        if (field(buf, p, ve, ev, data, &first_data) != 0) return -3;
+        if (field(buf, p, ve, ev, d) != 0) return -3;
         p = le + 1;
     }
-    data->len = mark;
-    if (data->data) data->data[mark] = '\0';
+    d->data->len = d->mark;
+    if (d->data->data) d->data->data[d->mark] = '\0';
     memset(ev, 0, sizeof *ev);
     return len > AL_SSE_MAX_EVENT ? -1 : -2;
 }
 
-long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
+static long next_event(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data,
+                       int view)
 {
     memset(ev, 0, sizeof *ev);
-    if (!last_len && !has_bom(buf, len)) return next_complete(buf, len, ev, data);
+    dlines d = {.data = data, .mark = data->len, .view = view};
+    if (!last_len && !has_bom(buf, len)) return next_complete(buf, len, ev, &d);
     size_t from = last_len > 2 ? last_len - 2 : 0;
     size_t end = event_end(buf, len, from);
     if (!end) return len > AL_SSE_MAX_EVENT ? -1 : -2;
     if (end > AL_SSE_MAX_EVENT) return -1;
     ev->raw_len = end;
     size_t p = has_bom(buf, end) ? 3 : 0; /* a stream may open with a byte order mark */
-    int first_data = 1;
     while (p < end) {
         const char *nl = memchr(buf + p, '\n', end - p);
         size_t le = (size_t)(nl - buf), ve = le;
@@ -107,10 +143,21 @@ long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
             p = le + 1;
             continue;
         }
-        if (field(buf, p, ve, ev, data, &first_data) != 0) return -3;
+        if (field(buf, p, ve, ev, &d) != 0) return -3;
         p = le + 1;
     }
+    data_done(&d, ev);
     return (long)end;
+}
+
+long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
+{
+    return next_event(buf, len, last_len, ev, data, 0);
+}
+
+long al_sse_view(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
+{
+    return next_event(buf, len, last_len, ev, data, 1);
 }
 
 static al_code put_data_lines(al_buf *out, const char *d, size_t n, const char *eol)

@@ -14,9 +14,11 @@ typedef struct {
     size_t event_len;
     const char *id; /* value of the last "id:" field, or NULL */
     size_t id_len;
-    int has_data;   /* at least one data: line */
-    int crlf;       /* the event's lines end in CRLF */
-    size_t raw_len; /* bytes of the whole event incl. the blank line */
+    int has_data;     /* at least one data: line */
+    int crlf;         /* the event's lines end in CRLF */
+    size_t raw_len;   /* bytes of the whole event incl. the blank line */
+    const char *data; /* the data lines joined with "\n" (see al_sse_view), or NULL */
+    size_t data_len;
 } al_sse_event;
 
 /* Finds one complete event at the start of buf[0..len).  last_len is the
@@ -27,6 +29,13 @@ typedef struct {
  * returned, with has_data 0.  Returns -2 when incomplete, -1 when the event
  * exceeds AL_SSE_MAX_EVENT, -3 when data cannot be allocated. */
 AL_API long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
+                        al_buf *data);
+
+/* As al_sse_next, but the data is read from ev->data/ev->data_len: an event
+ * with one data line (the usual one) points them into buf and copies
+ * nothing; one with several joins them in data (appended, as al_sse_next
+ * does) and points there.  NULL and 0 when the event has no data line. */
+AL_API long al_sse_view(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
                         al_buf *data);
 
 /* Writes the raw event raw[0..raw_len) to out with its data lines replaced

@@ -55,6 +55,73 @@ TEST(sse_events_join_data_lines_and_skip_comments_at_every_split)
     }
 }
 
+/* As parse_split, through al_sse_view: the data read from ev.data; a
+ * single data line must point into the stream and leave data empty. */
+static int view_split(size_t cut, al_buf *datas, int *copied_single)
+{
+    al_buf acc = {0}, data = {0};
+    int nev = 0;
+    size_t last = 0;
+    const char *parts[2] = {STREAM, STREAM + cut};
+    size_t lens[2] = {cut, sizeof STREAM - 1 - cut};
+    for (int p = 0; p < 2; p++) {
+        al_buf_append(&acc, parts[p], lens[p]);
+        for (;;) {
+            al_sse_event ev;
+            al_buf_reset(&data);
+            long k = al_sse_view(acc.data, acc.len, last, &ev, &data);
+            if (k == -2) {
+                if (data.len) *copied_single = 1; /* an incomplete event leaves data as it was */
+                last = acc.len;
+                break;
+            }
+            if (k < 0) {
+                nev = -1;
+                goto out;
+            }
+            last = 0;
+            if (ev.has_data) {
+                int inside = ev.data >= acc.data && ev.data + ev.data_len <= acc.data + k;
+                if (!memchr(ev.data, '\n', ev.data_len) && (!inside || data.len))
+                    *copied_single = 1;
+                al_buf_append(datas, ev.data, ev.data_len);
+                al_buf_append(datas, "|", 1);
+                nev++;
+            } else if (ev.data || ev.data_len) {
+                nev = -1;
+                goto out;
+            }
+            al_buf_consume(&acc, (size_t)k);
+        }
+    }
+out:
+    al_buf_free(&data);
+    al_buf_free(&acc);
+    return nev;
+}
+
+TEST(sse_view_reads_one_data_line_in_place_and_joins_several_at_every_split)
+{
+    for (size_t cut = 0; cut <= sizeof STREAM - 1; cut++) {
+        al_buf d = {0};
+        int copied = 0;
+        CHECK_EQ_INT(view_split(cut, &d, &copied), 3);
+        CHECK_STR(d.data, "{\"a\":\n1}|x|[DONE]|");
+        CHECK_EQ_INT(copied, 0);
+        al_buf_free(&d);
+    }
+    /* a stream that opens with a byte order mark takes the other path */
+    const char bom[] = "\xef\xbb\xbf"
+                       "data: one\n\n";
+    al_sse_event ev;
+    al_buf data = {0};
+    CHECK_EQ_INT(al_sse_view(bom, sizeof bom - 1, 0, &ev, &data), sizeof bom - 1);
+    CHECK_EQ_INT((long)ev.data_len, 3);
+    CHECK(ev.data && !memcmp(ev.data, "one", 3) && ev.data > bom);
+    CHECK_EQ_INT((long)data.len, 0);
+    al_buf_free(&data);
+}
+
 TEST(sse_event_reports_name_id_and_line_endings)
 {
     const char e[] = "event: message_stop\r\nid: 3\r\ndata: {}\r\n\r\n";
