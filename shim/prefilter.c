@@ -2575,7 +2575,7 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
             for (size_t j = 0; j < end - i; j++) {
                 uint32_t u;
                 memcpy(&u, p + j, 4);
-                unsigned c = cb[j] = (uint8_t)((p[j + 3] & 31u) | wsmask[p[j - 1]]);
+                unsigned c = cb[j] = (uint8_t)((p[j + 3] & 31u) | wsmask[s[i + j - 1]]); /* i >= 1 */
                 pb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
                                   (pshort[p[j] | p[j + 1] << 8] & c));
                 mask |= (unsigned)(pb[j] != 0) << j;
