@@ -911,6 +911,7 @@ static int lex_next(stream *st, tok *k)
     size_t n = t[i] < 0x80 ? (c = t[i], 1) : u8dec(t, len, i, &c);
     if (c >= '0' && c <= '9') {
         k->type = T_NUM;
+        i += n; /* an overlong form of a digit ("\xe0\x80\xb7") is one too, and is passed */
         while (i < len && ((t[i] >= '0' && t[i] <= '9') || is_alpha(t[i]) ||
                            (t[i] == '-' && i + 1 < len && t[i + 1] >= '0' && t[i + 1] <= '9')))
             i++;

@@ -195,6 +195,34 @@ TEST(empty_and_invalid_utf8_input_is_safe)
     }
 }
 
+TEST(an_overlong_utf8_digit_is_read_as_a_number_not_forever)
+{
+    const al_detector_ops *d[3] = {&al_detector_person, &al_detector_location,
+                                   &al_detector_address};
+    /* U+0037 '7' in three and four bytes: decoded as a digit that starts a
+     * number; the scan must still move past it (the alarm ends a hang) */
+    static const char bad[] = "call Maria Gonzalez at 555 \xe0\x80\xb7 or \xf0\x80\x80\xb7\xe0\x80\xb1"
+                              "2 Main Street";
+    alarm(20);
+    for (int i = 0; i < 3; i++) {
+        void *st = load(d[i], NULL);
+        REQUIRE(st);
+        for (size_t cut = 0; cut <= sizeof bad - 1; cut++) {
+            al_spans sp = {0};
+            CHECK(d[i]->scan(st, bad, cut, &sp) == AL_OK);
+            for (size_t j = 0; j < sp.n; j++)
+                CHECK(sp.v[j].start < sp.v[j].end && sp.v[j].end <= cut);
+            al_spans_free(&sp);
+        }
+        d[i]->free_state(st);
+    }
+    alarm(0);
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_person, st, bad), "Maria Gonzalez");
+    al_detector_person.free_state(st);
+}
+
 TEST(load_reports_missing_list_and_bad_params)
 {
     void *st = (void *)1;
