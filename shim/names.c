@@ -2296,6 +2296,17 @@ static void skip_plain(stream *st, int block)
     }
 }
 
+/* Could person_step's run of name words go on after token 0: is token 1,
+ * on the same line, a capitalised word (a surname, or an initial) or a
+ * lowercase particle ("van")?  When not, an ordinary word at token 0 starts
+ * no name (person_step's surname stays 0). */
+static int surname_next(stream *st)
+{
+    tok *b = peek(st, 1);
+    if (!b || b->nl || b->type != T_WORD) return 0;
+    return b->cap == C_CAP || (b->cap == C_LOWER && in_list(st, b, CTX_particles));
+}
+
 /* Whether t[0..len) holds an ASCII capital, eight bytes at a time (the
  * high bits cleared first, so no sum carries into the next byte). */
 __attribute__((noinline)) static int has_capital(const unsigned char *t, size_t len)
@@ -2353,25 +2364,36 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
          * (person_step judges only capitalised words, location_step needs a
          * listed place or a preposition before it, address_at a unit, a
          * street ending or a two-letter state) */
+        size_t pe;
         if ((ab.lines == 0 || !cur->nl) && cur->type == T_WORD && cur->cap == C_ALLCAP &&
-            cur->klen && !(flags_of(&st, cur) & (F_PLACE | F_HEAD | F_UNIT)) &&
-            !has_suffix(x, cur) &&
+            cur->klen && !(flags_of(&st, cur) & (F_PLACE | F_UNIT)) && !has_suffix(x, cur) &&
             !(cur->klen == 2 &&
               (key_is(cur, "po") || (peek(&st, 1) && peek(&st, 1)->type == T_NUM))) &&
-            !(in_list(&st, back(&st, 1), CTX_at_place) && home_context(&st))) {
+            !(in_list(&st, back(&st, 1), CTX_at_place) && home_context(&st)) &&
+            !((cur->flags & F_HEAD) && place_match(&st, &pe))) {
             for (int d = 0; d < 3; d++)
                 if (cur->s >= busy[d]) busy[d] = cur->e;
             advance(&st, 1);
             continue;
         }
-        /* a capitalised ordinary word ("The", "Copyright") that is no name,
-         * place, title or street word: no step can use it either (each
-         * needs a listed name or place, or a word that is not ordinary) */
+        /* a capitalised word that is no place, title or street word and
+         * starts no place of several words ("The" of "The Hague"), and is
+         * either an ordinary word ("Copyright", "You") not followed by a
+         * word that may be a surname (a capitalised word or a particle:
+         * "You Smith"), or a word that is never a name (F_NOTNAME, F_ORG:
+         * "Inc", "May") with no street ending or ordinary: no step can use
+         * it (person_step judges ordinary names only as the first of a full
+         * name, location_step an unlisted word only when not ordinary nor
+         * F_NOTNAME/F_ORG, address_at a street ending only when not
+         * ordinary) */
         if ((ab.lines == 0 || !cur->nl) && cur->type == T_WORD && cur->cap == C_CAP &&
             cur->ocap == C_CAP && cur->klen && !key_is(cur, "po") && !key_is(cur, "p") &&
-            !(flags_of(&st, cur) &
-              (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) &&
-            is_common(&st, cur)) {
+            !(flags_of(&st, cur) & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) &&
+            ((cur->flags & (F_NOTNAME | F_ORG))
+                 ? is_common(&st, cur) || !has_suffix(x, cur)
+                 : is_common(&st, cur) && (!(cur->flags & (F_GIVEN | F_SUR)) ||
+                                           !surname_next(&st))) &&
+            !((cur->flags & F_HEAD) && place_match(&st, &pe))) {
             for (int d = 0; d < 3; d++)
                 if (cur->s >= busy[d]) busy[d] = cur->e;
             advance(&st, 1);
