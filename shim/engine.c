@@ -889,6 +889,50 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
     return 0;
 }
 
+static int has_ks(const char *text, size_t len);
+
+/* 1 when s[0..n), lowercased, holds one of pf->preq (looked for by the
+ * byte of each at preqat). */
+static int holds_preq(const al_prefilter *pf, const unsigned char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (pf->pone >= 0) { /* memchr's 16 bytes at a time */
+            const unsigned char *q = memchr(s + i, pf->pone, n - i);
+            if (!q) return 0;
+            i = (size_t)(q - s);
+        } else if (!(pf->pfirst[s[i] >> 3] & (1u << (s[i] & 7)))) {
+            continue;
+        }
+        for (size_t j = 0; j < pf->npreq; j++) {
+            const char *l = pf->preq[j];
+            size_t ln = pf->preqlen[j], at = pf->preqat[j], k = 0;
+            if (at > i || ln > n - (i - at)) continue;
+            const unsigned char *b = s + i - at;
+            while (k < ln && lower(b[k]) == (unsigned char)l[k]) k++;
+            if (k == ln) return 1;
+        }
+    }
+    return 0;
+}
+
+/* Stream mode: where a hard partial search of rule r from pos may begin
+ * instead and give the same answer.  Every byte a match holds or its
+ * lookarounds inspect is in r->pf.run, so an attempt from before the last
+ * run of such bytes, [t, len), can neither reach the end (no partial
+ * match) nor get past byte t - 1: a complete match from there lies in
+ * [pos, t) and holds one of r->pf.preq.  None there: t. */
+static size_t partial_from(const al_subject *sub, const al_rule *r, size_t pos)
+{
+    const al_prefilter *pf = &r->pf;
+    if (!pf->npreq || pos >= sub->len) return pos;
+    const unsigned char *s = (const unsigned char *)sub->s;
+    size_t t = sub->len;
+    while (t > pos && (pf->run[s[t - 1] >> 3] & (1u << (s[t - 1] & 7)))) t--;
+    if (t == pos) return pos;
+    if (pf->preq_ks && has_ks(sub->s + pos, t - pos)) return pos;
+    return holds_preq(pf, s + pos, t - pos) ? pos : t;
+}
+
 static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
                          size_t *hold)
 {
@@ -896,8 +940,10 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
     size_t pos = resume_at(sub, ri);
     uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
     int found = 0;
+    /* no start in [pos, at) can match or reach the end */
+    size_t at = sub->partial ? partial_from(sub, r, pos) : pos;
     while (pos <= sub->len) {
-        int rc = do_match(m, rule_code(r), sub->s, sub->len, pos, opts);
+        int rc = do_match(m, rule_code(r), sub->s, sub->len, pos < at ? at : pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
             /* partial mode: no start in [pos, len) matches or may match */
             if (sub->partial && !found) mark_scanned(sub, ri, sub->len);

@@ -4,6 +4,7 @@
  * and the engine then tries that rule anchored at those offsets only.  A
  * pattern it cannot analyse gets no prefilter (the rule runs unanchored), so
  * the prefilter never changes what is found.  Pure. */
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -1164,38 +1165,54 @@ static void req_alt(parser *ps, rset *out)
     }
 }
 
-static void derive_required(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+/* The set every match of the pattern requires (1 with it in *r and *ks
+ * set as parser.ks), 0 when the walk learns none. */
+static int req_walk(const char *pattern, uint32_t options, int folded, rset *r, int *ks)
 {
     parser ps = {.p = pattern,
                  .len = strlen(pattern),
                  .caseless = !!(options & PCRE2_CASELESS),
                  .ucp = !!(options & PCRE2_UCP),
                  .folded = folded};
-    rset r;
-    req_alt(&ps, &r);
-    if (ps.bad || ps.i != ps.len || !r.count) return;
-    for (int k = 0; k < r.count; k++)
-        if (r.n[k] < MIN_REQLEN) return;
-    pf->req = calloc((size_t)(unsigned)r.count, sizeof *pf->req);
-    pf->reqlen = calloc((size_t)(unsigned)r.count, sizeof *pf->reqlen);
-    if (!pf->req || !pf->reqlen) goto fail;
-    for (int k = 0; k < r.count; k++) {
-        if (!(pf->req[k] = strdup(r.s[k]))) goto fail;
-        pf->reqlen[k] = r.n[k];
-        pf->nreq++;
+    req_alt(&ps, r);
+    *ks = ps.ks;
+    return !ps.bad && ps.i == ps.len && r->count;
+}
+
+/* Copies r into *req, *reqlen, *n (all left empty on allocation failure). */
+static void req_store(const rset *r, char ***req, size_t **reqlen, size_t *n)
+{
+    *req = calloc((size_t)(unsigned)r->count, sizeof **req);
+    *reqlen = calloc((size_t)(unsigned)r->count, sizeof **reqlen);
+    if (!*req || !*reqlen) goto fail;
+    for (int k = 0; k < r->count; k++) {
+        if (!((*req)[k] = strdup(r->s[k]))) goto fail;
+        (*reqlen)[k] = r->n[k];
+        (*n)++;
     }
-    pf->req_ks = ps.ks;
     return;
 fail:
-    for (size_t k = 0; k < pf->nreq; k++) free(pf->req[k]);
-    free(pf->req);
-    free(pf->reqlen);
-    pf->req = NULL;
-    pf->reqlen = NULL;
-    pf->nreq = 0;
+    for (size_t k = 0; k < *n; k++) free((*req)[k]);
+    free(*req);
+    free(*reqlen);
+    *req = NULL;
+    *reqlen = NULL;
+    *n = 0;
+}
+
+static void derive_required(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+{
+    rset r;
+    int ks;
+    if (!req_walk(pattern, options, folded, &r, &ks)) return;
+    for (int k = 0; k < r.count; k++)
+        if (r.n[k] < MIN_REQLEN) return;
+    req_store(&r, &pf->req, &pf->reqlen, &pf->nreq);
+    pf->req_ks = ks;
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
+static void derive_partial(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
 
 void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
 {
@@ -1203,6 +1220,7 @@ void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_p
     if (options & PCRE2_EXTENDED) return;
     derive_prefixes(pattern, options, folded, pf);
     derive_required(pattern, options, folded, pf);
+    derive_partial(pattern, options, folded, pf);
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
@@ -2033,6 +2051,229 @@ void al_prefilter_shape(const char *pattern, uint32_t options, int folded, al_pr
     pf->nshape = m;
 }
 
+/* ---- partial matching: the bytes any part of a match may hold ---- */
+
+/* Adds the ASCII bytes of \e (outside or inside a class) at p[*i] (just
+ * past the backslash) to m, stepping over it; 0 when it is beyond this
+ * walk (any byte, a backreference, \G, \K ...). */
+static int run_escape(const char *p, size_t *i, int in_class, uint8_t m[32])
+{
+    unsigned char e = (unsigned char)p[*i];
+    if (!e) return 0;
+    (*i)++;
+    if (e == 'd' || e == 'w') {
+        for (int c = '0'; c <= '9'; c++) SETB(m, c);
+        if (e == 'w') {
+            for (int c = 'a'; c <= 'z'; c++) SETB(m, c), SETB(m, c - 32);
+            SETB(m, '_');
+        }
+        return 1;
+    }
+    if (e == 's') {
+        for (const char *w = " \t\n\v\f\r"; *w; w++) SETB(m, *w);
+        return 1;
+    }
+    if (e == 'n' || e == 't' || e == 'r' || e == 'f' || e == 'e' || e == 'a') {
+        SETB(m, e == 'n'   ? '\n'
+                : e == 't' ? '\t'
+                : e == 'r' ? '\r'
+                : e == 'f' ? '\f'
+                : e == 'e' ? 0x1b
+                           : 0x07);
+        return 1;
+    }
+    if (e == 'b') {
+        if (in_class) SETB(m, 0x08);
+        return 1;
+    }
+    if (!in_class && (e == 'B' || e == 'A' || e == 'z' || e == 'Z')) return 1;
+    if (e == 'x') { /* \xhh or \x{h...}: a character above 0x7f needs no mark */
+        unsigned long v = 0;
+        int brace = p[*i] == '{', nd = 0;
+        if (brace) (*i)++;
+        while (isxdigit((unsigned char)p[*i]) && (brace || nd < 2)) {
+            char h = p[(*i)++];
+            v = v * 16 + (unsigned long)(h <= '9' ? h - '0' : (h | 0x20) - 'a' + 10);
+            if (v > 0x10ffff) v = 0x110000;
+            nd++;
+        }
+        if (brace && p[(*i)++] != '}') return 0;
+        if (v < 0x80) SETB(m, v);
+        return 1;
+    }
+    if (e >= 0x80 || (e >= 'a' && e <= 'z') || (e >= 'A' && e <= 'Z') || (e >= '0' && e <= '9'))
+        return 0;
+    SETB(m, e); /* an escaped punctuation character */
+    return 1;
+}
+
+/* Adds the ASCII bytes of the class at p[*i] == '[' to m; 0 when beyond
+ * this walk. */
+static int run_class(const char *p, size_t *i, uint8_t m[32])
+{
+    uint8_t c[32] = {0};
+    size_t j = *i + 1;
+    int neg = p[j] == '^';
+    if (neg) j++;
+    for (int first = 1;; first = 0) {
+        unsigned char ch = (unsigned char)p[j];
+        if (!ch) return 0;
+        if (ch == ']' && !first) break;
+        if (ch == '[' && (p[j + 1] == ':' || p[j + 1] == '.' || p[j + 1] == '=')) return 0;
+        int lo;
+        if (ch == '\\') {
+            uint8_t one[32] = {0};
+            j++;
+            if (!run_escape(p, &j, 1, one)) return 0;
+            int n = 0;
+            lo = -1;
+            for (int k = 0; k < 128; k++)
+                if (HASB(one, k)) n++, lo = k;
+            for (int k = 0; k < 32; k++) c[k] |= one[k];
+            if (n != 1) continue; /* \d, \w, \s or a non-ASCII character */
+        } else if (ch >= 0x80) {
+            j++;
+            continue; /* bytes of non-ASCII characters are always in */
+        } else {
+            lo = ch;
+            j++;
+        }
+        if (p[j] == '-' && p[j + 1] && p[j + 1] != ']') {
+            unsigned char hi = (unsigned char)p[j + 1];
+            if (lo < 0 || hi == '\\' || hi == '[') return 0;
+            j += 2;
+            for (int x = lo; x <= (hi < 0x80 ? hi : 0x7f); x++) SETB(c, x);
+        } else if (lo >= 0) {
+            SETB(c, lo);
+        }
+    }
+    *i = j + 1;
+    for (int k = 0; k < 16; k++) m[k] |= neg ? (uint8_t)~c[k] : c[k];
+    return 1;
+}
+
+/* Fills run with every byte a match (lookarounds included) may hold or
+ * inspect: any atom of the pattern's, non-ASCII bytes always.  1 when
+ * some ASCII byte is outside it; 0 when not or beyond this walk (the dot,
+ * backreferences, \G, \K, \Q, verbs, conditionals, recursion). */
+static int derive_run(const char *p, uint32_t options, uint8_t run[32])
+{
+    uint8_t m[32] = {0};
+    int caseless = !!(options & PCRE2_CASELESS), wide = 0;
+    if ((options & PCRE2_EXTENDED) || inline_extended(p)) return 0;
+    for (size_t i = 0; p[i];) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '\\') {
+            i++;
+            if (!run_escape(p, &i, 0, m)) return 0;
+        } else if (ch == '[') {
+            if (!run_class(p, &i, m)) return 0;
+        } else if (ch == '(') {
+            i++;
+            if (p[i] == '*') return 0;
+            if (p[i] != '?') continue;
+            i++;
+            if (p[i] == ':' || p[i] == '>' || p[i] == '|' || p[i] == '=' || p[i] == '!') {
+                i++;
+            } else if (p[i] == '<' && (p[i + 1] == '=' || p[i + 1] == '!')) {
+                i += 2;
+            } else if (p[i] == '<' || p[i] == '\'' || (p[i] == 'P' && p[i + 1] == '<')) {
+                char close = p[i] == '\'' ? '\'' : '>';
+                i += p[i] == 'P' ? 2 : 1;
+                while (p[i] && p[i] != close) {
+                    if (!isalnum((unsigned char)p[i]) && p[i] != '_') return 0;
+                    i++;
+                }
+                if (!p[i]) return 0;
+                i++;
+            } else if (p[i] == '#') {
+                while (p[i] && p[i] != ')') i++;
+                if (!p[i]) return 0;
+                i++;
+            } else {
+                while (p[i] && p[i] != ')' && p[i] != ':') {
+                    if (p[i] == 'i')
+                        caseless = 1;
+                    else if (!strchr("-smnuU", p[i]))
+                        return 0;
+                    i++;
+                }
+                if (!p[i]) return 0;
+                i++;
+            }
+        } else if (ch == '{') {
+            size_t j = i + 1;
+            while (p[j] >= '0' && p[j] <= '9') j++;
+            if (j > i + 1 && p[j] == ',') {
+                j++;
+                while (p[j] >= '0' && p[j] <= '9') j++;
+            }
+            if (j > i + 1 && p[j] == '}') {
+                i = j + 1; /* a quantifier */
+            } else {
+                SETB(m, '{');
+                i++;
+            }
+        } else if (ch == '.') {
+            return 0;
+        } else if (ch == ')' || ch == '|' || ch == '^' || ch == '$' || ch == '*' || ch == '+' ||
+                   ch == '?') {
+            i++;
+        } else {
+            if (ch >= 0x80)
+                wide = 1;
+            else
+                SETB(m, ch);
+            i++;
+        }
+    }
+    if (caseless) {
+        if (wide || strstr(p, "\\x")) return 0; /* a non-ASCII character's other case */
+        for (int c = 'a'; c <= 'z'; c++)
+            if (HASB(m, c) || HASB(m, c - 32)) SETB(m, c), SETB(m, c - 32);
+        /* the Kelvin sign and long s are non-ASCII: always in */
+    }
+    int outside = 0;
+    for (int k = 0; k < 16; k++) outside |= m[k] != 0xff;
+    if (!outside) return 0;
+    memset(m + 16, 0xff, 16);
+    memcpy(run, m, 32);
+    return 1;
+}
+
+/* Stream passes: a required set with members of any length, and the bytes
+ * a match may hold (al_prefilter.preq, .run). */
+static void derive_partial(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+{
+    rset r;
+    int ks;
+    if (!derive_run(pattern, options, pf->run)) return;
+    if (!req_walk(pattern, options, folded, &r, &ks)) return;
+    /* looked for by a byte that is neither a letter nor a digit: a member
+     * of letters only would be looked for at most bytes of prose */
+    size_t at[MAX_REQ];
+    for (int k = 0; k < r.count; k++) {
+        size_t j = 0;
+        while (j < r.n[k] && (isalnum((unsigned char)r.s[k][j]) || r.s[k][j] == ' ')) j++;
+        if (j == r.n[k]) return;
+        at[k] = j;
+    }
+    if (!(pf->preqat = malloc((size_t)(unsigned)r.count * sizeof *pf->preqat))) return;
+    req_store(&r, &pf->preq, &pf->preqlen, &pf->npreq);
+    if (!pf->npreq) {
+        free(pf->preqat);
+        pf->preqat = NULL;
+        return;
+    }
+    pf->preq_ks = ks;
+    pf->pone = (unsigned char)r.s[0][at[0]];
+    for (int k = 0; k < r.count; k++) {
+        pf->preqat[k] = at[k];
+        SETB(pf->pfirst, r.s[k][at[k]]);
+        if ((unsigned char)r.s[k][at[k]] != pf->pone) pf->pone = -1;
+    }
+}
+
 void al_prefilter_free(al_prefilter *pf)
 {
     free(pf->shape);
@@ -2040,6 +2281,10 @@ void al_prefilter_free(al_prefilter *pf)
     for (size_t i = 0; i < pf->nreq; i++) free(pf->req[i]);
     free(pf->req);
     free(pf->reqlen);
+    for (size_t i = 0; i < pf->npreq; i++) free(pf->preq[i]);
+    free(pf->preq);
+    free(pf->preqlen);
+    free(pf->preqat);
     for (size_t i = 0; i < pf->n; i++) free(pf->lit[i]);
     free(pf->lit);
     free(pf->litlen);

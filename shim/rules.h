@@ -43,6 +43,19 @@ typedef struct {
     int req_ks;           /* as ks, for req */
     uint8_t (*shape)[32]; /* a match is at least nshape bytes long and its byte k is in */
     size_t nshape;        /* shape[k] (NULL: nothing known) */
+    /* stream passes (hard partial matching): every match holds one of preq
+     * (lowercased, any length; none: not known) and is made of bytes of
+     * run, as is whatever its lookarounds inspect (npreq == 0: not known).
+     * Where the text from some offset holds no member, only a partial
+     * match can start there, and only in the last run of such bytes. */
+    char **preq;
+    size_t *preqlen;
+    size_t npreq;
+    size_t *preqat;     /* per member: where its first byte outside [a-z0-9] stands */
+    int preq_ks;        /* as req_ks, for preq */
+    uint8_t pfirst[32]; /* those bytes (punctuation, rare in prose) */
+    int pone;           /* the one such byte, or -1 when they are several */
+    uint8_t run[32];
 } al_prefilter;
 #define AL_SHAPE_MAX 16 /* offsets al_prefilter.shape may cover */
 

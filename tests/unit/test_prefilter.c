@@ -1,6 +1,7 @@
 /* Unit tests for prefilter.c: which literal prefixes a pattern guarantees,
  * and that scanning with the prefilter finds exactly what scanning without
  * it finds. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -660,6 +661,139 @@ TEST(a_shape_should_hold_every_byte_a_match_can_have_at_each_offset)
      * text is normalised */
     CHECK_STR(shape_of("ask", PCRE2_CASELESS, 0), "[Aa]");
     CHECK_STR(shape_of("ask", PCRE2_CASELESS, 1), "[Aa][Ss][Kk]");
+}
+
+/* The bytes a match may hold for stream passes (printable ASCII members
+ * only) and the members of its required set, or "-" when not known. */
+static const char *run_of(const char *pattern, uint32_t opts)
+{
+    static char out[1024];
+    al_prefilter pf;
+    al_prefilter_derive(pattern, opts | PCRE2_UTF, 0, &pf);
+    strcpy(out, pf.npreq ? "" : "-");
+    for (int c = 0x20; c < 0x7f && pf.npreq; c++)
+        if (pf.run[c >> 3] & (1u << (c & 7))) strncat(out, (const char *)&c, 1);
+    for (size_t k = 0; k < pf.npreq; k++) {
+        strcat(out, k ? "|" : " ");
+        strcat(out, pf.preq[k]);
+    }
+    al_prefilter_free(&pf);
+    return out;
+}
+
+TEST(a_partial_run_should_hold_every_byte_a_match_or_a_lookaround_can_inspect)
+{
+    CHECK_STR(run_of("(?<![\\w.])[a-c]{1,4}@[xy]+(?!-)", 0),
+              "-.0123456789@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz @");
+    CHECK_STR(run_of("[^\\s)]+:\\d", 0),
+              "!\"#$%&'(*+,-./"
+              "0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~ :");
+    CHECK_STR(run_of("(?<value>a{2,3})\\x3a~~", 0), ":a~ ~~");
+    CHECK_STR(run_of("x{a", 0), "ax{ x{a"); /* '{' is no quantifier here */
+    CHECK_STR(run_of("a{2}bcdef", 0), "-"); /* no member but letters */
+    CHECK_STR(run_of("q~x", PCRE2_CASELESS), "QXqx~ q~x");
+    /* beyond the walk: the dot, a backreference, \G, \Q, verbs */
+    CHECK_STR(run_of("a.@", 0), "-");
+    CHECK_STR(run_of("(a)\\1@", 0), "-");
+    CHECK_STR(run_of("\\Ga@", 0), "-");
+    CHECK_STR(run_of("\\Qa@\\E", 0), "-");
+    CHECK_STR(run_of("(*UCP)a@", 0), "-");
+    CHECK_STR(run_of("[[:alpha:]]@", 0), "-");
+}
+
+/* 1 when t[0..n), ASCII-lowercased, holds one of pf's partial members. */
+static int holds_member(const al_prefilter *pf, const unsigned char *t, size_t n)
+{
+    for (size_t k = 0; k < pf->npreq; k++)
+        for (size_t i = 0; i + pf->preqlen[k] <= n; i++) {
+            size_t j = 0;
+            while (j < pf->preqlen[k] &&
+                   (t[i + j] | (t[i + j] >= 'A' && t[i + j] <= 'Z' ? 0x20 : 0)) ==
+                       (unsigned char)pf->preq[k][j])
+                j++;
+            if (j == pf->preqlen[k]) return 1;
+        }
+    return 0;
+}
+
+TEST(a_partial_search_from_the_last_run_should_answer_as_one_from_the_start)
+{
+    /* every rule of the packs with a partial set, over texts of pieces of
+     * its own pattern and prose: where the text before its last run of
+     * the rule's bytes holds no member, a hard partial search from there
+     * returns what one from offset 0 does */
+    al_engine *e = NULL;
+    char err[512];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    static const char *bits[] = {"a",
+                                 "Z",
+                                 "7",
+                                 "0",
+                                 "f",
+                                 "@",
+                                 ".",
+                                 ":",
+                                 "::",
+                                 "~",
+                                 "Q~",
+                                 "8Q~",
+                                 "-",
+                                 "_",
+                                 " ",
+                                 "\n",
+                                 "\\n",
+                                 "%",
+                                 "/",
+                                 "[",
+                                 "]",
+                                 "(",
+                                 "x@y.co",
+                                 "fe80::1",
+                                 "1.2.3.4",
+                                 "abc1Q~",
+                                 "=",
+                                 "+",
+                                 "\xef\xbc\x8e",
+                                 "word"};
+    pcre2_match_data *md = pcre2_match_data_create(64, NULL);
+    unsigned seed = 12345;
+    size_t tried = 0, bad = 0;
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det || !ru->pf.npreq) continue;
+        for (int n = 0; n < 400; n++) {
+            char t[256];
+            size_t len = 0;
+            int pieces = 1 + n % 24;
+            for (int k = 0; k < pieces; k++) {
+                seed = seed * 1103515245u + 12345u;
+                const char *b = bits[(seed >> 16) % (sizeof bits / sizeof bits[0])];
+                size_t bl = strlen(b);
+                if (len + bl >= sizeof t) break;
+                memcpy(t + len, b, bl);
+                len += bl;
+            }
+            const unsigned char *u = (const unsigned char *)t;
+            size_t at = len;
+            while (at > 0 && (ru->pf.run[u[at - 1] >> 3] & (1u << (u[at - 1] & 7)))) at--;
+            if (at == 0 || holds_member(&ru->pf, u, at)) continue;
+            int rc0 = pcre2_match(ru->re, u, len, 0, PCRE2_PARTIAL_HARD, md, NULL);
+            size_t s0 =
+                rc0 >= 0 || rc0 == PCRE2_ERROR_PARTIAL ? pcre2_get_ovector_pointer(md)[0] : 0;
+            int rc1 = pcre2_match(ru->re, u, len, at, PCRE2_PARTIAL_HARD, md, NULL);
+            size_t s1 =
+                rc1 >= 0 || rc1 == PCRE2_ERROR_PARTIAL ? pcre2_get_ovector_pointer(md)[0] : 0;
+            tried++;
+            if (rc0 != rc1 || s0 != s1) {
+                bad++;
+                fprintf(stderr, "  rule %s: %d@%zu vs %d@%zu\n", ru->id, rc0, s0, rc1, s1);
+            }
+        }
+    }
+    pcre2_match_data_free(md);
+    al_engine_free(e);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(tried > 1000);
 }
 
 /* ---- the literal scan against a byte-by-byte reference ---- */
