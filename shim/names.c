@@ -2013,6 +2013,27 @@ static size_t cap_stop(stream *st, size_t c, size_t pre, size_t s, size_t e, int
     return e;
 }
 
+/* Could a word that continues a name follow the capitalised word ending at
+ * t[j]?  surname_next's question asked of the text, answered yes for any
+ * word on the same line that starts with a capital or a non-ASCII byte,
+ * for a lowercase word that lex_next would read on past its letters, and
+ * for a lowercase particle ("van"); no for a number, a mark, a line break
+ * or the end. */
+static int cap_may_go_on(const stream *st, size_t j)
+{
+    const unsigned char *t = st->t;
+    size_t len = st->len, k = space_run(t, j, len);
+    if (k >= len || (k > j && memchr(t + j, '\n', k - j))) return 0;
+    unsigned c = t[k];
+    if (c >= 'a' && c <= 'z') {
+        size_t r = lower_run(t, k + 1, len);
+        if (r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\''))
+            return 1;
+        return r - k <= KEYMAX && (lex_cflags(st, (const char *)t + k, r - k) & CTX_particles);
+    }
+    return c >= 0x80 || (c >= 'A' && c <= 'Z');
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -2249,8 +2270,20 @@ static void skip_plain(stream *st, int block)
                     if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
                     halt = (c1 & CTX_at_place) != 0;
                 }
-            } else if (f & (F_GIVEN | F_SUR | F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
+            } else if (f & (F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
                 halt = 1;
+            } else if (f & (F_NOTNAME | F_ORG)) {
+                /* never a name ("Inc", "Monday"): passed as names_raw
+                 * passes it, unless it may be a street ("...straat 5") */
+                if (key_has_suffix(st->x, key, wl) && !common_key(st, key, wl, f, C_CAP)) halt = 2;
+            } else if (f & (F_GIVEN | F_SUR)) {
+                /* an ordinary word that is also a name ("You", "Work") is
+                 * passed as names_raw passes it: when no word that may be a
+                 * surname follows it (cap_may_go_on) */
+                if (!common_key(st, key, wl, f, C_CAP))
+                    halt = 2;
+                else if (cap_may_go_on(st, j))
+                    halt = 1;
             } else if (!common_key(st, key, wl, f, C_CAP)) {
                 /* a word in no list at all ("Apache", "Licensor") is passed
                  * over by every step unless what stands before it may

@@ -223,6 +223,29 @@ TEST(an_overlong_utf8_digit_is_read_as_a_number_not_forever)
     al_detector_person.free_state(st);
 }
 
+TEST(capitalised_ordinary_names_and_place_heads_are_judged_by_the_words_after_them)
+{
+    /* words the scan may pass without a step ("You", "Work", "Inc", "The")
+     * still start what the words after them make of them */
+    void *p = load(&al_detector_person, NULL), *l = load(&al_detector_location, NULL);
+    void *a = load(&al_detector_address, NULL);
+    REQUIRE(p && l && a);
+    CHECK_STR(found(&al_detector_person, p, "Ask Will van Dijk about it."), "Will van Dijk");
+    CHECK_STR(found(&al_detector_person, p, "May Johnson wrote. Hope Williams said Faith."),
+              "Johnson|Hope Williams");
+    CHECK_STR(found(&al_detector_person, p, "Thank you, Free Software Foundation, for the Work."),
+              "");
+    CHECK_STR(found(&al_detector_person, p, "Acme Inc. and Debian Ltd sent it. You\nSmith came."),
+              "");
+    CHECK_STR(found(&al_detector_location, l,
+                    "She lives in The Hague now. THE HAGUE IS BIG. The plan is set."),
+              "The Hague|THE HAGUE");
+    CHECK_STR(found(&al_detector_address, a, "Work 12 Main Street."), "12 Main Street");
+    al_detector_person.free_state(p);
+    al_detector_location.free_state(l);
+    al_detector_address.free_state(a);
+}
+
 TEST(load_reports_missing_list_and_bad_params)
 {
     void *st = (void *)1;
