@@ -2330,14 +2330,15 @@ static void skip_plain(stream *st, int block)
 }
 
 /* Could person_step's run of name words go on after token 0: is token 1,
- * on the same line, a capitalised word (a surname, or an initial) or a
- * lowercase particle ("van")?  When not, an ordinary word at token 0 starts
- * no name (person_step's surname stays 0). */
+ * on the same line, a capitalised word that may be a surname (surname_like)
+ * or an initial, or a lowercase particle ("van")?  When not, an ordinary
+ * word at token 0 starts no name (person_step's surname stays 0). */
 static int surname_next(stream *st)
 {
     tok *b = peek(st, 1);
     if (!b || b->nl || b->type != T_WORD) return 0;
-    return b->cap == C_CAP || (b->cap == C_LOWER && in_list(st, b, CTX_particles));
+    if (b->cap == C_CAP) return b->e - b->s == 1 || surname_like(st, b); /* "J." or "Smith" */
+    return b->cap == C_LOWER && in_list(st, b, CTX_particles);
 }
 
 /* Whether t[0..len) holds an ASCII capital, eight bytes at a time (the
