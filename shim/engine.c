@@ -839,20 +839,27 @@ static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub, con
 }
 
 /* Stream mode: 1 when rule r may match from its resume point on: one of
- * its prefixes occurs there, or the text ends in what may be a prefix. */
+ * its prefixes occurs there, or the text ends in what may be a prefix;
+ * then *at is an offset no match starts before (the first such place). */
 static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uint32_t ri,
-                     const hits *h, const al_litset *m_lits, tail_begins *tb)
+                     const hits *h, const al_litset *m_lits, tail_begins *tb, size_t *at)
 {
     size_t from = resume_at(sub, ri);
+    *at = from;
     if (r->pf.windowed) return 1; /* a match may start long before its literal */
-    for (size_t k = hit_lo(h, ri), hi = hit_hi(h, ri); k < hi; k++)
-        if (h->pos[k] >= from) return 1;
+    size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
+    if (t < from) t = from;
+    for (size_t k = hit_lo(h, ri), hi = hit_hi(h, ri); k < hi; k++) {
+        if (h->pos[k] < from) continue;
+        /* a rule's hits are in text order; a prefix running off the end
+         * begins at t or later */
+        if (!r->pf.startclass) *at = h->pos[k] < t ? h->pos[k] : t;
+        return 1;
+    }
     if (!tb->cand) tb->cand = tail_cands(m, tb, sub, m_lits) ? 1 : -1;
     if (tb->cand > 0 && (m->t_done[ri >> 6] >> (ri & 63) & 1) &&
         !(m->t_cand[ri >> 6] >> (ri & 63) & 1))
         return 0; /* no literal of the rule can begin in its tail */
-    size_t t = sub->len > r->pf.maxlen ? sub->len - r->pf.maxlen + 1 : 0;
-    if (t < from) t = from;
     const unsigned char *s = (const unsigned char *)sub->s;
     if (!r->pf.startclass && t >= tb->base && t < sub->len) {
         /* only where some rule's prefix may begin */
@@ -869,7 +876,10 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
                 if (u + 1 < sub->len && !(pairs >> tb->pb[k] & 1)) continue;
                 unsigned char c = tb->lc[k];
                 if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
-                if (lit_runs_off(sub, r, u, c)) return 1;
+                if (lit_runs_off(sub, r, u, c)) {
+                    *at = u; /* the first such place */
+                    return 1;
+                }
             }
         }
         return 0;
@@ -884,7 +894,10 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
          * rule first: one table lookup rules out most offsets) */
         size_t n = sub->len - t;
         if (!al_litset_may_begin(m_lits, sub->normalized, s + t, n)) continue;
-        if (lit_runs_off(sub, r, t, c)) return 1;
+        if (lit_runs_off(sub, r, t, c)) {
+            *at = t;
+            return 1;
+        }
     }
     return 0;
 }
@@ -933,8 +946,10 @@ static size_t partial_from(const al_subject *sub, const al_rule *r, size_t pos)
     return holds_preq(pf, s + pos, t - pos) ? pos : t;
 }
 
-static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
-                         size_t *hold)
+/* Runs rule ri unanchored from its resume point; no match starts before
+ * first (the prefixed rules' first possible start, else 0). */
+static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size_t first,
+                         al_cands *out, size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
     size_t pos = resume_at(sub, ri);
@@ -942,6 +957,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, al_c
     int found = 0;
     /* no start in [pos, at) can match or reach the end */
     size_t at = sub->partial ? partial_from(sub, r, pos) : pos;
+    if (at < first) at = first;
     while (pos <= sub->len) {
         int rc = do_match(m, rule_code(r), sub->s, sub->len, pos < at ? at : pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
@@ -1122,15 +1138,16 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         } else {
             if (r->normalized != sub->normalized) continue;
             int pre = r->pf.n || r->pf.startclass;
+            size_t first = 0;
             if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
             else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
-                     !may_start(m, sub, r, i, &h, e->lits, &tb)) {
+                     !may_start(m, sub, r, i, &h, e->lits, &tb, &first)) {
                 mark_scanned(sub, i, sub->len); /* no prefix: no start */
                 c = AL_OK;
             } else
-                c = run_regex(m, sub, i, out, hold);
+                c = run_regex(m, sub, i, first, out, hold);
         }
         if (c != AL_OK) break;
     }
