@@ -2034,6 +2034,23 @@ static int cap_may_go_on(const stream *st, size_t j)
     return c >= 0x80 || (c >= 'A' && c <= 'Z');
 }
 
+/* Does the word at t[k], just after a number, end address_at's look at
+ * that number at once: a lowercase word that lex_next reads as its run of
+ * letters, is ordinary ("2 of", "6 red tulips"), no street type before the
+ * name (F_PREFIX) and has no street ending? */
+static int plain_after_num(const stream *st, size_t k)
+{
+    const unsigned char *t = st->t;
+    size_t len = st->len;
+    if (t[k] < 'a' || t[k] > 'z') return 0;
+    size_t r = lower_run(t, k + 1, len), n = r - k;
+    if ((r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\'')) || n > KEYMAX)
+        return 0;
+    const char *w = (const char *)t + k;
+    unsigned f = lex_flags(st, w, n);
+    return !(f & F_PREFIX) && !key_has_suffix(st->x, w, n) && common_key(st, w, n, f, C_LOWER);
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -2233,14 +2250,17 @@ static void skip_plain(stream *st, int block)
             c1 = 0;
             e = ++i;
         } else if (t[i] >= '0' && t[i] <= '9') {
-            /* a number with no word after it on its line: only address_at
-             * looks at a number, for the words after it ("12 Elm Street") */
+            /* a number with no word after it on its line, or an ordinary
+             * one ("2 of"): only address_at looks at a number, for the
+             * words after it ("12 Elm Street") */
             size_t j = i + 1;
             while (j < len && ((t[j] >= '0' && t[j] <= '9') || is_alpha(t[j]) ||
                                (t[j] == '-' && j + 1 < len && t[j + 1] >= '0' && t[j + 1] <= '9')))
                 j++;
             size_t k = space_run(t, j, len);
-            if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j)) break;
+            if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j) &&
+                !plain_after_num(st, k))
+                break;
             cur = 0;
             l1 = 0;
             c1 = 0;
