@@ -170,6 +170,7 @@ void al_matcher_free(al_matcher *m)
     free(m->t_idx);
     free(m->t_done);
     free(m->t_cand);
+    free(m->t_kind);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -791,11 +792,13 @@ static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub, con
         m->t_idx = calloc(T_ROWS * (W ? W : 1), sizeof *m->t_idx);
         m->t_done = calloc(W ? W : 1, sizeof *m->t_done);
         m->t_cand = calloc(W ? W : 1, sizeof *m->t_cand);
-        if (!m->t_idx || !m->t_done || !m->t_cand) {
+        m->t_kind = calloc(4 * (W ? W : 1), sizeof *m->t_kind);
+        if (!m->t_idx || !m->t_done || !m->t_cand || !m->t_kind) {
             free(m->t_idx);
             free(m->t_done);
             free(m->t_cand);
-            m->t_idx = m->t_done = m->t_cand = NULL;
+            free(m->t_kind);
+            m->t_idx = m->t_done = m->t_cand = m->t_kind = NULL;
             return 0;
         }
     }
@@ -814,6 +817,10 @@ static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub, con
                 if (r->pf.litlen[k] >= 2) m->t_idx[(63 + l[0]) * W + (ri >> 6)] |= bit;
             }
             m->t_done[ri >> 6] |= bit;
+            unsigned kind = e->rkind ? e->rkind[ri] : AL_RK_DET;
+            if ((kind & (AL_RK_DET | AL_RK_NORM)) == 0) m->t_kind[ri >> 6] |= bit;
+            if ((kind & (AL_RK_DET | AL_RK_NORM)) == AL_RK_NORM) m->t_kind[W + (ri >> 6)] |= bit;
+            if (kind & AL_RK_KS) m->t_kind[2 * W + (ri >> 6)] |= bit;
             if (r->pf.maxlen > m->t_maxlen) m->t_maxlen = r->pf.maxlen;
         }
         m->t_ready = 1;
@@ -1087,7 +1094,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
      * literal that may begin in the tail is passed over here, as may_start
      * would (only its kind byte and a few bits are read) */
     int quick = 0;
-    const unsigned norm_kind = sub->normalized ? AL_RK_NORM : 0;
+    const uint64_t *qset = NULL;
     if (use_hits && sub->partial) {
         tail_init(&tb, sub);
         if (e->rkind) {
@@ -1095,18 +1102,24 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             quick = tb.cand > 0;
         }
     }
+    if (quick) {
+        /* the rules of the index of the pass's kind (raw or normalised; none
+         * with a caseless k or s when the text holds a Kelvin sign or long s)
+         * none of whose literals may begin in the tail */
+        size_t W = (e->n + 63) / 64;
+        const uint64_t *kind = m->t_kind + (sub->normalized ? W : 0), *ks = m->t_kind + 2 * W;
+        uint64_t *q = m->t_kind + 3 * W;
+        for (size_t x = 0; x < W; x++)
+            q[x] = m->t_done[x] & ~m->t_cand[x] & kind[x] & (ks_seen ? ~ks[x] : ~0ull);
+        qset = q;
+    }
     size_t nloop = sub->act ? sub->nact : e->n;
     for (size_t j = 0; j < nloop; j++) {
         uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
         if (sub->active && !sub->active[i]) continue;
-        if (quick) {
-            unsigned k = e->rkind[i];
-            if ((k & (AL_RK_DET | AL_RK_NORM)) == norm_kind && !((k & AL_RK_KS) && ks_seen) &&
-                (m->t_done[i >> 6] >> (i & 63) & 1) && !(m->t_cand[i >> 6] >> (i & 63) & 1) &&
-                !h.cnt[i]) {
-                mark_scanned(sub, i, sub->len); /* no prefix: no start */
-                continue;
-            }
+        if (qset && (qset[i >> 6] >> (i & 63) & 1) && !h.cnt[i]) {
+            mark_scanned(sub, i, sub->len); /* no prefix: no start */
+            continue;
         }
         if (fast) {
             /* whole text: a prefixed rule without a hit has nothing to try */

@@ -224,6 +224,8 @@ typedef struct {
     uint64_t *h_lit2; /* per rule: its literals' first byte pairs (engine.c lit_pairs) */
     uint64_t *t_idx, *t_done, *t_cand; /* stream passes: rules by their literals' first
                                         * bytes (engine.c tail_cands) */
+    uint64_t *t_kind; /* 4 x W words: of t_done's rules, the raw ones, the normalised ones,
+                       * those with a caseless k or s; then a pass's quick set */
     size_t t_maxlen;
     int t_ready;
 } al_matcher;
