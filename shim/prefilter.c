@@ -1200,27 +1200,29 @@ fail:
     *n = 0;
 }
 
-static void derive_required(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+/* pf->req from the set r the walk found */
+static void derive_required(const rset *r, int ks, al_prefilter *pf)
 {
-    rset r;
-    int ks;
-    if (!req_walk(pattern, options, folded, &r, &ks)) return;
-    for (int k = 0; k < r.count; k++)
-        if (r.n[k] < MIN_REQLEN) return;
-    req_store(&r, &pf->req, &pf->reqlen, &pf->nreq);
+    for (int k = 0; k < r->count; k++)
+        if (r->n[k] < MIN_REQLEN) return;
+    req_store(r, &pf->req, &pf->reqlen, &pf->nreq);
     pf->req_ks = ks;
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
-static void derive_partial(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
+static void derive_partial(const char *pattern, uint32_t options, const rset *r, int ks,
+                           al_prefilter *pf);
 
 void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
 {
     memset(pf, 0, sizeof *pf);
     if (options & PCRE2_EXTENDED) return;
     derive_prefixes(pattern, options, folded, pf);
-    derive_required(pattern, options, folded, pf);
-    derive_partial(pattern, options, folded, pf);
+    rset r;
+    int ks;
+    if (!req_walk(pattern, options, folded, &r, &ks)) return;
+    derive_required(&r, ks, pf);
+    derive_partial(pattern, options, &r, ks, pf);
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
@@ -2241,14 +2243,13 @@ static int derive_run(const char *p, uint32_t options, uint8_t run[32])
     return 1;
 }
 
-/* Stream passes: a required set with members of any length, and the bytes
- * a match may hold (al_prefilter.preq, .run). */
-static void derive_partial(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
+/* Stream passes: the required set r with members of any length, and the
+ * bytes a match may hold (al_prefilter.preq, .run). */
+static void derive_partial(const char *pattern, uint32_t options, const rset *rs, int ks,
+                           al_prefilter *pf)
 {
-    rset r;
-    int ks;
+    const rset r = *rs;
     if (!derive_run(pattern, options, pf->run)) return;
-    if (!req_walk(pattern, options, folded, &r, &ks)) return;
     /* looked for by a byte that is neither a letter nor a digit: a member
      * of letters only would be looked for at most bytes of prose */
     size_t at[MAX_REQ];
