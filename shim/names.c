@@ -2051,6 +2051,30 @@ static int plain_after_num(const stream *st, size_t k)
     return !(f & F_PREFIX) && !key_has_suffix(st->x, w, n) && common_key(st, w, n, f, C_LOWER);
 }
 
+/* The prev_tok of a plain lowercase word w[0..wl) for skip_plain's fast
+ * loop, or -1 for a unit word ("apt", "po"), which stops it; a table of
+ * first letters by length answers most words with no compare. */
+static inline int lane_code(const char *w, size_t wl)
+{
+#define L(c) (1u << ((c) - 'a'))
+    static const uint32_t maybe_code[10] = {0, /* word_code or a unit word */
+                                            L('i') | L('p'),
+                                            L('h') | L('i') | L('a') | L('c') | L('p'),
+                                            L('h') | L('w') | L('i') | L('a'),
+                                            L('d') | L('a') | L('n'),
+                                            L('n') | L('h') | L('k') | L('s'),
+                                            L('c') | L('t') | L('s'),
+                                            L('r'),
+                                            0,
+                                            L('s') | L('a')};
+#undef L
+    if (wl > 9 || !(maybe_code[wl] >> (w[0] - 'a') & 1)) return 0;
+    if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
+        (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
+        return -1;
+    return (int)word_code(w, wl);
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -2130,18 +2154,6 @@ static void skip_plain(stream *st, int block)
              * title before a '.' (title_first rules most out) and follow
              * no token that could introduce a name; what is left (and the
              * first token of another kind) goes on below */
-#define L(c) (1u << ((c) - 'a'))
-            static const uint32_t maybe_code[10] = {0, /* word_code or a unit word */
-                                                    L('i') | L('p'),
-                                                    L('h') | L('i') | L('a') | L('c') | L('p'),
-                                                    L('h') | L('w') | L('i') | L('a'),
-                                                    L('d') | L('a') | L('n'),
-                                                    L('n') | L('h') | L('k') | L('s'),
-                                                    L('c') | L('t') | L('s'),
-                                                    L('r'),
-                                                    0,
-                                                    L('s') | L('a')};
-#undef L
             const uint32_t *title_first = st->x->title_first;
             for (;;) {
                 size_t j, k;
@@ -2153,20 +2165,51 @@ static void skip_plain(stream *st, int block)
                     l1 = 0;
                     c1 = 0;
                 } else {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                    /* most words: up to seven letters, one space and a
+                     * lowercase letter, told from one load of t[i+1..i+9)
+                     * (as lower_run reads it) and passed on the terms below */
+                    uint64_t x = 0;
+                    size_t p = 8;
+                    if (i + 9 <= len) {
+                        memcpy(&x, t + i + 1, 8);
+                        uint64_t out = ~((x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x) &
+                                       0x8080808080808080u;
+                        if (out) p = (size_t)__builtin_ctzll(out) >> 3;
+                    }
+                    if (p <= 6 && (uint8_t)(x >> (8 * p)) == ' ' &&
+                        (unsigned)((uint8_t)(x >> (8 * p + 8)) - 'a') < 26u) {
+                        if (could_intro(p1, p2)) break;
+                        const char *w = (const char *)t + i;
+                        size_t wl = p + 1;
+                        int wc = lane_code(w, wl);
+                        if (wc < 0) break;
+                        code = (prev_tok)wc;
+                        w1 = w;
+                        l1 = wl;
+                        c1 = -1;
+                        p2 = p1;
+                        p1 = code;
+                        st->hpos[(st->hist + n) % 8] = end;
+                        n++;
+                        end = i + wl;
+                        i = end + 1;
+                        c = 2;
+                        continue;
+                    }
+                    j = p < 8 ? i + 1 + p : lower_run(t, i + 1, len);
+#else
                     j = lower_run(t, i + 1, len);
+#endif
                     if (j < len && bclass[t[j]] != 1 &&
                         (bclass[t[j]] != 3 || t[j] == '-' || t[j] == '\''))
                         break;
                     if (could_intro(p1, p2)) break;
                     size_t wl = j - i;
                     const char *w = (const char *)t + i;
-                    if (wl <= 9 && (maybe_code[wl] >> (w[0] - 'a') & 1)) {
-                        if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
-                            (wl == 3 && memcmp(w, "apt", 3) == 0) ||
-                            (wl == 5 && memcmp(w, "suite", 5) == 0))
-                            break;
-                        code = word_code(w, wl);
-                    }
+                    int wc = lane_code(w, wl);
+                    if (wc < 0) break;
+                    code = (prev_tok)wc;
                     k = space_run(t, j, len);
                     if (k < len && t[k] == '.' && wl <= KEYMAX &&
                         (title_first[wl] >> (w[0] - 'a') & 1))
