@@ -630,13 +630,14 @@ typedef struct {
     char kbuf[KEYMAX];
 } tok;
 
-#define RING 64
+#define RING 64 /* at most 64: stream.filled has a bit per slot */
 typedef struct {
     const lex *x;
     const unsigned char *t;
     size_t len, pos;
     tok ring[RING];
-    size_t head, n; /* ring[head] is the current token, n buffered */
+    uint64_t filled; /* bit i: ring[i] holds a token (its tno is set) */
+    size_t head, n;  /* ring[head] is the current token, n buffered */
     size_t hist;    /* tokens consumed so far, for look-behind */
     size_t hpos[8]; /* hpos[c % 8]: where token c starts to be read (its pre) */
     int lower;      /* the text has no capital letters: words count as capitalised */
@@ -1001,9 +1002,11 @@ static tok *peek_read(stream *st, size_t k)
 {
     if (k >= RING - 8) return NULL;
     while (st->n <= k) {
-        tok *slot = &st->ring[(st->head + st->n) % RING];
+        size_t at = (st->head + st->n) % RING;
+        tok *slot = &st->ring[at];
         if (!lex_next(st, slot)) return NULL;
         slot->tno = st->hist + st->n;
+        st->filled |= 1ull << at;
         st->n++;
     }
     return &st->ring[(st->head + k) % RING];
@@ -1012,19 +1015,24 @@ static tok *peek_read(stream *st, size_t k)
 /* Token k positions behind the current one (1 = previous), or NULL.  The
  * ring keeps the last few consumed tokens; one that skip_plain passed over
  * is read again, from where it started, when asked for. */
-static tok *back(stream *st, size_t k)
+static tok *back_read(stream *st, size_t at, size_t c)
+{
+    tok *slot = &st->ring[at];
+    size_t pos = st->pos;
+    st->pos = st->hpos[c % 8];
+    (void)lex_next(st, slot); /* the same token as before: it was read once */
+    slot->tno = c;
+    st->filled |= 1ull << at;
+    st->pos = pos;
+    return slot;
+}
+
+static inline tok *back(stream *st, size_t k)
 {
     if (k == 0 || k > 6 || k > st->hist) return NULL;
-    tok *slot = &st->ring[(st->head + RING - k) % RING];
-    size_t c = st->hist - k;
-    if (slot->tno != c) {
-        size_t pos = st->pos;
-        st->pos = st->hpos[c % 8];
-        (void)lex_next(st, slot); /* the same token as before: it was read once */
-        slot->tno = c;
-        st->pos = pos;
-    }
-    return slot;
+    size_t at = (st->head + RING - k) % RING, c = st->hist - k;
+    if (!(st->filled >> at & 1) || st->ring[at].tno != c) return back_read(st, at, c);
+    return &st->ring[at];
 }
 
 static void advance(stream *st, size_t k)
@@ -2010,6 +2018,7 @@ static size_t cap_stop(stream *st, size_t c, size_t pre, size_t s, size_t e, int
     k->cflags = le ? le->cflags : 0;
     k->looked = 1;
     k->tno = c;
+    st->filled |= 1ull << (c % RING);
     return e;
 }
 
@@ -2426,13 +2435,13 @@ __attribute__((noinline)) static int has_capital(const unsigned char *t, size_t 
  * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
 static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t len, sink *out)
 {
-    stream st; /* the ring is written before it is read: not cleared */
+    stream st; /* the ring is written before it is read (st.filled): not cleared */
     st.x = x;
     st.memo = memo;
     st.t = (const unsigned char *)text;
     st.len = len;
     st.pos = st.head = st.n = st.hist = 0;
-    for (size_t i = 0; i < RING; i++) st.ring[i].tno = SIZE_MAX;
+    st.filled = 0;
     /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
      * capitalised; the common-word list and the context rules still apply */
     st.lower = !has_capital(st.t, len);
@@ -2566,8 +2575,11 @@ typedef struct {
     sink s[3];
     memo_ent *memo;    /* 1 << MEMO_BITS lookups (lex_find), or NULL */
     uint64_t memo_gen; /* the lexicon they were made in (0: none) */
+    int keyed;         /* handed to cache_key (its destructor frees the above) */
 } scan_cache;
-static __thread scan_cache cache;
+/* initial-exec: the shim is preloaded, never dlopen'd, so its TLS is in the
+ * static block and the address needs no __tls_get_addr call */
+static __thread scan_cache cache __attribute__((tls_model("initial-exec")));
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
@@ -2587,6 +2599,7 @@ static void cache_release(void *p)
     free(c->memo);
     c->memo = NULL;
     c->memo_gen = 0;
+    c->keyed = 0; /* a scan from a later destructor keys it again */
 }
 
 static void cache_key_init(void)
@@ -2600,9 +2613,10 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     if (!d || !d->x || (!text && len)) return AL_EINVAL;
     if (!text) text = "";
     scan_cache *c = &cache;
-    if (!c->s[0].cap && !c->s[1].cap && !c->s[2].cap) { /* first use on this thread */
+    if (!c->keyed) { /* first use on this thread */
         pthread_once(&cache_once, cache_key_init);
         (void)pthread_setspecific(cache_key, c);
+        c->keyed = 1;
     }
     if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
           (len == 0 || memcmp(c->copy, text, len) == 0))) {
