@@ -171,6 +171,7 @@ void al_matcher_free(al_matcher *m)
     free(m->t_done);
     free(m->t_cand);
     free(m->t_kind);
+    free(m->f_run);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -503,7 +504,13 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
         const uint64_t *mask = e->sc_mask, *np = e->sc_np;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
         for (size_t i = sub->from; i < len; i++) {
-            /* one table lookup rules out most bytes */
+            /* one test rules out eight bytes none of which may begin a
+             * match (most of them), one table lookup a byte */
+            while (len - i >= 8 && !(mask[t[i]] | mask[t[i + 1]] | mask[t[i + 2]] |
+                                     mask[t[i + 3]] | mask[t[i + 4]] | mask[t[i + 5]] |
+                                     mask[t[i + 6]] | mask[t[i + 7]]))
+                i += 8;
+            if (i >= len) break;
             uint64_t m = mask[t[i]];
             if (!m) continue;
             if (i > 0) m &= ~np[t[i - 1]];
@@ -1067,6 +1074,40 @@ static const al_subject *hits_subject(const al_engine *e, const al_subject *sub,
     return cut;
 }
 
+/* The rules a whole-text pass (normalised when norm) may run, as a bit set
+ * of W words: a detector (raw pass) or a rule without prefixes of the
+ * pass's kind, and a prefixed one of its kind with a hit (or with a
+ * caseless k or s when ks_seen).  Every rule the pass's loop does not pass
+ * over at once is in it.  m->f_run, made on first use, holds the raw and
+ * normalised passes' rules without and with prefixes, the prefixed rules
+ * with a caseless k or s, then the set returned.  NULL on allocation
+ * failure. */
+static const uint64_t *fast_set(al_matcher *m, const hits *h, int norm, int ks_seen)
+{
+    const al_engine *e = m->e;
+    const size_t W = (e->n + 63) / 64;
+    if (!m->f_run) {
+        uint64_t *f = calloc(6 * W + 1, sizeof *f);
+        if (!f) return NULL;
+        for (size_t i = 0; i < e->n; i++) {
+            unsigned k = e->rkind[i];
+            size_t at = (k & AL_RK_NORM ? W : 0) + (k & AL_RK_PRE ? 2 * W : 0);
+            if (k & AL_RK_DET) at = 0; /* raw pass only */
+            f[at + (i >> 6)] |= 1ull << (i & 63);
+            if ((k & (AL_RK_DET | AL_RK_PRE | AL_RK_KS)) == (AL_RK_PRE | AL_RK_KS))
+                f[4 * W + (i >> 6)] |= 1ull << (i & 63);
+        }
+        m->f_run = f;
+    }
+    const uint64_t *f = m->f_run;
+    const uint64_t *any = f + (norm ? W : 0), *pre = f + (norm ? 3 * W : 2 * W), *ks = f + 4 * W;
+    uint64_t *out = m->f_run + 5 * W;
+    for (size_t x = 0; x < W; x++) out[x] = ks_seen ? ks[x] : 0;
+    for (size_t k = 0; k < h->nused; k++) out[h->used[k] >> 6] |= 1ull << (h->used[k] & 63);
+    for (size_t x = 0; x < W; x++) out[x] = any[x] | (pre[x] & out[x]);
+    return out;
+}
+
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -1113,8 +1154,19 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             q[x] = m->t_done[x] & ~m->t_cand[x] & kind[x] & (ks_seen ? ~ks[x] : ~0ull);
         qset = q;
     }
+    /* whole text: only the rules of fast_set's set, ascending, as the loop
+     * below would visit them (the others it passes over at once) */
+    const uint64_t *fset = fast && !sub->act ? fast_set(m, &h, sub->normalized, ks_seen) : NULL;
     size_t nloop = sub->act ? sub->nact : e->n;
+    size_t fx = 0, fW = (e->n + 63) / 64; /* fset: the word at fx, its rules up to j cleared */
+    uint64_t fw = fset && fW ? fset[0] : 0;
     for (size_t j = 0; j < nloop; j++) {
+        if (fset) {
+            while (!fw && ++fx < fW) fw = fset[fx];
+            if (!fw) break;
+            j = fx * 64 + (size_t)__builtin_ctzll(fw);
+            fw &= fw - 1;
+        }
         uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
         if (sub->active && !sub->active[i]) continue;
         if (qset && (qset[i >> 6] >> (i & 63) & 1) && !h.cnt[i]) {

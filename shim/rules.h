@@ -228,6 +228,9 @@ typedef struct {
                        * those with a caseless k or s; then a pass's quick set */
     size_t t_maxlen;
     int t_ready;
+    uint64_t *f_run; /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
+                      * and a normalised pass run without a hit, those they run with one,
+                      * those with a caseless k or s */
 } al_matcher;
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
