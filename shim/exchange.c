@@ -40,7 +40,8 @@ typedef struct {
     size_t raw_off; /* the event as received (or synthesized) */
     size_t rawlen;
     int has_text;    /* it carries delta text of key */
-    size_t text_off; /* that text (NUL-terminated in the arena) */
+    size_t text_off; /* that text in the arena: inside the event's bytes when
+                      * it lies there as it is, else a copy after them */
     size_t tlen;
     cJSON *ev;   /* parsed event, owned; NULL for raw-only items and for a
                   * delta event taken through the shape (parsed if it must
@@ -326,14 +327,51 @@ static al_code item_tree(al_exchange *x, qitem *it)
     return AL_OK;
 }
 
-/* Writes an event: the raw bytes when text is NULL and nothing else changed,
- * else the event rebuilt with its delta node set to text. */
-static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tlen, al_buf *out)
+/* Appends n bytes to b: the copy inline when they fit, else al_buf_append. */
+static inline al_code buf_add(al_buf *b, const char *p, size_t n)
+{
+    if (n >= b->cap - b->len) return al_buf_append(b, p, n); /* also cap 0 */
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return AL_OK;
+}
+
+/* Raw event bytes of the arena not yet written: arena[off..off+len).
+ * Events that go out as received and lie back to back in the arena are
+ * written with one copy (run_flush before anything else is written, and
+ * before the arena moves). */
+typedef struct {
+    size_t off, len;
+} run_t;
+
+static al_code run_flush(al_exchange *x, run_t *run, al_buf *out)
+{
+    if (!run->len) return AL_OK;
+    al_code r = buf_add(out, x->arena.data + run->off, run->len);
+    run->len = 0;
+    return r;
+}
+
+/* Writes an event: the raw bytes when text is NULL and nothing else changed
+ * (added to run), else the event rebuilt with its delta node set to text. */
+static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tlen, al_buf *out,
+                         run_t *run)
 {
     const char *raw = x->arena.data + it->raw_off, *own = x->arena.data + it->text_off;
     int same = !text || !it->has_text || (tlen == it->tlen && !memcmp(text, own, tlen));
-    if (same && !it->changed) return al_buf_append(out, raw, it->rawlen);
     al_code r;
+    if (same && !it->changed) {
+        if (run->len && run->off + run->len == it->raw_off) {
+            run->len += it->rawlen;
+            return AL_OK;
+        }
+        if ((r = run_flush(x, run, out)) != AL_OK) return r;
+        run->off = it->raw_off;
+        run->len = it->rawlen;
+        return AL_OK;
+    }
+    if ((r = run_flush(x, run, out)) != AL_OK) return r;
     if (!it->ev && (r = item_tree(x, it)) != AL_OK) return r;
     if (!same) {
         char *t = strndup(text, tlen);
@@ -353,12 +391,14 @@ static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tle
 
 static void item_free(qitem *it)
 {
-    cJSON_Delete(it->ev);
-    memset(it, 0, sizeof *it);
+    if (it->ev) cJSON_Delete(it->ev);
+    it->ev = NULL;
+    it->node = NULL;
 }
 
-/* Queues an event.  text (tlen bytes): its delta text for key, or NULL.
- * ev (owned by the queue once this succeeds) and node may be NULL. */
+/* Queues an event.  text (tlen bytes): its delta text for key, or NULL
+ * (text that lies inside raw is not copied again).  ev (owned by the queue
+ * once this succeeds) and node may be NULL. */
 static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
                           const char *text, size_t tlen, int key, int changed)
 {
@@ -375,9 +415,14 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
         x->q = v;
         x->qcap = cap;
     }
+    /* the text's place in raw, when it lies there */
+    int inraw = text && (uintptr_t)text >= (uintptr_t)raw &&
+                (uintptr_t)text - (uintptr_t)raw <= rawlen && tlen <= rawlen - (size_t)(text - raw);
+    size_t extra = text && !inraw ? tlen : 0;
     /* reserve first: a failure leaves the arena as it was */
     size_t at = x->arena.len;
-    if (al_buf_reserve(&x->arena, rawlen + (text ? tlen + 1 : 0)) != AL_OK) return AL_ENOMEM;
+    if (rawlen + extra >= x->arena.cap - at && al_buf_reserve(&x->arena, rawlen + extra) != AL_OK)
+        return AL_ENOMEM;
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
     it->seq = ++x->qseq;
@@ -387,12 +432,15 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     it->rawlen = rawlen;
     if (text) {
         it->has_text = 1;
-        it->text_off = at + rawlen;
         it->tlen = tlen;
-        memcpy(a + rawlen, text, tlen);
-        a[rawlen + tlen] = '\0';
+        if (inraw) {
+            it->text_off = at + (size_t)(text - raw);
+        } else {
+            it->text_off = at + rawlen;
+            if (tlen) memcpy(a + rawlen, text, tlen);
+        }
     }
-    x->arena.len = at + rawlen + (text ? tlen + 1 : 0);
+    x->arena.len = at + rawlen + extra;
     x->arena.data[x->arena.len] = '\0';
     it->ev = ev;
     it->node = node;
@@ -459,15 +507,16 @@ static al_code drain(al_exchange *x, al_buf *out)
     size_t i = x->qh;
     int stopped = 0; /* at an event whose text is still held back */
     al_code r = AL_OK;
+    run_t run = {0, 0};
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
         if (!it->has_text) {
-            r = emit_item(x, it, NULL, 0, out);
+            r = emit_item(x, it, NULL, 0, out, &run);
             continue;
         }
         skey *k = find_key(x, it->key);
         if (it->empty || !k) {
-            r = emit_item(x, it, "", 0, out);
+            r = emit_item(x, it, "", 0, out, &run);
             continue;
         }
         const char *d = x->arena.data + it->text_off;
@@ -477,10 +526,10 @@ static al_code drain(al_exchange *x, al_buf *out)
         size_t rl = k->rel.len - k->taken;
         if (k->ended && !queued_after(x, i, it->key)) {
             /* the last event of a finished text takes all that is left */
-            r = emit_item(x, it, rd, rl, out);
+            r = emit_item(x, it, rd, rl, out, &run);
             k->taken = k->rel.len;
         } else if (rl >= dl && !memcmp(rd, d, dl)) {
-            r = emit_item(x, it, NULL, 0, out);
+            r = emit_item(x, it, NULL, 0, out, &run);
             k->taken += dl;
         } else if (rl < dl && !memcmp(d, rd, rl)) {
             stopped = 1;
@@ -488,12 +537,14 @@ static al_code drain(al_exchange *x, al_buf *out)
         } else {
             /* the text changed: this event carries what was released, the
              * other waiting events of the key give up their text */
-            r = emit_item(x, it, rd, rl, out);
+            r = emit_item(x, it, rd, rl, out, &run);
             k->taken = k->rel.len;
             for (size_t j = i + 1; j < x->qn; j++)
                 if (x->q[j].has_text && x->q[j].key == it->key) x->q[j].empty = 1;
         }
     }
+    al_code fr = run_flush(x, &run, out);
+    if (r == AL_OK) r = fr;
     drop_taken(x);
     if (stopped) {
         const skey *k = find_key(x, x->q[i].key);
@@ -546,12 +597,13 @@ static al_code settle_all(al_exchange *x, al_buf *out)
 {
     al_code fr = feed_all(x);
     if (fr != AL_OK) return fr;
+    run_t run = {0, 0};
     for (size_t i = x->qh; i < x->qn; i++) {
         qitem *it = &x->q[i];
         if (it->has_text && !it->empty) {
             skey *k = find_key(x, it->key);
             if (k && !queued_after(x, i, it->key)) {
-                al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out);
+                al_code r = emit_item(x, it, k->rel.data ? k->rel.data : "", k->rel.len, out, &run);
                 al_buf_reset(&k->rel);
                 x->rel_cuts++;
                 if (r != AL_OK) return r;
@@ -559,14 +611,15 @@ static al_code settle_all(al_exchange *x, al_buf *out)
             }
             if (k) {
                 /* earlier events of the key carry nothing; the last takes all */
-                al_code r = emit_item(x, it, "", 0, out);
+                al_code r = emit_item(x, it, "", 0, out, &run);
                 if (r != AL_OK) return r;
                 continue;
             }
         }
-        al_code r = emit_item(x, it, it->has_text ? "" : NULL, 0, out);
+        al_code r = emit_item(x, it, it->has_text ? "" : NULL, 0, out, &run);
         if (r != AL_OK) return r;
     }
+    if ((fr = run_flush(x, &run, out)) != AL_OK) return fr;
     for (size_t i = x->qh; i < x->qn; i++) item_free(&x->q[i]);
     x->qh = x->qn = 0;
     arena_trim(x);
@@ -1223,7 +1276,7 @@ static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, cons
 {
     skey *k = find_key(x, x->shape.key);
     if (!k) return AL_ENOMEM; /* the shape's event made the key */
-    if (al_buf_append(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
+    if (buf_add(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
     if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
     al_code r;
     if (!queued(x) && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
@@ -1262,7 +1315,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     cJSON *own;
     if (shape_match(x, data, dlen, &text, &tlen, &own)) {
         r = shape_event(x, raw, raw_len, text, tlen, to_host);
-        cJSON_Delete(own);
+        if (own) cJSON_Delete(own);
         return r;
     }
     int mended = 0;

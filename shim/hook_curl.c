@@ -406,6 +406,7 @@ static size_t host_header(handle *e, const char *p, size_t n)
  * the stash), -1 when it refused bytes (abort). */
 static int deliver_stash(handle *e)
 {
+    if (!e->stash.len) return 0;
     size_t off = 0;
     int rc = 0;
     while (off < e->stash.len) {

@@ -157,6 +157,22 @@ long al_sse_next(const char *buf, size_t len, size_t last_len, al_sse_event *ev,
 
 long al_sse_view(const char *buf, size_t len, size_t last_len, al_sse_event *ev, al_buf *data)
 {
+    /* the usual event, "data:" with one line and no "\r", ends at its
+     * line's end plus a "\n": read as next_complete would, with one search */
+    if (!last_len && len > 5 && !memcmp(buf, "data:", 5)) {
+        const char *nl = memchr(buf + 5, '\n', len - 5);
+        size_t le = nl ? (size_t)(nl - buf) : 0;
+        if (nl && buf[le - 1] != '\r' && le + 1 < len && buf[le + 1] == '\n' &&
+            le + 2 <= AL_SSE_MAX_EVENT) {
+            size_t v = 5 + (le > 5 && buf[5] == ' ');
+            memset(ev, 0, sizeof *ev);
+            ev->has_data = 1;
+            ev->data = buf + v;
+            ev->data_len = le - v;
+            ev->raw_len = le + 2;
+            return (long)(le + 2);
+        }
+    }
     return next_event(buf, len, last_len, ev, data, 1);
 }
 
