@@ -172,6 +172,7 @@ void al_matcher_free(al_matcher *m)
     free(m->t_cand);
     free(m->t_kind);
     free(m->f_run);
+    free(m->a_act);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -1371,12 +1372,21 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
     return c;
 }
 
-/* Marks the rules to run in dir (action not ALLOW, applies to dir). */
-static unsigned char *active_rules(const al_engine *e, const al_policy *p, al_direction dir,
-                                   int *any_norm)
+/* The rules to run in dir (action not ALLOW, applies to dir), one byte
+ * each, and in *any_norm whether one runs on the normalised text.  Kept in
+ * m for its next scan in the same direction under the same actions.  NULL
+ * on allocation failure. */
+static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_direction dir,
+                                         int *any_norm)
 {
-    unsigned char *a = calloc(e->n ? e->n : 1, 1);
-    if (!a) return NULL;
+    const al_engine *e = m->e;
+    const al_action *pol = dir == AL_AS_PROMPT ? p->prompt : p->completion;
+    if (m->a_act && m->a_dir == dir && !memcmp(m->a_pol, pol, sizeof m->a_pol)) {
+        *any_norm = m->a_norm;
+        return m->a_act;
+    }
+    if (!m->a_act && !(m->a_act = malloc(e->n ? e->n : 1))) return NULL;
+    unsigned char *a = m->a_act;
     unsigned bit = dir == AL_AS_PROMPT ? AL_DIR_PROMPT_BIT : AL_DIR_COMPLETION_BIT;
     *any_norm = 0;
     for (size_t i = 0; i < e->n; i++) {
@@ -1384,6 +1394,9 @@ static unsigned char *active_rules(const al_engine *e, const al_policy *p, al_di
         a[i] = (r->applies & bit) && al_rule_action(r, p, dir) != AL_ACT_ALLOW;
         if (a[i] && r->normalized && !r->det) *any_norm = 1;
     }
+    memcpy(m->a_pol, pol, sizeof m->a_pol);
+    m->a_dir = dir;
+    m->a_norm = *any_norm;
     return a;
 }
 
@@ -1409,18 +1422,18 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     al_buf_reset(&out->text);
 
     int any_norm = 0;
-    unsigned char *active = active_rules(e, p, dir, &any_norm);
-    if (!active) return AL_ENOMEM;
     al_matcher local, *m = matcher_get(e, &local);
+    if (!m) return AL_ENOMEM;
+    const unsigned char *active = active_rules(m, p, dir, &any_norm);
+    if (!active) {
+        matcher_put(m);
+        return AL_ENOMEM;
+    }
     al_cands cands = {0};
     al_buf norm = {0}; /* the normalised text, when the normalised pass ran */
-    al_code c = m ? AL_OK : AL_ENOMEM;
-    if (c == AL_OK) {
-        c = collect(m, p, dir, text, len, active, any_norm, &cands, &norm);
-        out->limit_hit = m->limit_hit;
-        matcher_put(m);
-    }
-    free(active);
+    al_code c = collect(m, p, dir, text, len, active, any_norm, &cands, &norm);
+    out->limit_hit = m->limit_hit;
+    matcher_put(m);
     for (size_t i = 0; c == AL_OK && i < cands.n; i++) {
         const al_rule *r = &e->rules[cands.v[i].rule];
         al_finding f = {.rule = r->id,
