@@ -2356,17 +2356,18 @@ static void skip_plain(stream *st, int block)
                     halt = 2;
                 else if (cap_may_go_on(st, j))
                     halt = 1;
-            } else if (!common_key(st, key, wl, f, C_CAP)) {
+            } else if ((le || block || key_has_suffix(st->x, key, wl) || could_intro(p1, p2) ||
+                        ((c1 < 0 ? (c1 = l1 ? lex_cflags(st, w1, l1) : 0) : c1) &
+                         (CTX_said | CTX_at_place))) &&
+                       !common_key(st, key, wl, f, C_CAP)) {
                 /* a word in no list at all ("Apache", "Licensor") is passed
                  * over by every step unless what stands before it may
                  * introduce a name (could_intro, a word of said) or a place
                  * (at_place), or it may be a street ("Corellistraat 178");
-                 * inside an address block it may be a line of it */
-                if (le || block || key_has_suffix(st->x, key, wl) || could_intro(p1, p2))
-                    halt = 2;
-                else if ((c1 < 0 ? (c1 = l1 ? lex_cflags(st, w1, l1) : 0) : c1) &
-                         (CTX_said | CTX_at_place))
-                    halt = 2;
+                 * inside an address block it may be a line of it; and an
+                 * ordinary one ("Photosynthesis") always: asked last, as
+                 * the stems it tries cost more than the tests before it */
+                halt = 2;
             }
             if (halt) {
                 capped = cap_stop(st, st->hist + n, end, i, j, all_upper && wl >= 2, more_upper,
