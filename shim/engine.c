@@ -172,7 +172,8 @@ void al_matcher_free(al_matcher *m)
     free(m->t_cand);
     free(m->t_kind);
     free(m->f_run);
-    free(m->a_act);
+    free(m->a_act[0]);
+    free(m->a_act[1]);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -1374,19 +1375,20 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
 
 /* The rules to run in dir (action not ALLOW, applies to dir), one byte
  * each, and in *any_norm whether one runs on the normalised text.  Kept in
- * m for its next scan in the same direction under the same actions.  NULL
+ * m, per direction, for its next scan under the same actions.  NULL
  * on allocation failure. */
 static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_direction dir,
                                          int *any_norm)
 {
     const al_engine *e = m->e;
-    const al_action *pol = dir == AL_AS_PROMPT ? p->prompt : p->completion;
-    if (m->a_act && m->a_dir == dir && !memcmp(m->a_pol, pol, sizeof m->a_pol)) {
-        *any_norm = m->a_norm;
-        return m->a_act;
+    const int d = dir == AL_AS_PROMPT ? 0 : 1;
+    const al_action *pol = d ? p->completion : p->prompt;
+    if (m->a_act[d] && !memcmp(m->a_pol[d], pol, sizeof m->a_pol[d])) {
+        *any_norm = m->a_norm[d];
+        return m->a_act[d];
     }
-    if (!m->a_act && !(m->a_act = malloc(e->n ? e->n : 1))) return NULL;
-    unsigned char *a = m->a_act;
+    if (!m->a_act[d] && !(m->a_act[d] = malloc(e->n ? e->n : 1))) return NULL;
+    unsigned char *a = m->a_act[d];
     unsigned bit = dir == AL_AS_PROMPT ? AL_DIR_PROMPT_BIT : AL_DIR_COMPLETION_BIT;
     *any_norm = 0;
     for (size_t i = 0; i < e->n; i++) {
@@ -1394,9 +1396,8 @@ static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_d
         a[i] = (r->applies & bit) && al_rule_action(r, p, dir) != AL_ACT_ALLOW;
         if (a[i] && r->normalized && !r->det) *any_norm = 1;
     }
-    memcpy(m->a_pol, pol, sizeof m->a_pol);
-    m->a_dir = dir;
-    m->a_norm = *any_norm;
+    memcpy(m->a_pol[d], pol, sizeof m->a_pol[d]);
+    m->a_norm[d] = *any_norm;
     return a;
 }
 
