@@ -2287,7 +2287,10 @@ static void skip_plain(stream *st, int block)
                 looked = 0;
             } else {
                 /* before a '.', a title ("mr.") is left to the detectors */
-                if (k < len && t[k] == '.' && (lex_flags(st, w, wl) & F_TITLE)) break;
+                if (k < len && t[k] == '.' && wl <= KEYMAX &&
+                    (st->x->title_first[wl] >> (w[0] - 'a') & 1) &&
+                    (lex_flags(st, w, wl) & F_TITLE))
+                    break; /* (no title is longer than KEYMAX: lex_add keeps none) */
                 if (could_intro(p1, p2)) break;
                 c1 = -1;
             }
