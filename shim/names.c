@@ -1371,11 +1371,13 @@ static int address_like(stream *st, size_t n)
 /* "Eklund, Warren and Bailey": a listed name next to another one. */
 static int in_name_list(stream *st)
 {
-    tok *p1 = back(st, 1), *p2 = back(st, 2), *n1 = peek(st, 1), *n2 = peek(st, 2);
+    /* the tokens two away are read only when the one between is a joiner */
+    tok *p1 = back(st, 1), *p2, *n1, *n2;
     if ((punct_is(p1, ',') || key_is(p1, "and") || key_is(p1, "&")) &&
-        plain_name(st, p2, F_GIVEN | F_SUR) && p2->cap == C_CAP)
+        plain_name(st, p2 = back(st, 2), F_GIVEN | F_SUR) && p2->cap == C_CAP)
         return 1;
-    if ((punct_is(n1, ',') || key_is(n1, "and")) && plain_name(st, n2, F_GIVEN | F_SUR) &&
+    n1 = peek(st, 1);
+    if ((punct_is(n1, ',') || key_is(n1, "and")) && plain_name(st, n2 = peek(st, 2), F_GIVEN | F_SUR) &&
         n2->cap == C_CAP)
         return 1;
     return 0;
