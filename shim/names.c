@@ -1482,23 +1482,33 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int lone_ok = !ambiguous && !in_list(st, p1, CTX_determiners) &&
                       !((f & F_PLACE) && in_list(st, p1, CTX_at_place)) && /* "from Jordan" */
                       !(f & F_BROAD); /* "France", "India" alone are countries */
-        int decided = 1;
-        if (org_after || address_like(st, n) || ((f & F_PLACEHEAD) && surname)) {
+        /* the way to a name that applies (0: none; -1, -2: by intro_level),
+         * asked before the costlier address_like, which matters only then
+         * or for a run of several words (a lone word left undecided is
+         * passed on as one either way) */
+        int decided = 1, how = 0;
+        if (surname && given && !(ambiguous && st->lower) &&
+            (!ambiguous || !sentence_start(st, cur) || (flags_of(st, peek(st, 1)) & F_SUR)))
+            how = -1;
+        else if (surname && !given && !ambiguous && !sentence_start(st, cur) &&
+                 (flags_of(st, peek(st, n - 1)) & F_SUR))
+            how = 4;
+        else if (introduced(st) && !ambiguous)
+            how = -2;
+        else if (!surname && lone_ok && (given || in_name_list(st)))
+            how = 4;
+        else if (!surname && lone_ok && in_list(st, p1, CTX_said) && !sentence_start(st, cur))
+            how = 4;
+        if ((how || n > 1) &&
+            (org_after || address_like(st, n) || ((f & F_PLACEHEAD) && surname))) {
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906",
              * "Saint Lucia", "San Luis" */
-        } else if (surname && given && !(ambiguous && st->lower) &&
-                   (!ambiguous || !sentence_start(st, cur) ||
-                    (flags_of(st, peek(st, 1)) & F_SUR))) {
+        } else if (how == -1) {
             *rc = emit(st, out, cur->s, e, intro_level(st));
-        } else if (surname && !given && !ambiguous && !sentence_start(st, cur) &&
-                   (flags_of(st, peek(st, n - 1)) & F_SUR)) {
-            *rc = emit(st, out, cur->s, e, 4);
-        } else if (introduced(st) && !ambiguous) {
+        } else if (how == -2) {
             *rc = emit(st, out, cur->s, e, intro_level(st) == 1 ? 1 : 2);
-        } else if (!surname && lone_ok && (given || in_name_list(st))) {
-            *rc = emit(st, out, cur->s, e, 4);
-        } else if (!surname && lone_ok && in_list(st, p1, CTX_said) && !sentence_start(st, cur)) {
-            *rc = emit(st, out, cur->s, e, 4);
+        } else if (how) {
+            *rc = emit(st, out, cur->s, e, how);
         } else {
             decided = 0;
         }
