@@ -505,14 +505,19 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
         const unsigned char *t = (const unsigned char *)sub->s;
         const uint64_t *mask = e->sc_mask, *np = e->sc_np;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
+        size_t each = 0; /* bytes before this are looked at one by one */
         for (size_t i = sub->from; i < len; i++) {
             /* one test rules out eight bytes none of which may begin a
-             * match (most of them), one table lookup a byte */
-            while (len - i >= 8 && !(mask[t[i]] | mask[t[i + 1]] | mask[t[i + 2]] |
-                                     mask[t[i + 3]] | mask[t[i + 4]] | mask[t[i + 5]] |
-                                     mask[t[i + 6]] | mask[t[i + 7]]))
-                i += 8;
-            if (i >= len) break;
+             * match (most of them); eight that fail it are looked at one
+             * by one, a table lookup each */
+            if (i >= each) {
+                while (len - i >= 8 && !(mask[t[i]] | mask[t[i + 1]] | mask[t[i + 2]] |
+                                         mask[t[i + 3]] | mask[t[i + 4]] | mask[t[i + 5]] |
+                                         mask[t[i + 6]] | mask[t[i + 7]]))
+                    i += 8;
+                if (i >= len) break;
+                each = i + 8;
+            }
             uint64_t m = mask[t[i]];
             if (!m) continue;
             if (i > 0) m &= ~np[t[i - 1]];
