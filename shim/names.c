@@ -638,10 +638,10 @@ typedef struct {
     tok ring[RING];
     uint64_t filled; /* bit i: ring[i] holds a token (its tno is set) */
     size_t head, n;  /* ring[head] is the current token, n buffered */
-    size_t hist;    /* tokens consumed so far, for look-behind */
-    size_t hpos[8]; /* hpos[c % 8]: where token c starts to be read (its pre) */
-    int lower;      /* the text has no capital letters: words count as capitalised */
-    memo_ent *memo; /* lookups of this thread (lex_find), or NULL */
+    size_t hist;     /* tokens consumed so far, for look-behind */
+    size_t hpos[8];  /* hpos[c % 8]: where token c starts to be read (its pre) */
+    int lower;       /* the text has no capital letters: words count as capitalised */
+    memo_ent *memo;  /* lookups of this thread (lex_find), or NULL */
 } stream;
 
 static unsigned lex_flags(const stream *st, const char *k, size_t n)
@@ -1377,8 +1377,8 @@ static int in_name_list(stream *st)
         plain_name(st, p2 = back(st, 2), F_GIVEN | F_SUR) && p2->cap == C_CAP)
         return 1;
     n1 = peek(st, 1);
-    if ((punct_is(n1, ',') || key_is(n1, "and")) && plain_name(st, n2 = peek(st, 2), F_GIVEN | F_SUR) &&
-        n2->cap == C_CAP)
+    if ((punct_is(n1, ',') || key_is(n1, "and")) &&
+        plain_name(st, n2 = peek(st, 2), F_GIVEN | F_SUR) && n2->cap == C_CAP)
         return 1;
     return 0;
 }
@@ -1608,7 +1608,8 @@ static size_t place_match(stream *st, size_t *e)
 }
 
 /* One step of the location scan at token 0; returns the tokens it used. */
-static size_t location_step(stream *st, sink *out, al_code *rc)
+static inline __attribute__((always_inline)) size_t location_step(stream *st, sink *out,
+                                                                   al_code *rc)
 {
     tok *cur = peek(st, 0);
     if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
