@@ -100,6 +100,7 @@ struct al_exchange {
      * its length is held_rel, so nothing was added either). */
     int held;
     uint64_t held_seq, held_cuts, rel_cuts; /* rel_cuts: consumes and resets of a rel */
+    size_t nended; /* keys whose text is complete (synth_rest has work only then) */
     size_t held_rel;
     /* the event being processed */
     cdelta *cur;
@@ -209,7 +210,8 @@ static al_code feed_key(skey *k)
 {
     if (!k->pend.len) return AL_OK;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
-    al_buf_reset(&k->pend);
+    k->pend.len = 0; /* as al_buf_reset */
+    k->pend.data[0] = '\0';
     return r;
 }
 
@@ -224,6 +226,7 @@ static al_code feed_all(al_exchange *x)
 
 static al_code end_key(al_exchange *x, skey *k)
 {
+    if (!k->ended) x->nended++;
     k->ended = 1;
     al_code r = feed_key(k);
     return r != AL_OK ? r : al_stream_scrub_flush(k->s, &k->rel);
@@ -496,13 +499,9 @@ static void drop_taken(al_exchange *x)
     }
 }
 
-/* Emits every queued event whose text is settled. */
-static al_code drain(al_exchange *x, al_buf *out)
+/* drain's walk of the queue (drain decides when it can be skipped). */
+static al_code drain_queue(al_exchange *x, al_buf *out)
 {
-    if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq && x->rel_cuts == x->held_cuts) {
-        const skey *k = find_key(x, x->q[x->qh].key);
-        if (k && !k->ended && k->rel.len == x->held_rel) return AL_OK; /* as before */
-    }
     x->held = 0;
     size_t i = x->qh;
     int stopped = 0; /* at an event whose text is still held back */
@@ -560,9 +559,19 @@ static al_code drain(al_exchange *x, al_buf *out)
     return r;
 }
 
+/* Emits every queued event whose text is settled. */
+static inline al_code drain(al_exchange *x, al_buf *out)
+{
+    if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq && x->rel_cuts == x->held_cuts) {
+        const skey *k = find_key(x, x->q[x->qh].key);
+        if (k && !k->ended && k->rel.len == x->held_rel) return AL_OK; /* as before */
+    }
+    return drain_queue(x, out);
+}
+
 /* Released text of ended keys that no queued event can carry goes out in a
  * new delta event. */
-static al_code synth_rest(al_exchange *x)
+static al_code synth_keys(al_exchange *x)
 {
     for (size_t i = 0; i < x->nkeys; i++) {
         skey *k = &x->keys[i];
@@ -589,6 +598,12 @@ static al_code synth_rest(al_exchange *x)
         x->rel_cuts++;
     }
     return AL_OK;
+}
+
+/* synth_keys, which only ever serves keys whose text ended. */
+static inline al_code synth_rest(al_exchange *x)
+{
+    return x->nended ? synth_keys(x) : AL_OK;
 }
 
 /* An event with texts of several keys: settle everything queued, then give
@@ -1219,11 +1234,19 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
     cJSON_free(enc);
 }
 
+/* shape_match and shape_event run on every event from one call site
+ * (any_event): inlined, which gcc does not do unasked. */
+#define HOT_INLINE __attribute__((always_inline))
+static inline int shape_match(al_exchange *x, const char *data, size_t dlen, const char **text,
+                              size_t *tlen, cJSON **own) HOT_INLINE;
+static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
+                                  size_t tlen, al_buf *to_host) HOT_INLINE;
+
 /* 1 when data is the shape's bytes around another string content: sets
  * text and tlen to the delta text it carries (pointing into data, or into
  * *own, a cJSON string the caller deletes). */
-static int shape_match(al_exchange *x, const char *data, size_t dlen, const char **text,
-                       size_t *tlen, cJSON **own)
+static inline int shape_match(al_exchange *x, const char *data, size_t dlen, const char **text,
+                              size_t *tlen, cJSON **own)
 {
     const shape_t *sh = &x->shape;
     *own = NULL;
@@ -1271,8 +1294,8 @@ static int shape_match(al_exchange *x, const char *data, size_t dlen, const char
 
 /* A delta event of the shape: what stream_event does for one delta of the
  * shape's key, without a tree. */
-static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
-                           size_t tlen, al_buf *to_host)
+static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
+                                  size_t tlen, al_buf *to_host)
 {
     skey *k = find_key(x, x->shape.key);
     if (!k) return AL_ENOMEM; /* the shape's event made the key */
@@ -1292,7 +1315,8 @@ static al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, cons
     return r != AL_OK ? r : batch_cap(x, to_host);
 }
 
-/* One stream event (SSE data or NDJSON line): scrub and re-emit. */
+/* One stream event (SSE data or NDJSON line) that is not of the shape:
+ * scrub and re-emit. */
 static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, const char *data,
                             size_t dlen, al_buf *to_host)
 {
@@ -1309,14 +1333,6 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
         if ((r = drain(x, to_host)) != AL_OK || (r = synth_rest(x)) != AL_OK) return r;
         if ((r = queue_push(x, raw, raw_len, NULL, NULL, NULL, 0, -1, 0)) != AL_OK) return r;
         return drain(x, to_host);
-    }
-    const char *text;
-    size_t tlen;
-    cJSON *own;
-    if (shape_match(x, data, dlen, &text, &tlen, &own)) {
-        r = shape_event(x, raw, raw_len, text, tlen, to_host);
-        if (own) cJSON_Delete(own);
-        return r;
     }
     int mended = 0;
     cJSON *ev = NULL;
@@ -1402,6 +1418,23 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     return r;
 }
 
+/* One stream event: through the shape when it matches (data that matches
+ * a shape is never blank nor "[DONE]": the shape's bytes parsed as a JSON
+ * value and hold a '"' before the hole), else stream_event. */
+static inline al_code any_event(al_exchange *x, const char *raw, size_t raw_len, const char *data,
+                                size_t dlen, al_buf *to_host)
+{
+    const char *text;
+    size_t tlen;
+    cJSON *own;
+    if (x->shape.valid && shape_match(x, data, dlen, &text, &tlen, &own)) {
+        al_code r = shape_event(x, raw, raw_len, text, tlen, to_host);
+        if (own) cJSON_Delete(own);
+        return r;
+    }
+    return stream_event(x, raw, raw_len, data, dlen, to_host);
+}
+
 /* Frames the events at the start of buf[0..len) and handles each; *used:
  * the bytes taken (the rest is an incomplete event, or all of it when the
  * stream was cut).  Then what the scrubbers release goes out. */
@@ -1426,14 +1459,14 @@ static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *
                 if (!ev.has_data) /* a comment or ping keeps its place */
                     r = pass_raw(x, b, (size_t)k, to_host);
                 else
-                    r = stream_event(x, b, (size_t)k, ev.data ? ev.data : "", ev.data_len, to_host);
+                    r = any_event(x, b, (size_t)k, ev.data ? ev.data : "", ev.data_len, to_host);
                 x->ev_name = NULL;
                 x->ev_name_len = 0;
             }
         } else {
             size_t ll = 0;
             k = al_ndjson_next(b, n, x->last_len, &ll);
-            if (k > 0) r = stream_event(x, b, (size_t)k, b, ll, to_host);
+            if (k > 0) r = any_event(x, b, (size_t)k, b, ll, to_host);
         }
         if (k == -2) {
             x->last_len = n;
