@@ -66,7 +66,8 @@ typedef struct {
     int key;
     char name[64]; /* SSE event name */
     size_t name_len;
-    int builds; /* shapes built this exchange (capped) */
+    int builds;  /* shapes built this exchange (capped) */
+    int oneline; /* data holds no '\n' nor '\r' (see shape_frame) */
 } shape_t;
 
 struct al_exchange {
@@ -1226,6 +1227,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
             sh->key = key;
             sh->name_len = x->ev_name ? x->ev_name_len : 0;
             if (sh->name_len) memcpy(sh->name, x->ev_name, sh->name_len);
+            sh->oneline = !memchr(data, '\n', dlen) && !memchr(data, '\r', dlen);
             sh->valid = 1;
             break;
         }
@@ -1418,6 +1420,34 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     return r;
 }
 
+/* An SSE event at the start of b[0..n) that is "data: ", the shape's data
+ * around a text with no '"', '\\', NUL, CR or LF, then "\n\n" (the usual
+ * delta event): its length, with text and tlen set, found in one pass over
+ * its bytes.  al_sse_view then shape_match would read it alike (one data
+ * line, ending at the LF after the shape's suffix); 0 for anything else. */
+static inline long shape_frame(const al_exchange *x, const char *b, size_t n, const char **text,
+                               size_t *tlen)
+{
+    const shape_t *sh = &x->shape;
+    if (!sh->valid || !sh->oneline || sh->name_len) return 0;
+    size_t pre = sh->s0, suf = sh->data.len - sh->s1;
+    if (n < 6 + pre + suf + 2 || memcmp(b, "data: ", 6) || memcmp(b + 6, sh->data.data, pre))
+        return 0;
+    size_t q = 6 + pre; /* the closing quote */
+    for (;; q++) {
+        if (q >= n) return 0;
+        unsigned char c = (unsigned char)b[q];
+        if (c == '"') break;
+        if (c == '\\' || c == '\n' || c == '\r' || c == '\0') return 0;
+    }
+    if (n - q < suf + 2 || memcmp(b + q, sh->data.data + sh->s1, suf)) return 0;
+    size_t le = q + suf; /* the line's end */
+    if (b[le] != '\n' || b[le + 1] != '\n' || le + 2 > AL_SSE_MAX_EVENT) return 0;
+    *text = b + 6 + pre;
+    *tlen = q - 6 - pre;
+    return (long)(le + 2);
+}
+
 /* One stream event: through the shape when it matches (data that matches
  * a shape is never blank nor "[DONE]": the shape's bytes parsed as a JSON
  * value and hold a '"' before the hole), else stream_event. */
@@ -1448,7 +1478,11 @@ static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *
         const char *b = buf + off;
         size_t n = len - off;
         long k;
-        if (x->sse) {
+        const char *text;
+        size_t tlen;
+        if (x->sse && !x->last_len && (k = shape_frame(x, b, n, &text, &tlen)) > 0) {
+            r = shape_event(x, b, (size_t)k, text, tlen, to_host);
+        } else if (x->sse) {
             al_sse_event ev;
             if (x->tmp.len) al_buf_reset(&x->tmp);
             /* one data line (the usual event) is read where it is */

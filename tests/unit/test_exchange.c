@@ -2046,6 +2046,43 @@ TEST(stream_events_of_one_shape_are_read_through_escapes_and_structure_changes)
 /* SSE comments (keep-alives) and data-less events keep their place among
  * the data events, so a clean stream that has them is still byte-identical
  * while the scrubber holds tiny deltas back. */
+TEST(clean_stream_of_one_shape_in_mixed_framings_is_byte_identical_at_every_split)
+{
+    /* deltas of one shape framed as "data: ", "data:", with CRLF, with
+     * escapes and with a comment line before them: the shape's one-pass
+     * framing takes only the plain ones, the rest go the long way */
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    static const char *const texts[] = {"Water ", "the ",  "roses", " \\\"early\\\"", " in",
+                                        " the",   " cool", "\\n",   " morning",       "."};
+    static const char *const frames[] = {"data: %s\n\n", "data:%s\n\n", "data: %s\r\n\r\n",
+                                         ": note\ndata: %s\n\n", "data: %s\n\n"};
+    al_buf s = {0}, out = {0}, d = {0};
+    al_buf_puts(&s,
+                "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                "\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for (size_t i = 0; i < 30; i++) {
+        al_buf_reset(&d);
+        al_buf_printf(&d,
+                      "{\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}"
+                      ",\"finish_reason\":null}]}",
+                      texts[i % 10]);
+        al_buf_printf(&s, frames[i % 5], d.data);
+    }
+    al_buf_puts(&s, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                    "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    size_t steps[] = {0, 1, 2, 7, 64};
+    for (size_t i = 0; i < 5; i++) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, steps[i], 0, &out), AL_OK);
+        CHECK(out.len == s.len && !memcmp(out.data, s.data, s.len));
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_buf_free(&d);
+    al_ctx_free(&ctx);
+}
+
 TEST(clean_stream_with_keep_alive_comments_is_byte_identical_at_every_split)
 {
     al_ctx ctx = make_ctx();
