@@ -190,9 +190,9 @@ static void emit(const char *buf, size_t len, int oom)
         fwrite(buf, 1, len, stdout);
 }
 
-/* With more than one job, lines are scanned in batches of up to this many
- * lines or input bytes, each batch spread over the threads and printed in
- * input order once all its lines are done. */
+/* Lines are scanned in batches of up to this many lines or input bytes,
+ * each batch spread over the threads (with one job, this thread alone) and
+ * printed in input order once all its lines are done. */
 #define BATCH_LINES 256
 #define BATCH_BYTES (4u << 20)
 #define MAX_JOBS 64
@@ -232,9 +232,10 @@ static void *scan_batch(void *arg)
     return NULL;
 }
 
-/* Scans the lines of in on jobs threads, printing in input order.
- * Returns 0, 1 when any line was an error line, 2 when out of memory. */
-static int scan_parallel(const al_engine *e, const al_policy *p, al_direction dir, FILE *in,
+/* Scans the lines of in on jobs threads (jobs 1: this one only), printing
+ * in input order.  Returns 0, 1 when any line was an error line, 2 when out
+ * of memory. */
+static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, FILE *in,
                          int jobs)
 {
     job *v = calloc(BATCH_LINES, sizeof *v);
@@ -345,27 +346,8 @@ int al_cli_scan(int argc, char **argv)
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     al_policy p;
     al_policy_default(&p);
-    int status = 0;
-    if (jobs > 1) {
-        status = scan_parallel(e, &p, dir, in, jobs);
-        if (status == 2) fprintf(stderr, "airlock scan: out of memory\n");
-    } else {
-        al_result res = {0};
-        out_buf ob = {0};
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t n;
-        while ((n = getline(&line, &cap, in)) >= 0) {
-            size_t len = (size_t)n;
-            if (len && line[len - 1] == '\n') len--;
-            if (len && line[len - 1] == '\r') len--;
-            if (scan_line(e, &p, dir, line, len, &res, &ob)) status = 1;
-            emit(ob.buf, ob.len, ob.oom);
-        }
-        free(line);
-        free(ob.buf);
-        al_result_free(&res);
-    }
+    int status = scan_lines(e, &p, dir, in, jobs);
+    if (status == 2) fprintf(stderr, "airlock scan: out of memory\n");
     if (in != stdin) fclose(in);
     fflush(stdout);
     al_engine_free(e);
