@@ -62,6 +62,22 @@ typedef struct {
     void *next;
 } lex;
 
+/* A key of fewer than 8 bytes as one word, read without a loop: its first
+ * and last 4 bytes (4..7 bytes), or its first, middle and last (1..3); 0
+ * for none.  key_hash and the lookup memo read short keys alike. */
+static inline __attribute__((always_inline)) uint64_t short_word(const char *s, size_t n)
+{
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, s, 4);
+        memcpy(&hi, s + n - 4, 4);
+        return lo | (uint64_t)hi << 32;
+    }
+    return n ? (unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
+                   (uint64_t)(unsigned char)s[n - 1] << 16
+             : 0;
+}
+
 /* Hash of a key, a few loads per key instead of a step per byte: 8-byte
  * words, the last one overlapping; 4-byte halves for keys of 4..7 bytes. */
 static inline uint32_t key_hash(const char *s, size_t n)
@@ -74,15 +90,8 @@ static inline uint32_t key_hash(const char *s, size_t n)
             h ^= h >> 29;
         }
         memcpy(&w, s + n - 8, 8);
-    } else if (n >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, s, 4);
-        memcpy(&hi, s + n - 4, 4);
-        w = lo | (uint64_t)hi << 32;
     } else {
-        w = n ? (unsigned char)s[0] | (uint64_t)(unsigned char)s[n / 2] << 8 |
-                    (uint64_t)(unsigned char)s[n - 1] << 16
-              : 0;
+        w = short_word(s, n);
     }
     h = (h ^ w) * 0xc4ceb9fe1a85ec53u;
     h ^= h >> 32;
@@ -184,14 +193,8 @@ static inline __attribute__((always_inline)) const lex_ent *lex_find(const lex *
     if (n >= 8) {
         memcpy(&a, k, 8);
         memcpy(&b, k + n - 8, 8);
-    } else if (n >= 4) {
-        uint32_t lo, hi;
-        memcpy(&lo, k, 4);
-        memcpy(&hi, k + n - 4, 4);
-        a = lo | (uint64_t)hi << 32;
     } else {
-        a = (unsigned char)k[0] | (uint64_t)(unsigned char)k[n / 2] << 8 |
-            (uint64_t)(unsigned char)k[n - 1] << 16;
+        a = short_word(k, n);
     }
     memo_ent *m =
         &memo[((a ^ n) * 0x9e3779b97f4a7c15u ^ b * 0xc2b2ae3d27d4eb4fu) >> (64 - MEMO_BITS)];
