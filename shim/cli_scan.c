@@ -235,8 +235,7 @@ static void *scan_batch(void *arg)
 /* Scans the lines of in on jobs threads (jobs 1: this one only), printing
  * in input order.  Returns 0, 1 when any line was an error line, 2 when out
  * of memory. */
-static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, FILE *in,
-                         int jobs)
+static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, FILE *in, int jobs)
 {
     job *v = calloc(BATCH_LINES, sizeof *v);
     pthread_t th[MAX_JOBS];

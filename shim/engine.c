@@ -511,9 +511,9 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
              * match (most of them); eight that fail it are looked at one
              * by one, a table lookup each */
             if (i >= each) {
-                while (len - i >= 8 && !(mask[t[i]] | mask[t[i + 1]] | mask[t[i + 2]] |
-                                         mask[t[i + 3]] | mask[t[i + 4]] | mask[t[i + 5]] |
-                                         mask[t[i + 6]] | mask[t[i + 7]]))
+                while (len - i >= 8 &&
+                       !(mask[t[i]] | mask[t[i + 1]] | mask[t[i + 2]] | mask[t[i + 3]] |
+                         mask[t[i + 4]] | mask[t[i + 5]] | mask[t[i + 6]] | mask[t[i + 7]]))
                     i += 8;
                 if (i >= len) break;
                 each = i + 8;

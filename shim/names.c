@@ -52,8 +52,8 @@ typedef struct {
     char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
     size_t suffix_len[16];
     size_t nsuffix;
-    uint16_t suffix_by_last[256]; /* bit i: suffix[i] ends in this byte */
-    uint64_t suffix_pen[256]; /* by last byte: bit b & 63 for the byte b before it */
+    uint16_t suffix_by_last[256];     /* bit i: suffix[i] ends in this byte */
+    uint64_t suffix_pen[256];         /* by last byte: bit b & 63 for the byte b before it */
     uint32_t title_first[KEYMAX + 1]; /* bit c - 'a': a title of this length starts with c */
     /* shared between the rules that load the same files (see names_load) */
     char *sig;
@@ -186,7 +186,7 @@ typedef struct {
 } memo_ent;
 
 static inline __attribute__((always_inline)) const lex_ent *lex_find(const lex *x, memo_ent *memo,
-                                                                  const char *k, size_t n)
+                                                                     const char *k, size_t n)
 {
     if (!memo || n == 0 || n > 16) return lex_get(x, k, n);
     uint64_t a, b = 0;
@@ -259,7 +259,7 @@ static int lex_reserve(lex *x, size_t more, size_t bytes)
 /* Adds key k (or merges flags into its entry): the key is hashed once, and
  * the probe that does not find it ends at the empty slot it goes in. */
 static inline __attribute__((always_inline)) int lex_add(lex *x, const char *k, size_t n,
-                                                       unsigned flags, unsigned cflags)
+                                                         unsigned flags, unsigned cflags)
 {
     if (n == 0 || n > KEYMAX) return 0;
     if (!x->mask && lex_grow(x)) return -1;
@@ -417,8 +417,8 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
      * than a slot can index, nor more key bytes than such lines can hold) */
     size_t lines = count_lines(buf, len);
     if (lines > SLOT_MAXENT) lines = SLOT_MAXENT;
-    al_code rc = lex_reserve(x, lines, len < lines * KEYMAX ? len : lines * KEYMAX) ? AL_ENOMEM
-                                                                                  : AL_OK;
+    al_code rc =
+        lex_reserve(x, lines, len < lines * KEYMAX ? len : lines * KEYMAX) ? AL_ENOMEM : AL_OK;
     char copy[256];
     for (size_t p = 0; p < len && rc == AL_OK;) {
         size_t lim = len - p < sizeof copy - 1 ? len - p : sizeof copy - 1;
@@ -1612,7 +1612,7 @@ static size_t place_match(stream *st, size_t *e)
 
 /* One step of the location scan at token 0; returns the tokens it used. */
 static inline __attribute__((always_inline)) size_t location_step(stream *st, sink *out,
-                                                                   al_code *rc)
+                                                                  al_code *rc)
 {
     tok *cur = peek(st, 0);
     if (cur->type != T_WORD || cur->cap == C_LOWER || !cur->klen) {
@@ -2052,8 +2052,7 @@ static int cap_may_go_on(const stream *st, size_t j)
     unsigned c = t[k];
     if (c >= 'a' && c <= 'z') {
         size_t r = lower_run(t, k + 1, len);
-        if (r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\''))
-            return 1;
+        if (r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\'')) return 1;
         return r - k <= KEYMAX && (lex_cflags(st, (const char *)t + k, r - k) & CTX_particles);
     }
     return c >= 0x80 || (c >= 'A' && c <= 'Z');
@@ -2165,7 +2164,7 @@ static void skip_plain(stream *st, int block)
     size_t len = st->len, i = st->pos, n = 0, end = i, e;
     const lex_ent *stop = NULL; /* the word list entry of a word of lowercase text stopped at */
     int looked = 0;
-    int c1 = -1; /* context-word lists of the token before, -1: not looked up */
+    int c1 = -1;       /* context-word lists of the token before, -1: not looked up */
     size_t capped = 0; /* end of a capitalised word stopped at, put in the ring */
     for (;;) {
         i = space_run(t, i, len);
@@ -2198,8 +2197,9 @@ static void skip_plain(stream *st, int block)
                     size_t p = 8;
                     if (i + 9 <= len) {
                         memcpy(&x, t + i + 1, 8);
-                        uint64_t out = ~((x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x) &
-                                       0x8080808080808080u;
+                        uint64_t out =
+                            ~((x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x) &
+                            0x8080808080808080u;
                         if (out) p = (size_t)__builtin_ctzll(out) >> 3;
                     }
                     if (p <= 6 && (uint8_t)(x >> (8 * p)) == ' ' &&
@@ -2517,8 +2517,8 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
             !(flags_of(&st, cur) & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) &&
             ((cur->flags & (F_NOTNAME | F_ORG))
                  ? is_common(&st, cur) || !has_suffix(x, cur)
-                 : is_common(&st, cur) && (!(cur->flags & (F_GIVEN | F_SUR)) ||
-                                           !surname_next(&st))) &&
+                 : is_common(&st, cur) &&
+                       (!(cur->flags & (F_GIVEN | F_SUR)) || !surname_next(&st))) &&
             !((cur->flags & F_HEAD) && place_match(&st, &pe))) {
             for (int d = 0; d < 3; d++)
                 if (cur->s >= busy[d]) busy[d] = cur->e;

@@ -2338,8 +2338,7 @@ static inline const span *span_get(const span *tab, unsigned bits, uint32_t key)
     }
 }
 
-static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid,
-                     uint32_t hi)
+static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid, uint32_t hi)
 {
     unsigned m = (1u << bits) - 1, h = span_slot(key, bits);
     while (tab[h].hi) h = (h + 1) & m;
@@ -2376,7 +2375,7 @@ typedef struct {
      * fourth byte b, of the high half when any of them has (all 32 bits for
      * a 3-byte prefix) */
     uint64_t *tri;
-    int32_t *head;     /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
+    int32_t *head; /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
     int32_t head1[256]; /* 1-byte prefixes */
     uint32_t *start;    /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
@@ -2812,8 +2811,8 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
                 memcpy(&u, p + j, 4);
                 memcpy(&pr, p + j, 2);
                 unsigned c = cb[j];
-                pb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
-                                  (pshort[pr] & c));
+                pb[j] =
+                    (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) | (pshort[pr] & c));
             }
             mask = block_nonzero(pb);
         } else { /* the last few offsets with 4 bytes */
@@ -2821,7 +2820,8 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
             for (size_t j = 0; j < end - i; j++) {
                 uint32_t u;
                 memcpy(&u, p + j, 4);
-                unsigned c = cb[j] = (uint8_t)((p[j + 3] & 31u) | wsmask[s[i + j - 1]]); /* i >= 1 */
+                unsigned c = cb[j] =
+                    (uint8_t)((p[j + 3] & 31u) | wsmask[s[i + j - 1]]); /* i >= 1 */
                 pb[j] = (uint8_t)(((unsigned)(tri[tri_slot(u)] >> (c & 63u)) & 1u) |
                                   (pshort[p[j] | p[j + 1] << 8] & c));
                 mask |= (unsigned)(pb[j] != 0) << j;

@@ -228,9 +228,9 @@ typedef struct {
                        * those with a caseless k or s; then a pass's quick set */
     size_t t_maxlen;
     int t_ready;
-    uint64_t *f_run; /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
-                      * and a normalised pass run without a hit, those they run with one,
-                      * those with a caseless k or s */
+    uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
+                              * and a normalised pass run without a hit, those they run with one,
+                              * those with a caseless k or s */
     unsigned char *a_act[2]; /* per direction, e->n: the rules active under a policy with
                               * a_pol's actions (engine.c active_rules); NULL: none yet */
     al_action a_pol[2][AL_CAT_COUNT];
