@@ -142,17 +142,25 @@ __attribute__((noinline)) static unsigned long long measured(int n, const al_eng
     return h;
 }
 
+/* The engine of the packs at path, or NULL after saying why. */
+static al_engine *load(const char *path)
+{
+    al_engine *e = NULL;
+    char err[512];
+    if (al_engine_new(path, &e, err, sizeof err) != AL_OK) {
+        fprintf(stderr, "bench_stream: %s\n", err);
+        return NULL;
+    }
+    return e;
+}
+
 int main(int argc, char **argv)
 {
+    al_policy p;
+    al_policy_default(&p);
     if (argc > 3 && (!strcmp(argv[2], "-check") || !strcmp(argv[2], "-check-all"))) {
-        al_engine *e = NULL;
-        char err[512];
-        if (al_engine_new(argv[1], &e, err, sizeof err) != AL_OK) {
-            fprintf(stderr, "bench_stream: %s\n", err);
-            return 1;
-        }
-        al_policy p;
-        al_policy_default(&p);
+        al_engine *e = load(argv[1]);
+        if (!e) return 1;
         if (!strcmp(argv[2], "-check-all")) /* every rule runs on completions too */
             for (int c = 0; c < AL_CAT_COUNT; c++)
                 if (p.completion[c] == AL_ACT_ALLOW) p.completion[c] = AL_ACT_FLAG;
@@ -165,33 +173,33 @@ int main(int argc, char **argv)
         return 2;
     }
     int n = argc > 2 ? atoi(argv[2]) : 1;
-    char *text = NULL;
+    char *text = malloc(argc > 3 ? 1 << 20 : 17 * sizeof CLEAN);
     size_t len = 0;
+    if (!text) {
+        fputs("bench_stream: out of memory\n", stderr);
+        return 1;
+    }
     if (argc > 3) {
         FILE *f = fopen(argv[3], "rb");
         if (!f) {
             perror(argv[3]);
+            free(text);
             return 1;
         }
-        text = malloc(1 << 20);
         len = fread(text, 1, 1 << 20, f);
         fclose(f);
     } else {
-        text = malloc(17 * sizeof CLEAN);
         for (int i = 0; i < 17; i++) {
             if (i) text[len++] = ' ';
             memcpy(text + len, CLEAN, sizeof CLEAN - 1);
             len += sizeof CLEAN - 1;
         }
     }
-    al_engine *e = NULL;
-    char err[512];
-    if (al_engine_new(argv[1], &e, err, sizeof err) != AL_OK) {
-        fprintf(stderr, "bench_stream: %s\n", err);
+    al_engine *e = load(argv[1]);
+    if (!e) {
+        free(text);
         return 1;
     }
-    al_policy p;
-    al_policy_default(&p);
     unsigned long long h = 0;
     size_t nout = 0, nf = 0;
     h = stream_once(e, &p, text, len, &nout, &nf);
