@@ -633,7 +633,6 @@ static inline void mark_scanned(const al_subject *sub, uint32_t ri, size_t k)
 {
     if (sub->resume && sub->resume_base + k > sub->resume[ri])
         sub->resume[ri] = sub->resume_base + k;
-    if (sub->scanned) sub->scanned[ri] = k;
 }
 
 /* Where rule ri resumes in sub: its own resume point when past sub->from. */

@@ -256,13 +256,11 @@ typedef struct {
     const uint32_t *act;         /* the active rules' indexes, ascending, nact of them: the
                                   * run visits only these (NULL: every rule, as active says) */
     size_t nact;
-    size_t *scanned; /* stream mode, out (or NULL): per rule, set to an offset k (up to len)
-                      * when no match can start in [its first start offset, k) however the
-                      * text goes on (the rule found nothing before k); else left alone */
-    size_t *resume;  /* stream mode (or NULL): per rule, the stream offset its next match
-                      * may start at, s[0] being at stream offset resume_base; read in place
-                      * of rule_from, and raised to resume_base + k where scanned would be
-                      * set to k */
+    size_t *resume; /* stream mode (or NULL): per rule, the stream offset its next match
+                     * may start at, s[0] being at stream offset resume_base; read in place
+                     * of rule_from, and raised to resume_base + k when no match can start
+                     * in [that offset, k) however the text goes on (the rule found
+                     * nothing before k) */
     size_t resume_base;
 } al_subject;
 
