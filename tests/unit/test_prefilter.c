@@ -1077,3 +1077,76 @@ TEST(the_literal_scan_should_not_take_bytes_that_differ_from_a_prefix_only_in_bi
     CHECK(texts > 1000);
     al_engine_free(e);
 }
+
+/* defined in prefilter.c for tests: whether the scan may take its AVX2 hot
+ * loop (only when the CPU has AVX2); returns whether it will */
+int al_litset_simd(al_litset *ls, int on);
+
+TEST(the_literal_scan_should_report_the_same_with_and_without_its_avx2_loop_on_long_texts)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* texts of 40 to 1100 bytes (every position of the 32-offset blocks and
+     * of the 16-offset ones after them) pieced from literals, cut or whole,
+     * in mixed case, and glue bytes; the reference decides, and each path
+     * must agree with it */
+    static const char *const glue[] = {" ", "x", "_", "9", "-", "\n", "\xc3", "\xff", "A",
+                                       "[", "`", "{", "\x80", "\x7f", ". ", "  ", "the "};
+    static unsigned char t[1200];
+    unsigned seed = 777;
+    size_t texts = 0, mismatches = 0, hits = 0;
+    int avx2 = al_litset_simd(e->lits, 1);
+    for (int round = 0; round < 120; round++) {
+        size_t len = 0, want = 40 + (size_t)round * 9 + (size_t)round % 7;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            unsigned pick = (seed >> 16) % 3;
+            const char *piece;
+            size_t pl;
+            if (pick == 0) {
+                piece = glue[(seed >> 8) % (sizeof glue / sizeof glue[0])];
+                pl = strlen(piece);
+            } else {
+                const al_rule *r = &e->rules[(seed >> 4) % e->n];
+                if (!r->pf.n) continue;
+                piece = r->pf.lit[(seed >> 10) % r->pf.n];
+                pl = strlen(piece);
+                size_t cut = (seed >> 20) % (pl + 1);
+                if (pick == 2 && cut) pl = cut;
+            }
+            for (size_t k = 0; k < pl && len < want; k++) {
+                unsigned char c = (unsigned char)piece[k];
+                if ((seed >> (k % 24)) & 1 && c >= 'a' && c <= 'z') c = (unsigned char)(c - 32);
+                t[len++] = c;
+            }
+        }
+        for (int norm = 0; norm < 3; norm++) {
+            hitlist *ref = calloc(1, sizeof *ref);
+            REQUIRE(ref);
+            for (int k = 0; k < 2; k++)
+                if (norm == AL_LITSET_BOTH || norm == k) reference_hits(e, k, t, len, ref);
+            qsort(ref->v, ref->n, sizeof ref->v[0], cmp_u64);
+            hits += ref->n;
+            for (int simd = 0; simd < 2; simd++) {
+                hitlist *got = calloc(1, sizeof *got);
+                REQUIRE(got);
+                al_litset_simd(e->lits, simd);
+                al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
+                qsort(got->v, got->n, sizeof got->v[0], cmp_u64);
+                if (got->n != ref->n || memcmp(got->v, ref->v, got->n * sizeof got->v[0]) != 0)
+                    mismatches++;
+                texts++;
+                free(got);
+            }
+            free(ref);
+        }
+    }
+    al_litset_simd(e->lits, 1);
+    printf("    (avx2 loop %s)\n", avx2 ? "taken" : "not available: portable loop only");
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts == 720);
+    CHECK(hits > 5000);
+    al_engine_free(e);
+}
