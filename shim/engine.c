@@ -166,9 +166,6 @@ void al_matcher_free(al_matcher *m)
     free(m->h_rule);
     free(m->h_tpos);
     free(m->h_req);
-    free(m->h_lit2);
-    free(m->t_idx);
-    free(m->t_done);
     free(m->t_cand);
     free(m->t_kind);
     free(m->f_run);
@@ -709,47 +706,209 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
     return AL_OK;
 }
 
-/* Bit 0..62 of a two-byte pair's hash. */
-static inline unsigned pair_bit(unsigned char a, unsigned char b)
-{
-    unsigned x = ((unsigned)a << 8 | b) * 0x9E3779B1u >> 26;
-    return x == 63 ? 62 : x;
-}
-
-/* Stream mode: the offsets of the subject's last TAIL_SPAN bytes where a
- * prefix of some rule may begin (al_litset_may_begin), worked out once per
- * pass for every rule, and only as far back as a rule asks. */
+/* Stream mode: the rules looked for from the last bytes of a pass's text
+ * (the tail index: prefixed rules whose literals are TAIL_SPAN bytes at most,
+ * without a start class, not windowed) and, per kind (raw, normalised),
+ * their literals in one sorted table, so that a pass finds at once, for each
+ * offset of its tail, the rules one of whose literals begins there and runs
+ * past the end.  Made from the engine alone, once per engine on each thread
+ * that streams (kept in a thread-local slot, freed at the thread's exit). */
 #define TAIL_SPAN 256
+
 typedef struct {
-    size_t base; /* bits[] cover [base, len) */
-    size_t lo;   /* and are known for [lo, len) */
-    uint64_t bits[TAIL_SPAN / 64];
-    unsigned char lc[TAIL_SPAN]; /* where a bit is set: the byte there, lowercased, */
-    unsigned char pb[TAIL_SPAN]; /* and pair_bit() of it and the next (before len - 1) */
-    int cand;                    /* m->t_cand: 1 made for this pass, -1 none, 0 not yet */
-} tail_begins;
+    const unsigned char *s; /* lowercased: the rule's pf.lit[j] */
+    uint32_t len;
+    uint32_t rule;
+    uint32_t wb; /* only at a word start (pf.wb[j]) */
+} tail_lit;
 
-static void tail_init(tail_begins *tb, const al_subject *sub)
-{
-    tb->base = sub->len > TAIL_SPAN ? sub->len - TAIL_SPAN : 0;
-    tb->lo = sub->len;
-    tb->cand = 0;
-    memset(tb->bits, 0, sizeof tb->bits);
-}
+typedef struct {
+    tail_lit *v; /* sorted bytewise, a literal before the longer ones it begins */
+    size_t n;
+    uint32_t beg[257];    /* v[beg[c], beg[c + 1]): the literals beginning with byte c */
+    uint16_t row[256];    /* where that range is not empty: 1 + its index in one */
+    uint64_t *one;        /* per such byte, 2 x W words: the rules with a literal of two
+                           * bytes or more beginning with it, then those of them with
+                           * such a literal that needs no word start */
+    uint32_t (*two)[257]; /* per such byte: v[two[x], two[x + 1]) are its literals
+                           * whose second byte is x */
+    size_t maxlen;        /* longest literal */
+} tail_table;
 
-/* Makes tb known from t0 (>= tb->base) on. */
-static void tail_need(tail_begins *tb, const al_subject *sub, const al_litset *lits, size_t t0)
+typedef struct {
+    uint64_t serial; /* engine it was made for */
+    size_t W;        /* words of a rule bit set */
+    uint64_t *done;  /* W words: the rules of the index */
+    uint64_t *ks;    /* W words: the rules with a caseless k or s (AL_RK_KS) */
+    tail_table t[2]; /* raw, normalised */
+} tail_index;
+
+static void tail_index_free(tail_index *ti)
 {
-    const unsigned char *s = (const unsigned char *)sub->s;
-    for (size_t t = t0; t < tb->lo; t++) {
-        if (!al_litset_may_begin(lits, sub->normalized, s + t, sub->len - t)) continue;
-        size_t k = t - tb->base;
-        tb->bits[k >> 6] |= 1ull << (k & 63);
-        tb->lc[k] = lower(s[t]);
-        if (t + 1 < sub->len) tb->pb[k] = (unsigned char)pair_bit(tb->lc[k], lower(s[t + 1]));
+    if (!ti) return;
+    free(ti->done);
+    for (int k = 0; k < 2; k++) {
+        free(ti->t[k].v);
+        free(ti->t[k].one);
+        free(ti->t[k].two);
     }
-    if (t0 < tb->lo) tb->lo = t0;
+    free(ti);
 }
+
+static int cmp_tail_lit(const void *a, const void *b)
+{
+    const tail_lit *x = a, *y = b;
+    int c = memcmp(x->s, y->s, x->len < y->len ? x->len : y->len);
+    if (c) return c;
+    if (x->len != y->len) return x->len < y->len ? -1 : 1;
+    if (x->rule != y->rule) return x->rule < y->rule ? -1 : 1;
+    return x->wb < y->wb ? -1 : x->wb > y->wb;
+}
+
+static inline int in_index(const al_rule *r)
+{
+    return !r->det && r->pf.n && !r->pf.startclass && !r->pf.windowed && r->pf.maxlen <= TAIL_SPAN;
+}
+
+/* The tail index of e; NULL on allocation failure (free with
+ * tail_index_free). */
+static tail_index *tail_index_build(const al_engine *e)
+{
+    size_t W = (e->n + 63) / 64 ? (e->n + 63) / 64 : 1;
+    tail_index *ti = calloc(1, sizeof *ti);
+    if (!ti) return NULL;
+    ti->serial = e->serial;
+    ti->W = W;
+    ti->done = calloc(2 * W, sizeof *ti->done);
+    if (!ti->done) goto fail;
+    ti->ks = ti->done + W;
+    size_t cnt[2] = {0, 0};
+    for (size_t i = 0; i < e->n; i++) {
+        const al_rule *r = &e->rules[i];
+        if (!in_index(r)) continue;
+        ti->done[i >> 6] |= 1ull << (i & 63);
+        unsigned k = e->rkind ? e->rkind[i] : (r->pf.ks ? AL_RK_KS : 0);
+        if (k & AL_RK_KS) ti->ks[i >> 6] |= 1ull << (i & 63);
+        cnt[r->normalized ? 1 : 0] += r->pf.n;
+    }
+    for (int k = 0; k < 2; k++) {
+        tail_table *t = &ti->t[k];
+        t->v = malloc((cnt[k] ? cnt[k] : 1) * sizeof *t->v);
+        if (!t->v) goto fail;
+        for (size_t i = 0; i < e->n; i++) {
+            const al_rule *r = &e->rules[i];
+            if (!in_index(r) || (r->normalized ? 1 : 0) != k) continue;
+            for (size_t j = 0; j < r->pf.n; j++) {
+                if (!r->pf.litlen[j]) continue;
+                t->v[t->n++] = (tail_lit){.s = (const unsigned char *)r->pf.lit[j],
+                                          .len = (uint32_t)r->pf.litlen[j],
+                                          .rule = (uint32_t)i,
+                                          .wb = r->pf.wb && r->pf.wb[j]};
+                if (r->pf.litlen[j] > t->maxlen) t->maxlen = r->pf.litlen[j];
+            }
+        }
+        if (t->n > 1) qsort(t->v, t->n, sizeof *t->v, cmp_tail_lit);
+        size_t rows = 0;
+        for (size_t x = 0, c = 0; c < 256; c++) {
+            t->beg[c] = (uint32_t)x;
+            while (x < t->n && t->v[x].s[0] == c) x++;
+            if (x > t->beg[c]) t->row[c] = (uint16_t)++rows;
+        }
+        t->beg[256] = (uint32_t)t->n;
+        t->one = calloc((rows ? rows : 1) * 2 * W, sizeof *t->one);
+        t->two = malloc((rows ? rows : 1) * sizeof *t->two);
+        if (!t->one || !t->two) goto fail;
+        for (size_t c = 0; c < 256; c++) {
+            if (!t->row[c]) continue;
+            uint32_t *two = t->two[t->row[c] - 1], x = t->beg[c];
+            while (x < t->beg[c + 1] && t->v[x].len < 2) x++;
+            for (size_t y = 0; y < 256; y++) {
+                two[y] = x;
+                while (x < t->beg[c + 1] && t->v[x].s[1] == y) x++;
+            }
+            two[256] = x;
+        }
+        for (size_t x = 0; x < t->n; x++) {
+            const tail_lit *l = &t->v[x];
+            if (l->len < 2) continue;
+            uint64_t *row = t->one + (size_t)(t->row[l->s[0]] - 1) * 2 * W;
+            row[l->rule >> 6] |= 1ull << (l->rule & 63);
+            if (!l->wb) row[W + (l->rule >> 6)] |= 1ull << (l->rule & 63);
+        }
+    }
+    return ti;
+fail:
+    tail_index_free(ti);
+    return NULL;
+}
+
+static __thread tail_index *tindex; /* this thread's tail index */
+static pthread_key_t tindex_key;
+static pthread_once_t tindex_once = PTHREAD_ONCE_INIT;
+static int tindex_keyed;
+
+/* Frees a finished thread's tail index (pthread key destructor). */
+static void tindex_release(void *p)
+{
+    if (tindex == p) tindex = NULL;
+    tail_index_free(p);
+}
+
+static void tindex_key_init(void)
+{
+    tindex_keyed = pthread_key_create(&tindex_key, tindex_release) == 0;
+}
+
+/* The tail index of e, made on this thread's first stream pass over e (the
+ * one kept for another engine is freed).  NULL on allocation failure or for
+ * an engine without a serial. */
+static const tail_index *tail_index_get(const al_engine *e)
+{
+    if (tindex && tindex->serial == e->serial) return tindex;
+    if (!e->serial) return NULL;
+    tail_index *ti = tail_index_build(e);
+    if (!ti) return NULL;
+    pthread_once(&tindex_once, tindex_key_init);
+    tail_index_free(tindex);
+    tindex = ti;
+    if (tindex_keyed) (void)pthread_setspecific(tindex_key, ti);
+    return ti;
+}
+
+/* Narrows v[*a, *b), literals that share their first d bytes (and are d
+ * bytes long or more), to those whose byte d is x. */
+static inline void narrow(const tail_lit *v, uint32_t *a, uint32_t *b, size_t d, unsigned x)
+{
+    uint32_t lo = *a, hi = *b;
+    while (lo < hi) { /* first with byte d >= x (a literal that ends at d is lowest) */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid].len > d && v[mid].s[d] >= x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *a = lo;
+    hi = *b;
+    while (lo < hi) { /* first with byte d > x */
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (v[mid].s[d] > x)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    *b = lo;
+}
+
+/* A stream pass's tail: the pairs (offset, rule) where one of the rule's
+ * literals begins and runs past the end, in offset order. */
+#define TAIL_PAIRS 128
+typedef struct {
+    const tail_index *ti;
+    int cand; /* m->t_cand and the pairs: 1 made for this pass, -1 none, 0 not yet */
+    int all;  /* the pairs are every one (else may_start looks for itself) */
+    size_t n;
+    uint32_t at[TAIL_PAIRS], rule[TAIL_PAIRS];
+} tail_begins;
 
 /* 1 when one of rule r's literals begins at s[t] and runs past the end of
  * the subject (first byte c, lowercased, already in pf.first). */
@@ -769,91 +928,89 @@ static int lit_runs_off(const al_subject *sub, const al_rule *r, size_t t, unsig
     return 0;
 }
 
-/* Rule ri's literals of three bytes or more, by their first two bytes: bit
- * pair_bit(l[0], l[1]) set for each; bit 63 marks it made.  Kept in the
- * matcher (made at the rule's first use); all bits when that fails. */
-static uint64_t lit_pairs(al_matcher *m, const al_rule *r, uint32_t ri)
+static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t ri)
 {
-    if (!m->h_lit2) {
-        m->h_lit2 = calloc(m->e->n ? m->e->n : 1, sizeof *m->h_lit2);
-        if (!m->h_lit2) return ~0ull;
+    cand[ri >> 6] |= 1ull << (ri & 63);
+    if (tb->n == TAIL_PAIRS) {
+        tb->all = 0;
+        return;
     }
-    uint64_t b = m->h_lit2[ri];
-    if (b) return b;
-    b = 1ull << 63;
-    for (size_t j = 0; j < r->pf.n; j++)
-        if (r->pf.litlen[j] >= 3)
-            b |= 1ull << pair_bit((unsigned char)r->pf.lit[j][0], (unsigned char)r->pf.lit[j][1]);
-    return m->h_lit2[ri] = b;
+    tb->at[tb->n] = (uint32_t)u;
+    tb->rule[tb->n++] = ri;
 }
 
-/* The rules whose literals may run off the end of a stream pass's text,
- * by their first bytes (a superset: may_start decides).  The matcher keeps
- * an index of the rules' literals, made at the first pass: per pair_bit()
- * value, the rules with a literal of three bytes or more that begins with
- * such a pair; per byte, those with one of two bytes or more that begins
- * with it.  A pass ORs the rows of its tail's offsets where a prefix may
- * begin into m->t_cand.  Only rules looked for from the tail window (their
- * longest literal within TAIL_SPAN, no start class, not windowed) are
- * entered, in m->t_done.  0 when the index cannot be made. */
-#define T_ROWS (63 + 256)
-static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub, const al_litset *lits)
+/* The sets a stream pass over the active rules reads (sub->act, else
+ * sub->active, else all), made in the matcher at its first pass, with the
+ * tail index: m->t_kind, 7 x W words, holds for the raw then the
+ * normalised pass the active rules of the tail index of that kind, those
+ * the pass runs at all (detectors in the raw one), and the prefixed ones
+ * (detectors aside), then a pass's rules to visit.  NULL when the index or
+ * the sets cannot be made. */
+static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
 {
     const al_engine *e = m->e;
-    size_t W = (e->n + 63) / 64;
-    if (!m->t_idx) {
-        m->t_idx = calloc(T_ROWS * (W ? W : 1), sizeof *m->t_idx);
-        m->t_done = calloc(W ? W : 1, sizeof *m->t_done);
-        m->t_cand = calloc(W ? W : 1, sizeof *m->t_cand);
-        m->t_kind = calloc(4 * (W ? W : 1), sizeof *m->t_kind);
-        if (!m->t_idx || !m->t_done || !m->t_cand || !m->t_kind) {
-            free(m->t_idx);
-            free(m->t_done);
-            free(m->t_cand);
-            free(m->t_kind);
-            m->t_idx = m->t_done = m->t_cand = m->t_kind = NULL;
-            return 0;
-        }
+    const tail_index *ti = tail_index_get(e);
+    if (!ti || m->t_ready) return ti;
+    const size_t W = ti->W;
+    if (!m->t_cand) m->t_cand = calloc(W, sizeof *m->t_cand);
+    if (!m->t_kind) m->t_kind = calloc(7 * W, sizeof *m->t_kind);
+    if (!m->t_cand || !m->t_kind) return NULL;
+    size_t n = sub->act ? sub->nact : e->n;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
+        if (sub->active && !sub->active[i]) continue;
+        const al_rule *r = &e->rules[i];
+        const uint64_t bit = 1ull << (i & 63);
+        const size_t k = r->det ? 0 : r->normalized ? 1 : 0;
+        if (ti->done[i >> 6] & bit) m->t_kind[k * W + (i >> 6)] |= bit;
+        m->t_kind[(2 + k) * W + (i >> 6)] |= bit;
+        if (!r->det && (r->pf.n || r->pf.startclass)) m->t_kind[(4 + k) * W + (i >> 6)] |= bit;
     }
-    if (!m->t_ready) {
-        size_t n = sub->act ? sub->nact : e->n;
-        for (size_t j = 0; j < n; j++) {
-            uint32_t ri = sub->act ? sub->act[j] : (uint32_t)j;
-            const al_rule *r = &e->rules[ri];
-            if (r->det || !r->pf.n || r->pf.startclass || r->pf.windowed ||
-                r->pf.maxlen > TAIL_SPAN)
-                continue;
-            uint64_t bit = 1ull << (ri & 63);
-            for (size_t k = 0; k < r->pf.n; k++) {
-                const unsigned char *l = (const unsigned char *)r->pf.lit[k];
-                if (r->pf.litlen[k] >= 3) m->t_idx[pair_bit(l[0], l[1]) * W + (ri >> 6)] |= bit;
-                if (r->pf.litlen[k] >= 2) m->t_idx[(63 + l[0]) * W + (ri >> 6)] |= bit;
-            }
-            m->t_done[ri >> 6] |= bit;
-            unsigned kind = e->rkind ? e->rkind[ri] : AL_RK_DET;
-            if ((kind & (AL_RK_DET | AL_RK_NORM)) == 0) m->t_kind[ri >> 6] |= bit;
-            if ((kind & (AL_RK_DET | AL_RK_NORM)) == AL_RK_NORM) m->t_kind[W + (ri >> 6)] |= bit;
-            if (kind & AL_RK_KS) m->t_kind[2 * W + (ri >> 6)] |= bit;
-            if (r->pf.maxlen > m->t_maxlen) m->t_maxlen = r->pf.maxlen;
+    m->t_ready = 1;
+    return ti;
+}
+
+/* Fills m->t_cand with the rules of the tail index one of whose literals
+ * begins at an offset of the pass from sub->from on and runs past the end
+ * (exactly: may_start reads where from tb's pairs).  0 when the index
+ * cannot be made. */
+static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub)
+{
+    const tail_index *ti = stream_prep(m, sub);
+    if (!ti) return 0;
+    const size_t W = ti->W;
+    tb->ti = ti;
+    tb->n = 0;
+    tb->all = 1;
+    uint64_t *cand = m->t_cand;
+    memset(cand, 0, W * sizeof *cand);
+    const tail_table *t = &ti->t[sub->normalized ? 1 : 0];
+    const unsigned char *s = (const unsigned char *)sub->s;
+    const size_t len = sub->len;
+    size_t u = len > t->maxlen ? len - t->maxlen + 1 : 0;
+    if (u < sub->from) u = sub->from;
+    for (; u < len; u++) {
+        const unsigned c = lower(s[u]);
+        uint32_t a = t->beg[c], b = t->beg[c + 1];
+        if (a == b) continue;
+        const size_t n = len - u;
+        /* as the literal scan decides a word start (\b without UCP: ASCII) */
+        const int ws = u == 0 || !(is_word(s[u - 1]) && s[u - 1] < 0x80);
+        if (n == 1) { /* the literals of two bytes or more that begin with c */
+            const uint64_t *row = t->one + (size_t)(t->row[c] - 1) * 2 * W + (ws ? 0 : W);
+            for (size_t x = 0; x < W; x++)
+                for (uint64_t w = row[x]; w; w &= w - 1)
+                    tail_pair(tb, cand, u, (uint32_t)(x * 64 + (size_t)__builtin_ctzll(w)));
+            continue;
         }
-        m->t_ready = 1;
-    }
-    size_t len = sub->len, lo = len > m->t_maxlen ? len - m->t_maxlen + 1 : 0;
-    if (lo < sub->from) lo = sub->from;
-    if (lo < tb->base) lo = tb->base;
-    memset(m->t_cand, 0, W * sizeof *m->t_cand);
-    if (lo >= len) return 1;
-    tail_need(tb, sub, lits, lo);
-    size_t i = lo - tb->base;
-    for (size_t w = i >> 6; w < TAIL_SPAN / 64; w++) {
-        uint64_t b = tb->bits[w];
-        if (w == i >> 6) b &= ~0ull << (i & 63);
-        for (; b; b &= b - 1) {
-            size_t k = w * 64 + (size_t)__builtin_ctzll(b);
-            size_t row = tb->base + k + 1 < len ? tb->pb[k] : 63u + tb->lc[k];
-            const uint64_t *rw = m->t_idx + row * W;
-            for (size_t x = 0; x < W; x++) m->t_cand[x] |= rw[x];
-        }
+        const uint32_t *two = t->two[t->row[c] - 1];
+        const unsigned c1 = lower(s[u + 1]);
+        a = two[c1];
+        b = two[c1 + 1];
+        for (size_t d = 2; d < n && a < b; d++) narrow(t->v, &a, &b, d, lower(s[u + d]));
+        while (a < b && t->v[a].len == n) a++; /* ends with the text: does not run past it */
+        for (; a < b; a++)
+            if (!t->v[a].wb || ws) tail_pair(tb, cand, u, t->v[a].rule);
     }
     return 1;
 }
@@ -876,34 +1033,18 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
         if (!r->pf.startclass) *at = h->pos[k] < t ? h->pos[k] : t;
         return 1;
     }
-    if (!tb->cand) tb->cand = tail_cands(m, tb, sub, m_lits) ? 1 : -1;
-    if (tb->cand > 0 && (m->t_done[ri >> 6] >> (ri & 63) & 1) &&
-        !(m->t_cand[ri >> 6] >> (ri & 63) & 1))
-        return 0; /* no literal of the rule can begin in its tail */
-    const unsigned char *s = (const unsigned char *)sub->s;
-    if (!r->pf.startclass && t >= tb->base && t < sub->len) {
-        /* only where some rule's prefix may begin */
-        tail_need(tb, sub, m_lits, t);
-        /* a literal that runs off the end from u < len - 1 has at least
-         * three bytes and begins with s[u], s[u + 1] */
-        uint64_t pairs = lit_pairs(m, r, ri);
-        size_t i = t - tb->base;
-        for (size_t w = i >> 6; w < TAIL_SPAN / 64; w++) {
-            uint64_t b = tb->bits[w];
-            if (w == i >> 6) b &= ~0ull << (i & 63);
-            for (; b; b &= b - 1) {
-                size_t k = w * 64 + (size_t)__builtin_ctzll(b), u = tb->base + k;
-                if (u + 1 < sub->len && !(pairs >> tb->pb[k] & 1)) continue;
-                unsigned char c = tb->lc[k];
-                if (!(r->pf.first[c >> 3] & (1u << (c & 7)))) continue;
-                if (lit_runs_off(sub, r, u, c)) {
-                    *at = u; /* the first such place */
-                    return 1;
-                }
+    if (!tb->cand) tb->cand = tail_cands(m, tb, sub) ? 1 : -1;
+    if (tb->cand > 0 && (tb->ti->done[ri >> 6] >> (ri & 63) & 1)) {
+        if (!(m->t_cand[ri >> 6] >> (ri & 63) & 1))
+            return 0; /* no literal of the rule runs off the end */
+        for (size_t k = 0; tb->all && k < tb->n; k++)
+            if (tb->rule[k] == ri && tb->at[k] >= from) {
+                *at = tb->at[k]; /* the first such place */
+                return 1;
             }
-        }
-        return 0;
+        if (tb->all) return 0;
     }
+    const unsigned char *s = (const unsigned char *)sub->s;
     for (; t < sub->len; t++) {
         /* a start class holds bytes as they are (capitals of an IBAN),
          * literals lowercased */
@@ -1063,16 +1204,31 @@ static int has_ks(const char *text, size_t len)
  * one byte before the lowest such point, so that the hits it finds from
  * that point on are the ones a scan from sub->from finds (a literal scan
  * takes its first byte for a word start). */
-static const al_subject *hits_subject(const al_engine *e, const al_subject *sub, al_subject *cut)
+static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub, al_subject *cut)
 {
+    const al_engine *e = m->e;
     if (!sub->partial || !sub->act || !(sub->rule_from || sub->resume) || !e->rkind) return sub;
-    const unsigned want = AL_RK_PRE | (sub->normalized ? AL_RK_NORM : 0);
     size_t lo = sub->len;
-    for (size_t j = 0; j < sub->nact && lo > sub->from + 1; j++) {
-        uint32_t i = sub->act[j];
-        if ((e->rkind[i] & (AL_RK_DET | AL_RK_NORM | AL_RK_PRE)) != want) continue;
-        size_t f = rule_from(sub, i);
-        if (f < lo) lo = f;
+    if (m->t_ready) { /* the prefixed rules of the pass's kind, from stream_prep's set */
+        const size_t W = (e->n + 63) / 64;
+        const uint64_t *pre = m->t_kind + (sub->normalized ? 5 : 4) * W;
+        size_t low = SIZE_MAX; /* of their resume points, or of rule_from */
+        const size_t *f = sub->resume ? sub->resume : sub->rule_from;
+        for (size_t x = 0; x < W; x++)
+            for (uint64_t b = pre[x]; b; b &= b - 1) {
+                size_t v = f[x * 64 + (size_t)__builtin_ctzll(b)];
+                if (v < low) low = v;
+            }
+        if (sub->resume) low = low > sub->resume_base ? low - sub->resume_base : 0;
+        if (low < lo) lo = low;
+    } else {
+        const unsigned want = AL_RK_PRE | (sub->normalized ? AL_RK_NORM : 0);
+        for (size_t j = 0; j < sub->nact && lo > sub->from + 1; j++) {
+            uint32_t i = sub->act[j];
+            if ((e->rkind[i] & (AL_RK_DET | AL_RK_NORM | AL_RK_PRE)) != want) continue;
+            size_t f = rule_from(sub, i);
+            if (f < lo) lo = f;
+        }
     }
     if (lo <= sub->from + 1) return sub;
     *cut = *sub;
@@ -1114,6 +1270,28 @@ static const uint64_t *fast_set(al_matcher *m, const hits *h, int norm, int ks_s
     return out;
 }
 
+/* The rules a stream pass visits, as a bit set of W words (m->t_kind's
+ * last): the active rules the pass's kind runs at all, but for those of the
+ * tail index that have no hit, no literal running off the end (tail_cands)
+ * and no caseless k or s in a text holding a Kelvin sign or long s: those
+ * can start no match before the end, and are marked so here. */
+static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hits *h,
+                                  const tail_begins *tb, int ks_seen)
+{
+    const size_t W = (m->e->n + 63) / 64, k = sub->normalized ? 1 : 0;
+    const uint64_t *idx = m->t_kind + k * W, *run = m->t_kind + (2 + k) * W;
+    const uint64_t *ks = tb->ti->ks, *cand = m->t_cand;
+    uint64_t *q = m->t_kind + 6 * W;
+    for (size_t x = 0; x < W; x++) q[x] = idx[x] & ~cand[x] & (ks_seen ? ~ks[x] : ~0ull);
+    for (size_t u = 0; u < h->nused; u++) q[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
+    for (size_t x = 0; x < W; x++) {
+        for (uint64_t b = q[x]; b; b &= b - 1)
+            mark_scanned(sub, (uint32_t)(x * 64 + (size_t)__builtin_ctzll(b)), sub->len);
+        q[x] = run[x] & ~q[x];
+    }
+    return q;
+}
+
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -1126,8 +1304,10 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;
     al_subject cut;
+    /* stream: the tail index and the matcher's sets (NULL: not to be had) */
+    const tail_index *ti = use_hits && sub->partial && e->rkind ? stream_prep(m, sub) : NULL;
     if (use_hits && !shared &&
-        find_hits(m, hits_subject(e, sub, &cut), sub->normalized, &own) != AL_OK) {
+        find_hits(m, hits_subject(m, sub, &cut), sub->normalized, &own) != AL_OK) {
         hits_done(&own);
         return AL_ENOMEM;
     }
@@ -1137,48 +1317,35 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
     int fast = use_hits && !sub->partial && e->rkind;
     tail_begins tb;
-    /* stream: a rule of the tail index (tail_cands) with no hit and no
-     * literal that may begin in the tail is passed over here, as may_start
-     * would (only its kind byte and a few bits are read) */
-    int quick = 0;
-    const uint64_t *qset = NULL;
-    if (use_hits && sub->partial) {
-        tail_init(&tb, sub);
-        if (e->rkind) {
-            tb.cand = tail_cands(m, &tb, sub, e->lits) ? 1 : -1;
-            quick = tb.cand > 0;
-        }
-    }
-    if (quick) {
-        /* the rules of the index of the pass's kind (raw or normalised; none
-         * with a caseless k or s when the text holds a Kelvin sign or long s)
-         * none of whose literals may begin in the tail */
-        size_t W = (e->n + 63) / 64;
-        const uint64_t *kind = m->t_kind + (sub->normalized ? W : 0), *ks = m->t_kind + 2 * W;
-        uint64_t *q = m->t_kind + 3 * W;
-        for (size_t x = 0; x < W; x++)
-            q[x] = m->t_done[x] & ~m->t_cand[x] & kind[x] & (ks_seen ? ~ks[x] : ~0ull);
-        qset = q;
+    tb.cand = 0;
+    /* stream: only the rules of stream_set's set, ascending, as the loop
+     * would visit them; those of the tail index without a hit and without a
+     * literal running off the end are passed over there, as may_start would */
+    const uint64_t *set = NULL;
+    if (use_hits && sub->partial && e->rkind) {
+        tb.cand = ti && tail_cands(m, &tb, sub) ? 1 : -1;
+        if (tb.cand > 0) set = stream_set(m, sub, &h, &tb, ks_seen);
     }
     /* whole text: only the rules of fast_set's set, ascending, as the loop
      * below would visit them (the others it passes over at once) */
-    const uint64_t *fset = fast && !sub->act ? fast_set(m, &h, sub->normalized, ks_seen) : NULL;
-    size_t nloop = sub->act ? sub->nact : e->n;
-    size_t fx = 0, fW = (e->n + 63) / 64; /* fset: the word at fx, its rules up to j cleared */
-    uint64_t fw = fset && fW ? fset[0] : 0;
-    for (size_t j = 0; j < nloop; j++) {
-        if (fset) {
-            while (!fw && ++fx < fW) fw = fset[fx];
-            if (!fw) break;
-            j = fx * 64 + (size_t)__builtin_ctzll(fw);
-            fw &= fw - 1;
+    if (fast && !sub->act) set = fast_set(m, &h, sub->normalized, ks_seen);
+    const size_t nloop = sub->act ? sub->nact : e->n, W = (e->n + 63) / 64;
+    /* j: the act list's next entry; set: the word at x, its rules so far cleared */
+    size_t j = 0, x = 0;
+    uint64_t w = set && W ? set[0] : 0;
+    for (;;) {
+        uint32_t i;
+        if (set) {
+            while (!w && ++x < W) w = set[x];
+            if (!w) break;
+            i = (uint32_t)(x * 64 + (size_t)__builtin_ctzll(w));
+            w &= w - 1;
+        } else {
+            if (j == nloop) break;
+            i = sub->act ? sub->act[j] : (uint32_t)j;
+            j++;
         }
-        uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
         if (sub->active && !sub->active[i]) continue;
-        if (qset && (qset[i >> 6] >> (i & 63) & 1) && !h.cnt[i]) {
-            mark_scanned(sub, i, sub->len); /* no prefix: no start */
-            continue;
-        }
         if (fast) {
             /* whole text: a prefixed rule without a hit has nothing to try */
             unsigned k = e->rkind[i];
@@ -1197,9 +1364,9 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 !memchr(sub->s + sub->from, q->start_unit, sub->len - sub->from))
                 continue;
             if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
-                size_t j = 0;
-                while (j < q->pf.nreq && !h.req_seen[q->req[j]]) j++;
-                if (j == q->pf.nreq) continue;
+                size_t k = 0;
+                while (k < q->pf.nreq && !h.req_seen[q->req[k]]) k++;
+                if (k == q->pf.nreq) continue;
             }
         }
         const al_rule *r = &e->rules[i];

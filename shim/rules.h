@@ -221,12 +221,10 @@ typedef struct {
     uint32_t *h_rule, *h_cnt, *h_used;
     unsigned char *h_req; /* e->n_req; all zero between scans, as h_cnt is */
     size_t h_cap;
-    uint64_t *h_lit2; /* per rule: its literals' first byte pairs (engine.c lit_pairs) */
-    uint64_t *t_idx, *t_done, *t_cand; /* stream passes: rules by their literals' first
-                                        * bytes (engine.c tail_cands) */
-    uint64_t *t_kind; /* 4 x W words: of t_done's rules, the raw ones, the normalised ones,
-                       * those with a caseless k or s; then a pass's quick set */
-    size_t t_maxlen;
+    uint64_t *t_cand; /* stream passes, W words: the rules whose literals run off the end
+                       * (engine.c tail_cands) */
+    uint64_t *t_kind; /* 7 x W words: the active rules a stream pass reads by kind, then a
+                       * pass's rules to visit (engine.c stream_prep) */
     int t_ready;
     uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                               * and a normalised pass run without a hit, those they run with one,

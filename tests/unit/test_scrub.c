@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "engine.h"
 #include "rules.h"
@@ -213,6 +214,43 @@ TEST(stream_hold_back_should_be_capped_so_no_rule_stalls_a_stream)
     CHECK_EQ_INT(out.len, fed);
     al_buf_free(&out);
     al_stream_scrub_free(s);
+    al_engine_free(e);
+}
+
+TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_off_the_end)
+{
+    /* 160 rules whose literals all begin "zqtok": a text ending in "zqt"
+     * has more (offset, rule) pairs running off its end than a pass lists,
+     * so the rules then look for themselves; the \b makes them word-start
+     * literals ("xzqtok" begins none) */
+    char path[] = "/tmp/al_scrub_pack_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    REQUIRE(f);
+    fputs("{\"pack\": \"many\", \"version\": 1, \"rules\": [\n", f);
+    for (int i = 0; i < 160; i++)
+        fprintf(f,
+                "%s{\"id\": \"m.r%d\", \"category\": \"pii\", \"entity\": \"TOK\", "
+                "\"pattern\": \"\\\\bzqtok%c%c\\\\d{3}\\\\b\", "
+                "\"examples\": {\"match\": [\"zqtok%c%c123\"]}}\n",
+                i ? "," : "", i, 'a' + i / 26, 'a' + i % 26, 'a' + i / 26, 'a' + i % 26);
+    fputs("]}\n", f);
+    fclose(f);
+    al_engine *e = load(path);
+    unlink(path);
+    REQUIRE(e);
+    static const char *const t[] = {
+        "say zqtokab123 and zqtokfd999, not xzqtokab123 nor zqtokzz123; then zqtokbc007 zqto",
+        "zqtokaa001zqtokaa002 zqtok zqtokfe123 zq",
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char *w = whole(e, t[i], strlen(t[i]));
+        REQUIRE(w);
+        CHECK(strstr(w, "<TOK>") != NULL);
+        free(w);
+        CHECK(!check_all_splits(e, t[i]));
+    }
     al_engine_free(e);
 }
 
