@@ -1214,11 +1214,13 @@ static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub
         const uint64_t *pre = m->t_kind + (sub->normalized ? 5 : 4) * W;
         size_t low = SIZE_MAX; /* of their resume points, or of rule_from */
         const size_t *f = sub->resume ? sub->resume : sub->rule_from;
-        for (size_t x = 0; x < W; x++)
+        for (size_t x = 0; x < W; x++) {
+            const size_t *fx = f + x * 64;
             for (uint64_t b = pre[x]; b; b &= b - 1) {
-                size_t v = f[x * 64 + (size_t)__builtin_ctzll(b)];
-                if (v < low) low = v;
+                const size_t v = fx[__builtin_ctzll(b)];
+                low = v < low ? v : low;
             }
+        }
         if (sub->resume) low = low > sub->resume_base ? low - sub->resume_base : 0;
         if (low < lo) lo = low;
     } else {
@@ -1284,9 +1286,14 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     uint64_t *q = m->t_kind + 6 * W;
     for (size_t x = 0; x < W; x++) q[x] = idx[x] & ~cand[x] & (ks_seen ? ~ks[x] : ~0ull);
     for (size_t u = 0; u < h->nused; u++) q[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
+    size_t *res = sub->resume; /* mark_scanned(sub, i, sub->len) for each */
+    const size_t end = sub->resume_base + sub->len;
     for (size_t x = 0; x < W; x++) {
-        for (uint64_t b = q[x]; b; b &= b - 1)
-            mark_scanned(sub, (uint32_t)(x * 64 + (size_t)__builtin_ctzll(b)), sub->len);
+        if (res)
+            for (uint64_t b = q[x]; b; b &= b - 1) {
+                size_t *r = res + x * 64 + (size_t)__builtin_ctzll(b);
+                *r = *r < end ? end : *r;
+            }
         q[x] = run[x] & ~q[x];
     }
     return q;

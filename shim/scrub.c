@@ -304,22 +304,37 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     return AL_OK;
 }
 
+/* The end of a feed that scans: c is the result of adding the delta. */
+static __attribute__((noinline)) al_code feed_scan(al_stream_scrub *s, al_code c, al_buf *out)
+{
+    s->unscanned = 0;
+    if (c == AL_OK) c = process(s, 0, out);
+    if (c != AL_OK) s->err = c;
+    return c;
+}
+
 al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out)
 {
     if (!s || !out || (!delta && len)) return AL_EINVAL;
     if (s->err) return s->err;
     if (!len) return AL_OK;
-    al_code c = al_buf_append(&s->win, delta, len);
+    al_code c = AL_OK;
+    al_buf *w = &s->win;
+    if (len <= 8 && w->cap - w->len > len) { /* the usual delta: a few bytes, with room */
+        char *d = w->data + w->len;
+        for (size_t i = 0; i < len; i++) d[i] = delta[i];
+        d[len] = '\0';
+        w->len += len;
+    } else {
+        c = al_buf_append(w, delta, len);
+    }
     s->unscanned += len;
     /* Deltas of a few bytes are batched: text waits at most BATCH bytes
      * longer, and the output is the same. */
     if (c == AL_OK && s->unscanned < (s->any_det ? DET_BATCH : BATCH) &&
-        s->win.len - s->ctx_len < STREAM_CAP)
+        w->len - s->ctx_len < STREAM_CAP)
         return AL_OK;
-    s->unscanned = 0;
-    if (c == AL_OK) c = process(s, 0, out);
-    if (c != AL_OK) s->err = c;
-    return c;
+    return feed_scan(s, c, out);
 }
 
 al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
