@@ -2363,11 +2363,9 @@ static inline unsigned tri_slot(uint32_t w)
 }
 
 typedef struct {
-    /* [0]: prefixes that may start anywhere, [1]: only at a word start */
-    uint8_t bits[2][65536 / 8];  /* first 2 bytes of 1- and 2-byte prefixes */
-    uint8_t bitsl[2][65536 / 8]; /* first 2 bytes of longer prefixes */
     /* per pair, indexed by its little-endian 16 bits (first byte low): 1
-     * short, 2 long ([0]); 4 short, 8 long ([1]) */
+     * short (1 or 2 bytes), 2 long, of the prefixes that may start anywhere;
+     * 4 short, 8 long, of those that only start a word */
     uint8_t flags[65536];
     uint8_t first[32]; /* first bytes of every prefix */
     /* per raw pair (little-endian, first byte low; any case): 0x40 when a
@@ -2379,7 +2377,6 @@ typedef struct {
      * fourth byte b, of the high half when any of them has (all 32 bits for
      * a 3-byte prefix) */
     uint64_t *tri;
-    int32_t *head; /* 65536 bucket heads (prefixes of 2 bytes or more); build only, then NULL */
     int32_t head1[256]; /* 1-byte prefixes */
     uint32_t *start;    /* CSR: entries of 2-byte key k are cv[start[k] .. start[k+1]) */
     entry *cv;
@@ -2413,8 +2410,6 @@ static const unsigned char lowtab[256] = {
     228, 229, 230, 231, 232, 233, 234, 235, 236, 237, 238, 239, 240, 241, 242, 243, 244, 245, 246,
     247, 248, 249, 250, 251, 252, 253, 254, 255,
 };
-
-#define BITW(m, k) ((m)[(k) >> 3] & (1u << ((k)&7)))
 
 /* Within a run sharing 4 bytes: 4-byte prefixes first, then by fifth byte
  * (visit searches for the text's), then as cmp_entry. */
@@ -2452,14 +2447,16 @@ al_code al_litset_build(al_engine *e)
             if (!e->rules[i].det && (k == 2 || e->rules[i].normalized == k))
                 total += e->rules[i].pf.n;
         for (uint32_t q = 0; q < e->n_req; q++) total += k == 2 || e->req_norm[q] == k;
-        t->head = malloc(65536 * sizeof *t->head);
+        /* bitmaps of keys (first byte high): with flags, with a 2-byte bucket */
+        uint64_t *kf = calloc(2 * 1024, sizeof *kf), *kb = kf ? kf + 1024 : NULL;
         t->v = calloc(total ? total : 1, sizeof *t->v);
         t->tri = calloc((size_t)1 << TBITS, sizeof *t->tri);
-        if (!t->head || !t->v || !t->tri) {
+        t->start = calloc(65536 + 1, sizeof *t->start); /* counts first, at key + 1 */
+        if (!kf || !t->v || !t->tri || !t->start) {
+            free(kf);
             al_litset_free(ls);
             return AL_ENOMEM;
         }
-        memset(t->head, 0xff, 65536 * sizeof *t->head);
         memset(t->head1, 0xff, sizeof t->head1);
         /* the rules' prefixes, then the required literals (reported as rule
          * e->n + their index) */
@@ -2481,21 +2478,22 @@ al_code al_litset_build(al_engine *e)
                 if (en->n == 1) {
                     en->next = t->head1[s[0]];
                     t->head1[s[0]] = (int32_t)t->n;
-                    for (int b = 0; b < 256; b++) { /* any second byte */
-                        unsigned key = (unsigned)s[0] << 8 | (unsigned)b;
-                        t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
-                    }
+                    for (unsigned b = 0; b < 256; b++) /* any second byte */
+                        t->flags[s[0] | b << 8] |= (uint8_t)(w ? 4 : 1);
+                    for (unsigned q = 0; q < 4; q++) kf[(unsigned)s[0] << 2 | q] = ~0ULL;
                 } else {
                     unsigned key = (unsigned)s[0] << 8 | s[1];
-                    en->next = t->head[key];
-                    t->head[key] = (int32_t)t->n;
+                    en->next = -1; /* buckets are built from start[] */
+                    t->start[key + 1]++;
+                    kb[key >> 6] |= 1ULL << (key & 63);
+                    kf[key >> 6] |= 1ULL << (key & 63);
                     if (en->n == 2) {
-                        t->bits[w][key >> 3] |= (uint8_t)(1u << (key & 7));
+                        t->flags[s[0] | s[1] << 8] |= (uint8_t)(w ? 4 : 1);
                     } else {
                         uint32_t lw = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16;
                         uint64_t m = en->n == 3 ? 0xFFFFFFFFu : 1u << (s[3] & 31);
                         t->tri[tri_slot(lw)] |= w ? m << 32 : m | m << 32;
-                        t->bitsl[w][key >> 3] |= (uint8_t)(1u << (key & 7));
+                        t->flags[s[0] | s[1] << 8] |= (uint8_t)(w ? 8 : 2);
                     }
                 }
                 if (en->n >= 3) en->c3 = s[2];
@@ -2506,41 +2504,50 @@ al_code al_litset_build(al_engine *e)
                 t->n++;
             }
         }
-        for (unsigned key = 0; key < 65536; key++) {
-            unsigned le = (key & 0xff) << 8 | key >> 8;
-            for (int w = 0; w < 2; w++) {
-                if (BITW(t->bits[w], key)) t->flags[le] |= (uint8_t)(w ? 4 : 1);
-                if (BITW(t->bitsl[w], key)) t->flags[le] |= (uint8_t)(w ? 8 : 2);
+        /* the keys with flags, in order (a later pair's pshort may overwrite
+         * an earlier one's case variant) */
+        for (unsigned wi = 0; wi < 1024; wi++) {
+            for (uint64_t bm = kf[wi]; bm; bm &= bm - 1) {
+                unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
+                unsigned le = (key & 0xff) << 8 | key >> 8;
+                t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
+                unsigned f = t->flags[le] & 5, b0 = le & 0xFF, b1 = le >> 8;
+                if (!f) continue;
+                /* the pair in every case */
+                uint8_t ps = (uint8_t)((f & 1 ? 0x40 : 0) | (f & 4 ? 0x80 : 0));
+                unsigned u0 = b0 >= 'a' && b0 <= 'z' ? b0 - 32 : b0,
+                         u1 = b1 >= 'a' && b1 <= 'z' ? b1 - 32 : b1;
+                t->pshort[b0 | b1 << 8] = t->pshort[u0 | b1 << 8] = ps;
+                t->pshort[b0 | u1 << 8] = t->pshort[u0 | u1 << 8] = ps;
             }
-            if (t->flags[le]) t->first[key >> 11] |= (uint8_t)(1u << ((key >> 8) & 7));
-            unsigned f = t->flags[le] & 5, b0 = le & 0xFF, b1 = le >> 8;
-            if (!f) continue;
-            /* the pair in every case */
-            uint8_t ps = (uint8_t)((f & 1 ? 0x40 : 0) | (f & 4 ? 0x80 : 0));
-            unsigned u0 = b0 >= 'a' && b0 <= 'z' ? b0 - 32 : b0,
-                     u1 = b1 >= 'a' && b1 <= 'z' ? b1 - 32 : b1;
-            t->pshort[b0 | b1 << 8] = t->pshort[u0 | b1 << 8] = ps;
-            t->pshort[b0 | u1 << 8] = t->pshort[u0 | u1 << 8] = ps;
         }
-        /* the 2-byte buckets laid out contiguously for the hot path */
-        t->start = malloc((65536 + 1) * sizeof *t->start);
+        /* the 2-byte buckets laid out contiguously for the hot path: counts
+         * summed into starts, then each bucket's entries newest first */
+        for (unsigned key = 0; key < 65536; key++) t->start[key + 1] += t->start[key];
+        uint32_t *fill = malloc(65536 * sizeof *fill);
         t->cv = calloc(t->n ? t->n : 1, sizeof *t->cv);
-        if (!t->start || !t->cv) {
+        if (!fill || !t->cv) {
+            free(fill);
+            free(kf);
             al_litset_free(ls);
             return AL_ENOMEM;
         }
-        uint32_t pos = 0;
-        for (unsigned key = 0; key < 65536; key++) {
-            t->start[key] = pos;
-            for (int32_t x = t->head[key]; x >= 0; x = t->v[x].next) t->cv[pos++] = t->v[x];
-            /* 2-byte prefixes first, then the longer ones by third byte, so
-             * visit looks only at those whose third byte matches */
-            if (pos - t->start[key] > 1)
-                qsort(t->cv + t->start[key], pos - t->start[key], sizeof *t->cv, cmp_entry);
+        memcpy(fill, t->start, 65536 * sizeof *fill);
+        for (size_t x = t->n; x-- > 0;) {
+            const entry *en = &t->v[x];
+            if (en->n >= 2)
+                t->cv[fill[(unsigned char)en->s[0] << 8 | (unsigned char)en->s[1]]++] = *en;
         }
-        t->start[65536] = pos;
-        free(t->head); /* the buckets live on in cv: the lists are build-time only */
-        t->head = NULL;
+        free(fill);
+        /* 2-byte prefixes first, then the longer ones by third byte, so visit
+         * looks only at those whose third byte matches */
+        for (unsigned wi = 0; wi < 1024; wi++) {
+            for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
+                unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
+                uint32_t lo = t->start[key], hi = t->start[key + 1];
+                if (hi - lo > 1) qsort(t->cv + lo, hi - lo, sizeof *t->cv, cmp_entry);
+            }
+        }
         /* the 3- and 4-byte runs: counted, then hashed (at most a quarter full:
          * most look-ups miss, and a miss probes to an empty slot) */
         uint32_t nrun[2] = {0, 0};
@@ -2552,35 +2559,40 @@ al_code al_litset_build(al_engine *e)
                 t->s3 = calloc((size_t)1 << t->b3, sizeof *t->s3);
                 t->s4 = calloc((size_t)1 << t->b4, sizeof *t->s4);
                 if (!t->s3 || !t->s4) {
+                    free(kf);
                     al_litset_free(ls);
                     return AL_ENOMEM;
                 }
             }
-            for (unsigned key = 0; key < 65536; key++) {
-                uint32_t x = t->start[key], end = t->start[key + 1];
-                while (x < end && t->cv[x].n <= 2) x++;
-                while (x < end) {
-                    const entry *a = &t->cv[x];
-                    int four = a->n > 3;
-                    uint32_t y = x + 1;
-                    while (y < end && t->cv[y].c3 == a->c3 && (t->cv[y].n > 3) == four &&
-                           (!four || t->cv[y].s[3] == a->s[3]))
-                        y++;
-                    uint32_t k3 = key << 8 | a->c3;
-                    if (!fill && four && y - x > 1)
-                        qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
-                    uint32_t mid = x;
-                    while (mid < y && t->cv[mid].n == 4) mid++;
-                    if (fill && four)
-                        span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, mid, y);
-                    else if (fill)
-                        span_put(t->s3, t->b3, k3, x, y, y);
-                    else
-                        nrun[four]++;
-                    x = y;
+            for (unsigned wi = 0; wi < 1024; wi++) {
+                for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
+                    unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
+                    uint32_t x = t->start[key], end = t->start[key + 1];
+                    while (x < end && t->cv[x].n <= 2) x++;
+                    while (x < end) {
+                        const entry *a = &t->cv[x];
+                        int four = a->n > 3;
+                        uint32_t y = x + 1;
+                        while (y < end && t->cv[y].c3 == a->c3 && (t->cv[y].n > 3) == four &&
+                               (!four || t->cv[y].s[3] == a->s[3]))
+                            y++;
+                        uint32_t k3 = key << 8 | a->c3;
+                        if (!fill && four && y - x > 1)
+                            qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
+                        uint32_t mid = x;
+                        while (mid < y && t->cv[mid].n == 4) mid++;
+                        if (fill && four)
+                            span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, mid, y);
+                        else if (fill)
+                            span_put(t->s3, t->b3, k3, x, y, y);
+                        else
+                            nrun[four]++;
+                        x = y;
+                    }
                 }
             }
         }
+        free(kf);
     }
 #ifdef LIT_AVX2
     __builtin_cpu_init();
@@ -2606,7 +2618,6 @@ void al_litset_free(al_litset *ls)
 {
     if (!ls) return;
     for (int k = 0; k < 3; k++) {
-        free(ls->t[k].head);
         free(ls->t[k].v);
         free(ls->t[k].start);
         free(ls->t[k].cv);
