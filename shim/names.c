@@ -1146,6 +1146,7 @@ typedef struct {
     al_span *v;
     uint8_t *lvl;
     size_t n, cap;
+    size_t reach; /* how far near_pii may have read for them: the largest end + 60 */
 } sink;
 
 #define MAX_SPANS (1u << 22)
@@ -1163,6 +1164,7 @@ static al_code push(sink *out, size_t s, size_t e, int level)
         out->lvl = l;
         out->cap = cap;
     }
+    if (e + 60 > out->reach) out->reach = e + 60;
     out->v[out->n] = (al_span){s, e, level == 4 ? 0.6 : 0.85};
     out->lvl[out->n++] = (uint8_t)level;
     return AL_OK;
@@ -2099,6 +2101,168 @@ static inline int lane_code(const char *w, size_t wl)
     return (int)word_code(w, wl);
 }
 
+/* Checkpoints.  The stream scrubber scans a window of text that has slid on
+ * by a few bytes and grown at its end since its last pass, so most of it was
+ * just scanned.  A scan of a short text notes the points at the main loop's
+ * top where nothing is read ahead, no detector is busy past the point and no
+ * address block is open: from such a point on, what the scan does depends
+ * only on the text and on where the six tokens before start (what back()
+ * reads).  A scan of a text that starts with the end of the one before
+ * reaches such a point in the same state, takes the spans the scan before
+ * found from there up to a later point all of whose reads lay in the shared
+ * stretch (read_bound, sink.reach), and goes on from there: the spans are
+ * those a scan of the whole text finds. */
+#define CK_TEXT 2048  /* texts up to this long note checkpoints */
+#define CK_MAX 128    /* checkpoints noted per text */
+#define CK_SHARED 128 /* least shared stretch worth looking for */
+
+/* A checkpoint, in terms that hold in every text that takes it up, so that
+ * one is taken up by copying it: its position and reach are counted from
+ * the origin of the chain of texts (scan_res.org: the text's byte 0 is
+ * byte org of it), its span counts less the text's cbase (modulo 2^16). */
+typedef struct {
+    uint32_t pos;     /* where the next token is read from, + org */
+    uint32_t reach;   /* the sinks' largest reach so far, + org */
+    uint16_t back[6]; /* pos less where each of the six tokens before starts, the last first */
+    uint16_t cnt[3];  /* spans in each sink so far, less cbase */
+} ckpt;
+
+/* One scan's results: spans per detector, its checkpoints. */
+typedef struct {
+    sink s[3];
+    ckpt *ck; /* CK_MAX of them, or NULL */
+    size_t nck;
+    uint32_t org;      /* see ckpt */
+    uint16_t cbase[3]; /* see ckpt */
+    int lower;         /* the scan's st.lower */
+    al_code rc;
+} scan_res;
+
+/* The scan before, taken up where it can be. */
+typedef struct {
+    const scan_res *pr; /* NULL: no more to take up */
+    size_t d, m;        /* the text's [0, m) is the text before's [d, d + m) */
+    size_t j;           /* first of pr->ck not yet passed */
+} prior;
+
+/* What skip_plain needs to note and take up checkpoints. */
+typedef struct {
+    scan_res *res;
+    prior *pv; /* or NULL */
+    al_code rc;
+} ck_ctx;
+
+/* Where the text before was read to, at most, by a scan at a checkpoint at
+ * pos (less 4): lex_next reads a token and up to three bytes past it,
+ * skip_plain the token it stops at and the word after it (cap_may_go_on,
+ * plain_after_num, the fast loop's first letter); no token holds white
+ * space, so three runs of other bytes and the space after each bound them. */
+static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
+{
+    for (int r = 0; r < 3; r++) {
+        while (pos < len && bclass[t[pos]] != 1) pos++;
+        while (pos < len && bclass[t[pos]] == 1) pos++;
+    }
+    return pos;
+}
+
+static size_t sinks_reach(const sink *out)
+{
+    size_t r = out[0].reach;
+    if (out[1].reach > r) r = out[1].reach;
+    return out[2].reach > r ? out[2].reach : r;
+}
+
+/* At a checkpoint: skip_plain's fast loop has passed token h - 1, which
+ * ends at pos, and goes on at the next; no detector is busy past pos and no
+ * address block is open, so from here the scan depends on the text and the
+ * starts of tokens h - 1 .. h - 6 only (skip_plain at pos with nothing read
+ * ahead does what its loop does).  Notes it and, when the scan before has
+ * the same point in the same state, takes up its spans and checkpoints as
+ * far as its reads stayed in the shared stretch and moves the scan there
+ * (st->pos and the starts of tokens h - 1 .. h - 6; the ring is left empty).
+ * Returns 1 when it moved the scan. */
+__attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos, ck_ctx *cx)
+{
+    scan_res *res = cx->res;
+    sink *out = res->s;
+    const size_t *hp = st->hpos;
+    const unsigned h1 = (unsigned)(h - 1);
+    uint16_t back[6] = {(uint16_t)(pos - hp[h1 & 7]),       (uint16_t)(pos - hp[(h1 - 1) & 7]),
+                        (uint16_t)(pos - hp[(h1 - 2) & 7]), (uint16_t)(pos - hp[(h1 - 3) & 7]),
+                        (uint16_t)(pos - hp[(h1 - 4) & 7]), (uint16_t)(pos - hp[(h1 - 5) & 7])};
+    uint32_t vpos = (uint32_t)pos + res->org;
+    if (!res->ck) res->ck = malloc(CK_MAX * sizeof *res->ck);
+    if (res->ck && res->nck < CK_MAX) {
+        ckpt *k = &res->ck[res->nck++];
+        k->pos = vpos;
+        k->reach = (uint32_t)sinks_reach(out) + res->org;
+        memcpy(k->back, back, sizeof back);
+        for (int s = 0; s < 3; s++) k->cnt[s] = (uint16_t)(out[s].n - res->cbase[s]);
+    }
+    prior *pv = cx->pv;
+    if (!pv || !pv->pr) return 0;
+    const scan_res *pr = pv->pr;
+    size_t j = pv->j;
+    while (j < pr->nck && pr->ck[j].pos < vpos) j++;
+    pv->j = j;
+    if (j >= pr->nck) {
+        pv->pr = NULL; /* the scan before noted nothing further */
+        return 0;
+    }
+    const ckpt *a = &pr->ck[j];
+    if (a->pos != vpos || memcmp(a->back, back, sizeof back) != 0) return 0;
+    /* the furthest checkpoint whose reads lay in the shared stretch */
+    size_t k = pr->nck, d = pv->d;
+    uint32_t lim = (uint32_t)pv->m + res->org;
+    while (--k > j)
+        if (pr->ck[k].reach <= lim &&
+            read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 <= pv->m)
+            break;
+    if (k <= j) {
+        pv->pr = NULL;
+        return 0;
+    }
+    const ckpt *b = &pr->ck[k];
+    size_t from[3], to[3];
+    for (int s = 0; s < 3; s++) {
+        from[s] = (uint16_t)(a->cnt[s] + pr->cbase[s]);
+        to[s] = (uint16_t)(b->cnt[s] + pr->cbase[s]);
+        if (to[s] < from[s] || to[s] > pr->s[s].n) return 0; /* cannot be */
+        /* near_pii reads 60 bytes before a span: those spans must start
+         * that far into this text to be found alike */
+        for (size_t i = from[s]; i < to[s]; i++)
+            if (pr->s[s].v[i].start < d + 60) return 0; /* a later checkpoint may do */
+    }
+    pv->pr = NULL; /* taken up once */
+    /* the checkpoints after this one, as they are; this text's own ones
+     * before it recounted from the span counts they hold to its new cbase */
+    uint16_t base[3];
+    uint32_t reach = (uint32_t)sinks_reach(out) + res->org;
+    for (int s = 0; s < 3; s++) base[s] = (uint16_t)(out[s].n - a->cnt[s]);
+    for (size_t i = 0; i < res->nck; i++)
+        for (int s = 0; s < 3; s++)
+            res->ck[i].cnt[s] = (uint16_t)(res->ck[i].cnt[s] + res->cbase[s] - base[s]);
+    memcpy(res->cbase, base, sizeof base);
+    size_t nk = k - j;
+    if (res->ck && nk > CK_MAX - res->nck) nk = CK_MAX - res->nck;
+    if (res->ck) {
+        memcpy(res->ck + res->nck, pr->ck + j + 1, nk * sizeof *res->ck);
+        for (size_t i = res->nck; i < res->nck + nk && res->ck[i].reach < reach; i++)
+            res->ck[i].reach = reach; /* a running largest, with this text's own spans */
+        res->nck += nk;
+    }
+    for (int s = 0; s < 3; s++) {
+        const sink *ps = &pr->s[s];
+        for (size_t i = from[s]; i < to[s] && cx->rc == AL_OK; i++)
+            cx->rc = push(&out[s], ps->v[i].start - d, ps->v[i].end - d, ps->lvl[i]);
+    }
+    st->pos = b->pos - res->org;
+    for (size_t i = 0; i < 6; i++) st->hpos[(h1 - i) & 7] = st->pos - b->back[i];
+    st->filled = 0; /* tokens behind are read again from their starts */
+    return 1;
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -2108,17 +2272,20 @@ static inline int lane_code(const char *w, size_t wl)
  * address block is open, and a token that starts a line is left to the
  * main loop (it may be the block's next line).
  * The last few skipped tokens are read into the ring again so that
- * look-behind (back) sees what a token-by-token scan would. */
-static void skip_plain(stream *st, int block)
+ * look-behind (back) sees what a token-by-token scan would.
+ * cx: checkpoints are noted and taken up (see checkpoint), or NULL.
+ * Returns 1 when a checkpoint moved the scan (st->pos): the main loop
+ * goes on from its top. */
+static int skip_plain(stream *st, int block, ck_ctx *cx)
 {
     /* nothing to skip when the next token is non-ASCII, or one a detector
      * read ahead that is no plain word or mark */
     if (st->n) {
         const tok *k = &st->ring[st->head];
-        if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return;
+        if (!(k->type == T_PUNCT || (k->type == T_WORD && k->cap == C_LOWER))) return 0;
     } else {
         size_t j = space_run(st->t, st->pos, st->len);
-        if (j >= st->len || st->t[j] >= 0x80) return;
+        if (j >= st->len || st->t[j] >= 0x80) return 0;
     }
     /* the token before the one before matters only after ',', '?' or a
      * word such as "is" (see could_intro) */
@@ -2133,13 +2300,13 @@ static void skip_plain(stream *st, int block)
     while (st->n) {
         tok *k = &st->ring[st->head];
         prev_tok cur = 0;
-        if (block && k->nl) return;
+        if (block && k->nl) return 0;
         if (k->type == T_PUNCT) {
             cur = prev_of(k);
         } else if (k->type == T_WORD && k->cap == C_LOWER) {
             if (k->klen <= 5 &&
                 (key_is(k, "apt") || key_is(k, "suite") || key_is(k, "po") || key_is(k, "p")))
-                return;
+                return 0;
             /* the next token is '.' (read from the text if not yet read) */
             int dot;
             if (st->n > 1) {
@@ -2148,11 +2315,11 @@ static void skip_plain(stream *st, int block)
                 size_t j = space_run(st->t, k->e, st->len);
                 dot = j < st->len && st->t[j] == '.';
             }
-            if (dot && (flags_of(st, k) & F_TITLE)) return;
-            if (could_intro(p1, p2)) return;
+            if (dot && (flags_of(st, k) & F_TITLE)) return 0;
+            if (could_intro(p1, p2)) return 0;
             cur = prev_of(k);
         } else {
-            return;
+            return 0;
         }
         w1 = k->type == T_WORD ? k->key : NULL;
         l1 = w1 ? k->klen : 0;
@@ -2220,6 +2387,14 @@ static void skip_plain(stream *st, int block)
                         end = i + wl;
                         i = end + 1;
                         c = 2;
+                        /* a checkpoint after some words: those of five
+                         * to seven letters, about one in four in prose */
+                        if (cx && wl >= 5 && st->hist + n >= 6 &&
+                            checkpoint(st, st->hist + n, end, cx)) {
+                            st->hist += n;
+                            st->head = (st->head + n) % RING;
+                            return 1;
+                        }
                         continue;
                     }
                     j = p < 8 ? i + 1 + p : lower_run(t, i + 1, len);
@@ -2419,6 +2594,7 @@ static void skip_plain(stream *st, int block)
         k->cflags = stop ? stop->cflags : 0;
         k->looked = 1;
     }
+    return 0;
 }
 
 /* Could person_step's run of name words go on after token 0: is token 1,
@@ -2452,9 +2628,12 @@ __attribute__((noinline)) static int has_capital(const unsigned char *t, size_t 
 }
 
 /* The three scans in one pass over the tokens: each detector steps at the
- * tokens it has not consumed yet.  out[0] person, [1] location, [2] address. */
-static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t len, sink *out)
+ * tokens it has not consumed yet.  res->s[0] person, [1] location, [2]
+ * address; pv: the scan before, to take up (or NULL). */
+static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t len, scan_res *res,
+                         prior *pv)
 {
+    sink *out = res->s;
     stream st; /* the ring is written before it is read (st.filled): not cleared */
     st.x = x;
     st.memo = memo;
@@ -2465,12 +2644,21 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
     /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
      * capitalised; the common-word list and the context rules still apply */
     st.lower = !has_capital(st.t, len);
+    res->lower = st.lower;
+    if (pv && pv->pr->lower != st.lower) pv = NULL;
+    int ck = len <= CK_TEXT;
+    ck_ctx cx = {res, pv, AL_OK};
     al_code rc = AL_OK;
     size_t busy[3] = {0, 0, 0};
     addr_block ab = {0, 0};
     tok *cur;
     while (rc == AL_OK) {
-        skip_plain(&st, ab.lines > 0);
+        /* checkpoints only where no detector is busy past the text read */
+        int free_ = ck && busy[0] <= st.pos && busy[1] <= st.pos && busy[2] <= st.pos;
+        if (skip_plain(&st, ab.lines > 0, free_ ? &cx : NULL)) {
+            if ((rc = cx.rc) != AL_OK) break;
+            continue;
+        }
         if (!(cur = peek(&st, 0))) break;
         /* fast lane: punctuation and plain lowercase words start nothing
          * unless they could be a title ("mr."), follow an introduction ("my
@@ -2591,8 +2779,8 @@ typedef struct {
     size_t len;
     char *copy; /* the text scanned: a buffer reused for new text reads apart */
     size_t copycap;
-    al_code rc; /* of the scan: AL_OK or AL_ELIMIT (spans capped) */
-    sink s[3];
+    scan_res res[2]; /* res[cur]: the last scan's (rc AL_OK or AL_ELIMIT: spans capped) */
+    int cur;
     memo_ent *memo;    /* 1 << MEMO_BITS lookups (lex_find), or NULL */
     uint64_t memo_gen; /* the lexicon they were made in (0: none) */
     int keyed;         /* handed to cache_key (its destructor frees the above) */
@@ -2607,10 +2795,13 @@ static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 static void cache_release(void *p)
 {
     scan_cache *c = p;
-    for (int i = 0; i < 3; i++) {
-        free(c->s[i].v);
-        free(c->s[i].lvl);
-        c->s[i] = (sink){0};
+    for (int r = 0; r < 2; r++) {
+        for (int i = 0; i < 3; i++) {
+            free(c->res[r].s[i].v);
+            free(c->res[r].s[i].lvl);
+        }
+        free(c->res[r].ck);
+        c->res[r] = (scan_res){0};
     }
     free(c->copy);
     c->copy = NULL;
@@ -2620,6 +2811,26 @@ static void cache_release(void *p)
     c->memo = NULL;
     c->memo_gen = 0;
     c->keyed = 0; /* a scan from a later destructor keys it again */
+}
+
+/* Whether t[0..len) starts with the end of the text before, p[0..plen),
+ * from its byte *d on (the first such), for at least CK_SHARED bytes; *m
+ * is the length shared. */
+static int shared_end(const char *p, size_t plen, const char *t, size_t len, size_t *d, size_t *m)
+{
+    if (!p || len < CK_SHARED || len > CK_TEXT || plen < CK_SHARED) return 0;
+    uint64_t w0, w;
+    memcpy(&w0, t, 8);
+    for (const char *q = p; (q = memchr(q, t[0], (size_t)(p + plen - CK_SHARED + 1 - q))); q++) {
+        size_t n = (size_t)(p + plen - q);
+        if (memcpy(&w, q, 8), w != w0) continue;
+        if (n <= len && memcmp(q + 8, t + 8, n - 8) == 0) {
+            *d = (size_t)(q - p);
+            *m = n;
+            return 1;
+        }
+    }
+    return 0;
 }
 
 static void cache_key_init(void)
@@ -2640,15 +2851,28 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     }
     if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
           (len == 0 || memcmp(c->copy, text, len) == 0))) {
+        /* the scan before is taken up when this text starts with its end */
+        scan_res *pr = &c->res[c->cur], *nx = &c->res[c->cur ^ 1];
+        prior pv = {0};
+        int take = c->gen == d->x->gen && pr->rc == AL_OK && pr->nck && pr->org < (1u << 30) &&
+                   shared_end(c->copy, c->len, text, len, &pv.d, &pv.m);
+        pv.pr = pr;
         c->gen = 0;
         for (int i = 0; i < 3; i++) {
-            if (c->s[i].cap > 65536) { /* do not keep a huge text's spans around */
-                free(c->s[i].v);
-                free(c->s[i].lvl);
-                c->s[i] = (sink){0};
+            sink *k = &nx->s[i];
+            if (k->cap > 65536) { /* do not keep a huge text's spans around */
+                free(k->v);
+                free(k->lvl);
+                k->v = NULL;
+                k->lvl = NULL;
+                k->cap = 0;
             }
-            c->s[i].n = 0;
+            k->n = 0;
+            k->reach = 0;
         }
+        nx->nck = 0;
+        nx->org = take ? pr->org + (uint32_t)pv.d : 0;
+        memset(nx->cbase, 0, sizeof nx->cbase);
         if (c->memo_gen != d->x->gen) { /* a memo made in another lexicon is cleared */
             if (!c->memo) c->memo = malloc(sizeof *c->memo << MEMO_BITS);
             if (c->memo) {
@@ -2656,8 +2880,10 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
                 c->memo_gen = d->x->gen;
             }
         }
-        c->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, c->s);
-        if (c->rc != AL_OK && c->rc != AL_ELIMIT) return c->rc;
+        nx->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, nx,
+                           take ? &pv : NULL);
+        c->cur ^= 1;
+        if (nx->rc != AL_OK && nx->rc != AL_ELIMIT) return nx->rc;
         if (len > c->copycap || (c->copycap > (1u << 20) && len < c->copycap / 4)) {
             free(c->copy);
             c->copy = malloc(len ? len : 1);
@@ -2671,13 +2897,14 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
         }
     }
     /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
-    const sink *s = &c->s[kind];
+    const scan_res *r = &c->res[c->cur];
+    const sink *s = &r->s[kind];
     for (size_t i = 0; i < s->n; i++) {
         if (!(d->levels & s->lvl[i])) continue;
         al_code rc = al_spans_push(out, s->v[i].start, s->v[i].end, s->v[i].confidence);
         if (rc != AL_OK) return rc;
     }
-    return c->rc;
+    return r->rc;
 }
 
 static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)

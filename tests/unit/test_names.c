@@ -520,3 +520,77 @@ TEST(person_next_to_a_street_address_or_a_home_is_strong)
               "");
     al_detector_person.free_state(strong);
 }
+
+/* All spans of one detector over t[0..n), as "start-end;" pairs. */
+static void spans_of(const al_detector_ops *d, void *st, const char *t, size_t n, char *out,
+                     size_t cap)
+{
+    al_spans sp = {0};
+    size_t o = 0;
+    out[0] = 0;
+    if (d->scan(st, t, n, &sp) != AL_OK) snprintf(out, cap, "(error)");
+    for (size_t i = 0; i < sp.n && o < cap; i++)
+        o += (size_t)snprintf(out + o, cap - o, "%zu-%zu;", sp.v[i].start, sp.v[i].end);
+    al_spans_free(&sp);
+}
+
+/* A stream scrubber scans a window that slid on and grew since its last
+ * pass, in the same buffer: the scan that takes up the one before finds
+ * what a scan of the window alone finds, for every detector and level. */
+TEST(a_window_that_slid_on_is_scanned_as_if_alone)
+{
+    static const char *const parts[] = {
+        "The committee met again on the third floor to review the budget for the coming year. ",
+        "Please forward this to Maria Gonzalez today, and send a copy to the office in Paris. ",
+        "My name is Priya and I need help with my account, which was opened last spring. ",
+        "Dear Okonkwo, your card ending 4411 was declined at the store near the station. ",
+        "She lives in Knonau with her two brothers and a small dog named after a river. ",
+        "Maria Gonzalez lives at 42 Elm Street, Springfield, and works at the bakery there. ",
+        "Send it to John Smith, 12 Oak Avenue, Portland. Mail for Ana Lima: apt 4B please. ",
+        "The results were then written into the notebook, which took most of the evening. ",
+        "Write a poem in the style of Robert Frost about the woods and the quiet snow. ",
+        "Customer: Ana Silva\nAddress: Corellistraat 178\nSoest\nNetherlands\n",
+        "Robert Frost was born in San Francisco in 1874, and the family moved east later. "};
+    char text[4096];
+    size_t len = 0;
+    for (int r = 0; r < 3; r++)
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            size_t n = strlen(parts[(i * 7 + r * 3) % (sizeof parts / sizeof parts[0])]);
+            if (len + n >= sizeof text) break;
+            memcpy(text + len, parts[(i * 7 + r * 3) % (sizeof parts / sizeof parts[0])], n);
+            len += n;
+        }
+    const al_detector_ops *det[3] = {&al_detector_person, &al_detector_location,
+                                     &al_detector_address};
+    void *st[3];
+    for (int k = 0; k < 3; k++) {
+        st[k] = load(det[k], NULL);
+        REQUIRE(st[k]);
+    }
+    static char win[1024], alone[1024], a[4096], b[4096];
+    size_t start = 0, end = 0, step = 0, windows = 0;
+    int same = 1;
+    while (end < len) {
+        end += 20 + (step * 37) % 60;
+        if (end > len) end = len;
+        if (end - start > 450) start = end - 400 + (step * 13) % 40;
+        step++;
+        size_t n = end - start;
+        memcpy(win, text + start, n); /* the window, moved to the buffer's start */
+        for (int k = 0; k < 3; k++) {
+            spans_of(det[k], st[k], win, n, a, sizeof a);
+            memcpy(alone, win, n); /* the same text alone, after another one */
+            spans_of(det[k], st[k], "x", 1, b, sizeof b);
+            spans_of(det[k], st[k], alone, n, b, sizeof b);
+            if (strcmp(a, b) != 0) {
+                fprintf(stderr, "  window %zu..%zu, detector %d: %s / %s\n", start, end, k, a, b);
+                same = 0;
+            }
+            spans_of(det[k], st[k], win, n, a, sizeof a); /* the next takes this one up */
+        }
+        windows++;
+    }
+    CHECK(same);
+    CHECK(windows > 20);
+    for (int k = 0; k < 3; k++) det[k]->free_state(st[k]);
+}
