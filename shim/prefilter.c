@@ -2806,12 +2806,17 @@ static inline unsigned block_nonzero(const uint8_t *v)
 }
 
 #ifdef LIT_AVX2
+/* Blocks of 32 offsets that scan_avx2 tests before it visits any. */
+#define AVX_CHUNK 8
+
 /* The hot loop 32 offsets at a time (ls->avx2), from offset i >= 1 while a
  * block's bytes and the 8 after it are in the text: the same pass bytes as
  * the 16-offset loop, 8 offsets to a vector, each offset's trigram slot half
  * (a 32-bit word of tri) and pshort byte read by two gathers instead of 16
- * scalar look-ups per 8.  Then the same visits, in order.  Returns the
- * offset it stopped at, or (size_t)-1 when fn asked to stop. */
+ * scalar look-ups per 8.  Up to AVX_CHUNK blocks are tested, then visited
+ * in order (no call between the tests: the vector constants stay in
+ * registers).  Returns the offset it stopped at, or (size_t)-1 when fn
+ * asked to stop. */
 __attribute__((target("avx2"))) static size_t
 scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_hit_fn fn, void *ud)
 {
@@ -2822,53 +2827,68 @@ scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_h
                   mul = _mm256_set1_epi32((int)(0x9E3779B1u << 8));
     const __m256i even = _mm256_set1_epi32(~1), low5 = _mm256_set1_epi32(31),
                   one = _mm256_set1_epi32(1), pair = _mm256_set1_epi32(0xFFFF);
+    /* the 4 vectors' pass words, packed to bytes, back in offset order */
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     const int *tri32 = (const int *)(const void *)t->tri; /* slot k's halves: words 2k, 2k + 1 */
     const int *ps = (const int *)(const void *)t->pshort; /* read 3 bytes past: still in t */
-    uint8_t cb[32], hb[32];
-    uint32_t pb[32];
-    for (; i + 40 <= len; i += 32) {
-        const unsigned char *p = s + i;
-        /* block_shifts for 32 offsets, and hb[j] = 1 where a word starts */
-        const __m256i prev = _mm256_loadu_si256((const __m256i *)(const void *)(p - 1));
-        const __m256i fourth = _mm256_loadu_si256((const __m256i *)(const void *)(p + 3));
-        const __m256i al =
-            _mm256_sub_epi8(_mm256_or_si256(prev, _mm256_set1_epi8(0x20)), _mm256_set1_epi8('a'));
-        const __m256i dg = _mm256_sub_epi8(prev, _mm256_set1_epi8('0'));
-        __m256i word = _mm256_cmpeq_epi8(_mm256_min_epu8(al, _mm256_set1_epi8(25)), al);
-        word =
-            _mm256_or_si256(word, _mm256_cmpeq_epi8(_mm256_min_epu8(dg, _mm256_set1_epi8(9)), dg));
-        word = _mm256_or_si256(word, _mm256_cmpeq_epi8(prev, _mm256_set1_epi8('_')));
-        __m256i x = _mm256_and_si256(fourth, _mm256_set1_epi8(31));
-        x = _mm256_or_si256(x, _mm256_set1_epi8(0x40));
-        x = _mm256_or_si256(x, _mm256_andnot_si256(word, _mm256_set1_epi8((char)0xA0)));
-        _mm256_storeu_si256((__m256i *)(void *)cb, x);
-        _mm256_storeu_si256((__m256i *)(void *)hb, _mm256_andnot_si256(word, _mm256_set1_epi8(1)));
-        unsigned mask = 0;
-        for (int g = 0; g < 32; g += 8) {
-            const __m256i u = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
-                                                      (const __m128i *)(const void *)(p + g))),
-                                                  quad);
-            const __m256i c =
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(cb + g)));
-            const __m256i h =
-                _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(hb + g)));
-            /* tri_slot(u) * 2 + the half bit 5 of c names */
-            __m256i ix = _mm256_mullo_epi32(_mm256_or_si256(u, fold), mul);
-            ix = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(ix, 31 - TBITS), even), h);
-            __m256i tb = _mm256_i32gather_epi32(tri32, ix, 4);
-            tb = _mm256_and_si256(_mm256_srlv_epi32(tb, _mm256_and_si256(c, low5)), one);
-            __m256i sb = _mm256_i32gather_epi32(ps, _mm256_and_si256(u, pair), 1);
-            const __m256i pass = _mm256_or_si256(tb, _mm256_and_si256(sb, c));
-            _mm256_storeu_si256((__m256i *)(void *)(pb + g), pass);
-            unsigned zero = (unsigned)_mm256_movemask_ps(
-                _mm256_castsi256_ps(_mm256_cmpeq_epi32(pass, _mm256_setzero_si256())));
-            mask |= (~zero & 0xFFu) << g;
+    uint8_t cb[AVX_CHUNK * 32], pb[AVX_CHUNK * 32], hb[32];
+    uint32_t masks[AVX_CHUNK];
+    while (i + 40 <= len) {
+        size_t nb = 0;
+        for (; nb < AVX_CHUNK && i + 32 * nb + 40 <= len; nb++) {
+            const unsigned char *p = s + i + 32 * nb;
+            uint8_t *c8 = cb + 32 * nb;
+            /* block_shifts for 32 offsets, and hb[j] = 1 where a word starts */
+            const __m256i prev = _mm256_loadu_si256((const __m256i *)(const void *)(p - 1));
+            const __m256i fourth = _mm256_loadu_si256((const __m256i *)(const void *)(p + 3));
+            const __m256i al = _mm256_sub_epi8(_mm256_or_si256(prev, _mm256_set1_epi8(0x20)),
+                                               _mm256_set1_epi8('a'));
+            const __m256i dg = _mm256_sub_epi8(prev, _mm256_set1_epi8('0'));
+            __m256i word = _mm256_cmpeq_epi8(_mm256_min_epu8(al, _mm256_set1_epi8(25)), al);
+            word = _mm256_or_si256(word,
+                                   _mm256_cmpeq_epi8(_mm256_min_epu8(dg, _mm256_set1_epi8(9)), dg));
+            word = _mm256_or_si256(word, _mm256_cmpeq_epi8(prev, _mm256_set1_epi8('_')));
+            __m256i x = _mm256_and_si256(fourth, _mm256_set1_epi8(31));
+            x = _mm256_or_si256(x, _mm256_set1_epi8(0x40));
+            x = _mm256_or_si256(x, _mm256_andnot_si256(word, _mm256_set1_epi8((char)0xA0)));
+            _mm256_storeu_si256((__m256i *)(void *)c8, x);
+            _mm256_storeu_si256((__m256i *)(void *)hb,
+                                _mm256_andnot_si256(word, _mm256_set1_epi8(1)));
+            __m256i pass[4];
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m256i u =
+                    _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                            (const __m128i *)(const void *)(p + 8 * g))),
+                                        quad);
+                const __m256i c =
+                    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(c8 + 8 * g)));
+                const __m256i h =
+                    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(hb + 8 * g)));
+                /* tri_slot(u) * 2 + the half bit 5 of c names */
+                __m256i ix = _mm256_mullo_epi32(_mm256_or_si256(u, fold), mul);
+                ix = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(ix, 31 - TBITS), even), h);
+                __m256i tb = _mm256_i32gather_epi32(tri32, ix, 4);
+                tb = _mm256_and_si256(_mm256_srlv_epi32(tb, _mm256_and_si256(c, low5)), one);
+                __m256i sb = _mm256_i32gather_epi32(ps, _mm256_and_si256(u, pair), 1);
+                pass[g] = _mm256_or_si256(tb, _mm256_and_si256(sb, c)); /* at most 0xFF */
+            }
+            __m256i pk = _mm256_packus_epi16(_mm256_packus_epi32(pass[0], pass[1]),
+                                             _mm256_packus_epi32(pass[2], pass[3]));
+            pk = _mm256_permutevar8x32_epi32(pk, order);
+            _mm256_storeu_si256((__m256i *)(void *)(pb + 32 * nb), pk);
+            masks[nb] =
+                ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(pk, _mm256_setzero_si256()));
         }
-        for (; mask; mask &= mask - 1) {
-            int j = __builtin_ctz(mask);
-            unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
-            if (visit_at(t, s, len, i + (size_t)j, key, (cb[j] >> 5) & 1, pb[j], 1, fn, ud))
-                return (size_t)-1;
+        for (size_t k = 0; k < nb; k++, i += 32) {
+            const unsigned char *p = s + i;
+            const uint8_t *c8 = cb + 32 * k, *p8 = pb + 32 * k;
+            for (uint32_t mask = masks[k]; mask; mask &= mask - 1) {
+                int j = __builtin_ctz(mask);
+                unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
+                if (visit_at(t, s, len, i + (size_t)j, key, (c8[j] >> 5) & 1, p8[j], 1, fn, ud))
+                    return (size_t)-1;
+            }
         }
     }
     return i;
