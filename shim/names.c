@@ -2103,15 +2103,16 @@ static inline int lane_code(const char *w, size_t wl)
 
 /* Checkpoints.  The stream scrubber scans a window of text that has slid on
  * by a few bytes and grown at its end since its last pass, so most of it was
- * just scanned.  A scan of a short text notes the points at the main loop's
- * top where nothing is read ahead, no detector is busy past the point and no
- * address block is open: from such a point on, what the scan does depends
- * only on the text and on where the six tokens before start (what back()
- * reads).  A scan of a text that starts with the end of the one before
- * reaches such a point in the same state, takes the spans the scan before
- * found from there up to a later point all of whose reads lay in the shared
- * stretch (read_bound, sink.reach), and goes on from there: the spans are
- * those a scan of the whole text finds. */
+ * just scanned.  A scan of a short text notes points in skip_plain's fast
+ * loop where nothing is read ahead, no detector is busy past the point and
+ * no address block is open: from such a point on, what the scan does
+ * depends only on the text and on where the tokens back() can still read
+ * start (CK_BACK).  A scan of a text that starts with the end of the one
+ * before reaches such a point in the same state, takes the spans the scan
+ * before found from there up to a later point all of whose reads lay in the
+ * shared stretch (read_bound, sink.reach), and goes on from there: the spans
+ * are those a scan of the whole text finds. */
+#define CK_BACK 4     /* back() reads at most 4 tokens behind (name_field, home_context) */
 #define CK_TEXT 2048  /* texts up to this long note checkpoints */
 #define CK_MAX 128    /* checkpoints noted per text */
 #define CK_SHARED 128 /* least shared stretch worth looking for */
@@ -2121,10 +2122,10 @@ static inline int lane_code(const char *w, size_t wl)
  * the origin of the chain of texts (scan_res.org: the text's byte 0 is
  * byte org of it), its span counts less the text's cbase (modulo 2^16). */
 typedef struct {
-    uint32_t pos;     /* where the next token is read from, + org */
-    uint32_t reach;   /* the sinks' largest reach so far, + org */
-    uint16_t back[6]; /* pos less where each of the six tokens before starts, the last first */
-    uint16_t cnt[3];  /* spans in each sink so far, less cbase */
+    uint32_t pos;           /* where the next token is read from, + org */
+    uint32_t reach;         /* the sinks' largest reach so far, + org */
+    uint16_t back[CK_BACK]; /* pos less where each token before starts, the last first */
+    uint16_t cnt[3];        /* spans in each sink so far, less cbase */
 } ckpt;
 
 /* One scan's results: spans per detector, its checkpoints. */
@@ -2153,13 +2154,15 @@ typedef struct {
 } ck_ctx;
 
 /* Where the text before was read to, at most, by a scan at a checkpoint at
- * pos (less 4): lex_next reads a token and up to three bytes past it,
- * skip_plain the token it stops at and the word after it (cap_may_go_on,
- * plain_after_num, the fast loop's first letter); no token holds white
- * space, so three runs of other bytes and the space after each bound them. */
+ * pos (less 4).  The ring is empty there: every token read ends at or
+ * before pos, and lex_next reads at most three bytes past one; skip_plain
+ * reads the first letter of the word after pos (its fast loop's test), and
+ * one word past a token it passed (cap_may_go_on, plain_after_num, the '.'
+ * test), which ends at or before pos.  No token holds white space, so two
+ * runs of other bytes and the space after each bound them, with room. */
 static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
 {
-    for (int r = 0; r < 3; r++) {
+    for (int r = 0; r < 2; r++) {
         while (pos < len && bclass[t[pos]] != 1) pos++;
         while (pos < len && bclass[t[pos]] == 1) pos++;
     }
@@ -2176,21 +2179,21 @@ static size_t sinks_reach(const sink *out)
 /* At a checkpoint: skip_plain's fast loop has passed token h - 1, which
  * ends at pos, and goes on at the next; no detector is busy past pos and no
  * address block is open, so from here the scan depends on the text and the
- * starts of tokens h - 1 .. h - 6 only (skip_plain at pos with nothing read
- * ahead does what its loop does).  Notes it and, when the scan before has
- * the same point in the same state, takes up its spans and checkpoints as
- * far as its reads stayed in the shared stretch and moves the scan there
- * (st->pos and the starts of tokens h - 1 .. h - 6; the ring is left empty).
- * Returns 1 when it moved the scan. */
+ * starts of tokens h - 1 .. h - CK_BACK only (skip_plain at pos with nothing
+ * read ahead does what its loop does).  Notes it and, when the scan before
+ * has the same point in the same state, takes up its spans and checkpoints
+ * as far as its reads stayed in the shared stretch and moves the scan there
+ * (st->pos and the starts of tokens h - 1 .. h - CK_BACK; the ring is left
+ * empty).  Returns 1 when it moved the scan. */
 __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos, ck_ctx *cx)
 {
     scan_res *res = cx->res;
     sink *out = res->s;
     const size_t *hp = st->hpos;
     const unsigned h1 = (unsigned)(h - 1);
-    uint16_t back[6] = {(uint16_t)(pos - hp[h1 & 7]),       (uint16_t)(pos - hp[(h1 - 1) & 7]),
-                        (uint16_t)(pos - hp[(h1 - 2) & 7]), (uint16_t)(pos - hp[(h1 - 3) & 7]),
-                        (uint16_t)(pos - hp[(h1 - 4) & 7]), (uint16_t)(pos - hp[(h1 - 5) & 7])};
+    uint16_t back[CK_BACK] = {(uint16_t)(pos - hp[h1 & 7]), (uint16_t)(pos - hp[(h1 - 1) & 7]),
+                              (uint16_t)(pos - hp[(h1 - 2) & 7]),
+                              (uint16_t)(pos - hp[(h1 - 3) & 7])};
     uint32_t vpos = (uint32_t)pos + res->org;
     if (!res->ck) res->ck = malloc(CK_MAX * sizeof *res->ck);
     if (res->ck && res->nck < CK_MAX) {
@@ -2258,7 +2261,7 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
             cx->rc = push(&out[s], ps->v[i].start - d, ps->v[i].end - d, ps->lvl[i]);
     }
     st->pos = b->pos - res->org;
-    for (size_t i = 0; i < 6; i++) st->hpos[(h1 - i) & 7] = st->pos - b->back[i];
+    for (size_t i = 0; i < CK_BACK; i++) st->hpos[(h1 - i) & 7] = st->pos - b->back[i];
     st->filled = 0; /* tokens behind are read again from their starts */
     return 1;
 }
@@ -2389,7 +2392,7 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                         c = 2;
                         /* a checkpoint after some words: those of five
                          * to seven letters, about one in four in prose */
-                        if (cx && wl >= 5 && st->hist + n >= 6 &&
+                        if (cx && wl >= 5 && st->hist + n >= CK_BACK &&
                             checkpoint(st, st->hist + n, end, cx)) {
                             st->hist += n;
                             st->head = (st->head + n) % RING;

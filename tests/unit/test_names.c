@@ -594,3 +594,20 @@ TEST(a_window_that_slid_on_is_scanned_as_if_alone)
     CHECK(windows > 20);
     for (int k = 0; k < 3; k++) det[k]->free_state(st[k]);
 }
+
+/* near_pii looks 60 bytes before a name: a window that starts after "phone"
+ * no longer makes the name next to it strong, though the scan before did. */
+TEST(a_window_that_slid_past_a_personal_data_word_judges_the_name_without_it)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    static char buf[512];
+    strcpy(buf, "Write down the phone number later since their office and Maria Gonzalez "
+                "answers every single letter that people wrote during the summer months of the "
+                "year before the storm came through the valley and the river and the woods.");
+    CHECK_STR(found(&al_detector_person, strong, buf), "Maria Gonzalez");
+    char *from = strstr(buf, "number");
+    memmove(buf, from, strlen(from) + 1);
+    CHECK_STR(found(&al_detector_person, strong, buf), "");
+    al_detector_person.free_state(strong);
+}
