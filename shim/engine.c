@@ -1119,6 +1119,12 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size
     /* no start in [pos, at) can match or reach the end */
     size_t at = sub->partial ? partial_from(sub, r, pos) : pos;
     if (at < first) at = first;
+    if (sub->defer_from && at >= sub->defer_from && !sub->map && sub->deferred) {
+        /* nothing it could find or hold back here is released in this pass */
+        mark_scanned(sub, ri, at);
+        *sub->deferred = 1;
+        return AL_OK;
+    }
     while (pos <= sub->len) {
         int rc = do_match(m, rule_code(r), sub->s, sub->len, pos < at ? at : pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {

@@ -260,6 +260,11 @@ typedef struct {
                      * in [that offset, k) however the text goes on (the rule found
                      * nothing before k) */
     size_t resume_base;
+    size_t defer_from; /* stream mode, raw pass (0: off): a rule run unanchored (run_regex)
+                        * none of whose matches can start before this offset is left for a
+                        * later pass, its resume point raised as far as that is known, and
+                        * *deferred set (the caller releases nothing from here on) */
+    int *deferred;
 } al_subject;
 
 /* Runs the active rules over sub->s, starting matches at or after sub->from.

@@ -186,6 +186,22 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
         }
         if (len == s->ctx_len) return AL_OK;
     }
+    /* With detectors a pass releases nothing past the last DET_TAIL bytes
+     * (back to a word start) nor holds more than STREAM_CAP: a rule that
+     * can start no match before that bound may wait for a later pass
+     * (al_subject.defer_from), unless a finding released whole runs past it;
+     * then the pass is run again with every rule. */
+    size_t det_t = len, defer = 0;
+    int deferred = 0;
+    if (!final && s->any_det) {
+        det_t = len > DET_TAIL ? len - DET_TAIL : 0;
+        while (det_t > s->ctx_len && det_t < len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n')
+            det_t--;
+        defer = det_t;
+        if (len > STREAM_CAP && len - STREAM_CAP > defer) defer = len - STREAM_CAP;
+        if (s->ctx_len > defer) defer = s->ctx_len;
+    }
+again:;
     al_subject sub = {.orig = w,
                       .orig_len = len,
                       .s = w,
@@ -197,7 +213,9 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
                       .keep_rejected = 1,
                       .active = s->active,
                       .act = s->act,
-                      .nact = s->nact};
+                      .nact = s->nact,
+                      .defer_from = defer,
+                      .deferred = &deferred};
     s->m.limit_hit = 0;
     /* the raw pass reads each rule's resume point in place, and a rule that
      * found nothing in [resume, k), not even the start of a match (k = len,
@@ -227,12 +245,8 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
         free(cands.v);
         return c;
     }
-    if (!final && s->any_det) {
-        /* a detector may still change its verdict on the last words */
-        size_t t = len > DET_TAIL ? len - DET_TAIL : 0;
-        while (t > s->ctx_len && t < len && w[t - 1] != ' ' && w[t - 1] != '\n') t--;
-        if (t < hold) hold = t;
-    }
+    /* a detector may still change its verdict on the last words */
+    if (det_t < hold) hold = det_t;
     size_t rel = final ? len : hold;
     if (!final && len - rel > STREAM_CAP) rel = len - STREAM_CAP;
     if (rel < s->ctx_len) rel = s->ctx_len;
@@ -255,6 +269,14 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     }
     for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++)
         if (cands.v[i].ok && cands.v[i].end > rel) rel = cands.v[i].end;
+    if (deferred && rel > defer) { /* a rule left for later might have found something here */
+        free(cands.v);
+        cands = (al_cands){0};
+        hold = h2 = len;
+        defer = 0;
+        deferred = 0;
+        goto again;
+    }
     /* findings released now, in the whole-text scan's order */
     size_t first = s->nf;
     for (size_t i = 0; i < cands.n && cands.v[i].start < rel; i++) {

@@ -254,6 +254,68 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
     al_engine_free(e);
 }
 
+TEST(stream_should_report_a_finding_inside_one_released_whole_past_the_detectors_tail)
+{
+    /* a long finding crossing the release point goes out whole, so the pass
+     * releases text past the detectors' tail: the token there, which a rule
+     * may leave for a later pass while the tail is held, is reported as the
+     * whole-text scan reports it (the pass runs again with every rule) */
+    char path[] = "/tmp/al_scrub_pack_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    REQUIRE(f);
+    fputs("{\"pack\": \"defer\", \"version\": 1, \"rules\": [\n"
+          "{\"id\": \"t.ctl\", \"category\": \"sanitize\", \"detector\": \"control_chars\", "
+          "\"examples\": {\"match\": [\"bell\\u0007 here\"]}},\n"
+          "{\"id\": \"t.block\", \"category\": \"secret\", \"entity\": \"BLOCK\", "
+          "\"pattern\": \"\\\\bBEGIN[^\\\\n]{1,2000}?END\\\\b\", "
+          "\"examples\": {\"match\": [\"BEGIN ab END\"]}},\n"
+          "{\"id\": \"t.tok\", \"category\": \"secret\", \"entity\": \"TOK\", "
+          "\"pattern\": \"\\\\bzqtok\\\\d{3}\\\\b\", "
+          "\"examples\": {\"match\": [\"a zqtok123 b\"]}}\n"
+          "]}\n",
+          f);
+    fclose(f);
+    al_engine *e = load(path);
+    unlink(path);
+    REQUIRE(e);
+    al_policy p;
+    al_policy_default(&p);
+    p.completion[AL_CAT_SANITIZE] = AL_ACT_REDACT; /* a detector runs on completions */
+    char t[1400];
+    size_t n = 0;
+    n += (size_t)snprintf(t + n, sizeof t - n, "BEGIN ");
+    while (n < 1200) n += (size_t)snprintf(t + n, sizeof t - n, "ab ");
+    n += (size_t)snprintf(t + n, sizeof t - n, "x zqtok123 END, then a few more words to end on.");
+    al_result r = {0};
+    REQUIRE(al_engine_scan(e, &p, AL_AS_COMPLETION, t, n, &r) == AL_OK);
+    REQUIRE(r.n == 2);
+    CHECK_STR(r.findings[1].rule, "t.tok");
+    /* the first delta holds the whole block, more than 4 x STREAM_CAP bytes */
+    for (size_t first = (size_t)(strstr(t, "END,") - t) + 4; first <= n; first += 3) {
+        al_stream_scrub *s = al_stream_scrub_new(e, &p);
+        REQUIRE(s);
+        al_buf out = {0};
+        CHECK(al_stream_scrub_feed(s, t, first, &out) == AL_OK);
+        CHECK(al_stream_scrub_feed(s, t + first, n - first, &out) == AL_OK);
+        CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+        CHECK_STR(out.data, r.text.data);
+        size_t nf = 0;
+        const al_finding *sf = al_stream_scrub_findings(s, &nf);
+        CHECK_EQ_INT(nf, r.n);
+        for (size_t i = 0; i < nf && i < r.n; i++) {
+            CHECK_STR(sf[i].rule, r.findings[i].rule);
+            CHECK_EQ_INT(sf[i].start, r.findings[i].start);
+            CHECK_EQ_INT(sf[i].end, r.findings[i].end);
+        }
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+    }
+    al_result_free(&r);
+    al_engine_free(e);
+}
+
 TEST(stream_should_survive_invalid_utf8_split_anywhere)
 {
     al_engine *e = load("tests/fixtures/rules/basic.json");
