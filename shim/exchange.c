@@ -1467,9 +1467,11 @@ static inline al_code any_event(al_exchange *x, const char *raw, size_t raw_len,
 
 /* Frames the events at the start of buf[0..len) and handles each; *used:
  * the bytes taken (the rest is an incomplete event, or all of it when the
- * stream was cut).  Then what the scrubbers release goes out. */
-static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *used,
-                           al_buf *to_host)
+ * stream was cut).  The caller flushes the batch (flush_batch). */
+static inline al_code frame_events(al_exchange *x, const char *buf, size_t len, size_t *used,
+                                   al_buf *to_host) HOT_INLINE;
+static inline al_code frame_events(al_exchange *x, const char *buf, size_t len, size_t *used,
+                                   al_buf *to_host)
 {
     size_t off = 0;
     al_code r = AL_OK;
@@ -1518,27 +1520,106 @@ static al_code stream_feed(al_exchange *x, const char *buf, size_t len, size_t *
         off += (size_t)k;
     }
     *used = off;
-    if (r == AL_OK && x->mode == AL_RESP_STREAM) r = flush_batch(x, to_host);
     return r;
 }
 
-/* Stream bytes: framed straight from buf when no earlier bytes wait (the
- * usual case, a read that ends on an event boundary), else after them in
- * x->body; an incomplete last event waits in x->body. */
-static al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+/* frame_events on x->body (the rare paths: a read that ends inside an event). */
+static al_code frame_body(al_exchange *x, size_t *used, al_buf *to_host)
 {
-    size_t used = 0;
-    al_code r;
-    if (!x->body.len) {
-        r = stream_feed(x, buf, len, &used, to_host);
-        if (r == AL_OK && used < len && x->mode == AL_RESP_STREAM)
-            r = al_buf_append(&x->body, buf + used, len - used);
+    return frame_events(x, x->body.data, x->body.len, used, to_host);
+}
+
+/* The framing of the event waiting in x->body (its start) on the bytes
+ * in body: > 0 when it is complete, -2 when it needs more, else an error
+ * (sse.h).  Only looks: frame_events handles it. */
+static long waiting_end(al_exchange *x)
+{
+    long k;
+    if (x->sse) {
+        al_sse_event ev;
+        if (x->tmp.len) al_buf_reset(&x->tmp);
+        k = al_sse_view(x->body.data, x->body.len, x->last_len, &ev, &x->tmp);
+        if (x->tmp.len) al_buf_reset(&x->tmp);
+    } else {
+        size_t ll;
+        k = al_ndjson_next(x->body.data, x->body.len, x->last_len, &ll);
+    }
+    return k;
+}
+
+/* x->body holds the start of an event: buf's first lines are added to it
+ * until that event is complete, and it is handled from there (buf is not
+ * copied whole to handle one event at its front).  *took: the bytes of buf
+ * dealt with: the events after it are framed from buf[*took..).  Events are
+ * handled as frame_events on body + buf would (no flush here). */
+static al_code finish_waiting(al_exchange *x, const char *buf, size_t len, size_t *took,
+                              al_buf *to_host)
+{
+    size_t off = 0, used = 0;
+    long k;
+    *took = len;
+    for (;;) { /* an event ends at a line end: add one line at a time */
+        const char *nl = memchr(buf + off, '\n', len - off);
+        size_t pe = nl ? (size_t)(nl - buf) + 1 : len;
+        if (al_buf_append(&x->body, buf + off, pe - off) != AL_OK) return AL_ENOMEM;
+        off = pe;
+        k = waiting_end(x);
+        if (k != -2 || off == len) break;
+        x->last_len = x->body.len;
+    }
+    if (k == -2) { /* still incomplete: all of buf waits */
+        x->last_len = x->body.len;
+        return AL_OK;
+    }
+    if (k < 0) { /* the rest of buf joins it, as if it had come whole */
+        if (al_buf_append(&x->body, buf + off, len - off) != AL_OK) return AL_ENOMEM;
+        off = len;
+    }
+    al_code r = frame_body(x, &used, to_host);
+    size_t rem = x->body.len - used; /* bytes after the events handled: from buf */
+    if (r != AL_OK || x->mode != AL_RESP_STREAM || rem > off) {
+        /* an error or a cut: what is left of buf follows what was left of body */
+        if (x->mode == AL_RESP_PASS) { /* cut open: the rest goes through */
+            if (r == AL_OK) r = al_buf_append(to_host, buf + off, len - off);
+            al_buf_reset(&x->body);
+            return r;
+        }
+        al_buf_consume(&x->body, used);
+        if (x->mode == AL_RESP_STREAM && al_buf_append(&x->body, buf + off, len - off) != AL_OK &&
+            r == AL_OK)
+            r = AL_ENOMEM;
         return r;
     }
-    if ((r = al_buf_append(&x->body, buf, len)) != AL_OK) return r;
-    r = stream_feed(x, x->body.data, x->body.len, &used, to_host);
-    al_buf_consume(&x->body, used);
-    return r;
+    al_buf_reset(&x->body);
+    x->last_len = 0; /* the rest is framed afresh from buf */
+    *took = off - rem;
+    return AL_OK;
+}
+
+/* Stream bytes: framed straight from buf when no earlier bytes wait (the
+ * usual case, a read that ends on an event boundary), else after them: a
+ * few bytes join them in x->body, more complete the waiting event from their
+ * front (finish_waiting) and the rest is framed from buf.  An incomplete
+ * last event waits in x->body.  Then what the scrubbers release goes out. */
+static al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+{
+    size_t used = 0, off = 0;
+    al_code r = AL_OK;
+    if (x->body.len && len <= 1024) {
+        if ((r = al_buf_append(&x->body, buf, len)) != AL_OK) return r;
+        r = frame_body(x, &used, to_host);
+        al_buf_consume(&x->body, used);
+        off = len;
+    } else if (x->body.len) {
+        r = finish_waiting(x, buf, len, &off, to_host);
+        if (r != AL_OK || x->mode != AL_RESP_STREAM) return r;
+    }
+    if (off < len) {
+        r = frame_events(x, buf + off, len - off, &used, to_host);
+        if (r == AL_OK && used < len - off && x->mode == AL_RESP_STREAM)
+            r = al_buf_append(&x->body, buf + off + used, len - off - used);
+    }
+    return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_batch(x, to_host) : r;
 }
 
 al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
