@@ -25,6 +25,7 @@ struct al_model {
     double adv_cap; /* highest probability the adversarial signal alone gives */
     int8_t *wq;     /* quantised weights: 256 KB at 18 bits stays in cache */
     uint8_t *lm;
+    int fast; /* scoring takes score_feed_fast (set at load when the CPU has AVX2 and BMI2) */
 };
 
 /* ---- feature extraction: one pass over normalised bytes ---------------- */
@@ -639,6 +640,36 @@ static inline __attribute__((always_inline)) void score_feed(fstate *s, const un
         score_loop(s, p, n, stamped, s->shift);
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define MODEL_FAST 1
+/* score_feed built for CPUs with AVX2, BMI1 and BMI2 (m->fast): the same
+ * code, but three-operand shifts and VEX forms spare the feature loop its
+ * register copies (callgrind: ~4% fewer instructions per byte scored). */
+__attribute__((target("avx2,bmi,bmi2"))) static void
+score_feed_fast(fstate *s, const unsigned char *p, size_t n, int stamped)
+{
+    if (stamped)
+        score_feed(s, p, n, 1);
+    else
+        score_feed(s, p, n, 0);
+}
+#endif
+
+/* Scoring's feed on the thread's stamps (stamped) or the stream's bitmap. */
+static void score_feed_any(fstate *s, const unsigned char *p, size_t n, int stamped)
+{
+#ifdef MODEL_FAST
+    if (s->m->fast) {
+        score_feed_fast(s, p, n, stamped);
+        return;
+    }
+#endif
+    if (stamped)
+        score_feed(s, p, n, 1);
+    else
+        score_feed(s, p, n, 0);
+}
+
 static void fs_feed(fstate *s, const unsigned char *p, size_t n)
 {
     if (s->v) {
@@ -649,9 +680,9 @@ static void fs_feed(fstate *s, const unsigned char *p, size_t n)
             s->oom = 1;
             return;
         }
-        score_feed(s, p, n, 1);
+        score_feed_any(s, p, n, 1);
     } else if (s->wq && s->seen) {
-        score_feed(s, p, n, 0);
+        score_feed_any(s, p, n, 0);
     } else {
         feed_loop(s, p, n, FEED_LM, s->shift);
     }
@@ -1323,6 +1354,11 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         }
     }
     memcpy(m->lm, bp + nw, AL_LM_SIZE);
+#ifdef MODEL_FAST
+    __builtin_cpu_init();
+    m->fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+              __builtin_cpu_supports("bmi2");
+#endif
     al_buf_free(&f);
     *out = m;
     return AL_OK;
@@ -1331,6 +1367,19 @@ fail:
     al_model_free(m);
     seterr(err, errlen, "%s: model refused: %s", path, why);
     return AL_EMODEL;
+}
+
+/* For tests: whether scoring may take score_feed_fast (on: only when the CPU
+ * has AVX2, BMI1 and BMI2); returns whether it will. */
+int al_model_simd(al_model *m, int on)
+{
+    m->fast = 0;
+#ifdef MODEL_FAST
+    __builtin_cpu_init();
+    m->fast = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+              __builtin_cpu_supports("bmi2");
+#endif
+    return m->fast;
 }
 
 void al_model_free(al_model *m)

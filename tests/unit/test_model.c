@@ -664,3 +664,54 @@ TEST(base64_runs_found_16_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
     CHECK_EQ_INT(c.n, 1);
     CHECK_EQ_INT(c.v[0][1], strlen(tail));
 }
+
+/* defined in model.c for tests: whether scoring may take its AVX2/BMI2
+ * build of the feature loop (only when the CPU has them); returns whether
+ * it will */
+int al_model_simd(al_model *m, int on);
+
+TEST(scores_should_be_the_same_bits_with_and_without_the_avx2_bmi2_feature_loop)
+{
+    al_model *m = NULL;
+    char err[256];
+    REQUIRE(al_model_load(SHIPPED, &m, err, sizeof err) == AL_OK);
+    fixture fx;
+    REQUIRE(load_fixture(UNSEEN, &fx) == 0);
+    /* the fixture's texts, and long ones pieced from them (every block and
+     * tail length of the feature loop), whole, normalised and streamed */
+    static char big[12000];
+    size_t bad = 0, total = 0, fast_seen = 0;
+    for (size_t i = 0; i < fx.n + 40; i++) {
+        const char *t = i < fx.n ? fx.text[i] : big;
+        if (i >= fx.n) {
+            size_t len = 0, want = 100 + (i - fx.n) * 277;
+            for (size_t k = (i * 7) % fx.n; len < want; k = (k + 3) % fx.n) {
+                size_t l = strlen(fx.text[k]);
+                if (len + l + 2 > want) l = want - len - 1;
+                memcpy(big + len, fx.text[k], l);
+                len += l;
+                big[len++] = (k & 1) ? ' ' : '\n';
+            }
+            big[len] = '\0';
+        }
+        size_t n = strlen(t);
+        al_buf norm = {0};
+        REQUIRE(al_normalize(t, n, &norm, NULL, NULL) == AL_OK);
+        double r[2][3];
+        for (int simd = 0; simd < 2; simd++) {
+            fast_seen += al_model_simd(m, simd) != 0;
+            r[simd][0] = al_model_score(m, t, n);
+            r[simd][1] = al_model_score_normalized(m, t, n, norm.data, norm.len);
+            r[simd][2] = stream_in_pieces(m, t, n, 1 + i % 9);
+        }
+        for (int k = 0; k < 3; k++) bad += memcmp(&r[0][k], &r[1][k], sizeof(double)) != 0;
+        total += 3;
+        al_buf_free(&norm);
+    }
+    al_model_simd(m, 1);
+    printf("    (fast loop %s)\n", fast_seen ? "taken" : "not available: portable loop only");
+    CHECK_EQ_INT(bad, 0);
+    CHECK(total > 100);
+    free_fixture(&fx);
+    al_model_free(m);
+}
