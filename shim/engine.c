@@ -941,11 +941,13 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
 
 /* The sets a stream pass over the active rules reads (sub->act, else
  * sub->active, else all), made in the matcher at its first pass, with the
- * tail index: m->t_kind, 7 x W words, holds for the raw then the
+ * tail index: m->t_kind, 8 x W + 2 words, holds for the raw then the
  * normalised pass the active rules of the tail index of that kind, those
  * the pass runs at all (detectors in the raw one), and the prefixed ones
- * (detectors aside), then a pass's rules to visit.  NULL when the index or
- * the sets cannot be made. */
+ * (detectors aside), then a pass's rules to visit, and the rules the last
+ * raw pass over sub->resume marked scanned to its end (stream_set), that
+ * end, and that resume array's address.  NULL when the index or the sets
+ * cannot be made. */
 static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
 {
     const al_engine *e = m->e;
@@ -953,7 +955,7 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
     if (!ti || m->t_ready) return ti;
     const size_t W = ti->W;
     if (!m->t_cand) m->t_cand = calloc(W, sizeof *m->t_cand);
-    if (!m->t_kind) m->t_kind = calloc(7 * W, sizeof *m->t_kind);
+    if (!m->t_kind) m->t_kind = calloc(8 * W + 2, sizeof *m->t_kind);
     if (!m->t_cand || !m->t_kind) return NULL;
     size_t n = sub->act ? sub->nact : e->n;
     for (size_t j = 0; j < n; j++) {
@@ -1116,10 +1118,15 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size
     size_t pos = resume_at(sub, ri);
     uint32_t opts = sub->partial ? PCRE2_PARTIAL_HARD : 0;
     int found = 0;
-    /* no start in [pos, at) can match or reach the end */
-    size_t at = sub->partial ? partial_from(sub, r, pos) : pos;
-    if (at < first) at = first;
-    if (sub->defer_from && at >= sub->defer_from && !sub->map && sub->deferred) {
+    /* no start in [pos, at) can match or reach the end (partial_from is
+     * not asked when the rule is left for later all the same) */
+    const int defer = sub->defer_from && !sub->map && sub->deferred;
+    size_t at = pos < first ? first : pos;
+    if (sub->partial && !(defer && at >= sub->defer_from)) {
+        at = partial_from(sub, r, pos);
+        if (at < first) at = first;
+    }
+    if (defer && at >= sub->defer_from) {
         /* nothing it could find or hold back here is released in this pass */
         mark_scanned(sub, ri, at);
         *sub->deferred = 1;
@@ -1220,9 +1227,18 @@ static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub
         const uint64_t *pre = m->t_kind + (sub->normalized ? 5 : 4) * W;
         size_t low = SIZE_MAX; /* of their resume points, or of rule_from */
         const size_t *f = sub->resume ? sub->resume : sub->rule_from;
+        /* the rules the last raw pass marked scanned to its end have their
+         * resume point there or later (resume points only rise) */
+        const uint64_t *last = m->t_kind + 7 * W;
+        const int known = sub->resume && m->t_kind[8 * W + 1] == (uintptr_t)sub->resume;
         for (size_t x = 0; x < W; x++) {
             const size_t *fx = f + x * 64;
-            for (uint64_t b = pre[x]; b; b &= b - 1) {
+            uint64_t b = pre[x];
+            if (known && (b & last[x])) {
+                b &= ~last[x];
+                low = m->t_kind[8 * W] < low ? m->t_kind[8 * W] : low;
+            }
+            for (; b; b &= b - 1) {
                 const size_t v = fx[__builtin_ctzll(b)];
                 low = v < low ? v : low;
             }
@@ -1294,6 +1310,11 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     for (size_t u = 0; u < h->nused; u++) q[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
     size_t *res = sub->resume; /* mark_scanned(sub, i, sub->len) for each */
     const size_t end = sub->resume_base + sub->len;
+    if (res) { /* for the next pass's hits_subject */
+        memcpy(m->t_kind + 7 * W, q, W * sizeof *q);
+        m->t_kind[8 * W] = end;
+        m->t_kind[8 * W + 1] = (uintptr_t)res;
+    }
     for (size_t x = 0; x < W; x++) {
         if (res)
             for (uint64_t b = q[x]; b; b &= b - 1) {
