@@ -2390,7 +2390,7 @@ typedef struct {
 
 struct al_litset {
     table t[3]; /* [0] raw rules, [1] normalised rules, [2] both (AL_LITSET_BOTH) */
-    int avx2;   /* the scan takes its AVX2 hot loop (set at build when the CPU has AVX2) */
+    int avx2;   /* the scan takes scan_avx2 (set at build when the CPU has AVX2, BMI1, BMI2) */
 };
 
 /* ASCII lowercase of every byte (a constant: engines are built concurrently) */
@@ -2596,20 +2596,22 @@ al_code al_litset_build(al_engine *e)
     }
 #ifdef LIT_AVX2
     __builtin_cpu_init();
-    ls->avx2 = __builtin_cpu_supports("avx2") != 0;
+    ls->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+               __builtin_cpu_supports("bmi2");
 #endif
     e->lits = ls;
     return AL_OK;
 }
 
 /* For tests: whether the scan may take its AVX2 hot loop (on: only when the
- * CPU has AVX2); returns whether it will. */
+ * CPU has AVX2, BMI1 and BMI2); returns whether it will. */
 int al_litset_simd(al_litset *ls, int on)
 {
     ls->avx2 = 0;
 #ifdef LIT_AVX2
     __builtin_cpu_init();
-    ls->avx2 = on && __builtin_cpu_supports("avx2");
+    ls->avx2 = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+               __builtin_cpu_supports("bmi2");
 #endif
     return ls->avx2;
 }
@@ -2815,9 +2817,9 @@ static inline unsigned block_nonzero(const uint8_t *v)
  * (a 32-bit word of tri) and pshort byte read by two gathers instead of 16
  * scalar look-ups per 8.  Up to AVX_CHUNK blocks are tested, then visited
  * in order (no call between the tests: the vector constants stay in
- * registers).  Returns the offset it stopped at, or (size_t)-1 when fn
- * asked to stop. */
-__attribute__((target("avx2"))) static size_t
+ * registers); the visits, inlined here, take BMI's three-operand shifts.
+ * Returns the offset it stopped at, or (size_t)-1 when fn asked to stop. */
+__attribute__((target("avx2,bmi,bmi2"))) static size_t
 scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_hit_fn fn, void *ud)
 {
     /* per 32-bit lane j of 8: the text's 4 bytes from offset j (little-endian) */
