@@ -1242,7 +1242,15 @@ static int near_pii(const stream *st, size_t s, size_t e)
             b = i;
             break;
         }
-    stream w = {.x = st->x, .t = st->t, .len = b, .pos = a, .memo = st->memo};
+    /* lex_next reads only these (the ring, some 6 KB, is not cleared); the
+     * words are read as written (lower 0) */
+    stream w;
+    w.x = st->x;
+    w.t = st->t;
+    w.len = b;
+    w.pos = a;
+    w.lower = 0;
+    w.memo = st->memo;
     tok k;
     int idiom = 0;      /* "into account", "on account of" */
     int since_num = 99; /* tokens since a house number */
