@@ -13,6 +13,11 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* builds of the scoring loops for CPUs with AVX2, BMI1 and BMI2 (m->fast) */
+#define MODEL_FAST 1
+#endif
 
 #include "model.h"
 #include "normalize.h"
@@ -523,6 +528,45 @@ static void lm_window(fstate *s, const uint8_t *q, size_t n)
     s->rbest = rbest;
 }
 
+#ifdef MODEL_FAST
+/* lm_window 16 surprisals at a time (AVX2, m->fast): each 128-bit half's
+ * prefix sums as lm_window's, the low half's total carried into the high
+ * half.  Then lm_window's loops finish the rest. */
+__attribute__((target("avx2"))) static void lm_window_avx2(fstate *s, const uint8_t *q, size_t n)
+{
+    const uint8_t *leaving = q - AL_LM_WINDOW;
+    size_t j = 0;
+    if (n >= 16) {
+        __m256i sum = _mm256_set1_epi16((short)s->rsum), best = _mm256_set1_epi16((short)s->rbest);
+        for (; j + 16 <= n; j += 16) {
+            const __m256i in =
+                _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(q + j)));
+            const __m256i out =
+                _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i *)(const void *)(leaving + j)));
+            __m256i d = _mm256_sub_epi16(in, out);
+            d = _mm256_add_epi16(d, _mm256_slli_si256(d, 2));
+            d = _mm256_add_epi16(d, _mm256_slli_si256(d, 4));
+            d = _mm256_add_epi16(d, _mm256_slli_si256(d, 8));
+            __m256i last = _mm256_shufflehi_epi16(d, 0xFF);
+            last = _mm256_unpackhi_epi64(last, last); /* each half's total everywhere in it */
+            d = _mm256_add_epi16(d, _mm256_permute2x128_si256(last, last, 0x08));
+            const __m256i v = _mm256_add_epi16(sum, d);
+            best = _mm256_max_epi16(best, v);
+            sum = _mm256_shufflehi_epi16(v, 0xFF);
+            sum = _mm256_unpackhi_epi64(sum, sum);
+            sum = _mm256_permute2x128_si256(sum, sum, 0x11); /* lane 15 everywhere */
+        }
+        __m128i b = _mm_max_epi16(_mm256_castsi256_si128(best), _mm256_extracti128_si256(best, 1));
+        b = _mm_max_epi16(b, _mm_srli_si128(b, 8));
+        b = _mm_max_epi16(b, _mm_srli_si128(b, 4));
+        b = _mm_max_epi16(b, _mm_srli_si128(b, 2));
+        s->rsum = (uint16_t)_mm_cvtsi128_si32(_mm256_castsi256_si128(sum));
+        s->rbest = (uint16_t)_mm_cvtsi128_si32(b);
+    }
+    lm_window(s, q + j, n - j);
+}
+#endif
+
 /* The language model's surprisal of each byte of p[0..n) (whitespace
  * folded) into q[0..n). */
 static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *q)
@@ -609,7 +653,12 @@ score_loop(fstate *s, const unsigned char *p, size_t n, const int stamped, const
         p += len;
         n -= len;
         lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
-        lm_window(s, q + AL_LM_WINDOW, blen);
+#ifdef MODEL_FAST
+        if (s->m->fast)
+            lm_window_avx2(s, q + AL_LM_WINDOW, blen);
+        else
+#endif
+            lm_window(s, q + AL_LM_WINDOW, blen);
         feat_block(s, b, blen, stamped, shift);
         counted += blen;
         memmove(q, q + blen, AL_LM_WINDOW);
@@ -640,8 +689,7 @@ static inline __attribute__((always_inline)) void score_feed(fstate *s, const un
         score_loop(s, p, n, stamped, s->shift);
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#define MODEL_FAST 1
+#ifdef MODEL_FAST
 /* score_feed built for CPUs with AVX2, BMI1 and BMI2 (m->fast): the same
  * code, but three-operand shifts and VEX forms spare the feature loop its
  * register copies (callgrind: ~4% fewer instructions per byte scored). */

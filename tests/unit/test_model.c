@@ -666,11 +666,11 @@ TEST(base64_runs_found_16_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
 }
 
 /* defined in model.c for tests: whether scoring may take its AVX2/BMI2
- * build of the feature loop (only when the CPU has them); returns whether
- * it will */
+ * builds of the feature loop and the language model's window (only when the
+ * CPU has them); returns whether it will */
 int al_model_simd(al_model *m, int on);
 
-TEST(scores_should_be_the_same_bits_with_and_without_the_avx2_bmi2_feature_loop)
+TEST(scores_should_be_the_same_bits_with_and_without_the_avx2_builds_of_the_scoring_loops)
 {
     al_model *m = NULL;
     char err[256];
