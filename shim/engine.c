@@ -944,7 +944,8 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
  * tail index: m->t_kind, 8 x W + 2 words, holds for the raw then the
  * normalised pass the active rules of the tail index of that kind, those
  * the pass runs at all (detectors in the raw one), and the prefixed ones
- * (detectors aside), then a pass's rules to visit, and the rules the last
+ * that read hits (detectors and windowed rules aside), then a pass's rules
+ * to visit, and the rules the last
  * raw pass over sub->resume marked scanned to its end (stream_set), that
  * end, and that resume array's address.  NULL when the index or the sets
  * cannot be made. */
@@ -966,7 +967,9 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
         const size_t k = r->det ? 0 : r->normalized ? 1 : 0;
         if (ti->done[i >> 6] & bit) m->t_kind[k * W + (i >> 6)] |= bit;
         m->t_kind[(2 + k) * W + (i >> 6)] |= bit;
-        if (!r->det && (r->pf.n || r->pf.startclass)) m->t_kind[(4 + k) * W + (i >> 6)] |= bit;
+        /* (a windowed rule reads no hits in a stream: may_start runs it) */
+        if (!r->det && (r->pf.n || r->pf.startclass) && !r->pf.windowed)
+            m->t_kind[(4 + k) * W + (i >> 6)] |= bit;
     }
     m->t_ready = 1;
     return ti;
@@ -1212,11 +1215,12 @@ static int has_ks(const char *text, size_t len)
 }
 
 /* The subject to collect literal hits from.  A stream pass reads them only
- * in may_start, as "a hit at or past the rule's resume point": hits before
- * every prefixed rule's resume point are not looked for.  The scan starts
- * one byte before the lowest such point, so that the hits it finds from
- * that point on are the ones a scan from sub->from finds (a literal scan
- * takes its first byte for a word start). */
+ * in may_start, as "a hit at or past the rule's resume point" (of a rule
+ * not windowed): hits before every such rule's resume point are not looked
+ * for.  The scan starts one byte before the lowest such point (or one
+ * lower), so that the hits it finds from that point on are the ones a scan
+ * from sub->from finds (a literal scan takes its first byte for a word
+ * start). */
 static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub, al_subject *cut)
 {
     const al_engine *e = m->e;
