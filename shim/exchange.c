@@ -34,6 +34,8 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
+#define ARENA0 32768 /* the arena's first size */
+
 /* A queued event's bytes and text are copies in the exchange's arena
  * (x->arena), so queueing an event costs no allocation of its own. */
 typedef struct {
@@ -413,7 +415,7 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
         x->qh = 0;
     }
     if (x->qn == x->qcap) {
-        size_t cap = x->qcap ? x->qcap * 2 : 16;
+        size_t cap = x->qcap ? x->qcap * 2 : 64;
         qitem *v = realloc(x->q, cap * sizeof *v);
         if (!v) return AL_ENOMEM;
         x->q = v;
@@ -425,7 +427,9 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     size_t extra = text && !inraw ? tlen : 0;
     /* reserve first: a failure leaves the arena as it was */
     size_t at = x->arena.len;
-    if (rawlen + extra >= x->arena.cap - at && al_buf_reserve(&x->arena, rawlen + extra) != AL_OK)
+    /* a stream's queue holds some KB: the arena starts at ARENA0, not 64 bytes */
+    size_t want = x->arena.cap || rawlen + extra >= ARENA0 - 1 ? rawlen + extra : ARENA0 - 1;
+    if (rawlen + extra >= x->arena.cap - at && al_buf_reserve(&x->arena, want) != AL_OK)
         return AL_ENOMEM;
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
@@ -451,6 +455,34 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     it->key = text ? key : -1;
     it->changed = changed;
     x->qn++;
+    return AL_OK;
+}
+
+/* queue_push of a delta event whose text lies in it at raw[toff..toff+tlen)
+ * (the usual delta event, through the shape): the copy and the item only,
+ * when the queue and the arena have room. */
+static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t rawlen, size_t toff,
+                                       size_t tlen, int key)
+{
+    size_t at = x->arena.len;
+    if (x->qn == x->qcap || rawlen >= x->arena.cap - at)
+        return queue_push(x, raw, rawlen, NULL, NULL, raw + toff, tlen, key, 0);
+    char *a = x->arena.data + at;
+    memcpy(a, raw, rawlen);
+    a[rawlen] = '\0';
+    x->arena.len = at + rawlen;
+    qitem *it = &x->q[x->qn++];
+    it->raw_off = at;
+    it->rawlen = rawlen;
+    it->has_text = 1;
+    it->text_off = at + toff;
+    it->tlen = tlen;
+    it->ev = NULL;
+    it->node = NULL;
+    it->key = key;
+    it->changed = 0;
+    it->empty = 0;
+    it->seq = ++x->qseq;
     return AL_OK;
 }
 
@@ -500,6 +532,15 @@ static void drop_taken(al_exchange *x)
     }
 }
 
+/* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call. */
+static inline int same_text(const char *a, const char *b, size_t n)
+{
+    if (n > 16) return !memcmp(a, b, n);
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 /* drain's walk of the queue (drain decides when it can be skipped). */
 static al_code drain_queue(al_exchange *x, al_buf *out)
 {
@@ -508,13 +549,14 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
     int stopped = 0; /* at an event whose text is still held back */
     al_code r = AL_OK;
     run_t run = {0, 0};
+    skey *k = NULL; /* the key of the last event with text (most are of one key) */
     for (; i < x->qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
         if (!it->has_text) {
             r = emit_item(x, it, NULL, 0, out, &run);
             continue;
         }
-        skey *k = find_key(x, it->key);
+        if (!k || k->key != it->key) k = find_key(x, it->key);
         if (it->empty || !k) {
             r = emit_item(x, it, "", 0, out, &run);
             continue;
@@ -528,10 +570,13 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
             /* the last event of a finished text takes all that is left */
             r = emit_item(x, it, rd, rl, out, &run);
             k->taken = k->rel.len;
-        } else if (rl >= dl && !memcmp(rd, d, dl)) {
-            r = emit_item(x, it, NULL, 0, out, &run);
+        } else if (rl >= dl && same_text(rd, d, dl)) {
+            if (!it->changed && run.len && run.off + run.len == it->raw_off)
+                run.len += it->rawlen; /* as emit_item: the run grows */
+            else
+                r = emit_item(x, it, NULL, 0, out, &run);
             k->taken += dl;
-        } else if (rl < dl && !memcmp(d, rd, rl)) {
+        } else if (rl < dl && same_text(d, rd, rl)) {
             stopped = 1;
             break; /* this event's text is still held back */
         } else {
@@ -546,8 +591,7 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
     al_code fr = run_flush(x, &run, out);
     if (r == AL_OK) r = fr;
     drop_taken(x);
-    if (stopped) {
-        const skey *k = find_key(x, x->q[i].key);
+    if (stopped) { /* k is the key of x->q[i] */
         x->held = 1;
         x->held_seq = x->q[i].seq;
         x->held_cuts = x->rel_cuts;
@@ -1313,7 +1357,11 @@ static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_le
         if ((r = synth_rest(x)) != AL_OK) return r;
         return drain(x, to_host);
     }
-    r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0);
+    if ((uintptr_t)text >= (uintptr_t)raw && (uintptr_t)text - (uintptr_t)raw <= raw_len &&
+        tlen <= raw_len - (size_t)(text - raw))
+        r = queue_push_delta(x, raw, raw_len, (size_t)(text - raw), tlen, k->key);
+    else
+        r = queue_push(x, raw, raw_len, NULL, NULL, text, tlen, k->key, 0);
     return r != AL_OK ? r : batch_cap(x, to_host);
 }
 
