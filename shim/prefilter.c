@@ -2436,6 +2436,17 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->s, y->s);
 }
 
+/* a[0..n) = v */
+static void fill32(uint32_t *a, size_t n, uint32_t v)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    const __m128i x = _mm_set1_epi32((int)v);
+    for (; i + 4 <= n; i += 4) _mm_storeu_si128((__m128i *)(void *)(a + i), x);
+#endif
+    for (; i < n; i++) a[i] = v;
+}
+
 al_code al_litset_build(al_engine *e)
 {
     al_litset *ls = calloc(1, sizeof *ls);
@@ -2523,7 +2534,17 @@ al_code al_litset_build(al_engine *e)
         }
         /* the 2-byte buckets laid out contiguously for the hot path: counts
          * summed into starts, then each bucket's entries newest first */
-        for (unsigned key = 0; key < 65536; key++) t->start[key + 1] += t->start[key];
+        uint32_t run = 0, next = 0; /* the starts before next are set */
+        for (unsigned wi = 0; wi < 1024; wi++) {
+            for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
+                unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
+                uint32_t cnt = t->start[key + 1];
+                fill32(t->start + next, key + 1 - next, run); /* empty buckets, then key's */
+                run += cnt;
+                next = key + 1;
+            }
+        }
+        fill32(t->start + next, 65536 + 1 - next, run);
         uint32_t *fill = malloc(65536 * sizeof *fill);
         t->cv = calloc(t->n ? t->n : 1, sizeof *t->cv);
         if (!fill || !t->cv) {
