@@ -1327,6 +1327,31 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
             }
         q[x] = run[x] & ~q[x];
     }
+    /* Of the others, those of the index without a hit whose literals that
+     * run off the end all begin at defer_from or later: may_start would give
+     * run_regex a first start there, and run_regex would leave them for a
+     * later pass; so they are left here, their resume points raised to the
+     * first such literal (as far as run_regex would, or less). */
+    if (sub->defer_from && !sub->map && sub->deferred && tb->all && W <= 64) {
+        uint64_t d[64]; /* first: the rules with such a literal before defer_from */
+        memset(d, 0, W * sizeof *d);
+        for (size_t n = 0; n < tb->n && tb->at[n] < sub->defer_from; n++)
+            d[tb->rule[n] >> 6] |= 1ull << (tb->rule[n] & 63);
+        for (size_t x = 0; x < W; x++) d[x] = idx[x] & cand[x] & ~d[x] & (ks_seen ? ~ks[x] : ~0ull);
+        for (size_t u = 0; u < h->nused; u++) d[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
+        int any = 0;
+        for (size_t x = 0; x < W; x++) {
+            q[x] &= ~d[x];
+            any |= d[x] != 0;
+        }
+        if (any) *sub->deferred = 1;
+        for (size_t n = 0; any && n < tb->n; n++) { /* offset order: each rule's first */
+            const uint32_t ri = tb->rule[n];
+            if (!(d[ri >> 6] >> (ri & 63) & 1)) continue;
+            d[ri >> 6] &= ~(1ull << (ri & 63));
+            mark_scanned(sub, ri, tb->at[n]);
+        }
+    }
     return q;
 }
 

@@ -228,13 +228,17 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
     REQUIRE(fd >= 0);
     FILE *f = fdopen(fd, "w");
     REQUIRE(f);
-    fputs("{\"pack\": \"many\", \"version\": 1, \"rules\": [\n", f);
+    /* with a detector (its action set): a pass may leave rules for later */
+    fputs("{\"pack\": \"many\", \"version\": 1, \"rules\": [\n"
+          "{\"id\": \"m.ctl\", \"category\": \"sanitize\", \"detector\": \"control_chars\", "
+          "\"action\": \"redact\", \"examples\": {\"match\": [\"bell\\u0007 here\"]}}\n",
+          f);
     for (int i = 0; i < 160; i++)
         fprintf(f,
                 "%s{\"id\": \"m.r%d\", \"category\": \"pii\", \"entity\": \"TOK\", "
                 "\"pattern\": \"\\\\bzqtok%c%c\\\\d{3}\\\\b\", "
                 "\"examples\": {\"match\": [\"zqtok%c%c123\"]}}\n",
-                i ? "," : "", i, 'a' + i / 26, 'a' + i % 26, 'a' + i / 26, 'a' + i % 26);
+                ",", i, 'a' + i / 26, 'a' + i % 26, 'a' + i / 26, 'a' + i % 26);
     fputs("]}\n", f);
     fclose(f);
     al_engine *e = load(path);
@@ -243,6 +247,10 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
     static const char *const t[] = {
         "say zqtokab123 and zqtokfd999, not xzqtokab123 nor zqtokzz123; then zqtokbc007 zqto",
         "zqtokaa001zqtokaa002 zqtok zqtokfe123 zq",
+        /* longer than the detectors' held tail */
+        "The quick brown fox jumps over the lazy dog, zqtokab123 and then some more words go "
+        "by before zqtokfd999 turns up, not xzqtokab123 nor zqtokzz123; the text runs on for "
+        "a while, past a hundred bytes and more, zqtokbc007 then zqtokfe12 zqtokfe123 zqto",
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         char *w = whole(e, t[i], strlen(t[i]));
