@@ -34,7 +34,8 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
-#define ARENA0 32768 /* the arena's first size */
+#define ARENA0 65536      /* the arena's first size */
+#define ARENA_SLACK 8192 /* arena_trim: free bytes that count as nearly full */
 
 /* A queued event's bytes and text are copies in the exchange's arena
  * (x->arena), so queueing an event costs no allocation of its own. */
@@ -493,9 +494,11 @@ static size_t queued(const al_exchange *x)
 }
 
 /* Drops the arena's bytes of events no longer queued: all of it when the
- * queue is empty, else the dead front once it is four times the live part
- * (a stream that always holds some text back never empties the queue; the
- * live part moves once per four times its size in dead bytes) or 1 MiB. */
+ * queue is empty, else the dead front once the arena is nearly full (less
+ * than ARENA_SLACK free) and the front is at least the live part, or once
+ * the front is 1 MiB.  A stream that always holds some text back never
+ * empties the queue: its live part moves once per arena's worth of events
+ * instead of the arena growing (a realloc that copies it all). */
 static void arena_trim(al_exchange *x)
 {
     if (!queued(x)) {
@@ -504,7 +507,10 @@ static void arena_trim(al_exchange *x)
         return;
     }
     size_t base = x->q[x->qh].raw_off; /* events are queued in order */
-    if (base < 4096 || (base / 4 < x->arena.len - base && base < ((size_t)1 << 20))) return;
+    size_t live = x->arena.len - base;
+    if (base < ((size_t)1 << 20) &&
+        (base < 4096 || base < live || x->arena.cap - x->arena.len > ARENA_SLACK))
+        return;
     al_buf_consume(&x->arena, base);
     for (size_t i = x->qh; i < x->qn; i++) {
         x->q[i].raw_off -= base;
