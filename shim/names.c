@@ -2640,9 +2640,10 @@ __attribute__((noinline)) static int has_capital(const unsigned char *t, size_t 
 
 /* The three scans in one pass over the tokens: each detector steps at the
  * tokens it has not consumed yet.  res->s[0] person, [1] location, [2]
- * address; pv: the scan before, to take up (or NULL). */
+ * address; note: checkpoints are noted (a text of a stream); pv: the scan
+ * before, to take up (or NULL). */
 static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t len, scan_res *res,
-                         prior *pv)
+                         int note, prior *pv)
 {
     sink *out = res->s;
     stream st; /* the ring is written before it is read (st.filled): not cleared */
@@ -2657,7 +2658,7 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
     st.lower = !has_capital(st.t, len);
     res->lower = st.lower;
     if (pv && pv->pr->lower != st.lower) pv = NULL;
-    int ck = len <= CK_TEXT;
+    int ck = note && len <= CK_TEXT;
     ck_ctx cx = {res, pv, AL_OK};
     al_code rc = AL_OK;
     size_t busy[3] = {0, 0, 0};
@@ -2829,7 +2830,7 @@ static void cache_release(void *p)
  * is the length shared. */
 static int shared_end(const char *p, size_t plen, const char *t, size_t len, size_t *d, size_t *m)
 {
-    if (!p || len < CK_SHARED || len > CK_TEXT || plen < CK_SHARED) return 0;
+    if (!p || len < CK_SHARED || len > CK_TEXT || plen < CK_SHARED || plen > CK_TEXT) return 0;
     uint64_t w0, w;
     memcpy(&w0, t, 8);
     for (const char *q = p; (q = memchr(q, t[0], (size_t)(p + plen - CK_SHARED + 1 - q))); q++) {
@@ -2862,11 +2863,13 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     }
     if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
           (len == 0 || memcmp(c->copy, text, len) == 0))) {
-        /* the scan before is taken up when this text starts with its end */
+        /* a text that starts with the end of the one before is one of a
+         * stream: its scan notes checkpoints, and takes up the scan before
+         * when that one noted some (a text alone notes none) */
         scan_res *pr = &c->res[c->cur], *nx = &c->res[c->cur ^ 1];
         prior pv = {0};
-        int take = c->gen == d->x->gen && pr->rc == AL_OK && pr->nck && pr->org < (1u << 30) &&
-                   shared_end(c->copy, c->len, text, len, &pv.d, &pv.m);
+        int note = c->gen == d->x->gen && shared_end(c->copy, c->len, text, len, &pv.d, &pv.m);
+        int take = note && pr->rc == AL_OK && pr->nck && pr->org < (1u << 30);
         pv.pr = pr;
         c->gen = 0;
         for (int i = 0; i < 3; i++) {
@@ -2891,7 +2894,7 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
                 c->memo_gen = d->x->gen;
             }
         }
-        nx->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, nx,
+        nx->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, nx, note,
                            take ? &pv : NULL);
         c->cur ^= 1;
         if (nx->rc != AL_OK && nx->rc != AL_ELIMIT) return nx->rc;

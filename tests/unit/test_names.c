@@ -605,6 +605,11 @@ TEST(a_window_that_slid_past_a_personal_data_word_judges_the_name_without_it)
     strcpy(buf, "Write down the phone number later since their office and Maria Gonzalez "
                 "answers every single letter that people wrote during the summer months of the "
                 "year before the storm came through the valley and the river and the woods.");
+    size_t n = strlen(buf);
+    char cut = buf[n - 40];
+    buf[n - 40] = 0; /* the stream's window before: this one grew from it */
+    CHECK_STR(found(&al_detector_person, strong, buf), "Maria Gonzalez");
+    buf[n - 40] = cut;
     CHECK_STR(found(&al_detector_person, strong, buf), "Maria Gonzalez");
     char *from = strstr(buf, "number");
     memmove(buf, from, strlen(from) + 1);
