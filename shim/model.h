@@ -133,8 +133,9 @@ AL_API double al_model_adv_merge(double adv_t, double adv_k, double assist, doub
 
 /* Calls fn(ud, start, end) for every maximal run p[start .. end) of at least
  * 20 base64 digits (A-Z a-z 0-9 + / - _), in order: the runs the classifier
- * decodes.  simd = 0 takes the byte-by-byte loop only (tests hold the SSE2
- * one to it); both give the same calls. */
+ * decodes.  simd = 1 takes the widest loop the CPU has (AVX2, else SSE2),
+ * 2 the SSE2 one, 0 the byte-by-byte loop only (tests hold the others to
+ * it); all give the same calls. */
 AL_API void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
                               void (*fn)(void *ud, size_t start, size_t end), void *ud);
 

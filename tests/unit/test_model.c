@@ -625,17 +625,18 @@ static void b64_record(void *ud, size_t start, size_t end)
     c->n++;
 }
 
-TEST(base64_runs_found_16_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
+TEST(base64_runs_found_16_or_32_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
 {
     /* runs of base64 digits of lengths around 16 and 20, split by other
      * bytes (a space, a dot, '=', non-ASCII, '@' and '`' beside the letter
-     * ranges), reaching either end, in texts of every length 0..120 */
+     * ranges), reaching either end, in texts of every length 0..120, then
+     * of lengths up to 300 (runs of 20 or more inside a 32-byte block) */
     static const unsigned char digit[] = {'A', 'z', '0', '9', '+', '/', '-', '_', 'Z', 'a'};
     static const unsigned char other[] = {' ', '.', '=', 0xC3, 0xFF, '@', '`', '[', '{', 0x80};
     unsigned seed = 99;
     size_t texts = 0, runs = 0;
-    for (int round = 0; round < 3000; round++) {
-        size_t len = (size_t)round % 121;
+    for (int round = 0; round < 6000; round++) {
+        size_t len = round < 3000 ? (size_t)round % 121 : (size_t)round % 300;
         unsigned char *t = malloc(len ? len : 1); /* exact size: ASan sees an overread */
         REQUIRE(t);
         size_t i = 0;
@@ -646,16 +647,19 @@ TEST(base64_runs_found_16_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
                 t[i++] = digit[(seed >> (k % 20)) % sizeof digit];
             if (i < len) t[i++] = other[(seed >> 20) % sizeof other];
         }
-        b64_calls a = {{{0}}, 0}, b = {{{0}}, 0};
-        al_model_b64_runs(t, len, 1, b64_record, &a);
+        b64_calls a = {{{0}}, 0}, b = {{{0}}, 0}, w = {{{0}}, 0};
+        al_model_b64_runs(t, len, 1, b64_record, &w); /* AVX2 where the CPU has it */
+        al_model_b64_runs(t, len, 2, b64_record, &a); /* SSE2 */
         al_model_b64_runs(t, len, 0, b64_record, &b);
         CHECK_EQ_INT(a.n, b.n);
         CHECK(memcmp(a.v, b.v, sizeof a.v) == 0);
+        CHECK_EQ_INT(w.n, b.n);
+        CHECK(memcmp(w.v, b.v, sizeof w.v) == 0);
         runs += b.n;
         texts++;
         free(t);
     }
-    CHECK(texts == 3000);
+    CHECK(texts == 6000);
     CHECK(runs > 100); /* the texts did hold runs */
     /* a 20-byte run exactly at the end, after 16-byte blocks of prose */
     const char *tail = "gardening notes, v1 QUJDREVGR0hJSktMTU5PUA";
