@@ -945,10 +945,10 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
  * normalised pass the active rules of the tail index of that kind, those
  * the pass runs at all (detectors in the raw one), and the prefixed ones
  * that read hits (detectors and windowed rules aside), then a pass's rules
- * to visit, and the rules the last
- * raw pass over sub->resume marked scanned to its end (stream_set), that
- * end, and that resume array's address.  NULL when the index or the sets
- * cannot be made. */
+ * to visit, and the rules the last raw pass over sub->resume marked scanned
+ * to its end without writing their resume points (stream_set, resume_real),
+ * that end, and that resume array's address.  NULL when the index or the
+ * sets cannot be made. */
 static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
 {
     const al_engine *e = m->e;
@@ -1298,6 +1298,25 @@ static const uint64_t *fast_set(al_matcher *m, const hits *h, int norm, int ks_s
     return out;
 }
 
+/* Stream mode: the rules the last raw pass over sub->resume marked scanned
+ * to its end are kept as a set (m->t_kind, stream_set), their resume points
+ * not written: resume[i] is then max(resume[i], that end).  Writes them
+ * (every reader but hits_subject and stream_set wants them written) and
+ * forgets the set. */
+static void resume_real(al_matcher *m, const al_subject *sub)
+{
+    const size_t W = (m->e->n + 63) / 64;
+    if (!m->t_ready || !sub->resume || m->t_kind[8 * W + 1] != (uintptr_t)sub->resume) return;
+    const size_t end = m->t_kind[8 * W];
+    const uint64_t *lazy = m->t_kind + 7 * W;
+    for (size_t x = 0; x < W; x++)
+        for (uint64_t b = lazy[x]; b; b &= b - 1) {
+            size_t *r = sub->resume + x * 64 + (size_t)__builtin_ctzll(b);
+            *r = *r < end ? end : *r;
+        }
+    m->t_kind[8 * W + 1] = 0;
+}
+
 /* The rules a stream pass visits, as a bit set of W words (m->t_kind's
  * last): the active rules the pass's kind runs at all, but for those of the
  * tail index that have no hit, no literal running off the end (tail_cands)
@@ -1312,20 +1331,27 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     uint64_t *q = m->t_kind + 6 * W;
     for (size_t x = 0; x < W; x++) q[x] = idx[x] & ~cand[x] & (ks_seen ? ~ks[x] : ~0ull);
     for (size_t u = 0; u < h->nused; u++) q[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
-    size_t *res = sub->resume; /* mark_scanned(sub, i, sub->len) for each */
+    /* mark_scanned(sub, i, sub->len) for each, kept as this set and the end
+     * (resume_lazy) but for those of the last such set that leave it */
+    size_t *res = sub->resume;
+    uint64_t *lazy = m->t_kind + 7 * W;
     const size_t end = sub->resume_base + sub->len;
-    if (res) { /* for the next pass's hits_subject */
-        memcpy(m->t_kind + 7 * W, q, W * sizeof *q);
+    if (res && m->t_kind[8 * W + 1] == (uintptr_t)res && m->t_kind[8 * W] > end)
+        resume_real(m, sub); /* (a stream's end never moves back) */
+    const int known = res && m->t_kind[8 * W + 1] == (uintptr_t)res;
+    const size_t last = m->t_kind[8 * W];
+    for (size_t x = 0; x < W; x++) {
+        if (known)
+            for (uint64_t b = lazy[x] & ~q[x]; b; b &= b - 1) {
+                size_t *r = res + x * 64 + (size_t)__builtin_ctzll(b);
+                *r = *r < last ? last : *r;
+            }
+        if (res) lazy[x] = q[x];
+        q[x] = run[x] & ~q[x];
+    }
+    if (res) {
         m->t_kind[8 * W] = end;
         m->t_kind[8 * W + 1] = (uintptr_t)res;
-    }
-    for (size_t x = 0; x < W; x++) {
-        if (res)
-            for (uint64_t b = q[x]; b; b &= b - 1) {
-                size_t *r = res + x * 64 + (size_t)__builtin_ctzll(b);
-                *r = *r < end ? end : *r;
-            }
-        q[x] = run[x] & ~q[x];
     }
     /* Of the others, those of the index without a hit whose literals that
      * run off the end all begin at defer_from or later: may_start would give
@@ -1389,6 +1415,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         tb.cand = ti && tail_cands(m, &tb, sub) ? 1 : -1;
         if (tb.cand > 0) set = stream_set(m, sub, &h, &tb, ks_seen);
     }
+    if (!set && sub->resume) resume_real(m, sub); /* the loop reads every resume point */
     /* whole text: only the rules of fast_set's set, ascending, as the loop
      * below would visit them (the others it passes over at once) */
     if (fast && !sub->act) set = fast_set(m, &h, sub->normalized, ks_seen);

@@ -258,7 +258,8 @@ typedef struct {
                      * may start at, s[0] being at stream offset resume_base; read in place
                      * of rule_from, and raised to resume_base + k when no match can start
                      * in [that offset, k) however the text goes on (the rule found
-                     * nothing before k) */
+                     * nothing before k); the raises of raw rules a pass passed over may
+                     * wait in the matcher until its next pass over this array */
     size_t resume_base;
     size_t defer_from; /* stream mode, raw pass (0: off): a rule run unanchored (run_regex)
                         * none of whose matches can start before this offset is left for a
