@@ -1410,7 +1410,10 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
     r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
-    if (r == AL_OK && x->ncur == 1 && !x->ev_other && !x->ev_changed && !mended)
+    /* (an empty text is not taken: that is the role event that opens an
+     * OpenAI stream, whose shape the deltas after it do not have) */
+    if (r == AL_OK && x->ncur == 1 && !x->ev_other && !x->ev_changed && !mended &&
+        x->cur[0].node->valuestring[0])
         shape_build(x, data, dlen, ev, x->cur[0].node, x->cur[0].key);
     if (r != AL_OK || monitor(x)) {
         cJSON_Delete(ev);
