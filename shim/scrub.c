@@ -326,9 +326,22 @@ again:;
     return AL_OK;
 }
 
-/* The end of a feed that scans: c is the result of adding the delta. */
-static __attribute__((noinline)) al_code feed_scan(al_stream_scrub *s, al_code c, al_buf *out)
+/* The rest of al_stream_scrub_feed: adds the delta unless it is in the
+ * window already (added), then scans when enough text has come. */
+static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const char *delta,
+                                                   size_t len, al_buf *out, int added)
 {
+    al_code c = AL_OK;
+    if (!added) {
+        if (!len) return AL_OK;
+        c = al_buf_append(&s->win, delta, len);
+        s->unscanned += len;
+        /* Deltas of a few bytes are batched: text waits at most BATCH
+         * bytes longer, and the output is the same. */
+        if (c == AL_OK && s->unscanned < (s->any_det ? DET_BATCH : BATCH) &&
+            s->win.len - s->ctx_len < STREAM_CAP)
+            return AL_OK;
+    }
     s->unscanned = 0;
     if (c == AL_OK) c = process(s, 0, out);
     if (c != AL_OK) s->err = c;
@@ -339,24 +352,18 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
 {
     if (!s || !out || (!delta && len)) return AL_EINVAL;
     if (s->err) return s->err;
-    if (!len) return AL_OK;
-    al_code c = AL_OK;
     al_buf *w = &s->win;
-    if (len <= 8 && w->cap - w->len > len) { /* the usual delta: a few bytes, with room */
+    if (len - 1 < 8 && w->cap - w->len > len) { /* the usual delta: 1-8 bytes, with room */
         char *d = w->data + w->len;
         for (size_t i = 0; i < len; i++) d[i] = delta[i];
         d[len] = '\0';
         w->len += len;
-    } else {
-        c = al_buf_append(w, delta, len);
+        s->unscanned += len;
+        if (s->unscanned < (s->any_det ? DET_BATCH : BATCH) && w->len - s->ctx_len < STREAM_CAP)
+            return AL_OK;
+        return feed_more(s, delta, len, out, 1);
     }
-    s->unscanned += len;
-    /* Deltas of a few bytes are batched: text waits at most BATCH bytes
-     * longer, and the output is the same. */
-    if (c == AL_OK && s->unscanned < (s->any_det ? DET_BATCH : BATCH) &&
-        w->len - s->ctx_len < STREAM_CAP)
-        return AL_OK;
-    return feed_scan(s, c, out);
+    return feed_more(s, delta, len, out, 0);
 }
 
 al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
