@@ -4,7 +4,8 @@
  * grades each finding (strong / name / weak) so a pack can redact the strong
  * ones and only flag the rest.  Pure: word lists are loaded once and shared;
  * a scan is one linear pass that allocates only the spans it reports (kept
- * per thread for the other rules over the same text); it never logs text. */
+ * per thread for the other rules over the same text, with checkpoints that
+ * let the next window of a stream take it up); it never logs text. */
 #include "detector.h"
 
 #include <cjson/cJSON.h>
