@@ -87,7 +87,7 @@ struct al_stream_scrub {
     size_t base;      /* stream offset of win.data[0] */
     size_t keep;      /* left context to retain */
     size_t *resume;   /* per rule: stream offset where its next match may start */
-    size_t *rfrom;    /* scratch: resume in normalised subject coordinates */
+    size_t *rfrom;    /* scratch: resume in normalised subject coordinates (any_norm) */
     size_t unscanned; /* bytes fed since the last scan */
     al_finding *f;
     size_t nf, capf;
@@ -107,10 +107,9 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
         al_policy_default(&s->p);
     size_t n = e->n ? e->n : 1;
     s->active = calloc(n, 1);
-    s->act = calloc(n, sizeof *s->act);
+    s->act = malloc(n * sizeof *s->act); /* the first nact entries are set */
     s->resume = calloc(n, sizeof *s->resume);
-    s->rfrom = calloc(n, sizeof *s->rfrom);
-    if (!s->active || !s->act || !s->resume || !s->rfrom || al_matcher_init(&s->m, e) != AL_OK) {
+    if (!s->active || !s->act || !s->resume || al_matcher_init(&s->m, e) != AL_OK) {
         al_stream_scrub_free(s);
         return NULL;
     }
@@ -121,6 +120,11 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
         if (s->active[i]) s->act[s->nact++] = (uint32_t)i;
         if (s->active[i] && r->normalized && !r->det) s->any_norm = 1;
         if (s->active[i] && r->det) s->any_det = 1;
+    }
+    /* only the normalised pass reads rfrom */
+    if (s->any_norm && !(s->rfrom = calloc(n, sizeof *s->rfrom))) {
+        al_stream_scrub_free(s);
+        return NULL;
     }
     s->keep = s->any_det ? DET_CONTEXT : 128;
     if (e->max_lookbehind + 16 > s->keep) s->keep = e->max_lookbehind + 16;
