@@ -2694,14 +2694,27 @@ static inline uint64_t lower8(uint64_t x)
 #define V_LONGER 1u
 #define V_ALL (V_SHORT | V_LONGER)
 
+/* The 4 bytes at p lowercased (as lowtab), the first in the high byte. */
+static inline uint32_t key4(const unsigned char *p)
+{
+    uint32_t x;
+    memcpy(&x, p, 4);
+    const uint32_t h = x & 0x7f7f7f7fu;
+    const uint32_t up = (h + 0x3f3f3f3fu) & ~(h + 0x25252525u) & ~x & 0x80808080u;
+    return __builtin_bswap32(x | (up >> 2));
+}
+
 /* Reports the prefixes starting at offset i, of the lengths want says;
  * 1 when fn asked to stop.  ws: offset i starts a word (word-start-only
- * prefixes may match); four: i + 4 <= len. */
+ * prefixes may match); four: i + 4 <= len, and key is key4(s + i) (else
+ * the 2 bytes at i lowercased, the first high). */
 static inline __attribute__((always_inline)) int visit_at(const table *t, const unsigned char *s,
                                                           size_t len, size_t i, unsigned key,
                                                           int ws, unsigned want, int four,
                                                           al_lit_hit_fn fn, void *ud)
 {
+    const uint32_t k4 = key;
+    if (four) key >>= 16;
     if (want & V_SHORT) {
         for (int32_t x = t->head1[key >> 8]; x >= 0; x = t->v[x].next)
             if ((ws || !t->v[x].wb) && fn(ud, t->v[x].rule, i)) return 1;
@@ -2715,7 +2728,7 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
     if (!four && i + 2 >= len) return 0;
     /* longer prefixes: the run sharing the text's next 3 bytes (3-byte
      * prefixes), then the run sharing its next 4 */
-    uint32_t k3 = key << 8 | lowtab[s[i + 2]];
+    uint32_t k3 = four ? k4 >> 8 : key << 8 | lowtab[s[i + 2]];
     const span *sp = want & V_LONGER ? span_get(t->s3, t->b3, k3) : NULL;
     for (uint32_t x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
         const entry *en = &t->cv[x];
@@ -2723,7 +2736,7 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
         if (fn(ud, en->rule, i)) return 1;
     }
     if ((!four && i + 3 >= len) || !(want & V_LONGER)) return 0;
-    sp = span_get(t->s4, t->b4, k3 << 8 | lowtab[s[i + 3]]);
+    sp = span_get(t->s4, t->b4, four ? k4 : k3 << 8 | lowtab[s[i + 3]]);
     if (!sp) return 0;
     uint32_t x;
     if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
@@ -2908,8 +2921,8 @@ scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_h
             const uint8_t *c8 = cb + 32 * k, *p8 = pb + 32 * k;
             for (uint32_t mask = masks[k]; mask; mask &= mask - 1) {
                 int j = __builtin_ctz(mask);
-                unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
-                if (visit_at(t, s, len, i + (size_t)j, key, (c8[j] >> 5) & 1, p8[j], 1, fn, ud))
+                if (visit_at(t, s, len, i + (size_t)j, key4(p + j), (c8[j] >> 5) & 1, p8[j], 1, fn,
+                             ud))
                     return (size_t)-1;
             }
         }
@@ -2978,10 +2991,9 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
         }
         for (; mask; mask &= mask - 1) {
             int j = __builtin_ctz(mask);
-            unsigned want = pb[j]; /* V_SHORT, V_LONGER */
-            unsigned key = (unsigned)lowtab[p[j]] << 8 | lowtab[p[j + 1]];
+            unsigned want = pb[j];     /* V_SHORT, V_LONGER */
             int ws = (cb[j] >> 5) & 1; /* a word starts at i + j */
-            if (visit_at(t, s, len, i + (size_t)j, key, ws, want, 1, fn, ud)) return;
+            if (visit_at(t, s, len, i + (size_t)j, key4(p + j), ws, want, 1, fn, ud)) return;
         }
     }
     for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
