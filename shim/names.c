@@ -1147,7 +1147,6 @@ typedef struct {
     al_span *v;
     uint8_t *lvl;
     size_t n, cap;
-    size_t reach; /* how far near_pii may have read for them: the largest end + 60 */
 } sink;
 
 #define MAX_SPANS (1u << 22)
@@ -1165,7 +1164,6 @@ static al_code push(sink *out, size_t s, size_t e, int level)
         out->lvl = l;
         out->cap = cap;
     }
-    if (e + 60 > out->reach) out->reach = e + 60;
     out->v[out->n] = (al_span){s, e, level == 4 ? 0.6 : 0.85};
     out->lvl[out->n++] = (uint8_t)level;
     return AL_OK;
@@ -2119,20 +2117,20 @@ static inline int lane_code(const char *w, size_t wl)
  * start (CK_BACK).  A scan of a text that starts with the end of the one
  * before reaches such a point in the same state, takes the spans the scan
  * before found from there up to a later point all of whose reads lay in the
- * shared stretch (read_bound, sink.reach), and goes on from there: the spans
- * are those a scan of the whole text finds. */
+ * shared stretch (read_bound, and near_pii's 60 bytes around those spans),
+ * and goes on from there: the spans are those a scan of the whole text
+ * finds. */
 #define CK_BACK 4     /* back() reads at most 4 tokens behind (name_field, home_context) */
 #define CK_TEXT 2048  /* texts up to this long note checkpoints */
 #define CK_MAX 128    /* checkpoints noted per text */
 #define CK_SHARED 128 /* least shared stretch worth looking for */
 
 /* A checkpoint, in terms that hold in every text that takes it up, so that
- * one is taken up by copying it: its position and reach are counted from
- * the origin of the chain of texts (scan_res.org: the text's byte 0 is
- * byte org of it), its span counts less the text's cbase (modulo 2^16). */
+ * one is taken up by copying it: its position is counted from the origin of
+ * the chain of texts (scan_res.org: the text's byte 0 is byte org of it),
+ * its span counts less the text's cbase (modulo 2^16). */
 typedef struct {
     uint32_t pos;           /* where the next token is read from, + org */
-    uint32_t reach;         /* the sinks' largest reach so far, + org */
     uint16_t back[CK_BACK]; /* pos less where each token before starts, the last first */
     uint16_t cnt[3];        /* spans in each sink so far, less cbase */
 } ckpt;
@@ -2178,13 +2176,6 @@ static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
     return pos;
 }
 
-static size_t sinks_reach(const sink *out)
-{
-    size_t r = out[0].reach;
-    if (out[1].reach > r) r = out[1].reach;
-    return out[2].reach > r ? out[2].reach : r;
-}
-
 /* At a checkpoint: skip_plain's fast loop has passed token h - 1, which
  * ends at pos, and goes on at the next; no detector is busy past pos and no
  * address block is open, so from here the scan depends on the text and the
@@ -2208,7 +2199,6 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
     if (res->ck && res->nck < CK_MAX) {
         ckpt *k = &res->ck[res->nck++];
         k->pos = vpos;
-        k->reach = (uint32_t)sinks_reach(out) + res->org;
         memcpy(k->back, back, sizeof back);
         for (int s = 0; s < 3; s++) k->cnt[s] = (uint16_t)(out[s].n - res->cbase[s]);
     }
@@ -2224,33 +2214,35 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
     }
     const ckpt *a = &pr->ck[j];
     if (a->pos != vpos || memcmp(a->back, back, sizeof back) != 0) return 0;
-    /* the furthest checkpoint whose reads lay in the shared stretch */
-    size_t k = pr->nck, d = pv->d;
-    uint32_t lim = (uint32_t)pv->m + res->org;
-    while (--k > j)
-        if (pr->ck[k].reach <= lim &&
-            read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 <= pv->m)
-            break;
-    if (k <= j) {
-        pv->pr = NULL;
-        return 0;
+    /* the furthest checkpoint whose reads lay in the shared stretch: past
+     * it by read_bound, and near_pii's 60 bytes before and after each span
+     * found on the way (those before: that far into this text) */
+    size_t k = pr->nck, d = pv->d, from[3], to[3];
+    while (--k > j && read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 > pv->m) {
+    }
+    for (int ok = 0; !ok;) {
+        if (k <= j) {
+            pv->pr = NULL;
+            return 0;
+        }
+        ok = 1;
+        for (int s = 0; s < 3; s++) {
+            const sink *ps = &pr->s[s];
+            from[s] = (uint16_t)(a->cnt[s] + pr->cbase[s]);
+            to[s] = (uint16_t)(pr->ck[k].cnt[s] + pr->cbase[s]);
+            if (to[s] < from[s] || to[s] > ps->n) return 0; /* cannot be */
+            for (size_t i = from[s]; i < to[s]; i++) {
+                if (ps->v[i].start < d + 60) return 0; /* a later checkpoint may do */
+                if (ps->v[i].end + 60 > d + pv->m) ok = 0;
+            }
+        }
+        if (!ok) k--;
     }
     const ckpt *b = &pr->ck[k];
-    size_t from[3], to[3];
-    for (int s = 0; s < 3; s++) {
-        from[s] = (uint16_t)(a->cnt[s] + pr->cbase[s]);
-        to[s] = (uint16_t)(b->cnt[s] + pr->cbase[s]);
-        if (to[s] < from[s] || to[s] > pr->s[s].n) return 0; /* cannot be */
-        /* near_pii reads 60 bytes before a span: those spans must start
-         * that far into this text to be found alike */
-        for (size_t i = from[s]; i < to[s]; i++)
-            if (pr->s[s].v[i].start < d + 60) return 0; /* a later checkpoint may do */
-    }
     pv->pr = NULL; /* taken up once */
     /* the checkpoints after this one, as they are; this text's own ones
      * before it recounted from the span counts they hold to its new cbase */
     uint16_t base[3];
-    uint32_t reach = (uint32_t)sinks_reach(out) + res->org;
     for (int s = 0; s < 3; s++) base[s] = (uint16_t)(out[s].n - a->cnt[s]);
     for (size_t i = 0; i < res->nck; i++)
         for (int s = 0; s < 3; s++)
@@ -2260,8 +2252,6 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
     if (res->ck && nk > CK_MAX - res->nck) nk = CK_MAX - res->nck;
     if (res->ck) {
         memcpy(res->ck + res->nck, pr->ck + j + 1, nk * sizeof *res->ck);
-        for (size_t i = res->nck; i < res->nck + nk && res->ck[i].reach < reach; i++)
-            res->ck[i].reach = reach; /* a running largest, with this text's own spans */
         res->nck += nk;
     }
     for (int s = 0; s < 3; s++) {
@@ -2883,7 +2873,6 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
                 k->cap = 0;
             }
             k->n = 0;
-            k->reach = 0;
         }
         nx->nck = 0;
         nx->org = take ? pr->org + (uint32_t)pv.d : 0;

@@ -616,3 +616,25 @@ TEST(a_window_that_slid_past_a_personal_data_word_judges_the_name_without_it)
     CHECK_STR(found(&al_detector_person, strong, buf), "");
     al_detector_person.free_state(strong);
 }
+
+/* near_pii looks 60 bytes after a name too: a window that grew a "phone"
+ * after the name makes it strong, though the scan before, which ended
+ * sooner, did not. */
+TEST(a_window_that_grew_a_personal_data_word_judges_the_name_with_it)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    static char buf[512];
+    static const char before[] =
+        "The garden was quiet for most of the evening and the old gate stayed closed while "
+        "the rain moved slowly across the hills, and then Maria Gonzalez wrote those letters "
+        "during summer";
+    strcpy(buf, before);
+    buf[strlen(before) - 10] = 0; /* the stream's window before: this one grew from it */
+    CHECK_STR(found(&al_detector_person, strong, buf), "");
+    strcpy(buf, before);
+    CHECK_STR(found(&al_detector_person, strong, buf), "");
+    strcat(buf, " and phone calls.");
+    CHECK_STR(found(&al_detector_person, strong, buf), "Maria Gonzalez");
+    al_detector_person.free_state(strong);
+}
