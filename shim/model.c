@@ -269,7 +269,10 @@ static void end_token(fstate *s)
 /* The hot loop's 64-bit constants, read from memory: an x86 multiply or
  * cmov takes a memory operand, so a constant there costs neither a register
  * (the loop has too few) nor an instruction to load it. */
-static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL, k_zero = 0;
+static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL;
+#if defined(__x86_64__) && defined(__GNUC__)
+static const uint64_t k_zero = 0; /* what the asm's cmov drops a seen feature's weight to */
+#endif
 
 /* x * *k, with *k read by the multiply itself. */
 static inline __attribute__((always_inline)) uint64_t mul_mem(uint64_t x, const uint64_t *k)
