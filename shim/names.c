@@ -2127,12 +2127,12 @@ static inline int lane_code(const char *w, size_t wl)
 
 /* A checkpoint, in terms that hold in every text that takes it up, so that
  * one is taken up by copying it: its position is counted from the origin of
- * the chain of texts (scan_res.org: the text's byte 0 is byte org of it),
- * its span counts less the text's cbase (modulo 2^16). */
+ * the chain of texts (scan_res.org: the text's byte 0 is byte org of it).
+ * The spans found before it are those that start before it: each detector
+ * reports a span at the token it steps at, and steps on. */
 typedef struct {
     uint32_t pos;           /* where the next token is read from, + org */
     uint16_t back[CK_BACK]; /* pos less where each token before starts, the last first */
-    uint16_t cnt[3];        /* spans in each sink so far, less cbase */
 } ckpt;
 
 /* One scan's results: spans per detector, its checkpoints. */
@@ -2140,9 +2140,8 @@ typedef struct {
     sink s[3];
     ckpt *ck; /* CK_MAX of them, or NULL */
     size_t nck;
-    uint32_t org;      /* see ckpt */
-    uint16_t cbase[3]; /* see ckpt */
-    int lower;         /* the scan's st.lower */
+    uint32_t org; /* see ckpt */
+    int lower;    /* the scan's st.lower */
     al_code rc;
 } scan_res;
 
@@ -2176,6 +2175,21 @@ static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
     return pos;
 }
 
+/* How many of the spans in out start before pos (they are in the order of
+ * their starts). */
+static size_t spans_before(const sink *out, size_t pos)
+{
+    size_t lo = 0, hi = out->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (out->v[mid].start < pos)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* At a checkpoint: skip_plain's fast loop has passed token h - 1, which
  * ends at pos, and goes on at the next; no detector is busy past pos and no
  * address block is open, so from here the scan depends on the text and the
@@ -2200,7 +2214,6 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
         ckpt *k = &res->ck[res->nck++];
         k->pos = vpos;
         memcpy(k->back, back, sizeof back);
-        for (int s = 0; s < 3; s++) k->cnt[s] = (uint16_t)(out[s].n - res->cbase[s]);
     }
     prior *pv = cx->pv;
     if (!pv || !pv->pr) return 0;
@@ -2228,9 +2241,8 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
         ok = 1;
         for (int s = 0; s < 3; s++) {
             const sink *ps = &pr->s[s];
-            from[s] = (uint16_t)(a->cnt[s] + pr->cbase[s]);
-            to[s] = (uint16_t)(pr->ck[k].cnt[s] + pr->cbase[s]);
-            if (to[s] < from[s] || to[s] > ps->n) return 0; /* cannot be */
+            from[s] = spans_before(ps, a->pos - pr->org);
+            to[s] = spans_before(ps, pr->ck[k].pos - pr->org);
             for (size_t i = from[s]; i < to[s]; i++) {
                 if (ps->v[i].start < d + 60) return 0; /* a later checkpoint may do */
                 if (ps->v[i].end + 60 > d + pv->m) ok = 0;
@@ -2240,14 +2252,7 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
     }
     const ckpt *b = &pr->ck[k];
     pv->pr = NULL; /* taken up once */
-    /* the checkpoints after this one, as they are; this text's own ones
-     * before it recounted from the span counts they hold to its new cbase */
-    uint16_t base[3];
-    for (int s = 0; s < 3; s++) base[s] = (uint16_t)(out[s].n - a->cnt[s]);
-    for (size_t i = 0; i < res->nck; i++)
-        for (int s = 0; s < 3; s++)
-            res->ck[i].cnt[s] = (uint16_t)(res->ck[i].cnt[s] + res->cbase[s] - base[s]);
-    memcpy(res->cbase, base, sizeof base);
+    /* the checkpoints after this one, as they are */
     size_t nk = k - j;
     if (res->ck && nk > CK_MAX - res->nck) nk = CK_MAX - res->nck;
     if (res->ck) {
@@ -2876,7 +2881,6 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
         }
         nx->nck = 0;
         nx->org = take ? pr->org + (uint32_t)pv.d : 0;
-        memset(nx->cbase, 0, sizeof nx->cbase);
         if (c->memo_gen != d->x->gen) { /* a memo made in another lexicon is cleared */
             if (!c->memo) c->memo = malloc(sizeof *c->memo << MEMO_BITS);
             if (c->memo) {
