@@ -581,7 +581,12 @@ static al_code emit_chunk(al_conn *c, const char *p, size_t n, al_buf *to_host)
 {
     if (!n) return AL_OK;
     if (c->out == OUT_CHUNKED) {
-        al_code r = al_buf_printf(to_host, "%zx\r\n", n);
+        char h[24]; /* "%zx\r\n" without printf's two passes */
+        size_t k = sizeof h;
+        h[--k] = '\n';
+        h[--k] = '\r';
+        for (size_t v = n; v; v >>= 4) h[--k] = "0123456789abcdef"[v & 15];
+        al_code r = al_buf_append(to_host, h + k, sizeof h - k);
         if (r == AL_OK) r = al_buf_append(to_host, p, n);
         if (r == AL_OK) r = al_buf_append(to_host, "\r\n", 2);
         return r;

@@ -353,6 +353,23 @@ long al_http1_body_feed(al_http1_body *d, const char *buf, size_t len, al_buf *o
         char c = buf[i];
         switch (d->state) {
         case CH_SIZE: {
+            if (d->line == 0) {
+                /* the usual size line, "HEX\r\n" whole in buf: read in one
+                 * go (as the bytewise path below would) */
+                size_t j = i;
+                uint64_t v = d->remaining;
+                int hv;
+                while (j < len && j - i < 15 && (hv = hexval(buf[j])) >= 0) {
+                    v = v * 16 + (uint64_t)hv;
+                    j++;
+                }
+                if (j > i && j + 1 < len && buf[j] == '\r' && buf[j + 1] == '\n') {
+                    d->remaining = v;
+                    i = j + 2;
+                    d->state = v ? CH_DATA : CH_TRAILER;
+                    break;
+                }
+            }
             int h = hexval(c);
             if (h >= 0) {
                 if (d->line >= 15) return body_fail(d, "chunk size too large", AL_ELIMIT, i);
@@ -394,7 +411,11 @@ long al_http1_body_feed(al_http1_body *d, const char *buf, size_t len, al_buf *o
             break;
         }
         case CH_DATA_CR:
-            if (c == '\r') {
+            if (c == '\r' && i + 1 < len && buf[i + 1] == '\n') { /* CRLF whole */
+                d->state = CH_SIZE;
+                d->line = 0;
+                i += 2;
+            } else if (c == '\r') {
                 d->state = CH_DATA_LF;
                 i++;
             } else if (c == '\n') {
