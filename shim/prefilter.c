@@ -2352,6 +2352,33 @@ static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32
     tab[h].hi = hi;
 }
 
+/* The entries cv[lo .. hi) of a 4-byte run that are longer and share a
+ * fifth byte: key is the 5 bytes, the first highest (hi == 0: an empty slot). */
+typedef struct {
+    uint64_t key;
+    uint32_t lo, hi;
+} span5;
+
+/* The entries for key, or NULL; the table always has an empty slot. */
+static inline const span5 *span5_get(const span5 *tab, unsigned bits, uint64_t key)
+{
+    size_t m = ((size_t)1 << bits) - 1;
+    for (size_t h = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));; h = (h + 1) & m) {
+        if (!tab[h].hi) return NULL;
+        if (tab[h].key == key) return &tab[h];
+    }
+}
+
+static void span5_put(span5 *tab, unsigned bits, uint64_t key, uint32_t lo, uint32_t hi)
+{
+    size_t m = ((size_t)1 << bits) - 1;
+    size_t h = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
+    while (tab[h].hi) h = (h + 1) & m;
+    tab[h].key = key;
+    tab[h].lo = lo;
+    tab[h].hi = hi;
+}
+
 #define TBITS 14 /* slots of the trigram table */
 /* The slot of the trigram b0, b1, b2 (w: the little-endian word of b0..b3),
  * each byte ORed with 0x20: ASCII case and a few punctuation pairs share a
@@ -2383,7 +2410,8 @@ typedef struct {
     /* the runs of cv sharing their first 3 bytes (3-byte prefixes) and their
      * first 4 (longer ones), by those bytes: open addressing, 2^bits slots */
     span *s3, *s4;
-    unsigned b3, b4;
+    span5 *s5; /* the longer entries of the 4-byte runs, by fifth byte */
+    unsigned b3, b4, b5;
     entry *v;
     size_t n;
 } table;
@@ -2571,15 +2599,17 @@ al_code al_litset_build(al_engine *e)
         }
         /* the 3- and 4-byte runs: counted, then hashed (at most a quarter full:
          * most look-ups miss, and a miss probes to an empty slot) */
-        uint32_t nrun[2] = {0, 0};
+        uint32_t nrun[3] = {0, 0, 0}; /* 3-byte, 4-byte, fifth-byte runs */
         for (int fill = 0; fill < 2; fill++) {
             if (fill) {
-                t->b3 = t->b4 = 4;
+                t->b3 = t->b4 = t->b5 = 4;
                 while ((1u << t->b3) < 4 * nrun[0]) t->b3++;
                 while ((1u << t->b4) < 4 * nrun[1]) t->b4++;
+                while ((1u << t->b5) < 4 * nrun[2]) t->b5++;
                 t->s3 = calloc((size_t)1 << t->b3, sizeof *t->s3);
                 t->s4 = calloc((size_t)1 << t->b4, sizeof *t->s4);
-                if (!t->s3 || !t->s4) {
+                t->s5 = calloc((size_t)1 << t->b5, sizeof *t->s5);
+                if (!t->s3 || !t->s4 || !t->s5) {
                     free(kf);
                     al_litset_free(ls);
                     return AL_ENOMEM;
@@ -2602,12 +2632,24 @@ al_code al_litset_build(al_engine *e)
                             qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
                         uint32_t mid = x;
                         while (mid < y && t->cv[mid].n == 4) mid++;
+                        uint32_t k4 = k3 << 8 | (unsigned char)a->s[3];
                         if (fill && four)
-                            span_put(t->s4, t->b4, k3 << 8 | (unsigned char)a->s[3], x, mid, y);
+                            span_put(t->s4, t->b4, k4, x, mid, y);
                         else if (fill)
                             span_put(t->s3, t->b3, k3, x, y, y);
                         else
                             nrun[four]++;
+                        /* the longer entries, sorted by fifth byte: one run each */
+                        for (uint32_t g = mid; four && g < y;) {
+                            unsigned c5 = (unsigned char)t->cv[g].s[4];
+                            uint32_t h = g + 1;
+                            while (h < y && (unsigned char)t->cv[h].s[4] == c5) h++;
+                            if (fill)
+                                span5_put(t->s5, t->b5, (uint64_t)k4 << 8 | c5, g, h);
+                            else
+                                nrun[2]++;
+                            g = h;
+                        }
                         x = y;
                     }
                 }
@@ -2646,6 +2688,7 @@ void al_litset_free(al_litset *ls)
         free(ls->t[k].cv);
         free(ls->t[k].s3);
         free(ls->t[k].s4);
+        free(ls->t[k].s5);
         free(ls->t[k].tri);
     }
     free(ls);
@@ -2736,7 +2779,8 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
         if (fn(ud, en->rule, i)) return 1;
     }
     if ((!four && i + 3 >= len) || !(want & V_LONGER)) return 0;
-    sp = span_get(t->s4, t->b4, four ? k4 : k3 << 8 | lowtab[s[i + 3]]);
+    const uint32_t key4v = four ? k4 : k3 << 8 | lowtab[s[i + 3]];
+    sp = span_get(t->s4, t->b4, key4v);
     if (!sp) return 0;
     uint32_t x;
     if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
@@ -2748,19 +2792,11 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
             if (en->wb && !ws) continue;
             if (fn(ud, en->rule, i)) return 1;
         }
-        /* longer ones: the part of the run with the text's fifth byte (the
-         * low byte of w8: the entry itself, not its string, is read) */
-        unsigned c5 = (unsigned)(w & 0xff);
-        uint32_t lo = x, hi = sp->hi;
-        while (lo < hi && (unsigned char)t->cv[lo].w8 < c5) { /* often done at once */
-            uint32_t mid = lo + (hi - lo) / 2;
-            if ((unsigned char)t->cv[mid].w8 < c5)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
-        const entry *en = t->cv + lo, *const last = t->cv + sp->hi;
-        for (; en < last && (unsigned char)en->w8 == c5; en++) {
+        /* longer ones: those with the text's fifth byte (the low byte of w) */
+        if (sp->mid == sp->hi) return 0;
+        const span5 *f = span5_get(t->s5, t->b5, (uint64_t)key4v << 8 | (unsigned)(w & 0xff));
+        if (!f) return 0;
+        for (const entry *en = t->cv + f->lo, *const last = t->cv + f->hi; en < last; en++) {
             if (en->wb > ws || ((w ^ en->w8) & en->m8)) continue; /* wb, ws: 0 or 1 */
             if (en->n > 12) {
                 if (i + en->n > len) continue;
