@@ -901,7 +901,7 @@ static inline void narrow(const tail_lit *v, uint32_t *a, uint32_t *b, size_t d,
 
 /* A stream pass's tail: the pairs (offset, rule) where one of the rule's
  * literals begins and runs past the end, in offset order. */
-#define TAIL_PAIRS 128
+#define TAIL_PAIRS 512
 typedef struct {
     const tail_index *ti;
     int cand; /* m->t_cand and the pairs: 1 made for this pass, -1 none, 0 not yet */

@@ -219,7 +219,7 @@ TEST(stream_hold_back_should_be_capped_so_no_rule_stalls_a_stream)
 
 TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_off_the_end)
 {
-    /* 160 rules whose literals all begin "zqtok": a text ending in "zqt"
+    /* 600 rules whose literals all begin "zqtok": a text ending in "zqt"
      * has more (offset, rule) pairs running off its end than a pass lists,
      * so the rules then look for themselves; the \b makes them word-start
      * literals ("xzqtok" begins none) */
@@ -233,7 +233,7 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
           "{\"id\": \"m.ctl\", \"category\": \"sanitize\", \"detector\": \"control_chars\", "
           "\"action\": \"redact\", \"examples\": {\"match\": [\"bell\\u0007 here\"]}}\n",
           f);
-    for (int i = 0; i < 160; i++)
+    for (int i = 0; i < 600; i++)
         fprintf(f,
                 "%s{\"id\": \"m.r%d\", \"category\": \"pii\", \"entity\": \"TOK\", "
                 "\"pattern\": \"\\\\bzqtok%c%c\\\\d{3}\\\\b\", "
