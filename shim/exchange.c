@@ -71,6 +71,8 @@ typedef struct {
     size_t name_len;
     int builds;  /* shapes built this exchange (capped) */
     int oneline; /* data holds no '\n' nor '\r' (see shape_frame) */
+    al_buf frame; /* when oneline: "data: " + data[0..s0) + data[s1..] + "\n\n", */
+    size_t fhead; /* the event's bytes around the text; fhead: 6 + s0 */
 } shape_t;
 
 struct al_exchange {
@@ -556,7 +558,8 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
     al_code r = AL_OK;
     run_t run = {0, 0};
     skey *k = NULL; /* the key of the last event with text (most are of one key) */
-    for (; i < x->qn && r == AL_OK; i++) {
+    const size_t qn = x->qn; /* (nothing here queues) */
+    for (; i < qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
         if (!it->has_text) {
             r = emit_item(x, it, NULL, 0, out, &run);
@@ -611,13 +614,20 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
 }
 
 /* Emits every queued event whose text is settled. */
-static inline al_code drain(al_exchange *x, al_buf *out)
+/* 1 when drain has nothing to do: the front event is still the one the
+ * last drain stopped at, and its key released nothing since (see held). */
+static inline int held_still(al_exchange *x)
 {
     if (x->held && x->qh < x->qn && x->q[x->qh].seq == x->held_seq && x->rel_cuts == x->held_cuts) {
         const skey *k = find_key(x, x->q[x->qh].key);
-        if (k && !k->ended && k->rel.len == x->held_rel) return AL_OK; /* as before */
+        if (k && !k->ended && k->rel.len == x->held_rel) return 1; /* as before */
     }
-    return drain_queue(x, out);
+    return 0;
+}
+
+static inline al_code drain(al_exchange *x, al_buf *out)
+{
+    return held_still(x) ? AL_OK : drain_queue(x, out);
 }
 
 /* Released text of ended keys that no queued event can carry goes out in a
@@ -771,6 +781,7 @@ void al_exchange_free(al_exchange *x)
     al_buf_free(&x->scratch);
     al_buf_free(&x->tree);
     al_buf_free(&x->shape.data);
+    al_buf_free(&x->shape.frame);
     free(x);
 }
 
@@ -1198,6 +1209,17 @@ static al_code flush_batch(al_exchange *x, al_buf *to_host)
     return drain(x, to_host);
 }
 
+/* flush_batch at the end of the bytes at hand.  The usual stream (one key,
+ * not ended) is fed here, and when its scrubber released nothing new
+ * (held_still) flush_batch would only find that: it is not called. */
+static inline al_code flush_end(al_exchange *x, al_buf *to_host)
+{
+    if (x->nkeys != 1 || x->nended || monitor(x)) return flush_batch(x, to_host);
+    al_code r = feed_key(&x->keys[0]);
+    if (r != AL_OK || held_still(x)) return r;
+    return flush_batch(x, to_host); /* (its feed finds nothing waiting) */
+}
+
 /* Caps a batch: past 256 waiting events, flush now. */
 static al_code batch_cap(al_exchange *x, al_buf *to_host)
 {
@@ -1278,6 +1300,14 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
             sh->name_len = x->ev_name ? x->ev_name_len : 0;
             if (sh->name_len) memcpy(sh->name, x->ev_name, sh->name_len);
             sh->oneline = !memchr(data, '\n', dlen) && !memchr(data, '\r', dlen);
+            al_buf_reset(&sh->frame);
+            sh->fhead = 6 + s0;
+            if (sh->oneline &&
+                (al_buf_append(&sh->frame, "data: ", 6) != AL_OK ||
+                 al_buf_append(&sh->frame, data, s0) != AL_OK ||
+                 al_buf_append(&sh->frame, data + s1, dlen - s1) != AL_OK ||
+                 al_buf_append(&sh->frame, "\n\n", 2) != AL_OK))
+                sh->oneline = 0; /* shape_frame is only a faster way to the same */
             sh->valid = 1;
             break;
         }
@@ -1487,22 +1517,20 @@ static inline long shape_frame(const al_exchange *x, const char *b, size_t n, co
 {
     const shape_t *sh = &x->shape;
     if (!sh->valid || !sh->oneline || sh->name_len) return 0;
-    size_t pre = sh->s0, suf = sh->data.len - sh->s1;
-    if (n < 6 + pre + suf + 2 || memcmp(b, "data: ", 6) || memcmp(b + 6, sh->data.data, pre))
-        return 0;
-    size_t q = 6 + pre; /* the closing quote */
+    size_t hl = sh->fhead, tl = sh->frame.len - hl; /* "data: "+prefix, suffix+"\n\n" */
+    if (n < hl + tl || memcmp(b, sh->frame.data, hl)) return 0;
+    size_t q = hl; /* the closing quote */
     for (;; q++) {
         if (q >= n) return 0;
         unsigned char c = (unsigned char)b[q];
         if (c == '"') break;
         if (c == '\\' || c == '\n' || c == '\r' || c == '\0') return 0;
     }
-    if (n - q < suf + 2 || memcmp(b + q, sh->data.data + sh->s1, suf)) return 0;
-    size_t le = q + suf; /* the line's end */
-    if (b[le] != '\n' || b[le + 1] != '\n' || le + 2 > AL_SSE_MAX_EVENT) return 0;
-    *text = b + 6 + pre;
-    *tlen = q - 6 - pre;
-    return (long)(le + 2);
+    if (n - q < tl || memcmp(b + q, sh->frame.data + hl, tl) || q + tl > AL_SSE_MAX_EVENT)
+        return 0;
+    *text = b + hl;
+    *tlen = q - hl;
+    return (long)(q + tl);
 }
 
 /* One stream event: through the shape when it matches (data that matches
@@ -1658,7 +1686,9 @@ static al_code finish_waiting(al_exchange *x, const char *buf, size_t len, size_
  * few bytes join them in x->body, more complete the waiting event from their
  * front (finish_waiting) and the rest is framed from buf.  An incomplete
  * last event waits in x->body.  Then what the scrubbers release goes out. */
-static al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+static inline al_code stream_bytes(al_exchange *x, const char *buf, size_t len,
+                                   al_buf *to_host) HOT_INLINE;
+static inline al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
 {
     size_t used = 0, off = 0;
     al_code r = AL_OK;
@@ -1676,7 +1706,7 @@ static al_code stream_bytes(al_exchange *x, const char *buf, size_t len, al_buf 
         if (r == AL_OK && used < len - off && x->mode == AL_RESP_STREAM)
             r = al_buf_append(&x->body, buf + off + used, len - off - used);
     }
-    return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_batch(x, to_host) : r;
+    return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_end(x, to_host) : r;
 }
 
 al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)

@@ -518,7 +518,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     handle *e = ud;
     size_t n = size * nmemb;
     if (e->host_abort) return 0;
-    begin_response(e);
+    if (!e->began) begin_response(e); /* once: the test without the call */
     size_t skip = e->replay < n ? e->replay : n;
     e->replay -= skip;
     if (n > skip) {
