@@ -213,8 +213,9 @@ static int quantifier(parser *ps, int *optional)
     } else if (c == '{') {
         size_t j = ps->i + 1;
         int n = 0, digits = 0;
-        while (j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9')
-            n = n * 10 + (ps->p[j++] - '0'), digits++;
+        /* a count past PCRE2's 65535 is held at 999999, not overflowed */
+        for (; j < ps->len && ps->p[j] >= '0' && ps->p[j] <= '9'; j++, digits++)
+            if (n < 100000) n = n * 10 + (ps->p[j] - '0');
         if (!digits) return -1; /* a literal '{' */
         while (j < ps->len && ps->p[j] != '}') j++;
         if (j >= ps->len) return -1;

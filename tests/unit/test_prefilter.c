@@ -62,6 +62,17 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
               "test mode");
 }
 
+TEST(a_repeat_count_too_large_for_an_int_should_be_held_not_overflowed)
+{
+    /* found by fuzz_rules: {555555555...} overflowed the count (UBSan
+     * stops this test if it does); a count past PCRE2's limit is held */
+    char held[1024];
+    snprintf(held, sizeof held, "%s", prefixes("ab{55555555555555}c", 0));
+    CHECK_STR(prefixes("ab{999999}c", 0), held);
+    snprintf(held, sizeof held, "%s", prefixes("x(?:ab){2147483648,}y", 0));
+    CHECK_STR(prefixes("x(?:ab){999999,}y", 0), held);
+}
+
 /* The prefixes of a pattern matched against al_normalize()d text. */
 static const char *folded_prefixes(const char *pattern)
 {
