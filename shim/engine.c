@@ -177,6 +177,12 @@ void al_matcher_free(al_matcher *m)
     memset(m, 0, sizeof *m);
 }
 
+void al_matcher_stream_reset(al_matcher *m)
+{
+    m->limit_hit = 0;
+    if (m->t_ready) m->t_kind[8 * ((m->e->n + 63) / 64) + 1] = 0; /* resume_real's key */
+}
+
 /* The matcher of the last whole-text scan on this thread, kept for the next
  * scan of the same engine: match data, match context and JIT stack are then
  * allocated once per thread, not once per scan.  busy: a scan holds it. */

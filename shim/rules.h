@@ -237,6 +237,10 @@ typedef struct {
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
 AL_API void al_matcher_free(al_matcher *m);
+/* Forgets what m keeps of the stream it served (raises pending for its
+ * resume array), so that it may serve another stream of the same active
+ * rules. */
+AL_API void al_matcher_stream_reset(al_matcher *m);
 
 typedef struct {
     const char *orig; /* the text as received (context words, detectors) */

@@ -2,6 +2,7 @@
  * and scrubs completion text that arrives in deltas, holding back only what
  * could still start a match.  Never emits a partial UTF-8 character it was
  * not given, never logs text. */
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,25 +93,79 @@ struct al_stream_scrub {
     al_finding *f;
     size_t nf, capf;
     al_matcher m;
-    al_code err; /* sticky */
+    al_code err;     /* sticky */
+    uint64_t serial; /* e->serial */
 };
+
+/* The last stream freed on this thread without an error, kept for its next
+ * al_stream_scrub_new over the same engine under the same policy: its
+ * arrays, window and matcher (with the sets its first pass made) serve
+ * again instead of being allocated and made anew.  Freed at the thread's
+ * exit. */
+static __thread al_stream_scrub *spare;
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_keyed;
+
+static void stream_destroy(al_stream_scrub *s)
+{
+    free(s->active);
+    free(s->act);
+    free(s->resume);
+    free(s->rfrom);
+    free(s->f);
+    al_buf_free(&s->win);
+    al_matcher_free(&s->m);
+    free(s);
+}
+
+/* pthread key destructor: frees a finished thread's spare stream */
+static void spare_release(void *p)
+{
+    if (spare == p) spare = NULL;
+    stream_destroy(p);
+}
+
+static void spare_key_init(void)
+{
+    spare_keyed = pthread_key_create(&spare_key, spare_release) == 0;
+}
+
+/* This thread's spare stream for e under policy p, made new; NULL when
+ * there is none such. */
+static al_stream_scrub *spare_take(const al_engine *e, const al_policy *p)
+{
+    al_stream_scrub *s = spare;
+    if (!s || !e->serial || s->serial != e->serial || memcmp(&s->p, p, sizeof *p)) return NULL;
+    spare = NULL;
+    if (spare_keyed) (void)pthread_setspecific(spare_key, NULL);
+    memset(s->resume, 0, (e->n ? e->n : 1) * sizeof *s->resume);
+    al_buf_reset(&s->win);
+    s->ctx_len = s->base = s->unscanned = s->nf = 0;
+    al_matcher_stream_reset(&s->m);
+    return s;
+}
 
 al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
 {
     if (!e) return NULL;
-    al_stream_scrub *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
-    s->e = e;
+    al_policy pol;
     if (p)
-        s->p = *p;
+        pol = *p;
     else
-        al_policy_default(&s->p);
+        al_policy_default(&pol);
+    al_stream_scrub *s = spare_take(e, &pol);
+    if (s) return s;
+    if (!(s = calloc(1, sizeof *s))) return NULL;
+    s->e = e;
+    s->serial = e->serial;
+    s->p = pol;
     size_t n = e->n ? e->n : 1;
     s->active = calloc(n, 1);
     s->act = malloc(n * sizeof *s->act); /* the first nact entries are set */
     s->resume = calloc(n, sizeof *s->resume);
     if (!s->active || !s->act || !s->resume || al_matcher_init(&s->m, e) != AL_OK) {
-        al_stream_scrub_free(s);
+        stream_destroy(s);
         return NULL;
     }
     for (size_t i = 0; i < e->n; i++) {
@@ -123,7 +178,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
     }
     /* only the normalised pass reads rfrom */
     if (s->any_norm && !(s->rfrom = calloc(n, sizeof *s->rfrom))) {
-        al_stream_scrub_free(s);
+        stream_destroy(s);
         return NULL;
     }
     s->keep = s->any_det ? DET_CONTEXT : 128;
@@ -135,14 +190,15 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
 void al_stream_scrub_free(al_stream_scrub *s)
 {
     if (!s) return;
-    free(s->active);
-    free(s->act);
-    free(s->resume);
-    free(s->rfrom);
-    free(s->f);
-    al_buf_free(&s->win);
-    al_matcher_free(&s->m);
-    free(s);
+    if (s->err || !s->serial || s->win.cap > 65536 || s->capf > 1024) {
+        stream_destroy(s);
+        return;
+    }
+    pthread_once(&spare_once, spare_key_init);
+    al_stream_scrub *old = spare;
+    spare = s;
+    if (spare_keyed) (void)pthread_setspecific(spare_key, s);
+    if (old) stream_destroy(old);
 }
 
 const al_finding *al_stream_scrub_findings(const al_stream_scrub *s, size_t *n)

@@ -324,6 +324,59 @@ TEST(stream_should_report_a_finding_inside_one_released_whole_past_the_detectors
     al_engine_free(e);
 }
 
+TEST(stream_made_after_another_was_freed_should_start_clean)
+{
+    /* a freed stream's memory may serve the next one on the thread: nothing
+     * of the first (held text, resume points, findings) may show */
+    al_engine *e = load("tests/fixtures/rules/basic.json");
+    REQUIRE(e);
+    static const char t[] = "<script>go()</script> Hello, write to bob@example.com or call "
+                            "536-22-1234 soon. <script>x</script> Then mail alice@example.org.";
+    const size_t ssn = (size_t)(strstr(t, "536-") - t);
+    al_result r = {0};
+    REQUIRE(al_engine_scan(e, NULL, AL_AS_COMPLETION, t, sizeof t - 1, &r) == AL_OK);
+    for (int round = 0; round < 3; round++) {
+        al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+        REQUIRE(s);
+        al_buf out = {0};
+        /* a first stream left mid-text, never flushed, its rules passed over
+         * plain words for a while */
+        static const char plain[] = "Hello there, this is plain text with nothing in it at all, "
+                                    "so every rule passes over it; then mail bob@exa";
+        CHECK(al_stream_scrub_feed(s, plain, sizeof plain - 1 - (size_t)round * 9, &out) == AL_OK);
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+        s = al_stream_scrub_new(e, NULL);
+        REQUIRE(s);
+        for (size_t pos = 0; pos < sizeof t - 1; pos += 3)
+            CHECK(al_stream_scrub_feed(s, t + pos, sizeof t - 1 - pos < 3 ? sizeof t - 1 - pos : 3,
+                                       &out) == AL_OK);
+        CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+        CHECK_STR(out.data, r.text.data);
+        size_t n = 0;
+        const al_finding *f = al_stream_scrub_findings(s, &n);
+        CHECK_EQ_INT(n, r.n);
+        for (size_t i = 0; i < n && i < r.n; i++) {
+            CHECK_STR(f[i].rule, r.findings[i].rule);
+            CHECK_EQ_INT(f[i].start, r.findings[i].start);
+        }
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+        s = al_stream_scrub_new(e, NULL); /* offsets from this stream's start */
+        REQUIRE(s);
+        CHECK(al_stream_scrub_feed(s, t + ssn - 6, sizeof t - 1 - (ssn - 6), &out) == AL_OK);
+        CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+        f = al_stream_scrub_findings(s, &n);
+        REQUIRE(n >= 1);
+        CHECK_STR(f[0].rule, "t.ssn");
+        CHECK_EQ_INT(f[0].start, 6);
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+    }
+    al_result_free(&r);
+    al_engine_free(e);
+}
+
 TEST(stream_should_survive_invalid_utf8_split_anywhere)
 {
     al_engine *e = load("tests/fixtures/rules/basic.json");
