@@ -910,8 +910,10 @@ static inline void narrow(const tail_lit *v, uint32_t *a, uint32_t *b, size_t d,
 #define TAIL_PAIRS 512
 typedef struct {
     const tail_index *ti;
-    int cand; /* m->t_cand and the pairs: 1 made for this pass, -1 none, 0 not yet */
-    int all;  /* the pairs are every one (else may_start looks for itself) */
+    int cand;  /* m->t_cand and the pairs: 1 made for this pass, -1 none, 0 not yet;
+                * -2 not made: the whole tail is past defer_from (rules_run) */
+    int all;   /* the pairs are every one (else may_start looks for itself) */
+    size_t u0; /* cand -2: no literal of the index runs off the end from before u0 */
     size_t n;
     uint32_t at[TAIL_PAIRS], rule[TAIL_PAIRS];
 } tail_begins;
@@ -1028,7 +1030,9 @@ static int tail_cands(al_matcher *m, tail_begins *tb, const al_subject *sub)
 
 /* Stream mode: 1 when rule r may match from its resume point on: one of
  * its prefixes occurs there, or the text ends in what may be a prefix;
- * then *at is an offset no match starts before (the first such place). */
+ * then *at is an offset no match starts before (the first such place).
+ * -1 (tail not looked at, tb->cand -2): no match starts before *at, which
+ * is past defer_from: the rule is left for a later pass. */
 static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uint32_t ri,
                      const hits *h, const al_litset *m_lits, tail_begins *tb, size_t *at)
 {
@@ -1045,6 +1049,12 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
         return 1;
     }
     if (!tb->cand) tb->cand = tail_cands(m, tb, sub) ? 1 : -1;
+    if (tb->cand == -2 && (tb->ti->done[ri >> 6] >> (ri & 63) & 1)) {
+        /* no complete literal from its resume point on: only one running
+         * off the end, from u0 on, may begin a match; leave it for later */
+        *at = tb->u0 > from ? tb->u0 : from;
+        return -1;
+    }
     if (tb->cand > 0 && (tb->ti->done[ri >> 6] >> (ri & 63) & 1)) {
         if (!(m->t_cand[ri >> 6] >> (ri & 63) & 1))
             return 0; /* no literal of the rule runs off the end */
@@ -1331,6 +1341,9 @@ static void resume_real(al_matcher *m, const al_subject *sub)
 static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hits *h,
                                   const tail_begins *tb, int ks_seen)
 {
+    /* tail not looked at (tb->cand -2): the rules of the index without a hit
+     * can begin no match before u0, past defer_from, and are left for later */
+    const size_t mark = tb->cand == -2 ? tb->u0 : sub->len;
     const size_t W = (m->e->n + 63) / 64, k = sub->normalized ? 1 : 0;
     const uint64_t *idx = m->t_kind + k * W, *run = m->t_kind + (2 + k) * W;
     const uint64_t *ks = tb->ti->ks, *cand = m->t_cand;
@@ -1341,7 +1354,7 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
      * (resume_lazy) but for those of the last such set that leave it */
     size_t *res = sub->resume;
     uint64_t *lazy = m->t_kind + 7 * W;
-    const size_t end = sub->resume_base + sub->len;
+    const size_t end = sub->resume_base + mark;
     if (res && m->t_kind[8 * W + 1] == (uintptr_t)res && m->t_kind[8 * W] > end)
         resume_real(m, sub); /* (a stream's end never moves back) */
     const int known = res && m->t_kind[8 * W + 1] == (uintptr_t)res;
@@ -1364,7 +1377,10 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
      * run_regex a first start there, and run_regex would leave them for a
      * later pass; so they are left here, their resume points raised to the
      * first such literal (as far as run_regex would, or less). */
-    if (sub->defer_from && !sub->map && sub->deferred && tb->all && W <= 64) {
+    if (tb->cand == -2) {
+        for (size_t x = 0; x < W; x++)
+            if (run[x] != q[x] && sub->deferred) *sub->deferred = 1; /* some left for later */
+    } else if (sub->defer_from && !sub->map && sub->deferred && tb->all && W <= 64) {
         uint64_t d[64]; /* first: the rules with such a literal before defer_from */
         memset(d, 0, W * sizeof *d);
         for (size_t n = 0; n < tb->n && tb->at[n] < sub->defer_from; n++)
@@ -1411,15 +1427,31 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     /* the Kelvin sign and long s match caseless k and s */
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
     int fast = use_hits && !sub->partial && e->rkind;
+    /* stream, raw pass: rules may be left for a later pass (al_subject.defer_from) */
+    const int defer = sub->partial && sub->defer_from && !sub->map && sub->deferred;
     tail_begins tb;
     tb.cand = 0;
     /* stream: only the rules of stream_set's set, ascending, as the loop
      * would visit them; those of the tail index without a hit and without a
      * literal running off the end are passed over there, as may_start would */
     const uint64_t *set = NULL;
-    if (use_hits && sub->partial && e->rkind) {
-        tb.cand = ti && tail_cands(m, &tb, sub) ? 1 : -1;
-        if (tb.cand > 0) set = stream_set(m, sub, &h, &tb, ks_seen);
+    if (use_hits && sub->partial && e->rkind && ti) {
+        /* past defer_from whatever runs off the end cannot matter now: the
+         * tail is not looked at (tail_cands), the rules that could begin
+         * there are left for later */
+        const size_t ml = ti->t[sub->normalized ? 1 : 0].maxlen;
+        tb.u0 = sub->len > ml ? sub->len - ml + 1 : 0;
+        if (tb.u0 < sub->from) tb.u0 = sub->from;
+        if (defer && tb.u0 >= sub->defer_from) {
+            tb.ti = ti;
+            tb.cand = -2;
+            memset(m->t_cand, 0, ti->W * sizeof *m->t_cand);
+        } else {
+            tb.cand = tail_cands(m, &tb, sub) ? 1 : -1;
+        }
+        if (tb.cand > 0 || tb.cand == -2) set = stream_set(m, sub, &h, &tb, ks_seen);
+    } else if (use_hits && sub->partial && e->rkind) {
+        tb.cand = -1;
     }
     if (!set && sub->resume) resume_real(m, sub); /* the loop reads every resume point */
     /* whole text: only the rules of fast_set's set, ascending, as the loop
@@ -1476,12 +1508,19 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
                 c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
                                    : run_anchored(m, sub, i, &h, out, hold);
-            else if (use_hits && pre && !(r->pf.ks && ks_seen) &&
-                     !may_start(m, sub, r, i, &h, e->lits, &tb, &first)) {
-                mark_scanned(sub, i, sub->len); /* no prefix: no start */
-                c = AL_OK;
-            } else
-                c = run_regex(m, sub, i, first, out, hold);
+            else {
+                const int ms = use_hits && pre && !(r->pf.ks && ks_seen)
+                                   ? may_start(m, sub, r, i, &h, e->lits, &tb, &first)
+                                   : 1;
+                if (ms < 0) { /* left for later */
+                    mark_scanned(sub, i, first);
+                    *sub->deferred = 1;
+                } else if (!ms) {
+                    mark_scanned(sub, i, sub->len); /* no prefix: no start */
+                } else {
+                    c = run_regex(m, sub, i, first, out, hold);
+                }
+            }
         }
         if (c != AL_OK) break;
     }
