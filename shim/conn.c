@@ -594,6 +594,50 @@ static al_code emit_chunk(al_conn *c, const char *p, size_t n, al_buf *to_host)
     return al_buf_append(to_host, p, n);
 }
 
+static size_t hex_digits(size_t n)
+{
+    size_t k = 1;
+    while (n >>= 4) k++;
+    return k;
+}
+
+/* The exchange's reply to c->dec written straight into to_host, as the
+ * bytes emit_chunk would write for it (not through c->xout, one copy less):
+ * as they are (OUT_EOF), or as one chunk (OUT_CHUNKED) whose size line is
+ * given the width of the input's size, which the output's mostly has, and
+ * moved when it has not.  *e: the exchange's result.  Returns 1 when done,
+ * 0 when to_host could not be grown first (the caller goes through xout). */
+static int body_direct(al_conn *c, al_exchange *x, al_buf *to_host, al_code *e, al_code *r)
+{
+    *r = AL_OK;
+    if (c->out != OUT_CHUNKED) {
+        *e = al_exchange_response_body(x, c->dec.data, c->dec.len, to_host);
+        return 1;
+    }
+    size_t start = to_host->len, w = hex_digits(c->dec.len);
+    if (al_buf_reserve(to_host, w + 2) != AL_OK) return 0;
+    to_host->len = start + w + 2; /* the size line's place */
+    to_host->data[to_host->len] = '\0';
+    *e = al_exchange_response_body(x, c->dec.data, c->dec.len, to_host);
+    size_t n = to_host->len - start - w - 2, hw = hex_digits(n);
+    if (!n || (hw > w && al_buf_reserve(to_host, hw - w) != AL_OK)) {
+        to_host->len = start; /* nothing to send, or (no memory) as emit_chunk failing */
+        to_host->data[start] = '\0';
+        if (n) *r = AL_ENOMEM;
+        return 1;
+    }
+    char *d = to_host->data + start;
+    if (hw != w) {
+        memmove(d + hw + 2, d + w + 2, n);
+        to_host->len = start + hw + 2 + n;
+    }
+    for (size_t i = hw, v = n; i > 0; v >>= 4) d[--i] = "0123456789abcdef"[v & 15];
+    d[hw] = '\r';
+    d[hw + 1] = '\n';
+    *r = al_buf_append(to_host, "\r\n", 2);
+    return 1;
+}
+
 /* The reply could not be screened and nothing of it was sent yet: replace it
  * with a provider-shaped error (fail closed). */
 static al_code replace_with_error(al_conn *c, al_exchange *x, const char *msg, al_buf *to_host)
@@ -757,9 +801,12 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
         return r;
     }
     if (!c->dec.len) return AL_OK;
-    al_buf_reset(&c->xout);
-    al_code e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
-    al_code r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    al_code e, r;
+    if (c->out == OUT_HOLD || !body_direct(c, x, to_host, &e, &r)) {
+        al_buf_reset(&c->xout);
+        e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
+        r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    }
     if (e == AL_OK && r == AL_OK) return AL_OK;
     if (e == AL_ENOMEM || r == AL_ENOMEM) al_exchange_note_fail(x, "out of memory");
     if (c->out == OUT_HOLD) /* nothing was sent yet: an error reply instead */
