@@ -47,6 +47,9 @@ AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
  * be opened or read (errno kept), AL_ELIMIT when it holds more than max
  * bytes, AL_ENOMEM; out is then left as it was. */
 AL_API al_code al_read_file(const char *path, size_t max, al_buf *out);
+/* 1 when the CPU has AVX2, BMI1 and BMI2 (the hot loops' second builds),
+ * else 0; always 0 off x86-64. */
+AL_API int al_cpu_avx2_bmi(void);
 
 typedef enum {
     AL_CAT_INJECTION = 0,

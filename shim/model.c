@@ -987,8 +987,7 @@ void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
     size_t start = 0; /* where the run of digits up to p[i] began */
     size_t i = 0;
 #ifdef MODEL_FAST
-    if (simd == 1 && n >= 32 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-        __builtin_cpu_supports("bmi2"))
+    if (simd == 1 && n >= 32 && al_cpu_avx2_bmi())
         i = b64_runs_avx2(p, n, 0, &start, fn, ud);
 #endif
 #ifdef __SSE2__
@@ -1480,9 +1479,7 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
     }
     memcpy(m->lm, bp + nw, AL_LM_SIZE);
 #ifdef MODEL_FAST
-    __builtin_cpu_init();
-    m->fast = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-              __builtin_cpu_supports("bmi2");
+    m->fast = al_cpu_avx2_bmi();
 #endif
     al_buf_free(&f);
     *out = m;
@@ -1500,9 +1497,7 @@ int al_model_simd(al_model *m, int on)
 {
     m->fast = 0;
 #ifdef MODEL_FAST
-    __builtin_cpu_init();
-    m->fast = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-              __builtin_cpu_supports("bmi2");
+    m->fast = on && al_cpu_avx2_bmi();
 #endif
     return m->fast;
 }

@@ -2659,9 +2659,7 @@ al_code al_litset_build(al_engine *e)
         free(kf);
     }
 #ifdef LIT_AVX2
-    __builtin_cpu_init();
-    ls->avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-               __builtin_cpu_supports("bmi2");
+    ls->avx2 = al_cpu_avx2_bmi();
 #endif
     e->lits = ls;
     return AL_OK;
@@ -2673,9 +2671,7 @@ int al_litset_simd(al_litset *ls, int on)
 {
     ls->avx2 = 0;
 #ifdef LIT_AVX2
-    __builtin_cpu_init();
-    ls->avx2 = on && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
-               __builtin_cpu_supports("bmi2");
+    ls->avx2 = on && al_cpu_avx2_bmi();
 #endif
     return ls->avx2;
 }

@@ -154,3 +154,14 @@ al_code al_read_file(const char *path, size_t max, al_buf *out)
     }
     return r;
 }
+
+int al_cpu_avx2_bmi(void)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init(); /* may run before the constructors that call it */
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("bmi") &&
+           __builtin_cpu_supports("bmi2");
+#else
+    return 0;
+#endif
+}
