@@ -870,6 +870,38 @@ static void reference_hits(const al_engine *e, int normalized, const unsigned ch
     }
 }
 
+/* want bytes pieced together from glue and the rules' literals (whole, or
+ * cut short), each literal's letters in a random mix of cases; advances
+ * *seed and returns want. */
+static size_t pieced_text(const al_engine *e, const char *const *glue, size_t nglue, unsigned *seed,
+                          unsigned char *t, size_t want)
+{
+    size_t len = 0;
+    while (len < want) {
+        *seed = *seed * 1103515245u + 12345u;
+        unsigned sd = *seed, pick = (sd >> 16) % 3;
+        const char *piece;
+        size_t pl;
+        if (pick == 0) {
+            piece = glue[(sd >> 8) % nglue];
+            pl = strlen(piece);
+        } else {
+            const al_rule *r = &e->rules[(sd >> 4) % e->n];
+            if (!r->pf.n) continue;
+            piece = r->pf.lit[(sd >> 10) % r->pf.n];
+            pl = strlen(piece);
+            size_t cut = (sd >> 20) % (pl + 1);
+            if (pick == 2 && cut) pl = cut; /* a literal cut short */
+        }
+        for (size_t k = 0; k < pl && len < want; k++) {
+            unsigned char c = (unsigned char)piece[k];
+            if ((sd >> (k % 24)) & 1 && c >= 'a' && c <= 'z') c = (unsigned char)(c - 32);
+            t[len++] = c;
+        }
+    }
+    return len;
+}
+
 TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_to_the_last_byte)
 {
     al_engine *e = NULL;
@@ -886,29 +918,8 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
     size_t texts = 0, mismatches = 0;
     for (int round = 0; round < 3000; round++) {
         unsigned char t[64]; /* up to 59 bytes: past the 12 visit compares at once */
-        size_t len = 0, want = (size_t)round % 60;
-        while (len < want) {
-            seed = seed * 1103515245u + 12345u;
-            unsigned pick = (seed >> 16) % 3;
-            const char *piece;
-            size_t pl;
-            if (pick == 0) {
-                piece = glue[(seed >> 8) % (sizeof glue / sizeof glue[0])];
-                pl = strlen(piece);
-            } else {
-                const al_rule *r = &e->rules[(seed >> 4) % e->n];
-                if (!r->pf.n) continue;
-                piece = r->pf.lit[(seed >> 10) % r->pf.n];
-                pl = strlen(piece);
-                size_t cut = (seed >> 20) % (pl + 1);
-                if (pick == 2 && cut) pl = cut; /* a literal cut short */
-            }
-            for (size_t k = 0; k < pl && len < want; k++) {
-                unsigned char c = (unsigned char)piece[k];
-                if ((seed >> (k % 24)) & 1 && c >= 'a' && c <= 'z') c = (unsigned char)(c - 32);
-                t[len++] = c;
-            }
-        }
+        size_t want = (size_t)round % 60;
+        size_t len = pieced_text(e, glue, sizeof glue / sizeof glue[0], &seed, t, want);
         /* raw rules, normalised rules, and both in one pass (AL_LITSET_BOTH) */
         for (int norm = 0; norm < 3; norm++) {
             hitlist *got = calloc(1, sizeof *got), *ref = calloc(1, sizeof *ref);
@@ -1018,10 +1029,10 @@ TEST(the_literal_scan_should_tell_a_word_start_after_every_byte_at_every_offset_
     REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
     REQUIRE(e->lits);
     /* each rule's first literal, alternate letters in capitals, after 16
-     * of the 256 bytes (each byte for every 16th rule), at offsets 1 to 16 (every place in a block of the
-     * hot loop) and at the end of the text (the loop's last, partial
-     * block); word-start-only literals must be found after non-word bytes
-     * only, whichever way the byte before is classified */
+     * of the 256 bytes (each byte for every 16th rule), at offsets 1 to 16 (every place in a block
+     * of the hot loop) and at the end of the text (the loop's last, partial block); word-start-only
+     * literals must be found after non-word bytes only, whichever way the byte before is classified
+     */
     unsigned char t[64];
     size_t texts = 0, mismatches = 0, wb_lits = 0;
     for (size_t r = 0; r < e->n; r++) {
@@ -1103,36 +1114,15 @@ TEST(the_literal_scan_should_report_the_same_with_and_without_its_avx2_loop_on_l
      * of the 16-offset ones after them) pieced from literals, cut or whole,
      * in mixed case, and glue bytes; the reference decides, and each path
      * must agree with it */
-    static const char *const glue[] = {" ", "x", "_", "9", "-", "\n", "\xc3", "\xff", "A",
-                                       "[", "`", "{", "\x80", "\x7f", ". ", "  ", "the "};
+    static const char *const glue[] = {" ", "x", "_", "9",    "-",    "\n", "\xc3", "\xff", "A",
+                                       "[", "`", "{", "\x80", "\x7f", ". ", "  ",   "the "};
     static unsigned char t[1200];
     unsigned seed = 777;
     size_t texts = 0, mismatches = 0, hits = 0;
     int avx2 = al_litset_simd(e->lits, 1);
     for (int round = 0; round < 120; round++) {
-        size_t len = 0, want = 40 + (size_t)round * 9 + (size_t)round % 7;
-        while (len < want) {
-            seed = seed * 1103515245u + 12345u;
-            unsigned pick = (seed >> 16) % 3;
-            const char *piece;
-            size_t pl;
-            if (pick == 0) {
-                piece = glue[(seed >> 8) % (sizeof glue / sizeof glue[0])];
-                pl = strlen(piece);
-            } else {
-                const al_rule *r = &e->rules[(seed >> 4) % e->n];
-                if (!r->pf.n) continue;
-                piece = r->pf.lit[(seed >> 10) % r->pf.n];
-                pl = strlen(piece);
-                size_t cut = (seed >> 20) % (pl + 1);
-                if (pick == 2 && cut) pl = cut;
-            }
-            for (size_t k = 0; k < pl && len < want; k++) {
-                unsigned char c = (unsigned char)piece[k];
-                if ((seed >> (k % 24)) & 1 && c >= 'a' && c <= 'z') c = (unsigned char)(c - 32);
-                t[len++] = c;
-            }
-        }
+        size_t want = 40 + (size_t)round * 9 + (size_t)round % 7;
+        size_t len = pieced_text(e, glue, sizeof glue / sizeof glue[0], &seed, t, want);
         for (int norm = 0; norm < 3; norm++) {
             hitlist *ref = calloc(1, sizeof *ref);
             REQUIRE(ref);
