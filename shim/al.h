@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define AL_API __attribute__((visibility("hidden")))
 #define AL_EXPORT __attribute__((visibility("default")))
@@ -36,6 +37,16 @@ typedef struct {
 
 AL_API al_code al_buf_reserve(al_buf *b, size_t extra);
 AL_API al_code al_buf_append(al_buf *b, const void *p, size_t n);
+/* al_buf_append for hot paths: the copy inline when the bytes fit (no call),
+ * else al_buf_append itself. */
+static inline al_code al_buf_add(al_buf *b, const void *p, size_t n)
+{
+    if (n >= b->cap - b->len) return al_buf_append(b, p, n); /* also cap 0 */
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return AL_OK;
+}
 AL_API al_code al_buf_puts(al_buf *b, const char *s);
 AL_API al_code al_buf_printf(al_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Removes the first n bytes (n <= len). */

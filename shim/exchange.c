@@ -34,7 +34,7 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
-#define ARENA0 65536      /* the arena's first size */
+#define ARENA0 65536     /* the arena's first size */
 #define ARENA_SLACK 8192 /* arena_trim: free bytes that count as nearly full */
 
 /* A queued event's bytes and text are copies in the exchange's arena
@@ -69,8 +69,8 @@ typedef struct {
     int key;
     char name[64]; /* SSE event name */
     size_t name_len;
-    int builds;  /* shapes built this exchange (capped) */
-    int oneline; /* data holds no '\n' nor '\r' (see shape_frame) */
+    int builds;   /* shapes built this exchange (capped) */
+    int oneline;  /* data holds no '\n' nor '\r' (see shape_frame) */
     al_buf frame; /* when oneline: "data: " + data[0..s0) + data[s1..] + "\n\n", */
     size_t fhead; /* the event's bytes around the text; fhead: 6 + s0 */
 } shape_t;
@@ -336,16 +336,6 @@ static al_code item_tree(al_exchange *x, qitem *it)
     return AL_OK;
 }
 
-/* Appends n bytes to b: the copy inline when they fit, else al_buf_append. */
-static inline al_code buf_add(al_buf *b, const char *p, size_t n)
-{
-    if (n >= b->cap - b->len) return al_buf_append(b, p, n); /* also cap 0 */
-    memcpy(b->data + b->len, p, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-    return AL_OK;
-}
-
 /* Raw event bytes of the arena not yet written: arena[off..off+len).
  * Events that go out as received and lie back to back in the arena are
  * written with one copy (run_flush before anything else is written, and
@@ -357,7 +347,7 @@ typedef struct {
 static al_code run_flush(al_exchange *x, run_t *run, al_buf *out)
 {
     if (!run->len) return AL_OK;
-    al_code r = buf_add(out, x->arena.data + run->off, run->len);
+    al_code r = al_buf_add(out, x->arena.data + run->off, run->len);
     run->len = 0;
     return r;
 }
@@ -557,7 +547,7 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
     int stopped = 0; /* at an event whose text is still held back */
     al_code r = AL_OK;
     run_t run = {0, 0};
-    skey *k = NULL; /* the key of the last event with text (most are of one key) */
+    skey *k = NULL;          /* the key of the last event with text (most are of one key) */
     const size_t qn = x->qn; /* (nothing here queues) */
     for (; i < qn && r == AL_OK; i++) {
         qitem *it = &x->q[i];
@@ -1302,11 +1292,10 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
             sh->oneline = !memchr(data, '\n', dlen) && !memchr(data, '\r', dlen);
             al_buf_reset(&sh->frame);
             sh->fhead = 6 + s0;
-            if (sh->oneline &&
-                (al_buf_append(&sh->frame, "data: ", 6) != AL_OK ||
-                 al_buf_append(&sh->frame, data, s0) != AL_OK ||
-                 al_buf_append(&sh->frame, data + s1, dlen - s1) != AL_OK ||
-                 al_buf_append(&sh->frame, "\n\n", 2) != AL_OK))
+            if (sh->oneline && (al_buf_append(&sh->frame, "data: ", 6) != AL_OK ||
+                                al_buf_append(&sh->frame, data, s0) != AL_OK ||
+                                al_buf_append(&sh->frame, data + s1, dlen - s1) != AL_OK ||
+                                al_buf_append(&sh->frame, "\n\n", 2) != AL_OK))
                 sh->oneline = 0; /* shape_frame is only a faster way to the same */
             sh->valid = 1;
             break;
@@ -1381,7 +1370,7 @@ static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_le
 {
     skey *k = find_key(x, x->shape.key);
     if (!k) return AL_ENOMEM; /* the shape's event made the key */
-    if (buf_add(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
+    if (al_buf_add(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
     if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
     al_code r;
     if (!queued(x) && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
@@ -1526,8 +1515,7 @@ static inline long shape_frame(const al_exchange *x, const char *b, size_t n, co
         if (c == '"') break;
         if (c == '\\' || c == '\n' || c == '\r' || c == '\0') return 0;
     }
-    if (n - q < tl || memcmp(b + q, sh->frame.data + hl, tl) || q + tl > AL_SSE_MAX_EVENT)
-        return 0;
+    if (n - q < tl || memcmp(b + q, sh->frame.data + hl, tl) || q + tl > AL_SSE_MAX_EVENT) return 0;
     *text = b + hl;
     *tlen = q - hl;
     return (long)(q + tl);

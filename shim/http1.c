@@ -294,13 +294,7 @@ static int payload(al_http1_body *d, const char *p, size_t n, al_buf *out)
     if (d->max && d->total + n > d->max) return -2;
     d->total += n;
     if (!out || !n) return 0;
-    if (n < out->cap - out->len) { /* room: the copy without al_buf_append's calls */
-        memcpy(out->data + out->len, p, n);
-        out->len += n;
-        out->data[out->len] = '\0';
-        return 0;
-    }
-    return al_buf_append(out, p, n) != AL_OK ? -1 : 0;
+    return al_buf_add(out, p, n) != AL_OK ? -1 : 0;
 }
 
 static int hexval(char c)
