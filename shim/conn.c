@@ -577,28 +577,35 @@ static al_code rebuild_response(const al_http1_msg *m, const char *extra, al_buf
     return r;
 }
 
-static al_code emit_chunk(al_conn *c, const char *p, size_t n, al_buf *to_host)
-{
-    if (!n) return AL_OK;
-    if (c->out == OUT_CHUNKED) {
-        char h[24]; /* "%zx\r\n" without printf's two passes */
-        size_t k = sizeof h;
-        h[--k] = '\n';
-        h[--k] = '\r';
-        for (size_t v = n; v; v >>= 4) h[--k] = "0123456789abcdef"[v & 15];
-        al_code r = al_buf_append(to_host, h + k, sizeof h - k);
-        if (r == AL_OK) r = al_buf_append(to_host, p, n);
-        if (r == AL_OK) r = al_buf_append(to_host, "\r\n", 2);
-        return r;
-    }
-    return al_buf_append(to_host, p, n);
-}
-
 static size_t hex_digits(size_t n)
 {
     size_t k = 1;
     while (n >>= 4) k++;
     return k;
+}
+
+/* A chunk's size line for n ("%zx\r\n", without printf's two passes) into
+ * d, which has room for hex_digits(n) + 2 bytes; returns its length. */
+static size_t size_line(char *d, size_t n)
+{
+    size_t w = hex_digits(n);
+    for (size_t i = w, v = n; i > 0; v >>= 4) d[--i] = "0123456789abcdef"[v & 15];
+    d[w] = '\r';
+    d[w + 1] = '\n';
+    return w + 2;
+}
+
+static al_code emit_chunk(al_conn *c, const char *p, size_t n, al_buf *to_host)
+{
+    if (!n) return AL_OK;
+    if (c->out == OUT_CHUNKED) {
+        char h[24];
+        al_code r = al_buf_append(to_host, h, size_line(h, n));
+        if (r == AL_OK) r = al_buf_append(to_host, p, n);
+        if (r == AL_OK) r = al_buf_append(to_host, "\r\n", 2);
+        return r;
+    }
+    return al_buf_append(to_host, p, n);
 }
 
 /* The exchange's reply to c->dec written straight into to_host, as the
@@ -631,9 +638,7 @@ static int body_direct(al_conn *c, al_exchange *x, al_buf *to_host, al_code *e, 
         memmove(d + hw + 2, d + w + 2, n);
         to_host->len = start + hw + 2 + n;
     }
-    for (size_t i = hw, v = n; i > 0; v >>= 4) d[--i] = "0123456789abcdef"[v & 15];
-    d[hw] = '\r';
-    d[hw + 1] = '\n';
+    size_line(d, n);
     *r = al_buf_append(to_host, "\r\n", 2);
     return 1;
 }
