@@ -270,6 +270,7 @@ again:;
                       .resume = s->resume,
                       .resume_base = s->base,
                       .partial = !final,
+                      .prefilter = final,
                       .keep_rejected = 1,
                       .active = s->active,
                       .act = s->act,
