@@ -747,12 +747,19 @@ typedef struct {
     uint64_t *done;  /* W words: the rules of the index */
     uint64_t *ks;    /* W words: the rules with a caseless k or s (AL_RK_KS) */
     tail_table t[2]; /* raw, normalised */
+    /* the start-class rules (e->sc_rules, 64 at most; else none), by their
+     * bit in e->sc_mask: sc_cover[d - 1], d = 1..sc_span, holds those a
+     * match running off the end may begin d bytes before it (pf.maxlen >= d) */
+    uint64_t sc_all;
+    size_t sc_span;
+    uint64_t *sc_cover;
 } tail_index;
 
 static void tail_index_free(tail_index *ti)
 {
     if (!ti) return;
     free(ti->done);
+    free(ti->sc_cover);
     for (int k = 0; k < 2; k++) {
         free(ti->t[k].v);
         free(ti->t[k].one);
@@ -796,6 +803,18 @@ static tail_index *tail_index_build(const al_engine *e)
         unsigned k = e->rkind ? e->rkind[i] : (r->pf.ks ? AL_RK_KS : 0);
         if (k & AL_RK_KS) ti->ks[i >> 6] |= 1ull << (i & 63);
         cnt[r->normalized ? 1 : 0] += r->pf.n;
+    }
+    if (e->n_sc && e->n_sc <= 64 && e->rkind) {
+        for (size_t k = 0; k < e->n_sc; k++) {
+            const size_t ml = e->rules[e->sc_rules[k]].pf.maxlen;
+            if (ml > ti->sc_span) ti->sc_span = ml;
+        }
+        ti->sc_cover = calloc(ti->sc_span ? ti->sc_span : 1, sizeof *ti->sc_cover);
+        if (!ti->sc_cover) goto fail;
+        for (size_t k = 0; k < e->n_sc; k++)
+            for (size_t d = 0; d < e->rules[e->sc_rules[k]].pf.maxlen; d++)
+                ti->sc_cover[d] |= 1ull << k;
+        ti->sc_all = e->n_sc == 64 ? ~0ull : (1ull << e->n_sc) - 1;
     }
     for (int k = 0; k < 2; k++) {
         tail_table *t = &ti->t[k];
@@ -1398,6 +1417,28 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
             if (!(d[ri >> 6] >> (ri & 63) & 1)) continue;
             d[ri >> 6] &= ~(1ull << (ri & 63));
             mark_scanned(sub, ri, tb->at[n]);
+        }
+    }
+    /* The start-class rules without a hit none of whose first bytes stands
+     * where a match of theirs running off the end may begin (pf.maxlen
+     * bytes before the end at most): may_start finds no start for them
+     * (it would look at those bytes alone), so they are marked scanned to
+     * the end here and not visited (a rule with a caseless k or s in a
+     * text holding a Kelvin sign or long s is run all the same). */
+    const tail_index *ti = tb->ti;
+    if (ti->sc_all) {
+        const al_engine *e = m->e;
+        const unsigned char *s = (const unsigned char *)sub->s;
+        uint64_t tail = 0;
+        for (size_t d = 1; d <= ti->sc_span && d <= sub->len; d++)
+            tail |= e->sc_mask[s[sub->len - d]] & ti->sc_cover[d - 1];
+        for (uint64_t b = ti->sc_all & ~tail; b; b &= b - 1) {
+            const uint32_t ri = e->sc_rules[__builtin_ctzll(b)];
+            const uint64_t bit = 1ull << (ri & 63);
+            if (!(q[ri >> 6] & bit) || h->cnt[ri] || (ks_seen && (e->rkind[ri] & AL_RK_KS)))
+                continue;
+            q[ri >> 6] &= ~bit;
+            mark_scanned(sub, ri, sub->len);
         }
     }
     return q;
