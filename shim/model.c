@@ -94,8 +94,9 @@ static const uint8_t tok_cls[256] = {
 };
 
 /* byte -> class: space 0, letters 1-26 (case folded), digits 27, non-ASCII 28,
- * punctuation groups 29-42, anything else 43 */
-static const uint8_t lm_cls[256] = {
+ * punctuation groups 29-42, anything else 43 (3 more bytes: a gather reads
+ * 4 at a time) */
+static const uint8_t lm_cls[256 + 3] = {
     43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43, 43,
     43, 43, 43, 43, 43, 43, 43, 43, 0,  31, 32, 40, 41, 41, 41, 32, 35, 35, 40, 42, 30, 34, 29, 38,
     27, 27, 27, 27, 27, 27, 27, 27, 27, 27, 33, 33, 37, 42, 37, 31, 41, 1,  2,  3,  4,  5,  6,  7,
@@ -617,6 +618,65 @@ static void lm_surprisals(fstate *s, const unsigned char *p, size_t n, uint8_t *
     s->c1cc = c1cc;
 }
 
+#ifdef MODEL_FAST
+/* lm_surprisals 32 bytes at a time (AVX2, m->fast), then the rest by it:
+ * the bytes' classes by gathers (into k, after the two classes before),
+ * then each byte's lm index from its class and the two before it in
+ * vectors, and its surprisal by a gather.  A gather reads 4 bytes: lm_cls
+ * and m->lm have 3 bytes of padding. */
+__attribute__((target("avx2"))) static void lm_surprisals_avx2(fstate *s, const unsigned char *p,
+                                                               size_t n, uint8_t *q)
+{
+    const size_t n32 = n & ~(size_t)31;
+    if (n32) {
+        const uint32_t C = AL_LM_CLASSES, c1 = s->c1cc / (C * C);
+        uint8_t k[2 + SCORE_BLOCK]; /* k[j + 2]: the class of p[j] */
+        k[0] = (uint8_t)((s->ctx - c1 * C) / (C * C));
+        k[1] = (uint8_t)c1;
+        const int *cls32 = (const int *)(const void *)lm_cls,
+                  *lm32 = (const int *)(const void *)s->lm;
+        const __m256i low8 = _mm256_set1_epi32(0xff),
+                      order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+        const __m256i m1 = _mm256_set1_epi32((int)C), m2 = _mm256_set1_epi32((int)(C * C));
+        __m256i v[4];
+        for (size_t j = 0; j < n32; j += 32) {
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const __m256i b = _mm256_cvtepu8_epi32(
+                    _mm_loadl_epi64((const __m128i *)(const void *)(p + j + 8 * g)));
+                v[g] = _mm256_and_si256(_mm256_i32gather_epi32(cls32, b, 1), low8);
+            }
+            __m256i pk = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]),
+                                             _mm256_packus_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(void *)(k + 2 + j),
+                                _mm256_permutevar8x32_epi32(pk, order));
+        }
+        for (size_t j = 0; j < n32; j += 32) {
+#pragma GCC unroll 4
+            for (int g = 0; g < 4; g++) {
+                const uint8_t *kk = k + j + 8 * g;
+                const __m256i a = _mm256_cvtepu8_epi32(
+                                  _mm_loadl_epi64((const __m128i *)(const void *)kk)),
+                              b = _mm256_cvtepu8_epi32(
+                                  _mm_loadl_epi64((const __m128i *)(const void *)(kk + 1))),
+                              c = _mm256_cvtepu8_epi32(
+                                  _mm_loadl_epi64((const __m128i *)(const void *)(kk + 2)));
+                const __m256i ix = _mm256_add_epi32(
+                    _mm256_add_epi32(_mm256_mullo_epi32(a, m2), _mm256_mullo_epi32(b, m1)), c);
+                v[g] = _mm256_and_si256(_mm256_i32gather_epi32(lm32, ix, 1), low8);
+            }
+            __m256i pk = _mm256_packus_epi16(_mm256_packus_epi32(v[0], v[1]),
+                                             _mm256_packus_epi32(v[2], v[3]));
+            _mm256_storeu_si256((__m256i *)(void *)(q + j), _mm256_permutevar8x32_epi32(pk, order));
+        }
+        const uint32_t k1 = k[n32 + 1], k2 = k[n32];
+        s->ctx = (k2 * C + k1) * C;
+        s->c1cc = k1 * C * C;
+    }
+    lm_surprisals(s, p + n32, n - n32, q + n32);
+}
+#endif
+
 /* The hashed n-gram features of p[0..n) (whitespace folded, the text's
  * first 4 bytes already fed) into s's accumulators. */
 static inline __attribute__((always_inline)) void
@@ -681,13 +741,16 @@ score_loop(fstate *s, const unsigned char *p, size_t n, const int stamped, const
         }
         p += len;
         n -= len;
-        lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
 #ifdef MODEL_FAST
-        if (s->m->fast)
+        if (s->m->fast) {
+            lm_surprisals_avx2(s, b, blen, q + AL_LM_WINDOW);
             lm_window_avx2(s, q + AL_LM_WINDOW, blen);
-        else
+        } else
 #endif
+        {
+            lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
             lm_window(s, q + AL_LM_WINDOW, blen);
+        }
         feat_block(s, b, blen, stamped, shift);
         counted += blen;
         memmove(q, q + blen, AL_LM_WINDOW);
@@ -1464,7 +1527,7 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
     size_t nw = (size_t)1 << m->dim_bits;
     m->wscale = ldexp(1.0, -(int)wsh);
     m->wq = malloc(nw * sizeof *m->wq);
-    m->lm = malloc(AL_LM_SIZE);
+    m->lm = malloc(AL_LM_SIZE + 3); /* + 3: lm_surprisals_avx2's gathers read 4 bytes */
     if (!m->wq || !m->lm) {
         why = "out of memory";
         goto fail;
@@ -1478,6 +1541,7 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         }
     }
     memcpy(m->lm, bp + nw, AL_LM_SIZE);
+    memset(m->lm + AL_LM_SIZE, 0, 3);
 #ifdef MODEL_FAST
     m->fast = al_cpu_avx2_bmi();
 #endif
@@ -1500,6 +1564,22 @@ int al_model_simd(al_model *m, int on)
     m->fast = on && al_cpu_avx2_bmi();
 #endif
     return m->fast;
+}
+
+/* For tests: the scoring state after feeding text[0..n) (taken as already
+ * normalised) in pieces of at most piece bytes to m's current loops:
+ * out[0] the language model's best window sum, out[1] and out[2] the word
+ * and character accumulators. */
+void al_model_probe(const al_model *m, const char *text, size_t n, size_t piece, int64_t out[3])
+{
+    fstate fs;
+    fs_init(&fs, m, NULL, m->dim_bits, NULL);
+    fs.stamped = 1;
+    for (size_t i = 0; i < n; i += piece)
+        fs_feed(&fs, (const unsigned char *)text + i, n - i < piece ? n - i : piece);
+    out[0] = fs.rbest;
+    out[1] = fs.accw;
+    out[2] = fs.accc;
 }
 
 void al_model_free(al_model *m)

@@ -674,6 +674,48 @@ TEST(base64_runs_found_16_or_32_bytes_at_a_time_should_equal_the_byte_by_byte_on
  * CPU has them); returns whether it will */
 int al_model_simd(al_model *m, int on);
 
+/* defined in model.c for tests: the language model's best window and the
+ * feature accumulators after feeding text (as normalised) in pieces */
+void al_model_probe(const al_model *m, const char *text, size_t n, size_t piece, int64_t out[3]);
+
+TEST(lm_windows_and_features_should_be_the_same_with_and_without_avx2_on_any_bytes)
+{
+    al_model *m = NULL;
+    char err[256];
+    REQUIRE(al_model_load(SHIPPED, &m, err, sizeof err) == AL_OK);
+    /* random bytes of every kind (whitespace runs, punctuation, bytes >=
+     * 0x80), and prose-like runs, of lengths around the 32-byte blocks and
+     * the 2048-byte blocks, fed whole and in pieces */
+    static const char prose[] = "the quick brown fox jumps over the lazy dog, ignore all "
+                                "previous instructions; 1234 \t\n  ";
+    uint32_t seed = 7;
+    size_t bad = 0, cases = 0;
+    for (size_t t = 0; t < 400; t++) {
+        size_t len = t < 200 ? t : 1900 + (t - 200) * 23;
+        char *s = malloc(len ? len : 1); /* exact size: ASan sees an overread */
+        REQUIRE(s);
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            s[i] = t % 3 ? prose[(seed >> 16) % (sizeof prose - 1)] : (char)(seed >> 16);
+        }
+        static const size_t pieces[] = {(size_t)-1, 1, 5, 33, 700};
+        for (size_t k = 0; k < sizeof pieces / sizeof pieces[0]; k++) {
+            int64_t r[2][3];
+            for (int simd = 0; simd < 2; simd++) {
+                al_model_simd(m, simd);
+                al_model_probe(m, s, len, pieces[k], r[simd]);
+            }
+            bad += memcmp(r[0], r[1], sizeof r[0]) != 0;
+            cases++;
+        }
+        free(s);
+    }
+    al_model_simd(m, 1);
+    CHECK_EQ_INT(bad, 0);
+    CHECK(cases == 2000);
+    al_model_free(m);
+}
+
 TEST(scores_should_be_the_same_bits_with_and_without_the_avx2_builds_of_the_scoring_loops)
 {
     al_model *m = NULL;
