@@ -89,13 +89,27 @@ struct al_stream_scrub {
     size_t keep;      /* left context to retain */
     size_t *resume;   /* per rule: stream offset where its next match may start */
     size_t *rfrom;    /* scratch: resume in normalised subject coordinates (any_norm) */
-    size_t unscanned; /* bytes fed since the last scan */
+    size_t scanned;   /* stream offset of the end of the text at the last scan */
+    size_t trigger;   /* a feed that makes win.len reach this scans (set_trigger) */
     al_finding *f;
     size_t nf, capf;
     al_matcher m;
     al_code err;     /* sticky */
     uint64_t serial; /* e->serial */
 };
+
+/* Deltas of a few bytes are batched: a feed scans once BATCH (with
+ * detectors DET_BATCH) bytes have come since the last scan, or STREAM_CAP
+ * bytes are pending; text waits at most that much longer, and the output is
+ * the same.  Sets s->trigger, the window length at which that happens (after
+ * each scan: the window's start moves). */
+static void set_trigger(al_stream_scrub *s)
+{
+    const size_t batch = s->any_det ? DET_BATCH : BATCH;
+    size_t t = s->scanned + batch > s->base ? s->scanned + batch - s->base : 0;
+    if (s->ctx_len + STREAM_CAP < t) t = s->ctx_len + STREAM_CAP;
+    s->trigger = t;
+}
 
 /* The last stream freed on this thread without an error, kept for its next
  * al_stream_scrub_new over the same engine under the same policy: its
@@ -141,7 +155,8 @@ static al_stream_scrub *spare_take(const al_engine *e, const al_policy *p)
     if (spare_keyed) (void)pthread_setspecific(spare_key, NULL);
     memset(s->resume, 0, (e->n ? e->n : 1) * sizeof *s->resume);
     al_buf_reset(&s->win);
-    s->ctx_len = s->base = s->unscanned = s->nf = 0;
+    s->ctx_len = s->base = s->scanned = s->nf = 0;
+    set_trigger(s);
     al_matcher_stream_reset(&s->m);
     return s;
 }
@@ -184,6 +199,7 @@ al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p)
     s->keep = s->any_det ? DET_CONTEXT : 128;
     if (e->max_lookbehind + 16 > s->keep) s->keep = e->max_lookbehind + 16;
     if (e->max_ctx_window + 16 > s->keep) s->keep = e->max_ctx_window + 16;
+    set_trigger(s);
     return s;
 }
 
@@ -396,16 +412,12 @@ static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const cha
     if (!added) {
         if (!len) return AL_OK;
         c = al_buf_append(&s->win, delta, len);
-        s->unscanned += len;
-        /* Deltas of a few bytes are batched: text waits at most BATCH
-         * bytes longer, and the output is the same. */
-        if (c == AL_OK && s->unscanned < (s->any_det ? DET_BATCH : BATCH) &&
-            s->win.len - s->ctx_len < STREAM_CAP)
-            return AL_OK;
+        if (c == AL_OK && s->win.len < s->trigger) return AL_OK;
     }
-    s->unscanned = 0;
+    s->scanned = s->base + s->win.len;
     if (c == AL_OK) c = process(s, 0, out);
     if (c != AL_OK) s->err = c;
+    set_trigger(s);
     return c;
 }
 
@@ -416,12 +428,20 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     al_buf *w = &s->win;
     if (len - 1 < 8 && w->cap - w->len > len) { /* the usual delta: 1-8 bytes, with room */
         char *d = w->data + w->len;
-        for (size_t i = 0; i < len; i++) d[i] = delta[i];
+        if (len >= 4) { /* two 4-byte words, overlapping when len < 8 */
+            uint32_t a, b;
+            memcpy(&a, delta, 4);
+            memcpy(&b, delta + len - 4, 4);
+            memcpy(d, &a, 4);
+            memcpy(d + len - 4, &b, 4);
+        } else { /* 1-3 bytes: the first, the middle and the last */
+            d[0] = delta[0];
+            d[len >> 1] = delta[len >> 1];
+            d[len - 1] = delta[len - 1];
+        }
         d[len] = '\0';
         w->len += len;
-        s->unscanned += len;
-        if (s->unscanned < (s->any_det ? DET_BATCH : BATCH) && w->len - s->ctx_len < STREAM_CAP)
-            return AL_OK;
+        if (w->len < s->trigger) return AL_OK;
         return feed_more(s, delta, len, out, 1);
     }
     return feed_more(s, delta, len, out, 0);
@@ -433,5 +453,6 @@ al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
     if (s->err) return s->err;
     al_code c = process(s, 1, out);
     if (c != AL_OK) s->err = c;
+    set_trigger(s);
     return c;
 }
