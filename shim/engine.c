@@ -751,14 +751,16 @@ typedef struct {
      * bit in e->sc_mask: sc_cover[d - 1], d = 1..sc_span, holds those a
      * match running off the end may begin d bytes before it (pf.maxlen >= d) */
     uint64_t sc_all;
-    size_t sc_span;
-    uint64_t *sc_cover;
+    size_t sc_nseg;     /* the distinct pf.maxlen > 0 of those rules, ascending, */
+    size_t *sc_end;     /* sc_end[0..sc_nseg), and */
+    uint64_t *sc_cover; /* per such length, the rules whose pf.maxlen reaches it */
 } tail_index;
 
 static void tail_index_free(tail_index *ti)
 {
     if (!ti) return;
     free(ti->done);
+    free(ti->sc_end);
     free(ti->sc_cover);
     for (int k = 0; k < 2; k++) {
         free(ti->t[k].v);
@@ -805,15 +807,21 @@ static tail_index *tail_index_build(const al_engine *e)
         cnt[r->normalized ? 1 : 0] += r->pf.n;
     }
     if (e->n_sc && e->n_sc <= 64 && e->rkind) {
-        for (size_t k = 0; k < e->n_sc; k++) {
+        ti->sc_end = calloc(e->n_sc, sizeof *ti->sc_end);
+        ti->sc_cover = calloc(e->n_sc, sizeof *ti->sc_cover);
+        if (!ti->sc_end || !ti->sc_cover) goto fail;
+        for (size_t k = 0; k < e->n_sc; k++) { /* insertion in order, each length once */
             const size_t ml = e->rules[e->sc_rules[k]].pf.maxlen;
-            if (ml > ti->sc_span) ti->sc_span = ml;
+            size_t x = 0;
+            while (x < ti->sc_nseg && ti->sc_end[x] < ml) x++;
+            if (!ml || (x < ti->sc_nseg && ti->sc_end[x] == ml)) continue;
+            memmove(ti->sc_end + x + 1, ti->sc_end + x, (ti->sc_nseg - x) * sizeof *ti->sc_end);
+            ti->sc_end[x] = ml;
+            ti->sc_nseg++;
         }
-        ti->sc_cover = calloc(ti->sc_span ? ti->sc_span : 1, sizeof *ti->sc_cover);
-        if (!ti->sc_cover) goto fail;
-        for (size_t k = 0; k < e->n_sc; k++)
-            for (size_t d = 0; d < e->rules[e->sc_rules[k]].pf.maxlen; d++)
-                ti->sc_cover[d] |= 1ull << k;
+        for (size_t x = 0; x < ti->sc_nseg; x++)
+            for (size_t k = 0; k < e->n_sc; k++)
+                if (e->rules[e->sc_rules[k]].pf.maxlen >= ti->sc_end[x]) ti->sc_cover[x] |= 1ull << k;
         ti->sc_all = e->n_sc == 64 ? ~0ull : (1ull << e->n_sc) - 1;
     }
     for (int k = 0; k < 2; k++) {
@@ -997,6 +1005,8 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
         /* (a windowed rule reads no hits in a stream: may_start runs it) */
         if (!r->det && (r->pf.n || r->pf.startclass) && !r->pf.windowed)
             m->t_kind[(4 + k) * W + (i >> 6)] |= bit;
+        if (m->t_x1 == 0 || (i >> 6) < m->t_x0) m->t_x0 = i >> 6;
+        if ((i >> 6) + 1 > m->t_x1) m->t_x1 = (i >> 6) + 1;
     }
     m->t_ready = 1;
     return ti;
@@ -1270,7 +1280,7 @@ static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub
          * resume point there or later (resume points only rise) */
         const uint64_t *last = m->t_kind + 7 * W;
         const int known = sub->resume && m->t_kind[8 * W + 1] == (uintptr_t)sub->resume;
-        for (size_t x = 0; x < W; x++) {
+        for (size_t x = m->t_x0; x < m->t_x1; x++) {
             const size_t *fx = f + x * 64;
             uint64_t b = pre[x];
             if (known && (b & last[x])) {
@@ -1344,7 +1354,7 @@ static void resume_real(al_matcher *m, const al_subject *sub)
     if (!m->t_ready || !sub->resume || m->t_kind[8 * W + 1] != (uintptr_t)sub->resume) return;
     const size_t end = m->t_kind[8 * W];
     const uint64_t *lazy = m->t_kind + 7 * W;
-    for (size_t x = 0; x < W; x++)
+    for (size_t x = m->t_x0; x < m->t_x1; x++)
         for (uint64_t b = lazy[x]; b; b &= b - 1) {
             size_t *r = sub->resume + x * 64 + (size_t)__builtin_ctzll(b);
             *r = *r < end ? end : *r;
@@ -1367,7 +1377,9 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     const uint64_t *idx = m->t_kind + k * W, *run = m->t_kind + (2 + k) * W;
     const uint64_t *ks = tb->ti->ks, *cand = m->t_cand;
     uint64_t *q = m->t_kind + 6 * W;
-    for (size_t x = 0; x < W; x++) q[x] = idx[x] & ~cand[x] & (ks_seen ? ~ks[x] : ~0ull);
+    /* (only the words that may hold an active rule are read or written) */
+    const size_t x0 = m->t_x0, x1 = m->t_x1;
+    for (size_t x = x0; x < x1; x++) q[x] = idx[x] & ~cand[x] & (ks_seen ? ~ks[x] : ~0ull);
     for (size_t u = 0; u < h->nused; u++) q[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
     /* mark_scanned(sub, i, sub->len) for each, kept as this set and the end
      * (resume_lazy) but for those of the last such set that leave it */
@@ -1378,7 +1390,7 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
         resume_real(m, sub); /* (a stream's end never moves back) */
     const int known = res && m->t_kind[8 * W + 1] == (uintptr_t)res;
     const size_t last = m->t_kind[8 * W];
-    for (size_t x = 0; x < W; x++) {
+    for (size_t x = x0; x < x1; x++) {
         if (known)
             for (uint64_t b = lazy[x] & ~q[x]; b; b &= b - 1) {
                 size_t *r = res + x * 64 + (size_t)__builtin_ctzll(b);
@@ -1397,7 +1409,7 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
      * later pass; so they are left here, their resume points raised to the
      * first such literal (as far as run_regex would, or less). */
     if (tb->cand == -2) {
-        for (size_t x = 0; x < W; x++)
+        for (size_t x = x0; x < x1; x++)
             if (run[x] != q[x] && sub->deferred) *sub->deferred = 1; /* some left for later */
     } else if (sub->defer_from && !sub->map && sub->deferred && tb->all && W <= 64) {
         uint64_t d[64]; /* first: the rules with such a literal before defer_from */
@@ -1407,7 +1419,7 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
         for (size_t x = 0; x < W; x++) d[x] = idx[x] & cand[x] & ~d[x] & (ks_seen ? ~ks[x] : ~0ull);
         for (size_t u = 0; u < h->nused; u++) d[h->used[u] >> 6] &= ~(1ull << (h->used[u] & 63));
         int any = 0;
-        for (size_t x = 0; x < W; x++) {
+        for (size_t x = x0; x < x1; x++) {
             q[x] &= ~d[x];
             any |= d[x] != 0;
         }
@@ -1429,9 +1441,17 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     if (ti->sc_all) {
         const al_engine *e = m->e;
         const unsigned char *s = (const unsigned char *)sub->s;
+        const size_t len = sub->len;
         uint64_t tail = 0;
-        for (size_t d = 1; d <= ti->sc_span && d <= sub->len; d++)
-            tail |= e->sc_mask[s[sub->len - d]] & ti->sc_cover[d - 1];
+        /* the bytes d = 1.. before the end, by lengths: the rules that
+         * reach d are the same from one length to the next */
+        for (size_t x = 0, d0 = 0; x < ti->sc_nseg && d0 < len; x++) {
+            const size_t d1 = ti->sc_end[x] < len ? ti->sc_end[x] : len;
+            uint64_t any = 0;
+            for (size_t p = len - d1; p < len - d0; p++) any |= e->sc_mask[s[p]];
+            tail |= any & ti->sc_cover[x];
+            d0 = d1;
+        }
         for (uint64_t b = ti->sc_all & ~tail; b; b &= b - 1) {
             const uint32_t ri = e->sc_rules[__builtin_ctzll(b)];
             const uint64_t bit = 1ull << (ri & 63);
@@ -1499,13 +1519,14 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
      * below would visit them (the others it passes over at once) */
     if (fast && !sub->act) set = fast_set(m, &h, sub->normalized, ks_seen);
     const size_t nloop = sub->act ? sub->nact : e->n, W = (e->n + 63) / 64;
-    /* j: the act list's next entry; set: the word at x, its rules so far cleared */
-    size_t j = 0, x = 0;
-    uint64_t w = set && W ? set[0] : 0;
+    /* j: the act list's next entry; set: the word at x, its rules so far
+     * cleared, up to word xe (a stream's set: its words [t_x0, t_x1)) */
+    size_t j = 0, x = set && sub->partial ? m->t_x0 : 0, xe = set && sub->partial ? m->t_x1 : W;
+    uint64_t w = set && x < xe ? set[x] : 0;
     for (;;) {
         uint32_t i;
         if (set) {
-            while (!w && ++x < W) w = set[x];
+            while (!w && ++x < xe) w = set[x];
             if (!w) break;
             i = (uint32_t)(x * 64 + (size_t)__builtin_ctzll(w));
             w &= w - 1;

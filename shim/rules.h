@@ -226,6 +226,7 @@ typedef struct {
     uint64_t *t_kind; /* 7 x W words: the active rules a stream pass reads by kind, then a
                        * pass's rules to visit (engine.c stream_prep) */
     int t_ready;
+    size_t t_x0, t_x1; /* the words of those sets that may hold an active rule: [t_x0, t_x1) */
     uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                               * and a normalised pass run without a hit, those they run with one,
                               * those with a caseless k or s */
