@@ -53,6 +53,7 @@ typedef struct {
     int key;
     int changed;  /* ev was changed (whole-text scrub) */
     int empty;    /* its text was given to an earlier event */
+    int plain;    /* has_text && !changed && !empty: drain's usual event */
     uint64_t seq; /* order of queueing in the exchange (1, 2, ...) */
 } qitem;
 
@@ -98,6 +99,7 @@ struct al_exchange {
                * takes from the front without moving the rest) */
     size_t qh, qn, qcap;
     uint64_t qseq; /* events queued so far */
+    size_t nev;    /* queued events holding a tree (ev): item_free has work */
     al_buf arena;  /* their bytes and texts */
     /* The last drain stopped at the front event, its text not yet released:
      * the next drain stops there too, emitting nothing, while that event is
@@ -333,6 +335,7 @@ static al_code item_tree(al_exchange *x, qitem *it)
     }
     it->ev = ev;
     it->node = n.node;
+    x->nev++;
     return AL_OK;
 }
 
@@ -388,9 +391,11 @@ static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tle
     return al_buf_append(out, "\n", 1);
 }
 
-static void item_free(qitem *it)
+static void item_free(al_exchange *x, qitem *it)
 {
-    if (it->ev) cJSON_Delete(it->ev);
+    if (!it->ev) return;
+    cJSON_Delete(it->ev);
+    x->nev--;
     it->ev = NULL;
     it->node = NULL;
 }
@@ -445,8 +450,10 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     x->arena.data[x->arena.len] = '\0';
     it->ev = ev;
     it->node = node;
+    if (ev) x->nev++;
     it->key = text ? key : -1;
     it->changed = changed;
+    it->plain = text && !changed;
     x->qn++;
     return AL_OK;
 }
@@ -475,6 +482,7 @@ static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t r
     it->key = key;
     it->changed = 0;
     it->empty = 0;
+    it->plain = 1;
     it->seq = ++x->qseq;
     return AL_OK;
 }
@@ -565,6 +573,39 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
         /* what is released and not yet given out: rel after k->taken */
         const char *rd = (k->rel.data ? k->rel.data : "") + k->taken;
         size_t rl = k->rel.len - k->taken;
+        if (it->plain && !k->ended && rl >= dl && same_text(rd, d, dl)) {
+            /* the usual stretch: events of k given their own text, back to
+             * back in the arena (as the branch below, in fewer steps) */
+            const char *ab = x->arena.data;
+            const int kk = it->key;
+            size_t taken = k->taken + dl;
+            rl -= dl;
+            rd += dl;
+            if (run.len && run.off + run.len == it->raw_off) {
+                run.len += it->rawlen;
+            } else if ((r = run_flush(x, &run, out)) == AL_OK) {
+                run.off = it->raw_off;
+                run.len = it->rawlen;
+            }
+            while (r == AL_OK && i + 1 < qn) {
+                const qitem *n = &x->q[i + 1];
+                if (!n->plain || n->key != kk) break;
+                size_t nl = n->tlen;
+                if (rl < nl || !same_text(rd, ab + n->text_off, nl)) break;
+                if (run.off + run.len == n->raw_off) {
+                    run.len += n->rawlen;
+                } else if ((r = run_flush(x, &run, out)) == AL_OK) {
+                    run.off = n->raw_off;
+                    run.len = n->rawlen;
+                }
+                taken += nl;
+                rl -= nl;
+                rd += nl;
+                i++;
+            }
+            k->taken = taken;
+            continue;
+        }
         if (k->ended && !queued_after(x, i, it->key)) {
             /* the last event of a finished text takes all that is left */
             r = emit_item(x, it, rd, rl, out, &run);
@@ -584,7 +625,10 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
             r = emit_item(x, it, rd, rl, out, &run);
             k->taken = k->rel.len;
             for (size_t j = i + 1; j < x->qn; j++)
-                if (x->q[j].has_text && x->q[j].key == it->key) x->q[j].empty = 1;
+                if (x->q[j].has_text && x->q[j].key == it->key) {
+                    x->q[j].empty = 1;
+                    x->q[j].plain = 0;
+                }
         }
     }
     al_code fr = run_flush(x, &run, out);
@@ -597,7 +641,7 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
         x->held_rel = k->rel.len;
     }
     if (i == x->qh) return r;
-    for (size_t j = x->qh; j < i; j++) item_free(&x->q[j]);
+    for (size_t j = x->qh; x->nev && j < i; j++) item_free(x, &x->q[j]);
     x->qh = i;
     arena_trim(x);
     return r;
@@ -686,7 +730,7 @@ static al_code settle_all(al_exchange *x, al_buf *out)
         if (r != AL_OK) return r;
     }
     if ((fr = run_flush(x, &run, out)) != AL_OK) return fr;
-    for (size_t i = x->qh; i < x->qn; i++) item_free(&x->q[i]);
+    for (size_t i = x->qh; i < x->qn; i++) item_free(x, &x->q[i]);
     x->qh = x->qn = 0;
     arena_trim(x);
     return AL_OK;
@@ -750,7 +794,7 @@ void al_exchange_free(al_exchange *x)
         al_buf_free(&x->keys[i].pend);
     }
     free(x->keys);
-    for (size_t i = x->qh; i < x->qn; i++) item_free(&x->q[i]);
+    for (size_t i = x->qh; i < x->qn; i++) item_free(x, &x->q[i]);
     free(x->q);
     al_buf_free(&x->arena);
     free(x->cur);
