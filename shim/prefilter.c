@@ -2323,9 +2323,11 @@ typedef struct {
 } entry;
 
 /* A run cv[lo .. hi) of entries whose first bytes are key (hi == 0: an
- * empty slot); in a run of 4 bytes, cv[lo .. mid) are the 4-byte prefixes. */
+ * empty slot); in a run of 4 bytes, cv[lo .. mid) are the 4-byte prefixes,
+ * and bit b & 31 of m5 is set when a longer one has fifth byte b (visit
+ * looks no further when the text's is not among them). */
 typedef struct {
-    uint32_t key, lo, mid, hi;
+    uint32_t key, lo, mid, hi, m5;
 } span;
 
 static inline unsigned span_slot(uint32_t key, unsigned bits)
@@ -2343,7 +2345,8 @@ static inline const span *span_get(const span *tab, unsigned bits, uint32_t key)
     }
 }
 
-static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid, uint32_t hi)
+static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid, uint32_t hi,
+                     uint32_t m5)
 {
     unsigned m = (1u << bits) - 1, h = span_slot(key, bits);
     while (tab[h].hi) h = (h + 1) & m;
@@ -2351,6 +2354,7 @@ static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32
     tab[h].lo = lo;
     tab[h].mid = mid;
     tab[h].hi = hi;
+    tab[h].m5 = m5;
 }
 
 /* The entries cv[lo .. hi) of a 4-byte run that are longer and share a
@@ -2631,13 +2635,15 @@ al_code al_litset_build(al_engine *e)
                         uint32_t k3 = key << 8 | a->c3;
                         if (!fill && four && y - x > 1)
                             qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
-                        uint32_t mid = x;
+                        uint32_t mid = x, m5 = 0;
                         while (mid < y && t->cv[mid].n == 4) mid++;
+                        for (uint32_t g = mid; fill && four && g < y; g++)
+                            m5 |= 1u << ((unsigned char)t->cv[g].s[4] & 31);
                         uint32_t k4 = k3 << 8 | (unsigned char)a->s[3];
                         if (fill && four)
-                            span_put(t->s4, t->b4, k4, x, mid, y);
+                            span_put(t->s4, t->b4, k4, x, mid, y, m5);
                         else if (fill)
-                            span_put(t->s3, t->b3, k3, x, y, y);
+                            span_put(t->s3, t->b3, k3, x, y, y, 0);
                         else
                             nrun[four]++;
                         /* the longer entries, sorted by fifth byte: one run each */
@@ -2789,8 +2795,9 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
             if (en->wb && !ws) continue;
             if (fn(ud, en->rule, i)) return 1;
         }
-        /* longer ones: those with the text's fifth byte (the low byte of w) */
-        if (sp->mid == sp->hi) return 0;
+        /* longer ones: those with the text's fifth byte (the low byte of w);
+         * none when m5 lacks its low 5 bits (also when there are no longer ones) */
+        if (!((sp->m5 >> (w & 31)) & 1)) return 0;
         const span5 *f = span5_get(t->s5, t->b5, (uint64_t)key4v << 8 | (unsigned)(w & 0xff));
         if (!f) return 0;
         for (const entry *en = t->cv + f->lo, *const last = t->cv + f->hi; en < last; en++) {
