@@ -382,6 +382,8 @@ typedef struct {
     const unsigned char *active; /* rules to collect hits for (NULL: all) */
     uint32_t nrules;             /* the literal scan reports required literal k as nrules + k */
     unsigned char *req_seen;     /* per required literal: 1 when the text holds it */
+    uint64_t sc_hit; /* the start-class rules (by their bit in e->sc_mask) with a hit */
+    size_t sc_zero;  /* no byte from here to the end is in e->sc_mask (SIZE_MAX: not known) */
 } hits;
 
 /* The index range in h->pos of rule ri's hits. */
@@ -500,7 +502,8 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
                 .cap = m->h_cap,
                 .active = sub->active,
                 .nrules = (uint32_t)e->n,
-                .req_seen = m->h_req};
+                .req_seen = m->h_req,
+                .sc_zero = SIZE_MAX};
     al_litset_scan(e->lits, table, sub->s + sub->from, sub->len - sub->from, on_hit, h);
     if (e->n_sc && !sub->normalized) {
         /* start-class rules (number-like values): offsets holding one of
@@ -509,6 +512,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
         const uint64_t *mask = e->sc_mask, *np = e->sc_np;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
         size_t each = 0; /* bytes before this are looked at one by one */
+        size_t nz = sub->from; /* past the last byte seen in mask */
         for (size_t i = sub->from; i < len; i++) {
             /* one test rules out eight bytes none of which may begin a
              * match (most of them); eight that fail it are looked at one
@@ -523,6 +527,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
             }
             uint64_t m = mask[t[i]];
             if (!m) continue;
+            nz = i + 1;
             if (i > 0) m &= ~np[t[i - 1]];
             for (; m; m &= m - 1) {
                 uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
@@ -531,9 +536,11 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
                 /* whole text: no hit where the match could not go on (a
                  * stream's text may still grow) */
                 if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
+                h->sc_hit |= m & -m;
                 if (on_hit(h, ri, i - sub->from)) return AL_ENOMEM;
             }
         }
+        if (len) h->sc_zero = nz;
         for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc > 64; i++) {
             unsigned char c = t[i];
             if (!(e->sc_first[c >> 3] & (1u << (c & 7)))) continue;
@@ -1008,6 +1015,13 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
         if (m->t_x1 == 0 || (i >> 6) < m->t_x0) m->t_x0 = i >> 6;
         if ((i >> 6) + 1 > m->t_x1) m->t_x1 = (i >> 6) + 1;
     }
+    for (size_t k = 0; ti->sc_all && k < e->n_sc; k++) {
+        const uint32_t i = e->sc_rules[k];
+        const size_t kind = e->rules[i].normalized ? 1 : 0;
+        if (!(m->t_kind[(2 + kind) * W + (i >> 6)] >> (i & 63) & 1)) continue;
+        m->t_sc[kind] |= 1ull << k;
+        if (e->rkind[i] & AL_RK_KS) m->t_scks |= 1ull << k;
+    }
     m->t_ready = 1;
     return ti;
 }
@@ -1246,7 +1260,18 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, a
 /* 1 when text holds U+017F (long s) or U+212A (Kelvin sign). */
 static int has_ks(const char *text, size_t len)
 {
-    const char *p = text, *end = text + len;
+    /* both begin with a byte >= 0x80: none in ASCII text (16 bytes at a
+     * time), else from the first such byte on */
+    size_t i = 0;
+#ifdef __SSE2__
+    while (i + 16 <= len &&
+           !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(text + i))))
+        i += 16;
+#endif
+    while (i < len && !((unsigned char)text[i] & 0x80)) i++;
+    if (i == len) return 0;
+    const char *p = text + i, *end = text + len;
+    text = p;
     while ((p = memchr(p, 0xC5, (size_t)(end - p))) && p + 1 < end) {
         if ((unsigned char)p[1] == 0xBF) return 1;
         p++;
@@ -1437,27 +1462,27 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
      * (it would look at those bytes alone), so they are marked scanned to
      * the end here and not visited (a rule with a caseless k or s in a
      * text holding a Kelvin sign or long s is run all the same). */
-    const tail_index *ti = tb->ti;
-    if (ti->sc_all) {
+    uint64_t sc = m->t_sc[k] & ~h->sc_hit & (ks_seen ? ~m->t_scks : ~0ull);
+    if (sc) {
         const al_engine *e = m->e;
+        const tail_index *ti = tb->ti;
         const unsigned char *s = (const unsigned char *)sub->s;
         const size_t len = sub->len;
-        uint64_t tail = 0;
-        /* the bytes d = 1.. before the end, by lengths: the rules that
-         * reach d are the same from one length to the next */
+        /* the bytes d = 1.. before the end, by lengths (the rules that reach
+         * d are the same from one length to the next), but for those from
+         * sc_zero on, which find_hits saw outside every rule's first bytes */
+        const size_t z = h->sc_zero < len ? h->sc_zero : len;
         for (size_t x = 0, d0 = 0; x < ti->sc_nseg && d0 < len; x++) {
             const size_t d1 = ti->sc_end[x] < len ? ti->sc_end[x] : len;
+            const size_t hi = len - d0 < z ? len - d0 : z;
             uint64_t any = 0;
-            for (size_t p = len - d1; p < len - d0; p++) any |= e->sc_mask[s[p]];
-            tail |= any & ti->sc_cover[x];
+            for (size_t p = len - d1; p < hi; p++) any |= e->sc_mask[s[p]];
+            sc &= ~(any & ti->sc_cover[x]);
             d0 = d1;
         }
-        for (uint64_t b = ti->sc_all & ~tail; b; b &= b - 1) {
-            const uint32_t ri = e->sc_rules[__builtin_ctzll(b)];
-            const uint64_t bit = 1ull << (ri & 63);
-            if (!(q[ri >> 6] & bit) || h->cnt[ri] || (ks_seen && (e->rkind[ri] & AL_RK_KS)))
-                continue;
-            q[ri >> 6] &= ~bit;
+        for (; sc; sc &= sc - 1) {
+            const uint32_t ri = e->sc_rules[__builtin_ctzll(sc)];
+            q[ri >> 6] &= ~(1ull << (ri & 63));
             mark_scanned(sub, ri, sub->len);
         }
     }

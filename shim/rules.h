@@ -227,6 +227,9 @@ typedef struct {
                        * pass's rules to visit (engine.c stream_prep) */
     int t_ready;
     size_t t_x0, t_x1; /* the words of those sets that may hold an active rule: [t_x0, t_x1) */
+    uint64_t t_sc[2];  /* the active start-class rules (by their bit in e->sc_mask) that a
+                        * raw, a normalised pass runs (none when the tail index has none) */
+    uint64_t t_scks;   /* those of them with a caseless k or s */
     uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                               * and a normalised pass run without a hit, those they run with one,
                               * those with a caseless k or s */
