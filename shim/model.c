@@ -286,6 +286,17 @@ static inline __attribute__((always_inline)) uint64_t mul_mem(uint64_t x, const 
 #endif
 }
 
+/* One FNV-1a step, (tok ^ c) * k_fnv, in tok's register. */
+static inline __attribute__((always_inline)) uint64_t fnv_step(uint64_t tok, uint64_t c)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__("xorq %1, %0\n\timulq %2, %0" : "+r"(tok) : "r"(c), "m"(k_fnv) : "cc");
+    return tok;
+#else
+    return (tok ^ c) * k_fnv;
+#endif
+}
+
 /* A feature's contribution to its group's accumulator: its weight and
  * ACC_COUNT the first time index h >> shift is seen in the text, else 0.
  * h is the feature's hash product; the bitmap word is its top bits. */
@@ -334,6 +345,10 @@ count_stamp(uint8_t *st, uint8_t gen, const int8_t *wq, uint64_t h, const unsign
 /* A feature's contribution, with the stamps or the bitmap (stamped is a
  * constant at each call site). */
 #define COUNT(h) (stamped ? count_stamp(st, gen, wq, (h), shift) : count_once(seen, wq, (h), shift))
+/* The same for a feature whose index i is already known (i < 2^dim_bits):
+ * count_stamp and count_once with i as h >> shift. */
+#define COUNT_IX(i)                                                                                \
+    (stamped ? count_stamp(st, gen, wq, (uint64_t)(i), 0) : count_once(seen, wq, (uint64_t)(i), 0))
 
 enum { FEED_LM, FEED_SCORE, FEED_STAMP, FEED_VEC };
 
@@ -715,6 +730,129 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
     s->accw = accw;
 }
 
+#ifdef MODEL_FAST
+/* Bytes of a block whose character n-gram indices feat_block_fast computes
+ * at a time (two arrays of this many on its stack). */
+#define FEAT_CHUNK 256
+
+/* The indices of the character 4- and 5-grams ending at 8 offsets, from
+ * b[0..16) holding the 4 bytes before the first offset and the 12 from it:
+ * lane l's key is b[l + 1 .. l + 4] (b[l + 4] the low byte), and b[l] above
+ * it for the 5-gram.  A key times K is taken mod 2^64 as feed_loop's: its
+ * top 32 bits are hi32(x * Klo) + x * Khi (+ y * Klo for the 5-gram's fifth
+ * byte y), and the index their top dim_bits bits (cnt = shift - 32). */
+static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
+hash8(const unsigned char *b, __m128i cnt, uint32_t *o)
+{
+    const __m256i sh4 = _mm256_setr_epi8(4, 3, 2, 1, 5, 4, 3, 2, 6, 5, 4, 3, 7, 6, 5, 4, 8, 7, 6, 5,
+                                         9, 8, 7, 6, 10, 9, 8, 7, 11, 10, 9, 8);
+    const __m256i sh5 = _mm256_setr_epi8(0, -128, -128, -128, 1, -128, -128, -128, 2, -128, -128,
+                                         -128, 3, -128, -128, -128, 4, -128, -128, -128, 5, -128,
+                                         -128, -128, 6, -128, -128, -128, 7, -128, -128, -128);
+    const __m256i k4l = _mm256_set1_epi32((int)(uint32_t)K_CHAR4),
+                  k4h = _mm256_set1_epi32((int)(uint32_t)(K_CHAR4 >> 32)),
+                  k5l = _mm256_set1_epi32((int)(uint32_t)K_CHAR5),
+                  k5h = _mm256_set1_epi32((int)(uint32_t)(K_CHAR5 >> 32));
+    const __m256i B =
+        _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)b));
+    const __m256i x = _mm256_shuffle_epi8(B, sh4), y = _mm256_shuffle_epi8(B, sh5),
+                  xo = _mm256_srli_epi64(x, 32);
+    __m256i hi = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epu32(x, k4l), 32),
+                                    _mm256_mul_epu32(xo, k4l), 0xAA);
+    const __m256i h4 = _mm256_add_epi32(hi, _mm256_mullo_epi32(x, k4h));
+    hi = _mm256_blend_epi32(_mm256_srli_epi64(_mm256_mul_epu32(x, k5l), 32),
+                            _mm256_mul_epu32(xo, k5l), 0xAA);
+    const __m256i h5 = _mm256_add_epi32(_mm256_add_epi32(hi, _mm256_mullo_epi32(x, k5h)),
+                                        _mm256_mullo_epi32(y, k5l));
+    /* interleaved: o[2l] the 4-gram's, o[2l + 1] the 5-gram's */
+    const __m256i a = _mm256_srl_epi32(h4, cnt), c = _mm256_srl_epi32(h5, cnt);
+    const __m256i lo = _mm256_unpacklo_epi32(a, c), hi2 = _mm256_unpackhi_epi32(a, c);
+    _mm256_storeu_si256((__m256i *)(void *)o, _mm256_permute2x128_si256(lo, hi2, 0x20));
+    _mm256_storeu_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(lo, hi2, 0x31));
+}
+
+/* feat_block for m->fast: per chunk of FEAT_CHUNK bytes, the character
+ * n-grams' indices first (8 offsets at a time by hash8 where the 4 bytes
+ * before and the 12 from an offset are in the block, else one by one as
+ * feed_loop), then the one loop over the bytes counts them and the tokens,
+ * in feat_block's order. */
+static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
+feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped)
+{
+    const unsigned shift = s->shift;
+    uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
+    int tcls = s->tok_cls;
+    int64_t accc = s->accc, accw = s->accw;
+    uint64_t *seen = s->seen;
+    uint8_t *st = s->stamp, gen = s->gen;
+    const int8_t *wq = s->wq;
+    const __m128i cnt = _mm_cvtsi32_si128((int)shift - 32);
+    uint32_t ix[2 * FEAT_CHUNK]; /* per byte: its 4-gram's index, then its 5-gram's */
+    for (size_t base = 0; base < n; base += FEAT_CHUNK) {
+        const size_t m = n - base < FEAT_CHUNK ? n - base : FEAT_CHUNK;
+        const unsigned char *q = p + base;
+        size_t j = 0;
+        for (; j < m && base + j < 4; j++) { /* the 4 bytes before are (partly) in cwin */
+            uint64_t cw = cwin << (8 * (j + 1));
+            for (size_t k = 0; k <= j; k++) cw |= (uint64_t)q[k] << (8 * (j - k));
+            ix[2 * j] = (uint32_t)(((cw & 0xffffffffULL) * K_CHAR4) >> shift);
+            ix[2 * j + 1] = (uint32_t)(((cw & 0xffffffffffULL) * K_CHAR5) >> shift);
+        }
+        for (; j + 8 <= m && base + j + 12 <= n; j += 8) hash8(q + j - 4, cnt, ix + 2 * j);
+        for (; j < m; j++) {
+            const unsigned char *e = q + j; /* base + j >= 4 */
+            const uint64_t x =
+                (uint64_t)e[-3] << 24 | (uint64_t)e[-2] << 16 | (uint64_t)e[-1] << 8 | e[0];
+            ix[2 * j] = (uint32_t)((x * K_CHAR4) >> shift);
+            ix[2 * j + 1] = (uint32_t)(((x | (uint64_t)e[-4] << 32) * K_CHAR5) >> shift);
+        }
+        /* a negative index counting up to 0: no end pointer to keep */
+        const unsigned char *const qe = q + m;
+        const uint32_t *const ie = ix + 2 * m;
+        for (ptrdiff_t k = -(ptrdiff_t)m; k; k++) {
+            unsigned c = qe[k];
+            int cls = tok_cls[c];
+            accc += COUNT_IX(ie[2 * k]);
+            accc += COUNT_IX(ie[2 * k + 1]);
+            if (cls != tcls) {
+                if (tcls) {
+                    uint64_t t = TOKEN_KEY(tok, tcls);
+                    accw += COUNT(t * K_WORD);
+                    if (prev) accw += COUNT(BIGRAM_KEY(prev, t) * K_BIGRAM);
+                    prev = t | 1;
+                }
+                tcls = cls;
+                tok = 0xcbf29ce484222325ULL;
+            }
+            tok = fnv_step(tok, c);
+        }
+    }
+    /* the last 8 bytes, newest low, as feat_block leaves cwin */
+    if (n >= 8) {
+        uint64_t last;
+        memcpy(&last, p + n - 8, 8);
+        cwin = __builtin_bswap64(last);
+    } else {
+        for (size_t j = 0; j < n; j++) cwin = (cwin << 8) | p[j];
+    }
+    s->cwin = cwin;
+    s->tok = tok;
+    s->prev_tok = prev;
+    s->tok_cls = tcls;
+    s->accc = accc;
+    s->accw = accw;
+}
+
+__attribute__((target("avx2,bmi,bmi2"))) static void
+feat_block_fast(fstate *s, const unsigned char *p, size_t n, int stamped)
+{
+    if (stamped)
+        feat_block_ix(s, p, n, 1);
+    else
+        feat_block_ix(s, p, n, 0);
+}
+#endif
+
 /* FEED_SCORE, or FEED_STAMP when stamped, once the text has its first 4
  * bytes (score_feed feeds those to feed_loop): every byte then has both
  * character n-grams.  The same features in the same order as feed_loop (the
@@ -751,7 +889,12 @@ score_loop(fstate *s, const unsigned char *p, size_t n, const int stamped, const
             lm_surprisals(s, b, blen, q + AL_LM_WINDOW);
             lm_window(s, q + AL_LM_WINDOW, blen);
         }
-        feat_block(s, b, blen, stamped, shift);
+#ifdef MODEL_FAST
+        if (s->m->fast)
+            feat_block_fast(s, b, blen, stamped);
+        else
+#endif
+            feat_block(s, b, blen, stamped, shift);
         counted += blen;
         memmove(q, q + blen, AL_LM_WINDOW);
     }
@@ -1567,19 +1710,23 @@ int al_model_simd(al_model *m, int on)
 }
 
 /* For tests: the scoring state after feeding text[0..n) (taken as already
- * normalised) in pieces of at most piece bytes to m's current loops:
+ * normalised) in pieces of at most piece bytes to m's current loops, on the
+ * thread's stamps or (bitmap) a stream's bitmap (0 sums if it cannot be had):
  * out[0] the language model's best window sum, out[1] and out[2] the word
  * and character accumulators. */
-void al_model_probe(const al_model *m, const char *text, size_t n, size_t piece, int64_t out[3])
+void al_model_probe(const al_model *m, const char *text, size_t n, size_t piece, int bitmap,
+                    int64_t out[3])
 {
+    uint64_t *seen = bitmap ? calloc(1, seen_bytes(m->dim_bits)) : NULL;
     fstate fs;
-    fs_init(&fs, m, NULL, m->dim_bits, NULL);
-    fs.stamped = 1;
+    fs_init(&fs, m, NULL, m->dim_bits, seen);
+    fs.stamped = !seen;
     for (size_t i = 0; i < n; i += piece)
         fs_feed(&fs, (const unsigned char *)text + i, n - i < piece ? n - i : piece);
     out[0] = fs.rbest;
     out[1] = fs.accw;
     out[2] = fs.accc;
+    free(seen);
 }
 
 void al_model_free(al_model *m)
