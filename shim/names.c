@@ -2846,63 +2846,76 @@ static void cache_key_init(void)
     (void)pthread_key_create(&cache_key, cache_release);
 }
 
+/* Scans text for the cache c (the text is not the one it holds): the
+ * spans of every detector at every level go to c->res[c->cur], and the
+ * text is kept to tell the next call over it.  Returns AL_OK (or AL_ELIMIT:
+ * spans capped), else the error of the scan. */
+__attribute__((noinline)) static al_code rescan(scan_cache *c, const det_state *d, const char *text,
+                                                size_t len)
+{
+    if (!c->keyed) { /* first use on this thread */
+        pthread_once(&cache_once, cache_key_init);
+        (void)pthread_setspecific(cache_key, c);
+        c->keyed = 1;
+    }
+    /* a text that starts with the end of the one before is one of a
+     * stream: its scan notes checkpoints, and takes up the scan before
+     * when that one noted some (a text alone notes none) */
+    scan_res *pr = &c->res[c->cur], *nx = &c->res[c->cur ^ 1];
+    prior pv = {0};
+    int note = c->gen == d->x->gen && shared_end(c->copy, c->len, text, len, &pv.d, &pv.m);
+    int take = note && pr->rc == AL_OK && pr->nck && pr->org < (1u << 30);
+    pv.pr = pr;
+    c->gen = 0;
+    for (int i = 0; i < 3; i++) {
+        sink *k = &nx->s[i];
+        if (k->cap > 65536) { /* do not keep a huge text's spans around */
+            free(k->v);
+            free(k->lvl);
+            k->v = NULL;
+            k->lvl = NULL;
+            k->cap = 0;
+        }
+        k->n = 0;
+    }
+    nx->nck = 0;
+    nx->org = take ? pr->org + (uint32_t)pv.d : 0;
+    if (c->memo_gen != d->x->gen) { /* a memo made in another lexicon is cleared */
+        if (!c->memo) c->memo = malloc(sizeof *c->memo << MEMO_BITS);
+        if (c->memo) {
+            memset(c->memo, 0, sizeof *c->memo << MEMO_BITS);
+            c->memo_gen = d->x->gen;
+        }
+    }
+    nx->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, nx, note,
+                       take ? &pv : NULL);
+    c->cur ^= 1;
+    if (nx->rc != AL_OK && nx->rc != AL_ELIMIT) return nx->rc;
+    if (len > c->copycap || (c->copycap > (1u << 20) && len < c->copycap / 4)) {
+        free(c->copy);
+        c->copy = malloc(len ? len : 1);
+        c->copycap = c->copy ? (len ? len : 1) : 0;
+    }
+    if (c->copy) { /* else not kept: the next rule scans again */
+        memcpy(c->copy, text, len);
+        c->gen = d->x->gen;
+        c->text = text;
+        c->len = len;
+    }
+    return AL_OK;
+}
+
 static al_code run(int kind, const void *state, const char *text, size_t len, al_spans *out)
 {
     const det_state *d = state;
     if (!d || !d->x || (!text && len)) return AL_EINVAL;
     if (!text) text = "";
     scan_cache *c = &cache;
-    if (!c->keyed) { /* first use on this thread */
-        pthread_once(&cache_once, cache_key_init);
-        (void)pthread_setspecific(cache_key, c);
-        c->keyed = 1;
-    }
+    /* the other rules over the text scanned last read its spans */
     if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
           (len == 0 || memcmp(c->copy, text, len) == 0))) {
-        /* a text that starts with the end of the one before is one of a
-         * stream: its scan notes checkpoints, and takes up the scan before
-         * when that one noted some (a text alone notes none) */
-        scan_res *pr = &c->res[c->cur], *nx = &c->res[c->cur ^ 1];
-        prior pv = {0};
-        int note = c->gen == d->x->gen && shared_end(c->copy, c->len, text, len, &pv.d, &pv.m);
-        int take = note && pr->rc == AL_OK && pr->nck && pr->org < (1u << 30);
-        pv.pr = pr;
-        c->gen = 0;
-        for (int i = 0; i < 3; i++) {
-            sink *k = &nx->s[i];
-            if (k->cap > 65536) { /* do not keep a huge text's spans around */
-                free(k->v);
-                free(k->lvl);
-                k->v = NULL;
-                k->lvl = NULL;
-                k->cap = 0;
-            }
-            k->n = 0;
-        }
-        nx->nck = 0;
-        nx->org = take ? pr->org + (uint32_t)pv.d : 0;
-        if (c->memo_gen != d->x->gen) { /* a memo made in another lexicon is cleared */
-            if (!c->memo) c->memo = malloc(sizeof *c->memo << MEMO_BITS);
-            if (c->memo) {
-                memset(c->memo, 0, sizeof *c->memo << MEMO_BITS);
-                c->memo_gen = d->x->gen;
-            }
-        }
-        nx->rc = names_raw(d->x, c->memo_gen == d->x->gen ? c->memo : NULL, text, len, nx, note,
-                           take ? &pv : NULL);
-        c->cur ^= 1;
-        if (nx->rc != AL_OK && nx->rc != AL_ELIMIT) return nx->rc;
-        if (len > c->copycap || (c->copycap > (1u << 20) && len < c->copycap / 4)) {
-            free(c->copy);
-            c->copy = malloc(len ? len : 1);
-            c->copycap = c->copy ? (len ? len : 1) : 0;
-        }
-        if (c->copy) { /* else not kept: the next rule scans again */
-            memcpy(c->copy, text, len);
-            c->gen = d->x->gen;
-            c->text = text;
-            c->len = len;
-        }
+        al_code rc = rescan(c, d, text, len);
+        if (rc != AL_OK && rc != AL_ELIMIT) return rc;
     }
     /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
     const scan_res *r = &c->res[c->cur];
