@@ -168,6 +168,7 @@ void al_matcher_free(al_matcher *m)
     free(m->h_req);
     free(m->t_cand);
     free(m->t_kind);
+    free(m->t_win);
     free(m->f_run);
     free(m->a_act[0]);
     free(m->a_act[1]);
@@ -999,7 +1000,9 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
     const size_t W = ti->W;
     if (!m->t_cand) m->t_cand = calloc(W, sizeof *m->t_cand);
     if (!m->t_kind) m->t_kind = calloc(8 * W + 2, sizeof *m->t_kind);
-    if (!m->t_cand || !m->t_kind) return NULL;
+    if (!m->t_win) m->t_win = malloc((e->n ? e->n : 1) * sizeof *m->t_win);
+    if (!m->t_cand || !m->t_kind || !m->t_win) return NULL;
+    m->t_nwin = 0;
     size_t n = sub->act ? sub->nact : e->n;
     for (size_t j = 0; j < n; j++) {
         uint32_t i = sub->act ? sub->act[j] : (uint32_t)j;
@@ -1012,6 +1015,7 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
         /* (a windowed rule reads no hits in a stream: may_start runs it) */
         if (!r->det && (r->pf.n || r->pf.startclass) && !r->pf.windowed)
             m->t_kind[(4 + k) * W + (i >> 6)] |= bit;
+        if (!r->det && !r->normalized && r->pf.n && r->pf.windowed) m->t_win[m->t_nwin++] = i;
         if (m->t_x1 == 0 || (i >> 6) < m->t_x0) m->t_x0 = i >> 6;
         if ((i >> 6) + 1 > m->t_x1) m->t_x1 = (i >> 6) + 1;
     }
@@ -1484,6 +1488,20 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
             const uint32_t ri = e->sc_rules[__builtin_ctzll(sc)];
             q[ri >> 6] &= ~(1ull << (ri & 63));
             mark_scanned(sub, ri, sub->len);
+        }
+    }
+    /* A windowed rule may begin a match anywhere before its literal:
+     * may_start lets it run from its resume point, and run_regex leaves it
+     * for a later pass, that point raised to sub->from, when that is
+     * defer_from or later; done so here without a visit. */
+    if (sub->defer_from && !sub->map && sub->deferred) {
+        for (size_t j = 0; j < m->t_nwin; j++) {
+            const uint32_t ri = m->t_win[j];
+            const size_t pos = resume_at(sub, ri);
+            if (pos < sub->defer_from) continue;
+            mark_scanned(sub, ri, pos);
+            *sub->deferred = 1;
+            q[ri >> 6] &= ~(1ull << (ri & 63));
         }
     }
     return q;

@@ -230,6 +230,8 @@ typedef struct {
     uint64_t t_sc[2];  /* the active start-class rules (by their bit in e->sc_mask) that a
                         * raw, a normalised pass runs (none when the tail index has none) */
     uint64_t t_scks;   /* those of them with a caseless k or s */
+    uint32_t *t_win;   /* the active windowed rules a raw pass runs, t_nwin of them */
+    size_t t_nwin;
     uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                               * and a normalised pass run without a hit, those they run with one,
                               * those with a caseless k or s */
