@@ -390,6 +390,24 @@ static size_t line_end(const char *b, size_t n)
     return i;
 }
 
+/* Where the line at b ends when b holds no CR nor NUL: its first LF of
+ * b[0..n), or n (line_end with one test instead of three). */
+static inline size_t lf_end(const char *b, size_t n)
+{
+    size_t i = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x;
+        memcpy(&x, b + i, 8);
+        x ^= 0x0a0a0a0a0a0a0a0au;
+        uint64_t z = (x - 0x0101010101010101u) & ~x & 0x8080808080808080u;
+        if (z) return i + ((size_t)__builtin_ctzll(z) >> 3);
+    }
+#endif
+    while (i < n && b[i] != '\n') i++;
+    return i;
+}
+
 /* Adds every line of a list file.  flags 0: a forms file ("kind word").
  * The file is read whole and cut into lines as fgets(line, 256) would cut
  * it (a longer line goes on as the next one), each ending at its first CR,
@@ -421,10 +439,13 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
     al_code rc =
         lex_reserve(x, lines, len < lines * KEYMAX ? len : lines * KEYMAX) ? AL_ENOMEM : AL_OK;
     char copy[256];
+    /* a file with no CR and no NUL (the usual one) has its lines end at
+     * their line feeds only (lf_end) */
+    int lf_only = !memchr(buf, '\r', len) && !memchr(buf, 0, len);
     for (size_t p = 0; p < len && rc == AL_OK;) {
         size_t lim = len - p < sizeof copy - 1 ? len - p : sizeof copy - 1;
         char *line = buf + p;
-        size_t n = line_end(line, lim), take;
+        size_t n = lf_only ? lf_end(line, lim) : line_end(line, lim), take;
         if (n < lim && line[n] == '\n') {
             take = n + 1;
         } else {
@@ -470,8 +491,9 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
         /* each word that starts a multi-word place, and each run of its
          * first words ("saint vincent" of "saint vincent and the
          * grenadines"): place_match stops where no place goes on */
-        for (size_t i = 1; (fl & F_PLACE) && i < n && rc == AL_OK; i++)
-            if (w[i] == ' ' && lex_add(x, w, i, F_HEAD, 0)) rc = AL_ENOMEM;
+        for (const char *sp = (fl & F_PLACE) && n > 1 ? memchr(w + 1, ' ', n - 1) : NULL;
+             sp && rc == AL_OK; sp = memchr(sp + 1, ' ', (size_t)(w + n - sp - 1)))
+            if (lex_add(x, w, (size_t)(sp - w), F_HEAD, 0)) rc = AL_ENOMEM;
     }
     free(buf);
     if (rc && x->nent >= SLOT_MAXENT)
