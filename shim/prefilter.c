@@ -70,8 +70,27 @@ static void set_concat(pset *s, const pset *a)
         open++;
         if (s->v[i].n < minlen) minlen = s->v[i].n;
     }
-    if (open && minlen >= 3 && a->n > 1 && open * a->n > 8) {
+    if (!open) return; /* nothing grows: s stays as it is */
+    if (minlen >= 3 && a->n > 1 && open * a->n > 8) {
         set_close(s);
+        return;
+    }
+    if (a->n == 1) { /* one member each: the open ones grow in place */
+        const pfx *y = &a->v[0];
+        for (int i = 0; i < s->n; i++) {
+            pfx *x = &s->v[i];
+            if (!x->open) continue;
+            if (x->n == 0) x->wb = x->wb || y->wb;
+            for (int k = 0; k < y->n; k++) {
+                if (x->n >= MAX_LITLEN) {
+                    x->open = 0;
+                    break;
+                }
+                x->s[x->n++] = y->s[k];
+            }
+            x->s[x->n] = '\0';
+            if (x->open) x->open = y->open;
+        }
         return;
     }
     pset out; /* not zero-initialised: only out.v[0, out.n) is used */
@@ -1025,19 +1044,23 @@ static int rset_score(const rset *r)
     return m * 64 - r->count;
 }
 
+/* Only a set's first count members are ever read: copies those. */
 static void rset_better(rset *best, const rset *c)
 {
-    if (rset_score(c) > rset_score(best)) *best = *c;
+    if (rset_score(c) <= rset_score(best)) return;
+    best->count = c->count;
+    memcpy(best->s, c->s, (size_t)c->count * sizeof c->s[0]);
+    memcpy(best->n, c->n, (size_t)c->count);
 }
 
+/* rset_better with the one-member set {run} (its score: rn * 64 - 1). */
 static void rset_run(rset *best, const char *run, size_t rn)
 {
-    if (!rn) return;
-    rset c = {.count = 1};
-    memcpy(c.s[0], run, rn);
-    c.s[0][rn] = '\0';
-    c.n[0] = (unsigned char)rn;
-    rset_better(best, &c);
+    if (!rn || (int)rn * 64 - 1 <= rset_score(best)) return;
+    best->count = 1;
+    memcpy(best->s[0], run, rn);
+    best->s[0][rn] = '\0';
+    best->n[0] = (unsigned char)rn;
 }
 
 static void req_alt(parser *ps, rset *out);
