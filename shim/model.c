@@ -1676,13 +1676,11 @@ al_code al_model_load(const char *path, al_model **out, char *err, size_t errlen
         goto fail;
     }
     const unsigned char *bp = (const unsigned char *)end;
-    for (size_t i = 0; i < nw; i++) {
-        m->wq[i] = (int8_t)bp[i];
-        if (m->wq[i] == INT8_MIN) {
-            why = "weight out of range";
-            goto fail;
-        }
+    if (memchr(bp, 0x80, nw)) { /* INT8_MIN: quantised weights are -127..127 */
+        why = "weight out of range";
+        goto fail;
     }
+    memcpy(m->wq, bp, nw);
     memcpy(m->lm, bp + nw, AL_LM_SIZE);
     memset(m->lm + AL_LM_SIZE, 0, 3);
 #ifdef MODEL_FAST

@@ -268,6 +268,7 @@ static void wrong_magic(char *d, size_t *n)
     (void)n;
     memcpy(d, "{\"pack\": 1}\n", 12);
 }
+static void resign(char *d, size_t *n);
 /* Another scheme with a correct checksum: what a model from another
  * airlock version looks like. */
 static void foreign_scheme(char *d, size_t *n)
@@ -275,6 +276,20 @@ static void foreign_scheme(char *d, size_t *n)
     char *s = strstr(d, "scheme " AL_MODEL_SCHEME);
     if (!s) return;
     s[strlen("scheme ") + strlen(AL_MODEL_SCHEME) - 1] = '9';
+    resign(d, n);
+}
+/* A weight byte of -128 (outside the quantised -127..127) late in the body,
+ * with a correct checksum. */
+static void int8_min_weight(char *d, size_t *n)
+{
+    char *body = strstr(d, "\n\n");
+    if (!body) return;
+    body[2 + 200000] = (char)0x80; /* inside the 2^18 weights */
+    resign(d, n);
+}
+/* Writes the checksum of what follows the checksum line. */
+static void resign(char *d, size_t *n)
+{
     size_t ml = strlen(AL_MODEL_MAGIC), cov = ml + 7 + 64 + 1;
     unsigned char dg[SHA256_DIGEST_LENGTH];
     SHA256((const unsigned char *)d + cov, *n - cov, dg);
@@ -292,6 +307,7 @@ TEST(truncated_corrupt_or_foreign_model_files_should_be_refused_with_a_clear_err
     CHECK(refused_with("flip", flip_body_byte, "checksum mismatch"));
     CHECK(refused_with("magic", wrong_magic, "not an airlock model file"));
     CHECK(refused_with("scheme", foreign_scheme, "feature scheme"));
+    CHECK(refused_with("wmin", int8_min_weight, "weight out of range"));
     al_model *m = (al_model *)1;
     char err[256] = "";
     CHECK(al_model_load("/nonexistent/x.model", &m, err, sizeof err) == AL_EIO && m == NULL);
