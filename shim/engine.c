@@ -169,6 +169,7 @@ void al_matcher_free(al_matcher *m)
     free(m->t_cand);
     free(m->t_kind);
     free(m->t_win);
+    al_spans_free(&m->d_spans);
     free(m->f_run);
     free(m->a_act[0]);
     free(m->a_act[1]);
@@ -383,6 +384,7 @@ typedef struct {
     const unsigned char *active; /* rules to collect hits for (NULL: all) */
     uint32_t nrules;             /* the literal scan reports required literal k as nrules + k */
     unsigned char *req_seen;     /* per required literal: 1 when the text holds it */
+    int any_req;     /* req_seen has an entry set */
     uint64_t sc_hit; /* the start-class rules (by their bit in e->sc_mask) with a hit */
     size_t sc_zero;  /* no byte from here to the end is in e->sc_mask (SIZE_MAX: not known) */
 } hits;
@@ -403,6 +405,7 @@ static int on_hit(void *ud, uint32_t rule, size_t p)
     hits *h = ud;
     if (rule >= h->nrules) {
         h->req_seen[rule - h->nrules] = 1;
+        h->any_req = 1;
         return 0;
     }
     if (h->active && !h->active[rule]) return 0;
@@ -433,7 +436,7 @@ static void hits_done(hits *h)
     al_matcher *m = h->m;
     if (!m) return;
     for (size_t k = 0; k < h->nused; k++) h->cnt[h->used[k]] = 0;
-    if (h->req_seen) memset(h->req_seen, 0, m->e->n_req ? m->e->n_req : 1);
+    if (h->req_seen && h->any_req) memset(h->req_seen, 0, m->e->n_req ? m->e->n_req : 1);
     if (h->cap > 65536) {
         free(h->rule);
         free(h->tpos);
@@ -1231,14 +1234,15 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, a
                             size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
-    al_spans sp = {0};
-    al_code c = r->det->scan(r->det_state, sub->orig, sub->orig_len, &sp);
+    al_spans *const sp = &m->d_spans; /* its array kept for the next call */
+    sp->n = 0;
+    al_code c = r->det->scan(r->det_state, sub->orig, sub->orig_len, sp);
     if (c == AL_ENOMEM) {
-        al_spans_free(&sp);
+        al_spans_free(sp);
         return c;
     }
-    for (size_t i = 0; i < sp.n; i++) {
-        size_t s = sp.v[i].start, e = sp.v[i].end;
+    for (size_t i = 0; i < sp->n; i++) {
+        size_t s = sp->v[i].start, e = sp->v[i].end;
         if (e > sub->orig_len) e = sub->orig_len;
         if (s >= e || s < sub->from) continue;
         if (s < rule_from(sub, ri)) continue;
@@ -1247,17 +1251,17 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, a
             if (s < *hold) *hold = s;
             continue;
         }
-        double conf = sp.v[i].confidence * r->confidence;
+        double conf = sp->v[i].confidence * r->confidence;
         int ok = conf >= 0.5 || (r->nctx && conf + r->ctx_boost >= 0.5 &&
                                  has_context(r, sub->orig, sub->orig_len, s, e));
         if (ok || sub->keep_rejected) {
             if (cands_push(out, s, e, e, ri, ok) != AL_OK) {
-                al_spans_free(&sp);
+                al_spans_free(sp);
                 return AL_ENOMEM;
             }
         }
     }
-    al_spans_free(&sp);
+    if (sp->cap > 4096) al_spans_free(sp); /* a very large one is not kept */
     return AL_OK;
 }
 

@@ -232,6 +232,7 @@ typedef struct {
     uint64_t t_scks;   /* those of them with a caseless k or s */
     uint32_t *t_win;   /* the active windowed rules a raw pass runs, t_nwin of them */
     size_t t_nwin;
+    al_spans d_spans;  /* a detector's spans (engine.c run_detector), kept from call to call */
     uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                               * and a normalised pass run without a hit, those they run with one,
                               * those with a caseless k or s */

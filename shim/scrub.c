@@ -153,7 +153,7 @@ static al_stream_scrub *spare_take(const al_engine *e, const al_policy *p)
     if (!s || !e->serial || s->serial != e->serial || memcmp(&s->p, p, sizeof *p)) return NULL;
     spare = NULL;
     if (spare_keyed) (void)pthread_setspecific(spare_key, NULL);
-    memset(s->resume, 0, (e->n ? e->n : 1) * sizeof *s->resume);
+    for (size_t j = 0; j < s->nact; j++) s->resume[s->act[j]] = 0; /* (no other is written) */
     al_buf_reset(&s->win);
     s->ctx_len = s->base = s->scanned = s->nf = 0;
     set_trigger(s);
