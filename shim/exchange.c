@@ -68,10 +68,12 @@ typedef struct {
     al_buf data;   /* the event's data */
     size_t s0, s1; /* the hole: data[s0..s1) is the string's content */
     int key;
+    size_t ki;     /* x->keys[ki] is key's (keys are never removed) */
     char name[64]; /* SSE event name */
     size_t name_len;
     int builds;   /* shapes built this exchange (capped) */
     int oneline;  /* data holds no '\n' nor '\r' (see shape_frame) */
+    int framed;   /* valid, oneline and no event name: shape_frame may match */
     al_buf frame; /* when oneline: "data: " + data[0..s0) + data[s1..] + "\n\n", */
     size_t fhead; /* the event's bytes around the text; fhead: 6 + s0 */
 } shape_t;
@@ -536,6 +538,17 @@ static void drop_taken(al_exchange *x)
         x->rel_cuts++;
         k->taken = 0;
     }
+}
+
+/* al_buf_add of a delta's few bytes: copied here, not by a memcpy call. */
+static inline al_code add_small(al_buf *b, const char *p, size_t n)
+{
+    if (n > 8 || n >= b->cap - b->len) return al_buf_add(b, p, n);
+    char *d = b->data + b->len;
+    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    d[n] = '\0';
+    b->len += n;
+    return AL_OK;
 }
 
 /* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call. */
@@ -1165,6 +1178,7 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     x->last_len = 0;
     x->cut = 0;
     x->shape.valid = 0;
+    x->shape.framed = 0;
     if (!x->llm) return AL_OK;
     if (!al_ctx_engine(x->ctx)) {
         set_fail(x, "rules not loaded");
@@ -1249,8 +1263,14 @@ static al_code flush_batch(al_exchange *x, al_buf *to_host)
 static inline al_code flush_end(al_exchange *x, al_buf *to_host)
 {
     if (x->nkeys != 1 || x->nended || monitor(x)) return flush_batch(x, to_host);
-    al_code r = feed_key(&x->keys[0]);
-    if (r != AL_OK || held_still(x)) return r;
+    skey *k = &x->keys[0];
+    al_code r = feed_key(k);
+    if (r != AL_OK) return r;
+    /* held_still for the one key, which has not ended */
+    if (x->held && x->qh < x->qn && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel) {
+        const qitem *f = &x->q[x->qh];
+        if (f->seq == x->held_seq && f->key == k->key) return AL_OK;
+    }
     return flush_batch(x, to_host); /* (its feed finds nothing waiting) */
 }
 
@@ -1308,6 +1328,9 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
 {
     shape_t *sh = &x->shape;
     sh->valid = 0;
+    sh->framed = 0;
+    const skey *k = find_key(x, key);
+    if (!k) return; /* (the event's delta made it) */
     if (sh->builds >= 8 || x->ev_name_len >= sizeof sh->name) return;
     sh->builds++;
     /* the event must not report usage: a later one may have changed it */
@@ -1331,6 +1354,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
             sh->s0 = s0;
             sh->s1 = s1;
             sh->key = key;
+            sh->ki = (size_t)(k - x->keys);
             sh->name_len = x->ev_name ? x->ev_name_len : 0;
             if (sh->name_len) memcpy(sh->name, x->ev_name, sh->name_len);
             sh->oneline = !memchr(data, '\n', dlen) && !memchr(data, '\r', dlen);
@@ -1342,6 +1366,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
                                 al_buf_append(&sh->frame, "\n\n", 2) != AL_OK))
                 sh->oneline = 0; /* shape_frame is only a faster way to the same */
             sh->valid = 1;
+            sh->framed = sh->oneline && !sh->name_len;
             break;
         }
         at++;
@@ -1412,9 +1437,8 @@ static inline int shape_match(al_exchange *x, const char *data, size_t dlen, con
 static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_len, const char *text,
                                   size_t tlen, al_buf *to_host)
 {
-    skey *k = find_key(x, x->shape.key);
-    if (!k) return AL_ENOMEM; /* the shape's event made the key */
-    if (al_buf_add(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
+    skey *k = &x->keys[x->shape.ki];
+    if (add_small(&k->pend, text, tlen) != AL_OK) return AL_ENOMEM;
     if (monitor(x)) return pass_raw(x, raw, raw_len, to_host);
     al_code r;
     if (!queued(x) && k->rel.len >= tlen && !memcmp(k->rel.data ? k->rel.data : "", text, tlen) &&
@@ -1549,7 +1573,7 @@ static inline long shape_frame(const al_exchange *x, const char *b, size_t n, co
                                size_t *tlen)
 {
     const shape_t *sh = &x->shape;
-    if (!sh->valid || !sh->oneline || sh->name_len) return 0;
+    if (!sh->framed) return 0;
     size_t hl = sh->fhead, tl = sh->frame.len - hl; /* "data: "+prefix, suffix+"\n\n" */
     if (n < hl + tl || memcmp(b, sh->frame.data, hl)) return 0;
     size_t q = hl; /* the closing quote */
