@@ -3012,8 +3012,10 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
     size_t end = len >= 3 ? len - 3 : 0; /* offsets before end have 4 bytes */
     size_t i = 0;
     if (end) { /* offset 0: no byte before it (a word starts) */
-        unsigned key = (unsigned)lowtab[s[0]] << 8 | lowtab[s[1]];
-        if (visit(t, s, len, 0, key, 1, V_ALL, fn, ud)) return;
+        unsigned c0 = lowtab[s[0]], c1 = lowtab[s[1]];
+        if ((t->head1[c0] >= 0 || t->flags[c0 | c1 << 8]) &&
+            visit(t, s, len, 0, c0 << 8 | c1, 1, V_ALL, fn, ud))
+            return;
         i = 1;
     }
 #ifdef LIT_AVX2
@@ -3060,8 +3062,11 @@ void al_litset_scan(const al_litset *ls, int normalized, const char *text, size_
         }
     }
     for (i = end; i < len; i++) { /* the last offsets: fewer than 4 bytes */
-        unsigned key = (unsigned)lowtab[s[i]] << 8 | (i + 1 < len ? lowtab[s[i + 1]] : 0);
+        unsigned c0 = lowtab[s[i]], c1 = i + 1 < len ? lowtab[s[i + 1]] : 0;
+        /* only prefixes that end in the text are reported: none starts
+         * here without a 1-byte one of c0 or one starting with c0 c1 */
+        if (t->head1[c0] < 0 && (i + 1 == len || !t->flags[c0 | c1 << 8])) continue;
         int ws = i == 0 || !wordbyte(s[i - 1]);
-        if (visit(t, s, len, i, key, ws, V_ALL, fn, ud)) return;
+        if (visit(t, s, len, i, c0 << 8 | c1, ws, V_ALL, fn, ud)) return;
     }
 }
