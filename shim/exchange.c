@@ -1765,9 +1765,69 @@ static inline al_code stream_bytes(al_exchange *x, const char *buf, size_t len, 
     return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_end(x, to_host) : r;
 }
 
+/* The usual call of a client that hands over one event at a time (libcurl's
+ * write callback gets one HTTP chunk): buf is exactly one delta event of the
+ * shape (shape_frame), of the stream's one key, while earlier events wait.
+ * Then it is handled as stream_bytes would (shape_event queues it, flush_end
+ * feeds its text and drains when the scrubber released something), without
+ * the framing loop and with the text fed from buf rather than through
+ * skey.pend.  Returns 0 when buf is not such an event (nothing was done). */
+static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf *to_host,
+                            al_code *rc) HOT_INLINE;
+static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf *to_host,
+                            al_code *rc)
+{
+    if (!x->shape.framed || !x->sse || x->body.len || x->last_len || x->nkeys != 1 ||
+        x->nended || x->shape.ki || x->keys[0].pend.len || x->qh >= x->qn ||
+        x->qn - x->qh >= 255 || x->qn == x->qcap || len >= x->arena.cap - x->arena.len ||
+        monitor(x))
+        return 0;
+    const char *text = NULL;
+    size_t tlen = 0;
+    if (shape_frame(x, buf, len, &text, &tlen) != (long)len) return 0;
+    skey *k = &x->keys[0];
+    /* queue_push_delta, which has room */
+    size_t at = x->arena.len;
+    char *a = x->arena.data + at;
+    memcpy(a, buf, len);
+    a[len] = '\0';
+    x->arena.len = at + len;
+    qitem *it = &x->q[x->qn++];
+    it->raw_off = at;
+    it->rawlen = len;
+    it->has_text = 1;
+    it->text_off = at + (size_t)(text - buf);
+    it->tlen = tlen;
+    it->ev = NULL;
+    it->node = NULL;
+    it->key = k->key;
+    it->changed = 0;
+    it->empty = 0;
+    it->plain = 1;
+    it->seq = ++x->qseq;
+    /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
+    al_code r = tlen ? al_stream_scrub_feed(k->s, text, tlen, &k->rel) : AL_OK; /* as feed_key */
+    if (r == AL_OK &&
+        !(x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
+          x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key))
+        r = flush_batch(x, to_host);
+    *rc = r;
+    return 1;
+}
+
 al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
 {
     if (!x) return AL_EINVAL;
+    if (x->mode == AL_RESP_STREAM && !x->cut) {
+        al_code r;
+        if (one_event(x, buf, len, to_host, &r)) {
+            if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) {
+                set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
+                x->cut = 1;
+            }
+            return r;
+        }
+    }
     if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
     if (x->cut) return AL_ELIMIT;
     if (x->mode == AL_RESP_PASS) return al_buf_append(to_host, buf, len);
