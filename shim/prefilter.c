@@ -2908,16 +2908,12 @@ static inline unsigned block_nonzero(const uint8_t *v)
 /* Blocks of 32 offsets that scan_avx2 tests before it visits any. */
 #define AVX_CHUNK 8
 
-/* The hot loop 32 offsets at a time (ls->avx2), from offset i >= 1 while a
- * block's bytes and the 8 after it are in the text: the same pass bytes as
- * the 16-offset loop, 8 offsets to a vector, each offset's trigram slot half
- * (a 32-bit word of tri) and pshort byte read by two gathers instead of 16
- * scalar look-ups per 8.  Up to AVX_CHUNK blocks are tested, then visited
- * in order (no call between the tests: the vector constants stay in
- * registers); the visits, inlined here, take BMI's three-operand shifts.
- * Returns the offset it stopped at, or (size_t)-1 when fn asked to stop. */
-__attribute__((target("avx2,bmi,bmi2"))) static size_t
-scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_hit_fn fn, void *ud)
+/* The pass bytes of the 32 offsets from p (p[-1 .. 40) readable) into
+ * p8, their block_shifts into c8; returns the mask of the offsets that
+ * pass.  Each offset's trigram slot half (a 32-bit word of tri) and pshort
+ * byte are read by two gathers per 8 offsets instead of 16 scalar look-ups. */
+static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) uint32_t
+block_avx2(const table *t, const unsigned char *p, uint8_t *c8, uint8_t *p8)
 {
     /* per 32-bit lane j of 8: the text's 4 bytes from offset j (little-endian) */
     const __m256i quad = _mm256_setr_epi8(0, 1, 2, 3, 1, 2, 3, 4, 2, 3, 4, 5, 3, 4, 5, 6, 4, 5, 6,
@@ -2930,55 +2926,68 @@ scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_h
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     const int *tri32 = (const int *)(const void *)t->tri; /* slot k's halves: words 2k, 2k + 1 */
     const int *ps = (const int *)(const void *)t->pshort; /* read 3 bytes past: still in t */
-    uint8_t cb[AVX_CHUNK * 32], pb[AVX_CHUNK * 32], hb[32];
+    /* block_shifts for 32 offsets, and hv's byte j = 1 where a word starts */
+    const __m256i prev = _mm256_loadu_si256((const __m256i *)(const void *)(p - 1));
+    const __m256i fourth = _mm256_loadu_si256((const __m256i *)(const void *)(p + 3));
+    const __m256i al =
+        _mm256_sub_epi8(_mm256_or_si256(prev, _mm256_set1_epi8(0x20)), _mm256_set1_epi8('a'));
+    const __m256i dg = _mm256_sub_epi8(prev, _mm256_set1_epi8('0'));
+    __m256i word = _mm256_cmpeq_epi8(_mm256_min_epu8(al, _mm256_set1_epi8(25)), al);
+    word = _mm256_or_si256(word, _mm256_cmpeq_epi8(_mm256_min_epu8(dg, _mm256_set1_epi8(9)), dg));
+    word = _mm256_or_si256(word, _mm256_cmpeq_epi8(prev, _mm256_set1_epi8('_')));
+    __m256i x = _mm256_and_si256(fourth, _mm256_set1_epi8(31));
+    x = _mm256_or_si256(x, _mm256_set1_epi8(0x40));
+    x = _mm256_or_si256(x, _mm256_andnot_si256(word, _mm256_set1_epi8((char)0xA0)));
+    _mm256_storeu_si256((__m256i *)(void *)c8, x);
+    const __m256i hv = _mm256_andnot_si256(word, _mm256_set1_epi8(1));
+    /* offsets 8g .. 8g + 7 in the low 8 bytes (cvtepu8 reads no more; no
+     * 64-bit load that would need a vmovq, which valgrind 3.19 cannot run) */
+    const __m128i xs[4] = {_mm256_castsi256_si128(x), _mm_srli_si128(_mm256_castsi256_si128(x), 8),
+                           _mm256_extracti128_si256(x, 1),
+                           _mm_srli_si128(_mm256_extracti128_si256(x, 1), 8)};
+    const __m128i hs[4] = {
+        _mm256_castsi256_si128(hv), _mm_srli_si128(_mm256_castsi256_si128(hv), 8),
+        _mm256_extracti128_si256(hv, 1), _mm_srli_si128(_mm256_extracti128_si256(hv, 1), 8)};
+    __m256i pass[4];
+#pragma GCC unroll 4
+    for (int g = 0; g < 4; g++) {
+        const __m256i u = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
+                                                  (const __m128i *)(const void *)(p + 8 * g))),
+                                              quad);
+        const __m256i c = _mm256_cvtepu8_epi32(xs[g]), h = _mm256_cvtepu8_epi32(hs[g]);
+        /* tri_slot(u) * 2 + the half bit 5 of c names */
+        __m256i ix = _mm256_mullo_epi32(_mm256_or_si256(u, fold), mul);
+        ix = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(ix, 31 - TBITS), even), h);
+        __m256i tb = _mm256_i32gather_epi32(tri32, ix, 4);
+        tb = _mm256_and_si256(_mm256_srlv_epi32(tb, _mm256_and_si256(c, low5)), one);
+        __m256i sb = _mm256_i32gather_epi32(ps, _mm256_and_si256(u, pair), 1);
+        pass[g] = _mm256_or_si256(tb, _mm256_and_si256(sb, c)); /* at most 0xFF */
+    }
+    __m256i pk = _mm256_packus_epi16(_mm256_packus_epi32(pass[0], pass[1]),
+                                     _mm256_packus_epi32(pass[2], pass[3]));
+    pk = _mm256_permutevar8x32_epi32(pk, order);
+    _mm256_storeu_si256((__m256i *)(void *)p8, pk);
+    return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(pk, _mm256_setzero_si256()));
+}
+
+/* The hot loop 32 offsets at a time (ls->avx2), from offset i >= 1: the
+ * same pass bytes as the 16-offset loop (block_avx2).  While a block's
+ * bytes and the 8 after it are in the text, up to AVX_CHUNK blocks are
+ * tested, then visited in order (no call between the tests: the vector
+ * constants stay in registers); the visits, inlined here, take BMI's
+ * three-operand shifts.  The last offsets with 4 bytes (at least 12 of
+ * them) are tested on a zero-padded copy of the text's end, only those
+ * offsets kept.  Returns the offset it stopped at, or (size_t)-1 when fn
+ * asked to stop. */
+__attribute__((target("avx2,bmi,bmi2"))) static size_t
+scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_hit_fn fn, void *ud)
+{
+    uint8_t cb[AVX_CHUNK * 32], pb[AVX_CHUNK * 32];
     uint32_t masks[AVX_CHUNK];
     while (i + 40 <= len) {
         size_t nb = 0;
-        for (; nb < AVX_CHUNK && i + 32 * nb + 40 <= len; nb++) {
-            const unsigned char *p = s + i + 32 * nb;
-            uint8_t *c8 = cb + 32 * nb;
-            /* block_shifts for 32 offsets, and hb[j] = 1 where a word starts */
-            const __m256i prev = _mm256_loadu_si256((const __m256i *)(const void *)(p - 1));
-            const __m256i fourth = _mm256_loadu_si256((const __m256i *)(const void *)(p + 3));
-            const __m256i al = _mm256_sub_epi8(_mm256_or_si256(prev, _mm256_set1_epi8(0x20)),
-                                               _mm256_set1_epi8('a'));
-            const __m256i dg = _mm256_sub_epi8(prev, _mm256_set1_epi8('0'));
-            __m256i word = _mm256_cmpeq_epi8(_mm256_min_epu8(al, _mm256_set1_epi8(25)), al);
-            word = _mm256_or_si256(word,
-                                   _mm256_cmpeq_epi8(_mm256_min_epu8(dg, _mm256_set1_epi8(9)), dg));
-            word = _mm256_or_si256(word, _mm256_cmpeq_epi8(prev, _mm256_set1_epi8('_')));
-            __m256i x = _mm256_and_si256(fourth, _mm256_set1_epi8(31));
-            x = _mm256_or_si256(x, _mm256_set1_epi8(0x40));
-            x = _mm256_or_si256(x, _mm256_andnot_si256(word, _mm256_set1_epi8((char)0xA0)));
-            _mm256_storeu_si256((__m256i *)(void *)c8, x);
-            _mm256_storeu_si256((__m256i *)(void *)hb,
-                                _mm256_andnot_si256(word, _mm256_set1_epi8(1)));
-            __m256i pass[4];
-#pragma GCC unroll 4
-            for (int g = 0; g < 4; g++) {
-                const __m256i u =
-                    _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
-                                            (const __m128i *)(const void *)(p + 8 * g))),
-                                        quad);
-                const __m256i c =
-                    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(c8 + 8 * g)));
-                const __m256i h =
-                    _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(void *)(hb + 8 * g)));
-                /* tri_slot(u) * 2 + the half bit 5 of c names */
-                __m256i ix = _mm256_mullo_epi32(_mm256_or_si256(u, fold), mul);
-                ix = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(ix, 31 - TBITS), even), h);
-                __m256i tb = _mm256_i32gather_epi32(tri32, ix, 4);
-                tb = _mm256_and_si256(_mm256_srlv_epi32(tb, _mm256_and_si256(c, low5)), one);
-                __m256i sb = _mm256_i32gather_epi32(ps, _mm256_and_si256(u, pair), 1);
-                pass[g] = _mm256_or_si256(tb, _mm256_and_si256(sb, c)); /* at most 0xFF */
-            }
-            __m256i pk = _mm256_packus_epi16(_mm256_packus_epi32(pass[0], pass[1]),
-                                             _mm256_packus_epi32(pass[2], pass[3]));
-            pk = _mm256_permutevar8x32_epi32(pk, order);
-            _mm256_storeu_si256((__m256i *)(void *)(pb + 32 * nb), pk);
-            masks[nb] =
-                ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(pk, _mm256_setzero_si256()));
-        }
+        for (; nb < AVX_CHUNK && i + 32 * nb + 40 <= len; nb++)
+            masks[nb] = block_avx2(t, s + i + 32 * nb, cb + 32 * nb, pb + 32 * nb);
         for (size_t k = 0; k < nb; k++, i += 32) {
             const unsigned char *p = s + i;
             const uint8_t *c8 = cb + 32 * k, *p8 = pb + 32 * k;
@@ -2989,6 +2998,23 @@ scan_avx2(const table *t, const unsigned char *s, size_t len, size_t i, al_lit_h
                     return (size_t)-1;
             }
         }
+    }
+    /* the rest: at most 36 offsets with 4 bytes (end = len - 3) */
+    const size_t end = len - 3;
+    while (i + 12 <= end) {
+        unsigned char pad[1 + 32 + 8 + 8]; /* bytes i - 1 .. i + 40, zeros past the text */
+        size_t have = len - (i - 1) < sizeof pad ? len - (i - 1) : sizeof pad;
+        memcpy(pad, s + i - 1, have);
+        memset(pad + have, 0, sizeof pad - have);
+        uint32_t mask = block_avx2(t, pad + 1, cb, pb);
+        if (end - i < 32) mask &= (1u << (end - i)) - 1; /* offsets before end only */
+        const unsigned char *p = s + i;
+        for (; mask; mask &= mask - 1) {
+            int j = __builtin_ctz(mask);
+            if (visit_at(t, s, len, i + (size_t)j, key4(p + j), (cb[j] >> 5) & 1, pb[j], 1, fn, ud))
+                return (size_t)-1;
+        }
+        i += end - i < 32 ? end - i : 32;
     }
     return i;
 }
