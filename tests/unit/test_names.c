@@ -638,3 +638,26 @@ TEST(a_window_that_grew_a_personal_data_word_judges_the_name_with_it)
     CHECK_STR(found(&al_detector_person, strong, buf), "Maria Gonzalez");
     al_detector_person.free_state(strong);
 }
+
+/* A name in a record row: beside a number written as an SSN, phone or card
+ * number it is somebody's record (strong), with no field word needed; a
+ * name beside a year range, an ISO date or an ISBN stays a mention. */
+TEST(a_name_beside_a_record_number_is_strong_and_beside_dates_it_is_not)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez, 536-22-1234"), "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "| Maria Gonzalez | 212.555.0199 |"),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez,(212) 555-0199,NY"),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez; +44 20 7946 0958"),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez, 4111-1111-1111-1111"),
+              "Maria Gonzalez");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez wrote it in 1915-1923."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez, born 1961-08-04."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez, ISBN 978-0-306-40615-7"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez scored 536-22-12345 points"), "");
+    al_detector_person.free_state(strong);
+}
