@@ -1245,95 +1245,30 @@ static const char *const pii_cues[] = {
     "statement", "applicant", "tenant",   "insurance", "lives",       "resides",  "residing",
     "mailing",   "zip",       "postcode", "apt",       "apartment",   NULL};
 
-static inline int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Digits at t[i..): how many, up to 5 (no more are ever wanted here). */
-static size_t digit_run(const unsigned char *t, size_t i, size_t b)
-{
-    size_t n = 0;
-    while (i + n < b && n < 5 && t[i + n] >= '0' && t[i + n] <= '9') n++;
-    return n;
-}
-
-/* A number written as a record's SSN, phone or card number at t[i..b)
- * (i at a digit, '(' or '+' with no digit before it): "536-22-1234",
- * "212-555-0199", "212.555.0199", "(212) 555-0199", "+44 20 7946 0958",
- * "4111 1111 1111 1111".  Shapes only, no validation: this is evidence
- * that a name beside it is somebody's record, not a finding. */
-static int record_number(const unsigned char *t, size_t i, size_t b)
-{
-    size_t g[5], n = 0, p = i, digits = 0;
-    unsigned char sep[5] = {0};
-    if (t[p] == '+') { /* international: '+', then 9-15 digits in groups */
-        for (p++; p < b && n < 5;) {
-            size_t d = digit_run(t, p, b);
-            if (!d) break;
-            while (p + d < b && is_digit(t[p + d])) d++;
-            digits += d;
-            p += d;
-            n++;
-            if (p + 1 < b && (t[p] == ' ' || t[p] == '-') && is_digit(t[p + 1]))
-                p++;
-            else
-                break;
-        }
-        return n >= 2 && digits >= 9 && digits <= 15;
-    }
-    if (t[p] == '(') { /* "(212) 555-0199", "(212)555-0199" */
-        if (digit_run(t, p + 1, b) != 3 || p + 4 >= b || t[p + 4] != ')') return 0;
-        p += 5;
-        if (p < b && t[p] == ' ') p++;
-        return digit_run(t, p, b) == 3 && p + 3 < b && t[p + 3] == '-' &&
-               digit_run(t, p + 4, b) == 4 && (p + 8 >= b || !is_digit(t[p + 8]));
-    }
-    while (n < 5) { /* digit groups joined by one '-', '.' or ' ' */
-        g[n] = digit_run(t, p, b);
-        if (!g[n] || g[n] == 5) return 0;
-        p += g[n];
-        n++;
-        if (p + 1 < b && (t[p] == '-' || t[p] == '.' || t[p] == ' ') && is_digit(t[p + 1]))
-            sep[n - 1] = t[p++];
-        else
-            break;
-    }
-    if (p < b && is_digit(t[p])) return 0;
-    if (n == 3 && sep[0] == '-' && sep[1] == '-' && g[0] == 3 && g[1] == 2 && g[2] == 4)
-        return 1; /* SSN */
-    if (n == 3 && sep[0] == sep[1] && sep[0] != ' ' && g[0] == 3 && g[1] == 3 && g[2] == 4)
-        return 1; /* phone */
-    if (n == 4 && sep[0] == sep[1] && sep[1] == sep[2] && sep[0] != '.' && g[0] == 4 &&
-        g[1] == 4 && g[2] == 4 && g[3] == 4)
-        return 1; /* card */
-    return 0;
-}
-
-/* Personal-data words (or an '@', or a number written as an SSN, phone or
- * card number) within 60 bytes of [s, e), in the same paragraph: the name
- * is somebody's record, not a mention of a public figure. */
+/* Personal-data words (or an '@') within 60 bytes of [s, e), in the same
+ * paragraph: the name is somebody's record, not a mention of a public
+ * figure. */
 static int near_pii(const stream *st, size_t s, size_t e)
 {
     size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
-    /* within the same paragraph: a blank line ends the window */
+    /* within the same paragraph: a blank line ends the window (a window
+     * with no line feed has none: most) */
     const unsigned char *t = st->t;
-    for (size_t i = s; i > a + 1; i--)
-        if (t[i - 1] == '\n' && t[i - 2] == '\n') {
-            a = i;
-            break;
-        }
-    for (size_t i = e; i + 1 < b; i++)
-        if (t[i] == '\n' && t[i + 1] == '\n') {
-            b = i;
-            break;
-        }
-    for (size_t i = a; i < b; i++)
-        if ((is_digit(t[i]) || t[i] == '(' || t[i] == '+') && (i == a || !is_digit(t[i - 1])) &&
-            record_number(t, i, b))
-            return 1;
+    if (s > a + 1 && memchr(t + a, '\n', s - a))
+        for (size_t i = s; i > a + 1; i--)
+            if (t[i - 1] == '\n' && t[i - 2] == '\n') {
+                a = i;
+                break;
+            }
+    if (e + 1 < b && memchr(t + e, '\n', b - e))
+        for (size_t i = e; i + 1 < b; i++)
+            if (t[i] == '\n' && t[i + 1] == '\n') {
+                b = i;
+                break;
+            }
     /* lex_next reads only these (the ring, some 6 KB, is not cleared); the
-     * words are read as written (lower 0) */
+     * words are read as written (lower 0).  ASCII words and marks are read
+     * here on lex_next's terms, the rest by lex_next. */
     stream w;
     w.x = st->x;
     w.t = st->t;
@@ -1344,21 +1279,58 @@ static int near_pii(const stream *st, size_t s, size_t e)
     tok k;
     int idiom = 0;      /* "into account", "on account of" */
     int since_num = 99; /* tokens since a house number */
-    while (lex_next(&w, &k)) {
-        if (k.type == T_PUNCT && k.key[0] == '@') return 1;
+    for (size_t i = a;;) {
+        i = space_run(t, i, b);
+        if (i >= b) break;
+        unsigned c = t[i];
+        int type, cap = C_LOWER;
+        const char *key = NULL; /* a word's key */
+        size_t klen = 0, j;
+        int all_upper, more_upper;
+        if (c >= 'a' && c <= 'z' &&
+            ((j = lower_run(t, i + 1, b)) >= b ||
+             (t[j] < 0x80 && !is_alpha(t[j]) && t[j] != '-' && t[j] != '\''))) {
+            type = T_WORD; /* lex_next's plain lowercase word */
+            key = (const char *)t + i;
+            klen = j - i <= KEYMAX ? j - i : 0;
+        } else if (c >= 'A' && c <= 'Z' &&
+                   ((j = cap_word(t, i, b, k.kbuf, &all_upper, &more_upper)) >= b ||
+                    (t[j] < 0x80 && t[j] != '-' && t[j] != '\''))) {
+            type = T_WORD; /* its capitalised word */
+            cap = all_upper && j - i >= 2 ? C_ALLCAP : C_CAP;
+            key = k.kbuf;
+            klen = j - i <= KEYMAX ? j - i : 0;
+        } else if (c < 0x80 && !is_alpha(c) && !(c >= '0' && c <= '9')) {
+            type = T_PUNCT; /* its mark */
+            j = i + 1;
+        } else {
+            w.pos = i; /* anything else: lex_next */
+            if (!lex_next(&w, &k)) break;
+            j = k.e;
+            type = k.type;
+            cap = k.cap;
+            key = k.key;
+            klen = k.type == T_WORD ? k.klen : 0;
+            c = (unsigned char)k.key[0];
+        }
+        if (type == T_PUNCT && c == '@') return 1;
+        const lex_ent *le = type == T_WORD && klen ? lex_find(st->x, st->memo, key, klen) : NULL;
         /* a street address: a house number, capitalised words, a
          * capitalised street type ("42 Elm Street", "12 Oak Avenue"; not
          * "36 sq ft" or "(0.5 point)") */
-        if (k.type == T_WORD && k.cap == C_CAP && since_num >= 1 && since_num <= 3 &&
-            (flags_of(st, &k) & F_STREET))
+        if (type == T_WORD && cap == C_CAP && since_num >= 1 && since_num <= 3 && le &&
+            (le->flags & F_STREET))
             return 1;
-        if (k.type == T_NUM && k.e - k.s <= 5)
+        if (type == T_NUM && j - i <= 5)
             since_num = 0;
         else if (since_num < 99)
-            since_num = k.type == T_WORD && k.cap != C_LOWER ? since_num + 1 : 99;
-        if (k.type == T_WORD && in_list(st, &k, CTX_pii_cues) && !(idiom && key_is(&k, "account")))
+            since_num = type == T_WORD && cap != C_LOWER ? since_num + 1 : 99;
+        if (le && (le->cflags & CTX_pii_cues) &&
+            !(idiom && klen == 7 && memcmp(key, "account", 7) == 0))
             return 1;
-        idiom = key_is(&k, "into") || key_is(&k, "on");
+        idiom = type == T_WORD && ((klen == 4 && memcmp(key, "into", 4) == 0) ||
+                                   (klen == 2 && memcmp(key, "on", 2) == 0));
+        i = j;
     }
     return 0;
 }
