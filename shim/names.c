@@ -1245,9 +1245,74 @@ static const char *const pii_cues[] = {
     "statement", "applicant", "tenant",   "insurance", "lives",       "resides",  "residing",
     "mailing",   "zip",       "postcode", "apt",       "apartment",   NULL};
 
-/* Personal-data words (or an '@') within 60 bytes of [s, e), in the same
- * paragraph: the name is somebody's record, not a mention of a public
- * figure. */
+static inline int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Digits at t[i..): how many, up to 5 (no more are ever wanted here). */
+static size_t digit_run(const unsigned char *t, size_t i, size_t b)
+{
+    size_t n = 0;
+    while (i + n < b && n < 5 && t[i + n] >= '0' && t[i + n] <= '9') n++;
+    return n;
+}
+
+/* A number written as a record's SSN, phone or card number at t[i..b)
+ * (i at a digit, '(' or '+' with no digit before it): "536-22-1234",
+ * "212-555-0199", "212.555.0199", "(212) 555-0199", "+44 20 7946 0958",
+ * "4111 1111 1111 1111".  Shapes only, no validation: this is evidence
+ * that a name beside it is somebody's record, not a finding. */
+static int record_number(const unsigned char *t, size_t i, size_t b)
+{
+    size_t g[5], n = 0, p = i, digits = 0;
+    unsigned char sep[5] = {0};
+    if (t[p] == '+') { /* international: '+', then 9-15 digits in groups */
+        for (p++; p < b && n < 5;) {
+            size_t d = digit_run(t, p, b);
+            if (!d) break;
+            while (p + d < b && is_digit(t[p + d])) d++;
+            digits += d;
+            p += d;
+            n++;
+            if (p + 1 < b && (t[p] == ' ' || t[p] == '-') && is_digit(t[p + 1]))
+                p++;
+            else
+                break;
+        }
+        return n >= 2 && digits >= 9 && digits <= 15;
+    }
+    if (t[p] == '(') { /* "(212) 555-0199", "(212)555-0199" */
+        if (digit_run(t, p + 1, b) != 3 || p + 4 >= b || t[p + 4] != ')') return 0;
+        p += 5;
+        if (p < b && t[p] == ' ') p++;
+        return digit_run(t, p, b) == 3 && p + 3 < b && t[p + 3] == '-' &&
+               digit_run(t, p + 4, b) == 4 && (p + 8 >= b || !is_digit(t[p + 8]));
+    }
+    while (n < 5) { /* digit groups joined by one '-', '.' or ' ' */
+        g[n] = digit_run(t, p, b);
+        if (!g[n] || g[n] == 5) return 0;
+        p += g[n];
+        n++;
+        if (p + 1 < b && (t[p] == '-' || t[p] == '.' || t[p] == ' ') && is_digit(t[p + 1]))
+            sep[n - 1] = t[p++];
+        else
+            break;
+    }
+    if (p < b && is_digit(t[p])) return 0;
+    if (n == 3 && sep[0] == '-' && sep[1] == '-' && g[0] == 3 && g[1] == 2 && g[2] == 4)
+        return 1; /* SSN */
+    if (n == 3 && sep[0] == sep[1] && sep[0] != ' ' && g[0] == 3 && g[1] == 3 && g[2] == 4)
+        return 1; /* phone */
+    if (n == 4 && sep[0] == sep[1] && sep[1] == sep[2] && sep[0] != '.' && g[0] == 4 &&
+        g[1] == 4 && g[2] == 4 && g[3] == 4)
+        return 1; /* card */
+    return 0;
+}
+
+/* Personal-data words (or an '@', or a number written as an SSN, phone or
+ * card number) within 60 bytes of [s, e), in the same paragraph: the name
+ * is somebody's record, not a mention of a public figure. */
 static int near_pii(const stream *st, size_t s, size_t e)
 {
     size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
@@ -1266,6 +1331,10 @@ static int near_pii(const stream *st, size_t s, size_t e)
                 b = i;
                 break;
             }
+    for (size_t i = a; i < b; i++)
+        if ((is_digit(t[i]) || t[i] == '(' || t[i] == '+') && (i == a || !is_digit(t[i - 1])) &&
+            record_number(t, i, b))
+            return 1;
     /* lex_next reads only these (the ring, some 6 KB, is not cleared); the
      * words are read as written (lower 0).  ASCII words and marks are read
      * here on lex_next's terms, the rest by lex_next. */
