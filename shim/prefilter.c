@@ -2926,35 +2926,37 @@ block_avx2(const table *t, const unsigned char *p, uint8_t *c8, uint8_t *p8)
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     const int *tri32 = (const int *)(const void *)t->tri; /* slot k's halves: words 2k, 2k + 1 */
     const int *ps = (const int *)(const void *)t->pshort; /* read 3 bytes past: still in t */
-    /* block_shifts for 32 offsets, and hv's byte j = 1 where a word starts */
+    /* block_shifts for 32 offsets: a word byte (A-Z a-z 0-9 _) by its two
+     * nibbles' bits (high nibble 3: 0-9; 4 and 6: 1-15; 5 and 7: 0-10, and
+     * 15 for '_' after 5), then the short-prefix bits and the half bit (5) */
+    const __m256i lut_lo = _mm256_setr_epi8(5, 7, 7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 10, 5, 7,
+                                            7, 7, 7, 7, 7, 7, 7, 7, 6, 2, 2, 2, 2, 10);
+    const __m256i lut_hi = _mm256_setr_epi8(0, 0, 0, 1, 2, 12, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                            0, 1, 2, 12, 2, 4, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
     const __m256i prev = _mm256_loadu_si256((const __m256i *)(const void *)(p - 1));
     const __m256i fourth = _mm256_loadu_si256((const __m256i *)(const void *)(p + 3));
-    const __m256i al =
-        _mm256_sub_epi8(_mm256_or_si256(prev, _mm256_set1_epi8(0x20)), _mm256_set1_epi8('a'));
-    const __m256i dg = _mm256_sub_epi8(prev, _mm256_set1_epi8('0'));
-    __m256i word = _mm256_cmpeq_epi8(_mm256_min_epu8(al, _mm256_set1_epi8(25)), al);
-    word = _mm256_or_si256(word, _mm256_cmpeq_epi8(_mm256_min_epu8(dg, _mm256_set1_epi8(9)), dg));
-    word = _mm256_or_si256(word, _mm256_cmpeq_epi8(prev, _mm256_set1_epi8('_')));
-    __m256i x = _mm256_and_si256(fourth, _mm256_set1_epi8(31));
-    x = _mm256_or_si256(x, _mm256_set1_epi8(0x40));
-    x = _mm256_or_si256(x, _mm256_andnot_si256(word, _mm256_set1_epi8((char)0xA0)));
+    const __m256i wk = _mm256_and_si256(
+        _mm256_shuffle_epi8(lut_lo, _mm256_and_si256(prev, nib)),
+        _mm256_shuffle_epi8(lut_hi, _mm256_and_si256(_mm256_srli_epi16(prev, 4), nib)));
+    const __m256i nonword = _mm256_cmpeq_epi8(wk, _mm256_setzero_si256());
+    const __m256i x = _mm256_or_si256(
+        _mm256_and_si256(fourth, _mm256_set1_epi8(31)),
+        _mm256_blendv_epi8(_mm256_set1_epi8(0x40), _mm256_set1_epi8((char)0xE0), nonword));
     _mm256_storeu_si256((__m256i *)(void *)c8, x);
-    const __m256i hv = _mm256_andnot_si256(word, _mm256_set1_epi8(1));
     /* offsets 8g .. 8g + 7 in the low 8 bytes (cvtepu8 reads no more; no
      * 64-bit load that would need a vmovq, which valgrind 3.19 cannot run) */
     const __m128i xs[4] = {_mm256_castsi256_si128(x), _mm_srli_si128(_mm256_castsi256_si128(x), 8),
                            _mm256_extracti128_si256(x, 1),
                            _mm_srli_si128(_mm256_extracti128_si256(x, 1), 8)};
-    const __m128i hs[4] = {
-        _mm256_castsi256_si128(hv), _mm_srli_si128(_mm256_castsi256_si128(hv), 8),
-        _mm256_extracti128_si256(hv, 1), _mm_srli_si128(_mm256_extracti128_si256(hv, 1), 8)};
     __m256i pass[4];
 #pragma GCC unroll 4
     for (int g = 0; g < 4; g++) {
         const __m256i u = _mm256_shuffle_epi8(_mm256_broadcastsi128_si256(_mm_loadu_si128(
                                                   (const __m128i *)(const void *)(p + 8 * g))),
                                               quad);
-        const __m256i c = _mm256_cvtepu8_epi32(xs[g]), h = _mm256_cvtepu8_epi32(hs[g]);
+        const __m256i c = _mm256_cvtepu8_epi32(xs[g]);
+        const __m256i h = _mm256_and_si256(_mm256_srli_epi32(c, 5), one); /* a word starts */
         /* tri_slot(u) * 2 + the half bit 5 of c names */
         __m256i ix = _mm256_mullo_epi32(_mm256_or_si256(u, fold), mul);
         ix = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(ix, 31 - TBITS), even), h);
