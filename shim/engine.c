@@ -1530,7 +1530,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         hits_done(&own);
         return AL_ENOMEM;
     }
-    const hits h = shared ? *shared : own;
+    const hits *const hp = shared ? shared : &own;
     al_code c = AL_OK;
     /* the Kelvin sign and long s match caseless k and s */
     int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
@@ -1557,18 +1557,28 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         } else {
             tb.cand = tail_cands(m, &tb, sub) ? 1 : -1;
         }
-        if (tb.cand > 0 || tb.cand == -2) set = stream_set(m, sub, &h, &tb, ks_seen);
+        if (tb.cand > 0 || tb.cand == -2) set = stream_set(m, sub, hp, &tb, ks_seen);
     } else if (use_hits && sub->partial && e->rkind) {
         tb.cand = -1;
     }
     if (!set && sub->resume) resume_real(m, sub); /* the loop reads every resume point */
     /* whole text: only the rules of fast_set's set, ascending, as the loop
      * below would visit them (the others it passes over at once) */
-    if (fast && !sub->act) set = fast_set(m, &h, sub->normalized, ks_seen);
     const size_t nloop = sub->act ? sub->nact : e->n, W = (e->n + 63) / 64;
+    /* the last pass of a stream (its matcher's sets made): fast_set's
+     * rules of the act list, as the loop over it would visit them */
+    const int fast_act = fast && sub->act && m->t_ready;
+    if (fast && (!sub->act || fast_act)) set = fast_set(m, hp, sub->normalized, ks_seen);
+    if (set && fast_act) {
+        uint64_t *o = m->f_run + 5 * W; /* (fast_set's) */
+        const uint64_t *run = m->t_kind + (sub->normalized ? 3 : 2) * W;
+        for (size_t x = m->t_x0; x < m->t_x1; x++) o[x] &= run[x];
+    }
     /* j: the act list's next entry; set: the word at x, its rules so far
-     * cleared, up to word xe (a stream's set: its words [t_x0, t_x1)) */
-    size_t j = 0, x = set && sub->partial ? m->t_x0 : 0, xe = set && sub->partial ? m->t_x1 : W;
+     * cleared, up to word xe (a stream's set, or fast_act's: its words
+     * [t_x0, t_x1)) */
+    const int words = set && (sub->partial || fast_act);
+    size_t j = 0, x = words ? m->t_x0 : 0, xe = words ? m->t_x1 : W;
     uint64_t w = set && x < xe ? set[x] : 0;
     for (;;) {
         uint32_t i;
@@ -1590,7 +1600,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 if (sub->normalized) continue;
             } else if (!(k & AL_RK_NORM) != !sub->normalized) {
                 continue;
-            } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) && !h.cnt[i]) {
+            } else if ((k & AL_RK_PRE) && !((k & AL_RK_KS) && ks_seen) && !hp->cnt[i]) {
                 continue;
             }
             /* a literal every match contains is missing from the text */
@@ -1602,7 +1612,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
                 continue;
             if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
                 size_t k = 0;
-                while (k < q->pf.nreq && !h.req_seen[q->req[k]]) k++;
+                while (k < q->pf.nreq && !hp->req_seen[q->req[k]]) k++;
                 if (k == q->pf.nreq) continue;
             }
         }
@@ -1615,11 +1625,11 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             int pre = r->pf.n || r->pf.startclass;
             size_t first = 0;
             if (use_hits && pre && !sub->partial && !(r->pf.ks && ks_seen))
-                c = r->pf.windowed ? run_windowed(m, sub, i, &h, out, hold)
-                                   : run_anchored(m, sub, i, &h, out, hold);
+                c = r->pf.windowed ? run_windowed(m, sub, i, hp, out, hold)
+                                   : run_anchored(m, sub, i, hp, out, hold);
             else {
                 const int ms = use_hits && pre && !(r->pf.ks && ks_seen)
-                                   ? may_start(m, sub, r, i, &h, e->lits, &tb, &first)
+                                   ? may_start(m, sub, r, i, hp, e->lits, &tb, &first)
                                    : 1;
                 if (ms < 0) { /* left for later */
                     mark_scanned(sub, i, first);
