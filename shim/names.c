@@ -1473,7 +1473,7 @@ static int introduced(stream *st)
         !key_is(p1, "was") && !key_is(p1, "as") && !key_is(p1, "am") && !key_is(p1, "him") &&
         !key_is(p1, "her"))
         return 0;
-    tok *p2 = back(st, 2), *p3 = back(st, 3);
+    tok *p2 = back(st, 2); /* the token before it is read only after a ':' */
     return in_list(st, p1, CTX_name_intro) ||
            ((key_is(p1, "is") || key_is(p1, "was")) && in_list(st, p2, CTX_name_is)) ||
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
@@ -1482,7 +1482,7 @@ static int introduced(stream *st)
            (punct_is(p1, '?') && key_is(p2, "name") && name_field(st, 2)) || /* "your name? Ana" */
            (punct_is(p1, ':') && in_list(st, p2, CTX_field_labels) && name_field(st, 2) &&
             !(flags_of(st, peek(st, 0)) & F_PLACE)) || /* "to: Berlin" */
-           (punct_is(p1, ':') && key_is(p3, "name") && name_field(st, 3)) ||
+           (punct_is(p1, ':') && key_is(back(st, 3), "name") && name_field(st, 3)) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
 }
 
@@ -1696,21 +1696,23 @@ static const char *const home_verbs[] = {"live",   "lives",     "living", "lived
  * is: "lives in", "grew up in", "I'm in", "moved here from", "is from". */
 static int home_context(stream *st)
 {
-    tok *p1 = back(st, 1), *p2 = back(st, 2), *p3 = back(st, 3);
+    /* the tokens further back are read only when a test asks for them */
+    tok *p1 = back(st, 1);
     if (!in_list(st, p1, CTX_at_place)) return 0;
-    if (key_is(p2, "here") || key_is(p2, "up")) {
-        p2 = p3;
-        p3 = back(st, 4);
-    }
+    size_t k2 = 2; /* how far back p2 is */
+    tok *p2 = back(st, 2);
+    if (key_is(p2, "here") || key_is(p2, "up")) p2 = back(st, k2 = 3);
     if (in_list(st, p2, CTX_home_verbs)) return 1;
     if ((key_is(p1, "in") || key_is(p1, "from")) &&
-        (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(p3, "i"))))
+        (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(back(st, k2 + 1), "i"))))
         return 1;
     /* "she is from", "I come from"; not "tourism comes from" */
-    int person = key_is(p3, "i") || key_is(p3, "we") || key_is(p3, "you") || key_is(p3, "he") ||
-                 key_is(p3, "she") || key_is(p3, "they") || key_is(p3, "family");
-    return key_is(p1, "from") && (key_is(p2, "is") || key_is(p2, "are") || key_is(p2, "hails") ||
-                                  ((key_is(p2, "come") || key_is(p2, "comes")) && person));
+    if (!key_is(p1, "from")) return 0;
+    if (key_is(p2, "is") || key_is(p2, "are") || key_is(p2, "hails")) return 1;
+    if (!key_is(p2, "come") && !key_is(p2, "comes")) return 0;
+    tok *p3 = back(st, k2 + 1);
+    return key_is(p3, "i") || key_is(p3, "we") || key_is(p3, "you") || key_is(p3, "he") ||
+           key_is(p3, "she") || key_is(p3, "they") || key_is(p3, "family");
 }
 
 /* Longest place starting at token 0: returns the number of tokens (0: none)
