@@ -1144,41 +1144,52 @@ static inline unsigned not_b64_16(const unsigned char *p)
 #endif
 
 #ifdef MODEL_FAST
-/* al_model_b64_runs' block loop 32 bytes at a time (AVX2), from i with the
- * run carried in from *start; returns where it stopped.  A run inside a
- * block (between two other bytes) may now reach B64_MIN: at most one does,
- * and it is reported after the run the block's first other byte ends. */
+/* Bit k set when p[k] (k < 32) is a base64 digit (AVX2). */
+__attribute__((target("avx2,bmi,bmi2"))) static inline uint32_t b64_digits32(const unsigned char *p)
+{
+    const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)p);
+    const __m256i lo = _mm256_or_si256(x, _mm256_set1_epi8(0x20)); /* letters folded */
+    const __m256i dl = _mm256_sub_epi8(lo, _mm256_set1_epi8('a')),
+                  dd = _mm256_sub_epi8(x, _mm256_set1_epi8('0'));
+    __m256i ok = _mm256_cmpeq_epi8(_mm256_min_epu8(dl, _mm256_set1_epi8(25)), dl);
+    ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(_mm256_min_epu8(dd, _mm256_set1_epi8(9)), dd));
+    ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('+')));
+    ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('-')));
+    ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('/')));
+    ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('_')));
+    return (uint32_t)_mm256_movemask_epi8(ok);
+}
+
+/* al_model_b64_runs' block loop 64 bytes at a time (AVX2), from i with the
+ * run carried in from *start; returns where it stopped.  The run the
+ * block's first other byte ends is reported if long enough, then each run
+ * of at least B64_MIN between its first and last other bytes (up to 3 fit),
+ * in order; the digits after the last other byte begin the next run. */
 __attribute__((target("avx2,bmi,bmi2"))) static size_t
 b64_runs_avx2(const unsigned char *p, size_t n, size_t i, size_t *startp,
               void (*fn)(void *ud, size_t start, size_t end), void *ud)
 {
     size_t start = *startp;
-    for (; i + 32 <= n; i += 32) {
-        const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)(p + i));
-        const __m256i lo = _mm256_or_si256(x, _mm256_set1_epi8(0x20)); /* letters folded */
-        const __m256i dl = _mm256_sub_epi8(lo, _mm256_set1_epi8('a')),
-                      dd = _mm256_sub_epi8(x, _mm256_set1_epi8('0'));
-        __m256i ok = _mm256_cmpeq_epi8(_mm256_min_epu8(dl, _mm256_set1_epi8(25)), dl);
-        ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(_mm256_min_epu8(dd, _mm256_set1_epi8(9)), dd));
-        ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('+')));
-        ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('-')));
-        ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('/')));
-        ok = _mm256_or_si256(ok, _mm256_cmpeq_epi8(x, _mm256_set1_epi8('_')));
-        const uint32_t dig = (uint32_t)_mm256_movemask_epi8(ok), nb = ~dig;
+    for (; i + 64 <= n; i += 64) {
+        const uint64_t dig = (uint64_t)b64_digits32(p + i) | (uint64_t)b64_digits32(p + i + 32)
+                                                                 << 32,
+                       nb = ~dig;
         if (!nb) continue;
-        const unsigned first = (unsigned)__builtin_ctz(nb),
-                       last = 31u - (unsigned)__builtin_clz(nb);
+        const unsigned first = (unsigned)__builtin_ctzll(nb),
+                       last = 63u - (unsigned)__builtin_clzll(nb);
         if (i + first - start >= B64_MIN) fn(ud, start, i + first);
         /* bit k of r: digits at k .. k + 19, inside (first, last) */
-        uint32_t r = dig & (dig >> 1);
+        uint64_t r = dig & (dig >> 1);
         r &= r >> 2;
         r &= r >> 4;
         r &= r >> 8;
         r &= r >> 4;
-        r &= ~((2u << first) - 1) & ((1u << last) - 1);
-        if (r) {
-            const unsigned k = (unsigned)__builtin_ctz(r);
-            fn(ud, i + k, i + k + (unsigned)__builtin_ctz(~(dig >> k)));
+        r &= ~((2ULL << first) - 1) & ((1ULL << last) - 1);
+        while (r) {
+            const unsigned k = (unsigned)__builtin_ctzll(r),
+                           e = k + (unsigned)__builtin_ctzll(~(dig >> k)); /* e <= last */
+            fn(ud, i + k, i + e);
+            r &= ~((1ULL << e) - 1);
         }
         start = i + last + 1;
     }
@@ -1193,8 +1204,7 @@ void al_model_b64_runs(const unsigned char *p, size_t n, int simd,
     size_t start = 0; /* where the run of digits up to p[i] began */
     size_t i = 0;
 #ifdef MODEL_FAST
-    if (simd == 1 && n >= 32 && al_cpu_avx2_bmi())
-        i = b64_runs_avx2(p, n, 0, &start, fn, ud);
+    if (simd == 1 && n >= 64 && al_cpu_avx2_bmi()) i = b64_runs_avx2(p, n, 0, &start, fn, ud);
 #endif
 #ifdef __SSE2__
     /* 16 bytes at a time: of the runs a block's other bytes end, only the

@@ -641,12 +641,13 @@ static void b64_record(void *ud, size_t start, size_t end)
     c->n++;
 }
 
-TEST(base64_runs_found_16_or_32_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
+TEST(base64_runs_found_16_32_or_64_bytes_at_a_time_should_equal_the_byte_by_byte_ones)
 {
     /* runs of base64 digits of lengths around 16 and 20, split by other
      * bytes (a space, a dot, '=', non-ASCII, '@' and '`' beside the letter
      * ranges), reaching either end, in texts of every length 0..120, then
-     * of lengths up to 300 (runs of 20 or more inside a 32-byte block) */
+     * of lengths up to 300 (runs of 20 or more inside a 32- or 64-byte
+     * block) */
     static const unsigned char digit[] = {'A', 'z', '0', '9', '+', '/', '-', '_', 'Z', 'a'};
     static const unsigned char other[] = {' ', '.', '=', 0xC3, 0xFF, '@', '`', '[', '{', 0x80};
     unsigned seed = 99;
@@ -677,6 +678,16 @@ TEST(base64_runs_found_16_or_32_bytes_at_a_time_should_equal_the_byte_by_byte_on
     }
     CHECK(texts == 6000);
     CHECK(runs > 100); /* the texts did hold runs */
+    /* three runs of 20 inside one 64-byte block, each between two others */
+    unsigned char three[64];
+    memset(three, 'Q', sizeof three);
+    three[0] = three[21] = three[42] = three[63] = ' ';
+    b64_calls x3 = {{{0}}, 0}, y3 = {{{0}}, 0};
+    al_model_b64_runs(three, sizeof three, 1, b64_record, &x3);
+    al_model_b64_runs(three, sizeof three, 0, b64_record, &y3);
+    CHECK_EQ_INT(y3.n, 3);
+    CHECK_EQ_INT(x3.n, y3.n);
+    CHECK(memcmp(x3.v, y3.v, sizeof x3.v) == 0);
     /* a 20-byte run exactly at the end, after 16-byte blocks of prose */
     const char *tail = "gardening notes, v1 QUJDREVGR0hJSktMTU5PUA";
     b64_calls c = {{{0}}, 0};
