@@ -91,6 +91,8 @@ struct al_stream_scrub {
     size_t *rfrom;    /* scratch: resume in normalised subject coordinates (any_norm) */
     size_t scanned;   /* stream offset of the end of the text at the last scan */
     size_t trigger;   /* a feed that makes win.len reach this scans (set_trigger) */
+    size_t lim;       /* a feed of 1-8 bytes that leaves win.len below this only appends
+                       * them: trigger or win.cap, the lower (0 after an error) */
     al_finding *f;
     size_t nf, capf;
     al_matcher m;
@@ -109,6 +111,7 @@ static void set_trigger(al_stream_scrub *s)
     size_t t = s->scanned + batch > s->base ? s->scanned + batch - s->base : 0;
     if (s->ctx_len + STREAM_CAP < t) t = s->ctx_len + STREAM_CAP;
     s->trigger = t;
+    s->lim = s->err ? 0 : t < s->win.cap ? t : s->win.cap;
 }
 
 /* The last stream freed on this thread without an error, kept for its next
@@ -406,13 +409,14 @@ again:;
 /* The rest of al_stream_scrub_feed: adds the delta unless it is in the
  * window already (added), then scans when enough text has come. */
 static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const char *delta,
-                                                   size_t len, al_buf *out, int added)
+                                                   size_t len, al_buf *out)
 {
-    al_code c = AL_OK;
-    if (!added) {
-        if (!len) return AL_OK;
-        c = al_buf_append(&s->win, delta, len);
-        if (c == AL_OK && s->win.len < s->trigger) return AL_OK;
+    if (s->err) return s->err;
+    if (!len) return AL_OK;
+    al_code c = al_buf_append(&s->win, delta, len);
+    if (c == AL_OK && s->win.len < s->trigger) {
+        s->lim = s->trigger < s->win.cap ? s->trigger : s->win.cap; /* (the window may have grown) */
+        return AL_OK;
     }
     s->scanned = s->base + s->win.len;
     if (c == AL_OK) c = process(s, 0, out);
@@ -424,9 +428,10 @@ static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const cha
 al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out)
 {
     if (!s || !out || (!delta && len)) return AL_EINVAL;
-    if (s->err) return s->err;
     al_buf *w = &s->win;
-    if (len - 1 < 8 && w->cap - w->len > len) { /* the usual delta: 1-8 bytes, with room */
+    const size_t wl = w->len + len;
+    /* the usual delta: 1-8 bytes, with room, no scan due and no error */
+    if (len - 1 < 8 && wl < s->lim) {
         char *d = w->data + w->len;
         if (len >= 4) { /* two 4-byte words, overlapping when len < 8 */
             uint32_t a, b;
@@ -440,11 +445,10 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
             d[len - 1] = delta[len - 1];
         }
         d[len] = '\0';
-        w->len += len;
-        if (w->len < s->trigger) return AL_OK;
-        return feed_more(s, delta, len, out, 1);
+        w->len = wl;
+        return AL_OK;
     }
-    return feed_more(s, delta, len, out, 0);
+    return feed_more(s, delta, len, out);
 }
 
 al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
