@@ -2353,7 +2353,27 @@ static size_t spans_before(const sink *out, size_t pos)
  * as far as its reads stayed in the shared stretch and moves the scan there
  * (st->pos and the starts of tokens h - 1 .. h - CK_BACK; the ring is left
  * empty).  Returns 1 when it moved the scan. */
-__attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos, ck_ctx *cx)
+__attribute__((noinline)) static int take_up(stream *st, size_t h, size_t pos, ck_ctx *cx);
+
+static inline __attribute__((always_inline)) int checkpoint(stream *st, size_t h, size_t pos,
+                                                            ck_ctx *cx)
+{
+    scan_res *res = cx->res;
+    if (res->nck < CK_MAX && (res->ck || (res->ck = malloc(CK_MAX * sizeof *res->ck)))) {
+        const size_t *hp = st->hpos;
+        const unsigned h1 = (unsigned)(h - 1);
+        ckpt *k = &res->ck[res->nck++];
+        k->pos = (uint32_t)pos + res->org;
+        k->back[0] = (uint16_t)(pos - hp[h1 & 7]);
+        k->back[1] = (uint16_t)(pos - hp[(h1 - 1) & 7]);
+        k->back[2] = (uint16_t)(pos - hp[(h1 - 2) & 7]);
+        k->back[3] = (uint16_t)(pos - hp[(h1 - 3) & 7]);
+    }
+    return cx->pv && cx->pv->pr ? take_up(st, h, pos, cx) : 0;
+}
+
+/* The rest of checkpoint, while the scan before may still be taken up. */
+__attribute__((noinline)) static int take_up(stream *st, size_t h, size_t pos, ck_ctx *cx)
 {
     scan_res *res = cx->res;
     sink *out = res->s;
@@ -2363,14 +2383,7 @@ __attribute__((noinline)) static int checkpoint(stream *st, size_t h, size_t pos
                               (uint16_t)(pos - hp[(h1 - 2) & 7]),
                               (uint16_t)(pos - hp[(h1 - 3) & 7])};
     uint32_t vpos = (uint32_t)pos + res->org;
-    if (!res->ck) res->ck = malloc(CK_MAX * sizeof *res->ck);
-    if (res->ck && res->nck < CK_MAX) {
-        ckpt *k = &res->ck[res->nck++];
-        k->pos = vpos;
-        memcpy(k->back, back, sizeof back);
-    }
     prior *pv = cx->pv;
-    if (!pv || !pv->pr) return 0;
     const scan_res *pr = pv->pr;
     size_t j = pv->j;
     while (j < pr->nck && pr->ck[j].pos < vpos) j++;
@@ -2548,9 +2561,11 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                         end = i + wl;
                         i = end + 1;
                         c = 2;
-                        /* a checkpoint after some words: those of five
-                         * to seven letters, about one in four in prose */
-                        if (cx && wl >= 5 && st->hist + n >= CK_BACK &&
+                        /* a checkpoint after each such word (noting one is
+                         * a few stores: the more there are, the sooner a
+                         * window that slid on takes up the scan before,
+                         * and the later it leaves it) */
+                        if (cx && st->hist + n >= CK_BACK &&
                             checkpoint(st, st->hist + n, end, cx)) {
                             st->hist += n;
                             st->head = (st->head + n) % RING;
