@@ -34,11 +34,14 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
-#define ARENA0 65536     /* the arena's first size */
-#define ARENA_SLACK 8192 /* arena_trim: free bytes that count as nearly full */
+#define ARENA0 65536 /* the arena's first size */
 
 /* A queued event's bytes and text are copies in the exchange's arena
- * (x->arena), so queueing an event costs no allocation of its own. */
+ * (x->arena), so queueing an event costs no allocation of its own.  The
+ * arena is a ring: an event's bytes (and its text copy, if any) are written
+ * whole at arena.len, or from 0 when they do not fit before the end of the
+ * buffer but do before the front event's (see ring_at); they never move
+ * while queued, except when the ring is too small (arena_grow). */
 typedef struct {
     size_t raw_off; /* the event as received (or synthesized) */
     size_t rawlen;
@@ -402,6 +405,59 @@ static void item_free(al_exchange *x, qitem *it)
     it->node = NULL;
 }
 
+/* Where n bytes of an event (and a NUL after them) go in the ring: at the
+ * write end (arena.len) when they fit before the end of the buffer, else at
+ * 0 when they fit before the front event's bytes; SIZE_MAX when neither.
+ * The ring has wrapped when the front event's bytes lie at or after the
+ * write end (every event holds at least one byte). */
+static inline size_t ring_at(const al_exchange *x, size_t n)
+{
+    size_t wr = x->arena.len, cap = x->arena.cap;
+    if (x->qh == x->qn) return n < cap ? 0 : SIZE_MAX; /* nothing live */
+    size_t head = x->q[x->qh].raw_off;
+    if (head < wr) return n < cap - wr ? wr : n < head ? 0 : SIZE_MAX;
+    return n < head - wr ? wr : SIZE_MAX;
+}
+
+/* Bytes of a queued event in the arena: its bytes, and its text copy when
+ * that follows them (queue_push). */
+static size_t item_span(const qitem *it)
+{
+    size_t end = it->raw_off + it->rawlen;
+    if (it->has_text && it->text_off + it->tlen > end) end = it->text_off + it->tlen;
+    return end - it->raw_off;
+}
+
+/* Copies the queued events, in order, into a new arena with room for n more
+ * bytes after them (twice the size, at least ARENA0); arena.len is then
+ * where they go.  On failure the arena is as it was. */
+static al_code arena_grow(al_exchange *x, size_t n)
+{
+    size_t live = 0;
+    for (size_t i = x->qh; i < x->qn; i++) live += item_span(&x->q[i]);
+    if (live > SIZE_MAX / 4 || n > SIZE_MAX / 4 - live) return AL_ENOMEM;
+    /* a stream's queue holds some KB: the arena starts at ARENA0, not 64 bytes */
+    size_t cap = x->arena.cap ? x->arena.cap * 2 : ARENA0;
+    while (cap <= live + n + 1) cap *= 2;
+    char *d = malloc(cap);
+    if (!d) return AL_ENOMEM;
+    size_t at = 0;
+    for (size_t i = x->qh; i < x->qn; i++) {
+        qitem *it = &x->q[i];
+        size_t sp = item_span(it);
+        memcpy(d + at, x->arena.data + it->raw_off, sp);
+        if (it->has_text) it->text_off = it->text_off - it->raw_off + at;
+        it->raw_off = at;
+        at += sp;
+    }
+    d[at] = '\0';
+    free(x->arena.data);
+    x->arena.data = d;
+    x->arena.len = at;
+    x->arena.cap = cap;
+    return AL_OK;
+}
+
 /* Queues an event.  text (tlen bytes): its delta text for key, or NULL
  * (text that lies inside raw is not copied again).  ev (owned by the queue
  * once this succeeds) and node may be NULL. */
@@ -425,12 +481,12 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     int inraw = text && (uintptr_t)text >= (uintptr_t)raw &&
                 (uintptr_t)text - (uintptr_t)raw <= rawlen && tlen <= rawlen - (size_t)(text - raw);
     size_t extra = text && !inraw ? tlen : 0;
-    /* reserve first: a failure leaves the arena as it was */
-    size_t at = x->arena.len;
-    /* a stream's queue holds some KB: the arena starts at ARENA0, not 64 bytes */
-    size_t want = x->arena.cap || rawlen + extra >= ARENA0 - 1 ? rawlen + extra : ARENA0 - 1;
-    if (rawlen + extra >= x->arena.cap - at && al_buf_reserve(&x->arena, want) != AL_OK)
-        return AL_ENOMEM;
+    /* room first: a failure leaves the arena as it was */
+    size_t at = ring_at(x, rawlen + extra);
+    if (at == SIZE_MAX) {
+        if (arena_grow(x, rawlen + extra) != AL_OK) return AL_ENOMEM;
+        at = x->arena.len;
+    }
     qitem *it = &x->q[x->qn];
     memset(it, 0, sizeof *it);
     it->seq = ++x->qseq;
@@ -466,8 +522,8 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
 static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t rawlen, size_t toff,
                                        size_t tlen, int key)
 {
-    size_t at = x->arena.len;
-    if (x->qn == x->qcap || rawlen >= x->arena.cap - at)
+    size_t at = ring_at(x, rawlen);
+    if (x->qn == x->qcap || at == SIZE_MAX)
         return queue_push(x, raw, rawlen, NULL, NULL, raw + toff, tlen, key, 0);
     char *a = x->arena.data + at;
     memcpy(a, raw, rawlen);
@@ -495,28 +551,14 @@ static size_t queued(const al_exchange *x)
     return x->qn - x->qh;
 }
 
-/* Drops the arena's bytes of events no longer queued: all of it when the
- * queue is empty, else the dead front once the arena is nearly full (less
- * than ARENA_SLACK free) and the front is at least the live part, or once
- * the front is 1 MiB.  A stream that always holds some text back never
- * empties the queue: its live part moves once per arena's worth of events
- * instead of the arena growing (a realloc that copies it all). */
+/* Once the queue is empty, the ring starts again from 0.  (A stream that
+ * always holds some text back never empties it: the ring goes round,
+ * its live part never moves.) */
 static void arena_trim(al_exchange *x)
 {
     if (!queued(x)) {
         x->qh = x->qn = 0;
         al_buf_reset(&x->arena);
-        return;
-    }
-    size_t base = x->q[x->qh].raw_off; /* events are queued in order */
-    size_t live = x->arena.len - base;
-    if (base < ((size_t)1 << 20) &&
-        (base < 4096 || base < live || x->arena.cap - x->arena.len > ARENA_SLACK))
-        return;
-    al_buf_consume(&x->arena, base);
-    for (size_t i = x->qh; i < x->qn; i++) {
-        x->q[i].raw_off -= base;
-        if (x->q[i].has_text) x->q[i].text_off -= base;
     }
 }
 
@@ -1779,15 +1821,15 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
 {
     if (!x->shape.framed || !x->sse || x->body.len || x->last_len || x->nkeys != 1 ||
         x->nended || x->shape.ki || x->keys[0].pend.len || x->qh >= x->qn ||
-        x->qn - x->qh >= 255 || x->qn == x->qcap || len >= x->arena.cap - x->arena.len ||
-        monitor(x))
+        x->qn - x->qh >= 255 || x->qn == x->qcap || monitor(x))
         return 0;
     const char *text = NULL;
     size_t tlen = 0;
     if (shape_frame(x, buf, len, &text, &tlen) != (long)len) return 0;
+    size_t at = ring_at(x, len);
+    if (at == SIZE_MAX) return 0;
     skey *k = &x->keys[0];
     /* queue_push_delta, which has room */
-    size_t at = x->arena.len;
     char *a = x->arena.data + at;
     memcpy(a, buf, len);
     a[len] = '\0';
