@@ -2347,10 +2347,11 @@ typedef struct {
 
 /* A run cv[lo .. hi) of entries whose first bytes are key (hi == 0: an
  * empty slot); in a run of 4 bytes, cv[lo .. mid) are the 4-byte prefixes,
- * and bit b & 31 of m5 is set when a longer one has fifth byte b (visit
- * looks no further when the text's is not among them). */
+ * bit b & 31 of m5 is set when a longer one has fifth byte b (visit looks
+ * no further when the text's is not among them), and cv[lo3 .. hi3) is the
+ * run of 3-byte prefixes of its first 3 bytes (visit needs no s3 look-up). */
 typedef struct {
-    uint32_t key, lo, mid, hi, m5;
+    uint32_t key, lo, mid, hi, m5, lo3, hi3;
 } span;
 
 static inline unsigned span_slot(uint32_t key, unsigned bits)
@@ -2368,16 +2369,11 @@ static inline const span *span_get(const span *tab, unsigned bits, uint32_t key)
     }
 }
 
-static void span_put(span *tab, unsigned bits, uint32_t key, uint32_t lo, uint32_t mid, uint32_t hi,
-                     uint32_t m5)
+static void span_put(span *tab, unsigned bits, const span *v)
 {
-    unsigned m = (1u << bits) - 1, h = span_slot(key, bits);
+    unsigned m = (1u << bits) - 1, h = span_slot(v->key, bits);
     while (tab[h].hi) h = (h + 1) & m;
-    tab[h].key = key;
-    tab[h].lo = lo;
-    tab[h].mid = mid;
-    tab[h].hi = hi;
-    tab[h].m5 = m5;
+    tab[h] = *v;
 }
 
 /* The entries cv[lo .. hi) of a 4-byte run that are longer and share a
@@ -2647,6 +2643,7 @@ al_code al_litset_build(al_engine *e)
                 for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
                     unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
                     uint32_t x = t->start[key], end = t->start[key + 1];
+                    uint32_t l3k = UINT32_MAX, l3lo = 0, l3hi = 0; /* the last 3-byte run */
                     while (x < end && t->cv[x].n <= 2) x++;
                     while (x < end) {
                         const entry *a = &t->cv[x];
@@ -2663,10 +2660,17 @@ al_code al_litset_build(al_engine *e)
                         for (uint32_t g = mid; fill && four && g < y; g++)
                             m5 |= 1u << ((unsigned char)t->cv[g].s[4] & 31);
                         uint32_t k4 = k3 << 8 | (unsigned char)a->s[3];
-                        if (fill && four)
-                            span_put(t->s4, t->b4, k4, x, mid, y, m5);
-                        else if (fill)
-                            span_put(t->s3, t->b3, k3, x, y, y, 0);
+                        if (!four) l3k = k3, l3lo = x, l3hi = y; /* before k3's longer runs */
+                        const int with3 = four && l3k == k3;
+                        const span sv = {.key = four ? k4 : k3,
+                                         .lo = x,
+                                         .mid = four ? mid : y,
+                                         .hi = y,
+                                         .m5 = m5,
+                                         .lo3 = with3 ? l3lo : 0,
+                                         .hi3 = with3 ? l3hi : 0};
+                        if (fill)
+                            span_put(four ? t->s4 : t->s3, four ? t->b4 : t->b3, &sv);
                         else
                             nrun[four]++;
                         /* the longer entries, sorted by fifth byte: one run each */
@@ -2794,19 +2798,29 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
             if (fn(ud, en->rule, i)) return 1;
         }
     }
-    if (!four && i + 2 >= len) return 0;
+    if ((!four && i + 2 >= len) || !(want & V_LONGER)) return 0;
     /* longer prefixes: the run sharing the text's next 3 bytes (3-byte
-     * prefixes), then the run sharing its next 4 */
+     * prefixes), then the run sharing its next 4; with 4 bytes in the text,
+     * the 4-byte run's span names the 3-byte run too (when there is one,
+     * a single look-up) */
     uint32_t k3 = four ? k4 >> 8 : key << 8 | lowtab[s[i + 2]];
-    const span *sp = want & V_LONGER ? span_get(t->s3, t->b3, k3) : NULL;
-    for (uint32_t x = sp ? sp->lo : 0; sp && x < sp->hi; x++) {
+    const span *sp = four ? span_get(t->s4, t->b4, k4) : NULL;
+    uint32_t lo3 = 0, hi3 = 0;
+    if (sp) {
+        lo3 = sp->lo3;
+        hi3 = sp->hi3;
+    } else {
+        const span *s3 = span_get(t->s3, t->b3, k3);
+        if (s3) lo3 = s3->lo, hi3 = s3->hi;
+    }
+    for (uint32_t x = lo3; x < hi3; x++) {
         const entry *en = &t->cv[x];
         if (en->wb && !ws) continue;
         if (fn(ud, en->rule, i)) return 1;
     }
-    if ((!four && i + 3 >= len) || !(want & V_LONGER)) return 0;
+    if (!four && i + 3 >= len) return 0;
     const uint32_t key4v = four ? k4 : k3 << 8 | lowtab[s[i + 3]];
-    sp = span_get(t->s4, t->b4, key4v);
+    if (!four) sp = span_get(t->s4, t->b4, key4v);
     if (!sp) return 0;
     uint32_t x;
     if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
