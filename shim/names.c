@@ -2221,6 +2221,34 @@ static int cap_may_go_on(const stream *st, size_t j)
     return c >= 0x80 || (c >= 'A' && c <= 'Z');
 }
 
+/* Is the capitalised word t[j - wl..j) (key key), a listed surname that is
+ * no ordinary word nor in any list but the surnames' (no given name, place,
+ * title, unit, street prefix, "Inc" or "May"), one that no step can use
+ * where it stands?  person_step judges such a word alone only when it is
+ * introduced (could_intro rules that out), in a list of names (a ',', '&'
+ * or "and" before it; a ',' or "and" after it), after a word of said, or
+ * when the next word may go on the name (cap_may_go_on); location_step
+ * only after an at_place word; address_at only with a street ending.  p1,
+ * p2: the codes of the tokens before; w1, l1, *c1: the token before as
+ * skip_plain holds it (*c1 looked up if -1); first: there is none; end:
+ * where it ends.  Outside address blocks only. */
+static int lone_surname(const stream *st, prev_tok p1, prev_tok p2, const char *w1, size_t l1,
+                        int *c1, int first, size_t end, const char *key, size_t wl, size_t j)
+{
+    const unsigned char *t = st->t;
+    size_t len = st->len;
+    if (could_intro(p1, p2) || key_has_suffix(st->x, key, wl)) return 0;
+    if (l1 ? l1 == 3 && memcmp(w1, "and", 3) == 0
+           : !first && (t[end - 1] == ',' || t[end - 1] == '&'))
+        return 0;
+    if (*c1 < 0) *c1 = l1 ? lex_cflags(st, w1, l1) : 0;
+    if (*c1 & (CTX_said | CTX_at_place)) return 0;
+    size_t k = space_run(t, j, len);
+    if (k < len && (t[k] == ',' || (t[k] == 'a' && len - k >= 3 && memcmp(t + k, "and", 3) == 0)))
+        return 0;
+    return !cap_may_go_on(st, j);
+}
+
 /* Does the word at t[k], just after a number, end address_at's look at
  * that number at once: a lowercase word that lex_next reads as its run of
  * letters, is ordinary ("2 of", "6 red tulips"), no street type before the
@@ -2723,7 +2751,11 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                  * passed as names_raw passes it: when no word that may be a
                  * surname follows it (cap_may_go_on) */
                 if (!common_key(st, key, wl, f, C_CAP))
-                    halt = 2;
+                    halt = block || (f & F_GIVEN) ||
+                                   !lone_surname(st, p1, p2, w1, l1, &c1, st->hist + n == 0, end,
+                                                 key, wl, j)
+                               ? 2
+                               : 0;
                 else if (cap_may_go_on(st, j))
                     halt = 1;
             } else if ((le || block || key_has_suffix(st->x, key, wl) || could_intro(p1, p2) ||
