@@ -449,7 +449,7 @@ static void hits_done(hits *h)
     m->h_tpos = h->tpos;
     m->h_pos = h->pos;
     m->h_cap = h->cap;
-    memset(h, 0, sizeof *h);
+    h->m = NULL; /* (done: a second call does nothing) */
 }
 
 /* 1 when s[0..n) begins with bytes of pf->seq's classes, one each (a
@@ -1518,7 +1518,8 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
 {
     const al_engine *e = m->e;
     *hold = sub->orig_len;
-    hits own = {0};
+    hits own;
+    own.m = NULL; /* (find_hits fills it; hits_done does nothing until then) */
     /* whole text: try prefixed rules at their hits only; stream: skip a
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;

@@ -42,6 +42,10 @@ al_code al_scrub_apply(const al_engine *e, const al_policy *p, const char *text,
                        const al_finding *f, size_t n, al_buf *out, int *changed)
 {
     (void)e;
+    if (!n) { /* nothing to replace (a stream's usual pass): the text as it is */
+        if (changed) *changed = 0;
+        return al_buf_append(out, text, len);
+    }
     size_t pos = 0;
     int ch = 0;
     if (al_buf_reserve(out, len) != AL_OK) return AL_ENOMEM;
