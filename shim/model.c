@@ -270,7 +270,8 @@ static void end_token(fstate *s)
 /* The hot loop's 64-bit constants, read from memory: an x86 multiply or
  * cmov takes a memory operand, so a constant there costs neither a register
  * (the loop has too few) nor an instruction to load it. */
-static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL;
+static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL,
+                      k_word = K_WORD, k_bigram = K_BIGRAM;
 #if defined(__x86_64__) && defined(__GNUC__)
 static const uint64_t k_zero = 0; /* what the asm's cmov drops a seen feature's weight to */
 #endif
@@ -777,9 +778,8 @@ hash8(const unsigned char *b, __m128i cnt, uint32_t *o)
  * feed_loop), then the one loop over the bytes counts them and the tokens,
  * in feat_block's order. */
 static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
-feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped)
+feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, const unsigned shift)
 {
-    const unsigned shift = s->shift;
     uint64_t cwin = s->cwin, tok = s->tok, prev = s->prev_tok;
     int tcls = s->tok_cls;
     int64_t accc = s->accc, accw = s->accw;
@@ -817,8 +817,8 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped)
             if (cls != tcls) {
                 if (tcls) {
                     uint64_t t = TOKEN_KEY(tok, tcls);
-                    accw += COUNT(t * K_WORD);
-                    if (prev) accw += COUNT(BIGRAM_KEY(prev, t) * K_BIGRAM);
+                    accw += COUNT(mul_mem(t, &k_word));
+                    if (prev) accw += COUNT(mul_mem(BIGRAM_KEY(prev, t), &k_bigram));
                     prev = t | 1;
                 }
                 tcls = cls;
@@ -846,10 +846,11 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped)
 __attribute__((target("avx2,bmi,bmi2"))) static void
 feat_block_fast(fstate *s, const unsigned char *p, size_t n, int stamped)
 {
-    if (stamped)
-        feat_block_ix(s, p, n, 1);
+    /* the shipped size's shift a constant: no register or reload for it */
+    if (s->shift == 64 - 18)
+        stamped ? feat_block_ix(s, p, n, 1, 64 - 18) : feat_block_ix(s, p, n, 0, 64 - 18);
     else
-        feat_block_ix(s, p, n, 0);
+        stamped ? feat_block_ix(s, p, n, 1, s->shift) : feat_block_ix(s, p, n, 0, s->shift);
 }
 #endif
 
