@@ -2628,6 +2628,13 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                 n++;
                 end = j;
                 i = k;
+                /* and after every other token of this loop: from here too
+                 * skip_plain called anew does what this loop does */
+                if (cx && st->hist + n >= CK_BACK && checkpoint(st, st->hist + n, end, cx)) {
+                    st->hist += n;
+                    st->head = (st->head + n) % RING;
+                    return 1;
+                }
                 if (i >= len || (c = bclass[t[i]]) < 2) break;
             }
             if (i >= len) break;
