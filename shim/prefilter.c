@@ -2488,6 +2488,23 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->s, y->s);
 }
 
+/* Sorts v[0..n) by cmp as qsort does (glibc's merge sort: stable), by
+ * insertion when short (most 2-byte buckets): no call per comparison. */
+static inline __attribute__((always_inline)) void
+sort_entries(entry *v, size_t n, int (*cmp)(const void *, const void *))
+{
+    if (n > 16) {
+        qsort(v, n, sizeof *v, cmp);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        entry x = v[i];
+        size_t j = i;
+        for (; j > 0 && cmp(&v[j - 1], &x) > 0; j--) v[j] = v[j - 1];
+        v[j] = x;
+    }
+}
+
 /* a[0..n) = v */
 static void fill32(uint32_t *a, size_t n, uint32_t v)
 {
@@ -2618,7 +2635,7 @@ al_code al_litset_build(al_engine *e)
             for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
                 unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
                 uint32_t lo = t->start[key], hi = t->start[key + 1];
-                if (hi - lo > 1) qsort(t->cv + lo, hi - lo, sizeof *t->cv, cmp_entry);
+                if (hi - lo > 1) sort_entries(t->cv + lo, hi - lo, cmp_entry);
             }
         }
         /* the 3- and 4-byte runs: counted, then hashed (at most a quarter full:
@@ -2653,8 +2670,7 @@ al_code al_litset_build(al_engine *e)
                                (!four || t->cv[y].s[3] == a->s[3]))
                             y++;
                         uint32_t k3 = key << 8 | a->c3;
-                        if (!fill && four && y - x > 1)
-                            qsort(t->cv + x, y - x, sizeof *t->cv, cmp_fifth);
+                        if (!fill && four && y - x > 1) sort_entries(t->cv + x, y - x, cmp_fifth);
                         uint32_t mid = x, m5 = 0;
                         while (mid < y && t->cv[mid].n == 4) mid++;
                         for (uint32_t g = mid; fill && four && g < y; g++)
