@@ -2840,17 +2840,18 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
     if (!sp) return 0;
     uint32_t x;
     if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
-        uint64_t w;
-        memcpy(&w, s + i + 4, 8);
-        w = lower8(w);
         for (x = sp->lo; x < sp->mid; x++) { /* 4-byte prefixes */
             const entry *en = &t->cv[x];
             if (en->wb && !ws) continue;
             if (fn(ud, en->rule, i)) return 1;
         }
         /* longer ones: those with the text's fifth byte (the low byte of w);
-         * none when m5 lacks its low 5 bits (also when there are no longer ones) */
-        if (!((sp->m5 >> (w & 31)) & 1)) return 0;
+         * none when m5 lacks its low 5 bits (also when there are no longer
+         * ones; lowercasing keeps a byte's low 5 bits) */
+        if (!((sp->m5 >> (s[i + 4] & 31)) & 1)) return 0;
+        uint64_t w;
+        memcpy(&w, s + i + 4, 8);
+        w = lower8(w);
         const span5 *f = span5_get(t->s5, t->b5, (uint64_t)key4v << 8 | (unsigned)(w & 0xff));
         if (!f) return 0;
         for (const entry *en = t->cv + f->lo, *const last = t->cv + f->hi; en < last; en++) {
