@@ -183,6 +183,7 @@ void al_matcher_stream_reset(al_matcher *m)
 {
     m->limit_hit = 0;
     if (m->t_ready) m->t_kind[8 * ((m->e->n + 63) / 64) + 1] = 0; /* resume_real's key */
+    m->ks_key = NULL;                                              /* stream_ks's */
 }
 
 /* The matcher of the last whole-text scan on this thread, kept for the next
@@ -995,7 +996,8 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
  * to its end without writing their resume points (stream_set, resume_real),
  * that end, and that resume array's address.  NULL when the index or the
  * sets cannot be made. */
-static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
+static __attribute__((noinline)) const tail_index *stream_prep_first(al_matcher *m,
+                                                                    const al_subject *sub)
 {
     const al_engine *e = m->e;
     const tail_index *ti = tail_index_get(e);
@@ -1031,6 +1033,12 @@ static const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
     }
     m->t_ready = 1;
     return ti;
+}
+
+static inline const tail_index *stream_prep(al_matcher *m, const al_subject *sub)
+{
+    if (m->t_ready && tindex && tindex->serial == m->e->serial) return tindex; /* the usual */
+    return stream_prep_first(m, sub);
 }
 
 /* Fills m->t_cand with the rules of the tail index one of whose literals
@@ -1135,6 +1143,7 @@ static int may_start(al_matcher *m, const al_subject *sub, const al_rule *r, uin
 }
 
 static int has_ks(const char *text, size_t len);
+static size_t last_ks(const char *text, size_t len);
 
 /* 1 when s[0..n), lowercased, holds one of pf->preq (looked for by the
  * byte of each at preqat). */
@@ -1290,6 +1299,26 @@ static int has_ks(const char *text, size_t len)
         p++;
     }
     return 0;
+}
+
+/* 1 + the offset in text of the last U+017F (long s) or U+212A (Kelvin
+ * sign), 0 when it holds none. */
+static size_t last_ks(const char *text, size_t len)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    while (i + 16 <= len &&
+           !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(text + i))))
+        i += 16;
+#endif
+    while (i < len && !((unsigned char)text[i] & 0x80)) i++;
+    const unsigned char *t = (const unsigned char *)text;
+    size_t last = 0;
+    for (; i + 1 < len; i++) {
+        if (t[i] == 0xC5 && t[i + 1] == 0xBF) last = i + 1;
+        if (t[i] == 0xE2 && i + 2 < len && t[i + 1] == 0x84 && t[i + 2] == 0xAA) last = i + 1;
+    }
+    return last;
 }
 
 /* The subject to collect literal hits from.  A stream pass reads them only
@@ -1511,6 +1540,26 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     return q;
 }
 
+/* has_ks(sub->s + sub->from, sub->len - sub->from) of a stream's raw pass:
+ * a stream's text at an offset never changes, so the bytes looked at by the
+ * last pass over the same resume array are not looked at again (but for
+ * the last two, where a character may have been cut). */
+static int stream_ks(al_matcher *m, const al_subject *sub)
+{
+    const size_t base = sub->resume_base, end = base + sub->len;
+    size_t at = base + sub->from; /* stream offset to look from */
+    if (m->ks_key == sub->resume && m->ks_done <= end) {
+        if (m->ks_done > at + 2) at = m->ks_done - 2;
+    } else {
+        m->ks_key = sub->resume;
+        m->ks_last = 0;
+    }
+    const size_t k = last_ks(sub->s + (at - base), end - at);
+    if (k) m->ks_last = at + k;
+    m->ks_done = end;
+    return m->ks_last > base + sub->from; /* begins at sub->from or later */
+}
+
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -1534,7 +1583,9 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     const hits *const hp = shared ? shared : &own;
     al_code c = AL_OK;
     /* the Kelvin sign and long s match caseless k and s */
-    int ks_seen = use_hits && !sub->normalized && has_ks(sub->s + sub->from, sub->len - sub->from);
+    int ks_seen = use_hits && !sub->normalized &&
+                  (sub->partial && sub->resume ? stream_ks(m, sub)
+                                               : has_ks(sub->s + sub->from, sub->len - sub->from));
     int fast = use_hits && !sub->partial && e->rkind;
     /* stream, raw pass: rules may be left for a later pass (al_subject.defer_from) */
     const int defer = sub->partial && sub->defer_from && !sub->map && sub->deferred;
