@@ -2249,21 +2249,53 @@ static int lone_surname(const stream *st, prev_tok p1, prev_tok p2, const char *
     return !cap_may_go_on(st, j);
 }
 
-/* Does the word at t[k], just after a number, end address_at's look at
- * that number at once: a lowercase word that lex_next reads as its run of
- * letters, is ordinary ("2 of", "6 red tulips"), no street type before the
- * name (F_PREFIX) and has no street ending? */
-static int plain_after_num(const stream *st, size_t k)
+/* Does address_at, at a number followed on its line by the word at t[k],
+ * find nothing: no street type after a first word, no street type before
+ * the name (F_PREFIX) first, no street ending, before an ordinary lowercase
+ * word, a mark, a number, a line break or five words ("2 of", "2009 Free
+ * Software Foundation,")?  The words are read on lex_next's terms; 0 also
+ * when one is not plain ASCII (lex_next reads it). */
+__attribute__((noinline)) static int num_inert(const stream *st, size_t k)
 {
     const unsigned char *t = st->t;
     size_t len = st->len;
-    if (t[k] < 'a' || t[k] > 'z') return 0;
-    size_t r = lower_run(t, k + 1, len), n = r - k;
-    if ((r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\'')) || n > KEYMAX)
-        return 0;
-    const char *w = (const char *)t + k;
-    unsigned f = lex_flags(st, w, n);
-    return !(f & F_PREFIX) && !key_has_suffix(st->x, w, n) && common_key(st, w, n, f, C_LOWER);
+    char kb[KEYMAX];
+    for (int words = 0; words < 5; words++) {
+        unsigned c = t[k];
+        size_t j;
+        const char *key;
+        int ocap;
+        if (c >= 'a' && c <= 'z') {
+            j = lower_run(t, k + 1, len);
+            if (j < len && (t[j] >= 0x80 || is_alpha(t[j]) || t[j] == '-' || t[j] == '\''))
+                return 0;
+            key = (const char *)t + k;
+            ocap = C_LOWER;
+        } else if (c >= 'A' && c <= 'Z') {
+            int all_upper, more_upper;
+            j = cap_word(t, k, len, kb, &all_upper, &more_upper);
+            if (j < len && (t[j] >= 0x80 || t[j] == '-' || t[j] == '\'')) return 0;
+            key = kb;
+            ocap = all_upper && j - k >= 2 ? C_ALLCAP : C_CAP;
+        } else {
+            return 0;
+        }
+        size_t n = j - k;
+        if (n <= KEYMAX) { /* a longer word has no key: nothing to look up */
+            const lex_ent *le = lex_find(st->x, st->memo, key, n);
+            unsigned f = le ? le->flags : 0, cf = le ? le->cflags : 0;
+            if ((f & F_STREET) && words > 0 && (ocap != C_LOWER || (cf & CTX_plain_streets)))
+                return 0;
+            if ((f & F_PREFIX) && words == 0 && (ocap == C_CAP || n > 2)) return 0;
+            if (key_has_suffix(st->x, key, n)) return 0;
+            if (ocap == C_LOWER && common_key(st, key, n, f, C_LOWER)) return 1;
+        }
+        size_t q = space_run(t, j, len);
+        if (q >= len || (q > j && memchr(t + j, '\n', q - j))) return 1;
+        if (!is_alpha(t[q]) && t[q] < 0x80) return 1; /* a number or a mark */
+        k = q;
+    }
+    return 1;
 }
 
 /* The prev_tok of a plain lowercase word w[0..wl) for skip_plain's fast
@@ -2707,16 +2739,16 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
             c1 = 0;
             e = ++i;
         } else if (t[i] >= '0' && t[i] <= '9') {
-            /* a number with no word after it on its line, or an ordinary
-             * one ("2 of"): only address_at looks at a number, for the
-             * words after it ("12 Elm Street") */
+            /* a number with no word after it on its line, or words that
+             * make no address of it ("2 of", num_inert): only address_at
+             * looks at a number, for the words after it ("12 Elm Street") */
             size_t j = i + 1;
             while (j < len && ((t[j] >= '0' && t[j] <= '9') || is_alpha(t[j]) ||
                                (t[j] == '-' && j + 1 < len && t[j + 1] >= '0' && t[j + 1] <= '9')))
                 j++;
             size_t k = space_run(t, j, len);
             if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j) &&
-                !plain_after_num(st, k))
+                !num_inert(st, k))
                 break;
             cur = 0;
             l1 = 0;
