@@ -270,8 +270,10 @@ static void end_token(fstate *s)
 /* The hot loop's 64-bit constants, read from memory: an x86 multiply or
  * cmov takes a memory operand, so a constant there costs neither a register
  * (the loop has too few) nor an instruction to load it. */
-static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL,
-                      k_word = K_WORD, k_bigram = K_BIGRAM;
+static const uint64_t k_char4 = K_CHAR4, k_char5 = K_CHAR5, k_fnv = 0x100000001b3ULL;
+#ifdef MODEL_FAST
+static const uint64_t k_word = K_WORD, k_bigram = K_BIGRAM; /* feat_block_fast's */
+#endif
 #if defined(__x86_64__) && defined(__GNUC__)
 static const uint64_t k_zero = 0; /* what the asm's cmov drops a seen feature's weight to */
 #endif
