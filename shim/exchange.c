@@ -77,6 +77,9 @@ typedef struct {
     int builds;   /* shapes built this exchange (capped) */
     int oneline;  /* data holds no '\n' nor '\r' (see shape_frame) */
     int framed;   /* valid, oneline and no event name: shape_frame may match */
+    int one;      /* framed, SSE, its key the stream's only one (keys[0]) and not
+                   * ended, not monitor: one_event may take a call (cleared when
+                   * a key is added or ends) */
     al_buf frame; /* when oneline: "data: " + data[0..s0) + data[s1..] + "\n\n", */
     size_t fhead; /* the event's bytes around the text; fhead: 6 + s0 */
 } shape_t;
@@ -190,6 +193,7 @@ static skey *get_key(al_exchange *x, int key, const cJSON *event)
     if (x->ev_name && n) memcpy(k->evname, x->ev_name, n);
     k->evname[n] = '\0';
     x->nkeys++;
+    x->shape.one = 0; /* (a shape is built once its key exists) */
     return k;
 }
 
@@ -240,6 +244,7 @@ static al_code feed_all(al_exchange *x)
 static al_code end_key(al_exchange *x, skey *k)
 {
     if (!k->ended) x->nended++;
+    x->shape.one = 0;
     k->ended = 1;
     al_code r = feed_key(k);
     return r != AL_OK ? r : al_stream_scrub_flush(k->s, &k->rel);
@@ -631,10 +636,9 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
         if (it->plain && !k->ended && rl >= dl && same_text(rd, d, dl)) {
             /* the usual stretch: events of k given their own text, back to
              * back in the arena (as the branch below, in fewer steps) */
-            const char *ab = x->arena.data;
+            const char *ab = x->arena.data, *rbase = rd - k->taken;
             const int kk = it->key;
-            size_t taken = k->taken + dl;
-            rl -= dl;
+            const char *re = rd + rl; /* the end of rel */
             rd += dl;
             if (run.len && run.off + run.len == it->raw_off) {
                 run.len += it->rawlen;
@@ -642,23 +646,28 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
                 run.off = it->raw_off;
                 run.len = it->rawlen;
             }
-            while (r == AL_OK && i + 1 < qn) {
-                const qitem *n = &x->q[i + 1];
+            /* the next ones, with the run in locals (run_flush where the
+             * bytes are not back to back: the ring's wrap) */
+            const qitem *n = &x->q[i + 1], *qe = &x->q[qn];
+            size_t roff = run.off, rlen = run.len;
+            for (; r == AL_OK && n < qe; n++) {
                 if (!n->plain || n->key != kk) break;
                 size_t nl = n->tlen;
-                if (rl < nl || !same_text(rd, ab + n->text_off, nl)) break;
-                if (run.off + run.len == n->raw_off) {
-                    run.len += n->rawlen;
-                } else if ((r = run_flush(x, &run, out)) == AL_OK) {
-                    run.off = n->raw_off;
-                    run.len = n->rawlen;
+                if ((size_t)(re - rd) < nl || !same_text(rd, ab + n->text_off, nl)) break;
+                if (roff + rlen != n->raw_off) {
+                    run.off = roff;
+                    run.len = rlen;
+                    r = run_flush(x, &run, out); /* (len 0 after it, even when it fails) */
+                    rlen = 0;
+                    if (r == AL_OK) roff = n->raw_off;
                 }
-                taken += nl;
-                rl -= nl;
+                if (r == AL_OK) rlen += n->rawlen;
                 rd += nl;
-                i++;
             }
-            k->taken = taken;
+            run.off = roff;
+            run.len = rlen;
+            i = (size_t)(n - x->q) - 1; /* the last one taken (the loop adds 1) */
+            k->taken = (size_t)(rd - rbase);
             continue;
         }
         if (k->ended && !queued_after(x, i, it->key)) {
@@ -1221,6 +1230,7 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     x->cut = 0;
     x->shape.valid = 0;
     x->shape.framed = 0;
+    x->shape.one = 0;
     if (!x->llm) return AL_OK;
     if (!al_ctx_engine(x->ctx)) {
         set_fail(x, "rules not loaded");
@@ -1371,6 +1381,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
     shape_t *sh = &x->shape;
     sh->valid = 0;
     sh->framed = 0;
+    sh->one = 0;
     const skey *k = find_key(x, key);
     if (!k) return; /* (the event's delta made it) */
     if (sh->builds >= 8 || x->ev_name_len >= sizeof sh->name) return;
@@ -1409,6 +1420,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
                 sh->oneline = 0; /* shape_frame is only a faster way to the same */
             sh->valid = 1;
             sh->framed = sh->oneline && !sh->name_len;
+            sh->one = sh->framed && x->sse && x->nkeys == 1 && !x->nended && !sh->ki && !monitor(x);
             break;
         }
         at++;
@@ -1606,6 +1618,11 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     return r;
 }
 
+/* The bytes that end shape_frame's look at a text: '"' (its end) and what
+ * it does not take (an escape, a line end, NUL). */
+static const unsigned char frame_stop[256] = {[0] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1,
+                                               ['\\'] = 1};
+
 /* An SSE event at the start of b[0..n) that is "data: ", the shape's data
  * around a text with no '"', '\\', NUL, CR or LF, then "\n\n" (the usual
  * delta event): its length, with text and tlen set, found in one pass over
@@ -1619,12 +1636,8 @@ static inline long shape_frame(const al_exchange *x, const char *b, size_t n, co
     size_t hl = sh->fhead, tl = sh->frame.len - hl; /* "data: "+prefix, suffix+"\n\n" */
     if (n < hl + tl || memcmp(b, sh->frame.data, hl)) return 0;
     size_t q = hl; /* the closing quote */
-    for (;; q++) {
-        if (q >= n) return 0;
-        unsigned char c = (unsigned char)b[q];
-        if (c == '"') break;
-        if (c == '\\' || c == '\n' || c == '\r' || c == '\0') return 0;
-    }
+    while (q < n && !frame_stop[(unsigned char)b[q]]) q++;
+    if (q >= n || b[q] != '"') return 0;
     if (n - q < tl || memcmp(b + q, sh->frame.data + hl, tl) || q + tl > AL_SSE_MAX_EVENT) return 0;
     *text = b + hl;
     *tlen = q - hl;
@@ -1819,9 +1832,8 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
 static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf *to_host,
                             al_code *rc)
 {
-    if (!x->shape.framed || !x->sse || x->body.len || x->last_len || x->nkeys != 1 ||
-        x->nended || x->shape.ki || x->keys[0].pend.len || x->qh >= x->qn ||
-        x->qn - x->qh >= 255 || x->qn == x->qcap || monitor(x))
+    if (!x->shape.one || x->body.len || x->last_len || x->keys[0].pend.len || x->qh >= x->qn ||
+        x->qn - x->qh >= 255 || x->qn == x->qcap)
         return 0;
     const char *text = NULL;
     size_t tlen = 0;
