@@ -668,6 +668,7 @@ typedef struct {
     size_t hpos[8];  /* hpos[c % 8]: where token c starts to be read (its pre) */
     int lower;       /* the text has no capital letters: words count as capitalised */
     memo_ent *memo;  /* lookups of this thread (lex_find), or NULL */
+    size_t ck_from;  /* no checkpoint before this: skip_plain read up to it (num_inert) */
 } stream;
 
 static unsigned lex_flags(const stream *st, const char *k, size_t n)
@@ -2253,12 +2254,15 @@ static int lone_surname(const stream *st, prev_tok p1, prev_tok p2, const char *
  * find nothing: no street type after a first word, no street type before
  * the name (F_PREFIX) first, no street ending, before an ordinary lowercase
  * word, a mark, a number, a line break or five words ("2 of", "2009 Free
- * Software Foundation,")?  The words are read on lex_next's terms; 0 also
- * when one is not plain ASCII (lex_next reads it). */
-__attribute__((noinline)) static int num_inert(const stream *st, size_t k)
+ * Software Foundation,")?  The words are read on lex_next's terms.  Returns
+ * where its reads end (past the last byte it read: no checkpoint may come
+ * before, see read_bound), or 0: it may find something, or a word is not
+ * plain ASCII (lex_next reads it). */
+__attribute__((noinline)) static size_t num_inert(const stream *st, size_t k)
 {
     const unsigned char *t = st->t;
     size_t len = st->len;
+#define READ_TO(x) ((x) < len ? (x) + 1 : len)
     char kb[KEYMAX];
     for (int words = 0; words < 5; words++) {
         unsigned c = t[k];
@@ -2288,14 +2292,15 @@ __attribute__((noinline)) static int num_inert(const stream *st, size_t k)
                 return 0;
             if ((f & F_PREFIX) && words == 0 && (ocap == C_CAP || n > 2)) return 0;
             if (key_has_suffix(st->x, key, n)) return 0;
-            if (ocap == C_LOWER && common_key(st, key, n, f, C_LOWER)) return 1;
+            if (ocap == C_LOWER && common_key(st, key, n, f, C_LOWER)) return READ_TO(j);
         }
         size_t q = space_run(t, j, len);
-        if (q >= len || (q > j && memchr(t + j, '\n', q - j))) return 1;
-        if (!is_alpha(t[q]) && t[q] < 0x80) return 1; /* a number or a mark */
+        if (q >= len || (q > j && memchr(t + j, '\n', q - j))) return READ_TO(q);
+        if (!is_alpha(t[q]) && t[q] < 0x80) return READ_TO(q); /* a number or a mark */
         k = q;
     }
-    return 1;
+    return READ_TO(k);
+#undef READ_TO
 }
 
 /* The prev_tok of a plain lowercase word w[0..wl) for skip_plain's fast
@@ -2377,9 +2382,11 @@ typedef struct {
  * pos (less 4).  The ring is empty there: every token read ends at or
  * before pos, and lex_next reads at most three bytes past one; skip_plain
  * reads the first letter of the word after pos (its fast loop's test), and
- * one word past a token it passed (cap_may_go_on, plain_after_num, the '.'
- * test), which ends at or before pos.  No token holds white space, so two
- * runs of other bytes and the space after each bound them, with room. */
+ * one word past a token it passed (cap_may_go_on, lone_surname, the '.'
+ * test), which ends at or before pos (num_inert reads further: no
+ * checkpoint comes before the end of its reads, stream.ck_from).  No token
+ * holds white space, so two runs of other bytes and the space after each
+ * bound them, with room. */
 static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
 {
     for (int r = 0; r < 2; r++) {
@@ -2625,7 +2632,7 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                          * a few stores: the more there are, the sooner a
                          * window that slid on takes up the scan before,
                          * and the later it leaves it) */
-                        if (cx && st->hist + n >= CK_BACK &&
+                        if (cx && st->hist + n >= CK_BACK && end >= st->ck_from &&
                             checkpoint(st, st->hist + n, end, cx)) {
                             st->hist += n;
                             st->head = (st->head + n) % RING;
@@ -2662,7 +2669,8 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                 i = k;
                 /* and after every other token of this loop: from here too
                  * skip_plain called anew does what this loop does */
-                if (cx && st->hist + n >= CK_BACK && checkpoint(st, st->hist + n, end, cx)) {
+                if (cx && st->hist + n >= CK_BACK && end >= st->ck_from &&
+                    checkpoint(st, st->hist + n, end, cx)) {
                     st->hist += n;
                     st->head = (st->head + n) % RING;
                     return 1;
@@ -2747,9 +2755,11 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                                (t[j] == '-' && j + 1 < len && t[j + 1] >= '0' && t[j + 1] <= '9')))
                 j++;
             size_t k = space_run(t, j, len);
-            if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j) &&
-                !num_inert(st, k))
-                break;
+            if (k < len && (is_alpha(t[k]) || t[k] >= 0x80) && !memchr(t + j, '\n', k - j)) {
+                size_t r = num_inert(st, k);
+                if (!r) break;
+                if (r > st->ck_from) st->ck_from = r;
+            }
             cur = 0;
             l1 = 0;
             c1 = 0;
@@ -2889,6 +2899,7 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
     st.len = len;
     st.pos = st.head = st.n = st.hist = 0;
     st.filled = 0;
+    st.ck_from = 0;
     /* all-lowercase text ("tracy sukhorukova lives in riga"): judge words as if
      * capitalised; the common-word list and the context rules still apply */
     st.lower = !has_capital(st.t, len);

@@ -661,3 +661,41 @@ TEST(a_name_beside_a_record_number_is_strong_and_beside_dates_it_is_not)
     CHECK_STR(found(&al_detector_person, strong, "Maria Gonzalez scored 536-22-12345 points"), "");
     al_detector_person.free_state(strong);
 }
+
+/* A window of a stream that ends inside the words after a number, before
+ * the street type that makes them an address ("12 zork blahblah foofoofoo"
+ * | " Street"), is taken up by the next window as if that one were alone:
+ * what skip_plain read past the number to pass it does not let a
+ * checkpoint before the end of those reads be taken up. */
+TEST(a_window_ending_in_the_words_after_a_number_is_taken_up_as_if_alone)
+{
+    static const char text[] =
+        "the parcel was left at the desk of the hall and then it was taken away by the "
+        "porter who came early in the morning and the clerk said that it would go out "
+        "with the rest of the mail before noon so we waited there for a while and it "
+        "went to 12 zork blahblah foofoofoo Street yesterday, said the clerk at the desk "
+        "of the hall where the porter sat down for a while and then went home again.";
+    size_t len = sizeof text - 1;
+    void *st = load(&al_detector_address, NULL);
+    REQUIRE(st);
+    static char win[1024], alone[1024], a[4096], b[4096];
+    int same = 1, found = 0;
+    for (size_t end = 200, step = 0; end <= len; end += 1 + step++ % 7) {
+        size_t start = step % 3 ? 0 : 3; /* some windows slid on by a word */
+        size_t n = end - start;
+        memcpy(win, text + start, n);
+        spans_of(&al_detector_address, st, win, n, a, sizeof a);
+        memcpy(alone, win, n);
+        spans_of(&al_detector_address, st, "x", 1, b, sizeof b);
+        spans_of(&al_detector_address, st, alone, n, b, sizeof b);
+        if (strcmp(a, b) != 0) {
+            fprintf(stderr, "  window %zu..%zu: %s / %s\n", start, end, a, b);
+            same = 0;
+        }
+        found |= a[0] != 0;
+        spans_of(&al_detector_address, st, win, n, a, sizeof a); /* the next takes this one up */
+    }
+    CHECK(same);
+    CHECK(found);
+    al_detector_address.free_state(st);
+}
