@@ -2436,7 +2436,10 @@ static inline __attribute__((always_inline)) int checkpoint(stream *st, size_t h
         k->back[2] = (uint16_t)(pos - hp[(h1 - 2) & 7]);
         k->back[3] = (uint16_t)(pos - hp[(h1 - 3) & 7]);
     }
-    return cx->pv && cx->pv->pr ? take_up(st, h, pos, cx) : 0;
+    /* (at h == CK_BACK the last token behind is the text's first, which the
+     * scan before read from further back unless the text starts where it
+     * started reading it: rarely the same, and not worth a search) */
+    return cx->pv && cx->pv->pr && h > CK_BACK ? take_up(st, h, pos, cx) : 0;
 }
 
 /* The rest of checkpoint, while the scan before may still be taken up. */
@@ -2465,7 +2468,8 @@ __attribute__((noinline)) static int take_up(stream *st, size_t h, size_t pos, c
      * it by read_bound, and near_pii's 60 bytes before and after each span
      * found on the way (those before: that far into this text) */
     size_t k = pr->nck, d = pv->d, from[3], to[3];
-    while (--k > j && read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 > pv->m) {
+    while (--k > j && (pr->ck[k].pos - res->org + 4 > pv->m || /* read_bound(p) >= p */
+                       read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 > pv->m)) {
     }
     for (int ok = 0; !ok;) {
         if (k <= j) {
