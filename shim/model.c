@@ -735,7 +735,7 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
 
 #ifdef MODEL_FAST
 /* Bytes of a block whose character n-gram indices feat_block_fast computes
- * at a time (two arrays of this many on its stack). */
+ * at a time (two 4-byte indices per byte on its stack: 2 KB). */
 #define FEAT_CHUNK 256
 
 /* The indices of the character 4- and 5-grams ending at 8 offsets, from
