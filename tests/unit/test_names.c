@@ -699,3 +699,23 @@ TEST(a_window_ending_in_the_words_after_a_number_is_taken_up_as_if_alone)
     CHECK(found);
     al_detector_address.free_state(st);
 }
+
+/* A listed surname that is no ordinary word ("Plants", "Stenberg") alone
+ * is a name only where something makes it one: after a word of said, in a
+ * list of names, introduced, before another name; the fast pass that leaves
+ * it alone elsewhere finds what the three steps find. */
+TEST(a_lone_surname_is_a_name_only_where_its_context_makes_it_one)
+{
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_person, st, "In glucose. Plants release oxygen as a by-product."),
+              "");
+    CHECK_STR(found(&al_detector_person, st, "Files: src/main.c and the rest."), "");
+    CHECK_STR(found(&al_detector_person, st, "The old keeper said Stenberg would call."),
+              "Stenberg");
+    CHECK_STR(found(&al_detector_person, st, "We met Maria, Stenberg and Jones there."),
+              "Maria|Stenberg|Jones");
+    CHECK_STR(found(&al_detector_person, st, "My name is Stenberg, hello."), "Stenberg");
+    CHECK_STR(found(&al_detector_person, st, "Then Stenberg Okonkwo came in."), "Stenberg Okonkwo");
+    al_detector_person.free_state(st);
+}
