@@ -988,14 +988,14 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
 
 /* The sets a stream pass over the active rules reads (sub->act, else
  * sub->active, else all), made in the matcher at its first pass, with the
- * tail index: m->t_kind, 8 x W + 2 words, holds for the raw then the
+ * tail index: m->t_kind, 10 x W + 2 words, holds for the raw then the
  * normalised pass the active rules of the tail index of that kind, those
  * the pass runs at all (detectors in the raw one), and the prefixed ones
  * that read hits (detectors and windowed rules aside), then a pass's rules
  * to visit, and the rules the last raw pass over sub->resume marked scanned
  * to its end without writing their resume points (stream_set, resume_real),
- * that end, and that resume array's address.  NULL when the index or the
- * sets cannot be made. */
+ * that end, and that resume array's address, then m->t_scw's 2 x W words.
+ * NULL when the index or the sets cannot be made. */
 static __attribute__((noinline)) const tail_index *stream_prep_first(al_matcher *m,
                                                                     const al_subject *sub)
 {
@@ -1004,9 +1004,10 @@ static __attribute__((noinline)) const tail_index *stream_prep_first(al_matcher 
     if (!ti || m->t_ready) return ti;
     const size_t W = ti->W;
     if (!m->t_cand) m->t_cand = calloc(W, sizeof *m->t_cand);
-    if (!m->t_kind) m->t_kind = calloc(8 * W + 2, sizeof *m->t_kind);
+    if (!m->t_kind) m->t_kind = calloc(10 * W + 2, sizeof *m->t_kind);
     if (!m->t_win) m->t_win = malloc((e->n ? e->n : 1) * sizeof *m->t_win);
     if (!m->t_cand || !m->t_kind || !m->t_win) return NULL;
+    m->t_scw = m->t_kind + 8 * W + 2; /* (t_kind's last 2 x W words) */
     m->t_nwin = 0;
     size_t n = sub->act ? sub->nact : e->n;
     for (size_t j = 0; j < n; j++) {
@@ -1029,6 +1030,7 @@ static __attribute__((noinline)) const tail_index *stream_prep_first(al_matcher 
         const size_t kind = e->rules[i].normalized ? 1 : 0;
         if (!(m->t_kind[(2 + kind) * W + (i >> 6)] >> (i & 63) & 1)) continue;
         m->t_sc[kind] |= 1ull << k;
+        if (!kind) m->t_scw[i >> 6] |= 1ull << (i & 63);
         if (e->rkind[i] & AL_RK_KS) m->t_scks |= 1ull << k;
     }
     m->t_ready = 1;
@@ -1342,12 +1344,17 @@ static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub
          * resume point there or later (resume points only rise) */
         const uint64_t *last = m->t_kind + 7 * W;
         const int known = sub->resume && m->t_kind[8 * W + 1] == (uintptr_t)sub->resume;
+        const uint64_t *scl = m->t_scw + W; /* start-class rules alike, at t_scend */
         for (size_t x = m->t_x0; x < m->t_x1; x++) {
             const size_t *fx = f + x * 64;
             uint64_t b = pre[x];
             if (known && (b & last[x])) {
                 b &= ~last[x];
                 low = m->t_kind[8 * W] < low ? m->t_kind[8 * W] : low;
+            }
+            if (known && (b & scl[x])) {
+                b &= ~scl[x];
+                low = m->t_scend < low ? m->t_scend : low;
             }
             for (; b; b &= b - 1) {
                 const size_t v = fx[__builtin_ctzll(b)];
@@ -1415,12 +1422,17 @@ static void resume_real(al_matcher *m, const al_subject *sub)
     const size_t W = (m->e->n + 63) / 64;
     if (!m->t_ready || !sub->resume || m->t_kind[8 * W + 1] != (uintptr_t)sub->resume) return;
     const size_t end = m->t_kind[8 * W];
-    const uint64_t *lazy = m->t_kind + 7 * W;
-    for (size_t x = m->t_x0; x < m->t_x1; x++)
+    const uint64_t *lazy = m->t_kind + 7 * W, *scl = m->t_scw + W;
+    for (size_t x = m->t_x0; x < m->t_x1; x++) {
         for (uint64_t b = lazy[x]; b; b &= b - 1) {
             size_t *r = sub->resume + x * 64 + (size_t)__builtin_ctzll(b);
             *r = *r < end ? end : *r;
         }
+        for (uint64_t b = scl[x]; b; b &= b - 1) {
+            size_t *r = sub->resume + x * 64 + (size_t)__builtin_ctzll(b);
+            *r = *r < m->t_scend ? m->t_scend : *r;
+        }
+    }
     m->t_kind[8 * W + 1] = 0;
 }
 
@@ -1500,7 +1512,8 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
      * the end here and not visited (a rule with a caseless k or s in a
      * text holding a Kelvin sign or long s is run all the same). */
     uint64_t sc = m->t_sc[k] & ~h->sc_hit & (ks_seen ? ~m->t_scks : ~0ull);
-    if (sc) {
+    const int sc_lazy = res && !k && W <= 64; /* (a raw pass over a resume array) */
+    if (sc || sc_lazy) {
         const al_engine *e = m->e;
         const tail_index *ti = tb->ti;
         const unsigned char *s = (const unsigned char *)sub->s;
@@ -1517,10 +1530,32 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
             sc &= ~(any & ti->sc_cover[x]);
             d0 = d1;
         }
-        for (; sc; sc &= sc - 1) {
-            const uint32_t ri = e->sc_rules[__builtin_ctzll(sc)];
-            q[ri >> 6] &= ~(1ull << (ri & 63));
-            mark_scanned(sub, ri, sub->len);
+        if (sc_lazy) {
+            /* kept as a set and an end, as the tail index's rules are: a
+             * rule's resume point is written when it leaves the set */
+            uint64_t nl[64]; /* the rules passed over now: the raw start-class ones but */
+            for (size_t x = x0; x < x1; x++) nl[x] = m->t_scw[x];
+            for (uint64_t b = m->t_sc[0] & ~sc; b; b &= b - 1) { /* those that run */
+                const uint32_t ri = e->sc_rules[__builtin_ctzll(b)];
+                nl[ri >> 6] &= ~(1ull << (ri & 63));
+            }
+            uint64_t *scl = m->t_scw + W;
+            for (size_t x = x0; x < x1; x++) {
+                if (known)
+                    for (uint64_t b = scl[x] & ~nl[x]; b; b &= b - 1) {
+                        size_t *r = res + x * 64 + (size_t)__builtin_ctzll(b);
+                        *r = *r < m->t_scend ? m->t_scend : *r;
+                    }
+                scl[x] = nl[x];
+                q[x] &= ~nl[x];
+            }
+            m->t_scend = sub->resume_base + len; /* (a stream's end never moves back) */
+        } else {
+            for (; sc; sc &= sc - 1) {
+                const uint32_t ri = e->sc_rules[__builtin_ctzll(sc)];
+                q[ri >> 6] &= ~(1ull << (ri & 63));
+                mark_scanned(sub, ri, sub->len);
+            }
         }
     }
     /* A windowed rule may begin a match anywhere before its literal:

@@ -230,6 +230,11 @@ typedef struct {
     uint64_t t_sc[2];  /* the active start-class rules (by their bit in e->sc_mask) that a
                         * raw, a normalised pass runs (none when the tail index has none) */
     uint64_t t_scks;   /* those of them with a caseless k or s */
+    uint64_t *t_scw;   /* t_kind's last 2 x W words: the raw ones as rule bits, then those
+                        * the last raw pass over the resume array of t_kind's key passed
+                        * over without writing their resume points (engine.c stream_set),
+                        * and that pass's end: */
+    size_t t_scend;    /* their resume points are at least this */
     uint32_t *t_win;   /* the active windowed rules a raw pass runs, t_nwin of them */
     size_t t_nwin;
     al_spans d_spans;  /* a detector's spans (engine.c run_detector), kept from call to call */
