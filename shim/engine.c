@@ -474,9 +474,10 @@ static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, 
     return 1;
 }
 
-/* One pass over the subject for every rule's prefixes, then the hits
- * grouped by rule (each group in text order). */
-static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *h)
+/* One pass over the subject from offset from (sub->from, or lower: see
+ * hits_from) for every rule's prefixes, then the hits grouped by rule
+ * (each group in text order). */
+static al_code find_hits(al_matcher *m, const al_subject *sub, size_t from, int table, hits *h)
 {
     const al_engine *e = m->e;
     size_t nr = e->n ? e->n : 1;
@@ -509,7 +510,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
                 .nrules = (uint32_t)e->n,
                 .req_seen = m->h_req,
                 .sc_zero = SIZE_MAX};
-    al_litset_scan(e->lits, table, sub->s + sub->from, sub->len - sub->from, on_hit, h);
+    al_litset_scan(e->lits, table, sub->s + from, sub->len - from, on_hit, h);
     if (e->n_sc && !sub->normalized) {
         /* start-class rules (number-like values): offsets holding one of
          * their first bytes, not preceded by a byte their lookbehind refuses */
@@ -517,8 +518,8 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
         const uint64_t *mask = e->sc_mask, *np = e->sc_np;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
         size_t each = 0; /* bytes before this are looked at one by one */
-        size_t nz = sub->from; /* past the last byte seen in mask */
-        for (size_t i = sub->from; i < len; i++) {
+        size_t nz = from; /* past the last byte seen in mask */
+        for (size_t i = from; i < len; i++) {
             /* one test rules out eight bytes none of which may begin a
              * match (most of them); eight that fail it are looked at one
              * by one, a table lookup each */
@@ -542,11 +543,11 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
                  * stream's text may still grow) */
                 if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
                 h->sc_hit |= m & -m;
-                if (on_hit(h, ri, i - sub->from)) return AL_ENOMEM;
+                if (on_hit(h, ri, i - from)) return AL_ENOMEM;
             }
         }
         if (len) h->sc_zero = nz;
-        for (size_t i = sub->from; i < sub->len && !h->enomem && e->n_sc > 64; i++) {
+        for (size_t i = from; e->n_sc > 64 && i < sub->len && !h->enomem; i++) {
             unsigned char c = t[i];
             if (!(e->sc_first[c >> 3] & (1u << (c & 7)))) continue;
             for (size_t k = 0; k < e->n_sc; k++) {
@@ -554,7 +555,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
                 if (!(pf->first[c >> 3] & (1u << (c & 7)))) continue;
                 if (i > 0 && (pf->notprev[t[i - 1] >> 3] & (1u << (t[i - 1] & 7)))) continue;
                 if (pf->nseq && !seq_at(pf, t + i, sub->len - i)) continue;
-                on_hit(h, e->sc_rules[k], i - sub->from);
+                on_hit(h, e->sc_rules[k], i - from);
             }
         }
     }
@@ -568,7 +569,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, int table, hits *
         h->beg[h->used[k]] = off;
         off += h->cnt[h->used[k]];
     }
-    for (size_t i = 0; i < h->n; i++) h->pos[h->beg[h->rule[i]]++] = h->tpos[i] + sub->from;
+    for (size_t i = 0; i < h->n; i++) h->pos[h->beg[h->rule[i]]++] = h->tpos[i] + from;
     for (size_t k = 0; k < h->nused; k++) h->beg[h->used[k]] -= h->cnt[h->used[k]];
     return AL_OK;
 }
@@ -1323,17 +1324,18 @@ static size_t last_ks(const char *text, size_t len)
     return last;
 }
 
-/* The subject to collect literal hits from.  A stream pass reads them only
+/* The offset of sub to collect literal hits from.  A stream pass reads them only
  * in may_start, as "a hit at or past the rule's resume point" (of a rule
  * not windowed): hits before every such rule's resume point are not looked
  * for.  The scan starts one byte before the lowest such point (or one
  * lower), so that the hits it finds from that point on are the ones a scan
  * from sub->from finds (a literal scan takes its first byte for a word
  * start). */
-static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub, al_subject *cut)
+static size_t hits_from(const al_matcher *m, const al_subject *sub)
 {
     const al_engine *e = m->e;
-    if (!sub->partial || !sub->act || !(sub->rule_from || sub->resume) || !e->rkind) return sub;
+    if (!sub->partial || !sub->act || !(sub->rule_from || sub->resume) || !e->rkind)
+        return sub->from;
     size_t lo = sub->len;
     if (m->t_ready) { /* the prefixed rules of the pass's kind, from stream_prep's set */
         const size_t W = (e->n + 63) / 64;
@@ -1372,10 +1374,7 @@ static const al_subject *hits_subject(const al_matcher *m, const al_subject *sub
             if (f < lo) lo = f;
         }
     }
-    if (lo <= sub->from + 1) return sub;
-    *cut = *sub;
-    cut->from = lo - 1;
-    return cut;
+    return lo <= sub->from + 1 ? sub->from : lo - 1;
 }
 
 /* The rules a whole-text pass (normalised when norm) may run, as a bit set
@@ -1415,7 +1414,7 @@ static const uint64_t *fast_set(al_matcher *m, const hits *h, int norm, int ks_s
 /* Stream mode: the rules the last raw pass over sub->resume marked scanned
  * to its end are kept as a set (m->t_kind, stream_set), their resume points
  * not written: resume[i] is then max(resume[i], that end).  Writes them
- * (every reader but hits_subject and stream_set wants them written) and
+ * (every reader but hits_from and stream_set wants them written) and
  * forgets the set. */
 static void resume_real(al_matcher *m, const al_subject *sub)
 {
@@ -1607,11 +1606,10 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     /* whole text: try prefixed rules at their hits only; stream: skip a
      * prefixed rule unless a prefix occurs or may be starting at the end */
     int use_hits = (sub->prefilter || sub->partial) && e->lits;
-    al_subject cut;
     /* stream: the tail index and the matcher's sets (NULL: not to be had) */
     const tail_index *ti = use_hits && sub->partial && e->rkind ? stream_prep(m, sub) : NULL;
     if (use_hits && !shared &&
-        find_hits(m, hits_subject(m, sub, &cut), sub->normalized, &own) != AL_OK) {
+        find_hits(m, sub, hits_from(m, sub), sub->normalized, &own) != AL_OK) {
         hits_done(&own);
         return AL_ENOMEM;
     }
@@ -1858,7 +1856,7 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
         /* the usual prompt: normalising changed only ASCII case, so one
          * literal scan serves both passes (hits are per rule, in text order) */
         hits h = {0};
-        c = find_hits(m, &sub, AL_LITSET_BOTH, &h);
+        c = find_hits(m, &sub, sub.from, AL_LITSET_BOTH, &h);
         if (c == AL_OK) c = rules_run(m, &sub, cands, &hold, &h);
         if (c == AL_OK) {
             sub.s = nb.data ? nb.data : "";

@@ -278,7 +278,7 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
     int deferred = 0;
     if (!final && s->any_det) {
         det_t = len > DET_TAIL ? len - DET_TAIL : 0;
-        while (det_t > s->ctx_len && det_t < len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n')
+        while (det_t > s->ctx_len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n') /* (< len) */
             det_t--;
         defer = det_t;
         if (len > STREAM_CAP && len - STREAM_CAP > defer) defer = len - STREAM_CAP;
