@@ -1677,7 +1677,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             i = sub->act ? sub->act[j] : (uint32_t)j;
             j++;
         }
-        if (sub->active && !sub->active[i]) continue;
+        if (!words && sub->active && !sub->active[i]) continue; /* (words: only active ones) */
         if (fast) {
             /* whole text: a prefixed rule without a hit has nothing to try */
             unsigned k = e->rkind[i];

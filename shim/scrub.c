@@ -431,11 +431,10 @@ static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const cha
 
 al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out)
 {
-    if (!s || !out || (!delta && len)) return AL_EINVAL;
-    al_buf *w = &s->win;
-    const size_t wl = w->len + len;
     /* the usual delta: 1-8 bytes, with room, no scan due and no error */
-    if (len - 1 < 8 && wl < s->lim) {
+    al_buf *w = s ? &s->win : NULL;
+    if (len - 1 < 8 && s && out && delta && w->len + len < s->lim) {
+        const size_t wl = w->len + len;
         char *d = w->data + w->len;
         if (len >= 4) { /* two 4-byte words, overlapping when len < 8 */
             uint32_t a, b;
@@ -452,6 +451,7 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
         w->len = wl;
         return AL_OK;
     }
+    if (!s || !out || (!delta && len)) return AL_EINVAL;
     return feed_more(s, delta, len, out);
 }
 
