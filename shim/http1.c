@@ -355,20 +355,36 @@ long al_http1_body_feed(al_http1_body *d, const char *buf, size_t len, al_buf *o
         case CH_SIZE: {
             if (d->line == 0) {
                 /* the usual size line, "HEX\r\n" whole in buf: read in one
-                 * go (as the bytewise path below would) */
-                size_t j = i;
-                uint64_t v = d->remaining;
-                int hv;
-                while (j < len && j - i < 15 && (hv = hexval(buf[j])) >= 0) {
-                    v = v * 16 + (uint64_t)hv;
-                    j++;
-                }
-                if (j > i && j + 1 < len && buf[j] == '\r' && buf[j + 1] == '\n') {
+                 * go (as the bytewise path below would); and while the
+                 * chunk's data and its CRLF are whole in buf too, the chunk
+                 * is taken here and the next size line read (as the
+                 * CH_DATA and CH_DATA_CR cases would: a stream of small
+                 * chunks costs one pass of this loop per chunk) */
+                size_t i0 = i;
+                for (;;) {
+                    size_t j = i;
+                    uint64_t v = d->remaining;
+                    int hv;
+                    while (j < len && j - i < 15 && (hv = hexval(buf[j])) >= 0) {
+                        v = v * 16 + (uint64_t)hv;
+                        j++;
+                    }
+                    if (!(j > i && j + 1 < len && buf[j] == '\r' && buf[j + 1] == '\n')) break;
                     d->remaining = v;
                     i = j + 2;
                     d->state = v ? CH_DATA : CH_TRAILER;
-                    break;
+                    if (!v || v > len - i || len - i - v < 2 || buf[i + v] != '\r' ||
+                        buf[i + v + 1] != '\n')
+                        break;
+                    r = payload(d, buf + i, (size_t)v, out);
+                    if (r == -2) return body_fail(d, "body larger than the cap", AL_ELIMIT, i);
+                    if (r == -1) return body_fail(d, "out of memory", AL_ENOMEM, i);
+                    d->remaining = 0;
+                    i += (size_t)v + 2;
+                    d->state = CH_SIZE;
+                    if (i == len) break;
                 }
+                if (i != i0) break; /* (c is buf[i0]: read again) */
             }
             int h = hexval(c);
             if (h >= 0) {
