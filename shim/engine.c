@@ -1559,14 +1559,17 @@ static const uint64_t *stream_set(al_matcher *m, const al_subject *sub, const hi
     }
     /* A windowed rule may begin a match anywhere before its literal:
      * may_start lets it run from its resume point, and run_regex leaves it
-     * for a later pass, that point raised to sub->from, when that is
+     * for a later pass, that point raised to sub->from or to where
+     * partial_from says no start before can matter, when that is
      * defer_from or later; done so here without a visit. */
     if (sub->defer_from && !sub->map && sub->deferred) {
         for (size_t j = 0; j < m->t_nwin; j++) {
             const uint32_t ri = m->t_win[j];
             const size_t pos = resume_at(sub, ri);
-            if (pos < sub->defer_from) continue;
-            mark_scanned(sub, ri, pos);
+            const size_t at =
+                pos < sub->defer_from ? partial_from(sub, &m->e->rules[ri], pos) : pos;
+            if (at < sub->defer_from) continue; /* (visited: run_regex runs it) */
+            mark_scanned(sub, ri, at);
             *sub->deferred = 1;
             q[ri >> 6] &= ~(1ull << (ri & 63));
         }
