@@ -3160,6 +3160,19 @@ __attribute__((noinline)) static al_code rescan(scan_cache *c, const det_state *
     return AL_OK;
 }
 
+/* Adds the spans of s at the levels asked for to out; returns rc, or the
+ * error of adding one. */
+__attribute__((noinline)) static al_code report(const sink *s, unsigned levels, al_spans *out,
+                                                al_code rc)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (!(levels & s->lvl[i])) continue;
+        al_code c = al_spans_push(out, s->v[i].start, s->v[i].end, s->v[i].confidence);
+        if (c != AL_OK) return c;
+    }
+    return rc;
+}
+
 static al_code run(int kind, const void *state, const char *text, size_t len, al_spans *out)
 {
     const det_state *d = state;
@@ -3174,13 +3187,7 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     }
     /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
     const scan_res *r = &c->res[c->cur];
-    const sink *s = &r->s[kind];
-    for (size_t i = 0; i < s->n; i++) {
-        if (!(d->levels & s->lvl[i])) continue;
-        al_code rc = al_spans_push(out, s->v[i].start, s->v[i].end, s->v[i].confidence);
-        if (rc != AL_OK) return rc;
-    }
-    return r->rc;
+    return r->s[kind].n ? report(&r->s[kind], d->levels, out, r->rc) : r->rc;
 }
 
 static al_code person_scan(const void *state, const char *text, size_t len, al_spans *out)
