@@ -183,7 +183,7 @@ void al_matcher_stream_reset(al_matcher *m)
 {
     m->limit_hit = 0;
     if (m->t_ready) m->t_kind[8 * ((m->e->n + 63) / 64) + 1] = 0; /* resume_real's key */
-    m->ks_key = NULL;                                              /* stream_ks's */
+    m->ks_key = NULL;                                             /* stream_ks's */
 }
 
 /* The matcher of the last whole-text scan on this thread, kept for the next
@@ -385,9 +385,9 @@ typedef struct {
     const unsigned char *active; /* rules to collect hits for (NULL: all) */
     uint32_t nrules;             /* the literal scan reports required literal k as nrules + k */
     unsigned char *req_seen;     /* per required literal: 1 when the text holds it */
-    int any_req;     /* req_seen has an entry set */
-    uint64_t sc_hit; /* the start-class rules (by their bit in e->sc_mask) with a hit */
-    size_t sc_zero;  /* no byte from here to the end is in e->sc_mask (SIZE_MAX: not known) */
+    int any_req;                 /* req_seen has an entry set */
+    uint64_t sc_hit;             /* the start-class rules (by their bit in e->sc_mask) with a hit */
+    size_t sc_zero; /* no byte from here to the end is in e->sc_mask (SIZE_MAX: not known) */
 } hits;
 
 /* The index range in h->pos of rule ri's hits. */
@@ -517,7 +517,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, size_t from, int 
         const unsigned char *t = (const unsigned char *)sub->s;
         const uint64_t *mask = e->sc_mask, *np = e->sc_np;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
-        size_t each = 0; /* bytes before this are looked at one by one */
+        size_t each = 0;  /* bytes before this are looked at one by one */
         size_t nz = from; /* past the last byte seen in mask */
         for (size_t i = from; i < len; i++) {
             /* one test rules out eight bytes none of which may begin a
@@ -834,7 +834,8 @@ static tail_index *tail_index_build(const al_engine *e)
         }
         for (size_t x = 0; x < ti->sc_nseg; x++)
             for (size_t k = 0; k < e->n_sc; k++)
-                if (e->rules[e->sc_rules[k]].pf.maxlen >= ti->sc_end[x]) ti->sc_cover[x] |= 1ull << k;
+                if (e->rules[e->sc_rules[k]].pf.maxlen >= ti->sc_end[x])
+                    ti->sc_cover[x] |= 1ull << k;
         ti->sc_all = e->n_sc == 64 ? ~0ull : (1ull << e->n_sc) - 1;
     }
     for (int k = 0; k < 2; k++) {
@@ -998,7 +999,7 @@ static inline void tail_pair(tail_begins *tb, uint64_t *cand, size_t u, uint32_t
  * that end, and that resume array's address, then m->t_scw's 2 x W words.
  * NULL when the index or the sets cannot be made. */
 static __attribute__((noinline)) const tail_index *stream_prep_first(al_matcher *m,
-                                                                    const al_subject *sub)
+                                                                     const al_subject *sub)
 {
     const al_engine *e = m->e;
     const tail_index *ti = tail_index_get(e);

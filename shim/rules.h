@@ -237,13 +237,13 @@ typedef struct {
     size_t t_scend;    /* their resume points are at least this */
     uint32_t *t_win;   /* the active windowed rules a raw pass runs, t_nwin of them */
     size_t t_nwin;
-    al_spans d_spans;  /* a detector's spans (engine.c run_detector), kept from call to call */
+    al_spans d_spans;     /* a detector's spans (engine.c run_detector), kept from call to call */
     const size_t *ks_key; /* stream passes over this resume array (NULL: none yet) looked */
     size_t ks_done;       /* for a Kelvin sign or long s up to this stream offset, */
     size_t ks_last;       /* the last one found beginning at ks_last - 1 (0: none) */
-    uint64_t *f_run;         /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
-                              * and a normalised pass run without a hit, those they run with one,
-                              * those with a caseless k or s */
+    uint64_t *f_run;      /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
+                           * and a normalised pass run without a hit, those they run with one,
+                           * those with a caseless k or s */
     unsigned char *a_act[2]; /* per direction, e->n: the rules active under a policy with
                               * a_pol's actions (engine.c active_rules); NULL: none yet */
     al_action a_pol[2][AL_CAT_COUNT];

@@ -87,16 +87,16 @@ struct al_stream_scrub {
     uint32_t *act; /* indexes of the active rules: the per-rule loops of a */
     size_t nact;   /* pass skip the rest, which the engine never reads */
     int any_norm, any_det;
-    al_buf win;       /* left context (already released) + pending text */
-    size_t ctx_len;   /* bytes of win already released */
-    size_t base;      /* stream offset of win.data[0] */
-    size_t keep;      /* left context to retain */
-    size_t *resume;   /* per rule: stream offset where its next match may start */
-    size_t *rfrom;    /* scratch: resume in normalised subject coordinates (any_norm) */
-    size_t scanned;   /* stream offset of the end of the text at the last scan */
-    size_t trigger;   /* a feed that makes win.len reach this scans (set_trigger) */
-    size_t lim;       /* a feed of 1-8 bytes that leaves win.len below this only appends
-                       * them: trigger or win.cap, the lower (0 after an error) */
+    al_buf win;     /* left context (already released) + pending text */
+    size_t ctx_len; /* bytes of win already released */
+    size_t base;    /* stream offset of win.data[0] */
+    size_t keep;    /* left context to retain */
+    size_t *resume; /* per rule: stream offset where its next match may start */
+    size_t *rfrom;  /* scratch: resume in normalised subject coordinates (any_norm) */
+    size_t scanned; /* stream offset of the end of the text at the last scan */
+    size_t trigger; /* a feed that makes win.len reach this scans (set_trigger) */
+    size_t lim;     /* a feed of 1-8 bytes that leaves win.len below this only appends
+                     * them: trigger or win.cap, the lower (0 after an error) */
     al_finding *f;
     size_t nf, capf;
     al_matcher m;
@@ -419,7 +419,8 @@ static __attribute__((noinline)) al_code feed_more(al_stream_scrub *s, const cha
     if (!len) return AL_OK;
     al_code c = al_buf_append(&s->win, delta, len);
     if (c == AL_OK && s->win.len < s->trigger) {
-        s->lim = s->trigger < s->win.cap ? s->trigger : s->win.cap; /* (the window may have grown) */
+        s->lim =
+            s->trigger < s->win.cap ? s->trigger : s->win.cap; /* (the window may have grown) */
         return AL_OK;
     }
     s->scanned = s->base + s->win.len;

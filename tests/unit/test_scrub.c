@@ -493,3 +493,48 @@ TEST(stream_should_equal_whole_text_scan_on_real_prose_with_the_shipped_packs)
     }
     al_engine_free(e);
 }
+
+TEST(stream_should_find_values_that_come_after_many_quiet_passes_as_the_whole_text_scan_does)
+{
+    /* prose long enough for dozens of passes, with phone, card, SSN, IBAN,
+     * IP and e-mail values, a Kelvin sign and capitals between quiet
+     * stretches: start-class and windowed rules are passed over for many
+     * passes, then must run again where a value begins */
+    static const char *const items[] = {"Call +1 415-555-0132 today. ",
+                                        "Card 4111 1111 1111 1111 was used. ",
+                                        "SSN 536-22-1234 on file. ",
+                                        "IBAN GB82 WEST 1234 5698 7654 32 ok. ",
+                                        "host 10.20.30.40 answered. ",
+                                        "mail bob@example.com now. ",
+                                        "a \xe2\x84\xaa sign and Mr. Smith. ",
+                                        "Nothing Here But Capitals Only. ",
+                                        "Ms. Jones, 221B Baker Street, London. "};
+    static const char prose[] = "the garden needs water in the morning and shade after noon. ";
+    al_buf t = {0};
+    for (size_t k = 0; k < 60; k++) {
+        al_buf_puts(&t, prose);
+        if (k % 4 == 3) al_buf_puts(&t, items[(k / 4) % (sizeof items / sizeof items[0])]);
+    }
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    char *w = whole(e, t.data, t.len);
+    REQUIRE(w);
+    static const size_t firsts[] = {0, 1, 47, 48, 97, 1000};
+    for (size_t step = 1; step <= 5; step++)
+        for (size_t f = 0; f < sizeof firsts / sizeof firsts[0]; f++) {
+            char *s = streamed(e, t.data, t.len, firsts[f], step, NULL);
+            CHECK(s && strcmp(w, s) == 0);
+            if (s && strcmp(w, s) != 0) {
+                size_t i = 0;
+                while (w[i] && w[i] == s[i]) i++;
+                fprintf(
+                    stderr,
+                    "  step %zu first %zu differs at %zu:\n   whole:  %.60s\n   stream: %.60s\n",
+                    step, firsts[f], i, w + (i > 20 ? i - 20 : 0), s + (i > 20 ? i - 20 : 0));
+            }
+            free(s);
+        }
+    free(w);
+    al_buf_free(&t);
+    al_engine_free(e);
+}
