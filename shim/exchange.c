@@ -598,13 +598,28 @@ static inline al_code add_small(al_buf *b, const char *p, size_t n)
     return AL_OK;
 }
 
-/* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call. */
+/* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call: up
+ * to 8 bytes as two words (overlapping) of 4 or of 2 bytes. */
 static inline int same_text(const char *a, const char *b, size_t n)
 {
-    if (n > 16) return !memcmp(a, b, n);
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
-    return 1;
+    if (n >= 4) {
+        if (n > 8) return !memcmp(a, b, n);
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 2) {
+        uint16_t a0, b0, a1, b1;
+        memcpy(&a0, a, 2);
+        memcpy(&b0, b, 2);
+        memcpy(&a1, a + n - 2, 2);
+        memcpy(&b1, b + n - 2, 2);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return !n || a[0] == b[0];
 }
 
 /* drain's walk of the queue (drain decides when it can be skipped). */
