@@ -648,9 +648,19 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
         /* what is released and not yet given out: rel after k->taken */
         const char *rd = (k->rel.data ? k->rel.data : "") + k->taken;
         size_t rl = k->rel.len - k->taken;
-        if (it->plain && !k->ended && rl >= dl && same_text(rd, d, dl)) {
+        size_t lim = qn; /* a stretch ends before q[lim]: when k has ended, its
+                          * last queued event (which takes all that is left) */
+        if (it->plain && k->ended) {
+            lim = i;
+            for (size_t j = qn; j-- > i + 1;)
+                if (x->q[j].has_text && x->q[j].key == it->key) {
+                    lim = j;
+                    break;
+                }
+        }
+        if (it->plain && i < lim && rl >= dl && same_text(rd, d, dl)) {
             /* the usual stretch: events of k given their own text, back to
-             * back in the arena (as the branch below, in fewer steps) */
+             * back in the arena (as the branches below, in fewer steps) */
             const char *ab = x->arena.data, *rbase = rd - k->taken;
             const int kk = it->key;
             const char *re = rd + rl; /* the end of rel */
@@ -663,7 +673,7 @@ static al_code drain_queue(al_exchange *x, al_buf *out)
             }
             /* the next ones, with the run in locals (run_flush where the
              * bytes are not back to back: the ring's wrap) */
-            const qitem *n = &x->q[i + 1], *qe = &x->q[qn];
+            const qitem *n = &x->q[i + 1], *qe = &x->q[lim];
             size_t roff = run.off, rlen = run.len;
             for (; r == AL_OK && n < qe; n++) {
                 if (!n->plain || n->key != kk) break;
