@@ -46,6 +46,9 @@ typedef struct {
     int ucp;      /* \s and \d are Unicode classes */
     int folded;   /* subject is al_normalize()d: no Kelvin sign or long s left */
     int ks;       /* a caseless k or s is part of a literal */
+    int wide;     /* set_concat grows short prefixes into up to WIDE_CAP combinations */
+    int grown;    /* ... and did */
+    int lost;     /* a set was cut or closed for its size (worse after growing) */
 } parser;
 
 static unsigned char low(unsigned char c)
@@ -60,8 +63,12 @@ static void set_close(pset *s)
 
 /* S := S x A for open members of S; closed members stay.  Once every open
  * member is 3 bytes or more, a wide A just closes them: longer prefixes
- * would not be worth many more literals. */
-static void set_concat(pset *s, const pset *a)
+ * would not be worth many more literals (more than NARROW_CAP combinations;
+ * WIDE_CAP when ps->wide, for a prefix too common in prose, "the "). */
+#define NARROW_CAP 8
+#define WIDE_CAP 64
+#define WIDE_BELOW 5 /* members this long or longer do not grow past NARROW_CAP */
+static void set_concat(parser *ps, pset *s, const pset *a)
 {
     int open = 0;
     size_t minlen = MAX_LITLEN;
@@ -71,9 +78,17 @@ static void set_concat(pset *s, const pset *a)
         if (s->v[i].n < minlen) minlen = s->v[i].n;
     }
     if (!open) return; /* nothing grows: s stays as it is */
-    if (minlen >= 3 && a->n > 1 && open * a->n > 8) {
-        set_close(s);
-        return;
+    if (minlen >= 3 && a->n > 1 && open * a->n > NARROW_CAP) {
+        /* the short ones (common words) may grow, the others stop here */
+        int few = 0;
+        for (int i = 0; i < s->n; i++) few += s->v[i].open && s->v[i].n < WIDE_BELOW;
+        if (!ps->wide || !few || few * a->n > WIDE_CAP) {
+            set_close(s);
+            return;
+        }
+        for (int i = 0; i < s->n; i++)
+            if (s->v[i].n >= WIDE_BELOW) s->v[i].open = 0;
+        ps->grown = 1;
     }
     if (a->n == 1) { /* one member each: the open ones grow in place */
         const pfx *y = &a->v[0];
@@ -122,6 +137,7 @@ static void set_concat(pset *s, const pset *a)
     s->n = out.n;
     return;
 overflow:
+    ps->lost = 1;
     set_close(s); /* too many combinations: keep the shorter prefixes */
 }
 
@@ -162,12 +178,13 @@ static void set_cut(pfx *v, int *n, size_t len)
     *n = out;
 }
 
-static void set_union(pset *s, const pset *a)
+static void set_union(parser *ps, pset *s, const pset *a)
 {
     if (s->n + a->n <= MAX_LITS) {
         for (int j = 0; j < a->n; j++) s->v[s->n++] = a->v[j];
         return;
     }
+    ps->lost = 1;
     /* too many: shorter prefixes (each still starts every match its longer
      * form started), as long as at least 3 bytes remain */
     pfx all[2 * MAX_LITS];
@@ -679,9 +696,10 @@ static void parse_seq(parser *ps, pset *out)
             with.overflow = 0;
             for (int k = 0; k < out->n; k++)
                 if (out->v[k].open) with.v[with.n++] = out->v[k];
-            set_concat(&with, &a);
+            set_concat(ps, &with, &a);
             if (!maxone) set_close(&with);
             if (out->n + with.n > MAX_LITS) {
+                ps->lost = 1;
                 set_close(out);
                 continue;
             }
@@ -692,9 +710,9 @@ static void parse_seq(parser *ps, pset *out)
             set_close(out);
             continue;
         }
-        set_concat(out, &a);
+        set_concat(ps, out, &a);
         if (space) continue; /* exactly one: the prefixes go on */
-        for (int k = 1; k < min && k < 4 && a.n == 1; k++) set_concat(out, &a); /* -{3,}: --- */
+        for (int k = 1; k < min && k < 4 && a.n == 1; k++) set_concat(ps, out, &a); /* -{3,}: --- */
         if (min >= 1) set_close(out);
     }
 }
@@ -706,7 +724,7 @@ static void parse_alt(parser *ps, pset *out)
         ps->i++;
         pset b;
         parse_seq(ps, &b);
-        set_union(out, &b);
+        set_union(ps, out, &b);
         if (b.overflow) out->overflow = 1;
     }
 }
@@ -1259,9 +1277,16 @@ static void derive_prefixes(const char *pattern, uint32_t options, int folded, a
                  .len = strlen(pattern),
                  .caseless = !!(options & PCRE2_CASELESS),
                  .ucp = !!(options & PCRE2_UCP),
-                 .folded = folded};
+                 .folded = folded,
+                 .wide = 1};
     pset s;
     parse_alt(&ps, &s);
+    if (ps.grown && (ps.lost || ps.bad || s.overflow || ps.i != ps.len)) {
+        /* growing cost prefixes elsewhere: the set as it was without */
+        ps = (parser){
+            .p = pattern, .len = ps.len, .caseless = ps.caseless, .ucp = ps.ucp, .folded = folded};
+        parse_alt(&ps, &s);
+    }
     if (ps.bad || s.overflow || ps.i != ps.len || s.n <= 0 || s.n > MAX_LITS) {
         derive_windowed(pattern, options, folded, pf);
         return;

@@ -97,6 +97,40 @@ TEST(whitespace_should_be_one_space_in_prefixes_of_normalised_rules)
     CHECK_STR(prefixes("\\bthe\\s+password", 0), "the\t|the\n|the\v|the\f|the\r|the ");
 }
 
+TEST(a_short_common_prefix_should_grow_past_the_few_literals_others_stop_at)
+{
+    /* "the " before 9 words: 9 literals (above 8, where a longer prefix
+     * stops), "previous " stops there */
+    CHECK_STR(folded_prefixes("\\b(?:the|previous)\\s+(?:rules|orders|guidance|setup|prompt|brief|"
+                              "policy|notes|memo)"),
+              "the rules|the orders|the guidance|the setup|the prompt|the brief|the policy|"
+              "the notes|the memo|previous ");
+    /* the grown ones go on growing where the pattern does */
+    CHECK_STR(folded_prefixes("\\b(?:all|any)\\s+(?:rules|orders|notes|memos|briefs)\\s+(?:go)"),
+              "all rules go|all orders g|all notes go|all memos go|all briefs g|any rules go|"
+              "any orders g|any notes go|any memos go|any briefs g"); /* 12 bytes at most */
+    /* past 64 literals the short prefixes stop as before */
+    CHECK_STR(
+        folded_prefixes("\\b(?:the|all)\\s+(?:b0|b1|b2|b3|b4|b5|b6|b7|b8|b9|c0|c1|c2|c3|c4|c5|"
+                        "c6|c7|c8|c9|d0|d1|d2|d3|d4|d5|d6|d7|d8|d9|e0|e1|e2|e3|e4)x"),
+        "the |all ");
+}
+
+TEST(a_grown_set_too_big_for_its_alternation_should_fall_back_to_the_short_prefixes)
+{
+    /* each branch grows to 40 literals alone, 160 together: more than a
+     * rule may have, so none grows (rather than all being cut shorter) */
+    char pat[2048] = "\\b(?:";
+    const char *lead[] = {"the", "all", "any", "our"};
+    for (int b = 0; b < 4; b++) {
+        sprintf(pat + strlen(pat), "%s%s\\s+(?:", b ? "|" : "", lead[b]);
+        for (int k = 0; k < 40; k++) sprintf(pat + strlen(pat), "%sw%02dz", k ? "|" : "", k);
+        strcat(pat, ")");
+    }
+    strcat(pat, ")");
+    CHECK_STR(folded_prefixes(pat), "the |all |any |our ");
+}
+
 TEST(caseless_k_and_s_should_end_a_prefix_unless_the_text_is_normalised)
 {
     /* caseless UTF matching lets k match the Kelvin sign and s the long s */
@@ -465,6 +499,98 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
     CHECK_EQ_INT(bad, 0);
     CHECK(found > 5000);
     for (int k = 0; k < 6; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
+    al_result_free(&a);
+    al_result_free(&b);
+    al_engine_free(with);
+    al_engine_free(without);
+}
+
+/* Normalised rules whose short first words ("the ", "all ") grow into
+ * many prefixes, scanned with and without the prefilter over texts of
+ * their words in mixed case, with runs of whitespace (one space once
+ * normalised), word bytes and punctuation between them, cut anywhere. */
+TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
+{
+    const char *path = "/tmp/al_test_prefilter_grown.json";
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs(
+        "{\"pack\":\"w\",\"rules\":["
+        "{\"id\":\"w.void\",\"category\":\"injection\",\"pattern\":\"\\\\b(?:the|all|your|"
+        "previous)\\\\s+(?:rules|orders|guidance|setup|prompts?|brief(?:ing)?|policy|notes|"
+        "memo)\\\\s+(?:are|is)\\\\s+void\\\\b\",\"examples\":{\"match\":[\"the rules are void\"]}},"
+        "{\"id\":\"w.can\",\"category\":\"jailbreak\",\"pattern\":\"\\\\b(?:can|will|may) "
+        "(?:\\\\w+ ){0,2}?(?:swear|curse|cuss|say (?:rude|bad))\",\"examples\":{\"match\":["
+        "\"can swear\"]}},"
+        "{\"id\":\"w.opt\",\"category\":\"injection\",\"pattern\":\"\\\\b(?:the|any)\\\\s+"
+        "(?:old\\\\s+)?(?:rules|orders|notes|memos|setup|brief|tasks|goals|aims)\\\\s*:\","
+        "\"examples\":{\"match\":[\"the old rules:\"]}}"
+        "]}",
+        f);
+    fclose(f);
+    al_engine *with = NULL, *without = NULL;
+    char err[512];
+    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
+    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
+    al_code c = al_engine_new(path, &without, err, sizeof err);
+    unsetenv("AIRLOCK_NO_PREFILTER");
+    remove(path);
+    REQUIRE(c == AL_OK);
+    for (size_t i = 0; i < with->n; i++) CHECK(with->rules[i].pf.n > 8); /* grown */
+    static const char *const word[] = {
+        "the",   "all",    "your",    "previous", "rules",    "orders", "guidance",
+        "setup", "prompt", "prompts", "brief",    "briefing", "policy", "notes",
+        "memo",  "are",    "is",      "void",     "can",      "will",   "may",
+        "swear", "curse",  "cuss",    "say",      "rude",     "bad",    "old",
+        "any",   "memos",  "tasks",   "goals",    "aims",     ":",      "THE",
+        "Rules", "VOID",   "x",       "thee",     "ruless",   "voids",  "9"};
+    static const char *const gap[] = {" ",        " ", " ", "  ", "\t",           "\n ",
+                                      "\xc2\xa0", "",  "-", ".",  "\xe2\x80\x8b", " \xe2\x80\x8b "};
+    size_t nw = sizeof word / sizeof word[0], ngap = sizeof gap / sizeof gap[0];
+    size_t bad = 0, found = 0, per[3] = {0};
+    unsigned seed = 7;
+    al_result a = {0}, b = {0};
+    for (int round = 0; round < 20000; round++) {
+        char t[160];
+        size_t len = 0;
+        seed = seed * 1103515245u + 12345u;
+        size_t parts = 1 + (seed >> 8) % 7;
+        for (size_t k = 0; k < parts; k++) {
+            seed = seed * 1103515245u + 12345u;
+            /* mostly words in the order a match needs them */
+            const char *w = word[(seed >> 8) % nw];
+            if ((seed >> 20) % 3 == 0) {
+                static const char *const seq[] = {
+                    "the rules are void", "all orders is void",      "your briefing are void",
+                    "can say rude",       "will x y cuss",           "the old rules:",
+                    "any memos :",        "previous prompts is void"};
+                w = seq[(seed >> 12) % 8];
+            }
+            const char *g = gap[(seed >> 4) % ngap];
+            if (len + strlen(w) + strlen(g) + 1 > sizeof t) break;
+            if (k) {
+                memcpy(t + len, g, strlen(g));
+                len += strlen(g);
+            }
+            for (const char *q = w; *q; q++) /* some letters capitalised */
+                t[len++] =
+                    (char)(((seed >> (q - w) % 16) & 1) && *q >= 'a' && *q <= 'z' ? *q - 32 : *q);
+        }
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 8) % 4 == 0 && len) len -= (seed >> 12) % len; /* cut at the end */
+        for (int dir = 0; dir < 2; dir++) {
+            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
+            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
+            if (!same_findings(&a, &b) && bad++ < 5)
+                fprintf(stderr, "  differs on: \"%.*s\"\n", (int)len, t);
+            found += a.n;
+            for (size_t k = 0; k < a.n; k++)
+                for (size_t r = 0; r < 3; r++)
+                    per[r] += !strcmp(a.findings[k].rule, with->rules[r].id);
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    for (int k = 0; k < 3; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
     al_result_free(&a);
     al_result_free(&b);
     al_engine_free(with);
