@@ -34,7 +34,7 @@ typedef struct {
     cJSON *node;
 } cdelta;
 
-#define ARENA0 65536 /* the arena's first size */
+#define ARENA0 16384 /* the arena's first size */
 
 /* A queued event's bytes and text are copies in the exchange's arena
  * (x->arena), so queueing an event costs no allocation of its own.  The
