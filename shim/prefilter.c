@@ -310,11 +310,90 @@ static uint32_t cyrillic_other_case(uint32_t cp)
     return 0;
 }
 
+/* Reads the hex digits of "{...}" at ps->i (after "\\x"), moving past
+ * them; 0x110000 when they are not a code point. */
+static uint32_t hex_cp(parser *ps)
+{
+    if (ps->i >= ps->len || ps->p[ps->i] != '{') return 0x110000;
+    uint32_t cp = 0;
+    size_t i = ps->i + 1, d = 0;
+    for (; i < ps->len && ps->p[i] != '}'; i++, d++) {
+        int c = low((unsigned char)ps->p[i]), v = -1;
+        if (c >= '0' && c <= '9') v = c - '0';
+        if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        if (v < 0 || d >= 6) return 0x110000;
+        cp = cp * 16 + (uint32_t)v;
+    }
+    if (i >= ps->len || !d) return 0x110000;
+    ps->i = i + 1;
+    return cp <= 0x10FFFF && (cp < 0xD800 || cp > 0xDFFF) ? cp : 0x110000;
+}
+
+static size_t utf8_len(uint32_t cp)
+{
+    return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+/* A class member "\\x{cp}" or "\\x{lo}-\\x{hi}" of non-ASCII code points
+ * (case-sensitive pattern; ps->i after "\\x"): adds to mb the UTF-8 of cp
+ * (open: the prefix may grow past it), or, for a range, the distinct
+ * leading bytes of its characters, all but the last (closed), when they fit
+ * in mb's 16 places; "[\\x{E0020}-\\x{E007E}]" begins with F3 A0 80 or
+ * F3 A0 81.  0 (ps->i back where it was) when the member is anything else. */
+static int hex_member(parser *ps, unsigned char mb[16][4], unsigned char mbn[16],
+                      unsigned char mbo[16], int *nmb)
+{
+    size_t at = ps->i;
+    uint32_t lo = hex_cp(ps), hi = lo;
+    int range = 0;
+    if (lo < 0x80 || lo > 0x10FFFF) goto no;
+    if (ps->i + 2 < ps->len && ps->p[ps->i] == '-' && ps->p[ps->i + 1] == '\\' &&
+        ps->p[ps->i + 2] == 'x') {
+        ps->i += 3;
+        hi = hex_cp(ps);
+        range = 1;
+        if (hi > 0x10FFFF || hi < lo) goto no;
+    } else if (ps->i < ps->len && ps->p[ps->i] == '-' && ps->i + 1 < ps->len &&
+               ps->p[ps->i + 1] != ']') {
+        goto no; /* a range to something else */
+    }
+    size_t k = utf8_len(lo);
+    if (utf8_len(hi) != k || (lo <= 0xDFFF && hi >= 0xD800)) goto no;
+    /* the first k - 1 bytes of a k-byte character say cp >> 6 */
+    uint32_t p0 = range ? lo >> 6 : lo, p1 = range ? hi >> 6 : lo;
+    if (p1 - p0 + 1 > (uint32_t)(16 - *nmb)) goto no;
+    for (uint32_t v = p0; v <= p1; v++) {
+        uint32_t cp = range ? v << 6 : v;
+        unsigned char u[4];
+        if (k == 2) {
+            u[0] = (unsigned char)(0xC0 | (cp >> 6));
+            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else if (k == 3) {
+            u[0] = (unsigned char)(0xE0 | (cp >> 12));
+            u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        } else {
+            u[0] = (unsigned char)(0xF0 | (cp >> 18));
+            u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+            u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+            u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+        }
+        size_t m = range ? k - 1 : k;
+        memcpy(mb[*nmb], u, m);
+        mbn[*nmb] = (unsigned char)m;
+        mbo[(*nmb)++] = (unsigned char)!range;
+    }
+    return 1;
+no:
+    ps->i = at;
+    return 0;
+}
+
 /* Parses a [...] class; fills a with its bytes when small and ASCII. */
 static int parse_class(parser *ps, pset *a)
 {
     unsigned char bytes[256];
-    unsigned char mb[16][4], mbn[16]; /* multi-byte members */
+    unsigned char mb[16][4], mbn[16], mbo[16]; /* multi-byte members, open or not */
     int n = 0, unknown = 0, nmb = 0;
     ps->i++; /* '[' */
     if (ps->i < ps->len && ps->p[ps->i] == '^') {
@@ -363,6 +442,8 @@ static int parse_class(parser *ps, pset *a)
                     lo = '\t';
                 } else if (e == 'r') {
                     lo = '\r';
+                } else if (e == 'x' && !ps->caseless && hex_member(ps, mb, mbn, mbo, &nmb)) {
+                    continue;
                 } else {
                     unknown = 1;
                     if ((e == 'x' || e == 'p' || e == 'P') && ps->i < ps->len &&
@@ -398,10 +479,12 @@ static int parse_class(parser *ps, pset *a)
                 continue;
             }
             memcpy(mb[nmb], q, k);
+            mbo[nmb] = 1;
             mbn[nmb++] = (unsigned char)k;
             if (other) {
                 mb[nmb][0] = (unsigned char)(0xC0 | (other >> 6));
                 mb[nmb][1] = (unsigned char)(0x80 | (other & 0x3F));
+                mbo[nmb] = 1;
                 mbn[nmb++] = 2;
             }
             continue;
@@ -443,7 +526,7 @@ static int parse_class(parser *ps, pset *a)
         memcpy(x->s, mb[k], mbn[k]);
         x->s[mbn[k]] = '\0';
         x->n = mbn[k];
-        x->open = 1;
+        x->open = mbo[k];
         x->wb = 0;
     }
     return 1;

@@ -97,6 +97,26 @@ TEST(whitespace_should_be_one_space_in_prefixes_of_normalised_rules)
     CHECK_STR(prefixes("\\bthe\\s+password", 0), "the\t|the\n|the\v|the\f|the\r|the ");
 }
 
+TEST(a_class_of_hex_code_points_should_give_the_utf8_bytes_its_characters_begin_with)
+{
+    /* tag characters U+E0020..E007E: F3 A0 80 A0 .. F3 A0 81 BE */
+    CHECK_STR(prefixes("(?<![\\x{1F3F4}\\x{E0020}-\\x{E007F}])[\\x{E0020}-\\x{E007E}]{8,}|"
+                       "[\\x{E0100}-\\x{E01EF}]{8,}",
+                       0),
+              "\xf3\xa0\x80|\xf3\xa0\x81|\xf3\xa0\x84|\xf3\xa0\x85|\xf3\xa0\x86|\xf3\xa0\x87");
+    /* one code point is all its bytes, and the prefix goes on */
+    CHECK_STR(prefixes("[\\x{e9}]x", 0), "\xc3\xa9x");
+    CHECK_STR(prefixes("[\\x{20AC}\\x{A3}]+", 0), "\xc2\xa3|\xe2\x82\xac");
+    /* none: too many leading bytes, lengths that differ, a caseless
+     * pattern, a range to an ASCII byte, ASCII code points in a range */
+    CHECK_STR(prefixes("[\\x{100}-\\x{7FF}]", 0), "");
+    CHECK_STR(prefixes("[\\x{700}-\\x{900}]", 0), "");
+    CHECK_STR(prefixes("[\\x{e9}]x", PCRE2_CASELESS), "");
+    CHECK_STR(prefixes("[\\x{e9}-z]", 0), "");
+    CHECK_STR(prefixes("[\\x{41}-\\x{5A}]", 0), "");
+    CHECK_STR(prefixes("[\\x{zz}]", 0), "");
+}
+
 TEST(a_short_common_prefix_should_grow_past_the_few_literals_others_stop_at)
 {
     /* "the " before 9 words: 9 literals (above 8, where a longer prefix
@@ -591,6 +611,78 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
     }
     CHECK_EQ_INT(bad, 0);
     for (int k = 0; k < 3; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
+    al_result_free(&a);
+    al_result_free(&b);
+    al_engine_free(with);
+    al_engine_free(without);
+}
+
+/* The tag-smuggling rule, prefixed by the UTF-8 bytes of its classes,
+ * scanned with and without the prefilter over texts of tag characters,
+ * variation selectors, flag emoji, ASCII and broken UTF-8, cut anywhere. */
+TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
+{
+    const char *path = "/tmp/al_test_prefilter_hex.json";
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("{\"pack\":\"h\",\"rules\":[{\"id\":\"h.tag\",\"category\":\"injection\","
+          "\"normalized\":false,\"pattern\":\"(?<![\\\\x{1F3F4}\\\\x{E0020}-\\\\x{E007F}])"
+          "[\\\\x{E0020}-\\\\x{E007E}]{8,}|[\\\\x{E0100}-\\\\x{E01EF}]{8,}\",\"examples\":{"
+          "\"match\":[\"\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80"
+          "\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\"]}}]}",
+          f);
+    fclose(f);
+    al_engine *with = NULL, *without = NULL;
+    char err[512];
+    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
+    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
+    al_code c = al_engine_new(path, &without, err, sizeof err);
+    unsetenv("AIRLOCK_NO_PREFILTER");
+    remove(path);
+    REQUIRE(c == AL_OK);
+    CHECK(with->rules[0].pf.n == 6 && !with->rules[0].always);
+    static const char *const piece[] = {"\xf3\xa0\x80\xa0",
+                                        "\xf3\xa0\x81\xbe",
+                                        "\xf3\xa0\x81\xbf",
+                                        "\xf3\xa0\x80\x9f",
+                                        "\xf3\xa0\x84\x80",
+                                        "\xf3\xa0\x87\xaf",
+                                        "\xf3\xa0\x87\xb0",
+                                        "\xf0\x9f\x8f\xb4",
+                                        "\xf3\xa0\x81",
+                                        "\xf3\xa0",
+                                        "a",
+                                        " ",
+                                        "\xc3\xa9",
+                                        "\xff"};
+    size_t np = sizeof piece / sizeof piece[0], bad = 0, found = 0;
+    unsigned seed = 11;
+    al_result a = {0}, b = {0};
+    for (int round = 0; round < 6000; round++) {
+        char t[128];
+        size_t len = 0;
+        seed = seed * 1103515245u + 12345u;
+        size_t parts = (seed >> 8) % 24, run = (seed >> 20) % 2 * 4; /* tags or selectors */
+        for (size_t k = 0; k < parts; k++) {
+            seed = seed * 1103515245u + 12345u;
+            /* runs of one tag character or selector, then anything */
+            size_t x = (seed >> 16) % 4 ? run : (seed >> 8) % np;
+            const char *pc = piece[x];
+            if (len + strlen(pc) > sizeof t) break;
+            memcpy(t + len, pc, strlen(pc));
+            len += strlen(pc);
+        }
+        seed = seed * 1103515245u + 12345u;
+        if ((seed >> 8) % 3 == 0 && len) len -= (seed >> 12) % len; /* cut anywhere */
+        for (int dir = 0; dir < 2; dir++) {
+            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
+            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
+            if (!same_findings(&a, &b)) bad++;
+            found += a.n;
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(found > 1000);
     al_result_free(&a);
     al_result_free(&b);
     al_engine_free(with);
