@@ -1397,18 +1397,25 @@ static void derive_prefixes(const char *pattern, uint32_t options, int folded, a
         al_prefilter_free(pf);
         return;
     }
+    int16_t slot[4 * MAX_LITS]; /* the literals kept, by hash (open addressing; -1: empty) */
+    memset(slot, 0xff, sizeof slot);
     for (int i = 0; i < s.n; i++) {
         /* dedupe */
         /* a word boundary before a word character: the literal can only
          * start a word (after a non-word byte) */
         unsigned char c0 = (unsigned char)s.v[i].s[0];
         int wb = s.v[i].wb && ((c0 >= 'a' && c0 <= 'z') || (c0 >= '0' && c0 <= '9') || c0 == '_');
+        uint32_t h = 2166136261u; /* FNV-1a, as set_cut */
+        for (int k = 0; k < s.v[i].n; k++) h = (h ^ (unsigned char)s.v[i].s[k]) * 16777619u;
+        h = (h ^ s.v[i].n) % (4 * MAX_LITS);
         int dup = 0;
-        for (size_t j = 0; j < pf->n && !dup; j++) {
+        for (; slot[h] >= 0 && !dup; h = (h + 1) % (4 * MAX_LITS)) {
+            size_t j = (size_t)slot[h];
             dup = pf->litlen[j] == s.v[i].n && memcmp(pf->lit[j], s.v[i].s, s.v[i].n) == 0;
             if (dup && !wb) pf->wb[j] = 0; /* either way: the weaker claim */
         }
         if (dup) continue;
+        slot[h] = (int16_t)pf->n;
         pf->lit[pf->n] = strdup(s.v[i].s);
         if (!pf->lit[pf->n]) {
             al_prefilter_free(pf);
