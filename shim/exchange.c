@@ -521,15 +521,12 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
     return AL_OK;
 }
 
-/* queue_push of a delta event whose text lies in it at raw[toff..toff+tlen)
- * (the usual delta event, through the shape): the copy and the item only,
- * when the queue and the arena have room. */
-static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t rawlen, size_t toff,
-                                       size_t tlen, int key)
+/* Writes the delta event raw[0..rawlen) (its text at raw[toff..toff+tlen),
+ * of key) at the arena's ring offset at (from ring_at) and queues its item:
+ * the caller has checked that the queue has room. */
+static inline void put_delta(al_exchange *x, size_t at, const char *raw, size_t rawlen, size_t toff,
+                             size_t tlen, int key)
 {
-    size_t at = ring_at(x, rawlen);
-    if (x->qn == x->qcap || at == SIZE_MAX)
-        return queue_push(x, raw, rawlen, NULL, NULL, raw + toff, tlen, key, 0);
     char *a = x->arena.data + at;
     memcpy(a, raw, rawlen);
     a[rawlen] = '\0';
@@ -547,6 +544,18 @@ static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t r
     it->empty = 0;
     it->plain = 1;
     it->seq = ++x->qseq;
+}
+
+/* queue_push of a delta event whose text lies in it at raw[toff..toff+tlen)
+ * (the usual delta event, through the shape): the copy and the item only,
+ * when the queue and the arena have room. */
+static inline al_code queue_push_delta(al_exchange *x, const char *raw, size_t rawlen, size_t toff,
+                                       size_t tlen, int key)
+{
+    size_t at = ring_at(x, rawlen);
+    if (x->qn == x->qcap || at == SIZE_MAX)
+        return queue_push(x, raw, rawlen, NULL, NULL, raw + toff, tlen, key, 0);
+    put_delta(x, at, raw, rawlen, toff, tlen, key);
     return AL_OK;
 }
 
@@ -1645,8 +1654,8 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
 
 /* The bytes that end shape_frame's look at a text: '"' (its end) and what
  * it does not take (an escape, a line end, NUL). */
-static const unsigned char frame_stop[256] = {[0] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1,
-                                               ['\\'] = 1};
+static const unsigned char frame_stop[256] = {
+    [0] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1, ['\\'] = 1};
 
 /* An SSE event at the start of b[0..n) that is "data: ", the shape's data
  * around a text with no '"', '\\', NUL, CR or LF, then "\n\n" (the usual
@@ -1866,29 +1875,11 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     size_t at = ring_at(x, len);
     if (at == SIZE_MAX) return 0;
     skey *k = &x->keys[0];
-    /* queue_push_delta, which has room */
-    char *a = x->arena.data + at;
-    memcpy(a, buf, len);
-    a[len] = '\0';
-    x->arena.len = at + len;
-    qitem *it = &x->q[x->qn++];
-    it->raw_off = at;
-    it->rawlen = len;
-    it->has_text = 1;
-    it->text_off = at + (size_t)(text - buf);
-    it->tlen = tlen;
-    it->ev = NULL;
-    it->node = NULL;
-    it->key = k->key;
-    it->changed = 0;
-    it->empty = 0;
-    it->plain = 1;
-    it->seq = ++x->qseq;
+    put_delta(x, at, buf, len, (size_t)(text - buf), tlen, k->key); /* the queue has room */
     /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
     al_code r = tlen ? al_stream_scrub_feed(k->s, text, tlen, &k->rel) : AL_OK; /* as feed_key */
-    if (r == AL_OK &&
-        !(x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
-          x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key))
+    if (r == AL_OK && !(x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
+                        x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key))
         r = flush_batch(x, to_host);
     *rc = r;
     return 1;
