@@ -49,7 +49,7 @@ $(B)/libairlock.so: $(CORE_OBJ) $(HOOK_OBJ) $(MAP)
 $(B)/airlock: $(CLI_OBJ) $(CORE_OBJ)
 	$(CC) -o $@ $(CLI_OBJ) $(CORE_OBJ) $(LIBS)
 
-$(B)/san/test_%: tests/unit/test_%.c tests/unit/testing.h $(SAN_OBJ) $(HDRS)
+$(B)/san/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(SAN_OBJ) $(HDRS)
 	$(CC) $(BASE_CFLAGS) $(SAN) -Itests/unit -o $@ $< $(SAN_OBJ) $(LIBS)
 
 comma := ,

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "engine.h"
+#include "prefilter_pair.h"
 #include "rules.h"
 #include "testing.h"
 
@@ -717,13 +718,8 @@ TEST(an_attempt_at_a_prefix_hit_should_find_matches_longer_than_its_window_and_s
                        "AKIAIOSFODNN7EXAMPL\"]}}]}";
     const char *path = pack_file("window.json", pack);
     REQUIRE(path);
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new(path, &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
-    REQUIRE(c == AL_OK);
+    al_engine *with, *without;
+    REQUIRE(load_with_and_without_prefilter(path, &with, &without) == AL_OK);
     size_t lens[] = {100, 1020, 1030, 5000, 70000};
     for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
         al_buf t = {0};

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "prefilter_pair.h"
 #include "rules.h"
 #include "testing.h"
 
@@ -293,15 +294,27 @@ static int same_findings(const al_result *a, const al_result *b)
     return a->text.len == b->text.len && memcmp(a->text.data, b->text.data, a->text.len) == 0;
 }
 
+/* Scans t in direction dir with the engine with the prefilter into *a and
+ * with the one without it into *b (the caller frees both results).  Returns
+ * 1 when both scans succeed and find the same, 0 otherwise (a failed scan
+ * is also told on stderr). */
+static int found_the_same(const al_engine *with, const al_engine *without, al_direction dir,
+                          const char *t, size_t len, al_result *a, al_result *b)
+{
+    al_code ca = al_engine_scan(with, NULL, dir, t, len, a);
+    al_code cb = al_engine_scan(without, NULL, dir, t, len, b);
+    if (ca != AL_OK || cb != AL_OK) {
+        fprintf(stderr, "  scan failed: %s with the prefilter, %s without\n", al_strerror(ca),
+                al_strerror(cb));
+        return 0;
+    }
+    return same_findings(a, b);
+}
+
 TEST(scans_with_and_without_the_prefilter_should_find_the_same_on_every_rule_example)
 {
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new("rules", &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new("rules", &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
-    REQUIRE(c == AL_OK);
+    al_engine *with, *without;
+    REQUIRE(load_with_and_without_prefilter("rules", &with, &without) == AL_OK);
     REQUIRE(with->lits && !without->lits);
     al_buf all = {0};
     for (size_t i = 0; i < with->n; i++) {
@@ -319,18 +332,14 @@ TEST(scans_with_and_without_the_prefilter_should_find_the_same_on_every_rule_exa
         while (p && *p) {
             const char *nl = strchr(p, '\n');
             size_t len = nl ? (size_t)(nl - p) : strlen(p);
-            CHECK(al_engine_scan(with, NULL, (al_direction)dir, p, len, &a) == AL_OK);
-            CHECK(al_engine_scan(without, NULL, (al_direction)dir, p, len, &b) == AL_OK);
-            if (!same_findings(&a, &b)) {
+            if (!found_the_same(with, without, (al_direction)dir, p, len, &a, &b)) {
                 fprintf(stderr, "  differs on example: %.*s\n", (int)(len > 80 ? 80 : len), p);
                 bad++;
             }
             n++;
             p = nl ? nl + 1 : NULL;
         }
-        CHECK(al_engine_scan(with, NULL, (al_direction)dir, all.data, all.len, &a) == AL_OK);
-        CHECK(al_engine_scan(without, NULL, (al_direction)dir, all.data, all.len, &b) == AL_OK);
-        CHECK(same_findings(&a, &b));
+        CHECK(found_the_same(with, without, (al_direction)dir, all.data, all.len, &a, &b));
     }
     CHECK_EQ_INT(bad, 0);
     CHECK(n > 100);
@@ -381,13 +390,8 @@ static const char *const glue2[] = {"",  " ", "x", "9",    ":",    ".", "(",
 
 TEST(gated_rules_should_find_the_same_as_ungated_ones_at_every_cut_and_edge)
 {
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new("rules", &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new("rules", &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
-    REQUIRE(c == AL_OK);
+    al_engine *with, *without;
+    REQUIRE(load_with_and_without_prefilter("rules", &with, &without) == AL_OK);
     const char *tok = "Nabcdefghijklmnopqrstu-_.AbC_9z.abcdefghijklmnopqrstuvwxyz0";
     size_t np = sizeof pieces / sizeof pieces[0], ng = sizeof glue2 / sizeof glue2[0];
     unsigned seed = 4242;
@@ -422,9 +426,7 @@ TEST(gated_rules_should_find_the_same_as_ungated_ones_at_every_cut_and_edge)
             len += pl - from;
         }
         for (int dir = 0; dir < 2; dir++) {
-            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
-            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
-            if (!same_findings(&a, &b)) {
+            if (!found_the_same(with, without, (al_direction)dir, t, len, &a, &b)) {
                 fprintf(stderr, "  differs on: %.*s\n", (int)len, t);
                 bad++;
             }
@@ -470,12 +472,8 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
           "]}",
           f);
     fclose(f);
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new(path, &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
+    al_engine *with, *without;
+    al_code c = load_with_and_without_prefilter(path, &with, &without);
     remove(path);
     REQUIRE(c == AL_OK);
     for (size_t i = 0; i < with->n; i++) /* each rule gated as meant */
@@ -506,9 +504,7 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
             }
         }
         for (int dir = 0; dir < 2; dir++) {
-            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
-            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
-            if (!same_findings(&a, &b) && bad++ < 5)
+            if (!found_the_same(with, without, (al_direction)dir, t, len, &a, &b) && bad++ < 5)
                 fprintf(stderr, "  differs on: \"%.*s\"\n", (int)len, t);
             found += a.n;
             for (size_t k = 0; k < a.n; k++)
@@ -548,12 +544,8 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
         "]}",
         f);
     fclose(f);
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new(path, &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
+    al_engine *with, *without;
+    al_code c = load_with_and_without_prefilter(path, &with, &without);
     remove(path);
     REQUIRE(c == AL_OK);
     for (size_t i = 0; i < with->n; i++) CHECK(with->rules[i].pf.n > 8); /* grown */
@@ -599,9 +591,7 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
         seed = seed * 1103515245u + 12345u;
         if ((seed >> 8) % 4 == 0 && len) len -= (seed >> 12) % len; /* cut at the end */
         for (int dir = 0; dir < 2; dir++) {
-            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
-            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
-            if (!same_findings(&a, &b) && bad++ < 5)
+            if (!found_the_same(with, without, (al_direction)dir, t, len, &a, &b) && bad++ < 5)
                 fprintf(stderr, "  differs on: \"%.*s\"\n", (int)len, t);
             found += a.n;
             for (size_t k = 0; k < a.n; k++)
@@ -632,12 +622,8 @@ TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
           "\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\"]}}]}",
           f);
     fclose(f);
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new(path, &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
+    al_engine *with, *without;
+    al_code c = load_with_and_without_prefilter(path, &with, &without);
     remove(path);
     REQUIRE(c == AL_OK);
     CHECK(with->rules[0].pf.n == 6 && !with->rules[0].always);
@@ -675,9 +661,7 @@ TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
         seed = seed * 1103515245u + 12345u;
         if ((seed >> 8) % 3 == 0 && len) len -= (seed >> 12) % len; /* cut anywhere */
         for (int dir = 0; dir < 2; dir++) {
-            CHECK(al_engine_scan(with, NULL, (al_direction)dir, t, len, &a) == AL_OK);
-            CHECK(al_engine_scan(without, NULL, (al_direction)dir, t, len, &b) == AL_OK);
-            if (!same_findings(&a, &b)) bad++;
+            if (!found_the_same(with, without, (al_direction)dir, t, len, &a, &b)) bad++;
             found += a.n;
         }
     }
@@ -705,20 +689,14 @@ TEST(start_class_rules_beyond_the_64th_should_find_what_ungated_ones_find)
                 i ? "," : "", i, 1 + i % 7, 1 + i % 7, "1234567");
     fputs("]}", f);
     fclose(f);
-    al_engine *with = NULL, *without = NULL;
-    char err[512];
-    REQUIRE(al_engine_new(path, &with, err, sizeof err) == AL_OK);
-    setenv("AIRLOCK_NO_PREFILTER", "1", 1);
-    al_code c = al_engine_new(path, &without, err, sizeof err);
-    unsetenv("AIRLOCK_NO_PREFILTER");
+    al_engine *with, *without;
+    al_code c = load_with_and_without_prefilter(path, &with, &without);
     remove(path);
     REQUIRE(c == AL_OK);
     CHECK(with->n_sc == 70);
     const char *t = "1-2 a12-3 .123-4 x 1234567-8 99-0";
     al_result a = {0}, b = {0};
-    CHECK(al_engine_scan(with, NULL, AL_AS_COMPLETION, t, strlen(t), &a) == AL_OK);
-    CHECK(al_engine_scan(without, NULL, AL_AS_COMPLETION, t, strlen(t), &b) == AL_OK);
-    CHECK(same_findings(&a, &b));
+    CHECK(found_the_same(with, without, AL_AS_COMPLETION, t, strlen(t), &a, &b));
     CHECK(a.n > 20);
     al_result_free(&a);
     al_result_free(&b);
