@@ -311,6 +311,23 @@ static int found_the_same(const al_engine *with, const al_engine *without, al_di
     return same_findings(a, b);
 }
 
+/* Writes the rule pack json to path, loads it into *with and *without as
+ * load_with_and_without_prefilter() does and removes the file.  Returns AL_OK
+ * with both set (the caller frees each with al_engine_free), or an error with
+ * neither set. */
+static al_code pack_with_and_without_prefilter(const char *path, const char *json, al_engine **with,
+                                               al_engine **without)
+{
+    *with = *without = NULL;
+    FILE *f = fopen(path, "w");
+    if (!f) return AL_EIO;
+    int ok = fputs(json, f) >= 0;
+    if (fclose(f) != 0) ok = 0;
+    al_code c = ok ? load_with_and_without_prefilter(path, with, without) : AL_EIO;
+    remove(path);
+    return c;
+}
+
 TEST(scans_with_and_without_the_prefilter_should_find_the_same_on_every_rule_example)
 {
     al_engine *with, *without;
@@ -450,32 +467,27 @@ TEST(gated_rules_should_find_the_same_as_ungated_ones_at_every_cut_and_edge)
 TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_byte)
 {
     const char *path = "/tmp/al_test_prefilter_gates.json";
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("{\"pack\":\"g\",\"rules\":["
-          "{\"id\":\"g.seq\",\"category\":\"pii\",\"entity\":\"X\","
-          "\"pattern\":\"(?<value>[A-Z]{2}\\\\d{2})\",\"examples\":{\"match\":[\"AB12\"]}},"
-          "{\"id\":\"g.branch\",\"category\":\"pii\",\"entity\":\"X\","
-          "\"pattern\":\"(?<value>(?<![\\\\w+])\\\\d-\\\\d|(?<![\\\\w+:])\\\\+\\\\d\\\\d)\","
-          "\"examples\":{\"match\":[\"1-2\"]}},"
-          "{\"id\":\"g.window\",\"category\":\"pii\",\"entity\":\"X\","
-          "\"pattern\":\"(?<![\\\\w:])(?:[0-9A-F]{1,2})?(?::[0-9A-F]?){2,3}\","
-          "\"examples\":{\"match\":[\"A::\"]}},"
-          "{\"id\":\"g.req\",\"category\":\"unsafe_output\","
-          "\"pattern\":\"\\\\b(?:AB|B2)[^\\\\n]{0,6}(?:BAB12+|ZZZZZ)\",\"examples\":{\"match\":["
-          "\"AB BAB12\"]}},"
-          "{\"id\":\"g.reqi\",\"category\":\"unsafe_output\",\"flags\":\"i\","
-          "\"pattern\":\"\\\\b(?:ab|b2)[^\\\\n]{0,6}(?:bab12+|zzzzz)\",\"examples\":{\"match\":["
-          "\"ab bab12\"]}},"
-          "{\"id\":\"g.after\",\"category\":\"unsafe_output\","
-          "\"pattern\":\"(?<![A1:])AB[12]\",\"examples\":{\"match\":[\"AB1\"]}}"
-          "]}",
-          f);
-    fclose(f);
+    const char *pack =
+        "{\"pack\":\"g\",\"rules\":["
+        "{\"id\":\"g.seq\",\"category\":\"pii\",\"entity\":\"X\","
+        "\"pattern\":\"(?<value>[A-Z]{2}\\\\d{2})\",\"examples\":{\"match\":[\"AB12\"]}},"
+        "{\"id\":\"g.branch\",\"category\":\"pii\",\"entity\":\"X\","
+        "\"pattern\":\"(?<value>(?<![\\\\w+])\\\\d-\\\\d|(?<![\\\\w+:])\\\\+\\\\d\\\\d)\","
+        "\"examples\":{\"match\":[\"1-2\"]}},"
+        "{\"id\":\"g.window\",\"category\":\"pii\",\"entity\":\"X\","
+        "\"pattern\":\"(?<![\\\\w:])(?:[0-9A-F]{1,2})?(?::[0-9A-F]?){2,3}\","
+        "\"examples\":{\"match\":[\"A::\"]}},"
+        "{\"id\":\"g.req\",\"category\":\"unsafe_output\","
+        "\"pattern\":\"\\\\b(?:AB|B2)[^\\\\n]{0,6}(?:BAB12+|ZZZZZ)\",\"examples\":{\"match\":["
+        "\"AB BAB12\"]}},"
+        "{\"id\":\"g.reqi\",\"category\":\"unsafe_output\",\"flags\":\"i\","
+        "\"pattern\":\"\\\\b(?:ab|b2)[^\\\\n]{0,6}(?:bab12+|zzzzz)\",\"examples\":{\"match\":["
+        "\"ab bab12\"]}},"
+        "{\"id\":\"g.after\",\"category\":\"unsafe_output\","
+        "\"pattern\":\"(?<![A1:])AB[12]\",\"examples\":{\"match\":[\"AB1\"]}}"
+        "]}";
     al_engine *with, *without;
-    al_code c = load_with_and_without_prefilter(path, &with, &without);
-    remove(path);
-    REQUIRE(c == AL_OK);
+    REQUIRE(pack_with_and_without_prefilter(path, pack, &with, &without) == AL_OK);
     for (size_t i = 0; i < with->n; i++) /* each rule gated as meant */
         CHECK(!with->rules[i].always && (with->rules[i].pf.startclass || with->rules[i].pf.n));
     CHECK(with->rules[0].pf.nseq == 4 && with->rules[2].pf.windowed && with->rules[3].req &&
@@ -528,9 +540,7 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
 TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
 {
     const char *path = "/tmp/al_test_prefilter_grown.json";
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs(
+    const char *pack =
         "{\"pack\":\"w\",\"rules\":["
         "{\"id\":\"w.void\",\"category\":\"injection\",\"pattern\":\"\\\\b(?:the|all|your|"
         "previous)\\\\s+(?:rules|orders|guidance|setup|prompts?|brief(?:ing)?|policy|notes|"
@@ -541,13 +551,9 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
         "{\"id\":\"w.opt\",\"category\":\"injection\",\"pattern\":\"\\\\b(?:the|any)\\\\s+"
         "(?:old\\\\s+)?(?:rules|orders|notes|memos|setup|brief|tasks|goals|aims)\\\\s*:\","
         "\"examples\":{\"match\":[\"the old rules:\"]}}"
-        "]}",
-        f);
-    fclose(f);
+        "]}";
     al_engine *with, *without;
-    al_code c = load_with_and_without_prefilter(path, &with, &without);
-    remove(path);
-    REQUIRE(c == AL_OK);
+    REQUIRE(pack_with_and_without_prefilter(path, pack, &with, &without) == AL_OK);
     for (size_t i = 0; i < with->n; i++) CHECK(with->rules[i].pf.n > 8); /* grown */
     static const char *const word[] = {
         "the",   "all",    "your",    "previous", "rules",    "orders", "guidance",
@@ -613,19 +619,14 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
 TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
 {
     const char *path = "/tmp/al_test_prefilter_hex.json";
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("{\"pack\":\"h\",\"rules\":[{\"id\":\"h.tag\",\"category\":\"injection\","
-          "\"normalized\":false,\"pattern\":\"(?<![\\\\x{1F3F4}\\\\x{E0020}-\\\\x{E007F}])"
-          "[\\\\x{E0020}-\\\\x{E007E}]{8,}|[\\\\x{E0100}-\\\\x{E01EF}]{8,}\",\"examples\":{"
-          "\"match\":[\"\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80"
-          "\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\"]}}]}",
-          f);
-    fclose(f);
+    const char *pack =
+        "{\"pack\":\"h\",\"rules\":[{\"id\":\"h.tag\",\"category\":\"injection\","
+        "\"normalized\":false,\"pattern\":\"(?<![\\\\x{1F3F4}\\\\x{E0020}-\\\\x{E007F}])"
+        "[\\\\x{E0020}-\\\\x{E007E}]{8,}|[\\\\x{E0100}-\\\\x{E01EF}]{8,}\",\"examples\":{"
+        "\"match\":[\"\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80"
+        "\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\xf3\xa0\x84\x80\"]}}]}";
     al_engine *with, *without;
-    al_code c = load_with_and_without_prefilter(path, &with, &without);
-    remove(path);
-    REQUIRE(c == AL_OK);
+    REQUIRE(pack_with_and_without_prefilter(path, pack, &with, &without) == AL_OK);
     CHECK(with->rules[0].pf.n == 6 && !with->rules[0].always);
     static const char *const piece[] = {"\xf3\xa0\x80\xa0",
                                         "\xf3\xa0\x81\xbe",
@@ -678,20 +679,18 @@ TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
 TEST(start_class_rules_beyond_the_64th_should_find_what_ungated_ones_find)
 {
     const char *path = "/tmp/al_test_prefilter_many.json";
-    FILE *f = fopen(path, "w");
-    REQUIRE(f);
-    fputs("{\"pack\":\"m\",\"rules\":[", f);
+    al_buf pack = {0};
+    al_buf_puts(&pack, "{\"pack\":\"m\",\"rules\":[");
     for (int i = 0; i < 70; i++)
-        fprintf(f,
-                "%s{\"id\":\"m.r%d\",\"category\":\"pii\",\"entity\":\"X\","
-                "\"pattern\":\"(?<![\\\\w.])(?<value>\\\\d{%d}-\\\\d)\","
-                "\"examples\":{\"match\":[\"%.*s-1\"]}}",
-                i ? "," : "", i, 1 + i % 7, 1 + i % 7, "1234567");
-    fputs("]}", f);
-    fclose(f);
+        al_buf_printf(&pack,
+                      "%s{\"id\":\"m.r%d\",\"category\":\"pii\",\"entity\":\"X\","
+                      "\"pattern\":\"(?<![\\\\w.])(?<value>\\\\d{%d}-\\\\d)\","
+                      "\"examples\":{\"match\":[\"%.*s-1\"]}}",
+                      i ? "," : "", i, 1 + i % 7, 1 + i % 7, "1234567");
+    al_buf_puts(&pack, "]}");
     al_engine *with, *without;
-    al_code c = load_with_and_without_prefilter(path, &with, &without);
-    remove(path);
+    al_code c = pack_with_and_without_prefilter(path, pack.data, &with, &without);
+    al_buf_free(&pack);
     REQUIRE(c == AL_OK);
     CHECK(with->n_sc == 70);
     const char *t = "1-2 a12-3 .123-4 x 1234567-8 99-0";
