@@ -54,6 +54,29 @@ AL_API void al_buf_consume(al_buf *b, size_t n);
 AL_API void al_buf_reset(al_buf *b); /* len = 0, keeps memory */
 AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
 
+/* memcmp(a, b, n) == 0 for n <= 8, without the call: two words (overlapping)
+ * of 4 or of 2 bytes, reading only bytes 0..n-1 of each. */
+static inline int al_eq_upto8(const char *a, const char *b, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a0, b0, a1, b1;
+        memcpy(&a0, a, 4);
+        memcpy(&b0, b, 4);
+        memcpy(&a1, a + n - 4, 4);
+        memcpy(&b1, b + n - 4, 4);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    if (n >= 2) {
+        uint16_t a0, b0, a1, b1;
+        memcpy(&a0, a, 2);
+        memcpy(&b0, b, 2);
+        memcpy(&a1, a + n - 2, 2);
+        memcpy(&b1, b + n - 2, 2);
+        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+    }
+    return !n || a[0] == b[0];
+}
+
 /* Reads the whole file at path into out (appended).  AL_EIO when it cannot
  * be opened or read (errno kept), AL_ELIMIT when it holds more than max
  * bytes, AL_ENOMEM; out is then left as it was. */

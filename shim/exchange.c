@@ -607,28 +607,13 @@ static inline al_code add_small(al_buf *b, const char *p, size_t n)
     return AL_OK;
 }
 
-/* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call: up
- * to 8 bytes as two words (overlapping) of 4 or of 2 bytes. */
+/* memcmp(a, b, n) == 0 for the few bytes of a delta, without the call up
+ * to 8 bytes (al_eq_upto8).  n < 4 is tested first: the most usual deltas
+ * then take no test of n > 8. */
 static inline int same_text(const char *a, const char *b, size_t n)
 {
-    if (n >= 4) {
-        if (n > 8) return !memcmp(a, b, n);
-        uint32_t a0, b0, a1, b1;
-        memcpy(&a0, a, 4);
-        memcpy(&b0, b, 4);
-        memcpy(&a1, a + n - 4, 4);
-        memcpy(&b1, b + n - 4, 4);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    if (n >= 2) {
-        uint16_t a0, b0, a1, b1;
-        memcpy(&a0, a, 2);
-        memcpy(&b0, b, 2);
-        memcpy(&a1, a + n - 2, 2);
-        memcpy(&b1, b + n - 2, 2);
-        return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-    }
-    return !n || a[0] == b[0];
+    if (n < 4) return al_eq_upto8(a, b, n);
+    return n > 8 ? !memcmp(a, b, n) : al_eq_upto8(a, b, n);
 }
 
 /* drain's walk of the queue (drain decides when it can be skipped). */

@@ -133,7 +133,7 @@ static int lex_grow(lex *x)
 
 /* memcmp(a, b, n) == 0 for short keys, without a call: a word at a time,
  * reading only bytes 0..n-1 of each (the last word overlaps, as in
- * key_hash). */
+ * key_hash); under 8 bytes, al_eq_upto8. */
 static inline int key_eq(const char *a, const char *b, size_t n)
 {
     if (n >= 8) {
@@ -147,17 +147,7 @@ static inline int key_eq(const char *a, const char *b, size_t n)
         memcpy(&y, b + n - 8, 8);
         return x == y;
     }
-    if (n >= 4) {
-        uint32_t x0, y0, x1, y1;
-        memcpy(&x0, a, 4);
-        memcpy(&y0, b, 4);
-        memcpy(&x1, a + n - 4, 4);
-        memcpy(&y1, b + n - 4, 4);
-        return ((x0 ^ y0) | (x1 ^ y1)) == 0;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (a[i] != b[i]) return 0;
-    return 1;
+    return al_eq_upto8(a, b, n);
 }
 
 static const lex_ent *lex_get(const lex *x, const char *k, size_t n)
@@ -1305,8 +1295,8 @@ static int record_number(const unsigned char *t, size_t i, size_t b)
         return 1; /* SSN */
     if (n == 3 && sep[0] == sep[1] && sep[0] != ' ' && g[0] == 3 && g[1] == 3 && g[2] == 4)
         return 1; /* phone */
-    if (n == 4 && sep[0] == sep[1] && sep[1] == sep[2] && sep[0] != '.' && g[0] == 4 &&
-        g[1] == 4 && g[2] == 4 && g[3] == 4)
+    if (n == 4 && sep[0] == sep[1] && sep[1] == sep[2] && sep[0] != '.' && g[0] == 4 && g[1] == 4 &&
+        g[2] == 4 && g[3] == 4)
         return 1; /* card */
     return 0;
 }
@@ -1725,7 +1715,8 @@ static int home_context(stream *st)
     if (key_is(p2, "here") || key_is(p2, "up")) p2 = back(st, k2 = 3);
     if (in_list(st, p2, CTX_home_verbs)) return 1;
     if ((key_is(p1, "in") || key_is(p1, "from")) &&
-        (key_is(p2, "i'm") || key_is(p2, "im") || (key_is(p2, "am") && key_is(back(st, k2 + 1), "i"))))
+        (key_is(p2, "i'm") || key_is(p2, "im") ||
+         (key_is(p2, "am") && key_is(back(st, k2 + 1), "i"))))
         return 1;
     /* "she is from", "I come from"; not "tourism comes from" */
     if (!key_is(p1, "from")) return 0;
