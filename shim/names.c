@@ -1245,7 +1245,7 @@ static inline int is_digit(unsigned char c)
 static size_t digit_run(const unsigned char *t, size_t i, size_t b)
 {
     size_t n = 0;
-    while (i + n < b && n < 5 && t[i + n] >= '0' && t[i + n] <= '9') n++;
+    while (i + n < b && n < 5 && is_digit(t[i + n])) n++;
     return n;
 }
 
@@ -1260,9 +1260,9 @@ static int record_number(const unsigned char *t, size_t i, size_t b)
     unsigned char sep[5] = {0};
     if (t[p] == '+') { /* international: '+', then 9-15 digits in groups */
         for (p++; p < b && n < 5;) {
-            size_t d = digit_run(t, p, b);
-            if (!d) break;
+            size_t d = 0;
             while (p + d < b && is_digit(t[p + d])) d++;
+            if (!d) break;
             digits += d;
             p += d;
             n++;
@@ -1301,9 +1301,6 @@ static int record_number(const unsigned char *t, size_t i, size_t b)
     return 0;
 }
 
-/* Personal-data words (or an '@', or a number written as an SSN, phone or
- * card number) within 60 bytes of [s, e), in the same paragraph: the name
- * is somebody's record, not a mention of a public figure. */
 /* The first byte of t[i..b) that may start a record number (a digit, '('
  * or '+'), or b; eight bytes at a time (each test exact per byte: no sum
  * carries into the next byte). */
@@ -1326,6 +1323,9 @@ static inline size_t num_mark(const unsigned char *t, size_t i, size_t b)
     return i;
 }
 
+/* Personal-data words (or an '@', or a number written as an SSN, phone or
+ * card number) within 60 bytes of [s, e), in the same paragraph: the name
+ * is somebody's record, not a mention of a public figure. */
 static int near_pii(const stream *st, size_t s, size_t e)
 {
     size_t a = s > 60 ? s - 60 : 0, b = e + 60 < st->len ? e + 60 : st->len;
