@@ -21,6 +21,28 @@ static al_engine *load(const char *path)
     return e;
 }
 
+/* A temporary pack file: pack_open makes it (path: a "..XXXXXX" template,
+ * filled in), pack_load closes, loads and removes it. */
+static FILE *pack_open(char *path)
+{
+    int fd = mkstemp(path);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(path);
+    }
+    return f;
+}
+
+static al_engine *pack_load(FILE *f, const char *path)
+{
+    fclose(f);
+    al_engine *e = load(path);
+    unlink(path);
+    return e;
+}
+
 static const char *const texts[] = {
     "Sure. Reach John Smith at john.smith@example.com or +1 415-555-0132. Card 4111 1111 1111 "
     "1111, SSN 536-22-1234, IBAN GB82 WEST 1234 5698 7654 32, host 10.20.30.40.",
@@ -224,9 +246,7 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
      * so the rules then look for themselves; the \b makes them word-start
      * literals ("xzqtok" begins none) */
     char path[] = "/tmp/al_scrub_pack_XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    FILE *f = fdopen(fd, "w");
+    FILE *f = pack_open(path);
     REQUIRE(f);
     /* with a detector (its action set): a pass may leave rules for later */
     fputs("{\"pack\": \"many\", \"version\": 1, \"rules\": [\n"
@@ -240,9 +260,7 @@ TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_
                 "\"examples\": {\"match\": [\"zqtok%c%c123\"]}}\n",
                 ",", i, 'a' + i / 26, 'a' + i % 26, 'a' + i / 26, 'a' + i % 26);
     fputs("]}\n", f);
-    fclose(f);
-    al_engine *e = load(path);
-    unlink(path);
+    al_engine *e = pack_load(f, path);
     REQUIRE(e);
     static const char *const t[] = {
         "say zqtokab123 and zqtokfd999, not xzqtokab123 nor zqtokzz123; then zqtokbc007 zqto",
@@ -269,9 +287,7 @@ TEST(stream_should_report_a_finding_inside_one_released_whole_past_the_detectors
      * may leave for a later pass while the tail is held, is reported as the
      * whole-text scan reports it (the pass runs again with every rule) */
     char path[] = "/tmp/al_scrub_pack_XXXXXX";
-    int fd = mkstemp(path);
-    REQUIRE(fd >= 0);
-    FILE *f = fdopen(fd, "w");
+    FILE *f = pack_open(path);
     REQUIRE(f);
     fputs("{\"pack\": \"defer\", \"version\": 1, \"rules\": [\n"
           "{\"id\": \"t.ctl\", \"category\": \"sanitize\", \"detector\": \"control_chars\", "
@@ -284,9 +300,7 @@ TEST(stream_should_report_a_finding_inside_one_released_whole_past_the_detectors
           "\"examples\": {\"match\": [\"a zqtok123 b\"]}}\n"
           "]}\n",
           f);
-    fclose(f);
-    al_engine *e = load(path);
-    unlink(path);
+    al_engine *e = pack_load(f, path);
     REQUIRE(e);
     al_policy p;
     al_policy_default(&p);
