@@ -431,7 +431,8 @@ static int nanp_ok(const char *d)
 
 /* Accepts (after dropping an "x123" / "ext. 123" extension):
  *   +CC ... or 00CC ... / 011 CC ...: E.164 with a plausible length per code;
- *   10 digits, or 11 starting with 1, or CC + 10 in NANP grouping: NANP rules;
+ *   10 digits, or 11 starting with 1, or CC + 10 in NANP grouping: NANP rules
+ *   (any ten digits after "+1", before an extension or after a "(NPA)");
  *   0 + 8..10 digits: a national number with a trunk prefix;
  *   11 digits 1[3-9]...: a Chinese mobile number. */
 static int v_phone(const char *s, size_t len)
@@ -442,6 +443,9 @@ static int v_phone(const char *s, size_t len)
             end = i;
             break;
         }
+    /* written the way only phone numbers are: an extension, or a
+     * parenthesised three-digit area code first */
+    int shaped = end < len || (len > 5 && s[0] == '(' && s[4] == ')');
     while (end > 0 && (s[end - 1] == ' ' || s[end - 1] == ',')) end--;
     char d[20];
     size_t n = 0;
@@ -459,12 +463,15 @@ static int v_phone(const char *s, size_t len)
     }
     if (n < 7 || all_same(d, n)) return 0;
     if (plus) {
-        if (d[0] == '1') return n == 11 && nanp_ok(d + 1);
+        /* "+1" and ten digits is a NANP number even where the digits break
+         * the numbering plan's rules (made-up and test numbers are still
+         * somebody's placeholder for a phone) */
+        if (d[0] == '1') return n == 11;
         return e164_ok(d, n);
     }
     if (n >= 5 && d[0] == '0' && d[1] == '1' && d[2] == '1') return e164_ok(d + 3, n - 3);
     if (d[0] == '0' && d[1] == '0') return e164_ok(d + 2, n - 2);
-    if (n == 10 && d[0] != '0') return nanp_ok(d);
+    if (n == 10 && d[0] != '0') return nanp_ok(d) || shaped;
     if (n == 11 && d[0] == '1') return nanp_ok(d + 1) || d[1] >= '3'; /* or CN mobile */
     if (n >= 11 && n <= 13 && d[0] != '0') {
         /* a country code written without "+" before a 10-digit number */

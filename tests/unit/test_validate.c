@@ -179,11 +179,24 @@ TEST(phone_should_accept_nanp_and_international_numbers)
     ACCEPTS("phone", "(212) 555-0199 x42");
 }
 
+TEST(phone_should_accept_phone_shaped_numbers_outside_the_numbering_plan)
+{
+    /* "+1", a "(NPA)" or an extension says phone even when the digits
+     * are made up (test data, placeholders) */
+    ACCEPTS("phone", "+1-177-892-0730");
+    ACCEPTS("phone", "(123) 555-0199");
+    ACCEPTS("phone", "(895)164-4839x7918");
+    ACCEPTS("phone", "151.081.7740x2347");
+    REJECTS("phone", "+1-177-892-073"); /* still ten digits after +1 */
+    REJECTS("phone", "(123) 555-01");
+    REJECTS("phone", "(222) 222-2222"); /* one digit repeated */
+}
+
 TEST(phone_should_reject_invalid_codes_and_lengths)
 {
-    REJECTS("phone", "(123) 555-0199"); /* area code cannot start with 1 */
-    REJECTS("phone", "(212) 155-0199"); /* exchange cannot start with 1 */
-    REJECTS("phone", "(411) 555-0199"); /* N11 service code */
+    REJECTS("phone", "123-555-0199"); /* area code cannot start with 1 */
+    REJECTS("phone", "212.155.0199"); /* exchange cannot start with 1 */
+    REJECTS("phone", "411 555 0199"); /* N11 service code */
     REJECTS("phone", "+1 415 555 013"); /* short */
     REJECTS("phone", "+44 20 79");
     REJECTS("phone", "+33 1 70 36 39 00 11 22");
