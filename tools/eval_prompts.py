@@ -142,6 +142,13 @@ def own_rows(a, ronly, thr):
                 pct(sum(full[i][2] >= thr for i in idx), n) if thr is not None else "-"))
 
 
+def written_training():
+    """The rows written for airlock's training (tools/train/*.jsonl), as make
+    train uses them."""
+    tdir = os.path.join(os.path.dirname(os.path.abspath(__file__)), "train")
+    return sorted(glob.glob(os.path.join(tdir, "*.jsonl")))
+
+
 def pct(k, n):
     return "%5.1f%% (%d/%d)" % (100.0 * k / n, k, n) if n else "-"
 
@@ -203,17 +210,49 @@ def main():
         print("   classifier block threshold p >= %.4f (from the model file header)" % thr)
     if a.no_train_eval:
         return 0
-    data = [os.path.join(pdir, s + ".jsonl") for s in TRAIN_SOURCES]
+    data = [os.path.join(pdir, s + ".jsonl") for s in TRAIN_SOURCES] + written_training()
     plain = sorted(glob.glob("/usr/share/common-licenses/*"))  # as make train uses them
     extra = ["--lm-text"] + plain + ["--benign-text"] + plain if plain else []
     loso_engine(a, pdir, data, extra)
     print("\n== classifier evidence on the permissive training sources (airlock train)")
     sys.stdout.flush()
-    p = subprocess.run([a.airlock, "train", "--data"] + data + extra + ["--cv", "5", "--loso"])
-    if p.returncode != 0:
-        print("eval_prompts: airlock train --cv failed (%d)" % p.returncode)
-        return 1
+    fd, dump = tempfile.mkstemp(prefix="airlock-oof-")
+    os.close(fd)
+    try:
+        p = subprocess.run([a.airlock, "train", "--data"] + data + extra + ["--cv", "5", "--loso"],
+                           env=dict(os.environ, AIRLOCK_TRAIN_DUMP=dump))
+        if p.returncode != 0:
+            print("eval_prompts: airlock train --cv failed (%d)" % p.returncode)
+            return 1
+        public_roc(dump)
+    finally:
+        os.unlink(dump)
     return 0
+
+
+def public_roc(dump):
+    """The cross-validation's held-out scores of the public rows alone (the
+    written rows of tools/train still train every fold): attacks blocked at
+    the threshold that blocks <= 1% / 0.5% of the public benign rows."""
+    rows = []
+    with open(dump) as f:
+        for line in f:
+            src, label, pr = line.split()[:3]
+            if not src.startswith("written_"):
+                rows.append((int(label), float(pr)))
+    ben = sorted((pr for lab, pr in rows if lab == 0), reverse=True)
+    att = [pr for lab, pr in rows if lab == 1]
+    if not ben or not att:
+        return
+    print("the same held-out scores, public sources and plain text only "
+          "(%d attack, %d benign rows):" % (len(att), len(ben)))
+    for fpr in (0.01, 0.005):
+        k = int(fpr * len(ben))
+        thr = ben[k] if k < len(ben) else 0.0
+        hit = sum(pr > thr for pr in att)
+        print("  at the held-out threshold blocking <= %.1f%% of benign rows: %.1f%% of attacks "
+              "(%d/%d)%s" % (100 * fpr, 100.0 * hit / len(att), hit, len(att),
+                             " (target >= 95%)" if fpr == 0.01 else ""))
 
 
 if __name__ == "__main__":
