@@ -710,12 +710,25 @@ static void end_transfer(handle *e)
     e->body_more = 0;
 }
 
-/* The reply is complete: release what the exchange still holds. */
+/* The reply is complete: release what the exchange still holds.  A stream
+ * that the network cut short (rc an error) still gets the scrubbed text the
+ * scrubbers held, as the socket and TLS layers give it, and then rc; a held
+ * whole reply that ended early is never released (it was not screened). */
 static CURLcode finish_response(handle *e, CURLcode rc)
 {
     if (e->state != ST_ACTIVE || e->finished) return rc;
     e->finished = 1;
-    if (rc != CURLE_OK || e->host_abort) return rc;
+    if (e->host_abort) return rc;
+    if (rc != CURLE_OK) {
+        if (!e->began || al_exchange_response_mode(e->x) != AL_RESP_STREAM) return rc;
+        al_in_hook++;
+        al_exchange_note_fail(e->x, "connection closed before the end of the reply");
+        al_code ac = al_exchange_response_end(e->x, &e->stash);
+        al_in_hook--;
+        if (ac == AL_OK) deliver_stash(e);
+        al_buf_reset(&e->stash);
+        return rc;
+    }
     begin_response(e);
     al_in_hook++;
     al_code ac = al_exchange_response_end(e->x, &e->stash);
