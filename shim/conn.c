@@ -59,6 +59,8 @@ struct al_conn {
     al_http1_body sbody;
     int out;     /* OUT_* */
     int monitor; /* pass raw bytes, feed the exchange a copy */
+    int jdepth;  /* a held reply read until EOF: nesting of its JSON, -1 not JSON */
+    int jstr;    /* inside a JSON string (1), after its backslash (2) */
     al_buf hold; /* OUT_HOLD: the response header */
     al_buf dec, xout;
     al_buf reply; /* synthesized bytes for the host */
@@ -781,6 +783,8 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
     }
     if (mode == AL_RESP_WHOLE) {
         c->out = OUT_HOLD;
+        c->jdepth = kind == AL_BODY_EOF ? 0 : -1;
+        c->jstr = 0;
         al_buf_reset(&c->hold);
         return al_buf_append(&c->hold, c->shead.data, (size_t)n);
     }
@@ -790,6 +794,31 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
     }
     c->out = OUT_CHUNKED;
     return rebuild_response(m, "Transfer-Encoding: chunked\r\n\r\n", to_host);
+}
+
+/* A held reply read until the server closes ends, for a host on memory BIOs
+ * (asyncio's SSL, as aiohttp uses it), with no read that reports the close:
+ * asyncio sees the TCP end itself and never calls SSL_read again.  So such a
+ * reply is complete when its top-level JSON object or array closes.  Follows
+ * p[0..n) of the decoded body; returns 1 at that close. */
+static int json_closed(al_conn *c, const char *p, size_t n)
+{
+    for (size_t i = 0; i < n && c->jdepth >= 0; i++) {
+        char ch = p[i];
+        if (c->jstr) {
+            c->jstr = c->jstr == 2 ? 1 : ch == '\\' ? 2 : ch == '"' ? 0 : 1;
+        } else if (ch == '"') {
+            c->jstr = 1;
+        } else if (ch == '{' || ch == '[') {
+            c->jdepth++;
+        } else if (ch == '}' || ch == ']') {
+            if (c->jdepth == 0) c->jdepth = -1;
+            else if (--c->jdepth == 0) return 1;
+        } else if (c->jdepth == 0 && ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
+            c->jdepth = -1; /* not an object or array: wait for the close */
+        }
+    }
+    return 0;
 }
 
 static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host, long *used)
@@ -812,7 +841,15 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
         e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
         r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
     }
-    if (e == AL_OK && r == AL_OK) return AL_OK;
+    if (e == AL_OK && r == AL_OK) {
+        if (c->out == OUT_HOLD && c->jdepth >= 0 && json_closed(c, c->dec.data, c->dec.len)) {
+            /* complete: served now, framed by Content-Length; what the
+             * server may still send before closing is dropped */
+            r = finish_response(c, to_host);
+            c->sstate = S_DISCARD;
+        }
+        return r;
+    }
     if (e == AL_ENOMEM || r == AL_ENOMEM) al_exchange_note_fail(x, "out of memory");
     if (c->out == OUT_HOLD) /* nothing was sent yet: an error reply instead */
         return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
