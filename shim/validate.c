@@ -457,6 +457,8 @@ static int v_phone(const char *s, size_t len)
             d[n++] = c;
         } else if (c == '+' && n == 0 && !plus) {
             plus = 1;
+        } else if (plus && n > 0 && c == '(' && i + 2 < end && s[i + 1] == '0' && s[i + 2] == ')') {
+            i += 2; /* "+44 (0)20 ...": the trunk 0 is not dialled from abroad */
         } else if (!(c == ' ' || c == '-' || c == '.' || c == '(' || c == ')')) {
             return 0;
         }
@@ -519,8 +521,8 @@ static int v_phone_local(const char *s, size_t len)
         int y = prefix_num(d, 4), m = prefix_num(d + 4, 2);
         if (y >= 1900 && y <= 2099 && m >= 1 && m <= 12) return 0;
     }
-    /* the SSN layout ddd-dd-dddd is not a phone layout */
-    if (len == 11 && n == 9 && s[3] == '-' && s[6] == '-') return 0;
+    /* the SSN layout ddd-dd-dddd (or with spaces or dots) is not a phone layout */
+    if (len == 11 && n == 9 && s[3] == s[6] && (s[3] == '-' || s[3] == ' ' || s[3] == '.')) return 0;
     return 1;
 }
 

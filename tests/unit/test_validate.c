@@ -177,6 +177,8 @@ TEST(phone_should_accept_nanp_and_international_numbers)
     ACCEPTS("phone", "020 7946 0958"); /* national, trunk prefix 0 */
     ACCEPTS("phone", "13912345678");   /* Chinese mobile */
     ACCEPTS("phone", "(212) 555-0199 x42");
+    ACCEPTS("phone", "+44 (0)20 7946 0958"); /* trunk 0 in brackets */
+    REJECTS("phone", "+44 (0)20 7946 09");
 }
 
 TEST(phone_should_accept_phone_shaped_numbers_outside_the_numbering_plan)
@@ -218,6 +220,7 @@ TEST(phone_local_should_reject_dates_short_groups_and_runs)
     REJECTS("phone_local", "2023-10-15");    /* ISO date */
     REJECTS("phone_local", "2023-10-15 08"); /* date and hour */
     REJECTS("phone_local", "536-22-1234");   /* the SSN layout */
+    REJECTS("phone_local", "536 22 1234");
     REJECTS("phone_local", "1 2 3 4 5 6 7"); /* single digits */
     REJECTS("phone_local", "12 34");         /* too few digits */
     REJECTS("phone_local", "555 5555");      /* one digit repeated */
