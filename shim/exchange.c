@@ -1029,13 +1029,31 @@ static char *mend_lone_surrogates(const char *s, size_t n)
     return copy;
 }
 
-/* cJSON_ParseWithLength, retried with lone surrogate escapes mended. */
+/* s[0..n) as one JSON value with nothing but whitespace after it, or NULL.
+ * cJSON alone takes the first value and ignores what follows, so a body or
+ * event of two values (or SSE lines ended by a lone CR, read as one data
+ * line) would be screened by its first and passed whole. */
+static cJSON *parse_exact(const char *s, size_t n)
+{
+    const char *end = NULL;
+    cJSON *v = cJSON_ParseWithLengthOpts(s, n, &end, 0);
+    if (!v) return NULL;
+    for (const char *e = s + n; end && end < e; end++) {
+        if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+            cJSON_Delete(v);
+            return NULL;
+        }
+    }
+    return v;
+}
+
+/* parse_exact, retried with lone surrogate escapes mended. */
 static cJSON *parse_json(const char *s, size_t n)
 {
-    cJSON *root = cJSON_ParseWithLength(s, n);
+    cJSON *root = parse_exact(s, n);
     if (!root) {
         char *mended = mend_lone_surrogates(s, n);
-        if (mended) root = cJSON_ParseWithLength(mended, n);
+        if (mended) root = parse_exact(mended, n);
         free(mended);
     }
     return root;
@@ -1552,7 +1570,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     }
     int mended = 0;
     cJSON *ev = NULL;
-    if (!has_nul_escape(data, dlen) && !(ev = cJSON_ParseWithLength(data, dlen))) {
+    if (!has_nul_escape(data, dlen) && !(ev = parse_exact(data, dlen))) {
         ev = parse_json(data, dlen);
         mended = 1;
     }

@@ -6,7 +6,8 @@ odd places; Ollama NDJSON split inside lines; Responses events; Anthropic text
 and input_json_delta; OpenAI tool-call argument deltas; HTTP/1.0 replies
 delimited by the close; streams the server cuts off.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
-the reply is complete (or, cut off, keeps what came before the cut)."""
+the reply is complete (or, cut off, keeps what came before the cut); a
+body or event of two JSON values never passes unscreened."""
 import gzip  # noqa: F401  (shapes may compress)
 import json
 import os
@@ -192,6 +193,15 @@ def shape(name):
     if name == "whole_http10":  # no Content-Length: the body ends at the close
         return [head("application/json", "close", proto="HTTP/1.0")] + pieces(
             whole_json(TEXT), [10, 1, 17]), True
+    if name == "two_values":  # a clean reply, then a second JSON value with the text
+        body = (whole_json("Hello.") + b"\n" + jd({"note": TEXT}).encode() + b"\n")
+        return [head("application/json", "length", len(body)), body], False
+    if name == "two_values_sse":  # one data line holding two JSON values
+        base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+        body = ("data: " + jd(dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}}]))
+                + jd(dict(base, choices=[{"index": 0, "delta": {"content": TEXT}}]))
+                + "\n\ndata: [DONE]\n\n").encode()
+        return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
     if name == "cut_stream":  # two thirds of the events in one chunk, then the close
         body = oa_sse(TEXT)
         return [head(SSE, "chunked")] + chunked(body[:len(body) * 2 // 3], [1 << 20], False), True
@@ -394,6 +404,21 @@ def main():
                      '"contents":[{"role":"user","parts":[{"text":"hi"}]}],"input":"hi"}',
                      "https://localhost:%d%s" % (tls_port, path)], env=env)
             check_reply("curl", name, 200 if p.returncode == 0 else p.returncode, p.stdout)
+        # A body or an SSE data line holding two JSON values: cJSON reads the
+        # first and ignored the rest, so the whole passed unscreened when the
+        # first had nothing to scrub.  Now it is not valid JSON: fail closed.
+        for name, path in (("two_values", "/v1/chat/completions"),
+                           ("two_values_sse", "/v1/chat/completions")):
+            p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca,
+                     json.dumps([[name, path]])], env=env)
+            try:
+                st, raw = json.loads(p.stdout.strip().splitlines()[-1])[name]
+            except (ValueError, IndexError, KeyError):
+                st, raw = 0, ""
+            R.check("requests %s: nothing after the first JSON value passes" % name,
+                    st in (200, 502) and not any(v in raw for v in VALUES),
+                    "status %s, planted value reached the client: %s" % (
+                        st, any(v in raw for v in VALUES)))
         for scheme, port in (("https://localhost", tls_port), ("http://127.0.0.1", http_port)):
             p = run(["curl", "-sSN", "--cacert", m.ca, "-H", "x-shape: cut_stream", "-d",
                      '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}',
