@@ -95,7 +95,9 @@ typedef struct handle {
     curl_off_t infilesize;  /* -1: unknown */
     int method;
     int failonerror;
-    char *custom; /* CUSTOMREQUEST */
+    int decodes;     /* ACCEPT_ENCODING set: libcurl decodes what the server compressed */
+    int no_decoding; /* HTTP_CONTENT_DECODING 0: it never does */
+    char *custom;    /* CUSTOMREQUEST */
     struct curl_slist *headers;
     curl_read_callback readfn;
     void *readdata;
@@ -117,6 +119,7 @@ typedef struct handle {
     int body_more; /* after body, keep reading from the program's callback */
     int swapped_read, swapped_post;
     int began, host_abort, finished;
+    int encoded; /* the reply is content-encoded and reaches us as it came */
     int status;
     char ctype[128];
     al_buf stash;        /* scrubbed bytes the program paused on */
@@ -225,6 +228,8 @@ static int recorded(CURLoption opt)
     case CURLOPT_CUSTOMREQUEST:
     case CURLOPT_HTTPHEADER:
     case CURLOPT_FAILONERROR:
+    case CURLOPT_ACCEPT_ENCODING:
+    case CURLOPT_HTTP_CONTENT_DECODING:
     case CURLOPT_READFUNCTION:
     case CURLOPT_READDATA:
     case CURLOPT_SEEKFUNCTION:
@@ -310,6 +315,12 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
         break;
     case CURLOPT_FAILONERROR:
         e->failonerror = l != 0;
+        break;
+    case CURLOPT_ACCEPT_ENCODING:
+        e->decodes = p != NULL;
+        break;
+    case CURLOPT_HTTP_CONTENT_DECODING:
+        e->no_decoding = l == 0;
         break;
     case CURLOPT_READFUNCTION:
         e->readfn = (curl_read_callback)p;
@@ -502,6 +513,16 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
         const char *sp = memchr(p, ' ', n);
         e->status = sp ? atoi(sp + 1) : 0;
         e->ctype[0] = '\0';
+        e->encoded = 0;
+    } else if (n > 17 && strncasecmp(p, "content-encoding:", 17) == 0) {
+        /* a body libcurl does not decode is not the JSON or events the
+         * exchange reads: it cannot be screened (as in conn.c) */
+        size_t i = 17, j = n;
+        while (i < j && (p[i] == ' ' || p[i] == '\t')) i++;
+        while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ')) j--;
+        if (j > i && !(j - i == 8 && strncasecmp(p + i, "identity", 8) == 0) &&
+            (!e->decodes || e->no_decoding))
+            e->encoded = 1;
     } else if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
         size_t i = 13, j = n;
         while (i < j && (p[i] == ' ' || p[i] == '\t')) i++;
@@ -513,12 +534,36 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
     return host_header(e, p, n);
 }
 
+/* A content-encoded reply the exchange would screen: recorded, then cut off
+ * (fail closed: the program's write fails) or passed as it came (open,
+ * monitor).  Returns 1 when it is such a reply, 0 when the exchange passes it
+ * anyway (an error page). */
+static int encoded_reply(handle *e)
+{
+    if (e->encoded == 2) return 1;
+    if (al_exchange_response_mode(e->x) == AL_RESP_PASS) {
+        e->encoded = 0;
+        return 0;
+    }
+    e->encoded = 2;
+    const al_ctx *ctx = al_hook_ctx();
+    al_in_hook++;
+    al_exchange_note_fail(e->x, "reply is content-encoded");
+    al_in_hook--;
+    if (ctx->fail == AL_FAIL_CLOSED && ctx->mode != AL_MODE_MONITOR) {
+        al_hook_debug("curl: reply is compressed and cannot be screened: cut off");
+        e->host_abort = 1;
+    }
+    return 1;
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     handle *e = ud;
     size_t n = size * nmemb;
     if (e->host_abort) return 0;
     if (!e->began) begin_response(e); /* once: the test without the call */
+    if (e->encoded && encoded_reply(e)) return e->host_abort ? 0 : host_write(e, p, n);
     size_t skip = e->replay < n ? e->replay : n;
     e->replay -= skip;
     if (n > skip) {
@@ -718,7 +763,7 @@ static CURLcode finish_response(handle *e, CURLcode rc)
 {
     if (e->state != ST_ACTIVE || e->finished) return rc;
     e->finished = 1;
-    if (e->host_abort) return rc;
+    if (e->host_abort || e->encoded == 2) return rc;
     if (rc != CURLE_OK) {
         if (!e->began || al_exchange_response_mode(e->x) != AL_RESP_STREAM) return rc;
         al_in_hook++;
@@ -765,7 +810,7 @@ static CURLcode prepare(handle *e, int multi)
     end_transfer(e); /* a transfer the program never finished (re-added handle) */
     e->state = ST_IDLE;
     e->multi = multi;
-    e->began = e->host_abort = e->finished = 0;
+    e->began = e->host_abort = e->finished = e->encoded = 0;
     e->status = 0;
     e->ctype[0] = '\0';
     e->replay = 0;
@@ -984,6 +1029,8 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->infilesize = e->infilesize;
     n->method = e->method;
     n->failonerror = e->failonerror;
+    n->decodes = e->decodes;
+    n->no_decoding = e->no_decoding;
     n->headers = e->headers;
     n->readfn = e->readfn, n->readdata = e->readdata;
     n->seekfn = e->seekfn, n->seekdata = e->seekdata;

@@ -2,19 +2,21 @@
 shim against a raw server in this file that writes reply shapes the mock does
 not: SSE with CRLF, "data:" without a space, comments, event/id/retry lines and
 multi-line data; a 200 KB event; Gemini's pretty-printed streamed array cut at
-odd places; Ollama NDJSON split inside lines; Responses events; Anthropic text
+odd places; Ollama NDJSON split inside lines; a gzip stream nobody asked for; Responses events; Anthropic text
 and input_json_delta; OpenAI tool-call argument deltas; HTTP/1.0 replies
 delimited by the close; streams the server cuts off.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
 the reply is complete (or, cut off, keeps what came before the cut); a
 body or event of two JSON values never passes unscreened."""
-import gzip  # noqa: F401  (shapes may compress)
+import gzip
 import json
 import os
 import socket
 import ssl
+import subprocess
 import sys
 import threading
+import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mocklib import PY, Mock, Results, run, shim_env  # noqa: E402
@@ -202,6 +204,10 @@ def shape(name):
                 + jd(dict(base, choices=[{"index": 0, "delta": {"content": TEXT}}]))
                 + "\n\ndata: [DONE]\n\n").encode()
         return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
+    if name == "sse_gzip":  # compressed though the client did not ask for it
+        body = gzip.compress(oa_sse(TEXT))
+        return [head(SSE, "chunked").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n")
+                ] + chunked(body, [50]), False
     if name == "cut_stream":  # two thirds of the events in one chunk, then the close
         body = oa_sse(TEXT)
         return [head(SSE, "chunked")] + chunked(body[:len(body) * 2 // 3], [1 << 20], False), True
@@ -355,7 +361,7 @@ def check_reply(client, name, status, raw, need=TAGS):
     ok, text = texts(name, raw)
     R.check("%s %s: status 200" % (client, name), status == 200, "status %s" % status)
     R.check("%s %s: every event parses" % (client, name), ok, "a reply event does not parse")
-    leaked = [i for i, v in enumerate(VALUES) if v in raw]
+    leaked = [i for i, v in enumerate(VALUES) if v in raw or v in text]
     R.check("%s %s: planted values replaced" % (client, name), not leaked,
             "planted value(s) %s reached the client" % leaked)
     missing = [t for t in need if t not in text]
@@ -419,6 +425,32 @@ def main():
                     st in (200, 502) and not any(v in raw for v in VALUES),
                     "status %s, planted value reached the client: %s" % (
                         st, any(v in raw for v in VALUES)))
+        # A stream the server compresses unasked: curl without --compressed
+        # hands the gzip bytes to the program, and the curl layer passed them
+        # unscreened (the program could gunzip the text).  Now it is cut off
+        # (fail closed); with --compressed libcurl decodes and it is scrubbed.
+        sse_req = '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+        for comp in ([], ["--compressed"]):
+            p = subprocess.run(["curl", "-sS", "--cacert", m.ca, "-H", "x-shape: sse_gzip", "-d",
+                                sse_req] + comp + ["https://localhost:%d/v1/chat/completions"
+                                                   % tls_port], env=env, capture_output=True,
+                               timeout=30)
+            out = p.stdout
+            if out[:2] == b"\x1f\x8b":  # as gunzip would (it ignores trailing bytes)
+                try:
+                    out = zlib.decompressobj(31).decompress(out)
+                except zlib.error:
+                    pass
+            out = out.decode("utf-8", "replace")
+            tag = "curl sse_gzip" + (" --compressed" if comp else "")
+            text = texts("sse_gzip", out)[1]
+            R.check(tag + ": planted values never reach the program",
+                    not any(v in out or v in text for v in VALUES),
+                    "a planted value reached the program")
+            if comp:
+                check_reply("curl", "sse_gzip --compressed", p.returncode == 0 and 200, out)
+            else:
+                R.check(tag + ": transfer fails", p.returncode != 0, "exit 0")
         for scheme, port in (("https://localhost", tls_port), ("http://127.0.0.1", http_port)):
             p = run(["curl", "-sSN", "--cacert", m.ca, "-H", "x-shape: cut_stream", "-d",
                      '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}',
@@ -430,7 +462,8 @@ def main():
             R.check(tag + ": text before the cut arrives scrubbed",
                     "<EMAIL_ADDRESS>" in text and "<PHONE_NUMBER>" in text,
                     "got %d characters of text" % len(text))
-            R.check(tag + ": planted values replaced", not any(v in p.stdout for v in VALUES),
+            R.check(tag + ": planted values replaced",
+                    not any(v in p.stdout or v in text for v in VALUES),
                     "a planted value reached the client")
     R.finish()
 
