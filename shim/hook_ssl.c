@@ -202,6 +202,10 @@ static sst *st_create(SSL *s)
     } else {
         const char *host = SSL_get_servername(s, TLSEXT_NAMETYPE_host_name);
         t->conn = al_conn_new(al_hook_ctx(), "openssl", host);
+        /* bodies that are not LLM calls are read straight into the host's
+         * buffer (read_direct): a download never ends the screening of its
+         * connection, so an LLM call kept alive after it is screened */
+        if (t->conn) al_conn_follow_downloads(t->conn);
         if (!t->conn || al_conn_passthrough(t->conn)) t->pass = 1;
     }
     pthread_rwlock_wrlock(&tab_lock);
@@ -326,6 +330,34 @@ static void pull_reply(sst *t)
     }
 }
 
+/* The real read failed with SSL error e: retryable (0, *rret -1: the real
+ * SSL_get_error explains it), or the end of the stream, which the exchange is
+ * told of (it may release what it held): 1 when the host is then served from
+ * t's state, 0 when the end stands as the real read gave it. */
+static int read_failed(sst *t, int e, int *rret)
+{
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_X509_LOOKUP ||
+        e == SSL_ERROR_WANT_ASYNC || e == SSL_ERROR_WANT_ASYNC_JOB ||
+        e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
+        *rret = -1;
+        return 0;
+    }
+    if (!t->eof_given && !t->pass) {
+        t->eof_given = 1;
+        al_code c = al_conn_in(t->conn, NULL, 0, 1, &t->in);
+        if (c != AL_OK) cut_off(t, c);
+    }
+    if (!in_avail(t) && !t->rd_end) {
+        *rret = e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+        return 0;
+    }
+    if (!t->rd_end) {
+        t->rd_end = e == SSL_ERROR_ZERO_RETURN ? e : SSL_ERROR_SYSCALL;
+        t->rd_errno = e == SSL_ERROR_ZERO_RETURN ? 0 : ECONNRESET;
+    }
+    return 1;
+}
+
 /* Makes bytes available in t->in (or records the end of the stream in
  * t->rd_end).  Returns 1 when the host can be served from t's state, 2 when
  * a non-blocking host must retry later (synthesized WANT_READ), 0 when the
@@ -381,30 +413,28 @@ static int fill(SSL *s, sst *t, int *rret)
             check_pass(t);
             continue; /* the exchange may have swallowed it all: read on */
         }
-        int e = ge(s, r);
-        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ||
-            e == SSL_ERROR_WANT_X509_LOOKUP || e == SSL_ERROR_WANT_ASYNC ||
-            e == SSL_ERROR_WANT_ASYNC_JOB || e == SSL_ERROR_WANT_CLIENT_HELLO_CB) {
-            *rret = -1;
-            return 0;
-        }
-        /* End of stream: orderly (ZERO_RETURN) or not.  The exchange may
-         * release what it held. */
-        if (!t->eof_given && !t->pass) {
-            t->eof_given = 1;
-            al_code c = al_conn_in(t->conn, NULL, 0, 1, &t->in);
-            if (c != AL_OK) cut_off(t, c);
-        }
-        if (!in_avail(t) && !t->rd_end) {
-            *rret = e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
-            return 0;
-        }
-        if (!t->rd_end) {
-            t->rd_end = e == SSL_ERROR_ZERO_RETURN ? e : SSL_ERROR_SYSCALL;
-            t->rd_errno = e == SSL_ERROR_ZERO_RETURN ? 0 : ECONNRESET;
-        }
+        return read_failed(t, ge(s, r), rret);
+    }
+}
+
+/* A body that is not an LLM call, read by the real SSL_read_ex straight into
+ * the host's buffer (at most want bytes, what al_conn_in_direct allows) and
+ * counted by the connection, with no copy.  Returns as fill does, 1 with
+ * *got bytes in buf. */
+static int read_direct(SSL *s, sst *t, void *buf, size_t want, size_t *got, int *rret)
+{
+    SSL_read_ex_t rd = REAL(SSL_read_ex);
+    SSL_get_error_t ge = REAL(SSL_get_error);
+    size_t n = 0;
+    int r = rd(s, buf, want, &n);
+    if (r > 0) {
+        al_conn_in_skip(t->conn, n);
+        check_pass(t);
+        *got = n;
         return 1;
     }
+    *got = 0;
+    return read_failed(t, ge(s, r), rret);
 }
 
 /* Serves up to num bytes from t->in.  Returns 1 with *got > 0, or 0 at the
@@ -435,6 +465,16 @@ static int serve(sst *t, void *buf, size_t num, size_t *got, int peek)
 static int do_read(SSL *s, sst *t, void *buf, size_t num, size_t *got, int peek, int *rret)
 {
     t->last_err = -1;
+    if (!peek && !t->pass && !in_avail(t) && !t->rd_end && !t->answered && REAL(SSL_read_ex) &&
+        REAL(SSL_get_error)) {
+        uint64_t d = al_conn_in_direct(t->conn);
+        if (d) {
+            int f = read_direct(s, t, buf, d < num ? (size_t)d : num, got, rret);
+            if (f == 0) return -1;
+            if (*got) return 1;
+            return serve(t, buf, num, got, peek);
+        }
+    }
     int f = fill(s, t, rret);
     if (f == 0) return -1;
     if (f == 2) {
