@@ -99,6 +99,10 @@ static gconn *get(gnutls_session_t s)
     host[sizeof host - 1] = '\0';
     al_in_hook++;
     g->c = al_conn_new(al_hook_ctx(), "gnutls", host[0] ? host : NULL);
+    /* bodies that are not LLM calls are read straight into the host's
+     * buffer (gnutls_record_recv): a download never ends the screening of
+     * its connection, so an LLM call kept alive after it is screened */
+    if (g->c) al_conn_follow_downloads(g->c);
     al_in_hook--;
     if (!g->c) g->pass = 1;
     pthread_mutex_lock(&table_mu);
@@ -255,9 +259,20 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
         }
         int eof = g->eof || g->answered;
         if (g->answered) g->end_told = 1;
+        uint64_t direct = eof ? 0 : al_conn_in_direct(g->c);
         pthread_mutex_unlock(&g->mu);
         if (eof) return 0;
-        ssize_t r = f(s, g->rbuf, sizeof g->rbuf);
+        /* a body that is not an LLM call: into the host's buffer, no copy */
+        ssize_t r = direct ? f(s, data, direct < n ? (size_t)direct : n)
+                           : f(s, g->rbuf, sizeof g->rbuf);
+        if (direct && r > 0) {
+            pthread_mutex_lock(&g->mu);
+            al_in_hook++;
+            al_conn_in_skip(g->c, (uint64_t)r);
+            al_in_hook--;
+            pthread_mutex_unlock(&g->mu);
+            return r;
+        }
         if (r < 0) {
             if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH) {
                 /* a peer that closes without close_notify: end of stream */

@@ -5,7 +5,7 @@ multi-line data; a 200 KB event; Gemini's pretty-printed streamed array cut at
 odd places; Ollama NDJSON split inside lines; a gzip stream nobody asked for; Responses events; Anthropic text
 and input_json_delta; OpenAI tool-call argument deltas; HTTP/1.0 replies
 delimited by the close; streams the server cuts off; an LLM call on a TLS
-connection kept alive after a large download.  Each asserts what the
+connection (OpenSSL, GnuTLS) kept alive after a large download.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
 the reply is complete (or, cut off, keeps what came before the cut); a
 body or event of two JSON values never passes unscreened."""
@@ -321,6 +321,78 @@ print(json.dumps([n, chat("mock:pii hello"),
 '''
 
 
+# The same with GnuTLS (gnutls_record_send/recv on one session).
+GNUTLS_CLIENT = r"""
+#define _GNU_SOURCE
+#include <gnutls/gnutls.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+static gnutls_session_t s;
+static char buf[1 << 16];
+/* one reply with Content-Length: its body length; its first 4 KB in out */
+static long one(char *out)
+{
+    static char hb[8192];
+    size_t hl = 0;
+    long cl = -1, got = 0;
+    hb[0] = 0;
+    while (!strstr(hb, "\r\n\r\n")) {
+        ssize_t r = gnutls_record_recv(s, hb + hl, 1);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) continue;
+        if (r <= 0 || hl + 2 > sizeof hb) return -1;
+        hb[hl += (size_t)r] = 0;
+    }
+    char *p = strcasestr(hb, "content-length:");
+    if (p) cl = atol(p + 15);
+    while (got < cl) {
+        size_t want = sizeof buf < (size_t)(cl - got) ? sizeof buf : (size_t)(cl - got);
+        ssize_t r = gnutls_record_recv(s, buf, want);
+        if (r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED) continue;
+        if (r <= 0) return -1;
+        if (out && got < 4000) memcpy(out + got, buf, r < 4000 - got ? (size_t)r : (size_t)(4000 - got));
+        got += r;
+    }
+    return got;
+}
+int main(int argc, char **argv)
+{
+    gnutls_certificate_credentials_t cr;
+    gnutls_global_init();
+    gnutls_certificate_allocate_credentials(&cr);
+    gnutls_certificate_set_x509_trust_file(cr, argv[2], GNUTLS_X509_FMT_PEM);
+    gnutls_init(&s, GNUTLS_CLIENT);
+    gnutls_set_default_priority(s);
+    gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cr);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(atoi(argv[1]));
+    a.sin_addr.s_addr = htonl(0x7f000001);
+    if (connect(fd, (void *)&a, sizeof a) || (gnutls_transport_set_int(s, fd), 0) ||
+        gnutls_handshake(s) < 0)
+        return 2;
+    const char *dl = "GET /download?bytes=20000000 HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    gnutls_record_send(s, dl, strlen(dl));
+    long n = one(NULL);
+    const char *b = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"mock:pii hi\"}]}";
+    char req[512];
+    snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+             "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s", strlen(b), b);
+    gnutls_record_send(s, req, strlen(req));
+    static char body[4096];
+    long k = one(body);
+    printf("%ld %ld %s\n", n, k, strstr(body, "john.smith@") ? "leaked" :
+           strstr(body, "<EMAIL_ADDRESS>") ? "scrubbed" : "other");
+    return 0;
+}
+"""
+
+
 def sse_datas(raw):
     """The data of each SSE event in raw (any line ending); None if a data
     line is left without its blank line."""
@@ -445,6 +517,21 @@ def main():
                 "status %s, scrubbed %s" % (st1, "<EMAIL_ADDRESS>" in pii))
         R.check("http.client after a 20 MB download: injection blocked",
                 st2 == 400 and "airlock_blocked" in inj, "status %s" % st2)
+
+        src = os.path.join(m.dir, "gnutls_after_download.c")
+        exe = src[:-2]
+        with open(src, "w") as f:
+            f.write(GNUTLS_CLIENT)
+        b = subprocess.run(["cc", "-std=gnu11", "-O1", "-o", exe, src, "-lgnutls"],
+                           capture_output=True, text=True)
+        if b.returncode != 0:
+            R.fail("build the GnuTLS client", b.stderr[-300:])
+        else:
+            p = run([exe, str(m.tls_port), m.ca], env=env)
+            w = p.stdout.split()
+            R.check("gnutls after a 20 MB download: completion scrubbed",
+                    len(w) == 3 and w[0] == "20000000" and w[2] == "scrubbed",
+                    "got %r (exit %d)" % (p.stdout.strip()[:60], p.returncode))
 
         # A body or an SSE data line holding two JSON values: cJSON reads the
         # first and ignored the rest, so the whole passed unscreened when the
