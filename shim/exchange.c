@@ -1660,6 +1660,18 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
 static const unsigned char frame_stop[256] = {
     [0] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1, ['\\'] = 1};
 
+/* An SSE event with no data line but lines SSE does not define: what a
+ * server labelled text/event-stream and sent as JSON or text.  An SSE client
+ * would ignore it, a program reading the body would not: it cannot be
+ * screened, so it follows AIRLOCK_FAIL (closed: dropped), as a malformed
+ * data event does. */
+static al_code odd_event(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
+{
+    set_fail(x, "malformed stream event");
+    if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) return pass_raw(x, raw, raw_len, to_host);
+    return AL_OK;
+}
+
 /* An SSE event at the start of b[0..n) that is "data: ", the shape's data
  * around a text with no '"', '\\', NUL, CR or LF, then "\n\n" (the usual
  * delta event): its length, with text and tlen set, found in one pass over
@@ -1725,7 +1737,9 @@ static inline al_code frame_events(al_exchange *x, const char *buf, size_t len, 
             if (k > 0) {
                 x->ev_name = ev.event;
                 x->ev_name_len = ev.event_len;
-                if (!ev.has_data) /* a comment or ping keeps its place */
+                if (ev.other && !ev.has_data) /* not SSE: a JSON body, a line of text */
+                    r = odd_event(x, b, (size_t)k, to_host);
+                else if (!ev.has_data) /* a comment or ping keeps its place */
                     r = pass_raw(x, b, (size_t)k, to_host);
                 else
                     r = any_event(x, b, (size_t)k, ev.data ? ev.data : "", ev.data_len, to_host);

@@ -83,6 +83,8 @@ static int field(const char *buf, size_t p, size_t ve, al_sse_event *ev, dlines 
     } else if (nlen == 2 && memcmp(buf + p, "id", 2) == 0) {
         ev->id = buf + v;
         ev->id_len = ve - v;
+    } else if (nlen != 5 || memcmp(buf + p, "retry", 5) != 0) {
+        ev->other = 1;
     }
     return 0;
 }

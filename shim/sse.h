@@ -15,6 +15,8 @@ typedef struct {
     const char *id; /* value of the last "id:" field, or NULL */
     size_t id_len;
     int has_data;     /* at least one data: line */
+    int other;        /* a line that is neither a comment nor a field SSE defines
+                         (data, event, id, retry): a client ignores it */
     int crlf;         /* the event's lines end in CRLF */
     size_t raw_len;   /* bytes of the whole event incl. the blank line */
     const char *data; /* the data lines joined with "\n" (see al_sse_view), or NULL */

@@ -8,7 +8,8 @@ delimited by the close; streams the server cuts off; an LLM call on a TLS
 connection (OpenSSL, GnuTLS) kept alive after a large download.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
 the reply is complete (or, cut off, keeps what came before the cut); a
-body or event of two JSON values never passes unscreened."""
+body or event of two JSON values, or a reply labelled text/event-stream that is
+not SSE, never passes unscreened."""
 import gzip
 import json
 import os
@@ -204,6 +205,13 @@ def shape(name):
         body = ("data: " + jd(dict(base, choices=[{"index": 0, "delta": {"role": "assistant"}}]))
                 + jd(dict(base, choices=[{"index": 0, "delta": {"content": TEXT}}]))
                 + "\n\ndata: [DONE]\n\n").encode()
+        return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
+    if name == "json_as_sse":  # a whole reply labelled text/event-stream
+        body = whole_json(TEXT)
+        return [head(SSE, "length", len(body)), body], False
+    if name == "sse_text_line":  # a line that is no SSE field, holding the text
+        body = oa_sse("Hi").replace(b"data: [DONE]", b"message: " + TEXT.encode() +
+                                    b"\n\ndata: [DONE]")
         return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
     if name == "sse_gzip":  # compressed though the client did not ask for it
         body = gzip.compress(oa_sse(TEXT))
@@ -536,15 +544,20 @@ def main():
         # A body or an SSE data line holding two JSON values: cJSON reads the
         # first and ignored the rest, so the whole passed unscreened when the
         # first had nothing to scrub.  Now it is not valid JSON: fail closed.
+        # Lines a text/event-stream reply holds that are no SSE field (a JSON
+        # body, a line of text) passed as if they were comments: a program
+        # reading the body got the text unscreened.  Now: fail closed.
         for name, path in (("two_values", "/v1/chat/completions"),
-                           ("two_values_sse", "/v1/chat/completions")):
+                           ("two_values_sse", "/v1/chat/completions"),
+                           ("json_as_sse", "/v1/chat/completions"),
+                           ("sse_text_line", "/v1/chat/completions")):
             p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca,
                      json.dumps([[name, path]])], env=env)
             try:
                 st, raw = json.loads(p.stdout.strip().splitlines()[-1])[name]
             except (ValueError, IndexError, KeyError):
                 st, raw = 0, ""
-            R.check("requests %s: nothing after the first JSON value passes" % name,
+            R.check("requests %s: nothing unscreened passes" % name,
                     st in (200, 502) and not any(v in raw for v in VALUES),
                     "status %s, planted value reached the client: %s" % (
                         st, any(v in raw for v in VALUES)))
