@@ -2213,6 +2213,37 @@ static int cap_may_go_on(const stream *st, size_t j)
     return c >= 0x80 || (c >= 'A' && c <= 'Z');
 }
 
+/* Could place_match find a place of several words at the capitalised word
+ * t[j - wl..j), key key, which starts some (F_HEAD)?  No (0) when the token
+ * after it is on another line, is no word, or is an ASCII word read on
+ * lex_next's terms with whose key its own starts no place (the two keys
+ * joined are neither F_PLACE nor F_HEAD) or would be longer than a key;
+ * else 1. */
+static int head_goes_on(const stream *st, const char *key, size_t wl, size_t j)
+{
+    const unsigned char *t = st->t;
+    size_t len = st->len, k = space_run(t, j, len), r;
+    if (k >= len || (k > j && memchr(t + j, '\n', k - j))) return 0;
+    unsigned c = t[k];
+    char kb[KEYMAX + 1 + KEYMAX];
+    if (c >= 'a' && c <= 'z') {
+        r = lower_run(t, k + 1, len);
+        if (r < len && (t[r] >= 0x80 || is_alpha(t[r]) || t[r] == '-' || t[r] == '\'')) return 1;
+        if (r - k <= KEYMAX) key_copy(kb + wl + 1, (const char *)t + k, r - k);
+    } else if (c >= 'A' && c <= 'Z') {
+        int all_upper, more_upper;
+        r = cap_word(t, k, len, kb + wl + 1, &all_upper, &more_upper);
+        if (r < len && (t[r] >= 0x80 || t[r] == '-' || t[r] == '\'')) return 1;
+    } else {
+        return c >= 0x80; /* else a mark or a number */
+    }
+    size_t n = r - k;
+    if (n > KEYMAX || wl + 1 + n > KEYMAX) return 0; /* no key, or too long to join */
+    key_copy(kb, key, wl);
+    kb[wl] = ' ';
+    return (lex_flags(st, kb, wl + 1 + n) & (F_PLACE | F_HEAD)) != 0;
+}
+
 /* Is the capitalised word t[j - wl..j) (key key), a listed surname that is
  * no ordinary word nor in any list but the surnames' (no given name, place,
  * title, unit, street prefix, "Inc" or "May"), one that no step can use
@@ -2784,7 +2815,10 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                     if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
                     halt = (c1 & CTX_at_place) != 0;
                 }
-            } else if (f & (F_PLACE | F_HEAD | F_TITLE | F_UNIT | F_PREFIX)) {
+            } else if ((f & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) ||
+                       ((f & F_HEAD) && head_goes_on(st, key, wl, j))) {
+                /* (a word that starts no place here is judged as if it
+                 * started none: "The garden") */
                 halt = 1;
             } else if (f & (F_NOTNAME | F_ORG)) {
                 /* never a name ("Inc", "Monday"): passed as names_raw

@@ -242,6 +242,23 @@ TEST(capitalised_ordinary_names_and_place_heads_are_judged_by_the_words_after_th
                     "She lives in The Hague now. THE HAGUE IS BIG. The plan is set."),
               "The Hague|THE HAGUE");
     CHECK_STR(found(&al_detector_address, a, "Work 12 Main Street."), "12 Main Street");
+    /* a word that starts places ("New", "San", "The") is one only with the
+     * word after it on its line, whatever that word is */
+    CHECK_STR(found(&al_detector_location, l,
+                    "I moved to New York last year and she lives in New Delhi."),
+              "New York|New Delhi");
+    CHECK_STR(found(&al_detector_location, l, "They met in New\nYork. The\nHague is far. The 42."),
+              "");
+    CHECK_STR(found(&al_detector_location, l,
+                    "My friend lives in San Jose, and I live in San-Francisco."),
+              "San Jose");
+    CHECK_STR(found(&al_detector_location, l,
+                    "Dear The, I am in New Jersey. The caf\xc3\xa9 in San Jos\xc3\xa9 is nice."),
+              "New Jersey|San Jos\xc3\xa9");
+    CHECK_STR(found(&al_detector_person, p, "The garden needs water. Mr Smith went to New South Wales."),
+              "Mr Smith");
+    CHECK_STR(found(&al_detector_location, l, "Mr Smith went to New South Wales. South Africa is big."),
+              "New South Wales|South Africa");
     al_detector_person.free_state(p);
     al_detector_location.free_state(l);
     al_detector_address.free_state(a);
