@@ -1660,11 +1660,12 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
 static const unsigned char frame_stop[256] = {
     [0] = 1, ['\n'] = 1, ['\r'] = 1, ['"'] = 1, ['\\'] = 1};
 
-/* An SSE event with no data line but lines SSE does not define: what a
- * server labelled text/event-stream and sent as JSON or text.  An SSE client
- * would ignore it, a program reading the body would not: it cannot be
- * screened, so it follows AIRLOCK_FAIL (closed: dropped), as a malformed
- * data event does. */
+/* An SSE event with a line SSE does not define: what a server labelled
+ * text/event-stream and sent as JSON or text, or text beside the data.  An
+ * SSE client would ignore the line, a program reading the body would not,
+ * and it is passed on verbatim with the event: it cannot be screened, so the
+ * event follows AIRLOCK_FAIL (closed: dropped), as a malformed data event
+ * does. */
 static al_code odd_event(al_exchange *x, const char *raw, size_t raw_len, al_buf *to_host)
 {
     set_fail(x, "malformed stream event");
@@ -1737,7 +1738,7 @@ static inline al_code frame_events(al_exchange *x, const char *buf, size_t len, 
             if (k > 0) {
                 x->ev_name = ev.event;
                 x->ev_name_len = ev.event_len;
-                if (ev.other && !ev.has_data) /* not SSE: a JSON body, a line of text */
+                if (ev.other) /* not SSE: a JSON body, a line of text */
                     r = odd_event(x, b, (size_t)k, to_host);
                 else if (!ev.has_data) /* a comment or ping keeps its place */
                     r = pass_raw(x, b, (size_t)k, to_host);

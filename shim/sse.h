@@ -16,7 +16,8 @@ typedef struct {
     size_t id_len;
     int has_data;     /* at least one data: line */
     int other;        /* a line that is neither a comment nor a field SSE defines
-                         (data, event, id, retry): a client ignores it */
+                         (data, event, id, retry): a client ignores it (not set by
+                         al_sse_view's one-data-line fast path, which has none) */
     int crlf;         /* the event's lines end in CRLF */
     size_t raw_len;   /* bytes of the whole event incl. the blank line */
     const char *data; /* the data lines joined with "\n" (see al_sse_view), or NULL */

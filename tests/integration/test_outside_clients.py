@@ -213,6 +213,10 @@ def shape(name):
         body = oa_sse("Hi").replace(b"data: [DONE]", b"message: " + TEXT.encode() +
                                     b"\n\ndata: [DONE]")
         return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
+    if name == "sse_text_beside_data":  # the text in a line beside a data line
+        body = oa_sse("Hi").replace(b"data: [DONE]", b"note: " + TEXT.encode() +
+                                    b"\ndata: [DONE]")
+        return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
     if name == "sse_gzip":  # compressed though the client did not ask for it
         body = gzip.compress(oa_sse(TEXT))
         return [head(SSE, "chunked").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n")
@@ -550,7 +554,8 @@ def main():
         for name, path in (("two_values", "/v1/chat/completions"),
                            ("two_values_sse", "/v1/chat/completions"),
                            ("json_as_sse", "/v1/chat/completions"),
-                           ("sse_text_line", "/v1/chat/completions")):
+                           ("sse_text_line", "/v1/chat/completions"),
+                           ("sse_text_beside_data", "/v1/chat/completions")):
             p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca,
                      json.dumps([[name, path]])], env=env)
             try:
