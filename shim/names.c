@@ -2327,7 +2327,8 @@ __attribute__((noinline)) static size_t num_inert(const stream *st, size_t k)
 
 /* The prev_tok of a plain lowercase word w[0..wl) for skip_plain's fast
  * loop, or -1 for a unit word ("apt", "po"), which stops it; a table of
- * first letters by length answers most words with no compare. */
+ * first letters by length answers most words with no compare, and one of
+ * second letters most of the rest. */
 static inline int lane_code(const char *w, size_t wl)
 {
 #define L(c) (1u << ((c) - 'a'))
@@ -2341,8 +2342,22 @@ static inline int lane_code(const char *w, size_t wl)
                                             L('r'),
                                             0,
                                             L('s') | L('a')};
-#undef L
     if (wl > 9 || !(maybe_code[wl] >> (w[0] - 'a') & 1)) return 0;
+    /* and by their second letters, for those that passed ("in", "and") */
+#define AT(n, c) [n][(c) - 'a']
+    static const uint32_t second[10][26] = {
+        AT(2, 'i') = L('s') | L('m'), AT(2, 'a') = L('s') | L('m'), AT(2, 'h') = L('i'),
+        AT(2, 'c') = L('c'),          AT(2, 'p') = L('o'),          AT(3, 'w') = L('a'),
+        AT(3, 'h') = L('i') | L('e'), AT(3, 'i') = ~0u, /* "i'm" */ AT(3, 'a') = L('p'),
+        AT(4, 'n') = L('a'),          AT(4, 'd') = L('e'),          AT(4, 'a') = L('t'),
+        AT(5, 'n') = L('a'),          AT(5, 'k') = L('n'),          AT(5, 'h') = L('e'),
+        AT(5, 's') = L('u'),          AT(6, 'c') = L('a') | L('h'), AT(6, 't') = L('h'),
+        AT(6, 's') = L('i'),          AT(7, 'r') = L('e'),          AT(9, 's') = L('i'),
+        AT(9, 'a') = L('t')};
+#undef AT
+#undef L
+    if (wl > 1 && (unsigned)(w[1] - 'a') < 26u && !(second[wl][w[0] - 'a'] >> (w[1] - 'a') & 1))
+        return 0;
     if ((wl == 1 && w[0] == 'p') || (wl == 2 && memcmp(w, "po", 2) == 0) ||
         (wl == 3 && memcmp(w, "apt", 3) == 0) || (wl == 5 && memcmp(w, "suite", 5) == 0))
         return -1;
