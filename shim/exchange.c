@@ -27,7 +27,77 @@ typedef struct {
     int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
     char evname[64]; /* its SSE event name ("" when none) */
+    int json;        /* its text is JSON (tool-call arguments): see quote_bare */
+    int jst;         /* where its released text is: JS_* */
 } skey;
+
+/* Tool-call arguments are JSON in a string.  The scrubber reads them as
+ * text, so a value written as a bare number (a card, a phone) became a bare
+ * placeholder and the arguments no longer parsed: the program's json.loads
+ * failed.  A placeholder outside any JSON string (where '<' cannot be in
+ * valid JSON) is put in quotes.  JS_*: outside a string, in one, after its
+ * backslash, in a bare placeholder. */
+enum { JS_OUT, JS_STR, JS_ESC, JS_PH };
+
+/* 1 when a delta or whole text at node is tool-call arguments (JSON). */
+static int json_text(const cJSON *node, const cJSON *event)
+{
+    const char *n = node ? node->string : NULL;
+    if (!n) return 0;
+    if (!strcmp(n, "arguments") || !strcmp(n, "partial_json")) return 1;
+    const cJSON *t = event ? cJSON_GetObjectItemCaseSensitive(event, "type") : NULL;
+    return !strcmp(n, "delta") && cJSON_IsString(t) &&
+           !strcmp(t->valuestring, "response.function_call_arguments.delta");
+}
+
+/* Quotes the bare placeholders of s[0..n) into out, from state *st. */
+static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
+{
+    size_t i = 0, last = 0;
+    for (; i < n; i++) {
+        char ch = s[i];
+        int q = 0; /* 1: a quote goes before ch, 2: after it */
+        switch (*st) {
+        case JS_OUT:
+            if (ch == '"') *st = JS_STR;
+            else if (ch == '<') *st = JS_PH, q = 1;
+            break;
+        case JS_STR:
+            if (ch == '\\') *st = JS_ESC;
+            else if (ch == '"') *st = JS_OUT;
+            break;
+        case JS_ESC:
+            *st = JS_STR;
+            break;
+        default:
+            if (ch == '>') *st = JS_OUT, q = 2;
+            break;
+        }
+        if (!q) continue;
+        size_t upto = q == 1 ? i : i + 1;
+        if (al_buf_append(out, s + last, upto - last) != AL_OK || al_buf_append(out, "\"", 1) != AL_OK)
+            return AL_ENOMEM;
+        last = upto;
+    }
+    return al_buf_append(out, s + last, n - last);
+}
+
+/* k->rel[from..) was just released for a JSON key: its bare placeholders
+ * are quoted (see JS_*). */
+static al_code quote_bare(skey *k, size_t from)
+{
+    size_t n = k->rel.len - from;
+    const char *p = k->rel.data + from;
+    if (!memchr(p, '<', n) && !memchr(p, '"', n) && k->jst == JS_OUT) return AL_OK;
+    al_buf t = {0};
+    al_code r = quote_into(p, n, &k->jst, &t);
+    if (r == AL_OK && t.len != n) {
+        k->rel.len = from;
+        r = al_buf_append(&k->rel, t.data, t.len);
+    }
+    al_buf_free(&t);
+    return r;
+}
 
 typedef struct {
     int key;
@@ -208,6 +278,7 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
     if (!cJSON_IsString(node)) return AL_OK;
     skey *k = get_key(x, key, event);
     if (!k) return AL_ENOMEM;
+    if (!k->json && json_text(node, event)) k->json = 1;
     if (al_buf_puts(&k->pend, node->valuestring) != AL_OK) return AL_ENOMEM;
     if (x->ncur == x->capcur) {
         size_t cap = x->capcur ? x->capcur * 2 : 4;
@@ -226,7 +297,9 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
 static al_code feed_key(skey *k)
 {
     if (!k->pend.len) return AL_OK;
+    size_t from = k->rel.len;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
+    if (r == AL_OK && k->json) r = quote_bare(k, from);
     k->pend.len = 0; /* as al_buf_reset */
     k->pend.data[0] = '\0';
     return r;
@@ -247,7 +320,9 @@ static al_code end_key(al_exchange *x, skey *k)
     x->shape.one = 0;
     k->ended = 1;
     al_code r = feed_key(k);
-    return r != AL_OK ? r : al_stream_scrub_flush(k->s, &k->rel);
+    size_t from = k->rel.len;
+    if (r == AL_OK) r = al_stream_scrub_flush(k->s, &k->rel);
+    return r == AL_OK && k->json ? quote_bare(k, from) : r;
 }
 
 static al_code io_end(al_stream_io *io, int key, cJSON *node)
@@ -830,7 +905,14 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
     if (r == AL_OK) {
         int apply = res.changed && !monitor(x);
         record(x, res.findings, res.n, 1, res.changed);
-        if (apply) {
+        if (apply && json_text(node, NULL)) { /* tool-call arguments: see JS_* */
+            al_buf q = {0};
+            int st = JS_OUT;
+            r = quote_into(res.text.data ? res.text.data : "", res.text.len, &st, &q);
+            if (r == AL_OK) r = set_string(node, q.data ? q.data : "");
+            al_buf_free(&q);
+            *changed = 1;
+        } else if (apply) {
             r = set_string(node, res.text.data ? res.text.data : "");
             *changed = 1;
         }
@@ -1895,7 +1977,9 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     skey *k = &x->keys[0];
     put_delta(x, at, buf, len, (size_t)(text - buf), tlen, k->key); /* the queue has room */
     /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
+    size_t from = k->rel.len;
     al_code r = tlen ? al_stream_scrub_feed(k->s, text, tlen, &k->rel) : AL_OK; /* as feed_key */
+    if (r == AL_OK && k->json) r = quote_bare(k, from);
     if (r == AL_OK && !(x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
                         x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key))
         r = flush_batch(x, to_host);

@@ -3,7 +3,8 @@ shim against a raw server in this file that writes reply shapes the mock does
 not: SSE with CRLF, "data:" without a space, comments, event/id/retry lines and
 multi-line data; a 200 KB event; Gemini's pretty-printed streamed array cut at
 odd places; Ollama NDJSON split inside lines; a gzip stream nobody asked for; Responses events; Anthropic text
-and input_json_delta; OpenAI tool-call argument deltas; HTTP/1.0 replies
+and input_json_delta; OpenAI tool-call argument deltas (also with bare-number
+values); HTTP/1.0 replies
 delimited by the close; streams the server cuts off; an LLM call on a TLS
 connection (OpenSSL, GnuTLS) kept alive after a large download.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
@@ -158,6 +159,38 @@ def toolcall_sse():
     return ("".join("data: " + jd(e) + "\n\n" for e in evs) + "data: [DONE]\n\n").encode()
 
 
+NUM_ARGS = '{"card": 5555555555554444, "phone": 2125550147, "to": "maria.garcia@contoso.com"}'
+
+
+def numeric_tool_sse():
+    """OpenAI tool-call argument deltas whose JSON holds the card and phone as
+    bare numbers."""
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
+    evs = [dict(base, choices=[{"index": 0, "delta": {"role": "assistant", "tool_calls": [
+        {"index": 0, "id": "call_1", "type": "function",
+         "function": {"name": "pay", "arguments": ""}}]}, "finish_reason": None}])]
+    for i in range(0, len(NUM_ARGS), 3):
+        evs.append(dict(base, choices=[{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": NUM_ARGS[i:i + 3]}}]}, "finish_reason": None}]))
+    evs.append(dict(base, choices=[{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    return ("".join("data: " + jd(e) + "\n\n" for e in evs) + "data: [DONE]\n\n").encode()
+
+
+def numeric_anthropic_sse():
+    def ev(t, o):
+        return "event: %s\ndata: %s\n\n" % (t, jd(o))
+    s = ev("message_start", {"type": "message_start", "message": {
+        "id": "m", "type": "message", "role": "assistant", "content": [], "model": "claude",
+        "usage": {"input_tokens": 5, "output_tokens": 1}}})
+    s += ev("content_block_start", {"type": "content_block_start", "index": 0, "content_block": {
+        "type": "tool_use", "id": "toolu_1", "name": "pay", "input": {}}})
+    for i in range(0, len(NUM_ARGS), 3):
+        s += ev("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": {
+            "type": "input_json_delta", "partial_json": NUM_ARGS[i:i + 3]}})
+    s += ev("content_block_stop", {"type": "content_block_stop", "index": 0})
+    return (s + ev("message_stop", {"type": "message_stop"})).encode()
+
+
 def whole_json(text):
     return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
         {"index": 0, "message": {"role": "assistant", "content": text},
@@ -217,6 +250,16 @@ def shape(name):
         body = oa_sse("Hi").replace(b"data: [DONE]", b"note: " + TEXT.encode() +
                                     b"\ndata: [DONE]")
         return [head(SSE, "chunked")] + chunked(body, [1 << 20]), False
+    if name == "num_args_sse":
+        return [head(SSE, "chunked")] + chunked(numeric_tool_sse(), [90]), False
+    if name == "num_args_anthropic":
+        return [head(SSE, "chunked")] + chunked(numeric_anthropic_sse(), [57, 200]), False
+    if name == "num_args_whole":
+        body = jd({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": NUM_ARGS}}]},
+             "finish_reason": "tool_calls"}]}).encode()
+        return [head("application/json", "length", len(body)), body], False
     if name == "sse_gzip":  # compressed though the client did not ask for it
         body = gzip.compress(oa_sse(TEXT))
         return [head(SSE, "chunked").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n")
@@ -566,6 +609,43 @@ def main():
                     st in (200, 502) and not any(v in raw for v in VALUES),
                     "status %s, planted value reached the client: %s" % (
                         st, any(v in raw for v in VALUES)))
+        # Tool-call arguments holding a card and a phone as bare JSON numbers:
+        # the placeholders replaced them unquoted, so the arguments the
+        # program parses (json.loads) were no longer JSON.
+        p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(
+            [["num_args_sse", "/v1/chat/completions"], ["num_args_anthropic", "/v1/messages"],
+             ["num_args_whole", "/v1/chat/completions"]])], env=env)
+        try:
+            got = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            got = {}
+        for name in ("num_args_sse", "num_args_anthropic", "num_args_whole"):
+            st, raw = got.get(name, [0, ""])
+            args = ""
+            try:
+                if name == "num_args_whole":
+                    args = json.loads(raw)["choices"][0]["message"]["tool_calls"][0][
+                        "function"]["arguments"]
+                for d in sse_datas(raw) if name != "num_args_whole" else []:
+                    if d == "[DONE]":
+                        continue
+                    o = json.loads(d)
+                    for c in o.get("choices", []):
+                        for tc in c["delta"].get("tool_calls") or []:
+                            args += tc["function"].get("arguments") or ""
+                    if o.get("type") == "content_block_delta":
+                        args += o["delta"].get("partial_json", "")
+                parsed = json.loads(args)
+            except (ValueError, KeyError, IndexError, TypeError):
+                parsed = None
+            R.check("requests %s: the arguments still parse as JSON" % name,
+                    isinstance(parsed, dict), "arguments do not parse (status %s)" % st)
+            R.check("requests %s: card, phone, e-mail replaced" % name,
+                    isinstance(parsed, dict) and parsed.get("card") == "<CREDIT_CARD>" and
+                    parsed.get("phone") == "<PHONE_NUMBER>" and
+                    parsed.get("to") == "<EMAIL_ADDRESS>", "got %s" % (
+                        sorted(parsed) if isinstance(parsed, dict) else None))
+
         # A stream the server compresses unasked: curl without --compressed
         # hands the gzip bytes to the program, and the curl layer passed them
         # unscreened (the program could gunzip the text).  Now it is cut off
