@@ -2644,31 +2644,33 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                      * (as lower_run reads it) and passed on the terms below */
                     uint64_t x = 0;
                     size_t p = 8;
-                    if (i + 9 <= len) {
-                        memcpy(&x, t + i + 1, 8);
-                        uint64_t out =
-                            ~((x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x) &
-                            0x8080808080808080u;
-                        if (out) p = (size_t)__builtin_ctzll(out) >> 3;
-                    }
-                    if (p <= 6 && (uint8_t)(x >> (8 * p)) == ' ' &&
-                        (unsigned)((uint8_t)(x >> (8 * p + 8)) - 'a') < 26u) {
-                        if (could_intro(p1, p2)) break;
+                    for (;;) {
+                        x = 0;
+                        p = 8;
+                        if (i + 9 <= len) {
+                            memcpy(&x, t + i + 1, 8);
+                            uint64_t out =
+                                ~((x + 0x1f1f1f1f1f1f1f1fu) & ~(x + 0x0505050505050505u) & ~x) &
+                                0x8080808080808080u;
+                            if (out) p = (size_t)__builtin_ctzll(out) >> 3;
+                        }
+                        if (!(p <= 6 && (uint8_t)(x >> (8 * p)) == ' ' &&
+                              (unsigned)((uint8_t)(x >> (8 * p + 8)) - 'a') < 26u))
+                            break;
+                        if (could_intro(p1, p2)) goto fast_done;
                         const char *w = (const char *)t + i;
                         size_t wl = p + 1;
                         int wc = lane_code(w, wl);
-                        if (wc < 0) break;
-                        code = (prev_tok)wc;
+                        if (wc < 0) goto fast_done;
                         w1 = w;
                         l1 = wl;
                         c1 = -1;
                         p2 = p1;
-                        p1 = code;
+                        p1 = (prev_tok)wc;
                         st->hpos[(st->hist + n) % 8] = end;
                         n++;
                         end = i + wl;
                         i = end + 1;
-                        c = 2;
                         /* a checkpoint after each such word (noting one is
                          * a few stores: the more there are, the sooner a
                          * window that slid on takes up the scan before,
@@ -2679,7 +2681,6 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                             st->head = (st->head + n) % RING;
                             return 1;
                         }
-                        continue;
                     }
                     j = p < 8 ? i + 1 + p : lower_run(t, i + 1, len);
 #else
@@ -2718,6 +2719,7 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                 }
                 if (i >= len || (c = bclass[t[i]]) < 2) break;
             }
+        fast_done:
             if (i >= len) break;
             c = bclass[t[i]];
         }
