@@ -1204,7 +1204,9 @@ static const char *const field_labels[] = {
     "customer", "patient",   "client",   "contact",     "employee",  "applicant",
     "tenant",   "recipient", "sender",   "from",        "to",        "cc",
     "attn",     "holder",    "owner",    "beneficiary", "guardian",  "cardholder",
-    "signed",   "signature", "borrower", "insured",     "passenger", NULL};
+    "signed",   "signature", "borrower", "insured",     "passenger", "user",
+    "username", "member",    "student",  "subscriber",  "payee",     "payer",
+    "buyer",    "seller",    "resident", "guest",       NULL};
 static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
                                         "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
                                         "ter", "ten", "dos", "das", "y",   "st",  NULL};

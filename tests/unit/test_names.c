@@ -343,6 +343,9 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "From: Ana Silva\nTo: Peter Novak\n"),
               "Ana Silva|Peter Novak");
     CHECK_STR(found(&al_detector_person, strong, "Flight from: Paris\nto: Berlin\n"), "");
+    CHECK_STR(found(&al_detector_person, strong, "User: Wei Zhang; Role: admin"), "Wei Zhang");
+    CHECK_STR(found(&al_detector_person, strong, "Student: Priya Patel, grade 10"), "Priya Patel");
+    CHECK_STR(found(&al_detector_person, strong, "User: Paris is lovely in May"), "");
     CHECK_STR(found(&al_detector_person, strong, "What's your last name? Krylova"), "Krylova");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
