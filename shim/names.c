@@ -1623,9 +1623,10 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             }
             unsigned bf = flags_of(st, b);
             /* a listed surname that is also a word ("John Smith", "Dan Tailor")
-             * counts right after a given name that is not one */
+             * counts right after a given name that is not one, or at the end
+             * of a run of name words it starts ("Johnathan Edward Doe") */
             int word_surname =
-                k == 1 && given && !ambiguous && b->ocap == C_CAP && (bf & F_SUR) &&
+                (k == 1 || surname) && given && !ambiguous && b->ocap == C_CAP && (bf & F_SUR) &&
                 !(bf & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE));
             if (!surname_like(st, b) && !word_surname) break;
             if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;

@@ -346,6 +346,11 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "User: Wei Zhang; Role: admin"), "Wei Zhang");
     CHECK_STR(found(&al_detector_person, strong, "Student: Priya Patel, grade 10"), "Priya Patel");
     CHECK_STR(found(&al_detector_person, strong, "User: Paris is lovely in May"), "");
+    /* the whole name, not its first two words: a surname that is also a
+     * word ends a run of name words as it ends a given name */
+    CHECK_STR(found(&al_detector_person, strong, "Full Name: Johnathan Edward Doe."),
+              "Johnathan Edward Doe");
+    CHECK_STR(found(&al_detector_person, strong, "Customer: Anna Maria Rose\n"), "Anna Maria Rose");
     CHECK_STR(found(&al_detector_person, strong, "What's your last name? Krylova"), "Krylova");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
