@@ -1222,6 +1222,16 @@ static int surname_like(stream *st, tok *k)
     return 1;
 }
 
+/* After a title and a capitalised name ("Dr. Emily Rose White"): a
+ * capitalised listed name, even one that is also a word. */
+static int title_run_word(stream *st, tok *k)
+{
+    if (!k || k->type != T_WORD || k->cap != C_CAP || !k->klen) return 0;
+    unsigned f = flags_of(st, k);
+    return (f & (F_GIVEN | F_SUR)) &&
+           !(f & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE));
+}
+
 /* A listed name that is not also an ordinary word, in any case. */
 static int plain_name(stream *st, tok *k, unsigned want)
 {
@@ -1572,7 +1582,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             size_t e = a->e, k = j + 1;
             tok *b;
             while (k < j + 3 && (b = peek(st, k)) && !b->nl &&
-                   (a->cap == C_CAP ? surname_like(st, b)
+                   (a->cap == C_CAP ? surname_like(st, b) || title_run_word(st, b)
                                     : plain_name(st, b, F_GIVEN | F_SUR) ||
                                           (b->cap == C_LOWER && !is_common(st, b) && k == j + 1))) {
                 e = b->e;
@@ -1607,18 +1617,28 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int ambiguous = is_common(st, cur);
         size_t n = 1, e = cur->e;
         int surname = 0;
-        for (size_t k = 1; k < 4; k++) {
+        for (size_t k = 1, kmax = 4; k < kmax; k++) {
             tok *b = peek(st, k);
             if (!b || b->nl) break;
-            /* initials ("John F. Kennedy") and particles ("van Dijk") */
+            /* initials ("John F. Kennedy") and particles ("van Dijk", one or
+             * two: "de la Cruz", "van der Berg"), which do not count towards
+             * the run's four words */
             if (b->type == T_WORD && b->cap == C_CAP && b->e - b->s == 1 &&
                 punct_is(peek(st, k + 1), '.')) {
                 k++;
                 continue;
             }
             if (b->type == T_WORD && b->cap == C_LOWER && in_list(st, b, CTX_particles)) {
-                tok *c = peek(st, k + 1);
-                if (c && surname_like(st, c)) continue;
+                size_t q = k + 1;
+                tok *c = peek(st, q);
+                if (c && !c->nl && c->type == T_WORD && c->cap == C_LOWER &&
+                    in_list(st, c, CTX_particles))
+                    c = peek(st, ++q);
+                if (c && !c->nl && surname_like(st, c)) {
+                    kmax += q - k;
+                    k = q - 1;
+                    continue;
+                }
                 break;
             }
             unsigned bf = flags_of(st, b);

@@ -351,6 +351,10 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Full Name: Johnathan Edward Doe."),
               "Johnathan Edward Doe");
     CHECK_STR(found(&al_detector_person, strong, "Customer: Anna Maria Rose\n"), "Anna Maria Rose");
+    CHECK_STR(found(&al_detector_person, strong, "Tenant: Ana Maria de la Cruz\n"),
+              "Ana Maria de la Cruz");
+    CHECK_STR(found(&al_detector_person, strong, "Customer: Dr. Emily Rose White\n"),
+              "Dr. Emily Rose White");
     CHECK_STR(found(&al_detector_person, strong, "What's your last name? Krylova"), "Krylova");
     CHECK_STR(found(&al_detector_person, strong, "Write a poem in the style of Robert Frost."), "");
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
