@@ -666,7 +666,7 @@ static al_code finish_response(al_conn *c, al_buf *to_host)
     al_exchange *x = c->q[0].x;
     al_code r = AL_OK;
     if (c->sstate == S_LLM) {
-        al_buf_reset(&c->xout);
+        if (c->out != OUT_HOLD) al_buf_reset(&c->xout); /* (held: what was released so far) */
         al_code e = al_exchange_response_end(x, &c->xout);
         if (c->monitor) {
             /* raw bytes already went out */
@@ -781,11 +781,17 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
         c->monitor = 1;
         return al_buf_append(to_host, c->shead.data, (size_t)n);
     }
-    if (mode == AL_RESP_WHOLE) {
+    /* HTTP/1.0 has no chunks: a stream with a Content-Length (a recorded
+     * stream replayed whole) is held, as a whole reply is, and served with
+     * the length of what the scrubbers made of it */
+    int hold10 = kind == AL_BODY_LENGTH && m->minor_version == 0 &&
+                 (!c->ctx->max_body || (uint64_t)m->content_length <= c->ctx->max_body);
+    if (mode == AL_RESP_WHOLE || hold10) {
         c->out = OUT_HOLD;
         c->jdepth = kind == AL_BODY_EOF ? 0 : -1;
         c->jstr = 0;
         al_buf_reset(&c->hold);
+        al_buf_reset(&c->xout); /* what the exchange releases is gathered there */
         return al_buf_append(&c->hold, c->shead.data, (size_t)n);
     }
     if (kind == AL_BODY_EOF || m->minor_version == 0) {
@@ -821,6 +827,28 @@ static int json_closed(al_conn *c, const char *p, size_t n)
     return 0;
 }
 
+/* A held reply the exchange stopped screening (AIRLOCK_FAIL=open, over
+ * AIRLOCK_MAX_BODY: it then hands back the body as it came): the header
+ * and what it gave back go out now, and the rest of the body follows as it
+ * comes.  (Those bytes used to be dropped: the host got an empty body.) */
+static al_code release_hold(al_conn *c, al_buf *to_host)
+{
+    al_http1_msg hm;
+    al_code r;
+    if (al_http1_parse_response(c->hold.data, c->hold.len, 0, &hm) <= 0) return AL_EPARSE;
+    if (c->sbody.kind == AL_BODY_CHUNKED) { /* the decoded bytes go out in new chunks */
+        c->out = OUT_CHUNKED;
+        r = rebuild_response(&hm, "Transfer-Encoding: chunked\r\n\r\n", to_host);
+    } else { /* the server's own bytes, under its own framing */
+        c->out = OUT_EOF;
+        r = al_buf_append(to_host, c->hold.data, c->hold.len);
+    }
+    al_buf_reset(&c->hold);
+    if (r == AL_OK) r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    al_buf_reset(&c->xout);
+    return r;
+}
+
 static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host, long *used)
 {
     al_exchange *x = c->q[0].x;
@@ -837,11 +865,13 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
     if (!c->dec.len) return AL_OK;
     al_code e, r;
     if (c->out == OUT_HOLD || !body_direct(c, x, to_host, &e, &r)) {
-        al_buf_reset(&c->xout);
+        if (c->out != OUT_HOLD) al_buf_reset(&c->xout); /* held: gathered until the end */
         e = al_exchange_response_body(x, c->dec.data, c->dec.len, &c->xout);
         r = c->out == OUT_HOLD ? AL_OK : emit_chunk(c, c->xout.data, c->xout.len, to_host);
     }
     if (e == AL_OK && r == AL_OK) {
+        if (c->out == OUT_HOLD && al_exchange_response_mode(x) == AL_RESP_PASS)
+            return release_hold(c, to_host); /* open: the rest as it comes */
         if (c->out == OUT_HOLD && c->jdepth >= 0 && json_closed(c, c->dec.data, c->dec.len)) {
             /* complete: served now, framed by Content-Length; what the
              * server may still send before closing is dropped */
@@ -878,7 +908,6 @@ static al_code server_eof(al_conn *c, al_buf *to_host)
                         c, x, "airlock: reply ended early and could not be screened", to_host);
                 }
                 /* open: what arrived goes through, as it would without us */
-                al_buf_reset(&c->xout);
                 al_exchange_response_end(x, &c->xout);
                 al_code r = al_buf_append(to_host, c->hold.data, c->hold.len);
                 if (r == AL_OK) r = al_buf_append(to_host, c->xout.data, c->xout.len);

@@ -6,7 +6,8 @@ odd places; Ollama NDJSON split inside lines; a gzip stream nobody asked for; Re
 and input_json_delta; OpenAI tool-call argument deltas (also with bare-number
 values); HTTP/1.0 replies
 delimited by the close; streams the server cuts off; an LLM call on a TLS
-connection (OpenSSL, GnuTLS) kept alive after a large download.  Each asserts what the
+connection (OpenSSL, GnuTLS) kept alive after a large download; an HTTP/1.0
+stream with a Content-Length; a reply over AIRLOCK_MAX_BODY when failing open.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
 the reply is complete (or, cut off, keeps what came before the cut); a
 body or event of two JSON values, or a reply labelled text/event-stream that is
@@ -197,6 +198,7 @@ def whole_json(text):
          "finish_reason": "stop"}]}).encode()
 
 
+LONG = TEXT + " Plants release oxygen." * 80
 BIG = ("lorem ipsum dolor sit amet " * 4000)[:100000] + TEXT + (" consectetur" * 9000)[:100000]
 SSE = "text/event-stream"
 
@@ -260,6 +262,12 @@ def shape(name):
                 {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": NUM_ARGS}}]},
              "finish_reason": "tool_calls"}]}).encode()
         return [head("application/json", "length", len(body)), body], False
+    if name == "sse_http10_length":  # HTTP/1.0 (no chunks), a Content-Length, kept alive
+        body = oa_sse(TEXT)
+        return [b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n"
+                b"Connection: keep-alive\r\n\r\n" % len(body), body], False
+    if name == "whole_chunked_long":  # about 2 KB: over an AIRLOCK_MAX_BODY the request is under
+        return [head("application/json", "chunked")] + chunked(whole_json(LONG), [10, 1, 170]), False
     if name == "sse_gzip":  # compressed though the client did not ask for it
         body = gzip.compress(oa_sse(TEXT))
         return [head(SSE, "chunked").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n")
@@ -645,6 +653,42 @@ def main():
                     parsed.get("phone") == "<PHONE_NUMBER>" and
                     parsed.get("to") == "<EMAIL_ADDRESS>", "got %s" % (
                         sorted(parsed) if isinstance(parsed, dict) else None))
+
+        # An HTTP/1.0 stream with a Content-Length: the scrubbed events went
+        # out under the server's Content-Length, so requests failed
+        # (IncompleteRead) and aiohttp waited for bytes that never came.
+        for client in (REQUESTS_CLIENT, None):
+            u = "https://localhost:%d" % tls_port
+            if client:
+                p = run([PY, "-c", client, u, m.ca, json.dumps([["sse_http10_length",
+                                                                 "/v1/chat/completions"]])],
+                        env=env)
+                tag = "requests"
+            else:
+                p = run([PY, "-c", AIOHTTP_CLIENT.replace("whole_http10", "sse_http10_length"), u,
+                         m.ca], env=env)
+                tag = "aiohttp"
+            try:
+                got = json.loads(p.stdout.strip().splitlines()[-1])
+                st, raw = got["sse_http10_length"] if client else got
+            except (ValueError, IndexError, KeyError, TypeError):
+                st, raw = 0, ""
+                R.fail(tag + " sse_http10_length runs", "exit %d: %s" % (p.returncode,
+                                                                      p.stderr[-200:]))
+            check_reply(tag, "sse_http10_length", st, raw)
+
+        # AIRLOCK_FAIL=open and a whole reply over AIRLOCK_MAX_BODY: it is to
+        # pass as it came, but the TLS and socket layers served an empty body.
+        p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca,
+                 json.dumps([["whole_chunked_long", "/v1/chat/completions"]])],
+                env=shim_env(m.env(), AIRLOCK_FAIL="open", AIRLOCK_MAX_BODY=1000))
+        try:
+            st, raw = json.loads(p.stdout.strip().splitlines()[-1])["whole_chunked_long"]
+            text = json.loads(raw)["choices"][0]["message"]["content"]
+        except (ValueError, IndexError, KeyError, TypeError):
+            st, text = 0, ""
+        R.check("requests fail open over AIRLOCK_MAX_BODY: the reply passes whole",
+                st == 200 and text == LONG, "status %s, %d characters" % (st, len(text)))
 
         # A stream the server compresses unasked: curl without --compressed
         # hands the gzip bytes to the program, and the curl layer passed them
