@@ -1903,6 +1903,59 @@ static int is_zip(const stream *st, const tok *k)
     return n == 5 || n == 10 || n == 4;
 }
 
+static int up_at(const unsigned char *t, size_t len, size_t i)
+{
+    return i < len && t[i] >= 'A' && t[i] <= 'Z';
+}
+static int dig_at(const unsigned char *t, size_t len, size_t i)
+{
+    return i < len && t[i] >= '0' && t[i] <= '9';
+}
+
+/* End of a postcode written at t[i..) ("97403", "97403-1234", "NW1 6XE",
+ * "SW1A 2AA", "M14 6PT", "H2X 1Y4", "1012 AB"), or 0.  A lone four-digit
+ * number counts only before a capitalised word ("1010 Wien", "2000
+ * Antwerpen"); it is too often a year or a count. */
+static size_t postcode_at(const stream *st, size_t i)
+{
+    const unsigned char *t = st->t;
+    size_t len = st->len, j = i, e = 0;
+    if (i > 0 && (is_alpha(t[i - 1]) || dig_at(t, len, i - 1))) return 0;
+    if (dig_at(t, len, i)) {
+        while (dig_at(t, len, j)) j++;
+        if (j - i == 5) {
+            e = j;
+            if (j + 5 <= len && t[j] == '-' && dig_at(t, len, j + 1) && dig_at(t, len, j + 2) &&
+                dig_at(t, len, j + 3) && dig_at(t, len, j + 4))
+                e = j + 5;
+        } else if (j - i == 4) {
+            size_t k = j + (j < len && t[j] == ' ');
+            if (up_at(t, len, k) && up_at(t, len, k + 1) &&
+                !(k + 2 < len && (is_alpha(t[k + 2]) || dig_at(t, len, k + 2))))
+                e = k + 2; /* "1012 AB" */
+            else if (k > j && up_at(t, len, k) && k + 1 < len && t[k + 1] >= 'a' && t[k + 1] <= 'z')
+                e = j; /* "1010 Wien": the town follows */
+        }
+    } else if (up_at(t, len, i)) {
+        /* UK: A9 9AA, A99 9AA, AA9 9AA, AA99 9AA, A9A 9AA, AA9A 9AA;
+         * Canada: A9A 9A9 */
+        j = i + 1;
+        if (up_at(t, len, j)) j++;
+        if (dig_at(t, len, j)) {
+            j++;
+            if (dig_at(t, len, j) || up_at(t, len, j)) j++;
+            size_t k = j + (j < len && t[j] == ' ');
+            if (dig_at(t, len, k) && up_at(t, len, k + 1) && up_at(t, len, k + 2))
+                e = k + 3;
+            else if (j - i == 3 && up_at(t, len, i + 2) && dig_at(t, len, k) &&
+                     up_at(t, len, k + 1) && dig_at(t, len, k + 2))
+                e = k + 3;
+        }
+    }
+    if (e && e < len && (is_alpha(t[e]) || dig_at(t, len, e))) return 0;
+    return e;
+}
+
 static const char *const plain_streets[] = {"street",    "st",   "avenue", "ave", "road", "rd",
                                             "boulevard", "blvd", "lane",   "ln",  NULL};
 
@@ -1923,6 +1976,23 @@ static size_t address_at(stream *st, size_t *e, int in_block)
                 (b->ocap != C_LOWER || in_list(st, b, CTX_plain_streets))) {
                 *e = b->e;
                 k++;
+                /* a second street type ("Oak Ridge Drive", "Park Lane Road")
+                 * and a compass point ("Avenue NW", "Street East") */
+                tok *d = peek(st, k);
+                if (d && d->type == T_WORD && !d->nl && d->ocap == C_CAP &&
+                    (flags_of(st, d) & F_STREET)) {
+                    b = d;
+                    *e = b->e;
+                    d = peek(st, ++k);
+                }
+                if (d && d->type == T_WORD && !d->nl && d->ocap != C_LOWER &&
+                    (d->ocap == C_ALLCAP ? (key_is(d, "nw") || key_is(d, "ne") ||
+                                            key_is(d, "sw") || key_is(d, "se"))
+                                         : (key_is(d, "north") || key_is(d, "south") ||
+                                            key_is(d, "east") || key_is(d, "west")))) {
+                    *e = d->e;
+                    return k + 1;
+                }
                 /* the dot of "St." or "Ave." belongs to it; after "Street" it ends
                  * the sentence */
                 if (punct_is(peek(st, k), '.') && b->klen <= 4 && !key_is(b, "road") &&
@@ -2041,12 +2111,23 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
         /* ", Kostelec nad Orlicí, Iraq": the town and country after a street */
         size_t o = n;
         tok *c;
+        /* and their postcodes, before or after the town: ", OR 97403",
+         * ", London NW1 6XE", ", 28014 Madrid" */
         while (*rc == AL_OK && o + 10 < RING - 8 && punct_is(peek(st, o), ',') &&
-               (c = peek(st, o + 1)) && !c->nl && c->type == T_WORD && c->ocap != C_LOWER &&
-               !(flags_of(st, c) & (F_UNIT | F_NOTNAME))) {
-            size_t k = 2, end = c->e;
+               (c = peek(st, o + 1)) && !c->nl &&
+               ((c->type == T_WORD && c->ocap != C_LOWER &&
+                 !(flags_of(st, c) & (F_UNIT | F_NOTNAME))) ||
+                postcode_at(st, c->s))) {
+            size_t k = 1, end = c->s;
             tok *b;
-            while (k < 7 && (b = peek(st, o + k)) && !b->nl && b->type == T_WORD) {
+            while (k < 7 && (b = peek(st, o + k)) && !b->nl) {
+                size_t pe = postcode_at(st, b->s);
+                if (pe && (b->type != T_WORD || k > 1 || pe > b->e)) {
+                    end = pe;
+                    while ((b = peek(st, o + k)) && !b->nl && b->s < pe) k++;
+                    continue;
+                }
+                if (b->type != T_WORD) break;
                 if (b->ocap != C_LOWER)
                     end = b->e;
                 else if (!(b->klen <= 3 && peek(st, o + k + 1) &&
@@ -2054,6 +2135,7 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
                     break;
                 k++;
             }
+            if (end == c->s) break;
             *rc = push(out, c->s, end, 1);
             o += k;
         }

@@ -167,6 +167,31 @@ TEST(address_block_lines_after_a_street_are_places)
     al_detector_address.free_state(st);
 }
 
+TEST(address_on_one_line_keeps_its_postcodes_compass_point_and_town)
+{
+    void *st = load(&al_detector_address, NULL);
+    REQUIRE(st);
+    /* the postcode after the region, after the town, or before the town */
+    CHECK_STR(found(&al_detector_address, st, "ship to 742 Evergreen Terrace, Springfield, OR 97403."),
+              "742 Evergreen Terrace|Springfield|OR 97403");
+    CHECK_STR(found(&al_detector_address, st, "at 221B Baker Street, London NW1 6XE, United Kingdom"),
+              "221B Baker Street|London NW1 6XE|United Kingdom");
+    CHECK_STR(found(&al_detector_address, st, "to Calle de Alcalá 48, 28014 Madrid, Spain."),
+              "Calle de Alcalá 48|28014 Madrid|Spain");
+    CHECK_STR(found(&al_detector_address, st, "moved to 10 Elm Street, Boston, MA 02108-1234"),
+              "10 Elm Street|Boston|MA 02108-1234");
+    /* a compass point and a second street type end the street */
+    CHECK_STR(found(&al_detector_address, st, "at 1600 Pennsylvania Avenue NW, Washington, DC 20500"),
+              "1600 Pennsylvania Avenue NW|Washington|DC 20500");
+    CHECK_STR(found(&al_detector_address, st, "I live at 4821 Oak Ridge Drive."),
+              "4821 Oak Ridge Drive");
+    /* a year or a count after the street is no postcode */
+    CHECK_STR(found(&al_detector_address, st, "Call 555 Main Street, 2024 was a good year"),
+              "555 Main Street");
+    CHECK_STR(found(&al_detector_address, st, "We met at 5 Main Street, 1500 of us"), "5 Main Street");
+    al_detector_address.free_state(st);
+}
+
 TEST(empty_and_invalid_utf8_input_is_safe)
 {
     const al_detector_ops *d[3] = {&al_detector_person, &al_detector_location,

@@ -53,6 +53,9 @@ static const char *const texts[] = {
     "bob@example.com",
     "trailing account number 123456",
     "1536-22-12345 536-22-1234 536-22-12345",
+    "Ship to 221B Baker Street, London NW1 6XE, United Kingdom, or 1600 Pennsylvania Avenue NW, "
+    "Washington, DC 20500-0003; Calle de Alcalá 48, 28014 Madrid.",
+    "Tenant: Ana Maria de la Cruz\nCustomer: Dr. Emily Rose White\nFull Name: Johnathan Edward Doe.",
 };
 
 static char *whole(const al_engine *e, const char *t, size_t n)
