@@ -22,6 +22,7 @@ enum { OUT_RAW, OUT_CHUNKED, OUT_EOF, OUT_HOLD };
 typedef struct {
     al_exchange *x; /* NULL: not an LLM call */
     char method[16];
+    int http10; /* the request was HTTP/1.0: its reply must not be chunked */
 } pending;
 
 struct al_conn {
@@ -173,6 +174,7 @@ static int push_pending(al_conn *c, al_exchange *x, const char *method)
 {
     if (c->qn == MAX_PENDING) return -1;
     c->q[c->qn].x = x;
+    c->q[c->qn].http10 = c->rmsg.minor_version == 0; /* (the request being sent) */
     snprintf(c->q[c->qn].method, sizeof c->q[c->qn].method, "%s", method);
     c->qn++;
     return 0;
@@ -781,10 +783,12 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
         c->monitor = 1;
         return al_buf_append(to_host, c->shead.data, (size_t)n);
     }
-    /* HTTP/1.0 has no chunks: a stream with a Content-Length (a recorded
-     * stream replayed whole) is held, as a whole reply is, and served with
-     * the length of what the scrubbers made of it */
-    int hold10 = kind == AL_BODY_LENGTH && m->minor_version == 0 &&
+    /* HTTP/1.0 has no chunks (nor may a reply to an HTTP/1.0 request have
+     * them): a stream with a Content-Length (a recorded stream replayed
+     * whole) is held, as a whole reply is, and served with the length of
+     * what the scrubbers made of it */
+    int v10 = m->minor_version == 0 || (p->http10 && kind != AL_BODY_CHUNKED);
+    int hold10 = kind == AL_BODY_LENGTH && v10 &&
                  (!c->ctx->max_body || (uint64_t)m->content_length <= c->ctx->max_body);
     if (mode == AL_RESP_WHOLE || hold10) {
         c->out = OUT_HOLD;
@@ -794,7 +798,7 @@ static al_code response_head(al_conn *c, al_buf *to_host, size_t *used)
         al_buf_reset(&c->xout); /* what the exchange releases is gathered there */
         return al_buf_append(&c->hold, c->shead.data, (size_t)n);
     }
-    if (kind == AL_BODY_EOF || m->minor_version == 0) {
+    if (kind == AL_BODY_EOF || v10) {
         c->out = OUT_EOF;
         return al_buf_append(to_host, c->shead.data, (size_t)n);
     }

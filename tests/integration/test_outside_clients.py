@@ -266,6 +266,9 @@ def shape(name):
         body = oa_sse(TEXT)
         return [b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n"
                 b"Connection: keep-alive\r\n\r\n" % len(body), body], False
+    if name == "sse_length":  # HTTP/1.1 with a Content-Length, closed after
+        body = oa_sse(TEXT)
+        return [head(SSE, "length", len(body))] + pieces(body, [100, 3]), True
     if name == "whole_chunked_long":  # about 2 KB: over an AIRLOCK_MAX_BODY the request is under
         return [head("application/json", "chunked")] + chunked(whole_json(LONG), [10, 1, 170]), False
     if name == "sse_gzip":  # compressed though the client did not ask for it
@@ -367,6 +370,32 @@ asyncio.run(main())
 # http.client on one kept-alive TLS connection: a 20 MB download, then a chat
 # call and an injection.  The download used to turn the connection to
 # pass-through for the TLS layer, so the calls after it went out unscreened.
+# A legacy client speaking HTTP/1.0 on a raw socket (TLS or not): prints the
+# reply's header and body as it read them.
+HTTP10_CLIENT = r'''
+import json, socket, ssl, sys
+port, tls, ca = int(sys.argv[1]), sys.argv[2] == "tls", sys.argv[3]
+body = json.dumps({"model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}]})
+s = socket.create_connection(("127.0.0.1", port))
+if tls:
+    s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="localhost")
+s.sendall(("POST /v1/chat/completions HTTP/1.0\r\nHost: localhost\r\nx-shape: sse_length\r\n"
+           "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+           % (len(body), body)).encode())
+s.settimeout(10)
+out = b""
+while True:
+    try:
+        d = s.recv(65536)
+    except (OSError, ssl.SSLError):
+        break
+    if not d:
+        break
+    out += d
+h, _, b = out.partition(b"\r\n\r\n")
+print(json.dumps([h.decode("latin-1"), b.decode("utf-8", "replace")]))
+'''
+
 AFTER_DOWNLOAD_CLIENT = r'''
 import http.client, json, ssl, sys
 c = http.client.HTTPSConnection("localhost", int(sys.argv[1]),
@@ -676,6 +705,23 @@ def main():
                 R.fail(tag + " sse_http10_length runs", "exit %d: %s" % (p.returncode,
                                                                       p.stderr[-200:]))
             check_reply(tag, "sse_http10_length", st, raw)
+
+        # An HTTP/1.0 request answered by an HTTP/1.1 stream with a
+        # Content-Length: the scrubbed stream went out re-framed as chunks,
+        # which an HTTP/1.0 client does not read.  Now a Content-Length.
+        for scheme, port in (("tls", tls_port), ("plain", http_port)):
+            p = run([PY, "-c", HTTP10_CLIENT, str(port), scheme, m.ca], env=env)
+            try:
+                h, b = json.loads(p.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                h, b = "", ""
+            cl = [l.split(":", 1)[1].strip() for l in h.split("\r\n")
+                  if l.lower().startswith("content-length:")]
+            R.check("HTTP/1.0 client %s: no chunked framing, a true Content-Length" % scheme,
+                    "chunked" not in h.lower() and cl == [str(len(b.encode()))],
+                    "header %r, body %d bytes" % (h[:120], len(b.encode())))
+            check_reply("HTTP/1.0 client " + scheme, "sse_length", 200 if h.startswith(
+                "HTTP/1.1 200") else 0, b)
 
         # AIRLOCK_FAIL=open and a whole reply over AIRLOCK_MAX_BODY: it is to
         # pass as it came, but the TLS and socket layers served an empty body.
