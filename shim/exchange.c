@@ -2162,7 +2162,15 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
         if (x->body.len) {
             /* a last NDJSON line without newline, or an SSE event without the
              * blank line: frame it as complete */
-            r = stream_bytes(x, "\n\n", x->sse ? 2 : 1, to_host);
+            size_t t = x->sse ? 2 : 1, before = to_host->len;
+            r = stream_bytes(x, "\n\n", t, to_host);
+            /* monitor changes no byte: the line end added to frame it, which
+             * the raw bytes passed last, does not go out */
+            if (r == AL_OK && monitor(x) && to_host->len >= before + t &&
+                !memcmp(to_host->data + to_host->len - t, "\n\n", t)) {
+                to_host->len -= t;
+                to_host->data[to_host->len] = '\0';
+            }
         }
         if (r == AL_OK && !x->ended) r = io_end_all(&x->io); /* no end event */
         if (monitor(x)) reset_rel(x);

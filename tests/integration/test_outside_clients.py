@@ -7,7 +7,7 @@ and input_json_delta; OpenAI tool-call argument deltas (also with bare-number
 values); HTTP/1.0 replies
 delimited by the close; streams the server cuts off; an LLM call on a TLS
 connection (OpenSSL, GnuTLS) kept alive after a large download; an HTTP/1.0
-stream with a Content-Length; a reply over AIRLOCK_MAX_BODY when failing open.  Each asserts what the
+stream with a Content-Length; a reply over AIRLOCK_MAX_BODY when failing open; monitor mode byte for byte.  Each asserts what the
 program got: every event still parses, the planted values are replaced, and
 the reply is complete (or, cut off, keeps what came before the cut); a
 body or event of two JSON values, or a reply labelled text/event-stream that is
@@ -269,6 +269,11 @@ def shape(name):
     if name == "sse_length":  # HTTP/1.1 with a Content-Length, closed after
         body = oa_sse(TEXT)
         return [head(SSE, "length", len(body))] + pieces(body, [100, 3]), True
+    if name == "done_single_nl":  # the last event without its blank line
+        return [head(SSE, "chunked")] + chunked(oa_sse(TEXT)[:-1], [100]), False
+    if name == "ndjson_no_final_nl":
+        return [head("application/x-ndjson", "chunked")] + chunked(
+            ollama_ndjson(TEXT)[:-1], [33, 1, 7, 120]), False
     if name == "whole_chunked_long":  # about 2 KB: over an AIRLOCK_MAX_BODY the request is under
         return [head("application/json", "chunked")] + chunked(whole_json(LONG), [10, 1, 170]), False
     if name == "sse_gzip":  # compressed though the client did not ask for it
@@ -722,6 +727,19 @@ def main():
                     "header %r, body %d bytes" % (h[:120], len(b.encode())))
             check_reply("HTTP/1.0 client " + scheme, "sse_length", 200 if h.startswith(
                 "HTTP/1.1 200") else 0, b)
+
+        # Monitor mode changes no byte: through the curl layer, a stream whose
+        # last event or line lacked its end got one added ("\n\n", "\n").
+        for name, path in (("done_single_nl", "/v1/chat/completions"),
+                           ("ndjson_no_final_nl", "/api/chat")):
+            cmd = ["curl", "-sS", "--cacert", m.ca, "-H", "x-shape: " + name, "-d",
+                   '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}',
+                   "https://localhost:%d%s" % (tls_port, path)]
+            plain = subprocess.run(cmd, capture_output=True, timeout=30).stdout
+            mon = subprocess.run(cmd, capture_output=True, timeout=30,
+                                 env=shim_env(m.env(), AIRLOCK_MODE="monitor")).stdout
+            R.check("curl monitor %s: byte for byte" % name, plain == mon and len(plain) > 1000,
+                    "%d bytes without the shim, %d in monitor mode" % (len(plain), len(mon)))
 
         # AIRLOCK_FAIL=open and a whole reply over AIRLOCK_MAX_BODY: it is to
         # pass as it came, but the TLS and socket layers served an empty body.
