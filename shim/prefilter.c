@@ -2492,10 +2492,13 @@ static void span_put(span *tab, unsigned bits, const span *v)
 }
 
 /* The entries cv[lo .. hi) of a 4-byte run that are longer and share a
- * fifth byte: key is the 5 bytes, the first highest (hi == 0: an empty slot). */
+ * fifth byte: key is the 5 bytes, the first highest (hi == 0: an empty slot);
+ * bit b & 31 of m6 is set when one of them has sixth byte b, or is 5 bytes
+ * long (all bits: visit looks no further when the text's is not among them,
+ * as the 4-byte run's m5 does for the fifth). */
 typedef struct {
     uint64_t key;
-    uint32_t lo, hi;
+    uint32_t lo, hi, m6;
 } span5;
 
 /* The entries for key, or NULL; the table always has an empty slot. */
@@ -2508,7 +2511,8 @@ static inline const span5 *span5_get(const span5 *tab, unsigned bits, uint64_t k
     }
 }
 
-static void span5_put(span5 *tab, unsigned bits, uint64_t key, uint32_t lo, uint32_t hi)
+static void span5_put(span5 *tab, unsigned bits, uint64_t key, uint32_t lo, uint32_t hi,
+                      uint32_t m6)
 {
     size_t m = ((size_t)1 << bits) - 1;
     size_t h = (size_t)((key * 0x9E3779B97F4A7C15ULL) >> (64 - bits));
@@ -2516,6 +2520,7 @@ static void span5_put(span5 *tab, unsigned bits, uint64_t key, uint32_t lo, uint
     tab[h].key = key;
     tab[h].lo = lo;
     tab[h].hi = hi;
+    tab[h].m6 = m6;
 }
 
 #define TBITS 14 /* slots of the trigram table */
@@ -2809,8 +2814,12 @@ al_code al_litset_build(al_engine *e)
                             unsigned c5 = (unsigned char)t->cv[g].s[4];
                             uint32_t h = g + 1;
                             while (h < y && (unsigned char)t->cv[h].s[4] == c5) h++;
+                            uint32_t m6 = 0;
+                            for (uint32_t e6 = g; fill && e6 < h; e6++)
+                                m6 |= t->cv[e6].n > 5 ? 1u << ((unsigned char)t->cv[e6].s[5] & 31)
+                                                      : 0xFFFFFFFFu;
                             if (fill)
-                                span5_put(t->s5, t->b5, (uint64_t)k4 << 8 | c5, g, h);
+                                span5_put(t->s5, t->b5, (uint64_t)k4 << 8 | c5, g, h, m6);
                             else
                                 nrun[2]++;
                             g = h;
@@ -2968,7 +2977,7 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
         memcpy(&w, s + i + 4, 8);
         w = lower8(w);
         const span5 *f = span5_get(t->s5, t->b5, (uint64_t)key4v << 8 | (unsigned)(w & 0xff));
-        if (!f) return 0;
+        if (!f || !((f->m6 >> ((w >> 8) & 31)) & 1)) return 0;
         for (const entry *en = t->cv + f->lo, *const last = t->cv + f->hi; en < last; en++) {
             if (en->wb > ws || ((w ^ en->w8) & en->m8)) continue; /* wb, ws: 0 or 1 */
             if (en->n > 12) {

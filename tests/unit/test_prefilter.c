@@ -1295,6 +1295,44 @@ TEST(the_literal_scan_should_not_take_bytes_that_differ_from_a_prefix_only_in_bi
     al_engine_free(e);
 }
 
+TEST(the_literal_scan_should_tell_a_prefix_by_its_sixth_byte_only_as_far_as_the_bytes_differ)
+{
+    al_engine *e = NULL;
+    char err[256];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    REQUIRE(e->lits);
+    /* the scan passes over the longer prefixes sharing a text's first 5
+     * bytes when none has the low 5 bits of its sixth: each literal of 6
+     * bytes or more with its sixth byte changed in those bits (no hit of
+     * it) and only above them (case, or another byte with the same low
+     * bits: the whole compare decides), in a block and at the end of the
+     * text; only the reference's hits may be reported */
+    static const unsigned char flip[] = {0x01, 0x10, 0x1f, 0x20, 0x40, 0x60, 0x80, 0xa0};
+    unsigned char t[64];
+    size_t texts = 0, mismatches = 0;
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det) continue;
+        for (size_t q = 0; q < ru->pf.n; q++) {
+            const char *lit = ru->pf.lit[q];
+            size_t ll = strlen(lit);
+            if (ll < 6 || ll > 24) continue;
+            for (size_t f = (r + q) % 2; f < sizeof flip; f += 2) {
+                size_t at = 1 + (r + q + f) % 16;
+                memset(t, ' ', sizeof t);
+                memcpy(t + at, lit, ll);
+                t[at + 5] ^= flip[f];
+                mismatches += !scan_matches_reference(e, ru->normalized, t, at + ll + 20);
+                mismatches += !scan_matches_reference(e, ru->normalized, t, at + ll);
+                texts += 2;
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts > 1000);
+    al_engine_free(e);
+}
+
 /* defined in prefilter.c for tests: whether the scan may take its AVX2 hot
  * loop (only when the CPU has AVX2); returns whether it will */
 int al_litset_simd(al_litset *ls, int on);
