@@ -1616,8 +1616,13 @@ static size_t lead_seq(const char *p, size_t i, size_t end, uint8_t (*seq)[32])
             size_t j = i + 1;
             long a = 0, b;
             int digits = 0;
-            while (j < end && p[j] >= '0' && p[j] <= '9') a = a * 10 + (p[j++] - '0'), digits++;
-            if (!digits || a > MAX_SEQ) break;
+            /* (a count past MAX_SEQ is held there: its first MAX_SEQ bytes
+             * are still known, and no digit string overflows a) */
+            while (j < end && p[j] >= '0' && p[j] <= '9') {
+                if (a <= MAX_SEQ) a = a * 10 + (p[j] - '0');
+                j++, digits++;
+            }
+            if (!digits) break;
             b = a;
             if (j < end && p[j] == ',') {
                 b = -1; /* {a,} or {a,b}: varying */

@@ -795,6 +795,25 @@ TEST(a_match_starting_with_fixed_classes_should_start_only_where_they_all_stand)
     CHECK_EQ_INT(start_class("[[:upper:]]{6}", np), 0);
 }
 
+TEST(a_class_repeated_more_times_than_the_start_keeps_should_give_its_first_classes)
+{
+    char np[128];
+    /* an AWS secret key in prose: 40 key bytes after lookaheads that name
+     * no fixed class; the first 32 are kept */
+    CHECK_EQ_INT(start_class("(?:(?<![A-Za-z0-9/+=])|(?<=\\\\[nrt]))(?<value>"
+                             "(?=[A-Za-z0-9/+]{0,39}[A-Z])(?=[A-Za-z0-9/+]{0,39}[a-z])"
+                             "[A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])",
+                             np),
+                 1);
+    CHECK_EQ_INT(last_nseq, 32);
+    CHECK_EQ_INT(start_class("[AB]{3}\\d{1000}", np), 1);
+    CHECK_EQ_INT(last_nseq, 32);
+    CHECK_EQ_INT(start_class("[AB]{3}\\d{65535}x", np), 1);
+    CHECK_EQ_INT(last_nseq, 32);
+    CHECK_EQ_INT(start_class("[AB]{3}\\d{40,}", np), 1);
+    CHECK_EQ_INT(last_nseq, 32);
+}
+
 TEST(a_word_boundary_before_a_word_prefix_should_restrict_it_to_word_starts)
 {
     al_prefilter pf;
