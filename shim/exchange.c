@@ -467,6 +467,9 @@ static al_code emit_item(al_exchange *x, qitem *it, const char *text, size_t tle
         free(t);
         if (r != AL_OK) return r;
     }
+    /* the event's tokens as log probabilities would give away what the
+     * scrubber rewrote or holds back */
+    al_drop_logprobs(it->ev);
     al_buf_reset(&x->data);
     r = al_json_print(it->ev, &x->data);
     if (r != AL_OK) return r;
@@ -2137,8 +2140,10 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
     al_texts_free(&t);
     if (r == AL_OK) {
-        if (changed && !monitor(x))
+        if (changed && !monitor(x)) {
+            al_drop_logprobs(root); /* they repeat the text token by token */
             r = al_json_print(root, to_host);
+        }
         else
             r = al_buf_append(to_host, x->body.data, x->body.len);
     } else {

@@ -244,3 +244,37 @@ void al_provider_model(const cJSON *root, const char *path, size_t plen, char *o
     if (!e) e = path + plen;
     copy_printable(s, (size_t)(e - s), out, cap);
 }
+
+/* Log probabilities repeat the reply's text token by token ("logprobs",
+ * "top_logprobs", Gemini's "logprobsResult"), out of the scrubber's reach:
+ * wherever the text was rewritten or held back they are emptied (an array
+ * becomes [], an object null), depth-capped. */
+static void drop_logprobs(cJSON *node, int depth)
+{
+    if (depth > 12 || !node) return;
+    cJSON *c;
+    cJSON_ArrayForEach(c, node)
+    {
+        const char *k = c->string;
+        if (k && cJSON_IsObject(node) &&
+            (!strcmp(k, "logprobs") || !strcmp(k, "top_logprobs") ||
+             !strcmp(k, "logprobsResult")) &&
+            (cJSON_IsArray(c) || cJSON_IsObject(c))) {
+            if (cJSON_IsArray(c)) {
+                cJSON *it;
+                while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
+            } else {
+                cJSON *it;
+                while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
+                c->type = cJSON_NULL;
+            }
+            continue;
+        }
+        if (cJSON_IsArray(c) || cJSON_IsObject(c)) drop_logprobs(c, depth + 1);
+    }
+}
+
+void al_drop_logprobs(cJSON *root)
+{
+    drop_logprobs(root, 0);
+}

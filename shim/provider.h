@@ -131,6 +131,9 @@ AL_API al_code al_json_emit(cJSON *doc, al_buf *out);
 AL_API void al_json_set_ll(long long *dst, const cJSON *obj, const char *key);
 /* Hands every text of t to io->whole in order; stops at the first error. */
 AL_API al_code al_texts_whole(al_stream_io *io, const al_texts *t);
+/* Empties the log probabilities of a reply or stream event (they repeat its
+ * text token by token): called where its text was rewritten or held back. */
+AL_API void al_drop_logprobs(cJSON *root);
 /* wants_stream for APIs that stream only when the body says "stream": true. */
 AL_API int al_wants_stream_true(al_api api, const cJSON *root);
 

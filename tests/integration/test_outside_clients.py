@@ -192,6 +192,50 @@ def numeric_anthropic_sse():
     return (s + ev("message_stop", {"type": "message_stop"})).encode()
 
 
+def lp(tok):
+    """OpenAI's log probabilities of one token (the token, its bytes, one
+    alternative): they repeat the text."""
+    return {"token": tok, "logprob": -0.1, "bytes": list(tok.encode()),
+            "top_logprobs": [{"token": tok, "logprob": -0.1, "bytes": list(tok.encode())}]}
+
+
+def logprobs_sse(text, split=4):
+    base = {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "gpt-4o"}
+    s = ""
+    for i in range(0, len(text), split):
+        t = text[i:i + split]
+        s += "data: " + jd(dict(base, choices=[{"index": 0, "delta": {"content": t},
+                                                "logprobs": {"content": [lp(t)], "refusal": None},
+                                                "finish_reason": None}])) + "\n\n"
+    s += "data: " + jd(dict(base, choices=[{"index": 0, "delta": {}, "logprobs": None,
+                                            "finish_reason": "stop"}])) + "\n\n"
+    return (s + "data: [DONE]\n\n").encode()
+
+
+def logprobs_whole(text, split=4):
+    toks = [lp(text[i:i + split]) for i in range(0, len(text), split)]
+    return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": text},
+         "logprobs": {"content": toks, "refusal": None}, "finish_reason": "stop"}]}).encode()
+
+
+def logprob_text(raw):
+    """The tokens the log probabilities in a reply repeat, joined in order,
+    and the same from their bytes."""
+    toks, byts = [], []
+    docs = sse_datas(raw) if raw.lstrip().startswith("data:") else [raw]
+    for d in docs:
+        try:
+            o = json.loads(d)
+        except ValueError:
+            continue
+        for c in o.get("choices", []) if isinstance(o, dict) else []:
+            for e in ((c.get("logprobs") or {}).get("content") or []):
+                toks.append(e.get("token") or "")
+                byts.append(bytes(e.get("bytes") or []).decode("utf-8", "replace"))
+    return "".join(toks), "".join(byts)
+
+
 def whole_json(text):
     return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
         {"index": 0, "message": {"role": "assistant", "content": text},
@@ -280,6 +324,14 @@ def shape(name):
         body = gzip.compress(oa_sse(TEXT))
         return [head(SSE, "chunked").replace(b"\r\n\r\n", b"\r\nContent-Encoding: gzip\r\n\r\n")
                 ] + chunked(body, [50]), False
+    if name == "logprobs_sse":
+        return [head(SSE, "chunked")] + chunked(logprobs_sse(TEXT), [300]), False
+    if name == "logprobs_whole":
+        body = logprobs_whole(TEXT)
+        return [head("application/json", "length", len(body)), body], False
+    if name == "logprobs_clean":  # nothing to scrub: passes byte for byte, log probabilities too
+        body = logprobs_whole("The sky is blue today.")
+        return [head("application/json", "length", len(body)), body], False
     if name == "cut_stream":  # two thirds of the events in one chunk, then the close
         body = oa_sse(TEXT)
         return [head(SSE, "chunked")] + chunked(body[:len(body) * 2 // 3], [1 << 20], False), True
@@ -516,7 +568,7 @@ def texts(name, raw):
                 if l.strip():
                     got.append(json.loads(l)["message"]["content"])
             return True, "".join(got)
-        if name == "whole_http10":
+        if name in ("whole_http10", "logprobs_whole"):
             return True, json.loads(raw)["choices"][0]["message"]["content"]
         for d in sse_datas(raw):
             if d == "[DONE]":
@@ -544,7 +596,8 @@ SHAPES = [("crlf", "/v1/chat/completions"), ("nospace", "/v1/chat/completions"),
           ("gemini_array", "/v1beta/models/gemini-2.0-flash:streamGenerateContent"),
           ("ollama", "/api/chat"), ("responses", "/v1/responses"),
           ("anthropic", "/v1/messages"), ("toolcall", "/v1/chat/completions"),
-          ("whole_http10", "/v1/chat/completions")]
+          ("whole_http10", "/v1/chat/completions"), ("logprobs_sse", "/v1/chat/completions"),
+          ("logprobs_whole", "/v1/chat/completions"), ("logprobs_clean", "/v1/chat/completions")]
 
 
 def check_reply(client, name, status, raw, need=TAGS):
@@ -575,9 +628,24 @@ def main():
                 R.fail("requests %s runs" % scheme, "exit %d: %s" % (p.returncode, p.stderr[-400:]))
                 continue
             for name, _ in SHAPES:
+                if name == "logprobs_clean":
+                    continue
                 need = TAGS[:2] if name in ("anthropic", "toolcall") else TAGS
                 check_reply("requests " + scheme.split(":")[0], name, out[name][0], out[name][1],
                             need)
+            # log probabilities repeat the text token by token: where it was
+            # rewritten or held back they must not give the values away, and
+            # a reply with nothing to scrub keeps them byte for byte
+            for name in ("logprobs_sse", "logprobs_whole"):
+                toks, byts = logprob_text(out[name][1])
+                leaked = [v for v in VALUES if v in toks or v in byts]
+                R.check("requests %s %s: log probabilities do not repeat the values" %
+                        (scheme.split(":")[0], name), not leaked, "leaked %s" % leaked)
+            clean = out["logprobs_clean"][1]
+            R.check("requests %s logprobs_clean: a clean reply keeps its log probabilities" %
+                    scheme.split(":")[0],
+                    clean == logprobs_whole("The sky is blue today.").decode(),
+                    "changed: %r" % clean[:200])
 
         # aiohttp reads TLS through memory BIOs: asyncio sees the server's
         # close on the socket and never reads through SSL again, so a reply
@@ -797,4 +865,5 @@ def main():
     R.finish()
 
 
-main()
+if __name__ == "__main__":
+    main()
