@@ -900,6 +900,44 @@ static al_code settle_all(al_exchange *x, al_buf *out)
 /* Scans one completion text in place; sets *changed when it was rewritten. */
 static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
 {
+    char digits[24];
+    if (al_json_digits(node, digits)) {
+        /* a number in a tool's structured input: scanned with its key as
+         * the words before it ("phone: 2125550147"), and replaced by the
+         * placeholder (a string) when the scan rewrites its digits */
+        al_buf in = {0};
+        size_t pre = 0;
+        if (node->string && strlen(node->string) < 64) {
+            al_buf_puts(&in, node->string);
+            al_buf_puts(&in, ": ");
+            pre = in.len;
+        }
+        al_code r = al_buf_puts(&in, digits);
+        al_result res = {0};
+        if (r == AL_OK)
+            r = al_engine_scan(al_ctx_engine(x->ctx), &x->ctx->policy, AL_AS_COMPLETION,
+                               in.data, in.len, &res);
+        const char *out = res.text.data ? res.text.data : "";
+        /* the key's words themselves left as they were */
+        int keyed = r == AL_OK && res.changed && res.text.len >= pre &&
+                    !memcmp(out, in.data, pre);
+        al_buf_free(&in);
+        if (r == AL_OK) {
+            record(x, res.findings, res.n, 1, res.changed);
+            if (keyed && !monitor(x)) {
+                char *s = strdup(out + pre);
+                if (!s) {
+                    r = AL_ENOMEM;
+                } else {
+                    node->type = cJSON_String;
+                    node->valuestring = s;
+                    *changed = 1;
+                }
+            }
+        }
+        al_result_free(&res);
+        return r;
+    }
     if (!cJSON_IsString(node) || !node->valuestring[0]) return AL_OK;
     al_result res = {0};
     const char *in = node->valuestring;
@@ -1182,6 +1220,7 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
     for (size_t i = 0; i < t.n; i++) {
         cJSON *node = t.v[i].node;
         al_role role = t.v[i].role;
+        if (!cJSON_IsString(node)) continue; /* a number in a tool's input */
         const al_policy *p = role == AL_ROLE_TOOL_DEF ? &flag_only
                              : role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT
                                  ? &quiet

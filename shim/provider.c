@@ -1,6 +1,7 @@
 /* provider.c: the provider table (recognising an LLM call by method and
  * path on any host) and helpers the provider files share.  Pure; never
  * looks at a text's content, only at where texts are. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,10 +29,36 @@ al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
     return AL_OK;
 }
 
+int al_json_digits(const cJSON *node, char out[24])
+{
+    if (!cJSON_IsNumber(node)) return 0;
+    double v = node->valuedouble;
+    /* whole numbers of 7 to 16 digits that a double holds exactly */
+    if (!(v >= 1e6 && v < 9007199254740992.0) || v != (double)(long long)v) return 0;
+    snprintf(out, 24, "%lld", (long long)v);
+    return 1;
+}
+
 static al_code push_all(al_texts *t, cJSON *node, al_role role, int depth)
 {
     if (!node || depth > 64) return AL_OK;
     if (cJSON_IsString(node)) return al_texts_push(t, node, role);
+    char digits[24];
+    if (al_json_digits(node, digits)) {
+        /* a card or phone number written as a JSON number in a tool's
+         * input ({"card": 4111111111111111}) */
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? t->cap * 2 : 16;
+            al_text_ref *v = realloc(t->v, cap * sizeof *v);
+            if (!v) return AL_ENOMEM;
+            t->v = v;
+            t->cap = cap;
+        }
+        t->v[t->n].node = node;
+        t->v[t->n].role = role;
+        t->n++;
+        return AL_OK;
+    }
     if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
         for (cJSON *c = node->child; c; c = c->next) {
             al_code r = push_all(t, c, role, depth + 1);

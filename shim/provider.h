@@ -46,7 +46,10 @@ typedef struct {
 } al_texts;
 
 AL_API al_code al_texts_push(al_texts *t, cJSON *node, al_role role);
-/* Pushes every string value under node (objects and arrays, depth-capped). */
+/* Pushes every string value under node (objects and arrays, depth-capped),
+ * and every whole number of 7 to 16 digits (al_json_digits): a card or
+ * phone number in a tool's structured input.  Readers of al_texts check
+ * cJSON_IsString before reading valuestring. */
 AL_API al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role);
 /* Pushes, as AL_ROLE_TOOL_DEF, every "description" string in the request's
  * tool definitions (root "tools" and legacy "functions", any provider's
@@ -54,6 +57,9 @@ AL_API al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role);
  * hides instructions for the model. */
 AL_API al_code al_texts_push_tool_defs(al_texts *t, cJSON *root);
 AL_API void al_texts_free(al_texts *t);
+/* 1 and the digits in out when node is a JSON number holding a whole
+ * number of 7 to 16 digits (exact in a double), else 0. */
+AL_API int al_json_digits(const cJSON *node, char out[24]);
 
 typedef struct {
     long long input, output, total; /* -1 when not reported */

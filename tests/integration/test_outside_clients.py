@@ -306,6 +306,17 @@ def shape(name):
                 {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": NUM_ARGS}}]},
              "finish_reason": "tool_calls"}]}).encode()
         return [head("application/json", "length", len(body)), body], False
+    if name in ("num_input_anthropic", "num_input_gemini"):  # structured tool input
+        inp = json.loads(NUM_ARGS)
+        if name == "num_input_anthropic":
+            doc = {"id": "m", "type": "message", "role": "assistant", "model": "claude",
+                   "content": [{"type": "tool_use", "id": "t1", "name": "pay", "input": inp}],
+                   "stop_reason": "tool_use"}
+        else:
+            doc = {"candidates": [{"content": {"role": "model", "parts": [
+                {"functionCall": {"name": "pay", "args": inp}}]}, "finishReason": "STOP"}]}
+        body = jd(doc).encode()
+        return [head("application/json", "length", len(body)), body], False
     if name == "sse_http10_length":  # HTTP/1.0 (no chunks), a Content-Length, kept alive
         body = oa_sse(TEXT)
         return [b"HTTP/1.0 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: %d\r\n"
@@ -755,6 +766,27 @@ def main():
                     parsed.get("phone") == "<PHONE_NUMBER>" and
                     parsed.get("to") == "<EMAIL_ADDRESS>", "got %s" % (
                         sorted(parsed) if isinstance(parsed, dict) else None))
+        # The same values as numbers in a tool's structured input (Anthropic
+        # tool_use.input, Gemini functionCall.args) came back as they were.
+        p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(
+            [["num_input_anthropic", "/v1/messages"],
+             ["num_input_gemini", "/v1beta/models/gemini-2.0-flash:generateContent"]])], env=env)
+        try:
+            got = json.loads(p.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            got = {}
+        for name in ("num_input_anthropic", "num_input_gemini"):
+            st, raw = got.get(name, [0, ""])
+            try:
+                o = json.loads(raw)
+                inp = (o["content"][0]["input"] if name == "num_input_anthropic" else
+                       o["candidates"][0]["content"]["parts"][0]["functionCall"]["args"])
+            except (ValueError, KeyError, IndexError, TypeError):
+                inp = None
+            R.check("requests %s: card, phone, e-mail replaced" % name,
+                    isinstance(inp, dict) and inp.get("card") == "<CREDIT_CARD>" and
+                    inp.get("phone") == "<PHONE_NUMBER>" and inp.get("to") == "<EMAIL_ADDRESS>",
+                    "status %s, got %s" % (st, inp))
 
         # An HTTP/1.0 stream with a Content-Length: the scrubbed events went
         # out under the server's Content-Length, so requests failed

@@ -50,6 +50,16 @@ TEST(llm_paths_are_recognised_as_servers_route_them_escaped_or_with_a_fragment)
     CHECK(match("POST", "/v1/chat;x/other", &api) == NULL);
 }
 
+/* A pushed text: a string's value, or a number's digits ("#" and them). */
+static const char *text_of(const cJSON *n)
+{
+    static char d[26];
+    if (cJSON_IsString(n)) return n->valuestring;
+    d[0] = '#';
+    if (!al_json_digits(n, d + 1)) strcpy(d, "#?");
+    return d;
+}
+
 /* Texts of a request as "role:text;" */
 static char *prompts(const al_provider *p, al_api api, const char *json)
 {
@@ -59,7 +69,7 @@ static char *prompts(const al_provider *p, al_api api, const char *json)
     al_buf_puts(&b, "");
     if (root && p->shape(api, root) && p->prompts(api, root, &t) == AL_OK)
         for (size_t i = 0; i < t.n; i++)
-            al_buf_printf(&b, "%s:%s;", al_role_name(t.v[i].role), t.v[i].node->valuestring);
+            al_buf_printf(&b, "%s:%s;", al_role_name(t.v[i].role), text_of(t.v[i].node));
     al_texts_free(&t);
     cJSON_Delete(root);
     return b.data;
@@ -145,7 +155,7 @@ static char *completions(const al_provider *p, al_api api, const char *json)
     al_buf b = {0};
     al_buf_puts(&b, "");
     if (root && p->completions(api, root, &t) == AL_OK)
-        for (size_t i = 0; i < t.n; i++) al_buf_printf(&b, "%s;", t.v[i].node->valuestring);
+        for (size_t i = 0; i < t.n; i++) al_buf_printf(&b, "%s;", text_of(t.v[i].node));
     al_texts_free(&t);
     cJSON_Delete(root);
     return b.data;
@@ -171,6 +181,14 @@ TEST(completion_texts_are_found_for_every_api)
                     "{\"content\":[{\"type\":\"text\",\"text\":\"A\"},{\"type\":\"tool_use\","
                     "\"input\":{\"k\":\"V\"}}]}");
     CHECK_STR(s, "A;V;");
+    free(s);
+    /* whole numbers of 7 to 16 digits in a tool's structured input count
+     * (a card or phone as a JSON number); small, fractional and huge ones
+     * do not */
+    s = completions(&al_provider_anthropic, AL_API_MESSAGES,
+                    "{\"content\":[{\"type\":\"tool_use\",\"input\":{\"card\":4111111111111111,"
+                    "\"qty\":3,\"price\":1999999.5,\"big\":1e300,\"phone\":2125550199}}]}");
+    CHECK_STR(s, "#4111111111111111;#2125550199;");
     free(s);
     s = completions(&al_provider_gemini, AL_API_GEMINI_STREAM,
                     "[{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"G1\"}]}}]},"
