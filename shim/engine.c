@@ -9,6 +9,10 @@
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define SC_AVX2 1 /* find_hits' start-class loop has an AVX2 form, taken when the CPU has it */
+#endif
 
 #include "normalize.h"
 #include "rules.h"
@@ -474,6 +478,99 @@ static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, 
     return 1;
 }
 
+/* The start-class rules that may begin at t[i] (m: e->sc_mask[t[i]], not
+ * 0), but those whose lookbehind refuses the byte before or whose leading
+ * classes or shape do not fit there: a hit each.  1 on allocation failure. */
+static inline __attribute__((always_inline)) int
+sc_hits_at(const al_engine *e, const al_subject *sub, hits *h, const unsigned char *t, size_t len,
+           size_t from, size_t i, uint64_t m)
+{
+    if (i > 0) m &= ~e->sc_np[t[i - 1]];
+    for (; m; m &= m - 1) {
+        uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
+        const al_prefilter *pf = &e->rules[ri].pf;
+        if (pf->nseq && !seq_at(pf, t + i, len - i)) continue;
+        /* whole text: no hit where the match could not go on (a
+         * stream's text may still grow) */
+        if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
+        h->sc_hit |= m & -m;
+        if (on_hit(h, ri, i - from)) return 1;
+    }
+    return 0;
+}
+
+#ifdef SC_AVX2
+/* The bytes of e->sc_mask (those some start-class rule may begin with) as
+ * two 16-byte tables by low nibble: bit h of lo[l] when byte h << 4 | l is
+ * one (h < 8), of hi[l] when (h + 8) << 4 | l is.  Made once per engine on
+ * each thread (keyed by its serial); avx2: the CPU has AVX2 (-1: not known). */
+static __thread struct {
+    uint64_t serial;
+    uint8_t lo[16], hi[16];
+} sc_lut;
+static int sc_avx2 = -1;
+
+/* For tests: whether find_hits may take its AVX2 start-class loop (on: only
+ * when the CPU has AVX2, BMI1 and BMI2); returns whether it will. */
+int al_engine_sc_simd(int on)
+{
+    const int v = on && al_cpu_avx2_bmi();
+    __atomic_store_n(&sc_avx2, v, __ATOMIC_RELAXED);
+    return v;
+}
+
+/* Bit j set when t[j] is one of the bytes of lo/hi (as sc_lut), j < 32. */
+static inline __attribute__((always_inline, target("avx2"))) uint32_t
+sc_block_avx2(__m256i lo, __m256i hi, const unsigned char *t)
+{
+    const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128,
+                                         1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    const __m256i nib = _mm256_set1_epi8(0x0f);
+    const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)t);
+    const __m256i ln = _mm256_and_si256(x, nib), hn = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+    /* a byte's row: lo's for bytes below 0x80, hi's for the others */
+    const __m256i row =
+        _mm256_blendv_epi8(_mm256_shuffle_epi8(lo, ln), _mm256_shuffle_epi8(hi, ln), x);
+    const __m256i in = _mm256_and_si256(row, _mm256_shuffle_epi8(bit, hn));
+    return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(in, _mm256_setzero_si256()));
+}
+
+/* find_hits' start-class loop over t[i..len) 32 bytes at a time while 32
+ * remain: sc_hits_at at each byte of e->sc_mask, in order, *nz past the
+ * last such byte.  Returns where it stopped, or SIZE_MAX on allocation
+ * failure. */
+static __attribute__((target("avx2"))) size_t sc_scan_avx2(const al_engine *e,
+                                                            const al_subject *sub, hits *h,
+                                                            const unsigned char *t, size_t len,
+                                                            size_t from, size_t i, size_t *nz)
+{
+    if (sc_lut.serial != e->serial) {
+        memset(sc_lut.lo, 0, sizeof sc_lut.lo);
+        memset(sc_lut.hi, 0, sizeof sc_lut.hi);
+        for (unsigned c = 0; c < 256; c++)
+            if (e->sc_mask[c]) {
+                if (c < 128)
+                    sc_lut.lo[c & 15] |= (uint8_t)(1u << (c >> 4));
+                else
+                    sc_lut.hi[c & 15] |= (uint8_t)(1u << ((c >> 4) - 8));
+            }
+        sc_lut.serial = e->serial;
+    }
+    const __m256i lo = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)(const void *)sc_lut.lo)),
+                  hi = _mm256_broadcastsi128_si256(
+                      _mm_loadu_si128((const __m128i *)(const void *)sc_lut.hi));
+    for (; i + 32 <= len; i += 32) {
+        for (uint32_t b = sc_block_avx2(lo, hi, t + i); b; b &= b - 1) {
+            const size_t p = i + (size_t)__builtin_ctz(b);
+            *nz = p + 1;
+            if (sc_hits_at(e, sub, h, t, len, from, p, e->sc_mask[t[p]])) return SIZE_MAX;
+        }
+    }
+    return i;
+}
+#endif
+
 /* One pass over the subject from offset from (sub->from, or lower: see
  * hits_from) for every rule's prefixes, then the hits grouped by rule
  * (each group in text order). */
@@ -515,11 +612,22 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, size_t from, int 
         /* start-class rules (number-like values): offsets holding one of
          * their first bytes, not preceded by a byte their lookbehind refuses */
         const unsigned char *t = (const unsigned char *)sub->s;
-        const uint64_t *mask = e->sc_mask, *np = e->sc_np;
+        const uint64_t *mask = e->sc_mask;
         const size_t len = e->n_sc <= 64 ? sub->len : 0; /* else the loop below */
         size_t each = 0;  /* bytes before this are looked at one by one */
         size_t nz = from; /* past the last byte seen in mask */
-        for (size_t i = from; i < len; i++) {
+        size_t i0 = from; /* where the loop below starts */
+#ifdef SC_AVX2
+        int avx2 = __atomic_load_n(&sc_avx2, __ATOMIC_RELAXED);
+        if (avx2 < 0) { /* (every thread finds the same) */
+            avx2 = al_cpu_avx2_bmi();
+            __atomic_store_n(&sc_avx2, avx2, __ATOMIC_RELAXED);
+        }
+        if (avx2 && len >= from + 32 &&
+            (i0 = sc_scan_avx2(e, sub, h, t, len, from, from, &nz)) == SIZE_MAX)
+            return AL_ENOMEM;
+#endif
+        for (size_t i = i0; i < len; i++) {
             /* one test rules out eight bytes none of which may begin a
              * match (most of them); eight that fail it are looked at one
              * by one, a table lookup each */
@@ -534,17 +642,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, size_t from, int 
             uint64_t m = mask[t[i]];
             if (!m) continue;
             nz = i + 1;
-            if (i > 0) m &= ~np[t[i - 1]];
-            for (; m; m &= m - 1) {
-                uint32_t ri = e->sc_rules[__builtin_ctzll(m)];
-                const al_prefilter *pf = &e->rules[ri].pf;
-                if (pf->nseq && !seq_at(pf, t + i, len - i)) continue;
-                /* whole text: no hit where the match could not go on (a
-                 * stream's text may still grow) */
-                if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
-                h->sc_hit |= m & -m;
-                if (on_hit(h, ri, i - from)) return AL_ENOMEM;
-            }
+            if (sc_hits_at(e, sub, h, t, len, from, i, m)) return AL_ENOMEM;
         }
         if (len) h->sc_zero = nz;
         for (size_t i = from; e->n_sc > 64 && i < sub->len && !h->enomem; i++) {

@@ -1139,3 +1139,69 @@ TEST(required_literals_should_be_listed_once_per_normalisation_and_point_back_to
             CHECK(e->req_norm[a] != e->req_norm[b] || strcmp(e->reqs[a], e->reqs[b]) != 0);
     al_engine_free(e);
 }
+
+/* defined in engine.c for tests: whether find_hits may take its AVX2
+ * start-class loop (only when the CPU has AVX2); returns whether it will */
+int al_engine_sc_simd(int on);
+
+TEST(start_class_rules_should_find_the_same_with_and_without_the_avx2_start_byte_loop)
+{
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    REQUIRE(e->n_sc > 0);
+    /* texts of 0 to 700 bytes pieced from values the start-class rules take
+     * (phones, cards, SSNs, IBANs, addresses, tokens) and glue around them
+     * (bytes their lookbehinds refuse, letters, non-ASCII bytes), so that
+     * their first bytes stand at every offset of the 32-byte blocks and in
+     * the tail after them; each text scanned as prompt and as completion
+     * with the AVX2 loop and without */
+    static const char *const piece[] = {
+        "+1 (415) 555-0132", "4111 1111 1111 1111", "GB82WEST12345698765432", "123-45-6789",
+        "192.168.1.20",      "(212) 555 7890",      "5555555555554444",       "DE89370400440532013000",
+        "0",                 "12",                  "x1",                     "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx.abcdef.ghijkl",
+        " ",                 "a",                   ".",                      "-",
+        "+",                 "(",                   "\xc3\xa9",               "\xff",
+        "\n",                "call me at ",         "card ",                  "IBAN "};
+    const size_t np = sizeof piece / sizeof piece[0];
+    static char t[800];
+    unsigned seed = 4242;
+    size_t texts = 0, mismatches = 0, found = 0;
+    int avx2 = al_engine_sc_simd(1);
+    for (int round = 0; round < 400; round++) {
+        size_t want = (size_t)round * 7 % 701, len = 0;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            const char *pc = piece[(seed >> 16) % np];
+            size_t pl = strlen(pc);
+            if (len + pl > want) pl = want - len;
+            memcpy(t + len, pc, pl);
+            len += pl;
+        }
+        for (int dir = 0; dir < 2; dir++) {
+            al_result r[2];
+            memset(r, 0, sizeof r);
+            for (int simd = 0; simd < 2; simd++) {
+                al_engine_sc_simd(simd);
+                CHECK(al_engine_scan(e, NULL, dir ? AL_AS_COMPLETION : AL_AS_PROMPT, t, len,
+                                     &r[simd]) == AL_OK);
+            }
+            int same = r[0].n == r[1].n && r[0].text.len == r[1].text.len &&
+                       (!r[0].text.len || !memcmp(r[0].text.data, r[1].text.data, r[0].text.len));
+            for (size_t k = 0; same && k < r[0].n; k++)
+                same = r[0].findings[k].rule == r[1].findings[k].rule &&
+                       r[0].findings[k].start == r[1].findings[k].start &&
+                       r[0].findings[k].end == r[1].findings[k].end;
+            mismatches += !same;
+            found += r[1].n;
+            texts++;
+            al_result_free(&r[0]);
+            al_result_free(&r[1]);
+        }
+    }
+    al_engine_sc_simd(1);
+    printf("    (avx2 start-class loop %s)\n", avx2 ? "taken" : "not available: portable loop only");
+    CHECK_EQ_INT(mismatches, 0);
+    CHECK(texts == 800);
+    CHECK(found > 1000);
+    al_engine_free(e);
+}
