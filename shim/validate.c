@@ -111,8 +111,44 @@ static int groups_ok(const char *s, size_t len, size_t min_group)
     return run >= 1;
 }
 
+/* Numbers as models print them: a non-breaking or figure space, or a
+ * non-breaking hyphen, dash or minus sign between the digit groups
+ * ("212\u2011555\u20110147").  When s holds such a separator, *s and *len
+ * are pointed at a copy in buf (cap bytes) with each folded to its ASCII
+ * form (' ' or '-'), so the rules below see the usual layout. */
+static void fold_seps(const char **s, size_t *len, char *buf, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)*s;
+    size_t n = *len, i = 0, o = 0;
+    while (i < n && p[i] < 0x80) i++;
+    if (i == n || n >= cap) return;
+    for (i = 0; i < n; i++) {
+        unsigned char c = p[i];
+        if (c == 0xC2 && i + 1 < n && p[i + 1] == 0xA0) { /* U+00A0 */
+            buf[o++] = ' ';
+            i += 1;
+        } else if (c == 0xE2 && i + 2 < n && p[i + 1] == 0x80 &&
+                   (p[i + 2] == 0xAF || p[i + 2] == 0x87)) { /* U+202F, U+2007 */
+            buf[o++] = ' ';
+            i += 2;
+        } else if (c == 0xE2 && i + 2 < n &&
+                   ((p[i + 1] == 0x80 && p[i + 2] >= 0x90 && p[i + 2] <= 0x93) ||
+                    (p[i + 1] == 0x88 && p[i + 2] == 0x92))) { /* U+2010-2013, U+2212 */
+            buf[o++] = '-';
+            i += 2;
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o] = '\0';
+    *s = buf;
+    *len = o;
+}
+
 static int v_luhn(const char *s, size_t len)
 {
+    char fb[96];
+    fold_seps(&s, &len, fb, sizeof fb);
     char d[24];
     int bad;
     size_t n = digits_of(s, len, d, 19, &bad);
@@ -126,6 +162,8 @@ static int v_luhn(const char *s, size_t len)
 
 static int v_us_ssn(const char *s, size_t len)
 {
+    char fb[64];
+    fold_seps(&s, &len, fb, sizeof fb);
     char d[12];
     int bad;
     size_t n = digits_of(s, len, d, 9, &bad);
@@ -437,6 +475,8 @@ static int nanp_ok(const char *d)
  *   11 digits 1[3-9]...: a Chinese mobile number. */
 static int v_phone(const char *s, size_t len)
 {
+    char fb[96];
+    fold_seps(&s, &len, fb, sizeof fb);
     size_t end = len;
     for (size_t i = 0; i < len; i++)
         if (s[i] == 'x' || s[i] == 'X' || s[i] == 'e' || s[i] == 'E') {
@@ -490,6 +530,8 @@ static int v_phone(const char *s, size_t len)
  * beside a phone word. */
 static int v_phone_local(const char *s, size_t len)
 {
+    char fb[96];
+    fold_seps(&s, &len, fb, sizeof fb);
     char d[16];
     size_t n = 0, run = 0;
     char sep = 0;
@@ -530,6 +572,8 @@ static int v_phone_local(const char *s, size_t len)
  * pass v_phone; a grouped one may also be a local number (v_phone_local). */
 static int v_phone_loose(const char *s, size_t len)
 {
+    char fb[96];
+    fold_seps(&s, &len, fb, sizeof fb);
     for (size_t i = 0; i < len; i++)
         if (s[i] < '0' || s[i] > '9') return v_phone(s, len) || v_phone_local(s, len);
     return v_phone(s, len);
