@@ -2174,6 +2174,10 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     al_code r;
     if (x->api == AL_API_GEMINI_STREAM && cJSON_IsArray(root))
         r = array_stream(x, root, &changed);
+    else if (x->rec.status >= 400)
+        /* an error reply: its message may echo what was sent or name
+         * somebody ("invalid e-mail jane@..."); every string is scrubbed */
+        r = al_texts_push_all(&t, root, AL_ROLE_ASSISTANT);
     else
         r = x->prov->completions(x->api, root, &t);
     for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);

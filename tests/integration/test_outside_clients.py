@@ -306,6 +306,11 @@ def shape(name):
                 {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": NUM_ARGS}}]},
              "finish_reason": "tool_calls"}]}).encode()
         return [head("application/json", "length", len(body)), body], False
+    if name == "error_echo":  # an error reply whose message echoes personal data
+        body = jd({"error": {"message": "Invalid recipient: " + TEXT, "type": "invalid_request_error",
+                             "param": None, "code": None}}).encode()
+        return [b"HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body), body], False
     if name in ("num_input_anthropic", "num_input_gemini"):  # structured tool input
         inp = json.loads(NUM_ARGS)
         if name == "num_input_anthropic":
@@ -766,6 +771,20 @@ def main():
                     parsed.get("phone") == "<PHONE_NUMBER>" and
                     parsed.get("to") == "<EMAIL_ADDRESS>", "got %s" % (
                         sorted(parsed) if isinstance(parsed, dict) else None))
+        # An error reply echoing an e-mail, phone, card and SSN: it came back
+        # as it was.
+        p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(
+            [["error_echo", "/v1/chat/completions"]])], env=env)
+        try:
+            st, raw = json.loads(p.stdout.strip().splitlines()[-1])["error_echo"]
+            msg = json.loads(raw)["error"]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            st, msg = 0, None
+        R.check("requests error_echo: status 400 and the error still parses", st == 400 and
+                isinstance(msg, str), "status %s, message %r" % (st, msg))
+        R.check("requests error_echo: the values in the error message replaced",
+                isinstance(msg, str) and not any(v in msg for v in VALUES) and
+                all(t in msg for t in TAGS), "message %r" % msg)
         # The same values as numbers in a tool's structured input (Anthropic
         # tool_use.input, Gemini functionCall.args) came back as they were.
         p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(
