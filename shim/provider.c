@@ -13,9 +13,8 @@ const char *al_role_name(al_role r)
     return (unsigned)r < 5 ? n[r] : "user";
 }
 
-al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
+static al_code push_ref(al_texts *t, cJSON *node, al_role role)
 {
-    if (!cJSON_IsString(node) || !node->valuestring) return AL_OK;
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
         al_text_ref *v = realloc(t->v, cap * sizeof *v);
@@ -27,6 +26,12 @@ al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
     t->v[t->n].role = role;
     t->n++;
     return AL_OK;
+}
+
+al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
+{
+    if (!cJSON_IsString(node) || !node->valuestring) return AL_OK;
+    return push_ref(t, node, role);
 }
 
 int al_json_digits(const cJSON *node, char out[24])
@@ -44,21 +49,8 @@ static al_code push_all(al_texts *t, cJSON *node, al_role role, int depth)
     if (!node || depth > 64) return AL_OK;
     if (cJSON_IsString(node)) return al_texts_push(t, node, role);
     char digits[24];
-    if (al_json_digits(node, digits)) {
-        /* a card or phone number written as a JSON number in a tool's
-         * input ({"card": 4111111111111111}) */
-        if (t->n == t->cap) {
-            size_t cap = t->cap ? t->cap * 2 : 16;
-            al_text_ref *v = realloc(t->v, cap * sizeof *v);
-            if (!v) return AL_ENOMEM;
-            t->v = v;
-            t->cap = cap;
-        }
-        t->v[t->n].node = node;
-        t->v[t->n].role = role;
-        t->n++;
-        return AL_OK;
-    }
+    if (al_json_digits(node, digits))
+        return push_ref(t, node, role); /* a card or phone as a JSON number in a tool's input */
     if (cJSON_IsArray(node) || cJSON_IsObject(node)) {
         for (cJSON *c = node->child; c; c = c->next) {
             al_code r = push_all(t, c, role, depth + 1);
