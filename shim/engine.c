@@ -175,8 +175,7 @@ void al_matcher_free(al_matcher *m)
     free(m->t_win);
     al_spans_free(&m->d_spans);
     free(m->f_run);
-    free(m->a_act[0]);
-    free(m->a_act[1]);
+    for (int k = 0; k < 4; k++) free(m->a_act[k]);
     if (m->md) pcre2_match_data_free(m->md);
     if (m->mctx) pcre2_match_context_free(m->mctx);
     if (m->stack) pcre2_jit_stack_free(m->stack);
@@ -1989,20 +1988,36 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
 
 /* The rules to run in dir (action not ALLOW, applies to dir), one byte
  * each, and in *any_norm whether one runs on the normalised text.  Kept in
- * m, per direction, for its next scan under the same actions.  NULL
- * on allocation failure. */
+ * m for its next scans under the same actions: two policies per direction
+ * (an exchange screens system and user texts under two), the last used in
+ * slot 2d.  NULL on allocation failure. */
 static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_direction dir,
                                          int *any_norm)
 {
     const al_engine *e = m->e;
-    const int d = dir == AL_AS_PROMPT ? 0 : 1;
+    const int d = dir == AL_AS_PROMPT ? 0 : 2;
     const al_action *pol = d ? p->completion : p->prompt;
     if (m->a_act[d] && !memcmp(m->a_pol[d], pol, sizeof m->a_pol[d])) {
         *any_norm = m->a_norm[d];
         return m->a_act[d];
     }
-    if (!m->a_act[d] && !(m->a_act[d] = malloc(e->n ? e->n : 1))) return NULL;
-    unsigned char *a = m->a_act[d];
+    /* the other slot moves first: on a hit it is the one returned, else its
+     * array (if any) is the one rewritten */
+    unsigned char *a = m->a_act[d + 1];
+    al_action keep[AL_CAT_COUNT];
+    memcpy(keep, m->a_pol[d + 1], sizeof keep);
+    const int norm = m->a_norm[d + 1];
+    m->a_act[d + 1] = m->a_act[d];
+    memcpy(m->a_pol[d + 1], m->a_pol[d], sizeof m->a_pol[d]);
+    m->a_norm[d + 1] = m->a_norm[d];
+    m->a_act[d] = a;
+    memcpy(m->a_pol[d], keep, sizeof keep);
+    m->a_norm[d] = norm;
+    if (a && !memcmp(keep, pol, sizeof keep)) {
+        *any_norm = norm;
+        return a;
+    }
+    if (!a && !(a = m->a_act[d] = malloc(e->n ? e->n : 1))) return NULL;
     unsigned bit = dir == AL_AS_PROMPT ? AL_DIR_PROMPT_BIT : AL_DIR_COMPLETION_BIT;
     *any_norm = 0;
     for (size_t i = 0; i < e->n; i++) {

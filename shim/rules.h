@@ -244,10 +244,11 @@ typedef struct {
     uint64_t *f_run;      /* whole-text passes, 5 x W words (engine.c fast_set): the rules a raw
                            * and a normalised pass run without a hit, those they run with one,
                            * those with a caseless k or s */
-    unsigned char *a_act[2]; /* per direction, e->n: the rules active under a policy with
-                              * a_pol's actions (engine.c active_rules); NULL: none yet */
-    al_action a_pol[2][AL_CAT_COUNT];
-    int a_norm[2]; /* one of them runs on the normalised text */
+    unsigned char *a_act[4]; /* per direction, two slots (the last used first), e->n: the rules
+                              * active under a policy with a_pol's actions (engine.c
+                              * active_rules); NULL: none yet */
+    al_action a_pol[4][AL_CAT_COUNT];
+    int a_norm[4]; /* one of them runs on the normalised text */
 } al_matcher;
 
 AL_API al_code al_matcher_init(al_matcher *m, const al_engine *e);
