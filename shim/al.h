@@ -9,6 +9,7 @@
 
 #define AL_API __attribute__((visibility("hidden")))
 #define AL_EXPORT __attribute__((visibility("default")))
+#define AL_VERSION "0.1.0" /* airlock --version; no release has been cut yet */
 
 typedef enum {
     AL_OK = 0,

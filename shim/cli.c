@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "al.h"
 #include "cli.h"
 
 static const struct {
@@ -22,7 +23,7 @@ static const struct {
 
 static int usage(FILE *f)
 {
-    fprintf(f, "usage: airlock COMMAND [ARGS]\n");
+    fprintf(f, "usage: airlock COMMAND [ARGS]   (airlock --help | --version)\n");
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++)
         fprintf(f, "  airlock %s\n", cmds[i].help);
     return f == stderr ? 2 : 0;
@@ -33,6 +34,10 @@ int main(int argc, char **argv)
     if (argc < 2) return usage(stderr);
     if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help") || !strcmp(argv[1], "help"))
         return usage(stdout);
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("airlock %s\n", AL_VERSION);
+        return 0;
+    }
     for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0) continue;
         if (!cmds[i].fn) {

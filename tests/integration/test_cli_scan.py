@@ -132,4 +132,7 @@ r.check("scan --jobs 4 prints what --jobs 1 prints, in input order",
 r.check("scan --jobs keeps exit status 1 for error lines", rc1 == rc4 == rcd == 1, (rc1, rc4, rcd))
 rc, out, err = run(["scan", "--jobs", "0", "--rules", FIX], data)
 r.check("scan --jobs 0 is a usage error", rc == 2 and "usage" in err and out == "", (rc, err))
+rc, out, err = run(["--version"])
+r.check("airlock --version prints its version", rc == 0 and re.match(r"^airlock \d+\.\d+\.\d+\n$", out),
+        (rc, out, err))
 r.finish()
