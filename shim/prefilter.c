@@ -2528,7 +2528,9 @@ static void span5_put(span5 *tab, unsigned bits, uint64_t key, uint32_t lo, uint
     tab[h].m6 = m6;
 }
 
-#define TBITS 14 /* slots of the trigram table */
+/* slots of the trigram table: 2^15 (256 KB); at 2^14 slots shared by
+ * trigrams sent 18% more offsets of English prose to visit() */
+#define TBITS 15
 /* The slot of the trigram b0, b1, b2 (w: the little-endian word of b0..b3),
  * each byte ORed with 0x20: ASCII case and a few punctuation pairs share a
  * slot, so the scan needs no lowercase copy of the text.  The multiplier's
