@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "budget.h"
+#include "egress.h"
 #include "policy.h"
 
 #define MAX_POLICY_BYTES (1u << 20)
@@ -132,6 +133,8 @@ static al_code put_actions(ctx_t *c, const cJSON *v, const char *key, const char
         al_category cat;
         char k[96];
         snprintf(k, sizeof k, "%s.%.60s", key, it->string);
+        for (const cJSON *o = v->child; o != it; o = o->next)
+            if (!strcmp(o->string, it->string)) return bad(c, k, "appears twice");
         if (al_category_parse(it->string, &cat) != 0)
             return bad(
                 c, k,
@@ -156,10 +159,19 @@ al_code al_policy_parse(const char *text, size_t len, const char *dir, al_settin
     memset(out, 0, sizeof *out);
     ctx_t c = {dir, out, err, errlen};
     if (!text) return bad(&c, "policy", "no text");
-    cJSON *root = cJSON_ParseWithLength(text, len);
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root || !cJSON_IsObject(root)) {
         cJSON_Delete(root);
         return bad(&c, "policy", "not a JSON object");
+    }
+    /* text after the object (a second object, a stray brace) would be
+     * settings silently dropped */
+    while (end && end < text + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r'))
+        end++;
+    if (end && end < text + len) {
+        cJSON_Delete(root);
+        return bad(&c, "policy", "text after the JSON object");
     }
     al_code r = AL_OK;
     const cJSON *it;
@@ -185,8 +197,16 @@ al_code al_policy_parse(const char *text, size_t len, const char *dir, al_settin
             r = put_string(&c, it, k, "AIRLOCK_LIMITS_FILE", NULL, 1);
         else if (!strcmp(k, "llm_hosts"))
             r = put_list(&c, it, k, "AIRLOCK_LLM_HOSTS");
-        else if (!strcmp(k, "egress"))
+        else if (!strcmp(k, "egress")) {
             r = put_list(&c, it, k, "AIRLOCK_EGRESS");
+            /* checked now, so a bad entry stops airlock run instead of
+             * refusing every connection once the program runs */
+            char why[200];
+            al_egress *e = r == AL_OK ? al_egress_parse(out->v[out->n - 1].value, why, sizeof why)
+                                      : NULL;
+            if (r == AL_OK && !e) r = bad(&c, k, why);
+            al_egress_free(e);
+        }
         else if (!strcmp(k, "weights_ext"))
             r = put_list(&c, it, k, "AIRLOCK_WEIGHTS_EXT");
         else if (!strcmp(k, "max_body"))

@@ -88,6 +88,46 @@ TEST(malformed_or_non_object_json_is_refused)
     CHECK_EQ_INT(s.n, 0);
 }
 
+TEST(text_after_the_object_is_refused_not_dropped)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("{\"mode\":\"enforce\"} {\"egress\":\"localhost\"}", &s, err),
+                 AL_EPARSE);
+    CHECK_STR(err, "policy: text after the JSON object");
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(parse("{\"mode\":\"enforce\"}}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(parse(" {\"mode\":\"enforce\"}\r\n\t \n", &s, err), AL_OK);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_MODE"), "enforce");
+    al_settings_free(&s);
+}
+
+TEST(a_category_repeated_inside_prompt_or_completion_is_an_error)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("{\"prompt\":{\"pii\":\"redact\",\"pii\":\"allow\"}}", &s, err),
+                 AL_EPARSE);
+    CHECK_STR(err, "prompt.pii: appears twice");
+    CHECK_EQ_INT(s.n, 0);
+}
+
+TEST(an_egress_entry_that_does_not_parse_is_an_error_naming_the_key)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("{\"egress\":\"not a host!\"}", &s, err), AL_EPARSE);
+    CHECK(strstr(err, "egress: entry 'host!'") == err);
+    CHECK_EQ_INT(parse("{\"egress\":[\"*\"]}", &s, err), AL_EPARSE);
+    CHECK(strstr(err, "egress: entry '*'") == err);
+    CHECK_EQ_INT(parse("{\"egress\":[\"10.0.0.0/33\"]}", &s, err), AL_EPARSE);
+    CHECK_EQ_INT(s.n, 0);
+    CHECK_EQ_INT(parse("{\"egress\":[\"*.example.com\",\"fd00::/8\",\"localhost\"]}", &s, err),
+                 AL_OK);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_EGRESS"), "*.example.com,fd00::/8,localhost");
+    al_settings_free(&s);
+}
+
 TEST(relative_paths_are_resolved_against_the_policy_files_directory)
 {
     char dir[] = "/tmp/al_policy_XXXXXX";
