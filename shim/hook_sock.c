@@ -1235,6 +1235,8 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
         errno = ENOSYS;
         return -1;
     }
+    /* TCP Fast Open connects inside sendto: judged like connect() */
+    if ((flags & MSG_FASTOPEN) && a && al_hook_egress_refused(fd, a, al)) return -1;
     if (!watched(fd) || al_in_hook) return f(fd, buf, n, flags, a, al);
     int saved = errno;
     ssize_t r = watched_write(fd, buf, n, flags, __builtin_return_address(0));
@@ -1263,6 +1265,9 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
         errno = ENOSYS;
         return -1;
     }
+    if ((flags & MSG_FASTOPEN) && m && m->msg_name &&
+        al_hook_egress_refused(fd, (const struct sockaddr *)m->msg_name, m->msg_namelen))
+        return -1; /* TCP Fast Open connects inside sendmsg: judged like connect() */
     if (!watched(fd) || al_in_hook || !m || m->msg_iovlen <= 0 || m->msg_controllen)
         return f(fd, m, flags);
     int saved = errno;

@@ -26,4 +26,44 @@ printf '{"egress": ["api.openai.com", "*"]}' > "$T/pol/egress.json"
     ok "an egress entry that cannot parse stops airlock run before the program starts" ||
     fail "policy egress entry" "$(cat "$T/egress.err")"
 
+# ---- egress: TCP Fast Open connects inside sendto/sendmsg ----
+cat > "$T/tfo.py" <<'EOF2'
+import socket, sys, threading
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(2)
+port = srv.getsockname()[1]
+got = []
+def serve():
+    srv.settimeout(2)
+    for _ in range(2):
+        try:
+            c, _ = srv.accept(); c.settimeout(2); got.append(c.recv(64)); c.close()
+        except OSError:
+            pass
+th = threading.Thread(target=serve); th.start()
+out = []
+for how in ("sendto", "sendmsg"):
+    s = socket.socket()
+    try:
+        if how == "sendto":
+            s.sendto(b"fastopen-data", socket.MSG_FASTOPEN, ("127.0.0.1", port))
+        else:
+            s.sendmsg([b"fastopen-data"], [], socket.MSG_FASTOPEN, ("127.0.0.1", port))
+        out.append(how + ":sent")
+    except PermissionError:
+        out.append(how + ":EACCES")
+    except OSError as e:
+        out.append(how + ":errno%d" % e.errno)
+    s.close()
+th.join()
+print(" ".join(out), "server-got:%d" % len(got))
+EOF2
+env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=192.0.2.1 AIRLOCK_AUDIT="$T/tfo.jsonl" timeout 20 $PY "$T/tfo.py" > "$T/tfo.out" 2> "$T/tfo.err"
+grep -qx 'sendto:EACCES sendmsg:EACCES server-got:0' "$T/tfo.out" &&
+    [ "$(grep -c '"verdict":"refused"' "$T/tfo.jsonl")" = 2 ] &&
+    ok "a TCP Fast Open sendto/sendmsg to an address off the egress list is refused" ||
+    fail "egress fast open" "$(cat "$T/tfo.out" "$T/tfo.err")"
+env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=localhost timeout 20 $PY "$T/tfo.py" > "$T/tfo2.out" 2>&1
+grep -qx 'sendto:sent sendmsg:sent server-got:2' "$T/tfo2.out" &&
+    ok "a TCP Fast Open send to a listed address goes ahead" || fail "egress fast open allowed" "$(cat "$T/tfo2.out")"
+
 finish
