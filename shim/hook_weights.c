@@ -51,7 +51,10 @@ static int wanted(const char *path, int flags)
 {
     if (al_in_hook) return 0; /* the shim's own opens (and init's manifest read) */
     pthread_once(&once, init);
-    return configured && path && (flags & O_ACCMODE) == O_RDONLY &&
+    /* read-write opens read the file too (numpy.memmap's and h5py's
+     * default "r+"); creating or truncating one is writing, not loading */
+    int acc = flags & O_ACCMODE;
+    return configured && path && (acc == O_RDONLY || acc == O_RDWR) &&
            !(flags & (O_PATH | O_DIRECTORY | O_CREAT | O_TRUNC)) &&
            al_weights_is_weight_name(path, exts);
 }
@@ -72,7 +75,7 @@ static void audit(const char *path, const unsigned char *digest, const char *ver
 }
 
 /* 0: hand fd to the host; -1: refuse it (errno set to EACCES). */
-static int verify(int fd, const char *path)
+static int verify(int fd, const char *path, int flags)
 {
     al_in_hook++;
     int saved = errno, allow = 1;
@@ -80,6 +83,7 @@ static int verify(int fd, const char *path)
     base = base ? base + 1 : path;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out; /* a device or pipe: not a file */
+    if ((flags & O_ACCMODE) == O_RDWR && st.st_size == 0) goto out; /* being written: nothing to load */
     unsigned char head[8];
     ssize_t hn = pread(fd, head, sizeof head, 0);
     if (!al_weights_content_is_weights(path, head, hn > 0 ? (size_t)hn : 0)) goto out;
@@ -92,7 +96,9 @@ static int verify(int fd, const char *path)
     }
     unsigned char d[32];
     int known = 0;
-    long long mt = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+    /* the status-change time, not the modification time: a write moves
+     * both, but utime() can put mtime back and never ctime */
+    long long mt = (long long)st.st_ctim.tv_sec * 1000000000LL + st.st_ctim.tv_nsec;
     if (!al_weights_memo_get(st.st_dev, st.st_ino, st.st_size, mt, d, &known)) {
         if (al_weights_hash_fd(fd, d) != AL_OK) {
             allow = fail_open || monitor;
@@ -124,7 +130,7 @@ out:
 static int refuse_fd(int fd, const char *path, int flags)
 {
     if (fd < 0 || !wanted(path, flags)) return fd;
-    if (verify(fd, path) == 0) return fd;
+    if (verify(fd, path, flags) == 0) return fd;
     syscall(SYS_close, fd); /* the host never saw it: no hook needs to know */
     errno = EACCES;
     return -1;
@@ -208,16 +214,18 @@ AL_EXPORT int __openat64_2(int dirfd, const char *path, int flags)
     return refuse_fd(real(dirfd, path, flags), path, flags);
 }
 
-/* fopen modes: read-only is "r" without "+" */
+/* the open(2) flags of an fopen mode: "r" reads, "r+" reads and writes,
+ * "w" and "a" create */
 static int fopen_flags(const char *mode)
 {
-    return mode && mode[0] == 'r' && !strchr(mode, '+') ? O_RDONLY : O_RDWR;
+    if (!mode || mode[0] != 'r') return O_WRONLY | O_CREAT;
+    return strchr(mode, '+') ? O_RDWR : O_RDONLY;
 }
 
 static FILE *refuse_file(FILE *f, const char *path, const char *mode)
 {
     if (!f || !wanted(path, fopen_flags(mode))) return f;
-    if (verify(fileno(f), path) == 0) return f;
+    if (verify(fileno(f), path, fopen_flags(mode)) == 0) return f;
     al_in_hook++;
     fclose(f);
     al_in_hook--;

@@ -57,7 +57,8 @@ AL_API al_code al_weights_hash_fd(int fd, unsigned char digest[32]);
 AL_API void al_weights_hex(const unsigned char digest[32], char out[65]);
 
 /* A small thread-safe memo of files already verified, keyed by device,
- * inode, size and modification time (nanoseconds), so reopening the same
+ * inode, size and a change time in nanoseconds (the shim passes the
+ * status-change time, which utime() cannot set back), so reopening the same
  * unchanged file does not hash it again.  verdict: 1 known, 0 unknown. */
 AL_API int al_weights_memo_get(dev_t dev, ino_t ino, off_t size, long long mtime_ns,
                                unsigned char digest[32], int *verdict);

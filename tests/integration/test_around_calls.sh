@@ -66,4 +66,41 @@ env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=localhost timeout 20 $PY "$T/tfo.py" > "$T
 grep -qx 'sendto:sent sendmsg:sent server-got:2' "$T/tfo2.out" &&
     ok "a TCP Fast Open send to a listed address goes ahead" || fail "egress fast open allowed" "$(cat "$T/tfo2.out")"
 
+# ---- weights: read-write opens, and a file changed with its mtime put back ----
+mkdir -p "$T/w"
+printf 'GGUF trusted weights' > "$T/w/good.gguf"
+printf 'GGUF unknown weights' > "$T/w/evil.gguf"
+(cd "$T/w" && sha256sum good.gguf) > "$T/w/trusted.sha256"
+: > "$T/w/empty.gguf"
+cat > "$T/w/load.py" <<'EOF2'
+import os, sys
+d = sys.argv[1]
+def t(f):
+    try:
+        f(); return "ok"
+    except PermissionError:
+        return "EACCES"
+out = [t(lambda: os.read(os.open(d + "/evil.gguf", os.O_RDWR), 4)),
+       t(lambda: open(d + "/evil.gguf", "r+b").read(4)),
+       t(lambda: open(d + "/good.gguf", "r+b").read(4)),
+       t(lambda: os.close(os.open(d + "/empty.gguf", os.O_RDWR))),
+       t(lambda: open(d + "/new.gguf", "wb").write(b"x"))]
+p = d + "/good.gguf"
+st = os.stat(p)
+with open(p, "r+b") as f:
+    f.write(b"EVIL")  # same size
+os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # modification time put back
+out.append(t(lambda: open(p, "rb").read()))
+print(" ".join(out))
+EOF2
+env LD_PRELOAD="$SHIM" AIRLOCK_WEIGHTS="$T/w/trusted.sha256" timeout 20 $PY "$T/w/load.py" "$T/w" > "$T/w.out" 2> "$T/w.err"
+set -- $(cat "$T/w.out")
+[ "$1 $2" = "EACCES EACCES" ] && ok "an unknown weight file opened read-write (O_RDWR, r+b) is refused" ||
+    fail "weights O_RDWR" "$(cat "$T/w.out" "$T/w.err")"
+[ "$3 $4 $5" = "ok ok ok" ] &&
+    ok "a trusted file read-write, an empty file being written and a new file still open" ||
+    fail "weights writers" "$(cat "$T/w.out" "$T/w.err")"
+[ "$6" = "EACCES" ] && ok "a weight file rewritten after it was verified, its mtime put back, is hashed again" ||
+    fail "weights memo" "$(cat "$T/w.out" "$T/w.err")"
+
 finish
