@@ -3,6 +3,8 @@
  * line, read and rewritten under flock).  Never logs. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,7 +143,7 @@ static int file_lock_read(const al_limits *l, state *st)
     double bucket, last;
     long long used;
     if (sscanf(buf, STATE_MAGIC " %lf %lf %lld", &bucket, &last, &used) != 3 || used < 0 ||
-        bucket < 0) {
+        !isfinite(bucket) || !isfinite(last) || bucket < 0) { /* "nan" and "inf" scan too */
         close(fd); /* not ours, or damaged: refuse to guess */
         errno = EINVAL;
         return -1;
@@ -191,7 +193,8 @@ al_limit_verdict al_limits_admit(al_limits *l, double now, double *retry_after)
             st.bucket -= 1.0;
         } else {
             v = AL_LIMIT_RATE;
-            if (retry_after) *retry_after = (1.0 - st.bucket) / rate;
+            /* a clock behind the last call refills nothing until it catches up */
+            if (retry_after) *retry_after = (1.0 - st.bucket) / rate + (st.last - now);
         }
     }
     if (fd >= 0) {
@@ -218,11 +221,12 @@ al_code al_limits_account(al_limits *l, long long tokens)
                 st.bucket = l->calls;
                 st.fresh = 0;
             }
-            st.used += tokens;
+            st.used = st.used > LLONG_MAX - tokens ? LLONG_MAX : st.used + tokens;
             if (file_write_unlock(fd, &st) != 0) rc = AL_EIO;
         }
     } else {
-        l->mem.used += tokens;
+        /* saturating: a reply claiming absurd usage must not wrap the count */
+        l->mem.used = l->mem.used > LLONG_MAX - tokens ? LLONG_MAX : l->mem.used + tokens;
     }
     pthread_mutex_unlock(&l->mu);
     return rc;

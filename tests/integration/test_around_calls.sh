@@ -103,4 +103,24 @@ set -- $(cat "$T/w.out")
 [ "$6" = "EACCES" ] && ok "a weight file rewritten after it was verified, its mtime put back, is hashed again" ||
     fail "weights memo" "$(cat "$T/w.out" "$T/w.err")"
 
+# ---- limits: a state file with "nan" or a last call in the future ----
+start_mock
+URL=https://localhost:$TLS_PORT/v1/chat/completions
+BENIGN='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"Name a primary colour."}]}'
+limcall() { # limcall NAME: curl under the shim with AIRLOCK_RATE=2/min and $T/lim
+    env LD_PRELOAD="$SHIM" AIRLOCK_RATE=2/min AIRLOCK_LIMITS_FILE="$T/lim" curl -sS --max-time 10 \
+        --cacert "$CA" -H 'content-type: application/json' -d "$BENIGN" "$URL" > "$T/$1.out" 2> "$T/$1.err"
+}
+echo "airlock-limits 1 nan 1 0" > "$T/lim"
+before=$(mock_requests)
+limcall nan
+grep -q 'state file cannot be used' "$T/nan.out" && [ "$(mock_requests)" = "$before" ] &&
+    ok "a state file holding nan is damaged: the call follows AIRLOCK_FAIL (closed)" ||
+    fail "limits nan" "$(cat "$T/nan.out" "$T/nan.err")"
+echo "airlock-limits 1 0 $(($(date +%s) + 600)) 0" > "$T/lim"
+limcall future
+grep -Eq 'retry in (6[0-9][0-9]) s' "$T/future.out" &&
+    ok "a 429 behind a last call 10 min ahead says to retry in about 630 s, not 30 s" ||
+    fail "limits future" "$(cat "$T/future.out" "$T/future.err")"
+
 finish

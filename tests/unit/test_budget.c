@@ -76,6 +76,29 @@ TEST(a_clock_that_steps_back_never_grants_extra_calls)
     al_limits_free(l);
 }
 
+TEST(retry_after_counts_the_time_until_a_clock_behind_the_last_call_catches_up)
+{
+    al_limits *l = mk("2/min", NULL, NULL);
+    REQUIRE(l != NULL);
+    double ra = 0;
+    CHECK_EQ_INT(al_limits_admit(l, 5000, &ra), AL_LIMIT_OK);
+    CHECK_EQ_INT(al_limits_admit(l, 5000, &ra), AL_LIMIT_OK);
+    CHECK_EQ_INT(al_limits_admit(l, 4000, &ra), AL_LIMIT_RATE);
+    CHECK(ra > 1029 && ra < 1031); /* 1000 s to catch up, then 30 s for one call */
+    al_limits_free(l);
+}
+
+TEST(absurd_reported_usage_saturates_instead_of_wrapping_the_budget)
+{
+    al_limits *l = mk(NULL, "100", NULL);
+    REQUIRE(l != NULL);
+    CHECK_EQ_INT(al_limits_account(l, 9223372036854775807LL), AL_OK);
+    CHECK_EQ_INT(al_limits_account(l, 9223372036854775807LL), AL_OK);
+    CHECK(al_limits_tokens_used(l) == 9223372036854775807LL);
+    CHECK_EQ_INT(al_limits_admit(l, 1, NULL), AL_LIMIT_BUDGET);
+    al_limits_free(l);
+}
+
 TEST(budget_admits_while_under_and_refuses_once_spent)
 {
     al_limits *l = mk(NULL, "1000", NULL);
@@ -158,6 +181,20 @@ TEST(a_damaged_or_foreign_state_file_is_an_error_not_a_reset)
     CHECK_EQ_INT(al_limits_tokens_used(l), -1);
     al_limits_free(l);
     unlink(path);
+    static const char *const bad[] = {"airlock-limits 1 nan 1 0\n", "airlock-limits 1 1 inf 0\n",
+                                      "airlock-limits 1 -1 1 0\n", "airlock-limits 1 1 1 -5\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        memcpy(path + strlen(path) - 6, "XXXXXX", 6);
+        fd = mkstemp(path);
+        REQUIRE(fd >= 0);
+        CHECK(write(fd, bad[i], strlen(bad[i])) == (ssize_t)strlen(bad[i]));
+        close(fd);
+        l = mk("5/min", NULL, path);
+        REQUIRE(l != NULL);
+        CHECK_EQ_INT(al_limits_admit(l, 1, NULL), AL_LIMIT_ERROR);
+        al_limits_free(l);
+        unlink(path);
+    }
     al_limits *m = mk("5/min", NULL, "/nonexistent-dir/airlock/limits");
     REQUIRE(m != NULL);
     CHECK_EQ_INT(al_limits_admit(m, 1, NULL), AL_LIMIT_ERROR);
