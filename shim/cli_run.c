@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "egress.h"
 #include "policy.h"
 
 static int run_usage(FILE *f)
@@ -169,7 +170,18 @@ int al_cli_run(int argc, char **argv)
         }
         setenv("AIRLOCK_WEIGHTS", w, 1);
     }
-    if (egress) setenv("AIRLOCK_EGRESS", egress, 1);
+    if (egress) {
+        /* checked here: an empty list (an unset shell variable) would lift
+         * the limit, a bad entry would refuse every connection later */
+        char why[200];
+        al_egress *e = al_egress_parse(egress, why, sizeof why);
+        if (!e) {
+            fprintf(stderr, "airlock: cannot use egress list '%.200s': %s\n", egress, why);
+            return 2;
+        }
+        al_egress_free(e);
+        setenv("AIRLOCK_EGRESS", egress, 1);
+    }
     if (policy) {
         /* checked here, so a broken policy stops the command before it runs */
         al_settings st;
@@ -177,6 +189,25 @@ int al_cli_run(int argc, char **argv)
         const char *p = realpath(policy, pbuf);
         if (al_policy_load(p ? p : policy, &st, err, sizeof err) != AL_OK) {
             fprintf(stderr, "airlock: cannot use policy %s\n", err);
+            return 2;
+        }
+        /* the files it names, as for --weights and --rules (unless the
+         * environment or an option overrides them) */
+        const char *w = al_settings_get(&st, "AIRLOCK_WEIGHTS");
+        const char *r = al_settings_get(&st, "AIRLOCK_RULES");
+        const char *ew = getenv("AIRLOCK_WEIGHTS"), *er = getenv("AIRLOCK_RULES");
+        const char *bad = NULL, *why = NULL;
+        struct stat sb;
+        if (w && !(ew && *ew)) {
+            if (stat(w, &sb) != 0)
+                bad = w, why = strerror(errno);
+            else if (!S_ISREG(sb.st_mode))
+                bad = w, why = "not a regular file";
+        }
+        if (!bad && r && !(er && *er) && stat(r, &sb) != 0) bad = r, why = strerror(errno);
+        if (bad) {
+            fprintf(stderr, "airlock: cannot use policy %s: %s: %s\n", p ? p : policy, bad, why);
+            al_settings_free(&st);
             return 2;
         }
         al_settings_free(&st);

@@ -26,6 +26,21 @@ printf '{"egress": ["api.openai.com", "*"]}' > "$T/pol/egress.json"
     ok "an egress entry that cannot parse stops airlock run before the program starts" ||
     fail "policy egress entry" "$(cat "$T/egress.err")"
 
+# ---- airlock run: an egress list or the files a policy names, checked before the program runs ----
+"$AIRLOCK" run --egress '' -- true 2> "$T/eg0.err"
+[ $? -eq 2 ] && grep -q "cannot use egress list '': the list is empty" "$T/eg0.err" &&
+    ok "airlock run --egress '' (an unset variable) is refused instead of lifting the limit" ||
+    fail "run empty egress" "$(cat "$T/eg0.err")"
+"$AIRLOCK" run --egress 'api.openai.com,*' -- true 2> "$T/eg1.err"
+[ $? -eq 2 ] && grep -q "entry '\*'" "$T/eg1.err" &&
+    ok "airlock run --egress with a bad entry stops before the program runs" ||
+    fail "run bad egress" "$(cat "$T/eg1.err")"
+printf '{"weights": "missing.sha256"}' > "$T/pol/w.json"
+"$AIRLOCK" run --policy "$T/pol/w.json" -- true 2> "$T/pw.err"
+[ $? -eq 2 ] && grep -q 'w.json: .*missing.sha256: No such file' "$T/pw.err" &&
+    ok "a policy naming a missing weights manifest stops airlock run, as --weights does" ||
+    fail "run policy weights" "$(cat "$T/pw.err")"
+
 # ---- egress: TCP Fast Open connects inside sendto/sendmsg ----
 cat > "$T/tfo.py" <<'EOF2'
 import socket, sys, threading
