@@ -2,6 +2,7 @@
  * line) and `airlock check-rules` (validate packs and run their examples).
  * All JSON goes through cJSON; diagnostics never echo scanned text. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
@@ -123,6 +124,17 @@ static int add_number(cJSON *o, const char *key, double d)
     return add(o, key, cJSON_CreateNumber(d));
 }
 
+/* cJSON ends a string at an escaped NUL: the text after "\u0000" would be
+ * neither scanned nor printed, so such a line is an error. */
+static int has_nul_escape(const char *s, size_t n)
+{
+    for (const char *p = s; (p = memchr(p, '\\', (size_t)(s + n - p))) != NULL; p += 2) {
+        if (p + 1 >= s + n) return 0;
+        if (p[1] == 'u' && p + 6 <= s + n && !memcmp(p + 2, "0000", 4)) return 1;
+    }
+    return 0;
+}
+
 /* One input line -> one output line in ob.  Returns 0, or 1 for an error
  * line. */
 static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
@@ -139,6 +151,11 @@ static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, c
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(in, "text");
     if (!cJSON_IsString(t) || !t->valuestring) {
         put_error("input object has no string field \"text\"", ob);
+        cJSON_Delete(in);
+        return 1;
+    }
+    if (has_nul_escape(line, len)) {
+        put_error("input line has a NUL character (\\u0000), which cannot be scanned", ob);
         cJSON_Delete(in);
         return 1;
     }
@@ -234,8 +251,9 @@ static void *scan_batch(void *arg)
 
 /* Scans the lines of in on jobs threads (jobs 1: this one only), printing
  * in input order.  Returns 0, 1 when any line was an error line, 2 when out
- * of memory. */
-static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, FILE *in, int jobs)
+ * of memory, 3 when in could not be read (errno in *read_errno). */
+static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, FILE *in, int jobs,
+                      int *read_errno)
 {
     job *v = calloc(BATCH_LINES, sizeof *v);
     pthread_t th[MAX_JOBS];
@@ -249,6 +267,7 @@ static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, 
             size_t cap = 0;
             ssize_t n = getline(&line, &cap, in);
             if (n < 0) {
+                if (ferror(in)) *read_errno = errno ? errno : EIO; /* not the end: a directory, EIO */
                 free(line);
                 eof = 1;
                 break;
@@ -272,7 +291,7 @@ static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, 
         }
     }
     free(v);
-    return status;
+    return status == 2 ? 2 : *read_errno ? 3 : status;
 }
 
 /* Scan threads when --jobs is not given: one per online processor. */
@@ -345,8 +364,14 @@ int al_cli_scan(int argc, char **argv)
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
     al_policy p;
     al_policy_default(&p);
-    int status = scan_lines(e, &p, dir, in, jobs);
+    int read_errno = 0;
+    int status = scan_lines(e, &p, dir, in, jobs, &read_errno);
     if (status == 2) fprintf(stderr, "airlock scan: out of memory\n");
+    if (status == 3) {
+        fprintf(stderr, "airlock scan: %s: %s\n", in == stdin ? "standard input" : file,
+                strerror(read_errno));
+        status = 2;
+    }
     if (in != stdin) fclose(in);
     fflush(stdout);
     al_engine_free(e);

@@ -41,6 +41,20 @@ printf '{"weights": "missing.sha256"}' > "$T/pol/w.json"
     ok "a policy naming a missing weights manifest stops airlock run, as --weights does" ||
     fail "run policy weights" "$(cat "$T/pw.err")"
 
+# ---- airlock scan: a NUL escape, an input that cannot be read ----
+printf '{"text":"ok \\u0000 then jane.roe@example.org"}\n{"text":"a \\\\u0000 literal"}\n' > "$T/nul.jsonl"
+"$AIRLOCK" scan --as completion "$T/nul.jsonl" > "$T/nul.out" 2>&1
+rc=$?
+[ $rc -eq 1 ] && [ "$(sed -n 1p "$T/nul.out")" = '{"error":"input line has a NUL character (\\u0000), which cannot be scanned"}' ] &&
+    sed -n 2p "$T/nul.out" | grep -q '"text":"a \\\\u0000 literal"' &&
+    ok "airlock scan: text after a \\u0000 escape is an error line, not silently dropped unscanned" ||
+    fail "scan nul" "rc=$rc $(cat "$T/nul.out")"
+"$AIRLOCK" scan "$T" > "$T/dir.out" 2> "$T/dir.err"
+rc=$?
+[ $rc -eq 2 ] && grep -q 'Is a directory' "$T/dir.err" &&
+    ok "airlock scan of an input it cannot read says why and exits 2, not 0 with no output" ||
+    fail "scan dir" "rc=$rc $(cat "$T/dir.err")"
+
 # ---- egress: TCP Fast Open connects inside sendto/sendmsg ----
 cat > "$T/tfo.py" <<'EOF2'
 import socket, sys, threading
