@@ -83,7 +83,25 @@ int al_cli_verify(int argc, char **argv)
         }
         al_weights_hex(d, hex);
         if (print) {
-            printf("%s  %s\n", hex, argv[i]);
+            /* as sha256sum writes it: a name with a newline, carriage
+             * return or backslash is escaped and its line starts with '\' */
+            const char *nm = argv[i];
+            if (!strpbrk(nm, "\n\r\\")) {
+                printf("%s  %s\n", hex, nm);
+                continue;
+            }
+            printf("\\%s  ", hex);
+            for (; *nm; nm++) {
+                if (*nm == '\n')
+                    fputs("\\n", stdout);
+                else if (*nm == '\r')
+                    fputs("\\r", stdout);
+                else if (*nm == '\\')
+                    fputs("\\\\", stdout);
+                else
+                    putchar(*nm);
+            }
+            putchar('\n');
             continue;
         }
         const char *name = NULL;

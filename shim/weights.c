@@ -64,6 +64,9 @@ static int parse_line(const char *s, size_t n, entry *e, int *blank, const char 
         *blank = 1;
         return 0;
     }
+    /* sha256sum starts the line of a name holding a newline or backslash
+     * with a backslash (the name is escaped; it is kept as written) */
+    if (s[i] == '\\') i++;
     if (n - i < 64) return *why = "expected 64 hex digits of a SHA-256 digest", -1;
     for (int k = 0; k < 32; k++) {
         int hi = hexval((unsigned char)s[i + 2 * k]), lo = hexval((unsigned char)s[i + 2 * k + 1]);

@@ -132,6 +132,19 @@ set -- $(cat "$T/w.out")
 [ "$6" = "EACCES" ] && ok "a weight file rewritten after it was verified, its mtime put back, is hashed again" ||
     fail "weights memo" "$(cat "$T/w.out" "$T/w.err")"
 
+# ---- weights: a manifest line for a name holding a newline (sha256sum escapes it) ----
+NL=$(printf 'odd\nname.gguf')
+printf 'GGUF odd' > "$T/w/$NL"
+(cd "$T/w" && "$AIRLOCK" verify --print "$NL" good.gguf) > "$T/w/printed.sha256"
+(cd "$T/w" && sha256sum "$NL") > "$T/w/coreutils.sha256"
+[ "$(wc -l < "$T/w/printed.sha256")" -eq 2 ] && head -c 1 "$T/w/printed.sha256" | grep -q '\\' &&
+    "$AIRLOCK" verify --manifest "$T/w/printed.sha256" "$T/w/$NL" > /dev/null 2> "$T/vp.err" &&
+    ok "airlock verify --print escapes a newline in a name as sha256sum does, and reads it back" ||
+    fail "verify print newline" "$(cat "$T/w/printed.sha256" "$T/vp.err")"
+env LD_PRELOAD="$SHIM" AIRLOCK_WEIGHTS="$T/w/coreutils.sha256" $PY -c 'import sys; open(sys.argv[1], "rb").read()' "$T/w/$NL" 2> "$T/vc.err" &&
+    ok "a manifest written by sha256sum for such a name loads and trusts the file" ||
+    fail "sha256sum escaped manifest" "$(cat "$T/vc.err")"
+
 # ---- limits: a state file with "nan" or a last call in the future ----
 start_mock
 URL=https://localhost:$TLS_PORT/v1/chat/completions

@@ -57,6 +57,24 @@ TEST(manifest_in_sha256sum_format_knows_each_digest_by_content)
     al_weights_free(w);
 }
 
+TEST(a_sha256sum_line_escaped_for_a_newline_in_the_name_is_read)
+{
+    char text[512];
+    snprintf(text, sizeof text, "\\%s  models/new\\nline.gguf\n%s  plain.gguf\n", ABC, EMPTY);
+    char err[256];
+    al_weights *w = al_weights_parse(text, strlen(text), "m", err, sizeof err);
+    REQUIRE(w != NULL);
+    CHECK_EQ_INT(al_weights_count(w), 2);
+    unsigned char d[32];
+    const char *name = NULL;
+    unhex(ABC, d);
+    CHECK(al_weights_known(w, d, &name));
+    CHECK_STR(name, "models/new\\nline.gguf"); /* kept as written, on one line */
+    al_weights_free(w);
+    const char *two = "\\\\0000  x.bin\n"; /* one backslash only */
+    CHECK(al_weights_parse(two, strlen(two), "w", err, sizeof err) == NULL);
+}
+
 TEST(broken_manifest_is_refused_with_file_and_line)
 {
     char err[256];
