@@ -26,6 +26,9 @@ typedef struct {
     al_buf pend;     /* delta text not yet fed to the scrubber (see flush_batch) */
     int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
+    al_buf src;      /* or, when src.len, that event's JSON bytes as they came:
+                      * parsed into tmpl the first time it is needed (synth_keys),
+                      * which most streams never are, instead of copied as a tree */
     char evname[64]; /* its SSE event name ("" when none) */
     int json;        /* its text is JSON (tool-call arguments): see quote_bare */
     int jst;         /* where its released text is: JS_* */
@@ -196,6 +199,11 @@ struct al_exchange {
     shape_t shape;
     const char *ev_name;
     size_t ev_name_len;
+    /* the event stream_event hands to the provider: its tree and the bytes
+     * it was parsed from (ev_src NULL once the tree may differ from them) */
+    const cJSON *ev_root;
+    const char *ev_src;
+    size_t ev_src_len;
     al_stream_io io;
 };
 
@@ -253,10 +261,15 @@ static skey *get_key(al_exchange *x, int key, const cJSON *event)
     memset(k, 0, sizeof *k);
     k->key = key;
     k->s = al_stream_scrub_new(al_ctx_engine(x->ctx), &x->ctx->policy);
-    k->tmpl = event ? cJSON_Duplicate(event, 1) : NULL;
-    if (!k->s || (event && !k->tmpl)) {
+    int ok = 1;
+    if (event && event == x->ev_root && x->ev_src && x->ev_src_len)
+        ok = al_buf_append(&k->src, x->ev_src, x->ev_src_len) == AL_OK; /* (parse_json makes it again) */
+    else if (event)
+        ok = (k->tmpl = cJSON_Duplicate(event, 1)) != NULL;
+    if (!k->s || !ok) {
         al_stream_scrub_free(k->s);
         cJSON_Delete(k->tmpl);
+        al_buf_free(&k->src);
         return NULL;
     }
     size_t n = x->ev_name_len < sizeof k->evname - 1 ? x->ev_name_len : 0;
@@ -833,7 +846,9 @@ static al_code synth_keys(al_exchange *x)
         skey *k = &x->keys[i];
         al_code fr = k->ended ? feed_key(k) : AL_OK;
         if (fr != AL_OK) return fr;
-        if (!k->ended || !k->rel.len || !k->tmpl) continue;
+        if (!k->ended || !k->rel.len || (!k->tmpl && !k->src.len)) continue;
+        if (!k->tmpl && !(k->tmpl = parse_json(k->src.data, k->src.len)))
+            return AL_ENOMEM; /* (it parsed before: only memory can fail now) */
         cJSON *ev = x->prov->delta_event(x->api, k->tmpl, k->key, k->rel.data);
         if (!ev) return AL_ENOMEM;
         al_buf_reset(&x->data);
@@ -965,6 +980,7 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
 static al_code io_whole(al_stream_io *io, cJSON *node)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    x->ev_src = NULL; /* the tree may change: a key made after this copies it */
     return scrub_node(x, node, &x->ev_changed);
 }
 
@@ -996,6 +1012,7 @@ void al_exchange_free(al_exchange *x)
         if (f) record(x, f, n, 1, !monitor(x));
         al_stream_scrub_free(x->keys[i].s);
         cJSON_Delete(x->keys[i].tmpl);
+        al_buf_free(&x->keys[i].src);
         al_buf_free(&x->keys[i].rel);
         al_buf_free(&x->keys[i].pend);
     }
@@ -1711,7 +1728,12 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     x->rec.in_tokens = u.input;
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
+    x->ev_root = ev;
+    x->ev_src = data;
+    x->ev_src_len = dlen;
     r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
+    x->ev_src = NULL;
+    x->ev_root = NULL;
     /* (an empty text is not taken: that is the role event that opens an
      * OpenAI stream, whose shape the deltas after it do not have) */
     if (r == AL_OK && x->ncur == 1 && !x->ev_other && !x->ev_changed && !mended &&
