@@ -6,6 +6,7 @@
  * pay for them.  Opens exactly one descriptor (the audit log). */
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -124,23 +125,47 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
             note(errbuf, errlen, "airlock: AIRLOCK_FAIL=%s is not closed|open%s", v,
                  "; failing closed");
     }
+    /* a value that does not parse keeps the default and says so (a silent
+     * default would hide a typo such as "0,8") */
     v = getenv("AIRLOCK_MAX_BODY");
-    if (v && *v) ctx->max_body = parse_size(v, ctx->max_body);
+    if (v && *v) {
+        ctx->max_body = parse_size(v, 0);
+        if (!ctx->max_body) {
+            ctx->max_body = 16u << 20;
+            note(errbuf, errlen, "airlock: AIRLOCK_MAX_BODY=%s is not a size%s", v,
+                 " such as 16M; keeping 16 MiB");
+        }
+    }
     /* a prompt up to the body cap is screened whole rather than cut */
     ctx->policy.max_prompt_bytes = 4u << 20;
     v = getenv("AIRLOCK_MAX_PROMPT");
-    if (v && *v) ctx->policy.max_prompt_bytes = parse_size(v, ctx->policy.max_prompt_bytes);
+    if (v && *v) {
+        size_t n = parse_size(v, 0);
+        if (n)
+            ctx->policy.max_prompt_bytes = n;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_MAX_PROMPT=%s is not a size%s", v,
+                 " such as 4M; keeping 4 MiB");
+    }
     v = getenv("AIRLOCK_BLOCK_THRESHOLD");
     if (v && *v) {
         char *end;
         double d = strtod(v, &end);
-        if (end != v && d > 0) ctx->policy.block_threshold = d;
+        if (end != v && !*end && d > 0 && isfinite(d))
+            ctx->policy.block_threshold = d;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_BLOCK_THRESHOLD=%s is not a positive number%s",
+                 v, "; keeping the default");
     }
     v = getenv("AIRLOCK_MODEL_THRESHOLD");
     if (v && *v) {
         char *end;
         double d = strtod(v, &end);
-        if (end != v && d >= 0 && d <= 1) ctx->policy.model_threshold = d;
+        if (end != v && !*end && d >= 0 && d <= 1)
+            ctx->policy.model_threshold = d;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_MODEL_THRESHOLD=%s is not a number from 0 to 1%s",
+                 v, "; keeping the model's own");
     }
     action_overrides(&ctx->policy, errbuf, errlen);
 

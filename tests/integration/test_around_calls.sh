@@ -165,4 +165,12 @@ grep -Eq 'retry in (6[0-9][0-9]) s' "$T/future.out" &&
     ok "a 429 behind a last call 10 min ahead says to retry in about 630 s, not 30 s" ||
     fail "limits future" "$(cat "$T/future.out" "$T/future.err")"
 
+# ---- settings from the environment that do not parse are reported, not silently defaulted ----
+env LD_PRELOAD="$SHIM" AIRLOCK_BLOCK_THRESHOLD=0,8 curl -sS --max-time 10 --cacert "$CA" \
+    -H 'content-type: application/json' -d "$BENIGN" "$URL" > "$T/thr.out" 2> "$T/thr.err"
+grep -q 'AIRLOCK_BLOCK_THRESHOLD=0,8 is not a positive number; keeping the default' "$T/thr.err" &&
+    grep -q '"choices"' "$T/thr.out" &&
+    ok "AIRLOCK_BLOCK_THRESHOLD=0,8 (a decimal comma) is reported instead of silently ignored" ||
+    fail "threshold note" "$(cat "$T/thr.err")"
+
 finish
