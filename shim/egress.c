@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,7 +164,9 @@ static int addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[1
         memcpy(out, &((const struct sockaddr_in *)sa)->sin_addr, 4);
         return AF_INET;
     }
-    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+    /* the kernel takes an IPv6 address without its scope id (RFC 2133's 24
+     * bytes), so that length is judged too */
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)offsetof(struct sockaddr_in6, sin6_scope_id)) {
         const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (!memcmp(b, mapped, 12)) {
@@ -274,7 +277,8 @@ int al_egress_allow_connect(const al_egress *e, const struct sockaddr *sa, sockl
     if (name && namelen) name[0] = 0;
     unsigned char a[16];
     int family = addr_of(sa, len, a);
-    if (!family) return 1; /* not an IP connection */
+    if (!family) /* not an IP connection; an IP one too short to read is refused */
+        return !sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6);
     if (!e) return 0;
     if (addr_allowed(e, family, a)) return 1;
     int allowed = 0;

@@ -95,6 +95,32 @@ env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=localhost timeout 20 $PY "$T/tfo.py" > "$T
 grep -qx 'sendto:sent sendmsg:sent server-got:2' "$T/tfo2.out" &&
     ok "a TCP Fast Open send to a listed address goes ahead" || fail "egress fast open allowed" "$(cat "$T/tfo2.out")"
 
+# ---- egress: an IPv6 sockaddr without its scope id (24 bytes, which connect(2) takes) ----
+cat > "$T/v6short.py" <<'EOF2'
+import ctypes, socket, struct, threading
+libc = ctypes.CDLL(None, use_errno=True)
+srv = socket.socket(socket.AF_INET6); srv.bind(("::1", 0)); srv.listen(1)
+port = srv.getsockname()[1]
+got = []
+def serve():
+    srv.settimeout(2)
+    try:
+        c, _ = srv.accept(); got.append(1); c.close()
+    except OSError:
+        pass
+th = threading.Thread(target=serve); th.start()
+s = socket.socket(socket.AF_INET6)
+sa = struct.pack("=H", socket.AF_INET6) + struct.pack("!H", port) + b"\0" * 4 + socket.inet_pton(socket.AF_INET6, "::1")
+r = libc.connect(s.fileno(), ctypes.create_string_buffer(sa, 24), 24)
+e = ctypes.get_errno()
+s.close(); th.join()
+print("connect=%d errno=%d accepted=%d" % (r, e, len(got)))
+EOF2
+env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=192.0.2.1 timeout 20 $PY "$T/v6short.py" > "$T/v6.out" 2> "$T/v6.err"
+grep -qx 'connect=-1 errno=13 accepted=0' "$T/v6.out" &&
+    ok "a 24-byte IPv6 sockaddr to an address off the egress list is refused" ||
+    fail "egress v6 short sockaddr" "$(cat "$T/v6.out" "$T/v6.err")"
+
 # ---- weights: read-write opens, and a file changed with its mtime put back ----
 mkdir -p "$T/w"
 printf 'GGUF trusted weights' > "$T/w/good.gguf"

@@ -150,6 +150,23 @@ TEST(a_connect_is_judged_by_the_names_resolved_to_its_address)
     al_egress_forget_all();
 }
 
+TEST(an_ipv6_address_without_its_scope_id_is_judged_like_a_full_one)
+{
+    al_egress_forget_all();
+    char err[200], name[256];
+    al_egress *e = al_egress_parse("192.0.2.1", err, sizeof err);
+    REQUIRE(e != NULL);
+    struct sockaddr_in6 lo6 = v6("::1");
+    /* RFC 2133's 24-byte sockaddr_in6, which connect(2) accepts */
+    CHECK(!al_egress_allow_connect(e, (const struct sockaddr *)&lo6, 24, name, sizeof name));
+    CHECK(!al_egress_allow_connect(e, (const struct sockaddr *)&lo6, 12, name, sizeof name));
+    al_egress *l = al_egress_parse("localhost", err, sizeof err);
+    REQUIRE(l != NULL);
+    CHECK(al_egress_allow_connect(l, (const struct sockaddr *)&lo6, 24, name, sizeof name));
+    al_egress_free(l);
+    al_egress_free(e);
+}
+
 TEST(remembered_names_are_bounded_and_forget_the_oldest)
 {
     al_egress_forget_all();
