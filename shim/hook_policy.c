@@ -5,6 +5,7 @@
  * in a constructor, while the process is still single-threaded.  A policy
  * that cannot be read or does not parse is reported on stderr and marks
  * the process (AIRLOCK_POLICY_ERROR), so LLM calls follow AIRLOCK_FAIL. */
+#include <limits.h>
 #include <stdlib.h>
 
 #include "hook.h"
@@ -23,8 +24,17 @@ __attribute__((constructor)) static void apply_policy(void)
                      f && *f ? f : "closed");
         setenv("AIRLOCK_POLICY_ERROR", "1", 1);
     } else {
-        for (size_t i = 0; i < s.n; i++) setenv(s.v[i].name, s.v[i].value, 0);
+        /* an empty variable is unset (as everywhere in airlock): it must not
+         * lift what the file sets, such as its egress list */
+        for (size_t i = 0; i < s.n; i++) {
+            const char *cur = getenv(s.v[i].name);
+            if (!cur || !*cur) setenv(s.v[i].name, s.v[i].value, 1);
+        }
         al_settings_free(&s);
+        /* children that change directory (a pyenv shim, make -C) must find
+         * the same file */
+        char abs[PATH_MAX];
+        if (path[0] != '/' && realpath(path, abs)) setenv("AIRLOCK_POLICY", abs, 1);
     }
     al_in_hook--;
 }

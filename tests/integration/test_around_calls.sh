@@ -26,6 +26,26 @@ printf '{"egress": ["api.openai.com", "*"]}' > "$T/pol/egress.json"
     ok "an egress entry that cannot parse stops airlock run before the program starts" ||
     fail "policy egress entry" "$(cat "$T/egress.err")"
 
+# ---- policy under LD_PRELOAD: an empty variable, a relative path and a child elsewhere ----
+printf '{"egress": ["192.0.2.1"]}' > "$T/pol/fence.json"
+cat > "$T/dial.py" <<'EOF2'
+import socket
+try:
+    socket.create_connection(("127.0.0.1", 9), timeout=2); print("connected")
+except PermissionError:
+    print("EACCES")
+except OSError:
+    print("other")
+EOF2
+env AIRLOCK_EGRESS= LD_PRELOAD="$SHIM" AIRLOCK_POLICY="$T/pol/fence.json" $PY "$T/dial.py" > "$T/fence1.out" 2>/dev/null
+grep -qx EACCES "$T/fence1.out" &&
+    ok "an exported but empty AIRLOCK_EGRESS does not lift the policy file's egress list" ||
+    fail "policy empty env" "$(cat "$T/fence1.out")"
+(cd "$T/pol" && env LD_PRELOAD="$SHIM" AIRLOCK_POLICY=fence.json sh -c "cd / && $PY $T/dial.py") > "$T/fence2.out" 2> "$T/fence2.err"
+grep -qx EACCES "$T/fence2.out" && ! grep -q 'policy not applied' "$T/fence2.err" &&
+    ok "a relative AIRLOCK_POLICY still applies in a child that changed directory" ||
+    fail "policy relative child" "$(cat "$T/fence2.out" "$T/fence2.err")"
+
 # ---- airlock run: an egress list or the files a policy names, checked before the program runs ----
 "$AIRLOCK" run --egress '' -- true 2> "$T/eg0.err"
 [ $? -eq 2 ] && grep -q "cannot use egress list '': the list is empty" "$T/eg0.err" &&
