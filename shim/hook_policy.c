@@ -4,18 +4,22 @@
  * that variable (so a one-off override needs no edited file).  Done once,
  * in a constructor, while the process is still single-threaded.  A policy
  * that cannot be read or does not parse is reported on stderr and marks
- * the process (AIRLOCK_POLICY_ERROR), so LLM calls follow AIRLOCK_FAIL. */
+ * the process (AIRLOCK_POLICY_ERROR), so LLM calls follow AIRLOCK_FAIL.
+ * Relative paths in AIRLOCK_AUDIT, _LIMITS_FILE, _WEIGHTS and _RULES are
+ * then made absolute, for children that change directory. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "hook.h"
 #include "policy.h"
 
-__attribute__((constructor)) static void apply_policy(void)
+static void apply_policy(void)
 {
     const char *path = getenv("AIRLOCK_POLICY");
     if (!path || !*path) return;
-    al_in_hook++;
     al_settings s;
     char err[600];
     if (al_policy_load(path, &s, err, sizeof err) != AL_OK) {
@@ -31,10 +35,37 @@ __attribute__((constructor)) static void apply_policy(void)
             if (!cur || !*cur) setenv(s.v[i].name, s.v[i].value, 1);
         }
         al_settings_free(&s);
+        unsetenv("AIRLOCK_POLICY_ERROR"); /* a parent's failure is not ours */
         /* children that change directory (a pyenv shim, make -C) must find
          * the same file */
         char abs[PATH_MAX];
         if (path[0] != '/' && realpath(path, abs)) setenv("AIRLOCK_POLICY", abs, 1);
     }
+}
+
+/* Relative paths in the environment are made absolute once, here, so a
+ * child that changes directory writes the same audit log, counts in the
+ * same limits file and reads the same manifest and rules. */
+static void absolute_paths(void)
+{
+    static const char *const vars[] = {"AIRLOCK_AUDIT", "AIRLOCK_LIMITS_FILE", "AIRLOCK_WEIGHTS",
+                                       "AIRLOCK_RULES"};
+    char cwd[PATH_MAX], abs[PATH_MAX + 256];
+    int have_cwd = -1;
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (!v || !*v || v[0] == '/' || strlen(v) > 255) continue;
+        if (have_cwd < 0) have_cwd = getcwd(cwd, sizeof cwd) != NULL;
+        if (!have_cwd) return;
+        snprintf(abs, sizeof abs, "%s/%s", cwd, v);
+        setenv(vars[i], abs, 1);
+    }
+}
+
+__attribute__((constructor)) static void apply_environment(void)
+{
+    al_in_hook++;
+    apply_policy();
+    absolute_paths();
     al_in_hook--;
 }

@@ -46,6 +46,11 @@ grep -qx EACCES "$T/fence2.out" && ! grep -q 'policy not applied' "$T/fence2.err
     ok "a relative AIRLOCK_POLICY still applies in a child that changed directory" ||
     fail "policy relative child" "$(cat "$T/fence2.out" "$T/fence2.err")"
 
+(cd "$T" && env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=192.0.2.1 AIRLOCK_AUDIT=rel.jsonl sh -c "cd / && $PY $T/dial.py") > /dev/null 2>&1
+grep -q '"verdict":"refused"' "$T/rel.jsonl" 2>/dev/null && [ ! -e /rel.jsonl ] &&
+    ok "a relative AIRLOCK_AUDIT is the same file in a child that changed directory" ||
+    fail "relative audit path" "$(ls "$T")"
+
 # ---- airlock run: an egress list or the files a policy names, checked before the program runs ----
 "$AIRLOCK" run --egress '' -- true 2> "$T/eg0.err"
 [ $? -eq 2 ] && grep -q "cannot use egress list '': the list is empty" "$T/eg0.err" &&
