@@ -257,3 +257,30 @@ AL_EXPORT FILE *fopen64(const char *path, const char *mode)
     }
     return refuse_file(real(path, mode), path, mode);
 }
+
+/* freopen reopens a stream (often stdin) on a path: the same check */
+AL_EXPORT FILE *freopen(const char *path, const char *mode, FILE *stream)
+{
+    static FILE *(*real)(const char *, const char *, FILE *);
+    if (!real)
+        real = (FILE * (*)(const char *, const char *, FILE *))
+            al_hook_real("freopen", (void *)freopen, NULL);
+    if (!real) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return refuse_file(real(path, mode, stream), path, mode);
+}
+
+AL_EXPORT FILE *freopen64(const char *path, const char *mode, FILE *stream)
+{
+    static FILE *(*real)(const char *, const char *, FILE *);
+    if (!real)
+        real = (FILE * (*)(const char *, const char *, FILE *))
+            al_hook_real("freopen64", (void *)freopen64, NULL);
+    if (!real) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    return refuse_file(real(path, mode, stream), path, mode);
+}

@@ -183,6 +183,27 @@ set -- $(cat "$T/w.out")
 [ "$6" = "EACCES" ] && ok "a weight file rewritten after it was verified, its mtime put back, is hashed again" ||
     fail "weights memo" "$(cat "$T/w.out" "$T/w.err")"
 
+# ---- weights: freopen (a C program reopening stdin on a weight file) ----
+cat > "$T/w/freopen.py" <<'EOF2'
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.freopen.restype = ctypes.c_void_p
+libc.freopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_void_p]
+libc.fopen.restype = ctypes.c_void_p
+out = []
+for name in sys.argv[1:]:
+    f = libc.fopen(b"/dev/null", b"rb")
+    r = libc.freopen(name.encode(), b"rb", ctypes.c_void_p(f))
+    out.append("ok" if r else "errno%d" % ctypes.get_errno())
+print(" ".join(out))
+EOF2
+printf 'GGUF trusted again' > "$T/w/good2.gguf"
+printf 'GGUF not trusted' > "$T/w/evil2.gguf"
+(cd "$T/w" && sha256sum good2.gguf) > "$T/w/trusted2.sha256"
+env LD_PRELOAD="$SHIM" AIRLOCK_WEIGHTS="$T/w/trusted2.sha256" $PY "$T/w/freopen.py" "$T/w/good2.gguf" "$T/w/evil2.gguf" > "$T/fr.out" 2> "$T/fr.err"
+grep -qx 'ok errno13' "$T/fr.out" && ok "freopen of an unknown weight file is refused, of a trusted one allowed" ||
+    fail "weights freopen" "$(cat "$T/fr.out" "$T/fr.err")"
+
 # ---- weights: a manifest line for a name holding a newline (sha256sum escapes it) ----
 NL=$(printf 'odd\nname.gguf')
 printf 'GGUF odd' > "$T/w/$NL"
