@@ -2030,12 +2030,23 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
 static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf *to_host,
                             al_code *rc)
 {
-    if (!x->shape.one || x->body.len || x->last_len || x->keys[0].pend.len || x->qh >= x->qn ||
-        x->qn - x->qh >= 255 || x->qn == x->qcap)
+    const shape_t *sh = &x->shape; /* (one implies framed) */
+    /* (qh < qn and fewer than 255 wait: qn - qh - 1 < 254, qh <= qn) */
+    if (!sh->one || (x->body.len | x->last_len | x->keys[0].pend.len) ||
+        x->qn - x->qh - 1 >= 254 || x->qn == x->qcap)
         return 0;
-    const char *text = NULL;
-    size_t tlen = 0;
-    if (shape_frame(x, buf, len, &text, &tlen) != (long)len) return 0;
+    /* shape_frame(x, buf, len, ...) == len, checked from the end: the
+     * suffix (its closing quote first) must end buf, so the text is what
+     * lies between it and the prefix, with no stop byte in it (the first
+     * stop byte shape_frame finds is then that quote) */
+    size_t hl = sh->fhead, tl = sh->frame.len - hl;
+    if (len < hl + tl || len > AL_SSE_MAX_EVENT) return 0;
+    const size_t q = len - tl;
+    for (size_t i = hl; i < q; i++)
+        if (frame_stop[(unsigned char)buf[i]]) return 0;
+    if (memcmp(buf, sh->frame.data, hl) || memcmp(buf + q, sh->frame.data + hl, tl)) return 0;
+    const char *text = buf + hl;
+    const size_t tlen = q - hl;
     size_t at = ring_at(x, len);
     if (at == SIZE_MAX) return 0;
     skey *k = &x->keys[0];
