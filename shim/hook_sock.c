@@ -1244,6 +1244,26 @@ HOOK ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct s
     return r == -2 ? f(fd, buf, n, flags, a, al) : r;
 }
 
+/* sendmmsg is judged for egress only (TCP Fast Open connects inside it);
+ * its data is not screened, as for sendfile and io_uring */
+typedef int (*sendmmsg_fn)(int, struct mmsghdr *, unsigned int, int);
+
+HOOK int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+    static sendmmsg_fn f;
+    if (!f) f = (sendmmsg_fn)al_hook_real("sendmmsg", (void *)sendmmsg, NULL);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    for (unsigned int i = 0; (flags & MSG_FASTOPEN) && v && i < n; i++)
+        if (v[i].msg_hdr.msg_name &&
+            al_hook_egress_refused(fd, (const struct sockaddr *)v[i].msg_hdr.msg_name,
+                                   v[i].msg_hdr.msg_namelen))
+            return -1;
+    return f(fd, v, n, flags);
+}
+
 HOOK ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
     writev_fn f = REAL(R_WRITEV, writev_fn, writev);

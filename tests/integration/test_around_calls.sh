@@ -120,6 +120,38 @@ env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=localhost timeout 20 $PY "$T/tfo.py" > "$T
 grep -qx 'sendto:sent sendmsg:sent server-got:2' "$T/tfo2.out" &&
     ok "a TCP Fast Open send to a listed address goes ahead" || fail "egress fast open allowed" "$(cat "$T/tfo2.out")"
 
+# ---- egress: TCP Fast Open inside sendmmsg ----
+cat > "$T/mm.py" <<'EOF2'
+import ctypes, socket, struct, threading
+libc = ctypes.CDLL(None, use_errno=True)
+srv = socket.socket(); srv.bind(("127.0.0.1", 0)); srv.listen(1); port = srv.getsockname()[1]
+got = []
+def acc():
+    srv.settimeout(2)
+    try: c,_ = srv.accept(); c.settimeout(2); got.append(c.recv(64)); c.close()
+    except Exception as e: got.append("none")
+th = threading.Thread(target=acc); th.start()
+class iovec(ctypes.Structure): _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+class msghdr(ctypes.Structure): _fields_ = [("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32), ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t), ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t), ("flags", ctypes.c_int)]
+class mmsghdr(ctypes.Structure): _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
+data = ctypes.create_string_buffer(b"mmsg-data")
+iov = iovec(ctypes.cast(data, ctypes.c_void_p), 9)
+sa = ctypes.create_string_buffer(struct.pack("=H", socket.AF_INET) + struct.pack("!H", port) + socket.inet_aton("127.0.0.1") + b"\0"*8, 16)
+m = mmsghdr(msghdr(ctypes.cast(sa, ctypes.c_void_p), 16, ctypes.pointer(iov), 1, None, 0, 0), 0)
+s = socket.socket()
+r = libc.sendmmsg(s.fileno(), ctypes.byref(m), 1, 0x20000000)
+e = ctypes.get_errno()
+th.join()
+print("sendmmsg=%d errno=%d accepted=%d" % (r, e, len([g for g in got if g != "none"])))
+EOF2
+env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=192.0.2.1 timeout 20 $PY "$T/mm.py" > "$T/mm.out" 2> "$T/mm.err"
+grep -qx 'sendmmsg=-1 errno=13 accepted=0' "$T/mm.out" &&
+    ok "a TCP Fast Open sendmmsg to an address off the egress list is refused" ||
+    fail "egress sendmmsg" "$(cat "$T/mm.out" "$T/mm.err")"
+env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS=localhost timeout 20 $PY "$T/mm.py" > "$T/mm2.out" 2>&1
+grep -qx 'sendmmsg=1 errno=0 accepted=1' "$T/mm2.out" &&
+    ok "a TCP Fast Open sendmmsg to a listed address goes ahead" || fail "egress sendmmsg allowed" "$(cat "$T/mm2.out")"
+
 # ---- egress: an IPv6 sockaddr without its scope id (24 bytes, which connect(2) takes) ----
 cat > "$T/v6short.py" <<'EOF2'
 import ctypes, socket, struct, threading
