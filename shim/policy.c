@@ -159,6 +159,10 @@ al_code al_policy_parse(const char *text, size_t len, const char *dir, al_settin
     memset(out, 0, sizeof *out);
     ctx_t c = {dir, out, err, errlen};
     if (!text) return bad(&c, "policy", "no text");
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) { /* a UTF-8 byte order mark (Windows editors) */
+        text += 3;
+        len -= 3;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root || !cJSON_IsObject(root)) {

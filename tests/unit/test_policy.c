@@ -102,6 +102,15 @@ TEST(text_after_the_object_is_refused_not_dropped)
     al_settings_free(&s);
 }
 
+TEST(a_utf8_byte_order_mark_before_the_object_is_skipped)
+{
+    al_settings s;
+    char err[256];
+    CHECK_EQ_INT(parse("\xef\xbb\xbf{\"mode\":\"monitor\"}", &s, err), AL_OK);
+    CHECK_STR(al_settings_get(&s, "AIRLOCK_MODE"), "monitor");
+    al_settings_free(&s);
+}
+
 TEST(a_category_repeated_inside_prompt_or_completion_is_an_error)
 {
     al_settings s;
