@@ -109,11 +109,19 @@ al_egress *al_egress_parse(const char *spec, char *err, size_t errlen)
         } else {
             memcpy(tok, p, n);
             tok[n] = 0;
+            /* "[::1]" and "[fd00::]/8" as URLs write IPv6 addresses */
+            char *rb = tok[0] == '[' ? strchr(tok, ']') : NULL;
+            if (rb && (rb[1] == 0 || rb[1] == '/') && memchr(tok, ':', (size_t)(rb - tok))) {
+                memmove(rb, rb + 1, strlen(rb + 1) + 1);
+                memmove(tok, tok + 1, strlen(tok));
+            }
+            /* "localhost." is "localhost", as "host." is "host" */
+            int lh = !strcasecmp(tok, "localhost") || !strcasecmp(tok, "localhost.");
             int r = parse_net(tok, &en);
             if (r == -2) {
                 why = "bad prefix length";
             } else if (r == -1) {
-                if (!strcasecmp(tok, "localhost")) {
+                if (lh) {
                     en.t = E_LOCALHOST;
                 } else if (n > 2 && tok[0] == '*' && tok[1] == '.') {
                     en.t = E_WILDCARD;

@@ -107,6 +107,22 @@ TEST(localhost_entry_allows_loopback_only)
     al_egress_free(e);
 }
 
+TEST(bracketed_ipv6_and_localhost_with_a_trailing_dot_are_understood)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("[::1],[fd00::]/8,LOCALHOST.", err, sizeof err);
+    REQUIRE(e != NULL);
+    struct sockaddr_in lo = v4("127.0.0.1");
+    struct sockaddr_in6 lo6 = v6("::1"), f = v6("fd12::5"), g = v6("fe80::1");
+    CHECK(al_egress_allow_addr(e, SA(lo))); /* from LOCALHOST. */
+    CHECK(al_egress_allow_addr(e, SA(lo6)));
+    CHECK(al_egress_allow_addr(e, SA(f)));
+    CHECK(!al_egress_allow_addr(e, SA(g)));
+    al_egress_free(e);
+    CHECK(al_egress_parse("[::1", err, sizeof err) == NULL);
+    CHECK(al_egress_parse("[example.com]", err, sizeof err) == NULL);
+}
+
 TEST(bad_entries_are_refused_with_the_entry_named)
 {
     char err[200];
