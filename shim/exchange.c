@@ -188,6 +188,9 @@ struct al_exchange {
      * released text is the same (no key's text was cut since, rel_cuts, and
      * its length is held_rel, so nothing was added either). */
     int held;
+    int held_ok; /* one_event found the held test true and nothing but
+                  * one_event has run since: while its feeds release nothing
+                  * (rel.len as it was), the test still holds */
     uint64_t held_seq, held_cuts, rel_cuts; /* rel_cuts: consumes and resets of a rel */
     size_t nended; /* keys whose text is complete (synth_rest has work only then) */
     size_t held_rel;
@@ -1049,7 +1052,9 @@ int al_exchange_is_llm(const al_exchange *x)
 
 void al_exchange_note_fail(al_exchange *x, const char *reason)
 {
-    if (x) set_fail(x, reason);
+    if (!x) return;
+    x->held_ok = 0;
+    set_fail(x, reason);
 }
 
 al_code al_exchange_error_body(const al_exchange *x, int status, const char *message, al_buf *out)
@@ -1399,6 +1404,7 @@ static int ctype_has(const char *ct, const char *what)
 al_code al_exchange_response_begin(al_exchange *x, int status, const char *content_type)
 {
     if (!x) return AL_EINVAL;
+    x->held_ok = 0;
     x->resp_begun = 1;
     x->rec.status = status;
     x->mode = AL_RESP_PASS;
@@ -2055,9 +2061,13 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     size_t from = k->rel.len;
     al_code r = tlen ? al_stream_scrub_feed(k->s, text, tlen, &k->rel) : AL_OK; /* as feed_key */
     if (r == AL_OK && k->json) r = quote_bare(k, from);
-    if (r == AL_OK && !(x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
-                        x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key))
-        r = flush_batch(x, to_host);
+    if (r == AL_OK && !(x->held_ok && k->rel.len == from)) {
+        /* (a feed that released nothing changed nothing the test reads: one_event
+         * only queued an event behind the front one) */
+        x->held_ok = x->held && x->rel_cuts == x->held_cuts && k->rel.len == x->held_rel &&
+                     x->q[x->qh].seq == x->held_seq && x->q[x->qh].key == k->key;
+        if (!x->held_ok) r = flush_batch(x, to_host);
+    }
     *rc = r;
     return 1;
 }
@@ -2075,6 +2085,7 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
             return r;
         }
     }
+    x->held_ok = 0;
     if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
     if (x->cut) return AL_ELIMIT;
     if (x->mode == AL_RESP_PASS) return al_buf_append(to_host, buf, len);
