@@ -1535,26 +1535,43 @@ static const char *const probes[2] = {"airlock-probe-a", "airlock-probe-bb"};
 
 /* 1 when the string content at data[s0..s1) is the delta of key: the data
  * with a probe text there parses (cJSON) to an event whose only report is
- * one delta of key holding exactly that probe text, for two probes. */
+ * one delta of key holding exactly that probe text, for two probes.  When
+ * data holds no backslash, every string's value is its bytes, so the one
+ * node whose value is the first probe is the string at the hole, and the
+ * data with the second probe there (the same tokens) parses to the first
+ * probe's tree with that value changed: the tree is changed so, not parsed
+ * again. */
 static int shape_probe(al_exchange *x, const char *data, size_t dlen, size_t s0, size_t s1, int key)
 {
     if (!s0 || s1 >= dlen || data[s0 - 1] != '"' || data[s1] != '"') return 0;
-    for (int i = 0; i < 2; i++) {
+    const int plain = !memchr(data, '\\', dlen);
+    cJSON *ev = NULL, *pnode = NULL; /* the last probe's tree and its delta node */
+    int ok = 1;
+    for (int i = 0; i < 2 && ok; i++) {
         const char *pr = probes[i];
         size_t pl = strlen(pr);
-        al_buf *b = &x->scratch;
-        al_buf_reset(b);
-        if (memmem(data, dlen, pr, pl) || al_buf_append(b, data, s0) != AL_OK ||
-            al_buf_append(b, pr, pl) != AL_OK || al_buf_append(b, data + s1, dlen - s1) != AL_OK)
-            return 0;
-        cJSON *ev = cJSON_ParseWithLength(b->data, b->len);
+        if (memmem(data, dlen, pr, pl)) {
+            ok = 0;
+            break;
+        }
+        if (plain && pnode) {
+            ok = cJSON_SetValuestring(pnode, pr) != NULL;
+        } else {
+            al_buf *b = &x->scratch;
+            al_buf_reset(b);
+            cJSON_Delete(ev);
+            ev = NULL;
+            if (al_buf_append(b, data, s0) == AL_OK && al_buf_append(b, pr, pl) == AL_OK &&
+                al_buf_append(b, data + s1, dlen - s1) == AL_OK)
+                ev = cJSON_ParseWithLength(b->data, b->len);
+        }
         note_io n;
-        int ok = ev && note_event(x, x->ev_name, ev, &n) == AL_OK && n.ndelta == 1 && !n.nother &&
-                 n.key == key && !strcmp(n.node->valuestring, pr);
-        cJSON_Delete(ev);
-        if (!ok) return 0;
+        ok = ok && ev && note_event(x, x->ev_name, ev, &n) == AL_OK && n.ndelta == 1 && !n.nother &&
+             n.key == key && !strcmp(n.node->valuestring, pr);
+        pnode = ok ? n.node : NULL;
     }
-    return 1;
+    cJSON_Delete(ev);
+    return ok;
 }
 
 /* Takes the event just walked (exactly one delta, node of key, nothing
