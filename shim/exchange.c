@@ -1574,10 +1574,32 @@ static int shape_probe(al_exchange *x, const char *data, size_t dlen, size_t s0,
     return ok;
 }
 
+/* shape_probe when data holds no backslash and the string at the hole,
+ * quotes included, occurs nowhere else in data: that string is then node's
+ * (whose value is the content), and data with a probe there parses to ev
+ * with only node's value changed.  So each probe is put in node for the
+ * walk and node is given its own value back: ev is as it was. */
+static int shape_probe_tree(al_exchange *x, const char *data, size_t dlen, cJSON *ev, cJSON *node,
+                            int key)
+{
+    char *own = node->valuestring;
+    int ok = 1;
+    for (int i = 0; i < 2 && ok; i++) {
+        const char *pr = probes[i];
+        if (memmem(data, dlen, pr, strlen(pr))) return 0;
+        note_io n;
+        node->valuestring = (char *)pr; /* (read only by the walk) */
+        ok = note_event(x, x->ev_name, ev, &n) == AL_OK && n.ndelta == 1 && !n.nother &&
+             n.key == key && !strcmp(n.node->valuestring, pr);
+        node->valuestring = own;
+    }
+    return ok;
+}
+
 /* Takes the event just walked (exactly one delta, node of key, nothing
  * else; parsed without mending) as the shape of the deltas that follow. */
-static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJSON *ev,
-                        const cJSON *node, int key)
+static void shape_build(al_exchange *x, const char *data, size_t dlen, cJSON *ev, cJSON *node,
+                        int key)
 {
     shape_t *sh = &x->shape;
     sh->valid = 0;
@@ -1602,7 +1624,13 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, const cJS
         at = memmem(at, dlen - (size_t)(at - data), enc, el);
         if (!at) break;
         size_t s0 = (size_t)(at - data) + 1, s1 = (size_t)(at - data) + el - 1;
-        if (shape_probe(x, data, dlen, s0, s1, key)) {
+        int ok;
+        if (!tries && at[0] == '"' && at[el - 1] == '"' && !memchr(data, '\\', dlen) &&
+            !memmem(at + 1, dlen - (size_t)(at + 1 - data), enc, el))
+            ok = shape_probe_tree(x, data, dlen, ev, node, key); /* the one place it can be */
+        else
+            ok = shape_probe(x, data, dlen, s0, s1, key);
+        if (ok) {
             al_buf_reset(&sh->data);
             if (al_buf_append(&sh->data, data, dlen) != AL_OK) break;
             sh->s0 = s0;

@@ -2083,6 +2083,60 @@ TEST(clean_stream_of_one_shape_in_mixed_framings_is_byte_identical_at_every_spli
     al_ctx_free(&ctx);
 }
 
+/* The shape is found by probing the event's bytes; where the first delta's
+ * text also sits elsewhere in the event (here: its id), or the event holds
+ * an escape, the probes parse the event again (the quick way on the event's
+ * own tree is for a text that occurs once in bytes without escapes).  Either
+ * way a clean stream passes byte for byte and values split over deltas are
+ * still replaced. */
+TEST(shape_of_a_delta_whose_text_sits_twice_or_beside_an_escape_still_serves_the_stream)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    static const char *const heads[] = {"{\"id\":\"Water\",", "{\"id\":\"c1\",\"fp\":\"f\\u0031\","};
+    static const char *const clean[] = {"Water", " the ", "roses", " in", " the", " cool", " morning."};
+    static const char *const pii[] = {"Water", " or mail ", "ma", "ry.jo", "nes@exa", "mple.org", " now."};
+    for (size_t h = 0; h < 2; h++) {
+        for (int withpii = 0; withpii < 2; withpii++) {
+            const char *const *texts = withpii ? pii : clean;
+            al_buf s = {0}, out = {0};
+            al_buf_printf(&s,
+                          "data: %s\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+                          "\"content\":\"\"},\"finish_reason\":null}]}\n\n",
+                          heads[h]);
+            for (size_t i = 0; i < 7; i++)
+                al_buf_printf(&s,
+                              "data: %s\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%s\"}"
+                              ",\"finish_reason\":null}]}\n\n",
+                              heads[h], texts[i]);
+            al_buf_printf(&s,
+                          "data: %s\"choices\":[{\"index\":0,\"delta\":{},"
+                          "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n",
+                          heads[h]);
+            size_t steps[] = {0, 1, 9};
+            for (size_t i = 0; i < 3; i++) {
+                al_buf_reset(&out);
+                CHECK_EQ_INT(stream_through(&ctx, P_CHAT, s.data, s.len, steps[i], 0, &out), AL_OK);
+                REQUIRE(out.data);
+                if (!withpii) {
+                    CHECK(out.len == s.len && !memcmp(out.data, s.data, s.len));
+                } else {
+                    CHECK(strstr(out.data, "jones") == NULL);
+                    CHECK(strstr(out.data, "mple.org") == NULL);
+                    al_buf text = {0};
+                    CHECK_EQ_INT(stream_text(P_CHAT, out.data, out.len, &text, NULL), 0);
+                    REQUIRE(text.data);
+                    CHECK(strstr(text.data, "Water or mail <EMAIL_ADDRESS> now.") != NULL);
+                    al_buf_free(&text);
+                }
+            }
+            al_buf_free(&s);
+            al_buf_free(&out);
+        }
+    }
+    al_ctx_free(&ctx);
+}
+
 TEST(clean_stream_with_keep_alive_comments_is_byte_identical_at_every_split)
 {
     al_ctx ctx = make_ctx();
