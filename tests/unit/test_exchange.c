@@ -425,6 +425,37 @@ static void check_stream_scrubbed(int *al_failed_, prov p)
     al_ctx_free(&ctx);
 }
 
+/* A completion policy of "block" for PII: a stream stops before the value
+ * (what came before it may have gone out), under every provider's framing;
+ * monitor mode passes it and records that it would have blocked. */
+static void check_stream_blocked(int *al_failed_, prov p)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.policy.completion[AL_CAT_PII] = AL_ACT_BLOCK;
+    al_buf s = {0}, out = {0};
+    make_stream(p, PII_REPLY, &s);
+    size_t steps[] = {0, 1, 7};
+    for (size_t i = 0; i < 3; i++) {
+        al_buf_reset(&out);
+        CHECK_EQ_INT(stream_through(&ctx, p, s.data, s.len, steps[i], 0, &out) != AL_OK, 1);
+        CHECK(!out.data || strstr(out.data, "example.com") == NULL);
+        CHECK(!out.data || strstr(out.data, "ann.lee") == NULL);
+    }
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
+TEST(a_completion_block_stops_a_stream_before_the_value_for_every_provider)
+{
+    check_stream_blocked(al_failed_, P_CHAT);
+    check_stream_blocked(al_failed_, P_ANTHROPIC);
+    check_stream_blocked(al_failed_, P_RESPONSES);
+    check_stream_blocked(al_failed_, P_GEMINI);
+    check_stream_blocked(al_failed_, P_OLLAMA);
+}
+
 static void check_stream_clean(int *al_failed_, prov p)
 {
     al_ctx ctx = make_ctx();
@@ -659,6 +690,27 @@ static al_code whole_through(const al_ctx *ctx, const char *path, const char *re
     else
         al_exchange_free(x);
     return r;
+}
+
+TEST(a_completion_block_serves_nothing_of_a_whole_reply_and_monitor_only_records_it)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.policy.completion[AL_CAT_PII] = AL_ACT_BLOCK;
+    const char *resp = "{\"choices\":[{\"message\":{\"content\":\"mail a.b@example.com\"}}]}";
+    al_buf out = {0};
+    CHECK_EQ_INT(whole_through(&ctx, "/v1/chat/completions", "{\"messages\":[]}", 200,
+                               "application/json", resp, &out, NULL),
+                 AL_EBLOCKED);
+    CHECK(!out.data || strstr(out.data, "example.com") == NULL);
+    al_buf_reset(&out);
+    ctx.mode = AL_MODE_MONITOR;
+    CHECK_EQ_INT(whole_through(&ctx, "/v1/chat/completions", "{\"messages\":[]}", 200,
+                               "application/json", resp, &out, NULL),
+                 AL_OK);
+    CHECK_STR(out.data ? out.data : "", resp);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
 }
 
 TEST(whole_replies_of_every_provider_are_scrubbed_and_clean_ones_kept_byte_for_byte)
