@@ -279,14 +279,9 @@ static void drop_logprobs(cJSON *node, int depth)
             (!strcmp(k, "logprobs") || !strcmp(k, "top_logprobs") ||
              !strcmp(k, "logprobsResult")) &&
             (cJSON_IsArray(c) || cJSON_IsObject(c))) {
-            if (cJSON_IsArray(c)) {
-                cJSON *it;
-                while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
-            } else {
-                cJSON *it;
-                while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
-                c->type = cJSON_NULL;
-            }
+            cJSON *it;
+            while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
+            if (cJSON_IsObject(c)) c->type = cJSON_NULL;
             continue;
         }
         if (cJSON_IsArray(c) || cJSON_IsObject(c)) drop_logprobs(c, depth + 1);
