@@ -572,8 +572,7 @@ static int v_phone_local(const char *s, size_t len)
  * pass v_phone; a grouped one may also be a local number (v_phone_local). */
 static int v_phone_loose(const char *s, size_t len)
 {
-    char fb[96];
-    fold_seps(&s, &len, fb, sizeof fb);
+    /* a Unicode separator is no digit: v_phone and v_phone_local fold it */
     for (size_t i = 0; i < len; i++)
         if (s[i] < '0' || s[i] > '9') return v_phone(s, len) || v_phone_local(s, len);
     return v_phone(s, len);
