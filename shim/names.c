@@ -33,6 +33,10 @@ enum {
     F_BROAD = 1 << 12      /* a country, state or continent: too broad to identify */
 };
 
+/* Lists that keep a listed name that is also a word out of a person's name
+ * run ("Hall", "Street", "May", "Paris" after "John"). */
+#define F_NOT_IN_NAME (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE)
+
 #define KEYMAX 48    /* longest key looked up, bytes */
 #define PLACEWORDS 6 /* longest multi-word place, words */
 #define SUFMAX 8
@@ -1229,7 +1233,7 @@ static int title_run_word(stream *st, tok *k)
     if (!k || k->type != T_WORD || k->cap != C_CAP || !k->klen) return 0;
     unsigned f = flags_of(st, k);
     return (f & (F_GIVEN | F_SUR)) &&
-           !(f & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE));
+           !(f & F_NOT_IN_NAME);
 }
 
 /* A listed name that is not also an ordinary word, in any case. */
@@ -1647,7 +1651,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
              * of a run of name words it starts ("Johnathan Edward Doe") */
             int word_surname =
                 (k == 1 || surname) && given && !ambiguous && b->ocap == C_CAP && (bf & F_SUR) &&
-                !(bf & (F_ORG | F_NOTNAME | F_TITLE | F_STREET | F_UNIT | F_PREFIX | F_PLACE));
+                !(bf & F_NOT_IN_NAME);
             if (!surname_like(st, b) && !word_surname) break;
             if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
             surname = 1;
