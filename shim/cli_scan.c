@@ -267,7 +267,8 @@ static int scan_lines(const al_engine *e, const al_policy *p, al_direction dir, 
             size_t cap = 0;
             ssize_t n = getline(&line, &cap, in);
             if (n < 0) {
-                if (ferror(in)) *read_errno = errno ? errno : EIO; /* not the end: a directory, EIO */
+                if (ferror(in))
+                    *read_errno = errno ? errno : EIO; /* not the end: a directory, EIO */
                 free(line);
                 eof = 1;
                 break;

@@ -831,8 +831,10 @@ static int json_closed(al_conn *c, const char *p, size_t n)
         } else if (ch == '{' || ch == '[') {
             c->jdepth++;
         } else if (ch == '}' || ch == ']') {
-            if (c->jdepth == 0) c->jdepth = -1;
-            else if (--c->jdepth == 0) return 1;
+            if (c->jdepth == 0)
+                c->jdepth = -1;
+            else if (--c->jdepth == 0)
+                return 1;
         } else if (c->jdepth == 0 && ch != ' ' && ch != '\t' && ch != '\r' && ch != '\n') {
             c->jdepth = -1; /* not an object or array: wait for the close */
         }

@@ -164,8 +164,9 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
         if (end != v && !*end && d >= 0 && d <= 1)
             ctx->policy.model_threshold = d;
         else
-            note(errbuf, errlen, "airlock: AIRLOCK_MODEL_THRESHOLD=%s is not a number from 0 to 1%s",
-                 v, "; keeping the model's own");
+            note(errbuf, errlen,
+                 "airlock: AIRLOCK_MODEL_THRESHOLD=%s is not a number from 0 to 1%s", v,
+                 "; keeping the model's own");
     }
     action_overrides(&ctx->policy, errbuf, errlen);
 

@@ -174,7 +174,8 @@ static int addr_of(const struct sockaddr *sa, socklen_t len, unsigned char out[1
     }
     /* the kernel takes an IPv6 address without its scope id (RFC 2133's 24
      * bytes), so that length is judged too */
-    if (sa->sa_family == AF_INET6 && len >= (socklen_t)offsetof(struct sockaddr_in6, sin6_scope_id)) {
+    if (sa->sa_family == AF_INET6 &&
+        len >= (socklen_t)offsetof(struct sockaddr_in6, sin6_scope_id)) {
         const unsigned char *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
         static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
         if (!memcmp(b, mapped, 12)) {

@@ -480,9 +480,10 @@ static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, 
 /* The start-class rules that may begin at t[i] (m: e->sc_mask[t[i]], not
  * 0), but those whose lookbehind refuses the byte before or whose leading
  * classes or shape do not fit there: a hit each.  1 on allocation failure. */
-static inline __attribute__((always_inline)) int
-sc_hits_at(const al_engine *e, const al_subject *sub, hits *h, const unsigned char *t, size_t len,
-           size_t from, size_t i, uint64_t m)
+static inline __attribute__((always_inline)) int sc_hits_at(const al_engine *e,
+                                                            const al_subject *sub, hits *h,
+                                                            const unsigned char *t, size_t len,
+                                                            size_t from, size_t i, uint64_t m)
 {
     if (i > 0) m &= ~e->sc_np[t[i - 1]];
     for (; m; m &= m - 1) {
@@ -522,11 +523,13 @@ int al_engine_sc_simd(int on)
 static inline __attribute__((always_inline, target("avx2"))) uint32_t
 sc_block_avx2(__m256i lo, __m256i hi, const unsigned char *t)
 {
-    const __m256i bit = _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128,
-                                         1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+    const __m256i bit =
+        _mm256_setr_epi8(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16,
+                         32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
     const __m256i nib = _mm256_set1_epi8(0x0f);
     const __m256i x = _mm256_loadu_si256((const __m256i *)(const void *)t);
-    const __m256i ln = _mm256_and_si256(x, nib), hn = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+    const __m256i ln = _mm256_and_si256(x, nib),
+                  hn = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
     /* a byte's row: lo's for bytes below 0x80, hi's for the others */
     const __m256i row =
         _mm256_blendv_epi8(_mm256_shuffle_epi8(lo, ln), _mm256_shuffle_epi8(hi, ln), x);
@@ -539,9 +542,9 @@ sc_block_avx2(__m256i lo, __m256i hi, const unsigned char *t)
  * last such byte.  Returns where it stopped, or SIZE_MAX on allocation
  * failure. */
 static __attribute__((target("avx2"))) size_t sc_scan_avx2(const al_engine *e,
-                                                            const al_subject *sub, hits *h,
-                                                            const unsigned char *t, size_t len,
-                                                            size_t from, size_t i, size_t *nz)
+                                                           const al_subject *sub, hits *h,
+                                                           const unsigned char *t, size_t len,
+                                                           size_t from, size_t i, size_t *nz)
 {
     if (sc_lut.serial != e->serial) {
         memset(sc_lut.lo, 0, sizeof sc_lut.lo);

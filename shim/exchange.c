@@ -65,12 +65,16 @@ static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
         int q = 0; /* 1: a quote goes before ch, 2: after it */
         switch (*st) {
         case JS_OUT:
-            if (ch == '"') *st = JS_STR;
-            else if (ch == '<') *st = JS_PH, q = 1;
+            if (ch == '"')
+                *st = JS_STR;
+            else if (ch == '<')
+                *st = JS_PH, q = 1;
             break;
         case JS_STR:
-            if (ch == '\\') *st = JS_ESC;
-            else if (ch == '"') *st = JS_OUT;
+            if (ch == '\\')
+                *st = JS_ESC;
+            else if (ch == '"')
+                *st = JS_OUT;
             break;
         case JS_ESC:
             *st = JS_STR;
@@ -81,7 +85,8 @@ static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
         }
         if (!q) continue;
         size_t upto = q == 1 ? i : i + 1;
-        if (al_buf_append(out, s + last, upto - last) != AL_OK || al_buf_append(out, "\"", 1) != AL_OK)
+        if (al_buf_append(out, s + last, upto - last) != AL_OK ||
+            al_buf_append(out, "\"", 1) != AL_OK)
             return AL_ENOMEM;
         last = upto;
     }
@@ -191,9 +196,9 @@ struct al_exchange {
      * released text is the same (no key's text was cut since, rel_cuts, and
      * its length is held_rel, so nothing was added either). */
     int held;
-    int held_ok; /* one_event found the held test true and nothing but
-                  * one_event has run since: while its feeds release nothing
-                  * (rel.len as it was), the test still holds */
+    int held_ok;                            /* one_event found the held test true and nothing but
+                                             * one_event has run since: while its feeds release nothing
+                                             * (rel.len as it was), the test still holds */
     uint64_t held_seq, held_cuts, rel_cuts; /* rel_cuts: consumes and resets of a rel */
     size_t nended; /* keys whose text is complete (synth_rest has work only then) */
     size_t held_rel;
@@ -202,7 +207,7 @@ struct al_exchange {
     size_t ncur, capcur;
     int ev_changed;
     int comp_block; /* a completion text holds what the completion policy blocks */
-    int ev_other; /* end, end_all or whole calls for the event being walked */
+    int ev_other;   /* end, end_all or whole calls for the event being walked */
     shape_t shape;
     const char *ev_name;
     size_t ev_name_len;
@@ -271,7 +276,8 @@ static skey *get_key(al_exchange *x, int key, const cJSON *event)
     k->s = al_stream_scrub_new(al_ctx_engine(x->ctx), &x->ctx->policy);
     int ok = 1;
     if (event && event == x->ev_root && x->ev_src && x->ev_src_len)
-        ok = al_buf_append(&k->src, x->ev_src, x->ev_src_len) == AL_OK; /* (parse_json makes it again) */
+        ok = al_buf_append(&k->src, x->ev_src, x->ev_src_len) ==
+             AL_OK; /* (parse_json makes it again) */
     else if (event)
         ok = (k->tmpl = cJSON_Duplicate(event, 1)) != NULL;
     if (!k->s || !ok) {
@@ -960,12 +966,11 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
         al_code r = al_buf_puts(&in, digits);
         al_result res = {0};
         if (r == AL_OK)
-            r = al_engine_scan(al_ctx_engine(x->ctx), &x->ctx->policy, AL_AS_COMPLETION,
-                               in.data, in.len, &res);
+            r = al_engine_scan(al_ctx_engine(x->ctx), &x->ctx->policy, AL_AS_COMPLETION, in.data,
+                               in.len, &res);
         const char *out = res.text.data ? res.text.data : "";
         /* the key's words themselves left as they were */
-        int keyed = r == AL_OK && res.changed && res.text.len >= pre &&
-                    !memcmp(out, in.data, pre);
+        int keyed = r == AL_OK && res.changed && res.text.len >= pre && !memcmp(out, in.data, pre);
         al_buf_free(&in);
         if (r == AL_OK) {
             record(x, res.findings, res.n, 1, res.changed);
@@ -2119,8 +2124,8 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
 {
     const shape_t *sh = &x->shape; /* (one implies framed) */
     /* (qh < qn and fewer than 255 wait: qn - qh - 1 < 254, qh <= qn) */
-    if (!sh->one || (x->body.len | x->last_len | x->keys[0].pend.len) ||
-        x->qn - x->qh - 1 >= 254 || x->qn == x->qcap)
+    if (!sh->one || (x->body.len | x->last_len | x->keys[0].pend.len) || x->qn - x->qh - 1 >= 254 ||
+        x->qn == x->qcap)
         return 0;
     /* shape_frame(x, buf, len, ...) == len, checked from the end: the
      * suffix (its closing quote first) must end buf, so the text is what
@@ -2326,8 +2331,7 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
         if (changed && !monitor(x)) {
             al_drop_logprobs(root); /* they repeat the text token by token */
             r = al_json_print(root, to_host);
-        }
-        else
+        } else
             r = al_buf_append(to_host, x->body.data, x->body.len);
     } else if (r == AL_EBLOCKED) {
         x->rec.blocked = 1; /* a Gemini array whose stream scrubbers found a block */

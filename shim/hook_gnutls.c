@@ -263,8 +263,8 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
         pthread_mutex_unlock(&g->mu);
         if (eof) return 0;
         /* a body that is not an LLM call: into the host's buffer, no copy */
-        ssize_t r = direct ? f(s, data, direct < n ? (size_t)direct : n)
-                           : f(s, g->rbuf, sizeof g->rbuf);
+        ssize_t r =
+            direct ? f(s, data, direct < n ? (size_t)direct : n) : f(s, g->rbuf, sizeof g->rbuf);
         if (direct && r > 0) {
             pthread_mutex_lock(&g->mu);
             al_in_hook++;

@@ -83,7 +83,8 @@ static int verify(int fd, const char *path, int flags)
     base = base ? base + 1 : path;
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) goto out; /* a device or pipe: not a file */
-    if ((flags & O_ACCMODE) == O_RDWR && st.st_size == 0) goto out; /* being written: nothing to load */
+    if ((flags & O_ACCMODE) == O_RDWR && st.st_size == 0)
+        goto out; /* being written: nothing to load */
     unsigned char head[8];
     ssize_t hn = pread(fd, head, sizeof head, 0);
     if (!al_weights_content_is_weights(path, head, hn > 0 ? (size_t)hn : 0)) goto out;

@@ -1205,12 +1205,11 @@ static const char *const place_preps[] = {"in",     "near",       "visit",   "vi
                                           "around", "throughout", "outside", "inside",  NULL};
 /* Labels of fields that hold a person's name: "Customer: Ana Silva". */
 static const char *const field_labels[] = {
-    "customer", "patient",   "client",   "contact",     "employee",  "applicant",
-    "tenant",   "recipient", "sender",   "from",        "to",        "cc",
-    "attn",     "holder",    "owner",    "beneficiary", "guardian",  "cardholder",
-    "signed",   "signature", "borrower", "insured",     "passenger", "user",
-    "username", "member",    "student",  "subscriber",  "payee",     "payer",
-    "buyer",    "seller",    "resident", "guest",       NULL};
+    "customer",  "patient",     "client",   "contact",    "employee", "applicant", "tenant",
+    "recipient", "sender",      "from",     "to",         "cc",       "attn",      "holder",
+    "owner",     "beneficiary", "guardian", "cardholder", "signed",   "signature", "borrower",
+    "insured",   "passenger",   "user",     "username",   "member",   "student",   "subscriber",
+    "payee",     "payer",       "buyer",    "seller",     "resident", "guest",     NULL};
 static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
                                         "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
                                         "ter", "ten", "dos", "das", "y",   "st",  NULL};
@@ -1232,8 +1231,7 @@ static int title_run_word(stream *st, tok *k)
 {
     if (!k || k->type != T_WORD || k->cap != C_CAP || !k->klen) return 0;
     unsigned f = flags_of(st, k);
-    return (f & (F_GIVEN | F_SUR)) &&
-           !(f & F_NOT_IN_NAME);
+    return (f & (F_GIVEN | F_SUR)) && !(f & F_NOT_IN_NAME);
 }
 
 /* A listed name that is not also an ordinary word, in any case. */
@@ -1649,9 +1647,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             /* a listed surname that is also a word ("John Smith", "Dan Tailor")
              * counts right after a given name that is not one, or at the end
              * of a run of name words it starts ("Johnathan Edward Doe") */
-            int word_surname =
-                (k == 1 || surname) && given && !ambiguous && b->ocap == C_CAP && (bf & F_SUR) &&
-                !(bf & F_NOT_IN_NAME);
+            int word_surname = (k == 1 || surname) && given && !ambiguous && b->ocap == C_CAP &&
+                               (bf & F_SUR) && !(bf & F_NOT_IN_NAME);
             if (!surname_like(st, b) && !word_surname) break;
             if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
             surname = 1;
@@ -1990,8 +1987,8 @@ static size_t address_at(stream *st, size_t *e, int in_block)
                     d = peek(st, ++k);
                 }
                 if (d && d->type == T_WORD && !d->nl && d->ocap != C_LOWER &&
-                    (d->ocap == C_ALLCAP ? (key_is(d, "nw") || key_is(d, "ne") ||
-                                            key_is(d, "sw") || key_is(d, "se"))
+                    (d->ocap == C_ALLCAP ? (key_is(d, "nw") || key_is(d, "ne") || key_is(d, "sw") ||
+                                            key_is(d, "se"))
                                          : (key_is(d, "north") || key_is(d, "south") ||
                                             key_is(d, "east") || key_is(d, "west")))) {
                     *e = d->e;
@@ -2452,17 +2449,30 @@ static inline int lane_code(const char *w, size_t wl)
                                             0,
                                             L('s') | L('a')};
     if (wl > 9 || !(maybe_code[wl] >> (w[0] - 'a') & 1)) return 0;
-    /* and by their second letters, for those that passed ("in", "and") */
+        /* and by their second letters, for those that passed ("in", "and") */
 #define AT(n, c) [n][(c) - 'a']
-    static const uint32_t second[10][26] = {
-        AT(2, 'i') = L('s') | L('m'), AT(2, 'a') = L('s') | L('m'), AT(2, 'h') = L('i'),
-        AT(2, 'c') = L('c'),          AT(2, 'p') = L('o'),          AT(3, 'w') = L('a'),
-        AT(3, 'h') = L('i') | L('e'), AT(3, 'i') = ~0u, /* "i'm" */ AT(3, 'a') = L('p'),
-        AT(4, 'n') = L('a'),          AT(4, 'd') = L('e'),          AT(4, 'a') = L('t'),
-        AT(5, 'n') = L('a'),          AT(5, 'k') = L('n'),          AT(5, 'h') = L('e'),
-        AT(5, 's') = L('u'),          AT(6, 'c') = L('a') | L('h'), AT(6, 't') = L('h'),
-        AT(6, 's') = L('i'),          AT(7, 'r') = L('e'),          AT(9, 's') = L('i'),
-        AT(9, 'a') = L('t')};
+    static const uint32_t second[10][26] = {AT(2, 'i') = L('s') | L('m'),
+                                            AT(2, 'a') = L('s') | L('m'),
+                                            AT(2, 'h') = L('i'),
+                                            AT(2, 'c') = L('c'),
+                                            AT(2, 'p') = L('o'),
+                                            AT(3, 'w') = L('a'),
+                                            AT(3, 'h') = L('i') | L('e'),
+                                            AT(3, 'i') = ~0u,
+                                            /* "i'm" */ AT(3, 'a') = L('p'),
+                                            AT(4, 'n') = L('a'),
+                                            AT(4, 'd') = L('e'),
+                                            AT(4, 'a') = L('t'),
+                                            AT(5, 'n') = L('a'),
+                                            AT(5, 'k') = L('n'),
+                                            AT(5, 'h') = L('e'),
+                                            AT(5, 's') = L('u'),
+                                            AT(6, 'c') = L('a') | L('h'),
+                                            AT(6, 't') = L('h'),
+                                            AT(6, 's') = L('i'),
+                                            AT(7, 'r') = L('e'),
+                                            AT(9, 's') = L('i'),
+                                            AT(9, 'a') = L('t')};
 #undef AT
 #undef L
     if (wl > 1 && (unsigned)(w[1] - 'a') < 26u && !(second[wl][w[0] - 'a'] >> (w[1] - 'a') & 1))

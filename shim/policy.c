@@ -159,7 +159,8 @@ al_code al_policy_parse(const char *text, size_t len, const char *dir, al_settin
     memset(out, 0, sizeof *out);
     ctx_t c = {dir, out, err, errlen};
     if (!text) return bad(&c, "policy", "no text");
-    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) { /* a UTF-8 byte order mark (Windows editors) */
+    if (len >= 3 &&
+        !memcmp(text, "\xef\xbb\xbf", 3)) { /* a UTF-8 byte order mark (Windows editors) */
         text += 3;
         len -= 3;
     }
@@ -206,12 +207,11 @@ al_code al_policy_parse(const char *text, size_t len, const char *dir, al_settin
             /* checked now, so a bad entry stops airlock run instead of
              * refusing every connection once the program runs */
             char why[200];
-            al_egress *e = r == AL_OK ? al_egress_parse(out->v[out->n - 1].value, why, sizeof why)
-                                      : NULL;
+            al_egress *e =
+                r == AL_OK ? al_egress_parse(out->v[out->n - 1].value, why, sizeof why) : NULL;
             if (r == AL_OK && !e) r = bad(&c, k, why);
             al_egress_free(e);
-        }
-        else if (!strcmp(k, "weights_ext"))
+        } else if (!strcmp(k, "weights_ext"))
             r = put_list(&c, it, k, "AIRLOCK_WEIGHTS_EXT");
         else if (!strcmp(k, "max_body"))
             r = put_number(&c, it, k, "AIRLOCK_MAX_BODY", 1, 4294967296.0, 1);

@@ -2970,7 +2970,7 @@ static inline __attribute__((always_inline)) int visit_at(const table *t, const 
     if (!four) sp = span_get(t->s4, t->b4, key4v);
     if (!sp) return 0;
     uint32_t x;
-    if (i + 12 <= len) { /* bytes 4..11 compared at once, lowercased */
+    if (i + 12 <= len) {                     /* bytes 4..11 compared at once, lowercased */
         for (x = sp->lo; x < sp->mid; x++) { /* 4-byte prefixes */
             const entry *en = &t->cv[x];
             if (en->wb && !ws) continue;

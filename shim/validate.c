@@ -564,7 +564,8 @@ static int v_phone_local(const char *s, size_t len)
         if (y >= 1900 && y <= 2099 && m >= 1 && m <= 12) return 0;
     }
     /* the SSN layout ddd-dd-dddd (or with spaces or dots) is not a phone layout */
-    if (len == 11 && n == 9 && s[3] == s[6] && (s[3] == '-' || s[3] == ' ' || s[3] == '.')) return 0;
+    if (len == 11 && n == 9 && s[3] == s[6] && (s[3] == '-' || s[3] == ' ' || s[3] == '.'))
+        return 0;
     return 1;
 }
 

@@ -1155,13 +1155,30 @@ TEST(start_class_rules_should_find_the_same_with_and_without_the_avx2_start_byte
      * their first bytes stand at every offset of the 32-byte blocks and in
      * the tail after them; each text scanned as prompt and as completion
      * with the AVX2 loop and without */
-    static const char *const piece[] = {
-        "+1 (415) 555-0132", "4111 1111 1111 1111", "GB82WEST12345698765432", "123-45-6789",
-        "192.168.1.20",      "(212) 555 7890",      "5555555555554444",       "DE89370400440532013000",
-        "0",                 "12",                  "x1",                     "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx.abcdef.ghijkl",
-        " ",                 "a",                   ".",                      "-",
-        "+",                 "(",                   "\xc3\xa9",               "\xff",
-        "\n",                "call me at ",         "card ",                  "IBAN "};
+    static const char *const piece[] = {"+1 (415) 555-0132",
+                                        "4111 1111 1111 1111",
+                                        "GB82WEST12345698765432",
+                                        "123-45-6789",
+                                        "192.168.1.20",
+                                        "(212) 555 7890",
+                                        "5555555555554444",
+                                        "DE89370400440532013000",
+                                        "0",
+                                        "12",
+                                        "x1",
+                                        "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx.abcdef.ghijkl",
+                                        " ",
+                                        "a",
+                                        ".",
+                                        "-",
+                                        "+",
+                                        "(",
+                                        "\xc3\xa9",
+                                        "\xff",
+                                        "\n",
+                                        "call me at ",
+                                        "card ",
+                                        "IBAN "};
     const size_t np = sizeof piece / sizeof piece[0];
     static char t[800];
     unsigned seed = 4242;
@@ -1199,7 +1216,8 @@ TEST(start_class_rules_should_find_the_same_with_and_without_the_avx2_start_byte
         }
     }
     al_engine_sc_simd(1);
-    printf("    (avx2 start-class loop %s)\n", avx2 ? "taken" : "not available: portable loop only");
+    printf("    (avx2 start-class loop %s)\n",
+           avx2 ? "taken" : "not available: portable loop only");
     CHECK_EQ_INT(mismatches, 0);
     CHECK(texts == 800);
     CHECK(found > 1000);
@@ -1213,7 +1231,8 @@ static void result_sig(const al_result *r, char *out, size_t cap)
     for (size_t i = 0; i < r->n && k < cap; i++)
         k += (size_t)snprintf(out + k, cap - k, "%s:%zu-%zu:%d ", r->findings[i].rule,
                               r->findings[i].start, r->findings[i].end, (int)r->findings[i].action);
-    if (k < cap) snprintf(out + k, cap - k, "%.*s", (int)r->text.len, r->text.data ? r->text.data : "");
+    if (k < cap)
+        snprintf(out + k, cap - k, "%.*s", (int)r->text.len, r->text.data ? r->text.data : "");
 }
 
 TEST(scans_alternating_between_policies_should_each_find_what_that_policy_alone_finds)
@@ -1237,8 +1256,8 @@ TEST(scans_alternating_between_policies_should_each_find_what_that_policy_alone_
         CHECK(al_engine_scan(other, NULL, AL_AS_PROMPT, "x", 1, &r) == AL_OK);
         al_result_free(&r);
         memset(&r, 0, sizeof r);
-        CHECK(al_engine_scan(fresh, &pol[k], k == 3 ? AL_AS_COMPLETION : AL_AS_PROMPT, t,
-                             strlen(t), &r) == AL_OK);
+        CHECK(al_engine_scan(fresh, &pol[k], k == 3 ? AL_AS_COMPLETION : AL_AS_PROMPT, t, strlen(t),
+                             &r) == AL_OK);
         result_sig(&r, want[k], sizeof want[k]);
         al_result_free(&r);
     }

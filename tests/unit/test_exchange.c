@@ -2145,9 +2145,12 @@ TEST(shape_of_a_delta_whose_text_sits_twice_or_beside_an_escape_still_serves_the
 {
     al_ctx ctx = make_ctx();
     REQUIRE(ctx.engine);
-    static const char *const heads[] = {"{\"id\":\"Water\",", "{\"id\":\"c1\",\"fp\":\"f\\u0031\","};
-    static const char *const clean[] = {"Water", " the ", "roses", " in", " the", " cool", " morning."};
-    static const char *const pii[] = {"Water", " or mail ", "ma", "ry.jo", "nes@exa", "mple.org", " now."};
+    static const char *const heads[] = {"{\"id\":\"Water\",",
+                                        "{\"id\":\"c1\",\"fp\":\"f\\u0031\","};
+    static const char *const clean[] = {"Water", " the ", "roses",    " in",
+                                        " the",  " cool", " morning."};
+    static const char *const pii[] = {"Water",   " or mail ", "ma",   "ry.jo",
+                                      "nes@exa", "mple.org",  " now."};
     for (size_t h = 0; h < 2; h++) {
         for (int withpii = 0; withpii < 2; withpii++) {
             const char *const *texts = withpii ? pii : clean;

@@ -172,23 +172,27 @@ TEST(address_on_one_line_keeps_its_postcodes_compass_point_and_town)
     void *st = load(&al_detector_address, NULL);
     REQUIRE(st);
     /* the postcode after the region, after the town, or before the town */
-    CHECK_STR(found(&al_detector_address, st, "ship to 742 Evergreen Terrace, Springfield, OR 97403."),
-              "742 Evergreen Terrace|Springfield|OR 97403");
-    CHECK_STR(found(&al_detector_address, st, "at 221B Baker Street, London NW1 6XE, United Kingdom"),
-              "221B Baker Street|London NW1 6XE|United Kingdom");
+    CHECK_STR(
+        found(&al_detector_address, st, "ship to 742 Evergreen Terrace, Springfield, OR 97403."),
+        "742 Evergreen Terrace|Springfield|OR 97403");
+    CHECK_STR(
+        found(&al_detector_address, st, "at 221B Baker Street, London NW1 6XE, United Kingdom"),
+        "221B Baker Street|London NW1 6XE|United Kingdom");
     CHECK_STR(found(&al_detector_address, st, "to Calle de Alcalá 48, 28014 Madrid, Spain."),
               "Calle de Alcalá 48|28014 Madrid|Spain");
     CHECK_STR(found(&al_detector_address, st, "moved to 10 Elm Street, Boston, MA 02108-1234"),
               "10 Elm Street|Boston|MA 02108-1234");
     /* a compass point and a second street type end the street */
-    CHECK_STR(found(&al_detector_address, st, "at 1600 Pennsylvania Avenue NW, Washington, DC 20500"),
-              "1600 Pennsylvania Avenue NW|Washington|DC 20500");
+    CHECK_STR(
+        found(&al_detector_address, st, "at 1600 Pennsylvania Avenue NW, Washington, DC 20500"),
+        "1600 Pennsylvania Avenue NW|Washington|DC 20500");
     CHECK_STR(found(&al_detector_address, st, "I live at 4821 Oak Ridge Drive."),
               "4821 Oak Ridge Drive");
     /* a year or a count after the street is no postcode */
     CHECK_STR(found(&al_detector_address, st, "Call 555 Main Street, 2024 was a good year"),
               "555 Main Street");
-    CHECK_STR(found(&al_detector_address, st, "We met at 5 Main Street, 1500 of us"), "5 Main Street");
+    CHECK_STR(found(&al_detector_address, st, "We met at 5 Main Street, 1500 of us"),
+              "5 Main Street");
     al_detector_address.free_state(st);
 }
 
@@ -280,10 +284,12 @@ TEST(capitalised_ordinary_names_and_place_heads_are_judged_by_the_words_after_th
     CHECK_STR(found(&al_detector_location, l,
                     "Dear The, I am in New Jersey. The caf\xc3\xa9 in San Jos\xc3\xa9 is nice."),
               "New Jersey|San Jos\xc3\xa9");
-    CHECK_STR(found(&al_detector_person, p, "The garden needs water. Mr Smith went to New South Wales."),
-              "Mr Smith");
-    CHECK_STR(found(&al_detector_location, l, "Mr Smith went to New South Wales. South Africa is big."),
-              "New South Wales|South Africa");
+    CHECK_STR(
+        found(&al_detector_person, p, "The garden needs water. Mr Smith went to New South Wales."),
+        "Mr Smith");
+    CHECK_STR(
+        found(&al_detector_location, l, "Mr Smith went to New South Wales. South Africa is big."),
+        "New South Wales|South Africa");
     al_detector_person.free_state(p);
     al_detector_location.free_state(l);
     al_detector_address.free_state(a);

@@ -92,8 +92,7 @@ TEST(text_after_the_object_is_refused_not_dropped)
 {
     al_settings s;
     char err[256];
-    CHECK_EQ_INT(parse("{\"mode\":\"enforce\"} {\"egress\":\"localhost\"}", &s, err),
-                 AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"mode\":\"enforce\"} {\"egress\":\"localhost\"}", &s, err), AL_EPARSE);
     CHECK_STR(err, "policy: text after the JSON object");
     CHECK_EQ_INT(s.n, 0);
     CHECK_EQ_INT(parse("{\"mode\":\"enforce\"}}", &s, err), AL_EPARSE);
@@ -115,8 +114,7 @@ TEST(a_category_repeated_inside_prompt_or_completion_is_an_error)
 {
     al_settings s;
     char err[256];
-    CHECK_EQ_INT(parse("{\"prompt\":{\"pii\":\"redact\",\"pii\":\"allow\"}}", &s, err),
-                 AL_EPARSE);
+    CHECK_EQ_INT(parse("{\"prompt\":{\"pii\":\"redact\",\"pii\":\"allow\"}}", &s, err), AL_EPARSE);
     CHECK_STR(err, "prompt.pii: appears twice");
     CHECK_EQ_INT(s.n, 0);
 }

@@ -55,10 +55,17 @@ static const char *const texts[] = {
     "1536-22-12345 536-22-1234 536-22-12345",
     "Ship to 221B Baker Street, London NW1 6XE, United Kingdom, or 1600 Pennsylvania Avenue NW, "
     "Washington, DC 20500-0003; Calle de Alcalá 48, 28014 Madrid.",
-    "Tenant: Ana Maria de la Cruz\nCustomer: Dr. Emily Rose White\nFull Name: Johnathan Edward Doe.",
+    "Tenant: Ana Maria de la Cruz\nCustomer: Dr. Emily Rose White\nFull Name: Johnathan Edward "
+    "Doe.",
     /* separators as models print them: U+2011, U+00A0, U+202F */
-    "Call 212\xe2\x80\x91" "555\xe2\x80\x91" "0147, card 5555\xc2\xa0" "5555\xc2\xa0" "5555\xc2\xa0"
-    "4444 or SSN 412\xe2\x80\xaf" "67\xe2\x80\xaf" "8901.",
+    "Call 212\xe2\x80\x91"
+    "555\xe2\x80\x91"
+    "0147, card 5555\xc2\xa0"
+    "5555\xc2\xa0"
+    "5555\xc2\xa0"
+    "4444 or SSN 412\xe2\x80\xaf"
+    "67\xe2\x80\xaf"
+    "8901.",
 };
 
 static char *whole(const al_engine *e, const char *t, size_t n)

@@ -198,20 +198,37 @@ TEST(numbers_with_unicode_separators_are_judged_as_their_ascii_form)
 {
     /* non-breaking hyphen U+2011, no-break space U+00A0, narrow no-break
      * space U+202F, en dash U+2013: as models print numbers */
-    ACCEPTS("phone", "212\xe2\x80\x91" "555\xe2\x80\x91" "0147");
-    ACCEPTS("phone", "+44\xc2\xa0" "20\xc2\xa0" "7946\xc2\xa0" "0958");
-    ACCEPTS("luhn", "5555\xe2\x80\xaf" "5555\xe2\x80\xaf" "5555\xe2\x80\xaf" "4444");
-    ACCEPTS("us_ssn", "412\xe2\x80\x93" "67\xe2\x80\x93" "8901");
-    REJECTS("us_ssn", "078\xe2\x80\x91" "05\xe2\x80\x91" "1120"); /* still the sample number */
-    REJECTS("phone", "212\xe2\x80\x91" "155\xe2\x80\x91" "0147");  /* still NANP rules */
-    REJECTS("luhn", "5555\xc2\xa0" "5555\xc2\xa0" "5555\xc2\xa0" "4445");
+    ACCEPTS("phone", "212\xe2\x80\x91"
+                     "555\xe2\x80\x91"
+                     "0147");
+    ACCEPTS("phone", "+44\xc2\xa0"
+                     "20\xc2\xa0"
+                     "7946\xc2\xa0"
+                     "0958");
+    ACCEPTS("luhn", "5555\xe2\x80\xaf"
+                    "5555\xe2\x80\xaf"
+                    "5555\xe2\x80\xaf"
+                    "4444");
+    ACCEPTS("us_ssn", "412\xe2\x80\x93"
+                      "67\xe2\x80\x93"
+                      "8901");
+    REJECTS("us_ssn", "078\xe2\x80\x91"
+                      "05\xe2\x80\x91"
+                      "1120"); /* still the sample number */
+    REJECTS("phone", "212\xe2\x80\x91"
+                     "155\xe2\x80\x91"
+                     "0147"); /* still NANP rules */
+    REJECTS("luhn", "5555\xc2\xa0"
+                    "5555\xc2\xa0"
+                    "5555\xc2\xa0"
+                    "4445");
 }
 
 TEST(phone_should_reject_invalid_codes_and_lengths)
 {
-    REJECTS("phone", "123-555-0199"); /* area code cannot start with 1 */
-    REJECTS("phone", "212.155.0199"); /* exchange cannot start with 1 */
-    REJECTS("phone", "411 555 0199"); /* N11 service code */
+    REJECTS("phone", "123-555-0199");   /* area code cannot start with 1 */
+    REJECTS("phone", "212.155.0199");   /* exchange cannot start with 1 */
+    REJECTS("phone", "411 555 0199");   /* N11 service code */
     REJECTS("phone", "+1 415 555 013"); /* short */
     REJECTS("phone", "+44 20 79");
     REJECTS("phone", "+33 1 70 36 39 00 11 22");
