@@ -13,12 +13,15 @@
 
 #include "cli.h"
 #include "engine.h"
+#include "policy.h"
 #include "rules.h"
 
 static int scan_usage(void)
 {
-    fprintf(stderr,
-            "usage: airlock scan [--as prompt|completion] [--rules PATH] [--jobs N] [FILE]\n");
+    fprintf(
+        stderr,
+        "usage: airlock scan [--as prompt|completion] [--policy FILE] [--rules PATH] [--jobs N] "
+        "[FILE]\n");
     return 2;
 }
 
@@ -302,20 +305,48 @@ static int default_jobs(void)
     return n < 1 ? 1 : n > MAX_JOBS ? MAX_JOBS : (int)n;
 }
 
+/* The policy scan judges by, as the shim builds it: the policy file
+ * (--policy, else AIRLOCK_POLICY) put into the environment unless a
+ * variable there already says otherwise, then the environment read into
+ * *p.  The mode (monitor) and the settings around calls (audit, limits,
+ * egress, weights) do not apply to scanning; AIRLOCK_RULES from the file
+ * does, through al_engine_default_rules.  0, or -1 after a message when
+ * the file cannot be used. */
+static int apply_policy_file(const char *path, al_policy *p)
+{
+    if (!path) path = getenv("AIRLOCK_POLICY");
+    if (path && *path) {
+        al_settings s;
+        char err[600];
+        if (al_policy_load(path, &s, err, sizeof err) != AL_OK) {
+            fprintf(stderr, "airlock scan: cannot use policy %s\n", err);
+            return -1;
+        }
+        al_settings_export(&s);
+        al_settings_free(&s);
+    }
+    /* a value that does not parse keeps its default, as in the shim, and
+     * is reported */
+    char err[300] = "";
+    al_policy_from_env(p, err, sizeof err);
+    if (err[0]) fprintf(stderr, "%s\n", err);
+    return 0;
+}
+
 int al_cli_scan(int argc, char **argv)
 {
-    const char *rules = NULL, *file = NULL;
+    const char *rules = NULL, *file = NULL, *policy = NULL;
     al_direction dir = AL_AS_PROMPT;
     int jobs = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = NULL;
         if (!strcmp(a, "--as") || !strcmp(a, "--rules") || !strcmp(a, "--jobs") ||
-            !strcmp(a, "-j")) {
+            !strcmp(a, "-j") || !strcmp(a, "--policy")) {
             if (i + 1 >= argc) return scan_usage();
             v = argv[++i];
         } else if (!strncmp(a, "--as=", 5) || !strncmp(a, "--rules=", 8) ||
-                   !strncmp(a, "--jobs=", 7)) {
+                   !strncmp(a, "--jobs=", 7) || !strncmp(a, "--policy=", 9)) {
             v = strchr(a, '=') + 1;
         }
         if (v && !strncmp(a, "--as", 4)) {
@@ -330,6 +361,9 @@ int al_cli_scan(int argc, char **argv)
             long n = strtol(v, &end, 10);
             if (end == v || *end || n < 1 || n > MAX_JOBS) return scan_usage();
             jobs = (int)n;
+        } else if (v && !strncmp(a, "--policy", 8)) {
+            if (!*v) return scan_usage();
+            policy = v;
         } else if (v) {
             rules = v;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -344,6 +378,10 @@ int al_cli_scan(int argc, char **argv)
         }
     }
     if (!jobs) jobs = default_jobs();
+    /* the policy the shim would apply: the file's settings under the
+     * environment's, read into the engine's policy the same way */
+    al_policy p;
+    if (apply_policy_file(policy, &p) != 0) return 2;
     if (!rules) rules = al_engine_default_rules();
     al_engine *e = NULL;
     char err[512];
@@ -363,8 +401,6 @@ int al_cli_scan(int argc, char **argv)
     }
     static char obuf[1 << 16];
     setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-    al_policy p;
-    al_policy_default(&p);
     int read_errno = 0;
     int status = scan_lines(e, &p, dir, in, jobs, &read_errno);
     if (status == 2) fprintf(stderr, "airlock scan: out of memory\n");

@@ -17,6 +17,7 @@
 
 #include "budget.h"
 #include "exchange.h"
+#include "policy.h"
 #include "scancache.h"
 
 struct al_ctx_lazy {
@@ -30,73 +31,6 @@ static void note(char *errbuf, size_t errlen, const char *fmt, const char *a, co
 {
     if (!errbuf || !errlen || errbuf[0]) return; /* keep the first message */
     snprintf(errbuf, errlen, fmt, a, b);
-}
-
-/* "N", "Nk", "NM", "NG" (also "NKB", "NMiB"); anything else (a sign, an
- * unknown suffix, an overflow, 0) keeps dflt. */
-static size_t parse_size(const char *s, size_t dflt)
-{
-    char *end;
-    while (*s == ' ' || *s == '\t') s++;
-    if (*s < '0' || *s > '9') return dflt;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s) return dflt;
-    int shift = 0;
-    switch (*end) {
-    case 'k':
-    case 'K':
-        shift = 10;
-        break;
-    case 'm':
-    case 'M':
-        shift = 20;
-        break;
-    case 'g':
-    case 'G':
-        shift = 30;
-        break;
-    case '\0':
-        break;
-    default:
-        return dflt;
-    }
-    if (shift) {
-        end++;
-        if (*end == 'i') end++;
-        if (*end == 'B' || *end == 'b') end++;
-        if (*end) return dflt;
-    }
-    if (v > (SIZE_MAX >> shift)) return dflt;
-    v <<= shift;
-    return v ? (size_t)v : dflt;
-}
-
-/* AIRLOCK_PROMPT_<CATEGORY> / AIRLOCK_COMPLETION_<CATEGORY> = allow|flag|redact|block */
-static void action_overrides(al_policy *p, char *errbuf, size_t errlen)
-{
-    for (int c = 0; c < AL_CAT_COUNT; c++) {
-        for (int dir = 0; dir < 2; dir++) {
-            char name[64];
-            const char *cat = al_category_name((al_category)c);
-            snprintf(name, sizeof name, "AIRLOCK_%s_", dir ? "COMPLETION" : "PROMPT");
-            size_t n = strlen(name);
-            for (size_t i = 0; cat[i] && n + 1 < sizeof name; i++)
-                name[n++] = (char)(cat[i] >= 'a' && cat[i] <= 'z' ? cat[i] - 32 : cat[i]);
-            name[n] = '\0';
-            const char *v = getenv(name);
-            if (!v || !*v) continue;
-            al_action a;
-            if (al_action_parse(v, &a) != 0) {
-                note(errbuf, errlen, "airlock: %s=%s is not allow|flag|redact|block", name, v);
-                continue;
-            }
-            if (dir)
-                p->completion[c] = a;
-            else
-                p->prompt[c] = a;
-        }
-    }
 }
 
 al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, size_t errlen)
@@ -129,46 +63,15 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
      * default would hide a typo such as "0,8") */
     v = getenv("AIRLOCK_MAX_BODY");
     if (v && *v) {
-        ctx->max_body = parse_size(v, 0);
+        ctx->max_body = al_parse_size(v, 0);
         if (!ctx->max_body) {
             ctx->max_body = 16u << 20;
             note(errbuf, errlen, "airlock: AIRLOCK_MAX_BODY=%s is not a size%s", v,
                  " such as 16M; keeping 16 MiB");
         }
     }
-    /* a prompt up to the body cap is screened whole rather than cut */
-    ctx->policy.max_prompt_bytes = 4u << 20;
-    v = getenv("AIRLOCK_MAX_PROMPT");
-    if (v && *v) {
-        size_t n = parse_size(v, 0);
-        if (n)
-            ctx->policy.max_prompt_bytes = n;
-        else
-            note(errbuf, errlen, "airlock: AIRLOCK_MAX_PROMPT=%s is not a size%s", v,
-                 " such as 4M; keeping 4 MiB");
-    }
-    v = getenv("AIRLOCK_BLOCK_THRESHOLD");
-    if (v && *v) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && d > 0 && isfinite(d))
-            ctx->policy.block_threshold = d;
-        else
-            note(errbuf, errlen, "airlock: AIRLOCK_BLOCK_THRESHOLD=%s is not a positive number%s",
-                 v, "; keeping the default");
-    }
-    v = getenv("AIRLOCK_MODEL_THRESHOLD");
-    if (v && *v) {
-        char *end;
-        double d = strtod(v, &end);
-        if (end != v && !*end && d >= 0 && d <= 1)
-            ctx->policy.model_threshold = d;
-        else
-            note(errbuf, errlen,
-                 "airlock: AIRLOCK_MODEL_THRESHOLD=%s is not a number from 0 to 1%s", v,
-                 "; keeping the model's own");
-    }
-    action_overrides(&ctx->policy, errbuf, errlen);
+    /* prompt cap, thresholds and per-category actions */
+    al_policy_from_env(&ctx->policy, errbuf, errlen);
 
     v = getenv("AIRLOCK_AUDIT");
     if (v && *v) {

@@ -28,12 +28,7 @@ static void apply_policy(void)
                      f && *f ? f : "closed");
         setenv("AIRLOCK_POLICY_ERROR", "1", 1);
     } else {
-        /* an empty variable is unset (as everywhere in airlock): it must not
-         * lift what the file sets, such as its egress list */
-        for (size_t i = 0; i < s.n; i++) {
-            const char *cur = getenv(s.v[i].name);
-            if (!cur || !*cur) setenv(s.v[i].name, s.v[i].value, 1);
-        }
+        al_settings_export(&s); /* the environment wins over the file */
         al_settings_free(&s);
         unsetenv("AIRLOCK_POLICY_ERROR"); /* a parent's failure is not ours */
         /* children that change directory (a pyenv shim, make -C) must find

@@ -1,7 +1,10 @@
 /* policy.c: the policy file: one JSON object turned into the AIRLOCK_*
- * settings it stands for, strictly checked.  Pure apart from reading the
- * file; never logs. */
+ * settings it stands for, strictly checked; and those settings, read from
+ * the environment, turned into the engine's al_policy (the shim and
+ * `airlock scan` share both).  Pure apart from reading the file and the
+ * environment; never logs. */
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 
 #include "budget.h"
 #include "egress.h"
+#include "engine.h"
 #include "policy.h"
 
 #define MAX_POLICY_BYTES (1u << 20)
@@ -280,4 +284,127 @@ al_code al_policy_load(const char *path, al_settings *out, char *err, size_t err
     if (r != AL_OK && err) snprintf(err, errlen, "%s: %s", path, sub);
     al_buf_free(&b);
     return r;
+}
+
+/* ---- the environment: the settings as the shim reads them ---- */
+
+static void note(char *errbuf, size_t errlen, const char *fmt, const char *a, const char *b)
+{
+    if (!errbuf || !errlen || errbuf[0]) return; /* keep the first message */
+    snprintf(errbuf, errlen, fmt, a, b);
+}
+
+/* "N", "Nk", "NM", "NG" (also "NKB", "NMiB"); anything else (a sign, an
+ * unknown suffix, an overflow, 0) keeps dflt. */
+size_t al_parse_size(const char *s, size_t dflt)
+{
+    char *end;
+    while (*s == ' ' || *s == '\t') s++;
+    if (*s < '0' || *s > '9') return dflt;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s) return dflt;
+    int shift = 0;
+    switch (*end) {
+    case 'k':
+    case 'K':
+        shift = 10;
+        break;
+    case 'm':
+    case 'M':
+        shift = 20;
+        break;
+    case 'g':
+    case 'G':
+        shift = 30;
+        break;
+    case '\0':
+        break;
+    default:
+        return dflt;
+    }
+    if (shift) {
+        end++;
+        if (*end == 'i') end++;
+        if (*end == 'B' || *end == 'b') end++;
+        if (*end) return dflt;
+    }
+    if (v > (SIZE_MAX >> shift)) return dflt;
+    v <<= shift;
+    return v ? (size_t)v : dflt;
+}
+
+/* AIRLOCK_PROMPT_<CATEGORY> / AIRLOCK_COMPLETION_<CATEGORY> = allow|flag|redact|block */
+static void action_overrides(al_policy *p, char *errbuf, size_t errlen)
+{
+    for (int c = 0; c < AL_CAT_COUNT; c++) {
+        for (int dir = 0; dir < 2; dir++) {
+            char name[64];
+            const char *cat = al_category_name((al_category)c);
+            snprintf(name, sizeof name, "AIRLOCK_%s_", dir ? "COMPLETION" : "PROMPT");
+            size_t n = strlen(name);
+            for (size_t i = 0; cat[i] && n + 1 < sizeof name; i++)
+                name[n++] = (char)(cat[i] >= 'a' && cat[i] <= 'z' ? cat[i] - 32 : cat[i]);
+            name[n] = '\0';
+            const char *v = getenv(name);
+            if (!v || !*v) continue;
+            al_action a;
+            if (al_action_parse(v, &a) != 0) {
+                note(errbuf, errlen, "airlock: %s=%s is not allow|flag|redact|block", name, v);
+                continue;
+            }
+            if (dir)
+                p->completion[c] = a;
+            else
+                p->prompt[c] = a;
+        }
+    }
+}
+
+void al_policy_from_env(al_policy *p, char *errbuf, size_t errlen)
+{
+    al_policy_default(p);
+    /* a prompt up to the body cap is screened whole rather than cut */
+    p->max_prompt_bytes = 4u << 20;
+    const char *v = getenv("AIRLOCK_MAX_PROMPT");
+    if (v && *v) {
+        size_t n = al_parse_size(v, 0);
+        if (n)
+            p->max_prompt_bytes = n;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_MAX_PROMPT=%s is not a size%s", v,
+                 " such as 4M; keeping 4 MiB");
+    }
+    v = getenv("AIRLOCK_BLOCK_THRESHOLD");
+    if (v && *v) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && d > 0 && isfinite(d))
+            p->block_threshold = d;
+        else
+            note(errbuf, errlen, "airlock: AIRLOCK_BLOCK_THRESHOLD=%s is not a positive number%s",
+                 v, "; keeping the default");
+    }
+    v = getenv("AIRLOCK_MODEL_THRESHOLD");
+    if (v && *v) {
+        char *end;
+        double d = strtod(v, &end);
+        if (end != v && !*end && d >= 0 && d <= 1)
+            p->model_threshold = d;
+        else
+            note(errbuf, errlen,
+                 "airlock: AIRLOCK_MODEL_THRESHOLD=%s is not a number from 0 to 1%s", v,
+                 "; keeping the model's own");
+    }
+    action_overrides(p, errbuf, errlen);
+}
+
+void al_settings_export(const al_settings *s)
+{
+    /* an empty variable is unset (as everywhere in airlock): it must not
+     * lift what the file sets, such as its egress list */
+    for (size_t i = 0; s && i < s->n; i++) {
+        const char *cur = getenv(s->v[i].name);
+        if (!cur || !*cur) setenv(s->v[i].name, s->v[i].value, 1);
+    }
 }

@@ -20,6 +20,7 @@
 #define AL_POLICY_FILE_H
 
 #include "al.h"
+#include "engine.h"
 
 #define AL_POLICY_MAX_SETTINGS 48
 
@@ -46,5 +47,24 @@ AL_API void al_settings_free(al_settings *s);
 
 /* The value for name, or NULL. */
 AL_API const char *al_settings_get(const al_settings *s, const char *name);
+
+/* Puts each setting of s into the environment, unless the environment
+ * already sets that variable to a non-empty value (a one-off override wins
+ * over the file; an empty variable counts as unset).  Not thread-safe
+ * (setenv): call it before any thread starts. */
+AL_API void al_settings_export(const al_settings *s);
+
+/* Fills p with the default policy changed by the environment, as the shim
+ * reads it: AIRLOCK_MAX_PROMPT, AIRLOCK_BLOCK_THRESHOLD,
+ * AIRLOCK_MODEL_THRESHOLD and AIRLOCK_PROMPT_<CATEGORY> /
+ * AIRLOCK_COMPLETION_<CATEGORY>.  A value that does not parse keeps its
+ * default, and the first such problem is written to errbuf ("airlock:
+ * AIRLOCK_X=... is not ..."; errbuf untouched when it already holds a
+ * message, so the caller's earlier message stays first). */
+AL_API void al_policy_from_env(al_policy *p, char *errbuf, size_t errlen);
+
+/* "N", "Nk", "NM", "NG" (also "NKB", "NMiB"): the size in bytes; anything
+ * else (a sign, an unknown suffix, an overflow, 0) returns dflt. */
+AL_API size_t al_parse_size(const char *s, size_t dflt);
 
 #endif

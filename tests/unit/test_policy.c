@@ -163,3 +163,79 @@ TEST(a_missing_file_names_the_path_and_reason)
     CHECK_EQ_INT(al_policy_load("/nonexistent/airlock.json", &s, err, sizeof err), AL_EIO);
     CHECK(strstr(err, "/nonexistent/airlock.json: No such file") != NULL);
 }
+
+static void unset_policy_env(void)
+{
+    static const char *const vars[] = {
+        "AIRLOCK_MAX_PROMPT", "AIRLOCK_BLOCK_THRESHOLD",          "AIRLOCK_MODEL_THRESHOLD",
+        "AIRLOCK_PROMPT_PII", "AIRLOCK_COMPLETION_UNSAFE_OUTPUT", "AIRLOCK_PROMPT_SECRET"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) unsetenv(vars[i]);
+}
+
+TEST(an_environment_without_settings_gives_the_default_policy)
+{
+    unset_policy_env();
+    al_policy p, d;
+    char err[200] = "";
+    al_policy_from_env(&p, err, sizeof err);
+    al_policy_default(&d);
+    CHECK(memcmp(&p, &d, sizeof p) == 0);
+    CHECK_STR(err, "");
+}
+
+TEST(the_environment_sets_actions_thresholds_and_the_prompt_cap)
+{
+    unset_policy_env();
+    setenv("AIRLOCK_MAX_PROMPT", "64k", 1);
+    setenv("AIRLOCK_BLOCK_THRESHOLD", "2.5", 1);
+    setenv("AIRLOCK_MODEL_THRESHOLD", "0.75", 1);
+    setenv("AIRLOCK_PROMPT_PII", "redact", 1);
+    setenv("AIRLOCK_COMPLETION_UNSAFE_OUTPUT", "block", 1);
+    setenv("AIRLOCK_PROMPT_SECRET", "", 1); /* empty: unset */
+    al_policy p;
+    char err[200] = "";
+    al_policy_from_env(&p, err, sizeof err);
+    CHECK_EQ_INT(p.max_prompt_bytes, 65536);
+    CHECK(p.block_threshold == 2.5);
+    CHECK(p.model_threshold == 0.75);
+    CHECK_EQ_INT(p.prompt[AL_CAT_PII], AL_ACT_REDACT);
+    CHECK_EQ_INT(p.completion[AL_CAT_UNSAFE_OUTPUT], AL_ACT_BLOCK);
+    CHECK_EQ_INT(p.prompt[AL_CAT_SECRET], AL_ACT_REDACT);
+    CHECK_STR(err, "");
+    unset_policy_env();
+}
+
+TEST(a_setting_that_does_not_parse_keeps_its_default_and_is_named)
+{
+    unset_policy_env();
+    setenv("AIRLOCK_PROMPT_PII", "redcat", 1);
+    setenv("AIRLOCK_MAX_PROMPT", "-5", 1);
+    al_policy p;
+    char err[200] = "";
+    al_policy_from_env(&p, err, sizeof err);
+    CHECK_EQ_INT(p.prompt[AL_CAT_PII], AL_ACT_FLAG);
+    CHECK_EQ_INT(p.max_prompt_bytes, 4u << 20);
+    /* the first problem, in the order the shim reads them */
+    CHECK_STR(err, "airlock: AIRLOCK_MAX_PROMPT=-5 is not a size such as 4M; keeping 4 MiB");
+    char kept[200] = "earlier";
+    al_policy_from_env(&p, kept, sizeof kept);
+    CHECK_STR(kept, "earlier");
+    unset_policy_env();
+}
+
+TEST(exported_settings_never_override_a_non_empty_variable)
+{
+    al_settings s;
+    char err[256];
+    REQUIRE(parse("{\"prompt\":{\"pii\":\"block\",\"secret\":\"flag\"},\"max_prompt\":1000}", &s,
+                  err) == AL_OK);
+    unset_policy_env();
+    setenv("AIRLOCK_PROMPT_PII", "allow", 1);
+    setenv("AIRLOCK_PROMPT_SECRET", "", 1);
+    al_settings_export(&s);
+    al_settings_free(&s);
+    CHECK_STR(getenv("AIRLOCK_PROMPT_PII"), "allow");
+    CHECK_STR(getenv("AIRLOCK_PROMPT_SECRET"), "flag");
+    CHECK_STR(getenv("AIRLOCK_MAX_PROMPT"), "1000");
+    unset_policy_env();
+}
