@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,6 +139,82 @@ static int has_nul_escape(const char *s, size_t n)
     return 0;
 }
 
+/* The length of the well-formed UTF-8 sequence (RFC 3629: no overlong
+ * forms, surrogates or code points past U+10FFFF) at s[0..n), or 0 with
+ * *bad set to the length of its maximal ill-formed subpart: a lead byte
+ * and the continuation bytes that could still follow it, or one byte
+ * (Unicode's "substitution of maximal subparts", as WHATWG and Python's
+ * errors="replace" decode). */
+static size_t utf8_seq(const unsigned char *s, size_t n, size_t *bad)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t need;
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        need = 1;
+    else if (c == 0xE0)
+        need = 2, lo = 0xA0;
+    else if (c == 0xED)
+        need = 2, hi = 0x9F;
+    else if (c >= 0xE1 && c <= 0xEF)
+        need = 2;
+    else if (c == 0xF0)
+        need = 3, lo = 0x90;
+    else if (c == 0xF4)
+        need = 3, hi = 0x8F;
+    else if (c >= 0xF1 && c <= 0xF3)
+        need = 3;
+    else {
+        *bad = 1; /* 80-BF alone, C0, C1, F5-FF */
+        return 0;
+    }
+    size_t i = 1;
+    for (; i <= need && i < n && s[i] >= lo && s[i] <= hi; i++) lo = 0x80, hi = 0xBF;
+    if (i > need) return i;
+    *bad = i;
+    return 0;
+}
+
+/* The offset of the first ill-formed UTF-8 byte in s[0..n), or n. */
+static size_t utf8_valid_prefix(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 0, bad;
+    while (i < n) {
+        if (u[i] < 0x80) { /* ASCII runs, eight bytes at a time */
+            uint64_t w;
+            while (i + 8 <= n && (memcpy(&w, u + i, 8), !(w & 0x8080808080808080ull))) i += 8;
+            while (i < n && u[i] < 0x80) i++;
+            continue;
+        }
+        size_t k = utf8_seq(u + i, n - i, &bad);
+        if (!k) return i;
+        i += k;
+    }
+    return n;
+}
+
+/* out := s[0..n) with each maximal ill-formed subpart from the offset ok
+ * on (utf8_valid_prefix) replaced by U+FFFD, so the printed line is valid
+ * UTF-8 JSON.  Offsets in findings stay byte offsets into the input. */
+static al_code utf8_repair(const char *s, size_t n, size_t ok, al_buf *out)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    al_code r = al_buf_append(out, s, ok);
+    size_t i = ok, bad;
+    while (r == AL_OK && i < n) {
+        size_t k = utf8_seq(u + i, n - i, &bad);
+        if (k) {
+            r = al_buf_append(out, s + i, k);
+            i += k;
+        } else {
+            r = al_buf_append(out, "\xEF\xBF\xBD", 3);
+            i += bad;
+        }
+    }
+    return r;
+}
+
 /* One input line -> one output line in ob.  Returns 0, or 1 for an error
  * line. */
 static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
@@ -171,6 +248,17 @@ static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, c
     }
     /* the contract's key order: blocked, score, model_score, findings, text */
     const char *out_text = res->text.data ? res->text.data : "";
+    size_t out_len = res->text.data ? res->text.len : 0;
+    size_t valid = utf8_valid_prefix(out_text, out_len);
+    al_buf fixed = {0}; /* the text with U+FFFD for ill-formed bytes */
+    if (valid < out_len) {
+        if (utf8_repair(out_text, out_len, valid, &fixed) != AL_OK) {
+            al_buf_free(&fixed);
+            put_error("out of memory", ob);
+            return 1;
+        }
+        out_text = fixed.data;
+    }
     cJSON *o = cJSON_CreateObject();
     int ok = o && add(o, "blocked", cJSON_CreateBool(res->blocked)) &&
              add_number(o, "score", round6(res->score)) &&
@@ -198,6 +286,7 @@ static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, c
     else
         put_error("out of memory", ob);
     cJSON_Delete(o);
+    al_buf_free(&fixed);
     return ok ? 0 : 1;
 }
 

@@ -190,6 +190,28 @@ r.check("a missing AIRLOCK_POLICY file stops scan with status 2",
 for f in (pol, badpol):
     os.unlink(f)
 os.rmdir(pd)
+# 8. input that is not valid UTF-8: each maximal ill-formed subpart becomes
+# U+FFFD in "text" (as Python's errors="replace" decodes), so every output
+# line is valid UTF-8 JSON; offsets stay byte offsets into the input
+raw = (b"x\xff\xfey \xe2\x82 z \xed\xa0\x80 \xf0\x9f\x98\x80 \xc0\xaf bob@example.com "
+       b"\xf4\x90\x80\x80 end\xf0\x9f\x98")
+line = b'{"text":"' + raw + b'"}\n'
+for as_ in ("prompt", "completion"):
+    p = subprocess.run([AIRLOCK, "scan", "--as", as_, "--rules", FIX], input=line + line,
+                       capture_output=True, timeout=60)
+    try:
+        outs = [json.loads(l) for l in p.stdout.decode("utf-8").split("\n")[:-1]]
+    except ValueError as ex:
+        outs = [{"error": "output is not UTF-8 JSON: %s" % ex}]
+    o = outs[0] if outs else {}
+    want = raw.decode("utf-8", "replace")
+    if as_ == "completion":
+        want = want.replace("bob@example.com", "<EMAIL_ADDRESS>")
+    f = [x for x in o.get("findings", []) if x.get("rule") == "t.email"]
+    r.check("--as %s: ill-formed UTF-8 is written as U+FFFD, one per maximal subpart" % as_,
+            p.returncode == 0 and len(outs) == 2 and o.get("text") == want, (p.returncode, o, want))
+    r.check("--as %s: with ill-formed UTF-8 around, offsets are still bytes into the input" % as_,
+            len(f) == 1 and raw[f[0]["start"]:f[0]["end"]] == b"bob@example.com", o)
 rc, out, err = run(["--version"])
 r.check("airlock --version prints its version", rc == 0 and re.match(r"^airlock \d+\.\d+\.\d+\n$", out),
         (rc, out, err))
