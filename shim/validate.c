@@ -508,7 +508,7 @@ static int v_phone(const char *s, size_t len)
         /* "+1" and ten digits is a NANP number even where the digits break
          * the numbering plan's rules (made-up and test numbers are still
          * somebody's placeholder for a phone) */
-        if (d[0] == '1') return n == 11;
+        if (d[0] == '1') return n == 11 && !all_same(d + 1, 10);
         return e164_ok(d, n);
     }
     if (n >= 5 && d[0] == '0' && d[1] == '1' && d[2] == '1') return e164_ok(d + 3, n - 3);
@@ -565,6 +565,10 @@ static int v_phone_local(const char *s, size_t len)
     }
     /* the SSN layout ddd-dd-dddd (or with spaces or dots) is not a phone layout */
     if (len == 11 && n == 9 && s[3] == s[6] && (s[3] == '-' || s[3] == ' ' || s[3] == '.'))
+        return 0;
+    /* dddd-dddd-dddd with no trunk 0 is an order, ticket or reference
+     * number's layout, not a phone's */
+    if (len == 14 && n == 12 && d[0] != '0' && s[4] == s[9] && (s[4] == '-' || s[4] == ' '))
         return 0;
     return 1;
 }

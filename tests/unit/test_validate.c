@@ -191,7 +191,9 @@ TEST(phone_should_accept_phone_shaped_numbers_outside_the_numbering_plan)
     ACCEPTS("phone", "151.081.7740x2347");
     REJECTS("phone", "+1-177-892-073"); /* still ten digits after +1 */
     REJECTS("phone", "(123) 555-01");
-    REJECTS("phone", "(222) 222-2222"); /* one digit repeated */
+    REJECTS("phone", "(222) 222-2222");  /* one digit repeated */
+    REJECTS("phone", "+1 000 000 0000"); /* a placeholder: one digit after +1 */
+    REJECTS("phone", "+1 (555) 555-5555");
 }
 
 TEST(numbers_with_unicode_separators_are_judged_as_their_ascii_form)
@@ -255,6 +257,14 @@ TEST(phone_local_should_reject_dates_short_groups_and_runs)
     REJECTS("phone_local", "12 34");         /* too few digits */
     REJECTS("phone_local", "555 5555");      /* one digit repeated */
     REJECTS("phone_local", "12-345 678");    /* mixed separators */
+}
+
+TEST(phone_local_should_reject_the_four_four_four_layout_of_reference_numbers)
+{
+    REJECTS("phone_local", "7734-2291-0043"); /* an order or ticket number */
+    REJECTS("phone_local", "4829 1102 7734");
+    ACCEPTS("phone_local", "0123-4567-8901"); /* a trunk 0 still says phone */
+    ACCEPTS("phone_local", "773-4229-1004");
 }
 
 TEST(phone_loose_should_need_a_real_number_when_digits_are_bare)
