@@ -72,8 +72,16 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
     cJSON *think = api == AL_API_OLLAMA_GEN ? al_json_get(ev, "thinking")
                                             : al_json_get(al_json_get(ev, "message"), "thinking");
     al_code r = AL_OK;
-    if (cJSON_IsString(think) && (r = io->delta(io, KEY_THINKING, think, ev)) != AL_OK) return r;
-    if (cJSON_IsString(node) && (r = io->delta(io, 0, node, ev)) != AL_OK) return r;
+    /* a thinking model's events carry "content": "" beside the thinking
+     * text and "thinking": "" beside the answer: only the text that is there
+     * is a delta, so such an event stays one key's (and a clean stream
+     * passes byte for byte) */
+    int has_think = cJSON_IsString(think) && think->valuestring[0];
+    int has_node = cJSON_IsString(node) && node->valuestring[0];
+    if (has_think && (r = io->delta(io, KEY_THINKING, think, ev)) != AL_OK) return r;
+    if (cJSON_IsString(node) && (has_node || !has_think) &&
+        (r = io->delta(io, 0, node, ev)) != AL_OK)
+        return r;
     al_texts t = {0};
     cJSON *tc;
     cJSON_ArrayForEach(tc, al_json_get(al_json_get(ev, "message"), "tool_calls"))

@@ -5,10 +5,13 @@
 
 #include "provider.h"
 
-/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..60 tool
- * call arguments, 61 "reasoning" and 62 "reasoning_content" (the reasoning
- * text OpenAI-compatible servers stream: OpenRouter, Groq, DeepSeek, vLLM),
- * 63 refusal (chat) or function call arguments (Responses). */
+/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..59 tool
+ * call arguments, 60 the transcript of an audio reply (chat with
+ * "modalities": ["text","audio"]), 61 "reasoning" and 62 "reasoning_content"
+ * (the reasoning text OpenAI-compatible servers stream: OpenRouter, Groq,
+ * DeepSeek, vLLM), 63 refusal (chat) or function or custom tool call input
+ * (Responses). */
+#define SLOT_AUDIO 60
 #define SLOT_REASONING 61
 #define SLOT_REASONING_CONTENT 62
 /* Responses: content parts 0..60, 61 reasoning summary text, 62 reasoning
@@ -27,7 +30,8 @@ static al_role role_of(const char *r)
 }
 
 /* content: a string, or an array of parts with "text" (text, input_text,
- * output_text parts); tool outputs may nest further. */
+ * output_text parts) or "refusal" (a Responses refusal part); tool outputs
+ * may nest further. */
 static al_code push_content(al_texts *t, cJSON *content, al_role role)
 {
     if (cJSON_IsString(content)) return al_texts_push(t, content, role);
@@ -38,8 +42,8 @@ static al_code push_content(al_texts *t, cJSON *content, al_role role)
         al_code r = AL_OK;
         if (cJSON_IsString(part))
             r = al_texts_push(t, part, role);
-        else
-            r = al_texts_push(t, al_json_get(part, "text"), role);
+        else if ((r = al_texts_push(t, al_json_get(part, "text"), role)) == AL_OK)
+            r = al_texts_push(t, al_json_get(part, "refusal"), role);
         if (r != AL_OK) return r;
     }
     return AL_OK;
@@ -70,6 +74,9 @@ static al_code responses_item(al_texts *t, cJSON *item, al_role dflt)
                    : push_content(t, al_json_get(item, "output"), AL_ROLE_TOOL);
     if (type && !strcmp(type, "function_call"))
         return al_texts_push(t, al_json_get(item, "arguments"), AL_ROLE_ASSISTANT);
+    /* a custom (free-form) tool's input is plain text in "input" */
+    if (type && !strcmp(type, "custom_tool_call"))
+        return al_texts_push(t, al_json_get(item, "input"), AL_ROLE_ASSISTANT);
     const char *role = al_json_str(item, "role");
     al_role ro = role ? role_of(role) : dflt;
     if ((r = push_content(t, al_json_get(item, "content"), ro)) != AL_OK) return r;
@@ -95,6 +102,14 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
     case AL_API_RESPONSES: {
         if ((r = al_texts_push(t, al_json_get(root, "instructions"), AL_ROLE_SYSTEM)) != AL_OK)
             return r;
+        /* a stored prompt's variables are put into its text by the server:
+         * strings, or input parts ({"type":"input_text","text":...}) */
+        cJSON_ArrayForEach(m, al_json_get(al_json_get(root, "prompt"), "variables"))
+        {
+            r = cJSON_IsString(m) ? al_texts_push(t, m, AL_ROLE_USER)
+                                  : al_texts_push(t, al_json_get(m, "text"), AL_ROLE_USER);
+            if (r != AL_OK) return r;
+        }
         cJSON *in = al_json_get(root, "input");
         if (cJSON_IsString(in)) return al_texts_push(t, in, AL_ROLE_USER);
         cJSON_ArrayForEach(m, in)
@@ -139,6 +154,9 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
             return r;
         if ((r = al_texts_push(t, al_json_get(msg, "reasoning"), AL_ROLE_ASSISTANT)) != AL_OK)
             return r;
+        if ((r = al_texts_push(t, al_json_get(al_json_get(msg, "audio"), "transcript"),
+                               AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
         if ((r = push_tool_calls(t, msg, AL_ROLE_ASSISTANT)) != AL_OK) return r;
     }
     return AL_OK;
@@ -166,6 +184,25 @@ static al_code end_range(al_stream_io *io, int lo, int n)
     return AL_OK;
 }
 
+/* 1 when a chat delta holds a non-empty text besides its content. */
+static int other_text(const cJSON *d)
+{
+    static const char *const keys[] = {"refusal", "reasoning", "reasoning_content"};
+    for (size_t i = 0; i < sizeof keys / sizeof *keys; i++) {
+        const char *s = al_json_str(d, keys[i]);
+        if (s && s[0]) return 1;
+    }
+    const char *tr = al_json_str(al_json_get(d, "audio"), "transcript");
+    if (tr && tr[0]) return 1;
+    const cJSON *tc;
+    cJSON_ArrayForEach(tc, al_json_get(d, "tool_calls"))
+    {
+        const char *a = al_json_str(al_json_get(tc, "function"), "arguments");
+        if (a && a[0]) return 1;
+    }
+    return 0;
+}
+
 static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
 {
     al_code r;
@@ -181,6 +218,10 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
         } else {
             cJSON *d = al_json_get(c, "delta");
             node = al_json_get(d, "content");
+            /* "content": "" beside the reasoning or a tool call's arguments
+             * (some compatible servers send it) is no delta: the event stays
+             * that text's alone */
+            if (cJSON_IsString(node) && !node->valuestring[0] && other_text(d)) node = NULL;
             cJSON *ref = al_json_get(d, "refusal");
             if (cJSON_IsString(ref) && (r = io->delta(io, KEY(i, 63), ref, ev)) != AL_OK) return r;
             cJSON *rs = al_json_get(d, "reasoning");
@@ -190,12 +231,15 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
             if (cJSON_IsString(rs) &&
                 (r = io->delta(io, KEY(i, SLOT_REASONING_CONTENT), rs, ev)) != AL_OK)
                 return r;
+            cJSON *tr = al_json_get(al_json_get(d, "audio"), "transcript");
+            if (cJSON_IsString(tr) && (r = io->delta(io, KEY(i, SLOT_AUDIO), tr, ev)) != AL_OK)
+                return r;
             cJSON *tc;
             int tpos = 0;
             cJSON_ArrayForEach(tc, al_json_get(d, "tool_calls"))
             {
                 int j = al_json_int(tc, "index", tpos++);
-                if (j < 0 || j > 59) j = 59;
+                if (j < 0 || j > 58) j = 58;
                 cJSON *a = al_json_get(al_json_get(tc, "function"), "arguments");
                 if (cJSON_IsString(a) && (r = io->delta(io, KEY(i, 1 + j), a, ev)) != AL_OK)
                     return r;
@@ -222,7 +266,8 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
     al_texts t = {0};
     if (!strcmp(type, "response.output_text.delta") || !strcmp(type, "response.refusal.delta")) {
         r = io->delta(io, KEY(o, ci), al_json_get(ev, "delta"), ev);
-    } else if (!strcmp(type, "response.function_call_arguments.delta")) {
+    } else if (!strcmp(type, "response.function_call_arguments.delta") ||
+               !strcmp(type, "response.custom_tool_call_input.delta")) {
         r = io->delta(io, KEY(o, 63), al_json_get(ev, "delta"), ev);
     } else if (!strcmp(type, "response.reasoning_summary_text.delta")) {
         r = io->delta(io, KEY(o, SLOT_SUMMARY), al_json_get(ev, "delta"), ev);
@@ -241,14 +286,19 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
             r = al_texts_push(&t, al_json_get(ev, "text"), AL_ROLE_ASSISTANT);
             if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "refusal"), AL_ROLE_ASSISTANT);
         }
-    } else if (!strcmp(type, "response.function_call_arguments.done")) {
+    } else if (!strcmp(type, "response.function_call_arguments.done") ||
+               !strcmp(type, "response.custom_tool_call_input.done")) {
         if ((r = io->end(io, KEY(o, 63), NULL)) == AL_OK)
             r = al_texts_push(&t, al_json_get(ev, "arguments"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "input"), AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.content_part.done")) {
         if ((r = io->end(io, KEY(o, ci), NULL)) == AL_OK)
             r = push_content(&t, al_json_get(ev, "part"), AL_ROLE_ASSISTANT);
         if (r == AL_OK)
             r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "text"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK)
+            r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "refusal"),
+                              AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.output_item.done")) {
         if ((r = end_range(io, KEY(o, 0), 64)) == AL_OK)
             r = responses_item(&t, al_json_get(ev, "item"), AL_ROLE_ASSISTANT);
@@ -276,10 +326,12 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     if (!ev) return NULL;
     if (api == AL_API_RESPONSES) {
         int slot = key % 64;
+        const char *tt = al_json_str(tmpl, "type");
         const char *type = slot == 63                    ? "response.function_call_arguments.delta"
                            : slot == SLOT_SUMMARY        ? "response.reasoning_summary_text.delta"
                            : slot == SLOT_REASONING_TEXT ? "response.reasoning_text.delta"
                                                          : "response.output_text.delta";
+        if (slot == 63 && tt && !strcmp(tt, "response.custom_tool_call_input.delta")) type = tt;
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "type");
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "delta");
         if (!cJSON_AddStringToObject(ev, "type", type) ||
@@ -313,6 +365,9 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
             ok = ok && d && cJSON_AddStringToObject(d, "reasoning", text);
         } else if (slot == SLOT_REASONING_CONTENT) {
             ok = ok && d && cJSON_AddStringToObject(d, "reasoning_content", text);
+        } else if (slot == SLOT_AUDIO) {
+            cJSON *au = d ? cJSON_AddObjectToObject(d, "audio") : NULL;
+            ok = ok && au && cJSON_AddStringToObject(au, "transcript", text);
         } else {
             cJSON *tcs = d ? cJSON_AddArrayToObject(d, "tool_calls") : NULL;
             cJSON *tc = cJSON_CreateObject();
@@ -356,7 +411,8 @@ static int shape(al_api api, const cJSON *root)
     if (api == AL_API_CHAT) return cJSON_IsArray(al_json_get(root, "messages"));
     if (api == AL_API_COMPLETIONS) return al_json_get(root, "prompt") != NULL;
     if (api == AL_API_RESPONSES)
-        return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL;
+        return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL ||
+               cJSON_IsObject(al_json_get(root, "prompt"));
     return 0;
 }
 

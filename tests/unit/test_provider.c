@@ -275,3 +275,149 @@ TEST(model_comes_from_the_body_or_the_gemini_path)
     al_provider_model(NULL, p, strlen(p), m, sizeof m);
     CHECK_STR(m, "gemini-1.5-pro");
 }
+
+/* An io that records what a provider reports for stream events:
+ * "d<key>:<text>;" a delta, "e<key>;" an end, "E;" the end of all,
+ * "w:<text>;" a whole text. */
+typedef struct {
+    al_stream_io io;
+    al_buf log;
+} rec_io;
+
+static al_code rec_delta(al_stream_io *io, int key, cJSON *node, const cJSON *event)
+{
+    return al_buf_printf(&((rec_io *)io)->log, "d%d:%s;", key, text_of(node));
+}
+
+static al_code rec_end(al_stream_io *io, int key, cJSON *node)
+{
+    return al_buf_printf(&((rec_io *)io)->log, "e%d;", key);
+}
+
+static al_code rec_end_all(al_stream_io *io)
+{
+    return al_buf_puts(&((rec_io *)io)->log, "E;");
+}
+
+static al_code rec_whole(al_stream_io *io, cJSON *node)
+{
+    return al_buf_printf(&((rec_io *)io)->log, "w:%s;", text_of(node));
+}
+
+/* What p reports for the stream events (a NULL-ended list of JSON texts),
+ * with the ends ("e") of keys that never had a delta left out (providers end
+ * whole ranges of keys). */
+static char *stream_log(const al_provider *p, al_api api, const char *const *events)
+{
+    rec_io r = {{rec_delta, rec_end, rec_end_all, rec_whole}, {0}};
+    al_buf_puts(&r.log, "");
+    for (int i = 0; events[i]; i++) {
+        cJSON *ev = cJSON_Parse(events[i]);
+        size_t before = r.log.len;
+        if (!ev || p->stream_event(api, NULL, ev, &r.io) != AL_OK) al_buf_puts(&r.log, "ERR;");
+        cJSON_Delete(ev);
+        char *added = strdup(r.log.data + before);
+        r.log.len = before;
+        r.log.data[before] = '\0';
+        for (char *s = added; s && *s;) {
+            char *e = strchr(s, ';'), used[24];
+            size_t n = e ? (size_t)(e - s) + 1 : strlen(s);
+            snprintf(used, sizeof used, "d%d:", atoi(s + 1));
+            if (s[0] != 'e' || strstr(r.log.data, used)) al_buf_append(&r.log, s, n);
+            s += n;
+        }
+        free(added);
+    }
+    return r.log.data;
+}
+
+TEST(openai_chat_stream_reports_audio_transcript_deltas_on_their_own_key)
+{
+    const char *ev[] = {
+        "{\"choices\":[{\"index\":1,\"delta\":{\"audio\":{\"id\":\"a\",\"transcript\":\"Hi \"}}}]}",
+        "{\"choices\":[{\"index\":1,\"delta\":{\"audio\":{\"transcript\":\"there\"}}}]}",
+        "{\"choices\":[{\"index\":1,\"delta\":{\"audio\":{\"data\":\"UklG\"}}}]}",
+        "{\"choices\":[{\"index\":1,\"delta\":{\"tool_calls\":[{\"index\":70,\"function\":{"
+        "\"arguments\":\"{}\"}}]}}]}",
+        NULL};
+    char *s = stream_log(&al_provider_openai, AL_API_CHAT, ev);
+    /* key 64 + 60: the transcript; a tool call index past the range takes
+     * the last tool slot (59), never the transcript's */
+    CHECK_STR(s, "d124:Hi ;d124:there;d123:{};");
+    free(s);
+    cJSON *tmpl = cJSON_Parse(ev[0]);
+    cJSON *d = al_provider_openai.delta_event(AL_API_CHAT, tmpl, 64 + 60, "held");
+    char *p = cJSON_PrintUnformatted(d);
+    CHECK_STR(p, "{\"choices\":[{\"index\":1,\"delta\":{\"audio\":{\"transcript\":\"held\"}},"
+                 "\"finish_reason\":null}]}");
+    cJSON_free(p);
+    cJSON_Delete(d);
+    cJSON_Delete(tmpl);
+    s = completions(&al_provider_openai, AL_API_CHAT,
+                    "{\"choices\":[{\"message\":{\"content\":null,\"audio\":{\"id\":\"a\",\"data\":"
+                    "\"UklG\",\"transcript\":\"T\"}}}]}");
+    CHECK_STR(s, "T;");
+    free(s);
+}
+
+TEST(responses_refusal_parts_and_custom_tool_input_are_completion_texts)
+{
+    char *s = completions(&al_provider_openai, AL_API_RESPONSES,
+                          "{\"output\":[{\"type\":\"message\",\"content\":[{\"type\":\"refusal\","
+                          "\"refusal\":\"R\"}]},{\"type\":\"custom_tool_call\",\"call_id\":\"c\","
+                          "\"name\":\"sh\",\"input\":\"I\"}]}");
+    CHECK_STR(s, "R;I;");
+    free(s);
+    const char *ev[] = {
+        "{\"type\":\"response.custom_tool_call_input.delta\",\"output_index\":2,\"delta\":\"ab\"}",
+        "{\"type\":\"response.custom_tool_call_input.done\",\"output_index\":2,\"input\":\"ab\"}",
+        "{\"type\":\"response.content_part.done\",\"output_index\":0,\"content_index\":0,"
+        "\"part\":{\"type\":\"refusal\",\"refusal\":\"no\"}}",
+        "{\"type\":\"response.output_item.done\",\"output_index\":2,\"item\":{\"type\":"
+        "\"custom_tool_call\",\"input\":\"ab\"}}",
+        NULL};
+    s = stream_log(&al_provider_openai, AL_API_RESPONSES, ev);
+    CHECK_STR(s, "d191:ab;e191;w:ab;w:no;e191;w:ab;");
+    free(s);
+    /* a held text of a custom tool's input goes out as that tool's delta */
+    cJSON *tmpl = cJSON_Parse(ev[0]);
+    cJSON *d = al_provider_openai.delta_event(AL_API_RESPONSES, tmpl, 2 * 64 + 63, "x");
+    CHECK_STR(al_json_str(d, "type"), "response.custom_tool_call_input.delta");
+    CHECK_STR(al_json_str(d, "delta"), "x");
+    cJSON_Delete(d);
+    cJSON_Delete(tmpl);
+}
+
+TEST(responses_prompt_variables_are_screened_as_user_text)
+{
+    char *s = prompts(&al_provider_openai, AL_API_RESPONSES,
+                      "{\"prompt\":{\"id\":\"pmpt_1\",\"variables\":{\"city\":\"C\",\"doc\":{"
+                      "\"type\":\"input_text\",\"text\":\"D\"},\"img\":{\"type\":\"input_image\","
+                      "\"image_url\":\"https://x/y.png\"}}}}");
+    CHECK_STR(s, "user:C;user:D;");
+    free(s);
+}
+
+TEST(an_empty_text_beside_another_delta_is_not_a_delta_of_its_own)
+{
+    /* Ollama's thinking models send "content": "" beside the thinking text
+     * and compatible chat servers "content": "" beside reasoning_content:
+     * reported, the empty text made every event one of two keys' */
+    const char *oll[] = {"{\"message\":{\"role\":\"assistant\",\"content\":\"\",\"thinking\":"
+                         "\"th\"},\"done\":false}",
+                         "{\"message\":{\"role\":\"assistant\",\"content\":\"an\",\"thinking\":"
+                         "\"\"},\"done\":false}",
+                         "{\"message\":{\"role\":\"assistant\",\"content\":\"\"},\"done\":true}",
+                         NULL};
+    char *s = stream_log(&al_provider_ollama, AL_API_OLLAMA_CHAT, oll);
+    CHECK_STR(s, "d1:th;d0:an;d0:;e1;e0;");
+    free(s);
+    const char *chat[] = {
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"reasoning_content\":\"r\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"\",\"tool_calls\":[{\"index\":0,"
+        "\"function\":{\"arguments\":\"{\"}}]}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}", NULL};
+    s = stream_log(&al_provider_openai, AL_API_CHAT, chat);
+    CHECK_STR(s, "d62:r;d1:{;d0:;");
+    free(s);
+}
