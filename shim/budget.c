@@ -206,6 +206,27 @@ al_limit_verdict al_limits_admit(al_limits *l, double now, double *retry_after)
     return v;
 }
 
+long long al_limits_retry_headers(al_limit_verdict v, double retry_after, char *out, size_t n)
+{
+    if (!out || !n) return 0;
+    out[0] = 0;
+    if (v == AL_LIMIT_BUDGET) {
+        static const char no_retry[] = "x-should-retry: false\r\n";
+        if (n >= sizeof no_retry) memcpy(out, no_retry, sizeof no_retry);
+        return 0;
+    }
+    if (v != AL_LIMIT_RATE) return 0;
+    /* NaN, negative or absurd waits: at least 1 s, at most a year */
+    double w = retry_after > 0 ? retry_after : 0;
+    if (!(w < 31536000)) w = 31536000;
+    long long ms = (long long)ceil(w * 1000), s = (long long)ceil(w);
+    if (ms < 1) ms = 1;
+    if (s < 1) s = 1;
+    int k = snprintf(out, n, "Retry-After: %lld\r\nretry-after-ms: %lld\r\n", s, ms);
+    if (k < 0 || (size_t)k >= n) out[0] = 0;
+    return s;
+}
+
 al_code al_limits_account(al_limits *l, long long tokens)
 {
     if (!l || tokens <= 0) return AL_OK;

@@ -39,6 +39,18 @@ AL_API void al_limits_free(al_limits *l);
  * for AL_LIMIT_RATE: seconds until a call would be admitted. */
 AL_API al_limit_verdict al_limits_admit(al_limits *l, double now, double *retry_after);
 
+/* The HTTP header lines the 429 of a refused call carries, each ending in
+ * CRLF, written into out (n bytes, NUL-terminated; cut whole lines never).
+ * AL_LIMIT_RATE: "Retry-After: S\r\nretry-after-ms: M\r\n", retry_after
+ * (from al_limits_admit) rounded up to whole seconds and to milliseconds,
+ * each at least 1, so a client that waits that long is admitted.
+ * AL_LIMIT_BUDGET: "x-should-retry: false\r\n": the budget has no window
+ * (it is spent until the count is reset), so no wait would help, and this
+ * header makes the OpenAI and Anthropic SDKs raise at once instead of
+ * retrying.  Other verdicts: "".  Returns S (0 when no Retry-After). */
+AL_API long long al_limits_retry_headers(al_limit_verdict v, double retry_after, char *out,
+                                         size_t n);
+
 /* Adds the tokens a finished call used (negative: ignored). */
 AL_API al_code al_limits_account(al_limits *l, long long tokens);
 

@@ -189,20 +189,23 @@ static void pop_pending(al_conn *c)
 }
 
 /* A synthesized reply for the host: status, provider-shaped JSON body,
- * Connection: close. */
-static al_code synth_reply(al_buf *out, int status, const char *ctype, const char *body, size_t len)
+ * Connection: close.  headers: more header lines ending in CRLF, or NULL. */
+static al_code synth_reply(al_buf *out, int status, const char *ctype, const char *headers,
+                           const char *body, size_t len)
 {
     const char *reason = status == 400   ? "Bad Request"
                          : status == 403 ? "Forbidden"
                          : status == 413 ? "Payload Too Large"
+                         : status == 429 ? "Too Many Requests"
                          : status == 431 ? "Request Header Fields Too Large"
                          : status == 502 ? "Bad Gateway"
                                          : "Error";
-    al_code r = al_buf_printf(out,
-                              "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
-                              "X-Airlock: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
-                              status, reason, ctype ? ctype : "application/json",
-                              status >= 500 ? "unscreened" : "blocked", len);
+    al_code r =
+        al_buf_printf(out,
+                      "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
+                      "X-Airlock: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                      status, reason, ctype ? ctype : "application/json", headers ? headers : "",
+                      status >= 500 ? "unscreened" : "blocked", len);
     if (r == AL_OK) r = al_buf_append(out, body, len);
     return r;
 }
@@ -264,7 +267,8 @@ static al_code fail_conn(al_conn *c, al_code why)
 /* Blocks the held request: nothing reaches the server; the reply waits. */
 static al_code serve_block(al_conn *c, al_exchange *x, const al_req_verdict *v)
 {
-    al_code r = synth_reply(&c->reply, v->status, v->content_type, v->body.data, v->body.len);
+    al_code r =
+        synth_reply(&c->reply, v->status, v->content_type, v->headers, v->body.data, v->body.len);
     c->rstate = R_CLOSED;
     al_exchange_free(x);
     return r;
@@ -291,7 +295,8 @@ static al_code refuse(al_conn *c, int status, const char *msg, const char *why)
             r = p->error(&body, status, msg);
         }
     }
-    if (r == AL_OK) r = synth_reply(&c->reply, status, "application/json", body.data, body.len);
+    if (r == AL_OK)
+        r = synth_reply(&c->reply, status, "application/json", NULL, body.data, body.len);
     al_buf_free(&body);
     c->rstate = R_CLOSED;
     return r;
@@ -655,7 +660,7 @@ static al_code replace_reply(al_conn *c, al_exchange *x, const char *msg, int fa
 {
     al_buf body = {0};
     al_code r = al_exchange_error_body(x, 502, msg, &body);
-    if (r == AL_OK) r = synth_reply(to_host, 502, "application/json", body.data, body.len);
+    if (r == AL_OK) r = synth_reply(to_host, 502, "application/json", NULL, body.data, body.len);
     al_buf_free(&body);
     if (failed) al_exchange_note_fail(x, msg + 9);
     c->sstate = S_DISCARD;

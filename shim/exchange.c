@@ -1371,9 +1371,11 @@ static al_code admit(al_exchange *x, al_req_verdict *v)
         return AL_OK;
     }
     char msg[200];
+    /* Retry-After for a rate, x-should-retry: false for a spent budget */
+    long long secs = al_limits_retry_headers(lv, retry, v->headers, sizeof v->headers);
     if (lv == AL_LIMIT_RATE)
-        snprintf(msg, sizeof msg, "airlock: rate limit reached (AIRLOCK_RATE); retry in %.0f s",
-                 retry < 1 ? 1 : retry + 0.5);
+        snprintf(msg, sizeof msg, "airlock: rate limit reached (AIRLOCK_RATE); retry in %lld s",
+                 secs);
     else
         snprintf(msg, sizeof msg,
                  "airlock: token budget spent (%lld of %lld tokens, AIRLOCK_BUDGET_TOKENS)",

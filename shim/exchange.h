@@ -73,6 +73,7 @@ typedef struct {
     int status;               /* for BLOCK: HTTP status of the synthesized reply */
     al_buf body;              /* REWRITE: new request body; BLOCK: reply body */
     const char *content_type; /* BLOCK: reply content type (static) */
+    char headers[64];         /* BLOCK: more header lines ending in CRLF, or "" */
 } al_req_verdict;
 
 typedef struct al_exchange al_exchange;

@@ -485,6 +485,10 @@ static CURLcode serve_block(handle *e)
     for (int i = 0; i < 3; i++)
         if (host_header(e, lines[i], strlen(lines[i])) != strlen(lines[i]))
             return CURLE_WRITE_ERROR;
+    /* more lines (Retry-After), one callback each, as libcurl hands them */
+    for (const char *h = e->v.headers, *nl; *h && (nl = strstr(h, "\r\n")); h = nl + 2)
+        if (host_header(e, h, (size_t)(nl + 2 - h)) != (size_t)(nl + 2 - h))
+            return CURLE_WRITE_ERROR;
     snprintf(line, sizeof line, "\r\n");
     if (host_header(e, line, 2) != 2) return CURLE_WRITE_ERROR;
     al_buf_reset(&e->stash);

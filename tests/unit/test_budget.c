@@ -200,3 +200,46 @@ TEST(a_damaged_or_foreign_state_file_is_an_error_not_a_reset)
     CHECK_EQ_INT(al_limits_admit(m, 1, NULL), AL_LIMIT_ERROR);
     al_limits_free(m);
 }
+
+TEST(a_rate_refusal_says_retry_after_rounded_up_and_waiting_that_long_is_admitted)
+{
+    al_limits *l = mk("2/min", NULL, NULL);
+    REQUIRE(l != NULL);
+    double ra = 0;
+    char h[128];
+    CHECK_EQ_INT(al_limits_admit(l, 1000, &ra), AL_LIMIT_OK);
+    CHECK_EQ_INT(al_limits_admit(l, 1000, &ra), AL_LIMIT_OK);
+    CHECK_EQ_INT(al_limits_admit(l, 1000.25, &ra), AL_LIMIT_RATE); /* 29.75 s to one call */
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, ra, h, sizeof h), 30);
+    CHECK_STR(h, "Retry-After: 30\r\nretry-after-ms: 29750\r\n");
+    CHECK_EQ_INT(al_limits_admit(l, 1000.25 + 29.7, &ra), AL_LIMIT_RATE);
+    CHECK_EQ_INT(al_limits_admit(l, 1000.25 + 30, &ra), AL_LIMIT_OK);
+    al_limits_free(l);
+}
+
+TEST(retry_after_is_never_zero_and_never_unbounded)
+{
+    char h[128];
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, 0.0001, h, sizeof h), 1);
+    CHECK_STR(h, "Retry-After: 1\r\nretry-after-ms: 1\r\n");
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, -3, h, sizeof h), 1);
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, 0.0 / 0.0, h, sizeof h), 1);
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, 1e300, h, sizeof h), 31536000);
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_RATE, 86399.2, h, sizeof h), 86400);
+    CHECK_STR(h, "Retry-After: 86400\r\nretry-after-ms: 86399200\r\n");
+    /* a buffer too small for both lines gets none rather than half a header */
+    char small[20] = "x";
+    al_limits_retry_headers(AL_LIMIT_RATE, 5, small, sizeof small);
+    CHECK_STR(small, "");
+}
+
+TEST(a_spent_budget_says_do_not_retry_and_gives_no_retry_after)
+{
+    char h[128] = "x";
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_BUDGET, 12, h, sizeof h), 0);
+    CHECK_STR(h, "x-should-retry: false\r\n");
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_OK, 12, h, sizeof h), 0);
+    CHECK_STR(h, "");
+    CHECK_EQ_INT(al_limits_retry_headers(AL_LIMIT_ERROR, 12, h, sizeof h), 0);
+    CHECK_STR(h, "");
+}
