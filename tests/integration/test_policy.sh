@@ -4,7 +4,8 @@
 # category actions, egress, weights (relative paths from the file's
 # directory); the environment overrides the file; a broken policy is an
 # error before airlock run starts anything, and under LD_PRELOAD it is
-# reported and LLM calls follow AIRLOCK_FAIL.
+# reported and LLM calls follow AIRLOCK_FAIL.  airlock scan under the same
+# policy gives the texts the shim sends and hands over.
 . "$(dirname "$0")/lib.sh"
 
 T=$(mktemp -d)
@@ -93,5 +94,44 @@ grep -q 'airlock: policy not applied: .*typo.json: egres: unknown key' "$T/broke
 call broken_open "$BENIGN" AIRLOCK_POLICY="$T/etc/typo.json" AIRLOCK_FAIL=open
 grep -q '"choices"' "$T/broken_open.out" && ok "AIRLOCK_FAIL=open: a broken policy lets LLM calls through" ||
     fail "broken open" "$(head -c 300 "$T/broken_open.out")"
+
+# airlock scan judges as the shim does under the same policy: the prompt the
+# server receives and the reply the program reads are scan's "text"
+cat > "$T/etc/scan.json" <<EOF
+{"prompt": {"pii": "redact"}, "completion": {"pii": "flag"}}
+EOF
+PROMPT='Please write to mara.quint@example.net about the delayed parcel.'
+PBODY='{"model":"gpt-4o-mini","messages":[{"role":"user","content":"'"$PROMPT"'"}]}'
+call same_p "$PBODY" AIRLOCK_POLICY="$T/etc/scan.json"
+tail -n 1 "$MOCK_LOG" > "$T/same_p.log"
+printf '{"text":"%s"}\n' "$PROMPT" | "$AIRLOCK" scan --policy "$T/etc/scan.json" > "$T/same_p.scan" 2>&1
+$PY - "$T/same_p.log" "$T/same_p.scan" > "$T/same_p.cmp" 2>&1 <<'EOF'
+import json, sys
+rec = json.loads(open(sys.argv[1]).read())
+body = rec.get("body")
+body = json.loads(body) if isinstance(body, str) else body
+sent = body["messages"][0]["content"]
+got = json.loads(open(sys.argv[2]).read())["text"]
+print("same" if sent == got and "<EMAIL_ADDRESS>" in got else "differ: %r vs %r" % (sent, got))
+EOF
+grep -qx same "$T/same_p.cmp" &&
+    ok "scan --policy gives the prompt text the shim sends under the same policy file" ||
+    fail "scan = shim (prompt)" "$(cat "$T/same_p.cmp" "$T/same_p.scan")"
+env curl -sS --max-time 10 --cacert "$CA" -H 'content-type: application/json' -H 'X-Mock-Scenario: pii' \
+    -d "$BENIGN" "$URL" > "$T/raw.out" 2> /dev/null
+call same_c "$BENIGN" AIRLOCK_POLICY="$T/etc/scan.json" AIRLOCK_COMPLETION_PII=redact
+$PY - "$T/raw.out" "$T/same_c.out" "$AIRLOCK" "$T/etc/scan.json" > "$T/same_c.cmp" 2>&1 <<'EOF'
+import json, os, subprocess, sys
+raw = json.load(open(sys.argv[1]))["choices"][0]["message"]["content"]
+shim = json.load(open(sys.argv[2]))["choices"][0]["message"]["content"]
+env = dict(os.environ, AIRLOCK_POLICY=sys.argv[4], AIRLOCK_COMPLETION_PII="redact")
+p = subprocess.run([sys.argv[3], "scan", "--as", "completion"], input=json.dumps({"text": raw}) + "\n",
+                   capture_output=True, text=True, env=env)
+got = json.loads(p.stdout)["text"]
+print("same" if got == shim and got != raw else "differ: %r vs %r" % (shim, got))
+EOF
+grep -qx same "$T/same_c.cmp" &&
+    ok "scan --as completion gives the reply the program reads under the same policy and environment" ||
+    fail "scan = shim (completion)" "$(cat "$T/same_c.cmp")"
 
 finish
