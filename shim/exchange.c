@@ -2208,54 +2208,76 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
 }
 
 /* Gemini's streamGenerateContent without alt=sse: a JSON array of chunks
- * whose texts continue each other, so they are scrubbed as one stream per
- * candidate (a value split across chunks is still found). */
+ * whose texts continue each other, so each text the provider reports as a
+ * delta is scrubbed as one stream per key (a candidate's answer, its
+ * thoughts: a value split across chunks is still found), and the texts it
+ * reports whole (a function call's arguments) are scrubbed whole. */
+typedef struct {
+    cJSON *node;
+    char *out;
+    int key;
+} aslot;
+
+typedef struct {
+    al_stream_io io;
+    al_exchange *x;
+    aslot *v;
+    size_t n, cap;
+    int *changed;
+} array_io;
+
+static al_code arr_delta(al_stream_io *io, int key, cJSON *node, const cJSON *event)
+{
+    array_io *a = (array_io *)io;
+    if (!cJSON_IsString(node)) return AL_OK;
+    skey *k = get_key(a->x, key, NULL);
+    if (!k) return AL_ENOMEM;
+    if (a->n == a->cap) {
+        size_t cap = a->cap ? a->cap * 2 : 64;
+        aslot *nv = realloc(a->v, cap * sizeof *nv);
+        if (!nv) return AL_ENOMEM;
+        a->v = nv;
+        a->cap = cap;
+    }
+    const char *in = node->valuestring;
+    size_t before = k->rel.len;
+    al_code r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
+    aslot *s = &a->v[a->n++];
+    s->node = node;
+    s->key = key;
+    s->out = strndup(k->rel.data ? k->rel.data + before : "", k->rel.len - before);
+    return r == AL_OK && !s->out ? AL_ENOMEM : r;
+}
+
+static al_code arr_end(al_stream_io *io, int key, cJSON *node)
+{
+    return AL_OK; /* every key is flushed once the whole array is read */
+}
+
+static al_code arr_end_all(al_stream_io *io)
+{
+    return AL_OK;
+}
+
+static al_code arr_whole(al_stream_io *io, cJSON *node)
+{
+    array_io *a = (array_io *)io;
+    return scrub_node(a->x, node, a->changed);
+}
+
 static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
 {
-    typedef struct {
-        cJSON *node;
-        char *out;
-        int key;
-    } slot;
-    slot *v = NULL;
-    size_t n = 0, cap = 0;
-    cJSON *el, *c, *part;
+    array_io a = {{arr_delta, arr_end, arr_end_all, arr_whole}, x, NULL, 0, 0, changed};
+    cJSON *el;
     al_code r = AL_OK;
     cJSON_ArrayForEach(el, root)
     {
-        int pos = 0;
-        cJSON_ArrayForEach(c, al_json_get(el, "candidates"))
-        {
-            int i = al_json_int(c, "index", pos++);
-            if (i < 0 || i > 63) i = 63;
-            skey *k = get_key(x, i, NULL);
-            if (!k) r = AL_ENOMEM;
-            cJSON_ArrayForEach(part, al_json_get(al_json_get(c, "content"), "parts"))
-            {
-                cJSON *node = al_json_get(part, "text");
-                if (r != AL_OK || !cJSON_IsString(node)) continue;
-                if (n == cap) {
-                    cap = cap ? cap * 2 : 64;
-                    slot *nv = realloc(v, cap * sizeof *v);
-                    if (!nv) {
-                        r = AL_ENOMEM;
-                        continue;
-                    }
-                    v = nv;
-                }
-                const char *in = node->valuestring;
-                size_t before = k->rel.len;
-                r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
-                v[n].node = node;
-                v[n].key = i;
-                v[n].out = strndup(k->rel.data ? k->rel.data + before : "", k->rel.len - before);
-                if (!v[n].out) r = AL_ENOMEM;
-                n++;
-            }
-        }
+        if ((r = x->prov->stream_event(x->api, NULL, el, &a.io)) != AL_OK) break;
     }
-    /* each text keeps its original unless its candidate's released text
-     * differs from the original as a whole */
+    aslot *v = a.v;
+    size_t n = a.n;
+    /* each text keeps its original unless its key's released text differs
+     * from the original as a whole */
     for (size_t ki = 0; r == AL_OK && ki < x->nkeys; ki++) {
         skey *k = &x->keys[ki];
         size_t last = n, before = k->rel.len;

@@ -2,25 +2,46 @@
  * (SSE with alt=sse, else a JSON array): contents, systemInstruction,
  * function responses, candidate parts.  Never reads the texts. */
 #include <string.h>
+#include <strings.h>
 
 #include "provider.h"
 
+/* Google's JSON accepts one object where a list is expected ("contents":
+ * {...}, "parts": {"text": ...}, as Vertex AI's own examples write them):
+ * the loop body runs for each element of a list, or once for an object. */
+#define FOR_EACH_ONE(it, node)                                                                     \
+    for (cJSON *it##_l = (node), *it = cJSON_IsArray(it##_l)    ? it##_l->child                    \
+                                       : cJSON_IsObject(it##_l) ? it##_l                           \
+                                                                : NULL;                            \
+         it; it = cJSON_IsArray(it##_l) ? it->next : NULL)
+
+/* Texts of a part that are not its "text": a function call's arguments and
+ * response, generated code and what running it printed. */
+static al_code push_part_extras(al_texts *t, cJSON *p, al_role role)
+{
+    cJSON *fr = al_json_get(p, "functionResponse");
+    if (!fr) fr = al_json_get(p, "function_response");
+    al_code r = al_texts_push_all(t, al_json_get(fr, "response"), AL_ROLE_TOOL);
+    if (r == AL_OK) {
+        cJSON *fc = al_json_get(p, "functionCall");
+        if (!fc) fc = al_json_get(p, "function_call");
+        r = al_texts_push_all(t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
+    }
+    cJSON *ec = al_json_get(p, "executableCode");
+    if (!ec) ec = al_json_get(p, "executable_code");
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(ec, "code"), role);
+    cJSON *cr = al_json_get(p, "codeExecutionResult");
+    if (!cr) cr = al_json_get(p, "code_execution_result");
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(cr, "output"), role);
+    return r;
+}
+
 static al_code push_parts(al_texts *t, cJSON *content, al_role role)
 {
-    cJSON *p;
-    cJSON_ArrayForEach(p, al_json_get(content, "parts"))
+    FOR_EACH_ONE(p, al_json_get(content, "parts"))
     {
         al_code r = al_texts_push(t, al_json_get(p, "text"), role);
-        if (r == AL_OK) {
-            cJSON *fr = al_json_get(p, "functionResponse");
-            if (!fr) fr = al_json_get(p, "function_response");
-            r = al_texts_push_all(t, al_json_get(fr, "response"), AL_ROLE_TOOL);
-        }
-        if (r == AL_OK) {
-            cJSON *fc = al_json_get(p, "functionCall");
-            if (!fc) fc = al_json_get(p, "function_call");
-            r = al_texts_push_all(t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
-        }
+        if (r == AL_OK) r = push_part_extras(t, p, role);
         if (r != AL_OK) return r;
     }
     return AL_OK;
@@ -32,11 +53,10 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
     if (!si) si = al_json_get(root, "system_instruction");
     al_code r = push_parts(t, si, AL_ROLE_SYSTEM);
     if (r != AL_OK) return r;
-    cJSON *c;
-    cJSON_ArrayForEach(c, al_json_get(root, "contents"))
+    FOR_EACH_ONE(c, al_json_get(root, "contents"))
     {
         const char *role = al_json_str(c, "role");
-        al_role ro = role && !strcmp(role, "model") ? AL_ROLE_ASSISTANT : AL_ROLE_USER;
+        al_role ro = role && !strcasecmp(role, "model") ? AL_ROLE_ASSISTANT : AL_ROLE_USER;
         if ((r = push_parts(t, c, ro)) != AL_OK) return r;
     }
     return AL_OK;
@@ -79,6 +99,8 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
     al_json_set_ll(&u->total, us, "totalTokenCount");
 }
 
+/* Stream keys: candidate * 2, + 1 for its thought parts ("thought": true,
+ * the model's thinking summary), which are a text of their own. */
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
 {
     cJSON *c;
@@ -93,17 +115,22 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
         {
             cJSON *node = al_json_get(p, "text");
             if (cJSON_IsString(node)) {
-                if ((r = io->delta(io, i, node, ev)) != AL_OK) return r;
-                last = node;
+                int thought = cJSON_IsTrue(al_json_get(p, "thought"));
+                /* the answer follows the thoughts: what they held goes first */
+                if (!thought && node->valuestring[0] && (r = io->end(io, i * 2 + 1, NULL)) != AL_OK)
+                    return r;
+                if ((r = io->delta(io, i * 2 + thought, node, ev)) != AL_OK) return r;
+                if (!thought) last = node;
             }
-            cJSON *fc = al_json_get(p, "functionCall");
             al_texts t = {0};
-            r = al_texts_push_all(&t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
+            r = push_part_extras(&t, p, AL_ROLE_ASSISTANT);
             if (r == AL_OK) r = al_texts_whole(io, &t);
             al_texts_free(&t);
             if (r != AL_OK) return r;
         }
-        if (al_json_get(c, "finishReason") && (r = io->end(io, i, last)) != AL_OK) return r;
+        if (al_json_get(c, "finishReason") && ((r = io->end(io, i * 2 + 1, NULL)) != AL_OK ||
+                                               (r = io->end(io, i * 2, last)) != AL_OK))
+            return r;
     }
     return AL_OK;
 }
@@ -127,8 +154,9 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     else
         cJSON_Delete(p);
     if (!parts || !p || !cJSON_AddStringToObject(p, "text", text) ||
+        (key % 2 && !cJSON_AddTrueToObject(p, "thought")) ||
         !cJSON_AddStringToObject(content, "role", "model") ||
-        !cJSON_AddNumberToObject(c, "index", key)) {
+        !cJSON_AddNumberToObject(c, "index", key / 2)) {
         cJSON_Delete(ev);
         return NULL;
     }
@@ -152,7 +180,8 @@ static al_code error_body(al_buf *out, int status, const char *message)
 
 static int shape(al_api api, const cJSON *root)
 {
-    return cJSON_IsObject(root) && cJSON_IsArray(al_json_get(root, "contents"));
+    const cJSON *c = al_json_get(root, "contents");
+    return cJSON_IsArray(c) || cJSON_IsObject(c);
 }
 
 static int wants_stream(al_api api, const cJSON *root)

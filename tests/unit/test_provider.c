@@ -421,3 +421,45 @@ TEST(an_empty_text_beside_another_delta_is_not_a_delta_of_its_own)
     CHECK_STR(s, "d62:r;d1:{;d0:;");
     free(s);
 }
+
+TEST(gemini_thoughts_are_a_text_of_their_own_ended_when_the_answer_starts)
+{
+    const char *ev[] = {
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"T1\",\"thought\":true}]},"
+        "\"index\":0}]}",
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A1\"}]},\"index\":0},{\"content\":"
+        "{\"parts\":[{\"text\":\"B1\"}]},\"index\":1}]}",
+        "{\"candidates\":[{\"content\":{\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{"
+        "\"to\":\"E\"}}},{\"executableCode\":{\"code\":\"C\"}},{\"codeExecutionResult\":{"
+        "\"output\":\"O\"}}]},\"index\":0,\"finishReason\":\"STOP\"}]}",
+        NULL};
+    char *s = stream_log(&al_provider_gemini, AL_API_GEMINI_STREAM, ev);
+    CHECK_STR(s, "d1:T1;e1;d0:A1;d2:B1;w:E;w:C;w:O;e1;e0;");
+    free(s);
+    /* a held thought goes out as a thought part of its candidate */
+    cJSON *d = al_provider_gemini.delta_event(AL_API_GEMINI_STREAM, NULL, 3, "t");
+    char *p = cJSON_PrintUnformatted(d);
+    CHECK_STR(p, "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"t\",\"thought\":true}],"
+                 "\"role\":\"model\"},\"index\":1}]}");
+    cJSON_free(p);
+    cJSON_Delete(d);
+    s = completions(&al_provider_gemini, AL_API_GEMINI,
+                    "{\"candidates\":[{\"content\":{\"parts\":[{\"executableCode\":{\"code\":"
+                    "\"C\"}},{\"codeExecutionResult\":{\"output\":\"O\"}}]}}]}");
+    CHECK_STR(s, "C;O;");
+    free(s);
+}
+
+TEST(gemini_contents_and_parts_may_be_one_object_instead_of_a_list)
+{
+    char *s = prompts(&al_provider_gemini, AL_API_GEMINI,
+                      "{\"systemInstruction\":{\"parts\":{\"text\":\"S\"}},\"contents\":{\"role\":"
+                      "\"USER\",\"parts\":{\"text\":\"U\"}}}");
+    CHECK_STR(s, "system:S;user:U;");
+    free(s);
+    s = prompts(&al_provider_gemini, AL_API_GEMINI,
+                "{\"contents\":[{\"role\":\"MODEL\",\"parts\":{\"text\":\"M\"}},{\"parts\":[{"
+                "\"text\":\"U\"}]}]}");
+    CHECK_STR(s, "assistant:M;user:U;");
+    free(s);
+}
