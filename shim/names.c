@@ -1192,10 +1192,20 @@ static size_t place_match(stream *st, size_t *e);
 /* PERSON: a run of name-like capitalised words judged by its first word,
  * what follows it and what precedes it. */
 
-static const char *const name_intro[] = {"named",  "called", "dear",      "hi",        "hello",
-                                         "hey",    "thanks", "sincerely", "regards",   "cheers",
-                                         "signed", "cc",     "attn",      "attention", NULL};
-static const char *const name_is[] = {"name", "names", "i'm", "im", "am", NULL};
+static const char *const name_intro[] = {
+    "named", "called", "dear", "hi", "hello", "hey", "thanks", "sincerely", "regards", "cheers",
+    "signed", "cc", "attn", "attention", "wishes", "faithfully",
+    /* greetings, sign-offs and "I am called" in German, French, Spanish,
+     * Italian, Dutch and Portuguese ("Hallo Anna", "Cordialement, Luc",
+     * "Mit freundlichen Grüßen", "ich heiße", "je m'appelle", "me llamo") */
+    "hallo", "hola", "ciao", "bonjour", "cher", "chère", "estimado", "estimada", "cordialement",
+    "atentamente", "cordiales", "saludo", "saludos", "saluti", "cumprimentos", "gruß", "grüße",
+    "grüßen", "groet", "groeten", "heiße", "heisse", "appelle", "m'appelle", "llamo", "chiamo",
+    "heet", NULL};
+/* words before "is" in "my name is" (and "mi nombre es", "mijn naam is",
+ * "mon nom est", "mein Name ist") */
+static const char *const name_is[] = {"name",   "names", "i'm", "im", "am",
+                                      "nombre", "naam",  "nom", NULL};
 static const char *const said[] = {"says",  "said",   "asks", "asked", "told", "tells", "starring",
                                    "thank", "thanks", "ask",  "call",  "meet", "met",   NULL};
 static const char *const determiners[] = {"the",   "a",   "an",   "this",  "that", "these", "those",
@@ -1204,12 +1214,67 @@ static const char *const determiners[] = {"the",   "a",   "an",   "this",  "that
 static const char *const place_preps[] = {"in",     "near",       "visit",   "visited", "across",
                                           "around", "throughout", "outside", "inside",  NULL};
 /* Labels of fields that hold a person's name: "Customer: Ana Silva". */
-static const char *const field_labels[] = {
-    "customer",  "patient",     "client",   "contact",    "employee", "applicant", "tenant",
-    "recipient", "sender",      "from",     "to",         "cc",       "attn",      "holder",
-    "owner",     "beneficiary", "guardian", "cardholder", "signed",   "signature", "borrower",
-    "insured",   "passenger",   "user",     "username",   "member",   "student",   "subscriber",
-    "payee",     "payer",       "buyer",    "seller",     "resident", "guest",     NULL};
+static const char *const field_labels[] = {"customer",
+                                           "patient",
+                                           "client",
+                                           "contact",
+                                           "employee",
+                                           "applicant",
+                                           "tenant",
+                                           "recipient",
+                                           "sender",
+                                           "from",
+                                           "to",
+                                           "cc",
+                                           "attn",
+                                           "holder",
+                                           "owner",
+                                           "beneficiary",
+                                           "guardian",
+                                           "cardholder",
+                                           "signed",
+                                           "signature",
+                                           "borrower",
+                                           "insured",
+                                           "passenger",
+                                           "user",
+                                           "username",
+                                           "member",
+                                           "student",
+                                           "subscriber",
+                                           "payee",
+                                           "payer",
+                                           "buyer",
+                                           "seller",
+                                           "resident",
+                                           "guest",
+                                           "caller",
+                                           "witness",
+                                           "nom",
+                                           "prénom",
+                                           "prenom",
+                                           "vorname",
+                                           "nachname",
+                                           "nombre",
+                                           "apellido",
+                                           "apellidos",
+                                           "nome",
+                                           "cognome",
+                                           "naam",
+                                           "voornaam",
+                                           "achternaam",
+                                           "kunde",
+                                           "empfänger",
+                                           "absender",
+                                           "ansprechpartner",
+                                           "destinataire",
+                                           "titulaire",
+                                           "inhaber",
+                                           "contactpersoon",
+                                           "klant",
+                                           "cliente",
+                                           "paciente",
+                                           NULL};
 static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
                                         "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
                                         "ter", "ten", "dos", "das", "y",   "st",  NULL};
@@ -1446,19 +1511,31 @@ static int intro_word(const char *k, size_t klen)
 #define IS(w) (memcmp(k, w, sizeof w - 1) == 0)
     switch (klen) {
     case 2:
-        return IS("hi") || IS("is") || IS("as") || IS("am") || IS("cc");
+        return IS("hi") || IS("is") || IS("as") || IS("am") || IS("cc") || IS("es");
     case 3:
-        return IS("hey") || IS("was") || IS("him") || IS("her");
+        return IS("hey") || IS("was") || IS("him") || IS("her") || IS("ist") || IS("est");
     case 4:
-        return IS("dear") || IS("attn");
+        return IS("dear") || IS("attn") || IS("hola") || IS("ciao") || IS("cher") || IS("heet");
     case 5:
-        return IS("named") || IS("hello");
+        return IS("named") || IS("hello") || IS("hallo") || IS("gruß") || IS("groet") ||
+               IS("llamo");
     case 6:
-        return IS("called") || IS("thanks") || IS("cheers") || IS("signed");
+        return IS("called") || IS("thanks") || IS("cheers") || IS("signed") || IS("wishes") ||
+               IS("chère") || IS("saludo") || IS("saluti") || IS("heiße") || IS("heisse") ||
+               IS("chiamo");
     case 7:
-        return IS("regards");
+        return IS("regards") || IS("bonjour") || IS("saludos") || IS("grüße") || IS("groeten") ||
+               IS("appelle");
+    case 8:
+        return IS("estimado") || IS("estimada") || IS("grüßen");
     case 9:
-        return IS("sincerely") || IS("attention");
+        return IS("sincerely") || IS("attention") || IS("cordiales") || IS("m'appelle");
+    case 10:
+        return IS("faithfully");
+    case 11:
+        return IS("atentamente");
+    case 12:
+        return IS("cordialement") || IS("cumprimentos");
     default:
         return 0;
     }
@@ -1478,10 +1555,12 @@ static int intro_candidate(const tok *p)
  * unlike "Brand Name:" or "File name:". */
 static int name_field(stream *st, size_t k)
 {
-    static const char *const whose[] = {"full",    "first",     "last",       "given",   "my",
-                                        "your",    "his",       "her",        "their",   "customer",
-                                        "patient", "client",    "contact",    "legal",   "holder",
-                                        "sender",  "recipient", "cardholder", "account", NULL};
+    static const char *const whose[] = {
+        "full",   "first",   "last",      "given",      "my",        "your",     "his",
+        "her",    "their",   "customer",  "patient",    "client",    "contact",  "legal",
+        "holder", "sender",  "recipient", "cardholder", "account",   "employee", "applicant",
+        "tenant", "student", "member",    "guest",      "passenger", "insured",  "emergency",
+        "maiden", "ship",    "bill",      "deliver",    "sold",      NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
     if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([", w->key[0]))) return 1;
@@ -1494,13 +1573,13 @@ static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
     if (!intro_candidate(p1)) return 0;
-    if (p1->type == T_WORD && !in_list(st, p1, CTX_name_intro) && !key_is(p1, "is") &&
-        !key_is(p1, "was") && !key_is(p1, "as") && !key_is(p1, "am") && !key_is(p1, "him") &&
-        !key_is(p1, "her"))
+    int is = key_is(p1, "is") || key_is(p1, "was") || key_is(p1, "ist") || key_is(p1, "est") ||
+             key_is(p1, "es");
+    if (p1->type == T_WORD && !in_list(st, p1, CTX_name_intro) && !is && !key_is(p1, "as") &&
+        !key_is(p1, "am") && !key_is(p1, "him") && !key_is(p1, "her"))
         return 0;
     tok *p2 = back(st, 2); /* the token before it is read only after a ':' */
-    return in_list(st, p1, CTX_name_intro) ||
-           ((key_is(p1, "is") || key_is(p1, "was")) && in_list(st, p2, CTX_name_is)) ||
+    return in_list(st, p1, CTX_name_intro) || (is && in_list(st, p2, CTX_name_is)) ||
            (key_is(p1, "as") && key_is(p2, "known")) || (key_is(p1, "am") && key_is(p2, "i")) ||
            (punct_is(p1, ',') && in_list(st, p2, CTX_name_intro)) ||
            (punct_is(p1, ':') && key_is(p2, "name") && name_field(st, 2)) ||
@@ -1667,7 +1746,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
          * passed on as one either way) */
         int decided = 1, how = 0;
         if (surname && given && !(ambiguous && st->lower) &&
-            (!ambiguous || !sentence_start(st, cur) || (flags_of(st, peek(st, 1)) & F_SUR)))
+            (!ambiguous || !sentence_start(st, cur) || (flags_of(st, peek(st, 1)) & F_SUR) ||
+             introduced(st))) /* "Applicant: Grace Oyelaran" */
             how = -1;
         else if (surname && !given && !ambiguous && !sentence_start(st, cur) &&
                  (flags_of(st, peek(st, n - 1)) & F_SUR))
@@ -1719,13 +1799,14 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
 /* LOCATION: listed places (longest match) judged by the preposition or
  * verb before them; unlisted names where only a place fits. */
 
-static const char *const at_place[] = {"in",      "at",      "from",       "to",      "near",
-                                       "visit",   "visited", "visiting",   "across",  "around",
-                                       "outside", "inside",  "throughout", "towards", "toward",
-                                       "via",     "into",    "of",         "between", NULL};
-static const char *const home_verbs[] = {"live",   "lives",     "living", "lived",  "born",
-                                         "reside", "resides",   "moved",  "moving", "grew",
-                                         "raised", "relocated", NULL};
+static const char *const at_place[] = {
+    "in",       "at",     "from",   "to",      "near",    "visit",      "visited",
+    "visiting", "across", "around", "outside", "inside",  "throughout", "towards",
+    "toward",   "via",    "into",   "of",      "between", "à",          NULL};
+static const char *const home_verbs[] = {
+    "live",  "lives",  "living", "lived",  "born",      "reside",   "resides",
+    "moved", "moving", "grew",   "raised", "relocated", "wohne",    "wohnt",
+    "lebe",  "lebt",   "woon",   "woont",  "habite",    "j'habite", NULL};
 
 /* The preposition before token 0 follows words about where someone lives or
  * is: "lives in", "grew up in", "I'm in", "moved here from", "is from". */
@@ -2207,24 +2288,29 @@ static prev_tok word_code_slow(const char *w, size_t l)
     case 1:
         return IS("i") ? IS_I : 0;
     case 2:
-        if (IS("is")) return IS_NAMEIS << NEED;
+        if (IS("is") || IS("es")) return IS_NAMEIS << NEED;
         if (IS("as")) return IS_KNOWN << NEED;
         if (IS("am")) return IS_NAMEIS | IS_I << NEED;
         if (IS("im")) return IS_NAMEIS;
         return IS("hi") || IS("cc") ? IS_INTRO | NEED_ANY : 0;
     case 3:
-        if (IS("was")) return IS_NAMEIS << NEED;
+        if (IS("was") || IS("ist") || IS("est")) return IS_NAMEIS << NEED;
+        if (IS("nom")) return IS_NAMEIS;
         if (IS("him") || IS("her")) return IS_NAMED << NEED;
         if (IS("i'm")) return IS_NAMEIS;
         return IS("hey") ? IS_INTRO | NEED_ANY : 0;
     case 4:
         if (IS("name")) return IS_NAME | IS_NAMEIS;
-        return IS("dear") || IS("attn") ? IS_INTRO | NEED_ANY : 0;
+        if (IS("naam")) return IS_NAMEIS;
+        return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
     case 5:
         if (IS("named")) return IS_NAMED | IS_INTRO | NEED_ANY;
         if (IS("names")) return IS_NAMEIS;
         if (IS("known")) return IS_KNOWN;
-        return IS("hello") ? IS_INTRO | NEED_ANY : 0;
+        return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
+    case 6:
+        if (IS("nombre")) return IS_NAMEIS;
+        return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
     default:
         return intro_word(w, l) ? IS_INTRO | NEED_ANY : 0;
     }
@@ -2236,18 +2322,21 @@ static inline prev_tok word_code(const char *w, size_t l)
 {
     /* first letters of the words below, by length: most words stop here */
 #define L(c) (1u << ((c) - 'a'))
-    static const uint32_t first[10] = {0,
+    static const uint32_t first[13] = {0,
                                        L('i'),
-                                       L('h') | L('i') | L('a') | L('c'),
-                                       L('h') | L('w') | L('i'),
-                                       L('d') | L('a') | L('n'),
-                                       L('n') | L('h') | L('k'),
-                                       L('c') | L('t') | L('s'),
-                                       L('r'),
-                                       0,
-                                       L('s') | L('a')};
+                                       L('h') | L('i') | L('a') | L('c') | L('e'),
+                                       L('h') | L('w') | L('i') | L('e') | L('n'),
+                                       L('d') | L('a') | L('n') | L('h') | L('c'),
+                                       L('n') | L('h') | L('k') | L('g') | L('l'),
+                                       L('c') | L('t') | L('s') | L('w') | L('h') | L('n'),
+                                       L('r') | L('b') | L('s') | L('g') | L('a'),
+                                       L('e') | L('g'),
+                                       L('s') | L('a') | L('c') | L('m'),
+                                       L('f'),
+                                       L('a'),
+                                       L('c')};
 #undef L
-    if (l > 9 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
+    if (l > 12 || (unsigned)(w[0] - 'a') >= 26u || !(first[l] & (1u << (w[0] - 'a')))) return 0;
     return word_code_slow(w, l);
 }
 
@@ -2438,20 +2527,42 @@ __attribute__((noinline)) static size_t num_inert(const stream *st, size_t k)
 static inline int lane_code(const char *w, size_t wl)
 {
 #define L(c) (1u << ((c) - 'a'))
-    static const uint32_t maybe_code[10] = {0, /* word_code or a unit word */
+    static const uint32_t maybe_code[13] = {0, /* word_code or a unit word */
                                             L('i') | L('p'),
-                                            L('h') | L('i') | L('a') | L('c') | L('p'),
-                                            L('h') | L('w') | L('i') | L('a'),
-                                            L('d') | L('a') | L('n'),
-                                            L('n') | L('h') | L('k') | L('s'),
-                                            L('c') | L('t') | L('s'),
-                                            L('r'),
-                                            0,
-                                            L('s') | L('a')};
-    if (wl > 9 || !(maybe_code[wl] >> (w[0] - 'a') & 1)) return 0;
+                                            L('h') | L('i') | L('a') | L('c') | L('p') | L('e'),
+                                            L('h') | L('w') | L('i') | L('a') | L('e') | L('n'),
+                                            L('d') | L('a') | L('n') | L('h') | L('c'),
+                                            L('n') | L('h') | L('k') | L('s') | L('g') | L('l'),
+                                            L('c') | L('t') | L('s') | L('w') | L('h') | L('n'),
+                                            L('r') | L('b') | L('s') | L('g') | L('a'),
+                                            L('e'),
+                                            L('s') | L('a') | L('c'),
+                                            L('f'),
+                                            L('a'),
+                                            L('c')};
+    if (wl > 12 || !(maybe_code[wl] >> (w[0] - 'a') & 1)) return 0;
         /* and by their second letters, for those that passed ("in", "and") */
 #define AT(n, c) [n][(c) - 'a']
-    static const uint32_t second[10][26] = {AT(2, 'i') = L('s') | L('m'),
+    static const uint32_t second[13][26] = {AT(2, 'i') = L('s') | L('m'),
+                                            AT(2, 'e') = L('s'),
+                                            AT(3, 'e') = L('s'),
+                                            AT(3, 'n') = L('o'),
+                                            AT(4, 'h') = L('o') | L('e'),
+                                            AT(4, 'c') = L('i') | L('h'),
+                                            AT(5, 'g') = L('r'),
+                                            AT(5, 'l') = L('l'),
+                                            AT(6, 'w') = L('i'),
+                                            AT(6, 'h') = L('e'),
+                                            AT(6, 'n') = L('o'),
+                                            AT(7, 'b') = L('o'),
+                                            AT(7, 's') = L('a'),
+                                            AT(7, 'g') = L('r'),
+                                            AT(7, 'a') = L('p'),
+                                            AT(8, 'e') = L('s'),
+                                            AT(9, 'c') = L('o'),
+                                            AT(10, 'f') = L('a'),
+                                            AT(11, 'a') = L('t'),
+                                            AT(12, 'c') = L('o') | L('u'),
                                             AT(2, 'a') = L('s') | L('m'),
                                             AT(2, 'h') = L('i'),
                                             AT(2, 'c') = L('c'),
@@ -2465,11 +2576,11 @@ static inline int lane_code(const char *w, size_t wl)
                                             AT(4, 'a') = L('t'),
                                             AT(5, 'n') = L('a'),
                                             AT(5, 'k') = L('n'),
-                                            AT(5, 'h') = L('e'),
+                                            AT(5, 'h') = L('e') | L('a'),
                                             AT(5, 's') = L('u'),
                                             AT(6, 'c') = L('a') | L('h'),
                                             AT(6, 't') = L('h'),
-                                            AT(6, 's') = L('i'),
+                                            AT(6, 's') = L('i') | L('a'),
                                             AT(7, 'r') = L('e'),
                                             AT(9, 's') = L('i'),
                                             AT(9, 'a') = L('t')};

@@ -131,6 +131,8 @@ TEST(location_strong_evidence_is_a_home_not_a_mention)
     CHECK_STR(found(&al_detector_location, strong, "The conference is in Barcelona."), "");
     CHECK_STR(found(&al_detector_location, strong, "I lived in Holland for a year."), "");
     CHECK_STR(found(&al_detector_location, strong, "She lives in Rotterdam."), "Rotterdam");
+    CHECK_STR(found(&al_detector_location, strong, "Ich wohne in Leipzig."), "Leipzig");
+    CHECK_STR(found(&al_detector_location, strong, "J'habite à Lyon."), "Lyon");
     al_detector_location.free_state(strong);
 }
 
@@ -391,6 +393,36 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "When was Angela Merkel born?"), "");
     CHECK_STR(found(&al_detector_person, strong, "Find this person's address.\n\nRobert Frost"),
               "");
+    al_detector_person.free_state(strong);
+}
+
+/* Greetings, sign-offs, "I am called" and name fields of other European
+ * languages introduce a name as "Dear", "Regards" and "Name:" do. */
+TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "Ich heiße Katharina Vogel."), "Katharina Vogel");
+    CHECK_STR(found(&al_detector_person, strong, "Je m'appelle Julien Moreau."), "Julien Moreau");
+    CHECK_STR(found(&al_detector_person, strong, "Hola, me llamo Diego Navarro."), "Diego Navarro");
+    CHECK_STR(found(&al_detector_person, strong, "Mein Name ist Okonkwo."), "Okonkwo");
+    CHECK_STR(found(&al_detector_person, strong, "Cordialement,\nIsabelle Laurent"),
+              "Isabelle Laurent");
+    CHECK_STR(found(&al_detector_person, strong, "Mit freundlichen Grüßen\nAndreas Keller"),
+              "Andreas Keller");
+    CHECK_STR(found(&al_detector_person, strong, "Met vriendelijke groet,\nSanne Bakker"),
+              "Sanne Bakker");
+    CHECK_STR(found(&al_detector_person, strong, "Nachname: Schneider\n"), "Schneider");
+    CHECK_STR(found(&al_detector_person, strong, "Ship to: Henrik Larsen\n"), "Henrik Larsen");
+    CHECK_STR(found(&al_detector_person, strong, "Employee name: Hannah Schultz\n"),
+              "Hannah Schultz");
+    CHECK_STR(found(&al_detector_person, strong, "Applicant: Grace Oyelaran\n"), "Grace Oyelaran");
+    /* lowercase text takes the same way through the fast pass */
+    CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
+    CHECK_STR(found(&al_detector_person, strong, "hola a todos, me llamo diego"), "diego");
+    /* not a greeting: a noun after an adjective, a place after "to:" */
+    CHECK_STR(found(&al_detector_person, strong, "Die beste Lösung ist einfach."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Ship to: Berlin\n"), "");
     al_detector_person.free_state(strong);
 }
 
