@@ -212,7 +212,18 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
         *api = AL_API_MESSAGES;
         return &al_provider_anthropic;
     }
-    if (find_in(path, plen, "models/")) {
+    /* models/ (also tunedModels/ and Vertex AI's publishers/.../models/) */
+    if (find_in(path, plen, "models/") || find_in(path, plen, "Models/")) {
+        /* Vertex AI's partner models: Anthropic's Messages API (and other
+         * publishers' OpenAI-style chat) through rawPredict */
+        if (ends_with(path, plen, ":rawPredict") || ends_with(path, plen, ":streamRawPredict")) {
+            if (find_in(path, plen, "publishers/anthropic/")) {
+                *api = AL_API_MESSAGES;
+                return &al_provider_anthropic;
+            }
+            *api = AL_API_CHAT;
+            return &al_provider_openai;
+        }
         if (ends_with(path, plen, ":streamGenerateContent")) {
             *api = AL_API_GEMINI_STREAM;
             return &al_provider_gemini;
@@ -257,6 +268,7 @@ void al_provider_model(const cJSON *root, const char *path, size_t plen, char *o
     const char *q = memchr(path, '?', plen);
     if (q) plen = (size_t)(q - path);
     const char *s = find_in(path, plen, "models/");
+    if (!s) s = find_in(path, plen, "Models/"); /* tunedModels/ */
     if (!s) return;
     s += 7;
     const char *e = memchr(s, ':', plen - (size_t)(s - path));

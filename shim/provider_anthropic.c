@@ -22,6 +22,9 @@ static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
             const char *st = al_json_str(src, "type");
             if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
             if (st && !strcmp(st, "content")) r = push_blocks(t, al_json_get(src, "content"), role);
+            /* the model reads a document's title and context too */
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "title"), role);
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "context"), role);
         } else if (type && !strcmp(type, "search_result")) {
             /* retrieved text: indirect injection arrives here, as in tool results */
             r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);

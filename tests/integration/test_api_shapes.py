@@ -182,6 +182,18 @@ PROMPTS = [
     ("anthropic_document_text", ANTH, anth([
         {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": I}},
         {"type": "text", "text": "Summarise it."}])),
+    ("anthropic_document_context", ANTH, anth([
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "ok"},
+         "title": "notes", "context": I}, {"type": "text", "text": "Summarise it."}])),
+    # Claude on Vertex AI (the anthropic SDK's AnthropicVertex): Messages bodies
+    ("vertex_anthropic_raw", VERTEX + ":rawPredict",
+     {"anthropic_version": "vertex-2023-10-16", "max_tokens": 10,
+      "messages": [{"role": "user", "content": I}]}),
+    ("vertex_anthropic_stream", VERTEX + ":streamRawPredict",
+     {"anthropic_version": "vertex-2023-10-16", "max_tokens": 10, "stream": True,
+      "messages": [{"role": "user", "content": [{"type": "text", "text": I}]}]}),
+    ("gemini_tuned_model", "/v1beta/tunedModels/my-model-123:generateContent",
+     {"contents": [{"role": "user", "parts": [{"text": I}]}]}),
     ("anthropic_system_blocks", ANTH, anth(I, system=[
         {"type": "text", "text": "You are helpful.", "cache_control": {"type": "ephemeral"}}])),
     ("gemini_function_response", GEM, {"contents": [
@@ -503,6 +515,7 @@ SHAPES = {
  "resp_refusal": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}, SSE_CT, r_resp_refusal),
  "resp_whole": ("/v1/responses", {"model": "m", "input": "hi"}, "application/json", r_resp_whole),
  "anth_stream": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_stream),
+ "vertex_anth_stream": (VERTEX + ":streamRawPredict", {"anthropic_version": "vertex-2023-10-16", "max_tokens": 9, "stream": True, "messages": [{"role": "user", "content": "hi"}]}, SSE_CT, r_anth_stream),
  "anth_whole": ("/v1/messages", dict(Q, max_tokens=9), "application/json", r_anth_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),

@@ -463,3 +463,37 @@ TEST(gemini_contents_and_parts_may_be_one_object_instead_of_a_list)
     CHECK_STR(s, "assistant:M;user:U;");
     free(s);
 }
+
+TEST(vertex_partner_models_and_gemini_tuned_models_are_llm_calls)
+{
+    al_api api;
+    CHECK(match("POST",
+                "/v1/projects/p/locations/us-east5/publishers/anthropic/models/"
+                "claude-sonnet-4@20250514:streamRawPredict",
+                &api) == &al_provider_anthropic &&
+          api == AL_API_MESSAGES);
+    CHECK(match("POST",
+                "/v1/projects/p/locations/us-east5/publishers/anthropic/models/c:rawPredict",
+                &api) == &al_provider_anthropic);
+    CHECK(match("POST", "/v1/projects/p/locations/l/publishers/mistralai/models/m:rawPredict",
+                &api) == &al_provider_openai &&
+          api == AL_API_CHAT);
+    CHECK(match("POST", "/v1beta/tunedModels/my-model-1:generateContent", &api) ==
+              &al_provider_gemini &&
+          api == AL_API_GEMINI);
+    CHECK(match("POST", "/v1/endpoints/e:rawPredict", &api) == NULL);
+    char m[64];
+    const char *p = "/v1beta/tunedModels/my-model-1:generateContent";
+    al_provider_model(NULL, p, strlen(p), m, sizeof m);
+    CHECK_STR(m, "my-model-1");
+}
+
+TEST(anthropic_document_title_and_context_are_prompts)
+{
+    char *s = prompts(&al_provider_anthropic, AL_API_MESSAGES,
+                      "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"document\","
+                      "\"source\":{\"type\":\"text\",\"data\":\"D\"},\"title\":\"T\",\"context\":"
+                      "\"C\"}]}]}");
+    CHECK_STR(s, "user:D;user:T;user:C;");
+    free(s);
+}
