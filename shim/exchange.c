@@ -163,7 +163,14 @@ typedef struct {
                    * a key is added or ends) */
     al_buf frame; /* when oneline: "data: " + data[0..s0) + data[s1..] + "\n\n", */
     size_t fhead; /* the event's bytes around the text; fhead: 6 + s0 */
+    al_buf whole; /* when one: for each text length n of 1..8, the frame with an n-byte
+                   * hole for the text at fhead, WSTRIDE(frame.len) bytes from the one of
+                   * n - 1 (empty: none), so that one_event compares an event with one
+                   * memcmp, its text copied into the hole first */
 } shape_t;
+
+/* the room each of shape_t.whole's frames takes */
+#define WSTRIDE(flen) ((flen) + 8)
 
 struct al_exchange {
     const al_ctx *ctx;
@@ -1083,6 +1090,7 @@ void al_exchange_free(al_exchange *x)
     al_buf_free(&x->tree);
     al_buf_free(&x->shape.data);
     al_buf_free(&x->shape.frame);
+    al_buf_free(&x->shape.whole);
     free(x);
 }
 
@@ -1641,6 +1649,25 @@ static int shape_probe_tree(al_exchange *x, const char *data, size_t dlen, cJSON
 
 /* Takes the event just walked (exactly one delta, node of key, nothing
  * else; parsed without mending) as the shape of the deltas that follow. */
+/* Fills sh->whole from sh->frame (empty when sh->one is not set or on
+ * allocation failure: one_event then compares the two parts apart). */
+static void shape_whole(shape_t *sh)
+{
+    al_buf *w = &sh->whole;
+    al_buf_reset(w);
+    if (!sh->one) return;
+    const size_t hl = sh->fhead, tl = sh->frame.len - hl, st = WSTRIDE(sh->frame.len);
+    if (al_buf_reserve(w, 8 * st) != AL_OK) return;
+    for (size_t n = 1; n <= 8; n++) {
+        char *d = w->data + (n - 1) * st;
+        memcpy(d, sh->frame.data, hl);
+        memset(d + hl, 0, n);
+        memcpy(d + hl + n, sh->frame.data + hl, tl);
+        memset(d + hl + n + tl, 0, st - hl - n - tl);
+    }
+    w->len = 8 * st;
+}
+
 static void shape_build(al_exchange *x, const char *data, size_t dlen, cJSON *ev, cJSON *node,
                         int key)
 {
@@ -1693,6 +1720,7 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, cJSON *ev
             sh->valid = 1;
             sh->framed = sh->oneline && !sh->name_len;
             sh->one = sh->framed && x->sse && x->nkeys == 1 && !x->nended && !sh->ki && !monitor(x);
+            shape_whole(sh);
             break;
         }
         at++;
@@ -2138,9 +2166,26 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     const size_t q = len - tl;
     for (size_t i = hl; i < q; i++)
         if (frame_stop[(unsigned char)buf[i]]) return 0;
-    if (memcmp(buf, sh->frame.data, hl) || memcmp(buf + q, sh->frame.data + hl, tl)) return 0;
     const char *text = buf + hl;
     const size_t tlen = q - hl;
+    if (tlen - 1 < 8 && sh->whole.len) {
+        /* the frame for this length, the text copied into its hole: one compare */
+        char *w = sh->whole.data + (tlen - 1) * WSTRIDE(sh->frame.len), *h = w + hl;
+        if (tlen >= 4) { /* two 4-byte words, overlapping when tlen < 8 */
+            uint32_t a, b;
+            memcpy(&a, text, 4);
+            memcpy(&b, text + tlen - 4, 4);
+            memcpy(h, &a, 4);
+            memcpy(h + tlen - 4, &b, 4);
+        } else { /* 1-3 bytes: the first, the middle and the last */
+            h[0] = text[0];
+            h[tlen >> 1] = text[tlen >> 1];
+            h[tlen - 1] = text[tlen - 1];
+        }
+        if (memcmp(buf, w, len)) return 0;
+    } else if (memcmp(buf, sh->frame.data, hl) || memcmp(buf + q, sh->frame.data + hl, tl)) {
+        return 0;
+    }
     size_t at = ring_at(x, len);
     if (at == SIZE_MAX) return 0;
     skey *k = &x->keys[0];
