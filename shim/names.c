@@ -40,6 +40,7 @@ enum {
 #define KEYMAX 48    /* longest key looked up, bytes */
 #define PLACEWORDS 6 /* longest multi-word place, words */
 #define SUFMAX 8
+#define NSUFFIX 64 /* one-word street endings kept (forms.txt "suffix" lines) */
 
 typedef struct {
     uint32_t hash, off;
@@ -54,10 +55,10 @@ typedef struct {
     size_t nent, capent;
     char *pool;
     size_t npool, cappool;
-    char suffix[16][SUFMAX + 1]; /* one-word street endings ("straat") */
-    size_t suffix_len[16];
+    char suffix[NSUFFIX][SUFMAX + 1]; /* one-word street endings ("straat") */
+    size_t suffix_len[NSUFFIX];
     size_t nsuffix;
-    uint16_t suffix_by_last[256];     /* bit i: suffix[i] ends in this byte */
+    uint64_t suffix_by_last[256];     /* bit i: suffix[i] ends in this byte */
     uint64_t suffix_pen[256];         /* by last byte: bit b & 63 for the byte b before it */
     uint32_t title_first[KEYMAX + 1]; /* bit c - 'a': a title of this length starts with c */
     /* shared between the rules that load the same files (see names_load) */
@@ -463,10 +464,10 @@ static al_code load_list(lex *x, const char *dir, const char *name, unsigned fla
             for (size_t i = 0; i < sizeof form_kinds / sizeof form_kinds[0]; i++)
                 if (strcmp(line, form_kinds[i].kind) == 0) fl = form_kinds[i].flag;
             if (strcmp(line, "suffix") == 0) {
-                if (x->nsuffix < 16 && strlen(w) <= SUFMAX && strlen(w) > 0) {
+                if (x->nsuffix < NSUFFIX && strlen(w) <= SUFMAX && strlen(w) > 0) {
                     x->suffix_len[x->nsuffix] = strlen(w);
                     unsigned char lb = (unsigned char)w[strlen(w) - 1];
-                    x->suffix_by_last[lb] |= (uint16_t)(1u << x->nsuffix);
+                    x->suffix_by_last[lb] |= 1ull << x->nsuffix;
                     x->suffix_pen[lb] |=
                         strlen(w) > 1 ? 1ull << ((unsigned char)w[strlen(w) - 2] & 63) : ~0ull;
                     strcpy(x->suffix[x->nsuffix++], w);
@@ -1563,7 +1564,15 @@ static int name_field(stream *st, size_t k)
         "maiden", "ship",    "bill",      "deliver",    "sold",      NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
-    if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([", w->key[0]))) return 1;
+    /* a line, list item or record field: after a bullet, a dash (also an
+     * en or em dash or a bullet, U+2013/2014/2022), "," or ";" ("ID 4411,
+     * Name: Ana Silva") */
+    if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;", w->key[0]))) return 1;
+    if (w->type == T_PUNCT && !w->key[0] && w->e - w->s == 3) {
+        const unsigned char *d = st->t + w->s;
+        if (d[0] == 0xe2 && d[1] == 0x80 && (d[2] == 0x93 || d[2] == 0x94 || d[2] == 0xa2))
+            return 1;
+    }
     for (const char *const *p = whose; *p; p++)
         if (key_is(w, *p)) return 1;
     return 0;
@@ -1963,8 +1972,8 @@ static int key_has_suffix(const lex *x, const char *key, size_t klen)
     if (klen < 4) return 0;
     unsigned char last = (unsigned char)key[klen - 1];
     if (!(x->suffix_pen[last] >> ((unsigned char)key[klen - 2] & 63) & 1)) return 0;
-    for (unsigned m = x->suffix_by_last[last]; m; m &= m - 1) {
-        size_t i = (size_t)__builtin_ctz(m), sl = x->suffix_len[i];
+    for (uint64_t m = x->suffix_by_last[last]; m; m &= m - 1) {
+        size_t i = (size_t)__builtin_ctzll(m), sl = x->suffix_len[i];
         if (klen > sl + 1 && key_eq(key + klen - sl, x->suffix[i], sl)) return 1;
     }
     return 0;
@@ -2005,7 +2014,10 @@ static size_t postcode_at(const stream *st, size_t i)
     if (i > 0 && (is_alpha(t[i - 1]) || dig_at(t, len, i - 1))) return 0;
     if (dig_at(t, len, i)) {
         while (dig_at(t, len, j)) j++;
-        if (j - i == 5) {
+        if (j - i == 3 && j + 3 < len && t[j] == ' ' && dig_at(t, len, j + 1) &&
+            dig_at(t, len, j + 2) && t[j + 3] == ' ' && up_at(t, len, j + 4)) {
+            e = j + 3; /* "111 51 Stockholm", "110 00 Praha": the town follows */
+        } else if (j - i == 5) {
             e = j;
             if (j + 5 <= len && t[j] == '-' && dig_at(t, len, j + 1) && dig_at(t, len, j + 2) &&
                 dig_at(t, len, j + 3) && dig_at(t, len, j + 4))
@@ -2015,8 +2027,12 @@ static size_t postcode_at(const stream *st, size_t i)
             if (up_at(t, len, k) && up_at(t, len, k + 1) &&
                 !(k + 2 < len && (is_alpha(t[k + 2]) || dig_at(t, len, k + 2))))
                 e = k + 2; /* "1012 AB" */
-            else if (k > j && up_at(t, len, k) && k + 1 < len && t[k + 1] >= 'a' && t[k + 1] <= 'z')
-                e = j; /* "1010 Wien": the town follows */
+            else if (k > j && up_at(t, len, k) && k + 1 < len &&
+                     ((t[k + 1] >= 'a' && t[k + 1] <= 'z') || t[k + 1] >= 0x80))
+                e = j; /* "1010 Wien", "2200 København": the town follows */
+            else if (j + 4 <= len && t[j] == '-' && dig_at(t, len, j + 1) &&
+                     dig_at(t, len, j + 2) && dig_at(t, len, j + 3))
+                e = j + 4; /* "1100-053" (Portugal) */
         }
     } else if (up_at(t, len, i)) {
         /* UK: A9 9AA, A99 9AA, AA9 9AA, AA99 9AA, A9A 9AA, AA9A 9AA;
@@ -2040,6 +2056,14 @@ static size_t postcode_at(const stream *st, size_t i)
 
 static const char *const plain_streets[] = {"street",    "st",   "avenue", "ave", "road", "rd",
                                             "boulevard", "blvd", "lane",   "ln",  NULL};
+
+/* Is the lowercase two-letter key k an Australian state's (their postcodes
+ * have four digits; US ZIP codes five)? */
+static int au_state(const char *k)
+{
+    return (k[0] == 's' && k[1] == 'a') || (k[0] == 'w' && k[1] == 'a') ||
+           (k[0] == 'n' && k[1] == 't');
+}
 
 /* Matches an address element at token 0; returns tokens used, sets *e. */
 static size_t address_at(stream *st, size_t *e, int in_block)
@@ -2099,7 +2123,9 @@ static size_t address_at(stream *st, size_t *e, int in_block)
                     return end + 1;
                 }
             }
-            if (has_suffix(x, b)) {
+            /* an ordinary word is no street name however it ends ("7 stickers
+             * during", "12 Spring Street") */
+            if (has_suffix(x, b) && !is_common(st, b)) {
                 *e = b->e;
                 return k + 1;
             }
@@ -2137,6 +2163,28 @@ static size_t address_at(stream *st, size_t *e, int in_block)
             return k + 1;
         }
     }
+    /* "Flat 3, 27 Mill Road", "Unit 5, 14 Station Road": a unit before the
+     * house number of its street */
+    if ((f & F_UNIT) && a->ocap != C_LOWER) {
+        tok *b = peek(st, 1), *c = peek(st, 2), *d = peek(st, 3);
+        if (b && b->type == T_NUM && !b->nl && b->e - b->s <= 6 && punct_is(c, ',') && d &&
+            !d->nl && d->type == T_NUM) {
+            *e = b->e;
+            return 2;
+        }
+    }
+    /* "Postfach 10 02 34", "Postbus 1234": a post-office box (unit words
+     * in forms.txt, so the fast pass stops at them) */
+    if (a->ocap != C_LOWER && (f & F_UNIT) &&
+        (key_is(a, "postfach") || key_is(a, "postbus") || key_is(a, "postboks"))) {
+        size_t k = 1;
+        tok *b;
+        while (k < 4 && (b = peek(st, k)) && !b->nl && b->type == T_NUM) k++;
+        if (k > 1) {
+            *e = peek(st, k - 1)->e;
+            return k;
+        }
+    }
     /* "PO Box 123", "P.O. Box 123" */
     if (key_is(a, "po") || key_is(a, "p")) {
         size_t k = 1;
@@ -2151,7 +2199,10 @@ static size_t address_at(stream *st, size_t *e, int in_block)
     }
     /* "Rue de Rivoli", "Calle Mayor 5": a prefix street type, capitalised,
      * followed by a capitalised name. */
-    if ((f & F_PREFIX) && a->ocap == C_CAP && a->klen > 2 && !is_common(st, a)) {
+    if ((f & F_PREFIX) && a->ocap == C_CAP && a->klen > 2) {
+        /* one that is also a word ("Via", "Place") only with a house
+         * number after the name: "Via Roma 45" */
+        int common = is_common(st, a);
         size_t j = 1, end = 0;
         tok *c;
         while ((c = peek(st, j)) && !c->nl && j < 5 && c->type == T_WORD) {
@@ -2160,15 +2211,19 @@ static size_t address_at(stream *st, size_t *e, int in_block)
         }
         if (end) {
             tok *z = peek(st, end + 1);
-            if (z && z->type == T_NUM && !z->nl) end++;
+            if (z && z->type == T_NUM && !z->nl)
+                end++;
+            else if (common)
+                return 0;
             *e = peek(st, end)->e;
             return end + 1;
         }
     }
-    /* "CA 94105", "Texas 75001" */
+    /* "CA 94105", "Texas 75001", "WA 6000"; not "BA 2490" */
     if ((a->ocap == C_ALLCAP && a->klen == 2) || (a->ocap == C_CAP && (f & F_PLACE))) {
         tok *b = peek(st, 1);
-        if (is_zip(st, b) && !b->nl && (a->klen == 2 ? 1 : b->e - b->s >= 4)) {
+        if (is_zip(st, b) && !b->nl &&
+            (a->klen == 2 ? b->e - b->s != 4 || au_state(a->key) : b->e - b->s >= 4)) {
             *e = b->e;
             return 2;
         }
@@ -2207,6 +2262,12 @@ static size_t address_step(stream *st, sink *out, al_code *rc, addr_block *ab)
                 if (pe && (b->type != T_WORD || k > 1 || pe > b->e)) {
                     end = pe;
                     while ((b = peek(st, o + k)) && !b->nl && b->s < pe) k++;
+                    continue;
+                }
+                if (b->type == T_NUM && k > 1 && b->e - b->s >= 3 && b->e - b->s <= 5 &&
+                    peek(st, o + k - 1)->type == T_WORD && peek(st, o + k - 1)->ocap == C_ALLCAP) {
+                    end = b->e; /* "Sydney NSW 2000" */
+                    k++;
                     continue;
                 }
                 if (b->type != T_WORD) break;

@@ -156,6 +156,32 @@ TEST(address_forms_are_found)
     al_detector_address.free_state(st);
 }
 
+/* European street and postcode forms, post-office boxes and a unit before
+ * its street; ordinary words ending like a street ("during") stay words. */
+TEST(address_forms_of_other_countries_are_found)
+{
+    void *st = load(&al_detector_address, NULL);
+    REQUIRE(st);
+    CHECK_STR(found(&al_detector_address, st, "Adress: Drottninggatan 25, 111 51 Stockholm"),
+              "Drottninggatan 25|111 51 Stockholm");
+    CHECK_STR(found(&al_detector_address, st, "Address: Via Roma 45, 00184 Roma"),
+              "Via Roma 45|00184 Roma");
+    CHECK_STR(found(&al_detector_address, st, "Rua Augusta 100, 1100-053 Lisboa"),
+              "Rua Augusta 100|1100-053 Lisboa");
+    CHECK_STR(found(&al_detector_address, st, "Nørrebrogade 44, 2200 København N, Denmark"),
+              "Nørrebrogade 44|2200 København N|Denmark");
+    CHECK_STR(found(&al_detector_address, st, "at 88 Harbour St, Sydney NSW 2000, Australia"),
+              "88 Harbour St|Sydney NSW 2000|Australia");
+    CHECK_STR(found(&al_detector_address, st, "Postfach 10 02 34, 80076 München"),
+              "Postfach 10 02 34|80076 München");
+    CHECK_STR(found(&al_detector_address, st, "Flat 3, 27 Mill Road, Cambridge CB1 2AD"),
+              "Flat 3|27 Mill Road|Cambridge CB1 2AD");
+    CHECK_STR(found(&al_detector_address, st, "she lost 7 stickers during playtime"), "");
+    CHECK_STR(found(&al_detector_address, st, "The road goes via Rome and Naples."), "");
+    CHECK_STR(found(&al_detector_address, st, "Flight BA 2490 departs at 07:45."), "");
+    al_detector_address.free_state(st);
+}
+
 TEST(address_block_lines_after_a_street_are_places)
 {
     void *st = load(&al_detector_address, NULL);
@@ -417,6 +443,9 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Employee name: Hannah Schultz\n"),
               "Hannah Schultz");
     CHECK_STR(found(&al_detector_person, strong, "Applicant: Grace Oyelaran\n"), "Grace Oyelaran");
+    CHECK_STR(found(&al_detector_person, strong, "ID 4411 \xe2\x80\x93 Name: Ana Silva"),
+              "Ana Silva"); /* a field after an en dash */
+    CHECK_STR(found(&al_detector_person, strong, "Katie said hello."), "");
     /* lowercase text takes the same way through the fast pass */
     CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
     CHECK_STR(found(&al_detector_person, strong, "hola a todos, me llamo diego"), "diego");
