@@ -204,6 +204,11 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
         *api = AL_API_COMPLETIONS;
         return &al_provider_openai;
     }
+    /* llama.cpp server's own completion and fill-in-the-middle endpoints */
+    if (ends_with(path, plen, "/completion") || ends_with(path, plen, "/infill")) {
+        *api = AL_API_COMPLETIONS;
+        return &al_provider_openai;
+    }
     if (ends_with(path, plen, "/responses")) {
         *api = AL_API_RESPONSES;
         return &al_provider_openai;

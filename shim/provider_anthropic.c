@@ -5,34 +5,50 @@
 
 #include "provider.h"
 
+static al_code push_blocks(al_texts *t, cJSON *content, al_role role);
+
+/* The texts of one content block. */
+static al_code push_block(al_texts *t, cJSON *b, al_role role)
+{
+    const char *type = al_json_str(b, "type");
+    al_code r = AL_OK;
+    if (type && !strcmp(type, "tool_result")) {
+        r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
+    } else if (type && (!strcmp(type, "tool_use") || !strcmp(type, "server_tool_use") ||
+                        !strcmp(type, "mcp_tool_use"))) {
+        r = al_texts_push_all(t, al_json_get(b, "input"), AL_ROLE_ASSISTANT);
+    } else if (type && !strcmp(type, "document")) {
+        cJSON *src = al_json_get(b, "source");
+        const char *st = al_json_str(src, "type");
+        if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
+        if (st && !strcmp(st, "content")) r = push_blocks(t, al_json_get(src, "content"), role);
+        /* the model reads a document's title and context too */
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "title"), role);
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "context"), role);
+    } else if (type && !strcmp(type, "search_result")) {
+        /* retrieved text: indirect injection arrives here, as in tool results */
+        r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
+    } else if (type && !strcmp(type, "thinking")) {
+        r = al_texts_push(t, al_json_get(b, "thinking"), role);
+    } else {
+        r = al_texts_push(t, al_json_get(b, "text"), role);
+    }
+    /* citations quote the cited document in "cited_text" */
+    cJSON *ci;
+    cJSON_ArrayForEach(ci, al_json_get(b, "citations"))
+    {
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(ci, "cited_text"), role);
+    }
+    return r;
+}
+
 static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
 {
     if (cJSON_IsString(content)) return al_texts_push(t, content, role);
     cJSON *b;
     cJSON_ArrayForEach(b, content)
     {
-        const char *type = al_json_str(b, "type");
-        al_code r = AL_OK;
-        if (type && !strcmp(type, "tool_result")) {
-            r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
-        } else if (type && !strcmp(type, "tool_use")) {
-            r = al_texts_push_all(t, al_json_get(b, "input"), AL_ROLE_ASSISTANT);
-        } else if (type && !strcmp(type, "document")) {
-            cJSON *src = al_json_get(b, "source");
-            const char *st = al_json_str(src, "type");
-            if (st && !strcmp(st, "text")) r = al_texts_push(t, al_json_get(src, "data"), role);
-            if (st && !strcmp(st, "content")) r = push_blocks(t, al_json_get(src, "content"), role);
-            /* the model reads a document's title and context too */
-            if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "title"), role);
-            if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "context"), role);
-        } else if (type && !strcmp(type, "search_result")) {
-            /* retrieved text: indirect injection arrives here, as in tool results */
-            r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
-        } else if (type && !strcmp(type, "thinking")) {
-            r = al_texts_push(t, al_json_get(b, "thinking"), role);
-        } else {
-            r = al_texts_push(t, al_json_get(b, "text"), role);
-        }
+        al_code r = push_block(t, b, role);
         if (r != AL_OK) return r;
     }
     return AL_OK;
@@ -78,11 +94,18 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
         cJSON *node = al_json_get(d, "text");
         if (!node) node = al_json_get(d, "partial_json");
         if (!node) node = al_json_get(d, "thinking");
+        cJSON *cited = al_json_get(al_json_get(d, "citation"), "cited_text");
+        if (!node && cJSON_IsString(cited)) /* citations_delta: a whole quote of a document */
+            return io->whole(io, cited);
         return cJSON_IsString(node) ? io->delta(io, i, node, ev) : AL_OK;
     }
     if (!strcmp(type, "content_block_start")) {
-        cJSON *node = al_json_get(al_json_get(ev, "content_block"), "text");
-        return cJSON_IsString(node) && node->valuestring[0] ? io->whole(io, node) : AL_OK;
+        /* a block may start with its text, or a tool call with its input */
+        al_texts t = {0};
+        al_code r = push_block(&t, al_json_get(ev, "content_block"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK) r = al_texts_whole(io, &t);
+        al_texts_free(&t);
+        return r;
     }
     if (!strcmp(type, "content_block_stop")) return io->end(io, i, NULL);
     if (!strcmp(type, "message_delta") || !strcmp(type, "message_stop")) return io->end_all(io);

@@ -5,12 +5,14 @@
 
 #include "provider.h"
 
-/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..59 tool
- * call arguments, 60 the transcript of an audio reply (chat with
+/* Stream keys: choice (or output item) * 64 + slot; slot 0 text, 1..58 tool
+ * call arguments (or a custom tool's input), 59 a legacy function_call's
+ * arguments, 60 the transcript of an audio reply (chat with
  * "modalities": ["text","audio"]), 61 "reasoning" and 62 "reasoning_content"
  * (the reasoning text OpenAI-compatible servers stream: OpenRouter, Groq,
  * DeepSeek, vLLM), 63 refusal (chat) or function or custom tool call input
  * (Responses). */
+#define SLOT_FUNCTION 59
 #define SLOT_AUDIO 60
 #define SLOT_REASONING 61
 #define SLOT_REASONING_CONTENT 62
@@ -55,6 +57,8 @@ static al_code push_tool_calls(al_texts *t, cJSON *msg, al_role role)
     cJSON_ArrayForEach(tc, al_json_get(msg, "tool_calls"))
     {
         al_code r = al_texts_push(t, al_json_get(al_json_get(tc, "function"), "arguments"), role);
+        /* a custom (free-form) tool's input */
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(al_json_get(tc, "custom"), "input"), role);
         if (r != AL_OK) return r;
     }
     return al_texts_push(t, al_json_get(al_json_get(msg, "function_call"), "arguments"), role);
@@ -68,6 +72,9 @@ static al_code responses_item(al_texts *t, cJSON *item, al_role dflt)
     /* tool results the model reads: function_call_output and the other
      * *_call_output items (custom tools, local shell), and MCP call results */
     size_t tl = type ? strlen(type) : 0;
+    if (type && !strcmp(type, "mcp_call") &&
+        (r = al_texts_push(t, al_json_get(item, "arguments"), AL_ROLE_ASSISTANT)) != AL_OK)
+        return r;
     if (type && ((tl > 12 && !strcmp(type + tl - 12, "_call_output")) || !strcmp(type, "mcp_call")))
         return cJSON_IsString(al_json_get(item, "output"))
                    ? al_texts_push(t, al_json_get(item, "output"), AL_ROLE_TOOL)
@@ -98,7 +105,13 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
         return AL_OK;
     case AL_API_COMPLETIONS:
         if ((r = push_content(t, al_json_get(root, "prompt"), AL_ROLE_USER)) != AL_OK) return r;
-        return al_texts_push(t, al_json_get(root, "suffix"), AL_ROLE_USER);
+        if ((r = al_texts_push(t, al_json_get(root, "suffix"), AL_ROLE_USER)) != AL_OK) return r;
+        /* llama.cpp server's /infill: the code around the cursor and extra files */
+        if ((r = al_texts_push(t, al_json_get(root, "input_prefix"), AL_ROLE_USER)) != AL_OK)
+            return r;
+        if ((r = al_texts_push(t, al_json_get(root, "input_suffix"), AL_ROLE_USER)) != AL_OK)
+            return r;
+        return push_content(t, al_json_get(root, "input_extra"), AL_ROLE_USER);
     case AL_API_RESPONSES: {
         if ((r = al_texts_push(t, al_json_get(root, "instructions"), AL_ROLE_SYSTEM)) != AL_OK)
             return r;
@@ -141,6 +154,9 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
     al_code r;
     cJSON *c;
     if (api == AL_API_RESPONSES) return responses_output(root, t);
+    /* llama.cpp server's own /completion reply: {"content": ..., "stop": true} */
+    if (api == AL_API_COMPLETIONS && !al_json_get(root, "choices"))
+        return al_texts_push(t, al_json_get(root, "content"), AL_ROLE_ASSISTANT);
     cJSON_ArrayForEach(c, al_json_get(root, "choices"))
     {
         if ((r = al_texts_push(t, al_json_get(c, "text"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
@@ -164,6 +180,9 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
 
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
+    /* llama.cpp server's own replies count at the top level */
+    al_json_set_ll(&u->input, root, "tokens_evaluated");
+    al_json_set_ll(&u->output, root, "tokens_predicted");
     const cJSON *resp = al_json_get(root, "response");
     const cJSON *us = al_json_get(root, "usage");
     if (!cJSON_IsObject(us) && resp) us = al_json_get(resp, "usage");
@@ -208,6 +227,12 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
     al_code r;
     cJSON *c;
     int pos = 0;
+    cJSON *native = al_json_get(ev, "content");
+    if (api == AL_API_COMPLETIONS && !al_json_get(ev, "choices") && cJSON_IsString(native)) {
+        /* llama.cpp server's own stream: {"content": ..., "stop": false} */
+        if ((r = io->delta(io, KEY(0, 0), native, ev)) != AL_OK) return r;
+        return cJSON_IsTrue(al_json_get(ev, "stop")) ? io->end(io, KEY(0, 0), native) : AL_OK;
+    }
     cJSON_ArrayForEach(c, al_json_get(ev, "choices"))
     {
         int i = al_json_int(c, "index", pos++);
@@ -239,11 +264,15 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
             cJSON_ArrayForEach(tc, al_json_get(d, "tool_calls"))
             {
                 int j = al_json_int(tc, "index", tpos++);
-                if (j < 0 || j > 58) j = 58;
+                if (j < 0 || j > 57) j = 57;
                 cJSON *a = al_json_get(al_json_get(tc, "function"), "arguments");
+                if (!a) a = al_json_get(al_json_get(tc, "custom"), "input");
                 if (cJSON_IsString(a) && (r = io->delta(io, KEY(i, 1 + j), a, ev)) != AL_OK)
                     return r;
             }
+            cJSON *fa = al_json_get(al_json_get(d, "function_call"), "arguments");
+            if (cJSON_IsString(fa) && (r = io->delta(io, KEY(i, SLOT_FUNCTION), fa, ev)) != AL_OK)
+                return r;
         }
         if (cJSON_IsString(node) && (r = io->delta(io, KEY(i, 0), node, ev)) != AL_OK) return r;
         cJSON *fr = al_json_get(c, "finish_reason");
@@ -267,7 +296,8 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
     if (!strcmp(type, "response.output_text.delta") || !strcmp(type, "response.refusal.delta")) {
         r = io->delta(io, KEY(o, ci), al_json_get(ev, "delta"), ev);
     } else if (!strcmp(type, "response.function_call_arguments.delta") ||
-               !strcmp(type, "response.custom_tool_call_input.delta")) {
+               !strcmp(type, "response.custom_tool_call_input.delta") ||
+               !strcmp(type, "response.mcp_call_arguments.delta")) {
         r = io->delta(io, KEY(o, 63), al_json_get(ev, "delta"), ev);
     } else if (!strcmp(type, "response.reasoning_summary_text.delta")) {
         r = io->delta(io, KEY(o, SLOT_SUMMARY), al_json_get(ev, "delta"), ev);
@@ -287,7 +317,8 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
             if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "refusal"), AL_ROLE_ASSISTANT);
         }
     } else if (!strcmp(type, "response.function_call_arguments.done") ||
-               !strcmp(type, "response.custom_tool_call_input.done")) {
+               !strcmp(type, "response.custom_tool_call_input.done") ||
+               !strcmp(type, "response.mcp_call_arguments.done")) {
         if ((r = io->end(io, KEY(o, 63), NULL)) == AL_OK)
             r = al_texts_push(&t, al_json_get(ev, "arguments"), AL_ROLE_ASSISTANT);
         if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "input"), AL_ROLE_ASSISTANT);
@@ -320,6 +351,25 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
     return chat_event(api, ev, io);
 }
 
+/* 1 when the chat event tmpl streams tool call j of choice i as a custom
+ * tool's input ("custom": {"input": ...}) rather than function arguments. */
+static int tool_is_custom(const cJSON *tmpl, int i, int j)
+{
+    const cJSON *c, *tc;
+    int pos = 0;
+    cJSON_ArrayForEach(c, al_json_get(tmpl, "choices"))
+    {
+        if (al_json_int(c, "index", pos++) != i) continue;
+        int tpos = 0;
+        cJSON_ArrayForEach(tc, al_json_get(al_json_get(c, "delta"), "tool_calls"))
+        {
+            int k = al_json_int(tc, "index", tpos++);
+            if ((k == j || (j == 57 && (k < 0 || k > 57))) && al_json_get(tc, "custom")) return 1;
+        }
+    }
+    return 0;
+}
+
 static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
 {
     cJSON *ev = cJSON_Duplicate(tmpl, 1);
@@ -331,7 +381,10 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
                            : slot == SLOT_SUMMARY        ? "response.reasoning_summary_text.delta"
                            : slot == SLOT_REASONING_TEXT ? "response.reasoning_text.delta"
                                                          : "response.output_text.delta";
-        if (slot == 63 && tt && !strcmp(tt, "response.custom_tool_call_input.delta")) type = tt;
+        if (slot == 63 && tt &&
+            (!strcmp(tt, "response.custom_tool_call_input.delta") ||
+             !strcmp(tt, "response.mcp_call_arguments.delta")))
+            type = tt;
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "type");
         cJSON_DeleteItemFromObjectCaseSensitive(ev, "delta");
         if (!cJSON_AddStringToObject(ev, "type", type) ||
@@ -339,6 +392,22 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
             cJSON_Delete(ev);
             return NULL;
         }
+        return ev;
+    }
+    if (api == AL_API_COMPLETIONS && !al_json_get(tmpl, "choices") &&
+        cJSON_IsString(al_json_get(tmpl, "content"))) {
+        cJSON *t = cJSON_CreateString(text), *f = cJSON_CreateFalse();
+        if (!t || !f) {
+            cJSON_Delete(t);
+            cJSON_Delete(f);
+            cJSON_Delete(ev);
+            return NULL;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(ev, "content", t);
+        if (al_json_get(ev, "stop"))
+            cJSON_ReplaceItemInObjectCaseSensitive(ev, "stop", f);
+        else
+            cJSON_Delete(f);
         return ev;
     }
     cJSON_DeleteItemFromObjectCaseSensitive(ev, "usage");
@@ -368,6 +437,9 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
         } else if (slot == SLOT_AUDIO) {
             cJSON *au = d ? cJSON_AddObjectToObject(d, "audio") : NULL;
             ok = ok && au && cJSON_AddStringToObject(au, "transcript", text);
+        } else if (slot == SLOT_FUNCTION) {
+            cJSON *fc = d ? cJSON_AddObjectToObject(d, "function_call") : NULL;
+            ok = ok && fc && cJSON_AddStringToObject(fc, "arguments", text);
         } else {
             cJSON *tcs = d ? cJSON_AddArrayToObject(d, "tool_calls") : NULL;
             cJSON *tc = cJSON_CreateObject();
@@ -375,10 +447,11 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
                 cJSON_AddItemToArray(tcs, tc);
             else
                 cJSON_Delete(tc);
+            int custom = tool_is_custom(tmpl, i, slot - 1);
             cJSON *f = (tcs && tc && cJSON_AddNumberToObject(tc, "index", slot - 1))
-                           ? cJSON_AddObjectToObject(tc, "function")
+                           ? cJSON_AddObjectToObject(tc, custom ? "custom" : "function")
                            : NULL;
-            ok = ok && f && cJSON_AddStringToObject(f, "arguments", text);
+            ok = ok && f && cJSON_AddStringToObject(f, custom ? "input" : "arguments", text);
         }
     }
     ok = ok && cJSON_AddNullToObject(c, "finish_reason");
@@ -409,7 +482,9 @@ static int shape(al_api api, const cJSON *root)
 {
     if (!cJSON_IsObject(root)) return 0;
     if (api == AL_API_CHAT) return cJSON_IsArray(al_json_get(root, "messages"));
-    if (api == AL_API_COMPLETIONS) return al_json_get(root, "prompt") != NULL;
+    if (api == AL_API_COMPLETIONS)
+        return al_json_get(root, "prompt") != NULL || al_json_get(root, "input_prefix") != NULL ||
+               al_json_get(root, "input_suffix") != NULL;
     if (api == AL_API_RESPONSES)
         return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL ||
                cJSON_IsObject(al_json_get(root, "prompt"));

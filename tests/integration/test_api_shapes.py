@@ -206,6 +206,10 @@ PROMPTS = [
     ("gemini_parts_object", GEM, {"contents": [{"role": "user", "parts": {"text": I}}]}),
     ("gemini_stream_sse", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
      {"contents": [{"role": "user", "parts": [{"text": I}]}]}),
+    # llama.cpp server's own endpoints (its web UI and many local tools)
+    ("llamacpp_completion", "/completion", {"prompt": I, "n_predict": 32, "stream": True}),
+    ("llamacpp_infill", "/infill", {"input_prefix": "def f():\n", "input_suffix": "\n",
+                                    "input_extra": [{"filename": "notes.py", "text": I}]}),
     ("ollama_chat_tool", "/api/chat", {"model": "llama3", "messages": [
         {"role": "user", "content": "hi"}, {"role": "tool", "content": I, "tool_name": "f"}]}),
     ("ollama_generate", "/api/generate", {"model": "llama3", "prompt": I}),
@@ -497,6 +501,49 @@ def r_llamacpp_stream():
     out.append(("data: " + jd({"content": "", "stop": True, "model": "m", "tokens_predicted": 9, "stop_type": "eos"}) + "\n\n").encode())
     return out
 
+def r_chat_legacy_fn():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": None, "function_call": {"name": "save", "arguments": ""}}, "finish_reason": None}])]
+    for d in split(ARGS, (3, 4)):
+        ev.append(chat_ev([{"index": 0, "delta": {"function_call": {"arguments": d}}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {}, "finish_reason": "function_call"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+def r_chat_custom_tool():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [{"index": 0, "id": "call_1", "type": "custom", "custom": {"name": "shell", "input": ""}}]}, "finish_reason": None}])]
+    for d in split(PII, (3, 4)):
+        ev.append(chat_ev([{"index": 0, "delta": {"tool_calls": [{"index": 0, "custom": {"input": d}}]}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+def r_chat_custom_whole():
+    return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "gpt-5", "choices": [{"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "custom", "custom": {"name": "shell", "input": PII}}]}, "finish_reason": "tool_calls"}]}).encode()
+
+def r_anth_citations():
+    return jd({"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "content": [
+        {"type": "text", "text": "The contact is listed.", "citations": [{"type": "char_location", "cited_text": PII, "document_index": 0, "document_title": "notes", "start_char_index": 0, "end_char_index": 10}]}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 4}}).encode()
+
+def r_anth_start_input():
+    return [sse({"type": "message_start", "message": {"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [], "usage": {"input_tokens": 1, "output_tokens": 1}}}, "message_start"),
+            sse({"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "t", "name": "save", "input": json.loads(ARGS)}}, "content_block_start"),
+            sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            sse({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}}, "message_delta"),
+            sse({"type": "message_stop"}, "message_stop")]
+
+def r_resp_mcp():
+    ev = Seq()
+    it = {"id": "mcp_1", "type": "mcp_call", "server_label": "crm", "name": "save", "arguments": ARGS, "output": PII, "error": None}
+    out = [ev("response.created", response=resp_obj("in_progress", [])),
+           ev("response.output_item.added", output_index=0, item=dict(it, arguments="", output=None))]
+    for d in split(ARGS, (3, 5)):
+        out.append(ev("response.mcp_call_arguments.delta", item_id="mcp_1", output_index=0, delta=d))
+    out.append(ev("response.mcp_call_arguments.done", item_id="mcp_1", output_index=0, arguments=ARGS))
+    out.append(ev("response.output_item.done", output_index=0, item=it))
+    out.append(ev("response.completed", response=resp_obj("completed", [it])))
+    return out
+
 Q = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RS = dict(Q, stream=True)
 SHAPES = {
@@ -517,6 +564,13 @@ SHAPES = {
  "anth_stream": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_stream),
  "vertex_anth_stream": (VERTEX + ":streamRawPredict", {"anthropic_version": "vertex-2023-10-16", "max_tokens": 9, "stream": True, "messages": [{"role": "user", "content": "hi"}]}, SSE_CT, r_anth_stream),
  "anth_whole": ("/v1/messages", dict(Q, max_tokens=9), "application/json", r_anth_whole),
+ "chat_legacy_fn": ("/v1/chat/completions", RS, SSE_CT, r_chat_legacy_fn),
+ "chat_custom_tool": ("/v1/chat/completions", RS, SSE_CT, r_chat_custom_tool),
+ "chat_custom_whole": ("/v1/chat/completions", Q, "application/json", r_chat_custom_whole),
+ "anth_citations": ("/v1/messages", dict(Q, max_tokens=9), "application/json", r_anth_citations),
+ "anth_start_input": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_start_input),
+ "resp_mcp": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}, SSE_CT, r_resp_mcp),
+ "llamacpp_stream": ("/completion", {"prompt": "hi", "stream": True}, SSE_CT, r_llamacpp_stream),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
@@ -529,7 +583,7 @@ SHAPES = {
 
 TEXTKEYS = {"content", "text", "delta", "partial_json", "arguments", "thinking",
             "reasoning_content", "reasoning", "refusal", "response", "transcript", "input",
-            "output", "code"}
+            "output", "code", "cited_text"}
 
 
 def blank(o):
@@ -663,7 +717,7 @@ def check_reply(client, name, ctype, data, st, out, clean=False):
     texts = list(streams(got).values())
     leaked = sorted({v for v in VALUES for s in texts + all_strings(got, []) + [out] if v in s})
     R.check("%s %s: values replaced" % (client, name), not leaked, "leaked %s" % leaked)
-    missing = [t for t in TAGS if not any(t in s for s in texts)]
+    missing = [t for t in TAGS if not any(t in s for s in texts + all_strings(got, []))]
     R.check("%s %s: placeholders in the text" % (client, name), not missing,
             "missing %s" % missing)
     # each text is the original with the values replaced, no more: a text

@@ -342,8 +342,9 @@ TEST(openai_chat_stream_reports_audio_transcript_deltas_on_their_own_key)
         NULL};
     char *s = stream_log(&al_provider_openai, AL_API_CHAT, ev);
     /* key 64 + 60: the transcript; a tool call index past the range takes
-     * the last tool slot (59), never the transcript's */
-    CHECK_STR(s, "d124:Hi ;d124:there;d123:{};");
+     * the last tool slot (58), never the legacy function_call's or the
+     * transcript's */
+    CHECK_STR(s, "d124:Hi ;d124:there;d122:{};");
     free(s);
     cJSON *tmpl = cJSON_Parse(ev[0]);
     cJSON *d = al_provider_openai.delta_event(AL_API_CHAT, tmpl, 64 + 60, "held");
@@ -495,5 +496,110 @@ TEST(anthropic_document_title_and_context_are_prompts)
                       "\"source\":{\"type\":\"text\",\"data\":\"D\"},\"title\":\"T\",\"context\":"
                       "\"C\"}]}]}");
     CHECK_STR(s, "user:D;user:T;user:C;");
+    free(s);
+}
+
+/* delta_event's result for tmpl (a JSON text), printed. */
+static char *rebuilt(const al_provider *p, al_api api, const char *tmpl, int key, const char *text)
+{
+    cJSON *t = cJSON_Parse(tmpl);
+    cJSON *d = p->delta_event(api, t, key, text);
+    char *s = d ? cJSON_PrintUnformatted(d) : NULL;
+    char *out = strdup(s ? s : "NULL");
+    cJSON_free(s);
+    cJSON_Delete(d);
+    cJSON_Delete(t);
+    return out;
+}
+
+TEST(openai_chat_streams_legacy_function_calls_and_custom_tool_input)
+{
+    const char *ev[] = {
+        "{\"choices\":[{\"index\":0,\"delta\":{\"function_call\":{\"name\":\"f\",\"arguments\":"
+        "\"{\\\"a\\\"\"}}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"type\":\"custom\","
+        "\"custom\":{\"name\":\"sh\",\"input\":\"ls\"}}]}}]}",
+        NULL};
+    char *s = stream_log(&al_provider_openai, AL_API_CHAT, ev);
+    CHECK_STR(s, "d59:{\"a\";d2:ls;");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_CHAT, ev[0], 59, "x");
+    CHECK_STR(s, "{\"choices\":[{\"index\":0,\"delta\":{\"function_call\":{\"arguments\":\"x\"}},"
+                 "\"finish_reason\":null}]}");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_CHAT, ev[1], 2, "y");
+    CHECK_STR(s, "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"custom\":{"
+                 "\"input\":\"y\"}}]},\"finish_reason\":null}]}");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_CHAT,
+                    "{\"choices\":[{\"message\":{\"tool_calls\":[{\"type\":\"custom\",\"custom\":{"
+                    "\"name\":\"sh\",\"input\":\"C\"}}]}}]}");
+    CHECK_STR(s, "C;");
+    free(s);
+}
+
+TEST(responses_mcp_call_arguments_are_completion_texts)
+{
+    const char *ev[] = {
+        "{\"type\":\"response.mcp_call_arguments.delta\",\"output_index\":0,\"delta\":\"{}\"}",
+        "{\"type\":\"response.mcp_call_arguments.done\",\"output_index\":0,\"arguments\":\"{}\"}",
+        NULL};
+    char *s = stream_log(&al_provider_openai, AL_API_RESPONSES, ev);
+    CHECK_STR(s, "d63:{};e63;w:{};");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_RESPONSES,
+                    "{\"output\":[{\"type\":\"mcp_call\",\"arguments\":\"A\",\"output\":\"O\"}]}");
+    CHECK_STR(s, "A;O;");
+    free(s);
+}
+
+TEST(llama_cpp_server_native_completion_and_infill_are_completions_calls)
+{
+    al_api api;
+    CHECK(match("POST", "/completion", &api) == &al_provider_openai && api == AL_API_COMPLETIONS);
+    CHECK(match("POST", "/infill", &api) == &al_provider_openai && api == AL_API_COMPLETIONS);
+    char *s = prompts(&al_provider_openai, AL_API_COMPLETIONS,
+                      "{\"input_prefix\":\"P\",\"input_suffix\":\"S\",\"input_extra\":[{"
+                      "\"filename\":\"f\",\"text\":\"E\"}],\"prompt\":\"Q\"}");
+    CHECK_STR(s, "user:Q;user:P;user:S;user:E;");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_COMPLETIONS, "{\"content\":\"C\",\"stop\":true}");
+    CHECK_STR(s, "C;");
+    free(s);
+    const char *ev[] = {"{\"content\":\"a\",\"stop\":false}", "{\"content\":\"\",\"stop\":true}",
+                        NULL};
+    s = stream_log(&al_provider_openai, AL_API_COMPLETIONS, ev);
+    CHECK_STR(s, "d0:a;d0:;e0;");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_COMPLETIONS,
+                "{\"content\":\"a\",\"stop\":false,\"id_slot\":0}", 0, "held");
+    CHECK_STR(s, "{\"content\":\"held\",\"stop\":false,\"id_slot\":0}");
+    free(s);
+    al_usage u = {-1, -1, -1};
+    cJSON *r = cJSON_Parse("{\"content\":\"\",\"tokens_evaluated\":5,\"tokens_predicted\":7}");
+    al_provider_openai.usage(AL_API_COMPLETIONS, r, &u);
+    CHECK(u.input == 5 && u.output == 7);
+    cJSON_Delete(r);
+}
+
+TEST(anthropic_citations_and_a_tool_input_given_at_block_start_are_completion_texts)
+{
+    char *s = completions(&al_provider_anthropic, AL_API_MESSAGES,
+                          "{\"content\":[{\"type\":\"text\",\"text\":\"A\",\"citations\":[{"
+                          "\"type\":\"char_location\",\"cited_text\":\"Q\"}]}]}");
+    CHECK_STR(s, "A;Q;");
+    free(s);
+    const char *ev[] = {
+        "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\","
+        "\"id\":\"t\",\"name\":\"n\",\"input\":{\"to\":\"E\"}}}",
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"text\","
+        "\"text\":\"\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"citations_delta\","
+        "\"citation\":{\"type\":\"char_location\",\"cited_text\":\"Q\"}}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"T\"}}",
+        NULL};
+    s = stream_log(&al_provider_anthropic, AL_API_MESSAGES, ev);
+    CHECK_STR(s, "w:E;w:;w:Q;d1:T;");
     free(s);
 }
