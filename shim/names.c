@@ -1215,67 +1215,88 @@ static const char *const determiners[] = {"the",   "a",   "an",   "this",  "that
 static const char *const place_preps[] = {"in",     "near",       "visit",   "visited", "across",
                                           "around", "throughout", "outside", "inside",  NULL};
 /* Labels of fields that hold a person's name: "Customer: Ana Silva". */
-static const char *const field_labels[] = {"customer",
-                                           "patient",
-                                           "client",
-                                           "contact",
-                                           "employee",
-                                           "applicant",
-                                           "tenant",
-                                           "recipient",
-                                           "sender",
-                                           "from",
-                                           "to",
-                                           "cc",
-                                           "attn",
-                                           "holder",
-                                           "owner",
-                                           "beneficiary",
-                                           "guardian",
-                                           "cardholder",
-                                           "signed",
-                                           "signature",
-                                           "borrower",
-                                           "insured",
-                                           "passenger",
-                                           "user",
-                                           "username",
-                                           "member",
-                                           "student",
-                                           "subscriber",
-                                           "payee",
-                                           "payer",
-                                           "buyer",
-                                           "seller",
-                                           "resident",
-                                           "guest",
-                                           "caller",
-                                           "witness",
-                                           "nom",
-                                           "prénom",
-                                           "prenom",
-                                           "vorname",
-                                           "nachname",
-                                           "nombre",
-                                           "apellido",
-                                           "apellidos",
-                                           "nome",
-                                           "cognome",
-                                           "naam",
-                                           "voornaam",
-                                           "achternaam",
-                                           "kunde",
-                                           "empfänger",
-                                           "absender",
-                                           "ansprechpartner",
-                                           "destinataire",
-                                           "titulaire",
-                                           "inhaber",
-                                           "contactpersoon",
-                                           "klant",
-                                           "cliente",
-                                           "paciente",
-                                           NULL};
+static const char *const field_labels[] = {
+    /* roles in records and forms, and their other-language names */
+    "customer",
+    "patient",
+    "client",
+    "contact",
+    "employee",
+    "applicant",
+    "tenant",
+    "recipient",
+    "sender",
+    "from",
+    "to",
+    "cc",
+    "attn",
+    "holder",
+    "owner",
+    "beneficiary",
+    "guardian",
+    "cardholder",
+    "signed",
+    "signature",
+    "borrower",
+    "insured",
+    "passenger",
+    "user",
+    "username",
+    "member",
+    "student",
+    "subscriber",
+    "payee",
+    "payer",
+    "buyer",
+    "seller",
+    "resident",
+    "guest",
+    "caller",
+    "witness",
+    "nom",
+    "prénom",
+    "prenom",
+    "vorname",
+    "nachname",
+    "nombre",
+    "apellido",
+    "apellidos",
+    "nome",
+    "cognome",
+    "naam",
+    "voornaam",
+    "achternaam",
+    "kunde",
+    "empfänger",
+    "absender",
+    "ansprechpartner",
+    "destinataire",
+    "titulaire",
+    "inhaber",
+    "contactpersoon",
+    "klant",
+    "cliente",
+    "paciente",
+    "physician",
+    "doctor",
+    "nurse",
+    "spouse",
+    "partner",
+    "manager",
+    "supervisor",
+    "landlord",
+    "landlady",
+    "representative",
+    "signatory",
+    "kin",
+    "father",
+    "mother",
+    "parent",
+    "by",
+    "assignee",
+    "reporter",
+    "requester",
+    NULL};
 static const char *const particles[] = {"van", "von", "de",  "da",  "di",  "del", "della", "der",
                                         "den", "du",  "la",  "le",  "bin", "ibn", "al",    "el",
                                         "ter", "ten", "dos", "das", "y",   "st",  NULL};
@@ -1557,17 +1578,22 @@ static int intro_candidate(const tok *p)
 static int name_field(stream *st, size_t k)
 {
     static const char *const whose[] = {
-        "full",   "first",   "last",      "given",      "my",        "your",     "his",
-        "her",    "their",   "customer",  "patient",    "client",    "contact",  "legal",
-        "holder", "sender",  "recipient", "cardholder", "account",   "employee", "applicant",
-        "tenant", "student", "member",    "guest",      "passenger", "insured",  "emergency",
-        "maiden", "ship",    "bill",      "deliver",    "sold",      NULL};
+        "full",      "first",     "last",      "given",      "my",         "your",
+        "his",       "her",       "their",     "customer",   "patient",    "client",
+        "contact",   "legal",     "holder",    "sender",     "recipient",  "cardholder",
+        "account",   "employee",  "applicant", "tenant",     "student",    "member",
+        "guest",     "passenger", "insured",   "emergency",  "maiden",     "ship",
+        "bill",      "deliver",   "sold",      "reported",   "assigned",   "prepared",
+        "submitted", "requested", "approved",  "authorised", "authorized", "reviewed",
+        "completed", "entered",   "created",   "next",       "attending",  "pt",
+        NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
     /* a line, list item or record field: after a bullet, a dash (also an
-     * en or em dash or a bullet, U+2013/2014/2022), "," or ";" ("ID 4411,
+     * en or em dash or a bullet, U+2013/2014/2022), ",", ";" or "." ("ID 4411,
      * Name: Ana Silva") */
-    if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;", w->key[0]))) return 1;
+    if (!w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;.", w->key[0])))
+        return 1;
     if (w->type == T_PUNCT && !w->key[0] && w->e - w->s == 3) {
         const unsigned char *d = st->t + w->s;
         if (d[0] == 0xe2 && d[1] == 0x80 && (d[2] == 0x93 || d[2] == 0x94 || d[2] == 0xa2))
@@ -2034,6 +2060,14 @@ static size_t postcode_at(const stream *st, size_t i)
                      dig_at(t, len, j + 2) && dig_at(t, len, j + 3))
                 e = j + 4; /* "1100-053" (Portugal) */
         }
+    } else if (up_at(t, len, i) && i + 2 < len &&
+               (t[i + 1] == '-' || (up_at(t, len, i + 1) && t[i + 2] == '-'))) {
+        /* a country letter or two before a European postcode: "D-80335",
+         * "F-69002", "CH-8001", "NL-1012" */
+        j = i + (t[i + 1] == '-' ? 2 : 3);
+        size_t d = j;
+        while (dig_at(t, len, j)) j++;
+        if (j - d == 4 || j - d == 5) e = j;
     } else if (up_at(t, len, i)) {
         /* UK: A9 9AA, A99 9AA, AA9 9AA, AA99 9AA, A9A 9AA, AA9A 9AA;
          * Canada: A9A 9A9 */
@@ -2075,6 +2109,10 @@ static size_t address_at(stream *st, size_t *e, int in_block)
     if (a->type == T_NUM && a->e - a->s <= 8) {
         size_t k = 1, words = 0;
         tok *b;
+        /* "12 bis rue Victor Hugo", "8 ter avenue Foch" */
+        if ((b = peek(st, 1)) && !b->nl && b->ocap == C_LOWER &&
+            (key_is(b, "bis") || key_is(b, "ter")))
+            k = 2;
         while ((b = peek(st, k)) && b->type == T_WORD && !b->nl && words < 5) {
             unsigned bf = flags_of(st, b);
             /* a lowercase street type must be an unmistakable one ("road", not "row") */
@@ -2570,6 +2608,9 @@ __attribute__((noinline)) static size_t num_inert(const stream *st, size_t k)
                 return 0;
             if ((f & F_PREFIX) && words == 0 && (ocap == C_CAP || n > 2)) return 0;
             if (key_has_suffix(st->x, key, n)) return 0;
+            if (words == 0 && ocap == C_LOWER && n == 3 &&
+                (memcmp(key, "bis", 3) == 0 || memcmp(key, "ter", 3) == 0))
+                words--; /* "12 bis rue ...": as address_at reads it */
             if (ocap == C_LOWER && common_key(st, key, n, f, C_LOWER)) return READ_TO(j);
         }
         size_t q = space_run(t, j, len);

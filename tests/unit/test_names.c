@@ -176,6 +176,12 @@ TEST(address_forms_of_other_countries_are_found)
               "Postfach 10 02 34|80076 München");
     CHECK_STR(found(&al_detector_address, st, "Flat 3, 27 Mill Road, Cambridge CB1 2AD"),
               "Flat 3|27 Mill Road|Cambridge CB1 2AD");
+    CHECK_STR(found(&al_detector_address, st, "Bahnhofstraße 5a, D-80335 München"),
+              "Bahnhofstraße 5a|D-80335 München");
+    CHECK_STR(found(&al_detector_address, st, "Limmatquai 4, CH-8001 Zürich"),
+              "Limmatquai 4|CH-8001 Zürich");
+    CHECK_STR(found(&al_detector_address, st, "12 bis rue Victor Hugo, F-69002 Lyon"),
+              "12 bis rue Victor Hugo|F-69002 Lyon");
     CHECK_STR(found(&al_detector_address, st, "she lost 7 stickers during playtime"), "");
     CHECK_STR(found(&al_detector_address, st, "The road goes via Rome and Naples."), "");
     CHECK_STR(found(&al_detector_address, st, "Flight BA 2490 departs at 07:45."), "");
@@ -446,6 +452,15 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "ID 4411 \xe2\x80\x93 Name: Ana Silva"),
               "Ana Silva"); /* a field after an en dash */
     CHECK_STR(found(&al_detector_person, strong, "Katie said hello."), "");
+    /* roles of records: "Reported by:", "Assigned to:", "Spouse:", "Pt. name:" */
+    CHECK_STR(found(&al_detector_person, strong, "Reported by: Tom Becker\n"), "Tom Becker");
+    CHECK_STR(found(&al_detector_person, strong, "Assigned to: Lucia Fernandez\n"),
+              "Lucia Fernandez");
+    CHECK_STR(found(&al_detector_person, strong, "Spouse: Mark Delaney\n"), "Mark Delaney");
+    CHECK_STR(found(&al_detector_person, strong, "Pt. name: Jorge Ramírez\n"), "Jorge Ramírez");
+    CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
+              "Dr. Helen Marsh");
+    CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
     /* lowercase text takes the same way through the fast pass */
     CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
     CHECK_STR(found(&al_detector_person, strong, "hola a todos, me llamo diego"), "diego");
