@@ -100,9 +100,14 @@ int al_conn_passthrough(const al_conn *c)
     return c && c->passthrough;
 }
 
+/* A synthesized reply (a block, a refusal, 100 Continue) answers the newest
+ * request: while the server still owes replies to earlier pipelined requests
+ * it waits behind them (al_conn_in appends it once they are done), so the
+ * client never takes it for one of theirs.  Past a passthrough nothing can
+ * order it: it is given at once. */
 int al_conn_has_reply(const al_conn *c)
 {
-    return c && c->reply.len > 0;
+    return c && c->reply.len > 0 && (c->qn == 0 || c->passthrough);
 }
 
 void al_conn_follow_downloads(al_conn *c)
@@ -952,14 +957,23 @@ static al_code server_eof(al_conn *c, al_buf *to_host)
     return AL_OK;
 }
 
+static al_code conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host);
+
 al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host)
 {
     if (!c) return AL_EINVAL;
-    if (!buf && !len && !eof) {
-        al_code r = al_buf_append(to_host, c->reply.data, c->reply.len);
+    al_code r = AL_OK;
+    if (buf || len || eof) r = conn_in(c, buf, len, eof, to_host);
+    if (r == AL_OK && al_conn_has_reply(c)) {
+        /* the earlier replies are through: the synthesized one follows */
+        r = al_buf_append(to_host, c->reply.data, c->reply.len);
         al_buf_reset(&c->reply);
-        return r;
     }
+    return r;
+}
+
+static al_code conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host)
+{
     if (c->passthrough) return al_buf_append(to_host, buf, len);
     al_code r = AL_OK;
     while (len > 0) {

@@ -185,7 +185,9 @@ AL_API void al_conn_in_skip(al_conn *c, uint64_t n);
 
 /* 1 when a request was blocked and its synthesized reply is waiting: the
  * hook must serve it (al_conn_in(c, NULL, 0, 0, out) hands it over) without
- * reading from the server. */
+ * reading from the server.  0 while the server still owes replies to earlier
+ * pipelined requests: those are read first, and al_conn_in appends the
+ * synthesized reply after the last of them. */
 AL_API int al_conn_has_reply(const al_conn *c);
 
 #endif
