@@ -21,6 +21,13 @@
 #define SLOT_SUMMARY 61
 #define SLOT_REASONING_TEXT 62
 #define KEY(i, slot) ((i)*64 + (slot))
+/* Further chat keys, above every KEY: OpenRouter's reasoning_details (which
+ * repeat the reasoning text) and the thinking chunks of Mistral's content
+ * arrays. */
+#define XBASE 65536
+#define XKEY(i, s) (XBASE + (i)*4 + (s))
+#define X_DETAILS 0
+#define X_THINKING 1
 
 static al_role role_of(const char *r)
 {
@@ -44,8 +51,10 @@ static al_code push_content(al_texts *t, cJSON *content, al_role role)
         al_code r = AL_OK;
         if (cJSON_IsString(part))
             r = al_texts_push(t, part, role);
-        else if ((r = al_texts_push(t, al_json_get(part, "text"), role)) == AL_OK)
-            r = al_texts_push(t, al_json_get(part, "refusal"), role);
+        else if ((r = al_texts_push(t, al_json_get(part, "text"), role)) == AL_OK &&
+                 (r = al_texts_push(t, al_json_get(part, "refusal"), role)) == AL_OK)
+            /* Mistral's thinking chunk: {"type":"thinking","thinking":[text chunks]} */
+            r = push_content(t, al_json_get(part, "thinking"), role);
         if (r != AL_OK) return r;
     }
     return AL_OK;
@@ -173,6 +182,13 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
         if ((r = al_texts_push(t, al_json_get(al_json_get(msg, "audio"), "transcript"),
                                AL_ROLE_ASSISTANT)) != AL_OK)
             return r;
+        cJSON *rd;
+        cJSON_ArrayForEach(rd, al_json_get(msg, "reasoning_details"))
+        {
+            if ((r = al_texts_push(t, al_json_get(rd, "text"), AL_ROLE_ASSISTANT)) != AL_OK ||
+                (r = al_texts_push(t, al_json_get(rd, "summary"), AL_ROLE_ASSISTANT)) != AL_OK)
+                return r;
+        }
         if ((r = push_tool_calls(t, msg, AL_ROLE_ASSISTANT)) != AL_OK) return r;
     }
     return AL_OK;
@@ -201,6 +217,83 @@ static al_code end_range(al_stream_io *io, int lo, int n)
         if (r != AL_OK) return r;
     }
     return AL_OK;
+}
+
+/* The deltas of chat delta d that are not plain strings: OpenRouter's
+ * reasoning_details[].text (or .summary), and Mistral's content given as
+ * chunks ({"type":"text","text"} on the content's key, the texts of a
+ * {"type":"thinking","thinking":[...]} chunk on their own). */
+static al_code x_deltas(int i, cJSON *d, const cJSON *ev, al_stream_io *io)
+{
+    al_code r;
+    cJSON *it, *sub;
+    cJSON_ArrayForEach(it, al_json_get(d, "reasoning_details"))
+    {
+        cJSON *tx = al_json_get(it, "text");
+        if (!cJSON_IsString(tx)) tx = al_json_get(it, "summary");
+        if (cJSON_IsString(tx) && (r = io->delta(io, XKEY(i, X_DETAILS), tx, ev)) != AL_OK)
+            return r;
+    }
+    cJSON *content = al_json_get(d, "content");
+    if (!cJSON_IsArray(content)) return AL_OK;
+    cJSON_ArrayForEach(it, content)
+    {
+        cJSON *tx = al_json_get(it, "text");
+        if (cJSON_IsString(tx) && (r = io->delta(io, KEY(i, 0), tx, ev)) != AL_OK) return r;
+        cJSON_ArrayForEach(sub, al_json_get(it, "thinking"))
+        {
+            tx = al_json_get(sub, "text");
+            if (cJSON_IsString(tx) && (r = io->delta(io, XKEY(i, X_THINKING), tx, ev)) != AL_OK)
+                return r;
+        }
+    }
+    return AL_OK;
+}
+
+/* A delta event for the further keys (XKEY) of choice i, shaped after
+ * tmpl's delta; added to delta object d. */
+static int x_delta(cJSON *d, const cJSON *tmpl, int s, const char *text)
+{
+    if (s == X_DETAILS) {
+        const cJSON *c = al_json_get(tmpl, "choices");
+        const cJSON *first = cJSON_GetArrayItem(
+            al_json_get(al_json_get(c ? c->child : NULL, "delta"), "reasoning_details"), 0);
+        cJSON *arr = cJSON_AddArrayToObject(d, "reasoning_details");
+        cJSON *it = first ? cJSON_Duplicate(first, 1) : cJSON_CreateObject();
+        if (!arr || !it) {
+            cJSON_Delete(it);
+            return 0;
+        }
+        cJSON_AddItemToArray(arr, it);
+        const char *field =
+            al_json_get(it, "text") || !al_json_get(it, "summary") ? "text" : "summary";
+        cJSON_DeleteItemFromObjectCaseSensitive(it, field);
+        return cJSON_AddStringToObject(it, field, text) != NULL;
+    }
+    cJSON *arr = cJSON_AddArrayToObject(d, "content");
+    cJSON *ch = cJSON_CreateObject();
+    if (!arr || !ch) {
+        cJSON_Delete(ch);
+        return 0;
+    }
+    cJSON_AddItemToArray(arr, ch);
+    cJSON *th = cJSON_AddStringToObject(ch, "type", "thinking")
+                    ? cJSON_AddArrayToObject(ch, "thinking")
+                    : NULL;
+    cJSON *tc = cJSON_CreateObject();
+    if (!th || !tc) {
+        cJSON_Delete(tc);
+        return 0;
+    }
+    cJSON_AddItemToArray(th, tc);
+    return cJSON_AddStringToObject(tc, "type", "text") && cJSON_AddStringToObject(tc, "text", text);
+}
+
+/* 1 when tmpl's first choice gives its content as a list of chunks. */
+static int content_chunks(const cJSON *tmpl)
+{
+    const cJSON *c = al_json_get(tmpl, "choices");
+    return cJSON_IsArray(al_json_get(al_json_get(c ? c->child : NULL, "delta"), "content"));
 }
 
 /* 1 when a chat delta holds a non-empty text besides its content. */
@@ -273,12 +366,14 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
             cJSON *fa = al_json_get(al_json_get(d, "function_call"), "arguments");
             if (cJSON_IsString(fa) && (r = io->delta(io, KEY(i, SLOT_FUNCTION), fa, ev)) != AL_OK)
                 return r;
+            if ((r = x_deltas(i, d, ev, io)) != AL_OK) return r;
         }
         if (cJSON_IsString(node) && (r = io->delta(io, KEY(i, 0), node, ev)) != AL_OK) return r;
         cJSON *fr = al_json_get(c, "finish_reason");
         if (fr && !cJSON_IsNull(fr)) {
             if ((r = io->end(io, KEY(i, 0), cJSON_IsString(node) ? node : NULL)) != AL_OK) return r;
             if ((r = end_range(io, KEY(i, 1), 63)) != AL_OK) return r;
+            if (api == AL_API_CHAT && (r = end_range(io, XKEY(i, 0), 2)) != AL_OK) return r;
         }
     }
     return AL_OK;
@@ -420,13 +515,25 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
         return NULL;
     }
     cJSON_AddItemToArray(choices, c);
-    int i = key / 64, slot = key % 64;
+    int x = key >= XBASE;
+    int i = x ? (key - XBASE) / 4 : key / 64, slot = x ? (key - XBASE) % 4 : key % 64;
     int ok = cJSON_AddNumberToObject(c, "index", i) != NULL;
     if (api == AL_API_COMPLETIONS) {
         ok = ok && cJSON_AddStringToObject(c, "text", text);
     } else {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
-        if (slot == 0) {
+        if (x) {
+            ok = ok && d && x_delta(d, tmpl, slot, text);
+        } else if (slot == 0 && content_chunks(tmpl)) {
+            cJSON *arr = d ? cJSON_AddArrayToObject(d, "content") : NULL;
+            cJSON *ch = cJSON_CreateObject();
+            if (arr && ch)
+                cJSON_AddItemToArray(arr, ch);
+            else
+                cJSON_Delete(ch);
+            ok = ok && arr && ch && cJSON_AddStringToObject(ch, "type", "text") &&
+                 cJSON_AddStringToObject(ch, "text", text);
+        } else if (slot == 0) {
             ok = ok && d && cJSON_AddStringToObject(d, "content", text);
         } else if (slot == 63) {
             ok = ok && d && cJSON_AddStringToObject(d, "refusal", text);

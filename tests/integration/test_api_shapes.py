@@ -544,6 +544,33 @@ def r_resp_mcp():
     out.append(ev("response.completed", response=resp_obj("completed", [it])))
     return out
 
+def r_mistral_stream():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+    for d in split("The user gave " + PII):
+        ev.append(chat_ev([{"index": 0, "delta": {"content": [{"type": "thinking", "thinking": [{"type": "text", "text": d}]}]}, "finish_reason": None}]))
+    for d in split(PII):
+        ev.append(chat_ev([{"index": 0, "delta": {"content": [{"type": "text", "text": d}]}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}], usage={"prompt_tokens": 1, "completion_tokens": 2, "total_tokens": 3}))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+def r_mistral_whole():
+    return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "magistral-medium", "choices": [{"index": 0, "message": {"role": "assistant", "content": [
+        {"type": "thinking", "thinking": [{"type": "text", "text": "The user gave " + PII}]}, {"type": "text", "text": PII}]}, "finish_reason": "stop"}]}).encode()
+
+def r_openrouter_stream():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])]
+    for d in split("The user gave " + PII):
+        ev.append(chat_ev([{"index": 0, "delta": {"role": "assistant", "content": "", "reasoning": d, "reasoning_details": [{"type": "reasoning.text", "text": d, "format": "unknown", "index": 0}]}, "finish_reason": None}]))
+    for d in split(PII):
+        ev.append(chat_ev([{"index": 0, "delta": {"role": "assistant", "content": d}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": "stop"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+def r_openrouter_whole():
+    return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": PII, "reasoning": "Gave " + PII, "reasoning_details": [{"type": "reasoning.text", "text": "Gave " + PII, "format": "unknown", "index": 0}, {"type": "reasoning.summary", "summary": "Gave " + PII}]}, "finish_reason": "stop"}]}).encode()
+
 Q = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RS = dict(Q, stream=True)
 SHAPES = {
@@ -571,6 +598,10 @@ SHAPES = {
  "anth_start_input": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_start_input),
  "resp_mcp": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}, SSE_CT, r_resp_mcp),
  "llamacpp_stream": ("/completion", {"prompt": "hi", "stream": True}, SSE_CT, r_llamacpp_stream),
+ "mistral_stream": ("/v1/chat/completions", RS, SSE_CT, r_mistral_stream),
+ "mistral_whole": ("/v1/chat/completions", Q, "application/json", r_mistral_whole),
+ "openrouter_stream": ("/api/v1/chat/completions", RS, SSE_CT, r_openrouter_stream),
+ "openrouter_whole": ("/api/v1/chat/completions", Q, "application/json", r_openrouter_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
@@ -583,7 +614,7 @@ SHAPES = {
 
 TEXTKEYS = {"content", "text", "delta", "partial_json", "arguments", "thinking",
             "reasoning_content", "reasoning", "refusal", "response", "transcript", "input",
-            "output", "code", "cited_text"}
+            "output", "code", "cited_text", "summary"}
 
 
 def blank(o):
@@ -682,10 +713,11 @@ def check_prompt(client, name, path, st, out):
     R.check("%s %s: prompt not echoed" % (client, name), INJ not in out, "echoed")
 
 
-# streams whose choices interleave (n>1, Gemini's candidateCount>1 with
-# both candidates in each event): a clean one may come out with its texts
-# moved between events (same texts joined, same events otherwise)
-REBATCHED = ("chat_n2", "compl_stream", "gem_sse")
+# streams with texts of two keys in one event (choices interleaved with n>1,
+# Gemini's candidateCount>1, OpenRouter's reasoning beside its copy in
+# reasoning_details): a clean one may come out with its texts moved between
+# events (same texts joined, same events otherwise)
+REBATCHED = ("chat_n2", "compl_stream", "gem_sse", "openrouter_stream")
 
 
 def scrubbed(text):

@@ -603,3 +603,38 @@ TEST(anthropic_citations_and_a_tool_input_given_at_block_start_are_completion_te
     CHECK_STR(s, "w:E;w:;w:Q;d1:T;");
     free(s);
 }
+
+TEST(mistral_content_chunks_and_openrouter_reasoning_details_are_completion_texts)
+{
+    const char *ev[] = {
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{"
+        "\"type\":\"text\",\"text\":\"th\"}]}]}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"text\",\"text\":\"an\"}]}}]"
+        "}",
+        "{\"choices\":[{\"index\":1,\"delta\":{\"content\":\"\",\"reasoning\":\"r\","
+        "\"reasoning_details\":[{\"type\":\"reasoning.text\",\"text\":\"r\",\"index\":0}]}}]}",
+        NULL};
+    char *s = stream_log(&al_provider_openai, AL_API_CHAT, ev);
+    /* 65536 + choice * 4 + 1: Mistral's thinking; + 0: reasoning_details */
+    CHECK_STR(s, "d65537:th;d0:an;d125:r;d65540:r;");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_CHAT, ev[0], 65537, "x");
+    CHECK_STR(s, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"thinking\","
+                 "\"thinking\":[{\"type\":\"text\",\"text\":\"x\"}]}]},\"finish_reason\":null}]}");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_CHAT, ev[1], 0, "y");
+    CHECK_STR(s, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":[{\"type\":\"text\",\"text\":"
+                 "\"y\"}]},\"finish_reason\":null}]}");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_CHAT, ev[2], 65540, "z");
+    CHECK_STR(s, "{\"choices\":[{\"index\":1,\"delta\":{\"reasoning_details\":[{\"type\":"
+                 "\"reasoning.text\",\"index\":0,\"text\":\"z\"}]},\"finish_reason\":null}]}");
+    free(s);
+    s = completions(
+        &al_provider_openai, AL_API_CHAT,
+        "{\"choices\":[{\"message\":{\"content\":[{\"type\":\"thinking\",\"thinking\":[{"
+        "\"type\":\"text\",\"text\":\"T\"}]},{\"type\":\"text\",\"text\":\"A\"}],"
+        "\"reasoning_details\":[{\"type\":\"reasoning.summary\",\"summary\":\"S\"}]}}]}");
+    CHECK_STR(s, "T;A;S;");
+    free(s);
+}
