@@ -89,6 +89,41 @@ r.check("completion_finds_no_pii_secret_or_unsafe_output_in_ordinary_numbers_dat
         len(out) == len(benign) and all(clean),
         "flagged: %s" % [i for i, c in enumerate(clean) if not c])
 
+# Real-world forms written for airlock (support chats, signatures, invoices,
+# logs; not from any evaluation set): each value must be replaced, and the
+# look-alikes after them left alone.
+forms = [
+    ("Mobil: 0151 23456789", "0151 23456789"),
+    ("Hotline 0800 123 4567 (free from landlines)", "0800 123 4567"),
+    ("Ring the surgery on 0161 496 0000 to rebook.", "0161 496 0000"),
+    ("Mob: 07823 456789", "07823 456789"),
+    ("Tél. : +33 6 12 34 56 78", "+33 6 12 34 56 78"),
+    ("Mein Telefon: +49 (0) 711 123456", "+49 (0) 711 123456"),
+    ('From: "Lena Park" <lena.park@uni-heidelberg.de>', "lena.park@uni-heidelberg.de"),
+    ("Amex 3432 319487 57494 exp 03/28", "3432 319487 57494"),
+    ("Rekeningnummer: NL91 ABNA 0417 1643 00", "NL91 ABNA 0417 1643 00"),
+    ("iban: ch78 0483 5098 7654 3210 1", "ch78 0483 5098 7654 3210 1"),
+    ("Server 93.184.216.34 responded with 503.", "93.184.216.34"),
+    ("Listening on http://[::1]:8080", "::1"),
+    ("Social Security #: 483 92 1175", "483 92 1175"),
+]
+rc, out = scan([t for t, _ in forms], "completion")
+left = [i for i, (t, v) in enumerate(forms) if len(out) != len(forms) or v in out[i]["text"]]
+r.check("completion_replaces_phones_mail_cards_ibans_ips_and_ssns_as_records_write_them",
+        not left, "left as is: %s" % left)
+lookalikes = [
+    "Your order number is 7734-2291-0043.",
+    "Numéro de commande : 4400 2211 9",
+    "Firmware 10.4.2.118 fixes the boot loop.",
+    "Upgrade the firmware to 3.2.1.7 and reboot.",
+    'def phone(): return "+1 000 000 0000"',
+]
+rc, out = scan(lookalikes, "completion")
+clean = [not any(f.get("entity") in STRUCTURED for f in o["findings"]) for o in out]
+r.check("completion_leaves_order_numbers_firmware_versions_and_placeholder_phones_alone",
+        len(out) == len(lookalikes) and all(clean),
+        "flagged: %s" % [i for i, c in enumerate(clean) if not c])
+
 for _p in PACKS:
     os.unlink(os.path.join(RULES, os.path.basename(_p)))
 os.rmdir(RULES)
