@@ -125,6 +125,8 @@ typedef struct handle {
     al_buf stash;        /* scrubbed bytes the program paused on */
     size_t replay;       /* bytes libcurl will hand us again after a pause */
     long blocked_status; /* for getinfo after a block; 0 when none */
+    int block_served;    /* multi: on_prereq served the block reply ... */
+    CURLcode block_rc;   /* ... with this result, reported in place of its abort */
 } handle;
 
 #define NBUCKET 256
@@ -621,7 +623,10 @@ static int on_seek(void *ud, curl_off_t off, int origin)
 static int on_prereq(void *ud, char *ip, char *lip, int rport, int lport)
 {
     handle *e = ud;
-    if (e->v.status >= 0) (void)serve_block(e);
+    if (e->v.status >= 0) {
+        e->block_rc = serve_block(e);
+        e->block_served = 1;
+    }
     return CURL_PREREQFUNC_ABORT;
 }
 
@@ -818,6 +823,7 @@ static CURLcode prepare(handle *e, int multi)
     e->status = 0;
     e->ctype[0] = '\0';
     e->replay = 0;
+    e->block_served = 0;
     if (e->blocked_status) {
         e->blocked_status = 0;
         __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
@@ -1110,6 +1116,13 @@ HOOK CURLMsg *curl_multi_info_read(CURLM *m, int *left)
         handle *e = find(msg->easy_handle, 0);
         if (e && e->state == ST_ACTIVE && !e->finished)
             msg->data.result = finish_response(e, msg->data.result);
+        /* a blocked transfer was aborted before its request went out, after
+         * its reply was served: it ends as curl_easy_perform's block does
+         * (CURLE_OK, or CURLE_HTTP_RETURNED_ERROR with FAILONERROR), not
+         * as CURLE_ABORTED_BY_CALLBACK */
+        else if (e && e->state == ST_BLOCKED && e->block_served &&
+                 msg->data.result == CURLE_ABORTED_BY_CALLBACK)
+            msg->data.result = e->block_rc;
     }
     return msg;
 }

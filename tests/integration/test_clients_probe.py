@@ -4,8 +4,8 @@ cover): HTTP/1.1 pipelining over TLS and plain sockets with a blocked
 request behind an answered one; an Expect: 100-continue client with a large
 body that waits for the interim reply; requests iter_content(1) and urllib3
 read(1) on SSE; a requests.Session shared by threads mixing blocked, whole
-and streamed calls; curl -Z (the multi interface) with a blocked transfer
-among others; a stream the client or the network cuts off while the
+and streamed calls; curl -Z and pycurl's CurlMulti (the multi interface)
+with a blocked transfer among others; a stream the client or the network cuts off while the
 scrubber holds the start of an e-mail address.  Each asserts what the
 program got: replies in request order, no planted value, a clean status."""
 import json
@@ -204,11 +204,85 @@ def python_clients(m):
                 not any(leaked(t) for _, _, t in got["threads"]), "bad %s" % bad)
 
 
+# ---- the multi interface: a blocked transfer among others ends as curl_easy_perform's does ----
+PYCURL_MULTI = r"""
+import io, json, os, sys, pycurl
+url = sys.argv[1]
+def mk(content, stream=False):
+    c, b = pycurl.Curl(), io.BytesIO()
+    body = {"model": "m", "messages": [{"role": "user", "content": content}]}
+    if stream:
+        body["stream"] = True
+    c.setopt(pycurl.URL, url)
+    c.setopt(pycurl.POSTFIELDS, json.dumps(body))
+    c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
+    c.setopt(pycurl.CAINFO, os.environ["SSL_CERT_FILE"])
+    c.setopt(pycurl.WRITEDATA, b)
+    return c, b
+hs = [mk("mock:pii hi", True), mk(sys.argv[2]), mk("mock:pii hi")]
+m = pycurl.CurlMulti()
+for c, _ in hs:
+    m.add_handle(c)
+res = {}
+while len(res) < len(hs):
+    m.perform()
+    _, ok, err = m.info_read()
+    for c in ok:
+        res[id(c)] = 0
+    for c, e, _ in err:
+        res[id(c)] = e
+    m.select(0.2)
+print(json.dumps([[res[id(c)], c.getinfo(pycurl.RESPONSE_CODE), b.getvalue().decode()]
+                  for c, b in hs]))
+"""
+
+
+def curl_multi(m):
+    url = m.url("/v1/chat/completions")
+    env = shim_env(m.env())
+    d = m.dir
+    with open(os.path.join(d, "inj.json"), "w") as f:
+        f.write(chat(INJ_TEXT))
+    with open(os.path.join(d, "piis.json"), "w") as f:
+        f.write(chat("mock:pii hi", stream=True))
+    before = len(m.requests())
+    p = run(["curl", "-s", "-Z", url, "-d", "@" + os.path.join(d, "piis.json"),
+             "-o", os.path.join(d, "z1"), "--next", url, "-d", "@" + os.path.join(d, "inj.json"),
+             "-o", os.path.join(d, "z2")], env=env, timeout=60)
+    z1 = open(os.path.join(d, "z1")).read() if os.path.exists(os.path.join(d, "z1")) else ""
+    z2 = open(os.path.join(d, "z2")).read() if os.path.exists(os.path.join(d, "z2")) else ""
+    R.check("curl -Z: a blocked transfer among others exits 0 (was 42, aborted by callback)",
+            p.returncode == 0 and '"code":"airlock_blocked"' in z2 and "<EMAIL_ADDRESS>" in z1
+            and not leaked(z1), "exit %d, %s" % (p.returncode, z2[:120]))
+    R.check("curl -Z: the blocked request never reached the server",
+            len(m.requests()) == before + 1, "%d requests" % (len(m.requests()) - before))
+    p = run(["curl", "-s", "-f", "-Z", url, "-d", "@" + os.path.join(d, "inj.json"), "-o",
+             os.devnull], env=env, timeout=60)
+    R.check("curl -f -Z: a blocked transfer fails as HTTP error 22, as without -Z",
+            p.returncode == 22, "exit %d" % p.returncode)
+    path = os.path.join(d, "pycurl_multi.py")
+    with open(path, "w") as f:
+        f.write(PYCURL_MULTI)
+    p = run([PY, path, url, INJ_TEXT], env=env, timeout=60)
+    try:
+        got = json.loads(p.stdout)
+    except ValueError:
+        R.fail("pycurl CurlMulti runs", p.stderr[-300:])
+        return
+    R.check("pycurl CurlMulti: the blocked handle ends with result 0 and status 400",
+            got[1][0] == 0 and got[1][1] == 400 and "airlock_blocked" in got[1][2],
+            "result %s status %s" % (got[1][0], got[1][1]))
+    R.check("pycurl CurlMulti: its streamed neighbour is scrubbed",
+            got[0][0] == 0 and "<EMAIL_ADDRESS>" in got[0][2] and not leaked(got[0][2]),
+            "%s" % [g[:2] for g in got])
+
+
 def main():
     with Mock() as m:
         pipelining(m)
         expect_continue(m)
         python_clients(m)
+        curl_multi(m)
     R.finish()
 
 
