@@ -209,11 +209,15 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
         *api = AL_API_COMPLETIONS;
         return &al_provider_openai;
     }
-    if (ends_with(path, plen, "/responses")) {
+    /* OpenAI's Conversations API: items the model reads when a response
+     * names the conversation (POST /conversations, /conversations/ID/items) */
+    if (ends_with(path, plen, "/responses") || ends_with(path, plen, "/conversations") ||
+        (find_in(path, plen, "/conversations/") && ends_with(path, plen, "/items"))) {
         *api = AL_API_RESPONSES;
         return &al_provider_openai;
     }
-    if (ends_with(path, plen, "/messages")) {
+    /* Anthropic's Message Batches: each request's params are a Messages body */
+    if (ends_with(path, plen, "/messages") || ends_with(path, plen, "/messages/batches")) {
         *api = AL_API_MESSAGES;
         return &al_provider_anthropic;
     }
@@ -237,6 +241,11 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
             *api = AL_API_GEMINI;
             return &al_provider_gemini;
         }
+    }
+    /* Gemini's context cache: contents the model reads in later calls */
+    if (ends_with(path, plen, "/cachedContents")) {
+        *api = AL_API_GEMINI;
+        return &al_provider_gemini;
     }
     if (ends_with(path, plen, "/api/chat")) {
         *api = AL_API_OLLAMA_CHAT;

@@ -56,9 +56,18 @@ static al_code push_blocks(al_texts *t, cJSON *content, al_role role)
 
 static al_code prompts(al_api api, cJSON *root, al_texts *t)
 {
+    cJSON *m;
+    /* a Message Batch: {"requests":[{"custom_id":..,"params":{Messages body}}]} */
+    cJSON_ArrayForEach(m, al_json_get(root, "requests"))
+    {
+        cJSON *params = al_json_get(m, "params");
+        al_code r = cJSON_IsObject(params) && !al_json_get(params, "requests")
+                        ? prompts(api, params, t)
+                        : AL_OK;
+        if (r != AL_OK) return r;
+    }
     al_code r = push_blocks(t, al_json_get(root, "system"), AL_ROLE_SYSTEM);
     if (r != AL_OK) return r;
-    cJSON *m;
     cJSON_ArrayForEach(m, al_json_get(root, "messages"))
     {
         const char *role = al_json_str(m, "role");
@@ -154,7 +163,8 @@ static al_code error_body(al_buf *out, int status, const char *message)
 
 static int shape(al_api api, const cJSON *root)
 {
-    return cJSON_IsObject(root) && cJSON_IsArray(al_json_get(root, "messages"));
+    return cJSON_IsObject(root) && (cJSON_IsArray(al_json_get(root, "messages")) ||
+                                    cJSON_IsArray(al_json_get(root, "requests")));
 }
 
 const al_provider al_provider_anthropic = {

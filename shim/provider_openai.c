@@ -111,7 +111,9 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
             if ((r = push_content(t, al_json_get(m, "content"), ro)) != AL_OK) return r;
             if ((r = push_tool_calls(t, m, ro)) != AL_OK) return r;
         }
-        return AL_OK;
+        /* Predicted Outputs: the text the reply is expected to repeat */
+        return push_content(t, al_json_get(al_json_get(root, "prediction"), "content"),
+                            AL_ROLE_USER);
     case AL_API_COMPLETIONS:
         if ((r = push_content(t, al_json_get(root, "prompt"), AL_ROLE_USER)) != AL_OK) return r;
         if ((r = al_texts_push(t, al_json_get(root, "suffix"), AL_ROLE_USER)) != AL_OK) return r;
@@ -135,6 +137,11 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
         cJSON *in = al_json_get(root, "input");
         if (cJSON_IsString(in)) return al_texts_push(t, in, AL_ROLE_USER);
         cJSON_ArrayForEach(m, in)
+        {
+            if ((r = responses_item(t, m, AL_ROLE_USER)) != AL_OK) return r;
+        }
+        /* a conversation's items (Conversations API), read like input items */
+        cJSON_ArrayForEach(m, al_json_get(root, "items"))
         {
             if ((r = responses_item(t, m, AL_ROLE_USER)) != AL_OK) return r;
         }
@@ -594,7 +601,8 @@ static int shape(al_api api, const cJSON *root)
                al_json_get(root, "input_suffix") != NULL;
     if (api == AL_API_RESPONSES)
         return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL ||
-               cJSON_IsObject(al_json_get(root, "prompt"));
+               cJSON_IsObject(al_json_get(root, "prompt")) ||
+               cJSON_IsArray(al_json_get(root, "items"));
     return 0;
 }
 

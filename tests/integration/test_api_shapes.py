@@ -177,6 +177,19 @@ PROMPTS = [
         "id": "pmpt_abc", "version": "2", "variables": {"city": I}}}),
     ("responses_prompt_variable_part", "/v1/responses", {"prompt": {
         "id": "pmpt_abc", "variables": {"doc": {"type": "input_text", "text": I}}}}),
+    # prompts stored for later calls: a conversation's items, a batch, a cache
+    ("conversation_create", "/v1/conversations", {"items": [
+        {"type": "message", "role": "user", "content": I}], "metadata": {"topic": "demo"}}),
+    ("conversation_items", "/v1/conversations/conv_123/items", {"items": [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": I}]}]}),
+    ("anthropic_batch", "/v1/messages/batches", {"requests": [
+        {"custom_id": "a", "params": anth("hello")}, {"custom_id": "b", "params": anth(I)}]}),
+    ("gemini_cached_contents", "/v1beta/cachedContents", {
+        "model": "models/gemini-2.5-flash", "ttl": "300s",
+        "contents": [{"role": "user", "parts": [{"text": I}]}]}),
+    ("chat_prediction", "/v1/chat/completions", {"model": "m", "messages": [
+        {"role": "user", "content": "Rename the variable x to y."}],
+        "prediction": {"type": "content", "content": I}}),
     ("anthropic_tool_result_blocks", ANTH, anth([
         {"type": "tool_result", "tool_use_id": "t", "content": [{"type": "text", "text": I}]}])),
     ("anthropic_document_text", ANTH, anth([
@@ -227,9 +240,9 @@ ERROR_SHAPE = {
 def provider_of(path):
     if path.startswith("/api/"):
         return "ollama"
-    if "Generate" in path or "generateContent" in path:
+    if "Generate" in path or "generateContent" in path or "cachedContents" in path:
         return "gemini"
-    if path.endswith("/messages") or "Predict" in path:
+    if path.endswith("/messages") or "Predict" in path or "/batches" in path:
         return "anthropic"
     return "openai"
 

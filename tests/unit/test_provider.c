@@ -638,3 +638,34 @@ TEST(mistral_content_chunks_and_openrouter_reasoning_details_are_completion_text
     CHECK_STR(s, "T;A;S;");
     free(s);
 }
+
+TEST(prompts_stored_for_later_calls_are_screened_batches_conversations_caches_predictions)
+{
+    al_api api;
+    CHECK(match("POST", "/v1/messages/batches", &api) == &al_provider_anthropic &&
+          api == AL_API_MESSAGES);
+    CHECK(match("POST", "/v1/conversations", &api) == &al_provider_openai &&
+          api == AL_API_RESPONSES);
+    CHECK(match("POST", "/v1/conversations/conv_1/items", &api) == &al_provider_openai &&
+          api == AL_API_RESPONSES);
+    CHECK(match("POST", "/v1beta/cachedContents", &api) == &al_provider_gemini &&
+          api == AL_API_GEMINI);
+    CHECK(match("POST", "/v1/items", &api) == NULL);
+    char *s =
+        prompts(&al_provider_anthropic, AL_API_MESSAGES,
+                "{\"requests\":[{\"custom_id\":\"a\",\"params\":{\"system\":\"S\","
+                "\"messages\":[{\"role\":\"user\",\"content\":\"U1\"}]}},{\"custom_id\":"
+                "\"b\",\"params\":{\"messages\":[{\"role\":\"user\",\"content\":\"U2\"}]}}]}");
+    CHECK_STR(s, "system:S;user:U1;user:U2;");
+    free(s);
+    s = prompts(&al_provider_openai, AL_API_RESPONSES,
+                "{\"items\":[{\"type\":\"message\",\"role\":\"user\",\"content\":\"U\"},{\"type\":"
+                "\"function_call_output\",\"call_id\":\"c\",\"output\":\"O\"}]}");
+    CHECK_STR(s, "user:U;tool:O;");
+    free(s);
+    s = prompts(&al_provider_openai, AL_API_CHAT,
+                "{\"messages\":[{\"role\":\"user\",\"content\":\"U\"}],\"prediction\":{\"type\":"
+                "\"content\",\"content\":[{\"type\":\"text\",\"text\":\"P\"}]}}");
+    CHECK_STR(s, "user:U;user:P;");
+    free(s);
+}
