@@ -1586,6 +1586,7 @@ static int name_field(stream *st, size_t k)
         "bill",      "deliver",   "sold",      "reported",   "assigned",   "prepared",
         "submitted", "requested", "approved",  "authorised", "authorized", "reviewed",
         "completed", "entered",   "created",   "next",       "attending",  "pt",
+        "of", /* "Name of employee:" */
         NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
@@ -2099,6 +2100,16 @@ static int au_state(const char *k)
            (k[0] == 'n' && k[1] == 't');
 }
 
+/* Are the mark a and the word b the "'s" of a possessive, with a straight
+ * or a typographic apostrophe (U+2019)? */
+static int possessive_s(const stream *st, const tok *a, const tok *b)
+{
+    if (!b || b->nl || b->space || b->type != T_WORD || !key_is(b, "s")) return 0;
+    if (a->key[0] == '\'') return 1;
+    const unsigned char *d = st->t + a->s;
+    return !a->key[0] && a->e - a->s == 3 && d[0] == 0xe2 && d[1] == 0x80 && d[2] == 0x99;
+}
+
 /* Matches an address element at token 0; returns tokens used, sets *e. */
 static size_t address_at(stream *st, size_t *e, int in_block)
 {
@@ -2113,7 +2124,12 @@ static size_t address_at(stream *st, size_t *e, int in_block)
         if ((b = peek(st, 1)) && !b->nl && b->ocap == C_LOWER &&
             (key_is(b, "bis") || key_is(b, "ter")))
             k = 2;
-        while ((b = peek(st, k)) && b->type == T_WORD && !b->nl && words < 5) {
+        while ((b = peek(st, k)) && !b->nl && words < 5) {
+            if (b->type == T_PUNCT && words > 0 && possessive_s(st, b, peek(st, k + 1))) {
+                k += 2; /* "19 Queen's Road", "St John’s Street" */
+                continue;
+            }
+            if (b->type != T_WORD) break;
             unsigned bf = flags_of(st, b);
             /* a lowercase street type must be an unmistakable one ("road", not "row") */
             if ((bf & F_STREET) && words > 0 &&

@@ -182,6 +182,9 @@ TEST(address_forms_of_other_countries_are_found)
               "Limmatquai 4|CH-8001 Zürich");
     CHECK_STR(found(&al_detector_address, st, "12 bis rue Victor Hugo, F-69002 Lyon"),
               "12 bis rue Victor Hugo|F-69002 Lyon");
+    CHECK_STR(found(&al_detector_address, st, "19 Queen's Road, Brighton BN1 3XE"),
+              "19 Queen's Road|Brighton BN1 3XE");
+    CHECK_STR(found(&al_detector_address, st, "I gave 19 of Tom's books away."), "");
     CHECK_STR(found(&al_detector_address, st, "she lost 7 stickers during playtime"), "");
     CHECK_STR(found(&al_detector_address, st, "The road goes via Rome and Naples."), "");
     CHECK_STR(found(&al_detector_address, st, "Flight BA 2490 departs at 07:45."), "");
@@ -461,6 +464,8 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
               "Dr. Helen Marsh");
     CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Name of employee: Ravi Iyer\n"), "Ravi Iyer");
+    CHECK_STR(found(&al_detector_person, strong, "Next of kin: Linda Novak\n"), "Linda Novak");
     /* lowercase text takes the same way through the fast pass */
     CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
     CHECK_STR(found(&al_detector_person, strong, "hola a todos, me llamo diego"), "diego");
