@@ -242,6 +242,18 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
             return &al_provider_gemini;
         }
     }
+    /* Amazon Bedrock: Converse, and InvokeModel with a Messages body (the
+     * Anthropic models'; other bodies fail the shape check) */
+    if (find_in(path, plen, "/model/")) {
+        if (ends_with(path, plen, "/converse")) {
+            *api = AL_API_CONVERSE;
+            return &al_provider_bedrock;
+        }
+        if (ends_with(path, plen, "/invoke")) {
+            *api = AL_API_MESSAGES;
+            return &al_provider_anthropic;
+        }
+    }
     /* Gemini's context cache: contents the model reads in later calls */
     if (ends_with(path, plen, "/cachedContents")) {
         *api = AL_API_GEMINI;
@@ -283,8 +295,16 @@ void al_provider_model(const cJSON *root, const char *path, size_t plen, char *o
     if (q) plen = (size_t)(q - path);
     const char *s = find_in(path, plen, "models/");
     if (!s) s = find_in(path, plen, "Models/"); /* tunedModels/ */
-    if (!s) return;
-    s += 7;
+    if (s) {
+        s += 7;
+    } else if ((s = find_in(path, plen, "/model/")) != NULL) { /* Bedrock: /model/ID/converse */
+        s += 7;
+        const char *e = memchr(s, '/', plen - (size_t)(s - path));
+        copy_printable(s, e ? (size_t)(e - s) : plen - (size_t)(s - path), out, cap);
+        return;
+    } else {
+        return;
+    }
     const char *e = memchr(s, ':', plen - (size_t)(s - path));
     if (!e) e = path + plen;
     copy_printable(s, (size_t)(e - s), out, cap);

@@ -18,7 +18,8 @@ typedef enum {
     AL_API_GEMINI,        /* Gemini models/M:generateContent */
     AL_API_GEMINI_STREAM, /* Gemini models/M:streamGenerateContent */
     AL_API_OLLAMA_CHAT,   /* Ollama /api/chat */
-    AL_API_OLLAMA_GEN     /* Ollama /api/generate */
+    AL_API_OLLAMA_GEN,    /* Ollama /api/generate */
+    AL_API_CONVERSE       /* Amazon Bedrock /model/ID/converse */
 } al_api;
 
 /* Who speaks a text; decides which rules apply (system and assistant texts
@@ -83,7 +84,7 @@ struct al_stream_io {
 };
 
 typedef struct {
-    const char *name; /* "openai", "anthropic", "gemini", "ollama" */
+    const char *name; /* "openai", "anthropic", "gemini", "ollama", "bedrock" */
     /* 1 when the parsed request body has this API's shape. */
     int (*shape)(al_api api, const cJSON *root);
     /* Prompt texts of a request body, with roles. */
@@ -110,6 +111,7 @@ AL_API extern const al_provider al_provider_openai;
 AL_API extern const al_provider al_provider_anthropic;
 AL_API extern const al_provider al_provider_gemini;
 AL_API extern const al_provider al_provider_ollama;
+AL_API extern const al_provider al_provider_bedrock;
 
 /* Recognises an LLM API call by method and path (query string ignored) on
  * any host.  Returns the provider and sets *api, or NULL when the request is

@@ -223,6 +223,21 @@ PROMPTS = [
     ("llamacpp_completion", "/completion", {"prompt": I, "n_predict": 32, "stream": True}),
     ("llamacpp_infill", "/infill", {"input_prefix": "def f():\n", "input_suffix": "\n",
                                     "input_extra": [{"filename": "notes.py", "text": I}]}),
+    # Amazon Bedrock (boto3's bedrock-runtime): Converse, and InvokeModel with
+    # an Anthropic Messages body (the model id as boto3 escapes it)
+    ("bedrock_converse", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", {
+        "system": [{"text": "You are helpful."}],
+        "messages": [{"role": "user", "content": [{"text": I}]}],
+        "inferenceConfig": {"maxTokens": 64}}),
+    ("bedrock_converse_tool_result", "/model/meta.llama3-8b-instruct-v1%3A0/converse", {
+        "messages": [{"role": "user", "content": [{"text": "weather?"}]},
+                     {"role": "assistant", "content": [{"toolUse": {
+                         "toolUseId": "t1", "name": "w", "input": {"city": "Oslo"}}}]},
+                     {"role": "user", "content": [{"toolResult": {
+                         "toolUseId": "t1", "content": [{"json": {"forecast": I}}]}}]}]}),
+    ("bedrock_invoke_anthropic", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke", {
+        "anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
+        "messages": [{"role": "user", "content": I}]}),
     ("ollama_chat_tool", "/api/chat", {"model": "llama3", "messages": [
         {"role": "user", "content": "hi"}, {"role": "tool", "content": I, "tool_name": "f"}]}),
     ("ollama_generate", "/api/generate", {"model": "llama3", "prompt": I}),
@@ -234,15 +249,19 @@ ERROR_SHAPE = {
     "anthropic": lambda o: o.get("type") == "error" and isinstance(o.get("error"), dict),
     "gemini": lambda o: isinstance(o.get("error"), dict) and o["error"].get("code") == 400,
     "ollama": lambda o: isinstance(o.get("error"), str),
+    "bedrock": lambda o: isinstance(o.get("message"), str),
 }
 
 
 def provider_of(path):
     if path.startswith("/api/"):
         return "ollama"
+    if path.endswith("/converse"):
+        return "bedrock"
     if "Generate" in path or "generateContent" in path or "cachedContents" in path:
         return "gemini"
-    if path.endswith("/messages") or "Predict" in path or "/batches" in path:
+    if (path.endswith("/messages") or "Predict" in path or "/batches" in path
+            or path.endswith("/invoke")):
         return "anthropic"
     return "openai"
 
@@ -584,6 +603,14 @@ def r_openrouter_stream():
 def r_openrouter_whole():
     return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": PII, "reasoning": "Gave " + PII, "reasoning_details": [{"type": "reasoning.text", "text": "Gave " + PII, "format": "unknown", "index": 0}, {"type": "reasoning.summary", "summary": "Gave " + PII}]}, "finish_reason": "stop"}]}).encode()
 
+def r_bedrock_converse():
+    return jd({"output": {"message": {"role": "assistant", "content": [
+        {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
+        {"text": PII}, {"toolUse": {"toolUseId": "t", "name": "save", "input": json.loads(ARGS)}}]}},
+        "stopReason": "tool_use", "usage": {"inputTokens": 5, "outputTokens": 9, "totalTokens": 14},
+        "metrics": {"latencyMs": 321}}).encode()
+
+
 Q = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RS = dict(Q, stream=True)
 SHAPES = {
@@ -615,6 +642,8 @@ SHAPES = {
  "mistral_whole": ("/v1/chat/completions", Q, "application/json", r_mistral_whole),
  "openrouter_stream": ("/api/v1/chat/completions", RS, SSE_CT, r_openrouter_stream),
  "openrouter_whole": ("/api/v1/chat/completions", Q, "application/json", r_openrouter_whole),
+ "bedrock_converse": ("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "application/json", r_bedrock_converse),
+ "bedrock_invoke": ("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke", {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}, "application/json", r_anth_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),

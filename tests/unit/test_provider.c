@@ -669,3 +669,40 @@ TEST(prompts_stored_for_later_calls_are_screened_batches_conversations_caches_pr
     CHECK_STR(s, "user:U;user:P;");
     free(s);
 }
+
+TEST(bedrock_converse_and_anthropic_invoke_are_llm_calls)
+{
+    al_api api;
+    CHECK(match("POST", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", &api) ==
+              &al_provider_bedrock &&
+          api == AL_API_CONVERSE);
+    CHECK(match("POST", "/model/anthropic.claude-v2/invoke", &api) == &al_provider_anthropic &&
+          api == AL_API_MESSAGES);
+    /* the streamed variants are AWS binary event streams: not taken */
+    CHECK(match("POST", "/model/m/converse-stream", &api) == NULL);
+    CHECK(match("POST", "/model/m/invoke-with-response-stream", &api) == NULL);
+    char *s =
+        prompts(&al_provider_bedrock, AL_API_CONVERSE,
+                "{\"system\":[{\"text\":\"S\"}],\"messages\":[{\"role\":\"user\","
+                "\"content\":[{\"text\":\"U\"},{\"image\":{\"format\":\"png\"}}]},{\"role\":"
+                "\"assistant\",\"content\":[{\"toolUse\":{\"toolUseId\":\"t\",\"input\":{"
+                "\"q\":\"Q\"}}}]},{\"role\":\"user\",\"content\":[{\"toolResult\":{"
+                "\"toolUseId\":\"t\",\"content\":[{\"text\":\"R\"},{\"json\":{\"j\":\"J\"}}]}}]}"
+                "]}");
+    CHECK_STR(s, "system:S;user:U;assistant:Q;tool:R;tool:J;");
+    free(s);
+    s = completions(&al_provider_bedrock, AL_API_CONVERSE,
+                    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{"
+                    "\"reasoningContent\":{\"reasoningText\":{\"text\":\"T\"}}},{\"text\":\"A\"},{"
+                    "\"toolUse\":{\"input\":{\"k\":\"V\"}}}]}},\"usage\":{\"inputTokens\":1}}");
+    CHECK_STR(s, "T;A;V;");
+    free(s);
+    char m[64];
+    const char *p = "/model/anthropic.claude-v2:1/converse";
+    al_provider_model(NULL, p, strlen(p), m, sizeof m);
+    CHECK_STR(m, "anthropic.claude-v2:1");
+    al_buf b = {0};
+    CHECK_EQ_INT(al_provider_bedrock.error(&b, 400, "no"), AL_OK);
+    CHECK_STR(b.data, "{\"message\":\"no\"}");
+    al_buf_free(&b);
+}
