@@ -1868,6 +1868,29 @@ static int home_context(stream *st)
            key_is(p3, "she") || key_is(p3, "they") || key_is(p3, "family");
 }
 
+/* Token 0 fills a form's field for a home: "City: Toronto", "Place of
+ * birth: Leeds", "Wohnort: Jena" (the label starts its line or follows a
+ * mark, as name_field asks of a name's). */
+static int home_field(stream *st)
+{
+    static const char *const labels[] = {
+        "city",  "town",    "hometown",   "birthplace", "birth",        "residence",
+        "ort",   "wohnort", "stadt",      "ville",      "ciudad",       "città",
+        "citta", "plaats",  "woonplaats", "localidade", "municipality", NULL};
+    tok *p1 = back(st, 1);
+    if (!punct_is(p1, ':')) return 0;
+    tok *p2 = back(st, 2);
+    if (!p2 || p2->type != T_WORD) return 0;
+    for (const char *const *l = labels; *l; l++)
+        if (key_is(p2, *l)) {
+            tok *w = back(st, 3);
+            if (key_is(p2, "birth") && key_is(w, "of")) w = back(st, 5); /* "Place of birth" */
+            return !w || p2->nl || (key_is(p2, "birth") && back(st, 4) && back(st, 4)->nl) ||
+                   (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;.", w->key[0]));
+        }
+    return 0;
+}
+
 /* Longest place starting at token 0: returns the number of tokens (0: none)
  * and sets *e to its end and *broad to whether it is a country or region. */
 static size_t place_match_broad(stream *st, size_t *e, int *broad)
@@ -1920,8 +1943,10 @@ static inline __attribute__((always_inline)) size_t location_step(stream *st, si
     if (!n) {
         /* an unlisted proper noun where only a place fits: "lives in
          * Knonau", "I'm in Loka pri Zidanem Mostu" */
-        if (in_list(st, p1, CTX_at_place) && home_context(st) && !is_common(st, cur) &&
-            !cur->mixed && !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
+        if (((in_list(st, p1, CTX_at_place) && home_context(st)) ||
+             (punct_is(p1, ':') && home_field(st))) &&
+            !is_common(st, cur) && !cur->mixed &&
+            !(flags_of(st, cur) & (F_NOTNAME | F_ORG | F_TITLE))) {
             size_t k = 1, end = cur->e;
             tok *b;
             while (k < 6 && (b = peek(st, k)) && !b->nl && b->type == T_WORD) {
@@ -1960,7 +1985,7 @@ static inline __attribute__((always_inline)) size_t location_step(stream *st, si
     int after_cap = p1 && !cur->nl && p1->type == T_WORD && p1->cap == C_CAP &&
                     !sentence_start(st, p1) && !(flags_of(st, p1) & F_PLACE);
     int prep = in_list(st, p1, CTX_at_place);
-    int home = prep && home_context(st);
+    int home = (prep && home_context(st)) || (punct_is(p1, ':') && home_field(st));
     int comma_place =
         punct_is(nx, ',') && nx2 && nx2->cap != C_LOWER && (flags_of(st, nx2) & F_PLACE);
     tok *p2 = punct_is(p1, ',') ? back(st, 2) : NULL; /* read back only when it matters */

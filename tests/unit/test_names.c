@@ -133,6 +133,12 @@ TEST(location_strong_evidence_is_a_home_not_a_mention)
     CHECK_STR(found(&al_detector_location, strong, "She lives in Rotterdam."), "Rotterdam");
     CHECK_STR(found(&al_detector_location, strong, "Ich wohne in Leipzig."), "Leipzig");
     CHECK_STR(found(&al_detector_location, strong, "J'habite à Lyon."), "Lyon");
+    /* a form's field for a home, at the start of its line */
+    CHECK_STR(found(&al_detector_location, strong, "Street: 77 King St\nCity: Toronto\n"),
+              "Toronto");
+    CHECK_STR(found(&al_detector_location, strong, "Place of birth: Leeds\n"), "Leeds");
+    CHECK_STR(found(&al_detector_location, strong, "The best city: Paris, of course."), "");
+    CHECK_STR(found(&al_detector_location, strong, "Country: France\n"), "");
     al_detector_location.free_state(strong);
 }
 
