@@ -1199,10 +1199,9 @@ static const char *const name_intro[] = {
     /* greetings, sign-offs and "I am called" in German, French, Spanish,
      * Italian, Dutch and Portuguese ("Hallo Anna", "Cordialement, Luc",
      * "Mit freundlichen Grüßen", "ich heiße", "je m'appelle", "me llamo") */
-    "hallo", "hola", "ciao", "bonjour", "cher", "chère", "estimado", "estimada", "cordialement",
-    "atentamente", "cordiales", "saludo", "saludos", "saluti", "cumprimentos", "gruß", "grüße",
-    "grüßen", "groet", "groeten", "heiße", "heisse", "appelle", "m'appelle", "llamo", "chiamo",
-    "heet", NULL};
+    "hola", "bonjour", "chère", "estimado", "estimada", "cordialement", "atentamente", "cordiales",
+    "saludo", "saludos", "saluti", "cumprimentos", "gruß", "grüße", "grüßen", "groet", "groeten",
+    "heiße", "heisse", "appelle", "m'appelle", "llamo", "chiamo", "heet", NULL};
 /* words before "is" in "my name is" (and "mi nombre es", "mijn naam is",
  * "mon nom est", "mein Name ist") */
 static const char *const name_is[] = {"name",   "names", "i'm", "im", "am",
@@ -1281,8 +1280,6 @@ static const char *const field_labels[] = {
     "doctor",
     "nurse",
     "spouse",
-    "partner",
-    "manager",
     "supervisor",
     "landlord",
     "landlady",
@@ -1537,10 +1534,9 @@ static int intro_word(const char *k, size_t klen)
     case 3:
         return IS("hey") || IS("was") || IS("him") || IS("her") || IS("ist") || IS("est");
     case 4:
-        return IS("dear") || IS("attn") || IS("hola") || IS("ciao") || IS("cher") || IS("heet");
+        return IS("dear") || IS("attn") || IS("hola") || IS("heet");
     case 5:
-        return IS("named") || IS("hello") || IS("hallo") || IS("gruß") || IS("groet") ||
-               IS("llamo");
+        return IS("named") || IS("hello") || IS("gruß") || IS("groet") || IS("llamo");
     case 6:
         return IS("called") || IS("thanks") || IS("cheers") || IS("signed") || IS("wishes") ||
                IS("chère") || IS("saludo") || IS("saluti") || IS("heiße") || IS("heisse") ||
@@ -1577,17 +1573,18 @@ static int intro_candidate(const tok *p)
  * unlike "Brand Name:" or "File name:". */
 static int name_field(stream *st, size_t k)
 {
-    static const char *const whose[] = {
-        "full",      "first",     "last",      "given",      "my",         "your",
-        "his",       "her",       "their",     "customer",   "patient",    "client",
-        "contact",   "legal",     "holder",    "sender",     "recipient",  "cardholder",
-        "account",   "employee",  "applicant", "tenant",     "student",    "member",
-        "guest",     "passenger", "insured",   "emergency",  "maiden",     "ship",
-        "bill",      "deliver",   "sold",      "reported",   "assigned",   "prepared",
-        "submitted", "requested", "approved",  "authorised", "authorized", "reviewed",
-        "completed", "entered",   "created",   "next",       "attending",  "pt",
-        "of", /* "Name of employee:" */
-        NULL};
+    static const char
+        *const whose[] = {"full",      "first",     "last",       "given",      "my",
+                          "your",      "his",       "her",        "their",      "customer",
+                          "patient",   "client",    "contact",    "legal",      "holder",
+                          "sender",    "recipient", "cardholder", "account",    "employee",
+                          "applicant", "tenant",    "student",    "member",     "guest",
+                          "passenger", "insured",   "emergency",  "maiden",     "ship",
+                          "bill",      "deliver",   "sold",       "reported",   "prepared",
+                          "submitted", "requested", "approved",   "authorised", "authorized",
+                          "reviewed",  "completed", "entered",    "created",    "next",
+                          "attending", "pt",        "of", /* "Name of employee:" */
+                          NULL};
     tok *n = back(st, k), *w = back(st, k + 1);
     if (!n) return 0;
     /* a line, list item or record field: after a bullet, a dash (also an
@@ -1605,10 +1602,24 @@ static int name_field(stream *st, size_t k)
     return 0;
 }
 
+/* After "Hola" or "Bonjour" a name is closed by ',' or '!' ("Bonjour
+ * Marie,"): the capitalised words from token 0 up to it, on one line. */
+static int greeting_closed(stream *st)
+{
+    for (size_t k = 0; k < 5; k++) {
+        tok *b = peek(st, k);
+        if (!b || (k > 0 && b->nl)) return 0;
+        if (punct_is(b, ',') || punct_is(b, '!')) return k > 0;
+        if (b->type != T_WORD || b->cap == C_LOWER) return 0;
+    }
+    return 0;
+}
+
 static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
     if (!intro_candidate(p1)) return 0;
+    if ((key_is(p1, "hola") || key_is(p1, "bonjour")) && !greeting_closed(st)) return 0;
     int is = key_is(p1, "is") || key_is(p1, "was") || key_is(p1, "ist") || key_is(p1, "est") ||
              key_is(p1, "es");
     if (p1->type == T_WORD && !in_list(st, p1, CTX_name_intro) && !is && !key_is(p1, "as") &&
@@ -1624,6 +1635,26 @@ static int introduced(stream *st)
             !(flags_of(st, peek(st, 0)) & F_PLACE)) || /* "to: Berlin" */
            (punct_is(p1, ':') && key_is(back(st, 3), "name") && name_field(st, 3)) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
+}
+
+/* A field for a role that often holds a product or a team as well
+ * ("Manager: Kubernetes"), so it makes only a full name strong:
+ * "Manager: Priyanka Sharma", "Assigned to: Lucia Fernandez". */
+static int role_field(stream *st)
+{
+    static const char *const roles[] = {"manager", "partner", "lead", "approver", "reviewer", NULL};
+    if (!punct_is(back(st, 1), ':')) return 0;
+    tok *p2 = back(st, 2);
+    size_t k = 2;
+    if (key_is(p2, "to") && key_is(back(st, 3), "assigned"))
+        k = 3;
+    else {
+        const char *const *r = roles;
+        while (*r && !key_is(p2, *r)) r++;
+        if (!*r) return 0;
+    }
+    tok *n = back(st, k), *w = back(st, k + 1);
+    return !w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;.", w->key[0]));
 }
 
 /* Evidence of what stands before token 0: 1 when the text introduces its
@@ -1799,7 +1830,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906",
              * "Saint Lucia", "San Luis" */
         } else if (how == -1) {
-            *rc = emit(st, out, cur->s, e, intro_level(st));
+            int level = intro_level(st);
+            *rc = emit(st, out, cur->s, e, level == 2 && role_field(st) ? 1 : level);
         } else if (how == -2) {
             *rc = emit(st, out, cur->s, e, intro_level(st) == 1 ? 1 : 2);
         } else if (how) {
@@ -1814,6 +1846,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         /* unknown capitalised word: a name only when introduced as one (and
          * written with a capital: "i am easygoing" is no name) */
         tok *p1 = back(st, 1), *nx = peek(st, 1);
+        if (nx && !nx->nl && nx->type == T_WORD && nx->cap == C_CAP && (flags_of(st, nx) & F_ORG))
+            return used; /* "Het Team", "Backend Services" */
         int greet = in_list(st, p1, CTX_name_intro) && nx &&
                     (punct_is(nx, ',') || punct_is(nx, '!') || punct_is(nx, '.'));
         int intro = introduced(st) && !in_list(st, p1, CTX_name_intro);
@@ -2290,9 +2324,14 @@ static size_t address_at(stream *st, size_t *e, int in_block)
         }
         if (end) {
             tok *z = peek(st, end + 1);
+            tok *y = z && z->type == T_NUM && !z->nl ? peek(st, end + 2) : NULL;
             if (z && z->type == T_NUM && !z->nl)
                 end++;
             else if (common)
+                return 0;
+            /* "Via Roma 45," ends there; "Via Appia 3 km" goes on */
+            if (common && y && !y->nl && !punct_is(y, ',') && !punct_is(y, '.') &&
+                !punct_is(y, ';'))
                 return 0;
             *e = peek(st, end)->e;
             return end + 1;
@@ -2302,7 +2341,7 @@ static size_t address_at(stream *st, size_t *e, int in_block)
     if ((a->ocap == C_ALLCAP && a->klen == 2) || (a->ocap == C_CAP && (f & F_PLACE))) {
         tok *b = peek(st, 1);
         if (is_zip(st, b) && !b->nl &&
-            (a->klen == 2 ? b->e - b->s != 4 || au_state(a->key) : b->e - b->s >= 4)) {
+            (a->klen == 2 ? b->e - b->s != 4 || au_state(a->key) : b->e - b->s >= 5)) {
             *e = b->e;
             return 2;
         }
@@ -2466,7 +2505,7 @@ static inline prev_tok word_code(const char *w, size_t l)
                                        L('i'),
                                        L('h') | L('i') | L('a') | L('c') | L('e'),
                                        L('h') | L('w') | L('i') | L('e') | L('n'),
-                                       L('d') | L('a') | L('n') | L('h') | L('c'),
+                                       L('d') | L('a') | L('n') | L('h'),
                                        L('n') | L('h') | L('k') | L('g') | L('l'),
                                        L('c') | L('t') | L('s') | L('w') | L('h') | L('n'),
                                        L('r') | L('b') | L('s') | L('g') | L('a'),
@@ -2674,7 +2713,7 @@ static inline int lane_code(const char *w, size_t wl)
                                             L('i') | L('p'),
                                             L('h') | L('i') | L('a') | L('c') | L('p') | L('e'),
                                             L('h') | L('w') | L('i') | L('a') | L('e') | L('n'),
-                                            L('d') | L('a') | L('n') | L('h') | L('c'),
+                                            L('d') | L('a') | L('n') | L('h'),
                                             L('n') | L('h') | L('k') | L('s') | L('g') | L('l'),
                                             L('c') | L('t') | L('s') | L('w') | L('h') | L('n'),
                                             L('r') | L('b') | L('s') | L('g') | L('a'),
@@ -2691,7 +2730,6 @@ static inline int lane_code(const char *w, size_t wl)
                                             AT(3, 'e') = L('s'),
                                             AT(3, 'n') = L('o'),
                                             AT(4, 'h') = L('o') | L('e'),
-                                            AT(4, 'c') = L('i') | L('h'),
                                             AT(5, 'g') = L('r'),
                                             AT(5, 'l') = L('l'),
                                             AT(6, 'w') = L('i'),
@@ -2719,7 +2757,7 @@ static inline int lane_code(const char *w, size_t wl)
                                             AT(4, 'a') = L('t'),
                                             AT(5, 'n') = L('a'),
                                             AT(5, 'k') = L('n'),
-                                            AT(5, 'h') = L('e') | L('a'),
+                                            AT(5, 'h') = L('e'),
                                             AT(5, 's') = L('u'),
                                             AT(6, 'c') = L('a') | L('h'),
                                             AT(6, 't') = L('h'),

@@ -191,6 +191,8 @@ TEST(address_forms_of_other_countries_are_found)
     CHECK_STR(found(&al_detector_address, st, "19 Queen's Road, Brighton BN1 3XE"),
               "19 Queen's Road|Brighton BN1 3XE");
     CHECK_STR(found(&al_detector_address, st, "I gave 19 of Tom's books away."), "");
+    CHECK_STR(found(&al_detector_address, st, "Via Appia 3 km south of Rome"), "");
+    CHECK_STR(found(&al_detector_address, st, "The Denver 2019 meetup notes"), "");
     CHECK_STR(found(&al_detector_address, st, "she lost 7 stickers during playtime"), "");
     CHECK_STR(found(&al_detector_address, st, "The road goes via Rome and Naples."), "");
     CHECK_STR(found(&al_detector_address, st, "Flight BA 2490 departs at 07:45."), "");
@@ -470,6 +472,16 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
               "Dr. Helen Marsh");
     CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
+    /* a role that also holds products and teams takes only a full name */
+    CHECK_STR(found(&al_detector_person, strong, "Manager: Priyanka Sharma\n"), "Priyanka Sharma");
+    CHECK_STR(found(&al_detector_person, strong, "Manager: Kubernetes controller\n"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Assigned to: Backend Team\n"), "");
+    /* "Hola", "Bonjour" greet a name closed by ',' or '!'; nouns are no names */
+    CHECK_STR(found(&al_detector_person, strong, "Bonjour Marie, merci."), "Marie");
+    CHECK_STR(found(&al_detector_person, strong, "Hola Mundo is Spanish."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Bonjour Tristesse is a novel."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Hallo Welt, das ist mein Programm."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Met vriendelijke groet, Het Team"), "");
     CHECK_STR(found(&al_detector_person, strong, "Name of employee: Ravi Iyer\n"), "Ravi Iyer");
     CHECK_STR(found(&al_detector_person, strong, "Next of kin: Linda Novak\n"), "Linda Novak");
     /* lowercase text takes the same way through the fast pass */
