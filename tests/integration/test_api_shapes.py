@@ -12,7 +12,11 @@ phone in each field a program reads (streamed deltas split across events,
 tool-call argument fragments, Anthropic partial_json, Responses done events,
 Gemini's streamed JSON array, n>1 choices interleaved, reasoning, audio
 transcripts, custom tool input ...) must be replaced, every event must still
-parse, and every event must keep its structure (only the texts change)."""
+parse, every event must keep its structure (only the texts change), and
+each text must be the original with only the values replaced.  Each reply
+also comes once in a single write (another path through the exchange), and
+once with nothing to scrub (it must pass byte for byte).  The audit log gets
+one line per exchange, with its provider and stream flag, and no text."""
 import json
 import os
 import socket
@@ -81,8 +85,12 @@ def serve_conn(c):
             name = hdrs.get("x-probe", "")
             GOT.setdefault(name, []).append(body)
             ctype, data = REPLIES.get(name, ("application/json", b'{"choices":[]}'))
-            c.sendall(("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       % ctype).encode())
+            head = ("HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    % ctype).encode()
+            if name.endswith("-burst"):  # the whole reply in one write
+                c.sendall(head + b"%x\r\n" % len(data) + data + b"\r\n0\r\n\r\n")
+                continue
+            c.sendall(head)
             for p in split(data, (7, 1, 13, 40)):
                 c.sendall(b"%x\r\n" % len(p) + p + b"\r\n")
             c.sendall(b"0\r\n\r\n")
@@ -254,7 +262,7 @@ ERROR_SHAPE = {
 
 
 def provider_of(path):
-    if path.startswith("/api/"):
+    if path.startswith("/api/") and not path.endswith("/chat/completions"):
         return "ollama"
     if path.endswith("/converse"):
         return "bedrock"
@@ -805,22 +813,39 @@ def check_reply(client, name, ctype, data, st, out, clean=False):
             "an event changed beyond its text")
 
 
+def wants_stream(path, body):
+    if "streamGenerateContent" in path:
+        return True
+    if provider_of(path) == "ollama":
+        return body.get("stream") is not False
+    return body.get("stream") is True
+
+
 def main():
     global PII, ARGS
     port = server()
     audit = os.path.join(tempfile.mkdtemp(prefix="airlock-shapes."), "audit.jsonl")
     env = shim_env(dict(os.environ), AIRLOCK_AUDIT=audit)
+    expect = []  # (provider, stream) of each exchange, in order
     for client, call in (("curl", curl), ("http.client", pyclient)):
         for name, path, body in PROMPTS:
             GOT.pop(name, None)
             st, out = call(port, path, name, jd(body), env)
             check_prompt(client, name, path, st, out)
+            expect.append((provider_of(path), wants_stream(path, body)))
         for name, (path, req, ctype, fn) in SHAPES.items():
             parts = fn()
             data = b"".join(parts) if isinstance(parts, list) else parts
-            REPLIES[name] = (ctype, data)
+            REPLIES[name] = REPLIES[name + "-burst"] = (ctype, data)
             st, out = call(port, path, name, jd(req), env)
             check_reply(client, name, ctype, data, st, out)
+            expect.append((provider_of(path), wants_stream(path, req)))
+    # the same replies arriving in one piece (another path through the
+    # exchange: every event framed from one read)
+    for name, (path, req, ctype, fn) in SHAPES.items():
+        st, out = pyclient(port, path, name + "-burst", jd(req), env)
+        check_reply("http.client", name + "-burst", ctype, REPLIES[name][1], st, out)
+        expect.append((provider_of(path), wants_stream(path, req)))
     # a reply with nothing to scrub passes byte for byte, whatever its shape
     saved = PII, ARGS
     PII = "Photosynthesis turns light into chemical energy; plants release oxygen."
@@ -831,6 +856,7 @@ def main():
         REPLIES[name + "-clean"] = (ctype, data)
         st, out = curl(port, path, name + "-clean", jd(req), env)
         check_reply("curl", name + "-clean", ctype, data, st, out, clean=True)
+        expect.append((provider_of(path), wants_stream(path, req)))
     PII, ARGS = saved
     # the audit log: one line per exchange, blocked prompts and redactions
     # recorded, none of the texts
@@ -840,7 +866,7 @@ def main():
         lines = [json.loads(l) for l in raw.splitlines()]
     except (OSError, ValueError):
         raw, lines = "", []
-    n = 2 * (len(PROMPTS) + len(SHAPES)) + len(SHAPES)
+    n = len(expect)
     R.check("audit: one line per exchange", len(lines) == n, "%d lines, %d exchanges"
             % (len(lines), n))
     R.check("audit: no prompt or completion text", INJ not in raw and not any(
@@ -848,8 +874,12 @@ def main():
     R.check("audit: blocked prompts recorded", sum(1 for l in lines if l.get("blocked")) ==
             2 * len(PROMPTS), "blocked lines: %d" % sum(1 for l in lines if l.get("blocked")))
     red = [l for l in lines if l.get("redactions")]
-    R.check("audit: redactions recorded per reply", len(red) == 2 * len(SHAPES),
+    R.check("audit: redactions recorded per reply", len(red) == 3 * len(SHAPES),
             "%d lines with redactions" % len(red))
+    got = [(l.get("provider"), l.get("stream")) for l in lines]
+    R.check("audit: provider and stream of each exchange", got == expect,
+            "first difference: %r" % (next(((i, a, b) for i, (a, b) in
+                                            enumerate(zip(got, expect)) if a != b), None),))
     R.finish()
 
 
