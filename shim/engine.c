@@ -537,10 +537,9 @@ sc_block_avx2(__m256i lo, __m256i hi, const unsigned char *t)
     return ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(in, _mm256_setzero_si256()));
 }
 
-/* find_hits' start-class loop over t[i..len) 32 bytes at a time while 32
- * remain: sc_hits_at at each byte of e->sc_mask, in order, *nz past the
- * last such byte.  Returns where it stopped, or SIZE_MAX on allocation
- * failure. */
+/* find_hits' start-class loop over t[i..len) 32 bytes at a time, the last
+ * few from a copy: sc_hits_at at each byte of e->sc_mask, in order, *nz past
+ * the last such byte.  Returns len, or SIZE_MAX on allocation failure. */
 static __attribute__((target("avx2"))) size_t sc_scan_avx2(const al_engine *e,
                                                            const al_subject *sub, hits *h,
                                                            const unsigned char *t, size_t len,
@@ -568,6 +567,17 @@ static __attribute__((target("avx2"))) size_t sc_scan_avx2(const al_engine *e,
             *nz = p + 1;
             if (sc_hits_at(e, sub, h, t, len, from, p, e->sc_mask[t[p]])) return SIZE_MAX;
         }
+    }
+    if (i < len) { /* the last 1-31 bytes: one block from a copy, its bits past len cleared */
+        unsigned char pad[32] = {0};
+        memcpy(pad, t + i, len - i);
+        uint32_t b = sc_block_avx2(lo, hi, pad) & ((1u << (len - i)) - 1);
+        for (; b; b &= b - 1) {
+            const size_t p = i + (size_t)__builtin_ctz(b);
+            *nz = p + 1;
+            if (sc_hits_at(e, sub, h, t, len, from, p, e->sc_mask[t[p]])) return SIZE_MAX;
+        }
+        i = len;
     }
     return i;
 }
@@ -625,7 +635,7 @@ static al_code find_hits(al_matcher *m, const al_subject *sub, size_t from, int 
             avx2 = al_cpu_avx2_bmi();
             __atomic_store_n(&sc_avx2, avx2, __ATOMIC_RELAXED);
         }
-        if (avx2 && len >= from + 32 &&
+        if (avx2 && len > from &&
             (i0 = sc_scan_avx2(e, sub, h, t, len, from, from, &nz)) == SIZE_MAX)
             return AL_ENOMEM;
 #endif
