@@ -1,6 +1,8 @@
-/* egress.c: the egress allowlist (parse, match by name and by address) and
- * the table of names the process resolved, so a connect() to an address can
- * be judged by the name that led to it.  Pure; never logs. */
+/* egress.c: the egress allowlist (parse, match by name and by address), the
+ * table of names the process resolved, so a connect() to an address can be
+ * judged by the name that led to it, and the name a connection's first bytes
+ * carry (TLS server name, HTTP Host), so an address shared by several names
+ * admits only the listed ones.  Pure; never logs. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -15,6 +17,7 @@
 
 #include "audit.h"
 #include "egress.h"
+#include "tls_sni.h"
 
 typedef enum { E_NAME, E_WILDCARD, E_NET, E_LOCALHOST } etype;
 
@@ -287,9 +290,10 @@ int al_egress_allow_connect(const al_egress *e, const struct sockaddr *sa, sockl
     unsigned char a[16];
     int family = addr_of(sa, len, a);
     if (!family) /* not an IP connection; an IP one too short to read is refused */
-        return !sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6);
+        return !sa || (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) ? AL_EGRESS_BY_ADDR
+                                                                              : 0;
     if (!e) return 0;
-    if (addr_allowed(e, family, a)) return 1;
+    if (addr_allowed(e, family, a)) return AL_EGRESS_BY_ADDR;
     int allowed = 0;
     unsigned char z[16] = {0};
     if (family == AF_INET ? !memcmp(a, z, 4) : !memcmp(a, z, 16)) return 0; /* unspecified */
@@ -299,7 +303,7 @@ int al_egress_allow_connect(const al_egress *e, const struct sockaddr *sa, sockl
         if (m->family != family || memcmp(m->a, a, family == AF_INET ? 4 : 16) != 0) continue;
         if (name && namelen && !name[0]) snprintf(name, namelen, "%s", m->name);
         if (al_egress_allow_name(e, m->name)) {
-            allowed = 1;
+            allowed = AL_EGRESS_BY_NAME;
             if (name && namelen) snprintf(name, namelen, "%s", m->name);
         }
     }
@@ -323,7 +327,8 @@ void al_egress_addr_text(const struct sockaddr *sa, socklen_t len, char *ip, siz
 }
 
 al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const char *host,
-                               const char *verdict, const char *mode, al_buf *out)
+                               const char *verdict, const char *mode, const char *check,
+                               const char *allowed_as, al_buf *out)
 {
     char ip[INET6_ADDRSTRLEN];
     int port;
@@ -336,5 +341,174 @@ al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const c
     ok = ok && cJSON_AddNumberToObject(o, "port", port);
     ok = ok && cJSON_AddStringToObject(o, "verdict", verdict ? verdict : "refused");
     ok = ok && (mode ? cJSON_AddStringToObject(o, "mode", mode) : cJSON_AddNullToObject(o, "mode"));
+    if (check) {
+        ok = ok && cJSON_AddStringToObject(o, "check", check);
+        ok = ok && (allowed_as && *allowed_as ? cJSON_AddStringToObject(o, "allowed_as", allowed_as)
+                                              : cJSON_AddNullToObject(o, "allowed_as"));
+    }
     return al_audit_end(o, ok, out);
+}
+
+/* ---- the name a connection's first bytes carry ------------------------- */
+
+static int lc(int c)
+{
+    return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* The host of an authority "host", "host:port", "[v6]", "[v6]:port" at
+ * s[0..n) into out (lower case); 0 when it is not a readable host name or
+ * address. */
+static int authority_host(const char *s, size_t n, char *out, size_t cap)
+{
+    const char *h = s;
+    size_t hn = n;
+    if (n && s[0] == '[') {
+        const char *rb = memchr(s, ']', n);
+        if (!rb) return 0;
+        h = s + 1;
+        hn = (size_t)(rb - h);
+        if (rb + 1 != s + n && rb[1] != ':') return 0;
+    } else {
+        const char *colon = memchr(s, ':', n);
+        if (colon) hn = (size_t)(colon - s);
+        for (const char *p = colon ? colon + 1 : s + n; p < s + n; p++)
+            if (*p < '0' || *p > '9') return 0;
+    }
+    if (hn == 0 || hn >= cap) return 0;
+    for (size_t i = 0; i < hn; i++) {
+        int c = lc((unsigned char)h[i]);
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+              c == '_' || (c == ':' && h != s)))
+            return 0;
+        out[i] = (char)c;
+    }
+    out[hn] = 0;
+    return 1;
+}
+
+/* How bad a verdict is: an unlisted name outranks a missing one. */
+static int severity(al_egress_name_verdict v)
+{
+    return v == AL_EGRESS_NAME_UNLISTED ? 2 : v == AL_EGRESS_NAME_MISSING;
+}
+
+/* Records verdict v for name (NULL: not a readable name) when it is worse
+ * than what out holds, or the first name seen. */
+static void note(al_egress_first *out, al_egress_name_verdict v, const char *name)
+{
+    if (severity(v) < severity(out->verdict)) return;
+    if (severity(v) == severity(out->verdict) && (out->name[0] || v != AL_EGRESS_NAME_OK)) return;
+    out->verdict = v;
+    snprintf(out->name, sizeof out->name, "%s", name ? name : "");
+}
+
+/* Judges one name the program gave: listed, an address (an IP-literal URL:
+ * missing, unless the address is listed) or unlisted. */
+static void judge_name(const al_egress *e, const char *name, al_egress_first *out)
+{
+    entry tmp;
+    if (al_egress_allow_name(e, name))
+        note(out, AL_EGRESS_NAME_OK, name);
+    else
+        note(out, parse_net(name, &tmp) == 0 ? AL_EGRESS_NAME_MISSING : AL_EGRESS_NAME_UNLISTED,
+             name);
+}
+
+static void judge_tls(const al_egress *e, const unsigned char *b, size_t len, al_egress_first *out)
+{
+    char host[AL_EGRESS_MAX_NAME + 2];
+    out->proto = AL_EGRESS_PROTO_TLS;
+    if (al_tls_sni(b, len, host, sizeof host) == AL_SNI_FOUND) {
+        judge_name(e, host, out);
+        return;
+    }
+    out->verdict = AL_EGRESS_NAME_MISSING;
+    /* cut: the record, or the ClientHello inside it, goes on past what was
+     * written (the server name may be in the rest) */
+    size_t reclen = len >= 5 ? ((size_t)b[3] << 8) | b[4] : 0;
+    size_t hlen = len >= 9 ? ((size_t)b[6] << 16) | ((size_t)b[7] << 8) | b[8] : 0;
+    out->cut = len < 9 || len < 5 + reclen || 4 + hlen > reclen;
+}
+
+/* An HTTP/1.x request line "METHOD SP target SP HTTP/1.x": judges the
+ * target's authority when it has one (absolute form, CONNECT), then every
+ * Host header. */
+static void judge_http(const al_egress *e, const char *s, size_t len, al_egress_first *out)
+{
+    char host[AL_EGRESS_MAX_NAME + 2];
+    if (len > AL_EGRESS_HEAD_CAP) len = AL_EGRESS_HEAD_CAP;
+    const char *eol = memchr(s, '\n', len);
+    const char *sp = memchr(s, ' ', eol ? (size_t)(eol - s) : len);
+    if (!eol) { /* the request line goes on past these bytes */
+        out->proto = AL_EGRESS_PROTO_HTTP;
+        out->verdict = AL_EGRESS_NAME_MISSING;
+        out->cut = 1;
+        return;
+    }
+    size_t ln = (size_t)(eol - s);
+    if (ln && s[ln - 1] == '\r') ln--;
+    if (ln < 9 + (size_t)(sp - s) + 2 || memcmp(s + ln - 8, "HTTP/1.", 7) != 0 || s[ln - 9] != ' ')
+        return; /* not HTTP/1.x (HTTP/2's preface names no host in clear): other */
+    out->proto = AL_EGRESS_PROTO_HTTP;
+    const char *t = sp + 1, *te = s + ln - 9;
+    size_t tn = (size_t)(te - t);
+    int have = 0;
+    if (tn > 7 && (!strncasecmp(t, "http://", 7) || (tn > 8 && !strncasecmp(t, "https://", 8)))) {
+        const char *a = t + (t[4] == ':' ? 7 : 8), *ae = a;
+        while (ae < te && *ae != '/' && *ae != '?' && *ae != '#') ae++;
+        const char *at = memchr(a, '@', (size_t)(ae - a)); /* userinfo@host */
+        if (at) a = at + 1;
+        if (authority_host(a, (size_t)(ae - a), host, sizeof host))
+            judge_name(e, host, out);
+        else
+            note(out, AL_EGRESS_NAME_UNLISTED, NULL);
+        have = 1;
+    } else if (sp - s == 7 && !memcmp(s, "CONNECT", 7)) {
+        if (authority_host(t, tn, host, sizeof host))
+            judge_name(e, host, out);
+        else
+            note(out, AL_EGRESS_NAME_UNLISTED, NULL);
+        have = 1;
+    }
+    const char *p = eol + 1, *end = s + len;
+    for (;;) {
+        const char *le = memchr(p, '\n', (size_t)(end - p));
+        if (!le) { /* the header goes on past these bytes */
+            if (!have) {
+                note(out, AL_EGRESS_NAME_MISSING, NULL);
+                out->cut = 1;
+            }
+            return;
+        }
+        size_t n = (size_t)(le - p);
+        if (n && p[n - 1] == '\r') n--;
+        if (n == 0) break; /* the end of the header */
+        if (n > 5 && !strncasecmp(p, "host:", 5)) {
+            const char *v = p + 5, *ve = p + n;
+            while (v < ve && (*v == ' ' || *v == '\t')) v++;
+            while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+            if (authority_host(v, (size_t)(ve - v), host, sizeof host))
+                judge_name(e, host, out);
+            else
+                note(out, AL_EGRESS_NAME_UNLISTED, NULL); /* a Host that is no host name */
+            have = 1;
+        }
+        p = le + 1;
+    }
+    if (!have) note(out, AL_EGRESS_NAME_MISSING, NULL);
+}
+
+void al_egress_judge_first(const al_egress *e, const void *buf, size_t len, al_egress_first *out)
+{
+    memset(out, 0, sizeof *out);
+    const unsigned char *b = buf;
+    if (!e || !b || len == 0) return;
+    if (b[0] == 0x16 && (len < 2 || b[1] == 0x03)) { /* a TLS handshake record */
+        judge_tls(e, b, len, out);
+        return;
+    }
+    size_t i = 0; /* a request method: upper-case letters, then a space */
+    while (i < len && i < 20 && ((b[i] >= 'A' && b[i] <= 'Z') || b[i] == '-' || b[i] == '_')) i++;
+    if (i > 0 && (i == len || b[i] == ' ')) judge_http(e, (const char *)b, len, out);
 }

@@ -52,4 +52,10 @@ AL_API void al_hook_env_modes(int *monitor, int *fail_open);
  * the refusal has been reported), 0 to go ahead (errno untouched). */
 AL_API int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len);
 
+/* hook_egress.c: called by the socket layer with the first bytes a program
+ * writes on a connected TCP socket.  1 when AIRLOCK_EGRESS refuses them (the
+ * address was allowed only through a name and they name another host, or
+ * none; reported), 0 to go ahead (errno untouched). */
+AL_API int al_hook_egress_first_write(int fd, const void *buf, size_t len);
+
 #endif

@@ -2,14 +2,19 @@
  * AIRLOCK_EGRESS is set, a TCP connect() goes ahead only to an allowed
  * address, or to an address a getaddrinfo() call of this process resolved
  * from an allowed name; any other fails with EACCES before a packet leaves,
- * with one "airlock:" line on stderr and one "egress" audit line.
+ * with one "airlock:" line on stderr and one "egress" audit line.  On a
+ * connection allowed only through a name, the first bytes the program writes
+ * must name a listed host too (TLS server name, HTTP Host): else the socket
+ * layer fails that write (al_hook_egress_first_write), so a second name
+ * served from the same address (a CDN) is not let through.
  * AIRLOCK_MODE=monitor lets it through and says so; a list that does not
  * parse refuses every TCP connection (AIRLOCK_FAIL=open: allows them).
  * Without AIRLOCK_EGRESS, getaddrinfo is one branch in front of the real
- * call and connect pays nothing. */
+ * call, connect pays nothing and a first write one byte load. */
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -47,15 +52,27 @@ static int enabled(void)
     return configured;
 }
 
-static void audit(const struct sockaddr *sa, socklen_t len, const char *host, const char *verdict)
+/* Connections whose address was allowed only through a resolved name
+ * (AL_EGRESS_BY_NAME), by descriptor, until their first write is judged. */
+#define FD_CAP 65536
+static unsigned char by_name[FD_CAP];
+
+static void audit(const struct sockaddr *sa, socklen_t len, const char *host, const char *verdict,
+                  const char *check, const char *allowed_as)
 {
     const al_ctx *ctx = al_hook_ctx();
     if (!ctx || ctx->audit_fd < 0) return;
     al_buf b = {0};
-    if (al_egress_audit_format(sa, len, host, verdict, monitor ? "monitor" : "enforce", &b) ==
-        AL_OK)
+    if (al_egress_audit_format(sa, len, host, verdict, monitor ? "monitor" : "enforce", check,
+                               allowed_as, &b) == AL_OK)
         syscall(SYS_write, ctx->audit_fd, b.data, b.len);
     al_buf_free(&b);
+}
+
+static void mark(int fd, int named)
+{
+    if ((unsigned)fd < FD_CAP)
+        __atomic_store_n(&by_name[fd], (unsigned char)named, __ATOMIC_RELAXED);
 }
 
 int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
@@ -75,12 +92,14 @@ int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
             return 0;
         }
         al_in_hook++;
-        audit(sa, len, NULL, "refused");
+        audit(sa, len, NULL, "refused", NULL, NULL);
         al_in_hook--;
         errno = EACCES;
         return 1;
     }
-    if (al_egress_allow_connect(list, sa, len, name, sizeof name)) {
+    int how = al_egress_allow_connect(list, sa, len, name, sizeof name);
+    mark(fd, how == AL_EGRESS_BY_NAME);
+    if (how) {
         errno = saved;
         return 0;
     }
@@ -92,7 +111,7 @@ int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
     al_hook_warn("%s connection to %s%s%s%s port %d: not in AIRLOCK_EGRESS",
                  monitor ? "would refuse (monitor mode) a" : "refused a", named ? name : "",
                  named ? " (" : "", ip, named ? ")" : "", port);
-    audit(sa, len, name, monitor ? "unverified" : "refused");
+    audit(sa, len, name, monitor ? "unverified" : "refused", NULL, NULL);
     al_in_hook--;
     if (monitor) {
         errno = saved;
@@ -100,6 +119,67 @@ int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
     }
     errno = EACCES;
     return 1;
+}
+
+int al_hook_egress_first_write(int fd, const void *buf, size_t len)
+{
+    if ((unsigned)fd >= FD_CAP || !__atomic_load_n(&by_name[fd], __ATOMIC_RELAXED)) return 0;
+    mark(fd, 0); /* judged once, on the first write */
+    if (al_in_hook || !list) return 0;
+    int saved = errno;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    if (getpeername(fd, (struct sockaddr *)&ss, &sl) != 0) { /* no longer a connected socket */
+        errno = saved;
+        return 0;
+    }
+    al_egress_first f;
+    al_egress_judge_first(list, buf, len, &f);
+    if (f.verdict == AL_EGRESS_NAME_OK) {
+        errno = saved;
+        return 0;
+    }
+    al_in_hook++;
+    const struct sockaddr *sa = (const struct sockaddr *)&ss;
+    char allowed_as[AL_EGRESS_MAX_NAME + 1] = "", ip[64];
+    int port;
+    al_egress_allow_connect(list, sa, sl, allowed_as, sizeof allowed_as);
+    al_egress_addr_text(sa, sl, ip, sizeof ip, &port);
+    int tls = f.proto == AL_EGRESS_PROTO_TLS;
+    /* a missing name follows AIRLOCK_FAIL (it cannot be checked); an
+     * unlisted one is refused as an unlisted address is */
+    int refuse = !monitor && (f.verdict == AL_EGRESS_NAME_UNLISTED || !fail_open);
+    const char *what = monitor  ? "would refuse (monitor mode)"
+                       : refuse ? "refused"
+                                : "let through (AIRLOCK_FAIL=open)";
+    const char *as = allowed_as[0] ? allowed_as : "a listed name";
+    if (f.verdict == AL_EGRESS_NAME_UNLISTED) {
+        al_hook_warn("%s %s to %s (%s) port %d: %s is not in AIRLOCK_EGRESS (the address was "
+                     "allowed for %s)",
+                     what, tls ? "a TLS connection" : "an HTTP request",
+                     f.name[0] ? f.name : "an unreadable name", ip, port,
+                     tls ? "its server name (SNI)" : "its Host", as);
+    } else {
+        char why[AL_EGRESS_MAX_NAME + 64];
+        if (f.cut)
+            snprintf(why, sizeof why, "%s",
+                     tls ? "its ClientHello is split before the server name"
+                         : "its request header is split before the Host");
+        else if (f.name[0])
+            snprintf(why, sizeof why, "it names the address %s, not a host", f.name);
+        else
+            snprintf(why, sizeof why, "%s",
+                     tls ? "it sends no server name (SNI)" : "it has no Host");
+        al_hook_warn("%s %s to %s port %d: %s, so its name cannot be held to AIRLOCK_EGRESS (the "
+                     "address was allowed for %s%s)",
+                     what, tls ? "a TLS connection" : "an HTTP request", ip, port, why, as,
+                     refuse ? "; AIRLOCK_FAIL=open lets it through, recorded" : "");
+    }
+    audit(sa, sl, f.name, refuse ? "refused" : "unverified", tls ? "tls_sni" : "http_host",
+          allowed_as);
+    al_in_hook--;
+    errno = saved;
+    return refuse;
 }
 
 typedef int (*gai_fn)(const char *, const char *, const struct addrinfo *, struct addrinfo **);

@@ -201,3 +201,240 @@ TEST(remembered_names_are_bounded_and_forget_the_oldest)
     al_egress_free(e);
     al_egress_forget_all();
 }
+
+TEST(a_connect_says_whether_its_address_or_only_a_resolved_name_allowed_it)
+{
+    al_egress_forget_all();
+    char err[200], name[256];
+    al_egress *e = al_egress_parse("api.openai.com 10.0.0.0/8 localhost", err, sizeof err);
+    REQUIRE(e != NULL);
+    struct sockaddr_in cdn = v4("203.0.113.10"), net = v4("10.1.2.3"), lo = v4("127.0.0.1");
+    al_egress_remember("api.openai.com", SA(cdn));
+    al_egress_remember("api.openai.com", SA(net));
+    CHECK_EQ_INT(al_egress_allow_connect(e, SA(cdn), name, sizeof name), AL_EGRESS_BY_NAME);
+    CHECK_STR(name, "api.openai.com");
+    CHECK_EQ_INT(al_egress_allow_connect(e, SA(net), name, sizeof name), AL_EGRESS_BY_ADDR);
+    CHECK_EQ_INT(al_egress_allow_connect(e, SA(lo), name, sizeof name), AL_EGRESS_BY_ADDR);
+    al_egress_free(e);
+    al_egress_forget_all();
+}
+
+/* A minimal ClientHello carrying server name sni (NULL: none). */
+static size_t hello(unsigned char *out, const char *sni)
+{
+    unsigned char body[600];
+    size_t n = 0;
+    body[n++] = 3, body[n++] = 3;
+    for (int i = 0; i < 32; i++) body[n++] = (unsigned char)(i * 7);
+    body[n++] = 0;                                                    /* session id */
+    body[n++] = 0, body[n++] = 2, body[n++] = 0x13, body[n++] = 0x01; /* ciphers */
+    body[n++] = 1, body[n++] = 0;                                     /* compression */
+    size_t at = n;
+    n += 2;
+    body[n++] = 0, body[n++] = 43, body[n++] = 0, body[n++] = 3, body[n++] = 2; /* versions */
+    body[n++] = 3, body[n++] = 4;
+    if (sni) {
+        size_t l = strlen(sni);
+        body[n++] = 0, body[n++] = 0;
+        body[n++] = (unsigned char)((l + 5) >> 8), body[n++] = (unsigned char)(l + 5);
+        body[n++] = (unsigned char)((l + 3) >> 8), body[n++] = (unsigned char)(l + 3);
+        body[n++] = 0;
+        body[n++] = (unsigned char)(l >> 8), body[n++] = (unsigned char)l;
+        memcpy(body + n, sni, l);
+        n += l;
+    }
+    /* a padding extension after it, as real clients send */
+    body[n++] = 0, body[n++] = 21, body[n++] = 0, body[n++] = 16;
+    memset(body + n, 0, 16);
+    n += 16;
+    size_t el = n - at - 2;
+    body[at] = (unsigned char)(el >> 8), body[at + 1] = (unsigned char)el;
+    out[0] = 0x16, out[1] = 3, out[2] = 1;
+    out[3] = (unsigned char)((n + 4) >> 8), out[4] = (unsigned char)(n + 4);
+    out[5] = 1, out[6] = 0, out[7] = (unsigned char)(n >> 8), out[8] = (unsigned char)n;
+    memcpy(out + 9, body, n);
+    return n + 9;
+}
+
+static al_egress_first judge(const al_egress *e, const void *b, size_t n)
+{
+    al_egress_first f;
+    al_egress_judge_first(e, b, n, &f);
+    return f;
+}
+
+static al_egress_first judge_str(const al_egress *e, const char *s)
+{
+    return judge(e, s, strlen(s));
+}
+
+TEST(tls_server_name_on_the_list_passes_and_another_name_on_the_same_address_does_not)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("api.openai.com,*.anthropic.com", err, sizeof err);
+    REQUIRE(e != NULL);
+    unsigned char b[700];
+    size_t n = hello(b, "API.OpenAI.com");
+    al_egress_first f = judge(e, b, n);
+    CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_TLS);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_OK);
+    CHECK_STR(f.name, "api.openai.com");
+    n = hello(b, "eu.anthropic.com");
+    CHECK_EQ_INT(judge(e, b, n).verdict, AL_EGRESS_NAME_OK);
+    n = hello(b, "exfil.example");
+    f = judge(e, b, n);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    CHECK_STR(f.name, "exfil.example");
+    CHECK_EQ_INT(f.cut, 0);
+    n = hello(b, "anthropic.com"); /* the wildcard's own domain is not below it */
+    CHECK_EQ_INT(judge(e, b, n).verdict, AL_EGRESS_NAME_UNLISTED);
+    al_egress_free(e);
+}
+
+TEST(tls_without_a_server_name_or_naming_an_address_is_missing_not_unlisted)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("api.openai.com 192.0.2.7", err, sizeof err);
+    REQUIRE(e != NULL);
+    unsigned char b[700];
+    size_t n = hello(b, NULL);
+    al_egress_first f = judge(e, b, n);
+    CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_TLS);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_EQ_INT(f.cut, 0);
+    CHECK_STR(f.name, "");
+    n = hello(b, "198.51.100.4"); /* some clients send an address as SNI */
+    f = judge(e, b, n);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_STR(f.name, "198.51.100.4");
+    n = hello(b, "192.0.2.7"); /* a listed address is fine */
+    CHECK_EQ_INT(judge(e, b, n).verdict, AL_EGRESS_NAME_OK);
+    al_egress_free(e);
+}
+
+TEST(a_client_hello_cut_at_any_offset_never_passes_a_name_the_whole_one_refuses)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("api.openai.com", err, sizeof err);
+    REQUIRE(e != NULL);
+    unsigned char b[700];
+    size_t n = hello(b, "exfil.example");
+    for (size_t k = 1; k < n; k++) {
+        al_egress_first f = judge(e, b, k);
+        CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_TLS);
+        CHECK(f.verdict == AL_EGRESS_NAME_UNLISTED ||
+              (f.verdict == AL_EGRESS_NAME_MISSING && f.cut));
+    }
+    n = hello(b, "api.openai.com");
+    for (size_t k = 1; k < n; k++) {
+        al_egress_first f = judge(e, b, k);
+        CHECK(f.verdict == AL_EGRESS_NAME_OK || (f.verdict == AL_EGRESS_NAME_MISSING && f.cut));
+    }
+    /* the name is read as soon as it is whole, even before the record ends */
+    CHECK_EQ_INT(judge(e, b, n - 20).verdict, AL_EGRESS_NAME_OK);
+    al_egress_free(e);
+}
+
+TEST(http_host_on_the_list_passes_with_any_port_and_case)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("ollama.internal,[fd00::1]", err, sizeof err);
+    REQUIRE(e != NULL);
+    al_egress_first f = judge_str(e, "POST /api/chat HTTP/1.1\r\nContent-Type: application/json\r\n"
+                                     "host:  Ollama.Internal:11434 \r\n\r\n{}");
+    CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_HTTP);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_OK);
+    CHECK_STR(f.name, "ollama.internal");
+    CHECK_EQ_INT(judge_str(e, "GET / HTTP/1.0\nHost: ollama.internal\n\n").verdict,
+                 AL_EGRESS_NAME_OK);
+    CHECK_EQ_INT(judge_str(e, "GET / HTTP/1.1\r\nHost: [fd00::1]:8080\r\n\r\n").verdict,
+                 AL_EGRESS_NAME_OK);
+    al_egress_free(e);
+}
+
+TEST(http_host_not_on_the_list_is_unlisted_even_beside_a_listed_one)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("ollama.internal", err, sizeof err);
+    REQUIRE(e != NULL);
+    al_egress_first f = judge_str(e, "POST /v1/chat HTTP/1.1\r\nHost: exfil.example\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    CHECK_STR(f.name, "exfil.example");
+    f = judge_str(e, "GET / HTTP/1.1\r\nHost: ollama.internal\r\nHost: exfil.example\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    CHECK_STR(f.name, "exfil.example");
+    /* a target in absolute form names the host the server answers for */
+    f = judge_str(e,
+                  "GET http://user@exfil.example:80/x HTTP/1.1\r\nHost: ollama.internal\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    CHECK_STR(f.name, "exfil.example");
+    f = judge_str(e, "CONNECT exfil.example:443 HTTP/1.1\r\nHost: ollama.internal\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    f = judge_str(e, "GET / HTTP/1.1\r\nHost: exfil example\r\n\r\n"); /* not a host name */
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
+    CHECK_STR(f.name, "");
+    al_egress_free(e);
+}
+
+TEST(http_without_a_host_or_with_an_address_or_cut_before_it_is_missing)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("ollama.internal", err, sizeof err);
+    REQUIRE(e != NULL);
+    al_egress_first f = judge_str(e, "GET / HTTP/1.0\r\nAccept: */*\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_EQ_INT(f.cut, 0);
+    f = judge_str(e, "GET / HTTP/1.1\r\nHost: 10.9.8.7:11434\r\n\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_STR(f.name, "10.9.8.7");
+    f = judge_str(e, "GET / HTTP/1.1\r\nAccept: */*\r\n");
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_EQ_INT(f.cut, 1);
+    f = judge_str(e, "POST /api/generate HTT");
+    CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_HTTP);
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_EQ_INT(f.cut, 1);
+    const char *req = "POST /v1 HTTP/1.1\r\nUser-Agent: x\r\nHost: exfil.example\r\n\r\n";
+    for (size_t k = 1; k < strlen(req); k++) {
+        f = judge(e, req, k);
+        CHECK(f.verdict == AL_EGRESS_NAME_UNLISTED ||
+              (f.verdict == AL_EGRESS_NAME_MISSING && f.cut));
+    }
+    al_egress_free(e);
+}
+
+TEST(other_protocols_carry_no_name_and_pass)
+{
+    char err[200];
+    al_egress *e = al_egress_parse("db.internal", err, sizeof err);
+    REQUIRE(e != NULL);
+    const char *other[] = {"SSH-2.0-OpenSSH_9.6\r\n",
+                           "PING\r\n",
+                           "SET key value\r\n",
+                           "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+                           "\x00\x00\x00\x08\x04\xd2\x16\x2f",
+                           "get key\r\n"};
+    for (size_t i = 0; i < sizeof other / sizeof other[0]; i++) {
+        size_t n = i == 4 ? 8 : strlen(other[i]);
+        al_egress_first f = judge(e, other[i], n);
+        CHECK_EQ_INT(f.proto, AL_EGRESS_PROTO_OTHER);
+        CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_OK);
+    }
+    al_egress_free(e);
+}
+
+TEST(the_audit_line_of_a_first_write_refusal_names_the_check_and_the_allowed_name)
+{
+    struct sockaddr_in a = v4("203.0.113.10");
+    al_buf b = {0};
+    REQUIRE(al_egress_audit_format(SA(a), "exfil.example", "refused", "enforce", "tls_sni",
+                                   "api.openai.com", &b) == AL_OK);
+    CHECK(strstr(b.data, "\"host\":\"exfil.example\",\"addr\":\"203.0.113.10\",\"port\":443,"
+                         "\"verdict\":\"refused\",\"mode\":\"enforce\",\"check\":\"tls_sni\","
+                         "\"allowed_as\":\"api.openai.com\"}\n") != NULL);
+    al_buf_free(&b);
+    REQUIRE(al_egress_audit_format(SA(a), NULL, "refused", "enforce", NULL, NULL, &b) == AL_OK);
+    CHECK(strstr(b.data, "\"host\":null") != NULL);
+    CHECK(strstr(b.data, "check") == NULL);
+    al_buf_free(&b);
+}
