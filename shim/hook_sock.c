@@ -616,6 +616,11 @@ static int http_start(const char *p, size_t n)
 /* Decides what fd is from its first bytes.  Returns the new state. */
 static int classify(int fd, const char *p, size_t n, const void *caller)
 {
+    if (al_hook_egress_first_write(fd, p, n)) { /* AIRLOCK_EGRESS: it names an unlisted host */
+        shutdown(fd, SHUT_RDWR);
+        set_state(fd, S_REFUSED);
+        return S_REFUSED;
+    }
     if (al_in_curl || !still_stream_socket(fd)) {
         set_state(fd, S_NONE); /* a libcurl transfer: the curl layer has it */
         return S_NONE;

