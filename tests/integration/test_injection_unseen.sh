@@ -30,8 +30,9 @@ PY
 
 # verdict FILE-OUT-PREFIX MIN_ATTACK_PCT MAX_BENIGN_PCT FAMILY_MIN_PCT
 # prints one summary line (rates only, never prompt text) and OK or BAD
+# (VATT / VBEN name other attack / look-alike files)
 verdict() {
-    $PY - "$FIX/unseen_attacks.jsonl" "$1.att" "$FIX/benign_lookalikes.jsonl" "$1.ben" "$2" "$3" "$4" <<'PY'
+    $PY - "${VATT:-$FIX/unseen_attacks.jsonl}" "$1.att" "${VBEN:-$FIX/benign_lookalikes.jsonl}" "$1.ben" "$2" "$3" "$4" <<'PY'
 import collections, json, sys
 def load(src, out):
     rows = [json.loads(l) for l in open(src, encoding="utf-8") if l.strip()]
@@ -84,6 +85,38 @@ if scan_both "$ROOT/rules" "$W/f"; then
     fi
 else
     fail full_engine_blocks_unseen_attacks_and_few_look_alikes "scan: $(head -c 300 "$W/f.err")"
+fi
+
+# round 6 (own probes of 2026-11-27: goal hijack, secret games, payload splitting,
+# fiction, opposite mode, dead relatives, encodings, exfiltration, notes to the AI,
+# fake turns, refusal suppression, simulations, claimed authority, urgency, control
+# switches, memory, continuation, tool abuse, evasion; look-alikes for each), rules
+# alone and the full engine; floors a margin below what the pack measures
+R6="$W/r6"
+if "$AIRLOCK" scan --as prompt --rules "$W/rules" "$FIX/round6_attacks.jsonl" > "$R6.att" 2> "$R6.err" &&
+    "$AIRLOCK" scan --as prompt --rules "$W/rules" "$FIX/round6_lookalikes.jsonl" > "$R6.ben" 2>> "$R6.err"; then
+    VATT=$FIX/round6_attacks.jsonl VBEN=$FIX/round6_lookalikes.jsonl verdict "$R6" 78 3 40 > "$R6.v"
+    echo "  round 6, rules only: $(head -n 1 "$R6.v")"
+    if tail -n 1 "$R6.v" | grep -q OK; then
+        ok rules_alone_block_round6_attack_families_and_pass_their_look_alikes
+    else
+        fail rules_alone_block_round6_attack_families_and_pass_their_look_alikes "$(head -n 1 "$R6.v")"
+    fi
+else
+    fail rules_alone_block_round6_attack_families_and_pass_their_look_alikes "scan: $(head -c 300 "$R6.err")"
+fi
+R6F="$W/r6f"
+if "$AIRLOCK" scan --as prompt --rules "$ROOT/rules" "$FIX/round6_attacks.jsonl" > "$R6F.att" 2> "$R6F.err" &&
+    "$AIRLOCK" scan --as prompt --rules "$ROOT/rules" "$FIX/round6_lookalikes.jsonl" > "$R6F.ben" 2>> "$R6F.err"; then
+    VATT=$FIX/round6_attacks.jsonl VBEN=$FIX/round6_lookalikes.jsonl verdict "$R6F" 90 5 50 > "$R6F.v"
+    echo "  round 6, rules+classifier: $(head -n 1 "$R6F.v")"
+    if tail -n 1 "$R6F.v" | grep -q OK; then
+        ok full_engine_blocks_round6_attacks_and_few_look_alikes
+    else
+        fail full_engine_blocks_round6_attacks_and_few_look_alikes "$(head -n 1 "$R6F.v")"
+    fi
+else
+    fail full_engine_blocks_round6_attacks_and_few_look_alikes "scan: $(head -c 300 "$R6F.err")"
 fi
 
 # every language of the multilingual rows is blocked by the rules alone
