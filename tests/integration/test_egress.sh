@@ -117,10 +117,10 @@ fi
 # name resolved to it admits that name, not another one served from the same
 # address (a CDN, domain fronting).  The TLS server name (SNI) or HTTP Host
 # the program writes must be on the list too.  Needs a name other than
-# "localhost" (an address entry) that resolves to the mock's loopback address.
+# "localhost" (an address entry) that resolves to 127.0.0.1, where the mock listens.
 LN=
 for n in "$HN" runsc; do
-    case "$(getent ahostsv4 "$n" 2> /dev/null | awk 'NR==1{print $1}')" in 127.*) LN=$n; break ;; esac
+    case "$(getent ahostsv4 "$n" 2> /dev/null | awk 'NR==1{print $1}')" in 127.0.0.1) LN=$n; break ;; esac
 done
 if [ -n "$LN" ]; then
     FRONT=exfil.example
@@ -212,7 +212,7 @@ EOF
         ok "Python with another server_hostname on the same socket address is refused (ConnectionRefusedError)" ||
         fail "python sni" "$(cat "$T/pysni.out" "$T/pysni.err")"
 else
-    ok "no name but localhost resolves to a loopback address here: name check covered by the unit tests"
+    ok "no name but localhost resolves to 127.0.0.1 here: name check covered by the unit tests"
 fi
 
 # node (libuv): connect refused, the program gets an error, not a hang
@@ -228,7 +228,7 @@ req.end('$BODY');" > "$T/node.out" 2> /dev/null
     if [ -n "$LN" ]; then # node's own TLS: the servername it sends
         for sn in "$LN" exfil.example; do
             env LD_PRELOAD="$SHIM" AIRLOCK_EGRESS="$LN" timeout 20 "$NODE" -e "
-const r = require('https').request({host: '$LN', port: $TLS_PORT, path: '/v1/models', servername: '$sn', rejectUnauthorized: false},
+const r = require('https').request({host: '$LN', family: 4, port: $TLS_PORT, path: '/v1/models', servername: '$sn', rejectUnauthorized: false},
     res => { console.log('status', res.statusCode); res.resume(); });
 r.on('error', e => console.log('error', e.code)); r.end();" > "$T/node-$sn.out" 2> "$T/node-$sn.err"
         done
