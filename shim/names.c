@@ -1698,6 +1698,20 @@ static int in_name_list(stream *st)
     return 0;
 }
 
+/* The end of an introduced name run of n tokens ending at e, taken on over
+ * a listed surname that is also a word a name never is alone ("Jenkins",
+ * "May", "Ruby"): the run stops before such a word, which would leave the
+ * surname of "Customer: Linda Jenkins" unredacted. */
+static size_t notname_surname(stream *st, size_t n, size_t e)
+{
+    tok *b = peek(st, n);
+    if (!b || b->nl || b->type != T_WORD || b->cap != C_CAP) return e;
+    unsigned f = flags_of(st, b);
+    if (!(f & F_SUR) || !(f & F_NOTNAME) || (f & (F_ORG | F_TITLE | F_STREET | F_UNIT | F_PREFIX)))
+        return e;
+    return b->e;
+}
+
 /* One step of the person scan at token 0; returns the tokens it used. */
 static size_t person_step(stream *st, sink *out, al_code *rc)
 {
@@ -1831,9 +1845,12 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
              * "Saint Lucia", "San Luis" */
         } else if (how == -1) {
             int level = intro_level(st);
+            if (level == 1) e = notname_surname(st, n, e); /* "Customer: Linda Jenkins" */
             *rc = emit(st, out, cur->s, e, level == 2 && role_field(st) ? 1 : level);
         } else if (how == -2) {
-            *rc = emit(st, out, cur->s, e, intro_level(st) == 1 ? 1 : 2);
+            int level = intro_level(st) == 1 ? 1 : 2;
+            if (level == 1) e = notname_surname(st, n, e);
+            *rc = emit(st, out, cur->s, e, level);
         } else if (how) {
             *rc = emit(st, out, cur->s, e, how);
         } else {

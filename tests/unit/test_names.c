@@ -472,6 +472,9 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
               "Dr. Helen Marsh");
     CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
+    /* an introduced name keeps a surname that is also a tool's or month's name */
+    CHECK_STR(found(&al_detector_person, strong, "Customer: Linda Jenkins\n"), "Linda Jenkins");
+    CHECK_STR(found(&al_detector_person, strong, "My name is Ruth May, hello."), "Ruth May");
     /* a role that also holds products and teams takes only a full name */
     CHECK_STR(found(&al_detector_person, strong, "Manager: Priyanka Sharma\n"), "Priyanka Sharma");
     CHECK_STR(found(&al_detector_person, strong, "Manager: Kubernetes controller\n"), "");
