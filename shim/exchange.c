@@ -17,6 +17,38 @@
 #include "scancache.h"
 #include "sse.h"
 
+/* The escapes of a JSON text fed to a scrubber, in order: each the bytes
+ * after its backslash (one, or "u" and four hex digits).  A match that
+ * starts right after a backslash ("\nd.okafor@example.org": the e-mail
+ * takes the n) left "\<EMAIL_ADDRESS>", an invalid escape, and the
+ * program's JSON parse of the tool call failed: where a placeholder follows
+ * a backslash, quote_into puts back the rest of the escape the input had. */
+typedef struct {
+    al_buf q;    /* escape bodies, in order */
+    size_t head; /* the body the released text's last backslash stands for */
+    size_t pos;  /* bytes of it the released text has shown */
+    int in;      /* input side: -1 after a backslash, >0: bytes of a body to come */
+} esc_q;
+
+/* Records the escapes of input s[0..n). */
+static al_code esc_collect(esc_q *e, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (e->in == -1)
+            e->in = c == 'u' ? 4 : 0;
+        else if (e->in > 0)
+            e->in--;
+        else if (c == '\\') {
+            e->in = -1;
+            continue;
+        } else
+            continue;
+        if (al_buf_append(&e->q, &c, 1) != AL_OK) return AL_ENOMEM;
+    }
+    return AL_OK;
+}
+
 typedef struct {
     int key;
     al_stream_scrub *s;
@@ -32,6 +64,7 @@ typedef struct {
     char evname[64]; /* its SSE event name ("" when none) */
     int json;        /* its text is JSON (tool-call arguments): see quote_bare */
     int jst;         /* where its released text is: JS_* */
+    esc_q esc;       /* when json: the escapes of its text (see esc_q) */
     size_t nfound;   /* the scrubber's findings already looked at for a block */
     int monitor;     /* AIRLOCK_MODE=monitor: a block is recorded (blocked_seen), not done */
     int blocked_seen;
@@ -56,13 +89,33 @@ static int json_text(const cJSON *node, const cJSON *event)
            !strcmp(t->valuestring, "response.function_call_arguments.delta");
 }
 
-/* Quotes the bare placeholders of s[0..n) into out, from state *st. */
-static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
+/* Quotes the bare placeholders of s[0..n) into out, from state *st, and
+ * puts back the escapes a placeholder took (e: the input's, or NULL). */
+static al_code quote_into(const char *s, size_t n, int *st, esc_q *e, al_buf *out)
 {
     size_t i = 0, last = 0;
     for (; i < n; i++) {
         char ch = s[i];
         int q = 0; /* 1: a quote goes before ch, 2: after it */
+        if (*st == JS_ESC && e && e->head < e->q.len) {
+            size_t blen = e->q.data[e->head] == 'u' ? 5 : 1;
+            if (blen > e->q.len - e->head) blen = e->q.len - e->head;
+            if (ch == '<' && e->pos < blen) { /* the escape's rest went into the match */
+                if (al_buf_append(out, s + last, i - last) != AL_OK ||
+                    al_buf_append(out, e->q.data + e->head + e->pos, blen - e->pos) != AL_OK)
+                    return AL_ENOMEM;
+                last = i;
+                e->pos = blen;
+            } else {
+                e->pos++;
+            }
+            if (e->pos >= blen) {
+                e->head += blen;
+                e->pos = 0;
+                *st = JS_STR;
+            }
+            continue;
+        }
         switch (*st) {
         case JS_OUT:
             if (ch == '"')
@@ -71,9 +124,10 @@ static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
                 *st = JS_PH, q = 1;
             break;
         case JS_STR:
-            if (ch == '\\')
+            if (ch == '\\') {
                 *st = JS_ESC;
-            else if (ch == '"')
+                if (e) e->pos = 0;
+            } else if (ch == '"')
                 *st = JS_OUT;
             break;
         case JS_ESC:
@@ -90,6 +144,7 @@ static al_code quote_into(const char *s, size_t n, int *st, al_buf *out)
             return AL_ENOMEM;
         last = upto;
     }
+    if (e && e->head == e->q.len && e->in == 0) e->head = e->q.len = 0; /* all shown */
     return al_buf_append(out, s + last, n - last);
 }
 
@@ -101,7 +156,7 @@ static al_code quote_bare(skey *k, size_t from)
     const char *p = k->rel.data + from;
     if (!memchr(p, '<', n) && !memchr(p, '"', n) && k->jst == JS_OUT) return AL_OK;
     al_buf t = {0};
-    al_code r = quote_into(p, n, &k->jst, &t);
+    al_code r = quote_into(p, n, &k->jst, &k->esc, &t);
     if (r == AL_OK && t.len != n) {
         k->rel.len = from;
         r = al_buf_append(&k->rel, t.data, t.len);
@@ -352,6 +407,7 @@ static al_code feed_key(skey *k)
 {
     if (!k->pend.len) return AL_OK;
     size_t from = k->rel.len;
+    if (k->json && esc_collect(&k->esc, k->pend.data, k->pend.len) != AL_OK) return AL_ENOMEM;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
     if (r == AL_OK && k->json) r = quote_bare(k, from);
@@ -1007,10 +1063,14 @@ static al_code scrub_node(al_exchange *x, cJSON *node, int *changed)
         if (res.blocked) x->comp_block = 1;
         if (apply && json_text(node, NULL)) { /* tool-call arguments: see JS_* */
             al_buf q = {0};
+            esc_q e = {0};
             int st = JS_OUT;
-            r = quote_into(res.text.data ? res.text.data : "", res.text.len, &st, &q);
+            r = esc_collect(&e, in, strlen(in));
+            if (r == AL_OK)
+                r = quote_into(res.text.data ? res.text.data : "", res.text.len, &st, &e, &q);
             if (r == AL_OK) r = set_string(node, q.data ? q.data : "");
             al_buf_free(&q);
+            al_buf_free(&e.q);
             *changed = 1;
         } else if (apply) {
             r = set_string(node, res.text.data ? res.text.data : "");
@@ -1066,6 +1126,7 @@ void al_exchange_free(al_exchange *x)
         al_buf_free(&x->keys[i].src);
         al_buf_free(&x->keys[i].rel);
         al_buf_free(&x->keys[i].pend);
+        al_buf_free(&x->keys[i].esc.q);
     }
     free(x->keys);
     for (size_t i = x->qh; i < x->qn; i++) item_free(x, &x->q[i]);
@@ -2192,7 +2253,8 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     put_delta(x, at, buf, len, (size_t)(text - buf), tlen, k->key); /* the queue has room */
     /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
     size_t from = k->rel.len;
-    al_code r = tlen ? al_stream_scrub_feed(k->s, text, tlen, &k->rel) : AL_OK; /* as feed_key */
+    al_code r = k->json ? esc_collect(&k->esc, text, tlen) : AL_OK; /* as feed_key */
+    if (r == AL_OK && tlen) r = al_stream_scrub_feed(k->s, text, tlen, &k->rel);
     if (r == AL_OK && k->json) r = quote_bare(k, from);
     if (r == AL_OK && !(x->held_ok && k->rel.len == from)) {
         /* (a feed that released nothing changed nothing the test reads: one_event

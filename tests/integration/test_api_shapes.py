@@ -38,6 +38,10 @@ PII = "Sure, write to %s or call %s; the card on file is %s." % (EMAIL, PHONE, C
 VALUES = [EMAIL, "555-0187", CARD, CARD.replace(" ", "")]
 TAGS = ["<EMAIL_ADDRESS>", "<PHONE_NUMBER>", "<CREDIT_CARD>"]
 ARGS = json.dumps({"email": EMAIL, "phone": PHONE, "card": CARD.replace(" ", "")})
+# values right after a JSON escape in a tool's arguments ("\\n" then the
+# e-mail, "\\u00e9" then the e-mail): a placeholder must not eat the escape
+ARGS_ESC = json.dumps({"body": "Contacts:\n%s\n%s\n%s" % (EMAIL, PHONE, CARD),
+                       "note": "caf\u00e9" + EMAIL})
 SSE_CT = "text/event-stream"
 
 
@@ -611,6 +615,40 @@ def r_openrouter_stream():
 def r_openrouter_whole():
     return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": PII, "reasoning": "Gave " + PII, "reasoning_details": [{"type": "reasoning.text", "text": "Gave " + PII, "format": "unknown", "index": 0}, {"type": "reasoning.summary", "summary": "Gave " + PII}]}, "finish_reason": "stop"}]}).encode()
 
+def r_chat_tools_escapes():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": None, "tool_calls": [
+        {"index": 0, "id": "call_a", "type": "function",
+         "function": {"name": "send", "arguments": ""}}]}, "finish_reason": None}])]
+    for d in split(ARGS_ESC, (1, 2, 3, 4)):
+        ev.append(chat_ev([{"index": 0, "delta": {"tool_calls": [
+            {"index": 0, "function": {"arguments": d}}]}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+
+def r_anth_escapes():
+    ev = [sse({"type": "message_start", "message": {"id": "m", "type": "message",
+                                                    "role": "assistant", "model": "c",
+                                                    "content": []}}, "message_start"),
+          sse({"type": "content_block_start", "index": 0, "content_block": {
+              "type": "tool_use", "id": "t", "name": "send", "input": {}}}, "content_block_start")]
+    for d in split(ARGS_ESC, (5, 1, 2)):
+        ev.append(sse({"type": "content_block_delta", "index": 0, "delta": {
+            "type": "input_json_delta", "partial_json": d}}, "content_block_delta"))
+    ev += [sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+           sse({"type": "message_delta", "delta": {"stop_reason": "tool_use"}}, "message_delta"),
+           sse({"type": "message_stop"}, "message_stop")]
+    return ev
+
+
+def r_chat_whole_escapes():
+    return jd({"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function", "function": {"name": "send", "arguments": ARGS_ESC}}]},
+         "finish_reason": "tool_calls"}]}).encode()
+
+
 def r_bedrock_converse():
     return jd({"output": {"message": {"role": "assistant", "content": [
         {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
@@ -652,6 +690,9 @@ SHAPES = {
  "openrouter_whole": ("/api/v1/chat/completions", Q, "application/json", r_openrouter_whole),
  "bedrock_converse": ("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse", {"messages": [{"role": "user", "content": [{"text": "hi"}]}]}, "application/json", r_bedrock_converse),
  "bedrock_invoke": ("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke", {"anthropic_version": "bedrock-2023-05-31", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]}, "application/json", r_anth_whole),
+ "chat_tools_escapes": ("/v1/chat/completions", RS, SSE_CT, r_chat_tools_escapes),
+ "anth_escapes": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_escapes),
+ "chat_whole_escapes": ("/v1/chat/completions", Q, "application/json", r_chat_whole_escapes),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
@@ -770,6 +811,14 @@ def check_prompt(client, name, path, st, out):
 REBATCHED = ("chat_n2", "compl_stream", "gem_sse", "openrouter_stream")
 
 
+def parses(text):
+    try:
+        json.loads(text)
+        return True
+    except ValueError:
+        return False
+
+
 def scrubbed(text):
     for v, t in ((EMAIL, TAGS[0]), (PHONE, TAGS[1]), (CARD, TAGS[2]),
                  (CARD.replace(" ", ""), TAGS[2])):
@@ -808,6 +857,11 @@ def check_reply(client, name, ctype, data, st, out, clean=False):
     R.check("%s %s: each text is the original, values replaced" % (client, name),
             streams(got) == want, "got %r" % {k: v for k, v in streams(got).items()
                                               if want.get(k) != v})
+    # tool arguments (JSON in a string) still parse once joined
+    bad = [k for k, v in streams(orig).items() if k[0][-2] in ("arguments", "partial_json")
+           and parses(v) and not parses(streams(got).get(k, ""))]
+    R.check("%s %s: tool arguments still parse" % (client, name), not bad,
+            "%r" % [streams(got).get(k) for k in bad])
     R.check("%s %s: events keep their structure" % (client, name),
             subsequence([blank(e) for e in orig], [blank(e) for e in got]),
             "an event changed beyond its text")
@@ -822,7 +876,7 @@ def wants_stream(path, body):
 
 
 def main():
-    global PII, ARGS
+    global PII, ARGS, ARGS_ESC
     port = server()
     audit = os.path.join(tempfile.mkdtemp(prefix="airlock-shapes."), "audit.jsonl")
     env = shim_env(dict(os.environ), AIRLOCK_AUDIT=audit)
@@ -847,9 +901,10 @@ def main():
         check_reply("http.client", name + "-burst", ctype, REPLIES[name][1], st, out)
         expect.append((provider_of(path), wants_stream(path, req)))
     # a reply with nothing to scrub passes byte for byte, whatever its shape
-    saved = PII, ARGS
+    saved = PII, ARGS, ARGS_ESC
     PII = "Photosynthesis turns light into chemical energy; plants release oxygen."
     ARGS = jd({"city": "Lisbon", "unit": "celsius"})
+    ARGS_ESC = json.dumps({"body": "Agenda:\nplanting\nwatering", "note": "caf\u00e9 au lait"})
     for name, (path, req, ctype, fn) in SHAPES.items():
         parts = fn()
         data = b"".join(parts) if isinstance(parts, list) else parts
@@ -857,7 +912,7 @@ def main():
         st, out = curl(port, path, name + "-clean", jd(req), env)
         check_reply("curl", name + "-clean", ctype, data, st, out, clean=True)
         expect.append((provider_of(path), wants_stream(path, req)))
-    PII, ARGS = saved
+    PII, ARGS, ARGS_ESC = saved
     # the audit log: one line per exchange, blocked prompts and redactions
     # recorded, none of the texts
     try:
