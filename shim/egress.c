@@ -328,7 +328,7 @@ void al_egress_addr_text(const struct sockaddr *sa, socklen_t len, char *ip, siz
 
 al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const char *host,
                                const char *verdict, const char *mode, const char *check,
-                               const char *allowed_as, al_buf *out)
+                               const char *reason, const char *allowed_as, al_buf *out)
 {
     char ip[INET6_ADDRSTRLEN];
     int port;
@@ -343,6 +343,7 @@ al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const c
     ok = ok && (mode ? cJSON_AddStringToObject(o, "mode", mode) : cJSON_AddNullToObject(o, "mode"));
     if (check) {
         ok = ok && cJSON_AddStringToObject(o, "check", check);
+        ok = ok && cJSON_AddStringToObject(o, "reason", reason ? reason : "unlisted");
         ok = ok && (allowed_as && *allowed_as ? cJSON_AddStringToObject(o, "allowed_as", allowed_as)
                                               : cJSON_AddNullToObject(o, "allowed_as"));
     }
@@ -497,6 +498,13 @@ static void judge_http(const al_egress *e, const char *s, size_t len, al_egress_
         p = le + 1;
     }
     if (!have) note(out, AL_EGRESS_NAME_MISSING, NULL);
+}
+
+const char *al_egress_first_reason(const al_egress_first *f)
+{
+    if (f->verdict == AL_EGRESS_NAME_OK) return "ok";
+    if (f->verdict == AL_EGRESS_NAME_UNLISTED) return "unlisted";
+    return f->cut ? "split" : f->name[0] ? "address" : "no_name";
 }
 
 void al_egress_judge_first(const al_egress *e, const void *buf, size_t len, al_egress_first *out)

@@ -75,6 +75,11 @@ typedef struct {
     char name[AL_EGRESS_MAX_NAME + 1]; /* the name judged, lower case ("" when none) */
 } al_egress_first;
 
+/* Why out was not OK, for audit lines: "unlisted", "address" (an address
+ * where a name belongs), "split" (the bytes end before the name), "no_name";
+ * "ok" when it was. */
+AL_API const char *al_egress_first_reason(const al_egress_first *f);
+
 /* Judges buf[0..len), the first bytes written on a connection, into out.
  * Reads at most the first TLS record (al_tls_sni) or AL_EGRESS_HEAD_CAP bytes
  * of an HTTP request header; never allocates. */
@@ -90,11 +95,11 @@ AL_API void al_egress_addr_text(const struct sockaddr *sa, socklen_t len, char *
  * connection, appended to out as JSON + "\n": {"time","pid","event":"egress",
  * "host": a resolved name or null, "addr","port","verdict","mode"}, and for a
  * connection refused at its first bytes (check not NULL) also "check"
- * ("tls_sni" or "http_host") and "allowed_as" (the listed name its address
- * was allowed for, or null). */
+ * ("tls_sni" or "http_host"), "reason" (al_egress_first_reason) and
+ * "allowed_as" (the listed name its address was allowed for, or null). */
 AL_API al_code al_egress_audit_format(const struct sockaddr *sa, socklen_t len, const char *host,
                                       const char *verdict, const char *mode, const char *check,
-                                      const char *allowed_as, al_buf *out);
+                                      const char *reason, const char *allowed_as, al_buf *out);
 
 /* Forgets every remembered name (tests). */
 AL_API void al_egress_forget_all(void);

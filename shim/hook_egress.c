@@ -58,13 +58,13 @@ static int enabled(void)
 static unsigned char by_name[FD_CAP];
 
 static void audit(const struct sockaddr *sa, socklen_t len, const char *host, const char *verdict,
-                  const char *check, const char *allowed_as)
+                  const char *check, const char *reason, const char *allowed_as)
 {
     const al_ctx *ctx = al_hook_ctx();
     if (!ctx || ctx->audit_fd < 0) return;
     al_buf b = {0};
     if (al_egress_audit_format(sa, len, host, verdict, monitor ? "monitor" : "enforce", check,
-                               allowed_as, &b) == AL_OK)
+                               reason, allowed_as, &b) == AL_OK)
         syscall(SYS_write, ctx->audit_fd, b.data, b.len);
     al_buf_free(&b);
 }
@@ -92,7 +92,7 @@ int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
             return 0;
         }
         al_in_hook++;
-        audit(sa, len, NULL, "refused", NULL, NULL);
+        audit(sa, len, NULL, "refused", NULL, NULL, NULL);
         al_in_hook--;
         errno = EACCES;
         return 1;
@@ -111,7 +111,7 @@ int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t len)
     al_hook_warn("%s connection to %s%s%s%s port %d: not in AIRLOCK_EGRESS",
                  monitor ? "would refuse (monitor mode) a" : "refused a", named ? name : "",
                  named ? " (" : "", ip, named ? ")" : "", port);
-    audit(sa, len, name, monitor ? "unverified" : "refused", NULL, NULL);
+    audit(sa, len, name, monitor ? "unverified" : "refused", NULL, NULL, NULL);
     al_in_hook--;
     if (monitor) {
         errno = saved;
@@ -176,7 +176,7 @@ int al_hook_egress_first_write(int fd, const void *buf, size_t len)
                      refuse ? "; AIRLOCK_FAIL=open lets it through, recorded" : "");
     }
     audit(sa, sl, f.name, refuse ? "refused" : "unverified", tls ? "tls_sni" : "http_host",
-          allowed_as);
+          al_egress_first_reason(&f), allowed_as);
     al_in_hook--;
     errno = saved;
     return refuse;

@@ -144,7 +144,7 @@ if [ -n "$LN" ]; then
     grep -q "airlock: refused a TLS connection to $FRONT (127.0.0.1) port $TLS_PORT: its server name (SNI) is not in AIRLOCK_EGRESS (the address was allowed for $LN)" "$T/sni_front.err" &&
         ok "stderr names the unlisted server name and the name the address was allowed for" ||
         fail "sni stderr" "$(cat "$T/sni_front.err")"
-    grep -q '"event":"egress","host":"'$FRONT'","addr":"127.0.0.1","port":'"$TLS_PORT"',"verdict":"refused","mode":"enforce","check":"tls_sni","allowed_as":"'$LN'"' "$T/sni_front.audit" &&
+    grep -q '"event":"egress","host":"'$FRONT'","addr":"127.0.0.1","port":'"$TLS_PORT"',"verdict":"refused","mode":"enforce","check":"tls_sni","reason":"unlisted","allowed_as":"'$LN'"' "$T/sni_front.audit" &&
         ok "the audit log records the refused server name" || fail "sni audit" "$(cat "$T/sni_front.audit" 2>&1)"
     ENVX=AIRLOCK_MODE=monitor sni_curl sni_mon "$FRONT"
     [ "$(cat "$T/sni_mon.rc")" = 0 ] && grep -q "would refuse (monitor mode) a TLS connection to $FRONT" "$T/sni_mon.err" &&
@@ -159,7 +159,7 @@ if [ -n "$LN" ]; then
     # an IP-literal URL sends no SNI: it cannot be held to a name, AIRLOCK_FAIL decides
     sni_curl sni_none 127.0.0.1
     [ "$(cat "$T/sni_none.rc")" = 35 ] && grep -q "refused a TLS connection to 127.0.0.1 port $TLS_PORT: it sends no server name (SNI)" "$T/sni_none.err" &&
-        grep -q '"host":null,.*"verdict":"refused".*"check":"tls_sni"' "$T/sni_none.audit" &&
+        grep -q '"host":null,.*"verdict":"refused".*"check":"tls_sni","reason":"no_name"' "$T/sni_none.audit" &&
         ok "TLS without a server name on an address allowed by name is refused (AIRLOCK_FAIL=closed)" ||
         fail "sni none" "rc $(cat "$T/sni_none.rc"): $(cat "$T/sni_none.err")"
     ENVX=AIRLOCK_FAIL=open sni_curl sni_none_open 127.0.0.1

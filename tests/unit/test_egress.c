@@ -286,6 +286,7 @@ TEST(tls_server_name_on_the_list_passes_and_another_name_on_the_same_address_doe
     CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_UNLISTED);
     CHECK_STR(f.name, "exfil.example");
     CHECK_EQ_INT(f.cut, 0);
+    CHECK_STR(al_egress_first_reason(&f), "unlisted");
     n = hello(b, "anthropic.com"); /* the wildcard's own domain is not below it */
     CHECK_EQ_INT(judge(e, b, n).verdict, AL_EGRESS_NAME_UNLISTED);
     al_egress_free(e);
@@ -303,10 +304,14 @@ TEST(tls_without_a_server_name_or_naming_an_address_is_missing_not_unlisted)
     CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
     CHECK_EQ_INT(f.cut, 0);
     CHECK_STR(f.name, "");
+    CHECK_STR(al_egress_first_reason(&f), "no_name");
     n = hello(b, "198.51.100.4"); /* some clients send an address as SNI */
     f = judge(e, b, n);
     CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
     CHECK_STR(f.name, "198.51.100.4");
+    CHECK_STR(al_egress_first_reason(&f), "address");
+    f = judge(e, b, 40); /* split before the extensions */
+    CHECK_STR(al_egress_first_reason(&f), "split");
     n = hello(b, "192.0.2.7"); /* a listed address is fine */
     CHECK_EQ_INT(judge(e, b, n).verdict, AL_EGRESS_NAME_OK);
     al_egress_free(e);
@@ -428,12 +433,13 @@ TEST(the_audit_line_of_a_first_write_refusal_names_the_check_and_the_allowed_nam
     struct sockaddr_in a = v4("203.0.113.10");
     al_buf b = {0};
     REQUIRE(al_egress_audit_format(SA(a), "exfil.example", "refused", "enforce", "tls_sni",
-                                   "api.openai.com", &b) == AL_OK);
+                                   "unlisted", "api.openai.com", &b) == AL_OK);
     CHECK(strstr(b.data, "\"host\":\"exfil.example\",\"addr\":\"203.0.113.10\",\"port\":443,"
                          "\"verdict\":\"refused\",\"mode\":\"enforce\",\"check\":\"tls_sni\","
-                         "\"allowed_as\":\"api.openai.com\"}\n") != NULL);
+                         "\"reason\":\"unlisted\",\"allowed_as\":\"api.openai.com\"}\n") != NULL);
     al_buf_free(&b);
-    REQUIRE(al_egress_audit_format(SA(a), NULL, "refused", "enforce", NULL, NULL, &b) == AL_OK);
+    REQUIRE(al_egress_audit_format(SA(a), NULL, "refused", "enforce", NULL, NULL, NULL, &b) ==
+            AL_OK);
     CHECK(strstr(b.data, "\"host\":null") != NULL);
     CHECK(strstr(b.data, "check") == NULL);
     al_buf_free(&b);
