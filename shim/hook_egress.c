@@ -153,12 +153,14 @@ int al_hook_egress_first_write(int fd, const void *buf, size_t len)
                        : refuse ? "refused"
                                 : "let through (AIRLOCK_FAIL=open)";
     const char *as = allowed_as[0] ? allowed_as : "a listed name";
+    char msg[2 * AL_EGRESS_MAX_NAME + 256];
     if (f.verdict == AL_EGRESS_NAME_UNLISTED) {
-        al_hook_warn("%s %s to %s (%s) port %d: %s is not in AIRLOCK_EGRESS (the address was "
-                     "allowed for %s)",
-                     what, tls ? "a TLS connection" : "an HTTP request",
-                     f.name[0] ? f.name : "an unreadable name", ip, port,
-                     tls ? "its server name (SNI)" : "its Host", as);
+        snprintf(msg, sizeof msg,
+                 "%s %s to %s (%s) port %d: %s is not in AIRLOCK_EGRESS (the address was "
+                 "allowed for %s)",
+                 what, tls ? "a TLS connection" : "an HTTP request",
+                 f.name[0] ? f.name : "an unreadable name", ip, port,
+                 tls ? "its server name (SNI)" : "its Host", as);
     } else {
         char why[AL_EGRESS_MAX_NAME + 64];
         if (f.cut)
@@ -170,11 +172,16 @@ int al_hook_egress_first_write(int fd, const void *buf, size_t len)
         else
             snprintf(why, sizeof why, "%s",
                      tls ? "it sends no server name (SNI)" : "it has no Host");
-        al_hook_warn("%s %s to %s port %d: %s, so its name cannot be held to AIRLOCK_EGRESS (the "
-                     "address was allowed for %s%s)",
-                     what, tls ? "a TLS connection" : "an HTTP request", ip, port, why, as,
-                     refuse ? "; AIRLOCK_FAIL=open lets it through, recorded" : "");
+        snprintf(msg, sizeof msg,
+                 "%s %s to %s port %d: %s, so its name cannot be held to AIRLOCK_EGRESS (the "
+                 "address was allowed for %s%s)",
+                 what, tls ? "a TLS connection" : "an HTTP request", ip, port, why, as,
+                 refuse ? "; AIRLOCK_FAIL=open lets it through, recorded" : "");
     }
+    if (refuse || monitor)
+        al_hook_warn("%s", msg);
+    else /* AIRLOCK_FAIL=open chose to let it through: the audit line records it */
+        al_hook_debug("%s", msg);
     audit(sa, sl, f.name, refuse ? "refused" : "unverified", tls ? "tls_sni" : "http_host",
           al_egress_first_reason(&f), allowed_as);
     al_in_hook--;
