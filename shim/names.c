@@ -1712,6 +1712,14 @@ static size_t notname_surname(stream *st, size_t n, size_t e)
     return b->e;
 }
 
+/* A word of a name written in capitals in a form: a listed given name or
+ * surname that is no place, title, street or other word a name never is. */
+static int caps_name_word(stream *st, tok *b)
+{
+    unsigned f = flags_of(st, b);
+    return (f & (F_GIVEN | F_SUR)) && !(f & (F_NOT_IN_NAME | F_BROAD));
+}
+
 /* One step of the person scan at token 0; returns the tokens it used. */
 static size_t person_step(stream *st, sink *out, al_code *rc)
 {
@@ -1769,6 +1777,32 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             }
         }
         return used;
+    }
+    if (cur->cap == C_ALLCAP && introduced(st) && intro_level(st) == 1) {
+        /* a form's field in capitals: "Name: JOHN SMITH", "Customer: SMITH,
+         * John"; every word a listed name */
+        size_t k = 0, e = 0;
+        tok *b;
+        while (k < 4 && (b = peek(st, k)) && (k == 0 || !b->nl) && b->type == T_WORD &&
+               b->cap != C_LOWER && caps_name_word(st, b)) {
+            e = b->e;
+            k++;
+            if (k == 1 && punct_is(peek(st, 1), ',') && (b = peek(st, 2)) && !b->nl &&
+                b->type == T_WORD && b->cap != C_LOWER && caps_name_word(st, b)) {
+                e = b->e; /* "SMITH, John" */
+                k = 3;
+                break;
+            }
+        }
+        /* not only ordinary words ("To: ALL STAFF") */
+        int plain = 0;
+        for (size_t i = 0; i < k; i++)
+            if (peek(st, i)->type == T_WORD && !(flags_of(st, peek(st, i)) & F_COMMON)) plain = 1;
+        if (k && plain) {
+            *rc = emit(st, out, cur->s, e, 1);
+            return k;
+        }
+        return 1;
     }
     if (cur->cap != C_CAP) {
         return 1;
@@ -3258,7 +3292,8 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                 } else {
                     /* after "in", "from": maybe a home (see home_context) */
                     if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
-                    halt = (c1 & CTX_at_place) != 0;
+                    /* and after a field label: "Name: JOHN SMITH" */
+                    halt = (c1 & CTX_at_place) != 0 || could_intro(p1, p2);
                 }
             } else if ((f & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) ||
                        ((f & F_HEAD) && head_goes_on(st, key, wl, j))) {
@@ -3408,7 +3443,8 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
         }
         /* a word in capitals ("TERMS", "WARRANTY") that is no place, unit or
          * street and follows no "in"/"from": each step would pass it over
-         * (person_step judges only capitalised words, location_step needs a
+         * (person_step judges capitalised words, and listed names in capitals
+         * only after a field label's ':', location_step needs a
          * listed place or a preposition before it, address_at a unit, a
          * street ending or a two-letter state) */
         size_t pe;
@@ -3417,7 +3453,8 @@ static al_code names_raw(const lex *x, memo_ent *memo, const char *text, size_t 
             !(cur->klen == 2 &&
               (key_is(cur, "po") || (peek(&st, 1) && peek(&st, 1)->type == T_NUM))) &&
             !(in_list(&st, back(&st, 1), CTX_at_place) && home_context(&st)) &&
-            !((cur->flags & F_HEAD) && place_match(&st, &pe))) {
+            !((cur->flags & F_HEAD) && place_match(&st, &pe)) &&
+            !((cur->flags & (F_GIVEN | F_SUR)) && punct_is(back(&st, 1), ':'))) {
             for (int d = 0; d < 3; d++)
                 if (cur->s >= busy[d]) busy[d] = cur->e;
             advance(&st, 1);

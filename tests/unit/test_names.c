@@ -472,6 +472,11 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
               "Dr. Helen Marsh");
     CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
+    /* a form's name field in capitals, not capitals in general */
+    CHECK_STR(found(&al_detector_person, strong, "Name: JOHN SMITH\n"), "JOHN SMITH");
+    CHECK_STR(found(&al_detector_person, strong, "Customer: GARCIA, Maria\n"), "GARCIA, Maria");
+    CHECK_STR(found(&al_detector_person, strong, "To: ALL STAFF\n"), "");
+    CHECK_STR(found(&al_detector_person, strong, "NOTE: JOHN SMITH WAS HERE\n"), "");
     /* an introduced name keeps a surname that is also a tool's or month's name */
     CHECK_STR(found(&al_detector_person, strong, "Customer: Linda Jenkins\n"), "Linda Jenkins");
     CHECK_STR(found(&al_detector_person, strong, "My name is Ruth May, hello."), "Ruth May");
