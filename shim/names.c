@@ -1879,6 +1879,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
              * "Saint Lucia", "San Luis" */
         } else if (how == -1) {
             int level = intro_level(st);
+            if (level == 2 && (key_is(p1, "i'm") || key_is(p1, "im")))
+                level = 1; /* "Hi, I'm Sarah Jones and ...": a full name only */
             if (level == 1) e = notname_surname(st, n, e); /* "Customer: Linda Jenkins" */
             *rc = emit(st, out, cur->s, e, level == 2 && role_field(st) ? 1 : level);
         } else if (how == -2) {

@@ -472,6 +472,10 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Attending physician: Dr. Helen Marsh\n"),
               "Dr. Helen Marsh");
     CHECK_STR(found(&al_detector_person, strong, "Written by: Stephen King\n"), "");
+    /* "I'm" before a full name introduces it; before one word it may not */
+    CHECK_STR(found(&al_detector_person, strong, "Hi, I'm Sarah Jones and I can't log in."),
+              "Sarah Jones");
+    CHECK_STR(found(&al_detector_person, strong, "I'm Batman."), "");
     /* a form's name field in capitals, not capitals in general */
     CHECK_STR(found(&al_detector_person, strong, "Name: JOHN SMITH\n"), "JOHN SMITH");
     CHECK_STR(found(&al_detector_person, strong, "Customer: GARCIA, Maria\n"), "GARCIA, Maria");
