@@ -449,6 +449,7 @@ static void judge_http(const al_egress *e, const char *s, size_t len, al_egress_
     }
     size_t ln = (size_t)(eol - s);
     if (ln && s[ln - 1] == '\r') ln--;
+    if (!sp) return; /* (the caller saw a method and a space) */
     if (ln < 9 + (size_t)(sp - s) + 2 || memcmp(s + ln - 8, "HTTP/1.", 7) != 0 || s[ln - 9] != ' ')
         return; /* not HTTP/1.x (HTTP/2's preface names no host in clear): other */
     out->proto = AL_EGRESS_PROTO_HTTP;
@@ -489,11 +490,15 @@ static void judge_http(const al_egress *e, const char *s, size_t len, al_egress_
             const char *v = p + 5, *ve = p + n;
             while (v < ve && (*v == ' ' || *v == '\t')) v++;
             while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
-            if (authority_host(v, (size_t)(ve - v), host, sizeof host))
+            if (ve == v) {
+                /* an empty Host names nothing: as if there were none */
+            } else if (authority_host(v, (size_t)(ve - v), host, sizeof host)) {
                 judge_name(e, host, out);
-            else
+                have = 1;
+            } else {
                 note(out, AL_EGRESS_NAME_UNLISTED, NULL); /* a Host that is no host name */
-            have = 1;
+                have = 1;
+            }
         }
         p = le + 1;
     }

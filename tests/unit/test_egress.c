@@ -389,6 +389,9 @@ TEST(http_without_a_host_or_with_an_address_or_cut_before_it_is_missing)
     al_egress_first f = judge_str(e, "GET / HTTP/1.0\r\nAccept: */*\r\n\r\n");
     CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
     CHECK_EQ_INT(f.cut, 0);
+    f = judge_str(e, "GET / HTTP/1.1\r\nHost: \r\n\r\n"); /* empty: names nothing */
+    CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
+    CHECK_STR(al_egress_first_reason(&f), "no_name");
     f = judge_str(e, "GET / HTTP/1.1\r\nHost: 10.9.8.7:11434\r\n\r\n");
     CHECK_EQ_INT(f.verdict, AL_EGRESS_NAME_MISSING);
     CHECK_STR(f.name, "10.9.8.7");
