@@ -196,7 +196,9 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
     for (size_t i = plen; i > 0 && path[i - 1] != '/'; i--)
         if (path[i - 1] == ';') plen = i - 1;
     while (plen > 1 && path[plen - 1] == '/') plen--;
-    if (ends_with(path, plen, "/chat/completions")) {
+    /* Mistral's Agents API takes chat messages */
+    if (ends_with(path, plen, "/chat/completions") ||
+        ends_with(path, plen, "/agents/completions")) {
         *api = AL_API_CHAT;
         return &al_provider_openai;
     }

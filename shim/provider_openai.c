@@ -296,6 +296,13 @@ static int x_delta(cJSON *d, const cJSON *tmpl, int s, const char *text)
     return cJSON_AddStringToObject(tc, "type", "text") && cJSON_AddStringToObject(tc, "text", text);
 }
 
+/* 1 when tmpl's first choice carries a chat "delta" (not "text"). */
+static int content_delta(const cJSON *tmpl)
+{
+    const cJSON *c = al_json_get(tmpl, "choices");
+    return al_json_get(c ? c->child : NULL, "delta") != NULL;
+}
+
 /* 1 when tmpl's first choice gives its content as a list of chunks. */
 static int content_chunks(const cJSON *tmpl)
 {
@@ -340,6 +347,8 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
         cJSON *node = NULL;
         if (api == AL_API_COMPLETIONS) {
             node = al_json_get(c, "text");
+            /* Mistral's fill-in-the-middle streams chat chunks */
+            if (!node) node = al_json_get(al_json_get(c, "delta"), "content");
         } else {
             cJSON *d = al_json_get(c, "delta");
             node = al_json_get(d, "content");
@@ -525,8 +534,11 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     int x = key >= XBASE;
     int i = x ? (key - XBASE) / 4 : key / 64, slot = x ? (key - XBASE) % 4 : key % 64;
     int ok = cJSON_AddNumberToObject(c, "index", i) != NULL;
-    if (api == AL_API_COMPLETIONS) {
+    if (api == AL_API_COMPLETIONS && !content_delta(tmpl)) {
         ok = ok && cJSON_AddStringToObject(c, "text", text);
+    } else if (api == AL_API_COMPLETIONS) {
+        cJSON *d = cJSON_AddObjectToObject(c, "delta");
+        ok = ok && d && cJSON_AddStringToObject(d, "content", text);
     } else {
         cJSON *d = cJSON_AddObjectToObject(c, "delta");
         if (x) {

@@ -250,6 +250,10 @@ PROMPTS = [
     ("bedrock_invoke_anthropic", "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke", {
         "anthropic_version": "bedrock-2023-05-31", "max_tokens": 64,
         "messages": [{"role": "user", "content": I}]}),
+    ("mistral_agents", "/v1/agents/completions", {"agent_id": "ag_1", "messages": [
+        {"role": "user", "content": I}]}),
+    ("mistral_fim_suffix", "/v1/fim/completions", {"model": "codestral-latest",
+                                                   "prompt": "def f():", "suffix": I}),
     ("ollama_chat_tool", "/api/chat", {"model": "llama3", "messages": [
         {"role": "user", "content": "hi"}, {"role": "tool", "content": I, "tool_name": "f"}]}),
     ("ollama_generate", "/api/generate", {"model": "llama3", "prompt": I}),
@@ -649,6 +653,14 @@ def r_chat_whole_escapes():
          "finish_reason": "tool_calls"}]}).encode()
 
 
+def r_mistral_fim_stream():
+    ev = [chat_ev([{"index": 0, "delta": {"content": d}, "finish_reason": None}])
+          for d in split(PII)]
+    ev.append(chat_ev([{"index": 0, "delta": {"content": ""}, "finish_reason": "stop"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+
 def r_bedrock_converse():
     return jd({"output": {"message": {"role": "assistant", "content": [
         {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
@@ -693,6 +705,8 @@ SHAPES = {
  "chat_tools_escapes": ("/v1/chat/completions", RS, SSE_CT, r_chat_tools_escapes),
  "anth_escapes": ("/v1/messages", dict(RS, max_tokens=9), SSE_CT, r_anth_escapes),
  "chat_whole_escapes": ("/v1/chat/completions", Q, "application/json", r_chat_whole_escapes),
+ "mistral_fim_stream": ("/v1/fim/completions", {"model": "codestral-latest", "prompt": "def f():", "suffix": "return x", "stream": True}, SSE_CT, r_mistral_fim_stream),
+ "mistral_agents_stream": ("/v1/agents/completions", {"agent_id": "ag_1", "messages": [{"role": "user", "content": "hi"}], "stream": True}, SSE_CT, r_chat_text),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),

@@ -706,3 +706,24 @@ TEST(bedrock_converse_and_anthropic_invoke_are_llm_calls)
     CHECK_STR(b.data, "{\"message\":\"no\"}");
     al_buf_free(&b);
 }
+
+TEST(mistral_agents_are_chat_calls_and_fim_streams_chat_chunks)
+{
+    al_api api;
+    CHECK(match("POST", "/v1/agents/completions", &api) == &al_provider_openai &&
+          api == AL_API_CHAT);
+    CHECK(match("POST", "/v1/fim/completions", &api) == &al_provider_openai &&
+          api == AL_API_COMPLETIONS);
+    const char *ev[] = {"{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ab\"}}]}",
+                        "{\"choices\":[{\"index\":0,\"text\":\"cd\"}]}", NULL};
+    char *s = stream_log(&al_provider_openai, AL_API_COMPLETIONS, ev);
+    CHECK_STR(s, "d0:ab;d0:cd;");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_COMPLETIONS, ev[0], 0, "x");
+    CHECK_STR(s,
+              "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"},\"finish_reason\":null}]}");
+    free(s);
+    s = rebuilt(&al_provider_openai, AL_API_COMPLETIONS, ev[1], 0, "y");
+    CHECK_STR(s, "{\"choices\":[{\"index\":0,\"text\":\"y\",\"finish_reason\":null}]}");
+    free(s);
+}
