@@ -170,6 +170,7 @@ static void drop(CURL *h)
     pthread_mutex_unlock(&table_mu);
     if (!e) return;
     end_transfer(e);
+    al_buf_free(&e->stash);
     if (e->blocked_status) __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
     free(e->url);
     free(e->copy);
@@ -759,7 +760,12 @@ static void end_transfer(handle *e)
     al_req_verdict_free(&e->v);
     memset(&e->v, 0, sizeof e->v);
     al_buf_free(&e->body);
-    al_buf_free(&e->stash);
+    /* the stash keeps its memory for the handle's next transfer (a stream's
+     * first releases grew it, copying, every time), unless it is large */
+    if (e->stash.cap > 65536)
+        al_buf_free(&e->stash);
+    else
+        al_buf_reset(&e->stash);
     e->body_pos = 0;
     e->body_more = 0;
 }
