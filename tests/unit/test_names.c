@@ -495,6 +495,7 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Hallo Welt, das ist mein Programm."), "");
     CHECK_STR(found(&al_detector_person, strong, "Met vriendelijke groet, Het Team"), "");
     CHECK_STR(found(&al_detector_person, strong, "Name of employee: Ravi Iyer\n"), "Ravi Iyer");
+    CHECK_STR(found(&al_detector_person, strong, "Preferred name: Ben\n"), "Ben");
     CHECK_STR(found(&al_detector_person, strong, "Next of kin: Linda Novak\n"), "Linda Novak");
     /* lowercase text takes the same way through the fast pass */
     CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
