@@ -15,7 +15,8 @@ transcripts, custom tool input ...) must be replaced, every event must still
 parse, every event must keep its structure (only the texts change), and
 each text must be the original with only the values replaced.  Each reply
 also comes once in a single write (another path through the exchange), and
-once with nothing to scrub (it must pass byte for byte).  The audit log gets
+once with nothing to scrub (it must pass byte for byte); under
+AIRLOCK_MODE=monitor every reply passes byte for byte and every prompt is sent.  The audit log gets
 one line per exchange, with its provider and stream flag, and no text."""
 import json
 import os
@@ -927,6 +928,17 @@ def main():
         check_reply("curl", name + "-clean", ctype, data, st, out, clean=True)
         expect.append((provider_of(path), wants_stream(path, req)))
     PII, ARGS, ARGS_ESC = saved
+    # monitor mode changes no byte: every reply as it came, every prompt sent
+    mon = shim_env(dict(os.environ), AIRLOCK_MODE="monitor")
+    for name, (path, req, ctype, fn) in SHAPES.items():
+        st, out = pyclient(port, path, name, jd(req), mon)
+        R.check("monitor %s: the reply byte for byte" % name, st == 200 and
+                out == REPLIES[name][1].decode(), "changed")
+    for name, path, body in PROMPTS:
+        GOT.pop(name, None)
+        st, out = curl(port, path, name, jd(body), mon)
+        R.check("monitor %s: the prompt is sent" % name, st == 200 and name in GOT,
+                "status %s" % st)
     # the audit log: one line per exchange, blocked prompts and redactions
     # recorded, none of the texts
     try:
