@@ -941,9 +941,15 @@ static al_code server_eof(al_conn *c, al_buf *to_host)
             }
             if (!c->monitor) {
                 /* release the scrubbed tail; leave the body unterminated so
-                 * the client sees the truncation as it would without us */
+                 * the client sees the truncation as it would without us.
+                 * Closed, the scrubbers are cut, not flushed: text that could
+                 * be the start of a value they replace (an address cut after
+                 * "@example.c") is dropped; open, it goes as it came */
                 al_buf_reset(&c->xout);
-                al_exchange_response_end(x, &c->xout);
+                if (c->ctx->fail == AL_FAIL_CLOSED)
+                    al_exchange_response_cut(x, &c->xout);
+                else
+                    al_exchange_response_end(x, &c->xout);
                 al_code r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
                 pop_pending(c);
                 return r;

@@ -74,6 +74,12 @@ typedef struct al_stream_scrub al_stream_scrub;
 AL_API al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p);
 AL_API al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out);
 AL_API al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out);
+/* The stream was cut off (the connection closed early): appends what is
+ * safe to release, as a pass mid-stream would but without waiting on the
+ * detectors' last words, and drops the tail that a pattern could still have
+ * completed (an address cut after "@example.c"), which no later byte will
+ * decide.  Nothing more is released after it (a flush adds nothing). */
+AL_API al_code al_stream_scrub_cut(al_stream_scrub *s, al_buf *out);
 /* Findings seen so far (offsets relative to the whole stream). */
 AL_API const al_finding *al_stream_scrub_findings(const al_stream_scrub *s, size_t *n);
 AL_API void al_stream_scrub_free(al_stream_scrub *s);

@@ -239,6 +239,7 @@ struct al_exchange {
     int sse;   /* stream framing: 1 SSE, 0 NDJSON */
     int ended; /* the stream's end event was seen */
     int cut;   /* the reply was cut off: drop the rest */
+    int early; /* the connection closed before the end: scrubbers cut, not flushed */
     int resp_begun;
     al_buf body; /* WHOLE: the body so far; stream: bytes not yet framed */
     size_t last_len;
@@ -432,7 +433,8 @@ static al_code end_key(al_exchange *x, skey *k)
     k->ended = 1;
     al_code r = feed_key(k);
     size_t from = k->rel.len;
-    if (r == AL_OK) r = al_stream_scrub_flush(k->s, &k->rel);
+    if (r == AL_OK)
+        r = x->early ? al_stream_scrub_cut(k->s, &k->rel) : al_stream_scrub_flush(k->s, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
     return r == AL_OK && k->json ? quote_bare(k, from) : r;
 }
@@ -2473,6 +2475,13 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     }
     cJSON_Delete(root);
     return r;
+}
+
+al_code al_exchange_response_cut(al_exchange *x, al_buf *to_host)
+{
+    if (!x) return AL_EINVAL;
+    x->early = 1;
+    return al_exchange_response_end(x, to_host);
 }
 
 al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)

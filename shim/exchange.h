@@ -98,6 +98,11 @@ AL_API al_code al_exchange_response_begin(al_exchange *x, int status, const char
 AL_API al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len,
                                          al_buf *to_host);
 AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
+/* As al_exchange_response_end for a reply the connection cut off before its
+ * end: a stream's scrubbers release only what no later byte could have
+ * changed; the text they held that could be the start of a value they
+ * replace (an address cut after "@example.c") is dropped. */
+AL_API al_code al_exchange_response_cut(al_exchange *x, al_buf *to_host);
 
 /* How the reply of an exchange is handled, known after response_begin. */
 typedef enum {

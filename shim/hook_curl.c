@@ -771,9 +771,11 @@ static void end_transfer(handle *e)
 }
 
 /* The reply is complete: release what the exchange still holds.  A stream
- * that the network cut short (rc an error) still gets the scrubbed text the
- * scrubbers held, as the socket and TLS layers give it, and then rc; a held
- * whole reply that ended early is never released (it was not screened). */
+ * cut short (rc an error: the network, --max-time) still gets the scrubbed
+ * text the scrubbers held, as the socket and TLS layers give it, and then
+ * rc; under AIRLOCK_FAIL=closed minus a tail that could be the start of a
+ * value they would have replaced (al_exchange_response_cut).  A held whole
+ * reply that ended early is never released (it was not screened). */
 static CURLcode finish_response(handle *e, CURLcode rc)
 {
     if (e->state != ST_ACTIVE || e->finished) return rc;
@@ -783,7 +785,9 @@ static CURLcode finish_response(handle *e, CURLcode rc)
         if (!e->began || al_exchange_response_mode(e->x) != AL_RESP_STREAM) return rc;
         al_in_hook++;
         al_exchange_note_fail(e->x, "connection closed before the end of the reply");
-        al_code ac = al_exchange_response_end(e->x, &e->stash);
+        al_code ac = al_hook_ctx()->fail == AL_FAIL_CLOSED
+                         ? al_exchange_response_cut(e->x, &e->stash)
+                         : al_exchange_response_end(e->x, &e->stash);
         al_in_hook--;
         if (ac == AL_OK) deliver_stash(e);
         al_buf_reset(&e->stash);

@@ -247,8 +247,12 @@ static void set_rule_from(al_stream_scrub *s, const al_nmap *map)
     }
 }
 
+/* final: 0 a pass mid-stream, 1 the end of the stream, 2 a cut (as 0, but
+ * the detectors' tail is not held: only what a pattern could still extend). */
 static al_code process(al_stream_scrub *s, int final, al_buf *out)
 {
+    const int cut = final == 2;
+    if (cut) final = 0;
     const al_engine *e = s->e;
     const char *w = s->win.data ? s->win.data : "";
     size_t len = s->win.len;
@@ -276,7 +280,7 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
      * then the pass is run again with every rule. */
     size_t det_t = len, defer = 0;
     int deferred = 0;
-    if (!final && s->any_det) {
+    if (!final && !cut && s->any_det) {
         det_t = len > DET_TAIL ? len - DET_TAIL : 0;
         while (det_t > s->ctx_len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n') /* (< len) */
             det_t--;
@@ -454,6 +458,19 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     }
     if (!s || !out || (!delta && len)) return AL_EINVAL;
     return feed_more(s, delta, len, out);
+}
+
+al_code al_stream_scrub_cut(al_stream_scrub *s, al_buf *out)
+{
+    if (!s || !out) return AL_EINVAL;
+    if (s->err) return s->err;
+    al_code c = process(s, 2, out);
+    if (c != AL_OK) s->err = c;
+    /* what is left could be the start of a value the next bytes complete */
+    s->win.len = s->ctx_len;
+    if (s->win.data) s->win.data[s->ctx_len] = '\0';
+    set_trigger(s);
+    return c;
 }
 
 al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)

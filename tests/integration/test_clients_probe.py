@@ -5,9 +5,10 @@ request behind an answered one; an Expect: 100-continue client with a large
 body that waits for the interim reply; requests iter_content(1) and urllib3
 read(1) on SSE; a requests.Session shared by threads mixing blocked, whole
 and streamed calls; curl -Z and pycurl's CurlMulti (the multi interface)
-with a blocked transfer among others; a stream the client or the network cuts off while the
-scrubber holds the start of an e-mail address.  Each asserts what the
-program got: replies in request order, no planted value, a clean status."""
+with a blocked transfer among others; a stream the network cuts off (curl,
+requests, wget; TLS and plain) while the scrubber holds the start of an
+e-mail address.  Each asserts what the program got: replies in request
+order, no planted value, a clean status."""
 import json
 import os
 import socket
@@ -208,18 +209,21 @@ def python_clients(m):
 PYCURL_MULTI = r"""
 import io, json, os, sys, pycurl
 url = sys.argv[1]
-def mk(content, stream=False):
+def mk(content, stream=False, path=None):
     c, b = pycurl.Curl(), io.BytesIO()
     body = {"model": "m", "messages": [{"role": "user", "content": content}]}
     if stream:
         body["stream"] = True
-    c.setopt(pycurl.URL, url)
+    if path:  # Gemini's streamed JSON array
+        body = {"contents": [{"role": "user", "parts": [{"text": content}]}]}
+    c.setopt(pycurl.URL, url.replace("/v1/chat/completions", path) if path else url)
     c.setopt(pycurl.POSTFIELDS, json.dumps(body))
     c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
     c.setopt(pycurl.CAINFO, os.environ["SSL_CERT_FILE"])
     c.setopt(pycurl.WRITEDATA, b)
     return c, b
-hs = [mk("mock:pii hi", True), mk(sys.argv[2]), mk("mock:pii hi")]
+hs = [mk("mock:pii hi", True), mk(sys.argv[2]), mk("mock:pii hi"),
+      mk("mock:pii hi", path="/v1beta/models/g:streamGenerateContent")]
 m = pycurl.CurlMulti()
 for c, _ in hs:
     m.add_handle(c)
@@ -277,12 +281,119 @@ def curl_multi(m):
             "%s" % [g[:2] for g in got])
 
 
+# ---- a stream cut off while the scrubber holds the start of an e-mail address ----
+CUT_TEXT = "Sure. Reach John Smith at john.smith@example.com or +1 415-555-0132. Thanks."
+CUT_AT = CUT_TEXT.index("@example.c") + len("@example.c")
+
+
+class CutServer:
+    """Answers every request with an OpenAI chat SSE stream of CUT_TEXT up to
+    CUT_AT, in 3-character deltas, chunked, then closes without the last
+    chunk (a network cut).  One TLS and one plain port."""
+
+    def __init__(self, certdir):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(os.path.join(certdir, "cert.pem"), os.path.join(certdir, "key.pem"))
+        ctx.set_alpn_protocols(["http/1.1"])
+        self.ports = []
+        for c in (ctx, None):
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind(("127.0.0.1", 0))
+            ls.listen(8)
+            self.ports.append(ls.getsockname()[1])
+            threading.Thread(target=self.loop, args=(ls, c), daemon=True).start()
+
+    def loop(self, ls, ctx):
+        while True:
+            c, _ = ls.accept()
+            if ctx:
+                try:
+                    c = ctx.wrap_socket(c, server_side=True)
+                except (OSError, ssl.SSLError):
+                    continue
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    def serve(self, c):
+        try:
+            d = b""
+            while b"\r\n\r\n" not in d:
+                x = c.recv(65536)
+                if not x:
+                    return
+                d += x
+            h, b = d.split(b"\r\n\r\n", 1)
+            n = [int(l.split(b":")[1]) for l in h.split(b"\r\n")
+                 if l.lower().startswith(b"content-length:")]
+            while n and len(b) < n[0]:
+                b += c.recv(65536)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            text = CUT_TEXT[:CUT_AT]
+            for i in range(0, len(text), 3):
+                ev = {"id": "c1", "object": "chat.completion.chunk", "model": "m", "choices": [
+                    {"index": 0, "delta": {"content": text[i:i + 3]}, "finish_reason": None}]}
+                e = ("data: " + json.dumps(ev) + "\n\n").encode()
+                c.sendall(b"%x\r\n%s\r\n" % (len(e), e))
+            c.close()
+        except (OSError, ssl.SSLError):
+            pass
+
+
+CUT_PY = r"""
+import json, sys, requests
+b = b""
+try:
+    r = requests.post(sys.argv[1], json={"model": "m", "stream": True, "messages": [
+        {"role": "user", "content": "hi"}]}, stream=True, timeout=10)
+    for ch in r.iter_content(chunk_size=None):
+        b += ch
+except Exception:
+    pass
+sys.stdout.write(b.decode("utf-8", "replace"))
+"""
+
+
+def cut_stream(m):
+    srv = CutServer(os.path.dirname(m.ca))
+    path = os.path.join(m.dir, "cut.py")
+    with open(path, "w") as f:
+        f.write(CUT_PY)
+    body = '{"model":"m","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+    urls = (("tls", "https://localhost:%d/v1/chat/completions" % srv.ports[0]),
+            ("plain", "http://127.0.0.1:%d/v1/chat/completions" % srv.ports[1]))
+    for fail in ("closed", "open"):
+        env = shim_env(m.env(), AIRLOCK_FAIL=fail)
+        for name, url in urls:
+            runs = [("curl", ["curl", "-s", "-N", "--cacert", m.ca, "-d", body, url]),
+                    ("requests", [PY, path, url])]
+            if name == "tls":
+                runs.append(("wget", ["wget", "-q", "-O", "-", "--tries=1", "--ca-certificate",
+                                      m.ca, "--post-data", body, url]))
+            for client, cmd in runs:
+                p = run(cmd, env=env, timeout=30)
+                text = sse_text("\n".join(l for l in p.stdout.splitlines()
+                                          if l.startswith("data: {") and l.endswith("}")))
+                tag = "%s over %s, stream cut inside an address, AIRLOCK_FAIL=%s" % (
+                    client, name, fail)
+                if fail == "closed":
+                    R.check(tag + ": the text before it arrives, the held start of the address "
+                            "does not (flushed as if the stream had ended, before)",
+                            text.startswith("Sure. Reach <PERSON> at") and "john.smith" not in
+                            p.stdout, "text %r" % text)
+                else:
+                    R.check(tag + ": what arrived goes on, scrubbed as far as it goes",
+                            text.startswith("Sure. Reach <PERSON> at john.smith@example.c"),
+                            "text %r" % text)
+
+
 def main():
     with Mock() as m:
         pipelining(m)
         expect_continue(m)
         python_clients(m)
         curl_multi(m)
+        cut_stream(m)
     R.finish()
 
 

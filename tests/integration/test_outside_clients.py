@@ -942,8 +942,11 @@ def main():
             tag = "curl cut_stream " + scheme.split(":")[0]
             R.check(tag + ": transfer error reported", p.returncode == 18, "exit %d" % p.returncode)
             R.check(tag + ": events parse", ok, "an event does not parse")
+            # (the phone and the card digits after it are the tail the
+            # scrubber still held at the cut: under AIRLOCK_FAIL=closed a
+            # held tail is dropped, since it could be the start of a value)
             R.check(tag + ": text before the cut arrives scrubbed",
-                    "<EMAIL_ADDRESS>" in text and "<PHONE_NUMBER>" in text,
+                    text.startswith("Sure. Email <EMAIL_ADDRESS> or call"),
                     "got %d characters of text" % len(text))
             R.check(tag + ": planted values replaced",
                     not any(v in p.stdout or v in text for v in VALUES),

@@ -1269,6 +1269,42 @@ TEST(blocked_request_pipelined_after_another_is_answered_after_its_reply)
     al_ctx_free(&ctx);
 }
 
+TEST(stream_cut_off_inside_an_address_releases_the_text_before_it_and_drops_the_rest)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    char *req = req_json("/v1/chat/completions", "{\"model\":\"m\",\"stream\":true,\"messages\":"
+                                                 "[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    const char *t = "Thanks for asking, the reply is below. Mail me at ann.lee@example.c";
+    al_buf sse = {0}, resp = {0};
+    for (size_t i = 0; i < strlen(t); i += 2)
+        al_buf_printf(&sse,
+                      "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"%.2s\"}}]}\n\n",
+                      t + i);
+    al_buf_puts(&resp, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n");
+    al_buf_printf(&resp, "%zx\r\n%s\r\n", sse.len, sse.data); /* no last chunk: cut off */
+    for (int fail = 0; fail < 2; fail++) {
+        ctx.fail = fail ? AL_FAIL_OPEN : AL_FAIL_CLOSED;
+        run_result r = run_conn(&ctx, req, strlen(req), resp.data, resp.len, 0);
+        REQUIRE(r.to_host.data);
+        char text[256];
+        size_t tl = 0;
+        for (const char *p = r.to_host.data; (p = strstr(p, "\"content\":\""));)
+            for (p += 11; *p && *p != '"' && tl < sizeof text - 1;) text[tl++] = *p++;
+        text[tl] = '\0';
+        CHECK(strncmp(text, "Thanks for asking", 17) == 0); /* the text before it arrives */
+        /* closed: the start of the address is dropped; open: it goes as it came */
+        CHECK((strstr(text, "ann.lee") == NULL) == !fail);
+        CHECK(strstr(r.to_host.data, "\r\n0\r\n\r\n") == NULL); /* still seen as cut off */
+        run_free(&r);
+    }
+    free(req);
+    al_buf_free(&sse);
+    al_buf_free(&resp);
+    al_ctx_free(&ctx);
+}
+
 /* Response bytes for a streamed reply, chunked by the server. */
 static void chunk_all(const char *s, size_t len, size_t csize, al_buf *out)
 {

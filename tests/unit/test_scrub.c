@@ -231,6 +231,30 @@ TEST(stream_should_release_text_that_cannot_start_a_match_at_once)
     al_engine_free(e);
 }
 
+TEST(stream_cut_off_should_release_what_is_safe_and_drop_a_value_that_could_still_complete)
+{
+    const char *paths[] = {"tests/fixtures/rules/basic.json", "rules"};
+    for (int i = 0; i < 2; i++) {
+        al_engine *e = load(paths[i]);
+        REQUIRE(e);
+        al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+        REQUIRE(s);
+        al_buf out = {0};
+        const char *t = "Thanks for asking, the reply is below. Mail me at ann.lee@example.c";
+        for (size_t k = 0; t[k]; k++) CHECK(al_stream_scrub_feed(s, t + k, 1, &out) == AL_OK);
+        CHECK(al_stream_scrub_cut(s, &out) == AL_OK);
+        REQUIRE(out.data);
+        CHECK(strncmp(out.data, "Thanks for asking", 17) == 0); /* safe text still arrives */
+        CHECK(strstr(out.data, "ann.lee") == NULL);             /* flush would have released it */
+        size_t len = out.len;
+        CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+        CHECK_EQ_INT(out.len, len); /* nothing after the cut */
+        al_buf_free(&out);
+        al_stream_scrub_free(s);
+        al_engine_free(e);
+    }
+}
+
 TEST(stream_hold_back_should_be_capped_so_no_rule_stalls_a_stream)
 {
     al_engine *e = load("tests/fixtures/rules/basic.json");
