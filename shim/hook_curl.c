@@ -125,6 +125,10 @@ typedef struct handle {
     al_buf stash;        /* scrubbed bytes the program paused on */
     size_t replay;       /* bytes libcurl will hand us again after a pause */
     long blocked_status; /* for getinfo after a block; 0 when none */
+    int queued;          /* a DONE message taken from libcurl early, kept ... */
+    CURLM *qm;           /* ... for this multi's curl_multi_info_read, */
+    CURLcode qresult;    /* with this result, */
+    unsigned long qseq;  /* in this order */
     int block_served;    /* multi: on_prereq served the block reply ... */
     CURLcode block_rc;   /* ... with this result, reported in place of its abort */
 } handle;
@@ -133,6 +137,9 @@ typedef struct handle {
 static handle *table[NBUCKET];
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static int blocked_count; /* handles whose getinfo is synthesized */
+static int active_multi;  /* LLM transfers running in a multi handle */
+static int queued_count;  /* handles with a kept DONE message */
+static unsigned long queued_seq;
 
 static unsigned bucket(const CURL *h)
 {
@@ -170,6 +177,7 @@ static void drop(CURL *h)
     pthread_mutex_unlock(&table_mu);
     if (!e) return;
     end_transfer(e);
+    if (e->queued) __atomic_sub_fetch(&queued_count, 1, __ATOMIC_RELAXED);
     al_buf_free(&e->stash);
     if (e->blocked_status) __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
     free(e->url);
@@ -749,6 +757,7 @@ static void restore_options(handle *e)
 static void end_transfer(handle *e)
 {
     if (e->state == ST_IDLE) return;
+    if (e->state == ST_ACTIVE && e->multi) __atomic_sub_fetch(&active_multi, 1, __ATOMIC_RELAXED);
     restore_options(e);
     e->state = ST_IDLE;
     if (e->x) {
@@ -1082,6 +1091,7 @@ HOOK CURLMcode curl_multi_add_handle(CURLM *m, CURL *h)
             e->state = ST_BLOCKED;
             e->v.status = -1; /* refuse without a reply */
         }
+        if (e->state == ST_ACTIVE) __atomic_add_fetch(&active_multi, 1, __ATOMIC_RELAXED);
         if (e->state == ST_BLOCKED) {
             /* the request must not leave: abort it right before it is sent */
             if (real_curl_easy_setopt()(h, CURLOPT_PREREQFUNCTION, on_prereq) != CURLE_OK ||
@@ -1105,6 +1115,10 @@ HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
     al_in_curl--;
     if (!al_in_hook && !al_in_curl) {
         handle *e = find(h, 0);
+        if (e && e->queued) { /* libcurl drops a removed handle's message too */
+            e->queued = 0;
+            __atomic_sub_fetch(&queued_count, 1, __ATOMIC_RELAXED);
+        }
         if (e && e->state != ST_IDLE) {
             if (e->state == ST_BLOCKED) {
                 real_curl_easy_setopt()(h, CURLOPT_PREREQFUNCTION, e->prereqfn);
@@ -1117,28 +1131,87 @@ HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
     return rc;
 }
 
+/* The result a DONE message reports for e: a screened transfer is finished
+ * (what the exchange still holds is delivered), a blocked one ends as
+ * curl_easy_perform's block does (CURLE_OK, or CURLE_HTTP_RETURNED_ERROR
+ * with FAILONERROR), not as the CURLE_ABORTED_BY_CALLBACK of its abort. */
+static CURLcode done_result(handle *e, CURLcode rc)
+{
+    if (e && e->state == ST_ACTIVE && !e->finished) return finish_response(e, rc);
+    if (e && e->state == ST_BLOCKED && e->block_served && rc == CURLE_ABORTED_BY_CALLBACK)
+        return e->block_rc;
+    return rc;
+}
+
+/* After a driver call (curl_multi_perform, _socket_action, _socket_all) with
+ * an LLM transfer running: the transfers libcurl finished are finished here,
+ * while the program's driver call still runs, because pycurl runs a
+ * program's callback only then (a reply released from curl_multi_info_read
+ * failed as error 23); every DONE message is kept, in order, for the
+ * program's curl_multi_info_read. */
+static void take_done(CURLM *m)
+{
+    if (!__atomic_load_n(&active_multi, __ATOMIC_RELAXED) &&
+        !__atomic_load_n(&queued_count, __ATOMIC_RELAXED))
+        return;
+    minfo_fn real = real_curl_multi_info_read();
+    if (!real) return;
+    int left;
+    CURLMsg *msg;
+    while ((msg = real(m, &left))) {
+        if (msg->msg != CURLMSG_DONE) continue;
+        handle *e = find(msg->easy_handle, 1);
+        if (!e) continue; /* (out of memory) */
+        CURLcode rc = done_result(e, msg->data.result);
+        pthread_mutex_lock(&table_mu);
+        e->qm = m;
+        e->qresult = rc;
+        e->qseq = ++queued_seq;
+        if (!e->queued) __atomic_add_fetch(&queued_count, 1, __ATOMIC_RELAXED);
+        e->queued = 1;
+        pthread_mutex_unlock(&table_mu);
+    }
+}
+
 HOOK CURLMsg *curl_multi_info_read(CURLM *m, int *left)
 {
     minfo_fn real = real_curl_multi_info_read();
     if (!real) return NULL;
-    CURLMsg *msg = real(m, left);
-    if (msg && msg->msg == CURLMSG_DONE && !al_in_hook && !al_in_curl) {
-        handle *e = find(msg->easy_handle, 0);
-        if (e && e->state == ST_ACTIVE && !e->finished)
-            msg->data.result = finish_response(e, msg->data.result);
-        /* a blocked transfer was aborted before its request went out, after
-         * its reply was served: it ends as curl_easy_perform's block does
-         * (CURLE_OK, or CURLE_HTTP_RETURNED_ERROR with FAILONERROR), not
-         * as CURLE_ABORTED_BY_CALLBACK */
-        else if (e && e->state == ST_BLOCKED && e->block_served &&
-                 msg->data.result == CURLE_ABORTED_BY_CALLBACK)
-            msg->data.result = e->block_rc;
+    if (__atomic_load_n(&queued_count, __ATOMIC_RELAXED)) {
+        /* the kept messages are older than any libcurl still has */
+        static __thread CURLMsg out;
+        handle *best = NULL;
+        int n = 0;
+        pthread_mutex_lock(&table_mu);
+        for (unsigned b = 0; b < NBUCKET; b++)
+            for (handle *e = table[b]; e; e = e->next)
+                if (e->queued && e->qm == m) {
+                    n++;
+                    if (!best || e->qseq < best->qseq) best = e;
+                }
+        if (best) {
+            best->queued = 0;
+            __atomic_sub_fetch(&queued_count, 1, __ATOMIC_RELAXED);
+            memset(&out, 0, sizeof out);
+            out.msg = CURLMSG_DONE;
+            out.easy_handle = best->h;
+            out.data.result = best->qresult;
+        }
+        pthread_mutex_unlock(&table_mu);
+        if (best) {
+            if (left) *left = n - 1;
+            return &out;
+        }
     }
+    CURLMsg *msg = real(m, left);
+    if (msg && msg->msg == CURLMSG_DONE && !al_in_hook && !al_in_curl)
+        msg->data.result = done_result(find(msg->easy_handle, 0), msg->data.result);
     return msg;
 }
 
-/* The drivers do nothing but mark the thread: socket and TLS layers stand
- * aside while libcurl moves the bytes of a transfer handled here. */
+/* The drivers mark the thread (socket and TLS layers stand aside while
+ * libcurl moves the bytes of a transfer handled here), then finish what
+ * libcurl finished (take_done). */
 HOOK CURLMcode curl_multi_perform(CURLM *m, int *running)
 {
     mperform_fn real = real_curl_multi_perform();
@@ -1146,6 +1219,7 @@ HOOK CURLMcode curl_multi_perform(CURLM *m, int *running)
     al_in_curl++;
     CURLMcode rc = real(m, running);
     al_in_curl--;
+    if (!al_in_hook && !al_in_curl) take_done(m);
     return rc;
 }
 
@@ -1156,6 +1230,7 @@ HOOK CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *
     al_in_curl++;
     CURLMcode rc = real(m, s, ev, running);
     al_in_curl--;
+    if (!al_in_hook && !al_in_curl) take_done(m);
     return rc;
 }
 
@@ -1166,6 +1241,7 @@ HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running)
     al_in_curl++;
     CURLMcode rc = real(m, running);
     al_in_curl--;
+    if (!al_in_hook && !al_in_curl) take_done(m);
     return rc;
 }
 
@@ -1173,6 +1249,16 @@ HOOK CURLMcode curl_multi_cleanup(CURLM *m)
 {
     mcleanup_fn real = real_curl_multi_cleanup();
     if (!real) return CURLM_INTERNAL_ERROR;
+    if (__atomic_load_n(&queued_count, __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&table_mu);
+        for (unsigned b = 0; b < NBUCKET; b++)
+            for (handle *e = table[b]; e; e = e->next)
+                if (e->queued && e->qm == m) {
+                    e->queued = 0;
+                    __atomic_sub_fetch(&queued_count, 1, __ATOMIC_RELAXED);
+                }
+        pthread_mutex_unlock(&table_mu);
+    }
     al_in_curl++;
     CURLMcode rc = real(m);
     al_in_curl--;

@@ -5,7 +5,8 @@ request behind an answered one; an Expect: 100-continue client with a large
 body that waits for the interim reply; requests iter_content(1) and urllib3
 read(1) on SSE; a requests.Session shared by threads mixing blocked, whole
 and streamed calls; curl -Z and pycurl's CurlMulti (the multi interface)
-with a blocked transfer among others; a stream the network cuts off (curl,
+with a blocked transfer among others, a whole JSON reply and a Gemini
+streamed array; a stream the network cuts off (curl,
 requests, wget; TLS and plain) while the scrubber holds the start of an
 e-mail address.  Each asserts what the program got: replies in request
 order, no planted value, a clean status."""
@@ -279,6 +280,10 @@ def curl_multi(m):
     R.check("pycurl CurlMulti: its streamed neighbour is scrubbed",
             got[0][0] == 0 and "<EMAIL_ADDRESS>" in got[0][2] and not leaked(got[0][2]),
             "%s" % [g[:2] for g in got])
+    for i, what in ((2, "a whole JSON reply"), (3, "a Gemini streamed JSON array")):
+        R.check("pycurl CurlMulti: %s arrives scrubbed with result 0 (was error 23, no body)"
+                % what, got[i][0] == 0 and got[i][1] == 200 and "<EMAIL_ADDRESS>" in got[i][2]
+                and not leaked(got[i][2]), "result %s, %d bytes" % (got[i][0], len(got[i][2])))
 
 
 # ---- a stream cut off while the scrubber holds the start of an e-mail address ----
