@@ -191,6 +191,8 @@ TEST(address_forms_of_other_countries_are_found)
     CHECK_STR(found(&al_detector_address, st, "19 Queen's Road, Brighton BN1 3XE"),
               "19 Queen's Road|Brighton BN1 3XE");
     CHECK_STR(found(&al_detector_address, st, "I gave 19 of Tom's books away."), "");
+    CHECK_STR(found(&al_detector_address, st, "Laan van Meerdervoort 100, 2517 AR Den Haag"),
+              "Laan van Meerdervoort 100|2517 AR Den Haag");
     CHECK_STR(found(&al_detector_address, st, "Via Appia 3 km south of Rome"), "");
     CHECK_STR(found(&al_detector_address, st, "The Denver 2019 meetup notes"), "");
     CHECK_STR(found(&al_detector_address, st, "she lost 7 stickers during playtime"), "");
