@@ -1804,6 +1804,26 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
     if (cur->cap != C_CAP) {
         return 1;
     }
+    /* initials before a surname after an introduction: "Signed: J. Smith",
+     * "Name: K. R. Nowak" (the whole of it, not the first letter alone; an
+     * initial that is also a word, "A.", is passed over before this) */
+    if (cur->e - cur->s == 1 && punct_is(peek(st, 1), '.') && introduced(st)) {
+        size_t k = 2;
+        tok *b;
+        while (k < 6 && (b = peek(st, k)) && !b->nl && b->type == T_WORD && b->cap == C_CAP &&
+               b->e - b->s == 1 && punct_is(peek(st, k + 1), '.'))
+            k += 2;
+        size_t e = 0, j = k;
+        while (j < k + 2 && (b = peek(st, j)) && !b->nl &&
+               (surname_like(st, b) || title_run_word(st, b))) {
+            e = b->e;
+            j++;
+        }
+        if (e) {
+            *rc = emit(st, out, cur->s, e, intro_level(st) == 1 ? 1 : 2);
+            return j;
+        }
+    }
     /* a run of name-like words starting with a given name or surname */
     if ((f & (F_GIVEN | F_SUR)) && !(f & (F_NOTNAME | F_ORG))) {
         int given = (f & F_GIVEN) != 0;

@@ -478,6 +478,10 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Hi, I'm Sarah Jones and I can't log in."),
               "Sarah Jones");
     CHECK_STR(found(&al_detector_person, strong, "I'm Batman."), "");
+    /* initials and the surname after them, not the first letter alone */
+    CHECK_STR(found(&al_detector_person, strong, "Signed: J. Smith\n"), "J. Smith");
+    CHECK_STR(found(&al_detector_person, strong, "Name: K. R. Nowak\n"), "K. R. Nowak");
+    CHECK_STR(found(&al_detector_person, strong, "Answer: B. Paris is the capital.\n"), "");
     /* a form's name field in capitals, not capitals in general */
     CHECK_STR(found(&al_detector_person, strong, "Name: JOHN SMITH\n"), "JOHN SMITH");
     CHECK_STR(found(&al_detector_person, strong, "Customer: GARCIA, Maria\n"), "GARCIA, Maria");
