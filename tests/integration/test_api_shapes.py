@@ -662,6 +662,18 @@ def r_mistral_fim_stream():
     return ev
 
 
+def r_oll_chat_whole():
+    return jd({"model": "qwen3", "created_at": "2025-01-01T00:00:00Z", "message": {
+        "role": "assistant", "content": PII, "thinking": "They gave " + PII, "tool_calls": [
+            {"function": {"name": "save", "arguments": json.loads(ARGS)}}]},
+        "done": True, "done_reason": "stop", "prompt_eval_count": 3, "eval_count": 9}).encode()
+
+
+def r_oll_gen_whole():
+    return jd({"model": "llama3", "created_at": "t", "response": PII, "thinking": "Hm, " + PII,
+               "done": True, "context": [1, 2, 3], "eval_count": 9}).encode()
+
+
 def r_bedrock_converse():
     return jd({"output": {"message": {"role": "assistant", "content": [
         {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
@@ -708,6 +720,8 @@ SHAPES = {
  "chat_whole_escapes": ("/v1/chat/completions", Q, "application/json", r_chat_whole_escapes),
  "mistral_fim_stream": ("/v1/fim/completions", {"model": "codestral-latest", "prompt": "def f():", "suffix": "return x", "stream": True}, SSE_CT, r_mistral_fim_stream),
  "mistral_agents_stream": ("/v1/agents/completions", {"agent_id": "ag_1", "messages": [{"role": "user", "content": "hi"}], "stream": True}, SSE_CT, r_chat_text),
+ "oll_chat_whole": ("/api/chat", {"model": "qwen3", "stream": False, "think": True, "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "save", "description": "Save a contact", "parameters": {"type": "object", "properties": {"email": {"type": "string"}}}}}]}, "application/json", r_oll_chat_whole),
+ "oll_gen_whole": ("/api/generate", {"model": "llama3", "prompt": "hi", "stream": False}, "application/json", r_oll_gen_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
