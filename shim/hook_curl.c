@@ -33,6 +33,7 @@ typedef CURLMcode (*mperform_fn)(CURLM *, int *);
 typedef CURLMcode (*msocket_fn)(CURLM *, curl_socket_t, int, int *);
 typedef CURLMcode (*msocketall_fn)(CURLM *, int *);
 typedef CURLMsg *(*minfo_fn)(CURLM *, int *);
+typedef CURLcode (*pause_fn)(CURL *, int);
 
 /* Lazily resolved real functions; NULL until first use. */
 static void *resolve(void **slot, const char *name, void *self)
@@ -57,6 +58,7 @@ HOOK CURLcode curl_easy_perform(CURL *h);
 HOOK void curl_easy_cleanup(CURL *h);
 HOOK void curl_easy_reset(CURL *h);
 HOOK CURL *curl_easy_duphandle(CURL *h);
+HOOK CURLcode curl_easy_pause(CURL *h, int bitmask);
 HOOK CURLMcode curl_multi_add_handle(CURLM *m, CURL *h);
 HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h);
 HOOK CURLMcode curl_multi_perform(CURLM *m, int *running);
@@ -71,6 +73,7 @@ REAL(perform_fn, curl_easy_perform)
 REAL(cleanup_fn, curl_easy_cleanup)
 REAL(reset_fn, curl_easy_reset)
 REAL(dup_fn, curl_easy_duphandle)
+REAL(pause_fn, curl_easy_pause)
 REAL(mhandle_fn, curl_multi_add_handle)
 REAL(mhandle_fn, curl_multi_remove_handle)
 REAL(mperform_fn, curl_multi_perform)
@@ -130,6 +133,7 @@ typedef struct handle {
     CURLcode qresult;    /* with this result, */
     unsigned long qseq;  /* in this order */
     int block_served;    /* multi: on_prereq served the block reply ... */
+    int block_paused;    /* ... and the program paused on it: the rest is in stash */
     CURLcode block_rc;   /* ... with this result, reported in place of its abort */
 } handle;
 
@@ -505,7 +509,13 @@ static CURLcode serve_block(handle *e)
     al_buf_reset(&e->stash);
     if (e->v.body.len && al_buf_append(&e->stash, e->v.body.data, e->v.body.len) != AL_OK)
         return CURLE_OUT_OF_MEMORY;
-    return deliver_stash(e) == 0 ? CURLE_OK : CURLE_WRITE_ERROR;
+    int d = deliver_stash(e);
+    if (d > 0 && e->multi) {
+        /* paused: the rest goes out when the program unpauses (curl_easy_pause) */
+        e->block_paused = 1;
+        return CURLE_OK;
+    }
+    return d == 0 ? CURLE_OK : CURLE_WRITE_ERROR;
 }
 
 /* ---- our callbacks, installed while an LLM transfer runs ---- */
@@ -843,6 +853,7 @@ static CURLcode prepare(handle *e, int multi)
     e->ctype[0] = '\0';
     e->replay = 0;
     e->block_served = 0;
+    e->block_paused = 0;
     if (e->blocked_status) {
         e->blocked_status = 0;
         __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
@@ -1073,6 +1084,23 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
         n->state = ST_IDLE;
     }
     return d;
+}
+
+/* A blocked multi transfer whose reply the program paused on: libcurl has
+ * ended that transfer (its request never left), and its curl_easy_pause
+ * would fail, so unpausing hands over the rest of the reply here. */
+HOOK CURLcode curl_easy_pause(CURL *h, int bitmask)
+{
+    pause_fn real = real_curl_easy_pause();
+    if (!real) return CURLE_FAILED_INIT;
+    if (!al_in_hook && !(bitmask & CURLPAUSE_RECV)) {
+        handle *e = find(h, 0);
+        if (e && e->state == ST_BLOCKED && e->block_paused) {
+            if (deliver_stash(e) <= 0) e->block_paused = 0; /* all taken, or refused */
+            return CURLE_OK;
+        }
+    }
+    return real(h, bitmask);
 }
 
 /* ---- the multi interface ---- */

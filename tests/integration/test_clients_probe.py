@@ -210,7 +210,8 @@ def python_clients(m):
 PYCURL_MULTI = r"""
 import io, json, os, sys, pycurl
 url = sys.argv[1]
-def mk(content, stream=False, path=None):
+paused = []
+def mk(content, stream=False, path=None, pause=False):
     c, b = pycurl.Curl(), io.BytesIO()
     body = {"model": "m", "messages": [{"role": "user", "content": content}]}
     if stream:
@@ -222,15 +223,25 @@ def mk(content, stream=False, path=None):
     c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
     c.setopt(pycurl.CAINFO, os.environ["SSL_CERT_FILE"])
     c.setopt(pycurl.WRITEDATA, b)
+    if pause:  # pauses on its first write, as a program applying back-pressure does
+        def w(d, c=c, b=b, once=[]):
+            if not once:
+                once.append(1)
+                paused.append(c)
+                return pycurl.WRITEFUNC_PAUSE
+            b.write(d)
+        c.setopt(pycurl.WRITEFUNCTION, w)
     return c, b
 hs = [mk("mock:pii hi", True), mk(sys.argv[2]), mk("mock:pii hi"),
-      mk("mock:pii hi", path="/v1beta/models/g:streamGenerateContent")]
+      mk("mock:pii hi", path="/v1beta/models/g:streamGenerateContent"), mk(sys.argv[2], pause=True)]
 m = pycurl.CurlMulti()
 for c, _ in hs:
     m.add_handle(c)
 res = {}
 while len(res) < len(hs):
     m.perform()
+    while paused:
+        paused.pop().pause(pycurl.PAUSE_CONT)
     _, ok, err = m.info_read()
     for c in ok:
         res[id(c)] = 0
@@ -280,6 +291,9 @@ def curl_multi(m):
     R.check("pycurl CurlMulti: its streamed neighbour is scrubbed",
             got[0][0] == 0 and "<EMAIL_ADDRESS>" in got[0][2] and not leaked(got[0][2]),
             "%s" % [g[:2] for g in got])
+    R.check("pycurl CurlMulti: a blocked reply the program pauses on is whole after unpausing "
+            "(the unpause failed with error 43 before)", got[4][0] == 0 and got[4][1] == 400 and
+            got[4][2].endswith('"airlock_blocked"}}'), "%s %s" % (got[4][:2], got[4][2][-40:]))
     for i, what in ((2, "a whole JSON reply"), (3, "a Gemini streamed JSON array")):
         R.check("pycurl CurlMulti: %s arrives scrubbed with result 0 (was error 23, no body)"
                 % what, got[i][0] == 0 and got[i][1] == 200 and "<EMAIL_ADDRESS>" in got[i][2]
