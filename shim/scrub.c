@@ -284,6 +284,12 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
         det_t = len > DET_TAIL ? len - DET_TAIL : 0;
         while (det_t > s->ctx_len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n') /* (< len) */
             det_t--;
+        /* nothing can go out (the detectors' tail reaches back to what went
+         * out, and the cap is not reached): the pass would release nothing
+         * and record no finding, so it is not run; the next one finds what it
+         * would have (a rule's resume point only skips text it could not
+         * match in however the stream goes on) */
+        if (det_t <= s->ctx_len && len - s->ctx_len <= STREAM_CAP) return AL_OK;
         defer = det_t;
         if (len > STREAM_CAP && len - STREAM_CAP > defer) defer = len - STREAM_CAP;
         if (s->ctx_len > defer) defer = s->ctx_len;

@@ -276,6 +276,31 @@ TEST(stream_hold_back_should_be_capped_so_no_rule_stalls_a_stream)
     al_engine_free(e);
 }
 
+TEST(stream_with_detectors_should_cap_hold_back_in_text_without_a_word_start)
+{
+    /* the detectors' tail reaches back to a word start, and there is none:
+     * only the cap makes a pass release anything (a pass that can release
+     * nothing is not run, so the cap must still be reached) */
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    al_stream_scrub *s = al_stream_scrub_new(e, NULL);
+    REQUIRE(s);
+    al_buf out = {0};
+    size_t fed = 0, worst = 0;
+    for (int i = 0; i < 3000; i++) {
+        CHECK(al_stream_scrub_feed(s, "x", 1, &out) == AL_OK);
+        fed++;
+        if (fed - out.len > worst) worst = fed - out.len;
+    }
+    CHECK(worst <= 256 + 48); /* STREAM_CAP, and a pass every DET_BATCH bytes */
+    CHECK(out.len >= 3000 - 256 - 48);
+    CHECK(al_stream_scrub_flush(s, &out) == AL_OK);
+    CHECK_EQ_INT(out.len, fed);
+    al_buf_free(&out);
+    al_stream_scrub_free(s);
+    al_engine_free(e);
+}
+
 TEST(stream_should_equal_whole_text_scan_when_many_rules_have_a_literal_running_off_the_end)
 {
     /* 600 rules whose literals all begin "zqtok": a text ending in "zqt"
