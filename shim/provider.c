@@ -313,7 +313,8 @@ void al_provider_model(const cJSON *root, const char *path, size_t plen, char *o
 }
 
 /* Log probabilities repeat the reply's text token by token ("logprobs",
- * "top_logprobs", Gemini's "logprobsResult"), out of the scrubber's reach:
+ * "top_logprobs", Gemini's "logprobsResult", llama.cpp server's
+ * "completion_probabilities"), out of the scrubber's reach:
  * wherever the text was rewritten or held back they are emptied (an array
  * becomes [], an object null), depth-capped. */
 static void drop_logprobs(cJSON *node, int depth)
@@ -324,8 +325,8 @@ static void drop_logprobs(cJSON *node, int depth)
     {
         const char *k = c->string;
         if (k && cJSON_IsObject(node) &&
-            (!strcmp(k, "logprobs") || !strcmp(k, "top_logprobs") ||
-             !strcmp(k, "logprobsResult")) &&
+            (!strcmp(k, "logprobs") || !strcmp(k, "top_logprobs") || !strcmp(k, "logprobsResult") ||
+             !strcmp(k, "completion_probabilities")) &&
             (cJSON_IsArray(c) || cJSON_IsObject(c))) {
             cJSON *it;
             while ((it = c->child) != NULL) cJSON_Delete(cJSON_DetachItemViaPointer(c, it));
