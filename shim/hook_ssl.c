@@ -847,3 +847,113 @@ AL_EXPORT int SSL_set_alpn_protos(SSL *s, const unsigned char *protos, unsigned 
     }
     return f(s, protos, len);
 }
+
+/* ---- OpenSSL's SSL BIO (BIO_f_ssl, BIO_new_ssl_connect) ----
+ * The SSL BIO calls libssl's internal read and write, not SSL_read and
+ * SSL_write, so a program that talks through BIO_puts/BIO_write and
+ * BIO_read on one (OpenSSL's own client example does) passed by the hooks
+ * above unscreened.  BIO_read/_ex and BIO_write/_ex on a BIO of type
+ * BIO_TYPE_SSL whose SSL the shim follows (or, writing, may follow) go
+ * through those hooks, with the retry flags the SSL BIO sets; every other
+ * BIO call is the real one. */
+
+typedef int (*BIO_read_t)(BIO *, void *, int);
+typedef int (*BIO_write_t)(BIO *, const void *, int);
+typedef int (*BIO_read_ex_t)(BIO *, void *, size_t, size_t *);
+typedef int (*BIO_write_ex_t)(BIO *, const void *, size_t, size_t *);
+enum { B_READ, B_WRITE, B_READ_EX, B_WRITE_EX, B_COUNT };
+static const char *const crypto_sonames[] = {"libcrypto.so.3", "libcrypto.so.1.1", "libcrypto.so",
+                                             NULL};
+static void *bio_real[B_COUNT];
+
+static void *bio_get(int i, const char *name, void *self)
+{
+    void *p = __atomic_load_n(&bio_real[i], __ATOMIC_ACQUIRE);
+    if (p) return p;
+    p = al_hook_real(name, self, crypto_sonames);
+    if (p) __atomic_store_n(&bio_real[i], p, __ATOMIC_RELEASE);
+    return p;
+}
+
+/* The SSL of b when b is an SSL BIO the hooks should serve, else NULL. */
+static SSL *bio_ssl(BIO *b, int writing)
+{
+    if (!b || al_in_hook || al_in_curl || BIO_method_type(b) != BIO_TYPE_SSL) return NULL;
+    SSL *s = NULL;
+    if (BIO_get_ssl(b, &s) <= 0 || !s) return NULL;
+    return managed(s, writing) ? s : NULL;
+}
+
+/* b's retry flags from the SSL call's result, as the SSL BIO sets them. */
+static void bio_retry(BIO *b, SSL *s, int ret)
+{
+    BIO_clear_retry_flags(b);
+    if (ret > 0) return;
+    switch (SSL_get_error(s, ret)) {
+    case SSL_ERROR_WANT_READ:
+        BIO_set_retry_read(b);
+        break;
+    case SSL_ERROR_WANT_WRITE:
+        BIO_set_retry_write(b);
+        break;
+    case SSL_ERROR_WANT_X509_LOOKUP:
+        BIO_set_retry_special(b);
+        BIO_set_retry_reason(b, BIO_RR_SSL_X509_LOOKUP);
+        break;
+    case SSL_ERROR_WANT_CONNECT:
+        BIO_set_retry_special(b);
+        BIO_set_retry_reason(b, BIO_RR_CONNECT);
+        break;
+    default:
+        break;
+    }
+}
+
+AL_EXPORT int BIO_read(BIO *b, void *data, int dlen)
+{
+    SSL *s = dlen > 0 ? bio_ssl(b, 0) : NULL;
+    if (!s) {
+        BIO_read_t f = (BIO_read_t)bio_get(B_READ, "BIO_read", (void *)BIO_read);
+        return f ? f(b, data, dlen) : -1;
+    }
+    int r = SSL_read(s, data, dlen);
+    bio_retry(b, s, r);
+    return r;
+}
+
+AL_EXPORT int BIO_read_ex(BIO *b, void *data, size_t dlen, size_t *readbytes)
+{
+    SSL *s = dlen > 0 ? bio_ssl(b, 0) : NULL;
+    if (!s) {
+        BIO_read_ex_t f = (BIO_read_ex_t)bio_get(B_READ_EX, "BIO_read_ex", (void *)BIO_read_ex);
+        return f ? f(b, data, dlen, readbytes) : 0;
+    }
+    int r = SSL_read_ex(s, data, dlen, readbytes);
+    bio_retry(b, s, r);
+    return r;
+}
+
+AL_EXPORT int BIO_write(BIO *b, const void *data, int dlen)
+{
+    SSL *s = dlen > 0 ? bio_ssl(b, 1) : NULL;
+    if (!s) {
+        BIO_write_t f = (BIO_write_t)bio_get(B_WRITE, "BIO_write", (void *)BIO_write);
+        return f ? f(b, data, dlen) : -1;
+    }
+    int r = SSL_write(s, data, dlen);
+    bio_retry(b, s, r);
+    return r;
+}
+
+AL_EXPORT int BIO_write_ex(BIO *b, const void *data, size_t dlen, size_t *written)
+{
+    SSL *s = dlen > 0 ? bio_ssl(b, 1) : NULL;
+    if (!s) {
+        BIO_write_ex_t f =
+            (BIO_write_ex_t)bio_get(B_WRITE_EX, "BIO_write_ex", (void *)BIO_write_ex);
+        return f ? f(b, data, dlen, written) : 0;
+    }
+    int r = SSL_write_ex(s, data, dlen, written);
+    bio_retry(b, s, r);
+    return r;
+}

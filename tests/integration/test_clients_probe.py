@@ -6,10 +6,11 @@ body that waits for the interim reply; requests iter_content(1) and urllib3
 read(1) on SSE; a requests.Session shared by threads mixing blocked, whole
 and streamed calls; curl -Z and pycurl's CurlMulti (the multi interface)
 with a blocked transfer among others, a whole JSON reply and a Gemini
-streamed array; a stream the network cuts off (curl,
-requests, wget; TLS and plain) while the scrubber holds the start of an
-e-mail address.  Each asserts what the program got: replies in request
-order, no planted value, a clean status."""
+streamed array; a stream the network cuts off (curl, requests, wget; TLS
+and plain) while the scrubber holds the start of an e-mail address; a C
+program that talks only through OpenSSL's SSL BIO (BIO_new_ssl_connect,
+BIO_puts, BIO_read, BIO_gets).  Each asserts what the program got: replies
+in request order, no planted value, a clean status."""
 import json
 import os
 import socket
@@ -406,6 +407,76 @@ def cut_stream(m):
                             "text %r" % text)
 
 
+# ---- OpenSSL's SSL BIO: BIO_new_ssl_connect, BIO_puts/BIO_printf, BIO_read/BIO_gets ----
+BIO_CLIENT = r"""
+#include <openssl/bio.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+/* bio HOST:PORT PATH BODY buffered: talks HTTP/1.1 through an SSL BIO only
+ * (under a buffer BIO when buffered is 1) and prints what it reads. */
+int main(int argc, char **argv)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_load_verify_locations(ctx, getenv("SSL_CERT_FILE"), NULL);
+    BIO *sb = BIO_new_ssl_connect(ctx);
+    SSL *ssl = NULL;
+    BIO_get_ssl(sb, &ssl);
+    SSL_set_tlsext_host_name(ssl, "localhost");
+    BIO_set_conn_hostname(sb, argv[1]);
+    if (BIO_do_connect(sb) <= 0) {
+        ERR_print_errors_fp(stderr);
+        return 1;
+    }
+    BIO *b = atoi(argv[4]) ? BIO_push(BIO_new(BIO_f_buffer()), sb) : sb;
+    char head[512];
+    snprintf(head, sizeof head, "POST %s HTTP/1.1\r\nHost: localhost\r\nContent-Type: "
+             "application/json\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+             argv[2], strlen(argv[3]));
+    BIO_puts(b, head);
+    BIO_write(b, argv[3], (int)strlen(argv[3]));
+    (void)BIO_flush(b);
+    char buf[16384];
+    int n;
+    if (b != sb)
+        while ((n = BIO_gets(b, buf, sizeof buf)) > 0) fputs(buf, stdout);
+    else
+        while ((n = BIO_read(b, buf, sizeof buf)) > 0) fwrite(buf, 1, (size_t)n, stdout);
+    BIO_free_all(b);
+    return 0;
+}
+"""
+
+
+def ssl_bio(m):
+    src = os.path.join(m.dir, "bio.c")
+    exe = src[:-2]
+    with open(src, "w") as f:
+        f.write(BIO_CLIENT)
+    b = subprocess.run(["cc", "-O1", "-o", exe, src, "-lssl", "-lcrypto"], capture_output=True,
+                       text=True)
+    if b.returncode != 0:
+        R.fail("SSL BIO client builds", b.stderr[-300:])
+        return
+    env = shim_env(m.env())
+    host = "localhost:%d" % m.tls_port
+    for buffered in ("0", "1"):
+        tag = "SSL BIO client%s" % (" under a buffer BIO (BIO_gets)" if buffered == "1" else "")
+        before = len(m.requests())
+        p = run([exe, host, "/v1/chat/completions", chat(INJ_TEXT), buffered], env=env)
+        R.check(tag + ": an injection is blocked, not sent (passed unscreened before)",
+                p.stdout.startswith("HTTP/1.1 400 ") and len(m.requests()) == before,
+                p.stdout[:80] + p.stderr[-200:])
+        for stream in (False, True):
+            p = run([exe, host, "/v1/chat/completions", chat("mock:pii hi", stream), buffered],
+                    env=env)
+            R.check(tag + ": a %s reply is scrubbed" % ("streamed" if stream else "whole"),
+                    "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout),
+                    "leaked %s" % leaked(p.stdout))
+
+
 def main():
     with Mock() as m:
         pipelining(m)
@@ -413,6 +484,7 @@ def main():
         python_clients(m)
         curl_multi(m)
         cut_stream(m)
+        ssl_bio(m)
     R.finish()
 
 
