@@ -93,6 +93,34 @@ static al_code responses_item(al_texts *t, cJSON *item, al_role dflt)
     /* a custom (free-form) tool's input is plain text in "input" */
     if (type && !strcmp(type, "custom_tool_call"))
         return al_texts_push(t, al_json_get(item, "input"), AL_ROLE_ASSISTANT);
+    /* what the built-in tools found, replayed as input items (store: false)
+     * and read by the model again: file search results, code interpreter
+     * logs; and an MCP server's tool list, whose descriptions are tool
+     * definitions */
+    cJSON *x;
+    if (type && !strcmp(type, "file_search_call")) {
+        cJSON_ArrayForEach(x, al_json_get(item, "results"))
+        {
+            if ((r = al_texts_push(t, al_json_get(x, "text"), AL_ROLE_TOOL)) != AL_OK) return r;
+        }
+        return AL_OK;
+    }
+    if (type && !strcmp(type, "code_interpreter_call")) {
+        if ((r = al_texts_push(t, al_json_get(item, "code"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
+        cJSON_ArrayForEach(x, al_json_get(item, "outputs"))
+        {
+            if ((r = al_texts_push(t, al_json_get(x, "logs"), AL_ROLE_TOOL)) != AL_OK) return r;
+        }
+        return AL_OK;
+    }
+    if (type && !strcmp(type, "mcp_list_tools")) {
+        cJSON_ArrayForEach(x, al_json_get(item, "tools"))
+        {
+            if ((r = al_texts_push(t, al_json_get(x, "description"), AL_ROLE_TOOL_DEF)) != AL_OK)
+                return r;
+        }
+        return AL_OK;
+    }
     const char *role = al_json_str(item, "role");
     al_role ro = role ? role_of(role) : dflt;
     if ((r = push_content(t, al_json_get(item, "content"), ro)) != AL_OK) return r;

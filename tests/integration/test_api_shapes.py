@@ -186,6 +186,15 @@ PROMPTS = [
         {"type": "function_call_output", "call_id": "c", "output": I}]}),
     ("responses_custom_tool_output", "/v1/responses", {"model": "m", "input": [
         {"type": "custom_tool_call_output", "call_id": "c", "output": I}]}),
+    # built-in tools' results replayed as input items (store: false)
+    ("responses_file_search_replay", "/v1/responses", {"model": "m", "store": False, "input": [
+        {"role": "user", "content": "What does the handbook say?"},
+        {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["handbook"],
+         "results": [{"file_id": "file_1", "filename": "handbook.txt", "score": 0.9, "text": I}]}]}),
+    ("responses_code_interpreter_replay", "/v1/responses", {"model": "m", "input": [
+        {"type": "code_interpreter_call", "id": "ci_1", "status": "completed",
+         "container_id": "cntr_1", "code": "print(open('notes.txt').read())",
+         "outputs": [{"type": "logs", "logs": I}]}]}),
     ("responses_prompt_variables", "/v1/responses", {"model": "m", "prompt": {
         "id": "pmpt_abc", "version": "2", "variables": {"city": I}}}),
     ("responses_prompt_variable_part", "/v1/responses", {"prompt": {

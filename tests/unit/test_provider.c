@@ -727,3 +727,22 @@ TEST(mistral_agents_are_chat_calls_and_fim_streams_chat_chunks)
     CHECK_STR(s, "{\"choices\":[{\"index\":0,\"text\":\"y\",\"finish_reason\":null}]}");
     free(s);
 }
+
+TEST(responses_replayed_tool_items_are_read_file_search_code_interpreter_mcp_tools)
+{
+    const char *req =
+        "{\"input\":[{\"type\":\"file_search_call\",\"id\":\"fs\",\"queries\":[\"q\"],"
+        "\"results\":[{\"file_id\":\"f\",\"text\":\"F\"}]},{\"type\":\"code_interpreter_call\","
+        "\"code\":\"C\",\"outputs\":[{\"type\":\"logs\",\"logs\":\"L\"}]},{\"type\":"
+        "\"mcp_list_tools\",\"server_label\":\"s\",\"tools\":[{\"name\":\"n\",\"description\":"
+        "\"D\"}]}]}";
+    char *s = prompts(&al_provider_openai, AL_API_RESPONSES, req);
+    CHECK_STR(s, "tool:F;assistant:C;tool:L;tool_definition:D;");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_RESPONSES,
+                    "{\"output\":[{\"type\":\"file_search_call\",\"results\":[{\"text\":\"F\"}]},{"
+                    "\"type\":\"code_interpreter_call\",\"code\":\"C\",\"outputs\":[{\"type\":"
+                    "\"logs\",\"logs\":\"L\"}]}]}");
+    CHECK_STR(s, "F;C;L;");
+    free(s);
+}
