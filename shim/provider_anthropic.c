@@ -28,6 +28,18 @@ static al_code push_block(al_texts *t, cJSON *b, al_role role)
     } else if (type && !strcmp(type, "search_result")) {
         /* retrieved text: indirect injection arrives here, as in tool results */
         r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
+    } else if (type && strlen(type) > 12 && !strcmp(type + strlen(type) - 12, "_tool_result")) {
+        /* server and MCP tool results (web fetch, code execution, MCP
+         * connector): what a tool fetched or printed, read as tool output */
+        cJSON *c = al_json_get(b, "content");
+        if (!cJSON_IsObject(c)) {
+            r = push_blocks(t, c, AL_ROLE_TOOL);
+        } else {
+            cJSON *doc = al_json_get(c, "content"); /* web_fetch_result: a document */
+            if (cJSON_IsObject(doc)) r = push_block(t, doc, AL_ROLE_TOOL);
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(c, "stdout"), AL_ROLE_TOOL);
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(c, "stderr"), AL_ROLE_TOOL);
+        }
     } else if (type && !strcmp(type, "thinking")) {
         r = al_texts_push(t, al_json_get(b, "thinking"), role);
     } else {

@@ -229,6 +229,17 @@ PROMPTS = [
       "messages": [{"role": "user", "content": [{"type": "text", "text": I}]}]}),
     ("gemini_tuned_model", "/v1beta/tunedModels/my-model-123:generateContent",
      {"contents": [{"role": "user", "parts": [{"text": I}]}]}),
+    # a server tool's result in the assistant turn, sent back: a fetched page
+    ("anthropic_web_fetch_replay", ANTH, {"model": "c", "max_tokens": 10, "messages": [
+        {"role": "user", "content": "Summarise https://example.org/notes"},
+        {"role": "assistant", "content": [
+            {"type": "server_tool_use", "id": "srvtoolu_1", "name": "web_fetch",
+             "input": {"url": "https://example.org/notes"}},
+            {"type": "web_fetch_tool_result", "tool_use_id": "srvtoolu_1", "content": {
+                "type": "web_fetch_result", "url": "https://example.org/notes",
+                "content": {"type": "document", "source": {
+                    "type": "text", "media_type": "text/plain", "data": I}}}}]},
+        {"role": "user", "content": "Go on."}]}),
     ("anthropic_system_blocks", ANTH, anth(I, system=[
         {"type": "text", "text": "You are helpful.", "cache_control": {"type": "ephemeral"}}])),
     ("gemini_function_response", GEM, {"contents": [

@@ -746,3 +746,20 @@ TEST(responses_replayed_tool_items_are_read_file_search_code_interpreter_mcp_too
     CHECK_STR(s, "F;C;L;");
     free(s);
 }
+
+TEST(anthropic_server_and_mcp_tool_results_are_tool_output)
+{
+    char *s = prompts(
+        &al_provider_anthropic, AL_API_MESSAGES,
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"server_tool_use\",\"id\":"
+        "\"s\",\"name\":\"web_fetch\",\"input\":{\"url\":\"U\"}},{\"type\":"
+        "\"web_fetch_tool_result\",\"tool_use_id\":\"s\",\"content\":{\"type\":"
+        "\"web_fetch_result\",\"url\":\"u\",\"content\":{\"type\":\"document\",\"source\":{"
+        "\"type\":\"text\",\"media_type\":\"text/plain\",\"data\":\"W\"}}}},{\"type\":"
+        "\"bash_code_execution_tool_result\",\"tool_use_id\":\"b\",\"content\":{\"type\":"
+        "\"bash_code_execution_result\",\"stdout\":\"O\",\"stderr\":\"E\",\"return_code\":0}},{"
+        "\"type\":\"mcp_tool_result\",\"tool_use_id\":\"m\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"M\"}]}]}]}");
+    CHECK_STR(s, "assistant:U;tool:W;tool:O;tool:E;tool:M;");
+    free(s);
+}
