@@ -418,13 +418,20 @@ static long request_head(al_conn *c, al_buf *to_server)
 static int llm_request_line(al_conn *c)
 {
     const char *p = c->rhead.data, *end = p + c->rhead.len;
-    const char *nl = memchr(p, '\n', c->rhead.len);
+    while (p < end && (*p == '\r' || *p == '\n')) p++;
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
     if (nl) end = nl;
-    const char *sp = memchr(p, ' ', (size_t)(end - p));
-    if (!sp || sp == p) return 0;
-    const char *t = sp + 1;
-    const char *sp2 = memchr(t, ' ', (size_t)(end - t));
-    if (!sp2 || sp2 == t) return 0;
+    /* words split by any run of whitespace, as al_http1_parse_request reads them */
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\v' || *p == '\f' || *p == '\r')) p++;
+    const char *sp = p;
+    while (sp < end && *sp != ' ' && *sp != '\t' && *sp != '\v' && *sp != '\f' && *sp != '\r') sp++;
+    if (sp == end || sp == p) return 0;
+    const char *t = sp;
+    while (t < end && (*t == ' ' || *t == '\t' || *t == '\v' || *t == '\f' || *t == '\r')) t++;
+    const char *sp2 = t;
+    while (sp2 < end && *sp2 != ' ' && *sp2 != '\t' && *sp2 != '\v' && *sp2 != '\f' && *sp2 != '\r')
+        sp2++;
+    if (sp2 == end || sp2 == t) return 0;
     al_api api;
     if (!al_provider_match(p, (size_t)(sp - p), t, (size_t)(sp2 - t), &api)) return 0;
     copy_field(c->rmethod, sizeof c->rmethod, p, (size_t)(sp - p));

@@ -591,24 +591,45 @@ static int bypass(const char *host)
 /* Request methods whose first request makes a plain connection one the
  * exchange follows (it passes non-LLM requests through and keeps watching a
  * kept-alive connection for the LLM call that may come next). */
-static const char *const methods[] = {"GET ",    "POST ",    "PUT ", "PATCH ",
-                                      "DELETE ", "OPTIONS ", "HEAD "};
+static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"};
 
-/* 2 when p starts with a method token, a space and the first byte of a
+/* Whitespace a lenient server takes as a request line separator. */
+static int req_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* 2 when p starts with a method token, whitespace and the first byte of a
  * request target; 1 when the n bytes may still become that (a short first
- * write, held until more comes); 0 when it is not an HTTP request. */
+ * write, held until more comes); 0 when it is not an HTTP request.  Blank
+ * lines and whitespace before the method, and any run of whitespace after
+ * it, are taken as lenient servers take them (Python's http.server answers
+ * "POST\t/v1/chat/completions HTTP/1.1"), so such a request is followed
+ * rather than passed through unscreened. */
 static int http_start(const char *p, size_t n)
 {
+    size_t i = 0;
+    while (i < n && (req_ws(p[i]) || p[i] == '\n')) i++;
+    if (i == n) return n > 0;
+    p += i;
+    n -= i;
     int maybe = 0;
-    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
-        size_t k = strlen(methods[i]);
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        size_t k = strlen(methods[m]);
         size_t c = n < k ? n : k;
-        if (memcmp(p, methods[i], c) != 0) continue;
+        if (memcmp(p, methods[m], c) != 0) continue;
         if (n <= k) {
             maybe = 1;
             continue;
         }
-        if (p[k] == '/' || p[k] == '*' || p[k] == 'h' || p[k] == 'H') return 2;
+        if (!req_ws(p[k])) continue;
+        size_t j = k;
+        while (j < n && req_ws(p[j])) j++;
+        if (j == n) {
+            maybe = 1;
+            continue;
+        }
+        if (p[j] == '/' || p[j] == '*' || p[j] == 'h' || p[j] == 'H') return 2;
     }
     return maybe;
 }

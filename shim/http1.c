@@ -187,6 +187,12 @@ static int pre_check(const char *buf, size_t len, size_t last_len, al_http1_msg 
     return 0;
 }
 
+/* Whitespace a lenient server takes as the request line's separator. */
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\v' || c == '\f' || c == '\r';
+}
+
 int al_http1_parse_request(const char *buf, size_t len, size_t last_len, al_http1_msg *m)
 {
     size_t blk;
@@ -198,18 +204,28 @@ int al_http1_parse_request(const char *buf, size_t len, size_t last_len, al_http
     const char *nl = line_end(p, end);
     if (!nl) return fail(m, "no request line", p, buf);
     const char *le = (nl > p && nl[-1] == '\r') ? nl - 1 : nl;
-    const char *sp1 = memchr(p, ' ', (size_t)(le - p));
-    if (!sp1 || sp1 == p) return fail(m, "invalid request line", p, buf);
+    /* words split by any run of whitespace, as lenient servers read them
+     * (RFC 9112 3: Python's http.server takes "POST\t/v1/chat/completions
+     * HTTP/1.1"); a strict parser here passed such an LLM call unscreened */
+    while (p < le && is_ws(*p)) p++;
+    const char *sp1 = p;
+    while (sp1 < le && !is_ws(*sp1)) sp1++;
+    if (sp1 == le || sp1 == p) return fail(m, "invalid request line", p, buf);
     for (const char *q = p; q < sp1; q++)
         if (!is_tchar((unsigned char)*q)) return fail(m, "invalid method", q, buf);
-    const char *t = sp1 + 1;
-    const char *sp2 = memchr(t, ' ', (size_t)(le - t));
-    if (!sp2 || sp2 == t) return fail(m, "invalid request target", t, buf);
+    const char *t = sp1;
+    while (t < le && is_ws(*t)) t++;
+    const char *sp2 = t;
+    while (sp2 < le && !is_ws(*sp2)) sp2++;
+    if (sp2 == le || sp2 == t) return fail(m, "invalid request target", t, buf);
     for (const char *q = t; q < sp2; q++)
         if ((unsigned char)*q <= 0x20 || *q == 0x7f)
             return fail(m, "invalid request target", q, buf);
-    if (parse_version(sp2 + 1, (size_t)(le - sp2 - 1), &m->minor_version) != 0)
-        return fail(m, "invalid HTTP version", sp2 + 1, buf);
+    const char *v = sp2, *ve = le;
+    while (v < ve && is_ws(*v)) v++;
+    while (ve > v && is_ws(ve[-1])) ve--;
+    if (parse_version(v, (size_t)(ve - v), &m->minor_version) != 0)
+        return fail(m, "invalid HTTP version", v, buf);
     m->method = p;
     m->method_len = (size_t)(sp1 - p);
     m->target = t;

@@ -9,8 +9,10 @@ with a blocked transfer among others, a whole JSON reply and a Gemini
 streamed array; a stream the network cuts off (curl, requests, wget; TLS
 and plain) while the scrubber holds the start of an e-mail address; a C
 program that talks only through OpenSSL's SSL BIO (BIO_new_ssl_connect,
-BIO_puts, BIO_read, BIO_gets).  Each asserts what the program got: replies
-in request order, no planted value, a clean status."""
+BIO_puts, BIO_read, BIO_gets); request lines split by tabs or runs of
+spaces, which lenient servers (the mock, Python's http.server) answer.  Each
+asserts what the program got: replies in request order, no planted value, a
+clean status."""
 import json
 import os
 import socket
@@ -477,6 +479,52 @@ def ssl_bio(m):
                     "leaked %s" % leaked(p.stdout))
 
 
+# ---- request lines as lenient servers read them (tabs, runs of spaces) ----
+LENIENT = r"""
+import json, os, socket, ssl, sys
+port, tls, line, content = int(sys.argv[1]), sys.argv[2] == "tls", sys.argv[3], sys.argv[4]
+b = json.dumps({"model": "m", "messages": [{"role": "user", "content": content}]}).encode()
+s = socket.create_connection(("localhost" if tls else "127.0.0.1", port))
+if tls:
+    s = ssl.create_default_context(cafile=os.environ["SSL_CERT_FILE"]).wrap_socket(
+        s, server_hostname="localhost")
+s.settimeout(10)
+s.sendall(line.encode() + b"\r\nHost: x\r\nContent-Type: application/json\r\n"
+          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(b) + b)
+buf = b""
+try:
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        buf += d
+except socket.timeout:
+    pass
+sys.stdout.write(buf.decode("latin-1"))
+"""
+
+
+def lenient_request_lines(m):
+    path = os.path.join(m.dir, "lenient.py")
+    with open(path, "w") as f:
+        f.write(LENIENT)
+    env = shim_env(m.env())
+    lines = {"tabs": "POST\t/v1/chat/completions\tHTTP/1.1",
+             "two spaces": "POST  /v1/chat/completions  HTTP/1.1",
+             "a leading space": " POST /v1/chat/completions HTTP/1.1"}
+    for tls, port in (("tls", m.tls_port), ("plain", m.http_port)):
+        for name, line in lines.items():
+            before = len(m.requests())
+            p = run([PY, path, str(port), tls, line, INJ_TEXT], env=env)
+            R.check("request line with %s over %s (the mock answers it): an injection is "
+                    "blocked and never sent (passed unscreened before)" % (name, tls),
+                    "X-Airlock: blocked" in p.stdout and len(m.requests()) == before,
+                    p.stdout[:60])
+            p = run([PY, path, str(port), tls, line, "mock:pii hi"], env=env)
+            R.check("request line with %s over %s: the reply is scrubbed" % (name, tls),
+                    "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout), p.stdout[:60])
+
+
 def main():
     with Mock() as m:
         pipelining(m)
@@ -485,6 +533,7 @@ def main():
         curl_multi(m)
         cut_stream(m)
         ssl_bio(m)
+        lenient_request_lines(m)
     R.finish()
 
 

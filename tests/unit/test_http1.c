@@ -60,6 +60,30 @@ TEST(malformed_request_lines_and_headers_are_errors_with_reason)
     }
 }
 
+TEST(request_line_words_split_by_any_whitespace_parse_as_lenient_servers_read_them)
+{
+    const char *lines[] = {
+        "POST\t/v1/chat/completions\tHTTP/1.1\r\n", "POST  /v1/chat/completions  HTTP/1.1\r\n",
+        " POST /v1/chat/completions HTTP/1.1 \r\n", "POST\v/v1/chat/completions\fHTTP/1.1\r\n",
+        "\r\nPOST /v1/chat/completions \t HTTP/1.1\r\n"};
+    for (size_t i = 0; i < sizeof lines / sizeof *lines; i++) {
+        char r[256];
+        snprintf(r, sizeof r, "%sHost: h\r\nContent-Length: 2\r\n\r\n{}", lines[i]);
+        al_http1_msg m;
+        CHECK_EQ_INT(al_http1_parse_request(r, strlen(r), 0, &m), (int)strlen(r) - 2);
+        CHECK(m.method_len == 4 && !memcmp(m.method, "POST", 4));
+        CHECK(m.target_len == 20 && !memcmp(m.target, "/v1/chat/completions", 20));
+        CHECK_EQ_INT(m.minor_version, 1);
+        CHECK_EQ_INT(m.content_length, 2);
+    }
+    const char *bad[] = {"POST\t/v1/chat/completions\r\n\r\n", "POST \t HTTP/1.1\r\n\r\n",
+                         "\tPOST\r\n\r\n"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        al_http1_msg m;
+        CHECK_EQ_INT(al_http1_parse_request(bad[i], strlen(bad[i]), 0, &m), -1);
+    }
+}
+
 TEST(oversized_header_block_is_an_error_not_a_wait)
 {
     size_t n = AL_HTTP1_MAX_HEADER_BYTES + 10;
