@@ -32,7 +32,8 @@ static al_code push_part_extras(al_texts *t, cJSON *p, al_role role)
     if (r == AL_OK) r = al_texts_push(t, al_json_get(ec, "code"), role);
     cJSON *cr = al_json_get(p, "codeExecutionResult");
     if (!cr) cr = al_json_get(p, "code_execution_result");
-    if (r == AL_OK) r = al_texts_push(t, al_json_get(cr, "output"), role);
+    /* what the code printed: tool output, like a function's response */
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(cr, "output"), AL_ROLE_TOOL);
     return r;
 }
 

@@ -250,6 +250,13 @@ PROMPTS = [
     ("gemini_contents_object", "/v1/projects/p/locations/us-central1/publishers/google/models/"
      "gemini-2.5-flash:generateContent", {"contents": {"role": "user", "parts": {"text": I}}}),
     ("gemini_parts_object", GEM, {"contents": [{"role": "user", "parts": {"text": I}}]}),
+    ("gemini_code_execution_replay", GEM, {"contents": [
+        {"role": "user", "parts": [{"text": "Count the words in notes.txt"}]},
+        {"role": "model", "parts": [
+            {"executableCode": {"language": "PYTHON", "code": "print(open('notes.txt').read())"}},
+            {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": I}}]},
+        {"role": "user", "parts": [{"text": "And now?"}]}],
+        "tools": [{"codeExecution": {}}]}),
     ("gemini_stream_sse", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
      {"contents": [{"role": "user", "parts": [{"text": I}]}]}),
     # llama.cpp server's own endpoints (its web UI and many local tools)

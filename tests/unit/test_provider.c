@@ -463,6 +463,13 @@ TEST(gemini_contents_and_parts_may_be_one_object_instead_of_a_list)
                 "\"text\":\"U\"}]}]}");
     CHECK_STR(s, "assistant:M;user:U;");
     free(s);
+    /* code the model ran, sent back: its output is read as tool output */
+    s = prompts(
+        &al_provider_gemini, AL_API_GEMINI,
+        "{\"contents\":[{\"role\":\"model\",\"parts\":[{\"executableCode\":{\"code\":"
+        "\"C\"}},{\"codeExecutionResult\":{\"outcome\":\"OUTCOME_OK\",\"output\":\"O\"}}]}]}");
+    CHECK_STR(s, "assistant:C;tool:O;");
+    free(s);
 }
 
 TEST(vertex_partner_models_and_gemini_tuned_models_are_llm_calls)
