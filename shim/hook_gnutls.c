@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alpn.h"
 #include "hook.h"
 
 #define HOOK AL_EXPORT
@@ -22,11 +23,14 @@ typedef ssize_t (*recv_fn)(gnutls_session_t, void *, size_t);
 typedef size_t (*pending_fn)(gnutls_session_t);
 typedef void (*deinit_fn)(gnutls_session_t);
 typedef int (*sname_fn)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int);
+typedef int (*alpn_fn)(gnutls_session_t, const gnutls_datum_t *, unsigned, unsigned);
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n);
 HOOK size_t gnutls_record_check_pending(gnutls_session_t s);
 HOOK void gnutls_deinit(gnutls_session_t s);
+HOOK int gnutls_alpn_set_protocols(gnutls_session_t s, const gnutls_datum_t *protocols,
+                                   unsigned size, unsigned flags);
 
 static void *resolve(void **slot, const char *name, void *self)
 {
@@ -37,7 +41,7 @@ static void *resolve(void **slot, const char *name, void *self)
     }
     return p;
 }
-static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname;
+static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn;
 #define REAL_SEND() ((send_fn)resolve(&p_send, "gnutls_record_send", (void *)gnutls_record_send))
 #define REAL_RECV() ((recv_fn)resolve(&p_recv, "gnutls_record_recv", (void *)gnutls_record_recv))
 #define REAL_PENDING()                                                                             \
@@ -326,4 +330,41 @@ HOOK void gnutls_deinit(gnutls_session_t s)
     deinit_fn f = REAL_DEINIT();
     if (s && __atomic_load_n(&nsessions, __ATOMIC_RELAXED)) forget(s);
     if (f) f(s);
+}
+
+/* An offer of h2 beside http/1.1 is reduced to the HTTP/1.x names, as the
+ * OpenSSL layer does, so the session's plaintext is HTTP/1.1 the exchange
+ * reads; a GnuTLS program that negotiated HTTP/2 was passed through
+ * unscreened.  An offer without http/1.1 is left as it is (libcurl's
+ * sessions too: the curl layer has those). */
+HOOK int gnutls_alpn_set_protocols(gnutls_session_t s, const gnutls_datum_t *protocols,
+                                   unsigned size, unsigned flags)
+{
+    alpn_fn real =
+        (alpn_fn)resolve(&p_alpn, "gnutls_alpn_set_protocols", (void *)gnutls_alpn_set_protocols);
+    if (!real) return GNUTLS_E_INVALID_REQUEST;
+    unsigned char wire[512], out[512];
+    size_t len = 0;
+    int fits = !al_in_hook && !al_in_curl && protocols && size > 1 && size <= 16;
+    for (unsigned i = 0; fits && i < size; i++) {
+        unsigned n = protocols[i].size;
+        if (!n || n > 255 || len + 1 + n > sizeof wire || !protocols[i].data) {
+            fits = 0;
+            break;
+        }
+        wire[len++] = (unsigned char)n;
+        memcpy(wire + len, protocols[i].data, n);
+        len += n;
+    }
+    size_t k = fits ? al_alpn_h1_only(wire, len, out) : 0;
+    if (!k) return real(s, protocols, size, flags);
+    gnutls_datum_t keep[16];
+    unsigned nk = 0;
+    for (size_t i = 0; i < k && nk < 16; i += 1 + out[i]) {
+        keep[nk].data = out + i + 1;
+        keep[nk].size = out[i];
+        nk++;
+    }
+    al_hook_debug("gnutls: ALPN offer reduced to http/1.1");
+    return real(s, keep, nk, flags);
 }

@@ -10,7 +10,8 @@ streamed array; a stream the network cuts off (curl, requests, wget; TLS
 and plain) while the scrubber holds the start of an e-mail address; a C
 program that talks only through OpenSSL's SSL BIO (BIO_new_ssl_connect,
 BIO_puts, BIO_read, BIO_gets); request lines split by tabs or runs of
-spaces, which lenient servers (the mock, Python's http.server) answer.  Each
+spaces, which lenient servers (the mock, Python's http.server) answer; a
+GnuTLS program that offers h2 beside http/1.1.  Each
 asserts what the program got: replies in request order, no planted value, a
 clean status."""
 import json
@@ -525,6 +526,79 @@ def lenient_request_lines(m):
                     "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout), p.stdout[:60])
 
 
+# ---- a GnuTLS program that offers h2 beside http/1.1 ----
+GNUTLS_ALPN = r"""
+#include <gnutls/gnutls.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+/* galpn PORT BODY: offers ALPN h2 and http/1.1 over GnuTLS; prints the
+ * protocol chosen, and, on http/1.1, what the LLM request gets back. */
+int main(int argc, char **argv)
+{
+    struct addrinfo *ai;
+    if (getaddrinfo("127.0.0.1", argv[1], NULL, &ai) != 0) return 2;
+    int fd = socket(ai->ai_family, SOCK_STREAM, 0);
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) return 2;
+    gnutls_certificate_credentials_t cred;
+    gnutls_certificate_allocate_credentials(&cred);
+    gnutls_certificate_set_x509_trust_file(cred, getenv("SSL_CERT_FILE"), GNUTLS_X509_FMT_PEM);
+    gnutls_session_t s;
+    gnutls_init(&s, GNUTLS_CLIENT);
+    gnutls_set_default_priority(s);
+    gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+    gnutls_server_name_set(s, GNUTLS_NAME_DNS, "localhost", 9);
+    gnutls_session_set_verify_cert(s, "localhost", 0);
+    gnutls_datum_t p[2] = {{(unsigned char *)"h2", 2}, {(unsigned char *)"http/1.1", 8}};
+    gnutls_alpn_set_protocols(s, p, 2, 0);
+    gnutls_transport_set_int(s, fd);
+    if (gnutls_handshake(s) < 0) return 3;
+    gnutls_datum_t sel;
+    if (gnutls_alpn_get_selected_protocol(s, &sel) == 0)
+        printf("alpn=%.*s\n", (int)sel.size, sel.data);
+    if (sel.size != 8) return 0;
+    char req[4096];
+    int n = snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
+                     "Content-Type: application/json\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(argv[2]), argv[2]);
+    gnutls_record_send(s, req, (size_t)n);
+    char buf[16384];
+    ssize_t r;
+    while ((r = gnutls_record_recv(s, buf, sizeof buf)) > 0 || r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+        if (r > 0) fwrite(buf, 1, (size_t)r, stdout);
+    fprintf(stderr, "end r=%zd %s\n", r, gnutls_strerror((int)r));
+    return 0;
+}
+"""
+
+
+def gnutls_alpn(m):
+    src = os.path.join(m.dir, "galpn.c")
+    exe = src[:-2]
+    with open(src, "w") as f:
+        f.write(GNUTLS_ALPN)
+    b = subprocess.run(["cc", "-O1", "-o", exe, src, "-lgnutls"], capture_output=True, text=True)
+    if b.returncode != 0:
+        R.fail("GnuTLS ALPN client builds", b.stderr[-300:])
+        return
+    env = shim_env(m.env())
+    port = str(m.tls_port)
+    before = len(m.requests())
+    p = run([exe, port, chat(INJ_TEXT)], env=env)
+    R.check("GnuTLS client offering h2 and http/1.1: http/1.1 is chosen and an injection is "
+            "blocked (h2 was chosen and passed unscreened before)",
+            p.stdout.startswith("alpn=http/1.1\nHTTP/1.1 400 ") and len(m.requests()) == before,
+            p.stdout[:60])
+    for stream in (False, True):
+        p = run([exe, port, chat("mock:pii hi", stream)], env=env)
+        R.check("GnuTLS client offering h2 and http/1.1: a %s reply is scrubbed"
+                % ("streamed" if stream else "whole"),
+                "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout), p.stdout[:60])
+
+
 def main():
     with Mock() as m:
         pipelining(m)
@@ -534,6 +608,7 @@ def main():
         cut_stream(m)
         ssl_bio(m)
         lenient_request_lines(m)
+        gnutls_alpn(m)
     R.finish()
 
 
