@@ -256,6 +256,11 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
             return &al_provider_anthropic;
         }
     }
+    /* Cohere's Chat API v2 */
+    if (ends_with(path, plen, "/v2/chat")) {
+        *api = AL_API_COHERE_CHAT;
+        return &al_provider_cohere;
+    }
     /* Gemini's context cache: contents the model reads in later calls */
     if (ends_with(path, plen, "/cachedContents")) {
         *api = AL_API_GEMINI;

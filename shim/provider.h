@@ -19,7 +19,8 @@ typedef enum {
     AL_API_GEMINI_STREAM, /* Gemini models/M:streamGenerateContent */
     AL_API_OLLAMA_CHAT,   /* Ollama /api/chat */
     AL_API_OLLAMA_GEN,    /* Ollama /api/generate */
-    AL_API_CONVERSE       /* Amazon Bedrock /model/ID/converse */
+    AL_API_CONVERSE,      /* Amazon Bedrock /model/ID/converse */
+    AL_API_COHERE_CHAT    /* Cohere /v2/chat */
 } al_api;
 
 /* Who speaks a text; decides which rules apply (system and assistant texts
@@ -84,7 +85,7 @@ struct al_stream_io {
 };
 
 typedef struct {
-    const char *name; /* "openai", "anthropic", "gemini", "ollama", "bedrock" */
+    const char *name; /* "openai", "anthropic", "gemini", "ollama", "bedrock", "cohere" */
     /* 1 when the parsed request body has this API's shape. */
     int (*shape)(al_api api, const cJSON *root);
     /* Prompt texts of a request body, with roles. */
@@ -112,6 +113,7 @@ AL_API extern const al_provider al_provider_anthropic;
 AL_API extern const al_provider al_provider_gemini;
 AL_API extern const al_provider al_provider_ollama;
 AL_API extern const al_provider al_provider_bedrock;
+AL_API extern const al_provider al_provider_cohere;
 
 /* Recognises an LLM API call by method and path (query string ignored) on
  * any host.  Returns the provider and sets *api, or NULL when the request is

@@ -282,6 +282,16 @@ PROMPTS = [
         {"role": "user", "content": I}]}),
     ("mistral_fim_suffix", "/v1/fim/completions", {"model": "codestral-latest",
                                                    "prompt": "def f():", "suffix": I}),
+    # Cohere's Chat API v2: a tool's result (a document) and RAG documents
+    ("cohere_tool_result", "/v2/chat", {"model": "command-a-03-2025", "messages": [
+        {"role": "user", "content": "weather?"},
+        {"role": "assistant", "tool_plan": "I will look it up.", "tool_calls": [
+            {"id": "w1", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "w1", "content": [
+            {"type": "document", "document": {"data": {"forecast": I}}}]}]}),
+    ("cohere_documents", "/v2/chat", {"model": "command-a-03-2025", "messages": [
+        {"role": "user", "content": "Summarise the notes."}],
+        "documents": [{"id": "d1", "data": {"title": "notes", "snippet": I}}]}),
     ("ollama_chat_tool", "/api/chat", {"model": "llama3", "messages": [
         {"role": "user", "content": "hi"}, {"role": "tool", "content": I, "tool_name": "f"}]}),
     ("ollama_generate", "/api/generate", {"model": "llama3", "prompt": I}),
@@ -294,6 +304,7 @@ ERROR_SHAPE = {
     "gemini": lambda o: isinstance(o.get("error"), dict) and o["error"].get("code") == 400,
     "ollama": lambda o: isinstance(o.get("error"), str),
     "bedrock": lambda o: isinstance(o.get("message"), str),
+    "cohere": lambda o: isinstance(o.get("message"), str),
 }
 
 
@@ -302,6 +313,8 @@ def provider_of(path):
         return "ollama"
     if path.endswith("/converse"):
         return "bedrock"
+    if path.endswith("/v2/chat"):
+        return "cohere"
     if "Generate" in path or "generateContent" in path or "cachedContents" in path:
         return "gemini"
     if (path.endswith("/messages") or "Predict" in path or "/batches" in path
@@ -708,6 +721,39 @@ def r_llamacpp_whole_probs():
         for i, t in enumerate(split(PII))]}).encode()
 
 
+def r_cohere_stream():
+    def ev(o):
+        return sse(o, o["type"])
+    out = [ev({"type": "message-start", "id": "c1", "delta": {"message": {
+        "role": "assistant", "content": [], "tool_plan": "", "tool_calls": [], "citations": []}}})]
+    for d in split("I will save " + PII):
+        out.append(ev({"type": "tool-plan-delta", "delta": {"message": {"tool_plan": d}}}))
+    out.append(ev({"type": "tool-call-start", "index": 0, "delta": {"message": {"tool_calls": {
+        "id": "save_1", "type": "function", "function": {"name": "save", "arguments": ""}}}}}))
+    for d in split(ARGS, (4, 2, 5)):
+        out.append(ev({"type": "tool-call-delta", "index": 0, "delta": {"message": {
+            "tool_calls": {"function": {"arguments": d}}}}}))
+    out.append(ev({"type": "tool-call-end", "index": 0}))
+    out.append(ev({"type": "content-start", "index": 0, "delta": {"message": {
+        "content": {"type": "text", "text": ""}}}}))
+    for d in split(PII):
+        out.append(ev({"type": "content-delta", "index": 0, "delta": {"message": {
+            "content": {"text": d}}}}))
+    out.append(ev({"type": "content-end", "index": 0}))
+    out.append(ev({"type": "message-end", "delta": {"finish_reason": "COMPLETE", "usage": {
+        "billed_units": {"input_tokens": 5, "output_tokens": 9},
+        "tokens": {"input_tokens": 70, "output_tokens": 9}}}}))
+    return out
+
+
+def r_cohere_whole():
+    return jd({"id": "c1", "finish_reason": "COMPLETE", "message": {
+        "role": "assistant", "content": [{"type": "text", "text": PII}],
+        "tool_plan": "Save " + PII, "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "save", "arguments": ARGS}}]},
+        "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 9}}}).encode()
+
+
 def r_bedrock_converse():
     return jd({"output": {"message": {"role": "assistant", "content": [
         {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
@@ -757,6 +803,8 @@ SHAPES = {
  "oll_chat_whole": ("/api/chat", {"model": "qwen3", "stream": False, "think": True, "messages": [{"role": "user", "content": "hi"}], "tools": [{"type": "function", "function": {"name": "save", "description": "Save a contact", "parameters": {"type": "object", "properties": {"email": {"type": "string"}}}}}]}, "application/json", r_oll_chat_whole),
  "oll_gen_whole": ("/api/generate", {"model": "llama3", "prompt": "hi", "stream": False}, "application/json", r_oll_gen_whole),
  "llamacpp_whole_probs": ("/completion", {"prompt": "hi", "n_probs": 1}, "application/json", r_llamacpp_whole_probs),
+ "cohere_stream": ("/v2/chat", {"model": "command-a-03-2025", "stream": True, "messages": [{"role": "user", "content": "hi"}]}, SSE_CT, r_cohere_stream),
+ "cohere_whole": ("/v2/chat", {"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]}, "application/json", r_cohere_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
@@ -769,7 +817,7 @@ SHAPES = {
 
 TEXTKEYS = {"content", "text", "delta", "partial_json", "arguments", "thinking",
             "reasoning_content", "reasoning", "refusal", "response", "transcript", "input",
-            "output", "code", "cited_text", "summary", "token"}
+            "output", "code", "cited_text", "summary", "token", "tool_plan"}
 
 
 def blank(o):

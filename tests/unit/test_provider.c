@@ -770,3 +770,42 @@ TEST(anthropic_server_and_mcp_tool_results_are_tool_output)
     CHECK_STR(s, "assistant:U;tool:W;tool:O;tool:E;tool:M;");
     free(s);
 }
+
+TEST(cohere_v2_chat_prompts_replies_and_stream_events)
+{
+    al_api api;
+    CHECK(match("POST", "/v2/chat", &api) == &al_provider_cohere && api == AL_API_COHERE_CHAT);
+    char *s =
+        prompts(&al_provider_cohere, AL_API_COHERE_CHAT,
+                "{\"messages\":[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\","
+                "\"content\":[{\"type\":\"text\",\"text\":\"U\"}]},{\"role\":\"assistant\","
+                "\"tool_plan\":\"P\",\"tool_calls\":[{\"function\":{\"arguments\":\"{}\"}}]},"
+                "{\"role\":\"tool\",\"content\":[{\"type\":\"document\",\"document\":{"
+                "\"data\":{\"r\":\"R\"}}}]}],\"documents\":[\"D1\",{\"data\":{\"t\":\"D2\"}}]}");
+    CHECK_STR(s, "system:S;user:U;assistant:P;assistant:{};tool:R;tool:D1;tool:D2;");
+    free(s);
+    s = completions(&al_provider_cohere, AL_API_COHERE_CHAT,
+                    "{\"message\":{\"content\":[{\"type\":\"text\",\"text\":\"A\"}],\"tool_plan\":"
+                    "\"P\",\"tool_calls\":[{\"function\":{\"arguments\":\"{}\"}}]}}");
+    CHECK_STR(s, "A;P;{};");
+    free(s);
+    const char *ev[] = {
+        "{\"type\":\"tool-plan-delta\",\"delta\":{\"message\":{\"tool_plan\":\"p\"}}}",
+        "{\"type\":\"tool-call-start\",\"index\":1}",
+        "{\"type\":\"tool-call-delta\",\"index\":1,\"delta\":{\"message\":{\"tool_calls\":{"
+        "\"function\":{\"arguments\":\"{\"}}}}}",
+        "{\"type\":\"tool-call-end\",\"index\":1}",
+        "{\"type\":\"content-delta\",\"index\":0,\"delta\":{\"message\":{\"content\":{\"text\":"
+        "\"a\"}}}}",
+        "{\"type\":\"content-end\",\"index\":0}",
+        "{\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\"}}",
+        NULL};
+    s = stream_log(&al_provider_cohere, AL_API_COHERE_CHAT, ev);
+    /* the plan ends where the first tool call starts */
+    CHECK_STR(s, "d2:p;e2;d400001:{;e400001;d0:a;e0;E;");
+    free(s);
+    s = rebuilt(&al_provider_cohere, AL_API_COHERE_CHAT, ev[1], 400001, "x");
+    CHECK_STR(s, "{\"delta\":{\"message\":{\"tool_calls\":{\"function\":{\"arguments\":\"x\"}}}},"
+                 "\"type\":\"tool-call-delta\",\"index\":1}");
+    free(s);
+}
