@@ -14,6 +14,12 @@ typedef struct {
 typedef struct {
     al_span *v;
     size_t n, cap;
+    /* Set by the caller, read by a detector: nonzero and the same for calls
+     * over one text (same pointer and length) that does not change in
+     * between, and not used again for another (the engine's pass); 0 when
+     * unknown.  A detector may key what it keeps on it rather than compare
+     * the text.  al_spans_free clears it. */
+    uint64_t pass;
 } al_spans;
 
 AL_API al_code al_spans_push(al_spans *s, size_t start, size_t end, double confidence);

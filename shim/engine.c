@@ -1353,12 +1353,17 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size
     return AL_OK;
 }
 
-static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, al_cands *out,
-                            size_t *hold)
+/* This thread's last pass number (al_spans.pass): each rules_run that runs
+ * a detector takes the next, so no two passes on a thread share one. */
+static __thread uint64_t det_pass __attribute__((tls_model("initial-exec")));
+
+static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, uint64_t pass,
+                            al_cands *out, size_t *hold)
 {
     const al_rule *r = &m->e->rules[ri];
     al_spans *const sp = &m->d_spans; /* its array kept for the next call */
     sp->n = 0;
+    sp->pass = pass; /* sub->orig does not change in a pass */
     al_code c = r->det->scan(r->det_state, sub->orig, sub->orig_len, sp);
     if (c == AL_ENOMEM) {
         al_spans_free(sp);
@@ -1740,6 +1745,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
     const int defer = sub->partial && sub->defer_from && !sub->map && sub->deferred;
     tail_begins tb;
     tb.cand = 0;
+    uint64_t pass = 0; /* the detectors' (al_spans.pass), taken at the first */
     /* stream: only the rules of stream_set's set, ascending, as the loop
      * would visit them; those of the tail index without a hit and without a
      * literal running off the end are passed over there, as may_start would */
@@ -1820,7 +1826,8 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
         const al_rule *r = &e->rules[i];
         if (r->det) {
             if (sub->normalized) continue; /* detectors read the text as received */
-            c = run_detector(m, sub, i, out, hold);
+            if (!pass) pass = ++det_pass;
+            c = run_detector(m, sub, i, pass, out, hold);
         } else {
             if (r->normalized != sub->normalized) continue;
             int pre = r->pf.n || r->pf.startclass;

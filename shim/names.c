@@ -3566,7 +3566,8 @@ typedef struct {
     uint64_t gen;
     const char *text;
     size_t len;
-    char *copy; /* the text scanned: a buffer reused for new text reads apart */
+    uint64_t pass; /* the caller's pass (al_spans.pass) known to read this text, or 0 */
+    char *copy;    /* the text scanned: a buffer reused for new text reads apart */
     size_t copycap;
     scan_res res[2]; /* res[cur]: the last scan's (rc AL_OK or AL_ELIMIT: spans capped) */
     int cur;
@@ -3705,12 +3706,15 @@ static al_code run(int kind, const void *state, const char *text, size_t len, al
     if (!d || !d->x || (!text && len)) return AL_EINVAL;
     if (!text) text = "";
     scan_cache *c = &cache;
-    /* the other rules over the text scanned last read its spans */
+    /* the other rules over the text scanned last read its spans: in the
+     * pass that scanned it or compared it, the text is known to be the same
+     * without comparing it again */
     if (!(c->gen == d->x->gen && c->text == text && c->len == len &&
-          (len == 0 || memcmp(c->copy, text, len) == 0))) {
+          ((out->pass && c->pass == out->pass) || len == 0 || memcmp(c->copy, text, len) == 0))) {
         al_code rc = rescan(c, d, text, len);
         if (rc != AL_OK && rc != AL_ELIMIT) return rc;
     }
+    c->pass = out->pass; /* (c->gen is 0 when the text was not kept) */
     /* at the span cap (AL_ELIMIT) the spans found so far are still reported */
     const scan_res *r = &c->res[c->cur];
     return r->s[kind].n ? report(&r->s[kind], d->levels, out, r->rc) : r->rc;

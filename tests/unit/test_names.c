@@ -910,3 +910,59 @@ TEST(a_lone_surname_is_a_name_only_where_its_context_makes_it_one)
     CHECK_STR(found(&al_detector_person, st, "Then Stenberg Okonkwo came in."), "Stenberg Okonkwo");
     al_detector_person.free_state(st);
 }
+
+/* Spans of d over text[0..len) in the caller's pass (al_spans.pass), as
+ * "text|text" like found. */
+static const char *found_in_pass(const al_detector_ops *d, void *st, const char *text, size_t len,
+                                 uint64_t pass)
+{
+    static char out[1024];
+    al_spans sp = {0};
+    sp.pass = pass;
+    out[0] = 0;
+    if (d->scan(st, text, len, &sp) != AL_OK) {
+        strcpy(out, "(error)");
+    } else {
+        for (size_t i = 0; i < sp.n; i++) {
+            size_t n = strlen(out);
+            snprintf(out + n, sizeof out - n, "%s%.*s", i ? "|" : "",
+                     (int)(sp.v[i].end - sp.v[i].start), text + sp.v[i].start);
+        }
+    }
+    al_spans_free(&sp);
+    return out;
+}
+
+/* The rules of one pass read the spans of the text scanned for the first
+ * without comparing it; a text changed in place (same buffer, same length)
+ * is scanned again in a later pass, in a pass the caller does not name
+ * (0), and another buffer in the same pass is not taken for the first. */
+TEST(a_text_changed_in_place_is_scanned_again_whatever_the_pass_key)
+{
+    void *p = load(&al_detector_person, NULL), *l = load(&al_detector_location, NULL);
+    REQUIRE(p && l);
+    static char buf[128], other[128];
+    strcpy(buf, "Please forward this to Maria Gonzalez today.");
+    const size_t n = strlen(buf);
+    CHECK_STR(found_in_pass(&al_detector_person, p, buf, n, 7), "Maria Gonzalez");
+    CHECK_STR(found_in_pass(&al_detector_location, l, buf, n, 7), "");
+    CHECK_STR(found_in_pass(&al_detector_person, p, buf, n, 7), "Maria Gonzalez");
+    /* the next pass, the same buffer and length, other words */
+    memcpy(buf, "Please forward this to Priya Raman in Paris.", n);
+    CHECK_STR(found_in_pass(&al_detector_person, p, buf, n, 8), "Priya Raman");
+    CHECK_STR(found_in_pass(&al_detector_location, l, buf, n, 8), "Paris");
+    /* changed again, and the caller names no pass */
+    memcpy(buf, "Please forward this to Maria Gonzalez today.", n);
+    CHECK_STR(found_in_pass(&al_detector_person, p, buf, n, 0), "Maria Gonzalez");
+    memcpy(buf, "Please forward this to Priya Raman in Paris.", n);
+    CHECK_STR(found_in_pass(&al_detector_person, p, buf, n, 0), "Priya Raman");
+    /* in pass 9 the scan of buf is kept; a text elsewhere in pass 9 is its own */
+    CHECK_STR(found_in_pass(&al_detector_location, l, buf, n, 9), "Paris");
+    strcpy(other, "Please forward this to Maria Gonzalez today.");
+    CHECK_STR(found_in_pass(&al_detector_person, p, other, n, 9), "Maria Gonzalez");
+    CHECK_STR(found_in_pass(&al_detector_location, l, other, n, 9), "");
+    /* and a shorter text at the same place */
+    CHECK_STR(found_in_pass(&al_detector_person, p, other, 22, 9), "");
+    al_detector_person.free_state(p);
+    al_detector_location.free_state(l);
+}
