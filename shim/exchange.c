@@ -86,7 +86,8 @@ static int json_text(const cJSON *node, const cJSON *event)
     if (!strcmp(n, "arguments") || !strcmp(n, "partial_json")) return 1;
     const cJSON *t = event ? cJSON_GetObjectItemCaseSensitive(event, "type") : NULL;
     return !strcmp(n, "delta") && cJSON_IsString(t) &&
-           !strcmp(t->valuestring, "response.function_call_arguments.delta");
+           (!strcmp(t->valuestring, "response.function_call_arguments.delta") ||
+            !strcmp(t->valuestring, "response.mcp_call_arguments.delta"));
 }
 
 /* Quotes the bare placeholders of s[0..n) into out, from state *st, and

@@ -20,6 +20,7 @@ AIRLOCK_MODE=monitor every reply passes byte for byte and every prompt is sent. 
 one line per exchange, with its provider and stream flag, and no text."""
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -482,6 +483,25 @@ def r_resp_custom():
     out.append(ev("response.completed", response=resp_obj("completed", [ct])))
     return out
 
+def r_resp_mcp_numbers():
+    # an MCP call's arguments with the card as a bare JSON number
+    a = json.loads(ARGS)
+    if str(a.get("card", "")).isdigit():
+        a["card"] = int(a["card"])
+    args = jd(a)
+    ev = Seq()
+    it = {"id": "mcp_2", "type": "mcp_call", "server_label": "crm", "name": "pay",
+          "arguments": args, "output": "done", "error": None}
+    out = [ev("response.created", response=resp_obj("in_progress", [])),
+           ev("response.output_item.added", output_index=0, item=dict(it, arguments=""))]
+    for d in split(args, (3, 5)):
+        out.append(ev("response.mcp_call_arguments.delta", item_id="mcp_2", output_index=0, delta=d))
+    out.append(ev("response.mcp_call_arguments.done", item_id="mcp_2", output_index=0,
+                  arguments=args))
+    out.append(ev("response.completed", response=resp_obj("completed", [it])))
+    return out
+
+
 def r_resp_refusal():
     ev = Seq()
     ref = "I cannot help with " + PII
@@ -805,6 +825,7 @@ SHAPES = {
  "llamacpp_whole_probs": ("/completion", {"prompt": "hi", "n_probs": 1}, "application/json", r_llamacpp_whole_probs),
  "cohere_stream": ("/v2/chat", {"model": "command-a-03-2025", "stream": True, "messages": [{"role": "user", "content": "hi"}]}, SSE_CT, r_cohere_stream),
  "cohere_whole": ("/v2/chat", {"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]}, "application/json", r_cohere_whole),
+ "resp_mcp_numbers": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}, SSE_CT, r_resp_mcp_numbers),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
@@ -932,6 +953,8 @@ def parses(text):
 
 
 def scrubbed(text):
+    # a card written as a bare JSON number becomes the placeholder string
+    text = re.sub(r'(":\s*)%s\b' % CARD.replace(" ", ""), r'\1"<CREDIT_CARD>"', text)
     for v, t in ((EMAIL, TAGS[0]), (PHONE, TAGS[1]), (CARD, TAGS[2]),
                  (CARD.replace(" ", ""), TAGS[2])):
         text = text.replace(v, t)
