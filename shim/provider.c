@@ -256,6 +256,11 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
             return &al_provider_anthropic;
         }
     }
+    /* Gemini's Interactions API (POST /v1beta/interactions) */
+    if (ends_with(path, plen, "/interactions")) {
+        *api = AL_API_INTERACTIONS;
+        return &al_provider_gemini;
+    }
     /* Cohere's Chat API v2 */
     if (ends_with(path, plen, "/v2/chat")) {
         *api = AL_API_COHERE_CHAT;

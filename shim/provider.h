@@ -20,7 +20,8 @@ typedef enum {
     AL_API_OLLAMA_CHAT,   /* Ollama /api/chat */
     AL_API_OLLAMA_GEN,    /* Ollama /api/generate */
     AL_API_CONVERSE,      /* Amazon Bedrock /model/ID/converse */
-    AL_API_COHERE_CHAT    /* Cohere /v2/chat */
+    AL_API_COHERE_CHAT,   /* Cohere /v2/chat */
+    AL_API_INTERACTIONS   /* Gemini Interactions API /interactions */
 } al_api;
 
 /* Who speaks a text; decides which rules apply (system and assistant texts

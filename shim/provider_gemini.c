@@ -48,8 +48,61 @@ static al_code push_parts(al_texts *t, cJSON *content, al_role role)
     return AL_OK;
 }
 
+/* Texts of an Interactions API reply: every "text" under its outputs or
+ * steps, and function call arguments (depth-capped). */
+static al_code push_step_texts(al_texts *t, cJSON *node, al_role role, int depth)
+{
+    if (!node || depth > 16) return AL_OK;
+    cJSON *c;
+    for (c = node->child; c; c = c->next) {
+        al_code r = AL_OK;
+        const char *k = c->string;
+        if (k && cJSON_IsString(c) && (!strcmp(k, "text") || !strcmp(k, "summary")))
+            r = al_texts_push(t, c, role);
+        else if (k && (!strcmp(k, "arguments") || !strcmp(k, "result")))
+            r = cJSON_IsString(c) ? al_texts_push(t, c, role) : al_texts_push_all(t, c, role);
+        else if (cJSON_IsArray(c) || cJSON_IsObject(c))
+            r = push_step_texts(t, c, role, depth + 1);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
+/* The Interactions API's input: a string, or a list of strings, content
+ * parts, turns ({"role", "content"}) or steps; a function's result is tool
+ * output. */
+static al_code interaction_input(cJSON *root, al_texts *t)
+{
+    cJSON *si = al_json_get(root, "system_instruction");
+    al_code r = cJSON_IsString(si) ? al_texts_push(t, si, AL_ROLE_SYSTEM)
+                                   : push_step_texts(t, si, AL_ROLE_SYSTEM, 0);
+    cJSON *in = al_json_get(root, "input");
+    if (r != AL_OK || cJSON_IsString(in))
+        return r == AL_OK ? al_texts_push(t, in, AL_ROLE_USER) : r;
+    FOR_EACH_ONE(it, in)
+    {
+        const char *role = al_json_str(it, "role"), *type = al_json_str(it, "type");
+        al_role ro = role && !strcmp(role, "model") ? AL_ROLE_ASSISTANT : AL_ROLE_USER;
+        if (type && (!strcmp(type, "function_result") || strstr(type, "_result")))
+            ro = AL_ROLE_TOOL;
+        else if (type && (!strcmp(type, "function_call") || !strcmp(type, "model_output") ||
+                          !strcmp(type, "thought")))
+            ro = AL_ROLE_ASSISTANT;
+        cJSON *content = al_json_get(it, "content");
+        if (cJSON_IsString(it))
+            r = al_texts_push(t, it, AL_ROLE_USER);
+        else if (cJSON_IsString(content))
+            r = al_texts_push(t, content, ro);
+        else
+            r = push_step_texts(t, it, ro, 0);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
 static al_code prompts(al_api api, cJSON *root, al_texts *t)
 {
+    if (api == AL_API_INTERACTIONS) return interaction_input(root, t);
     cJSON *si = al_json_get(root, "systemInstruction");
     if (!si) si = al_json_get(root, "system_instruction");
     al_code r = push_parts(t, si, AL_ROLE_SYSTEM);
@@ -76,6 +129,11 @@ static al_code one_reply(cJSON *root, al_texts *t)
 
 static al_code completions(al_api api, cJSON *root, al_texts *t)
 {
+    if (api == AL_API_INTERACTIONS) {
+        al_code r = push_step_texts(t, al_json_get(root, "outputs"), AL_ROLE_ASSISTANT, 0);
+        return r == AL_OK ? push_step_texts(t, al_json_get(root, "steps"), AL_ROLE_ASSISTANT, 0)
+                          : r;
+    }
     if (!cJSON_IsArray(root)) return one_reply(root, t);
     cJSON *r1;
     cJSON_ArrayForEach(r1, root)
@@ -102,8 +160,42 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
 
 /* Stream keys: candidate * 2, + 1 for its thought parts ("thought": true,
  * the model's thinking summary), which are a text of their own. */
+/* Interactions API stream: step.delta (content.delta before steps) with
+ * {"type":"text","text"} or a thought summary's text on the step's key
+ * (index * 2, + 1 for thoughts), step.stop ending it, interaction.completed
+ * carrying the whole interaction. */
+static al_code interaction_event(cJSON *ev, al_stream_io *io)
+{
+    const char *et = al_json_str(ev, "event_type");
+    if (!et) return AL_OK;
+    int i = al_json_int(ev, "index", 0);
+    if (i < 0 || i > 100000) i = 0;
+    if (!strcmp(et, "step.delta") || !strcmp(et, "content.delta")) {
+        cJSON *d = al_json_get(ev, "delta");
+        const char *type = al_json_str(d, "type");
+        int thought = type && strstr(type, "thought") != NULL;
+        cJSON *tx = al_json_get(d, "text");
+        if (!cJSON_IsString(tx)) tx = al_json_get(al_json_get(d, "content"), "text");
+        return cJSON_IsString(tx) ? io->delta(io, i * 2 + thought, tx, ev) : AL_OK;
+    }
+    if (!strcmp(et, "step.stop") || !strcmp(et, "content.stop")) {
+        al_code r = io->end(io, i * 2, NULL);
+        return r == AL_OK ? io->end(io, i * 2 + 1, NULL) : r;
+    }
+    if (!strcmp(et, "interaction.completed") || !strcmp(et, "interaction.complete")) {
+        al_code r = io->end_all(io);
+        al_texts t = {0};
+        if (r == AL_OK) r = completions(AL_API_INTERACTIONS, al_json_get(ev, "interaction"), &t);
+        if (r == AL_OK) r = al_texts_whole(io, &t);
+        al_texts_free(&t);
+        return r;
+    }
+    return AL_OK;
+}
+
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
 {
+    if (api == AL_API_INTERACTIONS) return interaction_event(ev, io);
     cJSON *c;
     int pos = 0;
     cJSON_ArrayForEach(c, al_json_get(ev, "candidates"))
@@ -138,6 +230,20 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
 
 static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *text)
 {
+    if (api == AL_API_INTERACTIONS) { /* the template's event, its delta's text replaced */
+        cJSON *ev = cJSON_Duplicate(tmpl, 1);
+        cJSON *d = al_json_get(ev, "delta");
+        cJSON *holder = cJSON_IsString(al_json_get(d, "text")) ? d : al_json_get(d, "content");
+        cJSON *s = cJSON_CreateString(text);
+        if (!ev || !s || !cJSON_IsObject(holder)) {
+            cJSON_Delete(s);
+            cJSON_Delete(ev);
+            return NULL;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(holder, "text", s);
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, "event_id"); /* not a resume point */
+        return ev;
+    }
     cJSON *ev = cJSON_CreateObject();
     cJSON *cands = ev ? cJSON_AddArrayToObject(ev, "candidates") : NULL;
     cJSON *c = cJSON_CreateObject();
@@ -181,12 +287,16 @@ static al_code error_body(al_buf *out, int status, const char *message)
 
 static int shape(al_api api, const cJSON *root)
 {
+    if (api == AL_API_INTERACTIONS)
+        return cJSON_IsObject(root) && al_json_get(root, "input") &&
+               (al_json_str(root, "model") || al_json_str(root, "agent"));
     const cJSON *c = al_json_get(root, "contents");
     return cJSON_IsArray(c) || cJSON_IsObject(c);
 }
 
 static int wants_stream(al_api api, const cJSON *root)
 {
+    if (api == AL_API_INTERACTIONS) return cJSON_IsTrue(al_json_get(root, "stream"));
     return api == AL_API_GEMINI_STREAM;
 }
 

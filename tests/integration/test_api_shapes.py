@@ -258,6 +258,13 @@ PROMPTS = [
             {"codeExecutionResult": {"outcome": "OUTCOME_OK", "output": I}}]},
         {"role": "user", "parts": [{"text": "And now?"}]}],
         "tools": [{"codeExecution": {}}]}),
+    # Gemini's Interactions API (client.interactions.create)
+    ("gemini_interactions", "/v1beta/interactions", {"model": "gemini-3-flash-preview",
+                                                     "input": I, "stream": True}),
+    ("gemini_interactions_turns", "/v1beta/interactions", {
+        "model": "gemini-3-flash-preview", "system_instruction": "Be brief.", "input": [
+            {"role": "user", "content": [{"type": "text", "text": "weather?"}]},
+            {"type": "function_result", "call_id": "f1", "name": "w", "result": {"forecast": I}}]}),
     ("gemini_stream_sse", "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
      {"contents": [{"role": "user", "parts": [{"text": I}]}]}),
     # llama.cpp server's own endpoints (its web UI and many local tools)
@@ -316,7 +323,8 @@ def provider_of(path):
         return "bedrock"
     if path.endswith("/v2/chat"):
         return "cohere"
-    if "Generate" in path or "generateContent" in path or "cachedContents" in path:
+    if ("Generate" in path or "generateContent" in path or "cachedContents" in path
+            or path.endswith("/interactions")):
         return "gemini"
     if (path.endswith("/messages") or "Predict" in path or "/batches" in path
             or path.endswith("/invoke")):
@@ -774,6 +782,40 @@ def r_cohere_whole():
         "usage": {"billed_units": {"input_tokens": 5, "output_tokens": 9}}}).encode()
 
 
+def r_interactions_stream():
+    def ev(o):
+        return sse(o, o["event_type"])
+    it = {"id": "v1_abc", "status": "in_progress", "object": "interaction",
+          "model": "gemini-3-flash-preview"}
+    out = [ev({"interaction": it, "event_type": "interaction.created"}),
+           ev({"interaction_id": "v1_abc", "status": "in_progress",
+               "event_type": "interaction.status_update"}),
+           ev({"index": 0, "step": {"type": "thought"}, "event_type": "step.start"}),
+           ev({"index": 0, "delta": {"signature": "c2ln", "type": "thought_signature"},
+               "event_type": "step.delta"}),
+           ev({"index": 0, "event_type": "step.stop"}),
+           ev({"index": 1, "step": {"type": "model_output"}, "event_type": "step.start"})]
+    for d in split(PII):
+        out.append(ev({"index": 1, "delta": {"text": d, "type": "text"},
+                       "event_type": "step.delta"}))
+    out.append(ev({"index": 1, "event_type": "step.stop"}))
+    out.append(ev({"interaction": dict(it, status="completed", steps=[
+        {"type": "thought", "signature": "c2ln"},
+        {"type": "model_output", "content": [{"type": "text", "text": PII}]}],
+        usage={"total_input_tokens": 5, "total_output_tokens": 9}),
+        "event_type": "interaction.completed"}))
+    return out
+
+
+def r_interactions_whole():
+    return jd({"id": "v1_abc", "status": "completed", "object": "interaction",
+               "model": "gemini-3-flash-preview", "outputs": [
+                   {"type": "thought", "signature": "c2ln"},
+                   {"type": "text", "text": PII},
+                   {"type": "function_call", "id": "f1", "name": "save",
+                    "arguments": json.loads(ARGS)}]}).encode()
+
+
 def r_bedrock_converse():
     return jd({"output": {"message": {"role": "assistant", "content": [
         {"reasoningContent": {"reasoningText": {"text": "They gave " + PII, "signature": "s1"}}},
@@ -826,6 +868,8 @@ SHAPES = {
  "cohere_stream": ("/v2/chat", {"model": "command-a-03-2025", "stream": True, "messages": [{"role": "user", "content": "hi"}]}, SSE_CT, r_cohere_stream),
  "cohere_whole": ("/v2/chat", {"model": "command-a-03-2025", "messages": [{"role": "user", "content": "hi"}]}, "application/json", r_cohere_whole),
  "resp_mcp_numbers": ("/v1/responses", {"model": "m", "input": "hi", "stream": True}, SSE_CT, r_resp_mcp_numbers),
+ "interactions_stream": ("/v1beta/interactions", {"model": "gemini-3-flash-preview", "input": "hi", "stream": True}, SSE_CT, r_interactions_stream),
+ "interactions_whole": ("/v1beta/interactions", {"model": "gemini-3-flash-preview", "input": "hi"}, "application/json", r_interactions_whole),
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),

@@ -809,3 +809,39 @@ TEST(cohere_v2_chat_prompts_replies_and_stream_events)
                  "\"type\":\"tool-call-delta\",\"index\":1}");
     free(s);
 }
+
+TEST(gemini_interactions_api_inputs_outputs_and_step_events)
+{
+    al_api api;
+    CHECK(match("POST", "/v1beta/interactions", &api) == &al_provider_gemini &&
+          api == AL_API_INTERACTIONS);
+    char *s = prompts(&al_provider_gemini, AL_API_INTERACTIONS,
+                      "{\"model\":\"g\",\"system_instruction\":\"S\",\"input\":[{\"role\":\"user\","
+                      "\"content\":[{\"type\":\"text\",\"text\":\"U\"}]},{\"type\":"
+                      "\"function_result\",\"call_id\":\"c\",\"result\":{\"r\":\"R\"}}]}");
+    CHECK_STR(s, "system:S;user:U;tool:R;");
+    free(s);
+    s = prompts(&al_provider_gemini, AL_API_INTERACTIONS, "{\"model\":\"g\",\"input\":\"hi\"}");
+    CHECK_STR(s, "user:hi;");
+    free(s);
+    s = completions(&al_provider_gemini, AL_API_INTERACTIONS,
+                    "{\"outputs\":[{\"type\":\"text\",\"text\":\"A\"},{\"type\":\"function_call\","
+                    "\"arguments\":{\"to\":\"E\"}}]}");
+    CHECK_STR(s, "A;E;");
+    free(s);
+    const char *ev[] = {
+        "{\"index\":0,\"delta\":{\"signature\":\"x\",\"type\":\"thought_signature\"},"
+        "\"event_type\":\"step.delta\"}",
+        "{\"index\":1,\"delta\":{\"text\":\"hi\",\"type\":\"text\"},\"event_type\":\"step.delta\"}",
+        "{\"index\":1,\"event_type\":\"step.stop\"}",
+        "{\"interaction\":{\"steps\":[{\"type\":\"model_output\",\"content\":[{\"type\":\"text\","
+        "\"text\":\"hi\"}]}]},\"event_type\":\"interaction.completed\"}",
+        NULL};
+    s = stream_log(&al_provider_gemini, AL_API_INTERACTIONS, ev);
+    CHECK_STR(s, "d2:hi;e2;E;w:hi;");
+    free(s);
+    s = rebuilt(&al_provider_gemini, AL_API_INTERACTIONS, ev[1], 2, "x");
+    CHECK_STR(s, "{\"index\":1,\"delta\":{\"text\":\"x\",\"type\":\"text\"},\"event_type\":"
+                 "\"step.delta\"}");
+    free(s);
+}
