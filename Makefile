@@ -36,9 +36,16 @@ MAP := $(wildcard shim/airlock.map)
 .PHONY: all check deps unit integration demo bench eval train install clean format
 all: $(B)/libairlock.so $(B)/airlock
 
-$(B)/obj/%.o: shim/%.c $(HDRS) | $(B)/obj
+# The objects embed PREFIX (AL_PREFIX: where an installed airlock finds its shim
+# and rules), so a stamp holding it, rewritten only when it changes, rebuilds
+# them when PREFIX is given later (say, to 'make install' alone).
+PREFIX_STAMP := $(B)/prefix.stamp
+$(shell mkdir -p $(B) && { [ "$$(cat $(PREFIX_STAMP) 2>/dev/null)" = "$(PREFIX)" ] || \
+  printf '%s' "$(PREFIX)" > $(PREFIX_STAMP); })
+
+$(B)/obj/%.o: shim/%.c $(HDRS) $(PREFIX_STAMP) | $(B)/obj
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
-$(B)/san/%.o: shim/%.c $(HDRS) | $(B)/san
+$(B)/san/%.o: shim/%.c $(HDRS) $(PREFIX_STAMP) | $(B)/san
 	$(CC) $(BASE_CFLAGS) $(SAN) -c $< -o $@
 $(B)/obj $(B)/san $(B)/ex:
 	mkdir -p $@

@@ -27,7 +27,7 @@ FUZZ_SEEDS_fuzz_sni := tests/fixtures/tls
 
 $(B)/fuzz $(B)/fuzz/obj:
 	mkdir -p $@
-$(B)/fuzz/obj/%.o: shim/%.c $(HDRS) | $(B)/fuzz/obj
+$(B)/fuzz/obj/%.o: shim/%.c $(HDRS) $(PREFIX_STAMP) | $(B)/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_OBJ) $(HDRS) | $(B)/fuzz
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
