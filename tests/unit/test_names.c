@@ -966,3 +966,51 @@ TEST(a_text_changed_in_place_is_scanned_again_whatever_the_pass_key)
     al_detector_person.free_state(p);
     al_detector_location.free_state(l);
 }
+
+/* A stream's window grows one byte at a time and slides on (mid-word or
+ * not), so that each name in it lies, in one pass or another, across the
+ * end of the text the scan before read, where this scan takes that one up
+ * and goes on: every pass finds what a scan of its window alone finds (none
+ * drops a span it took over, none judges a name without the words after
+ * it), and each name is found whole in some pass. */
+TEST(a_name_across_the_end_of_the_scan_before_is_found_as_if_alone)
+{
+    static const char text[] =
+        "the notes were kept in a drawer by the window and then the letters came in the "
+        "morning with the rest of the mail, and the clerk at the desk said that dr. Okonkwo "
+        "had signed for the parcel before noon, so it went out with the rest of the post "
+        "on the same day and reached the office by the evening of the next day. later the "
+        "letters came from Maria Gonzalez who wrote that the parcel would go to 42 Elm "
+        "Street in the town of Springfield before the winter; then we met John Smith and "
+        "Ana Lima, who lives in Paris, near the old station where the trains stop twice.";
+    const size_t len = sizeof text - 1;
+    const al_detector_ops *det[3] = {&al_detector_person, &al_detector_location,
+                                     &al_detector_address};
+    static const char *const want[3] = {"dr. Okonkwo", "Paris", "42 Elm Street"};
+    void *st[3];
+    for (int k = 0; k < 3; k++) {
+        st[k] = load(det[k], NULL);
+        REQUIRE(st[k]);
+    }
+    static char win[1024], a[4096], b[4096];
+    int same = 1, seen[3] = {0, 0, 0};
+    for (size_t end = 100, start = 0, step = 0; end <= len; end++, step++) {
+        if (end - start > 260) start = end - 200 - step % 37; /* slid on, mid-word or not */
+        size_t n = end - start;
+        memcpy(win, text + start, n); /* the window, in the same buffer each pass */
+        for (int k = 0; k < 3; k++) {
+            if (!scanned_as_if_alone(det[k], st[k], win, n, a, b, sizeof a)) {
+                fprintf(stderr, "  window %zu..%zu, detector %d: %s / %s\n", start, end, k, a, b);
+                same = 0;
+            }
+            const char *w = strstr(text, want[k]);
+            size_t ws = (size_t)(w - text) - start, we = ws + strlen(want[k]);
+            char span[32];
+            snprintf(span, sizeof span, "%zu-%zu;", ws, we);
+            if (w >= text + start && strstr(a, span)) seen[k] = 1;
+        }
+    }
+    CHECK(same);
+    for (int k = 0; k < 3; k++) CHECK(seen[k]);
+    for (int k = 0; k < 3; k++) det[k]->free_state(st[k]);
+}
