@@ -24,11 +24,16 @@ typedef size_t (*pending_fn)(gnutls_session_t);
 typedef void (*deinit_fn)(gnutls_session_t);
 typedef int (*sname_fn)(gnutls_session_t, void *, size_t *, unsigned int *, unsigned int);
 typedef int (*alpn_fn)(gnutls_session_t, const gnutls_datum_t *, unsigned, unsigned);
+typedef ssize_t (*send2_fn)(gnutls_session_t, const void *, size_t, size_t, unsigned);
+typedef ssize_t (*recvseq_fn)(gnutls_session_t, void *, size_t, unsigned char *);
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n);
 HOOK size_t gnutls_record_check_pending(gnutls_session_t s);
 HOOK void gnutls_deinit(gnutls_session_t s);
+HOOK ssize_t gnutls_record_send2(gnutls_session_t s, const void *data, size_t n, size_t pad,
+                                 unsigned flags);
+HOOK ssize_t gnutls_record_recv_seq(gnutls_session_t s, void *data, size_t n, unsigned char *seq);
 HOOK int gnutls_alpn_set_protocols(gnutls_session_t s, const gnutls_datum_t *protocols,
                                    unsigned size, unsigned flags);
 
@@ -41,7 +46,7 @@ static void *resolve(void **slot, const char *name, void *self)
     }
     return p;
 }
-static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn;
+static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn, *p_send2, *p_recvseq;
 #define REAL_SEND() ((send_fn)resolve(&p_send, "gnutls_record_send", (void *)gnutls_record_send))
 #define REAL_RECV() ((recv_fn)resolve(&p_recv, "gnutls_record_recv", (void *)gnutls_record_recv))
 #define REAL_PENDING()                                                                             \
@@ -152,10 +157,22 @@ static void forget(gnutls_session_t s)
  * the real call would return them, with the rest kept; GnuTLS wants the
  * interrupted real call repeated with the same data, which out_off keeps.
  * Returns 0 when all is sent, else the GnuTLS error (others drop the rest). */
+/* Inside a real gnutls_record_send of ours: libgnutls's own send calls
+ * gnutls_record_send2, which must then be the real one. */
+static __thread int in_real_send;
+
+static ssize_t real_send(send_fn f, gnutls_session_t s, const void *data, size_t n)
+{
+    in_real_send++;
+    ssize_t r = f(s, data, n);
+    in_real_send--;
+    return r;
+}
+
 static ssize_t out_flush(send_fn f, gconn *g)
 {
     while (g->out_off < g->out.len) {
-        ssize_t w = f(g->s, g->out.data + g->out_off, g->out.len - g->out_off);
+        ssize_t w = real_send(f, g->s, g->out.data + g->out_off, g->out.len - g->out_off);
         if (w > 0) {
             g->out_off += (size_t)w;
             continue;
@@ -178,14 +195,14 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
 {
     send_fn f = REAL_SEND();
     if (!f) return GNUTLS_E_INTERNAL_ERROR;
-    if (al_in_hook || al_in_curl || !s) return f(s, data, n);
+    if (al_in_hook || al_in_curl || !s) return real_send(f, s, data, n);
     gconn *g;
     if (!data || n == 0) { /* a flush: ours when a send of ours is pending */
         g = __atomic_load_n(&nsessions, __ATOMIC_RELAXED) ? lookup(s) : NULL;
-        if (!g || !g->wpend) return f(s, data, n);
+        if (!g || !g->wpend) return real_send(f, s, data, n);
     } else {
         g = get(s);
-        if (!g || (g->pass && !g->wpend)) return f(s, data, n);
+        if (!g || (g->pass && !g->wpend)) return real_send(f, s, data, n);
     }
     if (g->wpend) { /* the retry of a send whose bytes the exchange took */
         ssize_t r = out_flush(f, g);
@@ -367,4 +384,33 @@ HOOK int gnutls_alpn_set_protocols(gnutls_session_t s, const gnutls_datum_t *pro
     }
     al_hook_debug("gnutls: ALPN offer reduced to http/1.1");
     return real(s, keep, nk, flags);
+}
+
+/* The record calls with extras (padding or corking, the sequence number)
+ * were a way around the two above: on a session the exchange follows, or
+ * may (no record call yet), they go through them.  send2's padding and
+ * cork flag are dropped there (the bytes go out as gnutls_record_send sends
+ * them); recv_seq's sequence number is zeroed (the records the host reads
+ * are the exchange's).  A session passed through gets the real calls. */
+HOOK ssize_t gnutls_record_send2(gnutls_session_t s, const void *data, size_t n, size_t pad,
+                                 unsigned flags)
+{
+    int ours = !al_in_hook && !al_in_curl && !in_real_send;
+    gconn *g = ours ? lookup(s) : NULL;
+    if (ours && (!g || !g->pass)) return gnutls_record_send(s, data, n);
+    send2_fn real = (send2_fn)resolve(&p_send2, "gnutls_record_send2", (void *)gnutls_record_send2);
+    return real ? real(s, data, n, pad, flags) : GNUTLS_E_INTERNAL_ERROR;
+}
+
+HOOK ssize_t gnutls_record_recv_seq(gnutls_session_t s, void *data, size_t n, unsigned char *seq)
+{
+    gconn *g = al_in_hook || al_in_curl ? NULL : lookup(s);
+    if (g && !g->pass) {
+        ssize_t r = gnutls_record_recv(s, data, n);
+        if (seq) memset(seq, 0, 8);
+        return r;
+    }
+    recvseq_fn real =
+        (recvseq_fn)resolve(&p_recvseq, "gnutls_record_recv_seq", (void *)gnutls_record_recv_seq);
+    return real ? real(s, data, n, seq) : GNUTLS_E_INTERNAL_ERROR;
 }

@@ -11,7 +11,8 @@ and plain) while the scrubber holds the start of an e-mail address; a C
 program that talks only through OpenSSL's SSL BIO (BIO_new_ssl_connect,
 BIO_puts, BIO_read, BIO_gets); request lines split by tabs or runs of
 spaces, which lenient servers (the mock, Python's http.server) answer; a
-GnuTLS program that offers h2 beside http/1.1.  Each
+GnuTLS program that offers h2 beside http/1.1, or writes with
+gnutls_record_send2 and reads with gnutls_record_recv_seq.  Each
 asserts what the program got: replies in request order, no planted value, a
 clean status."""
 import json
@@ -535,7 +536,8 @@ GNUTLS_ALPN = r"""
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-/* galpn PORT BODY: offers ALPN h2 and http/1.1 over GnuTLS; prints the
+/* galpn PORT BODY [seq]: offers ALPN h2 and http/1.1 over GnuTLS (seq: sends
+ * with gnutls_record_send2, reads with gnutls_record_recv_seq); prints the
  * protocol chosen, and, on http/1.1, what the LLM request gets back. */
 int main(int argc, char **argv)
 {
@@ -564,10 +566,17 @@ int main(int argc, char **argv)
     int n = snprintf(req, sizeof req, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\n"
                      "Content-Type: application/json\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
                      strlen(argv[2]), argv[2]);
-    gnutls_record_send(s, req, (size_t)n);
+    int seq = argc > 3 && !strcmp(argv[3], "seq");
+    if (seq)
+        gnutls_record_send2(s, req, (size_t)n, 0, 0);
+    else
+        gnutls_record_send(s, req, (size_t)n);
     char buf[16384];
     ssize_t r;
-    while ((r = gnutls_record_recv(s, buf, sizeof buf)) > 0 || r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
+    unsigned char seqn[8];
+    while ((r = seq ? gnutls_record_recv_seq(s, buf, sizeof buf, seqn)
+                    : gnutls_record_recv(s, buf, sizeof buf)) > 0 ||
+           r == GNUTLS_E_AGAIN || r == GNUTLS_E_INTERRUPTED)
         if (r > 0) fwrite(buf, 1, (size_t)r, stdout);
     fprintf(stderr, "end r=%zd %s\n", r, gnutls_strerror((int)r));
     return 0;
@@ -595,6 +604,16 @@ def gnutls_alpn(m):
     for stream in (False, True):
         p = run([exe, port, chat("mock:pii hi", stream)], env=env)
         R.check("GnuTLS client offering h2 and http/1.1: a %s reply is scrubbed"
+                % ("streamed" if stream else "whole"),
+                "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout), p.stdout[:60])
+    before = len(m.requests())
+    p = run([exe, port, chat(INJ_TEXT), "seq"], env=env)
+    R.check("GnuTLS client writing with gnutls_record_send2: an injection is blocked and never "
+            "sent (passed unscreened before)",
+            "HTTP/1.1 400 " in p.stdout and len(m.requests()) == before, p.stdout[:60])
+    for stream in (False, True):
+        p = run([exe, port, chat("mock:pii hi", stream), "seq"], env=env)
+        R.check("GnuTLS client reading with gnutls_record_recv_seq: a %s reply is scrubbed"
                 % ("streamed" if stream else "whole"),
                 "<EMAIL_ADDRESS>" in p.stdout and not leaked(p.stdout), p.stdout[:60])
 
