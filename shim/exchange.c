@@ -1470,6 +1470,16 @@ al_code al_exchange_refused(al_exchange *x, const char *method, const char *host
     return AL_OK;
 }
 
+/* 1 when body[0..len) opens like a JSON object or array (after blanks and
+ * a byte order mark, which some servers' parsers skip). */
+static int json_like(const char *body, size_t len)
+{
+    size_t i = len >= 3 && !memcmp(body, "\xef\xbb\xbf", 3) ? 3 : 0;
+    while (i < len && (body[i] == ' ' || body[i] == '\t' || body[i] == '\r' || body[i] == '\n'))
+        i++;
+    return i < len && (body[i] == '{' || body[i] == '[');
+}
+
 al_code al_exchange_request(al_exchange *x, const char *method, const char *host, const char *path,
                             const char *content_type, const char *body, size_t len,
                             al_req_verdict *v)
@@ -1488,6 +1498,14 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
             cJSON_Delete(root);
             return AL_OK;
         }
+        /* a form or a multipart upload is no LLM API's body: another API on
+         * a similar path (a mail API's POST .../messages).  A body that
+         * looks like JSON is still an LLM call whatever its label. */
+        if (!root && content_type &&
+            (strcasestr(content_type, "x-www-form-urlencoded") ||
+             !strncasecmp(content_type, "multipart/", 10)) &&
+            !json_like(body, len))
+            return AL_OK;
     }
     set_call(x, p, api, host, path, root);
     /* first recognised LLM call of the process loads the rule packs */

@@ -134,6 +134,26 @@ def curl(port, path, name, body, env):
     return int(code) if code.isdigit() else 0, out
 
 
+FORMCLIENT = r'''
+import http.client, json, sys
+c = http.client.HTTPConnection("127.0.0.1", int(sys.argv[1]), timeout=20)
+c.request("POST", sys.argv[2], body=sys.argv[3].encode(),
+          headers={"content-type": sys.argv[4], "x-probe": sys.argv[5]})
+r = c.getresponse()
+print(json.dumps([r.status, r.read().decode("utf-8", "replace")]))
+'''
+
+# other APIs on paths an LLM API also uses, with a form or multipart body (a
+# mail API's POST .../messages): not LLM calls, they must pass untouched
+FORM = "from=ops%40example.org&to=team%40example.org&subject=Hello&text=Build+done"
+MULTI = ("--b1\r\nContent-Disposition: form-data; name=\"text\"\r\n\r\nBuild done\r\n--b1--\r\n")
+FORMS = [("form_messages", "/v3/mg.example.org/messages", FORM,
+          "application/x-www-form-urlencoded"),
+         ("form_completion", "/search/completion", FORM, "application/x-www-form-urlencoded"),
+         ("multipart_interactions", "/v1/crm/interactions", MULTI,
+          "multipart/form-data; boundary=b1")]
+
+
 PYCLIENT = r'''
 import http.client, json, sys
 port, path, name = int(sys.argv[1]), sys.argv[2], sys.argv[3]
@@ -1074,6 +1094,33 @@ def main():
             st, out = call(port, path, name, jd(req), env)
             check_reply(client, name, ctype, data, st, out)
             expect.append((provider_of(path), wants_stream(path, req)))
+    # forms and multipart bodies on LLM-like paths pass untouched, unrecorded
+    for name, path, body, ctype in FORMS:
+        GOT.pop(name, None)
+        p = subprocess.run([PY, "-c", FORMCLIENT, str(port), path, body, ctype, name], env=env,
+                           capture_output=True, text=True, timeout=30)
+        R.check("http.client %s: passed to the server" % name,
+                p.stdout.strip().startswith("[200") and GOT.get(name) == [body.encode()],
+                "got %r" % p.stdout[:200])
+        p = subprocess.run(["curl", "-sS", "-o", "/dev/null", "-w", "%{http_code}", "-H",
+                            "content-type: " + ctype, "-H", "x-probe: " + name, "--data-binary",
+                            body, "http://127.0.0.1:%d%s" % (port, path)], env=env,
+                           capture_output=True, text=True, timeout=30)
+        R.check("curl %s: passed to the server" % name,
+                p.stdout == "200" and GOT.get(name, [])[-1:] == [body.encode()],
+                "got %r" % p.stdout[:200])
+    # but a body that opens like JSON is an LLM call whatever its label: an
+    # injection behind a byte order mark (which Python's json.loads skips)
+    # labelled as a form is never sent
+    bom = "\ufeff" + jd({"model": "m", "messages": [{"role": "user", "content": INJ}]})
+    GOT.pop("form_json_bom", None)
+    p = subprocess.run([PY, "-c", FORMCLIENT, str(port), "/v1/chat/completions", bom,
+                        "application/x-www-form-urlencoded", "form_json_bom"], env=env,
+                       capture_output=True, text=True, timeout=30)
+    R.check("http.client form_json_bom: a JSON-like body labelled a form is not sent",
+            "form_json_bom" not in GOT and p.stdout.strip()[:4] in ("[400", "[403"),
+            "got %r" % p.stdout[:200])
+    expect.append(("openai", False))
     # the same replies arriving in one piece (another path through the
     # exchange: every event framed from one read)
     for name, (path, req, ctype, fn) in SHAPES.items():
@@ -1118,7 +1165,7 @@ def main():
     R.check("audit: no prompt or completion text", INJ not in raw and not any(
         v in raw for v in VALUES), "text in the audit log")
     R.check("audit: blocked prompts recorded", sum(1 for l in lines if l.get("blocked")) ==
-            2 * len(PROMPTS), "blocked lines: %d" % sum(1 for l in lines if l.get("blocked")))
+            2 * len(PROMPTS) + 1, "blocked lines: %d" % sum(1 for l in lines if l.get("blocked")))
     red = [l for l in lines if l.get("redactions")]
     R.check("audit: redactions recorded per reply", len(red) == 3 * len(SHAPES),
             "%d lines with redactions" % len(red))
