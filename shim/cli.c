@@ -15,9 +15,12 @@ static const struct {
     {"run", al_cli_run,
      "run [--policy F] [--rules P] [--audit F] [--weights M] [--egress LIST] [--monitor] "
      "[--fail-open] -- CMD [ARGS]"},
-    {"scan", al_cli_scan, "scan [--as prompt|completion] [--rules PATH] [--jobs N] [FILE]"},
-    {"check-rules", al_cli_check_rules, "check-rules [FILE...]"},
-    {"train", al_cli_train, "train --data FILE.jsonl... --out rules/NAME.model [--seed N]"},
+    {"scan", al_cli_scan,
+     "scan [--as prompt|completion] [--policy FILE] [--rules PATH] [--jobs N] [FILE]"},
+    {"check-rules", al_cli_check_rules, "check-rules [FILE|DIR...]   (default: the rules in use)"},
+    {"train", al_cli_train,
+     "train --data FILE.jsonl... [--out FILE.model] [--seed N] [--cv K] [--loso] ...  "
+     "(airlock train --help)"},
     {"verify", al_cli_verify, "verify --manifest M FILE...  |  verify --print FILE..."},
 };
 

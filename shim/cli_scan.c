@@ -516,6 +516,13 @@ static void show_example(char *dst, size_t n, const char *ex)
 
 int al_cli_check_rules(int argc, char **argv)
 {
+    if (argc == 2 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        printf("usage: airlock check-rules [FILE|DIR...]\n"
+               "  validates rule packs (schema, pattern compile errors, every rule's own\n"
+               "  examples); no argument: the packs airlock would load. Problems are\n"
+               "  printed as 'file: rule: reason'; exit 1 if there are any.\n");
+        return 0;
+    }
     al_engine *e = al_engine_alloc();
     if (!e) {
         fprintf(stderr, "airlock check-rules: out of memory\n");

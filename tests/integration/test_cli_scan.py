@@ -215,4 +215,11 @@ for as_ in ("prompt", "completion"):
 rc, out, err = run(["--version"])
 r.check("airlock --version prints its version", rc == 0 and re.match(r"^airlock \d+\.\d+\.\d+\n$", out),
         (rc, out, err))
+rc, out, err = run(["--help"])
+r.check("airlock --help names scan's --policy and check-rules' directories",
+        rc == 0 and "scan [--as prompt|completion] [--policy FILE]" in out
+        and "check-rules [FILE|DIR...]" in out, (rc, out))
+rc, out, err = run(["check-rules", "--help"])
+r.check("airlock check-rules --help prints its usage, not a missing file '--help'",
+        rc == 0 and out.startswith("usage: airlock check-rules") and err == "", (rc, out, err))
 r.finish()
