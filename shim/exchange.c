@@ -154,6 +154,7 @@ static al_code quote_into(const char *s, size_t n, int *st, esc_q *e, al_buf *ou
 static al_code quote_bare(skey *k, size_t from)
 {
     size_t n = k->rel.len - from;
+    if (!n) return AL_OK; /* nothing released (rel.data may still be NULL) */
     const char *p = k->rel.data + from;
     if (!memchr(p, '<', n) && !memchr(p, '"', n) && k->jst == JS_OUT) return AL_OK;
     al_buf t = {0};
