@@ -1218,8 +1218,9 @@ static al_code block_rules(al_exchange *x, al_req_verdict *v)
     return r;
 }
 
-/* Fail mode for a request that could not be screened. */
-static al_code unscreened(al_exchange *x, al_req_verdict *v, const char *why)
+/* Fail mode for a request that could not be screened: refused with status
+ * (403; 413 for a body past AIRLOCK_MAX_BODY, as the other layers answer). */
+static al_code unscreened_as(al_exchange *x, al_req_verdict *v, const char *why, int status)
 {
     set_fail(x, why);
     if (x->ctx->fail == AL_FAIL_OPEN || monitor(x)) {
@@ -1228,7 +1229,12 @@ static al_code unscreened(al_exchange *x, al_req_verdict *v, const char *why)
     }
     char msg[256];
     snprintf(msg, sizeof msg, "airlock: request refused: %s (AIRLOCK_FAIL=closed)", why);
-    return block(x, v, 403, msg);
+    return block(x, v, status, msg);
+}
+
+static al_code unscreened(al_exchange *x, al_req_verdict *v, const char *why)
+{
+    return unscreened_as(x, v, why, 403);
 }
 
 /* cJSON ends a string at an escaped NUL, so text after "\u0000" would go
@@ -1318,23 +1324,59 @@ static cJSON *parse_json(const char *s, size_t n)
     return root;
 }
 
-/* The server's parser may take the last of duplicate keys while cJSON takes
- * the first: a document with duplicate keys is ambiguous and not screened. */
-static int has_dup_keys(const cJSON *o, int depth)
+static int cmp_key(const void *a, const void *b)
 {
-    if (depth > 200) return 1;
-    for (const cJSON *c = o ? o->child : NULL; c; c = c->next) {
-        if (cJSON_IsObject(o) && c->string)
-            for (const cJSON *d = c->next; d; d = d->next)
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* 1 if object o has two members of one name.  Few members: compared pairwise;
+ * more: their names sorted, so a body of 100,000 keys costs milliseconds, not
+ * the quadratic minutes a hostile request could ask for.  -1: out of memory. */
+static int object_dups(const cJSON *o)
+{
+    size_t n = 0;
+    for (const cJSON *c = o->child; c; c = c->next) n += c->string != NULL;
+    if (n < 2) return 0;
+    if (n <= 16) {
+        for (const cJSON *c = o->child; c; c = c->next)
+            for (const cJSON *d = c->next; c->string && d; d = d->next)
                 if (d->string && !strcmp(c->string, d->string)) return 1;
-        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && has_dup_keys(c, depth + 1)) return 1;
+        return 0;
     }
-    return 0;
+    const char **k = malloc(n * sizeof *k);
+    if (!k) return -1;
+    size_t i = 0;
+    for (const cJSON *c = o->child; c; c = c->next)
+        if (c->string) k[i++] = c->string;
+    qsort(k, n, sizeof *k, cmp_key);
+    int dup = 0;
+    for (i = 1; i < n && !dup; i++) dup = !strcmp(k[i - 1], k[i]);
+    free(k);
+    return dup;
+}
+
+/* The server's parser may take the last of duplicate keys while cJSON takes
+ * the first: a document with duplicate keys is ambiguous and not screened.
+ * 0: none; else the reason it cannot be screened. */
+static const char *dup_keys(const cJSON *o, int depth)
+{
+    if (depth > 200) return "request body nests JSON more than 200 levels deep";
+    if (cJSON_IsObject(o)) {
+        int d = object_dups(o);
+        if (d) return d < 0 ? "out of memory" : "request body has duplicate JSON keys";
+    }
+    for (const cJSON *c = o ? o->child : NULL; c; c = c->next) {
+        if (!cJSON_IsObject(c) && !cJSON_IsArray(c)) continue;
+        const char *why = dup_keys(c, depth + 1);
+        if (why) return why;
+    }
+    return NULL;
 }
 
 static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
 {
-    if (has_dup_keys(root, 0)) return unscreened(x, v, "request body has duplicate JSON keys");
+    const char *why = dup_keys(root, 0);
+    if (why) return unscreened(x, v, why);
     al_texts t = {0};
     al_code r = x->prov->prompts(x->api, root, &t);
     if (r == AL_OK) r = al_texts_push_tool_defs(&t, root);
@@ -1514,7 +1556,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
     x->rec.stream = root ? p->wants_stream(api, root) : api == AL_API_GEMINI_STREAM;
     al_code r;
     if (too_big)
-        r = unscreened(x, v, "request body exceeds AIRLOCK_MAX_BODY");
+        r = unscreened_as(x, v, "request body exceeds AIRLOCK_MAX_BODY", 413);
     else if (!root)
         r = unscreened(x, v, "request body is not valid JSON");
     else if (has_nul_escape(body, len))

@@ -98,7 +98,7 @@ shim $CURL --http1.1 $U/v1/chat/completions -H 'Content-Type: application/json' 
 code_is "JSON nested 100000 deep: 403 refusal, no crash" $T/a 403
 "$PY" -c 'import json,sys; json.dump({"messages":[{"role":"user","content":"A" * (50 << 20)}]}, open(sys.argv[1],"w"))' $T/50m.json
 shim $CURL --http1.1 $U/v1/chat/completions -H 'Content-Type: application/json' --data-binary @$T/50m.json -w '\n%{http_code}' > $T/a
-code_is "50 MB body, fail closed: refused" $T/a 403
+code_is "50 MB body, fail closed: refused with 413, as every layer answers" $T/a 413
 shim env AIRLOCK_FAIL=open $CURL --http1.1 $U/v1/chat/completions -H 'Content-Type: application/json' --data-binary @$T/50m.json -w '\n%{http_code}' > $T/a
 code_is "50 MB body, fail open: forwarded" $T/a 200
 "$PY" -c 'import json,sys; json.dump({"messages":[{"role":"user","content":"mock:echo " + "word " * 400000}]}, open(sys.argv[1],"w"))' $T/2m.json

@@ -1889,6 +1889,39 @@ TEST(requests_that_parse_differently_elsewhere_are_not_passed_unscreened)
     al_ctx_free(&ctx);
 }
 
+TEST(duplicate_keys_among_many_and_deep_nesting_are_refused_with_their_own_reason)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    /* 40,000 members in one object (the sorted path): one name twice is found,
+     * and none twice passes (pairwise, this took seconds per request) */
+    for (int dup = 0; dup < 2; dup++) {
+        al_buf b = {0};
+        al_buf_puts(&b, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"metadata\":{");
+        for (int i = 0; i < 40000; i++) al_buf_printf(&b, "%s\"k%d\":0", i ? "," : "", i);
+        if (dup) al_buf_puts(&b, ",\"k39999\":1");
+        al_buf_puts(&b, "}}");
+        al_req_verdict v = screen_req(&ctx, "/v1/chat/completions", b.data, NULL);
+        CHECK_EQ_INT(v.kind, dup ? AL_REQ_BLOCK : AL_REQ_ALLOW);
+        if (dup) CHECK(v.body.data && strstr(v.body.data, "duplicate JSON keys"));
+        al_req_verdict_free(&v);
+        al_buf_free(&b);
+    }
+    /* 300 levels of arrays: refused as too deep, not as duplicate keys */
+    al_buf b = {0};
+    al_buf_puts(&b, "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"x\":");
+    for (int i = 0; i < 300; i++) al_buf_puts(&b, "[");
+    for (int i = 0; i < 300; i++) al_buf_puts(&b, "]");
+    al_buf_puts(&b, "}");
+    al_req_verdict v = screen_req(&ctx, "/v1/chat/completions", b.data, NULL);
+    CHECK_EQ_INT(v.kind, AL_REQ_BLOCK);
+    CHECK(v.body.data && strstr(v.body.data, "more than 200 levels deep") &&
+          !strstr(v.body.data, "duplicate"));
+    al_req_verdict_free(&v);
+    al_buf_free(&b);
+    al_ctx_free(&ctx);
+}
+
 TEST(broken_reply_framing_mid_stream_stops_the_reply_and_the_connection)
 {
     al_ctx ctx = make_ctx();
