@@ -1829,7 +1829,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int given = (f & F_GIVEN) != 0;
         int ambiguous = is_common(st, cur);
         size_t n = 1, e = cur->e;
-        int surname = 0;
+        int surname = 0, word_org = 0;
         for (size_t k = 1, kmax = 4; k < kmax; k++) {
             tok *b = peek(st, k);
             if (!b || b->nl) break;
@@ -1860,6 +1860,32 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
              * of a run of name words it starts ("Johnathan Edward Doe") */
             int word_surname = (k == 1 || surname) && given && !ambiguous && b->ocap == C_CAP &&
                                (bf & F_SUR) && !(bf & F_NOT_IN_NAME);
+            /* a surname that is also a street or organisation word ("Hall",
+             * "Hill", "Park") right after a given name, and the run ends
+             * there: a name when introduced ("My name is Peter Hall", "Dear
+             * Mary Hill,") or, when no street word, beside personal data
+             * ("Peter Hall, card ..."); not "near Peter Hall", "Mary Hill
+             * Road" or "address: 12 William Street" */
+            if (k == 1 && given && !ambiguous && b->ocap == C_CAP && b->cap == C_CAP &&
+                (bf & F_SUR) && (bf & (F_ORG | F_STREET)) &&
+                !(bf & (F_NOTNAME | F_TITLE | F_UNIT | F_PREFIX | F_PLACE))) {
+                tok *c = peek(st, 2), *p1 = back(st, 1);
+                /* a field ("Customer: Mary Hill") even when the given name
+                 * is also a town, which introduced() leaves to "To: Berlin" */
+                int intro = (introduced(st) && intro_level(st) == 1) ||
+                            (punct_is(p1, ':') && in_list(st, back(st, 2), CTX_field_labels) &&
+                             name_field(st, 2));
+                if ((!c || c->nl || c->type != T_WORD || c->cap == C_LOWER) &&
+                    (intro || (!(bf & F_STREET) && !in_list(st, p1, CTX_at_place) &&
+                               near_pii(st, cur->s, b->e))) &&
+                    !address_like(st, 2)) {
+                    surname = 1;
+                    word_org = intro ? 2 : 1;
+                    e = b->e;
+                    n = 2;
+                }
+                break;
+            }
             if (!surname_like(st, b) && !word_surname) break;
             if ((bf & F_PLACE) && !(bf & (F_SUR | F_GIVEN))) break;
             surname = 1;
@@ -1890,7 +1916,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             how = 4;
         else if (!surname && lone_ok && in_list(st, p1, CTX_said) && !sentence_start(st, cur))
             how = 4;
-        if ((how || n > 1) &&
+        if ((how || n > 1) && !word_org &&
             (org_after || address_like(st, n) || ((f & F_PLACEHEAD) && surname))) {
             /* "Jackson Street", "Harvard University", "95 Joaquin Suarez 2906",
              * "Saint Lucia", "San Luis" */
@@ -1898,6 +1924,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             int level = intro_level(st);
             if (level == 2 && (key_is(p1, "i'm") || key_is(p1, "im")))
                 level = 1; /* "Hi, I'm Sarah Jones and ...": a full name only */
+            if (word_org == 2) level = 1;
             if (level == 1) e = notname_surname(st, n, e); /* "Customer: Linda Jenkins" */
             *rc = emit(st, out, cur->s, e, level == 2 && role_field(st) ? 1 : level);
         } else if (how == -2) {

@@ -1014,3 +1014,24 @@ TEST(a_name_across_the_end_of_the_scan_before_is_found_as_if_alone)
     for (int k = 0; k < 3; k++) CHECK(seen[k]);
     for (int k = 0; k < 3; k++) det[k]->free_state(st[k]);
 }
+
+/* A surname that is also a street or organisation word ("Hall", "Hill",
+ * "Park") after a given name: the whole name when an introduction or a
+ * field stands before it, or personal data beside it; not a place. */
+TEST(an_introduced_name_takes_a_surname_that_is_also_a_street_or_org_word)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "My name is Peter Hall."), "Peter Hall");
+    CHECK_STR(found(&al_detector_person, strong, "Customer: Mary Hill"), "Mary Hill");
+    CHECK_STR(found(&al_detector_person, strong, "Dear Mary Hill,\nthanks"), "Mary Hill");
+    CHECK_STR(found(&al_detector_person, strong, "Client: Daniel Park\n"), "Daniel Park");
+    CHECK_STR(found(&al_detector_person, strong, "Peter Hall, card 4111 1111 1111 1111"),
+              "Peter Hall");
+    CHECK_STR(found(&al_detector_person, strong, "Peter Hall is a theatre director."), "");
+    CHECK_STR(found(&al_detector_person, strong, "We met near Peter Hall, phone 555 0100."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Dear Mary Hill Road residents,"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Her address: 14 William Street, Leeds"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Note: Check the Hall effect sensor"), "");
+    al_detector_person.free_state(strong);
+}
