@@ -1189,6 +1189,8 @@ static al_code push(sink *out, size_t s, size_t e, int level)
 
 static int has_suffix(const lex *x, const tok *k);
 static size_t place_match(stream *st, size_t *e);
+static int possessive_s(const stream *st, const tok *a, const tok *b);
+static int apos_s_after(stream *st, size_t k, const char *w);
 
 /* PERSON: a run of name-like capitalised words judged by its first word,
  * what follows it and what precedes it. */
@@ -1615,7 +1617,7 @@ static int greeting_closed(stream *st)
 static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
-    if (!intro_candidate(p1)) return 0;
+    if (!intro_candidate(p1)) return p1 && apos_s_after(st, 1, "name"); /* "My name's Laura" */
     if ((key_is(p1, "hola") || key_is(p1, "bonjour")) && !greeting_closed(st)) return 0;
     int is = key_is(p1, "is") || key_is(p1, "was") || key_is(p1, "ist") || key_is(p1, "est") ||
              key_is(p1, "es");
@@ -1717,6 +1719,85 @@ static int caps_name_word(stream *st, tok *b)
     return (f & (F_GIVEN | F_SUR)) && !(f & (F_NOT_IN_NAME | F_BROAD));
 }
 
+/* Is back(st, k) the "s" of "'s" after the word w ("name's", "it's")? */
+static int apos_s_after(stream *st, size_t k, const char *w)
+{
+    tok *s = back(st, k), *a = back(st, k + 1);
+    return key_is(s, "s") && a && possessive_s(st, a, s) && key_is(back(st, k + 2), w);
+}
+
+/* Does a possessive "'s" follow the n tokens from token 0 ("This is Robert
+ * Frost's best poem")? */
+static int possessive_after(stream *st, size_t n)
+{
+    tok *a = peek(st, n);
+    return a && !a->space && a->type == T_PUNCT && possessive_s(st, a, peek(st, n + 1));
+}
+
+static int greeting_word(const tok *p)
+{
+    return key_is(p, "hi") || key_is(p, "hello") || key_is(p, "hey");
+}
+
+/* Openings of a chat, call or message that make the full or titled name
+ * at token 0 its speaker's or its addressee's: "Good morning Mrs. Patel",
+ * "Good afternoon, Mr Okafor", "Hi, this is Dana Whitfield", "This is Dana
+ * Whitfield" starting a line, "Hello, it's Laura Bennett". */
+static int chat_opening(stream *st)
+{
+    tok *p1 = back(st, 1), *p2, *p3;
+    if (!p1) return 0;
+    size_t k = 1;
+    if (punct_is(p1, ',')) p1 = back(st, k = 2);
+    if (key_is(p1, "morning") || key_is(p1, "afternoon") || key_is(p1, "evening"))
+        return key_is(back(st, k + 1), "good");
+    if (k == 1 && apos_s_after(st, 1, "it")) {
+        p2 = back(st, 4);
+        if (punct_is(p2, ',')) p2 = back(st, 5);
+        return greeting_word(p2);
+    }
+    if (k == 1 && key_is(p1, "is") && key_is(p2 = back(st, 2), "this")) {
+        p3 = back(st, 3);
+        if (!p3 || p2->nl) return 1;
+        if (punct_is(p3, ',') || punct_is(p3, '!') || punct_is(p3, '.')) p3 = back(st, 4);
+        return greeting_word(p3) || key_is(p3, "morning") || key_is(p3, "afternoon") ||
+               key_is(p3, "evening");
+    }
+    return 0;
+}
+
+/* A chat speaker's label: the n tokens from token 0 start a line and a ':'
+ * ends them, before words of a chat turn ("Marco Rossi: hi, my order"), or
+ * they follow a time stamp in brackets at the start of a line ("[10:42]
+ * Marco Rossi:"); not a heading ("Robert Frost: a poet of New England"). */
+static int speaker_label(stream *st, size_t n)
+{
+    tok *cur = peek(st, 0), *p1 = back(st, 1), *c = peek(st, n);
+    if (!punct_is(c, ':') || c->space) return 0;
+    if (!p1 || cur->nl) {
+        static const char *const turn[] = {"i",     "i'm",   "my", "me",    "we",    "our",
+                                           "you",   "your",  "hi", "hello", "hey",   "thanks",
+                                           "thank", "yes",   "ok", "okay",  "sorry", "please",
+                                           "can",   "could", NULL};
+        for (size_t k = n + 1; k < n + 7; k++) {
+            tok *b = peek(st, k);
+            if (!b || b->nl) return 0;
+            for (const char *const *w = turn; *w; w++)
+                if (key_is(b, *w)) return 1;
+        }
+        return 0;
+    }
+    if (!punct_is(p1, ']')) return 0;
+    /* "[10:42]", "[9:05 am]" at the start of a line */
+    for (size_t k = 2; k <= 6; k++) {
+        tok *b = back(st, k);
+        if (!b) return 0;
+        if (punct_is(b, '[')) return b->nl || b->tno == 0;
+        if (!(b->type == T_NUM || punct_is(b, ':') || key_is(b, "am") || key_is(b, "pm"))) return 0;
+    }
+    return 0;
+}
+
 /* One step of the person scan at token 0; returns the tokens it used. */
 static size_t person_step(stream *st, sink *out, al_code *rc)
 {
@@ -1736,6 +1817,18 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         int plain_title = key_is(cur, "mr") || key_is(cur, "mrs") || key_is(cur, "ms") ||
                           key_is(cur, "dr") || key_is(cur, "miss") || key_is(cur, "prof") ||
                           key_is(cur, "mister") || key_is(cur, "mx");
+        /* two titles sharing the surname: "Mr and Mrs Patel", "Dr. & Mr. Lee" */
+        tok *t2;
+        if (plain_title && cur->cap == C_CAP && a && !a->nl &&
+            (key_is(a, "and") || key_is(a, "&")) && (t2 = peek(st, j + 1)) && !t2->nl &&
+            t2->cap == C_CAP &&
+            (key_is(t2, "mr") || key_is(t2, "mrs") || key_is(t2, "ms") || key_is(t2, "dr") ||
+             key_is(t2, "miss") || key_is(t2, "prof"))) {
+            j += 2;
+            dot = punct_is(peek(st, j), '.');
+            if (dot) j++;
+            a = peek(st, j);
+        }
         /* "Mr. May" is a name; "Dr. Who"-style words after other titles are not */
         int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
                  !(flags_of(st, a) & (F_ORG | F_TITLE | F_STREET | F_UNIT | F_PREFIX)) &&
@@ -1755,7 +1848,9 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                 e = b->e;
                 k++;
             }
-            *rc = emit(st, out, cur->s, e, intro_level(st));
+            int level = intro_level(st);
+            if (level == 2 && chat_opening(st)) level = 1; /* "Good morning Mrs. Patel" */
+            *rc = emit(st, out, cur->s, e, level);
             return k;
         }
     }
@@ -1924,6 +2019,9 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             int level = intro_level(st);
             if (level == 2 && (key_is(p1, "i'm") || key_is(p1, "im")))
                 level = 1; /* "Hi, I'm Sarah Jones and ...": a full name only */
+            if (level == 2 && given &&
+                (speaker_label(st, n) || (chat_opening(st) && !possessive_after(st, n))))
+                level = 1; /* "Marco Rossi: hi", "Hi, this is Dana Whitfield" */
             if (word_org == 2) level = 1;
             if (level == 1) e = notname_surname(st, n, e); /* "Customer: Linda Jenkins" */
             *rc = emit(st, out, cur->s, e, level == 2 && role_field(st) ? 1 : level);

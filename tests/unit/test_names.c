@@ -1035,3 +1035,42 @@ TEST(an_introduced_name_takes_a_surname_that_is_also_a_street_or_org_word)
     CHECK_STR(found(&al_detector_person, strong, "Note: Check the Hall effect sensor"), "");
     al_detector_person.free_state(strong);
 }
+
+/* Forms of support chats, calls and records that make a full or titled
+ * name strong: a speaker's label, "My name's", "This is" opening a call or
+ * message, "Good morning Mrs. X", "it's X Y" after a greeting; two titles
+ * take the surname they share. */
+TEST(chat_labels_and_call_openings_make_a_full_or_titled_name_strong)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *name = load(&al_detector_person, "{\"evidence\":\"name\"}");
+    REQUIRE(strong && name);
+    CHECK_STR(found(&al_detector_person, strong, "[10:42] Marco Rossi: hi, my order is late"),
+              "Marco Rossi");
+    CHECK_STR(found(&al_detector_person, strong, "Agent: Hello!\nMarco Rossi: my parcel is lost"),
+              "Marco Rossi");
+    CHECK_STR(found(&al_detector_person, strong, "My name's Laura Bennett and I need a refund."),
+              "Laura Bennett");
+    CHECK_STR(found(&al_detector_person, strong, "my name's Priya."), "Priya");
+    CHECK_STR(found(&al_detector_person, strong, "Hi, this is Laura Bennett from billing."),
+              "Laura Bennett");
+    CHECK_STR(found(&al_detector_person, strong, "This is Laura Bennett calling about my order."),
+              "Laura Bennett");
+    CHECK_STR(found(&al_detector_person, strong, "Good morning Mrs. Okafor, thanks for calling."),
+              "Mrs. Okafor");
+    CHECK_STR(found(&al_detector_person, strong, "Good afternoon, Mr Okafor."), "Mr Okafor");
+    CHECK_STR(found(&al_detector_person, strong, "Hello, it's Laura Bennett again."),
+              "Laura Bennett");
+    CHECK_STR(found(&al_detector_person, name, "Mr and Mrs Okafor will arrive at noon."),
+              "Mr and Mrs Okafor");
+    /* not strong: a heading, a possessive, other openings, no name at all */
+    CHECK_STR(found(&al_detector_person, strong, "Robert Frost: a poet of New England."), "");
+    CHECK_STR(found(&al_detector_person, strong, "This is Robert Frost's best poem."), "");
+    CHECK_STR(found(&al_detector_person, strong, "So it's Robert Frost again."), "");
+    CHECK_STR(found(&al_detector_person, strong, "This is Python code."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Good morning Vietnam is a film."), "");
+    CHECK_STR(found(&al_detector_person, strong, "Status: Open\nNote: Check the Hall sensor"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Mr and Mrs Smith is a film."), "");
+    al_detector_person.free_state(strong);
+    al_detector_person.free_state(name);
+}
