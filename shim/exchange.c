@@ -1373,7 +1373,9 @@ static const char *dup_keys(const cJSON *o, int depth)
     return NULL;
 }
 
-static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
+static al_code print_changed(const cJSON *root, const char *orig, size_t len, al_buf *out);
+
+static al_code screen(al_exchange *x, cJSON *root, const char *body, size_t blen, al_req_verdict *v)
 {
     const char *why = dup_keys(root, 0);
     if (why) return unscreened(x, v, why);
@@ -1445,11 +1447,230 @@ static al_code screen(al_exchange *x, cJSON *root, al_req_verdict *v)
     if (changed) {
         v->kind = AL_REQ_REWRITE;
         al_buf_reset(&v->body);
-        if (al_json_print(root, &v->body) != AL_OK) return unscreened(x, v, "out of memory");
+        if (print_changed(root, body, blen, &v->body) != AL_OK)
+            return unscreened(x, v, "out of memory");
         return AL_OK;
     }
     v->kind = AL_REQ_ALLOW;
     return AL_OK;
+}
+
+/* ---- printing a changed body in its original bytes ----
+ * A body airlock changed is written as it came with only the changed values
+ * replaced, so its whitespace, key order, number forms (an integer past 2^53,
+ * "1e3") and escapes stay the server's or the program's.  The changed tree is
+ * compared with the original one (parsed again); every changed leaf is found
+ * in the original bytes as a JSON token (its encoding in one of the styles
+ * encoders use, between structural characters); the result is parsed back
+ * and must equal the changed tree, else the tree is printed whole (as
+ * before).  cJSON parses and compares; the bytes are only searched. */
+
+enum { ENC_ASCII = 1, ENC_HTML = 2 }; /* Python's ensure_ascii; Go's HTML-safe */
+
+static al_code enc_string(const char *s, int style, al_buf *out)
+{
+    al_code r = al_buf_append(out, "\"", 1);
+    for (const unsigned char *p = (const unsigned char *)s; r == AL_OK && *p; p++) {
+        unsigned c = *p;
+        char e[13];
+        int n = 0;
+        if (c == '"' || c == '\\') {
+            e[n++] = '\\';
+            e[n++] = (char)c;
+        } else if (c < 0x20) {
+            const char *sh = c == '\b'   ? "\\b"
+                             : c == '\f' ? "\\f"
+                             : c == '\n' ? "\\n"
+                             : c == '\r' ? "\\r"
+                             : c == '\t' ? "\\t"
+                                         : NULL;
+            if (sh) {
+                memcpy(e, sh, 2);
+                n = 2;
+            } else {
+                n = snprintf(e, sizeof e, "\\u%04x", c);
+            }
+        } else if ((style & ENC_HTML) && (c == '<' || c == '>' || c == '&')) {
+            n = snprintf(e, sizeof e, "\\u%04x", c);
+        } else if (c >= 0x80 && (style & ENC_ASCII)) {
+            int len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            unsigned cp = c & (len == 4 ? 0x07 : len == 3 ? 0x0F : 0x1F);
+            for (int i = 1; i < len; i++) {
+                if ((p[i] & 0xC0) != 0x80) return AL_EPARSE; /* not UTF-8: no such style */
+                cp = (cp << 6) | (p[i] & 0x3F);
+            }
+            p += len - 1;
+            if (cp >= 0x10000) {
+                cp -= 0x10000;
+                unsigned hi = 0xD800 + (cp >> 10), lo = 0xDC00 + (cp & 0x3FF);
+                n = snprintf(e, sizeof e, "\\u%04x\\u%04x", hi, lo);
+            } else {
+                n = snprintf(e, sizeof e, "\\u%04x", cp);
+            }
+        } else if ((style & ENC_HTML) && c == 0xE2 && p[1] == 0x80 &&
+                   (p[2] == 0xA8 || p[2] == 0xA9)) {
+            n = snprintf(e, sizeof e, "\\u%04x", p[2] == 0xA8 ? 0x2028 : 0x2029);
+            p += 2;
+        } else {
+            e[n++] = (char)c;
+        }
+        r = al_buf_append(out, e, (size_t)n);
+    }
+    if (r == AL_OK) r = al_buf_append(out, "\"", 1);
+    return r;
+}
+
+typedef struct {
+    const cJSON *o, *n; /* the original leaf and the changed one */
+    size_t before;      /* string tokens (keys too) of the same text before o */
+} leafdiff;
+
+typedef struct {
+    leafdiff *v;
+    size_t n, cap;
+    int bad; /* the trees differ in more than leaf values */
+} diffs;
+
+static void diff_walk(const cJSON *o, const cJSON *n, diffs *d, int depth)
+{
+    if (d->bad) return;
+    if (depth > 1000 || (!o->string != !n->string) || (o->string && strcmp(o->string, n->string))) {
+        d->bad = 1;
+        return;
+    }
+    int leaf = (cJSON_IsString(o) && cJSON_IsString(n) && strcmp(o->valuestring, n->valuestring)) ||
+               (cJSON_IsNumber(o) && cJSON_IsString(n));
+    if (leaf) {
+        if (d->n == d->cap) {
+            size_t cap = d->cap ? d->cap * 2 : 8;
+            leafdiff *v = realloc(d->v, cap * sizeof *v);
+            if (!v) {
+                d->bad = 1;
+                return;
+            }
+            d->v = v;
+            d->cap = cap;
+        }
+        d->v[d->n++] = (leafdiff){o, n, 0};
+        return;
+    }
+    if ((o->type & 0xFF) != (n->type & 0xFF)) {
+        d->bad = 1;
+        return;
+    }
+    if (cJSON_IsArray(o) || cJSON_IsObject(o)) {
+        const cJSON *a = o->child, *b = n->child;
+        for (; a && b && !d->bad; a = a->next, b = b->next) diff_walk(a, b, d, depth + 1);
+        if (a || b) d->bad = 1;
+    } else if (cJSON_IsNumber(o) && o->valuedouble != n->valuedouble) {
+        d->bad = 1;
+    }
+}
+
+/* Counts, for each changed string leaf, the keys and string values of the
+ * same text that come before it (document order: a member's key, then its
+ * value). *next: the first leaf not reached yet. */
+static void count_before(const cJSON *o, diffs *d, size_t *next)
+{
+    for (const cJSON *c = o->child; c && *next < d->n; c = c->next) {
+        for (int pass = 0; pass < 2 && *next < d->n; pass++) {
+            const char *t = pass ? (cJSON_IsString(c) ? c->valuestring : NULL) : c->string;
+            if (pass && c == d->v[*next].o) ++*next; /* a twin after it counts it */
+            if (!t) continue;
+            for (size_t j = *next; j < d->n; j++)
+                if (cJSON_IsString(d->v[j].o) && !strcmp(t, d->v[j].o->valuestring))
+                    d->v[j].before++;
+        }
+        if (cJSON_IsArray(c) || cJSON_IsObject(c)) count_before(c, d, next);
+    }
+}
+
+static int json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* The (skip+1)-th place at or after from where tok stands as a token of its
+ * own: after a structural character or whitespace, before one. */
+static const char *find_token(const char *s, size_t n, size_t from, const char *tok, size_t tl,
+                              size_t skip)
+{
+    const char *p = s + from, *e = s + n;
+    while (p < e && (p = memmem(p, (size_t)(e - p), tok, tl)) != NULL) {
+        char b = p > s ? p[-1] : ' ', a = p + tl < e ? p[tl] : ' ';
+        if ((json_ws(b) || b == ':' || b == ',' || b == '[' || b == '{') &&
+            (json_ws(a) || a == ':' || a == ',' || a == ']' || a == '}')) {
+            if (!skip--) return p;
+        }
+        p++;
+    }
+    return NULL;
+}
+
+/* Writes the changed tree root as orig[0..len) with only its changed leaves
+ * replaced; 0 when that cannot be done with certainty (the caller prints the
+ * tree).  out is left as it was on 0. */
+static int print_in_place(const cJSON *root, const char *orig, size_t len, al_buf *out)
+{
+    cJSON *o = parse_json(orig, len);
+    if (!o) return 0;
+    diffs d = {0};
+    diff_walk(o, root, &d, 0);
+    size_t start = out->len, at = 0, next = 0;
+    int ok = !d.bad && d.n > 0;
+    if (ok) count_before(o, &d, &next);
+    al_buf tok = {0}, rep = {0};
+    for (size_t i = 0; ok && i < d.n; i++) {
+        const cJSON *lo = d.v[i].o, *ln = d.v[i].n;
+        const char *p = NULL;
+        int style = 0;
+        if (cJSON_IsNumber(lo)) {
+            char *num = cJSON_PrintUnformatted(lo);
+            al_buf_reset(&tok);
+            ok = num && al_buf_puts(&tok, num) == AL_OK;
+            cJSON_free(num);
+            if (ok) p = find_token(orig, len, at, tok.data, tok.len, 0);
+        } else {
+            static const int styles[] = {0, ENC_ASCII, ENC_HTML, ENC_ASCII | ENC_HTML};
+            for (size_t k = 0; !p && k < sizeof styles / sizeof styles[0]; k++) {
+                al_buf_reset(&tok);
+                if (enc_string(lo->valuestring, styles[k], &tok) != AL_OK) continue;
+                /* the leaf's own earlier twins were all passed by the search
+                 * of 'at' only if they are changed leaves: count from 0 */
+                p = find_token(orig, len, 0, tok.data, tok.len, d.v[i].before);
+                style = styles[k];
+            }
+            if (p && (size_t)(p - orig) < at) p = NULL;
+        }
+        al_buf_reset(&rep);
+        if (!p || enc_string(ln->valuestring, style, &rep) != AL_OK) {
+            ok = 0;
+            break;
+        }
+        size_t off = (size_t)(p - orig);
+        ok = al_buf_append(out, orig + at, off - at) == AL_OK &&
+             al_buf_append(out, rep.data, rep.len) == AL_OK;
+        at = off + tok.len;
+    }
+    if (ok) ok = al_buf_append(out, orig + at, len - at) == AL_OK;
+    if (ok) { /* what the bytes say must be what the tree says */
+        cJSON *back = parse_exact(out->data + start, out->len - start);
+        ok = back && cJSON_Compare(back, root, 1);
+        cJSON_Delete(back);
+    }
+    if (!ok) out->len = start;
+    al_buf_free(&tok);
+    al_buf_free(&rep);
+    free(d.v);
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* A changed body, in the original's bytes where possible. */
+static al_code print_changed(const cJSON *root, const char *orig, size_t len, al_buf *out)
+{
+    if (orig && print_in_place(root, orig, len, out)) return AL_OK;
+    return al_json_print(root, out);
 }
 
 /* Fills the audit fields of a recognised LLM call. */
@@ -1564,7 +1785,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
     else if (!engine)
         r = unscreened(x, v, "rules not loaded");
     else
-        r = screen(x, root, v);
+        r = screen(x, root, body, len, v);
     if (r == AL_OK && (v->kind == AL_REQ_ALLOW || v->kind == AL_REQ_REWRITE)) r = admit(x, v);
     cJSON_Delete(root);
     return r;
@@ -2525,7 +2746,7 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     if (r == AL_OK) {
         if (changed && !monitor(x)) {
             al_drop_logprobs(root); /* they repeat the text token by token */
-            r = al_json_print(root, to_host);
+            r = print_changed(root, x->body.data, x->body.len, to_host);
         } else
             r = al_buf_append(to_host, x->body.data, x->body.len);
     } else if (r == AL_EBLOCKED) {

@@ -692,6 +692,70 @@ static al_code whole_through(const al_ctx *ctx, const char *path, const char *re
     return r;
 }
 
+/* expect: resp with each pair's first string replaced by its second */
+static char *replaced(const char *resp, const char *const *pairs, size_t n)
+{
+    al_buf b = {0};
+    al_buf_puts(&b, resp);
+    for (size_t i = 0; i + 1 < n; i += 2) {
+        char *at = strstr(b.data, pairs[i]);
+        if (!at) break;
+        al_buf t = {0};
+        al_buf_append(&t, b.data, (size_t)(at - b.data));
+        al_buf_puts(&t, pairs[i + 1]);
+        al_buf_puts(&t, at + strlen(pairs[i]));
+        al_buf_free(&b);
+        b = t;
+    }
+    return b.data;
+}
+
+TEST(a_changed_body_keeps_every_byte_but_the_changed_values)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    /* a pretty-printed reply: whitespace, an integer past 2^53, "1e3", an
+     * escaped slash and an untouched twin of the changed text before it */
+    const char *resp = "{\n  \"id\": \"x\",\n  \"seed\": 9223372036854775807,\n  \"r\": 1e3,\n"
+                       "  \"note\": \"mail ann.lee@example.com\",\n  \"u\": \"a\\/b\",\n"
+                       "  \"choices\": [\n    {\"message\": {\"content\": "
+                       "\"mail ann.lee@example.com\"}},\n"
+                       "    {\"message\": {\"content\": \"caf\\u00e9 \\u003cb\\u003e "
+                       "bo@example.org\"}}\n  ]\n}\n";
+    al_buf out = {0};
+    CHECK_EQ_INT(whole_through(&ctx, "/v1/chat/completions", "{\"messages\":[]}", 200,
+                               "application/json", resp, &out, NULL),
+                 AL_OK);
+    /* the second "mail ann..." is the content; "note" is no completion text */
+    const char *note = strstr(resp, "\"note\"");
+    REQUIRE(note);
+    size_t keep = (size_t)(strstr(note + 20, "mail ann") - resp) + 1;
+    char *tail = replaced(resp + keep,
+                          (const char *const[]){"ail ann.lee@example.com", "ail <EMAIL_ADDRESS>",
+                                                "bo@example.org", "\\u003cEMAIL_ADDRESS\\u003e"},
+                          4);
+    al_buf want = {0};
+    al_buf_append(&want, resp, keep);
+    al_buf_puts(&want, tail);
+    CHECK_STR(out.data ? out.data : "", want.data);
+    free(tail);
+    al_buf_free(&want);
+    al_buf_free(&out);
+    /* a request rewritten (PII redacted) keeps its spacing, numbers and escapes */
+    ctx.policy.prompt[AL_CAT_PII] = AL_ACT_REDACT;
+    const char *req = "{\"model\": \"m\",  \"seed\": 9223372036854775807, \"messages\": "
+                      "[{\"role\": \"user\", \"content\": \"mail ann.lee@example.com "
+                      "caf\\u00e9\"}], \"temperature\": 1e0}";
+    al_req_verdict v = screen_req(&ctx, "/v1/chat/completions", req, NULL);
+    CHECK_EQ_INT(v.kind, AL_REQ_REWRITE);
+    char *wreq = replaced(req, (const char *const[]){"ann.lee@example.com", "<EMAIL_ADDRESS>"}, 2);
+    al_buf_append(&v.body, "", 1);
+    CHECK_STR(v.body.data ? v.body.data : "", wreq);
+    free(wreq);
+    al_req_verdict_free(&v);
+    al_ctx_free(&ctx);
+}
+
 TEST(a_completion_block_serves_nothing_of_a_whole_reply_and_monitor_only_records_it)
 {
     al_ctx ctx = make_ctx();
