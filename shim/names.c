@@ -1614,6 +1614,15 @@ static int greeting_closed(stream *st)
     return 0;
 }
 
+/* A given name that is also a town ("Mary", "Sydney") before a capitalised
+ * surname on its line: "Signed: Mary Stone", not "Berlin" alone. */
+static int given_then_surname(stream *st)
+{
+    tok *b = peek(st, 1);
+    return (flags_of(st, peek(st, 0)) & F_GIVEN) && b && !b->nl && b->type == T_WORD &&
+           b->cap == C_CAP && (flags_of(st, b) & F_SUR) && !(flags_of(st, b) & F_PLACE);
+}
+
 static int introduced(stream *st)
 {
     tok *p1 = back(st, 1);
@@ -1631,7 +1640,9 @@ static int introduced(stream *st)
            (punct_is(p1, ':') && key_is(p2, "name") && name_field(st, 2)) ||
            (punct_is(p1, '?') && key_is(p2, "name") && name_field(st, 2)) || /* "your name? Ana" */
            (punct_is(p1, ':') && in_list(st, p2, CTX_field_labels) && name_field(st, 2) &&
-            !(flags_of(st, peek(st, 0)) & F_PLACE)) || /* "to: Berlin" */
+            (!(flags_of(st, peek(st, 0)) & F_PLACE) ||
+             (!key_is(p2, "to") && !key_is(p2, "from") && given_then_surname(st)))) ||
+           /* "to: Berlin", "From: Sydney Harbour" */
            (punct_is(p1, ':') && key_is(back(st, 3), "name") && name_field(st, 3)) ||
            ((key_is(p1, "him") || key_is(p1, "her")) && key_is(p2, "named"));
 }
@@ -1830,9 +1841,18 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
             a = peek(st, j);
         }
         /* "Mr. May" is a name; "Dr. Who"-style words after other titles are not */
+        unsigned af = a ? flags_of(st, a) : 0;
+        /* a surname that is also a street or organisation word ends the
+         * name: "Mrs Hall", "Mr. Park" (not "Dr. Hall Road") */
+        int word_org = plain_title && cur->cap == C_CAP && a && a->ocap == C_CAP && (af & F_SUR) &&
+                       (af & (F_ORG | F_STREET)) && !(af & (F_TITLE | F_UNIT | F_PREFIX | F_PLACE));
+        if (word_org) {
+            tok *c = peek(st, j + 1);
+            word_org = !c || c->nl || c->type != T_WORD || c->cap == C_LOWER;
+        }
         int ok = a && a->type == T_WORD && !a->nl && a->cap != C_ALLCAP &&
-                 !(flags_of(st, a) & (F_ORG | F_TITLE | F_STREET | F_UNIT | F_PREFIX)) &&
-                 (!(flags_of(st, a) & F_NOTNAME) || (plain_title && a->cap == C_CAP));
+                 (word_org || !(af & (F_ORG | F_TITLE | F_STREET | F_UNIT | F_PREFIX))) &&
+                 (!(af & F_NOTNAME) || (plain_title && a->cap == C_CAP));
         if (ok && a->cap == C_CAP)
             ok = (plain_title && cur->cap == C_CAP) || !is_common(st, a);
         else if (ok)
@@ -1969,7 +1989,8 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                  * is also a town, which introduced() leaves to "To: Berlin" */
                 int intro = (introduced(st) && intro_level(st) == 1) ||
                             (punct_is(p1, ':') && in_list(st, back(st, 2), CTX_field_labels) &&
-                             name_field(st, 2));
+                             name_field(st, 2)) ||
+                            speaker_label(st, 2) || (chat_opening(st) && !possessive_after(st, 2));
                 if ((!c || c->nl || c->type != T_WORD || c->cap == C_LOWER) &&
                     (intro || (!(bf & F_STREET) && !in_list(st, p1, CTX_at_place) &&
                                near_pii(st, cur->s, b->e))) &&

@@ -1074,3 +1074,26 @@ TEST(chat_labels_and_call_openings_make_a_full_or_titled_name_strong)
     al_detector_person.free_state(strong);
     al_detector_person.free_state(name);
 }
+
+/* The forms above with a surname that is also a street or organisation
+ * word, after a title ("Mrs Hall") or a chat opening, and a name field
+ * whose given name is also a town ("Signed: Mary Stone"). */
+TEST(titles_chat_openings_and_fields_take_a_surname_that_is_also_a_word)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *name = load(&al_detector_person, "{\"evidence\":\"name\"}");
+    REQUIRE(strong && name);
+    CHECK_STR(found(&al_detector_person, strong, "Good morning, Mrs Hall."), "Mrs Hall");
+    CHECK_STR(found(&al_detector_person, strong, "Dear Mr. and Mrs. Hall,"), "Mr. and Mrs. Hall");
+    CHECK_STR(found(&al_detector_person, strong, "Hi, this is Mary Hill from accounts."),
+              "Mary Hill");
+    CHECK_STR(found(&al_detector_person, strong, "Hello, it's Peter Hall."), "Peter Hall");
+    CHECK_STR(found(&al_detector_person, strong, "[10:42] Mary Hill: hi there"), "Mary Hill");
+    CHECK_STR(found(&al_detector_person, strong, "Signed: Mary Stone"), "Mary Stone");
+    CHECK_STR(found(&al_detector_person, name, "The letter came from Ms. Park."), "Ms. Park");
+    CHECK_STR(found(&al_detector_person, name, "Dr. Hall Road is closed."), "");
+    CHECK_STR(found(&al_detector_person, strong, "From: Sydney Harbour"), "");
+    CHECK_STR(found(&al_detector_person, strong, "To: Paris\nFrom: Berlin\n"), "");
+    al_detector_person.free_state(strong);
+    al_detector_person.free_state(name);
+}
