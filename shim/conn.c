@@ -195,8 +195,11 @@ static void pop_pending(al_conn *c)
 
 /* A synthesized reply for the host: status, provider-shaped JSON body,
  * Connection: close.  headers: more header lines ending in CRLF, or NULL. */
-static al_code synth_reply(al_buf *out, int status, const char *ctype, const char *headers,
-                           const char *body, size_t len)
+/* X-Airlock says "blocked" for a refusal by policy (a 4xx, or a 502 that
+ * replaces a reply the completion policy blocks: blocked set), "unscreened"
+ * for a 5xx airlock gives because it could not screen. */
+static al_code synth_reply_as(al_buf *out, int status, int blocked, const char *ctype,
+                              const char *headers, const char *body, size_t len)
 {
     const char *reason = status == 400   ? "Bad Request"
                          : status == 403 ? "Forbidden"
@@ -210,9 +213,15 @@ static al_code synth_reply(al_buf *out, int status, const char *ctype, const cha
                       "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n%s"
                       "X-Airlock: %s\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
                       status, reason, ctype ? ctype : "application/json", headers ? headers : "",
-                      status >= 500 ? "unscreened" : "blocked", len);
+                      status >= 500 && !blocked ? "unscreened" : "blocked", len);
     if (r == AL_OK) r = al_buf_append(out, body, len);
     return r;
+}
+
+static al_code synth_reply(al_buf *out, int status, const char *ctype, const char *headers,
+                           const char *body, size_t len)
+{
+    return synth_reply_as(out, status, 0, ctype, headers, body, len);
 }
 
 /* ---- requests ---- */
@@ -672,7 +681,10 @@ static al_code replace_reply(al_conn *c, al_exchange *x, const char *msg, int fa
 {
     al_buf body = {0};
     al_code r = al_exchange_error_body(x, 502, msg, &body);
-    if (r == AL_OK) r = synth_reply(to_host, 502, "application/json", NULL, body.data, body.len);
+    /* a blocked reply would be blocked again: SDKs that retry a 502 are told not to */
+    if (r == AL_OK)
+        r = synth_reply_as(to_host, 502, !failed, "application/json",
+                           failed ? NULL : "x-should-retry: false\r\n", body.data, body.len);
     al_buf_free(&body);
     if (failed) al_exchange_note_fail(x, msg + 9);
     c->sstate = S_DISCARD;
@@ -698,7 +710,7 @@ static al_code finish_response(al_conn *c, al_buf *to_host)
             /* raw bytes already went out */
         } else if (c->out == OUT_HOLD) {
             if (e == AL_EBLOCKED) /* the completion policy blocks it: nothing was noted failed */
-                return replace_reply(c, x, "airlock: reply blocked by policy", 0, to_host);
+                return replace_reply(c, x, AL_MSG_REPLY_BLOCKED, 0, to_host);
             if (e != AL_OK) {
                 return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
             }

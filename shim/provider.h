@@ -128,6 +128,10 @@ AL_API const al_provider *al_provider_match(const char *method, size_t mlen, con
 AL_API void al_provider_model(const cJSON *root, const char *path, size_t plen, char *out,
                               size_t cap);
 
+/* The message of the 502 that replaces a whole reply the completion policy
+ * blocks (error bodies tell it from a reply airlock could not screen). */
+#define AL_MSG_REPLY_BLOCKED "airlock: reply blocked by policy"
+
 /* Helpers shared by the provider files. */
 AL_API cJSON *al_json_get(const cJSON *obj, const char *key); /* case-sensitive */
 AL_API const char *al_json_str(const cJSON *obj, const char *key);

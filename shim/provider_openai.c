@@ -624,8 +624,11 @@ static al_code error_body(al_buf *out, int status, const char *message)
         !cJSON_AddStringToObject(e, "type",
                                  status >= 500 ? "server_error" : "invalid_request_error") ||
         !cJSON_AddNullToObject(e, "param") ||
-        !cJSON_AddStringToObject(e, "code",
-                                 status >= 500 ? "airlock_unscreened" : "airlock_blocked")) {
+        !cJSON_AddStringToObject(
+            e, "code",
+            status >= 500 && strncmp(message, AL_MSG_REPLY_BLOCKED, sizeof AL_MSG_REPLY_BLOCKED - 1)
+                ? "airlock_unscreened"
+                : "airlock_blocked")) {
         cJSON_Delete(doc);
         return AL_ENOMEM;
     }

@@ -756,6 +756,35 @@ TEST(a_changed_body_keeps_every_byte_but_the_changed_values)
     al_ctx_free(&ctx);
 }
 
+TEST(a_reply_blocked_by_policy_is_a_502_that_says_blocked_and_asks_for_no_retry)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.policy.completion[AL_CAT_PII] = AL_ACT_BLOCK;
+    char *req = req_json("/v1/chat/completions", req_of(P_CHAT));
+    char *resp = resp_json("{\"choices\":[{\"message\":{\"content\":\"mail a.b@example.com\"}}]}");
+    run_result r = run_conn(&ctx, req, strlen(req), resp, strlen(resp), 0);
+    const char *h = r.to_host.data ? r.to_host.data : "";
+    CHECK(!strncmp(h, "HTTP/1.1 502 ", 13));
+    CHECK(strstr(h, "\"code\":\"airlock_blocked\"") != NULL);
+    CHECK(strstr(h, "x-should-retry: false\r\n") != NULL);
+    CHECK(strstr(h, "X-Airlock: blocked\r\n") != NULL);
+    CHECK(strstr(h, "a.b@example.com") == NULL);
+    run_free(&r);
+    free(resp);
+    /* a reply that cannot be screened stays "unscreened", retries allowed */
+    resp = resp_json("{\"choices\":[{\"message\":{\"content\":\"half");
+    r = run_conn(&ctx, req, strlen(req), resp, strlen(resp), 0);
+    h = r.to_host.data ? r.to_host.data : "";
+    CHECK(!strncmp(h, "HTTP/1.1 502 ", 13));
+    CHECK(strstr(h, "\"code\":\"airlock_unscreened\"") != NULL);
+    CHECK(strstr(h, "x-should-retry") == NULL);
+    run_free(&r);
+    free(resp);
+    free(req);
+    al_ctx_free(&ctx);
+}
+
 TEST(a_completion_block_serves_nothing_of_a_whole_reply_and_monitor_only_records_it)
 {
     al_ctx ctx = make_ctx();
