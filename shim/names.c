@@ -2681,6 +2681,7 @@ static prev_tok word_code_slow(const char *w, size_t l)
 #define IS(lit) (memcmp(w, lit, sizeof lit - 1) == 0)
     switch (l) {
     case 1:
+        if (IS("s")) return NEED_ANY; /* "name's" (introduced reads the words before) */
         return IS("i") ? IS_I : 0;
     case 2:
         if (IS("is") || IS("es")) return IS_NAMEIS << NEED;
@@ -2718,7 +2719,7 @@ static inline prev_tok word_code(const char *w, size_t l)
     /* first letters of the words below, by length: most words stop here */
 #define L(c) (1u << ((c) - 'a'))
     static const uint32_t first[13] = {0,
-                                       L('i'),
+                                       L('i') | L('s'),
                                        L('h') | L('i') | L('a') | L('c') | L('e'),
                                        L('h') | L('w') | L('i') | L('e') | L('n'),
                                        L('d') | L('a') | L('n') | L('h'),
@@ -2926,7 +2927,7 @@ static inline int lane_code(const char *w, size_t wl)
 {
 #define L(c) (1u << ((c) - 'a'))
     static const uint32_t maybe_code[13] = {0, /* word_code or a unit word */
-                                            L('i') | L('p'),
+                                            L('i') | L('p') | L('s'),
                                             L('h') | L('i') | L('a') | L('c') | L('p') | L('e'),
                                             L('h') | L('w') | L('i') | L('a') | L('e') | L('n'),
                                             L('d') | L('a') | L('n') | L('h'),

@@ -1097,3 +1097,17 @@ TEST(titles_chat_openings_and_fields_take_a_surname_that_is_also_a_word)
     al_detector_person.free_state(strong);
     al_detector_person.free_state(name);
 }
+
+/* "name's" introduces a lone surname as "name is" does: the fast pass
+ * over plain words no longer passes over the word after "'s". */
+TEST(my_names_introduces_a_lone_surname)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "My name's Okafor."), "Okafor");
+    CHECK_STR(found(&al_detector_person, strong, "Hi, my name's Whitfield and I need help."),
+              "Whitfield");
+    CHECK_STR(found(&al_detector_person, strong, "That's Okafor's car."), "");
+    CHECK_STR(found(&al_detector_person, strong, "The team's Whitfield report is due."), "");
+    al_detector_person.free_state(strong);
+}
