@@ -1799,14 +1799,22 @@ static int speaker_label(stream *st, size_t n)
         return 0;
     }
     if (!punct_is(p1, ']')) return 0;
-    /* "[10:42]", "[9:05 am]" at the start of a line */
-    for (size_t k = 2; k <= 6; k++) {
-        tok *b = back(st, k);
-        if (!b) return 0;
-        if (punct_is(b, '[')) return b->nl || b->tno == 0;
-        if (!(b->type == T_NUM || punct_is(b, ':') || key_is(b, "am") || key_is(b, "pm"))) return 0;
+    /* "[10:42]", "[10:42:07]", "[9:05 am]" at the start of a line: digits,
+     * ':' (one at least: not "[1]"), '.', spaces and am/pm back to the '[' */
+    const unsigned char *t = st->t;
+    size_t i = p1->s, digits = 0, colon = 0;
+    while (i > 0 && p1->s - i < 16) {
+        unsigned raw = t[i - 1], ch = raw | 0x20;
+        if (raw >= '0' && raw <= '9')
+            digits++;
+        else if (raw == ':')
+            colon++;
+        else if (!(raw == '.' || raw == ' ' ||
+                   (raw >= 'A' && (ch == 'a' || ch == 'p' || ch == 'm'))))
+            break;
+        i--;
     }
-    return 0;
+    return digits && colon && i > 0 && t[i - 1] == '[' && (i == 1 || t[i - 2] == '\n');
 }
 
 /* One step of the person scan at token 0; returns the tokens it used. */

@@ -1111,3 +1111,18 @@ TEST(my_names_introduces_a_lone_surname)
     CHECK_STR(found(&al_detector_person, strong, "The team's Whitfield report is due."), "");
     al_detector_person.free_state(strong);
 }
+
+/* A chat line's time stamp may have seconds or am/pm ("[10:42:07]", "[9:05
+ * PM]") before the speaker's label; a numbered reference "[1]" is none. */
+TEST(a_speakers_label_after_a_time_stamp_with_seconds_is_strong)
+{
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    REQUIRE(strong);
+    CHECK_STR(found(&al_detector_person, strong, "[10:42:07] Marco Rossi: the parcel"),
+              "Marco Rossi");
+    CHECK_STR(found(&al_detector_person, strong, "Log\n[9:05 PM] Laura Bennett: the parcel"),
+              "Laura Bennett");
+    CHECK_STR(found(&al_detector_person, strong, "[1] Robert Frost: a poet."), "");
+    CHECK_STR(found(&al_detector_person, strong, "See [10:42] Robert Frost: a poet."), "");
+    al_detector_person.free_state(strong);
+}
