@@ -1763,9 +1763,22 @@ static int chat_opening(stream *st)
     if (key_is(p1, "morning") || key_is(p1, "afternoon") || key_is(p1, "evening"))
         return key_is(back(st, k + 1), "good");
     if (k == 1 && apos_s_after(st, 1, "it")) {
-        p2 = back(st, 4);
-        if (punct_is(p2, ',')) p2 = back(st, 5);
-        return greeting_word(p2);
+        /* the greeting before "it's" is read from the bytes: a scan taken
+         * up at a checkpoint knows the starts of 4 tokens back only */
+        const unsigned char *t = st->t;
+        size_t i = back(st, 3)->s, e;
+        while (i > 0 && t[i - 1] == ' ') i--;
+        if (i > 0 && t[i - 1] == ',') i--;
+        while (i > 0 && t[i - 1] == ' ') i--;
+        e = i;
+        while (i > 0 && e - i < 6 && is_alpha(t[i - 1])) i--;
+        if (i > 0 && (is_alpha(t[i - 1]) || t[i - 1] >= 0x80)) return 0;
+        char w[6];
+        size_t n = e - i;
+        if (n < 2 || n > 5) return 0;
+        for (size_t q = 0; q < n; q++) w[q] = (char)(t[i + q] | 0x20);
+        return (n == 2 && memcmp(w, "hi", 2) == 0) || (n == 3 && memcmp(w, "hey", 3) == 0) ||
+               (n == 5 && memcmp(w, "hello", 5) == 0);
     }
     if (k == 1 && key_is(p1, "is") && key_is(p2 = back(st, 2), "this")) {
         p3 = back(st, 3);

@@ -1126,3 +1126,43 @@ TEST(a_speakers_label_after_a_time_stamp_with_seconds_is_strong)
     CHECK_STR(found(&al_detector_person, strong, "See [10:42] Robert Frost: a poet."), "");
     al_detector_person.free_state(strong);
 }
+
+/* The chat and call forms read words and bytes before the name (a time
+ * stamp back to its '[', "name's", "Good morning", "Hi, this is"): a
+ * stream window that grew or slid on finds what the window alone finds. */
+TEST(chat_forms_in_a_window_that_slid_on_are_scanned_as_if_alone)
+{
+    static const char *const parts[] = {
+        "[10:42:07] Marco Rossi: hi, my parcel never came.\n",
+        "Agent: Good morning Mrs. Hall, thanks for waiting.\n",
+        "Laura Bennett: my name's Okafor on the old account.\n",
+        "[9:05 pm] Dana Whitfield: Hi, this is Peter Hall from billing.\n",
+        "Support: Hello, it's Mary Hill again; Mr and Mrs Patel called.\n",
+        "[1] Robert Frost: a poet of the north, read in every school.\n"};
+    const size_t np = sizeof parts / sizeof parts[0];
+    char text[4096];
+    size_t len = 0;
+    for (int r = 0; r < 4; r++)
+        for (size_t i = 0; i < np; i++) {
+            const char *p = parts[(i * 5 + r) % np];
+            size_t n = strlen(p);
+            if (len + n >= sizeof text) break;
+            memcpy(text + len, p, n);
+            len += n;
+        }
+    void *st = load(&al_detector_person, NULL);
+    REQUIRE(st);
+    static char win[1024], a[4096], b[4096];
+    int same = 1;
+    for (size_t end = 1, start = 0, step = 0; end <= len; end += 1 + step % 7, step++) {
+        if (end - start > 300) start = end - 220 - step % 41;
+        size_t n = end - start;
+        memcpy(win, text + start, n);
+        if (!scanned_as_if_alone(&al_detector_person, st, win, n, a, b, sizeof a)) {
+            fprintf(stderr, "  window %zu..%zu: %s / %s\n", start, end, a, b);
+            same = 0;
+        }
+    }
+    CHECK(same);
+    al_detector_person.free_state(st);
+}
