@@ -2012,7 +2012,9 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                             (punct_is(p1, ':') && in_list(st, back(st, 2), CTX_field_labels) &&
                              name_field(st, 2)) ||
                             speaker_label(st, 2) || (chat_opening(st) && !possessive_after(st, 2));
-                if ((!c || c->nl || c->type != T_WORD || c->cap == C_LOWER) &&
+                /* a greeting to a group: "Dear Victoria Park visitors," */
+                int group = c && !c->nl && c->type == T_WORD && in_list(st, p1, CTX_name_intro);
+                if ((!c || c->nl || c->type != T_WORD || c->cap == C_LOWER) && !group &&
                     (intro || (!(bf & F_STREET) && !in_list(st, p1, CTX_at_place) &&
                                near_pii(st, cur->s, b->e))) &&
                     !address_like(st, 2)) {

@@ -1031,6 +1031,7 @@ TEST(an_introduced_name_takes_a_surname_that_is_also_a_street_or_org_word)
     CHECK_STR(found(&al_detector_person, strong, "Peter Hall is a theatre director."), "");
     CHECK_STR(found(&al_detector_person, strong, "We met near Peter Hall, phone 555 0100."), "");
     CHECK_STR(found(&al_detector_person, strong, "Dear Mary Hill Road residents,"), "");
+    CHECK_STR(found(&al_detector_person, strong, "Dear Victoria Park visitors,"), "");
     CHECK_STR(found(&al_detector_person, strong, "Her address: 14 William Street, Leeds"), "");
     CHECK_STR(found(&al_detector_person, strong, "Note: Check the Hall effect sensor"), "");
     al_detector_person.free_state(strong);
