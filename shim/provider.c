@@ -126,6 +126,16 @@ al_code al_json_emit(cJSON *doc, al_buf *out)
     return r;
 }
 
+al_code al_json_error_field(al_buf *out, const char *key, const char *message)
+{
+    cJSON *doc = cJSON_CreateObject();
+    if (!doc || !cJSON_AddStringToObject(doc, key, message)) {
+        cJSON_Delete(doc);
+        return AL_ENOMEM;
+    }
+    return al_json_emit(doc, out);
+}
+
 void al_json_set_ll(long long *dst, const cJSON *obj, const char *key)
 {
     cJSON *v = al_json_get(obj, key);

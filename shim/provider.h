@@ -140,6 +140,9 @@ AL_API int al_json_int(const cJSON *obj, const char *key, int dflt);
 AL_API al_code al_json_print(const cJSON *root, al_buf *out);
 /* Standard error body helper: writes the printed doc then deletes it. */
 AL_API al_code al_json_emit(cJSON *doc, al_buf *out);
+/* An error body of one field, {key: message} (Ollama's "error", Bedrock's and
+ * Cohere's "message"). */
+AL_API al_code al_json_error_field(al_buf *out, const char *key, const char *message);
 /* Sets *dst to obj[key] truncated to an integer when that is a number a
  * long long holds (below 9e15 in magnitude);
  * leaves *dst alone otherwise (usage fields a reply does not report). */

@@ -75,12 +75,7 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
 /* Bedrock's error body: {"message": ...} (its type travels in a header). */
 static al_code error_body(al_buf *out, int status, const char *message)
 {
-    cJSON *doc = cJSON_CreateObject();
-    if (!doc || !cJSON_AddStringToObject(doc, "message", message)) {
-        cJSON_Delete(doc);
-        return AL_ENOMEM;
-    }
-    return al_json_emit(doc, out);
+    return al_json_error_field(out, "message", message);
 }
 
 static int shape(al_api api, const cJSON *root)
