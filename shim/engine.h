@@ -16,9 +16,9 @@ typedef struct al_engine al_engine;
 typedef struct {
     al_action prompt[AL_CAT_COUNT];
     al_action completion[AL_CAT_COUNT];
-    double block_threshold;    /* prompt score at or above which injection/jailbreak blocks */
-    double model_threshold;    /* classifier probability that counts as a signal (issue 5) */
-    size_t max_prompt_bytes;   /* longer prompt text is a sanitize finding (0 = no cap) */
+    double block_threshold;      /* prompt score at or above which injection/jailbreak blocks */
+    double model_threshold;      /* classifier probability that counts as a signal (issue 5) */
+    size_t max_prompt_bytes;     /* longer prompt text is a sanitize finding (0 = no cap) */
     const char *placeholder_fmt; /* NULL = "<%s>" with the entity name */
 } al_policy;
 
@@ -37,7 +37,7 @@ AL_API void al_engine_free(al_engine *e);
 AL_API const char *al_engine_default_rules(void);
 
 typedef struct {
-    const char *rule;   /* rule id, owned by the engine */
+    const char *rule; /* rule id, owned by the engine */
     al_category category;
     const char *entity; /* Presidio name for pii/secret, else NULL; owned by engine */
     size_t start, end;  /* byte offsets into the input text */
@@ -48,12 +48,12 @@ typedef struct {
 typedef struct {
     al_finding *findings; /* sorted by start */
     size_t n, cap;
-    double score;         /* injection/jailbreak score, rules + classifier */
-    double model_score;   /* classifier contribution alone (0 when no model) */
-    int blocked;          /* policy blocks this text (prompts only) */
-    al_buf text;          /* the text after redaction (== input when nothing redacted) */
-    int changed;          /* text differs from the input */
-    int limit_hit;        /* a rule hit a PCRE2 match/depth/heap limit and was skipped */
+    double score;       /* injection/jailbreak score, rules + classifier */
+    double model_score; /* classifier contribution alone (0 when no model) */
+    int blocked;        /* policy blocks this text (prompts only) */
+    al_buf text;        /* the text after redaction (== input when nothing redacted) */
+    int changed;        /* text differs from the input */
+    int limit_hit;      /* a rule hit a PCRE2 match/depth/heap limit and was skipped */
 } al_result;
 
 /* Scans text (any bytes; invalid UTF-8 never crashes, it is matched as

@@ -29,7 +29,8 @@ TEST(category_and_action_names_should_round_trip)
 {
     for (int c = 0; c < AL_CAT_COUNT; c++) {
         al_category back;
-        CHECK(al_category_parse(al_category_name((al_category)c), &back) == 0 && back == (al_category)c);
+        CHECK(al_category_parse(al_category_name((al_category)c), &back) == 0 &&
+              back == (al_category)c);
     }
     al_action a;
     CHECK(al_action_parse("redact", &a) == 0 && a == AL_ACT_REDACT);
