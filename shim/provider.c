@@ -144,6 +144,13 @@ void al_json_set_ll(long long *dst, const cJSON *obj, const char *key)
         *dst = (long long)v->valuedouble;
 }
 
+void al_usage_in_out(al_usage *u, const cJSON *obj, const char *in_key, const char *out_key)
+{
+    al_json_set_ll(&u->input, obj, in_key);
+    al_json_set_ll(&u->output, obj, out_key);
+    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+}
+
 al_code al_texts_whole(al_stream_io *io, const al_texts *t)
 {
     for (size_t i = 0; i < t->n; i++) {

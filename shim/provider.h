@@ -147,6 +147,10 @@ AL_API al_code al_json_error_field(al_buf *out, const char *key, const char *mes
  * long long holds (below 9e15 in magnitude);
  * leaves *dst alone otherwise (usage fields a reply does not report). */
 AL_API void al_json_set_ll(long long *dst, const cJSON *obj, const char *key);
+/* u's input and output counts from obj[in_key] and obj[out_key] (as
+ * al_json_set_ll), and their sum as the total when both are known (for
+ * replies that report no total). */
+AL_API void al_usage_in_out(al_usage *u, const cJSON *obj, const char *in_key, const char *out_key);
 /* Hands every text of t to io->whole in order; stops at the first error. */
 AL_API al_code al_texts_whole(al_stream_io *io, const al_texts *t);
 /* Empties the log probabilities of a reply or stream event (they repeat its

@@ -99,9 +99,7 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
     const cJSON *us = al_json_get(root, "usage");
     if (!us) us = al_json_get(al_json_get(root, "message"), "usage");
     if (!cJSON_IsObject(us)) return;
-    al_json_set_ll(&u->input, us, "input_tokens");
-    al_json_set_ll(&u->output, us, "output_tokens");
-    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+    al_usage_in_out(u, us, "input_tokens", "output_tokens");
 }
 
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)

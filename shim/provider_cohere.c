@@ -80,9 +80,7 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
     const cJSON *n = al_json_get(us, "tokens");
     if (!cJSON_IsObject(n)) n = al_json_get(us, "billed_units");
     if (!cJSON_IsObject(n)) return;
-    al_json_set_ll(&u->input, n, "input_tokens");
-    al_json_set_ll(&u->output, n, "output_tokens");
-    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+    al_usage_in_out(u, n, "input_tokens", "output_tokens");
 }
 
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)

@@ -57,9 +57,7 @@ static al_code completions(al_api api, cJSON *root, al_texts *t)
 
 static void usage(al_api api, const cJSON *root, al_usage *u)
 {
-    al_json_set_ll(&u->input, root, "prompt_eval_count");
-    al_json_set_ll(&u->output, root, "eval_count");
-    if (u->input >= 0 && u->output >= 0) u->total = u->input + u->output;
+    al_usage_in_out(u, root, "prompt_eval_count", "eval_count");
 }
 
 /* Stream keys: 0 the answer, 1 the thinking text. */
