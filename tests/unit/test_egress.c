@@ -6,6 +6,7 @@
 #include <sys/un.h>
 
 #include "../../shim/egress.h"
+#include "client_hello.h"
 #include "testing.h"
 
 static struct sockaddr_in v4(const char *ip)
@@ -219,41 +220,11 @@ TEST(a_connect_says_whether_its_address_or_only_a_resolved_name_allowed_it)
     al_egress_forget_all();
 }
 
-/* A minimal ClientHello carrying server name sni (NULL: none). */
+/* A ClientHello carrying server name sni (NULL: none), with a padding
+ * extension after it. */
 static size_t hello(unsigned char *out, const char *sni)
 {
-    unsigned char body[600];
-    size_t n = 0;
-    body[n++] = 3, body[n++] = 3;
-    for (int i = 0; i < 32; i++) body[n++] = (unsigned char)(i * 7);
-    body[n++] = 0;                                                    /* session id */
-    body[n++] = 0, body[n++] = 2, body[n++] = 0x13, body[n++] = 0x01; /* ciphers */
-    body[n++] = 1, body[n++] = 0;                                     /* compression */
-    size_t at = n;
-    n += 2;
-    body[n++] = 0, body[n++] = 43, body[n++] = 0, body[n++] = 3, body[n++] = 2; /* versions */
-    body[n++] = 3, body[n++] = 4;
-    if (sni) {
-        size_t l = strlen(sni);
-        body[n++] = 0, body[n++] = 0;
-        body[n++] = (unsigned char)((l + 5) >> 8), body[n++] = (unsigned char)(l + 5);
-        body[n++] = (unsigned char)((l + 3) >> 8), body[n++] = (unsigned char)(l + 3);
-        body[n++] = 0;
-        body[n++] = (unsigned char)(l >> 8), body[n++] = (unsigned char)l;
-        memcpy(body + n, sni, l);
-        n += l;
-    }
-    /* a padding extension after it, as real clients send */
-    body[n++] = 0, body[n++] = 21, body[n++] = 0, body[n++] = 16;
-    memset(body + n, 0, 16);
-    n += 16;
-    size_t el = n - at - 2;
-    body[at] = (unsigned char)(el >> 8), body[at + 1] = (unsigned char)el;
-    out[0] = 0x16, out[1] = 3, out[2] = 1;
-    out[3] = (unsigned char)((n + 4) >> 8), out[4] = (unsigned char)(n + 4);
-    out[5] = 1, out[6] = 0, out[7] = (unsigned char)(n >> 8), out[8] = (unsigned char)n;
-    memcpy(out + 9, body, n);
-    return n + 9;
+    return build_client_hello(out, sni, 1);
 }
 
 static al_egress_first judge(const al_egress *e, const void *b, size_t n)

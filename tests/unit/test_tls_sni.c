@@ -4,6 +4,7 @@
  * api.openai.com), embedded here so the test needs no working directory. */
 #include <stdlib.h>
 
+#include "client_hello.h"
 #include "tls_sni.h"
 #include "testing.h"
 
@@ -30,38 +31,10 @@ static const unsigned char hello[] = {
     0x39, 0x79, 0x01, 0xc8, 0x7e, 0x95, 0xf2, 0x50, 0x33, 0x89, 0x91, 0xe9, 0xa2, 0xcc, 0x6a, 0x37};
 static const unsigned int hello_len = 320;
 
-/* Builds a minimal ClientHello carrying server name sni (NULL: no SNI). */
+/* A minimal ClientHello carrying server name sni (NULL: no SNI). */
 static size_t build_hello(unsigned char *out, const char *sni)
 {
-    unsigned char body[512];
-    size_t n = 0;
-    body[n++] = 3, body[n++] = 3;
-    for (int i = 0; i < 32; i++) body[n++] = (unsigned char)i;
-    body[n++] = 0;                                                    /* session id */
-    body[n++] = 0, body[n++] = 2, body[n++] = 0x13, body[n++] = 0x01; /* ciphers */
-    body[n++] = 1, body[n++] = 0;                                     /* compression */
-    size_t extlen_at = n;
-    n += 2;
-    /* an unrelated extension first (supported_versions) */
-    body[n++] = 0, body[n++] = 43, body[n++] = 0, body[n++] = 3, body[n++] = 2;
-    body[n++] = 3, body[n++] = 4;
-    if (sni) {
-        size_t l = strlen(sni);
-        body[n++] = 0, body[n++] = 0;
-        body[n++] = (unsigned char)((l + 5) >> 8), body[n++] = (unsigned char)(l + 5);
-        body[n++] = (unsigned char)((l + 3) >> 8), body[n++] = (unsigned char)(l + 3);
-        body[n++] = 0;
-        body[n++] = (unsigned char)(l >> 8), body[n++] = (unsigned char)l;
-        memcpy(body + n, sni, l);
-        n += l;
-    }
-    size_t extlen = n - extlen_at - 2;
-    body[extlen_at] = (unsigned char)(extlen >> 8), body[extlen_at + 1] = (unsigned char)extlen;
-    out[0] = 0x16, out[1] = 3, out[2] = 1;
-    out[3] = (unsigned char)((n + 4) >> 8), out[4] = (unsigned char)(n + 4);
-    out[5] = 1, out[6] = 0, out[7] = (unsigned char)(n >> 8), out[8] = (unsigned char)n;
-    memcpy(out + 9, body, n);
-    return n + 9;
+    return build_client_hello(out, sni, 0);
 }
 
 TEST(sni_should_be_read_from_a_real_openssl_client_hello)
