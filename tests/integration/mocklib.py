@@ -129,6 +129,23 @@ def echo_server():
     return ls.getsockname()[1]
 
 
+def read_request(f):
+    """Reads one HTTP/1.x request with a Content-Length body (or none) from
+    the binary file f (socket.makefile("rb")).  Returns (request line, headers
+    with lower-case names, body), or None at the end of the stream."""
+    line = f.readline()
+    if not line:
+        return None
+    hdrs = {}
+    while True:
+        h = f.readline()
+        if h in (b"\r\n", b"\n", b""):
+            break
+        k, _, v = h.decode("latin-1").partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return line, hdrs, f.read(int(hdrs.get("content-length", "0")))
+
+
 def answer_one_chat(c):
     """Reads one HTTP request with a Content-Length body from socket c (plain
     or TLS), answers it with a short chat completion and closes c; returns the

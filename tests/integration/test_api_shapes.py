@@ -28,7 +28,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import PY, Results, shim_env  # noqa: E402
+from mocklib import PY, Results, read_request, shim_env  # noqa: E402
 
 R = Results()
 
@@ -77,17 +77,10 @@ def serve_conn(c):
     f = c.makefile("rb")
     try:
         while True:
-            line = f.readline()
-            if not line:
+            req = read_request(f)
+            if not req:
                 return
-            hdrs = {}
-            while True:
-                h = f.readline()
-                if h in (b"\r\n", b"\n", b""):
-                    break
-                k, _, v = h.decode("latin-1").partition(":")
-                hdrs[k.strip().lower()] = v.strip()
-            body = f.read(int(hdrs.get("content-length", "0")))
+            _, hdrs, body = req
             name = hdrs.get("x-probe", "")
             GOT.setdefault(name, []).append(body)
             ctype, data = REPLIES.get(name, ("application/json", b'{"choices":[]}'))

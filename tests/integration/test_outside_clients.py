@@ -23,7 +23,7 @@ import threading
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import PY, Mock, Results, run, shim_env  # noqa: E402
+from mocklib import PY, Mock, Results, read_request, run, shim_env  # noqa: E402
 
 R = Results()
 
@@ -364,17 +364,10 @@ def serve_conn(c):
     f = c.makefile("rb")
     try:
         while True:
-            line = f.readline()
-            if not line:
+            req = read_request(f)
+            if not req:
                 return
-            hdrs = {}
-            while True:
-                h = f.readline()
-                if h in (b"\r\n", b"\n", b""):
-                    break
-                k, _, v = h.decode("latin-1").partition(":")
-                hdrs[k.strip().lower()] = v.strip()
-            f.read(int(hdrs.get("content-length", "0")))
+            hdrs = req[1]
             writes, close = shape(hdrs.get("x-shape", ""))
             for w in writes:
                 c.sendall(w)
