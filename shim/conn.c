@@ -299,14 +299,14 @@ static al_code refuse(al_conn *c, int status, const char *msg, const char *why)
         al_exchange_free(x);
     }
     al_buf body = {0};
-    al_code r = al_provider_openai.error(&body, status, msg);
+    al_code r = al_provider_openai.error(&body, status, status < 500, msg);
     if (r == AL_OK) {
         al_api api;
         const al_provider *p =
             al_provider_match(c->rmethod, strlen(c->rmethod), c->rtarget, strlen(c->rtarget), &api);
         if (p) {
             al_buf_reset(&body);
-            r = p->error(&body, status, msg);
+            r = p->error(&body, status, status < 500, msg);
         }
     }
     if (r == AL_OK)
@@ -680,7 +680,7 @@ static al_code replace_reply(al_conn *c, al_exchange *x, const char *msg, int fa
                              al_buf *to_host)
 {
     al_buf body = {0};
-    al_code r = al_exchange_error_body(x, 502, msg, &body);
+    al_code r = al_exchange_error_body(x, 502, !failed, msg, &body);
     /* a blocked reply would be blocked again: SDKs that retry a 502 are told not to */
     if (r == AL_OK)
         r = synth_reply_as(to_host, 502, !failed, "application/json",
@@ -710,7 +710,7 @@ static al_code finish_response(al_conn *c, al_buf *to_host)
             /* raw bytes already went out */
         } else if (c->out == OUT_HOLD) {
             if (e == AL_EBLOCKED) /* the completion policy blocks it: nothing was noted failed */
-                return replace_reply(c, x, AL_MSG_REPLY_BLOCKED, 0, to_host);
+                return replace_reply(c, x, "airlock: reply blocked by policy", 0, to_host);
             if (e != AL_OK) {
                 return replace_with_error(c, x, "airlock: reply could not be screened", to_host);
             }

@@ -1171,10 +1171,11 @@ void al_exchange_note_fail(al_exchange *x, const char *reason)
     set_fail(x, reason);
 }
 
-al_code al_exchange_error_body(const al_exchange *x, int status, const char *message, al_buf *out)
+al_code al_exchange_error_body(const al_exchange *x, int status, int blocked, const char *message,
+                               al_buf *out)
 {
     const al_provider *p = x && x->prov ? x->prov : &al_provider_openai;
-    return p->error(out, status, message);
+    return p->error(out, status, blocked, message);
 }
 
 void al_req_verdict_free(al_req_verdict *v)
@@ -1203,7 +1204,7 @@ static al_code block(al_exchange *x, al_req_verdict *v, int status, const char *
     al_buf_reset(&v->body);
     x->rec.blocked = 1;
     x->rec.status = status;
-    return x->prov->error(&v->body, status, msg);
+    return x->prov->error(&v->body, status, status < 500, msg);
 }
 
 static al_code block_rules(al_exchange *x, al_req_verdict *v)
@@ -1856,7 +1857,7 @@ static al_code cut_stream(al_exchange *x, const char *why, const char *rest, siz
         al_buf b = {0};
         char msg[200];
         snprintf(msg, sizeof msg, "airlock: stream cut off: %s", why);
-        if (x->prov->error(&b, 502, msg) == AL_OK)
+        if (x->prov->error(&b, 502, 0, msg) == AL_OK)
             al_sse_write(to_host, "error", 5, b.data, b.len, 0);
         al_buf_free(&b);
     }

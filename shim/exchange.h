@@ -128,9 +128,10 @@ AL_API al_code al_exchange_refused(al_exchange *x, const char *method, const cha
 AL_API void al_exchange_note_fail(al_exchange *x, const char *reason);
 
 /* Appends the provider-shaped JSON error body for status and message (no
- * prompt text) to out; OpenAI's shape when the provider is unknown. */
-AL_API al_code al_exchange_error_body(const al_exchange *x, int status, const char *message,
-                                      al_buf *out);
+ * prompt text) to out; OpenAI's shape when the provider is unknown.
+ * blocked: refused by policy, else not screenable (see al_provider.error). */
+AL_API al_code al_exchange_error_body(const al_exchange *x, int status, int blocked,
+                                      const char *message, al_buf *out);
 
 /* ---- Connection level: raw HTTP/1.1 plaintext of one connection (OpenSSL,
  * GnuTLS, plain sockets).  Several requests per connection, Content-Length and

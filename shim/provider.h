@@ -103,8 +103,11 @@ typedef struct {
      * event of the same stream, used for ids and model).  Caller frees the
      * result with cJSON_Delete; NULL on allocation failure. */
     cJSON *(*delta_event)(al_api api, const cJSON *tmpl, int key, const char *text);
-    /* The provider's error body (JSON) for an HTTP status and message. */
-    al_code (*error)(al_buf *out, int status, const char *message);
+    /* The provider's error body (JSON) for an HTTP status and message;
+     * blocked: airlock refuses the call or reply (policy, limits, a refusal
+     * it answers with a 4xx), 0: it could not screen it (a 5xx it gives in
+     * place of what it could not read). */
+    al_code (*error)(al_buf *out, int status, int blocked, const char *message);
     /* 1 when the request asks for a streamed reply. */
     int (*wants_stream)(al_api api, const cJSON *root);
 } al_provider;
@@ -127,10 +130,6 @@ AL_API const al_provider *al_provider_match(const char *method, size_t mlen, con
  * (printable ASCII only); empty when unknown. */
 AL_API void al_provider_model(const cJSON *root, const char *path, size_t plen, char *out,
                               size_t cap);
-
-/* The message of the 502 that replaces a whole reply the completion policy
- * blocks (error bodies tell it from a reply airlock could not screen). */
-#define AL_MSG_REPLY_BLOCKED "airlock: reply blocked by policy"
 
 /* Helpers shared by the provider files. */
 AL_API cJSON *al_json_get(const cJSON *obj, const char *key); /* case-sensitive */

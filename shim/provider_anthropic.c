@@ -155,7 +155,7 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     return ev;
 }
 
-static al_code error_body(al_buf *out, int status, const char *message)
+static al_code error_body(al_buf *out, int status, int blocked, const char *message)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *e = NULL;

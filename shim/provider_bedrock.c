@@ -73,7 +73,7 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
 }
 
 /* Bedrock's error body: {"message": ...} (its type travels in a header). */
-static al_code error_body(al_buf *out, int status, const char *message)
+static al_code error_body(al_buf *out, int status, int blocked, const char *message)
 {
     return al_json_error_field(out, "message", message);
 }

@@ -123,7 +123,7 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     return ev;
 }
 
-static al_code error_body(al_buf *out, int status, const char *message)
+static al_code error_body(al_buf *out, int status, int blocked, const char *message)
 {
     return al_json_error_field(out, "error", message);
 }

@@ -616,7 +616,7 @@ static cJSON *delta_event(al_api api, const cJSON *tmpl, int key, const char *te
     return ev;
 }
 
-static al_code error_body(al_buf *out, int status, const char *message)
+static al_code error_body(al_buf *out, int status, int blocked, const char *message)
 {
     cJSON *doc = cJSON_CreateObject();
     cJSON *e = doc ? cJSON_AddObjectToObject(doc, "error") : NULL;
@@ -624,11 +624,7 @@ static al_code error_body(al_buf *out, int status, const char *message)
         !cJSON_AddStringToObject(e, "type",
                                  status >= 500 ? "server_error" : "invalid_request_error") ||
         !cJSON_AddNullToObject(e, "param") ||
-        !cJSON_AddStringToObject(
-            e, "code",
-            status >= 500 && strncmp(message, AL_MSG_REPLY_BLOCKED, sizeof AL_MSG_REPLY_BLOCKED - 1)
-                ? "airlock_unscreened"
-                : "airlock_blocked")) {
+        !cJSON_AddStringToObject(e, "code", blocked ? "airlock_blocked" : "airlock_unscreened")) {
         cJSON_Delete(doc);
         return AL_ENOMEM;
     }

@@ -235,7 +235,7 @@ TEST(error_bodies_have_each_providers_shape_and_escape_the_message)
 {
     const char *msg = "airlock: blocked \"x\" (rules: a.b)";
     al_buf b = {0};
-    CHECK_EQ_INT(al_provider_openai.error(&b, 400, msg), AL_OK);
+    CHECK_EQ_INT(al_provider_openai.error(&b, 400, 1, msg), AL_OK);
     cJSON *j = cJSON_Parse(b.data);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")),
               msg);
@@ -243,21 +243,21 @@ TEST(error_bodies_have_each_providers_shape_and_escape_the_message)
     CHECK(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code") != NULL);
     cJSON_Delete(j);
     al_buf_reset(&b);
-    CHECK_EQ_INT(al_provider_anthropic.error(&b, 400, msg), AL_OK);
+    CHECK_EQ_INT(al_provider_anthropic.error(&b, 400, 1, msg), AL_OK);
     j = cJSON_Parse(b.data);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "type")), "error");
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "message")),
               msg);
     cJSON_Delete(j);
     al_buf_reset(&b);
-    CHECK_EQ_INT(al_provider_gemini.error(&b, 400, msg), AL_OK);
+    CHECK_EQ_INT(al_provider_gemini.error(&b, 400, 1, msg), AL_OK);
     j = cJSON_Parse(b.data);
     CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "code")->valueint, 400);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "error"), "status")),
               "INVALID_ARGUMENT");
     cJSON_Delete(j);
     al_buf_reset(&b);
-    CHECK_EQ_INT(al_provider_ollama.error(&b, 400, msg), AL_OK);
+    CHECK_EQ_INT(al_provider_ollama.error(&b, 400, 1, msg), AL_OK);
     j = cJSON_Parse(b.data);
     CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "error")), msg);
     cJSON_Delete(j);
@@ -709,7 +709,7 @@ TEST(bedrock_converse_and_anthropic_invoke_are_llm_calls)
     al_provider_model(NULL, p, strlen(p), m, sizeof m);
     CHECK_STR(m, "anthropic.claude-v2:1");
     al_buf b = {0};
-    CHECK_EQ_INT(al_provider_bedrock.error(&b, 400, "no"), AL_OK);
+    CHECK_EQ_INT(al_provider_bedrock.error(&b, 400, 1, "no"), AL_OK);
     CHECK_STR(b.data, "{\"message\":\"no\"}");
     al_buf_free(&b);
 }
