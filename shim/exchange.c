@@ -1636,8 +1636,8 @@ static int print_in_place(const cJSON *root, const char *orig, size_t len, al_bu
             for (size_t k = 0; !p && k < sizeof styles / sizeof styles[0]; k++) {
                 al_buf_reset(&tok);
                 if (enc_string(lo->valuestring, styles[k], &tok) != AL_OK) continue;
-                /* the leaf's own earlier twins were all passed by the search
-                 * of 'at' only if they are changed leaves: count from 0 */
+                /* counted from the start: 'before' counts every earlier
+                 * key and string of the same text, changed or not */
                 p = find_token(orig, len, 0, tok.data, tok.len, d.v[i].before);
                 style = styles[k];
             }
