@@ -55,6 +55,23 @@ AL_API void al_buf_consume(al_buf *b, size_t n);
 AL_API void al_buf_reset(al_buf *b); /* len = 0, keeps memory */
 AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
 
+/* memcpy(d, s, n) for 1 <= n <= 8, without the call: two 4-byte words
+ * (overlapping when n < 8), or for 1-3 bytes the first, middle and last. */
+static inline void al_copy_1to8(char *d, const char *s, size_t n)
+{
+    if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(d, &a, 4);
+        memcpy(d + n - 4, &b, 4);
+    } else {
+        d[0] = s[0];
+        d[n >> 1] = s[n >> 1];
+        d[n - 1] = s[n - 1];
+    }
+}
+
 /* memcmp(a, b, n) == 0 for n <= 8, without the call: two words (overlapping)
  * of 4 or of 2 bytes, reading only bytes 0..n-1 of each. */
 static inline int al_eq_upto8(const char *a, const char *b, size_t n)

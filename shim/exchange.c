@@ -2517,18 +2517,8 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     const size_t tlen = q - hl;
     if (tlen - 1 < 8 && sh->whole.len) {
         /* the frame for this length, the text copied into its hole: one compare */
-        char *w = sh->whole.data + (tlen - 1) * WSTRIDE(sh->frame.len), *h = w + hl;
-        if (tlen >= 4) { /* two 4-byte words, overlapping when tlen < 8 */
-            uint32_t a, b;
-            memcpy(&a, text, 4);
-            memcpy(&b, text + tlen - 4, 4);
-            memcpy(h, &a, 4);
-            memcpy(h + tlen - 4, &b, 4);
-        } else { /* 1-3 bytes: the first, the middle and the last */
-            h[0] = text[0];
-            h[tlen >> 1] = text[tlen >> 1];
-            h[tlen - 1] = text[tlen - 1];
-        }
+        char *w = sh->whole.data + (tlen - 1) * WSTRIDE(sh->frame.len);
+        al_copy_1to8(w + hl, text, tlen);
         if (memcmp(buf, w, len)) return 0;
     } else if (memcmp(buf, sh->frame.data, hl) || memcmp(buf + q, sh->frame.data + hl, tl)) {
         return 0;

@@ -447,17 +447,7 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     if (len - 1 < 8 && s && out && delta && w->len + len < s->lim) {
         const size_t wl = w->len + len;
         char *d = w->data + w->len;
-        if (len >= 4) { /* two 4-byte words, overlapping when len < 8 */
-            uint32_t a, b;
-            memcpy(&a, delta, 4);
-            memcpy(&b, delta + len - 4, 4);
-            memcpy(d, &a, 4);
-            memcpy(d + len - 4, &b, 4);
-        } else { /* 1-3 bytes: the first, the middle and the last */
-            d[0] = delta[0];
-            d[len >> 1] = delta[len >> 1];
-            d[len - 1] = delta[len - 1];
-        }
+        al_copy_1to8(d, delta, len);
         d[len] = '\0';
         w->len = wl;
         return AL_OK;
