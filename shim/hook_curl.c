@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "hook.h"
+#include "http1.h"
 
 #define HOOK AL_EXPORT
 
@@ -100,6 +101,7 @@ typedef struct handle {
     int failonerror;
     int decodes;     /* ACCEPT_ENCODING set: libcurl decodes what the server compressed */
     int no_decoding; /* HTTP_CONTENT_DECODING 0: it never does */
+    int raw_te;      /* HTTP_TRANSFER_DECODING 0: chunked framing reaches the callback */
     char *custom;    /* CUSTOMREQUEST */
     struct curl_slist *headers;
     curl_read_callback readfn;
@@ -122,7 +124,10 @@ typedef struct handle {
     int body_more; /* after body, keep reading from the program's callback */
     int swapped_read, swapped_post;
     int began, host_abort, finished;
-    int encoded; /* the reply is content-encoded and reaches us as it came */
+    int encoded;           /* the reply is content-encoded and reaches us as it came */
+    int chunked;           /* raw_te and the reply is chunked: de-framed for the exchange, */
+    al_http1_body dechunk; /* its output framed in chunks of its own (curl --raw) */
+    al_buf dec, out;       /* (the payload of this callback; the exchange's output) */
     int status;
     char ctype[128];
     al_buf stash;        /* scrubbed bytes the program paused on */
@@ -245,6 +250,7 @@ static int recorded(CURLoption opt)
     case CURLOPT_FAILONERROR:
     case CURLOPT_ACCEPT_ENCODING:
     case CURLOPT_HTTP_CONTENT_DECODING:
+    case CURLOPT_HTTP_TRANSFER_DECODING:
     case CURLOPT_READFUNCTION:
     case CURLOPT_READDATA:
     case CURLOPT_SEEKFUNCTION:
@@ -336,6 +342,9 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
         break;
     case CURLOPT_HTTP_CONTENT_DECODING:
         e->no_decoding = l == 0;
+        break;
+    case CURLOPT_HTTP_TRANSFER_DECODING:
+        e->raw_te = l == 0;
         break;
     case CURLOPT_READFUNCTION:
         e->readfn = (curl_read_callback)p;
@@ -539,6 +548,15 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
         e->status = sp ? atoi(sp + 1) : 0;
         e->ctype[0] = '\0';
         e->encoded = 0;
+        e->chunked = 0;
+    } else if (e->raw_te && n > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0) {
+        /* curl --raw: libcurl hands us the chunks as they came */
+        size_t i = 18, j = n;
+        while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ')) j--;
+        if (al_http1_has_token(p + i, j - i, "chunked")) {
+            e->chunked = 1;
+            al_http1_body_init(&e->dechunk, AL_BODY_CHUNKED, 0, 0);
+        }
     } else if (n > 17 && strncasecmp(p, "content-encoding:", 17) == 0) {
         /* a body libcurl does not decode is not the JSON or events the
          * exchange reads: it cannot be screened (as in conn.c) */
@@ -582,6 +600,47 @@ static int encoded_reply(handle *e)
     return 1;
 }
 
+/* Appends n bytes at p to the stash as one chunk (none when n is 0). */
+static al_code add_chunk(handle *e, const char *p, size_t n)
+{
+    if (!n) return AL_OK;
+    al_code r = al_buf_printf(&e->stash, "%zx\r\n", n);
+    if (r == AL_OK) r = al_buf_append(&e->stash, p, n);
+    if (r == AL_OK) r = al_buf_append(&e->stash, "\r\n", 2);
+    return r;
+}
+
+/* The reply's bytes for the exchange; a chunked reply that reaches us
+ * framed (curl --raw) is de-framed first and what the exchange gives back
+ * goes to the program in chunks of its own, so the chunks it reads still
+ * frame the body and the events inside them are whole. */
+static al_code reply_body(handle *e, const char *p, size_t n)
+{
+    if (!e->chunked) return al_exchange_response_body(e->x, p, n, &e->stash);
+    al_buf_reset(&e->dec);
+    al_buf_reset(&e->out);
+    if (al_http1_body_feed(&e->dechunk, p, n, &e->dec) < 0)
+        return e->dechunk.err_code ? e->dechunk.err_code : AL_EPARSE;
+    al_code r =
+        e->dec.len ? al_exchange_response_body(e->x, e->dec.data, e->dec.len, &e->out) : AL_OK;
+    if (r == AL_OK) r = add_chunk(e, e->out.data, e->out.len);
+    return r;
+}
+
+/* What the exchange still holds at the end of the reply (cut: a stream the
+ * network ended early, whose body stays unterminated), for the stash. */
+static al_code reply_end(handle *e, int cut)
+{
+    al_buf *to = e->chunked ? &e->out : &e->stash;
+    if (e->chunked) al_buf_reset(&e->out);
+    al_code r = cut ? al_exchange_response_cut(e->x, to) : al_exchange_response_end(e->x, to);
+    if (r == AL_OK && e->chunked) {
+        r = add_chunk(e, e->out.data, e->out.len);
+        if (r == AL_OK && !cut) r = al_buf_append(&e->stash, "0\r\n\r\n", 5);
+    }
+    return r;
+}
+
 static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
 {
     handle *e = ud;
@@ -593,7 +652,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     e->replay -= skip;
     if (n > skip) {
         al_in_hook++;
-        al_code rc = al_exchange_response_body(e->x, p + skip, n - skip, &e->stash);
+        al_code rc = reply_body(e, p + skip, n - skip);
         al_in_hook--;
         if (rc != AL_OK) {
             /* the exchange cut the reply off (fail closed): end the transfer */
@@ -779,6 +838,9 @@ static void end_transfer(handle *e)
     al_req_verdict_free(&e->v);
     memset(&e->v, 0, sizeof e->v);
     al_buf_free(&e->body);
+    al_buf_free(&e->dec);
+    al_buf_free(&e->out);
+    e->chunked = 0;
     /* the stash keeps its memory for the handle's next transfer (a stream's
      * first releases grew it, copying, every time), unless it is large */
     if (e->stash.cap > 65536)
@@ -804,9 +866,7 @@ static CURLcode finish_response(handle *e, CURLcode rc)
         if (!e->began || al_exchange_response_mode(e->x) != AL_RESP_STREAM) return rc;
         al_in_hook++;
         al_exchange_note_fail(e->x, "connection closed before the end of the reply");
-        al_code ac = al_hook_ctx()->fail == AL_FAIL_CLOSED
-                         ? al_exchange_response_cut(e->x, &e->stash)
-                         : al_exchange_response_end(e->x, &e->stash);
+        al_code ac = reply_end(e, al_hook_ctx()->fail == AL_FAIL_CLOSED);
         al_in_hook--;
         if (ac == AL_OK) deliver_stash(e);
         al_buf_reset(&e->stash);
@@ -814,7 +874,7 @@ static CURLcode finish_response(handle *e, CURLcode rc)
     }
     begin_response(e);
     al_in_hook++;
-    al_code ac = al_exchange_response_end(e->x, &e->stash);
+    al_code ac = reply_end(e, 0);
     al_in_hook--;
     if (ac != AL_OK) {
         al_hook_debug("curl: reply cut off at end: %s", al_strerror(ac));
@@ -848,7 +908,7 @@ static CURLcode prepare(handle *e, int multi)
     end_transfer(e); /* a transfer the program never finished (re-added handle) */
     e->state = ST_IDLE;
     e->multi = multi;
-    e->began = e->host_abort = e->finished = e->encoded = 0;
+    e->began = e->host_abort = e->finished = e->encoded = e->chunked = 0;
     e->status = 0;
     e->ctype[0] = '\0';
     e->replay = 0;
@@ -1071,6 +1131,7 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->failonerror = e->failonerror;
     n->decodes = e->decodes;
     n->no_decoding = e->no_decoding;
+    n->raw_te = e->raw_te;
     n->headers = e->headers;
     n->readfn = e->readfn, n->readdata = e->readdata;
     n->seekfn = e->seekfn, n->seekdata = e->seekdata;

@@ -1,0 +1,94 @@
+#!/bin/sh
+# The curl command line with flags users pass, under the shim, against the
+# mock: --raw, which hands the program an HTTP/1.1 reply's chunked framing as
+# it came (curl writes it out as it is), on streamed replies of each shape.
+# Each asserts what curl printed: chunks that still frame the body and end
+# with the last chunk, every event inside them parsing, the planted PII
+# replaced, the text complete.
+. "$(dirname "$0")/lib.sh"
+start_mock
+T=$MOCK_DIR
+
+# unchunk FILE KIND: checks FILE is a chunked body ending with the last chunk
+# and prints "ok <text of the events>" or "bad <why>"; KIND sse-openai,
+# sse-anthropic or ndjson says how to read the text out of the events.
+unchunk() {
+    "$PY" - "$1" "$2" << 'EOF'
+import json, sys
+raw, kind = open(sys.argv[1], "rb").read(), sys.argv[2]
+body, i, last = b"", 0, False
+try:
+    while i < len(raw):
+        j = raw.index(b"\r\n", i)
+        n = int(raw[i:j].split(b";")[0], 16)
+        if n == 0:
+            last = raw[j:] == b"\r\n\r\n"
+            i = len(raw)
+            break
+        body += raw[j + 2:j + 2 + n]
+        if raw[j + 2 + n:j + 4 + n] != b"\r\n":
+            raise ValueError("no CRLF after chunk data at %d" % (j + 2 + n))
+        i = j + 4 + n
+except ValueError as e:
+    print("bad framing: %s" % e)
+    sys.exit()
+if not last:
+    print("bad: no last chunk")
+    sys.exit()
+out = []
+try:
+    if kind == "ndjson":
+        for l in body.decode().splitlines():
+            if l.strip():
+                out.append(json.loads(l)["message"]["content"])
+    else:
+        for l in body.decode().splitlines():
+            if not l.startswith("data: ") or l == "data: [DONE]":
+                continue
+            o = json.loads(l[6:])
+            if kind == "sse-openai":
+                for c in o.get("choices", []):
+                    out.append(c.get("delta", {}).get("content") or "")
+            elif o.get("type") == "content_block_delta":
+                out.append(o["delta"].get("text", ""))
+except (ValueError, KeyError) as e:
+    print("bad event: %r" % (e,))
+    sys.exit()
+print("ok " + "".join(out))
+EOF
+}
+
+# raw NAME KIND URL BODY: curl --raw under the shim; checks what it printed
+raw() {
+    name=$1 kind=$2 url=$3 body=$4
+    LD_PRELOAD=$SHIM timeout 30 curl -sS --raw --http1.1 --cacert "$CA" -H 'Content-Type: application/json' \
+        -d "$body" "$url" > "$T/$name.out" 2> "$T/$name.err"
+    rc=$?
+    got=$(unchunk "$T/$name.out" "$kind")
+    case "$got" in
+    ok*) ok "curl --raw, $name: the chunked framing is intact and every event parses" ;;
+    *) fail "curl --raw, $name: the chunked framing is intact and every event parses" \
+        "rc=$rc $got ($(wc -c < "$T/$name.out") bytes: $(head -c 60 "$T/$name.out" | od -An -c | head -2 | tr -s ' '))" ;;
+    esac
+    if [ $rc -eq 0 ]; then ok "curl --raw, $name: exits 0"; else fail "curl --raw, $name: exits 0" "rc=$rc $(cat "$T/$name.err")"; fi
+    case "$got" in
+    *"<EMAIL_ADDRESS>"*"<CREDIT_CARD>"*"host <IP_ADDRESS>."*)
+        ok "curl --raw, $name: the text is complete with the PII replaced" ;;
+    *) fail "curl --raw, $name: the text is complete with the PII replaced" "text: $(echo "$got" | head -c 80)" ;;
+    esac
+    case "$got" in
+    *john.smith@example.com* | *"4111 1111 1111 1111"* | *536-22-1234*)
+        fail "curl --raw, $name: no planted value" "a planted value reached curl" ;;
+    *) ok "curl --raw, $name: no planted value" ;;
+    esac
+}
+
+CHAT='{"model":"m","stream":true,"messages":[{"role":"user","content":"mock:pii hi"}]}'
+raw openai-tls sse-openai "https://localhost:$TLS_PORT/v1/chat/completions" "$CHAT"
+raw openai-plain sse-openai "http://127.0.0.1:$HTTP_PORT/v1/chat/completions" "$CHAT"
+raw anthropic sse-anthropic "https://localhost:$TLS_PORT/v1/messages" \
+    '{"model":"claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"mock:pii hi"}]}'
+raw ollama ndjson "http://127.0.0.1:$HTTP_PORT/api/chat" \
+    '{"model":"llama3","messages":[{"role":"user","content":"mock:pii hi"}]}'
+
+finish
