@@ -2161,6 +2161,22 @@ static inline al_code shape_event(al_exchange *x, const char *raw, size_t raw_le
 
 /* One stream event (SSE data or NDJSON line) that is not of the shape:
  * scrub and re-emit. */
+/* An event that reports an error ({"error": ...}: OpenAI's, Gemini's and
+ * Ollama's mid-stream failures, Anthropic's "type":"error") carries a
+ * message that may echo what was sent or name somebody, as a whole error
+ * reply's may: every string in it is scrubbed, whole. */
+static al_code scrub_error_event(al_exchange *x, cJSON *ev)
+{
+    if (!cJSON_IsObject(ev) || !cJSON_GetObjectItemCaseSensitive(ev, "error")) return AL_OK;
+    al_texts t = {0};
+    int changed = 0;
+    al_code r = al_texts_push_all(&t, ev, AL_ROLE_ASSISTANT);
+    for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
+    al_texts_free(&t);
+    if (changed) x->ev_changed = 1;
+    return r;
+}
+
 static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, const char *data,
                             size_t dlen, al_buf *to_host)
 {
@@ -2201,6 +2217,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     x->ev_src = data;
     x->ev_src_len = dlen;
     r = x->prov->stream_event(x->api, x->ev_name, ev, &x->io);
+    if (r == AL_OK && x->ncur == 0) r = scrub_error_event(x, ev);
     x->ev_src = NULL;
     x->ev_root = NULL;
     /* (an empty text is not taken: that is the role event that opens an
