@@ -114,6 +114,8 @@ typedef struct handle {
     void *headerdata;
     curl_prereq_callback prereqfn;
     void *prereqdata;
+    curl_debug_callback debugfn;
+    void *debugdata;
     /* one transfer */
     int state;
     int multi; /* prepared by curl_multi_add_handle */
@@ -216,6 +218,9 @@ static int swapped_option(const handle *e, CURLoption opt)
     case CURLOPT_PREREQFUNCTION:
     case CURLOPT_PREREQDATA:
         return e->state == ST_BLOCKED;
+    case CURLOPT_DEBUGFUNCTION:
+    case CURLOPT_DEBUGDATA:
+        return e->state == ST_ACTIVE;
     case CURLOPT_READFUNCTION:
     case CURLOPT_READDATA:
     case CURLOPT_SEEKFUNCTION:
@@ -263,6 +268,8 @@ static int recorded(CURLoption opt)
     case CURLOPT_HTTPPOST:
     case CURLOPT_PREREQFUNCTION:
     case CURLOPT_PREREQDATA:
+    case CURLOPT_DEBUGFUNCTION:
+    case CURLOPT_DEBUGDATA:
         return 1;
     default:
         return 0;
@@ -376,6 +383,12 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
     case CURLOPT_PREREQDATA:
         e->prereqdata = p;
         break;
+    case CURLOPT_DEBUGFUNCTION:
+        e->debugfn = (curl_debug_callback)p;
+        break;
+    case CURLOPT_DEBUGDATA:
+        e->debugdata = p;
+        break;
     default:
         break;
     }
@@ -423,6 +436,10 @@ HOOK CURLcode curl_easy_setopt(CURL *h, CURLoption opt, ...)
 
 static size_t host_write(handle *e, const char *p, size_t n)
 {
+    /* a program that traces what it receives (curl --trace) is shown what
+     * it gets, as libcurl would show the server's bytes (on_debug) */
+    if (e->debugfn && e->state == ST_ACTIVE)
+        e->debugfn(e->h, CURLINFO_DATA_IN, (char *)p, n, e->debugdata);
     if (e->writefn) return e->writefn((char *)p, 1, n, e->writedata);
     return fwrite(p, 1, n, e->writedata ? (FILE *)e->writedata : stdout);
 }
@@ -782,12 +799,26 @@ static void set_real_off(CURL *h, CURLoption opt, curl_off_t o)
     real_curl_easy_setopt()(h, opt, o);
 }
 
+/* The program's debug callback while an LLM transfer runs: everything but
+ * the reply's data, which it is given as scrubbed when the program gets it
+ * (host_write): the server's own bytes hold what the scrubbers replace. */
+static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
+{
+    handle *e = ud;
+    if (type == CURLINFO_DATA_IN || !e->debugfn) return 0;
+    return e->debugfn(h, type, p, n, e->debugdata);
+}
+
 static void install_callbacks(handle *e)
 {
     set_real(e->h, CURLOPT_WRITEFUNCTION, (void *)on_write);
     set_real(e->h, CURLOPT_WRITEDATA, e);
     set_real(e->h, CURLOPT_HEADERFUNCTION, (void *)on_header);
     set_real(e->h, CURLOPT_HEADERDATA, e);
+    if (e->debugfn) {
+        set_real(e->h, CURLOPT_DEBUGFUNCTION, (void *)on_debug);
+        set_real(e->h, CURLOPT_DEBUGDATA, e);
+    }
 }
 
 static void install_read(handle *e)
@@ -807,6 +838,10 @@ static void restore_options(handle *e)
     set_real(e->h, CURLOPT_WRITEDATA, e->writedata ? e->writedata : (void *)stdout);
     set_real(e->h, CURLOPT_HEADERFUNCTION, (void *)e->headerfn);
     set_real(e->h, CURLOPT_HEADERDATA, e->headerdata);
+    if (e->debugfn && e->state == ST_ACTIVE) {
+        set_real(e->h, CURLOPT_DEBUGFUNCTION, (void *)e->debugfn);
+        set_real(e->h, CURLOPT_DEBUGDATA, e->debugdata);
+    }
     if (e->swapped_read) {
         set_real(e->h, CURLOPT_READFUNCTION, (void *)e->readfn);
         set_real(e->h, CURLOPT_READDATA, e->readdata ? e->readdata : (void *)stdin);
@@ -1138,6 +1173,7 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->writefn = e->writefn, n->writedata = e->writedata;
     n->headerfn = e->headerfn, n->headerdata = e->headerdata;
     n->prereqfn = e->prereqfn, n->prereqdata = e->prereqdata;
+    n->debugfn = e->debugfn, n->debugdata = e->debugdata;
     if (e->state != ST_IDLE) {
         /* duplicated mid-transfer: the copy carries our callbacks; undo that */
         n->state = ST_ACTIVE;

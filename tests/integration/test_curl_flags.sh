@@ -1,10 +1,12 @@
 #!/bin/sh
 # The curl command line with flags users pass, under the shim, against the
 # mock: --raw, which hands the program an HTTP/1.1 reply's chunked framing as
-# it came (curl writes it out as it is), on streamed replies of each shape.
-# Each asserts what curl printed: chunks that still frame the body and end
-# with the last chunk, every event inside them parsing, the planted PII
-# replaced, the text complete.
+# it came (curl writes it out as it is), on streamed replies of each shape;
+# --trace and --trace-ascii, which write every byte libcurl receives to a
+# file through the debug callback.  Each asserts what curl printed: chunks
+# that still frame the body and end with the last chunk, every event inside
+# them parsing, the planted PII replaced, the text complete; a trace that
+# shows the reply the program got, never the planted values.
 . "$(dirname "$0")/lib.sh"
 start_mock
 T=$MOCK_DIR
@@ -90,5 +92,28 @@ raw anthropic sse-anthropic "https://localhost:$TLS_PORT/v1/messages" \
     '{"model":"claude","max_tokens":50,"stream":true,"messages":[{"role":"user","content":"mock:pii hi"}]}'
 raw ollama ndjson "http://127.0.0.1:$HTTP_PORT/api/chat" \
     '{"model":"llama3","messages":[{"role":"user","content":"mock:pii hi"}]}'
+
+# ---- --trace / --trace-ascii: the debug callback sees the received data ----
+WHOLE='{"model":"m","messages":[{"role":"user","content":"mock:pii hi"}]}'
+for proto in --http2 --http1.1; do
+    for tr in --trace-ascii --trace; do
+        LD_PRELOAD=$SHIM timeout 30 curl -sS $proto $tr "$T/trace" --cacert "$CA" \
+            -H 'Content-Type: application/json' -d "$WHOLE" -o "$T/trace.out" \
+            "https://localhost:$TLS_PORT/v1/chat/completions" 2> "$T/trace.err"
+        # --trace writes hex beside the text: join each dump's text column
+        if [ "$tr" = --trace ]; then
+            sed -n 's/^[0-9a-f]\{4\}: .\{48\}//p' "$T/trace" | tr -d '\n' > "$T/trace.txt"
+        else
+            sed -n 's/^[0-9a-f]\{4\}: //p' "$T/trace" | tr -d '\n' > "$T/trace.txt"
+        fi
+        check_contains "curl $tr ($proto): the reply is scrubbed" "$T/trace.out" "<EMAIL_ADDRESS>"
+        check_contains "curl $tr ($proto): the trace shows the data the program got" "$T/trace.txt" \
+            "Reach <PERSON> at <EMAIL_ADDRESS>"
+        check_absent "curl $tr ($proto): the trace holds no planted e-mail address" "$T/trace.txt" \
+            "john.smith@example.com"
+        check_absent "curl $tr ($proto): the trace holds no planted card number" "$T/trace.txt" \
+            "4111 1111 1111 1111"
+    done
+done
 
 finish
