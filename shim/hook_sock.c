@@ -67,8 +67,10 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int cnt);
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al);
 HOOK int close(int fd);
 HOOK int shutdown(int fd, int how);
+HOOK int dup(int oldfd);
 HOOK int dup2(int oldfd, int newfd);
 HOOK int dup3(int oldfd, int newfd, int flags);
+HOOK FILE *fdopen(int fd, const char *mode);
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout);
 HOOK int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask);
 HOOK int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv);
@@ -77,7 +79,7 @@ HOOK int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout);
 HOOK int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout, const sigset_t *m);
 
 /* Real functions, resolved on first use (libc is always next in line). */
-static void *real_p[21];
+static void *real_p[23];
 enum {
     R_WRITE,
     R_READ,
@@ -99,12 +101,14 @@ enum {
     R_EPPWAIT,
     R_DUP2,
     R_DUP3,
-    R_SHUTDOWN
+    R_SHUTDOWN,
+    R_DUP,
+    R_FDOPEN
 };
-static const char *const real_name[21] = {
-    "write",   "read",      "send",       "recv",        "sendto", "recvfrom", "sendmsg",
-    "recvmsg", "writev",    "readv",      "connect",     "close",  "poll",     "ppoll",
-    "select",  "epoll_ctl", "epoll_wait", "epoll_pwait", "dup2",   "dup3",     "shutdown"};
+static const char *const real_name[23] = {
+    "write",      "read",        "send",    "recv",  "sendto",   "recvfrom", "sendmsg", "recvmsg",
+    "writev",     "readv",       "connect", "close", "poll",     "ppoll",    "select",  "epoll_ctl",
+    "epoll_wait", "epoll_pwait", "dup2",    "dup3",  "shutdown", "dup",      "fdopen"};
 
 static void *real(int i, void *self)
 {
@@ -384,6 +388,58 @@ static void forget(int fd)
     conn_put(s); /* a call still using it frees it when it returns */
 }
 
+/* Copies of a socket (dup, dup2, dup3) are one connection: a program that
+ * writes through one copy and reads through another (a stdio stream for
+ * each, fdopen(dup(fd), "w")) is followed through both.  A copy shares its
+ * original's record, or, before the first write decides what the
+ * connection is, its watch: the record the first write makes is then given
+ * to every watched copy (adopt_copies).  Set once a watched descriptor was
+ * copied, so that search costs nothing otherwise. */
+static int watched_copies;
+
+/* Installs record s on fd as well (the slot takes a reference). */
+static void share_record(int fd, sconn *s)
+{
+    pthread_mutex_lock(&conns_mu);
+    s->refs++;
+    __atomic_store_n(&conns[fd], s, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&conns_mu);
+    __atomic_add_fetch(&nconns, 1, __ATOMIC_RELAXED);
+    live_add(fd);
+    set_state(fd, S_TRACK);
+}
+
+/* newfd has just become a copy of oldfd (what airlock knew of it forgotten). */
+static void share(int oldfd, int newfd)
+{
+    if ((unsigned)oldfd >= FD_CAP || (unsigned)newfd >= FD_CAP || oldfd == newfd) return;
+    int st = __atomic_load_n(&fdstate[oldfd], __ATOMIC_RELAXED);
+    if (st == S_TRACK) {
+        sconn *s = conn_get(oldfd);
+        if (s) {
+            share_record(newfd, s);
+            conn_put(s);
+        }
+    } else if (st == S_WATCH || st == S_REFUSED) {
+        if (st == S_WATCH) __atomic_store_n(&watched_copies, 1, __ATOMIC_RELAXED);
+        set_state(newfd, st);
+    }
+}
+
+/* The first write on fd made record s: the watched copies of its socket
+ * (same device and inode) take it too. */
+static void adopt_copies(int fd, sconn *s)
+{
+    if (!__atomic_load_n(&watched_copies, __ATOMIC_RELAXED)) return;
+    for (int i = 0; i < FD_CAP; i++) {
+        if (i == fd || __atomic_load_n(&fdstate[i], __ATOMIC_RELAXED) != S_WATCH) continue;
+        struct stat st;
+        if (fstat(i, &st) == 0 && st.st_dev == s->dev && st.st_ino == s->ino &&
+            !__atomic_load_n(&conns[i], __ATOMIC_ACQUIRE))
+            share_record(i, s);
+    }
+}
+
 HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
 {
     connect_fn f = REAL(R_CONNECT, connect_fn, connect);
@@ -452,9 +508,10 @@ HOOK int dup2(int oldfd, int newfd)
     if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
     if (oldfd != newfd && !al_in_hook && holding(oldfd)) prefix_flush_waited(oldfd);
     int rc = f(oldfd, newfd);
-    if (rc >= 0 && oldfd != newfd && known(newfd)) {
+    if (rc >= 0 && oldfd != newfd && !al_in_hook) {
         int e = errno;
-        forget(newfd);
+        if (known(newfd)) forget(newfd);
+        share(oldfd, newfd);
         errno = e;
     }
     return rc;
@@ -471,12 +528,71 @@ HOOK int dup3(int oldfd, int newfd, int flags)
     if (oldfd != newfd && !al_in_hook && holding(newfd)) prefix_flush_waited(newfd);
     if (oldfd != newfd && !al_in_hook && holding(oldfd)) prefix_flush_waited(oldfd);
     int rc = f(oldfd, newfd, flags);
-    if (rc >= 0 && known(newfd)) {
+    if (rc >= 0 && oldfd != newfd && !al_in_hook) {
         int e = errno;
-        forget(newfd);
+        if (known(newfd)) forget(newfd);
+        share(oldfd, newfd);
         errno = e;
     }
     return rc;
+}
+
+HOOK int dup(int oldfd)
+{
+    typedef int (*fn)(int);
+    fn f = REAL(R_DUP, fn, dup);
+    if (!f) {
+        errno = ENOSYS;
+        return -1;
+    }
+    if (!al_in_hook && holding(oldfd)) prefix_flush_waited(oldfd);
+    int rc = f(oldfd);
+    if (rc >= 0 && !al_in_hook && watched(oldfd)) {
+        int e = errno;
+        if (known(rc)) forget(rc);
+        share(oldfd, rc);
+        errno = e;
+    }
+    return rc;
+}
+
+/* A stdio stream over a followed socket: libc reads and writes a stream
+ * with its own internal calls, which no preload sees, so the prompt a
+ * program fprintf()s would go out unscreened and the reply it fgets()
+ * unscrubbed.  Such a stream is made with fopencookie over the hooked read,
+ * write and close (its fileno() still the socket's). */
+static ssize_t cookie_read(void *c, char *buf, size_t n)
+{
+    return read((int)(intptr_t)c, buf, n);
+}
+
+static ssize_t cookie_write(void *c, const char *buf, size_t n)
+{
+    return write((int)(intptr_t)c, buf, n);
+}
+
+static int cookie_close(void *c)
+{
+    return close((int)(intptr_t)c);
+}
+
+HOOK FILE *fdopen(int fd, const char *mode)
+{
+    typedef FILE *(*fn)(int, const char *);
+    fn f = REAL(R_FDOPEN, fn, fdopen);
+    if (!f) {
+        errno = ENOSYS;
+        return NULL;
+    }
+    int st = watched(fd) ? __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) : S_NONE;
+    if (al_in_hook || (st != S_WATCH && st != S_HOLD && st != S_TRACK) || !mode ||
+        fcntl(fd, F_GETFL) < 0)
+        return f(fd, mode);
+    cookie_io_functions_t io = {cookie_read, cookie_write, NULL, cookie_close};
+    FILE *s = fopencookie((void *)(intptr_t)fd, mode, io);
+    if (!s) return f(fd, mode);
+    s->_fileno = fd; /* fileno() for the program's poll or select */
+    return s;
 }
 
 /* 1 when fd is still a TCP socket: a descriptor closed behind our back
@@ -707,6 +823,7 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         conn_put(old);
     }
     set_state(fd, S_TRACK);
+    adopt_copies(fd, s);
     return S_TRACK;
 }
 
