@@ -10,7 +10,14 @@ One TLS port (ALPN h2,http/1.1) and one plain-HTTP/1.1 port.  It answers
 OpenAI (chat, completions, responses, also under any prefix and Azure
 deployments), Anthropic messages, Gemini generateContent and
 streamGenerateContent, and Ollama /api/chat and /api/generate, whole or
-streamed, in each provider's own shapes.  The reply text is chosen by a
+streamed, in each provider's own shapes.  It also answers the GET reads of
+stored replies: OpenAI GET /responses/ID (?stream=true: its events),
+/responses/ID/input_items, /chat/completions[/ID], /chat/completions/ID/messages,
+/conversations/ID/items[/ITEM], and Anthropic GET /messages/batches/ID/results
+(JSONL); the text follows X-Mock-Scenario.  Scenario "thinking" gives an
+Anthropic reply a thinking block (the chosen text) signed over its text, and
+like Anthropic the mock refuses (400) a request whose thinking block's text
+does not match its signature.  The reply text is chosen by a
 scenario: header X-Mock-Scenario, or the first token mock:<name> in the request
 body (names may be joined with '+', e.g. mock:pii+slow).  Text: clean (default),
 pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, malformed-json,
@@ -21,8 +28,11 @@ It never lets a
 misbehaving client stop it.
 """
 import argparse
+import base64
 import fcntl
 import gzip
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -325,6 +335,65 @@ def openai_responses(model, text, pin, body, stream):
     return out
 
 
+THINKING_KEY = os.urandom(32)  # per mock process, as a provider's signing key
+
+
+def sign_thinking(text):
+    return base64.b64encode(hmac.new(THINKING_KEY, text.encode("utf-8"),
+                                     hashlib.sha256).digest()).decode()
+
+
+def bad_thinking(body):
+    """The first thinking block of an assistant message whose text does not
+    match its signature, as "messages.N.content.M", or None."""
+    for i, m in enumerate(body.get("messages") or []):
+        if not isinstance(m, dict) or m.get("role") != "assistant":
+            continue
+        content = m.get("content")
+        for j, b in enumerate(content if isinstance(content, list) else []):
+            if isinstance(b, dict) and b.get("type") == "thinking":
+                t, s = b.get("thinking"), b.get("signature")
+                if not isinstance(t, str) or not isinstance(s, str) or \
+                        not hmac.compare_digest(sign_thinking(t), s):
+                    return "messages.%d.content.%d" % (i, j)
+    return None
+
+
+def anthropic_thinking(model, text, pin, stream):
+    """A reply that thinks (text) before it answers (CLEAN_TEXT)."""
+    sig = sign_thinking(text)
+    if not stream:
+        return {"id": "msg_mock0002", "type": "message", "role": "assistant", "model": model,
+                "content": [{"type": "thinking", "thinking": text, "signature": sig},
+                            {"type": "text", "text": CLEAN_TEXT}],
+                "stop_reason": "end_turn", "stop_sequence": None,
+                "usage": {"input_tokens": pin, "output_tokens": ntokens(text + CLEAN_TEXT)}}
+    start = {"id": "msg_mock0002", "type": "message", "role": "assistant", "model": model,
+             "content": [], "stop_reason": None, "stop_sequence": None,
+             "usage": {"input_tokens": pin, "output_tokens": 1}}
+    ev = [sse({"type": "message_start", "message": start}, "message_start"),
+          sse({"type": "content_block_start", "index": 0,
+               "content_block": {"type": "thinking", "thinking": "", "signature": ""}},
+              "content_block_start")]
+    for d in deltas(text):
+        ev.append(sse({"type": "content_block_delta", "index": 0,
+                       "delta": {"type": "thinking_delta", "thinking": d}}, "content_block_delta"))
+    ev.append(sse({"type": "content_block_delta", "index": 0,
+                   "delta": {"type": "signature_delta", "signature": sig}}, "content_block_delta"))
+    ev.append(sse({"type": "content_block_stop", "index": 0}, "content_block_stop"))
+    ev.append(sse({"type": "content_block_start", "index": 1,
+                   "content_block": {"type": "text", "text": ""}}, "content_block_start"))
+    for d in deltas(CLEAN_TEXT):
+        ev.append(sse({"type": "content_block_delta", "index": 1,
+                       "delta": {"type": "text_delta", "text": d}}, "content_block_delta"))
+    ev.append(sse({"type": "content_block_stop", "index": 1}, "content_block_stop"))
+    ev.append(sse({"type": "message_delta",
+                   "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                   "usage": {"output_tokens": ntokens(text + CLEAN_TEXT)}}, "message_delta"))
+    ev.append(sse({"type": "message_stop"}, "message_stop"))
+    return ev
+
+
 def anthropic(model, text, pin, body, stream):
     if not stream:
         return {"id": "msg_mock0001", "type": "message", "role": "assistant", "model": model,
@@ -399,6 +468,53 @@ def ollama(model, text, pin, body, stream, chat=True):
     return out
 
 
+def stored_read(req):
+    """The GET reads of stored replies (see the module's doc), or None."""
+    names = scenarios_of(req)
+    text = PII_TEXT if "pii" in names else MEDIUM_TEXT if "medium" in names else CLEAN_TEXT
+    path, model = req.path, "mock-model"
+    stream = req.query.get("stream", [""])[0] == "true"
+    if re.search(r"/responses/[^/]+$", path):
+        r = openai_responses(model, text, 12, {}, stream)
+        if stream:
+            resp = Response(200, "text/event-stream; charset=utf-8", r)
+            resp.headers.append(("cache-control", "no-cache"))
+            return resp
+        return json_response(200, r)
+    user_item = {"id": "msg_mock0000", "type": "message", "status": "completed",
+                 "role": "user", "content": [{"type": "input_text", "text": text}]}
+    bot_item = {"id": "msg_mock0001", "type": "message", "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": text, "annotations": []}]}
+
+    def listing(data):
+        return {"object": "list", "data": data, "first_id": data[0].get("id"),
+                "last_id": data[-1].get("id"), "has_more": False}
+
+    if re.search(r"/responses/[^/]+/input_items$", path):
+        return json_response(200, listing([user_item]))
+    if re.search(r"/conversations/[^/]+/items$", path):
+        return json_response(200, listing([user_item, bot_item]))
+    if re.search(r"/conversations/[^/]+/items/[^/]+$", path):
+        return json_response(200, bot_item)
+    if re.search(r"/chat/completions/[^/]+/messages$", path):
+        return json_response(200, listing([{"id": "chatcmpl-mock0001-0", "role": "user",
+                                            "content": text, "name": None,
+                                            "content_parts": None}]))
+    if re.search(r"/chat/completions/[^/]+$", path):
+        return json_response(200, openai_chat(model, text, 12, {}, False))
+    if path.endswith("/chat/completions"):
+        return json_response(200, listing([openai_chat(model, text, 12, {}, False)]))
+    if re.search(r"/messages/batches/[^/]+/results$", path):
+        ok = {"custom_id": "req-1", "result": {
+            "type": "succeeded", "message": anthropic(model, text, 12, {}, False)}}
+        err = {"custom_id": "req-2", "result": {"type": "errored", "error": {
+            "type": "error", "error": {"type": "invalid_request_error",
+                                       "message": "max_tokens: field required"}}}}
+        return whole(200, "application/binary", (jdump(ok) + "\n" + jdump(err) + "\n").encode())
+    return None
+
+
 # --------------------------------------------------------------------------
 # The dispatcher
 
@@ -424,6 +540,10 @@ def _handle(req):
     if req.method == "GET" and req.path.endswith("/models"):
         return json_response(200, {"object": "list", "data": [
             {"id": "mock-model", "object": "model", "created": CREATED, "owned_by": "mock"}]})
+    if req.method == "GET":
+        got = stored_read(req)
+        if got is not None:
+            return got
     provider = classify(req.method, req.path)
     if provider is None:
         return json_response(404 if req.method in ("GET", "POST") else 405,
@@ -473,6 +593,11 @@ def _handle(req):
         r = openai_completions(model, text, pin, body, stream)
     elif provider == "openai-responses":
         r = openai_responses(model, text, pin, body, stream)
+    elif provider == "anthropic" and bad_thinking(body):
+        return json_response(400, error_body(provider, 400, "%s: Invalid `signature` in "
+                                             "`thinking` block" % bad_thinking(body)))
+    elif provider == "anthropic" and "thinking" in names:
+        r = anthropic_thinking(model, text, pin, stream)
     elif provider == "anthropic":
         r = anthropic(model, text, pin, body, stream)
     elif provider == "gemini":

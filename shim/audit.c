@@ -120,6 +120,7 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
     ok = ok && add_str(o, "transport", rec->transport);
     ok = ok && add_str(o, "provider", rec->provider);
     ok = ok && add_str(o, "host", rec->host);
+    if (rec->method) ok = ok && add_str(o, "method", rec->method);
     ok = ok && add_str(o, "path", rec->path);
     ok = ok && add_str(o, "model", rec->model && rec->model[0] ? rec->model : NULL);
     ok = ok && add_item(o, "stream", cJSON_CreateBool(rec->stream));
@@ -127,6 +128,7 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
                             : add_item(o, "status", cJSON_CreateNull()));
     ok = ok && add_item(o, "blocked", cJSON_CreateBool(rec->blocked));
     if (rec->would_block) ok = ok && add_item(o, "would_block", cJSON_CreateTrue());
+    if (rec->restored) ok = ok && add_int(o, "thinking_restored", rec->restored);
     cJSON *rules = ok ? cJSON_CreateArray() : NULL;
     ok = ok && add_item(o, "rules", rules);
     for (size_t i = 0; ok && i < rec->nrules; i++) {

@@ -19,11 +19,13 @@ typedef struct {
 typedef struct {
     const char *transport, *provider, *exe; /* may be NULL */
     const char *host, *path, *model;        /* may be NULL; path has no query string */
+    const char *method;                     /* "POST", "GET"; NULL: not known */
     const char *mode;                       /* "enforce" | "monitor" */
     const char *fail;                       /* why screening failed, or NULL */
     int stream;
     int status; /* HTTP status of the reply, 0 when none */
     int blocked, would_block;
+    int restored; /* signed thinking blocks whose original text was put back */
     const char *rules[AL_AUDIT_MAX_RULES]; /* distinct rule ids hit (owned by the engine) */
     size_t nrules;
     al_audit_count entities[AL_AUDIT_MAX_ENTITIES]; /* redactions per entity */

@@ -249,7 +249,8 @@ static al_code append_headers(const al_http1_msg *m, const char *const *drop, al
 }
 
 /* Writes the held request's header block without framing, encoding and
- * expect headers, then Content-Length and Accept-Encoding: identity. */
+ * expect headers, then Content-Length (none for a request that had no body
+ * and gets none: a GET) and Accept-Encoding: identity. */
 static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf *out)
 {
     static const char *const drop[] = {
@@ -261,8 +262,10 @@ static al_code rebuild_request(al_conn *c, const char *body, size_t len, al_buf 
     const char *nl = memchr(m->method, '\n', (size_t)(base + m->header_len - m->method));
     al_code r = al_buf_append(out, m->method, (size_t)(nl - m->method) + 1);
     if (r == AL_OK) r = append_headers(m, drop, out);
-    if (r == AL_OK)
-        r = al_buf_printf(out, "Accept-Encoding: identity\r\nContent-Length: %zu\r\n\r\n", len);
+    if (r == AL_OK) r = al_buf_puts(out, "Accept-Encoding: identity\r\n");
+    if (r == AL_OK && (len || m->content_length >= 0 || m->chunked))
+        r = al_buf_printf(out, "Content-Length: %zu\r\n", len);
+    if (r == AL_OK) r = al_buf_puts(out, "\r\n");
     if (r == AL_OK) r = al_buf_append(out, body, len);
     return r;
 }

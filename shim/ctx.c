@@ -19,6 +19,7 @@
 #include "exchange.h"
 #include "policy.h"
 #include "scancache.h"
+#include "signmem.h"
 
 struct al_ctx_lazy {
     pthread_mutex_t mu;
@@ -99,6 +100,8 @@ al_code al_ctx_from_env(al_ctx *ctx, const char *default_rules, char *errbuf, si
                  "; keeping 256");
     }
     ctx->scache = entries ? al_scancache_new((size_t)entries, 8u << 20) : NULL;
+    /* thinking blocks whose text the scrubber changed: 256, 8 MiB at most */
+    ctx->signmem = al_signmem_new(256, 8u << 20);
 
     /* rate limit and token budget: a value that does not parse must not
      * quietly lift the limit, so LLM calls then follow AIRLOCK_FAIL */
@@ -168,6 +171,7 @@ void al_ctx_after_fork(al_ctx *ctx)
      * held forever in the child, and its half-built engine is abandoned. */
     if (ctx && ctx->lazy && !__atomic_load_n(&ctx->lazy->done, __ATOMIC_ACQUIRE))
         pthread_mutex_init(&ctx->lazy->mu, NULL);
+    if (ctx) al_signmem_after_fork(ctx->signmem);
 }
 
 void al_ctx_free(al_ctx *ctx)
@@ -187,4 +191,6 @@ void al_ctx_free(al_ctx *ctx)
     ctx->limits = NULL;
     al_scancache_free(ctx->scache);
     ctx->scache = NULL;
+    al_signmem_free(ctx->signmem);
+    ctx->signmem = NULL;
 }

@@ -15,6 +15,7 @@
 #include "exchange.h"
 #include "provider.h"
 #include "scancache.h"
+#include "signmem.h"
 #include "sse.h"
 
 /* The escapes of a JSON text fed to a scrubber, in order: each the bytes
@@ -68,6 +69,12 @@ typedef struct {
     size_t nfound;   /* the scrubber's findings already looked at for a block */
     int monitor;     /* AIRLOCK_MODE=monitor: a block is recorded (blocked_seen), not done */
     int blocked_seen;
+    /* a signed text (an Anthropic thinking block, io_sign): its text as it
+     * came (orig) and as released (shown), kept until it ends and its
+     * signature (sig, malloc'd) is known, then remembered (signmem.h) */
+    int keep;
+    al_buf orig, shown;
+    char *sig;
 } skey;
 
 /* Tool-call arguments are JSON in a string.  The scrubber reads them as
@@ -234,6 +241,7 @@ struct al_exchange {
     const al_provider *prov;
     al_api api;
     int llm;
+    int get;             /* a stored reply read back with GET: no prompt, nothing to count */
     size_t prompt_bytes; /* prompt text screened: the token estimate when no usage is reported */
     al_audit_rec rec;
     char host[128], path[256], model[128];
@@ -406,14 +414,38 @@ static al_code block_found(skey *k, size_t from)
     return AL_EBLOCKED;
 }
 
+/* A signed key's text is complete (end_key; the flush released
+ * rel[from..)) or its signature came (io_sign): once both, a text the
+ * scrubber changed is remembered under its signature.  The stream never
+ * fails for it: a text not remembered only makes the provider refuse the
+ * block if the program sends it back. */
+static al_code keep_signed(al_exchange *x, skey *k, size_t from)
+{
+    if (from < k->rel.len &&
+        al_buf_append(&k->shown, k->rel.data + from, k->rel.len - from) != AL_OK)
+        return AL_ENOMEM;
+    if (!k->ended || !k->sig || x->early || k->monitor) return AL_OK;
+    if (k->orig.len != k->shown.len ||
+        (k->orig.len && memcmp(k->orig.data, k->shown.data, k->orig.len)))
+        al_signmem_put(x->ctx->signmem, k->sig, k->orig.data, k->orig.len, k->shown.data,
+                       k->shown.len);
+    k->keep = 0;
+    al_buf_free(&k->orig);
+    al_buf_free(&k->shown);
+    return AL_OK;
+}
+
 static al_code feed_key(skey *k)
 {
     if (!k->pend.len) return AL_OK;
     size_t from = k->rel.len;
     if (k->json && esc_collect(&k->esc, k->pend.data, k->pend.len) != AL_OK) return AL_ENOMEM;
+    if (k->keep && al_buf_append(&k->orig, k->pend.data, k->pend.len) != AL_OK) return AL_ENOMEM;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
     if (r == AL_OK && k->json) r = quote_bare(k, from);
+    if (r == AL_OK && k->keep && k->rel.len > from)
+        r = al_buf_append(&k->shown, k->rel.data + from, k->rel.len - from);
     k->pend.len = 0; /* as al_buf_reset */
     k->pend.data[0] = '\0';
     return r;
@@ -438,6 +470,7 @@ static al_code end_key(al_exchange *x, skey *k)
     if (r == AL_OK)
         r = x->early ? al_stream_scrub_cut(k->s, &k->rel) : al_stream_scrub_flush(k->s, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
+    if (r == AL_OK && k->keep) r = keep_signed(x, k, from);
     return r == AL_OK && k->json ? quote_bare(k, from) : r;
 }
 
@@ -447,6 +480,20 @@ static al_code io_end(al_stream_io *io, int key, cJSON *node)
     x->ev_other++;
     skey *k = find_key(x, key);
     return k ? end_key(x, k) : AL_OK;
+}
+
+static al_code io_sign(al_stream_io *io, int key, const char *sig)
+{
+    al_exchange *x = (al_exchange *)((char *)io - offsetof(al_exchange, io));
+    skey *k = find_key(x, key);
+    if (!k || k->monitor || !x->ctx->signmem) return AL_OK;
+    if (!sig) { /* right after the key's first delta, before any is fed */
+        if (!k->orig.len && !k->shown.len && !k->sig) k->keep = 1;
+        return AL_OK;
+    }
+    if (!k->keep || k->sig) return AL_OK;
+    if (!(k->sig = strdup(sig))) return AL_ENOMEM;
+    return k->ended ? keep_signed(x, k, k->rel.len) : AL_OK;
 }
 
 static al_code io_end_all(al_stream_io *io)
@@ -1115,6 +1162,7 @@ al_exchange *al_exchange_new(const al_ctx *ctx, const char *transport)
     x->io.end = io_end;
     x->io.end_all = io_end_all;
     x->io.whole = io_whole;
+    x->io.sign = io_sign;
     return x;
 }
 
@@ -1131,13 +1179,16 @@ void al_exchange_free(al_exchange *x)
         al_buf_free(&x->keys[i].rel);
         al_buf_free(&x->keys[i].pend);
         al_buf_free(&x->keys[i].esc.q);
+        al_buf_free(&x->keys[i].orig);
+        al_buf_free(&x->keys[i].shown);
+        free(x->keys[i].sig);
     }
     free(x->keys);
     for (size_t i = x->qh; i < x->qn; i++) item_free(x, &x->q[i]);
     free(x->q);
     al_buf_free(&x->arena);
     free(x->cur);
-    if (x->llm && !x->rec.blocked && x->ctx->limits) {
+    if (x->llm && !x->get && !x->rec.blocked && x->ctx->limits) {
         /* tokens the reply reported; without usage, the prompt's (4 bytes a token) */
         const al_audit_rec *r = &x->rec;
         long long t =
@@ -1402,7 +1453,27 @@ static al_code screen(al_exchange *x, cJSON *root, const char *body, size_t blen
         cJSON *node = t.v[i].node;
         al_role role = t.v[i].role;
         if (!cJSON_IsString(node)) continue; /* a number in a tool's input */
-        const al_policy *p = role == AL_ROLE_TOOL_DEF ? &flag_only
+        if (t.v[i].sig && !monitor(x)) {
+            /* a thinking block the program was given scrubbed: its original
+             * goes back, as the server signed it (never screened: the
+             * model's own text, and the call fails if it changes) */
+            char *orig;
+            size_t olen;
+            if (al_signmem_get(x->ctx->signmem, t.v[i].sig, node->valuestring,
+                               strlen(node->valuestring), &orig, &olen)) {
+                r = set_string(node, orig);
+                free(orig);
+                if (r != AL_OK) {
+                    fail = "out of memory";
+                    break;
+                }
+                x->rec.restored++;
+                changed = 1;
+                continue;
+            }
+        }
+        /* a signed text is only flagged: changed, the server refuses it */
+        const al_policy *p = role == AL_ROLE_TOOL_DEF || t.v[i].sig ? &flag_only
                              : role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT
                                  ? &quiet
                                  : &x->ctx->policy;
@@ -1690,6 +1761,22 @@ static void set_call(al_exchange *x, const al_provider *p, al_api api, const cha
     al_provider_model(root, path, strlen(path), x->model, sizeof x->model);
 }
 
+/* A reply read back with GET names its model (the request did not): a
+ * reply's or an event's "model", or the one of the response or message it
+ * carries. */
+static void reply_model(al_exchange *x, const cJSON *root)
+{
+    if (x->model[0]) return;
+    const char *m = al_json_str(root, "model");
+    if (!m) m = al_json_str(al_json_get(root, "response"), "model");
+    if (!m) m = al_json_str(al_json_get(root, "message"), "model");
+    if (!m) m = al_json_str(al_json_get(al_json_get(root, "result"), "message"), "model");
+    size_t j = 0;
+    for (; m && *m && j + 1 < sizeof x->model; m++)
+        if ((unsigned char)*m >= 0x20 && (unsigned char)*m < 0x7f) x->model[j++] = *m;
+    x->model[j] = '\0';
+}
+
 /* AIRLOCK_RATE / AIRLOCK_BUDGET_TOKENS: a screened call that may go out is
  * counted, or refused with the provider's 429. */
 static al_code admit(al_exchange *x, al_req_verdict *v)
@@ -1728,6 +1815,8 @@ al_code al_exchange_refused(al_exchange *x, const char *method, const char *host
     const al_provider *p = al_provider_match(method, strlen(method), path, strlen(path), &api);
     if (!p) return AL_EINVAL;
     set_call(x, p, api, host, path, NULL);
+    x->get = !strcmp(method, "GET");
+    x->rec.method = x->get ? "GET" : "POST";
     x->rec.stream = api == AL_API_GEMINI_STREAM;
     x->rec.blocked = 1;
     x->rec.status = status;
@@ -1745,6 +1834,33 @@ static int json_like(const char *body, size_t len)
     return i < len && (body[i] == '{' || body[i] == '[');
 }
 
+/* 1 when the query of path asks for a stream (stream=true). */
+static int query_stream(const char *path)
+{
+    const char *q = strchr(path, '?');
+    for (const char *s = q; s && *s && *s != '#'; s = strpbrk(s + 1, "&#")) {
+        if (*s == '#') break;
+        if (!strncmp(s + 1, "stream=true", 11) && (!s[12] || s[12] == '&' || s[12] == '#'))
+            return 1;
+    }
+    return 0;
+}
+
+/* A stored reply read back with GET: there is no prompt to screen; the
+ * reply is scrubbed as the POST's would have been.  It is not counted
+ * against AIRLOCK_RATE or the token budget (no model runs for it). */
+static al_code read_back(al_exchange *x, const al_provider *p, al_api api, const char *host,
+                         const char *path, al_req_verdict *v)
+{
+    set_call(x, p, api, host, path, NULL);
+    x->get = 1;
+    x->rec.method = "GET";
+    x->rec.stream = query_stream(path);
+    if (!al_ctx_engine(x->ctx)) return unscreened(x, v, "rules not loaded");
+    v->kind = AL_REQ_ALLOW;
+    return AL_OK;
+}
+
 al_code al_exchange_request(al_exchange *x, const char *method, const char *host, const char *path,
                             const char *content_type, const char *body, size_t len,
                             al_req_verdict *v)
@@ -1754,6 +1870,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
     al_api api;
     const al_provider *p = al_provider_match(method, strlen(method), path, strlen(path), &api);
     if (!p) return AL_OK;
+    if (!strcmp(method, "GET")) return read_back(x, p, api, host, path, v);
     if (!body) body = "";
     cJSON *root = NULL;
     int too_big = x->ctx->max_body && len > x->ctx->max_body;
@@ -1773,6 +1890,7 @@ al_code al_exchange_request(al_exchange *x, const char *method, const char *host
             return AL_OK;
     }
     set_call(x, p, api, host, path, root);
+    x->rec.method = "POST";
     /* first recognised LLM call of the process loads the rule packs */
     const al_engine *engine = al_ctx_engine(x->ctx);
     x->rec.stream = root ? p->wants_stream(api, root) : api == AL_API_GEMINI_STREAM;
@@ -1823,9 +1941,14 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
         x->sse = 1;
     } else if (ctype_has(content_type, "ndjson") || ctype_has(content_type, "jsonl") ||
                (x->prov == &al_provider_ollama && x->rec.stream && status < 300 &&
+                !ctype_has(content_type, "text/html")) ||
+               /* batch results are JSONL whatever their label (application/binary) */
+               (x->api == AL_API_BATCH_RESULTS && status < 300 &&
                 !ctype_has(content_type, "text/html"))) {
         x->mode = AL_RESP_STREAM;
         x->sse = 0;
+    } else if (x->get && !ctype_has(content_type, "json")) {
+        x->mode = AL_RESP_PASS; /* a page or a file at a similar path: no stored reply */
     } else if (status >= 300 && !ctype_has(content_type, "json")) {
         x->mode = AL_RESP_PASS; /* an error page: no completion to scrub */
     } else {
@@ -2066,7 +2189,8 @@ static void shape_build(al_exchange *x, const char *data, size_t dlen, cJSON *ev
                 sh->oneline = 0; /* shape_frame is only a faster way to the same */
             sh->valid = 1;
             sh->framed = sh->oneline && !sh->name_len;
-            sh->one = sh->framed && x->sse && x->nkeys == 1 && !x->nended && !sh->ki && !monitor(x);
+            sh->one = sh->framed && x->sse && x->nkeys == 1 && !x->nended && !sh->ki &&
+                      !monitor(x) && !k->keep; /* (one_event feeds past feed_key) */
             shape_whole(sh);
             break;
         }
@@ -2210,6 +2334,7 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     x->ncur = 0;
     al_usage u = {x->rec.in_tokens, x->rec.out_tokens, x->rec.total_tokens};
     x->prov->usage(x->api, ev, &u);
+    if (x->get) reply_model(x, ev);
     x->rec.in_tokens = u.input;
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
@@ -2667,7 +2792,7 @@ static al_code arr_whole(al_stream_io *io, cJSON *node)
 
 static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
 {
-    array_io a = {{arr_delta, arr_end, arr_end_all, arr_whole}, x, NULL, 0, 0, changed};
+    array_io a = {{arr_delta, arr_end, arr_end_all, arr_whole, NULL}, x, NULL, 0, 0, changed};
     cJSON *el;
     al_code r = AL_OK;
     cJSON_ArrayForEach(el, root)
@@ -2712,6 +2837,23 @@ static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
     return r;
 }
 
+/* scrub_node for a signed text (a thinking block, signed over its text):
+ * an original the scrubber changed is remembered (signmem.h), so that the
+ * block the program sends back can go out as the server signed it. */
+static al_code scrub_signed(al_exchange *x, cJSON *node, const char *sig, int *changed)
+{
+    if (!cJSON_IsString(node) || monitor(x) || !x->ctx->signmem)
+        return scrub_node(x, node, changed);
+    char *orig = strdup(node->valuestring);
+    if (!orig) return AL_ENOMEM;
+    al_code r = scrub_node(x, node, changed);
+    if (r == AL_OK && cJSON_IsString(node) && strcmp(orig, node->valuestring) != 0)
+        al_signmem_put(x->ctx->signmem, sig, orig, strlen(orig), node->valuestring,
+                       strlen(node->valuestring));
+    free(orig);
+    return r;
+}
+
 static al_code whole_end(al_exchange *x, al_buf *to_host)
 {
     cJSON *root = has_nul_escape(x->body.data ? x->body.data : "", x->body.len)
@@ -2725,6 +2867,7 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
     }
     al_usage u = {-1, -1, -1};
     x->prov->usage(x->api, root, &u);
+    if (x->get) reply_model(x, root);
     x->rec.in_tokens = u.input;
     x->rec.out_tokens = u.output;
     x->rec.total_tokens = u.total;
@@ -2739,7 +2882,9 @@ static al_code whole_end(al_exchange *x, al_buf *to_host)
         r = al_texts_push_all(&t, root, AL_ROLE_ASSISTANT);
     else
         r = x->prov->completions(x->api, root, &t);
-    for (size_t i = 0; r == AL_OK && i < t.n; i++) r = scrub_node(x, t.v[i].node, &changed);
+    for (size_t i = 0; r == AL_OK && i < t.n; i++)
+        r = t.v[i].sig ? scrub_signed(x, t.v[i].node, t.v[i].sig, &changed)
+                       : scrub_node(x, t.v[i].node, &changed);
     al_texts_free(&t);
     if (r == AL_OK && x->comp_block) {
         /* the completion policy blocks the reply: none of it is served */

@@ -31,6 +31,9 @@ typedef struct {
     struct al_limits *limits;
     /* prompt scan results already seen (scancache.h; owned); NULL: none */
     struct al_scancache *scache;
+    /* original texts of signed thinking blocks the scrubber changed
+     * (signmem.h; owned); NULL: none kept, none put back */
+    struct al_signmem *signmem;
     /* Called once with the one "airlock: ..." line (no newline) when the
      * lazy load fails; NULL: nothing is reported.  Pure modules never print:
      * the shim points this at its stderr writer. */

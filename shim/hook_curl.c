@@ -954,9 +954,12 @@ static CURLcode prepare(handle *e, int multi)
         __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
     }
     /* LLM API calls are POSTs with a body (from POSTFIELDS, or from the read
-     * callback, also as an upload with CUSTOMREQUEST "POST"); GET, HEAD, PUT
-     * and multipart forms are left alone. */
-    if ((e->method != M_POST && e->method != M_PUT) || strcasecmp(method_name(e), "POST") != 0 ||
+     * callback, also as an upload with CUSTOMREQUEST "POST"), and GETs that
+     * read a stored reply back (the exchange knows which paths); other GETs,
+     * HEAD, PUT and multipart forms are left alone. */
+    int get = e->method == M_GET && !strcmp(method_name(e), "GET");
+    if ((!get && ((e->method != M_POST && e->method != M_PUT) ||
+                  strcasecmp(method_name(e), "POST") != 0)) ||
         !e->url)
         return CURLE_OK;
     char host[256];
@@ -968,7 +971,10 @@ static CURLcode prepare(handle *e, int multi)
     const char *body;
     size_t len;
     int drained = 0;
-    if (e->method == M_POST && (e->postfields || e->postsize == 0)) {
+    if (get) {
+        body = "";
+        len = 0;
+    } else if (e->method == M_POST && (e->postfields || e->postsize == 0)) {
         body = e->postfields ? e->postfields : "";
         len = e->postsize >= 0 ? (size_t)e->postsize : strlen(body);
     } else {

@@ -24,6 +24,7 @@ static al_code push_ref(al_texts *t, cJSON *node, al_role role)
     }
     t->v[t->n].node = node;
     t->v[t->n].role = role;
+    t->v[t->n].sig = NULL;
     t->n++;
     return AL_OK;
 }
@@ -32,6 +33,14 @@ al_code al_texts_push(al_texts *t, cJSON *node, al_role role)
 {
     if (!cJSON_IsString(node) || !node->valuestring) return AL_OK;
     return push_ref(t, node, role);
+}
+
+al_code al_texts_push_signed(al_texts *t, cJSON *node, al_role role, const char *sig)
+{
+    size_t n = t->n;
+    al_code r = al_texts_push(t, node, role);
+    if (r == AL_OK && t->n > n && sig && sig[0]) t->v[n].sig = sig;
+    return r;
 }
 
 int al_json_digits(const cJSON *node, char out[24])
@@ -188,10 +197,60 @@ static const char *find_in(const char *s, size_t n, const char *needle)
     return NULL;
 }
 
+/* 1 when path[0..plen) ends in parent + "/ID", ID one non-empty segment. */
+static int ends_with_id(const char *path, size_t plen, const char *parent)
+{
+    size_t i = plen;
+    while (i > 0 && path[i - 1] != '/') i--;
+    return i > 0 && i < plen && ends_with(path, i - 1, parent);
+}
+
+/* 1 when path ends in parent + "/ID" + suffix. */
+static int id_then(const char *path, size_t plen, const char *parent, const char *suffix)
+{
+    size_t k = strlen(suffix);
+    return ends_with(path, plen, suffix) && ends_with_id(path, plen - k, parent);
+}
+
+/* The GET reads of stored replies (see al_provider_match). */
+static const al_provider *match_get(const char *path, size_t plen, al_api *api)
+{
+    if (ends_with(path, plen, "/chat/completions") ||
+        ends_with_id(path, plen, "/chat/completions")) {
+        *api = AL_API_CHAT; /* the list of stored completions, or one */
+        return &al_provider_openai;
+    }
+    if (id_then(path, plen, "/chat/completions", "/messages")) {
+        *api = AL_API_CHAT_MESSAGES;
+        return &al_provider_openai;
+    }
+    if (ends_with_id(path, plen, "/responses")) {
+        *api = AL_API_RESPONSES; /* a response, as JSON or (?stream=true) its events */
+        return &al_provider_openai;
+    }
+    if (id_then(path, plen, "/responses", "/input_items") ||
+        id_then(path, plen, "/conversations", "/items")) {
+        *api = AL_API_ITEMS;
+        return &al_provider_openai;
+    }
+    size_t i = plen; /* /conversations/ID/items/ITEM: one item */
+    while (i > 0 && path[i - 1] != '/') i--;
+    if (i > 0 && i < plen && id_then(path, i - 1, "/conversations", "/items")) {
+        *api = AL_API_ITEMS;
+        return &al_provider_openai;
+    }
+    if (id_then(path, plen, "/messages/batches", "/results")) {
+        *api = AL_API_BATCH_RESULTS;
+        return &al_provider_anthropic;
+    }
+    return NULL;
+}
+
 const al_provider *al_provider_match(const char *method, size_t mlen, const char *path, size_t plen,
                                      al_api *api)
 {
-    if (!method || mlen != 4 || memcmp(method, "POST", 4) != 0 || !path) return NULL;
+    int get = method && mlen == 3 && !memcmp(method, "GET", 3);
+    if (!method || !path || (!get && (mlen != 4 || memcmp(method, "POST", 4) != 0))) return NULL;
     /* Match the path as a server routes it: without query or fragment,
      * percent-escapes decoded (frameworks route on the decoded path), without
      * ";params" on its last segment and trailing slashes. */
@@ -213,6 +272,7 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
     for (size_t i = plen; i > 0 && path[i - 1] != '/'; i--)
         if (path[i - 1] == ';') plen = i - 1;
     while (plen > 1 && path[plen - 1] == '/') plen--;
+    if (get) return match_get(path, plen, api);
     /* Mistral's Agents API takes chat messages */
     if (ends_with(path, plen, "/chat/completions") ||
         ends_with(path, plen, "/agents/completions")) {

@@ -21,7 +21,11 @@ typedef enum {
     AL_API_OLLAMA_GEN,    /* Ollama /api/generate */
     AL_API_CONVERSE,      /* Amazon Bedrock /model/ID/converse */
     AL_API_COHERE_CHAT,   /* Cohere /v2/chat */
-    AL_API_INTERACTIONS   /* Gemini Interactions API /interactions */
+    AL_API_INTERACTIONS,  /* Gemini Interactions API /interactions */
+    /* replies read back with GET (no prompt; see al_provider_match) */
+    AL_API_CHAT_MESSAGES, /* OpenAI GET /chat/completions/ID/messages: a list of messages */
+    AL_API_ITEMS,         /* OpenAI GET /conversations/ID/items[/ITEM], /responses/ID/input_items */
+    AL_API_BATCH_RESULTS  /* Anthropic GET /messages/batches/ID/results: JSONL of results */
 } al_api;
 
 /* Who speaks a text; decides which rules apply (system and assistant texts
@@ -41,6 +45,8 @@ AL_API const char *al_role_name(al_role r);
 typedef struct {
     cJSON *node;
     al_role role;
+    const char *sig; /* the signature the provider computed over this text (Anthropic's
+                      * thinking blocks; owned by the document), or NULL */
 } al_text_ref;
 
 typedef struct {
@@ -49,6 +55,9 @@ typedef struct {
 } al_texts;
 
 AL_API al_code al_texts_push(al_texts *t, cJSON *node, al_role role);
+/* As al_texts_push for a text signed by its provider: sig (a string the
+ * document owns; "" counts as none) is kept beside it. */
+AL_API al_code al_texts_push_signed(al_texts *t, cJSON *node, al_role role, const char *sig);
 /* Pushes every string value under node (objects and arrays, depth-capped),
  * and every whole number of 7 to 16 digits (al_json_digits): a card or
  * phone number in a tool's structured input.  Readers of al_texts check
@@ -83,6 +92,10 @@ struct al_stream_io {
     al_code (*end_all)(al_stream_io *io);
     /* node holds a complete text (a "done" event): scrub it whole. */
     al_code (*whole)(al_stream_io *io, cJSON *node);
+    /* key's text is signed by the provider (an Anthropic thinking block):
+     * sig NULL, right after its first delta: keep its text as it came;
+     * sig: the signature, once it arrives.  May be NULL (then not called). */
+    al_code (*sign)(al_stream_io *io, int key, const char *sig);
 };
 
 typedef struct {
@@ -121,7 +134,11 @@ AL_API extern const al_provider al_provider_cohere;
 
 /* Recognises an LLM API call by method and path (query string ignored) on
  * any host.  Returns the provider and sets *api, or NULL when the request is
- * not one.  The body's shape is checked separately with p->shape. */
+ * not one.  The body's shape is checked separately with p->shape.  POST:
+ * the calls that send prompts.  GET: the reads of stored replies (OpenAI
+ * GET /responses/ID, /responses/ID/input_items, /chat/completions[/ID],
+ * /chat/completions/ID/messages, /conversations/ID/items[/ITEM]; Anthropic
+ * GET /messages/batches/ID/results), which carry no prompt. */
 AL_API const al_provider *al_provider_match(const char *method, size_t mlen, const char *path,
                                             size_t plen, al_api *api);
 

@@ -41,7 +41,8 @@ static al_code push_block(al_texts *t, cJSON *b, al_role role)
             if (r == AL_OK) r = al_texts_push(t, al_json_get(c, "stderr"), AL_ROLE_TOOL);
         }
     } else if (type && !strcmp(type, "thinking")) {
-        r = al_texts_push(t, al_json_get(b, "thinking"), role);
+        /* signed over its text: the exchange keeps what it changed (signmem.h) */
+        r = al_texts_push_signed(t, al_json_get(b, "thinking"), role, al_json_str(b, "signature"));
     } else {
         r = al_texts_push(t, al_json_get(b, "text"), role);
     }
@@ -89,8 +90,17 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
     return AL_OK;
 }
 
+/* A Message Batch's result (one JSONL line of GET .../results):
+ * {"custom_id":..,"result":{"type":"succeeded","message":{Messages reply}}}
+ * (an errored, canceled or expired result carries no reply). */
+static cJSON *batch_message(cJSON *line)
+{
+    return al_json_get(al_json_get(line, "result"), "message");
+}
+
 static al_code completions(al_api api, cJSON *root, al_texts *t)
 {
+    if (api == AL_API_BATCH_RESULTS) root = batch_message(root);
     return push_blocks(t, al_json_get(root, "content"), AL_ROLE_ASSISTANT);
 }
 
@@ -104,6 +114,14 @@ static void usage(al_api api, const cJSON *root, al_usage *u)
 
 static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_io *io)
 {
+    if (api == AL_API_BATCH_RESULTS) {
+        /* each line a whole result: its texts are scrubbed whole */
+        al_texts t = {0};
+        al_code r = completions(api, ev, &t);
+        if (r == AL_OK) r = al_texts_whole(io, &t);
+        al_texts_free(&t);
+        return r;
+    }
     const char *type = al_json_str(ev, "type");
     if (!type) return AL_OK;
     int i = al_json_int(ev, "index", 0);
@@ -112,11 +130,17 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
         cJSON *d = al_json_get(ev, "delta");
         cJSON *node = al_json_get(d, "text");
         if (!node) node = al_json_get(d, "partial_json");
-        if (!node) node = al_json_get(d, "thinking");
+        cJSON *th = node ? NULL : al_json_get(d, "thinking");
+        if (th) node = th;
         cJSON *cited = al_json_get(al_json_get(d, "citation"), "cited_text");
         if (!node && cJSON_IsString(cited)) /* citations_delta: a whole quote of a document */
             return io->whole(io, cited);
-        return cJSON_IsString(node) ? io->delta(io, i, node, ev) : AL_OK;
+        /* a thinking block is signed over its text (signature_delta ends it) */
+        const char *sig = al_json_str(d, "signature");
+        if (!node && sig && io->sign) return io->sign(io, i, sig);
+        if (!cJSON_IsString(node)) return AL_OK;
+        al_code r = io->delta(io, i, node, ev);
+        return r == AL_OK && cJSON_IsString(th) && io->sign ? io->sign(io, i, NULL) : r;
     }
     if (!strcmp(type, "content_block_start")) {
         /* a block may start with its text, or a tool call with its input */

@@ -193,11 +193,50 @@ static al_code responses_output(cJSON *resp, al_texts *t)
     return al_texts_push(t, al_json_get(resp, "output_text"), AL_ROLE_ASSISTANT);
 }
 
+/* The texts of a list read back with GET ({"object":"list","data":[...]}),
+ * or of one element read alone: stored chat completions (AL_API_CHAT),
+ * their messages (AL_API_CHAT_MESSAGES, the program's own and the model's:
+ * every text is scrubbed), conversation or input items (AL_API_ITEMS). */
+static al_code choices(al_api api, cJSON *root, al_texts *t);
+
+static al_code listed(al_api api, cJSON *el, al_texts *t)
+{
+    al_code r;
+    if (api == AL_API_CHAT) return choices(api, el, t);
+    if (api == AL_API_ITEMS) {
+        if ((r = responses_item(t, el, AL_ROLE_ASSISTANT)) != AL_OK) return r;
+        return push_content(t, al_json_get(el, "summary"), AL_ROLE_ASSISTANT);
+    }
+    if ((r = push_content(t, al_json_get(el, "content"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
+    if ((r = push_content(t, al_json_get(el, "content_parts"), AL_ROLE_ASSISTANT)) != AL_OK)
+        return r;
+    if ((r = al_texts_push(t, al_json_get(el, "refusal"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
+    return push_tool_calls(t, el, AL_ROLE_ASSISTANT);
+}
+
 static al_code completions(al_api api, cJSON *root, al_texts *t)
 {
     al_code r;
     cJSON *c;
     if (api == AL_API_RESPONSES) return responses_output(root, t);
+    if (api == AL_API_ITEMS || api == AL_API_CHAT_MESSAGES ||
+        (api == AL_API_CHAT && cJSON_IsArray(al_json_get(root, "data")))) {
+        cJSON *data = al_json_get(root, "data");
+        if (!cJSON_IsArray(data)) return listed(api, root, t); /* one item */
+        cJSON_ArrayForEach(c, data)
+        {
+            if ((r = listed(api, c, t)) != AL_OK) return r;
+        }
+        return AL_OK;
+    }
+    return choices(api, root, t);
+}
+
+/* The texts of a chat or legacy completion (its choices). */
+static al_code choices(al_api api, cJSON *root, al_texts *t)
+{
+    al_code r;
+    cJSON *c;
     /* llama.cpp server's own /completion reply: {"content": ..., "stop": true} */
     if (api == AL_API_COMPLETIONS && !al_json_get(root, "choices"))
         return al_texts_push(t, al_json_get(root, "content"), AL_ROLE_ASSISTANT);

@@ -216,6 +216,40 @@ def assemble_sse_openai(text):
     return "".join(out), done
 
 
+def sse_data(text):
+    """The JSON data of each SSE event in text (LF or CRLF), "[DONE]" skipped."""
+    out = []
+    for line in text.splitlines():
+        if line.startswith("data: ") and line[6:].strip() != "[DONE]":
+            out.append(json.loads(line[6:]))
+    return out
+
+
+def assemble_sse_responses(text):
+    """Joins the output_text deltas of an OpenAI Responses SSE stream;
+    returns (text, saw_completed)."""
+    evs = sse_data(text)
+    return ("".join(e.get("delta", "") for e in evs
+                    if e.get("type") == "response.output_text.delta"),
+            any(e.get("type") == "response.completed" for e in evs))
+
+
+def assemble_sse_anthropic(text):
+    """The content blocks of an Anthropic Messages SSE stream, put together
+    as a client library does (text, thinking with its signature)."""
+    blocks = {}
+    for e in sse_data(text):
+        i = e.get("index")
+        if e.get("type") == "content_block_start":
+            blocks[i] = dict(e["content_block"])
+        elif e.get("type") == "content_block_delta":
+            d, b = e["delta"], blocks.setdefault(i, {})
+            for k in ("text", "thinking", "partial_json", "signature"):
+                if k in d:
+                    b[k] = b.get(k, "") + d[k] if k != "signature" else d[k]
+    return [blocks[i] for i in sorted(blocks)]
+
+
 class Results:
     """ok/fail counters; finish() prints "N passed, N failed" and exits."""
 

@@ -8,6 +8,7 @@
 
 #include "exchange.h"
 #include "http1.h"
+#include "signmem.h"
 #include "testing.h"
 
 #define PACK "tests/fixtures/exchange/pack.json"
@@ -1064,6 +1065,317 @@ TEST(thinking_text_of_ollama_and_anthropic_replies_is_scrubbed)
     }
     al_buf_free(&s);
     al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
+/* A GET through the message level: the verdict, then the reply. */
+static al_code get_through(const al_ctx *ctx, const char *path, const char *ctype, const char *resp,
+                           al_buf *out, al_resp_mode *mode, int *llm)
+{
+    al_exchange *x = al_exchange_new(ctx, "test");
+    al_req_verdict v = {0};
+    al_code r = al_exchange_request(x, "GET", "h", path, NULL, NULL, 0, &v);
+    if (r == AL_OK && v.kind != AL_REQ_ALLOW && v.kind != AL_REQ_PASS) r = AL_EINVAL;
+    al_req_verdict_free(&v);
+    *llm = al_exchange_is_llm(x);
+    if (r == AL_OK) r = al_exchange_response_begin(x, 200, ctype);
+    *mode = al_exchange_response_mode(x);
+    size_t n = strlen(resp);
+    for (size_t off = 0; r == AL_OK && off < n; off += 5)
+        r = al_exchange_response_body(x, resp + off, n - off < 5 ? n - off : 5, out);
+    if (r == AL_OK) r = al_exchange_response_end(x, out);
+    al_exchange_free(x);
+    return r;
+}
+
+TEST(a_stored_reply_read_back_with_get_is_scrubbed_with_no_prompt_to_screen)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf resp = {0}, out = {0};
+    al_resp_mode mode;
+    int llm;
+    al_buf_printf(&resp,
+                  "{\"id\":\"resp_1\",\"object\":\"response\",\"status\":\"completed\",\"output\":"
+                  "[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+                  "\"output_text\",\"text\":\"%s\"}]}]}",
+                  PII_REPLY);
+    CHECK_EQ_INT(
+        get_through(&ctx, "/v1/responses/resp_1", "application/json", resp.data, &out, &mode, &llm),
+        AL_OK);
+    CHECK(llm && mode == AL_RESP_WHOLE);
+    REQUIRE(out.data);
+    CHECK(strstr(out.data, "ann.lee") == NULL && strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
+    /* a clean one is the same bytes */
+    al_buf_reset(&resp);
+    al_buf_reset(&out);
+    al_buf_printf(&resp,
+                  "{\"object\":\"list\",\"data\":[ {\"role\":\"user\",\"content\":\"%s\"} ]}",
+                  CLEAN_REPLY);
+    CHECK_EQ_INT(get_through(&ctx, "/v1/chat/completions/c1/messages", "application/json",
+                             resp.data, &out, &mode, &llm),
+                 AL_OK);
+    CHECK(llm);
+    CHECK_STR(out.data, resp.data);
+    /* a page or file at a read's path passes as it comes, unheld */
+    al_buf_reset(&out);
+    CHECK_EQ_INT(get_through(&ctx, "/v1/responses/resp_1", "text/html", "<p>ann.lee@example.com",
+                             &out, &mode, &llm),
+                 AL_OK);
+    CHECK(mode == AL_RESP_PASS);
+    /* another GET is not an exchange at all */
+    al_buf_reset(&out);
+    CHECK_EQ_INT(
+        get_through(&ctx, "/v1/models", "application/json", "{\"data\":[]}", &out, &mode, &llm),
+        AL_OK);
+    CHECK(!llm && mode == AL_RESP_PASS);
+    /* Anthropic batch results: JSONL under any label, each line scrubbed */
+    al_buf_reset(&resp);
+    al_buf_reset(&out);
+    al_buf_printf(&resp,
+                  "{\"custom_id\":\"a\",\"result\":{\"type\":\"succeeded\",\"message\":{"
+                  "\"content\":[{\"type\":\"text\",\"text\":\"%s\"}]}}}\n"
+                  "{\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n",
+                  PII_REPLY);
+    CHECK_EQ_INT(get_through(&ctx, "/v1/messages/batches/mb_1/results", "application/binary",
+                             resp.data, &out, &mode, &llm),
+                 AL_OK);
+    CHECK(mode == AL_RESP_STREAM);
+    REQUIRE(out.data);
+    CHECK(strstr(out.data, "ann.lee") == NULL && strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
+    CHECK(strstr(out.data, "{\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n") != NULL);
+    al_buf_free(&resp);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
+TEST(a_get_read_on_a_connection_goes_out_unchanged_but_identity_and_its_reply_is_scrubbed)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    const char *req = "GET /v1/chat/completions/chatcmpl-1 HTTP/1.1\r\nHost: api.example.com\r\n"
+                      "Accept-Encoding: gzip\r\nAuthorization: Bearer k\r\n\r\n";
+    al_buf rb = {0};
+    al_buf_printf(&rb, "{\"choices\":[{\"message\":{\"role\":\"assistant\",\"content\":\"%s\"}}]}",
+                  PII_REPLY);
+    char *resp = resp_json(rb.data);
+    for (size_t step = 0; step <= 7; step += 7) {
+        run_result r = run_conn(&ctx, req, strlen(req), resp, strlen(resp), step);
+        CHECK_EQ_INT(r.out_rc, AL_OK);
+        CHECK_EQ_INT(r.in_rc, AL_OK);
+        REQUIRE(r.to_server.data && r.to_host.data);
+        CHECK_STR(r.to_server.data,
+                  "GET /v1/chat/completions/chatcmpl-1 HTTP/1.1\r\nHost: api.example.com\r\n"
+                  "Authorization: Bearer k\r\nAccept-Encoding: identity\r\n\r\n");
+        CHECK(strstr(r.to_host.data, "ann.lee") == NULL);
+        CHECK(strstr(r.to_host.data, "<EMAIL_ADDRESS>") != NULL);
+        char *b = body_of(r.to_host.data);
+        cJSON *j = cJSON_Parse(b);
+        CHECK(j != NULL);
+        cJSON_Delete(j);
+        free(b);
+        run_free(&r);
+    }
+    /* another GET: its header block goes out at once, as it came */
+    const char *other = "GET /v1/models HTTP/1.1\r\nHost: api.example.com\r\n\r\n";
+    al_conn *c = al_conn_new(&ctx, "test", "api.example.com");
+    al_buf to = {0};
+    CHECK_EQ_INT(al_conn_out(c, other, strlen(other), &to), AL_OK);
+    CHECK_STR(to.data, other);
+    al_buf_free(&to);
+    al_conn_free(c);
+    free(resp);
+    al_buf_free(&rb);
+    al_ctx_free(&ctx);
+}
+
+/* The thinking text in a Messages reply or request body (a copy). */
+static char *thinking_of(const char *json, int in_request)
+{
+    cJSON *j = cJSON_Parse(json);
+    cJSON *content = cJSON_GetObjectItem(j, "content");
+    if (in_request) {
+        cJSON *msgs = cJSON_GetObjectItem(j, "messages");
+        content = cJSON_GetObjectItem(cJSON_GetArrayItem(msgs, 1), "content");
+    }
+    cJSON *b = cJSON_GetArrayItem(content, 0);
+    const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(b, "thinking"));
+    char *s = t ? strdup(t) : NULL;
+    cJSON_Delete(j);
+    return s;
+}
+
+/* A request that sends back a thinking block (text, signature). */
+static char *send_back(const char *text, const char *sig)
+{
+    cJSON *j = cJSON_Parse("{\"model\":\"m\",\"max_tokens\":9,\"messages\":[{\"role\":\"user\","
+                           "\"content\":\"hi\"},{\"role\":\"assistant\",\"content\":[{\"type\":"
+                           "\"thinking\"},{\"type\":\"redacted_thinking\",\"data\":\"EqQB\"}]},"
+                           "{\"role\":\"user\",\"content\":\"go on\"}]}");
+    cJSON *b = cJSON_GetArrayItem(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "messages"), 1), "content"),
+        0);
+    cJSON_AddStringToObject(b, "thinking", text);
+    if (sig) cJSON_AddStringToObject(b, "signature", sig);
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    return s;
+}
+
+/* Sends back (text, sig): the verdict's kind and the thinking text sent
+ * (the caller frees it). */
+static al_req_kind sent_back(const al_ctx *ctx, const char *text, const char *sig, char **sent)
+{
+    char *body = send_back(text, sig);
+    al_req_verdict v = screen_req(ctx, "/v1/messages", body, NULL);
+    *sent = thinking_of(v.kind == AL_REQ_REWRITE ? v.body.data : body, 1);
+    if (v.kind == AL_REQ_REWRITE) /* the redacted block, opaque, goes as it came */
+        *sent = strstr(v.body.data, "{\"type\":\"redacted_thinking\",\"data\":\"EqQB\"}") ? *sent
+                                                                                          : NULL;
+    al_req_kind k = v.kind;
+    al_req_verdict_free(&v);
+    free(body);
+    return k;
+}
+
+static char *audit_text(int fd)
+{
+    static char buf[8192];
+    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+    buf[n > 0 ? n : 0] = '\0';
+    return buf;
+}
+
+TEST(a_scrubbed_thinking_block_sent_back_goes_out_as_the_server_signed_it)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.signmem = al_signmem_new(16, 1 << 16);
+    char path[] = "/tmp/al_audit_XXXXXX";
+    int fd = mkstemp(path);
+    REQUIRE(fd >= 0);
+    ctx.audit_fd = fd;
+    al_buf resp = {0}, out = {0};
+    al_buf_printf(&resp,
+                  "{\"content\":[{\"type\":\"thinking\",\"thinking\":\"%s\",\"signature\":"
+                  "\"SIG-A\"},{\"type\":\"text\",\"text\":\"ok\"}]}",
+                  PII_REPLY);
+    CHECK_EQ_INT(whole_through(&ctx, "/v1/messages", "{\"messages\":[]}", 200, "application/json",
+                               resp.data, &out, NULL),
+                 AL_OK);
+    char *shown = thinking_of(out.data, 0);
+    REQUIRE(shown);
+    CHECK(strstr(shown, "ann.lee") == NULL && strstr(shown, "<EMAIL_ADDRESS>") != NULL);
+    char *sent = NULL;
+    CHECK_EQ_INT(sent_back(&ctx, shown, "SIG-A", &sent), AL_REQ_REWRITE);
+    CHECK_STR(sent, PII_REPLY);
+    free(sent);
+    /* every turn of a tool loop sends it again */
+    CHECK_EQ_INT(sent_back(&ctx, shown, "SIG-A", &sent), AL_REQ_REWRITE);
+    CHECK_STR(sent, PII_REPLY);
+    free(sent);
+    const char *a = audit_text(fd);
+    CHECK(strstr(a, "\"thinking_restored\":1") != NULL);
+    CHECK(strstr(a, "ann.lee") == NULL && strstr(a, "536-22") == NULL);
+    /* edited by the program, or under another signature: not put back,
+     * and not changed either, even where the policy redacts PII in prompts
+     * (only flagged: a changed signed text is refused) */
+    ctx.policy.prompt[AL_CAT_PII] = AL_ACT_REDACT;
+    al_buf edited = {0};
+    al_buf_printf(&edited, "%s and bob@example.org", shown);
+    CHECK_EQ_INT(sent_back(&ctx, edited.data, "SIG-A", &sent), AL_REQ_ALLOW);
+    CHECK_STR(sent, edited.data);
+    free(sent);
+    CHECK_EQ_INT(sent_back(&ctx, shown, "SIG-B", &sent), AL_REQ_ALLOW);
+    CHECK_STR(sent, shown);
+    free(sent);
+    CHECK_EQ_INT(sent_back(&ctx, PII_REPLY, "SIG-C", &sent), AL_REQ_ALLOW);
+    CHECK_STR(sent, PII_REPLY);
+    free(sent);
+    /* an unsigned thinking text is screened as any assistant text */
+    CHECK_EQ_INT(sent_back(&ctx, PII_REPLY, NULL, &sent), AL_REQ_REWRITE);
+    CHECK(sent && strstr(sent, "ann.lee") == NULL);
+    free(sent);
+    /* monitor mode changed nothing, so it keeps and puts back nothing */
+    al_ctx mon = ctx;
+    mon.mode = AL_MODE_MONITOR;
+    mon.audit_fd = -1;
+    al_buf_reset(&out);
+    al_buf_reset(&resp);
+    al_buf_printf(&resp,
+                  "{\"content\":[{\"type\":\"thinking\",\"thinking\":\"%s\",\"signature\":"
+                  "\"SIG-M\"}]}",
+                  PII_REPLY);
+    CHECK_EQ_INT(whole_through(&mon, "/v1/messages", "{\"messages\":[]}", 200, "application/json",
+                               resp.data, &out, NULL),
+                 AL_OK);
+    size_t n, bytes;
+    al_signmem_stats(ctx.signmem, &n, &bytes);
+    CHECK_EQ_INT((int)n, 1);
+    al_buf_free(&edited);
+    free(shown);
+    al_buf_free(&resp);
+    al_buf_free(&out);
+    close(fd);
+    unlink(path);
+    ctx.audit_fd = -1;
+    al_ctx_free(&ctx);
+}
+
+TEST(a_streamed_thinking_block_is_kept_with_its_signature_and_restored_at_every_split)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    ctx.signmem = al_signmem_new(16, 1 << 16);
+    al_buf s = {0};
+    al_buf_puts(&s, "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{"
+                    "\"id\":\"m\",\"content\":[]}}\n\n"
+                    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                    "\"index\":0,\"content_block\":{\"type\":\"thinking\",\"thinking\":\"\","
+                    "\"signature\":\"\"}}\n\n");
+    const char *t = PII_REPLY;
+    for (size_t i = 0; i < strlen(t); i += 3)
+        al_buf_printf(&s,
+                      "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                      "\"index\":0,\"delta\":{\"type\":\"thinking_delta\",\"thinking\":\"%.*s\"}}"
+                      "\n\n",
+                      (int)(strlen(t) - i < 3 ? strlen(t) - i : 3), t + i);
+    al_buf_puts(&s, "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                    "\"index\":0,\"delta\":{\"type\":\"signature_delta\",\"signature\":"
+                    "\"SIG-S\"}}\n\n"
+                    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                    "\"index\":0}\n\n"
+                    "event: content_block_start\ndata: {\"type\":\"content_block_start\","
+                    "\"index\":1,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+                    "event: content_block_delta\ndata: {\"type\":\"content_block_delta\","
+                    "\"index\":1,\"delta\":{\"type\":\"text_delta\",\"text\":\"ok\"}}\n\n"
+                    "event: content_block_stop\ndata: {\"type\":\"content_block_stop\","
+                    "\"index\":1}\n\n"
+                    "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    size_t steps[] = {0, 1, 7, 64};
+    for (size_t si = 0; si < 4; si++) {
+        al_buf out = {0}, think = {0};
+        CHECK_EQ_INT(stream_through(&ctx, P_ANTHROPIC, s.data, s.len, steps[si], 0, &out), AL_OK);
+        REQUIRE(out.data);
+        /* the thinking text as a client library puts it together */
+        for (char *p = out.data; (p = strstr(p, "\"thinking_delta\",\"thinking\":\""));) {
+            p += strlen("\"thinking_delta\",\"thinking\":\"");
+            char *e = strchr(p, '"');
+            REQUIRE(e);
+            al_buf_append(&think, p, (size_t)(e - p));
+        }
+        REQUIRE(think.data);
+        CHECK(strstr(think.data, "ann.lee") == NULL);
+        CHECK(strstr(think.data, "<EMAIL_ADDRESS>") != NULL);
+        CHECK(strstr(out.data, "\"signature\":\"SIG-S\"") != NULL);
+        char *sent = NULL;
+        CHECK_EQ_INT(sent_back(&ctx, think.data, "SIG-S", &sent), AL_REQ_REWRITE);
+        CHECK_STR(sent, PII_REPLY);
+        free(sent);
+        al_buf_free(&out);
+        al_buf_free(&think);
+    }
+    al_buf_free(&s);
     al_ctx_free(&ctx);
 }
 

@@ -28,7 +28,8 @@ TEST(llm_paths_are_recognised_on_any_prefix_and_others_are_not)
           api == AL_API_GEMINI_STREAM);
     CHECK(match("POST", "/api/chat", &api) == &al_provider_ollama && api == AL_API_OLLAMA_CHAT);
     CHECK(match("POST", "/api/generate", &api) == &al_provider_ollama && api == AL_API_OLLAMA_GEN);
-    CHECK(match("GET", "/v1/chat/completions", &api) == NULL);
+    CHECK(match("GET", "/v1/messages", &api) == NULL);
+    CHECK(match("HEAD", "/v1/chat/completions", &api) == NULL);
     CHECK(match("POST", "/upload", &api) == NULL);
     CHECK(match("POST", "/v1/chat/completions/extra", &api) == NULL);
 }
@@ -309,7 +310,7 @@ static al_code rec_whole(al_stream_io *io, cJSON *node)
  * whole ranges of keys). */
 static char *stream_log(const al_provider *p, al_api api, const char *const *events)
 {
-    rec_io r = {{rec_delta, rec_end, rec_end_all, rec_whole}, {0}};
+    rec_io r = {{rec_delta, rec_end, rec_end_all, rec_whole, NULL}, {0}};
     al_buf_puts(&r.log, "");
     for (int i = 0; events[i]; i++) {
         cJSON *ev = cJSON_Parse(events[i]);
@@ -844,4 +845,188 @@ TEST(gemini_interactions_api_inputs_outputs_and_step_events)
     CHECK_STR(s, "{\"index\":1,\"delta\":{\"text\":\"x\",\"type\":\"text\"},\"event_type\":"
                  "\"step.delta\"}");
     free(s);
+}
+
+TEST(get_reads_of_stored_replies_are_recognised_on_any_prefix_and_no_other_get)
+{
+    al_api api;
+    struct {
+        const char *path;
+        const al_provider *p;
+        al_api api;
+    } yes[] = {
+        {"/v1/responses/resp_123", &al_provider_openai, AL_API_RESPONSES},
+        {"/v1/responses/resp_123?stream=true&starting_after=4", &al_provider_openai,
+         AL_API_RESPONSES},
+        {"/openai/v1/responses/resp_123/", &al_provider_openai, AL_API_RESPONSES},
+        {"/v1/responses/resp_123/input_items?limit=20", &al_provider_openai, AL_API_ITEMS},
+        {"/v1/chat/completions", &al_provider_openai, AL_API_CHAT},
+        {"/v1/chat/completions?metadata[k]=v", &al_provider_openai, AL_API_CHAT},
+        {"/v1/chat/completions/chatcmpl-1", &al_provider_openai, AL_API_CHAT},
+        {"/gw/v1/chat/completions/chatcmpl-1/messages", &al_provider_openai, AL_API_CHAT_MESSAGES},
+        {"/v1/conversations/conv_1/items", &al_provider_openai, AL_API_ITEMS},
+        {"/v1/conversations/conv_1/items/msg_2", &al_provider_openai, AL_API_ITEMS},
+        {"/v1/messages/batches/msgbatch_1/results", &al_provider_anthropic, AL_API_BATCH_RESULTS},
+    };
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        api = 0;
+        const al_provider *p = match("GET", yes[i].path, &api);
+        if (p != yes[i].p || api != yes[i].api) {
+            fprintf(stderr, "  GET %s not recognised as expected\n", yes[i].path);
+            *al_failed_ = 1;
+        }
+    }
+    const char *no[] = {
+        "/v1/models",
+        "/v1/responses",                   /* no such list */
+        "/responses/",                     /* no id */
+        "/v1/responses/resp_1/cancel",     /* not a read of the reply */
+        "/v1/messages/batches/msgbatch_1", /* a batch's status: no text */
+        "/v1/messages/batches",
+        "/v1/conversations/conv_1", /* the conversation's metadata */
+        "/v1/chat/completions/chatcmpl-1/other",
+        "/v1/files/file-1/content",
+        "/download",
+    };
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (match("GET", no[i], &api) != NULL) {
+            fprintf(stderr, "  GET %s recognised\n", no[i]);
+            *al_failed_ = 1;
+        }
+    /* the POST paths stay as they were */
+    CHECK(match("POST", "/v1/responses/resp_1", &api) == NULL);
+    CHECK(match("POST", "/v1/conversations/conv_1/items", &api) == &al_provider_openai &&
+          api == AL_API_RESPONSES);
+    CHECK(match("DELETE", "/v1/responses/resp_1", &api) == NULL);
+    CHECK(match("get", "/v1/responses/resp_1", &api) == NULL);
+}
+
+TEST(texts_of_stored_lists_items_and_batch_results_are_completion_texts)
+{
+    char *s =
+        completions(&al_provider_openai, AL_API_CHAT,
+                    "{\"object\":\"list\",\"data\":[{\"choices\":[{\"message\":{"
+                    "\"content\":\"A\"}}]},{\"choices\":[{\"message\":{\"content\":\"B\"}}]}]}");
+    CHECK_STR(s, "A;B;");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_CHAT_MESSAGES,
+                    "{\"object\":\"list\",\"data\":[{\"role\":\"user\",\"content\":\"U\"},"
+                    "{\"role\":\"assistant\",\"content\":null,\"content_parts\":[{\"type\":"
+                    "\"text\",\"text\":\"P\"}],\"tool_calls\":[{\"function\":{\"arguments\":"
+                    "\"{}\"}}]}]}");
+    CHECK_STR(s, "U;P;{};");
+    free(s);
+    s = completions(&al_provider_openai, AL_API_ITEMS,
+                    "{\"object\":\"list\",\"data\":[{\"type\":\"message\",\"role\":\"user\","
+                    "\"content\":[{\"type\":\"input_text\",\"text\":\"I\"}]},{\"type\":"
+                    "\"function_call_output\",\"output\":\"F\"},{\"type\":\"reasoning\","
+                    "\"summary\":[{\"type\":\"summary_text\",\"text\":\"S\"}]}]}");
+    CHECK_STR(s, "I;F;S;");
+    free(s);
+    /* one item read alone */
+    s = completions(&al_provider_openai, AL_API_ITEMS,
+                    "{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":"
+                    "\"output_text\",\"text\":\"O\"}]}");
+    CHECK_STR(s, "O;");
+    free(s);
+    /* a list nested in a list element is not followed */
+    s = completions(&al_provider_openai, AL_API_CHAT,
+                    "{\"data\":[{\"data\":[{\"choices\":[{\"message\":{\"content\":\"X\"}}]}]}]}");
+    CHECK_STR(s, "");
+    free(s);
+    s = completions(&al_provider_anthropic, AL_API_BATCH_RESULTS,
+                    "{\"custom_id\":\"a\",\"result\":{\"type\":\"succeeded\",\"message\":{"
+                    "\"content\":[{\"type\":\"text\",\"text\":\"M\"}]}}}");
+    CHECK_STR(s, "M;");
+    free(s);
+    s = completions(&al_provider_anthropic, AL_API_BATCH_RESULTS,
+                    "{\"custom_id\":\"b\",\"result\":{\"type\":\"errored\",\"error\":{}}}");
+    CHECK_STR(s, "");
+    free(s);
+}
+
+TEST(anthropic_thinking_texts_carry_their_signature_and_redacted_thinking_is_no_text)
+{
+    cJSON *root = cJSON_Parse(
+        "{\"messages\":[{\"role\":\"assistant\",\"content\":[{\"type\":\"thinking\",\"thinking\":"
+        "\"T\",\"signature\":\"SIG\"},{\"type\":\"redacted_thinking\",\"data\":\"OPAQUE\"},"
+        "{\"type\":\"thinking\",\"thinking\":\"U\",\"signature\":\"\"},{\"type\":\"text\","
+        "\"text\":\"X\"}]}]}");
+    REQUIRE(root);
+    al_texts t = {0};
+    CHECK_EQ_INT(al_provider_anthropic.prompts(AL_API_MESSAGES, root, &t), AL_OK);
+    REQUIRE(t.n == 3);
+    CHECK_STR(t.v[0].node->valuestring, "T");
+    CHECK_STR(t.v[0].sig, "SIG");
+    CHECK_STR(t.v[1].node->valuestring, "U");
+    CHECK(t.v[1].sig == NULL); /* an empty signature is none */
+    CHECK(t.v[2].sig == NULL);
+    al_texts_free(&t);
+    cJSON_Delete(root);
+}
+
+typedef struct {
+    al_stream_io io;
+    char log[512];
+} sign_io;
+
+static al_code sg_delta(al_stream_io *io, int key, cJSON *node, const cJSON *ev)
+{
+    sign_io *s = (sign_io *)io;
+    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "d%d:%s;", key,
+             node->valuestring);
+    return AL_OK;
+}
+static al_code sg_end(al_stream_io *io, int key, cJSON *node)
+{
+    return AL_OK;
+}
+static al_code sg_end_all(al_stream_io *io)
+{
+    return AL_OK;
+}
+static al_code sg_whole(al_stream_io *io, cJSON *node)
+{
+    sign_io *s = (sign_io *)io;
+    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "w:%s;", node->valuestring);
+    return AL_OK;
+}
+static al_code sg_sign(al_stream_io *io, int key, const char *sig)
+{
+    sign_io *s = (sign_io *)io;
+    snprintf(s->log + strlen(s->log), sizeof s->log - strlen(s->log), "s%d:%s;", key,
+             sig ? sig : "keep");
+    return AL_OK;
+}
+
+TEST(anthropic_stream_reports_thinking_keys_and_their_signature_and_batch_lines_whole)
+{
+    sign_io s = {{sg_delta, sg_end, sg_end_all, sg_whole, sg_sign}, ""};
+    const char *evs[] = {
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"thinking_delta\","
+        "\"thinking\":\"hm\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"signature_delta\","
+        "\"signature\":\"SG\"}}",
+        "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"text_delta\","
+        "\"text\":\"ok\"}}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *ev = cJSON_Parse(evs[i]);
+        REQUIRE(ev);
+        CHECK_EQ_INT(al_provider_anthropic.stream_event(AL_API_MESSAGES, NULL, ev, &s.io), AL_OK);
+        cJSON_Delete(ev);
+    }
+    CHECK_STR(s.log, "d0:hm;s0:keep;s0:SG;d1:ok;");
+    /* without the callback nothing is reported and nothing fails */
+    s.io.sign = NULL;
+    s.log[0] = '\0';
+    cJSON *ev = cJSON_Parse(evs[1]);
+    CHECK_EQ_INT(al_provider_anthropic.stream_event(AL_API_MESSAGES, NULL, ev, &s.io), AL_OK);
+    cJSON_Delete(ev);
+    CHECK_STR(s.log, "");
+    ev = cJSON_Parse("{\"custom_id\":\"a\",\"result\":{\"type\":\"succeeded\",\"message\":{"
+                     "\"content\":[{\"type\":\"text\",\"text\":\"L\"}]}}}");
+    CHECK_EQ_INT(al_provider_anthropic.stream_event(AL_API_BATCH_RESULTS, NULL, ev, &s.io), AL_OK);
+    cJSON_Delete(ev);
+    CHECK_STR(s.log, "w:L;");
 }
