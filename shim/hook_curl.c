@@ -130,6 +130,8 @@ typedef struct handle {
     int chunked;           /* raw_te and the reply is chunked: de-framed for the exchange, */
     al_http1_body dechunk; /* its output framed in chunks of its own (curl --raw) */
     al_buf dec, out;       /* (the payload of this callback; the exchange's output) */
+    al_buf hlines; /* the response's header lines, held while it is (hheld: until its body is) */
+    int hheld;     /* known: they go out with the length of what the scrubbers made of it */
     int status;
     char ctype[128];
     al_buf stash;        /* scrubbed bytes the program paused on */
@@ -555,10 +557,61 @@ static void begin_response(handle *e)
     al_in_hook--;
 }
 
+/* Hands the held header lines to the program, one callback each as libcurl
+ * would, a Content-Length line saying cl bytes (cl < 0: as they came).
+ * Returns 0, or -1 when the program refused one (the transfer is aborted). */
+static int release_headers(handle *e, long long cl)
+{
+    const char *p = e->hlines.data, *end = p + e->hlines.len;
+    int rc = 0;
+    e->hheld = 0;
+    while (p && p < end && !rc) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl + 1 - p) : (size_t)(end - p);
+        char line[64];
+        if (cl >= 0 && n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
+            int k = snprintf(line, sizeof line, "%.14s: %lld\r\n", p, cl);
+            if (host_header(e, line, (size_t)k) != (size_t)k) rc = -1;
+        } else if (host_header(e, p, n) != n) {
+            rc = -1;
+        }
+        p += n;
+    }
+    al_buf_reset(&e->hlines);
+    if (rc) e->host_abort = 1;
+    return rc;
+}
+
+/* The end of a response's header block: a reply the exchange holds whole
+ * keeps its header lines until the end of the body (finish_response), so
+ * its Content-Length can count the scrubbed body; any other goes out now. */
+static size_t header_block_end(handle *e, const char *p, size_t n)
+{
+    e->began = 1;
+    al_in_hook++;
+    al_exchange_response_begin(e->x, e->status, e->ctype[0] ? e->ctype : NULL);
+    al_in_hook--;
+    if (al_buf_append(&e->hlines, p, n) != AL_OK) return 0;
+    if (al_exchange_response_mode(e->x) == AL_RESP_WHOLE && !e->encoded) {
+        e->hheld = 1;
+        return n;
+    }
+    return release_headers(e, -1) == 0 ? n : 0;
+}
+
 static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
 {
     handle *e = ud;
     size_t n = size * nitems;
+    if (e->hheld) {
+        if (n < 5 || memcmp(p, "HTTP/", 5) != 0) { /* trailers: after its header lines */
+            al_buf_append(&e->hlines, p, n);
+            return n;
+        }
+        /* a new response (libcurl follows a redirect, retries an auth):
+         * the held one had no body for the program */
+        if (release_headers(e, -1) != 0) return 0;
+    }
     if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
         /* every response (100-continue, redirects, proxy) starts afresh */
         const char *sp = memchr(p, ' ', n);
@@ -591,7 +644,10 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
         memcpy(e->ctype, p + i, j - i);
         e->ctype[j - i] = '\0';
     }
-    return host_header(e, p, n);
+    if (e->status < 200) return host_header(e, p, n); /* an interim reply goes as it came */
+    if ((n == 2 && p[0] == '\r' && p[1] == '\n') || (n == 1 && p[0] == '\n'))
+        return header_block_end(e, p, n);
+    return al_buf_append(&e->hlines, p, n) == AL_OK ? n : 0;
 }
 
 /* A content-encoded reply the exchange would screen: recorded, then cut off
@@ -664,7 +720,10 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     size_t n = size * nmemb;
     if (e->host_abort) return 0;
     if (!e->began) begin_response(e); /* once: the test without the call */
-    if (e->encoded && encoded_reply(e)) return e->host_abort ? 0 : host_write(e, p, n);
+    if (e->encoded && encoded_reply(e)) {
+        if (e->hheld && !e->host_abort && release_headers(e, -1) != 0) return 0;
+        return e->host_abort ? 0 : host_write(e, p, n);
+    }
     size_t skip = e->replay < n ? e->replay : n;
     e->replay -= skip;
     if (n > skip) {
@@ -674,11 +733,15 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         if (rc != AL_OK) {
             /* the exchange cut the reply off (fail closed): end the transfer */
             al_hook_debug("curl: reply cut off: %s", al_strerror(rc));
+            if (e->hheld) release_headers(e, -1); /* as they came: no body follows */
             e->host_abort = 1;
             al_buf_reset(&e->stash);
             return 0;
         }
     }
+    /* the exchange let a held reply go as it came (AIRLOCK_FAIL=open, over
+     * AIRLOCK_MAX_BODY): its header lines first, as they came */
+    if (e->hheld && e->stash.len && release_headers(e, -1) != 0) return 0;
     int d = deliver_stash(e);
     if (d < 0) return 0;
     if (d > 0) {
@@ -875,6 +938,8 @@ static void end_transfer(handle *e)
     al_buf_free(&e->body);
     al_buf_free(&e->dec);
     al_buf_free(&e->out);
+    al_buf_free(&e->hlines);
+    e->hheld = 0;
     e->chunked = 0;
     /* the stash keeps its memory for the handle's next transfer (a stream's
      * first releases grew it, copying, every time), unless it is large */
@@ -897,6 +962,8 @@ static CURLcode finish_response(handle *e, CURLcode rc)
     if (e->state != ST_ACTIVE || e->finished) return rc;
     e->finished = 1;
     if (e->host_abort || e->encoded == 2) return rc;
+    /* a held reply that ends in an error: its header lines as they came */
+    if (e->hheld && rc != CURLE_OK && release_headers(e, -1) != 0) return rc;
     if (rc != CURLE_OK) {
         if (!e->began || al_exchange_response_mode(e->x) != AL_RESP_STREAM) return rc;
         al_in_hook++;
@@ -914,8 +981,10 @@ static CURLcode finish_response(handle *e, CURLcode rc)
     if (ac != AL_OK) {
         al_hook_debug("curl: reply cut off at end: %s", al_strerror(ac));
         al_buf_reset(&e->stash);
+        if (e->hheld) release_headers(e, -1);
         return CURLE_WRITE_ERROR;
     }
+    if (e->hheld && release_headers(e, (long long)e->stash.len) != 0) return CURLE_WRITE_ERROR;
     if (deliver_stash(e) != 0) return CURLE_WRITE_ERROR;
     return rc;
 }
@@ -943,7 +1012,8 @@ static CURLcode prepare(handle *e, int multi)
     end_transfer(e); /* a transfer the program never finished (re-added handle) */
     e->state = ST_IDLE;
     e->multi = multi;
-    e->began = e->host_abort = e->finished = e->encoded = e->chunked = 0;
+    e->began = e->host_abort = e->finished = e->encoded = e->chunked = e->hheld = 0;
+    al_buf_reset(&e->hlines);
     e->status = 0;
     e->ctype[0] = '\0';
     e->replay = 0;

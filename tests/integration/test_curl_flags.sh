@@ -6,7 +6,8 @@
 # file through the debug callback.  Each asserts what curl printed: chunks
 # that still frame the body and end with the last chunk, every event inside
 # them parsing, the planted PII replaced, the text complete; a trace that
-# shows the reply the program got, never the planted values.
+# shows the reply the program got, never the planted values; with -i, a
+# Content-Length header that counts the body curl printed after it.
 . "$(dirname "$0")/lib.sh"
 start_mock
 T=$MOCK_DIR
@@ -113,6 +114,25 @@ for proto in --http2 --http1.1; do
             "john.smith@example.com"
         check_absent "curl $tr ($proto): the trace holds no planted card number" "$T/trace.txt" \
             "4111 1111 1111 1111"
+    done
+done
+
+# ---- -i: the headers printed before the body describe that body ----
+for proto in --http2 --http1.1; do
+    for what in pii clean; do
+        body='{"model":"m","messages":[{"role":"user","content":"mock:'$what' hi"}]}'
+        LD_PRELOAD=$SHIM timeout 30 curl -sS -i $proto --cacert "$CA" -H 'Content-Type: application/json' \
+            -d "$body" "https://localhost:$TLS_PORT/v1/chat/completions" > "$T/incl.out" 2> "$T/incl.err"
+        got=$("$PY" -c '
+import re, sys
+raw = open(sys.argv[1], "rb").read()
+head, _, body = raw.partition(b"\r\n\r\n")
+m = re.search(rb"(?im)^content-length: *(\d+)", head)
+print("%s %d" % (m.group(1).decode() if m else "none", len(body)))' "$T/incl.out")
+        set -- $got
+        if [ "$1" = "$2" ]; then ok "curl -i ($proto, $what reply): Content-Length counts the body printed"; else
+            fail "curl -i ($proto, $what reply): Content-Length counts the body printed" "header $1, body $2 bytes"
+        fi
     done
 done
 
