@@ -318,7 +318,8 @@ static int has_context(const al_rule *r, const char *text, size_t len, size_t st
     for (size_t i = lo; i < hi; i++) {
         if (!(r->ctxfirst[t[i] >> 3] & (1u << (t[i] & 7)))) continue;
         if (i > 0 && is_word(t[i - 1]) && is_word(t[i])) continue; /* not a word start */
-        for (size_t w = 0; w < r->nctx; w++) {
+        const unsigned char c = lower(t[i]); /* the words that begin with it */
+        for (size_t w = r->ctxbeg[c], we = r->ctxbeg[c + 1]; w < we; w++) {
             size_t wl = r->ctxlen[w];
             if (i + wl > hi) continue;
             const unsigned char *cw = (const unsigned char *)r->ctx[w];

@@ -66,11 +66,35 @@ void al_rule_free(al_rule *r)
     if (r->det && r->det->free_state && r->det_state) r->det->free_state(r->det_state);
     free_strv(r->ctx, r->nctx);
     free(r->ctxlen);
+    free(r->ctxbeg);
     free_strv(r->ex_match, r->n_match);
     free_strv(r->ex_nomatch, r->n_nomatch);
     al_prefilter_free(&r->pf);
     free(r->req);
     memset(r, 0, sizeof *r);
+}
+
+/* Orders r's context words by their first byte (insertion sort: a few
+ * dozen words, kept in their order within a byte) and indexes them by it,
+ * so has_context compares a word start only with the words that begin with
+ * its byte. */
+static al_code ctx_index(al_rule *r)
+{
+    for (size_t i = 1; i < r->nctx; i++) {
+        char *w = r->ctx[i];
+        size_t wl = r->ctxlen[i], j = i;
+        for (; j > 0 && (unsigned char)r->ctx[j - 1][0] > (unsigned char)w[0]; j--) {
+            r->ctx[j] = r->ctx[j - 1];
+            r->ctxlen[j] = r->ctxlen[j - 1];
+        }
+        r->ctx[j] = w;
+        r->ctxlen[j] = wl;
+    }
+    r->ctxbeg = calloc(257, sizeof *r->ctxbeg);
+    if (!r->ctxbeg) return AL_ENOMEM;
+    for (size_t i = 0; i < r->nctx; i++) r->ctxbeg[(unsigned char)r->ctx[i][0] + 1]++;
+    for (size_t c = 0; c < 256; c++) r->ctxbeg[c + 1] += r->ctxbeg[c];
+    return AL_OK;
 }
 
 static int valid_id(const char *s)
@@ -448,6 +472,7 @@ static al_code parse_rule(al_engine *e, const idx_set *ids, const cJSON *o, al_r
                 return AL_ERULES;
             }
         }
+        if (r->nctx && ctx_index(r) != AL_OK) return AL_ENOMEM;
     }
     v = cJSON_GetObjectItemCaseSensitive(o, "examples");
     const cJSON *m = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "match") : NULL;

@@ -76,8 +76,10 @@ typedef struct {
     unsigned applies; /* AL_DIR_*_BIT */
     double weight, confidence, ctx_boost;
     size_t ctx_window;
-    char **ctx; /* context words, lowercased */
+    char **ctx; /* context words, lowercased, ordered by their first byte */
     size_t *ctxlen;
+    uint32_t *ctxbeg;     /* 257 entries: the words beginning with byte c are
+                           * ctx[ctxbeg[c] .. ctxbeg[c + 1]) (NULL when nctx is 0) */
     uint8_t ctxfirst[32]; /* first bytes of the context words, both cases */
     size_t nctx;
     int has_action;

@@ -444,6 +444,33 @@ TEST(context_words_should_raise_a_weak_match_over_the_threshold)
     al_engine_free(e);
 }
 
+TEST(context_words_should_count_whatever_their_first_letter_and_order_in_the_pack)
+{
+    /* words listed out of the order of their first bytes, some sharing one,
+     * one not a letter: each one alone lifts the weak match, in any case */
+    const char *pack =
+        "{\"pack\":\"t\",\"version\":1,\"rules\":[{\"id\":\"t.ctx\",\"category\":\"pii\","
+        "\"entity\":\"ID_NUMBER\",\"pattern\":\"\\\\b\\\\d{6}\\\\b\",\"confidence\":0.2,"
+        "\"context\":[\"Zip\",\"phone\",\"#id\",\"acct\",\"pin code\",\"Account\"],"
+        "\"context_window\":16," RULE_OK "}]}";
+    al_engine *e = load(pack_file("ctx_order.json", pack));
+    REQUIRE(e);
+    al_result r = {0};
+    const char *hit[] = {"zip 123456",      "PHONE: 123456",  "#ID 123456", "Acct 123456",
+                         "pin code 123456", "account 123456", "123456 zip"};
+    for (size_t i = 0; i < sizeof hit / sizeof hit[0]; i++) {
+        CHECK(al_engine_scan(e, NULL, AL_AS_PROMPT, hit[i], strlen(hit[i]), &r) == AL_OK);
+        CHECK(has_rule(&r, "t.ctx"));
+    }
+    const char *miss[] = {"zipper 123456", "pin 123456", "phones 123456", "id 123456", "123456 zi"};
+    for (size_t i = 0; i < sizeof miss / sizeof miss[0]; i++) {
+        CHECK(al_engine_scan(e, NULL, AL_AS_PROMPT, miss[i], strlen(miss[i]), &r) == AL_OK);
+        CHECK(!has_rule(&r, "t.ctx"));
+    }
+    al_result_free(&r);
+    al_engine_free(e);
+}
+
 TEST(injection_score_should_count_each_rule_once_and_block_at_threshold)
 {
     al_engine *e = load(BASIC);
