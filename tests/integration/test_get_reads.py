@@ -1,7 +1,8 @@
 """test_get_reads.py: replies a program reads back with GET (a background
 Responses call, stored chat completions, conversation items, Anthropic batch
-results) reach it scrubbed, whole and streamed, through curl, requests, httpx
-and plain-HTTP http.client; a clean one is byte-identical to the run without
+results) reach it scrubbed, whole and streamed, through curl (libcurl layer),
+requests and httpx (OpenSSL), wget (GnuTLS) and plain-HTTP http.client
+(sockets); a clean one is byte-identical to the run without
 airlock; GETs that are not such reads pass untouched; every read has one
 audit line without text.  And an Anthropic thinking block airlock scrubbed
 goes back to the server as signed (the mock, like Anthropic, refuses a
@@ -36,6 +37,7 @@ OTHER_GETS = ["/v1/models", "/download?bytes=300000", "/", "/v1/responses"]
 
 CLIENTS = {
     "curl": None,
+    "wget": None,
     "requests": r'''
 import os, sys, requests
 r = requests.get(os.environ["URL"], headers={"X-Mock-Scenario": os.environ["SCN"]},
@@ -67,6 +69,10 @@ def fetch(m, client, path, scenario, env):
     url = m.url(path, tls=tls)
     if client == "curl":
         cmd = ["curl", "-sS", "--max-time", "20", "-H", "X-Mock-Scenario: " + scenario, url]
+    elif client == "wget":
+        cmd = ["wget", "-qO-", "--content-on-error", "--timeout=20", "--tries=1",
+               "--ca-certificate=" + m.ca,
+               "--header=X-Mock-Scenario: " + scenario, url]
     else:
         cmd = [PY, "-c", CLIENTS[client]]
         env = dict(env, URL=url, SCN=scenario, CA=m.ca)
@@ -137,12 +143,13 @@ def test_reads(m):
             R.check(name + ": a clean reply is byte-identical to the run without airlock",
                     rc == 0 and clean1 == clean0 and len(clean0) > 0,
                     "%d vs %d bytes" % (len(clean1), len(clean0)))
-    for client in ("curl", "requests", "http.client"):
+    for client in ("curl", "requests", "wget", "http.client"):
         for path in OTHER_GETS:
-            a, _, _ = fetch(m, client, path, "pii", bare)
+            a, rc0, _ = fetch(m, client, path, "pii", bare)
             b, rc, _ = fetch(m, client, path, "pii", shim)
             R.check("%s GET %s (not a stored reply): untouched" % (client, path),
-                    rc == 0 and a == b and len(a) > 0, "%d vs %d bytes" % (len(b), len(a)))
+                    rc == rc0 and a == b and len(a) > 0,
+                    "%d vs %d bytes, exit %d vs %d" % (len(b), len(a), rc, rc0))
     lines = audit_lines(audit)
     R.check("audit: one line per read, none for other GETs", len(lines) == expected_lines,
             "%d lines for %d reads" % (len(lines), expected_lines))
