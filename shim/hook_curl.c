@@ -17,6 +17,7 @@
 
 #include "hook.h"
 #include "http1.h"
+#include "provider.h"
 
 #define HOOK AL_EXPORT
 
@@ -1035,6 +1036,8 @@ static CURLcode prepare(handle *e, int multi)
     char host[256];
     const char *path;
     if (!split_url(e->url, host, sizeof host, &path)) return CURLE_OK;
+    al_api api; /* most GETs: decided here, without an exchange */
+    if (get && !al_provider_match("GET", 3, path, strlen(path), &api)) return CURLE_OK;
     const char *ct = find_ctype(e->headers);
     const al_ctx *ctx = al_hook_ctx();
 

@@ -243,6 +243,11 @@ static const al_provider *match_get(const char *path, size_t plen, al_api *api)
         *api = AL_API_BATCH_RESULTS;
         return &al_provider_anthropic;
     }
+    /* Gemini's Interactions API: an interaction, or (?stream=true) its events */
+    if (ends_with_id(path, plen, "/interactions")) {
+        *api = AL_API_INTERACTIONS;
+        return &al_provider_gemini;
+    }
     return NULL;
 }
 

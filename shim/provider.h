@@ -138,7 +138,8 @@ AL_API extern const al_provider al_provider_cohere;
  * the calls that send prompts.  GET: the reads of stored replies (OpenAI
  * GET /responses/ID, /responses/ID/input_items, /chat/completions[/ID],
  * /chat/completions/ID/messages, /conversations/ID/items[/ITEM]; Anthropic
- * GET /messages/batches/ID/results), which carry no prompt. */
+ * GET /messages/batches/ID/results; Gemini GET /interactions/ID), which
+ * carry no prompt. */
 AL_API const al_provider *al_provider_match(const char *method, size_t mlen, const char *path,
                                             size_t plen, al_api *api);
 

@@ -1144,6 +1144,17 @@ TEST(a_stored_reply_read_back_with_get_is_scrubbed_with_no_prompt_to_screen)
     REQUIRE(out.data);
     CHECK(strstr(out.data, "ann.lee") == NULL && strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
     CHECK(strstr(out.data, "{\"custom_id\":\"b\",\"result\":{\"type\":\"expired\"}}\n") != NULL);
+    /* a Gemini interaction read back */
+    al_buf_reset(&resp);
+    al_buf_reset(&out);
+    al_buf_printf(&resp, "{\"id\":\"int_1\",\"outputs\":[{\"type\":\"text\",\"text\":\"%s\"}]}",
+                  PII_REPLY);
+    CHECK_EQ_INT(get_through(&ctx, "/v1beta/interactions/int_1", "application/json", resp.data,
+                             &out, &mode, &llm),
+                 AL_OK);
+    CHECK(llm && mode == AL_RESP_WHOLE);
+    REQUIRE(out.data);
+    CHECK(strstr(out.data, "ann.lee") == NULL && strstr(out.data, "<EMAIL_ADDRESS>") != NULL);
     al_buf_free(&resp);
     al_buf_free(&out);
     al_ctx_free(&ctx);

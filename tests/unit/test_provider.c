@@ -867,6 +867,7 @@ TEST(get_reads_of_stored_replies_are_recognised_on_any_prefix_and_no_other_get)
         {"/v1/conversations/conv_1/items", &al_provider_openai, AL_API_ITEMS},
         {"/v1/conversations/conv_1/items/msg_2", &al_provider_openai, AL_API_ITEMS},
         {"/v1/messages/batches/msgbatch_1/results", &al_provider_anthropic, AL_API_BATCH_RESULTS},
+        {"/v1beta/interactions/int_1?stream=true", &al_provider_gemini, AL_API_INTERACTIONS},
     };
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
         api = 0;
@@ -886,6 +887,7 @@ TEST(get_reads_of_stored_replies_are_recognised_on_any_prefix_and_no_other_get)
         "/v1/conversations/conv_1", /* the conversation's metadata */
         "/v1/chat/completions/chatcmpl-1/other",
         "/v1/files/file-1/content",
+        "/v1beta/interactions",
         "/download",
     };
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
