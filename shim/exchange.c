@@ -764,12 +764,13 @@ static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON 
 
 /* Writes the delta event raw[0..rawlen) (its text at raw[toff..toff+tlen),
  * of key) at the arena's ring offset at (from ring_at) and queues its item:
- * the caller has checked that the queue has room. */
+ * the caller has checked that the queue has room.  raw NULL: the caller
+ * copied the bytes there already. */
 static inline void put_delta(al_exchange *x, size_t at, const char *raw, size_t rawlen, size_t toff,
                              size_t tlen, int key)
 {
     char *a = x->arena.data + at;
-    memcpy(a, raw, rawlen);
+    if (raw) memcpy(a, raw, rawlen); /* (NULL: the bytes are there already) */
     a[rawlen] = '\0';
     x->arena.len = at + rawlen;
     qitem *it = &x->q[x->qn++];
@@ -2629,6 +2630,52 @@ static inline al_code stream_bytes(al_exchange *x, const char *buf, size_t len, 
     return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_end(x, to_host) : r;
 }
 
+/* Copies s[0..n) to d and returns whether it equals t[0..n): the check and
+ * the copy of a delta event in one pass over its bytes (as memcmp, then
+ * memcpy when equal).  d does not overlap s or t. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+/* 64 bytes a step, the last 64 overlapping; n >= 64 */
+__attribute__((target("avx2"))) static int copy_eq_avx2(char *d, const char *s, const char *t,
+                                                        size_t n)
+{
+#define CE_STEP(o, acc)                                                                            \
+    do {                                                                                           \
+        __m256i a_ = _mm256_loadu_si256((const __m256i *)(s + (o)));                               \
+        _mm256_storeu_si256((__m256i *)(d + (o)), a_);                                             \
+        acc = _mm256_or_si256(                                                                     \
+            acc, _mm256_xor_si256(a_, _mm256_loadu_si256((const __m256i *)(t + (o)))));            \
+    } while (0)
+    __m256i x0 = _mm256_setzero_si256(), x1 = _mm256_setzero_si256();
+    for (size_t i = 0; i + 64 < n; i += 64) {
+        CE_STEP(i, x0);
+        CE_STEP(i + 32, x1);
+    }
+    CE_STEP(n - 64, x0);
+    CE_STEP(n - 32, x1);
+#undef CE_STEP
+    x0 = _mm256_or_si256(x0, x1);
+    return _mm256_testz_si256(x0, x0);
+}
+
+static int copy_avx2 = -1; /* al_cpu_avx2_bmi, found once (every thread finds the same) */
+#endif
+
+static inline int copy_eq(char *d, const char *s, const char *t, size_t n)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int avx2 = __atomic_load_n(&copy_avx2, __ATOMIC_RELAXED);
+    if (avx2 < 0) {
+        avx2 = al_cpu_avx2_bmi();
+        __atomic_store_n(&copy_avx2, avx2, __ATOMIC_RELAXED);
+    }
+    if (avx2 && n >= 64) return copy_eq_avx2(d, s, t, n);
+#endif
+    if (memcmp(s, t, n)) return 0;
+    memcpy(d, s, n);
+    return 1;
+}
+
 /* The usual call of a client that hands over one event at a time (libcurl's
  * write callback gets one HTTP chunk): buf is exactly one delta event of the
  * shape (shape_frame), of the stream's one key, while earlier events wait.
@@ -2657,18 +2704,25 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
         if (frame_stop[(unsigned char)buf[i]]) return 0;
     const char *text = buf + hl;
     const size_t tlen = q - hl;
+    size_t at = ring_at(x, len);
+    if (at == SIZE_MAX) return 0;
+    const char *raw = buf; /* NULL once the bytes are in the arena */
     if (tlen - 1 < 8 && sh->whole.len) {
-        /* the frame for this length, the text copied into its hole: one compare */
+        /* the frame for this length, the text copied into its hole: the event
+         * is compared with it as it is copied to its place in the ring (bytes
+         * past the ring's write end are not in use: a mismatch leaves them) */
         char *w = sh->whole.data + (tlen - 1) * WSTRIDE(sh->frame.len);
         al_copy_1to8(w + hl, text, tlen);
-        if (memcmp(buf, w, len)) return 0;
+        if (!copy_eq(x->arena.data + at, buf, w, len)) {
+            x->arena.data[x->arena.len] = '\0'; /* (the copy may have run over it) */
+            return 0;
+        }
+        raw = NULL;
     } else if (memcmp(buf, sh->frame.data, hl) || memcmp(buf + q, sh->frame.data + hl, tl)) {
         return 0;
     }
-    size_t at = ring_at(x, len);
-    if (at == SIZE_MAX) return 0;
     skey *k = &x->keys[0];
-    put_delta(x, at, buf, len, (size_t)(text - buf), tlen, k->key); /* the queue has room */
+    put_delta(x, at, raw, len, (size_t)(text - buf), tlen, k->key); /* the queue has room */
     /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
     size_t from = k->rel.len;
     al_code r = k->json ? esc_collect(&k->esc, text, tlen) : AL_OK; /* as feed_key */

@@ -2715,6 +2715,53 @@ TEST(shape_of_a_delta_whose_text_sits_twice_or_beside_an_escape_still_serves_the
     al_ctx_free(&ctx);
 }
 
+/* libcurl hands its write callback one event at a time, and a delta event
+ * that is the shape's bytes around its text is taken the short way (its
+ * bytes checked against the shape's as they are copied to the queue).  An
+ * event of another choice whose bytes differ from the shape's only in its
+ * index must not be read as the first choice's: its text would split the
+ * first choice's SSN, which then went out whole. */
+TEST(a_delta_of_another_choice_fed_alone_is_not_taken_for_the_shapes_choice)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    static const struct {
+        int choice;
+        const char *text;
+    } deltas[] = {{0, "My SSN is "}, {0, "536-"}, {0, "22-"}, {1, "x"}, {0, "1234"}, {0, " ok."}};
+    al_buf s = {0}, out = {0};
+    al_buf_puts(&s, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{\"role\":"
+                    "\"assistant\",\"content\":\"\"},\"finish_reason\":null}]}\n\n");
+    for (size_t i = 0; i < sizeof deltas / sizeof deltas[0]; i++)
+        al_buf_printf(&s,
+                      "data: {\"id\":\"c1\",\"choices\":[{\"index\":%d,\"delta\":{\"content\":"
+                      "\"%s\"},\"finish_reason\":null}]}\n\n",
+                      deltas[i].choice, deltas[i].text);
+    al_buf_puts(&s, "data: {\"id\":\"c1\",\"choices\":[{\"index\":0,\"delta\":{},"
+                    "\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n");
+    al_exchange *x = al_exchange_new(&ctx, "test");
+    al_req_verdict v = {0};
+    const char *body = req_of(P_CHAT);
+    al_code r = al_exchange_request(x, "POST", "h", path_of(P_CHAT), "application/json", body,
+                                    strlen(body), &v);
+    al_req_verdict_free(&v);
+    if (r == AL_OK) r = al_exchange_response_begin(x, 200, "text/event-stream");
+    for (const char *e = s.data, *end = s.data + s.len; r == AL_OK && e < end;) {
+        const char *n = strstr(e, "\n\n") + 2; /* one event per call */
+        r = al_exchange_response_body(x, e, (size_t)(n - e), &out);
+        e = n;
+    }
+    if (r == AL_OK) r = al_exchange_response_end(x, &out);
+    al_exchange_free(x);
+    CHECK_EQ_INT(r, AL_OK);
+    REQUIRE(out.data);
+    CHECK(strstr(out.data, "536-") == NULL);
+    CHECK(strstr(out.data, "<US_SSN>") != NULL);
+    al_buf_free(&s);
+    al_buf_free(&out);
+    al_ctx_free(&ctx);
+}
+
 TEST(clean_stream_with_keep_alive_comments_is_byte_identical_at_every_split)
 {
     al_ctx ctx = make_ctx();
