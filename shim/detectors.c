@@ -3,6 +3,9 @@
  * invisible Unicode).  Pure; every scan is one linear pass. */
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "detector.h"
 
@@ -28,38 +31,52 @@ void al_spans_free(al_spans *s)
     memset(s, 0, sizeof *s);
 }
 
-#define ONES 0x0101010101010101ull
-#define HIGHS 0x8080808080808080ull
-
-static inline uint64_t load8(const unsigned char *p)
+/* The offset of the first byte from t[i] on that may begin a control
+ * character: below 0x20 (tab, LF and CR too: the caller tells them apart),
+ * DEL, or 0xC2 (the lead byte of U+0080..U+009F); len when none does.  No
+ * byte skipped begins one, so the scan finds what a byte-by-byte one does. */
+static size_t control_lead(const unsigned char *t, size_t len, size_t i)
 {
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-
-/* Length of the run from t[i] of 8-byte words that are all printable ASCII
- * (0x20..0x7E), which no control character is, or 0: a word with a byte
- * below 0x20 or above 0x7E stops it (the tests have no false negatives). */
-static size_t printable_run(const unsigned char *t, size_t len, size_t i)
-{
-    size_t s = i;
-    while (i + 8 <= len) {
-        uint64_t x = load8(t + i);
-        uint64_t below = (x - ONES * 0x20) & ~x & HIGHS;          /* a byte < 0x20 */
-        uint64_t above = ((x + ONES * (127 - 0x7E)) | x) & HIGHS; /* a byte > 0x7E */
-        if (below | above) break;
-        i += 8;
+#ifdef __SSE2__
+    const __m128i lim = _mm_set1_epi8(0x1F), del = _mm_set1_epi8(0x7F),
+                  c2 = _mm_set1_epi8((char)0xC2);
+    for (; i + 16 <= len; i += 16) {
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        const __m128i lead =
+            _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, lim), x), /* x <= 0x1F */
+                         _mm_or_si128(_mm_cmpeq_epi8(x, del), _mm_cmpeq_epi8(x, c2)));
+        const unsigned m = (unsigned)_mm_movemask_epi8(lead);
+        if (m) return i + (size_t)__builtin_ctz(m);
     }
-    return i - s;
+#endif
+    while (i < len && t[i] >= 0x20 && t[i] != 0x7F && t[i] != 0xC2) i++;
+    return i;
 }
 
-/* The same for ASCII words (no byte >= 0x80 starts an invisible character). */
-static size_t ascii_run(const unsigned char *t, size_t len, size_t i)
+/* The same for the lead bytes invisible_at looks at (C2, D8, E1, E2, EF,
+ * F3); len when none is there. */
+static size_t invisible_lead(const unsigned char *t, size_t len, size_t i)
 {
-    size_t s = i;
-    while (i + 8 <= len && !(load8(t + i) & HIGHS)) i += 8;
-    return i - s;
+#ifdef __SSE2__
+    const __m128i l0 = _mm_set1_epi8((char)0xC2), l1 = _mm_set1_epi8((char)0xD8),
+                  l2 = _mm_set1_epi8((char)0xE1), l3 = _mm_set1_epi8((char)0xE2),
+                  l4 = _mm_set1_epi8((char)0xEF), l5 = _mm_set1_epi8((char)0xF3);
+    for (; i + 16 <= len; i += 16) {
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        if (!_mm_movemask_epi8(x)) continue; /* ASCII only */
+        const __m128i lead =
+            _mm_or_si128(_mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, l0), _mm_cmpeq_epi8(x, l1)),
+                                      _mm_or_si128(_mm_cmpeq_epi8(x, l2), _mm_cmpeq_epi8(x, l3))),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, l4), _mm_cmpeq_epi8(x, l5)));
+        const unsigned m = (unsigned)_mm_movemask_epi8(lead);
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    for (; i < len; i++) {
+        const unsigned char c = t[i];
+        if (c == 0xC2 || c == 0xD8 || c == 0xE1 || c == 0xE2 || c == 0xEF || c == 0xF3) break;
+    }
+    return i;
 }
 
 /* C0 controls except tab, LF, CR; DEL; C1 controls (U+0080..U+009F).  Runs
@@ -69,7 +86,7 @@ static al_code scan_control(const void *state, const char *text, size_t len, al_
     (void)state;
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        i += printable_run(t, len, i);
+        i = control_lead(t, len, i);
         if (i >= len) break;
         size_t n = 0;
         unsigned char c = t[i];
@@ -128,14 +145,9 @@ static al_code scan_invisible(const void *state, const char *text, size_t len, a
     (void)state;
     const unsigned char *t = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
-        /* skip quickly to a lead byte that can start an invisible character */
-        i += ascii_run(t, len, i);
+        /* straight to a lead byte that can start an invisible character */
+        i = invisible_lead(t, len, i);
         if (i >= len) break;
-        const unsigned char c = t[i];
-        if (c != 0xC2 && c != 0xD8 && c != 0xE1 && c != 0xE2 && c != 0xEF && c != 0xF3) {
-            i++;
-            continue;
-        }
         size_t n = invisible_at(t, len, i);
         if (!n) {
             i++;

@@ -390,6 +390,47 @@ TEST(sanitize_detectors_should_find_a_character_at_every_offset_of_a_long_printa
     }
 }
 
+/* Bytes the detectors' block skip stops at without a finding (tab, LF, CR,
+ * other characters with the lead bytes of C1 controls and invisible ones)
+ * before a special character, at every offset across the 16-byte blocks:
+ * still one span, exactly the special character's. */
+TEST(sanitize_detectors_should_pass_over_look_alike_lead_bytes_at_every_offset)
+{
+    const al_detector_ops *ctl = al_detector_find("control_chars");
+    const al_detector_ops *inv = al_detector_find("invisible_unicode");
+    REQUIRE(ctl && inv);
+    static const char *const decoy[] = {
+        "\t",       "\n",           "\r",           "\xc2\xa0",     "\xc2\xbf",
+        "\xd8\xa7", "\xe1\xa0\x80", "\xe2\x80\x99", "\xef\xbc\xa1", "\xf3\xb0\x80\x80"};
+    static const char *const special[] = {"\x01", "\x7f", "\xc2\x9f", "\xe2\x80\x8b", "\xc2\xad"};
+    size_t bad = 0;
+    for (size_t sp = 0; sp < sizeof special / sizeof special[0]; sp++) {
+        const al_detector_ops *d = sp < 3 ? ctl : inv;
+        for (size_t dc = 0; dc < sizeof decoy / sizeof decoy[0]; dc++) {
+            for (size_t at = 0; at < 34; at++) {
+                for (size_t gap = 0; gap < 18; gap++) {
+                    char t[96];
+                    size_t n = 0, dl = strlen(decoy[dc]), sl = strlen(special[sp]);
+                    for (size_t k = 0; k < at; k++) t[n++] = (char)('a' + k % 26);
+                    memcpy(t + n, decoy[dc], dl);
+                    n += dl;
+                    for (size_t k = 0; k < gap; k++) t[n++] = ' ';
+                    const size_t s = n;
+                    memcpy(t + n, special[sp], sl);
+                    n += sl;
+                    for (size_t k = 0; k < 5; k++) t[n++] = 'z';
+                    al_spans out = {0};
+                    if (d->scan(NULL, t, n, &out) != AL_OK || out.n != 1 || out.v[0].start != s ||
+                        out.v[0].end != s + sl)
+                        bad++;
+                    al_spans_free(&out);
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+}
+
 TEST(completion_should_redact_pii_with_presidio_placeholders)
 {
     al_engine *e = load(BASIC);
