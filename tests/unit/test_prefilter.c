@@ -1047,27 +1047,49 @@ static int ascii_word(unsigned char c)
 }
 
 /* Every (offset, rule) where one of the rule's literals starts, caseless
- * ASCII, word-start-only literals only after a non-word byte. */
+ * ASCII, word-start-only literals only after a non-word byte.  The rules'
+ * literals are only sorted by their first byte, so each offset is compared
+ * with the ones that can start there (a test makes thousands of calls). */
 static void reference_hits(const al_engine *e, int normalized, const unsigned char *t, size_t len,
                            hitlist *h)
 {
+    size_t start[257] = {0}, total = 0;
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det || ru->normalized != normalized) continue;
+        for (size_t j = 0; j < ru->pf.n; j++) start[(unsigned char)ru->pf.lit[j][0] + 1]++;
+        total += ru->pf.n;
+    }
+    for (int b = 0; b < 256; b++) start[b + 1] += start[b];
+    size_t fill[256], (*lits)[2] = malloc((total ? total : 1) * sizeof *lits); /* rule, literal */
+    if (!lits) abort();
+    memcpy(fill, start, sizeof fill);
+    for (size_t r = 0; r < e->n; r++) {
+        const al_rule *ru = &e->rules[r];
+        if (ru->det || ru->normalized != normalized) continue;
+        for (size_t j = 0; j < ru->pf.n; j++) {
+            size_t *at = lits[fill[(unsigned char)ru->pf.lit[j][0]]++];
+            at[0] = r;
+            at[1] = j;
+        }
+    }
     for (size_t i = 0; i < len; i++) {
         int ws = i == 0 || !ascii_word(t[i - 1]);
-        for (size_t r = 0; r < e->n; r++) {
-            const al_rule *ru = &e->rules[r];
-            if (ru->det || ru->normalized != normalized) continue;
-            for (size_t j = 0; j < ru->pf.n; j++) {
-                size_t n = ru->pf.litlen[j];
-                if (i + n > len || (ru->pf.wb && ru->pf.wb[j] && !ws)) continue;
-                size_t k = 0;
-                while (k < n) {
-                    unsigned char c = t[i + k];
-                    if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
-                    if (c != (unsigned char)ru->pf.lit[j][k]) break;
-                    k++;
-                }
-                if (k == n) collect_hit(h, (uint32_t)r, i);
+        unsigned char first = t[i];
+        if (first >= 'A' && first <= 'Z') first = (unsigned char)(first + 32);
+        /* in rule order at each offset, as the rules were walked before */
+        for (size_t x = start[first]; x < start[first + 1]; x++) {
+            const al_rule *ru = &e->rules[lits[x][0]];
+            size_t j = lits[x][1], n = ru->pf.litlen[j];
+            if (i + n > len || (ru->pf.wb && ru->pf.wb[j] && !ws)) continue;
+            size_t k = 0;
+            while (k < n) {
+                unsigned char c = t[i + k];
+                if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
+                if (c != (unsigned char)ru->pf.lit[j][k]) break;
+                k++;
             }
+            if (k == n) collect_hit(h, (uint32_t)lits[x][0], i);
         }
         for (uint32_t q = 0; q < e->n_req; q++) { /* required literals: anywhere */
             const char *l = e->reqs[q];
@@ -1082,6 +1104,7 @@ static void reference_hits(const al_engine *e, int normalized, const unsigned ch
             if (k == n) collect_hit(h, (uint32_t)(e->n + q), i);
         }
     }
+    free(lits);
 }
 
 /* want bytes pieced together from glue and the rules' literals (whole, or
