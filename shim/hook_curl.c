@@ -549,13 +549,18 @@ static CURLcode serve_block(handle *e)
 
 /* ---- our callbacks, installed while an LLM transfer runs ---- */
 
-static void begin_response(handle *e)
+/* Tells the exchange a response begins (each final one of a transfer) */
+static void start_response(handle *e)
 {
-    if (e->began) return;
     e->began = 1;
     al_in_hook++;
     al_exchange_response_begin(e->x, e->status, e->ctype[0] ? e->ctype : NULL);
     al_in_hook--;
+}
+
+static void begin_response(handle *e)
+{
+    if (!e->began) start_response(e);
 }
 
 /* Hands the held header lines to the program, one callback each as libcurl
@@ -588,10 +593,7 @@ static int release_headers(handle *e, long long cl)
  * its Content-Length can count the scrubbed body; any other goes out now. */
 static size_t header_block_end(handle *e, const char *p, size_t n)
 {
-    e->began = 1;
-    al_in_hook++;
-    al_exchange_response_begin(e->x, e->status, e->ctype[0] ? e->ctype : NULL);
-    al_in_hook--;
+    start_response(e);
     if (al_buf_append(&e->hlines, p, n) != AL_OK) return 0;
     if (al_exchange_response_mode(e->x) == AL_RESP_WHOLE && !e->encoded) {
         e->hheld = 1;

@@ -212,16 +212,8 @@ static inline void key_copy(char *d, const char *s, size_t n)
         }
         memcpy(&w, s + n - 8, 8);
         memcpy(d + n - 8, &w, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(d, &a, 4);
-        memcpy(d + n - 4, &b, 4);
     } else {
-        d[0] = s[0];
-        d[n / 2] = s[n / 2];
-        d[n - 1] = s[n - 1];
+        al_copy_1to8(d, s, n);
     }
 }
 
