@@ -36,6 +36,11 @@ typedef CURLMcode (*msocket_fn)(CURLM *, curl_socket_t, int, int *);
 typedef CURLMcode (*msocketall_fn)(CURLM *, int *);
 typedef CURLMsg *(*minfo_fn)(CURLM *, int *);
 typedef CURLcode (*pause_fn)(CURL *, int);
+#ifdef CURLH_HEADER
+typedef CURLHcode (*header_fn)(CURL *, const char *, size_t, unsigned int, int,
+                               struct curl_header **);
+typedef struct curl_header *(*nextheader_fn)(CURL *, unsigned int, int, struct curl_header *);
+#endif
 
 /* Lazily resolved real functions; NULL until first use. */
 static void *resolve(void **slot, const char *name, void *self)
@@ -68,6 +73,12 @@ HOOK CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *
 HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running);
 HOOK CURLMsg *curl_multi_info_read(CURLM *m, int *left);
 HOOK CURLMcode curl_multi_cleanup(CURLM *m);
+#ifdef CURLH_HEADER
+HOOK CURLHcode curl_easy_header(CURL *h, const char *name, size_t index, unsigned int origin,
+                                int request, struct curl_header **hout);
+HOOK struct curl_header *curl_easy_nextheader(CURL *h, unsigned int origin, int request,
+                                              struct curl_header *prev);
+#endif
 
 REAL(setopt_fn, curl_easy_setopt)
 REAL(getinfo_fn, curl_easy_getinfo)
@@ -84,6 +95,10 @@ REAL(msocketall_fn, curl_multi_socket_all)
 REAL(minfo_fn, curl_multi_info_read)
 typedef CURLMcode (*mcleanup_fn)(CURLM *);
 REAL(mcleanup_fn, curl_multi_cleanup)
+#ifdef CURLH_HEADER
+REAL(header_fn, curl_easy_header)
+REAL(nextheader_fn, curl_easy_nextheader)
+#endif
 
 /* What the program asked for, per CURL*, as far as screening needs it. */
 enum { M_GET = 0, M_POST, M_PUT, M_HEAD, M_FORM };
@@ -135,24 +150,31 @@ typedef struct handle {
     int hheld;     /* known: they go out with the length of what the scrubbers made of it */
     int status;
     char ctype[128];
-    al_buf stash;        /* scrubbed bytes the program paused on */
-    size_t replay;       /* bytes libcurl will hand us again after a pause */
-    long blocked_status; /* for getinfo after a block; 0 when none */
-    int queued;          /* a DONE message taken from libcurl early, kept ... */
-    CURLM *qm;           /* ... for this multi's curl_multi_info_read, */
-    CURLcode qresult;    /* with this result, */
-    unsigned long qseq;  /* in this order */
-    int block_served;    /* multi: on_prereq served the block reply ... */
-    int block_paused;    /* ... and the program paused on it: the rest is in stash */
-    CURLcode block_rc;   /* ... with this result, reported in place of its abort */
+    al_buf stash;         /* scrubbed bytes the program paused on */
+    size_t replay;        /* bytes libcurl will hand us again after a pause */
+    long blocked_status;  /* for getinfo after a block; 0 when none */
+    int sized;            /* getinfo's sizes are the ones below (blocked, or screened) */
+    curl_off_t delivered; /* body bytes the program took from us in this transfer */
+    curl_off_t shown_cl;  /* the Content-Length we gave it; -1: the server's line or none */
+#ifdef CURLH_HEADER
+    struct curl_header shown_h; /* curl_easy_header's answer for that line ... */
+    char shown_v[24];           /* ... with this value */
+#endif
+    int queued;         /* a DONE message taken from libcurl early, kept ... */
+    CURLM *qm;          /* ... for this multi's curl_multi_info_read, */
+    CURLcode qresult;   /* with this result, */
+    unsigned long qseq; /* in this order */
+    int block_served;   /* multi: on_prereq served the block reply ... */
+    int block_paused;   /* ... and the program paused on it: the rest is in stash */
+    CURLcode block_rc;  /* ... with this result, reported in place of its abort */
 } handle;
 
 #define NBUCKET 256
 static handle *table[NBUCKET];
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
-static int blocked_count; /* handles whose getinfo is synthesized */
-static int active_multi;  /* LLM transfers running in a multi handle */
-static int queued_count;  /* handles with a kept DONE message */
+static int synth_count;  /* handles whose getinfo is synthesized (sized) */
+static int active_multi; /* LLM transfers running in a multi handle */
+static int queued_count; /* handles with a kept DONE message */
 static unsigned long queued_seq;
 
 static unsigned bucket(const CURL *h)
@@ -193,7 +215,7 @@ static void drop(CURL *h)
     end_transfer(e);
     if (e->queued) __atomic_sub_fetch(&queued_count, 1, __ATOMIC_RELAXED);
     al_buf_free(&e->stash);
-    if (e->blocked_status) __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
+    if (e->sized) __atomic_sub_fetch(&synth_count, 1, __ATOMIC_RELAXED);
     free(e->url);
     free(e->copy);
     free(e->custom);
@@ -443,8 +465,10 @@ static size_t host_write(handle *e, const char *p, size_t n)
      * it gets, as libcurl would show the server's bytes (on_debug) */
     if (e->debugfn && e->state == ST_ACTIVE)
         e->debugfn(e->h, CURLINFO_DATA_IN, (char *)p, n, e->debugdata);
-    if (e->writefn) return e->writefn((char *)p, 1, n, e->writedata);
-    return fwrite(p, 1, n, e->writedata ? (FILE *)e->writedata : stdout);
+    size_t r = e->writefn ? e->writefn((char *)p, 1, n, e->writedata)
+                          : fwrite(p, 1, n, e->writedata ? (FILE *)e->writedata : stdout);
+    if (r <= n) e->delivered += (curl_off_t)r; /* not CURL_WRITEFUNC_PAUSE */
+    return r;
 }
 
 /* Header bytes go where libcurl would have sent them. */
@@ -510,13 +534,23 @@ static const char *reason(int status)
     }
 }
 
+/* From now until the handle's next transfer, getinfo reports the sizes of
+ * what the program was given: the bytes its write callback took, and cl as
+ * the length of the body (-1: what libcurl reports). */
+static void set_sized(handle *e, curl_off_t cl)
+{
+    if (!e->sized) __atomic_add_fetch(&synth_count, 1, __ATOMIC_RELAXED);
+    e->sized = 1;
+    e->shown_cl = cl;
+}
+
 /* Serves the blocked request's synthesized reply through the program's
  * header and write callbacks, as if a server had sent it. */
 static CURLcode serve_block(handle *e)
 {
     int status = e->v.status ? e->v.status : 400;
+    set_sized(e, (curl_off_t)e->v.body.len);
     e->blocked_status = status;
-    __atomic_add_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
     if (e->failonerror && status >= 400) return CURLE_HTTP_RETURNED_ERROR;
     char line[256];
     const char *ct = e->v.content_type ? e->v.content_type : "application/json";
@@ -578,6 +612,7 @@ static int release_headers(handle *e, long long cl)
         if (cl >= 0 && n > 15 && strncasecmp(p, "content-length:", 15) == 0) {
             int k = snprintf(line, sizeof line, "%.14s: %lld\r\n", p, cl);
             if (host_header(e, line, (size_t)k) != (size_t)k) rc = -1;
+            e->shown_cl = (curl_off_t)cl;
         } else if (host_header(e, p, n) != n) {
             rc = -1;
         }
@@ -989,6 +1024,8 @@ static CURLcode finish_response(handle *e, CURLcode rc)
     }
     if (e->hheld && release_headers(e, (long long)e->stash.len) != 0) return CURLE_WRITE_ERROR;
     if (deliver_stash(e) != 0) return CURLE_WRITE_ERROR;
+    /* the sizes libcurl counted are the server's; the program got these */
+    if (!e->encoded) set_sized(e, e->shown_cl);
     return rc;
 }
 
@@ -1022,10 +1059,11 @@ static CURLcode prepare(handle *e, int multi)
     e->replay = 0;
     e->block_served = 0;
     e->block_paused = 0;
-    if (e->blocked_status) {
-        e->blocked_status = 0;
-        __atomic_sub_fetch(&blocked_count, 1, __ATOMIC_RELAXED);
-    }
+    if (e->sized) __atomic_sub_fetch(&synth_count, 1, __ATOMIC_RELAXED);
+    e->blocked_status = 0;
+    e->sized = 0;
+    e->delivered = 0;
+    e->shown_cl = -1;
     /* LLM API calls are POSTs with a body (from POSTFIELDS, or from the read
      * callback, also as an upload with CUSTOMREQUEST "POST"), and GETs that
      * read a stored reply back (the exchange knows which paths); other GETs,
@@ -1161,6 +1199,25 @@ HOOK CURLcode curl_easy_perform(CURL *h)
     return rc;
 }
 
+/* The sizes of a transfer airlock screened or blocked are those of what the
+ * program was given (curl -w '%{size_download}', a program that checks the
+ * body it got against the Content-Length it was shown), not the server's.
+ * Returns 1 when *p was set. */
+static int sizes(CURL *h, CURLINFO info, void *p)
+{
+    int dbl = info == CURLINFO_SIZE_DOWNLOAD || info == CURLINFO_CONTENT_LENGTH_DOWNLOAD;
+    int size = info == CURLINFO_SIZE_DOWNLOAD || info == CURLINFO_SIZE_DOWNLOAD_T;
+    if (!dbl && !size && info != CURLINFO_CONTENT_LENGTH_DOWNLOAD_T) return 0;
+    handle *e = find(h, 0);
+    if (!e || !e->sized || (!size && e->shown_cl < 0)) return 0;
+    curl_off_t v = size ? e->delivered : e->shown_cl;
+    if (dbl)
+        *(double *)p = (double)v;
+    else
+        *(curl_off_t *)p = v;
+    return 1;
+}
+
 HOOK CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
 {
     va_list ap;
@@ -1169,7 +1226,8 @@ HOOK CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
     va_end(ap);
     getinfo_fn real = real_curl_easy_getinfo();
     if (!real) return CURLE_FAILED_INIT;
-    if (__atomic_load_n(&blocked_count, __ATOMIC_RELAXED) && p &&
+    if (__atomic_load_n(&synth_count, __ATOMIC_RELAXED) && p && sizes(h, info, p)) return CURLE_OK;
+    if (__atomic_load_n(&synth_count, __ATOMIC_RELAXED) && p &&
         (info == CURLINFO_RESPONSE_CODE || info == CURLINFO_CONTENT_TYPE ||
          info == CURLINFO_SCHEME || info == CURLINFO_PROTOCOL || info == CURLINFO_EFFECTIVE_URL)) {
         /* a blocked transfer never ran: answer as the synthesized reply would */
@@ -1202,6 +1260,51 @@ HOOK CURLcode curl_easy_getinfo(CURL *h, CURLINFO info, ...)
     }
     return real(h, info, p);
 }
+
+#ifdef CURLH_HEADER
+/* The headers API (curl -w '%header{content-length}', '%{header_json}')
+ * reads libcurl's store of the server's header lines: the Content-Length of
+ * the final reply of a transfer whose body airlock rewrote is answered with
+ * the length the program got, as its header callback was.  h is the real
+ * header; returns it or the handle's copy with the value replaced. */
+static struct curl_header *shown_header(CURL *c, int request, struct curl_header *h)
+{
+    if (!h || !h->name || strcasecmp(h->name, "content-length") != 0 ||
+        !(h->origin & CURLH_HEADER) || !__atomic_load_n(&synth_count, __ATOMIC_RELAXED))
+        return h;
+    handle *e = find(c, 0);
+    if (!e || !e->sized || e->shown_cl < 0) return h;
+    if (request >= 0) { /* only the last request's reply was rewritten */
+        long redirects = 0;
+        if (real_curl_easy_getinfo()(c, CURLINFO_REDIRECT_COUNT, &redirects) != CURLE_OK ||
+            request != redirects)
+            return h;
+    }
+    e->shown_h = *h; /* the anchor stays libcurl's: curl_easy_nextheader goes on from it */
+    snprintf(e->shown_v, sizeof e->shown_v, "%lld", (long long)e->shown_cl);
+    e->shown_h.value = e->shown_v;
+    return &e->shown_h;
+}
+
+HOOK CURLHcode curl_easy_header(CURL *h, const char *name, size_t index, unsigned int origin,
+                                int request, struct curl_header **hout)
+{
+    header_fn real = real_curl_easy_header();
+    if (!real) return CURLHE_NOT_BUILT_IN;
+    CURLHcode rc = real(h, name, index, origin, request, hout);
+    if (rc == CURLHE_OK && hout && !al_in_hook) *hout = shown_header(h, request, *hout);
+    return rc;
+}
+
+HOOK struct curl_header *curl_easy_nextheader(CURL *h, unsigned int origin, int request,
+                                              struct curl_header *prev)
+{
+    nextheader_fn real = real_curl_easy_nextheader();
+    if (!real) return NULL;
+    struct curl_header *n = real(h, origin, request, prev);
+    return al_in_hook ? n : shown_header(h, request, n);
+}
+#endif
 
 HOOK void curl_easy_cleanup(CURL *h)
 {
