@@ -24,6 +24,7 @@ pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, malformed-json,
 close-mid-stream, truncated-chunk, slow (50 ms between events), burst (an
 HTTP/1.1 stream written in one go, for steady benchmarks).  Whole JSON replies
 are gzip-compressed when the client accepts gzip, as real API front ends do.
+HEAD gets the status and headers GET would get, and no body.
 It never lets a
 misbehaving client stop it.
 """
@@ -138,6 +139,7 @@ class Response:
         self.length, self.fault, self.trunc = length, fault, trunc
         self.headers = [("content-type", ctype)]
         self.burst = False  # HTTP/1.1: send all parts in one write
+        self.head = False  # the answer to HEAD: headers only (framing as GET's)
 
 
 def whole(status, ctype, body):
@@ -520,7 +522,13 @@ def stored_read(req):
 
 
 def handle(req):
-    """Maps one request to a Response; never raises."""
+    """Maps one request to a Response; never raises.  HEAD is answered with
+    the status and headers GET would get and no body (RFC 9110 9.3.2)."""
+    if req.method == "HEAD":
+        get = Request(req.proto, req.tls, "GET", req.target, req.headers, b"")
+        resp = handle(get)
+        resp.parts, resp.fault, resp.burst, resp.head = [], None, False, True
+        return resp
     try:
         return _handle(req)
     except Exception as e:  # a bug here must not kill the connection thread
@@ -788,7 +796,7 @@ def write_h1_response(sock, req, resp, keep_alive):
         t = resp.trunc
         sock.sendall(b"%x\r\n" % len(t) + t[:len(t) // 2])
         return False
-    if chunked:
+    if chunked and not resp.head:
         sock.sendall(b"0\r\n\r\n")
     return keep_alive
 
@@ -828,7 +836,9 @@ def serve_h1(sock, tls, conn_id):
 def _h10(resp):
     parts = [p for p in resp.parts]
     data = b"".join(bytes(p) for p in parts if not isinstance(p, tuple))
-    return Response(resp.status, resp.ctype, [data], length=len(data), fault=resp.fault)
+    r = Response(resp.status, resp.ctype, [data], length=len(data), fault=resp.fault)
+    r.head = resp.head
+    return r
 
 
 # --------------------------------------------------------------------------
@@ -951,8 +961,9 @@ def serve_h2(sock, conn_id):
                 rh = [(":status", str(resp.status)), ("server", "mock-llm")] + resp.headers
                 if resp.length is not None:
                     rh.append(("content-length", str(resp.length)))
-                conn.send_headers(ev.stream_id, rh)
-                senders[ev.stream_id] = H2Sender(ev.stream_id, resp)
+                conn.send_headers(ev.stream_id, rh, end_stream=resp.head)
+                if not resp.head:
+                    senders[ev.stream_id] = H2Sender(ev.stream_id, resp)
             elif isinstance(ev, h2.events.StreamReset):
                 incoming.pop(ev.stream_id, None)
                 senders.pop(ev.stream_id, None)

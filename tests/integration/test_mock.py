@@ -372,10 +372,46 @@ def test_robust(m):
     R.check("a 3 MB request body is accepted", st == 200)
 
 
+def test_head(m):
+    # HEAD gets GET's status and headers and no body, so a keep-alive client
+    # reads its next reply where it begins (a body sent after HEAD's headers
+    # would be read as the start of the next reply)
+    for port, wrap in ((m.http_port, False), (m.tls_port, True)):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if wrap:
+            s = ssl.create_default_context(cafile=m.ca).wrap_socket(s, server_hostname="localhost")
+        s.sendall(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"HEAD /api/chat HTTP/1.1\r\nHost: x\r\n\r\n"
+                  b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            d = s.recv(65536)
+            if not d:
+                break
+            raw += d
+        s.close()
+        heads = raw.split(b"\r\n\r\n")
+        R.check("HEAD on %s: headers only, the next reply follows at once" % ("TLS" if wrap else "plain HTTP"),
+                len(heads) == 4 and heads[0].startswith(b"HTTP/1.1 200") and b"Content-Length: " in heads[0]
+                and heads[1].startswith(b"HTTP/1.1 ") and heads[2].startswith(b"HTTP/1.1 200")
+                and b'"mock-model"' in heads[3], repr(raw[:300]))
+    try:
+        import httpx
+        with httpx.Client(http2=True, verify=m.ca, timeout=5) as c:
+            r = c.head(m.url("/"))
+            r2 = c.get(m.url("/v1/models"))
+            R.check("HEAD over HTTP/2: no body, the connection goes on",
+                    r.http_version == "HTTP/2" and r.status_code == 200 and r.content == b""
+                    and r2.status_code == 200 and "mock-model" in r2.text)
+    except ImportError:
+        pass
+
+
 def main():
     t0 = time.time()
     with Mock() as m:
-        for t in (test_shapes, test_routes, test_scenarios, test_clients, test_log, test_robust):
+        for t in (test_shapes, test_routes, test_scenarios, test_clients, test_log, test_robust,
+                  test_head):
             try:
                 t(m)
             except Exception as e:
