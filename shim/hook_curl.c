@@ -101,7 +101,7 @@ REAL(nextheader_fn, curl_easy_nextheader)
 #endif
 
 /* What the program asked for, per CURL*, as far as screening needs it. */
-enum { M_GET = 0, M_POST, M_PUT, M_HEAD, M_FORM };
+enum { M_GET = 0, M_POST, M_PUT, M_FORM };
 enum { ST_IDLE = 0, ST_ACTIVE, ST_BLOCKED };
 
 typedef struct handle {
@@ -114,6 +114,7 @@ typedef struct handle {
     curl_off_t postsize;    /* -1: strlen */
     curl_off_t infilesize;  /* -1: unknown */
     int method;
+    int nobody; /* NOBODY: libcurl sends HEAD whatever the method, unless CUSTOMREQUEST */
     int failonerror;
     int decodes;     /* ACCEPT_ENCODING set: libcurl decodes what the server compressed */
     int no_decoding; /* HTTP_CONTENT_DECODING 0: it never does */
@@ -143,6 +144,7 @@ typedef struct handle {
     int swapped_read, swapped_post;
     int began, host_abort, finished;
     int encoded;           /* the reply is content-encoded and reaches us as it came */
+    int decoded;           /* ... or libcurl decodes it: its lengths count the encoded body */
     int chunked;           /* raw_te and the reply is chunked: de-framed for the exchange, */
     al_http1_body dechunk; /* its output framed in chunks of its own (curl --raw) */
     al_buf dec, out;       /* (the payload of this callback; the exchange's output) */
@@ -342,17 +344,21 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
     case CURLOPT_INFILESIZE_LARGE:
         e->infilesize = o;
         break;
+    /* as libcurl's setopt: POST, HTTPGET and UPLOAD set to 1 clear NOBODY, and
+     * NOBODY stays set across a later POST 0 (curl -I does that) */
     case CURLOPT_POST:
         e->method = l ? M_POST : M_GET;
+        if (l) e->nobody = 0;
         break;
     case CURLOPT_HTTPGET:
-        if (l) e->method = M_GET;
+        if (l) e->method = M_GET, e->nobody = 0;
         break;
     case CURLOPT_UPLOAD:
         e->method = l ? M_PUT : M_GET;
+        if (l) e->nobody = 0;
         break;
     case CURLOPT_NOBODY:
-        e->method = l ? M_HEAD : M_GET;
+        e->nobody = l != 0;
         break;
     case CURLOPT_MIMEPOST:
     case CURLOPT_HTTPPOST:
@@ -655,7 +661,7 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
         const char *sp = memchr(p, ' ', n);
         e->status = sp ? atoi(sp + 1) : 0;
         e->ctype[0] = '\0';
-        e->encoded = 0;
+        e->encoded = e->decoded = 0;
         e->chunked = 0;
     } else if (e->raw_te && n > 18 && strncasecmp(p, "transfer-encoding:", 18) == 0) {
         /* curl --raw: libcurl hands us the chunks as they came */
@@ -671,9 +677,12 @@ static size_t on_header(char *p, size_t size, size_t nitems, void *ud)
         size_t i = 17, j = n;
         while (i < j && (p[i] == ' ' || p[i] == '\t')) i++;
         while (j > i && (p[j - 1] == '\r' || p[j - 1] == '\n' || p[j - 1] == ' ')) j--;
-        if (j > i && !(j - i == 8 && strncasecmp(p + i, "identity", 8) == 0) &&
-            (!e->decodes || e->no_decoding))
-            e->encoded = 1;
+        if (j > i && !(j - i == 8 && strncasecmp(p + i, "identity", 8) == 0)) {
+            if (!e->decodes || e->no_decoding)
+                e->encoded = 1;
+            else
+                e->decoded = 1;
+        }
     } else if (n > 13 && strncasecmp(p, "content-type:", 13) == 0) {
         size_t i = 13, j = n;
         while (i < j && (p[i] == ' ' || p[i] == '\t')) i++;
@@ -1022,23 +1031,26 @@ static CURLcode finish_response(handle *e, CURLcode rc)
         if (e->hheld) release_headers(e, -1);
         return CURLE_WRITE_ERROR;
     }
-    if (e->hheld && release_headers(e, (long long)e->stash.len) != 0) return CURLE_WRITE_ERROR;
+    /* a Content-Length that counted the body now counts the scrubbed body;
+     * one that counted a compressed body libcurl decoded stays as it came,
+     * and so do the sizes libcurl reports for it */
+    if (e->hheld && release_headers(e, e->decoded ? -1 : (long long)e->stash.len) != 0)
+        return CURLE_WRITE_ERROR;
     if (deliver_stash(e) != 0) return CURLE_WRITE_ERROR;
     /* the sizes libcurl counted are the server's; the program got these */
-    if (!e->encoded) set_sized(e, e->shown_cl);
+    if (!e->encoded && !e->decoded) set_sized(e, e->shown_cl);
     return rc;
 }
 
 static const char *method_name(const handle *e)
 {
     if (e->custom) return e->custom;
+    if (e->nobody) return "HEAD";
     switch (e->method) {
     case M_POST:
         return "POST";
     case M_PUT:
         return "PUT";
-    case M_HEAD:
-        return "HEAD";
     default:
         return "GET";
     }
@@ -1052,7 +1064,7 @@ static CURLcode prepare(handle *e, int multi)
     end_transfer(e); /* a transfer the program never finished (re-added handle) */
     e->state = ST_IDLE;
     e->multi = multi;
-    e->began = e->host_abort = e->finished = e->encoded = e->chunked = e->hheld = 0;
+    e->began = e->host_abort = e->finished = e->encoded = e->decoded = e->chunked = e->hheld = 0;
     al_buf_reset(&e->hlines);
     e->status = 0;
     e->ctype[0] = '\0';
@@ -1069,6 +1081,7 @@ static CURLcode prepare(handle *e, int multi)
      * read a stored reply back (the exchange knows which paths); other GETs,
      * HEAD, PUT and multipart forms are left alone. */
     int get = e->method == M_GET && !strcmp(method_name(e), "GET");
+    if (e->nobody && !e->custom) return CURLE_OK; /* HEAD */
     if ((!get && ((e->method != M_POST && e->method != M_PUT) ||
                   strcasecmp(method_name(e), "POST") != 0)) ||
         !e->url)
@@ -1347,6 +1360,7 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->postsize = e->postsize;
     n->infilesize = e->infilesize;
     n->method = e->method;
+    n->nobody = e->nobody;
     n->failonerror = e->failonerror;
     n->decodes = e->decodes;
     n->no_decoding = e->no_decoding;
