@@ -116,6 +116,7 @@ typedef struct handle {
     int method;
     int nobody; /* NOBODY: libcurl sends HEAD whatever the method, unless CUSTOMREQUEST */
     int failonerror;
+    int follow;      /* FOLLOWLOCATION */
     int decodes;     /* ACCEPT_ENCODING set: libcurl decodes what the server compressed */
     int no_decoding; /* HTTP_CONTENT_DECODING 0: it never does */
     int raw_te;      /* HTTP_TRANSFER_DECODING 0: chunked framing reaches the callback */
@@ -166,7 +167,8 @@ typedef struct handle {
     CURLM *qm;          /* ... for this multi's curl_multi_info_read, */
     CURLcode qresult;   /* with this result, */
     unsigned long qseq; /* in this order */
-    int block_served;   /* multi: on_prereq served the block reply ... */
+    int watch;          /* a POST not to an LLM API that may be redirected to one (on_redirect) */
+    int block_served;   /* on_prereq or on_redirect served the block reply ... */
     int block_paused;   /* ... and the program paused on it: the rest is in stash */
     CURLcode block_rc;  /* ... with this result, reported in place of its abort */
 } handle;
@@ -244,7 +246,7 @@ static int swapped_option(const handle *e, CURLoption opt)
         return 1;
     case CURLOPT_PREREQFUNCTION:
     case CURLOPT_PREREQDATA:
-        return e->state == ST_BLOCKED;
+        return e->state == ST_BLOCKED || e->watch;
     case CURLOPT_DEBUGFUNCTION:
     case CURLOPT_DEBUGDATA:
         return e->state == ST_ACTIVE;
@@ -280,6 +282,7 @@ static int recorded(CURLoption opt)
     case CURLOPT_CUSTOMREQUEST:
     case CURLOPT_HTTPHEADER:
     case CURLOPT_FAILONERROR:
+    case CURLOPT_FOLLOWLOCATION:
     case CURLOPT_ACCEPT_ENCODING:
     case CURLOPT_HTTP_CONTENT_DECODING:
     case CURLOPT_HTTP_TRANSFER_DECODING:
@@ -374,6 +377,9 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
         break;
     case CURLOPT_FAILONERROR:
         e->failonerror = l != 0;
+        break;
+    case CURLOPT_FOLLOWLOCATION:
+        e->follow = l != 0;
         break;
     case CURLOPT_ACCEPT_ENCODING:
         e->decodes = p != NULL;
@@ -965,7 +971,86 @@ static void restore_options(handle *e)
         set_real_off(e->h, CURLOPT_POSTFIELDSIZE_LARGE, e->postsize);
         set_real(e->h, CURLOPT_POSTFIELDS, (void *)e->postfields);
     }
-    e->swapped_read = e->swapped_post = 0;
+    if (e->watch) {
+        set_real(e->h, CURLOPT_PREREQFUNCTION, (void *)e->prereqfn);
+        set_real(e->h, CURLOPT_PREREQDATA, e->prereqdata);
+    }
+    e->swapped_read = e->swapped_post = e->watch = 0;
+}
+
+/* Before each request of a watched transfer (a POST that was not to an LLM
+ * API, with FOLLOWLOCATION): one that libcurl makes after following a
+ * redirect to an LLM API is screened as if the program had asked for it,
+ * with the body libcurl will send (POSTFIELDS; a 307/308 keeps it): blocked
+ * (the block reply, and the request aborted before it is sent), or its
+ * reply scrubbed (our callbacks from here on; the redirect's own reply had
+ * no body for the program).  A prompt that would be rewritten cannot be
+ * changed any more: refused under AIRLOCK_FAIL=closed. */
+static int on_redirect(void *ud, char *ip, char *lip, int rport, int lport)
+{
+    handle *e = ud;
+    if (e->prereqfn) {
+        int r = e->prereqfn(e->prereqdata, ip, lip, rport, lport);
+        if (r != CURL_PREREQFUNC_OK) return r;
+    }
+    long redirects = 0;
+    char *url = NULL;
+    getinfo_fn gi = real_curl_easy_getinfo();
+    if (!e->watch || e->x || !gi || gi(e->h, CURLINFO_REDIRECT_COUNT, &redirects) != CURLE_OK ||
+        redirects < 1 || gi(e->h, CURLINFO_EFFECTIVE_URL, &url) != CURLE_OK || !url)
+        return CURL_PREREQFUNC_OK;
+    char host[256];
+    const char *path;
+    char *method = NULL;
+    /* a 301-303 turns the POST into a GET, which has no prompt */
+    if (!split_url(url, host, sizeof host, &path) ||
+        (gi(e->h, CURLINFO_EFFECTIVE_METHOD, &method) == CURLE_OK && method &&
+         strcasecmp(method, "POST") != 0))
+        return CURL_PREREQFUNC_OK;
+    const al_ctx *ctx = al_hook_ctx();
+    const char *body = e->postfields ? e->postfields : "";
+    size_t len = e->postsize >= 0 ? (size_t)e->postsize : strlen(body);
+    al_in_hook++;
+    e->x = al_exchange_new(ctx, "curl");
+    memset(&e->v, 0, sizeof e->v);
+    al_code ac = e->x ? al_exchange_request(e->x, "POST", host, path, find_ctype(e->headers), body,
+                                            len, &e->v)
+                      : AL_ENOMEM;
+    al_in_hook--;
+    int refuse = 0;
+    if (ac != AL_OK || e->v.kind == AL_REQ_REWRITE) {
+        refuse = ctx->fail == AL_FAIL_CLOSED && ctx->mode != AL_MODE_MONITOR;
+        al_hook_warn("curl: redirected request to %s%.*s cannot be %s; %s", host,
+                     (int)strcspn(path, "?#"), path, ac != AL_OK ? "screened" : "rewritten",
+                     refuse ? "refused" : "sent as it is");
+    }
+    if (ac == AL_OK && e->v.kind == AL_REQ_BLOCK) {
+        if (e->multi) __atomic_sub_fetch(&active_multi, 1, __ATOMIC_RELAXED);
+        e->state = ST_BLOCKED;
+        e->block_rc = serve_block(e);
+        e->block_served = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    if (refuse) return CURL_PREREQFUNC_ABORT;
+    if (ac != AL_OK || e->v.kind == AL_REQ_PASS) {
+        al_in_hook++;
+        al_exchange_free(e->x);
+        al_in_hook--;
+        e->x = NULL;
+        al_req_verdict_free(&e->v);
+        memset(&e->v, 0, sizeof e->v);
+        return CURL_PREREQFUNC_OK;
+    }
+    e->finished = 0;
+    install_callbacks(e);
+    return CURL_PREREQFUNC_OK;
+}
+
+static void watch_redirects(handle *e)
+{
+    if (real_curl_easy_setopt()(e->h, CURLOPT_PREREQFUNCTION, on_redirect) != CURLE_OK) return;
+    set_real(e->h, CURLOPT_PREREQDATA, e);
+    e->watch = 1;
 }
 
 static void end_transfer(handle *e)
@@ -1155,6 +1240,11 @@ static CURLcode prepare(handle *e, int multi)
             e->state = ST_ACTIVE;
             e->finished = 1;
             install_read(e);
+        } else if (e->follow && !get) {
+            /* libcurl may follow a redirect to an LLM API with this body */
+            e->state = ST_ACTIVE;
+            e->finished = 1;
+            watch_redirects(e);
         }
         return CURLE_OK;
     }
@@ -1205,6 +1295,7 @@ HOOK CURLcode curl_easy_perform(CURL *h)
     al_in_curl++;
     rc = real(h);
     al_in_curl--;
+    if (e && e->block_served && rc == CURLE_ABORTED_BY_CALLBACK) rc = e->block_rc; /* on_redirect */
     if (e && e->state != ST_IDLE) {
         rc = finish_response(e, rc);
         end_transfer(e);
@@ -1362,6 +1453,7 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->method = e->method;
     n->nobody = e->nobody;
     n->failonerror = e->failonerror;
+    n->follow = e->follow;
     n->decodes = e->decodes;
     n->no_decoding = e->no_decoding;
     n->raw_te = e->raw_te;
