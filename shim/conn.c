@@ -375,6 +375,28 @@ done:
     return r;
 }
 
+/* A request to a forward proxy names its URL whole (absolute form,
+ * "POST http://user:pw@host:port/v1/chat/completions"), and Python's
+ * http.client copies the URL's authority into Host, user and password too:
+ * the exchange and the audit line get the path and the host without them. */
+static void origin_form(al_conn *c)
+{
+    char *t = c->rtarget;
+    size_t sl = strncasecmp(t, "http://", 7) == 0 ? 7 : strncasecmp(t, "https://", 8) == 0 ? 8 : 0;
+    if (sl) {
+        char *auth = t + sl, *end = auth + strcspn(auth, "/?#");
+        if (!c->rhost[0]) copy_field(c->rhost, sizeof c->rhost, auth, (size_t)(end - auth));
+        if (*end == '/') {
+            memmove(t, end, strlen(end) + 1);
+        } else { /* no path: "/" and the query */
+            memmove(t + 1, end, strlen(end) + 1);
+            t[0] = '/';
+        }
+    }
+    char *at = strrchr(c->rhost, '@');
+    if (at) memmove(c->rhost, at + 1, strlen(at + 1) + 1);
+}
+
 /* Parses the header block in c->rhead.  Returns bytes of rhead used (the
  * rest is body), 0 when more is needed, -1 on error, -3 when memory ran out
  * (then nothing of the request went out). */
@@ -394,6 +416,7 @@ static long request_head(al_conn *c, al_buf *to_server)
     if (!c->rtarget) return -3;
     header_value(m, "host", c->rhost, sizeof c->rhost);
     header_value(m, "content-type", c->rctype, sizeof c->rctype);
+    origin_form(c);
     c->nreq++;
     al_api api;
     const al_provider *p =
@@ -450,7 +473,9 @@ static int llm_request_line(al_conn *c)
     c->rhost[0] = '\0';
     free(c->rtarget);
     c->rtarget = strndup(t, (size_t)(sp2 - t));
-    return c->rtarget ? 1 : -1;
+    if (!c->rtarget) return -1;
+    origin_form(c);
+    return 1;
 }
 
 /* A client that sent Expect: 100-continue and no body yet waits for the
