@@ -155,6 +155,38 @@ TEST(stream_should_equal_whole_text_scan_with_the_shipped_packs)
     al_engine_free(e);
 }
 
+TEST(shipped_packs_should_replace_a_non_ascii_email_address_whole_at_every_split)
+{
+    /* an address with letters outside ASCII (RFC 6531) was cut at the last
+     * such letter, "j\u00fcrgen.m\u00fc<EMAIL_ADDRESS>", or not found at all
+     * when one stood just before the '@' or in the domain */
+    static const char *const t[] = {
+        "Kontakt: j\xc3\xbcrgen.m\xc3\xbcller@example.com bitte.",
+        "\xe5\xbc\xa0\xe4\xbc\x9f@\xe4\xbe\x8b\xe5\xad\x90.\xe4\xb8\xad\xe5\x9b\xbd",
+        "jos\xc3\xa9@caf\xc3\xa9.fr,",
+        "\xce\x95\xce\xbb\xce\xad\xce\xbd\xce\xb7.\xce\xa0@example.gr \xce\xba\xce\xb1\xce\xb9",
+        /* a sentence written without spaces keeps its words before an ASCII
+         * address: "\u8bf7\u8054\u7cfb" (please contact) stays */
+        "\xe8\xaf\xb7\xe8\x81\x94\xe7\xb3\xbb""123@qq.com\xe3\x80\x82",
+    };
+    static const char *const want[] = {
+        "Kontakt: <EMAIL_ADDRESS> bitte.",
+        "<EMAIL_ADDRESS>",
+        "<EMAIL_ADDRESS>,",
+        "<EMAIL_ADDRESS> \xce\xba\xce\xb1\xce\xb9",
+        "\xe8\xaf\xb7\xe8\x81\x94\xe7\xb3\xbb<EMAIL_ADDRESS>\xe3\x80\x82",
+    };
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char *w = whole(e, t[i], strlen(t[i]));
+        CHECK(w && strcmp(w, want[i]) == 0);
+        free(w);
+        CHECK(!check_all_splits(e, t[i]));
+    }
+    al_engine_free(e);
+}
+
 static char *whole_p(const al_engine *e, const al_policy *p, const char *t, size_t n)
 {
     al_result r = {0};
