@@ -2751,16 +2751,11 @@ static void stream_stops(al_exchange *x, al_code r)
     x->cut = 1;
 }
 
-al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+/* al_exchange_response_body for any call one_event does not take. */
+static __attribute__((noinline)) al_code body_any(al_exchange *x, const char *buf, size_t len,
+                                                  al_buf *to_host)
 {
     if (!x) return AL_EINVAL;
-    if (x->mode == AL_RESP_STREAM && !x->cut) {
-        al_code r;
-        if (one_event(x, buf, len, to_host, &r)) {
-            if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
-            return r;
-        }
-    }
     x->held_ok = 0;
     if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
     if (x->cut) return AL_ELIMIT;
@@ -2784,6 +2779,16 @@ al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, a
     al_code r = stream_bytes(x, buf, len, to_host);
     if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
     return r;
+}
+
+al_code al_exchange_response_body(al_exchange *x, const char *buf, size_t len, al_buf *to_host)
+{
+    al_code r;
+    if (x && x->mode == AL_RESP_STREAM && !x->cut && one_event(x, buf, len, to_host, &r)) {
+        if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
+        return r;
+    }
+    return body_any(x, buf, len, to_host);
 }
 
 /* Gemini's streamGenerateContent without alt=sse: a JSON array of chunks

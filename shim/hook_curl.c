@@ -767,30 +767,18 @@ static al_code reply_end(handle *e, int cut)
     return r;
 }
 
-static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+/* The end of on_write once the exchange had the bytes (rc: what it said;
+ * n: the bytes libcurl handed over): a failure ends the transfer, else
+ * what the exchange released goes to the program. */
+static size_t write_done(handle *e, al_code rc, size_t n)
 {
-    handle *e = ud;
-    size_t n = size * nmemb;
-    if (e->host_abort) return 0;
-    if (!e->began) begin_response(e); /* once: the test without the call */
-    if (e->encoded && encoded_reply(e)) {
-        if (e->hheld && !e->host_abort && release_headers(e, -1) != 0) return 0;
-        return e->host_abort ? 0 : host_write(e, p, n);
-    }
-    size_t skip = e->replay < n ? e->replay : n;
-    e->replay -= skip;
-    if (n > skip) {
-        al_in_hook++;
-        al_code rc = reply_body(e, p + skip, n - skip);
-        al_in_hook--;
-        if (rc != AL_OK) {
-            /* the exchange cut the reply off (fail closed): end the transfer */
-            al_hook_debug("curl: reply cut off: %s", al_strerror(rc));
-            if (e->hheld) release_headers(e, -1); /* as they came: no body follows */
-            e->host_abort = 1;
-            al_buf_reset(&e->stash);
-            return 0;
-        }
+    if (rc != AL_OK) {
+        /* the exchange cut the reply off (fail closed): end the transfer */
+        al_hook_debug("curl: reply cut off: %s", al_strerror(rc));
+        if (e->hheld) release_headers(e, -1); /* as they came: no body follows */
+        e->host_abort = 1;
+        al_buf_reset(&e->stash);
+        return 0;
     }
     /* the exchange let a held reply go as it came (AIRLOCK_FAIL=open, over
      * AIRLOCK_MAX_BODY): its header lines first, as they came */
@@ -804,6 +792,42 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
         return CURL_WRITEFUNC_PAUSE;
     }
     return n;
+}
+
+/* on_write for any call but the usual one. */
+static __attribute__((noinline)) size_t write_any(handle *e, char *p, size_t n)
+{
+    if (e->host_abort) return 0;
+    if (!e->began) begin_response(e); /* once: the test without the call */
+    if (e->encoded && encoded_reply(e)) {
+        if (e->hheld && !e->host_abort && release_headers(e, -1) != 0) return 0;
+        return e->host_abort ? 0 : host_write(e, p, n);
+    }
+    size_t skip = e->replay < n ? e->replay : n;
+    e->replay -= skip;
+    al_code rc = AL_OK;
+    if (n > skip) {
+        al_in_hook++;
+        rc = reply_body(e, p + skip, n - skip);
+        al_in_hook--;
+    }
+    return write_done(e, rc, n);
+}
+
+static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
+{
+    handle *e = ud;
+    size_t n = size * nmemb;
+    /* the usual call (a stream's event, most often): the reply has begun, is
+     * neither content-encoded nor framed, nothing to replay, no header lines
+     * held, some bytes (write_any feeds none for none) */
+    if (!e->began || (e->host_abort | e->encoded | e->chunked | e->hheld) || e->replay || !n)
+        return write_any(e, p, n);
+    al_in_hook++;
+    al_code rc = al_exchange_response_body(e->x, p, n, &e->stash);
+    al_in_hook--;
+    if (rc == AL_OK && !e->stash.len) return n;
+    return write_done(e, rc, n);
 }
 
 static size_t on_read(char *buf, size_t size, size_t nitems, void *ud)
