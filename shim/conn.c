@@ -50,6 +50,8 @@ struct al_conn {
     char rctype[128];
     pending q[MAX_PENDING];
     int qn;
+    int deferred; /* the synthesized reply waits behind the server's replies */
+    int closing;  /* al_conn_take_closing */
     /* response side */
     int sstate;
     uint64_t spass_left;  /* a binary first reply: bytes watched before passing through */
@@ -287,6 +289,7 @@ static al_code serve_block(al_conn *c, al_exchange *x, const al_req_verdict *v)
     al_code r =
         synth_reply(&c->reply, v->status, v->content_type, v->headers, v->body.data, v->body.len);
     c->rstate = R_CLOSED;
+    c->deferred = c->qn > 0;
     al_exchange_free(x);
     return r;
 }
@@ -316,6 +319,7 @@ static al_code refuse(al_conn *c, int status, const char *msg, const char *why)
         r = synth_reply(&c->reply, status, "application/json", NULL, body.data, body.len);
     al_buf_free(&body);
     c->rstate = R_CLOSED;
+    c->deferred = c->qn > 0;
     return r;
 }
 
@@ -1021,8 +1025,17 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
         /* the earlier replies are through: the synthesized one follows */
         r = al_buf_append(to_host, c->reply.data, c->reply.len);
         al_buf_reset(&c->reply);
+        if (c->deferred && c->rstate == R_CLOSED) c->closing = 1;
+        c->deferred = 0;
     }
     return r;
+}
+
+int al_conn_take_closing(al_conn *c)
+{
+    if (!c || !c->closing) return 0;
+    c->closing = 0;
+    return 1;
 }
 
 static al_code conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_host)

@@ -199,4 +199,12 @@ AL_API void al_conn_in_skip(al_conn *c, uint64_t n);
  * synthesized reply after the last of them. */
 AL_API int al_conn_has_reply(const al_conn *c);
 
+/* 1, once, after al_conn_in handed over a final reply airlock gave itself (a
+ * block) that had waited behind the server's replies to earlier pipelined
+ * requests: nothing more goes to the server, so the hook ends the
+ * connection toward it, as it does when such a reply is given at once (the
+ * reply says Connection: close; a client reading to the end would wait).
+ * 0 otherwise. */
+AL_API int al_conn_take_closing(al_conn *c);
+
 #endif

@@ -313,6 +313,9 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
         al_code rc = al_conn_in(g->c, g->rbuf, (size_t)r, r == 0, &g->in);
         al_in_hook--;
         if (r == 0) g->eof = 1;
+        /* a block reply that waited behind pipelined replies: the server is
+         * owed nothing more, and the host gets the end after it */
+        if (al_conn_take_closing(g->c)) g->answered = 1;
         pthread_mutex_unlock(&g->mu);
         if (rc != AL_OK) {
             al_hook_debug("gnutls: reply cut off: %s", al_strerror(rc));

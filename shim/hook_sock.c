@@ -973,6 +973,7 @@ static void write_done(int fd, sconn *s)
             al_in_hook--;
             final =
                 s->in.len >= 12 && memcmp(s->in.data, "HTTP/1.", 7) == 0 && s->in.data[9] != '1';
+            if (al_conn_take_closing(s->c)) final = 1;
         }
         pthread_mutex_unlock(&s->mu);
         if (final) shutdown(fd, SHUT_WR);
@@ -1168,9 +1169,13 @@ static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cn
             al_conn_in(s->c, NULL, 0, 0, &s->in);
             al_in_hook--;
         }
+        /* a block reply that waited behind pipelined replies is out: the
+         * server is owed nothing more (as after_write does at once) */
+        int closing = al_conn_take_closing(s->c);
         if (s->in.len > 0) {
             size_t k = serve(s, iov, cnt, flags);
             pthread_mutex_unlock(&s->mu);
+            if (closing) shutdown(fd, SHUT_WR);
             return (ssize_t)k;
         }
         int eof = s->eof;

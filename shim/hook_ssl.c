@@ -330,6 +330,18 @@ static void pull_reply(sst *t)
     }
 }
 
+/* A block reply that waited behind the server's replies to earlier
+ * pipelined requests went to the host: the server is owed nothing more,
+ * so the host is then given the end as when such a reply comes at once
+ * (do_write: a blocking host reads the end after it, a non-blocking one
+ * sees the session closed). */
+static void closing_after(sst *t)
+{
+    if (!t->conn || !al_conn_take_closing(t->conn)) return;
+    t->answered = 1;
+    if (!host_blocks((SSL *)t->ssl)) close_after_reply((SSL *)t->ssl);
+}
+
 /* The real read failed with SSL error e: retryable (0, *rret -1: the real
  * SSL_get_error explains it), or the end of the stream, which the exchange is
  * told of (it may release what it held): 1 when the host is then served from
@@ -372,6 +384,7 @@ static int fill(SSL *s, sst *t, int *rret)
     for (;;) {
         if (in_avail(t) || t->rd_end) return 1;
         pull_reply(t);
+        closing_after(t);
         if (in_avail(t) || t->rd_end) return 1;
         if (t->answered) {
             /* The server owes nothing (the request was never sent).  A host
@@ -410,6 +423,7 @@ static int fill(SSL *s, sst *t, int *rret)
             }
             al_code c = al_conn_in(t->conn, t->rbuf, n, 0, &t->in);
             if (c != AL_OK) cut_off(t, c);
+            closing_after(t);
             check_pass(t);
             continue; /* the exchange may have swallowed it all: read on */
         }
@@ -551,6 +565,7 @@ static int do_write(SSL *s, sst *t, const void *buf, size_t num, size_t *written
         if (!host_blocks(s)) {
             size_t before = t->in.len;
             pull_reply(t);
+            al_conn_take_closing(t->conn); /* closed here, or interim */
             /* an interim reply (100 Continue) is followed by the real one */
             int interim =
                 t->in.len - before >= 10 && !memcmp(t->in.data + before, "HTTP/1.1 1", 10);
@@ -691,6 +706,7 @@ static int held_count(const SSL *s)
     if (!t) return 0;
     al_in_hook++;
     pull_reply(t);
+    closing_after(t);
     size_t n = in_avail(t);
     if (!n && t->rd_end && t->last_err < 0) n = 1; /* an end not yet reported */
     al_in_hook--;
