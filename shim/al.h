@@ -57,7 +57,7 @@ AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
 
 /* memcpy(d, s, n) for 1 <= n <= 8, without the call: two 4-byte words
  * (overlapping when n < 8), or for 1-3 bytes the first, middle and last. */
-static inline void al_copy_1to8(char *d, const char *s, size_t n)
+static inline __attribute__((always_inline)) void al_copy_1to8(char *d, const char *s, size_t n)
 {
     if (n >= 4) {
         uint32_t a, b;

@@ -73,6 +73,13 @@ AL_API void al_result_free(al_result *r);
 typedef struct al_stream_scrub al_stream_scrub;
 AL_API al_stream_scrub *al_stream_scrub_new(const al_engine *e, const al_policy *p);
 AL_API al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, al_buf *out);
+/* For a caller that feeds deltas of 1-8 bytes one at a time: the stream's
+ * window, and in *room how many bytes may be added to its end before the
+ * next feed would scan (0 when one would, on an error, or s NULL).  Until its
+ * next call into s, the caller may append deltas of 1-8 bytes, room at most
+ * in all, there itself (the bytes at len, a NUL after them, len increased):
+ * exactly what al_stream_scrub_feed would do with them. */
+AL_API al_buf *al_stream_scrub_tail(al_stream_scrub *s, size_t *room);
 AL_API al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out);
 /* The stream was cut off (the connection closed early): appends what is
  * safe to release, as a pass mid-stream would but without waiting on the

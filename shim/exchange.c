@@ -57,6 +57,8 @@ typedef struct {
     size_t taken;    /* drain: bytes at the front of rel given to events so far
                       * (dropped once, when drain ends; 0 outside drain) */
     al_buf pend;     /* delta text not yet fed to the scrubber (see flush_batch) */
+    al_buf *win;     /* one_event: s's window, room bytes of which it may fill itself */
+    size_t room;     /* (al_stream_scrub_tail; 0 once anything else calls s) */
     int ended;       /* the text of this key is complete */
     cJSON *tmpl;     /* first event that carried a delta for this key */
     al_buf src;      /* or, when src.len, that event's JSON bytes as they came:
@@ -441,6 +443,7 @@ static al_code feed_key(skey *k)
     size_t from = k->rel.len;
     if (k->json && esc_collect(&k->esc, k->pend.data, k->pend.len) != AL_OK) return AL_ENOMEM;
     if (k->keep && al_buf_append(&k->orig, k->pend.data, k->pend.len) != AL_OK) return AL_ENOMEM;
+    k->room = 0;
     al_code r = al_stream_scrub_feed(k->s, k->pend.data, k->pend.len, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
     if (r == AL_OK && k->json) r = quote_bare(k, from);
@@ -468,6 +471,7 @@ static al_code end_key(al_exchange *x, skey *k)
     al_code r = feed_key(k);
     size_t from = k->rel.len;
     if (r == AL_OK)
+        k->room = 0,
         r = x->early ? al_stream_scrub_cut(k->s, &k->rel) : al_stream_scrub_flush(k->s, &k->rel);
     if (r == AL_OK) r = block_found(k, from);
     if (r == AL_OK && k->keep) r = keep_signed(x, k, from);
@@ -2726,7 +2730,18 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
     /* (fewer than 256 wait: batch_cap has nothing to do) flush_end: */
     size_t from = k->rel.len;
     al_code r = k->json ? esc_collect(&k->esc, text, tlen) : AL_OK; /* as feed_key */
-    if (r == AL_OK && tlen) r = al_stream_scrub_feed(k->s, text, tlen, &k->rel);
+    if (r == AL_OK && tlen - 1 < 8 && tlen <= k->room) {
+        /* as al_stream_scrub_feed would add it: no scan is due */
+        al_buf *w = k->win;
+        char *d = w->data + w->len;
+        al_copy_1to8(d, text, tlen);
+        d[tlen] = '\0';
+        w->len += tlen;
+        k->room -= tlen;
+    } else if (r == AL_OK && tlen) {
+        r = al_stream_scrub_feed(k->s, text, tlen, &k->rel);
+        k->win = al_stream_scrub_tail(k->s, &k->room);
+    }
     if (r == AL_OK && k->json) r = quote_bare(k, from);
     if (r == AL_OK && !(x->held_ok && k->rel.len == from)) {
         /* (a feed that released nothing changed nothing the test reads: one_event
@@ -2825,6 +2840,7 @@ static al_code arr_delta(al_stream_io *io, int key, cJSON *node, const cJSON *ev
     }
     const char *in = node->valuestring;
     size_t before = k->rel.len;
+    k->room = 0;
     al_code r = al_stream_scrub_feed(k->s, in, strlen(in), &k->rel);
     aslot *s = &a->v[a->n++];
     s->node = node;
@@ -2865,6 +2881,7 @@ static al_code array_stream(al_exchange *x, cJSON *root, int *changed)
     for (size_t ki = 0; r == AL_OK && ki < x->nkeys; ki++) {
         skey *k = &x->keys[ki];
         size_t last = n, before = k->rel.len;
+        k->room = 0;
         if ((r = al_stream_scrub_flush(k->s, &k->rel)) != AL_OK) break;
         al_buf orig = {0};
         for (size_t i = 0; i < n; i++)

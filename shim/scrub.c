@@ -456,6 +456,14 @@ al_code al_stream_scrub_feed(al_stream_scrub *s, const char *delta, size_t len, 
     return feed_more(s, delta, len, out);
 }
 
+al_buf *al_stream_scrub_tail(al_stream_scrub *s, size_t *room)
+{
+    /* al_stream_scrub_feed only appends a delta of 1-8 bytes that leaves
+     * win.len below lim */
+    *room = s && s->lim > s->win.len + 1 ? s->lim - s->win.len - 1 : 0;
+    return s ? &s->win : NULL;
+}
+
 al_code al_stream_scrub_cut(al_stream_scrub *s, al_buf *out)
 {
     if (!s || !out) return AL_EINVAL;

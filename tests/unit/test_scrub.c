@@ -167,7 +167,8 @@ TEST(shipped_packs_should_replace_a_non_ascii_email_address_whole_at_every_split
         "\xce\x95\xce\xbb\xce\xad\xce\xbd\xce\xb7.\xce\xa0@example.gr \xce\xba\xce\xb1\xce\xb9",
         /* a sentence written without spaces keeps its words before an ASCII
          * address: "\u8bf7\u8054\u7cfb" (please contact) stays */
-        "\xe8\xaf\xb7\xe8\x81\x94\xe7\xb3\xbb""123@qq.com\xe3\x80\x82",
+        "\xe8\xaf\xb7\xe8\x81\x94\xe7\xb3\xbb"
+        "123@qq.com\xe3\x80\x82",
     };
     static const char *const want[] = {
         "Kontakt: <EMAIL_ADDRESS> bitte.",
@@ -644,5 +645,62 @@ TEST(stream_should_find_values_that_come_after_many_quiet_passes_as_the_whole_te
         }
     free(w);
     al_buf_free(&t);
+    al_engine_free(e);
+}
+
+TEST(deltas_added_through_the_stream_tail_should_come_out_as_fed_ones_do)
+{
+    /* what a caller that fills al_stream_scrub_tail's room itself (the
+     * exchange's usual SSE event) gets: the same bytes after each delta,
+     * the same findings, as feeding every delta (a room one byte too large
+     * would skip a scan and release later) */
+    static const char part[] = "the garden needs water. Reach John Smith at john.smith@example.com "
+                               "or +1 415-555-0132. Card 4111 1111 1111 1111, host 10.20.30.40. "
+                               "the garden needs water in the morning and shade after noon. ";
+    char text[8 * sizeof part];
+    text[0] = '\0';
+    for (int i = 0; i < 8; i++) strcat(text, part);
+    static const size_t sizes[] = {2, 1, 3, 4, 1, 2, 4, 3, 1, 4, 8, 5, 9};
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    al_stream_scrub *a = al_stream_scrub_new(e, NULL), *b = al_stream_scrub_new(e, NULL);
+    REQUIRE(a && b);
+    al_buf oa = {0}, ob = {0};
+    size_t room = 0, len = strlen(text), tailed = 0;
+    al_buf *w = NULL;
+    for (size_t i = 0, k = 0; i < len; k++) {
+        size_t n = sizes[k % (sizeof sizes / sizeof sizes[0])];
+        if (n > len - i) n = len - i;
+        CHECK(al_stream_scrub_feed(a, text + i, n, &oa) == AL_OK);
+        if (n <= 8 && n <= room) {
+            memcpy(w->data + w->len, text + i, n);
+            w->len += n;
+            w->data[w->len] = '\0';
+            room -= n;
+            tailed++;
+        } else {
+            CHECK(al_stream_scrub_feed(b, text + i, n, &ob) == AL_OK);
+            w = al_stream_scrub_tail(b, &room);
+            REQUIRE(w);
+        }
+        CHECK(oa.len == ob.len &&
+              memcmp(oa.data ? oa.data : "", ob.data ? ob.data : "", oa.len) == 0);
+        i += n;
+    }
+    CHECK(tailed > 20); /* most deltas went through the tail */
+    CHECK(al_stream_scrub_flush(a, &oa) == AL_OK);
+    CHECK(al_stream_scrub_flush(b, &ob) == AL_OK);
+    CHECK(oa.len == ob.len && memcmp(oa.data, ob.data, oa.len) == 0);
+    CHECK(strstr(oa.data, "john.smith@example.com") == NULL);
+    size_t na = 0, nb = 0;
+    al_stream_scrub_findings(a, &na);
+    al_stream_scrub_findings(b, &nb);
+    CHECK(na > 0 && na == nb);
+    size_t r0 = 1;
+    CHECK(al_stream_scrub_tail(NULL, &r0) == NULL && r0 == 0);
+    al_buf_free(&oa);
+    al_buf_free(&ob);
+    al_stream_scrub_free(a);
+    al_stream_scrub_free(b);
     al_engine_free(e);
 }
