@@ -1489,8 +1489,10 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->prereqfn = e->prereqfn, n->prereqdata = e->prereqdata;
     n->debugfn = e->debugfn, n->debugdata = e->debugdata;
     if (e->state != ST_IDLE) {
-        /* duplicated mid-transfer: the copy carries our callbacks; undo that */
+        /* duplicated mid-transfer: the copy carries our callbacks; undo that
+         * (a pre-request callback too: ours would be given e, not n) */
         n->state = ST_ACTIVE;
+        n->watch = e->watch || e->state == ST_BLOCKED;
         restore_options(n);
         n->state = ST_IDLE;
     }
