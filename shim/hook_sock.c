@@ -124,8 +124,11 @@ static void *real(int i, void *self)
 /* Per-descriptor state.  WATCH: a connected TCP socket not written yet;
  * TRACK: an HTTP connection the exchange handles; REFUSED: a bypassing TLS
  * connection to an LLM host, every further write fails; HOLD: the first
- * write was a few bytes that may begin a request method (held below). */
-enum { S_NONE = 0, S_WATCH, S_TRACK, S_REFUSED, S_HOLD };
+ * write was a few bytes that may begin a request method (held below);
+ * SOCKS: the program is opening a tunnel through a SOCKS proxy (its
+ * handshake passes as it is); TUNNEL: the tunnel is asked for, and the
+ * program's next write, the first through it, is judged as a first write. */
+enum { S_NONE = 0, S_WATCH, S_TRACK, S_REFUSED, S_HOLD, S_SOCKS, S_TUNNEL };
 static unsigned char fdstate[FD_CAP];
 
 typedef struct {
@@ -420,7 +423,7 @@ static void share(int oldfd, int newfd)
             share_record(newfd, s);
             conn_put(s);
         }
-    } else if (st == S_WATCH || st == S_REFUSED) {
+    } else if (st == S_WATCH || st == S_REFUSED || st == S_SOCKS || st == S_TUNNEL) {
         if (st == S_WATCH) __atomic_store_n(&watched_copies, 1, __ATOMIC_RELAXED);
         set_state(newfd, st);
     }
@@ -585,7 +588,7 @@ HOOK FILE *fdopen(int fd, const char *mode)
         return NULL;
     }
     int st = watched(fd) ? __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) : S_NONE;
-    if (al_in_hook || (st != S_WATCH && st != S_HOLD && st != S_TRACK) || !mode ||
+    if (al_in_hook || (st != S_WATCH && st != S_HOLD && st != S_TRACK && st < S_SOCKS) || !mode ||
         fcntl(fd, F_GETFL) < 0)
         return f(fd, mode);
     cookie_io_functions_t io = {cookie_read, cookie_write, NULL, cookie_close};
@@ -750,6 +753,41 @@ static int http_start(const char *p, size_t n)
     return maybe;
 }
 
+/* What n bytes at p, written in state st, are of a SOCKS client's handshake
+ * (RFC 1928, RFC 1929, SOCKS4/4a): 1 a message after which the client
+ * writes more of it (the greeting, a user/password), 2 its CONNECT request
+ * (greeting and request may come in one write), 0 none.  Plain HTTP sent
+ * through such a tunnel is screened like any other once it begins. */
+static int socks_msg(int st, const unsigned char *p, size_t n)
+{
+    if (n >= 9 && p[0] == 4 && p[1] == 1 && st == S_WATCH) {
+        /* SOCKS4: port, address, user id and NUL; 4a: 0.0.0.x, then a name and NUL */
+        const unsigned char *z = memchr(p + 8, 0, n - 8);
+        if (!z) return 0;
+        if (p[4] == 0 && p[5] == 0 && p[6] == 0 && p[7] != 0) {
+            if (z + 1 >= p + n) return 0;
+            z = memchr(z + 1, 0, (size_t)(p + n - (z + 1)));
+        }
+        return z && z == p + n - 1 ? 2 : 0;
+    }
+    size_t i = 0;
+    if (st == S_WATCH) { /* the greeting: version, method count, methods */
+        if (n < 3 || p[0] != 5 || p[1] == 0 || n < 2u + p[1]) return 0;
+        i = 2u + p[1];
+        if (i == n) return 1;
+    } else if (st == S_SOCKS && p[0] == 1) { /* user/password: version 1 */
+        if (n < 2 || n < 3u + p[1]) return 0;
+        size_t pl = 2u + p[1];
+        return n == pl + 1 + p[pl] ? 1 : 0;
+    } else if (st != S_SOCKS) {
+        return 0;
+    }
+    /* the request: version 5, CONNECT, 0, an address of its type, a port */
+    if (n - i < 7 || p[i] != 5 || p[i + 1] != 1 || p[i + 2] != 0) return 0;
+    size_t alen = p[i + 3] == 1 ? 4 : p[i + 3] == 4 ? 16 : p[i + 3] == 3 ? 1u + p[i + 4] : 0;
+    return alen && n - i == 4 + alen + 2 ? 2 : 0;
+}
+
 /* Decides what fd is from its first bytes.  Returns the new state. */
 static int classify(int fd, const char *p, size_t n, const void *caller)
 {
@@ -774,6 +812,12 @@ static int classify(int fd, const char *p, size_t n, const void *caller)
         }
         set_state(fd, S_NONE);
         return S_NONE;
+    }
+    int now = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
+    int sk = now == S_WATCH || now == S_SOCKS ? socks_msg(now, (const unsigned char *)p, n) : 0;
+    if (sk) {
+        set_state(fd, sk == 2 ? S_TUNNEL : S_SOCKS);
+        return sk == 2 ? S_TUNNEL : S_SOCKS;
     }
     if (http_start(p, n) != 2) {
         set_state(fd, S_NONE);
@@ -1278,6 +1322,8 @@ static ssize_t first_write(int fd, const char *p, size_t n, int flags, const voi
         r = track_write(fd, d, dn, flags, n);
         if (r == -2) /* (not while the record is this fresh) */
             r = send_all(fd, d, dn, flags & ~MSG_DONTWAIT) < 0 ? -1 : (ssize_t)n;
+    } else if (st == S_SOCKS || st == S_TUNNEL) {
+        /* a SOCKS handshake goes as it is; the fd stays undecided */
     } else {
         set_state(fd, S_NONE);
         if (k && send_all(fd, pre, k, flags & ~MSG_DONTWAIT) < 0) r = -1;
@@ -1289,7 +1335,8 @@ static ssize_t first_write(int fd, const char *p, size_t n, int flags, const voi
 static ssize_t watched_write(int fd, const char *p, size_t n, int flags, const void *caller)
 {
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if ((st == S_WATCH || st == S_HOLD) && n > 0) return first_write(fd, p, n, flags, caller);
+    if ((st == S_WATCH || st == S_HOLD || st >= S_SOCKS) && n > 0)
+        return first_write(fd, p, n, flags, caller);
     if (st == S_REFUSED) return refused();
     if (st == S_TRACK) return track_write(fd, p, n, flags, n);
     return -2;
@@ -1317,7 +1364,7 @@ static ssize_t watched_writev(int fd, const struct iovec *iov, int cnt, int flag
                               const void *caller)
 {
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if (st == S_WATCH || st == S_HOLD) {
+    if (st == S_WATCH || st == S_HOLD || st >= S_SOCKS) {
         size_t total = iov_total(iov, cnt), n;
         /* whole when short or after held bytes: the first write decides */
         int whole = st == S_HOLD || total <= PEEK_CAP;
@@ -1471,7 +1518,7 @@ static ssize_t watched_read(int fd, const struct iovec *iov, int cnt, int flags)
         return -2;
     }
     if (st == S_WATCH && !al_in_curl) set_state(fd, S_NONE);
-    return -2;
+    return -2; /* (SOCKS, TUNNEL: the proxy's answers, as they come) */
 }
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
@@ -1681,7 +1728,7 @@ HOOK int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
     int rc = f(epfd, op, fd, ev);
     if (rc != 0 || al_in_hook || (unsigned)fd >= FD_CAP) return rc;
     int st = __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED);
-    if (st != S_WATCH && st != S_TRACK && st != S_HOLD) return rc;
+    if (st != S_WATCH && st != S_TRACK && st != S_HOLD && st < S_SOCKS) return rc;
     int err = errno;
     pthread_mutex_lock(&ereg_mu);
     eregs_t *g = eregs[fd];
