@@ -51,6 +51,7 @@ struct al_conn {
     pending q[MAX_PENDING];
     int qn;
     int deferred; /* the synthesized reply waits behind the server's replies */
+    int tunnel;   /* al_conn_tunnel */
     int closing;  /* al_conn_take_closing */
     /* response side */
     int sstate;
@@ -429,7 +430,8 @@ static long request_head(al_conn *c, al_buf *to_server)
      * upgrade headers are dropped when it is forwarded, so it stays HTTP/1.1 */
     if (!p) {
         /* not an LLM call: the header goes out now, the body as it comes */
-        if (m->upgrade || !strcmp(c->rmethod, "CONNECT")) c->passthrough = 1;
+        if (m->upgrade) c->passthrough = 1;
+        if (!strcmp(c->rmethod, "CONNECT")) c->passthrough = c->tunnel = 1;
         if (al_buf_append(to_server, c->rhead.data, (size_t)n) != AL_OK) return -3;
         if (push_pending(c, NULL, c->rmethod) != 0) return -1;
         al_http1_body_init(&c->rbody, al_http1_request_body(m), (uint64_t)m->content_length, 0);
@@ -1029,6 +1031,11 @@ al_code al_conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf *to_
         c->deferred = 0;
     }
     return r;
+}
+
+int al_conn_tunnel(const al_conn *c)
+{
+    return c && c->tunnel;
 }
 
 int al_conn_take_closing(al_conn *c)

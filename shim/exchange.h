@@ -207,4 +207,10 @@ AL_API int al_conn_has_reply(const al_conn *c);
  * 0 otherwise. */
 AL_API int al_conn_take_closing(al_conn *c);
 
+/* 1 when the program asked a proxy for a tunnel (CONNECT): the connection
+ * is passed through from there (al_conn_passthrough), and what the program
+ * writes through the tunnel is another connection, for the hook to judge
+ * anew from its first bytes. */
+AL_API int al_conn_tunnel(const al_conn *c);
+
 #endif

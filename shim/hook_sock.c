@@ -710,7 +710,8 @@ static int bypass(const char *host)
 /* Request methods whose first request makes a plain connection one the
  * exchange follows (it passes non-LLM requests through and keeps watching a
  * kept-alive connection for the LLM call that may come next). */
-static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"};
+static const char *const methods[] = {"GET",    "POST",    "PUT",  "PATCH",
+                                      "DELETE", "OPTIONS", "HEAD", "CONNECT"};
 
 /* Whitespace a lenient server takes as a request line separator. */
 static int req_ws(char c)
@@ -749,6 +750,7 @@ static int http_start(const char *p, size_t n)
             continue;
         }
         if (p[j] == '/' || p[j] == '*' || p[j] == 'h' || p[j] == 'H') return 2;
+        if (m == 7 && p[j] > ' ' && p[j] < 0x7f) return 2; /* CONNECT host:port */
     }
     return maybe;
 }
@@ -999,6 +1001,24 @@ static ssize_t track_write(int fd, const char *p, size_t n, int flags, size_t ho
     return r;
 }
 
+/* fd asked a proxy for a tunnel (CONNECT): its record ends here (the
+ * caller still holds a reference), and the first write through the tunnel,
+ * once the proxy has answered, is judged as a first write: plain HTTP is
+ * followed, TLS left to the TLS layers. */
+static void tunnel(int fd)
+{
+    if ((unsigned)fd >= FD_CAP) return;
+    pthread_mutex_lock(&conns_mu);
+    sconn *s = conns[fd];
+    __atomic_store_n(&conns[fd], NULL, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&conns_mu);
+    set_state(fd, S_TUNNEL);
+    if (!s) return;
+    live_del(fd);
+    __atomic_sub_fetch(&nconns, 1, __ATOMIC_RELAXED);
+    conn_put(s);
+}
+
 /* After the exchange's bytes for a write have all gone out. */
 static void write_done(int fd, sconn *s)
 {
@@ -1023,7 +1043,15 @@ static void write_done(int fd, sconn *s)
         if (final) shutdown(fd, SHUT_WR);
     }
     /* not an LLM call: out of the way for good (freed at close) */
-    if (pass && s->in.len == 0) set_state(fd, S_NONE);
+    if (pass && s->in.len == 0) {
+        pthread_mutex_lock(&s->mu);
+        int t = al_conn_tunnel(s->c);
+        pthread_mutex_unlock(&s->mu);
+        if (t)
+            tunnel(fd);
+        else
+            set_state(fd, S_NONE);
+    }
 }
 
 static ssize_t track_write_conn(int fd, sconn *s, const char *p, size_t n, int flags, size_t host_n)

@@ -1,7 +1,7 @@
 """Clients under the shim that reach the API through an HTTP proxy started
 here: forward proxying of http:// URLs (the request names its URL whole, the
-absolute form) and CONNECT tunnels for https:// and, with curl -p, http://.
-Python's http.client, requests and curl: injections get the provider's error
+absolute form) and CONNECT tunnels for https:// and for http:// (http.client's
+set_tunnel, curl -p).  Python's http.client, requests and curl: injections get the provider's error
 and never reach the server, PII in whole and streamed replies is replaced,
 and the audit line names the path and host without the user and password a
 URL may carry (http.client copies them into Host)."""
@@ -78,9 +78,13 @@ def start_proxy():
 CLIENT = r'''
 import http.client, json, sys
 mode, proxy, url, body = sys.argv[1:5]
-if mode == "http.client":  # absolute form, by hand
+if mode in ("http.client", "tunnel"):
     ph, pp = proxy[7:].rsplit(":", 1)
     c = http.client.HTTPConnection(ph, int(pp), timeout=20)
+    if mode == "tunnel":  # CONNECT, then plain HTTP through the tunnel
+        host, port = url[7:].split("/", 1)[0].rsplit(":", 1)
+        c.set_tunnel(host, int(port))
+        url = "/" + url[7:].split("/", 1)[1]
     c.request("POST", url, body, {"Content-Type": "application/json"})
     r = c.getresponse()
     print(r.status)
@@ -102,8 +106,9 @@ def main():
         cases = []
         plain = "http://127.0.0.1:%d" % m.http_port
         userinfo = "http://user:secretpw@127.0.0.1:%d" % m.http_port
-        for mode in ("http.client", "requests"):
-            for base in ((plain, userinfo) if mode == "http.client" else (plain, m.url(""))):
+        for mode in ("http.client", "requests", "tunnel"):
+            for base in ((plain, userinfo) if mode == "http.client" else (plain, m.url(""))
+                         if mode == "requests" else (plain,)):
                 cases.append((mode, base))
         for mode, base in cases:
             who = "%s via the proxy to %s" % (mode, base.split("@")[0].split(":")[0] +
