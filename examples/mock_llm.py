@@ -20,7 +20,8 @@ like Anthropic the mock refuses (400) a request whose thinking block's text
 does not match its signature.  The reply text is chosen by a
 scenario: header X-Mock-Scenario, or the first token mock:<name> in the request
 body (names may be joined with '+', e.g. mock:pii+slow).  Text: clean (default),
-pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, malformed-json,
+pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, empty (200 with
+no body), no-content (204), malformed-json,
 close-mid-stream, truncated-chunk, slow (50 ms between events), burst (an
 HTTP/1.1 stream written in one go, for steady benchmarks).  Whole JSON replies
 are gzip-compressed when the client accepts gzip, as real API front ends do.
@@ -560,6 +561,10 @@ def _handle(req):
     names = scenarios_of(req)
     if "html-error" in names:
         return whole(502, "text/html", HTML_ERROR)
+    if "empty" in names:  # a reply with no body at all
+        return whole(200, "application/json", b"")
+    if "no-content" in names:
+        return whole(204, "application/json", b"")
     try:
         body = json.loads(req.body.decode("utf-8")) if req.body else {}
         if not isinstance(body, dict):

@@ -1131,6 +1131,15 @@ static CURLcode finish_response(handle *e, CURLcode rc)
         return rc;
     }
     begin_response(e);
+    curl_off_t got = -1;
+    if (real_curl_easy_getinfo()(e->h, CURLINFO_SIZE_DOWNLOAD_T, &got) == CURLE_OK && got == 0 &&
+        !e->stash.len) {
+        /* no body at all (204, Content-Length: 0): nothing to screen, and
+         * nothing for the program but the header lines, as they came (the
+         * socket layer passes such a reply too) */
+        if (e->hheld && release_headers(e, -1) != 0) return CURLE_WRITE_ERROR;
+        return rc;
+    }
     al_in_hook++;
     al_code ac = reply_end(e, 0);
     al_in_hook--;

@@ -178,7 +178,8 @@ else
 fi
 
 
-# ---- HEAD, and a compressed reply libcurl decodes: as without airlock ----
+# ---- HEAD, a compressed reply libcurl decodes, a reply with no body: as
+# without airlock ----
 # curl -I on an LLM path sends HEAD (NOBODY, then POST 0): nothing to screen;
 # curl --compressed gets gzip, which libcurl decodes: the Content-Length it
 # shows counts the gzip bytes, and stays as the server sent it.
@@ -187,14 +188,17 @@ for args in "-I https://localhost:$TLS_PORT/v1/chat/completions" "-I http://127.
     "-I --http1.1 https://localhost:$TLS_PORT/v1/responses/resp_1" \
     "-i --compressed -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions" \
     "-i --compressed --http1.1 -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions" \
-    "-o /dev/null --compressed -w %{size_download}/%header{content-length} -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions"; do
+    "-o /dev/null --compressed -w %{size_download}/%header{content-length} -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions" \
+    "-i -H X-Mock-Scenario:empty -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions" \
+    "-i --http1.1 -H X-Mock-Scenario:no-content -d $CLEANB https://localhost:$TLS_PORT/v1/chat/completions" \
+    "-i -H X-Mock-Scenario:empty -d $CLEANB http://127.0.0.1:$HTTP_PORT/api/chat"; do
     # shellcheck disable=SC2086
     timeout 30 curl -sS --cacert "$CA" -H 'Content-Type: application/json' $args > "$T/nos.out" 2>&1
     r1=$?
     # shellcheck disable=SC2086
     LD_PRELOAD=$SHIM timeout 30 curl -sS --cacert "$CA" -H 'Content-Type: application/json' $args > "$T/shim.out" 2>&1
     r2=$?
-    name="curl $(echo "$args" | sed 's/ -d [^ ]*//; s/\(https*\):[^ ]*\(\/v1\/[a-z]*\).*/\1:...\2/')"
+    name="curl $(echo "$args" | sed 's/ -d [^ ]*//; s/\(https*\):[^ ]*\(\/[a-z0-9]*\/[a-z]*\).*/\1:...\2/')"
     if [ $r1 = $r2 ] && cmp -s "$T/nos.out" "$T/shim.out"; then ok "$name: the same output and exit status as without airlock"; else
         fail "$name: the same output and exit status as without airlock" "exit $r1/$r2; $(head -c 120 "$T/shim.out")"
     fi
