@@ -478,6 +478,30 @@ static inline int shape_fits(const al_prefilter *pf, const char *s, size_t len, 
     return 1;
 }
 
+/* 0 when no match of pf's rule can start at s[p]: it is a digit, and the
+ * pf->dspan bytes from there (or the rest of the text) hold fewer digits
+ * than every such match does. */
+static inline int digits_fit(const al_prefilter *pf, const char *s, size_t len, size_t p)
+{
+    const unsigned char *t = (const unsigned char *)s;
+    if ((unsigned)(t[p] - '0') > 9u) return 1;
+    const size_t end = len - p > pf->dspan ? p + pf->dspan : len;
+    size_t n = 0, i = p;
+#ifdef __SSE2__
+    /* 16 bytes at a time: '0'..'9' moved to the 10 lowest signed bytes */
+    const __m128i shift = _mm_set1_epi8(0x50), ten = _mm_set1_epi8((char)0x8a);
+    for (; i + 16 <= end; i += 16) {
+        const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        n += (size_t)__builtin_popcount(
+            (unsigned)_mm_movemask_epi8(_mm_cmplt_epi8(_mm_add_epi8(x, shift), ten)));
+        if (n >= pf->dmin) return 1;
+    }
+#endif
+    for (; i < end; i++)
+        if ((unsigned)(t[i] - '0') <= 9u && ++n >= pf->dmin) return 1;
+    return 0;
+}
+
 /* The start-class rules that may begin at t[i] (m: e->sc_mask[t[i]], not
  * 0), but those whose lookbehind refuses the byte before or whose leading
  * classes or shape do not fit there: a hit each.  1 on allocation failure. */
@@ -494,6 +518,7 @@ static inline __attribute__((always_inline)) int sc_hits_at(const al_engine *e,
         /* whole text: no hit where the match could not go on (a
          * stream's text may still grow) */
         if (!sub->partial && pf->nshape && !shape_fits(pf, sub->s, sub->len, i)) continue;
+        if (!sub->partial && pf->dmin && !digits_fit(pf, sub->s, sub->len, i)) continue;
         h->sc_hit |= m & -m;
         if (on_hit(h, ri, i - from)) return 1;
     }
@@ -790,6 +815,8 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (p && r->has_notprev && (r->notprev[cp >> 3] & (1u << (cp & 7)))) continue;
         /* nor where the bytes that follow cannot begin a match */
         if (r->pf.nshape && !shape_fits(&r->pf, sub->s, sub->len, p)) continue;
+        /* nor, in a whole text, at a number too short for it */
+        if (!sub->partial && r->pf.dmin && !digits_fit(&r->pf, sub->s, sub->len, p)) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
         int rc = match_near(m, rule_code(r), sub, p, p);

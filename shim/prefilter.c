@@ -2201,6 +2201,166 @@ void al_prefilter_shape(const char *pattern, uint32_t options, int folded, al_pr
     pf->nshape = m;
 }
 
+/* ---- digits: how many a match that starts with one holds at least, and
+ * within how many bytes, so an anchored attempt at a number too short
+ * for it can be ruled out without PCRE2 ---- */
+
+#define CT_INF (1L << 30) /* no bound on a match's length */
+
+/* The paths through a pattern walked so far: those that consumed nothing,
+ * and, of those that began with a digit, the fewest digits and the most
+ * bytes any of them consumed. */
+typedef struct {
+    int none;  /* a path has consumed nothing yet */
+    int begun; /* a path began with a digit */
+    long d, l; /* over the begun paths: fewest digits, most bytes (at most CT_INF) */
+} cstate;
+
+static void ct_merge(cstate *a, const cstate *b)
+{
+    if (b->begun) {
+        a->d = a->begun && a->d < b->d ? a->d : b->d;
+        a->l = a->begun && a->l > b->l ? a->l : b->l;
+        a->begun = 1;
+    }
+    a->none |= b->none;
+}
+
+static long ct_add(long a, long b)
+{
+    return a + b >= CT_INF ? CT_INF : a + b;
+}
+
+/* s after one character: a digit (dig), or bytes of c (up to w of them;
+ * wide: any bytes). */
+static cstate ct_char(const cstate *s, const uint8_t c[32], int wide, long w)
+{
+    /* '0'..'7' are byte 6 of the bitmap, '8' and '9' the low bits of byte 7 */
+    int other = (c[7] & ~3) != 0;
+    for (int k = 0; k < 32; k++) other |= k != 6 && k != 7 && c[k];
+    const int some = c[6] || (c[7] & 3);
+    const int first = wide || some, dig = !wide && some && !other;
+    cstate o = {0, 0, 0, 0};
+    if (s->begun) o = (cstate){0, 1, s->d + dig, ct_add(s->l, w)};
+    if (s->none && first) {
+        cstate b = {0, 1, dig, w};
+        ct_merge(&o, &b);
+    }
+    return o;
+}
+
+static cstate ct_alt(parser *ps, cstate s);
+
+/* One pass of an atom from s: the group whose body begins at body and
+ * closes at close (caseless as ci when it opens; *ci_any gathers what it
+ * turns on), or the character c (wide, up to whi bytes). */
+static cstate ct_pass(parser *ps, int kind, size_t body, size_t close, int ci, int *ci_any,
+                      cstate s, const uint8_t c[32], int wide, int whi)
+{
+    if (kind != SH_GROUP) return ct_char(&s, c, wide, whi);
+    ps->i = body;
+    ps->caseless = ci;
+    cstate at = ct_alt(ps, s);
+    *ci_any |= ps->caseless;
+    if (!ps->bad && ps->i != close) ps->bad = 1;
+    return at;
+}
+
+/* Walks one sequence from s (as sh_seq, whose atoms it reads). */
+static cstate ct_seq(parser *ps, cstate s)
+{
+    cstate cur = s;
+    while (ps->i < ps->len && !ps->bad) {
+        char ch = ps->p[ps->i];
+        if (ch == '|' || ch == ')') break;
+        uint8_t c[32];
+        int wide, wlo, whi, look = 0;
+        size_t body = 0, open_at = ps->i;
+        int kind = sh_atom(ps, c, &wide, &wlo, &whi, &body, &look);
+        if (ps->bad) break;
+        size_t close = 0;
+        if (kind == SH_GROUP) {
+            int alt;
+            close = group_end(ps->p, ps->len, open_at, &alt);
+            if (!close) {
+                ps->bad = 1;
+                break;
+            }
+            ps->i = close + 1;
+        }
+        long lo, hi;
+        if (!sh_quant(ps, &lo, &hi)) {
+            ps->bad = 1;
+            break;
+        }
+        if (kind == SH_ZERO || look) continue; /* zero-width, quantified or not */
+        size_t next = ps->i;
+        int ci = ps->caseless, ci_any = ci;
+        /* the first max(lo, 1) passes one by one; for those after them,
+         * what a pass from nothing consumed and the most bytes of a pass */
+        const long walk = lo > 1 ? lo : 1, extra = hi < 0 ? CT_INF : hi - walk;
+        cstate res = {0, 0, 0, 0}, at = cur;
+        if (lo == 0) res = cur;
+        for (long rep = 1; rep <= walk && !ps->bad; rep++) {
+            at = ct_pass(ps, kind, body, close, ci, &ci_any, at, c, wide, whi);
+            if (rep >= lo) ct_merge(&res, &at);
+        }
+        if (!ps->bad && extra > 0) {
+            const cstate none = {1, 0, 0, 0}, begun = {0, 1, 0, 0};
+            cstate b = ct_pass(ps, kind, body, close, ci, &ci_any, none, c, wide, whi);
+            cstate p = ct_pass(ps, kind, body, close, ci, &ci_any, begun, c, wide, whi);
+            /* a path of more passes: one of these extended, or one that
+             * began in a later pass (from nothing, as b did), extended */
+            long most = res.l > at.l ? res.l : at.l;
+            if (at.none && b.begun) {
+                if (b.l > most) most = b.l;
+                ct_merge(&res, &b);
+            }
+            if (res.begun)
+                res.l = extra >= CT_INF || p.l >= CT_INF || extra > CT_INF / (p.l + 1)
+                            ? CT_INF
+                            : ct_add(most, extra * p.l);
+        }
+        if (ps->bad) break;
+        ps->i = next;
+        ps->caseless = ci_any;
+        cur = res;
+    }
+    return cur;
+}
+
+static cstate ct_alt(parser *ps, cstate s)
+{
+    cstate out = ct_seq(ps, s);
+    while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
+        ps->i++;
+        cstate b = ct_seq(ps, s);
+        ct_merge(&out, &b);
+    }
+    return out;
+}
+
+void al_prefilter_digits(const char *pattern, uint32_t options, al_prefilter *pf)
+{
+    pf->dmin = 0;
+    pf->dspan = 0;
+    /* (\X: a character and any marks after it, of no bounded length) */
+    if ((options & (PCRE2_EXTENDED | PCRE2_UCP)) || inline_extended(pattern) ||
+        strstr(pattern, "\\Q") || strstr(pattern, "\\X"))
+        return;
+    parser ps = {.p = pattern, .len = strlen(pattern), .caseless = !!(options & PCRE2_CASELESS)};
+    cstate end = ct_alt(&ps, (cstate){1, 0, 0, 0});
+    if (ps.bad || ps.i != ps.len || end.none) return;
+    if (!end.begun) { /* no match begins with a digit */
+        pf->dmin = 1;
+        pf->dspan = 0;
+        return;
+    }
+    if (end.d < 2 || end.l >= CT_INF) return; /* one digit: the start class says as much */
+    pf->dmin = (size_t)end.d;
+    pf->dspan = (size_t)end.l;
+}
+
 /* ---- partial matching: the bytes any part of a match may hold ---- */
 
 /* Adds the ASCII bytes of \e (outside or inside a class) at p[*i] (just

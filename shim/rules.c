@@ -336,7 +336,14 @@ static al_code compile_rule(al_rule *r, const char *flags, al_rules_errs *errs)
         }
         if (known) al_prefilter_startclass(r->pattern, opt, first, &r->pf);
     }
-    if (r->pf.n || r->pf.startclass) al_prefilter_shape(r->pattern, opt, r->normalized, &r->pf);
+    if (r->pf.n || r->pf.startclass) {
+        al_prefilter_shape(r->pattern, opt, r->normalized, &r->pf);
+        /* (worth the walk only for a rule whose match may begin with a digit) */
+        int digit = 0;
+        for (int c = '0'; c <= '9'; c++)
+            if (r->pf.first[c >> 3] & (1u << (c & 7))) digit = 1;
+        if (digit) al_prefilter_digits(r->pattern, opt, &r->pf);
+    }
     r->always = r->pf.n == 0 && !r->pf.byteset && !r->pf.startclass;
     return AL_OK;
 }

@@ -43,6 +43,8 @@ typedef struct {
     int req_ks;           /* as ks, for req */
     uint8_t (*shape)[32]; /* a match is at least nshape bytes long and its byte k is in */
     size_t nshape;        /* shape[k] (NULL: nothing known) */
+    size_t dmin;          /* a match that begins with an ASCII digit holds at least dmin digits */
+    size_t dspan;         /* in its first dspan bytes (dmin 0: nothing known) */
     /* stream passes (hard partial matching): every match holds one of preq
      * (lowercased, any length; none: not known) and is made of bytes of
      * run, as is whatever its lookarounds inspect (npreq == 0: not known).
@@ -184,6 +186,12 @@ AL_API int al_prefilter_notprev(const char *pattern, uint32_t options, uint8_t n
  * (backreferences, \K, the extended option, Unicode classes) or when
  * nothing is learnt.  Freed by al_prefilter_free. */
 AL_API void al_prefilter_shape(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
+/* Sets pf->dmin and pf->dspan (options: PCRE2 compile options) when every
+ * match that begins with an ASCII digit holds at least two ASCII digits
+ * and is at most dspan bytes long (dmin 1, dspan 0: no match begins with
+ * a digit); leaves dmin 0 for a pattern beyond the analysis (as
+ * al_prefilter_shape) or when nothing is learnt. */
+AL_API void al_prefilter_digits(const char *pattern, uint32_t options, al_prefilter *pf);
 /* 1 when pf->req tells more than a prefix hit does (not every literal of pf
  * already holds a member), 0 when not or when there is no req. */
 AL_API int al_prefilter_req_useful(const al_prefilter *pf);

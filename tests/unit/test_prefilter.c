@@ -389,6 +389,10 @@ static const char *const pieces[] = {
     "0044 20 7946 0958",
     "415-555-0132 ext. 12",
     "+14155550132",
+    "4111 1111 1111 1111",
+    "536-22-1234",
+    "10.20.30.40",
+    "2001, 2005-2007",
     "\\n415-555-0132",
     "GB82 WEST 1234 5698 7654 32",
     "GB82WEST12345698765432",
@@ -886,6 +890,42 @@ TEST(a_shape_should_hold_every_byte_a_match_can_have_at_each_offset)
      * text is normalised */
     CHECK_STR(shape_of("ask", PCRE2_CASELESS, 0), "[Aa]");
     CHECK_STR(shape_of("ask", PCRE2_CASELESS, 1), "[Aa][Ss][Kk]");
+}
+
+/* "dmin/dspan" of a pattern's digit bound, "-" when none is known. */
+static const char *digits_of(const char *pattern, uint32_t opts)
+{
+    static char out[64];
+    al_prefilter pf;
+    memset(&pf, 0, sizeof pf);
+    al_prefilter_digits(pattern, opts | PCRE2_UTF, &pf);
+    if (!pf.dmin)
+        strcpy(out, "-");
+    else
+        snprintf(out, sizeof out, "%zu/%zu", pf.dmin, pf.dspan);
+    return out;
+}
+
+TEST(a_match_that_begins_with_a_digit_should_hold_its_fewest_digits_within_its_longest_span)
+{
+    CHECK_STR(digits_of("(?<![\\w.-])\\d{3}-\\d{2}-\\d{4}(?!\\d)", 0), "9/11");
+    CHECK_STR(digits_of("\\d(?:[ -]?\\d){11,18}", 0), "12/37");
+    CHECK_STR(digits_of("(?:\\d[ -]?){4,6}", 0), "4/12");
+    /* only the branches that can begin with a digit count */
+    CHECK_STR(digits_of("\\+\\d+|\\d{3}", 0), "3/3");
+    CHECK_STR(digits_of("(?:\\d\\d)?x\\d", 0), "3/4");
+    CHECK_STR(digits_of("[a-z]\\d\\d", 0), "1/0"); /* none does */
+    /* a character of up to 4 bytes counts 4, and no digit */
+    CHECK_STR(digits_of("\\d{2}.\\d", 0), "3/7");
+    CHECK_STR(digits_of("\\d\\d[\\x{a0} ]\\d", 0), "3/7");
+    /* nothing learnt: one digit, no bound on the length, an empty match */
+    CHECK_STR(digits_of("\\d", 0), "-");
+    CHECK_STR(digits_of("\\d{3}(?:-\\d{3})*", 0), "-");
+    CHECK_STR(digits_of("(?:\\d\\d)?", 0), "-");
+    /* beyond the walk: Unicode digits, a backreference, \\X */
+    CHECK_STR(digits_of("\\d\\d", PCRE2_UCP), "-");
+    CHECK_STR(digits_of("(\\d)\\1", 0), "-");
+    CHECK_STR(digits_of("\\d\\d\\X", 0), "-");
 }
 
 /* The bytes a match may hold for stream passes (printable ASCII members
