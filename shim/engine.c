@@ -1987,6 +1987,71 @@ void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e)
     if (inside_char(t, len, *e, &cs, &ce)) *e = ce;
 }
 
+/* A value split by invisible characters ("4111 \u200b1111 1111 1111"):
+ * when text[from, len) holds one beside a letter or digit, the active
+ * pattern rules (not the detectors, not the normalised rules) run again
+ * over a copy without them, and a match counts when its span holds one (the
+ * raw pass found the others).  Shared by the whole-text scan and the
+ * stream; text without such a character costs one byte scan. */
+#define STRIP_BACK 96   /* a value split by an invisible character begins this close before it */
+#define STRIP_YOUNG 128 /* a stream: a value split by one this close to the end may still grow */
+
+al_code al_rules_run_stripped(al_matcher *m, const al_subject *sub, al_cands *cands, size_t *hold)
+{
+    const char *text = sub->orig;
+    size_t len = sub->orig_len;
+    *hold = len;
+    size_t at = al_invisible_find_split(text, len, sub->from);
+    if (at == len) return AL_OK;
+    if (sub->partial) {
+        /* the first one whose value may still grow: what may begin that
+         * value waits, unlooked at while every such character is that young */
+        size_t young = at;
+        while (young < len && len - young >= STRIP_YOUNG)
+            young = al_invisible_find_split(text, len, young + 1);
+        if (young < len) *hold = young > sub->from + STRIP_BACK ? young - STRIP_BACK : sub->from;
+        if (young == at) return AL_OK;
+    }
+    const al_engine *e = m->e;
+    unsigned char *act = malloc(e->n ? e->n : 1);
+    if (!act) return AL_ENOMEM;
+    for (size_t i = 0; i < e->n; i++)
+        act[i] = (!sub->active || sub->active[i]) && !e->rules[i].det && !e->rules[i].normalized;
+    al_buf sb = {0};
+    al_nmap map = {0};
+    al_code c = al_strip_invisible(text, len, &sb, &map);
+    const size_t n0 = cands->n;
+    if (c == AL_OK) {
+        /* a whole-text pass (its literal prefilter) also mid-stream: the
+         * hold above keeps back what a partial match would */
+        al_subject st = {.orig = text,
+                         .orig_len = len,
+                         .s = sb.data ? sb.data : "",
+                         .len = sb.len,
+                         .map = &map,
+                         .from = al_nmap_lower_bound(&map, sub->from),
+                         .prefilter = 1,
+                         .active = act};
+        size_t h;
+        c = al_rules_run(m, &st, cands, &h);
+    }
+    size_t w = n0;
+    for (size_t i = n0; c == AL_OK && i < cands->n; i++) {
+        const al_cand *d = &cands->v[i];
+        if (al_invisible_find(text, d->end, d->start) >= d->end) continue;
+        size_t k = 0; /* (a pattern that takes such a character in: found once) */
+        while (k < n0 && !(cands->v[k].rule == d->rule && cands->v[k].start == d->start &&
+                           cands->v[k].end == d->end))
+            k++;
+        if (k == n0) cands->v[w++] = *d;
+    }
+    if (c == AL_OK) cands->n = w;
+    al_nmap_free(&map);
+    al_buf_free(&sb);
+    free(act);
+    return c;
+}
+
 /* Runs the rules active in dir over text (raw and normalised passes) and
  * appends candidates.  Shared by the whole-text scan and the stream.  When
  * norm_out is non-NULL and the normalised pass ran, the normalised text is
@@ -1998,7 +2063,10 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
     al_subject sub = {
         .orig = text, .orig_len = len, .s = text, .len = len, .active = active, .prefilter = 1};
     size_t hold;
-    if (!any_norm) return al_rules_run(m, &sub, cands, &hold);
+    if (!any_norm) {
+        al_code c = al_rules_run(m, &sub, cands, &hold);
+        return c == AL_OK ? al_rules_run_stripped(m, &sub, cands, &hold) : c;
+    }
     al_buf nb = {0};
     al_nmap map = {0};
     al_code c = al_normalize_seg(text, len, &nb, &map, NULL);
@@ -2027,6 +2095,7 @@ static al_code collect(al_matcher *m, const al_policy *p, al_direction dir, cons
         }
     }
     al_nmap_free(&map);
+    if (c == AL_OK) c = al_rules_run_stripped(m, &sub, cands, &hold);
     if (c == AL_OK && norm_out)
         *norm_out = nb;
     else

@@ -1,7 +1,9 @@
 /* normalize.c: the one folding of text that injection/jailbreak rules and
  * the classifier match against (invisible characters dropped, homoglyphs and
  * fullwidth forms folded, lowercased, whitespace collapsed), with a map back
- * to input offsets.  Pure; never reads past len, never fails on bad UTF-8. */
+ * to input offsets; and the lighter copy the pattern rules read when a text
+ * holds invisible characters (those dropped, nothing else changed).  Pure;
+ * never reads past len, never fails on bad UTF-8. */
 #include <stdlib.h>
 #include <string.h>
 #ifdef __SSE2__
@@ -334,4 +336,91 @@ size_t al_nmap_lower_bound(const al_nmap *m, size_t x)
             hi = mid;
     }
     return lo;
+}
+
+/* The first bytes of the characters is_invisible takes: U+00AD (C2),
+ * U+034F (CD), U+061C (D8), U+115F..U+180E (E1), U+200B..U+206F (E2),
+ * U+3164 (E3), U+FE00..U+FFA0 (EF), U+1D173.. (F0), tags and VS17+ (F3). */
+static inline int invisible_lead(unsigned char c)
+{
+    return c == 0xC2 || c == 0xCD || c == 0xD8 || c == 0xE1 || c == 0xE2 || c == 0xE3 ||
+           c == 0xEF || c == 0xF0 || c == 0xF3;
+}
+
+/* Length of the invisible character at s[i], 0 when there is none. */
+static inline size_t invisible_at(const unsigned char *s, size_t len, size_t i)
+{
+    uint32_t cp = 0;
+    if (s[i] < 0x80 || !invisible_lead(s[i])) return 0;
+    size_t n = decode(s + i, len - i, &cp);
+    return n && is_invisible(cp) ? n : 0;
+}
+
+size_t al_invisible_find(const char *in, size_t len, size_t from)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i = from;
+    while (i < len) {
+#ifdef __SSE2__
+        while (i + 16 <= len &&
+               !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+            i += 16;
+        /* fewer than 16 left: the last 16 bytes at once when there are 16 */
+        if (i + 16 > len && len >= 16 && i < len &&
+            !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + len - 16))))
+            break;
+        if (i >= len) break;
+#endif
+        if (s[i] < 0x80 || !invisible_lead(s[i])) {
+            i++;
+            continue;
+        }
+        if (invisible_at(s, len, i)) return i;
+        i++;
+    }
+    return len;
+}
+
+static inline int ascii_alnum(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+}
+
+size_t al_invisible_find_split(const char *in, size_t len, size_t from)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    for (size_t i = al_invisible_find(in, len, from); i < len;) {
+        size_t j = i, n;
+        while (j < len && (n = invisible_at(s, len, j)) > 0) j += n; /* the run */
+        if (j >= len || (i > 0 && ascii_alnum(s[i - 1])) || ascii_alnum(s[j])) return i;
+        i = al_invisible_find(in, len, j);
+    }
+    return len;
+}
+
+al_code al_strip_invisible(const char *in, size_t len, al_buf *out, al_nmap *map)
+{
+    if (!out || !map || (!in && len)) return AL_EINVAL;
+    map->n = 0;
+    if (al_buf_reserve(out, len) != AL_OK) return AL_ENOMEM;
+    sink sk = {.seg = map};
+    char *o = out->data + out->len;
+    size_t k = 0;
+    for (size_t i = 0; i < len;) {
+        size_t j = al_invisible_find(in, len, i);
+        if (j > i) { /* a run kept as it is: one segment */
+            note_src(&sk, k, i);
+            if (sk.nomem) return AL_ENOMEM;
+            memcpy(o + k, in + i, j - i);
+            k += j - i;
+        }
+        if (j >= len) break;
+        uint32_t cp = 0;
+        i = j + decode((const unsigned char *)in + j, len - j, &cp);
+    }
+    out->len += k;
+    out->data[out->len] = '\0';
+    map->out_len = k;
+    map->in_len = len;
+    return AL_OK;
 }

@@ -3,6 +3,9 @@
 #ifndef AL_NORMALIZE_H
 #define AL_NORMALIZE_H
 
+#include <stdint.h>
+#include <string.h>
+
 #include "al.h"
 
 /* Folds text for matching injection/jailbreak signals: decodes UTF-8
@@ -35,5 +38,40 @@ AL_API void al_nmap_free(al_nmap *m);
 AL_API size_t al_nmap_orig(const al_nmap *m, size_t i);
 /* First output byte whose input offset is >= x (out_len when none). */
 AL_API size_t al_nmap_lower_bound(const al_nmap *m, size_t x);
+
+/* Offset of the first invisible character (as al_normalize drops: zero-width
+ * space, joiners, word joiner, soft hyphen, bidi marks and controls, BOM,
+ * variation selectors, tag characters) in in[from, len), len when none.
+ * Plain ASCII is passed over 16 bytes at a time. */
+AL_API size_t al_invisible_find(const char *in, size_t len, size_t from);
+
+/* 1 when s[0, n) is plain ASCII (holds no invisible character), 8 bytes a
+ * step: the check a stream pass makes of the text that came since the last. */
+static inline int al_all_ascii(const char *s, size_t n)
+{
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++) acc |= (unsigned char)s[i];
+    return !(acc & 0x8080808080808080ull);
+}
+
+/* The first invisible character in in[from, len) that may split a value: a
+ * run of them with an ASCII letter or digit just before or just after it
+ * ("4111 \u200b1111", "jo\u00adhn@"), or that reaches len (what follows
+ * has not come yet); len when none.  An emoji's variation selector or
+ * joiner between emoji and spaces is passed over. */
+AL_API size_t al_invisible_find_split(const char *in, size_t len, size_t from);
+
+/* Copies in[0, len) without its invisible characters (al_invisible_find's)
+ * to out (appended, NUL-terminated), with map's segments from output to input
+ * offsets as al_normalize_seg gives them (map zero-initialised or reused;
+ * release with al_nmap_free).  Case, spaces and every other byte are kept, so
+ * the pattern rules read the copy as they read the text.  AL_OK, AL_EINVAL or
+ * AL_ENOMEM. */
+AL_API al_code al_strip_invisible(const char *in, size_t len, al_buf *out, al_nmap *map);
 
 #endif

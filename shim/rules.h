@@ -306,6 +306,18 @@ typedef struct {
  * a rule that hits a match limit is abandoned for this text (m->limit_hit). */
 AL_API al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold);
 
+/* Runs the active pattern rules over a copy of sub->orig without its
+ * invisible characters (al_strip_invisible), only when sub->orig[sub->from,
+ * orig_len) holds one that may split a value (al_invisible_find_split), and
+ * appends the candidates whose span holds one (offsets into sub->orig).
+ * sub->active as for al_rules_run, the other fields but orig and from unused
+ * except sub->partial (a stream's pass): then *hold is where text must wait,
+ * from up to 128 bytes before such a character until 192 bytes have come
+ * after it (orig_len when none), and the copy is looked at only once one of
+ * them is that old.  AL_OK or AL_ENOMEM. */
+AL_API al_code al_rules_run_stripped(al_matcher *m, const al_subject *sub, al_cands *out,
+                                     size_t *hold);
+
 /* Runs one rule alone over text (examples in check-rules); 1 when it yields
  * a finding, 0 when not, -1 on a matcher error (message in err). */
 AL_API int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, char *err,

@@ -102,6 +102,8 @@ struct al_stream_scrub {
     al_matcher m;
     al_code err;     /* sticky */
     uint64_t serial; /* e->serial */
+    size_t inv_to;   /* stream offset up to which the text was looked at for invisible */
+    size_t inv_at;   /* characters that may split a value; 1 + that of the last one (0: none) */
 };
 
 /* Deltas of a few bytes are batched: a feed scans once BATCH (with
@@ -163,6 +165,7 @@ static al_stream_scrub *spare_take(const al_engine *e, const al_policy *p)
     for (size_t j = 0; j < s->nact; j++) s->resume[s->act[j]] = 0; /* (no other is written) */
     al_buf_reset(&s->win);
     s->ctx_len = s->base = s->scanned = s->nf = 0;
+    s->inv_to = s->inv_at = 0;
     set_trigger(s);
     al_matcher_stream_reset(&s->m);
     return s;
@@ -245,6 +248,25 @@ static void set_rule_from(al_stream_scrub *s, const al_nmap *map)
         size_t r = s->resume[i] > s->base ? s->resume[i] - s->base : 0;
         s->rfrom[i] = map ? al_nmap_lower_bound(map, r) : r;
     }
+}
+
+/* A value split by invisible characters: while one of them that may split
+ * a value is in the text not released yet, each pass also runs the pattern
+ * rules over a copy without them (al_rules_run_stripped).  Text without one
+ * costs a byte scan of what came since the last pass. */
+static al_code stripped_pass(al_stream_scrub *s, const char *w, size_t len, int final,
+                             al_cands *cands, size_t *hold)
+{
+    *hold = len;
+    size_t i = s->inv_to > s->base ? s->inv_to - s->base : 0;
+    if (i < s->ctx_len) i = s->ctx_len;
+    if (i < len && !al_all_ascii(w + i, len - i))
+        while ((i = al_invisible_find_split(w, len, i)) < len) s->inv_at = s->base + ++i;
+    s->inv_to = s->base + len;
+    if (s->inv_at <= s->base + s->ctx_len) return AL_OK; /* none pending */
+    al_subject sub = {
+        .orig = w, .orig_len = len, .from = s->ctx_len, .partial = !final, .active = s->active};
+    return al_rules_run_stripped(&s->m, &sub, cands, hold);
 }
 
 /* final: 0 a pass mid-stream, 1 the end of the stream, 2 a cut (as 0, but
@@ -334,6 +356,11 @@ again:;
         }
         al_nmap_free(&map);
         al_buf_free(&nb);
+    }
+    if (c == AL_OK) {
+        size_t h3;
+        c = stripped_pass(s, w, len, final, &cands, &h3);
+        if (h3 < hold) hold = h3;
     }
     if (c != AL_OK) {
         free(cands.v);

@@ -224,3 +224,47 @@ TEST(
         free(t);
     }
 }
+
+TEST(strip_invisible_should_drop_only_invisible_characters_and_map_back)
+{
+    /* soft hyphen, ZWSP, word joiner, ZWNJ, BOM; NBSP, an accented letter,
+     * case and double spaces are kept as they are */
+    const char *t = "4111\xc2\xad"
+                    "1111\xe2\x80\x8b \xe2\x81\xa0"
+                    "1111\xc2\xa0\xc3\xa9  X\xe2\x80\x8c\xef\xbb\xbf"
+                    "Y";
+    const size_t len = strlen(t);
+    al_buf b = {0};
+    al_nmap m = {0};
+    REQUIRE(al_strip_invisible(t, len, &b, &m) == AL_OK);
+    CHECK_STR(b.data, "41111111 1111\xc2\xa0\xc3\xa9  XY");
+    /* each kept byte maps to its own offset in t */
+    for (size_t i = 0; i < b.len; i++) {
+        size_t o = al_nmap_orig(&m, i);
+        CHECK(o < len && t[o] == b.data[i]);
+    }
+    CHECK_EQ_INT(al_nmap_orig(&m, 4), 6); /* the 1 after the soft hyphen */
+    CHECK_EQ_INT(al_nmap_orig(&m, b.len), len);
+    al_nmap_free(&m);
+    al_buf_free(&b);
+}
+
+TEST(invisible_find_should_find_each_invisible_character_and_nothing_else)
+{
+    const char *t = "plain ASCII text that is longer than sixteen bytes, "
+                    "caf\xc3\xa9 \xe2\x80\x94 \xe2\x80\x9cq\xe2\x80\x9d \xc2\xa0"
+                    "a\xe2\x80\x8d"
+                    "b";
+    const size_t len = strlen(t);
+    const size_t at = (size_t)(strstr(t, "a\xe2\x80\x8d") - t) + 1;
+    CHECK_EQ_INT(al_invisible_find(t, len, 0), at);
+    CHECK_EQ_INT(al_invisible_find(t, len, at + 1), len);
+    CHECK_EQ_INT(al_invisible_find(t, at + 2, 0), at + 2); /* a cut character is not one */
+    CHECK_EQ_INT(al_invisible_find("", 0, 0), 0);
+    al_buf b = {0};
+    al_nmap m = {0};
+    REQUIRE(al_strip_invisible("", 0, &b, &m) == AL_OK);
+    CHECK_EQ_INT(b.len, 0);
+    al_nmap_free(&m);
+    al_buf_free(&b);
+}

@@ -188,6 +188,44 @@ TEST(shipped_packs_should_replace_a_non_ascii_email_address_whole_at_every_split
     al_engine_free(e);
 }
 
+TEST(shipped_packs_should_replace_values_split_by_invisible_characters_whole_and_streamed)
+{
+    /* a zero-width space, soft hyphen, word joiner or zero-width (non-)joiner
+     * inside a value hid it from the pattern rules in completions */
+    static const char *const t[] = {
+        "Card 4111 \xe2\x80\x8b"
+        "1111 1111 1111 exp 12/29",
+        "pan 4111\xc2\xad"
+        "1111\xe2\x81\xa0"
+        "1111\xe2\x80\x8c"
+        "1111.",
+        "SSN 536-22-\xe2\x80\x8d"
+        "1234, mail jo\xe2\x80\x8bhn.smith@example.com",
+        "IBAN GB82 WEST\xe2\x80\x8b 1234 5698 7654 32 and 4111 1111 1111 1111",
+        /* an invisible character beside no value changes nothing */
+        "zero\xe2\x80\x8bwidth 12 34 and a\xc2\xad"
+        "b",
+    };
+    static const char *const want[] = {
+        "Card <CREDIT_CARD> exp 12/29",
+        "pan <CREDIT_CARD>.",
+        "SSN <US_SSN>, mail <EMAIL_ADDRESS>",
+        "IBAN <IBAN_CODE> and <CREDIT_CARD>",
+        "zero\xe2\x80\x8bwidth 12 34 and a\xc2\xad"
+        "b",
+    };
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char *w = whole(e, t[i], strlen(t[i]));
+        CHECK(w && strcmp(w, want[i]) == 0);
+        if (w && strcmp(w, want[i])) fprintf(stderr, "  text %zu: %s\n", i, w);
+        free(w);
+        CHECK(!check_all_splits(e, t[i]));
+    }
+    al_engine_free(e);
+}
+
 static char *whole_p(const al_engine *e, const al_policy *p, const char *t, size_t n)
 {
     al_result r = {0};
