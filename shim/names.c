@@ -1090,6 +1090,7 @@ enum {
     CTX_pii_cues = 1 << 8,
     CTX_plain_streets = 1 << 9,
     CTX_field_labels = 1 << 10,
+    CTX_salutations = 1 << 11,
 };
 
 static inline int in_list(const stream *st, tok *k, unsigned bit)
@@ -1196,6 +1197,14 @@ static const char *const name_intro[] = {
     "hola", "bonjour", "chère", "estimado", "estimada", "cordialement", "atentamente", "cordiales",
     "saludo", "saludos", "saluti", "cumprimentos", "gruß", "grüße", "grüßen", "groet", "groeten",
     "heiße", "heisse", "appelle", "m'appelle", "llamo", "chiamo", "heet", NULL};
+/* The greetings and sign-offs of name_intro: a letter's addressee or
+ * writer follows them ("Dear Olivia,", "Thanks, Tom"), not an introduction
+ * of oneself ("my name is", "je m'appelle") or a record's field ("Attn:"). */
+static const char *const salutations[] = {
+    "dear",         "hi",           "hello",       "hey",       "thanks",  "sincerely", "regards",
+    "cheers",       "wishes",       "faithfully",  "hola",      "bonjour", "chère",     "estimado",
+    "estimada",     "cordialement", "atentamente", "cordiales", "saludo",  "saludos",   "saluti",
+    "cumprimentos", "gruß",         "grüße",       "grüßen",    "groet",   "groeten",   NULL};
 /* words before "is" in "my name is" (and "mi nombre es", "mijn naam is",
  * "mon nom est", "mein Name ist") */
 static const char *const name_is[] = {"name",   "names", "i'm", "im", "am",
@@ -1659,6 +1668,17 @@ static int role_field(stream *st)
     return !w || n->nl || (w->type == T_PUNCT && w->key[0] && strchr("-*>|([,;.", w->key[0]));
 }
 
+/* A one-word name that only a greeting or a sign-off introduces ("Dear
+ * Olivia,", "Hi, Tom", "Cheers, Ana"): a lone first name identifies nobody,
+ * so it counts as a name mentioned (level 2: redacted in completions only
+ * with personal data beside it), not as one introduced. */
+static int salutation_only(stream *st)
+{
+    tok *p1 = back(st, 1);
+    return in_list(st, p1, CTX_salutations) ||
+           (punct_is(p1, ',') && in_list(st, back(st, 2), CTX_salutations));
+}
+
 /* Evidence of what stands before token 0: 1 when the text introduces its
  * own or its addressee's name ("my name is", "Dear"), 2 otherwise (a name
  * given to someone: "named", "called", or none). */
@@ -2064,6 +2084,7 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
         } else if (how == -2) {
             int level = intro_level(st) == 1 ? 1 : 2;
             if (level == 1) e = notname_surname(st, n, e);
+            if (level == 1 && e == cur->e && salutation_only(st)) level = 2;
             *rc = emit(st, out, cur->s, e, level);
         } else if (how) {
             *rc = emit(st, out, cur->s, e, how);
@@ -2090,7 +2111,9 @@ static size_t person_step(stream *st, sink *out, al_code *rc)
                 e = b->e;
                 k++;
             }
-            *rc = emit(st, out, cur->s, e, weak ? (k > 1 ? 2 : 4) : intro_level(st) == 1 ? 1 : 2);
+            int level = weak ? (k > 1 ? 2 : 4) : intro_level(st) == 1 ? 1 : 2;
+            if (level == 1 && k == 1 && salutation_only(st)) level = 2;
+            *rc = emit(st, out, cur->s, e, level);
             used = k;
         }
     }
@@ -3711,6 +3734,7 @@ static int add_context_words(lex *x)
         {pii_cues, CTX_pii_cues},
         {plain_streets, CTX_plain_streets},
         {field_labels, CTX_field_labels},
+        {salutations, CTX_salutations},
     };
     for (size_t i = 0; i < sizeof lists / sizeof lists[0]; i++)
         for (const char *const *w = lists[i].words; *w; w++)

@@ -414,7 +414,10 @@ TEST(person_name_fields_and_personal_data_make_strong_evidence)
     void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
     REQUIRE(strong);
     CHECK_STR(found(&al_detector_person, strong, "Name: Ebony Moore\nPhone: 555"), "Ebony Moore");
-    CHECK_STR(found(&al_detector_person, strong, "Dear Olivia,\nthanks"), "Olivia");
+    /* a lone first name after "Dear" is strong beside personal data only
+     * (a_lone_first_name_after_a_greeting_is_a_name_mention) */
+    CHECK_STR(found(&al_detector_person, strong, "Dear Olivia, your card ending 4411 is blocked"),
+              "Olivia");
     CHECK_STR(found(&al_detector_person, strong, "Update the billing address for Maria Gonzalez."),
               "Maria Gonzalez");
     CHECK_STR(found(&al_detector_person, strong, "Brand Name: Mc Donalds"), "");
@@ -495,7 +498,7 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Manager: Kubernetes controller\n"), "");
     CHECK_STR(found(&al_detector_person, strong, "Assigned to: Backend Team\n"), "");
     /* "Hola", "Bonjour" greet a name closed by ',' or '!'; nouns are no names */
-    CHECK_STR(found(&al_detector_person, strong, "Bonjour Marie, merci."), "Marie");
+    CHECK_STR(found(&al_detector_person, strong, "Bonjour Marie Dubois, merci."), "Marie Dubois");
     CHECK_STR(found(&al_detector_person, strong, "Hola Mundo is Spanish."), "");
     CHECK_STR(found(&al_detector_person, strong, "Bonjour Tristesse is a novel."), "");
     CHECK_STR(found(&al_detector_person, strong, "Hallo Welt, das ist mein Programm."), "");
@@ -504,12 +507,45 @@ TEST(person_intros_and_fields_of_other_european_languages_make_strong_evidence)
     CHECK_STR(found(&al_detector_person, strong, "Preferred name: Ben\n"), "Ben");
     CHECK_STR(found(&al_detector_person, strong, "Next of kin: Linda Novak\n"), "Linda Novak");
     /* lowercase text takes the same way through the fast pass */
-    CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc"), "luc");
+    CHECK_STR(found(&al_detector_person, strong, "well, cordialement, luc moreau"), "luc moreau");
     CHECK_STR(found(&al_detector_person, strong, "hola a todos, me llamo diego"), "diego");
     /* not a greeting: a noun after an adjective, a place after "to:" */
     CHECK_STR(found(&al_detector_person, strong, "Die beste Lösung ist einfach."), "");
     CHECK_STR(found(&al_detector_person, strong, "Ship to: Berlin\n"), "");
     al_detector_person.free_state(strong);
+}
+
+TEST(a_lone_first_name_after_a_greeting_or_sign_off_is_a_name_mention)
+{
+    /* "Dear Olivia," names a letter's addressee: alone a first name
+     * identifies nobody, so a completion keeps it (flagged) unless personal
+     * data stands beside it; a full name, or a name introduced as one's own,
+     * stays strong */
+    void *strong = load(&al_detector_person, "{\"evidence\":\"strong\"}");
+    void *name = load(&al_detector_person, "{\"evidence\":\"name\"}");
+    REQUIRE(strong && name);
+    static const char *const lone[] = {"Dear Olivia,\n\nThe conference went great.",
+                                       "Hi, Tom! Thanks for the update.",
+                                       "Best regards,\nOlivia",
+                                       "Bonjour Marie, merci.",
+                                       "well, cordialement, luc",
+                                       "Hola Diego, gracias."};
+    static const char *const who[] = {"Olivia", "Tom", "Olivia", "Marie", "luc", "Diego"};
+    for (size_t i = 0; i < sizeof lone / sizeof lone[0]; i++) {
+        CHECK_STR(found(&al_detector_person, strong, lone[i]), "");
+        CHECK_STR(found(&al_detector_person, name, lone[i]), who[i]);
+    }
+    CHECK_STR(found(&al_detector_person, strong, "Dear Olivia Martinez,\nthanks"),
+              "Olivia Martinez");
+    CHECK_STR(found(&al_detector_person, strong, "Regards,\nOlivia Martinez"), "Olivia Martinez");
+    CHECK_STR(found(&al_detector_person, strong, "Hi, my name is Olivia."), "Olivia");
+    CHECK_STR(found(&al_detector_person, strong, "Preferred name: Ben\n"), "Ben");
+    CHECK_STR(found(&al_detector_person, strong, "Attn: Olivia\n"), "Olivia");
+    CHECK_STR(found(&al_detector_person, strong,
+                    "Dear Olivia, your account 12345678 is overdue; call 212-555-0199."),
+              "Olivia");
+    al_detector_person.free_state(strong);
+    al_detector_person.free_state(name);
 }
 
 TEST(location_home_context_takes_unlisted_towns_but_not_products)
