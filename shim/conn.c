@@ -84,7 +84,13 @@ al_conn *al_conn_new(const al_ctx *ctx, const char *transport, const char *host)
 void al_conn_free(al_conn *c)
 {
     if (!c) return;
-    for (int i = 0; i < c->qn; i++) al_exchange_free(c->q[i].x);
+    for (int i = 0; i < c->qn; i++) {
+        /* the program let go of the connection before this reply ended (it
+         * stopped reading a stream, or gave up waiting): the audit says so */
+        if (c->q[i].x && !al_exchange_stream_ended(c->q[i].x))
+            al_exchange_note_fail(c->q[i].x, "closed by the program before the end of the reply");
+        al_exchange_free(c->q[i].x);
+    }
     al_buf_free(&c->rhead);
     al_buf_free(&c->rraw);
     al_buf_free(&c->rrawb);

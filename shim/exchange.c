@@ -1967,6 +1967,11 @@ al_resp_mode al_exchange_response_mode(const al_exchange *x)
     return x ? x->mode : AL_RESP_PASS;
 }
 
+int al_exchange_stream_ended(const al_exchange *x)
+{
+    return x && x->mode == AL_RESP_STREAM && x->ended;
+}
+
 /* Cuts the stream: appends an error event (SSE) so the host sees why.
  * rest[0..rest_len): the bytes not framed yet (not in x->body). */
 static al_code cut_stream(al_exchange *x, const char *why, const char *rest, size_t rest_len,

@@ -130,6 +130,10 @@ AL_API al_code al_exchange_refused(al_exchange *x, const char *method, const cha
 /* Records why screening failed (static string; the first reason wins). */
 AL_API void al_exchange_note_fail(al_exchange *x, const char *reason);
 
+/* 1 when x is a streamed reply whose end event was seen (a program may stop
+ * reading there, before the HTTP framing's own end), else 0. */
+AL_API int al_exchange_stream_ended(const al_exchange *x);
+
 /* Appends the provider-shaped JSON error body for status and message (no
  * prompt text) to out; OpenAI's shape when the provider is unknown.
  * blocked: refused by policy, else not screenable (see al_provider.error). */

@@ -1083,6 +1083,13 @@ static void end_transfer(handle *e)
     if (e->state == ST_ACTIVE && e->multi) __atomic_sub_fetch(&active_multi, 1, __ATOMIC_RELAXED);
     restore_options(e);
     e->state = ST_IDLE;
+    if (e->x && e->host_abort && e->began && !al_exchange_stream_ended(e->x)) {
+        /* the program refused the reply's bytes or removed the transfer
+         * before its end (a reason the exchange gave first is kept) */
+        al_in_hook++;
+        al_exchange_note_fail(e->x, "closed by the program before the end of the reply");
+        al_in_hook--;
+    }
     if (e->x) {
         al_in_hook++;
         al_exchange_free(e->x);

@@ -8,6 +8,7 @@ URL may carry (http.client copies them into Host)."""
 import json
 import os
 import select
+import shutil
 import socket
 import sys
 import tempfile
@@ -98,6 +99,23 @@ else:
 '''
 
 
+NODE_TUNNEL = r'''
+const http = require("http"), tls = require("tls");
+const [ph, pp] = process.argv[2].split(":");
+const req = http.request({host: ph, port: +pp, method: "CONNECT", path: "localhost:" + process.argv[3]});
+req.on("connect", (res, socket) => {
+  const t = tls.connect({socket, servername: "localhost", rejectUnauthorized: false}, () => {
+    console.log("TLS up");
+    t.end("GET /v1/models HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+  });
+  t.on("data", d => console.log("data " + d.length));
+  t.on("error", e => console.log("tls error " + e.code));
+});
+req.on("error", e => console.log("req error " + e.code));
+req.end();
+'''
+
+
 def main():
     proxy = start_proxy()
     with Mock() as m, tempfile.TemporaryDirectory() as d:
@@ -140,6 +158,24 @@ def main():
             R.check("%s: PII in the stream replaced" % name,
                     p.returncode == 0 and "<EMAIL_ADDRESS>" in p.stdout and "data: [DONE]" in p.stdout
                     and not any(v in p.stdout for v in PII_VALUES), p.stderr[-200:])
+        # a program with its own TLS stack (Node) opening a CONNECT tunnel
+        # to an LLM API host: refused as on a direct connection, while
+        # Python's OpenSSL through the same tunnel is screened as usual
+        node = shutil.which("node") or shutil.which("nodejs")
+        if node:
+            js = os.path.join(d, "tunnel.js")
+            with open(js, "w") as f:
+                f.write(NODE_TUNNEL)
+            before = len(m.requests())
+            p = run([node, js, proxy[7:], str(m.tls_port)],
+                    env=shim_env(m.env(), AIRLOCK_LLM_HOSTS="localhost"))
+            R.check("node: TLS of its own through a CONNECT tunnel to an LLM host is refused",
+                    "tls error ECONNREFUSED" in p.stdout and len(m.requests()) == before,
+                    p.stdout[-200:] + p.stderr[-200:])
+        p = run([PY, "-c", CLIENT, "requests", proxy, m.url("/v1/chat/completions"), json.dumps(PII)],
+                env=shim_env(m.env(), AIRLOCK_LLM_HOSTS="localhost"))
+        R.check("requests through the same tunnel to the listed host: screened, not refused",
+                p.stdout.startswith("200") and "<EMAIL_ADDRESS>" in p.stdout, p.stderr[-200:])
         lines = open(audit).read().splitlines() if os.path.exists(audit) else []
         recs = [json.loads(l) for l in lines]
         R.check("audit: one line per exchange", len(recs) == len(cases) * 4 + 3, "%d lines" % len(recs))
