@@ -1383,10 +1383,11 @@ static cJSON *parse_json(const char *s, size_t n)
 
 static int cmp_key(const void *a, const void *b)
 {
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* 1 if object o has two members of one name.  Few members: compared pairwise;
+/* 1 if object o has two members of one name, in any case (Go's decoder
+ * takes "Messages" for "messages", the last of them winning).  Few members: compared pairwise;
  * more: their names sorted, so a body of 100,000 keys costs milliseconds, not
  * the quadratic minutes a hostile request could ask for.  -1: out of memory. */
 static int object_dups(const cJSON *o)
@@ -1397,7 +1398,7 @@ static int object_dups(const cJSON *o)
     if (n <= 16) {
         for (const cJSON *c = o->child; c; c = c->next)
             for (const cJSON *d = c->next; c->string && d; d = d->next)
-                if (d->string && !strcmp(c->string, d->string)) return 1;
+                if (d->string && !strcasecmp(c->string, d->string)) return 1;
         return 0;
     }
     const char **k = malloc(n * sizeof *k);
@@ -1407,7 +1408,7 @@ static int object_dups(const cJSON *o)
         if (c->string) k[i++] = c->string;
     qsort(k, n, sizeof *k, cmp_key);
     int dup = 0;
-    for (i = 1; i < n && !dup; i++) dup = !strcmp(k[i - 1], k[i]);
+    for (i = 1; i < n && !dup; i++) dup = !strcasecmp(k[i - 1], k[i]);
     free(k);
     return dup;
 }

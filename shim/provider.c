@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "provider.h"
 
@@ -101,9 +102,18 @@ void al_texts_free(al_texts *t)
     memset(t, 0, sizeof *t);
 }
 
+/* An exact name first, else one that differs only in case: Go's
+ * encoding/json (Ollama, many OpenAI-compatible servers and clients) takes
+ * "Messages" or "PROMPT" for the field it names in lower case, so such a
+ * key carries the prompt or the completion as well.  (Two names that differ
+ * only in case in one object are refused before this: exchange.c dup_keys.) */
 cJSON *al_json_get(const cJSON *obj, const char *key)
 {
-    return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
+    if (!cJSON_IsObject(obj)) return NULL;
+    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    for (cJSON *c = v ? NULL : obj->child; c; c = c->next)
+        if (c->string && !strcasecmp(c->string, key)) return c;
+    return v;
 }
 
 const char *al_json_str(const cJSON *obj, const char *key)

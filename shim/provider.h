@@ -150,7 +150,7 @@ AL_API void al_provider_model(const cJSON *root, const char *path, size_t plen, 
                               size_t cap);
 
 /* Helpers shared by the provider files. */
-AL_API cJSON *al_json_get(const cJSON *obj, const char *key); /* case-sensitive */
+AL_API cJSON *al_json_get(const cJSON *obj, const char *key); /* exact, else any case */
 AL_API const char *al_json_str(const cJSON *obj, const char *key);
 AL_API int al_json_int(const cJSON *obj, const char *key, int dflt);
 /* Prints root unformatted into out; AL_ENOMEM on failure. */
