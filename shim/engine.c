@@ -1989,9 +1989,9 @@ void al_snap_utf8(const char *text, size_t len, size_t *s, size_t *e)
 
 /* A value split by invisible characters ("4111 \u200b1111 1111 1111"):
  * when text[from, len) holds one beside a letter or digit, the active
- * pattern rules (not the detectors, not the normalised rules) run again
- * over a copy without them, and a match counts when its span holds one (the
- * raw pass found the others).  Shared by the whole-text scan and the
+ * pattern rules (not the normalised rules) and detectors run again over a
+ * copy without them, and a finding counts when its span holds one (the raw
+ * pass found the others).  Shared by the whole-text scan and the
  * stream; text without such a character costs one byte scan. */
 #define STRIP_BACK 96   /* a value split by an invisible character begins this close before it */
 #define STRIP_YOUNG 128 /* a stream: a value split by one this close to the end may still grow */
@@ -2015,8 +2015,11 @@ al_code al_rules_run_stripped(al_matcher *m, const al_subject *sub, al_cands *ca
     const al_engine *e = m->e;
     unsigned char *act = malloc(e->n ? e->n : 1);
     if (!act) return AL_ENOMEM;
-    for (size_t i = 0; i < e->n; i++)
+    int any_det = 0;
+    for (size_t i = 0; i < e->n; i++) {
         act[i] = (!sub->active || sub->active[i]) && !e->rules[i].det && !e->rules[i].normalized;
+        any_det |= (!sub->active || sub->active[i]) && e->rules[i].det;
+    }
     al_buf sb = {0};
     al_nmap map = {0};
     al_code c = al_strip_invisible(text, len, &sb, &map);
@@ -2034,6 +2037,32 @@ al_code al_rules_run_stripped(al_matcher *m, const al_subject *sub, al_cands *ca
                          .active = act};
         size_t h;
         c = al_rules_run(m, &st, cands, &h);
+    }
+    if (c == AL_OK && any_det) {
+        /* the name and place detectors read the copy as their text
+         * ("Dear Jo\u200bhn Smith"); their spans are mapped back */
+        for (size_t i = 0; i < e->n; i++)
+            act[i] = (!sub->active || sub->active[i]) && e->rules[i].det;
+        const char *t = sb.data ? sb.data : "";
+        al_subject sd = {.orig = t,
+                         .orig_len = sb.len,
+                         .s = t,
+                         .len = sb.len,
+                         .from = al_nmap_lower_bound(&map, sub->from),
+                         .prefilter = 1,
+                         .active = act};
+        const size_t n1 = cands->n;
+        size_t h;
+        c = al_rules_run(m, &sd, cands, &h);
+        for (size_t i = n1; c == AL_OK && i < cands->n; i++) {
+            al_cand *d = &cands->v[i];
+            const size_t ds = d->start, de = d->end;
+            d->start = al_nmap_orig(&map, ds);
+            size_t q =
+                de > ds ? al_nmap_orig(&map, de - 1) + 1 : d->start; /* its last character's end */
+            while (q < len && ((unsigned char)text[q] & 0xC0) == 0x80) q++;
+            d->end = d->mend = q;
+        }
     }
     size_t w = n0;
     for (size_t i = n0; c == AL_OK && i < cands->n; i++) {

@@ -306,7 +306,7 @@ typedef struct {
  * a rule that hits a match limit is abandoned for this text (m->limit_hit). */
 AL_API al_code al_rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold);
 
-/* Runs the active pattern rules over a copy of sub->orig without its
+/* Runs the active pattern rules and detectors over a copy of sub->orig without its
  * invisible characters (al_strip_invisible), only when sub->orig[sub->from,
  * orig_len) holds one that may split a value (al_invisible_find_split), and
  * appends the candidates whose span holds one (offsets into sub->orig).

@@ -202,6 +202,9 @@ TEST(shipped_packs_should_replace_values_split_by_invisible_characters_whole_and
         "SSN 536-22-\xe2\x80\x8d"
         "1234, mail jo\xe2\x80\x8bhn.smith@example.com",
         "IBAN GB82 WEST\xe2\x80\x8b 1234 5698 7654 32 and 4111 1111 1111 1111",
+        /* the name detector reads the copy too */
+        "Dear Jo\xe2\x80\x8bhn Sm\xc2\xad"
+        "ith, your card ending 4411 was declined.",
         /* an invisible character beside no value changes nothing */
         "zero\xe2\x80\x8bwidth 12 34 and a\xc2\xad"
         "b",
@@ -211,6 +214,7 @@ TEST(shipped_packs_should_replace_values_split_by_invisible_characters_whole_and
         "pan <CREDIT_CARD>.",
         "SSN <US_SSN>, mail <EMAIL_ADDRESS>",
         "IBAN <IBAN_CODE> and <CREDIT_CARD>",
+        "Dear <PERSON>, your card ending 4411 was declined.",
         "zero\xe2\x80\x8bwidth 12 34 and a\xc2\xad"
         "b",
     };
