@@ -711,22 +711,30 @@ static al_code arena_grow(al_exchange *x, size_t n)
 /* Queues an event.  text (tlen bytes): its delta text for key, or NULL
  * (text that lies inside raw is not copied again).  ev (owned by the queue
  * once this succeeds) and node may be NULL. */
-static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
-                          const char *text, size_t tlen, int key, int changed)
+/* Room for one more item in the queue's array when it is full (qn ==
+ * qcap): the queue moved to its front when half the array is free there,
+ * else the array doubled.  On failure the queue is as it was. */
+static __attribute__((noinline)) al_code queue_room(al_exchange *x)
 {
-    if (x->qn == x->qcap && x->qh && x->qh >= x->qcap / 2) {
+    if (x->qh && x->qh >= x->qcap / 2) {
         /* half the array is free at the front: move the queue there */
         memmove(x->q, x->q + x->qh, (x->qn - x->qh) * sizeof *x->q);
         x->qn -= x->qh;
         x->qh = 0;
+        return AL_OK;
     }
-    if (x->qn == x->qcap) {
-        size_t cap = x->qcap ? x->qcap * 2 : 64;
-        qitem *v = realloc(x->q, cap * sizeof *v);
-        if (!v) return AL_ENOMEM;
-        x->q = v;
-        x->qcap = cap;
-    }
+    size_t cap = x->qcap ? x->qcap * 2 : 64;
+    qitem *v = realloc(x->q, cap * sizeof *v);
+    if (!v) return AL_ENOMEM;
+    x->q = v;
+    x->qcap = cap;
+    return AL_OK;
+}
+
+static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
+                          const char *text, size_t tlen, int key, int changed)
+{
+    if (x->qn == x->qcap && queue_room(x) != AL_OK) return AL_ENOMEM;
     /* the text's place in raw, when it lies there */
     int inraw = text && (uintptr_t)text >= (uintptr_t)raw &&
                 (uintptr_t)text - (uintptr_t)raw <= rawlen && tlen <= rawlen - (size_t)(text - raw);
@@ -2699,9 +2707,10 @@ static inline int one_event(al_exchange *x, const char *buf, size_t len, al_buf 
                             al_code *rc)
 {
     const shape_t *sh = &x->shape; /* (one implies framed) */
-    /* (qh < qn and fewer than 255 wait: qn - qh - 1 < 254, qh <= qn) */
+    /* (qh < qn and fewer than 255 wait: qn - qh - 1 < 254, qh <= qn; a full
+     * array is given room as queue_push would) */
     if (!sh->one || (x->body.len | x->last_len | x->keys[0].pend.len) || x->qn - x->qh - 1 >= 254 ||
-        x->qn == x->qcap)
+        (x->qn == x->qcap && queue_room(x) != AL_OK))
         return 0;
     /* shape_frame(x, buf, len, ...) == len, checked from the end: the
      * suffix (its closing quote first) must end buf, so the text is what
