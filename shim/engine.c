@@ -242,20 +242,23 @@ static void matcher_put(al_matcher *m)
         al_matcher_free(m);
 }
 
-/* The code to match rule r with: its JIT-compiled copy, made on first use.
- * Lock-free (a lock held across fork would hang a forked host): threads
- * racing on a rule's first use each compile a copy, one is published, the
- * others are freed.  JIT failure is not an error: the copy then runs in
- * the interpreter, as does the original when even the copy cannot be made. */
-static const pcre2_code *rule_code(const al_rule *r)
+/* The code to match rule r with in hard partial mode (partial) or complete
+ * mode: its JIT-compiled copy for that mode, made at the first attempt in
+ * it.  A whole-text scan asks hard partial mode alone (match_near), so
+ * most rules are compiled for one mode, not two.  Lock-free (a lock held
+ * across fork would hang a forked host): threads racing on a rule's first
+ * use each compile a copy, one is published, the others are freed.  JIT
+ * failure is not an error: the copy then runs in the interpreter, as does
+ * the original when even the copy cannot be made. */
+static const pcre2_code *rule_code(const al_rule *r, int partial)
 {
-    pcre2_code **slot =
-        (pcre2_code **)&r->jit; /* engines live on the heap, never in const memory */
+    /* engines live on the heap, never in const memory */
+    pcre2_code **slot = (pcre2_code **)(partial ? &r->jitp : &r->jit);
     pcre2_code *c = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
     if (c) return c;
     pcre2_code *copy = pcre2_code_copy(r->re);
     if (!copy) return r->re;
-    (void)pcre2_jit_compile(copy, PCRE2_JIT_COMPLETE | PCRE2_JIT_PARTIAL_HARD);
+    (void)pcre2_jit_compile(copy, partial ? PCRE2_JIT_PARTIAL_HARD : PCRE2_JIT_COMPLETE);
     pcre2_code *expected = NULL;
     if (__atomic_compare_exchange_n(slot, &expected, copy, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
         return copy;
@@ -752,23 +755,37 @@ static int match_limited(al_matcher *m, const pcre2_code *re, const char *s, siz
     return rc;
 }
 
-/* A whole-text attempt at offset p (anchored there by the offset limit when
- * limit is set) that looks at no more text than it needs: the subject is cut
- * a little past p, with hard partial matching; a complete match or a
- * failure that never reached the cut is exactly what the whole subject
- * gives, and an attempt that reached the cut is retried on a longer cut,
- * finally on the whole text.  So a text with many hits of a prefix costs
- * work per hit bounded by the match, not by the rest of the text. */
-static int match_near(al_matcher *m, const pcre2_code *re, const al_subject *sub, size_t p,
+/* A whole-text attempt of rule r at offset p (anchored there by the offset
+ * limit when limit is set) that looks at no more text than it needs: the
+ * subject is cut a little past p, with hard partial matching; a complete
+ * match or a failure that never reached the cut is exactly what the whole
+ * subject gives, and an attempt that reached the cut is retried on a
+ * longer cut, finally on the whole text.  So a text with many hits of a
+ * prefix costs work per hit bounded by the match, not by the rest of the
+ * text.  The whole text too is tried in hard partial mode, and only an
+ * attempt that reached its end is asked again in complete mode (with the
+ * rule's complete-mode code when some scan made it, else interpreted), so
+ * that the rule needs no JIT code for complete mode. */
+#define ENDS_JIT 8 /* interpreted attempts at a text's end before a rule's complete-mode JIT */
+static int match_near(al_matcher *m, const al_rule *r, const al_subject *sub, size_t p,
                       size_t limit)
 {
     static const size_t cut[] = {1024, 65536};
+    const pcre2_code *re = rule_code(r, 1);
     for (size_t k = 0; k < sizeof cut / sizeof cut[0]; k++) {
         if (sub->len - p <= cut[k]) break;
         int rc = match_limited(m, re, sub->s, p + cut[k], p, limit, PCRE2_PARTIAL_HARD);
         if (rc != PCRE2_ERROR_PARTIAL) return rc;
     }
-    return match_limited(m, re, sub->s, sub->len, p, limit, 0);
+    int rc = match_limited(m, re, sub->s, sub->len, p, limit, PCRE2_PARTIAL_HARD);
+    if (rc != PCRE2_ERROR_PARTIAL) return rc;
+    /* a rule that keeps reaching the ends of texts gets its complete-mode
+     * code after all: the interpreter costs it tens of thousands of
+     * instructions an attempt */
+    const pcre2_code *c = __atomic_load_n(&r->jit, __ATOMIC_ACQUIRE);
+    if (!c && __atomic_add_fetch((unsigned *)&r->ends, 1, __ATOMIC_RELAXED) >= ENDS_JIT)
+        c = rule_code(r, 0);
+    return match_limited(m, c ? c : r->re, sub->s, sub->len, p, limit, 0);
 }
 
 /* Rule ri's first start offset in sub as the caller keeps it (0: none). */
@@ -819,7 +836,7 @@ static al_code run_anchored(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (!sub->partial && r->pf.dmin && !digits_fit(&r->pf, sub->s, sub->len, p)) continue;
         /* anchored at p: JIT ignores a match-time PCRE2_ANCHORED (the
          * interpreter would run instead), but honours the offset limit */
-        int rc = match_near(m, rule_code(r), sub, p, p);
+        int rc = match_near(m, r, sub, p, p);
         if (rc == PCRE2_ERROR_NOMATCH) continue;
         if (rc < 0) {
             m->limit_hit = 1;
@@ -847,7 +864,7 @@ static al_code run_windowed(al_matcher *m, const al_subject *sub, uint32_t ri, c
         if (start < pos) start = pos;
         if (start < tried) start = tried;
         while (start <= q) {
-            int rc = match_near(m, rule_code(r), sub, start, q);
+            int rc = match_near(m, r, sub, start, q);
             if (rc == PCRE2_ERROR_NOMATCH) break;
             if (rc < 0) {
                 m->limit_hit = 1;
@@ -1353,7 +1370,8 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size
         return AL_OK;
     }
     while (pos <= sub->len) {
-        int rc = do_match(m, rule_code(r), sub->s, sub->len, pos < at ? at : pos, opts);
+        int rc =
+            do_match(m, rule_code(r, sub->partial), sub->s, sub->len, pos < at ? at : pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
             /* partial mode: no start in [pos, len) matches or may match */
             if (sub->partial && !found) mark_scanned(sub, ri, sub->len);

@@ -63,6 +63,7 @@ void al_rule_free(al_rule *r)
     free(r->pattern);
     if (r->re) pcre2_code_free(r->re);
     if (r->jit) pcre2_code_free(r->jit);
+    if (r->jitp) pcre2_code_free(r->jitp);
     if (r->det && r->det->free_state && r->det_state) r->det->free_state(r->det_state);
     free_strv(r->ctx, r->nctx);
     free(r->ctxlen);

@@ -68,9 +68,12 @@ typedef struct {
     char *entity; /* NULL when the rule has none */
     char *pattern;
     pcre2_code *re;
-    pcre2_code *jit; /* re's JIT-compiled copy, made at the rule's first match attempt
-                      * (NULL: not yet; see engine.c rule_code) */
-    int value_group; /* capture number of (?<value>...), 0 when absent */
+    pcre2_code *jit;  /* re's JIT-compiled copy for complete matching, made at the rule's
+                       * first attempt in that mode (NULL: not yet; see engine.c rule_code) */
+    pcre2_code *jitp; /* the same for hard partial matching */
+    unsigned ends;    /* attempts that reached the end of a text in hard partial mode and
+                       * were asked again in complete mode (engine.c match_near) */
+    int value_group;  /* capture number of (?<value>...), 0 when absent */
     uint32_t lookbehind;
     al_validator_fn validator;
     const al_detector_ops *det;

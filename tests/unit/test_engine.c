@@ -876,7 +876,8 @@ TEST(a_rule_should_be_jit_compiled_at_its_first_match_attempt_once_however_many_
 {
     al_engine *e = load(BASIC);
     REQUIRE(e);
-    for (size_t i = 0; i < e->n; i++) CHECK(e->rules[i].jit == NULL); /* loading compiles none */
+    for (size_t i = 0; i < e->n; i++) /* loading compiles none */
+        CHECK(e->rules[i].jit == NULL && e->rules[i].jitp == NULL);
     pthread_t t[6];
     struct first_use f[6];
     for (int i = 0; i < 6; i++) {
@@ -891,10 +892,38 @@ TEST(a_rule_should_be_jit_compiled_at_its_first_match_attempt_once_however_many_
     size_t jitted = 0;
     for (size_t i = 0; i < e->n; i++) {
         int email = strcmp(e->rules[i].id, "t.email") == 0;
-        if (email) CHECK(e->rules[i].jit != NULL);
-        jitted += e->rules[i].jit != NULL;
+        if (email) CHECK(e->rules[i].jit != NULL); /* no prefix: run unanchored, complete */
+        jitted += e->rules[i].jit != NULL || e->rules[i].jitp != NULL;
     }
     CHECK(jitted < e->n); /* rules the text never got near stay uncompiled */
+    al_engine_free(e);
+}
+
+TEST(a_prefixed_rule_should_need_only_hard_partial_code_and_still_find_a_match_at_the_very_end)
+{
+    /* its anchored attempts run in hard partial mode; one that reaches the
+     * end of the text is asked again in complete mode, interpreted */
+    al_engine *e = NULL;
+    char err[512];
+    REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
+    static const char *const texts[] = {"write to bob@example.com", "write to bob@example.com now",
+                                        "bob@example.com", "write to bob@example.co"};
+    static const char *const want[] = {"write to <EMAIL_ADDRESS>", "write to <EMAIL_ADDRESS> now",
+                                       "<EMAIL_ADDRESS>", "write to <EMAIL_ADDRESS>"};
+    al_result r = {0};
+    for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
+        REQUIRE(al_engine_scan(e, NULL, AL_AS_COMPLETION, texts[k], strlen(texts[k]), &r) == AL_OK);
+        CHECK_STR(r.text.data, want[k]);
+    }
+    size_t found = 0;
+    for (size_t i = 0; i < e->n; i++) {
+        if (strcmp(e->rules[i].id, "pii.email") != 0) continue;
+        found++;
+        CHECK(e->rules[i].pf.n > 0);
+        CHECK(e->rules[i].jitp != NULL && e->rules[i].jit == NULL);
+    }
+    CHECK_EQ_INT(found, 1);
+    al_result_free(&r);
     al_engine_free(e);
 }
 
