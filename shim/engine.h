@@ -26,7 +26,7 @@ AL_API void al_policy_default(al_policy *p);
 
 /* Loads every rule pack at path (a file, or a directory whose *.json are
  * loaded in name order, plus the data files the packs name) and compiles the
- * patterns with JIT.  On error returns non-AL_OK, *out stays NULL and err gets
+ * patterns (each rule's JIT code is made at its first match attempt).  On error returns non-AL_OK, *out stays NULL and err gets
  * a "file: rule: reason" message (errlen bytes, NUL-terminated).
  * The caller frees the engine with al_engine_free.  The engine is immutable
  * after creation and safe to share between threads. */
