@@ -455,7 +455,9 @@ HOOK int connect(int fd, const struct sockaddr *a, socklen_t al)
     if ((unsigned)fd >= FD_CAP || al_in_hook || !a) return rc;
     int err = errno;
     if (known(fd)) forget(fd); /* a descriptor whose close we did not see */
-    if ((a->sa_family == AF_INET || a->sa_family == AF_INET6) &&
+    /* TCP, and Unix stream sockets (a model server on a socket file: vLLM's
+     * --uds, httpx's uds transport) */
+    if ((a->sa_family == AF_INET || a->sa_family == AF_INET6 || a->sa_family == AF_UNIX) &&
         (rc == 0 || err == EINPROGRESS || err == EINTR || err == EAGAIN)) {
         int type = 0;
         socklen_t tl = sizeof type;
@@ -608,7 +610,7 @@ static int still_stream_socket(int fd)
     socklen_t sl = sizeof ss;
     int ok = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM &&
              getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
+             (ss.ss_family == AF_INET || ss.ss_family == AF_INET6 || ss.ss_family == AF_UNIX);
     errno = e;
     return ok;
 }
