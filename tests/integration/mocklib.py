@@ -13,6 +13,7 @@ takes effect at exec.
 """
 import json
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -168,6 +169,25 @@ def answer_one_chat(c):
               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(r), r))
     c.close()
     return body
+
+
+def pipe(a, b):
+    """Relay bytes both ways between two sockets until either side closes (test proxies)."""
+    try:
+        while True:
+            r, _, _ = select.select([a, b], [], [], 30)
+            if not r:
+                return
+            for s in r:
+                d = s.recv(65536)
+                if not d:
+                    return
+                (b if s is a else a).sendall(d)
+    except OSError:
+        pass
+    finally:
+        a.close()
+        b.close()
 
 
 def shim_env(base=None, **extra):

@@ -7,34 +7,15 @@ whole and streamed replies is replaced), TLS through it too, and a download
 that is no LLM call comes through byte-identical.  The proxy runs here."""
 import json
 import os
-import select
 import socket
 import struct
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import Mock, Results, PY, PII_VALUES, run, shim_env  # noqa: E402
+from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, shim_env  # noqa: E402
 
 R = Results()
-
-
-def pipe(a, b):
-    try:
-        while True:
-            r, _, _ = select.select([a, b], [], [], 30)
-            if not r:
-                return
-            for s in r:
-                d = s.recv(65536)
-                if not d:
-                    return
-                (b if s is a else a).sendall(d)
-    except OSError:
-        pass
-    finally:
-        a.close()
-        b.close()
 
 
 def proxy_one(c):

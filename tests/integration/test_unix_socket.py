@@ -5,34 +5,15 @@ reaches the server, PII in whole and streamed replies is replaced), and a
 Unix socket that carries no HTTP passes byte-identical.  The socket file is
 a relay to the mock's plain-HTTP port, started here."""
 import os
-import select
 import socket
 import sys
 import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import Mock, Results, PY, PII_VALUES, run, shim_env  # noqa: E402
+from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, shim_env  # noqa: E402
 
 R = Results()
-
-
-def pipe(a, b):
-    try:
-        while True:
-            r, _, _ = select.select([a, b], [], [], 30)
-            if not r:
-                return
-            for s in r:
-                d = s.recv(65536)
-                if not d:
-                    return
-                (b if s is a else a).sendall(d)
-    except OSError:
-        pass
-    finally:
-        a.close()
-        b.close()
 
 
 def serve_unix(path, handler):
