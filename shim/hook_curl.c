@@ -1002,6 +1002,19 @@ static void restore_options(handle *e)
     e->swapped_read = e->swapped_post = e->watch = 0;
 }
 
+/* Forget the handle's exchange and request verdict (the transfer passes unwatched or ended). */
+static void drop_exchange(handle *e)
+{
+    if (e->x) {
+        al_in_hook++;
+        al_exchange_free(e->x);
+        al_in_hook--;
+        e->x = NULL;
+    }
+    al_req_verdict_free(&e->v);
+    memset(&e->v, 0, sizeof e->v);
+}
+
 /* Before each request of a watched transfer (a POST that was not to an LLM
  * API, with FOLLOWLOCATION): one that libcurl makes after following a
  * redirect to an LLM API is screened as if the program had asked for it,
@@ -1057,12 +1070,7 @@ static int on_redirect(void *ud, char *ip, char *lip, int rport, int lport)
     }
     if (refuse) return CURL_PREREQFUNC_ABORT;
     if (ac != AL_OK || e->v.kind == AL_REQ_PASS) {
-        al_in_hook++;
-        al_exchange_free(e->x);
-        al_in_hook--;
-        e->x = NULL;
-        al_req_verdict_free(&e->v);
-        memset(&e->v, 0, sizeof e->v);
+        drop_exchange(e);
         return CURL_PREREQFUNC_OK;
     }
     e->finished = 0;
@@ -1090,14 +1098,7 @@ static void end_transfer(handle *e)
         al_exchange_note_fail(e->x, "closed by the program before the end of the reply");
         al_in_hook--;
     }
-    if (e->x) {
-        al_in_hook++;
-        al_exchange_free(e->x);
-        al_in_hook--;
-        e->x = NULL;
-    }
-    al_req_verdict_free(&e->v);
-    memset(&e->v, 0, sizeof e->v);
+    drop_exchange(e);
     al_buf_free(&e->body);
     al_buf_free(&e->dec);
     al_buf_free(&e->out);
@@ -1267,14 +1268,7 @@ static CURLcode prepare(handle *e, int multi)
         e->v.kind = AL_REQ_PASS;
     }
     if (e->v.kind == AL_REQ_PASS) {
-        if (e->x) {
-            al_in_hook++;
-            al_exchange_free(e->x);
-            al_in_hook--;
-            e->x = NULL;
-        }
-        al_req_verdict_free(&e->v);
-        memset(&e->v, 0, sizeof e->v);
+        drop_exchange(e);
         if (drained) {
             /* give the bytes we read back to libcurl, then the rest */
             e->state = ST_ACTIVE;
