@@ -107,27 +107,38 @@ class Mock:
         return e
 
 
-def echo_server():
-    """A local TCP echo service (not HTTP); returns its port."""
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(4)
+def serve(handler, unix_path=None):
+    """Accepts connections on 127.0.0.1 (or on a Unix socket file at unix_path),
+    each handled by handler(conn) in a thread of its own; returns the TCP port."""
+    ls = socket.socket(socket.AF_UNIX) if unix_path else socket.socket()
+    ls.bind(unix_path or ("127.0.0.1", 0))
+    ls.listen(20)
 
-    def serve():
+    def loop():
         while True:
             try:
                 c, _ = ls.accept()
             except OSError:
                 return
-            while True:
-                d = c.recv(65536)
-                if not d:
-                    break
-                c.sendall(d)
-            c.close()
+            threading.Thread(target=handler, args=(c,), daemon=True).start()
 
-    threading.Thread(target=serve, daemon=True).start()
-    return ls.getsockname()[1]
+    threading.Thread(target=loop, daemon=True).start()
+    return None if unix_path else ls.getsockname()[1]
+
+
+def echo(c):
+    """Sends every byte back until the peer closes (a service that is not HTTP)."""
+    while True:
+        d = c.recv(65536)
+        if not d:
+            break
+        c.sendall(d)
+    c.close()
+
+
+def echo_server():
+    """A local TCP echo service (not HTTP); returns its port."""
+    return serve(echo)
 
 
 def read_request(f):

@@ -11,10 +11,9 @@ import shutil
 import socket
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, shim_env  # noqa: E402
+from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, serve, shim_env  # noqa: E402
 
 R = Results()
 PII = {"model": "m", "messages": [{"role": "user", "content": "mock:pii hi"}]}
@@ -44,17 +43,7 @@ def proxy_one(c):
 
 
 def start_proxy():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(20)
-
-    def serve():
-        while True:
-            c, _ = ls.accept()
-            threading.Thread(target=proxy_one, args=(c,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return "http://127.0.0.1:%d" % ls.getsockname()[1]
+    return "http://127.0.0.1:%d" % serve(proxy_one)
 
 
 CLIENT = r'''

@@ -10,10 +10,9 @@ import os
 import socket
 import struct
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, shim_env  # noqa: E402
+from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, serve, shim_env  # noqa: E402
 
 R = Results()
 
@@ -57,17 +56,7 @@ def proxy_one(c):
 
 
 def start_proxy():
-    ls = socket.socket()
-    ls.bind(("127.0.0.1", 0))
-    ls.listen(20)
-
-    def serve():
-        while True:
-            c, _ = ls.accept()
-            threading.Thread(target=proxy_one, args=(c,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    return ls.getsockname()[1]
+    return serve(proxy_one)
 
 
 CLIENT = r'''

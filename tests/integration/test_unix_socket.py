@@ -8,34 +8,11 @@ import os
 import socket
 import sys
 import tempfile
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import Mock, Results, PY, PII_VALUES, pipe, run, shim_env  # noqa: E402
+from mocklib import Mock, Results, PY, PII_VALUES, echo, pipe, run, serve, shim_env  # noqa: E402
 
 R = Results()
-
-
-def serve_unix(path, handler):
-    ls = socket.socket(socket.AF_UNIX)
-    ls.bind(path)
-    ls.listen(20)
-
-    def loop():
-        while True:
-            c, _ = ls.accept()
-            threading.Thread(target=handler, args=(c,), daemon=True).start()
-
-    threading.Thread(target=loop, daemon=True).start()
-
-
-def echo(c):
-    while True:
-        d = c.recv(65536)
-        if not d:
-            break
-        c.sendall(d)
-    c.close()
 
 
 CLIENT = r'''
@@ -77,8 +54,8 @@ else:  # a protocol that is no HTTP: bytes out, the same bytes back
 def main():
     with Mock() as m, tempfile.TemporaryDirectory() as d:
         llm, other = os.path.join(d, "llm.sock"), os.path.join(d, "echo.sock")
-        serve_unix(llm, lambda c: pipe(c, socket.create_connection(("127.0.0.1", m.http_port))))
-        serve_unix(other, echo)
+        serve(lambda c: pipe(c, socket.create_connection(("127.0.0.1", m.http_port))), llm)
+        serve(echo, other)
         env = shim_env(m.env())
         for mode in ("httpx", "aiohttp"):
             for path in ("/v1/chat/completions", "/api/chat"):
