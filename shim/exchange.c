@@ -708,9 +708,6 @@ static al_code arena_grow(al_exchange *x, size_t n)
     return AL_OK;
 }
 
-/* Queues an event.  text (tlen bytes): its delta text for key, or NULL
- * (text that lies inside raw is not copied again).  ev (owned by the queue
- * once this succeeds) and node may be NULL. */
 /* Room for one more item in the queue's array when it is full (qn ==
  * qcap): the queue moved to its front when half the array is free there,
  * else the array doubled.  On failure the queue is as it was. */
@@ -731,6 +728,9 @@ static __attribute__((noinline)) al_code queue_room(al_exchange *x)
     return AL_OK;
 }
 
+/* Queues an event.  text (tlen bytes): its delta text for key, or NULL
+ * (text that lies inside raw is not copied again).  ev (owned by the queue
+ * once this succeeds) and node may be NULL. */
 static al_code queue_push(al_exchange *x, const char *raw, size_t rawlen, cJSON *ev, cJSON *node,
                           const char *text, size_t tlen, int key, int changed)
 {
