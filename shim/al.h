@@ -6,6 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #define AL_API __attribute__((visibility("hidden")))
 #define AL_EXPORT __attribute__((visibility("default")))
@@ -54,6 +57,20 @@ AL_API al_code al_buf_printf(al_buf *b, const char *fmt, ...) __attribute__((for
 AL_API void al_buf_consume(al_buf *b, size_t n);
 AL_API void al_buf_reset(al_buf *b); /* len = 0, keeps memory */
 AL_API void al_buf_free(al_buf *b);  /* frees memory, zeroes struct */
+
+/* The offset in s of its first byte >= 0x80, n when it has none: plain
+ * ASCII passed over 16 bytes at a time, then byte by byte. */
+static inline size_t al_ascii_end(const char *s, size_t n)
+{
+    size_t i = 0;
+#ifdef __SSE2__
+    while (i + 16 <= n &&
+           !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
+        i += 16;
+#endif
+    while (i < n && !((unsigned char)s[i] & 0x80)) i++;
+    return i;
+}
 
 /* memcpy(d, s, n) for 1 <= n <= 8, without the call: two 4-byte words
  * (overlapping when n < 8), or for 1-3 bytes the first, middle and last. */

@@ -181,10 +181,8 @@ static size_t utf8_valid_prefix(const char *s, size_t n)
     const unsigned char *u = (const unsigned char *)s;
     size_t i = 0, bad;
     while (i < n) {
-        if (u[i] < 0x80) { /* ASCII runs, eight bytes at a time */
-            uint64_t w;
-            while (i + 8 <= n && (memcpy(&w, u + i, 8), !(w & 0x8080808080808080ull))) i += 8;
-            while (i < n && u[i] < 0x80) i++;
+        if (u[i] < 0x80) { /* ASCII runs */
+            i += al_ascii_end(s + i, n - i);
             continue;
         }
         size_t k = utf8_seq(u + i, n - i, &bad);

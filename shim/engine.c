@@ -1439,26 +1439,12 @@ static al_code run_detector(al_matcher *m, const al_subject *sub, uint32_t ri, u
     return AL_OK;
 }
 
-/* The offset in text of its first byte >= 0x80, len when it has none
- * (16 bytes at a time, then byte by byte). */
-static inline size_t ascii_end(const char *text, size_t len)
-{
-    size_t i = 0;
-#ifdef __SSE2__
-    while (i + 16 <= len &&
-           !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(text + i))))
-        i += 16;
-#endif
-    while (i < len && !((unsigned char)text[i] & 0x80)) i++;
-    return i;
-}
-
 /* 1 when text holds U+017F (long s) or U+212A (Kelvin sign). */
 static int has_ks(const char *text, size_t len)
 {
     /* both begin with a byte >= 0x80: none in ASCII text, else from the
      * first such byte on */
-    size_t i = ascii_end(text, len);
+    size_t i = al_ascii_end(text, len);
     if (i == len) return 0;
     const char *p = text + i, *end = text + len;
     text = p;
@@ -1478,7 +1464,7 @@ static int has_ks(const char *text, size_t len)
  * sign), 0 when it holds none. */
 static size_t last_ks(const char *text, size_t len)
 {
-    size_t i = ascii_end(text, len);
+    size_t i = al_ascii_end(text, len);
     const unsigned char *t = (const unsigned char *)text;
     size_t last = 0;
     for (; i + 1 < len; i++) {

@@ -361,21 +361,9 @@ size_t al_invisible_find(const char *in, size_t len, size_t from)
     const unsigned char *s = (const unsigned char *)in;
     size_t i = from;
     while (i < len) {
-#ifdef __SSE2__
-        while (i + 16 <= len &&
-               !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + i))))
-            i += 16;
-        /* fewer than 16 left: the last 16 bytes at once when there are 16 */
-        if (i + 16 > len && len >= 16 && i < len &&
-            !_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(const void *)(s + len - 16))))
-            break;
+        i += al_ascii_end(in + i, len - i);
         if (i >= len) break;
-#endif
-        if (s[i] < 0x80 || !invisible_lead(s[i])) {
-            i++;
-            continue;
-        }
-        if (invisible_at(s, len, i)) return i;
+        if (invisible_lead(s[i]) && invisible_at(s, len, i)) return i;
         i++;
     }
     return len;

@@ -3,9 +3,6 @@
 #ifndef AL_NORMALIZE_H
 #define AL_NORMALIZE_H
 
-#include <stdint.h>
-#include <string.h>
-
 #include "al.h"
 
 /* Folds text for matching injection/jailbreak signals: decodes UTF-8
@@ -44,20 +41,6 @@ AL_API size_t al_nmap_lower_bound(const al_nmap *m, size_t x);
  * variation selectors, tag characters) in in[from, len), len when none.
  * Plain ASCII is passed over 16 bytes at a time. */
 AL_API size_t al_invisible_find(const char *in, size_t len, size_t from);
-
-/* 1 when s[0, n) is plain ASCII (holds no invisible character), 8 bytes a
- * step: the check a stream pass makes of the text that came since the last. */
-static inline int al_all_ascii(const char *s, size_t n)
-{
-    uint64_t acc = 0, w;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        memcpy(&w, s + i, 8);
-        acc |= w;
-    }
-    for (; i < n; i++) acc |= (unsigned char)s[i];
-    return !(acc & 0x8080808080808080ull);
-}
 
 /* The first invisible character in in[from, len) that may split a value: a
  * run of them with an ASCII letter or digit just before or just after it

@@ -260,7 +260,7 @@ static al_code stripped_pass(al_stream_scrub *s, const char *w, size_t len, int 
     *hold = len;
     size_t i = s->inv_to > s->base ? s->inv_to - s->base : 0;
     if (i < s->ctx_len) i = s->ctx_len;
-    if (i < len && !al_all_ascii(w + i, len - i))
+    if (i < len && al_ascii_end(w + i, len - i) < len - i)
         while ((i = al_invisible_find_split(w, len, i)) < len) s->inv_at = s->base + ++i;
     s->inv_to = s->base + len;
     if (s->inv_at <= s->base + s->ctx_len) return AL_OK; /* none pending */
