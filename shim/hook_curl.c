@@ -170,6 +170,8 @@ typedef struct handle {
     int watch;          /* a POST not to an LLM API that may be redirected to one (on_redirect) */
     int block_served;   /* on_prereq or on_redirect served the block reply ... */
     int block_paused;   /* ... and the program paused on it: the rest is in stash */
+    int end_paused;     /* paused on what finish_response released (the rest in stash);
+                         * 2: its DONE message is kept until the program takes the rest */
     CURLcode block_rc;  /* ... with this result, reported in place of its abort */
 } handle;
 
@@ -179,6 +181,7 @@ static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 static int synth_count;  /* handles whose getinfo is synthesized (sized) */
 static int active_multi; /* LLM transfers running in a multi handle */
 static int queued_count; /* handles with a kept DONE message */
+static int paused_count; /* multi handles with end_paused set */
 static unsigned long queued_seq;
 
 static unsigned bucket(const CURL *h)
@@ -1089,6 +1092,8 @@ static void end_transfer(handle *e)
 {
     if (e->state == ST_IDLE) return;
     if (e->state == ST_ACTIVE && e->multi) __atomic_sub_fetch(&active_multi, 1, __ATOMIC_RELAXED);
+    if (e->end_paused) __atomic_sub_fetch(&paused_count, 1, __ATOMIC_RELAXED);
+    e->end_paused = 0;
     restore_options(e);
     e->state = ST_IDLE;
     if (e->x && e->host_abort && e->began && !al_exchange_stream_ended(e->x)) {
@@ -1162,7 +1167,16 @@ static CURLcode finish_response(handle *e, CURLcode rc)
      * and so do the sizes libcurl reports for it */
     if (e->hheld && release_headers(e, e->decoded ? -1 : (long long)e->stash.len) != 0)
         return CURLE_WRITE_ERROR;
-    if (deliver_stash(e) != 0) return CURLE_WRITE_ERROR;
+    int d = deliver_stash(e);
+    /* a multi program that pauses here (CURL_WRITEFUNC_PAUSE) gets the rest
+     * when it unpauses (curl_easy_pause), and the transfer counts as running
+     * until then, as libcurl would have it; curl_easy_perform has no later
+     * call to hand it over in */
+    if (d < 0 || (d > 0 && !e->multi)) return CURLE_WRITE_ERROR;
+    if (d > 0) {
+        e->end_paused = 1;
+        __atomic_add_fetch(&paused_count, 1, __ATOMIC_RELAXED);
+    }
     /* the sizes libcurl counted are the server's; the program got these */
     if (!e->encoded && !e->decoded) set_sized(e, e->shown_cl);
     return rc;
@@ -1509,9 +1523,19 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     return d;
 }
 
-/* A blocked multi transfer whose reply the program paused on: libcurl has
- * ended that transfer (its request never left), and its curl_easy_pause
- * would fail, so unpausing hands over the rest of the reply here. */
+/* Keeps e's DONE message (e->qm, e->qresult) for curl_multi_info_read, after
+ * those kept before it.  Called with table_mu held. */
+static void queue_done_locked(handle *e)
+{
+    e->qseq = ++queued_seq;
+    if (!e->queued) __atomic_add_fetch(&queued_count, 1, __ATOMIC_RELAXED);
+    e->queued = 1;
+}
+
+/* A blocked multi transfer whose reply the program paused on, or a screened
+ * one paused on what its end released (end_paused): libcurl has ended that
+ * transfer, and its curl_easy_pause would fail, so unpausing hands over the
+ * rest of the reply here (and then the screened one's DONE message). */
 HOOK CURLcode curl_easy_pause(CURL *h, int bitmask)
 {
     pause_fn real = real_curl_easy_pause();
@@ -1522,8 +1546,33 @@ HOOK CURLcode curl_easy_pause(CURL *h, int bitmask)
             if (deliver_stash(e) <= 0) e->block_paused = 0; /* all taken, or refused */
             return CURLE_OK;
         }
+        if (e && e->state == ST_ACTIVE && e->end_paused) {
+            int d = deliver_stash(e);
+            if (d > 0) return CURLE_OK; /* paused again */
+            pthread_mutex_lock(&table_mu);
+            if (e->end_paused == 2) {
+                if (d < 0) e->qresult = CURLE_WRITE_ERROR;
+                queue_done_locked(e);
+            }
+            e->end_paused = 0;
+            pthread_mutex_unlock(&table_mu);
+            __atomic_sub_fetch(&paused_count, 1, __ATOMIC_RELAXED);
+            return CURLE_OK;
+        }
     }
     return real(h, bitmask);
+}
+
+/* Adds to *running the transfers of m whose DONE message waits for the
+ * program to unpause (end_paused): for libcurl they still run. */
+static void count_paused(CURLM *m, int *running)
+{
+    if (!running || !__atomic_load_n(&paused_count, __ATOMIC_RELAXED)) return;
+    pthread_mutex_lock(&table_mu);
+    for (unsigned b = 0; b < NBUCKET; b++)
+        for (handle *e = table[b]; e; e = e->next)
+            if (e->end_paused == 2 && e->qm == m) ++*running;
+    pthread_mutex_unlock(&table_mu);
 }
 
 /* ---- the multi interface ---- */
@@ -1617,9 +1666,10 @@ static void take_done(CURLM *m)
         pthread_mutex_lock(&table_mu);
         e->qm = m;
         e->qresult = rc;
-        e->qseq = ++queued_seq;
-        if (!e->queued) __atomic_add_fetch(&queued_count, 1, __ATOMIC_RELAXED);
-        e->queued = 1;
+        if (e->end_paused)
+            e->end_paused = 2; /* queued when the program has taken the rest */
+        else
+            queue_done_locked(e);
         pthread_mutex_unlock(&table_mu);
     }
 }
@@ -1670,7 +1720,10 @@ HOOK CURLMcode curl_multi_perform(CURLM *m, int *running)
     al_in_curl++;
     CURLMcode rc = real(m, running);
     al_in_curl--;
-    if (!al_in_hook && !al_in_curl) take_done(m);
+    if (!al_in_hook && !al_in_curl) {
+        take_done(m);
+        count_paused(m, running);
+    }
     return rc;
 }
 
@@ -1681,7 +1734,10 @@ HOOK CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *
     al_in_curl++;
     CURLMcode rc = real(m, s, ev, running);
     al_in_curl--;
-    if (!al_in_hook && !al_in_curl) take_done(m);
+    if (!al_in_hook && !al_in_curl) {
+        take_done(m);
+        count_paused(m, running);
+    }
     return rc;
 }
 
@@ -1692,7 +1748,10 @@ HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running)
     al_in_curl++;
     CURLMcode rc = real(m, running);
     al_in_curl--;
-    if (!al_in_hook && !al_in_curl) take_done(m);
+    if (!al_in_hook && !al_in_curl) {
+        take_done(m);
+        count_paused(m, running);
+    }
     return rc;
 }
 
