@@ -104,28 +104,132 @@ static int add(cJSON *o, const char *key, cJSON *v)
     return 0;
 }
 
-/* A string that outlives the output object (the engine's rule ids, static
- * names, the scan result), referenced rather than copied. */
-static int add_ref(cJSON *o, const char *key, const char *s)
+/* A scanned line's output object, made once per thread and refilled for
+ * every line: its values are set in place, each string referenced (never
+ * copied or freed by cJSON) and each number in the form it was always
+ * given to cJSON, so printing it writes what a freshly built object would,
+ * without ~50 allocations and frees per line. */
+typedef struct {
+    cJSON *o; /* blocked, score, model_score, findings, text (the contract's order) */
+    cJSON *blocked, *score, *model_score, *findings, *text;
+    char score_digits[24], model_digits[24];
+    /* finding objects (rule, category, entity, start, end, action): the
+     * first nlinked are in the findings array, the rest detached */
+    cJSON **f;
+    size_t nf, nlinked;
+    char (*digits)[2][24]; /* f[i]'s start and end */
+} out_tree;
+
+/* Sets v (a value add put under a constant key, which it keeps) to type t
+ * referencing s, which the tree never frees. */
+static void set_ref(cJSON *v, int t, const char *s)
 {
-    return add(o, key, cJSON_CreateStringReference(s));
+    v->type = (v->type & cJSON_StringIsConst) | t | (s ? cJSON_IsReference : 0);
+    v->valuestring = (char *)s;
+    v->valuedouble = 0;
+    v->valueint = 0;
 }
 
-/* A number as cJSON prints it.  Integers in [0, 1e15), which "%1.15g"
- * writes as their plain digits and reads back exactly, are handed over as
- * those digits (cJSON_CreateRaw); others go through cJSON's own printing.
- * Saves its sprintf + sscanf round trip on every offset of every finding. */
-static int add_number(cJSON *o, const char *key, double d)
+/* v := a number as cJSON prints it.  Integers in [0, 1e15), which "%1.15g"
+ * writes as their plain digits and reads back exactly, are given as those
+ * digits (a raw value written into buf, 24 bytes); others as
+ * cJSON_CreateNumber makes them.  Saves cJSON's sprintf + sscanf round
+ * trip on every offset of every finding. */
+static void set_number(cJSON *v, char *buf, double d)
 {
     if (d >= 0 && d < 1e15 && d == floor(d) && !signbit(d)) {
-        char digits[24], *q = digits + sizeof digits;
+        char *q = buf + 24;
         unsigned long long u = (unsigned long long)d;
         *--q = '\0';
         do *--q = (char)('0' + u % 10);
         while (u /= 10);
-        return add(o, key, cJSON_CreateRaw(q));
+        set_ref(v, cJSON_Raw, q);
+        return;
     }
-    return add(o, key, cJSON_CreateNumber(d));
+    set_ref(v, cJSON_Number, NULL);
+    v->valuedouble = d; /* and valueint as cJSON_CreateNumber sets it */
+    v->valueint = d >= INT_MAX ? INT_MAX : d <= (double)INT_MIN ? INT_MIN : (int)d;
+}
+
+static void out_tree_free(out_tree *t)
+{
+    cJSON_Delete(t->o); /* with the linked findings */
+    for (size_t i = t->nlinked; i < t->nf; i++) cJSON_Delete(t->f[i]);
+    free(t->f);
+    free(t->digits);
+    *t = (out_tree){0};
+}
+
+/* Makes t's root object if it has none; 0 when out of memory. */
+static int out_tree_root(out_tree *t)
+{
+    if (t->o) return 1;
+    cJSON *o = cJSON_CreateObject();
+    int ok = o && add(o, "blocked", t->blocked = cJSON_CreateFalse()) &&
+             add(o, "score", t->score = cJSON_CreateNull()) &&
+             add(o, "model_score", t->model_score = cJSON_CreateNull()) &&
+             add(o, "findings", t->findings = cJSON_CreateArray()) &&
+             add(o, "text", t->text = cJSON_CreateNull());
+    if (!ok) {
+        cJSON_Delete(o);
+        return 0;
+    }
+    t->o = o;
+    return 1;
+}
+
+/* Makes t hold at least n finding objects, exactly the first n of them in
+ * the findings array; 0 when out of memory. */
+static int out_tree_findings(out_tree *t, size_t n)
+{
+    if (n > t->nf) {
+        cJSON **f = realloc(t->f, n * sizeof *f);
+        if (!f) return 0;
+        t->f = f;
+        char(*d)[2][24] = realloc(t->digits, n * sizeof *d);
+        if (!d) return 0;
+        t->digits = d;
+        while (t->nf < n) {
+            cJSON *fo = cJSON_CreateObject();
+            int ok = fo && add(fo, "rule", cJSON_CreateNull()) &&
+                     add(fo, "category", cJSON_CreateNull()) &&
+                     add(fo, "entity", cJSON_CreateNull()) &&
+                     add(fo, "start", cJSON_CreateNull()) && add(fo, "end", cJSON_CreateNull()) &&
+                     add(fo, "action", cJSON_CreateNull());
+            if (!ok) {
+                cJSON_Delete(fo);
+                return 0;
+            }
+            t->f[t->nf++] = fo; /* detached until linked below */
+        }
+    }
+    for (; t->nlinked > n; t->nlinked--)
+        cJSON_DetachItemViaPointer(t->findings, t->f[t->nlinked - 1]);
+    for (; t->nlinked < n; t->nlinked++)
+        if (!cJSON_AddItemToArray(t->findings, t->f[t->nlinked])) return 0;
+    return 1;
+}
+
+/* Fills t with res, whose text (valid UTF-8) is out_text; 0 when out of
+ * memory. */
+static int out_tree_fill(out_tree *t, const al_result *res, const char *out_text)
+{
+    if (!out_tree_root(t) || !out_tree_findings(t, res->n)) return 0;
+    set_ref(t->blocked, res->blocked ? cJSON_True : cJSON_False, NULL);
+    set_number(t->score, t->score_digits, round6(res->score));
+    set_number(t->model_score, t->model_digits, round6(res->model_score));
+    for (size_t i = 0; i < res->n; i++) {
+        const al_finding *f = &res->findings[i];
+        cJSON *v = t->f[i]->child; /* rule, category, entity, start, end, action */
+        set_ref(v, cJSON_String, f->rule);
+        set_ref(v = v->next, cJSON_String, al_category_name(f->category));
+        set_ref(v = v->next, f->entity ? cJSON_String : cJSON_NULL, f->entity);
+        set_number(v = v->next, t->digits[i][0], (double)f->start);
+        set_number(v = v->next, t->digits[i][1], (double)f->end);
+        set_ref(v->next, cJSON_String, al_action_name(f->action));
+    }
+    set_ref(t->text, cJSON_String, out_text);
+    return 1;
 }
 
 /* cJSON ends a string at an escaped NUL: the text after "\u0000" would be
@@ -216,7 +320,7 @@ static al_code utf8_repair(const char *s, size_t n, size_t ok, al_buf *out)
 /* One input line -> one output line in ob.  Returns 0, or 1 for an error
  * line. */
 static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, const char *line,
-                     size_t len, al_result *res, out_buf *ob)
+                     size_t len, al_result *res, out_tree *tree, out_buf *ob)
 {
     ob->len = 0;
     ob->oom = 0;
@@ -257,33 +361,11 @@ static int scan_line(const al_engine *e, const al_policy *p, al_direction dir, c
         }
         out_text = fixed.data;
     }
-    cJSON *o = cJSON_CreateObject();
-    int ok = o && add(o, "blocked", cJSON_CreateBool(res->blocked)) &&
-             add_number(o, "score", round6(res->score)) &&
-             add_number(o, "model_score", round6(res->model_score));
-    cJSON *fa = ok ? cJSON_CreateArray() : NULL;
-    ok = ok && add(o, "findings", fa);
-    for (size_t i = 0; ok && i < res->n; i++) {
-        const al_finding *f = &res->findings[i];
-        cJSON *fo = cJSON_CreateObject();
-        if (!fo || !cJSON_AddItemToArray(fa, fo)) {
-            cJSON_Delete(fo);
-            ok = 0;
-            break;
-        }
-        ok = add_ref(fo, "rule", f->rule) &&
-             add_ref(fo, "category", al_category_name(f->category)) &&
-             (f->entity ? add_ref(fo, "entity", f->entity)
-                        : add(fo, "entity", cJSON_CreateNull())) &&
-             add_number(fo, "start", (double)f->start) && add_number(fo, "end", (double)f->end) &&
-             add_ref(fo, "action", al_action_name(f->action));
-    }
-    ok = ok && add_ref(o, "text", out_text);
+    int ok = out_tree_fill(tree, res, out_text);
     if (ok)
-        put_json(o, ob, strlen(out_text) * 9 / 8 + 128 * res->n + 256);
+        put_json(tree->o, ob, strlen(out_text) * 9 / 8 + 128 * res->n + 256);
     else
         put_error("out of memory", ob);
-    cJSON_Delete(o);
     al_buf_free(&fixed);
     return ok ? 0 : 1;
 }
@@ -325,17 +407,19 @@ static void *scan_batch(void *arg)
 {
     batch *b = arg;
     al_result res = {0};
+    out_tree tree = {0};
     out_buf ob = {0};
     size_t i;
     while ((i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED)) < b->n) {
         job *j = &b->v[i];
-        j->err = scan_line(b->e, b->p, b->dir, j->in, j->len, &res, &ob);
+        j->err = scan_line(b->e, b->p, b->dir, j->in, j->len, &res, &tree, &ob);
         j->oom = ob.oom;
         j->out = ob.buf; /* the line's output keeps the buffer it was printed in */
         j->olen = ob.len;
         ob = (out_buf){0};
     }
     al_result_free(&res);
+    out_tree_free(&tree);
     return NULL;
 }
 
