@@ -292,6 +292,10 @@ struct al_exchange {
     const char *ev_src;
     size_t ev_src_len;
     al_stream_io io;
+    /* al_exchange_set_sink: queued bytes bound for an empty sink_to go to sink */
+    al_buf *sink_to;
+    al_exchange_sink sink;
+    void *sink_ud;
 };
 
 static int monitor(const al_exchange *x)
@@ -594,7 +598,7 @@ static al_code item_tree(al_exchange *x, qitem *it)
 /* Raw event bytes of the arena not yet written: arena[off..off+len).
  * Events that go out as received and lie back to back in the arena are
  * written with one copy (run_flush before anything else is written, and
- * before the arena moves). */
+ * before the arena moves), or none: handed to the sink from the arena. */
 typedef struct {
     size_t off, len;
 } run_t;
@@ -602,7 +606,9 @@ typedef struct {
 static al_code run_flush(al_exchange *x, run_t *run, al_buf *out)
 {
     if (!run->len) return AL_OK;
-    al_code r = al_buf_add(out, x->arena.data + run->off, run->len);
+    al_code r = out == x->sink_to && !out->len
+                    ? x->sink(x->sink_ud, x->arena.data + run->off, run->len)
+                    : al_buf_add(out, x->arena.data + run->off, run->len);
     run->len = 0;
     return r;
 }
@@ -1221,6 +1227,14 @@ void al_exchange_free(al_exchange *x)
     al_buf_free(&x->shape.frame);
     al_buf_free(&x->shape.whole);
     free(x);
+}
+
+void al_exchange_set_sink(al_exchange *x, al_buf *to, al_exchange_sink fn, void *ud)
+{
+    if (!x) return;
+    x->sink_to = fn ? to : NULL;
+    x->sink = fn;
+    x->sink_ud = ud;
 }
 
 int al_exchange_is_llm(const al_exchange *x)

@@ -107,6 +107,20 @@ AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
  * replace (an address cut after "@example.c") is dropped. */
 AL_API al_code al_exchange_response_cut(al_exchange *x, al_buf *to_host);
 
+/* A sink for a stream's settled event bytes (al_exchange_set_sink).  It is
+ * handed bytes that follow everything handed or appended before; it gives
+ * them to the host now or appends them to the buffer it was set with.
+ * Returns AL_OK, or an error that stops the stream (as a failed append). */
+typedef al_code (*al_exchange_sink)(void *ud, const char *p, size_t n);
+
+/* Lets a stream's queued events go to fn straight from the exchange's own
+ * buffer, without the copy to to_host: when a response call is given `to`
+ * as to_host and `to` is empty at the moment queued bytes go out, they go to
+ * fn(ud, ...) instead (anything later is appended to `to` as usual, so the
+ * order holds).  fn NULL: none (the default).  For a hook that hands bytes
+ * to the program as the exchange releases them (libcurl's write callback). */
+AL_API void al_exchange_set_sink(al_exchange *x, al_buf *to, al_exchange_sink fn, void *ud);
+
 /* How the reply of an exchange is handled, known after response_begin. */
 typedef enum {
     AL_RESP_PASS = 0, /* not screened: bytes go through as they come (non-LLM, error page) */

@@ -154,6 +154,8 @@ typedef struct handle {
     int status;
     char ctype[128];
     al_buf stash;         /* scrubbed bytes the program paused on */
+    int sinking;          /* on_write feeds the exchange: sink may hand bytes over */
+    int sink_stop;        /* the program paused (1) or refused (-1) bytes sink handed it */
     size_t replay;        /* bytes libcurl will hand us again after a pause */
     long blocked_status;  /* for getinfo after a block; 0 when none */
     int sized;            /* getinfo's sizes are the ones below (blocked, or screened) */
@@ -525,6 +527,38 @@ static int deliver_stash(handle *e)
     return rc;
 }
 
+/* The exchange's sink (al_exchange_set_sink): a stream's released events
+ * go to the program straight from the exchange's buffer while on_write
+ * feeds it, in pieces libcurl itself would use; once the program paused,
+ * the rest waits in the stash (write_done then pauses the transfer, as
+ * deliver_stash would), once it refused bytes the rest is dropped
+ * (write_done aborts).  Outside on_write, bytes go to the stash. */
+static al_code sink(void *ud, const char *p, size_t n)
+{
+    handle *e = ud;
+    if (e->sink_stop < 0) return AL_OK;
+    if (!e->sinking || e->sink_stop || e->stash.len || e->hheld)
+        return al_buf_append(&e->stash, p, n);
+    size_t off = 0;
+    al_in_hook--; /* the program's callback runs as if called from libcurl */
+    while (off < n) {
+        size_t k = n - off;
+        if (k > CURL_MAX_WRITE_SIZE) k = CURL_MAX_WRITE_SIZE;
+        size_t r = host_write(e, p + off, k);
+        if (r == CURL_WRITEFUNC_PAUSE) {
+            e->sink_stop = 1;
+            break;
+        }
+        if (r != k) {
+            e->sink_stop = -1;
+            break;
+        }
+        off += k;
+    }
+    al_in_hook++;
+    return e->sink_stop > 0 ? al_buf_append(&e->stash, p + off, n - off) : AL_OK;
+}
+
 static const char *reason(int status)
 {
     switch (status) {
@@ -775,6 +809,13 @@ static al_code reply_end(handle *e, int cut)
  * what the exchange released goes to the program. */
 static size_t write_done(handle *e, al_code rc, size_t n)
 {
+    int stop = e->sink_stop;
+    e->sink_stop = 0;
+    if (stop < 0) { /* the program refused what sink handed it */
+        e->host_abort = 1;
+        al_buf_reset(&e->stash);
+        return 0;
+    }
     if (rc != AL_OK) {
         /* the exchange cut the reply off (fail closed): end the transfer */
         al_hook_debug("curl: reply cut off: %s", al_strerror(rc));
@@ -786,7 +827,7 @@ static size_t write_done(handle *e, al_code rc, size_t n)
     /* the exchange let a held reply go as it came (AIRLOCK_FAIL=open, over
      * AIRLOCK_MAX_BODY): its header lines first, as they came */
     if (e->hheld && e->stash.len && release_headers(e, -1) != 0) return 0;
-    int d = deliver_stash(e);
+    int d = stop ? 1 : deliver_stash(e); /* (paused in sink: the rest is stashed) */
     if (d < 0) return 0;
     if (d > 0) {
         /* libcurl keeps this chunk and hands it to us again on unpause; it has
@@ -811,7 +852,9 @@ static __attribute__((noinline)) size_t write_any(handle *e, char *p, size_t n)
     al_code rc = AL_OK;
     if (n > skip) {
         al_in_hook++;
+        e->sinking = 1;
         rc = reply_body(e, p + skip, n - skip);
+        e->sinking = 0;
         al_in_hook--;
     }
     return write_done(e, rc, n);
@@ -827,9 +870,11 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     if (!e->began || (e->host_abort | e->encoded | e->chunked | e->hheld) || e->replay || !n)
         return write_any(e, p, n);
     al_in_hook++;
+    e->sinking = 1;
     al_code rc = al_exchange_response_body(e->x, p, n, &e->stash);
+    e->sinking = 0;
     al_in_hook--;
-    if (rc == AL_OK && !e->stash.len) return n;
+    if (rc == AL_OK && !(e->stash.len | (size_t)e->sink_stop)) return n;
     return write_done(e, rc, n);
 }
 
@@ -1052,6 +1097,7 @@ static int on_redirect(void *ud, char *ip, char *lip, int rport, int lport)
     size_t len = e->postsize >= 0 ? (size_t)e->postsize : strlen(body);
     al_in_hook++;
     e->x = al_exchange_new(ctx, "curl");
+    al_exchange_set_sink(e->x, &e->stash, sink, e);
     memset(&e->v, 0, sizeof e->v);
     al_code ac = e->x ? al_exchange_request(e->x, "POST", host, path, find_ctype(e->headers), body,
                                             len, &e->v)
@@ -1261,6 +1307,7 @@ static CURLcode prepare(handle *e, int multi)
 
     al_in_hook++;
     e->x = al_exchange_new(ctx, "curl");
+    al_exchange_set_sink(e->x, &e->stash, sink, e);
     memset(&e->v, 0, sizeof e->v);
     al_code ac = e->x ? al_exchange_request(e->x, method_name(e), host, path, ct, body, len, &e->v)
                       : AL_ENOMEM;

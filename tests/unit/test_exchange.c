@@ -520,6 +520,75 @@ TEST(clean_ollama_stream_is_byte_identical_at_every_split)
     check_stream_clean(al_failed_, P_OLLAMA);
 }
 
+/* A hook that hands bytes to its program as they are released
+ * (al_exchange_set_sink): what the sink took, then what each call appended
+ * to to_host, as the hook delivers them. */
+typedef struct {
+    al_buf got;
+    size_t sunk; /* sink calls */
+} sink_host;
+
+static al_code host_sink(void *ud, const char *p, size_t n)
+{
+    sink_host *h = ud;
+    h->sunk++;
+    return al_buf_append(&h->got, p, n);
+}
+
+static void check_sink_same_bytes(int *al_failed_, prov p, const char *reply)
+{
+    al_ctx ctx = make_ctx();
+    REQUIRE(ctx.engine);
+    al_buf s = {0}, ref = {0}, to = {0};
+    make_stream(p, reply, &s);
+    size_t steps[] = {0, 1, 7};
+    size_t sunk = 0;
+    for (size_t i = 0; i < 3; i++) {
+        al_buf_reset(&ref);
+        CHECK_EQ_INT(stream_through(&ctx, p, s.data, s.len, steps[i], 0, &ref), AL_OK);
+        sink_host h = {{0}, 0};
+        al_exchange *x = al_exchange_new(&ctx, "test");
+        al_req_verdict v = {0};
+        const char *body = req_of(p);
+        al_code r = al_exchange_request(x, "POST", "h", path_of(p), "application/json", body,
+                                        strlen(body), &v);
+        al_req_verdict_free(&v);
+        if (r == AL_OK)
+            r = al_exchange_response_begin(
+                x, 200, p == P_OLLAMA ? "application/x-ndjson" : "text/event-stream");
+        al_exchange_set_sink(x, &to, host_sink, &h);
+        for (size_t off = 0; off < s.len && r == AL_OK;) {
+            size_t n = steps[i] && steps[i] < s.len - off ? steps[i] : s.len - off;
+            r = al_exchange_response_body(x, s.data + off, n, &to);
+            if (r == AL_OK) r = al_buf_append(&h.got, to.data, to.len);
+            al_buf_reset(&to);
+            off += n;
+        }
+        if (r == AL_OK) r = al_exchange_response_end(x, &to);
+        if (r == AL_OK) r = al_buf_append(&h.got, to.data, to.len);
+        al_buf_reset(&to);
+        al_exchange_free(x);
+        CHECK_EQ_INT(r, AL_OK);
+        CHECK(h.got.len == ref.len && !memcmp(h.got.data, ref.data, ref.len));
+        sunk += h.sunk;
+        al_buf_free(&h.got);
+    }
+    CHECK(sunk > 0); /* the queue's events went through the sink */
+    al_buf_free(&s);
+    al_buf_free(&ref);
+    al_buf_free(&to);
+    al_ctx_free(&ctx);
+}
+
+TEST(a_sink_gets_the_bytes_to_host_would_in_the_same_order_for_every_provider)
+{
+    prov ps[] = {P_CHAT, P_ANTHROPIC, P_RESPONSES, P_GEMINI, P_OLLAMA};
+    for (size_t i = 0; i < sizeof ps / sizeof *ps; i++) {
+        check_sink_same_bytes(al_failed_, ps[i], PII_REPLY);
+        check_sink_same_bytes(al_failed_, ps[i], CLEAN_REPLY);
+    }
+}
+
 /* ---- requests ---- */
 
 static al_req_verdict screen_req(const al_ctx *ctx, const char *path, const char *body,
