@@ -9,6 +9,8 @@
 #include "rules.h"
 #include "testing.h"
 
+static void engine_free(al_engine *e); /* al_engine_free, and drops the reference's index */
+
 /* The derived prefixes, sorted and joined with '|' ("" when none). */
 static const char *prefixes(const char *pattern, uint32_t opts)
 {
@@ -182,7 +184,7 @@ TEST(caseless_k_and_s_should_end_a_prefix_unless_the_text_is_normalised)
     CHECK(al_engine_scan(e, NULL, AL_AS_COMPLETION, t, strlen(t), &r) == AL_OK);
     CHECK_EQ_INT(r.n, 2);
     al_result_free(&r);
-    al_engine_free(e);
+    engine_free(e);
     remove("/tmp/al_test_prefilter_ks.json");
 }
 
@@ -363,8 +365,8 @@ TEST(scans_with_and_without_the_prefilter_should_find_the_same_on_every_rule_exa
     al_result_free(&a);
     al_result_free(&b);
     al_buf_free(&all);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 /* Texts rich in what the start classes, windows and required literals of
@@ -459,8 +461,8 @@ TEST(gated_rules_should_find_the_same_as_ungated_ones_at_every_cut_and_edge)
     CHECK(n == 8000 && found > 2000);
     al_result_free(&a);
     al_result_free(&b);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 /* A pack whose every rule is gated (fixed leading classes that are the whole
@@ -533,8 +535,8 @@ TEST(each_kind_of_gate_should_find_what_the_ungated_rule_finds_up_to_the_last_by
     for (int k = 0; k < 6; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
     al_result_free(&a);
     al_result_free(&b);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 /* Normalised rules whose short first words ("the ", "all ") grow into
@@ -613,8 +615,8 @@ TEST(grown_prefixes_should_find_what_the_ungated_rule_finds)
     for (int k = 0; k < 3; k++) CHECK(per[k] > 100); /* every rule matched somewhere */
     al_result_free(&a);
     al_result_free(&b);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 /* The tag-smuggling rule, prefixed by the UTF-8 bytes of its classes,
@@ -674,8 +676,8 @@ TEST(a_rule_prefixed_by_hex_classes_should_find_what_the_ungated_rule_finds)
     CHECK(found > 1000);
     al_result_free(&a);
     al_result_free(&b);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 /* More start-class rules than the engine's 64-bit masks hold: the rest run
@@ -703,8 +705,8 @@ TEST(start_class_rules_beyond_the_64th_should_find_what_ungated_ones_find)
     CHECK(a.n > 20);
     al_result_free(&a);
     al_result_free(&b);
-    al_engine_free(with);
-    al_engine_free(without);
+    engine_free(with);
+    engine_free(without);
 }
 
 static size_t last_nseq; /* pf.nseq of the last start_class() call */
@@ -1056,7 +1058,7 @@ TEST(a_partial_search_from_the_last_run_should_answer_as_one_from_the_start)
         }
     }
     pcre2_match_data_free(md);
-    al_engine_free(e);
+    engine_free(e);
     CHECK_EQ_INT(bad, 0);
     CHECK(tried > 1000);
 }
@@ -1067,6 +1069,14 @@ typedef struct {
     uint64_t v[4096]; /* pos << 32 | rule */
     size_t n;
 } hitlist;
+
+/* an empty list (not zeroed: thousands are made) */
+static hitlist *hitlist_new(void)
+{
+    hitlist *h = malloc(sizeof *h);
+    if (h) h->n = 0;
+    return h;
+}
 
 static int collect_hit(void *ud, uint32_t rule, size_t pos)
 {
@@ -1086,33 +1096,85 @@ static int ascii_word(unsigned char c)
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
 }
 
-/* Every (offset, rule) where one of the rule's literals starts, caseless
- * ASCII, word-start-only literals only after a non-word byte.  The rules'
- * literals are only sorted by their first byte, so each offset is compared
- * with the ones that can start there (a test makes thousands of calls). */
-static void reference_hits(const al_engine *e, int normalized, const unsigned char *t, size_t len,
-                           hitlist *h)
+/* The rules' literals and the required literals of one table (normalized
+ * or not), sorted by their first byte, for the reference below: built once
+ * per engine and table (a test makes thousands of calls), dropped by
+ * engine_free. */
+typedef struct {
+    const al_engine *e;
+    size_t start[257], (*lits)[2]; /* rule, literal */
+    size_t rstart[257], *reqlen;
+    uint32_t *reqs;
+} ref_index;
+
+static ref_index ref_cache[2];
+
+static void ref_index_drop(void)
 {
-    size_t start[257] = {0}, total = 0;
+    for (int k = 0; k < 2; k++) {
+        free(ref_cache[k].lits);
+        free(ref_cache[k].reqlen);
+        free(ref_cache[k].reqs);
+        memset(&ref_cache[k], 0, sizeof ref_cache[k]);
+    }
+}
+
+static void engine_free(al_engine *e)
+{
+    ref_index_drop();
+    al_engine_free(e);
+}
+
+static const ref_index *ref_index_of(const al_engine *e, int normalized)
+{
+    if ((ref_cache[0].e && ref_cache[0].e != e) || (ref_cache[1].e && ref_cache[1].e != e))
+        ref_index_drop(); /* another engine's */
+    ref_index *x = &ref_cache[normalized != 0];
+    if (x->e == e) return x;
+    size_t total = 0, fill[256];
     for (size_t r = 0; r < e->n; r++) {
         const al_rule *ru = &e->rules[r];
         if (ru->det || ru->normalized != normalized) continue;
-        for (size_t j = 0; j < ru->pf.n; j++) start[(unsigned char)ru->pf.lit[j][0] + 1]++;
+        for (size_t j = 0; j < ru->pf.n; j++) x->start[(unsigned char)ru->pf.lit[j][0] + 1]++;
         total += ru->pf.n;
     }
-    for (int b = 0; b < 256; b++) start[b + 1] += start[b];
-    size_t fill[256], (*lits)[2] = malloc((total ? total : 1) * sizeof *lits); /* rule, literal */
-    if (!lits) abort();
-    memcpy(fill, start, sizeof fill);
+    for (int b = 0; b < 256; b++) x->start[b + 1] += x->start[b];
+    x->lits = malloc((total ? total : 1) * sizeof *x->lits);
+    x->reqlen = malloc((e->n_req ? e->n_req : 1) * sizeof *x->reqlen);
+    x->reqs = malloc((e->n_req ? e->n_req : 1) * sizeof *x->reqs);
+    if (!x->lits || !x->reqlen || !x->reqs) abort();
+    memcpy(fill, x->start, sizeof fill);
     for (size_t r = 0; r < e->n; r++) {
         const al_rule *ru = &e->rules[r];
         if (ru->det || ru->normalized != normalized) continue;
         for (size_t j = 0; j < ru->pf.n; j++) {
-            size_t *at = lits[fill[(unsigned char)ru->pf.lit[j][0]]++];
+            size_t *at = x->lits[fill[(unsigned char)ru->pf.lit[j][0]]++];
             at[0] = r;
             at[1] = j;
         }
     }
+    for (uint32_t q = 0; q < e->n_req; q++) {
+        x->reqlen[q] = strlen(e->reqs[q]);
+        if (e->req_norm[q] == normalized) x->rstart[(unsigned char)e->reqs[q][0] + 1]++;
+    }
+    for (int b = 0; b < 256; b++) x->rstart[b + 1] += x->rstart[b];
+    memcpy(fill, x->rstart, sizeof fill);
+    for (uint32_t q = 0; q < e->n_req; q++)
+        if (e->req_norm[q] == normalized) x->reqs[fill[(unsigned char)e->reqs[q][0]]++] = q;
+    x->e = e;
+    return x;
+}
+
+/* Every (offset, rule) where one of the rule's literals starts, caseless
+ * ASCII, word-start-only literals only after a non-word byte; and every
+ * offset where a required literal starts. */
+static void reference_hits(const al_engine *e, int normalized, const unsigned char *t, size_t len,
+                           hitlist *h)
+{
+    const ref_index *x = ref_index_of(e, normalized);
+    const size_t *start = x->start, (*lits)[2] = (const size_t(*)[2])x->lits, *rstart = x->rstart;
+    const size_t *reqlen = x->reqlen;
+    const uint32_t *reqs = x->reqs;
     for (size_t i = 0; i < len; i++) {
         int ws = i == 0 || !ascii_word(t[i - 1]);
         unsigned char first = t[i];
@@ -1131,10 +1193,11 @@ static void reference_hits(const al_engine *e, int normalized, const unsigned ch
             }
             if (k == n) collect_hit(h, (uint32_t)lits[x][0], i);
         }
-        for (uint32_t q = 0; q < e->n_req; q++) { /* required literals: anywhere */
+        for (size_t x = rstart[first]; x < rstart[first + 1]; x++) { /* required: anywhere */
+            uint32_t q = reqs[x];
             const char *l = e->reqs[q];
-            size_t n = strlen(l), k = 0;
-            if (e->req_norm[q] != normalized || i + n > len) continue;
+            size_t n = reqlen[q], k = 0;
+            if (i + n > len) continue;
             while (k < n) {
                 unsigned char c = t[i + k];
                 if (c >= 'A' && c <= 'Z') c = (unsigned char)(c + 32);
@@ -1144,7 +1207,6 @@ static void reference_hits(const al_engine *e, int normalized, const unsigned ch
             if (k == n) collect_hit(h, (uint32_t)(e->n + q), i);
         }
     }
-    free(lits);
 }
 
 /* want bytes pieced together from glue and the rules' literals (whole, or
@@ -1199,7 +1261,7 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
         size_t len = pieced_text(e, glue, sizeof glue / sizeof glue[0], &seed, t, want);
         /* raw rules, normalised rules, and both in one pass (AL_LITSET_BOTH) */
         for (int norm = 0; norm < 3; norm++) {
-            hitlist *got = calloc(1, sizeof *got), *ref = calloc(1, sizeof *ref);
+            hitlist *got = hitlist_new(), *ref = hitlist_new();
             REQUIRE(got && ref);
             al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
             for (int k = 0; k < 2; k++)
@@ -1219,7 +1281,7 @@ TEST(the_literal_scan_should_report_every_prefix_a_byte_by_byte_search_finds_up_
     hitlist h = {{0}, 0};
     al_litset_scan(e->lits, 0, NULL, 0, collect_hit, &h);
     CHECK_EQ_INT(h.n, 0);
-    al_engine_free(e);
+    engine_free(e);
 }
 
 TEST(the_literal_scan_should_find_prefixes_that_straddle_4_kb_boundaries)
@@ -1250,12 +1312,12 @@ TEST(the_literal_scan_should_find_prefixes_that_straddle_4_kb_boundaries)
             }
         }
         for (int norm = 0; norm < 3; norm++) {
-            hitlist *got = calloc(1, sizeof *got);
+            hitlist *got = hitlist_new();
             REQUIRE(got);
             al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
             for (int k = 0; k < 3; k++) {
                 size_t lo = at[k] - 23, hi = k == 2 ? len : at[k] + 40;
-                hitlist *ref = calloc(1, sizeof *ref), *in = calloc(1, sizeof *in);
+                hitlist *ref = hitlist_new(), *in = hitlist_new();
                 REQUIRE(ref && in);
                 for (int q = 0; q < 2; q++)
                     if (norm == AL_LITSET_BOTH || norm == q)
@@ -1279,7 +1341,7 @@ TEST(the_literal_scan_should_find_prefixes_that_straddle_4_kb_boundaries)
     }
     CHECK_EQ_INT(mismatches, 0);
     CHECK(windows > 600);
-    al_engine_free(e);
+    engine_free(e);
 }
 
 /* 1 when scanning t (with the table of normalized) reports what the
@@ -1287,7 +1349,7 @@ TEST(the_literal_scan_should_find_prefixes_that_straddle_4_kb_boundaries)
 static int scan_matches_reference(const al_engine *e, int normalized, const unsigned char *t,
                                   size_t len)
 {
-    hitlist *got = calloc(1, sizeof *got), *ref = calloc(1, sizeof *ref);
+    hitlist *got = hitlist_new(), *ref = hitlist_new();
     if (!got || !ref) abort();
     al_litset_scan(e->lits, normalized, (const char *)t, len, collect_hit, got);
     reference_hits(e, normalized, t, len, ref);
@@ -1337,7 +1399,7 @@ TEST(the_literal_scan_should_tell_a_word_start_after_every_byte_at_every_offset_
     CHECK_EQ_INT(mismatches, 0);
     CHECK(texts > 1000);
     CHECK(wb_lits > 0);
-    al_engine_free(e);
+    engine_free(e);
 }
 
 TEST(the_literal_scan_should_not_take_bytes_that_differ_from_a_prefix_only_in_bit_5_for_it)
@@ -1374,7 +1436,7 @@ TEST(the_literal_scan_should_not_take_bytes_that_differ_from_a_prefix_only_in_bi
     }
     CHECK_EQ_INT(mismatches, 0);
     CHECK(texts > 1000);
-    al_engine_free(e);
+    engine_free(e);
 }
 
 TEST(the_literal_scan_should_tell_a_prefix_by_its_sixth_byte_only_as_far_as_the_bytes_differ)
@@ -1412,7 +1474,7 @@ TEST(the_literal_scan_should_tell_a_prefix_by_its_sixth_byte_only_as_far_as_the_
     }
     CHECK_EQ_INT(mismatches, 0);
     CHECK(texts > 1000);
-    al_engine_free(e);
+    engine_free(e);
 }
 
 /* defined in prefilter.c for tests: whether the scan may take its AVX2 hot
@@ -1439,14 +1501,14 @@ TEST(the_literal_scan_should_report_the_same_with_and_without_its_avx2_loop_on_l
         size_t want = 40 + (size_t)round * 9 + (size_t)round % 7;
         size_t len = pieced_text(e, glue, sizeof glue / sizeof glue[0], &seed, t, want);
         for (int norm = 0; norm < 3; norm++) {
-            hitlist *ref = calloc(1, sizeof *ref);
+            hitlist *ref = hitlist_new();
             REQUIRE(ref);
             for (int k = 0; k < 2; k++)
                 if (norm == AL_LITSET_BOTH || norm == k) reference_hits(e, k, t, len, ref);
             qsort(ref->v, ref->n, sizeof ref->v[0], cmp_u64);
             hits += ref->n;
             for (int simd = 0; simd < 2; simd++) {
-                hitlist *got = calloc(1, sizeof *got);
+                hitlist *got = hitlist_new();
                 REQUIRE(got);
                 al_litset_simd(e->lits, simd);
                 al_litset_scan(e->lits, norm, (const char *)t, len, collect_hit, got);
@@ -1464,5 +1526,5 @@ TEST(the_literal_scan_should_report_the_same_with_and_without_its_avx2_loop_on_l
     CHECK_EQ_INT(mismatches, 0);
     CHECK(texts == 720);
     CHECK(hits > 5000);
-    al_engine_free(e);
+    engine_free(e);
 }
