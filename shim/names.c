@@ -3488,7 +3488,11 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
             unsigned f = le ? le->flags : 0;
             int halt = 0; /* 1: stopped at; 2: stopped at, known to be no ordinary word */
             if (all_upper && wl >= 2) {
-                if ((f & (F_PLACE | F_HEAD | F_UNIT)) || key_has_suffix(st->x, key, wl)) {
+                /* ("THE" starts a place only if the word after it goes
+                 * on one: place_match finds none where head_goes_on
+                 * says no) */
+                if ((f & (F_PLACE | F_UNIT)) || ((f & F_HEAD) && head_goes_on(st, key, wl, j)) ||
+                    key_has_suffix(st->x, key, wl)) {
                     halt = 1;
                 } else if (wl == 2 && (e = space_run(t, j, len)) < len && t[e] >= '0' &&
                            t[e] <= '9') {
