@@ -3082,21 +3082,31 @@ typedef struct {
 } ck_ctx;
 
 /* Where the text before was read to, at most, by a scan at a checkpoint at
- * pos (less 4).  The ring is empty there: every token read ends at or
- * before pos, and lex_next reads at most three bytes past one; skip_plain
- * reads the first letter of the word after pos (its fast loop's test), and
- * one word past a token it passed (cap_may_go_on, lone_surname, the '.'
- * test), which ends at or before pos (num_inert reads further: no
- * checkpoint comes before the end of its reads, stream.ck_from).  No token
- * holds white space, so two runs of other bytes and the space after each
- * bound them, with room. */
-static size_t read_bound(const unsigned char *t, size_t pos, size_t len)
+ * pos (less 4): read_bound(pos), the end of the second run of white space
+ * after pos (each after a run of other bytes), or the text's end.  The ring
+ * is empty there: every token read ends at or before pos, and lex_next
+ * reads at most three bytes past one; skip_plain reads the first letter of
+ * the word after pos (its fast loop's test), and one word past a token it
+ * passed (cap_may_go_on, lone_surname, the '.' test), which ends at or
+ * before pos (num_inert reads further: no checkpoint comes before the end
+ * of its reads, stream.ck_from).  No token holds white space, so two runs
+ * of other bytes and the space after each bound them, with room.
+ * read_limit returns the least pos in a shared stretch t[0, m) with
+ * read_bound(pos) + 4 > m, found once from the end rather than read forward
+ * from one checkpoint after another: read_bound ends where a run of white
+ * space ends (a z with t[z - 1] white space and t[z] not) or at m, never
+ * earlier for a later pos, and from pos at the second such z after it; so
+ * at or before m - 4 exactly when pos lies before the one before the last
+ * such z <= m - 4.  0: no pos does. */
+static size_t read_limit(const unsigned char *t, size_t m)
 {
-    for (int r = 0; r < 2; r++) {
-        while (pos < len && bclass[t[pos]] != 1) pos++;
-        while (pos < len && bclass[t[pos]] == 1) pos++;
+    if (m < 5) return 0;
+    size_t z = m - 4;
+    for (int r = 0;; r++) {
+        while (z > 0 && !(bclass[t[z - 1]] == 1 && bclass[t[z]] != 1)) z--;
+        if (z == 0 || r == 1) return z;
+        z--;
     }
-    return pos;
 }
 
 /* How many of the spans in out start before pos (they are in the order of
@@ -3170,9 +3180,8 @@ __attribute__((noinline)) static int take_up(stream *st, size_t h, size_t pos, c
     /* the furthest checkpoint whose reads lay in the shared stretch: past
      * it by read_bound, and near_pii's 60 bytes before and after each span
      * found on the way (those before: that far into this text) */
-    size_t k = pr->nck, d = pv->d, from[3], to[3];
-    while (--k > j && (pr->ck[k].pos - res->org + 4 > pv->m || /* read_bound(p) >= p */
-                       read_bound(st->t, pr->ck[k].pos - res->org, pv->m) + 4 > pv->m)) {
+    size_t k = pr->nck, d = pv->d, from[3], to[3], lim = read_limit(st->t, pv->m);
+    while (--k > j && pr->ck[k].pos - res->org >= lim) {
     }
     for (int ok = 0; !ok;) {
         if (k <= j) {
