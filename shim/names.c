@@ -3220,6 +3220,21 @@ __attribute__((noinline)) static int take_up(stream *st, size_t h, size_t pos, c
     return 1;
 }
 
+/* home_context at the token skip_plain stands at, n tokens past the ring's
+ * current one (those before it passed, their starts in st->hpos): asked
+ * with the tokens counted as consumed, so that back() reads them again
+ * from their starts as names_raw would see them. */
+static int home_after(stream *st, size_t n)
+{
+    const size_t hist = st->hist, head = st->head;
+    st->hist += n;
+    st->head = (st->head + n) % RING;
+    int r = home_context(st);
+    st->hist = hist;
+    st->head = head;
+    return r;
+}
+
 /* Skips, from st->pos, the tokens that names_raw would pass over in its fast
  * lane without a look: lowercase ASCII words that are not a unit word
  * ("apt"), not before a '.' (a title: "mr.") and not after a word or mark
@@ -3507,10 +3522,11 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                            t[e] <= '9') {
                     halt = 1; /* "CA 94105" */
                 } else {
-                    /* after "in", "from": maybe a home (see home_context) */
+                    /* after a field label: "Name: JOHN SMITH"; after "in",
+                     * "from": maybe a home (home_context asked as names_raw
+                     * asks it) */
                     if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
-                    /* and after a field label: "Name: JOHN SMITH" */
-                    halt = (c1 & CTX_at_place) != 0 || could_intro(p1, p2);
+                    halt = could_intro(p1, p2) || ((c1 & CTX_at_place) && home_after(st, n));
                 }
             } else if ((f & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) ||
                        ((f & F_HEAD) && head_goes_on(st, key, wl, j))) {
