@@ -774,11 +774,80 @@ hash8(const unsigned char *b, __m128i cnt, uint32_t *o)
     _mm256_storeu_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(lo, hi2, 0x31));
 }
 
+/* Per byte of x, its token class (tok_cls) + 1: 1 a space, 2 a word byte
+ * (an ASCII letter or digit, '_' or any byte >= 0x80), 3 punctuation.  A
+ * byte is a word byte when the bits of its high nibble's groups (hi_lut)
+ * and of the groups its low nibble belongs to (lo_lut) meet.  Groups: 0x01
+ * high nibble 3, low 0-9; 0x02 high 4 or 6, low 1-f; 0x04 high 5 or 7, low
+ * 0-a; 0x08 high 5, low f ('_'); 0x10 high 8-f, any low. */
+static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) __m256i cls32(__m256i x)
+{
+    const __m256i hi_lut =
+                      _mm256_setr_epi8(0, 0, 0, 1, 2, 12, 2, 4, 16, 16, 16, 16, 16, 16, 16, 16, 0,
+                                       0, 0, 1, 2, 12, 2, 4, 16, 16, 16, 16, 16, 16, 16, 16),
+                  lo_lut = _mm256_setr_epi8(0x15, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17,
+                                            0x17, 0x16, 0x12, 0x12, 0x12, 0x12, 0x1a, 0x15, 0x17,
+                                            0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x17, 0x16,
+                                            0x12, 0x12, 0x12, 0x12, 0x1a),
+                  nib = _mm256_set1_epi8(0x0f);
+    const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib),
+                  lo = _mm256_and_si256(x, nib);
+    const __m256i w = _mm256_min_epu8(
+        _mm256_and_si256(_mm256_shuffle_epi8(hi_lut, hi), _mm256_shuffle_epi8(lo_lut, lo)),
+        _mm256_set1_epi8(1));
+    const __m256i sp =
+        _mm256_and_si256(_mm256_cmpeq_epi8(x, _mm256_set1_epi8(' ')), _mm256_set1_epi8(2));
+    return _mm256_sub_epi8(_mm256_set1_epi8(3), _mm256_or_si256(w, sp)); /* 3 - 1 or 3 - 2 */
+}
+
+/* p[k], loaded where a rare branch needs its value: feat_block_ix's loop
+ * then tests ends[k] with one compare to memory instead of loading it into
+ * a register (which GCC does to reuse the load) for every byte. */
+static inline __attribute__((always_inline)) unsigned load_byte(const uint8_t *p, ptrdiff_t k)
+{
+    unsigned v;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __asm__("movzbl (%1,%2), %0" : "=r"(v) : "r"(p), "r"(k), "m"(*(const uint8_t(*)[])p));
+#else
+    v = p[k];
+#endif
+    return v;
+}
+
+/* ends[k] := 0 when q[k] has the token class of the byte before it (prev:
+ * that byte's class for q[0]), else q[k]'s class + 1; k < m.  What
+ * feat_block's loop looks up and compares per byte, decided in vectors:
+ * whether a token ends there, and the class of the one that begins. */
+static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
+token_ends(const unsigned char *q, size_t m, int prev, uint8_t *ends)
+{
+    size_t k = 0;
+    if (m >= 32) {
+        /* the class before each byte: the vector before's last, then those
+         * of the bytes before it in this vector */
+        __m256i before = _mm256_set1_epi8((char)(prev + 1));
+        for (; k + 32 <= m; k += 32) {
+            const __m256i cur = cls32(_mm256_loadu_si256((const __m256i *)(const void *)(q + k)));
+            const __m256i shifted =
+                _mm256_alignr_epi8(cur, _mm256_permute2x128_si256(before, cur, 0x21), 15);
+            _mm256_storeu_si256((__m256i *)(void *)(ends + k),
+                                _mm256_andnot_si256(_mm256_cmpeq_epi8(cur, shifted), cur));
+            before = cur;
+        }
+        prev = tok_cls[q[k - 1]];
+    }
+    for (; k < m; k++) {
+        const int cls = tok_cls[q[k]];
+        ends[k] = cls == prev ? 0 : (uint8_t)(cls + 1);
+        prev = cls;
+    }
+}
+
 /* feat_block for m->fast: per chunk of FEAT_CHUNK bytes, the character
  * n-grams' indices first (8 offsets at a time by hash8 where the 4 bytes
  * before and the 12 from an offset are in the block, else one by one as
- * feed_loop), then the one loop over the bytes counts them and the tokens,
- * in feat_block's order. */
+ * feed_loop) and where tokens end (token_ends), then the one loop over the
+ * bytes counts them and the tokens, in feat_block's order. */
 static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
 feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, const unsigned shift)
 {
@@ -790,6 +859,7 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, co
     const int8_t *wq = s->wq;
     const __m128i cnt = _mm_cvtsi32_si128((int)shift - 32);
     uint32_t ix[2 * FEAT_CHUNK]; /* per byte: its 4-gram's index, then its 5-gram's */
+    uint8_t ends[FEAT_CHUNK];    /* per byte: where a token ends, the next one's class + 1 */
     for (size_t base = 0; base < n; base += FEAT_CHUNK) {
         const size_t m = n - base < FEAT_CHUNK ? n - base : FEAT_CHUNK;
         const unsigned char *q = p + base;
@@ -808,22 +878,24 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, co
             ix[2 * j] = (uint32_t)((x * K_CHAR4) >> shift);
             ix[2 * j + 1] = (uint32_t)(((x | (uint64_t)e[-4] << 32) * K_CHAR5) >> shift);
         }
+        token_ends(q, m, tcls, ends);
         /* a negative index counting up to 0: no end pointer to keep */
         const unsigned char *const qe = q + m;
         const uint32_t *const ie = ix + 2 * m;
+        const uint8_t *const ee = ends + m;
         for (ptrdiff_t k = -(ptrdiff_t)m; k; k++) {
             unsigned c = qe[k];
-            int cls = tok_cls[c];
             accc += COUNT_IX(ie[2 * k]);
             accc += COUNT_IX(ie[2 * k + 1]);
-            if (cls != tcls) {
+            if (ee[k]) {
                 if (tcls) {
                     uint64_t t = TOKEN_KEY(tok, tcls);
                     accw += COUNT(mul_mem(t, &k_word));
-                    if (prev) accw += COUNT(mul_mem(BIGRAM_KEY(prev, t), &k_bigram));
+                    /* BIGRAM_KEY, its multiplier (K_CHAR4's value) from memory */
+                    if (prev) accw += COUNT(mul_mem(mul_mem(prev, &k_char4) ^ t, &k_bigram));
                     prev = t | 1;
                 }
-                tcls = cls;
+                tcls = (int)load_byte(ee, k) - 1;
                 tok = 0xcbf29ce484222325ULL;
             }
             tok = fnv_step(tok, c);
