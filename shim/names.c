@@ -3522,11 +3522,14 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                            t[e] <= '9') {
                     halt = 1; /* "CA 94105" */
                 } else {
-                    /* after a field label: "Name: JOHN SMITH"; after "in",
-                     * "from": maybe a home (home_context asked as names_raw
-                     * asks it) */
+                    /* a listed name after a field label's ':' ("Name: JOHN
+                     * SMITH": the token before is a mark of code NEED_ANY);
+                     * after "in", "from": maybe a home (home_context asked
+                     * as names_raw asks it).  names_raw asks nothing else
+                     * of a word in capitals, an introduction included */
                     if (c1 < 0) c1 = l1 ? lex_cflags(st, w1, l1) : 0;
-                    halt = could_intro(p1, p2) || ((c1 & CTX_at_place) && home_after(st, n));
+                    halt = ((f & (F_GIVEN | F_SUR)) && p1 == NEED_ANY && !l1) ||
+                           ((c1 & CTX_at_place) && home_after(st, n));
                 }
             } else if ((f & (F_PLACE | F_TITLE | F_UNIT | F_PREFIX)) ||
                        ((f & F_HEAD) && head_goes_on(st, key, wl, j))) {
