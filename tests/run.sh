@@ -1,9 +1,21 @@
 #!/bin/sh
 # tests/run.sh unit|integration|all [UNIT_BINARIES...]
-# Runs unit test programs and/or tests/integration/test_* scripts, each with a
+# Runs unit test programs (one at a time) and/or tests/integration/test_*
+# scripts (TEST_JOBS at a time, default one per processor), each with a
 # time limit, and ends with one line "N passed, N failed" over all of them.
 # Exit status 0 only when nothing failed.
 what=$1; shift
+if [ "$what" = one-integration ]; then # one-integration TMPDIR TEST: run by xargs below
+    n=$(basename "$2")
+    case "$2" in
+        *.py) timeout 300 /usr/bin/python3 "$2" > "$1/$n.out" 2>&1 ;;
+        *) timeout 300 sh "$2" > "$1/$n.out" 2>&1 ;;
+    esac
+    echo $? > "$1/$n.rc"
+    { echo "== integration: $n"; grep -v '^ok  ' "$1/$n.out"; } > "$1/$n.show"
+    cat "$1/$n.show"
+    exit 0
+fi
 P=0; F=0; failed_list=""
 count() { # $1 = output file, $2 = exit code, $3 = name
     line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$1" | tail -n 1)
@@ -30,16 +42,14 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
     done
 fi
 if [ "$what" = integration ] || [ "$what" = all ]; then
+    # TEST_JOBS at a time (default: one per processor); each test's lines are
+    # shown as it ends, and counted afterwards in name order
+    jobs=${TEST_JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+    ls tests/integration/test_* 2>/dev/null | sort |
+        xargs -P "$jobs" -n 1 sh "$0" one-integration "$tmp"
     for t in $(ls tests/integration/test_* 2>/dev/null | sort); do
         n=$(basename "$t")
-        echo "== integration: $n"
-        case "$t" in
-            *.py) timeout 300 /usr/bin/python3 "$t" > "$tmp/out" 2>&1 ;;
-            *) timeout 300 sh "$t" > "$tmp/out" 2>&1 ;;
-        esac
-        rc=$?
-        cat "$tmp/out" | grep -v '^ok  '
-        count "$tmp/out" $rc "$n"
+        count "$tmp/$n.out" "$(cat "$tmp/$n.rc" 2>/dev/null || echo 1)" "$n"
     done
 fi
 [ -n "$failed_list" ] && echo "failing:$failed_list"
