@@ -203,6 +203,14 @@ def last_user_text(provider, body):
 def classify(method, path):
     if method != "POST":
         return None
+    if path.endswith("/api/embed") or path.endswith("/api/embeddings"):
+        return "ollama-embed"
+    if path.endswith("/embeddings"):
+        return "openai-embed"
+    if path.endswith("/moderations"):
+        return "openai-moderation"
+    if ":embedContent" in path or ":batchEmbedContents" in path:
+        return "gemini-embed"
     if path.endswith("/chat/completions"):
         return "openai-chat"
     if path.endswith("/completions"):
@@ -572,6 +580,8 @@ def _handle(req):
     except Exception:
         return json_response(400, error_body(provider, 400,
                                              "We could not parse the JSON body of your request."))
+    if "embed" in provider or "moderation" in provider:
+        return embed_reply(provider, req, body)
     text_name = next((n for n in names if n in TEXT_SCENARIOS), "clean")
     if text_name == "pii":
         text = PII_TEXT
@@ -657,6 +667,38 @@ def _handle(req):
     if ctype.startswith("text/event-stream"):
         resp.headers.append(("cache-control", "no-cache"))
     return resp
+
+
+def _vector(seed):
+    # eight fixed numbers per input, in the forms servers print them
+    return [round(((seed * 7919 + i * 104729) % 20000) / 10000.0 - 1.0, 9) for i in range(7)] + [
+        1.5e-05]
+
+
+def embed_reply(provider, req, body):
+    """Embedding and moderation replies: vectors and scores, no text."""
+    model = body.get("model") if isinstance(body.get("model"), str) else "mock-embed"
+    inp = body.get("input", body.get("prompt", ""))
+    n = len(inp) if isinstance(inp, list) and inp and not isinstance(inp[0], int) else 1
+    if provider == "openai-embed":
+        return json_response(200, {"object": "list", "data": [
+            {"object": "embedding", "index": i, "embedding": _vector(i)} for i in range(n)],
+            "model": model, "usage": {"prompt_tokens": 8 * n, "total_tokens": 8 * n}})
+    if provider == "openai-moderation":
+        return json_response(200, {"id": "modr-mock0001", "model": model, "results": [
+            {"flagged": False, "categories": {"harassment": False, "violence": False},
+             "category_scores": {"harassment": 1.2e-05, "violence": 0.0003}}
+            for _ in range(n)]})
+    if provider == "ollama-embed":
+        if req.path.endswith("/api/embeddings"):
+            return json_response(200, {"embedding": _vector(0)})
+        return json_response(200, {"model": model, "embeddings": [_vector(i) for i in range(n)],
+                                   "total_duration": 1000, "prompt_eval_count": 8 * n})
+    reqs = body.get("requests")
+    if isinstance(reqs, list):
+        return json_response(200, {"embeddings": [{"values": _vector(i)}
+                                                  for i in range(len(reqs))]})
+    return json_response(200, {"embedding": {"values": _vector(0)}})
 
 
 def accepts_gzip(req):

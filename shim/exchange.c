@@ -1475,6 +1475,12 @@ static al_code screen(al_exchange *x, cJSON *root, const char *body, size_t blen
     al_policy flag_only = x->ctx->policy;
     for (int c = 0; c < AL_CAT_COUNT; c++)
         if (flag_only.prompt[c] != AL_ACT_ALLOW) flag_only.prompt[c] = AL_ACT_FLAG;
+    /* an embedding or moderation input is a document, data no model obeys:
+     * secrets and PII as configured, injection and unsafe text flagged */
+    al_policy doc = x->ctx->policy;
+    doc.prompt[AL_CAT_INJECTION] = flag_only.prompt[AL_CAT_INJECTION];
+    doc.prompt[AL_CAT_JAILBREAK] = flag_only.prompt[AL_CAT_JAILBREAK];
+    doc.prompt[AL_CAT_UNSAFE_OUTPUT] = flag_only.prompt[AL_CAT_UNSAFE_OUTPUT];
     int blocked = 0, changed = 0;
     const char *fail = NULL;
     for (size_t i = 0; i < t.n; i++) {
@@ -1502,6 +1508,7 @@ static al_code screen(al_exchange *x, cJSON *root, const char *body, size_t blen
         }
         /* a signed text is only flagged: changed, the server refuses it */
         const al_policy *p = role == AL_ROLE_TOOL_DEF || t.v[i].sig ? &flag_only
+                             : role == AL_ROLE_DOCUMENT             ? &doc
                              : role == AL_ROLE_SYSTEM || role == AL_ROLE_ASSISTANT
                                  ? &quiet
                                  : &x->ctx->policy;
@@ -1964,6 +1971,7 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
         set_fail(x, "rules not loaded");
         return AL_OK;
     }
+    if (al_api_embeds(x->api)) return AL_OK; /* vectors, scores: no model text */
     if (ctype_has(content_type, "text/event-stream")) {
         x->mode = AL_RESP_STREAM;
         x->sse = 1;

@@ -10,8 +10,26 @@
 
 const char *al_role_name(al_role r)
 {
-    static const char *const n[] = {"user", "tool", "system", "assistant", "tool_definition"};
-    return (unsigned)r < 5 ? n[r] : "user";
+    static const char *const n[] = {"user",    "tool", "system", "assistant", "tool_definition",
+                                    "document"};
+    return (unsigned)r < 6 ? n[r] : "user";
+}
+
+int al_api_embeds(al_api api)
+{
+    return api == AL_API_EMBED || api == AL_API_OLLAMA_EMBED || api == AL_API_GEMINI_EMBED;
+}
+
+al_code al_texts_push_inputs(al_texts *t, cJSON *input, al_role role)
+{
+    if (cJSON_IsString(input)) return al_texts_push(t, input, role);
+    if (!cJSON_IsArray(input)) return AL_OK;
+    for (cJSON *c = input->child; c; c = c->next) {
+        al_code r = cJSON_IsString(c) ? al_texts_push(t, c, role)
+                                      : al_texts_push(t, al_json_get(c, "text"), role);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
 }
 
 static al_code push_ref(al_texts *t, cJSON *node, al_role role)
@@ -335,6 +353,11 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
             *api = AL_API_GEMINI;
             return &al_provider_gemini;
         }
+        if (ends_with(path, plen, ":embedContent") ||
+            ends_with(path, plen, ":batchEmbedContents")) {
+            *api = AL_API_GEMINI_EMBED;
+            return &al_provider_gemini;
+        }
     }
     /* Amazon Bedrock: Converse, and InvokeModel with a Messages body (the
      * Anthropic models'; other bodies fail the shape check) */
@@ -370,6 +393,15 @@ const al_provider *al_provider_match(const char *method, size_t mlen, const char
     if (ends_with(path, plen, "/api/generate")) {
         *api = AL_API_OLLAMA_GEN;
         return &al_provider_ollama;
+    }
+    /* embeddings and moderations: a RAG pipeline's documents go out here */
+    if (ends_with(path, plen, "/api/embed") || ends_with(path, plen, "/api/embeddings")) {
+        *api = AL_API_OLLAMA_EMBED;
+        return &al_provider_ollama;
+    }
+    if (ends_with(path, plen, "/embeddings") || ends_with(path, plen, "/moderations")) {
+        *api = AL_API_EMBED; /* any prefix: /v1/, Azure's /openai/deployments/D/ */
+        return &al_provider_openai;
     }
     return NULL;
 }

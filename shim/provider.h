@@ -25,8 +25,17 @@ typedef enum {
     /* replies read back with GET (no prompt; see al_provider_match) */
     AL_API_CHAT_MESSAGES, /* OpenAI GET /chat/completions/ID/messages: a list of messages */
     AL_API_ITEMS,         /* OpenAI GET /conversations/ID/items[/ITEM], /responses/ID/input_items */
-    AL_API_BATCH_RESULTS  /* Anthropic GET /messages/batches/ID/results: JSONL of results */
+    AL_API_BATCH_RESULTS, /* Anthropic GET /messages/batches/ID/results: JSONL of results */
+    /* calls whose reply is no model text (al_api_embeds) */
+    AL_API_EMBED,        /* OpenAI /embeddings, /moderations (also Azure, compatible servers) */
+    AL_API_OLLAMA_EMBED, /* Ollama /api/embed, /api/embeddings */
+    AL_API_GEMINI_EMBED  /* Gemini models/M:embedContent, :batchEmbedContents */
 } al_api;
+
+/* 1 for the embedding and moderation calls: their input texts (documents a
+ * program indexes or checks) are screened as AL_ROLE_DOCUMENT; their reply
+ * (vectors, scores) carries no model text and passes untouched. */
+AL_API int al_api_embeds(al_api api);
 
 /* Who speaks a text; decides which rules apply (system and assistant texts
  * are screened for secrets and PII only, never blocked as injection). */
@@ -35,7 +44,9 @@ typedef enum {
     AL_ROLE_TOOL,
     AL_ROLE_SYSTEM,
     AL_ROLE_ASSISTANT,
-    AL_ROLE_TOOL_DEF /* descriptions in tool/function definitions: screened, only ever flagged */
+    AL_ROLE_TOOL_DEF, /* descriptions in tool/function definitions: screened, only ever flagged */
+    AL_ROLE_DOCUMENT  /* input of an embedding or moderation call: data, not instructions to a
+                       * model (secrets and PII as for prompts; injection only flagged) */
 } al_role;
 
 AL_API const char *al_role_name(al_role r);
@@ -68,6 +79,10 @@ AL_API al_code al_texts_push_all(al_texts *t, cJSON *node, al_role role);
  * shape, parameter schemas included; depth-capped): where a poisoned tool
  * hides instructions for the model. */
 AL_API al_code al_texts_push_tool_defs(al_texts *t, cJSON *root);
+/* Pushes an embedding call's "input": a string, each string of an array,
+ * and each "text" of an array of objects (moderation's input parts); token
+ * ids (numbers, arrays of numbers) are not text and are left alone. */
+AL_API al_code al_texts_push_inputs(al_texts *t, cJSON *input, al_role role);
 AL_API void al_texts_free(al_texts *t);
 /* 1 and the digits in out when node is a JSON number holding a whole
  * number of 7 to 16 digits (exact in a double), else 0. */

@@ -103,6 +103,16 @@ static al_code interaction_input(cJSON *root, al_texts *t)
 static al_code prompts(al_api api, cJSON *root, al_texts *t)
 {
     if (api == AL_API_INTERACTIONS) return interaction_input(root, t);
+    if (api == AL_API_GEMINI_EMBED) { /* embedContent, or batchEmbedContents' requests */
+        al_code r = push_parts(t, al_json_get(root, "content"), AL_ROLE_DOCUMENT);
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(root, "title"), AL_ROLE_DOCUMENT);
+        FOR_EACH_ONE(q, al_json_get(root, "requests"))
+        {
+            if (r == AL_OK) r = push_parts(t, al_json_get(q, "content"), AL_ROLE_DOCUMENT);
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(q, "title"), AL_ROLE_DOCUMENT);
+        }
+        return r;
+    }
     cJSON *si = al_json_get(root, "systemInstruction");
     if (!si) si = al_json_get(root, "system_instruction");
     al_code r = push_parts(t, si, AL_ROLE_SYSTEM);
@@ -290,6 +300,9 @@ static int shape(al_api api, const cJSON *root)
     if (api == AL_API_INTERACTIONS)
         return cJSON_IsObject(root) && al_json_get(root, "input") &&
                (al_json_str(root, "model") || al_json_str(root, "agent"));
+    if (api == AL_API_GEMINI_EMBED)
+        return cJSON_IsObject(al_json_get(root, "content")) ||
+               cJSON_IsArray(al_json_get(root, "requests"));
     const cJSON *c = al_json_get(root, "contents");
     return cJSON_IsArray(c) || cJSON_IsObject(c);
 }

@@ -16,6 +16,11 @@ static al_role role_of(const char *r)
 static al_code prompts(al_api api, cJSON *root, al_texts *t)
 {
     al_code r;
+    if (api == AL_API_OLLAMA_EMBED) { /* /api/embed's "input", /api/embeddings' "prompt" */
+        if ((r = al_texts_push_inputs(t, al_json_get(root, "input"), AL_ROLE_DOCUMENT)) != AL_OK)
+            return r;
+        return al_texts_push(t, al_json_get(root, "prompt"), AL_ROLE_DOCUMENT);
+    }
     if (api == AL_API_OLLAMA_GEN) {
         if ((r = al_texts_push(t, al_json_get(root, "system"), AL_ROLE_SYSTEM)) != AL_OK) return r;
         if ((r = al_texts_push(t, al_json_get(root, "prompt"), AL_ROLE_USER)) != AL_OK) return r;
@@ -132,12 +137,14 @@ static int shape(al_api api, const cJSON *root)
 {
     if (!cJSON_IsObject(root)) return 0;
     if (api == AL_API_OLLAMA_CHAT) return cJSON_IsArray(al_json_get(root, "messages"));
+    if (api == AL_API_OLLAMA_EMBED)
+        return al_json_get(root, "input") != NULL || al_json_get(root, "prompt") != NULL;
     return al_json_get(root, "prompt") != NULL || al_json_get(root, "model") != NULL;
 }
 
 static int wants_stream(al_api api, const cJSON *root)
 {
-    return !cJSON_IsFalse(al_json_get(root, "stream"));
+    return api != AL_API_OLLAMA_EMBED && !cJSON_IsFalse(al_json_get(root, "stream"));
 }
 
 const al_provider al_provider_ollama = {

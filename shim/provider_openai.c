@@ -175,6 +175,8 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
         }
         return AL_OK;
     }
+    case AL_API_EMBED:
+        return al_texts_push_inputs(t, al_json_get(root, "input"), AL_ROLE_DOCUMENT);
     default:
         return AL_OK;
     }
@@ -681,6 +683,7 @@ static int shape(al_api api, const cJSON *root)
         return al_json_get(root, "input") != NULL || al_json_get(root, "model") != NULL ||
                cJSON_IsObject(al_json_get(root, "prompt")) ||
                cJSON_IsArray(al_json_get(root, "items"));
+    if (api == AL_API_EMBED) return al_json_get(root, "input") != NULL;
     return 0;
 }
 

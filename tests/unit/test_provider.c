@@ -1032,3 +1032,38 @@ TEST(anthropic_stream_reports_thinking_keys_and_their_signature_and_batch_lines_
     cJSON_Delete(ev);
     CHECK_STR(s.log, "w:L;");
 }
+
+TEST(embedding_and_moderation_calls_are_recognised_and_their_inputs_are_documents)
+{
+    al_api api;
+    CHECK(match("POST", "/v1/embeddings", &api) == &al_provider_openai && api == AL_API_EMBED);
+    CHECK(match("POST", "/v1/moderations", &api) == &al_provider_openai && api == AL_API_EMBED);
+    CHECK(match("POST", "/openai/deployments/e/embeddings?api-version=1", &api) ==
+              &al_provider_openai &&
+          api == AL_API_EMBED);
+    CHECK(match("POST", "/api/embed", &api) == &al_provider_ollama && api == AL_API_OLLAMA_EMBED);
+    CHECK(match("POST", "/api/embeddings", &api) == &al_provider_ollama &&
+          api == AL_API_OLLAMA_EMBED);
+    CHECK(match("POST", "/v1beta/models/e:embedContent", &api) == &al_provider_gemini &&
+          api == AL_API_GEMINI_EMBED);
+    CHECK(match("POST", "/v1beta/models/e:batchEmbedContents", &api) == &al_provider_gemini &&
+          api == AL_API_GEMINI_EMBED);
+    CHECK(match("GET", "/v1/embeddings", &api) == NULL);
+    CHECK(al_api_embeds(AL_API_EMBED) && !al_api_embeds(AL_API_CHAT));
+    char *s = prompts(&al_provider_openai, AL_API_EMBED,
+                      "{\"input\":[\"A\",\"B\",{\"type\":\"text\",\"text\":\"C\"}]}");
+    CHECK_STR(s, "document:A;document:B;document:C;");
+    free(s);
+    s = prompts(&al_provider_openai, AL_API_EMBED, "{\"input\":[[1,2],[3]]}"); /* token ids */
+    CHECK_STR(s, "");
+    free(s);
+    s = prompts(&al_provider_ollama, AL_API_OLLAMA_EMBED, "{\"model\":\"m\",\"prompt\":\"P\"}");
+    CHECK_STR(s, "document:P;");
+    free(s);
+    s = prompts(&al_provider_gemini, AL_API_GEMINI_EMBED,
+                "{\"requests\":[{\"content\":{\"parts\":[{\"text\":\"X\"}]}},"
+                "{\"content\":{\"parts\":[{\"text\":\"Y\"}]},\"title\":\"T\"}]}");
+    CHECK_STR(s, "document:X;document:Y;document:T;");
+    free(s);
+    CHECK(!al_provider_ollama.wants_stream(AL_API_OLLAMA_EMBED, NULL));
+}
