@@ -3423,7 +3423,15 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
                 j = lower_run(t, j, len);
                 if (j >= len) break;
                 unsigned d = t[j];
-                if (d >= 0x80 || is_alpha(d)) {
+                if (d >= 0x80) {
+                    /* a mark outside ASCII ends it ("don’t"), as in lex_next
+                     * (which joins a '-' or '\'' in any form) */
+                    uint32_t cp;
+                    (void)u8dec(t, len, j, &cp);
+                    odd = cp_letter(cp) || cp == '-' || cp == '\'';
+                    break;
+                }
+                if (is_alpha(d)) {
                     odd = 1;
                     break;
                 }
@@ -3479,6 +3487,16 @@ static int skip_plain(stream *st, int block, ck_ctx *cx)
             l1 = 0;
             c1 = 0;
             e = ++i;
+        } else if (t[i] >= 0x80) {
+            /* a mark outside ASCII ("©", "’", "—"): lex_next's T_PUNCT,
+             * which names_raw passes as it passes ASCII marks */
+            uint32_t cp;
+            size_t m = u8dec(t, len, i, &cp);
+            if ((cp >= '0' && cp <= '9') || cp_letter(cp)) break;
+            cur = mark_code((char)(cp < 0x80 ? cp : 0));
+            l1 = 0;
+            c1 = 0;
+            e = i += m;
         } else if (t[i] >= '0' && t[i] <= '9') {
             /* a number with no word after it on its line, or words that
              * make no address of it ("2 of", num_inert): only address_at
