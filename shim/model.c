@@ -735,7 +735,8 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
 
 #ifdef MODEL_FAST
 /* Bytes of a block whose character n-gram indices feat_block_fast computes
- * at a time (two 4-byte indices per byte on its stack: 2 KB). */
+ * at a time (two 4-byte indices per byte on its stack: 2 KB, the 4-grams'
+ * FEAT_CHUNK first, then the 5-grams'). */
 #define FEAT_CHUNK 256
 
 /* The indices of the character 4- and 5-grams ending at 8 offsets, from
@@ -743,7 +744,8 @@ feat_block(fstate *s, const unsigned char *p, size_t n, const int stamped, const
  * lane l's key is b[l + 1 .. l + 4] (b[l + 4] the low byte), and b[l] above
  * it for the 5-gram.  A key times K is taken mod 2^64 as feed_loop's: its
  * top 32 bits are hi32(x * Klo) + x * Khi (+ y * Klo for the 5-gram's fifth
- * byte y), and the index their top dim_bits bits (cnt = shift - 32). */
+ * byte y), and the index their top dim_bits bits (cnt = shift - 32).  The
+ * 4-grams' indices go to o[0..8), the 5-grams' to o[FEAT_CHUNK..+8). */
 static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) void
 hash8(const unsigned char *b, __m128i cnt, uint32_t *o)
 {
@@ -767,11 +769,9 @@ hash8(const unsigned char *b, __m128i cnt, uint32_t *o)
                             _mm256_mul_epu32(xo, k5l), 0xAA);
     const __m256i h5 = _mm256_add_epi32(_mm256_add_epi32(hi, _mm256_mullo_epi32(x, k5h)),
                                         _mm256_mullo_epi32(y, k5l));
-    /* interleaved: o[2l] the 4-gram's, o[2l + 1] the 5-gram's */
-    const __m256i a = _mm256_srl_epi32(h4, cnt), c = _mm256_srl_epi32(h5, cnt);
-    const __m256i lo = _mm256_unpacklo_epi32(a, c), hi2 = _mm256_unpackhi_epi32(a, c);
-    _mm256_storeu_si256((__m256i *)(void *)o, _mm256_permute2x128_si256(lo, hi2, 0x20));
-    _mm256_storeu_si256((__m256i *)(void *)(o + 8), _mm256_permute2x128_si256(lo, hi2, 0x31));
+    /* o[l] the 4-gram's, o[FEAT_CHUNK + l] the 5-gram's */
+    _mm256_storeu_si256((__m256i *)(void *)o, _mm256_srl_epi32(h4, cnt));
+    _mm256_storeu_si256((__m256i *)(void *)(o + FEAT_CHUNK), _mm256_srl_epi32(h5, cnt));
 }
 
 /* Per byte of x, its token class (tok_cls) + 1: 1 a space, 2 a word byte
@@ -858,7 +858,7 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, co
     uint8_t *st = s->stamp, gen = s->gen;
     const int8_t *wq = s->wq;
     const __m128i cnt = _mm_cvtsi32_si128((int)shift - 32);
-    uint32_t ix[2 * FEAT_CHUNK]; /* per byte: its 4-gram's index, then its 5-gram's */
+    uint32_t ix[2 * FEAT_CHUNK]; /* byte j's 4-gram's index ix[j], 5-gram's ix[FEAT_CHUNK + j] */
     uint8_t ends[FEAT_CHUNK];    /* per byte: where a token ends, the next one's class + 1 */
     for (size_t base = 0; base < n; base += FEAT_CHUNK) {
         const size_t m = n - base < FEAT_CHUNK ? n - base : FEAT_CHUNK;
@@ -867,26 +867,26 @@ feat_block_ix(fstate *s, const unsigned char *p, size_t n, const int stamped, co
         for (; j < m && base + j < 4; j++) { /* the 4 bytes before are (partly) in cwin */
             uint64_t cw = cwin << (8 * (j + 1));
             for (size_t k = 0; k <= j; k++) cw |= (uint64_t)q[k] << (8 * (j - k));
-            ix[2 * j] = (uint32_t)(((cw & 0xffffffffULL) * K_CHAR4) >> shift);
-            ix[2 * j + 1] = (uint32_t)(((cw & 0xffffffffffULL) * K_CHAR5) >> shift);
+            ix[j] = (uint32_t)(((cw & 0xffffffffULL) * K_CHAR4) >> shift);
+            ix[FEAT_CHUNK + j] = (uint32_t)(((cw & 0xffffffffffULL) * K_CHAR5) >> shift);
         }
-        for (; j + 8 <= m && base + j + 12 <= n; j += 8) hash8(q + j - 4, cnt, ix + 2 * j);
+        for (; j + 8 <= m && base + j + 12 <= n; j += 8) hash8(q + j - 4, cnt, ix + j);
         for (; j < m; j++) {
             const unsigned char *e = q + j; /* base + j >= 4 */
             const uint64_t x =
                 (uint64_t)e[-3] << 24 | (uint64_t)e[-2] << 16 | (uint64_t)e[-1] << 8 | e[0];
-            ix[2 * j] = (uint32_t)((x * K_CHAR4) >> shift);
-            ix[2 * j + 1] = (uint32_t)(((x | (uint64_t)e[-4] << 32) * K_CHAR5) >> shift);
+            ix[j] = (uint32_t)((x * K_CHAR4) >> shift);
+            ix[FEAT_CHUNK + j] = (uint32_t)(((x | (uint64_t)e[-4] << 32) * K_CHAR5) >> shift);
         }
         token_ends(q, m, tcls, ends);
         /* a negative index counting up to 0: no end pointer to keep */
         const unsigned char *const qe = q + m;
-        const uint32_t *const ie = ix + 2 * m;
+        const uint32_t *const ie = ix + m;
         const uint8_t *const ee = ends + m;
         for (ptrdiff_t k = -(ptrdiff_t)m; k; k++) {
             unsigned c = qe[k];
-            accc += COUNT_IX(ie[2 * k]);
-            accc += COUNT_IX(ie[2 * k + 1]);
+            accc += COUNT_IX(ie[k]);
+            accc += COUNT_IX(ie[FEAT_CHUNK + k]);
             if (ee[k]) {
                 if (tcls) {
                     uint64_t t = TOKEN_KEY(tok, tcls);
