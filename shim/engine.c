@@ -250,7 +250,7 @@ static void matcher_put(al_matcher *m)
  * use each compile a copy, one is published, the others are freed.  JIT
  * failure is not an error: the copy then runs in the interpreter, as does
  * the original when even the copy cannot be made. */
-static const pcre2_code *rule_code(const al_rule *r, int partial)
+static const pcre2_code *jit_code(const al_rule *r, int partial)
 {
     /* engines live on the heap, never in const memory */
     pcre2_code **slot = (pcre2_code **)(partial ? &r->jitp : &r->jit);
@@ -264,6 +264,52 @@ static const pcre2_code *rule_code(const al_rule *r, int partial)
         return copy;
     pcre2_code_free(copy);
     return expected;
+}
+
+static size_t valid_seq(const unsigned char *t, size_t len, size_t q);
+
+/* 1 when s[0, len) is valid UTF-8 throughout, 0 when not. */
+static int utf8_whole(const char *s, size_t len)
+{
+    const unsigned char *t = (const unsigned char *)s;
+    for (size_t q = al_ascii_end(s, len); q < len;) {
+        if (t[q] < 0x80) {
+            q += al_ascii_end(s + q, len - q);
+            continue;
+        }
+        size_t n = valid_seq(t, len, q);
+        if (!n) return 0;
+        q += n;
+    }
+    return 1;
+}
+
+/* The code for a whole-text attempt of rule r in hard partial mode
+ * (match_near): its first JIT_AFTER such attempts run in the interpreter
+ * (r->re, which pcre2_jit_match refuses and do_match interprets), the
+ * next one makes its JIT code.  Compiling a rule costs ~0.9 million
+ * instructions on average, an interpreted attempt a few thousand: most
+ * rules a text wakes are tried a few times in a process and never pay for
+ * the JIT (the first 4 KB prompt a process screens: 5.9 M instructions of
+ * JIT code before), while those tried hundreds of times pay it early.
+ * Only on a subject that is valid UTF-8 throughout: around invalid bytes
+ * the two matchers of PCRE2 10.42 disagree (with PCRE2_MATCH_INVALID_UTF,
+ * the JIT finds "\xffN...\xc3G"'s Discord token, the interpreter does
+ * not), and the JIT is what scans have always used.  m->utf_ok caches the
+ * check for the subject of the current rules_run (-1: not made yet). */
+#define JIT_AFTER 8
+static const pcre2_code *near_code(al_matcher *m, const al_rule *r, const al_subject *sub)
+{
+    pcre2_code *c = __atomic_load_n(&r->jitp, __ATOMIC_ACQUIRE);
+    if (c) return c;
+    if (__atomic_load_n(&r->tries, __ATOMIC_RELAXED) < JIT_AFTER) {
+        if (m->utf_ok < 0) m->utf_ok = utf8_whole(sub->s, sub->len);
+        if (m->utf_ok) {
+            (void)__atomic_add_fetch((unsigned *)&r->tries, 1, __ATOMIC_RELAXED);
+            return r->re;
+        }
+    }
+    return jit_code(r, 1);
 }
 
 /* One match attempt with the matcher's limits; grows the JIT stack once. */
@@ -771,7 +817,7 @@ static int match_near(al_matcher *m, const al_rule *r, const al_subject *sub, si
                       size_t limit)
 {
     static const size_t cut[] = {1024, 65536};
-    const pcre2_code *re = rule_code(r, 1);
+    const pcre2_code *re = near_code(m, r, sub);
     for (size_t k = 0; k < sizeof cut / sizeof cut[0]; k++) {
         if (sub->len - p <= cut[k]) break;
         int rc = match_limited(m, re, sub->s, p + cut[k], p, limit, PCRE2_PARTIAL_HARD);
@@ -784,7 +830,7 @@ static int match_near(al_matcher *m, const al_rule *r, const al_subject *sub, si
      * instructions an attempt */
     const pcre2_code *c = __atomic_load_n(&r->jit, __ATOMIC_ACQUIRE);
     if (!c && __atomic_add_fetch((unsigned *)&r->ends, 1, __ATOMIC_RELAXED) >= ENDS_JIT)
-        c = rule_code(r, 0);
+        c = jit_code(r, 0);
     return match_limited(m, c ? c : r->re, sub->s, sub->len, p, limit, 0);
 }
 
@@ -1371,7 +1417,7 @@ static al_code run_regex(al_matcher *m, const al_subject *sub, uint32_t ri, size
     }
     while (pos <= sub->len) {
         int rc =
-            do_match(m, rule_code(r, sub->partial), sub->s, sub->len, pos < at ? at : pos, opts);
+            do_match(m, jit_code(r, sub->partial), sub->s, sub->len, pos < at ? at : pos, opts);
         if (rc == PCRE2_ERROR_NOMATCH) {
             /* partial mode: no start in [pos, len) matches or may match */
             if (sub->partial && !found) mark_scanned(sub, ri, sub->len);
@@ -1754,6 +1800,7 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
 {
     const al_engine *e = m->e;
     *hold = sub->orig_len;
+    m->utf_ok = -1; /* (near_code) */
     hits own;
     own.m = NULL; /* (find_hits fills it; hits_done does nothing until then) */
     /* whole text: try prefixed rules at their hits only; stream: skip a
@@ -2298,6 +2345,9 @@ int al_rule_test(const al_engine *e, size_t rule, const char *text, size_t len, 
     if (!active) return -1;
     active[rule] = 1;
     const al_rule *r = &e->rules[rule];
+    /* the examples test the JIT code, which scans run after a rule's first
+     * JIT_AFTER attempts (the interpreter is PCRE2's reference) */
+    if (r->re) (void)jit_code(r, 1);
     al_matcher m;
     al_cands cands = {0};
     al_code c = al_matcher_init(&m, e);

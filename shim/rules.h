@@ -69,8 +69,10 @@ typedef struct {
     char *pattern;
     pcre2_code *re;
     pcre2_code *jit;  /* re's JIT-compiled copy for complete matching, made at the rule's
-                       * first attempt in that mode (NULL: not yet; see engine.c rule_code) */
-    pcre2_code *jitp; /* the same for hard partial matching */
+                       * first attempt in that mode (NULL: not yet; see engine.c jit_code) */
+    pcre2_code *jitp; /* the same for hard partial matching (a whole-text attempt: after
+                       * its first JIT_AFTER ones, engine.c near_code) */
+    unsigned tries;   /* whole-text attempts interpreted before jitp was made */
     unsigned ends;    /* attempts that reached the end of a text in hard partial mode and
                        * were asked again in complete mode (engine.c match_near) */
     int value_group;  /* capture number of (?<value>...), 0 when absent */
@@ -230,6 +232,7 @@ typedef struct {
     pcre2_match_context *mctx;
     pcre2_jit_stack *stack;
     int limit_hit;
+    int utf_ok; /* the subject of this rules_run is valid UTF-8: 1, 0, -1 not known yet */
     size_t *h_pos, *h_tpos, *h_beg; /* hits: h_cap of the first two, e->n of h_beg */
     uint32_t *h_rule, *h_cnt, *h_used;
     unsigned char *h_req; /* e->n_req; all zero between scans, as h_cnt is */

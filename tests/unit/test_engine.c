@@ -902,7 +902,9 @@ TEST(a_rule_should_be_jit_compiled_at_its_first_match_attempt_once_however_many_
 TEST(a_prefixed_rule_should_need_only_hard_partial_code_and_still_find_a_match_at_the_very_end)
 {
     /* its anchored attempts run in hard partial mode; one that reaches the
-     * end of the text is asked again in complete mode, interpreted */
+     * end of the text is asked again in complete mode, interpreted.  Its
+     * first attempts are interpreted too, and find the same: the JIT code
+     * is made only once the rule has been tried a few more times */
     al_engine *e = NULL;
     char err[512];
     REQUIRE(al_engine_new("rules", &e, err, sizeof err) == AL_OK);
@@ -910,19 +912,22 @@ TEST(a_prefixed_rule_should_need_only_hard_partial_code_and_still_find_a_match_a
                                         "bob@example.com", "write to bob@example.co"};
     static const char *const want[] = {"write to <EMAIL_ADDRESS>", "write to <EMAIL_ADDRESS> now",
                                        "<EMAIL_ADDRESS>", "write to <EMAIL_ADDRESS>"};
+    const al_rule *email = NULL;
+    for (size_t i = 0; i < e->n; i++)
+        if (strcmp(e->rules[i].id, "pii.email") == 0) email = &e->rules[i];
+    REQUIRE(email != NULL);
+    CHECK(email->pf.n > 0);
     al_result r = {0};
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
         REQUIRE(al_engine_scan(e, NULL, AL_AS_COMPLETION, texts[k], strlen(texts[k]), &r) == AL_OK);
         CHECK_STR(r.text.data, want[k]);
     }
-    size_t found = 0;
-    for (size_t i = 0; i < e->n; i++) {
-        if (strcmp(e->rules[i].id, "pii.email") != 0) continue;
-        found++;
-        CHECK(e->rules[i].pf.n > 0);
-        CHECK(e->rules[i].jitp != NULL && e->rules[i].jit == NULL);
+    CHECK(email->jitp == NULL && email->jit == NULL); /* interpreted so far */
+    for (int k = 0; k < 20; k++) {
+        REQUIRE(al_engine_scan(e, NULL, AL_AS_COMPLETION, texts[1], strlen(texts[1]), &r) == AL_OK);
+        CHECK_STR(r.text.data, want[1]);
     }
-    CHECK_EQ_INT(found, 1);
+    CHECK(email->jitp != NULL && email->jit == NULL);
     al_result_free(&r);
     al_engine_free(e);
 }
