@@ -11,6 +11,15 @@ char *al_regex_jit_safe(const char *p)
     if (!out) return NULL;
     int in_class = 0, in_quote = 0;
     for (size_t i = 0; i < n;) {
+        /* a byte other than these is copied as it is in every state below:
+         * runs of them at once */
+        size_t run = strcspn(p + i, "\\([]");
+        if (run) {
+            memcpy(out + k, p + i, run);
+            k += run;
+            i += run;
+            continue;
+        }
         char c = p[i];
         if (in_quote) { /* \Q ... \E: all literal */
             if (c == '\\' && p[i + 1] == 'E') {
