@@ -651,6 +651,11 @@ def _handle(req):
         ctype = "application/json; charset=UTF-8"
     else:
         ctype = "text/event-stream; charset=utf-8"
+    # a server that streams SSE under another label, or none
+    for n, label in (("sse-as-json", "application/json"), ("sse-as-text", "text/plain"),
+                     ("sse-as-ndjson", "application/x-ndjson"), ("sse-no-ctype", None)):
+        if n in names and not provider.startswith("ollama"):
+            ctype = label
     events = r
     if "close-mid-stream" in names:
         resp = Response(200, ctype, events[:EVENTS_BEFORE_FAULT], fault="close")
@@ -664,7 +669,9 @@ def _handle(req):
         resp.parts = with_sleeps(resp.parts, SLOW_DELAY)
     elif "burst" in names:
         resp.burst = True
-    if ctype.startswith("text/event-stream"):
+    if ctype is None:
+        resp.headers = []
+    elif ctype.startswith("text/event-stream"):
         resp.headers.append(("cache-control", "no-cache"))
     return resp
 

@@ -933,6 +933,33 @@ static al_code release_hold(al_conn *c, al_buf *to_host)
     return r;
 }
 
+/* A held reply the exchange found to be a stream after all (SSE under a
+ * JSON or text label, or none): its header goes out now, framed as a
+ * stream's is, then what the exchange released; the rest follows event by
+ * event.  A stream with a Content-Length over HTTP/1.0 stays held (as in
+ * server_head). */
+static al_code hold_to_stream(al_conn *c, al_buf *to_host)
+{
+    const al_http1_msg *m = &c->smsg;
+    al_body_kind kind = c->sbody.kind;
+    int v10 = m->minor_version == 0 || (c->q[0].http10 && kind != AL_BODY_CHUNKED);
+    if (kind == AL_BODY_LENGTH && v10) return AL_OK;
+    al_http1_msg hm;
+    if (al_http1_parse_response(c->hold.data, c->hold.len, 0, &hm) <= 0) return AL_EPARSE;
+    al_code r;
+    if (kind == AL_BODY_EOF || v10) {
+        c->out = OUT_EOF;
+        r = al_buf_append(to_host, c->hold.data, c->hold.len);
+    } else {
+        c->out = OUT_CHUNKED;
+        r = rebuild_response(&hm, "Transfer-Encoding: chunked\r\n\r\n", to_host);
+    }
+    al_buf_reset(&c->hold);
+    if (r == AL_OK) r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    al_buf_reset(&c->xout);
+    return r;
+}
+
 static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host, long *used)
 {
     al_exchange *x = c->q[0].x;
@@ -956,6 +983,8 @@ static al_code llm_body(al_conn *c, const char *buf, size_t len, al_buf *to_host
     if (e == AL_OK && r == AL_OK) {
         if (c->out == OUT_HOLD && al_exchange_response_mode(x) == AL_RESP_PASS)
             return release_hold(c, to_host); /* open: the rest as it comes */
+        if (c->out == OUT_HOLD && al_exchange_response_mode(x) == AL_RESP_STREAM)
+            return hold_to_stream(c, to_host);
         if (c->out == OUT_HOLD && c->jdepth >= 0 && json_closed(c, c->dec.data, c->dec.len)) {
             /* complete: served now, framed by Content-Length; what the
              * server may still send before closing is dropped */

@@ -249,6 +249,8 @@ struct al_exchange {
     char host[128], path[256], model[128];
     al_resp_mode mode;
     int sse;   /* stream framing: 1 SSE, 0 NDJSON */
+    int sniff; /* a stream was asked for, its label does not say SSE: the body's first bytes
+                * decide (sniff_body) */
     int ended; /* the stream's end event was seen */
     int cut;   /* the reply was cut off: drop the rest */
     int early; /* the connection closed before the end: scrubbers cut, not flushed */
@@ -1990,6 +1992,10 @@ al_code al_exchange_response_begin(al_exchange *x, int status, const char *conte
     } else {
         x->mode = AL_RESP_WHOLE;
     }
+    /* SSE under a JSON, text or NDJSON label, or none (compatible servers,
+     * proxies): known by its first bytes when a stream was asked for */
+    x->sniff = x->rec.stream && status < 300 && (x->mode == AL_RESP_WHOLE || !x->sse) &&
+               x->mode != AL_RESP_PASS;
     return AL_OK;
 }
 
@@ -2803,6 +2809,46 @@ static void stream_stops(al_exchange *x, al_code r)
     x->cut = 1;
 }
 
+/* How a body opens: 1 with an SSE field ("data:", "event:", "id:",
+ * "retry:", a ":" comment line), 0 with anything else, -1 when its bytes so
+ * far do not tell (blank lines, part of a field name). */
+static int sse_opening(const char *s, size_t n)
+{
+    static const char *const field[] = {"data:", "event:", "id:", "retry:", ":"};
+    size_t i = n >= 3 && !memcmp(s, "\xef\xbb\xbf", 3) ? 3 : 0;
+    while (i < n && (s[i] == '\r' || s[i] == '\n' || s[i] == ' ' || s[i] == '\t')) i++;
+    if (i == n) return -1;
+    for (size_t k = 0; k < sizeof field / sizeof field[0]; k++) {
+        size_t fl = strlen(field[k]), m = n - i < fl ? n - i : fl;
+        if (!memcmp(s + i, field[k], m)) return m == fl ? 1 : -1;
+    }
+    return 0;
+}
+
+static al_code body_any(al_exchange *x, const char *buf, size_t len, al_buf *to_host);
+
+/* The first bytes of a reply whose label may hide a stream (x->sniff): held
+ * until they tell (at most 64 blank bytes), then the reply is read as SSE or
+ * as its label said, from its first byte. */
+static __attribute__((noinline)) al_code sniff_body(al_exchange *x, const char *buf, size_t len,
+                                                    al_buf *to_host)
+{
+    al_code r = al_buf_append(&x->body, buf, len);
+    if (r != AL_OK) return r;
+    int k = sse_opening(x->body.data, x->body.len);
+    if (k < 0 && x->body.len < 64) return AL_OK;
+    x->sniff = 0;
+    if (k == 1) {
+        x->mode = AL_RESP_STREAM;
+        x->sse = 1;
+    }
+    al_buf held = x->body;
+    memset(&x->body, 0, sizeof x->body);
+    r = body_any(x, held.data, held.len, to_host);
+    al_buf_free(&held);
+    return r;
+}
+
 /* al_exchange_response_body for any call one_event does not take. */
 static __attribute__((noinline)) al_code body_any(al_exchange *x, const char *buf, size_t len,
                                                   al_buf *to_host)
@@ -2812,6 +2858,7 @@ static __attribute__((noinline)) al_code body_any(al_exchange *x, const char *bu
     if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
     if (x->cut) return AL_ELIMIT;
     if (x->mode == AL_RESP_PASS) return al_buf_append(to_host, buf, len);
+    if (x->sniff) return sniff_body(x, buf, len, to_host);
     if (x->mode == AL_RESP_WHOLE) {
         if (x->ctx->max_body && x->body.len + len > x->ctx->max_body) {
             set_fail(x, "reply exceeds AIRLOCK_MAX_BODY");
@@ -3039,6 +3086,7 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
     if (!x->resp_begun) al_exchange_response_begin(x, 200, NULL);
     if (x->cut) return AL_ELIMIT;
     al_code r = AL_OK;
+    x->sniff = 0; /* (a body too short to tell is read as its label said) */
     if (x->mode == AL_RESP_WHOLE) {
         r = whole_end(x, to_host);
     } else if (x->mode == AL_RESP_STREAM) {
