@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "exchange.h"
 #include "http1.h"
 #include "signmem.h"
@@ -1580,6 +1581,56 @@ TEST(audit_line_has_counts_rules_and_usage_but_no_text)
     unlink(path);
     ctx.audit_fd = -1;
     al_ctx_free(&ctx);
+}
+
+/* The line is JSON whatever the names hold (a program name with a quote, a
+ * tab or a control byte), its fields in the order the log has always had. */
+TEST(audit_line_escapes_what_names_hold_and_keeps_its_field_order)
+{
+    al_audit_rec rec;
+    al_audit_init(&rec);
+    rec.exe = "my \"tool\"\t\x01\\x";
+    rec.transport = "curl";
+    rec.host = "caf\xc3\xa9.example";
+    rec.method = "POST";
+    rec.path = "/v1/messages";
+    rec.model = "";
+    rec.stream = 1;
+    rec.status = 200;
+    rec.out_tokens = 7;
+    al_audit_rule(&rec, "pii.email");
+    al_audit_rule(&rec, "odd\nrule");
+    al_audit_redaction(&rec, "EMAIL_ADDRESS", 1);
+    al_audit_redaction(&rec, "EMAIL_ADDRESS", 0);
+    al_buf b = {0};
+    CHECK_EQ_INT(al_audit_format(&rec, &b), AL_OK);
+    REQUIRE(b.data);
+    CHECK(b.len && b.data[b.len - 1] == '\n' && strchr(b.data, '\n') == b.data + b.len - 1);
+    cJSON *j = cJSON_Parse(b.data);
+    REQUIRE(j);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "exe")), rec.exe);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "host")), rec.host);
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "provider")));
+    CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "model")));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "stream")));
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "rules"), 1)),
+              "odd\nrule");
+    cJSON *e = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "redactions"), "EMAIL_ADDRESS");
+    CHECK_EQ_INT(cJSON_GetObjectItem(e, "prompt")->valueint, 1);
+    CHECK_EQ_INT(cJSON_GetObjectItem(e, "completion")->valueint, 1);
+    cJSON *u = cJSON_GetObjectItem(j, "usage");
+    CHECK_EQ_INT(cJSON_GetArraySize(u), 1);
+    CHECK_EQ_INT(cJSON_GetObjectItem(u, "output_tokens")->valueint, 7);
+    CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "mode")), "enforce");
+    const char *order[] = {"time",   "pid",        "exe",   "transport", "provider", "host",
+                           "method", "path",       "model", "stream",    "status",   "blocked",
+                           "rules",  "redactions", "usage", "mode",      "fail"};
+    const cJSON *it = j->child;
+    for (size_t i = 0; i < sizeof order / sizeof *order; i++, it = it ? it->next : NULL)
+        CHECK_STR(it ? it->string : "(none)", order[i]);
+    CHECK(it == NULL);
+    cJSON_Delete(j);
+    al_buf_free(&b);
 }
 
 /* ---- connections ---- */
