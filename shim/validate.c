@@ -113,9 +113,12 @@ static int groups_ok(const char *s, size_t len, size_t min_group)
 
 /* Numbers as models print them: a non-breaking or figure space, or a
  * non-breaking hyphen, dash or minus sign between the digit groups
- * ("212\u2011555\u20110147").  When s holds such a separator, *s and *len
- * are pointed at a copy in buf (cap bytes) with each folded to its ASCII
- * form (' ' or '-'), so the rules below see the usual layout. */
+ * ("212\u2011555\u20110147"), and numbers as CJK input methods type them:
+ * full-width digits U+FF10-FF19, full-width + - . ( ), the ideographic space
+ * U+3000 and the katakana long sound mark U+30FC typed for a dash
+ * ("\uff10\uff19\uff10\u30fc...").  When s holds such a character, *s and
+ * *len are pointed at a copy in buf (cap bytes) with each folded to its
+ * ASCII form, so the rules below see the usual layout. */
 static void fold_seps(const char **s, size_t *len, char *buf, size_t cap)
 {
     const unsigned char *p = (const unsigned char *)*s;
@@ -135,6 +138,17 @@ static void fold_seps(const char **s, size_t *len, char *buf, size_t cap)
                    ((p[i + 1] == 0x80 && p[i + 2] >= 0x90 && p[i + 2] <= 0x93) ||
                     (p[i + 1] == 0x88 && p[i + 2] == 0x92))) { /* U+2010-2013, U+2212 */
             buf[o++] = '-';
+            i += 2;
+        } else if (c == 0xEF && i + 2 < n && p[i + 1] == 0xBC &&
+                   ((p[i + 2] >= 0x90 && p[i + 2] <= 0x99) || p[i + 2] == 0x8B ||
+                    p[i + 2] == 0x8D || p[i + 2] == 0x8E || p[i + 2] == 0x88 ||
+                    p[i + 2] == 0x89)) {        /* U+FF10-FF19, U+FF0B + - . U+FF08 ( ) */
+            buf[o++] = (char)(p[i + 2] - 0x60); /* U+FF01-FF5E are ASCII + 0xFEE0 */
+            i += 2;
+        } else if (c == 0xE3 && i + 2 < n &&
+                   ((p[i + 1] == 0x80 && p[i + 2] == 0x80) ||
+                    (p[i + 1] == 0x83 && p[i + 2] == 0xBC))) { /* U+3000, U+30FC */
+            buf[o++] = p[i + 1] == 0x80 ? ' ' : '-';
             i += 2;
         } else {
             buf[o++] = (char)c;
@@ -577,7 +591,8 @@ static int v_phone_local(const char *s, size_t len)
  * pass v_phone; a grouped one may also be a local number (v_phone_local). */
 static int v_phone_loose(const char *s, size_t len)
 {
-    /* a Unicode separator is no digit: v_phone and v_phone_local fold it */
+    char fb[96];
+    fold_seps(&s, &len, fb, sizeof fb); /* full-width digits count as digits */
     for (size_t i = 0; i < len; i++)
         if (s[i] < '0' || s[i] > '9') return v_phone(s, len) || v_phone_local(s, len);
     return v_phone(s, len);

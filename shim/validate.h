@@ -36,7 +36,9 @@ typedef int (*al_validator_fn)(const char *s, size_t len);
  *                without spaces, not a placeholder, code reference, number,
  *                UPPER_CASE constant or CamelCase type name
  *   jwt          header.payload[.signature] whose header and payload are
- *                base64url JSON objects and the header names "alg" */
+ *                base64url JSON objects and the header names "alg"
+ * The number validators (luhn, us_ssn, phone*) read full-width digits
+ * U+FF10-FF19, full-width + - . ( ), U+3000 and U+30FC as their ASCII forms. */
 AL_API al_validator_fn al_validator_find(const char *name);
 
 #endif

@@ -226,6 +226,45 @@ TEST(numbers_with_unicode_separators_are_judged_as_their_ascii_form)
                     "4445");
 }
 
+TEST(numbers_in_full_width_digits_are_judged_as_their_ascii_form)
+{
+    /* full-width digits U+FF10-FF19, full-width hyphen U+FF0D, ideographic
+     * space U+3000 and the katakana long sound mark U+30FC (typed for a
+     * dash): as CJK input methods write numbers */
+    ACCEPTS("luhn", "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+                    "\uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11");
+    ACCEPTS("luhn", "\uff15\uff15\uff15\uff15\u3000\uff15\uff15\uff15\uff15\u3000"
+                    "\uff15\uff15\uff15\uff15\u3000\uff14\uff14\uff14\uff14");
+    REJECTS("luhn", "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+                    "\uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff12"); /* checksum */
+    ACCEPTS("us_ssn", "\uff15\uff13\uff16\uff0d\uff12\uff12\uff0d\uff11\uff12\uff13\uff14");
+    REJECTS("us_ssn", "\uff10\uff17\uff18\uff0d\uff10\uff15\uff0d\uff11\uff11\uff12\uff10");
+    ACCEPTS("phone", "\uff10\uff19\uff10\uff0d\uff18\uff17\uff16\uff15\uff0d"
+                     "\uff14\uff13\uff12\uff11");
+    ACCEPTS("phone", "090\u30fc8765\u30fc4321");
+    ACCEPTS("phone", "\uff0b\uff18\uff11 \uff19\uff10 \uff18\uff17\uff16\uff15 "
+                     "\uff14\uff13\uff12\uff11");
+    ACCEPTS("phone_loose", "\uff10\uff13\uff0d\uff19\uff18\uff17\uff16\uff0d"
+                           "\uff15\uff14\uff13\uff12");
+    REJECTS("phone_loose", "\uff12\uff10\uff12\uff14\uff0d\uff10\uff13\uff0d"
+                           "\uff11\uff15"); /* a date */
+    REJECTS("phone", "\uff11\uff12\uff13"); /* too short */
+    /* a full-width letter is no digit */
+    REJECTS("luhn", "\uff21\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+                    "\uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11");
+}
+
+TEST(national_numbers_of_japan_korea_china_and_taiwan_are_phones)
+{
+    ACCEPTS("phone", "090-8765-4321"); /* JP mobile */
+    ACCEPTS("phone", "03-9876-5432");  /* JP Tokyo */
+    ACCEPTS("phone", "010-9876-5432"); /* KR mobile */
+    ACCEPTS("phone", "02-987-6543");   /* KR Seoul */
+    ACCEPTS("phone", "139-8765-4321"); /* CN mobile */
+    ACCEPTS("phone", "0933-456-789");  /* TW mobile */
+    REJECTS("phone", "1234-5678-9012");
+}
+
 TEST(phone_should_reject_invalid_codes_and_lengths)
 {
     REJECTS("phone", "123-555-0199");   /* area code cannot start with 1 */
