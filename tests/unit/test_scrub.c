@@ -188,6 +188,39 @@ TEST(shipped_packs_should_replace_a_non_ascii_email_address_whole_at_every_split
     al_engine_free(e);
 }
 
+TEST(shipped_packs_should_replace_cjk_phones_and_full_width_cards_whole_at_every_split)
+{
+    /* a phone number in Chinese, Japanese or Korean text without a country
+     * code, and a card number in full-width digits, went out as written;
+     * a date, a price in yen and an order number beside them stay */
+    static const char *const t[] = {
+        "\u96fb\u8a71\u756a\u53f7\u306f080-9876-5432\u3067\u3059\u3002",
+        "\u8054\u7cfb\u7535\u8bdd\uff1a139-8765-4321\uff0c\u8c22\u8c22",
+        "\uc81c \ud734\ub300\ud3f0 \ubc88\ud638\ub294 010-9876-5432 \uc785\ub2c8\ub2e4.",
+        "TEL\uff1a06-6543-2109",
+        "\u30ab\u30fc\u30c9 \uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 "
+        "\uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11\u3002",
+        "\u6ce8\u6587\u756a\u53f7 1234-5678-9012\u30012024-03-15\u306b1,980\u5186\u3002",
+    };
+    static const char *const want[] = {
+        "\u96fb\u8a71\u756a\u53f7\u306f<PHONE_NUMBER>\u3067\u3059\u3002",
+        "\u8054\u7cfb\u7535\u8bdd\uff1a<PHONE_NUMBER>\uff0c\u8c22\u8c22",
+        "\uc81c \ud734\ub300\ud3f0 \ubc88\ud638\ub294 <PHONE_NUMBER> \uc785\ub2c8\ub2e4.",
+        "TEL\uff1a<PHONE_NUMBER>",
+        "\u30ab\u30fc\u30c9 <CREDIT_CARD>\u3002",
+        "\u6ce8\u6587\u756a\u53f7 1234-5678-9012\u30012024-03-15\u306b1,980\u5186\u3002",
+    };
+    al_engine *e = load("rules");
+    REQUIRE(e);
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        char *w = whole(e, t[i], strlen(t[i]));
+        CHECK(w && strcmp(w, want[i]) == 0);
+        free(w);
+        CHECK(!check_all_splits(e, t[i]));
+    }
+    al_engine_free(e);
+}
+
 TEST(shipped_packs_should_replace_values_split_by_invisible_characters_whole_and_streamed)
 {
     /* a zero-width space, soft hyphen, word joiner or zero-width (non-)joiner
