@@ -22,7 +22,8 @@ scenario: header X-Mock-Scenario, or the first token mock:<name> in the request
 body (names may be joined with '+', e.g. mock:pii+slow).  Text: clean (default),
 pii, echo, big (~1 MiB), medium (~2 KB); behaviour: html-error, empty (200 with
 no body), no-content (204), malformed-json,
-close-mid-stream, truncated-chunk, slow (50 ms between events), burst (an
+close-mid-stream, truncated-chunk, slow (50 ms between events), crawl (200 ms
+between events: a model on a laptop CPU writes ~10-30 bytes a second), burst (an
 HTTP/1.1 stream written in one go, for steady benchmarks).  Whole JSON replies
 are gzip-compressed when the client accepts gzip, as real API front ends do.
 HEAD gets the status and headers GET would get, and no body.
@@ -77,7 +78,7 @@ MEDIUM_TEXT = " ".join([CLEAN_TEXT] * 17)  # about 2 KB of clean text
 
 TEXT_SCENARIOS = ("clean", "pii", "echo", "big", "medium")
 FAULT_SCENARIOS = ("html-error", "malformed-json", "close-mid-stream", "truncated-chunk", "slow",
-                   "burst")
+                   "crawl", "burst")
 SCENARIO_TOKEN = re.compile(rb"mock:([a-z][a-z0-9+,-]*)")
 CREATED = 1700000000
 # A fixed Date header, so two runs of the same request give identical bytes.
@@ -87,6 +88,7 @@ MAX_BODY = 128 * 1024 * 1024
 IDLE_TIMEOUT = 120
 EVENTS_BEFORE_FAULT = 6
 SLOW_DELAY = 0.05
+CRAWL_DELAY = 0.2
 
 HTML_ERROR = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
               b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
@@ -667,6 +669,8 @@ def _handle(req):
         resp = Response(200, ctype, events)
     if "slow" in names:
         resp.parts = with_sleeps(resp.parts, SLOW_DELAY)
+    elif "crawl" in names:
+        resp.parts = with_sleeps(resp.parts, CRAWL_DELAY)
     elif "burst" in names:
         resp.burst = True
     if ctype is None:
