@@ -1165,3 +1165,30 @@ static al_code conn_in(al_conn *c, const char *buf, size_t len, int eof, al_buf 
     if (eof) return server_eof(c, to_host);
     return AL_OK;
 }
+
+/* ---- a paused stream ---- */
+
+int al_conn_stream_holding(const al_conn *c)
+{
+    return c && !c->passthrough && !c->broken && c->qn && c->sstate == S_LLM && !c->monitor &&
+           (c->out == OUT_CHUNKED || c->out == OUT_EOF) && al_exchange_stream_holding(c->q[0].x);
+}
+
+al_code al_conn_idle(al_conn *c, al_buf *to_host)
+{
+    if (!al_conn_stream_holding(c)) return AL_OK;
+    al_exchange *x = c->q[0].x;
+    al_buf_reset(&c->xout);
+    al_code e = al_exchange_stream_idle(x, &c->xout);
+    al_code r = emit_chunk(c, c->xout.data, c->xout.len, to_host);
+    al_buf_reset(&c->xout);
+    if (e == AL_OK && r == AL_OK) return AL_OK;
+    /* as llm_body: what was released has gone out, the body is left
+     * unterminated and the error returned */
+    if (e == AL_ENOMEM || r == AL_ENOMEM) al_exchange_note_fail(x, "out of memory");
+    c->sstate = S_DISCARD;
+    c->rstate = R_CLOSED;
+    c->broken = 1;
+    pop_pending(c);
+    return e != AL_OK ? e : r;
+}

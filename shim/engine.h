@@ -87,6 +87,16 @@ AL_API al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out);
  * completed (an address cut after "@example.c"), which no later byte will
  * decide.  Nothing more is released after it (a flush adds nothing). */
 AL_API al_code al_stream_scrub_cut(al_stream_scrub *s, al_buf *out);
+/* The stream paused (the network has had nothing to read for a while):
+ * appends what a cut would release (what the detectors' tail holds back
+ * goes out; a pattern's possible partial match is still held), up to the
+ * last word's start when detectors are on, and keeps the rest, so the
+ * stream goes on as before.  A detector then sees the text
+ * released here only as left context: a name split by the pause is found
+ * only in the part that comes after it.  Nothing to release: nothing done. */
+AL_API al_code al_stream_scrub_release(al_stream_scrub *s, al_buf *out);
+/* 1 when s holds text it has not released (fed and not yet let out). */
+AL_API int al_stream_scrub_holding(const al_stream_scrub *s);
 /* Findings seen so far (offsets relative to the whole stream). */
 AL_API const al_finding *al_stream_scrub_findings(const al_stream_scrub *s, size_t *n);
 AL_API void al_stream_scrub_free(al_stream_scrub *s);

@@ -3116,3 +3116,36 @@ al_code al_exchange_response_end(al_exchange *x, al_buf *to_host)
     al_buf_free(&x->body);
     return r;
 }
+
+/* ---- a paused stream (al_exchange_stream_idle) ---- */
+
+int al_exchange_stream_holding(const al_exchange *x)
+{
+    return x && x->mode == AL_RESP_STREAM && !x->cut && !x->ended && queued(x) && !monitor(x);
+}
+
+/* One key's scrubber lets out what only the detectors' tail held (as
+ * feed_key does with what a feed releases). */
+static al_code release_key(skey *k)
+{
+    if (k->ended || !al_stream_scrub_holding(k->s)) return AL_OK;
+    size_t from = k->rel.len;
+    k->room = 0;
+    al_code r = al_stream_scrub_release(k->s, &k->rel);
+    if (r == AL_OK) r = block_found(k, from);
+    if (r == AL_OK && k->json) r = quote_bare(k, from);
+    if (r == AL_OK && k->keep && k->rel.len > from)
+        r = al_buf_append(&k->shown, k->rel.data + from, k->rel.len - from);
+    return r;
+}
+
+al_code al_exchange_stream_idle(al_exchange *x, al_buf *to_host)
+{
+    if (!al_exchange_stream_holding(x)) return AL_OK;
+    x->held_ok = 0;
+    al_code r = feed_all(x); /* (flush_end fed them: nothing waits) */
+    for (size_t i = 0; i < x->nkeys && r == AL_OK; i++) r = release_key(&x->keys[i]);
+    if (r == AL_OK) r = flush_batch(x, to_host);
+    if (r != AL_OK && !x->cut && x->mode == AL_RESP_STREAM) stream_stops(x, r);
+    return r;
+}

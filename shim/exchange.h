@@ -107,6 +107,16 @@ AL_API al_code al_exchange_response_end(al_exchange *x, al_buf *to_host);
  * replace (an address cut after "@example.c") is dropped. */
 AL_API al_code al_exchange_response_cut(al_exchange *x, al_buf *to_host);
 
+/* 1 when x is a stream whose events wait for text its scrubbers hold back
+ * (what al_exchange_stream_idle may release). */
+AL_API int al_exchange_stream_holding(const al_exchange *x);
+/* The stream paused (the network has had nothing for the host a while):
+ * what only the detectors' last words held back is released
+ * (al_stream_scrub_release), and the events it settles are appended to
+ * to_host.  A value a pattern may still complete stays held.  An error
+ * stops the stream as al_exchange_response_body's would. */
+AL_API al_code al_exchange_stream_idle(al_exchange *x, al_buf *to_host);
+
 /* A sink for a stream's settled event bytes (al_exchange_set_sink).  It is
  * handed bytes that follow everything handed or appended before; it gives
  * them to the host now or appends them to the buffer it was set with.
@@ -224,6 +234,14 @@ AL_API int al_conn_has_reply(const al_conn *c);
  * reply says Connection: close; a client reading to the end would wait).
  * 0 otherwise. */
 AL_API int al_conn_take_closing(al_conn *c);
+
+/* 1 when the reply being read is a stream whose events wait for text the
+ * scrubbers hold back (al_exchange_stream_holding). */
+AL_API int al_conn_stream_holding(const al_conn *c);
+/* The server has sent nothing for a while: appends to to_host, framed as
+ * al_conn_in frames the reply, what al_exchange_stream_idle releases.  An
+ * error breaks the reply as al_conn_in's would (nothing more follows). */
+AL_API al_code al_conn_idle(al_conn *c, al_buf *to_host);
 
 /* 1 when the program asked a proxy for a tunnel (CONNECT): the connection
  * is passed through from there (al_conn_passthrough), and what the program

@@ -4,7 +4,9 @@
 #ifndef AL_HOOK_H
 #define AL_HOOK_H
 
+#include <stdint.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "exchange.h"
 
@@ -57,5 +59,66 @@ AL_API int al_hook_egress_refused(int fd, const struct sockaddr *sa, socklen_t l
  * address was allowed only through a name and they name another host, or
  * none; reported), 0 to go ahead (errno untouched). */
 AL_API int al_hook_egress_first_write(int fd, const void *buf, size_t len);
+
+/* ---- a slow stream's held text (al_conn_idle) ----
+ * The stream scrubber holds the detectors' last ~96 bytes of text (and the
+ * events that carry them) until more text comes.  A model that writes ~20
+ * bytes a second would show nothing for seconds, so text held for
+ * AL_IDLE_HOLD_MS is let out once the server has paused AL_IDLE_GAP_MS: a
+ * stream whose bytes come faster than that (a cloud model, tokens every
+ * 20-50 ms; a reply already in the socket buffer) is never cut.  250 ms is
+ * about a typing pause, and well under any read timeout a client sets; 100
+ * ms is two to five times a fast stream's gap between tokens. */
+#define AL_IDLE_HOLD_MS 250
+#define AL_IDLE_GAP_MS 100
+
+typedef struct {
+    uint64_t hold_at; /* ms when the connection began to hold text (0: not) */
+    uint64_t last_in; /* ms of the last bytes from the server while holding */
+    uint64_t gap;     /* ms between the last two such arrivals */
+} al_idle;
+
+static inline uint64_t al_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Bytes came from the server; holding: the connection now holds text. */
+static inline void al_idle_arrived(al_idle *id, int holding)
+{
+    if (!holding) {
+        id->hold_at = id->last_in = id->gap = 0;
+        return;
+    }
+    uint64_t now = al_now_ms();
+    id->gap = id->last_in ? now - id->last_in : 0;
+    id->last_in = now;
+    if (!id->hold_at) id->hold_at = now;
+}
+
+/* How long a reader that would wait for the server waits before the held
+ * text is let out (ms; 0: now). */
+static inline int al_idle_wait_ms(const al_idle *id)
+{
+    uint64_t now = al_now_ms(), w = 0;
+    uint64_t age = id->hold_at && now > id->hold_at ? now - id->hold_at : 0;
+    uint64_t quiet = id->last_in && now > id->last_in ? now - id->last_in : 0;
+    if (age < AL_IDLE_HOLD_MS) w = AL_IDLE_HOLD_MS - age;
+    if (quiet < AL_IDLE_GAP_MS && AL_IDLE_GAP_MS - quiet > w) w = AL_IDLE_GAP_MS - quiet;
+    return (int)w;
+}
+
+/* A reader that must not wait (non-blocking, a memory BIO) found nothing
+ * from the server: 1 when the held text is due out (held AL_IDLE_HOLD_MS,
+ * and the server paused AL_IDLE_GAP_MS before its last bytes or since). */
+static inline int al_idle_due(const al_idle *id)
+{
+    if (!id->hold_at) return 0;
+    uint64_t now = al_now_ms();
+    return now - id->hold_at + 2 >= AL_IDLE_HOLD_MS &&
+           (id->gap + 2 >= AL_IDLE_GAP_MS || now - id->last_in + 2 >= AL_IDLE_GAP_MS);
+}
 
 #endif

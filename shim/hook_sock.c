@@ -143,6 +143,7 @@ typedef struct {
     size_t wpend;   /* host bytes that failed write took: its retry completes it */
     dev_t dev;      /* the socket's identity (fstat), to notice its number reused */
     ino_t ino;
+    al_idle idle; /* a slow stream's held text (hook.h) */
 } sconn;
 static sconn *conns[FD_CAP];
 static int nconns; /* connection records alive: 0 keeps poll/select/epoll free */
@@ -1232,6 +1233,51 @@ static ssize_t direct_read(int fd, const struct iovec *iov, int cnt, int flags, 
     return REAL(R_RECVMSG, recvmsg_fn, recvmsg)(fd, &m, flags);
 }
 
+/* Lets out what the exchange holds for a paused stream (al_conn_idle);
+ * called with s->mu held.  Returns 1 when the host has bytes to read, 0
+ * when not, -1 with errno when the reply was cut off. */
+static int idle_cut(sconn *s)
+{
+    s->idle.hold_at = 0;
+    al_in_hook++;
+    al_code rc = al_conn_idle(s->c, &s->in);
+    al_in_hook--;
+    if (rc != AL_OK) {
+        al_hook_debug("socket: reply cut off: %s", al_strerror(rc));
+        errno = ECONNRESET;
+        return -1;
+    }
+    return s->in.len > 0;
+}
+
+/* Before a read from the server while the stream holds text: a host that
+ * blocks waits at most until that text is due out (al_idle_wait_ms), and
+ * is then given it.  Returns as idle_cut, 0 to read as usual.  A reply
+ * already in the socket buffer costs one poll that returns at once. */
+static int idle_wait(int fd, sconn *s, int flags)
+{
+    if ((flags & MSG_PEEK) || host_nonblock(fd, flags)) return 0;
+    pthread_mutex_lock(&s->mu);
+    int w = al_idle_wait_ms(&s->idle);
+    pthread_mutex_unlock(&s->mu);
+    struct pollfd pf = {fd, POLLIN, 0};
+    if (REAL(R_POLL, poll_fn, poll)(&pf, 1, w) != 0) return 0;
+    pthread_mutex_lock(&s->mu);
+    int r = al_conn_stream_holding(s->c) ? idle_cut(s) : 0;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
+/* A non-blocking read found nothing from the server: the held text goes out
+ * when due (al_idle_due).  Returns as idle_cut. */
+static int idle_due(int fd, sconn *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int r = al_conn_stream_holding(s->c) && al_idle_due(&s->idle) ? idle_cut(s) : 0;
+    pthread_mutex_unlock(&s->mu);
+    return r;
+}
+
 static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cnt, int flags)
 {
     if (iov_total(iov, cnt) == 0) return 0;
@@ -1260,8 +1306,14 @@ static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cn
         if (direct != UINT64_MAX && iov_total(iov, cnt) < DIRECT_MIN) direct = 0;
         if (!direct && !s->rbuf) s->rbuf = malloc(RBUF_SIZE);
         char *rbuf = s->rbuf;
+        int holding = !eof && !direct && al_conn_stream_holding(s->c);
         pthread_mutex_unlock(&s->mu);
         if (eof) return 0;
+        if (holding && rbuf) {
+            int w = idle_wait(fd, s, flags);
+            if (w < 0) return -1;
+            if (w) continue; /* serve what was let out */
+        }
         if (direct) {
             ssize_t r = direct_read(fd, iov, cnt, flags & ~MSG_WAITALL, direct);
             if (r < 0) return -1;
@@ -1293,10 +1345,18 @@ static ssize_t track_read_conn(int fd, sconn *s, const struct iovec *iov, int cn
             return -1;
         }
         ssize_t r = rf(fd, rbuf, RBUF_SIZE, flags & ~(MSG_PEEK | MSG_WAITALL | MSG_TRUNC));
+        if (r < 0 && holding && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* a host that must not wait: the held text goes out once due */
+            int e = errno, w = idle_due(fd, s);
+            if (w > 0) continue;
+            if (w == 0) errno = e;
+            return -1;
+        }
         if (r < 0) return -1;
         pthread_mutex_lock(&s->mu);
         al_in_hook++;
         al_code rc = al_conn_in(s->c, rbuf, (size_t)r, r == 0, &s->in);
+        if (r > 0) al_idle_arrived(&s->idle, al_conn_stream_holding(s->c));
         al_in_hook--;
         if (r == 0) s->eof = 1;
         pthread_mutex_unlock(&s->mu);
@@ -1679,6 +1739,53 @@ static int poll_held(struct pollfd *fds, nfds_t n)
     return count;
 }
 
+/* ms until the text tracked fd's stream holds is due out (al_idle_wait_ms),
+ * -1 when it holds none; with cut, lets it out when due (idle_cut): then
+ * 1 when the host has bytes to read. */
+static int idle_fd(int fd, int cut)
+{
+    if ((unsigned)fd >= FD_CAP || __atomic_load_n(&fdstate[fd], __ATOMIC_RELAXED) != S_TRACK)
+        return -1;
+    sconn *s = conn_get(fd);
+    if (!s) return -1;
+    pthread_mutex_lock(&s->mu);
+    int r = -1;
+    if (s->in.len == 0 && !s->eof && al_conn_stream_holding(s->c)) {
+        r = al_idle_wait_ms(&s->idle);
+        if (cut) r = r <= 2 && idle_cut(s) > 0; /* (the clock's ms may not have turned yet) */
+    }
+    pthread_mutex_unlock(&s->mu);
+    conn_put(s);
+    return r;
+}
+
+/* A program that waits in poll for a tracked fd whose stream holds text (a
+ * Python socket with a timeout polls before each recv): the wait is cut
+ * short when that text is due out, which is then let out and the fd
+ * reported readable.  Returns -2 when no fd in the set holds such text. */
+static int poll_idle(struct pollfd *fds, nfds_t n, int timeout)
+{
+    poll_fn f = REAL(R_POLL, poll_fn, poll);
+    int w = -1;
+    for (nfds_t i = 0; i < n; i++) {
+        if (!(fds[i].events & (POLLIN | POLLRDNORM))) continue;
+        int k = idle_fd(fds[i].fd, 0);
+        if (k >= 0 && (w < 0 || k < w)) w = k;
+    }
+    if (w < 0) return -2;
+    int r = f(fds, n, timeout >= 0 && timeout < w ? timeout : w);
+    if (r != 0 || (timeout >= 0 && timeout < w)) return r;
+    int count = 0;
+    for (nfds_t i = 0; i < n; i++) {
+        if ((fds[i].events & (POLLIN | POLLRDNORM)) && idle_fd(fds[i].fd, 1) > 0) {
+            fds[i].revents |= (short)(fds[i].events & (POLLIN | POLLRDNORM));
+            count++;
+        }
+    }
+    if (count) return count;
+    return f(fds, n, timeout < 0 ? -1 : timeout - w);
+}
+
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     poll_fn f = REAL(R_POLL, poll_fn, poll);
@@ -1691,6 +1798,7 @@ HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
     if (!__atomic_load_n(&nconns, __ATOMIC_RELAXED) || al_in_hook || !fds)
         return f(fds, n, timeout);
     int r = poll_held(fds, n);
+    if (r == -2) r = poll_idle(fds, n, timeout);
     return r == -2 ? f(fds, n, timeout) : r;
 }
 

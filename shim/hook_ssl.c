@@ -154,6 +154,7 @@ typedef struct sst {
     int wr_broken; /* the exchange refused the stream: writes fail */
     int last_err;  /* the error of our last synthesized return, -1 none */
     char *rbuf;
+    al_idle idle; /* a slow stream's held text (hook.h) */
 } sst;
 
 /* Lookups (every call) take it shared; only create and SSL_free write. */
@@ -370,6 +371,35 @@ static int read_failed(sst *t, int e, int *rret)
     return 1;
 }
 
+/* Lets out what the scrubbers hold for a paused stream (al_conn_idle).
+ * Returns 1 when the host has bytes to read. */
+static int idle_cut(sst *t)
+{
+    t->idle.hold_at = 0;
+    al_code c = al_conn_idle(t->conn, &t->in);
+    if (c != AL_OK) cut_off(t, c);
+    return in_avail(t) || t->rd_end;
+}
+
+/* Before a real read that would block (a blocking socket, nothing
+ * buffered in the SSL): while the stream holds text, wait for the server at
+ * most until that text is due out (al_idle_wait_ms), then let it out.
+ * Returns 1 when the host has bytes to read, 0 to read as usual.  A reply
+ * already in the socket buffer costs one poll that returns at once. */
+static int idle_wait(SSL *s, sst *t)
+{
+    if (!al_conn_stream_holding(t->conn)) return 0;
+    SSL_pending_t pend = REAL(SSL_pending);
+    SSL_has_pending_t hasp = REAL(SSL_has_pending);
+    if ((pend && pend(s) > 0) || (hasp && hasp(s)) || !host_blocks(s)) return 0;
+    struct pollfd pf = {SSL_get_rfd(s), POLLIN, 0};
+    int w = al_idle_wait_ms(&t->idle);
+    al_in_hook++;
+    int r = poll(&pf, 1, w);
+    al_in_hook--;
+    return r == 0 && idle_cut(t);
+}
+
 /* Makes bytes available in t->in (or records the end of the stream in
  * t->rd_end).  Returns 1 when the host can be served from t's state, 2 when
  * a non-blocking host must retry later (synthesized WANT_READ), 0 when the
@@ -414,6 +444,7 @@ static int fill(SSL *s, sst *t, int *rret)
             t->rd_errno = ENOMEM;
             return 1;
         }
+        if (!t->pass && idle_wait(s, t)) continue;
         size_t n = 0;
         int r = rd(s, t->rbuf, RBUF_SIZE, &n);
         if (r > 0) {
@@ -423,11 +454,15 @@ static int fill(SSL *s, sst *t, int *rret)
             }
             al_code c = al_conn_in(t->conn, t->rbuf, n, 0, &t->in);
             if (c != AL_OK) cut_off(t, c);
+            al_idle_arrived(&t->idle, al_conn_stream_holding(t->conn));
             closing_after(t);
             check_pass(t);
             continue; /* the exchange may have swallowed it all: read on */
         }
-        return read_failed(t, ge(s, r), rret);
+        int e = ge(s, r);
+        /* a host that must not wait: the held text goes out once due */
+        if (e == SSL_ERROR_WANT_READ && !t->pass && al_idle_due(&t->idle) && idle_cut(t)) continue;
+        return read_failed(t, e, rret);
     }
 }
 

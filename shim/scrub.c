@@ -270,10 +270,12 @@ static al_code stripped_pass(al_stream_scrub *s, const char *w, size_t len, int 
 }
 
 /* final: 0 a pass mid-stream, 1 the end of the stream, 2 a cut (as 0, but
- * the detectors' tail is not held: only what a pattern could still extend). */
+ * the detectors' tail is not held: only what a pattern could still extend),
+ * 3 a pause (as 2, but with detectors a word still being written waits). */
 static al_code process(al_stream_scrub *s, int final, al_buf *out)
 {
-    const int cut = final == 2;
+    const int word = final == 3;
+    const int cut = final == 2 || word;
     if (cut) final = 0;
     const al_engine *e = s->e;
     const char *w = s->win.data ? s->win.data : "";
@@ -315,6 +317,10 @@ static al_code process(al_stream_scrub *s, int final, al_buf *out)
         defer = det_t;
         if (len > STREAM_CAP && len - STREAM_CAP > defer) defer = len - STREAM_CAP;
         if (s->ctx_len > defer) defer = s->ctx_len;
+    }
+    if (word && s->any_det) { /* (the whole word is then seen by a detector) */
+        while (det_t > s->ctx_len && w[det_t - 1] != ' ' && w[det_t - 1] != '\n') det_t--;
+        if (det_t <= s->ctx_len) return AL_OK;
     }
 again:;
     al_subject sub = {.orig = w,
@@ -502,6 +508,23 @@ al_code al_stream_scrub_cut(al_stream_scrub *s, al_buf *out)
     if (s->win.data) s->win.data[s->ctx_len] = '\0';
     set_trigger(s);
     return c;
+}
+
+al_code al_stream_scrub_release(al_stream_scrub *s, al_buf *out)
+{
+    if (!s || !out) return AL_EINVAL;
+    if (s->err) return s->err;
+    if (s->win.len == s->ctx_len) return AL_OK;
+    s->scanned = s->base + s->win.len; /* (as feed_more before its pass) */
+    al_code c = process(s, 3, out);
+    if (c != AL_OK) s->err = c;
+    set_trigger(s);
+    return c;
+}
+
+int al_stream_scrub_holding(const al_stream_scrub *s)
+{
+    return s && !s->err && s->win.len > s->ctx_len;
 }
 
 al_code al_stream_scrub_flush(al_stream_scrub *s, al_buf *out)
