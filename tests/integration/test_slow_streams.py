@@ -6,7 +6,7 @@ one event of 1-4 characters every 200 ms (scenario crawl: ~12 bytes a
 second, a 7B model on a laptop CPU).  With name detectors on, the stream
 scrubber holds the last 96 bytes of text for them, so the first text used to
 reach the program only after ~11 s, and a client whose read timeout is
-shorter failed.  Read with httpx and requests, with a 4 s read timeout (a
+shorter failed.  Read with httpx and requests, with a 3 s read timeout (a
 non-blocking socket under the hood: the program's poll, or SSL_read's
 WANT_READ) and without one (a blocking socket: the shim's own wait before
 the real read): the first text must arrive within 2.5 s of the reply's
@@ -110,8 +110,8 @@ def main():
         # the clean text (118 characters, ~9 s): it used to come out whole at the end
         for name, kind, lib, tls in READERS:
             blocking = "blocking" in name
-            start(name % "2" if not blocking else name, kind, lib, tls,
-                  "none" if blocking else "2.0", "clean", True)
+            start(name % "3" if not blocking else name, kind, lib, tls,
+                  "none" if blocking else "3.0", "clean", True)
         # the PII text (170 characters, ~13 s): a value a pattern may still complete is
         # held until it is (the IBAN and the address after it, ~5 s here), so the
         # readers with a timeout are given 10 s
