@@ -281,6 +281,46 @@ def assemble_sse_anthropic(text):
     return [blocks[i] for i in sorted(blocks)]
 
 
+ECHO_CLIENT = r"""
+import json, sys
+import requests
+url, ca, prompt = sys.argv[1], sys.argv[2], sys.argv[3]
+out = {}
+for stream in (False, True):
+    r = requests.post(url, json={"model": "gpt-4o-mini", "stream": stream,
+                                 "messages": [{"role": "user", "content": prompt}]},
+                      verify=ca, headers={"X-Mock-Scenario": "echo"}, stream=stream)
+    if stream:
+        out["stream"] = {"status": r.status_code, "body": b"".join(r.iter_content(7)).decode()}
+    else:
+        out["whole"] = {"status": r.status_code, "body": r.text}
+print(json.dumps(out))
+"""
+
+
+def echo_replies(m, env, prompt):
+    """A Python requests client under env asks the mock m to echo prompt as
+    an OpenAI chat reply, whole and as an SSE stream read 7 bytes at a time.
+    Returns ({"whole"|"stream": (status, content text)}, None), or (None,
+    the client's stderr) when it failed."""
+    p = run([PY, "-c", ECHO_CLIENT, m.url("/v1/chat/completions"), m.ca, prompt], env=env,
+            timeout=60)
+    if p.returncode != 0:
+        return None, p.stderr[-300:]
+    out, got = json.loads(p.stdout), {}
+    for kind in ("whole", "stream"):
+        o = out.get(kind, {})
+        if kind == "whole":
+            try:
+                text = json.loads(o.get("body", ""))["choices"][0]["message"]["content"]
+            except (ValueError, KeyError, IndexError, TypeError):
+                text = ""
+        else:
+            text, _ = assemble_sse_openai(o.get("body", ""))
+        got[kind] = (o.get("status"), text)
+    return got, None
+
+
 class Results:
     """ok/fail counters; finish() prints "N passed, N failed" and exits."""
 
