@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import PY, Mock, Results, run, shim_env  # noqa: E402
+from mocklib import PY, Mock, Results, audit_lines, run, shim_env  # noqa: E402
 
 # Written for this file: a key in the shape of an OpenAI project key (not a
 # real one), an address, and an override phrase inside a document.
@@ -66,14 +66,6 @@ def curl(m, path, tls, body, env):
     p = run(cmd, env=env)
     out, _, code = p.stdout.rpartition("\n")
     return p.returncode, code, out
-
-
-def audit_lines(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
 
 
 def last_body(m, path):

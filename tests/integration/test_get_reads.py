@@ -17,7 +17,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mocklib import (Mock, Results, PII_VALUES, PY, run_python, shim_env,  # noqa: E402
-                     assemble_sse_responses)
+                     assemble_sse_responses, audit_lines)
 
 R = Results()
 
@@ -104,14 +104,6 @@ def texts_of(kind, body):
     except ValueError as e:
         return "does not parse: %s" % e
     return None
-
-
-def audit_lines(path):
-    try:
-        with open(path) as f:
-            return [json.loads(l) for l in f if l.strip()]
-    except FileNotFoundError:
-        return []
 
 
 def test_reads(m):
