@@ -806,7 +806,8 @@ static inline __attribute__((always_inline, target("avx2,bmi,bmi2"))) __m256i cl
 static inline __attribute__((always_inline)) unsigned load_byte(const uint8_t *p, ptrdiff_t k)
 {
     unsigned v;
-#if defined(__x86_64__) && defined(__GNUC__)
+    /* (not for clang, which refuses the whole-array memory operand) */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __asm__("movzbl (%1,%2), %0" : "=r"(v) : "r"(p), "r"(k), "m"(*(const uint8_t(*)[])p));
 #else
     v = p[k];
