@@ -32,7 +32,7 @@ BENIGN_CAP = 0.03
 # tuned on, "part" 2 the half kept back to measure them (rounds 7, 8 and the
 # revision round: alternate rows of each family, fixed when the round was
 # written, before any tuning).
-SPLIT_ROUNDS = ("round7", "round8", "revision")
+SPLIT_ROUNDS = ("round7", "round8", "revision", "round9")
 SPLIT_NAMES = {1: "tune", 2: "held-out"}
 
 
