@@ -5,10 +5,13 @@
  * exchange judges not to carry LLM traffic.  Never changes a GnuTLS error
  * code it did not cause, never holds a lock across a real record call. */
 #include <errno.h>
+#include <fcntl.h>
 #include <gnutls/gnutls.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "alpn.h"
 #include "hook.h"
@@ -26,6 +29,7 @@ typedef int (*sname_fn)(gnutls_session_t, void *, size_t *, unsigned int *, unsi
 typedef int (*alpn_fn)(gnutls_session_t, const gnutls_datum_t *, unsigned, unsigned);
 typedef ssize_t (*send2_fn)(gnutls_session_t, const void *, size_t, size_t, unsigned);
 typedef ssize_t (*recvseq_fn)(gnutls_session_t, void *, size_t, unsigned char *);
+typedef int (*getint_fn)(gnutls_session_t);
 
 HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n);
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n);
@@ -46,7 +50,8 @@ static void *resolve(void **slot, const char *name, void *self)
     }
     return p;
 }
-static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn, *p_send2, *p_recvseq;
+static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn, *p_send2, *p_recvseq,
+    *p_getint;
 #define REAL_SEND() ((send_fn)resolve(&p_send, "gnutls_record_send", (void *)gnutls_record_send))
 #define REAL_RECV() ((recv_fn)resolve(&p_recv, "gnutls_record_recv", (void *)gnutls_record_recv))
 #define REAL_PENDING()                                                                             \
@@ -54,6 +59,7 @@ static void *p_send, *p_recv, *p_pending, *p_deinit, *p_sname, *p_alpn, *p_send2
                          (void *)gnutls_record_check_pending))
 #define REAL_DEINIT() ((deinit_fn)resolve(&p_deinit, "gnutls_deinit", (void *)gnutls_deinit))
 #define REAL_SNAME() ((sname_fn)resolve(&p_sname, "gnutls_server_name_get", NULL))
+#define REAL_GETINT() ((getint_fn)resolve(&p_getint, "gnutls_transport_get_int", NULL))
 
 /* One session's state.  pass: not an LLM connection, real calls only. */
 typedef struct gconn {
@@ -68,6 +74,7 @@ typedef struct gconn {
     al_buf out;     /* for the server, not yet sent: the real send said E_AGAIN */
     size_t out_off; /* sent so far of out */
     size_t wpend;   /* the host's byte count for the send that returned E_AGAIN */
+    al_idle idle;   /* a slow stream's held text (hook.h) */
     char rbuf[RBUF_SIZE];
 } gconn;
 
@@ -257,6 +264,74 @@ HOOK ssize_t gnutls_record_send(gnutls_session_t s, const void *data, size_t n)
     return (ssize_t)n;
 }
 
+/* Lets out what the scrubbers hold for a paused stream (al_conn_idle);
+ * called with g->mu held.  Returns 1 when the host has bytes to read, 0
+ * when not, -1 when the reply was cut off. */
+static int idle_cut(gconn *g)
+{
+    g->idle.hold_at = 0;
+    al_in_hook++;
+    al_code rc = al_conn_idle(g->c, &g->in);
+    al_in_hook--;
+    if (rc != AL_OK) {
+        al_hook_debug("gnutls: reply cut off: %s", al_strerror(rc));
+        return -1;
+    }
+    return g->in.len > 0;
+}
+
+/* The session's socket when the host reads it blocking: a transport that is
+ * a descriptor (gnutls_transport_set_int, or set_ptr with one as wget does),
+ * a socket, without O_NONBLOCK.  -1 for a non-blocking socket, -2 for a
+ * transport that is no socket (the program's own pull function). */
+static int blocking_fd(gnutls_session_t s)
+{
+    getint_fn gi = REAL_GETINT();
+    int fd = gi ? gi(s) : -1;
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return -2;
+    int fl = fcntl(fd, F_GETFL);
+    return fl < 0 || (fl & O_NONBLOCK) ? -1 : fd;
+}
+
+/* A non-blocking read found nothing from the server (GNUTLS_E_AGAIN), or
+ * one through a transport there is no socket to wait on is about to be
+ * made: the held text goes out when due (al_idle_due).  Returns as idle_cut. */
+static int idle_due(gconn *g)
+{
+    pthread_mutex_lock(&g->mu);
+    int r = al_conn_stream_holding(g->c) && al_idle_due(&g->idle) ? idle_cut(g) : 0;
+    pthread_mutex_unlock(&g->mu);
+    return r;
+}
+
+/* Before a real read while the stream holds text (nothing decrypted in the
+ * session yet): on a blocking socket, waits for the server at most until
+ * that text is due out (al_idle_wait_ms), then lets it out; through a
+ * transport of the program's own, lets it out if due.  Returns as idle_cut,
+ * 0 to read as usual.  A reply already in the socket buffer costs one poll
+ * that returns at once. */
+static int idle_wait(gnutls_session_t s, gconn *g)
+{
+    pending_fn pend = REAL_PENDING();
+    if (pend && pend(s) > 0) return 0;
+    int fd = blocking_fd(s);
+    if (fd == -2) return idle_due(g);
+    if (fd < 0) return 0;
+    pthread_mutex_lock(&g->mu);
+    int w = al_idle_wait_ms(&g->idle);
+    pthread_mutex_unlock(&g->mu);
+    struct pollfd pf = {fd, POLLIN, 0};
+    al_in_hook++;
+    int r = poll(&pf, 1, w);
+    al_in_hook--;
+    if (r != 0) return 0;
+    pthread_mutex_lock(&g->mu);
+    r = al_conn_stream_holding(g->c) ? idle_cut(g) : 0;
+    pthread_mutex_unlock(&g->mu);
+    return r;
+}
+
 HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
 {
     recv_fn f = REAL_RECV();
@@ -281,8 +356,14 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
         int eof = g->eof || g->answered;
         if (g->answered) g->end_told = 1;
         uint64_t direct = eof ? 0 : al_conn_in_direct(g->c);
+        int holding = !eof && !direct && al_conn_stream_holding(g->c);
         pthread_mutex_unlock(&g->mu);
         if (eof) return 0;
+        if (holding) { /* a slow stream: its held text goes out at a pause */
+            int w = idle_wait(s, g);
+            if (w < 0) return GNUTLS_E_PULL_ERROR;
+            if (w) continue; /* serve what was let out */
+        }
         /* a body that is not an LLM call: into the host's buffer, no copy */
         ssize_t r =
             direct ? f(s, data, direct < n ? (size_t)direct : n) : f(s, g->rbuf, sizeof g->rbuf);
@@ -293,6 +374,12 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
             al_in_hook--;
             pthread_mutex_unlock(&g->mu);
             return r;
+        }
+        if (r == GNUTLS_E_AGAIN && holding) {
+            /* a host that must not wait: the held text goes out once due */
+            int w = idle_due(g);
+            if (w < 0) return GNUTLS_E_PULL_ERROR;
+            if (w) continue;
         }
         if (r < 0) {
             if (r == GNUTLS_E_PREMATURE_TERMINATION || r == GNUTLS_E_UNEXPECTED_PACKET_LENGTH) {
@@ -311,6 +398,7 @@ HOOK ssize_t gnutls_record_recv(gnutls_session_t s, void *data, size_t n)
         pthread_mutex_lock(&g->mu);
         al_in_hook++;
         al_code rc = al_conn_in(g->c, g->rbuf, (size_t)r, r == 0, &g->in);
+        if (r > 0) al_idle_arrived(&g->idle, al_conn_stream_holding(g->c));
         al_in_hook--;
         if (r == 0) g->eof = 1;
         /* a block reply that waited behind pipelined replies: the server is
