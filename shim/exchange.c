@@ -2459,6 +2459,74 @@ static al_code stream_event(al_exchange *x, const char *raw, size_t raw_len, con
     return r;
 }
 
+/* Copies s[0..n) to d and returns whether it equals t[0..n): the check and
+ * the copy of a delta event in one pass over its bytes (as memcmp, then
+ * memcpy when equal).  d does not overlap s or t. */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define CE_STEP(o, acc)                                                                            \
+    do {                                                                                           \
+        __m256i a_ = _mm256_loadu_si256((const __m256i *)(s + (o)));                               \
+        _mm256_storeu_si256((__m256i *)(d + (o)), a_);                                             \
+        acc = _mm256_or_si256(                                                                     \
+            acc, _mm256_xor_si256(a_, _mm256_loadu_si256((const __m256i *)(t + (o)))));            \
+    } while (0)
+/* 64 bytes a step, the last 64 overlapping; n >= 64 */
+__attribute__((target("avx2"))) static int copy_eq_avx2(char *d, const char *s, const char *t,
+                                                        size_t n)
+{
+    __m256i x0 = _mm256_setzero_si256(), x1 = _mm256_setzero_si256();
+    for (size_t i = 0; i + 64 < n; i += 64) {
+        CE_STEP(i, x0);
+        CE_STEP(i + 32, x1);
+    }
+    CE_STEP(n - 64, x0);
+    CE_STEP(n - 32, x1);
+    x0 = _mm256_or_si256(x0, x1);
+    return _mm256_testz_si256(x0, x0);
+}
+
+/* 128 to 256 bytes (a delta event's usual size): eight steps, the last four
+ * ending at n, without a loop */
+__attribute__((target("avx2"))) static int copy_eq_avx2_256(char *d, const char *s, const char *t,
+                                                            size_t n)
+{
+    __m256i x0 = _mm256_setzero_si256(), x1 = _mm256_setzero_si256();
+    CE_STEP(0, x0);
+    CE_STEP(32, x1);
+    CE_STEP(64, x0);
+    CE_STEP(96, x1);
+    d += n - 128;
+    s += n - 128;
+    t += n - 128;
+    CE_STEP(0, x0);
+    CE_STEP(32, x1);
+    CE_STEP(64, x0);
+    CE_STEP(96, x1);
+    x0 = _mm256_or_si256(x0, x1);
+    return _mm256_testz_si256(x0, x0);
+}
+#undef CE_STEP
+
+static int copy_avx2 = -1; /* al_cpu_avx2_bmi, found once (every thread finds the same) */
+#endif
+
+static inline int copy_eq(char *d, const char *s, const char *t, size_t n)
+{
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    int avx2 = __atomic_load_n(&copy_avx2, __ATOMIC_RELAXED);
+    if (avx2 < 0) {
+        avx2 = al_cpu_avx2_bmi();
+        __atomic_store_n(&copy_avx2, avx2, __ATOMIC_RELAXED);
+    }
+    if (avx2 && n - 128 <= 128) return copy_eq_avx2_256(d, s, t, n);
+    if (avx2 && n >= 64) return copy_eq_avx2(d, s, t, n);
+#endif
+    if (memcmp(s, t, n)) return 0;
+    memcpy(d, s, n);
+    return 1;
+}
+
 /* The bytes that end shape_frame's look at a text: '"' (its end) and what
  * it does not take (an escape, a line end, NUL). */
 static const unsigned char frame_stop[256] = {
@@ -2498,6 +2566,44 @@ static inline long shape_frame(const al_exchange *x, const char *b, size_t n, co
     return (long)(q + tl);
 }
 
+/* shape_frame and then shape_event for the usual delta event of a read that
+ * holds many (a client reading 16 KB at a time), when events wait and the
+ * shape has whole frames (shape_t.whole): the event is compared with its
+ * frame as it is copied to its place in the ring, as one_event does, and
+ * queued as shape_event would.  Returns its length (*rc: what shape_event
+ * would return), or 0 when it is not such an event or cannot be taken so
+ * (nothing was done: the caller goes on as before). */
+static inline long frame_queue(al_exchange *x, const char *b, size_t n, al_buf *to_host,
+                               al_code *rc)
+{
+    const shape_t *sh = &x->shape;
+    if (!sh->framed || !sh->whole.len || x->qh == x->qn || x->qn == x->qcap || monitor(x)) return 0;
+    const size_t hl = sh->fhead, tl = sh->frame.len - hl;
+    if (n < hl + tl + 1) return 0;
+    /* the text: 1-8 bytes up to the first byte shape_frame stops at */
+    size_t q = hl, qe = n - tl < hl + 9 ? n - tl : hl + 9;
+    while (q < qe && !frame_stop[(unsigned char)b[q]]) q++;
+    const size_t tlen = q - hl, len = q + tl;
+    if (q == qe || tlen - 1 >= 8 || len > AL_SSE_MAX_EVENT) return 0;
+    size_t at = ring_at(x, len);
+    if (at == SIZE_MAX) return 0;
+    char *w = sh->whole.data + (tlen - 1) * WSTRIDE(sh->frame.len);
+    al_copy_1to8(w + hl, b + hl, tlen);
+    if (!copy_eq(x->arena.data + at, b, w, len)) {
+        x->arena.data[x->arena.len] = '\0'; /* (the copy may have run over it) */
+        return 0;
+    }
+    skey *k = &x->keys[sh->ki];
+    if (add_small(&k->pend, b + hl, tlen) != AL_OK) {
+        x->arena.data[x->arena.len] = '\0';
+        *rc = AL_ENOMEM;
+        return (long)len;
+    }
+    put_delta(x, at, NULL, len, hl, tlen, k->key);
+    *rc = batch_cap(x, to_host);
+    return (long)len;
+}
+
 /* One stream event: through the shape when it matches (data that matches
  * a shape is never blank nor "[DONE]": the shape's bytes parsed as a JSON
  * value and hold a '"' before the hole), else stream_event. */
@@ -2532,7 +2638,9 @@ static inline al_code frame_events(al_exchange *x, const char *buf, size_t len, 
         long k;
         const char *text;
         size_t tlen;
-        if (x->sse && !x->last_len && (k = shape_frame(x, b, n, &text, &tlen)) > 0) {
+        if (x->sse && !x->last_len && (k = frame_queue(x, b, n, to_host, &r)) > 0) {
+            /* (queued: r says how it went) */
+        } else if (x->sse && !x->last_len && (k = shape_frame(x, b, n, &text, &tlen)) > 0) {
             r = shape_event(x, b, (size_t)k, text, tlen, to_host);
         } else if (x->sse) {
             al_sse_event ev;
@@ -2674,52 +2782,6 @@ static inline al_code stream_bytes(al_exchange *x, const char *buf, size_t len, 
             r = al_buf_append(&x->body, buf + off + used, len - off - used);
     }
     return r == AL_OK && x->mode == AL_RESP_STREAM ? flush_end(x, to_host) : r;
-}
-
-/* Copies s[0..n) to d and returns whether it equals t[0..n): the check and
- * the copy of a delta event in one pass over its bytes (as memcmp, then
- * memcpy when equal).  d does not overlap s or t. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-/* 64 bytes a step, the last 64 overlapping; n >= 64 */
-__attribute__((target("avx2"))) static int copy_eq_avx2(char *d, const char *s, const char *t,
-                                                        size_t n)
-{
-#define CE_STEP(o, acc)                                                                            \
-    do {                                                                                           \
-        __m256i a_ = _mm256_loadu_si256((const __m256i *)(s + (o)));                               \
-        _mm256_storeu_si256((__m256i *)(d + (o)), a_);                                             \
-        acc = _mm256_or_si256(                                                                     \
-            acc, _mm256_xor_si256(a_, _mm256_loadu_si256((const __m256i *)(t + (o)))));            \
-    } while (0)
-    __m256i x0 = _mm256_setzero_si256(), x1 = _mm256_setzero_si256();
-    for (size_t i = 0; i + 64 < n; i += 64) {
-        CE_STEP(i, x0);
-        CE_STEP(i + 32, x1);
-    }
-    CE_STEP(n - 64, x0);
-    CE_STEP(n - 32, x1);
-#undef CE_STEP
-    x0 = _mm256_or_si256(x0, x1);
-    return _mm256_testz_si256(x0, x0);
-}
-
-static int copy_avx2 = -1; /* al_cpu_avx2_bmi, found once (every thread finds the same) */
-#endif
-
-static inline int copy_eq(char *d, const char *s, const char *t, size_t n)
-{
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    int avx2 = __atomic_load_n(&copy_avx2, __ATOMIC_RELAXED);
-    if (avx2 < 0) {
-        avx2 = al_cpu_avx2_bmi();
-        __atomic_store_n(&copy_avx2, avx2, __ATOMIC_RELAXED);
-    }
-    if (avx2 && n >= 64) return copy_eq_avx2(d, s, t, n);
-#endif
-    if (memcmp(s, t, n)) return 0;
-    memcpy(d, s, n);
-    return 1;
 }
 
 /* The usual call of a client that hands over one event at a time (libcurl's
