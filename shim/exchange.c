@@ -861,9 +861,9 @@ static void drop_taken(al_exchange *x)
 /* al_buf_add of a delta's few bytes: copied here, not by a memcpy call. */
 static inline al_code add_small(al_buf *b, const char *p, size_t n)
 {
-    if (n > 8 || n >= b->cap - b->len) return al_buf_add(b, p, n);
+    if (n - 1 >= 8 || n >= b->cap - b->len) return al_buf_add(b, p, n); /* (n 0 there too) */
     char *d = b->data + b->len;
-    for (size_t i = 0; i < n; i++) d[i] = p[i];
+    al_copy_1to8(d, p, n);
     d[n] = '\0';
     b->len += n;
     return AL_OK;
