@@ -14,6 +14,7 @@
 #define SC_AVX2 1 /* find_hits' start-class loop has an AVX2 form, taken when the CPU has it */
 #endif
 
+#include "mention.h"
 #include "normalize.h"
 #include "rules.h"
 
@@ -22,6 +23,7 @@ __attribute__((weak)) double al_model_score_normalized(const al_model *m, const 
                                                        size_t len, const char *norm, size_t nlen);
 __attribute__((weak)) double al_model_combine(const al_model *m, double rules_score, double p,
                                               double threshold);
+__attribute__((weak)) void al_model_thresholds(const al_model *m, double *block, double *assist);
 
 #define DET_MARGIN 16 /* a detector span this close to the end may still grow */
 
@@ -2229,6 +2231,64 @@ static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_d
 
 static const char oversize_rule[] = "sanitize.oversize";
 
+/* A prompt that quotes an attack rather than makes it: its quoted spans
+ * (mention.h), worked out at most once per scan and only when something
+ * would count (state 0: not yet, 1: quotes and test or detection words
+ * outside them, -1: not such a prompt). */
+typedef struct {
+    al_spans sp;
+    int state;
+} mention_ctx;
+
+static int mention_get(mention_ctx *mc, const char *text, size_t len)
+{
+    if (!mc->state)
+        mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n &&
+                            al_mention_meta(text, len, &mc->sp)
+                        ? 1
+                        : -1;
+    return mc->state > 0;
+}
+
+/* An attack quoted where the words around the quotes speak of tests or
+ * detection (a red-team case, a guard's unit test, a filter's pattern list)
+ * is mentioned, not made: the injection and jailbreak findings that lie
+ * inside a quoted span of such a prompt weigh nothing.  What the prompt says
+ * outside its quotes, and an unquoted attack, still count. */
+static void weigh_mentions(const char *text, size_t len, al_result *out, mention_ctx *mc)
+{
+    int any = 0;
+    for (size_t i = 0; i < out->n && !any; i++) any = out->findings[i].weight > 0;
+    if (!any || !mention_get(mc, text, len)) return;
+    for (size_t i = 0; i < out->n; i++) {
+        al_finding *f = &out->findings[i];
+        if (f->weight > 0 && al_mention_inside(&mc->sp, f->start, f->end)) f->weight = 0;
+    }
+}
+
+/* The classifier's probability for such a prompt with what its quotes hold
+ * left out (the marks stay), so that it judges the words around them; p
+ * when memory runs out. */
+static double model_unquoted(const al_engine *e, const char *text, size_t len,
+                             const mention_ctx *mc, double p)
+{
+    al_buf b = {0};
+    size_t at = 0;
+    al_code c = AL_OK;
+    for (size_t i = 0; c == AL_OK && i < mc->sp.n; i++) {
+        size_t s = mc->sp.v[i].start, t = mc->sp.v[i].end;
+        unsigned char q = (unsigned char)text[s];
+        size_t mark =
+            q == 0xE2 || (t - s >= 6 && text[s + 1] == text[s] && text[s + 2] == text[s]) ? 3 : 1;
+        c = al_buf_append(&b, text + at, s + mark - at);
+        at = t - mark;
+    }
+    if (c == AL_OK) c = al_buf_append(&b, text + at, len - at);
+    double u = c == AL_OK ? al_model_score(e->model, b.data ? b.data : "", b.len) : p;
+    al_buf_free(&b);
+    return u < p ? u : p;
+}
+
 al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
                        size_t len, al_result *out)
 {
@@ -2287,15 +2347,18 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     }
     if (c != AL_OK) goto fail;
     al_findings_sort(out->findings, out->n);
+    mention_ctx mc = {0};
+    if (dir == AL_AS_PROMPT) weigh_mentions(text, len, out, &mc);
 
-    /* score: each injection/jailbreak rule counts once */
+    /* score: each injection/jailbreak rule counts once, where it weighs */
     int scored = 0, block_hint = 0, other_block = 0;
     for (size_t i = 0; i < out->n; i++) {
         al_finding *f = &out->findings[i];
         if (f->category == AL_CAT_INJECTION || f->category == AL_CAT_JAILBREAK) {
             if (f->action == AL_ACT_BLOCK) block_hint = 1;
             int seen = 0;
-            for (size_t j = 0; j < i && !seen; j++) seen = out->findings[j].rule == f->rule;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = out->findings[j].rule == f->rule && out->findings[j].weight > 0;
             if (!seen) out->score += f->weight;
             scored = 1;
         } else if (f->action == AL_ACT_BLOCK) {
@@ -2310,12 +2373,17 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
                           ? al_model_score_normalized(e->model, text, len,
                                                       norm.data ? norm.data : "", norm.len)
                           : al_model_score(e->model, text, len);
+        double assist = 0;
+        if (al_model_thresholds) al_model_thresholds(e->model, NULL, &assist);
+        if (prob >= assist && mention_get(&mc, text, len))
+            prob = model_unquoted(e, text, len, &mc, prob);
         out->model_score = prob;
         if (al_model_combine)
             out->score = al_model_combine(e->model, out->score, prob, p->model_threshold);
         if (inj == AL_ACT_BLOCK) block_hint = 1;
     }
     out->blocked = other_block || (block_hint && out->score >= p->block_threshold);
+    al_spans_free(&mc.sp);
 
     al_buf_free(&norm);
     c = al_scrub_apply(e, p, text, len, out->findings, out->n, &out->text, &out->changed);

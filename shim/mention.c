@@ -1,0 +1,159 @@
+/* mention.c: the quoted spans of a prompt and the test or detection words
+ * outside them, so that the engine can tell an attack quoted in a red-team
+ * case or a guard's unit test from one made.  Pure: reads the text, never
+ * calls a hooked function, allocates only the spans. */
+#include "mention.h"
+
+#include <string.h>
+#include <strings.h>
+
+/* a quote closed on its own line is looked for this far, so a long line of
+ * marks that are never closed costs len * QUOTE_MAX at most */
+#define QUOTE_MAX 4096
+
+static int word_byte(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c >= 0x80;
+}
+
+/* offset of the next run of three c at or after from, or len */
+static size_t find3(const unsigned char *s, size_t from, size_t len, unsigned char c)
+{
+    for (size_t j = from; j + 2 < len; j++)
+        if (s[j] == c && s[j + 1] == c && s[j + 2] == c) return j;
+    return len;
+}
+
+/* the end (exclusive) of the quote opened by c at i and closed on the same
+ * line, or 0 */
+static size_t close_ascii(const unsigned char *s, size_t len, size_t i, unsigned char c)
+{
+    size_t lim = len - i > QUOTE_MAX ? i + QUOTE_MAX : len;
+    for (size_t j = i + 1; j < lim && s[j] != '\n'; j++) {
+        if (s[j] == '\\' && c != '`') {
+            j++;
+            continue;
+        }
+        if (s[j] != c) continue;
+        /* an apostrophe inside a word ("don't") closes nothing */
+        if (c == '\'' && j + 1 < len && word_byte(s[j + 1])) continue;
+        return j > i + 1 ? j + 1 : 0;
+    }
+    return 0;
+}
+
+/* the same for a typographic quote E2 80 open at i, closed by E2 80 want */
+static size_t close_typo(const unsigned char *s, size_t len, size_t i, unsigned char want)
+{
+    size_t lim = len - i > QUOTE_MAX ? i + QUOTE_MAX : len;
+    for (size_t j = i + 3; j + 2 < lim && s[j] != '\n'; j++) {
+        if (s[j] != 0xE2 || s[j + 1] != 0x80 || s[j + 2] != want) continue;
+        if (want == 0x99 && j + 3 < len && word_byte(s[j + 3])) continue; /* don’t */
+        return j + 3;
+    }
+    return 0;
+}
+
+al_code al_mention_spans(const char *text, size_t len, al_spans *out)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t end = 0;
+        if ((c == '`' || c == '"' || c == '\'') && i + 2 < len && s[i + 1] == c && s[i + 2] == c) {
+            size_t j = find3(s, i + 3, len, c);
+            if (j == len) {
+                i += 3;
+                continue;
+            }
+            end = j + 3;
+        } else if (c == '"' || c == '`' || (c == '\'' && (i == 0 || !word_byte(s[i - 1])))) {
+            end = close_ascii(s, len, i, c);
+        } else if (c == 0xE2 && i + 2 < len && s[i + 1] == 0x80 &&
+                   (s[i + 2] == 0x9C || s[i + 2] == 0x98)) {
+            end = close_typo(s, len, i, s[i + 2] == 0x9C ? 0x9D : 0x99);
+        }
+        if (!end) {
+            i++;
+            continue;
+        }
+        al_code rc = al_spans_push(out, i, end, 1.0);
+        if (rc != AL_OK) return rc;
+        i = end;
+    }
+    return AL_OK;
+}
+
+static const char *const meta_stems[] = {
+    "test",    "unittest",   "pytest",  "assert",   "expect",  "guard",   "filter",
+    "detect",  "classifier", "redteam", "red-team", "payload", "label",   "regex",
+    "pattern", "fixture",    "sample",  "dataset",  "probe",   "ctf",     "attack",
+    "inject",  "jailbreak",  "blocked", "flagged",  "sanitiz", "sanitis",
+};
+
+static int meta_word(const unsigned char *w, size_t n)
+{
+    char low[16];
+    if (n > sizeof low) n = sizeof low;
+    for (size_t k = 0; k < n; k++) low[k] = (char)(w[k] >= 'A' && w[k] <= 'Z' ? w[k] + 32 : w[k]);
+    for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++) {
+        size_t m = strlen(meta_stems[k]);
+        if (m <= n && !memcmp(low, meta_stems[k], m)) return 1;
+    }
+    return 0;
+}
+
+static int one_word(const unsigned char *s, size_t start, size_t end)
+{
+    if (end - start > 40) return 0;
+    for (size_t i = start; i < end; i++)
+        if (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r') return 0;
+    return 1;
+}
+
+int al_mention_meta(const char *text, size_t len, const al_spans *sp)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t k = 0, i = 0;
+    while (i < len) {
+        while (k < sp->n && sp->v[k].end <= i) k++;
+        if (k < sp->n && sp->v[k].start <= i) {
+            /* a quoted key or one-word value ("label": "jailbreak") is read
+             * as the words around the quotes are */
+            if (!one_word(s, sp->v[k].start, sp->v[k].end)) i = sp->v[k].end;
+            k++;
+            continue;
+        }
+        size_t stop = k < sp->n ? sp->v[k].start : len;
+        if (!word_byte(s[i]) || s[i] >= 0x80) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < stop && ((word_byte(s[j]) && s[j] < 0x80) || s[j] == '-')) j++;
+        if (meta_word(s + i, j - i)) return 1;
+        /* "red team" in two words */
+        if (j - i == 3 && !strncasecmp((const char *)s + i, "red", 3) && j + 5 <= stop &&
+            s[j] == ' ' && !strncasecmp((const char *)s + j + 1, "team", 4))
+            return 1;
+        i = j;
+    }
+    return 0;
+}
+
+int al_mention_inside(const al_spans *sp, size_t start, size_t end)
+{
+    /* spans are in text order and do not overlap: find the last one that
+     * starts at or before start */
+    size_t lo = 0, hi = sp->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp->v[mid].start <= start)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo > 0 && end <= sp->v[lo - 1].end;
+}
