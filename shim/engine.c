@@ -2233,20 +2233,23 @@ static const char oversize_rule[] = "sanitize.oversize";
 
 /* A prompt that quotes an attack rather than makes it: its quoted spans
  * (mention.h), worked out at most once per scan and only when something
- * would count (state 0: not yet, 1: quotes and test or detection words
- * outside them, -1: not such a prompt). */
+ * would count; state 0: not yet, 1: done (meta: test or detection words
+ * outside the quotes; def: a quoted prompt assigned to a code name), -1: no
+ * quotes. */
 typedef struct {
     al_spans sp;
-    int state;
+    int state, meta, def;
 } mention_ctx;
 
 static int mention_get(mention_ctx *mc, const char *text, size_t len)
 {
-    if (!mc->state)
-        mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n &&
-                            al_mention_meta(text, len, &mc->sp)
-                        ? 1
-                        : -1;
+    if (!mc->state) {
+        mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n ? 1 : -1;
+        if (mc->state > 0) {
+            mc->meta = al_mention_meta(text, len, &mc->sp);
+            mc->def = al_mention_prompt_def(text, len, &mc->sp);
+        }
+    }
     return mc->state > 0;
 }
 
@@ -2259,16 +2262,18 @@ static void weigh_mentions(const char *text, size_t len, al_result *out, mention
 {
     int any = 0;
     for (size_t i = 0; i < out->n && !any; i++) any = out->findings[i].weight > 0;
-    if (!any || !mention_get(mc, text, len)) return;
+    if (!any || !mention_get(mc, text, len) || !mc->meta) return;
     for (size_t i = 0; i < out->n; i++) {
         al_finding *f = &out->findings[i];
         if (f->weight > 0 && al_mention_inside(&mc->sp, f->start, f->end)) f->weight = 0;
     }
 }
 
-/* The classifier's probability for such a prompt with what its quotes hold
- * left out (the marks stay), so that it judges the words around them; p
- * when memory runs out. */
+/* The classifier's probability for such a prompt, or for one that assigns
+ * a quoted prompt to a code name (SYSTEM_PROMPT = """..."""), with what its
+ * quotes hold left out (the marks stay), so that it judges the words around
+ * them; p when memory runs out.  The rules still read inside the quotes of
+ * a prompt definition. */
 static double model_unquoted(const al_engine *e, const char *text, size_t len,
                              const mention_ctx *mc, double p)
 {
@@ -2375,7 +2380,7 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
                           : al_model_score(e->model, text, len);
         double assist = 0;
         if (al_model_thresholds) al_model_thresholds(e->model, NULL, &assist);
-        if (prob >= assist && mention_get(&mc, text, len))
+        if (prob >= assist && mention_get(&mc, text, len) && (mc.meta || mc.def))
             prob = model_unquoted(e, text, len, &mc, prob);
         out->model_score = prob;
         if (al_model_combine)

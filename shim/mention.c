@@ -157,3 +157,64 @@ int al_mention_inside(const al_spans *sp, size_t start, size_t end)
     }
     return lo > 0 && end <= sp->v[lo - 1].end;
 }
+
+/* whether the lowercased name names a prompt, a system message or
+ * instructions */
+static int prompt_name(const unsigned char *w, size_t n)
+{
+    char low[64];
+    if (n >= sizeof low) return 0;
+    for (size_t k = 0; k < n; k++) low[k] = (char)(w[k] >= 'A' && w[k] <= 'Z' ? w[k] + 32 : w[k]);
+    low[n] = '\0';
+    return strstr(low, "prompt") || strstr(low, "system") || strstr(low, "instruction");
+}
+
+/* the index of the span that starts at i after an assignment or key mark
+ * (spaces, then '=' or ':', then spaces, '[', '(' and a string prefix), or
+ * sp->n */
+static size_t assigned_span(const unsigned char *s, size_t len, size_t i, const al_spans *sp,
+                            size_t k)
+{
+    while (i < len && (s[i] == ' ' || s[i] == '\t')) i++;
+    if (i >= len || (s[i] != '=' && s[i] != ':') || (i + 1 < len && s[i + 1] == '=')) return sp->n;
+    i++;
+    while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '[' || s[i] == '('))
+        i++;
+    if (i < len && (s[i] == 'f' || s[i] == 'r' || s[i] == 'b')) i++;
+    while (k < sp->n && sp->v[k].start < i) k++;
+    return k < sp->n && sp->v[k].start == i ? k : sp->n;
+}
+
+int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t k = 0, i = 0;
+    while (i < len) {
+        while (k < sp->n && sp->v[k].end <= i) k++;
+        if (k < sp->n && sp->v[k].start <= i) {
+            /* a quoted key: "system": "..." */
+            size_t a = sp->v[k].start + 1, b = sp->v[k].end - 1;
+            if (one_word(s, sp->v[k].start, sp->v[k].end) && b > a && prompt_name(s + a, b - a) &&
+                assigned_span(s, len, sp->v[k].end, sp, k + 1) < sp->n)
+                return 1;
+            i = sp->v[k].end;
+            k++;
+            continue;
+        }
+        if (!word_byte(s[i]) || s[i] >= 0x80 || (i > 0 && word_byte(s[i - 1]))) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        int code = 0;
+        while (j < len && word_byte(s[j]) && s[j] < 0x80) {
+            if (s[j] == '_' ||
+                (j > i && s[j] >= 'A' && s[j] <= 'Z' && s[j - 1] >= 'a' && s[j - 1] <= 'z'))
+                code = 1;
+            j++;
+        }
+        if (code && prompt_name(s + i, j - i) && assigned_span(s, len, j, sp, k) < sp->n) return 1;
+        i = j;
+    }
+    return 0;
+}

@@ -22,6 +22,11 @@ AL_API al_code al_mention_spans(const char *s, size_t len, al_spans *out);
  * jailbreak, blocked, flagged, sanitize and their inflections. */
 AL_API int al_mention_meta(const char *s, size_t len, const al_spans *sp);
 
+/* Nonzero when the text assigns a quoted span to a code name for a prompt,
+ * a system message or instructions (SYSTEM_PROMPT = """...""",
+ * systemPrompt: `...`, "system": "..."): a developer writing a prompt. */
+AL_API int al_mention_prompt_def(const char *s, size_t len, const al_spans *sp);
+
 /* Nonzero when [start, end) lies inside one span of sp. */
 AL_API int al_mention_inside(const al_spans *sp, size_t start, size_t end);
 
