@@ -36,6 +36,8 @@ typedef CURLMcode (*msocket_fn)(CURLM *, curl_socket_t, int, int *);
 typedef CURLMcode (*msocketall_fn)(CURLM *, int *);
 typedef CURLMsg *(*minfo_fn)(CURLM *, int *);
 typedef CURLcode (*pause_fn)(CURL *, int);
+typedef CURLMcode (*mwait_fn)(CURLM *, struct curl_waitfd *, unsigned int, int, int *);
+typedef CURLMcode (*mtimeout_fn)(CURLM *, long *);
 #ifdef CURLH_HEADER
 typedef CURLHcode (*header_fn)(CURL *, const char *, size_t, unsigned int, int,
                                struct curl_header **);
@@ -73,6 +75,11 @@ HOOK CURLMcode curl_multi_socket_action(CURLM *m, curl_socket_t s, int ev, int *
 HOOK CURLMcode curl_multi_socket_all(CURLM *m, int *running);
 HOOK CURLMsg *curl_multi_info_read(CURLM *m, int *left);
 HOOK CURLMcode curl_multi_cleanup(CURLM *m);
+HOOK CURLMcode curl_multi_poll(CURLM *m, struct curl_waitfd extra[], unsigned int n, int ms,
+                               int *numfds);
+HOOK CURLMcode curl_multi_wait(CURLM *m, struct curl_waitfd extra[], unsigned int n, int ms,
+                               int *numfds);
+HOOK CURLMcode curl_multi_timeout(CURLM *m, long *ms);
 #ifdef CURLH_HEADER
 HOOK CURLHcode curl_easy_header(CURL *h, const char *name, size_t index, unsigned int origin,
                                 int request, struct curl_header **hout);
@@ -95,6 +102,9 @@ REAL(msocketall_fn, curl_multi_socket_all)
 REAL(minfo_fn, curl_multi_info_read)
 typedef CURLMcode (*mcleanup_fn)(CURLM *);
 REAL(mcleanup_fn, curl_multi_cleanup)
+REAL(mwait_fn, curl_multi_poll)
+REAL(mwait_fn, curl_multi_wait)
+REAL(mtimeout_fn, curl_multi_timeout)
 #ifdef CURLH_HEADER
 REAL(header_fn, curl_easy_header)
 REAL(nextheader_fn, curl_easy_nextheader)
@@ -134,9 +144,14 @@ typedef struct handle {
     void *prereqdata;
     curl_debug_callback debugfn;
     void *debugdata;
+    curl_xferinfo_callback xferfn;
+    curl_progress_callback progfn;
+    void *xferdata; /* XFERINFODATA, alias PROGRESSDATA */
+    int progress;   /* NOPROGRESS 0: libcurl calls the progress callback (or shows its meter) */
     /* one transfer */
     int state;
     int multi; /* prepared by curl_multi_add_handle */
+    CURLM *m;  /* ... of this multi handle */
     al_exchange *x;
     al_req_verdict v;
     al_buf body; /* request body served from our read callback */
@@ -175,6 +190,14 @@ typedef struct handle {
     int end_paused;     /* paused on what finish_response released (the rest in stash);
                          * 2: its DONE message is kept until the program takes the rest */
     CURLcode block_rc;  /* ... with this result, reported in place of its abort */
+    /* a slow stream's held text, let out from the progress callback (on_progress) */
+    int pgrs;        /* on_progress is installed */
+    int fresh;       /* on_write had bytes since the last progress call */
+    al_idle idle;    /* (hook.h) */
+    int idle_paused; /* the program paused on text let out there: libcurl is paused, the rest
+                      * waits in the stash for the program's curl_easy_pause */
+    int idle_abort;  /* it refused such text, or the exchange cut the reply off there: the
+                      * transfer is aborted (CURLE_WRITE_ERROR, as on_write's refusal) */
 } handle;
 
 #define NBUCKET 256
@@ -255,6 +278,11 @@ static int swapped_option(const handle *e, CURLoption opt)
     case CURLOPT_DEBUGFUNCTION:
     case CURLOPT_DEBUGDATA:
         return e->state == ST_ACTIVE;
+    case CURLOPT_XFERINFOFUNCTION:
+    case CURLOPT_PROGRESSFUNCTION:
+    case CURLOPT_XFERINFODATA:
+    case CURLOPT_NOPROGRESS:
+        return e->pgrs;
     case CURLOPT_READFUNCTION:
     case CURLOPT_READDATA:
     case CURLOPT_SEEKFUNCTION:
@@ -305,6 +333,10 @@ static int recorded(CURLoption opt)
     case CURLOPT_PREREQDATA:
     case CURLOPT_DEBUGFUNCTION:
     case CURLOPT_DEBUGDATA:
+    case CURLOPT_XFERINFOFUNCTION:
+    case CURLOPT_PROGRESSFUNCTION:
+    case CURLOPT_XFERINFODATA:
+    case CURLOPT_NOPROGRESS:
         return 1;
     default:
         return 0;
@@ -430,6 +462,18 @@ static void record(handle *e, CURLoption opt, long l, void *p, curl_off_t o)
         break;
     case CURLOPT_DEBUGDATA:
         e->debugdata = p;
+        break;
+    case CURLOPT_XFERINFOFUNCTION:
+        e->xferfn = (curl_xferinfo_callback)p;
+        break;
+    case CURLOPT_PROGRESSFUNCTION:
+        e->progfn = (curl_progress_callback)p;
+        break;
+    case CURLOPT_XFERINFODATA:
+        e->xferdata = p;
+        break;
+    case CURLOPT_NOPROGRESS:
+        e->progress = l == 0;
         break;
     default:
         break;
@@ -856,6 +900,7 @@ static __attribute__((noinline)) size_t write_any(handle *e, char *p, size_t n)
         rc = reply_body(e, p + skip, n - skip);
         e->sinking = 0;
         al_in_hook--;
+        e->fresh = 1;
     }
     return write_done(e, rc, n);
 }
@@ -874,6 +919,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     al_code rc = al_exchange_response_body(e->x, p, n, &e->stash);
     e->sinking = 0;
     al_in_hook--;
+    e->fresh = 1;
     if (rc == AL_OK && !(e->stash.len | (size_t)e->sink_stop)) return n;
     return write_done(e, rc, n);
 }
@@ -997,6 +1043,73 @@ static int on_debug(CURL *h, curl_infotype type, char *p, size_t n, void *ud)
     return e->debugfn(h, type, p, n, e->debugdata);
 }
 
+/* Lets out what the exchange holds for a paused stream (al_exchange_stream_idle)
+ * to the program's write callback, as on_write hands over what a write
+ * releases.  A program that pauses on it has libcurl paused
+ * (curl_easy_pause from inside the progress callback) and gets the rest
+ * when it unpauses; one that refuses it, or a reply the exchange cuts off
+ * here, aborts the transfer.  Returns 0, or -1 to abort. */
+static int idle_release(handle *e)
+{
+    e->idle.hold_at = 0;
+    /* nothing while the program is paused on earlier bytes (libcurl hands
+     * them again: replay), or while bytes wait for it */
+    if (e->host_abort || e->encoded || e->hheld || e->replay || e->stash.len || !e->x) return 0;
+    al_in_hook++;
+    e->sinking = 1;
+    al_code rc;
+    if (e->chunked) { /* curl --raw: in a chunk of its own (reply_body) */
+        al_buf_reset(&e->out);
+        rc = al_exchange_stream_idle(e->x, &e->out);
+        if (rc == AL_OK) rc = add_chunk(e, e->out.data, e->out.len);
+    } else {
+        rc = al_exchange_stream_idle(e->x, &e->stash);
+    }
+    e->sinking = 0;
+    al_in_hook--;
+    int stop = e->sink_stop;
+    e->sink_stop = 0;
+    if (rc != AL_OK) al_hook_debug("curl: reply cut off: %s", al_strerror(rc));
+    int d = stop < 0 || rc != AL_OK ? -1 : stop ? 1 : deliver_stash(e);
+    if (d < 0) {
+        e->host_abort = 1;
+        e->idle_abort = 1;
+        al_buf_reset(&e->stash);
+        return -1;
+    }
+    if (d > 0) {
+        e->idle_paused = 1;
+        real_curl_easy_pause()(e->h, CURLPAUSE_RECV);
+    }
+    return 0;
+}
+
+/* The progress callback while an LLM transfer runs: libcurl calls it on
+ * every pass over the transfer, after the writes of each read (their bytes
+ * are noted here, al_idle_arrived: one clock read a read, not one an event)
+ * and while it waits for more (once a second, sooner when curl_multi_poll is cut short:
+ * idle_wait_ms), so a slow stream's held text goes out from here once due
+ * (al_idle_due).  Then the program's own callback, when it asked for
+ * progress calls (NOPROGRESS 0), with its data and its answer. */
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    handle *e = ud;
+    if (e->idle_abort) return 1;
+    if (e->fresh) { /* (libcurl calls it right after the writes of each read) */
+        e->fresh = 0;
+        al_idle_arrived(&e->idle, al_exchange_stream_holding(e->x));
+    }
+    if (e->idle.hold_at && !e->idle_paused && al_idle_due(&e->idle) && idle_release(e) < 0)
+        return 1;
+    if (!e->progress) return 0;
+    if (e->xferfn) return e->xferfn(e->xferdata, dltotal, dlnow, ultotal, ulnow);
+    if (e->progfn)
+        return e->progfn(e->xferdata, (double)dltotal, (double)dlnow, (double)ultotal,
+                         (double)ulnow);
+    return 0;
+}
+
 static void install_callbacks(handle *e)
 {
     set_real(e->h, CURLOPT_WRITEFUNCTION, (void *)on_write);
@@ -1006,6 +1119,14 @@ static void install_callbacks(handle *e)
     if (e->debugfn) {
         set_real(e->h, CURLOPT_DEBUGFUNCTION, (void *)on_debug);
         set_real(e->h, CURLOPT_DEBUGDATA, e);
+    }
+    /* a program that shows libcurl's own progress meter (NOPROGRESS 0, no
+     * callback) keeps it, and its slow streams keep their held text */
+    if (!e->pgrs && !(e->progress && !e->xferfn && !e->progfn) &&
+        real_curl_easy_setopt()(e->h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK) {
+        set_real(e->h, CURLOPT_XFERINFODATA, e);
+        real_curl_easy_setopt()(e->h, CURLOPT_NOPROGRESS, 0L);
+        e->pgrs = 1;
     }
 }
 
@@ -1047,7 +1168,14 @@ static void restore_options(handle *e)
         set_real(e->h, CURLOPT_PREREQFUNCTION, (void *)e->prereqfn);
         set_real(e->h, CURLOPT_PREREQDATA, e->prereqdata);
     }
-    e->swapped_read = e->swapped_post = e->watch = 0;
+    if (e->pgrs) {
+        set_real(e->h, CURLOPT_XFERINFOFUNCTION, (void *)e->xferfn);
+        /* (a NULL XFERINFOFUNCTION made libcurl forget PROGRESSFUNCTION's) */
+        if (!e->xferfn && e->progfn) set_real(e->h, CURLOPT_PROGRESSFUNCTION, (void *)e->progfn);
+        set_real(e->h, CURLOPT_XFERINFODATA, e->xferdata);
+        real_curl_easy_setopt()(e->h, CURLOPT_NOPROGRESS, e->progress ? 0L : 1L);
+    }
+    e->swapped_read = e->swapped_post = e->watch = e->pgrs = 0;
 }
 
 /* Forget the handle's exchange and request verdict (the transfer passes unwatched or ended). */
@@ -1156,6 +1284,8 @@ static void end_transfer(handle *e)
     al_buf_free(&e->hlines);
     e->hheld = 0;
     e->chunked = 0;
+    memset(&e->idle, 0, sizeof e->idle);
+    e->idle_paused = e->idle_abort = e->fresh = 0;
     /* the stash keeps its memory for the handle's next transfer (a stream's
      * first releases grew it, copying, every time), unless it is large */
     if (e->stash.cap > 65536)
@@ -1368,6 +1498,9 @@ static CURLcode prepare(handle *e, int multi)
     return CURLE_OK;
 }
 
+/* The transfer this thread's curl_easy_perform runs (idle_wait_ms). */
+static __thread handle *performing;
+
 HOOK CURLcode curl_easy_perform(CURL *h)
 {
     perform_fn real = real_curl_easy_perform();
@@ -1387,10 +1520,14 @@ HOOK CURLcode curl_easy_perform(CURL *h)
             return rc;
         }
     }
+    handle *outer = performing;
+    performing = e;
     al_in_curl++;
     rc = real(h);
     al_in_curl--;
+    performing = outer;
     if (e && e->block_served && rc == CURLE_ABORTED_BY_CALLBACK) rc = e->block_rc; /* on_redirect */
+    if (e && e->idle_abort && rc == CURLE_ABORTED_BY_CALLBACK) rc = CURLE_WRITE_ERROR;
     if (e && e->state != ST_IDLE) {
         rc = finish_response(e, rc);
         end_transfer(e);
@@ -1559,11 +1696,14 @@ HOOK CURL *curl_easy_duphandle(CURL *h)
     n->headerfn = e->headerfn, n->headerdata = e->headerdata;
     n->prereqfn = e->prereqfn, n->prereqdata = e->prereqdata;
     n->debugfn = e->debugfn, n->debugdata = e->debugdata;
+    n->xferfn = e->xferfn, n->progfn = e->progfn, n->xferdata = e->xferdata;
+    n->progress = e->progress;
     if (e->state != ST_IDLE) {
         /* duplicated mid-transfer: the copy carries our callbacks; undo that
          * (a pre-request callback too: ours would be given e, not n) */
         n->state = ST_ACTIVE;
         n->watch = e->watch || e->state == ST_BLOCKED;
+        n->pgrs = e->pgrs;
         restore_options(n);
         n->state = ST_IDLE;
     }
@@ -1589,6 +1729,13 @@ HOOK CURLcode curl_easy_pause(CURL *h, int bitmask)
     if (!real) return CURLE_FAILED_INIT;
     if (!al_in_hook && !(bitmask & CURLPAUSE_RECV)) {
         handle *e = find(h, 0);
+        if (e && e->state == ST_ACTIVE && e->idle_paused) {
+            /* paused on text on_progress let out: the rest first, then libcurl */
+            int d = deliver_stash(e);
+            if (d > 0) return CURLE_OK; /* paused again */
+            e->idle_paused = 0;
+            if (d < 0) e->idle_abort = 1; /* refused: the next progress call aborts */
+        }
         if (e && e->state == ST_BLOCKED && e->block_paused) {
             if (deliver_stash(e) <= 0) e->block_paused = 0; /* all taken, or refused */
             return CURLE_OK;
@@ -1632,6 +1779,7 @@ HOOK CURLMcode curl_multi_add_handle(CURLM *m, CURL *h)
     handle *e = find(h, 0);
     if (e) {
         CURLcode rc = prepare(e, 1);
+        e->m = m;
         if (rc != CURLE_OK) {
             /* cannot be screened and policy refuses: the transfer fails at once */
             end_transfer(e);
@@ -1684,6 +1832,7 @@ HOOK CURLMcode curl_multi_remove_handle(CURLM *m, CURL *h)
  * with FAILONERROR), not as the CURLE_ABORTED_BY_CALLBACK of its abort. */
 static CURLcode done_result(handle *e, CURLcode rc)
 {
+    if (e && e->idle_abort && rc == CURLE_ABORTED_BY_CALLBACK) rc = CURLE_WRITE_ERROR;
     if (e && e->state == ST_ACTIVE && !e->finished) return finish_response(e, rc);
     if (e && e->state == ST_BLOCKED && e->block_served && rc == CURLE_ABORTED_BY_CALLBACK)
         return e->block_rc;
@@ -1819,5 +1968,68 @@ HOOK CURLMcode curl_multi_cleanup(CURLM *m)
     al_in_curl++;
     CURLMcode rc = real(m);
     al_in_curl--;
+    return rc;
+}
+
+/* ---- waiting for a slow stream ---- */
+
+/* ms until the held text of a transfer of m (NULL: this thread's
+ * curl_easy_perform) is due out (al_idle_wait_ms), at least 10 (the progress
+ * callback lets it out when libcurl runs the transfer after the wait), or
+ * ms when none is sooner. */
+static int idle_wait_ms(CURLM *m, int ms)
+{
+    int w = -1;
+    handle *e = performing;
+    if (e && e->idle.hold_at && !e->idle_paused) w = al_idle_wait_ms(&e->idle);
+    if (m && __atomic_load_n(&active_multi, __ATOMIC_RELAXED)) {
+        pthread_mutex_lock(&table_mu);
+        for (unsigned b = 0; b < NBUCKET; b++)
+            for (e = table[b]; e; e = e->next)
+                if (e->m == m && e->state == ST_ACTIVE && e->idle.hold_at && !e->idle_paused) {
+                    int k = al_idle_wait_ms(&e->idle);
+                    if (w < 0 || k < w) w = k;
+                }
+        pthread_mutex_unlock(&table_mu);
+    }
+    if (w < 0) return ms;
+    if (w < 10) w = 10;
+    return ms >= 0 && ms < w ? ms : w;
+}
+
+/* curl_easy_perform waits in curl_multi_poll for a second at most, and a
+ * multi program in curl_multi_poll or curl_multi_wait for as long as it
+ * asks: while a stream holds text, the wait ends when that text is due, so
+ * the progress callback lets it out then (a spurious wake-up for the
+ * caller, as libcurl's own timers give). */
+HOOK CURLMcode curl_multi_poll(CURLM *m, struct curl_waitfd extra[], unsigned int n, int ms,
+                               int *numfds)
+{
+    mwait_fn real = real_curl_multi_poll();
+    if (!real) return CURLM_INTERNAL_ERROR;
+    return real(m, extra, n, al_in_hook ? ms : idle_wait_ms(al_in_curl ? NULL : m, ms), numfds);
+}
+
+HOOK CURLMcode curl_multi_wait(CURLM *m, struct curl_waitfd extra[], unsigned int n, int ms,
+                               int *numfds)
+{
+    mwait_fn real = real_curl_multi_wait();
+    if (!real) return CURLM_INTERNAL_ERROR;
+    return real(m, extra, n, al_in_hook ? ms : idle_wait_ms(al_in_curl ? NULL : m, ms), numfds);
+}
+
+/* A program that waits on its own (select on curl_multi_fdset's set, as
+ * pycurl's select does) asks how long it may: no longer than until a
+ * stream's held text is due. */
+HOOK CURLMcode curl_multi_timeout(CURLM *m, long *ms)
+{
+    mtimeout_fn real = real_curl_multi_timeout();
+    if (!real) return CURLM_INTERNAL_ERROR;
+    CURLMcode rc = real(m, ms);
+    if (rc == CURLM_OK && ms && !al_in_hook && !al_in_curl &&
+        __atomic_load_n(&active_multi, __ATOMIC_RELAXED)) {
+        int w = idle_wait_ms(m, -1);
+        if (w >= 0 && (*ms < 0 || *ms > w)) *ms = w;
+    }
     return rc;
 }

@@ -1,14 +1,23 @@
 #!/usr/bin/python3
-"""test_slow_streams_c.py: a slow model's stream reaches a C program on GnuTLS
-while it is written, as test_slow_streams.py checks for Python's clients.  The
-mock writes an OpenAI SSE stream over TLS, one event of 1-4 characters every
+"""test_slow_streams_c.py: a slow model's stream reaches a program on libcurl
+or on GnuTLS while it is written, as test_slow_streams.py checks for Python's
+own clients.  The mock writes the text one event of 1-4 characters every
 200 ms (scenario crawl).  The stream scrubber holds the detectors' last 96
-bytes, so the clean 118-character answer used to reach the program whole
-after ~9.5 s.  The client (tests/integration/edge/gnutls_stream.c) reads a
-blocking socket, and a non-blocking one polled with a 3 s read timeout.  The
-clean answer's first text must come within 2.5 s of the headers, no text may
-wait over 1.5 s for the next, the text must be unchanged, and in the PII text
-the values the patterns find must still be replaced.  The clean streams run
+bytes, so the clean 118-character answer used to reach these programs whole
+after ~9.6 s.  libcurl: examples/client_curl_cb (--stream: it prints each
+piece its write callback gets) with curl_easy_perform and with the multi
+interface and a write callback that pauses every third piece, libcurl with
+OpenSSL and with GnuTLS, SSE over TLS (HTTP/1.1, HTTP/2) and Ollama NDJSON
+over plain HTTP; and pycurl, whose own progress callback must be called as
+it asked (NOPROGRESS), whose abort from it must end the transfer (42), and
+whose write callback's refusal of the first text, let out at a pause from
+the progress callback, must end it as a write error (23).  GnuTLS:
+tests/integration/edge/gnutls_stream.c on a blocking socket, and on a
+non-blocking one polled with a 3 s read timeout.  The clean answer's first
+text must come within 2.5 s of the headers (libcurl's NDJSON: 4.0 s of the
+program's start, as it has no headers time to tell), no text may wait over
+1.5 s for the next, the text must be unchanged, and in the PII text the
+values the patterns find must still be replaced.  The clean streams run
 first, together, then the PII ones; a libcurl program without airlock shows
 that the mock really writes slowly."""
 import json
@@ -21,11 +30,52 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import B, CLEAN_TEXT, PII_VALUES, ROOT, Mock, Results, shim_env  # noqa: E402
+from mocklib import B, CLEAN_TEXT, PII_VALUES, PY, ROOT, Mock, Results, shim_env  # noqa: E402
 
 FIRST_BY = 2.5  # s after the headers (the first word alone takes ~1.2 s to write)
-FIRST_NDJSON = 3.0  # s after the program started: libcurl's NDJSON has no headers time
+FIRST_NDJSON = 4.0  # s after the program started (its start, the first screening: 0.8-1.3 s)
 WAIT_BY = 1.5  # the longest wait between two texts of the clean stream
+
+
+# A Python program on libcurl (pycurl, libcurl with GnuTLS): SSE over TLS, with
+# the program's own progress callback: "progress" asks for its calls
+# (NOPROGRESS 0), "quiet" sets it and leaves NOPROGRESS at 1 (libcurl then
+# never calls it), "abort" returns 1 from it once 1 s has passed, "refuse"
+# has the write callback refuse the first piece with text.
+PYCURL = r"""
+import json, re, sys, time, pycurl
+url, ca, text, mode = sys.argv[1:5]
+body = {"model": "gpt-4o-mini", "stream": True,
+        "messages": [{"role": "user", "content": "hi mock:%s+crawl" % text}]}
+out = {"pieces": [], "calls": 0, "error": None}
+t0 = time.monotonic()
+
+def write(b):
+    if mode == "refuse" and re.search(rb'"content":"[^"]', b):
+        return 0
+    out["pieces"].append((time.monotonic() - t0, b.decode("utf-8", "replace")))
+
+def progress(dt, dn, ut, un):
+    out["calls"] += 1
+    return 1 if mode == "abort" and time.monotonic() - t0 > 1.0 else 0
+
+c = pycurl.Curl()
+c.setopt(pycurl.URL, url)
+c.setopt(pycurl.CAINFO, ca)
+c.setopt(pycurl.POSTFIELDS, json.dumps(body))
+c.setopt(pycurl.HTTPHEADER, ["Content-Type: application/json"])
+c.setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+c.setopt(pycurl.WRITEFUNCTION, write)
+c.setopt(pycurl.XFERINFOFUNCTION, progress)
+if mode != "quiet":
+    c.setopt(pycurl.NOPROGRESS, 0)
+try:
+    c.perform()
+except pycurl.error as e:
+    out["error"] = e.args[0]
+out["end"] = time.monotonic() - t0
+print(json.dumps(out))
+"""
 
 
 def texts(lines):
@@ -140,6 +190,13 @@ def main():
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             runs.append(("libcurl " + name, text, shim, "curl", p, Reader(p, t0)))
 
+        def py(name, mode):
+            p = subprocess.Popen([PY, "-c", PYCURL, m.url("/v1/chat/completions"), m.ca, "clean",
+                                  mode],
+                                 env=shim_env(m.env()), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE)
+            runs.append(("pycurl, " + name, mode, True, "py", p, None))
+
         def tls(name, mode, text, ms):
             p = subprocess.Popen([exe, str(m.tls_port), m.ca, text, mode, str(ms)],
                                  env=shim_env(m.env()), stdout=subprocess.PIPE,
@@ -147,6 +204,13 @@ def main():
             runs.append(("GnuTLS " + name, text, True, "tls", p, None))
 
         def batch(text):
+            curl("(OpenSSL), easy, SSE over TLS, HTTP/1.1", "openssl", "openai", text,
+                 ["--http1.1"])
+            curl("(OpenSSL), easy, Ollama NDJSON over HTTP", "openssl", "ollama", text, [])
+            curl("(GnuTLS), multi, pausing writer, SSE over TLS, HTTP/2", "gnutls", "openai",
+                 text, ["--http2", "--multi", "--pause"])
+            curl("(OpenSSL), multi, pausing writer, Ollama NDJSON over HTTP", "openssl",
+                 "ollama", text, ["--multi", "--pause"])
             tls("blocking socket", "block", text, 0)
             # a value a pattern may still complete is held until it is (the IBAN
             # and the address after it, ~5 s): the PII reader is given 10 s
@@ -159,13 +223,60 @@ def main():
         check(r, runs)
         runs.clear()
         batch("pii")
+        py("its own progress callback asked for (NOPROGRESS 0)", "progress")
+        py("its own progress callback not asked for (NOPROGRESS 1)", "quiet")
+        py("its progress callback aborts after 1 s", "abort")
+        py("its write callback refuses the first text", "refuse")
         check(r, runs)
     shutil.rmtree(tmp, ignore_errors=True)
     r.finish()
 
 
+def check_py(r, name, mode, so, se):
+    """The pycurl program's run (see PYCURL)."""
+    try:
+        out = json.loads(so)
+    except ValueError:
+        r.check(name + ": client ran", False, se.decode("utf-8", "replace")[-300:])
+        return
+    pieces = [(t, b.encode()) for t, b in out["pieces"]]
+    ev = texts(lines_of(pieces))
+    start = pieces[0][0] if pieces else 0.0
+    first = ev[0][0] - start if ev else None
+    got = "".join(d for _, d in ev)
+    print("  %s: first text after %s s, progress calls %d, error %s after %.2f s"
+          % (name, "%.2f" % first if first is not None else "-", out["calls"], out["error"],
+             out["end"]))
+    if mode in ("progress", "quiet"):
+        r.check(name + ": the text came whole, the first within %.1f s of the headers" % FIRST_BY,
+                out["error"] is None and got == CLEAN_TEXT and first is not None and
+                first < FIRST_BY, "%s, %d chars, %s" % (out["error"], len(got), first))
+    if mode == "progress":
+        r.check(name + ": libcurl calls it still", out["calls"] > 5, str(out["calls"]))
+    elif mode == "quiet":
+        r.check(name + ": libcurl never calls it", out["calls"] == 0, str(out["calls"]))
+    elif mode == "abort":
+        r.check(name + ": the transfer ends with its abort (42) at once",
+                out["error"] == 42 and out["end"] < 4.0, "%s %.2f s" % (out["error"], out["end"]))
+    else:
+        # the first text is let out at a pause, from the progress callback: the
+        # refusal still ends the transfer as a write error (23), and at once
+        r.check(name + ": the transfer ends as a write error (23) when refused, within %.1f s "
+                "of the headers" % (FIRST_BY + 0.5),
+                out["error"] == 23 and out["end"] - start < FIRST_BY + 0.5 and not got,
+                "%s %.2f s, %d chars" % (out["error"], out["end"] - start, len(got)))
+
+
 def check(r, runs):
     for name, text, shim, how, p, rd in runs:
+        if how == "py":
+            try:
+                so, se = p.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                so, se = p.communicate()
+            check_py(r, name, text, so, se)
+            continue
         name = "%s, %s text" % (name, text)
         if how == "curl":  # (rd reads its stdout)
             try:
