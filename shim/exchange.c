@@ -1521,13 +1521,13 @@ static al_code screen(al_exchange *x, cJSON *root, const char *body, size_t blen
         /* a conversation re-sends its history: a text already screened
          * under this policy is not scanned again */
         const al_engine *eng = al_ctx_engine(x->ctx);
-        unsigned char key[32];
-        int keyed = x->ctx->scache && al_scancache_key(eng, p, AL_AS_PROMPT, in, inlen, key) == 0;
-        if (keyed && al_scancache_get(x->ctx->scache, key, &res)) {
+        al_scankey key;
+        int keyed = x->ctx->scache && al_scancache_key(eng, p, AL_AS_PROMPT, in, inlen, &key) == 0;
+        if (keyed && al_scancache_get(x->ctx->scache, &key, &res)) {
             r = AL_OK;
         } else {
             r = al_engine_scan(eng, p, AL_AS_PROMPT, in, inlen, &res);
-            if (r == AL_OK && keyed) al_scancache_put(x->ctx->scache, key, &res);
+            if (r == AL_OK && keyed) al_scancache_put(x->ctx->scache, &key, &res);
         }
         if (r != AL_OK) {
             fail = r == AL_ELIMIT ? "prompt exceeds a screening limit" : "prompt scan failed";

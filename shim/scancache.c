@@ -1,15 +1,19 @@
 /* scancache.c: the memo of prompt scan results (scancache.h).  A small
- * array searched by key; the least recently used entry makes room. */
+ * array searched by hash, then by comparing everything the key names; the
+ * least recently used entry makes room. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "scancache.h"
 
 typedef struct {
-    unsigned char key[32];
+    uint64_t hash;
+    const al_engine *e;
+    al_policy p; /* copied with memcpy: its padding too */
+    al_direction dir;
+    char *text; /* the text scanned (owned) */
+    size_t len;
     int used;
     unsigned long last; /* use clock */
     size_t bytes;
@@ -43,6 +47,7 @@ static void drop(al_scancache *c, entry *e)
 {
     if (!e->used) return;
     al_result_free(&e->r);
+    free(e->text);
     c->bytes -= e->bytes;
     memset(e, 0, sizeof *e);
 }
@@ -56,40 +61,62 @@ void al_scancache_free(al_scancache *c)
     free(c);
 }
 
-/* SHA-256 fetched from the provider once: EVP_sha256() in EVP_DigestInit_ex
- * looks the implementation up again (a lock and a table search) per key.
- * Lock-free, so a fork can never leave it half done: threads racing on the
- * first fetch each make one, one is published, the others are freed. */
-static EVP_MD *sha256_md;
-
-static const EVP_MD *sha256(void)
+static inline uint64_t load64(const char *p)
 {
-    EVP_MD *md = __atomic_load_n(&sha256_md, __ATOMIC_ACQUIRE);
-    if (md) return md;
-    md = EVP_MD_fetch(NULL, "SHA256", NULL);
-    if (!md) return EVP_sha256();
-    EVP_MD *expected = NULL;
-    if (__atomic_compare_exchange_n(&sha256_md, &expected, md, 0, __ATOMIC_ACQ_REL,
-                                    __ATOMIC_ACQUIRE))
-        return md; /* kept for the life of the process */
-    EVP_MD_free(md);
-    return expected;
+    uint64_t w;
+    memcpy(&w, p, 8);
+    return w;
+}
+
+static inline uint64_t mix(uint64_t h)
+{
+    h ^= h >> 32;
+    h *= 0xd6e8feb86659fd93ULL;
+    return h ^ h >> 32;
+}
+
+/* A 64-bit hash of text[0..len): it only picks the entries compared in
+ * full, so it has to be fast and spread, not secure.  Four lanes of eight
+ * bytes, one multiply each per 32 bytes. */
+static uint64_t text_hash(const char *s, size_t n)
+{
+    const uint64_t k = 0x9e3779b97f4a7c15ULL;
+    uint64_t a = n, b = ~n, c = k, d = k ^ n;
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        a = (a ^ load64(s + i)) * k;
+        b = (b ^ load64(s + i + 8)) * k;
+        c = (c ^ load64(s + i + 16)) * k;
+        d = (d ^ load64(s + i + 24)) * k;
+        a ^= a >> 29;
+        b ^= b >> 29;
+        c ^= c >> 29;
+        d ^= d >> 29;
+    }
+    for (; i + 8 <= n; i += 8) a = mix((a ^ load64(s + i)) * k);
+    if (i < n) {
+        char t[8] = {0};
+        memcpy(t, s + i, n - i);
+        b = mix((b ^ load64(t)) * k);
+    }
+    return mix(a ^ mix(b + (c << 1 | c >> 63)) ^ mix(d * k));
 }
 
 int al_scancache_key(const al_engine *e, const al_policy *p, al_direction dir, const char *text,
-                     size_t len, unsigned char key[32])
+                     size_t len, al_scankey *key)
 {
     if (!e || !p || !text || len < AL_SCANCACHE_MIN_TEXT) return -1;
-    EVP_MD_CTX *s = EVP_MD_CTX_new();
-    if (!s) return -1;
-    unsigned char d = (unsigned char)dir;
-    unsigned int kl = 0;
+    *key = (al_scankey){e, p, dir, text, len, text_hash(text, len)};
+    return 0;
+}
+
+/* 1 when en holds the result of the scan key names */
+static int same_scan(const entry *en, const al_scankey *key)
+{
     /* policy padding may differ between copies: then a miss, never a wrong hit */
-    int ok = EVP_DigestInit_ex(s, sha256(), NULL) == 1 && EVP_DigestUpdate(s, &e, sizeof e) == 1 &&
-             EVP_DigestUpdate(s, p, sizeof *p) == 1 && EVP_DigestUpdate(s, &d, 1) == 1 &&
-             EVP_DigestUpdate(s, text, len) == 1 && EVP_DigestFinal_ex(s, key, &kl) == 1;
-    EVP_MD_CTX_free(s);
-    return ok ? 0 : -1;
+    return en->used && en->hash == key->hash && en->len == key->len && en->e == key->e &&
+           en->dir == key->dir && !memcmp(&en->p, key->p, sizeof en->p) &&
+           !memcmp(en->text, key->text, key->len);
 }
 
 /* A deep copy of r into out; AL_ENOMEM leaves out empty. */
@@ -113,15 +140,15 @@ static al_code copy_result(const al_result *r, al_result *out)
     return AL_OK;
 }
 
-int al_scancache_get(al_scancache *c, const unsigned char key[32], al_result *out)
+int al_scancache_get(al_scancache *c, const al_scankey *key, al_result *out)
 {
-    if (!c) return 0;
+    if (!c || !key) return 0;
     if (pthread_mutex_trylock(&c->mu) != 0) return 0; /* busy: scan instead of waiting */
     int hit = 0;
     c->lookups++;
     for (size_t i = 0; i < c->n; i++) {
         entry *en = &c->v[i];
-        if (!en->used || memcmp(en->key, key, 32) != 0) continue;
+        if (!same_scan(en, key)) continue;
         if (copy_result(&en->r, out) == AL_OK) {
             en->last = ++c->clock;
             c->hits++;
@@ -133,15 +160,22 @@ int al_scancache_get(al_scancache *c, const unsigned char key[32], al_result *ou
     return hit;
 }
 
-void al_scancache_put(al_scancache *c, const unsigned char key[32], const al_result *r)
+void al_scancache_put(al_scancache *c, const al_scankey *key, const al_result *r)
 {
-    if (!c || !r || r->limit_hit) return;
-    size_t bytes = sizeof(entry) + r->n * sizeof(al_finding) + r->text.len;
+    if (!c || !key || !r || r->limit_hit) return;
+    size_t bytes = sizeof(entry) + r->n * sizeof(al_finding) + r->text.len + key->len;
     if (bytes > c->max_bytes) return;
     al_result copy;
     if (copy_result(r, &copy) != AL_OK) return;
+    char *text = malloc(key->len);
+    if (!text) {
+        al_result_free(&copy);
+        return;
+    }
+    memcpy(text, key->text, key->len);
     if (pthread_mutex_trylock(&c->mu) != 0) {
         al_result_free(&copy);
+        free(text);
         return;
     }
     /* the slot: this key's (a racing scan put it), a free one, else the
@@ -149,7 +183,7 @@ void al_scancache_put(al_scancache *c, const unsigned char key[32], const al_res
     entry *slot = NULL, *lru = NULL;
     for (size_t i = 0; i < c->n; i++) {
         entry *en = &c->v[i];
-        if (en->used && !memcmp(en->key, key, 32)) {
+        if (same_scan(en, key)) {
             slot = en;
             break;
         }
@@ -171,9 +205,15 @@ void al_scancache_put(al_scancache *c, const unsigned char key[32], const al_res
     if (c->bytes + bytes > c->max_bytes) {
         pthread_mutex_unlock(&c->mu);
         al_result_free(&copy);
+        free(text);
         return;
     }
-    memcpy(slot->key, key, 32);
+    slot->hash = key->hash;
+    slot->e = key->e;
+    memcpy(&slot->p, key->p, sizeof slot->p);
+    slot->dir = key->dir;
+    slot->text = text;
+    slot->len = key->len;
     slot->used = 1;
     slot->last = ++c->clock;
     slot->bytes = bytes;

@@ -23,15 +23,15 @@ static al_engine *engine(void)
 static int get(al_scancache *c, const al_engine *e, const al_policy *p, al_direction dir,
                const char *text, size_t len, al_result *out)
 {
-    unsigned char key[32];
-    return al_scancache_key(e, p, dir, text, len, key) == 0 && al_scancache_get(c, key, out);
+    al_scankey key;
+    return al_scancache_key(e, p, dir, text, len, &key) == 0 && al_scancache_get(c, &key, out);
 }
 
 static void put(al_scancache *c, const al_engine *e, const al_policy *p, al_direction dir,
                 const char *text, size_t len, const al_result *r)
 {
-    unsigned char key[32];
-    if (al_scancache_key(e, p, dir, text, len, key) == 0) al_scancache_put(c, key, r);
+    al_scankey key;
+    if (al_scancache_key(e, p, dir, text, len, &key) == 0) al_scancache_put(c, &key, r);
 }
 
 static const char *ATTACK =
@@ -113,6 +113,33 @@ TEST(anything_that_changes_the_result_misses)
     al_scancache_free(c);
     CHECK(!get(NULL, e, &p, AL_AS_PROMPT, ATTACK, strlen(ATTACK), &out));
     put(NULL, e, &p, AL_AS_PROMPT, ATTACK, strlen(ATTACK), &r);
+}
+
+TEST(a_hit_needs_the_same_text_not_the_same_buffer)
+{
+    al_engine *e = engine();
+    REQUIRE(e);
+    al_policy p;
+    al_policy_default(&p);
+    al_scancache *c = al_scancache_new(8, 1 << 20);
+    char sent[300], again[300];
+    snprintf(sent, sizeof sent, "%s", ATTACK);
+    snprintf(again, sizeof again, "%s", ATTACK);
+    size_t n = strlen(sent);
+    al_result r = {0}, out = {0};
+    REQUIRE(al_engine_scan(e, &p, AL_AS_PROMPT, sent, n, &r) == AL_OK);
+    put(c, e, &p, AL_AS_PROMPT, sent, n, &r);
+    /* the program reuses its buffer: the memo kept its own copy */
+    memset(sent, 'x', n);
+    CHECK(get(c, e, &p, AL_AS_PROMPT, again, n, &out));
+    CHECK(same(&r, &out));
+    al_result_free(&out);
+    CHECK(!get(c, e, &p, AL_AS_PROMPT, sent, n, &out));
+    /* one byte changed in the middle, same length: a miss */
+    again[n / 2] ^= 1;
+    CHECK(!get(c, e, &p, AL_AS_PROMPT, again, n, &out));
+    al_result_free(&r);
+    al_scancache_free(c);
 }
 
 TEST(it_stays_within_its_entries_and_bytes)
