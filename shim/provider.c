@@ -128,10 +128,17 @@ void al_texts_free(al_texts *t)
 cJSON *al_json_get(const cJSON *obj, const char *key)
 {
     if (!cJSON_IsObject(obj)) return NULL;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    for (cJSON *c = v ? NULL : obj->child; c; c = c->next)
-        if (c->string && !strcasecmp(c->string, key)) return c;
-    return v;
+    /* one pass: most lookups probe for a key the object does not have, and
+     * a name whose first byte differs even in case is passed at one compare */
+    const unsigned char k0 = (unsigned char)key[0] | 0x20;
+    cJSON *fold = NULL;
+    for (cJSON *c = obj->child; c; c = c->next) {
+        const char *s = c->string;
+        if (!s || ((unsigned char)s[0] | 0x20) != k0) continue;
+        if (!strcmp(s, key)) return c;
+        if (!fold && !strcasecmp(s, key)) fold = c;
+    }
+    return fold;
 }
 
 const char *al_json_str(const cJSON *obj, const char *key)
