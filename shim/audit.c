@@ -62,22 +62,54 @@ static int add_str(cJSON *o, const char *k, const char *v)
     return add_item(o, k, v ? cJSON_CreateStringReference(v) : cJSON_CreateNull());
 }
 
+/* v in decimal, as "%lld" writes it, into d (24 bytes) */
+static const char *decimal(long long v, char d[24])
+{
+    char *p = d + 23;
+    *p = '\0';
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0) *--p = '-';
+    return p;
+}
+
 static int add_int(cJSON *o, const char *k, long long v)
 {
     char digits[24];
-    snprintf(digits, sizeof digits, "%lld", v);
-    return add_item(o, k, cJSON_CreateRaw(digits));
+    return add_item(o, k, cJSON_CreateRaw(decimal(v, digits)));
+}
+
+/* The record's time, "2026-11-27T23:50:26.927Z", into ts (96 bytes): the
+ * part up to the second is formatted once a second per thread. */
+static void timestamp(char ts[96])
+{
+    static __thread time_t sec = (time_t)-1;
+    static __thread char head[80];
+    static __thread size_t hl;
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    if (tv.tv_sec != sec) {
+        struct tm tm;
+        gmtime_r(&tv.tv_sec, &tm);
+        int n = snprintf(head, sizeof head, "%04d-%02d-%02dT%02d:%02d:%02d.", tm.tm_year + 1900,
+                         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        hl = n > 0 && (size_t)n < sizeof head ? (size_t)n : 0;
+        sec = hl ? tv.tv_sec : (time_t)-1;
+    }
+    int ms = (int)(tv.tv_usec / 1000);
+    memcpy(ts, head, hl);
+    ts[hl] = (char)('0' + ms / 100);
+    ts[hl + 1] = (char)('0' + ms / 10 % 10);
+    ts[hl + 2] = (char)('0' + ms % 10);
+    ts[hl + 3] = 'Z';
+    ts[hl + 4] = '\0';
 }
 
 cJSON *al_audit_begin(const char *event)
 {
-    struct timeval tv;
-    gettimeofday(&tv, NULL);
-    struct tm tm;
-    gmtime_r(&tv.tv_sec, &tm);
     char ts[96];
-    snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+    timestamp(ts);
     cJSON *o = cJSON_CreateObject();
     int ok = o != NULL;
     ok = ok && add_item(o, "time", cJSON_CreateString(ts)); /* ts is on this stack */
@@ -112,7 +144,9 @@ al_code al_audit_end(cJSON *o, int ok, al_buf *out)
     return r == AL_OK ? al_buf_append(out, "\n", 1) : r;
 }
 
-al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
+/* The record's JSON object; *ok 0 when something could not be added (the
+ * object is then incomplete).  NULL when out of memory. */
+static cJSON *record_tree(const al_audit_rec *rec, int *okp)
 {
     cJSON *o = al_audit_begin(NULL);
     int ok = o != NULL;
@@ -155,21 +189,47 @@ al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
     }
     ok = ok && add_str(o, "mode", rec->mode ? rec->mode : "enforce");
     ok = ok && add_str(o, "fail", rec->fail);
+    *okp = ok;
+    return o;
+}
+
+al_code al_audit_format(const al_audit_rec *rec, al_buf *out)
+{
+    int ok = 0;
+    cJSON *o = record_tree(rec, &ok);
     return al_audit_end(o, ok, out);
+}
+
+static al_code write_line(int fd, const char *s, size_t len)
+{
+    long n;
+    do {
+        n = syscall(SYS_write, fd, s, len);
+    } while (n < 0 && errno == EINTR);
+    return n == (long)len ? AL_OK : AL_EIO;
 }
 
 al_code al_audit_write(int fd, const al_audit_rec *rec)
 {
     if (fd < 0) return AL_OK;
-    al_buf b = {0};
-    al_code r = al_audit_format(rec, &b);
-    if (r == AL_OK) {
-        long n;
-        do {
-            n = syscall(SYS_write, fd, b.data, b.len);
-        } while (n < 0 && errno == EINTR);
-        if (n != (long)b.len) r = AL_EIO;
+    int ok = 0;
+    cJSON *o = record_tree(rec, &ok);
+    if (!ok || !o) {
+        cJSON_Delete(o);
+        return AL_ENOMEM;
     }
+    /* the usual line is printed on the stack (cJSON wants 5 bytes to spare
+     * and the newline one); a longer one goes through al_audit_end */
+    char line[1024];
+    if (cJSON_PrintPreallocated(o, line, sizeof line - 1, 0)) {
+        cJSON_Delete(o);
+        size_t n = strlen(line);
+        line[n] = '\n';
+        return write_line(fd, line, n + 1);
+    }
+    al_buf b = {0};
+    al_code r = al_audit_end(o, 1, &b);
+    if (r == AL_OK) r = write_line(fd, b.data, b.len);
     al_buf_free(&b);
     return r;
 }

@@ -1633,6 +1633,70 @@ TEST(audit_line_escapes_what_names_hold_and_keeps_its_field_order)
     al_buf_free(&b);
 }
 
+/* What al_audit_write puts in the log is what al_audit_format makes (but
+ * for the time), whether the line fits the stack or not; the time reads
+ * like 2026-11-27T23:50:26.927Z. */
+static int same_but_time(const char *a, const char *b)
+{
+    cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+    int ok = x && y;
+    if (ok) {
+        const char *t = cJSON_GetStringValue(cJSON_GetObjectItem(x, "time"));
+        int y4, mo, d, h, mi, s, ms;
+        char z = 0;
+        ok = t && strlen(t) == 24 &&
+             sscanf(t, "%4d-%2d-%2dT%2d:%2d:%2d.%3d%c", &y4, &mo, &d, &h, &mi, &s, &ms, &z) == 8 &&
+             z == 'Z' && y4 >= 2024 && mo >= 1 && mo <= 12;
+        cJSON_DeleteItemFromObject(x, "time");
+        cJSON_DeleteItemFromObject(y, "time");
+        char *p = cJSON_PrintUnformatted(x), *q = cJSON_PrintUnformatted(y);
+        ok = ok && p && q && !strcmp(p, q);
+        cJSON_free(p);
+        cJSON_free(q);
+    }
+    cJSON_Delete(x);
+    cJSON_Delete(y);
+    return ok;
+}
+
+TEST(audit_write_logs_the_formatted_line_short_or_long)
+{
+    static char names[40][32];
+    for (int lines = 0; lines < 2; lines++) {
+        al_audit_rec rec;
+        al_audit_init(&rec);
+        rec.exe = "client";
+        rec.transport = "curl";
+        rec.host = "api.example.com";
+        rec.path = "/v1/chat/completions";
+        rec.status = 200;
+        rec.in_tokens = 1065;
+        rec.out_tokens = 0;
+        rec.total_tokens = 9007199254740993LL;
+        for (int i = 0; lines && i < 40; i++) { /* the second line is past 1 KB */
+            snprintf(names[i], sizeof names[i], "pii.rule_number_%02d", i);
+            al_audit_rule(&rec, names[i]);
+        }
+        char path[] = "/tmp/al_audit_XXXXXX";
+        int fd = mkstemp(path);
+        REQUIRE(fd >= 0);
+        CHECK_EQ_INT(al_audit_write(fd, &rec), AL_OK);
+        char line[4096] = "";
+        ssize_t n = pread(fd, line, sizeof line - 1, 0);
+        REQUIRE(n > 0);
+        line[n] = '\0';
+        CHECK(lines ? n > 1024 : n < 1024);
+        CHECK(strchr(line, '\n') == line + n - 1);
+        al_buf b = {0};
+        CHECK_EQ_INT(al_audit_format(&rec, &b), AL_OK);
+        CHECK(b.data && same_but_time(line, b.data));
+        CHECK(strstr(line, "\"total_tokens\":9007199254740993}") != NULL);
+        al_buf_free(&b);
+        close(fd);
+        unlink(path);
+    }
+}
+
 /* ---- connections ---- */
 
 static const char CHAT_BODY[] =
