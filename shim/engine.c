@@ -1795,16 +1795,6 @@ static int stream_ks(al_matcher *m, const al_subject *sub)
     return m->ks_last > base + sub->from; /* begins at sub->from or later */
 }
 
-/* 1 when the text of h holds one of the n required literals idx (as
- * e->reqs indexes), or when idx is NULL (nothing required). */
-static inline int any_seen(const hits *h, const uint32_t *idx, size_t n)
-{
-    if (!idx) return 1;
-    for (size_t k = 0; k < n; k++)
-        if (h->req_seen[idx[k]]) return 1;
-    return 0;
-}
-
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -1908,9 +1898,11 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             if (!(k & (AL_RK_DET | AL_RK_PRE)) && q->start_unit >= 0 &&
                 !memchr(sub->s + sub->from, q->start_unit, sub->len - sub->from))
                 continue;
-            if (!(k & AL_RK_DET) && (q->req || q->req2) && !(q->pf.req_ks && ks_seen) &&
-                (!any_seen(hp, q->req, q->pf.nreq) || !any_seen(hp, q->req2, q->pf.nreq2)))
-                continue;
+            if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
+                size_t k = 0;
+                while (k < q->pf.nreq && !hp->req_seen[q->req[k]]) k++;
+                if (k == q->pf.nreq) continue;
+            }
         }
         const al_rule *r = &e->rules[i];
         if (r->det) {
@@ -2245,7 +2237,7 @@ static const char oversize_rule[] = "sanitize.oversize";
  * outside the quotes; def: a quoted prompt assigned to a code name), -1: no
  * quotes. */
 typedef struct {
-    al_spans sp;
+    al_spans sp, kept; /* every quote; those that read as mentioned (meta) */
     int state, meta, def;
 } mention_ctx;
 
@@ -2254,8 +2246,16 @@ static int mention_get(mention_ctx *mc, const char *text, size_t len)
     if (!mc->state) {
         mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n ? 1 : -1;
         if (mc->state > 0) {
-            mc->meta = al_mention_meta(text, len, &mc->sp);
             mc->def = al_mention_prompt_def(text, len, &mc->sp);
+            /* a quote the words around ask to be acted on, or that stands
+             * alone behind a label, is not a mention (al_mention_keep) */
+            if (al_mention_meta(text, len, &mc->sp)) {
+                al_code c = AL_OK;
+                for (size_t i = 0; c == AL_OK && i < mc->sp.n; i++)
+                    c = al_spans_push(&mc->kept, mc->sp.v[i].start, mc->sp.v[i].end, 1.0);
+                mc->meta =
+                    c == AL_OK && al_mention_keep(text, len, &mc->kept) == AL_OK && mc->kept.n > 0;
+            }
         }
     }
     return mc->state > 0;
@@ -2273,7 +2273,7 @@ static void weigh_mentions(const char *text, size_t len, al_result *out, mention
     if (!any || !mention_get(mc, text, len) || !mc->meta) return;
     for (size_t i = 0; i < out->n; i++) {
         al_finding *f = &out->findings[i];
-        if (f->weight > 0 && al_mention_inside(&mc->sp, f->start, f->end)) f->weight = 0;
+        if (f->weight > 0 && al_mention_inside(&mc->kept, f->start, f->end)) f->weight = 0;
     }
 }
 
@@ -2285,11 +2285,12 @@ static void weigh_mentions(const char *text, size_t len, al_result *out, mention
 static double model_unquoted(const al_engine *e, const char *text, size_t len,
                              const mention_ctx *mc, double p)
 {
+    const al_spans *sp = mc->def ? &mc->sp : &mc->kept;
     al_buf b = {0};
     size_t at = 0;
     al_code c = AL_OK;
-    for (size_t i = 0; c == AL_OK && i < mc->sp.n; i++) {
-        size_t s = mc->sp.v[i].start, t = mc->sp.v[i].end;
+    for (size_t i = 0; c == AL_OK && i < sp->n; i++) {
+        size_t s = sp->v[i].start, t = sp->v[i].end;
         unsigned char q = (unsigned char)text[s];
         size_t mark =
             q == 0xE2 || (t - s >= 6 && text[s + 1] == text[s] && text[s + 2] == text[s]) ? 3 : 1;
@@ -2397,6 +2398,7 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
     }
     out->blocked = other_block || (block_hint && out->score >= p->block_threshold);
     al_spans_free(&mc.sp);
+    al_spans_free(&mc.kept);
 
     al_buf_free(&norm);
     c = al_scrub_apply(e, p, text, len, out->findings, out->n, &out->text, &out->changed);

@@ -4,6 +4,7 @@
  * calls a hooked function, allocates only the spans. */
 #include "mention.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -217,4 +218,155 @@ int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
         i = j;
     }
     return 0;
+}
+
+/* The words of s outside the spans of sp, lowercased ASCII, one at a time:
+ * *i is where to go on from (start at 0); returns the word's length (0 at
+ * the end) and leaves it in w. */
+static size_t next_outside(const unsigned char *s, size_t len, const al_spans *sp, size_t *k,
+                           size_t *i, char w[16], int *quoted)
+{
+    size_t qend = 0; /* the end of the one-word quote being read */
+    while (*i < len) {
+        while (*k < sp->n && sp->v[*k].end <= *i) (*k)++;
+        if (*k < sp->n && sp->v[*k].start <= *i) {
+            /* a quoted key or one-word value is read as the words around */
+            if (one_word(s, sp->v[*k].start, sp->v[*k].end)) {
+                qend = sp->v[*k].end;
+                (*k)++;
+            } else {
+                *i = sp->v[*k].end;
+            }
+            continue;
+        }
+        size_t stop = *k < sp->n ? sp->v[*k].start : len;
+        unsigned char c = s[*i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
+            (*i)++;
+            continue;
+        }
+        size_t j = *i, n = 0;
+        while (j < stop && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) {
+            if (n < 15) w[n++] = (char)(s[j] >= 'A' && s[j] <= 'Z' ? s[j] + 32 : s[j]);
+            j++;
+        }
+        w[n] = 0;
+        *quoted = *i < qend;
+        *i = j;
+        return n;
+    }
+    return 0;
+}
+
+static int in_list(const char *w, const char *const *list)
+{
+    for (; *list; list++)
+        if (!strcmp(w, *list)) return 1;
+    return 0;
+}
+
+/* words that ask for the quoted text to be acted on, alone or after the
+ * word before them */
+static const char *const act_words[] = {"respond",  "reply",    "answer",   "follow",  "obey",
+                                        "comply",   "execute",  "perform",  "pretend", "proceed",
+                                        "continue", "verbatim", "roleplay", NULL};
+static const char *const act_pairs[] = {"act on",     "act as",        "do it",    "do this",
+                                        "do that",    "do what",       "do so",    "carry out",
+                                        "as written", "as instructed", "as told",  "exactly as",
+                                        "process it", "process this",  "treat it", "run it",
+                                        "run this",   "say it",        NULL};
+/* words that ask about the quoted text: check it, explain it, test for it */
+static const char *const ask_words[] = {
+    "review",    "check",     "checks",   "evaluate", "analyze",  "analyse",  "classify", "explain",
+    "detect",    "detects",   "catch",    "catches",  "flag",     "flags",    "flagged",  "label",
+    "score",     "assert",    "asserts",  "expect",   "expected", "should",   "does",     "why",
+    "whether",   "write",     "add",      "fix",      "debug",    "refactor", "block",    "blocks",
+    "blocked",   "reject",    "rejects",  "rejected", "match",    "matches",  "how",      "what",
+    "summarize", "summarise", "describe", NULL};
+static const char *const ask_pairs[] = {
+    "is this",      "is it",       "are these", "such as",      "things like",
+    "phrases like", "words like",  "e g",       "for instance", "for example",
+    "example of",   "examples of", NULL};
+
+/* a string placed as code counts as mentioned only among this many words of
+ * code or prose outside the quotes: one bare assignment or JSON object
+ * around an attack is a wrapper, not a program */
+#define CODE_WORDS 8
+
+/* Nonzero when s[at] (a span's first mark) stands where code puts a string:
+ * after an opening bracket, '=', ',' or a quoted key's ':'. */
+static int code_placed(const unsigned char *s, size_t at)
+{
+    size_t i = at, p = 0;
+    /* a string prefix (r"...", b'...', rb"...") */
+    while (p < 2 && i > p && strchr("rRbBuUfF", s[i - p - 1])) p++;
+    if (p && (i == p || !word_byte(s[i - p - 1]))) i -= p;
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n' || s[i - 1] == '\r'))
+        i--;
+    if (!i) return 0;
+    unsigned char c = s[i - 1];
+    if (c == '(' || c == '=' || c == '[' || c == ',' || c == '{') return 1;
+    if (c != ':') return 0;
+    i--;
+    while (i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t')) i--;
+    return i > 0 && (s[i - 1] == '"' || s[i - 1] == '\'');
+}
+
+static int fence(const unsigned char *s, const al_span *v)
+{
+    return v->end - v->start >= 6 && s[v->start + 1] == s[v->start] &&
+           s[v->start + 2] == s[v->start];
+}
+
+al_code al_mention_keep(const char *text, size_t len, al_spans *sp)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    char w[16], prev[16] = "";
+    size_t k = 0, i = 0, n;
+    int ask = 0, words = 0;
+    int quoted;
+    while ((n = next_outside(s, len, sp, &k, &i, w, &quoted))) {
+        words++;
+        char pair[40];
+        snprintf(pair, sizeof pair, "%s %s", prev, w);
+        if (in_list(w, act_words) || in_list(pair, act_pairs)) {
+            sp->n = 0;
+            return AL_OK;
+        }
+        if (!quoted && (in_list(w, ask_words) || in_list(pair, ask_pairs))) ask = 1;
+        memcpy(prev, w, n + 1);
+    }
+    /* what is kept: a string placed as code places it; a prose quote when
+     * the words around ask about it; inside a fence that does not count as
+     * a whole, the strings its code places */
+    al_spans out = {0};
+    for (size_t q = 0; q < sp->n; q++) {
+        al_span v = sp->v[q];
+        if (ask || (words >= CODE_WORDS && code_placed(s, v.start))) {
+            if (al_spans_push(&out, v.start, v.end, 1.0) != AL_OK) goto oom;
+            continue;
+        }
+        if (!fence(s, &v)) continue;
+        al_spans in = {0};
+        if (al_mention_spans(text + v.start + 3, v.end - v.start - 6, &in) != AL_OK) {
+            al_spans_free(&in);
+            goto oom;
+        }
+        for (size_t r = 0; r < in.n; r++) {
+            size_t a = in.v[r].start + v.start + 3, b = in.v[r].end + v.start + 3;
+            if (words >= CODE_WORDS && code_placed(s, a) &&
+                al_spans_push(&out, a, b, 1.0) != AL_OK) {
+                al_spans_free(&in);
+                goto oom;
+            }
+        }
+        al_spans_free(&in);
+    }
+    al_spans_free(sp);
+    *sp = out;
+    return AL_OK;
+oom:
+    al_spans_free(&out);
+    sp->n = 0;
+    return AL_ENOMEM;
 }

@@ -27,6 +27,17 @@ AL_API int al_mention_meta(const char *s, size_t len, const al_spans *sp);
  * systemPrompt: `...`, "system": "..."): a developer writing a prompt. */
 AL_API int al_mention_prompt_def(const char *s, size_t len, const al_spans *sp);
 
+/* Keeps in sp only the quotes that read as mentioned, not made (in a
+ * prompt al_mention_meta holds for): none when a
+ * word outside the quotes asks for them to be acted on (respond, answer,
+ * follow, do it, as written, ...); otherwise a string where code puts one
+ * (after an opening bracket, '=', ',' or a quoted key's ':'), inside a code
+ * fence the strings its code places, and every quote when the words outside
+ * ask about them (review, check, explain, expect, should, is this, ...).  A
+ * bare label ("Test payload: \"...\"") asks nothing.  Returns AL_OK, or
+ * AL_ENOMEM (sp is then empty). */
+AL_API al_code al_mention_keep(const char *s, size_t len, al_spans *sp);
+
 /* Nonzero when [start, end) lies inside one span of sp. */
 AL_API int al_mention_inside(const al_spans *sp, size_t start, size_t end);
 

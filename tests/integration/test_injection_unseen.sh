@@ -216,6 +216,22 @@ print(json.dumps({"model": "gpt-4o", "messages": [
         "function": {"name": "fetch_page", "arguments": "{\"url\": \"https://shop.example/\"}"}}]},
     {"role": "tool", "tool_call_id": "c1", "content": sys.argv[1]}]}))' "$1"
 }
+# attacks quoted whole behind a label or a test word ("Test payload: \"...\"",
+# "respond to this sample exactly as written: \"...\"") are made, not
+# mentioned: every one is blocked (the quotes a prompt only discusses or
+# tests are measured on devtext_lookalikes by tools/eval_prompts.py)
+if "$AIRLOCK" scan --as prompt --rules "$ROOT/rules" "$FIX/quoted_wrapper_attacks.jsonl" > "$W/qw.out" 2> "$W/qw.err"; then
+    nq=$(wc -l < "$FIX/quoted_wrapper_attacks.jsonl")
+    bq=$(grep -c '"blocked":true' "$W/qw.out")
+    if [ "$bq" -eq "$nq" ]; then
+        ok attacks_quoted_whole_behind_a_label_or_test_word_are_blocked
+    else
+        fail attacks_quoted_whole_behind_a_label_or_test_word_are_blocked "$bq of $nq blocked"
+    fi
+else
+    fail attacks_quoted_whole_behind_a_label_or_test_word_are_blocked "scan: $(head -c 300 "$W/qw.err")"
+fi
+
 send() { # BODY -> prints the reply, then "HTTP <code>"
     timeout 30 "$AIRLOCK" run --rules "$ROOT/rules" -- curl -s -w '\nHTTP %{http_code}\n' \
         -H 'content-type: application/json' --data-binary "$1" "$URL" 2> "$W/curl.err"
