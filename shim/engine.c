@@ -1795,6 +1795,16 @@ static int stream_ks(al_matcher *m, const al_subject *sub)
     return m->ks_last > base + sub->from; /* begins at sub->from or later */
 }
 
+/* 1 when the text of h holds one of the n required literals idx (as
+ * e->reqs indexes), or when idx is NULL (nothing required). */
+static inline int any_seen(const hits *h, const uint32_t *idx, size_t n)
+{
+    if (!idx) return 1;
+    for (size_t k = 0; k < n; k++)
+        if (h->req_seen[idx[k]]) return 1;
+    return 0;
+}
+
 /* al_rules_run(), with the literal hits taken from shared when non-NULL
  * (a whole-text scan whose hits hold both raw and normalised rules'). */
 static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, size_t *hold,
@@ -1898,11 +1908,9 @@ static al_code rules_run(al_matcher *m, const al_subject *sub, al_cands *out, si
             if (!(k & (AL_RK_DET | AL_RK_PRE)) && q->start_unit >= 0 &&
                 !memchr(sub->s + sub->from, q->start_unit, sub->len - sub->from))
                 continue;
-            if (!(k & AL_RK_DET) && q->req && !(q->pf.req_ks && ks_seen)) {
-                size_t k = 0;
-                while (k < q->pf.nreq && !hp->req_seen[q->req[k]]) k++;
-                if (k == q->pf.nreq) continue;
-            }
+            if (!(k & AL_RK_DET) && (q->req || q->req2) && !(q->pf.req_ks && ks_seen) &&
+                (!any_seen(hp, q->req, q->pf.nreq) || !any_seen(hp, q->req2, q->pf.nreq2)))
+                continue;
         }
         const al_rule *r = &e->rules[i];
         if (r->det) {

@@ -1120,19 +1120,68 @@ static void derive_windowed(const char *pattern, uint32_t options, int folded, a
 
 /* ---- required literals: a set of strings one of which every match
  * contains, wherever it stands ("prompt|instructions|rules" for a rule
- * ending in one of those words) ---- */
+ * ending in one of those words), and maybe a second such set that every
+ * match contains as well ("dead|late|..." and "bedtime|sleepy|...") ---- */
 
 /* A set with a shorter member occurs in so many texts that looking for it
  * costs the literal scan more than the attempts it saves (measured on
  * English prose: 4 and 6 did worse than 5). */
 #define MIN_REQLEN 5
 #define MAX_REQ 32 /* members of a set */
+/* Two sets a match needs both of select texts together: their members may
+ * be shorter and more (a text holding both is rare even so) */
+#define MIN_PAIRLEN 4
+#define MAX_PAIR 64
 
 typedef struct {
-    char s[MAX_REQ][MAX_LITLEN + 1];
-    unsigned char n[MAX_REQ];
-    int count; /* 0: nothing required (as far as the walk can tell) */
+    char s[MAX_PAIR][MAX_LITLEN + 1];
+    unsigned char n[MAX_PAIR];
+    unsigned char w[MAX_PAIR]; /* what a member is worth: its length (member_worth) */
+    int count;                 /* 0: nothing required (as far as the walk can tell) */
 } rset;
+
+/* Four letters too common in English prose to select a text: words among
+ * the most frequent of the language (and of licence and manual text) and
+ * endings of many words ("tion"), sorted */
+static const char common4[][4] = {
+    "able", "ally", "also", "ance", "back", "been", "best", "both", "call", "case", "code",
+    "come", "data", "does", "done", "each", "ence", "even", "file", "find", "form", "free",
+    "from", "full", "give", "good", "have", "here", "ible", "ical", "ings", "into", "ious",
+    "just", "keep", "know", "last", "less", "life", "like", "line", "list", "long", "made",
+    "make", "many", "mean", "ment", "more", "most", "much", "must", "name", "need", "ness",
+    "next", "note", "only", "open", "over", "page", "part", "read", "said", "same", "show",
+    "sion", "some", "such", "sure", "take", "term", "ters", "text", "than", "that", "them",
+    "then", "they", "this", "time", "ting", "tion", "type", "upon", "used", "user", "very",
+    "want", "well", "were", "what", "when", "will", "with", "work", "year", "your",
+};
+
+static int cmp4(const void *a, const void *b)
+{
+    return memcmp(a, b, 4);
+}
+
+/* What the member s[0..n) is worth: its length, but for a word of 4 bytes
+ * or fewer between spaces (" with", "the "), its word's, and 3 for one of
+ * 4 bytes that is not 4 letters or is common: as common as 3 bytes. */
+static unsigned char member_worth(const char *s, size_t n)
+{
+    size_t b = 0, e = n;
+    while (b < e && s[b] == ' ') b++;
+    while (e > b && s[e - 1] == ' ') e--;
+    if (e - b > 4) return (unsigned char)n;
+    if (e - b < 4) return (unsigned char)(e - b < 3 ? e - b : 3);
+    for (size_t j = b; j < e; j++)
+        if (s[j] < 'a' || s[j] > 'z') return 3;
+    return bsearch(s + b, common4, sizeof common4 / sizeof common4[0], 4, cmp4) ? 3 : 4;
+}
+
+/* The two best sets (by rset_score) a part of a pattern needs: one, found
+ * as a lone set always was (of an alternation: the union of its branches'
+ * ones), and another (count 0: none), which two branches may give from
+ * either of theirs. */
+typedef struct {
+    rset one, two;
+} rpair;
 
 /* The better of two sets a match needs both of: the longer shortest member,
  * then the fewer members. */
@@ -1141,46 +1190,98 @@ static int rset_score(const rset *r)
     if (!r->count) return -1;
     int m = MAX_LITLEN + 1;
     for (int k = 0; k < r->count; k++)
-        if (r->n[k] < m) m = r->n[k];
+        if (r->w[k] < m) m = r->w[k];
     return m * 64 - r->count;
 }
 
 /* Only a set's first count members are ever read: copies those. */
-static void rset_better(rset *best, const rset *c)
+static void rset_copy(rset *to, const rset *from)
 {
-    if (rset_score(c) <= rset_score(best)) return;
-    best->count = c->count;
-    memcpy(best->s, c->s, (size_t)c->count * sizeof c->s[0]);
-    memcpy(best->n, c->n, (size_t)c->count);
+    to->count = from->count;
+    memcpy(to->s, from->s, (size_t)from->count * sizeof from->s[0]);
+    memcpy(to->n, from->n, (size_t)from->count);
+    memcpy(to->w, from->w, (size_t)from->count);
 }
 
-/* rset_better with the one-member set {run} (its score: rn * 64 - 1). */
-static void rset_run(rset *best, const char *run, size_t rn)
+static int rset_same(const rset *a, const rset *b)
 {
-    if (!rn || (int)rn * 64 - 1 <= rset_score(best)) return;
-    best->count = 1;
-    memcpy(best->s[0], run, rn);
-    best->s[0][rn] = '\0';
-    best->n[0] = (unsigned char)rn;
+    if (a->count != b->count) return 0;
+    for (int k = 0; k < a->count; k++)
+        if (a->n[k] != b->n[k] || memcmp(a->s[k], b->s[k], a->n[k]) != 0) return 0;
+    return 1;
 }
 
-static void req_alt(parser *ps, rset *out);
+/* c as p's second set when it is better than that and not p's first. */
+static void pair_second(rpair *p, const rset *c)
+{
+    if (rset_score(c) <= rset_score(&p->two) || rset_same(c, &p->one)) return;
+    rset_copy(&p->two, c);
+}
 
-/* The best set a sequence requires: its literal runs outside optional
+/* c as p's first set when it is better than that (the first it displaces
+ * may become the second), else as its second. */
+static void pair_offer(rpair *p, const rset *c)
+{
+    if (rset_score(c) <= rset_score(&p->one)) {
+        pair_second(p, c);
+        return;
+    }
+    if (rset_score(&p->one) > rset_score(&p->two)) rset_copy(&p->two, &p->one);
+    rset_copy(&p->one, c);
+    if (rset_same(&p->two, &p->one)) p->two.count = 0;
+}
+
+/* pair_offer with the one-member set {run} (its score: its worth * 64 - 1). */
+static void pair_run(rpair *p, const char *run, size_t rn)
+{
+    int most = (int)rn * 64 - 1; /* (a member is worth its length at most) */
+    if (!rn || (most <= rset_score(&p->one) && most <= rset_score(&p->two))) return;
+    unsigned char w = member_worth(run, rn);
+    rset c;
+    c.count = 1;
+    memcpy(c.s[0], run, rn);
+    c.s[0][rn] = '\0';
+    c.n[0] = (unsigned char)rn;
+    c.w[0] = w;
+    pair_offer(p, &c);
+}
+
+/* out := out | b with at most max members; out left empty (nothing
+ * required) when either is or when they are too many together. */
+static void rset_union(rset *out, const rset *b, int max)
+{
+    if (!out->count || !b->count || out->count + b->count > max) {
+        out->count = 0;
+        return;
+    }
+    for (int k = 0; k < b->count; k++) {
+        int dup = 0;
+        for (int j = 0; j < out->count && !dup; j++)
+            dup = out->n[j] == b->n[k] && !memcmp(out->s[j], b->s[k], b->n[k]);
+        if (dup) continue;
+        memcpy(out->s[out->count], b->s[k], sizeof b->s[k]);
+        out->w[out->count] = b->w[k];
+        out->n[out->count++] = b->n[k];
+    }
+}
+
+static void req_alt(parser *ps, rpair *out);
+
+/* The best sets a sequence requires: its literal runs outside optional
  * parts, and the sets of the groups it must pass through. */
-static void req_seq(parser *ps, rset *best)
+static void req_seq(parser *ps, rpair *best)
 {
     char run[MAX_LITLEN + 1];
     size_t rn = 0;
-    best->count = 0;
+    best->one.count = best->two.count = 0;
     while (ps->i < ps->len && !ps->bad) {
         char c = ps->p[ps->i];
         if (c == '|' || c == ')') break;
         unsigned char lb[4];
         size_t lbn = 0;
         int zero = 0;
-        rset inner; /* only count is read until a walk fills it */
-        inner.count = 0;
+        rpair inner; /* only the counts are read until a walk fills it */
+        inner.one.count = inner.two.count = 0;
         if (c == '\\') {
             if (ps->i + 1 >= ps->len) {
                 ps->bad = 1;
@@ -1235,7 +1336,7 @@ static void req_seq(parser *ps, rset *best)
             ps->i++;
             if (look) {
                 zero = 1;
-                inner.count = 0; /* a lookaround consumes nothing */
+                inner.one.count = inner.two.count = 0; /* a lookaround consumes nothing */
             }
         } else {
             unsigned char u = (unsigned char)c;
@@ -1253,50 +1354,48 @@ static void req_seq(parser *ps, rset *best)
         int once = min < 0, need = min != 0;
         if (lbn && need) {
             if (rn + lbn > MAX_LITLEN) { /* the run is full: this starts the next one */
-                rset_run(best, run, rn);
+                pair_run(best, run, rn);
                 rn = 0;
             }
             memcpy(run + rn, lb, lbn);
             rn += lbn;
             if (!once) { /* repeated: the run ends with its first copy */
-                rset_run(best, run, rn);
+                pair_run(best, run, rn);
                 rn = 0;
             }
             continue;
         }
-        rset_run(best, run, rn);
+        pair_run(best, run, rn);
         rn = 0;
-        if (need) rset_better(best, &inner);
+        if (need) {
+            pair_offer(best, &inner.one);
+            pair_second(best, &inner.two);
+        }
     }
-    rset_run(best, run, rn);
+    pair_run(best, run, rn);
 }
 
-/* The set an alternation requires: every branch's set together, or
- * nothing when one branch requires nothing or the union grows too big. */
-static void req_alt(parser *ps, rset *out)
+/* The sets an alternation requires: every branch's first set together
+ * (nothing when one branch requires nothing or the union grows too big),
+ * and every branch's second set, or its first when it has none, together. */
+static void req_alt(parser *ps, rpair *out)
 {
     req_seq(ps, out);
+    int branches = 1;
     while (!ps->bad && ps->i < ps->len && ps->p[ps->i] == '|') {
         ps->i++;
-        rset b;
+        if (branches++ == 1 && !out->two.count) rset_copy(&out->two, &out->one);
+        rpair b;
         req_seq(ps, &b);
-        if (!out->count || !b.count || out->count + b.count > MAX_REQ) {
-            out->count = 0;
-            continue;
-        }
-        for (int k = 0; k < b.count; k++) {
-            int dup = 0;
-            for (int j = 0; j < out->count && !dup; j++) dup = !strcmp(out->s[j], b.s[k]);
-            if (dup) continue;
-            memcpy(out->s[out->count], b.s[k], sizeof b.s[k]);
-            out->n[out->count++] = b.n[k];
-        }
+        rset_union(&out->one, &b.one, MAX_REQ);
+        rset_union(&out->two, b.two.count ? &b.two : &b.one, MAX_PAIR);
     }
+    if (branches > 1 && rset_same(&out->two, &out->one)) out->two.count = 0;
 }
 
-/* The set every match of the pattern requires (1 with it in *r and *ks
+/* The sets every match of the pattern requires (1 with them in *r and *ks
  * set as parser.ks), 0 when the walk learns none. */
-static int req_walk(const char *pattern, uint32_t options, int folded, rset *r, int *ks)
+static int req_walk(const char *pattern, uint32_t options, int folded, rpair *r, int *ks)
 {
     parser ps = {.p = pattern,
                  .len = strlen(pattern),
@@ -1305,7 +1404,7 @@ static int req_walk(const char *pattern, uint32_t options, int folded, rset *r, 
                  .folded = folded};
     req_alt(&ps, r);
     *ks = ps.ks;
-    return !ps.bad && ps.i == ps.len && r->count;
+    return !ps.bad && ps.i == ps.len && (r->one.count || r->two.count);
 }
 
 /* Copies r into *req, *reqlen, *n (all left empty on allocation failure). */
@@ -1329,13 +1428,44 @@ fail:
     *n = 0;
 }
 
-/* pf->req from the set r the walk found */
-static void derive_required(const rset *r, int ks, al_prefilter *pf)
+/* 1 when r has members, at most max of them, none shorter than min. */
+static int rset_fit(const rset *r, int min, int max)
 {
+    if (!r->count || r->count > max) return 0;
     for (int k = 0; k < r->count; k++)
-        if (r->n[k] < MIN_REQLEN) return;
-    req_store(r, &pf->req, &pf->reqlen, &pf->nreq);
-    pf->req_ks = ks;
+        if (r->n[k] < min) return 0;
+    return 1;
+}
+
+/* rset_fit for one of two sets: members of MIN_PAIRLEN bytes or more,
+ * not counting common words */
+static int rset_pair_fit(const rset *r)
+{
+    if (!r->count || r->count > MAX_PAIR) return 0;
+    for (int k = 0; k < r->count; k++)
+        if (r->w[k] < MIN_PAIRLEN) return 0;
+    return 1;
+}
+
+/* pf->req from the sets the walk found: a set of long members (a lone
+ * set), else one of shorter ones; pf->req2 from the other set when both
+ * are good enough for a pair */
+static void derive_required(const rpair *p, int ks, al_prefilter *pf)
+{
+    const rset *a = &p->one, *b = &p->two;
+    if (!rset_fit(a, MIN_REQLEN, MAX_REQ) && rset_fit(b, MIN_REQLEN, MAX_REQ)) {
+        a = &p->two;
+        b = &p->one;
+    }
+    if (!rset_fit(a, MIN_REQLEN, MAX_REQ) && !rset_pair_fit(a)) {
+        const rset *t = a;
+        a = b;
+        b = t;
+    }
+    if (!rset_fit(a, MIN_REQLEN, MAX_REQ) && !rset_pair_fit(a)) return;
+    req_store(a, &pf->req, &pf->reqlen, &pf->nreq);
+    if (pf->nreq && rset_pair_fit(b)) req_store(b, &pf->req2, &pf->req2len, &pf->nreq2);
+    if (pf->nreq) pf->req_ks = ks;
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf);
@@ -1347,11 +1477,11 @@ void al_prefilter_derive(const char *pattern, uint32_t options, int folded, al_p
     memset(pf, 0, sizeof *pf);
     if (options & PCRE2_EXTENDED) return;
     derive_prefixes(pattern, options, folded, pf);
-    rset r;
+    rpair r;
     int ks;
     if (!req_walk(pattern, options, folded, &r, &ks)) return;
     derive_required(&r, ks, pf);
-    derive_partial(pattern, options, &r, ks, pf);
+    if (r.one.count) derive_partial(pattern, options, &r.one, ks, pf);
 }
 
 static void derive_prefixes(const char *pattern, uint32_t options, int folded, al_prefilter *pf)
@@ -2590,6 +2720,9 @@ void al_prefilter_free(al_prefilter *pf)
     for (size_t i = 0; i < pf->nreq; i++) free(pf->req[i]);
     free(pf->req);
     free(pf->reqlen);
+    for (size_t i = 0; i < pf->nreq2; i++) free(pf->req2[i]);
+    free(pf->req2);
+    free(pf->req2len);
     for (size_t i = 0; i < pf->npreq; i++) free(pf->preq[i]);
     free(pf->preq);
     free(pf->preqlen);
@@ -2601,16 +2734,27 @@ void al_prefilter_free(al_prefilter *pf)
     memset(pf, 0, sizeof *pf);
 }
 
-int al_prefilter_req_useful(const al_prefilter *pf)
+/* 1 when the set req[0..nreq) tells more than a hit of pf's prefixes. */
+static int set_useful(const al_prefilter *pf, char *const *req, const size_t *reqlen, size_t nreq)
 {
-    if (!pf->nreq) return 0;
+    if (!nreq) return 0;
     for (size_t i = 0; i < pf->n; i++) {
         int holds = 0; /* a hit of this literal already shows a member */
-        for (size_t k = 0; k < pf->nreq && !holds; k++)
-            holds = memmem(pf->lit[i], pf->litlen[i], pf->req[k], pf->reqlen[k]) != NULL;
+        for (size_t k = 0; k < nreq && !holds; k++)
+            holds = memmem(pf->lit[i], pf->litlen[i], req[k], reqlen[k]) != NULL;
         if (!holds) return 1;
     }
     return !pf->n;
+}
+
+int al_prefilter_req_useful(const al_prefilter *pf)
+{
+    return set_useful(pf, pf->req, pf->reqlen, pf->nreq);
+}
+
+int al_prefilter_req2_useful(const al_prefilter *pf)
+{
+    return set_useful(pf, pf->req2, pf->req2len, pf->nreq2);
 }
 
 /* ---- the multi-literal matcher over all rules ---- */

@@ -72,6 +72,7 @@ void al_rule_free(al_rule *r)
     free_strv(r->ex_nomatch, r->n_nomatch);
     al_prefilter_free(&r->pf);
     free(r->req);
+    free(r->req2);
     memset(r, 0, sizeof *r);
 }
 
@@ -785,6 +786,30 @@ al_code al_rules_load_path(al_engine *e, const char *path, al_rules_errs *errs)
     return rc;
 }
 
+/* *idx := for each of the n literals req, its index in e->reqs (added
+ * there when not yet listed for its normalisation; seen indexes e->reqs).
+ * AL_ENOMEM (*idx NULL) on allocation failure. */
+static al_code req_index(al_engine *e, idx_set *seen, char *const *req, size_t n, int normalized,
+                         uint32_t **idx)
+{
+    if (!(*idx = calloc(n, sizeof **idx))) return AL_ENOMEM;
+    unsigned char norm = normalized != 0;
+    for (size_t j = 0; j < n; j++) {
+        uint32_t h = str_hash(req[j], 2166136261u ^ norm) & seen->mask, k;
+        while ((k = seen->slot[h]) != UINT32_MAX &&
+               (e->req_norm[k] != norm || strcmp(e->reqs[k], req[j]) != 0))
+            h = (h + 1) & seen->mask;
+        if (k == UINT32_MAX) {
+            k = e->n_req++;
+            e->reqs[k] = req[j];
+            e->req_norm[k] = norm;
+            seen->slot[h] = k;
+        }
+        (*idx)[j] = k;
+    }
+    return AL_OK;
+}
+
 al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
 {
     e->mctx = pcre2_match_context_create(NULL);
@@ -838,7 +863,7 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
     }
     /* the required literals worth looking for, each distinct one once */
     size_t total = 0;
-    for (size_t i = 0; i < e->n; i++) total += e->rules[i].pf.nreq;
+    for (size_t i = 0; i < e->n; i++) total += e->rules[i].pf.nreq + e->rules[i].pf.nreq2;
     e->reqs = calloc(total ? total : 1, sizeof *e->reqs);
     e->req_norm = calloc(total ? total : 1, 1);
     if (!e->reqs || !e->req_norm) {
@@ -853,26 +878,16 @@ al_code al_rules_finish(al_engine *e, al_rules_errs *errs)
     for (size_t i = 0; i < e->n; i++) {
         al_rule *r = &e->rules[i];
         free(r->req);
-        r->req = NULL;
-        if (r->det || !al_prefilter_req_useful(&r->pf)) continue;
-        if (!(r->req = calloc(r->pf.nreq, sizeof *r->req))) {
+        free(r->req2);
+        r->req = r->req2 = NULL;
+        if (r->det) continue;
+        if ((al_prefilter_req_useful(&r->pf) &&
+             req_index(e, &seen, r->pf.req, r->pf.nreq, r->normalized, &r->req) != AL_OK) ||
+            (al_prefilter_req2_useful(&r->pf) &&
+             req_index(e, &seen, r->pf.req2, r->pf.nreq2, r->normalized, &r->req2) != AL_OK)) {
             free(seen.slot);
             al_rules_err(errs, NULL, NULL, "out of memory");
             return AL_ENOMEM;
-        }
-        unsigned char norm = r->normalized != 0;
-        for (size_t j = 0; j < r->pf.nreq; j++) {
-            uint32_t h = str_hash(r->pf.req[j], 2166136261u ^ norm) & seen.mask, k;
-            while ((k = seen.slot[h]) != UINT32_MAX &&
-                   (e->req_norm[k] != norm || strcmp(e->reqs[k], r->pf.req[j]) != 0))
-                h = (h + 1) & seen.mask;
-            if (k == UINT32_MAX) {
-                k = e->n_req++;
-                e->reqs[k] = r->pf.req[j];
-                e->req_norm[k] = norm;
-                seen.slot[h] = k;
-            }
-            r->req[j] = k;
         }
     }
     free(seen.slot);

@@ -40,7 +40,10 @@ typedef struct {
     char **req;     /* literals (lowercased) one of which every match contains somewhere: */
     size_t *reqlen; /* whole-text scans skip the rule when the text holds none */
     size_t nreq;
-    int req_ks;           /* as ks, for req */
+    char **req2;          /* a second such set (only beside req): every match also */
+    size_t *req2len;      /* contains one of these, so whole-text scans skip the rule */
+    size_t nreq2;         /* when the text holds none of either */
+    int req_ks;           /* as ks, for req and req2 */
     uint8_t (*shape)[32]; /* a match is at least nshape bytes long and its byte k is in */
     size_t nshape;        /* shape[k] (NULL: nothing known) */
     size_t dmin;          /* a match that begins with an ASCII digit holds at least dmin digits */
@@ -97,6 +100,7 @@ typedef struct {
     al_prefilter pf; /* pf.n == 0 && !pf.byteset: no prefilter, always run */
     int always;
     uint32_t *req;       /* indexes of pf.req[] in the engine's reqs[] (NULL: not used) */
+    uint32_t *req2;      /* the same for pf.req2[] */
     uint8_t start[32];   /* bytes a match can start with (PCRE2's own start optimisation) */
     int has_start;       /* start[] is known; else a match may start with any byte */
     int start_unit;      /* the one byte every match starts with, case and all (-1: none) */
@@ -200,6 +204,8 @@ AL_API void al_prefilter_digits(const char *pattern, uint32_t options, al_prefil
 /* 1 when pf->req tells more than a prefix hit does (not every literal of pf
  * already holds a member), 0 when not or when there is no req. */
 AL_API int al_prefilter_req_useful(const al_prefilter *pf);
+/* The same for pf->req2. */
+AL_API int al_prefilter_req2_useful(const al_prefilter *pf);
 /* For a rule without literals (options: PCRE2 compile options): sets
  * pf->startclass when its first bytes (PCRE2's first-code-unit bitmap) are
  * not letters and its leading negative lookbehinds exclude digits and

@@ -1224,18 +1224,25 @@ TEST(required_literals_should_be_listed_once_per_normalisation_and_point_back_to
 {
     al_engine *e = load("rules");
     REQUIRE(e);
-    size_t used = 0;
+    size_t used = 0, second = 0;
     for (size_t i = 0; i < e->n; i++) {
         const al_rule *r = &e->rules[i];
-        if (!r->req) continue;
-        for (size_t j = 0; j < r->pf.nreq; j++) {
-            REQUIRE(r->req[j] < e->n_req);
-            CHECK_STR(e->reqs[r->req[j]], r->pf.req[j]);
-            CHECK(e->req_norm[r->req[j]] == (r->normalized != 0));
-            used++;
+        for (int set = 0; set < 2; set++) { /* pf.req, then the second set pf.req2 */
+            const uint32_t *idx = set ? r->req2 : r->req;
+            char *const *lit = set ? r->pf.req2 : r->pf.req;
+            size_t n = set ? r->pf.nreq2 : r->pf.nreq;
+            if (!idx) continue;
+            for (size_t j = 0; j < n; j++) {
+                REQUIRE(idx[j] < e->n_req);
+                CHECK_STR(e->reqs[idx[j]], lit[j]);
+                CHECK(e->req_norm[idx[j]] == (r->normalized != 0));
+                used++;
+                second += set;
+            }
         }
     }
     CHECK(used > e->n_req); /* some literals are shared */
+    CHECK(second > 0);
     for (uint32_t a = 0; a < e->n_req; a++)
         for (uint32_t b = a + 1; b < e->n_req; b++)
             CHECK(e->req_norm[a] != e->req_norm[b] || strcmp(e->reqs[a], e->reqs[b]) != 0);
