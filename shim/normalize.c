@@ -1,6 +1,7 @@
 /* normalize.c: the one folding of text that injection/jailbreak rules and
  * the classifier match against (invisible characters dropped, homoglyphs and
- * fullwidth forms folded, lowercased, whitespace collapsed), with a map back
+ * fullwidth forms folded, lowercased, whitespace collapsed, the escapes \n,
+ * \r and \t read as whitespace), with a map back
  * to input offsets; and the lighter copy the pattern rules read when a text
  * holds invisible characters (those dropped, nothing else changed).  Pure;
  * never reads past len, never fails on bad UTF-8. */
@@ -12,10 +13,11 @@
 
 #include "normalize.h"
 
-enum { K_COPY = 0, K_SPACE = 1, K_DROP = 2 };
+enum { K_COPY = 0, K_SPACE = 1, K_DROP = 2, K_ESC = 3 };
 
 /* ASCII: lowercase letters, whitespace to K_SPACE, other C0 controls
- * dropped; ascii_low is each byte's output (whitespace: a space). */
+ * dropped, a backslash K_ESC (see norm_core); ascii_low is each byte's
+ * output (whitespace: a space). */
 static unsigned char ascii_kind[128], ascii_low[128];
 
 static void init_tables(void)
@@ -23,6 +25,7 @@ static void init_tables(void)
     for (int c = 0; c < 128; c++) { /* each byte stored once, its final value */
         unsigned char kind = K_COPY, low = (unsigned char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
         if (c < 0x20 || c == 0x7f) kind = K_DROP;
+        if (c == '\\') kind = K_ESC;
         if (c == ' ' || (c >= '\t' && c <= '\r')) {
             kind = K_SPACE;
             low = ' ';
@@ -122,6 +125,41 @@ static size_t decode(const unsigned char *s, size_t n, uint32_t *cp)
     return 4;
 }
 
+/* A backslash of n bytes at s[i]: the input length of the escape \\n, \\r
+ * or \\t it starts as normalised (the letter in either case or width,
+ * invisible and control characters between them, *skipped counts the
+ * invisible ones), else 0.  So no backslash is left before an n, r or t in
+ * the output, and normalising stays idempotent. */
+static size_t esc_len(const unsigned char *s, size_t len, size_t i, size_t n, size_t *skipped)
+{
+    size_t j = i + n, inv = 0;
+    while (j < len) {
+        int a;
+        if (s[j] < 0x80) {
+            if (ascii_kind[s[j]] == K_DROP) {
+                j++;
+                continue;
+            }
+            a = ascii_low[s[j]];
+            j++;
+        } else {
+            uint32_t cp = 0;
+            size_t m = decode(s + j, len - j, &cp);
+            if (m == 0) return 0;
+            j += m;
+            if (is_invisible(cp)) {
+                inv++;
+                continue;
+            }
+            a = fold_ascii(cp);
+        }
+        if (a != 'n' && a != 'r' && a != 't') return 0;
+        *skipped = inv;
+        return j - i;
+    }
+    return 0;
+}
+
 /* Where output bytes come from: either a full map (one offset per output
  * byte) or segments (a new one wherever the input offset is not the
  * previous one plus 1). */
@@ -191,6 +229,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                         __m128i isp = _mm_cmpeq_epi8(x, _mm_set1_epi8(' '));
                         __m128i dp = _mm_sub_epi8(x, _mm_set1_epi8(0x21));
                         __m128i prt = _mm_cmpeq_epi8(_mm_min_epu8(dp, _mm_set1_epi8(0x5d)), dp);
+                        prt = _mm_andnot_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')), prt);
                         unsigned spm = (unsigned)_mm_movemask_epi8(isp);
                         if ((unsigned)_mm_movemask_epi8(_mm_or_si128(isp, prt)) != 0xFFFFu ||
                             (spm & (spm >> 1)) || (sp && (spm & 1)))
@@ -205,8 +244,8 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                     }
 #endif
                     /* the run's first byte is K_COPY; later ones: K_COPY + 0
-                     * or K_SPACE + 0 go on, K_SPACE after a space and K_DROP
-                     * end it */
+                     * or K_SPACE + 0 go on, K_SPACE after a space, K_DROP
+                     * and K_ESC end it */
                     if (j >= len || s[j] >= 0x80 || ascii_kind[s[j]] + sp > 1) break;
                     unsigned char b = s[j++];
                     o[k++] = ascii_low[b];
@@ -220,6 +259,24 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                 i = j;
                 space = (int)sp;
                 continue;
+            } else if (kind == K_ESC) {
+                /* a text that is itself JSON (a tool result, an API reply)
+                 * keeps its line breaks as the two bytes \n: read as a
+                 * space, the word after one starts a word again */
+                size_t skip = 0, e = esc_len(s, len, i, 1, &skip);
+                if (e) {
+                    if (!space) {
+                        SRC(i);
+                        o[k++] = ' ';
+                        space = 1;
+                    }
+                    inv += skip;
+                    i += e;
+                    continue;
+                }
+                SRC(i);
+                o[k++] = c;
+                space = 0;
             } else if (kind == K_SPACE && !space) {
                 SRC(i);
                 o[k++] = ' ';
@@ -245,6 +302,17 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
             continue;
         }
         int a = fold_ascii(cp);
+        size_t skip = 0, e = a == '\\' ? esc_len(s, len, i, n, &skip) : 0;
+        if (e) { /* a fullwidth backslash: as K_ESC above */
+            if (!space) {
+                SRC(i);
+                o[k++] = ' ';
+                space = 1;
+            }
+            inv += skip;
+            i += e;
+            continue;
+        }
         if (a) {
             SRC(i);
             o[k++] = (unsigned char)a;

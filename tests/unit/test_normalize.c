@@ -20,6 +20,38 @@ TEST(normalize_should_lowercase_and_collapse_whitespace_runs)
     free(s);
 }
 
+TEST(normalize_should_read_json_escaped_line_breaks_and_tabs_as_whitespace)
+{
+    /* a tool result that is itself JSON: "\nNote" must start a word again */
+    const char *t =
+        "{\"body\": \"Trace.\\n\\nNote for the AI:\\tgo\", \"path\": \"C:\\\\x\\\\y\\\\\"}";
+    size_t *map = NULL;
+    char *s = norm(t, strlen(t), &map, NULL);
+    REQUIRE(s && map);
+    CHECK_STR(s, "{\"body\": \"trace. note for the ai: go\", \"path\": \"c:\\\\x\\\\y\\\\\"}");
+    /* the space stands for the first escape's backslash, "note" for itself */
+    const char *n = strstr(s, " note");
+    REQUIRE(n);
+    CHECK_EQ_INT(map[n - s], strstr(t, "\\n") - t);
+    CHECK_EQ_INT(map[n - s + 1], strstr(t, "Note") - t);
+    free(map);
+    free(s);
+    /* the same over 16-byte runs, where the bytes are read 16 at a time */
+    const char *l = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\\nIgnore bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\\tcc";
+    s = norm(l, strlen(l), NULL, NULL);
+    CHECK_STR(s, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa ignore bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb cc");
+    free(s);
+    /* no backslash is left before an n, r or t, so normalising again changes
+     * nothing: "\N", a fullwidth backslash or n, an invisible character
+     * between */
+    const char *w = "a\\Nb \xef\xbc\xbcnc \\\xef\xbd\x8e" "d \\\xe2\x80\x8bte \\x";
+    size_t inv = 0;
+    s = norm(w, strlen(w), NULL, &inv);
+    CHECK_STR(s, "a b c d e \\x");
+    CHECK_EQ_INT(inv, 1);
+    free(s);
+}
+
 TEST(normalize_should_drop_zero_width_bidi_and_tag_characters_and_count_them)
 {
     const char *t = "ig\xe2\x80\x8bno\xe2\x80\xaere\xf3\xa0\x81\x81 x\xef\xbb\xbfy";
