@@ -4,7 +4,6 @@
  * calls a hooked function, allocates only the spans. */
 #include "mention.h"
 
-#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -100,6 +99,7 @@ static int meta_word(const unsigned char *w, size_t n)
     if (n > sizeof low) n = sizeof low;
     for (size_t k = 0; k < n; k++) low[k] = (char)(w[k] >= 'A' && w[k] <= 'Z' ? w[k] + 32 : w[k]);
     for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++) {
+        if (low[0] != meta_stems[k][0]) continue;
         size_t m = strlen(meta_stems[k]);
         if (m <= n && !memcmp(low, meta_stems[k], m)) return 1;
     }
@@ -261,7 +261,7 @@ static size_t next_outside(const unsigned char *s, size_t len, const al_spans *s
 static int in_list(const char *w, const char *const *list)
 {
     for (; *list; list++)
-        if (!strcmp(w, *list)) return 1;
+        if ((*list)[0] == w[0] && !strcmp(w, *list)) return 1;
     return 0;
 }
 
@@ -325,16 +325,21 @@ al_code al_mention_keep(const char *text, size_t len, al_spans *sp)
     size_t k = 0, i = 0, n;
     int ask = 0, words = 0;
     int quoted;
+    size_t pl = 0; /* strlen(prev) */
     while ((n = next_outside(s, len, sp, &k, &i, w, &quoted))) {
         words++;
+        /* "prev w", as the pair lists spell them */
         char pair[40];
-        snprintf(pair, sizeof pair, "%s %s", prev, w);
+        memcpy(pair, prev, pl);
+        pair[pl] = ' ';
+        memcpy(pair + pl + 1, w, n + 1);
         if (in_list(w, act_words) || in_list(pair, act_pairs)) {
             sp->n = 0;
             return AL_OK;
         }
         if (!quoted && (in_list(w, ask_words) || in_list(pair, ask_pairs))) ask = 1;
         memcpy(prev, w, n + 1);
+        pl = n;
     }
     /* what is kept: a string placed as code places it; a prose quote when
      * the words around ask about it; inside a fence that does not count as
