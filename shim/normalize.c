@@ -210,6 +210,15 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
     do {                                                                                           \
         if (track) note_src(sk, k, (p));                                                           \
     } while (0)
+/* one space for a run of spacing, noted at source offset p */
+#define SPACE_AT(p)                                                                                \
+    do {                                                                                           \
+        if (!space) {                                                                              \
+            SRC(p);                                                                                \
+            o[k++] = ' ';                                                                          \
+            space = 1;                                                                             \
+        }                                                                                          \
+    } while (0)
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
         if (c < 0x80) {
@@ -265,11 +274,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                  * space, the word after one starts a word again */
                 size_t skip = 0, e = esc_len(s, len, i, 1, &skip);
                 if (e) {
-                    if (!space) {
-                        SRC(i);
-                        o[k++] = ' ';
-                        space = 1;
-                    }
+                    SPACE_AT(i);
                     inv += skip;
                     i += e;
                     continue;
@@ -277,10 +282,8 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                 SRC(i);
                 o[k++] = c;
                 space = 0;
-            } else if (kind == K_SPACE && !space) {
-                SRC(i);
-                o[k++] = ' ';
-                space = 1;
+            } else if (kind == K_SPACE) {
+                SPACE_AT(i);
             }
             i++;
             continue;
@@ -288,11 +291,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         uint32_t cp = 0;
         size_t n = decode(s + i, len - i, &cp);
         if (n == 0 || is_space(cp)) { /* invalid byte or Unicode space */
-            if (!space) {
-                SRC(i);
-                o[k++] = ' ';
-                space = 1;
-            }
+            SPACE_AT(i);
             i += n ? n : 1;
             continue;
         }
@@ -304,11 +303,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         int a = fold_ascii(cp);
         size_t skip = 0, e = a == '\\' ? esc_len(s, len, i, n, &skip) : 0;
         if (e) { /* a fullwidth backslash: as K_ESC above */
-            if (!space) {
-                SRC(i);
-                o[k++] = ' ';
-                space = 1;
-            }
+            SPACE_AT(i);
             inv += skip;
             i += e;
             continue;
@@ -331,6 +326,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         space = 0;
         i += n;
     }
+#undef SPACE_AT
 #undef SRC
     if (sk->nomem) return AL_ENOMEM;
     if (sk->full) sk->full[k] = len;
