@@ -20,7 +20,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mocklib import CLEAN_TEXT, PII_VALUES, PY, Mock, Results, shim_env  # noqa: E402
+from mocklib import CLEAN_TEXT, PY, Mock, Results, check_slow_pii, shim_env  # noqa: E402
 
 CLIENT = r"""
 import json, sys, time
@@ -154,16 +154,8 @@ def main():
                 r.check(name + ": the text is unchanged", out["text"] == CLEAN_TEXT,
                         "%d chars" % len(out["text"]))
                 continue
-            text = out["text"]
-            left = [v for v in PII_VALUES if v != "John Smith" and v in text]
-            r.check(name + ": pattern values written over pauses are replaced", not left and
-                    "<EMAIL_ADDRESS>" in text and "<CREDIT_CARD>" in text,
-                    "%d values left" % len(left))
             # a name split by a pause is seen by the detector only in part: report, not assert
-            print("  %s: the name %s" % (name, "was replaced whole" if "John" not in text and
-                                         "Smith" not in text else
-                                         "was replaced in part" if "<PERSON>" in text else
-                                         "went through"))
+            check_slow_pii(r, name, out["text"])
     r.finish()
 
 
