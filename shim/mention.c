@@ -4,6 +4,7 @@
  * calls a hooked function, allocates only the spans. */
 #include "mention.h"
 
+#include <pthread.h>
 #include <string.h>
 #include <strings.h>
 
@@ -17,11 +18,63 @@ static int word_byte(unsigned char c)
            c >= 0x80;
 }
 
+/* byte classes: an ASCII word byte (letter, digit, '_'), '-', a byte >= 0x80 */
+enum { C_WORD = 1, C_DASH = 2, C_HIGH = 4 };
+static const unsigned char cls[256] = {
+    ['0' ... '9'] = C_WORD, ['A' ... 'Z'] = C_WORD, ['a' ... 'z'] = C_WORD,
+    ['_'] = C_WORD,         ['-'] = C_DASH,         [0x80 ... 0xFF] = C_HIGH,
+};
+
+/* the offset of the first byte of s[i..lim) equal to a, b or c, or lim:
+ * 16 bytes at a time where SSE2 is there */
+static size_t find_any(const unsigned char *s, size_t i, size_t lim, unsigned char a,
+                       unsigned char b, unsigned char c)
+{
+#ifdef __SSE2__
+    const __m128i va = _mm_set1_epi8((char)a), vb = _mm_set1_epi8((char)b),
+                  vc = _mm_set1_epi8((char)c);
+    for (; i + 16 <= lim; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
+                                 _mm_cmpeq_epi8(x, vc));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits) return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    for (; i < lim; i++)
+        if (s[i] == a || s[i] == b || s[i] == c) return i;
+    return lim;
+}
+
+/* the offset of the next byte at or after i that may open a quote (" ' `
+ * or the first byte of a typographic quote), or len */
+static size_t next_mark(const unsigned char *s, size_t i, size_t len)
+{
+#ifdef __SSE2__
+    const __m128i dq = _mm_set1_epi8('"'), sq = _mm_set1_epi8('\''), bq = _mm_set1_epi8('`'),
+                  e2 = _mm_set1_epi8((char)0xE2);
+    for (; i + 16 <= len; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, dq), _mm_cmpeq_epi8(x, sq)),
+                                 _mm_or_si128(_mm_cmpeq_epi8(x, bq), _mm_cmpeq_epi8(x, e2)));
+        unsigned bits = (unsigned)_mm_movemask_epi8(m);
+        if (bits) return i + (size_t)__builtin_ctz(bits);
+    }
+#endif
+    for (; i < len; i++)
+        if (s[i] == '"' || s[i] == '\'' || s[i] == '`' || s[i] == 0xE2) return i;
+    return len;
+}
+
 /* offset of the next run of three c at or after from, or len */
 static size_t find3(const unsigned char *s, size_t from, size_t len, unsigned char c)
 {
-    for (size_t j = from; j + 2 < len; j++)
-        if (s[j] == c && s[j + 1] == c && s[j + 2] == c) return j;
+    for (size_t j = from; j + 2 < len; j++) {
+        const unsigned char *p = memchr(s + j, c, len - 2 - j);
+        if (!p) break;
+        j = (size_t)(p - s);
+        if (s[j + 1] == c && s[j + 2] == c) return j;
+    }
     return len;
 }
 
@@ -30,14 +83,18 @@ static size_t find3(const unsigned char *s, size_t from, size_t len, unsigned ch
 static size_t close_ascii(const unsigned char *s, size_t len, size_t i, unsigned char c)
 {
     size_t lim = len - i > QUOTE_MAX ? i + QUOTE_MAX : len;
-    for (size_t j = i + 1; j < lim && s[j] != '\n'; j++) {
+    unsigned char esc = c == '`' ? '\n' : '\\'; /* a backslash escapes in "..." and '...' */
+    size_t j = i + 1;
+    while ((j = find_any(s, j, lim, '\n', esc, c)) < lim && s[j] != '\n') {
         if (s[j] == '\\' && c != '`') {
+            j += 2;
+            continue;
+        }
+        /* an apostrophe inside a word ("don't") closes nothing */
+        if (c == '\'' && j + 1 < len && word_byte(s[j + 1])) {
             j++;
             continue;
         }
-        if (s[j] != c) continue;
-        /* an apostrophe inside a word ("don't") closes nothing */
-        if (c == '\'' && j + 1 < len && word_byte(s[j + 1])) continue;
         return j > i + 1 ? j + 1 : 0;
     }
     return 0;
@@ -59,7 +116,7 @@ al_code al_mention_spans(const char *text, size_t len, al_spans *out)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
-    while (i < len) {
+    while ((i = next_mark(s, i, len)) < len) {
         unsigned char c = s[i];
         size_t end = 0;
         if ((c == '`' || c == '"' || c == '\'') && i + 2 < len && s[i + 1] == c && s[i + 2] == c) {
@@ -93,13 +150,28 @@ static const char *const meta_stems[] = {
     "inject",  "jailbreak",  "blocked", "flagged",  "sanitiz", "sanitis",
 };
 
+/* meta_pair[c0 - 'a'] has bit c1 - 'a' when a stem starts with c0 c1 */
+static uint32_t meta_pair[26];
+static pthread_once_t meta_once = PTHREAD_ONCE_INIT;
+
+static void meta_init(void)
+{
+    for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++)
+        meta_pair[meta_stems[k][0] - 'a'] |= 1u << (meta_stems[k][1] - 'a');
+}
+
 static int meta_word(const unsigned char *w, size_t n)
 {
+    /* the words of a text seldom start as a stem does: their first two
+     * letters settle most (w is a run of ASCII word bytes and '-', where
+     * | 0x20 lowercases the letters and turns nothing else into one) */
+    unsigned c0 = (w[0] | 0x20u) - 'a', c1 = n > 1 ? (w[1] | 0x20u) - 'a' : 26;
+    if (c0 >= 26 || c1 >= 26 || !(meta_pair[c0] >> c1 & 1)) return 0;
     char low[16];
     if (n > sizeof low) n = sizeof low;
     for (size_t k = 0; k < n; k++) low[k] = (char)(w[k] >= 'A' && w[k] <= 'Z' ? w[k] + 32 : w[k]);
     for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++) {
-        if (low[0] != meta_stems[k][0]) continue;
+        if (low[0] != meta_stems[k][0] || low[1] != meta_stems[k][1]) continue;
         size_t m = strlen(meta_stems[k]);
         if (m <= n && !memcmp(low, meta_stems[k], m)) return 1;
     }
@@ -117,31 +189,31 @@ static int one_word(const unsigned char *s, size_t start, size_t end)
 int al_mention_meta(const char *text, size_t len, const al_spans *sp)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t k = 0, i = 0;
-    while (i < len) {
-        while (k < sp->n && sp->v[k].end <= i) k++;
-        if (k < sp->n && sp->v[k].start <= i) {
-            /* a quoted key or one-word value ("label": "jailbreak") is read
-             * as the words around the quotes are */
-            if (!one_word(s, sp->v[k].start, sp->v[k].end)) i = sp->v[k].end;
-            k++;
-            continue;
-        }
+    pthread_once(&meta_once, meta_init);
+    size_t i = 0;
+    for (size_t k = 0;; k++) {
+        /* the words up to the next quote */
         size_t stop = k < sp->n ? sp->v[k].start : len;
-        if (!word_byte(s[i]) || s[i] >= 0x80) {
-            i++;
-            continue;
+        while (i < stop) {
+            if (!(cls[s[i]] & C_WORD)) {
+                i++;
+                continue;
+            }
+            size_t j = i + 1;
+            while (j < stop && cls[s[j]] & (C_WORD | C_DASH)) j++;
+            if (meta_word(s + i, j - i)) return 1;
+            /* "red team" in two words */
+            if (j - i == 3 && (s[i] | 0x20) == 'r' && (s[i + 1] | 0x20) == 'e' &&
+                (s[i + 2] | 0x20) == 'd' && j + 5 <= stop && s[j] == ' ' &&
+                !strncasecmp((const char *)s + j + 1, "team", 4))
+                return 1;
+            i = j;
         }
-        size_t j = i;
-        while (j < stop && ((word_byte(s[j]) && s[j] < 0x80) || s[j] == '-')) j++;
-        if (meta_word(s + i, j - i)) return 1;
-        /* "red team" in two words */
-        if (j - i == 3 && !strncasecmp((const char *)s + i, "red", 3) && j + 5 <= stop &&
-            s[j] == ' ' && !strncasecmp((const char *)s + j + 1, "team", 4))
-            return 1;
-        i = j;
+        if (k >= sp->n) return 0;
+        /* a quoted key or one-word value ("label": "jailbreak") is read as
+         * the words around the quotes are */
+        if (!one_word(s, sp->v[k].start, sp->v[k].end)) i = sp->v[k].end;
     }
-    return 0;
 }
 
 int al_mention_inside(const al_spans *sp, size_t start, size_t end)
@@ -186,36 +258,51 @@ static size_t assigned_span(const unsigned char *s, size_t len, size_t i, const 
     return k < sp->n && sp->v[k].start == i ? k : sp->n;
 }
 
+/* the number of spans of sp that start before at */
+static size_t spans_before(const al_spans *sp, size_t at)
+{
+    size_t lo = 0, hi = sp->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (sp->v[mid].start < at)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
 {
     const unsigned char *s = (const unsigned char *)text;
-    size_t k = 0, i = 0;
-    while (i < len) {
-        while (k < sp->n && sp->v[k].end <= i) k++;
-        if (k < sp->n && sp->v[k].start <= i) {
+    /* a definition assigns with '=' or ':' (assigned_span): only the name
+     * before each such mark, a quoted key or a word, can make one */
+    for (size_t p = 0; (p = find_any(s, p, len, '=', ':', ':')) < len; p++) {
+        size_t q = p;
+        while (q > 0 && (s[q - 1] == ' ' || s[q - 1] == '\t')) q--;
+        if (!q) continue;
+        size_t k = spans_before(sp, q);
+        if (!(cls[s[q - 1]] & C_WORD)) {
             /* a quoted key: "system": "..." */
+            if (!k || sp->v[k - 1].end != q) continue;
+            k--;
             size_t a = sp->v[k].start + 1, b = sp->v[k].end - 1;
             if (one_word(s, sp->v[k].start, sp->v[k].end) && b > a && prompt_name(s + a, b - a) &&
                 assigned_span(s, len, sp->v[k].end, sp, k + 1) < sp->n)
                 return 1;
-            i = sp->v[k].end;
-            k++;
             continue;
         }
-        if (!word_byte(s[i]) || s[i] >= 0x80 || (i > 0 && word_byte(s[i - 1]))) {
-            i++;
-            continue;
-        }
-        size_t j = i;
+        /* a word, not inside a quote and not the tail of a longer one, with
+         * a '_' or a lowercase letter before a capital */
+        size_t t = q - 1;
+        while (t > 0 && cls[s[t - 1]] & C_WORD) t--;
+        if (t > 0 && word_byte(s[t - 1])) continue;
+        if (k && sp->v[k - 1].end > t) continue;
         int code = 0;
-        while (j < len && word_byte(s[j]) && s[j] < 0x80) {
-            if (s[j] == '_' ||
-                (j > i && s[j] >= 'A' && s[j] <= 'Z' && s[j - 1] >= 'a' && s[j - 1] <= 'z'))
-                code = 1;
-            j++;
-        }
-        if (code && prompt_name(s + i, j - i) && assigned_span(s, len, j, sp, k) < sp->n) return 1;
-        i = j;
+        for (size_t j = t; j < q && !code; j++)
+            code = s[j] == '_' ||
+                   (j > t && s[j] >= 'A' && s[j] <= 'Z' && s[j - 1] >= 'a' && s[j - 1] <= 'z');
+        if (code && prompt_name(s + t, q - t) && assigned_span(s, len, q, sp, k) < sp->n) return 1;
     }
     return 0;
 }
