@@ -18,11 +18,16 @@ static int word_byte(unsigned char c)
            c >= 0x80;
 }
 
-/* byte classes: an ASCII word byte (letter, digit, '_'), '-', a byte >= 0x80 */
-enum { C_WORD = 1, C_DASH = 2, C_HIGH = 4 };
+/* byte classes: an ASCII word byte (letter, digit, '_'), '-', a byte >= 0x80,
+ * an ASCII letter */
+enum { C_WORD = 1, C_DASH = 2, C_HIGH = 4, C_ALPHA = 8 };
 static const unsigned char cls[256] = {
-    ['0' ... '9'] = C_WORD, ['A' ... 'Z'] = C_WORD, ['a' ... 'z'] = C_WORD,
-    ['_'] = C_WORD,         ['-'] = C_DASH,         [0x80 ... 0xFF] = C_HIGH,
+    ['0' ... '9'] = C_WORD,
+    ['A' ... 'Z'] = C_WORD | C_ALPHA,
+    ['a' ... 'z'] = C_WORD | C_ALPHA,
+    ['_'] = C_WORD,
+    ['-'] = C_DASH,
+    [0x80 ... 0xFF] = C_HIGH,
 };
 
 /* the offset of the first byte of s[i..lim) equal to a, b or c, or lim:
@@ -150,30 +155,28 @@ static const char *const meta_stems[] = {
     "inject",  "jailbreak",  "blocked", "flagged",  "sanitiz", "sanitis",
 };
 
-/* meta_pair[c0 - 'a'] has bit c1 - 'a' when a stem starts with c0 c1 */
-static uint32_t meta_pair[26];
-static pthread_once_t meta_once = PTHREAD_ONCE_INIT;
-
-static void meta_init(void)
-{
-    for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++)
-        meta_pair[meta_stems[k][0] - 'a'] |= 1u << (meta_stems[k][1] - 'a');
-}
+/* meta_by[(c0 - 'a') * 26 + c1 - 'a'] has bit k when meta_stems[k] starts
+ * with c0 c1; meta_len[k] is its length */
+#define N_STEMS (sizeof meta_stems / sizeof *meta_stems)
+static uint32_t meta_by[26 * 26];
+static unsigned char meta_len[N_STEMS];
+static pthread_once_t lists_once = PTHREAD_ONCE_INIT;
+static void lists_init(void); /* fills the tables of meta_word and al_mention_keep */
 
 static int meta_word(const unsigned char *w, size_t n)
 {
     /* the words of a text seldom start as a stem does: their first two
      * letters settle most (w is a run of ASCII word bytes and '-', where
-     * | 0x20 lowercases the letters and turns nothing else into one) */
+     * | 0x20 lowercases the letters and turns nothing else into a letter
+     * or '-') */
     unsigned c0 = (w[0] | 0x20u) - 'a', c1 = n > 1 ? (w[1] | 0x20u) - 'a' : 26;
-    if (c0 >= 26 || c1 >= 26 || !(meta_pair[c0] >> c1 & 1)) return 0;
-    char low[16];
-    if (n > sizeof low) n = sizeof low;
-    for (size_t k = 0; k < n; k++) low[k] = (char)(w[k] >= 'A' && w[k] <= 'Z' ? w[k] + 32 : w[k]);
-    for (size_t k = 0; k < sizeof meta_stems / sizeof *meta_stems; k++) {
-        if (low[0] != meta_stems[k][0] || low[1] != meta_stems[k][1]) continue;
-        size_t m = strlen(meta_stems[k]);
-        if (m <= n && !memcmp(low, meta_stems[k], m)) return 1;
+    if (c0 >= 26 || c1 >= 26) return 0;
+    for (uint32_t by = meta_by[c0 * 26 + c1]; by; by &= by - 1) {
+        unsigned k = (unsigned)__builtin_ctz(by);
+        size_t m = meta_len[k], j = 2;
+        if (m > n) continue;
+        while (j < m && (w[j] | 0x20) == (unsigned char)meta_stems[k][j]) j++;
+        if (j == m) return 1;
     }
     return 0;
 }
@@ -189,7 +192,7 @@ static int one_word(const unsigned char *s, size_t start, size_t end)
 int al_mention_meta(const char *text, size_t len, const al_spans *sp)
 {
     const unsigned char *s = (const unsigned char *)text;
-    pthread_once(&meta_once, meta_init);
+    pthread_once(&lists_once, lists_init);
     size_t i = 0;
     for (size_t k = 0;; k++) {
         /* the words up to the next quote */
@@ -307,51 +310,6 @@ int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
     return 0;
 }
 
-/* The words of s outside the spans of sp, lowercased ASCII, one at a time:
- * *i is where to go on from (start at 0); returns the word's length (0 at
- * the end) and leaves it in w. */
-static size_t next_outside(const unsigned char *s, size_t len, const al_spans *sp, size_t *k,
-                           size_t *i, char w[16], int *quoted)
-{
-    size_t qend = 0; /* the end of the one-word quote being read */
-    while (*i < len) {
-        while (*k < sp->n && sp->v[*k].end <= *i) (*k)++;
-        if (*k < sp->n && sp->v[*k].start <= *i) {
-            /* a quoted key or one-word value is read as the words around */
-            if (one_word(s, sp->v[*k].start, sp->v[*k].end)) {
-                qend = sp->v[*k].end;
-                (*k)++;
-            } else {
-                *i = sp->v[*k].end;
-            }
-            continue;
-        }
-        size_t stop = *k < sp->n ? sp->v[*k].start : len;
-        unsigned char c = s[*i];
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))) {
-            (*i)++;
-            continue;
-        }
-        size_t j = *i, n = 0;
-        while (j < stop && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) {
-            if (n < 15) w[n++] = (char)(s[j] >= 'A' && s[j] <= 'Z' ? s[j] + 32 : s[j]);
-            j++;
-        }
-        w[n] = 0;
-        *quoted = *i < qend;
-        *i = j;
-        return n;
-    }
-    return 0;
-}
-
-static int in_list(const char *w, const char *const *list)
-{
-    for (; *list; list++)
-        if ((*list)[0] == w[0] && !strcmp(w, *list)) return 1;
-    return 0;
-}
-
 /* words that ask for the quoted text to be acted on, alone or after the
  * word before them */
 static const char *const act_words[] = {"respond",  "reply",    "answer",   "follow",  "obey",
@@ -374,6 +332,91 @@ static const char *const ask_pairs[] = {
     "is this",      "is it",       "are these", "such as",      "things like",
     "phrases like", "words like",  "e g",       "for instance", "for example",
     "example of",   "examples of", NULL};
+
+/* The lists above as two hash sets, built once: words, and pairs keyed by
+ * their two words' hashes.  A slot holds the hash, the entry, and what it
+ * asks (flags 0: an empty slot). */
+enum { ACT = 1, ASK = 2, SET_BITS = 7 };
+typedef struct {
+    uint32_t h;
+    unsigned char flags;
+    const char *entry;
+} set_slot;
+static set_slot word_set[1 << SET_BITS], pair_set[1 << SET_BITS];
+
+static uint32_t hash_add(uint32_t h, unsigned char c)
+{
+    return h * 31 + c;
+}
+static uint32_t hash_pair(uint32_t a, uint32_t b)
+{
+    return a * 0x01000193u ^ b;
+}
+static size_t slot_of(uint32_t h)
+{
+    return (h * 0x9E3779B1u) >> (32 - SET_BITS);
+}
+
+static void set_add(set_slot *set, uint32_t h, const char *entry, unsigned char flags)
+{
+    size_t i = slot_of(h);
+    while (set[i].flags && strcmp(set[i].entry, entry)) i = (i + 1) & ((1u << SET_BITS) - 1);
+    if (set[i].flags) entry = set[i].entry;
+    set[i] = (set_slot){h, (unsigned char)(set[i].flags | flags), entry};
+}
+
+static void add_list(const char *const *list, unsigned char flags)
+{
+    for (; *list; list++) {
+        uint32_t h = 0, a = 0;
+        const char *w = *list;
+        for (; *w; w++) {
+            if (*w == ' ') {
+                a = h;
+                h = 0;
+            } else {
+                h = hash_add(h, (unsigned char)*w);
+            }
+        }
+        if (strchr(*list, ' '))
+            set_add(pair_set, hash_pair(a, h), *list, flags);
+        else
+            set_add(word_set, h, *list, flags);
+    }
+}
+
+static void lists_init(void)
+{
+    for (size_t k = 0; k < N_STEMS; k++) {
+        unsigned c0 = (unsigned)(meta_stems[k][0] - 'a'), c1 = (unsigned)(meta_stems[k][1] - 'a');
+        meta_by[c0 * 26 + c1] |= 1u << k;
+        meta_len[k] = (unsigned char)strlen(meta_stems[k]);
+    }
+    add_list(act_words, ACT);
+    add_list(act_pairs, ACT);
+    add_list(ask_words, ASK);
+    add_list(ask_pairs, ASK);
+}
+
+/* what the word w (hash h) asks, as the lists spell it: ACT, ASK or 0 */
+static unsigned word_asks(const char *w, uint32_t h)
+{
+    for (size_t i = slot_of(h); word_set[i].flags; i = (i + 1) & ((1u << SET_BITS) - 1))
+        if (word_set[i].h == h && !strcmp(word_set[i].entry, w)) return word_set[i].flags;
+    return 0;
+}
+
+/* the same for the pair "a b" (hashes ha, hb; a is pl bytes long) */
+static unsigned pair_asks(const char *a, size_t pl, uint32_t ha, const char *b, uint32_t hb)
+{
+    uint32_t h = hash_pair(ha, hb);
+    for (size_t i = slot_of(h); pair_set[i].flags; i = (i + 1) & ((1u << SET_BITS) - 1)) {
+        const char *e = pair_set[i].entry;
+        if (pair_set[i].h == h && !memcmp(e, a, pl) && e[pl] == ' ' && !strcmp(e + pl + 1, b))
+            return pair_set[i].flags;
+    }
+    return 0;
+}
 
 /* a string placed as code counts as mentioned only among this many words of
  * code or prose outside the quotes: one bare assignment or JSON object
@@ -408,25 +451,54 @@ static int fence(const unsigned char *s, const al_span *v)
 al_code al_mention_keep(const char *text, size_t len, al_spans *sp)
 {
     const unsigned char *s = (const unsigned char *)text;
-    char w[16], prev[16] = "";
-    size_t k = 0, i = 0, n;
+    pthread_once(&lists_once, lists_init);
+    /* the words outside the quotes, lowercased ASCII letters (the first 15
+     * of each), a quoted key or one-word value read as the words around;
+     * quoted: the word is the first in such a quote */
+    char buf[2][16] = {""};
+    char *w = buf[0], *prev = buf[1];
+    size_t pl = 0;   /* strlen(prev) */
+    uint32_t hp = 0; /* prev's hash */
+    size_t qend = 0; /* the end of a one-word quote entered since the last word */
     int ask = 0, words = 0;
-    int quoted;
-    size_t pl = 0; /* strlen(prev) */
-    while ((n = next_outside(s, len, sp, &k, &i, w, &quoted))) {
-        words++;
-        /* "prev w", as the pair lists spell them */
-        char pair[40];
-        memcpy(pair, prev, pl);
-        pair[pl] = ' ';
-        memcpy(pair + pl + 1, w, n + 1);
-        if (in_list(w, act_words) || in_list(pair, act_pairs)) {
-            sp->n = 0;
-            return AL_OK;
+    size_t i = 0;
+    for (size_t k = 0;; k++) {
+        size_t stop = k < sp->n ? sp->v[k].start : len;
+        while (i < stop) {
+            if (!(cls[s[i]] & C_ALPHA)) {
+                i++;
+                continue;
+            }
+            size_t j = i, n = 0;
+            uint32_t h = 0;
+            for (; j < stop && cls[s[j]] & C_ALPHA; j++) {
+                if (n < 15) {
+                    w[n] = (char)(s[j] | 0x20);
+                    h = hash_add(h, (unsigned char)w[n++]);
+                }
+            }
+            w[n] = 0;
+            int quoted = i < qend;
+            qend = 0;
+            i = j;
+            words++;
+            unsigned a = word_asks(w, h) | pair_asks(prev, pl, hp, w, h);
+            if (a & ACT) {
+                sp->n = 0;
+                return AL_OK;
+            }
+            if (!quoted && a & ASK) ask = 1;
+            char *t = prev;
+            prev = w;
+            w = t;
+            pl = n;
+            hp = h;
         }
-        if (!quoted && (in_list(w, ask_words) || in_list(pair, ask_pairs))) ask = 1;
-        memcpy(prev, w, n + 1);
-        pl = n;
+        if (k >= sp->n) break;
+        if (one_word(s, sp->v[k].start, sp->v[k].end))
+            qend = sp->v[k].end;
+        else
+            i = sp->v[k].end;
     }
     /* what is kept: a string placed as code places it; a prose quote when
      * the words around ask about it; inside a fence that does not count as
