@@ -2240,33 +2240,44 @@ static const unsigned char *active_rules(al_matcher *m, const al_policy *p, al_d
 static const char oversize_rule[] = "sanitize.oversize";
 
 /* A prompt that quotes an attack rather than makes it: its quoted spans
- * (mention.h), worked out at most once per scan and only when something
- * would count; state 0: not yet, 1: done (meta: test or detection words
- * outside the quotes; def: a quoted prompt assigned to a code name), -1: no
- * quotes. */
+ * (mention.h), and each thing read from them worked out at most once per
+ * scan and only when asked for.  state 0: spans not yet found, 1: found,
+ * -1: no quotes; got: which of def (a quoted prompt assigned to a code
+ * name) and meta (test or detection words outside the quotes, kept then
+ * holding the quotes that read as mentioned) are known. */
+enum { GOT_DEF = 1, GOT_META = 2 };
 typedef struct {
     al_spans sp, kept; /* every quote; those that read as mentioned (meta) */
-    int state, meta, def;
+    int state, got, meta, def;
 } mention_ctx;
 
-static int mention_get(mention_ctx *mc, const char *text, size_t len)
+static int mention_spans(mention_ctx *mc, const char *text, size_t len)
 {
-    if (!mc->state) {
-        mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n ? 1 : -1;
-        if (mc->state > 0) {
-            mc->def = al_mention_prompt_def(text, len, &mc->sp);
-            /* a quote the words around ask to be acted on, or that stands
-             * alone behind a label, is not a mention (al_mention_keep) */
-            if (al_mention_meta(text, len, &mc->sp)) {
-                al_code c = AL_OK;
-                for (size_t i = 0; c == AL_OK && i < mc->sp.n; i++)
-                    c = al_spans_push(&mc->kept, mc->sp.v[i].start, mc->sp.v[i].end, 1.0);
-                mc->meta =
-                    c == AL_OK && al_mention_keep(text, len, &mc->kept) == AL_OK && mc->kept.n > 0;
-            }
-        }
-    }
+    if (!mc->state) mc->state = al_mention_spans(text, len, &mc->sp) == AL_OK && mc->sp.n ? 1 : -1;
     return mc->state > 0;
+}
+
+/* def, for a text with quotes */
+static int mention_def(mention_ctx *mc, const char *text, size_t len)
+{
+    if (!(mc->got & GOT_DEF)) mc->def = al_mention_prompt_def(text, len, &mc->sp);
+    mc->got |= GOT_DEF;
+    return mc->def;
+}
+
+/* meta, for a text with quotes */
+static int mention_meta(mention_ctx *mc, const char *text, size_t len)
+{
+    if (!(mc->got & GOT_META) && al_mention_meta(text, len, &mc->sp)) {
+        /* a quote the words around ask to be acted on, or that stands alone
+         * behind a label, is not a mention (al_mention_keep) */
+        al_code c = AL_OK;
+        for (size_t i = 0; c == AL_OK && i < mc->sp.n; i++)
+            c = al_spans_push(&mc->kept, mc->sp.v[i].start, mc->sp.v[i].end, 1.0);
+        mc->meta = c == AL_OK && al_mention_keep(text, len, &mc->kept) == AL_OK && mc->kept.n > 0;
+    }
+    mc->got |= GOT_META;
+    return mc->meta;
 }
 
 /* An attack quoted where the words around the quotes speak of tests or
@@ -2278,7 +2289,15 @@ static void weigh_mentions(const char *text, size_t len, al_result *out, mention
 {
     int any = 0;
     for (size_t i = 0; i < out->n && !any; i++) any = out->findings[i].weight > 0;
-    if (!any || !mention_get(mc, text, len) || !mc->meta) return;
+    if (!any || !mention_spans(mc, text, len)) return;
+    /* every quote kept lies inside one of sp: with no weighing finding
+     * inside a quote, the words around need not be read */
+    any = 0;
+    for (size_t i = 0; i < out->n && !any; i++) {
+        const al_finding *f = &out->findings[i];
+        any = f->weight > 0 && al_mention_inside(&mc->sp, f->start, f->end);
+    }
+    if (!any || !mention_meta(mc, text, len)) return;
     for (size_t i = 0; i < out->n; i++) {
         al_finding *f = &out->findings[i];
         if (f->weight > 0 && al_mention_inside(&mc->kept, f->start, f->end)) f->weight = 0;
@@ -2397,7 +2416,8 @@ al_code al_engine_scan(const al_engine *e, const al_policy *p, al_direction dir,
                           : al_model_score(e->model, text, len);
         double assist = 0;
         if (al_model_thresholds) al_model_thresholds(e->model, NULL, &assist);
-        if (prob >= assist && mention_get(&mc, text, len) && (mc.meta || mc.def))
+        if (prob >= assist && mention_spans(&mc, text, len) &&
+            (mention_def(&mc, text, len) || mention_meta(&mc, text, len)))
             prob = model_unquoted(e, text, len, &mc, prob);
         out->model_score = prob;
         if (al_model_combine)
