@@ -7,6 +7,18 @@
 
 static al_code push_blocks(al_texts *t, cJSON *content, al_role role);
 
+/* A citation's texts: the quote of the cited source ("cited_text") and the
+ * source's title ("document_title" of a char, page or content block
+ * location; "title" of a web search or search result location).  Its url,
+ * source, encrypted_index and indexes are references, left as they came. */
+static al_code push_citation(al_texts *t, cJSON *ci, al_role role)
+{
+    al_code r = al_texts_push(t, al_json_get(ci, "cited_text"), role);
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(ci, "document_title"), role);
+    if (r == AL_OK) r = al_texts_push(t, al_json_get(ci, "title"), role);
+    return r;
+}
+
 /* The texts of one content block. */
 static al_code push_block(al_texts *t, cJSON *b, al_role role)
 {
@@ -28,6 +40,14 @@ static al_code push_block(al_texts *t, cJSON *b, al_role role)
     } else if (type && !strcmp(type, "search_result")) {
         /* retrieved text: indirect injection arrives here, as in tool results */
         r = push_blocks(t, al_json_get(b, "content"), AL_ROLE_TOOL);
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(b, "title"), AL_ROLE_TOOL);
+    } else if (type && !strcmp(type, "web_search_result")) {
+        /* a page the server's web search found: its title is read by the
+         * program (the page itself comes encrypted, never read here).  Sent
+         * back it is data: secrets and PII as configured, an injection-like
+         * title only flagged, so a search result does not stop the
+         * conversation that follows */
+        r = al_texts_push(t, al_json_get(b, "title"), AL_ROLE_DOCUMENT);
     } else if (type && strlen(type) > 12 && !strcmp(type + strlen(type) - 12, "_tool_result")) {
         /* server and MCP tool results (web fetch, code execution, MCP
          * connector): what a tool fetched or printed, read as tool output */
@@ -46,11 +66,11 @@ static al_code push_block(al_texts *t, cJSON *b, al_role role)
     } else {
         r = al_texts_push(t, al_json_get(b, "text"), role);
     }
-    /* citations quote the cited document in "cited_text" */
+    /* citations quote the cited document in "cited_text" and name it */
     cJSON *ci;
     cJSON_ArrayForEach(ci, al_json_get(b, "citations"))
     {
-        if (r == AL_OK) r = al_texts_push(t, al_json_get(ci, "cited_text"), role);
+        if (r == AL_OK && cJSON_IsObject(ci)) r = push_citation(t, ci, role);
     }
     return r;
 }
@@ -132,9 +152,14 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
         if (!node) node = al_json_get(d, "partial_json");
         cJSON *th = node ? NULL : al_json_get(d, "thinking");
         if (th) node = th;
-        cJSON *cited = al_json_get(al_json_get(d, "citation"), "cited_text");
-        if (!node && cJSON_IsString(cited)) /* citations_delta: a whole quote of a document */
-            return io->whole(io, cited);
+        cJSON *cit = al_json_get(d, "citation");
+        if (!node && cJSON_IsObject(cit)) { /* citations_delta: a whole citation */
+            al_texts t = {0};
+            al_code r = push_citation(&t, cit, AL_ROLE_ASSISTANT);
+            if (r == AL_OK) r = al_texts_whole(io, &t);
+            al_texts_free(&t);
+            return r;
+        }
         /* a thinking block is signed over its text (signature_delta ends it) */
         const char *sig = al_json_str(d, "signature");
         if (!node && sig && io->sign) return io->sign(io, i, sig);

@@ -126,12 +126,51 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
     return AL_OK;
 }
 
+static cJSON *get2(const cJSON *o, const char *camel, const char *snake)
+{
+    cJSON *v = al_json_get(o, camel);
+    return v ? v : al_json_get(o, snake);
+}
+
+/* The texts a candidate carries beside its parts: what grounding found
+ * (groundingMetadata: each chunk's title, and a retrieved or Maps chunk's
+ * text; each support's segment text, which repeats part of the answer) and
+ * the titles of its citations (citationMetadata).  Uris, place ids and
+ * indexes are references, left as they came. */
+static al_code push_grounding(al_texts *t, cJSON *cand)
+{
+    al_code r = AL_OK;
+    cJSON *gm = get2(cand, "groundingMetadata", "grounding_metadata"), *x;
+    FOR_EACH_ONE(ch, get2(gm, "groundingChunks", "grounding_chunks"))
+    {
+        cJSON_ArrayForEach(x, ch) /* {"web": {...}}, {"retrievedContext": {...}}, {"maps": ...} */
+        {
+            if (!cJSON_IsObject(x)) continue;
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(x, "title"), AL_ROLE_ASSISTANT);
+            if (r == AL_OK) r = al_texts_push(t, al_json_get(x, "text"), AL_ROLE_ASSISTANT);
+        }
+    }
+    FOR_EACH_ONE(su, get2(gm, "groundingSupports", "grounding_supports"))
+    {
+        if (r == AL_OK)
+            r = al_texts_push(t, al_json_get(al_json_get(su, "segment"), "text"),
+                              AL_ROLE_ASSISTANT);
+    }
+    cJSON *cm = get2(cand, "citationMetadata", "citation_metadata");
+    FOR_EACH_ONE(ci, get2(cm, "citations", "citationSources")) /* (the older API's name) */
+    {
+        if (r == AL_OK) r = al_texts_push(t, al_json_get(ci, "title"), AL_ROLE_ASSISTANT);
+    }
+    return r;
+}
+
 static al_code one_reply(cJSON *root, al_texts *t)
 {
     cJSON *c;
     cJSON_ArrayForEach(c, al_json_get(root, "candidates"))
     {
         al_code r = push_parts(t, al_json_get(c, "content"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK) r = push_grounding(t, c);
         if (r != AL_OK) return r;
     }
     return AL_OK;
@@ -231,6 +270,12 @@ static al_code stream_event(al_api api, const char *name, cJSON *ev, al_stream_i
             al_texts_free(&t);
             if (r != AL_OK) return r;
         }
+        /* grounding and citations come whole, mostly with the last chunk */
+        al_texts t = {0};
+        r = push_grounding(&t, c);
+        if (r == AL_OK) r = al_texts_whole(io, &t);
+        al_texts_free(&t);
+        if (r != AL_OK) return r;
         if (al_json_get(c, "finishReason") && ((r = io->end(io, i * 2 + 1, NULL)) != AL_OK ||
                                                (r = io->end(io, i * 2, last)) != AL_OK))
             return r;

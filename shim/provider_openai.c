@@ -38,6 +38,23 @@ static al_role role_of(const char *r)
     return AL_ROLE_USER;
 }
 
+/* The titles of annotations (a list): a Responses url_citation's "title",
+ * a chat completion's {"type":"url_citation","url_citation":{"title"}}.
+ * Urls, file ids and indexes are references, left as they came. */
+static al_code push_annotations(al_texts *t, cJSON *list, al_role role)
+{
+    cJSON *a;
+    cJSON_ArrayForEach(a, list)
+    {
+        if (!cJSON_IsObject(a)) continue;
+        al_code r = al_texts_push(t, al_json_get(a, "title"), role);
+        if (r == AL_OK)
+            r = al_texts_push(t, al_json_get(al_json_get(a, "url_citation"), "title"), role);
+        if (r != AL_OK) return r;
+    }
+    return AL_OK;
+}
+
 /* content: a string, or an array of parts with "text" (text, input_text,
  * output_text parts) or "refusal" (a Responses refusal part); tool outputs
  * may nest further. */
@@ -52,7 +69,9 @@ static al_code push_content(al_texts *t, cJSON *content, al_role role)
         if (cJSON_IsString(part))
             r = al_texts_push(t, part, role);
         else if ((r = al_texts_push(t, al_json_get(part, "text"), role)) == AL_OK &&
-                 (r = al_texts_push(t, al_json_get(part, "refusal"), role)) == AL_OK)
+                 (r = al_texts_push(t, al_json_get(part, "refusal"), role)) == AL_OK &&
+                 /* an output_text part's citations */
+                 (r = push_annotations(t, al_json_get(part, "annotations"), role)) == AL_OK)
             /* Mistral's thinking chunk: {"type":"thinking","thinking":[text chunks]} */
             r = push_content(t, al_json_get(part, "thinking"), role);
         if (r != AL_OK) return r;
@@ -138,6 +157,8 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
             al_role ro = role_of(al_json_str(m, "role"));
             if ((r = push_content(t, al_json_get(m, "content"), ro)) != AL_OK) return r;
             if ((r = push_tool_calls(t, m, ro)) != AL_OK) return r;
+            /* an assistant message sent back as it came, with its citations */
+            if ((r = push_annotations(t, al_json_get(m, "annotations"), ro)) != AL_OK) return r;
         }
         /* Predicted Outputs: the text the reply is expected to repeat */
         return push_content(t, al_json_get(al_json_get(root, "prediction"), "content"),
@@ -213,6 +234,8 @@ static al_code listed(al_api api, cJSON *el, al_texts *t)
     if ((r = push_content(t, al_json_get(el, "content_parts"), AL_ROLE_ASSISTANT)) != AL_OK)
         return r;
     if ((r = al_texts_push(t, al_json_get(el, "refusal"), AL_ROLE_ASSISTANT)) != AL_OK) return r;
+    if ((r = push_annotations(t, al_json_get(el, "annotations"), AL_ROLE_ASSISTANT)) != AL_OK)
+        return r;
     return push_tool_calls(t, el, AL_ROLE_ASSISTANT);
 }
 
@@ -266,6 +289,9 @@ static al_code choices(al_api api, cJSON *root, al_texts *t)
                 return r;
         }
         if ((r = push_tool_calls(t, msg, AL_ROLE_ASSISTANT)) != AL_OK) return r;
+        /* web search citations: {"type":"url_citation","url_citation":{"title",...}} */
+        if ((r = push_annotations(t, al_json_get(msg, "annotations"), AL_ROLE_ASSISTANT)) != AL_OK)
+            return r;
     }
     return AL_OK;
 }
@@ -452,6 +478,12 @@ static al_code chat_event(al_api api, cJSON *ev, al_stream_io *io)
             if (cJSON_IsString(fa) && (r = io->delta(io, KEY(i, SLOT_FUNCTION), fa, ev)) != AL_OK)
                 return r;
             if ((r = x_deltas(i, d, ev, io)) != AL_OK) return r;
+            /* citations arrive whole, beside or after the text they cite */
+            al_texts t = {0};
+            r = push_annotations(&t, al_json_get(d, "annotations"), AL_ROLE_ASSISTANT);
+            if (r == AL_OK) r = al_texts_whole(io, &t);
+            al_texts_free(&t);
+            if (r != AL_OK) return r;
         }
         if (cJSON_IsString(node) && (r = io->delta(io, KEY(i, 0), node, ev)) != AL_OK) return r;
         cJSON *fr = al_json_get(c, "finish_reason");
@@ -502,14 +534,17 @@ static al_code responses_event(cJSON *ev, al_stream_io *io)
         if ((r = io->end(io, KEY(o, 63), NULL)) == AL_OK)
             r = al_texts_push(&t, al_json_get(ev, "arguments"), AL_ROLE_ASSISTANT);
         if (r == AL_OK) r = al_texts_push(&t, al_json_get(ev, "input"), AL_ROLE_ASSISTANT);
+    } else if (!strcmp(type, "response.output_text.annotation.added")) {
+        cJSON *a = al_json_get(ev, "annotation");
+        r = al_texts_push(&t, al_json_get(a, "title"), AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.content_part.done")) {
+        cJSON *part = al_json_get(ev, "part");
         if ((r = io->end(io, KEY(o, ci), NULL)) == AL_OK)
-            r = push_content(&t, al_json_get(ev, "part"), AL_ROLE_ASSISTANT);
+            r = push_content(&t, part, AL_ROLE_ASSISTANT);
+        if (r == AL_OK) r = al_texts_push(&t, al_json_get(part, "text"), AL_ROLE_ASSISTANT);
+        if (r == AL_OK) r = al_texts_push(&t, al_json_get(part, "refusal"), AL_ROLE_ASSISTANT);
         if (r == AL_OK)
-            r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "text"), AL_ROLE_ASSISTANT);
-        if (r == AL_OK)
-            r = al_texts_push(&t, al_json_get(al_json_get(ev, "part"), "refusal"),
-                              AL_ROLE_ASSISTANT);
+            r = push_annotations(&t, al_json_get(part, "annotations"), AL_ROLE_ASSISTANT);
     } else if (!strcmp(type, "response.output_item.done")) {
         if ((r = end_range(io, KEY(o, 0), 64)) == AL_OK)
             r = responses_item(&t, al_json_get(ev, "item"), AL_ROLE_ASSISTANT);

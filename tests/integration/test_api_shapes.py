@@ -11,8 +11,10 @@ server must never see the request.  Replies: an e-mail, a valid card and a
 phone in each field a program reads (streamed deltas split across events,
 tool-call argument fragments, Anthropic partial_json, Responses done events,
 Gemini's streamed JSON array, n>1 choices interleaved, reasoning, audio
-transcripts, custom tool input ...) must be replaced, every event must still
-parse, every event must keep its structure (only the texts change), and
+transcripts, custom tool input, the titles of web search results and
+citations, Gemini's grounding texts ...) must be replaced while urls and ids
+come byte for byte, every event must still parse, every event must keep its
+structure (only the texts change), and
 each text must be the original with only the values replaced.  Each reply
 also comes once in a single write (another path through the exchange), and
 once with nothing to scrub (it must pass byte for byte); under
@@ -837,6 +839,118 @@ def r_bedrock_converse():
         "metrics": {"latencyMs": 321}}).encode()
 
 
+# web search results and citations: the titles and texts they carry are
+# scrubbed; urls, ids, encrypted contents and indexes come as they came
+# (the program follows and matches them)
+URL = "https://northwind-mail.example/staff/contacts?page=2"
+ENC = "EqgfCioIARgBIiQ3YTAwMjY1Mi1mZjM5LTQ1NGUtODgxNC1kNjNjNTk1ZWI3Y2MSDH"
+
+def title():
+    return "Staff directory: %s, %s" % (EMAIL, PHONE) if EMAIL in PII else "Staff directory"
+
+def r_chat_search_stream():
+    ev = [chat_ev([{"index": 0, "delta": {"role": "assistant", "content": "", "refusal": None}, "finish_reason": None}])]
+    for d in split(PII):
+        ev.append(chat_ev([{"index": 0, "delta": {"content": d}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {"annotations": [{"type": "url_citation", "url_citation": {
+        "start_index": 0, "end_index": len(PII), "title": title(), "url": URL}}]}, "finish_reason": None}]))
+    ev.append(chat_ev([{"index": 0, "delta": {}, "finish_reason": "stop"}]))
+    ev.append(b"data: [DONE]\n\n")
+    return ev
+
+def r_chat_search_whole():
+    return jd({"id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": "gpt-4o-search-preview", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": PII, "refusal": None, "annotations": [
+            {"type": "url_citation", "url_citation": {"end_index": len(PII), "start_index": 15, "title": title(), "url": URL}}]},
+         "finish_reason": "stop"}]}).encode()
+
+def resp_search_items():
+    ws = {"id": "ws_1", "type": "web_search_call", "status": "completed",
+          "action": {"type": "search", "query": "northwind staff contacts"}}
+    ann = [{"type": "url_citation", "start_index": 15, "end_index": len(PII), "url": URL, "title": title()},
+           {"type": "file_citation", "file_id": "file-9Kd", "filename": "staff.pdf", "index": 3}]
+    msg = {"id": "msg_2", "type": "message", "status": "completed", "role": "assistant",
+           "content": [{"type": "output_text", "text": PII, "annotations": ann, "logprobs": []}]}
+    return ws, msg
+
+def r_resp_search_stream():
+    ev = Seq()
+    ws, item = resp_search_items()
+    c = {"item_id": "msg_2", "output_index": 1, "content_index": 0}
+    out = [ev("response.created", response=resp_obj("in_progress", [])),
+           ev("response.output_item.added", output_index=0, item=dict(ws, status="in_progress", action={"type": "search"})),
+           ev("response.web_search_call.completed", output_index=0, item_id="ws_1"),
+           ev("response.output_item.done", output_index=0, item=ws),
+           ev("response.output_item.added", output_index=1, item=dict(item, status="in_progress", content=[])),
+           ev("response.content_part.added", part={"type": "output_text", "text": "", "annotations": []}, **c)]
+    for d in split(PII):
+        out.append(ev("response.output_text.delta", delta=d, logprobs=[], **c))
+    for k, a in enumerate(item["content"][0]["annotations"]):
+        out.append(ev("response.output_text.annotation.added", annotation_index=k, annotation=a, **c))
+    out.append(ev("response.output_text.done", text=PII, logprobs=[], **c))
+    out.append(ev("response.content_part.done", part=item["content"][0], **c))
+    out.append(ev("response.output_item.done", output_index=1, item=item))
+    out.append(ev("response.completed", response=resp_obj("completed", [ws, item])))
+    return out
+
+def r_resp_search_whole():
+    return jd(resp_obj("completed", list(resp_search_items()))).encode()
+
+def anth_search_blocks():
+    use = {"type": "server_tool_use", "id": "srvtoolu_01", "name": "web_search", "input": {"query": "northwind staff"}}
+    res = {"type": "web_search_tool_result", "tool_use_id": "srvtoolu_01", "content": [
+        {"type": "web_search_result", "url": URL, "title": title(), "encrypted_content": ENC, "page_age": "April 30, 2025"}]}
+    cit = {"type": "web_search_result_location", "url": URL, "title": title(), "encrypted_index": ENC[:30], "cited_text": PII}
+    return use, res, cit
+
+def r_anth_search_stream():
+    use, res, cit = anth_search_blocks()
+    ev = [sse({"type": "message_start", "message": {"id": "msg_3", "type": "message", "role": "assistant", "model": "claude-sonnet-4-5", "content": [], "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": 10, "output_tokens": 1}}}, "message_start"),
+          sse({"type": "content_block_start", "index": 0, "content_block": dict(use, input={})}, "content_block_start"),
+          sse({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": jd(use["input"])}}, "content_block_delta"),
+          sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+          sse({"type": "content_block_start", "index": 1, "content_block": res}, "content_block_start"),
+          sse({"type": "content_block_stop", "index": 1}, "content_block_stop"),
+          sse({"type": "content_block_start", "index": 2, "content_block": {"type": "text", "text": "", "citations": []}}, "content_block_start"),
+          sse({"type": "content_block_delta", "index": 2, "delta": {"type": "citations_delta", "citation": cit}}, "content_block_delta")]
+    for d in split(PII):
+        ev.append(sse({"type": "content_block_delta", "index": 2, "delta": {"type": "text_delta", "text": d}}, "content_block_delta"))
+    ev.append(sse({"type": "content_block_stop", "index": 2}, "content_block_stop"))
+    ev.append(sse({"type": "message_delta", "delta": {"stop_reason": "end_turn", "stop_sequence": None}, "usage": {"output_tokens": 80, "server_tool_use": {"web_search_requests": 1}}}, "message_delta"))
+    ev.append(sse({"type": "message_stop"}, "message_stop"))
+    return ev
+
+def r_anth_search_whole():
+    use, res, cit = anth_search_blocks()
+    doc = {"type": "char_location", "cited_text": PII, "document_index": 0, "document_title": title(), "start_char_index": 0, "end_char_index": len(PII), "file_id": None}
+    return jd({"id": "msg_3", "type": "message", "role": "assistant", "model": "claude", "content": [
+        use, res, {"type": "text", "text": PII, "citations": [cit, doc]}],
+        "stop_reason": "end_turn", "usage": {"input_tokens": 3, "output_tokens": 4}}).encode()
+
+def gem_grounding():
+    seg = PII.split(";")[0]
+    return {"groundingMetadata": {
+        "webSearchQueries": ["northwind staff contacts"],
+        "searchEntryPoint": {"renderedContent": "<div class=\"chip\">northwind staff contacts</div>"},
+        "groundingChunks": [{"web": {"uri": URL, "title": title(), "domain": "northwind-mail.example"}},
+                            {"retrievedContext": {"uri": "gs://corp-docs/staff.txt", "title": title(), "text": PII}}],
+        "groundingSupports": [{"segment": {"startIndex": 0, "endIndex": len(seg.encode()), "text": seg},
+                               "groundingChunkIndices": [0, 1], "confidenceScores": [0.91, 0.74]}]},
+        "citationMetadata": {"citations": [{"startIndex": 0, "endIndex": len(PII), "uri": URL, "title": title(), "license": ""}]}}
+
+def r_gem_grounding_sse():
+    ev = [gem_chunk(0, [{"text": d}]) for d in split(PII, (9, 4, 11))]
+    last = gem_chunk(0, [{"text": ""}], "STOP")
+    last["candidates"][0].update(gem_grounding())
+    ev.append(last)
+    return [("data: " + jd(o) + "\r\n\r\n").encode() for o in ev]
+
+def r_gem_grounding_whole():
+    c = {"content": {"role": "model", "parts": [{"text": PII}]}, "finishReason": "STOP", "index": 0}
+    c.update(gem_grounding())
+    return jd({"candidates": [c], "usageMetadata": {"promptTokenCount": 1, "candidatesTokenCount": 1, "totalTokenCount": 2}, "modelVersion": "gemini-2.5-flash"}).encode()
+
+
 Q = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 RS = dict(Q, stream=True)
 SHAPES = {
@@ -886,6 +1000,14 @@ SHAPES = {
  "gem_array": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json; charset=UTF-8", r_gem_array),
  "gem_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, SSE_CT, r_gem_sse),
  "gem_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, "application/json", r_gem_whole),
+ "chat_search_stream": ("/v1/chat/completions", dict(RS, model="gpt-4o-search-preview", web_search_options={}), SSE_CT, r_chat_search_stream),
+ "chat_search_whole": ("/v1/chat/completions", dict(Q, model="gpt-4o-search-preview", web_search_options={}), "application/json", r_chat_search_whole),
+ "resp_search_stream": ("/v1/responses", {"model": "m", "input": "hi", "stream": True, "tools": [{"type": "web_search"}]}, SSE_CT, r_resp_search_stream),
+ "resp_search_whole": ("/v1/responses", {"model": "m", "input": "hi", "tools": [{"type": "web_search"}]}, "application/json", r_resp_search_whole),
+ "anth_search_stream": ("/v1/messages", dict(RS, max_tokens=9, tools=[{"type": "web_search_20250305", "name": "web_search"}]), SSE_CT, r_anth_search_stream),
+ "anth_search_whole": ("/v1/messages", dict(Q, max_tokens=9, tools=[{"type": "web_search_20250305", "name": "web_search"}]), "application/json", r_anth_search_whole),
+ "gem_grounding_sse": ("/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "tools": [{"google_search": {}}]}, SSE_CT, r_gem_grounding_sse),
+ "gem_grounding_whole": ("/v1beta/models/gemini-2.5-flash:generateContent", {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], "tools": [{"google_search": {}}]}, "application/json", r_gem_grounding_whole),
  "oll_chat": ("/api/chat", {"model": "qwen3", "think": True, "messages": [{"role": "user", "content": "hi"}]}, "application/x-ndjson", r_oll_chat),
  "oll_gen": ("/api/generate", {"model": "llama3", "prompt": "hi"}, "application/x-ndjson", r_oll_gen),
 }
@@ -895,7 +1017,8 @@ SHAPES = {
 
 TEXTKEYS = {"content", "text", "delta", "partial_json", "arguments", "thinking",
             "reasoning_content", "reasoning", "refusal", "response", "transcript", "input",
-            "output", "code", "cited_text", "summary", "token", "tool_plan"}
+            "output", "code", "cited_text", "summary", "token", "tool_plan", "title",
+            "document_title"}
 
 
 def blank(o):
@@ -972,6 +1095,23 @@ def all_strings(o, out):
     elif isinstance(o, list):
         for v in o:
             all_strings(v, out)
+    return out
+
+
+REFKEYS = {"url", "uri", "id", "tool_use_id", "file_id", "encrypted_content", "encrypted_index",
+           "source", "item_id", "call_id"}
+
+
+def ref_strings(o, out):
+    if isinstance(o, dict):
+        for k, v in o.items():
+            if k in REFKEYS and isinstance(v, str):
+                out.append((k, v))
+            else:
+                ref_strings(v, out)
+    elif isinstance(o, list):
+        for v in o:
+            ref_strings(v, out)
     return out
 
 
@@ -1055,6 +1195,10 @@ def check_reply(client, name, ctype, data, st, out, clean=False):
            and parses(v) and not parses(streams(got).get(k, ""))]
     R.check("%s %s: tool arguments still parse" % (client, name), not bad,
             "%r" % [streams(got).get(k) for k in bad])
+    # references the program follows or matches (links, ids, encrypted
+    # search results) come byte for byte, beside titles that changed
+    refs = [v for k, v in ref_strings(orig, []) if jd(v) not in out]
+    R.check("%s %s: urls and ids byte for byte" % (client, name), not refs, "changed %r" % refs[:3])
     R.check("%s %s: events keep their structure" % (client, name),
             subsequence([blank(e) for e in orig], [blank(e) for e in got]),
             "an event changed beyond its text")

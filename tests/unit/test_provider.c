@@ -1067,3 +1067,143 @@ TEST(embedding_and_moderation_calls_are_recognised_and_their_inputs_are_document
     free(s);
     CHECK(!al_provider_ollama.wants_stream(AL_API_OLLAMA_EMBED, NULL));
 }
+
+TEST(anthropic_citation_and_search_result_titles_are_texts_and_urls_never_are)
+{
+    /* a web search, its result, and citations of three kinds: every title
+     * and quote is a completion text; urls, encrypted content and indexes
+     * are not */
+    char *s = completions(
+        &al_provider_anthropic, AL_API_MESSAGES,
+        "{\"content\":[{\"type\":\"server_tool_use\",\"id\":\"srvtoolu_1\",\"name\":\"web_search\","
+        "\"input\":{\"query\":\"Q\"}},{\"type\":\"web_search_tool_result\",\"tool_use_id\":"
+        "\"srvtoolu_1\",\"content\":[{\"type\":\"web_search_result\",\"url\":\"https://u\","
+        "\"title\":\"T1\",\"encrypted_content\":\"EC\",\"page_age\":null}]},{\"type\":\"text\","
+        "\"text\":\"A\",\"citations\":[{\"type\":\"web_search_result_location\",\"url\":"
+        "\"https://u\",\"title\":\"T2\",\"encrypted_index\":\"EI\",\"cited_text\":\"C2\"},{"
+        "\"type\":\"page_location\",\"cited_text\":\"C3\",\"document_index\":0,"
+        "\"document_title\":\"D3\",\"start_page_number\":1,\"end_page_number\":2},{\"type\":"
+        "\"search_result_location\",\"source\":\"https://s\",\"title\":\"T4\",\"cited_text\":"
+        "\"C4\",\"search_result_index\":0,\"start_block_index\":0,\"end_block_index\":1}]}]}");
+    CHECK_STR(s, "Q;T1;A;C2;T2;C3;D3;C4;T4;");
+    free(s);
+    const char *ev[] = {
+        "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":"
+        "\"web_search_tool_result\",\"tool_use_id\":\"s\",\"content\":[{\"type\":"
+        "\"web_search_result\",\"url\":\"https://u\",\"title\":\"T1\",\"encrypted_content\":"
+        "\"EC\"}]}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"citations_delta\","
+        "\"citation\":{\"type\":\"web_search_result_location\",\"url\":\"https://u\",\"title\":"
+        "\"T2\",\"encrypted_index\":\"EI\",\"cited_text\":\"C2\"}}}",
+        "{\"type\":\"content_block_delta\",\"index\":2,\"delta\":{\"type\":\"citations_delta\","
+        "\"citation\":{\"type\":\"content_block_location\",\"cited_text\":\"C5\","
+        "\"document_index\":0,\"document_title\":\"D5\",\"start_block_index\":0,"
+        "\"end_block_index\":1}}}",
+        NULL};
+    s = stream_log(&al_provider_anthropic, AL_API_MESSAGES, ev);
+    CHECK_STR(s, "w:T1;w:C2;w:T2;w:C5;w:D5;");
+    free(s);
+    /* sent back: a citation as its turn's text (an assistant's: secrets and
+     * PII only), a search result's title as data (never blocked), a
+     * search_result block's title as what a tool found */
+    s = prompts(&al_provider_anthropic, AL_API_MESSAGES,
+                "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"search_result\","
+                "\"source\":\"https://s\",\"title\":\"ST\",\"content\":[{\"type\":\"text\","
+                "\"text\":\"SR\"}],\"citations\":{\"enabled\":true}}]},{\"role\":\"assistant\","
+                "\"content\":[{\"type\":\"web_search_tool_result\",\"tool_use_id\":\"s\","
+                "\"content\":[{\"type\":\"web_search_result\",\"url\":\"https://u\",\"title\":"
+                "\"T1\",\"encrypted_content\":\"EC\"}]},{\"type\":\"text\",\"text\":\"A\","
+                "\"citations\":[{\"type\":\"web_search_result_location\",\"url\":\"https://u\","
+                "\"title\":\"T2\",\"encrypted_index\":\"EI\",\"cited_text\":\"C2\"}]}]}]}");
+    CHECK_STR(s, "tool:SR;tool:ST;document:T1;assistant:A;assistant:C2;assistant:T2;");
+    free(s);
+}
+
+TEST(openai_url_citation_titles_are_texts_whole_streamed_and_sent_back)
+{
+    const char *ann = "\"annotations\":[{\"type\":\"url_citation\",\"url_citation\":{"
+                      "\"start_index\":0,\"end_index\":1,\"title\":\"T\",\"url\":\"https://u\"}}]";
+    char json[512];
+    snprintf(json, sizeof json, "{\"choices\":[{\"message\":{\"content\":\"A\",%s}}]}", ann);
+    char *s = completions(&al_provider_openai, AL_API_CHAT, json);
+    CHECK_STR(s, "A;T;");
+    free(s);
+    snprintf(json, sizeof json,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"U\"},{\"role\":\"assistant\","
+             "\"content\":\"A\",%s}]}",
+             ann);
+    s = prompts(&al_provider_openai, AL_API_CHAT, json);
+    CHECK_STR(s, "user:U;assistant:A;assistant:T;");
+    free(s);
+    char ev0[256], ev1[256];
+    snprintf(ev0, sizeof ev0, "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"x\"}}]}");
+    snprintf(ev1, sizeof ev1, "{\"choices\":[{\"index\":0,\"delta\":{%s}}]}", ann);
+    const char *ev[] = {ev0, ev1, NULL};
+    s = stream_log(&al_provider_openai, AL_API_CHAT, ev);
+    CHECK_STR(s, "d0:x;w:T;");
+    free(s);
+    /* Responses: an output_text part's annotations (a file citation has no
+     * title: its filename is the program's own upload's) */
+    const char *part = "{\"type\":\"output_text\",\"text\":\"R\",\"annotations\":[{\"type\":"
+                       "\"url_citation\",\"start_index\":0,\"end_index\":1,\"url\":"
+                       "\"https://u\",\"title\":\"T\"},{\"type\":\"file_citation\",\"file_id\":"
+                       "\"f\",\"filename\":\"a.pdf\",\"index\":0}]}";
+    char big[1024];
+    snprintf(big, sizeof big,
+             "{\"output\":[{\"type\":\"message\",\"role\":\"assistant\",\"content\":[%s]}]}", part);
+    s = completions(&al_provider_openai, AL_API_RESPONSES, big);
+    CHECK_STR(s, "R;T;");
+    free(s);
+    snprintf(big, sizeof big,
+             "{\"model\":\"m\",\"input\":[{\"type\":\"message\",\"role\":\"assistant\","
+             "\"content\":[%s]},{\"role\":\"user\",\"content\":\"U\"}]}",
+             part);
+    s = prompts(&al_provider_openai, AL_API_RESPONSES, big);
+    CHECK_STR(s, "assistant:R;assistant:T;user:U;");
+    free(s);
+    char e0[512], e1[1024], e2[1024];
+    snprintf(e0, sizeof e0,
+             "{\"type\":\"response.output_text.annotation.added\",\"item_id\":\"m\","
+             "\"output_index\":0,\"content_index\":0,\"annotation_index\":0,\"annotation\":{"
+             "\"type\":\"url_citation\",\"url\":\"https://u\",\"title\":\"T\",\"start_index\":0,"
+             "\"end_index\":1}}");
+    snprintf(e1, sizeof e1,
+             "{\"type\":\"response.content_part.done\",\"output_index\":0,\"content_index\":0,"
+             "\"part\":%s}",
+             part);
+    snprintf(e2, sizeof e2,
+             "{\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":"
+             "\"message\",\"role\":\"assistant\",\"content\":[%s]}}",
+             part);
+    const char *rev[] = {e0, e1, e2, NULL};
+    s = stream_log(&al_provider_openai, AL_API_RESPONSES, rev);
+    CHECK_STR(s, "w:T;w:R;w:T;w:R;w:T;");
+    free(s);
+}
+
+TEST(gemini_grounding_and_citation_texts_are_completion_texts_whole_and_streamed)
+{
+    const char *meta =
+        "\"groundingMetadata\":{\"webSearchQueries\":[\"q\"],\"groundingChunks\":[{\"web\":{"
+        "\"uri\":\"https://u\",\"title\":\"W\"}},{\"retrievedContext\":{\"uri\":\"gs://b/f\","
+        "\"title\":\"R\",\"text\":\"RT\"}}],\"groundingSupports\":[{\"segment\":{\"startIndex\":0,"
+        "\"endIndex\":1,\"text\":\"S\"},\"groundingChunkIndices\":[0],\"confidenceScores\":[0.9]}]}"
+        ",\"citationMetadata\":{\"citations\":[{\"startIndex\":0,\"endIndex\":1,\"uri\":"
+        "\"https://c\",\"title\":\"C\"}]}";
+    char json[1024];
+    snprintf(json, sizeof json,
+             "{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"A\"}],\"role\":\"model\"},"
+             "%s}]}",
+             meta);
+    char *s = completions(&al_provider_gemini, AL_API_GEMINI, json);
+    CHECK_STR(s, "A;W;R;RT;S;C;");
+    free(s);
+    snprintf(json, sizeof json,
+             "{\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"A\"}]},"
+             "\"finishReason\":\"STOP\",%s}]}",
+             meta);
+    const char *ev[] = {json, NULL};
+    s = stream_log(&al_provider_gemini, AL_API_GEMINI_STREAM, ev);
+    CHECK_STR(s, "d0:A;w:W;w:R;w:RT;w:S;w:C;e0;");
+    free(s);
+}
