@@ -68,8 +68,41 @@ static void set_close(pset *s)
 #define NARROW_CAP 8
 #define WIDE_CAP 64
 #define WIDE_BELOW 5 /* members this long or longer do not grow past NARROW_CAP */
+/* d[0..n) = s[0..n) for one UTF-8 character (n <= 4), without a call */
+static inline void copy_char(char *d, const char *s, size_t n)
+{
+    if (!n) return;
+    d[0] = s[0];
+    if (n == 1) return; /* (most are ASCII) */
+    for (size_t k = 1; k < n && k < 4; k++) d[k] = s[k];
+}
+
+/* S := S x {y}: the open members grow in place (no product, so the caps
+ * below do not apply; closed members stay as they are). */
+static void set_grow(pset *s, const pfx *y)
+{
+    for (int i = 0; i < s->n; i++) {
+        pfx *x = &s->v[i];
+        if (!x->open) continue;
+        if (x->n == 0) x->wb = x->wb || y->wb;
+        for (int k = 0; k < y->n; k++) {
+            if (x->n >= MAX_LITLEN) {
+                x->open = 0;
+                break;
+            }
+            x->s[x->n++] = y->s[k];
+        }
+        x->s[x->n] = '\0';
+        if (x->open) x->open = y->open;
+    }
+}
+
 static void set_concat(parser *ps, pset *s, const pset *a)
 {
+    if (a->n == 1) {
+        set_grow(s, &a->v[0]);
+        return;
+    }
     int open = 0;
     size_t minlen = MAX_LITLEN;
     for (int i = 0; i < s->n; i++) {
@@ -89,24 +122,6 @@ static void set_concat(parser *ps, pset *s, const pset *a)
         for (int i = 0; i < s->n; i++)
             if (s->v[i].n >= WIDE_BELOW) s->v[i].open = 0;
         ps->grown = 1;
-    }
-    if (a->n == 1) { /* one member each: the open ones grow in place */
-        const pfx *y = &a->v[0];
-        for (int i = 0; i < s->n; i++) {
-            pfx *x = &s->v[i];
-            if (!x->open) continue;
-            if (x->n == 0) x->wb = x->wb || y->wb;
-            for (int k = 0; k < y->n; k++) {
-                if (x->n >= MAX_LITLEN) {
-                    x->open = 0;
-                    break;
-                }
-                x->s[x->n++] = y->s[k];
-            }
-            x->s[x->n] = '\0';
-            if (x->open) x->open = y->open;
-        }
-        return;
     }
     pset out; /* not zero-initialised: only out.v[0, out.n) is used */
     out.n = 0;
@@ -233,7 +248,7 @@ static void set_bytes(pset *a, const unsigned char *bytes, int n)
 static void parse_alt(parser *ps, pset *out);
 
 /* Skips a {n,m} quantifier at ps->i; returns the minimum, or -1 if none. */
-static int quantifier(parser *ps, int *optional)
+static inline __attribute__((always_inline)) int quantifier(parser *ps, int *optional)
 {
     *optional = 0;
     if (ps->i >= ps->len) return -1;
@@ -750,15 +765,32 @@ static void parse_seq(parser *ps, pset *out)
     out->v[0].s[0] = '\0';
     out->v[0].open = 1;
     out->v[0].wb = 0;
+    /* a run of plain characters (one member each, unquantified) grows the
+     * open members at once, as one after the other would: run.n bytes
+     * not yet added */
+    pfx run = {.n = 0, .open = 1, .wb = 0};
     while (ps->i < ps->len && !ps->bad) {
         char c = ps->p[ps->i];
         if (c == '|' || c == ')') break;
         pset a;
         int r = parse_atom(ps, &a);
-        if (ps->bad) return;
+        if (ps->bad) break;
         int optional = 0;
         int maxone = ps->i < ps->len && ps->p[ps->i] == '?';
         int min = quantifier(ps, &optional);
+        if (r == 1 && min < 0 && a.n == 1 && a.v[0].open && !a.v[0].wb) {
+            if (run.n + a.v[0].n > MAX_LITLEN) {
+                set_grow(out, &run);
+                run.n = 0;
+            }
+            copy_char(run.s + run.n, a.v[0].s, a.v[0].n);
+            run.n = (unsigned char)(run.n + a.v[0].n);
+            continue;
+        }
+        if (run.n) {
+            set_grow(out, &run);
+            run.n = 0;
+        }
         /* folded text never holds two whitespace bytes in a row: a space
          * however quantified is one space or none ("\\s+" is " ") */
         int space = ps->folded && r == 1 && a.n == 1 && a.v[0].n == 1 && a.v[0].s[0] == ' ';
@@ -798,6 +830,7 @@ static void parse_seq(parser *ps, pset *out)
         for (int k = 1; k < min && k < 4 && a.n == 1; k++) set_concat(ps, out, &a); /* -{3,}: --- */
         if (min >= 1) set_close(out);
     }
+    if (run.n) set_grow(out, &run);
 }
 
 static void parse_alt(parser *ps, pset *out)
@@ -1257,7 +1290,8 @@ static void rset_union(rset *out, const rset *b, int max)
     for (int k = 0; k < b->count; k++) {
         int dup = 0;
         for (int j = 0; j < out->count && !dup; j++)
-            dup = out->n[j] == b->n[k] && !memcmp(out->s[j], b->s[k], b->n[k]);
+            dup = out->n[j] == b->n[k] && out->s[j][0] == b->s[k][0] &&
+                  !memcmp(out->s[j], b->s[k], b->n[k]);
         if (dup) continue;
         memcpy(out->s[out->count], b->s[k], sizeof b->s[k]);
         out->w[out->count] = b->w[k];
@@ -1277,7 +1311,7 @@ static void req_seq(parser *ps, rpair *best)
     while (ps->i < ps->len && !ps->bad) {
         char c = ps->p[ps->i];
         if (c == '|' || c == ')') break;
-        unsigned char lb[4];
+        unsigned char lb[4] = {0};
         size_t lbn = 0;
         int zero = 0;
         rpair inner; /* only the counts are read until a walk fills it */
@@ -1342,7 +1376,7 @@ static void req_seq(parser *ps, rpair *best)
             unsigned char u = (unsigned char)c;
             lbn = u >= 0xF0 ? 4 : u >= 0xE0 ? 3 : u >= 0xC0 ? 2 : 1;
             if (ps->i + lbn > ps->len) lbn = ps->len - ps->i;
-            memcpy(lb, ps->p + ps->i, lbn);
+            copy_char((char *)lb, ps->p + ps->i, lbn);
             ps->i += lbn;
             if (u >= 0x80 && ps->caseless) lbn = 0; /* its other case has other bytes */
             lb[0] = low(lb[0]);
@@ -1357,7 +1391,7 @@ static void req_seq(parser *ps, rpair *best)
                 pair_run(best, run, rn);
                 rn = 0;
             }
-            memcpy(run + rn, lb, lbn);
+            copy_char(run + rn, (const char *)lb, lbn);
             rn += lbn;
             if (!once) { /* repeated: the run ends with its first copy */
                 pair_run(best, run, rn);
@@ -2064,7 +2098,7 @@ static int sh_case(const parser *ps, uint8_t c[32])
 
 /* Reads a quantifier at ps->i into [*lo, *hi] (hi -1: unbounded); none is
  * {1}.  0 when it is beyond this walk. */
-static int sh_quant(parser *ps, long *lo, long *hi)
+static inline __attribute__((always_inline)) int sh_quant(parser *ps, long *lo, long *hi)
 {
     *lo = *hi = 1;
     if (ps->i >= ps->len) return 1;
@@ -2109,8 +2143,8 @@ enum { SH_ZERO, SH_CHAR, SH_GROUP };
  * the class c, or wide: any bytes, from wlo to whi of them), SH_GROUP
  * (*body: where its body starts, *look: a lookaround); ps->bad when it is
  * beyond this walk (a backreference, \K, a verb). */
-static int sh_atom(parser *ps, uint8_t c[32], int *wide, int *wlo, int *whi, size_t *body,
-                   int *look)
+static inline __attribute__((always_inline)) int
+sh_atom(parser *ps, uint8_t c[32], int *wide, int *wlo, int *whi, size_t *body, int *look)
 {
     unsigned char ch = (unsigned char)ps->p[ps->i];
     memset(c, 0, 32);
@@ -2366,8 +2400,12 @@ static long ct_add(long a, long b)
 static cstate ct_char(const cstate *s, const uint8_t c[32], int wide, long w)
 {
     /* '0'..'7' are byte 6 of the bitmap, '8' and '9' the low bits of byte 7 */
-    int other = (c[7] & ~3) != 0;
-    for (int k = 0; k < 32; k++) other |= k != 6 && k != 7 && c[k];
+    uint8_t t[32];
+    memcpy(t, c, 32);
+    t[6] = t[7] = 0;
+    uint64_t q[4];
+    memcpy(q, t, 32);
+    int other = (c[7] & ~3) != 0 || (q[0] | q[1] | q[2] | q[3]) != 0;
     const int some = c[6] || (c[7] & 3);
     const int first = wide || some, dig = !wide && some && !other;
     cstate o = {0, 0, 0, 0};
@@ -2565,10 +2603,13 @@ static int run_class(const char *p, size_t *i, uint8_t m[32])
             uint8_t one[32] = {0};
             j++;
             if (!run_escape(p, &j, 1, one)) return 0;
-            int n = 0;
-            lo = -1;
-            for (int k = 0; k < 128; k++)
-                if (HASB(one, k)) n++, lo = k;
+            /* how many ASCII bytes, and the last of them */
+            uint64_t w0, w1;
+            memcpy(&w0, one, 8);
+            memcpy(&w1, one + 8, 8);
+            int n = __builtin_popcountll(w0) + __builtin_popcountll(w1), b = 15;
+            while (b >= 0 && !one[b]) b--;
+            lo = b < 0 ? -1 : b * 8 + 31 - __builtin_clz(one[b]);
             for (int k = 0; k < 32; k++) c[k] |= one[k];
             if (n != 1) continue; /* \d, \w, \s or a non-ASCII character */
         } else if (ch >= 0x80) {

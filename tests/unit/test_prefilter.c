@@ -42,6 +42,15 @@ TEST(prefixes_should_follow_literals_groups_and_alternations)
     CHECK_STR(prefixes("\\bIgnore (?:all )?previous", PCRE2_CASELESS), "ignore all p|ignore previ");
     CHECK_STR(prefixes("(?:abc)?def", 0), "abcdef|def");
     CHECK_STR(prefixes("x(?:ab)*y", 0), "xab|xy"); /* a repeatable group ends the prefix */
+    /* runs of plain characters (grown at once) are cut at 12 bytes, and
+     * go on through groups and optional characters as one by one would */
+    CHECK_STR(prefixes("abcdefghijklmnop", 0), "abcdefghijkl");
+    CHECK_STR(prefixes("ab(?:cd|ef)gh", 0), "abcdgh|abefgh");
+    CHECK_STR(prefixes("wordx?yz", 0), "wordxyz|wordyz");
+    CHECK_STR(prefixes("say (?:hi|yo)u there", 0), "say hiu ther|say you ther");
+    CHECK_STR(prefixes("abcdefghij(?:kl|mn)op", 0), "abcdefghijkl|abcdefghijmn");
+    CHECK_STR(prefixes("x(?:abcdefghijklm|n)o", 0), "xabcdefghijk|xno");
+    CHECK_STR(prefixes("ab+cd", 0), "ab");
     CHECK_STR(prefixes("(?:foo|bar)baz", 0), "barbaz|foobaz");
     CHECK_STR(prefixes("(?i)AZIA[0-9A-Z]{16}", 0), "azia");
     CHECK_STR(prefixes("(?<![\\w-])(?<value>sk-[a-z]{20})", 0), "sk-");
