@@ -1,7 +1,8 @@
 /* normalize.c: the one folding of text that injection/jailbreak rules and
  * the classifier match against (invisible characters dropped, homoglyphs and
- * fullwidth forms folded, lowercased, whitespace collapsed, the escapes \n,
- * \r and \t read as whitespace), with a map back
+ * fullwidth forms folded, lowercased, whitespace collapsed, JSON escapes
+ * decoded: \n, \r and \t read as whitespace, \uXXXX as its character),
+ * with a map back
  * to input offsets; and the lighter copy the pattern rules read when a text
  * holds invisible characters (those dropped, nothing else changed).  Pure;
  * never reads past len, never fails on bad UTF-8. */
@@ -125,39 +126,157 @@ static size_t decode(const unsigned char *s, size_t n, uint32_t *cp)
     return 4;
 }
 
-/* A backslash of n bytes at s[i]: the input length of the escape \\n, \\r
- * or \\t it starts as normalised (the letter in either case or width,
- * invisible and control characters between them, *skipped counts the
- * invisible ones), else 0.  So no backslash is left before an n, r or t in
- * the output, and normalising stays idempotent. */
-static size_t esc_len(const unsigned char *s, size_t len, size_t i, size_t n, size_t *skipped)
+/* The next character at s[*j] as the normaliser folds it (ASCII
+ * lowercased, whitespace a space, fullwidth and look-alike letters their
+ * ASCII letter, else 0), passing over the control and invisible characters
+ * it drops (counted in *inv); -1 at the end or an invalid byte. */
+static int folded_at(const unsigned char *s, size_t len, size_t *j, size_t *inv)
 {
-    size_t j = i + n, inv = 0;
-    while (j < len) {
-        int a;
-        if (s[j] < 0x80) {
-            if (ascii_kind[s[j]] == K_DROP) {
-                j++;
-                continue;
-            }
-            a = ascii_low[s[j]];
-            j++;
-        } else {
-            uint32_t cp = 0;
-            size_t m = decode(s + j, len - j, &cp);
-            if (m == 0) return 0;
-            j += m;
-            if (is_invisible(cp)) {
-                inv++;
-                continue;
-            }
-            a = fold_ascii(cp);
+    while (*j < len) {
+        unsigned char c = s[*j];
+        if (c < 0x80) {
+            ++*j;
+            if (ascii_kind[c] == K_DROP) continue;
+            return ascii_low[c];
         }
-        if (a != 'n' && a != 'r' && a != 't') return 0;
-        *skipped = inv;
-        return j - i;
+        uint32_t cp = 0;
+        size_t m = decode(s + *j, len - *j, &cp);
+        if (m == 0) return -1;
+        *j += m;
+        if (is_invisible(cp)) {
+            ++*inv;
+            continue;
+        }
+        return fold_ascii(cp);
     }
-    return 0;
+    return -1;
+}
+
+/* Four hex digits (as folded_at reads them) at s[*j] into *v. */
+static int hex4_at(const unsigned char *s, size_t len, size_t *j, size_t *inv, uint32_t *v)
+{
+    uint32_t x = 0;
+    for (int d = 0; d < 4; d++) {
+        int c = folded_at(s, len, j, inv);
+        if (c >= '0' && c <= '9')
+            x = x * 16 + (uint32_t)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            x = x * 16 + (uint32_t)(c - 'a' + 10);
+        else
+            return 0;
+    }
+    *v = x;
+    return 1;
+}
+
+/* What a run of backslashes starting with the one of n bytes at s[i] stands
+ * for, as a JSON string inside the text (a tool result, an API reply) would
+ * be read: a \uXXXX escape (a surrogate pair as one character), \n, \r,
+ * \t, \f, \b, \", \/; a run of several backslashes before a u, n, r or t
+ * is the same escape encoded more than once ("\\u0049" in JSON inside
+ * JSON), before b, f, " or / only an odd run escapes it.  The characters
+ * are read as folded_at reads them, so no escape is left in the output
+ * and normalising again changes nothing (unless an escape that decodes to
+ * nothing, "\u200b", joined the pieces of another).  Sets *cp to the
+ * character, or to '\\' when the run escapes nothing (*two: an even run
+ * before b, f, " or / that stays two backslashes; *last: where the run's
+ * last backslash starts); returns the input offset past what was read.
+ * *inv counts the invisible characters passed over. */
+__attribute__((noinline)) static size_t esc_read(const unsigned char *s, size_t len, size_t i,
+                                                 size_t n, uint32_t *cp, int *two, size_t *last,
+                                                 size_t *inv)
+{
+    size_t j = i + n, end = j, iv = 0, iv_end = 0, run = 1;
+    *two = 0;
+    *last = i;
+    for (;;) {
+        size_t at = j;
+        int c = folded_at(s, len, &j, &iv);
+        uint32_t v = 0;
+        switch (c) {
+        case '\\':
+            *last = at;
+            end = j;
+            iv_end = iv;
+            run++;
+            continue;
+        case 'n':
+            v = '\n';
+            break;
+        case 'r':
+            v = '\r';
+            break;
+        case 't':
+            v = '\t';
+            break;
+        case 'f':
+        case 'b':
+        case '"':
+        case '/':
+            if (!(run & 1)) {
+                *two = 1;
+                goto none;
+            }
+            v = c == 'f' ? '\f' : c == 'b' ? '\b' : (uint32_t)c;
+            break;
+        case 'u':
+            if (!hex4_at(s, len, &j, &iv, &v)) goto none;
+            if (v == '\\' || v == 0xFF3C) { /* \u005c, \uff3c: one more of the run */
+                *last = at;
+                end = j;
+                iv_end = iv;
+                run++;
+                continue;
+            }
+            if (v >= 0xDC00 && v <= 0xDFFF) goto none; /* a lone low surrogate */
+            if (v >= 0xD800 && v <= 0xDBFF) {
+                /* a high surrogate: the low one must follow as an escape */
+                uint32_t lo = 0;
+                size_t bs = 0;
+                int b;
+                while ((b = folded_at(s, len, &j, &iv)) == '\\') bs++;
+                if (!bs || b != 'u' || !hex4_at(s, len, &j, &iv, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+                    goto none;
+                v = 0x10000 + ((v - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            break;
+        default:
+            goto none;
+        }
+        *cp = v;
+        *inv += iv;
+        return j;
+    none:
+        *cp = '\\';
+        *inv += iv_end;
+        return end;
+    }
+}
+
+/* Writes cp (not a surrogate, at most 0x10FFFF) as UTF-8 to u; returns its
+ * length. */
+static size_t utf8_put(uint32_t cp, unsigned char *u)
+{
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (unsigned char)(0xF0 | (cp >> 18));
+    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
 }
 
 /* Where output bytes come from: either a full map (one offset per output
@@ -221,6 +340,9 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
     } while (0)
     for (size_t i = 0; i < len;) {
         unsigned char c = s[i];
+        uint32_t cp;
+        size_t n;
+        int a;
         if (c < 0x80) {
             unsigned char kind = ascii_kind[c];
             if (kind == K_COPY) {
@@ -269,27 +391,16 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                 space = (int)sp;
                 continue;
             } else if (kind == K_ESC) {
-                /* a text that is itself JSON (a tool result, an API reply)
-                 * keeps its line breaks as the two bytes \n: read as a
-                 * space, the word after one starts a word again */
-                size_t skip = 0, e = esc_len(s, len, i, 1, &skip);
-                if (e) {
-                    SPACE_AT(i);
-                    inv += skip;
-                    i += e;
-                    continue;
-                }
-                SRC(i);
-                o[k++] = c;
-                space = 0;
+                n = 1;
+                goto escape;
             } else if (kind == K_SPACE) {
                 SPACE_AT(i);
             }
             i++;
             continue;
         }
-        uint32_t cp = 0;
-        size_t n = decode(s + i, len - i, &cp);
+        cp = 0;
+        n = decode(s + i, len - i, &cp);
         if (n == 0 || is_space(cp)) { /* invalid byte or Unicode space */
             SPACE_AT(i);
             i += n ? n : 1;
@@ -300,14 +411,9 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
             i += n;
             continue;
         }
-        int a = fold_ascii(cp);
-        size_t skip = 0, e = a == '\\' ? esc_len(s, len, i, n, &skip) : 0;
-        if (e) { /* a fullwidth backslash: as K_ESC above */
-            SPACE_AT(i);
-            inv += skip;
-            i += e;
-            continue;
-        }
+        a = fold_ascii(cp);
+        if (a == '\\') /* a fullwidth backslash: as K_ESC above */
+            goto escape;
         if (a) {
             SRC(i);
             o[k++] = (unsigned char)a;
@@ -325,6 +431,47 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
         }
         space = 0;
         i += n;
+        continue;
+    escape:
+        /* a text that is itself JSON (a tool result, an API reply) keeps
+         * its line breaks as the two bytes \n and may spell any character
+         * as \uXXXX: read as what they stand for, the word after a line
+         * break starts a word again and an escaped word is a word */
+        {
+            int two = 0;
+            size_t last = i, at = i;
+            i = esc_read(s, len, i, n, &cp, &two, &last, &inv);
+            if (cp == '\\') { /* the run escapes nothing: one backslash */
+                SRC(at);
+                o[k++] = '\\';
+                if (two) {
+                    SRC(last);
+                    o[k++] = '\\';
+                }
+                space = 0;
+            } else if (cp < 0x80 ? ascii_kind[cp] == K_SPACE : is_space(cp)) {
+                SPACE_AT(at);
+            } else if (cp < 0x80 ? ascii_kind[cp] != K_DROP : !is_invisible(cp)) {
+                /* the character as its raw form is folded, all of it
+                 * mapped to the escape's first backslash */
+                a = cp < 0x80 ? ascii_low[cp] : fold_ascii(cp);
+                if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) cp += 0x20; /* Latin-1 capitals */
+                if (a) {
+                    SRC(at);
+                    o[k++] = (unsigned char)a;
+                } else {
+                    unsigned char u[4];
+                    size_t m = utf8_put(cp, u);
+                    for (size_t j = 0; j < m; j++) {
+                        SRC(at);
+                        o[k++] = u[j];
+                    }
+                }
+                space = 0;
+            } else if (cp >= 0x80) {
+                inv++;
+            }
+        }
     }
 #undef SPACE_AT
 #undef SRC

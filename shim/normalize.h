@@ -9,6 +9,11 @@
  * (invalid bytes become U+FFFD-equivalent spaces), drops zero-width, bidi
  * control and tag characters, folds fullwidth forms and common Cyrillic/Greek
  * homoglyphs to ASCII, lowercases, and collapses whitespace runs to one space.
+ * JSON escapes in the text are read as what they stand for (\n \r \t \f as
+ * whitespace, \b dropped, \" \/ \\ and \uXXXX, a surrogate pair as one
+ * character, folded as the raw character would be; a run of backslashes
+ * before u, n, r or t as one escape, for JSON inside JSON); invalid ones are
+ * kept.  A decoded character's output bytes map to its first backslash.
  * Appends the result to out.  When map is non-NULL it receives a malloc'd
  * array (caller frees with free) with map[i] = offset in the input of output
  * byte i, and map[out->len] = len.  Returns the number of invisible characters

@@ -156,6 +156,26 @@ else
     fail json_escaped_line_breaks_do_not_hide_an_injection_from_the_rules "$(grep -o '"blocked":[a-z]*' "$W/esc.out" | tr '\n' ' ')"
 fi
 
+# a tool result may spell its words as JSON escapes (\u0049gnore, every letter
+# escaped, surrogate pairs for mathematical letters, escaped twice, beside \n):
+# the normaliser decodes them, so every such attack is blocked by the rules
+# alone, while escaped benign JSON (names, emoji, code, HTML-safe escapes) passes
+# the full engine
+if "$AIRLOCK" scan --as prompt --rules "$W/rules" "$FIX/json_escape_attacks.jsonl" > "$W/je.att" 2> "$W/je.err" &&
+    "$AIRLOCK" scan --as prompt --rules "$ROOT/rules" "$FIX/json_escape_lookalikes.jsonl" > "$W/je.ben" 2>> "$W/je.err"; then
+    na=$(wc -l < "$FIX/json_escape_attacks.jsonl")
+    ba=$(grep -c '"blocked":true' "$W/je.att")
+    bb=$(grep -c '"blocked":true' "$W/je.ben")
+    if [ "$ba" -eq "$na" ] && [ "$bb" -eq 0 ]; then
+        ok json_escaped_words_do_not_hide_an_injection_and_escaped_benign_json_passes
+    else
+        fail json_escaped_words_do_not_hide_an_injection_and_escaped_benign_json_passes \
+            "attacks $ba of $na blocked, look-alikes $bb blocked"
+    fi
+else
+    fail json_escaped_words_do_not_hide_an_injection_and_escaped_benign_json_passes "scan: $(head -c 300 "$W/je.err")"
+fi
+
 # every language of the multilingual rows is blocked by the rules alone
 $PY - "$FIX/unseen_attacks.jsonl" "$W/r.att" > "$W/ml" <<'PY'
 import json, sys

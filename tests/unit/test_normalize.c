@@ -28,7 +28,8 @@ TEST(normalize_should_read_json_escaped_line_breaks_and_tabs_as_whitespace)
     size_t *map = NULL;
     char *s = norm(t, strlen(t), &map, NULL);
     REQUIRE(s && map);
-    CHECK_STR(s, "{\"body\": \"trace. note for the ai: go\", \"path\": \"c:\\\\x\\\\y\\\\\"}");
+    /* "\\" is one backslash; before the closing quote it escapes nothing */
+    CHECK_STR(s, "{\"body\": \"trace. note for the ai: go\", \"path\": \"c:\\x\\y\\\\\"}");
     /* the space stands for the first escape's backslash, "note" for itself */
     const char *n = strstr(s, " note");
     REQUIRE(n);
@@ -44,12 +45,169 @@ TEST(normalize_should_read_json_escaped_line_breaks_and_tabs_as_whitespace)
     /* no backslash is left before an n, r or t, so normalising again changes
      * nothing: "\N", a fullwidth backslash or n, an invisible character
      * between */
-    const char *w = "a\\Nb \xef\xbc\xbcnc \\\xef\xbd\x8e" "d \\\xe2\x80\x8bte \\x";
+    const char *w = "a\\Nb \xef\xbc\xbcnc \\\xef\xbd\x8e"
+                    "d \\\xe2\x80\x8bte \\x";
     size_t inv = 0;
     s = norm(w, strlen(w), NULL, &inv);
     CHECK_STR(s, "a b c d e \\x");
     CHECK_EQ_INT(inv, 1);
     free(s);
+}
+
+/* Whether t normalises to want and normalising that again changes nothing
+ * (prints what it got when not). */
+static int norm_idem(const char *t, const char *want)
+{
+    char *s = norm(t, strlen(t), NULL, NULL);
+    char *again = s ? norm(s, strlen(s), NULL, NULL) : NULL;
+    int ok = s && again && !strcmp(s, want) && !strcmp(again, s);
+    if (!ok) fprintf(stderr, "  got \"%s\", again \"%s\"\n", s ? s : "", again ? again : "");
+    free(again);
+    free(s);
+    return ok;
+}
+
+TEST(normalize_should_decode_json_unicode_escapes_and_map_them_to_their_backslash)
+{
+    /* "\u0049\u0067nore" as a JSON string inside the text holds it */
+    const char *t = "x \\u0049\\u0067nore \\u0041LL";
+    size_t *map = NULL;
+    char *s = norm(t, strlen(t), &map, NULL);
+    REQUIRE(s && map);
+    CHECK_STR(s, "x ignore all");
+    CHECK_EQ_INT(map[2], 2);  /* i: the first escape's backslash */
+    CHECK_EQ_INT(map[3], 8);  /* g: the second's */
+    CHECK_EQ_INT(map[4], 14); /* n: itself */
+    CHECK_EQ_INT(map[9], 19); /* a: its escape */
+    CHECK_EQ_INT(map[10], 25);
+    CHECK_EQ_INT(map[12], strlen(t));
+    free(map);
+    free(s);
+    /* escaped spaces are spaces (one per run), hex digits in either case */
+    CHECK(norm_idem("a\\u0020\\u0020\\u000A\\u00a0b\\u0009c", "a b c"));
+    /* non-ASCII as raw: Latin-1 capitals lowercased, fullwidth and Cyrillic
+     * look-alikes folded, other letters kept as UTF-8 */
+    CHECK(norm_idem("caf\\u00C9 \\uff29gnore \\u0456t \\u65e5",
+                    "caf\xc3\xa9 ignore it \xe6\x97\xa5"));
+    /* a surrogate pair is one character; an emoji stays itself */
+    size_t *m2 = NULL;
+    const char *e = "ok \\ud83d\\ude00!";
+    s = norm(e, strlen(e), &m2, NULL);
+    REQUIRE(s && m2);
+    CHECK_STR(s, "ok \xf0\x9f\x98\x80!");
+    for (int i = 3; i < 7; i++) CHECK_EQ_INT(m2[i], 3);
+    CHECK_EQ_INT(m2[7], 15);
+    free(m2);
+    free(s);
+}
+
+TEST(normalize_should_treat_escaped_controls_and_invisibles_as_the_raw_characters)
+{
+    /* zero-width space, BOM, a tag character pair: dropped and counted like
+     * the raw characters; NUL, BEL and backspace dropped */
+    const char *t = "ig\\u200bno\\uFEFFre\\udb40\\udc41 a\\u0000b\\u0007c\\bd";
+    size_t inv = 0;
+    char *s = norm(t, strlen(t), NULL, &inv);
+    CHECK_STR(s, "ignore abcd");
+    CHECK_EQ_INT(inv, 3);
+    free(s);
+}
+
+TEST(normalize_should_decode_quote_slash_backslash_escapes_and_keep_invalid_ones)
+{
+    CHECK(norm_idem("say \\\"hi\\\" a\\/b c\\\\d e\\fF", "say \"hi\" a/b c\\d e f"));
+    /* invalid: too few or non-hex digits, a lone surrogate of either kind,
+     * a high one not followed by a low one, a letter JSON does not escape */
+    CHECK(norm_idem("\\u12G4 \\u00", "\\u12g4 \\u00"));
+    CHECK(norm_idem("\\ud83dx \\ude00 \\ud83d\\u0041", "\\ud83dx \\ude00 \\ud83da"));
+    CHECK(norm_idem("C:\\x \\", "c:\\x \\"));
+}
+
+TEST(normalize_should_decode_escapes_encoded_more_than_once)
+{
+    /* JSON inside JSON: the escape's backslash is itself escaped */
+    CHECK(norm_idem("\\\\u0049\\\\u0067nore\\\\nall", "ignore all"));
+    CHECK(norm_idem("\\\\\\\\u0049t \\\\\\\"q\\\\\\\"", "it \"q\""));
+    /* an even run before " escapes the backslash, not the quote */
+    CHECK(norm_idem("\"C:\\\\\\\\\" x", "\"c:\\\\\" x"));
+    /* \u005c (a backslash) and a fullwidth backslash join the run */
+    CHECK(norm_idem("\\u005cu0049 \xef\xbc\xbcu0067", "i g"));
+    /* invisible and control characters inside an escape, its letters in
+     * another case or width: decoded, so normalising again changes nothing */
+    CHECK(norm_idem("\\\xe2\x80\x8bu00\x01"
+                    "49 \\U0067 \\u\xef\xbc\x90\xef\xbc\x90"
+                    "6E",
+                    "i g n"));
+}
+
+TEST(normalize_of_random_escape_soup_should_stay_in_bounds_with_monotone_maps_that_agree)
+{
+    /* pieces of escapes, runs of backslashes, invisible and control
+     * characters between them, cut at every length (not idempotent here: an
+     * escape that decodes to nothing may join the pieces of another) */
+    static const char *const piece[] = {"\\",
+                                        "\\",
+                                        "u",
+                                        "U",
+                                        "0",
+                                        "0",
+                                        "4",
+                                        "9",
+                                        "d8",
+                                        "3d",
+                                        "dc",
+                                        "de",
+                                        "5c",
+                                        "n",
+                                        "b",
+                                        "\"",
+                                        "/",
+                                        "x",
+                                        " ",
+                                        "\xe2\x80\x8b",
+                                        "\xef\xbc\xbc",
+                                        "\x01",
+                                        "\xef\xbc\x90",
+                                        "\\u00",
+                                        "\\u0049",
+                                        "\\ud83d",
+                                        "\\ude00",
+                                        "\\u005c",
+                                        "\\u200b",
+                                        "\\\\u"};
+    unsigned seed = 11;
+    for (int round = 0; round < 6000; round++) {
+        char t[96];
+        size_t len = 0, want = (size_t)round % 40;
+        while (len < want) {
+            seed = seed * 1103515245u + 12345u;
+            const char *p = piece[(seed >> 16) % (sizeof piece / sizeof piece[0])];
+            size_t n = strlen(p);
+            if (len + n >= sizeof t) break;
+            memcpy(t + len, p, n);
+            len += n;
+        }
+        char *cut = malloc(len ? len : 1); /* exact size: ASan sees an overread */
+        REQUIRE(cut);
+        memcpy(cut, t, len);
+        al_buf a = {0}, b = {0};
+        al_nmap m = {0};
+        size_t *full = NULL;
+        REQUIRE(al_normalize(cut, len, &a, &full, NULL) == AL_OK);
+        REQUIRE(al_normalize_seg(cut, len, &b, &m, NULL) == AL_OK);
+        CHECK(a.len <= len);
+        CHECK(a.len == b.len && (a.len == 0 || !memcmp(a.data, b.data, a.len)));
+        for (size_t i = 0; i <= a.len; i++) {
+            CHECK(i == a.len ? full[i] == len : full[i] < len);
+            CHECK(i == 0 || full[i] >= full[i - 1]);
+            CHECK_EQ_INT(al_nmap_orig(&m, i), full[i]);
+        }
+        free(full);
+        al_nmap_free(&m);
+        al_buf_free(&a);
+        al_buf_free(&b);
+        free(cut);
+    }
 }
 
 TEST(normalize_should_drop_zero_width_bidi_and_tag_characters_and_count_them)
@@ -144,6 +302,7 @@ TEST(segment_map_should_agree_with_the_full_map_byte_for_byte)
         "  Lead  and\t\ttrailing  \n",
         "IGN\xe2\x80\x8bORE \xef\xbc\xa9\xef\xbc\xa7 \xd1\x96gn\xd0\xber\xd0\xb5 caf\xc3\x89 "
         "\xe6\x97\xa5\xe6\x9c\xac \xff\xfe x\xf0\x9f\x98\x80y \xe2\x80\x83 z",
+        "\\u0049\\u0067nore \\ud83d\\ude00 \\\\n\\u200b\\u00e9\\u0020 \\\" \\\\\" \\q",
         "",
     };
     for (size_t k = 0; k < sizeof texts / sizeof texts[0]; k++) {
