@@ -1232,8 +1232,8 @@ static void rset_copy(rset *to, const rset *from)
 {
     to->count = from->count;
     memcpy(to->s, from->s, (size_t)from->count * sizeof from->s[0]);
-    memcpy(to->n, from->n, (size_t)from->count);
-    memcpy(to->w, from->w, (size_t)from->count);
+    memcpy(to->n, from->n, sizeof to->n); /* whole: a fixed size needs no call */
+    memcpy(to->w, from->w, sizeof to->w);
 }
 
 static int rset_same(const rset *a, const rset *b)
@@ -1265,14 +1265,14 @@ static void pair_offer(rpair *p, const rset *c)
 }
 
 /* pair_offer with the one-member set {run} (its score: its worth * 64 - 1). */
-static void pair_run(rpair *p, const char *run, size_t rn)
+static void pair_run(rpair *p, const char run[MAX_LITLEN + 1], size_t rn)
 {
     int most = (int)rn * 64 - 1; /* (a member is worth its length at most) */
     if (!rn || (most <= rset_score(&p->one) && most <= rset_score(&p->two))) return;
     unsigned char w = member_worth(run, rn);
     rset c;
     c.count = 1;
-    memcpy(c.s[0], run, rn);
+    memcpy(c.s[0], run, sizeof c.s[0]); /* (run is as long: a fixed size needs no call) */
     c.s[0][rn] = '\0';
     c.n[0] = (unsigned char)rn;
     c.w[0] = w;
@@ -1305,7 +1305,7 @@ static void req_alt(parser *ps, rpair *out);
  * parts, and the sets of the groups it must pass through. */
 static void req_seq(parser *ps, rpair *best)
 {
-    char run[MAX_LITLEN + 1];
+    char run[MAX_LITLEN + 1] = {0}; /* (pair_run reads all of it) */
     size_t rn = 0;
     best->one.count = best->two.count = 0;
     while (ps->i < ps->len && !ps->bad) {
