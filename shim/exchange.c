@@ -192,19 +192,20 @@ typedef struct {
 typedef struct {
     size_t raw_off; /* the event as received (or synthesized) */
     size_t rawlen;
-    int has_text;    /* it carries delta text of key */
     size_t text_off; /* that text in the arena: inside the event's bytes when
                       * it lies there as it is, else a copy after them */
     size_t tlen;
-    cJSON *ev;   /* parsed event, owned; NULL for raw-only items and for a
-                  * delta event taken through the shape (parsed if it must
-                  * be rebuilt) */
-    cJSON *node; /* the delta's node in ev */
-    int key;
-    int changed;  /* ev was changed (whole-text scrub) */
-    int empty;    /* its text was given to an earlier event */
-    int plain;    /* has_text && !changed && !empty: drain's usual event */
+    cJSON *ev;    /* parsed event, owned; NULL for raw-only items and for a
+                   * delta event taken through the shape (parsed if it must
+                   * be rebuilt) */
+    cJSON *node;  /* the delta's node in ev */
     uint64_t seq; /* order of queueing in the exchange (1, 2, ...) */
+    int key;
+    /* (flags side by side: put_delta sets them with one store) */
+    unsigned char has_text; /* it carries delta text of key */
+    unsigned char changed;  /* ev was changed (whole-text scrub) */
+    unsigned char empty;    /* its text was given to an earlier event */
+    unsigned char plain;    /* has_text && !changed && !empty: drain's usual event */
 } qitem;
 
 /* The shape of a stream's delta events: the JSON data of an event that
@@ -796,16 +797,16 @@ static inline void put_delta(al_exchange *x, size_t at, const char *raw, size_t 
     qitem *it = &x->q[x->qn++];
     it->raw_off = at;
     it->rawlen = rawlen;
-    it->has_text = 1;
     it->text_off = at + toff;
     it->tlen = tlen;
     it->ev = NULL;
     it->node = NULL;
+    it->seq = ++x->qseq;
     it->key = key;
+    it->has_text = 1;
     it->changed = 0;
     it->empty = 0;
     it->plain = 1;
-    it->seq = ++x->qseq;
 }
 
 /* queue_push of a delta event whose text lies in it at raw[toff..toff+tlen)
