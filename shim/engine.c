@@ -400,6 +400,11 @@ static size_t to_orig_end(const al_subject *sub, size_t e)
     if (p >= sub->orig_len) return sub->orig_len;
     size_t n = t[p] < 0x80 ? 1 : t[p] >= 0xF0 ? 4 : t[p] >= 0xE0 ? 3 : t[p] >= 0xC0 ? 2 : 1;
     size_t q = p + n;
+    /* a character the text spells as a JSON escape ends where the escape does */
+    if (t[p] == '\\' || t[p] == 0xEF) {
+        size_t x = al_escape_end(sub->orig, sub->orig_len, p);
+        if (x) q = x;
+    }
     if (q > lim && lim > p) q = lim;
     return q > sub->orig_len ? sub->orig_len : q;
 }

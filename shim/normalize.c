@@ -529,6 +529,22 @@ static size_t seg_of(const al_nmap *m, size_t i)
     return lo;
 }
 
+size_t al_escape_end(const char *in, size_t len, size_t i)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    if (i >= len) return len;
+    size_t n = 0;
+    if (s[i] == '\\')
+        n = 1;
+    else if (s[i] == 0xEF && i + 2 < len && s[i + 1] == 0xBC && s[i + 2] == 0xBC)
+        n = 3; /* a fullwidth backslash */
+    if (!n) return 0;
+    uint32_t cp = 0;
+    int two = 0;
+    size_t last = i, inv = 0, end = esc_read(s, len, i, n, &cp, &two, &last, &inv);
+    return cp == '\\' ? i + n : end;
+}
+
 size_t al_nmap_orig(const al_nmap *m, size_t i)
 {
     if (i >= m->out_len || m->n == 0) return m->in_len;

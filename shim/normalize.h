@@ -38,6 +38,11 @@ AL_API al_code al_normalize_seg(const char *in, size_t len, al_buf *out, al_nmap
 AL_API void al_nmap_free(al_nmap *m);
 /* Input offset of output byte i (in_len for i >= out_len). */
 AL_API size_t al_nmap_orig(const al_nmap *m, size_t i);
+/* The input offset past the JSON escape that al_normalize reads at in[i]
+ * (a run of backslashes and what they escape, all of it mapped to i), or
+ * past the one backslash there when the run escapes nothing; 0 when in[i]
+ * is no backslash (ASCII or fullwidth).  For a finding's end in the raw text. */
+AL_API size_t al_escape_end(const char *in, size_t len, size_t i);
 /* First output byte whose input offset is >= x (out_len when none). */
 AL_API size_t al_nmap_lower_bound(const al_nmap *m, size_t x);
 

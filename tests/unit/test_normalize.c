@@ -67,6 +67,21 @@ static int norm_idem(const char *t, const char *want)
     return ok;
 }
 
+TEST(escape_end_should_give_where_the_escape_read_at_a_backslash_ends)
+{
+    const char *t = "a\\u0049b \\\\u0041 \\q \\\\\" \\n\xef\xbc\xbcu0041 \\ud83d\\ude00";
+    size_t len = strlen(t);
+    CHECK_EQ_INT(al_escape_end(t, len, 0), 0);    /* no backslash */
+    CHECK_EQ_INT(al_escape_end(t, len, 1), 7);    /* \u0049 */
+    CHECK_EQ_INT(al_escape_end(t, len, 9), 16);   /* \\u0041: one escape, twice encoded */
+    CHECK_EQ_INT(al_escape_end(t, len, 17), 18);  /* \q escapes nothing: the backslash */
+    CHECK_EQ_INT(al_escape_end(t, len, 20), 21);  /* \\" : an even run before " */
+    CHECK_EQ_INT(al_escape_end(t, len, 24), 26);  /* \n */
+    CHECK_EQ_INT(al_escape_end(t, len, 26), 34);  /* a fullwidth backslash, u0041 */
+    CHECK_EQ_INT(al_escape_end(t, len, 35), len); /* a surrogate pair */
+    CHECK_EQ_INT(al_escape_end(t, len, len), len);
+}
+
 TEST(normalize_should_decode_json_unicode_escapes_and_map_them_to_their_backslash)
 {
     /* "\u0049\u0067nore" as a JSON string inside the text holds it */
