@@ -219,18 +219,25 @@ int al_mention_meta(const char *text, size_t len, const al_spans *sp)
     }
 }
 
-int al_mention_inside(const al_spans *sp, size_t start, size_t end)
+/* the number of spans of sp that start before at */
+static size_t spans_before(const al_spans *sp, size_t at)
 {
-    /* spans are in text order and do not overlap: find the last one that
-     * starts at or before start */
     size_t lo = 0, hi = sp->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (sp->v[mid].start <= start)
+        if (sp->v[mid].start < at)
             lo = mid + 1;
         else
             hi = mid;
     }
+    return lo;
+}
+
+int al_mention_inside(const al_spans *sp, size_t start, size_t end)
+{
+    /* spans are in text order and do not overlap: the last one that starts
+     * at or before start */
+    size_t lo = spans_before(sp, start + 1);
     return lo > 0 && end <= sp->v[lo - 1].end;
 }
 
@@ -259,20 +266,6 @@ static size_t assigned_span(const unsigned char *s, size_t len, size_t i, const 
     if (i < len && (s[i] == 'f' || s[i] == 'r' || s[i] == 'b')) i++;
     while (k < sp->n && sp->v[k].start < i) k++;
     return k < sp->n && sp->v[k].start == i ? k : sp->n;
-}
-
-/* the number of spans of sp that start before at */
-static size_t spans_before(const al_spans *sp, size_t at)
-{
-    size_t lo = 0, hi = sp->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (sp->v[mid].start < at)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
 }
 
 int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
