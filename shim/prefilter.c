@@ -2960,21 +2960,74 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->s, y->s);
 }
 
-/* Sorts v[0..n) by cmp as qsort does (glibc's merge sort: stable), by
- * insertion when short (most 2-byte buckets): no call per comparison. */
-static inline __attribute__((always_inline)) void
-sort_entries(entry *v, size_t n, int (*cmp)(const void *, const void *))
+/* An entry's place in cmp_entry's (fifth = 0) or cmp_fifth's order as one
+ * number, ties broken by s: every field they compare before the string,
+ * highest first (rule in the low 32 bits). */
+typedef struct {
+    uint64_t k;
+    const char *s;
+    uint32_t i; /* index in the run being sorted */
+} sort_key;
+
+static inline uint64_t order_key(const entry *x, int fifth)
 {
-    if (n > 16) {
-        qsort(v, n, sizeof *v, cmp);
+    const unsigned char *s = (const unsigned char *)x->s;
+    if (fifth) return (uint64_t)(x->n > 4 ? s[4] + 1u : 0) << 32 | x->rule;
+    if (x->n <= 2) return x->rule;
+    return (uint64_t)1 << 49 | (uint64_t)x->c3 << 41 | (uint64_t)(x->n > 3 ? s[3] + 1u : 0) << 32 |
+           x->rule;
+}
+
+static inline int key_after(const sort_key *a, const sort_key *b)
+{
+    return a->k != b->k ? a->k > b->k : strcmp(a->s, b->s) > 0;
+}
+
+/* Sorts k[0..n) stably (merging through tmp, room for n / 2 keys), so in
+ * the order glibc's qsort (a merge sort) gave the entries. */
+static void sort_keys(sort_key *k, size_t n, sort_key *tmp)
+{
+    if (n <= 16) {
+        for (size_t i = 1; i < n; i++) {
+            sort_key x = k[i];
+            size_t j = i;
+            for (; j > 0 && key_after(&k[j - 1], &x); j--) k[j] = k[j - 1];
+            k[j] = x;
+        }
         return;
     }
-    for (size_t i = 1; i < n; i++) {
-        entry x = v[i];
-        size_t j = i;
-        for (; j > 0 && cmp(&v[j - 1], &x) > 0; j--) v[j] = v[j - 1];
-        v[j] = x;
+    size_t h = n / 2, i = 0, j = h, o = 0;
+    sort_keys(k, h, tmp);
+    sort_keys(k + h, n - h, tmp);
+    if (!key_after(&k[h - 1], &k[h])) return;
+    memcpy(tmp, k, h * sizeof *k);
+    while (i < h && j < n) k[o++] = key_after(&tmp[i], &k[j]) ? k[j++] : tmp[i++];
+    while (i < h) k[o++] = tmp[i++];
+}
+
+/* Sorts v[0..n) as qsort(v, n, sizeof *v, fifth ? cmp_fifth : cmp_entry)
+ * does: each entry's order_key sorted, then the entries moved once. */
+static void sort_entries(entry *v, size_t n, int fifth)
+{
+    sort_key ks[32];
+    entry es[32];
+    sort_key *k = ks;
+    entry *e = es;
+    void *heap = NULL;
+    if (n > 16) {
+        heap = malloc(n * (sizeof *k * 2 + sizeof *e));
+        if (!heap) {
+            qsort(v, n, sizeof *v, fifth ? cmp_fifth : cmp_entry);
+            return;
+        }
+        e = heap;
+        k = (sort_key *)(void *)(e + n);
     }
+    for (size_t i = 0; i < n; i++) k[i] = (sort_key){order_key(&v[i], fifth), v[i].s, (uint32_t)i};
+    sort_keys(k, n, k + n);
+    memcpy(e, v, n * sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = e[k[i].i];
+    free(heap);
 }
 
 /* a[0..n) = v */
@@ -3107,7 +3160,7 @@ al_code al_litset_build(al_engine *e)
             for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
                 unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
                 uint32_t lo = t->start[key], hi = t->start[key + 1];
-                if (hi - lo > 1) sort_entries(t->cv + lo, hi - lo, cmp_entry);
+                if (hi - lo > 1) sort_entries(t->cv + lo, hi - lo, 0);
             }
         }
         /* the 3- and 4-byte runs: counted, then hashed (at most a quarter full:
@@ -3142,7 +3195,7 @@ al_code al_litset_build(al_engine *e)
                                (!four || t->cv[y].s[3] == a->s[3]))
                             y++;
                         uint32_t k3 = key << 8 | a->c3;
-                        if (!fill && four && y - x > 1) sort_entries(t->cv + x, y - x, cmp_fifth);
+                        if (!fill && four && y - x > 1) sort_entries(t->cv + x, y - x, 1);
                         uint32_t mid = x, m5 = 0;
                         while (mid < y && t->cv[mid].n == 4) mid++;
                         for (uint32_t g = mid; fill && four && g < y; g++)
