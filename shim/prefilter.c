@@ -1136,12 +1136,14 @@ static void derive_windowed(const char *pattern, uint32_t options, int folded, a
     wlit w = {0};
     walk_alt(&ps, 0, &w, 1);
     if (ps.bad || ps.i != ps.len || !w.found) return;
-    pf->lit = calloc(1, sizeof *pf->lit);
+    size_t wl = strlen(w.lit);
+    pf->lit = malloc(sizeof *pf->lit + wl + 1); /* the pointer, then its string */
     pf->litlen = calloc(1, sizeof *pf->litlen);
-    if (!pf->lit || !pf->litlen || !(pf->lit[0] = strdup(w.lit))) {
+    if (!pf->lit || !pf->litlen) {
         al_prefilter_free(pf);
         return;
     }
+    pf->lit[0] = memcpy((char *)(pf->lit + 1), w.lit, wl + 1);
     for (size_t k = 0; k < w.n; k++) pf->lit[0][k] = (char)low((unsigned char)pf->lit[0][k]);
     pf->litlen[0] = w.n;
     pf->n = 1;
@@ -1444,17 +1446,20 @@ static int req_walk(const char *pattern, uint32_t options, int folded, rpair *r,
 /* Copies r into *req, *reqlen, *n (all left empty on allocation failure). */
 static void req_store(const rset *r, char ***req, size_t **reqlen, size_t *n)
 {
-    *req = calloc((size_t)(unsigned)r->count, sizeof **req);
-    *reqlen = calloc((size_t)(unsigned)r->count, sizeof **reqlen);
+    size_t cnt = (size_t)(unsigned)r->count, bytes = 0, len[MAX_PAIR];
+    for (size_t k = 0; k < cnt; k++) bytes += (len[k] = strlen(r->s[k])) + 1;
+    *req = malloc(cnt * sizeof **req + bytes); /* the pointers, then their strings */
+    *reqlen = calloc(cnt, sizeof **reqlen);
     if (!*req || !*reqlen) goto fail;
-    for (int k = 0; k < r->count; k++) {
-        if (!((*req)[k] = strdup(r->s[k]))) goto fail;
+    char *pool = (char *)(*req + cnt);
+    for (size_t k = 0; k < cnt; k++) {
+        (*req)[k] = memcpy(pool, r->s[k], len[k] + 1);
+        pool += len[k] + 1;
         (*reqlen)[k] = r->n[k];
         (*n)++;
     }
     return;
 fail:
-    for (size_t k = 0; k < *n; k++) free((*req)[k]);
     free(*req);
     free(*reqlen);
     *req = NULL;
@@ -1553,8 +1558,10 @@ static void derive_prefixes(const char *pattern, uint32_t options, int folded, a
             return;
         }
     }
-    size_t cnt = (size_t)(unsigned)s.n;
-    pf->lit = calloc(cnt, sizeof *pf->lit);
+    size_t cnt = (size_t)(unsigned)s.n, bytes = 0;
+    for (int i = 0; i < s.n; i++) bytes += strlen(s.v[i].s) + 1;
+    pf->lit = malloc(cnt * sizeof *pf->lit + bytes); /* the pointers, then their strings */
+    char *pool = pf->lit ? (char *)(pf->lit + cnt) : NULL;
     pf->litlen = calloc(cnt, sizeof *pf->litlen);
     pf->wb = calloc(cnt, 1);
     if (!pf->lit || !pf->litlen || !pf->wb) {
@@ -1580,11 +1587,9 @@ static void derive_prefixes(const char *pattern, uint32_t options, int folded, a
         }
         if (dup) continue;
         slot[h] = (int16_t)pf->n;
-        pf->lit[pf->n] = strdup(s.v[i].s);
-        if (!pf->lit[pf->n]) {
-            al_prefilter_free(pf);
-            return;
-        }
+        size_t sl = strlen(s.v[i].s) + 1;
+        pf->lit[pf->n] = memcpy(pool, s.v[i].s, sl);
+        pool += sl;
         pf->wb[pf->n] = (unsigned char)wb;
         pf->litlen[pf->n++] = s.v[i].n;
         unsigned char f = (unsigned char)s.v[i].s[0];
@@ -2758,18 +2763,14 @@ void al_prefilter_free(al_prefilter *pf)
 {
     free(pf->shape);
     free(pf->seq);
-    for (size_t i = 0; i < pf->nreq; i++) free(pf->req[i]);
     free(pf->req);
     free(pf->reqlen);
-    for (size_t i = 0; i < pf->nreq2; i++) free(pf->req2[i]);
     free(pf->req2);
     free(pf->req2len);
-    for (size_t i = 0; i < pf->npreq; i++) free(pf->preq[i]);
     free(pf->preq);
     free(pf->preqlen);
     free(pf->preqat);
-    for (size_t i = 0; i < pf->n; i++) free(pf->lit[i]);
-    free(pf->lit);
+    free(pf->lit); /* each list is one block: its pointers, then their strings */
     free(pf->litlen);
     free(pf->wb);
     memset(pf, 0, sizeof *pf);
