@@ -3128,33 +3128,34 @@ al_code al_litset_build(al_engine *e)
             }
         }
         /* the 2-byte buckets laid out contiguously for the hot path: counts
-         * summed into starts, then each bucket's entries newest first */
+         * summed into each bucket's end (its start when empty), then each
+         * bucket filled from its end, oldest last: newest first, and its
+         * end moved back to its start */
         uint32_t run = 0, next = 0; /* the starts before next are set */
         for (unsigned wi = 0; wi < 1024; wi++) {
             for (uint64_t bm = kb[wi]; bm; bm &= bm - 1) {
                 unsigned key = wi << 6 | (unsigned)__builtin_ctzll(bm);
                 uint32_t cnt = t->start[key + 1];
-                fill32(t->start + next, key + 1 - next, run); /* empty buckets, then key's */
+                fill32(t->start + next, key - next, run); /* empty buckets */
                 run += cnt;
+                t->start[key] = run;
                 next = key + 1;
             }
         }
         fill32(t->start + next, 65536 + 1 - next, run);
-        uint32_t *fill = malloc(65536 * sizeof *fill);
-        t->cv = calloc(t->n ? t->n : 1, sizeof *t->cv);
-        if (!fill || !t->cv) {
-            free(fill);
+        t->cv = malloc((t->n ? t->n : 1) * sizeof *t->cv);
+        if (!t->cv) {
             free(kf);
             al_litset_free(ls);
             return AL_ENOMEM;
         }
-        memcpy(fill, t->start, 65536 * sizeof *fill);
-        for (size_t x = t->n; x-- > 0;) {
+        /* (the 1-byte prefixes' room after the buckets: zero, as calloc left it) */
+        memset(t->cv + run, 0, ((t->n ? t->n : 1) - run) * sizeof *t->cv);
+        for (size_t x = 0; x < t->n; x++) {
             const entry *en = &t->v[x];
             if (en->n >= 2)
-                t->cv[fill[(unsigned char)en->s[0] << 8 | (unsigned char)en->s[1]]++] = *en;
+                t->cv[--t->start[(unsigned char)en->s[0] << 8 | (unsigned char)en->s[1]]] = *en;
         }
-        free(fill);
         /* 2-byte prefixes first, then the longer ones by third byte, so visit
          * looks only at those whose third byte matches */
         for (unsigned wi = 0; wi < 1024; wi++) {
