@@ -1190,9 +1190,28 @@ static const char common4[][4] = {
     "want", "well", "were", "what", "when", "will", "with", "work", "year", "your",
 };
 
-static int cmp4(const void *a, const void *b)
+/* s[0..4) as a number that orders as memcmp does */
+static inline uint32_t be4(const char *s)
 {
-    return memcmp(a, b, 4);
+    const unsigned char *u = (const unsigned char *)s;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* 1 when s[0..4) is one of common4 (sorted), by binary search */
+static int common4_has(const char *s)
+{
+    uint32_t k = be4(s);
+    size_t lo = 0, hi = sizeof common4 / sizeof common4[0];
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t m = be4(common4[mid]);
+        if (m == k) return 1;
+        if (m < k)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return 0;
 }
 
 /* What the member s[0..n) is worth: its length, but for a word of 4 bytes
@@ -1207,7 +1226,7 @@ static unsigned char member_worth(const char *s, size_t n)
     if (e - b < 4) return (unsigned char)(e - b < 3 ? e - b : 3);
     for (size_t j = b; j < e; j++)
         if (s[j] < 'a' || s[j] > 'z') return 3;
-    return bsearch(s + b, common4, sizeof common4 / sizeof common4[0], 4, cmp4) ? 3 : 4;
+    return common4_has(s + b) ? 3 : 4;
 }
 
 /* The two best sets (by rset_score) a part of a pattern needs: one, found
@@ -1246,6 +1265,19 @@ static int rset_same(const rset *a, const rset *b)
     return 1;
 }
 
+/* pair_offer's work, given the scores of c, p->one and p->two. */
+static void pair_put(rpair *p, const rset *c, int sc, int s1, int s2)
+{
+    if (sc <= s1) { /* as p's second when better than that and not p's first */
+        if (sc <= s2 || rset_same(c, &p->one)) return;
+        rset_copy(&p->two, c);
+        return;
+    }
+    if (s1 > s2) rset_copy(&p->two, &p->one);
+    rset_copy(&p->one, c);
+    if (rset_same(&p->two, &p->one)) p->two.count = 0;
+}
+
 /* c as p's second set when it is better than that and not p's first. */
 static void pair_second(rpair *p, const rset *c)
 {
@@ -1257,20 +1289,16 @@ static void pair_second(rpair *p, const rset *c)
  * may become the second), else as its second. */
 static void pair_offer(rpair *p, const rset *c)
 {
-    if (rset_score(c) <= rset_score(&p->one)) {
-        pair_second(p, c);
-        return;
-    }
-    if (rset_score(&p->one) > rset_score(&p->two)) rset_copy(&p->two, &p->one);
-    rset_copy(&p->one, c);
-    if (rset_same(&p->two, &p->one)) p->two.count = 0;
+    pair_put(p, c, rset_score(c), rset_score(&p->one), rset_score(&p->two));
 }
 
 /* pair_offer with the one-member set {run} (its score: its worth * 64 - 1). */
 static void pair_run(rpair *p, const char run[MAX_LITLEN + 1], size_t rn)
 {
     int most = (int)rn * 64 - 1; /* (a member is worth its length at most) */
-    if (!rn || (most <= rset_score(&p->one) && most <= rset_score(&p->two))) return;
+    if (!rn) return;
+    int s1 = rset_score(&p->one), s2 = rset_score(&p->two);
+    if (most <= s1 && most <= s2) return;
     unsigned char w = member_worth(run, rn);
     rset c;
     c.count = 1;
@@ -1278,7 +1306,7 @@ static void pair_run(rpair *p, const char run[MAX_LITLEN + 1], size_t rn)
     c.s[0][rn] = '\0';
     c.n[0] = (unsigned char)rn;
     c.w[0] = w;
-    pair_offer(p, &c);
+    pair_put(p, &c, (int)w * 64 - 1, s1, s2);
 }
 
 /* out := out | b with at most max members; out left empty (nothing
