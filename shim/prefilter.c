@@ -85,14 +85,19 @@ static void set_grow(pset *s, const pfx *y)
         pfx *x = &s->v[i];
         if (!x->open) continue;
         if (x->n == 0) x->wb = x->wb || y->wb;
-        for (int k = 0; k < y->n; k++) {
-            if (x->n >= MAX_LITLEN) {
-                x->open = 0;
-                break;
-            }
-            x->s[x->n++] = y->s[k];
+        /* x's bytes then y's, cut at MAX_LITLEN (which closes x), copied
+         * whole: fixed sizes need no call (bytes past the NUL may change) */
+        char both[2 * sizeof x->s];
+        unsigned n = (unsigned)x->n + y->n;
+        memcpy(both, x->s, sizeof x->s);
+        memcpy(both + x->n, y->s, sizeof y->s);
+        memcpy(x->s, both, sizeof x->s);
+        if (n > MAX_LITLEN) {
+            n = MAX_LITLEN;
+            x->open = 0;
         }
-        x->s[x->n] = '\0';
+        x->n = (unsigned char)n;
+        x->s[n] = '\0';
         if (x->open) x->open = y->open;
     }
 }
