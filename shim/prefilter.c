@@ -77,6 +77,25 @@ static inline void copy_char(char *d, const char *s, size_t n)
     for (size_t k = 1; k < n && k < 4; k++) d[k] = s[k];
 }
 
+/* x := x y, cut at MAX_LITLEN (which closes x); x stays open only if y
+ * is.  x's bytes then y's are copied whole through a buffer (fixed sizes
+ * need no call), so only bytes past the terminating NUL may change. */
+static inline void pfx_append(pfx *x, const pfx *y)
+{
+    char both[2 * sizeof x->s];
+    unsigned n = (unsigned)x->n + y->n;
+    memcpy(both, x->s, sizeof x->s);
+    memcpy(both + x->n, y->s, sizeof y->s);
+    memcpy(x->s, both, sizeof x->s);
+    if (n > MAX_LITLEN) {
+        n = MAX_LITLEN;
+        x->open = 0;
+    }
+    x->n = (unsigned char)n;
+    x->s[n] = '\0';
+    if (x->open) x->open = y->open;
+}
+
 /* S := S x {y}: the open members grow in place (no product, so the caps
  * below do not apply; closed members stay as they are). */
 static void set_grow(pset *s, const pfx *y)
@@ -85,20 +104,7 @@ static void set_grow(pset *s, const pfx *y)
         pfx *x = &s->v[i];
         if (!x->open) continue;
         if (x->n == 0) x->wb = x->wb || y->wb;
-        /* x's bytes then y's, cut at MAX_LITLEN (which closes x), copied
-         * whole: fixed sizes need no call (bytes past the NUL may change) */
-        char both[2 * sizeof x->s];
-        unsigned n = (unsigned)x->n + y->n;
-        memcpy(both, x->s, sizeof x->s);
-        memcpy(both + x->n, y->s, sizeof y->s);
-        memcpy(x->s, both, sizeof x->s);
-        if (n > MAX_LITLEN) {
-            n = MAX_LITLEN;
-            x->open = 0;
-        }
-        x->n = (unsigned char)n;
-        x->s[n] = '\0';
-        if (x->open) x->open = y->open;
+        pfx_append(x, y);
     }
 }
 
@@ -141,15 +147,7 @@ static void set_concat(parser *ps, pset *s, const pset *a)
             if (out.n >= MAX_LITS) goto overflow;
             pfx x = s->v[i];
             if (x.n == 0) x.wb = x.wb || a->v[j].wb;
-            for (int k = 0; k < a->v[j].n; k++) {
-                if (x.n >= MAX_LITLEN) {
-                    x.open = 0;
-                    break;
-                }
-                x.s[x.n++] = a->v[j].s[k];
-            }
-            x.s[x.n] = '\0';
-            if (x.open) x.open = a->v[j].open;
+            pfx_append(&x, &a->v[j]);
             out.v[out.n++] = x;
         }
     }
