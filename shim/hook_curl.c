@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,14 +159,26 @@ typedef struct handle {
     size_t body_pos;
     int body_more; /* after body, keep reading from the program's callback */
     int swapped_read, swapped_post;
-    int began, host_abort, finished;
-    int encoded;           /* the reply is content-encoded and reaches us as it came */
-    int decoded;           /* ... or libcurl decodes it: its lengths count the encoded body */
-    int chunked;           /* raw_te and the reply is chunked: de-framed for the exchange, */
-    al_http1_body dechunk; /* its output framed in chunks of its own (curl --raw) */
+    /* five flags on_write tests on every call, bytes side by side so it
+     * reads them as one word (flags) */
+    union {
+        struct {
+            unsigned char began, host_abort;
+            unsigned char encoded; /* the reply is content-encoded and reaches us as it came */
+            unsigned char chunked; /* raw_te and the reply is chunked: de-framed for the
+                                    * exchange, its output framed in chunks of its own (curl
+                                    * --raw) */
+            unsigned char hheld;   /* the response's header lines are held (hlines) while
+                                    * the length of what the scrubbers made of it is not known */
+        };
+        uint64_t flags; /* (the three bytes after hheld stay 0) */
+    };
+    int finished;
+    int decoded;           /* libcurl decodes the content-encoding: its lengths count the
+                            * encoded body */
+    al_http1_body dechunk; /* chunked: the body de-framed, */
     al_buf dec, out;       /* (the payload of this callback; the exchange's output) */
-    al_buf hlines; /* the response's header lines, held while it is (hheld: until its body is) */
-    int hheld;     /* known: they go out with the length of what the scrubbers made of it */
+    al_buf hlines;         /* the response's header lines, held while it is (hheld) */
     int status;
     char ctype[128];
     al_buf stash;         /* scrubbed bytes the program paused on */
@@ -199,6 +212,13 @@ typedef struct handle {
     int idle_abort;  /* it refused such text, or the exchange cut the reply off there: the
                       * transfer is aborted (CURLE_WRITE_ERROR, as on_write's refusal) */
 } handle;
+
+/* handle.flags when the reply has begun and no other flag is set */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define USUAL_FLAGS 1ull
+#else
+#define USUAL_FLAGS (1ull << 56)
+#endif
 
 #define NBUCKET 256
 static handle *table[NBUCKET];
@@ -912,8 +932,7 @@ static size_t on_write(char *p, size_t size, size_t nmemb, void *ud)
     /* the usual call (a stream's event, most often): the reply has begun, is
      * neither content-encoded nor framed, nothing to replay, no header lines
      * held, some bytes (write_any feeds none for none) */
-    if (!e->began || (e->host_abort | e->encoded | e->chunked | e->hheld) || e->replay || !n)
-        return write_any(e, p, n);
+    if (e->flags != USUAL_FLAGS || e->replay || !n) return write_any(e, p, n);
     al_in_hook++;
     e->sinking = 1;
     al_code rc = al_exchange_response_body(e->x, p, n, &e->stash);
