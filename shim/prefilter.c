@@ -3134,10 +3134,16 @@ al_code al_litset_build(al_engine *e)
                     }
                 }
                 if (en->n >= 3) en->c3 = s[2];
-                for (uint32_t b = 4; b < en->n && b < 12; b++) {
-                    en->w8 |= (uint64_t)s[b] << (8 * (b - 4));
-                    en->m8 |= (uint64_t)0xff << (8 * (b - 4));
-                }
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+                if (en->n >= 12) { /* all 8 bytes: one load */
+                    memcpy(&en->w8, s + 4, 8);
+                    en->m8 = ~(uint64_t)0;
+                } else
+#endif
+                    for (uint32_t b = 4; b < en->n && b < 12; b++) {
+                        en->w8 |= (uint64_t)s[b] << (8 * (b - 4));
+                        en->m8 |= (uint64_t)0xff << (8 * (b - 4));
+                    }
                 t->n++;
             }
         }
