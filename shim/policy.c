@@ -274,7 +274,7 @@ al_code al_policy_load(const char *path, al_settings *out, char *err, size_t err
     char dir[4096], abs[PATH_MAX];
     const char *slash = strrchr(path, '/');
     if (slash)
-        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path ? slash - path : 1), path);
+        snprintf(dir, sizeof dir, "%.*s", (int)((slash - path) ? (slash - path) : 1), path);
     else
         snprintf(dir, sizeof dir, ".");
     /* absolute, so the paths stay right if the program changes directory */
