@@ -15,23 +15,27 @@
                                                                 : NULL;                            \
          it; it = cJSON_IsArray(it##_l) ? it->next : NULL)
 
+/* o's member by its camelCase name, else by its snake_case one (the REST
+ * API takes both spellings) */
+static cJSON *get2(const cJSON *o, const char *camel, const char *snake)
+{
+    cJSON *v = al_json_get(o, camel);
+    return v ? v : al_json_get(o, snake);
+}
+
 /* Texts of a part that are not its "text": a function call's arguments and
  * response, generated code and what running it printed. */
 static al_code push_part_extras(al_texts *t, cJSON *p, al_role role)
 {
-    cJSON *fr = al_json_get(p, "functionResponse");
-    if (!fr) fr = al_json_get(p, "function_response");
+    cJSON *fr = get2(p, "functionResponse", "function_response");
     al_code r = al_texts_push_all(t, al_json_get(fr, "response"), AL_ROLE_TOOL);
     if (r == AL_OK) {
-        cJSON *fc = al_json_get(p, "functionCall");
-        if (!fc) fc = al_json_get(p, "function_call");
+        cJSON *fc = get2(p, "functionCall", "function_call");
         r = al_texts_push_all(t, al_json_get(fc, "args"), AL_ROLE_ASSISTANT);
     }
-    cJSON *ec = al_json_get(p, "executableCode");
-    if (!ec) ec = al_json_get(p, "executable_code");
+    cJSON *ec = get2(p, "executableCode", "executable_code");
     if (r == AL_OK) r = al_texts_push(t, al_json_get(ec, "code"), role);
-    cJSON *cr = al_json_get(p, "codeExecutionResult");
-    if (!cr) cr = al_json_get(p, "code_execution_result");
+    cJSON *cr = get2(p, "codeExecutionResult", "code_execution_result");
     /* what the code printed: tool output, like a function's response */
     if (r == AL_OK) r = al_texts_push(t, al_json_get(cr, "output"), AL_ROLE_TOOL);
     return r;
@@ -113,8 +117,7 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
         }
         return r;
     }
-    cJSON *si = al_json_get(root, "systemInstruction");
-    if (!si) si = al_json_get(root, "system_instruction");
+    cJSON *si = get2(root, "systemInstruction", "system_instruction");
     al_code r = push_parts(t, si, AL_ROLE_SYSTEM);
     if (r != AL_OK) return r;
     FOR_EACH_ONE(c, al_json_get(root, "contents"))
@@ -124,12 +127,6 @@ static al_code prompts(al_api api, cJSON *root, al_texts *t)
         if ((r = push_parts(t, c, ro)) != AL_OK) return r;
     }
     return AL_OK;
-}
-
-static cJSON *get2(const cJSON *o, const char *camel, const char *snake)
-{
-    cJSON *v = al_json_get(o, camel);
-    return v ? v : al_json_get(o, snake);
 }
 
 /* The texts a candidate carries beside its parts: what grounding found
