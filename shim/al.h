@@ -89,6 +89,32 @@ static inline __attribute__((always_inline)) void al_copy_1to8(char *d, const ch
     }
 }
 
+/* Writes code point cp (at most 0x10FFFF, not a surrogate) as UTF-8 to u;
+ * returns its length, 1 to 4. */
+static inline size_t al_utf8_put(uint32_t cp, unsigned char *u)
+{
+    if (cp < 0x80) {
+        u[0] = (unsigned char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        u[0] = (unsigned char)(0xC0 | (cp >> 6));
+        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        u[0] = (unsigned char)(0xE0 | (cp >> 12));
+        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    u[0] = (unsigned char)(0xF0 | (cp >> 18));
+    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
+    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
+    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
 /* memcmp(a, b, n) == 0 for n <= 8, without the call: two words (overlapping)
  * of 4 or of 2 bytes, reading only bytes 0..n-1 of each. */
 static inline int al_eq_upto8(const char *a, const char *b, size_t n)

@@ -732,30 +732,6 @@ static uint32_t cp_lower(uint32_t c)
     return c + 1;
 }
 
-static size_t u8enc(uint32_t c, char *o)
-{
-    if (c < 0x80) {
-        o[0] = (char)c;
-        return 1;
-    }
-    if (c < 0x800) {
-        o[0] = (char)(0xc0 | (c >> 6));
-        o[1] = (char)(0x80 | (c & 0x3f));
-        return 2;
-    }
-    if (c < 0x10000) {
-        o[0] = (char)(0xe0 | (c >> 12));
-        o[1] = (char)(0x80 | ((c >> 6) & 0x3f));
-        o[2] = (char)(0x80 | (c & 0x3f));
-        return 3;
-    }
-    o[0] = (char)(0xf0 | (c >> 18));
-    o[1] = (char)(0x80 | ((c >> 12) & 0x3f));
-    o[2] = (char)(0x80 | ((c >> 6) & 0x3f));
-    o[3] = (char)(0x80 | (c & 0x3f));
-    return 4;
-}
-
 static int is_alpha(unsigned c)
 {
     return (unsigned)((c | 0x20) - 'a') < 26u;
@@ -984,7 +960,7 @@ word:
         letters++;
         if (keyok) {
             char b[4];
-            size_t m = u8enc(cp_lower(c), b);
+            size_t m = al_utf8_put(cp_lower(c), (unsigned char *)b);
             if (kl + m <= KEYMAX) {
                 memcpy(k->kbuf + kl, b, m);
                 kl += m;

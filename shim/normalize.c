@@ -253,32 +253,6 @@ __attribute__((noinline)) static size_t esc_read(const unsigned char *s, size_t 
     }
 }
 
-/* Writes cp (not a surrogate, at most 0x10FFFF) as UTF-8 to u; returns its
- * length. */
-static size_t utf8_put(uint32_t cp, unsigned char *u)
-{
-    if (cp < 0x80) {
-        u[0] = (unsigned char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        u[0] = (unsigned char)(0xC0 | (cp >> 6));
-        u[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        u[0] = (unsigned char)(0xE0 | (cp >> 12));
-        u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-        u[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    u[0] = (unsigned char)(0xF0 | (cp >> 18));
-    u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    u[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Where output bytes come from: either a full map (one offset per output
  * byte) or segments (a new one wherever the input offset is not the
  * previous one plus 1). */
@@ -461,7 +435,7 @@ static al_code norm_core(const char *in, size_t len, al_buf *out, sink *sk, size
                     o[k++] = (unsigned char)a;
                 } else {
                     unsigned char u[4];
-                    size_t m = utf8_put(cp, u);
+                    size_t m = al_utf8_put(cp, u);
                     for (size_t j = 0; j < m; j++) {
                         SRC(at);
                         o[k++] = u[j];

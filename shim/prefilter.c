@@ -383,19 +383,7 @@ static int hex_member(parser *ps, unsigned char mb[16][4], unsigned char mbn[16]
     for (uint32_t v = p0; v <= p1; v++) {
         uint32_t cp = range ? v << 6 : v;
         unsigned char u[4];
-        if (k == 2) {
-            u[0] = (unsigned char)(0xC0 | (cp >> 6));
-            u[1] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else if (k == 3) {
-            u[0] = (unsigned char)(0xE0 | (cp >> 12));
-            u[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            u[2] = (unsigned char)(0x80 | (cp & 0x3F));
-        } else {
-            u[0] = (unsigned char)(0xF0 | (cp >> 18));
-            u[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-            u[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-            u[3] = (unsigned char)(0x80 | (cp & 0x3F));
-        }
+        (void)al_utf8_put(cp, u); /* k bytes: the lengths change at multiples of 64 */
         size_t m = range ? k - 1 : k;
         memcpy(mb[*nmb], u, m);
         mbn[*nmb] = (unsigned char)m;
