@@ -30,24 +30,24 @@ static const unsigned char cls[256] = {
     [0x80 ... 0xFF] = C_HIGH,
 };
 
-/* the offset of the first byte of s[i..lim) equal to a, b or c, or lim:
+/* the offset of the first byte of s[i..lim) equal to a, b, c or d, or lim:
  * 16 bytes at a time where SSE2 is there */
 static size_t find_any(const unsigned char *s, size_t i, size_t lim, unsigned char a,
-                       unsigned char b, unsigned char c)
+                       unsigned char b, unsigned char c, unsigned char d)
 {
 #ifdef __SSE2__
     const __m128i va = _mm_set1_epi8((char)a), vb = _mm_set1_epi8((char)b),
-                  vc = _mm_set1_epi8((char)c);
+                  vc = _mm_set1_epi8((char)c), vd = _mm_set1_epi8((char)d);
     for (; i + 16 <= lim; i += 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, va), _mm_cmpeq_epi8(x, vb)),
-                                 _mm_cmpeq_epi8(x, vc));
+                                 _mm_or_si128(_mm_cmpeq_epi8(x, vc), _mm_cmpeq_epi8(x, vd)));
         unsigned bits = (unsigned)_mm_movemask_epi8(m);
         if (bits) return i + (size_t)__builtin_ctz(bits);
     }
 #endif
     for (; i < lim; i++)
-        if (s[i] == a || s[i] == b || s[i] == c) return i;
+        if (s[i] == a || s[i] == b || s[i] == c || s[i] == d) return i;
     return lim;
 }
 
@@ -55,20 +55,7 @@ static size_t find_any(const unsigned char *s, size_t i, size_t lim, unsigned ch
  * or the first byte of a typographic quote), or len */
 static size_t next_mark(const unsigned char *s, size_t i, size_t len)
 {
-#ifdef __SSE2__
-    const __m128i dq = _mm_set1_epi8('"'), sq = _mm_set1_epi8('\''), bq = _mm_set1_epi8('`'),
-                  e2 = _mm_set1_epi8((char)0xE2);
-    for (; i + 16 <= len; i += 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
-        __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, dq), _mm_cmpeq_epi8(x, sq)),
-                                 _mm_or_si128(_mm_cmpeq_epi8(x, bq), _mm_cmpeq_epi8(x, e2)));
-        unsigned bits = (unsigned)_mm_movemask_epi8(m);
-        if (bits) return i + (size_t)__builtin_ctz(bits);
-    }
-#endif
-    for (; i < len; i++)
-        if (s[i] == '"' || s[i] == '\'' || s[i] == '`' || s[i] == 0xE2) return i;
-    return len;
+    return find_any(s, i, len, '"', '\'', '`', 0xE2);
 }
 
 /* offset of the next run of three c at or after from, or len */
@@ -90,7 +77,7 @@ static size_t close_ascii(const unsigned char *s, size_t len, size_t i, unsigned
     size_t lim = len - i > QUOTE_MAX ? i + QUOTE_MAX : len;
     unsigned char esc = c == '`' ? '\n' : '\\'; /* a backslash escapes in "..." and '...' */
     size_t j = i + 1;
-    while ((j = find_any(s, j, lim, '\n', esc, c)) < lim && s[j] != '\n') {
+    while ((j = find_any(s, j, lim, '\n', esc, c, c)) < lim && s[j] != '\n') {
         if (s[j] == '\\' && c != '`') {
             j += 2;
             continue;
@@ -273,7 +260,7 @@ int al_mention_prompt_def(const char *text, size_t len, const al_spans *sp)
     const unsigned char *s = (const unsigned char *)text;
     /* a definition assigns with '=' or ':' (assigned_span): only the name
      * before each such mark, a quoted key or a word, can make one */
-    for (size_t p = 0; (p = find_any(s, p, len, '=', ':', ':')) < len; p++) {
+    for (size_t p = 0; (p = find_any(s, p, len, '=', ':', ':', ':')) < len; p++) {
         size_t q = p;
         while (q > 0 && (s[q - 1] == ' ' || s[q - 1] == '\t')) q--;
         if (!q) continue;
